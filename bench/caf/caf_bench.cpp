@@ -1,0 +1,734 @@
+// CAF 0.17 peer for `make bench`.
+//
+//   caf_bench <benchmark> [N]
+//
+// prints exactly one line on stdout: `RESULT <benchmark> <value> <unit>`, and
+// exits non-zero when the work was not done correctly (every benchmark checks
+// its own counts/totals).  Workloads and parameters are described in
+// bench/README.md and are identical in the Erlang peer and in aurum_bench.
+//
+// Fairness: the default CAF scheduler (work stealing) with
+// scheduler.max-threads = nproc (CAF 0.17 would otherwise use max(nproc, 4)).
+// Nothing else is tuned.
+
+#include "caf/all.hpp"
+#include "caf/io/all.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+using go_atom = caf::atom_constant<caf::atom("bgo")>;
+using done_atom = caf::atom_constant<caf::atom("bdone")>;
+using next_atom = caf::atom_constant<caf::atom("bnext")>;
+using fin_atom = caf::atom_constant<caf::atom("bfin")>;
+using ack_atom = caf::atom_constant<caf::atom("back")>;
+using stop_atom = caf::atom_constant<caf::atom("bstop")>;
+using hello_atom = caf::atom_constant<caf::atom("bhello")>;
+
+constexpr uint32_t ring_size = 100;         // threadring
+constexpr uint32_t fj_workers = 60;         // fjthrput
+constexpr uint64_t idle_batch = 1000;       // idle: liveness pings in flight
+constexpr size_t payload_size = 100;        // remote_*
+constexpr uint64_t window = 10000;          // remote_throughput: max un-acked
+constexpr uint64_t ack_every = 1000;        // remote_throughput: receiver acks
+
+// ---------------------------------------------------------------- helpers --
+
+volatile pid_t g_child = -1;
+
+void kill_child() {
+  pid_t c = g_child;
+  if (c > 0) {
+    kill(c, SIGKILL);
+    waitpid(c, nullptr, 0);
+    g_child = -1;
+  }
+}
+
+[[noreturn]] void fail(const std::string& why) {
+  fprintf(stderr, "caf_bench: FAILED: %s\n", why.c_str());
+  fflush(stderr);
+  kill_child();
+  std::_Exit(1);
+}
+
+extern "C" void on_fatal_signal(int sig) {
+  pid_t c = g_child;
+  if (c > 0)
+    kill(c, SIGKILL);
+  const char msg[] = "caf_bench: timeout or signal, giving up\n";
+  ssize_t r = write(2, msg, sizeof msg - 1);
+  (void) r;
+  _exit(sig == SIGALRM ? 124 : 128 + sig);
+}
+
+void install_timeout() {
+  unsigned secs = 600;
+  if (const char* t = getenv("BENCH_TIMEOUT"))
+    secs = static_cast<unsigned>(strtoul(t, nullptr, 10));
+  signal(SIGALRM, on_fatal_signal);
+  signal(SIGTERM, on_fatal_signal);
+  signal(SIGINT, on_fatal_signal);
+  if (secs > 0)
+    alarm(secs);
+}
+
+double now_s() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+int64_t nproc() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    return CPU_COUNT(&set);
+  return static_cast<int64_t>(sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+// Resident set size in bytes (VmRSS of /proc/self/status).
+uint64_t rss_bytes() {
+  FILE* f = fopen("/proc/self/status", "r");
+  if (!f)
+    fail("cannot open /proc/self/status");
+  char line[256];
+  uint64_t kb = 0;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "VmRSS:", 6) == 0)
+      kb = strtoull(line + 6, nullptr, 10);
+  fclose(f);
+  if (kb == 0)
+    fail("no VmRSS");
+  return kb * 1024;
+}
+
+void result(const char* bench, double value, const char* unit) {
+  printf("RESULT %s %.2f %s\n", bench, value, unit);
+  fflush(stdout);
+}
+
+void configure(caf::actor_system_config& cfg, bool with_io) {
+  cfg.set("scheduler.max-threads", nproc());
+  if (with_io)
+    cfg.load<caf::io::middleman>();
+}
+
+template <class... Ts>
+void receive_or_fail(caf::scoped_actor& self, Ts&&... xs) {
+  self->receive(std::forward<Ts>(xs)...,
+                caf::after(std::chrono::seconds(600)) >>
+                  [] { fail("no answer within 600 s"); });
+}
+
+// -------------------------------------------------------------- pingpong --
+
+struct ping_state {
+  uint64_t n = 0;
+  uint64_t got = 0;
+  caf::actor pong;
+  caf::actor report;
+};
+
+caf::behavior pong_actor(caf::event_based_actor*) {
+  return {
+    [](uint64_t x) { return x; }, // the reply goes back to the sender
+  };
+}
+
+caf::behavior ping_actor(caf::stateful_actor<ping_state>* self,
+                         caf::actor pong, uint64_t n, caf::actor report) {
+  self->state.n = n;
+  self->state.pong = std::move(pong);
+  self->state.report = std::move(report);
+  return {
+    [=](go_atom) { self->send(self->state.pong, uint64_t{0}); },
+    [=](uint64_t x) {
+      auto& s = self->state;
+      if (x != s.got)
+        fail("pingpong: out-of-order reply");
+      if (++s.got == s.n) {
+        self->send(s.report, done_atom::value, s.got);
+        self->quit();
+        return;
+      }
+      self->send(s.pong, s.got);
+    },
+  };
+}
+
+void bench_pingpong(caf::actor_system& sys, uint64_t n) {
+  caf::scoped_actor self{sys};
+  auto pong = sys.spawn(pong_actor);
+  auto ping = sys.spawn(ping_actor, pong, n, caf::actor{self});
+  uint64_t got = 0;
+  double t0 = now_s();
+  self->send(ping, go_atom::value);
+  receive_or_fail(self, [&](done_atom, uint64_t c) { got = c; });
+  double t1 = now_s();
+  if (got != n)
+    fail("pingpong: wrong round-trip count");
+  caf::anon_send_exit(pong, caf::exit_reason::user_shutdown);
+  result("pingpong", (t1 - t0) * 1e9 / static_cast<double>(n), "ns/rt");
+}
+
+// ----------------------------------------------------------------- count --
+
+struct counter_state {
+  uint64_t count = 0;
+  uint64_t sum = 0;
+};
+
+caf::behavior counter_actor(caf::stateful_actor<counter_state>* self) {
+  return {
+    [=](uint64_t x) {
+      self->state.count += 1;
+      self->state.sum += x;
+    },
+    [=](fin_atom, const caf::actor& report) {
+      self->send(report, done_atom::value, self->state.count, self->state.sum);
+      self->quit();
+    },
+  };
+}
+
+void producer_actor(caf::event_based_actor* self, caf::actor counter,
+                    uint64_t n, caf::actor report) {
+  for (uint64_t i = 0; i < n; ++i)
+    self->send(counter, i);
+  self->send(counter, fin_atom::value, report);
+}
+
+void bench_count(caf::actor_system& sys, uint64_t n) {
+  caf::scoped_actor self{sys};
+  uint64_t count = 0, sum = 0;
+  double t0 = now_s();
+  auto counter = sys.spawn(counter_actor);
+  sys.spawn(producer_actor, counter, n, caf::actor{self});
+  receive_or_fail(self, [&](done_atom, uint64_t c, uint64_t s) {
+    count = c;
+    sum = s;
+  });
+  double t1 = now_s();
+  if (count != n || sum != n * (n - 1) / 2)
+    fail("count: wrong count or total");
+  result("count", static_cast<double>(n) / (t1 - t0), "msg/s");
+}
+
+// ------------------------------------------------------------ threadring --
+
+struct ring_state {
+  uint32_t id = 0;
+  caf::actor next;
+  caf::actor report;
+};
+
+caf::behavior ring_actor(caf::stateful_actor<ring_state>* self, uint32_t id,
+                         caf::actor report) {
+  self->state.id = id;
+  self->state.report = std::move(report);
+  return {
+    [=](next_atom, caf::actor next) { self->state.next = std::move(next); },
+    [=](uint64_t token) {
+      if (token == 0)
+        self->send(self->state.report, done_atom::value, self->state.id);
+      else
+        self->send(self->state.next, token - 1);
+    },
+  };
+}
+
+void bench_threadring(caf::actor_system& sys, uint64_t n) {
+  caf::scoped_actor self{sys};
+  std::vector<caf::actor> ring;
+  for (uint32_t i = 0; i < ring_size; ++i)
+    ring.push_back(sys.spawn(ring_actor, i, caf::actor{self}));
+  for (uint32_t i = 0; i < ring_size; ++i)
+    self->send(ring[i], next_atom::value, ring[(i + 1) % ring_size]);
+  uint32_t last = UINT32_MAX;
+  double t0 = now_s();
+  self->send(ring[0], n); // actor k receives token n-k; token 0 ends it
+  receive_or_fail(self, [&](done_atom, uint32_t id) { last = id; });
+  double t1 = now_s();
+  for (auto& a : ring)
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  if (last != n % ring_size)
+    fail("threadring: token ended at the wrong actor");
+  result("threadring", (t1 - t0) * 1e9 / static_cast<double>(n), "ns/hop");
+}
+
+// -------------------------------------------------------------- fjcreate --
+
+caf::behavior fj_worker(caf::event_based_actor* self) {
+  return {
+    [=](uint64_t x) {
+      self->quit();
+      return x; // one message, a reply, then the actor is gone
+    },
+  };
+}
+
+// The driver is the main thread (as in Savina): it spawns N workers through
+// the actor system, sends each one message and collects the N replies.
+// Note: spawning from inside an actor (`self->spawn`) in CAF 0.17 queues
+// the children on the parent's worker and scaled super-linearly here
+// (~9k actors/s at N=100k), so the system-level spawn is used.
+void bench_fjcreate(caf::actor_system& sys, uint64_t n) {
+  caf::scoped_actor self{sys};
+  uint64_t got = 0, sum = 0;
+  double t0 = now_s();
+  for (uint64_t i = 0; i < n; ++i) {
+    auto w = sys.spawn(fj_worker);
+    self->send(w, i);
+  }
+  for (uint64_t i = 0; i < n; ++i)
+    receive_or_fail(self, [&](uint64_t x) {
+      ++got;
+      sum += x;
+    });
+  double t1 = now_s();
+  if (got != n || sum != n * (n - 1) / 2)
+    fail("fjcreate: wrong number of terminated workers");
+  result("fjcreate", static_cast<double>(n) / (t1 - t0), "actors/s");
+}
+
+// -------------------------------------------------------------- fjthrput --
+
+struct tp_state {
+  uint64_t n = 0;
+  uint64_t got = 0;
+  uint64_t sum = 0;
+  caf::actor report;
+};
+
+caf::behavior tp_worker(caf::stateful_actor<tp_state>* self, uint64_t n,
+                        caf::actor report) {
+  self->state.n = n;
+  self->state.report = std::move(report);
+  return {
+    [=](uint64_t x) {
+      auto& s = self->state;
+      s.sum += x;
+      if (++s.got == s.n) {
+        self->send(s.report, done_atom::value, s.got, s.sum);
+        self->quit();
+      }
+    },
+  };
+}
+
+void tp_sender(caf::event_based_actor* self, std::vector<caf::actor> ws,
+               uint64_t per_worker) {
+  uint64_t total = per_worker * ws.size();
+  for (uint64_t i = 0; i < total; ++i)
+    self->send(ws[i % ws.size()], i); // round-robin
+}
+
+void bench_fjthrput(caf::actor_system& sys, uint64_t n) {
+  caf::scoped_actor self{sys};
+  uint64_t total = n * fj_workers;
+  double t0 = now_s();
+  std::vector<caf::actor> ws;
+  for (uint32_t i = 0; i < fj_workers; ++i)
+    ws.push_back(sys.spawn(tp_worker, n, caf::actor{self}));
+  sys.spawn(tp_sender, ws, n);
+  uint64_t sum = 0;
+  for (uint32_t i = 0; i < fj_workers; ++i)
+    receive_or_fail(self, [&](done_atom, uint64_t g, uint64_t s) {
+      if (g != n)
+        fail("fjthrput: worker saw the wrong number of messages");
+      sum += s;
+    });
+  double t1 = now_s();
+  if (sum != total * (total - 1) / 2)
+    fail("fjthrput: wrong total");
+  result("fjthrput", static_cast<double>(total) / (t1 - t0), "msg/s");
+}
+
+// ------------------------------------------------------------------ idle --
+
+caf::behavior idle_actor(caf::event_based_actor*) {
+  return {
+    [](uint64_t x) { return x; },
+  };
+}
+
+void bench_idle(caf::actor_system& sys, uint64_t n) {
+  caf::scoped_actor self{sys};
+  std::vector<caf::actor> actors;
+  actors.reserve(n); // the handle array is not counted
+  uint64_t before = rss_bytes();
+  for (uint64_t i = 0; i < n; ++i)
+    actors.push_back(sys.spawn(idle_actor));
+  // Liveness check in batches (at most idle_batch messages in flight, so
+  // that freed message memory does not inflate the figure): every actor
+  // answers once and is then idle.
+  uint64_t sum = 0;
+  for (uint64_t lo = 0; lo < n; lo += idle_batch) {
+    uint64_t hi = std::min(n, lo + idle_batch);
+    for (uint64_t i = lo; i < hi; ++i)
+      self->send(actors[i], i);
+    for (uint64_t i = lo; i < hi; ++i)
+      receive_or_fail(self, [&](uint64_t x) { sum += x; });
+  }
+  uint64_t after = rss_bytes();
+  if (sum != n * (n - 1) / 2)
+    fail("idle: not every actor answered");
+  for (auto& a : actors)
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  double per = (static_cast<double>(after) - static_cast<double>(before))
+               / static_cast<double>(n);
+  result("idle", per, "bytes/actor");
+}
+
+// --------------------------------------------------------------- remote --
+
+// Child side: publish a pong (remote_pingpong) or a sink (remote_throughput)
+// on 127.0.0.1 with an OS-chosen port, print `PORT <p>` on stdout, and run
+// until the parent sends bstop.
+
+caf::behavior remote_pong(caf::event_based_actor* self) {
+  return {
+    [](uint64_t seq, const std::string& payload) {
+      return std::make_tuple(seq, payload);
+    },
+    [](hello_atom) { return hello_atom::value; },
+    [=](stop_atom) { self->quit(); },
+  };
+}
+
+struct sink_state {
+  uint64_t count = 0;
+  uint64_t bytes = 0;
+  bool in_order = true;
+};
+
+// remote_throughput receiver: counts messages and bytes; after every
+// ack_every messages it sends (back, count) to the sender; on (bfin) it
+// replies (bfin, count, bytes, in_order).
+caf::behavior remote_sink(caf::stateful_actor<sink_state>* self) {
+  return {
+    [=](uint64_t seq, const std::string& payload) {
+      auto& s = self->state;
+      if (seq != s.count)
+        s.in_order = false;
+      s.count += 1;
+      s.bytes += payload.size();
+      if (s.count % ack_every == 0)
+        self->send(caf::actor_cast<caf::actor>(self->current_sender()),
+                   ack_atom::value, s.count);
+    },
+    [=](fin_atom) {
+      auto& s = self->state;
+      return std::make_tuple(fin_atom::value, s.count, s.bytes, s.in_order);
+    },
+    [](hello_atom) { return hello_atom::value; },
+    [=](stop_atom) { self->quit(); },
+  };
+}
+
+int child_main(const std::string& role) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() == 1)
+    return 1;
+  caf::actor_system_config cfg;
+  configure(cfg, true);
+  caf::actor_system sys{cfg};
+  caf::actor a;
+  if (role == "remote_pingpong")
+    a = sys.spawn(remote_pong);
+  else if (role == "remote_throughput")
+    a = sys.spawn(remote_sink);
+  else
+    fail("unknown child role " + role);
+  auto port = sys.middleman().publish(a, 0, "127.0.0.1");
+  if (!port)
+    fail("publish failed: " + sys.render(port.error()));
+  printf("PORT %u\n", static_cast<unsigned>(*port));
+  fflush(stdout);
+  caf::scoped_actor self{sys};
+  self->wait_for(a);
+  return 0;
+}
+
+// Parent side: fork/exec this binary as `caf_bench --child <role>`, read the
+// port it published on.
+uint16_t start_child(const char* self_exe, const std::string& role) {
+  int fds[2];
+  if (pipe(fds) != 0)
+    fail("pipe");
+  pid_t pid = fork();
+  if (pid < 0)
+    fail("fork");
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    close(fds[0]);
+    close(fds[1]);
+    execl(self_exe, "caf_bench", "--child", role.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  g_child = pid;
+  close(fds[1]);
+  std::string line;
+  for (;;) {
+    pollfd p{fds[0], POLLIN, 0};
+    int r = poll(&p, 1, 30000);
+    if (r <= 0)
+      fail("child did not report its port within 30 s");
+    char c;
+    ssize_t k = read(fds[0], &c, 1);
+    if (k <= 0)
+      fail("child exited before reporting its port");
+    if (c == '\n')
+      break;
+    line += c;
+  }
+  close(fds[0]);
+  unsigned port = 0;
+  if (sscanf(line.c_str(), "PORT %u", &port) != 1 || port == 0 || port > 65535)
+    fail("bad port line from child: " + line);
+  return static_cast<uint16_t>(port);
+}
+
+void stop_child() {
+  pid_t c = g_child;
+  if (c <= 0)
+    return;
+  for (int i = 0; i < 100; ++i) { // up to 10 s for a clean exit
+    int st = 0;
+    pid_t r = waitpid(c, &st, WNOHANG);
+    if (r == c) {
+      g_child = -1;
+      if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail("child exited abnormally");
+      return;
+    }
+    usleep(100000);
+  }
+  fprintf(stderr, "caf_bench: child did not exit, killing it\n");
+  kill_child();
+}
+
+caf::actor connect(caf::actor_system& sys, uint16_t port) {
+  auto x = sys.middleman().remote_actor("127.0.0.1", port);
+  if (!x)
+    fail("remote_actor failed: " + sys.render(x.error()));
+  // One untimed handshake round trip, so that connection and proxy set-up
+  // on both sides is not part of the measurement.
+  caf::scoped_actor self{sys};
+  self->request(*x, std::chrono::seconds(30), hello_atom::value)
+    .receive([](hello_atom) {},
+             [&](caf::error& err) {
+               fail("handshake failed: " + sys.render(err));
+             });
+  return *x;
+}
+
+struct rping_state {
+  uint64_t n = 0;
+  uint64_t got = 0;
+  std::string payload;
+  caf::actor pong;
+  caf::actor report;
+};
+
+caf::behavior remote_ping(caf::stateful_actor<rping_state>* self,
+                          caf::actor pong, uint64_t n, caf::actor report) {
+  auto& s = self->state;
+  s.n = n;
+  s.payload.assign(payload_size, 'x');
+  s.pong = std::move(pong);
+  s.report = std::move(report);
+  return {
+    [=](go_atom) {
+      self->send(self->state.pong, uint64_t{0}, self->state.payload);
+    },
+    [=](uint64_t seq, const std::string& payload) {
+      auto& s = self->state;
+      if (seq != s.got || payload.size() != payload_size)
+        fail("remote_pingpong: bad reply");
+      if (++s.got == s.n) {
+        self->send(s.report, done_atom::value, s.got);
+        self->quit();
+        return;
+      }
+      self->send(s.pong, s.got, s.payload);
+    },
+  };
+}
+
+void bench_remote_pingpong(const char* exe, uint64_t n) {
+  uint16_t port = start_child(exe, "remote_pingpong");
+  {
+    caf::actor_system_config cfg;
+    configure(cfg, true);
+    caf::actor_system sys{cfg};
+    auto pong = connect(sys, port);
+    caf::scoped_actor self{sys};
+    auto ping = sys.spawn(remote_ping, pong, n, caf::actor{self});
+    uint64_t got = 0;
+    double t0 = now_s();
+    self->send(ping, go_atom::value);
+    receive_or_fail(self, [&](done_atom, uint64_t c) { got = c; });
+    double t1 = now_s();
+    if (got != n)
+      fail("remote_pingpong: wrong round-trip count");
+    self->send(pong, stop_atom::value);
+    stop_child();
+    result("remote_pingpong", (t1 - t0) * 1e6 / static_cast<double>(n),
+           "us/rt");
+  }
+}
+
+struct source_state {
+  uint64_t n = 0;
+  uint64_t sent = 0;
+  uint64_t acked = 0;
+  bool fin_sent = false;
+  std::string payload;
+  caf::actor sink;
+  caf::actor report;
+};
+
+// remote_throughput sender: keeps at most `window` messages un-acked
+// (sent - acked < window), acks are cumulative counts sent by the receiver
+// every `ack_every` messages; after the last message it sends (bfin) and
+// waits for (bfin, count, bytes, in_order).
+caf::behavior remote_source(caf::stateful_actor<source_state>* self,
+                            caf::actor sink, uint64_t n, caf::actor report) {
+  auto& st = self->state;
+  st.n = n;
+  st.payload.assign(payload_size, 'x');
+  st.sink = std::move(sink);
+  st.report = std::move(report);
+  auto pump = [self] {
+    auto& s = self->state;
+    while (s.sent < s.n && s.sent - s.acked < window) {
+      self->send(s.sink, s.sent, s.payload);
+      ++s.sent;
+    }
+    if (s.sent == s.n && !s.fin_sent) {
+      s.fin_sent = true;
+      self->send(s.sink, fin_atom::value);
+    }
+  };
+  return {
+    [=](go_atom) { pump(); },
+    [=](ack_atom, uint64_t count) {
+      if (count > self->state.acked)
+        self->state.acked = count;
+      pump();
+    },
+    [=](fin_atom, uint64_t count, uint64_t bytes, bool in_order) {
+      self->send(self->state.report, done_atom::value, count, bytes,
+                 in_order);
+      self->quit();
+    },
+  };
+}
+
+void bench_remote_throughput(const char* exe, uint64_t n) {
+  uint16_t port = start_child(exe, "remote_throughput");
+  {
+    caf::actor_system_config cfg;
+    configure(cfg, true);
+    caf::actor_system sys{cfg};
+    auto sink = connect(sys, port);
+    caf::scoped_actor self{sys};
+    auto src = sys.spawn(remote_source, sink, n, caf::actor{self});
+    uint64_t count = 0, bytes = 0;
+    bool in_order = false;
+    double t0 = now_s();
+    self->send(src, go_atom::value);
+    receive_or_fail(self, [&](done_atom, uint64_t c, uint64_t b, bool o) {
+      count = c;
+      bytes = b;
+      in_order = o;
+    });
+    double t1 = now_s();
+    if (count != n || bytes != n * payload_size || !in_order)
+      fail("remote_throughput: receiver confirmed the wrong count");
+    self->send(sink, stop_atom::value);
+    stop_child();
+    result("remote_throughput", static_cast<double>(n) / (t1 - t0), "msg/s");
+  }
+}
+
+// ------------------------------------------------------------------ main --
+
+struct bench_def {
+  const char* name;
+  uint64_t default_n;
+  void (*local)(caf::actor_system&, uint64_t);
+  void (*remote)(const char*, uint64_t);
+};
+
+const bench_def benches[] = {
+  {"pingpong", 1000000, bench_pingpong, nullptr},
+  {"count", 10000000, bench_count, nullptr},
+  {"threadring", 10000000, bench_threadring, nullptr},
+  {"fjcreate", 1000000, bench_fjcreate, nullptr},
+  {"fjthrput", 100000, bench_fjthrput, nullptr},
+  {"idle", 100000, bench_idle, nullptr},
+  {"remote_pingpong", 100000, nullptr, bench_remote_pingpong},
+  {"remote_throughput", 1000000, nullptr, bench_remote_throughput},
+};
+
+[[noreturn]] void usage() {
+  fprintf(stderr, "usage: caf_bench <benchmark> [N]\nbenchmarks:");
+  for (auto& b : benches)
+    fprintf(stderr, " %s", b.name);
+  fprintf(stderr, "\n");
+  std::_Exit(2);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 3 && strcmp(argv[1], "--child") == 0)
+    return child_main(argv[2]);
+  if (argc < 2 || argc > 3)
+    usage();
+  const bench_def* def = nullptr;
+  for (auto& b : benches)
+    if (strcmp(argv[1], b.name) == 0)
+      def = &b;
+  if (!def)
+    usage();
+  uint64_t n = def->default_n;
+  if (argc == 3) {
+    char* end = nullptr;
+    n = strtoull(argv[2], &end, 10);
+    if (!end || *end != '\0' || n == 0)
+      usage();
+  }
+  install_timeout();
+  if (def->remote) {
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0)
+      fail("cannot resolve /proc/self/exe");
+    exe[len] = '\0';
+    def->remote(exe, n);
+  } else {
+    caf::actor_system_config cfg;
+    configure(cfg, false);
+    caf::actor_system sys{cfg};
+    def->local(sys, n);
+  }
+  return 0;
+}

@@ -1,0 +1,395 @@
+%% Erlang/OTP peer for `make bench`.
+%%
+%% Run through bench/erlang/run.sh <benchmark> [N], which compiles this module
+%% into a build directory and starts `erl -noshell -run erlang_bench main ...`.
+%% Prints exactly one line on stdout, `RESULT <benchmark> <value> <unit>`, and
+%% halts with a non-zero status when the work was not done correctly (every
+%% benchmark checks its own counts/totals).  Workloads and parameters are the
+%% same as in the CAF peer and in aurum_bench; see bench/README.md.
+%%
+%% Fairness: default VM flags (+S = number of logical CPUs).  The only
+%% extra flag is +P for fjcreate (a limit on live processes, not a tuning
+%% knob: the driver can outrun the workers and the default limit is 262144).
+-module(erlang_bench).
+
+-export([main/1, remote_pong/0, remote_sink/4]).
+
+-define(RING_SIZE, 100).
+-define(FJ_WORKERS, 60).
+-define(IDLE_BATCH, 1000).
+-define(PAYLOAD_SIZE, 100).
+%% remote_throughput flow control: the sender keeps at most ?WINDOW messages
+%% un-acked; the receiver sends a cumulative {ack, Count} every ?ACK_EVERY.
+-define(WINDOW, 10000).
+-define(ACK_EVERY, 1000).
+-define(WAIT, 600000).
+
+main([Bench]) ->
+    main([Bench, "default"]);
+main([Bench, NArg]) ->
+    watchdog(),
+    Name = list_to_atom(Bench),
+    N = case NArg of
+            "default" -> default_n(Name);
+            _ -> list_to_integer(NArg)
+        end,
+    try
+        true = N > 0,
+        {Value, Unit} = run(Name, N),
+        io:format("RESULT ~s ~.2f ~s~n", [Bench, float(Value), Unit]),
+        halt(0)
+    catch
+        Class:Reason:Stack ->
+            io:format(standard_error, "erlang_bench: FAILED: ~p:~p~n~p~n",
+                      [Class, Reason, Stack]),
+            halt(1)
+    end;
+main(_) ->
+    io:format(standard_error, "usage: erlang_bench <benchmark> [N]~n", []),
+    halt(2).
+
+default_n(pingpong) -> 1000000;
+default_n(count) -> 10000000;
+default_n(threadring) -> 10000000;
+default_n(fjcreate) -> 1000000;
+default_n(fjthrput) -> 100000;
+default_n(idle) -> 100000;
+default_n(remote_pingpong) -> 100000;
+default_n(remote_throughput) -> 1000000;
+default_n(Other) -> error({unknown_benchmark, Other}).
+
+watchdog() ->
+    Secs = case os:getenv("BENCH_TIMEOUT") of
+               false -> 600;
+               S -> list_to_integer(S)
+           end,
+    Secs > 0 andalso
+        spawn(fun() ->
+                      timer:sleep(Secs * 1000),
+                      io:format(standard_error,
+                                "erlang_bench: timeout, giving up~n", []),
+                      halt(124)
+              end).
+
+now_ns() -> erlang:monotonic_time(nanosecond).
+
+wait_for(Tag) ->
+    receive
+        Msg when element(1, Msg) =:= Tag -> Msg
+    after ?WAIT -> error({no_answer, Tag})
+    end.
+
+%% ------------------------------------------------------------ pingpong --
+
+run(pingpong, N) ->
+    Self = self(),
+    Pong = spawn(fun pong/0),
+    T0 = now_ns(),
+    spawn(fun() -> ping(Pong, 0, N, Self) end),
+    {done, Got} = wait_for(done),
+    T1 = now_ns(),
+    Pong ! stop,
+    Got =:= N orelse error({wrong_count, Got}),
+    {(T1 - T0) / N, "ns/rt"};
+
+%% --------------------------------------------------------------- count --
+
+run(count, N) ->
+    Self = self(),
+    T0 = now_ns(),
+    Counter = spawn(fun() -> counter(0, 0) end),
+    spawn(fun() -> produce(Counter, 0, N), Counter ! {fin, Self} end),
+    {counted, Count, Sum} = wait_for(counted),
+    T1 = now_ns(),
+    (Count =:= N andalso Sum =:= N * (N - 1) div 2)
+        orelse error({wrong_total, Count, Sum}),
+    {N / ((T1 - T0) / 1.0e9), "msg/s"};
+
+%% ---------------------------------------------------------- threadring --
+
+run(threadring, N) ->
+    Self = self(),
+    Ring = [spawn(fun() -> ring_node(Id, Self) end)
+            || Id <- lists:seq(0, ?RING_SIZE - 1)],
+    Nexts = tl(Ring) ++ [hd(Ring)],
+    lists:foreach(fun({P, Next}) -> P ! {next, Next} end,
+                  lists:zip(Ring, Nexts)),
+    T0 = now_ns(),
+    hd(Ring) ! N,          % actor k receives N-k; token 0 ends the run
+    {ring_done, Last} = wait_for(ring_done),
+    T1 = now_ns(),
+    [P ! stop || P <- Ring],
+    Last =:= N rem ?RING_SIZE orelse error({wrong_last_actor, Last}),
+    {(T1 - T0) / N, "ns/hop"};
+
+%% ------------------------------------------------------------ fjcreate --
+
+run(fjcreate, N) ->
+    T0 = now_ns(),
+    fj_spawn(0, N, self()),
+    {Got, Sum} = fj_collect(N, 0, 0),
+    T1 = now_ns(),
+    (Got =:= N andalso Sum =:= N * (N - 1) div 2)
+        orelse error({wrong_count, Got, Sum}),
+    {N / ((T1 - T0) / 1.0e9), "actors/s"};
+
+%% ------------------------------------------------------------ fjthrput --
+
+run(fjthrput, N) ->
+    Self = self(),
+    Total = N * ?FJ_WORKERS,
+    T0 = now_ns(),
+    Workers = [spawn(fun() -> tp_worker(0, 0, N, Self) end)
+               || _ <- lists:seq(1, ?FJ_WORKERS)],
+    WT = list_to_tuple(Workers),
+    spawn(fun() -> tp_send(WT, 0, Total) end),
+    Sum = lists:foldl(
+            fun(_, Acc) ->
+                    {tp_done, Got, S} = wait_for(tp_done),
+                    Got =:= N orelse error({wrong_count, Got}),
+                    Acc + S
+            end, 0, Workers),
+    T1 = now_ns(),
+    Sum =:= Total * (Total - 1) div 2 orelse error({wrong_total, Sum}),
+    {Total / ((T1 - T0) / 1.0e9), "msg/s"};
+
+%% ---------------------------------------------------------------- idle --
+%% The figure is the OS resident set (VmRSS of /proc/self/status, i.e. the
+%% beam process) after minus before, divided by N -- the same measure as the
+%% other frameworks.  erlang:memory(processes) per process is printed on
+%% stderr for information.
+
+run(idle, N) ->
+    erlang:garbage_collect(),
+    Rss0 = rss_bytes(),
+    Mem0 = erlang:memory(processes),
+    Procs = [spawn(fun idle_loop/0) || _ <- lists:seq(1, N)],
+    Sum = idle_ping(Procs, 0, 0),
+    Rss1 = rss_bytes(),
+    Mem1 = erlang:memory(processes),
+    Sum =:= N * (N - 1) div 2 orelse error({not_all_answered, Sum}),
+    [P ! stop || P <- Procs],
+    io:format(standard_error,
+              "erlang_bench: idle: erlang:memory(processes) delta "
+              "~.1f bytes/process~n", [(Mem1 - Mem0) / N]),
+    {(Rss1 - Rss0) / N, "bytes/actor"};
+
+%% ---------------------------------------------------------------- remote --
+
+run(remote_pingpong, N) ->
+    {Peer, Node} = start_peer(),
+    try
+        Pong = spawn(Node, ?MODULE, remote_pong, []),
+        ok = handshake(Pong),
+        Payload = binary:copy(<<"x">>, ?PAYLOAD_SIZE),
+        T0 = now_ns(),
+        ok = remote_ping(Pong, Payload, 0, N),
+        T1 = now_ns(),
+        Pong ! stop,
+        {(T1 - T0) / 1000 / N, "us/rt"}
+    after
+        catch peer:stop(Peer)
+    end;
+
+run(remote_throughput, N) ->
+    {Peer, Node} = start_peer(),
+    try
+        Sink = spawn(Node, ?MODULE, remote_sink, [self(), 0, 0, true]),
+        ok = handshake(Sink),
+        Payload = binary:copy(<<"x">>, ?PAYLOAD_SIZE),
+        T0 = now_ns(),
+        {fin, Count, Bytes, InOrder} = source(Sink, Payload, 0, 0, N),
+        T1 = now_ns(),
+        Sink ! stop,
+        (Count =:= N andalso Bytes =:= N * ?PAYLOAD_SIZE andalso InOrder)
+            orelse error({receiver_confirmed, Count, Bytes, InOrder}),
+        {N / ((T1 - T0) / 1.0e9), "msg/s"}
+    after
+        catch peer:stop(Peer)
+    end;
+
+run(Other, _) ->
+    error({unknown_benchmark, Other}).
+
+%% -------------------------------------------------------------- actors --
+
+pong() ->
+    receive
+        {ping, From, X} -> From ! {pong, X}, pong();
+        stop -> ok
+    end.
+
+ping(_Pong, N, N, Report) ->
+    Report ! {done, N};
+ping(Pong, I, N, Report) ->
+    Pong ! {ping, self(), I},
+    receive
+        {pong, X} ->
+            X =:= I orelse error(out_of_order),
+            ping(Pong, I + 1, N, Report)
+    end.
+
+counter(Count, Sum) ->
+    receive
+        {fin, Report} -> Report ! {counted, Count, Sum};
+        X -> counter(Count + 1, Sum + X)
+    end.
+
+produce(_Counter, N, N) -> ok;
+produce(Counter, I, N) -> Counter ! I, produce(Counter, I + 1, N).
+
+ring_node(Id, Report) ->
+    receive {next, Next} -> ring_loop(Id, Next, Report) end.
+
+ring_loop(Id, Next, Report) ->
+    receive
+        0 -> Report ! {ring_done, Id}, ring_loop(Id, Next, Report);
+        Token when is_integer(Token) ->
+            Next ! Token - 1, ring_loop(Id, Next, Report);
+        stop -> ok
+    end.
+
+fj_spawn(N, N, _Driver) -> ok;
+fj_spawn(I, N, Driver) ->
+    W = spawn(fun fj_worker/0),
+    W ! {I, Driver},
+    fj_spawn(I + 1, N, Driver).
+
+fj_worker() ->
+    receive {X, From} -> From ! {fj, X} end.   % then the process exits
+
+fj_collect(0, Got, Sum) -> {Got, Sum};
+fj_collect(Left, Got, Sum) ->
+    receive
+        {fj, X} -> fj_collect(Left - 1, Got + 1, Sum + X)
+    after ?WAIT -> error(no_answer)
+    end.
+
+tp_worker(N, Sum, N, Report) ->
+    Report ! {tp_done, N, Sum};
+tp_worker(Got, Sum, N, Report) ->
+    receive X -> tp_worker(Got + 1, Sum + X, N, Report) end.
+
+tp_send(_Workers, Total, Total) -> ok;
+tp_send(Workers, I, Total) ->
+    element(I rem ?FJ_WORKERS + 1, Workers) ! I,   % round-robin
+    tp_send(Workers, I + 1, Total).
+
+idle_loop() ->
+    receive
+        {ping, From, I} -> From ! {pong, I}, idle_loop();
+        stop -> ok
+    end.
+
+%% Ping every process once, at most ?IDLE_BATCH in flight.
+idle_ping([], _I, Sum) -> Sum;
+idle_ping(Procs, I, Sum) ->
+    {Batch, Rest} = take(?IDLE_BATCH, Procs, []),
+    Next = lists:foldl(fun(P, K) -> P ! {ping, self(), K}, K + 1 end,
+                       I, Batch),
+    idle_ping(Rest, Next, Sum + idle_collect(length(Batch), 0)).
+
+take(0, Rest, Acc) -> {Acc, Rest};
+take(_, [], Acc) -> {Acc, []};
+take(K, [P | Rest], Acc) -> take(K - 1, Rest, [P | Acc]).
+
+idle_collect(0, Sum) -> Sum;
+idle_collect(K, Sum) ->
+    receive {pong, I} -> idle_collect(K - 1, Sum + I)
+    after ?WAIT -> error(no_answer)
+    end.
+
+rss_bytes() ->
+    {ok, Bin} = file:read_file("/proc/self/status"),
+    [Line] = [L || L <- binary:split(Bin, <<"\n">>, [global]),
+                   binary:match(L, <<"VmRSS:">>) =:= {0, 6}],
+    [_, Kb | _] = binary:split(Line, [<<" ">>, <<"\t">>],
+                               [global, trim_all]),
+    binary_to_integer(Kb) * 1024.
+
+%% ----------------------------------------------------- remote helpers --
+
+%% The second node: same erl, loopback-only distribution, same cookie.
+start_peer() ->
+    erlang:is_alive() orelse error(not_distributed),
+    Dir = filename:dirname(code:which(?MODULE)),
+    [_, Host] = string:split(atom_to_list(node()), "@"),
+    {ok, Peer, Node} =
+        peer:start_link(#{name => peer:random_name(),
+                          host => Host,
+                          longnames => true,
+                          wait_boot => 30000,
+                          args => ["-setcookie",
+                                   atom_to_list(erlang:get_cookie()),
+                                   "-kernel", "inet_dist_use_interface",
+                                   "{127,0,0,1}",
+                                   "-pa", Dir]}),
+    {Peer, Node}.
+
+remote_pong() ->
+    receive
+        {hello, From} -> From ! hello, remote_pong();
+        {From, Seq, Bin} -> From ! {Seq, Bin}, remote_pong();
+        stop -> ok
+    end.
+
+remote_ping(_Pong, _Payload, N, N) -> ok;
+remote_ping(Pong, Payload, I, N) ->
+    Pong ! {self(), I, Payload},
+    receive
+        {Seq, Bin} when is_integer(Seq) ->
+            (Seq =:= I andalso byte_size(Bin) =:= ?PAYLOAD_SIZE)
+                orelse error(bad_reply),
+            remote_ping(Pong, Payload, I + 1, N)
+    after ?WAIT -> error(no_answer)
+    end.
+
+%% remote_throughput receiver: counts messages and bytes, sends a cumulative
+%% {ack, Count} to the source after every ?ACK_EVERY messages, and answers
+%% {fin, From} with {fin, Count, Bytes, InOrder}.
+remote_sink(Src, Count, Bytes, InOrder) ->
+    receive
+        {hello, From} ->
+            From ! hello,
+            remote_sink(Src, Count, Bytes, InOrder);
+        {fin, From} ->
+            From ! {fin, Count, Bytes, InOrder},
+            remote_sink(Src, Count, Bytes, InOrder);
+        {Seq, Bin} when is_integer(Seq) ->
+            C = Count + 1,
+            C rem ?ACK_EVERY =:= 0 andalso (Src ! {ack, C}),
+            remote_sink(Src, C, Bytes + byte_size(Bin),
+                        InOrder andalso Seq =:= Count);
+        stop -> ok
+    end.
+
+%% remote_throughput sender: sends while Sent - Acked < ?WINDOW, otherwise
+%% waits for an ack; after the last message sends {fin, self()} and waits
+%% for the receiver's confirmation.
+source(Sink, Payload, Sent, Acked, N) when Sent < N, Sent - Acked < ?WINDOW ->
+    Sink ! {Sent, Payload},
+    source(Sink, Payload, Sent + 1, Acked, N);
+source(Sink, _Payload, N, _Acked, N) ->
+    Sink ! {fin, self()},
+    source_fin();
+source(Sink, Payload, Sent, Acked, N) ->
+    receive
+        {ack, C} -> source(Sink, Payload, Sent, max(C, Acked), N)
+    after ?WAIT -> error(no_ack)
+    end.
+
+source_fin() ->
+    receive
+        {ack, _} -> source_fin();
+        {fin, _, _, _} = Fin -> Fin
+    after ?WAIT -> error(no_fin)
+    end.
+
+%% One untimed round trip before the clock starts: the remote process is
+%% spawned asynchronously, and the first message pays for loading this module
+%% on the second node.
+handshake(Pid) ->
+    Pid ! {hello, self()},
+    receive hello -> ok
+    after 30000 -> error(no_handshake)
+    end.
