@@ -1,0 +1,21 @@
+/* aurum/aurum.h — the whole public API of aurum-c.
+ *
+ *   error.h   au_err and au_strerror
+ *   types.h   type descriptors, au_str, au_bytes, au_unit
+ *   schema.h  AU_RECORD, AU_ROOT, AU_LOCAL_ROOT, AU_ARRAY, AU_LOCAL_TYPE, AU_CUSTOM_TYPE
+ *   ref.h     typed references: au_send, au_stop, au_narrow, au_forge
+ *   actor.h   AU_ACTOR, au_spawn, timers, death watch, ask
+ *   node.h    au_node_start / au_node_stop, clock, statistics
+ *   log.h     leveled logging with per-module levels and a pluggable sink */
+#ifndef AURUM_AURUM_H
+#define AURUM_AURUM_H
+
+#include <aurum/error.h>
+#include <aurum/types.h>
+#include <aurum/schema.h>
+#include <aurum/ref.h>
+#include <aurum/actor.h>
+#include <aurum/node.h>
+#include <aurum/log.h>
+
+#endif

@@ -1,0 +1,65 @@
+/* aurum/log.h — leveled logging, per module, with a pluggable sink.
+ *
+ * Levels are set per module at run time. A disabled level costs one relaxed atomic load and a
+ * compare: the arguments are not evaluated and nothing is formatted. Logging is process-wide
+ * (all nodes of a process share the levels and the sink). Default: WARN for every module, to
+ * stderr. */
+#ifndef AURUM_LOG_H
+#define AURUM_LOG_H
+
+#include <stdatomic.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Severity, lowest first. AU_LOG_OFF disables a module. */
+typedef enum au_log_level {
+    AU_LOG_TRACE, AU_LOG_DEBUG, AU_LOG_INFO, AU_LOG_WARN, AU_LOG_ERROR, AU_LOG_OFF
+} au_log_level;
+
+/** The modules that log; each has its own level. */
+typedef enum au_log_module {
+    AU_LOG_CORE,     /**< runtime: nodes, actors, scheduler, timers */
+    AU_LOG_NET,      /**< transport, wire format, remote delivery and drops */
+    AU_LOG_CLUSTER,
+    AU_LOG_CRDT,
+    AU_LOG_DEVICES,
+    AU_LOG_TESTKIT,
+    AU_LOG_USER,     /**< for applications */
+    AU_LOG_MODULES
+} au_log_module;
+
+/** A log sink: receives every enabled, formatted line. Called from any thread, concurrently. */
+typedef void (*au_log_sink)(void *user, au_log_module module, au_log_level level,
+                            const char *file, int line, const char *message);
+
+/** Sets the level of one module (AU_LOG_OFF silences it). */
+void au_log_set_level(au_log_module module, au_log_level level);
+/** Sets the level of every module. */
+void au_log_set_all_levels(au_log_level level);
+/** The current level of a module. */
+au_log_level au_log_get_level(au_log_module module);
+/** Replaces the sink (NULL restores the default stderr sink). */
+void au_log_set_sink(au_log_sink sink, void *user);
+/** The name of a level ("TRACE" … "ERROR") or of a module ("core", "net", …). */
+const char *au_log_level_name(au_log_level level);
+const char *au_log_module_name(au_log_module module);
+
+/** Logs a printf-style message if `level` is enabled for `module`. */
+#define au_log(module, level, ...)                                                            \
+    do {                                                                                      \
+        if ((int)(level) >= (int)atomic_load_explicit(&au_log_levels_[(module)],              \
+                                                      memory_order_relaxed))                  \
+            au_log_write_((module), (level), __FILE__, __LINE__, __VA_ARGS__);                \
+    } while (0)
+
+/* Implementation details of au_log. */
+extern _Atomic unsigned char au_log_levels_[AU_LOG_MODULES];
+void au_log_write_(au_log_module module, au_log_level level, const char *file, int line,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+#ifdef __cplusplus
+}
+#endif
+#endif

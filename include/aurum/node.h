@@ -1,0 +1,75 @@
+/* aurum/node.h — a node: the worker pool that runs actors, the registry of named actors, the
+ * clock and timers, and (for remote messages) one UDP socket.
+ *
+ * Many nodes may live in one process (tests do exactly that). au_node_stop stops every actor
+ * (post_stop runs), joins every thread and frees everything the node allocated. */
+#ifndef AURUM_NODE_H
+#define AURUM_NODE_H
+
+#include <aurum/actor.h>
+#include <aurum/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A time source. Every read of time and every timer of a node goes through its clock, so a
+ *  simulation can substitute a virtual one. */
+typedef struct au_clock {
+    au_nanos (*now)(void *user); /**< monotonic nanoseconds */
+    void *user;
+} au_clock;
+
+/** Node configuration. Zero means "the default" for every field. */
+typedef struct au_node_config {
+    const char *bind;         /**< "host:port" to bind UDP to; default "127.0.0.1:0" (OS picks) */
+    const char *advertise;    /**< "host:port" other nodes use to reach this one; default: bound */
+    unsigned workers;         /**< worker threads; default: number of cores */
+    unsigned batch;           /**< messages an actor handles per turn before yielding; default 64 */
+    const au_clock *clock;    /**< default: CLOCK_MONOTONIC */
+    size_t mtu;               /**< largest datagram sent; default 1400 */
+    size_t max_message_size;  /**< largest message accepted or sent; default 16 MiB */
+    bool no_network;          /**< local-only node: no socket is bound */
+} au_node_config;
+
+/** Starts a node: validates cfg (AU_ECONFIG with a logged reason), starts its threads and binds
+ *  its socket. On success *out is the node. */
+au_err au_node_start(const au_node_config *cfg, au_node **out);
+
+/** Stops the node: every actor stops (messages still queued are dropped, post_stop runs), then
+ *  every thread is joined and all memory freed. Waits for hooks that are running to return.
+ *  Safe to call with NULL. Must not be called from one of the node's own actors. */
+void au_node_stop(au_node *node);
+
+/** The address other nodes reach this node at ("127.0.0.1:40123"), or "" for a local node. */
+const char *au_node_address(const au_node *node);
+
+/** Now, on the node's clock. */
+au_nanos au_node_now(const au_node *node);
+
+/** Counters of a node (monotonic since start, except the gauges marked so). */
+typedef struct au_node_stats {
+    uint64_t actors_spawned, actors_stopped, actors_live /* gauge */;
+    uint64_t drops_dead_actor;        /**< sent to an actor that had stopped */
+    uint64_t drops_node_stopping;     /**< sent while the node was stopping */
+    uint64_t timers_fired, timers_cancelled;
+    uint64_t datagrams_sent, datagrams_received, bytes_sent, bytes_received;
+    uint64_t messages_sent_remote, messages_received_remote;
+    uint64_t drops_malformed;         /**< datagrams or frames that failed validation */
+    uint64_t drops_checksum;          /**< datagrams with a bad checksum or seal */
+    uint64_t drops_unknown_actor;     /**< no actor registered under that (name, root type) */
+    uint64_t drops_wrong_root;        /**< name registered, but with another root type id */
+    uint64_t drops_wrong_interface;   /**< interface type id not declared by the root */
+    uint64_t drops_decode;            /**< payload undecodable */
+    uint64_t drops_too_big;           /**< message above max_message_size */
+    uint64_t drops_reassembly;        /**< partial messages dropped (timeout or limits) */
+    uint64_t reassemblies_in_flight;  /**< gauge */
+} au_node_stats;
+
+/** Fills *out with the node's counters. */
+void au_node_stats_get(au_node *node, au_node_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

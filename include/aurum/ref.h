@@ -1,0 +1,105 @@
+/* aurum/ref.h — references to actors, and sending through them.
+ *
+ * For every message type T the schema macros generate two reference types:
+ *   T_ref   location-transparent: the actor may be on this node or another; serializable, so it
+ *           can be a field of a message. Only exists for remote (serializable) types.
+ *   T_lref  local-only: the actor is on this node; never serialized. Exists for every type.
+ * Both are distinct C types wrapping the untyped au_ref, so au_send(r, msg) with a message that is
+ * not exactly T fails to compile, and so do narrowing and forging to undeclared interfaces.
+ *
+ * A reference is a small value (copy it freely). It never keeps an actor alive: sending to an
+ * actor that has stopped is a counted drop, never a crash, even if its memory was reused.
+ * A reference belongs to the node it was created or decoded on, and sends through that node. */
+#ifndef AURUM_REF_H
+#define AURUM_REF_H
+
+#include <aurum/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct au_node au_node;
+
+/** `variant` value meaning "the whole root type, not one of its variants". */
+#define AU_WHOLE 0xFFFF
+
+/** The untyped reference inside every T_ref / T_lref (fields are private). */
+typedef struct au_ref {
+    void *target;       /* struct au_cell * (local) or struct au_remote * (remote) */
+    au_type *iface;     /* the message type this reference accepts */
+    uint32_t gen;       /* incarnation of the local cell */
+    uint16_t variant;   /* root variant the interface maps to, or AU_WHOLE */
+    uint16_t flags;     /* AU_REF_F_* */
+} au_ref;
+
+/** True if r refers to nothing (a failed spawn, forge or narrowing). */
+static inline bool au_ref_is_null(au_ref r) { return r.target == NULL; }
+/** True if two references designate the same actor through the same interface. */
+bool au_ref_equal(au_ref a, au_ref b);
+/** True if r designates an actor on its own node. */
+bool au_ref_is_local(au_ref r);
+/** Writes a human-readable form of r ("greeter@127.0.0.1:4000 as greeting") into buf. */
+size_t au_ref_format(au_ref r, char *buf, size_t size);
+
+/** Sends msg (an expression of exactly the reference's message type) through ref. The message
+ *  is moved: whatever it owns (strings, bytes, arrays) now belongs to the receiver, or is freed
+ *  if the send fails. Returns AU_OK, or AU_EINVAL for a null reference, AU_ESTOPPED if the
+ *  actor or node is known to be gone, AU_ETOOBIG / AU_EENCODE for remote sends. Delivery is
+ *  at-most-once; messages from one sender to one receiver arrive in order. */
+#define au_send(ref, ...) au_ref_send_((ref).raw, AU_MSG_PTR_(ref, (__VA_ARGS__)))
+
+/** Asks the actor behind ref to stop (the Term signal): it first processes the messages queued
+ *  before the signal, then runs post_stop. Works for local and remote references. */
+#define au_stop(ref) au_ref_stop_((ref).raw)
+
+/** From a reference to root type R (R_ref, or R_lref for a local root), the reference to its
+ *  remote interface T: T_ref. Fails to compile unless R declares T as an AU_REMOTE interface. */
+#define au_narrow(R, T, ref) AU_NARROW_(R, T, ref)
+#define AU_NARROW_(R, T, ref) \
+    ((T##_ref){ .raw = au_ref_narrow_(R##__src_(ref), (uint16_t)R##__riface__##T, &au_type_##T) })
+
+/** From a local reference to root type R, the local reference to its interface T (remote or
+ *  local-only): T_lref. Fails to compile unless R declares T as an interface. */
+#define au_narrow_local(R, T, lref) AU_NARROW_LOCAL_(R, T, lref)
+#define AU_NARROW_LOCAL_(R, T, lref) \
+    ((T##_lref){ .raw = au_ref_narrow_(R##__lsrc_(lref), (uint16_t)R##__liface__##T, &au_type_##T) })
+
+/** Forges T_ref to the actor registered as `name` with root type R on the node at `addr`
+ *  ("host:port"; resolved now, not on every send), sending from `node`. T must be R itself (for a
+ *  remote root) or an AU_REMOTE interface of R, else it does not compile. On the receiving node
+ *  the (name, root type id, interface type id) triple is checked; a mismatch is dropped and
+ *  counted. Returns a null reference on failure (see au_last_error()). */
+#define au_forge(R, T, node, name, addr) AU_FORGE_(R, T, node, name, addr)
+#define AU_FORGE_(R, T, node, name, addr)                                                     \
+    ((T##_ref){ .raw = au_ref_forge_((node), (name), (addr), &au_type_##R,                 \
+                                     (uint16_t)R##__riface__##T, &au_type_##T) })
+
+/** The error of the last failed call on this thread that returns a value instead of an au_err
+ *  (au_forge, au_spawn, au_promise_new, ...). */
+au_err au_last_error(void);
+
+/* ---- implementation details of the macros above -------------------------------------------- */
+
+/* Rejects, at compile time, a message whose type is not exactly the reference's message type
+ * (int for int64_t included), then yields a pointer to a temporary copy of it. */
+#define AU_MSG_TYPECHECK_(ref, msg)                                                           \
+    ((void)sizeof(struct {                                                                    \
+        _Static_assert(_Generic((msg), __typeof__(*(ref).type_): 1, default: 0),              \
+                       "au_send: the message's type is not the reference's message type");    \
+        char au_unused_;                                                                      \
+    }))
+#define AU_MSG_PTR_(ref, msg) \
+    (AU_MSG_TYPECHECK_(ref, msg), (const void *)(__typeof__(*(ref).type_)[1]){ (msg) })
+
+au_err au_ref_send_(au_ref ref, const void *msg);
+au_err au_ref_stop_(au_ref ref);
+au_ref au_ref_narrow_(au_ref ref, uint16_t variant, au_type *iface);
+au_ref au_ref_forge_(au_node *node, const char *name, const char *addr, au_type *root,
+                     uint16_t variant, au_type *iface);
+void au_set_last_error_(au_err err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

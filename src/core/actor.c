@@ -1,0 +1,549 @@
+/* actor.c — actor cells: spawn, the turn that runs an actor's envelopes, stop, and the hooks'
+ * context. Relies on scheduler.c to run cells and timer.c for receive timeouts.
+ *
+ * Invariants: only the party that holds the cell's "scheduled" token (see mailbox.h) runs a
+ * turn, so hooks of one actor never run concurrently; a cell's fields other than the mailbox and
+ * `gen` are read only after checking that `gen` matches the envelope being processed. */
+#include "core/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define STATE_ALIGN 16
+
+static _Thread_local au_err last_error;
+
+au_err au_last_error(void) { return last_error; }
+void au_set_last_error_(au_err err) { last_error = err; }
+
+void au_stat_inc(_Atomic uint64_t *counter) {
+    /* relaxed: statistics need no ordering with anything else. */
+    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
+static size_t cell_header_size(void) {
+    return (sizeof(au_cell) + STATE_ALIGN - 1) & ~(size_t)(STATE_ALIGN - 1);
+}
+
+/* ---- cell memory -------------------------------------------------------------------------- */
+
+typedef struct slab {
+    struct slab *next;
+    _Alignas(16) unsigned char mem[];
+} slab;
+
+#define SLAB_CELLS 64
+
+/* A free cell of the class, or a new slab's worth. Called with node->lock held. */
+static au_cell *cell_take(au_node *node, unsigned cls, bool dedicated) {
+    au_cell **list = &node->free_cells[dedicated][cls];
+    if (!*list) {
+        size_t stride = au_cell_class_size[cls] + (dedicated ? sizeof(au_dedicated) : 0);
+        stride = (stride + 15) & ~(size_t)15;
+        unsigned n = dedicated ? 4 : SLAB_CELLS;
+        slab *s = calloc(1, sizeof(slab) + stride * n);
+        if (!s) return NULL;
+        s->next = node->slabs;
+        node->slabs = s;
+        for (unsigned i = 0; i < n; i++) {
+            au_cell *c = (au_cell *)(s->mem + stride * i);
+            au_mailbox_init(&c->mbox);
+            atomic_init(&c->gen, 0);
+            atomic_init(&c->def, NULL);
+            c->flags = dedicated ? AU_CELL_DEDICATED : 0;
+            c->size_class = (uint8_t)cls;
+            c->node = node;
+            if (dedicated) {
+                au_dedicated *d = au_cell_dedicated(c);
+                pthread_mutex_init(&d->lock, NULL);
+                pthread_cond_init(&d->cond, NULL);
+            }
+            c->all_next = node->all_cells;
+            node->all_cells = c;
+            c->free_next = *list;
+            *list = c;
+        }
+    }
+    au_cell *c = *list;
+    *list = c->free_next;
+    c->free_next = NULL;
+    return c;
+}
+
+static void cell_release(au_cell *cell) {
+    au_node *node = cell->node;
+    pthread_mutex_lock(&node->lock);
+    bool dedicated = cell->flags & AU_CELL_DEDICATED;
+    cell->free_next = node->free_cells[dedicated][cell->size_class];
+    node->free_cells[dedicated][cell->size_class] = cell;
+    pthread_mutex_unlock(&node->lock);
+}
+
+static unsigned class_for_state(size_t state_size, bool *inline_state) {
+    size_t total = cell_header_size() + state_size;
+    for (unsigned c = 0; c < AU_CELL_SIZE_CLASSES; c++) {
+        if (total <= au_cell_class_size[c]) {
+            *inline_state = true;
+            return c;
+        }
+    }
+    *inline_state = false;
+    return 0;
+}
+
+static bool state_is_inline(au_cell *cell) {
+    return cell->state == (char *)cell + cell_header_size();
+}
+
+/* ---- sending into a cell ------------------------------------------------------------------ */
+
+const au_actor_def *au_cell_def_if_alive(au_cell *cell, uint32_t gen) {
+    /* A seqlock read: gen, then def, then gen again. The acquire load and the acquire fence
+     * order the def load between two gen loads; spawn stores def before publishing the new gen
+     * with release, and stop changes gen before the cell can be reused. */
+    if (atomic_load_explicit(&cell->gen, memory_order_acquire) != gen) return NULL;
+    const au_actor_def *def = atomic_load_explicit(&cell->def, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&cell->gen, memory_order_relaxed) != gen) return NULL;
+    return def;
+}
+
+void au_cell_push(au_cell *cell, au_envelope *env) {
+    if (au_mailbox_push(&cell->mbox, &env->node)) au_schedule(cell);
+}
+
+au_ref au_cell_ref(au_cell *cell, uint32_t gen, au_type *iface, uint16_t variant) {
+    return (au_ref){ .target = cell, .iface = iface, .gen = gen, .variant = variant, .flags = 0 };
+}
+
+/* ---- spawn ------------------------------------------------------------------------------------ */
+
+static void *dedicated_main(void *arg);
+
+au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
+                 const au_spawn_opts *o) {
+    au_spawn_opts none = { 0 };
+    if (!o) o = &none;
+    if (!node || !def || !def->recv) {
+        au_set_last_error_(AU_EINVAL);
+        return (au_ref){ 0 };
+    }
+    bool inline_state;
+    unsigned cls = class_for_state(def->state_size, &inline_state);
+    void *heap_state = NULL;
+    if (!inline_state && !(heap_state = calloc(1, def->state_size))) {
+        au_set_last_error_(AU_ENOMEM);
+        return (au_ref){ 0 };
+    }
+    au_cell_extra *extra = NULL;
+    if (o->name || o->receive_timeout) {
+        extra = calloc(1, sizeof *extra);
+        if (!extra || (o->name && !(extra->name = strdup(o->name)))) {
+            if (extra) free(extra);
+            free(heap_state);
+            au_set_last_error_(AU_ENOMEM);
+            return (au_ref){ 0 };
+        }
+        extra->receive_timeout = o->receive_timeout;
+    }
+
+    if (o->dedicated) au_join_zombies_(node); /* threads of stopped dedicated actors */
+    pthread_mutex_lock(&node->lock);
+    au_cell *cell = NULL;
+    au_err err = AU_OK;
+    if (atomic_load_explicit(&node->stopping, memory_order_relaxed))
+        err = AU_ESTOPPED;
+    else if (!(cell = cell_take(node, cls, o->dedicated)))
+        err = AU_ENOMEM;
+    else {
+        node->live++;
+        if (o->dedicated) au_cell_dedicated(cell)->running = true; /* guarded by node->lock */
+    }
+    pthread_mutex_unlock(&node->lock);
+    au_envelope *start = err ? NULL : au_envelope_new(AU_ENV_START, 0);
+    if (!err && !start) err = AU_ENOMEM;
+
+    uint32_t gen = cell ? atomic_load_explicit(&cell->gen, memory_order_relaxed) + 1 : 0;
+    if (err) {
+        if (cell) {
+            pthread_mutex_lock(&node->lock);
+            node->live--;
+            if (o->dedicated) au_cell_dedicated(cell)->running = false;
+            pthread_mutex_unlock(&node->lock);
+            cell_release(cell);
+        }
+        au_pool_free(start ? start->pool_class : 0, start);
+        if (extra) free(extra->name);
+        free(extra);
+        free(heap_state);
+        au_set_last_error_(err);
+        return (au_ref){ 0 };
+    }
+
+    cell->state = inline_state ? (char *)cell + cell_header_size() : heap_state;
+    if (state)
+        memcpy(cell->state, state, def->state_size);
+    else
+        memset(cell->state, 0, def->state_size);
+    cell->extra = extra;
+    cell->started = false;
+    cell->stopping = false;
+    atomic_store_explicit(&cell->def, def, memory_order_relaxed);
+
+    /* A named actor is inserted and published under the registry's write lock, so a remote
+     * lookup sees it only once its START is queued (see registry.c). */
+    bool named = extra && extra->name;
+    if (named) {
+        au_registry_write_lock(node);
+        err = au_registry_insert_locked(node, extra->name, au_type_id(def->root), cell, gen);
+        if (err) {
+            au_registry_write_unlock(node);
+            pthread_mutex_lock(&node->lock);
+            node->live--;
+            if (o->dedicated) au_cell_dedicated(cell)->running = false;
+            pthread_mutex_unlock(&node->lock);
+            cell->extra = NULL;
+            cell->state = NULL;
+            cell_release(cell);
+            au_pool_free(start->pool_class, start);
+            free(extra->name);
+            free(extra);
+            free(heap_state);
+            au_set_last_error_(err);
+            return (au_ref){ 0 };
+        }
+    }
+    /* release: a sender or consumer that sees this gen sees the fields written above. */
+    atomic_store_explicit(&cell->gen, gen, memory_order_release);
+    au_stat_inc(&node->stats.actors_spawned);
+
+    start->gen = gen;
+    if (o->dedicated) {
+        au_dedicated *d = au_cell_dedicated(cell);
+        d->ready = false;
+        /* The thread owns the cell's consumer side; it sees START in the mailbox. */
+        au_mailbox_push(&cell->mbox, &start->node);
+        if (pthread_create(&d->thread, NULL, dedicated_main, cell) != 0) {
+            /* Nothing runs this cell: undo as a stop would (START stays queued and is dropped
+             * by the next incarnation's gen check). */
+            atomic_store_explicit(&cell->gen, gen + 1, memory_order_release);
+            if (named) {
+                au_registry_write_unlock(node);
+                au_registry_remove(node, extra->name, au_type_id(def->root), cell);
+            }
+            if (extra) free(extra->name);
+            free(extra);
+            free(heap_state);
+            pthread_mutex_lock(&node->lock);
+            node->live--;
+            d->running = false;
+            pthread_mutex_unlock(&node->lock);
+            cell_release(cell);
+            au_set_last_error_(AU_ENOMEM);
+            return (au_ref){ 0 };
+        }
+    } else {
+        au_cell_push(cell, start);
+    }
+    if (named) au_registry_write_unlock(node);
+    return au_cell_ref(cell, gen, def->root, AU_WHOLE);
+}
+
+/* ---- the turn --------------------------------------------------------------------------------- */
+
+static au_nanos now_of(au_node *node) { return node->clock.now(node->clock.user); }
+
+static void arm_receive_timeout(au_cell *cell) {
+    au_cell_extra *x = cell->extra;
+    if (!x || !x->receive_timeout || x->timer_armed) return;
+    x->timer_armed = true;
+    x->timeout_seq++;
+    au_timers_add_receive_timeout(cell->node, x->last_activity + x->receive_timeout, cell,
+                                  atomic_load_explicit(&cell->gen, memory_order_relaxed),
+                                  x->timeout_seq);
+}
+
+static void note_activity(au_cell *cell) {
+    if (cell->extra && cell->extra->receive_timeout) {
+        cell->extra->last_activity = now_of(cell->node);
+        arm_receive_timeout(cell);
+    }
+}
+
+static void finish_stop(au_ctx *ctx) {
+    au_cell *cell = ctx->cell;
+    au_node *node = cell->node;
+    const au_actor_def *def = atomic_load_explicit(&cell->def, memory_order_relaxed);
+    cell->stopping = true;
+    if (cell->started) def->post_stop(ctx, cell->state);
+
+    uint32_t gen = atomic_load_explicit(&cell->gen, memory_order_relaxed);
+    if (cell->extra && cell->extra->name)
+        au_registry_remove(node, cell->extra->name, au_type_id(def->root), cell);
+    /* release: a sender that sees the even gen drops; everything it may read next is ours. */
+    atomic_store_explicit(&cell->gen, gen + 1, memory_order_release);
+    au_watches_target_stopped(node, cell, gen);
+
+    if (!state_is_inline(cell)) free(cell->state);
+    cell->state = NULL;
+    if (cell->extra) {
+        free(cell->extra->name);
+        free(cell->extra);
+        cell->extra = NULL;
+    }
+    au_stat_inc(&node->stats.actors_stopped);
+    pthread_mutex_lock(&node->lock);
+    if (--node->live == 0) pthread_cond_broadcast(&node->cond);
+    pthread_mutex_unlock(&node->lock);
+    /* A dedicated cell is released by its thread once it has drained the mailbox. */
+    if (!(cell->flags & AU_CELL_DEDICATED)) cell_release(cell);
+}
+
+static void drop(au_node *node, au_envelope *env) {
+    if (env->kind == AU_ENV_MSG || env->kind == AU_ENV_REMOTE || env->kind == AU_ENV_CALL)
+        au_stat_inc(&node->stats.drops_dead_actor);
+    au_envelope_free_payload(env);
+}
+
+extern au_err au_remote_deliver_(au_ctx *ctx, au_envelope *env, const au_actor_def *def)
+    __attribute__((weak));
+
+/* Runs one envelope. */
+static void process(au_cell *cell, au_envelope *env) {
+    au_node *node = cell->node;
+    if (atomic_load_explicit(&cell->gen, memory_order_acquire) != env->gen) {
+        drop(node, env);
+        return;
+    }
+    const au_actor_def *def = atomic_load_explicit(&cell->def, memory_order_relaxed);
+    au_ctx ctx = { .node = node, .cell = cell, .stop_requested = false };
+    bool node_stopping = atomic_load_explicit(&node->stopping, memory_order_relaxed);
+
+    switch ((au_env_kind)env->kind) {
+    case AU_ENV_START:
+        cell->started = true;
+        note_activity(cell);
+        def->pre_start(&ctx, cell->state);
+        break;
+    case AU_ENV_MSG:
+        if (cell->stopping || node_stopping) {
+            au_stat_inc(&node->stats.drops_node_stopping);
+            break;
+        }
+        note_activity(cell);
+        def->recv(&ctx, cell->state, env->payload);
+        break;
+    case AU_ENV_REMOTE:
+        if (cell->stopping || node_stopping || !au_remote_deliver_) {
+            au_stat_inc(&node->stats.drops_node_stopping);
+            break;
+        }
+        note_activity(cell);
+        au_remote_deliver_(&ctx, env, def);
+        break;
+    case AU_ENV_TERM:
+    case AU_ENV_NODE_STOP:
+        ctx.stop_requested = true;
+        break;
+    case AU_ENV_TERMINATED:
+        if (!cell->stopping) def->terminated(&ctx, cell->state, *(au_ref *)env->payload);
+        break;
+    case AU_ENV_CALL: {
+        au_call *call = (au_call *)env->payload;
+        if (!cell->stopping)
+            call->cb(&ctx, cell->state, call->err == AU_OK ? call->value : NULL, call->err);
+        break;
+    }
+    case AU_ENV_SET_TIMEOUT:
+        if (!cell->stopping) au_set_receive_timeout(&ctx, *(au_nanos *)env->payload);
+        break;
+    case AU_ENV_TIMEOUT: {
+        au_cell_extra *x = cell->extra;
+        if (!x || *(uint64_t *)env->payload != x->timeout_seq) break; /* stale timer */
+        x->timer_armed = false;
+        if (!x->receive_timeout || cell->stopping) break;
+        au_nanos now = now_of(node);
+        if (now < x->last_activity + x->receive_timeout) {
+            arm_receive_timeout(cell); /* activity since arming: wait for the rest */
+            break;
+        }
+        x->last_activity = now;
+        def->timeout(&ctx, cell->state);
+        arm_receive_timeout(cell);
+        break;
+    }
+    }
+    au_envelope_free_payload(env);
+    if (ctx.stop_requested && !cell->stopping) finish_stop(&ctx);
+}
+
+bool au_cell_run(au_cell *cell, unsigned batch) {
+    for (unsigned i = 0; i < batch; i++) {
+        au_mnode *consumed;
+        au_mnode *n = au_mailbox_pop(&cell->mbox, &consumed);
+        if (consumed && consumed != &cell->mbox.stub)
+            au_pool_free(((au_envelope *)consumed)->pool_class, consumed);
+        if (!n) {
+            if (au_mailbox_mark_empty(&cell->mbox)) return false;
+            continue; /* a push is in progress: its node becomes visible shortly */
+        }
+        process(cell, (au_envelope *)n);
+    }
+    return true;
+}
+
+void au_cell_post_timeout(au_ref ref, au_nanos timeout) {
+    if (!ref.target || (ref.flags & AU_REF_F_REMOTE)) return;
+    au_envelope *env = au_envelope_new(AU_ENV_SET_TIMEOUT, sizeof(au_nanos));
+    if (!env) return;
+    env->gen = ref.gen;
+    memcpy(env->payload, &timeout, sizeof timeout);
+    au_cell_push(ref.target, env);
+}
+
+/* ---- dedicated threads ---------------------------------------------------------------------- */
+
+static void *dedicated_main(void *arg) {
+    au_cell *cell = arg;
+    au_node *node = cell->node;
+    au_dedicated *d = au_cell_dedicated(cell);
+    uint32_t gen = atomic_load_explicit(&cell->gen, memory_order_acquire);
+    unsigned batch = node->cfg.batch;
+    for (;;) {
+        if (au_cell_run(cell, batch)) continue;
+        if (atomic_load_explicit(&cell->gen, memory_order_acquire) != gen) break;
+        pthread_mutex_lock(&d->lock);
+        while (!d->ready) pthread_cond_wait(&d->cond, &d->lock);
+        d->ready = false;
+        pthread_mutex_unlock(&d->lock);
+    }
+    au_pool_thread_flush();
+    pthread_mutex_lock(&node->lock);
+    d->running = false;
+    if (node->nzombies == node->zombies_cap) {
+        size_t cap = node->zombies_cap ? node->zombies_cap * 2 : 8;
+        pthread_t *z = realloc(node->zombies, cap * sizeof *z);
+        if (z) {
+            node->zombies = z;
+            node->zombies_cap = cap;
+        }
+    }
+    /* If growing failed the thread is detached instead: it touches nothing after unlock. */
+    if (node->nzombies < node->zombies_cap)
+        node->zombies[node->nzombies++] = pthread_self();
+    else
+        pthread_detach(pthread_self());
+    cell->free_next = node->free_cells[1][cell->size_class];
+    node->free_cells[1][cell->size_class] = cell;
+    pthread_cond_broadcast(&node->cond);
+    pthread_mutex_unlock(&node->lock);
+    return NULL;
+}
+
+void au_dedicated_wake(au_cell *cell) {
+    au_dedicated *d = au_cell_dedicated(cell);
+    pthread_mutex_lock(&d->lock);
+    d->ready = true;
+    pthread_cond_signal(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* ---- node stop ---------------------------------------------------------------------------- */
+
+void au_actor_stop_all(au_node *node) {
+    pthread_mutex_lock(&node->lock);
+    atomic_store_explicit(&node->stopping, 1, memory_order_relaxed);
+    /* Ask every live incarnation to stop. Pushing may run the scheduler, which never takes
+     * node->lock, so holding it here is safe. */
+    for (au_cell *c = node->all_cells; c; c = c->all_next) {
+        uint32_t gen = atomic_load_explicit(&c->gen, memory_order_acquire);
+        if (!(gen & 1u)) continue;
+        au_envelope *env = au_envelope_new(AU_ENV_NODE_STOP, 0);
+        if (!env) continue; /* the actor still stops: its messages are dropped when stopping */
+        env->gen = gen;
+        au_cell_push(c, env);
+    }
+    while (node->live > 0) pthread_cond_wait(&node->cond, &node->lock);
+    /* Wait for dedicated threads to drain and return their cells. */
+    for (;;) {
+        bool running = false;
+        for (au_cell *c = node->all_cells; c; c = c->all_next)
+            if ((c->flags & AU_CELL_DEDICATED) && au_cell_dedicated(c)->running) running = true;
+        if (!running) break;
+        pthread_cond_wait(&node->cond, &node->lock);
+    }
+    pthread_t *z = node->zombies;
+    size_t nz = node->nzombies;
+    node->zombies = NULL;
+    node->nzombies = node->zombies_cap = 0;
+    pthread_mutex_unlock(&node->lock);
+    for (size_t i = 0; i < nz; i++) pthread_join(z[i], NULL);
+    free(z);
+}
+
+void au_join_zombies_(au_node *node) {
+    pthread_mutex_lock(&node->lock);
+    pthread_t *z = node->zombies;
+    size_t nz = node->nzombies;
+    node->zombies = NULL;
+    node->nzombies = node->zombies_cap = 0;
+    pthread_mutex_unlock(&node->lock);
+    for (size_t i = 0; i < nz; i++) pthread_join(z[i], NULL);
+    free(z);
+}
+
+void au_cells_free_all(au_node *node) {
+    /* Workers are gone: drain stray envelopes (sent to stopped actors) and free the slabs. */
+    for (au_cell *c = node->all_cells; c; c = c->all_next) {
+        au_mnode *consumed, *n;
+        while ((n = au_mailbox_pop(&c->mbox, &consumed))) {
+            if (consumed && consumed != &c->mbox.stub)
+                au_pool_free(((au_envelope *)consumed)->pool_class, consumed);
+            au_envelope_free_payload((au_envelope *)n);
+        }
+        if (c->mbox.tail != &c->mbox.stub)
+            au_pool_free(((au_envelope *)c->mbox.tail)->pool_class, c->mbox.tail);
+        if (c->flags & AU_CELL_DEDICATED) {
+            au_dedicated *d = au_cell_dedicated(c);
+            pthread_mutex_destroy(&d->lock);
+            pthread_cond_destroy(&d->cond);
+        }
+    }
+    for (slab *s = node->slabs, *n; s; s = n) {
+        n = s->next;
+        free(s);
+    }
+    node->slabs = NULL;
+    node->all_cells = NULL;
+}
+
+/* ---- context ---------------------------------------------------------------------------------- */
+
+au_ref au_ctx_self_(au_ctx *ctx) {
+    au_cell *c = ctx->cell;
+    const au_actor_def *def = atomic_load_explicit(&c->def, memory_order_relaxed);
+    return au_cell_ref(c, atomic_load_explicit(&c->gen, memory_order_relaxed), def->root, AU_WHOLE);
+}
+
+void au_stop_self(au_ctx *ctx) { ctx->stop_requested = true; }
+
+au_node *au_ctx_node(au_ctx *ctx) { return ctx->node; }
+
+const char *au_ctx_name(au_ctx *ctx) {
+    return ctx->cell->extra ? ctx->cell->extra->name : NULL;
+}
+
+void au_set_receive_timeout(au_ctx *ctx, au_nanos timeout) {
+    au_cell *cell = ctx->cell;
+    if (!cell->extra) {
+        if (!timeout) return;
+        cell->extra = calloc(1, sizeof *cell->extra);
+        if (!cell->extra) return; /* no timeout rather than a crash; logged by the caller's test */
+    }
+    au_cell_extra *x = cell->extra;
+    x->receive_timeout = timeout;
+    x->timeout_seq++; /* any armed timer is now stale */
+    x->timer_armed = false;
+    x->last_activity = now_of(cell->node);
+    arm_receive_timeout(cell);
+}

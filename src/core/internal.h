@@ -1,0 +1,229 @@
+/* internal.h — the structures shared by the core runtime's files: envelopes, actor cells,
+ * workers and the node. Not a public header.
+ *
+ * Cell lifetime: cells live in slabs owned by their node and are reused for new actors, but only
+ * as cells (type-stable memory), so a stale reference can always read a cell's `gen` safely.
+ * `gen` is odd while an incarnation is alive and even once it has stopped; a reference and every
+ * envelope carry the gen they were made for, and anything with a different gen is dropped. */
+#ifndef AU_CORE_INTERNAL_H
+#define AU_CORE_INTERNAL_H
+
+#include <aurum/aurum.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "core/mailbox.h"
+#include "core/pool.h"
+#include "core/u64map.h"
+
+typedef struct au_cell au_cell;
+typedef struct au_worker au_worker;
+
+/* ---- envelopes ------------------------------------------------------------------------------ */
+
+typedef enum au_env_kind {
+    AU_ENV_START,      /* run pre_start */
+    AU_ENV_MSG,        /* payload: a root message of `type` */
+    AU_ENV_TERM,       /* the Term signal */
+    AU_ENV_NODE_STOP,  /* the node is stopping */
+    AU_ENV_TERMINATED, /* payload: au_ref of a watched actor that stopped */
+    AU_ENV_CALL,       /* payload: au_call (an ask continuation) */
+    AU_ENV_TIMEOUT,    /* payload: uint64_t receive-timeout sequence number */
+    AU_ENV_REMOTE,     /* payload: au_remote_payload (decoded on the receiving worker) */
+    AU_ENV_SET_TIMEOUT, /* payload: au_nanos, the new receive timeout (set from outside) */
+} au_env_kind;
+
+typedef struct au_envelope {
+    au_mnode node;
+    au_type *type;      /* of the payload, to free it (MSG, CALL) */
+    uint32_t gen;       /* incarnation of the target cell */
+    uint8_t kind;       /* au_env_kind */
+    uint8_t pool_class; /* AU_POOL_LARGE: malloc'd */
+    uint16_t unused_;
+    _Alignas(16) unsigned char payload[];
+} au_envelope;
+
+typedef struct au_call {
+    au_ask_fn cb;
+    au_err err;
+    _Alignas(16) unsigned char value[]; /* the reply, of envelope->type, when err == AU_OK */
+} au_call;
+
+au_envelope *au_envelope_new(au_env_kind kind, size_t payload_size);
+/* Frees the envelope's payload (what it owns) and the envelope. */
+void au_envelope_free(au_envelope *env);
+/* Frees only what the payload owns (the envelope memory itself stays, as a mailbox stub). */
+void au_envelope_free_payload(au_envelope *env);
+
+/* ---- cells ------------------------------------------------------------------------------------ */
+
+enum {
+    AU_CELL_DEDICATED = 1u << 0, /* memory of a dedicated-thread cell (fixed for its lifetime) */
+};
+
+typedef struct au_dedicated {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool ready;      /* guarded by lock: something was pushed to an empty mailbox */
+    bool running;    /* a thread is serving this cell */
+} au_dedicated;
+
+/* Per-incarnation data that most actors do not need, allocated only when used, so that an idle
+ * actor costs one cell (see AU_CELL_SIZE_CLASSES). */
+typedef struct au_cell_extra {
+    char *name;                /* registered name, or NULL */
+    au_nanos receive_timeout;  /* 0: none */
+    au_nanos last_activity;    /* clock time of the last message, for the receive timeout */
+    uint64_t timeout_seq;      /* identifies the armed receive-timeout timer */
+    bool timer_armed;
+} au_cell_extra;
+
+struct au_cell {
+    au_mailbox mbox;
+    _Atomic uint32_t gen;                /* odd: alive */
+    uint8_t flags;                       /* AU_CELL_*, fixed for the memory's lifetime */
+    uint8_t size_class;                  /* index in the node's cell free lists */
+    bool started, stopping;              /* consumer-owned */
+    _Atomic(const au_actor_def *) def;   /* read by senders under the gen check */
+    au_node *node;
+    au_mnode run;                        /* link in a worker's run queue */
+    void *state;                         /* inline after the cell when it fits the class */
+    au_cell_extra *extra;                /* consumer-owned; NULL if unused */
+    struct au_cell *free_next;           /* in the node's free list */
+    struct au_cell *all_next;            /* every cell of the node, for node stop */
+};
+
+/* Cell memory classes: a cell plus inline state fits in one of these sizes; a dedicated cell
+ * is followed by its au_dedicated. Larger states are allocated separately. */
+#define AU_CELL_SIZE_CLASSES 4
+static const size_t au_cell_class_size[AU_CELL_SIZE_CLASSES] = { 128, 256, 512, 1024 };
+
+/* A dedicated cell's thread control block, right after the cell's class-sized memory. */
+static inline au_dedicated *au_cell_dedicated(au_cell *c) {
+    return (au_dedicated *)((char *)c + au_cell_class_size[c->size_class]);
+}
+
+/* The context of a running hook. */
+struct au_ctx {
+    au_node *node;
+    au_cell *cell;
+    bool stop_requested;
+};
+
+/* ---- workers and node ------------------------------------------------------------------------ */
+
+typedef struct au_runq {
+    _Atomic(au_mnode *) head;
+    au_mnode *tail;
+    au_mnode stub;
+} au_runq;
+
+struct au_worker {
+    au_node *node;
+    unsigned index;
+    pthread_t thread;
+    au_runq q;
+    _Atomic uint32_t pending;  /* cells pushed and not yet popped */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    _Atomic int sleeping;
+};
+
+typedef struct au_stats_atomic {
+    _Atomic uint64_t actors_spawned, actors_stopped, drops_dead_actor,
+        drops_node_stopping, timers_fired, timers_cancelled;
+} au_stats_atomic;
+
+struct au_timers;
+struct au_registry;
+struct au_watches;
+struct au_net;
+
+struct au_node {
+    au_node_config cfg;
+    au_clock clock;
+    unsigned nworkers;
+    au_worker *workers;
+    _Atomic unsigned next_worker;    /* round-robin for schedules from outside the pool */
+    _Atomic int sleepers;            /* workers asleep */
+    _Atomic int stopping;            /* au_node_stop has begun */
+    _Atomic int workers_exit;        /* workers must return */
+
+    pthread_mutex_t lock;            /* guards the fields below */
+    pthread_cond_t cond;             /* live actors reached 0; a dedicated thread ended */
+    uint64_t live;                   /* actors alive (started or not) */
+    au_cell *free_cells[2][AU_CELL_SIZE_CLASSES]; /* [dedicated][size class] */
+    au_cell *all_cells;
+    void *slabs;                     /* list of slab allocations */
+    pthread_t *zombies;              /* dedicated threads that ended, to join */
+    size_t nzombies, zombies_cap;
+
+    struct au_timers *timers;
+    struct au_registry *registry;
+    struct au_watches *watches;
+    struct au_net *net;
+    au_u64map promise_defs;          /* type id → promise actor def; guarded by lock */
+    au_stats_atomic stats;
+    char address[80];
+};
+
+/* scheduler.c */
+au_err au_scheduler_start(au_node *node);
+void au_scheduler_stop(au_node *node);
+void au_schedule(au_cell *cell);
+au_worker *au_current_worker(void);
+
+/* actor.c */
+/* Runs up to `batch` envelopes; returns true if the cell must be scheduled again. */
+bool au_cell_run(au_cell *cell, unsigned batch);
+/* Pushes env (made for `gen`) into cell's mailbox and schedules the cell if needed. */
+void au_cell_push(au_cell *cell, au_envelope *env);
+/* Reads a cell's def if its incarnation is still `gen` (seqlock-style), else NULL. */
+const au_actor_def *au_cell_def_if_alive(au_cell *cell, uint32_t gen);
+void au_actor_stop_all(au_node *node);
+void au_cells_free_all(au_node *node);
+void au_dedicated_wake(au_cell *cell);
+/* Sets a local actor's receive timeout from outside it (queued like a message). */
+void au_cell_post_timeout(au_ref ref, au_nanos timeout);
+void au_promise_defs_free_(au_node *node);
+void au_join_zombies_(au_node *node);
+au_ref au_cell_ref(au_cell *cell, uint32_t gen, au_type *iface, uint16_t variant);
+
+/* timer.c — every time read and timer goes through here */
+au_err au_timers_start(au_node *node);
+void au_timers_stop(au_node *node);
+typedef enum au_timer_kind { AU_TIMER_SEND, AU_TIMER_RECEIVE_TIMEOUT } au_timer_kind;
+au_timer au_timers_add_send(au_node *node, au_nanos deadline, au_ref ref, au_type *type,
+                            const void *msg);
+au_timer au_timers_add_receive_timeout(au_node *node, au_nanos deadline, au_cell *cell,
+                                       uint32_t gen, uint64_t seq);
+
+/* registry.c */
+au_err au_registry_create(au_node *node);
+void au_registry_destroy(au_node *node);
+au_err au_registry_add(au_node *node, const char *name, uint64_t root_id, au_cell *cell,
+                       uint32_t gen);
+/* Spawn holds the write lock across insert and publication (see registry.c). */
+void au_registry_write_lock(au_node *node);
+void au_registry_write_unlock(au_node *node);
+au_err au_registry_insert_locked(au_node *node, const char *name, uint64_t root_id,
+                                 au_cell *cell, uint32_t gen);
+void au_registry_remove(au_node *node, const char *name, uint64_t root_id, au_cell *cell);
+/* Finds (name, root id): AU_OK with *cell and *gen, AU_ENOTFOUND, or AU_ETYPE if the name is
+ * registered only with other root types. */
+au_err au_registry_find(au_node *node, const char *name, size_t name_len, uint64_t root_id,
+                        au_cell **cell, uint32_t *gen);
+
+/* watch.c */
+au_err au_watches_create(au_node *node);
+void au_watches_destroy(au_node *node);
+/* Called when a cell's incarnation stops: notifies and forgets its watchers. */
+void au_watches_target_stopped(au_node *node, au_cell *cell, uint32_t gen);
+
+/* ref.c */
+#define AU_REF_F_REMOTE 1u
+void au_stat_inc(_Atomic uint64_t *counter);
+
+#endif

@@ -1,0 +1,72 @@
+/* mailbox.h — an actor's mailbox: a lock-free, intrusive, multi-producer single-consumer queue.
+ *
+ * Four verbs: init, push (any thread), pop and mark_empty (the consumer only). The trick, after
+ * Pony's messageq: the low bit of `head` means "empty and not scheduled". push reports whether it
+ * found that bit; the sender that finds it owns the duty to schedule the actor, so exactly one
+ * party schedules an actor per empty→non-empty transition, with one atomic exchange per send.
+ *
+ * Invariant: the node at `tail` has been consumed already (it is the queue's stub). pop returns
+ * tail->next and frees the old tail; the envelope returned stays in the queue as the new stub
+ * until the next pop, so its memory must not be freed by the consumer. */
+#ifndef AU_CORE_MAILBOX_H
+#define AU_CORE_MAILBOX_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct au_mnode {
+    _Atomic(struct au_mnode *) next;
+} au_mnode;
+
+typedef struct au_mailbox {
+    _Atomic(uintptr_t) head; /* last pushed node | 1 when marked empty */
+    au_mnode *tail;          /* consumer-owned */
+    au_mnode stub;           /* the first stub; later stubs are consumed envelopes */
+} au_mailbox;
+
+/* Starts empty and marked empty (not scheduled). */
+static inline void au_mailbox_init(au_mailbox *q) {
+    atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);
+    q->tail = &q->stub;
+    atomic_store_explicit(&q->head, (uintptr_t)&q->stub | 1u, memory_order_relaxed);
+}
+
+/* Appends n; returns true if the queue was marked empty, i.e. the caller must schedule. */
+static inline bool au_mailbox_push(au_mailbox *q, au_mnode *n) {
+    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+    /* acq_rel: release publishes n's contents to the consumer; acquire orders us after the
+     * previous pusher so prev->next is written on a live node. */
+    uintptr_t prev = atomic_exchange_explicit(&q->head, (uintptr_t)n, memory_order_acq_rel);
+    au_mnode *p = (au_mnode *)(prev & ~(uintptr_t)1);
+    /* release: the consumer's acquire load of next sees n fully written. */
+    atomic_store_explicit(&p->next, n, memory_order_release);
+    return (prev & 1u) != 0;
+}
+
+/* The next node, or NULL if none is visible yet. *consumed receives the old stub, which the
+ * caller frees (unless it is q->stub). */
+static inline au_mnode *au_mailbox_pop(au_mailbox *q, au_mnode **consumed) {
+    au_mnode *tail = q->tail;
+    /* acquire: pairs with the release store in push, so the node's contents are visible. */
+    au_mnode *next = atomic_load_explicit(&tail->next, memory_order_acquire);
+    *consumed = NULL;
+    if (next) {
+        q->tail = next;
+        *consumed = tail;
+    }
+    return next;
+}
+
+/* Marks the queue empty if it is; returns false if a message arrived (keep running). */
+static inline bool au_mailbox_mark_empty(au_mailbox *q) {
+    uintptr_t tail = (uintptr_t)q->tail;
+    uintptr_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
+    if (head & 1u) return true;
+    if (head != tail) return false;
+    /* release: whoever next finds the bit (and schedules us) sees everything this turn did. */
+    return atomic_compare_exchange_strong_explicit(&q->head, &tail, tail | 1u,
+                                                   memory_order_acq_rel, memory_order_relaxed);
+}
+
+#endif

@@ -1,0 +1,147 @@
+/* registry.c — the node's table of named actors: (name, root type id) → (cell, gen).
+ *
+ * The same name may be registered with different root types (they are different actors). A
+ * reader-writer lock guards the table: lookups (one per remote message) share it; spawn and stop
+ * take it exclusively. Spawn inserts while holding it across the actor's publication, so a
+ * lookup sees either no entry or a live, started-queued actor — never a half-made one. */
+#include "core/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+typedef struct entry {
+    struct entry *next;
+    uint64_t hash; /* of the name only, so one bucket holds every root type of a name */
+    uint64_t root_id;
+    au_cell *cell;
+    uint32_t gen;
+    size_t name_len;
+    char name[];
+} entry;
+
+typedef struct au_registry {
+    pthread_rwlock_t lock;
+    entry **buckets;
+    size_t nbuckets, count;
+} au_registry;
+
+static uint64_t name_hash(const char *name, size_t len) { return XXH3_64bits(name, len); }
+
+au_err au_registry_create(au_node *node) {
+    au_registry *r = calloc(1, sizeof *r);
+    if (!r) return AU_ENOMEM;
+    r->nbuckets = 64;
+    r->buckets = calloc(r->nbuckets, sizeof *r->buckets);
+    if (!r->buckets) {
+        free(r);
+        return AU_ENOMEM;
+    }
+    pthread_rwlock_init(&r->lock, NULL);
+    node->registry = r;
+    return AU_OK;
+}
+
+void au_registry_destroy(au_node *node) {
+    au_registry *r = node->registry;
+    if (!r) return;
+    for (size_t i = 0; i < r->nbuckets; i++) {
+        for (entry *e = r->buckets[i], *n; e; e = n) {
+            n = e->next;
+            free(e);
+        }
+    }
+    free(r->buckets);
+    pthread_rwlock_destroy(&r->lock);
+    free(r);
+    node->registry = NULL;
+}
+
+static void grow(au_registry *r) {
+    size_t n = r->nbuckets * 2;
+    entry **b = calloc(n, sizeof *b);
+    if (!b) return; /* keep the longer chains: still correct */
+    for (size_t i = 0; i < r->nbuckets; i++) {
+        for (entry *e = r->buckets[i], *next; e; e = next) {
+            next = e->next;
+            e->next = b[e->hash & (n - 1)];
+            b[e->hash & (n - 1)] = e;
+        }
+    }
+    free(r->buckets);
+    r->buckets = b;
+    r->nbuckets = n;
+}
+
+void au_registry_write_lock(au_node *node) { pthread_rwlock_wrlock(&node->registry->lock); }
+void au_registry_write_unlock(au_node *node) { pthread_rwlock_unlock(&node->registry->lock); }
+
+au_err au_registry_insert_locked(au_node *node, const char *name, uint64_t root_id,
+                                 au_cell *cell, uint32_t gen) {
+    au_registry *r = node->registry;
+    size_t len = strlen(name);
+    uint64_t h = name_hash(name, len);
+    for (entry *e = r->buckets[h & (r->nbuckets - 1)]; e; e = e->next)
+        if (e->hash == h && e->root_id == root_id && e->name_len == len &&
+            memcmp(e->name, name, len) == 0)
+            return AU_EEXIST;
+    entry *e = malloc(sizeof *e + len + 1);
+    if (!e) return AU_ENOMEM;
+    e->hash = h;
+    e->root_id = root_id;
+    e->cell = cell;
+    e->gen = gen;
+    e->name_len = len;
+    memcpy(e->name, name, len + 1);
+    e->next = r->buckets[h & (r->nbuckets - 1)];
+    r->buckets[h & (r->nbuckets - 1)] = e;
+    if (++r->count > r->nbuckets) grow(r);
+    return AU_OK;
+}
+
+au_err au_registry_add(au_node *node, const char *name, uint64_t root_id, au_cell *cell,
+                       uint32_t gen) {
+    au_registry_write_lock(node);
+    au_err err = au_registry_insert_locked(node, name, root_id, cell, gen);
+    au_registry_write_unlock(node);
+    return err;
+}
+
+void au_registry_remove(au_node *node, const char *name, uint64_t root_id, au_cell *cell) {
+    au_registry *r = node->registry;
+    size_t len = strlen(name);
+    uint64_t h = name_hash(name, len);
+    pthread_rwlock_wrlock(&r->lock);
+    for (entry **p = &r->buckets[h & (r->nbuckets - 1)]; *p; p = &(*p)->next) {
+        entry *e = *p;
+        if (e->hash == h && e->root_id == root_id && e->cell == cell && e->name_len == len &&
+            memcmp(e->name, name, len) == 0) {
+            *p = e->next;
+            free(e);
+            r->count--;
+            break;
+        }
+    }
+    pthread_rwlock_unlock(&r->lock);
+}
+
+au_err au_registry_find(au_node *node, const char *name, size_t len, uint64_t root_id,
+                        au_cell **cell, uint32_t *gen) {
+    au_registry *r = node->registry;
+    uint64_t h = name_hash(name, len);
+    au_err result = AU_ENOTFOUND;
+    pthread_rwlock_rdlock(&r->lock);
+    for (entry *e = r->buckets[h & (r->nbuckets - 1)]; e; e = e->next) {
+        if (e->hash != h || e->name_len != len || memcmp(e->name, name, len) != 0) continue;
+        if (e->root_id != root_id) {
+            result = AU_ETYPE;
+            continue;
+        }
+        *cell = e->cell;
+        *gen = e->gen;
+        result = AU_OK;
+        break;
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return result;
+}

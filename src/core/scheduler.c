@@ -1,0 +1,195 @@
+/* scheduler.c — the M:N scheduler: a fixed pool of worker threads runs actors' turns.
+ *
+ * Each worker owns a run queue (intrusive MPSC, the same algorithm as Vyukov's queue with a stub)
+ * that any thread may push a cell onto. An actor becomes runnable when its mailbox goes from
+ * empty to non-empty (see mailbox.h) and is pushed to one worker; it runs a bounded batch and, if
+ * messages remain, is scheduled again behind the others, for fairness.
+ *
+ * Placement: a cell made runnable by an actor goes to the current worker's own queue when that
+ * queue is empty — the sender is about to finish its turn, so the receiver runs next on a warm
+ * cache with no wake-up (ping-pong and rings stay on one core). If the current worker already
+ * has work queued and another worker sleeps, the cell goes to the sleeper, which is woken. There
+ * is no stealing: the trade-off is simpler queues against slower rebalancing of long queues. */
+#include "core/internal.h"
+
+#include <sched.h>
+#include <stdlib.h>
+
+static _Thread_local au_worker *current;
+
+au_worker *au_current_worker(void) { return current; }
+
+/* ---- run queue -------------------------------------------------------------------------------- */
+
+static void runq_init(au_runq *q) {
+    atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);
+    atomic_store_explicit(&q->head, &q->stub, memory_order_relaxed);
+    q->tail = &q->stub;
+}
+
+static void runq_push(au_runq *q, au_mnode *n) {
+    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+    /* acq_rel: publishes n and orders us after the previous pusher. */
+    au_mnode *prev = atomic_exchange_explicit(&q->head, n, memory_order_acq_rel);
+    /* release: the consumer's acquire load of next sees n. */
+    atomic_store_explicit(&prev->next, n, memory_order_release);
+}
+
+static au_mnode *runq_pop(au_runq *q) {
+    au_mnode *tail = q->tail;
+    au_mnode *next = atomic_load_explicit(&tail->next, memory_order_acquire);
+    if (tail == &q->stub) {
+        if (!next) return NULL;
+        q->tail = next;
+        tail = next;
+        next = atomic_load_explicit(&next->next, memory_order_acquire);
+    }
+    if (next) {
+        q->tail = next;
+        return tail;
+    }
+    if (tail != atomic_load_explicit(&q->head, memory_order_acquire)) return NULL; /* in progress */
+    runq_push(q, &q->stub);
+    next = atomic_load_explicit(&tail->next, memory_order_acquire);
+    if (next) {
+        q->tail = next;
+        return tail;
+    }
+    return NULL;
+}
+
+/* ---- placement and wake-up ------------------------------------------------------------------ */
+
+static void wake(au_worker *w) {
+    pthread_mutex_lock(&w->lock);
+    atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void push_to(au_worker *w, au_cell *cell) {
+    runq_push(&w->q, &cell->run);
+    /* seq_cst pair with the sleeper (store sleeping=1, then load pending): either it sees our
+     * pending work or we see it asleep and wake it. */
+    atomic_fetch_add_explicit(&w->pending, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&w->sleeping, memory_order_seq_cst)) wake(w);
+}
+
+static au_worker *find_sleeper(au_node *node) {
+    if (atomic_load_explicit(&node->sleepers, memory_order_relaxed) == 0) return NULL;
+    for (unsigned i = 0; i < node->nworkers; i++)
+        if (atomic_load_explicit(&node->workers[i].sleeping, memory_order_relaxed))
+            return &node->workers[i];
+    return NULL;
+}
+
+void au_schedule(au_cell *cell) {
+    if (cell->flags & AU_CELL_DEDICATED) {
+        au_dedicated_wake(cell);
+        return;
+    }
+    au_node *node = cell->node;
+    au_worker *w = current;
+    if (w && w->node == node) {
+        if (atomic_load_explicit(&w->pending, memory_order_relaxed) == 0) {
+            push_to(w, cell);
+            return;
+        }
+        au_worker *s = find_sleeper(node);
+        push_to(s ? s : w, cell);
+        return;
+    }
+    au_worker *s = find_sleeper(node);
+    if (!s) {
+        /* relaxed: only spreads load; any worker is correct. */
+        unsigned i = atomic_fetch_add_explicit(&node->next_worker, 1, memory_order_relaxed);
+        s = &node->workers[i % node->nworkers];
+    }
+    push_to(s, cell);
+}
+
+/* ---- workers ------------------------------------------------------------------------------------ */
+
+static void sleep_until_work(au_worker *w) {
+    au_node *node = w->node;
+    atomic_fetch_add_explicit(&node->sleepers, 1, memory_order_relaxed);
+    pthread_mutex_lock(&w->lock);
+    atomic_store_explicit(&w->sleeping, 1, memory_order_seq_cst);
+    while (atomic_load_explicit(&w->sleeping, memory_order_relaxed) &&
+           atomic_load_explicit(&w->pending, memory_order_seq_cst) == 0 &&
+           !atomic_load_explicit(&node->workers_exit, memory_order_acquire))
+        pthread_cond_wait(&w->cond, &w->lock);
+    atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&w->lock);
+    atomic_fetch_sub_explicit(&node->sleepers, 1, memory_order_relaxed);
+}
+
+static void *worker_main(void *arg) {
+    au_worker *w = arg;
+    au_node *node = w->node;
+    current = w;
+    unsigned batch = node->cfg.batch;
+    while (!atomic_load_explicit(&node->workers_exit, memory_order_acquire)) {
+        au_mnode *n = runq_pop(&w->q);
+        if (!n) {
+            /* Spin briefly before sleeping: a sender on another core often follows soon. */
+            if (atomic_load_explicit(&w->pending, memory_order_relaxed) == 0) {
+                bool found = false;
+                for (int i = 0; i < 64 && !found; i++) {
+                    sched_yield();
+                    found = atomic_load_explicit(&w->pending, memory_order_acquire) != 0;
+                }
+                if (!found) sleep_until_work(w);
+            }
+            continue;
+        }
+        atomic_fetch_sub_explicit(&w->pending, 1, memory_order_relaxed);
+        au_cell *cell = (au_cell *)((char *)n - offsetof(au_cell, run));
+        if (au_cell_run(cell, batch)) au_schedule(cell);
+    }
+    au_pool_thread_flush();
+    current = NULL;
+    return NULL;
+}
+
+au_err au_scheduler_start(au_node *node) {
+    node->workers = calloc(node->nworkers, sizeof *node->workers);
+    if (!node->workers) return AU_ENOMEM;
+    for (unsigned i = 0; i < node->nworkers; i++) {
+        au_worker *w = &node->workers[i];
+        w->node = node;
+        w->index = i;
+        runq_init(&w->q);
+        pthread_mutex_init(&w->lock, NULL);
+        pthread_cond_init(&w->cond, NULL);
+    }
+    for (unsigned i = 0; i < node->nworkers; i++) {
+        if (pthread_create(&node->workers[i].thread, NULL, worker_main, &node->workers[i]) != 0) {
+            atomic_store_explicit(&node->workers_exit, 1, memory_order_release);
+            for (unsigned j = 0; j < i; j++) wake(&node->workers[j]);
+            for (unsigned j = 0; j < i; j++) pthread_join(node->workers[j].thread, NULL);
+            for (unsigned j = 0; j < node->nworkers; j++) {
+                pthread_mutex_destroy(&node->workers[j].lock);
+                pthread_cond_destroy(&node->workers[j].cond);
+            }
+            free(node->workers);
+            node->workers = NULL;
+            return AU_ENOMEM;
+        }
+    }
+    return AU_OK;
+}
+
+void au_scheduler_stop(au_node *node) {
+    if (!node->workers) return;
+    /* release: workers that see the flag see everything done before stop. */
+    atomic_store_explicit(&node->workers_exit, 1, memory_order_release);
+    for (unsigned i = 0; i < node->nworkers; i++) wake(&node->workers[i]);
+    for (unsigned i = 0; i < node->nworkers; i++) pthread_join(node->workers[i].thread, NULL);
+    for (unsigned i = 0; i < node->nworkers; i++) {
+        pthread_mutex_destroy(&node->workers[i].lock);
+        pthread_cond_destroy(&node->workers[i].cond);
+    }
+    free(node->workers);
+    node->workers = NULL;
+}
