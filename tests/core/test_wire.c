@@ -506,73 +506,77 @@ static void assert_big_message_received(receiver *x, const uint8_t *big) {
     assert_int_equal(au_reassembly_buffered(x->reassembly), 0);
 }
 
-static void large_message_is_fragmented_and_reassembled_in_order(void **state) {
-    (void)state;
-    au_wire_limits l = au_wire_limits_default();
-    uint8_t *big = malloc(BIG);
+/* Fixture of the large-message tests: the datagrams of a 100 KB message between two small ones,
+ * and a receiver for them. */
+typedef struct big_fixture {
+    au_wire_limits limits;
+    uint8_t *big;
     sender s;
-    sender_init(&s, &l, NULL);
-    pack_big_message(&s, big);
-    assert_true(s.out.count >= BIG / l.mtu + 1);
-    for (size_t i = 0; i < s.out.count; i++) assert_true(s.out.list[i].len <= l.mtu);
+    receiver x;
+} big_fixture;
+
+static int big_setup(void **state) {
+    big_fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fx->limits = au_wire_limits_default();
+    fx->big = malloc(BIG);
+    assert_non_null(fx->big);
+    sender_init(&fx->s, &fx->limits, NULL);
+    pack_big_message(&fx->s, fx->big);
+    receiver_init(&fx->x, &fx->limits, NULL);
+    *state = fx;
+    return 0;
+}
+
+static int big_teardown(void **state) {
+    big_fixture *fx = *state;
+    receiver_free(&fx->x);
+    sender_free(&fx->s);
+    free(fx->big);
+    free(fx);
+    return 0;
+}
+
+static void large_message_is_fragmented_and_reassembled_in_order(void **state) {
+    big_fixture *fx = *state;
+    capture *out = &fx->s.out;
+    size_t mtu = fx->limits.mtu;
+    assert_true(out->count >= BIG / mtu + 1);
+    for (size_t i = 0; i < out->count; i++) assert_true(out->list[i].len <= mtu);
     /* The first fragment shares the datagram of the small message before it, and the small
      * message after it shares the last fragment's datagram: nothing is wasted. */
     size_t used = 0;
-    for (size_t i = 0; i < s.out.count; i++) used += s.out.list[i].len;
-    assert_true(used < (s.out.count) * l.mtu);
-    assert_true(s.out.list[0].len > l.mtu - 100);
+    for (size_t i = 0; i < out->count; i++) used += out->list[i].len;
+    assert_true(used < out->count * mtu);
+    assert_true(out->list[0].len > mtu - 100);
 
-    receiver x;
-    receiver_init(&x, &l, NULL);
-    receive_all(&x, &s.out, 0);
-    assert_big_message_received(&x, big);
-    assert_string_equal(x.got[0].name, "small");
-    receiver_free(&x);
-    sender_free(&s);
-    free(big);
+    receive_all(&fx->x, out, 0);
+    assert_big_message_received(&fx->x, fx->big);
+    assert_string_equal(fx->x.got[0].name, "small");
 }
-
 static void large_message_is_reassembled_from_reversed_datagrams(void **state) {
-    (void)state;
-    au_wire_limits l = au_wire_limits_default();
-    uint8_t *big = malloc(BIG);
-    sender s;
-    sender_init(&s, &l, NULL);
-    pack_big_message(&s, big);
-    receiver x;
-    receiver_init(&x, &l, NULL);
-    for (size_t i = s.out.count; i-- > 0;)
-        receive(&x, s.out.list[i].bytes, s.out.list[i].len, 0);
-    assert_big_message_received(&x, big);
-    receiver_free(&x);
-    sender_free(&s);
-    free(big);
+    big_fixture *fx = *state;
+    for (size_t i = fx->s.out.count; i-- > 0;)
+        receive(&fx->x, fx->s.out.list[i].bytes, fx->s.out.list[i].len, 0);
+    assert_big_message_received(&fx->x, fx->big);
 }
-
 static void large_message_is_reassembled_from_shuffled_datagrams(void **state) {
-    (void)state;
-    au_wire_limits l = au_wire_limits_default();
-    uint8_t *big = malloc(BIG);
+    big_fixture *fx = *state;
+    capture *out = &fx->s.out;
     for (int round = 0; round < 20; round++) {
-        sender s;
-        sender_init(&s, &l, NULL);
-        pack_big_message(&s, big);
-        for (size_t i = s.out.count; i > 1; i--) {
+        for (size_t i = out->count; i > 1; i--) {
             size_t j = rng() % i;
-            dgram t = s.out.list[i - 1];
-            s.out.list[i - 1] = s.out.list[j];
-            s.out.list[j] = t;
+            dgram t = out->list[i - 1];
+            out->list[i - 1] = out->list[j];
+            out->list[j] = t;
         }
         receiver x;
-        receiver_init(&x, &l, NULL);
-        receive_all(&x, &s.out, 0);
-        assert_big_message_received(&x, big);
+        receiver_init(&x, &fx->limits, NULL);
+        receive_all(&x, out, 0);
+        assert_big_message_received(&x, fx->big);
         receiver_free(&x);
-        sender_free(&s);
     }
-    free(big);
 }
-
 static void make_key(au_seal_key *key, uint8_t fill);
 
 static void check_tiny_mtu_fragments_every_message(au_seal_key *key) {
@@ -679,10 +683,41 @@ static au_reassembly *small_reassembly(size_t max_partials, size_t max_buffered,
     return r;
 }
 
+/* Fixture of the reassembly tests: a valid 1000-byte body and a reassembler with room to spare.
+ * A test that needs tighter limits swaps the reassembler with limit_reassembly(). */
+typedef struct reassembly_fixture {
+    uint8_t *body;
+    au_reassembly *r;
+} reassembly_fixture;
+
+static int reassembly_setup(void **state) {
+    reassembly_fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fx->body = make_body(1000);
+    fx->r = small_reassembly(4, 1 << 20, 1 << 20);
+    *state = fx;
+    return 0;
+}
+
+static int reassembly_teardown(void **state) {
+    reassembly_fixture *fx = *state;
+    au_reassembly_destroy(fx->r); /* frees any partial left: ASan checks */
+    free(fx->body);
+    free(fx);
+    return 0;
+}
+
+static au_reassembly *limit_reassembly(reassembly_fixture *fx, size_t max_partials,
+                                       size_t max_buffered, size_t max_message) {
+    au_reassembly_destroy(fx->r);
+    fx->r = small_reassembly(max_partials, max_buffered, max_message);
+    return fx->r;
+}
+
 static void duplicate_fragment_is_ignored(void **state) {
-    (void)state;
-    uint8_t *body = make_body(1000);
-    au_reassembly *r = small_reassembly(4, 1 << 20, 1 << 20);
+    reassembly_fixture *fx = *state;
+    uint8_t *body = fx->body;
+    au_reassembly *r = fx->r;
     au_reassembled out;
     au_wire_fragment a = fragment_of(body, 1000, 1, 0, 400);
     au_wire_fragment b = fragment_of(body, 1000, 1, 400, 600);
@@ -697,14 +732,12 @@ static void duplicate_fragment_is_ignored(void **state) {
     assert_int_equal(out.msg.payload_len, 1000 - 22);
     assert_memory_equal(out.msg.dest.name, "name", 4);
     free(out.data);
-    au_reassembly_destroy(r);
-    free(body);
 }
 
 static void fragment_arriving_after_its_message_completed_is_ignored(void **state) {
-    (void)state;
-    uint8_t *body = make_body(1000);
-    au_reassembly *r = small_reassembly(4, 1 << 20, 1 << 20);
+    reassembly_fixture *fx = *state;
+    uint8_t *body = fx->body;
+    au_reassembly *r = fx->r;
     au_reassembled out;
     au_wire_fragment a = fragment_of(body, 1000, 1, 0, 500);
     au_wire_fragment b = fragment_of(body, 1000, 1, 500, 500);
@@ -715,39 +748,27 @@ static void fragment_arriving_after_its_message_completed_is_ignored(void **stat
     assert_int_equal(au_reassembly_feed(r, 9, &a, 1, &out), AU_WIRE_DUPLICATE);
     assert_int_equal(au_reassembly_partials(r), 0);
     assert_int_equal(au_reassembly_buffered(r), 0);
-    au_reassembly_destroy(r);
-    free(body);
 }
 
 static void duplicated_datagrams_deliver_each_message_once(void **state) {
-    (void)state;
-    au_wire_limits l = au_wire_limits_default();
-    uint8_t *big = malloc(BIG);
-    sender s;
-    sender_init(&s, &l, NULL);
-    pack_big_message(&s, big);
-    receiver x;
-    receiver_init(&x, &l, NULL);
+    big_fixture *fx = *state;
+    capture *out = &fx->s.out;
     au_replay_window w;
     au_replay_window_init(&w);
-    for (size_t i = 0; i < s.out.count; i++) {
+    for (size_t i = 0; i < out->count; i++) {
         for (int copy = 0; copy < 2; copy++) {
             au_wire_header h;
-            assert_int_equal(au_wire_header_parse(s.out.list[i].bytes, s.out.list[i].len, &h), 0);
+            assert_int_equal(au_wire_header_parse(out->list[i].bytes, out->list[i].len, &h), 0);
             if (au_replay_window_accept(&w, h.seq) != AU_WIRE_OK) continue;
-            receive(&x, s.out.list[i].bytes, s.out.list[i].len, 0);
+            receive(&fx->x, out->list[i].bytes, out->list[i].len, 0);
         }
     }
-    assert_big_message_received(&x, big);
-    receiver_free(&x);
-    sender_free(&s);
-    free(big);
+    assert_big_message_received(&fx->x, fx->big);
 }
-
 static void partial_message_expires_after_timeout(void **state) {
-    (void)state;
-    uint8_t *body = make_body(1000);
-    au_reassembly *r = small_reassembly(4, 1 << 20, 1 << 20);
+    reassembly_fixture *fx = *state;
+    uint8_t *body = fx->body;
+    au_reassembly *r = fx->r;
     au_reassembled out;
     au_wire_fragment a = fragment_of(body, 1000, 1, 0, 500);
     uint64_t t0 = 5 * SECOND_NS;
@@ -762,14 +783,12 @@ static void partial_message_expires_after_timeout(void **state) {
     /* The rest arriving late starts over and stays incomplete. */
     au_wire_fragment b = fragment_of(body, 1000, 1, 500, 500);
     assert_int_equal(au_reassembly_feed(r, 9, &b, t0 + 2 * SECOND_NS, &out), AU_WIRE_INCOMPLETE);
-    au_reassembly_destroy(r); /* frees the partial: ASan checks */
-    free(body);
 }
 
 static void timeout_counts_from_the_first_fragment_not_the_last(void **state) {
-    (void)state;
-    uint8_t *body = make_body(1000);
-    au_reassembly *r = small_reassembly(4, 1 << 20, 1 << 20);
+    reassembly_fixture *fx = *state;
+    uint8_t *body = fx->body;
+    au_reassembly *r = fx->r;
     au_reassembled out;
     for (uint32_t i = 0; i < 9; i++) {
         au_wire_fragment f = fragment_of(body, 1000, 1, i * 100, 100);
@@ -777,15 +796,13 @@ static void timeout_counts_from_the_first_fragment_not_the_last(void **state) {
                          AU_WIRE_INCOMPLETE);
     }
     assert_int_equal(au_reassembly_expire(r, SECOND_NS), 1);
-    au_reassembly_destroy(r);
-    free(body);
 }
 
 static void reassembly_is_keyed_by_sender_incarnation_and_message_id(void **state) {
-    (void)state;
+    reassembly_fixture *fx = *state;
     uint8_t *one = make_body(600), *two = make_body(600);
     two[18] = 'N'; /* a different name, to tell them apart */
-    au_reassembly *r = small_reassembly(4, 1 << 20, 1 << 20);
+    au_reassembly *r = fx->r;
     au_reassembled out;
     au_wire_fragment a1 = fragment_of(one, 600, 7, 0, 300), b1 = fragment_of(one, 600, 7, 300, 300);
     au_wire_fragment a2 = fragment_of(two, 600, 7, 0, 300), b2 = fragment_of(two, 600, 7, 300, 300);
@@ -799,15 +816,14 @@ static void reassembly_is_keyed_by_sender_incarnation_and_message_id(void **stat
     assert_int_equal(au_reassembly_feed(r, 100, &b1, 0, &out), AU_WIRE_OK);
     assert_memory_equal(out.data, one, 600);
     free(out.data);
-    au_reassembly_destroy(r);
     free(one);
     free(two);
 }
 
 static void overlapping_fragment_is_rejected(void **state) {
-    (void)state;
-    uint8_t *body = make_body(1000);
-    au_reassembly *r = small_reassembly(4, 1 << 20, 1 << 20);
+    reassembly_fixture *fx = *state;
+    uint8_t *body = fx->body;
+    au_reassembly *r = fx->r;
     au_reassembled out;
     au_wire_fragment a = fragment_of(body, 1000, 1, 0, 500);
     au_wire_fragment over = fragment_of(body, 1000, 1, 499, 501);
@@ -818,27 +834,23 @@ static void overlapping_fragment_is_rejected(void **state) {
     assert_int_equal(au_reassembly_feed(r, 9, &rest, 0, &out), AU_WIRE_OK);
     assert_memory_equal(out.data, body, 1000);
     free(out.data);
-    au_reassembly_destroy(r);
-    free(body);
 }
 
 static void fragment_with_inconsistent_total_length_is_rejected(void **state) {
-    (void)state;
-    uint8_t *body = make_body(1000);
-    au_reassembly *r = small_reassembly(4, 1 << 20, 1 << 20);
+    reassembly_fixture *fx = *state;
+    uint8_t *body = fx->body;
+    au_reassembly *r = fx->r;
     au_reassembled out;
     au_wire_fragment a = fragment_of(body, 1000, 1, 0, 500);
     au_wire_fragment liar = fragment_of(body, 999, 1, 500, 499);
     assert_int_equal(au_reassembly_feed(r, 9, &a, 0, &out), AU_WIRE_INCOMPLETE);
     assert_int_equal(au_reassembly_feed(r, 9, &liar, 0, &out), AU_WIRE_TOTAL_MISMATCH);
-    au_reassembly_destroy(r);
-    free(body);
 }
 
 static void fragment_outside_its_message_is_rejected(void **state) {
-    (void)state;
-    uint8_t *body = make_body(1000);
-    au_reassembly *r = small_reassembly(4, 1 << 20, 1 << 20);
+    reassembly_fixture *fx = *state;
+    uint8_t *body = fx->body;
+    au_reassembly *r = fx->r;
     au_reassembled out;
     au_wire_fragment past = fragment_of(body, 1000, 1, 900, 101);
     assert_int_equal(au_reassembly_feed(r, 9, &past, 0, &out), AU_WIRE_FRAGMENT_OUT_OF_RANGE);
@@ -848,14 +860,12 @@ static void fragment_outside_its_message_is_rejected(void **state) {
     au_wire_fragment empty = fragment_of(body, 1000, 1, 0, 0);
     assert_int_equal(au_reassembly_feed(r, 9, &empty, 0, &out), AU_WIRE_BAD_FRAME);
     assert_int_equal(au_reassembly_partials(r), 0);
-    au_reassembly_destroy(r);
-    free(body);
 }
 
 static void fragment_of_message_above_max_message_is_rejected_before_allocation(void **state) {
-    (void)state;
-    uint8_t *body = make_body(1000);
-    au_reassembly *r = small_reassembly(4, 1 << 20, 999);
+    reassembly_fixture *fx = *state;
+    uint8_t *body = fx->body;
+    au_reassembly *r = limit_reassembly(fx, 4, 1 << 20, 999);
     au_reassembled out;
     au_wire_fragment a = fragment_of(body, 1000, 1, 0, 500);
     assert_int_equal(au_reassembly_feed(r, 9, &a, 0, &out), AU_WIRE_MESSAGE_TOO_LARGE);
@@ -863,14 +873,12 @@ static void fragment_of_message_above_max_message_is_rejected_before_allocation(
     huge.total_len = UINT32_MAX;
     assert_int_equal(au_reassembly_feed(r, 9, &huge, 0, &out), AU_WIRE_MESSAGE_TOO_LARGE);
     assert_int_equal(au_reassembly_buffered(r), 0);
-    au_reassembly_destroy(r);
-    free(body);
 }
 
 static void too_many_partial_messages_are_rejected(void **state) {
-    (void)state;
-    uint8_t *body = make_body(1000);
-    au_reassembly *r = small_reassembly(3, 1 << 20, 1 << 20);
+    reassembly_fixture *fx = *state;
+    uint8_t *body = fx->body;
+    au_reassembly *r = limit_reassembly(fx, 3, 1 << 20, 1 << 20);
     au_reassembled out;
     for (uint64_t id = 0; id < 3; id++) {
         au_wire_fragment f = fragment_of(body, 1000, id, 0, 100);
@@ -882,15 +890,13 @@ static void too_many_partial_messages_are_rejected(void **state) {
     au_wire_fragment more = fragment_of(body, 1000, 1, 100, 100);
     assert_int_equal(au_reassembly_feed(r, 9, &more, 0, &out), AU_WIRE_INCOMPLETE);
     assert_int_equal(au_reassembly_partials(r), 3);
-    au_reassembly_destroy(r);
-    free(body);
 }
 
 static void reassembly_memory_per_peer_is_capped(void **state) {
-    (void)state;
-    uint8_t *body = make_body(1000);
+    reassembly_fixture *fx = *state;
+    uint8_t *body = fx->body;
     /* 1000 bytes + a 16-word bitmap = 1128 bytes a partial: two fit in 2500, three do not. */
-    au_reassembly *r = small_reassembly(16, 2500, 1 << 20);
+    au_reassembly *r = limit_reassembly(fx, 16, 2500, 1 << 20);
     au_reassembled out;
     for (uint64_t id = 0; id < 2; id++) {
         au_wire_fragment f = fragment_of(body, 1000, id, 0, 100);
@@ -903,15 +909,13 @@ static void reassembly_memory_per_peer_is_capped(void **state) {
     uint8_t *small = make_body(200);
     au_wire_fragment s = fragment_of(small, 200, 3, 0, 100);
     assert_int_equal(au_reassembly_feed(r, 9, &s, 0, &out), AU_WIRE_INCOMPLETE);
-    au_reassembly_destroy(r);
     free(small);
-    free(body);
 }
 
 static void full_reassembler_reclaims_timed_out_partials_before_refusing(void **state) {
-    (void)state;
-    uint8_t *body = make_body(1000);
-    au_reassembly *r = small_reassembly(2, 1 << 20, 1 << 20);
+    reassembly_fixture *fx = *state;
+    uint8_t *body = fx->body;
+    au_reassembly *r = limit_reassembly(fx, 2, 1 << 20, 1 << 20);
     au_reassembled out;
     au_wire_fragment a = fragment_of(body, 1000, 1, 0, 100), b = fragment_of(body, 1000, 2, 0, 100);
     au_wire_fragment c = fragment_of(body, 1000, 3, 0, 100);
@@ -921,23 +925,19 @@ static void full_reassembler_reclaims_timed_out_partials_before_refusing(void **
     /* Without anyone calling expire, the first partial's timeout frees its slot. */
     assert_int_equal(au_reassembly_feed(r, 9, &c, SECOND_NS, &out), AU_WIRE_INCOMPLETE);
     assert_int_equal(au_reassembly_partials(r), 2);
-    au_reassembly_destroy(r);
-    free(body);
 }
 
 static void reassembled_body_that_is_malformed_is_dropped(void **state) {
-    (void)state;
-    uint8_t *body = make_body(1000);
+    reassembly_fixture *fx = *state;
+    uint8_t *body = fx->body;
     body[0] = 7; /* not a message kind */
-    au_reassembly *r = small_reassembly(4, 1 << 20, 1 << 20);
+    au_reassembly *r = fx->r;
     au_reassembled out;
     au_wire_fragment a = fragment_of(body, 1000, 1, 0, 500), b = fragment_of(body, 1000, 1, 500, 500);
     assert_int_equal(au_reassembly_feed(r, 9, &a, 0, &out), AU_WIRE_INCOMPLETE);
     assert_int_equal(au_reassembly_feed(r, 9, &b, 0, &out), AU_WIRE_BAD_KIND);
     assert_int_equal(au_reassembly_partials(r), 0);
     assert_int_equal(au_reassembly_buffered(r), 0);
-    au_reassembly_destroy(r);
-    free(body);
 }
 
 /* ---- limits enforced by the packer -------------------------------------------------------- */
@@ -1338,26 +1338,26 @@ int main(void) {
         cmocka_unit_test(small_messages_are_coalesced_into_few_datagrams),
         cmocka_unit_test(message_exactly_filling_a_datagram_is_not_fragmented),
         cmocka_unit_test(message_not_fitting_the_pending_datagram_starts_a_new_one),
-        cmocka_unit_test(large_message_is_fragmented_and_reassembled_in_order),
-        cmocka_unit_test(large_message_is_reassembled_from_reversed_datagrams),
-        cmocka_unit_test(large_message_is_reassembled_from_shuffled_datagrams),
+        cmocka_unit_test_setup_teardown(large_message_is_fragmented_and_reassembled_in_order, big_setup, big_teardown),
+        cmocka_unit_test_setup_teardown(large_message_is_reassembled_from_reversed_datagrams, big_setup, big_teardown),
+        cmocka_unit_test_setup_teardown(large_message_is_reassembled_from_shuffled_datagrams, big_setup, big_teardown),
         cmocka_unit_test(tiny_mtu_fragments_every_message),
         cmocka_unit_test(tiny_mtu_fragments_every_message_when_sealed),
         cmocka_unit_test(fragment_ids_are_unique_across_packers_of_one_node),
-        cmocka_unit_test(duplicate_fragment_is_ignored),
-        cmocka_unit_test(fragment_arriving_after_its_message_completed_is_ignored),
-        cmocka_unit_test(duplicated_datagrams_deliver_each_message_once),
-        cmocka_unit_test(partial_message_expires_after_timeout),
-        cmocka_unit_test(timeout_counts_from_the_first_fragment_not_the_last),
-        cmocka_unit_test(reassembly_is_keyed_by_sender_incarnation_and_message_id),
-        cmocka_unit_test(overlapping_fragment_is_rejected),
-        cmocka_unit_test(fragment_with_inconsistent_total_length_is_rejected),
-        cmocka_unit_test(fragment_outside_its_message_is_rejected),
-        cmocka_unit_test(fragment_of_message_above_max_message_is_rejected_before_allocation),
-        cmocka_unit_test(too_many_partial_messages_are_rejected),
-        cmocka_unit_test(reassembly_memory_per_peer_is_capped),
-        cmocka_unit_test(full_reassembler_reclaims_timed_out_partials_before_refusing),
-        cmocka_unit_test(reassembled_body_that_is_malformed_is_dropped),
+        cmocka_unit_test_setup_teardown(duplicate_fragment_is_ignored, reassembly_setup, reassembly_teardown),
+        cmocka_unit_test_setup_teardown(fragment_arriving_after_its_message_completed_is_ignored, reassembly_setup, reassembly_teardown),
+        cmocka_unit_test_setup_teardown(duplicated_datagrams_deliver_each_message_once, big_setup, big_teardown),
+        cmocka_unit_test_setup_teardown(partial_message_expires_after_timeout, reassembly_setup, reassembly_teardown),
+        cmocka_unit_test_setup_teardown(timeout_counts_from_the_first_fragment_not_the_last, reassembly_setup, reassembly_teardown),
+        cmocka_unit_test_setup_teardown(reassembly_is_keyed_by_sender_incarnation_and_message_id, reassembly_setup, reassembly_teardown),
+        cmocka_unit_test_setup_teardown(overlapping_fragment_is_rejected, reassembly_setup, reassembly_teardown),
+        cmocka_unit_test_setup_teardown(fragment_with_inconsistent_total_length_is_rejected, reassembly_setup, reassembly_teardown),
+        cmocka_unit_test_setup_teardown(fragment_outside_its_message_is_rejected, reassembly_setup, reassembly_teardown),
+        cmocka_unit_test_setup_teardown(fragment_of_message_above_max_message_is_rejected_before_allocation, reassembly_setup, reassembly_teardown),
+        cmocka_unit_test_setup_teardown(too_many_partial_messages_are_rejected, reassembly_setup, reassembly_teardown),
+        cmocka_unit_test_setup_teardown(reassembly_memory_per_peer_is_capped, reassembly_setup, reassembly_teardown),
+        cmocka_unit_test_setup_teardown(full_reassembler_reclaims_timed_out_partials_before_refusing, reassembly_setup, reassembly_teardown),
+        cmocka_unit_test_setup_teardown(reassembled_body_that_is_malformed_is_dropped, reassembly_setup, reassembly_teardown),
         cmocka_unit_test(packer_refuses_what_the_limits_forbid),
         cmocka_unit_test(datagram_shorter_than_header_and_trailer_is_truncated),
         cmocka_unit_test(datagram_larger_than_mtu_is_rejected),
