@@ -48,8 +48,8 @@ int main(void) {
         fprintf(stderr, "node: %s\n", au_strerror(err));
         return 1;
     }
-    player_msg_ref ping = au_spawn(node, player_actor, &(player){ .name = "ping" }, "ping");
-    player_msg_ref pong = au_spawn(node, player_actor, &(player){ .name = "pong" }, "pong");
+    player_msg_ref ping = au_spawn(node, player_actor, "ping", &(player){ .name = "ping" });
+    player_msg_ref pong = au_spawn(node, player_actor, "pong", &(player){ .name = "pong" });
     au_send(ping, ((player_msg){ .tag = player_msg_partner, .partner = pong }));
     au_send(pong, ((player_msg){ .tag = player_msg_partner, .partner = ping }));
 

@@ -91,15 +91,20 @@ typedef struct au_spawn_opts {
     au_nanos receive_timeout;  /**< initial receive timeout; 0 = none */
 } au_spawn_opts;
 
-/** Spawns actor A with a copy of *state (NULL = zeroed state), registered under `name` (NULL:
- *  anonymous), pooled. Returns R_ref (R_lref for a local root); a null reference on failure
- *  (AU_EEXIST: name taken; AU_ESTOPPED: node stopping; see au_last_error()). pre_start runs on
- *  the actor's first turn, before any message. */
-#define au_spawn(node, A, state, name_) \
-    A##__spawn((node), AU_STATE_PTR_(A, state), &(au_spawn_opts){ .name = (name_) })
-/** Like au_spawn, with options: au_spawn_with(node, A, &st, .name = "x", .dedicated = true). */
-#define au_spawn_with(node, A, state, ...) \
-    A##__spawn((node), AU_STATE_PTR_(A, state), &(au_spawn_opts){ __VA_ARGS__ })
+/** Spawns actor A registered under `name` (NULL: anonymous), pooled, with a copy of the state
+ *  given last (a pointer to A's state type, or NULL for a zeroed state):
+ *      counter_msg_ref c = au_spawn(node, counter_actor, "counter", &(counter){ .total = 1 });
+ *  Returns R_ref (R_lref for a local root); a null reference on failure (AU_EEXIST: name taken;
+ *  AU_ESTOPPED: node stopping; see au_last_error()). pre_start runs on the actor's first turn,
+ *  before any message. */
+#define au_spawn(node, A, name_, ...) \
+    A##__spawn((node), AU_STATE_PTR_(A, (__VA_ARGS__)), &(au_spawn_opts){ .name = (name_) })
+/** Like au_spawn, with options made by au_opts:
+ *      au_spawn_with(node, worker_actor, au_opts(.name = "w", .dedicated = true), &st); */
+#define au_spawn_with(node, A, opts, ...) \
+    A##__spawn((node), AU_STATE_PTR_(A, (__VA_ARGS__)), (opts))
+/** A pointer to spawn options: au_opts(.name = "x", .dedicated = true). */
+#define au_opts(...) (&(au_spawn_opts){ __VA_ARGS__ })
 
 /* The initial state must point to the actor's state type (or be NULL). */
 #define AU_STATE_PTR_(A, state)                                                               \

@@ -1,4 +1,4 @@
-// expect: au_remote__file_ptr
+// expect: au_remote__file_ptr|serializable|local-only
 /* AU_ARRAY of a local-only type: arrays are serializable, so their elements must be too. */
 #include "cf_schema.h"
 

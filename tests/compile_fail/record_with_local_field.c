@@ -1,4 +1,4 @@
-// expect: au_remote__file_ptr
+// expect: au_remote__file_ptr|serializable|local-only
 /* AU_RECORD with a local-only field (file_ptr): such a record must be an AU_LOCAL_RECORD. */
 #include "cf_schema.h"
 

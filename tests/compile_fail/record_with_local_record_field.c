@@ -1,4 +1,4 @@
-// expect: au_remote__open_log
+// expect: au_remote__open_log|serializable|local-only
 /* AU_RECORD with a field whose type is an AU_LOCAL_RECORD. */
 #include "cf_schema.h"
 

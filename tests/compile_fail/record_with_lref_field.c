@@ -1,4 +1,4 @@
-// expect: au_remote__greeter_msg_lref
+// expect: au_remote__greeter_msg_lref|serializable|local-only
 /* AU_RECORD with a local reference field: a serializable record may hold T_ref, never T_lref. */
 #include "cf_schema.h"
 

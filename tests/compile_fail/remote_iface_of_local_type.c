@@ -1,4 +1,4 @@
-// expect: au_remote__file_ptr
+// expect: au_remote__file_ptr|serializable|local-only
 /* An AU_REMOTE interface whose type is local-only (file_ptr), even in an AU_LOCAL_ROOT. */
 #include "cf_schema.h"
 

@@ -1,4 +1,4 @@
-// expect: au_remote__file_ptr
+// expect: au_remote__file_ptr|serializable|local-only
 /* AU_ROOT (a remote root) with an AU_PLAIN variant whose payload is local-only (file_ptr): every
  * payload of a remote root must be serializable. */
 #include "cf_schema.h"

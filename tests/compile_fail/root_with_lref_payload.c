@@ -1,4 +1,4 @@
-// expect: au_remote__worker_msg_lref
+// expect: au_remote__worker_msg_lref|serializable|local-only
 /* AU_ROOT (a remote root) with a local reference as a payload: T_lref never leaves its node. */
 #include "cf_schema.h"
 

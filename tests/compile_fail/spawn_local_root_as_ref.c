@@ -4,9 +4,9 @@
 
 void cf_case(au_node *node) {
 #ifdef AU_SHOULD_FAIL
-    worker_msg_ref w = au_spawn_with(node, worker_actor, NULL, .dedicated = true);
+    worker_msg_ref w = au_spawn_with(node, worker_actor, au_opts(.dedicated = true), NULL);
 #else
-    worker_msg_lref w = au_spawn_with(node, worker_actor, NULL, .dedicated = true);
+    worker_msg_lref w = au_spawn_with(node, worker_actor, au_opts(.dedicated = true), NULL);
 #endif
     (void)w;
 }

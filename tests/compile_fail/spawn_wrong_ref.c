@@ -6,9 +6,9 @@
 void cf_case(au_node *node) {
     greeter_state st = { 0 };
 #ifdef AU_SHOULD_FAIL
-    greeting_ref g = au_spawn(node, greeter_actor, &st, "greeter");
+    greeting_ref g = au_spawn(node, greeter_actor, "greeter", &st);
 #else
-    greeter_msg_ref g = au_spawn(node, greeter_actor, &st, "greeter");
+    greeter_msg_ref g = au_spawn(node, greeter_actor, "greeter", &st);
 #endif
     (void)g;
 }
