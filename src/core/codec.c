@@ -29,6 +29,8 @@ typedef struct raw_array {
 /* Reserved-space guesses for the parts whose size is only known once encoded. */
 enum { GUESS_CUSTOM = 32, GUESS_REF = 64, MAX_HEAD = 9 };
 
+/* A root's tag is its C enum R_tag, which is int-sized (we never build with -fshort-enums);
+ * memcpy because the tag field is typed R_tag, not int. */
 static int read_tag(const au_type *t, const void *value) {
     int tag;
     memcpy(&tag, (const char *)value + t->tag_offset, sizeof tag);

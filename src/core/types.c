@@ -229,6 +229,8 @@ typedef struct raw_array {
     uint32_t owned;
 } raw_array;
 
+/* A root's tag is its C enum R_tag, which is int-sized (we never build with -fshort-enums);
+ * memcpy because the tag field is typed R_tag, not int. */
 static int read_tag(const au_type *t, const void *value) {
     int tag;
     memcpy(&tag, (const char *)value + t->tag_offset, sizeof tag);
