@@ -275,13 +275,14 @@ static void finish_stop(au_ctx *ctx) {
     au_node *node = cell->node;
     const au_actor_def *def = atomic_load_explicit(&cell->def, memory_order_relaxed);
     cell->stopping = true;
-    if (cell->started) def->post_stop(ctx, cell->state);
-
-    uint32_t gen = atomic_load_explicit(&cell->gen, memory_order_relaxed);
+    uint32_t gen = ctx->gen;
+    /* The incarnation ends before post_stop runs: from then on every send to it fails at once
+     * (AU_ESTOPPED) and its name is free, so anything post_stop triggers sees it gone. */
     if (cell->extra && cell->extra->name)
         au_registry_remove(node, cell->extra->name, au_type_id(def->root), cell);
-    /* release: a sender that sees the even gen drops; everything it may read next is ours. */
+    /* release: a sender that sees the even gen drops; it reads nothing else of ours. */
     atomic_store_explicit(&cell->gen, gen + 1, memory_order_release);
+    if (cell->started) def->post_stop(ctx, cell->state);
     au_watches_target_stopped(node, cell, gen);
 
     if (!state_is_inline(cell)) free(cell->state);
@@ -316,7 +317,7 @@ static void process(au_cell *cell, au_envelope *env) {
         return;
     }
     const au_actor_def *def = atomic_load_explicit(&cell->def, memory_order_relaxed);
-    au_ctx ctx = { .node = node, .cell = cell, .stop_requested = false };
+    au_ctx ctx = { .node = node, .cell = cell, .gen = env->gen, .stop_requested = false };
     bool node_stopping = atomic_load_explicit(&node->stopping, memory_order_relaxed);
 
     switch ((au_env_kind)env->kind) {
@@ -522,7 +523,7 @@ void au_cells_free_all(au_node *node) {
 au_ref au_ctx_self_(au_ctx *ctx) {
     au_cell *c = ctx->cell;
     const au_actor_def *def = atomic_load_explicit(&c->def, memory_order_relaxed);
-    return au_cell_ref(c, atomic_load_explicit(&c->gen, memory_order_relaxed), def->root, AU_WHOLE);
+    return au_cell_ref(c, ctx->gen, def->root, AU_WHOLE);
 }
 
 void au_stop_self(au_ctx *ctx) { ctx->stop_requested = true; }

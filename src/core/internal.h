@@ -109,6 +109,7 @@ static inline au_dedicated *au_cell_dedicated(au_cell *c) {
 struct au_ctx {
     au_node *node;
     au_cell *cell;
+    uint32_t gen;          /* the incarnation running the hook */
     bool stop_requested;
 };
 

@@ -8,6 +8,20 @@
 #include <stdlib.h>
 
 static const size_t class_size[AU_POOL_CLASSES] = { 64, 128, 256, 512, 1024, 2048, 4096 };
+uint8_t au_pool_class(size_t size) {
+    for (uint8_t c = 0; c < AU_POOL_CLASSES; c++)
+        if (size <= class_size[c]) return c;
+    return AU_POOL_LARGE;
+}
+
+
+#ifdef AU_POOL_PASSTHROUGH
+void au_pool_acquire(void) {}
+void au_pool_release(void) {}
+void *au_pool_alloc(uint8_t cls, size_t size) { return malloc(size); }
+void au_pool_free(uint8_t cls, void *b) { free(b); }
+void au_pool_thread_flush(void) {}
+#else
 #define BATCH 64
 
 typedef struct block {
@@ -38,20 +52,6 @@ static _Thread_local struct {
     uint32_t count[AU_POOL_CLASSES];
     uint64_t epoch;
 } local;
-
-uint8_t au_pool_class(size_t size) {
-    for (uint8_t c = 0; c < AU_POOL_CLASSES; c++)
-        if (size <= class_size[c]) return c;
-    return AU_POOL_LARGE;
-}
-
-#ifdef AU_POOL_PASSTHROUGH
-void au_pool_acquire(void) {}
-void au_pool_release(void) {}
-void *au_pool_alloc(uint8_t cls, size_t size) { return malloc(size); }
-void au_pool_free(uint8_t cls, void *b) { free(b); }
-void au_pool_thread_flush(void) {}
-#else
 
 void au_pool_acquire(void) {
     pthread_mutex_lock(&users_lock);
