@@ -95,8 +95,12 @@ typedef struct au_type {
     _Atomic uint64_t id_cache;    /**< 0 until first computed */
 } au_type;
 
-/** The stable 64-bit id of a type's canonical schema (computed once, then cached). */
+/** The stable 64-bit id of a type: the high 32 bits hash its name, the low 32 bits its
+ *  canonical schema (computed once, then cached). Equal ids: same schema. Equal high halves but
+ *  different ids: the same type name at two different versions. */
 uint64_t au_type_id(au_type *type);
+/** The part of a type id that depends only on the type's name. */
+#define AU_TYPE_ID_NAME_MASK 0xFFFFFFFF00000000ull
 /** The canonical schema text that au_type_id hashes, into buf (truncated to size); returns the
  *  full length. Useful to see why two builds disagree. */
 size_t au_type_schema(au_type *type, char *buf, size_t size);

@@ -211,7 +211,11 @@ uint64_t au_type_id(au_type *type) {
     XXH64_reset(&st, 0);
     sink s = { .hash = &st };
     schema(&s, type, NULL);
-    id = XXH64_digest(&st);
+    /* High half: the type's name; low half: its whole canonical schema. A receiver that knows
+     * a type of the same name but not this id can then say "schema mismatch" (two builds with
+     * different versions of one type) rather than "unknown type". */
+    id = (XXH64(type->name, strlen(type->name), 0) & AU_TYPE_ID_NAME_MASK) |
+         (XXH64_digest(&st) & ~AU_TYPE_ID_NAME_MASK);
     /* Relaxed is enough: the id is a pure function of the descriptor, so threads racing here
      * compute and store the same value, and a reader sees either 0 (and recomputes) or it.
      * (A schema hashing to 0 is simply recomputed every time.) */
