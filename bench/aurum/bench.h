@@ -1,0 +1,55 @@
+/* bench.h — the aurum-c side of `make bench`: what the benchmark files share.
+ *
+ *   aurum_bench <benchmark> [N]
+ *
+ * prints exactly one line on stdout, `RESULT <benchmark> <value> <unit>`, and exits non-zero
+ * when the work was not done correctly. The workloads, sizes and self-checks are those of the
+ * peers (bench/caf/caf_bench.cpp, bench/erlang/erlang_bench.erl); bench/README.md describes
+ * them. Files:
+ *
+ *   main.c     command line, BENCH_TIMEOUT, the table of benchmarks
+ *   common.c   clock, VmRSS, result line, failure, node start
+ *   local.c    pingpong, count, threadring, fjcreate, fjthrput, idle
+ *   remote.c   remote_pingpong, remote_throughput (not available yet: exit status 3)
+ *
+ * A benchmark is `int fn(uint64_t n)`: it prints the RESULT line itself and returns 0, returns
+ * BENCH_UNAVAILABLE (printing nothing on stdout), or calls bench_fail (exit status 1). */
+#ifndef AURUM_BENCH_H
+#define AURUM_BENCH_H
+
+#include <aurum/aurum.h>
+
+#include <stdint.h>
+
+/* Exit status of a benchmark this build cannot run; the runner shows n/a. */
+#define BENCH_UNAVAILABLE 3
+
+/* Parameters shared with the peers (bench/README.md). */
+enum {
+    RING_SIZE = 100,   /* threadring */
+    FJ_WORKERS = 60,   /* fjthrput */
+    IDLE_BATCH = 1000, /* idle: liveness pings in flight */
+};
+
+/* CLOCK_MONOTONIC, in nanoseconds. */
+uint64_t bench_now_ns(void);
+/* VmRSS of /proc/self/status, in bytes. */
+uint64_t bench_rss_bytes(void);
+/* Prints `RESULT <bench> <value> <unit>` (two decimals, like the peers) and flushes. */
+void bench_result(const char *bench, double value, const char *unit);
+/* Prints the reason on stderr and exits with status 1 (safe from an actor's hook). */
+__attribute__((noreturn, format(printf, 1, 2))) void bench_fail(const char *fmt, ...);
+/* A local node (no socket), workers = number of cores; fails the run if it cannot start. */
+au_node *bench_node_start(void);
+
+/* The benchmarks (local.c, remote.c). */
+int bench_pingpong(uint64_t n);
+int bench_count(uint64_t n);
+int bench_threadring(uint64_t n);
+int bench_fjcreate(uint64_t n);
+int bench_fjthrput(uint64_t n);
+int bench_idle(uint64_t n);
+int bench_remote_pingpong(uint64_t n);
+int bench_remote_throughput(uint64_t n);
+
+#endif

@@ -1,0 +1,51 @@
+/* common.c — helpers shared by the aurum-c benchmarks (see bench.h). */
+#include "bench.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t bench_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t bench_rss_bytes(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) bench_fail("cannot open /proc/self/status");
+    char line[256];
+    uint64_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0) kb = strtoull(line + 6, NULL, 10);
+    fclose(f);
+    if (kb == 0) bench_fail("no VmRSS in /proc/self/status");
+    return kb * 1024;
+}
+
+void bench_result(const char *bench, double value, const char *unit) {
+    printf("RESULT %s %.2f %s\n", bench, value, unit);
+    fflush(stdout);
+}
+
+void bench_fail(const char *fmt, ...) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "aurum_bench: FAILED: %s\n", buf);
+    fflush(stderr);
+    /* _exit: worker threads may still be running hooks; nothing must run atexit handlers. */
+    _exit(1);
+}
+
+au_node *bench_node_start(void) {
+    au_node *node = NULL;
+    au_err err = au_node_start(&(au_node_config){ .no_network = true }, &node);
+    if (err) bench_fail("au_node_start: %s", au_strerror(err));
+    return node;
+}
