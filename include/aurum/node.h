@@ -29,6 +29,13 @@ typedef struct au_node_config {
     const au_clock *clock;    /**< default: CLOCK_MONOTONIC */
     size_t mtu;               /**< largest datagram sent; default 1400 */
     size_t max_message_size;  /**< largest message accepted or sent; default 16 MiB */
+    size_t max_partials;      /**< messages being reassembled per peer at once; default 64 */
+    size_t max_reassembly_bytes; /**< reassembly memory per peer; default 64 MiB */
+    au_nanos reassembly_timeout; /**< a partial message is dropped after this; default 1 s */
+    size_t max_peers;         /**< nodes this one keeps transport state for; default 4096 */
+    size_t max_remote_refs;   /**< distinct remote actors referenced; default 65536 */
+    const uint8_t *secret;    /**< 32-byte cluster secret: seal every datagram (AEAD) and
+                                   reject replays; NULL: integrity checksum only */
     bool no_network;          /**< local-only node: no socket is bound */
 } au_node_config;
 
@@ -57,12 +64,16 @@ typedef struct au_node_stats {
     uint64_t messages_sent_remote, messages_received_remote;
     uint64_t drops_malformed;         /**< datagrams or frames that failed validation */
     uint64_t drops_checksum;          /**< datagrams with a bad checksum or seal */
+    uint64_t drops_duplicate;         /**< datagrams seen before (network duplicates, replays) */
     uint64_t drops_unknown_actor;     /**< no actor registered under that (name, root type) */
     uint64_t drops_wrong_root;        /**< name registered, but with another root type id */
     uint64_t drops_wrong_interface;   /**< interface type id not declared by the root */
+    uint64_t drops_schema_mismatch;   /**< a type of the same name at another version */
     uint64_t drops_decode;            /**< payload undecodable */
     uint64_t drops_too_big;           /**< message above max_message_size */
-    uint64_t drops_reassembly;        /**< partial messages dropped (timeout or limits) */
+    uint64_t drops_reassembly;        /**< fragments or partial messages dropped (timeout, limits) */
+    uint64_t drops_send_failed;       /**< datagrams the socket refused (buffer full, no route) */
+    uint64_t drops_peer_limit;        /**< datagrams from a peer beyond max_peers, needing state */
     uint64_t reassemblies_in_flight;  /**< gauge */
 } au_node_stats;
 

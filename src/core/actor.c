@@ -49,6 +49,7 @@ static au_cell *cell_take(au_node *node, unsigned cls, bool dedicated) {
             au_cell *c = (au_cell *)(s->mem + stride * i);
             au_mailbox_init(&c->mbox);
             atomic_init(&c->gen, 0);
+            atomic_init(&c->autonamed, 0);
             atomic_init(&c->def, NULL);
             c->flags = dedicated ? AU_CELL_DEDICATED : 0;
             c->size_class = (uint8_t)cls;
@@ -124,7 +125,7 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
                  const au_spawn_opts *o) {
     au_spawn_opts none = { 0 };
     if (!o) o = &none;
-    if (!node || !def || !def->recv) {
+    if (!node || !def || !def->recv || (o->name && strlen(o->name) > AU_NAME_MAX)) {
         au_set_last_error_(AU_EINVAL);
         return (au_ref){ 0 };
     }
@@ -188,6 +189,7 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
     cell->extra = extra;
     cell->started = false;
     cell->stopping = false;
+    atomic_store_explicit(&cell->autonamed, 0, memory_order_relaxed);
     atomic_store_explicit(&cell->def, def, memory_order_relaxed);
 
     /* A named actor is inserted and published under the registry's write lock, so a remote
@@ -280,8 +282,11 @@ static void finish_stop(au_ctx *ctx) {
      * (AU_ESTOPPED) and its name is free, so anything post_stop triggers sees it gone. */
     if (cell->extra && cell->extra->name)
         au_registry_remove(node, cell->extra->name, au_type_id(def->root), cell);
-    /* release: a sender that sees the even gen drops; it reads nothing else of ours. */
-    atomic_store_explicit(&cell->gen, gen + 1, memory_order_release);
+    /* seq_cst: a sender that sees the even gen drops; and with au_registry_name_of, either it
+     * sees this gen or this thread sees its `autonamed` flag. */
+    atomic_store_explicit(&cell->gen, gen + 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&cell->autonamed, memory_order_seq_cst))
+        au_registry_forget_cell(node, cell);
     if (cell->started) def->post_stop(ctx, cell->state);
     au_watches_target_stopped(node, cell, gen);
 
@@ -292,12 +297,14 @@ static void finish_stop(au_ctx *ctx) {
         free(cell->extra);
         cell->extra = NULL;
     }
+    /* A dedicated cell is released by its thread once it has drained the mailbox. Released
+     * before the counters change, so an observer that sees the actor counted as stopped can
+     * rely on its cell being reusable. */
+    if (!(cell->flags & AU_CELL_DEDICATED)) cell_release(cell);
     au_stat_inc(&node->stats.actors_stopped);
     pthread_mutex_lock(&node->lock);
     if (--node->live == 0) pthread_cond_broadcast(&node->cond);
     pthread_mutex_unlock(&node->lock);
-    /* A dedicated cell is released by its thread once it has drained the mailbox. */
-    if (!(cell->flags & AU_CELL_DEDICATED)) cell_release(cell);
 }
 
 static void drop(au_node *node, au_envelope *env) {
@@ -306,8 +313,9 @@ static void drop(au_node *node, au_envelope *env) {
     au_envelope_free_payload(env);
 }
 
+/* The transport's delivery of a remote message (remote_deliver.c). */
 extern au_err au_remote_deliver_(au_ctx *ctx, au_envelope *env, const au_actor_def *def)
-    __attribute__((weak));
+   ;
 
 /* Runs one envelope. */
 static void process(au_cell *cell, au_envelope *env) {
@@ -335,7 +343,7 @@ static void process(au_cell *cell, au_envelope *env) {
         def->recv(&ctx, cell->state, env->payload);
         break;
     case AU_ENV_REMOTE:
-        if (cell->stopping || node_stopping || !au_remote_deliver_) {
+        if (cell->stopping || node_stopping) {
             au_stat_inc(&node->stats.drops_node_stopping);
             break;
         }

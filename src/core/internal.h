@@ -86,6 +86,7 @@ struct au_cell {
     uint8_t flags;                       /* AU_CELL_*, fixed for the memory's lifetime */
     uint8_t size_class;                  /* index in the node's cell free lists */
     bool started, stopping;              /* consumer-owned */
+    _Atomic uint8_t autonamed;           /* a generated name was registered (registry.c) */
     _Atomic(const au_actor_def *) def;   /* read by senders under the gen check */
     au_node *node;
     au_mnode run;                        /* link in a worker's run queue */
@@ -193,7 +194,9 @@ void au_join_zombies_(au_node *node);
 au_ref au_cell_ref(au_cell *cell, uint32_t gen, au_type *iface, uint16_t variant);
 
 /* timer.c — every time read and timer goes through here */
-au_err au_timers_start(au_node *node);
+au_err au_timers_start(au_node *node);   /* the loop and its handles; no thread yet */
+au_err au_loop_start(au_node *node);     /* runs the loop on its thread */
+struct uv_loop_s *au_node_loop_(au_node *node);
 void au_timers_stop(au_node *node);
 typedef enum au_timer_kind { AU_TIMER_SEND, AU_TIMER_RECEIVE_TIMEOUT } au_timer_kind;
 au_timer au_timers_add_send(au_node *node, au_nanos deadline, au_ref ref, au_type *type,
@@ -215,7 +218,16 @@ void au_registry_remove(au_node *node, const char *name, uint64_t root_id, au_ce
 /* Finds (name, root id): AU_OK with *cell and *gen, AU_ENOTFOUND, or AU_ETYPE if the name is
  * registered only with other root types. */
 au_err au_registry_find(au_node *node, const char *name, size_t name_len, uint64_t root_id,
-                        au_cell **cell, uint32_t *gen);
+                        au_cell **cell, uint32_t *gen, uint64_t *other_root);
+/* The name of a live cell (generating and registering one for an anonymous actor, so that a
+ * reference to it can travel); 0 if the cell is gone. */
+size_t au_registry_name_of(au_node *node, au_cell *cell, uint32_t gen, uint64_t root_id,
+                           char *buf, size_t size);
+/* Removes whatever name the cell has. */
+void au_registry_forget_cell(au_node *node, au_cell *cell);
+
+/* The longest actor name (one byte on the wire). */
+#define AU_NAME_MAX 255
 
 /* watch.c */
 au_err au_watches_create(au_node *node);

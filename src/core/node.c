@@ -1,8 +1,9 @@
 /* node.c — node start and stop, configuration, statistics.
  *
- * Start order: pool, registry, watches, timers (the event-loop thread), workers, network.
- * Stop order is the reverse, after every actor has stopped: no thread may run a hook, fire a
- * timer or deliver a datagram into memory that is being freed. */
+ * Start order: pool, registry, watches, timers (the event loop, not yet running), workers,
+ * network (its handles join the loop), then the loop thread. Stop order is the reverse, after
+ * every actor has stopped: no thread may run a hook, fire a timer or deliver a datagram into
+ * memory that is being freed. */
 #include "core/internal.h"
 
 #include <stdio.h>
@@ -12,10 +13,10 @@
 
 extern const au_clock au_monotonic_clock;
 
-/* The transport, when linked in (weak: the core runs without it). */
-au_err au_net_start_(au_node *node) __attribute__((weak));
-void au_net_stop_(au_node *node) __attribute__((weak));
-void au_net_stats_(au_node *node, au_node_stats *out) __attribute__((weak));
+/* The transport (transport.c). */
+au_err au_net_start_(au_node *node);
+void au_net_stop_(au_node *node);
+void au_net_stats_(au_node *node, au_node_stats *out);
 
 static au_err validate(const au_node_config *in, au_node_config *cfg) {
     *cfg = in ? *in : (au_node_config){ 0 };
@@ -29,8 +30,8 @@ static au_err validate(const au_node_config *in, au_node_config *cfg) {
     }
     if (!cfg->batch) cfg->batch = 64;
     if (!cfg->mtu) cfg->mtu = 1400;
-    if (cfg->mtu < 128 || cfg->mtu > 65507) {
-        au_log(AU_LOG_CORE, AU_LOG_ERROR, "config: mtu = %zu (must be 128..65507)", cfg->mtu);
+    if (cfg->mtu < 96 || cfg->mtu > 65507) {
+        au_log(AU_LOG_CORE, AU_LOG_ERROR, "config: mtu = %zu (must be 96..65507)", cfg->mtu);
         return AU_ECONFIG;
     }
     if (!cfg->max_message_size) cfg->max_message_size = 16u << 20;
@@ -56,7 +57,8 @@ au_err au_node_start(const au_node_config *in, au_node **out) {
 
     if ((err = au_registry_create(node)) || (err = au_watches_create(node)) ||
         (err = au_timers_start(node)) || (err = au_scheduler_start(node)) ||
-        (!node->cfg.no_network && au_net_start_ && (err = au_net_start_(node)))) {
+        (!node->cfg.no_network && (err = au_net_start_(node))) ||
+        (err = au_loop_start(node))) {
         au_node_stop(node);
         return err;
     }
@@ -67,8 +69,8 @@ au_err au_node_start(const au_node_config *in, au_node **out) {
 void au_node_stop(au_node *node) {
     if (!node) return;
     if (node->workers) au_actor_stop_all(node);
+    if (node->net) au_net_stop_(node);
     au_timers_stop(node);
-    if (node->net && au_net_stop_) au_net_stop_(node);
     au_scheduler_stop(node);
     au_cells_free_all(node);
     au_watches_destroy(node);
@@ -96,5 +98,5 @@ void au_node_stats_get(au_node *node, au_node_stats *out) {
     LOAD(timers_cancelled);
 #undef LOAD
     out->actors_live = out->actors_spawned - out->actors_stopped;
-    if (node->net && au_net_stats_) au_net_stats_(node, out);
+    if (node->net) au_net_stats_(node, out);
 }

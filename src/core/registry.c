@@ -7,6 +7,7 @@
 #include "core/internal.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -24,6 +25,8 @@ typedef struct au_registry {
     pthread_rwlock_t lock;
     entry **buckets;
     size_t nbuckets, count;
+    au_u64map by_cell;   /* cell address → its entry (an actor has at most one name) */
+    uint64_t next_auto;  /* for generated names */
 } au_registry;
 
 static uint64_t name_hash(const char *name, size_t len) { return XXH3_64bits(name, len); }
@@ -52,6 +55,7 @@ void au_registry_destroy(au_node *node) {
         }
     }
     free(r->buckets);
+    au_u64map_free(&r->by_cell);
     pthread_rwlock_destroy(&r->lock);
     free(r);
     node->registry = NULL;
@@ -93,6 +97,10 @@ au_err au_registry_insert_locked(au_node *node, const char *name, uint64_t root_
     e->gen = gen;
     e->name_len = len;
     memcpy(e->name, name, len + 1);
+    if (!au_u64map_put(&r->by_cell, (uint64_t)(uintptr_t)cell, e)) {
+        free(e);
+        return AU_ENOMEM;
+    }
     e->next = r->buckets[h & (r->nbuckets - 1)];
     r->buckets[h & (r->nbuckets - 1)] = e;
     if (++r->count > r->nbuckets) grow(r);
@@ -117,6 +125,7 @@ void au_registry_remove(au_node *node, const char *name, uint64_t root_id, au_ce
         if (e->hash == h && e->root_id == root_id && e->cell == cell && e->name_len == len &&
             memcmp(e->name, name, len) == 0) {
             *p = e->next;
+            au_u64map_take(&r->by_cell, (uint64_t)(uintptr_t)cell);
             free(e);
             r->count--;
             break;
@@ -126,7 +135,7 @@ void au_registry_remove(au_node *node, const char *name, uint64_t root_id, au_ce
 }
 
 au_err au_registry_find(au_node *node, const char *name, size_t len, uint64_t root_id,
-                        au_cell **cell, uint32_t *gen) {
+                        au_cell **cell, uint32_t *gen, uint64_t *other_root) {
     au_registry *r = node->registry;
     uint64_t h = name_hash(name, len);
     au_err result = AU_ENOTFOUND;
@@ -135,6 +144,7 @@ au_err au_registry_find(au_node *node, const char *name, size_t len, uint64_t ro
         if (e->hash != h || e->name_len != len || memcmp(e->name, name, len) != 0) continue;
         if (e->root_id != root_id) {
             result = AU_ETYPE;
+            if (other_root) *other_root = e->root_id;
             continue;
         }
         *cell = e->cell;
@@ -144,4 +154,51 @@ au_err au_registry_find(au_node *node, const char *name, size_t len, uint64_t ro
     }
     pthread_rwlock_unlock(&r->lock);
     return result;
+}
+
+size_t au_registry_name_of(au_node *node, au_cell *cell, uint32_t gen, uint64_t root_id,
+                           char *buf, size_t size) {
+    au_registry *r = node->registry;
+    pthread_rwlock_rdlock(&r->lock);
+    entry *e = au_u64map_get(&r->by_cell, (uint64_t)(uintptr_t)cell);
+    size_t n = 0;
+    if (e && e->gen == gen && e->name_len < size) {
+        memcpy(buf, e->name, e->name_len + 1);
+        n = e->name_len;
+    }
+    pthread_rwlock_unlock(&r->lock);
+    if (n) return n;
+
+    /* Anonymous: give it a generated name, once, so a reference to it can cross the network.
+     * The cell is re-checked under the lock; the flag tells its stop to remove the name
+     * (seq_cst pairs with finish_stop's gen store and flag load: one of them sees the other). */
+    pthread_rwlock_wrlock(&r->lock);
+    e = au_u64map_get(&r->by_cell, (uint64_t)(uintptr_t)cell);
+    if (e && e->gen == gen && e->name_len < size) {
+        memcpy(buf, e->name, e->name_len + 1);
+        n = e->name_len;
+    } else if (!e && atomic_load_explicit(&cell->gen, memory_order_seq_cst) == gen && size > 20) {
+        atomic_store_explicit(&cell->autonamed, 1, memory_order_seq_cst);
+        snprintf(buf, size, "~%llx", (unsigned long long)++r->next_auto);
+        if (au_registry_insert_locked(node, buf, root_id, cell, gen) == AU_OK) n = strlen(buf);
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return n;
+}
+
+void au_registry_forget_cell(au_node *node, au_cell *cell) {
+    au_registry *r = node->registry;
+    pthread_rwlock_wrlock(&r->lock);
+    entry *e = au_u64map_take(&r->by_cell, (uint64_t)(uintptr_t)cell);
+    if (e) {
+        for (entry **p = &r->buckets[e->hash & (r->nbuckets - 1)]; *p; p = &(*p)->next) {
+            if (*p == e) {
+                *p = e->next;
+                r->count--;
+                break;
+            }
+        }
+        free(e);
+    }
+    pthread_rwlock_unlock(&r->lock);
 }

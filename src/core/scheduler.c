@@ -11,6 +11,7 @@
  * has work queued and another worker sleeps, the cell goes to the sleeper, which is woken. There
  * is no stealing: the trade-off is simpler queues against slower rebalancing of long queues. */
 #include "core/internal.h"
+#include "core/runq.h"
 
 #include <sched.h>
 #include <stdlib.h>
@@ -18,45 +19,6 @@
 static _Thread_local au_worker *current;
 
 au_worker *au_current_worker(void) { return current; }
-
-/* ---- run queue -------------------------------------------------------------------------------- */
-
-static void runq_init(au_runq *q) {
-    atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);
-    atomic_store_explicit(&q->head, &q->stub, memory_order_relaxed);
-    q->tail = &q->stub;
-}
-
-static void runq_push(au_runq *q, au_mnode *n) {
-    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
-    /* acq_rel: publishes n and orders us after the previous pusher. */
-    au_mnode *prev = atomic_exchange_explicit(&q->head, n, memory_order_acq_rel);
-    /* release: the consumer's acquire load of next sees n. */
-    atomic_store_explicit(&prev->next, n, memory_order_release);
-}
-
-static au_mnode *runq_pop(au_runq *q) {
-    au_mnode *tail = q->tail;
-    au_mnode *next = atomic_load_explicit(&tail->next, memory_order_acquire);
-    if (tail == &q->stub) {
-        if (!next) return NULL;
-        q->tail = next;
-        tail = next;
-        next = atomic_load_explicit(&next->next, memory_order_acquire);
-    }
-    if (next) {
-        q->tail = next;
-        return tail;
-    }
-    if (tail != atomic_load_explicit(&q->head, memory_order_acquire)) return NULL; /* in progress */
-    runq_push(q, &q->stub);
-    next = atomic_load_explicit(&tail->next, memory_order_acquire);
-    if (next) {
-        q->tail = next;
-        return tail;
-    }
-    return NULL;
-}
 
 /* ---- placement and wake-up ------------------------------------------------------------------ */
 
@@ -68,7 +30,7 @@ static void wake(au_worker *w) {
 }
 
 static void push_to(au_worker *w, au_cell *cell) {
-    runq_push(&w->q, &cell->run);
+    au_runq_push(&w->q, &cell->run);
     /* seq_cst pair with the sleeper (store sleeping=1, then load pending): either it sees our
      * pending work or we see it asleep and wake it. */
     atomic_fetch_add_explicit(&w->pending, 1, memory_order_seq_cst);
@@ -130,7 +92,7 @@ static void *worker_main(void *arg) {
     current = w;
     unsigned batch = node->cfg.batch;
     while (!atomic_load_explicit(&node->workers_exit, memory_order_acquire)) {
-        au_mnode *n = runq_pop(&w->q);
+        au_mnode *n = au_runq_pop(&w->q);
         if (!n) {
             /* Spin briefly before sleeping: a sender on another core often follows soon. */
             if (atomic_load_explicit(&w->pending, memory_order_relaxed) == 0) {
@@ -159,7 +121,7 @@ au_err au_scheduler_start(au_node *node) {
         au_worker *w = &node->workers[i];
         w->node = node;
         w->index = i;
-        runq_init(&w->q);
+        au_runq_init(&w->q);
         pthread_mutex_init(&w->lock, NULL);
         pthread_cond_init(&w->cond, NULL);
     }

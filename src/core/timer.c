@@ -1,4 +1,5 @@
-/* timer.c — the node's timers and its event-loop thread.
+/* timer.c — the node's timers and its event-loop thread (shared with the transport, whose
+ * handles are added before the thread starts: au_timers_start, then au_loop_start).
  *
  * Timers live in a binary min-heap ordered by deadline (node clock), guarded by a mutex, plus an
  * id → timer map for cancellation. Cancelling marks the timer and removes it from the map; the
@@ -42,7 +43,8 @@ typedef struct au_timers {
     uv_async_t async;
     uv_timer_t timer;
     pthread_t thread;
-    bool quit; /* guarded by lock */
+    bool quit;    /* guarded by lock */
+    bool running; /* the loop thread was started */
 } au_timers;
 
 /* ---- heap -------------------------------------------------------------------------------------- */
@@ -183,16 +185,13 @@ au_err au_timers_start(au_node *node) {
     t->timer.data = node;
     t->next_id = 1;
     node->timers = t;
-    if (pthread_create(&t->thread, NULL, loop_main, node) != 0) {
-        uv_close((uv_handle_t *)&t->timer, NULL);
-        uv_close((uv_handle_t *)&t->async, NULL);
-        uv_run(&t->loop, UV_RUN_NOWAIT);
-        uv_loop_close(&t->loop);
-        pthread_mutex_destroy(&t->lock);
-        free(t);
-        node->timers = NULL;
-        return AU_ENOMEM;
-    }
+    return AU_OK;
+}
+
+au_err au_loop_start(au_node *node) {
+    au_timers *t = node->timers;
+    if (pthread_create(&t->thread, NULL, loop_main, node) != 0) return AU_ENOMEM;
+    t->running = true;
     return AU_OK;
 }
 
@@ -202,8 +201,14 @@ void au_timers_stop(au_node *node) {
     pthread_mutex_lock(&t->lock);
     t->quit = true;
     pthread_mutex_unlock(&t->lock);
-    uv_async_send(&t->async);
-    pthread_join(t->thread, NULL);
+    if (t->running) {
+        uv_async_send(&t->async);
+        pthread_join(t->thread, NULL);
+    } else {
+        uv_close((uv_handle_t *)&t->timer, NULL);
+        uv_close((uv_handle_t *)&t->async, NULL);
+        uv_run(&t->loop, UV_RUN_NOWAIT);
+    }
     uv_loop_close(&t->loop);
     for (size_t i = 0; i < t->n; i++) {
         tentry *e = t->heap[i];
@@ -218,6 +223,8 @@ void au_timers_stop(au_node *node) {
 }
 
 uv_loop_t *au_node_loop_(au_node *node) { return &node->timers->loop; }
+
+bool au_loop_running_(au_node *node) { return node->timers && node->timers->running; }
 
 static au_timer add(au_node *node, tentry *e) {
     au_timers *t = node->timers;
@@ -235,9 +242,10 @@ static au_timer add(au_node *node, tentry *e) {
     }
     bool wake = t->armed == 0 || e->deadline < t->armed;
     if (wake) t->armed = e->deadline;
+    au_timer id = e->id; /* once unlocked, the entry may fire and be freed */
     pthread_mutex_unlock(&t->lock);
     if (wake) uv_async_send(&t->async);
-    return e->id;
+    return id;
 }
 
 au_timer au_timers_add_send(au_node *node, au_nanos deadline, au_ref ref, au_type *type,

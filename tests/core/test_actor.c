@@ -376,6 +376,12 @@ static void dedicated_actor_may_block_without_stalling_others(void **s) {
     recorder_destroy(&olog);
 }
 
+static bool no_actor_live(void *node) {
+    au_node_stats st;
+    au_node_stats_get(node, &st);
+    return st.actors_live == 0;
+}
+
 static void stale_reference_never_reaches_a_reused_cell(void **s) {
     recorder a, b;
     recorder_init(&a);
@@ -384,6 +390,7 @@ static void stale_reference_never_reaches_a_reused_cell(void **s) {
     probe_msg_ref old = au_spawn(node, probe_actor, NULL, &(probe){ .log = &a });
     au_stop(old);
     assert_true(recorder_wait(&a, 2, 5000));
+    assert_true(wait_until(no_actor_live, node, 5000));
     /* The freed cell is reused by the next spawn of the same size. */
     probe_msg_ref fresh = au_spawn(node, probe_actor, NULL, &(probe){ .log = &b });
     assert_ptr_equal(fresh.raw.target, old.raw.target);

@@ -1,0 +1,87 @@
+/* address.c — "host:port" text to socket addresses and back. Resolution (getaddrinfo) happens
+ * when a node starts or a reference is forged or decoded, never per send. */
+#include "core/net.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+au_err au_addr_resolve(const char *text, au_addr *out) {
+    if (!text || !out) return AU_EINVAL;
+    char host[256];
+    const char *port;
+    if (text[0] == '[') { /* [v6]:port */
+        const char *close = strchr(text, ']');
+        if (!close || close[1] != ':' || (size_t)(close - text - 1) >= sizeof host) return AU_EINVAL;
+        memcpy(host, text + 1, (size_t)(close - text - 1));
+        host[close - text - 1] = '\0';
+        port = close + 2;
+    } else {
+        const char *colon = strrchr(text, ':');
+        if (!colon || (size_t)(colon - text) >= sizeof host || strchr(text, ':') != colon)
+            return AU_EINVAL;
+        memcpy(host, text, (size_t)(colon - text));
+        host[colon - text] = '\0';
+        port = colon + 1;
+    }
+    char *end;
+    long p = strtol(port, &end, 10);
+    if (!*port || *end || p < 0 || p > 65535 || !host[0]) return AU_EINVAL;
+
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
+                              .ai_flags = AI_NUMERICSERV }, *res = NULL;
+    if (getaddrinfo(host, port, &hints, &res) != 0 || !res) return AU_ERESOLVE;
+    memset(out, 0, sizeof *out);
+    memcpy(&out->sa, res->ai_addr, res->ai_addrlen);
+    out->len = (socklen_t)res->ai_addrlen;
+    freeaddrinfo(res);
+    return AU_OK;
+}
+
+void au_addr_format(const au_addr *a, char *buf, size_t size) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (a->sa.ss_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)&a->sa;
+        inet_ntop(AF_INET, &s->sin_addr, ip, sizeof ip);
+        snprintf(buf, size, "%s:%u", ip, (unsigned)ntohs(s->sin_port));
+    } else if (a->sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&a->sa;
+        inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof ip);
+        snprintf(buf, size, "[%s]:%u", ip, (unsigned)ntohs(s->sin6_port));
+    } else {
+        snprintf(buf, size, "?");
+    }
+}
+
+/* Compares family, port and address only (not padding or flow labels). */
+bool au_addr_equal(const au_addr *a, const au_addr *b) {
+    if (a->sa.ss_family != b->sa.ss_family) return false;
+    if (a->sa.ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)&a->sa, *y = (const void *)&b->sa;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)&a->sa, *y = (const void *)&b->sa;
+        return x->sin6_port == y->sin6_port &&
+               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+    }
+    return false;
+}
+
+uint64_t au_addr_hash(const au_addr *a) {
+    unsigned char key[2 + 2 + 16] = { 0 };
+    key[0] = (unsigned char)a->sa.ss_family;
+    if (a->sa.ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)&a->sa;
+        memcpy(key + 2, &x->sin_port, 2);
+        memcpy(key + 4, &x->sin_addr, 4);
+    } else if (a->sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)&a->sa;
+        memcpy(key + 2, &x->sin6_port, 2);
+        memcpy(key + 4, &x->sin6_addr, 16);
+    }
+    return XXH3_64bits(key, sizeof key);
+}

@@ -1,0 +1,116 @@
+/* remote_deliver.c — a remote message's way in: routing on the event-loop thread (who is it
+ * for, may it be delivered), then decoding on the receiving actor's own worker.
+ *
+ * Routing checks, in order, each a counted drop: an actor registered under (name, root type id)
+ * (else unknown actor, wrong root, or schema mismatch when a root of the same name but another
+ * version is registered); still alive; the interface type id declared by the root as a remote
+ * interface (else wrong interface or schema mismatch). The payload stays CBOR until the actor's
+ * turn, so the I/O thread never runs user-type decoding. */
+#include "core/net.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int au_net_variant_of(au_type *root, uint64_t iface_id, bool *schema_mismatch);
+
+/* The payload of an AU_ENV_REMOTE envelope. */
+typedef struct remote_payload {
+    uint32_t len;
+    uint16_t variant; /* AU_WHOLE or the root variant the interface maps to */
+    _Alignas(8) unsigned char bytes[];
+} remote_payload;
+
+static void drop(au_net_t *net, _Atomic uint64_t *counter, const au_wire_message *m,
+                 const char *why) {
+    /* relaxed: statistics. */
+    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+    au_log(AU_LOG_NET, AU_LOG_DEBUG, "message for '%.*s' (root %016llx, interface %016llx) dropped: %s",
+           (int)m->dest.name_len, (const char *)m->dest.name, (unsigned long long)m->dest.root_type,
+           (unsigned long long)m->dest.iface_type, why);
+}
+
+void au_net_route(au_net_t *net, const au_wire_message *m) {
+    au_cell *cell;
+    uint32_t gen;
+    uint64_t other = 0;
+    au_err err = au_registry_find(net->node, (const char *)m->dest.name, m->dest.name_len,
+                                  m->dest.root_type, &cell, &gen, &other);
+    if (err == AU_ETYPE) {
+        if ((other & AU_TYPE_ID_NAME_MASK) == (m->dest.root_type & AU_TYPE_ID_NAME_MASK))
+            drop(net, &net->stats.drops_schema_mismatch, m, "root type of another version");
+        else
+            drop(net, &net->stats.drops_wrong_root, m, "registered with another root type");
+        return;
+    }
+    const au_actor_def *def = err ? NULL : au_cell_def_if_alive(cell, gen);
+    if (!def) {
+        drop(net, &net->stats.drops_unknown_actor, m, "no such actor");
+        return;
+    }
+    bool mismatch;
+    int variant = au_net_variant_of(def->root, m->dest.iface_type, &mismatch);
+    if (variant < 0) {
+        if (mismatch)
+            drop(net, &net->stats.drops_schema_mismatch, m, "interface type of another version");
+        else
+            drop(net, &net->stats.drops_wrong_interface, m, "interface not declared by the root");
+        return;
+    }
+    au_envelope *env;
+    if (m->dest.kind == AU_WIRE_KIND_SIGNAL) {
+        /* The only signal is Term (CBOR 0); anything else is malformed. */
+        if (m->payload_len != 1 || m->payload[0] != 0x00) {
+            drop(net, &net->stats.drops_malformed, m, "unknown signal");
+            return;
+        }
+        env = au_envelope_new(AU_ENV_TERM, 0);
+    } else {
+        env = au_envelope_new(AU_ENV_REMOTE, sizeof(remote_payload) + m->payload_len);
+        if (env) {
+            remote_payload *p = (remote_payload *)env->payload;
+            p->len = (uint32_t)m->payload_len;
+            p->variant = (uint16_t)variant;
+            memcpy(p->bytes, m->payload, m->payload_len);
+        }
+    }
+    if (!env) {
+        drop(net, &net->stats.drops_decode, m, "out of memory");
+        return;
+    }
+    env->gen = gen;
+    atomic_fetch_add_explicit(&net->stats.messages_received_remote, 1, memory_order_relaxed);
+    au_cell_push(cell, env);
+}
+
+/* Called by the actor runtime (actor.c) for an AU_ENV_REMOTE envelope, on the actor's worker. */
+au_err au_remote_deliver_(au_ctx *ctx, au_envelope *env, const au_actor_def *def) {
+    au_net_t *net = ctx->node->net;
+    remote_payload *p = (remote_payload *)env->payload;
+    au_type *root = def->root;
+    _Alignas(16) unsigned char local[512];
+    void *msg = root->size <= sizeof local ? local : malloc(root->size);
+    if (!msg || !net) {
+        if (msg && msg != local) free(msg);
+        return AU_ENOMEM;
+    }
+    au_decode_limits limits = { .max_total = ctx->node->cfg.max_message_size };
+    au_err err;
+    if (p->variant == AU_WHOLE) {
+        err = au_decode(root, msg, p->bytes, p->len, &limits, &net->refs);
+    } else {
+        const au_variant *v = &root->variants[p->variant];
+        int tag = p->variant;
+        memset(msg, 0, root->size);
+        memcpy((char *)msg + root->tag_offset, &tag, sizeof tag);
+        err = au_decode(v->type, (char *)msg + v->offset, p->bytes, p->len, &limits, &net->refs);
+    }
+    if (err) {
+        atomic_fetch_add_explicit(&net->stats.drops_decode, 1, memory_order_relaxed);
+        au_log(AU_LOG_NET, AU_LOG_DEBUG, "payload for %s undecodable: %s", root->name, au_strerror(err));
+    } else {
+        def->recv(ctx, ctx->cell->state, msg);
+        au_value_free(root, msg);
+    }
+    if (msg != local) free(msg);
+    return err;
+}

@@ -1,0 +1,161 @@
+/* test_remoting.c — the remoting scenario: one node, one registered actor whose root type has a
+ * plain variant and two remote interfaces (a string and an integer); three forged references
+ * with no local shortcut, so everything crosses UDP; 10 + 15 + 20 messages received as a set;
+ * then a remote Term and the post_stop notification. Also with a tiny MTU (the string messages
+ * are fragmented and reassembled), and between two OS processes. */
+#include <aurum/aurum.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "support/recorder.h"
+
+AU_ROOT(remote_logger_msg,
+        (info, au_str, AU_PLAIN),
+        (warning, au_str, AU_REMOTE),
+        (error, int32_t, AU_REMOTE));
+
+/* Recorded events: info i → 1000 + i, warning i → 2000 + i, error i → 3000 + i, post_stop → -1.
+ * Strings are "<kind> <i>" followed by padding to `pad` characters. */
+typedef struct logger {
+    recorder *log;
+} logger;
+
+static int64_t parse(const au_str *s, int64_t base) {
+    int i = -1;
+    sscanf(s->ptr, "%*s %d", &i);
+    return base + i;
+}
+
+static void logger_recv(au_ctx *ctx, logger *self, remote_logger_msg *m) {
+    switch (m->tag) {
+    case remote_logger_msg_info: recorder_add(self->log, parse(&m->info, 1000)); break;
+    case remote_logger_msg_warning: recorder_add(self->log, parse(&m->warning, 2000)); break;
+    case remote_logger_msg_error: recorder_add(self->log, 3000 + m->error); break;
+    }
+}
+
+static void logger_post_stop(au_ctx *ctx, logger *self) { recorder_add(self->log, -1); }
+
+AU_ACTOR(logger_actor, logger, remote_logger_msg, .recv = logger_recv, .post_stop = logger_post_stop);
+
+static au_str text(const char *kind, int i, size_t pad) {
+    char buf[2048];
+    int n = snprintf(buf, sizeof buf, "%s %d ", kind, i);
+    while ((size_t)n < pad && (size_t)n < sizeof buf - 1) buf[n++] = 'x';
+    buf[n] = 0;
+    return au_str_dup(buf, (size_t)n);
+}
+
+/* Sends the scenario's 45 messages from `from` to the logger at `addr`; returns 0 on success. */
+static int send_all(au_node *from, const char *addr, size_t pad) {
+    remote_logger_msg_ref root = au_forge(remote_logger_msg, remote_logger_msg, from, "logger", addr);
+    int32_t_ref errors = au_forge(remote_logger_msg, int32_t, from, "logger", addr);
+    au_str_ref warnings = au_forge(remote_logger_msg, au_str, from, "logger", addr);
+    if (au_ref_is_null(root.raw) || au_ref_is_null(errors.raw) || au_ref_is_null(warnings.raw)) return 1;
+    if (au_ref_is_local(root.raw)) return 2; /* forged: always through the network */
+    int failures = 0;
+    for (int i = 0; i < 10; i++) failures += au_send(errors, (int32_t)i) != AU_OK;
+    for (int i = 0; i < 15; i++) failures += au_send(warnings, text("warning", i, pad)) != AU_OK;
+    for (int i = 0; i < 20; i++)
+        failures += au_send(root, ((remote_logger_msg){ .tag = remote_logger_msg_info,
+                                                         .info = text("info", i, pad) })) != AU_OK;
+    return failures;
+}
+
+static void expect_the_45_as_a_set(recorder *log) {
+    assert_true(recorder_wait(log, 45, 5000));
+    bool seen[3][20] = { { false } };
+    for (size_t i = 0; i < 45; i++) {
+        int64_t v = recorder_at(log, i);
+        int kind = (int)(v / 1000) - 1, n = (int)(v % 1000);
+        assert_true(kind >= 0 && kind < 3 && n >= 0 && n < 20);
+        assert_false(seen[kind][n]); /* no duplicates */
+        seen[kind][n] = true;
+    }
+    for (int i = 0; i < 20; i++) assert_true(seen[0][i]);
+    for (int i = 0; i < 15; i++) assert_true(seen[1][i]);
+    for (int i = 0; i < 10; i++) assert_true(seen[2][i]);
+}
+
+static void run_single_node(size_t mtu, size_t pad) {
+    recorder log;
+    recorder_init(&log);
+    au_node *node;
+    assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:0", .mtu = mtu }, &node), AU_OK);
+    remote_logger_msg_ref l = au_spawn(node, logger_actor, "logger", &(logger){ .log = &log });
+    assert_false(au_ref_is_null(l.raw));
+
+    assert_int_equal(send_all(node, au_node_address(node), pad), 0);
+    expect_the_45_as_a_set(&log);
+
+    /* A remote Term: the actor stops and its post_stop reports. */
+    remote_logger_msg_ref root = au_forge(remote_logger_msg, remote_logger_msg, node, "logger",
+                                          au_node_address(node));
+    assert_int_equal(au_stop(root), AU_OK);
+    assert_true(recorder_wait(&log, 46, 5000));
+    assert_int_equal(recorder_at(&log, 45), -1);
+
+    au_node_stats st;
+    au_node_stats_get(node, &st);
+    assert_int_equal(st.messages_received_remote, 46);
+    assert_int_equal(st.drops_decode + st.drops_unknown_actor + st.drops_wrong_interface, 0);
+    if (pad > mtu) assert_true(st.datagrams_received > 46); /* fragmented */
+    au_node_stop(node);
+    recorder_destroy(&log);
+}
+
+static void remoting_scenario_over_udp(void **s) { run_single_node(0, 0); }
+
+static void remoting_scenario_with_a_tiny_mtu_fragments_and_reassembles(void **s) {
+    run_single_node(96, 400); /* every string message is split into 5 or more fragments */
+}
+
+static void remoting_scenario_between_two_processes(void **s) {
+    int to_child[2];
+    assert_int_equal(pipe(to_child), 0);
+    pid_t pid = fork(); /* before any node exists in this process: no threads to lose */
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(to_child[1]);
+        char addr[80] = { 0 };
+        ssize_t n = read(to_child[0], addr, sizeof addr - 1);
+        if (n <= 0) _exit(10);
+        au_node *node;
+        if (au_node_start(&(au_node_config){ .bind = "127.0.0.1:0" }, &node)) _exit(11);
+        int rc = send_all(node, addr, 0);
+        au_node_stop(node); /* sends already went out: au_send returns after the sendmmsg */
+        _exit(rc ? 12 : 0);
+    }
+    close(to_child[0]);
+    recorder log;
+    recorder_init(&log);
+    au_node *node;
+    assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:0" }, &node), AU_OK);
+    au_spawn(node, logger_actor, "logger", &(logger){ .log = &log });
+    const char *addr = au_node_address(node);
+    assert_int_equal(write(to_child[1], addr, strlen(addr)), (ssize_t)strlen(addr));
+    close(to_child[1]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    expect_the_45_as_a_set(&log);
+    au_node_stop(node);
+    recorder_destroy(&log);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(remoting_scenario_over_udp),
+        cmocka_unit_test(remoting_scenario_with_a_tiny_mtu_fragments_and_reassembles),
+        cmocka_unit_test(remoting_scenario_between_two_processes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
