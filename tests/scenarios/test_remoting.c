@@ -151,11 +151,63 @@ static void remoting_scenario_between_two_processes(void **s) {
     recorder_destroy(&log);
 }
 
+/* ---- references inside messages ------------------------------------------------------------ */
+
+AU_RECORD(query, (int64_t, n), (int64_t_ref, reply_to));
+AU_ROOT(echo_msg, (ask, query, AU_REMOTE));
+typedef struct echo { int unused; } echo;
+static void echo_recv(au_ctx *ctx, echo *self, echo_msg *m) {
+    au_send(m->ask.reply_to, m->ask.n * 2); /* a reference that came over the network */
+}
+AU_ACTOR(echo_actor, echo, echo_msg, .recv = echo_recv);
+
+static void a_reference_sent_to_another_node_works_there(void **s) {
+    au_node *a, *b;
+    assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:0" }, &a), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:0" }, &b), AU_OK);
+    au_spawn(b, echo_actor, "echo", NULL);
+    query_ref far = au_forge(echo_msg, query, a, "echo", au_node_address(b));
+    /* The reply reference is an anonymous promise on node a: it gets a generated name when it
+     * leaves the node, and b's reply comes back over UDP to it. */
+    for (int64_t i = 1; i <= 20; i++) {
+        au_promise *p = au_promise_new(a, int64_t);
+        assert_int_equal(au_send(far, ((query){ .n = i, .reply_to = au_promise_ref(p, int64_t) })), AU_OK);
+        int64_t answer = 0;
+        assert_int_equal(au_promise_wait(p, int64_t, &answer, AU_SEC(5)), AU_OK);
+        assert_int_equal(answer, 2 * i);
+    }
+    au_node_stats st;
+    au_node_stats_get(a, &st);
+    assert_int_equal(st.messages_received_remote, 20);
+    au_node_stop(a);
+    au_node_stop(b);
+}
+
+static void a_reference_to_a_local_actor_comes_back_local(void **s) {
+    au_node *a;
+    assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:0" }, &a), AU_OK);
+    au_spawn(a, echo_actor, "echo", NULL);
+    query_ref self = au_forge(echo_msg, query, a, "echo", au_node_address(a));
+    au_promise *p = au_promise_new(a, int64_t);
+    /* Forged to our own address: it crosses the socket, and the reply reference decoded there
+     * names a live local actor, so the reply is a local send. */
+    assert_int_equal(au_send(self, ((query){ .n = 21, .reply_to = au_promise_ref(p, int64_t) })), AU_OK);
+    int64_t answer = 0;
+    assert_int_equal(au_promise_wait(p, int64_t, &answer, AU_SEC(5)), AU_OK);
+    assert_int_equal(answer, 42);
+    au_node_stats st;
+    au_node_stats_get(a, &st);
+    assert_int_equal(st.messages_received_remote, 1); /* the query only */
+    au_node_stop(a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(remoting_scenario_over_udp),
         cmocka_unit_test(remoting_scenario_with_a_tiny_mtu_fragments_and_reassembles),
         cmocka_unit_test(remoting_scenario_between_two_processes),
+        cmocka_unit_test(a_reference_sent_to_another_node_works_there),
+        cmocka_unit_test(a_reference_to_a_local_actor_comes_back_local),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
