@@ -35,6 +35,9 @@ enum {
 uint64_t bench_now_ns(void);
 /* VmRSS of /proc/self/status, in bytes. */
 uint64_t bench_rss_bytes(void);
+/* With AU_BENCH_WINDOW set in the environment, prints the measured phase's CLOCK_MONOTONIC
+ * bounds on stderr, for `perf record -k CLOCK_MONOTONIC` + `perf report --time <t0>,<t1>`. */
+void bench_window(uint64_t t0, uint64_t t1);
 /* Prints `RESULT <bench> <value> <unit>` (two decimals, like the peers) and flushes. */
 void bench_result(const char *bench, double value, const char *unit);
 /* Prints the reason on stderr and exits with status 1 (safe from an actor's hook). */

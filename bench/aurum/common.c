@@ -26,6 +26,13 @@ uint64_t bench_rss_bytes(void) {
     return kb * 1024;
 }
 
+void bench_window(uint64_t t0, uint64_t t1) {
+    if (!getenv("AU_BENCH_WINDOW")) return;
+    fprintf(stderr, "aurum_bench: measured window %llu.%09llu,%llu.%09llu\n",
+            (unsigned long long)(t0 / 1000000000u), (unsigned long long)(t0 % 1000000000u),
+            (unsigned long long)(t1 / 1000000000u), (unsigned long long)(t1 % 1000000000u));
+}
+
 void bench_result(const char *bench, double value, const char *unit) {
     printf("RESULT %s %.2f %s\n", bench, value, unit);
     fflush(stdout);

@@ -96,6 +96,7 @@ int bench_pingpong(uint64_t n) {
     au_send(ping, ((ping_msg){ .tag = ping_msg_go }));
     WAIT(p, uint64_t, &got);
     uint64_t t1 = bench_now_ns();
+    bench_window(t0, t1);
     if (got != n) bench_fail("pingpong: wrong round-trip count %llu", (unsigned long long)got);
     au_stop(pong);
     au_node_stop(node);
@@ -164,6 +165,7 @@ int bench_count(uint64_t n) {
     CHECK_SPAWN(producer, "producer");
     WAIT(p, bench_total, &total);
     uint64_t t1 = bench_now_ns();
+    bench_window(t0, t1);
     if (total.count != n || total.sum != n * (n - 1) / 2)
         bench_fail("count: wrong count or total (%llu, %llu)", (unsigned long long)total.count,
                    (unsigned long long)total.sum);
@@ -218,6 +220,7 @@ int bench_threadring(uint64_t n) {
     au_send(ring[0], ((ring_msg){ .tag = ring_msg_token, .token = n }));
     WAIT(p, uint32_t, &last);
     uint64_t t1 = bench_now_ns();
+    bench_window(t0, t1);
     for (uint32_t i = 0; i < RING_SIZE; i++) au_stop(ring[i]);
     if (last != n % RING_SIZE) bench_fail("threadring: token ended at actor %u", (unsigned)last);
     au_node_stop(node);
@@ -280,6 +283,7 @@ int bench_fjcreate(uint64_t n) {
     }
     WAIT(p, bench_total, &total);
     uint64_t t1 = bench_now_ns();
+    bench_window(t0, t1);
     if (total.count != n || total.sum != n * (n - 1) / 2)
         bench_fail("fjcreate: wrong number of terminated workers (%llu, sum %llu)",
                    (unsigned long long)total.count, (unsigned long long)total.sum);
@@ -368,6 +372,7 @@ int bench_fjthrput(uint64_t n) {
     CHECK_SPAWN(sender, "the sender");
     WAIT(p, tp_summary, &summary);
     uint64_t t1 = bench_now_ns();
+    bench_window(t0, t1);
     if (summary.wrong) bench_fail("fjthrput: a worker saw the wrong number of messages");
     if (summary.sum != total * (total - 1) / 2) bench_fail("fjthrput: wrong total");
     au_node_stop(node);
@@ -431,6 +436,7 @@ int bench_idle(uint64_t n) {
     memset(actors, 0xff, n * sizeof *actors);
     memset(actors, 0, n * sizeof *actors);
 
+    uint64_t t0 = bench_now_ns(); /* for bench_window only */
     uint64_t before = bench_rss_bytes();
     for (uint64_t i = 0; i < n; i++) {
         actors[i] = au_spawn(node, idle_actor, NULL, NULL);
@@ -455,6 +461,7 @@ int bench_idle(uint64_t n) {
         sum += got.sum;
     }
     uint64_t after = bench_rss_bytes();
+    bench_window(t0, bench_now_ns());
     if (answers != n || sum != n * (n - 1) / 2) bench_fail("idle: not every actor answered");
     au_node_stop(node); /* stops every actor */
     free(actors);
