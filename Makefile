@@ -15,7 +15,7 @@ TEST_FUZZ_SECONDS ?= 30
 CMAKE_FLAGS ?=
 
 DEPS := cmake make gcc g++ clang libclang-rt-14-dev pkg-config libuv1-dev libcbor-dev \
-        libsodium-dev libxxhash-dev libcmocka-dev iproute2
+        libsodium-dev libxxhash-dev libcmocka-dev iproute2 iputils-ping
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps demo test test-fast test-asan test-tsan test-fuzz build bench bench-quick fuzz install clean

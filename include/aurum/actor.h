@@ -136,8 +136,7 @@ typedef uint64_t au_timer;
 
 /** Sends msg through ref after `delay` of the node's clock. Returns the timer, or 0 on failure
  *  (the message is then freed). The message is moved into the timer. */
-#define au_send_after(ref, delay, ...) \
-    au_send_after_((ref).raw, (delay), AU_MSG_PTR_(ref, (__VA_ARGS__)))
+#define au_send_after(ref, delay, ...) AU_WITH_MSG_(au_send_after_, ref, (__VA_ARGS__), (delay))
 /** Cancels a pending timer and frees its message: AU_OK, or AU_ENOTFOUND if it already fired or
  *  was cancelled. */
 au_err au_timer_cancel(au_node *node, au_timer timer);

@@ -6,7 +6,8 @@
  *   ref.h     typed references: au_send, au_stop, au_narrow, au_forge
  *   actor.h   AU_ACTOR, au_spawn, timers, death watch, ask
  *   node.h    au_node_start / au_node_stop, clock, statistics
- *   log.h     leveled logging with per-module levels and a pluggable sink */
+ *   log.h     leveled logging with per-module levels and a pluggable sink
+ *   faults.h  failure injection (drop, delay, duplicate, reorder, partitions) for tests */
 #ifndef AURUM_AURUM_H
 #define AURUM_AURUM_H
 
@@ -17,5 +18,6 @@
 #include <aurum/actor.h>
 #include <aurum/node.h>
 #include <aurum/log.h>
+#include <aurum/faults.h>
 
 #endif

@@ -47,7 +47,7 @@ size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  if the send fails. Returns AU_OK, or AU_EINVAL for a null reference, AU_ESTOPPED if the
  *  actor or node is known to be gone, AU_ETOOBIG / AU_EENCODE for remote sends. Delivery is
  *  at-most-once; messages from one sender to one receiver arrive in order. */
-#define au_send(ref, ...) au_ref_send_((ref).raw, AU_MSG_PTR_(ref, (__VA_ARGS__)))
+#define au_send(ref, ...) AU_WITH_MSG_(au_ref_send_, ref, (__VA_ARGS__))
 
 /** Asks the actor behind ref to stop (the Term signal): it first processes the messages queued
  *  before the signal, then runs post_stop. Works for local and remote references. */
@@ -82,15 +82,18 @@ au_err au_last_error(void);
 /* ---- implementation details of the macros above -------------------------------------------- */
 
 /* Rejects, at compile time, a message whose type is not exactly the reference's message type
- * (int for int64_t included), then yields a pointer to a temporary copy of it. */
-#define AU_MSG_TYPECHECK_(ref, msg)                                                           \
-    ((void)sizeof(struct {                                                                    \
-        _Static_assert(_Generic((msg), __typeof__(*(ref).type_): 1, default: 0),              \
+ * (int for int64_t included), then calls fn(ref.raw, pointer to a copy of the message, extra).
+ * A statement expression (GNU C, like __typeof__), so the check and the copy live at block scope
+ * where compound literals with function calls are fine for every compiler. */
+#define AU_WITH_MSG_(fn, ref, msg, ...)                                                       \
+    __extension__({                                                                           \
+        __typeof__(ref) au_ref_ = (ref);                                                      \
+        typedef __typeof__(*au_ref_.type_) au_msg_t_;                                         \
+        _Static_assert(_Generic((msg), au_msg_t_: 1, default: 0),                              \
                        "au_send: the message's type is not the reference's message type");    \
-        char au_unused_;                                                                      \
-    }))
-#define AU_MSG_PTR_(ref, msg) \
-    (AU_MSG_TYPECHECK_(ref, msg), (const void *)(__typeof__(*(ref).type_)[1]){ (msg) })
+        au_msg_t_ au_msg_[1] = { msg };                                                        \
+        fn(au_ref_.raw, ##__VA_ARGS__, (const void *)au_msg_);                                 \
+    })
 
 au_err au_ref_send_(au_ref ref, const void *msg);
 au_err au_ref_stop_(au_ref ref);

@@ -198,7 +198,11 @@ au_err au_timers_start(au_node *node);   /* the loop and its handles; no thread 
 au_err au_loop_start(au_node *node);     /* runs the loop on its thread */
 struct uv_loop_s *au_node_loop_(au_node *node);
 void au_timers_stop(au_node *node);
-typedef enum au_timer_kind { AU_TIMER_SEND, AU_TIMER_RECEIVE_TIMEOUT } au_timer_kind;
+typedef enum au_timer_kind { AU_TIMER_SEND, AU_TIMER_RECEIVE_TIMEOUT, AU_TIMER_CALL } au_timer_kind;
+/* Calls call(node, arg) on the loop thread at `deadline`; if the node stops first, discard(arg).
+ * Returns 0 on failure (then the caller still owns arg). */
+au_timer au_timers_add_call(au_node *node, au_nanos deadline, void (*call)(au_node *, void *),
+                            void (*discard)(void *), void *arg);
 au_timer au_timers_add_send(au_node *node, au_nanos deadline, au_ref ref, au_type *type,
                             const void *msg);
 au_timer au_timers_add_receive_timeout(au_node *node, au_nanos deadline, au_cell *cell,

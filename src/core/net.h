@@ -19,6 +19,7 @@
 #include "core/runq.h"
 #include "core/seal.h"
 #include "core/wire.h"
+#include <aurum/faults.h>
 
 typedef struct au_net au_net_t;
 
@@ -37,11 +38,29 @@ uint64_t au_addr_hash(const au_addr *a);
 
 struct au_remote;
 
+/* Failure injection (faults.c): one rule per destination, in an immutable table swapped
+ * whole on every change; retired tables stay until the node stops, so a sender may keep using
+ * the rule it looked up. */
+typedef struct au_fault_rule {
+    au_addr dest;
+    bool any;          /* the default for destinations without a rule of their own */
+    bool blocked;
+    au_faults f;
+} au_fault_rule;
+
+typedef struct au_fault_table {
+    struct au_fault_table *retired_next;
+    uint64_t version;
+    size_t n;
+    au_fault_rule rules[];
+} au_fault_table;
+
 /* A message encoded by its sender, queued on the peer until a sender packs it. */
 typedef struct au_outmsg {
     au_mnode node;
     uint8_t pool_class;
     uint8_t kind;              /* AU_WIRE_KIND_MESSAGE / _SIGNAL */
+    uint8_t faulted;           /* faults were already applied to this message */
     uint32_t payload_len;
     uint64_t iface_id;
     struct au_remote *to;      /* name and root type id (interned: outlives the message) */
@@ -56,6 +75,8 @@ typedef struct au_peer {
     _Atomic int sending;     /* 1 while a thread packs and sends for this peer */
     _Atomic uint64_t queued; /* messages pushed and not yet packed */
     au_wire_packer packer;   /* guarded by `sending` */
+    uint64_t fault_version;  /* guarded by `sending`: the table fault_rule was taken from */
+    const au_fault_rule *fault_rule;
     au_reassembly *reassembly; /* loop thread; created on the first fragment */
     au_replay_window window;   /* loop thread; for window_incarnation */
     uint64_t window_incarnation;
@@ -116,13 +137,31 @@ struct au_net {
     int open_handles;            /* guarded by closed_lock */
 
     au_net_stats stats;
+
+    _Atomic(au_fault_table *) faults; /* NULL: no faults anywhere (the common case) */
+    pthread_mutex_t fault_lock;       /* serialises changes */
+    au_fault_table *retired;
+    uint64_t fault_versions;          /* guarded by fault_lock */
+    uint64_t fault_seed;
+    _Atomic uint64_t fault_draws;
+    _Atomic uint64_t faults_dropped, faults_duplicated, faults_delayed, faults_reordered,
+        faults_blocked;
 };
+
+/* faults.c */
+/* The rule for traffic to `peer` (NULL: none). Caller owns peer->sending. */
+const au_fault_rule *au_faults_rule(au_net_t *net, au_peer *peer);
+/* Decides the fate of one unit: how many copies to send (0, 1 or 2) and each copy's delay. */
+unsigned au_faults_decide(au_net_t *net, const au_fault_rule *rule, au_nanos delay[2]);
+void au_faults_free(au_net_t *net);
 
 /* transport.c */
 /* The peer for addr, created if `create` and under max_peers; NULL otherwise. */
 au_peer *au_net_peer(au_net_t *net, const au_addr *addr, bool create);
 /* Queues m and sends it (and whatever else is queued) unless another thread is doing so. */
 void au_net_enqueue(au_net_t *net, au_peer *peer, au_outmsg *m);
+/* Sends one datagram now, bypassing batches and faults (delayed datagrams). */
+void au_net_transmit(au_net_t *net, const au_addr *to, const uint8_t *dgram, size_t len);
 
 /* remote_ref.c */
 void au_net_remotes_free(au_net_t *net);

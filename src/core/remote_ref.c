@@ -150,6 +150,7 @@ au_err au_remote_send_(au_ref ref, const void *msg, bool signal) {
     if (!m) return AU_ENOMEM;
     m->pool_class = cls;
     m->kind = signal ? AU_WIRE_KIND_SIGNAL : AU_WIRE_KIND_MESSAGE;
+    m->faulted = 0;
     m->payload_len = (uint32_t)buf->len;
     m->iface_id = au_type_id(ref.iface);
     m->to = r;

@@ -28,6 +28,9 @@ typedef struct tentry {
     au_cell *cell;       /* RECEIVE_TIMEOUT */
     uint32_t gen;
     uint64_t seq;
+    void (*call)(au_node *, void *);  /* CALL */
+    void (*discard)(void *);          /* CALL: frees arg if the timer never fires */
+    void *arg;
     _Alignas(16) unsigned char msg[];
 } tentry;
 
@@ -95,6 +98,8 @@ static void fire(au_node *node, tentry *e) {
     if (e->kind == AU_TIMER_SEND) {
         au_stat_inc(&node->stats.timers_fired);
         au_ref_send_(e->ref, e->msg);
+    } else if (e->kind == AU_TIMER_CALL) {
+        e->call(node, e->arg);
     } else {
         au_envelope *env = au_envelope_new(AU_ENV_TIMEOUT, sizeof(uint64_t));
         if (env) {
@@ -213,6 +218,7 @@ void au_timers_stop(au_node *node) {
     for (size_t i = 0; i < t->n; i++) {
         tentry *e = t->heap[i];
         if (e->kind == AU_TIMER_SEND && !e->cancelled && e->type) au_value_free(e->type, e->msg);
+        if (e->kind == AU_TIMER_CALL && e->discard) e->discard(e->arg);
         free(e);
     }
     free(t->heap);
@@ -271,6 +277,20 @@ au_timer au_timers_add_receive_timeout(au_node *node, au_nanos deadline, au_cell
     e->cell = cell;
     e->gen = gen;
     e->seq = seq;
+    au_timer id = add(node, e);
+    if (!id) free(e);
+    return id;
+}
+
+au_timer au_timers_add_call(au_node *node, au_nanos deadline, void (*call)(au_node *, void *),
+                            void (*discard)(void *), void *arg) {
+    tentry *e = calloc(1, sizeof *e);
+    if (!e) return 0;
+    e->deadline = deadline;
+    e->kind = AU_TIMER_CALL;
+    e->call = call;
+    e->discard = discard;
+    e->arg = arg;
     au_timer id = add(node, e);
     if (!id) free(e);
     return id;

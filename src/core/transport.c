@@ -66,6 +66,7 @@ au_peer *au_net_peer(au_net_t *net, const au_addr *addr, bool create) {
 typedef struct batch {
     au_net_t *net;
     au_peer *peer;
+    const au_fault_rule *rule; /* faults for this peer, or NULL */
     size_t count, cap, slot;
     struct mmsghdr msgs[AU_NET_BATCH];
     struct iovec iov[AU_NET_BATCH];
@@ -103,9 +104,7 @@ static void batch_send(batch *b) {
     b->count = 0;
 }
 
-/* The packer's emit callback: copy the datagram into the thread's batch. */
-static void emit(void *user, const uint8_t *dgram, size_t len) {
-    batch *b = user; /* set by drain() while this thread owns the peer's packer */
+static void batch_add(batch *b, const uint8_t *dgram, size_t len) {
     if (b->count == b->cap) batch_send(b);
     size_t i = b->count++;
     uint8_t *slot = b->buf + i * b->slot;
@@ -114,6 +113,99 @@ static void emit(void *user, const uint8_t *dgram, size_t len) {
     b->msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_name = &b->peer->addr.sa,
                                                 .msg_namelen = b->peer->addr.len,
                                                 .msg_iov = &b->iov[i], .msg_iovlen = 1 } };
+}
+
+void au_net_transmit(au_net_t *net, const au_addr *to, const uint8_t *dgram, size_t len) {
+    ssize_t n = sendto(net->fd, dgram, len, 0, (const struct sockaddr *)&to->sa, to->len);
+    if (n < 0) {
+        count(&net->stats.drops_send_failed, 1);
+        return;
+    }
+    count(&net->stats.datagrams_sent, 1);
+    count(&net->stats.bytes_sent, len);
+}
+
+/* ---- injected delays ---------------------------------------------------------------------------- */
+
+typedef struct delayed_dgram {
+    au_net_t *net;
+    au_addr to;
+    size_t len;
+    uint8_t bytes[];
+} delayed_dgram;
+
+static void send_delayed_dgram(au_node *node, void *arg) {
+    delayed_dgram *d = arg;
+    if (node->net == d->net) au_net_transmit(d->net, &d->to, d->bytes, d->len);
+    free(d);
+}
+
+static void delay_dgram(au_net_t *net, au_peer *peer, const uint8_t *dgram, size_t len,
+                        au_nanos delay) {
+    delayed_dgram *d = malloc(sizeof *d + len);
+    if (!d) return;
+    d->net = net;
+    d->to = peer->addr;
+    d->len = len;
+    memcpy(d->bytes, dgram, len);
+    if (!au_timers_add_call(net->node, au_node_now(net->node) + delay, send_delayed_dgram, free, d))
+        free(d);
+}
+
+typedef struct delayed_msg {
+    au_net_t *net;
+    au_peer *peer;
+    au_outmsg *m;
+} delayed_msg;
+
+static void send_delayed_msg(au_node *node, void *arg) {
+    delayed_msg *d = arg;
+    au_net_enqueue(d->net, d->peer, d->m);
+    free(d);
+}
+
+static void discard_delayed_msg(void *arg) {
+    delayed_msg *d = arg;
+    au_pool_free(d->m->pool_class, d->m);
+    free(d);
+}
+
+/* Holds a copy of m back for `delay`; it is then queued again, marked so that faults are not
+ * applied twice. */
+static void delay_msg(au_net_t *net, au_peer *peer, const au_outmsg *m, au_nanos delay) {
+    size_t size = sizeof *m + m->payload_len;
+    au_outmsg *copy = au_pool_alloc(au_pool_class(size), size);
+    delayed_msg *d = malloc(sizeof *d);
+    if (!copy || !d) {
+        if (copy) au_pool_free(au_pool_class(size), copy);
+        free(d);
+        return;
+    }
+    memcpy(copy, m, size);
+    copy->pool_class = au_pool_class(size);
+    copy->faulted = 1;
+    *d = (delayed_msg){ net, peer, copy };
+    if (!au_timers_add_call(net->node, au_node_now(net->node) + delay, send_delayed_msg,
+                            discard_delayed_msg, d))
+        discard_delayed_msg(d);
+}
+
+/* The packer's emit callback: the datagram joins the thread's batch, unless faults are set for
+ * this peer in per-datagram mode. */
+static void emit(void *user, const uint8_t *dgram, size_t len) {
+    batch *b = user; /* set by drain() while this thread owns the peer's packer */
+    if (!b->rule || (b->rule->f.per_message && !b->rule->blocked)) {
+        batch_add(b, dgram, len);
+        return;
+    }
+    au_nanos delay[2];
+    unsigned copies = au_faults_decide(b->net, b->rule, delay);
+    for (unsigned i = 0; i < copies; i++) {
+        if (delay[i])
+            delay_dgram(b->net, b->peer, dgram, len, delay[i]);
+        else
+            batch_add(b, dgram, len);
+    }
 }
 
 /* Packs everything queued for the peer and sends it. Caller owns peer->sending. */
@@ -125,9 +217,23 @@ static void drain(au_net_t *net, au_peer *peer, batch *b) {
     b->cap = AU_NET_BATCH_BYTES / b->slot;
     if (b->cap > AU_NET_BATCH) b->cap = AU_NET_BATCH;
     peer->packer.user = b;
+    b->rule = au_faults_rule(net, peer);
+    bool per_message = b->rule && b->rule->f.per_message && !b->rule->blocked;
     au_mnode *n;
     while ((n = au_runq_pop(&peer->queue))) {
         au_outmsg *m = (au_outmsg *)n;
+        unsigned copies = 1;
+        if (per_message && !m->faulted) {
+            au_nanos delay[2];
+            copies = au_faults_decide(net, b->rule, delay);
+            for (unsigned i = copies; i-- > 0;) {
+                if (delay[i]) {
+                    delay_msg(net, peer, m, delay[i]);
+                    copies--;
+                }
+            }
+        }
+        for (unsigned c = 0; c < copies; c++) {
         au_wire_dest dest = { .kind = m->kind, .name = (const uint8_t *)m->to->name,
                               .name_len = m->to->name_len, .root_type = m->to->root_id,
                               .iface_type = m->iface_id };
@@ -137,6 +243,7 @@ static void drain(au_net_t *net, au_peer *peer, batch *b) {
             au_log(AU_LOG_NET, AU_LOG_DEBUG, "to %s: %s", peer->text, au_wire_status_str(st));
         } else {
             count(&net->stats.messages_sent_remote, 1);
+        }
         }
         au_pool_free(m->pool_class, m);
         /* relaxed: the seq_cst accesses around `sending` order this for the handshake. */
@@ -337,6 +444,8 @@ static void net_free(au_net_t *net) {
         free(net->key);
     }
     free(net->in_buf);
+    au_faults_free(net);
+    pthread_mutex_destroy(&net->fault_lock);
     pthread_mutex_destroy(&net->lock);
     pthread_mutex_destroy(&net->closed_lock);
     pthread_cond_destroy(&net->closed_cond);
@@ -378,6 +487,7 @@ au_err au_net_start_(au_node *node) {
     net->node = node;
     net->loop = au_node_loop_(node);
     pthread_mutex_init(&net->lock, NULL);
+    pthread_mutex_init(&net->fault_lock, NULL);
     pthread_mutex_init(&net->closed_lock, NULL);
     pthread_cond_init(&net->closed_cond, NULL);
     net->npeers_buckets = 256;

@@ -1,0 +1,66 @@
+/* aurum/faults.h — failure injection in a node's transport, for tests.
+ *
+ * Every outgoing datagram (or, in per-message mode, every outgoing message) to a destination
+ * with faults configured is dropped, delayed, duplicated or held back for reordering with the
+ * given probabilities, drawn from a seeded generator; a partition drops everything between
+ * chosen groups of nodes until healed. Faults apply to all traffic of the node, user messages
+ * included, and can be changed while the node runs. With nothing configured the send path pays
+ * one relaxed load per batch of datagrams.
+ *
+ *   au_faults_set(node, NULL, &(au_faults){ .drop = 0.25, .delay_min = AU_MSEC(20),
+ *                                           .delay_max = AU_MSEC(50) });      // every peer
+ *   au_faults_partition((au_node *[]){ a, b }, 2, (au_node *[]){ c }, 1);     // {a,b} | {c}
+ *   au_faults_heal((au_node *[]){ a, b, c }, 3);
+ */
+#ifndef AURUM_FAULTS_H
+#define AURUM_FAULTS_H
+
+#include <aurum/node.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** What to do to outgoing traffic. Zero: nothing. */
+typedef struct au_faults {
+    double drop;            /**< probability a unit is not sent */
+    double duplicate;       /**< probability a unit is sent twice */
+    double reorder;         /**< probability a unit is held back so later ones overtake it */
+    au_nanos reorder_hold;  /**< how long a held-back unit waits; default 10 ms */
+    au_nanos delay_min;     /**< every unit is delayed by a uniform time in [min, max] */
+    au_nanos delay_max;
+    bool per_message;       /**< apply to each message instead of each datagram */
+} au_faults;
+
+/** Sets the faults for traffic to `dest` ("host:port"), or for every destination without faults
+ *  of its own when dest is NULL. f NULL clears them. AU_EINVAL for probabilities outside [0,1]
+ *  or delay_min > delay_max; AU_ERESOLVE for an unknown destination; AU_ESTATE on a node
+ *  without a network. */
+au_err au_faults_set(au_node *node, const char *dest, const au_faults *f);
+
+/** Seeds the node's fault generator: the same seed and the same sequence of sends give the
+ *  same decisions. */
+void au_faults_seed(au_node *node, uint64_t seed);
+
+/** Blocks (or, with blocked = false, unblocks) all traffic from `node` to `dest`. */
+au_err au_faults_block(au_node *node, const char *dest, bool blocked);
+
+/** Partitions two groups of nodes: nothing passes between a node of one and a node of the other,
+ *  in either direction, until healed. */
+au_err au_faults_partition(au_node *const *group_a, size_t na, au_node *const *group_b, size_t nb);
+
+/** Removes every block between the given nodes. */
+au_err au_faults_heal(au_node *const *nodes, size_t n);
+
+/** Counters of injected faults. */
+typedef struct au_faults_stats {
+    uint64_t dropped, duplicated, delayed, reordered, blocked;
+} au_faults_stats;
+
+/** Fills *out with the node's injected-fault counters. */
+void au_faults_stats_get(au_node *node, au_faults_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
