@@ -7,7 +7,8 @@
  *   actor.h   AU_ACTOR, au_spawn, timers, death watch, ask
  *   node.h    au_node_start / au_node_stop, clock, statistics
  *   log.h     leveled logging with per-module levels and a pluggable sink
- *   faults.h  failure injection (drop, delay, duplicate, reorder, partitions) for tests */
+ *   faults.h  failure injection (drop, delay, duplicate, reorder, partitions) for tests
+ *   sim.h     deterministic simulation of many nodes on a virtual clock */
 #ifndef AURUM_AURUM_H
 #define AURUM_AURUM_H
 
@@ -19,5 +20,6 @@
 #include <aurum/node.h>
 #include <aurum/log.h>
 #include <aurum/faults.h>
+#include <aurum/sim.h>
 
 #endif

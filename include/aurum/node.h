@@ -20,6 +20,8 @@ typedef struct au_clock {
     void *user;
 } au_clock;
 
+typedef struct au_sim au_sim;
+
 /** Node configuration. Zero means "the default" for every field. */
 typedef struct au_node_config {
     const char *bind;         /**< "host:port" to bind UDP to; default "127.0.0.1:0" (OS picks) */
@@ -37,6 +39,8 @@ typedef struct au_node_config {
     const uint8_t *secret;    /**< 32-byte cluster secret: seal every datagram (AEAD) and
                                    reject replays; NULL: integrity checksum only */
     bool no_network;          /**< local-only node: no socket is bound */
+    au_sim *sim;              /**< join this deterministic simulation (see aurum/sim.h): no
+                                   threads, no socket, the simulation's clock and network */
 } au_node_config;
 
 /** Starts a node: validates cfg (AU_ECONFIG with a logged reason), starts its threads and binds

@@ -148,6 +148,12 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
         extra->receive_timeout = o->receive_timeout;
     }
 
+    au_spawn_opts sim_opts;
+    if (o->dedicated && node->cfg.sim) { /* no threads in a simulation: run it pooled */
+        sim_opts = *o;
+        sim_opts.dedicated = false;
+        o = &sim_opts;
+    }
     if (o->dedicated) au_join_zombies_(node); /* threads of stopped dedicated actors */
     pthread_mutex_lock(&node->lock);
     au_cell *cell = NULL;
@@ -158,6 +164,7 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
         err = AU_ENOMEM;
     else {
         node->live++;
+        cell->serial = node->spawns++;
         if (o->dedicated) au_cell_dedicated(cell)->running = true; /* guarded by node->lock */
     }
     pthread_mutex_unlock(&node->lock);
@@ -471,6 +478,11 @@ void au_actor_stop_all(au_node *node) {
         if (!env) continue; /* the actor still stops: its messages are dropped when stopping */
         env->gen = gen;
         au_cell_push(c, env);
+    }
+    if (node->cfg.sim) {
+        pthread_mutex_unlock(&node->lock);
+        au_sim_run_node_stop_(node->cfg.sim, node);
+        pthread_mutex_lock(&node->lock);
     }
     while (node->live > 0) pthread_cond_wait(&node->cond, &node->lock);
     /* Wait for dedicated threads to drain and return their cells. */

@@ -15,6 +15,7 @@
 
 #include "core/mailbox.h"
 #include "core/pool.h"
+#include "core/sim_internal.h"
 #include "core/u64map.h"
 
 typedef struct au_cell au_cell;
@@ -87,6 +88,7 @@ struct au_cell {
     uint8_t size_class;                  /* index in the node's cell free lists */
     bool started, stopping;              /* consumer-owned */
     _Atomic uint8_t autonamed;           /* a generated name was registered (registry.c) */
+    uint32_t serial;                     /* spawn number within the node (simulation traces) */
     _Atomic(const au_actor_def *) def;   /* read by senders under the gen check */
     au_node *node;
     au_mnode run;                        /* link in a worker's run queue */
@@ -156,6 +158,8 @@ struct au_node {
     pthread_mutex_t lock;            /* guards the fields below */
     pthread_cond_t cond;             /* live actors reached 0; a dedicated thread ended */
     uint64_t live;                   /* actors alive (started or not) */
+    uint32_t spawns;                 /* actors ever spawned: the next cell serial */
+    uint16_t sim_port;               /* in a simulation: this node's port at 127.0.0.1 */
     au_cell *free_cells[2][AU_CELL_SIZE_CLASSES]; /* [dedicated][size class] */
     au_cell *all_cells;
     void *slabs;                     /* list of slab allocations */

@@ -135,6 +135,7 @@ struct au_net {
     pthread_mutex_t closed_lock;
     pthread_cond_t closed_cond;
     int open_handles;            /* guarded by closed_lock */
+    bool expire_armed;           /* simulation: a reassembly-expiry timer is pending */
 
     au_net_stats stats;
 

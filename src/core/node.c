@@ -50,6 +50,14 @@ au_err au_node_start(const au_node_config *in, au_node **out) {
         return err;
     }
     node->clock = node->cfg.clock ? *node->cfg.clock : au_monotonic_clock;
+    if (node->cfg.sim) {
+        node->clock = au_sim_clock_(node->cfg.sim);
+        node->sim_port = au_sim_node_add_(node->cfg.sim, node);
+        if (!node->sim_port) {
+            free(node);
+            return AU_EFULL;
+        }
+    }
     node->nworkers = node->cfg.workers;
     pthread_mutex_init(&node->lock, NULL);
     pthread_cond_init(&node->cond, NULL);
@@ -68,8 +76,9 @@ au_err au_node_start(const au_node_config *in, au_node **out) {
 
 void au_node_stop(au_node *node) {
     if (!node) return;
-    if (node->workers) au_actor_stop_all(node);
+    if (node->workers || node->cfg.sim) au_actor_stop_all(node);
     if (node->net) au_net_stop_(node);
+    if (node->cfg.sim) au_sim_node_remove_(node->cfg.sim, node); /* hands back its timers */
     au_timers_stop(node);
     au_scheduler_stop(node);
     au_cells_free_all(node);

@@ -46,6 +46,10 @@ static au_worker *find_sleeper(au_node *node) {
 }
 
 void au_schedule(au_cell *cell) {
+    if (cell->node->cfg.sim) {
+        au_sim_schedule_(cell->node->cfg.sim, cell);
+        return;
+    }
     if (cell->flags & AU_CELL_DEDICATED) {
         au_dedicated_wake(cell);
         return;
@@ -115,6 +119,7 @@ static void *worker_main(void *arg) {
 }
 
 au_err au_scheduler_start(au_node *node) {
+    if (node->cfg.sim) return AU_OK; /* the simulation runs every turn on its own thread */
     node->workers = calloc(node->nworkers, sizeof *node->workers);
     if (!node->workers) return AU_ENOMEM;
     for (unsigned i = 0; i < node->nworkers; i++) {

@@ -179,6 +179,11 @@ au_err au_timers_start(au_node *node) {
     au_timers *t = calloc(1, sizeof *t);
     if (!t) return AU_ENOMEM;
     pthread_mutex_init(&t->lock, NULL);
+    t->next_id = 1;
+    if (node->cfg.sim) { /* the simulation holds the timers and fires them: no loop */
+        node->timers = t;
+        return AU_OK;
+    }
     if (uv_loop_init(&t->loop) != 0) {
         pthread_mutex_destroy(&t->lock);
         free(t);
@@ -188,13 +193,13 @@ au_err au_timers_start(au_node *node) {
     uv_timer_init(&t->loop, &t->timer);
     t->async.data = node;
     t->timer.data = node;
-    t->next_id = 1;
     node->timers = t;
     return AU_OK;
 }
 
 au_err au_loop_start(au_node *node) {
     au_timers *t = node->timers;
+    if (node->cfg.sim) return AU_OK;
     if (pthread_create(&t->thread, NULL, loop_main, node) != 0) return AU_ENOMEM;
     t->running = true;
     return AU_OK;
@@ -206,7 +211,9 @@ void au_timers_stop(au_node *node) {
     pthread_mutex_lock(&t->lock);
     t->quit = true;
     pthread_mutex_unlock(&t->lock);
-    if (t->running) {
+    if (node->cfg.sim) {
+        /* au_sim_node_remove_ already handed back (and freed) every pending entry. */
+    } else if (t->running) {
         uv_async_send(&t->async);
         pthread_join(t->thread, NULL);
     } else {
@@ -214,7 +221,7 @@ void au_timers_stop(au_node *node) {
         uv_close((uv_handle_t *)&t->async, NULL);
         uv_run(&t->loop, UV_RUN_NOWAIT);
     }
-    uv_loop_close(&t->loop);
+    if (!node->cfg.sim) uv_loop_close(&t->loop);
     for (size_t i = 0; i < t->n; i++) {
         tentry *e = t->heap[i];
         if (e->kind == AU_TIMER_SEND && !e->cancelled && e->type) au_value_free(e->type, e->msg);
@@ -228,7 +235,7 @@ void au_timers_stop(au_node *node) {
     node->timers = NULL;
 }
 
-uv_loop_t *au_node_loop_(au_node *node) { return &node->timers->loop; }
+uv_loop_t *au_node_loop_(au_node *node) { return node->cfg.sim ? NULL : &node->timers->loop; }
 
 bool au_loop_running_(au_node *node) { return node->timers && node->timers->running; }
 
@@ -241,6 +248,16 @@ static au_timer add(au_node *node, tentry *e) {
     }
     e->id = t->next_id++;
     bool mapped = e->kind != AU_TIMER_SEND || au_u64map_put(&t->by_id, e->id, e);
+    if (mapped && node->cfg.sim) {
+        if (!au_sim_timer_add_(node->cfg.sim, node, e, e->deadline)) {
+            if (e->kind == AU_TIMER_SEND) au_u64map_take(&t->by_id, e->id);
+            pthread_mutex_unlock(&t->lock);
+            return 0;
+        }
+        au_timer id = e->id;
+        pthread_mutex_unlock(&t->lock);
+        return id;
+    }
     if (!mapped || !heap_push(t, e)) {
         if (mapped && e->kind == AU_TIMER_SEND) au_u64map_take(&t->by_id, e->id);
         pthread_mutex_unlock(&t->lock);
@@ -280,6 +297,30 @@ au_timer au_timers_add_receive_timeout(au_node *node, au_nanos deadline, au_cell
     au_timer id = add(node, e);
     if (!id) free(e);
     return id;
+}
+
+void au_timers_fire_(au_node *node, void *timer) {
+    tentry *e = timer;
+    au_timers *t = node->timers;
+    pthread_mutex_lock(&t->lock);
+    bool cancelled = e->cancelled;
+    if (!cancelled && e->kind == AU_TIMER_SEND) au_u64map_take(&t->by_id, e->id);
+    pthread_mutex_unlock(&t->lock);
+    if (cancelled)
+        free(e);
+    else
+        fire(node, e);
+}
+
+void au_timers_discard_(au_node *node, void *timer) {
+    tentry *e = timer;
+    au_timers *t = node->timers;
+    pthread_mutex_lock(&t->lock);
+    if (e->kind == AU_TIMER_SEND) au_u64map_take(&t->by_id, e->id);
+    pthread_mutex_unlock(&t->lock);
+    if (e->kind == AU_TIMER_SEND && !e->cancelled && e->type) au_value_free(e->type, e->msg);
+    if (e->kind == AU_TIMER_CALL && e->discard) e->discard(e->arg);
+    free(e);
 }
 
 au_timer au_timers_add_call(au_node *node, au_nanos deadline, void (*call)(au_node *, void *),

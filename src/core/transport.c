@@ -87,6 +87,16 @@ static batch *thread_batch(void) {
 static void batch_send(batch *b) {
     au_net_t *net = b->net;
     size_t done = 0;
+    if (net->node->cfg.sim) { /* the simulated network instead of the socket */
+        for (size_t i = 0; i < b->count; i++) {
+            au_sim_send_(net->node->cfg.sim, net->node->sim_port, &b->peer->addr,
+                         b->iov[i].iov_base, b->iov[i].iov_len);
+            count(&net->stats.bytes_sent, b->iov[i].iov_len);
+        }
+        count(&net->stats.datagrams_sent, b->count);
+        b->count = 0;
+        return;
+    }
     while (done < b->count) {
         int n = sendmmsg(net->fd, b->msgs + done, (unsigned)(b->count - done), 0);
         if (n < 0) {
@@ -116,6 +126,12 @@ static void batch_add(batch *b, const uint8_t *dgram, size_t len) {
 }
 
 void au_net_transmit(au_net_t *net, const au_addr *to, const uint8_t *dgram, size_t len) {
+    if (net->node->cfg.sim) {
+        au_sim_send_(net->node->cfg.sim, net->node->sim_port, to, dgram, len);
+        count(&net->stats.datagrams_sent, 1);
+        count(&net->stats.bytes_sent, len);
+        return;
+    }
     ssize_t n = sendto(net->fd, dgram, len, 0, (const struct sockaddr *)&to->sa, to->len);
     if (n < 0) {
         count(&net->stats.drops_send_failed, 1);
@@ -310,6 +326,8 @@ static void track_partials(au_net_t *net, au_peer *peer, size_t before) {
         atomic_fetch_sub_explicit(&net->stats.reassemblies_in_flight, before - after, memory_order_relaxed);
 }
 
+static void arm_sim_expire(au_net_t *net);
+
 static void on_fragment(au_net_t *net, au_peer *peer, uint64_t incarnation,
                         const au_wire_fragment *f) {
     if (!peer) {
@@ -324,6 +342,7 @@ static void on_fragment(au_net_t *net, au_peer *peer, uint64_t incarnation,
     au_reassembled done;
     int st = au_reassembly_feed(peer->reassembly, incarnation, f, now_of(net), &done);
     track_partials(net, peer, before);
+    if (st == AU_WIRE_INCOMPLETE && net->node->cfg.sim) arm_sim_expire(net);
     if (st == AU_WIRE_OK) {
         au_net_route(net, &done.msg);
         free(done.data);
@@ -372,6 +391,10 @@ static void on_datagram(au_net_t *net, uint8_t *data, size_t len, const struct s
     }
 }
 
+void au_net_receive(au_net_t *net, uint8_t *data, size_t len, const struct sockaddr *from) {
+    on_datagram(net, data, len, from);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     au_net_t *net = h->data;
     *buf = uv_buf_init((char *)net->in_buf, (unsigned)net->in_size);
@@ -392,9 +415,10 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
     on_datagram(net, (uint8_t *)buf->base, (size_t)nread, addr);
 }
 
-static void on_expire(uv_timer_t *t) {
-    au_net_t *net = t->data;
+/* Expires timed-out partial messages of every peer; returns whether partials remain. */
+static bool expire_all(au_net_t *net) {
     au_nanos now = now_of(net);
+    bool remain = false;
     pthread_mutex_lock(&net->lock);
     for (size_t i = 0; i < net->npeers_buckets; i++) {
         for (au_peer *p = net->peers[i]; p; p = p->next) {
@@ -403,9 +427,27 @@ static void on_expire(uv_timer_t *t) {
             size_t n = au_reassembly_expire(p->reassembly, now);
             track_partials(net, p, before);
             if (n) count(&net->stats.drops_reassembly, n);
+            remain |= au_reassembly_partials(p->reassembly) > 0;
         }
     }
     pthread_mutex_unlock(&net->lock);
+    return remain;
+}
+
+static void on_expire(uv_timer_t *t) { expire_all(t->data); }
+
+/* In a simulation the expiry runs on a node timer, armed only while partials exist, so an idle
+ * simulation has no periodic events. */
+static void sim_expire(au_node *node, void *arg) {
+    au_net_t *net = arg;
+    net->expire_armed = false;
+    if (expire_all(net)) arm_sim_expire(net);
+}
+
+static void arm_sim_expire(au_net_t *net) {
+    if (net->expire_armed) return;
+    net->expire_armed = au_timers_add_call(net->node, now_of(net) + AU_MSEC(EXPIRE_PERIOD_MS),
+                                           sim_expire, NULL, net) != 0;
 }
 
 /* ---- start and stop --------------------------------------------------------------------------- */
@@ -492,10 +534,25 @@ au_err au_net_start_(au_node *node) {
     pthread_cond_init(&net->closed_cond, NULL);
     net->npeers_buckets = 256;
     net->peers = calloc(net->npeers_buckets, sizeof *net->peers);
-    net->in_size = (size_t)20 * 65536; /* libuv's recvmmsg takes up to 20 slots of 64 KiB */
-    net->in_buf = malloc(net->in_size);
-    au_err err = net->peers && net->in_buf ? configure(net, &node->cfg) : AU_ENOMEM;
+    bool sim = node->cfg.sim != NULL;
+    net->in_size = sim ? 0 : (size_t)20 * 65536; /* libuv's recvmmsg takes up to 20 slots of 64 KiB */
+    net->in_buf = sim ? NULL : malloc(net->in_size);
+    au_err err = net->peers && (sim || net->in_buf) ? configure(net, &node->cfg) : AU_ENOMEM;
     if (!err) err = au_net_refs_init(net);
+    if (!err && sim) {
+        /* No socket: the node is 127.0.0.1:<its port> in the simulated network, and its
+         * incarnation comes from the simulation's seed. */
+        struct sockaddr_in *in = (struct sockaddr_in *)&net->bound.sa;
+        in->sin_family = AF_INET;
+        in->sin_port = htons(node->sim_port);
+        in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        net->bound.len = sizeof *in;
+        au_addr_format(&net->bound, node->address, sizeof node->address);
+        net->incarnation = au_sim_random(node->cfg.sim);
+        net->fault_seed = au_sim_random(node->cfg.sim);
+        node->net = net;
+        return AU_OK;
+    }
     au_addr bind;
     if (!err && (err = au_addr_resolve(node->cfg.bind, &bind)))
         fail(net, err, "bind address", node->cfg.bind);
@@ -558,7 +615,9 @@ extern bool au_loop_running_(au_node *node);
 void au_net_stop_(au_node *node) {
     au_net_t *net = node->net;
     if (!net) return;
-    if (au_loop_running_(node)) {
+    if (node->cfg.sim) {
+        /* no handles */
+    } else if (au_loop_running_(node)) {
         /* release: the loop thread that sees quit sees everything before it. */
         atomic_store_explicit(&net->quit, 1, memory_order_release);
         uv_async_send(&net->wake);
