@@ -32,6 +32,7 @@ build: deps
 	cmake --build build -j$(JOBS)
 
 demo: build
+	./build/quickstart
 	./build/pingpong
 
 test-fast: build
