@@ -1,0 +1,875 @@
+/* test_hostile.c — a live node under hostile input: malformed, misaddressed, duplicated and
+ * random datagrams sent from a plain UDP socket. Every one is dropped, counted under exactly one
+ * reason (and no other drop counter moves), nothing is delivered that should not be, memory stays
+ * bounded, and afterwards the node still serves a well-behaved peer.
+ *
+ * The node ("the target node") has one registered actor, "target", whose root type has two
+ * remote interfaces (int64_t and a record) and a plain variant. Valid datagrams are built with
+ * the real packer (core/wire.h) under an incarnation of the test's own; malformed ones are built
+ * by hand with a correct checksum, so that each reaches the check it targets.
+ *
+ * Counting is exact, not "at least": after the expected counter reaches its goal the test sends
+ * a fence (a valid message to the actor, on the same socket, so behind everything sent before it)
+ * and waits until the actor records it. The node handles one socket's datagrams in order, and
+ * the actor its mailbox in order, so by then every earlier datagram has been counted, decoding
+ * on the worker included; only then are all the counters compared.
+ *
+ * Where each class lands:
+ *   drops_malformed        cut below header + checksum (28 bytes), bad magic / version /
+ *                          reserved flags, lengths past the end, unknown frame type, empty
+ *                          fragment, fragment past its total, bad kind, no frames, an unknown
+ *                          signal
+ *   drops_checksum         cut at 28 bytes or more, any flipped byte after the magic, the sealed
+ *                          flag at a node without a key
+ *   drops_too_big          longer than the mtu, a fragment total above max_message_size
+ *   drops_unknown_actor / _wrong_root / _wrong_interface / _schema_mismatch   routing
+ *   drops_decode           a routed payload that is not valid CBOR for its type (on the worker)
+ *   drops_duplicate        a sequence number seen before, or behind the 64-datagram window
+ *   drops_reassembly       no free partial slot, overlap, total mismatch, bad completed body,
+ *                          expiry (an exact repeat of received bytes is ignored, not counted) */
+#include <aurum/aurum.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <xxhash.h>
+
+#include "core/codec.h"
+#include "core/wire.h"
+#include "support/recorder.h"
+
+/* ---- the target actor -------------------------------------------------------------------- */
+
+AU_RECORD(sample, (au_str, label), (int64_t, value));
+AU_ROOT(target_msg,
+        (count, int64_t, AU_REMOTE),
+        (reading, sample, AU_REMOTE),
+        (poke, au_unit, AU_PLAIN));
+/* Another root type, for a message addressed to "target" under the wrong root. */
+AU_ROOT(other_msg, (count, int64_t, AU_REMOTE));
+
+/* What the actor records: a count as is, a sample as READING + value + 10000 * label length, a
+ * poke as POKE. Fences are counts from FENCE up. */
+#define READING 1000000000ll
+#define POKE -7
+#define FENCE 2000000000ll
+
+typedef struct target {
+    recorder *log;
+} target;
+
+static void target_recv(au_ctx *ctx, target *self, target_msg *m) {
+    switch (m->tag) {
+    case target_msg_count: recorder_add(self->log, m->count); break;
+    case target_msg_reading:
+        recorder_add(self->log, READING + m->reading.value + (int64_t)m->reading.label.len * 10000);
+        break;
+    case target_msg_poke: recorder_add(self->log, POKE); break;
+    }
+}
+
+AU_ACTOR(target_actor, target, target_msg, .recv = target_recv);
+
+/* ---- the fixture: one target node, one hostile socket, one packer ------------------------ */
+
+#define MAX_PARTIALS 8
+#define INCARNATION 0x486f7374696c6531ull /* "Hostile1" */
+#define WAIT_MS 5000
+
+typedef struct hostile {
+    au_node *node;
+    recorder log;
+    size_t logged;             /* entries the log must hold once everything sent has landed */
+    int64_t fences;
+    int fd;                    /* the hostile socket, bound to 127.0.0.1:0 */
+    struct sockaddr_in to;     /* the target node */
+    au_wire_ids ids;
+    au_wire_packer packer;     /* this socket's sequence numbers: crafted datagrams use them too */
+    uint8_t emitted[AU_WIRE_MAX_MTU];
+    size_t emitted_len, emitted_count;
+    uint64_t root_id, count_id, reading_id;
+} hostile;
+
+static hostile H;
+
+static void capture(void *user, const uint8_t *dgram, size_t len) {
+    hostile *h = user;
+    memcpy(h->emitted, dgram, len);
+    h->emitted_len = len;
+    h->emitted_count++;
+}
+
+static void parse_addr(const char *text, struct sockaddr_in *out) {
+    const char *colon = strrchr(text, ':');
+    assert_non_null(colon);
+    char host[64];
+    assert_true((size_t)(colon - text) < sizeof host);
+    memcpy(host, text, (size_t)(colon - text));
+    host[colon - text] = '\0';
+    *out = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1)) };
+    assert_int_equal(inet_pton(AF_INET, host, &out->sin_addr), 1);
+}
+
+static int hostile_socket(void) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = 0 };
+    me.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&me, sizeof me), 0);
+    return fd;
+}
+
+static int setup(void **state) {
+    recorder_init(&H.log);
+    au_node_config cfg = { .bind = "127.0.0.1:0", .workers = 2, .max_partials = MAX_PARTIALS,
+                           .reassembly_timeout = AU_MSEC(200) };
+    if (au_node_start(&cfg, &H.node) != AU_OK) return -1;
+    target_msg_ref t = au_spawn(H.node, target_actor, "target", &(target){ .log = &H.log });
+    if (au_ref_is_null(t.raw)) return -1;
+    parse_addr(au_node_address(H.node), &H.to);
+    H.fd = hostile_socket();
+    au_wire_ids_init(&H.ids);
+    au_wire_limits limits = au_wire_limits_default();
+    if (au_wire_packer_init(&H.packer, &limits, INCARNATION, &H.ids, NULL, capture, &H) != AU_WIRE_OK)
+        return -1;
+    H.root_id = au_type_id(&au_type_target_msg);
+    H.count_id = au_type_id(&au_type_int64_t);
+    H.reading_id = au_type_id(&au_type_sample);
+    return 0;
+}
+
+static int teardown(void **state) {
+    au_node_stop(H.node);
+    close(H.fd);
+    au_wire_packer_destroy(&H.packer);
+    recorder_destroy(&H.log);
+    return 0;
+}
+
+/* ---- sending ------------------------------------------------------------------------------ */
+
+static void send_to(int fd, const struct sockaddr_in *to, const void *bytes, size_t len) {
+    ssize_t n = sendto(fd, bytes, len, 0, (const struct sockaddr *)to, sizeof *to);
+    assert_int_equal(n, (ssize_t)len);
+}
+
+static void send_raw(const void *bytes, size_t len) { send_to(H.fd, &H.to, bytes, len); }
+
+static au_wire_dest dest(const char *name, size_t name_len, uint64_t root, uint64_t iface) {
+    return (au_wire_dest){ .kind = AU_WIRE_KIND_MESSAGE, .name = (const uint8_t *)name,
+                           .name_len = name_len, .root_type = root, .iface_type = iface };
+}
+
+static au_wire_dest to_target(uint64_t iface) { return dest("target", 6, H.root_id, iface); }
+
+/* Packs one message with the real packer into out (one datagram, the next sequence number). */
+static size_t pack(au_wire_dest d, const void *payload, size_t len, uint8_t *out) {
+    H.emitted_count = 0;
+    assert_int_equal(au_wire_packer_add(&H.packer, &d, payload, len), AU_WIRE_OK);
+    au_wire_packer_flush(&H.packer);
+    assert_int_equal(H.emitted_count, 1);
+    memcpy(out, H.emitted, H.emitted_len);
+    return H.emitted_len;
+}
+
+static void pack_and_send(au_wire_dest d, const void *payload, size_t len) {
+    uint8_t dgram[AU_WIRE_MAX_MTU];
+    send_raw(dgram, pack(d, payload, len, dgram));
+}
+
+/* The CBOR of an int64_t, as the codec writes it. */
+static size_t cbor_int64(int64_t v, uint8_t *out) {
+    au_buf buf = { 0 };
+    assert_int_equal(au_encode(&au_type_int64_t, &v, &buf, NULL), AU_OK);
+    memcpy(out, buf.data, buf.len);
+    size_t n = buf.len;
+    au_buf_free(&buf);
+    return n;
+}
+
+/* A valid datagram carrying count v to the target. */
+static size_t valid_datagram(int64_t v, uint8_t *out) {
+    uint8_t payload[16];
+    size_t n = cbor_int64(v, payload);
+    return pack(to_target(H.count_id), payload, n, out);
+}
+
+static void send_count(int64_t v) {
+    uint8_t dgram[AU_WIRE_MAX_MTU];
+    send_raw(dgram, valid_datagram(v, dgram));
+}
+
+/* ---- crafting datagrams by hand ----------------------------------------------------------- */
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)(v >> 16)); put16(p + 2, (uint16_t)v); }
+static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)(v >> 32)); put32(p + 4, (uint32_t)v); }
+
+/* Rewrites the checksum trailer of a plain datagram of len bytes. */
+static void rechecksum(uint8_t *dgram, size_t len) {
+    put64(dgram + len - AU_WIRE_CHECKSUM_SIZE, XXH3_64bits(dgram, len - AU_WIRE_CHECKSUM_SIZE));
+}
+
+/* A plain datagram around frames already written at dgram + AU_WIRE_HEADER_SIZE: header (this
+ * socket's incarnation, the next sequence number) and a correct checksum. Returns its length. */
+static size_t wrap(uint8_t *dgram, size_t frames_len) {
+    au_wire_header hdr = { .version = AU_WIRE_VERSION, .incarnation = H.packer.incarnation,
+                           .seq = H.packer.next_seq++ };
+    au_wire_header_encode(&hdr, dgram);
+    size_t len = AU_WIRE_HEADER_SIZE + frames_len + AU_WIRE_CHECKSUM_SIZE;
+    rechecksum(dgram, len);
+    return len;
+}
+
+/* Message frame: type, body_len as declared (may lie), body header, name; returns bytes written
+ * (the payload, if any, is the caller's to append). */
+static size_t message_frame(uint8_t *out, uint16_t body_len, uint8_t kind, uint8_t name_len,
+                            const char *name, size_t name_present, uint64_t root, uint64_t iface) {
+    out[0] = AU_WIRE_FRAME_MESSAGE;
+    put16(out + 1, body_len);
+    uint8_t *b = out + AU_WIRE_MESSAGE_FRAME_HEADER;
+    b[0] = kind;
+    b[1] = name_len;
+    put64(b + 2, root);
+    put64(b + 10, iface);
+    memcpy(b + AU_WIRE_BODY_HEADER, name, name_present);
+    return AU_WIRE_MESSAGE_FRAME_HEADER + AU_WIRE_BODY_HEADER + name_present;
+}
+
+/* Fragment frame header with the declared fields; the chunk bytes are the caller's. */
+static size_t fragment_header(uint8_t *out, uint64_t msg_id, uint32_t total, uint32_t offset,
+                              uint16_t chunk_len) {
+    out[0] = AU_WIRE_FRAME_FRAGMENT;
+    put64(out + 1, msg_id);
+    put32(out + 9, total);
+    put32(out + 13, offset);
+    put16(out + 17, chunk_len);
+    return AU_WIRE_FRAGMENT_FRAME_HEADER;
+}
+
+/* A fragment frame carrying chunk_len bytes of `body` from offset, wrapped and sent. */
+static void send_fragment(uint64_t msg_id, uint32_t total, uint32_t offset, uint16_t chunk_len,
+                          const uint8_t *body) {
+    uint8_t dgram[AU_WIRE_MAX_MTU];
+    uint8_t *f = dgram + AU_WIRE_HEADER_SIZE;
+    size_t n = fragment_header(f, msg_id, total, offset, chunk_len);
+    memcpy(f + n, body, chunk_len);
+    send_raw(dgram, wrap(dgram, n + chunk_len));
+}
+
+/* ---- counting ------------------------------------------------------------------------------ */
+
+#define COUNTER(f) { #f, offsetof(au_node_stats, f) }
+static const struct counter {
+    const char *name;
+    size_t off;
+} drops[] = {
+    COUNTER(drops_dead_actor),      COUNTER(drops_node_stopping),   COUNTER(drops_malformed),
+    COUNTER(drops_checksum),        COUNTER(drops_duplicate),       COUNTER(drops_unknown_actor),
+    COUNTER(drops_wrong_root),      COUNTER(drops_wrong_interface), COUNTER(drops_schema_mismatch),
+    COUNTER(drops_decode),          COUNTER(drops_too_big),         COUNTER(drops_reassembly),
+    COUNTER(drops_send_failed),     COUNTER(drops_peer_limit),
+};
+#define NDROPS (sizeof drops / sizeof drops[0])
+
+static uint64_t field(const au_node_stats *s, size_t off) {
+    uint64_t v;
+    memcpy(&v, (const char *)s + off, sizeof v);
+    return v;
+}
+
+static au_node_stats stats_of(au_node *node) {
+    au_node_stats s;
+    au_node_stats_get(node, &s);
+    return s;
+}
+
+static au_node_stats stats(void) { return stats_of(H.node); }
+
+typedef struct goal {
+    au_node *node;
+    size_t off;
+    uint64_t at_least;
+} goal;
+
+static bool goal_reached(void *arg) {
+    goal *g = arg;
+    au_node_stats s = stats_of(g->node);
+    return field(&s, g->off) >= g->at_least;
+}
+
+static bool log_has(void *arg) {
+    int64_t v = *(int64_t *)arg;
+    size_t n = recorder_count(&H.log);
+    for (size_t i = n; i-- > 0;)
+        if (recorder_at(&H.log, i) == v) return true;
+    return false;
+}
+
+/* A valid message behind everything sent so far: once the actor has recorded it, every earlier
+ * datagram has been routed or dropped, and every earlier delivery decoded. The log must then
+ * hold exactly the expected entries, the fence last. */
+static void fence(void) {
+    int64_t v = FENCE + H.fences++;
+    send_count(v);
+    assert_true(wait_until(log_has, &v, WAIT_MS));
+    H.logged++;
+    assert_int_equal(recorder_count(&H.log), H.logged);
+    assert_int_equal(recorder_at(&H.log, H.logged - 1), v);
+}
+
+/* Waits until the counter at `off` has grown by n since `before`, fences, then asserts it grew by
+ * exactly n and that no other drop counter moved. */
+static void expect_drops(const au_node_stats *before, size_t off, uint64_t n) {
+    goal g = { H.node, off, field(before, off) + n };
+    bool reached = wait_until(goal_reached, &g, WAIT_MS);
+    fence();
+    au_node_stats after = stats();
+    bool ok = reached;
+    for (size_t i = 0; i < NDROPS; i++) {
+        uint64_t moved = field(&after, drops[i].off) - field(before, drops[i].off);
+        uint64_t want = drops[i].off == off ? n : 0;
+        if (moved != want) {
+            print_error("%s moved by %llu, expected %llu\n", drops[i].name,
+                        (unsigned long long)moved, (unsigned long long)want);
+            ok = false;
+        }
+    }
+    if (!ok) fail();
+}
+
+#define F(f) offsetof(au_node_stats, f)
+
+/* ---- the header and the trailer ----------------------------------------------------------- */
+
+static void datagrams_shorter_than_header_and_checksum_are_malformed(void **s) {
+    au_node_stats before = stats();
+    uint8_t v[AU_WIRE_MAX_MTU];
+    valid_datagram(1, v);
+    size_t sent = 0;
+    for (size_t len = 1; len < AU_WIRE_HEADER_SIZE + AU_WIRE_CHECKSUM_SIZE; len++, sent++)
+        send_raw(v, len);
+    expect_drops(&before, F(drops_malformed), sent); /* 27: header or trailer cut */
+}
+
+static void a_valid_datagram_cut_short_fails_its_checksum(void **s) {
+    au_node_stats before = stats();
+    uint8_t v[AU_WIRE_MAX_MTU];
+    size_t len = valid_datagram(2, v), sent = 0;
+    /* From "header and trailer only" to "the last byte cut": the trailer is then read from the
+     * wrong place and cannot match. Nothing of count 2 is delivered. */
+    for (size_t cut = AU_WIRE_HEADER_SIZE + AU_WIRE_CHECKSUM_SIZE; cut < len; cut++, sent++)
+        send_raw(v, cut);
+    expect_drops(&before, F(drops_checksum), sent);
+}
+
+static void wrong_magic_wrong_version_and_reserved_flags_are_malformed(void **s) {
+    au_node_stats before = stats();
+    uint8_t v[AU_WIRE_MAX_MTU];
+    size_t len = valid_datagram(3, v), sent = 0;
+    static const uint8_t magics[][2] = { { 0, 0 }, { 'a', 'u' }, { 'u', 'A' }, { 'A', 0x74 } };
+    static const uint8_t versions[] = { 0, 2, 0xFF };
+    static const uint8_t flags[] = { 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x03, 0xFF };
+    for (size_t i = 0; i < sizeof magics / sizeof magics[0]; i++, sent++) {
+        uint8_t d[AU_WIRE_MAX_MTU];
+        memcpy(d, v, len);
+        memcpy(d, magics[i], 2);
+        rechecksum(d, len); /* only the header is wrong */
+        send_raw(d, len);
+    }
+    for (size_t i = 0; i < sizeof versions; i++, sent++) {
+        uint8_t d[AU_WIRE_MAX_MTU];
+        memcpy(d, v, len);
+        d[2] = versions[i];
+        rechecksum(d, len);
+        send_raw(d, len);
+    }
+    for (size_t i = 0; i < sizeof flags; i++, sent++) {
+        uint8_t d[AU_WIRE_MAX_MTU];
+        memcpy(d, v, len);
+        d[3] = flags[i];
+        rechecksum(d, len);
+        send_raw(d, len);
+    }
+    expect_drops(&before, F(drops_malformed), sent); /* 16 */
+}
+
+static void one_flipped_byte_anywhere_after_the_magic_fails_the_checksum(void **s) {
+    au_node_stats before = stats();
+    uint8_t v[AU_WIRE_MAX_MTU];
+    size_t len = valid_datagram(4, v);
+    /* the incarnation, the sequence number, the frame header, the name, the payload, the trailer */
+    const size_t at[] = { 4, 19, AU_WIRE_HEADER_SIZE + 1, AU_WIRE_HEADER_SIZE + 3 + 18,
+                          len - AU_WIRE_CHECKSUM_SIZE - 1, len - 1 };
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        uint8_t d[AU_WIRE_MAX_MTU];
+        memcpy(d, v, len);
+        d[at[i]] ^= 0x01;
+        send_raw(d, len);
+    }
+    expect_drops(&before, F(drops_checksum), sizeof at / sizeof at[0]);
+}
+
+static void a_sealed_datagram_at_a_node_without_a_key_fails_integrity(void **s) {
+    au_node_stats before = stats();
+    uint8_t v[AU_WIRE_MAX_MTU];
+    size_t len = valid_datagram(5, v);
+    v[3] = AU_WIRE_FLAG_SEALED; /* a plain datagram claiming to be sealed */
+    send_raw(v, len);
+    send_raw(v, AU_WIRE_HEADER_SIZE); /* a bare sealed header */
+    uint8_t d[AU_WIRE_HEADER_SIZE + AU_WIRE_NONCE_SIZE + 40 + AU_WIRE_TAG_SIZE];
+    memset(d, 0x5A, sizeof d);
+    memcpy(d, v, AU_WIRE_HEADER_SIZE); /* sealed-looking: nonce, ciphertext, tag */
+    send_raw(d, sizeof d);
+    expect_drops(&before, F(drops_checksum), 3);
+}
+
+/* ---- frames -------------------------------------------------------------------------------- */
+
+static void lengths_past_the_end_of_the_datagram_are_malformed(void **s) {
+    au_node_stats before = stats();
+    uint8_t d[AU_WIRE_MAX_MTU], *f = d + AU_WIRE_HEADER_SIZE;
+    size_t n, sent = 0;
+    const uint8_t payload[] = { 0x07 };
+
+    /* body_len one more than what follows */
+    n = message_frame(f, AU_WIRE_BODY_HEADER + 6 + 1 + 1, 0, 6, "target", 6, H.root_id, H.count_id);
+    f[n++] = payload[0];
+    send_raw(d, wrap(d, n)), sent++;
+    /* body_len 65535 */
+    n = message_frame(f, 0xFFFF, 0, 6, "target", 6, H.root_id, H.count_id);
+    f[n++] = payload[0];
+    send_raw(d, wrap(d, n)), sent++;
+    /* name_len 200 in a body of 24 bytes */
+    n = message_frame(f, AU_WIRE_BODY_HEADER + 6, 0, 200, "target", 6, H.root_id, H.count_id);
+    send_raw(d, wrap(d, n)), sent++;
+    /* name_len 255 (the most a byte says) in a body of 18 */
+    n = message_frame(f, AU_WIRE_BODY_HEADER, 0, 255, "", 0, H.root_id, H.count_id);
+    send_raw(d, wrap(d, n)), sent++;
+    /* a body shorter than the body header */
+    n = message_frame(f, 5, 0, 6, "", 0, 0, 0) - AU_WIRE_BODY_HEADER + 5;
+    send_raw(d, wrap(d, n)), sent++;
+    /* a message frame header cut after its type byte, and after one length byte */
+    f[0] = AU_WIRE_FRAME_MESSAGE;
+    send_raw(d, wrap(d, 1)), sent++;
+    f[1] = 0;
+    send_raw(d, wrap(d, 2)), sent++;
+    /* a fragment frame header cut short */
+    n = fragment_header(f, 1, 100, 0, 10);
+    send_raw(d, wrap(d, n - 1)), sent++;
+    /* chunk_len 100 with 10 bytes present; chunk_len 65535 */
+    n = fragment_header(f, 2, 100, 0, 100);
+    memset(f + n, 0xAB, 10);
+    send_raw(d, wrap(d, n + 10)), sent++;
+    n = fragment_header(f, 3, 70000, 0, 0xFFFF);
+    memset(f + n, 0xAB, 10);
+    send_raw(d, wrap(d, n + 10)), sent++;
+    /* a good message frame, then a frame running past the end: the whole datagram goes */
+    uint8_t cbor[16];
+    size_t c = cbor_int64(66, cbor);
+    n = message_frame(f, (uint16_t)(AU_WIRE_BODY_HEADER + 6 + c), 0, 6, "target", 6, H.root_id,
+                      H.count_id);
+    memcpy(f + n, cbor, c);
+    n += c;
+    size_t second = message_frame(f + n, 500, 0, 6, "target", 6, H.root_id, H.count_id);
+    send_raw(d, wrap(d, n + second)), sent++;
+    expect_drops(&before, F(drops_malformed), sent); /* 11, and count 66 was not delivered */
+}
+
+static void fragments_claiming_a_message_above_max_message_size_are_too_big(void **s) {
+    au_node_stats before = stats();
+    uint8_t chunk[10] = { 0 };
+    send_fragment(10, 0xFFFFFFFFu, 0, sizeof chunk, chunk);
+    send_fragment(11, (16u << 20) + 1, 0, sizeof chunk, chunk);
+    send_fragment(12, 0x80000000u, 0x7FFFFFF0u, sizeof chunk, chunk);
+    expect_drops(&before, F(drops_too_big), 3);
+}
+
+static void unknown_frames_empty_fragments_bad_kinds_and_frameless_datagrams_are_malformed(void **s) {
+    au_node_stats before = stats();
+    uint8_t d[AU_WIRE_MAX_MTU], *f = d + AU_WIRE_HEADER_SIZE;
+    size_t n, sent = 0;
+    static const uint8_t types[] = { 0x00, 0x03, 0x7F, 0xFF };
+    for (size_t i = 0; i < sizeof types; i++, sent++) {
+        memset(f, 0, 40);
+        f[0] = types[i];
+        send_raw(d, wrap(d, 40));
+    }
+    /* a fragment with chunk_len 0 */
+    n = fragment_header(f, 20, 100, 0, 0);
+    send_raw(d, wrap(d, n)), sent++;
+    /* a fragment whose offset + length runs past its own total (huge offset) */
+    n = fragment_header(f, 21, 100, 0xFFFFFFF0u, 10);
+    memset(f + n, 1, 10);
+    send_raw(d, wrap(d, n + 10)), sent++;
+    /* message kinds other than message (0) and signal (1) */
+    static const uint8_t kinds[] = { 2, 0x80, 0xFF };
+    for (size_t i = 0; i < sizeof kinds; i++, sent++) {
+        n = message_frame(f, AU_WIRE_BODY_HEADER + 6 + 1, kinds[i], 6, "target", 6, H.root_id,
+                          H.count_id);
+        f[n++] = 0x07;
+        send_raw(d, wrap(d, n));
+    }
+    /* a valid header and checksum around no frames at all */
+    send_raw(d, wrap(d, 0)), sent++;
+    expect_drops(&before, F(drops_malformed), sent); /* 10 */
+}
+
+static void a_signal_other_than_term_is_malformed(void **s) {
+    au_node_stats before = stats();
+    const uint8_t not_term[] = { 0x01 }, longer[] = { 0x00, 0x00 };
+    au_wire_dest d = to_target(H.count_id);
+    d.kind = AU_WIRE_KIND_SIGNAL;
+    pack_and_send(d, not_term, sizeof not_term);
+    pack_and_send(d, longer, sizeof longer);
+    pack_and_send(d, NULL, 0);
+    expect_drops(&before, F(drops_malformed), 3); /* and the actor is still there: fence */
+}
+
+static void a_datagram_longer_than_the_mtu_is_too_big(void **s) {
+    au_node_stats before = stats();
+    uint8_t big[2000];
+    memset(big, 0, sizeof big);
+    valid_datagram(8, big); /* a real header in front of it; the length alone decides */
+    send_raw(big, sizeof big);
+    send_raw(big, 1401);
+    expect_drops(&before, F(drops_too_big), 2);
+}
+
+/* ---- routing: valid datagrams to the wrong place ------------------------------------------- */
+
+static void a_message_for_an_unregistered_name_is_unknown_actor(void **s) {
+    au_node_stats before = stats();
+    uint8_t p[16];
+    size_t n = cbor_int64(9, p);
+    char long_name[255];
+    memset(long_name, 'x', sizeof long_name);
+    pack_and_send(dest("nobody", 6, H.root_id, H.count_id), p, n);
+    pack_and_send(dest("targe", 5, H.root_id, H.count_id), p, n);      /* a prefix */
+    pack_and_send(dest("target\0", 7, H.root_id, H.count_id), p, n);   /* a C-string lookalike */
+    pack_and_send(dest("TARGET", 6, H.root_id, H.count_id), p, n);
+    pack_and_send(dest("", 0, H.root_id, H.count_id), p, n);
+    pack_and_send(dest(long_name, sizeof long_name, H.root_id, H.count_id), p, n);
+    expect_drops(&before, F(drops_unknown_actor), 6);
+}
+
+static void the_right_name_under_another_root_type_is_wrong_root(void **s) {
+    au_node_stats before = stats();
+    uint8_t p[16];
+    size_t n = cbor_int64(10, p);
+    pack_and_send(dest("target", 6, au_type_id(&au_type_other_msg), H.count_id), p, n);
+    pack_and_send(dest("target", 6, 0, H.count_id), p, n);
+    pack_and_send(dest("target", 6, ~H.root_id, H.count_id), p, n);
+    pack_and_send(dest("target", 6, H.count_id, H.count_id), p, n); /* an interface as root */
+    expect_drops(&before, F(drops_wrong_root), 4);
+}
+
+static void an_interface_the_root_does_not_declare_is_wrong_interface(void **s) {
+    au_node_stats before = stats();
+    uint8_t p[16];
+    size_t n = cbor_int64(11, p);
+    pack_and_send(to_target(au_type_id(&au_type_double)), p, n);
+    pack_and_send(to_target(au_type_id(&au_type_au_str)), p, n);
+    pack_and_send(to_target(au_type_id(&au_type_au_unit)), p, n); /* a plain variant's payload */
+    pack_and_send(to_target(au_type_id(&au_type_other_msg)), p, n);
+    pack_and_send(to_target(0), p, n);
+    expect_drops(&before, F(drops_wrong_interface), 5);
+}
+
+static void the_same_type_name_at_another_schema_is_schema_mismatch(void **s) {
+    au_node_stats before = stats();
+    uint8_t p[16];
+    size_t n = cbor_int64(12, p);
+    const uint64_t low = ~AU_TYPE_ID_NAME_MASK;
+    /* the root: same name hash (high 32 bits), another schema hash (low 32 bits) */
+    pack_and_send(dest("target", 6, H.root_id ^ 1, H.count_id), p, n);
+    pack_and_send(dest("target", 6, (H.root_id & AU_TYPE_ID_NAME_MASK) | (~H.root_id & low),
+                       H.count_id), p, n);
+    /* an interface of the right root at another version, and the root itself as interface */
+    pack_and_send(to_target(H.count_id ^ 0x80000000u), p, n);
+    pack_and_send(to_target(H.reading_id ^ 1), p, n);
+    pack_and_send(to_target(H.root_id ^ 1), p, n);
+    expect_drops(&before, F(drops_schema_mismatch), 5);
+}
+
+static void a_payload_that_is_not_valid_cbor_for_the_type_is_a_decode_drop(void **s) {
+    au_node_stats before = stats();
+    static const struct {
+        int iface; /* 0: int64_t, 1: sample, 2: the whole root */
+        uint8_t len, bytes[8];
+    } bad[] = {
+        { 0, 0, { 0 } },                          /* nothing */
+        { 0, 2, { 0x61, 'a' } },                  /* text, not an integer */
+        { 0, 2, { 0x07, 0x07 } },                 /* trailing bytes */
+        { 0, 3, { 0x1b, 0x00, 0x00 } },           /* truncated 8-byte integer */
+        { 0, 1, { 0xff } },                       /* a lone break */
+        { 0, 1, { 0xf9 } },                       /* a half float, refused */
+        { 0, 1, { 0xa0 } },                       /* a map, refused */
+        { 1, 3, { 0x82, 0x01, 0x02 } },           /* label is not text */
+        { 1, 2, { 0x81, 0x60 } },                 /* one field of two */
+        { 1, 4, { 0x83, 0x60, 0x01, 0x02 } },     /* three fields of two */
+        { 1, 4, { 0x82, 0x62, 0xc3, 0x28 } },     /* invalid UTF-8 */
+        { 1, 4, { 0x82, 0x7a, 0xff, 0xff } },     /* a string length past the end */
+        { 2, 3, { 0x82, 0x18, 0x63 } },           /* root: variant 99, no payload */
+        { 2, 4, { 0x82, 0x18, 0x63, 0x00 } },     /* root: variant 99 */
+        { 2, 3, { 0x82, 0x00, 0x60 } },           /* root: count given a string */
+    };
+    const uint64_t ifaces[] = { H.count_id, H.reading_id, H.root_id };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        pack_and_send(to_target(ifaces[bad[i].iface]), bad[i].bytes, bad[i].len);
+    expect_drops(&before, F(drops_decode), sizeof bad / sizeof bad[0]);
+}
+
+/* ---- duplicates ---------------------------------------------------------------------------- */
+
+static void a_duplicated_datagram_is_dropped_and_its_message_delivered_once(void **s) {
+    au_node_stats before = stats();
+    size_t logged = H.logged;
+    uint8_t a[AU_WIRE_MAX_MTU], b[AU_WIRE_MAX_MTU], c[AU_WIRE_MAX_MTU];
+    size_t alen = valid_datagram(4242, a), blen = valid_datagram(4243, b);
+    H.packer.next_seq += 100; /* the next datagram leaves b behind the 64-datagram window */
+    size_t clen = valid_datagram(4244, c);
+    send_raw(a, alen);
+    send_raw(a, alen); /* the same sequence number again */
+    send_raw(b, blen);
+    send_raw(c, clen);
+    send_raw(b, blen); /* now older than the window */
+    H.logged += 3;
+    expect_drops(&before, F(drops_duplicate), 2);
+    assert_int_equal(recorder_at(&H.log, logged), 4242);
+    assert_int_equal(recorder_at(&H.log, logged + 1), 4243);
+    assert_int_equal(recorder_at(&H.log, logged + 2), 4244);
+}
+
+/* ---- reassembly ---------------------------------------------------------------------------- */
+
+typedef struct gauge_watch {
+    uint64_t max_seen;
+} gauge_watch;
+
+static void sample_gauge(gauge_watch *w) {
+    au_node_stats s = stats();
+    if (s.reassemblies_in_flight > w->max_seen) w->max_seen = s.reassemblies_in_flight;
+}
+
+static bool storm_over(void *arg) {
+    goal *g = arg;
+    au_node_stats s = stats();
+    return s.drops_reassembly >= g->at_least && s.reassemblies_in_flight == 0;
+}
+
+typedef struct storm_watch {
+    goal g;
+    gauge_watch *w;
+} storm_watch;
+
+static bool storm_drained(void *arg) {
+    storm_watch *sw = arg;
+    sample_gauge(sw->w);
+    return storm_over(&sw->g);
+}
+
+static void a_fragment_storm_stays_within_max_partials_and_expires(void **s) {
+    au_node_stats before = stats();
+    assert_int_equal(before.reassemblies_in_flight, 0);
+    enum { STORM = 300, TOTAL = 60000, CHUNK = 200 };
+    uint8_t chunk[CHUNK];
+    memset(chunk, 0xC3, sizeof chunk);
+    gauge_watch w = { 0 };
+    /* Messages that never complete: only their first chunk arrives, each a new msg id. Each
+     * fragment either takes one of the 8 slots (and later expires) or is refused for lack of a
+     * slot: one reassembly drop each, in the end. */
+    for (uint32_t i = 0; i < STORM; i++) {
+        send_fragment(1000 + i, TOTAL, 0, CHUNK, chunk);
+        sample_gauge(&w);
+    }
+    /* Then, sampling the gauge all the while, until every partial has expired. */
+    storm_watch sw = { { H.node, F(drops_reassembly), before.drops_reassembly + STORM }, &w };
+    assert_true(wait_until(storm_drained, &sw, WAIT_MS));
+    assert_true(w.max_seen <= MAX_PARTIALS);
+    assert_true(w.max_seen > 0);
+    expect_drops(&before, F(drops_reassembly), STORM);
+    assert_int_equal(stats().reassemblies_in_flight, 0);
+}
+
+static void lying_fragments_are_reassembly_drops_and_honest_ones_still_complete(void **s) {
+    au_node_stats before = stats();
+    uint8_t body[300];
+    memset(body, 0x11, sizeof body);
+    /* message 5000: its first 100 bytes, then a fragment overlapping them, one disagreeing on
+     * the total, and an exact repeat (ignored, not counted); it never completes and expires. */
+    send_fragment(5000, sizeof body, 0, 100, body);
+    send_fragment(5000, sizeof body, 50, 100, body);  /* overlap */
+    send_fragment(5000, sizeof body + 1, 100, 100, body); /* total mismatch */
+    send_fragment(5000, sizeof body, 0, 100, body);   /* duplicate bytes: ignored */
+    /* message 5001: complete in one fragment, but the body's kind byte is 7 */
+    uint8_t bad[AU_WIRE_BODY_HEADER + 6 + 1], frame[64];
+    size_t n = message_frame(frame, 0, 7, 6, "target", 6, H.root_id, H.count_id);
+    frame[n++] = 0x07;
+    memcpy(bad, frame + AU_WIRE_MESSAGE_FRAME_HEADER, sizeof bad);
+    send_fragment(5001, sizeof bad, 0, sizeof bad, bad);
+    /* message 5002: an honest count 77, in three fragments sent out of order */
+    uint8_t good[64], cbor[16];
+    size_t c = cbor_int64(77, cbor);
+    n = message_frame(frame, 0, 0, 6, "target", 6, H.root_id, H.count_id);
+    memcpy(frame + n, cbor, c);
+    size_t glen = n + c - AU_WIRE_MESSAGE_FRAME_HEADER;
+    memcpy(good, frame + AU_WIRE_MESSAGE_FRAME_HEADER, glen);
+    send_fragment(5002, (uint32_t)glen, 20, (uint16_t)(glen - 20), good + 20);
+    send_fragment(5002, (uint32_t)glen, 0, 10, good);
+    send_fragment(5002, (uint32_t)glen, 10, 10, good + 10);
+    H.logged++; /* count 77 */
+    goal g = { H.node, F(drops_reassembly), before.drops_reassembly + 4 };
+    /* overlap + total mismatch + 5001's bad body + 5000's expiry */
+    assert_true(wait_until(storm_over, &g, WAIT_MS));
+    expect_drops(&before, F(drops_reassembly), 4);
+    assert_int_equal(recorder_at(&H.log, H.logged - 2), 77);
+}
+
+/* ---- noise --------------------------------------------------------------------------------- */
+
+static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
+static uint64_t rng(void) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545F4914F6CDD1Dull;
+}
+
+static size_t rss_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    assert_non_null(f);
+    unsigned long size = 0, resident = 0;
+    assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
+    fclose(f);
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+typedef struct noise_goal {
+    uint64_t malformed, too_big, checksum;
+} noise_goal;
+
+static bool noise_counted(void *arg) {
+    noise_goal *g = arg;
+    au_node_stats s = stats();
+    return s.drops_malformed >= g->malformed && s.drops_too_big >= g->too_big &&
+           s.drops_checksum >= g->checksum;
+}
+
+static void ten_thousand_random_datagrams_are_all_dropped_and_memory_stays_flat(void **s) {
+    enum { NOISE = 10000, BATCH = 250, MAX_LEN = 1500 };
+    au_node_stats before = stats();
+    noise_goal g = { before.drops_malformed, before.drops_too_big, before.drops_checksum };
+    size_t rss_before = 0;
+    uint8_t d[MAX_LEN];
+    for (int i = 0; i < NOISE; i++) {
+        if (i == BATCH) rss_before = rss_bytes(); /* after a first batch has warmed everything up */
+        /* 1..1500 bytes: the empty datagram is not counted yet (libuv reports it as nread 0) */
+        size_t len = 1 + (size_t)(rng() % MAX_LEN);
+        for (size_t k = 0; k < len; k += 8) {
+            uint64_t r = rng();
+            memcpy(d + k, &r, len - k < 8 ? len - k : 8);
+        }
+        /* Where it must land, by what it is: longer than the mtu, a header the parser refuses,
+         * or (vanishingly rare) a plausible header with a checksum that cannot match. */
+        au_wire_header hdr;
+        if (len > 1400) g.too_big++;
+        else if (au_wire_header_parse(d, len, &hdr) != AU_WIRE_OK) g.malformed++;
+        else if (hdr.flags == 0 && len < AU_WIRE_HEADER_SIZE + AU_WIRE_CHECKSUM_SIZE) g.malformed++;
+        else g.checksum++;
+        send_raw(d, len);
+        /* Pace: let the node catch up so the socket buffer never overflows (a kernel drop would
+         * be uncounted and make the exact totals below unreachable). */
+        if ((i + 1) % BATCH == 0) assert_true(wait_until(noise_counted, &g, WAIT_MS));
+    }
+    assert_true(wait_until(noise_counted, &g, WAIT_MS));
+    size_t rss_after = rss_bytes();
+    fence();
+    au_node_stats after = stats();
+    assert_int_equal(after.drops_malformed, g.malformed);
+    assert_int_equal(after.drops_too_big, g.too_big);
+    assert_int_equal(after.drops_checksum, g.checksum);
+    assert_int_equal((after.drops_malformed - before.drops_malformed) +
+                     (after.drops_too_big - before.drops_too_big) +
+                     (after.drops_checksum - before.drops_checksum), NOISE);
+    for (size_t i = 0; i < NDROPS; i++) {
+        size_t off = drops[i].off;
+        if (off == F(drops_malformed) || off == F(drops_too_big) || off == F(drops_checksum))
+            continue;
+        assert_int_equal(field(&after, off), field(&before, off));
+    }
+    assert_int_equal(after.messages_received_remote - before.messages_received_remote, 1);
+    size_t grew = rss_after > rss_before ? rss_after - rss_before : 0;
+    print_message("rss %zu KiB -> %zu KiB across %d random datagrams\n", rss_before >> 10,
+                  rss_after >> 10, NOISE);
+    assert_true(grew < (size_t)16 << 20);
+}
+
+/* ---- afterwards ---------------------------------------------------------------------------- */
+
+static void after_the_corpus_a_well_behaved_node_is_still_served(void **s) {
+    au_node *peer;
+    assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:0", .workers = 1 }, &peer),
+                     AU_OK);
+    const char *addr = au_node_address(H.node);
+    int64_t_ref counts = au_forge(target_msg, int64_t, peer, "target", addr);
+    sample_ref readings = au_forge(target_msg, sample, peer, "target", addr);
+    target_msg_ref whole = au_forge(target_msg, target_msg, peer, "target", addr);
+    assert_false(au_ref_is_null(counts.raw));
+    assert_false(au_ref_is_null(readings.raw));
+    assert_false(au_ref_is_null(whole.raw));
+    au_node_stats before = stats();
+    size_t logged = H.logged;
+
+    char label[3000]; /* fragmented: more than one datagram */
+    memset(label, 'L', sizeof label);
+    assert_int_equal(au_send(counts, (int64_t)31337), AU_OK);
+    assert_int_equal(au_send(readings, ((sample){ .label = au_str_dup(label, sizeof label),
+                                                  .value = 5 })), AU_OK);
+    assert_int_equal(au_send(whole, ((target_msg){ .tag = target_msg_poke })), AU_OK);
+    H.logged += 3;
+    assert_true(recorder_wait(&H.log, H.logged, WAIT_MS));
+    assert_int_equal(recorder_at(&H.log, logged), 31337);
+    assert_int_equal(recorder_at(&H.log, logged + 1), READING + 5 + (int64_t)sizeof label * 10000);
+    assert_int_equal(recorder_at(&H.log, logged + 2), POKE);
+
+    au_node_stats after = stats();
+    assert_int_equal(after.messages_received_remote - before.messages_received_remote, 3);
+    for (size_t i = 0; i < NDROPS; i++)
+        assert_int_equal(field(&after, drops[i].off), field(&before, drops[i].off));
+    au_node_stop(peer);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(datagrams_shorter_than_header_and_checksum_are_malformed),
+        cmocka_unit_test(a_valid_datagram_cut_short_fails_its_checksum),
+        cmocka_unit_test(wrong_magic_wrong_version_and_reserved_flags_are_malformed),
+        cmocka_unit_test(one_flipped_byte_anywhere_after_the_magic_fails_the_checksum),
+        cmocka_unit_test(a_sealed_datagram_at_a_node_without_a_key_fails_integrity),
+        cmocka_unit_test(lengths_past_the_end_of_the_datagram_are_malformed),
+        cmocka_unit_test(fragments_claiming_a_message_above_max_message_size_are_too_big),
+        cmocka_unit_test(unknown_frames_empty_fragments_bad_kinds_and_frameless_datagrams_are_malformed),
+        cmocka_unit_test(a_signal_other_than_term_is_malformed),
+        cmocka_unit_test(a_datagram_longer_than_the_mtu_is_too_big),
+        cmocka_unit_test(a_message_for_an_unregistered_name_is_unknown_actor),
+        cmocka_unit_test(the_right_name_under_another_root_type_is_wrong_root),
+        cmocka_unit_test(an_interface_the_root_does_not_declare_is_wrong_interface),
+        cmocka_unit_test(the_same_type_name_at_another_schema_is_schema_mismatch),
+        cmocka_unit_test(a_payload_that_is_not_valid_cbor_for_the_type_is_a_decode_drop),
+        cmocka_unit_test(a_duplicated_datagram_is_dropped_and_its_message_delivered_once),
+        cmocka_unit_test(a_fragment_storm_stays_within_max_partials_and_expires),
+        cmocka_unit_test(lying_fragments_are_reassembly_drops_and_honest_ones_still_complete),
+        cmocka_unit_test(ten_thousand_random_datagrams_are_all_dropped_and_memory_stays_flat),
+        cmocka_unit_test(after_the_corpus_a_well_behaved_node_is_still_served),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
