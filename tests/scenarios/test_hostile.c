@@ -18,7 +18,7 @@
  *   drops_malformed        cut below header + checksum (28 bytes), bad magic / version /
  *                          reserved flags, lengths past the end, unknown frame type, empty
  *                          fragment, fragment past its total, bad kind, no frames, an unknown
- *                          signal
+ *                          signal, the empty datagram
  *   drops_checksum         cut at 28 bytes or more, any flipped byte after the magic, the sealed
  *                          flag at a node without a key
  *   drops_too_big          longer than the mtu, a fragment total above max_message_size
@@ -26,7 +26,9 @@
  *   drops_decode           a routed payload that is not valid CBOR for its type (on the worker)
  *   drops_duplicate        a sequence number seen before, or behind the 64-datagram window
  *   drops_reassembly       no free partial slot, overlap, total mismatch, bad completed body,
- *                          expiry (an exact repeat of received bytes is ignored, not counted) */
+ *                          expiry (an exact repeat of received bytes is ignored, not counted)
+ * The last two tests use nodes with a cluster key: a captured sealed datagram must count at most
+ * once, whatever else arrives from its address and however full the peer table is. */
 #include <aurum/aurum.h>
 
 #include <arpa/inet.h>
@@ -43,6 +45,7 @@
 #include <xxhash.h>
 
 #include "core/codec.h"
+#include "core/seal.h"
 #include "core/wire.h"
 #include "support/recorder.h"
 
@@ -523,6 +526,15 @@ static void unknown_frames_empty_fragments_bad_kinds_and_frameless_datagrams_are
     expect_drops(&before, F(drops_malformed), sent); /* 10 */
 }
 
+static void an_empty_datagram_is_counted_as_malformed(void **s) {
+    au_node_stats before = stats();
+    send_raw("", 0);
+    expect_drops(&before, F(drops_malformed), 1);
+    au_node_stats after = stats();
+    /* received (2: the empty datagram and the fence), not silently ignored */
+    assert_int_equal(after.datagrams_received - before.datagrams_received, 2);
+}
+
 static void a_signal_other_than_term_is_malformed(void **s) {
     au_node_stats before = stats();
     const uint8_t not_term[] = { 0x01 }, longer[] = { 0x00, 0x00 };
@@ -772,7 +784,7 @@ static void ten_thousand_random_datagrams_are_all_dropped_and_memory_stays_flat(
     uint8_t d[MAX_LEN];
     for (int i = 0; i < NOISE; i++) {
         if (i == BATCH) rss_before = rss_bytes(); /* after a first batch has warmed everything up */
-        /* 1..1500 bytes: the empty datagram is not counted yet (libuv reports it as nread 0) */
+        /* 1..1500 bytes: the empty datagram has its own test above */
         size_t len = 1 + (size_t)(rng() % MAX_LEN);
         for (size_t k = 0; k < len; k += 8) {
             uint64_t r = rng();
@@ -848,6 +860,143 @@ static void after_the_corpus_a_well_behaved_node_is_still_served(void **s) {
     au_node_stop(peer);
 }
 
+/* ---- sealed nodes: replay protection ----------------------------------------------------- */
+
+/* A node with a cluster key, its own "target", and sealed datagrams made with the same key. */
+typedef struct sealed_node {
+    au_node *node;
+    recorder log;
+    struct sockaddr_in to;
+    au_seal_key key;
+    au_wire_ids ids;
+    uint8_t out[AU_WIRE_MAX_MTU];
+    size_t out_len;
+} sealed_node;
+
+static const uint8_t SECRET[AU_SEAL_KEY_SIZE] = { 0x42, 0x13, 0x37 };
+
+static void sealed_start(sealed_node *sn, size_t max_peers) {
+    recorder_init(&sn->log);
+    au_node_config cfg = { .bind = "127.0.0.1:0", .workers = 1, .secret = SECRET,
+                           .max_peers = max_peers };
+    assert_int_equal(au_node_start(&cfg, &sn->node), AU_OK);
+    assert_false(au_ref_is_null(au_spawn(sn->node, target_actor, "target",
+                                         &(target){ .log = &sn->log }).raw));
+    parse_addr(au_node_address(sn->node), &sn->to);
+    assert_int_equal(au_seal_key_init(&sn->key, SECRET), AU_WIRE_OK);
+    au_wire_ids_init(&sn->ids);
+}
+
+static void sealed_stop(sealed_node *sn) {
+    au_node_stop(sn->node);
+    recorder_destroy(&sn->log);
+}
+
+static void sealed_capture(void *user, const uint8_t *dgram, size_t len) {
+    sealed_node *sn = user;
+    memcpy(sn->out, dgram, len);
+    sn->out_len = len;
+}
+
+/* An authentic sealed datagram carrying count v, from a sender of incarnation `inc`, with
+ * sequence number `seq`: what an eavesdropper captures from the cluster's traffic. */
+static size_t sealed_datagram(sealed_node *sn, uint64_t inc, uint64_t seq, int64_t v, uint8_t *out) {
+    au_wire_limits limits = au_wire_limits_default();
+    au_wire_packer p;
+    assert_int_equal(au_wire_packer_init(&p, &limits, inc, &sn->ids, &sn->key, sealed_capture, sn),
+                     AU_WIRE_OK);
+    p.next_seq = seq;
+    uint8_t cbor[16];
+    size_t c = cbor_int64(v, cbor);
+    au_wire_dest d = dest("target", 6, au_type_id(&au_type_target_msg), au_type_id(&au_type_int64_t));
+    assert_int_equal(au_wire_packer_add(&p, &d, cbor, c), AU_WIRE_OK);
+    au_wire_packer_flush(&p);
+    au_wire_packer_destroy(&p);
+    memcpy(out, sn->out, sn->out_len);
+    return sn->out_len;
+}
+
+typedef struct log_value {
+    recorder *log;
+    int64_t v;
+} log_value;
+
+static bool log_holds(void *arg) {
+    log_value *lv = arg;
+    size_t n = recorder_count(lv->log);
+    for (size_t i = 0; i < n; i++)
+        if (recorder_at(lv->log, i) == lv->v) return true;
+    return false;
+}
+
+static size_t occurrences(recorder *log, int64_t v) {
+    size_t n = recorder_count(log), k = 0;
+    for (size_t i = 0; i < n; i++) k += recorder_at(log, i) == v;
+    return k;
+}
+
+static void a_sealed_datagram_replayed_after_another_incarnation_is_still_a_duplicate(void **s) {
+    sealed_node sn;
+    sealed_start(&sn, 0);
+    int fd = hostile_socket();
+    /* Captured: count 1 from a sender of incarnation A, count 2 from incarnation B (another
+     * node, or A after a restart). Both authentic; each must count once, however the replays
+     * are interleaved with the other incarnation's datagrams from the same address. */
+    uint8_t a[AU_WIRE_MAX_MTU], b[AU_WIRE_MAX_MTU], f[AU_WIRE_MAX_MTU];
+    size_t alen = sealed_datagram(&sn, 0xAAAA, 0, 1, a), blen = sealed_datagram(&sn, 0xBBBB, 0, 2, b);
+    size_t flen = sealed_datagram(&sn, 0xAAAA, 1, FENCE, f);
+    au_node_stats before = stats_of(sn.node);
+    send_to(fd, &sn.to, a, alen);
+    send_to(fd, &sn.to, b, blen);
+    send_to(fd, &sn.to, a, alen); /* replay */
+    send_to(fd, &sn.to, b, blen); /* replay */
+    send_to(fd, &sn.to, a, alen); /* replay */
+    send_to(fd, &sn.to, f, flen); /* fence: A's next datagram */
+    log_value fenced = { &sn.log, FENCE };
+    assert_true(wait_until(log_holds, &fenced, WAIT_MS));
+    au_node_stats after = stats_of(sn.node);
+    size_t ones = occurrences(&sn.log, 1), twos = occurrences(&sn.log, 2);
+    close(fd);
+    sealed_stop(&sn);
+    print_message("delivered count 1 x%zu, count 2 x%zu; drops_duplicate +%llu\n", ones, twos,
+                  (unsigned long long)(after.drops_duplicate - before.drops_duplicate));
+    assert_int_equal(ones, 1);
+    assert_int_equal(twos, 1);
+    assert_int_equal(after.drops_duplicate - before.drops_duplicate, 3);
+}
+
+static void a_sealed_replay_from_beyond_max_peers_is_not_delivered_twice(void **s) {
+    sealed_node sn;
+    sealed_start(&sn, 1);
+    int first = hostile_socket(), second = hostile_socket();
+    uint8_t a[AU_WIRE_MAX_MTU], b[AU_WIRE_MAX_MTU], f[AU_WIRE_MAX_MTU];
+    size_t alen = sealed_datagram(&sn, 0xAAAA, 0, 1, a), blen = sealed_datagram(&sn, 0xBBBB, 0, 2, b);
+    size_t flen = sealed_datagram(&sn, 0xAAAA, 1, FENCE, f);
+    au_node_stats before = stats_of(sn.node);
+    send_to(first, &sn.to, a, alen); /* the one peer the node keeps state for */
+    log_value one = { &sn.log, 1 };
+    assert_true(wait_until(log_holds, &one, WAIT_MS));
+    /* A captured datagram replayed three times from a second address: the node has no replay
+     * window for it (max_peers), so it must not deliver it more than once. */
+    send_to(second, &sn.to, b, blen);
+    send_to(second, &sn.to, b, blen);
+    send_to(second, &sn.to, b, blen);
+    send_to(first, &sn.to, f, flen);
+    log_value fenced = { &sn.log, FENCE };
+    assert_true(wait_until(log_holds, &fenced, WAIT_MS));
+    au_node_stats after = stats_of(sn.node);
+    size_t twos = occurrences(&sn.log, 2);
+    uint64_t dropped = (after.drops_peer_limit - before.drops_peer_limit) +
+                       (after.drops_duplicate - before.drops_duplicate);
+    close(first);
+    close(second);
+    sealed_stop(&sn);
+    print_message("replay from beyond max_peers: delivered x%zu, dropped %llu\n", twos,
+                  (unsigned long long)dropped);
+    assert_true(twos <= 1);
+    assert_int_equal(twos + dropped, 3);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(datagrams_shorter_than_header_and_checksum_are_malformed),
@@ -858,6 +1007,7 @@ int main(void) {
         cmocka_unit_test(lengths_past_the_end_of_the_datagram_are_malformed),
         cmocka_unit_test(fragments_claiming_a_message_above_max_message_size_are_too_big),
         cmocka_unit_test(unknown_frames_empty_fragments_bad_kinds_and_frameless_datagrams_are_malformed),
+        cmocka_unit_test(an_empty_datagram_is_counted_as_malformed),
         cmocka_unit_test(a_signal_other_than_term_is_malformed),
         cmocka_unit_test(a_datagram_longer_than_the_mtu_is_too_big),
         cmocka_unit_test(a_message_for_an_unregistered_name_is_unknown_actor),
@@ -870,6 +1020,8 @@ int main(void) {
         cmocka_unit_test(lying_fragments_are_reassembly_drops_and_honest_ones_still_complete),
         cmocka_unit_test(ten_thousand_random_datagrams_are_all_dropped_and_memory_stays_flat),
         cmocka_unit_test(after_the_corpus_a_well_behaved_node_is_still_served),
+        cmocka_unit_test(a_sealed_datagram_replayed_after_another_incarnation_is_still_a_duplicate),
+        cmocka_unit_test(a_sealed_replay_from_beyond_max_peers_is_not_delivered_twice),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
