@@ -493,13 +493,8 @@ void au_actor_stop_all(au_node *node) {
         if (!running) break;
         pthread_cond_wait(&node->cond, &node->lock);
     }
-    pthread_t *z = node->zombies;
-    size_t nz = node->nzombies;
-    node->zombies = NULL;
-    node->nzombies = node->zombies_cap = 0;
     pthread_mutex_unlock(&node->lock);
-    for (size_t i = 0; i < nz; i++) pthread_join(z[i], NULL);
-    free(z);
+    au_join_zombies_(node);
 }
 
 void au_join_zombies_(au_node *node) {

@@ -90,6 +90,13 @@ static tentry *heap_pop(au_timers *t) {
     return top;
 }
 
+/* Frees a timer that will never fire, with what it owns. */
+static void entry_discard(tentry *e) {
+    if (e->kind == AU_TIMER_SEND && !e->cancelled && e->type) au_value_free(e->type, e->msg);
+    if (e->kind == AU_TIMER_CALL && e->discard) e->discard(e->arg);
+    free(e);
+}
+
 /* ---- firing ------------------------------------------------------------------------------------- */
 
 static au_nanos now_of(au_node *node) { return node->clock.now(node->clock.user); }
@@ -222,12 +229,7 @@ void au_timers_stop(au_node *node) {
         uv_run(&t->loop, UV_RUN_NOWAIT);
     }
     if (!node->cfg.sim) uv_loop_close(&t->loop);
-    for (size_t i = 0; i < t->n; i++) {
-        tentry *e = t->heap[i];
-        if (e->kind == AU_TIMER_SEND && !e->cancelled && e->type) au_value_free(e->type, e->msg);
-        if (e->kind == AU_TIMER_CALL && e->discard) e->discard(e->arg);
-        free(e);
-    }
+    for (size_t i = 0; i < t->n; i++) entry_discard(t->heap[i]);
     free(t->heap);
     au_u64map_free(&t->by_id);
     pthread_mutex_destroy(&t->lock);
@@ -318,9 +320,7 @@ void au_timers_discard_(au_node *node, void *timer) {
     pthread_mutex_lock(&t->lock);
     if (e->kind == AU_TIMER_SEND) au_u64map_take(&t->by_id, e->id);
     pthread_mutex_unlock(&t->lock);
-    if (e->kind == AU_TIMER_SEND && !e->cancelled && e->type) au_value_free(e->type, e->msg);
-    if (e->kind == AU_TIMER_CALL && e->discard) e->discard(e->arg);
-    free(e);
+    entry_discard(e);
 }
 
 au_timer au_timers_add_call(au_node *node, au_nanos deadline, void (*call)(au_node *, void *),
