@@ -67,6 +67,8 @@ typedef struct au_outmsg {
     _Alignas(16) unsigned char payload[];
 } au_outmsg;
 
+#define AU_PEER_WINDOWS 4 /* replay windows kept per peer, one per recent incarnation */
+
 /* Another node, as seen from this one. */
 typedef struct au_peer {
     au_addr addr;
@@ -78,8 +80,11 @@ typedef struct au_peer {
     uint64_t fault_version;  /* guarded by `sending`: the table fault_rule was taken from */
     const au_fault_rule *fault_rule;
     au_reassembly *reassembly; /* loop thread; created on the first fragment */
-    au_replay_window window;   /* loop thread; for window_incarnation */
-    uint64_t window_incarnation;
+    struct {                   /* loop thread: one replay window per recent sender incarnation */
+        uint64_t incarnation, last_used;
+        au_replay_window window;
+    } windows[AU_PEER_WINDOWS];
+    uint64_t windows_clock;
     struct au_peer *next;    /* in the peer table's bucket */
 } au_peer;
 

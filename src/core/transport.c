@@ -45,7 +45,6 @@ au_peer *au_net_peer(au_net_t *net, const au_addr *addr, bool create) {
         p->addr = *addr;
         au_addr_format(addr, p->text, sizeof p->text);
         au_runq_init(&p->queue);
-        au_replay_window_init(&p->window);
         if (au_wire_packer_init(&p->packer, &net->limits, net->incarnation, &net->ids, net->key,
                                 emit, NULL) != AU_WIRE_OK) {
             free(p);
@@ -353,6 +352,26 @@ static void on_fragment(au_net_t *net, au_peer *peer, uint64_t incarnation,
     }
 }
 
+/* The replay window of one incarnation of the peer. One per recent incarnation (least recently
+ * used replaced): switching incarnation must not reset a window, or alternating two captured
+ * datagrams of two incarnations would replay both forever. An attacker holding datagrams of more
+ * incarnations than there are slots can still cycle them; closing that needs incarnation ids
+ * that grow across restarts (noted in docs/wire-format.md). */
+static au_replay_window *replay_window(au_peer *peer, uint64_t incarnation) {
+    size_t slot = 0;
+    for (size_t i = 0; i < AU_PEER_WINDOWS; i++) {
+        if (peer->windows[i].last_used && peer->windows[i].incarnation == incarnation) {
+            peer->windows[i].last_used = ++peer->windows_clock;
+            return &peer->windows[i].window;
+        }
+        if (peer->windows[i].last_used < peer->windows[slot].last_used) slot = i;
+    }
+    au_replay_window_init(&peer->windows[slot].window);
+    peer->windows[slot].incarnation = incarnation;
+    peer->windows[slot].last_used = ++peer->windows_clock;
+    return &peer->windows[slot].window;
+}
+
 static void on_datagram(au_net_t *net, uint8_t *data, size_t len, const struct sockaddr *from) {
     count(&net->stats.datagrams_received, 1);
     count(&net->stats.bytes_received, len);
@@ -366,15 +385,11 @@ static void on_datagram(au_net_t *net, uint8_t *data, size_t len, const struct s
     au_peer *peer = NULL;
     if (st == AU_WIRE_OK) {
         peer = au_net_peer(net, &addr, true);
-        if (peer) {
-            /* The window drops duplicated datagrams (and, when sealed, replays). A new
-             * incarnation of the peer starts a new sequence. */
-            if (peer->window_incarnation != hdr.incarnation) {
-                au_replay_window_init(&peer->window);
-                peer->window_incarnation = hdr.incarnation;
-            }
-            st = au_replay_window_accept(&peer->window, hdr.seq);
+        if (!peer) { /* no replay window for it: at-most-once cannot be kept */
+            count(&net->stats.drops_peer_limit, 1);
+            return;
         }
+        st = au_replay_window_accept(replay_window(peer, hdr.incarnation), hdr.seq);
     }
     if (st != AU_WIRE_OK) {
         char text[64];
@@ -407,7 +422,8 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         au_log(AU_LOG_NET, AU_LOG_WARN, "receive: %s", uv_strerror((int)nread));
         return;
     }
-    if (nread == 0 || !addr) return; /* nothing, or the end of a recvmmsg batch */
+    if (!addr) return; /* nothing to read, or the end of a recvmmsg batch; an empty datagram
+                          (nread == 0 with an address) goes on, to be counted */
     if (flags & UV_UDP_PARTIAL) {
         count(&net->stats.drops_too_big, 1);
         return;
