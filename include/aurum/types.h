@@ -93,6 +93,7 @@ typedef struct au_type {
     struct au_type *elem;         /**< ARRAY: element; REF: referenced message type */
     const au_custom_codec *codec; /**< custom codec, or NULL */
     _Atomic uint64_t id_cache;    /**< 0 until first computed */
+    _Atomic uint8_t owns_cache;   /**< 0 unknown, 1 values own no memory, 2 they may */
 } au_type;
 
 /** The stable 64-bit id of a type: the high 32 bits hash its name, the low 32 bits its

@@ -27,10 +27,18 @@ static size_t cell_header_size(void) {
 
 /* ---- cell memory -------------------------------------------------------------------------- */
 
+/* Cells come in slabs; the slab list is also how node stop finds every cell. */
 typedef struct slab {
     struct slab *next;
+    size_t stride;
+    unsigned count;
     _Alignas(16) unsigned char mem[];
 } slab;
+
+#define FOR_EACH_CELL(node, c)                                                                \
+    for (slab *s_ = (node)->slabs; s_; s_ = s_->next)                                          \
+        for (unsigned i_ = 0; i_ < s_->count; i_++)                                            \
+            for (au_cell *c = (au_cell *)(s_->mem + s_->stride * i_); c; c = NULL)
 
 #define SLAB_CELLS 64
 
@@ -44,6 +52,8 @@ static au_cell *cell_take(au_node *node, unsigned cls, bool dedicated) {
         slab *s = calloc(1, sizeof(slab) + stride * n);
         if (!s) return NULL;
         s->next = node->slabs;
+        s->stride = stride;
+        s->count = n;
         node->slabs = s;
         for (unsigned i = 0; i < n; i++) {
             au_cell *c = (au_cell *)(s->mem + stride * i);
@@ -59,8 +69,6 @@ static au_cell *cell_take(au_node *node, unsigned cls, bool dedicated) {
                 pthread_mutex_init(&d->lock, NULL);
                 pthread_cond_init(&d->cond, NULL);
             }
-            c->all_next = node->all_cells;
-            node->all_cells = c;
             c->free_next = *list;
             *list = c;
         }
@@ -194,8 +202,7 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
     else
         memset(cell->state, 0, def->state_size);
     cell->extra = extra;
-    cell->started = false;
-    cell->stopping = false;
+    cell->lifecycle = 0;
     atomic_store_explicit(&cell->autonamed, 0, memory_order_relaxed);
     atomic_store_explicit(&cell->def, def, memory_order_relaxed);
 
@@ -283,7 +290,7 @@ static void finish_stop(au_ctx *ctx) {
     au_cell *cell = ctx->cell;
     au_node *node = cell->node;
     const au_actor_def *def = atomic_load_explicit(&cell->def, memory_order_relaxed);
-    cell->stopping = true;
+    cell->lifecycle |= AU_LIFE_STOPPING;
     uint32_t gen = ctx->gen;
     /* The incarnation ends before post_stop runs: from then on every send to it fails at once
      * (AU_ESTOPPED) and its name is free, so anything post_stop triggers sees it gone. */
@@ -294,7 +301,7 @@ static void finish_stop(au_ctx *ctx) {
     atomic_store_explicit(&cell->gen, gen + 1, memory_order_seq_cst);
     if (atomic_load_explicit(&cell->autonamed, memory_order_seq_cst))
         au_registry_forget_cell(node, cell);
-    if (cell->started) def->post_stop(ctx, cell->state);
+    if (cell->lifecycle & AU_LIFE_STARTED) def->post_stop(ctx, cell->state);
     au_watches_target_stopped(node, cell, gen);
 
     if (!state_is_inline(cell)) free(cell->state);
@@ -337,12 +344,12 @@ static void process(au_cell *cell, au_envelope *env) {
 
     switch ((au_env_kind)env->kind) {
     case AU_ENV_START:
-        cell->started = true;
+        cell->lifecycle |= AU_LIFE_STARTED;
         note_activity(cell);
         def->pre_start(&ctx, cell->state);
         break;
     case AU_ENV_MSG:
-        if (cell->stopping || node_stopping) {
+        if ((cell->lifecycle & AU_LIFE_STOPPING) || node_stopping) {
             au_stat_inc(&node->stats.drops_node_stopping);
             break;
         }
@@ -350,7 +357,7 @@ static void process(au_cell *cell, au_envelope *env) {
         def->recv(&ctx, cell->state, env->payload);
         break;
     case AU_ENV_REMOTE:
-        if (cell->stopping || node_stopping) {
+        if ((cell->lifecycle & AU_LIFE_STOPPING) || node_stopping) {
             au_stat_inc(&node->stats.drops_node_stopping);
             break;
         }
@@ -362,22 +369,22 @@ static void process(au_cell *cell, au_envelope *env) {
         ctx.stop_requested = true;
         break;
     case AU_ENV_TERMINATED:
-        if (!cell->stopping) def->terminated(&ctx, cell->state, *(au_ref *)env->payload);
+        if (!(cell->lifecycle & AU_LIFE_STOPPING)) def->terminated(&ctx, cell->state, *(au_ref *)env->payload);
         break;
     case AU_ENV_CALL: {
         au_call *call = (au_call *)env->payload;
-        if (!cell->stopping)
+        if (!(cell->lifecycle & AU_LIFE_STOPPING))
             call->cb(&ctx, cell->state, call->err == AU_OK ? call->value : NULL, call->err);
         break;
     }
     case AU_ENV_SET_TIMEOUT:
-        if (!cell->stopping) au_set_receive_timeout(&ctx, *(au_nanos *)env->payload);
+        if (!(cell->lifecycle & AU_LIFE_STOPPING)) au_set_receive_timeout(&ctx, *(au_nanos *)env->payload);
         break;
     case AU_ENV_TIMEOUT: {
         au_cell_extra *x = cell->extra;
         if (!x || *(uint64_t *)env->payload != x->timeout_seq) break; /* stale timer */
         x->timer_armed = false;
-        if (!x->receive_timeout || cell->stopping) break;
+        if (!x->receive_timeout || (cell->lifecycle & AU_LIFE_STOPPING)) break;
         au_nanos now = now_of(node);
         if (now < x->last_activity + x->receive_timeout) {
             arm_receive_timeout(cell); /* activity since arming: wait for the rest */
@@ -390,7 +397,7 @@ static void process(au_cell *cell, au_envelope *env) {
     }
     }
     au_envelope_free_payload(env);
-    if (ctx.stop_requested && !cell->stopping) finish_stop(&ctx);
+    if (ctx.stop_requested && !(cell->lifecycle & AU_LIFE_STOPPING)) finish_stop(&ctx);
 }
 
 bool au_cell_run(au_cell *cell, unsigned batch) {
@@ -400,7 +407,11 @@ bool au_cell_run(au_cell *cell, unsigned batch) {
         if (consumed && consumed != &cell->mbox.stub)
             au_pool_free(((au_envelope *)consumed)->pool_class, consumed);
         if (!n) {
-            if (au_mailbox_mark_empty(&cell->mbox)) return false;
+            au_mnode *recycled;
+            if (au_mailbox_mark_empty(&cell->mbox, &recycled)) {
+                if (recycled) au_pool_free(((au_envelope *)recycled)->pool_class, recycled);
+                return false;
+            }
             continue; /* a push is in progress: its node becomes visible shortly */
         }
         process(cell, (au_envelope *)n);
@@ -471,7 +482,7 @@ void au_actor_stop_all(au_node *node) {
     atomic_store_explicit(&node->stopping, 1, memory_order_relaxed);
     /* Ask every live incarnation to stop. Pushing may run the scheduler, which never takes
      * node->lock, so holding it here is safe. */
-    for (au_cell *c = node->all_cells; c; c = c->all_next) {
+    FOR_EACH_CELL(node, c) {
         uint32_t gen = atomic_load_explicit(&c->gen, memory_order_acquire);
         if (!(gen & 1u)) continue;
         au_envelope *env = au_envelope_new(AU_ENV_NODE_STOP, 0);
@@ -488,7 +499,7 @@ void au_actor_stop_all(au_node *node) {
     /* Wait for dedicated threads to drain and return their cells. */
     for (;;) {
         bool running = false;
-        for (au_cell *c = node->all_cells; c; c = c->all_next)
+        FOR_EACH_CELL(node, c)
             if ((c->flags & AU_CELL_DEDICATED) && au_cell_dedicated(c)->running) running = true;
         if (!running) break;
         pthread_cond_wait(&node->cond, &node->lock);
@@ -510,7 +521,7 @@ void au_join_zombies_(au_node *node) {
 
 void au_cells_free_all(au_node *node) {
     /* Workers are gone: drain stray envelopes (sent to stopped actors) and free the slabs. */
-    for (au_cell *c = node->all_cells; c; c = c->all_next) {
+    FOR_EACH_CELL(node, c) {
         au_mnode *consumed, *n;
         while ((n = au_mailbox_pop(&c->mbox, &consumed))) {
             if (consumed && consumed != &c->mbox.stub)
@@ -530,7 +541,6 @@ void au_cells_free_all(au_node *node) {
         free(s);
     }
     node->slabs = NULL;
-    node->all_cells = NULL;
 }
 
 /* ---- context ---------------------------------------------------------------------------------- */

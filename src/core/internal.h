@@ -81,27 +81,31 @@ typedef struct au_cell_extra {
     bool timer_armed;
 } au_cell_extra;
 
+/* 80 bytes: with the smallest state inline, an idle actor is one 96-byte block. */
 struct au_cell {
     au_mailbox mbox;
     _Atomic uint32_t gen;                /* odd: alive */
     uint8_t flags;                       /* AU_CELL_*, fixed for the memory's lifetime */
     uint8_t size_class;                  /* index in the node's cell free lists */
-    bool started, stopping;              /* consumer-owned */
+    uint8_t lifecycle;                   /* AU_LIFE_*; consumer-owned */
     _Atomic uint8_t autonamed;           /* a generated name was registered (registry.c) */
-    uint32_t serial;                     /* spawn number within the node (simulation traces) */
     _Atomic(const au_actor_def *) def;   /* read by senders under the gen check */
     au_node *node;
     au_mnode run;                        /* link in a worker's run queue */
     void *state;                         /* inline after the cell when it fits the class */
-    au_cell_extra *extra;                /* consumer-owned; NULL if unused */
-    struct au_cell *free_next;           /* in the node's free list */
-    struct au_cell *all_next;            /* every cell of the node, for node stop */
+    union {
+        au_cell_extra *extra;            /* alive: consumer-owned; NULL if unused */
+        struct au_cell *free_next;       /* free: in the node's free list */
+    };
+    uint32_t serial;                     /* spawn number within the node (simulation traces) */
 };
+
+enum { AU_LIFE_STARTED = 1u << 0, AU_LIFE_STOPPING = 1u << 1 };
 
 /* Cell memory classes: a cell plus inline state fits in one of these sizes; a dedicated cell
  * is followed by its au_dedicated. Larger states are allocated separately. */
-#define AU_CELL_SIZE_CLASSES 4
-static const size_t au_cell_class_size[AU_CELL_SIZE_CLASSES] = { 128, 256, 512, 1024 };
+#define AU_CELL_SIZE_CLASSES 5
+static const size_t au_cell_class_size[AU_CELL_SIZE_CLASSES] = { 96, 128, 256, 512, 1024 };
 
 /* A dedicated cell's thread control block, right after the cell's class-sized memory. */
 static inline au_dedicated *au_cell_dedicated(au_cell *c) {
@@ -130,6 +134,8 @@ struct au_worker {
     pthread_t thread;
     au_runq q;
     _Atomic uint32_t pending;  /* cells pushed and not yet popped */
+    au_cell *next;             /* owner-only: runs right after the current turn */
+    unsigned next_streak;      /* consecutive turns taken from `next` */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     _Atomic int sleeping;
@@ -161,8 +167,7 @@ struct au_node {
     uint32_t spawns;                 /* actors ever spawned: the next cell serial */
     uint16_t sim_port;               /* in a simulation: this node's port at 127.0.0.1 */
     au_cell *free_cells[2][AU_CELL_SIZE_CLASSES]; /* [dedicated][size class] */
-    au_cell *all_cells;
-    void *slabs;                     /* list of slab allocations */
+    void *slabs;                     /* cell slabs: every cell of the node (actor.c) */
     pthread_t *zombies;              /* dedicated threads that ended, to join */
     size_t nzombies, zombies_cap;
 

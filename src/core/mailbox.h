@@ -58,15 +58,34 @@ static inline au_mnode *au_mailbox_pop(au_mailbox *q, au_mnode **consumed) {
     return next;
 }
 
-/* Marks the queue empty if it is; returns false if a message arrived (keep running). */
-static inline bool au_mailbox_mark_empty(au_mailbox *q) {
+/* Marks the queue empty if it is; returns false if a message arrived (keep running). When it
+ * succeeds and the stub is a consumed envelope, the embedded stub takes its place in the same
+ * CAS, and the envelope is handed back in *recycled to be freed: an idle actor then holds no
+ * envelope at all. (No producer can hold the old stub: the CAS succeeds only if head is still
+ * that node, i.e. nobody pushed behind it.) */
+static inline bool au_mailbox_mark_empty(au_mailbox *q, au_mnode **recycled) {
     uintptr_t tail = (uintptr_t)q->tail;
     uintptr_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
+    *recycled = NULL;
     if (head & 1u) return true;
     if (head != tail) return false;
-    /* release: whoever next finds the bit (and schedules us) sees everything this turn did. */
-    return atomic_compare_exchange_strong_explicit(&q->head, &tail, tail | 1u,
-                                                   memory_order_acq_rel, memory_order_relaxed);
+    uintptr_t target = tail | 1u;
+    au_mnode *old = q->tail;
+    if (old != &q->stub) {
+        /* Set up before the CAS: once it succeeds a producer may schedule us on another
+         * worker, whose pop reads tail; the CAS's release publishes these writes. */
+        atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);
+        q->tail = &q->stub;
+        target = (uintptr_t)&q->stub | 1u;
+    }
+    /* acq_rel: whoever next finds the bit (and schedules us) sees everything this turn did. */
+    if (!atomic_compare_exchange_strong_explicit(&q->head, &tail, target, memory_order_acq_rel,
+                                                 memory_order_relaxed)) {
+        q->tail = old;
+        return false;
+    }
+    if (old != &q->stub) *recycled = old;
+    return true;
 }
 
 #endif

@@ -253,8 +253,34 @@ static bool owns_nothing(const au_type *t) {
     }
 }
 
+/* Deep version, cached in the descriptor: a record or root whose every field or variant owns
+ * nothing needs no walk at all when freed (most small messages). Depth-bounded: a deeper type
+ * is conservatively taken to own memory. Relaxed cache: the answer is a pure function of the
+ * descriptor, so a race stores the same value. */
+static bool deep_owns_nothing(const au_type *t, unsigned depth) {
+    if (depth > 16) return false;
+    uint8_t c = atomic_load_explicit(&((au_type *)t)->owns_cache, memory_order_relaxed);
+    if (c) return c == 1;
+    bool nothing;
+    if (t->codec || t->kind == AU_KIND_ARRAY) {
+        nothing = owns_nothing(t);
+    } else if (t->kind == AU_KIND_RECORD) {
+        nothing = true;
+        for (uint32_t i = 0; i < t->count && nothing; i++)
+            nothing = deep_owns_nothing(t->fields[i].type, depth + 1);
+    } else if (t->kind == AU_KIND_ROOT) {
+        nothing = true;
+        for (uint32_t i = 0; i < t->count && nothing; i++)
+            nothing = deep_owns_nothing(t->variants[i].type, depth + 1);
+    } else {
+        nothing = owns_nothing(t);
+    }
+    atomic_store_explicit(&((au_type *)t)->owns_cache, nothing ? 1 : 2, memory_order_relaxed);
+    return nothing;
+}
+
 void au_value_free(const au_type *type, void *value) {
-    if (!type || !value) return;
+    if (!type || !value || deep_owns_nothing(type, 0)) return;
     if (type->codec) {
         if (type->codec->free) type->codec->free(value);
         return;
