@@ -10,8 +10,9 @@
  * (ping-pong and rings stay on one core at a few tens of nanoseconds a hop); at most 32 turns in
  * a row come from that slot, so queued cells are not starved. Otherwise it goes to the current
  * worker's queue when that is empty, or, if it already has work and another worker sleeps, to
- * the sleeper, which is woken. There
- * is no stealing: the trade-off is simpler queues against slower rebalancing of long queues. */
+ * the sleeper, which is woken. There is no stealing: the trade-off is simpler queues against
+ * slower rebalancing of long queues (a producer that sends millions of messages in one turn
+ * runs before its consumer does). */
 #include "core/internal.h"
 #include "core/runq.h"
 
