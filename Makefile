@@ -2,7 +2,7 @@
 # they are missing, configures and builds. See README.md.
 #
 #   make demo        build and run the demo
-#   make test        the whole suite: normal build, ASan+UBSan, TSan, compile-fail, fuzz smoke
+#   make test        the whole suite: normal build, ASan+UBSan, TSan, valgrind, compile-fail, fuzz
 #   make bench       benchmarks side by side with CAF and Erlang (bench-quick: reduced sizes)
 #   make fuzz        run every libFuzzer harness for FUZZ_SECONDS each
 #   make install     install the library, headers, CMake package and aurum.pc (PREFIX)
@@ -14,11 +14,11 @@ FUZZ_SECONDS ?= 60
 TEST_FUZZ_SECONDS ?= 30
 CMAKE_FLAGS ?=
 
-DEPS := cmake make gcc g++ clang libclang-rt-14-dev pkg-config libuv1-dev libcbor-dev \
+DEPS := cmake make gcc g++ clang libclang-rt-14-dev pkg-config valgrind libuv1-dev libcbor-dev \
         libsodium-dev libxxhash-dev libcmocka-dev iproute2 iputils-ping
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps demo test test-fast test-asan test-tsan test-fuzz build bench bench-quick fuzz install clean
+.PHONY: deps demo test test-fast test-asan test-tsan test-valgrind test-fuzz build bench bench-quick fuzz install clean
 
 deps:
 	@missing=""; for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -50,10 +50,19 @@ test-tsan: deps
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  setarch $$(uname -m) -R ctest --test-dir build-tsan -j$(JOBS) --output-on-failure -E '^compile_'
 
+# Every cmocka suite of the normal build under memcheck: no invalid access, no definite leak.
+test-valgrind: build
+	@set -e; for t in build/tests/test_*; do \
+	  [ -x "$$t" ] || continue; \
+	  if valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite \
+	       "$$t" > "$$t.valgrind.log" 2>&1; then echo "valgrind: $$(basename $$t) clean"; \
+	  else tail -40 "$$t.valgrind.log"; echo "valgrind: $$(basename $$t) FAILED"; exit 1; fi; \
+	done
+
 test-fuzz: deps
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
-test: test-fast test-asan test-tsan test-fuzz
+test: test-fast test-asan test-tsan test-valgrind test-fuzz
 	@echo "make test: all suites passed"
 
 fuzz: deps
