@@ -18,7 +18,7 @@ DEPS := cmake make gcc g++ clang libclang-rt-14-dev pkg-config valgrind libuv1-d
         libsodium-dev libxxhash-dev libcmocka-dev iproute2 iputils-ping
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps demo test test-fast test-asan test-tsan test-valgrind test-fuzz build bench bench-quick fuzz install clean
+.PHONY: deps demo test test-fast test-asan test-tsan test-valgrind test-install test-fuzz build bench bench-quick fuzz install clean
 
 deps:
 	@missing=""; for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -59,10 +59,23 @@ test-valgrind: build
 	  else tail -40 "$$t.valgrind.log"; echo "valgrind: $$(basename $$t) FAILED"; exit 1; fi; \
 	done
 
+# Installs into a scratch prefix, then builds and runs a consumer with find_package and with
+# pkg-config: the package must be usable as installed.
+test-install: build
+	rm -rf build/install-test && cmake --install build --prefix build/install-test/prefix >/dev/null
+	cmake -S tests/install -B build/install-test/cmake -DCMAKE_PREFIX_PATH=$(CURDIR)/build/install-test/prefix >/dev/null
+	cmake --build build/install-test/cmake >/dev/null
+	LD_LIBRARY_PATH=build/install-test/prefix/lib build/install-test/cmake/consumer_shared | grep -q "total 42"
+	build/install-test/cmake/consumer_static | grep -q "total 42"
+	cc examples/quickstart.c -o build/install-test/consumer_pc \
+	  $$(PKG_CONFIG_PATH=build/install-test/prefix/lib/pkgconfig pkg-config --cflags --libs --static aurum)
+	LD_LIBRARY_PATH=build/install-test/prefix/lib build/install-test/consumer_pc | grep -q "total 42"
+	@echo "install: find_package (shared, static) and pkg-config consumers build and run"
+
 test-fuzz: deps
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
-test: test-fast test-asan test-tsan test-valgrind test-fuzz
+test: test-fast test-install test-asan test-tsan test-valgrind test-fuzz
 	@echo "make test: all suites passed"
 
 fuzz: deps

@@ -21,7 +21,7 @@ AU_ACTOR(greeter_actor, greeter, greeter_msg, .recv = greeter_recv);
 
 int main(void) {
     au_node *node;
-    if (au_node_start(&(au_node_config){ .bind = "127.0.0.1:4000" }, &node)) return 1;
+    if (au_node_start(&(au_node_config){ .bind = "127.0.0.1:0" }, &node)) return 1; /* any port */
     greeter_msg_ref g = au_spawn(node, greeter_actor, "greeter", &(greeter){ 0 });
 
     greeting_ref gi = au_narrow(greeter_msg, greeting, g);         /* a subset reference */
@@ -31,7 +31,8 @@ int main(void) {
     /* au_narrow(greeter_msg, double, g); -> compile error: not an interface     */
 
     /* Any node can forge a reference from the name alone; both ends check the type ids. */
-    greeter_msg_ref far = au_forge(greeter_msg, greeter_msg, node, "greeter", "127.0.0.1:4000");
+    const char *addr = au_node_address(node);                      /* "127.0.0.1:<port>" */
+    greeter_msg_ref far = au_forge(greeter_msg, greeter_msg, node, "greeter", addr);
     au_send(au_narrow(greeter_msg, greeting, far), ((greeting){ au_str_lit("over UDP"), 1 }));
     au_send(au_narrow(greeter_msg, int64_t, far), (int64_t)40);
 
