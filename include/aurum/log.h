@@ -30,7 +30,8 @@ typedef enum au_log_module {
     AU_LOG_MODULES
 } au_log_module;
 
-/** A log sink: receives every enabled, formatted line. Called from any thread, concurrently. */
+/** A log sink: receives every enabled, formatted line. Called from any thread, one call at a
+ *  time (calls are serialized); it must not log or change the sink itself. */
 typedef void (*au_log_sink)(void *user, au_log_module module, au_log_level level,
                             const char *file, int line, const char *message);
 
@@ -49,9 +50,13 @@ const char *au_log_module_name(au_log_module module);
 /** Logs a printf-style message if `level` is enabled for `module`. */
 #define au_log(module, level, ...)                                                            \
     do {                                                                                      \
-        if ((int)(level) >= (int)atomic_load_explicit(&au_log_levels_[(module)],              \
-                                                      memory_order_relaxed))                  \
-            au_log_write_((module), (level), __FILE__, __LINE__, __VA_ARGS__);                \
+        unsigned au_log_m_ = (unsigned)(module);                                              \
+        int au_log_l_ = (int)(level);                                                         \
+        if (au_log_m_ < AU_LOG_MODULES &&                                                     \
+            au_log_l_ >= (int)atomic_load_explicit(&au_log_levels_[au_log_m_],                \
+                                                   memory_order_relaxed))                     \
+            au_log_write_((au_log_module)au_log_m_, (au_log_level)au_log_l_, __FILE__, __LINE__, \
+                          __VA_ARGS__);                                                       \
     } while (0)
 
 /* Implementation details of au_log. */
