@@ -10,7 +10,7 @@
  *   main.c     command line, BENCH_TIMEOUT, the table of benchmarks
  *   common.c   clock, VmRSS, result line, failure, node start
  *   local.c    pingpong, count, threadring, fjcreate, fjthrput, idle
- *   remote.c   remote_pingpong, remote_throughput (not available yet: exit status 3)
+ *   remote.c   remote_pingpong, remote_throughput: a second process, `aurum_bench --child <b>`
  *
  * A benchmark is `int fn(uint64_t n)`: it prints the RESULT line itself and returns 0, returns
  * BENCH_UNAVAILABLE (printing nothing on stdout), or calls bench_fail (exit status 1). */
@@ -20,6 +20,7 @@
 #include <aurum/aurum.h>
 
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Exit status of a benchmark this build cannot run; the runner shows n/a. */
 #define BENCH_UNAVAILABLE 3
@@ -54,5 +55,10 @@ int bench_fjthrput(uint64_t n);
 int bench_idle(uint64_t n);
 int bench_remote_pingpong(uint64_t n);
 int bench_remote_throughput(uint64_t n);
+
+/* remote.c: the second process of a remote benchmark (`aurum_bench --child <benchmark>`), and
+ * the pid of the one this process started (-1: none), which main.c kills on a fatal signal. */
+int bench_remote_child(const char *benchmark);
+extern volatile pid_t bench_child_pid;
 
 #endif

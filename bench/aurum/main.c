@@ -1,4 +1,5 @@
-/* main.c — aurum_bench <benchmark> [N]: command line, time limit, dispatch (see bench.h). */
+/* main.c — aurum_bench <benchmark> [N]: command line, time limit, dispatch (see bench.h).
+ * `aurum_bench --child <benchmark>` is the second process of a remote benchmark (remote.c). */
 #include "bench.h"
 
 #include <signal.h>
@@ -31,7 +32,9 @@ static void usage(void) {
 }
 
 static void on_fatal_signal(int sig) {
-    /* A remote benchmark will also kill its second process here. */
+    /* A remote benchmark's second process goes too (async-signal-safe: kill only). */
+    pid_t child = bench_child_pid;
+    if (child > 0) kill(child, SIGKILL);
     static const char msg[] = "aurum_bench: timeout or signal, giving up\n";
     ssize_t r = write(2, msg, sizeof msg - 1);
     (void)r;
@@ -50,6 +53,10 @@ static void install_timeout(void) {
 }
 
 int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--child") == 0) {
+        install_timeout();
+        return bench_remote_child(argv[2]);
+    }
     if (argc < 2 || argc > 3) usage();
     size_t i = 0, count = sizeof benches / sizeof benches[0];
     while (i < count && strcmp(argv[1], benches[i].name) != 0) i++;
