@@ -133,6 +133,7 @@ if want erlang; then
 fi
 
 if want aurum; then
+  aurum_built=1
   if [ -z "${AU_BENCH_BIN:-}" ]; then
     AU_BENCH_BIN=$repo/build-bench/bench/aurum_bench
     if [ -f "$repo/bench/CMakeLists.txt" ] && command -v cmake >/dev/null; then
@@ -141,11 +142,16 @@ if want aurum; then
         cmake -S "$repo" -B "$repo/build-bench" -DCMAKE_BUILD_TYPE=Release \
           -DAU_BUILD_BENCH=ON >>"$log" 2>&1
       fi
-      cmake --build "$repo/build-bench" --target aurum_bench -j "$(nproc)" >>"$log" 2>&1 ||
-        note "warning: aurum_bench did not build (see $log)"
+      # A failed build leaves the previous binary in place: never run that stale one.
+      if ! cmake --build "$repo/build-bench" --target aurum_bench -j "$(nproc)" >>"$log" 2>&1; then
+        aurum_built=0
+        note "warning: aurum_bench did not build (see $log); aurum column is n/a"
+      fi
     fi
   fi
-  if [ -x "$AU_BENCH_BIN" ]; then
+  if [ "$aurum_built" = 0 ]; then
+    :
+  elif [ -x "$AU_BENCH_BIN" ]; then
     prog[aurum]=$AU_BENCH_BIN
   else
     note "warning: $AU_BENCH_BIN not found; aurum column is n/a"
