@@ -182,11 +182,15 @@ static void rsink_post_stop(au_ctx *ctx, rsink_state *self) { au_send(self->done
 
 AU_ACTOR(rsink_actor, rsink_state, rsink_msg, .recv = rsink_recv, .post_stop = rsink_post_stop);
 
-/* A node on 127.0.0.1, OS-chosen port, workers = number of cores. For testing the failure
- * paths, AU_BENCH_DROP=<probability> makes it drop that share of its outgoing datagrams. */
+/* A node on 127.0.0.1, OS-chosen port, workers = number of cores. Not used by the runner, for
+ * analysis only: AU_BENCH_DROP=<probability> makes the node drop that share of its outgoing
+ * datagrams (to test the failure paths); AU_BENCH_WORKERS=<k> sets its worker threads. */
 static au_node *remote_node_start(void) {
     au_node *node = NULL;
-    au_err err = au_node_start(&(au_node_config){ .bind = "127.0.0.1:0" }, &node);
+    const char *workers = getenv("AU_BENCH_WORKERS");
+    au_err err = au_node_start(&(au_node_config){ .bind = "127.0.0.1:0",
+                                                  .workers = workers ? (unsigned)atoi(workers) : 0 },
+                               &node);
     if (err) remote_fail("au_node_start on 127.0.0.1:0: %s", au_strerror(err));
     const char *drop = getenv("AU_BENCH_DROP");
     if (drop && *drop) {
