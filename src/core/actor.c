@@ -331,6 +331,8 @@ static void drop(au_node *node, au_envelope *env) {
 extern au_err au_remote_deliver_(au_ctx *ctx, au_envelope *env, const au_actor_def *def)
    ;
 
+static bool run_batch(au_cell *cell, unsigned batch);
+
 /* Runs one envelope. */
 static void process(au_cell *cell, au_envelope *env) {
     au_node *node = cell->node;
@@ -401,6 +403,13 @@ static void process(au_cell *cell, au_envelope *env) {
 }
 
 bool au_cell_run(au_cell *cell, unsigned batch) {
+    au_net_turn_begin(); /* remote sends of this turn go out together at its end */
+    bool more = run_batch(cell, batch);
+    au_net_turn_end();
+    return more;
+}
+
+static bool run_batch(au_cell *cell, unsigned batch) {
     for (unsigned i = 0; i < batch; i++) {
         au_mnode *consumed;
         au_mnode *n = au_mailbox_pop(&cell->mbox, &consumed);

@@ -139,6 +139,7 @@ struct au_worker {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     _Atomic int sleeping;
+    _Atomic int spinning;      /* idle but polling its queue: gets new work without a wake-up */
 };
 
 typedef struct au_stats_atomic {
@@ -158,6 +159,7 @@ struct au_node {
     au_worker *workers;
     _Atomic unsigned next_worker;    /* round-robin for schedules from outside the pool */
     _Atomic int sleepers;            /* workers asleep */
+    _Atomic int spinners;            /* workers spinning (at most one: more only compete) */
     _Atomic int stopping;            /* au_node_stop has begun */
     _Atomic int workers_exit;        /* workers must return */
 
@@ -166,6 +168,7 @@ struct au_node {
     uint64_t live;                   /* actors alive (started or not) */
     uint32_t spawns;                 /* actors ever spawned: the next cell serial */
     uint16_t sim_port;               /* in a simulation: this node's port at 127.0.0.1 */
+    uint64_t loop_activity;          /* loop thread only: datagrams received (loop spinning) */
     au_cell *free_cells[2][AU_CELL_SIZE_CLASSES]; /* [dedicated][size class] */
     void *slabs;                     /* cell slabs: every cell of the node (actor.c) */
     pthread_t *zombies;              /* dedicated threads that ended, to join */
@@ -247,6 +250,10 @@ au_err au_watches_create(au_node *node);
 void au_watches_destroy(au_node *node);
 /* Called when a cell's incarnation stops: notifies and forgets its watchers. */
 void au_watches_target_stopped(au_node *node, au_cell *cell, uint32_t gen);
+
+/* transport.c: remote sends made during an actor's turn are flushed when it ends. */
+void au_net_turn_begin(void);
+void au_net_turn_end(void);
 
 /* ref.c */
 #define AU_REF_F_REMOTE 1u

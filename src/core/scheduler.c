@@ -18,10 +18,19 @@
 
 #include <sched.h>
 #include <stdlib.h>
+#include <time.h>
 
 static _Thread_local au_worker *current;
 
 #define RUN_NEXT_STREAK 32
+#define WORKER_SPIN_NS 100000u /* spin before sleeping, see worker_main */
+
+/* Real time for the spin decision (CPU policy, not the application's clock). */
+static uint64_t spin_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 au_worker *au_current_worker(void) { return current; }
 
@@ -40,6 +49,14 @@ static void push_to(au_worker *w, au_cell *cell) {
      * pending work or we see it asleep and wake it. */
     atomic_fetch_add_explicit(&w->pending, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&w->sleeping, memory_order_seq_cst)) wake(w);
+}
+
+static au_worker *find_spinner(au_node *node) {
+    if (atomic_load_explicit(&node->spinners, memory_order_relaxed) == 0) return NULL;
+    for (unsigned i = 0; i < node->nworkers; i++)
+        if (atomic_load_explicit(&node->workers[i].spinning, memory_order_relaxed))
+            return &node->workers[i];
+    return NULL;
 }
 
 static au_worker *find_sleeper(au_node *node) {
@@ -62,7 +79,10 @@ static void place(au_node *node, au_cell *cell) {
         push_to(s ? s : w, cell);
         return;
     }
-    au_worker *s = find_sleeper(node);
+    /* From outside the pool (the event loop, a plain thread): a spinning worker picks it up
+     * fastest, then a sleeping one (woken), else any. */
+    au_worker *s = find_spinner(node);
+    if (!s) s = find_sleeper(node);
     if (!s) {
         /* relaxed: only spreads load; any worker is correct. */
         unsigned i = atomic_fetch_add_explicit(&node->next_worker, 1, memory_order_relaxed);
@@ -125,13 +145,22 @@ static void *worker_main(void *arg) {
         w->next_streak = 0;
         au_mnode *n = au_runq_pop(&w->q);
         if (!n) {
-            /* Spin briefly before sleeping: a sender on another core often follows soon. */
+            /* Spin a little before sleeping: work often follows soon (a reply from another core
+             * or another node), and a sleeping thread takes tens of microseconds to wake on a
+             * virtual machine. sched_yield leaves the core to any thread that has work. */
             if (atomic_load_explicit(&w->pending, memory_order_relaxed) == 0) {
                 bool found = false;
-                for (int i = 0; i < 64 && !found; i++) {
-                    sched_yield();
-                    found = atomic_load_explicit(&w->pending, memory_order_acquire) != 0;
+                /* One spinner per node: more would only take turns yielding to each other. */
+                if (atomic_fetch_add_explicit(&node->spinners, 1, memory_order_relaxed) == 0) {
+                    atomic_store_explicit(&w->spinning, 1, memory_order_relaxed);
+                    uint64_t until = spin_now() + WORKER_SPIN_NS;
+                    while (!found && spin_now() < until) {
+                        sched_yield();
+                        found = atomic_load_explicit(&w->pending, memory_order_acquire) != 0;
+                    }
+                    atomic_store_explicit(&w->spinning, 0, memory_order_relaxed);
                 }
+                atomic_fetch_sub_explicit(&node->spinners, 1, memory_order_relaxed);
                 if (!found) sleep_until_work(w);
             }
             continue;
