@@ -403,7 +403,10 @@ static void process(au_cell *cell, au_envelope *env) {
 }
 
 bool au_cell_run(au_cell *cell, unsigned batch) {
-    au_net_turn_begin(); /* remote sends of this turn go out together at its end */
+    /* A pooled actor's remote sends of this turn go out together at its end. Not a dedicated
+     * actor's: it may block (waiting for the very reply its message asks for). */
+    if (cell->flags & AU_CELL_DEDICATED) return run_batch(cell, batch);
+    au_net_turn_begin();
     bool more = run_batch(cell, batch);
     au_net_turn_end();
     return more;
