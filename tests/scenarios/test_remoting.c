@@ -201,6 +201,36 @@ static void a_reference_to_a_local_actor_comes_back_local(void **s) {
     au_node_stop(a);
 }
 
+/* A dedicated actor may block: here on a remote ask, whose request must leave before the turn
+ * ends (a pooled actor's remote sends are held until its turn ends). */
+AU_ROOT(blocker_msg, (go, int64_t, AU_REMOTE));
+typedef struct blocker { query_ref far; recorder *log; } blocker;
+static void blocker_recv(au_ctx *ctx, blocker *self, blocker_msg *m) {
+    au_promise *p = au_promise_new(au_ctx_node(ctx), int64_t);
+    au_send(self->far, ((query){ .n = m->go, .reply_to = au_promise_ref(p, int64_t) }));
+    int64_t answer = -1;
+    au_err err = au_promise_wait(p, int64_t, &answer, AU_SEC(5));
+    recorder_add(self->log, err == AU_OK ? answer : -1000 + err);
+}
+AU_ACTOR(blocker_actor, blocker, blocker_msg, .recv = blocker_recv);
+
+static void a_dedicated_actor_can_block_on_a_remote_ask(void **s) {
+    recorder log;
+    recorder_init(&log);
+    au_node *a, *b;
+    assert_int_equal(au_node_start(NULL, &a), AU_OK);
+    assert_int_equal(au_node_start(NULL, &b), AU_OK);
+    au_spawn(b, echo_actor, "echo", NULL);
+    blocker_msg_ref bl = au_spawn_with(a, blocker_actor, au_opts(.dedicated = true),
+        &(blocker){ .far = au_forge(echo_msg, query, a, "echo", au_node_address(b)), .log = &log });
+    au_send(au_narrow(blocker_msg, int64_t, bl), (int64_t)21);
+    assert_true(recorder_wait(&log, 1, 10000));
+    assert_int_equal(recorder_at(&log, 0), 42);
+    au_node_stop(a);
+    au_node_stop(b);
+    recorder_destroy(&log);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(remoting_scenario_over_udp),
@@ -208,6 +238,7 @@ int main(void) {
         cmocka_unit_test(remoting_scenario_between_two_processes),
         cmocka_unit_test(a_reference_sent_to_another_node_works_there),
         cmocka_unit_test(a_reference_to_a_local_actor_comes_back_local),
+        cmocka_unit_test(a_dedicated_actor_can_block_on_a_remote_ask),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
