@@ -574,6 +574,25 @@ static au_err configure(au_net_t *net, const au_node_config *cfg) {
 
 extern au_err au_net_refs_init(au_net_t *net);
 
+/* Socket buffers for bursts of coalesced datagrams: 4 MiB each way. net.core.rmem_max (and
+ * wmem_max) silently cap SO_RCVBUF; a privileged process may exceed them (SO_*BUFFORCE). What
+ * was granted is read back, and a small receive buffer is logged, since it is where loss under
+ * load begins. */
+#define SOCKET_BUFFER (4 << 20)
+static void size_buffers(int fd) {
+    int want = SOCKET_BUFFER, got = 0;
+    socklen_t len = sizeof got;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
+    getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len);
+    if (got < want) /* Linux reports twice the size asked for, so this means a cap applied */
+        au_log(AU_LOG_NET, AU_LOG_WARN,
+               "receive buffer %d bytes (asked %d): raise net.core.rmem_max to avoid loss under load",
+               got, want);
+}
+
 au_err au_net_start_(au_node *node) {
     au_net_t *net = calloc(1, sizeof *net);
     if (!net) return AU_ENOMEM;
@@ -647,9 +666,7 @@ au_err au_net_start_(au_node *node) {
         uv_os_fd_t fd;
         uv_fileno((uv_handle_t *)&net->udp, &fd);
         net->fd = fd;
-        int size = 4 << 20; /* best effort: bursts of coalesced datagrams */
-        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+        size_buffers(fd);
         if ((rc = uv_udp_recv_start(&net->udp, on_alloc, on_recv)))
             err = fail(net, AU_EIO, "recv_start", uv_strerror(rc));
         uv_timer_start(&net->expire_timer, on_expire, EXPIRE_PERIOD_MS, EXPIRE_PERIOD_MS);
