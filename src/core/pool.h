@@ -1,6 +1,6 @@
 /* pool.h — per-thread free lists of small blocks, so the message path does not call malloc.
  *
- * Blocks come in size classes (64 … 4096 bytes); larger requests go to malloc. Each thread
+ * Blocks come in size classes (48 … 4096 bytes); larger requests go to malloc. Each thread
  * keeps a free list per class; a thread that frees more than it allocates (a consumer) hands
  * batches to a global list, where a thread that allocates more (a producer) picks them up.
  * Memory is taken from the system in chunks, owned by the pool, and returned when the last
@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AU_POOL_CLASSES 7
+#define AU_POOL_CLASSES 9
 #define AU_POOL_LARGE 0xFF /* class of a block that came from malloc */
 
 /* Takes a reference on the process-wide pool (one per node). */
