@@ -112,7 +112,7 @@ static void delays_stay_within_their_range(void **s) {
         hi = l > hi ? l : hi;
     }
     assert_true(lo >= (int64_t)AU_MSEC(20));        /* never early */
-    assert_true(hi < (int64_t)AU_MSEC(40 + 200));   /* late only by scheduling */
+    assert_true(hi < (int64_t)AU_MSEC(40 + 2000));  /* late only by scheduling (valgrind, TSan) */
     assert_true(hi - lo >= (int64_t)AU_MSEC(10));   /* spread over the range */
     pair_stop(&p);
 }
