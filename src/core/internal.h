@@ -185,7 +185,8 @@ struct au_node {
 
 /* scheduler.c */
 au_err au_scheduler_start(au_node *node);
-void au_scheduler_stop(au_node *node);
+void au_scheduler_stop(au_node *node);  /* joins (if not yet) and frees the workers */
+void au_scheduler_join(au_node *node);  /* the worker threads return; their queues remain */
 void au_schedule(au_cell *cell);
 au_worker *au_current_worker(void);
 
@@ -208,6 +209,7 @@ au_ref au_cell_ref(au_cell *cell, uint32_t gen, au_type *iface, uint16_t variant
 /* timer.c — every time read and timer goes through here */
 au_err au_timers_start(au_node *node);   /* the loop and its handles; no thread yet */
 au_err au_loop_start(au_node *node);     /* runs the loop on its thread */
+void au_timers_quiesce(au_node *node);   /* from now on due timers are dropped, not fired */
 struct uv_loop_s *au_node_loop_(au_node *node);
 void au_timers_stop(au_node *node);
 typedef enum au_timer_kind { AU_TIMER_SEND, AU_TIMER_RECEIVE_TIMEOUT, AU_TIMER_CALL } au_timer_kind;

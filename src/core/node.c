@@ -77,6 +77,10 @@ au_err au_node_start(const au_node_config *in, au_node **out) {
 void au_node_stop(au_node *node) {
     if (!node) return;
     if (node->workers || node->cfg.sim) au_actor_stop_all(node);
+    /* No thread may send once the transport is gone: timers stop firing, workers (which may be
+     * flushing a last turn's remote sends) return, then the socket closes. */
+    au_timers_quiesce(node);
+    au_scheduler_join(node);
     if (node->net) au_net_stop_(node);
     if (node->cfg.sim) au_sim_node_remove_(node->cfg.sim, node); /* hands back its timers */
     au_timers_stop(node);

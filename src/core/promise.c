@@ -18,6 +18,7 @@ struct au_promise {
     pthread_cond_t cond;
     int refs;            /* guarded by lock */
     bool done;           /* guarded by lock */
+    bool completed;      /* the promise actor's own: the outcome was delivered */
     au_err err;
     au_type *type;
     au_ref ref;          /* the promise actor, as T_ref */
@@ -47,6 +48,11 @@ static void release(au_promise *p) {
 
 /* Delivers the outcome once: to the asker as a CALL, or to the waiting thread. */
 static void complete(au_promise *p, void *reply, au_err err) {
+    if (p->completed) { /* once: a reply, a timeout, or the node stopping, whichever is first */
+        if (reply) au_value_free(p->type, reply);
+        return;
+    }
+    p->completed = true;
     if (p->asker.target) {
         au_envelope *env = au_envelope_new(AU_ENV_CALL, sizeof(au_call) + p->type->size);
         if (!env) {
@@ -107,6 +113,7 @@ static void promise_timeout(au_ctx *ctx, void *s) {
 
 static void promise_post_stop(au_ctx *ctx, void *s) {
     promise_state *st = s;
+    complete(st->p, NULL, AU_ESTOPPED); /* the node stops first: a waiter must not hang */
     release(st->p);
 }
 
@@ -189,9 +196,11 @@ au_err au_promise_wait_(au_promise *p, au_type *type, void *out, au_nanos timeou
         return AU_ETYPE;
     }
     /* The deadline is a timer on the node's clock, delivered to the promise actor, so a
-     * virtual clock governs it like every other timeout. */
-    if (timeout) au_cell_post_timeout(p->ref, timeout);
+     * virtual clock governs it like every other timeout. Posted under the lock, and only if not
+     * done: a node that stops completes the promise (under this lock) before it frees the
+     * actor, so the actor is still there whenever the post happens. */
     pthread_mutex_lock(&p->lock);
+    if (timeout && !p->done) au_cell_post_timeout(p->ref, timeout);
     while (!p->done) pthread_cond_wait(&p->cond, &p->lock);
     au_err err = p->err;
     if (err == AU_OK && p->value) {

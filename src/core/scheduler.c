@@ -203,12 +203,17 @@ au_err au_scheduler_start(au_node *node) {
     return AU_OK;
 }
 
-void au_scheduler_stop(au_node *node) {
-    if (!node->workers) return;
+void au_scheduler_join(au_node *node) {
+    if (!node->workers || atomic_load_explicit(&node->workers_exit, memory_order_relaxed)) return;
     /* release: workers that see the flag see everything done before stop. */
     atomic_store_explicit(&node->workers_exit, 1, memory_order_release);
     for (unsigned i = 0; i < node->nworkers; i++) wake(&node->workers[i]);
     for (unsigned i = 0; i < node->nworkers; i++) pthread_join(node->workers[i].thread, NULL);
+}
+
+void au_scheduler_stop(au_node *node) {
+    if (!node->workers) return;
+    au_scheduler_join(node);
     for (unsigned i = 0; i < node->nworkers; i++) {
         pthread_mutex_destroy(&node->workers[i].lock);
         pthread_cond_destroy(&node->workers[i].cond);

@@ -49,6 +49,7 @@ typedef struct au_timers {
     pthread_t thread;
     bool quit;    /* guarded by lock */
     bool closed;  /* loop thread only: the quit was handled, the loop ends */
+    _Atomic bool quiesced; /* the node is stopping: due timers are discarded */
     bool running; /* the loop thread was started */
 } au_timers;
 
@@ -104,6 +105,10 @@ static void entry_discard(tentry *e) {
 static au_nanos now_of(au_node *node) { return node->clock.now(node->clock.user); }
 
 static void fire(au_node *node, tentry *e) {
+    if (atomic_load_explicit(&node->timers->quiesced, memory_order_acquire)) {
+        entry_discard(e); /* the node is stopping: nothing may be sent any more */
+        return;
+    }
     if (e->kind == AU_TIMER_SEND) {
         au_stat_inc(&node->stats.timers_fired);
         au_ref_send_(e->ref, e->msg);
@@ -265,6 +270,13 @@ void au_timers_stop(au_node *node) {
     pthread_mutex_destroy(&t->lock);
     free(t);
     node->timers = NULL;
+}
+
+void au_timers_quiesce(au_node *node) {
+    /* release: the loop thread that sees it will not fire after this point... */
+    if (node->timers) atomic_store_explicit(&node->timers->quiesced, true, memory_order_release);
+    /* ...and a fire already under way finishes before the loop runs its next callback, which
+     * the transport's close (au_net_stop_) waits for. */
 }
 
 uv_loop_t *au_node_loop_(au_node *node) { return node->cfg.sim ? NULL : &node->timers->loop; }

@@ -437,6 +437,24 @@ static void node_stop_with_busy_actors_runs_every_post_stop(void **s) {
     assert_int_equal(atomic_load(&post_stops), N);
 }
 
+typedef struct waiter_arg { au_promise *p; au_err result; } waiter_arg;
+static void *waiter_main(void *a) {
+    waiter_arg *w = a;
+    int64_t out;
+    w->result = au_promise_wait(w->p, int64_t, &out, AU_SEC(3600));
+    return NULL;
+}
+
+static void a_thread_waiting_on_a_promise_is_released_by_node_stop(void **s) {
+    au_node *node = start_node(2);
+    waiter_arg w = { .p = au_promise_new(node, int64_t), .result = AU_OK };
+    pthread_t t;
+    pthread_create(&t, NULL, waiter_main, &w);
+    au_node_stop(node); /* the reply never comes; the hour-long wait must not outlive the node */
+    pthread_join(t, NULL);
+    assert_int_equal(w.result, AU_ESTOPPED);
+}
+
 static void invalid_configuration_is_an_error_not_an_abort(void **s) {
     au_node *node = (au_node *)1;
     assert_int_equal(au_node_start(&(au_node_config){ .workers = 100000, .no_network = true }, &node), AU_ECONFIG);
@@ -467,6 +485,7 @@ int main(void) {
         cmocka_unit_test(dedicated_actor_may_block_without_stalling_others),
         cmocka_unit_test(stale_reference_never_reaches_a_reused_cell),
         cmocka_unit_test(node_stop_with_busy_actors_runs_every_post_stop),
+        cmocka_unit_test(a_thread_waiting_on_a_promise_is_released_by_node_stop),
         cmocka_unit_test(invalid_configuration_is_an_error_not_an_abort),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
