@@ -25,7 +25,10 @@ typedef struct au_sim au_sim;
 /** Node configuration. Zero means "the default" for every field. */
 typedef struct au_node_config {
     const char *bind;         /**< "host:port" to bind UDP to; default "127.0.0.1:0" (OS picks) */
-    const char *advertise;    /**< "host:port" other nodes use to reach this one; default: bound */
+    const char *advertise;    /**< "host:port" other nodes use to reach this one; default: bound.
+                                   References to this node's actors carry it; a receiving node
+                                   accepts only IP literals there (no DNS on its workers), so
+                                   advertise an IP address if references are to travel */
     unsigned workers;         /**< worker threads; default: number of cores */
     unsigned batch;           /**< messages an actor handles per turn before yielding; default 64 */
     const au_clock *clock;    /**< default: CLOCK_MONOTONIC */
@@ -48,8 +51,10 @@ typedef struct au_node_config {
 au_err au_node_start(const au_node_config *cfg, au_node **out);
 
 /** Stops the node: every actor stops (messages still queued are dropped, post_stop runs), then
- *  every thread is joined and all memory freed. Waits for hooks that are running to return.
- *  Safe to call with NULL. Must not be called from one of the node's own actors. */
+ *  every thread is joined and all memory freed. Waits for hooks that are running to return;
+ *  threads blocked in au_promise_wait on this node return AU_ESTOPPED. Safe to call with NULL.
+ *  Must not be called from one of the node's own actors, nor while other (non-actor) threads
+ *  still send through the node or start waiting on its promises. */
 void au_node_stop(au_node *node);
 
 /** The address other nodes reach this node at ("127.0.0.1:40123"), or "" for a local node. */

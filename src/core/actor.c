@@ -229,14 +229,15 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
             return (au_ref){ 0 };
         }
     }
-    /* release: a sender or consumer that sees this gen sees the fields written above. */
-    atomic_store_explicit(&cell->gen, gen, memory_order_release);
-    au_stat_inc(&node->stats.actors_spawned);
+    /* seq_cst: a sender or consumer that sees this gen sees the fields written above; and
+     * with au_actor_stop_all (stopping, then gens), either it sees this gen or this thread sees
+     * `stopping` below. */
+    atomic_store_explicit(&cell->gen, gen, memory_order_seq_cst);
 
     start->gen = gen;
     if (o->dedicated) {
         au_dedicated *d = au_cell_dedicated(cell);
-        d->ready = false;
+        /* d->ready may be left true by a stale wake of a past incarnation: one extra loop. */
         /* The thread owns the cell's consumer side; it sees START in the mailbox. */
         au_mailbox_push(&cell->mbox, &start->node);
         if (pthread_create(&d->thread, NULL, dedicated_main, cell) != 0) {
@@ -262,6 +263,16 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
         au_cell_push(cell, start);
     }
     if (named) au_registry_write_unlock(node);
+    au_stat_inc(&node->stats.actors_spawned);
+    /* Spawned while the node began to stop, after its scan of the cells: stop it too, or the
+     * stop would wait for it forever. A second NODE_STOP is harmless. */
+    if (atomic_load_explicit(&node->stopping, memory_order_seq_cst)) {
+        au_envelope *stop = au_envelope_new(AU_ENV_NODE_STOP, 0);
+        if (stop) {
+            stop->gen = gen;
+            au_cell_push(cell, stop);
+        }
+    }
     return au_cell_ref(cell, gen, def->root, AU_WHOLE);
 }
 
@@ -491,11 +502,12 @@ void au_dedicated_wake(au_cell *cell) {
 
 void au_actor_stop_all(au_node *node) {
     pthread_mutex_lock(&node->lock);
-    atomic_store_explicit(&node->stopping, 1, memory_order_relaxed);
+    /* seq_cst: pairs with spawn's gen store and stopping load (see au_spawn_). */
+    atomic_store_explicit(&node->stopping, 1, memory_order_seq_cst);
     /* Ask every live incarnation to stop. Pushing may run the scheduler, which never takes
      * node->lock, so holding it here is safe. */
     FOR_EACH_CELL(node, c) {
-        uint32_t gen = atomic_load_explicit(&c->gen, memory_order_acquire);
+        uint32_t gen = atomic_load_explicit(&c->gen, memory_order_seq_cst);
         if (!(gen & 1u)) continue;
         au_envelope *env = au_envelope_new(AU_ENV_NODE_STOP, 0);
         if (!env) continue; /* the actor still stops: its messages are dropped when stopping */

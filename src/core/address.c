@@ -9,7 +9,9 @@
 #include <string.h>
 #include <xxhash.h>
 
-au_err au_addr_resolve(const char *text, au_addr *out) {
+au_err au_addr_resolve(const char *text, au_addr *out) { return au_addr_parse(text, out, false); }
+
+au_err au_addr_parse(const char *text, au_addr *out, bool numeric_only) {
     if (!text || !out) return AU_EINVAL;
     char host[256];
     const char *port;
@@ -32,7 +34,8 @@ au_err au_addr_resolve(const char *text, au_addr *out) {
     if (!*port || *end || p < 0 || p > 65535 || !host[0]) return AU_EINVAL;
 
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
-                              .ai_flags = AI_NUMERICSERV }, *res = NULL;
+                              .ai_flags = AI_NUMERICSERV | (numeric_only ? AI_NUMERICHOST : 0) },
+                    *res = NULL;
     if (getaddrinfo(host, port, &hints, &res) != 0 || !res) return AU_ERESOLVE;
     memset(out, 0, sizeof *out);
     memcpy(&out->sa, res->ai_addr, res->ai_addrlen);

@@ -31,6 +31,9 @@ typedef struct au_addr {
 
 /* Parses "host:port" / "[v6]:port" and resolves host (IP literal or name). */
 au_err au_addr_resolve(const char *text, au_addr *out);
+/* The same; with numeric_only, a host name is refused (AU_ERESOLVE) instead of looked up:
+ * for addresses that arrive in messages, which must not make a worker wait on DNS. */
+au_err au_addr_parse(const char *text, au_addr *out, bool numeric_only);
 /* "1.2.3.4:5" or "[::1]:5" into buf. */
 void au_addr_format(const au_addr *a, char *buf, size_t size);
 bool au_addr_equal(const au_addr *a, const au_addr *b);

@@ -177,10 +177,14 @@ size_t au_registry_name_of(au_node *node, au_cell *cell, uint32_t gen, uint64_t 
     if (e && e->gen == gen && e->name_len < size) {
         memcpy(buf, e->name, e->name_len + 1);
         n = e->name_len;
-    } else if (!e && atomic_load_explicit(&cell->gen, memory_order_seq_cst) == gen && size > 20) {
+    } else if (!e && size > 20) {
+        /* Flag first, then check the gen (both seq_cst); finish_stop stores the gen, then
+         * reads the flag: either it sees the flag and removes the entry, or we see it dead. */
         atomic_store_explicit(&cell->autonamed, 1, memory_order_seq_cst);
-        snprintf(buf, size, "~%llx", (unsigned long long)++r->next_auto);
-        if (au_registry_insert_locked(node, buf, root_id, cell, gen) == AU_OK) n = strlen(buf);
+        if (atomic_load_explicit(&cell->gen, memory_order_seq_cst) == gen) {
+            snprintf(buf, size, "~%llx", (unsigned long long)++r->next_auto);
+            if (au_registry_insert_locked(node, buf, root_id, cell, gen) == AU_OK) n = strlen(buf);
+        }
     }
     pthread_rwlock_unlock(&r->lock);
     return n;

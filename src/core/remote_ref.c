@@ -19,7 +19,7 @@ static uint64_t remote_hash(const char *addr, size_t addr_len, const char *name,
 
 /* Finds or creates the target (addr text, name, root id). Resolves addr outside the lock. */
 static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const char *name,
-                     size_t name_len, uint64_t root_id, au_remote **out) {
+                     size_t name_len, uint64_t root_id, bool numeric_only, au_remote **out) {
     if (addr_len >= sizeof(((au_remote *)0)->addr) || name_len > AU_NAME_MAX) return AU_EINVAL;
     uint64_t h = remote_hash(addr, addr_len, name, name_len, root_id);
     size_t bucket = h & (net->nremote_buckets - 1);
@@ -41,7 +41,7 @@ static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const cha
     memcpy(text, addr, addr_len);
     text[addr_len] = '\0';
     au_addr resolved;
-    au_err err = au_addr_resolve(text, &resolved);
+    au_err err = au_addr_parse(text, &resolved, numeric_only);
     if (err) return err;
     au_peer *peer = au_net_peer(net, &resolved, true);
     if (!peer) return AU_EFULL;
@@ -97,7 +97,7 @@ au_ref au_remote_forge_(au_node *node, const char *name, const char *addr, au_ty
         return (au_ref){ 0 };
     }
     au_remote *r;
-    au_err err = intern(net, addr, strlen(addr), name, strlen(name), au_type_id(root), &r);
+    au_err err = intern(net, addr, strlen(addr), name, strlen(name), au_type_id(root), false, &r);
     if (err) {
         au_log(AU_LOG_NET, AU_LOG_INFO, "forge %s@%s: %s", name, addr, au_strerror(err));
         au_set_last_error_(err);
@@ -241,7 +241,10 @@ static au_err decode_ref(void *user, const au_wire_ref *in, au_type *ref_type, a
         /* Not (or no longer) here: fall through to a remote reference, which nothing answers. */
     }
     au_remote *r;
-    au_err err = intern(net, in->addr, in->addr_len, in->name, in->name_len, in->root_id, &r);
+    /* A reference in a message names its node by the address that node advertises; a name
+     * that would need DNS is refused here (a hostile message must not stall a worker on a
+     * resolver), which is why nodes that advertise host names are reached by forging. */
+    au_err err = intern(net, in->addr, in->addr_len, in->name, in->name_len, in->root_id, true, &r);
     if (err) return err;
     *out = remote_ref(r, iface, 0);
     return AU_OK;

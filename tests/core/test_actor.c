@@ -455,6 +455,29 @@ static void a_thread_waiting_on_a_promise_is_released_by_node_stop(void **s) {
     assert_int_equal(w.result, AU_ESTOPPED);
 }
 
+/* Parents that keep spawning children while the node stops: every one of them must be stopped,
+ * including those spawned after the stop began, or au_node_stop would wait forever. */
+AU_ROOT(spawner_msg, (again, int64_t, AU_REMOTE));
+typedef struct spawner { int unused; } spawner;
+static void child_recv(au_ctx *ctx, spawner *self, spawner_msg *m) {}
+AU_ACTOR(child_actor, spawner, spawner_msg, .recv = child_recv);
+static void spawner_recv(au_ctx *ctx, spawner *self, spawner_msg *m) {
+    for (int i = 0; i < 64; i++) au_spawn(au_ctx_node(ctx), child_actor, NULL, NULL);
+    au_send(au_narrow(spawner_msg, int64_t, au_self(ctx, spawner_msg)), m->again + 1);
+}
+AU_ACTOR(spawner_actor, spawner, spawner_msg, .recv = spawner_recv);
+
+static void node_stop_while_actors_keep_spawning_returns(void **s) {
+    for (int round = 0; round < 20; round++) {
+        au_node *node = start_node(2);
+        for (int i = 0; i < 3; i++) {
+            spawner_msg_ref p = au_spawn(node, spawner_actor, NULL, NULL);
+            au_send(au_narrow(spawner_msg, int64_t, p), (int64_t)0);
+        }
+        au_node_stop(node); /* a hang here is the failure (ctest's timeout) */
+    }
+}
+
 static void invalid_configuration_is_an_error_not_an_abort(void **s) {
     au_node *node = (au_node *)1;
     assert_int_equal(au_node_start(&(au_node_config){ .workers = 100000, .no_network = true }, &node), AU_ECONFIG);
@@ -486,6 +509,7 @@ int main(void) {
         cmocka_unit_test(stale_reference_never_reaches_a_reused_cell),
         cmocka_unit_test(node_stop_with_busy_actors_runs_every_post_stop),
         cmocka_unit_test(a_thread_waiting_on_a_promise_is_released_by_node_stop),
+        cmocka_unit_test(node_stop_while_actors_keep_spawning_returns),
         cmocka_unit_test(invalid_configuration_is_an_error_not_an_abort),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
