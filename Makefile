@@ -32,8 +32,7 @@ build: deps
 	cmake --build build -j$(JOBS)
 
 demo: build
-	./build/quickstart
-	./build/pingpong
+	./build/demo
 
 test-fast: build
 	ctest --test-dir build -j$(JOBS) --output-on-failure
