@@ -66,6 +66,8 @@ typedef struct au_buf {
     size_t len, cap;
 } au_buf;
 
+/** Makes room for n more bytes in b (capacity doubles); AU_ENOMEM on allocation failure. */
+au_err au_buf_reserve(au_buf *b, size_t n);
 /** Appends n bytes to b, growing it; AU_ENOMEM on allocation failure. */
 au_err au_buf_append(au_buf *b, const void *p, size_t n);
 /** Frees b's storage and resets it to empty. */

@@ -145,31 +145,18 @@ typedef struct enc {
     const au_codec_refs *refs;
 } enc;
 
-/* Makes room for n more bytes (growing by doubling, like au_buf_append). */
-static au_err room(au_buf *b, size_t n) {
-    if (b->cap - b->len >= n) return AU_OK;
-    if (n > SIZE_MAX - b->len) return AU_ENOMEM;
-    size_t want = b->len + n;
-    size_t cap = b->cap < 64 ? 64 : b->cap;
-    while (cap < want) cap = cap > SIZE_MAX / 2 ? want : cap * 2;
-    uint8_t *data = realloc(b->data, cap);
-    if (!data) return AU_ENOMEM;
-    b->data = data;
-    b->cap = cap;
-    return AU_OK;
-}
 
 /* Runs cbor_encode_<call>(arg, ...) on the buffer's free space (at least MAX_HEAD bytes, a
  * head's maximum), so it cannot fail for lack of room. */
 #define PUT(e, call, arg)                                                                     \
     do {                                                                                      \
         au_buf *b_ = (e)->out;                                                                \
-        if (room(b_, MAX_HEAD) != AU_OK) return AU_ENOMEM;                                   \
+        if (au_buf_reserve(b_, MAX_HEAD) != AU_OK) return AU_ENOMEM;                                   \
         b_->len += cbor_encode_##call((arg), b_->data + b_->len, b_->cap - b_->len);          \
     } while (0)
 
 static au_err put_null(enc *e) {
-    if (room(e->out, 1) != AU_OK) return AU_ENOMEM;
+    if (au_buf_reserve(e->out, 1) != AU_OK) return AU_ENOMEM;
     e->out->len += cbor_encode_null(e->out->data + e->out->len, e->out->cap - e->out->len);
     return AU_OK;
 }
@@ -177,7 +164,7 @@ static au_err put_null(enc *e) {
 static au_err put_text(enc *e, const char *p, size_t n) {
     if (n && !p) return AU_EENCODE;
     if (!utf8_valid((const uint8_t *)p, n)) return AU_EENCODE;
-    if (room(e->out, MAX_HEAD + n) != AU_OK) return AU_ENOMEM;
+    if (au_buf_reserve(e->out, MAX_HEAD + n) != AU_OK) return AU_ENOMEM;
     au_buf *b = e->out;
     b->len += cbor_encode_string_start(n, b->data + b->len, b->cap - b->len);
     if (n) memcpy(b->data + b->len, p, n);
@@ -187,7 +174,7 @@ static au_err put_text(enc *e, const char *p, size_t n) {
 
 static au_err put_bytes(enc *e, const uint8_t *p, size_t n) {
     if (n && !p) return AU_EENCODE;
-    if (room(e->out, MAX_HEAD + n) != AU_OK) return AU_ENOMEM;
+    if (au_buf_reserve(e->out, MAX_HEAD + n) != AU_OK) return AU_ENOMEM;
     au_buf *b = e->out;
     b->len += cbor_encode_bytestring_start(n, b->data + b->len, b->cap - b->len);
     if (n) memcpy(b->data + b->len, p, n);
@@ -209,7 +196,7 @@ static au_err put_custom(enc *e, const au_type *t, const void *v) {
     au_err err = t->codec->encode(v, b);
     if (err != AU_OK) return err;
     size_t n = b->len - start, h = head_size(n);
-    if (room(b, h) != AU_OK) return AU_ENOMEM;
+    if (au_buf_reserve(b, h) != AU_OK) return AU_ENOMEM;
     memmove(b->data + start + h, b->data + start, n);
     cbor_encode_bytestring_start(n, b->data + start, h);
     b->len += h;
@@ -288,7 +275,7 @@ static au_err emit(enc *e, const au_type *t, const void *v, uint32_t depth) {
 au_err au_encode(au_type *type, const void *value, au_buf *out, const au_codec_refs *refs) {
     if (!type || !value || !out) return AU_EINVAL;
     size_t start = out->len;
-    if (room(out, size(type, value, 0)) != AU_OK) return AU_ENOMEM;
+    if (au_buf_reserve(out, size(type, value, 0)) != AU_OK) return AU_ENOMEM;
     enc e = { out, refs };
     au_err err = emit(&e, type, value, 0);
     if (err != AU_OK) out->len = start;

@@ -41,19 +41,24 @@ BUILTIN(au_unit, "au_unit", AU_KIND_UNIT)
 
 /* ---- buffers, strings, bytes --------------------------------------------------------------- */
 
+au_err au_buf_reserve(au_buf *b, size_t n) {
+    if (b->cap - b->len >= n) return AU_OK;
+    if (n > SIZE_MAX - b->len) return AU_ENOMEM;
+    size_t want = b->len + n;
+    /* Doubling keeps appends amortized O(1); 64 avoids a string of tiny reallocations. */
+    size_t cap = b->cap < 64 ? 64 : b->cap;
+    while (cap < want) cap = cap > SIZE_MAX / 2 ? want : cap * 2;
+    uint8_t *data = realloc(b->data, cap);
+    if (!data) return AU_ENOMEM;
+    b->data = data;
+    b->cap = cap;
+    return AU_OK;
+}
+
 au_err au_buf_append(au_buf *b, const void *p, size_t n) {
     if (n == 0) return AU_OK;
-    if (b->cap - b->len < n) {
-        if (n > SIZE_MAX - b->len) return AU_ENOMEM;
-        size_t want = b->len + n;
-        /* Doubling keeps appends amortized O(1); 64 avoids a string of tiny reallocations. */
-        size_t cap = b->cap < 64 ? 64 : b->cap;
-        while (cap < want) cap = cap > SIZE_MAX / 2 ? want : cap * 2;
-        uint8_t *data = realloc(b->data, cap);
-        if (!data) return AU_ENOMEM;
-        b->data = data;
-        b->cap = cap;
-    }
+    au_err err = au_buf_reserve(b, n);
+    if (err) return err;
     memcpy(b->data + b->len, p, n);
     b->len += n;
     return AU_OK;

@@ -252,30 +252,6 @@ static au_err check_type(au_probe *p, au_type *type, const void *out) {
     return au_type_id(type) == au_type_id(p->type) ? AU_OK : AU_ETYPE;
 }
 
-au_err au_probe_expect_(au_probe *p, au_type *type, void *out, au_nanos timeout) {
-    au_err err = check_type(p, type, out);
-    if (err) return err;
-    uint64_t deadline = deadline_after(timeout);
-    pthread_mutex_lock(&p->lock);
-    for (;;) {
-        if (p->len) {
-            take_front(p, out);
-            err = AU_OK;
-            break;
-        }
-        if (p->actor_gone) {
-            err = AU_ESTOPPED;
-            break;
-        }
-        if (!wait_until(p, deadline)) {
-            err = AU_ETIMEDOUT;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&p->lock);
-    return err;
-}
-
 au_err au_probe_expect_match_(au_probe *p, au_type *type, au_probe_pred_ pred, void *arg,
                               void *out, au_nanos timeout) {
     au_err err = check_type(p, type, out);
@@ -303,6 +279,12 @@ au_err au_probe_expect_match_(au_probe *p, au_type *type, au_probe_pred_ pred, v
     }
     pthread_mutex_unlock(&p->lock);
     return err;
+}
+
+static bool any_message(const void *msg, void *arg) { return true; }
+
+au_err au_probe_expect_(au_probe *p, au_type *type, void *out, au_nanos timeout) {
+    return au_probe_expect_match_(p, type, any_message, NULL, out, timeout);
 }
 
 au_err au_probe_expect_none(au_probe *p, au_nanos duration) {
