@@ -42,6 +42,9 @@ typedef struct au_node_config {
     const uint8_t *secret;    /**< 32-byte cluster secret: seal every datagram (AEAD) and
                                    reject replays; NULL: integrity checksum only */
     bool no_network;          /**< local-only node: no socket is bound */
+    bool no_spin;             /**< idle threads block at once instead of polling briefly (100 µs
+                                   for a worker, 200 µs for the event loop after a datagram): less
+                                   CPU, slower wake-ups (tens of µs on virtual machines) */
     au_sim *sim;              /**< join this deterministic simulation (see aurum/sim.h): no
                                    threads, no socket, the simulation's clock and network */
 } au_node_config;

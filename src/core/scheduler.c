@@ -151,16 +151,18 @@ static void *worker_main(void *arg) {
             if (atomic_load_explicit(&w->pending, memory_order_relaxed) == 0) {
                 bool found = false;
                 /* One spinner per node: more would only take turns yielding to each other. */
-                if (atomic_fetch_add_explicit(&node->spinners, 1, memory_order_relaxed) == 0) {
-                    atomic_store_explicit(&w->spinning, 1, memory_order_relaxed);
-                    uint64_t until = spin_now() + WORKER_SPIN_NS;
-                    while (!found && spin_now() < until) {
-                        sched_yield();
-                        found = atomic_load_explicit(&w->pending, memory_order_acquire) != 0;
+                if (!node->cfg.no_spin) {
+                    if (atomic_fetch_add_explicit(&node->spinners, 1, memory_order_relaxed) == 0) {
+                        atomic_store_explicit(&w->spinning, 1, memory_order_relaxed);
+                        uint64_t until = spin_now() + WORKER_SPIN_NS;
+                        while (!found && spin_now() < until) {
+                            sched_yield();
+                            found = atomic_load_explicit(&w->pending, memory_order_acquire) != 0;
+                        }
+                        atomic_store_explicit(&w->spinning, 0, memory_order_relaxed);
                     }
-                    atomic_store_explicit(&w->spinning, 0, memory_order_relaxed);
+                    atomic_fetch_sub_explicit(&node->spinners, 1, memory_order_relaxed);
                 }
-                atomic_fetch_sub_explicit(&node->spinners, 1, memory_order_relaxed);
                 if (!found) sleep_until_work(w);
             }
             continue;

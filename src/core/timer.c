@@ -202,7 +202,7 @@ static void *loop_main(void *arg) {
         if (node->loop_activity != seen) {
             seen = node->loop_activity;
             quiet_since = spin_now();
-        } else if (spin_now() - quiet_since > LOOP_SPIN_NS) {
+        } else if (node->cfg.no_spin || spin_now() - quiet_since > LOOP_SPIN_NS) {
             uv_run(&t->loop, UV_RUN_ONCE); /* block until the next event */
             quiet_since = spin_now();
         } else {

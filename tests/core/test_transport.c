@@ -49,6 +49,15 @@ static void remoting_works_over_ipv4_loopback(void **s) {
     au_node_stop(b);
 }
 
+static void nodes_that_never_spin_still_deliver(void **s) {
+    au_node *a, *b;
+    assert_int_equal(au_node_start(&(au_node_config){ .no_spin = true }, &a), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .no_spin = true }, &b), AU_OK);
+    one_value_crosses(a, b);
+    au_node_stop(a);
+    au_node_stop(b);
+}
+
 static void remoting_works_over_ipv6_loopback(void **s) {
     int fd = socket(AF_INET6, SOCK_DGRAM, 0);
     struct sockaddr_in6 any = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
@@ -152,6 +161,7 @@ static void a_megabyte_message_is_fragmented_and_reassembled(void **s) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(remoting_works_over_ipv4_loopback),
+        cmocka_unit_test(nodes_that_never_spin_still_deliver),
         cmocka_unit_test(remoting_works_over_ipv6_loopback),
         cmocka_unit_test(the_advertised_address_is_what_references_carry),
         cmocka_unit_test(bad_addresses_fail_with_a_clear_error),
