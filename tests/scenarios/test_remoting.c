@@ -5,12 +5,14 @@
  * are fragmented and reassembled), and between two OS processes. */
 #include <aurum/aurum.h>
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -231,6 +233,62 @@ static void a_dedicated_actor_can_block_on_a_remote_ask(void **s) {
     recorder_destroy(&log);
 }
 
+/* ---- registration racing arrivals ------------------------------------------------------------ */
+
+AU_ROOT(seq_msg, (n, int64_t, AU_REMOTE));
+typedef struct seq_sink { recorder *log; } seq_sink;
+static void seq_recv(au_ctx *ctx, seq_sink *self, seq_msg *m) { recorder_add(self->log, m->n); }
+AU_ACTOR(seq_actor, seq_sink, seq_msg, .recv = seq_recv);
+
+typedef struct pacer {
+    int64_t_ref to;
+    _Atomic int64_t sent;
+    _Atomic int stop;
+} pacer;
+
+static void *pacer_main(void *arg) {
+    pacer *p = arg;
+    for (int64_t i = 0; !atomic_load(&p->stop) && i < 200000; i++) {
+        au_send(p->to, i);
+        atomic_store(&p->sent, i + 1);
+        struct timespec d = { 0, 20000 }; /* 20 us: a steady stream, well within socket buffers */
+        nanosleep(&d, NULL);
+    }
+    return NULL;
+}
+
+static void messages_arriving_while_the_name_is_registered_are_not_lost(void **s) {
+    recorder log;
+    recorder_init(&log);
+    au_node *a, *b;
+    assert_int_equal(au_node_start(NULL, &a), AU_OK);
+    assert_int_equal(au_node_start(NULL, &b), AU_OK);
+    pacer p = { .to = au_forge(seq_msg, int64_t, b, "late", au_node_address(a)) };
+    pthread_t t;
+    pthread_create(&t, NULL, pacer_main, &p);
+    while (atomic_load(&p.sent) < 200) { struct timespec d = { 0, 1000000 }; nanosleep(&d, NULL); }
+    au_spawn(a, seq_actor, "late", &(seq_sink){ .log = &log }); /* while messages stream in */
+    int64_t sent_at_spawn = atomic_load(&p.sent);
+    while (atomic_load(&p.sent) < sent_at_spawn + 500) { struct timespec d = { 0, 1000000 }; nanosleep(&d, NULL); }
+    atomic_store(&p.stop, 1);
+    pthread_join(t, NULL);
+    int64_t last = atomic_load(&p.sent) - 1;
+    /* Everything from the first delivered message on arrives, in order, without a gap; and the
+     * first delivered one was sent no later than the spawn returned. */
+    assert_true(recorder_wait(&log, 1, 5000));
+    int64_t first = recorder_at(&log, 0);
+    assert_true(first <= sent_at_spawn);
+    assert_true(recorder_wait(&log, (size_t)(last - first + 1), 5000));
+    for (int64_t i = first; i <= last; i++) assert_int_equal(recorder_at(&log, (size_t)(i - first)), i);
+    au_node_stats st;
+    au_node_stats_get(a, &st);
+    /* Every message is either delivered or counted as sent to a name not yet registered. */
+    assert_int_equal(st.drops_unknown_actor + (uint64_t)(last - first + 1), (uint64_t)last + 1);
+    au_node_stop(a);
+    au_node_stop(b);
+    recorder_destroy(&log);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(remoting_scenario_over_udp),
@@ -239,6 +297,7 @@ int main(void) {
         cmocka_unit_test(a_reference_sent_to_another_node_works_there),
         cmocka_unit_test(a_reference_to_a_local_actor_comes_back_local),
         cmocka_unit_test(a_dedicated_actor_can_block_on_a_remote_ask),
+        cmocka_unit_test(messages_arriving_while_the_name_is_registered_are_not_lost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
