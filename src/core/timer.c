@@ -315,32 +315,41 @@ static au_timer add(au_node *node, tentry *e) {
     return id;
 }
 
-au_timer au_timers_add_send(au_node *node, au_nanos deadline, au_ref ref, au_type *type,
-                            const void *msg) {
-    tentry *e = calloc(1, sizeof *e + type->size);
-    if (!e) return 0;
-    e->deadline = deadline;
-    e->kind = AU_TIMER_SEND;
-    e->ref = ref;
-    e->type = type;
-    memcpy(e->msg, msg, type->size);
+/* A zeroed entry with `extra` bytes of message room, or NULL. */
+static tentry *entry_new(au_timer_kind kind, au_nanos deadline, size_t extra) {
+    tentry *e = calloc(1, sizeof *e + extra);
+    if (e) {
+        e->kind = kind;
+        e->deadline = deadline;
+    }
+    return e;
+}
+
+/* Adds e; on failure frees it (the caller still owns what e points to) and returns 0. */
+static au_timer submit(au_node *node, tentry *e) {
     au_timer id = add(node, e);
     if (!id) free(e);
     return id;
 }
 
+au_timer au_timers_add_send(au_node *node, au_nanos deadline, au_ref ref, au_type *type,
+                            const void *msg) {
+    tentry *e = entry_new(AU_TIMER_SEND, deadline, type->size);
+    if (!e) return 0;
+    e->ref = ref;
+    e->type = type;
+    memcpy(e->msg, msg, type->size);
+    return submit(node, e);
+}
+
 au_timer au_timers_add_receive_timeout(au_node *node, au_nanos deadline, au_cell *cell,
                                        uint32_t gen, uint64_t seq) {
-    tentry *e = calloc(1, sizeof *e);
+    tentry *e = entry_new(AU_TIMER_RECEIVE_TIMEOUT, deadline, 0);
     if (!e) return 0;
-    e->deadline = deadline;
-    e->kind = AU_TIMER_RECEIVE_TIMEOUT;
     e->cell = cell;
     e->gen = gen;
     e->seq = seq;
-    au_timer id = add(node, e);
-    if (!id) free(e);
-    return id;
+    return submit(node, e);
 }
 
 void au_timers_fire_(au_node *node, void *timer) {
@@ -367,16 +376,12 @@ void au_timers_discard_(au_node *node, void *timer) {
 
 au_timer au_timers_add_call(au_node *node, au_nanos deadline, void (*call)(au_node *, void *),
                             void (*discard)(void *), void *arg) {
-    tentry *e = calloc(1, sizeof *e);
+    tentry *e = entry_new(AU_TIMER_CALL, deadline, 0);
     if (!e) return 0;
-    e->deadline = deadline;
-    e->kind = AU_TIMER_CALL;
     e->call = call;
     e->discard = discard;
     e->arg = arg;
-    au_timer id = add(node, e);
-    if (!id) free(e);
-    return id;
+    return submit(node, e);
 }
 
 au_err au_timer_cancel(au_node *node, au_timer timer) {
