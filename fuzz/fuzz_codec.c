@@ -17,7 +17,7 @@
 
 #include <aurum/schema.h>
 
-#include "core/codec.h"
+#include "proto/codec.h"
 
 /* ---- the types under test ------------------------------------------------------------------ */
 

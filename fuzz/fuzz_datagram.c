@@ -12,8 +12,8 @@
 
 #include <xxhash.h>
 
-#include "core/seal.h"
-#include "core/wire.h"
+#include "proto/seal.h"
+#include "proto/wire.h"
 
 #define MAX_MESSAGES 128 /* a 1400-byte datagram holds at most 66 message frames of 21 bytes */
 

@@ -17,9 +17,9 @@
 
 #include <xxhash.h>
 
-#include "core/reassembly.h"
-#include "core/seal.h"
-#include "core/wire.h"
+#include "proto/reassembly.h"
+#include "proto/seal.h"
+#include "proto/wire.h"
 
 typedef struct cursor {
     const uint8_t *p;

@@ -14,9 +14,9 @@
 #include <stdatomic.h>
 
 #include "core/mailbox.h"
-#include "core/pool.h"
-#include "core/sim_internal.h"
-#include "core/u64map.h"
+#include "util/pool.h"
+#include "testkit/sim_internal.h"
+#include "util/u64map.h"
 
 typedef struct au_cell au_cell;
 typedef struct au_worker au_worker;
@@ -121,12 +121,6 @@ struct au_ctx {
 };
 
 /* ---- workers and node ------------------------------------------------------------------------ */
-
-typedef struct au_runq {
-    _Atomic(au_mnode *) head;
-    au_mnode *tail;
-    au_mnode stub;
-} au_runq;
 
 struct au_worker {
     au_node *node;

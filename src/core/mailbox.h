@@ -15,9 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct au_mnode {
-    _Atomic(struct au_mnode *) next;
-} au_mnode;
+#include "util/mpsc.h"
 
 typedef struct au_mailbox {
     _Atomic(uintptr_t) head; /* last pushed node | 1 when marked empty */

@@ -14,7 +14,7 @@
  * slower rebalancing of long queues (a producer that sends millions of messages in one turn
  * runs before its consumer does). */
 #include "core/internal.h"
-#include "core/runq.h"
+#include "util/mpsc.h"
 
 #include <sched.h>
 #include <stdlib.h>

@@ -17,7 +17,7 @@
 #include <sched.h>
 #include <uv.h>
 
-#include "core/u64map.h"
+#include "util/u64map.h"
 
 typedef struct tentry {
     au_nanos deadline;

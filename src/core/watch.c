@@ -9,7 +9,7 @@
 
 #include <stdlib.h>
 
-#include "core/u64map.h"
+#include "util/u64map.h"
 
 typedef struct watch_entry {
     uint32_t gen;

@@ -44,9 +44,9 @@
 #include <cmocka.h>
 #include <xxhash.h>
 
-#include "core/codec.h"
-#include "core/seal.h"
-#include "core/wire.h"
+#include "proto/codec.h"
+#include "proto/seal.h"
+#include "proto/wire.h"
 #include "support/recorder.h"
 
 /* ---- the target actor -------------------------------------------------------------------- */

@@ -13,12 +13,12 @@
 #include <sys/socket.h>
 #include <uv.h>
 
-#include "core/codec.h"
+#include "proto/codec.h"
 #include "core/internal.h"
-#include "core/reassembly.h"
-#include "core/runq.h"
-#include "core/seal.h"
-#include "core/wire.h"
+#include "proto/reassembly.h"
+#include "util/mpsc.h"
+#include "proto/seal.h"
+#include "proto/wire.h"
 #include <aurum/faults.h>
 
 typedef struct au_net au_net_t;

@@ -5,7 +5,7 @@
  * stops, so a reference stays a 24-byte value and equality is a pointer compare. The table is
  * bounded (max_remote_refs): a flood of distinct references in hostile messages fails to decode
  * (AU_EFULL) instead of growing memory. */
-#include "core/net.h"
+#include "net/net.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  * version is registered); still alive; the interface type id declared by the root as a remote
  * interface (else wrong interface or schema mismatch). The payload stays CBOR until the actor's
  * turn, so the I/O thread never runs user-type decoding. */
-#include "core/net.h"
+#include "net/net.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* pool.c — see pool.h. Global lists are guarded by one mutex per class: they are touched once
  * per BATCH blocks, so the lock is rare on the hot path (thread-local push/pop). */
-#include "core/pool.h"
+#include "util/pool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

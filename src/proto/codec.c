@@ -12,7 +12,7 @@
  * the length it is given and only reports a string whose bytes are all present; we re-check
  * that anyway. Each decode_* function is all-or-nothing: on failure it has freed what it built
  * and left its part of the value zeroed, so the caller only undoes its own completed parts. */
-#include "core/codec.h"
+#include "proto/codec.h"
 
 #include <cbor.h>
 #include <stdbool.h>

@@ -19,7 +19,7 @@
 
 #include <aurum/schema.h>
 
-#include "core/codec.h"
+#include "proto/codec.h"
 
 /* ---- test types ------------------------------------------------------------------------------ */
 

@@ -1,5 +1,5 @@
 /* u64map.c — see u64map.h. Capacity is a power of two; load stays below 1/2. */
-#include "core/u64map.h"
+#include "util/u64map.h"
 
 #include <stdlib.h>
 

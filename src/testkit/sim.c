@@ -6,9 +6,9 @@
  * and fires it. With a single thread and these total orders, the same seed and test give the
  * same sequence of steps; the trace hash folds every step so runs can be compared. */
 #include "core/internal.h"
-#include "core/net.h"
-#include "core/runq.h"
-#include "core/sim_internal.h"
+#include "net/net.h"
+#include "util/mpsc.h"
+#include "testkit/sim_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -15,9 +15,9 @@
 #include <cmocka.h>
 #include <xxhash.h>
 
-#include "core/reassembly.h"
-#include "core/seal.h"
-#include "core/wire.h"
+#include "proto/reassembly.h"
+#include "proto/seal.h"
+#include "proto/wire.h"
 
 #define SECOND_NS 1000000000ull
 #define INCARNATION 0x1122334455667788ull

@@ -4,10 +4,22 @@
  * Unlike the mailbox (mailbox.h) a popped node leaves the queue entirely, so the same node can be
  * pushed again right away; the owner of a node guarantees it is in at most one queue at a time
  * (cells: the mailbox's scheduled token; peers: their `dirty` flag). */
-#ifndef AU_CORE_RUNQ_H
-#define AU_CORE_RUNQ_H
+#ifndef AU_UTIL_MPSC_H
+#define AU_UTIL_MPSC_H
 
-#include "core/internal.h"
+#include <stdatomic.h>
+#include <stddef.h>
+
+/* A queue link, embedded in what is queued (envelopes, cells, outgoing messages). */
+typedef struct au_mnode {
+    _Atomic(struct au_mnode *) next;
+} au_mnode;
+
+typedef struct au_runq {
+    _Atomic(au_mnode *) head;
+    au_mnode *tail;
+    au_mnode stub;
+} au_runq;
 
 static inline void au_runq_init(au_runq *q) {
     atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);

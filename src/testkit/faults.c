@@ -3,7 +3,7 @@
  * The decision for each unit (datagram or message) draws from a counter-based generator:
  * splitmix64(seed + n) for the n-th draw of the node. Lock-free, and reproducible for the same
  * seed and the same order of sends (which a deterministic simulation provides). */
-#include "core/net.h"
+#include "net/net.h"
 
 #include <math.h>
 #include <stdlib.h>

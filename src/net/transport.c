@@ -5,7 +5,7 @@
  * remote_deliver.c to route a complete message to its actor. Every malformed or unexpected
  * datagram is dropped, counted by reason, and logged at debug level. */
 #define _GNU_SOURCE /* sendmmsg */
-#include "core/net.h"
+#include "net/net.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -4,7 +4,7 @@
  * associated data so that incarnation, sequence number and flags cannot be altered without
  * failing authentication. Relies on libsodium; see core/seal.h for the invariants.
  */
-#include "core/seal.h"
+#include "proto/seal.h"
 
 #include <string.h>
 

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/wire.h"
+#include "proto/wire.h"
 
 typedef struct au_reassembly au_reassembly;
 

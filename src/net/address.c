@@ -1,6 +1,6 @@
 /* address.c — "host:port" text to socket addresses and back. Resolution (getaddrinfo) happens
  * when a node starts or a reference is forged or decoded, never per send. */
-#include "core/net.h"
+#include "net/net.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>

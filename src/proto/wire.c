@@ -12,7 +12,7 @@
  *    the reader uses afterwards, so what was validated is exactly what is iterated.
  *  - The packer's buf[frames_start, pos) always holds whole frames; pos <= frames_end.
  */
-#include "core/wire.h"
+#include "proto/wire.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -21,7 +21,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#include "core/seal.h"
+#include "proto/seal.h"
 
 /* A fragment is started in a partly filled datagram only when at least this many body bytes
  * fit; below that the fragment header would cost more than the bytes it carries. */

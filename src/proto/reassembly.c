@@ -12,7 +12,7 @@
  * that a late duplicate fragment does not start a new partial that could never complete (the
  * seed's behaviour).
  */
-#include "core/reassembly.h"
+#include "proto/reassembly.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/wire.h"
+#include "proto/wire.h"
 
 #define AU_SEAL_KEY_SIZE 32u
 #define AU_SEAL_OVERHEAD (AU_WIRE_NONCE_SIZE + AU_WIRE_TAG_SIZE)
