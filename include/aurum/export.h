@@ -1,0 +1,15 @@
+/* aurum/export.h — what the shared library exports.
+ *
+ * The library is built with -fvisibility=hidden: only declarations marked AU_API are part of
+ * libaurum's dynamic symbol table. Every function a public header declares carries it (also the
+ * `_`-suffixed functions behind public macros); internal functions never do. */
+#ifndef AURUM_EXPORT_H
+#define AURUM_EXPORT_H
+
+#if defined(__GNUC__) || defined(__clang__)
+#define AU_API __attribute__((visibility("default")))
+#else
+#define AU_API
+#endif
+
+#endif
