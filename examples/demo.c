@@ -2,6 +2,7 @@
  * reference checked on both ends, what the transport counts when traffic is lost or mistyped,
  * and a deterministic simulation of a hundred nodes replayed from its seed. */
 #include <aurum/aurum.h>
+#include <aurum/testkit.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -64,7 +65,9 @@ static uint64_t simulate(uint64_t seed, int nodes, int64_t *seen, au_nanos *virt
     au_sim *sim;
     au_sim_create(&(au_sim_config){ .seed = seed }, &sim);
     au_node *n[100];
-    for (int i = 0; i < nodes; i++) au_node_start(&(au_node_config){ .sim = sim }, &n[i]);
+    /* Simulated nodes, with fault injection wrapped around the simulation's driver. */
+    au_driver simulated = au_sim_driver(sim), faulty = au_faults_driver(&simulated);
+    for (int i = 0; i < nodes; i++) au_node_start(&(au_node_config){ .driver = &faulty }, &n[i]);
     for (int i = 0; i < nodes; i++) {
         au_faults_set(n[i], NULL, &(au_faults){ .delay_min = AU_MSEC(1), .delay_max = AU_MSEC(5), .per_message = true });
         au_spawn(n[i], relay_actor, "relay",
@@ -84,7 +87,9 @@ static uint64_t simulate(uint64_t seed, int nodes, int64_t *seen, au_nanos *virt
 int main(void) {
     au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
     au_node *a, *b, *c;
-    if (au_node_start(NULL, &a) || au_node_start(NULL, &b) || au_node_start(NULL, &c)) {
+    au_driver faulty = au_faults_driver(NULL); /* node b: real UDP, with fault injection */
+    if (au_node_start(NULL, &a) || au_node_start(&(au_node_config){ .driver = &faulty }, &b) ||
+        au_node_start(NULL, &c)) {
         fprintf(stderr, "could not start nodes on 127.0.0.1\n");
         return 1;
     }

@@ -28,6 +28,8 @@
 #define _GNU_SOURCE
 #include "bench.h"
 
+#include <aurum/testkit.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -188,11 +190,13 @@ AU_ACTOR(rsink_actor, rsink_state, rsink_msg, .recv = rsink_recv, .post_stop = r
 static au_node *remote_node_start(void) {
     au_node *node = NULL;
     const char *workers = getenv("AU_BENCH_WORKERS");
+    const char *drop = getenv("AU_BENCH_DROP");
+    au_driver faulty = au_faults_driver(NULL); /* only with AU_BENCH_DROP */
     au_err err = au_node_start(&(au_node_config){ .bind = "127.0.0.1:0",
-                                                  .workers = workers ? (unsigned)atoi(workers) : 0 },
+                                                  .workers = workers ? (unsigned)atoi(workers) : 0,
+                                                  .driver = drop && *drop ? &faulty : NULL },
                                &node);
     if (err) remote_fail("au_node_start on 127.0.0.1:0: %s", au_strerror(err));
-    const char *drop = getenv("AU_BENCH_DROP");
     if (drop && *drop) {
         double p = strtod(drop, NULL);
         fprintf(stderr, "aurum_bench: AU_BENCH_DROP: dropping %g of the outgoing datagrams\n", p);

@@ -7,8 +7,9 @@
  *   actor.h   AU_ACTOR, au_spawn, timers, death watch, ask
  *   node.h    au_node_start / au_node_stop, clock, statistics
  *   log.h     leveled logging with per-module levels and a pluggable sink
- *   faults.h  failure injection (drop, delay, duplicate, reorder, partitions) for tests
- *   sim.h     deterministic simulation of many nodes on a virtual clock */
+ *   driver.h  the node driver: clock, timers, how actors run, datagram I/O
+ *
+ * Test tools (probes, fault injection, deterministic simulation) are in aurum/testkit.h. */
 #ifndef AURUM_AURUM_H
 #define AURUM_AURUM_H
 
@@ -19,7 +20,6 @@
 #include <aurum/actor.h>
 #include <aurum/node.h>
 #include <aurum/log.h>
-#include <aurum/faults.h>
-#include <aurum/sim.h>
+#include <aurum/driver.h>
 
 #endif

@@ -1,12 +1,19 @@
-/* aurum/faults.h — failure injection in a node's transport, for tests.
+/* aurum/faults.h — failure injection, for tests: a node driver that wraps another driver.
+ *
+ * A node whose driver is au_faults_driver(inner) sends through the wrapper, which applies the
+ * faults configured below before handing datagrams to `inner` (NULL: the default UDP driver;
+ * au_sim_driver(sim): a simulation). The calls below return AU_ESTATE on a node started
+ * without it.
  *
  * Every outgoing datagram (or, in per-message mode, every outgoing message) to a destination
  * with faults configured is dropped, delayed, duplicated or held back for reordering with the
  * given probabilities, drawn from a seeded generator; a partition drops everything between
  * chosen groups of nodes until healed. Faults apply to all traffic of the node, user messages
  * included, and can be changed while the node runs. With nothing configured the send path pays
- * one relaxed load per batch of datagrams.
+ * one acquire load per batch of datagrams; a node without the wrapper pays nothing.
  *
+ *   au_driver faulty = au_faults_driver(NULL);          // real UDP, with faults
+ *   au_node_start(&(au_node_config){ .driver = &faulty }, &node);
  *   au_faults_set(node, NULL, &(au_faults){ .drop = 0.25, .delay_min = AU_MSEC(20),
  *                                           .delay_max = AU_MSEC(50) });      // every peer
  *   au_faults_partition((au_node *[]){ a, b }, 2, (au_node *[]){ c }, 1);     // {a,b} | {c}
@@ -15,11 +22,16 @@
 #ifndef AURUM_FAULTS_H
 #define AURUM_FAULTS_H
 
-#include <aurum/node.h>
+#include <aurum/driver.h>
+#include <aurum/export.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/** The fault-injection driver wrapping `inner` (NULL: au_driver_default()). inner must stay
+ *  valid until au_node_start returns (the node copies the chain). */
+AU_API au_driver au_faults_driver(const au_driver *inner);
 
 /** What to do to outgoing traffic. Zero: nothing. */
 typedef struct au_faults {
@@ -35,7 +47,7 @@ typedef struct au_faults {
 /** Sets the faults for traffic to `dest` ("host:port"), or for every destination without faults
  *  of its own when dest is NULL. f NULL clears them. AU_EINVAL for probabilities outside [0,1]
  *  or delay_min > delay_max; AU_ERESOLVE for an unknown destination; AU_ESTATE on a node
- *  without a network. */
+ *  without a network or not started with au_faults_driver. */
 au_err au_faults_set(au_node *node, const char *dest, const au_faults *f);
 
 /** Seeds the node's fault generator: the same seed and the same sequence of sends give the

@@ -1,5 +1,5 @@
 /* aurum/node.h — a node: the worker pool that runs actors, the registry of named actors, the
- * clock and timers, and (for remote messages) one UDP socket.
+ * clock and timers, and (for remote messages) one datagram endpoint, all through its driver.
  *
  * Many nodes may live in one process (tests do exactly that). au_node_stop stops every actor
  * (post_stop runs), joins every thread and frees everything the node allocated. */
@@ -20,7 +20,7 @@ typedef struct au_clock {
     void *user;
 } au_clock;
 
-typedef struct au_sim au_sim;
+typedef struct au_driver au_driver;
 
 /** Node configuration. Zero means "the default" for every field. */
 typedef struct au_node_config {
@@ -31,7 +31,8 @@ typedef struct au_node_config {
                                    advertise an IP address if references are to travel */
     unsigned workers;         /**< worker threads; default: number of cores */
     unsigned batch;           /**< messages an actor handles per turn before yielding; default 64 */
-    const au_clock *clock;    /**< default: CLOCK_MONOTONIC */
+    const au_clock *clock;    /**< overrides the driver's clock for timers and au_node_now;
+                                   default: the driver's (CLOCK_MONOTONIC for the default) */
     size_t mtu;               /**< largest datagram sent; default 1400 */
     size_t max_message_size;  /**< largest message accepted or sent; default 16 MiB */
     size_t max_partials;      /**< messages being reassembled per peer at once; default 64 */
@@ -45,8 +46,10 @@ typedef struct au_node_config {
     bool no_spin;             /**< idle threads block at once instead of polling briefly (100 µs
                                    for a worker, 200 µs for the event loop after a datagram): less
                                    CPU, slower wake-ups (tens of µs on virtual machines) */
-    au_sim *sim;              /**< join this deterministic simulation (see aurum/sim.h): no
-                                   threads, no socket, the simulation's clock and network */
+    const au_driver *driver;  /**< the node driver: clock, timers, how actors run, datagram I/O
+                                   (aurum/driver.h); default au_driver_default(): real time,
+                                   threads, libuv, UDP. A simulation or fault injection is a
+                                   driver (aurum/testkit.h: au_sim_driver, au_faults_driver) */
 } au_node_config;
 
 /** Starts a node: validates cfg (AU_ECONFIG with a logged reason), starts its threads and binds

@@ -1,11 +1,13 @@
 /* aurum/sim.h — deterministic simulation: many nodes in one process, on one thread, on a
  * virtual clock, connected by an in-memory network.
  *
- * A node started with .sim = sim joins the simulation: it has no threads and no socket; its
+ * A node started with the simulation's driver (.driver = &(au_driver){ au_sim_driver(sim) }, or
+ * a driver wrapping it, such as fault injection) joins the simulation: it has no threads and no
+ * socket; its
  * actors run one turn at a time in a fixed order, its timers, receive timeouts and failure
  * detectors read the virtual clock, and its datagrams travel through the simulated network
- * (with a seeded latency, and with the node's failure injection, au_faults_*, applied as on real
- * UDP). Nothing happens unless the test runs the simulation:
+ * (with a seeded latency, and with failure injection, au_faults_*, applied as on real UDP when the
+ * node's driver is au_faults_driver wrapping the simulation's). Nothing happens unless the test runs the simulation:
  *
  *   au_sim *sim;
  *   au_sim_create(&(au_sim_config){ .seed = 42 }, &sim);
@@ -25,11 +27,15 @@
 #ifndef AURUM_SIM_H
 #define AURUM_SIM_H
 
-#include <aurum/node.h>
+#include <aurum/driver.h>
+#include <aurum/export.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/** A simulation (opaque). */
+typedef struct au_sim au_sim;
 
 /** Simulation settings. Zero means the default for every field. */
 typedef struct au_sim_config {
@@ -38,6 +44,11 @@ typedef struct au_sim_config {
     au_nanos latency_max;    /**< default 1 ms; each datagram draws uniformly in [min, max] */
     au_nanos start;          /**< virtual time at creation; default 1 s */
 } au_sim_config;
+
+/** The simulation as a node driver: a node started with it (au_node_config.driver) lives in the
+ *  simulation at 127.0.0.1:<a port of its own>, whatever it asked to bind. The value may be
+ *  copied freely; the simulation must outlive its nodes. */
+AU_API au_driver au_sim_driver(au_sim *sim);
 
 /** Creates a simulation. */
 au_err au_sim_create(const au_sim_config *cfg, au_sim **out);

@@ -1,4 +1,7 @@
-/* aurum/testkit.h — test probes: actors whose received messages a plain test thread waits on.
+/* aurum/testkit.h — the test tools: probes (below), failure injection (aurum/faults.h) and
+ * deterministic simulation (aurum/sim.h), the last two as node drivers.
+ *
+ * Probes: actors whose received messages a plain test thread waits on.
  *
  * A probe is an actor for one message type R (a root type, or any type T that references can
  * point to: int64_t, a record, ...). Hand its reference to the code under test, then wait on
@@ -30,6 +33,8 @@
 #define AURUM_TESTKIT_H
 
 #include <aurum/actor.h>
+#include <aurum/faults.h>
+#include <aurum/sim.h>
 #include <aurum/ref.h>
 #include <aurum/schema.h>
 

@@ -156,11 +156,11 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
         extra->receive_timeout = o->receive_timeout;
     }
 
-    au_spawn_opts sim_opts;
-    if (o->dedicated && node->cfg.sim) { /* no threads in a simulation: run it pooled */
-        sim_opts = *o;
-        sim_opts.dedicated = false;
-        o = &sim_opts;
+    au_spawn_opts pooled;
+    if (o->dedicated && node->stepped) { /* the driver runs every actor: no thread of its own */
+        pooled = *o;
+        pooled.dedicated = false;
+        o = &pooled;
     }
     if (o->dedicated) au_join_zombies_(node); /* threads of stopped dedicated actors */
     pthread_mutex_lock(&node->lock);
@@ -338,10 +338,6 @@ static void drop(au_node *node, au_envelope *env) {
     au_envelope_free_payload(env);
 }
 
-/* The transport's delivery of a remote message (remote_deliver.c). */
-extern au_err au_remote_deliver_(au_ctx *ctx, au_envelope *env, const au_actor_def *def)
-   ;
-
 static bool run_batch(au_cell *cell, unsigned batch);
 
 /* Runs one envelope. */
@@ -375,7 +371,7 @@ static void process(au_cell *cell, au_envelope *env) {
             break;
         }
         note_activity(cell);
-        au_remote_deliver_(&ctx, env, def);
+        au_remote_layer->deliver(&ctx, env, def);
         break;
     case AU_ENV_TERM:
     case AU_ENV_NODE_STOP:
@@ -417,11 +413,51 @@ bool au_cell_run(au_cell *cell, unsigned batch) {
     /* A pooled actor's remote sends of this turn go out together at its end. Not a dedicated
      * actor's: it may block (waiting for the very reply its message asks for). */
     if (cell->flags & AU_CELL_DEDICATED) return run_batch(cell, batch);
-    au_net_turn_begin();
+    au_turn_begin();
     bool more = run_batch(cell, batch);
-    au_net_turn_end();
+    au_turn_end();
     return more;
 }
+
+/* ---- turns ------------------------------------------------------------------------------------ */
+
+#define TURN_DEFERRED 16
+static _Thread_local struct {
+    unsigned depth;
+    size_t n;
+    struct { void (*flush)(void *); void *arg; } at[TURN_DEFERRED];
+} turn;
+
+void au_turn_begin(void) { turn.depth++; }
+
+void au_turn_end(void) {
+    if (--turn.depth || !turn.n) return;
+    /* A flush may defer again (it runs outside any turn now, so it cannot): take the list. */
+    size_t n = turn.n;
+    turn.n = 0;
+    for (size_t i = 0; i < n; i++) turn.at[i].flush(turn.at[i].arg);
+}
+
+bool au_turn_defer(void (*flush)(void *), void *arg) {
+    if (!turn.depth) return false;
+    for (size_t i = 0; i < turn.n; i++)
+        if (turn.at[i].flush == flush && turn.at[i].arg == arg) return true;
+    if (turn.n == TURN_DEFERRED) return false;
+    turn.at[turn.n].flush = flush;
+    turn.at[turn.n++].arg = arg;
+    return true;
+}
+
+/* ---- tasks: actors run by a stepping driver -------------------------------------------------- */
+
+bool au_task_run(au_task *task) {
+    au_cell *cell = (au_cell *)task;
+    return au_cell_run(cell, cell->node->cfg.batch);
+}
+
+au_node *au_task_node(const au_task *task) { return ((const au_cell *)task)->node; }
+
+uint32_t au_task_serial(const au_task *task) { return ((const au_cell *)task)->serial; }
 
 static bool run_batch(au_cell *cell, unsigned batch) {
     for (unsigned i = 0; i < batch; i++) {
@@ -500,6 +536,14 @@ void au_dedicated_wake(au_cell *cell) {
 
 /* ---- node stop ---------------------------------------------------------------------------- */
 
+static bool no_live_actor(void *arg) {
+    au_node *node = arg;
+    pthread_mutex_lock(&node->lock);
+    bool none = node->live == 0;
+    pthread_mutex_unlock(&node->lock);
+    return none;
+}
+
 void au_actor_stop_all(au_node *node) {
     pthread_mutex_lock(&node->lock);
     /* seq_cst: pairs with spawn's gen store and stopping load (see au_spawn_). */
@@ -514,9 +558,9 @@ void au_actor_stop_all(au_node *node) {
         env->gen = gen;
         au_cell_push(c, env);
     }
-    if (node->cfg.sim) {
+    if (node->stepped) { /* nothing runs unless the driver steps: step until all stopped */
         pthread_mutex_unlock(&node->lock);
-        au_sim_run_node_stop_(node->cfg.sim, node);
+        node->driver->ops->run_until(node->driver, no_live_actor, node);
         pthread_mutex_lock(&node->lock);
     }
     while (node->live > 0) pthread_cond_wait(&node->cond, &node->lock);

@@ -9,13 +9,14 @@
 #define AU_CORE_INTERNAL_H
 
 #include <aurum/aurum.h>
+#include <aurum/driver.h>
 
 #include <pthread.h>
 #include <stdatomic.h>
 
 #include "core/mailbox.h"
 #include "util/pool.h"
-#include "testkit/sim_internal.h"
+#include "core/remote.h"
 #include "util/u64map.h"
 
 typedef struct au_cell au_cell;
@@ -146,9 +147,15 @@ struct au_registry;
 struct au_watches;
 struct au_net;
 
+/* Drivers a node can stack (a wrapper around a wrapper around a driver). */
+#define AU_DRIVER_DEPTH 4
+
 struct au_node {
     au_node_config cfg;
     au_clock clock;
+    au_driver_node *driver;          /* the outermost driver's instance */
+    au_driver drivers[AU_DRIVER_DEPTH]; /* the node's copy of the configured driver chain */
+    bool stepped;                    /* the driver runs the actors (no worker threads) */
     unsigned nworkers;
     au_worker *workers;
     _Atomic unsigned next_worker;    /* round-robin for schedules from outside the pool */
@@ -161,8 +168,6 @@ struct au_node {
     pthread_cond_t cond;             /* live actors reached 0; a dedicated thread ended */
     uint64_t live;                   /* actors alive (started or not) */
     uint32_t spawns;                 /* actors ever spawned: the next cell serial */
-    uint16_t sim_port;               /* in a simulation: this node's port at 127.0.0.1 */
-    uint64_t loop_activity;          /* loop thread only: datagrams received (loop spinning) */
     au_cell *free_cells[2][AU_CELL_SIZE_CLASSES]; /* [dedicated][size class] */
     void *slabs;                     /* cell slabs: every cell of the node (actor.c) */
     pthread_t *zombies;              /* dedicated threads that ended, to join */
@@ -200,12 +205,10 @@ void au_promise_defs_free_(au_node *node);
 void au_join_zombies_(au_node *node);
 au_ref au_cell_ref(au_cell *cell, uint32_t gen, au_type *iface, uint16_t variant);
 
-/* timer.c — every time read and timer goes through here */
-au_err au_timers_start(au_node *node);   /* the loop and its handles; no thread yet */
-au_err au_loop_start(au_node *node);     /* runs the loop on its thread */
+/* timer.c — every timer of the node; fired through the driver (au_node_run_timers) */
+au_err au_timers_start(au_node *node);
 void au_timers_quiesce(au_node *node);   /* from now on due timers are dropped, not fired */
-struct uv_loop_s *au_node_loop_(au_node *node);
-void au_timers_stop(au_node *node);
+void au_timers_stop(au_node *node);      /* frees the timers still pending */
 typedef enum au_timer_kind { AU_TIMER_SEND, AU_TIMER_RECEIVE_TIMEOUT, AU_TIMER_CALL } au_timer_kind;
 /* Calls call(node, arg) on the loop thread at `deadline`; if the node stops first, discard(arg).
  * Returns 0 on failure (then the caller still owns arg). */
@@ -247,9 +250,13 @@ void au_watches_destroy(au_node *node);
 /* Called when a cell's incarnation stops: notifies and forgets its watchers. */
 void au_watches_target_stopped(au_node *node, au_cell *cell, uint32_t gen);
 
-/* transport.c: remote sends made during an actor's turn are flushed when it ends. */
-void au_net_turn_begin(void);
-void au_net_turn_end(void);
+/* actor.c: a turn of a pooled actor. Work deferred during it (au_turn_defer) runs at its end:
+ * the remote path sends a turn's messages to one peer together. */
+void au_turn_begin(void);
+void au_turn_end(void);
+/* Runs flush(arg) when the current turn ends, once per (flush, arg); false when no turn is
+ * running on this thread or too much is deferred already (then the caller flushes now). */
+bool au_turn_defer(void (*flush)(void *arg), void *arg);
 
 /* ref.c */
 #define AU_REF_F_REMOTE 1u

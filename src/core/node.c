@@ -1,9 +1,9 @@
-/* node.c — node start and stop, configuration, statistics.
+/* node.c — node start and stop, configuration, statistics: where the layers are composed.
  *
- * Start order: pool, registry, watches, timers (the event loop, not yet running), workers,
- * network (its handles join the loop), then the loop thread. Stop order is the reverse, after
- * every actor has stopped: no thread may run a hook, fire a timer or deliver a datagram into
- * memory that is being freed. */
+ * Start order: the driver's instance (open), pool, registry, watches, timers, workers (unless
+ * the driver steps the actors), the remote path (binds through the driver), then the driver's
+ * own threads (start). Stop order is the reverse, after every actor has stopped: no thread may
+ * run a hook, fire a timer or deliver a datagram into memory that is being freed. */
 #include "core/internal.h"
 
 #include <stdio.h>
@@ -11,12 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-extern const au_clock au_monotonic_clock;
-
-/* The transport (transport.c). */
-au_err au_net_start_(au_node *node);
-void au_net_stop_(au_node *node);
-void au_net_stats_(au_node *node, au_node_stats *out);
+const au_remote_ops *au_remote_layer;
 
 static au_err validate(const au_node_config *in, au_node_config *cfg) {
     *cfg = in ? *in : (au_node_config){ 0 };
@@ -39,6 +34,47 @@ static au_err validate(const au_node_config *in, au_node_config *cfg) {
     return AU_OK;
 }
 
+/* Copies the configured driver chain into the node (the caller's values may be temporaries). */
+static au_err copy_drivers(au_node *node, const au_driver *d) {
+    for (unsigned i = 0; d; i++, d = d->inner) {
+        if (i == AU_DRIVER_DEPTH) {
+            au_log(AU_LOG_CORE, AU_LOG_ERROR, "config: more than %d drivers stacked", AU_DRIVER_DEPTH);
+            return AU_ECONFIG;
+        }
+        const au_driver_ops *ops = d->ops;
+        if (!ops || ops->version == 0 || ops->version > AU_DRIVER_VERSION || !ops->open ||
+            !ops->close || !ops->now || !ops->random || !ops->wake_at || !ops->bind || !ops->send ||
+            (ops->schedule && !ops->run_until)) {
+            au_log(AU_LOG_CORE, AU_LOG_ERROR, "config: driver %s is incomplete or of version %u (this "
+                   "library knows up to %u)", ops && ops->name ? ops->name : "?",
+                   ops ? ops->version : 0, AU_DRIVER_VERSION);
+            return AU_ECONFIG;
+        }
+        node->drivers[i] = *d;
+        if (i) node->drivers[i - 1].inner = &node->drivers[i];
+    }
+    return AU_OK;
+}
+
+static au_nanos driver_now(void *user) {
+    au_node *node = user;
+    return node->driver->ops->now(node->driver);
+}
+
+static au_err open_driver(au_node *node) {
+    const au_driver *d = node->cfg.driver ? node->cfg.driver : au_driver_default();
+    au_err err = copy_drivers(node, d);
+    if (err) return err;
+    if ((err = node->drivers[0].ops->open(&node->drivers[0], node, &node->driver))) {
+        au_log(AU_LOG_CORE, AU_LOG_ERROR, "driver %s: %s", node->drivers[0].ops->name,
+               au_strerror(err));
+        return err;
+    }
+    node->stepped = node->driver->ops->schedule != NULL;
+    node->clock = node->cfg.clock ? *node->cfg.clock : (au_clock){ driver_now, node };
+    return AU_OK;
+}
+
 au_err au_node_start(const au_node_config *in, au_node **out) {
     if (!out) return AU_EINVAL;
     *out = NULL;
@@ -49,14 +85,9 @@ au_err au_node_start(const au_node_config *in, au_node **out) {
         free(node);
         return err;
     }
-    node->clock = node->cfg.clock ? *node->cfg.clock : au_monotonic_clock;
-    if (node->cfg.sim) {
-        node->clock = au_sim_clock_(node->cfg.sim);
-        node->sim_port = au_sim_node_add_(node->cfg.sim, node);
-        if (!node->sim_port) {
-            free(node);
-            return AU_EFULL;
-        }
+    if ((err = open_driver(node))) {
+        free(node);
+        return err;
     }
     node->nworkers = node->cfg.workers;
     pthread_mutex_init(&node->lock, NULL);
@@ -64,9 +95,9 @@ au_err au_node_start(const au_node_config *in, au_node **out) {
     au_pool_acquire();
 
     if ((err = au_registry_create(node)) || (err = au_watches_create(node)) ||
-        (err = au_timers_start(node)) || (err = au_scheduler_start(node)) ||
-        (!node->cfg.no_network && (err = au_net_start_(node))) ||
-        (err = au_loop_start(node))) {
+        (err = au_timers_start(node)) || (!node->stepped && (err = au_scheduler_start(node))) ||
+        (!node->cfg.no_network && (err = au_net_start(node))) ||
+        (node->driver->ops->start && (err = node->driver->ops->start(node->driver)))) {
         au_node_stop(node);
         return err;
     }
@@ -76,13 +107,15 @@ au_err au_node_start(const au_node_config *in, au_node **out) {
 
 void au_node_stop(au_node *node) {
     if (!node) return;
-    if (node->workers || node->cfg.sim) au_actor_stop_all(node);
+    if (node->workers || node->stepped) au_actor_stop_all(node);
     /* No thread may send once the transport is gone: timers stop firing, workers (which may be
-     * flushing a last turn's remote sends) return, then the socket closes. */
+     * flushing a last turn's remote sends) return, then the driver stops its threads (no more
+     * datagram arrives), then the remote path is freed. */
     au_timers_quiesce(node);
     au_scheduler_join(node);
-    if (node->net) au_net_stop_(node);
-    if (node->cfg.sim) au_sim_node_remove_(node->cfg.sim, node); /* hands back its timers */
+    if (node->driver) node->driver->ops->close(node->driver);
+    node->driver = NULL;
+    if (node->net) au_remote_layer->stop(node);
     au_timers_stop(node);
     au_scheduler_stop(node);
     au_cells_free_all(node);
@@ -111,5 +144,14 @@ void au_node_stats_get(au_node *node, au_node_stats *out) {
     LOAD(timers_cancelled);
 #undef LOAD
     out->actors_live = out->actors_spawned - out->actors_stopped;
-    if (node->net) au_net_stats_(node, out);
+    if (node->net) au_remote_layer->stats(node, out);
+}
+
+au_nanos au_node_now(const au_node *node) { return node->clock.now(node->clock.user); }
+
+au_driver_node *au_node_driver(au_node *node) { return node ? node->driver : NULL; }
+
+void au_node_receive(au_node *node, void *data, size_t len, const struct sockaddr *from,
+                     socklen_t from_len) {
+    if (node->net) au_remote_layer->receive(node, data, len, from, from_len);
 }

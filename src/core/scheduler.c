@@ -92,8 +92,8 @@ static void place(au_node *node, au_cell *cell) {
 }
 
 void au_schedule(au_cell *cell) {
-    if (cell->node->cfg.sim) {
-        au_sim_schedule_(cell->node->cfg.sim, cell);
+    if (cell->node->stepped) { /* the driver runs the turns */
+        cell->node->driver->ops->schedule(cell->node->driver, (au_task *)cell);
         return;
     }
     if (cell->flags & AU_CELL_DEDICATED) {
@@ -177,7 +177,6 @@ static void *worker_main(void *arg) {
 }
 
 au_err au_scheduler_start(au_node *node) {
-    if (node->cfg.sim) return AU_OK; /* the simulation runs every turn on its own thread */
     node->workers = calloc(node->nworkers, sizeof *node->workers);
     if (!node->workers) return AU_ENOMEM;
     for (unsigned i = 0; i < node->nworkers; i++) {

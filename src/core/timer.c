@@ -1,11 +1,11 @@
-/* timer.c — the node's timers and its event-loop thread (shared with the transport, whose
- * handles are added before the thread starts: au_timers_start, then au_loop_start).
+/* timer.c — the node's timers: one min-heap for every timer kind, fired through the node driver.
  *
  * Timers live in a binary min-heap ordered by deadline (node clock), guarded by a mutex, plus an
  * id → timer map for cancellation. Cancelling marks the timer and removes it from the map; the
  * heap entry is skipped when it surfaces (O(log n) lazily instead of an O(n) search now).
- * The loop thread (libuv) sleeps until the earliest deadline; a timer added earlier than what the
- * loop waits for wakes it through a uv_async. Firing happens outside the lock.
+ * The driver is told the earliest deadline (wake_at) whenever a timer is added earlier than the
+ * one it was last told; it then calls au_node_run_timers on its timer thread, which fires what
+ * is due and returns the next deadline. Firing happens outside the lock.
  *
  * Receive timeouts re-arm lazily (see actor.c): a message does not touch the heap, it only moves
  * the cell's last-activity time; the timer, when it fires, re-arms itself for the remainder. */
@@ -13,9 +13,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <sched.h>
-#include <uv.h>
 
 #include "util/u64map.h"
 
@@ -39,18 +36,11 @@ typedef struct au_timers {
     pthread_mutex_t lock;
     tentry **heap;
     size_t n, cap;
-    au_u64map by_id; /* SEND timers only: receive timeouts are never cancelled by id */
+    au_u64map by_id; /* SEND and CALL timers: receive timeouts are never cancelled by id */
     uint64_t next_id;
-    au_nanos armed; /* deadline the loop currently waits for; 0 = none */
-
-    uv_loop_t loop;
-    uv_async_t async;
-    uv_timer_t timer;
-    pthread_t thread;
-    bool quit;    /* guarded by lock */
-    bool closed;  /* loop thread only: the quit was handled, the loop ends */
+    au_nanos armed; /* deadline the driver was last asked to wake for; 0 = none */
+    bool quit;      /* guarded by lock: no new timer */
     _Atomic bool quiesced; /* the node is stopping: due timers are discarded */
-    bool running; /* the loop thread was started */
 } au_timers;
 
 /* ---- heap -------------------------------------------------------------------------------------- */
@@ -96,13 +86,11 @@ static tentry *heap_pop(au_timers *t) {
 /* Frees a timer that will never fire, with what it owns. */
 static void entry_discard(tentry *e) {
     if (e->kind == AU_TIMER_SEND && !e->cancelled && e->type) au_value_free(e->type, e->msg);
-    if (e->kind == AU_TIMER_CALL && e->discard) e->discard(e->arg);
+    if (e->kind == AU_TIMER_CALL && !e->cancelled && e->discard) e->discard(e->arg);
     free(e);
 }
 
 /* ---- firing ------------------------------------------------------------------------------------- */
-
-static au_nanos now_of(au_node *node) { return node->clock.now(node->clock.user); }
 
 static void fire(au_node *node, tentry *e) {
     if (atomic_load_explicit(&node->timers->quiesced, memory_order_acquire)) {
@@ -125,17 +113,18 @@ static void fire(au_node *node, tentry *e) {
     free(e);
 }
 
-/* Fires every timer due at `now`; returns the next deadline (0: none). */
-static au_nanos run_due(au_node *node) {
+static bool by_id(const tentry *e) { return e->kind != AU_TIMER_RECEIVE_TIMEOUT; }
+
+au_nanos au_node_run_timers(au_node *node) {
     au_timers *t = node->timers;
     for (;;) {
-        au_nanos now = now_of(node);
+        au_nanos now = au_node_now(node);
         tentry *due = NULL;
         pthread_mutex_lock(&t->lock);
         while (t->n && t->heap[0]->cancelled) free(heap_pop(t));
         if (t->n && t->heap[0]->deadline <= now) {
             due = heap_pop(t);
-            if (due->kind == AU_TIMER_SEND) au_u64map_take(&t->by_id, due->id);
+            if (by_id(due)) au_u64map_take(&t->by_id, due->id);
         }
         au_nanos next = t->n ? t->heap[0]->deadline : 0;
         t->armed = next;
@@ -145,76 +134,6 @@ static au_nanos run_due(au_node *node) {
     }
 }
 
-static void on_timer(uv_timer_t *h);
-
-static void rearm(au_node *node, au_nanos next) {
-    au_timers *t = node->timers;
-    if (!next) {
-        uv_timer_stop(&t->timer);
-        return;
-    }
-    au_nanos now = now_of(node);
-    uint64_t ms = next > now ? (next - now + 999999) / 1000000 : 0; /* round up: never early */
-    uv_timer_start(&t->timer, on_timer, ms, 0);
-}
-
-static void on_timer(uv_timer_t *h) {
-    au_node *node = h->data;
-    rearm(node, run_due(node));
-}
-
-static void on_async(uv_async_t *h) {
-    au_node *node = h->data;
-    au_timers *t = node->timers;
-    pthread_mutex_lock(&t->lock);
-    bool quit = t->quit;
-    pthread_mutex_unlock(&t->lock);
-    if (quit) {
-        uv_close((uv_handle_t *)&t->timer, NULL);
-        uv_close((uv_handle_t *)&t->async, NULL);
-        uv_stop(&t->loop);
-        t->closed = true;
-        return;
-    }
-    rearm(node, run_due(node));
-}
-
-/* Real time for the spin decision only (not the node's clock: this is about CPU, not the
- * application's time). */
-static uint64_t spin_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* The loop polls without blocking for a while after each datagram, then blocks in epoll: a
- * blocked thread takes tens of microseconds to wake on a virtual machine, a polling one picks a
- * reply up in one or two. The cost is one core's polling for LOOP_SPIN_NS after the last
- * datagram; an idle node blocks. */
-#define LOOP_SPIN_NS 200000u
-
-static void *loop_main(void *arg) {
-    au_node *node = arg;
-    au_timers *t = node->timers;
-    uint64_t seen = node->loop_activity, quiet_since = spin_now();
-    while (!t->closed) {
-        uv_run(&t->loop, UV_RUN_NOWAIT);
-        if (node->loop_activity != seen) {
-            seen = node->loop_activity;
-            quiet_since = spin_now();
-        } else if (node->cfg.no_spin || spin_now() - quiet_since > LOOP_SPIN_NS) {
-            uv_run(&t->loop, UV_RUN_ONCE); /* block until the next event */
-            quiet_since = spin_now();
-        } else {
-            sched_yield();
-        }
-    }
-    /* Let the closed handles' callbacks run. */
-    uv_run(&node->timers->loop, UV_RUN_NOWAIT);
-    au_pool_thread_flush();
-    return NULL;
-}
-
 /* ---- API ---------------------------------------------------------------------------------------- */
 
 au_err au_timers_start(au_node *node) {
@@ -222,48 +141,13 @@ au_err au_timers_start(au_node *node) {
     if (!t) return AU_ENOMEM;
     pthread_mutex_init(&t->lock, NULL);
     t->next_id = 1;
-    if (node->cfg.sim) { /* the simulation holds the timers and fires them: no loop */
-        node->timers = t;
-        return AU_OK;
-    }
-    if (uv_loop_init(&t->loop) != 0) {
-        pthread_mutex_destroy(&t->lock);
-        free(t);
-        return AU_EIO;
-    }
-    uv_async_init(&t->loop, &t->async, on_async);
-    uv_timer_init(&t->loop, &t->timer);
-    t->async.data = node;
-    t->timer.data = node;
     node->timers = t;
-    return AU_OK;
-}
-
-au_err au_loop_start(au_node *node) {
-    au_timers *t = node->timers;
-    if (node->cfg.sim) return AU_OK;
-    if (pthread_create(&t->thread, NULL, loop_main, node) != 0) return AU_ENOMEM;
-    t->running = true;
     return AU_OK;
 }
 
 void au_timers_stop(au_node *node) {
     au_timers *t = node->timers;
     if (!t) return;
-    pthread_mutex_lock(&t->lock);
-    t->quit = true;
-    pthread_mutex_unlock(&t->lock);
-    if (node->cfg.sim) {
-        /* au_sim_node_remove_ already handed back (and freed) every pending entry. */
-    } else if (t->running) {
-        uv_async_send(&t->async);
-        pthread_join(t->thread, NULL);
-    } else {
-        uv_close((uv_handle_t *)&t->timer, NULL);
-        uv_close((uv_handle_t *)&t->async, NULL);
-        uv_run(&t->loop, UV_RUN_NOWAIT);
-    }
-    if (!node->cfg.sim) uv_loop_close(&t->loop);
     for (size_t i = 0; i < t->n; i++) entry_discard(t->heap[i]);
     free(t->heap);
     au_u64map_free(&t->by_id);
@@ -273,15 +157,15 @@ void au_timers_stop(au_node *node) {
 }
 
 void au_timers_quiesce(au_node *node) {
-    /* release: the loop thread that sees it will not fire after this point... */
-    if (node->timers) atomic_store_explicit(&node->timers->quiesced, true, memory_order_release);
-    /* ...and a fire already under way finishes before the loop runs its next callback, which
-     * the transport's close (au_net_stop_) waits for. */
+    au_timers *t = node->timers;
+    if (!t) return;
+    pthread_mutex_lock(&t->lock);
+    t->quit = true;
+    pthread_mutex_unlock(&t->lock);
+    /* release: the timer thread that sees it will not fire after this point; a fire already
+     * under way finishes before the driver closes (au_node_stop closes the driver after). */
+    atomic_store_explicit(&t->quiesced, true, memory_order_release);
 }
-
-uv_loop_t *au_node_loop_(au_node *node) { return node->cfg.sim ? NULL : &node->timers->loop; }
-
-bool au_loop_running_(au_node *node) { return node->timers && node->timers->running; }
 
 static au_timer add(au_node *node, tentry *e) {
     au_timers *t = node->timers;
@@ -291,27 +175,18 @@ static au_timer add(au_node *node, tentry *e) {
         return 0;
     }
     e->id = t->next_id++;
-    bool mapped = e->kind != AU_TIMER_SEND || au_u64map_put(&t->by_id, e->id, e);
-    if (mapped && node->cfg.sim) {
-        if (!au_sim_timer_add_(node->cfg.sim, node, e, e->deadline)) {
-            if (e->kind == AU_TIMER_SEND) au_u64map_take(&t->by_id, e->id);
-            pthread_mutex_unlock(&t->lock);
-            return 0;
-        }
-        au_timer id = e->id;
-        pthread_mutex_unlock(&t->lock);
-        return id;
-    }
+    bool mapped = !by_id(e) || au_u64map_put(&t->by_id, e->id, e);
     if (!mapped || !heap_push(t, e)) {
-        if (mapped && e->kind == AU_TIMER_SEND) au_u64map_take(&t->by_id, e->id);
+        if (mapped && by_id(e)) au_u64map_take(&t->by_id, e->id);
         pthread_mutex_unlock(&t->lock);
         return 0;
     }
     bool wake = t->armed == 0 || e->deadline < t->armed;
     if (wake) t->armed = e->deadline;
     au_timer id = e->id; /* once unlocked, the entry may fire and be freed */
+    au_nanos deadline = e->deadline;
     pthread_mutex_unlock(&t->lock);
-    if (wake) uv_async_send(&t->async);
+    if (wake) node->driver->ops->wake_at(node->driver, deadline);
     return id;
 }
 
@@ -352,28 +227,6 @@ au_timer au_timers_add_receive_timeout(au_node *node, au_nanos deadline, au_cell
     return submit(node, e);
 }
 
-void au_timers_fire_(au_node *node, void *timer) {
-    tentry *e = timer;
-    au_timers *t = node->timers;
-    pthread_mutex_lock(&t->lock);
-    bool cancelled = e->cancelled;
-    if (!cancelled && e->kind == AU_TIMER_SEND) au_u64map_take(&t->by_id, e->id);
-    pthread_mutex_unlock(&t->lock);
-    if (cancelled)
-        free(e);
-    else
-        fire(node, e);
-}
-
-void au_timers_discard_(au_node *node, void *timer) {
-    tentry *e = timer;
-    au_timers *t = node->timers;
-    pthread_mutex_lock(&t->lock);
-    if (e->kind == AU_TIMER_SEND) au_u64map_take(&t->by_id, e->id);
-    pthread_mutex_unlock(&t->lock);
-    entry_discard(e);
-}
-
 au_timer au_timers_add_call(au_node *node, au_nanos deadline, void (*call)(au_node *, void *),
                             void (*discard)(void *), void *arg) {
     tentry *e = entry_new(AU_TIMER_CALL, deadline, 0);
@@ -389,27 +242,26 @@ au_err au_timer_cancel(au_node *node, au_timer timer) {
     au_timers *t = node->timers;
     pthread_mutex_lock(&t->lock);
     tentry *e = au_u64map_take(&t->by_id, timer);
+    void (*discard)(void *) = NULL;
+    void *arg = NULL;
     if (e) {
-        /* Under the lock: once unlocked, run_due may free the entry. */
+        /* Under the lock: once unlocked, au_node_run_timers may free the entry. */
         e->cancelled = true;
-        au_value_free(e->type, e->msg);
+        if (e->type) au_value_free(e->type, e->msg);
         e->type = NULL;
+        discard = e->discard;
+        arg = e->arg;
+        e->discard = NULL;
     }
     pthread_mutex_unlock(&t->lock);
     if (!e) return AU_ENOTFOUND;
+    if (discard) discard(arg);
     au_stat_inc(&node->stats.timers_cancelled);
     return AU_OK;
 }
 
-/* ---- clock ---------------------------------------------------------------------------------------- */
-
-static au_nanos monotonic_now(void *user) {
-    (void)user;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (au_nanos)ts.tv_sec * 1000000000u + (au_nanos)ts.tv_nsec;
+au_timer au_node_call_at(au_node *node, au_nanos deadline, void (*fn)(au_node *, void *),
+                         void (*discard)(void *), void *arg) {
+    if (!node || !fn) return 0;
+    return au_timers_add_call(node, deadline, fn, discard, arg);
 }
-
-const au_clock au_monotonic_clock = { monotonic_now, NULL };
-
-au_nanos au_node_now(const au_node *node) { return node->clock.now(node->clock.user); }

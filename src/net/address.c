@@ -88,3 +88,21 @@ uint64_t au_addr_hash(const au_addr *a) {
     }
     return XXH3_64bits(key, sizeof key);
 }
+
+au_err au_address_resolve(const char *text, struct sockaddr_storage *out, socklen_t *len) {
+    if (!out || !len) return AU_EINVAL;
+    au_addr a;
+    au_err err = au_addr_resolve(text, &a);
+    if (err) return err;
+    *out = a.sa;
+    *len = a.len;
+    return AU_OK;
+}
+
+bool au_address_equal(const struct sockaddr *a, const struct sockaddr *b) {
+    au_addr x = { .len = a->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in) };
+    au_addr y = { .len = b->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in) };
+    memcpy(&x.sa, a, x.len);
+    memcpy(&y.sa, b, y.len);
+    return au_addr_equal(&x, &y);
+}

@@ -1,25 +1,31 @@
-/* net.h — the UDP transport's internal structures: peers, remote reference targets, and the
- * node's socket. Shared by transport.c (socket, send and receive paths), remote_ref.c (forging,
- * interning, references in messages) and remote_deliver.c (routing on arrival, decoding on the
- * receiving actor's worker). Not a public header.
+/* net.h — the remote path's internal structures: peers, remote reference targets, the channel
+ * datagrams leave and arrive through. Shared by the files of src/net/:
  *
- * Threads: senders encode on their own thread and queue the bytes on the peer; the event-loop
- * thread packs queued messages into datagrams, sends them, receives, reassembles and routes.
- * A peer's packer, reassembly and replay window are loop-thread only. */
+ *   net.c         start and stop, configuration, statistics, the table the core calls through
+ *   channel.c     the channel interface and its datagram implementation (the node driver)
+ *   peer.c        the peer table
+ *   send.c        the send path: queue on the peer, pack into datagrams, send in batches
+ *   receive.c     the receive path: validate, replay-check, reassemble, then route
+ *   deliver.c     routing an arrived message to its actor, decoding it on the actor's worker
+ *   remote_ref.c  remote references: forging, interning, references inside messages
+ *   address.c     parsing, resolving and printing addresses
+ *
+ * Not a public header. Threads: senders encode on their own thread and queue the bytes on the
+ * peer; whichever thread finds the peer idle packs the queued messages into datagrams and sends
+ * them. Datagrams arrive on the driver's receive thread, which validates, reassembles and
+ * routes; a peer's reassembly and replay windows belong to that thread. */
 #ifndef AU_CORE_NET_H
 #define AU_CORE_NET_H
 
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <uv.h>
 
-#include "proto/codec.h"
 #include "core/internal.h"
+#include "proto/codec.h"
 #include "proto/reassembly.h"
-#include "util/mpsc.h"
 #include "proto/seal.h"
 #include "proto/wire.h"
-#include <aurum/faults.h>
+#include "util/mpsc.h"
 
 typedef struct au_net au_net_t;
 
@@ -41,29 +47,13 @@ uint64_t au_addr_hash(const au_addr *a);
 
 struct au_remote;
 
-/* Failure injection (faults.c): one rule per destination, in an immutable table swapped
- * whole on every change; retired tables stay until the node stops, so a sender may keep using
- * the rule it looked up. */
-typedef struct au_fault_rule {
-    au_addr dest;
-    bool any;          /* the default for destinations without a rule of their own */
-    bool blocked;
-    au_faults f;
-} au_fault_rule;
-
-typedef struct au_fault_table {
-    struct au_fault_table *retired_next;
-    uint64_t version;
-    size_t n;
-    au_fault_rule rules[];
-} au_fault_table;
-
 /* A message encoded by its sender, queued on the peer until a sender packs it. */
 typedef struct au_outmsg {
     au_mnode node;
     uint8_t pool_class;
     uint8_t kind;              /* AU_WIRE_KIND_MESSAGE / _SIGNAL */
-    uint8_t faulted;           /* faults were already applied to this message */
+    uint8_t fated;             /* the driver's message_fate was applied already (a copy sent
+                                  late): not again */
     uint32_t payload_len;
     uint64_t iface_id;
     struct au_remote *to;      /* name and root type id (interned: outlives the message) */
@@ -74,14 +64,13 @@ typedef struct au_outmsg {
 
 /* Another node, as seen from this one. */
 typedef struct au_peer {
+    struct au_net *net;
     au_addr addr;
     char text[64];
     au_runq queue;           /* au_outmsg waiting to be packed */
     _Atomic int sending;     /* 1 while a thread packs and sends for this peer */
     _Atomic uint64_t queued; /* messages pushed and not yet packed */
     au_wire_packer packer;   /* guarded by `sending` */
-    uint64_t fault_version;  /* guarded by `sending`: the table fault_rule was taken from */
-    const au_fault_rule *fault_rule;
     au_reassembly *reassembly; /* loop thread; created on the first fragment */
     struct {                   /* loop thread: one replay window per recent sender incarnation */
         uint64_t incarnation, last_used;
@@ -112,70 +101,75 @@ typedef struct au_net_stats {
         drops_duplicate, reassemblies_in_flight;
 } au_net_stats;
 
-#define AU_NET_BATCH 64              /* at most this many datagrams per sendmmsg */
+#define AU_NET_BATCH 64              /* at most this many datagrams per channel send */
 #define AU_NET_BATCH_BYTES (128 << 10) /* per-thread send batch buffer */
-#define AU_NET_RECV_SLOTS 32         /* datagrams per recvmmsg */
+
+/* Where datagrams go and come from. One implementation today, over the node driver's datagram
+ * I/O (channel.c); a stream channel (TCP) is a second implementation of the same table. */
+typedef struct au_channel_ops {
+    const char *name;
+    /* Binds the node's endpoint; *bound is the address actually bound. */
+    au_err (*open)(struct au_net *net, const au_addr *bind, au_addr *bound);
+    /* Sends n datagrams to `to`; returns how many failed. Any thread. */
+    size_t (*send)(struct au_net *net, const au_addr *to, const struct iovec *dgrams, size_t n);
+} au_channel_ops;
+
+extern const au_channel_ops au_channel_datagram;
 
 struct au_net {
     au_node *node;
-    uv_loop_t *loop;
-    uv_udp_t udp;
-    uv_async_t wake;             /* queued messages, or quit */
-    uv_timer_t expire_timer;     /* reassembly timeouts */
+    const au_channel_ops *channel;
     au_addr bound;
     uint64_t incarnation;
     au_wire_limits limits;
     au_wire_ids ids;
     au_seal_key *key;            /* NULL: checksummed, not sealed */
     au_codec_refs refs;          /* how references in messages are encoded and decoded */
-    int fd;                      /* the socket, for sendmmsg from any thread */
-    _Atomic int quit;            /* the node is stopping: close the handles */
-    size_t batch;                /* datagrams per sendmmsg: fits AU_NET_BATCH_BYTES */
 
     pthread_mutex_t lock;        /* guards the peer and remote tables */
     au_peer **peers;
     size_t npeers_buckets, npeers, max_peers;
     au_remote **remotes;
     size_t nremote_buckets, nremotes, max_remotes;
-
-    uint8_t *in_buf;             /* receive buffer for recvmmsg (loop thread) */
-    size_t in_size;
-    pthread_mutex_t closed_lock;
-    pthread_cond_t closed_cond;
-    int open_handles;            /* guarded by closed_lock */
-    bool expire_armed;           /* simulation: a reassembly-expiry timer is pending */
+    bool expire_armed;           /* guarded by lock: a reassembly-expiry timer is pending */
 
     au_net_stats stats;
-
-    _Atomic(au_fault_table *) faults; /* NULL: no faults anywhere (the common case) */
-    pthread_mutex_t fault_lock;       /* serialises changes */
-    au_fault_table *retired;
-    uint64_t fault_versions;          /* guarded by fault_lock */
-    uint64_t fault_seed;
-    _Atomic uint64_t fault_draws;
-    _Atomic uint64_t faults_dropped, faults_duplicated, faults_delayed, faults_reordered,
-        faults_blocked;
 };
 
-/* faults.c */
-/* The rule for traffic to `peer` (NULL: none). Caller owns peer->sending. */
-const au_fault_rule *au_faults_rule(au_net_t *net, au_peer *peer);
-/* Decides the fate of one unit: how many copies to send (0, 1 or 2) and each copy's delay. */
-unsigned au_faults_decide(au_net_t *net, const au_fault_rule *rule, au_nanos delay[2]);
-void au_faults_free(au_net_t *net);
-
-/* transport.c */
+/* peer.c */
 /* The peer for addr, created if `create` and under max_peers; NULL otherwise. */
 au_peer *au_net_peer(au_net_t *net, const au_addr *addr, bool create);
+void au_net_peers_free(au_net_t *net);
+
+/* send.c */
 /* Queues m and sends it (and whatever else is queued) unless another thread is doing so. */
 void au_net_enqueue(au_net_t *net, au_peer *peer, au_outmsg *m);
-/* Sends one datagram now, bypassing batches and faults (delayed datagrams). */
-void au_net_transmit(au_net_t *net, const au_addr *to, const uint8_t *dgram, size_t len);
+
+/* receive.c: one datagram from the channel (the driver's receive thread). */
+void au_net_receive(au_node *node, void *data, size_t len, const struct sockaddr *from,
+                    socklen_t from_len);
 
 /* remote_ref.c */
+au_err au_net_refs_init(au_net_t *net);
 void au_net_remotes_free(au_net_t *net);
+au_err au_net_send(au_ref ref, const void *msg, bool signal);
+au_ref au_net_forge(au_node *node, const char *name, const char *addr, au_type *root,
+                    uint16_t variant, au_type *iface);
+size_t au_net_format(au_ref ref, char *buf, size_t size);
+bool au_net_equal(au_ref a, au_ref b);
+au_node *au_net_node_of(au_ref ref);
+/* The root variant an interface type id maps to (AU_WHOLE for the root itself), or -1. */
+int au_net_variant_of(au_type *root, uint64_t iface_id, bool *schema_mismatch);
 
-/* remote_deliver.c: routes one received message (loop thread). */
+/* deliver.c */
+/* Routes one received message to its actor (the receive thread). */
 void au_net_route(au_net_t *net, const au_wire_message *msg);
+/* Decodes an AU_ENV_REMOTE envelope on the receiving actor's worker and runs recv. */
+au_err au_net_deliver(au_ctx *ctx, au_envelope *env, const au_actor_def *def);
+
+/* Counts n of something (relaxed: statistics need no ordering with anything else). */
+static inline void au_net_count(_Atomic uint64_t *c, uint64_t n) {
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
 
 #endif

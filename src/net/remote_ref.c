@@ -89,7 +89,7 @@ static au_ref remote_ref(au_remote *r, au_type *iface, uint16_t variant) {
     return (au_ref){ .target = r, .iface = iface, .variant = variant, .flags = AU_REF_F_REMOTE };
 }
 
-au_ref au_remote_forge_(au_node *node, const char *name, const char *addr, au_type *root,
+au_ref au_net_forge(au_node *node, const char *name, const char *addr, au_type *root,
                         uint16_t variant, au_type *iface) {
     au_net_t *net = node->net;
     if (!net) {
@@ -124,7 +124,7 @@ static au_buf *scratch(void) {
     return b;
 }
 
-au_err au_remote_send_(au_ref ref, const void *msg, bool signal) {
+au_err au_net_send(au_ref ref, const void *msg, bool signal) {
     au_remote *r = ref.target;
     au_net_t *net = r->net;
     au_buf *buf = scratch();
@@ -150,7 +150,7 @@ au_err au_remote_send_(au_ref ref, const void *msg, bool signal) {
     if (!m) return AU_ENOMEM;
     m->pool_class = cls;
     m->kind = signal ? AU_WIRE_KIND_SIGNAL : AU_WIRE_KIND_MESSAGE;
-    m->faulted = 0;
+    m->fated = 0;
     m->payload_len = (uint32_t)buf->len;
     m->iface_id = au_type_id(ref.iface);
     m->to = r;
@@ -159,13 +159,13 @@ au_err au_remote_send_(au_ref ref, const void *msg, bool signal) {
     return AU_OK;
 }
 
-au_node *au_remote_node_(au_ref ref) { return ((au_remote *)ref.target)->net->node; }
+au_node *au_net_node_of(au_ref ref) { return ((au_remote *)ref.target)->net->node; }
 
-bool au_remote_equal_(au_ref a, au_ref b) {
+bool au_net_equal(au_ref a, au_ref b) {
     return a.target == b.target && a.iface && b.iface && au_type_id(a.iface) == au_type_id(b.iface);
 }
 
-size_t au_remote_format_(au_ref ref, char *buf, size_t size) {
+size_t au_net_format(au_ref ref, char *buf, size_t size) {
     au_remote *r = ref.target;
     return (size_t)snprintf(buf, size, "%.*s@%s as %s", (int)r->name_len, r->name, r->addr,
                             ref.iface ? ref.iface->name : "?");

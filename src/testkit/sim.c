@@ -1,34 +1,45 @@
-/* sim.c — the deterministic simulation engine (see include/aurum/sim.h).
+/* sim.c — the deterministic simulation, as a node driver (see include/aurum/sim.h).
  *
- * One FIFO run queue of cells for every node, one min-heap of events (timers of every node and
- * datagrams in flight) ordered by (virtual time, sequence number), one seeded generator. A step
- * runs one runnable actor's turn if there is one, else advances the clock to the earliest event
- * and fires it. With a single thread and these total orders, the same seed and test give the
- * same sequence of steps; the trace hash folds every step so runs can be compared. */
-#include "core/internal.h"
-#include "net/net.h"
-#include "util/mpsc.h"
-#include "testkit/sim_internal.h"
+ * Every node of a simulation shares one FIFO of runnable actors (tasks), one min-heap of events
+ * ordered by (virtual time, sequence number) — a node's timer wake-up, or a datagram in flight —
+ * and one seeded generator. A step runs one task's turn if there is one, else advances the clock
+ * to the earliest event and handles it. With a single thread and these total orders, the same
+ * seed and test give the same sequence of steps; the trace hash folds every step so runs can be
+ * compared. The runtime does not know it is simulated: it only calls its driver.
+ *
+ * Built on the public API (aurum/driver.h) only. */
+#include <aurum/log.h>
+#include <aurum/testkit.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
 #define SIM_BASE_PORT 10000
 
-typedef enum ev_kind { EV_TIMER, EV_DATAGRAM } ev_kind;
+typedef enum ev_kind { EV_WAKE, EV_DATAGRAM } ev_kind;
 
 typedef struct event {
     au_nanos time;
     uint64_t seq;
     ev_kind kind;
-    au_node *node;      /* TIMER: the owner; DATAGRAM: the sender */
-    void *timer;        /* TIMER: the node's timer entry */
+    uint32_t node;      /* WAKE: the node's index */
     uint16_t to_port;   /* DATAGRAM */
     uint16_t from_port;
     size_t len;
     uint8_t *bytes;
 } event;
+
+/* A node's instance of the simulation driver. */
+typedef struct sim_node {
+    au_driver_node base;
+    au_sim *sim;
+    au_node *node;
+    uint32_t index;
+    au_nanos armed;     /* the wake-up event that counts; 0: none */
+} sim_node;
 
 struct au_sim {
     au_sim_config cfg;
@@ -37,10 +48,11 @@ struct au_sim {
     uint64_t next_seq;
     uint64_t events;
     uint64_t trace;
-    au_runq runq;
+    struct queued { au_task *task; uint32_t node; } *tasks; /* FIFO ring of runnable actors */
+    size_t task_head, ntasks, tasks_cap;
     event *heap;
     size_t n, cap;
-    au_node **nodes; /* by port - SIM_BASE_PORT; NULL once stopped */
+    sim_node **nodes;   /* by index (port - SIM_BASE_PORT); NULL once closed */
     size_t nnodes, nodes_cap;
 };
 
@@ -57,7 +69,7 @@ static void trace(au_sim *sim, const void *rec, size_t len) {
     sim->trace = XXH3_64bits_withSeed(rec, len, sim->trace);
 }
 
-/* ---- heap ------------------------------------------------------------------------------------- */
+/* ---- event heap ------------------------------------------------------------------------------ */
 
 static bool before(const event *a, const event *b) {
     return a->time < b->time || (a->time == b->time && a->seq < b->seq);
@@ -103,6 +115,208 @@ static event heap_pop(au_sim *sim) {
     return top;
 }
 
+/* ---- task FIFO ----------------------------------------------------------------------------- */
+
+static bool tasks_push(au_sim *sim, struct queued t) {
+    if (sim->ntasks == sim->tasks_cap) {
+        size_t cap = sim->tasks_cap ? sim->tasks_cap * 2 : 256;
+        struct queued *q = malloc(cap * sizeof *q);
+        if (!q) return false;
+        for (size_t i = 0; i < sim->ntasks; i++)
+            q[i] = sim->tasks[(sim->task_head + i) % sim->tasks_cap];
+        free(sim->tasks);
+        sim->tasks = q;
+        sim->tasks_cap = cap;
+        sim->task_head = 0;
+    }
+    sim->tasks[(sim->task_head + sim->ntasks++) % sim->tasks_cap] = t;
+    return true;
+}
+
+static struct queued tasks_pop(au_sim *sim) {
+    if (!sim->ntasks) return (struct queued){ NULL, 0 };
+    struct queued t = sim->tasks[sim->task_head];
+    sim->task_head = (sim->task_head + 1) % sim->tasks_cap;
+    sim->ntasks--;
+    return t;
+}
+
+/* ---- the driver -------------------------------------------------------------------------------- */
+
+static au_err sim_open(const au_driver *drv, au_node *node, au_driver_node **out) {
+    au_sim *sim = drv->data;
+    if (!sim) return AU_EINVAL;
+    if (sim->nnodes >= 65535 - SIM_BASE_PORT) return AU_EFULL;
+    if (sim->nnodes == sim->nodes_cap) {
+        size_t cap = sim->nodes_cap ? sim->nodes_cap * 2 : 64;
+        sim_node **n = realloc(sim->nodes, cap * sizeof *n);
+        if (!n) return AU_ENOMEM;
+        sim->nodes = n;
+        sim->nodes_cap = cap;
+    }
+    sim_node *sn = calloc(1, sizeof *sn);
+    if (!sn) return AU_ENOMEM;
+    sn->base.ops = drv->ops;
+    sn->sim = sim;
+    sn->node = node;
+    sn->index = (uint32_t)sim->nnodes;
+    sim->nodes[sim->nnodes++] = sn;
+    *out = &sn->base;
+    return AU_OK;
+}
+
+static void sim_close(au_driver_node *dn) {
+    sim_node *sn = (sim_node *)dn;
+    au_sim *sim = sn->sim;
+    sim->nodes[sn->index] = NULL;
+    /* Its actors still queued to run (stray sends to stopped actors) leave the FIFO. */
+    size_t n = sim->ntasks;
+    for (size_t i = 0; i < n; i++) {
+        struct queued t = tasks_pop(sim);
+        if (t.node != sn->index) tasks_push(sim, t); /* room: it was just popped */
+    }
+    /* Its wake-ups go; datagrams in flight to it are dropped on arrival. */
+    size_t keep = 0;
+    for (size_t i = 0; i < sim->n; i++) {
+        event *e = &sim->heap[i];
+        if (e->kind == EV_WAKE && e->node == sn->index) continue;
+        sim->heap[keep++] = *e;
+    }
+    sim->n = keep;
+    for (size_t i = sim->n / 2 + 1; i-- > 0;) sift_down(sim, i);
+    free(sn);
+}
+
+static au_nanos sim_now(au_driver_node *dn) { return ((sim_node *)dn)->sim->now; }
+
+static uint64_t sim_random(au_driver_node *dn) { return au_sim_random(((sim_node *)dn)->sim); }
+
+/* One wake-up event per node counts: the earliest asked for. A later request for an earlier
+ * time adds an event and supersedes the pending one, which is then skipped. */
+static void sim_wake_at(au_driver_node *dn, au_nanos deadline) {
+    sim_node *sn = (sim_node *)dn;
+    if (!deadline || (sn->armed && sn->armed <= deadline)) return;
+    if (heap_push(sn->sim, (event){ .time = deadline, .kind = EV_WAKE, .node = sn->index }))
+        sn->armed = deadline;
+}
+
+static void sim_schedule(au_driver_node *dn, au_task *task) {
+    sim_node *sn = (sim_node *)dn;
+    if (!tasks_push(sn->sim, (struct queued){ task, sn->index }))
+        au_log(AU_LOG_TESTKIT, AU_LOG_ERROR, "simulation: out of memory queueing an actor");
+}
+
+static bool step(au_sim *sim, au_nanos until);
+
+static void sim_run_until(au_driver_node *dn, bool (*done)(void *), void *arg) {
+    au_sim *sim = ((sim_node *)dn)->sim;
+    while (!done(arg) && step(sim, UINT64_MAX)) {}
+}
+
+static uint16_t port_of(const sim_node *sn) { return (uint16_t)(SIM_BASE_PORT + sn->index); }
+
+/* Every simulated node lives at 127.0.0.1:<its port>, whatever it asked to bind. */
+static au_err sim_bind(au_driver_node *dn, const struct sockaddr *addr, socklen_t len,
+                       struct sockaddr_storage *bound, socklen_t *bound_len) {
+    struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(port_of((sim_node *)dn)),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    memset(bound, 0, sizeof *bound);
+    memcpy(bound, &in, sizeof in);
+    *bound_len = sizeof in;
+    (void)addr;
+    (void)len;
+    return AU_OK;
+}
+
+static size_t sim_send(au_driver_node *dn, const au_datagram *d, size_t n) {
+    sim_node *sn = (sim_node *)dn;
+    au_sim *sim = sn->sim;
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (d[i].to->sa_family != AF_INET) continue; /* nobody there: lost, like real UDP */
+        const struct sockaddr_in *to = (const struct sockaddr_in *)d[i].to;
+        uint8_t *copy = malloc(d[i].len ? d[i].len : 1);
+        if (!copy) {
+            failed++;
+            continue;
+        }
+        memcpy(copy, d[i].data, d[i].len);
+        au_nanos latency = sim->cfg.latency_min;
+        if (sim->cfg.latency_max > sim->cfg.latency_min)
+            latency += au_sim_random(sim) % (sim->cfg.latency_max - sim->cfg.latency_min + 1);
+        if (!heap_push(sim, (event){ .time = sim->now + latency, .kind = EV_DATAGRAM,
+                                     .to_port = ntohs(to->sin_port), .from_port = port_of(sn),
+                                     .len = d[i].len, .bytes = copy })) {
+            free(copy);
+            failed++;
+        }
+    }
+    return failed;
+}
+
+static const au_driver_ops sim_ops = {
+    .version = AU_DRIVER_VERSION,
+    .name = "sim",
+    .open = sim_open,
+    .close = sim_close,
+    .now = sim_now,
+    .random = sim_random,
+    .wake_at = sim_wake_at,
+    .schedule = sim_schedule,
+    .run_until = sim_run_until,
+    .bind = sim_bind,
+    .send = sim_send,
+};
+
+au_driver au_sim_driver(au_sim *sim) { return (au_driver){ .ops = &sim_ops, .data = sim }; }
+
+/* ---- running ------------------------------------------------------------------------------------ */
+
+static void deliver(au_sim *sim, event *e) {
+    size_t idx = (size_t)e->to_port - SIM_BASE_PORT;
+    sim_node *to = e->to_port >= SIM_BASE_PORT && idx < sim->nnodes ? sim->nodes[idx] : NULL;
+    struct { uint64_t what, time, from, to, len; } rec = { 2, e->time, e->from_port, e->to_port, e->len };
+    trace(sim, &rec, sizeof rec);
+    if (to) {
+        struct sockaddr_in from = { .sin_family = AF_INET, .sin_port = htons(e->from_port),
+                                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        au_node_receive(to->node, e->bytes, e->len, (const struct sockaddr *)&from, sizeof from);
+    }
+    free(e->bytes);
+}
+
+static void wake(au_sim *sim, const event *e) {
+    sim_node *sn = sim->nodes[e->node];
+    struct { uint64_t what, time, node; } rec = { 3, e->time, e->node };
+    trace(sim, &rec, sizeof rec);
+    if (!sn || sn->armed != e->time) return; /* superseded by an earlier wake-up */
+    sn->armed = 0;
+    au_nanos next = au_node_run_timers(sn->node);
+    if (sim->nodes[e->node] == sn) sim_wake_at(&sn->base, next);
+}
+
+/* One step: an actor turn, else the earliest event no later than `until`. */
+static bool step(au_sim *sim, au_nanos until) {
+    struct queued t = tasks_pop(sim);
+    if (t.task) {
+        struct { uint64_t what, time, node, serial; } rec = { 1, sim->now, t.node,
+                                                               au_task_serial(t.task) };
+        trace(sim, &rec, sizeof rec);
+        if (au_task_run(t.task)) tasks_push(sim, t);
+        sim->events++;
+        return true;
+    }
+    if (!sim->n || sim->heap[0].time > until) return false;
+    event e = heap_pop(sim);
+    if (e.time > sim->now) sim->now = e.time;
+    sim->events++;
+    if (e.kind == EV_WAKE)
+        wake(sim, &e);
+    else
+        deliver(sim, &e);
+    return true;
+}
+
 /* ---- API -------------------------------------------------------------------------------------- */
 
 au_err au_sim_create(const au_sim_config *cfg, au_sim **out) {
@@ -121,7 +335,6 @@ au_err au_sim_create(const au_sim_config *cfg, au_sim **out) {
     sim->now = sim->cfg.start ? sim->cfg.start : AU_SEC(1);
     sim->rng_state = sim->cfg.seed;
     sim->trace = sim->cfg.seed;
-    au_runq_init(&sim->runq);
     *out = sim;
     return AU_OK;
 }
@@ -130,6 +343,7 @@ void au_sim_destroy(au_sim *sim) {
     if (!sim) return;
     for (size_t i = 0; i < sim->n; i++) free(sim->heap[i].bytes); /* datagrams still in flight */
     free(sim->heap);
+    free(sim->tasks);
     free(sim->nodes);
     free(sim);
 }
@@ -137,119 +351,6 @@ void au_sim_destroy(au_sim *sim) {
 au_nanos au_sim_now(const au_sim *sim) { return sim->now; }
 uint64_t au_sim_trace_hash(const au_sim *sim) { return sim->trace; }
 uint64_t au_sim_events(const au_sim *sim) { return sim->events; }
-
-static au_nanos sim_clock(void *user) { return ((au_sim *)user)->now; }
-
-au_clock au_sim_clock_(au_sim *sim) { return (au_clock){ sim_clock, sim }; }
-
-/* ---- nodes ------------------------------------------------------------------------------------- */
-
-uint16_t au_sim_node_add_(au_sim *sim, au_node *node) {
-    if (sim->nnodes >= 65535 - SIM_BASE_PORT) return 0;
-    if (sim->nnodes == sim->nodes_cap) {
-        size_t cap = sim->nodes_cap ? sim->nodes_cap * 2 : 64;
-        au_node **n = realloc(sim->nodes, cap * sizeof *n);
-        if (!n) return 0;
-        sim->nodes = n;
-        sim->nodes_cap = cap;
-    }
-    sim->nodes[sim->nnodes] = node;
-    return (uint16_t)(SIM_BASE_PORT + sim->nnodes++);
-}
-
-void au_sim_node_remove_(au_sim *sim, au_node *node) {
-    for (size_t i = 0; i < sim->nnodes; i++)
-        if (sim->nodes[i] == node) sim->nodes[i] = NULL;
-    /* Its cells still queued to run (stray sends to stopped actors): out of the run queue. */
-    au_runq keep;
-    au_runq_init(&keep);
-    for (au_mnode *n; (n = au_runq_pop(&sim->runq));) {
-        au_cell *cell = (au_cell *)((char *)n - offsetof(au_cell, run));
-        if (cell->node != node) au_runq_push(&keep, n);
-    }
-    for (au_mnode *n; (n = au_runq_pop(&keep));) au_runq_push(&sim->runq, n);
-    /* Its timers: handed back to the node's timer module to be freed. */
-    size_t kept = 0;
-    for (size_t i = 0; i < sim->n; i++) {
-        event *e = &sim->heap[i];
-        if (e->kind == EV_TIMER && e->node == node) {
-            au_timers_discard_(node, e->timer);
-            continue;
-        }
-        sim->heap[kept++] = *e;
-    }
-    sim->n = kept;
-    for (size_t i = sim->n / 2 + 1; i-- > 0;) sift_down(sim, i);
-}
-
-uint64_t au_sim_node_index_(au_sim *sim, au_node *node) {
-    for (size_t i = 0; i < sim->nnodes; i++)
-        if (sim->nodes[i] == node) return i;
-    return UINT64_MAX;
-}
-
-/* ---- hooks for the runtime --------------------------------------------------------------------- */
-
-void au_sim_schedule_(au_sim *sim, au_cell *cell) { au_runq_push(&sim->runq, &cell->run); }
-
-bool au_sim_timer_add_(au_sim *sim, au_node *node, void *timer, au_nanos deadline) {
-    return heap_push(sim, (event){ .time = deadline, .kind = EV_TIMER, .node = node, .timer = timer });
-}
-
-void au_sim_send_(au_sim *sim, uint16_t from_port, const au_addr *to, const uint8_t *bytes,
-                  size_t len) {
-    if (to->sa.ss_family != AF_INET) return; /* simulated nodes live at 127.0.0.1:<port> */
-    const struct sockaddr_in *in = (const struct sockaddr_in *)&to->sa;
-    uint8_t *copy = malloc(len);
-    if (!copy) return;
-    memcpy(copy, bytes, len);
-    au_nanos latency = sim->cfg.latency_min;
-    if (sim->cfg.latency_max > sim->cfg.latency_min)
-        latency += au_sim_random(sim) % (sim->cfg.latency_max - sim->cfg.latency_min + 1);
-    if (!heap_push(sim, (event){ .time = sim->now + latency, .kind = EV_DATAGRAM,
-                                 .to_port = ntohs(in->sin_port), .from_port = from_port,
-                                 .len = len, .bytes = copy }))
-        free(copy);
-}
-
-static void deliver(au_sim *sim, event *e) {
-    size_t idx = (size_t)e->to_port - SIM_BASE_PORT;
-    au_node *to = e->to_port >= SIM_BASE_PORT && idx < sim->nnodes ? sim->nodes[idx] : NULL;
-    struct { uint64_t what, time, from, to, len; } rec = { 2, e->time, e->from_port, e->to_port, e->len };
-    trace(sim, &rec, sizeof rec);
-    if (to && to->net) {
-        struct sockaddr_in from = { .sin_family = AF_INET, .sin_port = htons(e->from_port),
-                                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        au_net_receive(to->net, e->bytes, e->len, (const struct sockaddr *)&from);
-    }
-    free(e->bytes);
-}
-
-/* One step: an actor turn, else the earliest event no later than `until`. */
-static bool step(au_sim *sim, au_nanos until) {
-    au_mnode *n = au_runq_pop(&sim->runq);
-    if (n) {
-        au_cell *cell = (au_cell *)((char *)n - offsetof(au_cell, run));
-        struct { uint64_t what, time, node, serial; } rec = {
-            1, sim->now, au_sim_node_index_(sim, cell->node), cell->serial };
-        trace(sim, &rec, sizeof rec);
-        if (au_cell_run(cell, cell->node->cfg.batch)) au_runq_push(&sim->runq, &cell->run);
-        sim->events++;
-        return true;
-    }
-    if (!sim->n || sim->heap[0].time > until) return false;
-    event e = heap_pop(sim);
-    if (e.time > sim->now) sim->now = e.time;
-    sim->events++;
-    if (e.kind == EV_TIMER) {
-        struct { uint64_t what, time, node; } rec = { 3, e.time, au_sim_node_index_(sim, e.node) };
-        trace(sim, &rec, sizeof rec);
-        au_timers_fire_(e.node, e.timer);
-    } else {
-        deliver(sim, &e);
-    }
-    return true;
-}
 
 uint64_t au_sim_run(au_sim *sim, au_nanos duration) {
     uint64_t start = sim->events;
@@ -270,15 +371,5 @@ au_err au_sim_run_until(au_sim *sim, bool (*done)(void *arg), void *arg, au_nano
             }
             return AU_ESTATE;
         }
-    }
-}
-
-/* Runs until the node has no live actor (its stop). */
-void au_sim_run_node_stop_(au_sim *sim, au_node *node) {
-    for (;;) {
-        pthread_mutex_lock(&node->lock);
-        uint64_t live = node->live;
-        pthread_mutex_unlock(&node->lock);
-        if (!live || !step(sim, UINT64_MAX)) return;
     }
 }

@@ -11,6 +11,9 @@
 
 #include "support/recorder.h"
 
+/* Every node here runs on real UDP with the fault-injection driver wrapped around it. */
+#define FAULTY ((au_driver[]){ au_faults_driver(NULL) })
+
 AU_RECORD(stamp, (uint32_t, seq), (uint64_t, sent_at), (au_bytes, pad));
 AU_ROOT(sink_msg, (item, stamp, AU_REMOTE));
 
@@ -34,8 +37,8 @@ typedef struct pair {
 static void pair_start(pair *p, size_t mtu) {
     recorder_init(&p->seqs);
     recorder_init(&p->latency);
-    assert_int_equal(au_node_start(&(au_node_config){ .mtu = mtu }, &p->a), AU_OK);
-    assert_int_equal(au_node_start(&(au_node_config){ .mtu = mtu }, &p->b), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .mtu = mtu, .driver = FAULTY }, &p->a), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .mtu = mtu, .driver = FAULTY }, &p->b), AU_OK);
     au_spawn(p->b, sink_actor, "sink", &(sink){ .seqs = &p->seqs, .latency = &p->latency });
     p->to_b = au_forge(sink_msg, stamp, p->a, "sink", au_node_address(p->b));
     au_faults_seed(p->a, 42);
@@ -174,7 +177,7 @@ static void a_partition_blocks_both_ways_until_healed(void **s) {
     pair p;
     pair_start(&p, 0);
     au_node *c;
-    assert_int_equal(au_node_start(NULL, &c), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = FAULTY }, &c), AU_OK);
     recorder cseqs, clat;
     recorder_init(&cseqs);
     recorder_init(&clat);
@@ -214,13 +217,13 @@ static void a_partition_blocks_both_ways_until_healed(void **s) {
 
 static void bad_fault_settings_are_rejected(void **s) {
     au_node *n;
-    assert_int_equal(au_node_start(NULL, &n), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = FAULTY }, &n), AU_OK);
     assert_int_equal(au_faults_set(n, NULL, &(au_faults){ .drop = 1.5 }), AU_EINVAL);
     assert_int_equal(au_faults_set(n, NULL, &(au_faults){ .delay_min = 2, .delay_max = 1 }), AU_EINVAL);
     assert_int_equal(au_faults_set(n, "no-such-host.invalid:1", &(au_faults){ .drop = 0.1 }), AU_ERESOLVE);
     au_node_stop(n);
     au_node *local;
-    assert_int_equal(au_node_start(&(au_node_config){ .no_network = true }, &local), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .no_network = true, .driver = FAULTY }, &local), AU_OK);
     assert_int_equal(au_faults_set(local, NULL, &(au_faults){ .drop = 0.1 }), AU_ESTATE);
     au_node_stop(local);
 }
@@ -251,7 +254,7 @@ static void remoting_under_25_percent_loss_completes_with_retries(void **s) {
     recorder log;
     recorder_init(&log);
     au_node *node;
-    assert_int_equal(au_node_start(NULL, &node), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = FAULTY }, &node), AU_OK);
     au_spawn(node, logger_actor, "logger", &(logger){ .log = &log });
     const char *addr = au_node_address(node);
     remote_logger_msg_ref root = au_forge(remote_logger_msg, remote_logger_msg, node, "logger", addr);

@@ -2,6 +2,7 @@
  * different seeds, different runs; virtual time; failure injection inside the simulated
  * network; and a thousand simulated nodes passing a token around, in seconds of real time. */
 #include <aurum/aurum.h>
+#include <aurum/testkit.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +10,10 @@
 #include <stdio.h>
 #include <time.h>
 #include <cmocka.h>
+
+/* A simulated node's driver, and one with fault injection wrapped around the simulation. */
+#define SIMULATED(sim) ((au_driver[]){ au_sim_driver(sim) })
+#define SIMULATED_FAULTY(sim) ((au_driver[]){ au_faults_driver(SIMULATED(sim)) })
 
 /* ---- a gossip-ish workload: every node's driver fires hits at other nodes' counters -------- */
 
@@ -62,7 +67,7 @@ static uint64_t run_world(uint64_t seed, int n, double drop, int64_t *delivered)
     world w = { .n = n, .expected = (int64_t)n * 50 };
     assert_int_equal(au_sim_create(&(au_sim_config){ .seed = seed }, &w.sim), AU_OK);
     for (int i = 0; i < n; i++) {
-        assert_int_equal(au_node_start(&(au_node_config){ .sim = w.sim }, &w.nodes[i]), AU_OK);
+        assert_int_equal(au_node_start(&(au_node_config){ .driver = SIMULATED_FAULTY(w.sim) }, &w.nodes[i]), AU_OK);
         au_spawn(w.nodes[i], counter_actor, "counter", &(counter){ .hits = &w.hits[i] });
         if (drop > 0) au_faults_set(w.nodes[i], NULL, &(au_faults){ .drop = drop, .per_message = true });
     }
@@ -119,7 +124,7 @@ static void timers_run_on_virtual_time(void **s) {
     au_sim *sim;
     assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 1 }, &sim), AU_OK);
     au_node *node;
-    assert_int_equal(au_node_start(&(au_node_config){ .sim = sim }, &node), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = SIMULATED(sim) }, &node), AU_OK);
     int timeouts = 0;
     au_spawn(node, sleeper_actor, NULL, &(sleeper){ .timeouts = &timeouts });
     au_nanos t0 = au_sim_now(sim);
@@ -140,8 +145,8 @@ static void a_partition_in_the_simulation_blocks_until_healed(void **s) {
     au_sim *sim;
     assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 5 }, &sim), AU_OK);
     au_node *a, *b;
-    assert_int_equal(au_node_start(&(au_node_config){ .sim = sim }, &a), AU_OK);
-    assert_int_equal(au_node_start(&(au_node_config){ .sim = sim }, &b), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = SIMULATED_FAULTY(sim) }, &a), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = SIMULATED_FAULTY(sim) }, &b), AU_OK);
     int64_t hits = 0;
     au_spawn(b, counter_actor, "counter", &(counter){ .hits = &hits });
     int64_t_ref to_b = au_forge(counter_msg, int64_t, a, "counter", au_node_address(b));
@@ -178,7 +183,7 @@ static void a_thousand_simulated_nodes_pass_a_token_around(void **s) {
     assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 99 }, &sim), AU_OK);
     static au_node *nodes[THOUSAND];
     for (int i = 0; i < THOUSAND; i++)
-        assert_int_equal(au_node_start(&(au_node_config){ .sim = sim }, &nodes[i]), AU_OK);
+        assert_int_equal(au_node_start(&(au_node_config){ .driver = SIMULATED(sim) }, &nodes[i]), AU_OK);
     int64_t last = 0;
     for (int i = 0; i < THOUSAND; i++) {
         relay r = { .last = &last, .laps_end = (int64_t)THOUSAND * LAPS,

@@ -1,4 +1,4 @@
-/* remote_deliver.c — a remote message's way in: routing on the event-loop thread (who is it
+/* deliver.c — a remote message's way in: routing on the receive thread (who is it
  * for, may it be delivered), then decoding on the receiving actor's own worker.
  *
  * Routing checks, in order, each a counted drop: an actor registered under (name, root type id)
@@ -10,8 +10,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-int au_net_variant_of(au_type *root, uint64_t iface_id, bool *schema_mismatch);
 
 /* The payload of an AU_ENV_REMOTE envelope. */
 typedef struct remote_payload {
@@ -83,7 +81,7 @@ void au_net_route(au_net_t *net, const au_wire_message *m) {
 }
 
 /* Called by the actor runtime (actor.c) for an AU_ENV_REMOTE envelope, on the actor's worker. */
-au_err au_remote_deliver_(au_ctx *ctx, au_envelope *env, const au_actor_def *def) {
+au_err au_net_deliver(au_ctx *ctx, au_envelope *env, const au_actor_def *def) {
     au_net_t *net = ctx->node->net;
     remote_payload *p = (remote_payload *)env->payload;
     au_type *root = def->root;

@@ -1,0 +1,40 @@
+/* remote.h — what the core needs from the remote path (src/net/), as one table of operations.
+ *
+ * The core knows that a reference may point to another node (AU_REF_F_REMOTE) but not how such
+ * a message travels: it calls through au_remote_layer, which the remote layer sets when a node with a
+ * network starts (au_net_start). A process in which no networked node ever started has no remote
+ * reference at all, so au_remote_layer is then never called. au_net_start is the one call from the
+ * core up into the network layer: node start composes the layers. */
+#ifndef AU_CORE_REMOTE_H
+#define AU_CORE_REMOTE_H
+
+#include <aurum/driver.h>
+
+struct au_ctx;
+struct au_envelope;
+
+typedef struct au_remote_ops {
+    /* Encodes msg (NULL with signal: Term) on this thread and queues it for its peer. */
+    au_err (*send)(au_ref ref, const void *msg, bool signal);
+    au_ref (*forge)(au_node *node, const char *name, const char *addr, au_type *root,
+                    uint16_t variant, au_type *iface);
+    size_t (*format)(au_ref ref, char *buf, size_t size);
+    bool (*equal)(au_ref a, au_ref b);
+    au_node *(*node_of)(au_ref ref);
+    /* Decodes an AU_ENV_REMOTE envelope on the receiving actor's worker and runs recv. */
+    au_err (*deliver)(struct au_ctx *ctx, struct au_envelope *env, const au_actor_def *def);
+    /* A datagram for the node arrived (the driver's receive thread). */
+    void (*receive)(au_node *node, void *data, size_t len, const struct sockaddr *from,
+                    socklen_t from_len);
+    void (*stats)(au_node *node, au_node_stats *out);
+    /* Frees the node's remote state; no thread sends or receives any more. */
+    void (*stop)(au_node *node);
+} au_remote_ops;
+
+/* Set once by the first au_net_start; constant afterwards. */
+extern const au_remote_ops *au_remote_layer;
+
+/* src/net/net.c: binds the node's endpoint through its driver and sets node->net. */
+au_err au_net_start(au_node *node);
+
+#endif

@@ -1,0 +1,147 @@
+/* net.c — the remote path of a node: start (configuration, keys, the channel's endpoint), stop,
+ * statistics, and the table through which the core reaches it (core/remote.h).
+ *
+ * Relies on the node driver for the endpoint and the datagrams (channel.c) and for entropy (the
+ * node's incarnation id); on wire.c, seal.c and reassembly.c for the bytes. */
+#include "net/net.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+static void net_stop(au_node *node);
+static void net_stats(au_node *node, au_node_stats *out);
+
+static const au_remote_ops net_ops = {
+    .send = au_net_send,
+    .forge = au_net_forge,
+    .format = au_net_format,
+    .equal = au_net_equal,
+    .node_of = au_net_node_of,
+    .deliver = au_net_deliver,
+    .receive = au_net_receive,
+    .stats = net_stats,
+    .stop = net_stop,
+};
+
+static void net_free(au_net_t *net) {
+    if (net->peers) au_net_peers_free(net);
+    au_net_remotes_free(net);
+    if (net->key) {
+        au_seal_key_wipe(net->key);
+        free(net->key);
+    }
+    pthread_mutex_destroy(&net->lock);
+    free(net);
+}
+
+static au_err fail(au_err err, const char *what, const char *detail) {
+    au_log(AU_LOG_NET, AU_LOG_ERROR, "%s: %s (%s)", what, detail, au_strerror(err));
+    return err;
+}
+
+static au_err configure(au_net_t *net, const au_node_config *cfg) {
+    net->limits = au_wire_limits_default();
+    net->limits.mtu = cfg->mtu;
+    net->limits.max_message = cfg->max_message_size;
+    if (cfg->max_partials) net->limits.max_partials = cfg->max_partials;
+    if (cfg->max_reassembly_bytes) net->limits.max_buffered = cfg->max_reassembly_bytes;
+    if (cfg->reassembly_timeout) net->limits.reassembly_timeout_ns = cfg->reassembly_timeout;
+    if (au_wire_limits_check(&net->limits) != AU_WIRE_OK)
+        return fail(AU_ECONFIG, "config", "mtu, message size or reassembly limits out of range");
+    net->max_peers = cfg->max_peers ? cfg->max_peers : 4096;
+    net->max_remotes = cfg->max_remote_refs ? cfg->max_remote_refs : 65536;
+    if (sodium_init() < 0) return fail(AU_EIO, "libsodium", "initialisation failed");
+    au_driver_node *dn = net->node->driver;
+    net->incarnation = dn->ops->random(dn);
+    au_wire_ids_init(&net->ids);
+    if (cfg->secret) {
+        net->key = malloc(sizeof *net->key);
+        if (!net->key) return AU_ENOMEM;
+        if (au_seal_key_init(net->key, cfg->secret) != AU_WIRE_OK) return AU_ECONFIG;
+    }
+    return AU_OK;
+}
+
+static bool is_wildcard(const au_addr *a) {
+    return (a->sa.ss_family == AF_INET &&
+            ((const struct sockaddr_in *)&a->sa)->sin_addr.s_addr == htonl(INADDR_ANY)) ||
+           (a->sa.ss_family == AF_INET6 &&
+            IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->sa)->sin6_addr));
+}
+
+/* The address references to this node carry: the advertised one, else the bound one. */
+static au_err set_address(au_net_t *net, const au_addr *bind) {
+    au_node *node = net->node;
+    if (node->cfg.advertise) {
+        au_addr adv;
+        au_err err = au_addr_resolve(node->cfg.advertise, &adv);
+        if (err) return fail(err, "advertised address", node->cfg.advertise);
+        snprintf(node->address, sizeof node->address, "%s", node->cfg.advertise);
+        return AU_OK;
+    }
+    au_addr_format(&net->bound, node->address, sizeof node->address);
+    if (is_wildcard(bind))
+        return fail(AU_ECONFIG, node->cfg.bind,
+                    "bound to a wildcard address: set .advertise to a reachable address");
+    return AU_OK;
+}
+
+au_err au_net_start(au_node *node) {
+    au_net_t *net = calloc(1, sizeof *net);
+    if (!net) return AU_ENOMEM;
+    net->node = node;
+    net->channel = &au_channel_datagram;
+    pthread_mutex_init(&net->lock, NULL);
+    net->npeers_buckets = 256;
+    net->peers = calloc(net->npeers_buckets, sizeof *net->peers);
+    au_err err = net->peers ? configure(net, &node->cfg) : AU_ENOMEM;
+    if (!err) err = au_net_refs_init(net);
+    au_addr bind;
+    if (!err && (err = au_addr_resolve(node->cfg.bind, &bind)))
+        fail(err, "bind address", node->cfg.bind);
+    if (!err && (err = net->channel->open(net, &bind, &net->bound)))
+        fail(err, "bind", node->cfg.bind);
+    if (!err) err = set_address(net, &bind);
+    if (err) {
+        net_free(net);
+        return err;
+    }
+    /* Every net shares one table: set it before any reference to this node can exist. */
+    au_remote_layer = &net_ops;
+    node->net = net;
+    return AU_OK;
+}
+
+static void net_stop(au_node *node) {
+    au_net_t *net = node->net;
+    node->net = NULL;
+    net_free(net);
+}
+
+static void net_stats(au_node *node, au_node_stats *out) {
+    au_net_t *net = node->net;
+    /* relaxed: a snapshot of independent counters. */
+#define LOAD(f) out->f = atomic_load_explicit(&net->stats.f, memory_order_relaxed)
+    LOAD(datagrams_sent);
+    LOAD(datagrams_received);
+    LOAD(bytes_sent);
+    LOAD(bytes_received);
+    LOAD(messages_sent_remote);
+    LOAD(messages_received_remote);
+    LOAD(drops_malformed);
+    LOAD(drops_checksum);
+    LOAD(drops_duplicate);
+    LOAD(drops_unknown_actor);
+    LOAD(drops_wrong_root);
+    LOAD(drops_wrong_interface);
+    LOAD(drops_schema_mismatch);
+    LOAD(drops_decode);
+    LOAD(drops_too_big);
+    LOAD(drops_reassembly);
+    LOAD(drops_send_failed);
+    LOAD(drops_peer_limit);
+    LOAD(reassemblies_in_flight);
+#undef LOAD
+}

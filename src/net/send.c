@@ -1,0 +1,184 @@
+/* send.c — the send path: a message encoded by its sender is queued on its peer; whichever
+ * thread finds the peer idle packs everything queued into MTU-sized datagrams (wire.c's packer
+ * coalesces small messages and fragments large ones) and sends them through the channel in
+ * batches.
+ *
+ * During an actor's turn, sending to a peer is only noted (au_turn_defer): when the turn ends
+ * the thread packs once for the whole turn, so the messages of one turn to one peer share
+ * datagrams and batched sends, at no cost in latency (nothing else would run on this worker
+ * before the turn ends anyway).
+ *
+ * A driver may decide a message's fate before it is packed (message_fate: per-message fault
+ * injection): copies sent later are held on a node timer and queued again, marked as fated. */
+#include "net/net.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A thread's send batch: datagrams collected while packing, sent with one channel call. */
+typedef struct batch {
+    au_net_t *net;
+    au_peer *peer;
+    size_t count, cap, slot;
+    struct iovec iov[AU_NET_BATCH];
+    uint8_t buf[AU_NET_BATCH_BYTES];
+} batch;
+
+static pthread_key_t batch_key;
+static pthread_once_t batch_once = PTHREAD_ONCE_INIT;
+static void make_batch_key(void) { pthread_key_create(&batch_key, free); }
+
+static batch *thread_batch(void) {
+    pthread_once(&batch_once, make_batch_key);
+    batch *b = pthread_getspecific(batch_key);
+    if (!b && (b = malloc(sizeof *b))) pthread_setspecific(batch_key, b);
+    return b;
+}
+
+static void batch_send(batch *b) {
+    au_net_t *net = b->net;
+    size_t failed = net->channel->send(net, &b->peer->addr, b->iov, b->count);
+    size_t bytes = 0;
+    for (size_t i = 0; i < b->count; i++) bytes += b->iov[i].iov_len;
+    if (failed) au_net_count(&net->stats.drops_send_failed, failed);
+    au_net_count(&net->stats.datagrams_sent, b->count - failed);
+    au_net_count(&net->stats.bytes_sent, bytes); /* bytes handed to the channel */
+    b->count = 0;
+}
+
+/* The packer's emit callback: the datagram joins the thread's batch. */
+void au_net_emit(void *user, const uint8_t *dgram, size_t len) {
+    batch *b = user; /* set by drain() while this thread owns the peer's packer */
+    if (b->count == b->cap) batch_send(b);
+    size_t i = b->count++;
+    uint8_t *slot = b->buf + i * b->slot;
+    memcpy(slot, dgram, len);
+    b->iov[i] = (struct iovec){ slot, len };
+}
+
+/* ---- copies a driver holds back -------------------------------------------------------------- */
+
+typedef struct delayed_msg {
+    au_net_t *net;
+    au_peer *peer;
+    au_outmsg *m;
+} delayed_msg;
+
+static void send_delayed_msg(au_node *node, void *arg) {
+    delayed_msg *d = arg;
+    au_net_enqueue(d->net, d->peer, d->m);
+    free(d);
+}
+
+static void discard_delayed_msg(void *arg) {
+    delayed_msg *d = arg;
+    au_pool_free(d->m->pool_class, d->m);
+    free(d);
+}
+
+/* Holds a copy of m back for `delay`; it is then queued again, marked as fated. */
+static void delay_msg(au_net_t *net, au_peer *peer, const au_outmsg *m, au_nanos delay) {
+    size_t size = sizeof *m + m->payload_len;
+    au_outmsg *copy = au_pool_alloc(au_pool_class(size), size);
+    delayed_msg *d = malloc(sizeof *d);
+    if (!copy || !d) {
+        if (copy) au_pool_free(au_pool_class(size), copy);
+        free(d);
+        return;
+    }
+    memcpy(copy, m, size);
+    copy->pool_class = au_pool_class(size);
+    copy->fated = 1;
+    *d = (delayed_msg){ net, peer, copy };
+    if (!au_node_call_at(net->node, au_node_now(net->node) + delay, send_delayed_msg,
+                         discard_delayed_msg, d))
+        discard_delayed_msg(d);
+}
+
+/* How many copies of m to pack now (the driver may drop, duplicate or hold some back). */
+static unsigned fate(au_net_t *net, au_peer *peer, au_outmsg *m) {
+    au_driver_node *dn = net->node->driver;
+    if (!dn->ops->message_fate || m->fated) return 1;
+    au_nanos delay[2] = { 0, 0 };
+    unsigned copies = dn->ops->message_fate(dn, (const struct sockaddr *)&peer->addr.sa,
+                                            peer->addr.len, delay);
+    unsigned now = 0;
+    for (unsigned i = 0; i < copies && i < 2; i++) {
+        if (delay[i])
+            delay_msg(net, peer, m, delay[i]);
+        else
+            now++;
+    }
+    return now;
+}
+
+/* ---- packing ------------------------------------------------------------------------------------ */
+
+/* Packs everything queued for the peer and sends it. Caller owns peer->sending. */
+static void drain(au_net_t *net, au_peer *peer, batch *b) {
+    b->net = net;
+    b->peer = peer;
+    b->count = 0;
+    b->slot = net->limits.mtu;
+    b->cap = AU_NET_BATCH_BYTES / b->slot;
+    if (b->cap > AU_NET_BATCH) b->cap = AU_NET_BATCH;
+    peer->packer.user = b;
+    au_mnode *n;
+    while ((n = au_runq_pop(&peer->queue))) {
+        au_outmsg *m = (au_outmsg *)n;
+        unsigned copies = fate(net, peer, m);
+        au_wire_dest dest = { .kind = m->kind, .name = (const uint8_t *)m->to->name,
+                              .name_len = m->to->name_len, .root_type = m->to->root_id,
+                              .iface_type = m->iface_id };
+        for (unsigned c = 0; c < copies; c++) {
+            int st = au_wire_packer_add(&peer->packer, &dest, m->payload, m->payload_len);
+            if (st != AU_WIRE_OK) {
+                au_net_count(&net->stats.drops_too_big, 1);
+                au_log(AU_LOG_NET, AU_LOG_DEBUG, "to %s: %s", peer->text, au_wire_status_str(st));
+            } else {
+                au_net_count(&net->stats.messages_sent_remote, 1);
+            }
+        }
+        au_pool_free(m->pool_class, m);
+        /* relaxed: the seq_cst accesses around `sending` order this for the handshake. */
+        atomic_fetch_sub_explicit(&peer->queued, 1, memory_order_relaxed);
+    }
+    au_wire_packer_flush(&peer->packer);
+    if (b->count) batch_send(b);
+}
+
+/* Sends what is queued for the peer, unless another thread is doing so. The seq_cst trio
+ * (queued, sending, queued) is a Dekker handshake: a sender that finds the peer busy leaves its
+ * message to the busy thread, and that thread, after releasing the peer, looks at `queued`
+ * again, so no message is left behind. */
+static void send_queued(au_net_t *net, au_peer *peer, batch *b) {
+    for (;;) {
+        if (atomic_exchange_explicit(&peer->sending, 1, memory_order_seq_cst)) return;
+        drain(net, peer, b);
+        atomic_store_explicit(&peer->sending, 0, memory_order_seq_cst);
+        if (atomic_load_explicit(&peer->queued, memory_order_seq_cst) == 0) return;
+    }
+}
+
+/* The end of a turn that sent to this peer. */
+static void flush_peer(void *arg) {
+    au_peer *peer = arg;
+    batch *b = thread_batch();
+    if (b) send_queued(peer->net, peer, b);
+}
+
+#define DEFER_MESSAGES 256 /* queued for one peer: send without waiting for the turn's end */
+
+void au_net_enqueue(au_net_t *net, au_peer *peer, au_outmsg *m) {
+    batch *b = thread_batch();
+    if (!b) {
+        au_net_count(&net->stats.drops_send_failed, 1);
+        au_pool_free(m->pool_class, m);
+        return;
+    }
+    uint64_t queued = atomic_fetch_add_explicit(&peer->queued, 1, memory_order_seq_cst) + 1;
+    au_runq_push(&peer->queue, &m->node);
+    if (queued < DEFER_MESSAGES && au_turn_defer(flush_peer, peer)) return;
+    send_queued(net, peer, b);
+}
