@@ -89,6 +89,8 @@ typedef struct au_spawn_opts {
     const char *name;          /**< register under this name (remotely reachable); NULL = anonymous */
     bool dedicated;            /**< run on a thread of its own (for actors that block) */
     au_nanos receive_timeout;  /**< initial receive timeout; 0 = none */
+    struct au_layer *layer;    /**< a library layer's system actor (aurum/layer.h): stopped after
+                                    the user's actors, in layer order; NULL = a user actor */
 } au_spawn_opts;
 
 /** Spawns actor A registered under `name` (NULL: anonymous), pooled, with a copy of the state
@@ -124,7 +126,10 @@ au_node *au_ctx_node(au_ctx *ctx);
 const char *au_ctx_name(au_ctx *ctx);
 
 /** Watches the actor behind ref: when it stops (or is already gone) the running actor's
- *  terminated hook is called once with that actor's reference. */
+ *  terminated hook is called once with that actor's reference. For a reference to an actor on
+ *  another node, `terminated` comes once a layer declares that node gone (au_peer_gone in
+ *  aurum/layer.h: the cluster's failure detector, or a graceful leave); without such a layer it
+ *  never comes. */
 #define au_watch(ctx, ref) au_watch_((ctx), (ref).raw)
 /** Stops watching; a terminated notification already queued may still arrive. */
 #define au_unwatch(ctx, ref) au_unwatch_((ctx), (ref).raw)

@@ -8,6 +8,7 @@
  *   node.h    au_node_start / au_node_stop, clock, statistics
  *   log.h     leveled logging with per-module levels and a pluggable sink
  *   driver.h  the node driver: clock, timers, how actors run, datagram I/O
+ *   layer.h   for library layers: stop order, incarnation, peer events, remote watch hook
  *
  * Test tools (probes, fault injection, deterministic simulation) are in aurum/testkit.h. */
 #ifndef AURUM_AURUM_H
@@ -21,5 +22,6 @@
 #include <aurum/node.h>
 #include <aurum/log.h>
 #include <aurum/driver.h>
+#include <aurum/layer.h>
 
 #endif

@@ -133,7 +133,8 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
                  const au_spawn_opts *o) {
     au_spawn_opts none = { 0 };
     if (!o) o = &none;
-    if (!node || !def || !def->recv || (o->name && strlen(o->name) > AU_NAME_MAX)) {
+    if (!node || !def || !def->recv || (o->name && strlen(o->name) > AU_NAME_MAX) ||
+        (o->layer && o->layer->node != node)) {
         au_set_last_error_(AU_EINVAL);
         return (au_ref){ 0 };
     }
@@ -171,7 +172,9 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
     else if (!(cell = cell_take(node, cls, o->dedicated)))
         err = AU_ENOMEM;
     else {
+        cell->phase = o->layer ? (uint8_t)o->layer->phase : 0;
         node->live++;
+        node->live_phase[cell->phase]++;
         cell->serial = node->spawns++;
         if (o->dedicated) au_cell_dedicated(cell)->running = true; /* guarded by node->lock */
     }
@@ -184,6 +187,7 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
         if (cell) {
             pthread_mutex_lock(&node->lock);
             node->live--;
+            node->live_phase[cell->phase]--;
             if (o->dedicated) au_cell_dedicated(cell)->running = false;
             pthread_mutex_unlock(&node->lock);
             cell_release(cell);
@@ -216,6 +220,7 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
             au_registry_write_unlock(node);
             pthread_mutex_lock(&node->lock);
             node->live--;
+            node->live_phase[cell->phase]--;
             if (o->dedicated) au_cell_dedicated(cell)->running = false;
             pthread_mutex_unlock(&node->lock);
             cell->extra = NULL;
@@ -253,6 +258,7 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
             free(heap_state);
             pthread_mutex_lock(&node->lock);
             node->live--;
+            node->live_phase[cell->phase]--;
             d->running = false;
             pthread_mutex_unlock(&node->lock);
             cell_release(cell);
@@ -325,10 +331,12 @@ static void finish_stop(au_ctx *ctx) {
     /* A dedicated cell is released by its thread once it has drained the mailbox. Released
      * before the counters change, so an observer that sees the actor counted as stopped can
      * rely on its cell being reusable. */
+    unsigned phase = cell->phase;
     if (!(cell->flags & AU_CELL_DEDICATED)) cell_release(cell);
     au_stat_inc(&node->stats.actors_stopped);
     pthread_mutex_lock(&node->lock);
-    if (--node->live == 0) pthread_cond_broadcast(&node->cond);
+    node->live_phase[phase]--;
+    if (--node->live == 0 || node->live_phase[phase] == 0) pthread_cond_broadcast(&node->cond);
     pthread_mutex_unlock(&node->lock);
 }
 
@@ -536,34 +544,52 @@ void au_dedicated_wake(au_cell *cell) {
 
 /* ---- node stop ---------------------------------------------------------------------------- */
 
-static bool no_live_actor(void *arg) {
-    au_node *node = arg;
-    pthread_mutex_lock(&node->lock);
-    bool none = node->live == 0;
-    pthread_mutex_unlock(&node->lock);
+struct phase_wait { au_node *node; unsigned phase; };
+
+static bool phase_done(void *arg) {
+    struct phase_wait *w = arg;
+    pthread_mutex_lock(&w->node->lock);
+    bool none = w->node->live_phase[w->phase] == 0;
+    pthread_mutex_unlock(&w->node->lock);
     return none;
 }
 
-void au_actor_stop_all(au_node *node) {
-    pthread_mutex_lock(&node->lock);
-    /* seq_cst: pairs with spawn's gen store and stopping load (see au_spawn_). */
-    atomic_store_explicit(&node->stopping, 1, memory_order_seq_cst);
-    /* Ask every live incarnation to stop. Pushing may run the scheduler, which never takes
-     * node->lock, so holding it here is safe. */
+/* Stops every live actor of one phase and waits until they are gone. Called with node->lock. */
+static void stop_phase(au_node *node, unsigned phase) {
+    /* Pushing may run the scheduler, which never takes node->lock, so holding it is safe. */
     FOR_EACH_CELL(node, c) {
         uint32_t gen = atomic_load_explicit(&c->gen, memory_order_seq_cst);
-        if (!(gen & 1u)) continue;
+        if (!(gen & 1u) || c->phase != phase) continue;
         au_envelope *env = au_envelope_new(AU_ENV_NODE_STOP, 0);
         if (!env) continue; /* the actor still stops: its messages are dropped when stopping */
         env->gen = gen;
         au_cell_push(c, env);
     }
-    if (node->stepped) { /* nothing runs unless the driver steps: step until all stopped */
+    if (node->stepped) { /* nothing runs unless the driver steps: step until they stopped */
+        struct phase_wait w = { node, phase };
         pthread_mutex_unlock(&node->lock);
-        node->driver->ops->run_until(node->driver, no_live_actor, node);
+        node->driver->ops->run_until(node->driver, phase_done, &w);
         pthread_mutex_lock(&node->lock);
     }
-    while (node->live > 0) pthread_cond_wait(&node->cond, &node->lock);
+    while (node->live_phase[phase] > 0) pthread_cond_wait(&node->cond, &node->lock);
+}
+
+void au_actor_stop_all(au_node *node) {
+    pthread_mutex_lock(&node->lock);
+    /* seq_cst: pairs with spawn's gen store and stopping load (see au_spawn_). From here on no
+     * actor is spawned, so each phase's scan sees every actor of that phase. */
+    atomic_store_explicit(&node->stopping, 1, memory_order_seq_cst);
+    /* The user's actors first, then each layer's, the last attached first (aurum/layer.h). */
+    stop_phase(node, 0);
+    for (unsigned i = node->nlayers; i-- > 0;) {
+        au_layer *l = &node->layers[i];
+        if (l->def.stopping) {
+            pthread_mutex_unlock(&node->lock);
+            l->def.stopping(node, l->def.arg);
+            pthread_mutex_lock(&node->lock);
+        }
+        stop_phase(node, l->phase);
+    }
     /* Wait for dedicated threads to drain and return their cells. */
     for (;;) {
         bool running = false;

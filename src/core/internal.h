@@ -99,6 +99,7 @@ struct au_cell {
         struct au_cell *free_next;       /* free: in the node's free list */
     };
     uint32_t serial;                     /* spawn number within the node (simulation traces) */
+    uint8_t phase;                       /* stop phase: 0 user actor, k the k-th layer's actor */
 };
 
 enum { AU_LIFE_STARTED = 1u << 0, AU_LIFE_STOPPING = 1u << 1 };
@@ -142,6 +143,16 @@ typedef struct au_stats_atomic {
         drops_node_stopping, timers_fired, timers_cancelled;
 } au_stats_atomic;
 
+/* A library layer attached to a node (aurum/layer.h). */
+struct au_layer {
+    au_node *node;
+    unsigned phase;              /* 1 + its index: its actors' stop phase */
+    au_layer_def def;
+    char name[32];
+};
+
+#define AU_PEER_SUBSCRIBERS 8
+
 struct au_timers;
 struct au_registry;
 struct au_watches;
@@ -167,6 +178,11 @@ struct au_node {
     pthread_mutex_t lock;            /* guards the fields below */
     pthread_cond_t cond;             /* live actors reached 0; a dedicated thread ended */
     uint64_t live;                   /* actors alive (started or not) */
+    uint64_t live_phase[AU_LAYERS_MAX + 1]; /* of them, by stop phase */
+    struct au_layer layers[AU_LAYERS_MAX];
+    unsigned nlayers;
+    struct { au_peer_fn fn; void *arg; } peer_subs[AU_PEER_SUBSCRIBERS];
+    unsigned npeer_subs;
     uint32_t spawns;                 /* actors ever spawned: the next cell serial */
     au_cell *free_cells[2][AU_CELL_SIZE_CLASSES]; /* [dedicated][size class] */
     void *slabs;                     /* cell slabs: every cell of the node (actor.c) */
@@ -177,6 +193,7 @@ struct au_node {
     struct au_registry *registry;
     struct au_watches *watches;
     struct au_net *net;
+    uint64_t incarnation;            /* set by the remote path at start; 0 without a network */
     au_u64map promise_defs;          /* type id → promise actor def; guarded by lock */
     au_stats_atomic stats;
     char address[80];
@@ -243,6 +260,9 @@ void au_registry_forget_cell(au_node *node, au_cell *cell);
 
 /* The longest actor name (one byte on the wire). */
 #define AU_NAME_MAX 255
+
+/* node.c: tells the node's peer subscribers (any thread; callbacks run on it). */
+void au_peer_event_emit(au_node *node, const au_peer_event *event);
 
 /* watch.c */
 au_err au_watches_create(au_node *node);

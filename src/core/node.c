@@ -122,6 +122,8 @@ void au_node_stop(au_node *node) {
     au_watches_destroy(node);
     au_registry_destroy(node);
     au_promise_defs_free_(node);
+    for (unsigned i = node->nlayers; i-- > 0;)
+        if (node->layers[i].def.free) node->layers[i].def.free(node->layers[i].def.arg);
     free(node->zombies);
     pthread_mutex_destroy(&node->lock);
     pthread_cond_destroy(&node->cond);
@@ -154,4 +156,57 @@ au_driver_node *au_node_driver(au_node *node) { return node ? node->driver : NUL
 void au_node_receive(au_node *node, void *data, size_t len, const struct sockaddr *from,
                      socklen_t from_len) {
     if (node->net) au_remote_layer->receive(node, data, len, from, from_len);
+}
+
+uint64_t au_node_incarnation(const au_node *node) { return node ? node->incarnation : 0; }
+
+/* ---- layers and peer events ---------------------------------------------------------------- */
+
+au_layer *au_layer_attach(au_node *node, const au_layer_def *def) {
+    if (!node || !def) {
+        au_set_last_error_(AU_EINVAL);
+        return NULL;
+    }
+    au_err err = AU_OK;
+    au_layer *l = NULL;
+    pthread_mutex_lock(&node->lock);
+    if (atomic_load_explicit(&node->stopping, memory_order_relaxed))
+        err = AU_ESTOPPED;
+    else if (node->nlayers == AU_LAYERS_MAX)
+        err = AU_EFULL;
+    else {
+        l = &node->layers[node->nlayers];
+        l->node = node;
+        l->phase = ++node->nlayers;
+        l->def = *def;
+        snprintf(l->name, sizeof l->name, "%s", def->name ? def->name : "layer");
+        l->def.name = l->name;
+    }
+    pthread_mutex_unlock(&node->lock);
+    if (err) au_set_last_error_(err);
+    return l;
+}
+
+au_err au_peer_subscribe(au_node *node, au_peer_fn fn, void *arg) {
+    if (!node || !fn) return AU_EINVAL;
+    au_err err = AU_OK;
+    pthread_mutex_lock(&node->lock);
+    if (node->npeer_subs == AU_PEER_SUBSCRIBERS)
+        err = AU_EFULL;
+    else {
+        node->peer_subs[node->npeer_subs].fn = fn;
+        node->peer_subs[node->npeer_subs++].arg = arg;
+    }
+    pthread_mutex_unlock(&node->lock);
+    return err;
+}
+
+void au_peer_event_emit(au_node *node, const au_peer_event *event) {
+    /* Copied out so that callbacks run without the lock (they may send, spawn, ...). */
+    pthread_mutex_lock(&node->lock);
+    unsigned n = node->npeer_subs;
+    struct { au_peer_fn fn; void *arg; } subs[AU_PEER_SUBSCRIBERS];
+    memcpy(subs, node->peer_subs, n * sizeof subs[0]);
+    pthread_mutex_unlock(&node->lock);
+    for (unsigned i = 0; i < n; i++) subs[i].fn(node, event, subs[i].arg);
 }

@@ -27,6 +27,8 @@ typedef struct au_remote_ops {
     void (*receive)(au_node *node, void *data, size_t len, const struct sockaddr *from,
                     socklen_t from_len);
     void (*stats)(au_node *node, au_node_stats *out);
+    /* Whether a remote reference points to an actor at `addr`. */
+    bool (*is_at)(au_ref ref, const struct sockaddr *addr);
     /* Frees the node's remote state; no thread sends or receives any more. */
     void (*stop)(au_node *node);
 } au_remote_ops;

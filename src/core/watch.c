@@ -1,4 +1,5 @@
-/* watch.c — death watch between local actors.
+/* watch.c — death watch: between local actors, and on remote actors until a layer declares
+ * their node gone (au_peer_gone).
  *
  * A node-wide table, guarded by one mutex, maps a watched cell to its incarnation and watchers.
  * Watches are rare next to messages, so one lock is the simple choice. The order that makes it
@@ -17,9 +18,18 @@ typedef struct watch_entry {
     au_ref *watchers; /* local cell references (cell + gen) */
 } watch_entry;
 
+/* A local actor watching a remote one. Remote watches are few (one per monitored peer actor),
+ * so a flat array scanned on watch, unwatch and peer loss is enough. */
+typedef struct remote_watch {
+    au_ref watcher; /* local cell reference */
+    au_ref target;  /* remote reference */
+} remote_watch;
+
 typedef struct au_watches {
     pthread_mutex_t lock;
     au_u64map by_cell;
+    remote_watch *remote;
+    size_t nremote, remote_cap;
 } au_watches;
 
 au_err au_watches_create(au_node *node) {
@@ -41,6 +51,7 @@ void au_watches_destroy(au_node *node) {
         }
     }
     au_u64map_free(&w->by_cell);
+    free(w->remote);
     pthread_mutex_destroy(&w->lock);
     free(w);
     node->watches = NULL;
@@ -54,9 +65,73 @@ static void notify(au_ref watcher, au_ref who) {
     au_cell_push(watcher.target, env);
 }
 
+static au_err watch_remote(au_watches *w, au_ref self, au_ref target) {
+    pthread_mutex_lock(&w->lock);
+    if (w->nremote == w->remote_cap) {
+        size_t cap = w->remote_cap ? w->remote_cap * 2 : 8;
+        remote_watch *r = realloc(w->remote, cap * sizeof *r);
+        if (!r) {
+            pthread_mutex_unlock(&w->lock);
+            return AU_ENOMEM;
+        }
+        w->remote = r;
+        w->remote_cap = cap;
+    }
+    w->remote[w->nremote++] = (remote_watch){ self, target };
+    pthread_mutex_unlock(&w->lock);
+    return AU_OK;
+}
+
+static au_err unwatch_remote(au_watches *w, au_ref self, au_ref target) {
+    au_err result = AU_ENOTFOUND;
+    pthread_mutex_lock(&w->lock);
+    for (size_t i = 0; i < w->nremote; i++) {
+        remote_watch *r = &w->remote[i];
+        if (r->watcher.target == self.target && r->watcher.gen == self.gen &&
+            au_ref_equal(r->target, target)) {
+            *r = w->remote[--w->nremote];
+            result = AU_OK;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    return result;
+}
+
+au_err au_peer_gone(au_node *node, const char *address) {
+    if (!node || !address) return AU_EINVAL;
+    if (!node->net) return AU_ESTATE;
+    struct sockaddr_storage addr;
+    socklen_t len;
+    au_err err = au_address_resolve(address, &addr, &len);
+    if (err) return err;
+    au_watches *w = node->watches;
+    /* Taken out under the lock, told outside it (a push may schedule). */
+    remote_watch *gone = NULL;
+    size_t ngone = 0;
+    pthread_mutex_lock(&w->lock);
+    for (size_t i = 0; i < w->nremote;) {
+        if (au_remote_layer->is_at(w->remote[i].target, (const struct sockaddr *)&addr)) {
+            remote_watch *g = realloc(gone, (ngone + 1) * sizeof *g);
+            if (!g) break; /* the rest stay watched: a later au_peer_gone tells them */
+            gone = g;
+            gone[ngone++] = w->remote[i];
+            w->remote[i] = w->remote[--w->nremote];
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    for (size_t i = 0; i < ngone; i++) notify(gone[i].watcher, gone[i].target);
+    free(gone);
+    au_peer_event_emit(node, &(au_peer_event){ .kind = AU_PEER_GONE, .address = address });
+    return AU_OK;
+}
+
 au_err au_watch_(au_ctx *ctx, au_ref target) {
     if (!ctx || !target.target) return AU_EINVAL;
-    if (target.flags & AU_REF_F_REMOTE) return AU_ESTATE; /* remote watch: cluster layer */
+    if (target.flags & AU_REF_F_REMOTE)
+        return watch_remote(ctx->node->watches, au_ctx_self_(ctx), target);
     au_watches *w = ctx->node->watches;
     au_cell *tc = target.target;
     au_ref self = au_ctx_self_(ctx);
@@ -97,7 +172,8 @@ au_err au_watch_(au_ctx *ctx, au_ref target) {
 
 au_err au_unwatch_(au_ctx *ctx, au_ref target) {
     if (!ctx || !target.target) return AU_EINVAL;
-    if (target.flags & AU_REF_F_REMOTE) return AU_ESTATE;
+    if (target.flags & AU_REF_F_REMOTE)
+        return unwatch_remote(ctx->node->watches, au_ctx_self_(ctx), target);
     au_watches *w = ctx->node->watches;
     au_ref self = au_ctx_self_(ctx);
     au_err result = AU_ENOTFOUND;
@@ -119,6 +195,12 @@ au_err au_unwatch_(au_ctx *ctx, au_ref target) {
 void au_watches_target_stopped(au_node *node, au_cell *cell, uint32_t gen) {
     au_watches *w = node->watches;
     pthread_mutex_lock(&w->lock);
+    for (size_t i = 0; i < w->nremote;) { /* the stopped actor's own remote watches end */
+        if (w->remote[i].watcher.target == cell && w->remote[i].watcher.gen == gen)
+            w->remote[i] = w->remote[--w->nremote];
+        else
+            i++;
+    }
     watch_entry *e = au_u64map_take(&w->by_cell, (uint64_t)(uintptr_t)cell);
     pthread_mutex_unlock(&w->lock);
     if (!e) return;

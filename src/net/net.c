@@ -22,6 +22,7 @@ static const au_remote_ops net_ops = {
     .deliver = au_net_deliver,
     .receive = au_net_receive,
     .stats = net_stats,
+    .is_at = au_net_is_at,
     .stop = net_stop,
 };
 
@@ -110,6 +111,7 @@ au_err au_net_start(au_node *node) {
     }
     /* Every net shares one table: set it before any reference to this node can exist. */
     au_remote_layer = &net_ops;
+    node->incarnation = net->incarnation;
     node->net = net;
     return AU_OK;
 }

@@ -77,6 +77,7 @@ typedef struct au_peer {
         au_replay_window window;
     } windows[AU_PEER_WINDOWS];
     uint64_t windows_clock;
+    uint64_t incarnation;      /* receive thread: of the last accepted datagram (0: none yet) */
     struct au_peer *next;    /* in the peer table's bucket */
 } au_peer;
 
@@ -158,6 +159,7 @@ au_ref au_net_forge(au_node *node, const char *name, const char *addr, au_type *
 size_t au_net_format(au_ref ref, char *buf, size_t size);
 bool au_net_equal(au_ref a, au_ref b);
 au_node *au_net_node_of(au_ref ref);
+bool au_net_is_at(au_ref ref, const struct sockaddr *addr);
 /* The root variant an interface type id maps to (AU_WHOLE for the root itself), or -1. */
 int au_net_variant_of(au_type *root, uint64_t iface_id, bool *schema_mismatch);
 

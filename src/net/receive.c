@@ -162,6 +162,15 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
         count_drop(net, st, text);
         return;
     }
+    if (peer->incarnation != hdr.incarnation) { /* the peer restarted (or first contact) */
+        uint64_t previous = peer->incarnation;
+        peer->incarnation = hdr.incarnation;
+        if (previous)
+            au_peer_event_emit(node, &(au_peer_event){ .kind = AU_PEER_INCARNATION,
+                                                       .address = peer->text,
+                                                       .incarnation = hdr.incarnation,
+                                                       .previous = previous });
+    }
     au_wire_frame frame;
     while (au_wire_reader_next(&reader, &frame) == 1) {
         if (frame.type == AU_WIRE_FRAME_MESSAGE)

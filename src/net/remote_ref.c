@@ -161,6 +161,11 @@ au_err au_net_send(au_ref ref, const void *msg, bool signal) {
 
 au_node *au_net_node_of(au_ref ref) { return ((au_remote *)ref.target)->net->node; }
 
+bool au_net_is_at(au_ref ref, const struct sockaddr *addr) {
+    au_remote *r = ref.target;
+    return au_address_equal((const struct sockaddr *)&r->peer->addr.sa, addr);
+}
+
 bool au_net_equal(au_ref a, au_ref b) {
     return a.target == b.target && a.iface && b.iface && au_type_id(a.iface) == au_type_id(b.iface);
 }
