@@ -7,7 +7,12 @@
  * seed and test give the same sequence of steps; the trace hash folds every step so runs can be
  * compared. The runtime does not know it is simulated: it only calls its driver.
  *
- * Built on the public API (aurum/driver.h) only. */
+ * The network: each datagram draws a latency in [latency_min, latency_max], but a link (sender,
+ * receiver) delivers in order, as real networks nearly always do; reordering is what fault
+ * injection adds on purpose (au_faults.reorder). Without that, a burst would arrive shuffled
+ * beyond any replay window.
+ *
+ * Built on the public API (aurum/driver.h) and the util layer only. */
 #include <aurum/log.h>
 #include <aurum/testkit.h>
 
@@ -16,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
+
+#include "util/u64map.h"
 
 #define SIM_BASE_PORT 10000
 
@@ -52,6 +59,7 @@ struct au_sim {
     size_t task_head, ntasks, tasks_cap;
     event *heap;
     size_t n, cap;
+    au_u64map links;    /* (from port, to port) → au_nanos *: the link's last delivery time */
     sim_node **nodes;   /* by index (port - SIM_BASE_PORT); NULL once closed */
     size_t nnodes, nodes_cap;
 };
@@ -228,6 +236,22 @@ static au_err sim_bind(au_driver_node *dn, const struct sockaddr *addr, socklen_
     return AU_OK;
 }
 
+/* When a datagram sent now with `latency` arrives: not before the link's previous one. */
+static au_nanos arrival(au_sim *sim, uint16_t from, uint16_t to, au_nanos latency) {
+    uint64_t key = ((uint64_t)from << 16 | to) + 1; /* nonzero */
+    au_nanos *last = au_u64map_get(&sim->links, key);
+    if (!last && (last = calloc(1, sizeof *last)) && !au_u64map_put(&sim->links, key, last)) {
+        free(last);
+        last = NULL;
+    }
+    au_nanos t = sim->now + latency;
+    if (last) {
+        if (t < *last) t = *last;
+        *last = t;
+    }
+    return t;
+}
+
 static size_t sim_send(au_driver_node *dn, const au_datagram *d, size_t n) {
     sim_node *sn = (sim_node *)dn;
     au_sim *sim = sn->sim;
@@ -244,8 +268,10 @@ static size_t sim_send(au_driver_node *dn, const au_datagram *d, size_t n) {
         au_nanos latency = sim->cfg.latency_min;
         if (sim->cfg.latency_max > sim->cfg.latency_min)
             latency += au_sim_random(sim) % (sim->cfg.latency_max - sim->cfg.latency_min + 1);
-        if (!heap_push(sim, (event){ .time = sim->now + latency, .kind = EV_DATAGRAM,
-                                     .to_port = ntohs(to->sin_port), .from_port = port_of(sn),
+        uint16_t to_port = ntohs(to->sin_port);
+        if (!heap_push(sim, (event){ .time = arrival(sim, port_of(sn), to_port, latency),
+                                     .kind = EV_DATAGRAM,
+                                     .to_port = to_port, .from_port = port_of(sn),
                                      .len = d[i].len, .bytes = copy })) {
             free(copy);
             failed++;
@@ -343,6 +369,9 @@ void au_sim_destroy(au_sim *sim) {
     if (!sim) return;
     for (size_t i = 0; i < sim->n; i++) free(sim->heap[i].bytes); /* datagrams still in flight */
     free(sim->heap);
+    for (size_t i = 0; i < sim->links.cap; i++)
+        if (sim->links.keys[i]) free(sim->links.values[i]);
+    au_u64map_free(&sim->links);
     free(sim->tasks);
     free(sim->nodes);
     free(sim);
