@@ -163,7 +163,7 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
         pooled.dedicated = false;
         o = &pooled;
     }
-    if (o->dedicated) au_join_zombies_(node); /* threads of stopped dedicated actors */
+    if (o->dedicated) au_dedicated_join_ended(node); /* threads of stopped dedicated actors */
     pthread_mutex_lock(&node->lock);
     au_cell *cell = NULL;
     au_err err = AU_OK;
@@ -599,10 +599,10 @@ void au_actor_stop_all(au_node *node) {
         pthread_cond_wait(&node->cond, &node->lock);
     }
     pthread_mutex_unlock(&node->lock);
-    au_join_zombies_(node);
+    au_dedicated_join_ended(node);
 }
 
-void au_join_zombies_(au_node *node) {
+void au_dedicated_join_ended(au_node *node) {
     pthread_mutex_lock(&node->lock);
     pthread_t *z = node->zombies;
     size_t nz = node->nzombies;

@@ -42,7 +42,7 @@ typedef struct au_envelope {
     uint32_t gen;       /* incarnation of the target cell */
     uint8_t kind;       /* au_env_kind */
     uint8_t pool_class; /* AU_POOL_LARGE: malloc'd */
-    uint16_t unused_;
+    uint16_t padding;
     _Alignas(16) unsigned char payload[];
 } au_envelope;
 
@@ -218,8 +218,8 @@ void au_cells_free_all(au_node *node);
 void au_dedicated_wake(au_cell *cell);
 /* Sets a local actor's receive timeout from outside it (queued like a message). */
 void au_cell_post_timeout(au_ref ref, au_nanos timeout);
-void au_promise_defs_free_(au_node *node);
-void au_join_zombies_(au_node *node);
+void au_promise_defs_free(au_node *node);
+void au_dedicated_join_ended(au_node *node);
 au_ref au_cell_ref(au_cell *cell, uint32_t gen, au_type *iface, uint16_t variant);
 
 /* timer.c — every timer of the node; fired through the driver (au_node_run_timers) */

@@ -121,7 +121,7 @@ void au_node_stop(au_node *node) {
     au_cells_free_all(node);
     au_watches_destroy(node);
     au_registry_destroy(node);
-    au_promise_defs_free_(node);
+    au_promise_defs_free(node);
     for (unsigned i = node->nlayers; i-- > 0;)
         if (node->layers[i].def.free) node->layers[i].def.free(node->layers[i].def.arg);
     free(node->zombies);

@@ -142,7 +142,7 @@ static const au_actor_def *def_for(au_node *node, au_type *type) {
     return def;
 }
 
-void au_promise_defs_free_(au_node *node) {
+void au_promise_defs_free(au_node *node) {
     for (size_t i = 0; i < node->promise_defs.cap; i++)
         if (node->promise_defs.keys[i]) free(node->promise_defs.values[i]);
     au_u64map_free(&node->promise_defs);
