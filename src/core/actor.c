@@ -284,7 +284,6 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
 
 /* ---- the turn --------------------------------------------------------------------------------- */
 
-static au_nanos now_of(au_node *node) { return node->clock.now(node->clock.user); }
 
 static void arm_receive_timeout(au_cell *cell) {
     au_cell_extra *x = cell->extra;
@@ -298,7 +297,7 @@ static void arm_receive_timeout(au_cell *cell) {
 
 static void note_activity(au_cell *cell) {
     if (cell->extra && cell->extra->receive_timeout) {
-        cell->extra->last_activity = now_of(cell->node);
+        cell->extra->last_activity = au_node_now(cell->node);
         arm_receive_timeout(cell);
     }
 }
@@ -402,7 +401,7 @@ static void process(au_cell *cell, au_envelope *env) {
         if (!x || *(uint64_t *)env->payload != x->timeout_seq) break; /* stale timer */
         x->timer_armed = false;
         if (!x->receive_timeout || (cell->lifecycle & AU_LIFE_STOPPING)) break;
-        au_nanos now = now_of(node);
+        au_nanos now = au_node_now(node);
         if (now < x->last_activity + x->receive_timeout) {
             arm_receive_timeout(cell); /* activity since arming: wait for the rest */
             break;
@@ -664,6 +663,6 @@ void au_set_receive_timeout(au_ctx *ctx, au_nanos timeout) {
     x->receive_timeout = timeout;
     x->timeout_seq++; /* any armed timer is now stale */
     x->timer_armed = false;
-    x->last_activity = now_of(cell->node);
+    x->last_activity = au_node_now(cell->node);
     arm_receive_timeout(cell);
 }

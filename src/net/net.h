@@ -143,6 +143,8 @@ au_peer *au_net_peer(au_net_t *net, const au_addr *addr, bool create);
 void au_net_peers_free(au_net_t *net);
 
 /* send.c */
+/* The packers' output: a datagram joins the sending thread's batch (peer.c sets it up). */
+void au_net_emit(void *user, const uint8_t *dgram, size_t len);
 /* Queues m and sends it (and whatever else is queued) unless another thread is doing so. */
 void au_net_enqueue(au_net_t *net, au_peer *peer, au_outmsg *m);
 

@@ -6,8 +6,6 @@
 
 #include <stdlib.h>
 
-void au_net_emit(void *user, const uint8_t *dgram, size_t len); /* send.c: the packer's output */
-
 static void peer_free(au_peer *p) {
     au_mnode *n;
     while ((n = au_runq_pop(&p->queue))) {
