@@ -378,7 +378,7 @@ static void process(au_cell *cell, au_envelope *env) {
             break;
         }
         note_activity(cell);
-        au_remote_layer->deliver(&ctx, env, def);
+        au_remote_layer()->deliver(&ctx, env, def);
         break;
     case AU_ENV_TERM:
     case AU_ENV_NODE_STOP:

@@ -11,7 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 
-const au_remote_ops *au_remote_layer;
+_Atomic(const au_remote_ops *) au_remote_layer_;
+
+void au_remote_layer_set(const au_remote_ops *ops) {
+    const au_remote_ops *none = NULL;
+    /* release: pairs with au_remote_layer()'s acquire. */
+    atomic_compare_exchange_strong_explicit(&au_remote_layer_, &none, ops, memory_order_release,
+                                            memory_order_relaxed);
+}
 
 static au_err validate(const au_node_config *in, au_node_config *cfg) {
     *cfg = in ? *in : (au_node_config){ 0 };
@@ -115,7 +122,7 @@ void au_node_stop(au_node *node) {
     au_scheduler_join(node);
     if (node->driver) node->driver->ops->close(node->driver);
     node->driver = NULL;
-    if (node->net) au_remote_layer->stop(node);
+    if (node->net) au_remote_layer()->stop(node);
     au_timers_stop(node);
     au_scheduler_stop(node);
     au_cells_free_all(node);
@@ -146,7 +153,7 @@ void au_node_stats_get(au_node *node, au_node_stats *out) {
     LOAD(timers_cancelled);
 #undef LOAD
     out->actors_live = out->actors_spawned - out->actors_stopped;
-    if (node->net) au_remote_layer->stats(node, out);
+    if (node->net) au_remote_layer()->stats(node, out);
 }
 
 au_nanos au_node_now(const au_node *node) { return node->clock.now(node->clock.user); }
@@ -155,7 +162,7 @@ au_driver_node *au_node_driver(au_node *node) { return node ? node->driver : NUL
 
 void au_node_receive(au_node *node, void *data, size_t len, const struct sockaddr *from,
                      socklen_t from_len) {
-    if (node->net) au_remote_layer->receive(node, data, len, from, from_len);
+    if (node->net) au_remote_layer()->receive(node, data, len, from, from_len);
 }
 
 uint64_t au_node_incarnation(const au_node *node) { return node ? node->incarnation : 0; }

@@ -35,7 +35,7 @@ au_err au_ref_send_(au_ref ref, const void *msg) {
         return AU_EINVAL;
     }
     if (ref.flags & AU_REF_F_REMOTE) {
-        return au_remote_layer->send(ref, msg, false);
+        return au_remote_layer()->send(ref, msg, false);
     }
     au_cell *cell = ref.target;
     const au_actor_def *def = au_cell_def_if_alive(cell, ref.gen);
@@ -55,7 +55,7 @@ au_err au_ref_send_(au_ref ref, const void *msg) {
 
 au_err au_ref_stop_(au_ref ref) {
     if (!ref.target) return AU_EINVAL;
-    if (ref.flags & AU_REF_F_REMOTE) return au_remote_layer->send(ref, NULL, true);
+    if (ref.flags & AU_REF_F_REMOTE) return au_remote_layer()->send(ref, NULL, true);
     au_cell *cell = ref.target;
     if (!au_cell_def_if_alive(cell, ref.gen)) return AU_ESTOPPED;
     au_envelope *env = au_envelope_new(AU_ENV_TERM, 0);
@@ -82,21 +82,21 @@ au_ref au_ref_forge_(au_node *node, const char *name, const char *addr, au_type 
         au_set_last_error_(AU_ESTATE);
         return (au_ref){ 0 };
     }
-    return au_remote_layer->forge(node, name, addr, root, variant, iface);
+    return au_remote_layer()->forge(node, name, addr, root, variant, iface);
 }
 
 bool au_ref_is_local(au_ref r) { return r.target && !(r.flags & AU_REF_F_REMOTE); }
 
 bool au_ref_equal(au_ref a, au_ref b) {
     if ((a.flags & AU_REF_F_REMOTE) != (b.flags & AU_REF_F_REMOTE)) return false;
-    if (a.flags & AU_REF_F_REMOTE) return au_remote_layer->equal(a, b);
+    if (a.flags & AU_REF_F_REMOTE) return au_remote_layer()->equal(a, b);
     return a.target == b.target && a.gen == b.gen && a.variant == b.variant;
 }
 
 size_t au_ref_format(au_ref r, char *buf, size_t size) {
     if (!r.target) return (size_t)snprintf(buf, size, "(null)");
     if (r.flags & AU_REF_F_REMOTE)
-        return au_remote_layer->format(r, buf, size);
+        return au_remote_layer()->format(r, buf, size);
     au_cell *c = r.target;
     return (size_t)snprintf(buf, size, "local:%p#%u as %s", (void *)c, (unsigned)r.gen,
                             r.iface ? r.iface->name : "?");
@@ -107,7 +107,7 @@ au_timer au_send_after_(au_ref ref, au_nanos delay, const void *msg) {
     if (ref.target && !(ref.flags & AU_REF_F_REMOTE))
         node = ((au_cell *)ref.target)->node;
     else if (ref.target)
-        node = au_remote_layer->node_of(ref);
+        node = au_remote_layer()->node_of(ref);
     if (!node || !ref.iface) {
         free_msg(ref.iface, msg);
         return 0;

@@ -1,14 +1,16 @@
 /* remote.h — what the core needs from the remote path (src/net/), as one table of operations.
  *
  * The core knows that a reference may point to another node (AU_REF_F_REMOTE) but not how such
- * a message travels: it calls through au_remote_layer, which the remote layer sets when a node with a
+ * a message travels: it calls through au_remote_layer(), which the remote layer sets when a node with a
  * network starts (au_net_start). A process in which no networked node ever started has no remote
- * reference at all, so au_remote_layer is then never called. au_net_start is the one call from the
+ * reference at all, so the table is then never used. au_net_start is the one call from the
  * core up into the network layer: node start composes the layers. */
 #ifndef AU_CORE_REMOTE_H
 #define AU_CORE_REMOTE_H
 
 #include <aurum/driver.h>
+
+#include <stdatomic.h>
 
 struct au_ctx;
 struct au_envelope;
@@ -33,8 +35,17 @@ typedef struct au_remote_ops {
     void (*stop)(au_node *node);
 } au_remote_ops;
 
-/* Set once by the first au_net_start; constant afterwards. */
-extern const au_remote_ops *au_remote_layer;
+/* Set once by the first au_net_start (au_remote_layer_set); constant afterwards. */
+extern _Atomic(const au_remote_ops *) au_remote_layer_;
+
+/* The remote layer's table. acquire: pairs with the release in au_remote_layer_set, so the
+ * table is visible (it is static const, but the pointer travels between threads). */
+static inline const au_remote_ops *au_remote_layer(void) {
+    return atomic_load_explicit(&au_remote_layer_, memory_order_acquire);
+}
+
+/* Sets the table once; later calls (every networked node starts with the same one) do nothing. */
+void au_remote_layer_set(const au_remote_ops *ops);
 
 /* src/net/net.c: binds the node's endpoint through its driver and sets node->net. */
 au_err au_net_start(au_node *node);

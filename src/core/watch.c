@@ -111,7 +111,7 @@ au_err au_peer_gone(au_node *node, const char *address) {
     size_t ngone = 0;
     pthread_mutex_lock(&w->lock);
     for (size_t i = 0; i < w->nremote;) {
-        if (au_remote_layer->is_at(w->remote[i].target, (const struct sockaddr *)&addr)) {
+        if (au_remote_layer()->is_at(w->remote[i].target, (const struct sockaddr *)&addr)) {
             remote_watch *g = realloc(gone, (ngone + 1) * sizeof *g);
             if (!g) break; /* the rest stay watched: a later au_peer_gone tells them */
             gone = g;

@@ -110,7 +110,7 @@ au_err au_net_start(au_node *node) {
         return err;
     }
     /* Every net shares one table: set it before any reference to this node can exist. */
-    au_remote_layer = &net_ops;
+    au_remote_layer_set(&net_ops);
     node->incarnation = net->incarnation;
     node->net = net;
     return AU_OK;
