@@ -73,13 +73,16 @@ if [[ ! -s $work/declared ]]; then
     exit 2
 fi
 
-# Exported: defined dynamic symbols, less those the linker itself defines.
+# Exported: defined dynamic symbols, less those the linker itself defines. An ASan build adds an
+# ODR indicator beside each exported object NAME ("__odr_asan.NAME" from gcc, "__odr_asan_gen_NAME"
+# from clang): it counts as NAME.
 if ! nm -D --defined-only "$lib" >"$work/nm.txt" 2>"$work/nm.log"; then
     echo "check.sh: nm -D failed on $lib:" >&2
     cat "$work/nm.log" >&2
     exit 2
 fi
-awk 'NF >= 2 { sub(/@.*/, "", $NF); print $NF }' "$work/nm.txt" |
+awk 'NF >= 2 { name = $NF; sub(/@.*/, "", name); sub(/^__odr_asan(\.|_gen_)/, "", name)
+                print name }' "$work/nm.txt" |
     grep -vxE '_init|_fini|_edata|_end|__bss_start' | sort -u >"$work/exported"
 
 comm -23 "$work/exported" "$work/declared" >"$work/leaked"
