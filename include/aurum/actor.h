@@ -15,6 +15,7 @@
 #ifndef AURUM_ACTOR_H
 #define AURUM_ACTOR_H
 
+#include <aurum/export.h>
 #include <aurum/ref.h>
 #include <aurum/schema.h>
 
@@ -116,14 +117,14 @@ typedef struct au_spawn_opts {
 #define au_self(ctx, R) ((R##__spawn_ref_){ .raw = au_ctx_self_(ctx) })
 /** Stops the running actor after the current hook returns: post_stop runs next; messages still
  *  queued are dropped. */
-void au_stop_self(au_ctx *ctx);
+AU_API void au_stop_self(au_ctx *ctx);
 /** Sets (or, with 0, clears) the receive timeout: the timeout hook runs after this long without
  *  a message. Re-armed after every message and every timeout. */
-void au_set_receive_timeout(au_ctx *ctx, au_nanos timeout);
+AU_API void au_set_receive_timeout(au_ctx *ctx, au_nanos timeout);
 /** The node the running actor lives on. */
-au_node *au_ctx_node(au_ctx *ctx);
+AU_API au_node *au_ctx_node(au_ctx *ctx);
 /** The running actor's registered name, or NULL if anonymous. */
-const char *au_ctx_name(au_ctx *ctx);
+AU_API const char *au_ctx_name(au_ctx *ctx);
 
 /** Watches the actor behind ref: when it stops (or is already gone) the running actor's
  *  terminated hook is called once with that actor's reference. For a reference to an actor on
@@ -144,7 +145,7 @@ typedef uint64_t au_timer;
 #define au_send_after(ref, delay, ...) AU_WITH_MSG_(au_send_after_, ref, (__VA_ARGS__), (delay))
 /** Cancels a pending timer and frees its message: AU_OK, or AU_ENOTFOUND if it already fired or
  *  was cancelled. */
-au_err au_timer_cancel(au_node *node, au_timer timer);
+AU_API au_err au_timer_cancel(au_node *node, au_timer timer);
 
 /* ---- ask ---------------------------------------------------------------------------------- */
 
@@ -172,15 +173,15 @@ typedef struct au_promise au_promise;
 /* ---- implementation details ----------------------------------------------------------------- */
 
 typedef void (*au_ask_fn)(au_ctx *, void *state, void *reply, au_err err);
-au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state, const au_spawn_opts *o);
-au_ref au_ctx_self_(au_ctx *ctx);
-au_err au_watch_(au_ctx *ctx, au_ref target);
-au_err au_unwatch_(au_ctx *ctx, au_ref target);
-au_timer au_send_after_(au_ref ref, au_nanos delay, const void *msg);
-au_promise *au_promise_new_(au_node *node, au_type *type);
-au_ref au_promise_ref_(au_promise *p, au_type *type);
-au_err au_promise_wait_(au_promise *p, au_type *type, void *out, au_nanos timeout);
-au_ref au_ask_(au_ctx *ctx, au_type *type, au_nanos timeout, au_ask_fn cb);
+AU_API au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state, const au_spawn_opts *o);
+AU_API au_ref au_ctx_self_(au_ctx *ctx);
+AU_API au_err au_watch_(au_ctx *ctx, au_ref target);
+AU_API au_err au_unwatch_(au_ctx *ctx, au_ref target);
+AU_API au_timer au_send_after_(au_ref ref, au_nanos delay, const void *msg);
+AU_API au_promise *au_promise_new_(au_node *node, au_type *type);
+AU_API au_ref au_promise_ref_(au_promise *p, au_type *type);
+AU_API au_err au_promise_wait_(au_promise *p, au_type *type, void *out, au_nanos timeout);
+AU_API au_ref au_ask_(au_ctx *ctx, au_type *type, au_nanos timeout, au_ask_fn cb);
 
 #ifdef __cplusplus
 }

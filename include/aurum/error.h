@@ -5,6 +5,8 @@
 #ifndef AURUM_ERROR_H
 #define AURUM_ERROR_H
 
+#include <aurum/export.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -32,7 +34,7 @@ typedef enum au_err {
 } au_err;
 
 /** A short, static description of an au_err code (never NULL, also for unknown codes). */
-const char *au_strerror(int err);
+AU_API const char *au_strerror(int err);
 
 #ifdef __cplusplus
 }

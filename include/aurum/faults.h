@@ -48,21 +48,22 @@ typedef struct au_faults {
  *  of its own when dest is NULL. f NULL clears them. AU_EINVAL for probabilities outside [0,1]
  *  or delay_min > delay_max; AU_ERESOLVE for an unknown destination; AU_ESTATE on a node
  *  without a network or not started with au_faults_driver. */
-au_err au_faults_set(au_node *node, const char *dest, const au_faults *f);
+AU_API au_err au_faults_set(au_node *node, const char *dest, const au_faults *f);
 
 /** Seeds the node's fault generator: the same seed and the same sequence of sends give the
  *  same decisions. */
-void au_faults_seed(au_node *node, uint64_t seed);
+AU_API void au_faults_seed(au_node *node, uint64_t seed);
 
 /** Blocks (or, with blocked = false, unblocks) all traffic from `node` to `dest`. */
-au_err au_faults_block(au_node *node, const char *dest, bool blocked);
+AU_API au_err au_faults_block(au_node *node, const char *dest, bool blocked);
 
 /** Partitions two groups of nodes: nothing passes between a node of one and a node of the other,
  *  in either direction, until healed. */
-au_err au_faults_partition(au_node *const *group_a, size_t na, au_node *const *group_b, size_t nb);
+AU_API au_err au_faults_partition(au_node *const *group_a, size_t na, au_node *const *group_b,
+                                  size_t nb);
 
 /** Removes every block between the given nodes. */
-au_err au_faults_heal(au_node *const *nodes, size_t n);
+AU_API au_err au_faults_heal(au_node *const *nodes, size_t n);
 
 /** Counters of injected faults. */
 typedef struct au_faults_stats {
@@ -70,7 +71,7 @@ typedef struct au_faults_stats {
 } au_faults_stats;
 
 /** Fills *out with the node's injected-fault counters. */
-void au_faults_stats_get(au_node *node, au_faults_stats *out);
+AU_API void au_faults_stats_get(au_node *node, au_faults_stats *out);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,8 @@
 
 #include <stdatomic.h>
 
+#include <aurum/export.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -36,16 +38,16 @@ typedef void (*au_log_sink)(void *user, au_log_module module, au_log_level level
                             const char *file, int line, const char *message);
 
 /** Sets the level of one module (AU_LOG_OFF silences it). */
-void au_log_set_level(au_log_module module, au_log_level level);
+AU_API void au_log_set_level(au_log_module module, au_log_level level);
 /** Sets the level of every module. */
-void au_log_set_all_levels(au_log_level level);
+AU_API void au_log_set_all_levels(au_log_level level);
 /** The current level of a module. */
-au_log_level au_log_get_level(au_log_module module);
+AU_API au_log_level au_log_get_level(au_log_module module);
 /** Replaces the sink (NULL restores the default stderr sink). */
-void au_log_set_sink(au_log_sink sink, void *user);
+AU_API void au_log_set_sink(au_log_sink sink, void *user);
 /** The name of a level ("TRACE" … "ERROR") or of a module ("core", "net", …). */
-const char *au_log_level_name(au_log_level level);
-const char *au_log_module_name(au_log_module module);
+AU_API const char *au_log_level_name(au_log_level level);
+AU_API const char *au_log_module_name(au_log_module module);
 
 /** Logs a printf-style message if `level` is enabled for `module`. */
 #define au_log(module, level, ...)                                                            \
@@ -60,9 +62,9 @@ const char *au_log_module_name(au_log_module module);
     } while (0)
 
 /* Implementation details of au_log. */
-extern _Atomic unsigned char au_log_levels_[AU_LOG_MODULES];
-void au_log_write_(au_log_module module, au_log_level level, const char *file, int line,
-                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+AU_API extern _Atomic unsigned char au_log_levels_[AU_LOG_MODULES];
+AU_API void au_log_write_(au_log_module module, au_log_level level, const char *file, int line,
+                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@
 
 #include <aurum/actor.h>
 #include <aurum/error.h>
+#include <aurum/export.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -54,20 +55,20 @@ typedef struct au_node_config {
 
 /** Starts a node: validates cfg (AU_ECONFIG with a logged reason), starts its threads and binds
  *  its socket. On success *out is the node. */
-au_err au_node_start(const au_node_config *cfg, au_node **out);
+AU_API au_err au_node_start(const au_node_config *cfg, au_node **out);
 
 /** Stops the node: every actor stops (messages still queued are dropped, post_stop runs), then
  *  every thread is joined and all memory freed. Waits for hooks that are running to return;
  *  threads blocked in au_promise_wait on this node return AU_ESTOPPED. Safe to call with NULL.
  *  Must not be called from one of the node's own actors, nor while other (non-actor) threads
  *  still send through the node or start waiting on its promises. */
-void au_node_stop(au_node *node);
+AU_API void au_node_stop(au_node *node);
 
 /** The address other nodes reach this node at ("127.0.0.1:40123"), or "" for a local node. */
-const char *au_node_address(const au_node *node);
+AU_API const char *au_node_address(const au_node *node);
 
 /** Now, on the node's clock. */
-au_nanos au_node_now(const au_node *node);
+AU_API au_nanos au_node_now(const au_node *node);
 
 /** Counters of a node (monotonic since start, except the gauges marked so). */
 typedef struct au_node_stats {
@@ -93,7 +94,7 @@ typedef struct au_node_stats {
 } au_node_stats;
 
 /** Fills *out with the node's counters. */
-void au_node_stats_get(au_node *node, au_node_stats *out);
+AU_API void au_node_stats_get(au_node *node, au_node_stats *out);
 
 #ifdef __cplusplus
 }

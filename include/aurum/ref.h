@@ -13,6 +13,7 @@
 #ifndef AURUM_REF_H
 #define AURUM_REF_H
 
+#include <aurum/export.h>
 #include <aurum/types.h>
 
 #ifdef __cplusplus
@@ -36,11 +37,11 @@ typedef struct au_ref {
 /** True if r refers to nothing (a failed spawn, forge or narrowing). */
 static inline bool au_ref_is_null(au_ref r) { return r.target == NULL; }
 /** True if two references designate the same actor through the same interface. */
-bool au_ref_equal(au_ref a, au_ref b);
+AU_API bool au_ref_equal(au_ref a, au_ref b);
 /** True if r designates an actor on its own node. */
-bool au_ref_is_local(au_ref r);
+AU_API bool au_ref_is_local(au_ref r);
 /** Writes a human-readable form of r ("greeter@127.0.0.1:4000 as greeting") into buf. */
-size_t au_ref_format(au_ref r, char *buf, size_t size);
+AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
 
 /** Sends msg (an expression of exactly the reference's message type) through ref. The message
  *  is moved: whatever it owns (strings, bytes, arrays) now belongs to the receiver, or is freed
@@ -77,7 +78,7 @@ size_t au_ref_format(au_ref r, char *buf, size_t size);
 
 /** The error of the last failed call on this thread that returns a value instead of an au_err
  *  (au_forge, au_spawn, au_promise_new, ...). */
-au_err au_last_error(void);
+AU_API au_err au_last_error(void);
 
 /* ---- implementation details of the macros above -------------------------------------------- */
 
@@ -95,12 +96,12 @@ au_err au_last_error(void);
         fn(au_ref_.raw, ##__VA_ARGS__, (const void *)au_msg_);                                 \
     })
 
-au_err au_ref_send_(au_ref ref, const void *msg);
-au_err au_ref_stop_(au_ref ref);
-au_ref au_ref_narrow_(au_ref ref, uint16_t variant, au_type *iface);
-au_ref au_ref_forge_(au_node *node, const char *name, const char *addr, au_type *root,
+AU_API au_err au_ref_send_(au_ref ref, const void *msg);
+AU_API au_err au_ref_stop_(au_ref ref);
+AU_API au_ref au_ref_narrow_(au_ref ref, uint16_t variant, au_type *iface);
+AU_API au_ref au_ref_forge_(au_node *node, const char *name, const char *addr, au_type *root,
                      uint16_t variant, au_type *iface);
-void au_set_last_error_(au_err err);
+AU_API void au_set_last_error_(au_err err);
 
 #ifdef __cplusplus
 }

@@ -31,6 +31,7 @@
 
 #include <stddef.h>
 
+#include <aurum/export.h>
 #include <aurum/pp.h>
 #include <aurum/ref.h>
 #include <aurum/types.h>
@@ -196,7 +197,7 @@
 /* ---- built-in types ----------------------------------------------------------------------- */
 
 #define AU_BUILTIN_(T)                                                                        \
-    extern au_type au_type_##T;                                                               \
+    AU_API extern au_type au_type_##T;                                                        \
     AU_DECLARE_REFS_(T)
 AU_BUILTIN_(_Bool)
 AU_BUILTIN_(int8_t)

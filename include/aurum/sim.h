@@ -51,26 +51,27 @@ typedef struct au_sim_config {
 AU_API au_driver au_sim_driver(au_sim *sim);
 
 /** Creates a simulation. */
-au_err au_sim_create(const au_sim_config *cfg, au_sim **out);
+AU_API au_err au_sim_create(const au_sim_config *cfg, au_sim **out);
 /** Frees it; every node of it must have been stopped. Safe with NULL. */
-void au_sim_destroy(au_sim *sim);
+AU_API void au_sim_destroy(au_sim *sim);
 
 /** Runs until `duration` of virtual time has passed (timers due by then fire) or nothing is left
  *  to do. Returns the number of events processed. */
-uint64_t au_sim_run(au_sim *sim, au_nanos duration);
+AU_API uint64_t au_sim_run(au_sim *sim, au_nanos duration);
 /** Runs until done(arg) returns true (checked after every event) or `max_duration` of virtual time
  *  passes (AU_ETIMEDOUT) or nothing is left to do while done is false (AU_ESTATE). */
-au_err au_sim_run_until(au_sim *sim, bool (*done)(void *arg), void *arg, au_nanos max_duration);
+AU_API au_err au_sim_run_until(au_sim *sim, bool (*done)(void *arg), void *arg,
+                               au_nanos max_duration);
 
 /** The virtual time now. */
-au_nanos au_sim_now(const au_sim *sim);
+AU_API au_nanos au_sim_now(const au_sim *sim);
 /** A hash of everything that happened so far (actor turns, datagrams, timers, with their virtual
  *  times): two runs are the same run exactly when their hashes match. */
-uint64_t au_sim_trace_hash(const au_sim *sim);
+AU_API uint64_t au_sim_trace_hash(const au_sim *sim);
 /** Events processed so far. */
-uint64_t au_sim_events(const au_sim *sim);
+AU_API uint64_t au_sim_events(const au_sim *sim);
 /** A draw from the simulation's seeded generator, for tests that need randomness. */
-uint64_t au_sim_random(au_sim *sim);
+AU_API uint64_t au_sim_random(au_sim *sim);
 
 #ifdef __cplusplus
 }

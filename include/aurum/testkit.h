@@ -33,6 +33,7 @@
 #define AURUM_TESTKIT_H
 
 #include <aurum/actor.h>
+#include <aurum/export.h>
 #include <aurum/faults.h>
 #include <aurum/sim.h>
 #include <aurum/ref.h>
@@ -69,7 +70,7 @@ typedef struct au_probe_opts {
 
 /** Stops the probe's actor (if it still runs) and frees the probe with every message still
  *  queued. Messages arriving afterwards are dropped by the runtime. Safe with NULL. */
-void au_probe_free(au_probe *p);
+AU_API void au_probe_free(au_probe *p);
 
 /** Waits for the next message and moves it into *out (an R *). AU_OK; AU_ETIMEDOUT when nothing
  *  arrived within `timeout` (0: do not wait); AU_ESTOPPED when the queue is empty and the
@@ -90,7 +91,7 @@ void au_probe_free(au_probe *p);
 
 /** Passes (AU_OK) if no message is queued now nor arrives within `duration`; else returns
  *  AU_ESTATE as soon as one is there, and that message stays queued (take it with expect). */
-au_err au_probe_expect_none(au_probe *p, au_nanos duration);
+AU_API au_err au_probe_expect_none(au_probe *p, au_nanos duration);
 
 /** Waits until n messages are queued and moves them, in arrival order, into out[0..n-1] (an
  *  R *). `timeout` bounds the whole wait. On AU_ETIMEDOUT or AU_ESTOPPED nothing is taken: the
@@ -100,20 +101,20 @@ au_err au_probe_expect_none(au_probe *p, au_nanos duration);
     au_probe_collect_((p), &au_type_##R, (n), _Generic((out), R *: (out)), (timeout))
 
 /** Messages queued now (received, not yet taken). */
-size_t au_probe_count(au_probe *p);
+AU_API size_t au_probe_count(au_probe *p);
 
 /** Messages dropped because the probe was full. */
-uint64_t au_probe_dropped(au_probe *p);
+AU_API uint64_t au_probe_dropped(au_probe *p);
 
 /* ---- implementation details of the macros above -------------------------------------------- */
 
 typedef bool (*au_probe_pred_)(const void *msg, void *arg);
-au_probe *au_probe_new_(au_node *node, au_type *type, const au_probe_opts *opts);
-au_ref au_probe_ref_(au_probe *p, au_type *type);
-au_err au_probe_expect_(au_probe *p, au_type *type, void *out, au_nanos timeout);
-au_err au_probe_expect_match_(au_probe *p, au_type *type, au_probe_pred_ pred, void *arg,
-                              void *out, au_nanos timeout);
-au_err au_probe_collect_(au_probe *p, au_type *type, size_t n, void *out, au_nanos timeout);
+AU_API au_probe *au_probe_new_(au_node *node, au_type *type, const au_probe_opts *opts);
+AU_API au_ref au_probe_ref_(au_probe *p, au_type *type);
+AU_API au_err au_probe_expect_(au_probe *p, au_type *type, void *out, au_nanos timeout);
+AU_API au_err au_probe_expect_match_(au_probe *p, au_type *type, au_probe_pred_ pred, void *arg,
+                                     void *out, au_nanos timeout);
+AU_API au_err au_probe_collect_(au_probe *p, au_type *type, size_t n, void *out, au_nanos timeout);
 
 #ifdef __cplusplus
 }

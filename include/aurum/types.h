@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include <aurum/error.h>
+#include <aurum/export.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,11 +68,11 @@ typedef struct au_buf {
 } au_buf;
 
 /** Makes room for n more bytes in b (capacity doubles); AU_ENOMEM on allocation failure. */
-au_err au_buf_reserve(au_buf *b, size_t n);
+AU_API au_err au_buf_reserve(au_buf *b, size_t n);
 /** Appends n bytes to b, growing it; AU_ENOMEM on allocation failure. */
-au_err au_buf_append(au_buf *b, const void *p, size_t n);
+AU_API au_err au_buf_append(au_buf *b, const void *p, size_t n);
 /** Frees b's storage and resets it to empty. */
-void au_buf_free(au_buf *b);
+AU_API void au_buf_free(au_buf *b);
 
 /** A type-supplied codec replacing the schema-driven one. The encoding is carried as one opaque
  *  byte string; decode must be total (any input gives a value or an error, never a crash). */
@@ -101,16 +102,16 @@ typedef struct au_type {
 /** The stable 64-bit id of a type: the high 32 bits hash its name, the low 32 bits its
  *  canonical schema (computed once, then cached). Equal ids: same schema. Equal high halves but
  *  different ids: the same type name at two different versions. */
-uint64_t au_type_id(au_type *type);
+AU_API uint64_t au_type_id(au_type *type);
 /** The part of a type id that depends only on the type's name. */
 #define AU_TYPE_ID_NAME_MASK 0xFFFFFFFF00000000ull
 /** The canonical schema text that au_type_id hashes, into buf (truncated to size); returns the
  *  full length. Useful to see why two builds disagree. */
-size_t au_type_schema(au_type *type, char *buf, size_t size);
+AU_API size_t au_type_schema(au_type *type, char *buf, size_t size);
 /** Frees what a value owns (strings, bytes, arrays, nested values), not the value itself. */
-void au_value_free(const au_type *type, void *value);
+AU_API void au_value_free(const au_type *type, void *value);
 /** Deep-copies src into dst (both of the type); AU_ENOMEM leaves dst empty. */
-au_err au_value_copy(const au_type *type, void *dst, const void *src);
+AU_API au_err au_value_copy(const au_type *type, void *dst, const void *src);
 
 /* ---- built-in value types ---------------------------------------------------------------- */
 
@@ -136,15 +137,15 @@ typedef struct au_unit {
 /** A string literal as an unowned au_str: au_str_lit("hello"). */
 #define au_str_lit(s) ((au_str){ .ptr = "" s, .len = (uint32_t)(sizeof(s) - 1), .owned = 0 })
 /** An unowned view of a NUL-terminated string (the caller keeps it alive while it is used). */
-au_str au_str_view(const char *s);
+AU_API au_str au_str_view(const char *s);
 /** An owned copy of n bytes of s (NUL-terminated); .ptr is NULL on allocation failure. */
-au_str au_str_dup(const char *s, size_t n);
+AU_API au_str au_str_dup(const char *s, size_t n);
 /** Frees an owned string and resets it to empty. */
-void au_str_free(au_str *s);
+AU_API void au_str_free(au_str *s);
 /** An owned copy of n bytes; .ptr is NULL on allocation failure. */
-au_bytes au_bytes_dup(const void *p, size_t n);
+AU_API au_bytes au_bytes_dup(const void *p, size_t n);
 /** Frees owned bytes and resets them to empty. */
-void au_bytes_free(au_bytes *b);
+AU_API void au_bytes_free(au_bytes *b);
 
 #ifdef __cplusplus
 }

@@ -18,6 +18,7 @@
 #define XXH_STATIC_LINKING_ONLY /* XXH64_state_t on the stack: hashing never allocates */
 #include <xxhash.h>
 
+#include <aurum/schema.h> /* declares the built-in descriptors below (exported, AU_API) */
 #include <aurum/types.h>
 
 /* ---- built-in descriptors ------------------------------------------------------------------ */
