@@ -16,12 +16,45 @@ _Static_assert(AU_WIRE_TAG_SIZE == crypto_aead_xchacha20poly1305_ietf_ABYTES, "t
 
 #define FRAMES_OFFSET (AU_WIRE_HEADER_SIZE + AU_WIRE_NONCE_SIZE)
 
-int au_seal_key_init(au_seal_key *key, const uint8_t secret[AU_SEAL_KEY_SIZE]) {
+int au_seal_key_init_id(au_seal_key *key, const uint8_t secret[AU_SEAL_KEY_SIZE], uint8_t id,
+                        uint64_t sender) {
     if (sodium_init() < 0) return AU_WIRE_NO_MEMORY;
     memcpy(key->key, secret, AU_SEAL_KEY_SIZE);
-    randombytes_buf(key->nonce_prefix, sizeof key->nonce_prefix);
+    key->id = id;
+    key->nonce_prefix[0] = id;
+    for (int i = 0; i < 8; i++) key->nonce_prefix[1 + i] = (uint8_t)(sender >> (56 - 8 * i));
+    randombytes_buf(key->nonce_prefix + 9, sizeof key->nonce_prefix - 9);
     atomic_init(&key->nonce_counter, 0);
     return AU_WIRE_OK;
+}
+
+int au_seal_key_init(au_seal_key *key, const uint8_t secret[AU_SEAL_KEY_SIZE]) {
+    return au_seal_key_init_id(key, secret, 0, 0);
+}
+
+const au_seal_key *au_seal_ring_find(const au_seal_ring *ring, uint8_t id) {
+    for (size_t i = 0; i < ring->n; i++)
+        if (ring->keys[i]->id == id) return ring->keys[i];
+    return NULL;
+}
+
+int au_seal_peek(const uint8_t *dgram, size_t len, uint8_t *key_id, uint64_t *sender) {
+    if (len < FRAMES_OFFSET + AU_WIRE_TAG_SIZE) return AU_WIRE_TRUNCATED;
+    const uint8_t *nonce = dgram + AU_WIRE_HEADER_SIZE;
+    *key_id = nonce[0];
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | nonce[1 + i];
+    *sender = v;
+    return AU_WIRE_OK;
+}
+
+int au_seal_open_ring(const au_seal_ring *ring, uint8_t *dgram, size_t len) {
+    uint8_t id;
+    uint64_t sender;
+    int rc = au_seal_peek(dgram, len, &id, &sender);
+    if (rc != AU_WIRE_OK) return rc;
+    const au_seal_key *key = au_seal_ring_find(ring, id);
+    return key ? au_seal_open(key, dgram, len) : AU_WIRE_UNKNOWN_KEY;
 }
 
 void au_seal_key_wipe(au_seal_key *key) { sodium_memzero(key, sizeof *key); }

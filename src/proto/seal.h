@@ -7,9 +7,16 @@
  * Layout of a sealed datagram (see docs/wire-format.md):
  *     header (20, associated data) | nonce (24) | ciphertext of the frames | tag (16)
  *
+ * The 24-byte nonce travels in clear and is authenticated with the rest (a changed nonce fails
+ * the tag), so it also carries what a receiver must know before it can decrypt:
+ *     key id (1) | sender id (8) | random (7) | counter (8)
+ * The key id picks the key from the receiver's ring (rotation without downtime); the sender id
+ * names the node that sealed it — the identity a receiver keys its replay windows by, so that a
+ * datagram replayed from another address is still recognised.
+ *
  * Invariants:
- *  - A nonce is never used twice with one au_seal_key: it is a 16-byte random prefix drawn at
- *    key init followed by a 64-bit counter, so it is unique without any per-datagram
+ *  - A nonce is never used twice with one au_seal_key: key id, sender id and a 7-byte random
+ *    part drawn at key init, then a 64-bit counter, so it is unique without any per-datagram
  *    randomness and without trusting incarnation ids or sequence numbers to be unique.
  *  - Only an authenticated datagram is decrypted (libsodium verifies the tag first). A datagram
  *    that fails may have its frame bytes cleared, so it must be dropped, not inspected.
@@ -29,13 +36,32 @@
 /* A cluster key ready for use. Shared by every packer and receiver of a node; thread-safe. */
 typedef struct au_seal_key {
     uint8_t key[AU_SEAL_KEY_SIZE];
-    uint8_t nonce_prefix[16];
+    uint8_t id;                /* named in every datagram sealed with it */
+    uint8_t nonce_prefix[16];  /* id | sender | random */
     _Atomic uint64_t nonce_counter;
 } au_seal_key;
 
-/* Copies the 32-byte secret and draws the nonce prefix. AU_WIRE_NO_MEMORY if libsodium cannot
- * initialise (it then has no entropy source). */
+/* Copies the 32-byte secret and draws the nonce prefix, for key id 0 and sender id 0.
+ * AU_WIRE_NO_MEMORY if libsodium cannot initialise (it then has no entropy source). */
 int au_seal_key_init(au_seal_key *key, const uint8_t secret[AU_SEAL_KEY_SIZE]);
+
+/* The same with the key's id and the sealing node's sender id. */
+int au_seal_key_init_id(au_seal_key *key, const uint8_t secret[AU_SEAL_KEY_SIZE], uint8_t id,
+                        uint64_t sender);
+
+/* The keys a receiver accepts, by id (at most AU_SEAL_RING_MAX). Immutable once in use: a node
+ * publishes a new ring to change keys. */
+#define AU_SEAL_RING_MAX 8u
+typedef struct au_seal_ring {
+    size_t n;
+    const au_seal_key *keys[AU_SEAL_RING_MAX];
+} au_seal_ring;
+
+/* The ring's key of that id, or NULL. */
+const au_seal_key *au_seal_ring_find(const au_seal_ring *ring, uint8_t id);
+
+/* The key id and sender id a sealed datagram names (its nonce), or AU_WIRE_TRUNCATED. */
+int au_seal_peek(const uint8_t *dgram, size_t len, uint8_t *key_id, uint64_t *sender);
 
 /* Wipes the secret from memory. */
 void au_seal_key_wipe(au_seal_key *key);
@@ -44,6 +70,10 @@ void au_seal_key_wipe(au_seal_key *key);
  * set, AU_WIRE_NONCE_SIZE bytes of room, then the plaintext frames up to plain_len, and has
  * AU_WIRE_TAG_SIZE bytes of room after them. Returns the sealed length, plain_len + tag. */
 size_t au_seal_close(au_seal_key *key, uint8_t *dgram, size_t plain_len);
+
+/* Authenticates and decrypts a sealed datagram in place with the key its nonce names:
+ * AU_WIRE_UNKNOWN_KEY when the ring has no key of that id; otherwise as au_seal_open. */
+int au_seal_open_ring(const au_seal_ring *ring, uint8_t *dgram, size_t len);
 
 /* Authenticates and decrypts a sealed datagram in place. On success the frames are plaintext in
  * [AU_WIRE_HEADER_SIZE + AU_WIRE_NONCE_SIZE, len - AU_WIRE_TAG_SIZE). AU_WIRE_TRUNCATED when

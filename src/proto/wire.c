@@ -97,6 +97,7 @@ const char *au_wire_status_str(int status) {
     case AU_WIRE_BAD_LIMITS: return "invalid wire limits";
     case AU_WIRE_NOT_SEALED: return "unsealed datagram while a cluster key is set";
     case AU_WIRE_NO_KEY: return "sealed datagram but no cluster key";
+    case AU_WIRE_UNKNOWN_KEY: return "sealed with a key id not in the key ring";
     case AU_WIRE_BAD_SEAL: return "authentication failed";
     case AU_WIRE_REPLAYED: return "replayed datagram";
     case AU_WIRE_TOO_OLD: return "datagram older than the replay window";
@@ -218,12 +219,15 @@ int au_wire_reader_next(au_wire_reader *reader, au_wire_frame *frame) {
 
 /* Locates the frames of a datagram whose header is valid: authenticates (and decrypts) or
  * checksums it, and returns the frame region through *start and *end. */
-static int verify_integrity(const au_seal_key *key, uint8_t *dgram, size_t len, uint8_t flags,
-                            size_t *start, size_t *end) {
-    bool sealed = (flags & AU_WIRE_FLAG_SEALED) != 0;
-    if (key) {
+static int verify_integrity(const au_seal_ring *ring, const au_seal_key *key, uint8_t *dgram,
+                            size_t len, au_wire_header *header, size_t *start, size_t *end) {
+    bool sealed = (header->flags & AU_WIRE_FLAG_SEALED) != 0;
+    header->sender = 0;
+    header->key_id = 0;
+    if (ring || key) {
         if (!sealed) return AU_WIRE_NOT_SEALED;
-        int rc = au_seal_open(key, dgram, len);
+        int rc = au_seal_peek(dgram, len, &header->key_id, &header->sender);
+        if (rc == AU_WIRE_OK) rc = ring ? au_seal_open_ring(ring, dgram, len) : au_seal_open(key, dgram, len);
         if (rc != AU_WIRE_OK) return rc;
         *start = AU_WIRE_HEADER_SIZE + AU_WIRE_NONCE_SIZE;
         *end = len - AU_WIRE_TAG_SIZE;
@@ -238,13 +242,31 @@ static int verify_integrity(const au_seal_key *key, uint8_t *dgram, size_t len, 
     return AU_WIRE_OK;
 }
 
+static int open_datagram(const au_wire_limits *limits, const au_seal_ring *ring,
+                         const au_seal_key *key, uint8_t *dgram, size_t len,
+                         au_wire_header *header, au_wire_reader *reader);
+
 int au_wire_datagram_open(const au_wire_limits *limits, const au_seal_key *key, uint8_t *dgram,
                           size_t len, au_wire_header *header, au_wire_reader *reader) {
+    return open_datagram(limits, NULL, key, dgram, len, header, reader);
+}
+
+int au_wire_datagram_open_ring(const au_wire_limits *limits, const au_seal_ring *ring,
+                               uint8_t *dgram, size_t len, au_wire_header *header,
+                               au_wire_reader *reader) {
+    return open_datagram(limits, ring, NULL, dgram, len, header, reader);
+}
+
+/* With a ring, the key is the one the nonce names; with a single key, that key (whatever id the
+ * nonce names: tampering with it fails authentication like any other byte). */
+static int open_datagram(const au_wire_limits *limits, const au_seal_ring *ring,
+                         const au_seal_key *key, uint8_t *dgram, size_t len,
+                         au_wire_header *header, au_wire_reader *reader) {
     if (len > limits->mtu) return AU_WIRE_DATAGRAM_TOO_LARGE;
     int rc = au_wire_header_parse(dgram, len, header);
     if (rc != AU_WIRE_OK) return rc;
     size_t start, end;
-    rc = verify_integrity(key, dgram, len, header->flags, &start, &end);
+    rc = verify_integrity(ring, key, dgram, len, header, &start, &end);
     if (rc != AU_WIRE_OK) return rc;
 
     *reader = (au_wire_reader){
@@ -289,6 +311,10 @@ int au_wire_packer_init(au_wire_packer *packer, const au_wire_limits *limits, ui
     return AU_WIRE_OK;
 }
 
+void au_wire_packer_follow(au_wire_packer *packer, au_seal_key *_Atomic *primary) {
+    packer->primary = primary;
+}
+
 void au_wire_packer_destroy(au_wire_packer *packer) {
     free(packer->buf);
     packer->buf = NULL;
@@ -306,7 +332,9 @@ static void finish_datagram(au_wire_packer *p) {
     au_wire_header_encode(&header, p->buf);
     size_t len;
     if (p->key) {
-        len = au_seal_close(p->key, p->buf, p->pos);
+        /* acquire: the key's bytes are visible once its pointer is (a node's rotation). */
+        au_seal_key *key = p->primary ? atomic_load_explicit(p->primary, memory_order_acquire) : p->key;
+        len = au_seal_close(key, p->buf, p->pos);
     } else {
         put_u64(p->buf + p->pos, XXH3_64bits(p->buf, p->pos));
         len = p->pos + AU_WIRE_CHECKSUM_SIZE;

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 struct au_seal_key;
+struct au_seal_ring;
 
 /* ---- statuses ------------------------------------------------------------------------------ */
 
@@ -58,6 +59,7 @@ enum au_wire_status {
     AU_WIRE_NOT_SEALED = -20,        /* a cluster key is configured but the datagram is plain */
     AU_WIRE_NO_KEY = -21,            /* the datagram is sealed but no cluster key is configured */
     AU_WIRE_BAD_SEAL = -22,          /* AEAD authentication failed: forged, corrupted, wrong key */
+    AU_WIRE_UNKNOWN_KEY = -25,       /* sealed with a key id the receiver's ring does not hold */
     AU_WIRE_REPLAYED = -23,          /* datagram sequence number already accepted */
     AU_WIRE_TOO_OLD = -24,           /* sequence number behind the replay window */
 };
@@ -120,6 +122,9 @@ typedef struct au_wire_header {
     uint8_t flags;        /* AU_WIRE_FLAG_SEALED or 0 */
     uint64_t incarnation; /* the sending node's incarnation id, random per node start */
     uint64_t seq;         /* datagram sequence number, per (sender incarnation, receiver) */
+    uint64_t sender;      /* sealed only (set by au_wire_datagram_open): the sender id named in
+                             the authenticated nonce; 0 for a plain datagram */
+    uint8_t key_id;       /* sealed only: the id of the key that opened it */
 } au_wire_header;
 
 /* Writes the AU_WIRE_HEADER_SIZE header bytes (magic and version are always the current ones). */
@@ -194,6 +199,13 @@ int au_wire_datagram_open(const au_wire_limits *limits, const struct au_seal_key
                           uint8_t *dgram, size_t len, au_wire_header *header,
                           au_wire_reader *reader);
 
+/* The same with a key ring (NULL: plain datagrams only): a sealed datagram is opened with the
+ * ring's key of the id its nonce names (AU_WIRE_UNKNOWN_KEY if none), and header->sender and
+ * header->key_id say who sealed it with which key. */
+int au_wire_datagram_open_ring(const au_wire_limits *limits, const struct au_seal_ring *ring,
+                               uint8_t *dgram, size_t len, au_wire_header *header,
+                               au_wire_reader *reader);
+
 /* 1 and *frame filled, 0 when the frames are exhausted, or a negative status if the reader
  * was not produced by au_wire_datagram_open and meets malformed bytes. */
 int au_wire_reader_next(au_wire_reader *reader, au_wire_frame *frame);
@@ -218,6 +230,8 @@ typedef void (*au_wire_emit_fn)(void *user, const uint8_t *dgram, size_t len);
 typedef struct au_wire_packer {
     au_wire_limits limits;
     struct au_seal_key *key; /* NULL: plain datagrams with a checksum trailer */
+    struct au_seal_key *_Atomic *primary; /* if set: the key to seal with, read per datagram
+                                             (rotation); key must then be non-NULL too */
     au_wire_ids *ids;
     uint64_t incarnation;
     uint64_t next_seq;
@@ -234,6 +248,10 @@ typedef struct au_wire_packer {
 int au_wire_packer_init(au_wire_packer *packer, const au_wire_limits *limits, uint64_t incarnation,
                         au_wire_ids *ids, struct au_seal_key *key, au_wire_emit_fn emit,
                         void *user);
+
+/* Seals with whatever key *primary holds when each datagram is finished (a node's rotating
+ * primary key) instead of the key given at init, which must have been non-NULL. */
+void au_wire_packer_follow(au_wire_packer *packer, struct au_seal_key *_Atomic *primary);
 
 /* Frees the buffer. Pending frames are discarded: flush first to send them. */
 void au_wire_packer_destroy(au_wire_packer *packer);

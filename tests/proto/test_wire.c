@@ -318,13 +318,13 @@ static void every_status_has_a_distinct_name(void **state) {
     (void)state;
     const char *seen[64];
     size_t n = 0;
-    for (int s = AU_WIRE_TOO_OLD; s <= AU_WIRE_DUPLICATE; s++) {
+    for (int s = AU_WIRE_UNKNOWN_KEY; s <= AU_WIRE_DUPLICATE; s++) {
         const char *name = au_wire_status_str(s);
         assert_string_not_equal(name, "unknown status");
         for (size_t i = 0; i < n; i++) assert_string_not_equal(seen[i], name);
         seen[n++] = name;
     }
-    assert_string_equal(au_wire_status_str(AU_WIRE_TOO_OLD - 1), "unknown status");
+    assert_string_equal(au_wire_status_str(AU_WIRE_UNKNOWN_KEY - 1), "unknown status");
     assert_string_equal(au_wire_status_str(AU_WIRE_DUPLICATE + 1), "unknown status");
 }
 
@@ -1185,6 +1185,85 @@ static void make_key(au_seal_key *key, uint8_t fill) {
     assert_int_equal(au_seal_key_init(key, secret), AU_WIRE_OK);
 }
 
+/* A ring opens each datagram with the key its nonce names, and reports who sealed it. */
+static void a_key_ring_opens_by_key_id_and_names_the_sender(void **state) {
+    (void)state;
+    au_wire_limits l = au_wire_limits_default();
+    uint8_t s1[AU_SEAL_KEY_SIZE], s2[AU_SEAL_KEY_SIZE], s3[AU_SEAL_KEY_SIZE];
+    memset(s1, 1, sizeof s1);
+    memset(s2, 2, sizeof s2);
+    memset(s3, 3, sizeof s3);
+    au_seal_key k1, k2, k2_other_sender, k3;
+    assert_int_equal(au_seal_key_init_id(&k1, s1, 1, 0x1111), AU_WIRE_OK);
+    assert_int_equal(au_seal_key_init_id(&k2, s2, 2, 0x2222), AU_WIRE_OK);
+    assert_int_equal(au_seal_key_init_id(&k2_other_sender, s2, 2, 0x3333), AU_WIRE_OK);
+    assert_int_equal(au_seal_key_init_id(&k3, s3, 3, 0x4444), AU_WIRE_OK);
+    au_seal_ring ring = { .n = 2, .keys = { &k1, &k2 } };
+    au_seal_key *keys[] = { &k1, &k2, &k2_other_sender };
+    uint64_t senders[] = { 0x1111, 0x2222, 0x3333 };
+    for (int i = 0; i < 3; i++) {
+        sender s;
+        sender_init(&s, &l, keys[i]);
+        au_wire_dest d = dest_named("x", AU_WIRE_KIND_MESSAGE);
+        assert_int_equal(au_wire_packer_add(&s.packer, &d, (const uint8_t *)"hi", 2), 0);
+        au_wire_packer_flush(&s.packer);
+        au_wire_header h;
+        au_wire_reader rd;
+        assert_int_equal(au_wire_datagram_open_ring(&l, &ring, s.out.list[0].bytes,
+                                                    s.out.list[0].len, &h, &rd), AU_WIRE_OK);
+        assert_int_equal(h.key_id, keys[i]->id);
+        assert_true(h.sender == senders[i]);
+        sender_free(&s);
+    }
+    /* A key id the ring does not hold, and a ring that lost the key. */
+    sender s;
+    sender_init(&s, &l, &k3);
+    au_wire_dest d = dest_named("x", AU_WIRE_KIND_MESSAGE);
+    assert_int_equal(au_wire_packer_add(&s.packer, &d, (const uint8_t *)"hi", 2), 0);
+    au_wire_packer_flush(&s.packer);
+    au_wire_header h;
+    au_wire_reader rd;
+    assert_int_equal(au_wire_datagram_open_ring(&l, &ring, s.out.list[0].bytes, s.out.list[0].len,
+                                                &h, &rd), AU_WIRE_UNKNOWN_KEY);
+    /* Rewriting the key id to one the ring holds fails authentication. */
+    s.out.list[0].bytes[AU_WIRE_HEADER_SIZE] = 1;
+    assert_int_equal(au_wire_datagram_open_ring(&l, &ring, s.out.list[0].bytes, s.out.list[0].len,
+                                                &h, &rd), AU_WIRE_BAD_SEAL);
+    sender_free(&s);
+}
+
+/* A packer that follows a node's primary key seals each datagram with the key in force. */
+static void a_following_packer_seals_with_the_current_primary(void **state) {
+    (void)state;
+    au_wire_limits l = au_wire_limits_default();
+    uint8_t s1[AU_SEAL_KEY_SIZE], s2[AU_SEAL_KEY_SIZE];
+    memset(s1, 1, sizeof s1);
+    memset(s2, 2, sizeof s2);
+    au_seal_key k1, k2;
+    au_seal_key_init_id(&k1, s1, 1, 7);
+    au_seal_key_init_id(&k2, s2, 2, 7);
+    au_seal_key *_Atomic primary = &k1;
+    sender s;
+    sender_init(&s, &l, &k1);
+    au_wire_packer_follow(&s.packer, &primary);
+    au_wire_dest d = dest_named("x", AU_WIRE_KIND_MESSAGE);
+    au_wire_packer_add(&s.packer, &d, (const uint8_t *)"a", 1);
+    au_wire_packer_flush(&s.packer);
+    atomic_store(&primary, &k2);
+    au_wire_packer_add(&s.packer, &d, (const uint8_t *)"b", 1);
+    au_wire_packer_flush(&s.packer);
+    assert_int_equal(s.out.count, 2);
+    au_seal_ring only2 = { .n = 1, .keys = { &k2 } };
+    au_wire_header h;
+    au_wire_reader rd;
+    assert_int_equal(au_wire_datagram_open_ring(&l, &only2, s.out.list[0].bytes, s.out.list[0].len,
+                                                &h, &rd), AU_WIRE_UNKNOWN_KEY);
+    assert_int_equal(au_wire_datagram_open_ring(&l, &only2, s.out.list[1].bytes, s.out.list[1].len,
+                                                &h, &rd), AU_WIRE_OK);
+    assert_int_equal(h.key_id, 2);
+    sender_free(&s);
+}
+
 static void sealed_datagrams_round_trip(void **state) {
     (void)state;
     au_wire_limits l = au_wire_limits_default();
@@ -1374,6 +1453,8 @@ int main(void) {
         cmocka_unit_test(reader_not_made_by_open_reports_malformed_frames),
         cmocka_unit_test(random_bytes_are_rejected_without_harm),
         cmocka_unit_test(sealed_datagrams_round_trip),
+        cmocka_unit_test(a_key_ring_opens_by_key_id_and_names_the_sender),
+        cmocka_unit_test(a_following_packer_seals_with_the_current_primary),
         cmocka_unit_test(tampered_sealed_datagram_fails_authentication),
         cmocka_unit_test(unsealed_datagram_is_refused_when_a_key_is_set),
         cmocka_unit_test(nonces_are_never_reused_by_one_key),
