@@ -16,11 +16,6 @@ static _Thread_local au_err last_error;
 au_err au_last_error(void) { return last_error; }
 void au_set_last_error_(au_err err) { last_error = err; }
 
-void au_stat_inc(_Atomic uint64_t *counter) {
-    /* relaxed: statistics need no ordering with anything else. */
-    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
-}
-
 static size_t cell_header_size(void) {
     return (sizeof(au_cell) + STATE_ALIGN - 1) & ~(size_t)(STATE_ALIGN - 1);
 }
@@ -234,6 +229,8 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
             return (au_ref){ 0 };
         }
     }
+    /* Counted live before the actor can run, so that its stop's decrement comes after. */
+    au_stat_add(&node->stats.actors_live, 1);
     /* seq_cst: a sender or consumer that sees this gen sees the fields written above; and
      * with au_actor_stop_all (stopping, then gens), either it sees this gen or this thread sees
      * `stopping` below. */
@@ -256,6 +253,7 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
             if (extra) free(extra->name);
             free(extra);
             free(heap_state);
+            au_stat_sub(&node->stats.actors_live, 1);
             pthread_mutex_lock(&node->lock);
             node->live--;
             node->live_phase[cell->phase]--;
@@ -269,7 +267,7 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
         au_cell_push(cell, start);
     }
     if (named) au_registry_write_unlock(node);
-    au_stat_inc(&node->stats.actors_spawned);
+    au_stat_add(&node->stats.actors_spawned, 1);
     /* Spawned while the node began to stop, after its scan of the cells: stop it too, or the
      * stop would wait for it forever. A second NODE_STOP is harmless. */
     if (atomic_load_explicit(&node->stopping, memory_order_seq_cst)) {
@@ -332,7 +330,8 @@ static void finish_stop(au_ctx *ctx) {
      * rely on its cell being reusable. */
     unsigned phase = cell->phase;
     if (!(cell->flags & AU_CELL_DEDICATED)) cell_release(cell);
-    au_stat_inc(&node->stats.actors_stopped);
+    au_stat_add(&node->stats.actors_stopped, 1);
+    au_stat_sub(&node->stats.actors_live, 1);
     pthread_mutex_lock(&node->lock);
     node->live_phase[phase]--;
     if (--node->live == 0 || node->live_phase[phase] == 0) pthread_cond_broadcast(&node->cond);
@@ -341,7 +340,7 @@ static void finish_stop(au_ctx *ctx) {
 
 static void drop(au_node *node, au_envelope *env) {
     if (env->kind == AU_ENV_MSG || env->kind == AU_ENV_REMOTE || env->kind == AU_ENV_CALL)
-        au_stat_inc(&node->stats.drops_dead_actor);
+        au_stat_add(&node->stats.drops_dead_actor, 1);
     au_envelope_free_payload(env);
 }
 
@@ -366,7 +365,7 @@ static void process(au_cell *cell, au_envelope *env) {
         break;
     case AU_ENV_MSG:
         if ((cell->lifecycle & AU_LIFE_STOPPING) || node_stopping) {
-            au_stat_inc(&node->stats.drops_node_stopping);
+            au_stat_add(&node->stats.drops_node_stopping, 1);
             break;
         }
         note_activity(cell);
@@ -374,7 +373,7 @@ static void process(au_cell *cell, au_envelope *env) {
         break;
     case AU_ENV_REMOTE:
         if ((cell->lifecycle & AU_LIFE_STOPPING) || node_stopping) {
-            au_stat_inc(&node->stats.drops_node_stopping);
+            au_stat_add(&node->stats.drops_node_stopping, 1);
             break;
         }
         note_activity(cell);

@@ -41,9 +41,9 @@ static void batch_send(batch *b) {
     size_t failed = net->channel->send(net, &b->peer->addr, b->iov, b->count);
     size_t bytes = 0;
     for (size_t i = 0; i < b->count; i++) bytes += b->iov[i].iov_len;
-    if (failed) au_net_count(&net->stats.drops_send_failed, failed);
-    au_net_count(&net->stats.datagrams_sent, b->count - failed);
-    au_net_count(&net->stats.bytes_sent, bytes); /* bytes handed to the channel */
+    if (failed) au_stat_add(&net->stats.drops_send_failed, failed);
+    au_stat_add(&net->stats.datagrams_sent, b->count - failed);
+    au_stat_add(&net->stats.bytes_sent, bytes); /* bytes handed to the channel */
     b->count = 0;
 }
 
@@ -134,10 +134,10 @@ static void drain(au_net_t *net, au_peer *peer, batch *b) {
         for (unsigned c = 0; c < copies; c++) {
             int st = au_wire_packer_add(&peer->packer, &dest, m->payload, m->payload_len);
             if (st != AU_WIRE_OK) {
-                au_net_count(&net->stats.drops_too_big, 1);
+                au_stat_add(&net->stats.drops_too_big, 1);
                 au_log(AU_LOG_NET, AU_LOG_DEBUG, "to %s: %s", peer->text, au_wire_status_str(st));
             } else {
-                au_net_count(&net->stats.messages_sent_remote, 1);
+                au_stat_add(&net->stats.messages_sent_remote, 1);
             }
         }
         au_pool_free(m->pool_class, m);
@@ -173,7 +173,7 @@ static void flush_peer(void *arg) {
 void au_net_enqueue(au_net_t *net, au_peer *peer, au_outmsg *m) {
     batch *b = thread_batch();
     if (!b) {
-        au_net_count(&net->stats.drops_send_failed, 1);
+        au_stat_add(&net->stats.drops_send_failed, 1);
         au_pool_free(m->pool_class, m);
         return;
     }
