@@ -32,14 +32,7 @@ static inline void au_mailbox_init(au_mailbox *q) {
 
 /* Appends n; returns true if the queue was marked empty, i.e. the caller must schedule. */
 static inline bool au_mailbox_push(au_mailbox *q, au_mnode *n) {
-    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
-    /* acq_rel: release publishes n's contents to the consumer; acquire orders us after the
-     * previous pusher so prev->next is written on a live node. */
-    uintptr_t prev = atomic_exchange_explicit(&q->head, (uintptr_t)n, memory_order_acq_rel);
-    au_mnode *p = (au_mnode *)(prev & ~(uintptr_t)1);
-    /* release: the consumer's acquire load of next sees n fully written. */
-    atomic_store_explicit(&p->next, n, memory_order_release);
-    return (prev & 1u) != 0;
+    return (au_mpsc_link(&q->head, n, 1u) & 1u) != 0;
 }
 
 /* The next node, or NULL if none is visible yet. *consumed receives the old stub, which the
