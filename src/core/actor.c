@@ -101,10 +101,15 @@ static bool state_is_inline(au_cell *cell) {
 
 /* ---- sending into a cell ------------------------------------------------------------------ */
 
+/* A seqlock read: gen, then def, then gen again; any thread, lock-free.
+ *  - first gen load, acquire: pairs with spawn's seq_cst (so also release) store of this gen,
+ *    which comes after spawn's store of def: if gen matches, def is this incarnation's or newer.
+ *  - def load, relaxed: ordered by the loads around it.
+ *  - acquire fence, then the second gen load, relaxed: the fence keeps the def load before the
+ *    second gen load. If the def read is a later incarnation's (the cell stopped and was reused
+ *    meanwhile), the stop's gen change happened before that def was written, and the fence
+ *    makes it visible to the second load, which then fails. */
 const au_actor_def *au_cell_def_if_alive(au_cell *cell, uint32_t gen) {
-    /* A seqlock read: gen, then def, then gen again. The acquire load and the acquire fence
-     * order the def load between two gen loads; spawn stores def before publishing the new gen
-     * with release, and stop changes gen before the cell can be reused. */
     if (atomic_load_explicit(&cell->gen, memory_order_acquire) != gen) return NULL;
     const au_actor_def *def = atomic_load_explicit(&cell->def, memory_order_relaxed);
     atomic_thread_fence(memory_order_acquire);
@@ -112,6 +117,12 @@ const au_actor_def *au_cell_def_if_alive(au_cell *cell, uint32_t gen) {
     return def;
 }
 
+/* The send path's last step, any thread. The mailbox push (an acq_rel exchange, then a release
+ * link) publishes env and everything this thread wrote before it to the worker that pops it.
+ * When it reports the empty bit, this thread holds the scheduled token: the exchange's acquire
+ * gave it the actor's last turn, and au_schedule passes both on through the run queue's
+ * release push and the worker's acquire pop (or the run-next slot, on this same thread; or a
+ * stepping driver, whose schedule op must order the same way). */
 void au_cell_push(au_cell *cell, au_envelope *env) {
     if (au_mailbox_push(&cell->mbox, &env->node)) au_schedule(cell);
 }

@@ -30,7 +30,8 @@ static void every_field_is_described_once_by_its_own_name(void **s) {
         assert_non_null(f);
         assert_string_equal(f->name, expected_names[i]);
         assert_true(strlen(f->doc) > 0);
-        for (size_t j = 0; j < i; j++) assert_string_not_equal(f->name, au_node_stats_describe(j)->name);
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(f->name, au_node_stats_describe(j)->name);
     }
     assert_null(au_node_stats_describe(AU_NODE_STATS_COUNT));
     assert_null(au_node_stats_describe((size_t)-1));
@@ -163,7 +164,8 @@ static void a_null_node_reads_as_all_zero(void **s) {
     au_node_stats st;
     memset(&st, 0xff, sizeof st);
     au_node_stats_get(NULL, &st);
-    for (size_t i = 0; i < AU_NODE_STATS_COUNT; i++) assert_int_equal(au_node_stats_value(&st, i), 0);
+    for (size_t i = 0; i < AU_NODE_STATS_COUNT; i++)
+        assert_int_equal(au_node_stats_value(&st, i), 0);
 }
 
 int main(void) {
