@@ -14,23 +14,16 @@
  * slower rebalancing of long queues (a producer that sends millions of messages in one turn
  * runs before its consumer does). */
 #include "core/internal.h"
+#include "util/clock.h"
 #include "util/mpsc.h"
 
 #include <sched.h>
 #include <stdlib.h>
-#include <time.h>
 
 static _Thread_local au_worker *current;
 
 #define RUN_NEXT_STREAK 32
 #define WORKER_SPIN_NS 100000u /* spin before sleeping, see worker_main */
-
-/* Real time for the spin decision (CPU policy, not the application's clock). */
-static uint64_t spin_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 au_worker *au_current_worker(void) { return current; }
 
@@ -187,8 +180,9 @@ static void *worker_main(void *arg) {
                     /* spinners and spinning, relaxed: placement hints (see above). */
                     if (atomic_fetch_add_explicit(&node->spinners, 1, memory_order_relaxed) == 0) {
                         atomic_store_explicit(&w->spinning, 1, memory_order_relaxed);
-                        uint64_t until = spin_now() + WORKER_SPIN_NS;
-                        while (!found && spin_now() < until) {
+                        /* Real time (CPU policy, not the node's clock). */
+                        uint64_t until = au_clock_monotonic_ns() + WORKER_SPIN_NS;
+                        while (!found && au_clock_monotonic_ns() < until) {
                             sched_yield();
                             /* acquire: pairs with push_to's increment (a release), so the
                              * pushed cell's link is visible to the pop that follows. */
