@@ -108,7 +108,8 @@ static bool state_is_inline(au_cell *cell) {
  *  - acquire fence, then the second gen load, relaxed: the fence keeps the def load before the
  *    second gen load. If the def read is a later incarnation's (the cell stopped and was reused
  *    meanwhile), the stop's gen change happened before that def was written, and the fence
- *    makes it visible to the second load, which then fails. */
+ *    makes it visible to the second load, which then fails. That takes spawn's def store
+ *    being a release: an acquire fence synchronises only with a release store. */
 const au_actor_def *au_cell_def_if_alive(au_cell *cell, uint32_t gen) {
     if (atomic_load_explicit(&cell->gen, memory_order_acquire) != gen) return NULL;
     const au_actor_def *def = atomic_load_explicit(&cell->def, memory_order_relaxed);
@@ -214,7 +215,10 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
     cell->extra = extra;
     cell->lifecycle = 0;
     atomic_store_explicit(&cell->autonamed, 0, memory_order_relaxed);
-    atomic_store_explicit(&cell->def, def, memory_order_relaxed);
+    /* release: a stale sender's seqlock read (au_cell_def_if_alive) that sees this def must
+     * also see the previous incarnation's stop (its gen change, which happened before the cell
+     * was handed out again); its acquire fence synchronises only with a release. */
+    atomic_store_explicit(&cell->def, def, memory_order_release);
 
     /* A named actor is inserted and published under the registry's write lock, so a remote
      * lookup sees it only once its START is queued (see registry.c). */
