@@ -21,6 +21,12 @@ typedef struct event {
     uint32_t payload;
 } event;
 
+static void assert_event_equal(const event *a, const event *b) {
+    assert_int_equal(a->when, b->when);
+    assert_int_equal(a->seq, b->seq);
+    assert_int_equal(a->payload, b->payload);
+}
+
 static bool event_less(const void *a, const void *b, void *ctx) {
     const event *x = a, *y = b;
     return x->when != y->when ? x->when < y->when : x->seq < y->seq;
@@ -47,10 +53,10 @@ static void events_come_out_in_order_including_ties(void **unused) {
     for (size_t i = 0; i < N; i++) {
         const event *top = au_heap_peek(&h);
         assert_non_null(top);
-        assert_memory_equal(top, &all[i], sizeof(event));
+        assert_event_equal(top, &all[i]);
         event got;
         assert_true(au_heap_pop(&h, &got));
-        assert_memory_equal(&got, &all[i], sizeof(event));
+        assert_event_equal(&got, &all[i]);
     }
     assert_int_equal(au_heap_len(&h), 0);
     assert_null(au_heap_peek(&h));
