@@ -10,6 +10,8 @@
 #include <aurum/error.h>
 #include <aurum/export.h>
 
+#include <stdio.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -70,31 +72,81 @@ AU_API const char *au_node_address(const au_node *node);
 /** Now, on the node's clock. */
 AU_API au_nanos au_node_now(const au_node *node);
 
-/** Counters of a node (monotonic since start, except the gauges marked so). */
+/** Every statistic of a node, as X(name, kind, doc) in the order of au_node_stats's fields:
+ *  kind COUNTER counts since the node started and never decreases; GAUGE is a current level.
+ *  The list is the union of two, one per layer that keeps them: the actor runtime's and the
+ *  transport's (all zero on a local node). Example, a table of names and docs:
+ *      #define ROW(name, kind, doc) { #name, doc },
+ *      static const struct { const char *name, *doc; } rows[] = { AU_NODE_STATS(ROW) };  */
+#define AU_NODE_STATS(X) AU_NODE_STATS_CORE(X) AU_NODE_STATS_NET(X)
+
+/** The statistics kept by the actor runtime (spawn, stop, delivery, timers). */
+#define AU_NODE_STATS_CORE(X)                                                                      \
+    X(actors_spawned, COUNTER, "actors spawned")                                                   \
+    X(actors_stopped, COUNTER, "actors that have stopped")                                         \
+    X(actors_live, GAUGE, "actors alive: spawned and not yet stopped")                             \
+    X(drops_dead_actor, COUNTER, "messages sent to an actor that had stopped")                     \
+    X(drops_node_stopping, COUNTER, "messages sent while the node was stopping")                   \
+    X(timers_fired, COUNTER, "au_send_after timers that fired")                                    \
+    X(timers_cancelled, COUNTER, "timers cancelled (au_timer_cancel) before they fired")
+
+/** The statistics kept by the UDP transport (sent, received, dropped on arrival). */
+#define AU_NODE_STATS_NET(X)                                                                       \
+    X(datagrams_sent, COUNTER, "UDP datagrams sent")                                               \
+    X(datagrams_received, COUNTER, "UDP datagrams received")                                       \
+    X(bytes_sent, COUNTER, "bytes of the datagrams sent")                                          \
+    X(bytes_received, COUNTER, "bytes of the datagrams received")                                  \
+    X(messages_sent_remote, COUNTER, "messages packed into datagrams for another node")            \
+    X(messages_received_remote, COUNTER, "messages from other nodes queued to a local actor")      \
+    X(drops_malformed, COUNTER, "datagrams or frames that failed validation")                      \
+    X(drops_checksum, COUNTER, "datagrams with a bad checksum or seal")                            \
+    X(drops_duplicate, COUNTER, "datagrams seen before (network duplicates, replays)")             \
+    X(drops_unknown_actor, COUNTER, "no actor registered under that (name, root type)")            \
+    X(drops_wrong_root, COUNTER, "name registered, but with another root type id")                 \
+    X(drops_wrong_interface, COUNTER, "interface type id not declared by the root")                \
+    X(drops_schema_mismatch, COUNTER, "a type of the same name at another version")                \
+    X(drops_decode, COUNTER, "payload undecodable")                                                \
+    X(drops_too_big, COUNTER, "message above max_message_size")                                    \
+    X(drops_reassembly, COUNTER, "fragments or partial messages dropped (timeout, limits)")        \
+    X(drops_send_failed, COUNTER, "datagrams the socket refused (buffer full, no route)")          \
+    X(drops_peer_limit, COUNTER, "datagrams from a peer beyond max_peers, needing state")          \
+    X(reassemblies_in_flight, GAUGE, "large messages being reassembled now")
+
+/** A snapshot of a node's statistics, one uint64_t per entry of AU_NODE_STATS (see there for
+ *  what each counts). Fields are read one by one, so two fields need not be from one instant. */
 typedef struct au_node_stats {
-    uint64_t actors_spawned, actors_stopped, actors_live /* gauge */;
-    uint64_t drops_dead_actor;        /**< sent to an actor that had stopped */
-    uint64_t drops_node_stopping;     /**< sent while the node was stopping */
-    uint64_t timers_fired, timers_cancelled;
-    uint64_t datagrams_sent, datagrams_received, bytes_sent, bytes_received;
-    uint64_t messages_sent_remote, messages_received_remote;
-    uint64_t drops_malformed;         /**< datagrams or frames that failed validation */
-    uint64_t drops_checksum;          /**< datagrams with a bad checksum or seal */
-    uint64_t drops_duplicate;         /**< datagrams seen before (network duplicates, replays) */
-    uint64_t drops_unknown_actor;     /**< no actor registered under that (name, root type) */
-    uint64_t drops_wrong_root;        /**< name registered, but with another root type id */
-    uint64_t drops_wrong_interface;   /**< interface type id not declared by the root */
-    uint64_t drops_schema_mismatch;   /**< a type of the same name at another version */
-    uint64_t drops_decode;            /**< payload undecodable */
-    uint64_t drops_too_big;           /**< message above max_message_size */
-    uint64_t drops_reassembly;        /**< fragments or partial messages dropped (timeout, limits) */
-    uint64_t drops_send_failed;       /**< datagrams the socket refused (buffer full, no route) */
-    uint64_t drops_peer_limit;        /**< datagrams from a peer beyond max_peers, needing state */
-    uint64_t reassemblies_in_flight;  /**< gauge */
+#define AU_NODE_STATS_FIELD_(name, kind, doc) uint64_t name;
+    AU_NODE_STATS(AU_NODE_STATS_FIELD_)
+#undef AU_NODE_STATS_FIELD_
 } au_node_stats;
 
-/** Fills *out with the node's counters. */
+/** How many fields au_node_stats has. */
+enum {
+#define AU_NODE_STATS_ONE_(name, kind, doc) +1
+    AU_NODE_STATS_COUNT = 0 AU_NODE_STATS(AU_NODE_STATS_ONE_)
+#undef AU_NODE_STATS_ONE_
+};
+
+/** What field i of au_node_stats is (fields numbered 0 .. AU_NODE_STATS_COUNT - 1 in
+ *  declaration order). */
+typedef struct au_node_stats_field {
+    const char *name; /**< the field's name, e.g. "drops_decode" */
+    const char *doc;  /**< one line: what it counts */
+    bool gauge;       /**< a current level (GAUGE); false: a count since start (COUNTER) */
+} au_node_stats_field;
+
+/** Fills *out with the node's statistics (all zero for a NULL node). */
 AU_API void au_node_stats_get(au_node *node, au_node_stats *out);
+
+/** The description of field i, or NULL when i >= AU_NODE_STATS_COUNT. Static. */
+AU_API const au_node_stats_field *au_node_stats_describe(size_t i);
+
+/** The value of field i in *s; 0 when i >= AU_NODE_STATS_COUNT. */
+AU_API uint64_t au_node_stats_value(const au_node_stats *s, size_t i);
+
+/** Writes every field of *s to out, one "name value" line each, in declaration order (gauges
+ *  are followed by " (gauge)"). */
+AU_API void au_node_stats_print(const au_node_stats *s, FILE *out);
 
 #ifdef __cplusplus
 }

@@ -16,11 +16,6 @@ static _Thread_local au_err last_error;
 au_err au_last_error(void) { return last_error; }
 void au_set_last_error_(au_err err) { last_error = err; }
 
-void au_stat_inc(_Atomic uint64_t *counter) {
-    /* relaxed: statistics need no ordering with anything else. */
-    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
-}
-
 static size_t cell_header_size(void) {
     return (sizeof(au_cell) + STATE_ALIGN - 1) & ~(size_t)(STATE_ALIGN - 1);
 }
@@ -106,10 +101,16 @@ static bool state_is_inline(au_cell *cell) {
 
 /* ---- sending into a cell ------------------------------------------------------------------ */
 
+/* A seqlock read: gen, then def, then gen again; any thread, lock-free.
+ *  - first gen load, acquire: pairs with spawn's seq_cst (so also release) store of this gen,
+ *    which comes after spawn's store of def: if gen matches, def is this incarnation's or newer.
+ *  - def load, relaxed: ordered by the loads around it.
+ *  - acquire fence, then the second gen load, relaxed: the fence keeps the def load before the
+ *    second gen load. If the def read is a later incarnation's (the cell stopped and was reused
+ *    meanwhile), the stop's gen change happened before that def was written, and the fence
+ *    makes it visible to the second load, which then fails. That takes spawn's def store
+ *    being a release: an acquire fence synchronises only with a release store. */
 const au_actor_def *au_cell_def_if_alive(au_cell *cell, uint32_t gen) {
-    /* A seqlock read: gen, then def, then gen again. The acquire load and the acquire fence
-     * order the def load between two gen loads; spawn stores def before publishing the new gen
-     * with release, and stop changes gen before the cell can be reused. */
     if (atomic_load_explicit(&cell->gen, memory_order_acquire) != gen) return NULL;
     const au_actor_def *def = atomic_load_explicit(&cell->def, memory_order_relaxed);
     atomic_thread_fence(memory_order_acquire);
@@ -117,6 +118,12 @@ const au_actor_def *au_cell_def_if_alive(au_cell *cell, uint32_t gen) {
     return def;
 }
 
+/* The send path's last step, any thread. The mailbox push (an acq_rel exchange, then a release
+ * link) publishes env and everything this thread wrote before it to the worker that pops it.
+ * When it reports the empty bit, this thread holds the scheduled token: the exchange's acquire
+ * gave it the actor's last turn, and au_schedule passes both on through the run queue's
+ * release push and the worker's acquire pop (or the run-next slot, on this same thread; or a
+ * stepping driver, whose schedule op must order the same way). */
 void au_cell_push(au_cell *cell, au_envelope *env) {
     if (au_mailbox_push(&cell->mbox, &env->node)) au_schedule(cell);
 }
@@ -208,7 +215,10 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
     cell->extra = extra;
     cell->lifecycle = 0;
     atomic_store_explicit(&cell->autonamed, 0, memory_order_relaxed);
-    atomic_store_explicit(&cell->def, def, memory_order_relaxed);
+    /* release: a stale sender's seqlock read (au_cell_def_if_alive) that sees this def must
+     * also see the previous incarnation's stop (its gen change, which happened before the cell
+     * was handed out again); its acquire fence synchronises only with a release. */
+    atomic_store_explicit(&cell->def, def, memory_order_release);
 
     /* A named actor is inserted and published under the registry's write lock, so a remote
      * lookup sees it only once its START is queued (see registry.c). */
@@ -234,6 +244,8 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
             return (au_ref){ 0 };
         }
     }
+    /* Counted live before the actor can run, so that its stop's decrement comes after. */
+    au_stat_add(&node->stats.actors_live, 1);
     /* seq_cst: a sender or consumer that sees this gen sees the fields written above; and
      * with au_actor_stop_all (stopping, then gens), either it sees this gen or this thread sees
      * `stopping` below. */
@@ -256,6 +268,7 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
             if (extra) free(extra->name);
             free(extra);
             free(heap_state);
+            au_stat_sub(&node->stats.actors_live, 1);
             pthread_mutex_lock(&node->lock);
             node->live--;
             node->live_phase[cell->phase]--;
@@ -269,7 +282,7 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
         au_cell_push(cell, start);
     }
     if (named) au_registry_write_unlock(node);
-    au_stat_inc(&node->stats.actors_spawned);
+    au_stat_add(&node->stats.actors_spawned, 1);
     /* Spawned while the node began to stop, after its scan of the cells: stop it too, or the
      * stop would wait for it forever. A second NODE_STOP is harmless. */
     if (atomic_load_explicit(&node->stopping, memory_order_seq_cst)) {
@@ -332,7 +345,8 @@ static void finish_stop(au_ctx *ctx) {
      * rely on its cell being reusable. */
     unsigned phase = cell->phase;
     if (!(cell->flags & AU_CELL_DEDICATED)) cell_release(cell);
-    au_stat_inc(&node->stats.actors_stopped);
+    au_stat_add(&node->stats.actors_stopped, 1);
+    au_stat_sub(&node->stats.actors_live, 1);
     pthread_mutex_lock(&node->lock);
     node->live_phase[phase]--;
     if (--node->live == 0 || node->live_phase[phase] == 0) pthread_cond_broadcast(&node->cond);
@@ -341,7 +355,7 @@ static void finish_stop(au_ctx *ctx) {
 
 static void drop(au_node *node, au_envelope *env) {
     if (env->kind == AU_ENV_MSG || env->kind == AU_ENV_REMOTE || env->kind == AU_ENV_CALL)
-        au_stat_inc(&node->stats.drops_dead_actor);
+        au_stat_add(&node->stats.drops_dead_actor, 1);
     au_envelope_free_payload(env);
 }
 
@@ -366,7 +380,7 @@ static void process(au_cell *cell, au_envelope *env) {
         break;
     case AU_ENV_MSG:
         if ((cell->lifecycle & AU_LIFE_STOPPING) || node_stopping) {
-            au_stat_inc(&node->stats.drops_node_stopping);
+            au_stat_add(&node->stats.drops_node_stopping, 1);
             break;
         }
         note_activity(cell);
@@ -374,7 +388,7 @@ static void process(au_cell *cell, au_envelope *env) {
         break;
     case AU_ENV_REMOTE:
         if ((cell->lifecycle & AU_LIFE_STOPPING) || node_stopping) {
-            au_stat_inc(&node->stats.drops_node_stopping);
+            au_stat_add(&node->stats.drops_node_stopping, 1);
             break;
         }
         note_activity(cell);

@@ -17,6 +17,7 @@
 #include "core/mailbox.h"
 #include "util/pool.h"
 #include "core/remote.h"
+#include "util/stats.h"
 #include "util/u64map.h"
 
 typedef struct au_cell au_cell;
@@ -138,9 +139,12 @@ struct au_worker {
     _Atomic int spinning;      /* idle but polling its queue: gets new work without a wake-up */
 };
 
+/* The actor runtime's statistics (AU_NODE_STATS_CORE in aurum/node.h), bumped with
+ * au_stat_add / au_stat_sub (util/stats.h) and copied out by au_node_stats_get. */
 typedef struct au_stats_atomic {
-    _Atomic uint64_t actors_spawned, actors_stopped, drops_dead_actor,
-        drops_node_stopping, timers_fired, timers_cancelled;
+#define AU_STATS_ATOMIC_FIELD_(name, kind, doc) _Atomic uint64_t name;
+    AU_NODE_STATS_CORE(AU_STATS_ATOMIC_FIELD_)
+#undef AU_STATS_ATOMIC_FIELD_
 } au_stats_atomic;
 
 /* A library layer attached to a node (aurum/layer.h). */
@@ -280,6 +284,5 @@ bool au_turn_defer(void (*flush)(void *arg), void *arg);
 
 /* ref.c */
 #define AU_REF_F_REMOTE 1u
-void au_stat_inc(_Atomic uint64_t *counter);
 
 #endif

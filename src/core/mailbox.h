@@ -7,7 +7,13 @@
  *
  * Invariant: the node at `tail` has been consumed already (it is the queue's stub). pop returns
  * tail->next and frees the old tail; the envelope returned stays in the queue as the new stub
- * until the next pop, so its memory must not be freed by the consumer. */
+ * until the next pop, so its memory must not be freed by the consumer.
+ *
+ * Orders, in one line: the push (au_mpsc_link, util/mpsc.h) publishes each envelope to pop with
+ * release/acquire on the next pointers, and the empty bit hands the scheduled token both ways
+ * with release/acquire on head (mark_empty's CAS releases the finished turn, the exchange of
+ * the push that finds the bit acquires it), so whoever runs the next turn, on whatever thread,
+ * sees the previous one. */
 #ifndef AU_CORE_MAILBOX_H
 #define AU_CORE_MAILBOX_H
 
@@ -23,30 +29,27 @@ typedef struct au_mailbox {
     au_mnode stub;           /* the first stub; later stubs are consumed envelopes */
 } au_mailbox;
 
-/* Starts empty and marked empty (not scheduled). */
+/* Starts empty and marked empty (not scheduled). Relaxed: a mailbox is initialised with its
+ * cell, before any reference to the cell exists; spawn's publication of the cell publishes it. */
 static inline void au_mailbox_init(au_mailbox *q) {
     atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);
     q->tail = &q->stub;
     atomic_store_explicit(&q->head, (uintptr_t)&q->stub | 1u, memory_order_relaxed);
 }
 
-/* Appends n; returns true if the queue was marked empty, i.e. the caller must schedule. */
+/* Appends n; returns true if the queue was marked empty, i.e. the caller now holds the
+ * scheduled token and must schedule. Any thread. The exchange inside au_mpsc_link is acq_rel:
+ * its acquire half is what makes taking the token safe (see mark_empty). */
 static inline bool au_mailbox_push(au_mailbox *q, au_mnode *n) {
-    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
-    /* acq_rel: release publishes n's contents to the consumer; acquire orders us after the
-     * previous pusher so prev->next is written on a live node. */
-    uintptr_t prev = atomic_exchange_explicit(&q->head, (uintptr_t)n, memory_order_acq_rel);
-    au_mnode *p = (au_mnode *)(prev & ~(uintptr_t)1);
-    /* release: the consumer's acquire load of next sees n fully written. */
-    atomic_store_explicit(&p->next, n, memory_order_release);
-    return (prev & 1u) != 0;
+    return (au_mpsc_link(&q->head, n, 1u) & 1u) != 0;
 }
 
 /* The next node, or NULL if none is visible yet. *consumed receives the old stub, which the
  * caller frees (unless it is q->stub). */
 static inline au_mnode *au_mailbox_pop(au_mailbox *q, au_mnode **consumed) {
     au_mnode *tail = q->tail;
-    /* acquire: pairs with the release store in push, so the node's contents are visible. */
+    /* acquire: pairs with the release link store in au_mpsc_link, so the node's contents (and
+     * what its sender wrote before sending) are visible. */
     au_mnode *next = atomic_load_explicit(&tail->next, memory_order_acquire);
     *consumed = NULL;
     if (next) {
@@ -60,9 +63,13 @@ static inline au_mnode *au_mailbox_pop(au_mailbox *q, au_mnode **consumed) {
  * succeeds and the stub is a consumed envelope, the embedded stub takes its place in the same
  * CAS, and the envelope is handed back in *recycled to be freed: an idle actor then holds no
  * envelope at all. (No producer can hold the old stub: the CAS succeeds only if head is still
- * that node, i.e. nobody pushed behind it.) */
+ * that node; every change of head is an atomic read-modify-write, so a pusher that took the old
+ * stub as its prev would have changed head first and made the CAS fail.) */
 static inline bool au_mailbox_mark_empty(au_mailbox *q, au_mnode **recycled) {
     uintptr_t tail = (uintptr_t)q->tail;
+    /* relaxed: a first look only, the CAS below decides. Only this consumer sets the bit, so a
+     * set bit is its own earlier store (e.g. a dedicated thread woken by a stale `ready`); if a
+     * push has cleared it unseen, that pusher holds the token and schedules us again. */
     uintptr_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
     *recycled = NULL;
     if (head & 1u) return true;
@@ -76,7 +83,12 @@ static inline bool au_mailbox_mark_empty(au_mailbox *q, au_mnode **recycled) {
         q->tail = &q->stub;
         target = (uintptr_t)&q->stub | 1u;
     }
-    /* acq_rel: whoever next finds the bit (and schedules us) sees everything this turn did. */
+    /* acq_rel on success. Release: pairs with the acquire exchange of the push that next finds
+     * the bit, so the party that takes the token (and may run the next turn on another thread)
+     * sees everything this turn did, the stub reset above included. Acquire is more than this
+     * needs (the last node was already acquired through its next pointer), kept so the CAS
+     * reads as the token hand-off both ways. Relaxed on failure: nothing was handed off, and
+     * the caller pops again, acquiring the new node through its next pointer. */
     if (!atomic_compare_exchange_strong_explicit(&q->head, &tail, target, memory_order_acq_rel,
                                                  memory_order_relaxed)) {
         q->tail = old;

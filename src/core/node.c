@@ -143,16 +143,9 @@ const char *au_node_address(const au_node *node) { return node ? node->address :
 void au_node_stats_get(au_node *node, au_node_stats *out) {
     memset(out, 0, sizeof *out);
     if (!node) return;
-    /* relaxed: a snapshot of independent counters. */
-#define LOAD(f) out->f = atomic_load_explicit(&node->stats.f, memory_order_relaxed)
-    LOAD(actors_spawned);
-    LOAD(actors_stopped);
-    LOAD(drops_dead_actor);
-    LOAD(drops_node_stopping);
-    LOAD(timers_fired);
-    LOAD(timers_cancelled);
+#define LOAD(name, kind, doc) out->name = au_stat_read(&node->stats.name);
+    AU_NODE_STATS_CORE(LOAD)
 #undef LOAD
-    out->actors_live = out->actors_spawned - out->actors_stopped;
     if (node->net) au_remote_layer()->stats(node, out);
 }
 

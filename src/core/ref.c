@@ -40,7 +40,7 @@ au_err au_ref_send_(au_ref ref, const void *msg) {
     au_cell *cell = ref.target;
     const au_actor_def *def = au_cell_def_if_alive(cell, ref.gen);
     if (!def) {
-        au_stat_inc(&cell->node->stats.drops_dead_actor);
+        au_stat_add(&cell->node->stats.drops_dead_actor, 1);
         free_msg(ref.iface, msg);
         return AU_ESTOPPED;
     }

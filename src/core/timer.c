@@ -98,7 +98,7 @@ static void fire(au_node *node, tentry *e) {
         return;
     }
     if (e->kind == AU_TIMER_SEND) {
-        au_stat_inc(&node->stats.timers_fired);
+        au_stat_add(&node->stats.timers_fired, 1);
         au_ref_send_(e->ref, e->msg);
     } else if (e->kind == AU_TIMER_CALL) {
         e->call(node, e->arg);
@@ -256,7 +256,7 @@ au_err au_timer_cancel(au_node *node, au_timer timer) {
     pthread_mutex_unlock(&t->lock);
     if (!e) return AU_ENOTFOUND;
     if (discard) discard(arg);
-    au_stat_inc(&node->stats.timers_cancelled);
+    au_stat_add(&node->stats.timers_cancelled, 1);
     return AU_OK;
 }
 

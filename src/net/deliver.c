@@ -20,8 +20,7 @@ typedef struct remote_payload {
 
 static void drop(au_net_t *net, _Atomic uint64_t *counter, const au_wire_message *m,
                  const char *why) {
-    /* relaxed: statistics. */
-    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+    au_stat_add(counter, 1);
     au_log(AU_LOG_NET, AU_LOG_DEBUG, "message for '%.*s' (root %016llx, interface %016llx) dropped: %s",
            (int)m->dest.name_len, (const char *)m->dest.name, (unsigned long long)m->dest.root_type,
            (unsigned long long)m->dest.iface_type, why);
@@ -76,7 +75,7 @@ void au_net_route(au_net_t *net, const au_wire_message *m) {
         return;
     }
     env->gen = gen;
-    atomic_fetch_add_explicit(&net->stats.messages_received_remote, 1, memory_order_relaxed);
+    au_stat_add(&net->stats.messages_received_remote, 1);
     au_cell_push(cell, env);
 }
 
@@ -103,7 +102,7 @@ au_err au_net_deliver(au_ctx *ctx, au_envelope *env, const au_actor_def *def) {
         err = au_decode(v->type, (char *)msg + v->offset, p->bytes, p->len, &limits, &net->refs);
     }
     if (err) {
-        atomic_fetch_add_explicit(&net->stats.drops_decode, 1, memory_order_relaxed);
+        au_stat_add(&net->stats.drops_decode, 1);
         au_log(AU_LOG_NET, AU_LOG_DEBUG, "payload for %s undecodable: %s", root->name, au_strerror(err));
     } else {
         def->recv(ctx, ctx->cell->state, msg);

@@ -124,26 +124,7 @@ static void net_stop(au_node *node) {
 
 static void net_stats(au_node *node, au_node_stats *out) {
     au_net_t *net = node->net;
-    /* relaxed: a snapshot of independent counters. */
-#define LOAD(f) out->f = atomic_load_explicit(&net->stats.f, memory_order_relaxed)
-    LOAD(datagrams_sent);
-    LOAD(datagrams_received);
-    LOAD(bytes_sent);
-    LOAD(bytes_received);
-    LOAD(messages_sent_remote);
-    LOAD(messages_received_remote);
-    LOAD(drops_malformed);
-    LOAD(drops_checksum);
-    LOAD(drops_duplicate);
-    LOAD(drops_unknown_actor);
-    LOAD(drops_wrong_root);
-    LOAD(drops_wrong_interface);
-    LOAD(drops_schema_mismatch);
-    LOAD(drops_decode);
-    LOAD(drops_too_big);
-    LOAD(drops_reassembly);
-    LOAD(drops_send_failed);
-    LOAD(drops_peer_limit);
-    LOAD(reassemblies_in_flight);
+#define LOAD(name, kind, doc) out->name = au_stat_read(&net->stats.name);
+    AU_NODE_STATS_NET(LOAD)
 #undef LOAD
 }

@@ -23,6 +23,7 @@
 #include "core/internal.h"
 #include "proto/codec.h"
 #include "proto/reassembly.h"
+#include "util/stats.h"
 #include "proto/seal.h"
 #include "proto/wire.h"
 #include "util/mpsc.h"
@@ -94,12 +95,12 @@ typedef struct au_remote {
     char name[];
 } au_remote;
 
+/* The transport's statistics (AU_NODE_STATS_NET in aurum/node.h), bumped with au_stat_add /
+ * au_stat_sub (util/stats.h) and copied out by net.c's net_stats. */
 typedef struct au_net_stats {
-    _Atomic uint64_t datagrams_sent, datagrams_received, bytes_sent, bytes_received,
-        messages_sent_remote, messages_received_remote, drops_malformed, drops_checksum,
-        drops_unknown_actor, drops_wrong_root, drops_wrong_interface, drops_schema_mismatch,
-        drops_decode, drops_too_big, drops_reassembly, drops_send_failed, drops_peer_limit,
-        drops_duplicate, reassemblies_in_flight;
+#define AU_NET_STATS_FIELD_(name, kind, doc) _Atomic uint64_t name;
+    AU_NODE_STATS_NET(AU_NET_STATS_FIELD_)
+#undef AU_NET_STATS_FIELD_
 } au_net_stats;
 
 #define AU_NET_BATCH 64              /* at most this many datagrams per channel send */
@@ -170,10 +171,5 @@ int au_net_variant_of(au_type *root, uint64_t iface_id, bool *schema_mismatch);
 void au_net_route(au_net_t *net, const au_wire_message *msg);
 /* Decodes an AU_ENV_REMOTE envelope on the receiving actor's worker and runs recv. */
 au_err au_net_deliver(au_ctx *ctx, au_envelope *env, const au_actor_def *def);
-
-/* Counts n of something (relaxed: statistics need no ordering with anything else). */
-static inline void au_net_count(_Atomic uint64_t *c, uint64_t n) {
-    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
-}
 
 #endif

@@ -18,18 +18,18 @@ static void count_drop(au_net_t *net, int status, const char *from) {
     case AU_WIRE_BAD_SEAL:
     case AU_WIRE_NOT_SEALED:
     case AU_WIRE_NO_KEY:
-        au_net_count(&net->stats.drops_checksum, 1);
+        au_stat_add(&net->stats.drops_checksum, 1);
         break;
     case AU_WIRE_DATAGRAM_TOO_LARGE:
     case AU_WIRE_MESSAGE_TOO_LARGE:
-        au_net_count(&net->stats.drops_too_big, 1);
+        au_stat_add(&net->stats.drops_too_big, 1);
         break;
     case AU_WIRE_REPLAYED:
     case AU_WIRE_TOO_OLD:
-        au_net_count(&net->stats.drops_duplicate, 1);
+        au_stat_add(&net->stats.drops_duplicate, 1);
         break;
     default:
-        au_net_count(&net->stats.drops_malformed, 1);
+        au_stat_add(&net->stats.drops_malformed, 1);
         break;
     }
     au_log(AU_LOG_NET, AU_LOG_DEBUG, "datagram from %s dropped: %s", from,
@@ -40,11 +40,10 @@ static void count_drop(au_net_t *net, int status, const char *from) {
 
 static void track_partials(au_net_t *net, au_peer *peer, size_t before) {
     size_t after = au_reassembly_partials(peer->reassembly);
-    /* relaxed: a gauge for statistics. */
     if (after > before)
-        atomic_fetch_add_explicit(&net->stats.reassemblies_in_flight, after - before, memory_order_relaxed);
+        au_stat_add(&net->stats.reassemblies_in_flight, after - before);
     else if (before > after)
-        atomic_fetch_sub_explicit(&net->stats.reassemblies_in_flight, before - after, memory_order_relaxed);
+        au_stat_sub(&net->stats.reassemblies_in_flight, before - after);
 }
 
 /* Expires timed-out partial messages of every peer; returns whether partials remain. */
@@ -57,7 +56,7 @@ static bool expire_all(au_net_t *net) {
             size_t before = au_reassembly_partials(p->reassembly);
             size_t n = au_reassembly_expire(p->reassembly, now);
             track_partials(net, p, before);
-            if (n) au_net_count(&net->stats.drops_reassembly, n);
+            if (n) au_stat_add(&net->stats.drops_reassembly, n);
             remain |= au_reassembly_partials(p->reassembly) > 0;
         }
     }
@@ -88,7 +87,7 @@ static void arm_expire(au_net_t *net) {
 static void on_fragment(au_net_t *net, au_peer *peer, uint64_t incarnation,
                         const au_wire_fragment *f) {
     if (!peer->reassembly && au_reassembly_create(&net->limits, &peer->reassembly) != AU_WIRE_OK) {
-        au_net_count(&net->stats.drops_reassembly, 1);
+        au_stat_add(&net->stats.drops_reassembly, 1);
         return;
     }
     pthread_mutex_lock(&net->lock); /* the expiry timer walks reassemblies too */
@@ -102,7 +101,7 @@ static void on_fragment(au_net_t *net, au_peer *peer, uint64_t incarnation,
         au_net_route(net, &done.msg);
         free(done.data);
     } else if (st < 0) {
-        au_net_count(&net->stats.drops_reassembly, 1);
+        au_stat_add(&net->stats.drops_reassembly, 1);
         au_log(AU_LOG_NET, AU_LOG_DEBUG, "fragment from %s dropped: %s", peer->text,
                au_wire_status_str(st));
     }
@@ -134,12 +133,12 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
                     socklen_t from_len) {
     au_net_t *net = node->net;
     uint8_t *data = bytes;
-    au_net_count(&net->stats.datagrams_received, 1);
-    au_net_count(&net->stats.bytes_received, len);
+    au_stat_add(&net->stats.datagrams_received, 1);
+    au_stat_add(&net->stats.bytes_received, len);
     au_addr addr = { .len = from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                           : sizeof(struct sockaddr_in) };
     if (from_len < addr.len) {
-        au_net_count(&net->stats.drops_malformed, 1);
+        au_stat_add(&net->stats.drops_malformed, 1);
         return;
     }
     memcpy(&addr.sa, from, addr.len);
@@ -151,7 +150,7 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
     if (st == AU_WIRE_OK) {
         peer = au_net_peer(net, &addr, true);
         if (!peer) { /* no replay window for it: at-most-once cannot be kept */
-            au_net_count(&net->stats.drops_peer_limit, 1);
+            au_stat_add(&net->stats.drops_peer_limit, 1);
             return;
         }
         st = au_replay_window_accept(replay_window(peer, hdr.incarnation), hdr.seq);

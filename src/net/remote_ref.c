@@ -141,7 +141,7 @@ au_err au_net_send(au_ref ref, const void *msg, bool signal) {
     if (msg) au_value_free(ref.iface, (void *)msg); /* moved: the bytes are all we need now */
     if (err) return err;
     if (buf->len > net->limits.max_message) {
-        atomic_fetch_add_explicit(&net->stats.drops_too_big, 1, memory_order_relaxed);
+        au_stat_add(&net->stats.drops_too_big, 1);
         return AU_ETOOBIG;
     }
     size_t size = sizeof(au_outmsg) + buf->len;

@@ -41,9 +41,9 @@ static void batch_send(batch *b) {
     size_t failed = net->channel->send(net, &b->peer->addr, b->iov, b->count);
     size_t bytes = 0;
     for (size_t i = 0; i < b->count; i++) bytes += b->iov[i].iov_len;
-    if (failed) au_net_count(&net->stats.drops_send_failed, failed);
-    au_net_count(&net->stats.datagrams_sent, b->count - failed);
-    au_net_count(&net->stats.bytes_sent, bytes); /* bytes handed to the channel */
+    if (failed) au_stat_add(&net->stats.drops_send_failed, failed);
+    au_stat_add(&net->stats.datagrams_sent, b->count - failed);
+    au_stat_add(&net->stats.bytes_sent, bytes); /* bytes handed to the channel */
     b->count = 0;
 }
 
@@ -134,30 +134,47 @@ static void drain(au_net_t *net, au_peer *peer, batch *b) {
         for (unsigned c = 0; c < copies; c++) {
             int st = au_wire_packer_add(&peer->packer, &dest, m->payload, m->payload_len);
             if (st != AU_WIRE_OK) {
-                au_net_count(&net->stats.drops_too_big, 1);
+                au_stat_add(&net->stats.drops_too_big, 1);
                 au_log(AU_LOG_NET, AU_LOG_DEBUG, "to %s: %s", peer->text, au_wire_status_str(st));
             } else {
-                au_net_count(&net->stats.messages_sent_remote, 1);
+                au_stat_add(&net->stats.messages_sent_remote, 1);
             }
         }
         au_pool_free(m->pool_class, m);
-        /* relaxed: the seq_cst accesses around `sending` order this for the handshake. */
+        /* relaxed: a count, publishing nothing. This thread's own seq_cst load in send_queued
+         * comes after it and sees it (coherence); the next owner of `sending` gets it through
+         * the release/acquire of that flag. Decremented after the pop, so `queued` never drops
+         * below the messages still in the queue. */
         atomic_fetch_sub_explicit(&peer->queued, 1, memory_order_relaxed);
     }
     au_wire_packer_flush(&peer->packer);
     if (b->count) batch_send(b);
 }
 
-/* Sends what is queued for the peer, unless another thread is doing so. The seq_cst trio
- * (queued, sending, queued) is a Dekker handshake: a sender that finds the peer busy leaves its
- * message to the busy thread, and that thread, after releasing the peer, looks at `queued`
- * again, so no message is left behind. */
+/* Sends what is queued for the peer, unless another thread is doing so: a sender that finds
+ * the peer busy leaves its message to the busy thread, and that thread, after releasing the
+ * peer, looks at `queued` again, so no message is left behind.
+ *
+ * The argument (a Dekker handshake, all four operations seq_cst, so in one total order). The
+ * enqueuer E does: queued += 1 (A1, in au_net_enqueue, before the push); push; exchange
+ * sending := 1 (A2). The owner D does: drain; store sending := 0 (B1); load queued (B2). If A2
+ * finds 1, A2 read a value that B1 overwrites, so A2 precedes B1; with A1 before A2 and B1
+ * before B2, A1 precedes B2, and B2 sees E's increment. Every decrement follows the pop of its
+ * message, so B2 reads 0 only if E's message was popped; otherwise D takes the peer again, or
+ * finds that another thread has (and that one loops the same way). Release/acquire would not
+ * do: B1-then-B2 is a store followed by a load of another variable, and B2 could read a stale 0
+ * while A2 reads a stale 1, leaving the message queued with nobody sending. `sending` is also
+ * the lock of the peer's packer: the exchange acquires what the previous owner's store
+ * released.
+ *
+ * Cost: queued is raised before the push is linked, so B2 may see a message that D cannot pop
+ * yet; D then drains an empty queue once more (a short spin, as long as E's push takes). */
 static void send_queued(au_net_t *net, au_peer *peer, batch *b) {
     for (;;) {
-        if (atomic_exchange_explicit(&peer->sending, 1, memory_order_seq_cst)) return;
+        if (atomic_exchange_explicit(&peer->sending, 1, memory_order_seq_cst)) return; /* A2 */
         drain(net, peer, b);
-        atomic_store_explicit(&peer->sending, 0, memory_order_seq_cst);
-        if (atomic_load_explicit(&peer->queued, memory_order_seq_cst) == 0) return;
+        atomic_store_explicit(&peer->sending, 0, memory_order_seq_cst);             /* B1 */
+        if (atomic_load_explicit(&peer->queued, memory_order_seq_cst) == 0) return; /* B2 */
     }
 }
 
@@ -173,10 +190,12 @@ static void flush_peer(void *arg) {
 void au_net_enqueue(au_net_t *net, au_peer *peer, au_outmsg *m) {
     batch *b = thread_batch();
     if (!b) {
-        au_net_count(&net->stats.drops_send_failed, 1);
+        au_stat_add(&net->stats.drops_send_failed, 1);
         au_pool_free(m->pool_class, m);
         return;
     }
+    /* seq_cst: A1 of the handshake (see send_queued). Before the push, so that `queued` is
+     * never below the messages in the queue. The value read only picks when to stop deferring. */
     uint64_t queued = atomic_fetch_add_explicit(&peer->queued, 1, memory_order_seq_cst) + 1;
     au_runq_push(&peer->queue, &m->node);
     if (queued < DEFER_MESSAGES && au_turn_defer(flush_peer, peer)) return;

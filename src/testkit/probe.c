@@ -1,5 +1,6 @@
 /* probe.c — test probes: an actor that moves every message it receives into a queue that test
- * threads wait on (see aurum/testkit.h). Built on the public API only, like any user actor.
+ * threads wait on (see aurum/testkit.h). Built on the public API only, like any user actor
+ * (and util/clock.h, a header-only read of CLOCK_MONOTONIC).
  *
  * Ownership: the test thread and the probe's actor each hold one reference to the au_probe; the
  * last to let go frees it. The actor lets go in post_stop (which runs on every kind of stop,
@@ -15,6 +16,8 @@
  * No atomics: every shared field is read and written under the mutex. */
 #include <aurum/log.h>
 #include <aurum/testkit.h>
+
+#include "util/clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -224,27 +227,21 @@ void au_probe_free(au_probe *p) {
 
 /* ---- waiting -------------------------------------------------------------------------------- */
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* The absolute CLOCK_MONOTONIC deadline `timeout` from now, saturating instead of wrapping. */
 static uint64_t deadline_after(au_nanos timeout) {
-    uint64_t now = now_ns();
+    uint64_t now = au_clock_monotonic_ns();
     return timeout > UINT64_MAX - now ? UINT64_MAX : now + timeout;
 }
 
 /* Waits on p->cond until signalled or `deadline`; false once the deadline has passed. Called
  * with p->lock held. Spurious wake-ups are fine: every caller re-checks its condition. */
 static bool wait_until(au_probe *p, uint64_t deadline) {
-    if (now_ns() >= deadline) return false;
-    uint64_t sec = deadline / 1000000000u;
-    if (sec > (uint64_t)INT32_MAX) sec = INT32_MAX; /* "forever" without overflowing time_t */
-    struct timespec ts = { (time_t)sec, (long)(deadline % 1000000000u) };
+    if (au_clock_monotonic_ns() >= deadline) return false;
+    struct timespec ts = au_clock_timespec(deadline);
+    if (deadline / 1000000000u > (uint64_t)INT32_MAX)
+        ts = (struct timespec){ INT32_MAX, 0 }; /* "forever" without overflowing time_t */
     int rc = pthread_cond_timedwait(&p->cond, &p->lock, &ts);
-    return rc != ETIMEDOUT || now_ns() < deadline;
+    return rc != ETIMEDOUT || au_clock_monotonic_ns() < deadline;
 }
 
 static au_err check_type(au_probe *p, au_type *type, const void *out) {
