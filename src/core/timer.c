@@ -1,6 +1,6 @@
 /* timer.c — the node's timers: one min-heap for every timer kind, fired through the node driver.
  *
- * Timers live in a binary min-heap ordered by deadline (node clock), guarded by a mutex, plus an
+ * Timers live in a binary min-heap (util/heap.h) ordered by deadline (node clock), guarded by a mutex, plus an
  * id → timer map for cancellation. Cancelling marks the timer and removes it from the map; the
  * heap entry is skipped when it surfaces (O(log n) lazily instead of an O(n) search now).
  * The driver is told the earliest deadline (wake_at) whenever a timer is added earlier than the
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/heap.h"
 #include "util/u64map.h"
 
 typedef struct tentry {
@@ -34,8 +35,7 @@ typedef struct tentry {
 
 typedef struct au_timers {
     pthread_mutex_t lock;
-    tentry **heap;
-    size_t n, cap;
+    au_heap heap;          /* of tentry *, earliest deadline first */
     au_u64map by_id; /* SEND and CALL timers: receive timeouts are never cancelled by id */
     uint64_t next_id;
     au_nanos armed; /* deadline the driver was last asked to wake for; 0 = none */
@@ -43,44 +43,8 @@ typedef struct au_timers {
     _Atomic bool quiesced; /* the node is stopping: due timers are discarded */
 } au_timers;
 
-/* ---- heap -------------------------------------------------------------------------------------- */
-
-static void heap_swap(tentry **h, size_t a, size_t b) {
-    tentry *t = h[a];
-    h[a] = h[b];
-    h[b] = t;
-}
-
-static bool heap_push(au_timers *t, tentry *e) {
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 64;
-        tentry **h = realloc(t->heap, cap * sizeof *h);
-        if (!h) return false;
-        t->heap = h;
-        t->cap = cap;
-    }
-    size_t i = t->n++;
-    t->heap[i] = e;
-    while (i > 0 && t->heap[(i - 1) / 2]->deadline > t->heap[i]->deadline) {
-        heap_swap(t->heap, i, (i - 1) / 2);
-        i = (i - 1) / 2;
-    }
-    return true;
-}
-
-static tentry *heap_pop(au_timers *t) {
-    tentry *top = t->heap[0];
-    t->heap[0] = t->heap[--t->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < t->n && t->heap[l]->deadline < t->heap[m]->deadline) m = l;
-        if (r < t->n && t->heap[r]->deadline < t->heap[m]->deadline) m = r;
-        if (m == i) break;
-        heap_swap(t->heap, i, m);
-        i = m;
-    }
-    return top;
+static bool earlier(const void *a, const void *b, void *ctx) {
+    return (*(tentry *const *)a)->deadline < (*(tentry *const *)b)->deadline;
 }
 
 /* Frees a timer that will never fire, with what it owns. */
@@ -121,12 +85,17 @@ au_nanos au_node_run_timers(au_node *node) {
         au_nanos now = au_node_now(node);
         tentry *due = NULL;
         pthread_mutex_lock(&t->lock);
-        while (t->n && t->heap[0]->cancelled) free(heap_pop(t));
-        if (t->n && t->heap[0]->deadline <= now) {
-            due = heap_pop(t);
+        tentry **top;
+        while ((top = au_heap_peek(&t->heap)) && (*top)->cancelled) {
+            free(*top);
+            au_heap_pop(&t->heap, NULL);
+        }
+        if (top && (*top)->deadline <= now) {
+            au_heap_pop(&t->heap, &due);
             if (by_id(due)) au_u64map_take(&t->by_id, due->id);
         }
-        au_nanos next = t->n ? t->heap[0]->deadline : 0;
+        top = au_heap_peek(&t->heap);
+        au_nanos next = top ? (*top)->deadline : 0;
         t->armed = next;
         pthread_mutex_unlock(&t->lock);
         if (!due) return next;
@@ -140,6 +109,7 @@ au_err au_timers_start(au_node *node) {
     au_timers *t = calloc(1, sizeof *t);
     if (!t) return AU_ENOMEM;
     pthread_mutex_init(&t->lock, NULL);
+    au_heap_init(&t->heap, sizeof(tentry *), earlier, NULL, NULL);
     t->next_id = 1;
     node->timers = t;
     return AU_OK;
@@ -148,8 +118,8 @@ au_err au_timers_start(au_node *node) {
 void au_timers_stop(au_node *node) {
     au_timers *t = node->timers;
     if (!t) return;
-    for (size_t i = 0; i < t->n; i++) entry_discard(t->heap[i]);
-    free(t->heap);
+    for (size_t i = 0; i < au_heap_len(&t->heap); i++) entry_discard(*(tentry **)au_heap_at(&t->heap, i));
+    au_heap_destroy(&t->heap);
     au_u64map_free(&t->by_id);
     pthread_mutex_destroy(&t->lock);
     free(t);
@@ -176,7 +146,7 @@ static au_timer add(au_node *node, tentry *e) {
     }
     e->id = t->next_id++;
     bool mapped = !by_id(e) || au_u64map_put(&t->by_id, e->id, e);
-    if (!mapped || !heap_push(t, e)) {
+    if (!mapped || !au_heap_push(&t->heap, &e)) {
         if (mapped && by_id(e)) au_u64map_take(&t->by_id, e->id);
         pthread_mutex_unlock(&t->lock);
         return 0;

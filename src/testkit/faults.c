@@ -12,13 +12,15 @@
  * sends (which a deterministic simulation provides; the seed comes from the wrapped driver's
  * random, so a simulation seeds it too).
  *
- * Built on the public API (aurum/driver.h) only. */
+ * Built on the public API (aurum/driver.h) and the util layer only. */
 #include <aurum/testkit.h>
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/rng.h"
 
 typedef struct fault_rule {
     struct sockaddr_storage dest;
@@ -53,18 +55,11 @@ static fault_node *of(au_node *node) {
                ? (fault_node *)dn : NULL;
 }
 
-static uint64_t splitmix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 /* A uniform double in [0, 1). */
 static double draw(fault_node *fn) {
     /* relaxed: only uniqueness of n matters, not ordering with other memory. */
     uint64_t n = atomic_fetch_add_explicit(&fn->draws, 1, memory_order_relaxed);
-    return (double)(splitmix64(fn->seed + n) >> 11) * 0x1.0p-53;
+    return au_rng_unit(au_splitmix64_at(fn->seed + n));
 }
 
 /* relaxed: statistics. */

@@ -22,6 +22,8 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "util/heap.h"
+#include "util/rng.h"
 #include "util/u64map.h"
 
 #define SIM_BASE_PORT 10000
@@ -57,21 +59,13 @@ struct au_sim {
     uint64_t trace;
     struct queued { au_task *task; uint32_t node; } *tasks; /* FIFO ring of runnable actors */
     size_t task_head, ntasks, tasks_cap;
-    event *heap;
-    size_t n, cap;
+    au_heap heap;       /* of event, in (time, seq) order */
     au_u64map links;    /* (from port, to port) → au_nanos *: the link's last delivery time */
     sim_node **nodes;   /* by index (port - SIM_BASE_PORT); NULL once closed */
     size_t nnodes, nodes_cap;
 };
 
-static uint64_t splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-uint64_t au_sim_random(au_sim *sim) { return splitmix64(&sim->rng_state); }
+uint64_t au_sim_random(au_sim *sim) { return au_splitmix64_next(&sim->rng_state); }
 
 static void trace(au_sim *sim, const void *rec, size_t len) {
     sim->trace = XXH3_64bits_withSeed(rec, len, sim->trace);
@@ -79,49 +73,18 @@ static void trace(au_sim *sim, const void *rec, size_t len) {
 
 /* ---- event heap ------------------------------------------------------------------------------ */
 
-static bool before(const event *a, const event *b) {
+/* A total order: time, then the order events were made in. */
+static bool before(const void *x, const void *y, void *ctx) {
+    const event *a = x, *b = y;
     return a->time < b->time || (a->time == b->time && a->seq < b->seq);
 }
 
 static bool heap_push(au_sim *sim, event e) {
-    if (sim->n == sim->cap) {
-        size_t cap = sim->cap ? sim->cap * 2 : 256;
-        event *h = realloc(sim->heap, cap * sizeof *h);
-        if (!h) return false;
-        sim->heap = h;
-        sim->cap = cap;
-    }
     e.seq = sim->next_seq++;
-    size_t i = sim->n++;
-    sim->heap[i] = e;
-    while (i > 0 && before(&sim->heap[i], &sim->heap[(i - 1) / 2])) {
-        event t = sim->heap[i];
-        sim->heap[i] = sim->heap[(i - 1) / 2];
-        sim->heap[(i - 1) / 2] = t;
-        i = (i - 1) / 2;
-    }
-    return true;
+    return au_heap_push(&sim->heap, &e);
 }
 
-static void sift_down(au_sim *sim, size_t i) {
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < sim->n && before(&sim->heap[l], &sim->heap[m])) m = l;
-        if (r < sim->n && before(&sim->heap[r], &sim->heap[m])) m = r;
-        if (m == i) return;
-        event t = sim->heap[i];
-        sim->heap[i] = sim->heap[m];
-        sim->heap[m] = t;
-        i = m;
-    }
-}
-
-static event heap_pop(au_sim *sim) {
-    event top = sim->heap[0];
-    sim->heap[0] = sim->heap[--sim->n];
-    sift_down(sim, 0);
-    return top;
-}
+static const event *heap_top(au_sim *sim) { return au_heap_peek(&sim->heap); }
 
 /* ---- task FIFO ----------------------------------------------------------------------------- */
 
@@ -183,15 +146,12 @@ static void sim_close(au_driver_node *dn) {
         struct queued t = tasks_pop(sim);
         if (t.node != sn->index) tasks_push(sim, t); /* room: it was just popped */
     }
-    /* Its wake-ups go; datagrams in flight to it are dropped on arrival. */
-    size_t keep = 0;
-    for (size_t i = 0; i < sim->n; i++) {
-        event *e = &sim->heap[i];
-        if (e->kind == EV_WAKE && e->node == sn->index) continue;
-        sim->heap[keep++] = *e;
+    /* Its wake-ups go (from the top index down: a removal only moves items from the end or
+     * upward, onto indices still to visit); datagrams in flight to it are dropped on arrival. */
+    for (size_t i = au_heap_len(&sim->heap); i-- > 0;) {
+        const event *e = au_heap_at(&sim->heap, i);
+        if (e->kind == EV_WAKE && e->node == sn->index) au_heap_remove(&sim->heap, i, NULL);
     }
-    sim->n = keep;
-    for (size_t i = sim->n / 2 + 1; i-- > 0;) sift_down(sim, i);
     free(sn);
 }
 
@@ -332,8 +292,10 @@ static bool step(au_sim *sim, au_nanos until) {
         sim->events++;
         return true;
     }
-    if (!sim->n || sim->heap[0].time > until) return false;
-    event e = heap_pop(sim);
+    const event *top = heap_top(sim);
+    if (!top || top->time > until) return false;
+    event e;
+    au_heap_pop(&sim->heap, &e);
     if (e.time > sim->now) sim->now = e.time;
     sim->events++;
     if (e.kind == EV_WAKE)
@@ -361,14 +323,16 @@ au_err au_sim_create(const au_sim_config *cfg, au_sim **out) {
     sim->now = sim->cfg.start ? sim->cfg.start : AU_SEC(1);
     sim->rng_state = sim->cfg.seed;
     sim->trace = sim->cfg.seed;
+    au_heap_init(&sim->heap, sizeof(event), before, NULL, NULL);
     *out = sim;
     return AU_OK;
 }
 
 void au_sim_destroy(au_sim *sim) {
     if (!sim) return;
-    for (size_t i = 0; i < sim->n; i++) free(sim->heap[i].bytes); /* datagrams still in flight */
-    free(sim->heap);
+    for (size_t i = 0; i < au_heap_len(&sim->heap); i++) /* datagrams still in flight */
+        free(((event *)au_heap_at(&sim->heap, i))->bytes);
+    au_heap_destroy(&sim->heap);
     for (size_t i = 0; i < sim->links.cap; i++)
         if (sim->links.keys[i]) free(sim->links.values[i]);
     au_u64map_free(&sim->links);
@@ -394,7 +358,7 @@ au_err au_sim_run_until(au_sim *sim, bool (*done)(void *arg), void *arg, au_nano
     for (;;) {
         if (done(arg)) return AU_OK;
         if (!step(sim, until)) {
-            if (sim->n && sim->heap[0].time > until) {
+            if (heap_top(sim) && heap_top(sim)->time > until) {
                 sim->now = until;
                 return AU_ETIMEDOUT;
             }
