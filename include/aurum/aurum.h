@@ -6,6 +6,7 @@
  *   ref.h     typed references: au_send, au_stop, au_narrow, au_forge
  *   actor.h   AU_ACTOR, au_spawn, timers, death watch, ask
  *   node.h    au_node_start / au_node_stop, clock, statistics
+ *   keys.h    cluster keys: sealing, the key ring, rotation, key files
  *   log.h     leveled logging with per-module levels and a pluggable sink
  *   driver.h  the node driver: clock, timers, how actors run, datagram I/O
  *   layer.h   for library layers: stop order, incarnation, peer events, remote watch hook
@@ -20,6 +21,7 @@
 #include <aurum/ref.h>
 #include <aurum/actor.h>
 #include <aurum/node.h>
+#include <aurum/keys.h>
 #include <aurum/log.h>
 #include <aurum/driver.h>
 #include <aurum/layer.h>

@@ -74,8 +74,12 @@ struct au_driver_ops {
 
     /** Now, in monotonic nanoseconds. */
     au_nanos (*now)(au_driver_node *dn);
-    /** 64 random bits (incarnation ids, seeds): real entropy, or seeded for reproducible runs. */
+    /** 64 random bits (seeds, hash keys): real entropy, or seeded for reproducible runs. */
     uint64_t (*random)(au_driver_node *dn);
+    /** A new incarnation id for the node: unique, and greater than the id of any earlier run of
+     *  a node at the same address, so that peers can refuse a past run's datagrams (real
+     *  drivers: wall-clock milliseconds in the high 48 bits, random low bits). */
+    uint64_t (*incarnation)(au_driver_node *dn);
     /** The node's earliest timer is due at `deadline` (node clock; 0: none): the driver calls
      *  au_node_run_timers(node) at or after it, on the thread that runs the node's timers. */
     void (*wake_at)(au_driver_node *dn, au_nanos deadline);

@@ -9,6 +9,7 @@
 #include <aurum/actor.h>
 #include <aurum/error.h>
 #include <aurum/export.h>
+#include <aurum/keys.h>
 
 #include <stdio.h>
 
@@ -43,8 +44,16 @@ typedef struct au_node_config {
     au_nanos reassembly_timeout; /**< a partial message is dropped after this; default 1 s */
     size_t max_peers;         /**< nodes this one keeps transport state for; default 4096 */
     size_t max_remote_refs;   /**< distinct remote actors referenced; default 65536 */
-    const uint8_t *secret;    /**< 32-byte cluster secret: seal every datagram (AEAD) and
-                                   reject replays; NULL: integrity checksum only */
+    const uint8_t *secret;    /**< a 32-byte cluster key of id 0 (the same as one entry in
+                                   keys): seal every datagram (AEAD), accept only sealed ones,
+                                   key replay protection by the sender's authenticated identity.
+                                   No secret, keys or key_file: unauthenticated, integrity
+                                   checksum only (logged at start; see docs/security.md) */
+    const au_key *keys;       /**< the key ring (aurum/keys.h), keys[0] the primary: sealed
+                                   with, the others accepted too; at most AU_KEYS_MAX */
+    size_t nkeys;             /**< entries in keys */
+    const char *key_file;     /**< read the key ring from this file (au_key_file_read); its
+                                   keys come after those of secret and keys */
     bool no_network;          /**< local-only node: no socket is bound */
     bool no_spin;             /**< idle threads block at once instead of polling briefly (100 µs
                                    for a worker, 200 µs for the event loop after a datagram): less
@@ -110,7 +119,17 @@ AU_API au_nanos au_node_now(const au_node *node);
     X(drops_reassembly, COUNTER, "fragments or partial messages dropped (timeout, limits)")        \
     X(drops_send_failed, COUNTER, "datagrams the socket refused (buffer full, no route)")          \
     X(drops_peer_limit, COUNTER, "datagrams from a peer beyond max_peers, needing state")          \
-    X(reassemblies_in_flight, GAUGE, "large messages being reassembled now")
+    X(reassemblies_in_flight, GAUGE, "large messages being reassembled now")                      \
+    X(drops_unknown_key, COUNTER, "sealed with a key id the key ring does not hold")               \
+    X(drops_stale_incarnation, COUNTER, "from a past incarnation of a sender (a replayed run)")     \
+    X(drops_stale_ref, COUNTER, "sent through a remote reference whose entry was evicted")         \
+    X(senders, GAUGE, "senders with replay state (authenticated, or routed to a live actor)")      \
+    X(senders_evicted, COUNTER, "sender states evicted, least recently used first")               \
+    X(peers, GAUGE, "peers with send state (queue, packer)")                                       \
+    X(peers_evicted, COUNTER, "idle peer states evicted, least recently used first")              \
+    X(remote_refs, GAUGE, "remote references interned")                                            \
+    X(remote_refs_evicted, COUNTER, "remote references decoded from messages, evicted when full")  \
+    X(reassembly_bytes, GAUGE, "bytes reserved by partial messages, node-wide")
 
 /** A snapshot of a node's statistics, one uint64_t per entry of AU_NODE_STATS (see there for
  *  what each counts). Fields are read one by one, so two fields need not be from one instant. */

@@ -60,6 +60,25 @@ static uint64_t drv_random(au_driver_node *dn) {
     return r;
 }
 
+/* Wall-clock milliseconds in the high 48 bits, random low bits; within this process also
+ * strictly greater than the last one handed out, so a node restarted in the same millisecond
+ * still gets a greater id. (Across processes, a restart takes longer than a millisecond.) */
+static uint64_t drv_incarnation(au_driver_node *dn) {
+    static _Atomic uint64_t last;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    uint64_t id = ms << 16 | (drv_random(dn) & 0xffffu);
+    /* relaxed: only the value matters; the CAS makes ids unique and growing. */
+    uint64_t prev = atomic_load_explicit(&last, memory_order_relaxed);
+    for (;;) {
+        uint64_t next = id > prev ? id : prev + 1;
+        if (atomic_compare_exchange_weak_explicit(&last, &prev, next, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return next;
+    }
+}
+
 /* ---- timers ----------------------------------------------------------------------------------- */
 
 static void on_timer(uv_timer_t *h);
@@ -292,6 +311,7 @@ static const au_driver_ops uv_ops = {
     .close = drv_close_driver,
     .now = drv_now,
     .random = drv_random,
+    .incarnation = drv_incarnation,
     .wake_at = drv_wake_at,
     .bind = drv_bind,
     .send = drv_send,

@@ -50,7 +50,7 @@ static au_err copy_drivers(au_node *node, const au_driver *d) {
         }
         const au_driver_ops *ops = d->ops;
         if (!ops || ops->version == 0 || ops->version > AU_DRIVER_VERSION || !ops->open ||
-            !ops->close || !ops->now || !ops->random || !ops->wake_at || !ops->bind || !ops->send ||
+            !ops->close || !ops->now || !ops->random || !ops->incarnation || !ops->wake_at || !ops->bind || !ops->send ||
             (ops->schedule && !ops->run_until)) {
             au_log(AU_LOG_CORE, AU_LOG_ERROR, "config: driver %s is incomplete or of version %u (this "
                    "library knows up to %u)", ops && ops->name ? ops->name : "?",

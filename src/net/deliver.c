@@ -26,6 +26,15 @@ static void drop(au_net_t *net, _Atomic uint64_t *counter, const au_wire_message
            (unsigned long long)m->dest.iface_type, why);
 }
 
+bool au_net_routable(au_net_t *net, const au_wire_dest *dest) {
+    au_cell *cell;
+    uint32_t gen;
+    uint64_t other = 0;
+    return au_registry_find(net->node, (const char *)dest->name, dest->name_len, dest->root_type,
+                            &cell, &gen, &other) == AU_OK &&
+           au_cell_def_if_alive(cell, gen) != NULL;
+}
+
 void au_net_route(au_net_t *net, const au_wire_message *m) {
     au_cell *cell;
     uint32_t gen;

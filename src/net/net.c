@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
+#include <xxhash.h>
 
 static void net_stop(au_node *node);
 static void net_stats(au_node *node, au_node_stats *out);
@@ -29,10 +30,10 @@ static const au_remote_ops net_ops = {
 static void net_free(au_net_t *net) {
     if (net->peers) au_net_peers_free(net);
     au_net_remotes_free(net);
-    if (net->key) {
-        au_seal_key_wipe(net->key);
-        free(net->key);
-    }
+    au_net_senders_free(net);
+    au_net_keys_free(net);
+    pthread_mutex_destroy(&net->key_lock);
+    pthread_mutex_destroy(&net->senders_lock);
     pthread_mutex_destroy(&net->lock);
     free(net);
 }
@@ -52,17 +53,48 @@ static au_err configure(au_net_t *net, const au_node_config *cfg) {
     if (au_wire_limits_check(&net->limits) != AU_WIRE_OK)
         return fail(AU_ECONFIG, "config", "mtu, message size or reassembly limits out of range");
     net->max_peers = cfg->max_peers ? cfg->max_peers : 4096;
+    net->max_senders = net->max_peers;
     net->max_remotes = cfg->max_remote_refs ? cfg->max_remote_refs : 65536;
     if (sodium_init() < 0) return fail(AU_EIO, "libsodium", "initialisation failed");
     au_driver_node *dn = net->node->driver;
-    net->incarnation = dn->ops->random(dn);
+    net->incarnation = dn->ops->incarnation(dn);
+    net->hash_seed = dn->ops->random(dn);
     au_wire_ids_init(&net->ids);
-    if (cfg->secret) {
-        net->key = malloc(sizeof *net->key);
-        if (!net->key) return AU_ENOMEM;
-        if (au_seal_key_init(net->key, cfg->secret) != AU_WIRE_OK) return AU_ECONFIG;
-    }
     return AU_OK;
+}
+
+/* The key ring the configuration names: secret (id 0), then keys, then the key file's. */
+static au_err start_keys(au_net_t *net, const au_node_config *cfg) {
+    au_key ring[AU_KEYS_MAX + 1];
+    size_t n = 0;
+    au_err err = AU_OK;
+    if (cfg->secret) {
+        ring[n].id = 0;
+        memcpy(ring[n++].bytes, cfg->secret, AU_KEY_SIZE);
+    }
+    if (cfg->nkeys && !cfg->keys) err = fail(AU_ECONFIG, "config", "nkeys without keys");
+    for (size_t i = 0; !err && i < cfg->nkeys; i++) {
+        if (n > AU_KEYS_MAX) break;
+        ring[n++] = cfg->keys[i];
+    }
+    if (!err && cfg->key_file) {
+        size_t got = 0;
+        err = n <= AU_KEYS_MAX ? au_key_file_read(cfg->key_file, ring + n, AU_KEYS_MAX + 1 - n, &got)
+                               : AU_OK;
+        n += got;
+    }
+    /* The key bytes of the sealed keys stay in guarded memory only; this copy is wiped. */
+    if (!err) err = au_net_keys_start(net, ring, n); /* more than AU_KEYS_MAX: refused there */
+    sodium_memzero(ring, sizeof ring);
+    if (!err && !n) {
+        /* Once loudly per process, then quietly per node: test suites start many nodes. */
+        static atomic_flag warned = ATOMIC_FLAG_INIT;
+        au_log(AU_LOG_NET, atomic_flag_test_and_set(&warned) ? AU_LOG_INFO : AU_LOG_WARN,
+               "%s: no cluster key, traffic is unauthenticated: anyone who can send datagrams "
+               "here can send to its actors, including Term (see docs/security.md)",
+               net->node->address);
+    }
+    return err;
 }
 
 static bool is_wildcard(const au_addr *a) {
@@ -95,6 +127,8 @@ au_err au_net_start(au_node *node) {
     net->node = node;
     net->channel = &au_channel_datagram;
     pthread_mutex_init(&net->lock, NULL);
+    pthread_mutex_init(&net->key_lock, NULL);
+    pthread_mutex_init(&net->senders_lock, NULL);
     net->npeers_buckets = 256;
     net->peers = calloc(net->npeers_buckets, sizeof *net->peers);
     au_err err = net->peers ? configure(net, &node->cfg) : AU_ENOMEM;
@@ -105,6 +139,9 @@ au_err au_net_start(au_node *node) {
     if (!err && (err = net->channel->open(net, &bind, &net->bound)))
         fail(err, "bind", node->cfg.bind);
     if (!err) err = set_address(net, &bind);
+    /* The identity this node's sealed datagrams name: the address peers know it by. */
+    net->sender_id = XXH3_64bits(node->address, strlen(node->address));
+    if (!err) err = start_keys(net, &node->cfg);
     if (err) {
         net_free(net);
         return err;

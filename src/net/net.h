@@ -61,9 +61,28 @@ typedef struct au_outmsg {
     _Alignas(16) unsigned char payload[];
 } au_outmsg;
 
-#define AU_PEER_WINDOWS 4 /* replay windows kept per peer, one per recent incarnation */
+#define AU_SENDER_WINDOWS 4 /* replay windows kept per sender, one per recent incarnation */
 
-/* Another node, as seen from this one. */
+/* A sender of datagrams, as the receive path knows it: the replay state and the partial
+ * messages of one identity. Sealed, the identity is the sender id named in the authenticated
+ * nonce, so a datagram replayed from another address meets the same windows; plain, it is a
+ * keyed hash of the source address. Created only for a datagram that was authenticated (sealed)
+ * or that carries a message for a live actor (plain), so traffic that proves nothing creates no
+ * state; at most max_peers of them, the least recently used evicted first. */
+typedef struct au_sender {
+    uint64_t id;
+    uint64_t incarnation;      /* the newest accepted: an older one is a past run (sealed) */
+    struct {                   /* one replay window per recent incarnation */
+        uint64_t incarnation, last_used;
+        au_replay_window window;
+    } windows[AU_SENDER_WINDOWS];
+    uint64_t windows_clock;
+    au_reassembly *reassembly; /* created on the first fragment */
+    struct au_sender *newer, *older; /* LRU list */
+    char text[64];             /* address of its last datagram, for log lines and events */
+} au_sender;
+
+/* Another node, as seen from this one when sending. */
 typedef struct au_peer {
     struct au_net *net;
     au_addr addr;
@@ -72,13 +91,6 @@ typedef struct au_peer {
     _Atomic int sending;     /* 1 while a thread packs and sends for this peer */
     _Atomic uint64_t queued; /* messages pushed and not yet packed */
     au_wire_packer packer;   /* guarded by `sending` */
-    au_reassembly *reassembly; /* loop thread; created on the first fragment */
-    struct {                   /* loop thread: one replay window per recent sender incarnation */
-        uint64_t incarnation, last_used;
-        au_replay_window window;
-    } windows[AU_PEER_WINDOWS];
-    uint64_t windows_clock;
-    uint64_t incarnation;      /* receive thread: of the last accepted datagram (0: none yet) */
     struct au_peer *next;    /* in the peer table's bucket */
 } au_peer;
 
@@ -125,8 +137,22 @@ struct au_net {
     uint64_t incarnation;
     au_wire_limits limits;
     au_wire_ids ids;
-    au_seal_key *key;            /* NULL: checksummed, not sealed */
     au_codec_refs refs;          /* how references in messages are encoded and decoded */
+    uint64_t hash_seed;          /* per node, random: keys the hashes outsiders can choose */
+
+    /* keys.c: NULL ring = unauthenticated (checksummed, not sealed) */
+    pthread_mutex_t key_lock;    /* serialises changes */
+    const au_seal_ring *_Atomic ring;
+    au_seal_key *_Atomic primary;
+    uint64_t sender_id;          /* this node's identity in the nonces it seals */
+    void **old_keys, **old_rings; /* everything ever published, freed at stop */
+    size_t nold_keys, old_keys_cap, nold_rings, old_rings_cap;
+
+    /* senders.c: receive thread and reassembly expiry, under senders_lock */
+    pthread_mutex_t senders_lock;
+    au_u64map senders;           /* identity → au_sender */
+    au_sender *newest, *oldest;
+    size_t nsenders, max_senders;
 
     pthread_mutex_t lock;        /* guards the peer and remote tables */
     au_peer **peers;
@@ -137,6 +163,21 @@ struct au_net {
 
     au_net_stats stats;
 };
+
+/* keys.c */
+/* The ring from keys[0..n) (keys[0] the primary); nothing for n == 0 (unauthenticated). */
+au_err au_net_keys_start(au_net_t *net, const au_key *keys, size_t n);
+void au_net_keys_free(au_net_t *net);
+
+/* senders.c (callers hold senders_lock) */
+/* The sender of that identity, or NULL. A hit makes it the most recently used. */
+au_sender *au_net_sender_find(au_net_t *net, uint64_t id);
+/* Makes a new sender, evicting the least recently used one if the table is full; NULL only
+ * when out of memory. */
+au_sender *au_net_sender_new(au_net_t *net, uint64_t id);
+/* Expires timed-out partial messages of every sender; returns whether partials remain. */
+bool au_net_senders_expire(au_net_t *net, au_nanos now);
+void au_net_senders_free(au_net_t *net);
 
 /* peer.c */
 /* The peer for addr, created if `create` and under max_peers; NULL otherwise. */
@@ -167,6 +208,8 @@ bool au_net_is_at(au_ref ref, const struct sockaddr *addr);
 int au_net_variant_of(au_type *root, uint64_t iface_id, bool *schema_mismatch);
 
 /* deliver.c */
+/* Whether an actor lives under (name, root type) now: what lets a plain datagram create state. */
+bool au_net_routable(au_net_t *net, const au_wire_dest *dest);
 /* Routes one received message to its actor (the receive thread). */
 void au_net_route(au_net_t *net, const au_wire_message *msg);
 /* Decodes an AU_ENV_REMOTE envelope on the receiving actor's worker and runs recv. */

@@ -1,7 +1,7 @@
 /* peer.c — the peer table: one entry per other node this one exchanges datagrams with, keyed by
- * address, created on first use (a send, or the first valid datagram from it) up to max_peers.
- * Entries live until the node stops; what a peer holds (queue, packer, reassembly, replay
- * windows) is described in net.h. */
+ * address, created when something is to be sent there (a forged reference, or one that came in
+ * a message), up to max_peers. Entries live until the node stops; what a peer holds (queue,
+ * packer) is described in net.h. What the receive path knows of a sender is in senders.c. */
 #include "net/net.h"
 
 #include <stdlib.h>
@@ -13,7 +13,6 @@ static void peer_free(au_peer *p) {
         au_pool_free(m->pool_class, m);
     }
     au_wire_packer_destroy(&p->packer);
-    if (p->reassembly) au_reassembly_destroy(p->reassembly);
     free(p);
 }
 
@@ -28,11 +27,13 @@ au_peer *au_net_peer(au_net_t *net, const au_addr *addr, bool create) {
         p->addr = *addr;
         au_addr_format(addr, p->text, sizeof p->text);
         au_runq_init(&p->queue);
-        if (au_wire_packer_init(&p->packer, &net->limits, net->incarnation, &net->ids, net->key,
+        au_seal_key *key = atomic_load_explicit(&net->primary, memory_order_acquire);
+        if (au_wire_packer_init(&p->packer, &net->limits, net->incarnation, &net->ids, key,
                                 au_net_emit, NULL) != AU_WIRE_OK) {
             free(p);
             p = NULL;
         } else {
+            if (key) au_wire_packer_follow(&p->packer, &net->primary); /* rotation */
             p->next = *bucket;
             *bucket = p;
             net->npeers++;

@@ -1,14 +1,20 @@
 /* receive.c — the receive path: every datagram the channel delivers is validated whole (size,
- * header, checksum or seal, every frame: wire.c), replay-checked against its sender's window,
- * and its messages routed (deliver.c); fragments are reassembled first (reassembly.c). Every
- * malformed or unexpected datagram is dropped, counted by reason, and logged at debug level.
+ * header, checksum or seal, every frame: wire.c), replay-checked against its sender's window
+ * (senders.c), and its messages routed (deliver.c); fragments are reassembled first
+ * (reassembly.c). Every malformed or unexpected datagram is dropped, counted by reason, and
+ * logged at debug level.
  *
- * Runs on the driver's receive thread, one datagram at a time: a peer's replay windows and
- * reassembly are touched only here (and by the expiry timer, under the net lock). */
+ * State is created only for a datagram that proves something: sealed, that it was authenticated
+ * (then its sender is the identity the nonce names, whatever address it came from); plain, that
+ * it carries a message for an actor that lives here. Anything else is counted and forgotten.
+ *
+ * Runs on the driver's receive thread, one datagram at a time, holding senders_lock (which the
+ * reassembly expiry timer takes too). */
 #include "net/net.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #define EXPIRE_PERIOD AU_MSEC(100) /* how often partial messages are checked for timeout */
 
@@ -19,6 +25,9 @@ static void count_drop(au_net_t *net, int status, const char *from) {
     case AU_WIRE_NOT_SEALED:
     case AU_WIRE_NO_KEY:
         au_stat_add(&net->stats.drops_checksum, 1);
+        break;
+    case AU_WIRE_UNKNOWN_KEY:
+        au_stat_add(&net->stats.drops_unknown_key, 1);
         break;
     case AU_WIRE_DATAGRAM_TOO_LARGE:
     case AU_WIRE_MESSAGE_TOO_LARGE:
@@ -38,96 +47,101 @@ static void count_drop(au_net_t *net, int status, const char *from) {
 
 /* ---- reassembly ----------------------------------------------------------------------------- */
 
-static void track_partials(au_net_t *net, au_peer *peer, size_t before) {
-    size_t after = au_reassembly_partials(peer->reassembly);
-    if (after > before)
-        au_stat_add(&net->stats.reassemblies_in_flight, after - before);
-    else if (before > after)
-        au_stat_sub(&net->stats.reassemblies_in_flight, before - after);
-}
-
-/* Expires timed-out partial messages of every peer; returns whether partials remain. */
-static bool expire_all(au_net_t *net) {
-    au_nanos now = au_node_now(net->node);
-    bool remain = false;
-    for (size_t i = 0; i < net->npeers_buckets; i++) {
-        for (au_peer *p = net->peers[i]; p; p = p->next) {
-            if (!p->reassembly) continue;
-            size_t before = au_reassembly_partials(p->reassembly);
-            size_t n = au_reassembly_expire(p->reassembly, now);
-            track_partials(net, p, before);
-            if (n) au_stat_add(&net->stats.drops_reassembly, n);
-            remain |= au_reassembly_partials(p->reassembly) > 0;
-        }
-    }
-    return remain;
-}
-
 static void arm_expire(au_net_t *net);
 
 /* The expiry runs on a node timer armed only while partial messages exist, so an idle node
  * has no periodic wake-up. */
 static void on_expire(au_node *node, void *arg) {
     au_net_t *net = arg;
-    pthread_mutex_lock(&net->lock);
+    pthread_mutex_lock(&net->senders_lock);
     net->expire_armed = false;
-    bool again = expire_all(net);
-    pthread_mutex_unlock(&net->lock);
+    bool again = au_net_senders_expire(net, au_node_now(node));
+    pthread_mutex_unlock(&net->senders_lock);
     if (again) arm_expire(net);
 }
 
 static void arm_expire(au_net_t *net) {
-    pthread_mutex_lock(&net->lock);
+    pthread_mutex_lock(&net->senders_lock);
     if (!net->expire_armed)
         net->expire_armed = au_node_call_at(net->node, au_node_now(net->node) + EXPIRE_PERIOD,
                                             on_expire, NULL, net) != 0;
-    pthread_mutex_unlock(&net->lock);
+    pthread_mutex_unlock(&net->senders_lock);
 }
 
-static void on_fragment(au_net_t *net, au_peer *peer, uint64_t incarnation,
-                        const au_wire_fragment *f) {
-    if (!peer->reassembly && au_reassembly_create(&net->limits, &peer->reassembly) != AU_WIRE_OK) {
+/* Called with senders_lock; returns whether an expiry timer is needed. */
+static bool on_fragment(au_net_t *net, au_sender *s, uint64_t incarnation,
+                        const au_wire_fragment *f, au_reassembled *done, int *status) {
+    *status = AU_WIRE_INCOMPLETE;
+    if (!s->reassembly && au_reassembly_create(&net->limits, &s->reassembly) != AU_WIRE_OK) {
         au_stat_add(&net->stats.drops_reassembly, 1);
-        return;
+        return false;
     }
-    pthread_mutex_lock(&net->lock); /* the expiry timer walks reassemblies too */
-    size_t before = au_reassembly_partials(peer->reassembly);
-    au_reassembled done;
-    int st = au_reassembly_feed(peer->reassembly, incarnation, f, au_node_now(net->node), &done);
-    track_partials(net, peer, before);
-    pthread_mutex_unlock(&net->lock);
-    if (st == AU_WIRE_INCOMPLETE) arm_expire(net);
-    if (st == AU_WIRE_OK) {
-        au_net_route(net, &done.msg);
-        free(done.data);
-    } else if (st < 0) {
+    size_t before = au_reassembly_partials(s->reassembly);
+    *status = au_reassembly_feed(s->reassembly, incarnation, f, au_node_now(net->node), done);
+    size_t after = au_reassembly_partials(s->reassembly);
+    if (after > before) au_stat_add(&net->stats.reassemblies_in_flight, after - before);
+    else if (before > after) au_stat_sub(&net->stats.reassemblies_in_flight, before - after);
+    if (*status < 0) {
         au_stat_add(&net->stats.drops_reassembly, 1);
-        au_log(AU_LOG_NET, AU_LOG_DEBUG, "fragment from %s dropped: %s", peer->text,
-               au_wire_status_str(st));
+        au_log(AU_LOG_NET, AU_LOG_DEBUG, "fragment from %s dropped: %s", s->text,
+               au_wire_status_str(*status));
     }
+    return *status == AU_WIRE_INCOMPLETE;
+}
+
+/* ---- replay state ---------------------------------------------------------------------------- */
+
+/* The replay window of one incarnation of the sender. One per recent incarnation (least recently
+ * used replaced): switching incarnation must not reset a window, or alternating two captured
+ * datagrams of two incarnations would replay both forever. Sealed, an incarnation older than
+ * the newest seen and no longer windowed is refused outright (drops_stale_incarnation), since
+ * incarnation ids grow across a node's runs (the driver's incarnation op). */
+static au_replay_window *replay_window(au_sender *s, uint64_t incarnation, bool sealed) {
+    size_t slot = 0;
+    for (size_t i = 0; i < AU_SENDER_WINDOWS; i++) {
+        if (s->windows[i].last_used && s->windows[i].incarnation == incarnation) {
+            s->windows[i].last_used = ++s->windows_clock;
+            return &s->windows[i].window;
+        }
+        if (s->windows[i].last_used < s->windows[slot].last_used) slot = i;
+    }
+    if (sealed && s->incarnation && incarnation < s->incarnation) return NULL;
+    au_replay_window_init(&s->windows[slot].window);
+    s->windows[slot].incarnation = incarnation;
+    s->windows[slot].last_used = ++s->windows_clock;
+    return &s->windows[slot].window;
+}
+
+/* Whether a plain datagram carries something for a live actor: a message, or the first fragment
+ * of one (its body starts with the destination). */
+static bool carries_live_message(au_net_t *net, au_wire_reader reader) {
+    au_wire_frame frame;
+    while (au_wire_reader_next(&reader, &frame) == 1) {
+        if (frame.type == AU_WIRE_FRAME_MESSAGE) {
+            if (au_net_routable(net, &frame.as.message.dest)) return true;
+        } else if (frame.as.fragment.offset == 0) {
+            au_wire_message head;
+            const au_wire_fragment *f = &frame.as.fragment;
+            /* The chunk is a prefix of the body: decode its destination from a truncated view. */
+            if (f->chunk_len >= AU_WIRE_BODY_HEADER &&
+                f->chunk_len >= AU_WIRE_BODY_HEADER + (size_t)f->chunk[1] &&
+                au_wire_message_decode(&net->limits, f->chunk, f->chunk_len, &head) == AU_WIRE_OK &&
+                au_net_routable(net, &head.dest))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Records a newer incarnation; returns the one it replaces (0: first contact or no change). */
+static uint64_t note_incarnation(au_sender *s, uint64_t incarnation) {
+    uint64_t previous = s->incarnation;
+    if (previous && incarnation <= previous) return 0;
+    s->incarnation = incarnation;
+    return previous;
 }
 
 /* ---- datagrams -------------------------------------------------------------------------------- */
-
-/* The replay window of one incarnation of the peer. One per recent incarnation (least recently
- * used replaced): switching incarnation must not reset a window, or alternating two captured
- * datagrams of two incarnations would replay both forever. An attacker holding datagrams of more
- * incarnations than there are slots can still cycle them; closing that needs incarnation ids
- * that grow across restarts (noted in docs/wire-format.md). */
-static au_replay_window *replay_window(au_peer *peer, uint64_t incarnation) {
-    size_t slot = 0;
-    for (size_t i = 0; i < AU_PEER_WINDOWS; i++) {
-        if (peer->windows[i].last_used && peer->windows[i].incarnation == incarnation) {
-            peer->windows[i].last_used = ++peer->windows_clock;
-            return &peer->windows[i].window;
-        }
-        if (peer->windows[i].last_used < peer->windows[slot].last_used) slot = i;
-    }
-    au_replay_window_init(&peer->windows[slot].window);
-    peer->windows[slot].incarnation = incarnation;
-    peer->windows[slot].last_used = ++peer->windows_clock;
-    return &peer->windows[slot].window;
-}
 
 void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockaddr *from,
                     socklen_t from_len) {
@@ -142,39 +156,75 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
         return;
     }
     memcpy(&addr.sa, from, addr.len);
+    char text[64];
 
+    /* acquire: the ring's keys are visible (keys.c publishes with release). */
+    const au_seal_ring *ring = atomic_load_explicit(&net->ring, memory_order_acquire);
     au_wire_header hdr;
     au_wire_reader reader;
-    int st = au_wire_datagram_open(&net->limits, net->key, data, len, &hdr, &reader);
-    au_peer *peer = NULL;
-    if (st == AU_WIRE_OK) {
-        peer = au_net_peer(net, &addr, true);
-        if (!peer) { /* no replay window for it: at-most-once cannot be kept */
-            au_stat_add(&net->stats.drops_peer_limit, 1);
-            return;
-        }
-        st = au_replay_window_accept(replay_window(peer, hdr.incarnation), hdr.seq);
-    }
+    int st = au_wire_datagram_open_ring(&net->limits, ring, data, len, &hdr, &reader);
     if (st != AU_WIRE_OK) {
-        char text[64];
         au_addr_format(&addr, text, sizeof text);
         count_drop(net, st, text);
         return;
     }
-    if (peer->incarnation != hdr.incarnation) { /* the peer restarted (or first contact) */
-        uint64_t previous = peer->incarnation;
-        peer->incarnation = hdr.incarnation;
-        if (previous)
-            au_peer_event_emit(node, &(au_peer_event){ .kind = AU_PEER_INCARNATION,
-                                                       .address = peer->text,
-                                                       .incarnation = hdr.incarnation,
-                                                       .previous = previous });
+    bool sealed = ring != NULL;
+    uint64_t id = sealed ? hdr.sender : XXH3_64bits_withSeed(&addr.sa, addr.len, net->hash_seed);
+
+    pthread_mutex_lock(&net->senders_lock);
+    au_sender *s = au_net_sender_find(net, id);
+    if (!s && !sealed && !carries_live_message(net, reader)) {
+        /* Nothing here for anyone: route to count each message's reason, keep no state. */
+        pthread_mutex_unlock(&net->senders_lock);
+        au_wire_frame frame;
+        while (au_wire_reader_next(&reader, &frame) == 1)
+            if (frame.type == AU_WIRE_FRAME_MESSAGE) au_net_route(net, &frame.as.message);
+            else au_stat_add(&net->stats.drops_peer_limit, 1); /* a fragment with no sender */
+        return;
     }
+    if (!s && !(s = au_net_sender_new(net, id))) {
+        pthread_mutex_unlock(&net->senders_lock);
+        au_stat_add(&net->stats.drops_peer_limit, 1);
+        return;
+    }
+    au_addr_format(&addr, s->text, sizeof s->text);
+    au_replay_window *w = replay_window(s, hdr.incarnation, sealed);
+    st = w ? au_replay_window_accept(w, hdr.seq) : AU_WIRE_OK;
+    if (!w || st != AU_WIRE_OK) {
+        pthread_mutex_unlock(&net->senders_lock);
+        if (!w) {
+            au_stat_add(&net->stats.drops_stale_incarnation, 1);
+            au_log(AU_LOG_NET, AU_LOG_DEBUG, "datagram from %s dropped: a past incarnation",
+                   s->text);
+        } else {
+            count_drop(net, st, s->text);
+        }
+        return;
+    }
+    uint64_t previous = note_incarnation(s, hdr.incarnation);
+    char who[64];
+    if (previous) memcpy(who, s->text, sizeof who);
+
+    /* Frames in order (a datagram may end one large message and begin small ones after it). */
+    bool expire = false;
     au_wire_frame frame;
     while (au_wire_reader_next(&reader, &frame) == 1) {
-        if (frame.type == AU_WIRE_FRAME_MESSAGE)
+        if (frame.type == AU_WIRE_FRAME_MESSAGE) {
             au_net_route(net, &frame.as.message);
-        else
-            on_fragment(net, peer, hdr.incarnation, &frame.as.fragment);
+            continue;
+        }
+        int fst;
+        au_reassembled r;
+        expire |= on_fragment(net, s, hdr.incarnation, &frame.as.fragment, &r, &fst);
+        if (fst == AU_WIRE_OK) {
+            au_net_route(net, &r.msg);
+            free(r.data);
+        }
     }
+    pthread_mutex_unlock(&net->senders_lock);
+    if (expire) arm_expire(net);
+    if (previous) /* subscribers run without the lock */
+        au_peer_event_emit(node, &(au_peer_event){ .kind = AU_PEER_INCARNATION, .address = who,
+                                                   .incarnation = hdr.incarnation,
+                                                   .previous = previous });
 }

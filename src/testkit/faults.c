@@ -210,6 +210,9 @@ static void faults_close(au_driver_node *dn) {
 
 static au_nanos faults_now(au_driver_node *dn) { return INNER(dn)->ops->now(INNER(dn)); }
 static uint64_t faults_random(au_driver_node *dn) { return INNER(dn)->ops->random(INNER(dn)); }
+static uint64_t faults_incarnation(au_driver_node *dn) {
+    return INNER(dn)->ops->incarnation(INNER(dn));
+}
 static void faults_wake_at(au_driver_node *dn, au_nanos deadline) {
     INNER(dn)->ops->wake_at(INNER(dn), deadline);
 }
@@ -227,6 +230,7 @@ static au_err faults_bind(au_driver_node *dn, const struct sockaddr *addr, sockl
 #define FAULTS_OPS(stepping)                                                                  \
     .version = AU_DRIVER_VERSION, .name = "faults", .open = faults_open,                     \
     .start = faults_start, .close = faults_close, .now = faults_now, .random = faults_random, \
+    .incarnation = faults_incarnation,                                                        \
     .wake_at = faults_wake_at, .schedule = (stepping) ? faults_schedule : NULL,              \
     .run_until = (stepping) ? faults_run_until : NULL, .bind = faults_bind,                  \
     .send = faults_send, .message_fate = faults_message_fate

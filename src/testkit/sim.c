@@ -57,6 +57,7 @@ struct au_sim {
     uint64_t next_seq;
     uint64_t events;
     uint64_t trace;
+    uint64_t starts, last_incarnation; /* incarnation ids handed out grow */
     struct queued { au_task *task; uint32_t node; } *tasks; /* FIFO ring of runnable actors */
     size_t task_head, ntasks, tasks_cap;
     au_heap heap;       /* of event, in (time, seq) order */
@@ -159,6 +160,15 @@ static au_nanos sim_now(au_driver_node *dn) { return ((sim_node *)dn)->sim->now;
 
 static uint64_t sim_random(au_driver_node *dn) { return au_sim_random(((sim_node *)dn)->sim); }
 
+/* Virtual milliseconds in the high bits and a count of the simulation's node starts below: a
+ * node restarted later in the run (even at the same virtual instant) has a greater id. */
+static uint64_t sim_incarnation(au_driver_node *dn) {
+    au_sim *sim = ((sim_node *)dn)->sim;
+    uint64_t id = (sim->now / 1000000u) << 16 | (++sim->starts & 0xffffu);
+    if (id <= sim->last_incarnation) id = sim->last_incarnation + 1;
+    return sim->last_incarnation = id;
+}
+
 /* One wake-up event per node counts: the earliest asked for. A later request for an earlier
  * time adds an event and supersedes the pending one, which is then skipped. */
 static void sim_wake_at(au_driver_node *dn, au_nanos deadline) {
@@ -247,6 +257,7 @@ static const au_driver_ops sim_ops = {
     .close = sim_close,
     .now = sim_now,
     .random = sim_random,
+    .incarnation = sim_incarnation,
     .wake_at = sim_wake_at,
     .schedule = sim_schedule,
     .run_until = sim_run_until,

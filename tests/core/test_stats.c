@@ -21,6 +21,9 @@ static const char *const expected_names[] = {
     "drops_checksum", "drops_duplicate", "drops_unknown_actor", "drops_wrong_root",
     "drops_wrong_interface", "drops_schema_mismatch", "drops_decode", "drops_too_big",
     "drops_reassembly", "drops_send_failed", "drops_peer_limit", "reassemblies_in_flight",
+    "drops_unknown_key", "drops_stale_incarnation", "drops_stale_ref", "senders",
+    "senders_evicted", "peers", "peers_evicted", "remote_refs", "remote_refs_evicted",
+    "reassembly_bytes",
 };
 
 static void every_field_is_described_once_by_its_own_name(void **s) {
@@ -43,9 +46,13 @@ static void only_the_levels_are_gauges(void **s) {
         const au_node_stats_field *f = au_node_stats_describe(i);
         if (!f->gauge) continue;
         gauges++;
-        assert_true(!strcmp(f->name, "actors_live") || !strcmp(f->name, "reassemblies_in_flight"));
+        static const char *const levels[] = { "actors_live", "reassemblies_in_flight", "senders",
+                                              "peers", "remote_refs", "reassembly_bytes" };
+        bool known = false;
+        for (size_t j = 0; j < sizeof levels / sizeof levels[0]; j++) known |= !strcmp(f->name, levels[j]);
+        assert_true(known);
     }
-    assert_int_equal(gauges, 2);
+    assert_int_equal(gauges, 6);
 }
 
 static void value_by_index_reads_the_named_field(void **s) {
