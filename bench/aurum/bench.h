@@ -45,6 +45,8 @@ void bench_result(const char *bench, double value, const char *unit);
 __attribute__((noreturn, format(printf, 1, 2))) void bench_fail(const char *fmt, ...);
 /* A local node (no socket), workers = number of cores; fails the run if it cannot start. */
 au_node *bench_node_start(void);
+/* Waits (yielding the CPU between looks) until the node counts `n` stopped actors. */
+void bench_wait_stopped(au_node *node, uint64_t n);
 
 /* The benchmarks (local.c, remote.c). */
 int bench_pingpong(uint64_t n);

@@ -1,6 +1,7 @@
 /* common.c — helpers shared by the aurum-c benchmarks (see bench.h). */
 #include "bench.h"
 
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,4 +56,13 @@ au_node *bench_node_start(void) {
     au_err err = au_node_start(&(au_node_config){ .no_network = true }, &node);
     if (err) bench_fail("au_node_start: %s", au_strerror(err));
     return node;
+}
+
+void bench_wait_stopped(au_node *node, uint64_t n) {
+    for (;;) {
+        au_node_stats st;
+        au_node_stats_get(node, &st);
+        if (st.actors_stopped >= n) return;
+        sched_yield();
+    }
 }

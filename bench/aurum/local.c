@@ -3,10 +3,11 @@
  * The same workloads and checks as the peers (bench/README.md). Where CAF replies to the
  * implicit sender and Erlang sends its pid along ({ping, From, X}), aurum messages carry the
  * reply-to reference as a field. The driver is the main thread: it sends with au_send and waits
- * with au_promise_wait; where the peers' driver collects many replies in its own mailbox
- * (fjcreate, fjthrput, idle), a collector actor stands for that mailbox and completes the
- * promise once all replies are in. The clock is CLOCK_MONOTONIC around the measured phase only
- * (node start, promise creation and node stop are outside it). */
+ * with au_promise_wait; where many replies are collected (fjcreate, fjthrput, idle), a collector
+ * actor receives them and completes the promise once all are in — the peers use a collector
+ * actor / process in the same places (bench/README.md, "Conventions"). The clock is
+ * CLOCK_MONOTONIC around the measured phase only (node start, promise creation and node stop
+ * are outside it). */
 #include "bench.h"
 
 #include <stdlib.h>
@@ -230,7 +231,8 @@ int bench_threadring(uint64_t n) {
 
 /* ------------------------------------------------- collector: the driver's mailbox, counted --- */
 
-/* Receives integers; once `expect` have arrived it reports (count, sum) and stops. */
+/* Receives integers; once `expect` have arrived it reports (count, sum). It stays alive (the
+ * node's stop ends it), so that the driver can wait for exactly the workers to be gone. */
 AU_ROOT(collect_msg, (value, uint64_t, AU_REMOTE));
 
 typedef struct collect_state {
@@ -241,10 +243,8 @@ typedef struct collect_state {
 static void collect_recv(au_ctx *ctx, collect_state *self, collect_msg *msg) {
     self->count += 1;
     self->sum += msg->value;
-    if (self->count == self->expect) {
+    if (self->count == self->expect)
         au_send(self->report, ((bench_total){ .count = self->count, .sum = self->sum }));
-        au_stop_self(ctx);
-    }
 }
 
 AU_ACTOR(collect_actor, collect_state, collect_msg, .recv = collect_recv);
@@ -282,6 +282,7 @@ int bench_fjcreate(uint64_t n) {
         au_send(w, ((fj_msg){ .tag = fj_msg_job, .job = { .index = i, .reply_to = reply_to } }));
     }
     WAIT(p, bench_total, &total);
+    bench_wait_stopped(node, n); /* every worker has exited (the collector is still alive) */
     uint64_t t1 = bench_now_ns();
     bench_window(t0, t1);
     if (total.count != n || total.sum != n * (n - 1) / 2)

@@ -281,25 +281,56 @@ caf::behavior fj_worker(caf::event_based_actor* self) {
   };
 }
 
+struct collect_state {
+  uint64_t expect = 0;
+  uint64_t count = 0;
+  uint64_t sum = 0;
+  caf::actor report;
+};
+
+// Receives integers; once `expect` have arrived it reports (count, sum) to
+// the driver.  It stays alive (the driver ends it), so that the driver can
+// wait for exactly the workers to be gone.
+caf::behavior collect_actor(caf::stateful_actor<collect_state>* self,
+                            uint64_t expect, caf::actor report) {
+  self->state.expect = expect;
+  self->state.report = std::move(report);
+  return {
+    [=](uint64_t x) {
+      auto& s = self->state;
+      s.count += 1;
+      s.sum += x;
+      if (s.count == s.expect)
+        self->send(s.report, done_atom::value, s.count, s.sum);
+    },
+  };
+}
+
 // The driver is the main thread (as in Savina): it spawns N workers through
-// the actor system, sends each one message and collects the N replies.
+// the actor system and sends each one message on behalf of the collector
+// (send_as), so the worker's reply goes to the collector, as in aurum and
+// Erlang; after the collector's report it waits until every worker has
+// exited (the registry's count of running actors is back where it was).
 // Note: spawning from inside an actor (`self->spawn`) in CAF 0.17 queues
 // the children on the parent's worker and scaled super-linearly here
 // (~9k actors/s at N=100k), so the system-level spawn is used.
 void bench_fjcreate(caf::actor_system& sys, uint64_t n) {
   caf::scoped_actor self{sys};
+  auto collector = sys.spawn(collect_actor, n, caf::actor{self});
+  size_t running = sys.registry().running();
   uint64_t got = 0, sum = 0;
   double t0 = now_s();
   for (uint64_t i = 0; i < n; ++i) {
     auto w = sys.spawn(fj_worker);
-    self->send(w, i);
+    caf::send_as(collector, w, i);
   }
-  for (uint64_t i = 0; i < n; ++i)
-    receive_or_fail(self, [&](uint64_t x) {
-      ++got;
-      sum += x;
-    });
+  receive_or_fail(self, [&](done_atom, uint64_t c, uint64_t s) {
+    got = c;
+    sum = s;
+  });
+  sys.registry().await_running_count_equal(running);
   double t1 = now_s();
+  caf::anon_send_exit(collector, caf::exit_reason::user_shutdown);
   if (got != n || sum != n * (n - 1) / 2)
     fail("fjcreate: wrong number of terminated workers");
   result("fjcreate", static_cast<double>(n) / (t1 - t0), "actors/s");

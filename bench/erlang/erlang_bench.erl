@@ -124,11 +124,19 @@ run(threadring, N) ->
 
 %% ------------------------------------------------------------ fjcreate --
 
+%% The workers' replies go to a collector process (as in aurum and CAF),
+%% which reports once all N are in and stays alive; the driver then waits
+%% until every worker has exited (the process count is back where it was).
 run(fjcreate, N) ->
+    Self = self(),
+    Collector = spawn(fun() -> fj_collect(N, 0, 0, Self) end),
+    Procs = erlang:system_info(process_count),
     T0 = now_ns(),
-    fj_spawn(0, N, self()),
-    {Got, Sum} = fj_collect(N, 0, 0),
+    fj_spawn(0, N, Collector),
+    {fj_done, Got, Sum} = wait_for(fj_done),
+    wait_process_count(Procs),
     T1 = now_ns(),
+    Collector ! stop,
     (Got =:= N andalso Sum =:= N * (N - 1) div 2)
         orelse error({wrong_count, Got, Sum}),
     {N / ((T1 - T0) / 1.0e9), "actors/s"};
@@ -258,11 +266,20 @@ fj_spawn(I, N, Driver) ->
 fj_worker() ->
     receive {X, From} -> From ! {fj, X} end.   % then the process exits
 
-fj_collect(0, Got, Sum) -> {Got, Sum};
-fj_collect(Left, Got, Sum) ->
+fj_collect(0, Got, Sum, Driver) ->
+    Driver ! {fj_done, Got, Sum},
+    receive stop -> ok end;
+fj_collect(Left, Got, Sum, Driver) ->
     receive
-        {fj, X} -> fj_collect(Left - 1, Got + 1, Sum + X)
+        {fj, X} -> fj_collect(Left - 1, Got + 1, Sum + X, Driver)
     after ?WAIT -> error(no_answer)
+    end.
+
+%% Until at most Procs processes exist (the exited workers are gone).
+wait_process_count(Procs) ->
+    case erlang:system_info(process_count) =< Procs of
+        true -> ok;
+        false -> erlang:yield(), wait_process_count(Procs)
     end.
 
 tp_worker(N, Sum, N, Report) ->
