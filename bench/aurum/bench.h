@@ -36,6 +36,11 @@ enum {
 uint64_t bench_now_ns(void);
 /* VmRSS of /proc/self/status, in bytes. */
 uint64_t bench_rss_bytes(void);
+/* The process's peak resident set (getrusage ru_maxrss), in bytes. */
+uint64_t bench_peak_rss_bytes(void);
+/* Bytes the process holds from malloc (mallinfo2: uordblks + hblkhd, all arenas). Every
+ * allocation of the library goes through malloc (its message pool takes its chunks there). */
+uint64_t bench_heap_bytes(void);
 /* With AU_BENCH_WINDOW set in the environment, prints the measured phase's CLOCK_MONOTONIC
  * bounds on stderr, for `perf record -k CLOCK_MONOTONIC` + `perf report --time <t0>,<t1>`. */
 void bench_window(uint64_t t0, uint64_t t1);

@@ -1,11 +1,13 @@
 /* common.c — helpers shared by the aurum-c benchmarks (see bench.h). */
 #include "bench.h"
 
+#include <malloc.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +27,17 @@ uint64_t bench_rss_bytes(void) {
     fclose(f);
     if (kb == 0) bench_fail("no VmRSS in /proc/self/status");
     return kb * 1024;
+}
+
+uint64_t bench_peak_rss_bytes(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) bench_fail("getrusage failed");
+    return (uint64_t)ru.ru_maxrss * 1024; /* kB on Linux */
+}
+
+uint64_t bench_heap_bytes(void) {
+    struct mallinfo2 mi = mallinfo2();
+    return (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
 }
 
 void bench_window(uint64_t t0, uint64_t t1) {

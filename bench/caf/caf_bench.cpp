@@ -15,10 +15,12 @@
 #include "caf/io/all.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -115,6 +117,22 @@ uint64_t rss_bytes() {
     fail("no VmRSS");
   return kb * 1024;
 }
+
+// Peak resident set of the process (getrusage ru_maxrss), in bytes.
+uint64_t peak_rss_bytes() {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0)
+    fail("getrusage");
+  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
+}
+
+// Bytes held from malloc (mallinfo2: uordblks + hblkhd, all arenas).
+uint64_t heap_bytes() {
+  struct mallinfo2 mi = mallinfo2();
+  return static_cast<uint64_t>(mi.uordblks) + static_cast<uint64_t>(mi.hblkhd);
+}
+
+constexpr double mib = 1024.0 * 1024.0;
 
 void result(const char* bench, double value, const char* unit) {
   printf("RESULT %s %.2f %s\n", bench, value, unit);
@@ -226,6 +244,7 @@ void bench_count(caf::actor_system& sys, uint64_t n) {
   if (count != n || sum != n * (n - 1) / 2)
     fail("count: wrong count or total");
   result("count", static_cast<double>(n) / (t1 - t0), "msg/s");
+  result("count_peak_rss", static_cast<double>(peak_rss_bytes()) / mib, "MiB");
 }
 
 // ------------------------------------------------------------ threadring --
@@ -399,9 +418,11 @@ caf::behavior idle_actor(caf::event_based_actor*) {
 
 void bench_idle(caf::actor_system& sys, uint64_t n) {
   caf::scoped_actor self{sys};
+  uint64_t before = rss_bytes(), heap_before = heap_bytes();
+  // The driver's N handles (8 bytes each) are allocated after the first
+  // reading: counted, as in aurum and Erlang (bench/README.md).
   std::vector<caf::actor> actors;
-  actors.reserve(n); // the handle array is not counted
-  uint64_t before = rss_bytes();
+  actors.reserve(n);
   for (uint64_t i = 0; i < n; ++i)
     actors.push_back(sys.spawn(idle_actor));
   // Liveness check in batches (at most idle_batch messages in flight, so
@@ -415,14 +436,17 @@ void bench_idle(caf::actor_system& sys, uint64_t n) {
     for (uint64_t i = lo; i < hi; ++i)
       receive_or_fail(self, [&](uint64_t x) { sum += x; });
   }
-  uint64_t after = rss_bytes();
+  uint64_t after = rss_bytes(), heap_after = heap_bytes();
   if (sum != n * (n - 1) / 2)
     fail("idle: not every actor answered");
   for (auto& a : actors)
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-  double per = (static_cast<double>(after) - static_cast<double>(before))
-               / static_cast<double>(n);
-  result("idle", per, "bytes/actor");
+  auto per = [n](uint64_t a, uint64_t b) {
+    return (static_cast<double>(b) - static_cast<double>(a))
+           / static_cast<double>(n);
+  };
+  result("idle", per(before, after), "bytes/actor");
+  result("idle_alloc", per(heap_before, heap_after), "bytes/actor");
 }
 
 // --------------------------------------------------------------- remote --
