@@ -41,6 +41,9 @@ uint64_t bench_peak_rss_bytes(void);
 /* Bytes the process holds from malloc (mallinfo2: uordblks + hblkhd, all arenas). Every
  * allocation of the library goes through malloc (its message pool takes its chunks there). */
 uint64_t bench_heap_bytes(void);
+/* User + system CPU time of the whole process (getrusage RUSAGE_SELF), in nanoseconds
+ * (microsecond resolution). */
+uint64_t bench_cpu_ns(void);
 /* With AU_BENCH_WINDOW set in the environment, prints the measured phase's CLOCK_MONOTONIC
  * bounds on stderr, for `perf record -k CLOCK_MONOTONIC` + `perf report --time <t0>,<t1>`. */
 void bench_window(uint64_t t0, uint64_t t1);
@@ -61,6 +64,7 @@ int bench_fjcreate(uint64_t n);
 int bench_fjthrput(uint64_t n);
 int bench_idle(uint64_t n);
 int bench_remote_pingpong(uint64_t n);
+int bench_remote_pingpong_nospin(uint64_t n);
 int bench_remote_throughput(uint64_t n);
 
 /* remote.c: the second process of a remote benchmark (`aurum_bench --child <benchmark>`), and

@@ -40,6 +40,13 @@ uint64_t bench_heap_bytes(void) {
     return (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
 }
 
+uint64_t bench_cpu_ns(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) bench_fail("getrusage failed");
+    return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
+           ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
+}
+
 void bench_window(uint64_t t0, uint64_t t1) {
     if (!getenv("AU_BENCH_WINDOW")) return;
     fprintf(stderr, "aurum_bench: measured window %llu.%09llu,%llu.%09llu\n",

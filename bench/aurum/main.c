@@ -20,6 +20,7 @@ static const struct {
     { "fjthrput", 100000, bench_fjthrput },
     { "idle", 100000, bench_idle },
     { "remote_pingpong", 100000, bench_remote_pingpong },
+    { "remote_pingpong_nospin", 100000, bench_remote_pingpong_nospin },
     { "remote_throughput", 1000000, bench_remote_throughput },
 };
 

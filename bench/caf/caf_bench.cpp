@@ -41,6 +41,7 @@ using fin_atom = caf::atom_constant<caf::atom("bfin")>;
 using ack_atom = caf::atom_constant<caf::atom("back")>;
 using stop_atom = caf::atom_constant<caf::atom("bstop")>;
 using hello_atom = caf::atom_constant<caf::atom("bhello")>;
+using cpu_atom = caf::atom_constant<caf::atom("bcpu")>;
 
 constexpr uint32_t ring_size = 100;         // threadring
 constexpr uint32_t fj_workers = 60;         // fjthrput
@@ -48,6 +49,8 @@ constexpr uint64_t idle_batch = 1000;       // idle: liveness pings in flight
 constexpr size_t payload_size = 100;        // remote_*
 constexpr uint64_t window = 10000;          // remote_throughput: max un-acked
 constexpr uint64_t ack_every = 1000;        // remote_throughput: receiver acks
+constexpr uint64_t warmup_round_trips = 1000; // remote_pingpong, untimed
+constexpr uint64_t warmup_messages = 10000;   // remote_throughput, untimed
 
 // ---------------------------------------------------------------- helpers --
 
@@ -130,6 +133,18 @@ uint64_t peak_rss_bytes() {
 uint64_t heap_bytes() {
   struct mallinfo2 mi = mallinfo2();
   return static_cast<uint64_t>(mi.uordblks) + static_cast<uint64_t>(mi.hblkhd);
+}
+
+// User + system CPU time of the process (getrusage RUSAGE_SELF), in ns.
+uint64_t cpu_ns() {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0)
+    fail("getrusage");
+  auto us = [](const timeval& tv) {
+    return static_cast<uint64_t>(tv.tv_sec) * 1000000u
+           + static_cast<uint64_t>(tv.tv_usec);
+  };
+  return (us(ru.ru_utime) + us(ru.ru_stime)) * 1000u;
 }
 
 constexpr double mib = 1024.0 * 1024.0;
@@ -453,7 +468,9 @@ void bench_idle(caf::actor_system& sys, uint64_t n) {
 
 // Child side: publish a pong (remote_pingpong) or a sink (remote_throughput)
 // on 127.0.0.1 with an OS-chosen port, print `PORT <p>` on stdout, and run
-// until the parent sends bstop.
+// until the parent sends bstop.  Both answer (bcpu) with the process's CPU
+// time in ns, so that the parent can charge both processes' CPU to the timed
+// session.
 
 caf::behavior remote_pong(caf::event_based_actor* self) {
   return {
@@ -461,6 +478,7 @@ caf::behavior remote_pong(caf::event_based_actor* self) {
       return std::make_tuple(seq, payload);
     },
     [](hello_atom) { return hello_atom::value; },
+    [](cpu_atom) { return cpu_ns(); },
     [=](stop_atom) { self->quit(); },
   };
 }
@@ -473,7 +491,8 @@ struct sink_state {
 
 // remote_throughput receiver: counts messages and bytes; after every
 // ack_every messages it sends (back, count) to the sender; on (bfin) it
-// replies (bfin, count, bytes, in_order).
+// replies (bfin, count, bytes, in_order) and counts the next session from
+// zero.
 caf::behavior remote_sink(caf::stateful_actor<sink_state>* self) {
   return {
     [=](uint64_t seq, const std::string& payload) {
@@ -488,9 +507,12 @@ caf::behavior remote_sink(caf::stateful_actor<sink_state>* self) {
     },
     [=](fin_atom) {
       auto& s = self->state;
-      return std::make_tuple(fin_atom::value, s.count, s.bytes, s.in_order);
+      auto r = std::make_tuple(fin_atom::value, s.count, s.bytes, s.in_order);
+      s = sink_state{};
+      return r;
     },
     [](hello_atom) { return hello_atom::value; },
+    [](cpu_atom) { return cpu_ns(); },
     [=](stop_atom) { self->quit(); },
   };
 }
@@ -593,6 +615,18 @@ caf::actor connect(caf::actor_system& sys, uint16_t port) {
   return *x;
 }
 
+// The child's CPU time in ns (its answer to bcpu).
+uint64_t child_cpu_ns(caf::actor_system& sys, const caf::actor& child) {
+  caf::scoped_actor self{sys};
+  uint64_t ns = 0;
+  self->request(child, std::chrono::seconds(30), cpu_atom::value)
+    .receive([&](uint64_t x) { ns = x; },
+             [&](caf::error& err) {
+               fail("cpu request failed: " + sys.render(err));
+             });
+  return ns;
+}
+
 struct rping_state {
   uint64_t n = 0;
   uint64_t got = 0;
@@ -601,15 +635,18 @@ struct rping_state {
   caf::actor report;
 };
 
+// Runs sessions: (bgo, n) starts n round trips counted from zero; after the
+// n-th the ping reports (bdone, n) and waits for the next (bgo, n).
 caf::behavior remote_ping(caf::stateful_actor<rping_state>* self,
-                          caf::actor pong, uint64_t n, caf::actor report) {
+                          caf::actor pong, caf::actor report) {
   auto& s = self->state;
-  s.n = n;
   s.payload.assign(payload_size, 'x');
   s.pong = std::move(pong);
   s.report = std::move(report);
   return {
-    [=](go_atom) {
+    [=](go_atom, uint64_t n) {
+      self->state.n = n;
+      self->state.got = 0;
       self->send(self->state.pong, uint64_t{0}, self->state.payload);
     },
     [=](uint64_t seq, const std::string& payload) {
@@ -618,7 +655,6 @@ caf::behavior remote_ping(caf::stateful_actor<rping_state>* self,
         fail("remote_pingpong: bad reply");
       if (++s.got == s.n) {
         self->send(s.report, done_atom::value, s.got);
-        self->quit();
         return;
       }
       self->send(s.pong, s.got, s.payload);
@@ -634,18 +670,31 @@ void bench_remote_pingpong(const char* exe, uint64_t n) {
     caf::actor_system sys{cfg};
     auto pong = connect(sys, port);
     caf::scoped_actor self{sys};
-    auto ping = sys.spawn(remote_ping, pong, n, caf::actor{self});
-    uint64_t got = 0;
+    auto ping = sys.spawn(remote_ping, pong, caf::actor{self});
+    auto session = [&](uint64_t k) {
+      uint64_t got = 0;
+      self->send(ping, go_atom::value, k);
+      receive_or_fail(self, [&](done_atom, uint64_t c) { got = c; });
+      if (got != k)
+        fail("remote_pingpong: wrong round-trip count");
+    };
+    session(warmup_round_trips);
+    uint64_t child0 = child_cpu_ns(sys, pong);
+    uint64_t self0 = cpu_ns();
     double t0 = now_s();
-    self->send(ping, go_atom::value);
-    receive_or_fail(self, [&](done_atom, uint64_t c) { got = c; });
+    session(n);
     double t1 = now_s();
-    if (got != n)
-      fail("remote_pingpong: wrong round-trip count");
+    uint64_t self1 = cpu_ns();
+    uint64_t child1 = child_cpu_ns(sys, pong);
+    caf::anon_send_exit(ping, caf::exit_reason::user_shutdown);
     self->send(pong, stop_atom::value);
     stop_child();
     result("remote_pingpong", (t1 - t0) * 1e6 / static_cast<double>(n),
            "us/rt");
+    result("remote_pingpong_cpu",
+           static_cast<double>((self1 - self0) + (child1 - child0)) / 1e3
+             / static_cast<double>(n),
+           "cpu-us/rt");
   }
 }
 
@@ -662,11 +711,12 @@ struct source_state {
 // remote_throughput sender: keeps at most `window` messages un-acked
 // (sent - acked < window), acks are cumulative counts sent by the receiver
 // every `ack_every` messages; after the last message it sends (bfin) and
-// waits for (bfin, count, bytes, in_order).
+// waits for (bfin, count, bytes, in_order).  Runs sessions: (bgo, n) starts
+// n messages counted from zero (a session's acks all arrive before its fin
+// reply, so none is left over for the next).
 caf::behavior remote_source(caf::stateful_actor<source_state>* self,
-                            caf::actor sink, uint64_t n, caf::actor report) {
+                            caf::actor sink, caf::actor report) {
   auto& st = self->state;
-  st.n = n;
   st.payload.assign(payload_size, 'x');
   st.sink = std::move(sink);
   st.report = std::move(report);
@@ -682,7 +732,13 @@ caf::behavior remote_source(caf::stateful_actor<source_state>* self,
     }
   };
   return {
-    [=](go_atom) { pump(); },
+    [=](go_atom, uint64_t n) {
+      auto& s = self->state;
+      s.n = n;
+      s.sent = s.acked = 0;
+      s.fin_sent = false;
+      pump();
+    },
     [=](ack_atom, uint64_t count) {
       if (count > self->state.acked)
         self->state.acked = count;
@@ -691,7 +747,6 @@ caf::behavior remote_source(caf::stateful_actor<source_state>* self,
     [=](fin_atom, uint64_t count, uint64_t bytes, bool in_order) {
       self->send(self->state.report, done_atom::value, count, bytes,
                  in_order);
-      self->quit();
     },
   };
 }
@@ -704,22 +759,35 @@ void bench_remote_throughput(const char* exe, uint64_t n) {
     caf::actor_system sys{cfg};
     auto sink = connect(sys, port);
     caf::scoped_actor self{sys};
-    auto src = sys.spawn(remote_source, sink, n, caf::actor{self});
-    uint64_t count = 0, bytes = 0;
-    bool in_order = false;
+    auto src = sys.spawn(remote_source, sink, caf::actor{self});
+    auto session = [&](uint64_t k) {
+      uint64_t count = 0, bytes = 0;
+      bool in_order = false;
+      self->send(src, go_atom::value, k);
+      receive_or_fail(self, [&](done_atom, uint64_t c, uint64_t b, bool o) {
+        count = c;
+        bytes = b;
+        in_order = o;
+      });
+      if (count != k || bytes != k * payload_size || !in_order)
+        fail("remote_throughput: receiver confirmed the wrong count");
+    };
+    session(warmup_messages);
+    uint64_t child0 = child_cpu_ns(sys, sink);
+    uint64_t self0 = cpu_ns();
     double t0 = now_s();
-    self->send(src, go_atom::value);
-    receive_or_fail(self, [&](done_atom, uint64_t c, uint64_t b, bool o) {
-      count = c;
-      bytes = b;
-      in_order = o;
-    });
+    session(n);
     double t1 = now_s();
-    if (count != n || bytes != n * payload_size || !in_order)
-      fail("remote_throughput: receiver confirmed the wrong count");
+    uint64_t self1 = cpu_ns();
+    uint64_t child1 = child_cpu_ns(sys, sink);
+    caf::anon_send_exit(src, caf::exit_reason::user_shutdown);
     self->send(sink, stop_atom::value);
     stop_child();
     result("remote_throughput", static_cast<double>(n) / (t1 - t0), "msg/s");
+    result("remote_throughput_cpu",
+           static_cast<double>((self1 - self0) + (child1 - child0)) / 1e3
+             / static_cast<double>(n),
+           "cpu-us/msg");
   }
 }
 

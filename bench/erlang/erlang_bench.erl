@@ -14,6 +14,8 @@
 
 -export([main/1, remote_pong/0, remote_sink/4]).
 
+-define(WARMUP_ROUND_TRIPS, 1000).  % remote_pingpong, untimed
+-define(WARMUP_MESSAGES, 10000).    % remote_throughput, untimed
 -define(MIB, (1024 * 1024)).
 
 -define(RING_SIZE, 100).
@@ -193,17 +195,29 @@ run(idle, N) ->
 
 %% ---------------------------------------------------------------- remote --
 
+%% Remote: an untimed warm-up session before the clock; CPU per operation is
+%% the user + system time of both OS processes (beam of this node and of the
+%% peer node, from /proc/self/stat, in clock ticks) over the timed session.
+%% erlang:statistics(runtime) is not used: it counts user time only.
+
 run(remote_pingpong, N) ->
     {Peer, Node} = start_peer(),
     try
         Pong = spawn(Node, ?MODULE, remote_pong, []),
         ok = handshake(Pong),
         Payload = binary:copy(<<"x">>, ?PAYLOAD_SIZE),
+        ok = remote_ping(Pong, Payload, 0, ?WARMUP_ROUND_TRIPS),
+        Child0 = remote_cpu_ticks(Pong),
+        Self0 = cpu_ticks(),
         T0 = now_ns(),
         ok = remote_ping(Pong, Payload, 0, N),
         T1 = now_ns(),
+        Self1 = cpu_ticks(),
+        Child1 = remote_cpu_ticks(Pong),
         Pong ! stop,
-        {(T1 - T0) / 1000 / N, "us/rt"}
+        Cpu = ticks_to_us((Self1 - Self0) + (Child1 - Child0)),
+        [{"remote_pingpong", (T1 - T0) / 1000 / N, "us/rt"},
+         {"remote_pingpong_cpu", Cpu / N, "cpu-us/rt"}]
     after
         catch peer:stop(Peer)
     end;
@@ -214,13 +228,26 @@ run(remote_throughput, N) ->
         Sink = spawn(Node, ?MODULE, remote_sink, [self(), 0, 0, true]),
         ok = handshake(Sink),
         Payload = binary:copy(<<"x">>, ?PAYLOAD_SIZE),
+        Session = fun(K) ->
+                          {fin, Count, Bytes, InOrder} =
+                              source(Sink, Payload, 0, 0, K),
+                          (Count =:= K andalso Bytes =:= K * ?PAYLOAD_SIZE
+                           andalso InOrder)
+                              orelse error({receiver_confirmed, Count, Bytes,
+                                            InOrder})
+                  end,
+        Session(?WARMUP_MESSAGES),
+        Child0 = remote_cpu_ticks(Sink),
+        Self0 = cpu_ticks(),
         T0 = now_ns(),
-        {fin, Count, Bytes, InOrder} = source(Sink, Payload, 0, 0, N),
+        Session(N),
         T1 = now_ns(),
+        Self1 = cpu_ticks(),
+        Child1 = remote_cpu_ticks(Sink),
         Sink ! stop,
-        (Count =:= N andalso Bytes =:= N * ?PAYLOAD_SIZE andalso InOrder)
-            orelse error({receiver_confirmed, Count, Bytes, InOrder}),
-        {N / ((T1 - T0) / 1.0e9), "msg/s"}
+        Cpu = ticks_to_us((Self1 - Self0) + (Child1 - Child0)),
+        [{"remote_throughput", N / ((T1 - T0) / 1.0e9), "msg/s"},
+         {"remote_throughput_cpu", Cpu / N, "cpu-us/msg"}]
     after
         catch peer:stop(Peer)
     end;
@@ -339,6 +366,31 @@ status_kb(Key) ->
                                [global, trim_all]),
     binary_to_integer(Kb).
 
+%% User + system CPU time of this OS process (fields utime and stime of
+%% /proc/self/stat), in clock ticks.
+cpu_ticks() ->
+    {ok, Bin} = file:read_file("/proc/self/stat"),
+    [_, Rest] = binary:split(Bin, <<") ">>),
+    Fields = binary:split(Rest, <<" ">>, [global]),
+    %% Rest starts at field 3 (state): utime is field 14, stime field 15.
+    binary_to_integer(lists:nth(12, Fields))
+        + binary_to_integer(lists:nth(13, Fields)).
+
+%% CPU ticks in microseconds (ticks per second, USER_HZ, from getconf).
+ticks_to_us(Ticks) ->
+    Hz = case string:to_integer(string:trim(os:cmd("getconf CLK_TCK"))) of
+             {H, []} when H > 0 -> H;
+             _ -> 100
+         end,
+    Ticks * 1.0e6 / Hz.
+
+%% The peer node's CPU ticks: asked of the remote process (a `cpu` request).
+remote_cpu_ticks(Pid) ->
+    Pid ! {cpu, self()},
+    receive {cpu_ticks, T} -> T
+    after 30000 -> error(no_cpu_answer)
+    end.
+
 %% ----------------------------------------------------- remote helpers --
 
 %% The second node: same erl, loopback-only distribution, same cookie.
@@ -361,6 +413,7 @@ start_peer() ->
 remote_pong() ->
     receive
         {hello, From} -> From ! hello, remote_pong();
+        {cpu, From} -> From ! {cpu_ticks, cpu_ticks()}, remote_pong();
         {From, Seq, Bin} -> From ! {Seq, Bin}, remote_pong();
         stop -> ok
     end.
@@ -378,15 +431,19 @@ remote_ping(Pong, Payload, I, N) ->
 
 %% remote_throughput receiver: counts messages and bytes, sends a cumulative
 %% {ack, Count} to the source after every ?ACK_EVERY messages, and answers
-%% {fin, From} with {fin, Count, Bytes, InOrder}.
+%% {fin, From} with {fin, Count, Bytes, InOrder}, then counts the next
+%% session from zero (a session's acks all arrive before its fin reply).
 remote_sink(Src, Count, Bytes, InOrder) ->
     receive
         {hello, From} ->
             From ! hello,
             remote_sink(Src, Count, Bytes, InOrder);
+        {cpu, From} ->
+            From ! {cpu_ticks, cpu_ticks()},
+            remote_sink(Src, Count, Bytes, InOrder);
         {fin, From} ->
             From ! {fin, Count, Bytes, InOrder},
-            remote_sink(Src, Count, Bytes, InOrder);
+            remote_sink(Src, 0, 0, true);
         {Seq, Bin} when is_integer(Seq) ->
             C = Count + 1,
             C rem ?ACK_EVERY =:= 0 andalso (Src ! {ack, C}),
