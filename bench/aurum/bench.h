@@ -10,6 +10,7 @@
  *   main.c     command line, BENCH_TIMEOUT, the table of benchmarks
  *   common.c   clock, VmRSS, result line, failure, node start
  *   local.c    pingpong, count, threadring, fjcreate, fjthrput, idle
+ *   fanin.c    fanin: 1,000 producers streaming to one consumer
  *   remote.c   remote_pingpong, remote_throughput: a second process, `aurum_bench --child <b>`
  *
  * A benchmark is `int fn(uint64_t n)`: it prints the RESULT line itself and returns 0, returns
@@ -30,6 +31,8 @@ enum {
     RING_SIZE = 100,   /* threadring */
     FJ_WORKERS = 60,   /* fjthrput */
     IDLE_BATCH = 1000, /* idle: liveness pings in flight */
+    FANIN_PRODUCERS = 1000, /* fanin: producer actors */
+    FANIN_BURST = 100,      /* fanin: messages a producer sends per turn */
 };
 
 /* CLOCK_MONOTONIC, in nanoseconds. */
@@ -63,6 +66,7 @@ int bench_threadring(uint64_t n);
 int bench_fjcreate(uint64_t n);
 int bench_fjthrput(uint64_t n);
 int bench_idle(uint64_t n);
+int bench_fanin(uint64_t n);
 int bench_remote_pingpong(uint64_t n);
 int bench_remote_pingpong_nospin(uint64_t n);
 int bench_remote_throughput(uint64_t n);

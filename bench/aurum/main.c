@@ -19,6 +19,7 @@ static const struct {
     { "fjcreate", 1000000, bench_fjcreate },
     { "fjthrput", 100000, bench_fjthrput },
     { "idle", 100000, bench_idle },
+    { "fanin", 10000000, bench_fanin },
     { "remote_pingpong", 100000, bench_remote_pingpong },
     { "remote_pingpong_nospin", 100000, bench_remote_pingpong_nospin },
     { "remote_throughput", 1000000, bench_remote_throughput },

@@ -42,6 +42,7 @@ using ack_atom = caf::atom_constant<caf::atom("back")>;
 using stop_atom = caf::atom_constant<caf::atom("bstop")>;
 using hello_atom = caf::atom_constant<caf::atom("bhello")>;
 using cpu_atom = caf::atom_constant<caf::atom("bcpu")>;
+using more_atom = caf::atom_constant<caf::atom("bmore")>;
 
 constexpr uint32_t ring_size = 100;         // threadring
 constexpr uint32_t fj_workers = 60;         // fjthrput
@@ -51,6 +52,8 @@ constexpr uint64_t window = 10000;          // remote_throughput: max un-acked
 constexpr uint64_t ack_every = 1000;        // remote_throughput: receiver acks
 constexpr uint64_t warmup_round_trips = 1000; // remote_pingpong, untimed
 constexpr uint64_t warmup_messages = 10000;   // remote_throughput, untimed
+constexpr uint32_t fanin_producers = 1000;  // fanin
+constexpr uint64_t fanin_burst = 100;       // fanin: messages per producer turn
 
 // ---------------------------------------------------------------- helpers --
 
@@ -464,6 +467,107 @@ void bench_idle(caf::actor_system& sys, uint64_t n) {
   result("idle_alloc", per(heap_before, heap_after), "bytes/actor");
 }
 
+// ----------------------------------------------------------------- fanin --
+
+// 1,000 producers stream N messages in total to one consumer: producer p
+// sends (p, 0), (p, 1), ... (p, share(p) - 1), at most fanin_burst per turn,
+// then a `more` message to itself.  The consumer checks each producer's order
+// and completeness and reports after N messages.  Time: the first `go` (all
+// actors spawned before the clock) to the report.
+
+uint64_t fanin_share(uint64_t n, uint32_t p) {
+  return n / fanin_producers + (p < n % fanin_producers ? 1 : 0);
+}
+
+struct fanin_consumer_state {
+  uint64_t n = 0;
+  uint64_t count = 0;
+  uint64_t out_of_order = 0;
+  std::vector<uint64_t> next; // the sequence number expected next, per producer
+  caf::actor report;
+};
+
+caf::behavior fanin_consumer(caf::stateful_actor<fanin_consumer_state>* self,
+                             uint64_t n, caf::actor report) {
+  auto& st = self->state;
+  st.n = n;
+  st.next.assign(fanin_producers, 0);
+  st.report = std::move(report);
+  return {
+    [=](uint32_t p, uint64_t seq) {
+      auto& s = self->state;
+      if (p >= fanin_producers || seq != s.next[p])
+        s.out_of_order += 1;
+      else
+        s.next[p] += 1;
+      if (++s.count == s.n) {
+        uint64_t incomplete = 0;
+        for (uint32_t i = 0; i < fanin_producers; ++i)
+          if (s.next[i] != fanin_share(s.n, i))
+            ++incomplete;
+        self->send(s.report, done_atom::value, s.count, s.out_of_order,
+                   incomplete);
+      }
+    },
+  };
+}
+
+struct fanin_producer_state {
+  uint32_t id = 0;
+  uint64_t share = 0;
+  uint64_t sent = 0;
+  caf::actor consumer;
+};
+
+caf::behavior fanin_producer(caf::stateful_actor<fanin_producer_state>* self,
+                             uint32_t id, uint64_t share, caf::actor consumer) {
+  auto& st = self->state;
+  st.id = id;
+  st.share = share;
+  st.consumer = std::move(consumer);
+  auto burst = [self] {
+    auto& s = self->state;
+    for (uint64_t k = 0; k < fanin_burst && s.sent < s.share; ++k) {
+      self->send(s.consumer, s.id, s.sent);
+      ++s.sent;
+    }
+    if (s.sent < s.share)
+      self->send(self, more_atom::value);
+    else
+      self->quit();
+  };
+  return {
+    [=](go_atom) { burst(); },
+    [=](more_atom) { burst(); },
+  };
+}
+
+void bench_fanin(caf::actor_system& sys, uint64_t n) {
+  if (n < fanin_producers)
+    fail("fanin: N must be at least 1000");
+  caf::scoped_actor self{sys};
+  auto consumer = sys.spawn(fanin_consumer, n, caf::actor{self});
+  std::vector<caf::actor> producers;
+  for (uint32_t i = 0; i < fanin_producers; ++i)
+    producers.push_back(
+      sys.spawn(fanin_producer, i, fanin_share(n, i), consumer));
+  uint64_t count = 0, out_of_order = 0, incomplete = 0;
+  double t0 = now_s();
+  for (auto& p : producers)
+    self->send(p, go_atom::value);
+  receive_or_fail(self, [&](done_atom, uint64_t c, uint64_t o, uint64_t i) {
+    count = c;
+    out_of_order = o;
+    incomplete = i;
+  });
+  double t1 = now_s();
+  if (count != n || out_of_order != 0 || incomplete != 0)
+    fail("fanin: wrong count, order or completeness");
+  caf::anon_send_exit(consumer, caf::exit_reason::user_shutdown);
+  result("fanin", static_cast<double>(n) / (t1 - t0), "msg/s");
+  result("fanin_peak_rss", static_cast<double>(peak_rss_bytes()) / mib, "MiB");
+}
+
 // --------------------------------------------------------------- remote --
 
 // Child side: publish a pong (remote_pingpong) or a sink (remote_throughput)
@@ -807,6 +911,7 @@ const bench_def benches[] = {
   {"fjcreate", 1000000, bench_fjcreate, nullptr},
   {"fjthrput", 100000, bench_fjthrput, nullptr},
   {"idle", 100000, bench_idle, nullptr},
+  {"fanin", 10000000, bench_fanin, nullptr},
   {"remote_pingpong", 100000, nullptr, bench_remote_pingpong},
   {"remote_throughput", 1000000, nullptr, bench_remote_throughput},
 };

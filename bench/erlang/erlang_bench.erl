@@ -16,6 +16,8 @@
 
 -define(WARMUP_ROUND_TRIPS, 1000).  % remote_pingpong, untimed
 -define(WARMUP_MESSAGES, 10000).    % remote_throughput, untimed
+-define(FANIN_PRODUCERS, 1000).
+-define(FANIN_BURST, 100).          % fanin: messages per producer turn
 -define(MIB, (1024 * 1024)).
 
 -define(RING_SIZE, 100).
@@ -62,6 +64,7 @@ default_n(threadring) -> 10000000;
 default_n(fjcreate) -> 1000000;
 default_n(fjthrput) -> 100000;
 default_n(idle) -> 100000;
+default_n(fanin) -> 10000000;
 default_n(remote_pingpong) -> 100000;
 default_n(remote_throughput) -> 1000000;
 default_n(Other) -> error({unknown_benchmark, Other}).
@@ -193,6 +196,32 @@ run(idle, N) ->
     [{"idle", (Rss1 - Rss0) / N, "bytes/actor"},
      {"idle_alloc", (Mem1 - Mem0) / N, "bytes/actor"}];
 
+%% --------------------------------------------------------------- fanin --
+%% 1,000 producers stream N messages in total to one consumer: producer P
+%% sends {P, 0}, {P, 1}, ... {P, Share - 1}, at most ?FANIN_BURST per turn,
+%% then a `more` message to itself.  The consumer checks each producer's
+%% order (next expected sequence number per producer, kept in its process
+%% dictionary: the per-process mutable table, the counterpart of the C
+%% array) and completeness, and reports after N messages.  Time: the first
+%% `go` (all processes spawned before the clock) to the report.
+
+run(fanin, N) ->
+    N >= ?FANIN_PRODUCERS orelse error({fanin_n_too_small, N}),
+    Self = self(),
+    Consumer = spawn(fun() -> fanin_consumer_start(N, Self) end),
+    Producers = [spawn(fun() -> fanin_producer(Consumer, P, 0,
+                                               fanin_share(N, P)) end)
+                 || P <- lists:seq(0, ?FANIN_PRODUCERS - 1)],
+    T0 = now_ns(),
+    [P ! go || P <- Producers],
+    {fanin_done, Count, OutOfOrder, Incomplete} = wait_for(fanin_done),
+    T1 = now_ns(),
+    Consumer ! stop,
+    (Count =:= N andalso OutOfOrder =:= 0 andalso Incomplete =:= 0)
+        orelse error({fanin, Count, OutOfOrder, Incomplete}),
+    [{"fanin", N / ((T1 - T0) / 1.0e9), "msg/s"},
+     {"fanin_peak_rss", peak_rss_bytes() / ?MIB, "MiB"}];
+
 %% ---------------------------------------------------------------- remote --
 
 %% Remote: an untimed warm-up session before the clock; CPU per operation is
@@ -317,6 +346,50 @@ wait_process_count(Procs) ->
         true -> ok;
         false -> erlang:yield(), wait_process_count(Procs)
     end.
+
+fanin_share(N, P) ->
+    N div ?FANIN_PRODUCERS + case P < N rem ?FANIN_PRODUCERS of
+                                 true -> 1;
+                                 false -> 0
+                             end.
+
+fanin_consumer_start(N, Driver) ->
+    [put(P, 0) || P <- lists:seq(0, ?FANIN_PRODUCERS - 1)],
+    fanin_consumer(N, 0, 0, Driver).
+
+fanin_consumer(N, N, OutOfOrder, Driver) ->
+    Incomplete = length([P || P <- lists:seq(0, ?FANIN_PRODUCERS - 1),
+                              get(P) =/= fanin_share(N, P)]),
+    Driver ! {fanin_done, N, OutOfOrder, Incomplete},
+    receive stop -> ok end;
+fanin_consumer(N, Count, OutOfOrder, Driver) ->
+    receive
+        {P, Seq} ->
+            case get(P) of
+                Seq ->
+                    put(P, Seq + 1),
+                    fanin_consumer(N, Count + 1, OutOfOrder, Driver);
+                _ ->
+                    fanin_consumer(N, Count + 1, OutOfOrder + 1, Driver)
+            end
+    end.
+
+fanin_producer(Consumer, P, Sent, Share) ->
+    receive
+        M when M =:= go; M =:= more ->
+            Next = fanin_burst(Consumer, P, Sent, min(Share, Sent + ?FANIN_BURST)),
+            case Next < Share of
+                true ->
+                    self() ! more,
+                    fanin_producer(Consumer, P, Next, Share);
+                false -> ok
+            end
+    end.
+
+fanin_burst(_Consumer, _P, Stop, Stop) -> Stop;
+fanin_burst(Consumer, P, Seq, Stop) ->
+    Consumer ! {P, Seq},
+    fanin_burst(Consumer, P, Seq + 1, Stop).
 
 tp_worker(N, Sum, N, Report) ->
     Report ! {tp_done, N, Sum};
