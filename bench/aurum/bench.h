@@ -1,11 +1,14 @@
 /* bench.h — the aurum-c side of `make bench`: what the benchmark files share.
  *
  *   aurum_bench <benchmark> [N]
+ *   aurum_bench --info
  *
- * prints exactly one line on stdout, `RESULT <benchmark> <value> <unit>`, and exits non-zero
- * when the work was not done correctly. The workloads, sizes and self-checks are those of the
- * peers (bench/caf/caf_bench.cpp, bench/erlang/erlang_bench.erl); bench/README.md describes
- * them. Files:
+ * prints on stdout one line `RESULT <benchmark> <value> <unit>`, for some benchmarks further
+ * `RESULT <benchmark>_<metric> <value> <unit>` lines (peak RSS, allocator view, CPU per
+ * operation), and exits non-zero when the work was not done correctly; --info prints `INFO`
+ * lines (compiler, flags, worker threads) for the runner's header. The workloads, sizes and
+ * self-checks are those of the peers (bench/caf/caf_bench.cpp, bench/erlang/erlang_bench.erl);
+ * bench/README.md describes them. Files:
  *
  *   main.c     command line, BENCH_TIMEOUT, the table of benchmarks
  *   common.c   clock, VmRSS, result line, failure, node start
@@ -58,8 +61,10 @@ __attribute__((noreturn, format(printf, 1, 2))) void bench_fail(const char *fmt,
 au_node *bench_node_start(void);
 /* Waits (yielding the CPU between looks) until the node counts `n` stopped actors. */
 void bench_wait_stopped(au_node *node, uint64_t n);
+/* `aurum_bench --info`: INFO lines on stdout (build, worker threads). */
+int bench_info(void);
 
-/* The benchmarks (local.c, remote.c). */
+/* The benchmarks (local.c, fanin.c, remote.c). */
 int bench_pingpong(uint64_t n);
 int bench_count(uint64_t n);
 int bench_threadring(uint64_t n);

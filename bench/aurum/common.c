@@ -1,4 +1,5 @@
-/* common.c — helpers shared by the aurum-c benchmarks (see bench.h). */
+/* common.c — helpers shared by the aurum-c benchmarks (see bench.h): clock, memory and CPU
+ * readings, the result line, failure, node start, --info. Relies on glibc (mallinfo2). */
 #include "bench.h"
 
 #include <malloc.h>
@@ -10,6 +11,15 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Set by bench/CMakeLists.txt: the compiler and the flags the library and this program were
+ * built with. */
+#ifndef AU_BENCH_COMPILER
+#define AU_BENCH_COMPILER "unknown"
+#endif
+#ifndef AU_BENCH_CFLAGS
+#define AU_BENCH_CFLAGS "unknown"
+#endif
 
 uint64_t bench_now_ns(void) {
     struct timespec ts;
@@ -85,4 +95,13 @@ void bench_wait_stopped(au_node *node, uint64_t n) {
         if (st.actors_stopped >= n) return;
         sched_yield();
     }
+}
+
+int bench_info(void) {
+    printf("INFO aurum compiler %s\n", AU_BENCH_COMPILER);
+    printf("INFO aurum flags %s\n", AU_BENCH_CFLAGS);
+    printf("INFO aurum workers %ld (node default: one per online CPU) + 1 event-loop thread\n",
+           sysconf(_SC_NPROCESSORS_ONLN));
+    fflush(stdout);
+    return 0;
 }

@@ -1,11 +1,15 @@
 // CAF 0.17 peer for `make bench`.
 //
 //   caf_bench <benchmark> [N]
+//   caf_bench --info
 //
-// prints exactly one line on stdout: `RESULT <benchmark> <value> <unit>`, and
-// exits non-zero when the work was not done correctly (every benchmark checks
-// its own counts/totals).  Workloads and parameters are described in
-// bench/README.md and are identical in the Erlang peer and in aurum_bench.
+// prints on stdout one line `RESULT <benchmark> <value> <unit>` (and, for some
+// benchmarks, further `RESULT <benchmark>_<metric> ...` lines: peak RSS,
+// allocator view, CPU per operation), and exits non-zero when the work was not
+// done correctly (every benchmark checks its own counts/totals); --info prints
+// `INFO` lines (compiler, flags, CAF version, worker threads).  Workloads and
+// parameters are described in bench/README.md and are identical in the Erlang
+// peer and in aurum_bench.
 //
 // Fairness: the default CAF scheduler (work stealing) with
 // scheduler.max-threads = nproc (CAF 0.17 would otherwise use max(nproc, 4)).
@@ -916,8 +920,32 @@ const bench_def benches[] = {
   {"remote_throughput", 1000000, nullptr, bench_remote_throughput},
 };
 
+#ifndef CAF_BENCH_CXXFLAGS
+#define CAF_BENCH_CXXFLAGS "unknown"
+#endif
+
+// `caf_bench --info`: the build and the scheduler, for the runner's header.
+int info() {
+  caf::actor_system_config cfg;
+  configure(cfg, false);
+  caf::actor_system sys{cfg};
+  printf("INFO caf version %d.%d.%d\n", CAF_VERSION / 10000,
+         CAF_VERSION / 100 % 100, CAF_VERSION % 100);
+#ifdef __clang__
+  printf("INFO caf compiler clang %s\n", __clang_version__);
+#else
+  printf("INFO caf compiler g++ %s\n", __VERSION__);
+#endif
+  printf("INFO caf flags %s\n", CAF_BENCH_CXXFLAGS);
+  printf("INFO caf workers %zu (scheduler.max-threads = nproc = %lld; "
+         "policy work-stealing, polling defaults)\n",
+         sys.scheduler().num_workers(), static_cast<long long>(nproc()));
+  fflush(stdout);
+  return 0;
+}
+
 [[noreturn]] void usage() {
-  fprintf(stderr, "usage: caf_bench <benchmark> [N]\nbenchmarks:");
+  fprintf(stderr, "usage: caf_bench <benchmark> [N] | --info\nbenchmarks:");
   for (auto& b : benches)
     fprintf(stderr, " %s", b.name);
   fprintf(stderr, "\n");
@@ -929,6 +957,8 @@ const bench_def benches[] = {
 int main(int argc, char** argv) {
   if (argc == 3 && strcmp(argv[1], "--child") == 0)
     return child_main(argv[2]);
+  if (argc == 2 && strcmp(argv[1], "--info") == 0)
+    return info();
   if (argc < 2 || argc > 3)
     usage();
   const bench_def* def = nullptr;

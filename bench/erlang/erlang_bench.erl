@@ -1,11 +1,15 @@
 %% Erlang/OTP peer for `make bench`.
 %%
 %% Run through bench/erlang/run.sh <benchmark> [N], which compiles this module
-%% into a build directory and starts `erl -noshell -run erlang_bench main ...`.
-%% Prints exactly one line on stdout, `RESULT <benchmark> <value> <unit>`, and
-%% halts with a non-zero status when the work was not done correctly (every
-%% benchmark checks its own counts/totals).  Workloads and parameters are the
-%% same as in the CAF peer and in aurum_bench; see bench/README.md.
+%% into a build directory and starts `erl -noinput -run erlang_bench main ...`.
+%% Prints on stdout one line `RESULT <benchmark> <value> <unit>` (and, for some
+%% benchmarks, further `RESULT <benchmark>_<metric> ...` lines: peak RSS,
+%% allocator view, CPU per operation), and halts with a non-zero status when
+%% the work was not done correctly (every benchmark checks its own
+%% counts/totals); `main info` (run.sh --info) prints `INFO` lines (versions,
+%% flags).  Workloads
+%% and parameters are the same as in the CAF peer and in aurum_bench; see
+%% bench/README.md.
 %%
 %% Fairness: default VM flags (+S = number of logical CPUs).  The only
 %% extra flag is +P for fjcreate (a limit on live processes, not a tuning
@@ -30,6 +34,9 @@
 -define(ACK_EVERY, 1000).
 -define(WAIT, 600000).
 
+main(["info"]) ->
+    info(),
+    halt(0);
 main([Bench]) ->
     main([Bench, "default"]);
 main([Bench, NArg]) ->
@@ -463,6 +470,15 @@ remote_cpu_ticks(Pid) ->
     receive {cpu_ticks, T} -> T
     after 30000 -> error(no_cpu_answer)
     end.
+
+info() ->
+    Out = fun(Fmt, Args) -> io:format("INFO erlang " ++ Fmt ++ "~n", Args) end,
+    Out("version OTP ~s, ~s", [erlang:system_info(otp_release),
+                                string:trim(erlang:system_info(system_version))]),
+    Out("emulator ~s, schedulers ~p online of ~p, dirty CPU schedulers ~p",
+        [erlang:system_info(emu_flavor), erlang:system_info(schedulers_online),
+         erlang:system_info(schedulers),
+         erlang:system_info(dirty_cpu_schedulers_online)]).
 
 %% ----------------------------------------------------- remote helpers --
 
