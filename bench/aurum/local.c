@@ -3,14 +3,14 @@
  * The same workloads and checks as the peers (bench/README.md). Where CAF replies to the
  * implicit sender and Erlang sends its pid along ({ping, From, X}), aurum messages carry the
  * reply-to reference as a field. The driver is the main thread: it sends with au_send and waits
- * with au_promise_wait; where the peers' driver collects many replies in its own mailbox
- * (fjcreate, fjthrput, idle), a collector actor stands for that mailbox and completes the
- * promise once all replies are in. The clock is CLOCK_MONOTONIC around the measured phase only
- * (node start, promise creation and node stop are outside it). */
+ * with au_promise_wait; where many replies are collected (fjcreate, fjthrput, idle), a collector
+ * actor receives them and completes the promise once all are in — the peers use a collector
+ * actor / process in the same places (bench/README.md, "Conventions"). The clock is
+ * CLOCK_MONOTONIC around the measured phase only (node start, promise creation and node stop
+ * are outside it). */
 #include "bench.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 /* Waits for the reply (no deadline here: BENCH_TIMEOUT ends a stuck run, see main.c). */
 #define WAIT(p, T, out)                                                                       \
@@ -169,8 +169,10 @@ int bench_count(uint64_t n) {
     if (total.count != n || total.sum != n * (n - 1) / 2)
         bench_fail("count: wrong count or total (%llu, %llu)", (unsigned long long)total.count,
                    (unsigned long long)total.sum);
+    uint64_t peak = bench_peak_rss_bytes();
     au_node_stop(node);
     bench_result("count", (double)n / ((double)(t1 - t0) / 1e9), "msg/s");
+    bench_result("count_peak_rss", (double)peak / (1024.0 * 1024.0), "MiB");
     return 0;
 }
 
@@ -230,7 +232,8 @@ int bench_threadring(uint64_t n) {
 
 /* ------------------------------------------------- collector: the driver's mailbox, counted --- */
 
-/* Receives integers; once `expect` have arrived it reports (count, sum) and stops. */
+/* Receives integers; once `expect` have arrived it reports (count, sum). It stays alive (the
+ * node's stop ends it), so that the driver can wait for exactly the workers to be gone. */
 AU_ROOT(collect_msg, (value, uint64_t, AU_REMOTE));
 
 typedef struct collect_state {
@@ -241,10 +244,8 @@ typedef struct collect_state {
 static void collect_recv(au_ctx *ctx, collect_state *self, collect_msg *msg) {
     self->count += 1;
     self->sum += msg->value;
-    if (self->count == self->expect) {
+    if (self->count == self->expect)
         au_send(self->report, ((bench_total){ .count = self->count, .sum = self->sum }));
-        au_stop_self(ctx);
-    }
 }
 
 AU_ACTOR(collect_actor, collect_state, collect_msg, .recv = collect_recv);
@@ -282,6 +283,7 @@ int bench_fjcreate(uint64_t n) {
         au_send(w, ((fj_msg){ .tag = fj_msg_job, .job = { .index = i, .reply_to = reply_to } }));
     }
     WAIT(p, bench_total, &total);
+    bench_wait_stopped(node, n); /* every worker has exited (the collector is still alive) */
     uint64_t t1 = bench_now_ns();
     bench_window(t0, t1);
     if (total.count != n || total.sum != n * (n - 1) / 2)
@@ -430,14 +432,13 @@ int bench_idle(uint64_t n) {
     batch_msg_ref driver = au_spawn(node, batch_actor, NULL, NULL);
     CHECK_SPAWN(driver, "the collector");
     uint64_t_ref reply_to = au_narrow(batch_msg, uint64_t, driver);
-    /* The handle array is allocated and touched before the first reading: not counted. */
-    idle_msg_ref *actors = calloc(n, sizeof *actors);
-    if (!actors) bench_fail("idle: no memory for %llu handles", (unsigned long long)n);
-    memset(actors, 0xff, n * sizeof *actors);
-    memset(actors, 0, n * sizeof *actors);
 
     uint64_t t0 = bench_now_ns(); /* for bench_window only */
-    uint64_t before = bench_rss_bytes();
+    uint64_t before = bench_rss_bytes(), heap_before = bench_heap_bytes();
+    /* The driver's handles (N references) are allocated after the first reading:
+     * counted, as the peers' handle vector / pid list is (bench/README.md, "Conventions"). */
+    idle_msg_ref *actors = malloc(n * sizeof *actors);
+    if (!actors) bench_fail("idle: no memory for %llu handles", (unsigned long long)n);
     for (uint64_t i = 0; i < n; i++) {
         actors[i] = au_spawn(node, idle_actor, NULL, NULL);
         CHECK_SPAWN(actors[i], "an idle actor");
@@ -460,11 +461,13 @@ int bench_idle(uint64_t n) {
         answers += got.count;
         sum += got.sum;
     }
-    uint64_t after = bench_rss_bytes();
+    uint64_t after = bench_rss_bytes(), heap_after = bench_heap_bytes();
     bench_window(t0, bench_now_ns());
     if (answers != n || sum != n * (n - 1) / 2) bench_fail("idle: not every actor answered");
     au_node_stop(node); /* stops every actor */
     free(actors);
     bench_result("idle", ((double)after - (double)before) / (double)n, "bytes/actor");
+    bench_result("idle_alloc", ((double)heap_after - (double)heap_before) / (double)n,
+                 "bytes/actor");
     return 0;
 }

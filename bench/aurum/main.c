@@ -1,5 +1,6 @@
 /* main.c — aurum_bench <benchmark> [N]: command line, time limit, dispatch (see bench.h).
- * `aurum_bench --child <benchmark>` is the second process of a remote benchmark (remote.c). */
+ * `aurum_bench --child <benchmark>` is the second process of a remote benchmark (remote.c);
+ * `aurum_bench --info` prints the build and threads for the runner's header. */
 #include "bench.h"
 
 #include <signal.h>
@@ -19,12 +20,14 @@ static const struct {
     { "fjcreate", 1000000, bench_fjcreate },
     { "fjthrput", 100000, bench_fjthrput },
     { "idle", 100000, bench_idle },
+    { "fanin", 10000000, bench_fanin },
     { "remote_pingpong", 100000, bench_remote_pingpong },
+    { "remote_pingpong_nospin", 100000, bench_remote_pingpong_nospin },
     { "remote_throughput", 1000000, bench_remote_throughput },
 };
 
 static void usage(void) {
-    fprintf(stderr, "usage: aurum_bench <benchmark> [N]\nbenchmarks:");
+    fprintf(stderr, "usage: aurum_bench <benchmark> [N] | --info\nbenchmarks:");
     for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
         fprintf(stderr, " %s", benches[i].name);
     fprintf(stderr, "\n");
@@ -57,6 +60,7 @@ int main(int argc, char **argv) {
         install_timeout();
         return bench_remote_child(argv[2]);
     }
+    if (argc == 2 && strcmp(argv[1], "--info") == 0) return bench_info();
     if (argc < 2 || argc > 3) usage();
     size_t i = 0, count = sizeof benches / sizeof benches[0];
     while (i < count && strcmp(argv[1], benches[i].name) != 0) i++;

@@ -1,4 +1,5 @@
-/* remote.c — remote_pingpong and remote_throughput: two OS processes on 127.0.0.1.
+/* remote.c — remote_pingpong (and remote_pingpong_nospin) and remote_throughput: two OS
+ * processes on 127.0.0.1.
  *
  * The same workloads, protocol and checks as the peers (bench/README.md, "remote_pingpong",
  * "remote_throughput" and its flow control):
@@ -8,9 +9,15 @@
  *     a node bound to 127.0.0.1:0, spawns pong or the receiver under a name, and writes
  *     `PORT <p>` (from au_node_address); the parent reads it (30 s limit);
  *   - the parent starts its own node on 127.0.0.1:0 and forges references to the child's actor
- *     (every message crosses the UDP socket); one untimed hello round trip, then the clock runs
- *     from the `go` to the ping's report (pingpong) or to the receiver's fin reply forwarded by
- *     the sender (throughput);
+ *     (every message crosses the UDP socket); one untimed hello round trip, then an untimed
+ *     warm-up session (WARMUP_ROUND_TRIPS round trips, or WARMUP_MESSAGES messages with the
+ *     flow control and the fin), then the timed session: the clock runs from its `go` to the
+ *     ping's report (pingpong) or to the receiver's fin reply forwarded by the sender
+ *     (throughput); the receiver starts counting afresh after each fin;
+ *   - CPU per operation: user + system time (getrusage RUSAGE_SELF) of both processes over the
+ *     timed session; the child's is asked for (a `cpu` request to its actor) just before and
+ *     just after it, the parent's read around the clock;
+ *   - remote_pingpong_nospin is remote_pingpong with `.no_spin = true` on both nodes;
  *   - messages carry a sequence number and a 100-byte au_bytes payload; where the peers carry
  *     the sender (CAF implicitly, Erlang `{From, Seq, Bin}`), a ping carries its reply-to
  *     reference; the throughput receiver learns where to send acks from the hello (as Erlang's
@@ -20,8 +27,9 @@
  *
  * The transport is UDP, at-most-once. On loopback with a window nothing should be lost, but a
  * lost datagram must not hang the run: every wait is bounded. The hello is retried a few times
- * with a short limit each; during the timed phase a watchdog thread fails the run when the
- * progress counter (round trips done, or the largest ack) has not moved for STALL_SECONDS; a
+ * with a short limit each (so is the `cpu` request); during the warm-up and timed sessions a
+ * watchdog thread fails the run when the progress counter (round trips and new acks, over
+ * both sessions) has not moved for STALL_SECONDS; a
  * lost data message shows up as a wrong count in the receiver's confirmation. Every failure
  * kills the child (also from main.c's signal handler, through bench_child_pid), and the child
  * dies with the parent in any case (PR_SET_PDEATHSIG). */
@@ -48,6 +56,8 @@ enum {
     PAYLOAD_SIZE = 100,  /* bytes of every data/ping payload */
     WINDOW = 10000,      /* remote_throughput: at most this many un-acked messages */
     ACK_EVERY = 1000,    /* remote_throughput: the receiver acks every this many */
+    WARMUP_ROUND_TRIPS = 1000, /* remote_pingpong: untimed round trips before the clock */
+    WARMUP_MESSAGES = 10000,   /* remote_throughput: untimed messages before the clock */
     HELLO_TRIES = 5,     /* hello attempts ... */
     HELLO_WAIT_S = 2,    /* ... of this many seconds each */
     STALL_SECONDS = 10,  /* timed phase: no progress this long means something was lost */
@@ -105,11 +115,16 @@ static au_bytes payload(void) {
 AU_RECORD(rpp_echo, (uint64_t, seq), (au_bytes, payload));
 AU_RECORD(rpp_ping, (uint64_t, seq), (au_bytes, payload), (rpp_echo_ref, from));
 AU_RECORD(rpp_hello, (uint64_t, token), (uint64_t_ref, reply_to));
+/* A session of n round trips; the ping reports n to `report`. */
+AU_RECORD(rpp_go, (uint64_t, n), (uint64_t_ref, report));
+/* A `cpu` request: reply the process's CPU time (bench_cpu_ns) to reply_to. */
+AU_RECORD(cpu_req, (uint64_t_ref, reply_to));
 AU_ROOT(rpong_msg,
         (hello, rpp_hello, AU_REMOTE),
-        (ping, rpp_ping, AU_REMOTE));
+        (ping, rpp_ping, AU_REMOTE),
+        (cpu, cpu_req, AU_REMOTE));
 AU_ROOT(rping_msg,
-        (go, au_unit, AU_PLAIN),
+        (go, rpp_go, AU_PLAIN),
         (echo, rpp_echo, AU_REMOTE));
 
 /* remote_throughput */
@@ -118,12 +133,15 @@ AU_RECORD(rtp_result, (uint64_t, count), (uint64_t, bytes), (uint8_t, in_order))
 AU_RECORD(rtp_fin, (rtp_result_ref, reply_to));
 /* The handshake also tells the receiver where its acks go: the sender's ack interface. */
 AU_RECORD(rtp_hello, (uint64_t, token), (uint64_t_ref, reply_to), (uint64_t_ref, ack_to));
+/* A session of n messages; the sender forwards the receiver's result to `report`. */
+AU_RECORD(rtp_go, (uint64_t, n), (rtp_result_ref, report));
 AU_ROOT(rsink_msg,
         (hello, rtp_hello, AU_REMOTE),
         (data, rtp_data, AU_REMOTE),
-        (fin, rtp_fin, AU_REMOTE));
+        (fin, rtp_fin, AU_REMOTE),
+        (cpu, cpu_req, AU_REMOTE));
 AU_ROOT(rsource_msg,
-        (go, au_unit, AU_PLAIN),
+        (go, rtp_go, AU_PLAIN),
         (ack, uint64_t, AU_REMOTE),
         (done, rtp_result, AU_REMOTE));
 
@@ -147,6 +165,9 @@ static void rpong_recv(au_ctx *ctx, rpong_state *self, rpong_msg *msg) {
         au_send(msg->ping.from, e);
         break;
     }
+    case rpong_msg_cpu:
+        au_send(msg->cpu.reply_to, bench_cpu_ns());
+        break;
     }
 }
 
@@ -176,6 +197,12 @@ static void rsink_recv(au_ctx *ctx, rsink_state *self, rsink_msg *msg) {
     case rsink_msg_fin:
         au_send(msg->fin.reply_to, ((rtp_result){ .count = self->count, .bytes = self->bytes,
                                                   .in_order = self->in_order }));
+        /* the next session counts from zero */
+        self->count = self->bytes = 0;
+        self->in_order = true;
+        break;
+    case rsink_msg_cpu:
+        au_send(msg->cpu.reply_to, bench_cpu_ns());
         break;
     }
 }
@@ -184,16 +211,18 @@ static void rsink_post_stop(au_ctx *ctx, rsink_state *self) { au_send(self->done
 
 AU_ACTOR(rsink_actor, rsink_state, rsink_msg, .recv = rsink_recv, .post_stop = rsink_post_stop);
 
-/* A node on 127.0.0.1, OS-chosen port, workers = number of cores. Not used by the runner, for
- * analysis only: AU_BENCH_DROP=<probability> makes the node drop that share of its outgoing
- * datagrams (to test the failure paths); AU_BENCH_WORKERS=<k> sets its worker threads. */
-static au_node *remote_node_start(void) {
+/* A node on 127.0.0.1, OS-chosen port, workers = number of cores; no_spin as given. Not used
+ * by the runner, for analysis only: AU_BENCH_DROP=<probability> makes the node drop that share
+ * of its outgoing datagrams (to test the failure paths); AU_BENCH_WORKERS=<k> sets its worker
+ * threads. */
+static au_node *remote_node_start(bool no_spin) {
     au_node *node = NULL;
     const char *workers = getenv("AU_BENCH_WORKERS");
     const char *drop = getenv("AU_BENCH_DROP");
     au_driver faulty = au_faults_driver(NULL); /* only with AU_BENCH_DROP */
     au_err err = au_node_start(&(au_node_config){ .bind = "127.0.0.1:0",
                                                   .workers = workers ? (unsigned)atoi(workers) : 0,
+                                                  .no_spin = no_spin,
                                                   .driver = drop && *drop ? &faulty : NULL },
                                &node);
     if (err) remote_fail("au_node_start on 127.0.0.1:0: %s", au_strerror(err));
@@ -222,9 +251,10 @@ static const char *port_of(const char *addr) {
 int bench_remote_child(const char *role) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1) return 1; /* the parent is already gone */
-    bool pingpong = strcmp(role, "remote_pingpong") == 0;
+    bool no_spin = strcmp(role, "remote_pingpong_nospin") == 0;
+    bool pingpong = no_spin || strcmp(role, "remote_pingpong") == 0;
     if (!pingpong && strcmp(role, "remote_throughput") != 0) bench_fail("unknown child role %s", role);
-    au_node *node = remote_node_start();
+    au_node *node = remote_node_start(no_spin);
     au_promise *done = au_promise_new(node, uint64_t);
     if (!done) bench_fail("au_promise_new: %s", au_strerror(au_last_error()));
     au_ref actor;
@@ -311,26 +341,46 @@ static void stop_child(void) {
     kill_child();
 }
 
-/* The untimed handshake: `send` sends one hello carrying the given promise reference and token;
- * retried with a short limit each (a hello is a datagram like any other). */
-static void handshake(au_node *node, void (*send)(void *arg, uint64_t token, uint64_t_ref reply_to),
-                      void *arg) {
+/* One request to the child's actor and its answer: `send` sends the request carrying the given
+ * token and promise reference; retried with a short limit each (a request is a datagram like
+ * any other). With `echo`, the answer must be the token (the hello); otherwise any answer is
+ * returned (the child's CPU time). */
+typedef void (*request_fn)(void *arg, uint64_t token, uint64_t_ref reply_to);
+
+static uint64_t ask(au_node *node, request_fn send, void *arg, bool echo, const char *what) {
     for (uint64_t token = 1; token <= HELLO_TRIES; token++) {
         au_promise *p = au_promise_new(node, uint64_t);
         if (!p) remote_fail("au_promise_new: %s", au_strerror(au_last_error()));
         send(arg, token, au_promise_ref(p, uint64_t));
         uint64_t got = 0;
         au_err err = au_promise_wait(p, uint64_t, &got, AU_SEC(HELLO_WAIT_S));
-        if (!err && got == token) return;
-        fprintf(stderr, "aurum_bench: hello %llu: %s\n", (unsigned long long)token,
+        if (!err && (!echo || got == token)) return got;
+        fprintf(stderr, "aurum_bench: %s %llu: %s\n", what, (unsigned long long)token,
                 err ? au_strerror(err) : "wrong token");
     }
-    remote_fail("no answer to %d hellos of %d s each", HELLO_TRIES, HELLO_WAIT_S);
+    remote_fail("no answer to %d %s requests of %d s each", HELLO_TRIES, what, HELLO_WAIT_S);
+}
+
+/* The untimed handshake. */
+static void handshake(au_node *node, request_fn send, void *arg) {
+    (void)ask(node, send, arg, true, "hello");
+}
+
+/* The `cpu` request: the reference is the child actor's `cpu` interface. */
+static void cpu_request(void *arg, uint64_t token, uint64_t_ref reply_to) {
+    (void)token;
+    cpu_req_ref *cpu = arg;
+    au_send(*cpu, ((cpu_req){ .reply_to = reply_to }));
+}
+
+/* The child's CPU time, in nanoseconds. */
+static uint64_t child_cpu_ns(au_node *node, cpu_req_ref cpu) {
+    return ask(node, cpu_request, &cpu, false, "cpu");
 }
 
 /* The stall watchdog of the timed phase. */
 static struct {
-    _Atomic uint64_t progress; /* round trips, or the largest ack */
+    _Atomic uint64_t progress; /* round trips and acks so far, over all sessions */
     atomic_bool finished;
     const char *what;
     pthread_t thread;
@@ -370,7 +420,7 @@ static void watchdog_stop(void) {
     pthread_join(watch.thread, NULL);
 }
 
-static void progress(uint64_t p) { atomic_store_explicit(&watch.progress, p, memory_order_relaxed); }
+static void progress(void) { atomic_fetch_add_explicit(&watch.progress, 1, memory_order_relaxed); }
 
 #define CHECK_REF(r, what)                                                                    \
     do {                                                                                      \
@@ -380,6 +430,8 @@ static void progress(uint64_t p) { atomic_store_explicit(&watch.progress, p, mem
 
 /* ------------------------------------------------------------------------ remote_pingpong --- */
 
+/* Runs sessions: `go(n, report)` starts n round trips counted from zero; after the n-th the ping
+ * reports n and waits for the next `go`. */
 typedef struct rping_state {
     uint64_t n, got;
     rpp_ping_ref pong;
@@ -398,6 +450,9 @@ static void rping_send(rping_state *self) {
 static void rping_recv(au_ctx *ctx, rping_state *self, rping_msg *msg) {
     switch (msg->tag) {
     case rping_msg_go:
+        self->n = msg->go.n;
+        self->got = 0;
+        self->report = msg->go.report;
         rping_send(self);
         break;
     case rping_msg_echo:
@@ -405,10 +460,9 @@ static void rping_recv(au_ctx *ctx, rping_state *self, rping_msg *msg) {
             remote_fail("remote_pingpong: bad reply (seq %llu, expected %llu, %u bytes)",
                         (unsigned long long)msg->echo.seq, (unsigned long long)self->got,
                         (unsigned)msg->echo.payload.len);
-        progress(++self->got);
-        if (self->got == self->n) {
+        progress();
+        if (++self->got == self->n) {
             au_send(self->report, self->got);
-            au_stop_self(ctx);
             return;
         }
         rping_send(self);
@@ -423,43 +477,67 @@ static void pp_hello(void *arg, uint64_t token, uint64_t_ref reply_to) {
     au_send(*hello, ((rpp_hello){ .token = token, .reply_to = reply_to }));
 }
 
-int bench_remote_pingpong(uint64_t n) {
+/* One session of n round trips; returns when the ping has reported (bounded by the watchdog). */
+static void pp_session(au_node *node, rping_msg_ref ping, uint64_t n) {
+    au_promise *p = au_promise_new(node, uint64_t);
+    if (!p) remote_fail("au_promise_new: %s", au_strerror(au_last_error()));
+    au_send(ping, ((rping_msg){ .tag = rping_msg_go,
+                                .go = { .n = n, .report = au_promise_ref(p, uint64_t) } }));
+    uint64_t got = 0;
+    au_err err = au_promise_wait(p, uint64_t, &got, 0);
+    if (err) remote_fail("remote_pingpong: waiting for the result: %s", au_strerror(err));
+    if (got != n) remote_fail("remote_pingpong: wrong round-trip count %llu", (unsigned long long)got);
+}
+
+static int remote_pingpong(const char *name, bool no_spin, uint64_t n) {
     char addr[64];
-    start_child("remote_pingpong", addr, sizeof addr);
-    au_node *node = remote_node_start();
+    start_child(name, addr, sizeof addr);
+    au_node *node = remote_node_start(no_spin);
     rpp_ping_ref pong = au_forge(rpong_msg, rpp_ping, node, "pong", addr);
     rpp_hello_ref hello = au_forge(rpong_msg, rpp_hello, node, "pong", addr);
+    cpu_req_ref cpu = au_forge(rpong_msg, cpu_req, node, "pong", addr);
     rpong_msg_ref pong_root = au_forge(rpong_msg, rpong_msg, node, "pong", addr);
     CHECK_REF(pong, "forging pong");
     CHECK_REF(hello, "forging pong");
+    CHECK_REF(cpu, "forging pong");
     CHECK_REF(pong_root, "forging pong");
     handshake(node, pp_hello, &hello);
 
-    au_promise *p = au_promise_new(node, uint64_t);
-    if (!p) remote_fail("au_promise_new: %s", au_strerror(au_last_error()));
-    rping_msg_ref ping = au_spawn(node, rping_actor, NULL,
-                                  &(rping_state){ .n = n, .pong = pong,
-                                                  .report = au_promise_ref(p, uint64_t) });
+    rping_msg_ref ping = au_spawn(node, rping_actor, NULL, &(rping_state){ .pong = pong });
     CHECK_REF(ping, "spawning ping");
-    watchdog_start("remote_pingpong");
-    uint64_t got = 0;
+    watchdog_start(name);
+    pp_session(node, ping, WARMUP_ROUND_TRIPS);
+    uint64_t child0 = child_cpu_ns(node, cpu);
+    uint64_t self0 = bench_cpu_ns();
     uint64_t t0 = bench_now_ns();
-    au_send(ping, ((rping_msg){ .tag = rping_msg_go }));
-    au_err err = au_promise_wait(p, uint64_t, &got, 0); /* bounded by the watchdog */
+    pp_session(node, ping, n);
     uint64_t t1 = bench_now_ns();
+    uint64_t self1 = bench_cpu_ns();
+    uint64_t child1 = child_cpu_ns(node, cpu);
     watchdog_stop();
     bench_window(t0, t1);
-    if (err) remote_fail("remote_pingpong: waiting for the result: %s", au_strerror(err));
-    if (got != n) remote_fail("remote_pingpong: wrong round-trip count %llu", (unsigned long long)got);
     au_stop(pong_root);
     stop_child();
     stop_node(node, "parent");
-    bench_result("remote_pingpong", (double)(t1 - t0) / 1e3 / (double)n, "us/rt");
+    char cpu_name[64];
+    snprintf(cpu_name, sizeof cpu_name, "%s_cpu", name);
+    bench_result(name, (double)(t1 - t0) / 1e3 / (double)n, "us/rt");
+    bench_result(cpu_name, (double)((self1 - self0) + (child1 - child0)) / 1e3 / (double)n,
+                 "cpu-us/rt");
     return 0;
+}
+
+int bench_remote_pingpong(uint64_t n) { return remote_pingpong("remote_pingpong", false, n); }
+
+int bench_remote_pingpong_nospin(uint64_t n) {
+    return remote_pingpong("remote_pingpong_nospin", true, n);
 }
 
 /* ---------------------------------------------------------------------- remote_throughput --- */
 
+/* Runs sessions: `go(n, report)` starts n messages counted from zero under the window; the
+ * receiver's fin reply goes to `report`. Acks of a session all arrive before its fin reply
+ * (one sender, one receiver: in order), so none is left over for the next session. */
 typedef struct rsource_state {
     uint64_t n, sent, acked;
     bool fin_sent;
@@ -488,18 +566,21 @@ static void pump(rsource_state *self) {
 static void rsource_recv(au_ctx *ctx, rsource_state *self, rsource_msg *msg) {
     switch (msg->tag) {
     case rsource_msg_go:
+        self->n = msg->go.n;
+        self->sent = self->acked = 0;
+        self->fin_sent = false;
+        self->report = msg->go.report;
         pump(self);
         break;
     case rsource_msg_ack:
         if (msg->ack > self->acked) {
             self->acked = msg->ack;
-            progress(self->acked);
+            progress();
         }
         pump(self);
         break;
     case rsource_msg_done:
         au_send(self->report, msg->done);
-        au_stop_self(ctx);
         break;
     }
 }
@@ -517,45 +598,59 @@ static void tp_hello(void *arg, uint64_t token, uint64_t_ref reply_to) {
     au_send(a->hello, ((rtp_hello){ .token = token, .reply_to = reply_to, .ack_to = a->ack_to }));
 }
 
+/* One session of n messages; checks the receiver's confirmation (bounded by the watchdog). */
+static void tp_session(au_node *node, rsource_msg_ref source, uint64_t n) {
+    au_promise *p = au_promise_new(node, rtp_result);
+    if (!p) remote_fail("au_promise_new: %s", au_strerror(au_last_error()));
+    au_send(source, ((rsource_msg){ .tag = rsource_msg_go,
+                                    .go = { .n = n, .report = au_promise_ref(p, rtp_result) } }));
+    rtp_result result = { 0 };
+    au_err err = au_promise_wait(p, rtp_result, &result, 0);
+    if (err) remote_fail("remote_throughput: waiting for the result: %s", au_strerror(err));
+    if (result.count != n || result.bytes != n * PAYLOAD_SIZE || !result.in_order)
+        remote_fail("remote_throughput: the receiver confirmed count %llu (of %llu), bytes %llu, %s",
+                    (unsigned long long)result.count, (unsigned long long)n,
+                    (unsigned long long)result.bytes, result.in_order ? "in order" : "NOT in order");
+}
+
 int bench_remote_throughput(uint64_t n) {
     char addr[64];
     start_child("remote_throughput", addr, sizeof addr);
-    au_node *node = remote_node_start();
+    au_node *node = remote_node_start(false);
     rtp_data_ref data = au_forge(rsink_msg, rtp_data, node, "sink", addr);
     rtp_fin_ref fin = au_forge(rsink_msg, rtp_fin, node, "sink", addr);
     rtp_hello_ref hello = au_forge(rsink_msg, rtp_hello, node, "sink", addr);
+    cpu_req_ref cpu = au_forge(rsink_msg, cpu_req, node, "sink", addr);
     rsink_msg_ref sink_root = au_forge(rsink_msg, rsink_msg, node, "sink", addr);
     CHECK_REF(data, "forging the receiver");
     CHECK_REF(fin, "forging the receiver");
     CHECK_REF(hello, "forging the receiver");
+    CHECK_REF(cpu, "forging the receiver");
     CHECK_REF(sink_root, "forging the receiver");
 
-    au_promise *p = au_promise_new(node, rtp_result);
-    if (!p) remote_fail("au_promise_new: %s", au_strerror(au_last_error()));
     rsource_msg_ref source = au_spawn(node, rsource_actor, NULL,
-                                      &(rsource_state){ .n = n, .data = data, .fin = fin,
-                                                        .report = au_promise_ref(p, rtp_result) });
+                                      &(rsource_state){ .data = data, .fin = fin });
     CHECK_REF(source, "spawning the sender");
     /* The hello tells the receiver where acks go; the sender is idle until `go`. */
     handshake(node, tp_hello,
               &(tp_hello_arg){ .hello = hello,
                                .ack_to = au_narrow(rsource_msg, uint64_t, source) });
     watchdog_start("remote_throughput");
-    rtp_result result = { 0 };
+    tp_session(node, source, WARMUP_MESSAGES);
+    uint64_t child0 = child_cpu_ns(node, cpu);
+    uint64_t self0 = bench_cpu_ns();
     uint64_t t0 = bench_now_ns();
-    au_send(source, ((rsource_msg){ .tag = rsource_msg_go }));
-    au_err err = au_promise_wait(p, rtp_result, &result, 0); /* bounded by the watchdog */
+    tp_session(node, source, n);
     uint64_t t1 = bench_now_ns();
+    uint64_t self1 = bench_cpu_ns();
+    uint64_t child1 = child_cpu_ns(node, cpu);
     watchdog_stop();
     bench_window(t0, t1);
-    if (err) remote_fail("remote_throughput: waiting for the result: %s", au_strerror(err));
-    if (result.count != n || result.bytes != n * PAYLOAD_SIZE || !result.in_order)
-        remote_fail("remote_throughput: the receiver confirmed count %llu (of %llu), bytes %llu, %s",
-                    (unsigned long long)result.count, (unsigned long long)n,
-                    (unsigned long long)result.bytes, result.in_order ? "in order" : "NOT in order");
     au_stop(sink_root);
     stop_child();
     stop_node(node, "parent");
     bench_result("remote_throughput", (double)n / ((double)(t1 - t0) / 1e9), "msg/s");
+    bench_result("remote_throughput_cpu",
+                 (double)((self1 - self0) + (child1 - child0)) / 1e3 / (double)n, "cpu-us/msg");
     return 0;
 }

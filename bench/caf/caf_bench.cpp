@@ -1,11 +1,15 @@
 // CAF 0.17 peer for `make bench`.
 //
 //   caf_bench <benchmark> [N]
+//   caf_bench --info
 //
-// prints exactly one line on stdout: `RESULT <benchmark> <value> <unit>`, and
-// exits non-zero when the work was not done correctly (every benchmark checks
-// its own counts/totals).  Workloads and parameters are described in
-// bench/README.md and are identical in the Erlang peer and in aurum_bench.
+// prints on stdout one line `RESULT <benchmark> <value> <unit>` (and, for some
+// benchmarks, further `RESULT <benchmark>_<metric> ...` lines: peak RSS,
+// allocator view, CPU per operation), and exits non-zero when the work was not
+// done correctly (every benchmark checks its own counts/totals); --info prints
+// `INFO` lines (compiler, flags, CAF version, worker threads).  Workloads and
+// parameters are described in bench/README.md and are identical in the Erlang
+// peer and in aurum_bench.
 //
 // Fairness: the default CAF scheduler (work stealing) with
 // scheduler.max-threads = nproc (CAF 0.17 would otherwise use max(nproc, 4)).
@@ -15,10 +19,12 @@
 #include "caf/io/all.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,6 +45,8 @@ using fin_atom = caf::atom_constant<caf::atom("bfin")>;
 using ack_atom = caf::atom_constant<caf::atom("back")>;
 using stop_atom = caf::atom_constant<caf::atom("bstop")>;
 using hello_atom = caf::atom_constant<caf::atom("bhello")>;
+using cpu_atom = caf::atom_constant<caf::atom("bcpu")>;
+using more_atom = caf::atom_constant<caf::atom("bmore")>;
 
 constexpr uint32_t ring_size = 100;         // threadring
 constexpr uint32_t fj_workers = 60;         // fjthrput
@@ -46,6 +54,10 @@ constexpr uint64_t idle_batch = 1000;       // idle: liveness pings in flight
 constexpr size_t payload_size = 100;        // remote_*
 constexpr uint64_t window = 10000;          // remote_throughput: max un-acked
 constexpr uint64_t ack_every = 1000;        // remote_throughput: receiver acks
+constexpr uint64_t warmup_round_trips = 1000; // remote_pingpong, untimed
+constexpr uint64_t warmup_messages = 10000;   // remote_throughput, untimed
+constexpr uint32_t fanin_producers = 1000;  // fanin
+constexpr uint64_t fanin_burst = 100;       // fanin: messages per producer turn
 
 // ---------------------------------------------------------------- helpers --
 
@@ -115,6 +127,34 @@ uint64_t rss_bytes() {
     fail("no VmRSS");
   return kb * 1024;
 }
+
+// Peak resident set of the process (getrusage ru_maxrss), in bytes.
+uint64_t peak_rss_bytes() {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0)
+    fail("getrusage");
+  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
+}
+
+// Bytes held from malloc (mallinfo2: uordblks + hblkhd, all arenas).
+uint64_t heap_bytes() {
+  struct mallinfo2 mi = mallinfo2();
+  return static_cast<uint64_t>(mi.uordblks) + static_cast<uint64_t>(mi.hblkhd);
+}
+
+// User + system CPU time of the process (getrusage RUSAGE_SELF), in ns.
+uint64_t cpu_ns() {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0)
+    fail("getrusage");
+  auto us = [](const timeval& tv) {
+    return static_cast<uint64_t>(tv.tv_sec) * 1000000u
+           + static_cast<uint64_t>(tv.tv_usec);
+  };
+  return (us(ru.ru_utime) + us(ru.ru_stime)) * 1000u;
+}
+
+constexpr double mib = 1024.0 * 1024.0;
 
 void result(const char* bench, double value, const char* unit) {
   printf("RESULT %s %.2f %s\n", bench, value, unit);
@@ -226,6 +266,7 @@ void bench_count(caf::actor_system& sys, uint64_t n) {
   if (count != n || sum != n * (n - 1) / 2)
     fail("count: wrong count or total");
   result("count", static_cast<double>(n) / (t1 - t0), "msg/s");
+  result("count_peak_rss", static_cast<double>(peak_rss_bytes()) / mib, "MiB");
 }
 
 // ------------------------------------------------------------ threadring --
@@ -281,25 +322,56 @@ caf::behavior fj_worker(caf::event_based_actor* self) {
   };
 }
 
+struct collect_state {
+  uint64_t expect = 0;
+  uint64_t count = 0;
+  uint64_t sum = 0;
+  caf::actor report;
+};
+
+// Receives integers; once `expect` have arrived it reports (count, sum) to
+// the driver.  It stays alive (the driver ends it), so that the driver can
+// wait for exactly the workers to be gone.
+caf::behavior collect_actor(caf::stateful_actor<collect_state>* self,
+                            uint64_t expect, caf::actor report) {
+  self->state.expect = expect;
+  self->state.report = std::move(report);
+  return {
+    [=](uint64_t x) {
+      auto& s = self->state;
+      s.count += 1;
+      s.sum += x;
+      if (s.count == s.expect)
+        self->send(s.report, done_atom::value, s.count, s.sum);
+    },
+  };
+}
+
 // The driver is the main thread (as in Savina): it spawns N workers through
-// the actor system, sends each one message and collects the N replies.
+// the actor system and sends each one message on behalf of the collector
+// (send_as), so the worker's reply goes to the collector, as in aurum and
+// Erlang; after the collector's report it waits until every worker has
+// exited (the registry's count of running actors is back where it was).
 // Note: spawning from inside an actor (`self->spawn`) in CAF 0.17 queues
 // the children on the parent's worker and scaled super-linearly here
 // (~9k actors/s at N=100k), so the system-level spawn is used.
 void bench_fjcreate(caf::actor_system& sys, uint64_t n) {
   caf::scoped_actor self{sys};
+  auto collector = sys.spawn(collect_actor, n, caf::actor{self});
+  size_t running = sys.registry().running();
   uint64_t got = 0, sum = 0;
   double t0 = now_s();
   for (uint64_t i = 0; i < n; ++i) {
     auto w = sys.spawn(fj_worker);
-    self->send(w, i);
+    caf::send_as(collector, w, i);
   }
-  for (uint64_t i = 0; i < n; ++i)
-    receive_or_fail(self, [&](uint64_t x) {
-      ++got;
-      sum += x;
-    });
+  receive_or_fail(self, [&](done_atom, uint64_t c, uint64_t s) {
+    got = c;
+    sum = s;
+  });
+  sys.registry().await_running_count_equal(running);
   double t1 = now_s();
+  caf::anon_send_exit(collector, caf::exit_reason::user_shutdown);
   if (got != n || sum != n * (n - 1) / 2)
     fail("fjcreate: wrong number of terminated workers");
   result("fjcreate", static_cast<double>(n) / (t1 - t0), "actors/s");
@@ -368,9 +440,11 @@ caf::behavior idle_actor(caf::event_based_actor*) {
 
 void bench_idle(caf::actor_system& sys, uint64_t n) {
   caf::scoped_actor self{sys};
+  uint64_t before = rss_bytes(), heap_before = heap_bytes();
+  // The driver's N handles (8 bytes each) are allocated after the first
+  // reading: counted, as in aurum and Erlang (bench/README.md).
   std::vector<caf::actor> actors;
-  actors.reserve(n); // the handle array is not counted
-  uint64_t before = rss_bytes();
+  actors.reserve(n);
   for (uint64_t i = 0; i < n; ++i)
     actors.push_back(sys.spawn(idle_actor));
   // Liveness check in batches (at most idle_batch messages in flight, so
@@ -384,21 +458,127 @@ void bench_idle(caf::actor_system& sys, uint64_t n) {
     for (uint64_t i = lo; i < hi; ++i)
       receive_or_fail(self, [&](uint64_t x) { sum += x; });
   }
-  uint64_t after = rss_bytes();
+  uint64_t after = rss_bytes(), heap_after = heap_bytes();
   if (sum != n * (n - 1) / 2)
     fail("idle: not every actor answered");
   for (auto& a : actors)
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-  double per = (static_cast<double>(after) - static_cast<double>(before))
-               / static_cast<double>(n);
-  result("idle", per, "bytes/actor");
+  auto per = [n](uint64_t a, uint64_t b) {
+    return (static_cast<double>(b) - static_cast<double>(a))
+           / static_cast<double>(n);
+  };
+  result("idle", per(before, after), "bytes/actor");
+  result("idle_alloc", per(heap_before, heap_after), "bytes/actor");
+}
+
+// ----------------------------------------------------------------- fanin --
+
+// 1,000 producers stream N messages in total to one consumer: producer p
+// sends (p, 0), (p, 1), ... (p, share(p) - 1), at most fanin_burst per turn,
+// then a `more` message to itself.  The consumer checks each producer's order
+// and completeness and reports after N messages.  Time: the first `go` (all
+// actors spawned before the clock) to the report.
+
+uint64_t fanin_share(uint64_t n, uint32_t p) {
+  return n / fanin_producers + (p < n % fanin_producers ? 1 : 0);
+}
+
+struct fanin_consumer_state {
+  uint64_t n = 0;
+  uint64_t count = 0;
+  uint64_t out_of_order = 0;
+  std::vector<uint64_t> next; // the sequence number expected next, per producer
+  caf::actor report;
+};
+
+caf::behavior fanin_consumer(caf::stateful_actor<fanin_consumer_state>* self,
+                             uint64_t n, caf::actor report) {
+  auto& st = self->state;
+  st.n = n;
+  st.next.assign(fanin_producers, 0);
+  st.report = std::move(report);
+  return {
+    [=](uint32_t p, uint64_t seq) {
+      auto& s = self->state;
+      if (p >= fanin_producers || seq != s.next[p])
+        s.out_of_order += 1;
+      else
+        s.next[p] += 1;
+      if (++s.count == s.n) {
+        uint64_t incomplete = 0;
+        for (uint32_t i = 0; i < fanin_producers; ++i)
+          if (s.next[i] != fanin_share(s.n, i))
+            ++incomplete;
+        self->send(s.report, done_atom::value, s.count, s.out_of_order,
+                   incomplete);
+      }
+    },
+  };
+}
+
+struct fanin_producer_state {
+  uint32_t id = 0;
+  uint64_t share = 0;
+  uint64_t sent = 0;
+  caf::actor consumer;
+};
+
+caf::behavior fanin_producer(caf::stateful_actor<fanin_producer_state>* self,
+                             uint32_t id, uint64_t share, caf::actor consumer) {
+  auto& st = self->state;
+  st.id = id;
+  st.share = share;
+  st.consumer = std::move(consumer);
+  auto burst = [self] {
+    auto& s = self->state;
+    for (uint64_t k = 0; k < fanin_burst && s.sent < s.share; ++k) {
+      self->send(s.consumer, s.id, s.sent);
+      ++s.sent;
+    }
+    if (s.sent < s.share)
+      self->send(self, more_atom::value);
+    else
+      self->quit();
+  };
+  return {
+    [=](go_atom) { burst(); },
+    [=](more_atom) { burst(); },
+  };
+}
+
+void bench_fanin(caf::actor_system& sys, uint64_t n) {
+  if (n < fanin_producers)
+    fail("fanin: N must be at least 1000");
+  caf::scoped_actor self{sys};
+  auto consumer = sys.spawn(fanin_consumer, n, caf::actor{self});
+  std::vector<caf::actor> producers;
+  for (uint32_t i = 0; i < fanin_producers; ++i)
+    producers.push_back(
+      sys.spawn(fanin_producer, i, fanin_share(n, i), consumer));
+  uint64_t count = 0, out_of_order = 0, incomplete = 0;
+  double t0 = now_s();
+  for (auto& p : producers)
+    self->send(p, go_atom::value);
+  receive_or_fail(self, [&](done_atom, uint64_t c, uint64_t o, uint64_t i) {
+    count = c;
+    out_of_order = o;
+    incomplete = i;
+  });
+  double t1 = now_s();
+  if (count != n || out_of_order != 0 || incomplete != 0)
+    fail("fanin: wrong count, order or completeness");
+  caf::anon_send_exit(consumer, caf::exit_reason::user_shutdown);
+  result("fanin", static_cast<double>(n) / (t1 - t0), "msg/s");
+  result("fanin_peak_rss", static_cast<double>(peak_rss_bytes()) / mib, "MiB");
 }
 
 // --------------------------------------------------------------- remote --
 
 // Child side: publish a pong (remote_pingpong) or a sink (remote_throughput)
 // on 127.0.0.1 with an OS-chosen port, print `PORT <p>` on stdout, and run
-// until the parent sends bstop.
+// until the parent sends bstop.  Both answer (bcpu) with the process's CPU
+// time in ns, so that the parent can charge both processes' CPU to the timed
+// session.
 
 caf::behavior remote_pong(caf::event_based_actor* self) {
   return {
@@ -406,6 +586,7 @@ caf::behavior remote_pong(caf::event_based_actor* self) {
       return std::make_tuple(seq, payload);
     },
     [](hello_atom) { return hello_atom::value; },
+    [](cpu_atom) { return cpu_ns(); },
     [=](stop_atom) { self->quit(); },
   };
 }
@@ -418,7 +599,8 @@ struct sink_state {
 
 // remote_throughput receiver: counts messages and bytes; after every
 // ack_every messages it sends (back, count) to the sender; on (bfin) it
-// replies (bfin, count, bytes, in_order).
+// replies (bfin, count, bytes, in_order) and counts the next session from
+// zero.
 caf::behavior remote_sink(caf::stateful_actor<sink_state>* self) {
   return {
     [=](uint64_t seq, const std::string& payload) {
@@ -433,9 +615,12 @@ caf::behavior remote_sink(caf::stateful_actor<sink_state>* self) {
     },
     [=](fin_atom) {
       auto& s = self->state;
-      return std::make_tuple(fin_atom::value, s.count, s.bytes, s.in_order);
+      auto r = std::make_tuple(fin_atom::value, s.count, s.bytes, s.in_order);
+      s = sink_state{};
+      return r;
     },
     [](hello_atom) { return hello_atom::value; },
+    [](cpu_atom) { return cpu_ns(); },
     [=](stop_atom) { self->quit(); },
   };
 }
@@ -538,6 +723,18 @@ caf::actor connect(caf::actor_system& sys, uint16_t port) {
   return *x;
 }
 
+// The child's CPU time in ns (its answer to bcpu).
+uint64_t child_cpu_ns(caf::actor_system& sys, const caf::actor& child) {
+  caf::scoped_actor self{sys};
+  uint64_t ns = 0;
+  self->request(child, std::chrono::seconds(30), cpu_atom::value)
+    .receive([&](uint64_t x) { ns = x; },
+             [&](caf::error& err) {
+               fail("cpu request failed: " + sys.render(err));
+             });
+  return ns;
+}
+
 struct rping_state {
   uint64_t n = 0;
   uint64_t got = 0;
@@ -546,15 +743,18 @@ struct rping_state {
   caf::actor report;
 };
 
+// Runs sessions: (bgo, n) starts n round trips counted from zero; after the
+// n-th the ping reports (bdone, n) and waits for the next (bgo, n).
 caf::behavior remote_ping(caf::stateful_actor<rping_state>* self,
-                          caf::actor pong, uint64_t n, caf::actor report) {
+                          caf::actor pong, caf::actor report) {
   auto& s = self->state;
-  s.n = n;
   s.payload.assign(payload_size, 'x');
   s.pong = std::move(pong);
   s.report = std::move(report);
   return {
-    [=](go_atom) {
+    [=](go_atom, uint64_t n) {
+      self->state.n = n;
+      self->state.got = 0;
       self->send(self->state.pong, uint64_t{0}, self->state.payload);
     },
     [=](uint64_t seq, const std::string& payload) {
@@ -563,7 +763,6 @@ caf::behavior remote_ping(caf::stateful_actor<rping_state>* self,
         fail("remote_pingpong: bad reply");
       if (++s.got == s.n) {
         self->send(s.report, done_atom::value, s.got);
-        self->quit();
         return;
       }
       self->send(s.pong, s.got, s.payload);
@@ -579,18 +778,31 @@ void bench_remote_pingpong(const char* exe, uint64_t n) {
     caf::actor_system sys{cfg};
     auto pong = connect(sys, port);
     caf::scoped_actor self{sys};
-    auto ping = sys.spawn(remote_ping, pong, n, caf::actor{self});
-    uint64_t got = 0;
+    auto ping = sys.spawn(remote_ping, pong, caf::actor{self});
+    auto session = [&](uint64_t k) {
+      uint64_t got = 0;
+      self->send(ping, go_atom::value, k);
+      receive_or_fail(self, [&](done_atom, uint64_t c) { got = c; });
+      if (got != k)
+        fail("remote_pingpong: wrong round-trip count");
+    };
+    session(warmup_round_trips);
+    uint64_t child0 = child_cpu_ns(sys, pong);
+    uint64_t self0 = cpu_ns();
     double t0 = now_s();
-    self->send(ping, go_atom::value);
-    receive_or_fail(self, [&](done_atom, uint64_t c) { got = c; });
+    session(n);
     double t1 = now_s();
-    if (got != n)
-      fail("remote_pingpong: wrong round-trip count");
+    uint64_t self1 = cpu_ns();
+    uint64_t child1 = child_cpu_ns(sys, pong);
+    caf::anon_send_exit(ping, caf::exit_reason::user_shutdown);
     self->send(pong, stop_atom::value);
     stop_child();
     result("remote_pingpong", (t1 - t0) * 1e6 / static_cast<double>(n),
            "us/rt");
+    result("remote_pingpong_cpu",
+           static_cast<double>((self1 - self0) + (child1 - child0)) / 1e3
+             / static_cast<double>(n),
+           "cpu-us/rt");
   }
 }
 
@@ -607,11 +819,12 @@ struct source_state {
 // remote_throughput sender: keeps at most `window` messages un-acked
 // (sent - acked < window), acks are cumulative counts sent by the receiver
 // every `ack_every` messages; after the last message it sends (bfin) and
-// waits for (bfin, count, bytes, in_order).
+// waits for (bfin, count, bytes, in_order).  Runs sessions: (bgo, n) starts
+// n messages counted from zero (a session's acks all arrive before its fin
+// reply, so none is left over for the next).
 caf::behavior remote_source(caf::stateful_actor<source_state>* self,
-                            caf::actor sink, uint64_t n, caf::actor report) {
+                            caf::actor sink, caf::actor report) {
   auto& st = self->state;
-  st.n = n;
   st.payload.assign(payload_size, 'x');
   st.sink = std::move(sink);
   st.report = std::move(report);
@@ -627,7 +840,13 @@ caf::behavior remote_source(caf::stateful_actor<source_state>* self,
     }
   };
   return {
-    [=](go_atom) { pump(); },
+    [=](go_atom, uint64_t n) {
+      auto& s = self->state;
+      s.n = n;
+      s.sent = s.acked = 0;
+      s.fin_sent = false;
+      pump();
+    },
     [=](ack_atom, uint64_t count) {
       if (count > self->state.acked)
         self->state.acked = count;
@@ -636,7 +855,6 @@ caf::behavior remote_source(caf::stateful_actor<source_state>* self,
     [=](fin_atom, uint64_t count, uint64_t bytes, bool in_order) {
       self->send(self->state.report, done_atom::value, count, bytes,
                  in_order);
-      self->quit();
     },
   };
 }
@@ -649,22 +867,35 @@ void bench_remote_throughput(const char* exe, uint64_t n) {
     caf::actor_system sys{cfg};
     auto sink = connect(sys, port);
     caf::scoped_actor self{sys};
-    auto src = sys.spawn(remote_source, sink, n, caf::actor{self});
-    uint64_t count = 0, bytes = 0;
-    bool in_order = false;
+    auto src = sys.spawn(remote_source, sink, caf::actor{self});
+    auto session = [&](uint64_t k) {
+      uint64_t count = 0, bytes = 0;
+      bool in_order = false;
+      self->send(src, go_atom::value, k);
+      receive_or_fail(self, [&](done_atom, uint64_t c, uint64_t b, bool o) {
+        count = c;
+        bytes = b;
+        in_order = o;
+      });
+      if (count != k || bytes != k * payload_size || !in_order)
+        fail("remote_throughput: receiver confirmed the wrong count");
+    };
+    session(warmup_messages);
+    uint64_t child0 = child_cpu_ns(sys, sink);
+    uint64_t self0 = cpu_ns();
     double t0 = now_s();
-    self->send(src, go_atom::value);
-    receive_or_fail(self, [&](done_atom, uint64_t c, uint64_t b, bool o) {
-      count = c;
-      bytes = b;
-      in_order = o;
-    });
+    session(n);
     double t1 = now_s();
-    if (count != n || bytes != n * payload_size || !in_order)
-      fail("remote_throughput: receiver confirmed the wrong count");
+    uint64_t self1 = cpu_ns();
+    uint64_t child1 = child_cpu_ns(sys, sink);
+    caf::anon_send_exit(src, caf::exit_reason::user_shutdown);
     self->send(sink, stop_atom::value);
     stop_child();
     result("remote_throughput", static_cast<double>(n) / (t1 - t0), "msg/s");
+    result("remote_throughput_cpu",
+           static_cast<double>((self1 - self0) + (child1 - child0)) / 1e3
+             / static_cast<double>(n),
+           "cpu-us/msg");
   }
 }
 
@@ -684,12 +915,37 @@ const bench_def benches[] = {
   {"fjcreate", 1000000, bench_fjcreate, nullptr},
   {"fjthrput", 100000, bench_fjthrput, nullptr},
   {"idle", 100000, bench_idle, nullptr},
+  {"fanin", 10000000, bench_fanin, nullptr},
   {"remote_pingpong", 100000, nullptr, bench_remote_pingpong},
   {"remote_throughput", 1000000, nullptr, bench_remote_throughput},
 };
 
+#ifndef CAF_BENCH_CXXFLAGS
+#define CAF_BENCH_CXXFLAGS "unknown"
+#endif
+
+// `caf_bench --info`: the build and the scheduler, for the runner's header.
+int info() {
+  caf::actor_system_config cfg;
+  configure(cfg, false);
+  caf::actor_system sys{cfg};
+  printf("INFO caf version %d.%d.%d\n", CAF_VERSION / 10000,
+         CAF_VERSION / 100 % 100, CAF_VERSION % 100);
+#ifdef __clang__
+  printf("INFO caf compiler clang %s\n", __clang_version__);
+#else
+  printf("INFO caf compiler g++ %s\n", __VERSION__);
+#endif
+  printf("INFO caf flags %s\n", CAF_BENCH_CXXFLAGS);
+  printf("INFO caf workers %zu (scheduler.max-threads = nproc = %lld; "
+         "policy work-stealing, polling defaults)\n",
+         sys.scheduler().num_workers(), static_cast<long long>(nproc()));
+  fflush(stdout);
+  return 0;
+}
+
 [[noreturn]] void usage() {
-  fprintf(stderr, "usage: caf_bench <benchmark> [N]\nbenchmarks:");
+  fprintf(stderr, "usage: caf_bench <benchmark> [N] | --info\nbenchmarks:");
   for (auto& b : benches)
     fprintf(stderr, " %s", b.name);
   fprintf(stderr, "\n");
@@ -701,6 +957,8 @@ const bench_def benches[] = {
 int main(int argc, char** argv) {
   if (argc == 3 && strcmp(argv[1], "--child") == 0)
     return child_main(argv[2]);
+  if (argc == 2 && strcmp(argv[1], "--info") == 0)
+    return info();
   if (argc < 2 || argc > 3)
     usage();
   const bench_def* def = nullptr;

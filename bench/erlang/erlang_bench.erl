@@ -1,11 +1,15 @@
 %% Erlang/OTP peer for `make bench`.
 %%
 %% Run through bench/erlang/run.sh <benchmark> [N], which compiles this module
-%% into a build directory and starts `erl -noshell -run erlang_bench main ...`.
-%% Prints exactly one line on stdout, `RESULT <benchmark> <value> <unit>`, and
-%% halts with a non-zero status when the work was not done correctly (every
-%% benchmark checks its own counts/totals).  Workloads and parameters are the
-%% same as in the CAF peer and in aurum_bench; see bench/README.md.
+%% into a build directory and starts `erl -noinput -run erlang_bench main ...`.
+%% Prints on stdout one line `RESULT <benchmark> <value> <unit>` (and, for some
+%% benchmarks, further `RESULT <benchmark>_<metric> ...` lines: peak RSS,
+%% allocator view, CPU per operation), and halts with a non-zero status when
+%% the work was not done correctly (every benchmark checks its own
+%% counts/totals); `main info` (run.sh --info) prints `INFO` lines (versions,
+%% flags).  Workloads
+%% and parameters are the same as in the CAF peer and in aurum_bench; see
+%% bench/README.md.
 %%
 %% Fairness: default VM flags (+S = number of logical CPUs).  The only
 %% extra flag is +P for fjcreate (a limit on live processes, not a tuning
@@ -13,6 +17,12 @@
 -module(erlang_bench).
 
 -export([main/1, remote_pong/0, remote_sink/4]).
+
+-define(WARMUP_ROUND_TRIPS, 1000).  % remote_pingpong, untimed
+-define(WARMUP_MESSAGES, 10000).    % remote_throughput, untimed
+-define(FANIN_PRODUCERS, 1000).
+-define(FANIN_BURST, 100).          % fanin: messages per producer turn
+-define(MIB, (1024 * 1024)).
 
 -define(RING_SIZE, 100).
 -define(FJ_WORKERS, 60).
@@ -24,6 +34,9 @@
 -define(ACK_EVERY, 1000).
 -define(WAIT, 600000).
 
+main(["info"]) ->
+    info(),
+    halt(0);
 main([Bench]) ->
     main([Bench, "default"]);
 main([Bench, NArg]) ->
@@ -35,8 +48,12 @@ main([Bench, NArg]) ->
         end,
     try
         true = N > 0,
-        {Value, Unit} = run(Name, N),
-        io:format("RESULT ~s ~.2f ~s~n", [Bench, float(Value), Unit]),
+        Results = case run(Name, N) of
+                      {Value, Unit} -> [{Bench, Value, Unit}];
+                      List when is_list(List) -> List
+                  end,
+        [io:format("RESULT ~s ~.2f ~s~n", [K, float(V), U])
+         || {K, V, U} <- Results],
         halt(0)
     catch
         Class:Reason:Stack ->
@@ -54,6 +71,7 @@ default_n(threadring) -> 10000000;
 default_n(fjcreate) -> 1000000;
 default_n(fjthrput) -> 100000;
 default_n(idle) -> 100000;
+default_n(fanin) -> 10000000;
 default_n(remote_pingpong) -> 100000;
 default_n(remote_throughput) -> 1000000;
 default_n(Other) -> error({unknown_benchmark, Other}).
@@ -103,7 +121,8 @@ run(count, N) ->
     T1 = now_ns(),
     (Count =:= N andalso Sum =:= N * (N - 1) div 2)
         orelse error({wrong_total, Count, Sum}),
-    {N / ((T1 - T0) / 1.0e9), "msg/s"};
+    [{"count", N / ((T1 - T0) / 1.0e9), "msg/s"},
+     {"count_peak_rss", peak_rss_bytes() / ?MIB, "MiB"}];
 
 %% ---------------------------------------------------------- threadring --
 
@@ -124,11 +143,19 @@ run(threadring, N) ->
 
 %% ------------------------------------------------------------ fjcreate --
 
+%% The workers' replies go to a collector process (as in aurum and CAF),
+%% which reports once all N are in and stays alive; the driver then waits
+%% until every worker has exited (the process count is back where it was).
 run(fjcreate, N) ->
+    Self = self(),
+    Collector = spawn(fun() -> fj_collect(N, 0, 0, Self) end),
+    Procs = erlang:system_info(process_count),
     T0 = now_ns(),
-    fj_spawn(0, N, self()),
-    {Got, Sum} = fj_collect(N, 0, 0),
+    fj_spawn(0, N, Collector),
+    {fj_done, Got, Sum} = wait_for(fj_done),
+    wait_process_count(Procs),
     T1 = now_ns(),
+    Collector ! stop,
     (Got =:= N andalso Sum =:= N * (N - 1) div 2)
         orelse error({wrong_count, Got, Sum}),
     {N / ((T1 - T0) / 1.0e9), "actors/s"};
@@ -154,10 +181,13 @@ run(fjthrput, N) ->
     {Total / ((T1 - T0) / 1.0e9), "msg/s"};
 
 %% ---------------------------------------------------------------- idle --
-%% The figure is the OS resident set (VmRSS of /proc/self/status, i.e. the
-%% beam process) after minus before, divided by N -- the same measure as the
-%% other frameworks.  erlang:memory(processes) per process is printed on
-%% stderr for information.
+%% idle: the OS resident set (VmRSS of /proc/self/status, i.e. the beam
+%% process) after minus before, divided by N -- the same measure as the other
+%% frameworks; idle_alloc: the same with erlang:memory(processes), the VM's
+%% own accounting of process memory.  The driver's list of N pids (16 bytes
+%% a cons cell) is built after the first reading and so counted, as the
+%% others' handle arrays are; the driver is garbage-collected before both
+%% readings, so that neither counts its garbage.
 
 run(idle, N) ->
     erlang:garbage_collect(),
@@ -165,16 +195,46 @@ run(idle, N) ->
     Mem0 = erlang:memory(processes),
     Procs = [spawn(fun idle_loop/0) || _ <- lists:seq(1, N)],
     Sum = idle_ping(Procs, 0, 0),
+    erlang:garbage_collect(),
     Rss1 = rss_bytes(),
     Mem1 = erlang:memory(processes),
     Sum =:= N * (N - 1) div 2 orelse error({not_all_answered, Sum}),
     [P ! stop || P <- Procs],
-    io:format(standard_error,
-              "erlang_bench: idle: erlang:memory(processes) delta "
-              "~.1f bytes/process~n", [(Mem1 - Mem0) / N]),
-    {(Rss1 - Rss0) / N, "bytes/actor"};
+    [{"idle", (Rss1 - Rss0) / N, "bytes/actor"},
+     {"idle_alloc", (Mem1 - Mem0) / N, "bytes/actor"}];
+
+%% --------------------------------------------------------------- fanin --
+%% 1,000 producers stream N messages in total to one consumer: producer P
+%% sends {P, 0}, {P, 1}, ... {P, Share - 1}, at most ?FANIN_BURST per turn,
+%% then a `more` message to itself.  The consumer checks each producer's
+%% order (next expected sequence number per producer, kept in its process
+%% dictionary: the per-process mutable table, the counterpart of the C
+%% array) and completeness, and reports after N messages.  Time: the first
+%% `go` (all processes spawned before the clock) to the report.
+
+run(fanin, N) ->
+    N >= ?FANIN_PRODUCERS orelse error({fanin_n_too_small, N}),
+    Self = self(),
+    Consumer = spawn(fun() -> fanin_consumer_start(N, Self) end),
+    Producers = [spawn(fun() -> fanin_producer(Consumer, P, 0,
+                                               fanin_share(N, P)) end)
+                 || P <- lists:seq(0, ?FANIN_PRODUCERS - 1)],
+    T0 = now_ns(),
+    [P ! go || P <- Producers],
+    {fanin_done, Count, OutOfOrder, Incomplete} = wait_for(fanin_done),
+    T1 = now_ns(),
+    Consumer ! stop,
+    (Count =:= N andalso OutOfOrder =:= 0 andalso Incomplete =:= 0)
+        orelse error({fanin, Count, OutOfOrder, Incomplete}),
+    [{"fanin", N / ((T1 - T0) / 1.0e9), "msg/s"},
+     {"fanin_peak_rss", peak_rss_bytes() / ?MIB, "MiB"}];
 
 %% ---------------------------------------------------------------- remote --
+
+%% Remote: an untimed warm-up session before the clock; CPU per operation is
+%% the user + system time of both OS processes (beam of this node and of the
+%% peer node, from /proc/self/stat, in clock ticks) over the timed session.
+%% erlang:statistics(runtime) is not used: it counts user time only.
 
 run(remote_pingpong, N) ->
     {Peer, Node} = start_peer(),
@@ -182,11 +242,18 @@ run(remote_pingpong, N) ->
         Pong = spawn(Node, ?MODULE, remote_pong, []),
         ok = handshake(Pong),
         Payload = binary:copy(<<"x">>, ?PAYLOAD_SIZE),
+        ok = remote_ping(Pong, Payload, 0, ?WARMUP_ROUND_TRIPS),
+        Child0 = remote_cpu_ticks(Pong),
+        Self0 = cpu_ticks(),
         T0 = now_ns(),
         ok = remote_ping(Pong, Payload, 0, N),
         T1 = now_ns(),
+        Self1 = cpu_ticks(),
+        Child1 = remote_cpu_ticks(Pong),
         Pong ! stop,
-        {(T1 - T0) / 1000 / N, "us/rt"}
+        Cpu = ticks_to_us((Self1 - Self0) + (Child1 - Child0)),
+        [{"remote_pingpong", (T1 - T0) / 1000 / N, "us/rt"},
+         {"remote_pingpong_cpu", Cpu / N, "cpu-us/rt"}]
     after
         catch peer:stop(Peer)
     end;
@@ -197,13 +264,26 @@ run(remote_throughput, N) ->
         Sink = spawn(Node, ?MODULE, remote_sink, [self(), 0, 0, true]),
         ok = handshake(Sink),
         Payload = binary:copy(<<"x">>, ?PAYLOAD_SIZE),
+        Session = fun(K) ->
+                          {fin, Count, Bytes, InOrder} =
+                              source(Sink, Payload, 0, 0, K),
+                          (Count =:= K andalso Bytes =:= K * ?PAYLOAD_SIZE
+                           andalso InOrder)
+                              orelse error({receiver_confirmed, Count, Bytes,
+                                            InOrder})
+                  end,
+        Session(?WARMUP_MESSAGES),
+        Child0 = remote_cpu_ticks(Sink),
+        Self0 = cpu_ticks(),
         T0 = now_ns(),
-        {fin, Count, Bytes, InOrder} = source(Sink, Payload, 0, 0, N),
+        Session(N),
         T1 = now_ns(),
+        Self1 = cpu_ticks(),
+        Child1 = remote_cpu_ticks(Sink),
         Sink ! stop,
-        (Count =:= N andalso Bytes =:= N * ?PAYLOAD_SIZE andalso InOrder)
-            orelse error({receiver_confirmed, Count, Bytes, InOrder}),
-        {N / ((T1 - T0) / 1.0e9), "msg/s"}
+        Cpu = ticks_to_us((Self1 - Self0) + (Child1 - Child0)),
+        [{"remote_throughput", N / ((T1 - T0) / 1.0e9), "msg/s"},
+         {"remote_throughput_cpu", Cpu / N, "cpu-us/msg"}]
     after
         catch peer:stop(Peer)
     end;
@@ -258,12 +338,65 @@ fj_spawn(I, N, Driver) ->
 fj_worker() ->
     receive {X, From} -> From ! {fj, X} end.   % then the process exits
 
-fj_collect(0, Got, Sum) -> {Got, Sum};
-fj_collect(Left, Got, Sum) ->
+fj_collect(0, Got, Sum, Driver) ->
+    Driver ! {fj_done, Got, Sum},
+    receive stop -> ok end;
+fj_collect(Left, Got, Sum, Driver) ->
     receive
-        {fj, X} -> fj_collect(Left - 1, Got + 1, Sum + X)
+        {fj, X} -> fj_collect(Left - 1, Got + 1, Sum + X, Driver)
     after ?WAIT -> error(no_answer)
     end.
+
+%% Until at most Procs processes exist (the exited workers are gone).
+wait_process_count(Procs) ->
+    case erlang:system_info(process_count) =< Procs of
+        true -> ok;
+        false -> erlang:yield(), wait_process_count(Procs)
+    end.
+
+fanin_share(N, P) ->
+    N div ?FANIN_PRODUCERS + case P < N rem ?FANIN_PRODUCERS of
+                                 true -> 1;
+                                 false -> 0
+                             end.
+
+fanin_consumer_start(N, Driver) ->
+    [put(P, 0) || P <- lists:seq(0, ?FANIN_PRODUCERS - 1)],
+    fanin_consumer(N, 0, 0, Driver).
+
+fanin_consumer(N, N, OutOfOrder, Driver) ->
+    Incomplete = length([P || P <- lists:seq(0, ?FANIN_PRODUCERS - 1),
+                              get(P) =/= fanin_share(N, P)]),
+    Driver ! {fanin_done, N, OutOfOrder, Incomplete},
+    receive stop -> ok end;
+fanin_consumer(N, Count, OutOfOrder, Driver) ->
+    receive
+        {P, Seq} ->
+            case get(P) of
+                Seq ->
+                    put(P, Seq + 1),
+                    fanin_consumer(N, Count + 1, OutOfOrder, Driver);
+                _ ->
+                    fanin_consumer(N, Count + 1, OutOfOrder + 1, Driver)
+            end
+    end.
+
+fanin_producer(Consumer, P, Sent, Share) ->
+    receive
+        M when M =:= go; M =:= more ->
+            Next = fanin_burst(Consumer, P, Sent, min(Share, Sent + ?FANIN_BURST)),
+            case Next < Share of
+                true ->
+                    self() ! more,
+                    fanin_producer(Consumer, P, Next, Share);
+                false -> ok
+            end
+    end.
+
+fanin_burst(_Consumer, _P, Stop, Stop) -> Stop;
+fanin_burst(Consumer, P, Seq, Stop) ->
+    Consumer ! {P, Seq},
+    fanin_burst(Consumer, P, Seq + 1, Stop).
 
 tp_worker(N, Sum, N, Report) ->
     Report ! {tp_done, N, Sum};
@@ -299,13 +432,53 @@ idle_collect(K, Sum) ->
     after ?WAIT -> error(no_answer)
     end.
 
-rss_bytes() ->
+rss_bytes() -> status_kb(<<"VmRSS:">>) * 1024.
+
+%% The process's peak resident set (VmHWM: the kernel's counter that
+%% getrusage reports as ru_maxrss).
+peak_rss_bytes() -> status_kb(<<"VmHWM:">>) * 1024.
+
+status_kb(Key) ->
     {ok, Bin} = file:read_file("/proc/self/status"),
     [Line] = [L || L <- binary:split(Bin, <<"\n">>, [global]),
-                   binary:match(L, <<"VmRSS:">>) =:= {0, 6}],
+                   binary:match(L, Key) =:= {0, byte_size(Key)}],
     [_, Kb | _] = binary:split(Line, [<<" ">>, <<"\t">>],
                                [global, trim_all]),
-    binary_to_integer(Kb) * 1024.
+    binary_to_integer(Kb).
+
+%% User + system CPU time of this OS process (fields utime and stime of
+%% /proc/self/stat), in clock ticks.
+cpu_ticks() ->
+    {ok, Bin} = file:read_file("/proc/self/stat"),
+    [_, Rest] = binary:split(Bin, <<") ">>),
+    Fields = binary:split(Rest, <<" ">>, [global]),
+    %% Rest starts at field 3 (state): utime is field 14, stime field 15.
+    binary_to_integer(lists:nth(12, Fields))
+        + binary_to_integer(lists:nth(13, Fields)).
+
+%% CPU ticks in microseconds (ticks per second, USER_HZ, from getconf).
+ticks_to_us(Ticks) ->
+    Hz = case string:to_integer(string:trim(os:cmd("getconf CLK_TCK"))) of
+             {H, []} when H > 0 -> H;
+             _ -> 100
+         end,
+    Ticks * 1.0e6 / Hz.
+
+%% The peer node's CPU ticks: asked of the remote process (a `cpu` request).
+remote_cpu_ticks(Pid) ->
+    Pid ! {cpu, self()},
+    receive {cpu_ticks, T} -> T
+    after 30000 -> error(no_cpu_answer)
+    end.
+
+info() ->
+    Out = fun(Fmt, Args) -> io:format("INFO erlang " ++ Fmt ++ "~n", Args) end,
+    Out("version OTP ~s, ~s", [erlang:system_info(otp_release),
+                                string:trim(erlang:system_info(system_version))]),
+    Out("emulator ~s, schedulers ~p online of ~p, dirty CPU schedulers ~p",
+        [erlang:system_info(emu_flavor), erlang:system_info(schedulers_online),
+         erlang:system_info(schedulers),
+         erlang:system_info(dirty_cpu_schedulers_online)]).
 
 %% ----------------------------------------------------- remote helpers --
 
@@ -329,6 +502,7 @@ start_peer() ->
 remote_pong() ->
     receive
         {hello, From} -> From ! hello, remote_pong();
+        {cpu, From} -> From ! {cpu_ticks, cpu_ticks()}, remote_pong();
         {From, Seq, Bin} -> From ! {Seq, Bin}, remote_pong();
         stop -> ok
     end.
@@ -346,15 +520,19 @@ remote_ping(Pong, Payload, I, N) ->
 
 %% remote_throughput receiver: counts messages and bytes, sends a cumulative
 %% {ack, Count} to the source after every ?ACK_EVERY messages, and answers
-%% {fin, From} with {fin, Count, Bytes, InOrder}.
+%% {fin, From} with {fin, Count, Bytes, InOrder}, then counts the next
+%% session from zero (a session's acks all arrive before its fin reply).
 remote_sink(Src, Count, Bytes, InOrder) ->
     receive
         {hello, From} ->
             From ! hello,
             remote_sink(Src, Count, Bytes, InOrder);
+        {cpu, From} ->
+            From ! {cpu_ticks, cpu_ticks()},
+            remote_sink(Src, Count, Bytes, InOrder);
         {fin, From} ->
             From ! {fin, Count, Bytes, InOrder},
-            remote_sink(Src, Count, Bytes, InOrder);
+            remote_sink(Src, 0, 0, true);
         {Seq, Bin} when is_integer(Seq) ->
             C = Count + 1,
             C rem ?ACK_EVERY =:= 0 andalso (Src ! {ack, C}),

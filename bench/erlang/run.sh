@@ -3,6 +3,7 @@
 #
 #   bench/erlang/run.sh <benchmark> [N]     run one benchmark
 #   bench/erlang/run.sh --build             only compile
+#   bench/erlang/run.sh --info              versions and flags (INFO lines)
 #
 # Compiles erlang_bench.erl with erlc into $ERL_BENCH_BUILD_DIR (default
 # build-bench/peers/erlang, never the source tree) when the .beam is missing
@@ -38,8 +39,15 @@ fi
 if [ "${1:-}" = "--build" ]; then
   exit 0
 fi
+if [ "${1:-}" = "--info" ]; then
+  echo "INFO erlang flags erl -noinput (VM defaults); fjcreate adds +P 4194304;" \
+       "remote_* add -name erlbench_<pid>@127.0.0.1 -setcookie bench" \
+       "-kernel inet_dist_use_interface {127,0,0,1}; erlc +warnings_as_errors"
+  # erl would take "--info" for one of its own flags: the module gets "info"
+  exec erl -noinput -pa "$build" -run erlang_bench main info
+fi
 if [ $# -lt 1 ] || [ $# -gt 2 ]; then
-  echo "usage: $0 <benchmark> [N] | --build" >&2
+  echo "usage: $0 <benchmark> [N] | --build | --info" >&2
   exit 2
 fi
 
