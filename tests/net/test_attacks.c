@@ -1,0 +1,514 @@
+/* test_attacks.c — an attacker on the same network as sealed nodes: captures real datagrams (a
+ * tap driver wrapped around the default one records what a node sends) and replays them from new
+ * source ports, cycles captured datagrams of past incarnations, forges, tampers, uses a wrong
+ * key or an unknown key id — all rejected and counted while correct traffic continues. And key
+ * rotation on five running nodes loses nothing to authentication. */
+#include <aurum/aurum.h>
+#include <aurum/testkit.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "proto/seal.h"
+#include "proto/wire.h"
+#include "support/recorder.h"
+
+#define WAIT_MS 10000
+
+static const uint8_t SECRET[AU_KEY_SIZE] = "0123456789abcdef0123456789abcde";
+
+AU_ROOT(target_msg, (count, int64_t, AU_REMOTE));
+
+typedef struct target {
+    recorder *log;
+} target;
+
+static void target_recv(au_ctx *ctx, target *self, target_msg *m) { recorder_add(self->log, m->count); }
+AU_ACTOR(target_actor, target, target_msg, .recv = target_recv);
+
+/* ---- a tap: the driver that records what its node sends ------------------------------------- */
+
+#define TAP_MAX 64
+
+typedef struct tap {
+    pthread_mutex_t lock;
+    size_t n;
+    size_t len[TAP_MAX];
+    uint8_t bytes[TAP_MAX][AU_WIRE_MAX_MTU];
+} tap;
+
+typedef struct tap_node {
+    au_driver_node base;
+    au_driver_node *inner;
+    tap *tap;
+} tap_node;
+
+static au_driver_ops tap_ops;
+
+static au_err tap_open(const au_driver *drv, au_node *node, au_driver_node **out) {
+    tap_node *t = calloc(1, sizeof *t);
+    const au_driver *inner = au_driver_default();
+    au_err err = inner->ops->open(inner, node, &t->inner);
+    if (err) {
+        free(t);
+        return err;
+    }
+    t->base.ops = &tap_ops;
+    t->tap = drv->data;
+    *out = &t->base;
+    return AU_OK;
+}
+
+#define INNER(dn) (((tap_node *)(dn))->inner)
+static au_err tap_start(au_driver_node *dn) { return INNER(dn)->ops->start(INNER(dn)); }
+static void tap_close(au_driver_node *dn) {
+    INNER(dn)->ops->close(INNER(dn));
+    free(dn);
+}
+static au_nanos tap_now(au_driver_node *dn) { return INNER(dn)->ops->now(INNER(dn)); }
+static uint64_t tap_random(au_driver_node *dn) { return INNER(dn)->ops->random(INNER(dn)); }
+static uint64_t tap_incarnation(au_driver_node *dn) { return INNER(dn)->ops->incarnation(INNER(dn)); }
+static void tap_wake_at(au_driver_node *dn, au_nanos t) { INNER(dn)->ops->wake_at(INNER(dn), t); }
+static au_err tap_bind(au_driver_node *dn, const struct sockaddr *a, socklen_t l,
+                       struct sockaddr_storage *b, socklen_t *bl) {
+    return INNER(dn)->ops->bind(INNER(dn), a, l, b, bl);
+}
+static size_t tap_send(au_driver_node *dn, const au_datagram *d, size_t n) {
+    tap *t = ((tap_node *)dn)->tap;
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < n && t->n < TAP_MAX; i++) {
+        memcpy(t->bytes[t->n], d[i].data, d[i].len);
+        t->len[t->n++] = d[i].len;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return INNER(dn)->ops->send(INNER(dn), d, n);
+}
+
+static au_driver_ops tap_ops = {
+    .version = AU_DRIVER_VERSION, .name = "tap", .open = tap_open, .start = tap_start,
+    .close = tap_close, .now = tap_now, .random = tap_random, .incarnation = tap_incarnation,
+    .wake_at = tap_wake_at, .bind = tap_bind, .send = tap_send,
+};
+
+/* ---- helpers ------------------------------------------------------------------------------------ */
+
+static au_node_stats stats_of(au_node *n) {
+    au_node_stats s;
+    au_node_stats_get(n, &s);
+    return s;
+}
+
+static void parse_addr(const char *text, struct sockaddr_in *out) {
+    char host[64];
+    const char *colon = strrchr(text, ':');
+    memcpy(host, text, (size_t)(colon - text));
+    host[colon - text] = '\0';
+    *out = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1)) };
+    inet_pton(AF_INET, host, &out->sin_addr);
+}
+
+/* A fresh socket on 127.0.0.1, its own source port. */
+static int fresh_socket(void) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in any = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    assert_int_equal(bind(fd, (struct sockaddr *)&any, sizeof any), 0);
+    return fd;
+}
+
+static void send_from_new_port(const struct sockaddr_in *to, const uint8_t *d, size_t len) {
+    int fd = fresh_socket();
+    assert_int_equal(sendto(fd, d, len, 0, (const struct sockaddr *)to, sizeof *to), (ssize_t)len);
+    close(fd);
+}
+
+typedef struct counter_at_least {
+    au_node *node;
+    size_t offset; /* of a field in au_node_stats */
+    uint64_t want;
+} counter_at_least;
+
+static bool counter_reached(void *arg) {
+    counter_at_least *c = arg;
+    au_node_stats s = stats_of(c->node);
+    return *(uint64_t *)((char *)&s + c->offset) >= c->want;
+}
+
+#define WAIT_COUNTER(node_, field, value)                                                        \
+    assert_true(wait_until(counter_reached,                                                      \
+                           &(counter_at_least){ (node_), offsetof(au_node_stats, field), (value) }, \
+                           WAIT_MS))
+
+/* ---- replays from new source ports ---------------------------------------------------------- */
+
+static void a_captured_sealed_datagram_replayed_from_300_new_ports_is_rejected_every_time(void **s) {
+    tap t = { .lock = PTHREAD_MUTEX_INITIALIZER };
+    au_driver tapped = { .ops = &tap_ops, .data = &t };
+    au_node *a, *b;
+    assert_int_equal(au_node_start(&(au_node_config){ .secret = SECRET, .driver = &tapped }, &a), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .secret = SECRET }, &b), AU_OK);
+    recorder log;
+    recorder_init(&log);
+    au_spawn(b, target_actor, "target", &(target){ &log });
+    int64_t_ref far = au_forge(target_msg, int64_t, a, "target", au_node_address(b));
+    assert_int_equal(au_send(far, (int64_t)1), AU_OK);
+    assert_true(recorder_wait(&log, 1, WAIT_MS));
+    pthread_mutex_lock(&t.lock);
+    assert_int_equal(t.n, 1);
+    pthread_mutex_unlock(&t.lock);
+
+    struct sockaddr_in to;
+    parse_addr(au_node_address(b), &to);
+    au_node_stats before = stats_of(b);
+    for (int i = 0; i < 300; i++) send_from_new_port(&to, t.bytes[0], t.len[0]);
+    WAIT_COUNTER(b, drops_duplicate, before.drops_duplicate + 300);
+    /* The legitimate sender goes on unhindered. */
+    assert_int_equal(au_send(far, (int64_t)2), AU_OK);
+    assert_true(recorder_wait(&log, 2, WAIT_MS));
+    au_node_stats after = stats_of(b);
+    assert_int_equal(recorder_count(&log), 2);
+    assert_int_equal(recorder_at(&log, 1), 2);
+    assert_int_equal(after.drops_duplicate - before.drops_duplicate, 300);
+    assert_int_equal(after.senders, 1); /* 300 addresses, one identity: no state per address */
+    au_node_stop(a);
+    au_node_stop(b);
+    recorder_destroy(&log);
+}
+
+/* Whether the actor behind the reference has stopped (a send to it then fails at once). */
+static bool stopped(void *ref) {
+    return au_send(*(target_msg_ref *)ref, ((target_msg){ .tag = target_msg_count, .count = -1 })) != AU_OK;
+}
+
+static void a_captured_remote_term_replayed_from_new_ports_stops_no_later_incarnation(void **s) {
+    tap t = { .lock = PTHREAD_MUTEX_INITIALIZER };
+    au_driver tapped = { .ops = &tap_ops, .data = &t };
+    au_node *a, *b;
+    assert_int_equal(au_node_start(&(au_node_config){ .secret = SECRET, .driver = &tapped }, &a), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .secret = SECRET }, &b), AU_OK);
+    recorder log;
+    recorder_init(&log);
+    target_msg_ref local = au_spawn(b, target_actor, "target", &(target){ &log });
+    target_msg_ref far = au_forge(target_msg, target_msg, a, "target", au_node_address(b));
+    assert_int_equal(au_stop(far), AU_OK); /* the captured Term */
+    struct sockaddr_in to;
+    parse_addr(au_node_address(b), &to);
+    for (int round = 0; round < 3; round++) {
+        /* wait until that incarnation is gone, then start the next one under the same name */
+        assert_true(wait_until(stopped, &local, WAIT_MS));
+        if (round == 2) break;
+        local = au_spawn(b, target_actor, "target", &(target){ &log });
+        assert_false(au_ref_is_null(local.raw));
+        au_node_stats before = stats_of(b);
+        for (int i = 0; i < 20; i++) send_from_new_port(&to, t.bytes[0], t.len[0]);
+        WAIT_COUNTER(b, drops_duplicate, before.drops_duplicate + 20);
+        /* still alive: the replays did nothing */
+        size_t had = recorder_count(&log);
+        assert_int_equal(au_send(local, ((target_msg){ .tag = target_msg_count, .count = 7 })), AU_OK);
+        assert_true(recorder_wait(&log, had + 1, WAIT_MS));
+        assert_int_equal(au_stop(local), AU_OK);
+    }
+    au_node_stop(a);
+    au_node_stop(b);
+    recorder_destroy(&log);
+}
+
+/* ---- past incarnations -------------------------------------------------------------------------- */
+
+static void captured_datagrams_of_past_incarnations_cannot_be_cycled(void **s) {
+    au_node *b;
+    assert_int_equal(au_node_start(&(au_node_config){ .secret = SECRET }, &b), AU_OK);
+    recorder log;
+    recorder_init(&log);
+    au_spawn(b, target_actor, "target", &(target){ &log });
+    /* Six runs of node a on one address; one datagram captured from each. */
+    enum { RUNS = 6 };
+    static tap taps[RUNS];
+    char a_addr[64] = "127.0.0.1:0";
+    for (int r = 0; r < RUNS; r++) {
+        taps[r] = (tap){ .lock = PTHREAD_MUTEX_INITIALIZER };
+        au_driver tapped = { .ops = &tap_ops, .data = &taps[r] };
+        au_node *a;
+        assert_int_equal(au_node_start(&(au_node_config){ .bind = a_addr, .secret = SECRET,
+                                                          .driver = &tapped }, &a), AU_OK);
+        snprintf(a_addr, sizeof a_addr, "%s", au_node_address(a));
+        assert_int_equal(au_send(au_forge(target_msg, int64_t, a, "target", au_node_address(b)),
+                                 (int64_t)(100 + r)), AU_OK);
+        assert_true(recorder_wait(&log, (size_t)r + 1, WAIT_MS));
+        au_node_stop(a);
+    }
+    struct sockaddr_in to;
+    parse_addr(au_node_address(b), &to);
+    au_node_stats before = stats_of(b);
+    for (int r = 0; r < RUNS; r++) send_from_new_port(&to, taps[r].bytes[0], taps[r].len[0]);
+    WAIT_COUNTER(b, drops_duplicate, 0); /* (any progress) */
+    uint64_t rejected;
+    for (int tries = 0;; tries++) {
+        au_node_stats now = stats_of(b);
+        rejected = (now.drops_duplicate - before.drops_duplicate) +
+                   (now.drops_stale_incarnation - before.drops_stale_incarnation);
+        if (rejected == RUNS || tries > WAIT_MS) break;
+        struct timespec d = { 0, 1000000 };
+        nanosleep(&d, NULL);
+    }
+    assert_int_equal(rejected, RUNS);
+    au_node_stats after = stats_of(b);
+    /* The oldest runs are no longer windowed: refused as past incarnations, not re-accepted. */
+    assert_true(after.drops_stale_incarnation - before.drops_stale_incarnation >= 2);
+    assert_int_equal(recorder_count(&log), RUNS);
+    au_node_stop(b);
+    recorder_destroy(&log);
+}
+
+/* ---- forged, tampered, wrong key, unknown key id ------------------------------------------ */
+
+typedef struct capture1 {
+    uint8_t *out;
+    size_t len;
+} capture1;
+
+static void capture_one(void *user, const uint8_t *d, size_t len) {
+    capture1 *c = user;
+    memcpy(c->out, d, len);
+    c->len = len;
+}
+
+/* A datagram to b's "target" carrying v, sealed with `secret` under key id and sender id (or
+ * plain with a checksum when secret is NULL). */
+static size_t datagram(const uint8_t *secret, uint8_t key_id, uint64_t sender, int64_t v,
+                       uint8_t *out) {
+    au_seal_key key;
+    if (secret) assert_int_equal(au_seal_key_init_id(&key, secret, key_id, sender), AU_WIRE_OK);
+    au_wire_limits limits = au_wire_limits_default();
+    au_wire_ids ids;
+    au_wire_ids_init(&ids);
+    capture1 c = { out, 0 };
+    au_wire_packer p;
+    assert_int_equal(au_wire_packer_init(&p, &limits, 0x77, &ids, secret ? &key : NULL, capture_one, &c),
+                     AU_WIRE_OK);
+    uint8_t cbor[1] = { (uint8_t)v }; /* CBOR: an unsigned integer below 24 is one byte */
+    au_wire_dest d = { .kind = AU_WIRE_KIND_MESSAGE, .name = (const uint8_t *)"target", .name_len = 6,
+                       .root_type = au_type_id(&au_type_target_msg),
+                       .iface_type = au_type_id(&au_type_int64_t) };
+    assert_int_equal(au_wire_packer_add(&p, &d, cbor, 1), AU_WIRE_OK);
+    au_wire_packer_flush(&p);
+    au_wire_packer_destroy(&p);
+    return c.len;
+}
+
+static void forged_tampered_wrong_key_and_unknown_key_datagrams_are_counted_while_traffic_flows(void **s) {
+    au_node *a, *b;
+    assert_int_equal(au_node_start(&(au_node_config){ .secret = SECRET }, &a), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .secret = SECRET }, &b), AU_OK);
+    recorder log;
+    recorder_init(&log);
+    au_spawn(b, target_actor, "target", &(target){ &log });
+    int64_t_ref far = au_forge(target_msg, int64_t, a, "target", au_node_address(b));
+    struct sockaddr_in to;
+    parse_addr(au_node_address(b), &to);
+    uint8_t wrong[AU_KEY_SIZE];
+    memset(wrong, 0x5a, sizeof wrong);
+    uint8_t d[AU_WIRE_MAX_MTU];
+    au_node_stats before = stats_of(b);
+    int fd = fresh_socket();
+    for (int i = 0; i < 10; i++) {
+        size_t n = datagram(wrong, 0, 1234, 9, d); /* right key id, wrong key: forged */
+        sendto(fd, d, n, 0, (struct sockaddr *)&to, sizeof to);
+        n = datagram(SECRET, 3, 1234, 9, d); /* the cluster secret under a key id not in the ring */
+        sendto(fd, d, n, 0, (struct sockaddr *)&to, sizeof to);
+        n = datagram(SECRET, 0, 1234, 9, d); /* authentic, then tampered with */
+        d[n - 20] ^= 0x40;
+        sendto(fd, d, n, 0, (struct sockaddr *)&to, sizeof to);
+        n = datagram(NULL, 0, 0, 9, d); /* plain, to a sealed node */
+        sendto(fd, d, n, 0, (struct sockaddr *)&to, sizeof to);
+        assert_int_equal(au_send(far, (int64_t)i), AU_OK); /* the real traffic, interleaved */
+    }
+    close(fd);
+    assert_true(recorder_wait(&log, 10, WAIT_MS));
+    WAIT_COUNTER(b, drops_unknown_key, before.drops_unknown_key + 10);
+    WAIT_COUNTER(b, drops_checksum, before.drops_checksum + 30);
+    au_node_stats after = stats_of(b);
+    assert_int_equal(after.drops_unknown_key - before.drops_unknown_key, 10);
+    assert_int_equal(after.drops_checksum - before.drops_checksum, 30);
+    assert_int_equal(recorder_count(&log), 10);
+    for (int i = 0; i < 10; i++) assert_int_equal(recorder_at(&log, i), i);
+    assert_int_equal(after.senders, 1); /* none of the rejected ones left state */
+    au_node_stop(a);
+    au_node_stop(b);
+    recorder_destroy(&log);
+}
+
+/* ---- key rotation ---------------------------------------------------------------------------- */
+
+enum { NODES = 5, ROUNDS = 6, PER_ROUND = 20 };
+
+typedef struct cluster {
+    au_node *n[NODES];
+    recorder log[NODES];
+    int64_t_ref to[NODES][NODES]; /* to[i][j]: node i's reference to node j's target */
+    size_t sent[NODES];
+} cluster;
+
+/* Every node sends PER_ROUND messages to every other node; waits until all have arrived. */
+static void exchange(cluster *c) {
+    for (int i = 0; i < NODES; i++)
+        for (int j = 0; j < NODES; j++) {
+            if (i == j) continue;
+            for (int k = 0; k < PER_ROUND; k++) {
+                assert_int_equal(au_send(c->to[i][j], (int64_t)i), AU_OK);
+                c->sent[j]++;
+            }
+        }
+    for (int j = 0; j < NODES; j++) assert_true(recorder_wait(&c->log[j], c->sent[j], WAIT_MS));
+}
+
+static void keys_rotate_on_five_running_nodes_without_losing_a_message(void **s) {
+    cluster c = { 0 };
+    au_key old = { .id = 1 }, fresh;
+    memcpy(old.bytes, SECRET, AU_KEY_SIZE);
+    assert_int_equal(au_key_generate(&fresh, 2), AU_OK);
+    for (int i = 0; i < NODES; i++) {
+        recorder_init(&c.log[i]);
+        assert_int_equal(au_node_start(&(au_node_config){ .keys = &old, .nkeys = 1, .workers = 1 },
+                                       &c.n[i]), AU_OK);
+        au_spawn(c.n[i], target_actor, "target", &(target){ &c.log[i] });
+    }
+    for (int i = 0; i < NODES; i++)
+        for (int j = 0; j < NODES; j++)
+            c.to[i][j] = au_forge(target_msg, int64_t, c.n[i], "target", au_node_address(c.n[j]));
+    exchange(&c);
+    for (int i = 0; i < NODES; i++) assert_int_equal(au_node_key_add(c.n[i], &fresh), AU_OK);
+    exchange(&c);
+    for (int i = 0; i < NODES; i++) { /* one node at a time, traffic in between */
+        assert_int_equal(au_node_key_use(c.n[i], 2), AU_OK);
+        exchange(&c);
+    }
+    /* Everything sealed with the old key has arrived (exchange waited): now it can go. */
+    for (int i = 0; i < NODES; i++) {
+        assert_int_equal(au_node_key_remove(c.n[i], 2), AU_ESTATE); /* the one in use */
+        assert_int_equal(au_node_key_remove(c.n[i], 1), AU_OK);
+        assert_int_equal(au_node_key_remove(c.n[i], 1), AU_ENOTFOUND);
+    }
+    exchange(&c);
+    for (int i = 0; i < NODES; i++) {
+        au_node_stats st = stats_of(c.n[i]);
+        assert_int_equal(st.drops_checksum + st.drops_unknown_key, 0);
+        assert_int_equal(recorder_count(&c.log[i]), c.sent[i]);
+    }
+    /* A node that still seals with the removed key is no longer heard. */
+    au_node *stale;
+    assert_int_equal(au_node_start(&(au_node_config){ .keys = &old, .nkeys = 1 }, &stale), AU_OK);
+    assert_int_equal(au_send(au_forge(target_msg, int64_t, stale, "target", au_node_address(c.n[0])),
+                             (int64_t)99), AU_OK);
+    WAIT_COUNTER(c.n[0], drops_unknown_key, 1);
+    au_node_stop(stale);
+    for (int i = 0; i < NODES; i++) {
+        au_node_stop(c.n[i]);
+        recorder_destroy(&c.log[i]);
+    }
+}
+
+static void rotation_calls_refuse_nodes_without_keys_and_bad_arguments(void **s) {
+    au_node *plain, *sealed;
+    assert_int_equal(au_node_start(NULL, &plain), AU_OK);
+    au_key k;
+    assert_int_equal(au_key_generate(&k, 5), AU_OK);
+    assert_int_equal(au_node_key_add(plain, &k), AU_ESTATE);
+    assert_int_equal(au_node_key_use(plain, 5), AU_ESTATE);
+    assert_int_equal(au_node_start(&(au_node_config){ .secret = SECRET }, &sealed), AU_OK);
+    assert_int_equal(au_node_key_add(sealed, NULL), AU_EINVAL);
+    assert_int_equal(au_node_key_use(sealed, 5), AU_ENOTFOUND);
+    assert_int_equal(au_node_key_add(sealed, &k), AU_OK);
+    assert_int_equal(au_node_key_add(sealed, &k), AU_EEXIST);
+    for (uint8_t id = 10; id < 10 + AU_KEYS_MAX - 2; id++) {
+        k.id = id;
+        assert_int_equal(au_node_key_add(sealed, &k), AU_OK);
+    }
+    k.id = 99;
+    assert_int_equal(au_node_key_add(sealed, &k), AU_EFULL);
+    au_node_stop(plain);
+    au_node_stop(sealed);
+    /* The same id twice in a configuration is refused. */
+    au_key twice[2] = { { .id = 4 }, { .id = 4 } };
+    au_node *n = NULL;
+    au_log_set_level(AU_LOG_NET, AU_LOG_OFF);
+    assert_int_equal(au_node_start(&(au_node_config){ .keys = twice, .nkeys = 2 }, &n), AU_ECONFIG);
+    au_log_set_level(AU_LOG_NET, AU_LOG_WARN);
+}
+
+/* ---- key files ---------------------------------------------------------------------------------- */
+
+static void key_files_round_trip_and_loose_permissions_are_refused(void **s) {
+    char dir[] = "/tmp/aurum-keys-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/cluster.key", dir);
+    au_key keys[2];
+    assert_int_equal(au_key_generate(&keys[0], 7), AU_OK);
+    assert_int_equal(au_key_generate(&keys[1], 8), AU_OK);
+    assert_int_equal(au_key_file_write(path, keys, 2), AU_OK);
+    assert_int_equal(au_key_file_write(path, keys, 2), AU_EEXIST);
+    au_key back[4];
+    size_t n = 0;
+    assert_int_equal(au_key_file_read(path, back, 4, &n), AU_OK);
+    assert_int_equal(n, 2);
+    assert_memory_equal(back, keys, sizeof keys);
+    /* Nodes started from the same file talk to each other. */
+    au_node *a, *b;
+    assert_int_equal(au_node_start(&(au_node_config){ .key_file = path }, &a), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .key_file = path }, &b), AU_OK);
+    recorder log;
+    recorder_init(&log);
+    au_spawn(b, target_actor, "target", &(target){ &log });
+    assert_int_equal(au_send(au_forge(target_msg, int64_t, a, "target", au_node_address(b)),
+                             (int64_t)5), AU_OK);
+    assert_true(recorder_wait(&log, 1, WAIT_MS));
+    au_node_stop(a);
+    au_node_stop(b);
+    recorder_destroy(&log);
+
+    au_log_set_level(AU_LOG_NET, AU_LOG_OFF);
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(au_key_file_read(path, back, 4, &n), AU_ECONFIG);
+    au_node *c = NULL;
+    assert_int_equal(au_node_start(&(au_node_config){ .key_file = path }, &c), AU_ECONFIG);
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(au_key_file_read(path, back, 1, &n), AU_ECONFIG); /* more than fit */
+    char bad[128];
+    snprintf(bad, sizeof bad, "%s/bad.key", dir);
+    FILE *f = fopen(bad, "w");
+    fputs("# a comment\n3 nothex\n", f);
+    fclose(f);
+    chmod(bad, 0600);
+    assert_int_equal(au_key_file_read(bad, back, 4, &n), AU_ECONFIG);
+    assert_int_equal(au_key_file_read("/nonexistent/key", back, 4, &n), AU_EIO);
+    au_log_set_level(AU_LOG_NET, AU_LOG_WARN);
+    unlink(bad);
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_captured_sealed_datagram_replayed_from_300_new_ports_is_rejected_every_time),
+        cmocka_unit_test(a_captured_remote_term_replayed_from_new_ports_stops_no_later_incarnation),
+        cmocka_unit_test(captured_datagrams_of_past_incarnations_cannot_be_cycled),
+        cmocka_unit_test(forged_tampered_wrong_key_and_unknown_key_datagrams_are_counted_while_traffic_flows),
+        cmocka_unit_test(keys_rotate_on_five_running_nodes_without_losing_a_message),
+        cmocka_unit_test(rotation_calls_refuse_nodes_without_keys_and_bad_arguments),
+        cmocka_unit_test(key_files_round_trip_and_loose_permissions_are_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
