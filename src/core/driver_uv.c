@@ -10,13 +10,13 @@
  * on the loop from the starting thread, which is safe because no other thread uses the loop yet. */
 #define _GNU_SOURCE /* sendmmsg */
 #include "core/internal.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 #include <uv.h>
 
 typedef struct uv_driver {
@@ -37,15 +37,9 @@ typedef struct uv_driver {
     size_t in_size;
 } uv_driver;
 
-static uint64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static au_nanos drv_now(au_driver_node *dn) {
     (void)dn;
-    return mono_ns();
+    return au_clock_monotonic_ns();
 }
 
 static uint64_t drv_random(au_driver_node *dn) {
@@ -53,7 +47,7 @@ static uint64_t drv_random(au_driver_node *dn) {
     uint64_t r = 0;
     while (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) {
         if (errno != EINTR) { /* no entropy source: still unique enough within this process */
-            r ^= mono_ns() * 0x9e3779b97f4a7c15ULL;
+            r ^= au_clock_monotonic_ns() * 0x9e3779b97f4a7c15ULL;
             break;
         }
     }
@@ -89,7 +83,7 @@ static void run_timers(uv_driver *d) {
         uv_timer_stop(&d->timer);
         return;
     }
-    au_nanos now = mono_ns();
+    au_nanos now = au_clock_monotonic_ns();
     uint64_t ms = next > now ? (next - now + 999999) / 1000000 : 0; /* round up: never early */
     uv_timer_start(&d->timer, on_timer, ms, 0);
 }
@@ -244,15 +238,15 @@ static size_t drv_send(au_driver_node *dn, const au_datagram *dg, size_t n) {
 static void *loop_main(void *arg) {
     uv_driver *d = arg;
     bool spin = !d->node->cfg.no_spin;
-    uint64_t seen = d->activity, quiet_since = mono_ns();
+    uint64_t seen = d->activity, quiet_since = au_clock_monotonic_ns();
     while (!d->closed) {
         uv_run(&d->loop, UV_RUN_NOWAIT);
         if (d->activity != seen) {
             seen = d->activity;
-            quiet_since = mono_ns();
-        } else if (!spin || mono_ns() - quiet_since > LOOP_SPIN_NS) {
+            quiet_since = au_clock_monotonic_ns();
+        } else if (!spin || au_clock_monotonic_ns() - quiet_since > LOOP_SPIN_NS) {
             uv_run(&d->loop, UV_RUN_ONCE); /* block until the next event */
-            quiet_since = mono_ns();
+            quiet_since = au_clock_monotonic_ns();
         } else {
             sched_yield();
         }

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "util/rng.h"
+#include "util/stats.h"
 
 typedef struct fault_rule {
     struct sockaddr_storage dest;
@@ -62,8 +63,7 @@ static double draw(fault_node *fn) {
     return au_rng_unit(au_splitmix64_at(fn->seed + n));
 }
 
-/* relaxed: statistics. */
-static void bump(_Atomic uint64_t *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
+static void bump(_Atomic uint64_t *c) { au_stat_add(c, 1); }
 
 static const fault_rule *rule_for(const fault_table *t, const struct sockaddr *to) {
     const fault_rule *any = NULL;
