@@ -31,6 +31,10 @@ typedef struct au_remote_ops {
     void (*stats)(au_node *node, au_node_stats *out);
     /* Whether a remote reference points to an actor at `addr`. */
     bool (*is_at)(au_ref ref, const struct sockaddr *addr);
+    /* Keeps a remote reference's target in place while something holds it (a watch); false if
+     * the reference is already stale. */
+    bool (*pin)(au_ref ref);
+    void (*unpin)(au_ref ref);
     /* Frees the node's remote state; no thread sends or receives any more. */
     void (*stop)(au_node *node);
 } au_remote_ops;

@@ -66,12 +66,14 @@ static void notify(au_ref watcher, au_ref who) {
 }
 
 static au_err watch_remote(au_watches *w, au_ref self, au_ref target) {
+    if (!au_remote_layer()->pin(target)) return AU_ESTOPPED; /* its slot was reused: stale */
     pthread_mutex_lock(&w->lock);
     if (w->nremote == w->remote_cap) {
         size_t cap = w->remote_cap ? w->remote_cap * 2 : 8;
         remote_watch *r = realloc(w->remote, cap * sizeof *r);
         if (!r) {
             pthread_mutex_unlock(&w->lock);
+            au_remote_layer()->unpin(target);
             return AU_ENOMEM;
         }
         w->remote = r;
@@ -95,6 +97,7 @@ static au_err unwatch_remote(au_watches *w, au_ref self, au_ref target) {
         }
     }
     pthread_mutex_unlock(&w->lock);
+    if (!result) au_remote_layer()->unpin(target);
     return result;
 }
 
@@ -122,7 +125,10 @@ au_err au_peer_gone(au_node *node, const char *address) {
         }
     }
     pthread_mutex_unlock(&w->lock);
-    for (size_t i = 0; i < ngone; i++) notify(gone[i].watcher, gone[i].target);
+    for (size_t i = 0; i < ngone; i++) {
+        notify(gone[i].watcher, gone[i].target);
+        au_remote_layer()->unpin(gone[i].target);
+    }
     free(gone);
     au_peer_event_emit(node, &(au_peer_event){ .kind = AU_PEER_GONE, .address = address });
     return AU_OK;
@@ -196,10 +202,12 @@ void au_watches_target_stopped(au_node *node, au_cell *cell, uint32_t gen) {
     au_watches *w = node->watches;
     pthread_mutex_lock(&w->lock);
     for (size_t i = 0; i < w->nremote;) { /* the stopped actor's own remote watches end */
-        if (w->remote[i].watcher.target == cell && w->remote[i].watcher.gen == gen)
+        if (w->remote[i].watcher.target == cell && w->remote[i].watcher.gen == gen) {
+            au_remote_layer()->unpin(w->remote[i].target);
             w->remote[i] = w->remote[--w->nremote];
-        else
+        } else {
             i++;
+        }
     }
     watch_entry *e = au_u64map_take(&w->by_cell, (uint64_t)(uintptr_t)cell);
     pthread_mutex_unlock(&w->lock);

@@ -24,6 +24,8 @@ static const au_remote_ops net_ops = {
     .receive = au_net_receive,
     .stats = net_stats,
     .is_at = au_net_is_at,
+    .pin = au_net_remote_pin,
+    .unpin = au_net_unpin_ref,
     .stop = net_stop,
 };
 
@@ -129,9 +131,11 @@ au_err au_net_start(au_node *node) {
     pthread_mutex_init(&net->lock, NULL);
     pthread_mutex_init(&net->key_lock, NULL);
     pthread_mutex_init(&net->senders_lock, NULL);
+    au_err err = configure(net, &node->cfg);
     net->npeers_buckets = 256;
-    net->peers = calloc(net->npeers_buckets, sizeof *net->peers);
-    au_err err = net->peers ? configure(net, &node->cfg) : AU_ENOMEM;
+    while (net->npeers_buckets < net->max_peers) net->npeers_buckets *= 2;
+    net->peers = err ? NULL : calloc(net->npeers_buckets, sizeof *net->peers);
+    if (!err && !net->peers) err = AU_ENOMEM;
     if (!err) err = au_net_refs_init(net);
     au_addr bind;
     if (!err && (err = au_addr_resolve(node->cfg.bind, &bind)))

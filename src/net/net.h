@@ -85,6 +85,8 @@ typedef struct au_sender {
 /* Another node, as seen from this one when sending. */
 typedef struct au_peer {
     struct au_net *net;
+    size_t refs;             /* guarded by net->lock: remote slots pointing here; 0 = idle */
+    struct au_peer *idle_next, *idle_prev; /* guarded by net->lock: the idle list, oldest first */
     au_addr addr;
     char text[64];
     au_runq queue;           /* au_outmsg waiting to be packed */
@@ -95,16 +97,26 @@ typedef struct au_peer {
 } au_peer;
 
 /* The target of a remote reference: (peer, actor name, root type id), interned per node so a
- * reference stays a small value and equality is a pointer compare. */
+ * reference stays a small value and equality is a pointer compare.
+ *
+ * Slots are type-stable, like cells: never freed before the node stops, reused for another
+ * target when the table is full (remote_ref.c). A reference carries the slot's gen; a slot that
+ * was reused has another, so a stale reference fails (drops_stale_ref) instead of reaching the
+ * new target. Forged slots (the application's) are never reused; neither is a slot that is
+ * pinned (a message queued through it, a watch on it). */
 typedef struct au_remote {
     au_net_t *net;
+    _Atomic uint32_t gen;        /* odd while the slot holds a target */
+    _Atomic uint32_t pins;       /* queued messages and watches using it */
+    _Atomic uint8_t used;        /* CLOCK bit: set on every use, cleared by the sweep */
+    bool forged;                 /* made by au_forge: kept for the node's life */
     au_peer *peer;
     uint64_t root_id;
     uint64_t hash;
-    struct au_remote *next;
+    struct au_remote *next;      /* in its bucket */
     uint8_t name_len;
-    char addr[64];           /* as it travels in references */
-    char name[];
+    char addr[64];               /* as it travels in references */
+    char name[AU_NAME_MAX + 1];
 } au_remote;
 
 /* The transport's statistics (AU_NODE_STATS_NET in aurum/node.h), bumped with au_stat_add /
@@ -157,8 +169,12 @@ struct au_net {
     pthread_mutex_t lock;        /* guards the peer and remote tables */
     au_peer **peers;
     size_t npeers_buckets, npeers, max_peers;
-    au_remote **remotes;
+    au_peer *idle_oldest, *idle_newest; /* peers no remote slot points to: evicted first */
+    au_remote **remotes;         /* buckets */
     size_t nremote_buckets, nremotes, max_remotes;
+    au_remote **slots;           /* every slot made, for the CLOCK sweep and the final free */
+    au_remote *spare;            /* slots taken for a target that then could not be interned */
+    size_t nslots, clock_hand;
     bool expire_armed;           /* guarded by lock: a reassembly-expiry timer is pending */
 
     au_net_stats stats;
@@ -179,9 +195,13 @@ au_sender *au_net_sender_new(au_net_t *net, uint64_t id);
 bool au_net_senders_expire(au_net_t *net, au_nanos now);
 void au_net_senders_free(au_net_t *net);
 
-/* peer.c */
-/* The peer for addr, created if `create` and under max_peers; NULL otherwise. */
-au_peer *au_net_peer(au_net_t *net, const au_addr *addr, bool create);
+/* peer.c (the calls below take net->lock, except where said) */
+/* The peer for addr, created if `create` (evicting the longest-idle peer when the table is
+ * full), and referenced once more (au_net_peer_release drops it); NULL if not found, or if full
+ * of busy peers, or out of memory. */
+au_peer *au_net_peer_acquire(au_net_t *net, const au_addr *addr, bool create);
+/* Called with net->lock. */
+void au_net_peer_release_locked(au_net_t *net, au_peer *peer);
 void au_net_peers_free(au_net_t *net);
 
 /* send.c */
@@ -203,6 +223,10 @@ au_ref au_net_forge(au_node *node, const char *name, const char *addr, au_type *
 size_t au_net_format(au_ref ref, char *buf, size_t size);
 bool au_net_equal(au_ref a, au_ref b);
 au_node *au_net_node_of(au_ref ref);
+/* Pins the live slot of a remote reference (a queued message, a watch): false if it is stale. */
+bool au_net_remote_pin(au_ref ref);
+void au_net_remote_unpin(au_remote *r);
+void au_net_unpin_ref(au_ref ref);
 bool au_net_is_at(au_ref ref, const struct sockaddr *addr);
 /* The root variant an interface type id maps to (AU_WHOLE for the root itself), or -1. */
 int au_net_variant_of(au_type *root, uint64_t iface_id, bool *schema_mismatch);

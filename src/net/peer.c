@@ -1,46 +1,115 @@
-/* peer.c — the peer table: one entry per other node this one exchanges datagrams with, keyed by
- * address, created when something is to be sent there (a forged reference, or one that came in
- * a message), up to max_peers. Entries live until the node stops; what a peer holds (queue,
- * packer) is described in net.h. What the receive path knows of a sender is in senders.c. */
+/* peer.c — the peer table: one entry per other node this one sends to, keyed by address (a keyed
+ * hash: addresses arrive in hostile messages), created when a remote slot needs it (a forged
+ * reference, or one that came in a message).
+ *
+ * A peer is referenced by the remote slots that point to it (refs, under net->lock). One that no
+ * slot points to is idle: nothing can queue to it any more, so once its queue has drained it may
+ * be evicted, oldest idle first, when the table is full. A full table of busy peers refuses a
+ * new one (AU_EFULL to whoever needed it), never an existing sender. What a peer holds (queue,
+ * packer) is described in net.h; what the receive path knows of a sender is in senders.c. */
 #include "net/net.h"
 
 #include <stdlib.h>
+#include <xxhash.h>
+
+static size_t bucket_of(au_net_t *net, const au_addr *addr) {
+    return XXH3_64bits_withSeed(&addr->sa, addr->len, net->hash_seed) & (net->npeers_buckets - 1);
+}
 
 static void peer_free(au_peer *p) {
     au_mnode *n;
     while ((n = au_runq_pop(&p->queue))) {
         au_outmsg *m = (au_outmsg *)n;
+        au_net_remote_unpin(m->to);
         au_pool_free(m->pool_class, m);
     }
     au_wire_packer_destroy(&p->packer);
     free(p);
 }
 
-au_peer *au_net_peer(au_net_t *net, const au_addr *addr, bool create) {
-    uint64_t h = au_addr_hash(addr);
-    pthread_mutex_lock(&net->lock);
-    au_peer **bucket = &net->peers[h & (net->npeers_buckets - 1)];
-    au_peer *p = *bucket;
-    while (p && !au_addr_equal(&p->addr, addr)) p = p->next;
-    if (!p && create && net->npeers < net->max_peers && (p = calloc(1, sizeof *p))) {
-        p->net = net;
-        p->addr = *addr;
-        au_addr_format(addr, p->text, sizeof p->text);
-        au_runq_init(&p->queue);
-        au_seal_key *key = atomic_load_explicit(&net->primary, memory_order_acquire);
-        if (au_wire_packer_init(&p->packer, &net->limits, net->incarnation, &net->ids, key,
-                                au_net_emit, NULL) != AU_WIRE_OK) {
-            free(p);
-            p = NULL;
-        } else {
-            if (key) au_wire_packer_follow(&p->packer, &net->primary); /* rotation */
-            p->next = *bucket;
-            *bucket = p;
-            net->npeers++;
+static void idle_unlink(au_net_t *net, au_peer *p) {
+    if (p->idle_prev) p->idle_prev->idle_next = p->idle_next;
+    else if (net->idle_oldest == p) net->idle_oldest = p->idle_next;
+    if (p->idle_next) p->idle_next->idle_prev = p->idle_prev;
+    else if (net->idle_newest == p) net->idle_newest = p->idle_prev;
+    p->idle_next = p->idle_prev = NULL;
+}
+
+static void idle_append(au_net_t *net, au_peer *p) {
+    p->idle_prev = net->idle_newest;
+    p->idle_next = NULL;
+    if (net->idle_newest) net->idle_newest->idle_next = p;
+    else net->idle_oldest = p;
+    net->idle_newest = p;
+}
+
+static void table_remove(au_net_t *net, au_peer *victim) {
+    for (au_peer **pp = &net->peers[bucket_of(net, &victim->addr)]; *pp; pp = &(*pp)->next) {
+        if (*pp == victim) {
+            *pp = victim->next;
+            break;
         }
     }
+    net->npeers--;
+}
+
+/* Evicts the longest-idle peer whose queue has drained. With net->lock. */
+static bool evict_idle(au_net_t *net) {
+    for (au_peer *p = net->idle_oldest; p; p = p->idle_next) {
+        /* seq_cst: pairs with the send handshake (send.c); with refs == 0 nothing can start
+         * queueing to it, so what is seen drained stays drained. */
+        if (atomic_load_explicit(&p->queued, memory_order_seq_cst) ||
+            atomic_load_explicit(&p->sending, memory_order_seq_cst))
+            continue;
+        idle_unlink(net, p);
+        table_remove(net, p);
+        peer_free(p);
+        au_stat_sub(&net->stats.peers, 1);
+        au_stat_add(&net->stats.peers_evicted, 1);
+        return true;
+    }
+    return false;
+}
+
+static au_peer *peer_new(au_net_t *net, const au_addr *addr) {
+    au_peer *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->net = net;
+    p->addr = *addr;
+    au_addr_format(addr, p->text, sizeof p->text);
+    au_runq_init(&p->queue);
+    /* acquire: the primary key's bytes are visible once its pointer is. */
+    au_seal_key *key = atomic_load_explicit(&net->primary, memory_order_acquire);
+    if (au_wire_packer_init(&p->packer, &net->limits, net->incarnation, &net->ids, key,
+                            au_net_emit, NULL) != AU_WIRE_OK) {
+        free(p);
+        return NULL;
+    }
+    if (key) au_wire_packer_follow(&p->packer, &net->primary); /* rotation */
+    return p;
+}
+
+au_peer *au_net_peer_acquire(au_net_t *net, const au_addr *addr, bool create) {
+    pthread_mutex_lock(&net->lock);
+    au_peer *p = net->peers[bucket_of(net, addr)];
+    while (p && !au_addr_equal(&p->addr, addr)) p = p->next;
+    if (!p && create && (net->npeers < net->max_peers || evict_idle(net)) &&
+        (p = peer_new(net, addr))) {
+        size_t b = bucket_of(net, addr);
+        p->next = net->peers[b];
+        net->peers[b] = p;
+        net->npeers++;
+        au_stat_add(&net->stats.peers, 1);
+    } else if (p && p->refs == 0) {
+        idle_unlink(net, p);
+    }
+    if (p) p->refs++;
     pthread_mutex_unlock(&net->lock);
     return p;
+}
+
+void au_net_peer_release_locked(au_net_t *net, au_peer *peer) {
+    if (--peer->refs == 0) idle_append(net, peer);
 }
 
 void au_net_peers_free(au_net_t *net) {

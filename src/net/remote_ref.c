@@ -1,10 +1,14 @@
 /* remote_ref.c — references that point at other nodes: forging from (address, name), interning
  * their targets, and carrying references inside messages (the codec's ref callbacks).
  *
- * A remote target (peer, name, root type id) is interned per node and lives until the node
- * stops, so a reference stays a 24-byte value and equality is a pointer compare. The table is
- * bounded (max_remote_refs): a flood of distinct references in hostile messages fails to decode
- * (AU_EFULL) instead of growing memory. */
+ * A remote target (peer, name, root type id) is interned per node in a slot (net.h, au_remote),
+ * so a reference stays a small value and equality is a pointer compare. The table is bounded
+ * (max_remote_refs) and keyed with a per-node random seed, so hostile messages can neither grow
+ * it nor aim their references at one bucket. When it is full, a slot that came in a message and
+ * is not in use is reused (a CLOCK sweep: a slot used since the hand last passed gets a second
+ * chance), so a flood of distinct reply-to references cannot lock out new clients. Slots made
+ * by au_forge are never reused: the application holds those references for as long as it
+ * likes. A reference to a reused slot is stale (its gen differs) and fails cleanly. */
 #include "net/net.h"
 
 #include <stdio.h>
@@ -12,30 +16,102 @@
 #include <string.h>
 #include <xxhash.h>
 
-static uint64_t remote_hash(const char *addr, size_t addr_len, const char *name, size_t name_len,
-                            uint64_t root_id) {
-    return XXH3_64bits(addr, addr_len) ^ (XXH3_64bits(name, name_len) * 31) ^ root_id;
+static uint64_t remote_hash(au_net_t *net, const char *addr, size_t addr_len, const char *name,
+                            size_t name_len, uint64_t root_id) {
+    unsigned char key[64 + 1 + AU_NAME_MAX + 8]; /* addr NUL name root: the lengths are checked */
+    size_t n = 0;
+    memcpy(key, addr, addr_len);
+    key[addr_len] = 0;
+    n = addr_len + 1;
+    memcpy(key + n, name, name_len);
+    n += name_len;
+    memcpy(key + n, &root_id, sizeof root_id);
+    n += sizeof root_id;
+    return XXH3_64bits_withSeed(key, n, net->hash_seed);
+}
+
+static bool same_target(const au_remote *r, uint64_t h, const char *addr, size_t addr_len,
+                        const char *name, size_t name_len, uint64_t root_id) {
+    return r->hash == h && r->root_id == root_id && r->name_len == name_len &&
+           memcmp(r->name, name, name_len) == 0 && strlen(r->addr) == addr_len &&
+           memcmp(r->addr, addr, addr_len) == 0;
+}
+
+static au_remote *lookup(au_net_t *net, uint64_t h, const char *addr, size_t addr_len,
+                         const char *name, size_t name_len, uint64_t root_id) {
+    for (au_remote *r = net->remotes[h & (net->nremote_buckets - 1)]; r; r = r->next)
+        if (same_target(r, h, addr, addr_len, name, name_len, root_id)) return r;
+    return NULL;
+}
+
+static void bucket_remove(au_net_t *net, au_remote *victim) {
+    for (au_remote **rp = &net->remotes[victim->hash & (net->nremote_buckets - 1)]; *rp;
+         rp = &(*rp)->next) {
+        if (*rp == victim) {
+            *rp = victim->next;
+            return;
+        }
+    }
+}
+
+/* A slot for a new target: a fresh one below max_remotes, else one the CLOCK sweep frees (its
+ * gen made even, so every reference to it is stale from now on). With net->lock; NULL if every
+ * slot is forged or in use. */
+static au_remote *free_slot(au_net_t *net) {
+    if (net->spare) {
+        au_remote *r = net->spare;
+        net->spare = r->next;
+        r->next = NULL;
+        return r;
+    }
+    if (net->nslots < net->max_remotes) {
+        au_remote *r = calloc(1, sizeof *r);
+        if (!r) return NULL;
+        r->net = net;
+        net->slots[net->nslots++] = r;
+        return r;
+    }
+    for (size_t step = 0; step < 2 * net->nslots; step++) {
+        au_remote *r = net->slots[net->clock_hand];
+        net->clock_hand = (net->clock_hand + 1) % net->nslots;
+        if (r->forged) continue;
+        /* relaxed: the bit is a hint for the sweep only */
+        if (atomic_exchange_explicit(&r->used, 0, memory_order_relaxed)) continue;
+        /* seq_cst (a Dekker pair with au_net_remote_pin): make the slot stale, then look for
+         * pins; a pinner that pinned first is seen here, one that comes later sees the gen. */
+        uint32_t gen = atomic_fetch_add_explicit(&r->gen, 1, memory_order_seq_cst) + 1;
+        if (atomic_load_explicit(&r->pins, memory_order_seq_cst)) {
+            atomic_store_explicit(&r->gen, gen - 1, memory_order_seq_cst); /* still in use */
+            continue;
+        }
+        bucket_remove(net, r);
+        net->nremotes--;
+        au_net_peer_release_locked(net, r->peer);
+        r->peer = NULL;
+        au_stat_sub(&net->stats.remote_refs, 1);
+        au_stat_add(&net->stats.remote_refs_evicted, 1);
+        return r;
+    }
+    return NULL;
 }
 
 /* Finds or creates the target (addr text, name, root id). Resolves addr outside the lock. */
 static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const char *name,
-                     size_t name_len, uint64_t root_id, bool numeric_only, au_remote **out) {
+                     size_t name_len, uint64_t root_id, bool numeric_only, bool forged,
+                     au_remote **out, uint32_t *gen) {
     if (addr_len >= sizeof(((au_remote *)0)->addr) || name_len > AU_NAME_MAX) return AU_EINVAL;
-    uint64_t h = remote_hash(addr, addr_len, name, name_len, root_id);
-    size_t bucket = h & (net->nremote_buckets - 1);
+    uint64_t h = remote_hash(net, addr, addr_len, name, name_len, root_id);
     pthread_mutex_lock(&net->lock);
-    for (au_remote *r = net->remotes[bucket]; r; r = r->next) {
-        if (r->hash == h && r->root_id == root_id && r->name_len == name_len &&
-            memcmp(r->name, name, name_len) == 0 && strlen(r->addr) == addr_len &&
-            memcmp(r->addr, addr, addr_len) == 0) {
-            pthread_mutex_unlock(&net->lock);
-            *out = r;
-            return AU_OK;
-        }
+    au_remote *r = lookup(net, h, addr, addr_len, name, name_len, root_id);
+    if (r) {
+        if (forged) r->forged = true;
+        atomic_store_explicit(&r->used, 1, memory_order_relaxed);
+        *gen = atomic_load_explicit(&r->gen, memory_order_relaxed);
+        pthread_mutex_unlock(&net->lock);
+        *out = r;
+        return AU_OK;
     }
-    bool full = net->nremotes >= net->max_remotes;
     pthread_mutex_unlock(&net->lock);
-    if (full) return AU_EFULL;
 
     char text[64];
     memcpy(text, addr, addr_len);
@@ -43,67 +119,104 @@ static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const cha
     au_addr resolved;
     au_err err = au_addr_parse(text, &resolved, numeric_only);
     if (err) return err;
-    au_peer *peer = au_net_peer(net, &resolved, true);
-    if (!peer) return AU_EFULL;
-
-    au_remote *r = calloc(1, sizeof *r + name_len + 1);
-    if (!r) return AU_ENOMEM;
-    r->net = net;
-    r->peer = peer;
-    r->root_id = root_id;
-    r->hash = h;
-    r->name_len = (uint8_t)name_len;
-    memcpy(r->addr, text, addr_len + 1);
-    memcpy(r->name, name, name_len);
+    /* A slot first: reusing one may release its peer, which makes room in the peer table. */
     pthread_mutex_lock(&net->lock);
-    for (au_remote *o = net->remotes[bucket]; o; o = o->next) { /* lost a race: use theirs */
-        if (o->hash == h && o->root_id == root_id && o->name_len == name_len &&
-            memcmp(o->name, name, name_len) == 0 && strcmp(o->addr, r->addr) == 0) {
-            pthread_mutex_unlock(&net->lock);
-            free(r);
-            *out = o;
-            return AU_OK;
-        }
-    }
-    r->next = net->remotes[bucket];
-    net->remotes[bucket] = r;
-    net->nremotes++;
+    r = free_slot(net);
     pthread_mutex_unlock(&net->lock);
+    if (!r) return AU_EFULL;
+    au_peer *peer = au_net_peer_acquire(net, &resolved, true);
+
+    pthread_mutex_lock(&net->lock);
+    au_remote *won = peer ? lookup(net, h, addr, addr_len, name, name_len, root_id) : NULL;
+    if (!peer || won) { /* no room for the peer, or another thread interned it meanwhile */
+        r->next = net->spare;
+        net->spare = r;
+        if (peer) au_net_peer_release_locked(net, peer);
+        r = won;
+    } else {
+        r->peer = peer;
+        r->root_id = root_id;
+        r->hash = h;
+        r->forged = forged;
+        r->name_len = (uint8_t)name_len;
+        memcpy(r->addr, text, addr_len + 1);
+        memcpy(r->name, name, name_len);
+        /* release: a holder of the new gen sees the fields above. Odd: live. */
+        uint32_t g = atomic_load_explicit(&r->gen, memory_order_relaxed);
+        atomic_store_explicit(&r->gen, g | 1u, memory_order_release);
+        size_t b = h & (net->nremote_buckets - 1);
+        r->next = net->remotes[b];
+        net->remotes[b] = r;
+        net->nremotes++;
+        au_stat_add(&net->stats.remote_refs, 1);
+    }
+    if (r) {
+        if (forged) r->forged = true;
+        atomic_store_explicit(&r->used, 1, memory_order_relaxed);
+        *gen = atomic_load_explicit(&r->gen, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&net->lock);
+    if (!r) return AU_EFULL;
     *out = r;
     return AU_OK;
 }
 
 void au_net_remotes_free(au_net_t *net) {
-    if (!net->remotes) return;
-    for (size_t i = 0; i < net->nremote_buckets; i++) {
-        for (au_remote *r = net->remotes[i], *n; r; r = n) {
-            n = r->next;
-            free(r);
-        }
-    }
+    for (size_t i = 0; i < net->nslots; i++) free(net->slots[i]);
+    free(net->slots);
     free(net->remotes);
+    net->slots = NULL;
     net->remotes = NULL;
 }
 
-static au_ref remote_ref(au_remote *r, au_type *iface, uint16_t variant) {
-    return (au_ref){ .target = r, .iface = iface, .variant = variant, .flags = AU_REF_F_REMOTE };
+static au_ref remote_ref(au_remote *r, uint32_t gen, au_type *iface, uint16_t variant) {
+    return (au_ref){ .target = r, .gen = gen, .iface = iface, .variant = variant,
+                     .flags = AU_REF_F_REMOTE };
 }
 
+/* The slot of a reference if it still holds the reference's target, else NULL. */
+static au_remote *live(au_ref ref) {
+    au_remote *r = ref.target;
+    /* acquire: pairs with intern's release, so the slot's fields are those of this gen. */
+    return atomic_load_explicit(&r->gen, memory_order_acquire) == ref.gen ? r : NULL;
+}
+
+bool au_net_remote_pin(au_ref ref) {
+    au_remote *r = ref.target;
+    /* seq_cst: the other half of free_slot's Dekker pair. */
+    atomic_fetch_add_explicit(&r->pins, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&r->gen, memory_order_seq_cst) != ref.gen) {
+        au_net_remote_unpin(r);
+        return false;
+    }
+    atomic_store_explicit(&r->used, 1, memory_order_relaxed);
+    return true;
+}
+
+void au_net_remote_unpin(au_remote *r) {
+    /* release: what was done with the slot happens before a sweep can reuse it. */
+    atomic_fetch_sub_explicit(&r->pins, 1, memory_order_release);
+}
+
+void au_net_unpin_ref(au_ref ref) { au_net_remote_unpin(ref.target); }
+
 au_ref au_net_forge(au_node *node, const char *name, const char *addr, au_type *root,
-                        uint16_t variant, au_type *iface) {
+                    uint16_t variant, au_type *iface) {
     au_net_t *net = node->net;
     if (!net) {
         au_set_last_error_(AU_ESTATE); /* a local-only node cannot reach other nodes */
         return (au_ref){ 0 };
     }
     au_remote *r;
-    au_err err = intern(net, addr, strlen(addr), name, strlen(name), au_type_id(root), false, &r);
+    uint32_t gen;
+    au_err err = intern(net, addr, strlen(addr), name, strlen(name), au_type_id(root), false,
+                        true, &r, &gen);
     if (err) {
         au_log(AU_LOG_NET, AU_LOG_INFO, "forge %s@%s: %s", name, addr, au_strerror(err));
         au_set_last_error_(err);
         return (au_ref){ 0 };
     }
-    return remote_ref(r, iface, variant);
+    return remote_ref(r, gen, iface, variant);
 }
 
 /* ---- sending ------------------------------------------------------------------------------ */
@@ -127,6 +240,11 @@ static au_buf *scratch(void) {
 au_err au_net_send(au_ref ref, const void *msg, bool signal) {
     au_remote *r = ref.target;
     au_net_t *net = r->net;
+    if (!au_net_remote_pin(ref)) { /* the slot was reused: this reference is stale */
+        if (msg) au_value_free(ref.iface, (void *)msg);
+        au_stat_add(&net->stats.drops_stale_ref, 1);
+        return AU_ESTOPPED;
+    }
     au_buf *buf = scratch();
     au_err err = buf ? AU_OK : AU_ENOMEM;
     if (!err) {
@@ -139,15 +257,18 @@ au_err au_net_send(au_ref ref, const void *msg, bool signal) {
         }
     }
     if (msg) au_value_free(ref.iface, (void *)msg); /* moved: the bytes are all we need now */
-    if (err) return err;
-    if (buf->len > net->limits.max_message) {
+    if (!err && buf->len > net->limits.max_message) {
         au_stat_add(&net->stats.drops_too_big, 1);
-        return AU_ETOOBIG;
+        err = AU_ETOOBIG;
     }
-    size_t size = sizeof(au_outmsg) + buf->len;
+    size_t size = sizeof(au_outmsg) + (buf ? buf->len : 0);
     uint8_t cls = au_pool_class(size);
-    au_outmsg *m = au_pool_alloc(cls, size);
-    if (!m) return AU_ENOMEM;
+    au_outmsg *m = err ? NULL : au_pool_alloc(cls, size);
+    if (!err && !m) err = AU_ENOMEM;
+    if (err) {
+        au_net_remote_unpin(r);
+        return err;
+    }
     m->pool_class = cls;
     m->kind = signal ? AU_WIRE_KIND_SIGNAL : AU_WIRE_KIND_MESSAGE;
     m->fated = 0;
@@ -155,23 +276,25 @@ au_err au_net_send(au_ref ref, const void *msg, bool signal) {
     m->iface_id = au_type_id(ref.iface);
     m->to = r;
     memcpy(m->payload, buf->data, buf->len);
-    au_net_enqueue(net, r->peer, m);
+    au_net_enqueue(net, r->peer, m); /* the pin goes with m: released once it is packed */
     return AU_OK;
 }
 
 au_node *au_net_node_of(au_ref ref) { return ((au_remote *)ref.target)->net->node; }
 
 bool au_net_is_at(au_ref ref, const struct sockaddr *addr) {
-    au_remote *r = ref.target;
-    return au_address_equal((const struct sockaddr *)&r->peer->addr.sa, addr);
+    au_remote *r = live(ref); /* watched slots are pinned, so a watched reference is live */
+    return r && au_address_equal((const struct sockaddr *)&r->peer->addr.sa, addr);
 }
 
 bool au_net_equal(au_ref a, au_ref b) {
-    return a.target == b.target && a.iface && b.iface && au_type_id(a.iface) == au_type_id(b.iface);
+    return a.target == b.target && a.gen == b.gen && a.iface && b.iface &&
+           au_type_id(a.iface) == au_type_id(b.iface);
 }
 
 size_t au_net_format(au_ref ref, char *buf, size_t size) {
-    au_remote *r = ref.target;
+    au_remote *r = live(ref);
+    if (!r) return (size_t)snprintf(buf, size, "(stale remote reference)");
     return (size_t)snprintf(buf, size, "%.*s@%s as %s", (int)r->name_len, r->name, r->addr,
                             ref.iface ? ref.iface->name : "?");
 }
@@ -185,7 +308,8 @@ static au_err encode_ref(void *user, const au_ref *ref, au_wire_ref *out) {
     if (!ref->target || !ref->iface) return AU_EENCODE;
     out->iface_id = au_type_id(ref->iface);
     if (ref->flags & AU_REF_F_REMOTE) {
-        au_remote *r = ref->target;
+        au_remote *r = live(*ref);
+        if (!r) return AU_EENCODE; /* stale: its target is no longer known here */
         out->addr = r->addr;
         out->addr_len = strlen(r->addr);
         out->name = r->name;
@@ -246,19 +370,23 @@ static au_err decode_ref(void *user, const au_wire_ref *in, au_type *ref_type, a
         /* Not (or no longer) here: fall through to a remote reference, which nothing answers. */
     }
     au_remote *r;
+    uint32_t gen;
     /* A reference in a message names its node by the address that node advertises; a name
      * that would need DNS is refused here (a hostile message must not stall a worker on a
      * resolver), which is why nodes that advertise host names are reached by forging. */
-    au_err err = intern(net, in->addr, in->addr_len, in->name, in->name_len, in->root_id, true, &r);
+    au_err err = intern(net, in->addr, in->addr_len, in->name, in->name_len, in->root_id, true,
+                        false, &r, &gen);
     if (err) return err;
-    *out = remote_ref(r, iface, 0);
+    *out = remote_ref(r, gen, iface, 0);
     return AU_OK;
 }
 
 au_err au_net_refs_init(au_net_t *net) {
     net->nremote_buckets = 1024;
+    while (net->nremote_buckets < net->max_remotes) net->nremote_buckets *= 2;
     net->remotes = calloc(net->nremote_buckets, sizeof *net->remotes);
-    if (!net->remotes) return AU_ENOMEM;
+    net->slots = calloc(net->max_remotes, sizeof *net->slots);
+    if (!net->remotes || !net->slots) return AU_ENOMEM;
     net->refs = (au_codec_refs){ .encode = encode_ref, .decode = decode_ref, .user = net };
     return AU_OK;
 }

@@ -73,6 +73,7 @@ static void send_delayed_msg(au_node *node, void *arg) {
 
 static void discard_delayed_msg(void *arg) {
     delayed_msg *d = arg;
+    au_net_remote_unpin(d->m->to);
     au_pool_free(d->m->pool_class, d->m);
     free(d);
 }
@@ -90,6 +91,8 @@ static void delay_msg(au_net_t *net, au_peer *peer, const au_outmsg *m, au_nanos
     memcpy(copy, m, size);
     copy->pool_class = au_pool_class(size);
     copy->fated = 1;
+    /* relaxed suffices: m's own pin keeps the slot in place while this one is added. */
+    atomic_fetch_add_explicit(&copy->to->pins, 1, memory_order_relaxed);
     *d = (delayed_msg){ net, peer, copy };
     if (!au_node_call_at(net->node, au_node_now(net->node) + delay, send_delayed_msg,
                          discard_delayed_msg, d))
@@ -140,6 +143,7 @@ static void drain(au_net_t *net, au_peer *peer, batch *b) {
                 au_stat_add(&net->stats.messages_sent_remote, 1);
             }
         }
+        au_net_remote_unpin(m->to); /* packed: the slot may be reused now */
         au_pool_free(m->pool_class, m);
         /* relaxed: a count, publishing nothing. This thread's own seq_cst load in send_queued
          * comes after it and sees it (coherence); the next owner of `sending` gets it through
@@ -191,6 +195,7 @@ void au_net_enqueue(au_net_t *net, au_peer *peer, au_outmsg *m) {
     batch *b = thread_batch();
     if (!b) {
         au_stat_add(&net->stats.drops_send_failed, 1);
+        au_net_remote_unpin(m->to);
         au_pool_free(m->pool_class, m);
         return;
     }
