@@ -141,7 +141,9 @@ AU_API const char *au_ctx_name(au_ctx *ctx);
 typedef uint64_t au_timer;
 
 /** Sends msg through ref after `delay` of the node's clock. Returns the timer, or 0 on failure
- *  (the message is then freed). The message is moved into the timer. */
+ *  (the message is then freed). The message is moved into the timer. The checks of au_send
+ *  apply: a reference reinterpreted as another type gives 0 at once, a forged interface is
+ *  dropped and counted when the timer fires. */
 #define au_send_after(ref, delay, ...) AU_WITH_MSG_(au_send_after_, ref, (__VA_ARGS__), (delay))
 /** Cancels a pending timer and frees its message: AU_OK, or AU_ENOTFOUND if it already fired or
  *  was cancelled. */
@@ -177,7 +179,7 @@ AU_API au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *stat
 AU_API au_ref au_ctx_self_(au_ctx *ctx);
 AU_API au_err au_watch_(au_ctx *ctx, au_ref target);
 AU_API au_err au_unwatch_(au_ctx *ctx, au_ref target);
-AU_API au_timer au_send_after_(au_ref ref, au_nanos delay, const void *msg);
+AU_API au_timer au_send_after_(au_ref ref, au_nanos delay, const void *msg, size_t size);
 AU_API au_promise *au_promise_new_(au_node *node, au_type *type);
 AU_API au_ref au_promise_ref_(au_promise *p, au_type *type);
 AU_API au_err au_promise_wait_(au_promise *p, au_type *type, void *out, au_nanos timeout);

@@ -47,8 +47,13 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  is moved: whatever it owns (strings, bytes, arrays) now belongs to the receiver, or is freed
  *  if the send fails. Returns AU_OK, or AU_EINVAL for a null reference, AU_ESTOPPED if the
  *  actor or node is known to be gone, AU_ETOOBIG / AU_EENCODE for remote sends. Delivery is
- *  at-most-once; messages from one sender to one receiver arrive in order. */
-#define au_send(ref, ...) AU_WITH_MSG_(au_ref_send_, ref, (__VA_ARGS__))
+ *  at-most-once; messages from one sender to one receiver arrive in order.
+ *
+ *  A reference whose bytes lie about its type (built by hand from an au_ref, or reinterpreted
+ *  through a cast or a void *) is not trusted: a message whose size is not its interface's, or
+ *  an interface that is not the type of the root variant it targets, is dropped, counted in
+ *  drops_wrong_interface_local (au_node_stats_get) and fails with AU_ETYPE. */
+#define au_send(ref, ...) AU_WITH_MSG_(au_send_, ref, (__VA_ARGS__))
 
 /** Asks the actor behind ref to stop (the Term signal): it first processes the messages queued
  *  before the signal, then runs post_stop. Works for local and remote references. */
@@ -83,9 +88,11 @@ AU_API au_err au_last_error(void);
 /* ---- implementation details of the macros above -------------------------------------------- */
 
 /* Rejects, at compile time, a message whose type is not exactly the reference's message type
- * (int for int64_t included), then calls fn(ref.raw, pointer to a copy of the message, extra).
- * A statement expression (GNU C, like __typeof__), so the check and the copy live at block scope
- * where compound literals with function calls are fine for every compiler. */
+ * (int for int64_t included), then calls fn(ref.raw, extra, pointer to a copy of the message,
+ * its size); the size lets the runtime refuse a reference whose raw interface is not the type
+ * the compiler checked. A statement expression (GNU C, like __typeof__), so the check and the
+ * copy live at block scope where compound literals with function calls are fine for every
+ * compiler. */
 #define AU_WITH_MSG_(fn, ref, msg, ...)                                                       \
     __extension__({                                                                           \
         __typeof__(ref) au_ref_ = (ref);                                                      \
@@ -93,10 +100,11 @@ AU_API au_err au_last_error(void);
         _Static_assert(_Generic((msg), au_msg_t_: 1, default: 0),                              \
                        "au_send: the message's type is not the reference's message type");    \
         au_msg_t_ au_msg_[1] = { msg };                                                        \
-        fn(au_ref_.raw, ##__VA_ARGS__, (const void *)au_msg_);                                 \
+        fn(au_ref_.raw, ##__VA_ARGS__, (const void *)au_msg_, sizeof au_msg_[0]);              \
     })
 
-AU_API au_err au_ref_send_(au_ref ref, const void *msg);
+AU_API au_err au_send_(au_ref ref, const void *msg, size_t size);
+AU_API au_err au_ref_send_(au_ref ref, const void *msg); /* the untyped send (timers use it) */
 AU_API au_err au_ref_stop_(au_ref ref);
 AU_API au_ref au_ref_narrow_(au_ref ref, uint16_t variant, au_type *iface);
 AU_API au_ref au_ref_forge_(au_node *node, const char *name, const char *addr, au_type *root,
