@@ -30,7 +30,8 @@ typedef struct au_ref {
     void *target;       /* struct au_cell * (local) or struct au_remote * (remote) */
     au_type *iface;     /* the message type this reference accepts */
     uint32_t gen;       /* incarnation of the local cell */
-    uint16_t variant;   /* root variant the interface maps to, or AU_WHOLE */
+    uint16_t variant;   /* root variant the interface maps to, or AU_WHOLE (through the root
+                           itself); a remote reference's is AU_WHOLE or not, its index unused */
     uint16_t flags;     /* AU_REF_F_* */
 } au_ref;
 
@@ -60,16 +61,24 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
 #define au_stop(ref) au_ref_stop_((ref).raw)
 
 /** From a reference to root type R (R_ref, or R_lref for a local root), the reference to its
- *  remote interface T: T_ref. Fails to compile unless R declares T as an AU_REMOTE interface. */
+ *  remote interface T: T_ref. Fails to compile unless R declares T as an AU_REMOTE interface.
+ *
+ *  The reference must designate an actor whose root type is R, through R itself. An R_ref that
+ *  is itself a narrowing (R exposed as an interface of another root Q: au_narrow(Q, R, q)) is
+ *  not one: narrowing it again gives a null reference, logs why and sets au_last_error() to
+ *  AU_ETYPE (narrow the Q reference to the interface you need instead). */
 #define au_narrow(R, T, ref) AU_NARROW_(R, T, ref)
-#define AU_NARROW_(R, T, ref) \
-    ((T##_ref){ .raw = au_ref_narrow_(R##__src_(ref), (uint16_t)R##__riface__##T, &au_type_##T) })
+#define AU_NARROW_(R, T, ref)                                                                 \
+    ((T##_ref){ .raw = au_ref_narrow_(R##__src_(ref), &au_type_##R,                          \
+                                      (uint16_t)R##__riface__##T, &au_type_##T) })
 
 /** From a local reference to root type R, the local reference to its interface T (remote or
- *  local-only): T_lref. Fails to compile unless R declares T as an interface. */
+ *  local-only): T_lref. Fails to compile unless R declares T as an interface. The same rule as
+ *  au_narrow applies to a reference that is already a narrowing. */
 #define au_narrow_local(R, T, lref) AU_NARROW_LOCAL_(R, T, lref)
-#define AU_NARROW_LOCAL_(R, T, lref) \
-    ((T##_lref){ .raw = au_ref_narrow_(R##__lsrc_(lref), (uint16_t)R##__liface__##T, &au_type_##T) })
+#define AU_NARROW_LOCAL_(R, T, lref)                                                          \
+    ((T##_lref){ .raw = au_ref_narrow_(R##__lsrc_(lref), &au_type_##R,                      \
+                                       (uint16_t)R##__liface__##T, &au_type_##T) })
 
 /** Forges T_ref to the actor registered as `name` with root type R on the node at `addr`
  *  ("host:port"; resolved now, not on every send), sending from `node`. T must be R itself (for a
@@ -106,7 +115,7 @@ AU_API au_err au_last_error(void);
 AU_API au_err au_send_(au_ref ref, const void *msg, size_t size);
 AU_API au_err au_ref_send_(au_ref ref, const void *msg); /* the untyped send (timers use it) */
 AU_API au_err au_ref_stop_(au_ref ref);
-AU_API au_ref au_ref_narrow_(au_ref ref, uint16_t variant, au_type *iface);
+AU_API au_ref au_ref_narrow_(au_ref ref, au_type *root, uint16_t variant, au_type *iface);
 AU_API au_ref au_ref_forge_(au_node *node, const char *name, const char *addr, au_type *root,
                      uint16_t variant, au_type *iface);
 AU_API void au_set_last_error_(au_err err);

@@ -120,8 +120,24 @@ au_err au_ref_stop_(au_ref ref) {
     return AU_OK;
 }
 
-au_ref au_ref_narrow_(au_ref ref, uint16_t variant, au_type *iface) {
-    if (!ref.target) return ref;
+/* A narrowing starts from a reference to an actor of root type `root` through the root itself:
+ * a reference that is already a narrowing (root exposed as an interface of another root Q) has
+ * its variant index in Q, and one reference carries one index, so narrowing it again would
+ * deliver into the wrong variant of Q. */
+au_ref au_ref_narrow_(au_ref ref, au_type *root, uint16_t variant, au_type *iface) {
+    if (!ref.target) {
+        au_set_last_error_(AU_EINVAL);
+        return (au_ref){ 0 };
+    }
+    if (ref.variant != AU_WHOLE || !ref.iface || !same_type(ref.iface, root)) {
+        au_log(AU_LOG_CORE, AU_LOG_WARN, "narrowing to %s refused: %s", iface->name,
+               ref.variant != AU_WHOLE
+                   ? "the reference is itself a narrowing (an interface of another root); "
+                     "narrow that root's reference instead"
+                   : "the reference is not one to the root it is narrowed from");
+        au_set_last_error_(AU_ETYPE);
+        return (au_ref){ 0 };
+    }
     ref.variant = variant;
     ref.iface = iface;
     return ref;
