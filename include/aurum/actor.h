@@ -113,8 +113,10 @@ typedef struct au_spawn_opts {
 #define AU_STATE_PTR_(A, state)                                                               \
     _Generic((state), A##__state_ *: (state), const A##__state_ *: (state), void *: (state))
 
-/** The running actor's own reference (R_ref, or R_lref for a local root). */
-#define au_self(ctx, R) ((R##__spawn_ref_){ .raw = au_ctx_self_(ctx) })
+/** The running actor's own reference (R_ref, or R_lref for a local root). R must be the root
+ *  type of the actor running the hook; any other root (which the compiler cannot see) gives a
+ *  null reference, a logged warning and au_last_error() AU_ETYPE. */
+#define au_self(ctx, R) ((R##__spawn_ref_){ .raw = au_self_((ctx), &au_type_##R) })
 /** Stops the running actor after the current hook returns: post_stop runs next; messages still
  *  queued are dropped. */
 AU_API void au_stop_self(au_ctx *ctx);
@@ -177,6 +179,7 @@ typedef struct au_promise au_promise;
 typedef void (*au_ask_fn)(au_ctx *, void *state, void *reply, au_err err);
 AU_API au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state, const au_spawn_opts *o);
 AU_API au_ref au_ctx_self_(au_ctx *ctx);
+AU_API au_ref au_self_(au_ctx *ctx, au_type *root);
 AU_API au_err au_watch_(au_ctx *ctx, au_ref target);
 AU_API au_err au_unwatch_(au_ctx *ctx, au_ref target);
 AU_API au_timer au_send_after_(au_ref ref, au_nanos delay, const void *msg, size_t size);

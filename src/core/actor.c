@@ -658,6 +658,18 @@ au_ref au_ctx_self_(au_ctx *ctx) {
     return au_cell_ref(c, ctx->gen, def->root, AU_WHOLE);
 }
 
+au_ref au_self_(au_ctx *ctx, au_type *root) {
+    au_ref self = au_ctx_self_(ctx);
+    if (self.iface != root && au_type_id(self.iface) != au_type_id(root)) {
+        /* The typed reference would claim a root the actor does not have. */
+        au_log(AU_LOG_CORE, AU_LOG_WARN, "au_self(ctx, %s) in an actor of root %s: null reference",
+               root->name, self.iface->name);
+        au_set_last_error_(AU_ETYPE);
+        return (au_ref){ 0 };
+    }
+    return self;
+}
+
 void au_stop_self(au_ctx *ctx) { ctx->stop_requested = true; }
 
 au_node *au_ctx_node(au_ctx *ctx) { return ctx->node; }
