@@ -43,30 +43,46 @@ typedef struct au_actor_def {
     void (*post_stop)(au_ctx *, void *state);
     void (*timeout)(au_ctx *, void *state);
     void (*terminated)(au_ctx *, void *state, au_ref who);
+    bool (*recv_set)(void); /* false if the typed recv hook is NULL; NULL: `recv` is the hook */
 } au_actor_def;
 
-/** Defines actor `A` with state type S and root message type R. Hooks (all optional but recv):
+/** Defines actor `A` with state type S and root message type R. Hooks, given by designator
+ *  (all optional but recv, whose absence does not compile):
  *   .pre_start  (au_ctx *, S *)                 before the first message
  *   .recv       (au_ctx *, S *, R *msg)         one message
  *   .post_stop  (au_ctx *, S *)                 after the last message, on any kind of stop
  *   .timeout    (au_ctx *, S *)                 the receive timeout expired (au_set_receive_timeout)
- *   .terminated (au_ctx *, S *, au_ref who)     a watched actor stopped (au_watch) */
+ *   .terminated (au_ctx *, S *, au_ref who)     a watched actor stopped (au_watch)
+ *  A hook of another type is an error, also when cast to an unprototyped function pointer
+ *  (void (*)()) and, with clang, to void *. (A hook *declared* without a prototype, `void f();`,
+ *  cannot be told apart and is accepted: declare hooks with their parameters.) An explicit
+ *  `.recv = NULL` compiles, and au_spawn then fails with AU_EINVAL. */
 #define AU_ACTOR(A, S, R, ...)                                                                \
     typedef S A##__state_;                                                                    \
-    _Pragma("GCC diagnostic push")                                                            \
-    _Pragma("GCC diagnostic error \"-Wincompatible-pointer-types\"")                          \
-    static const struct {                                                                     \
+    typedef struct A##__hooks_t_ {                                                            \
         void (*pre_start)(au_ctx *, S *);                                                     \
         void (*recv)(au_ctx *, S *, R *);                                                     \
         void (*post_stop)(au_ctx *, S *);                                                     \
         void (*timeout)(au_ctx *, S *);                                                       \
         void (*terminated)(au_ctx *, S *, au_ref);                                            \
-    } A##__hooks = { __VA_ARGS__ };                                                           \
+    } A##__hooks_t_;                                                                          \
+    _Pragma("GCC diagnostic push")                                                            \
+    _Pragma("GCC diagnostic error \"-Wincompatible-pointer-types\"")                          \
+    AU_PRAGMA_VOID_PTR_HOOK_ERROR_                                                            \
+    _Pragma("GCC diagnostic error \"-Wstrict-prototypes\"")                                   \
+    static const A##__hooks_t_ A##__hooks = { __VA_ARGS__ };                                  \
+    _Pragma("GCC diagnostic pop")                                                             \
+    _Pragma("GCC diagnostic push")                                                            \
+    _Pragma("GCC diagnostic ignored \"-Wincompatible-pointer-types\"")                        \
+    _Pragma("GCC diagnostic ignored \"-Wstrict-prototypes\"")                                 \
+    _Static_assert(0 AU_PP_FOREACH(AU_HOOK_IS_RECV_, A##__hooks_t_, __VA_ARGS__),            \
+                   "AU_ACTOR(" #A ", ...): the .recv hook is required");                     \
     _Pragma("GCC diagnostic pop")                                                             \
     static void A##__pre_start_(au_ctx *c, void *s) {                                         \
         if (A##__hooks.pre_start) A##__hooks.pre_start(c, (S *)s);                            \
     }                                                                                         \
     static void A##__recv_(au_ctx *c, void *s, void *m) { A##__hooks.recv(c, (S *)s, (R *)m); } \
+    static bool A##__recv_set_(void) { return A##__hooks.recv != NULL; }                      \
     static void A##__post_stop_(au_ctx *c, void *s) {                                         \
         if (A##__hooks.post_stop) A##__hooks.post_stop(c, (S *)s);                            \
     }                                                                                         \
@@ -78,12 +94,27 @@ typedef struct au_actor_def {
     }                                                                                         \
     static AU_UNUSED_ const au_actor_def A = {                                                \
         #A, &au_type_##R, sizeof(S), A##__pre_start_, A##__recv_, A##__post_stop_,           \
-        A##__timeout_, A##__terminated_ };                                                    \
+        A##__timeout_, A##__terminated_, A##__recv_set_ };                                    \
     static inline AU_UNUSED_ R##__spawn_ref_ A##__spawn(au_node *n, const S *st,              \
                                                        const au_spawn_opts *o) {              \
         return (R##__spawn_ref_){ .raw = au_spawn_(n, &A, st, o) };                           \
     }                                                                                         \
     typedef R##__spawn_ref_ A##__ref_
+
+/* A hook cast to void * converts silently to a function pointer; only -Wpedantic diagnoses it.
+ * clang scopes that pragma; gcc's leaks past the pop (it switches the whole preprocessor to
+ * pedantic ISO mode), so with gcc such a cast is not caught. */
+#ifdef __clang__
+#define AU_PRAGMA_VOID_PTR_HOOK_ERROR_ _Pragma("GCC diagnostic error \"-Wpedantic\"")
+#else
+#define AU_PRAGMA_VOID_PTR_HOOK_ERROR_
+#endif
+
+/* `+ 1` for a hook designator that is `.recv = ...`, else `+ 0`: the assignment it makes to a
+ * hooks struct, inside _Generic (never evaluated), has the type of the member it names, and
+ * only recv has the type void (*)(au_ctx *, S *, R *). An empty hook list counts 0. */
+#define AU_HOOK_IS_RECV_(H, hook) \
+    + _Generic(((*(H *)0) hook), __typeof__(((H *)0)->recv): 1, default: 0)
 
 /** Options of au_spawn_with. */
 typedef struct au_spawn_opts {

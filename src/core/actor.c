@@ -140,7 +140,12 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
                  const au_spawn_opts *o) {
     au_spawn_opts none = { 0 };
     if (!o) o = &none;
-    if (!node || !def || !def->recv || (o->name && strlen(o->name) > AU_NAME_MAX) ||
+    if (def && (!def->recv || (def->recv_set && !def->recv_set()))) {
+        /* AU_ACTOR rejects a missing .recv at compile time; this is `.recv = NULL`. */
+        au_log(AU_LOG_CORE, AU_LOG_WARN, "spawn of %s refused: it has no recv hook", def->name);
+        def = NULL;
+    }
+    if (!node || !def || (o->name && strlen(o->name) > AU_NAME_MAX) ||
         (o->layer && o->layer->node != node)) {
         au_set_last_error_(AU_EINVAL);
         return (au_ref){ 0 };
