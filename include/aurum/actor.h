@@ -126,7 +126,8 @@ typedef struct au_spawn_opts {
 } au_spawn_opts;
 
 /** Spawns actor A registered under `name` (NULL: anonymous), pooled, with a copy of the state
- *  given last (a pointer to A's state type, or NULL for a zeroed state):
+ *  given last (a pointer to A's state type, or NULL for a zeroed state; any other void * does
+ *  not compile, since what it points to is unknown):
  *      counter_msg_ref c = au_spawn(node, counter_actor, "counter", &(counter){ .total = 1 });
  *  Returns R_ref (R_lref for a local root); a null reference on failure (AU_EEXIST: name taken;
  *  AU_ESTOPPED: node stopping; see au_last_error()). pre_start runs on the actor's first turn,
@@ -140,9 +141,17 @@ typedef struct au_spawn_opts {
 /** A pointer to spawn options: au_opts(.name = "x", .dedicated = true). */
 #define au_opts(...) (&(au_spawn_opts){ __VA_ARGS__ })
 
-/* The initial state must point to the actor's state type (or be NULL). */
+/* The initial state must point to the actor's state type, or be a null pointer constant. */
 #define AU_STATE_PTR_(A, state)                                                               \
-    _Generic((state), A##__state_ *: (state), const A##__state_ *: (state), void *: (state))
+    _Generic((state), A##__state_ *: (state), const A##__state_ *: (state),                  \
+             void *: AU_NULL_ONLY_(state))
+/* p if it is a null pointer constant, else (for any other void *) a compile error: a conditional
+ * whose other operand is a null pointer constant has the type of `struct ... *`, not void *. */
+struct au_null_pointer_constant_;
+#define AU_NULL_ONLY_(p)                                                                      \
+    _Generic((1 ? (struct au_null_pointer_constant_ *)0                                       \
+                : _Generic((p), void *: (p), default: (void *)0)),                            \
+             struct au_null_pointer_constant_ *: (p))
 
 /** The running actor's own reference (R_ref, or R_lref for a local root). R must be the root
  *  type of the actor running the hook; any other root (which the compiler cannot see) gives a
