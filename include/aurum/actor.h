@@ -193,18 +193,32 @@ AU_API au_err au_timer_cancel(au_node *node, au_timer timer);
 
 /* ---- ask ---------------------------------------------------------------------------------- */
 
-/** A one-shot reply target for a plain thread (main, a test): create it, put au_promise_ref()
- *  into a request, then wait for the reply. */
-typedef struct au_promise au_promise;
+/* A promise is a one-shot reply target for a plain thread (main, a test): create it, put
+ * au_promise_ref() into a request, then wait for the reply:
+ *
+ *     int64_t_promise p = au_promise_new(node, int64_t);
+ *     au_send(counter, ((counter_msg){ .tag = counter_msg_report,
+ *                                      .report = au_promise_ref(p, int64_t) }));
+ *     int64_t total;
+ *     au_err err = au_promise_wait(p, int64_t, &total, AU_SEC(1));
+ *
+ * Its handle is typed, T_promise (see <aurum/schema.h>): a promise made for one type and
+ * referenced, waited on or stored as another does not compile. */
 
-/** A promise for one reply of type T; NULL on failure (see au_last_error()). */
-#define au_promise_new(node, T) au_promise_new_((node), &au_type_##T)
-/** The reference a reply of type T is sent to (T_ref: it may cross the network). */
-#define au_promise_ref(p, T) ((T##_ref){ .raw = au_promise_ref_((p), &au_type_##T) })
+/** A promise for one reply of type T (a serializable type), as a T_promise; its .raw is NULL on
+ *  failure (see au_last_error()). */
+#define au_promise_new(node, T) ((T##_promise){ .raw = au_promise_new_((node), &au_type_##T) })
+/** The reference a reply of type T is sent to (T_ref: it may cross the network); p must be a
+ *  T_promise. */
+#define au_promise_ref(p, T) \
+    ((T##_ref){ .raw = au_promise_ref_(AU_PROMISE_OF_(p, T), &au_type_##T) })
 /** Blocks until the reply arrives (moved into *out, which must be a T *) or `timeout` passes
- *  (AU_ETIMEDOUT). Frees the promise either way; a late reply is dropped. */
+ *  (AU_ETIMEDOUT); p must be a T_promise. Frees the promise either way; a late reply is
+ *  dropped. */
 #define au_promise_wait(p, T, out, timeout) \
-    au_promise_wait_((p), &au_type_##T, _Generic((out), T *: (out)), (timeout))
+    au_promise_wait_(AU_PROMISE_OF_(p, T), &au_type_##T, _Generic((out), T *: (out)), (timeout))
+/* The untyped promise inside p, which must be a T_promise. */
+#define AU_PROMISE_OF_(p, T) (_Generic((p), T##_promise: (p)).raw)
 
 /** Asks from inside an actor: returns the T_ref to put into the request. Exactly one of the
  *  following then happens in the asking actor, as a turn of its own: cb(ctx, state, reply, AU_OK)

@@ -21,6 +21,9 @@ extern "C" {
 #endif
 
 typedef struct au_node au_node;
+/** A one-shot reply target for a plain thread (see au_promise_new in <aurum/actor.h>); user code
+ *  holds it as a typed T_promise. */
+typedef struct au_promise au_promise;
 
 /** `variant` value meaning "the whole root type, not one of its variants". */
 #define AU_WHOLE 0xFFFF
