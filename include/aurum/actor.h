@@ -223,10 +223,17 @@ AU_API au_err au_timer_cancel(au_node *node, au_timer timer);
 /** Asks from inside an actor: returns the T_ref to put into the request. Exactly one of the
  *  following then happens in the asking actor, as a turn of its own: cb(ctx, state, reply, AU_OK)
  *  with the reply, or cb(ctx, state, NULL, AU_ETIMEDOUT) after `timeout`. The reply is freed
- *  after cb returns. cb must be void (*)(au_ctx *, void *state, T *reply, au_err). */
+ *  after cb returns. cb must be void (*)(au_ctx *, void *state, T *reply, au_err), with its
+ *  prototype (a pointer to a function without one, void (*)(), does not compile). */
 #define au_ask(ctx, T, timeout, cb)                                                           \
-    ((T##_ref){ .raw = au_ask_((ctx), &au_type_##T, (timeout),                                \
-                               (au_ask_fn)_Generic((cb), void (*)(au_ctx *, void *, T *, au_err): (cb))) })
+    ((T##_ref){ .raw = au_ask_((ctx), &au_type_##T, (timeout), AU_ASK_CB_(T, cb)) })
+/* cb if it has exactly the callback's type. The second association matches no real function;
+ * it is there because a pointer to an unprototyped function is compatible with both types, and
+ * a controlling expression compatible with two associations is a compile error. */
+struct au_ask_callback_needs_a_prototype_;
+#define AU_ASK_CB_(T, cb)                                                                     \
+    ((au_ask_fn)_Generic((cb), void (*)(au_ctx *, void *, T *, au_err): (cb),               \
+                         void (*)(struct au_ask_callback_needs_a_prototype_ *): (cb)))
 
 /* ---- implementation details ----------------------------------------------------------------- */
 
