@@ -1,12 +1,23 @@
 /* aurum/actor.h — defining, spawning and stopping actors; timers; death watch; ask.
  *
- * An actor is a state struct S plus hooks, and receives exactly one root message type R:
+ * An actor is a state struct S plus hooks, and receives exactly one root message type R (this
+ * example is compiled as it stands by tests/compile_fail/header_example.sh):
+ *
+ *   AU_ROOT(counter_msg, (add, int64_t, AU_REMOTE), (report, int64_t_ref, AU_PLAIN));
  *
  *   typedef struct { int64_t total; } counter;
- *   static void counter_recv(au_ctx *ctx, counter *self, counter_msg *msg) { ... }
+ *   static void counter_recv(au_ctx *ctx, counter *self, counter_msg *msg) {
+ *       (void)ctx;
+ *       if (msg->tag == counter_msg_add) self->total += msg->add;
+ *       if (msg->tag == counter_msg_report) au_send(msg->report, self->total);
+ *   }
  *   AU_ACTOR(counter_actor, counter, counter_msg, .recv = counter_recv);
  *
- *   counter_msg_ref c = au_spawn(node, counter_actor, &(counter){ 0 }, "counter");
+ *   counter_msg_ref start_counter(au_node *node) {
+ *       counter_msg_ref c = au_spawn(node, counter_actor, "counter", &(counter){ 0 });
+ *       au_send(au_narrow(counter_msg, int64_t, c), (int64_t)3);
+ *       return c;
+ *   }
  *
  * Hooks run one at a time per actor, never concurrently, on a worker thread of the node (or on
  * the actor's own thread when spawned with .dedicated = true, for actors that block). A message
