@@ -42,7 +42,7 @@ AU_ACTOR(store_actor, store, store_msg, .recv = store_recv);
 AU_ROOT(other_msg, (put, put, AU_REMOTE));
 
 static int64_t ask(au_node *from, get_ref at, const char *key) {
-    au_promise *p = au_promise_new(from, int64_t);
+    int64_t_promise p = au_promise_new(from, int64_t);
     au_send(at, ((get){ .key = au_str_dup(key, strlen(key)), .reply_to = au_promise_ref(p, int64_t) }));
     int64_t v = -2;
     au_promise_wait(p, int64_t, &v, AU_SEC(2));

@@ -60,7 +60,7 @@ int main(void) {
     /* Ask pong for its count until it has seen every ball (each ask is a round trip). */
     int64_t seen = 0;
     while (seen < rounds / 2) {
-        au_promise *p = au_promise_new(node, int64_t);
+        int64_t_promise p = au_promise_new(node, int64_t);
         au_send(pong, ((player_msg){ .tag = player_msg_report, .report = au_promise_ref(p, int64_t) }));
         if ((err = au_promise_wait(p, int64_t, &seen, AU_SEC(5)))) {
             fprintf(stderr, "ask: %s\n", au_strerror(err));

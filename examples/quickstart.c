@@ -27,7 +27,7 @@ int main(void) {
     /* Forge a reference from (address, name): this one crosses UDP, type ids checked. */
     greeter_msg_ref far = au_forge(greeter_msg, greeter_msg, node, "greeter", au_node_address(node));
     au_send(au_narrow(greeter_msg, int64_t, far), (int64_t)40);
-    au_promise *p = au_promise_new(node, int64_t);                  /* ask, from main */
+    int64_t_promise p = au_promise_new(node, int64_t);              /* ask, from main */
     au_send(far, ((greeter_msg){ .tag = greeter_msg_total, .total = au_promise_ref(p, int64_t) }));
     int64_t total = 0;
     if (au_promise_wait(p, int64_t, &total, AU_SEC(1)) == AU_OK) printf("total %lld\n", (long long)total);

@@ -94,8 +94,8 @@ AU_ACTOR(fanin_producer_actor, fanin_producer_state, fanin_producer_msg, .recv =
 int bench_fanin(uint64_t n) {
     if (n < FANIN_PRODUCERS) bench_fail("fanin: N must be at least %d", FANIN_PRODUCERS);
     au_node *node = bench_node_start();
-    au_promise *p = au_promise_new(node, fanin_summary);
-    if (!p) bench_fail("au_promise_new: %s", au_strerror(au_last_error()));
+    fanin_summary_promise p = au_promise_new(node, fanin_summary);
+    if (!p.raw) bench_fail("au_promise_new: %s", au_strerror(au_last_error()));
     fanin_consumer_state *init = calloc(1, sizeof *init);
     if (!init) bench_fail("fanin: no memory");
     init->n = n;

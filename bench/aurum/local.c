@@ -21,7 +21,7 @@
 
 #define CHECK_PROMISE(p)                                                                      \
     do {                                                                                      \
-        if (!(p)) bench_fail("au_promise_new: %s", au_strerror(au_last_error()));             \
+        if (!(p).raw) bench_fail("au_promise_new: %s", au_strerror(au_last_error()));         \
     } while (0)
 
 #define CHECK_SPAWN(ref, what)                                                                \
@@ -83,7 +83,7 @@ AU_ACTOR(ping_actor, ping_state, ping_msg, .pre_start = ping_pre_start, .recv = 
 
 int bench_pingpong(uint64_t n) {
     au_node *node = bench_node_start();
-    au_promise *p = au_promise_new(node, uint64_t);
+    uint64_t_promise p = au_promise_new(node, uint64_t);
     CHECK_PROMISE(p);
     pong_msg_ref pong = au_spawn(node, pong_actor, NULL, NULL);
     CHECK_SPAWN(pong, "pong");
@@ -153,7 +153,7 @@ AU_ACTOR(producer_actor, producer_state, producer_msg, .pre_start = producer_pre
 
 int bench_count(uint64_t n) {
     au_node *node = bench_node_start();
-    au_promise *p = au_promise_new(node, bench_total);
+    bench_total_promise p = au_promise_new(node, bench_total);
     CHECK_PROMISE(p);
     bench_total total = { 0 };
     uint64_t t0 = bench_now_ns();
@@ -206,7 +206,7 @@ AU_ACTOR(ring_actor, ring_state, ring_msg, .recv = ring_recv);
 
 int bench_threadring(uint64_t n) {
     au_node *node = bench_node_start();
-    au_promise *p = au_promise_new(node, uint32_t);
+    uint32_t_promise p = au_promise_new(node, uint32_t);
     CHECK_PROMISE(p);
     uint32_t_ref report = au_promise_ref(p, uint32_t);
     ring_msg_ref ring[RING_SIZE];
@@ -268,7 +268,7 @@ AU_ACTOR(fj_actor, fj_state, fj_msg, .recv = fj_recv);
 
 int bench_fjcreate(uint64_t n) {
     au_node *node = bench_node_start();
-    au_promise *p = au_promise_new(node, bench_total);
+    bench_total_promise p = au_promise_new(node, bench_total);
     CHECK_PROMISE(p);
     collect_msg_ref driver = au_spawn(node, collect_actor, NULL,
                                       &(collect_state){ .expect = n,
@@ -354,7 +354,7 @@ AU_ACTOR(tp_collect_actor, tp_collect_state, tp_collect_msg, .recv = tp_collect_
 int bench_fjthrput(uint64_t n) {
     au_node *node = bench_node_start();
     uint64_t total = n * FJ_WORKERS;
-    au_promise *p = au_promise_new(node, tp_summary);
+    tp_summary_promise p = au_promise_new(node, tp_summary);
     CHECK_PROMISE(p);
     tp_collect_msg_ref driver = au_spawn(
         node, tp_collect_actor, NULL,
@@ -448,7 +448,7 @@ int bench_idle(uint64_t n) {
     uint64_t sum = 0, answers = 0;
     for (uint64_t lo = 0; lo < n; lo += IDLE_BATCH) {
         uint64_t hi = lo + IDLE_BATCH < n ? lo + IDLE_BATCH : n;
-        au_promise *p = au_promise_new(node, bench_total);
+        bench_total_promise p = au_promise_new(node, bench_total);
         CHECK_PROMISE(p);
         au_send(driver, ((batch_msg){ .tag = batch_msg_arm,
                                       .arm = { .expect = hi - lo,

@@ -255,8 +255,8 @@ int bench_remote_child(const char *role) {
     bool pingpong = no_spin || strcmp(role, "remote_pingpong") == 0;
     if (!pingpong && strcmp(role, "remote_throughput") != 0) bench_fail("unknown child role %s", role);
     au_node *node = remote_node_start(no_spin);
-    au_promise *done = au_promise_new(node, uint64_t);
-    if (!done) bench_fail("au_promise_new: %s", au_strerror(au_last_error()));
+    uint64_t_promise done = au_promise_new(node, uint64_t);
+    if (!done.raw) bench_fail("au_promise_new: %s", au_strerror(au_last_error()));
     au_ref actor;
     if (pingpong)
         actor = au_spawn(node, rpong_actor, "pong",
@@ -349,8 +349,8 @@ typedef void (*request_fn)(void *arg, uint64_t token, uint64_t_ref reply_to);
 
 static uint64_t ask(au_node *node, request_fn send, void *arg, bool echo, const char *what) {
     for (uint64_t token = 1; token <= HELLO_TRIES; token++) {
-        au_promise *p = au_promise_new(node, uint64_t);
-        if (!p) remote_fail("au_promise_new: %s", au_strerror(au_last_error()));
+        uint64_t_promise p = au_promise_new(node, uint64_t);
+        if (!p.raw) remote_fail("au_promise_new: %s", au_strerror(au_last_error()));
         send(arg, token, au_promise_ref(p, uint64_t));
         uint64_t got = 0;
         au_err err = au_promise_wait(p, uint64_t, &got, AU_SEC(HELLO_WAIT_S));
@@ -479,8 +479,8 @@ static void pp_hello(void *arg, uint64_t token, uint64_t_ref reply_to) {
 
 /* One session of n round trips; returns when the ping has reported (bounded by the watchdog). */
 static void pp_session(au_node *node, rping_msg_ref ping, uint64_t n) {
-    au_promise *p = au_promise_new(node, uint64_t);
-    if (!p) remote_fail("au_promise_new: %s", au_strerror(au_last_error()));
+    uint64_t_promise p = au_promise_new(node, uint64_t);
+    if (!p.raw) remote_fail("au_promise_new: %s", au_strerror(au_last_error()));
     au_send(ping, ((rping_msg){ .tag = rping_msg_go,
                                 .go = { .n = n, .report = au_promise_ref(p, uint64_t) } }));
     uint64_t got = 0;
@@ -600,8 +600,8 @@ static void tp_hello(void *arg, uint64_t token, uint64_t_ref reply_to) {
 
 /* One session of n messages; checks the receiver's confirmation (bounded by the watchdog). */
 static void tp_session(au_node *node, rsource_msg_ref source, uint64_t n) {
-    au_promise *p = au_promise_new(node, rtp_result);
-    if (!p) remote_fail("au_promise_new: %s", au_strerror(au_last_error()));
+    rtp_result_promise p = au_promise_new(node, rtp_result);
+    if (!p.raw) remote_fail("au_promise_new: %s", au_strerror(au_last_error()));
     au_send(source, ((rsource_msg){ .tag = rsource_msg_go,
                                     .go = { .n = n, .report = au_promise_ref(p, rtp_result) } }));
     rtp_result result = { 0 };

@@ -1,12 +1,23 @@
 /* aurum/actor.h — defining, spawning and stopping actors; timers; death watch; ask.
  *
- * An actor is a state struct S plus hooks, and receives exactly one root message type R:
+ * An actor is a state struct S plus hooks, and receives exactly one root message type R (this
+ * example is compiled as it stands by tests/compile_fail/header_example.sh):
+ *
+ *   AU_ROOT(counter_msg, (add, int64_t, AU_REMOTE), (report, int64_t_ref, AU_PLAIN));
  *
  *   typedef struct { int64_t total; } counter;
- *   static void counter_recv(au_ctx *ctx, counter *self, counter_msg *msg) { ... }
+ *   static void counter_recv(au_ctx *ctx, counter *self, counter_msg *msg) {
+ *       (void)ctx;
+ *       if (msg->tag == counter_msg_add) self->total += msg->add;
+ *       if (msg->tag == counter_msg_report) au_send(msg->report, self->total);
+ *   }
  *   AU_ACTOR(counter_actor, counter, counter_msg, .recv = counter_recv);
  *
- *   counter_msg_ref c = au_spawn(node, counter_actor, &(counter){ 0 }, "counter");
+ *   counter_msg_ref start_counter(au_node *node) {
+ *       counter_msg_ref c = au_spawn(node, counter_actor, "counter", &(counter){ 0 });
+ *       au_send(au_narrow(counter_msg, int64_t, c), (int64_t)3);
+ *       return c;
+ *   }
  *
  * Hooks run one at a time per actor, never concurrently, on a worker thread of the node (or on
  * the actor's own thread when spawned with .dedicated = true, for actors that block). A message
@@ -43,30 +54,46 @@ typedef struct au_actor_def {
     void (*post_stop)(au_ctx *, void *state);
     void (*timeout)(au_ctx *, void *state);
     void (*terminated)(au_ctx *, void *state, au_ref who);
+    bool (*recv_set)(void); /* false if the typed recv hook is NULL; NULL: `recv` is the hook */
 } au_actor_def;
 
-/** Defines actor `A` with state type S and root message type R. Hooks (all optional but recv):
+/** Defines actor `A` with state type S and root message type R. Hooks, given by designator
+ *  (all optional but recv, whose absence does not compile):
  *   .pre_start  (au_ctx *, S *)                 before the first message
  *   .recv       (au_ctx *, S *, R *msg)         one message
  *   .post_stop  (au_ctx *, S *)                 after the last message, on any kind of stop
  *   .timeout    (au_ctx *, S *)                 the receive timeout expired (au_set_receive_timeout)
- *   .terminated (au_ctx *, S *, au_ref who)     a watched actor stopped (au_watch) */
+ *   .terminated (au_ctx *, S *, au_ref who)     a watched actor stopped (au_watch)
+ *  A hook of another type is an error, also when cast to an unprototyped function pointer
+ *  (void (*)()) and, with clang, to void *. (A hook *declared* without a prototype, `void f();`,
+ *  cannot be told apart and is accepted: declare hooks with their parameters.) An explicit
+ *  `.recv = NULL` compiles, and au_spawn then fails with AU_EINVAL. */
 #define AU_ACTOR(A, S, R, ...)                                                                \
     typedef S A##__state_;                                                                    \
-    _Pragma("GCC diagnostic push")                                                            \
-    _Pragma("GCC diagnostic error \"-Wincompatible-pointer-types\"")                          \
-    static const struct {                                                                     \
+    typedef struct A##__hooks_t_ {                                                            \
         void (*pre_start)(au_ctx *, S *);                                                     \
         void (*recv)(au_ctx *, S *, R *);                                                     \
         void (*post_stop)(au_ctx *, S *);                                                     \
         void (*timeout)(au_ctx *, S *);                                                       \
         void (*terminated)(au_ctx *, S *, au_ref);                                            \
-    } A##__hooks = { __VA_ARGS__ };                                                           \
+    } A##__hooks_t_;                                                                          \
+    _Pragma("GCC diagnostic push")                                                            \
+    _Pragma("GCC diagnostic error \"-Wincompatible-pointer-types\"")                          \
+    AU_PRAGMA_VOID_PTR_HOOK_ERROR_                                                            \
+    _Pragma("GCC diagnostic error \"-Wstrict-prototypes\"")                                   \
+    static const A##__hooks_t_ A##__hooks = { __VA_ARGS__ };                                  \
+    _Pragma("GCC diagnostic pop")                                                             \
+    _Pragma("GCC diagnostic push")                                                            \
+    _Pragma("GCC diagnostic ignored \"-Wincompatible-pointer-types\"")                        \
+    _Pragma("GCC diagnostic ignored \"-Wstrict-prototypes\"")                                 \
+    _Static_assert(0 AU_PP_FOREACH(AU_HOOK_IS_RECV_, A##__hooks_t_, __VA_ARGS__),            \
+                   "AU_ACTOR(" #A ", ...): the .recv hook is required");                     \
     _Pragma("GCC diagnostic pop")                                                             \
     static void A##__pre_start_(au_ctx *c, void *s) {                                         \
         if (A##__hooks.pre_start) A##__hooks.pre_start(c, (S *)s);                            \
     }                                                                                         \
     static void A##__recv_(au_ctx *c, void *s, void *m) { A##__hooks.recv(c, (S *)s, (R *)m); } \
+    static bool A##__recv_set_(void) { return A##__hooks.recv != NULL; }                      \
     static void A##__post_stop_(au_ctx *c, void *s) {                                         \
         if (A##__hooks.post_stop) A##__hooks.post_stop(c, (S *)s);                            \
     }                                                                                         \
@@ -78,12 +105,27 @@ typedef struct au_actor_def {
     }                                                                                         \
     static AU_UNUSED_ const au_actor_def A = {                                                \
         #A, &au_type_##R, sizeof(S), A##__pre_start_, A##__recv_, A##__post_stop_,           \
-        A##__timeout_, A##__terminated_ };                                                    \
+        A##__timeout_, A##__terminated_, A##__recv_set_ };                                    \
     static inline AU_UNUSED_ R##__spawn_ref_ A##__spawn(au_node *n, const S *st,              \
                                                        const au_spawn_opts *o) {              \
         return (R##__spawn_ref_){ .raw = au_spawn_(n, &A, st, o) };                           \
     }                                                                                         \
     typedef R##__spawn_ref_ A##__ref_
+
+/* A hook cast to void * converts silently to a function pointer; only -Wpedantic diagnoses it.
+ * clang scopes that pragma; gcc's leaks past the pop (it switches the whole preprocessor to
+ * pedantic ISO mode), so with gcc such a cast is not caught. */
+#ifdef __clang__
+#define AU_PRAGMA_VOID_PTR_HOOK_ERROR_ _Pragma("GCC diagnostic error \"-Wpedantic\"")
+#else
+#define AU_PRAGMA_VOID_PTR_HOOK_ERROR_
+#endif
+
+/* `+ 1` for a hook designator that is `.recv = ...`, else `+ 0`: the assignment it makes to a
+ * hooks struct, inside _Generic (never evaluated), has the type of the member it names, and
+ * only recv has the type void (*)(au_ctx *, S *, R *). An empty hook list counts 0. */
+#define AU_HOOK_IS_RECV_(H, hook) \
+    + _Generic(((*(H *)0) hook), __typeof__(((H *)0)->recv): 1, default: 0)
 
 /** Options of au_spawn_with. */
 typedef struct au_spawn_opts {
@@ -95,7 +137,8 @@ typedef struct au_spawn_opts {
 } au_spawn_opts;
 
 /** Spawns actor A registered under `name` (NULL: anonymous), pooled, with a copy of the state
- *  given last (a pointer to A's state type, or NULL for a zeroed state):
+ *  given last (a pointer to A's state type, or NULL for a zeroed state; any other void * does
+ *  not compile, since what it points to is unknown):
  *      counter_msg_ref c = au_spawn(node, counter_actor, "counter", &(counter){ .total = 1 });
  *  Returns R_ref (R_lref for a local root); a null reference on failure (AU_EEXIST: name taken;
  *  AU_ESTOPPED: node stopping; see au_last_error()). pre_start runs on the actor's first turn,
@@ -109,12 +152,22 @@ typedef struct au_spawn_opts {
 /** A pointer to spawn options: au_opts(.name = "x", .dedicated = true). */
 #define au_opts(...) (&(au_spawn_opts){ __VA_ARGS__ })
 
-/* The initial state must point to the actor's state type (or be NULL). */
+/* The initial state must point to the actor's state type, or be a null pointer constant. */
 #define AU_STATE_PTR_(A, state)                                                               \
-    _Generic((state), A##__state_ *: (state), const A##__state_ *: (state), void *: (state))
+    _Generic((state), A##__state_ *: (state), const A##__state_ *: (state),                  \
+             void *: AU_NULL_ONLY_(state))
+/* p if it is a null pointer constant, else (for any other void *) a compile error: a conditional
+ * whose other operand is a null pointer constant has the type of `struct ... *`, not void *. */
+struct au_null_pointer_constant_;
+#define AU_NULL_ONLY_(p)                                                                      \
+    _Generic((1 ? (struct au_null_pointer_constant_ *)0                                       \
+                : _Generic((p), void *: (p), default: (void *)0)),                            \
+             struct au_null_pointer_constant_ *: (p))
 
-/** The running actor's own reference (R_ref, or R_lref for a local root). */
-#define au_self(ctx, R) ((R##__spawn_ref_){ .raw = au_ctx_self_(ctx) })
+/** The running actor's own reference (R_ref, or R_lref for a local root). R must be the root
+ *  type of the actor running the hook; any other root (which the compiler cannot see) gives a
+ *  null reference, a logged warning and au_last_error() AU_ETYPE. */
+#define au_self(ctx, R) ((R##__spawn_ref_){ .raw = au_self_((ctx), &au_type_##R) })
 /** Stops the running actor after the current hook returns: post_stop runs next; messages still
  *  queued are dropped. */
 AU_API void au_stop_self(au_ctx *ctx);
@@ -141,7 +194,9 @@ AU_API const char *au_ctx_name(au_ctx *ctx);
 typedef uint64_t au_timer;
 
 /** Sends msg through ref after `delay` of the node's clock. Returns the timer, or 0 on failure
- *  (the message is then freed). The message is moved into the timer. */
+ *  (the message is then freed). The message is moved into the timer. The checks of au_send
+ *  apply: a reference reinterpreted as another type gives 0 at once, a forged interface is
+ *  dropped and counted when the timer fires. */
 #define au_send_after(ref, delay, ...) AU_WITH_MSG_(au_send_after_, ref, (__VA_ARGS__), (delay))
 /** Cancels a pending timer and frees its message: AU_OK, or AU_ENOTFOUND if it already fired or
  *  was cancelled. */
@@ -149,35 +204,57 @@ AU_API au_err au_timer_cancel(au_node *node, au_timer timer);
 
 /* ---- ask ---------------------------------------------------------------------------------- */
 
-/** A one-shot reply target for a plain thread (main, a test): create it, put au_promise_ref()
- *  into a request, then wait for the reply. */
-typedef struct au_promise au_promise;
+/* A promise is a one-shot reply target for a plain thread (main, a test): create it, put
+ * au_promise_ref() into a request, then wait for the reply:
+ *
+ *     int64_t_promise p = au_promise_new(node, int64_t);
+ *     au_send(counter, ((counter_msg){ .tag = counter_msg_report,
+ *                                      .report = au_promise_ref(p, int64_t) }));
+ *     int64_t total;
+ *     au_err err = au_promise_wait(p, int64_t, &total, AU_SEC(1));
+ *
+ * Its handle is typed, T_promise (see <aurum/schema.h>): a promise made for one type and
+ * referenced, waited on or stored as another does not compile. */
 
-/** A promise for one reply of type T; NULL on failure (see au_last_error()). */
-#define au_promise_new(node, T) au_promise_new_((node), &au_type_##T)
-/** The reference a reply of type T is sent to (T_ref: it may cross the network). */
-#define au_promise_ref(p, T) ((T##_ref){ .raw = au_promise_ref_((p), &au_type_##T) })
+/** A promise for one reply of type T (a serializable type), as a T_promise; its .raw is NULL on
+ *  failure (see au_last_error()). */
+#define au_promise_new(node, T) ((T##_promise){ .raw = au_promise_new_((node), &au_type_##T) })
+/** The reference a reply of type T is sent to (T_ref: it may cross the network); p must be a
+ *  T_promise. */
+#define au_promise_ref(p, T) \
+    ((T##_ref){ .raw = au_promise_ref_(AU_PROMISE_OF_(p, T), &au_type_##T) })
 /** Blocks until the reply arrives (moved into *out, which must be a T *) or `timeout` passes
- *  (AU_ETIMEDOUT). Frees the promise either way; a late reply is dropped. */
+ *  (AU_ETIMEDOUT); p must be a T_promise. Frees the promise either way; a late reply is
+ *  dropped. */
 #define au_promise_wait(p, T, out, timeout) \
-    au_promise_wait_((p), &au_type_##T, _Generic((out), T *: (out)), (timeout))
+    au_promise_wait_(AU_PROMISE_OF_(p, T), &au_type_##T, _Generic((out), T *: (out)), (timeout))
+/* The untyped promise inside p, which must be a T_promise. */
+#define AU_PROMISE_OF_(p, T) (_Generic((p), T##_promise: (p)).raw)
 
 /** Asks from inside an actor: returns the T_ref to put into the request. Exactly one of the
  *  following then happens in the asking actor, as a turn of its own: cb(ctx, state, reply, AU_OK)
  *  with the reply, or cb(ctx, state, NULL, AU_ETIMEDOUT) after `timeout`. The reply is freed
- *  after cb returns. cb must be void (*)(au_ctx *, void *state, T *reply, au_err). */
+ *  after cb returns. cb must be void (*)(au_ctx *, void *state, T *reply, au_err), with its
+ *  prototype (a pointer to a function without one, void (*)(), does not compile). */
 #define au_ask(ctx, T, timeout, cb)                                                           \
-    ((T##_ref){ .raw = au_ask_((ctx), &au_type_##T, (timeout),                                \
-                               (au_ask_fn)_Generic((cb), void (*)(au_ctx *, void *, T *, au_err): (cb))) })
+    ((T##_ref){ .raw = au_ask_((ctx), &au_type_##T, (timeout), AU_ASK_CB_(T, cb)) })
+/* cb if it has exactly the callback's type. The second association matches no real function;
+ * it is there because a pointer to an unprototyped function is compatible with both types, and
+ * a controlling expression compatible with two associations is a compile error. */
+struct au_ask_callback_needs_a_prototype_;
+#define AU_ASK_CB_(T, cb)                                                                     \
+    ((au_ask_fn)_Generic((cb), void (*)(au_ctx *, void *, T *, au_err): (cb),               \
+                         void (*)(struct au_ask_callback_needs_a_prototype_ *): (cb)))
 
 /* ---- implementation details ----------------------------------------------------------------- */
 
 typedef void (*au_ask_fn)(au_ctx *, void *state, void *reply, au_err err);
 AU_API au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state, const au_spawn_opts *o);
 AU_API au_ref au_ctx_self_(au_ctx *ctx);
+AU_API au_ref au_self_(au_ctx *ctx, au_type *root);
 AU_API au_err au_watch_(au_ctx *ctx, au_ref target);
 AU_API au_err au_unwatch_(au_ctx *ctx, au_ref target);
-AU_API au_timer au_send_after_(au_ref ref, au_nanos delay, const void *msg);
+AU_API au_timer au_send_after_(au_ref ref, au_nanos delay, const void *msg, size_t size);
 AU_API au_promise *au_promise_new_(au_node *node, au_type *type);
 AU_API au_ref au_promise_ref_(au_promise *p, au_type *type);
 AU_API au_err au_promise_wait_(au_promise *p, au_type *type, void *out, au_nanos timeout);

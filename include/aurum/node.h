@@ -97,7 +97,9 @@ AU_API au_nanos au_node_now(const au_node *node);
     X(drops_dead_actor, COUNTER, "messages sent to an actor that had stopped")                     \
     X(drops_node_stopping, COUNTER, "messages sent while the node was stopping")                   \
     X(timers_fired, COUNTER, "au_send_after timers that fired")                                    \
-    X(timers_cancelled, COUNTER, "timers cancelled (au_timer_cancel) before they fired")
+    X(timers_cancelled, COUNTER, "timers cancelled (au_timer_cancel) before they fired")          \
+    X(drops_wrong_interface_local, COUNTER,                                                        \
+      "local sends through a reference whose interface does not fit its actor (see au_send)")
 
 /** The statistics kept by the UDP transport (sent, received, dropped on arrival). */
 #define AU_NODE_STATS_NET(X)                                                                       \

@@ -21,6 +21,9 @@ extern "C" {
 #endif
 
 typedef struct au_node au_node;
+/** A one-shot reply target for a plain thread (see au_promise_new in <aurum/actor.h>); user code
+ *  holds it as a typed T_promise. */
+typedef struct au_promise au_promise;
 
 /** `variant` value meaning "the whole root type, not one of its variants". */
 #define AU_WHOLE 0xFFFF
@@ -30,7 +33,8 @@ typedef struct au_ref {
     void *target;       /* struct au_cell * (local) or struct au_remote * (remote) */
     au_type *iface;     /* the message type this reference accepts */
     uint32_t gen;       /* incarnation of the local cell */
-    uint16_t variant;   /* root variant the interface maps to, or AU_WHOLE */
+    uint16_t variant;   /* root variant the interface maps to, or AU_WHOLE (through the root
+                           itself); a remote reference's is AU_WHOLE or not, its index unused */
     uint16_t flags;     /* AU_REF_F_* */
 } au_ref;
 
@@ -47,24 +51,37 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  is moved: whatever it owns (strings, bytes, arrays) now belongs to the receiver, or is freed
  *  if the send fails. Returns AU_OK, or AU_EINVAL for a null reference, AU_ESTOPPED if the
  *  actor or node is known to be gone, AU_ETOOBIG / AU_EENCODE for remote sends. Delivery is
- *  at-most-once; messages from one sender to one receiver arrive in order. */
-#define au_send(ref, ...) AU_WITH_MSG_(au_ref_send_, ref, (__VA_ARGS__))
+ *  at-most-once; messages from one sender to one receiver arrive in order.
+ *
+ *  A reference whose bytes lie about its type (built by hand from an au_ref, or reinterpreted
+ *  through a cast or a void *) is not trusted: a message whose size is not its interface's, or
+ *  an interface that is not the type of the root variant it targets, is dropped, counted in
+ *  drops_wrong_interface_local (au_node_stats_get) and fails with AU_ETYPE. */
+#define au_send(ref, ...) AU_WITH_MSG_(au_send_, ref, (__VA_ARGS__))
 
 /** Asks the actor behind ref to stop (the Term signal): it first processes the messages queued
  *  before the signal, then runs post_stop. Works for local and remote references. */
 #define au_stop(ref) au_ref_stop_((ref).raw)
 
 /** From a reference to root type R (R_ref, or R_lref for a local root), the reference to its
- *  remote interface T: T_ref. Fails to compile unless R declares T as an AU_REMOTE interface. */
+ *  remote interface T: T_ref. Fails to compile unless R declares T as an AU_REMOTE interface.
+ *
+ *  The reference must designate an actor whose root type is R, through R itself. An R_ref that
+ *  is itself a narrowing (R exposed as an interface of another root Q: au_narrow(Q, R, q)) is
+ *  not one: narrowing it again gives a null reference, logs why and sets au_last_error() to
+ *  AU_ETYPE (narrow the Q reference to the interface you need instead). */
 #define au_narrow(R, T, ref) AU_NARROW_(R, T, ref)
-#define AU_NARROW_(R, T, ref) \
-    ((T##_ref){ .raw = au_ref_narrow_(R##__src_(ref), (uint16_t)R##__riface__##T, &au_type_##T) })
+#define AU_NARROW_(R, T, ref)                                                                 \
+    ((T##_ref){ .raw = au_ref_narrow_(R##__src_(ref), &au_type_##R,                          \
+                                      (uint16_t)R##__riface__##T, &au_type_##T) })
 
 /** From a local reference to root type R, the local reference to its interface T (remote or
- *  local-only): T_lref. Fails to compile unless R declares T as an interface. */
+ *  local-only): T_lref. Fails to compile unless R declares T as an interface. The same rule as
+ *  au_narrow applies to a reference that is already a narrowing. */
 #define au_narrow_local(R, T, lref) AU_NARROW_LOCAL_(R, T, lref)
-#define AU_NARROW_LOCAL_(R, T, lref) \
-    ((T##_lref){ .raw = au_ref_narrow_(R##__lsrc_(lref), (uint16_t)R##__liface__##T, &au_type_##T) })
+#define AU_NARROW_LOCAL_(R, T, lref)                                                          \
+    ((T##_lref){ .raw = au_ref_narrow_(R##__lsrc_(lref), &au_type_##R,                      \
+                                       (uint16_t)R##__liface__##T, &au_type_##T) })
 
 /** Forges T_ref to the actor registered as `name` with root type R on the node at `addr`
  *  ("host:port"; resolved now, not on every send), sending from `node`. T must be R itself (for a
@@ -83,9 +100,11 @@ AU_API au_err au_last_error(void);
 /* ---- implementation details of the macros above -------------------------------------------- */
 
 /* Rejects, at compile time, a message whose type is not exactly the reference's message type
- * (int for int64_t included), then calls fn(ref.raw, pointer to a copy of the message, extra).
- * A statement expression (GNU C, like __typeof__), so the check and the copy live at block scope
- * where compound literals with function calls are fine for every compiler. */
+ * (int for int64_t included), then calls fn(ref.raw, extra, pointer to a copy of the message,
+ * its size); the size lets the runtime refuse a reference whose raw interface is not the type
+ * the compiler checked. A statement expression (GNU C, like __typeof__), so the check and the
+ * copy live at block scope where compound literals with function calls are fine for every
+ * compiler. */
 #define AU_WITH_MSG_(fn, ref, msg, ...)                                                       \
     __extension__({                                                                           \
         __typeof__(ref) au_ref_ = (ref);                                                      \
@@ -93,12 +112,13 @@ AU_API au_err au_last_error(void);
         _Static_assert(_Generic((msg), au_msg_t_: 1, default: 0),                              \
                        "au_send: the message's type is not the reference's message type");    \
         au_msg_t_ au_msg_[1] = { msg };                                                        \
-        fn(au_ref_.raw, ##__VA_ARGS__, (const void *)au_msg_);                                 \
+        fn(au_ref_.raw, ##__VA_ARGS__, (const void *)au_msg_, sizeof au_msg_[0]);              \
     })
 
-AU_API au_err au_ref_send_(au_ref ref, const void *msg);
+AU_API au_err au_send_(au_ref ref, const void *msg, size_t size);
+AU_API au_err au_ref_send_(au_ref ref, const void *msg); /* the untyped send (timers use it) */
 AU_API au_err au_ref_stop_(au_ref ref);
-AU_API au_ref au_ref_narrow_(au_ref ref, uint16_t variant, au_type *iface);
+AU_API au_ref au_ref_narrow_(au_ref ref, au_type *root, uint16_t variant, au_type *iface);
 AU_API au_ref au_ref_forge_(au_node *node, const char *name, const char *addr, au_type *root,
                      uint16_t variant, au_type *iface);
 AU_API void au_set_last_error_(au_err err);

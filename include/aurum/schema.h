@@ -40,7 +40,10 @@
 
 /* ---- references (T_ref, T_lref) ------------------------------------------------------------ */
 
-/* The `type_` member is never read; it carries T for the compile-time checks of au_send. */
+/* The `type_` member is never read; it carries T for the compile-time checks of au_send. A
+ * serializable type also gets T_promise, the handle of a promise for one reply of type T (see
+ * au_promise_new): a distinct struct per T, so a promise cannot be referenced or waited on as
+ * another type. */
 #define AU_DECLARE_LREF_(T)                                                                   \
     typedef struct T##_lref { union { au_ref raw; T *type_; }; } T##_lref;                   \
     static AU_UNUSED_ au_type au_type_##T##_lref = {                                          \
@@ -50,6 +53,7 @@
 #define AU_DECLARE_REFS_(T)                                                                   \
     AU_DECLARE_LREF_(T)                                                                       \
     typedef struct T##_ref { union { au_ref raw; T *type_; }; } T##_ref;                     \
+    typedef struct T##_promise { union { au_promise *raw; T *type_; }; } T##_promise;        \
     static AU_UNUSED_ au_type au_type_##T##_ref = {                                           \
         .name = #T "_ref", .kind = AU_KIND_REF, .size = sizeof(T##_ref),                     \
         .elem = &au_type_##T };                                                               \
@@ -217,5 +221,6 @@ AU_BUILTIN_(au_unit)
 #define au_type_bool au_type__Bool
 typedef _Bool_ref bool_ref;
 typedef _Bool_lref bool_lref;
+typedef _Bool_promise bool_promise;
 
 #endif

@@ -140,7 +140,12 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
                  const au_spawn_opts *o) {
     au_spawn_opts none = { 0 };
     if (!o) o = &none;
-    if (!node || !def || !def->recv || (o->name && strlen(o->name) > AU_NAME_MAX) ||
+    if (def && (!def->recv || (def->recv_set && !def->recv_set()))) {
+        /* AU_ACTOR rejects a missing .recv at compile time; this is `.recv = NULL`. */
+        au_log(AU_LOG_CORE, AU_LOG_WARN, "spawn of %s refused: it has no recv hook", def->name);
+        def = NULL;
+    }
+    if (!node || !def || (o->name && strlen(o->name) > AU_NAME_MAX) ||
         (o->layer && o->layer->node != node)) {
         au_set_last_error_(AU_EINVAL);
         return (au_ref){ 0 };
@@ -656,6 +661,18 @@ au_ref au_ctx_self_(au_ctx *ctx) {
     au_cell *c = ctx->cell;
     const au_actor_def *def = atomic_load_explicit(&c->def, memory_order_relaxed);
     return au_cell_ref(c, ctx->gen, def->root, AU_WHOLE);
+}
+
+au_ref au_self_(au_ctx *ctx, au_type *root) {
+    au_ref self = au_ctx_self_(ctx);
+    if (self.iface != root && au_type_id(self.iface) != au_type_id(root)) {
+        /* The typed reference would claim a root the actor does not have. */
+        au_log(AU_LOG_CORE, AU_LOG_WARN, "au_self(ctx, %s) in an actor of root %s: null reference",
+               root->name, self.iface->name);
+        au_set_last_error_(AU_ETYPE);
+        return (au_ref){ 0 };
+    }
+    return self;
 }
 
 void au_stop_self(au_ctx *ctx) { ctx->stop_requested = true; }

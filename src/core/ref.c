@@ -1,6 +1,13 @@
 /* ref.c — sending through references: local delivery (a move into the mailbox, no
  * serialization), narrowing, Term, delayed sends. Remote references are handed to the transport
- * (net/), which the library links in when present. */
+ * (net/), which the library links in when present.
+ *
+ * The typed macros make a well-formed au_ref, but its bytes can still be forged or reinterpreted
+ * (a raw au_ref built by hand, a cast, a void *). So nothing here trusts a reference's variant
+ * index: before a message is wrapped into a root variant, the reference's interface must be that
+ * variant's payload type (by type id, as the remote path checks it), and the message's size the
+ * interface's; anything else is a counted drop (drops_wrong_interface_local), never a
+ * reinterpretation of memory. */
 #include "core/internal.h"
 
 #include <stdio.h>
@@ -8,6 +15,21 @@
 
 static void free_msg(au_type *type, const void *msg) {
     if (type && msg) au_value_free(type, (void *)msg);
+}
+
+static bool same_type(au_type *a, au_type *b) {
+    /* Descriptors are per translation unit: equal pointers are a shortcut, ids the truth. */
+    return a == b || au_type_id(a) == au_type_id(b);
+}
+
+/* True if a local reference with this interface and variant may deliver into `root`: the whole
+ * root through the root type itself, or an interface (remote or local, never plain) variant
+ * through exactly its payload type. */
+static bool iface_fits(au_type *root, uint16_t variant, au_type *iface) {
+    if (variant == AU_WHOLE) return same_type(iface, root);
+    if (root->kind != AU_KIND_ROOT || variant >= root->count) return false;
+    const au_variant *v = &root->variants[variant];
+    return v->mode != AU_MODE_PLAIN && same_type(iface, v->type);
 }
 
 /* Builds the root message for `def` from a message of ref's interface. */
@@ -29,6 +51,31 @@ static au_envelope *wrap(au_ref ref, const au_actor_def *def, const void *msg) {
     return env;
 }
 
+/* The node a reference sends through, or NULL for a null reference. */
+static au_node *node_of(au_ref ref) {
+    if (!ref.target) return NULL;
+    if (ref.flags & AU_REF_F_REMOTE) return au_remote_layer()->node_of(ref);
+    return ((au_cell *)ref.target)->node;
+}
+
+/* A reference whose raw interface is not what the compiler checked the message against (its
+ * size differs): counted, and the message is not freed, since its layout is unknown. */
+static bool size_fits(au_ref ref, size_t size) {
+    if (!ref.iface || ref.iface->size == size) return true;
+    au_node *node = node_of(ref);
+    if (node) au_stat_add(&node->stats.drops_wrong_interface_local, 1);
+    au_log(AU_LOG_CORE, AU_LOG_WARN,
+           "send dropped: a %zu-byte message through a reference to %s (%zu bytes); the "
+           "reference was reinterpreted as another type", size, ref.iface->name,
+           ref.iface->size);
+    return false;
+}
+
+au_err au_send_(au_ref ref, const void *msg, size_t size) {
+    if (!size_fits(ref, size)) return AU_ETYPE;
+    return au_ref_send_(ref, msg);
+}
+
 au_err au_ref_send_(au_ref ref, const void *msg) {
     if (!ref.target || !ref.iface) {
         free_msg(ref.iface, msg);
@@ -43,6 +90,14 @@ au_err au_ref_send_(au_ref ref, const void *msg) {
         au_stat_add(&cell->node->stats.drops_dead_actor, 1);
         free_msg(ref.iface, msg);
         return AU_ESTOPPED;
+    }
+    if (!iface_fits(def->root, ref.variant, ref.iface)) {
+        au_stat_add(&cell->node->stats.drops_wrong_interface_local, 1);
+        au_log(AU_LOG_CORE, AU_LOG_WARN,
+               "send dropped: a reference as %s (variant %u) does not fit root %s", ref.iface->name,
+               (unsigned)ref.variant, def->root->name);
+        free_msg(ref.iface, msg);
+        return AU_ETYPE;
     }
     au_envelope *env = wrap(ref, def, msg);
     if (!env) {
@@ -65,8 +120,24 @@ au_err au_ref_stop_(au_ref ref) {
     return AU_OK;
 }
 
-au_ref au_ref_narrow_(au_ref ref, uint16_t variant, au_type *iface) {
-    if (!ref.target) return ref;
+/* A narrowing starts from a reference to an actor of root type `root` through the root itself:
+ * a reference that is already a narrowing (root exposed as an interface of another root Q) has
+ * its variant index in Q, and one reference carries one index, so narrowing it again would
+ * deliver into the wrong variant of Q. */
+au_ref au_ref_narrow_(au_ref ref, au_type *root, uint16_t variant, au_type *iface) {
+    if (!ref.target) {
+        au_set_last_error_(AU_EINVAL);
+        return (au_ref){ 0 };
+    }
+    if (ref.variant != AU_WHOLE || !ref.iface || !same_type(ref.iface, root)) {
+        au_log(AU_LOG_CORE, AU_LOG_WARN, "narrowing to %s refused: %s", iface->name,
+               ref.variant != AU_WHOLE
+                   ? "the reference is itself a narrowing (an interface of another root); "
+                     "narrow that root's reference instead"
+                   : "the reference is not one to the root it is narrowed from");
+        au_set_last_error_(AU_ETYPE);
+        return (au_ref){ 0 };
+    }
     ref.variant = variant;
     ref.iface = iface;
     return ref;
@@ -102,12 +173,9 @@ size_t au_ref_format(au_ref r, char *buf, size_t size) {
                             r.iface ? r.iface->name : "?");
 }
 
-au_timer au_send_after_(au_ref ref, au_nanos delay, const void *msg) {
-    au_node *node = NULL;
-    if (ref.target && !(ref.flags & AU_REF_F_REMOTE))
-        node = ((au_cell *)ref.target)->node;
-    else if (ref.target)
-        node = au_remote_layer()->node_of(ref);
+au_timer au_send_after_(au_ref ref, au_nanos delay, const void *msg, size_t size) {
+    if (!size_fits(ref, size)) return 0;
+    au_node *node = node_of(ref);
     if (!node || !ref.iface) {
         free_msg(ref.iface, msg);
         return 0;

@@ -377,7 +377,9 @@ static au_err decode_ref(void *user, const au_wire_ref *in, au_type *ref_type, a
     au_err err = intern(net, in->addr, in->addr_len, in->name, in->name_len, in->root_id, true,
                         false, &r, &gen);
     if (err) return err;
-    *out = remote_ref(r, gen, iface, 0);
+    /* The receiver maps the interface to a variant itself; here the variant only says whether
+     * the reference is through the root itself (AU_WHOLE), as au_narrow requires. */
+    *out = remote_ref(r, gen, iface, in->iface_id == in->root_id ? AU_WHOLE : 0);
     return AU_OK;
 }
 

@@ -37,6 +37,15 @@ AU_LOCAL_ROOT(worker_msg,
               (sink, file_ptr, AU_LOCAL),
               (tick, au_unit, AU_PLAIN));
 
+/* Nested roots: outer_msg exposes the root inner_msg as an interface; int64_t and farewell are
+ * interfaces of inner_msg only. */
+AU_ROOT(inner_msg,
+        (num, int64_t, AU_REMOTE),
+        (bye, farewell, AU_REMOTE));
+AU_ROOT(outer_msg,
+        (small, uint8_t, AU_REMOTE),
+        (inner, inner_msg, AU_REMOTE));
+
 /* An actor of the remote root and one of the local root. */
 typedef struct greeter_state { int64_t total; } greeter_state;
 typedef struct worker_state { int64_t jobs; } worker_state;

@@ -14,6 +14,9 @@
 #   // known-hole: <text>                     the misuse still compiles (a known gap in the
 #                                             macros): `fail` then exits 77 (ctest: skipped)
 #                                             instead of failing, and says so.
+#   // known-hole(<cc>): <text>               the same, only with compiler <cc> (gcc, clang;
+#                                             matched against the start of the compiler's
+#                                             file name); with the others the case must fail.
 # Exit status: 0 pass, 1 fail, 2 usage or malformed case, 77 known hole still open.
 set -u
 
@@ -28,11 +31,15 @@ export LC_ALL=C LANG=C LANGUAGE=
 unset GCC_COLORS
 
 expect= hole=
+cc_name=${cc##*/}
 while IFS= read -r line || [[ -n $line ]]; do
     [[ $line == //* ]] || break
     case $line in
         "// expect:"*) expect=${line#"// expect:"} ;;
         "// known-hole:"*) hole=${line#"// known-hole:"} ;;
+        "// known-hole("*"):"*)
+            which=${line#"// known-hole("} which=${which%%")"*}
+            [[ -n $which && $cc_name == "$which"* ]] && hole=${line#*"):"} ;;
     esac
 done <"$src"
 # Trim the spaces around the whole list and around each alternative.

@@ -2,7 +2,7 @@
 /* au_promise_wait into an untyped (void *) out pointer. */
 #include "cf_schema.h"
 
-au_err cf_case(au_promise *p, greeting *reply) {
+au_err cf_case(greeting_promise p, greeting *reply) {
 #ifdef AU_SHOULD_FAIL
     void *out = reply;
 #else

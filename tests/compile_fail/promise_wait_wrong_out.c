@@ -3,7 +3,7 @@
  * greeting). */
 #include "cf_schema.h"
 
-au_err cf_case(au_promise *p, greeting *reply, int64_t *number) {
+au_err cf_case(greeting_promise p, greeting *reply, int64_t *number) {
     (void)reply, (void)number;
 #ifdef AU_SHOULD_FAIL
     return au_promise_wait(p, greeting, number, AU_SEC(1));

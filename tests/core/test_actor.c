@@ -286,8 +286,8 @@ static void ask_from_a_thread_gets_the_reply(void **s) {
     recorder_init(&log);
     au_node *node = start_node(2);
     probe_msg_ref p = au_spawn(node, probe_actor, NULL, &(probe){ .log = &log });
-    au_promise *pr = au_promise_new(node, int64_t);
-    assert_non_null(pr);
+    int64_t_promise pr = au_promise_new(node, int64_t);
+    assert_non_null(pr.raw);
     au_send(p, ((probe_msg){ .tag = probe_msg_reply_to, .reply_to = au_promise_ref(pr, int64_t) }));
     int64_t answer = 0;
     assert_int_equal(au_promise_wait(pr, int64_t, &answer, AU_SEC(5)), AU_OK);
@@ -298,7 +298,7 @@ static void ask_from_a_thread_gets_the_reply(void **s) {
 
 static void ask_from_a_thread_times_out_without_reply(void **s) {
     au_node *node = start_node(2);
-    au_promise *pr = au_promise_new(node, int64_t);
+    int64_t_promise pr = au_promise_new(node, int64_t);
     int64_t answer = -1;
     uint64_t t0 = test_now_ns();
     assert_int_equal(au_promise_wait(pr, int64_t, &answer, AU_MSEC(50)), AU_ETIMEDOUT);
@@ -437,7 +437,7 @@ static void node_stop_with_busy_actors_runs_every_post_stop(void **s) {
     assert_int_equal(atomic_load(&post_stops), N);
 }
 
-typedef struct waiter_arg { au_promise *p; au_err result; } waiter_arg;
+typedef struct waiter_arg { int64_t_promise p; au_err result; } waiter_arg;
 static void *waiter_main(void *a) {
     waiter_arg *w = a;
     int64_t out;

@@ -16,7 +16,8 @@
 /* The field names as the struct spells them, written out: the table must agree with them. */
 static const char *const expected_names[] = {
     "actors_spawned", "actors_stopped", "actors_live", "drops_dead_actor", "drops_node_stopping",
-    "timers_fired", "timers_cancelled", "datagrams_sent", "datagrams_received", "bytes_sent",
+    "timers_fired", "timers_cancelled", "drops_wrong_interface_local", "datagrams_sent",
+    "datagrams_received", "bytes_sent",
     "bytes_received", "messages_sent_remote", "messages_received_remote", "drops_malformed",
     "drops_checksum", "drops_duplicate", "drops_unknown_actor", "drops_wrong_root",
     "drops_wrong_interface", "drops_schema_mismatch", "drops_decode", "drops_too_big",

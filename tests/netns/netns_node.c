@@ -52,7 +52,7 @@ static int ask(const char *bind, const char *peer, int n, int timeout_ms) {
         au_node_stop(node);
         return 3;
     }
-    au_promise *p[256];
+    int64_t_promise p[256];
     if (n > 256) n = 256;
     for (int i = 0; i < n; i++) {
         p[i] = au_promise_new(node, int64_t);

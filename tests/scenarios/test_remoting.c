@@ -172,7 +172,7 @@ static void a_reference_sent_to_another_node_works_there(void **s) {
     /* The reply reference is an anonymous promise on node a: it gets a generated name when it
      * leaves the node, and b's reply comes back over UDP to it. */
     for (int64_t i = 1; i <= 20; i++) {
-        au_promise *p = au_promise_new(a, int64_t);
+        int64_t_promise p = au_promise_new(a, int64_t);
         assert_int_equal(au_send(far, ((query){ .n = i, .reply_to = au_promise_ref(p, int64_t) })), AU_OK);
         int64_t answer = 0;
         assert_int_equal(au_promise_wait(p, int64_t, &answer, AU_SEC(5)), AU_OK);
@@ -190,7 +190,7 @@ static void a_reference_to_a_local_actor_comes_back_local(void **s) {
     assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:0" }, &a), AU_OK);
     au_spawn(a, echo_actor, "echo", NULL);
     query_ref self = au_forge(echo_msg, query, a, "echo", au_node_address(a));
-    au_promise *p = au_promise_new(a, int64_t);
+    int64_t_promise p = au_promise_new(a, int64_t);
     /* Forged to our own address: it crosses the socket, and the reply reference decoded there
      * names a live local actor, so the reply is a local send. */
     assert_int_equal(au_send(self, ((query){ .n = 21, .reply_to = au_promise_ref(p, int64_t) })), AU_OK);
@@ -208,7 +208,7 @@ static void a_reference_to_a_local_actor_comes_back_local(void **s) {
 AU_ROOT(blocker_msg, (go, int64_t, AU_REMOTE));
 typedef struct blocker { query_ref far; recorder *log; } blocker;
 static void blocker_recv(au_ctx *ctx, blocker *self, blocker_msg *m) {
-    au_promise *p = au_promise_new(au_ctx_node(ctx), int64_t);
+    int64_t_promise p = au_promise_new(au_ctx_node(ctx), int64_t);
     au_send(self->far, ((query){ .n = m->go, .reply_to = au_promise_ref(p, int64_t) }));
     int64_t answer = -1;
     au_err err = au_promise_wait(p, int64_t, &answer, AU_SEC(5));
