@@ -41,9 +41,17 @@ typedef struct au_node_config {
     size_t max_message_size;  /**< largest message accepted or sent; default 16 MiB */
     size_t max_partials;      /**< messages being reassembled per peer at once; default 64 */
     size_t max_reassembly_bytes; /**< reassembly memory per peer; default 64 MiB */
+    size_t max_reassembly_total; /**< reassembly memory of the whole node, all peers together,
+                                      fragments counted by the buffer they reserve; partials
+                                      beyond it are dropped (drops_reassembly); default 256 MiB,
+                                      at least max_reassembly_bytes */
     au_nanos reassembly_timeout; /**< a partial message is dropped after this; default 1 s */
-    size_t max_peers;         /**< nodes this one keeps transport state for; default 4096 */
-    size_t max_remote_refs;   /**< distinct remote actors referenced; default 65536 */
+    size_t max_peers;         /**< nodes this one keeps transport state for, each way: senders
+                                   it keeps replay state for (least recently used evicted) and
+                                   peers it sends to (idle ones evicted); default 4096 */
+    size_t max_remote_refs;   /**< distinct remote actors referenced; when full, references that
+                                   came in messages and are not in use are reused (forged ones
+                                   are kept); default 65536 */
     const uint8_t *secret;    /**< a 32-byte cluster key of id 0 (the same as one entry in
                                    keys): seal every datagram (AEAD), accept only sealed ones,
                                    key replay protection by the sender's authenticated identity.

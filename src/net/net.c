@@ -54,6 +54,13 @@ static au_err configure(au_net_t *net, const au_node_config *cfg) {
     if (cfg->reassembly_timeout) net->limits.reassembly_timeout_ns = cfg->reassembly_timeout;
     if (au_wire_limits_check(&net->limits) != AU_WIRE_OK)
         return fail(AU_ECONFIG, "config", "mtu, message size or reassembly limits out of range");
+    net->budget.used = &net->stats.reassembly_bytes;
+    net->budget.max = cfg->max_reassembly_total ? cfg->max_reassembly_total : (uint64_t)256 << 20;
+    if (net->budget.max < net->limits.max_buffered) {
+        if (cfg->max_reassembly_total)
+            return fail(AU_ECONFIG, "config", "max_reassembly_total below max_reassembly_bytes");
+        net->budget.max = net->limits.max_buffered; /* the default follows a larger per-peer one */
+    }
     net->max_peers = cfg->max_peers ? cfg->max_peers : 4096;
     net->max_senders = net->max_peers;
     net->max_remotes = cfg->max_remote_refs ? cfg->max_remote_refs : 65536;

@@ -175,7 +175,8 @@ struct au_net {
     au_remote **slots;           /* every slot made, for the CLOCK sweep and the final free */
     au_remote *spare;            /* slots taken for a target that then could not be interned */
     size_t nslots, clock_hand;
-    bool expire_armed;           /* guarded by lock: a reassembly-expiry timer is pending */
+    bool expire_armed;           /* guarded by senders_lock: a reassembly-expiry timer is pending */
+    au_reassembly_budget budget; /* node-wide reassembly bytes (used: stats.reassembly_bytes) */
 
     au_net_stats stats;
 };

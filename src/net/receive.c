@@ -16,7 +16,10 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "util/memory.h"
+
 #define EXPIRE_PERIOD AU_MSEC(100) /* how often partial messages are checked for timeout */
+#define RETURN_TO_SYSTEM (8u << 20) /* freed in one expiry: worth returning pages to the system */
 
 static void count_drop(au_net_t *net, int status, const char *from) {
     switch (status) {
@@ -53,10 +56,13 @@ static void arm_expire(au_net_t *net);
  * has no periodic wake-up. */
 static void on_expire(au_node *node, void *arg) {
     au_net_t *net = arg;
+    uint64_t before = au_stat_read(&net->stats.reassembly_bytes);
     pthread_mutex_lock(&net->senders_lock);
     net->expire_armed = false;
     bool again = au_net_senders_expire(net, au_node_now(node));
     pthread_mutex_unlock(&net->senders_lock);
+    if (before - au_stat_read(&net->stats.reassembly_bytes) >= RETURN_TO_SYSTEM)
+        au_memory_return(); /* a flood expired: give its pages back, not only to malloc */
     if (again) arm_expire(net);
 }
 
@@ -72,7 +78,8 @@ static void arm_expire(au_net_t *net) {
 static bool on_fragment(au_net_t *net, au_sender *s, uint64_t incarnation,
                         const au_wire_fragment *f, au_reassembled *done, int *status) {
     *status = AU_WIRE_INCOMPLETE;
-    if (!s->reassembly && au_reassembly_create(&net->limits, &s->reassembly) != AU_WIRE_OK) {
+    if (!s->reassembly &&
+        au_reassembly_create_shared(&net->limits, &net->budget, &s->reassembly) != AU_WIRE_OK) {
         au_stat_add(&net->stats.drops_reassembly, 1);
         return false;
     }

@@ -38,6 +38,7 @@ typedef struct partial {
 
 struct au_reassembly {
     au_wire_limits limits;
+    au_reassembly_budget *budget; /* shared with other reassemblers, or NULL */
     size_t partials;  /* slots in use */
     size_t buffered;  /* bytes accounted for by the slots in use */
     size_t last_hit;  /* slot of the last fragment: consecutive fragments hit it without a scan */
@@ -81,10 +82,27 @@ static size_t visit_bits(uint64_t *bits, size_t a, size_t b, bool mark) {
 
 /* ---- slots --------------------------------------------------------------------------------- */
 
+/* Reserves cost in the shared budget, if any; false when it does not fit. */
+static bool budget_take(au_reassembly *r, size_t cost) {
+    if (!r->budget) return true;
+    /* relaxed: a count; the CAS makes the sum exact, nothing is published through it. */
+    uint64_t used = atomic_load_explicit(r->budget->used, memory_order_relaxed);
+    do {
+        if (used + cost > r->budget->max) return false;
+    } while (!atomic_compare_exchange_weak_explicit(r->budget->used, &used, used + cost,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return true;
+}
+
+static void budget_give(au_reassembly *r, size_t cost) {
+    if (r->budget) atomic_fetch_sub_explicit(r->budget->used, cost, memory_order_relaxed);
+}
+
 static void release(au_reassembly *r, partial *p, bool free_data) {
     if (free_data) free(p->data);
     free(p->have);
     r->buffered -= partial_cost(p->total);
+    budget_give(r, partial_cost(p->total));
     r->partials--;
     *p = (partial){0};
 }
@@ -124,6 +142,7 @@ static int start_partial(au_reassembly *r, message_key key, uint32_t total, uint
     if (!limits_allow(r, cost)) au_reassembly_expire(r, now_ns);
     if (r->partials >= r->limits.max_partials) return AU_WIRE_TOO_MANY_PARTIALS;
     if (cost > r->limits.max_buffered - r->buffered) return AU_WIRE_MEMORY_LIMIT;
+    if (!budget_take(r, cost)) return AU_WIRE_MEMORY_LIMIT;
 
     size_t i = 0;
     while (r->slot[i].data) i++; /* a free slot exists: partials < max_partials */
@@ -134,6 +153,7 @@ static int start_partial(au_reassembly *r, message_key key, uint32_t total, uint
         free(p->data);
         free(p->have);
         *p = (partial){0};
+        budget_give(r, cost);
         return AU_WIRE_NO_MEMORY;
     }
     p->key = key;
@@ -164,13 +184,19 @@ static int complete(au_reassembly *r, partial *p, au_reassembled *out) {
 
 /* ---- API ----------------------------------------------------------------------------------- */
 
-int au_reassembly_create(const au_wire_limits *limits, au_reassembly **out) {
+int au_reassembly_create_shared(const au_wire_limits *limits, au_reassembly_budget *budget,
+                                au_reassembly **out) {
     if (au_wire_limits_check(limits) != AU_WIRE_OK) return AU_WIRE_BAD_LIMITS;
     au_reassembly *r = calloc(1, sizeof *r + limits->max_partials * sizeof(partial));
     if (!r) return AU_WIRE_NO_MEMORY;
     r->limits = *limits;
+    r->budget = budget;
     *out = r;
     return AU_WIRE_OK;
+}
+
+int au_reassembly_create(const au_wire_limits *limits, au_reassembly **out) {
+    return au_reassembly_create_shared(limits, NULL, out);
 }
 
 void au_reassembly_destroy(au_reassembly *r) {

@@ -9,7 +9,8 @@
  *
  * Invariants:
  *  - At most limits.max_partials partial messages, holding at most limits.max_buffered bytes
- *    (message buffers plus their received-byte bitmaps), exist at any time.
+ *    (message buffers plus their received-byte bitmaps), exist at any time; with a shared
+ *    budget, all reassemblers sharing it together hold at most budget.max bytes.
  *  - A message buffer is allocated when the first fragment of the message arrives, sized by its
  *    total length, which has been checked against limits.max_message beforehand.
  *  - Every byte of a message is written exactly once: a fragment that repeats received bytes
@@ -18,6 +19,7 @@
 #ifndef AU_CORE_REASSEMBLY_H
 #define AU_CORE_REASSEMBLY_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,8 +35,21 @@ typedef struct au_reassembled {
     au_wire_message msg;
 } au_reassembled;
 
+/* A byte budget shared by several reassemblers (a node's, across all its senders): what each
+ * partial costs is reserved here too, so the sum stays below max whatever the number of peers.
+ * `used` is updated with atomic operations (several reassemblers may run on several threads). */
+typedef struct au_reassembly_budget {
+    _Atomic uint64_t *used; /* bytes reserved now */
+    uint64_t max;
+} au_reassembly_budget;
+
 /* AU_WIRE_BAD_LIMITS or AU_WIRE_NO_MEMORY on failure. The limits are copied. */
 int au_reassembly_create(const au_wire_limits *limits, au_reassembly **out);
+
+/* The same, with a shared budget (which must outlive the reassembler; NULL: none). A partial
+ * that does not fit it is refused with AU_WIRE_MEMORY_LIMIT, like one over max_buffered. */
+int au_reassembly_create_shared(const au_wire_limits *limits, au_reassembly_budget *budget,
+                                au_reassembly **out);
 
 /* Frees every partial message and the reassembler. */
 void au_reassembly_destroy(au_reassembly *reassembly);

@@ -511,6 +511,17 @@ static void echo_recv(au_ctx *ctx, target *self, echo_msg *m) {
 }
 AU_ACTOR(echo_actor, target, echo_msg, .recv = echo_recv);
 
+/* A client on its own node sends to the target and it arrives. */
+static void a_new_client_is_answered_by_target(au_node *server, recorder *log) {
+    au_node *c;
+    assert_int_equal(au_node_start(NULL, &c), AU_OK);
+    size_t had = recorder_count(log);
+    assert_int_equal(au_send(au_forge(target_msg, int64_t, c, "target", au_node_address(server)),
+                             (int64_t)11), AU_OK);
+    assert_true(recorder_wait(log, had + 1, WAIT_MS));
+    au_node_stop(c);
+}
+
 /* A client on its own node asks the echo server and waits for the answer. */
 static void a_new_client_is_answered(au_node *server) {
     au_node *c;
@@ -641,6 +652,122 @@ static void plain_datagrams_for_no_live_actor_leave_no_state(void **s) {
     au_node_stop(server);
 }
 
+/* ---- reassembly memory ------------------------------------------------------------------------ */
+
+#include <xxhash.h>
+
+static void put_be(uint8_t *p, uint64_t v, int n) {
+    for (int i = n - 1; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+}
+
+/* A plain datagram holding fragment frames of message msg_id (total bytes): one byte at every
+ * page offset in [from, to), the first (offset 0) carrying the body's head for b's "target". */
+static size_t fragments_datagram(uint64_t seq, uint64_t msg_id, uint32_t total, uint32_t from,
+                                 uint32_t to, uint32_t *next, uint8_t *d, size_t mtu) {
+    size_t n = 0;
+    d[n++] = 'A', d[n++] = 'u', d[n++] = 1, d[n++] = 0;
+    put_be(d + n, 0x5151, 8), n += 8;
+    put_be(d + n, seq, 8), n += 8;
+    uint8_t head[24] = { 0, 6 };
+    put_be(head + 2, au_type_id(&au_type_target_msg), 8);
+    put_be(head + 10, au_type_id(&au_type_int64_t), 8);
+    memcpy(head + 18, "target", 6);
+    uint32_t off = from;
+    for (; off < to; off += 4096) {
+        size_t chunk = off == 0 ? sizeof head : 1;
+        if (n + 19 + chunk + 8 > mtu) break;
+        d[n++] = 0x02;
+        put_be(d + n, msg_id, 8), n += 8;
+        put_be(d + n, total, 4), n += 4;
+        put_be(d + n, off, 4), n += 4;
+        put_be(d + n, chunk, 2), n += 2;
+        if (off == 0) memcpy(d + n, head, chunk);
+        else d[n] = 0x55;
+        n += chunk;
+    }
+    *next = off;
+    put_be(d + n, XXH3_64bits(d, n), 8);
+    return n + 8;
+}
+
+static size_t resident_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
+    fclose(f);
+    return resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Sanitizers and valgrind bring allocators of their own, which do not give pages back. */
+static bool native_allocator(void) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    return false;
+#else
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    bool valgrind = false;
+    while (f && fgets(line, sizeof line, f)) valgrind |= strstr(line, "vgpreload") != NULL;
+    if (f) fclose(f);
+    return !valgrind;
+#endif
+}
+
+static void a_reassembly_flood_stays_within_the_node_budget_and_memory_returns_after(void **s) {
+    enum { PORTS = 24, TOTAL = 2 << 20, BUDGET = 16 << 20 };
+    au_node *b;
+    assert_int_equal(au_node_start(&(au_node_config){ .max_reassembly_total = BUDGET,
+                                                      .max_reassembly_bytes = 4 << 20,
+                                                      .reassembly_timeout = AU_MSEC(300) }, &b),
+                     AU_OK);
+    recorder log;
+    recorder_init(&log);
+    au_spawn(b, target_actor, "target", &(target){ &log });
+    struct sockaddr_in to;
+    parse_addr(au_node_address(b), &to);
+    size_t rss_start = resident_bytes();
+    uint8_t d[1400];
+    uint64_t peak_reserved = 0, sent = stats_of(b).datagrams_received;
+    for (int port = 0; port < PORTS; port++) {
+        int fd = fresh_socket(); /* a sender of its own */
+        uint64_t seq = 0;
+        for (uint32_t off = 0; off < TOTAL;) {
+            size_t n = fragments_datagram(seq++, 1, TOTAL, off, TOTAL, &off, d, sizeof d);
+            assert_int_equal(sendto(fd, d, n, 0, (struct sockaddr *)&to, sizeof to), (ssize_t)n);
+            sent++;
+        }
+        close(fd);
+        /* paced per sender: each message's fragments are in before the next sender starts */
+        assert_true(wait_until(counter_reached, &(counter_at_least){ b,
+                    offsetof(au_node_stats, datagrams_received), sent },
+                    WAIT_MS));
+        uint64_t reserved = stats_of(b).reassembly_bytes;
+        if (reserved > peak_reserved) peak_reserved = reserved;
+        assert_true(reserved <= BUDGET);
+    }
+    size_t rss_flood = resident_bytes();
+    au_node_stats st = stats_of(b);
+    assert_true(st.drops_reassembly > 0);          /* the budget refused some */
+    assert_true(peak_reserved > BUDGET / 2);       /* and it did fill up */
+    /* The partials expire (300 ms); then the memory goes back to the system. */
+    assert_true(wait_until(counter_reached, &(counter_at_least){ b,
+                offsetof(au_node_stats, drops_reassembly), st.drops_reassembly + 1 }, WAIT_MS));
+    for (int i = 0; i < WAIT_MS && stats_of(b).reassembly_bytes; i++) {
+        struct timespec ms = { 0, 1000000 };
+        nanosleep(&ms, NULL);
+    }
+    assert_int_equal(stats_of(b).reassembly_bytes, 0);
+    assert_int_equal(stats_of(b).reassemblies_in_flight, 0);
+    size_t rss_after = resident_bytes();
+    if (native_allocator()) {
+        assert_true(rss_flood < rss_start + BUDGET + (16 << 20)); /* 48 MiB attempted */
+        assert_true(rss_after < rss_start + (6 << 20));
+    }
+    a_new_client_is_answered_by_target(b, &log);
+    au_node_stop(b);
+    recorder_destroy(&log);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_captured_sealed_datagram_replayed_from_300_new_ports_is_rejected_every_time),
@@ -654,6 +781,7 @@ int main(void) {
         cmocka_unit_test(colliding_root_ids_cost_no_more_than_random_ones),
         cmocka_unit_test(a_flood_of_reply_addresses_leaves_the_peer_table_open_to_new_peers),
         cmocka_unit_test(plain_datagrams_for_no_live_actor_leave_no_state),
+        cmocka_unit_test(a_reassembly_flood_stays_within_the_node_budget_and_memory_returns_after),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
