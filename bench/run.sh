@@ -73,7 +73,9 @@ idle                   100000   20000   all                    idle:bytes/actor:
 fanin                  10000000 1000000 all                    fanin:msg/s:higher fanin_peak_rss:MiB:lower
 remote_pingpong        100000   10000   all                    remote_pingpong:us/rt:lower remote_pingpong_cpu:cpu-us/rt:lower
 remote_pingpong_nospin 100000   10000   aurum<remote_pingpong  remote_pingpong_nospin:us/rt:lower remote_pingpong_nospin_cpu:cpu-us/rt:lower
-remote_throughput      1000000  100000  all                    remote_throughput:msg/s:higher remote_throughput_cpu:cpu-us/msg:lower"
+remote_throughput      1000000  100000  all                    remote_throughput:msg/s:higher remote_throughput_cpu:cpu-us/msg:lower
+remote_pingpong_sealed 100000   10000   aurum<remote_pingpong  remote_pingpong_sealed:us/rt:lower remote_pingpong_sealed_cpu:cpu-us/rt:lower
+remote_throughput_sealed 1000000 100000 aurum<remote_throughput remote_throughput_sealed:msg/s:higher remote_throughput_sealed_cpu:cpu-us/msg:lower"
 
 if [ -n "$only" ]; then
   for b in ${only//,/ }; do

@@ -75,6 +75,8 @@ int bench_fanin(uint64_t n);
 int bench_remote_pingpong(uint64_t n);
 int bench_remote_pingpong_nospin(uint64_t n);
 int bench_remote_throughput(uint64_t n);
+int bench_remote_pingpong_sealed(uint64_t n);
+int bench_remote_throughput_sealed(uint64_t n);
 
 /* remote.c: the second process of a remote benchmark (`aurum_bench --child <benchmark>`), and
  * the pid of the one this process started (-1: none), which main.c kills on a fatal signal. */

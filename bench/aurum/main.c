@@ -24,6 +24,8 @@ static const struct {
     { "remote_pingpong", 100000, bench_remote_pingpong },
     { "remote_pingpong_nospin", 100000, bench_remote_pingpong_nospin },
     { "remote_throughput", 1000000, bench_remote_throughput },
+    { "remote_pingpong_sealed", 100000, bench_remote_pingpong_sealed },
+    { "remote_throughput_sealed", 1000000, bench_remote_throughput_sealed },
 };
 
 static void usage(void) {

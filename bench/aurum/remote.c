@@ -215,7 +215,10 @@ AU_ACTOR(rsink_actor, rsink_state, rsink_msg, .recv = rsink_recv, .post_stop = r
  * by the runner, for analysis only: AU_BENCH_DROP=<probability> makes the node drop that share
  * of its outgoing datagrams (to test the failure paths); AU_BENCH_WORKERS=<k> sets its worker
  * threads. */
-static au_node *remote_node_start(bool no_spin) {
+/* The _sealed variants seal every datagram with this cluster key (both processes). */
+static const uint8_t BENCH_SECRET[AU_KEY_SIZE] = "aurum-bench-cluster-secret-0123";
+
+static au_node *remote_node_start(bool no_spin, bool sealed) {
     au_node *node = NULL;
     const char *workers = getenv("AU_BENCH_WORKERS");
     const char *drop = getenv("AU_BENCH_DROP");
@@ -223,6 +226,7 @@ static au_node *remote_node_start(bool no_spin) {
     au_err err = au_node_start(&(au_node_config){ .bind = "127.0.0.1:0",
                                                   .workers = workers ? (unsigned)atoi(workers) : 0,
                                                   .no_spin = no_spin,
+                                                  .secret = sealed ? BENCH_SECRET : NULL,
                                                   .driver = drop && *drop ? &faulty : NULL },
                                &node);
     if (err) remote_fail("au_node_start on 127.0.0.1:0: %s", au_strerror(err));
@@ -252,9 +256,11 @@ int bench_remote_child(const char *role) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1) return 1; /* the parent is already gone */
     bool no_spin = strcmp(role, "remote_pingpong_nospin") == 0;
-    bool pingpong = no_spin || strcmp(role, "remote_pingpong") == 0;
-    if (!pingpong && strcmp(role, "remote_throughput") != 0) bench_fail("unknown child role %s", role);
-    au_node *node = remote_node_start(no_spin);
+    bool sealed = strstr(role, "_sealed") != NULL;
+    bool pingpong = no_spin || strncmp(role, "remote_pingpong", 15) == 0;
+    if (!pingpong && strncmp(role, "remote_throughput", 17) != 0)
+        bench_fail("unknown child role %s", role);
+    au_node *node = remote_node_start(no_spin, sealed);
     uint64_t_promise done = au_promise_new(node, uint64_t);
     if (!done.raw) bench_fail("au_promise_new: %s", au_strerror(au_last_error()));
     au_ref actor;
@@ -492,7 +498,7 @@ static void pp_session(au_node *node, rping_msg_ref ping, uint64_t n) {
 static int remote_pingpong(const char *name, bool no_spin, uint64_t n) {
     char addr[64];
     start_child(name, addr, sizeof addr);
-    au_node *node = remote_node_start(no_spin);
+    au_node *node = remote_node_start(no_spin, strstr(name, "_sealed") != NULL);
     rpp_ping_ref pong = au_forge(rpong_msg, rpp_ping, node, "pong", addr);
     rpp_hello_ref hello = au_forge(rpong_msg, rpp_hello, node, "pong", addr);
     cpu_req_ref cpu = au_forge(rpong_msg, cpu_req, node, "pong", addr);
@@ -531,6 +537,10 @@ int bench_remote_pingpong(uint64_t n) { return remote_pingpong("remote_pingpong"
 
 int bench_remote_pingpong_nospin(uint64_t n) {
     return remote_pingpong("remote_pingpong_nospin", true, n);
+}
+
+int bench_remote_pingpong_sealed(uint64_t n) {
+    return remote_pingpong("remote_pingpong_sealed", false, n);
 }
 
 /* ---------------------------------------------------------------------- remote_throughput --- */
@@ -613,10 +623,10 @@ static void tp_session(au_node *node, rsource_msg_ref source, uint64_t n) {
                     (unsigned long long)result.bytes, result.in_order ? "in order" : "NOT in order");
 }
 
-int bench_remote_throughput(uint64_t n) {
+static int remote_throughput(const char *name, uint64_t n) {
     char addr[64];
-    start_child("remote_throughput", addr, sizeof addr);
-    au_node *node = remote_node_start(false);
+    start_child(name, addr, sizeof addr);
+    au_node *node = remote_node_start(false, strstr(name, "_sealed") != NULL);
     rtp_data_ref data = au_forge(rsink_msg, rtp_data, node, "sink", addr);
     rtp_fin_ref fin = au_forge(rsink_msg, rtp_fin, node, "sink", addr);
     rtp_hello_ref hello = au_forge(rsink_msg, rtp_hello, node, "sink", addr);
@@ -635,7 +645,7 @@ int bench_remote_throughput(uint64_t n) {
     handshake(node, tp_hello,
               &(tp_hello_arg){ .hello = hello,
                                .ack_to = au_narrow(rsource_msg, uint64_t, source) });
-    watchdog_start("remote_throughput");
+    watchdog_start(name);
     tp_session(node, source, WARMUP_MESSAGES);
     uint64_t child0 = child_cpu_ns(node, cpu);
     uint64_t self0 = bench_cpu_ns();
@@ -649,8 +659,16 @@ int bench_remote_throughput(uint64_t n) {
     au_stop(sink_root);
     stop_child();
     stop_node(node, "parent");
-    bench_result("remote_throughput", (double)n / ((double)(t1 - t0) / 1e9), "msg/s");
-    bench_result("remote_throughput_cpu",
-                 (double)((self1 - self0) + (child1 - child0)) / 1e3 / (double)n, "cpu-us/msg");
+    char cpu_name[64];
+    snprintf(cpu_name, sizeof cpu_name, "%s_cpu", name);
+    bench_result(name, (double)n / ((double)(t1 - t0) / 1e9), "msg/s");
+    bench_result(cpu_name, (double)((self1 - self0) + (child1 - child0)) / 1e3 / (double)n,
+                 "cpu-us/msg");
     return 0;
+}
+
+int bench_remote_throughput(uint64_t n) { return remote_throughput("remote_throughput", n); }
+
+int bench_remote_throughput_sealed(uint64_t n) {
+    return remote_throughput("remote_throughput_sealed", n);
 }
