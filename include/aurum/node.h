@@ -86,6 +86,12 @@ AU_API void au_node_stop(au_node *node);
 /** The address other nodes reach this node at ("127.0.0.1:40123"), or "" for a local node. */
 AU_API const char *au_node_address(const au_node *node);
 
+/** Datagrams this node sent to the node at `address` ("host:port") since it last received one
+ *  from that address: a peer that is not running, or listens elsewhere, or holds another key,
+ *  shows here (and in a rate-limited WARN line after 5 s of silence). 0 for an address this
+ *  node never sent to. */
+AU_API uint64_t au_node_unanswered(au_node *node, const char *address);
+
 /** Now, on the node's clock. */
 AU_API au_nanos au_node_now(const au_node *node);
 

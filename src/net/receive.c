@@ -32,9 +32,10 @@ static void count_drop(au_net_t *net, int status, const char *from) {
     case AU_WIRE_UNKNOWN_KEY:
         au_stat_add(&net->stats.drops_unknown_key, 1);
         break;
-    case AU_WIRE_DATAGRAM_TOO_LARGE:
-    case AU_WIRE_MESSAGE_TOO_LARGE:
-        au_stat_add(&net->stats.drops_too_big, 1);
+    case AU_WIRE_DATAGRAM_TOO_LARGE: /* not a message: no sender makes one */
+        au_stat_add(&net->stats.drops_malformed, 1);
+        break;
+    case AU_WIRE_MESSAGE_TOO_LARGE: /* counted by the caller, once per message */
         break;
     case AU_WIRE_REPLAYED:
     case AU_WIRE_TOO_OLD:
@@ -173,6 +174,14 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
     if (st != AU_WIRE_OK) {
         au_addr_format(&addr, text, sizeof text);
         count_drop(net, st, text);
+        if (st == AU_WIRE_MESSAGE_TOO_LARGE) {
+            size_t first, other;
+            au_wire_count_oversized(&net->limits, data, len, hdr.flags, &first, &other);
+            if (first) au_stat_add(&net->stats.drops_too_big, first);
+            if (other) au_stat_add(&net->stats.drops_reassembly, other);
+            if (!first && !other) au_stat_add(&net->stats.drops_too_big, 1); /* a message frame */
+            if (first) au_net_warn(net, text, AU_NET_WARN_TOO_BIG, NULL);
+        }
         return;
     }
     bool sealed = ring != NULL;
@@ -183,9 +192,10 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
     if (!s && !sealed && !carries_live_message(net, reader)) {
         /* Nothing here for anyone: route to count each message's reason, keep no state. */
         pthread_mutex_unlock(&net->senders_lock);
+        au_addr_format(&addr, text, sizeof text);
         au_wire_frame frame;
         while (au_wire_reader_next(&reader, &frame) == 1)
-            if (frame.type == AU_WIRE_FRAME_MESSAGE) au_net_route(net, &frame.as.message);
+            if (frame.type == AU_WIRE_FRAME_MESSAGE) au_net_route(net, &frame.as.message, text);
             else au_stat_add(&net->stats.drops_peer_limit, 1); /* a fragment with no sender */
         return;
     }
@@ -208,6 +218,7 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
         }
         return;
     }
+    au_net_peer_heard(net, &addr);
     uint64_t previous = note_incarnation(s, hdr.incarnation);
     char who[64];
     if (previous) memcpy(who, s->text, sizeof who);
@@ -217,14 +228,14 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
     au_wire_frame frame;
     while (au_wire_reader_next(&reader, &frame) == 1) {
         if (frame.type == AU_WIRE_FRAME_MESSAGE) {
-            au_net_route(net, &frame.as.message);
+            au_net_route(net, &frame.as.message, s->text);
             continue;
         }
         int fst;
         au_reassembled r;
         expire |= on_fragment(net, s, hdr.incarnation, &frame.as.fragment, &r, &fst);
         if (fst == AU_WIRE_OK) {
-            au_net_route(net, &r.msg);
+            au_net_route(net, &r.msg, s->text);
             free(r.data);
         }
     }

@@ -44,6 +44,7 @@ static void batch_send(batch *b) {
     if (failed) au_stat_add(&net->stats.drops_send_failed, failed);
     au_stat_add(&net->stats.datagrams_sent, b->count - failed);
     au_stat_add(&net->stats.bytes_sent, bytes); /* bytes handed to the channel */
+    au_net_peer_sent(net, b->peer, b->count - failed);
     b->count = 0;
 }
 

@@ -284,6 +284,24 @@ static int open_datagram(const au_wire_limits *limits, const au_seal_ring *ring,
     return frames ? AU_WIRE_OK : AU_WIRE_NO_FRAMES;
 }
 
+void au_wire_count_oversized(const au_wire_limits *limits, const uint8_t *dgram, size_t len,
+                             uint8_t flags, size_t *first, size_t *other) {
+    *first = *other = 0;
+    bool sealed = (flags & AU_WIRE_FLAG_SEALED) != 0;
+    size_t start = AU_WIRE_HEADER_SIZE + (sealed ? AU_WIRE_NONCE_SIZE : 0);
+    size_t trailer = sealed ? AU_WIRE_TAG_SIZE : AU_WIRE_CHECKSUM_SIZE;
+    if (len < start + trailer) return;
+    au_wire_reader r = { .pos = dgram + start, .end = dgram + len - trailer,
+                         .max_name = limits->max_name, .max_message = UINT32_MAX };
+    au_wire_frame f;
+    while (au_wire_reader_next(&r, &f) == 1) {
+        if (f.type != AU_WIRE_FRAME_FRAGMENT || f.as.fragment.total_len <= limits->max_message)
+            continue;
+        if (f.as.fragment.offset == 0) (*first)++;
+        else (*other)++;
+    }
+}
+
 /* ---- packer -------------------------------------------------------------------------------- */
 
 void au_wire_ids_init(au_wire_ids *ids) {

@@ -206,6 +206,13 @@ int au_wire_datagram_open_ring(const au_wire_limits *limits, const struct au_sea
                                uint8_t *dgram, size_t len, au_wire_header *header,
                                au_wire_reader *reader);
 
+/* For a datagram that au_wire_datagram_open refused with AU_WIRE_MESSAGE_TOO_LARGE (its integrity
+ * was verified, so its frames are readable in place): how many of its fragments belong to
+ * messages over limits->max_message and start them (offset 0, *first) or continue them (*other).
+ * Lets a receiver count a too-large message once, not once per datagram. */
+void au_wire_count_oversized(const au_wire_limits *limits, const uint8_t *dgram, size_t len,
+                             uint8_t flags, size_t *first, size_t *other);
+
 /* 1 and *frame filled, 0 when the frames are exhausted, or a negative status if the reader
  * was not produced by au_wire_datagram_open and meets malformed bytes. */
 int au_wire_reader_next(au_wire_reader *reader, au_wire_frame *frame);
