@@ -182,6 +182,9 @@ struct au_net {
     size_t nslots, clock_hand;
     bool expire_armed;           /* guarded by senders_lock: a reassembly-expiry timer is pending */
     au_reassembly_budget budget; /* node-wide reassembly bytes (used: stats.reassembly_bytes) */
+#define TOO_BIG_RING 64
+    uint64_t too_big[TOO_BIG_RING]; /* senders_lock: recently refused oversized messages */
+    size_t too_big_next;
 
     au_net_stats stats;
 

@@ -32,8 +32,8 @@ static void count_drop(au_net_t *net, int status, const char *from) {
     case AU_WIRE_UNKNOWN_KEY:
         au_stat_add(&net->stats.drops_unknown_key, 1);
         break;
-    case AU_WIRE_DATAGRAM_TOO_LARGE: /* not a message: no sender makes one */
-        au_stat_add(&net->stats.drops_malformed, 1);
+    case AU_WIRE_DATAGRAM_TOO_LARGE:
+        au_stat_add(&net->stats.drops_too_big, 1);
         break;
     case AU_WIRE_MESSAGE_TOO_LARGE: /* counted by the caller, once per message */
         break;
@@ -149,6 +149,36 @@ static uint64_t note_incarnation(au_sender *s, uint64_t incarnation) {
     return previous;
 }
 
+/* ---- messages over the size limit ------------------------------------------------------------ */
+
+/* A fragmented message over max_message arrives as many datagrams, each refused whole; it is
+ * counted once, by (sender, incarnation, message id), remembered in a small ring. */
+static void too_big(au_net_t *net, const au_addr *addr, const au_wire_header *hdr,
+                    const uint8_t *data, size_t len, const char *text) {
+    uint64_t ids[64];
+    size_t n = au_wire_oversized_ids(&net->limits, data, len, hdr->flags, ids, 64);
+    if (!n) { /* a message frame cannot exceed a datagram, but count what was refused */
+        au_stat_add(&net->stats.drops_too_big, 1);
+        return;
+    }
+    uint64_t who = hdr->sender ? hdr->sender : XXH3_64bits_withSeed(&addr->sa, addr->len, net->hash_seed);
+    size_t fresh = 0;
+    pthread_mutex_lock(&net->senders_lock);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t key = XXH3_64bits_withSeed(&ids[i], sizeof ids[i], who ^ hdr->incarnation);
+        bool seen = false;
+        for (size_t j = 0; j < TOO_BIG_RING && !seen; j++) seen = net->too_big[j] == key;
+        if (seen) continue;
+        net->too_big[net->too_big_next++ % TOO_BIG_RING] = key;
+        fresh++;
+    }
+    pthread_mutex_unlock(&net->senders_lock);
+    if (fresh) {
+        au_stat_add(&net->stats.drops_too_big, fresh);
+        au_net_warn(net, text, AU_NET_WARN_TOO_BIG, NULL);
+    }
+}
+
 /* ---- datagrams -------------------------------------------------------------------------------- */
 
 void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockaddr *from,
@@ -174,14 +204,7 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
     if (st != AU_WIRE_OK) {
         au_addr_format(&addr, text, sizeof text);
         count_drop(net, st, text);
-        if (st == AU_WIRE_MESSAGE_TOO_LARGE) {
-            size_t first, other;
-            au_wire_count_oversized(&net->limits, data, len, hdr.flags, &first, &other);
-            if (first) au_stat_add(&net->stats.drops_too_big, first);
-            if (other) au_stat_add(&net->stats.drops_reassembly, other);
-            if (!first && !other) au_stat_add(&net->stats.drops_too_big, 1); /* a message frame */
-            if (first) au_net_warn(net, text, AU_NET_WARN_TOO_BIG, NULL);
-        }
+        if (st == AU_WIRE_MESSAGE_TOO_LARGE) too_big(net, &addr, &hdr, data, len, text);
         return;
     }
     bool sealed = ring != NULL;

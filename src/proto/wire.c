@@ -284,22 +284,20 @@ static int open_datagram(const au_wire_limits *limits, const au_seal_ring *ring,
     return frames ? AU_WIRE_OK : AU_WIRE_NO_FRAMES;
 }
 
-void au_wire_count_oversized(const au_wire_limits *limits, const uint8_t *dgram, size_t len,
-                             uint8_t flags, size_t *first, size_t *other) {
-    *first = *other = 0;
+size_t au_wire_oversized_ids(const au_wire_limits *limits, const uint8_t *dgram, size_t len,
+                             uint8_t flags, uint64_t *ids, size_t max) {
     bool sealed = (flags & AU_WIRE_FLAG_SEALED) != 0;
     size_t start = AU_WIRE_HEADER_SIZE + (sealed ? AU_WIRE_NONCE_SIZE : 0);
     size_t trailer = sealed ? AU_WIRE_TAG_SIZE : AU_WIRE_CHECKSUM_SIZE;
-    if (len < start + trailer) return;
+    if (len < start + trailer) return 0;
     au_wire_reader r = { .pos = dgram + start, .end = dgram + len - trailer,
                          .max_name = limits->max_name, .max_message = UINT32_MAX };
     au_wire_frame f;
-    while (au_wire_reader_next(&r, &f) == 1) {
-        if (f.type != AU_WIRE_FRAME_FRAGMENT || f.as.fragment.total_len <= limits->max_message)
-            continue;
-        if (f.as.fragment.offset == 0) (*first)++;
-        else (*other)++;
-    }
+    size_t n = 0;
+    while (n < max && au_wire_reader_next(&r, &f) == 1)
+        if (f.type == AU_WIRE_FRAME_FRAGMENT && f.as.fragment.total_len > limits->max_message)
+            ids[n++] = f.as.fragment.msg_id;
+    return n;
 }
 
 /* ---- packer -------------------------------------------------------------------------------- */

@@ -207,11 +207,11 @@ int au_wire_datagram_open_ring(const au_wire_limits *limits, const struct au_sea
                                au_wire_reader *reader);
 
 /* For a datagram that au_wire_datagram_open refused with AU_WIRE_MESSAGE_TOO_LARGE (its integrity
- * was verified, so its frames are readable in place): how many of its fragments belong to
- * messages over limits->max_message and start them (offset 0, *first) or continue them (*other).
- * Lets a receiver count a too-large message once, not once per datagram. */
-void au_wire_count_oversized(const au_wire_limits *limits, const uint8_t *dgram, size_t len,
-                             uint8_t flags, size_t *first, size_t *other);
+ * was verified, so its frames are readable in place): the message ids of up to max fragments
+ * that belong to messages over limits->max_message, into ids; returns how many. Lets a receiver
+ * count a too-large message once, not once per datagram. */
+size_t au_wire_oversized_ids(const au_wire_limits *limits, const uint8_t *dgram, size_t len,
+                             uint8_t flags, uint64_t *ids, size_t max);
 
 /* 1 and *frame filled, 0 when the frames are exhausted, or a negative status if the reader
  * was not produced by au_wire_datagram_open and meets malformed bytes. */
