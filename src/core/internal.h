@@ -278,9 +278,11 @@ void au_watches_target_stopped(au_node *node, au_cell *cell, uint32_t gen);
  * the remote path sends a turn's messages to one peer together. */
 void au_turn_begin(void);
 void au_turn_end(void);
-/* Runs flush(arg) when the current turn ends, once per (flush, arg); false when no turn is
- * running on this thread or too much is deferred already (then the caller flushes now). */
-bool au_turn_defer(void (*flush)(void *arg), void *arg);
+/* Runs flush(arg) when the current turn ends, once per (flush, arg): AU_TURN_DEFERRED (newly),
+ * AU_TURN_ALREADY (an earlier call deferred the same), or AU_TURN_NONE when no turn is running
+ * on this thread or too much is deferred already (then the caller flushes now). */
+typedef enum au_turn_deferral { AU_TURN_NONE, AU_TURN_DEFERRED, AU_TURN_ALREADY } au_turn_deferral;
+au_turn_deferral au_turn_defer(void (*flush)(void *arg), void *arg);
 
 /* ref.c */
 #define AU_REF_F_REMOTE 1u

@@ -92,6 +92,8 @@ typedef struct au_peer {
     char text[64];
     au_runq queue;           /* au_outmsg waiting to be packed */
     _Atomic int sending;     /* 1 while a thread packs and sends for this peer */
+    _Atomic uint32_t holds;  /* threads (or turn-end flushes) that may still touch this peer
+                                without a pinned slot: it is not evicted while > 0 */
     _Atomic uint64_t queued; /* messages pushed and not yet packed */
     _Atomic uint64_t unanswered; /* datagrams sent since one last arrived from this address */
     _Atomic au_nanos heard;  /* when a datagram last arrived from it (0: never) */
@@ -154,6 +156,7 @@ struct au_net {
     uint64_t incarnation;
     au_wire_limits limits;
     au_wire_ids ids;
+    _Atomic uint64_t seq;        /* datagram sequence numbers, node-wide (wire.h) */
     au_codec_refs refs;          /* how references in messages are encoded and decoded */
     uint64_t hash_seed;          /* per node, random: keys the hashes outsiders can choose */
 

@@ -56,9 +56,11 @@ static void table_remove(au_net_t *net, au_peer *victim) {
 /* Evicts the longest-idle peer whose queue has drained. With net->lock. */
 static bool evict_idle(au_net_t *net) {
     for (au_peer *p = net->idle_oldest; p; p = p->idle_next) {
-        /* seq_cst: pairs with the send handshake (send.c); with refs == 0 nothing can start
-         * queueing to it, so what is seen drained stays drained. */
-        if (atomic_load_explicit(&p->queued, memory_order_seq_cst) ||
+        /* seq_cst: pairs with the holds taken in send.c. With refs == 0 no thread can newly
+         * reach this peer (pointers to it come from pinned slots, and a holder takes its hold
+         * before its pin goes), so what is seen idle and unheld stays so. */
+        if (atomic_load_explicit(&p->holds, memory_order_seq_cst) ||
+            atomic_load_explicit(&p->queued, memory_order_seq_cst) ||
             atomic_load_explicit(&p->sending, memory_order_seq_cst))
             continue;
         idle_unlink(net, p);
@@ -87,6 +89,7 @@ static au_peer *peer_new(au_net_t *net, const au_addr *addr) {
         return NULL;
     }
     if (key) au_wire_packer_follow(&p->packer, &net->primary); /* rotation */
+    au_wire_packer_share_seq(&p->packer, &net->seq);
     return p;
 }
 

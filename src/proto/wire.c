@@ -331,6 +331,10 @@ void au_wire_packer_follow(au_wire_packer *packer, au_seal_key *_Atomic *primary
     packer->primary = primary;
 }
 
+void au_wire_packer_share_seq(au_wire_packer *packer, _Atomic uint64_t *seq) {
+    packer->shared_seq = seq;
+}
+
 void au_wire_packer_destroy(au_wire_packer *packer) {
     free(packer->buf);
     packer->buf = NULL;
@@ -343,7 +347,9 @@ static void finish_datagram(au_wire_packer *p) {
         .version = AU_WIRE_VERSION,
         .flags = p->key ? AU_WIRE_FLAG_SEALED : 0,
         .incarnation = p->incarnation,
-        .seq = p->next_seq++,
+        /* relaxed: only uniqueness and growth matter; nothing is published through it. */
+        .seq = p->shared_seq ? atomic_fetch_add_explicit(p->shared_seq, 1, memory_order_relaxed)
+                             : p->next_seq++,
     };
     au_wire_header_encode(&header, p->buf);
     size_t len;

@@ -630,7 +630,10 @@ static void a_flood_of_reply_addresses_leaves_the_peer_table_open_to_new_peers(v
     assert_true(wait_until(all_received, &(sent_at_least){ server, ADDRESSES }, WAIT_MS));
     au_node_stats st = stats_of(server);
     assert_true(st.peers <= PEERS);
-    assert_true(st.peers_evicted >= ADDRESSES - PEERS);
+    /* Each flooding reference either made room by evicting an idle peer or, when every peer was
+     * still busy sending, was refused (its message counted undecodable): never a lock-out. */
+    assert_true(st.peers_evicted + st.drops_decode >= ADDRESSES - PEERS);
+    assert_true(st.peers_evicted > 0);
     a_new_client_is_answered(server);
     au_node_stop(attacker);
     au_node_stop(server);
