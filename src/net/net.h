@@ -196,6 +196,8 @@ struct au_net {
     uint64_t warn_keys[64];
     au_nanos warn_last[64];
     uint64_t warn_suppressed[64];
+    au_nanos warn_window;        /* start of the node-wide budget's window */
+    unsigned warn_lines;         /* lines said in it */
 };
 
 /* keys.c */

@@ -13,6 +13,8 @@
 
 #define WARN_PERIOD AU_SEC(10)
 #define WARN_SLOTS 64
+#define WARN_BURST 20 /* lines per WARN_PERIOD for the whole node: a flood from many addresses
+                         must not flood the log too */
 
 static const char *const what[] = {
     [AU_NET_WARN_UNKNOWN_ACTOR] = "no actor of that name and root type here",
@@ -49,7 +51,13 @@ void au_net_warn(au_net_t *net, const char *from, au_net_warn_reason reason,
     net->warn_last[slot] = 0;
     net->warn_suppressed[slot] = 0;
 found:
-    if (!net->warn_last[slot] || now - net->warn_last[slot] >= WARN_PERIOD) {
+    if (now - net->warn_window >= WARN_PERIOD) { /* a new window for the node-wide budget */
+        net->warn_window = now;
+        net->warn_lines = 0;
+    }
+    if ((!net->warn_last[slot] || now - net->warn_last[slot] >= WARN_PERIOD) &&
+        net->warn_lines < WARN_BURST) {
+        net->warn_lines++;
         say = true;
         suppressed = net->warn_suppressed[slot];
         net->warn_suppressed[slot] = 0;
