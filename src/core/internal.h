@@ -203,6 +203,13 @@ struct au_node {
     char address[80];
 };
 
+/* node.c: a node in two steps, for src/node/start.c to put the remote path between them. */
+/* Makes the node (config validated, driver opened, runtime started; no driver thread yet). On
+ * failure everything is undone. */
+au_err au_node_create(const au_node_config *cfg, au_node **out);
+/* Starts the driver's own threads: from here on datagrams may arrive and timers fire. */
+au_err au_node_launch(au_node *node);
+
 /* scheduler.c */
 au_err au_scheduler_start(au_node *node);
 void au_scheduler_stop(au_node *node);  /* joins (if not yet) and frees the workers */

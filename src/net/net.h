@@ -200,6 +200,10 @@ struct au_net {
     unsigned warn_lines;         /* lines said in it */
 };
 
+/* net.c: the node's remote path: binds its endpoint through its driver, sets node->net (called
+ * by src/node/start.c between the core's au_node_create and au_node_launch). */
+au_err au_net_start(au_node *node);
+
 /* keys.c */
 /* The ring from keys[0..n) (keys[0] the primary); nothing for n == 0 (unauthenticated). */
 au_err au_net_keys_start(au_net_t *net, const au_key *keys, size_t n);
