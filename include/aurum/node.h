@@ -2,7 +2,25 @@
  * clock and timers, and (for remote messages) one datagram endpoint, all through its driver.
  *
  * Many nodes may live in one process (tests do exactly that). au_node_stop stops every actor
- * (post_stop runs), joins every thread and frees everything the node allocated. */
+ * (post_stop runs), joins every thread and frees everything the node allocated.
+ *
+ * The main of a server (this example is compiled as it stands by
+ * tests/compile_fail/header_example.sh):
+ *
+ *   int main(void) {
+ *       au_node *node;
+ *       au_err err = au_node_start(&(au_node_config){ .bind = "127.0.0.1:0" }, &node);
+ *       if (err) { // the reason is logged; see au_node_start for the codes
+ *           fprintf(stderr, "au_node_start: %s (%s)\n", au_err_name(err), au_strerror(err));
+ *           return 1;
+ *       }
+ *       printf("listening on %s\n", au_node_address(node)); // the port the OS picked
+ *       // ... spawn the server's actors ...
+ *       int sig = au_wait_for_signal(); // until SIGINT (Ctrl-C) or SIGTERM
+ *       au_node_stop(node);             // actors stop, post_stop runs, threads joined
+ *       return sig > 0 ? 0 : 1;
+ *   }
+ */
 #ifndef AURUM_NODE_H
 #define AURUM_NODE_H
 
@@ -182,6 +200,22 @@ AU_API uint64_t au_node_stats_value(const au_node_stats *s, size_t i);
 /** Writes every field of *s to out, one "name value" line each, in declaration order (gauges
  *  are followed by " (gauge)"). */
 AU_API void au_node_stats_print(const au_node_stats *s, FILE *out);
+
+/* ---- server programs ---------------------------------------------------------------------- */
+
+/** Blocks the calling thread until the process receives SIGINT (Ctrl-C) or SIGTERM (kill, a
+ *  service manager) and returns which one, so a server's main can end with
+ *      int sig = au_wait_for_signal();  au_node_stop(node);
+ *  Safe with any number of running nodes, and needs no setup before they start: while it waits,
+ *  both signals are handled by a handler that only wakes the waiter, so it makes no difference
+ *  which thread the kernel delivers them to (a node's worker, the event loop, main), and the
+ *  calling thread unblocks them for itself, so they arrive even if every other thread blocks
+ *  them. The previous dispositions (SIG_DFL, SIG_IGN or a handler of the program's) and the
+ *  caller's signal mask are restored before it returns: a signal before the call, or a second
+ *  one after it returned (during a slow shutdown), does what it did before (by default: ends the
+ *  process). Returns SIGINT or SIGTERM; AU_ESTATE if another thread is already waiting;
+ *  AU_EIO if the handler could not be installed. */
+AU_API int au_wait_for_signal(void);
 
 #ifdef __cplusplus
 }
