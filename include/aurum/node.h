@@ -90,8 +90,22 @@ typedef struct au_node_config {
                                    driver (aurum/testkit.h: au_sim_driver, au_faults_driver) */
 } au_node_config;
 
-/** Starts a node: validates cfg (AU_ECONFIG with a logged reason), starts its threads and binds
- *  its socket. On success *out is the node. */
+/** Starts a node: validates cfg, starts its threads and binds its socket. On success *out is
+ *  the node. On failure *out is NULL, nothing is left running, one ERROR line (module core or
+ *  net) names the value at fault, and the code says what kind of fault it is:
+ *    AU_EINVAL    out is NULL; or bind or advertise is not "host:port", "[v6]:port" with a port
+ *                 of 0..65535 and a host: "garbage", "1.2.3.4:99999", "127.0.0.1:abc", ":1"
+ *    AU_ERESOLVE  the host of bind or advertise does not resolve:
+ *                 "host-that-does-not-resolve.invalid:1"
+ *    AU_EBIND     the socket cannot be bound there: "1.2.3.4:1" (not an address of this host),
+ *                 a port in use, a privileged port
+ *    AU_ECONFIG   a wildcard bind ("0.0.0.0:4000") without advertise; a field out of its range
+ *                 (workers above 1024, mtu outside 96..65507, reassembly limits); nkeys without
+ *                 keys; a driver that is incomplete or too new; a key file with bad content or
+ *                 permissions (au_key_file_read)
+ *    AU_EIO       a key file that cannot be opened; libsodium failed to initialise
+ *    AU_ENOMEM    an allocation failed
+ *  tests/core/test_node_start.c holds these to what they say. */
 AU_API au_err au_node_start(const au_node_config *cfg, au_node **out);
 
 /** Stops the node: every actor stops (messages still queued are dropped, post_stop runs), then
