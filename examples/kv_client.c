@@ -69,13 +69,11 @@ int main(int argc, char **argv) {
 
     int status = 0;
     if (err == AU_ETIMEDOUT) {
-        au_node_stats st;
-        au_node_stats_get(node, &st);
+        /* What the node knows: datagrams sent to that address and nothing heard back since. */
         fprintf(stderr,
-                "kv_client: no answer from %s within %lu ms (%llu datagram(s) sent, %llu received):"
-                " is kv_server running there?\n",
-                server, timeout_ms, (unsigned long long)st.datagrams_sent,
-                (unsigned long long)st.datagrams_received);
+                "kv_client: no answer from %s within %lu ms (%llu datagram(s) sent there, none"
+                " answered): is kv_server running there?\n",
+                server, timeout_ms, (unsigned long long)au_node_unanswered(node, server));
         status = 3;
     } else if (err) {
         fprintf(stderr, "kv_client: %s %s: %s (%s)\n", cmd, key, au_strerror(err), au_err_name(err));
