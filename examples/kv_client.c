@@ -19,7 +19,8 @@
 #include <string.h>
 
 static int usage(void) {
-    fprintf(stderr, "usage: kv_client [--timeout MS] HOST:PORT put KEY VALUE | get KEY | del KEY\n");
+    fprintf(stderr,
+            "usage: kv_client [--timeout MS] HOST:PORT put KEY VALUE | get KEY | del KEY\n");
     return 2;
 }
 
@@ -76,7 +77,8 @@ int main(int argc, char **argv) {
                 server, timeout_ms, (unsigned long long)au_node_unanswered(node, server));
         status = 3;
     } else if (err) {
-        fprintf(stderr, "kv_client: %s %s: %s (%s)\n", cmd, key, au_strerror(err), au_err_name(err));
+        fprintf(stderr, "kv_client: %s %s: %s (%s)\n", cmd, key, au_strerror(err),
+                au_err_name(err));
         status = 3;
     } else if (put) {
         if (v.found) printf("%s = %s (was %s)\n", key, value, v.value.ptr);

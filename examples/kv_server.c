@@ -126,7 +126,8 @@ int main(int argc, char **argv) {
     fflush(stdout); /* whoever waits for the address reads it now, not at exit */
 
     int sig = au_wait_for_signal();
-    printf("kv_server: %s, stopping\n", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "?");
+    printf("kv_server: %s, stopping\n",
+           sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : au_err_name(sig));
     au_node_stop(node); /* the actor's post_stop prints what it served */
     return 0;
 }

@@ -71,8 +71,9 @@ AU_API void au_log_set_sink(au_log_sink sink, void *user);
  *  Names are compared without case, blanks around items and around '=' are skipped, empty items
  *  are ignored. Strict otherwise: an item naming an unknown module or level (or a module without
  *  "=level") is ignored and gives one WARN line (module core, written even when core's level
- *  would hide it) naming the item and the valid choices; the other items still apply. Returns AU_OK if every item applied,
- *  AU_EINVAL if one was ignored or spec is NULL. Takes effect at once for every thread. */
+ *  would hide it) naming the item and the valid choices; the other items still apply.
+ *  Returns AU_OK if every item applied, AU_EINVAL if one was ignored or spec is NULL. Takes
+ *  effect at once for every thread. */
 AU_API au_err au_log_configure(const char *spec);
 /** The name of a level ("TRACE" … "ERROR") or of a module ("core", "net", …). */
 AU_API const char *au_log_level_name(au_log_level level);
