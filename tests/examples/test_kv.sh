@@ -23,19 +23,22 @@ trap cleanup EXIT
 rc=0
 fail() { echo "FAIL: $*"; rc=1; }
 
-# Starts a server; sets server_pid and addr once it printed its address (10 s at most).
+# Starts server number $1; sets server_pid, addr once it printed its address (10 s at most), and
+# server_out / server_err, its output files (new ones for each server: the background job may
+# create its files only after this function first reads them).
 start_server() {
-    AU_LOG=user=info "$server_bin" >"$work/server.out" 2>"$work/server.err" &
+    server_out=$work/server$1.out server_err=$work/server$1.err
+    AU_LOG=user=info "$server_bin" >"$server_out" 2>"$server_err" &
     server_pid=$!
     addr=
     for _ in $(seq 1000); do
-        addr=$(sed -n 's/^kv_server: listening on //p' "$work/server.out")
+        addr=$(sed -n 's/^kv_server: listening on //p' "$server_out" 2>/dev/null)
         [[ -n $addr ]] && return 0
         kill -0 "$server_pid" 2>/dev/null || break
         sleep 0.01
     done
     echo "FAIL: kv_server printed no address; its output:"
-    cat "$work/server.out" "$work/server.err"
+    cat "$server_out" "$server_err"
     exit 1
 }
 
@@ -54,19 +57,22 @@ wait_server() {
     server_pid=
 }
 
-# client <want-status> <want-stdout> args...: runs the client, checks both.
+# client <want-status> <want-stdout> args...: runs the client, checks both. A server that is up
+# answers in milliseconds; the client waits up to 10 s (unless args give --timeout), so a loaded
+# machine does not turn an answer into a timeout.
 client() {
     local want_status=$1 want_out=$2
     shift 2
     local out status
-    out=$(timeout 20 "$client_bin" "$@" 2>"$work/client.err")
+    [[ $1 == --timeout ]] || set -- --timeout 10000 "$@"
+    out=$(timeout 30 "$client_bin" "$@" 2>"$work/client.err")
     status=$?
     [[ $status -eq $want_status ]] ||
         fail "kv_client $*: exit $status, want $want_status (stderr: $(cat "$work/client.err"))"
     [[ $out == "$want_out" ]] || fail "kv_client $*: printed '$out', want '$want_out'"
 }
 
-start_server
+start_server 1
 [[ $addr =~ ^127\.0\.0\.1:[1-9][0-9]*$ ]] || fail "server address '$addr' is not 127.0.0.1:<port>"
 
 client 0 "color = blue (new)" "$addr" put color blue
@@ -85,7 +91,7 @@ client 4 "" "not-an-address" get color
 stamp='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z'
 for want in "put color \(new\)" "put color \(replaces\)" "get color \(found\)" \
             "get shape \(not found\)" "del size \(found\)" "del size \(not found\)"; do
-    grep -Eq "^$stamp INFO  user kv_server\.c:[0-9]+ $want\$" "$work/server.err" ||
+    grep -Eq "^$stamp INFO  user kv_server\.c:[0-9]+ $want\$" "$server_err" ||
         fail "no log line '$want' in the server's stderr"
 done
 
@@ -95,8 +101,8 @@ wait_server
 want_out="kv_server: listening on $addr
 kv_server: SIGTERM, stopping
 kv_server: served 8 requests, 1 keys held"
-[[ $(cat "$work/server.out") == "$want_out" ]] ||
-    fail "kv_server printed '$(cat "$work/server.out")', want '$want_out'"
+[[ $(cat "$server_out") == "$want_out" ]] ||
+    fail "kv_server printed '$(cat "$server_out")', want '$want_out'"
 
 # The server is down: the ask times out, and the client says so.
 start=$(date +%s%N)
@@ -109,13 +115,13 @@ grep -Eq "^kv_client: no answer from $addr within 300 ms \([1-9][0-9]* datagram\
 ((elapsed_ms >= 300)) || fail "kv_client gave up after $elapsed_ms ms, before its 300 ms timeout"
 
 # Ctrl-C stops it as gracefully.
-start_server
+start_server 2
 client 0 "k = v (new)" "$addr" put k v
 kill -INT "$server_pid"
 wait_server
 [[ $server_status -eq 0 ]] || fail "kv_server exited $server_status after SIGINT, want 0"
-grep -qx "kv_server: SIGINT, stopping" "$work/server.out" || fail "no 'SIGINT, stopping' line"
-grep -qx "kv_server: served 1 requests, 1 keys held" "$work/server.out" || fail "no served line"
+grep -qx "kv_server: SIGINT, stopping" "$server_out" || fail "no 'SIGINT, stopping' line"
+grep -qx "kv_server: served 1 requests, 1 keys held" "$server_out" || fail "no served line"
 
 [[ $rc -eq 0 ]] && echo "ok: kv_server and kv_client on $addr: answers, not found, server log, SIGTERM, SIGINT, server down"
 exit $rc
