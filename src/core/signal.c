@@ -15,17 +15,22 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdatomic.h>
 
 static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t sem_once = PTHREAD_ONCE_INIT;
 static sem_t posted;
-static volatile sig_atomic_t caught;
+/* Written by the handler, which may run on any thread: a lock-free atomic, not a volatile
+ * sig_atomic_t (that is safe only for a handler on the thread that reads it). */
+static atomic_int caught;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "a lock-free int, usable from a signal handler");
 
 static void sem_setup(void) { sem_init(&posted, 0, 0); }
 
 static void on_signal(int sig) {
     int saved = errno;
-    if (!caught) caught = sig; /* the first of several wins */
+    int none = 0;
+    atomic_compare_exchange_strong(&caught, &none, sig); /* the first of several wins */
     sem_post(&posted);
     errno = saved;
 }
@@ -34,7 +39,7 @@ int au_wait_for_signal(void) {
     if (pthread_mutex_trylock(&wait_lock) != 0) return AU_ESTATE;
     pthread_once(&sem_once, sem_setup);
     while (sem_trywait(&posted) == 0) {} /* posts left by a past wait that saw two signals */
-    caught = 0;
+    atomic_store(&caught, 0);
 
     struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART }, old_int, old_term;
     sigemptyset(&sa.sa_mask);
@@ -56,7 +61,7 @@ int au_wait_for_signal(void) {
     pthread_sigmask(SIG_UNBLOCK, &both, &old_mask); /* a pending one is taken right here */
 
     while (sem_wait(&posted) != 0 && errno == EINTR) {}
-    int sig = caught;
+    int sig = atomic_load(&caught);
 
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     sigaction(SIGTERM, &old_term, NULL);
