@@ -358,18 +358,21 @@ au_err dotfun_minus(void *dv, const void *sv, crdt_xlat *x) {
             if (xl_to_dst_known(x, s->e[i].dot, &y) && cctx_has(d->h.ctx, y) && !find(d->e, d->n, y))
                 err = d->h.own_ctx ? xl_readd(x, y) : push_tomb(&b, y);
         }
+    /* A dot the state has seen (an absent value has seen what its context has) is dropped,
+     * unless the state has it live and the reduced context still covers it. */
     for (uint32_t i = 0; !err && i < d->n; i++) {
         uint64_t sd;
-        bool known = s && xl_to_src(x, d->e[i].dot, &sd);
-        bool s_live = known && find(s->e, s->n, sd);
-        bool s_seen = known && (s_live || sorted_has(s->tomb, s->ntomb, sd) || cctx_has(s->h.ctx, sd));
+        bool known = xl_to_src(x, d->e[i].dot, &sd);
+        bool s_live = known && s && find(s->e, s->n, sd);
+        bool s_seen = known && (s_live || (s && sorted_has(s->tomb, s->ntomb, sd)) ||
+                                cctx_has(x->src, sd));
         if (!s_seen || (s_live && xl_kept(x, d->e[i].dot))) err = push_entry(&b, &d->e[i]);
     }
     for (uint32_t i = 0; !err && i < d->ntomb; i++) {
         uint64_t sd;
-        bool known = s && xl_to_src(x, d->tomb[i], &sd);
-        bool redundant = known && !find(s->e, s->n, sd) &&
-                         (sorted_has(s->tomb, s->ntomb, sd) || cctx_has(s->h.ctx, sd));
+        bool known = xl_to_src(x, d->tomb[i], &sd);
+        bool redundant = known && !(s && find(s->e, s->n, sd)) &&
+                         ((s && sorted_has(s->tomb, s->ntomb, sd)) || cctx_has(x->src, sd));
         if (!redundant) err = push_tomb(&b, d->tomb[i]);
     }
     if (err) {
