@@ -174,11 +174,63 @@ au_err au_crdt_causal_copy_(const void *s, void **out) {
     return err;
 }
 
-/* Redundancy removal. A delta counter (vv) survives iff it exceeds the state's; cloud dots
- * survive iff the state lacks them. The store pass (ops->minus) first turns every removal the
- * delta's unattributed context would make in the state into a tomb, so that dropping context
- * never loses a removal, and keeps live dots the state has only while a surviving counter covers
- * them (dropping them then would read as their removal). */
+/* ---- dropping replicas nothing refers to ------------------------------------------------- */
+
+typedef struct renumber {
+    uint8_t *used;
+    uint32_t *to;
+} renumber;
+
+static uint64_t mark_used(void *arg, uint64_t dot) {
+    ((renumber *)arg)->used[dot_ridx(dot)] = 1;
+    return dot;
+}
+
+static uint64_t apply_renumber(void *arg, uint64_t dot) {
+    return dot_make(((renumber *)arg)->to[dot_ridx(dot)], dot_ctr(dot));
+}
+
+/* Removes from an object's replica table the replicas no dot and no counter refers to (a
+ * reduced delta would otherwise carry their 9-byte names), renumbering the rest. */
+static au_err drop_unused_replicas(void *v) {
+    crdt_cctx *c = cobj_ctx(v);
+    renumber rn = { calloc(c->nrep + 1, 1), malloc((c->nrep + 1) * sizeof(uint32_t)) };
+    crdt_cctx *fresh = cctx_new(c->delta);
+    au_err err = rn.used && rn.to && fresh ? AU_OK : AU_ENOMEM;
+    if (!err) {
+        cobj_ops(v)->map_dots(v, mark_used, &rn);
+        for (uint32_t i = 0; i < c->cloud.cap; i++)
+            if (c->cloud.slot[i]) rn.used[dot_ridx(c->cloud.slot[i])] = 1;
+        uint32_t kept = 0;
+        for (uint32_t r = 0; r < c->nrep; r++) kept += rn.used[r] || c->vv[r];
+        if (kept == c->nrep) goto out; /* nothing to drop */
+        for (uint32_t r = 0; !err && r < c->nrep; r++) {
+            if (!rn.used[r] && !c->vv[r]) continue;
+            err = cctx_ridx(fresh, c->ids[r], &rn.to[r]);
+            if (!err) fresh->vv[rn.to[r]] = c->vv[r];
+        }
+        for (uint32_t i = 0; !err && i < c->cloud.cap; i++)
+            if (c->cloud.slot[i]) err = dotset_add(&fresh->cloud, apply_renumber(&rn, c->cloud.slot[i]));
+        if (err) goto out;
+        cobj_ops(v)->map_dots(v, apply_renumber, &rn);
+        /* Swap the contents, so that the object (and its values) keep their context pointer. */
+        crdt_cctx tmp = *c;
+        *c = *fresh;
+        *fresh = tmp;
+    }
+out:
+    cctx_free(fresh);
+    free(rn.used);
+    free(rn.to);
+    return err;
+}
+
+/* Redundancy removal. Per replica, the delta's counter is dropped if the state's covers it,
+ * else narrowed to the dots after the state's counter (cloud dots, when that range is short),
+ * else kept; cloud dots survive iff the state lacks them. The store pass (ops->minus) first
+ * turns every removal the delta's unattributed context would make in the state into a tomb, so
+ * that reducing the context never loses a removal, and keeps live dots the state has only
+ * while the reduced context still covers them (dropping them then would read as a removal). */
 au_err au_crdt_causal_delta_minus_(void *delta, const void *state) {
     if (delta == state || cobj_ctx(delta) == cobj_ctx(state)) return AU_EINVAL;
     crdt_cctx *d = cobj_ctx(delta);
@@ -186,31 +238,44 @@ au_err au_crdt_causal_delta_minus_(void *delta, const void *state) {
     crdt_xlat x;
     au_err err = xlat_init(&x, d, s);
     if (err) return err;
-    x.keep_vv = calloc((size_t)d->nrep + s->nrep + 1, 1);
-    if (!x.keep_vv) {
+    size_t n = (size_t)d->nrep + s->nrep + 1;
+    x.keep_vv = calloc(n, 1);
+    x.lo = calloc(n, sizeof *x.lo);
+    if (!x.keep_vv || !x.lo) {
         xlat_free(&x);
         return AU_ENOMEM;
     }
     for (uint32_t r = 0; r < d->nrep; r++) {
         uint32_t sr = x.d2s[r];
-        x.keep_vv[r] = d->vv[r] > (sr == CRDT_RIDX_NONE ? 0 : s->vv[sr]);
+        uint64_t sv = sr == CRDT_RIDX_NONE ? 0 : s->vv[sr];
+        x.lo[r] = sv;
+        if (d->vv[r] <= sv) x.keep_vv[r] = KEEP_NONE;
+        else if (sv && d->vv[r] != CRDT_RETIRED && d->vv[r] - sv <= CRDT_MAX_RANGE) x.keep_vv[r] = KEEP_RANGE;
+        else x.keep_vv[r] = KEEP_ALL;
     }
     err = cobj_ops(delta)->minus(delta, state, &x);
-    if (!err) {
-        for (uint32_t r = 0; r < d->nrep; r++)
-            if (!x.keep_vv[r]) d->vv[r] = 0;
-        for (uint32_t i = 0; d->cloud.n && i < d->cloud.cap;) {
-            uint64_t dot = d->cloud.slot[i], sd;
-            if (dot && xl_to_src(&x, dot, &sd) && cctx_has(s, sd))
-                dotset_del(&d->cloud, dot); /* may shift another dot into slot i */
-            else
-                i++;
-        }
-        for (uint32_t i = 0; !err && i < x.nreadd; i++) err = cctx_add(d, x.readd[i]);
-        d->delta = true;
+    for (uint32_t i = 0; !err && d->cloud.n && i < d->cloud.cap;) {
+        uint64_t dot = d->cloud.slot[i], sd;
+        if (dot && xl_to_src(&x, dot, &sd) && cctx_has(s, sd))
+            dotset_del(&d->cloud, dot); /* may shift another dot into slot i */
+        else
+            i++;
     }
+    for (uint32_t r = 0; !err && r < d->nrep; r++) {
+        if (x.keep_vv[r] == KEEP_ALL) continue;
+        uint64_t top = d->vv[r];
+        d->vv[r] = 0;
+        for (uint64_t k = x.lo[r] + 1; !err && x.keep_vv[r] == KEEP_RANGE && k <= top; k++) {
+            uint64_t sd;
+            if (!(xl_to_src(&x, dot_make(r, k), &sd) && cctx_has(s, sd)))
+                err = dotset_add(&d->cloud, dot_make(r, k));
+        }
+    }
+    for (uint32_t i = 0; !err && i < x.nreadd; i++) err = cctx_add(d, x.readd[i]);
+    if (!err) err = compact(d);
+    if (!err) d->delta = true;
     xlat_free(&x);
-    return err;
+    return err ? err : drop_unused_replicas(delta);
 }
 
 au_err au_crdt_causal_prune_(void *s, void *delta, uint64_t departed, uint64_t self) {

@@ -309,6 +309,7 @@ void xlat_free(crdt_xlat *x) {
     free(x->s2d);
     free(x->d2s);
     free(x->keep_vv);
+    free(x->lo);
     free(x->readd);
     *x = (crdt_xlat){ 0 };
 }
@@ -323,7 +324,7 @@ au_err xl_to_dst(crdt_xlat *x, uint64_t sdot, uint64_t *ddot) {
         x->s2d[s] = r;
         x->d2s[r] = s;
         x->nd = x->dst->nrep;
-        if (x->keep_vv) x->keep_vv[r] = 0; /* sized for both contexts' replicas */
+        if (x->keep_vv) x->keep_vv[r] = KEEP_NONE; /* sized for both contexts' replicas */
     }
     *ddot = dot_make(x->s2d[s], dot_ctr(sdot));
     return AU_OK;
@@ -352,10 +353,11 @@ bool xl_kept(const crdt_xlat *x, uint64_t ddot) {
     const crdt_cctx *d = x->dst;
     uint32_t r = dot_ridx(ddot);
     if (r >= d->nrep) return false;
-    if (dot_ctr(ddot) <= d->vv[r]) return x->keep_vv[r];
-    if (!dotset_has(&d->cloud, ddot)) return false;
-    uint64_t s;
-    return !(xl_to_src(x, ddot, &s) && cctx_has(x->src, s)); /* cloud dots the state has go */
+    uint64_t s, k = dot_ctr(ddot);
+    bool state_has = xl_to_src(x, ddot, &s) && cctx_has(x->src, s);
+    if (k <= d->vv[r])
+        return x->keep_vv[r] == KEEP_ALL || (x->keep_vv[r] == KEEP_RANGE && k > x->lo[r] && !state_has);
+    return dotset_has(&d->cloud, ddot) && !state_has; /* cloud dots the state has go */
 }
 
 au_err xl_readd(crdt_xlat *x, uint64_t ddot) {

@@ -194,7 +194,8 @@ typedef struct crdt_xlat {
     uint32_t ns, nd, capd;
     bool src_knows;      /* src context knows something: dst-only keys must be scanned */
     bool src_covers;     /* src is in state mode: its live dots are in its context */
-    uint8_t *keep_vv;    /* delta_minus only: per dst ridx, its counter survives the reduction */
+    uint8_t *keep_vv;    /* delta_minus only, per dst ridx: KEEP_* (how its counter is reduced) */
+    uint64_t *lo;        /* delta_minus, KEEP_RANGE: the state's counter (the range's start) */
     uint64_t *readd;     /* delta_minus only: dst dots to put back into the reduced context */
     uint32_t nreadd, capreadd;
 } crdt_xlat;
@@ -209,6 +210,11 @@ bool xl_to_src(const crdt_xlat *x, uint64_t ddot, uint64_t *sdot);
 bool xl_to_dst_known(const crdt_xlat *x, uint64_t sdot, uint64_t *ddot);
 /* True if the dst-numbered dot is in the src context. */
 bool xl_src_has(const crdt_xlat *x, uint64_t ddot);
+/* How delta_minus reduces a delta's counter for one replica: dropped (the state has seen it
+ * all), kept whole, or narrowed to the dots after the state's counter (as cloud dots). */
+enum { KEEP_NONE, KEEP_ALL, KEEP_RANGE };
+/* Longest range narrowed into cloud dots rather than kept whole. */
+#define CRDT_MAX_RANGE 1024
 /* delta_minus: true if the (dst = delta) dot stays covered by the reduced delta context. */
 bool xl_kept(const crdt_xlat *x, uint64_t ddot);
 /* delta_minus: keeps ddot (a removal the delta makes in the state) in the reduced context. */
@@ -249,6 +255,9 @@ struct au_crdt_causal_ {
     au_err (*decode)(void *v, crdt_rd *r);
     /* Redundancy removal on the store of d (x: dst = d, src = s; s NULL: empty store). */
     au_err (*minus)(void *d, const void *s, crdt_xlat *x);
+    /* Replaces every dot d of the store (live and tombs) by fn(arg, d); fn keeps counters and
+     * may renumber replicas. */
+    void (*map_dots)(void *v, uint64_t (*fn)(void *arg, uint64_t dot), void *arg);
     /* Counters: folds replica `departed` (a ridx) into `self`'s entry. NULL for other types. */
     au_err (*fold)(void *v, void *dv, uint32_t departed, uint64_t self);
     size_t (*memory)(const void *v);
@@ -305,6 +314,7 @@ bool dotfun_equal(const void *a, const void *b, crdt_xlat *x);
 au_err dotfun_encode(const void *v, au_buf *out);
 au_err dotfun_decode(void *v, crdt_rd *r);
 au_err dotfun_minus(void *d, const void *s, crdt_xlat *x);
+void dotfun_map_dots(void *v, uint64_t (*fn)(void *arg, uint64_t dot), void *arg);
 size_t dotfun_memory(const void *v);
 /* The shape of a dotfun type (by its tag). */
 int dotfun_shape(const crdt_dotfun *f);
@@ -322,7 +332,8 @@ au_err counter_fold(void *v, void *dv, uint32_t departed, uint64_t self);
         .tag = (tag_), .create = dotfun_create, .free = dotfun_free, .has_live = dotfun_has_live, \
         .has_tombs = dotfun_has_tombs, .join = dotfun_join, .clear = dotfun_clear,                \
         .equal = dotfun_equal, .encode = dotfun_encode, .decode = dotfun_decode,                  \
-        .minus = dotfun_minus, .fold = (fold_), .memory = dotfun_memory                           \
+        .minus = dotfun_minus, .map_dots = dotfun_map_dots, .fold = (fold_),                     \
+        .memory = dotfun_memory                                                                    \
     }
 
 /* ---- generic causal objects (causal.c) ----------------------------------------------------- */

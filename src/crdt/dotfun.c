@@ -383,6 +383,14 @@ au_err dotfun_minus(void *dv, const void *sv, crdt_xlat *x) {
     return AU_OK;
 }
 
+void dotfun_map_dots(void *v, uint64_t (*fn)(void *arg, uint64_t dot), void *arg) {
+    crdt_dotfun *f = v;
+    for (uint32_t i = 0; i < f->n; i++) f->e[i].dot = fn(arg, f->e[i].dot);
+    for (uint32_t i = 0; i < f->ntomb; i++) f->tomb[i] = fn(arg, f->tomb[i]);
+    if (f->n > 1) qsort(f->e, f->n, sizeof *f->e, cmp_entry);
+    if (f->ntomb > 1) dots_unique(f->tomb, f->ntomb); /* sorts; a renumbering keeps them distinct */
+}
+
 size_t dotfun_memory(const void *v) {
     const crdt_dotfun *f = v;
     size_t m = sizeof *f + f->cap * sizeof(crdt_dfe) + f->tcap * sizeof(uint64_t);

@@ -244,11 +244,17 @@ static size_t ormap_memory(const void *v) {
     return n;
 }
 
+static void ormap_map_dots(void *v, uint64_t (*fn)(void *arg, uint64_t dot), void *arg) {
+    au_ormap *m = v;
+    for (uint32_t i = 0; i < m->tab.cap; i++)
+        if (ktab_used(&m->tab, i)) vops(m)->map_dots(val_at(m, i), fn, arg);
+}
+
 const crdt_causal_ops au_ormap_causal_ = {
     .tag = CRDT_TAG_ORMAP, .create = ormap_create, .free = ormap_free,
     .has_live = ormap_has_live, .has_tombs = ormap_has_tombs, .join = ormap_join,
     .clear = ormap_clear, .equal = ormap_equal, .encode = ormap_encode, .decode = ormap_decode,
-    .minus = ormap_minus, .fold = NULL, .memory = ormap_memory,
+    .minus = ormap_minus, .map_dots = ormap_map_dots, .fold = NULL, .memory = ormap_memory,
 };
 
 AU_CRDT_ORMAP_TYPE(au_ormap_gcounter_type, "au.ormap.gcounter.1", &au_gcounter_type);

@@ -600,10 +600,22 @@ static au_err orset_minus(void *dv, const void *sv, crdt_xlat *x) {
     return err;
 }
 
+static void orset_map_dots(void *v, uint64_t (*fn)(void *arg, uint64_t dot), void *arg) {
+    au_orset *s = v;
+    for (uint32_t i = 0; i < s->tab.cap; i++) {
+        if (!ktab_used(&s->tab, i)) continue;
+        uint64_t r = ref_of(s, i);
+        if (r != DEAD && !is_ext(r)) set_ref(s, i, fn(arg, r));
+    }
+    for (uint32_t i = 0; i < s->next; i++)
+        for (uint32_t k = 0; s->ext[i].d && k < s->ext[i].nl + s->ext[i].nt; k++)
+            s->ext[i].d[k] = fn(arg, s->ext[i].d[k]);
+}
+
 static const crdt_causal_ops orset_ops = {
     .tag = CRDT_TAG_ORSET, .create = orset_create, .free = orset_free,
     .has_live = orset_has_live, .has_tombs = orset_has_tombs, .join = orset_join,
     .clear = orset_clear, .equal = orset_equal, .encode = orset_encode, .decode = orset_decode,
-    .minus = orset_minus, .fold = NULL, .memory = orset_memory,
+    .minus = orset_minus, .map_dots = orset_map_dots, .fold = NULL, .memory = orset_memory,
 };
 const au_crdt_type au_orset_type = CRDT_CAUSAL_VTABLE("au.orset.1", orset_ops, false);
