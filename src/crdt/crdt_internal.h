@@ -84,6 +84,8 @@ uint32_t ktab_hash(const void *key, size_t len);
 void ktab_init(ktab *t, uint32_t psize, bool tails);
 void ktab_free(ktab *t);
 au_err ktab_reserve(ktab *t, uint32_t n);
+/* Makes room for `extra` keys to be merged from o in o's slot order (see ktab.c). */
+au_err ktab_prepare_merge(ktab *t, const ktab *o, uint32_t extra);
 /* Slot index of key, or KTAB_NONE. */
 uint32_t ktab_find(const ktab *t, const void *key, size_t len, uint32_t hash);
 /* Inserts a key known to be absent; *slot is its slot. Payload starts zeroed. */
@@ -108,6 +110,25 @@ static inline uint32_t ktab_slot_hash(const ktab *t, uint32_t slot) {
 }
 static inline uint8_t *ktab_payload(const ktab *t, uint32_t slot) {
     return t->slots + (size_t)slot * t->stride + 8;
+}
+/* Prefetches what looking slot s of o up in t will touch, in two stages a few slots apart (a
+ * merge walks o in order; t's slots and both key stores are random accesses): stage 1 fetches
+ * s's key and t's home slot for it, stage 2 (that slot now cached) the key it points to. */
+static inline void ktab_prefetch(const ktab *t, const ktab *o, uint32_t s, int stage) {
+    uint32_t ref, h;
+    memcpy(&ref, o->slots + (size_t)s * o->stride, 4);
+    if (ref == KTAB_EMPTY || !t->cap) return;
+    h = ktab_slot_hash(o, s);
+    const uint8_t *home = t->slots + (size_t)(h & (t->cap - 1)) * t->stride;
+    if (stage == 1) {
+        __builtin_prefetch(o->a.chunks[ref >> 16] + (ref & 0xFFFF));
+        __builtin_prefetch(home);
+        return;
+    }
+    uint32_t tref, th;
+    memcpy(&tref, home, 4);
+    memcpy(&th, home + 4, 4);
+    if (tref != KTAB_EMPTY && th == h) __builtin_prefetch(t->a.chunks[tref >> 16] + (tref & 0xFFFF));
 }
 /* Key of slot s of table o, looked up in t: reuses the stored hash. */
 static inline uint32_t ktab_find_from(const ktab *t, const ktab *o, uint32_t s) {

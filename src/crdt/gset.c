@@ -33,7 +33,7 @@ static au_err put(au_gset *s, const void *e, size_t len, uint32_t h) {
 static au_err gset_join(void *dst, const void *src) {
     au_gset *a = dst;
     const au_gset *b = src;
-    au_err err = AU_OK;
+    au_err err = a == b ? AU_OK : ktab_prepare_merge(&a->tab, &b->tab, b->tab.n);
     for (uint32_t j = 0; !err && a != b && j < b->tab.cap; j++) {
         if (!ktab_used(&b->tab, j)) continue;
         size_t len;

@@ -160,6 +160,17 @@ au_err ktab_reserve(ktab *t, uint32_t n) {
     return cap == t->cap ? AU_OK : rehash(t, cap);
 }
 
+au_err ktab_prepare_merge(ktab *t, const ktab *o, uint32_t extra) {
+    /* Keys come in o's slot order, which is t's placement order too (both use the hash's low
+     * bits): that locality makes a merge fast, but inserting in that order into a smaller
+     * table piles the keys into one growing cluster (linear probing turns quadratic). So a
+     * table receiving many keys first grows to at least o's capacity. */
+    if ((uint64_t)t->n + extra > UINT32_MAX) return AU_EFULL;
+    au_err err = ktab_reserve(t, t->n + extra);
+    if (!err && t->cap < o->cap && extra > t->cap / 8) err = rehash(t, o->cap);
+    return err;
+}
+
 const uint8_t *ktab_key(const ktab *t, uint32_t slot, size_t *len) {
     const uint8_t *p = arena_at(&t->a, slot_ref(t, slot));
     return p + uv_read(p, len);

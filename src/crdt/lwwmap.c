@@ -76,7 +76,7 @@ static void lwwmap_free(void *v) {
 static au_err lwwmap_join(void *dst, const void *src) {
     au_lwwmap *a = dst;
     const au_lwwmap *b = src;
-    au_err err = AU_OK;
+    au_err err = a == b ? AU_OK : ktab_prepare_merge(&a->tab, &b->tab, b->tab.n);
     for (uint32_t j = 0; !err && a != b && j < b->tab.cap; j++) {
         if (!ktab_used(&b->tab, j)) continue;
         entry e;

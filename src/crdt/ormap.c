@@ -6,7 +6,8 @@
  * dots; removing it removes the value's dots, which the shared context then remembers, so an
  * update concurrent with the removal keeps exactly the dots the remover had not seen (add-wins),
  * and a later update starts from bottom. Values of the map type's param; nested maps work the
- * same way. Values emptied during a pass are freed and marked NULL, then swept. */
+ * same way. Keys whose value a join empties are deleted afterwards (by key, or by a sweep when
+ * the join visited the whole map anyway): deleting moves other slots of the table. */
 #include <stdlib.h>
 
 #include "crdt_internal.h"
@@ -111,9 +112,12 @@ static bool ormap_has_tombs(const void *v) {
 static au_err ormap_join(void *dst, const void *src, crdt_xlat *x) {
     au_ormap *a = dst;
     const au_ormap *b = src;
-    bool scan = x->src_knows && a->tab.n;
+    bool scan = x->src_knows && a->tab.n, emptied = false;
     uint8_t *visited = scan ? calloc(a->tab.cap / 8 + 1, 1) : NULL;
-    uint32_t *only_b = b && b->tab.n ? malloc(b->tab.n * sizeof *only_b) : NULL, n_only = 0;
+    /* b's slots of keys only in b (inserted last), and of keys of a whose value emptied (deleted
+     * by key afterwards, unless a full sweep runs anyway). */
+    uint32_t *only_b = b && b->tab.n ? malloc(2 * (size_t)b->tab.n * sizeof *only_b) : NULL;
+    uint32_t n_only = 0, n_dead = 0, *dead_b = only_b ? only_b + b->tab.n : NULL;
     au_err err = (scan && !visited) || (b && b->tab.n && !only_b) ? AU_ENOMEM : AU_OK;
     for (uint32_t j = 0; !err && b && j < b->tab.cap; j++) {
         if (!ktab_used(&b->tab, j)) continue;
@@ -124,11 +128,22 @@ static au_err ormap_join(void *dst, const void *src, crdt_xlat *x) {
         }
         if (visited) visited[i / 8] |= (uint8_t)(1u << (i % 8));
         err = vops(a)->join(val_at(a, i), val_at(b, j), x);
+        if (!keep_val(a, val_at(a, i))) dead_b[n_dead++] = j;
     }
     for (uint32_t i = 0; !err && scan && i < a->tab.cap; i++)
-        if (ktab_used(&a->tab, i) && !(visited[i / 8] & (1u << (i % 8))))
+        if (ktab_used(&a->tab, i) && !(visited[i / 8] & (1u << (i % 8)))) {
             err = vops(a)->join(val_at(a, i), NULL, x);
-    sweep(a);
+            emptied |= !keep_val(a, val_at(a, i));
+        }
+    if (emptied) {
+        sweep(a);
+    } else { /* no full pass over a: delete just the keys whose value emptied */
+        for (uint32_t k = 0; k < n_dead; k++) {
+            uint32_t i = ktab_find_from(&a->tab, &b->tab, dead_b[k]);
+            if (i != KTAB_NONE) settle(a, i);
+        }
+    }
+    if (!err && n_only) err = ktab_prepare_merge(&a->tab, &b->tab, n_only);
     for (uint32_t k = 0; !err && k < n_only; k++) {
         size_t len;
         const uint8_t *key = ktab_key(&b->tab, only_b[k], &len);

@@ -1,8 +1,9 @@
 /* orset.c — ORSet: the add-wins observed-remove set (Almeida et al.'s AWORSet, optimized).
  *
  * Store: element -> its live dots, in a key table (ktab.c) whose 8-byte payload is the element's
- * only dot in the common case, or a reference (ridx EXT_MARK) to a small array of dots when
- * there are several (concurrent adds) or when a delta keeps tombs for it. The causal context
+ * only dot in the common case, or a reference (ridx EXT_MARK) to an ext slot when there are
+ * several (concurrent adds) or when a delta keeps tombs for it; an ext slot holds two dots
+ * itself and allocates only beyond that. The causal context
  * (context.c) says which dots were seen: a remove keeps nothing, so memory is proportional to the
  * elements present and a removed add never comes back (its dot is in the context).
  *
@@ -19,8 +20,9 @@
 #define DEAD 0 /* payload of an element to be swept (no dot is 0) */
 
 typedef struct ext {
-    uint64_t *d; /* nl live dots, then nt tombs */
+    uint64_t *d; /* nl live dots, then nt tombs; NULL: they are in inl (two or fewer) */
     uint32_t nl, nt;
+    uint64_t inl[2];
 } ext;
 
 struct au_orset {
@@ -30,6 +32,7 @@ struct au_orset {
     uint32_t next, cap;
     uint32_t *freel; /* released ext indices; as large as ext[], so releasing never fails */
     uint32_t nfree;
+    bool dead; /* some element may be DEAD: sweep */
 };
 
 typedef struct edots {
@@ -63,7 +66,8 @@ static void dots_of(const au_orset *s, uint32_t slot, edots *v) {
         return;
     }
     const ext *e = &s->ext[(uint32_t)dot_ctr(r)];
-    v->l = e->d, v->nl = e->nl, v->t = e->d + e->nl, v->nt = e->nt;
+    const uint64_t *d = e->d ? e->d : e->inl;
+    v->l = d, v->nl = e->nl, v->t = d + e->nl, v->nt = e->nt;
 }
 
 static void ext_release(au_orset *s, uint64_t r) {
@@ -95,7 +99,8 @@ static au_err ext_alloc(au_orset *s, uint32_t *i) {
     return AU_OK;
 }
 
-/* Sets the element's dots (copied; they may alias its current ones); nothing left: DEAD. */
+/* Sets the element's dots (copied; they may alias its current ones); nothing left: DEAD. Up to
+ * two dots need no allocation beyond the ext slot. */
 static au_err set_dots(au_orset *s, uint32_t slot, const uint64_t *l, uint32_t nl,
                        const uint64_t *t, uint32_t nt) {
     uint64_t r = ref_of(s, slot);
@@ -103,10 +108,11 @@ static au_err set_dots(au_orset *s, uint32_t slot, const uint64_t *l, uint32_t n
         uint64_t one = nl ? l[0] : DEAD;
         ext_release(s, r);
         set_ref(s, slot, one);
+        s->dead |= one == DEAD;
         return AU_OK;
     }
-    uint64_t *d = malloc(((size_t)nl + nt) * sizeof *d);
-    if (!d) return AU_ENOMEM;
+    uint64_t tmp[2], *d = tmp;
+    if (nl + nt > 2 && !(d = malloc(((size_t)nl + nt) * sizeof *d))) return AU_ENOMEM;
     if (nl) memcpy(d, l, nl * sizeof *d);
     if (nt) memcpy(d + nl, t, nt * sizeof *d);
     uint32_t i;
@@ -115,18 +121,21 @@ static au_err set_dots(au_orset *s, uint32_t slot, const uint64_t *l, uint32_t n
     } else {
         au_err err = ext_alloc(s, &i);
         if (err) {
-            free(d);
+            if (d != tmp) free(d);
             return err;
         }
     }
     free(s->ext[i].d);
-    s->ext[i] = (ext){ d, nl, nt };
+    s->ext[i] = (ext){ .d = d == tmp ? NULL : d, .nl = nl, .nt = nt };
+    if (d == tmp) memcpy(s->ext[i].inl, tmp, sizeof tmp);
     set_ref(s, slot, dot_make(EXT_MARK, i));
     return AU_OK;
 }
 
 /* Deletes the elements marked DEAD (a deletion may shift a later slot into i: look again). */
 static void sweep(au_orset *s) {
+    if (!s->dead) return;
+    s->dead = false;
     for (uint32_t i = 0; i < s->tab.cap;)
         if (ktab_used(&s->tab, i) && ref_of(s, i) == DEAD)
             ktab_delete(&s->tab, i);
@@ -266,7 +275,10 @@ static au_err orset_join(void *dst, const void *src, crdt_xlat *x) {
     const au_orset *b = src;
     bool scan = x->src_knows && a->tab.n, add_ctx = !x->src_covers;
     uint8_t *visited = scan ? calloc(a->tab.cap / 8 + 1, 1) : NULL;
-    uint32_t *only_b = b && b->tab.n ? malloc(b->tab.n * sizeof *only_b) : NULL, n_only = 0;
+    /* b's slots: of elements only in b (inserted last, so a does not move meanwhile), and of
+     * elements a had that died (deleted by key afterwards, unless a full sweep runs anyway). */
+    uint32_t *only_b = b && b->tab.n ? malloc(2 * (size_t)b->tab.n * sizeof *only_b) : NULL;
+    uint32_t n_only = 0, n_dead = 0, *dead_b = only_b ? only_b + b->tab.n : NULL;
     if ((scan && !visited) || (b && b->tab.n && !only_b)) {
         free(visited), free(only_b);
         return AU_ENOMEM;
@@ -276,6 +288,8 @@ static au_err orset_join(void *dst, const void *src, crdt_xlat *x) {
     au_err err = AU_OK;
     /* Elements of b: merged in place when a has them (a does not move), else inserted later. */
     for (uint32_t j = 0; !err && b && j < b->tab.cap; j++) {
+        if (j + 16 < b->tab.cap) ktab_prefetch(&a->tab, &b->tab, j + 16, 1);
+        if (j + 8 < b->tab.cap) ktab_prefetch(&a->tab, &b->tab, j + 8, 2);
         if (!ktab_used(&b->tab, j)) continue;
         uint32_t i = ktab_find_from(&a->tab, &b->tab, j);
         if (i == KTAB_NONE) {
@@ -283,10 +297,31 @@ static au_err orset_join(void *dst, const void *src, crdt_xlat *x) {
             continue;
         }
         if (visited) visited[i / 8] |= (uint8_t)(1u << (i % 8));
+        uint64_t ra = ref_of(a, i), rb = ref_of(b, j);
+        if (!is_ext(ra) && !is_ext(rb) && !a->h.ctx->delta && !add_ctx) {
+            /* The common case, one dot on each side: no allocation unless both survive. */
+            err = xl_to_dst(x, rb, &rb);
+            bool keep_a = ra == rb || !xl_src_has(x, ra), keep_b = ra != rb && !cctx_has(a->h.ctx, rb);
+            if (err || (keep_a && !keep_b)) continue;
+            if (!keep_a && !keep_b) {
+                set_ref(a, i, DEAD);
+                a->dead = true;
+                dead_b[n_dead++] = j;
+            } else if (!keep_a) {
+                set_ref(a, i, rb);
+            } else { /* concurrent adds of one element */
+                uint32_t e;
+                err = ext_alloc(a, &e);
+                if (!err) {
+                    a->ext[e] = (ext){ .nl = 2, .inl = { ra, rb } };
+                    set_ref(a, i, dot_make(EXT_MARK, e));
+                }
+            }
+            continue;
+        }
         err = translate(b, j, x, &l, &t);
-        uint64_t ra = ref_of(a, i);
-        if (!err && t.n == 0 && l.n == 1 && ra == l.p[0] && !a->h.ctx->delta) continue; /* same add */
         if (!err) err = elem_merge(a, i, NULL, 0, 0, l.p, l.n, t.p, t.n, x, add_ctx);
+        if (!err && ref_of(a, i) == DEAD) dead_b[n_dead++] = j;
     }
     /* Elements only in a lose the dots b's context has seen. */
     for (uint32_t i = 0; !err && scan && i < a->tab.cap; i++) {
@@ -298,14 +333,30 @@ static au_err orset_join(void *dst, const void *src, crdt_xlat *x) {
         for (uint32_t k = 0; k < e.nl && !hit; k++) hit = xl_src_has(x, e.l[k]);
         if (hit) err = elem_merge(a, i, NULL, 0, 0, NULL, 0, NULL, 0, x, add_ctx);
     }
-    sweep(a);
+    if (scan) {
+        sweep(a);
+    } else { /* no full pass over a: delete just the elements that died */
+        for (uint32_t k = 0; k < n_dead; k++) {
+            uint32_t i = ktab_find_from(&a->tab, &b->tab, dead_b[k]);
+            if (i != KTAB_NONE && ref_of(a, i) == DEAD) ktab_delete(&a->tab, i);
+        }
+        a->dead = false;
+    }
+    if (!err && n_only) err = ktab_prepare_merge(&a->tab, &b->tab, n_only);
     for (uint32_t k = 0; !err && k < n_only; k++) {
         size_t klen;
         const uint8_t *key = ktab_key(&b->tab, only_b[k], &klen);
+        uint32_t h = ktab_slot_hash(&b->tab, only_b[k]), slot;
+        uint64_t rb = ref_of(b, only_b[k]);
+        if (!is_ext(rb) && !a->h.ctx->delta && !add_ctx) { /* one new dot */
+            err = xl_to_dst(x, rb, &rb);
+            if (err || cctx_has(a->h.ctx, rb)) continue; /* (a removed it) */
+            err = ktab_insert(&a->tab, key, klen, h, NULL, 0, &slot);
+            if (!err) set_ref(a, slot, rb);
+            continue;
+        }
         err = translate(b, only_b[k], x, &l, &t);
-        if (!err)
-            err = elem_merge(a, KTAB_NONE, key, klen, ktab_slot_hash(&b->tab, only_b[k]), l.p, l.n,
-                             t.p, t.n, x, add_ctx);
+        if (!err) err = elem_merge(a, KTAB_NONE, key, klen, h, l.p, l.n, t.p, t.n, x, add_ctx);
     }
     dbuf_free(&l), dbuf_free(&t);
     free(visited), free(only_b);
@@ -427,7 +478,8 @@ bool au_orset_next(const au_orset *s, au_crdt_iter *it, au_crdt_bytes *elem) {
 static size_t orset_memory(const void *v) {
     const au_orset *s = v;
     size_t m = sizeof *s + ktab_memory(&s->tab) + s->cap * (sizeof(ext) + sizeof(uint32_t));
-    for (uint32_t i = 0; i < s->next; i++) m += ((size_t)s->ext[i].nl + s->ext[i].nt) * 8;
+    for (uint32_t i = 0; i < s->next; i++)
+        if (s->ext[i].d) m += ((size_t)s->ext[i].nl + s->ext[i].nt) * 8;
     return m;
 }
 
@@ -607,9 +659,10 @@ static void orset_map_dots(void *v, uint64_t (*fn)(void *arg, uint64_t dot), voi
         uint64_t r = ref_of(s, i);
         if (r != DEAD && !is_ext(r)) set_ref(s, i, fn(arg, r));
     }
-    for (uint32_t i = 0; i < s->next; i++)
-        for (uint32_t k = 0; s->ext[i].d && k < s->ext[i].nl + s->ext[i].nt; k++)
-            s->ext[i].d[k] = fn(arg, s->ext[i].d[k]);
+    for (uint32_t i = 0; i < s->next; i++) {
+        uint64_t *d = s->ext[i].d ? s->ext[i].d : s->ext[i].inl;
+        for (uint32_t k = 0; k < s->ext[i].nl + s->ext[i].nt; k++) d[k] = fn(arg, d[k]);
+    }
 }
 
 static const crdt_causal_ops orset_ops = {

@@ -49,7 +49,7 @@ static au_err raise_to(au_twopset *s, const void *e, size_t len, uint32_t h, uin
 static au_err twopset_join(void *dst, const void *src) {
     au_twopset *a = dst;
     const au_twopset *b = src;
-    au_err err = AU_OK;
+    au_err err = a == b ? AU_OK : ktab_prepare_merge(&a->tab, &b->tab, b->tab.n);
     for (uint32_t j = 0; !err && a != b && j < b->tab.cap; j++) {
         if (!ktab_used(&b->tab, j)) continue;
         size_t len;
