@@ -69,6 +69,7 @@ static inline bool crdt_rd_done(const crdt_rd *r) { return r->p == r->end; }
 typedef struct crdt_arena {
     uint8_t **chunks;
     uint32_t nchunks, capchunks, cur, used; /* cur: chunk for small blobs; used: bytes in it */
+    uint32_t cursize;                       /* size of chunk cur */
     size_t live, garbage, alloc;            /* bytes in live blobs / freed blobs / chunks */
     bool has_cur;
 } crdt_arena;

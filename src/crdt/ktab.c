@@ -1,10 +1,11 @@
 /* ktab.c — the key table under every set and map of src/crdt: byte-string keys stored in
- * 64 KiB chunks (no malloc per key), slots in one open-addressing array.
+ * chunks (no malloc per key), slots in one open-addressing array.
  *
  * A slot is 8 bytes (blob reference + 32-bit hash) plus the owner's payload; linear probing with
  * backward-shift deletion (no tombstones), load at most 4/5, so an ORSet element costs 16 bytes
  * of slot over about 1.25-2.5 slots per element, plus its key and a 1-byte length.
- * A reference is chunk << 16 | offset; a blob larger than a chunk gets a chunk of its own. Freed
+ * A reference is chunk << 16 | offset; chunks double from 256 bytes to 64 KiB (a small set, such
+ * as an ORMap value, stays small), and a blob larger than that gets a chunk of its own. Freed
  * blobs are garbage until it exceeds the live bytes (and 64 KiB): then the keys are copied into
  * fresh chunks, so memory stays within twice the live keys. Limits: 65,534 chunks (about 4 GiB
  * of keys) per table, reported as AU_EFULL. */
@@ -81,13 +82,17 @@ static au_err arena_put(crdt_arena *a, bool tails, const void *key, size_t klen,
         *ref = c << 16;
         p = a->chunks[c];
     } else {
-        if (!a->has_cur || a->used + size > CHUNK) {
-            uint32_t c;
-            au_err err = arena_new_chunk(a, CHUNK, &c);
+        if (!a->has_cur || a->used + size > a->cursize) {
+            /* Chunks double from 256 bytes, so a small set (an ORMap value) stays small. */
+            uint32_t c, csize = a->has_cur ? a->cursize * 2 : 256;
+            while (csize < size) csize *= 2;
+            if (csize > CHUNK) csize = CHUNK;
+            au_err err = arena_new_chunk(a, csize, &c);
             if (err) return err;
-            if (a->has_cur) a->garbage += CHUNK - a->used; /* the old chunk's unused tail */
+            if (a->has_cur) a->garbage += a->cursize - a->used; /* the old chunk's unused tail */
             a->has_cur = true;
             a->cur = c;
+            a->cursize = csize;
             a->used = 0;
         }
         *ref = a->cur << 16 | a->used;
