@@ -10,19 +10,26 @@
  * keeps removals attached to the element they removed, which keeps joining it into a large state
  * (and removing redundancy from it) proportional to the delta, not to the state.
  *
- * Replicas are named by uint64_t ids (the cluster's member ids). A mutator
- * takes the id of the replica making the change. Replica ids are never reused.
+ * Mutators take a state (a causal type refuses a delta accumulator: AU_ESTATE) and the id of the
+ * replica making the change: the cluster's member id. Replica ids are never reused. On an error
+ * the state is unchanged (on AU_ENOMEM the delta may already hold the change, which is harmless:
+ * joining it later only re-applies it).
  *
  * Redundancy removal (Enes et al., "Efficient synchronization of state-based CRDTs"):
  * delta_minus(d, s) removes from a received delta d what the local state s already has, so that
  * s ⊔ d' == s ⊔ d and, if d adds nothing to s (d ⊑ s), d' is bottom. A dispersal actor buffers
  * and forwards d' instead of d, so buffered delta groups do not degenerate into full states.
+ * It costs the size of d for deltas made by mutators, and one pass over s when d is a full state.
+ *
+ * Encodings are a compact format of our own (LEB128 varints, 8-byte replica ids; why not CBOR:
+ * see src/crdt/codec.c): one update's delta takes at most 32 bytes beyond its element, key or
+ * value bytes (tests/crdt/test_crdt_sizes.c prints the table).
  *
  * Elements and keys are byte strings (pointer + length). Reads return views into the state that
  * stay valid until the state is next changed or freed.
  *
  * Causal types (ORSet, MVRegister, the flags, the counters and ORMap) keep a causal context: a
- * compact version vector plus a dot cloud. Limits: 65,535 replicas per state and 2^48 - 2 dots
+ * compact version vector plus a dot cloud. Limits: 65,534 replicas per state and 2^48 - 2 dots
  * per replica; beyond them mutators and joins return AU_EFULL.
  *
  * Not thread-safe: one state belongs to one actor (or one thread) at a time. */
