@@ -88,3 +88,13 @@ au_err crdt_prune_nothing(void *s, void *delta, uint64_t departed, uint64_t self
     (void)s, (void)delta, (void)departed, (void)self;
     return AU_OK;
 }
+
+au_err crdt_copy_by_join(const au_crdt_type *t, const void *src, void **out) {
+    *out = t->create(t, false);
+    au_err err = *out ? t->join(*out, src) : AU_ENOMEM;
+    if (err) {
+        t->free(*out);
+        *out = NULL;
+    }
+    return err;
+}

@@ -142,6 +142,8 @@ static inline uint32_t ktab_find_from(const ktab *t, const ktab *o, uint32_t s) 
 
 /* The prune of GSet, 2PSet and the LWW types: there is nothing to prune. */
 au_err crdt_prune_nothing(void *s, void *delta, uint64_t departed, uint64_t self);
+/* Their copy: a new bottom joined with src. */
+au_err crdt_copy_by_join(const au_crdt_type *t, const void *src, void **out);
 
 /* The last-writer-wins order of (timestamp, replica, present, value): a total order, so joins
  * of writes with equal timestamp and replica (a misuse) still converge. */

@@ -95,14 +95,7 @@ static au_err gset_decode(const au_crdt_type *type, const uint8_t *data, size_t 
 }
 
 static au_err gset_copy(const void *v, void **out) {
-    *out = gset_create(NULL, false);
-    if (!*out) return AU_ENOMEM;
-    au_err err = gset_join(*out, v);
-    if (err) {
-        gset_free(*out);
-        *out = NULL;
-    }
-    return err;
+    return crdt_copy_by_join(&au_gset_type, v, out);
 }
 
 static au_err gset_delta_minus(void *delta, const void *state) {

@@ -160,13 +160,7 @@ static au_err lwwmap_decode(const au_crdt_type *type, const uint8_t *data, size_
 }
 
 static au_err lwwmap_copy(const void *v, void **out) {
-    *out = lwwmap_create(NULL, false);
-    au_err err = !*out ? AU_ENOMEM : lwwmap_join(*out, v);
-    if (err) {
-        lwwmap_free(*out);
-        *out = NULL;
-    }
-    return err;
+    return crdt_copy_by_join(&au_lwwmap_type, v, out);
 }
 
 static au_err lwwmap_delta_minus(void *delta, const void *state) {

@@ -85,13 +85,7 @@ static au_err lwwreg_decode(const au_crdt_type *type, const uint8_t *data, size_
 }
 
 static au_err lwwreg_copy(const void *v, void **out) {
-    *out = lwwreg_create(NULL, false);
-    au_err err = !*out ? AU_ENOMEM : lwwreg_join(*out, v);
-    if (err) {
-        lwwreg_free(*out);
-        *out = NULL;
-    }
-    return err;
+    return crdt_copy_by_join(&au_lwwreg_type, v, out);
 }
 
 static au_err lwwreg_delta_minus(void *delta, const void *state) {

@@ -118,14 +118,7 @@ static au_err twopset_decode(const au_crdt_type *type, const uint8_t *data, size
 }
 
 static au_err twopset_copy(const void *v, void **out) {
-    *out = twopset_create(NULL, false);
-    if (!*out) return AU_ENOMEM;
-    au_err err = twopset_join(*out, v);
-    if (err) {
-        twopset_free(*out);
-        *out = NULL;
-    }
-    return err;
+    return crdt_copy_by_join(&au_twopset_type, v, out);
 }
 
 static au_err twopset_delta_minus(void *delta, const void *state) {
