@@ -291,6 +291,28 @@ static au_err d2s_room(crdt_xlat *x, uint32_t n) {
     return AU_OK;
 }
 
+/* True if some replica is known to both contexts. A state-mode dst has all its live dots in its
+ * context, so otherwise none of them can be in src's: a join then need not visit dst's keys
+ * (two sets filled by different replicas merge without a pass over either). */
+static bool knows_common(const crdt_cctx *dst, const crdt_cctx *src, const uint32_t *s2d) {
+    uint8_t *in_cloud = calloc(dst->nrep + 1, 1);
+    if (!in_cloud) return true; /* the safe answer */
+    for (uint32_t i = 0; i < dst->cloud.cap; i++)
+        if (dst->cloud.slot[i]) in_cloud[dot_ridx(dst->cloud.slot[i])] = 1;
+    bool common = false;
+    for (uint32_t i = 0; i < src->nrep && !common; i++) {
+        uint32_t d = s2d[i];
+        common = d != CRDT_RIDX_NONE && src->vv[i] && (dst->vv[d] || in_cloud[d]);
+    }
+    for (uint32_t i = 0; i < src->cloud.cap && !common; i++) {
+        uint64_t dot = src->cloud.slot[i];
+        uint32_t d = dot ? s2d[dot_ridx(dot)] : CRDT_RIDX_NONE;
+        common = d != CRDT_RIDX_NONE && (dst->vv[d] || in_cloud[d]);
+    }
+    free(in_cloud);
+    return common;
+}
+
 au_err xlat_init(crdt_xlat *x, crdt_cctx *dst, const crdt_cctx *src) {
     *x = (crdt_xlat){ .dst = dst, .src = src, .ns = src->nrep, .nd = dst->nrep };
     x->s2d = malloc((src->nrep + 1) * sizeof *x->s2d);
@@ -300,7 +322,7 @@ au_err xlat_init(crdt_xlat *x, crdt_cctx *dst, const crdt_cctx *src) {
     }
     for (uint32_t i = 0; i < src->nrep; i++) x->s2d[i] = cctx_find(dst, src->ids[i]);
     for (uint32_t i = 0; i < dst->nrep; i++) x->d2s[i] = cctx_find(src, dst->ids[i]);
-    x->src_knows = cctx_knows(src);
+    x->src_knows = cctx_knows(src) && (dst->delta || knows_common(dst, src, x->s2d));
     x->src_covers = !src->delta;
     return AU_OK;
 }
