@@ -1,74 +1,19 @@
-/* orset.c — ORSet: the add-wins observed-remove set (Almeida et al.'s AWORSet, optimized).
+/* orset.c — ORSet: the add-wins observed-remove set (Almeida et al.'s AWORSet, optimized):
+ * joins, mutators and reads (equality, encoding and redundancy removal: orset_wire.c).
  *
  * Store: element -> its live dots, in a key table (ktab.c) whose 8-byte payload is the element's
  * only dot in the common case, or a reference (ridx EXT_MARK) to an ext slot when there are
  * several (concurrent adds) or when a delta keeps tombs for it; an ext slot holds two dots
- * itself and allocates only beyond that. The causal context
- * (context.c) says which dots were seen: a remove keeps nothing, so memory is proportional to the
- * elements present and a removed add never comes back (its dot is in the context).
+ * itself and allocates only beyond that. The causal context (context.c) says which dots were
+ * seen: a remove keeps nothing, so memory is proportional to the elements present and a removed
+ * add never comes back (its dot is in the context).
  *
  * Joins follow the rule of crdt_internal.h per element. Elements only in the destination are
- * visited only when the source's context knows something (a full state); a delta made by
- * mutators carries its removals as tombs on their elements, so joining it costs its own size.
- * Elements emptied during a pass are marked DEAD and swept afterwards, because deleting from an
- * open-addressing table moves other slots. */
-#include <stdlib.h>
-
-#include "crdt_internal.h"
-
-#define EXT_MARK 0xFFFFu
-#define DEAD 0 /* payload of an element to be swept (no dot is 0) */
-
-typedef struct ext {
-    uint64_t *d; /* nl live dots, then nt tombs; NULL: they are in inl (two or fewer) */
-    uint32_t nl, nt;
-    uint64_t inl[2];
-} ext;
-
-struct au_orset {
-    crdt_cobj h;
-    ktab tab;
-    ext *ext;
-    uint32_t next, cap;
-    uint32_t *freel; /* released ext indices; as large as ext[], so releasing never fails */
-    uint32_t nfree;
-    bool dead; /* some element may be DEAD: sweep */
-};
-
-typedef struct edots {
-    const uint64_t *l, *t;
-    uint32_t nl, nt;
-    uint64_t one;
-} edots;
-
-static uint64_t ref_of(const au_orset *s, uint32_t slot) {
-    uint64_t r;
-    memcpy(&r, ktab_payload(&s->tab, slot), 8);
-    return r;
-}
-
-static void set_ref(au_orset *s, uint32_t slot, uint64_t r) {
-    memcpy(ktab_payload(&s->tab, slot), &r, 8);
-}
-
-static bool is_ext(uint64_t r) { return r != DEAD && dot_ridx(r) == EXT_MARK; }
-
-/* The dots of the element at slot (none for KTAB_NONE or DEAD). v is filled in place. */
-static void dots_of(const au_orset *s, uint32_t slot, edots *v) {
-    uint64_t r = slot == KTAB_NONE ? DEAD : ref_of(s, slot);
-    v->nl = v->nt = 0;
-    v->l = v->t = NULL;
-    if (r == DEAD) return;
-    if (!is_ext(r)) {
-        v->one = r;
-        v->l = &v->one;
-        v->nl = 1;
-        return;
-    }
-    const ext *e = &s->ext[(uint32_t)dot_ctr(r)];
-    const uint64_t *d = e->d ? e->d : e->inl;
-    v->l = d, v->nl = e->nl, v->t = d + e->nl, v->nt = e->nt;
-}
+ * visited only when the source's context knows a replica the destination knows too; a delta
+ * made by mutators carries its removals as tombs on their elements, so joining it costs its own
+ * size. Elements that die during a pass are marked DEAD and deleted afterwards, because deleting
+ * from an open-addressing table moves other slots. */
+#include "orset.h"
 
 static void ext_release(au_orset *s, uint64_t r) {
     if (!is_ext(r)) return;
@@ -101,8 +46,8 @@ static au_err ext_alloc(au_orset *s, uint32_t *i) {
 
 /* Sets the element's dots (copied; they may alias its current ones); nothing left: DEAD. Up to
  * two dots need no allocation beyond the ext slot. */
-static au_err set_dots(au_orset *s, uint32_t slot, const uint64_t *l, uint32_t nl,
-                       const uint64_t *t, uint32_t nt) {
+au_err orset_set_dots(au_orset *s, uint32_t slot, const uint64_t *l, uint32_t nl,
+                      const uint64_t *t, uint32_t nt) {
     uint64_t r = ref_of(s, slot);
     if (nl + nt == 0 || (nl == 1 && nt == 0)) {
         uint64_t one = nl ? l[0] : DEAD;
@@ -133,7 +78,7 @@ static au_err set_dots(au_orset *s, uint32_t slot, const uint64_t *l, uint32_t n
 }
 
 /* Deletes the elements marked DEAD (a deletion may shift a later slot into i: look again). */
-static void sweep(au_orset *s) {
+void orset_sweep(au_orset *s) {
     if (!s->dead) return;
     s->dead = false;
     for (uint32_t i = 0; i < s->tab.cap;)
@@ -141,31 +86,6 @@ static void sweep(au_orset *s) {
             ktab_delete(&s->tab, i);
         else
             i++;
-}
-
-/* ---- growable dot buffers with a small stack part ------------------------------------------ */
-
-typedef struct dbuf {
-    uint64_t *p;
-    uint32_t n, cap;
-    uint64_t stack[CRDT_STACK_DOTS];
-} dbuf;
-
-static void dbuf_init(dbuf *b) { b->p = b->stack, b->n = 0, b->cap = CRDT_STACK_DOTS; }
-static void dbuf_free(dbuf *b) {
-    if (b->p != b->stack) free(b->p);
-}
-
-static au_err dbuf_push(dbuf *b, uint64_t d) {
-    if (b->n == b->cap) {
-        uint32_t cap = b->cap * 2;
-        uint64_t *p = b->p == b->stack ? malloc(cap * sizeof *p) : realloc(b->p, cap * sizeof *p);
-        if (!p) return AU_ENOMEM;
-        if (b->p == b->stack) memcpy(p, b->stack, sizeof b->stack);
-        b->p = p, b->cap = cap;
-    }
-    b->p[b->n++] = d;
-    return AU_OK;
 }
 
 /* A read-only set of dots for membership tests: linear when small (the common case: one or two
@@ -250,7 +170,7 @@ static au_err elem_merge(au_orset *s, uint32_t slot, const void *key, size_t kle
     for (uint32_t i = 0; !err && !delta && add_ctx && i < nbt; i++) err = cctx_add(s->h.ctx, bt[i]);
     if (!err && slot == KTAB_NONE && live.n + tomb.n)
         err = ktab_insert(&s->tab, key, klen, hash, NULL, 0, &slot); /* payload DEAD */
-    if (!err && slot != KTAB_NONE) err = set_dots(s, slot, live.p, live.n, tomb.p, tomb.n);
+    if (!err && slot != KTAB_NONE) err = orset_set_dots(s, slot, live.p, live.n, tomb.p, tomb.n);
     lset_free(&sbl), lset_free(&sbt), lset_free(&sal), lset_free(&sat), lset_free(&slive);
     dbuf_free(&live), dbuf_free(&tomb);
     return err;
@@ -334,7 +254,7 @@ static au_err orset_join(void *dst, const void *src, crdt_xlat *x) {
         if (hit) err = elem_merge(a, i, NULL, 0, 0, NULL, 0, NULL, 0, x, add_ctx);
     }
     if (scan) {
-        sweep(a);
+        orset_sweep(a);
     } else { /* no full pass over a: delete just the elements that died */
         for (uint32_t k = 0; k < n_dead; k++) {
             uint32_t i = ktab_find_from(&a->tab, &b->tab, dead_b[k]);
@@ -398,7 +318,7 @@ au_err au_orset_add(au_orset *s, au_orset *delta, uint64_t replica, const void *
     dots_of(s, i, &a);
     if (delta) err = record(s, delta, elem, len, h, x, a.l, a.nl);
     if (!err && i == KTAB_NONE) err = ktab_insert(&s->tab, elem, len, h, NULL, 0, &i);
-    if (!err) err = set_dots(s, i, &x, 1, NULL, 0); /* a fresh slot's payload is DEAD */
+    if (!err) err = orset_set_dots(s, i, &x, 1, NULL, 0); /* a fresh slot's payload is DEAD */
     return err ? err : cctx_add(s->h.ctx, x);
 }
 
@@ -514,155 +434,6 @@ static bool orset_has_tombs(const void *v) {
         if (e.nt) return true;
     }
     return false;
-}
-
-static bool orset_equal(const void *va, const void *vb, crdt_xlat *x) {
-    const au_orset *a = va, *b = vb;
-    if (a->tab.n != b->tab.n) return false;
-    for (uint32_t i = 0; i < a->tab.cap; i++) {
-        if (!ktab_used(&a->tab, i)) continue;
-        uint32_t j = ktab_find_from(&b->tab, &a->tab, i);
-        edots ea, eb;
-        dots_of(a, i, &ea);
-        dots_of(b, j, &eb);
-        if (ea.nl != eb.nl) return false;
-        for (uint32_t k = 0; k < ea.nl; k++) {
-            uint64_t d;
-            if (!xl_to_src(x, ea.l[k], &d) || !dots_has(eb.l, eb.nl, d)) return false;
-        }
-    }
-    return true;
-}
-
-/* Layout: n, then per element its key, nlive and the live dots, and in delta mode ntomb and the
- * tombs. */
-static au_err orset_encode(const void *v, au_buf *out) {
-    const au_orset *s = v;
-    au_err err = crdt_put_uv(out, s->tab.n);
-    for (uint32_t i = 0; !err && i < s->tab.cap; i++) {
-        if (!ktab_used(&s->tab, i)) continue;
-        size_t len;
-        const uint8_t *key = ktab_key(&s->tab, i, &len);
-        edots e;
-        dots_of(s, i, &e);
-        err = crdt_put_bytes(out, key, len);
-        if (!err) err = crdt_put_uv(out, e.nl);
-        for (uint32_t k = 0; !err && k < e.nl; k++) err = dot_encode(out, e.l[k]);
-        if (!err && s->h.ctx->delta) err = crdt_put_uv(out, e.nt);
-        for (uint32_t k = 0; !err && s->h.ctx->delta && k < e.nt; k++) err = dot_encode(out, e.t[k]);
-    }
-    return err;
-}
-
-/* Reads n dots (live ones must be in a state's context) and appends them to b. */
-static bool read_dots(crdt_rd *r, const crdt_cctx *c, bool live, dbuf *b, uint32_t *n) {
-    if (!crdt_get_count(r, 2, n)) return false;
-    for (uint32_t k = 0; k < *n; k++) {
-        uint64_t d;
-        if (!dot_decode(r, c, &d) || (live && !c->delta && !cctx_has(c, d)) || dbuf_push(b, d))
-            return false;
-    }
-    return true;
-}
-
-static au_err orset_decode(void *v, crdt_rd *r) {
-    au_orset *s = v;
-    const crdt_cctx *c = s->h.ctx;
-    uint32_t n;
-    if (!crdt_get_count(r, 3, &n)) return AU_EDECODE;
-    au_err err = ktab_reserve(&s->tab, n);
-    dbuf d, sorted;
-    dbuf_init(&d), dbuf_init(&sorted);
-    for (uint32_t i = 0; !err && i < n; i++) {
-        const uint8_t *key;
-        size_t len;
-        uint32_t nl, nt = 0, slot;
-        d.n = 0;
-        if (!crdt_get_bytes(r, &key, &len) || !read_dots(r, c, true, &d, &nl) ||
-            (c->delta && !read_dots(r, c, false, &d, &nt)) || (!c->delta && nl == 0) ||
-            nl + nt == 0) {
-            err = AU_EDECODE;
-            break;
-        }
-        sorted.n = 0;
-        for (uint32_t k = 0; !err && k < d.n; k++) err = dbuf_push(&sorted, d.p[k]);
-        if (!err && !dots_unique(sorted.p, sorted.n)) err = AU_EDECODE;
-        uint32_t h = ktab_hash(key, len);
-        if (!err && ktab_find(&s->tab, key, len, h) != KTAB_NONE) err = AU_EDECODE;
-        if (!err) err = ktab_insert(&s->tab, key, len, h, NULL, 0, &slot);
-        if (!err) err = set_dots(s, slot, d.p, nl, d.p + nl, nt);
-    }
-    dbuf_free(&d), dbuf_free(&sorted);
-    return err;
-}
-
-/* Redundancy removal (see causal.c): first the removals d's unattributed context makes in s
- * become tombs of their elements, then every dot s already has is dropped. */
-static au_err orset_minus(void *dv, const void *sv, crdt_xlat *x) {
-    au_orset *d = dv;
-    const au_orset *s = sv;
-    const crdt_cctx *sc = x->src;
-    dbuf l, t;
-    dbuf_init(&l), dbuf_init(&t);
-    au_err err = AU_OK;
-    for (uint32_t j = 0; !err && s && cctx_knows(d->h.ctx) && j < s->tab.cap; j++) {
-        if (!ktab_used(&s->tab, j)) continue;
-        uint32_t i = ktab_find_from(&d->tab, &s->tab, j);
-        edots se, de;
-        dots_of(s, j, &se);
-        dots_of(d, i, &de);
-        l.n = t.n = 0;
-        for (uint32_t k = 0; !err && k < se.nl; k++) {
-            uint64_t y;
-            if (xl_to_dst_known(x, se.l[k], &y) && cctx_has(d->h.ctx, y) &&
-                !dots_has(de.l, de.nl, y) && !dots_has(de.t, de.nt, y))
-                err = dbuf_push(&t, y);
-        }
-        if (err || !t.n) continue;
-        for (uint32_t k = 0; !err && k < de.nt; k++) err = dbuf_push(&t, de.t[k]);
-        size_t len;
-        const uint8_t *key = ktab_key(&s->tab, j, &len);
-        if (!err && i == KTAB_NONE) err = ktab_insert(&d->tab, key, len, ktab_slot_hash(&s->tab, j), NULL, 0, &i);
-        if (!err) {
-            dots_of(d, i, &de);
-            err = set_dots(d, i, de.l, de.nl, t.p, t.n);
-        }
-    }
-    for (uint32_t i = 0; !err && i < d->tab.cap; i++) {
-        if (!ktab_used(&d->tab, i) || ref_of(d, i) == DEAD) continue;
-        uint32_t j = s ? ktab_find_from(&s->tab, &d->tab, i) : KTAB_NONE;
-        edots se, de;
-        if (s) dots_of(s, j, &se);
-        else se = (edots){ 0 };
-        dots_of(d, i, &de);
-        l.n = t.n = 0;
-        for (uint32_t k = 0; !err && k < de.nl + de.nt; k++) {
-            bool is_live = k < de.nl;
-            uint64_t y = is_live ? de.l[k] : de.t[k - de.nl], ys;
-            bool known = xl_to_src(x, y, &ys);
-            bool s_live = known && dots_has(se.l, se.nl, ys);
-            bool s_seen = known && (s_live || dots_has(se.t, se.nt, ys) || cctx_has(sc, ys));
-            bool keep = is_live ? !s_seen || (s_live && xl_kept(x, y)) : !s_seen || s_live;
-            if (keep) err = dbuf_push(is_live ? &l : &t, y);
-        }
-        if (!err && l.n + t.n < de.nl + de.nt) err = set_dots(d, i, l.p, l.n, t.p, t.n);
-    }
-    sweep(d);
-    dbuf_free(&l), dbuf_free(&t);
-    return err;
-}
-
-static void orset_map_dots(void *v, uint64_t (*fn)(void *arg, uint64_t dot), void *arg) {
-    au_orset *s = v;
-    for (uint32_t i = 0; i < s->tab.cap; i++) {
-        if (!ktab_used(&s->tab, i)) continue;
-        uint64_t r = ref_of(s, i);
-        if (r != DEAD && !is_ext(r)) set_ref(s, i, fn(arg, r));
-    }
-    for (uint32_t i = 0; i < s->next; i++) {
-        uint64_t *d = s->ext[i].d ? s->ext[i].d : s->ext[i].inl;
-        for (uint32_t k = 0; k < s->ext[i].nl + s->ext[i].nt; k++) d[k] = fn(arg, d[k]);
-    }
 }
 
 static const crdt_causal_ops orset_ops = {
