@@ -1,0 +1,175 @@
+/* crdt_bench — memory and time of the ORSet at 100,000 elements, and joins and redundancy
+ * removal at that size. Prints, asserts nothing (bytes per delta by type: test_crdt_sizes).
+ *
+ *   crdt_bench [n]        n elements (default 100000); elements are 16 bytes
+ *
+ * Memory is what malloc holds (mallinfo2: in-use and mmap'd bytes, with malloc's headers) after
+ * building the set, minus before; "overhead" is that per element minus the 16 element bytes.
+ * Times are the median of 5 runs on fresh copies, in CPU time of the thread (see now_ms). */
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <aurum/crdt.h>
+
+#define ELEM_LEN 16
+
+/* Times are CPU time of this thread: the machine may be shared, and wall time would count
+ * other processes' turns (run it on an idle machine and they agree). */
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static size_t heap(void) {
+    struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd; /* small blocks and mmap'd large ones */
+}
+
+/* "element-" and 8 decimal digits of i (modulo 10^8). */
+static void elem(char buf[ELEM_LEN + 1], long i) {
+    memcpy(buf, "element-", 8);
+    for (int k = 15; k >= 8; k--, i /= 10) buf[k] = (char)('0' + i % 10);
+    buf[ELEM_LEN] = 0;
+}
+
+static au_orset *build(long from, long to, uint64_t replica) {
+    au_orset *s = au_orset_new();
+    char e[ELEM_LEN + 1];
+    for (long i = from; i < to; i++) {
+        elem(e, i);
+        if (au_orset_add(s, NULL, replica, e, ELEM_LEN)) abort();
+    }
+    return s;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median time of joining b into copies of a. */
+static double time_join(const au_orset *a, const au_orset *b) {
+    double t[5];
+    for (int k = 0; k < 5; k++) {
+        au_orset *c;
+        if (au_orset_copy(a, &c)) abort();
+        double t0 = now_ms();
+        if (au_orset_join(c, b)) abort();
+        t[k] = now_ms() - t0;
+        au_orset_free(c);
+    }
+    qsort(t, 5, sizeof *t, cmp_double);
+    return t[2];
+}
+
+/* Median time of delta_minus(copy of d, s), and the reduced size. */
+static double time_minus(const au_orset *d, const au_orset *s, size_t *bytes) {
+    double t[5];
+    for (int k = 0; k < 5; k++) {
+        au_orset *c;
+        if (au_orset_copy(d, &c)) abort();
+        double t0 = now_ms();
+        if (au_orset_delta_minus(c, s)) abort();
+        t[k] = now_ms() - t0;
+        au_buf b = { 0 };
+        au_orset_encode(c, &b);
+        *bytes = b.len;
+        au_buf_free(&b);
+        au_orset_free(c);
+    }
+    qsort(t, 5, sizeof *t, cmp_double);
+    return t[2];
+}
+
+int main(int argc, char **argv) {
+    long n = argc > 1 ? atol(argv[1]) : 100000;
+    char cpu[512] = "unknown";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    for (char line[512]; f && fgets(line, sizeof line, f);)
+        if (!strncmp(line, "model name", 10)) {
+            char *p = strchr(line, ':');
+            const char *v = p ? p + 2 : line;
+            size_t len = strcspn(v, "\n");
+            memcpy(cpu, v, len);
+            cpu[len] = 0;
+            break;
+        }
+    if (f) fclose(f);
+    printf("crdt_bench: ORSet of %ld elements of %d bytes; CPU: %s\n", n, ELEM_LEN, cpu);
+
+    size_t h0 = heap();
+    au_orset *a = build(0, n, 1);
+    size_t held = heap() - h0;
+    printf("memory: %zu bytes held (mallinfo2), %.1f per element, %.1f beyond the element;"
+           " au_orset_memory %.1f per element\n",
+           held, (double)held / n, (double)held / n - ELEM_LEN, (double)au_orset_memory(a) / n);
+    for (long m = n / 4; m <= 2 * n; m += n / 4) { /* the table's load varies with n */
+        size_t g0 = heap();
+        au_orset *s = build(0, m, 1);
+        printf("  at %7ld elements: %.1f bytes beyond the element\n", m,
+               (double)(heap() - g0) / m - ELEM_LEN);
+        au_orset_free(s);
+    }
+
+    au_buf enc = { 0 };
+    double t0 = now_ms();
+    au_orset_encode(a, &enc);
+    double t_enc = now_ms() - t0;
+    au_orset *back;
+    t0 = now_ms();
+    if (au_orset_decode(enc.data, enc.len, &back)) abort();
+    double t_dec = now_ms() - t0;
+    printf("encoding: %zu bytes (%.1f per element); encode %.1f ms, decode %.1f ms\n", enc.len,
+           (double)enc.len / n, t_enc, t_dec);
+    au_buf_free(&enc);
+    au_orset_free(back);
+
+    /* Join of two replicas of n elements: the same elements added independently (each keeps
+     * two dots), disjoint elements, and the common case of a peer that is 1% ahead. */
+    au_orset *b_same = build(0, n, 2), *b_disjoint = build(n, 2 * n, 2), *b_ahead;
+    if (au_orset_copy(a, &b_ahead)) abort();
+    char e[ELEM_LEN + 1];
+    for (long i = 0; i < n / 100; i++) {
+        elem(e, i * 97 % n);
+        au_orset_remove(b_ahead, NULL, e, ELEM_LEN);
+        elem(e, n + i);
+        au_orset_add(b_ahead, NULL, 3, e, ELEM_LEN);
+    }
+    printf("join of two %ld-element replicas (median of 5):\n", n);
+    printf("  same elements, concurrent adds: %6.2f ms\n", time_join(a, b_same));
+    printf("  disjoint elements:              %6.2f ms\n", time_join(a, b_disjoint));
+    printf("  peer 1%% ahead (full state):    %6.2f ms\n", time_join(a, b_ahead));
+
+    size_t bytes = 0;
+    au_buf full = { 0 };
+    au_orset_encode(b_ahead, &full);
+    double t_minus = time_minus(b_ahead, a, &bytes);
+    printf("delta_minus of that full state (%zu bytes) against the local one: %.2f ms, %zu bytes"
+           " remain\n", full.len, t_minus, bytes);
+    au_buf_free(&full);
+
+    au_orset *d = au_orset_new_delta(), *st;
+    if (au_orset_copy(a, &st)) abort();
+    elem(e, 42);
+    au_orset_remove(st, d, e, ELEM_LEN);
+    au_orset_add(st, d, 1, "new-element-0001", ELEM_LEN);
+    double t[5];
+    for (int k = 0; k < 5; k++) {
+        au_orset *c;
+        au_orset_copy(a, &c);
+        t0 = now_ms();
+        au_orset_join(c, d);
+        t[k] = now_ms() - t0;
+        au_orset_free(c);
+    }
+    qsort(t, 5, sizeof *t, cmp_double);
+    printf("join of a 2-update delta into the %ld-element state: %.4f ms\n", n, t[2]);
+
+    au_orset_free(a), au_orset_free(b_same), au_orset_free(b_disjoint), au_orset_free(b_ahead);
+    au_orset_free(d), au_orset_free(st);
+    return 0;
+}

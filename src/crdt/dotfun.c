@@ -1,0 +1,399 @@
+/* dotfun.c — keyless dot stores: a small sorted array of live dots, each with a payload, plus
+ * the tombs of a delta. The store behind GCounter and PNCounter (one live dot per replica holding
+ * its totals), MVRegister (dot -> value), and both flags (dot -> enable/disable).
+ *
+ * Every replica's write supersedes all its own earlier dots, so once deltas are delivered
+ * causally a store has at most one live dot per replica: a few entries. (Deltas joined out of
+ * causal order may leave two until the missing one arrives.) Joins rebuild the arrays; lookups
+ * are binary searches.
+ * Tombs are kept only by a store inside an ORMap delta (attributed to its key); a top-level delta
+ * puts removed dots into its own context, where they compact into the version vector, so a delta
+ * group of a thousand increments stays as small as one.
+ * Invariants: entries sorted by distinct dots; tombs sorted, distinct and not live;
+ * in state mode every live dot is in the context. */
+#include <stdlib.h>
+
+#include "crdt_internal.h"
+
+int dotfun_shape(const crdt_dotfun *f) {
+    switch (f->h.type->causal_->tag) {
+    case CRDT_TAG_GCOUNTER: return DF_COUNTER;
+    case CRDT_TAG_PNCOUNTER: return DF_PNCOUNTER;
+    case CRDT_TAG_DWFLAG: return DF_BOOL;
+    case CRDT_TAG_MVREG: return DF_BYTES;
+    default: return DF_NONE;
+    }
+}
+
+void *dotfun_create(crdt_cctx *ctx, const au_crdt_type *type) {
+    crdt_dotfun *f = calloc(1, sizeof *f);
+    if (f) f->h = (crdt_cobj){ .type = type, .ctx = ctx };
+    return f;
+}
+
+static void free_entries(crdt_dfe *e, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) free(e[i].bytes);
+}
+
+void dotfun_free(void *v) {
+    crdt_dotfun *f = v;
+    free_entries(f->e, f->n);
+    free(f->e);
+    free(f->tomb);
+    free(f);
+}
+
+bool dotfun_has_live(const void *v) { return ((const crdt_dotfun *)v)->n > 0; }
+bool dotfun_has_tombs(const void *v) { return ((const crdt_dotfun *)v)->ntomb > 0; }
+
+static const crdt_dfe *find(const crdt_dfe *e, uint32_t n, uint64_t dot) {
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (e[mid].dot == dot) return &e[mid];
+        if (e[mid].dot < dot) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+static bool sorted_has(const uint64_t *d, uint32_t n, uint64_t x) {
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (d[mid] == x) return true;
+        if (d[mid] < x) lo = mid + 1;
+        else hi = mid;
+    }
+    return false;
+}
+
+static int cmp_entry(const void *a, const void *b) {
+    uint64_t x = ((const crdt_dfe *)a)->dot, y = ((const crdt_dfe *)b)->dot;
+    return x < y ? -1 : x > y;
+}
+
+static bool attributed(const crdt_dotfun *f) { return f->h.ctx->delta && !f->h.own_ctx; }
+
+/* Growable scratch arrays for building a store. */
+typedef struct build {
+    crdt_dfe *e;
+    uint32_t n, cap;
+    uint64_t *t;
+    uint32_t nt, tcap;
+} build;
+
+static au_err push_entry(build *b, const crdt_dfe *src) {
+    if (b->n == b->cap) {
+        uint32_t cap = b->cap ? b->cap * 2 : 4;
+        crdt_dfe *e = realloc(b->e, cap * sizeof *e);
+        if (!e) return AU_ENOMEM;
+        b->e = e;
+        b->cap = cap;
+    }
+    crdt_dfe *e = &b->e[b->n];
+    *e = *src;
+    e->bytes = NULL;
+    if (src->len) {
+        e->bytes = malloc(src->len);
+        if (!e->bytes) return AU_ENOMEM;
+        memcpy(e->bytes, src->bytes, src->len);
+    }
+    b->n++;
+    return AU_OK;
+}
+
+static au_err push_tomb(build *b, uint64_t dot) {
+    if (b->nt == b->tcap) {
+        uint32_t cap = b->tcap ? b->tcap * 2 : 4;
+        uint64_t *t = realloc(b->t, cap * sizeof *t);
+        if (!t) return AU_ENOMEM;
+        b->t = t;
+        b->tcap = cap;
+    }
+    b->t[b->nt++] = dot;
+    return AU_OK;
+}
+
+static void build_free(build *b) {
+    free_entries(b->e, b->n);
+    free(b->e);
+    free(b->t);
+}
+
+/* Sorts the entries, sorts and dedupes the tombs, and makes them f's store. */
+static void install(crdt_dotfun *f, build *b) {
+    if (b->n > 1) qsort(b->e, b->n, sizeof *b->e, cmp_entry);
+    if (b->nt > 1) {
+        dots_unique(b->t, b->nt); /* sorts */
+        uint32_t m = 1;
+        for (uint32_t i = 1; i < b->nt; i++)
+            if (b->t[i] != b->t[m - 1]) b->t[m++] = b->t[i];
+        b->nt = m;
+    }
+    free_entries(f->e, f->n);
+    free(f->e);
+    free(f->tomb);
+    f->e = b->e, f->n = b->n, f->cap = b->cap;
+    f->tomb = b->t, f->ntomb = b->nt, f->tcap = b->tcap;
+}
+
+/* f ⊔= (bl live entries, bt tombs), all in f's numbering, both sorted. x: the other side's
+ * context (NULL: none); add_ctx: the other side's dots are not covered by a context merge that
+ * follows, so a state-mode f records them in its context. */
+static au_err merge(crdt_dotfun *f, const crdt_dfe *bl, uint32_t nbl, const uint64_t *bt,
+                    uint32_t nbt, const crdt_xlat *x, bool add_ctx) {
+    build b = { 0 };
+    au_err err = AU_OK;
+    for (uint32_t i = 0; !err && i < f->n; i++) {
+        uint64_t y = f->e[i].dot;
+        bool in_b = find(bl, nbl, y) != NULL;
+        bool seen_b = in_b || sorted_has(bt, nbt, y) || (x && xl_src_has(x, y));
+        err = in_b || !seen_b ? push_entry(&b, &f->e[i]) : push_tomb(&b, y);
+    }
+    for (uint32_t i = 0; !err && i < nbl; i++) {
+        uint64_t y = bl[i].dot;
+        if (find(f->e, f->n, y)) continue;
+        bool seen_a = sorted_has(f->tomb, f->ntomb, y) || cctx_has(f->h.ctx, y);
+        err = seen_a ? push_tomb(&b, y) : push_entry(&b, &bl[i]);
+    }
+    for (uint32_t i = 0; !err && i < f->ntomb; i++) err = push_tomb(&b, f->tomb[i]);
+    for (uint32_t i = 0; !err && i < nbt; i++)
+        if (!find(b.e, b.n, bt[i])) err = push_tomb(&b, bt[i]);
+    if (!err && !attributed(f)) {
+        /* The removed dots become context: in state mode f's own are there already, the other
+         * side's unless its context is merged next; a top-level delta records them all. */
+        bool state = !f->h.ctx->delta;
+        for (uint32_t i = 0; !err && state && add_ctx && i < nbl; i++)
+            err = cctx_add(f->h.ctx, bl[i].dot);
+        for (uint32_t i = 0; !err && (!state || add_ctx) && i < b.nt; i++)
+            err = cctx_add(f->h.ctx, b.t[i]);
+        b.nt = 0;
+    }
+    if (err) {
+        build_free(&b);
+        return err;
+    }
+    install(f, &b);
+    return AU_OK;
+}
+
+au_err dotfun_join(void *dst, const void *src, crdt_xlat *x) {
+    crdt_dotfun *f = dst;
+    const crdt_dotfun *g = src;
+    uint32_t n = g ? g->n : 0, nt = g ? g->ntomb : 0;
+    crdt_dfe *bl = n ? malloc(n * sizeof *bl) : NULL;
+    uint64_t *bt = nt ? malloc(nt * sizeof *bt) : NULL;
+    au_err err = (n && !bl) || (nt && !bt) ? AU_ENOMEM : AU_OK;
+    for (uint32_t i = 0; !err && i < n; i++) {
+        bl[i] = g->e[i];
+        err = xl_to_dst(x, g->e[i].dot, &bl[i].dot);
+    }
+    for (uint32_t i = 0; !err && i < nt; i++) err = xl_to_dst(x, g->tomb[i], &bt[i]);
+    if (!err && n > 1) qsort(bl, n, sizeof *bl, cmp_entry);
+    if (!err && nt > 1) dots_unique(bt, nt); /* sorts */
+    if (!err && (n || nt || (x->src_knows && f->n))) err = merge(f, bl, n, bt, nt, x, !x->src_covers);
+    free(bl);
+    free(bt);
+    return err;
+}
+
+/* Applies a local change to f: removes the live dots in rm[], adds `add` (NULL: nothing; its dot
+ * new in f's context), and joins the same change into dv (NULL: none). */
+static au_err change(crdt_dotfun *f, crdt_dotfun *dv, const uint64_t *rm, uint32_t nrm,
+                     const crdt_dfe *add) {
+    au_err err = AU_OK;
+    if (dv) {
+        crdt_dfe e;
+        uint64_t *t = nrm ? malloc(nrm * sizeof *t) : NULL;
+        if (nrm && !t) return AU_ENOMEM;
+        for (uint32_t i = 0; !err && i < nrm; i++) err = cctx_dot_to(f->h.ctx, dv->h.ctx, rm[i], &t[i]);
+        if (!err && nrm > 1) dots_unique(t, nrm); /* sorts */
+        if (!err && add) {
+            e = *add;
+            err = cctx_dot_to(f->h.ctx, dv->h.ctx, add->dot, &e.dot);
+        }
+        if (!err) err = merge(dv, add ? &e : NULL, add ? 1 : 0, t, nrm, NULL, true);
+        free(t);
+        if (err) return err;
+    }
+    return merge(f, add, add ? 1 : 0, rm, nrm, NULL, true);
+}
+
+au_err dotfun_clear(void *v, void *dv) {
+    crdt_dotfun *f = v;
+    if (!f->n) return AU_OK;
+    uint64_t *rm = malloc(f->n * sizeof *rm);
+    if (!rm) return AU_ENOMEM;
+    for (uint32_t i = 0; i < f->n; i++) rm[i] = f->e[i].dot;
+    au_err err = change(f, dv, rm, f->n, NULL);
+    free(rm);
+    return err;
+}
+
+au_err dotfun_assign(crdt_dotfun *f, crdt_dotfun *dv, uint64_t replica, bool only_own, bool add,
+                     uint64_t a, uint64_t b, const void *bytes, size_t len) {
+    if (len > CRDT_MAX_BYTES) return AU_EINVAL;
+    if (f->h.ctx->delta) return AU_ESTATE; /* mutators change states, not delta accumulators */
+    uint32_t r;
+    au_err err = cctx_ridx(f->h.ctx, replica, &r);
+    crdt_dfe e = { .a = a, .b = b, .bytes = (uint8_t *)bytes, .len = (uint32_t)len };
+    if (!err && add) err = cctx_next(f->h.ctx, r, &e.dot);
+    if (err) return err;
+    uint64_t *rm = f->n ? malloc(f->n * sizeof *rm) : NULL;
+    if (f->n && !rm) return AU_ENOMEM;
+    uint32_t nrm = 0;
+    for (uint32_t i = 0; i < f->n; i++)
+        if (!only_own || dot_ridx(f->e[i].dot) == r) rm[nrm++] = f->e[i].dot;
+    err = nrm || add ? change(f, dv, rm, nrm, add ? &e : NULL) : AU_OK;
+    free(rm);
+    return err;
+}
+
+const crdt_dfe *dotfun_entry_of(const crdt_dotfun *f, uint64_t id) {
+    uint32_t r = cctx_find(f->h.ctx, id);
+    for (uint32_t i = 0; r != CRDT_RIDX_NONE && i < f->n; i++)
+        if (dot_ridx(f->e[i].dot) == r) return &f->e[i];
+    return NULL;
+}
+
+au_err counter_fold(void *v, void *dv, uint32_t departed, uint64_t self) {
+    crdt_dotfun *f = v;
+    const crdt_dfe *gone = NULL, *mine = dotfun_entry_of(f, self);
+    for (uint32_t i = 0; i < f->n; i++)
+        if (dot_ridx(f->e[i].dot) == departed) gone = &f->e[i];
+    if (!gone) return AU_OK;
+    crdt_dfe e = { .a = gone->a, .b = gone->b };
+    if (mine && (e.a + mine->a < e.a || e.b + mine->b < e.b)) return AU_EINVAL;
+    if (mine) e.a += mine->a, e.b += mine->b;
+    uint32_t r;
+    au_err err = cctx_ridx(f->h.ctx, self, &r);
+    if (!err) err = cctx_next(f->h.ctx, r, &e.dot);
+    if (err) return err;
+    uint64_t rm[2] = { gone->dot, mine ? mine->dot : 0 };
+    if (mine) dots_unique(rm, 2); /* sorts */
+    return change(f, dv, rm, mine ? 2 : 1, &e);
+}
+
+bool dotfun_equal(const void *a, const void *b, crdt_xlat *x) {
+    const crdt_dotfun *f = a, *g = b;
+    if (f->n != g->n) return false;
+    for (uint32_t i = 0; i < f->n; i++) {
+        uint64_t sd;
+        const crdt_dfe *o = xl_to_src(x, f->e[i].dot, &sd) ? find(g->e, g->n, sd) : NULL;
+        if (!o || o->a != f->e[i].a || o->b != f->e[i].b || o->len != f->e[i].len ||
+            (o->len && memcmp(o->bytes, f->e[i].bytes, o->len) != 0))
+            return false;
+    }
+    return true;
+}
+
+/* Layout: n, then per entry its dot and payload; in delta mode ntomb and the tombs. */
+au_err dotfun_encode(const void *v, au_buf *out) {
+    const crdt_dotfun *f = v;
+    int shape = dotfun_shape(f);
+    au_err err = crdt_put_uv(out, f->n);
+    for (uint32_t i = 0; !err && i < f->n; i++) {
+        const crdt_dfe *e = &f->e[i];
+        err = dot_encode(out, e->dot);
+        if (!err && (shape == DF_COUNTER || shape == DF_PNCOUNTER)) err = crdt_put_uv(out, e->a);
+        if (!err && shape == DF_PNCOUNTER) err = crdt_put_uv(out, e->b);
+        if (!err && shape == DF_BOOL) err = crdt_put_u8(out, (uint8_t)e->a);
+        if (!err && shape == DF_BYTES) err = crdt_put_bytes(out, e->bytes, e->len);
+    }
+    if (!err && attributed(f)) {
+        err = crdt_put_uv(out, f->ntomb);
+        for (uint32_t i = 0; !err && i < f->ntomb; i++) err = dot_encode(out, f->tomb[i]);
+    }
+    return err;
+}
+
+au_err dotfun_decode(void *v, crdt_rd *r) {
+    crdt_dotfun *f = v;
+    const crdt_cctx *c = f->h.ctx;
+    int shape = dotfun_shape(f);
+    build b = { 0 };
+    uint32_t n, nt = 0;
+    au_err err = crdt_get_count(r, 2, &n) ? AU_OK : AU_EDECODE;
+    for (uint32_t i = 0; !err && i < n; i++) {
+        crdt_dfe e = { 0 };
+        const uint8_t *p = NULL;
+        size_t len = 0;
+        uint8_t flag = 0;
+        bool ok = dot_decode(r, c, &e.dot) && (c->delta || cctx_has(c, e.dot));
+        ok = ok && (!b.n || e.dot > b.e[b.n - 1].dot); /* canonical: sorted, distinct */
+        if (ok && (shape == DF_COUNTER || shape == DF_PNCOUNTER)) ok = crdt_get_uv(r, &e.a);
+        if (ok && shape == DF_PNCOUNTER) ok = crdt_get_uv(r, &e.b);
+        if (ok && shape == DF_BOOL) ok = crdt_get_u8(r, &flag) && flag <= 1, e.a = flag;
+        if (ok && shape == DF_BYTES) ok = crdt_get_bytes(r, &p, &len);
+        e.bytes = (uint8_t *)p, e.len = (uint32_t)len;
+        err = ok ? push_entry(&b, &e) : AU_EDECODE;
+    }
+    if (!err && attributed(f) && !crdt_get_count(r, 2, &nt)) err = AU_EDECODE;
+    for (uint32_t i = 0; !err && i < nt; i++) {
+        uint64_t d;
+        if (!dot_decode(r, c, &d) || (b.nt && d <= b.t[b.nt - 1]) || find(b.e, b.n, d))
+            err = AU_EDECODE;
+        else
+            err = push_tomb(&b, d);
+    }
+    if (err) {
+        build_free(&b);
+        return err;
+    }
+    install(f, &b);
+    return AU_OK;
+}
+
+au_err dotfun_minus(void *dv, const void *sv, crdt_xlat *x) {
+    crdt_dotfun *d = dv;
+    const crdt_dotfun *s = sv;
+    au_err err = AU_OK;
+    build b = { 0 };
+    /* Removals the delta's unattributed context makes in the state survive the reduction of
+     * that context: as tombs inside an ORMap, else put back into the context. */
+    if (s && cctx_knows(d->h.ctx))
+        for (uint32_t i = 0; !err && i < s->n; i++) {
+            uint64_t y;
+            if (xl_to_dst_known(x, s->e[i].dot, &y) && cctx_has(d->h.ctx, y) && !find(d->e, d->n, y))
+                err = d->h.own_ctx ? xl_readd(x, y) : push_tomb(&b, y);
+        }
+    /* A dot the state has seen (an absent value has seen what its context has) is dropped,
+     * unless the state has it live and the reduced context still covers it. */
+    for (uint32_t i = 0; !err && i < d->n; i++) {
+        uint64_t sd;
+        bool known = xl_to_src(x, d->e[i].dot, &sd);
+        bool s_live = known && s && find(s->e, s->n, sd);
+        bool s_seen = known && (s_live || (s && sorted_has(s->tomb, s->ntomb, sd)) ||
+                                cctx_has(x->src, sd));
+        if (!s_seen || (s_live && xl_kept(x, d->e[i].dot))) err = push_entry(&b, &d->e[i]);
+    }
+    for (uint32_t i = 0; !err && i < d->ntomb; i++) {
+        uint64_t sd;
+        bool known = xl_to_src(x, d->tomb[i], &sd);
+        bool redundant = known && !(s && find(s->e, s->n, sd)) &&
+                         ((s && sorted_has(s->tomb, s->ntomb, sd)) || cctx_has(x->src, sd));
+        if (!redundant) err = push_tomb(&b, d->tomb[i]);
+    }
+    if (err) {
+        build_free(&b);
+        return err;
+    }
+    install(d, &b);
+    return AU_OK;
+}
+
+void dotfun_map_dots(void *v, uint64_t (*fn)(void *arg, uint64_t dot), void *arg) {
+    crdt_dotfun *f = v;
+    for (uint32_t i = 0; i < f->n; i++) f->e[i].dot = fn(arg, f->e[i].dot);
+    for (uint32_t i = 0; i < f->ntomb; i++) f->tomb[i] = fn(arg, f->tomb[i]);
+    if (f->n > 1) qsort(f->e, f->n, sizeof *f->e, cmp_entry);
+    if (f->ntomb > 1) dots_unique(f->tomb, f->ntomb); /* sorts; a renumbering keeps them distinct */
+}
+
+size_t dotfun_memory(const void *v) {
+    const crdt_dotfun *f = v;
+    size_t m = sizeof *f + f->cap * sizeof(crdt_dfe) + f->tcap * sizeof(uint64_t);
+    for (uint32_t i = 0; i < f->n; i++) m += f->e[i].len;
+    return m;
+}

@@ -1,0 +1,445 @@
+/* orset.c — ORSet: the add-wins observed-remove set (Almeida et al.'s AWORSet, optimized):
+ * joins, mutators and reads (equality, encoding and redundancy removal: orset_wire.c).
+ *
+ * Store: element -> its live dots, in a key table (ktab.c) whose 8-byte payload is the element's
+ * only dot in the common case, or a reference (ridx EXT_MARK) to an ext slot when there are
+ * several (concurrent adds) or when a delta keeps tombs for it; an ext slot holds two dots
+ * itself and allocates only beyond that. The causal context (context.c) says which dots were
+ * seen: a remove keeps nothing, so memory is proportional to the elements present and a removed
+ * add never comes back (its dot is in the context).
+ *
+ * Joins follow the rule of crdt_internal.h per element. Elements only in the destination are
+ * visited only when the source's context knows a replica the destination knows too; a delta
+ * made by mutators carries its removals as tombs on their elements, so joining it costs its own
+ * size. Elements that die during a pass are marked DEAD and deleted afterwards, because deleting
+ * from an open-addressing table moves other slots. */
+#include "orset.h"
+
+static void ext_release(au_orset *s, uint64_t r) {
+    if (!is_ext(r)) return;
+    uint32_t i = (uint32_t)dot_ctr(r);
+    free(s->ext[i].d);
+    s->ext[i] = (ext){ 0 };
+    s->freel[s->nfree++] = i;
+}
+
+static au_err ext_alloc(au_orset *s, uint32_t *i) {
+    if (s->nfree) {
+        *i = s->freel[--s->nfree];
+        return AU_OK;
+    }
+    if (s->next == s->cap) {
+        uint32_t cap = s->cap ? s->cap * 2 : 8;
+        if (cap > UINT32_MAX / 2) return AU_EFULL;
+        ext *e = realloc(s->ext, cap * sizeof *e);
+        if (!e) return AU_ENOMEM;
+        s->ext = e;
+        uint32_t *f = realloc(s->freel, cap * sizeof *f);
+        if (!f) return AU_ENOMEM;
+        s->freel = f;
+        s->cap = cap;
+    }
+    *i = s->next++;
+    s->ext[*i] = (ext){ 0 };
+    return AU_OK;
+}
+
+/* Sets the element's dots (copied; they may alias its current ones); nothing left: DEAD. Up to
+ * two dots need no allocation beyond the ext slot. */
+au_err orset_set_dots(au_orset *s, uint32_t slot, const uint64_t *l, uint32_t nl,
+                      const uint64_t *t, uint32_t nt) {
+    uint64_t r = ref_of(s, slot);
+    if (nl + nt == 0 || (nl == 1 && nt == 0)) {
+        uint64_t one = nl ? l[0] : DEAD;
+        ext_release(s, r);
+        set_ref(s, slot, one);
+        s->dead |= one == DEAD;
+        return AU_OK;
+    }
+    uint64_t tmp[2], *d = tmp;
+    if (nl + nt > 2 && !(d = malloc(((size_t)nl + nt) * sizeof *d))) return AU_ENOMEM;
+    if (nl) memcpy(d, l, nl * sizeof *d);
+    if (nt) memcpy(d + nl, t, nt * sizeof *d);
+    uint32_t i;
+    if (is_ext(r)) {
+        i = (uint32_t)dot_ctr(r);
+    } else {
+        au_err err = ext_alloc(s, &i);
+        if (err) {
+            if (d != tmp) free(d);
+            return err;
+        }
+    }
+    free(s->ext[i].d);
+    s->ext[i] = (ext){ .d = d == tmp ? NULL : d, .nl = nl, .nt = nt };
+    if (d == tmp) memcpy(s->ext[i].inl, tmp, sizeof tmp);
+    set_ref(s, slot, dot_make(EXT_MARK, i));
+    return AU_OK;
+}
+
+/* Deletes the elements marked DEAD (a deletion may shift a later slot into i: look again). */
+void orset_sweep(au_orset *s) {
+    if (!s->dead) return;
+    s->dead = false;
+    for (uint32_t i = 0; i < s->tab.cap;)
+        if (ktab_used(&s->tab, i) && ref_of(s, i) == DEAD)
+            ktab_delete(&s->tab, i);
+        else
+            i++;
+}
+
+/* A read-only set of dots for membership tests: linear when small (the common case: one or two
+ * dots), a sorted copy and binary search when large, so hostile inputs stay O(n log n). */
+typedef struct lset {
+    const uint64_t *d;
+    uint64_t *sorted;
+    uint32_t n;
+} lset;
+
+static int lset_init(lset *s, const uint64_t *d, uint32_t n) {
+    *s = (lset){ d, NULL, n };
+    if (n <= 16) return 0;
+    s->sorted = malloc(n * sizeof *s->sorted);
+    if (!s->sorted) return -1;
+    memcpy(s->sorted, d, n * sizeof *d);
+    dots_unique(s->sorted, n); /* sorts */
+    return 0;
+}
+
+static bool lset_has(const lset *s, uint64_t x) {
+    if (!s->sorted) return dots_has(s->d, s->n, x);
+    uint32_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (s->sorted[mid] == x) return true;
+        if (s->sorted[mid] < x) lo = mid + 1;
+        else hi = mid;
+    }
+    return false;
+}
+
+static void lset_free(lset *s) { free(s->sorted); }
+
+/* Sorts and removes duplicates and the dots in `except` (the live ones). */
+static void dbuf_tidy(dbuf *b, const lset *except) {
+    dots_unique(b->p, b->n); /* sorts */
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < b->n; i++)
+        if ((!m || b->p[i] != b->p[m - 1]) && !lset_has(except, b->p[i])) b->p[m++] = b->p[i];
+    b->n = m;
+}
+
+/* ---- the per-element join ----------------------------------------------------------------- */
+
+/* The element at slot (KTAB_NONE: absent; then key/klen/hash name it) ⊔= (bl, bt), given in s's
+ * numbering. x: the other side's context (NULL: none); add_ctx: a state-mode s records the other
+ * side's dots in its context (they are not covered by a context merge that follows). */
+static au_err elem_merge(au_orset *s, uint32_t slot, const void *key, size_t klen, uint32_t hash,
+                         const uint64_t *bl, uint32_t nbl, const uint64_t *bt, uint32_t nbt,
+                         const crdt_xlat *x, bool add_ctx) {
+    edots a;
+    dots_of(s, slot, &a);
+    bool delta = s->h.ctx->delta;
+    dbuf live, tomb;
+    dbuf_init(&live), dbuf_init(&tomb);
+    lset sbl, sbt, sal, sat, slive = { 0 };
+    int bad = lset_init(&sbl, bl, nbl) | lset_init(&sbt, bt, nbt) | lset_init(&sal, a.l, a.nl) |
+              lset_init(&sat, a.t, a.nt);
+    au_err err = bad ? AU_ENOMEM : AU_OK;
+    for (uint32_t i = 0; !err && i < a.nl; i++) {
+        uint64_t y = a.l[i];
+        bool in_b = lset_has(&sbl, y);
+        bool seen_b = in_b || lset_has(&sbt, y) || (x && xl_src_has(x, y));
+        if (in_b || !seen_b) err = dbuf_push(&live, y);
+        else if (delta) err = dbuf_push(&tomb, y);
+    }
+    for (uint32_t i = 0; !err && i < nbl; i++) {
+        uint64_t y = bl[i];
+        if (lset_has(&sal, y)) continue;
+        bool seen_a = lset_has(&sat, y) || cctx_has(s->h.ctx, y);
+        if (!seen_a) err = dbuf_push(&live, y);
+        else if (delta) err = dbuf_push(&tomb, y);
+    }
+    for (uint32_t i = 0; !err && delta && i < a.nt; i++) err = dbuf_push(&tomb, a.t[i]);
+    for (uint32_t i = 0; !err && delta && i < nbt; i++) err = dbuf_push(&tomb, bt[i]);
+    if (!err && delta && tomb.n) {
+        err = lset_init(&slive, live.p, live.n) ? AU_ENOMEM : AU_OK;
+        if (!err) dbuf_tidy(&tomb, &slive);
+    }
+    for (uint32_t i = 0; !err && !delta && add_ctx && i < nbl; i++) err = cctx_add(s->h.ctx, bl[i]);
+    for (uint32_t i = 0; !err && !delta && add_ctx && i < nbt; i++) err = cctx_add(s->h.ctx, bt[i]);
+    if (!err && slot == KTAB_NONE && live.n + tomb.n)
+        err = ktab_insert(&s->tab, key, klen, hash, NULL, 0, &slot); /* payload DEAD */
+    if (!err && slot != KTAB_NONE) err = orset_set_dots(s, slot, live.p, live.n, tomb.p, tomb.n);
+    lset_free(&sbl), lset_free(&sbt), lset_free(&sal), lset_free(&sat), lset_free(&slive);
+    dbuf_free(&live), dbuf_free(&tomb);
+    return err;
+}
+
+/* Translates the dots of element j of b into a's numbering. */
+static au_err translate(const au_orset *b, uint32_t j, crdt_xlat *x, dbuf *l, dbuf *t) {
+    edots e;
+    dots_of(b, j, &e);
+    l->n = t->n = 0;
+    au_err err = AU_OK;
+    for (uint32_t i = 0; !err && i < e.nl + e.nt; i++) {
+        uint64_t d;
+        err = xl_to_dst(x, i < e.nl ? e.l[i] : e.t[i - e.nl], &d);
+        if (!err) err = dbuf_push(i < e.nl ? l : t, d);
+    }
+    return err;
+}
+
+static au_err orset_join(void *dst, const void *src, crdt_xlat *x) {
+    au_orset *a = dst;
+    const au_orset *b = src;
+    bool scan = x->src_knows && a->tab.n, add_ctx = !x->src_covers;
+    uint8_t *visited = scan ? calloc(a->tab.cap / 8 + 1, 1) : NULL;
+    /* b's slots: of elements only in b (inserted last, so a does not move meanwhile), and of
+     * elements a had that died (deleted by key afterwards, unless a full sweep runs anyway). */
+    uint32_t *only_b = b && b->tab.n ? malloc(2 * (size_t)b->tab.n * sizeof *only_b) : NULL;
+    uint32_t n_only = 0, n_dead = 0, *dead_b = only_b ? only_b + b->tab.n : NULL;
+    if ((scan && !visited) || (b && b->tab.n && !only_b)) {
+        free(visited), free(only_b);
+        return AU_ENOMEM;
+    }
+    dbuf l, t;
+    dbuf_init(&l), dbuf_init(&t);
+    au_err err = AU_OK;
+    /* Elements of b: merged in place when a has them (a does not move), else inserted later. */
+    for (uint32_t j = 0; !err && b && j < b->tab.cap; j++) {
+        if (j + 16 < b->tab.cap) ktab_prefetch(&a->tab, &b->tab, j + 16, 1);
+        if (j + 8 < b->tab.cap) ktab_prefetch(&a->tab, &b->tab, j + 8, 2);
+        if (!ktab_used(&b->tab, j)) continue;
+        uint32_t i = ktab_find_from(&a->tab, &b->tab, j);
+        if (i == KTAB_NONE) {
+            only_b[n_only++] = j;
+            continue;
+        }
+        if (visited) visited[i / 8] |= (uint8_t)(1u << (i % 8));
+        uint64_t ra = ref_of(a, i), rb = ref_of(b, j);
+        if (!is_ext(ra) && !is_ext(rb) && !a->h.ctx->delta && !add_ctx) {
+            /* The common case, one dot on each side: no allocation unless both survive. */
+            err = xl_to_dst(x, rb, &rb);
+            bool keep_a = ra == rb || !xl_src_has(x, ra), keep_b = ra != rb && !cctx_has(a->h.ctx, rb);
+            if (err || (keep_a && !keep_b)) continue;
+            if (!keep_a && !keep_b) {
+                set_ref(a, i, DEAD);
+                a->dead = true;
+                dead_b[n_dead++] = j;
+            } else if (!keep_a) {
+                set_ref(a, i, rb);
+            } else { /* concurrent adds of one element */
+                uint32_t e;
+                err = ext_alloc(a, &e);
+                if (!err) {
+                    a->ext[e] = (ext){ .nl = 2, .inl = { ra, rb } };
+                    set_ref(a, i, dot_make(EXT_MARK, e));
+                }
+            }
+            continue;
+        }
+        err = translate(b, j, x, &l, &t);
+        if (!err) err = elem_merge(a, i, NULL, 0, 0, l.p, l.n, t.p, t.n, x, add_ctx);
+        if (!err && ref_of(a, i) == DEAD) dead_b[n_dead++] = j;
+    }
+    /* Elements only in a lose the dots b's context has seen. */
+    for (uint32_t i = 0; !err && scan && i < a->tab.cap; i++) {
+        if (!ktab_used(&a->tab, i) || visited[i / 8] & (1u << (i % 8)) || ref_of(a, i) == DEAD)
+            continue;
+        edots e;
+        dots_of(a, i, &e);
+        bool hit = false;
+        for (uint32_t k = 0; k < e.nl && !hit; k++) hit = xl_src_has(x, e.l[k]);
+        if (hit) err = elem_merge(a, i, NULL, 0, 0, NULL, 0, NULL, 0, x, add_ctx);
+    }
+    if (scan) {
+        orset_sweep(a);
+    } else { /* no full pass over a: delete just the elements that died */
+        for (uint32_t k = 0; k < n_dead; k++) {
+            uint32_t i = ktab_find_from(&a->tab, &b->tab, dead_b[k]);
+            if (i != KTAB_NONE && ref_of(a, i) == DEAD) ktab_delete(&a->tab, i);
+        }
+        a->dead = false;
+    }
+    if (!err && n_only) err = ktab_prepare_merge(&a->tab, &b->tab, n_only);
+    for (uint32_t k = 0; !err && k < n_only; k++) {
+        size_t klen;
+        const uint8_t *key = ktab_key(&b->tab, only_b[k], &klen);
+        uint32_t h = ktab_slot_hash(&b->tab, only_b[k]), slot;
+        uint64_t rb = ref_of(b, only_b[k]);
+        if (!is_ext(rb) && !a->h.ctx->delta && !add_ctx) { /* one new dot */
+            err = xl_to_dst(x, rb, &rb);
+            if (err || cctx_has(a->h.ctx, rb)) continue; /* (a removed it) */
+            err = ktab_insert(&a->tab, key, klen, h, NULL, 0, &slot);
+            if (!err) set_ref(a, slot, rb);
+            continue;
+        }
+        err = translate(b, only_b[k], x, &l, &t);
+        if (!err) err = elem_merge(a, KTAB_NONE, key, klen, h, l.p, l.n, t.p, t.n, x, add_ctx);
+    }
+    dbuf_free(&l), dbuf_free(&t);
+    free(visited), free(only_b);
+    return err;
+}
+
+/* ---- mutators ------------------------------------------------------------------------------ */
+
+/* Records in d that the element (named by key) gained `add` (0: nothing) and lost la[], all in
+ * s's numbering. */
+static au_err record(const au_orset *s, au_orset *d, const void *key, size_t len, uint32_t hash,
+                     uint64_t add, const uint64_t *la, uint32_t nla) {
+    dbuf t;
+    dbuf_init(&t);
+    uint64_t ad = 0;
+    au_err err = add ? cctx_dot_to(s->h.ctx, d->h.ctx, add, &ad) : AU_OK;
+    for (uint32_t i = 0; !err && i < nla; i++) {
+        uint64_t y;
+        err = cctx_dot_to(s->h.ctx, d->h.ctx, la[i], &y);
+        if (!err) err = dbuf_push(&t, y);
+    }
+    if (!err)
+        err = elem_merge(d, ktab_find(&d->tab, key, len, hash), key, len, hash, &ad, add ? 1 : 0,
+                         t.p, t.n, NULL, true);
+    dbuf_free(&t);
+    return err;
+}
+
+au_err au_orset_add(au_orset *s, au_orset *delta, uint64_t replica, const void *elem,
+                    size_t len) {
+    if (s->h.ctx->delta) return AU_ESTATE;
+    if (len > CRDT_MAX_BYTES || delta == s) return AU_EINVAL;
+    uint32_t r, h = ktab_hash(elem, len), i = ktab_find(&s->tab, elem, len, h);
+    uint64_t x;
+    au_err err = cctx_ridx(s->h.ctx, replica, &r);
+    if (!err) err = cctx_next(s->h.ctx, r, &x);
+    if (err) return err;
+    edots a;
+    dots_of(s, i, &a);
+    if (delta) err = record(s, delta, elem, len, h, x, a.l, a.nl);
+    if (!err && i == KTAB_NONE) err = ktab_insert(&s->tab, elem, len, h, NULL, 0, &i);
+    if (!err) err = orset_set_dots(s, i, &x, 1, NULL, 0); /* a fresh slot's payload is DEAD */
+    return err ? err : cctx_add(s->h.ctx, x);
+}
+
+au_err au_orset_remove(au_orset *s, au_orset *delta, const void *elem, size_t len) {
+    if (s->h.ctx->delta) return AU_ESTATE;
+    if (delta == s) return AU_EINVAL;
+    uint32_t h = ktab_hash(elem, len), i = ktab_find(&s->tab, elem, len, h);
+    if (i == KTAB_NONE) return AU_OK;
+    edots a;
+    dots_of(s, i, &a);
+    au_err err = delta ? record(s, delta, elem, len, h, 0, a.l, a.nl) : AU_OK;
+    if (err) return err;
+    ext_release(s, ref_of(s, i));
+    ktab_delete(&s->tab, i);
+    return AU_OK;
+}
+
+static void drop_all(au_orset *s) {
+    for (uint32_t i = 0; i < s->next; i++) free(s->ext[i].d);
+    free(s->ext), free(s->freel);
+    s->ext = NULL, s->freel = NULL, s->next = s->cap = s->nfree = 0;
+    ktab_free(&s->tab);
+}
+
+static au_err orset_clear(void *v, void *dv) {
+    au_orset *s = v, *d = dv;
+    for (uint32_t i = 0; d && i < s->tab.cap; i++) {
+        if (!ktab_used(&s->tab, i) || ref_of(s, i) == DEAD) continue;
+        edots a;
+        dots_of(s, i, &a);
+        size_t len;
+        const uint8_t *key = ktab_key(&s->tab, i, &len);
+        au_err err = record(s, d, key, len, ktab_slot_hash(&s->tab, i), 0, a.l, a.nl);
+        if (err) return err;
+    }
+    drop_all(s);
+    return AU_OK;
+}
+
+au_err au_orset_clear(au_orset *s, au_orset *delta) {
+    if (s->h.ctx->delta) return AU_ESTATE;
+    return delta == s ? AU_EINVAL : orset_clear(s, delta);
+}
+
+/* ---- reads --------------------------------------------------------------------------------- */
+
+static bool live_at(const au_orset *s, uint32_t i) {
+    if (i == KTAB_NONE || !ktab_used(&s->tab, i)) return false;
+    edots e;
+    dots_of(s, i, &e);
+    return e.nl > 0;
+}
+
+bool au_orset_contains(const au_orset *s, const void *elem, size_t len) {
+    return s && live_at(s, ktab_find(&s->tab, elem, len, ktab_hash(elem, len)));
+}
+
+size_t au_orset_size(const au_orset *s) {
+    if (!s) return 0;
+    if (!s->h.ctx->delta) return s->tab.n;
+    size_t n = 0;
+    for (uint32_t i = 0; i < s->tab.cap; i++) n += live_at(s, i);
+    return n;
+}
+
+bool au_orset_next(const au_orset *s, au_crdt_iter *it, au_crdt_bytes *elem) {
+    for (; s && it->pos_ < s->tab.cap; it->pos_++) {
+        if (!live_at(s, it->pos_)) continue;
+        size_t len;
+        const uint8_t *k = ktab_key(&s->tab, it->pos_++, &len);
+        *elem = (au_crdt_bytes){ k, len };
+        return true;
+    }
+    return false;
+}
+
+static size_t orset_memory(const void *v) {
+    const au_orset *s = v;
+    size_t m = sizeof *s + ktab_memory(&s->tab) + s->cap * (sizeof(ext) + sizeof(uint32_t));
+    for (uint32_t i = 0; i < s->next; i++)
+        if (s->ext[i].d) m += ((size_t)s->ext[i].nl + s->ext[i].nt) * 8;
+    return m;
+}
+
+size_t au_orset_memory(const au_orset *s) {
+    const crdt_cctx *c = s->h.ctx;
+    return orset_memory(s) + sizeof *c + c->caprep * 16 + c->icap * 4 + c->cloud.cap * 8;
+}
+
+/* ---- the causal operations ---------------------------------------------------------------- */
+
+static void *orset_create(crdt_cctx *ctx, const au_crdt_type *type) {
+    au_orset *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->h = (crdt_cobj){ .type = type, .ctx = ctx };
+    ktab_init(&s->tab, 8, false);
+    return s;
+}
+
+static void orset_free(void *v) {
+    drop_all(v);
+    free(v);
+}
+
+static bool orset_has_live(const void *v) { return au_orset_size(v) > 0; }
+
+static bool orset_has_tombs(const void *v) {
+    const au_orset *s = v;
+    for (uint32_t i = 0; s->h.ctx->delta && i < s->tab.cap; i++) {
+        if (!ktab_used(&s->tab, i)) continue;
+        edots e;
+        dots_of(s, i, &e);
+        if (e.nt) return true;
+    }
+    return false;
+}
+
+static const crdt_causal_ops orset_ops = {
+    .tag = CRDT_TAG_ORSET, .create = orset_create, .free = orset_free,
+    .has_live = orset_has_live, .has_tombs = orset_has_tombs, .join = orset_join,
+    .clear = orset_clear, .equal = orset_equal, .encode = orset_encode, .decode = orset_decode,
+    .minus = orset_minus, .map_dots = orset_map_dots, .fold = NULL, .memory = orset_memory,
+};
+const au_crdt_type au_orset_type = CRDT_CAUSAL_VTABLE("au.orset.1", orset_ops, false);
