@@ -93,8 +93,9 @@ typedef struct au_node_config {
 /** Starts a node: validates cfg, starts its threads and binds its socket. On success *out is
  *  the node. On failure *out is NULL, nothing is left running, one ERROR line (module core or
  *  net) names the value at fault, and the code says what kind of fault it is:
- *    AU_EINVAL    out is NULL; or bind or advertise is not "host:port", "[v6]:port" with a port
- *                 of 0..65535 and a host: "garbage", "1.2.3.4:99999", "127.0.0.1:abc", ":1"
+ *    AU_EINVAL    out is NULL
+ *    AU_ECONFIG   bind or advertise is not "host:port", "[v6]:port" with a port of 0..65535 and
+ *                 a host: "garbage", "1.2.3.4:99999", "127.0.0.1:abc", ":1" (the line says so)
  *    AU_ERESOLVE  the host of bind or advertise does not resolve:
  *                 "host-that-does-not-resolve.invalid:1"
  *    AU_EBIND     the socket cannot be bound there: "1.2.3.4:1" (not an address of this host),

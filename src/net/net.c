@@ -46,6 +46,13 @@ static au_err fail(au_err err, const char *what, const char *detail) {
     return err;
 }
 
+/* The reason a "host:port" configuration string is refused, for the log line. */
+static const char *malformed(const char *text) {
+    static _Thread_local char why[160];
+    snprintf(why, sizeof why, "\"%s\" is not host:port or [v6]:port with a port of 0..65535", text);
+    return why;
+}
+
 static au_err configure(au_net_t *net, const au_node_config *cfg) {
     net->limits = au_wire_limits_default();
     net->limits.mtu = cfg->mtu;
@@ -120,7 +127,9 @@ static au_err set_address(au_net_t *net, const au_addr *bind) {
     if (node->cfg.advertise) {
         au_addr adv;
         au_err err = au_addr_resolve(node->cfg.advertise, &adv);
-        if (err) return fail(err, "advertised address", node->cfg.advertise);
+        if (err == AU_EINVAL) err = AU_ECONFIG; /* a configuration string, not an argument */
+        if (err) return fail(err, "advertised address", err == AU_ECONFIG ? malformed(node->cfg.advertise)
+                                                                           : node->cfg.advertise);
         snprintf(node->address, sizeof node->address, "%s", node->cfg.advertise);
         return AU_OK;
     }
@@ -147,8 +156,10 @@ au_err au_net_start(au_node *node) {
     if (!err && !net->peers) err = AU_ENOMEM;
     if (!err) err = au_net_refs_init(net);
     au_addr bind;
-    if (!err && (err = au_addr_resolve(node->cfg.bind, &bind)))
-        fail(err, "bind address", node->cfg.bind);
+    if (!err && (err = au_addr_resolve(node->cfg.bind, &bind))) {
+        if (err == AU_EINVAL) err = AU_ECONFIG; /* a configuration string, not an argument */
+        fail(err, "bind address", err == AU_ECONFIG ? malformed(node->cfg.bind) : node->cfg.bind);
+    }
     if (!err && (err = net->channel->open(net, &bind, &net->bound)))
         fail(err, "bind", node->cfg.bind);
     if (!err) err = set_address(net, &bind);

@@ -52,11 +52,11 @@ static void refused(const au_node_config *cfg, au_err want, const char *names) {
     if (!named) fail_msg("no ERROR line names \"%s\" (%zu lines)", names, cap.n);
 }
 
-static void malformed_bind_strings_are_einval(void **s) {
+static void malformed_bind_strings_are_econfig(void **s) {
     const char *bad[] = { "garbage", "1.2.3.4:99999", "127.0.0.1:abc", ":1", "127.0.0.1:",
                           "127.0.0.1:-1", "[::1]", "127.0.0.1:1:2" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        refused(&(au_node_config){ .bind = bad[i] }, AU_EINVAL, bad[i]);
+        refused(&(au_node_config){ .bind = bad[i] }, AU_ECONFIG, bad[i]);
 }
 
 static void a_host_that_does_not_resolve_is_eresolve(void **s) {
@@ -78,7 +78,7 @@ static void a_wildcard_without_advertise_is_econfig(void **s) {
 }
 
 static void a_bad_advertise_string_gets_the_same_codes(void **s) {
-    refused(&(au_node_config){ .advertise = "garbage" }, AU_EINVAL, "garbage");
+    refused(&(au_node_config){ .advertise = "garbage" }, AU_ECONFIG, "garbage");
     refused(&(au_node_config){ .advertise = "nope.invalid:4000" }, AU_ERESOLVE, "nope.invalid:4000");
 }
 
