@@ -99,7 +99,7 @@ static void a_null_out_is_einval_and_a_good_start_follows_a_bad_one(void **s) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(malformed_bind_strings_are_einval, capture, release),
+        cmocka_unit_test_setup_teardown(malformed_bind_strings_are_econfig, capture, release),
         cmocka_unit_test_setup_teardown(a_host_that_does_not_resolve_is_eresolve, capture, release),
         cmocka_unit_test_setup_teardown(an_address_that_cannot_be_bound_is_ebind, capture, release),
         cmocka_unit_test_setup_teardown(a_wildcard_without_advertise_is_econfig, capture, release),
