@@ -36,7 +36,7 @@ static void one_value_crosses(au_node *from, au_node *to) {
     assert_false(au_ref_is_null(far.raw));
     assert_int_equal(au_send(far, (int64_t)77), AU_OK);
     box_msg got;
-    assert_int_equal(au_probe_expect(p, box_msg, &got, AU_SEC(5)), AU_OK);
+    assert_int_equal(au_probe_expect(p, box_msg, &got, AU_SEC(30)), AU_OK);
     assert_int_equal(got.tag, box_msg_value);
     assert_int_equal(got.value, 77);
     au_probe_free(p);

@@ -94,7 +94,7 @@ static int send_all(au_node *from, const char *addr, size_t pad) {
 }
 
 static void expect_the_45_as_a_set(recorder *log) {
-    assert_true(recorder_wait(log, 45, 5000));
+    assert_true(recorder_wait(log, 45, 30000));
     bool seen[3][20] = { { false } };
     for (size_t i = 0; i < 45; i++) {
         int64_t v = recorder_at(log, i);
@@ -249,7 +249,7 @@ static void a_reference_sent_to_another_node_works_there(void **s) {
         int64_t_promise p = au_promise_new(a, int64_t);
         assert_int_equal(au_send(far, ((query){ .n = i, .reply_to = au_promise_ref(p, int64_t) })), AU_OK);
         int64_t answer = 0;
-        assert_int_equal(au_promise_wait(p, int64_t, &answer, AU_SEC(5)), AU_OK);
+        assert_int_equal(au_promise_wait(p, int64_t, &answer, AU_SEC(30)), AU_OK);
         assert_int_equal(answer, 2 * i);
     }
     au_node_stats st;
@@ -269,7 +269,7 @@ static void a_reference_to_a_local_actor_comes_back_local(void **s) {
      * names a live local actor, so the reply is a local send. */
     assert_int_equal(au_send(self, ((query){ .n = 21, .reply_to = au_promise_ref(p, int64_t) })), AU_OK);
     int64_t answer = 0;
-    assert_int_equal(au_promise_wait(p, int64_t, &answer, AU_SEC(5)), AU_OK);
+    assert_int_equal(au_promise_wait(p, int64_t, &answer, AU_SEC(30)), AU_OK);
     assert_int_equal(answer, 42);
     au_node_stats st;
     au_node_stats_get(a, &st);
@@ -285,7 +285,7 @@ static void blocker_recv(au_ctx *ctx, blocker *self, blocker_msg *m) {
     int64_t_promise p = au_promise_new(au_ctx_node(ctx), int64_t);
     au_send(self->far, ((query){ .n = m->go, .reply_to = au_promise_ref(p, int64_t) }));
     int64_t answer = -1;
-    au_err err = au_promise_wait(p, int64_t, &answer, AU_SEC(5));
+    au_err err = au_promise_wait(p, int64_t, &answer, AU_SEC(30));
     recorder_add(self->log, err == AU_OK ? answer : -1000 + err);
 }
 AU_ACTOR(blocker_actor, blocker, blocker_msg, .recv = blocker_recv);
@@ -300,7 +300,7 @@ static void a_dedicated_actor_can_block_on_a_remote_ask(void **s) {
     blocker_msg_ref bl = au_spawn_with(a, blocker_actor, au_opts(.dedicated = true),
         &(blocker){ .far = au_forge(echo_msg, query, a, "echo", au_node_address(b)), .log = &log });
     au_send(au_narrow(blocker_msg, int64_t, bl), (int64_t)21);
-    assert_true(recorder_wait(&log, 1, 10000));
+    assert_true(recorder_wait(&log, 1, 30000));
     assert_int_equal(recorder_at(&log, 0), 42);
     au_node_stop(a);
     au_node_stop(b);
@@ -358,10 +358,10 @@ static void messages_arriving_while_the_name_is_registered_are_not_lost(void **s
     int64_t last = atomic_load(&p.sent) - 1;
     /* Everything from the first delivered message on arrives, in order, without a gap; and the
      * first delivered one was sent no later than the spawn returned. */
-    assert_true(recorder_wait(&log, 1, 5000));
+    assert_true(recorder_wait(&log, 1, 30000));
     int64_t first = recorder_at(&log, 0);
     assert_true(first <= sent_at_spawn);
-    assert_true(recorder_wait(&log, (size_t)(last - first + 1), 5000));
+    assert_true(recorder_wait(&log, (size_t)(last - first + 1), 30000));
     for (int64_t i = first; i <= last; i++) assert_int_equal(recorder_at(&log, (size_t)(i - first)), i);
     au_node_stats st;
     au_node_stats_get(a, &st);
