@@ -729,7 +729,15 @@ static void a_fragment_storm_stays_within_max_partials_and_expires(void **s) {
     }
     /* Then, sampling the gauge all the while, until every partial has expired. */
     storm_watch sw = { { H.node, F(drops_reassembly), before.drops_reassembly + STORM }, &w };
-    assert_true(wait_until(storm_drained, &sw, WAIT_MS));
+    if (!wait_until(storm_drained, &sw, WAIT_MS)) {
+        au_node_stats now = stats();
+        for (size_t i = 0; i < NDROPS; i++)
+            if (field(&now, drops[i].off) != field(&before, drops[i].off))
+                print_error("%s +%llu\n", drops[i].name,
+                            (unsigned long long)(field(&now, drops[i].off) - field(&before, drops[i].off)));
+        fail_msg("the storm did not drain: %llu reassemblies still in flight",
+                 (unsigned long long)now.reassemblies_in_flight);
+    }
     assert_true(w.max_seen <= MAX_PARTIALS);
     assert_true(w.max_seen > 0);
     expect_drops(&before, F(drops_reassembly), STORM);
