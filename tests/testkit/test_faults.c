@@ -163,6 +163,18 @@ static void dropping_datagrams_loses_whole_datagrams(void **s) {
     pair_stop(&p);
 }
 
+/* Arrivals among the first n that came after a message sent later than them. */
+static size_t overtaken(recorder *seqs, size_t n) {
+    size_t k = 0;
+    int64_t highest = -1;
+    for (size_t i = 0; i < n; i++) {
+        int64_t v = recorder_at(seqs, i);
+        if (v < highest) k++;
+        highest = v > highest ? v : highest;
+    }
+    return k;
+}
+
 static void delays_stay_within_their_range(void **s) {
     pair p;
     pair_start(&p, 0);
@@ -179,7 +191,10 @@ static void delays_stay_within_their_range(void **s) {
     }
     assert_true(lo >= (int64_t)AU_MSEC(20));        /* never early */
     assert_true(hi < (int64_t)AU_MSEC(40 + 2000));  /* late only by scheduling (valgrind, TSan) */
-    assert_true(hi - lo >= (int64_t)AU_MSEC(10));   /* spread over the range */
+    /* Spread over the range: the spread of measured latencies collapses when a loaded machine
+     * runs late timers in one burst, but their order cannot: with independent delays some
+     * message must arrive after one sent later. */
+    assert_true(overtaken(&p.seqs, 200) > 0);
     au_faults_stats fs;
     au_faults_stats_get(p.a, &fs);
     assert_int_equal(fs.delayed, 200); /* every message, each once */
@@ -318,7 +333,7 @@ static void delays_in_datagram_mode_stay_within_their_range(void **s) {
     }
     assert_true(lo >= (int64_t)AU_MSEC(20));
     assert_true(hi < (int64_t)AU_MSEC(40 + 2000));
-    assert_true(hi - lo >= (int64_t)AU_MSEC(10));
+    assert_true(overtaken(&p.seqs, 200) > 0); /* delays differ: see delays_stay_within_their_range */
     au_faults_stats fs;
     au_faults_stats_get(p.a, &fs);
     assert_int_equal(fs.delayed, 200); /* one datagram each, each delayed once */
