@@ -2,7 +2,9 @@
 # they are missing, configures and builds. See README.md.
 #
 #   make demo        build and run the demo
-#   make test        the whole suite: normal build, ASan+UBSan, TSan, valgrind, compile-fail, fuzz
+#   make test        the whole suite: normal build, ASan+UBSan, TSan, valgrind, compile-fail, fuzz;
+#                    closes with "make test: N passed, F failed, K skipped" (AU_REQUIRE_ALL=1:
+#                    a skip fails the run)
 #   make bench       benchmarks side by side with CAF and Erlang (bench-quick: reduced sizes)
 #   make fuzz        run every libFuzzer harness for FUZZ_SECONDS each
 #   make install     install the library, headers, CMake package and aurum.pc (PREFIX)
@@ -19,7 +21,7 @@ DEPS := cmake make gcc g++ clang libclang-rt-14-dev pkg-config valgrind libuv1-d
         libsodium-dev libxxhash-dev libcmocka-dev iproute2 iputils-ping
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: size deps demo test test-fast test-asan test-tsan test-valgrind test-install test-fuzz build bench bench-quick fuzz install clean
+.PHONY: size deps demo test test-reset test-fast test-asan test-tsan test-valgrind test-install test-fuzz build bench bench-quick fuzz install clean
 
 deps:
 	@missing=""; for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -35,48 +37,71 @@ build: deps
 demo: build
 	./build/demo
 
+# The tally of every suite below (tests/support/results.sh): each test is recorded as passed,
+# failed or skipped, and `make test` closes with "make test: N passed, F failed, K skipped" and
+# the name of every skipped test. AU_REQUIRE_ALL=1 (CI) makes any skip a failure, except the
+# tests named in AU_ALLOW_SKIP (space separated).
+RESULTS := $(CURDIR)/build/test-results
+TALLY := env AU_TEST_RESULTS=$(RESULTS) bash $(CURDIR)/tests/support/results.sh
+
+test-reset:
+	@$(TALLY) reset
+
 test-fast: build
-	ctest --test-dir build -j$(JOBS) --output-on-failure
+	@$(TALLY) ctest fast build -j$(JOBS) --output-on-failure
 
 test-asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAU_SANITIZE=address,undefined -DAU_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS) >/dev/null
 	cmake --build build-asan -j$(JOBS)
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --test-dir build-asan -j$(JOBS) --output-on-failure -E '^compile_'
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(TALLY) ctest asan build-asan -j$(JOBS) --output-on-failure -E '^compile_'
 
 test-tsan: deps
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAU_SANITIZE=thread -DAU_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS) >/dev/null
 	cmake --build build-tsan -j$(JOBS)
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  setarch $$(uname -m) -R ctest --test-dir build-tsan -j$(JOBS) --output-on-failure -E '^compile_'
+	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  setarch $$(uname -m) -R $(TALLY) ctest tsan build-tsan -j$(JOBS) --output-on-failure -E '^compile_'
 
 # Every cmocka suite of the normal build under memcheck: no invalid access, no definite leak.
+# A suite that exits 77 skipped (it says why); every suite runs, then the tally decides.
 test-valgrind: build
-	@set -e; for t in build/tests/test_*; do \
-	  [ -x "$$t" ] || continue; \
-	  if valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite \
-	       "$$t" > "$$t.valgrind.log" 2>&1; then echo "valgrind: $$(basename $$t) clean"; \
-	  else tail -40 "$$t.valgrind.log"; echo "valgrind: $$(basename $$t) FAILED"; exit 1; fi; \
-	done
+	@rm -f $(RESULTS)/valgrind.*; for t in build/tests/test_*; do \
+	  [ -x "$$t" ] || continue; name=$$(basename $$t); rc=0; \
+	  valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite \
+	    "$$t" > "$$t.valgrind.log" 2>&1 || rc=$$?; \
+	  if [ $$rc = 0 ]; then echo "valgrind: $$name clean"; $(TALLY) record valgrind passed $$name; \
+	  elif [ $$rc = 77 ]; then why=$$(grep -m1 '^skipping: ' "$$t.valgrind.log" | sed 's/^skipping: //'); \
+	    echo "valgrind: $$name skipped ($$why)"; $(TALLY) record valgrind skipped $$name "$$why"; \
+	  else tail -40 "$$t.valgrind.log"; echo "valgrind: $$name FAILED (exit $$rc)"; \
+	    $(TALLY) record valgrind failed $$name; fi; \
+	done; $(TALLY) close valgrind
 
 # Installs into a scratch prefix, then builds and runs a consumer with find_package and with
-# pkg-config: the package must be usable as installed.
+# pkg-config: the package must be usable as installed. Each consumer must print exactly the
+# line "total 42".
 test-install: build
+	@rm -f $(RESULTS)/install.*
 	rm -rf build/install-test && cmake --install build --prefix build/install-test/prefix >/dev/null
 	cmake -S tests/install -B build/install-test/cmake -DCMAKE_PREFIX_PATH=$(CURDIR)/build/install-test/prefix >/dev/null
 	cmake --build build/install-test/cmake >/dev/null
-	LD_LIBRARY_PATH=build/install-test/prefix/lib build/install-test/cmake/consumer_shared | grep -q "total 42"
-	build/install-test/cmake/consumer_static | grep -q "total 42"
 	cc examples/quickstart.c -o build/install-test/consumer_pc \
 	  $$(PKG_CONFIG_PATH=build/install-test/prefix/lib/pkgconfig pkg-config --cflags --libs --static aurum)
-	LD_LIBRARY_PATH=build/install-test/prefix/lib build/install-test/consumer_pc | grep -q "total 42"
+	@for c in cmake/consumer_shared cmake/consumer_static consumer_pc; do \
+	  if LD_LIBRARY_PATH=build/install-test/prefix/lib build/install-test/$$c | grep -qx "total 42"; \
+	  then $(TALLY) record install passed $$c; else echo "install: $$c did not print 'total 42'"; \
+	    $(TALLY) record install failed $$c; fi; \
+	done; $(TALLY) close install
 	@echo "install: find_package (shared, static) and pkg-config consumers build and run"
 
 test-fuzz: deps
-	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
+	@rm -f $(RESULTS)/fuzz.*
+	@if command -v clang >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) FUZZ_TALLY=1; \
+	else echo "fuzz: skipped, clang not found"; $(TALLY) record fuzz skipped fuzz "clang not found"; fi
+	@$(TALLY) close fuzz
 
-test: test-fast test-install test-asan test-tsan test-valgrind test-fuzz
-	@echo "make test: all suites passed"
+test: test-reset test-fast test-install test-asan test-tsan test-valgrind test-fuzz
+	@$(TALLY) summary
 
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAU_BUILD_FUZZ=ON \
@@ -87,8 +112,9 @@ fuzz: deps
 	  mkdir -p build-fuzz/corpus/$$name; seeds=fuzz/corpus/$$name; [ -d $$seeds ] || seeds=; \
 	  echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
 	  $$h -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 build-fuzz/corpus/$$name $$seeds 2>build-fuzz/$$name.log \
-	    || { tail -40 build-fuzz/$$name.log; exit 1; }; \
+	    || { tail -40 build-fuzz/$$name.log; [ -z "$(FUZZ_TALLY)" ] || $(TALLY) record fuzz failed $$name; exit 1; }; \
 	  grep -E '^(#[0-9]+|Done)' build-fuzz/$$name.log | tail -1; \
+	  [ -z "$(FUZZ_TALLY)" ] || $(TALLY) record fuzz passed $$name; \
 	done
 
 # The device client built alone (tools/device/size.sh), with and without sealing. The Cortex-M4

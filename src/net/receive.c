@@ -84,8 +84,17 @@ static bool on_fragment(au_net_t *net, au_sender *s, uint64_t incarnation,
         au_stat_add(&net->stats.drops_reassembly, 1);
         return false;
     }
+    au_nanos now = au_node_now(net->node);
+    /* Partials past their timeout go first, counted: feed would otherwise expire them itself to
+     * make room, uncounted, whenever the expiry timer lags behind arrivals (a loaded node). */
+    size_t stale = au_reassembly_partials(s->reassembly);
+    size_t expired = stale ? au_reassembly_expire(s->reassembly, now) : 0;
+    if (expired) {
+        au_stat_add(&net->stats.drops_reassembly, expired);
+        au_stat_sub(&net->stats.reassemblies_in_flight, stale - au_reassembly_partials(s->reassembly));
+    }
     size_t before = au_reassembly_partials(s->reassembly);
-    *status = au_reassembly_feed(s->reassembly, incarnation, f, au_node_now(net->node), done);
+    *status = au_reassembly_feed(s->reassembly, incarnation, f, now, done);
     size_t after = au_reassembly_partials(s->reassembly);
     if (after > before) au_stat_add(&net->stats.reassemblies_in_flight, after - before);
     else if (before > after) au_stat_sub(&net->stats.reassemblies_in_flight, before - after);

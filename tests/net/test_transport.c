@@ -1,10 +1,13 @@
-/* test_transport.c — the node's socket: IPv4 and IPv6, bind and advertised addresses, clear
- * errors for unresolvable or unbindable addresses, message size limits, large messages. */
+/* test_transport.c — the node's socket: IPv4 (IPv6 is test_transport_ipv6.c), bind and advertised
+ * addresses, clear errors for unresolvable or unbindable addresses, message size limits, large
+ * messages. */
 #include <aurum/aurum.h>
 #include <aurum/testkit.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +17,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
+
+#include "proto/wire.h"
+#include "support/udp.h"
 
 AU_ROOT(box_msg, (value, int64_t, AU_REMOTE), (blob, au_bytes, AU_REMOTE));
 
@@ -30,7 +36,7 @@ static void one_value_crosses(au_node *from, au_node *to) {
     assert_false(au_ref_is_null(far.raw));
     assert_int_equal(au_send(far, (int64_t)77), AU_OK);
     box_msg got;
-    assert_int_equal(au_probe_expect(p, box_msg, &got, AU_SEC(5)), AU_OK);
+    assert_int_equal(au_probe_expect(p, box_msg, &got, AU_SEC(30)), AU_OK);
     assert_int_equal(got.tag, box_msg_value);
     assert_int_equal(got.value, 77);
     au_probe_free(p);
@@ -58,43 +64,119 @@ static void nodes_that_never_spin_still_deliver(void **s) {
     au_node_stop(b);
 }
 
-static void remoting_works_over_ipv6_loopback(void **s) {
-    int fd = socket(AF_INET6, SOCK_DGRAM, 0);
-    struct sockaddr_in6 any = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
-    bool v6 = fd >= 0 && bind(fd, (struct sockaddr *)&any, sizeof any) == 0;
-    if (fd >= 0) close(fd);
-    if (!v6) skip(); /* this machine has no IPv6 loopback */
-    au_node *a, *b;
-    assert_int_equal(au_node_start(&(au_node_config){ .bind = "[::1]:0" }, &a), AU_OK);
-    assert_int_equal(au_node_start(&(au_node_config){ .bind = "[::1]:0" }, &b), AU_OK);
-    assert_true(strncmp(au_node_address(b), "[::1]:", 6) == 0);
-    one_value_crosses(a, b);
-    au_node_stop(a);
-    au_node_stop(b);
+/* ---- the advertised address ---------------------------------------------------------------
+ *
+ * A node bound to one address and advertising another: references to its actors must carry the
+ * advertised one, and traffic sent to it must come back. Tests bind 127.0.0.1 port 0 only, and a
+ * socket bound to 127.0.0.1 receives nothing sent to another address, so the advertised address
+ * is a relay: a plain UDP socket of the test's own on 127.0.0.1 (another port), which forwards
+ * everything it receives to the node's bound address, as a NAT or a load balancer in front of a
+ * node would. A reply reference minted by the node must lead through the relay: the relay counts
+ * what it forwarded, and the reference, decoded on the other node, names the relay's address. */
+
+typedef struct relay {
+    int fd;
+    struct sockaddr_in self, node;  /* where it listens; where it forwards to */
+    char addr[64];                  /* "127.0.0.1:<port>" of self */
+    _Atomic int stop;
+    _Atomic uint64_t forwarded;
+    pthread_t thread;
+} relay;
+
+static void *relay_main(void *arg) {
+    relay *r = arg;
+    uint8_t buf[65536];
+    while (!atomic_load(&r->stop)) {
+        struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+        if (poll(&pfd, 1, 50) <= 0) continue;
+        ssize_t n = recv(r->fd, buf, sizeof buf, 0);
+        if (n < 0) continue;
+        if (sendto(r->fd, buf, (size_t)n, 0, (struct sockaddr *)&r->node, sizeof r->node) == n)
+            atomic_fetch_add(&r->forwarded, 1);
+    }
+    return NULL;
 }
 
-static uint16_t free_port(void) {
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    bind(fd, (struct sockaddr *)&a, sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
+static void relay_open(relay *r) {
+    memset(r, 0, sizeof *r);
+    r->fd = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(r->fd >= 0);
+    r->self = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    assert_int_equal(bind(r->fd, (struct sockaddr *)&r->self, sizeof r->self), 0);
+    socklen_t len = sizeof r->self;
+    assert_int_equal(getsockname(r->fd, (struct sockaddr *)&r->self, &len), 0);
+    snprintf(r->addr, sizeof r->addr, "127.0.0.1:%u", (unsigned)ntohs(r->self.sin_port));
 }
 
-static void the_advertised_address_is_what_references_carry(void **s) {
-    char bind_addr[64], adv[64];
-    uint16_t port = free_port();
-    snprintf(bind_addr, sizeof bind_addr, "127.0.0.1:%u", port);
-    snprintf(adv, sizeof adv, "127.0.0.1:%u", port); /* same host, given explicitly */
+/* Starts forwarding to the node bound at "127.0.0.1:<port>". */
+static void relay_start(relay *r, const char *node_addr) {
+    const char *colon = strrchr(node_addr, ':');
+    assert_non_null(colon);
+    r->node = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                                    .sin_port = htons((uint16_t)atoi(colon + 1)) };
+    assert_int_equal(pthread_create(&r->thread, NULL, relay_main, r), 0);
+}
+
+static void relay_close(relay *r) {
+    atomic_store(&r->stop, 1);
+    pthread_join(r->thread, NULL);
+    close(r->fd);
+}
+
+AU_RECORD(query, (int64_t, n), (int64_t_ref, reply_to));
+AU_ROOT(echo_msg, (ask, query, AU_REMOTE));
+typedef struct echo {
+    pthread_mutex_t *lock;
+    char *seen;       /* the last reply reference, formatted */
+} echo;
+static void echo_recv(au_ctx *ctx, echo *self, echo_msg *m) {
+    pthread_mutex_lock(self->lock);
+    au_ref_format(m->ask.reply_to.raw, self->seen, 128);
+    pthread_mutex_unlock(self->lock);
+    au_send(m->ask.reply_to, m->ask.n * 2);
+}
+AU_ACTOR(echo_actor, echo, echo_msg, .recv = echo_recv);
+
+static void a_reply_reference_minted_with_the_advertised_address_routes_back(void **s) {
+    relay r;
+    relay_open(&r);
     au_node *a, *b;
-    assert_int_equal(au_node_start(&(au_node_config){ .bind = bind_addr, .advertise = adv }, &b), AU_OK);
-    assert_string_equal(au_node_address(b), adv);
+    /* b: bound to 127.0.0.1:<its own port>, advertising the relay's address. */
+    assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:0", .advertise = r.addr }, &b), AU_OK);
+    assert_string_equal(au_node_address(b), r.addr);
+    char bound[64];
+    node_bound_address(b, bound, sizeof bound);
+    assert_true(strncmp(bound, "127.0.0.1:", 10) == 0);
+    assert_string_not_equal(bound, r.addr);
+    relay_start(&r, bound);
     assert_int_equal(au_node_start(NULL, &a), AU_OK);
-    one_value_crosses(a, b);
+
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    char seen[128] = "";
+    au_spawn(a, echo_actor, "echo", &(echo){ .lock = &lock, .seen = seen });
+    query_ref far = au_forge(echo_msg, query, b, "echo", au_node_address(a));
+    for (int64_t i = 1; i <= 5; i++) {
+        /* The promise lives on b; its reference leaves b carrying b's advertised address. */
+        int64_t_promise p = au_promise_new(b, int64_t);
+        assert_non_null(p.raw);
+        assert_int_equal(au_send(far, ((query){ .n = i, .reply_to = au_promise_ref(p, int64_t) })), AU_OK);
+        int64_t answer = 0;
+        assert_int_equal(au_promise_wait(p, int64_t, &answer, AU_SEC(30)), AU_OK);
+        assert_int_equal(answer, 2 * i);
+    }
+    /* Every reply went to the advertised address and through the relay to the bound one. */
+    assert_true(atomic_load(&r.forwarded) >= 5);
+    pthread_mutex_lock(&lock);
+    print_message("reply reference as decoded on a: %s (b bound to %s)\n", seen, bound);
+    assert_non_null(strstr(seen, r.addr));
+    assert_null(strstr(seen, bound));
+    pthread_mutex_unlock(&lock);
+    au_node_stats st;
+    au_node_stats_get(b, &st);
+    assert_int_equal(st.messages_received_remote, 5);
     au_node_stop(a);
     au_node_stop(b);
+    relay_close(&r);
 }
 
 static void bad_addresses_fail_with_a_clear_error(void **s) {
@@ -132,26 +214,46 @@ static void a_message_above_the_size_limit_is_refused_at_the_sender(void **s) {
     au_node_stop(a);
 }
 
+/* One 1 MiB message leaves as one burst of ~775 datagrams that nothing can pace: the receiver's
+ * socket must hold them all at once, which the 4 MiB buffer the node asks for does, but only
+ * where the kernel grants it (root, or net.core.rmem_max >= 4 MiB). Where it does not, the
+ * test fails saying so, instead of passing only for root or failing without a reason. */
 static void a_megabyte_message_is_fragmented_and_reassembled(void **s) {
     au_node *a, *b;
     assert_int_equal(au_node_start(NULL, &a), AU_OK);
-    assert_int_equal(au_node_start(NULL, &b), AU_OK);
+    /* 776 fragments may take longer than the default 1 s to arrive on a loaded machine under
+     * valgrind: the partial must not expire (that is not what this test is about). */
+    assert_int_equal(au_node_start(&(au_node_config){ .reassembly_timeout = AU_SEC(60) }, &b), AU_OK);
+    size_t n = 1 << 20;
+    size_t chunk = 1400 - AU_WIRE_HEADER_SIZE - AU_WIRE_CHECKSUM_SIZE - AU_WIRE_FRAGMENT_FRAME_HEADER;
+    uint64_t least = (n + chunk - 1) / chunk;
+    assert_true(rcvbuf_holds((size_t)least, 1400, "a_megabyte_message_is_fragmented_and_reassembled"));
     au_probe *p = box_on(b);
     au_bytes_ref far = au_forge(box_msg, au_bytes, a, "box", au_node_address(b));
-    size_t n = 1 << 20;
     uint8_t *data = malloc(n);
     for (size_t i = 0; i < n; i++) data[i] = (uint8_t)(i * 7);
+    uint64_t kernel_before = udp_rcvbuf_errors();
     assert_int_equal(au_send(far, au_bytes_dup(data, n)), AU_OK);
     box_msg got;
-    assert_int_equal(au_probe_expect(p, box_msg, &got, AU_SEC(10)), AU_OK);
+    au_err err = au_probe_expect(p, box_msg, &got, AU_SEC(30));
+    au_node_stats st;
+    au_node_stats_get(b, &st);
+    if (err != AU_OK) {
+        fprintf(stderr, "the message did not arrive: %llu of at least %llu datagrams received, "
+                        "%llu reassembly drops, %llu in flight\n",
+                (unsigned long long)st.datagrams_received, (unsigned long long)least,
+                (unsigned long long)st.drops_reassembly, (unsigned long long)st.reassemblies_in_flight);
+        udp_report_kernel_drops("a_megabyte_message_is_fragmented_and_reassembled", kernel_before);
+    }
+    assert_int_equal(err, AU_OK);
     assert_int_equal(got.tag, box_msg_blob);
     assert_int_equal(got.blob.len, n);
     assert_memory_equal(got.blob.ptr, data, n);
     au_value_free(&au_type_box_msg, &got);
-    au_node_stats st;
     au_node_stats_get(b, &st);
-    assert_true(st.datagrams_received > n / 1400);
+    assert_true(st.datagrams_received >= least);
     assert_int_equal(st.reassemblies_in_flight, 0);
+    assert_int_equal(st.drops_reassembly, 0);
     free(data);
     au_probe_free(p);
     au_node_stop(a);
@@ -162,8 +264,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(remoting_works_over_ipv4_loopback),
         cmocka_unit_test(nodes_that_never_spin_still_deliver),
-        cmocka_unit_test(remoting_works_over_ipv6_loopback),
-        cmocka_unit_test(the_advertised_address_is_what_references_carry),
+        cmocka_unit_test(a_reply_reference_minted_with_the_advertised_address_routes_back),
         cmocka_unit_test(bad_addresses_fail_with_a_clear_error),
         cmocka_unit_test(a_message_above_the_size_limit_is_refused_at_the_sender),
         cmocka_unit_test(a_megabyte_message_is_fragmented_and_reassembled),

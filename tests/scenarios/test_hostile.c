@@ -27,8 +27,12 @@
  *   drops_duplicate        a sequence number seen before, or behind the 64-datagram window
  *   drops_reassembly       no free partial slot, overlap, total mismatch, bad completed body,
  *                          expiry (an exact repeat of received bytes is ignored, not counted)
+ * Random noise is classified by the test's own reading of the documented header format, not by
+ * the parser under test, and memory may grow by less than a quarter of the noise's bytes. Bursts
+ * are paced on the node's counters, never on a receive buffer only root is granted.
  * The last two tests use nodes with a cluster key: a captured sealed datagram must count at most
- * once, whatever else arrives from its address and however full the peer table is. */
+ * once, whatever else arrives from its address and however full the peer table is; their
+ * counters are exact. */
 #include <aurum/aurum.h>
 
 #include <arpa/inet.h>
@@ -48,6 +52,7 @@
 #include "proto/seal.h"
 #include "proto/wire.h"
 #include "support/recorder.h"
+#include "support/udp.h"
 
 /* ---- the target actor -------------------------------------------------------------------- */
 
@@ -85,7 +90,7 @@ AU_ACTOR(target_actor, target, target_msg, .recv = target_recv);
 
 #define MAX_PARTIALS 8
 #define INCARNATION 0x486f7374696c6531ull /* "Hostile1" */
-#define WAIT_MS 5000
+#define WAIT_MS 30000 /* generous: a loaded 2-core machine under TSan or valgrind */
 
 typedef struct hostile {
     au_node *node;
@@ -130,7 +135,10 @@ static int hostile_socket(void) {
     return fd;
 }
 
+static void collect_drops(void);
+
 static int setup(void **state) {
+    collect_drops();
     recorder_init(&H.log);
     au_node_config cfg = { .bind = "127.0.0.1:0", .workers = 2, .max_partials = MAX_PARTIALS,
                            .reassembly_timeout = AU_MSEC(200) };
@@ -270,18 +278,23 @@ static void send_fragment(uint64_t msg_id, uint32_t total, uint32_t offset, uint
 
 /* ---- counting ------------------------------------------------------------------------------ */
 
-#define COUNTER(f) { #f, offsetof(au_node_stats, f) }
+/* Every drop counter of the node, from its statistics list (a counter added there is checked
+ * here too); the list also holds non-drop entries, which have no "drops_" prefix and are
+ * skipped by is_drop. */
+#define COUNTER_ROW(f, kind, doc) { #f, offsetof(au_node_stats, f) },
 static const struct counter {
     const char *name;
     size_t off;
-} drops[] = {
-    COUNTER(drops_dead_actor),      COUNTER(drops_node_stopping),   COUNTER(drops_malformed),
-    COUNTER(drops_checksum),        COUNTER(drops_duplicate),       COUNTER(drops_unknown_actor),
-    COUNTER(drops_wrong_root),      COUNTER(drops_wrong_interface), COUNTER(drops_schema_mismatch),
-    COUNTER(drops_decode),          COUNTER(drops_too_big),         COUNTER(drops_reassembly),
-    COUNTER(drops_send_failed),     COUNTER(drops_peer_limit),
-};
-#define NDROPS (sizeof drops / sizeof drops[0])
+} all_stats[] = { AU_NODE_STATS(COUNTER_ROW) };
+#undef COUNTER_ROW
+static struct counter drops[sizeof all_stats / sizeof all_stats[0]];
+static size_t ndrops;
+static void collect_drops(void) {
+    ndrops = 0;
+    for (size_t i = 0; i < sizeof all_stats / sizeof all_stats[0]; i++)
+        if (strncmp(all_stats[i].name, "drops_", 6) == 0) drops[ndrops++] = all_stats[i];
+}
+#define NDROPS ndrops
 
 static uint64_t field(const au_node_stats *s, size_t off) {
     uint64_t v;
@@ -699,13 +712,32 @@ static void a_fragment_storm_stays_within_max_partials_and_expires(void **s) {
     /* Messages that never complete: only their first chunk arrives, each a new msg id. Each
      * fragment either takes one of the 8 slots (and later expires) or is refused for lack of a
      * slot: one reassembly drop each, in the end. */
+    /* Paced on the node's counter, every 50 fragments: the storm must not depend on a receive
+     * buffer that holds all 300 at once (only root is granted 4 MiB). */
+    uint64_t kernel_before = udp_rcvbuf_errors();
     for (uint32_t i = 0; i < STORM; i++) {
         send_fragment(1000 + i, TOTAL, 0, CHUNK, chunk);
         sample_gauge(&w);
+        if ((i + 1) % 50 == 0) {
+            goal in = { H.node, F(datagrams_received), before.datagrams_received + i + 1 };
+            if (!wait_until(goal_reached, &in, WAIT_MS)) {
+                udp_report_kernel_drops("fragment storm", kernel_before);
+                fail_msg("the node received %llu of %u fragments",
+                         (unsigned long long)(stats().datagrams_received - before.datagrams_received), i + 1);
+            }
+        }
     }
     /* Then, sampling the gauge all the while, until every partial has expired. */
     storm_watch sw = { { H.node, F(drops_reassembly), before.drops_reassembly + STORM }, &w };
-    assert_true(wait_until(storm_drained, &sw, WAIT_MS));
+    if (!wait_until(storm_drained, &sw, WAIT_MS)) {
+        au_node_stats now = stats();
+        for (size_t i = 0; i < NDROPS; i++)
+            if (field(&now, drops[i].off) != field(&before, drops[i].off))
+                print_error("%s +%llu\n", drops[i].name,
+                            (unsigned long long)(field(&now, drops[i].off) - field(&before, drops[i].off)));
+        fail_msg("the storm did not drain: %llu reassemblies still in flight",
+                 (unsigned long long)now.reassemblies_in_flight);
+    }
     assert_true(w.max_seen <= MAX_PARTIALS);
     assert_true(w.max_seen > 0);
     expect_drops(&before, F(drops_reassembly), STORM);
@@ -776,36 +808,69 @@ static bool noise_counted(void *arg) {
            s.drops_checksum >= g->checksum;
 }
 
+/* Where a datagram must land, from the wire format as documented (docs, and the list at the
+ * top of this file), written out here with literal values: an independent check, not a call to
+ * the parser under test. Header: magic 0x41 0x75 ("Au"), version 1, flags (bit 0: sealed, the
+ * rest reserved), incarnation u64, sequence u64: 20 bytes; an unsealed datagram ends with an
+ * 8-byte checksum. The node's mtu is 1400. */
+enum { NOISE_TOO_BIG, NOISE_MALFORMED, NOISE_CHECKSUM };
+static int classify_noise(const uint8_t *d, size_t len) {
+    if (len > 1400) return NOISE_TOO_BIG;
+    if (len < 20) return NOISE_MALFORMED;                       /* shorter than a header */
+    if (d[0] != 0x41 || d[1] != 0x75) return NOISE_MALFORMED;   /* magic */
+    if (d[2] != 1) return NOISE_MALFORMED;                      /* version */
+    if (d[3] & 0xFE) return NOISE_MALFORMED;                    /* reserved flags */
+    if (d[3] == 0 && len < 28) return NOISE_MALFORMED;          /* no room for the checksum */
+    /* A plausible header: unsealed, a checksum random bytes match once in 2^64; sealed, at a
+     * node without a key, integrity fails whatever follows. */
+    return NOISE_CHECKSUM;
+}
+
 static void ten_thousand_random_datagrams_are_all_dropped_and_memory_stays_flat(void **s) {
-    enum { NOISE = 10000, BATCH = 250, MAX_LEN = 1500 };
+    /* Paced every 50 datagrams: 50 of up to 1500 bytes fit a 208 KiB receive buffer (the
+     * kernel charges about 2.3 KiB each), the default without root. */
+    enum { NOISE = 10000, WARMUP = 250, BATCH = 50, MAX_LEN = 1500 };
     au_node_stats before = stats();
     noise_goal g = { before.drops_malformed, before.drops_too_big, before.drops_checksum };
-    size_t rss_before = 0;
+    size_t rss_before = 0, bytes_after_warmup = 0;
+    uint64_t kernel_before = udp_rcvbuf_errors();
+    uint64_t classes[3] = { 0 };
     uint8_t d[MAX_LEN];
     for (int i = 0; i < NOISE; i++) {
-        if (i == BATCH) rss_before = rss_bytes(); /* after a first batch has warmed everything up */
+        if (i == WARMUP) rss_before = rss_bytes(); /* after the first datagrams warmed everything up */
         /* 1..1500 bytes: the empty datagram has its own test above */
         size_t len = 1 + (size_t)(rng() % MAX_LEN);
         for (size_t k = 0; k < len; k += 8) {
             uint64_t r = rng();
             memcpy(d + k, &r, len - k < 8 ? len - k : 8);
         }
-        /* Where it must land, by what it is: longer than the mtu, a header the parser refuses,
-         * or (vanishingly rare) a plausible header with a checksum that cannot match. */
-        au_wire_header hdr;
-        if (len > 1400) g.too_big++;
-        else if (au_wire_header_parse(d, len, &hdr) != AU_WIRE_OK) g.malformed++;
-        else if (hdr.flags == 0 && len < AU_WIRE_HEADER_SIZE + AU_WIRE_CHECKSUM_SIZE) g.malformed++;
+        /* One in four starts like a real header (magic and version right, flags random among
+         * 0..3), so that the checks past the magic see random input too. */
+        if (i % 4 == 0 && len >= 4) {
+            d[0] = 0x41, d[1] = 0x75, d[2] = 1;
+            d[3] = (uint8_t)(rng() % 4);
+        }
+        int cls = classify_noise(d, len);
+        classes[cls]++;
+        if (cls == NOISE_TOO_BIG) g.too_big++;
+        else if (cls == NOISE_MALFORMED) g.malformed++;
         else g.checksum++;
+        if (i >= WARMUP) bytes_after_warmup += len;
         send_raw(d, len);
         /* Pace: let the node catch up so the socket buffer never overflows (a kernel drop would
          * be uncounted and make the exact totals below unreachable). */
-        if ((i + 1) % BATCH == 0) assert_true(wait_until(noise_counted, &g, WAIT_MS));
+        if ((i + 1) % BATCH == 0 && !wait_until(noise_counted, &g, WAIT_MS)) {
+            udp_report_kernel_drops("noise", kernel_before);
+            fail_msg("the node counted fewer drops than the %d datagrams sent", i + 1);
+        }
     }
     assert_true(wait_until(noise_counted, &g, WAIT_MS));
     size_t rss_after = rss_bytes();
     fence();
     au_node_stats after = stats();
+    print_message("noise: %llu too big, %llu malformed, %llu checksum\n", (unsigned long long)classes[0],
+                  (unsigned long long)classes[1], (unsigned long long)classes[2]);
+    assert_true(classes[NOISE_CHECKSUM] > 500); /* every class well represented */
     assert_int_equal(after.drops_malformed, g.malformed);
     assert_int_equal(after.drops_too_big, g.too_big);
     assert_int_equal(after.drops_checksum, g.checksum);
@@ -819,10 +884,12 @@ static void ten_thousand_random_datagrams_are_all_dropped_and_memory_stays_flat(
         assert_int_equal(field(&after, off), field(&before, off));
     }
     assert_int_equal(after.messages_received_remote - before.messages_received_remote, 1);
-    size_t grew = rss_after > rss_before ? rss_after - rss_before : 0;
-    print_message("rss %zu KiB -> %zu KiB across %d random datagrams\n", rss_before >> 10,
-                  rss_after >> 10, NOISE);
-    assert_true(grew < (size_t)16 << 20);
+    /* Keeping any part of every datagram would cost at least its bytes: the bound is a quarter
+     * of what the datagrams after the warm-up weigh (about 1.8 MiB of 7.3 MiB). */
+    size_t grew = rss_after > rss_before ? rss_after - rss_before : 0, bound = bytes_after_warmup / 4;
+    print_message("rss %zu KiB -> %zu KiB across %d random datagrams (%zu KiB of them; bound %zu KiB)\n",
+                  rss_before >> 10, rss_after >> 10, NOISE, bytes_after_warmup >> 10, bound >> 10);
+    assert_true(grew < bound);
 }
 
 /* ---- afterwards ---------------------------------------------------------------------------- */
@@ -887,9 +954,23 @@ static void sealed_start(sealed_node *sn, size_t max_peers) {
     au_wire_ids_init(&sn->ids);
 }
 
-static void sealed_stop(sealed_node *sn) {
-    au_node_stop(sn->node);
-    recorder_destroy(&sn->log);
+/* Stops the node; the log stays readable until the test destroys it. */
+static void sealed_stop(sealed_node *sn) { au_node_stop(sn->node); }
+
+/* Asserts that between two readings the counter at `off` moved by exactly n and every other
+ * drop counter not at all. */
+static void expect_only(const au_node_stats *before, const au_node_stats *after, size_t off, uint64_t n) {
+    bool ok = true;
+    for (size_t i = 0; i < NDROPS; i++) {
+        uint64_t moved = field(after, drops[i].off) - field(before, drops[i].off);
+        uint64_t want = drops[i].off == off ? n : 0;
+        if (moved != want) {
+            print_error("%s moved by %llu, expected %llu\n", drops[i].name, (unsigned long long)moved,
+                        (unsigned long long)want);
+            ok = false;
+        }
+    }
+    if (!ok) fail();
 }
 
 static void sealed_capture(void *user, const uint8_t *dgram, size_t len) {
@@ -962,7 +1043,10 @@ static void a_sealed_datagram_replayed_after_another_incarnation_is_still_a_dupl
                   (unsigned long long)(after.drops_duplicate - before.drops_duplicate));
     assert_int_equal(ones, 1);
     assert_int_equal(twos, 1);
-    assert_int_equal(after.drops_duplicate - before.drops_duplicate, 3);
+    assert_int_equal(recorder_count(&sn.log), 3); /* 1, 2 and the fence: nothing else */
+    expect_only(&before, &after, F(drops_duplicate), 3);
+    assert_int_equal(after.messages_received_remote - before.messages_received_remote, 3);
+    recorder_destroy(&sn.log);
 }
 
 static void a_sealed_replay_from_beyond_max_peers_is_not_delivered_twice(void **s) {
@@ -976,8 +1060,8 @@ static void a_sealed_replay_from_beyond_max_peers_is_not_delivered_twice(void **
     send_to(first, &sn.to, a, alen); /* the one peer the node keeps state for */
     log_value one = { &sn.log, 1 };
     assert_true(wait_until(log_holds, &one, WAIT_MS));
-    /* A captured datagram replayed three times from a second address: the node has no replay
-     * window for it (max_peers), so it must not deliver it more than once. */
+    /* Another sender's captured datagram, replayed three times from a second address, at a
+     * node with room for one sender's replay state (max_peers 1): never delivered twice. */
     send_to(second, &sn.to, b, blen);
     send_to(second, &sn.to, b, blen);
     send_to(second, &sn.to, b, blen);
@@ -993,8 +1077,15 @@ static void a_sealed_replay_from_beyond_max_peers_is_not_delivered_twice(void **
     sealed_stop(&sn);
     print_message("replay from beyond max_peers: delivered x%zu, dropped %llu\n", twos,
                   (unsigned long long)dropped);
-    assert_true(twos <= 1);
-    assert_int_equal(twos + dropped, 3);
+    /* Replay state belongs to the sealed sender identity, at most max_peers of them, least
+     * recently used evicted first: the second sender's first copy is delivered (evicting the
+     * first sender), its two replays are duplicates, and the first sender's fence, from a fresh
+     * window, is delivered. Exactly that, and no other drop. */
+    assert_int_equal(twos, 1);
+    assert_int_equal(recorder_count(&sn.log), 3); /* 1, 2 and the fence */
+    expect_only(&before, &after, F(drops_duplicate), 2);
+    assert_int_equal(after.messages_received_remote - before.messages_received_remote, 3);
+    recorder_destroy(&sn.log);
 }
 
 int main(void) {

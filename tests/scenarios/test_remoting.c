@@ -1,8 +1,10 @@
 /* test_remoting.c — the remoting scenario: one node, one registered actor whose root type has a
  * plain variant and two remote interfaces (a string and an integer); three forged references
  * with no local shortcut, so everything crosses UDP; 10 + 15 + 20 messages received as a set;
- * then a remote Term and the post_stop notification. Also with a tiny MTU (the string messages
- * are fragmented and reassembled), and between two OS processes. */
+ * then a remote Term and the post_stop notification. Each to a pooled and to a dedicated-thread
+ * actor (the thread of every turn is recorded and checked), also with a tiny MTU (the string
+ * messages are fragmented and reassembled: the datagram count has a lower bound computed from
+ * the wire sizes), and between two OS processes. */
 #include <aurum/aurum.h>
 
 #include <pthread.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "proto/wire.h"
 #include "support/recorder.h"
 
 AU_ROOT(remote_logger_msg,
@@ -25,8 +28,23 @@ AU_ROOT(remote_logger_msg,
 
 /* Recorded events: info i → 1000 + i, warning i → 2000 + i, error i → 3000 + i, post_stop → -1.
  * Strings are "<kind> <i>" followed by padding to `pad` characters. */
+/* The thread of each turn of the logger (messages and post_stop), in order. */
+typedef struct thread_log {
+    pthread_mutex_t lock;
+    pthread_t t[64];
+    size_t n;
+} thread_log;
+
+static void log_thread(thread_log *tl) {
+    if (!tl) return;
+    pthread_mutex_lock(&tl->lock);
+    if (tl->n < sizeof tl->t / sizeof tl->t[0]) tl->t[tl->n++] = pthread_self();
+    pthread_mutex_unlock(&tl->lock);
+}
+
 typedef struct logger {
     recorder *log;
+    thread_log *threads; /* NULL: not recorded */
 } logger;
 
 static int64_t parse(const au_str *s, int64_t base) {
@@ -36,6 +54,7 @@ static int64_t parse(const au_str *s, int64_t base) {
 }
 
 static void logger_recv(au_ctx *ctx, logger *self, remote_logger_msg *m) {
+    log_thread(self->threads);
     switch (m->tag) {
     case remote_logger_msg_info: recorder_add(self->log, parse(&m->info, 1000)); break;
     case remote_logger_msg_warning: recorder_add(self->log, parse(&m->warning, 2000)); break;
@@ -43,7 +62,10 @@ static void logger_recv(au_ctx *ctx, logger *self, remote_logger_msg *m) {
     }
 }
 
-static void logger_post_stop(au_ctx *ctx, logger *self) { recorder_add(self->log, -1); }
+static void logger_post_stop(au_ctx *ctx, logger *self) {
+    log_thread(self->threads);
+    recorder_add(self->log, -1);
+}
 
 AU_ACTOR(logger_actor, logger, remote_logger_msg, .recv = logger_recv, .post_stop = logger_post_stop);
 
@@ -72,7 +94,7 @@ static int send_all(au_node *from, const char *addr, size_t pad) {
 }
 
 static void expect_the_45_as_a_set(recorder *log) {
-    assert_true(recorder_wait(log, 45, 5000));
+    assert_true(recorder_wait(log, 45, 30000));
     bool seen[3][20] = { { false } };
     for (size_t i = 0; i < 45; i++) {
         int64_t v = recorder_at(log, i);
@@ -86,13 +108,42 @@ static void expect_the_45_as_a_set(recorder *log) {
     for (int i = 0; i < 10; i++) assert_true(seen[2][i]);
 }
 
-static void run_single_node(size_t mtu, size_t pad) {
+/* The pooled or dedicated variant is observable: the logger records the thread of every turn,
+ * and a pooled "marker" on the same one-worker node records the worker's thread. A dedicated
+ * logger runs every turn on one thread that is not the worker; a pooled one on the worker. */
+AU_ROOT(marker_msg, (ping, int64_t, AU_REMOTE));
+typedef struct marker { pthread_t *thread; _Atomic int *pinged; } marker;
+static void marker_recv(au_ctx *ctx, marker *self, marker_msg *m) {
+    *self->thread = pthread_self(); /* published to the test thread by the atomic below */
+    atomic_store(self->pinged, 1);
+}
+AU_ACTOR(marker_actor, marker, marker_msg, .recv = marker_recv);
+
+static bool pinged(void *flag) { return atomic_load((_Atomic int *)flag) != 0; }
+
+/* The least number of datagrams `count` messages of `body` bytes each can take at this mtu:
+ * every fragment carries at most mtu - header - checksum - fragment header bytes of a body. */
+static uint64_t least_datagrams(size_t count, size_t body, size_t mtu) {
+    size_t chunk = mtu - AU_WIRE_HEADER_SIZE - AU_WIRE_CHECKSUM_SIZE - AU_WIRE_FRAGMENT_FRAME_HEADER;
+    return (uint64_t)((count * body + chunk - 1) / chunk);
+}
+
+static void run_single_node(size_t mtu, size_t pad, bool dedicated) {
     recorder log;
     recorder_init(&log);
+    thread_log threads = { .n = 0 };
+    pthread_mutex_init(&threads.lock, NULL);
     au_node *node;
-    assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:0", .mtu = mtu }, &node), AU_OK);
-    remote_logger_msg_ref l = au_spawn(node, logger_actor, "logger", &(logger){ .log = &log });
+    assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:0", .mtu = mtu, .workers = 1 },
+                                   &node), AU_OK);
+    remote_logger_msg_ref l = au_spawn_with(node, logger_actor, au_opts(.name = "logger", .dedicated = dedicated),
+                                            &(logger){ .log = &log, .threads = &threads });
     assert_false(au_ref_is_null(l.raw));
+    pthread_t worker;
+    _Atomic int marked = 0;
+    marker_msg_ref m = au_spawn(node, marker_actor, NULL, &(marker){ .thread = &worker, .pinged = &marked });
+    assert_int_equal(au_send(au_narrow(marker_msg, int64_t, m), (int64_t)1), AU_OK);
+    assert_true(wait_until(pinged, &marked, 30000));
 
     assert_int_equal(send_all(node, au_node_address(node), pad), 0);
     expect_the_45_as_a_set(&log);
@@ -101,22 +152,45 @@ static void run_single_node(size_t mtu, size_t pad) {
     remote_logger_msg_ref root = au_forge(remote_logger_msg, remote_logger_msg, node, "logger",
                                           au_node_address(node));
     assert_int_equal(au_stop(root), AU_OK);
-    assert_true(recorder_wait(&log, 46, 5000));
+    assert_true(recorder_wait(&log, 46, 30000));
     assert_int_equal(recorder_at(&log, 45), -1);
 
     au_node_stats st;
     au_node_stats_get(node, &st);
     assert_int_equal(st.messages_received_remote, 46);
     assert_int_equal(st.drops_decode + st.drops_unknown_actor + st.drops_wrong_interface, 0);
-    if (pad > mtu) assert_true(st.datagrams_received > 46); /* fragmented */
+    assert_int_equal(st.drops_reassembly + st.drops_malformed + st.drops_checksum, 0);
+    assert_int_equal(st.reassemblies_in_flight, 0);
+    if (pad > mtu) {
+        /* 35 string messages of at least body header + "logger" + pad bytes each, fragmented. */
+        uint64_t least = least_datagrams(35, AU_WIRE_BODY_HEADER + 6 + pad, mtu);
+        print_message("%llu datagrams received, at least %llu for the fragments\n",
+                      (unsigned long long)st.datagrams_received, (unsigned long long)least);
+        assert_true(st.datagrams_received >= least);
+    } else {
+        assert_true(st.datagrams_received <= 46); /* nothing fragmented: at most one each */
+    }
     au_node_stop(node);
+
+    /* 46 turns: 45 messages and post_stop, each on the thread that ran it. */
+    assert_int_equal(threads.n, 46);
+    for (size_t i = 1; i < threads.n; i++) assert_true(pthread_equal(threads.t[i], threads.t[0]));
+    if (dedicated) assert_false(pthread_equal(threads.t[0], worker)); /* a thread of its own */
+    else assert_true(pthread_equal(threads.t[0], worker));            /* the one worker */
+    pthread_mutex_destroy(&threads.lock);
     recorder_destroy(&log);
 }
 
-static void remoting_scenario_over_udp(void **s) { run_single_node(0, 0); }
+static void remoting_scenario_over_udp(void **s) { run_single_node(0, 0, false); }
+
+static void remoting_scenario_over_udp_to_a_dedicated_actor(void **s) { run_single_node(0, 0, true); }
 
 static void remoting_scenario_with_a_tiny_mtu_fragments_and_reassembles(void **s) {
-    run_single_node(96, 400); /* every string message is split into 5 or more fragments */
+    run_single_node(96, 400, false); /* every string message is split into 9 or more fragments */
+}
+
+static void remoting_scenario_with_a_tiny_mtu_to_a_dedicated_actor(void **s) {
+    run_single_node(96, 400, true);
 }
 
 static void remoting_scenario_between_two_processes(void **s) {
@@ -175,7 +249,7 @@ static void a_reference_sent_to_another_node_works_there(void **s) {
         int64_t_promise p = au_promise_new(a, int64_t);
         assert_int_equal(au_send(far, ((query){ .n = i, .reply_to = au_promise_ref(p, int64_t) })), AU_OK);
         int64_t answer = 0;
-        assert_int_equal(au_promise_wait(p, int64_t, &answer, AU_SEC(5)), AU_OK);
+        assert_int_equal(au_promise_wait(p, int64_t, &answer, AU_SEC(30)), AU_OK);
         assert_int_equal(answer, 2 * i);
     }
     au_node_stats st;
@@ -195,7 +269,7 @@ static void a_reference_to_a_local_actor_comes_back_local(void **s) {
      * names a live local actor, so the reply is a local send. */
     assert_int_equal(au_send(self, ((query){ .n = 21, .reply_to = au_promise_ref(p, int64_t) })), AU_OK);
     int64_t answer = 0;
-    assert_int_equal(au_promise_wait(p, int64_t, &answer, AU_SEC(5)), AU_OK);
+    assert_int_equal(au_promise_wait(p, int64_t, &answer, AU_SEC(30)), AU_OK);
     assert_int_equal(answer, 42);
     au_node_stats st;
     au_node_stats_get(a, &st);
@@ -211,7 +285,7 @@ static void blocker_recv(au_ctx *ctx, blocker *self, blocker_msg *m) {
     int64_t_promise p = au_promise_new(au_ctx_node(ctx), int64_t);
     au_send(self->far, ((query){ .n = m->go, .reply_to = au_promise_ref(p, int64_t) }));
     int64_t answer = -1;
-    au_err err = au_promise_wait(p, int64_t, &answer, AU_SEC(5));
+    au_err err = au_promise_wait(p, int64_t, &answer, AU_SEC(30));
     recorder_add(self->log, err == AU_OK ? answer : -1000 + err);
 }
 AU_ACTOR(blocker_actor, blocker, blocker_msg, .recv = blocker_recv);
@@ -226,7 +300,7 @@ static void a_dedicated_actor_can_block_on_a_remote_ask(void **s) {
     blocker_msg_ref bl = au_spawn_with(a, blocker_actor, au_opts(.dedicated = true),
         &(blocker){ .far = au_forge(echo_msg, query, a, "echo", au_node_address(b)), .log = &log });
     au_send(au_narrow(blocker_msg, int64_t, bl), (int64_t)21);
-    assert_true(recorder_wait(&log, 1, 10000));
+    assert_true(recorder_wait(&log, 1, 30000));
     assert_int_equal(recorder_at(&log, 0), 42);
     au_node_stop(a);
     au_node_stop(b);
@@ -257,6 +331,12 @@ static void *pacer_main(void *arg) {
     return NULL;
 }
 
+typedef struct sent_goal { pacer *p; int64_t n; } sent_goal;
+static bool sent_at_least(void *arg) {
+    sent_goal *g = arg;
+    return atomic_load(&g->p->sent) >= g->n;
+}
+
 static void messages_arriving_while_the_name_is_registered_are_not_lost(void **s) {
     recorder log;
     recorder_init(&log);
@@ -266,19 +346,22 @@ static void messages_arriving_while_the_name_is_registered_are_not_lost(void **s
     pacer p = { .to = au_forge(seq_msg, int64_t, b, "late", au_node_address(a)) };
     pthread_t t;
     pthread_create(&t, NULL, pacer_main, &p);
-    while (atomic_load(&p.sent) < 200) { struct timespec d = { 0, 1000000 }; nanosleep(&d, NULL); }
+    sent_goal g = { &p, 200 };
+    assert_true(wait_until(sent_at_least, &g, 30000));
     au_spawn(a, seq_actor, "late", &(seq_sink){ .log = &log }); /* while messages stream in */
     int64_t sent_at_spawn = atomic_load(&p.sent);
-    while (atomic_load(&p.sent) < sent_at_spawn + 500) { struct timespec d = { 0, 1000000 }; nanosleep(&d, NULL); }
+    g.n = sent_at_spawn + 500;
+    bool streamed = wait_until(sent_at_least, &g, 30000);
     atomic_store(&p.stop, 1);
     pthread_join(t, NULL);
+    assert_true(streamed);
     int64_t last = atomic_load(&p.sent) - 1;
     /* Everything from the first delivered message on arrives, in order, without a gap; and the
      * first delivered one was sent no later than the spawn returned. */
-    assert_true(recorder_wait(&log, 1, 5000));
+    assert_true(recorder_wait(&log, 1, 30000));
     int64_t first = recorder_at(&log, 0);
     assert_true(first <= sent_at_spawn);
-    assert_true(recorder_wait(&log, (size_t)(last - first + 1), 5000));
+    assert_true(recorder_wait(&log, (size_t)(last - first + 1), 30000));
     for (int64_t i = first; i <= last; i++) assert_int_equal(recorder_at(&log, (size_t)(i - first)), i);
     au_node_stats st;
     au_node_stats_get(a, &st);
@@ -292,7 +375,9 @@ static void messages_arriving_while_the_name_is_registered_are_not_lost(void **s
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(remoting_scenario_over_udp),
+        cmocka_unit_test(remoting_scenario_over_udp_to_a_dedicated_actor),
         cmocka_unit_test(remoting_scenario_with_a_tiny_mtu_fragments_and_reassembles),
+        cmocka_unit_test(remoting_scenario_with_a_tiny_mtu_to_a_dedicated_actor),
         cmocka_unit_test(remoting_scenario_between_two_processes),
         cmocka_unit_test(a_reference_sent_to_another_node_works_there),
         cmocka_unit_test(a_reference_to_a_local_actor_comes_back_local),

@@ -89,9 +89,9 @@ static void expect_returns_the_next_message_within_the_deadline(void **s) {
     driver_msg_ref d = au_spawn(node, driver_actor, NULL, NULL);
     drive_counts(d, au_probe_ref(p, int64_t), 7, 2);
     int64_t got = 0;
-    assert_int_equal(au_probe_expect(p, int64_t, &got, AU_SEC(5)), AU_OK);
+    assert_int_equal(au_probe_expect(p, int64_t, &got, AU_SEC(30)), AU_OK);
     assert_int_equal(got, 7);
-    assert_int_equal(au_probe_expect(p, int64_t, &got, AU_SEC(5)), AU_OK);
+    assert_int_equal(au_probe_expect(p, int64_t, &got, AU_SEC(30)), AU_OK);
     assert_int_equal(got, 8);
     assert_int_equal(au_probe_count(p), 0);
     au_probe_free(p);
@@ -130,9 +130,9 @@ static void expect_reports_stopped_once_the_probe_actor_is_gone_and_its_queue_em
     send_int(p, 2);
     assert_int_equal(au_stop(au_probe_ref(p, int64_t)), AU_OK); /* after the two messages */
     int64_t got = 0;
-    assert_int_equal(au_probe_expect(p, int64_t, &got, AU_SEC(5)), AU_OK);
+    assert_int_equal(au_probe_expect(p, int64_t, &got, AU_SEC(30)), AU_OK);
     assert_int_equal(got, 1);
-    assert_int_equal(au_probe_expect(p, int64_t, &got, AU_SEC(5)), AU_OK);
+    assert_int_equal(au_probe_expect(p, int64_t, &got, AU_SEC(30)), AU_OK);
     assert_int_equal(got, 2);
     /* Nothing can arrive any more: said promptly rather than after the timeout. */
     uint64_t t0 = test_now_ns();
@@ -195,10 +195,10 @@ static void expect_match_drops_the_non_matching_messages_before_the_match_only(v
     driver_msg_ref d = au_spawn(node, driver_actor, NULL, NULL);
     drive_counts(d, au_probe_ref(p, int64_t), 1, 10);
     int64_t four = 4, got = 0;
-    assert_int_equal(au_probe_expect_match(p, int64_t, multiple_of, &four, &got, AU_SEC(5)), AU_OK);
+    assert_int_equal(au_probe_expect_match(p, int64_t, multiple_of, &four, &got, AU_SEC(30)), AU_OK);
     assert_int_equal(got, 4);
     /* 1, 2, 3 are gone; 5 is next: what follows the match stays queued, in order. */
-    assert_int_equal(au_probe_expect(p, int64_t, &got, AU_SEC(5)), AU_OK);
+    assert_int_equal(au_probe_expect(p, int64_t, &got, AU_SEC(30)), AU_OK);
     assert_int_equal(got, 5);
     au_probe_free(p);
     au_node_stop(node);
@@ -208,7 +208,7 @@ static void expect_match_that_times_out_has_dropped_what_it_examined(void **s) {
     au_node *node = start_node(2);
     au_probe *p = au_probe_new(node, int64_t);
     for (int64_t i = 1; i <= 3; i++) send_int(p, i);
-    assert_true(wait_until(probe_has, &(count_at_least){ p, 3 }, 5000));
+    assert_true(wait_until(probe_has, &(count_at_least){ p, 3 }, 30000));
     int64_t hundred = 100, got = -1;
     uint64_t t0 = test_now_ns();
     assert_int_equal(au_probe_expect_match(p, int64_t, multiple_of, &hundred, &got, AU_MSEC(50)),
@@ -232,7 +232,7 @@ static void collect_returns_the_next_n_messages_in_arrival_order(void **s) {
     assert_int_equal(au_probe_collect(p, int64_t, N, got, AU_SEC(10)), AU_OK);
     for (int64_t i = 0; i < N; i++) assert_int_equal(got[i], i);
     int64_t last = 0; /* the one after the n stays queued */
-    assert_int_equal(au_probe_expect(p, int64_t, &last, AU_SEC(5)), AU_OK);
+    assert_int_equal(au_probe_expect(p, int64_t, &last, AU_SEC(30)), AU_OK);
     assert_int_equal(last, N);
     au_probe_free(p);
     au_node_stop(node);
@@ -247,7 +247,7 @@ static void collect_that_times_out_takes_nothing(void **s) {
     assert_int_equal(au_probe_collect(p, int64_t, 5, got, AU_MSEC(50)), AU_ETIMEDOUT);
     assert_true(test_now_ns() - t0 >= AU_MSEC(50));
     /* The three that came are all still there, first one first. */
-    assert_int_equal(au_probe_collect(p, int64_t, 3, got, AU_SEC(5)), AU_OK);
+    assert_int_equal(au_probe_collect(p, int64_t, 3, got, AU_SEC(30)), AU_OK);
     assert_int_equal(got[0], 1);
     assert_int_equal(got[1], 2);
     assert_int_equal(got[2], 3);
@@ -300,17 +300,17 @@ static void probe_for_a_root_receives_through_a_narrowed_interface_reference(voi
     events_ref whole = au_probe_ref(p, events);
     drive_counts(d, au_narrow(events, int64_t, whole), 41, 1);
     events ev;
-    assert_int_equal(au_probe_expect(p, events, &ev, AU_SEC(5)), AU_OK);
+    assert_int_equal(au_probe_expect(p, events, &ev, AU_SEC(30)), AU_OK);
     assert_int_equal(ev.tag, events_count);
     assert_int_equal(ev.count, 41);
     drive_readings(d, au_narrow(events, reading, whole), 1);
-    assert_int_equal(au_probe_expect(p, events, &ev, AU_SEC(5)), AU_OK);
+    assert_int_equal(au_probe_expect(p, events, &ev, AU_SEC(30)), AU_OK);
     assert_int_equal(ev.tag, events_reading);
     assert_string_equal(ev.reading.sensor.ptr, "s0");
     au_value_free(&au_type_events, &ev); /* the moved string is ours now */
     /* And the whole root, plain variants included. */
     au_send(whole, ((events){ .tag = events_note }));
-    assert_int_equal(au_probe_expect(p, events, &ev, AU_SEC(5)), AU_OK);
+    assert_int_equal(au_probe_expect(p, events, &ev, AU_SEC(30)), AU_OK);
     assert_int_equal(ev.tag, events_note);
     au_probe_free(p);
     au_node_stop(node);
@@ -322,7 +322,7 @@ static void probe_for_a_record_owns_the_strings_moved_into_it(void **s) {
     driver_msg_ref d = au_spawn(node, driver_actor, NULL, NULL);
     drive_readings(d, au_probe_ref(p, reading), 3);
     reading r[3];
-    assert_int_equal(au_probe_collect(p, reading, 3, r, AU_SEC(5)), AU_OK);
+    assert_int_equal(au_probe_collect(p, reading, 3, r, AU_SEC(30)), AU_OK);
     for (int i = 0; i < 3; i++) {
         char want[8];
         snprintf(want, sizeof want, "s%d", i);
@@ -349,7 +349,7 @@ static void probe_for_a_local_root_is_reached_through_its_local_reference(void *
     assert_int_equal(au_send(as_ptr, (int_ptr)&x), AU_OK);
     assert_int_equal(au_send(as_n, (int64_t)9), AU_OK);
     local_events got[2];
-    assert_int_equal(au_probe_collect(p, local_events, 2, got, AU_SEC(5)), AU_OK);
+    assert_int_equal(au_probe_collect(p, local_events, 2, got, AU_SEC(30)), AU_OK);
     assert_int_equal(got[0].tag, local_events_ptr);
     assert_ptr_equal(got[0].ptr, &x);
     assert_int_equal(got[1].tag, local_events_n);
@@ -375,7 +375,7 @@ static void full_probe_drops_and_counts_what_does_not_fit(void **s) {
     au_probe *p = au_probe_new_with(node, int64_t, &(au_probe_opts){ .capacity = 3 });
     au_log_set_level(AU_LOG_TESTKIT, AU_LOG_ERROR); /* the drop warning is expected here */
     for (int64_t i = 1; i <= 5; i++) send_int(p, i);
-    assert_true(wait_until(probe_dropped_two, p, 5000));
+    assert_true(wait_until(probe_dropped_two, p, 30000));
     au_log_set_level(AU_LOG_TESTKIT, AU_LOG_WARN);
     assert_int_equal(au_probe_count(p), 3);
     assert_int_equal(au_probe_dropped(p), 2);
@@ -386,7 +386,7 @@ static void full_probe_drops_and_counts_what_does_not_fit(void **s) {
     assert_int_equal(got[2], 3);
     /* Room again: the next message is queued. */
     send_int(p, 6);
-    assert_int_equal(au_probe_expect(p, int64_t, &got[0], AU_SEC(5)), AU_OK);
+    assert_int_equal(au_probe_expect(p, int64_t, &got[0], AU_SEC(30)), AU_OK);
     assert_int_equal(got[0], 6);
     au_probe_free(p);
     au_node_stop(node);
@@ -397,7 +397,7 @@ static void probe_freed_with_messages_queued_frees_them(void **s) {
     au_probe *p = au_probe_new(node, reading);
     driver_msg_ref d = au_spawn(node, driver_actor, NULL, NULL);
     drive_readings(d, au_probe_ref(p, reading), 500);
-    assert_true(wait_until(probe_has, &(count_at_least){ p, 500 }, 10000));
+    assert_true(wait_until(probe_has, &(count_at_least){ p, 500 }, 30000));
     au_probe_free(p); /* 500 owned strings: LeakSanitizer checks they were freed */
     au_node_stop(node);
 }
@@ -407,7 +407,7 @@ static void probe_freed_while_messages_are_in_flight_drops_them_cleanly(void **s
     au_probe *p = au_probe_new(node, reading);
     driver_msg_ref d = au_spawn(node, driver_actor, NULL, NULL);
     drive_readings(d, au_probe_ref(p, reading), 20000);
-    assert_true(wait_until(probe_has, &(count_at_least){ p, 1 }, 10000));
+    assert_true(wait_until(probe_has, &(count_at_least){ p, 1 }, 30000));
     au_probe_free(p); /* the rest reach a closed probe or a stopped actor */
     au_node_stop(node);
 }
@@ -416,12 +416,12 @@ static void probe_outlives_its_node_and_hands_over_what_it_had(void **s) {
     au_node *node = start_node(2);
     au_probe *p = au_probe_new(node, int64_t);
     send_int(p, 11);
-    assert_true(wait_until(probe_has, &(count_at_least){ p, 1 }, 5000));
+    assert_true(wait_until(probe_has, &(count_at_least){ p, 1 }, 30000));
     au_node_stop(node);
     int64_t got = 0;
-    assert_int_equal(au_probe_expect(p, int64_t, &got, AU_SEC(5)), AU_OK);
+    assert_int_equal(au_probe_expect(p, int64_t, &got, AU_SEC(30)), AU_OK);
     assert_int_equal(got, 11);
-    assert_int_equal(au_probe_expect(p, int64_t, &got, AU_SEC(5)), AU_ESTOPPED);
+    assert_int_equal(au_probe_expect(p, int64_t, &got, AU_SEC(30)), AU_ESTOPPED);
     au_probe_free(p);
 }
 
