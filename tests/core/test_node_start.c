@@ -89,7 +89,7 @@ static void other_fields_out_of_range_are_econfig(void **s) {
 
 static void a_null_out_is_einval_and_a_good_start_follows_a_bad_one(void **s) {
     assert_int_equal(au_node_start(NULL, NULL), AU_EINVAL);
-    refused(&(au_node_config){ .bind = "garbage" }, AU_EINVAL, "garbage");
+    refused(&(au_node_config){ .bind = "garbage" }, AU_ECONFIG, "garbage");
     au_node *node;
     assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:0" }, &node), AU_OK);
     assert_non_null(node);

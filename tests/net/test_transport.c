@@ -184,8 +184,8 @@ static void bad_addresses_fail_with_a_clear_error(void **s) {
     au_node *n = NULL;
     assert_int_equal(au_node_start(&(au_node_config){ .bind = "no-such-host.invalid:0" }, &n), AU_ERESOLVE);
     assert_null(n);
-    assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:notaport" }, &n), AU_EINVAL);
-    assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1" }, &n), AU_EINVAL);
+    assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:notaport" }, &n), AU_ECONFIG);
+    assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1" }, &n), AU_ECONFIG);
     assert_int_equal(au_node_start(&(au_node_config){ .bind = "0.0.0.0:0" }, &n), AU_ECONFIG);
     assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:0", .advertise = "nope.invalid:1" }, &n),
                      AU_ERESOLVE);
