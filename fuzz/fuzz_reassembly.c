@@ -92,7 +92,7 @@ static void op_datagram(au_reassembly *r, const au_wire_limits *l, cursor *c, ui
 /* ---- transfer: an end-to-end check of packer, parser, replay window and reassembly -------- */
 
 #define MAX_DATAGRAMS 256
-#define MAX_PAYLOAD 3000
+#define MAX_PAYLOAD 1600 /* up to 33 datagrams at AU_WIRE_MIN_MTU: within the replay window */
 
 typedef struct outbox {
     uint8_t bytes[MAX_DATAGRAMS][AU_WIRE_MIN_MTU];
@@ -208,6 +208,8 @@ static void op_transfer(cursor *c) {
 /* ---- the program ---------------------------------------------------------------------------- */
 
 #define PEERS 3
+#define MAX_OPS 64 /* an input's cost stays bounded however long libFuzzer lets it grow; 64
+                    * operations reach every limit several times over */
 #define SHARED_MAX 6144 /* below PEERS * max_buffered: the shared budget binds first */
 
 static void check_budget(au_reassembly *const peers[PEERS], const au_wire_limits *l,
@@ -235,7 +237,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (au_reassembly_create_shared(&l, &budget, &peers[i]) != AU_WIRE_OK) abort();
     cursor c = {data, size};
     uint64_t now = 0;
-    while (c.n) {
+    for (int ops = 0; c.n && ops < MAX_OPS; ops++) {
         uint8_t op = take8(&c);
         au_reassembly *r = peers[(op >> 4) % PEERS];
         switch (op % 6) {

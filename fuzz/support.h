@@ -9,6 +9,12 @@
  * is still an ASan report, but nothing is allocated, so the allocator, its quarantine and its
  * stack unwinding stay out of the hot loop. One buffer per harness (static): a second
  * exact_copy invalidates the first.
+ *
+ * A harness that includes this header runs with a 16 MiB ASan quarantine instead of 256 MiB
+ * (ASAN_OPTIONS still overrides it): an input allocates a few KiB, so a use after free is
+ * still caught for thousands of inputs afterwards, and freed memory is reused while it is in
+ * cache instead of the allocator touching fresh pages (a fifth of the reassembly harness's
+ * time went to page faults, and its RSS was 400 MiB instead of 70).
  */
 #ifndef AU_FUZZ_SUPPORT_H
 #define AU_FUZZ_SUPPORT_H
@@ -60,6 +66,9 @@ static inline uint64_t mix_next(uint64_t *state) {
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
+
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "quarantine_size_mb=16"; }
 
 #define EXACT_REDZONE 64u
 static uint8_t exact_area[EXACT_REDZONE + AU_WIRE_MAX_MTU + 8] __attribute__((aligned(64)));
