@@ -37,8 +37,9 @@
 
 #define INCARNATIONS 6
 #define CAPTURED 32
-#define MAX_OPS 1024
-#define PAIRS 4096 /* open-addressing set of accepted pairs: at most MAX_OPS, load <= 1/4 */
+#define MAX_OPS 128 /* each seals or opens: an input's cost stays bounded; 128 operations fill
+                     * every window and cycle every incarnation several times over */
+#define PAIRS 512   /* open-addressing set of accepted pairs: at most MAX_OPS, load <= 1/4 */
 
 /* ---- the set of accepted pairs (entries of other inputs are stale by generation) ---------- */
 
