@@ -14,7 +14,11 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 PREFIX ?= /usr/local
 FUZZ_SECONDS ?= 60
-TEST_FUZZ_SECONDS ?= 30
+# make test's fuzz stage: TEST_FUZZ_TOTAL seconds shared by every harness (fuzz/fuzz_*.c), so a
+# new harness does not lengthen the suite; TEST_FUZZ_SECONDS overrides the per-harness share.
+TEST_FUZZ_TOTAL ?= 120
+FUZZ_HARNESSES := $(words $(wildcard fuzz/fuzz_*.c))
+TEST_FUZZ_SECONDS ?= $(shell echo $$(( $(TEST_FUZZ_TOTAL) / ($(FUZZ_HARNESSES) + ($(FUZZ_HARNESSES) == 0)) )))
 CMAKE_FLAGS ?=
 
 DEPS := cmake make gcc g++ clang libclang-rt-14-dev pkg-config valgrind libuv1-dev libcbor-dev \

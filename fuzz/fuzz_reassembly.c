@@ -1,15 +1,25 @@
-/* libFuzzer harness for reassembly (core/reassembly) fed through the parser (core/wire).
+/* libFuzzer harness for reassembly (proto/reassembly) fed through the parser (proto/wire).
  *
- * The input is a program of small operations against one reassembler with tiny limits, so that
- * the partial-count, memory, size and timeout limits are all reached within a few bytes:
- *   fragment  feed a hand-made fragment (two incarnations, eight ids, totals around the limit)
+ * The input is a program of small operations against three reassemblers (three peers of one
+ * node) with tiny limits and a shared node-wide budget smaller than their limits together, so
+ * that the partial-count, per-peer memory, shared budget, size and timeout limits are all
+ * reached within a few bytes:
+ *   fragment  feed a hand-made fragment to a peer (two incarnations, eight ids, totals around
+ *             the limit)
  *   tick      advance the caller's clock
  *   expire    expire timed-out partials
  *   datagram  repair the checksum of raw bytes, open them and feed their fragments
  *   transfer  pack a message with a tiny MTU, then drop, duplicate and reorder its datagrams on
  *             the way to a fresh receiver: the message must arrive exactly once and intact when
  *             nothing was dropped, and not at all otherwise.
- * After every operation the reassembler must respect its limits.
+ *   evict     destroy a peer's reassembler and start it afresh (the node forgetting a sender):
+ *             its reservation goes back to the budget.
+ * After every operation each reassembler respects its limits, and the budget holds exactly what
+ * the reassemblers account for, never more than its maximum; at the end it is back to zero.
+ *
+ * Speed: nothing is allocated per operation but what the library allocates (the datagrams a
+ * transfer produces go to a static arena, received bytes to support.h's poisoned buffer), and
+ * every limit is small, so no input makes the library allocate more than a few KiB.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,31 +30,7 @@
 #include "proto/reassembly.h"
 #include "proto/seal.h"
 #include "proto/wire.h"
-
-typedef struct cursor {
-    const uint8_t *p;
-    size_t n;
-} cursor;
-
-static uint8_t take8(cursor *c) {
-    if (!c->n) return 0;
-    c->n--;
-    return *c->p++;
-}
-
-static uint16_t take16(cursor *c) {
-    uint16_t hi = take8(c);
-    return (uint16_t)(hi << 8 | take8(c));
-}
-
-/* Up to want bytes of the input itself; *got says how many. */
-static const uint8_t *take_bytes(cursor *c, size_t want, size_t *got) {
-    const uint8_t *p = c->p;
-    *got = want < c->n ? want : c->n;
-    c->p += *got;
-    c->n -= *got;
-    return p;
-}
+#include "support.h"
 
 static au_wire_limits tiny_limits(void) {
     au_wire_limits l = au_wire_limits_default();
@@ -87,9 +73,7 @@ static void op_fragment(au_reassembly *r, cursor *c, uint64_t now) {
 static void op_datagram(au_reassembly *r, const au_wire_limits *l, cursor *c, uint64_t now) {
     size_t len;
     const uint8_t *bytes = take_bytes(c, take8(c) % (l->mtu + 1), &len);
-    uint8_t *d = malloc(len ? len : 1); /* exact size for ASan */
-    if (!d) abort();
-    if (len) memcpy(d, bytes, len);
+    uint8_t *d = exact_copy(bytes, len);
     if (len >= AU_WIRE_HEADER_SIZE + AU_WIRE_CHECKSUM_SIZE) {
         uint64_t sum = XXH3_64bits(d, len - AU_WIRE_CHECKSUM_SIZE);
         for (int i = 0; i < 8; i++) d[len - 1 - i] = (uint8_t)(sum >> (8 * i));
@@ -103,24 +87,24 @@ static void op_datagram(au_reassembly *r, const au_wire_limits *l, cursor *c, ui
             if (f.type == AU_WIRE_FRAME_FRAGMENT) feed(r, h.incarnation, &f.as.fragment, now);
         if (rc != 0) abort();
     }
-    free(d);
 }
 
 /* ---- transfer: an end-to-end check of packer, parser, replay window and reassembly -------- */
 
 #define MAX_DATAGRAMS 256
+#define MAX_PAYLOAD 1600 /* up to 33 datagrams at AU_WIRE_MIN_MTU: within the replay window */
 
 typedef struct outbox {
-    uint8_t *bytes[MAX_DATAGRAMS];
+    uint8_t bytes[MAX_DATAGRAMS][AU_WIRE_MIN_MTU];
     size_t len[MAX_DATAGRAMS];
     size_t count;
 } outbox;
 
+static outbox box;
+
 static void keep_datagram(void *user, const uint8_t *dgram, size_t len) {
     outbox *o = user;
-    if (o->count == MAX_DATAGRAMS) abort();
-    o->bytes[o->count] = malloc(len);
-    if (!o->bytes[o->count]) abort();
+    if (o->count == MAX_DATAGRAMS || len > AU_WIRE_MIN_MTU) abort();
     memcpy(o->bytes[o->count], dgram, len);
     o->len[o->count++] = len;
 }
@@ -138,16 +122,22 @@ static void deliver(delivery *d, const au_wire_message *m, const uint8_t *name, 
                 (!payload_len || memcmp(m->payload, payload, payload_len) == 0);
 }
 
+/* Payload bytes that differ from position to position (a misplaced fragment shows), computed
+ * once: a transfer's payload is a window into it. */
+static uint8_t pattern[MAX_PAYLOAD + 256];
+
 static void op_transfer(cursor *c) {
     au_wire_limits l = au_wire_limits_default();
     l.mtu = AU_WIRE_MIN_MTU;
     l.max_message = 4096;
-    size_t payload_len = take16(c) % 3000, name_len = take8(c) % 17;
-    uint8_t payload[3000], name[16];
-    for (size_t i = 0; i < payload_len; i++) payload[i] = (uint8_t)(i * 7 + payload_len);
+    l.max_partials = 1; /* one message in flight: the receiver is a few bytes */
+    l.max_buffered = 8192;
+    size_t payload_len = take16(c) % MAX_PAYLOAD, name_len = take8(c) % 17;
+    const uint8_t *payload = pattern + payload_len % 256;
+    uint8_t name[16];
     memset(name, 'a' + (int)(payload_len % 26), sizeof name);
 
-    outbox box = {0};
+    box.count = 0;
     au_wire_ids ids;
     au_wire_ids_init(&ids);
     au_wire_packer packer;
@@ -176,15 +166,16 @@ static void op_transfer(cursor *c) {
         order[j] = t;
     }
 
+    _Atomic uint64_t used = 0;
+    au_reassembly_budget budget = {.used = &used, .max = l.max_buffered};
     au_reassembly *r;
-    if (au_reassembly_create(&l, &r) != AU_WIRE_OK) abort();
+    if (au_reassembly_create_shared(&l, &budget, &r) != AU_WIRE_OK) abort();
     au_replay_window window;
     au_replay_window_init(&window);
     delivery got = {0};
-    uint8_t copy[AU_WIRE_MIN_MTU];
     for (size_t k = 0; k < n; k++) {
         size_t i = order[k];
-        memcpy(copy, box.bytes[i], box.len[i]);
+        uint8_t *copy = exact_copy(box.bytes[i], box.len[i]);
         au_wire_header h;
         au_wire_reader rd;
         au_wire_frame f;
@@ -204,25 +195,52 @@ static void op_transfer(cursor *c) {
                 free(out.data);
             }
         }
+        if (atomic_load(&used) != au_reassembly_buffered(r)) abort();
     }
     if (got.count > 1) abort();                      /* at most once */
     if (got.count == 1 && !got.intact) abort();      /* never corrupted */
     if (dropped && got.count) abort();               /* a lost fragment loses the message */
     if (!dropped && box.count <= AU_REPLAY_WINDOW_SIZE && got.count != 1) abort();
     au_reassembly_destroy(r);
-    for (size_t i = 0; i < box.count; i++) free(box.bytes[i]);
+    if (atomic_load(&used) != 0) abort();
+}
+
+/* ---- the program ---------------------------------------------------------------------------- */
+
+#define PEERS 3
+#define MAX_OPS 64 /* an input's cost stays bounded however long libFuzzer lets it grow; 64
+                    * operations reach every limit several times over */
+#define SHARED_MAX 6144 /* below PEERS * max_buffered: the shared budget binds first */
+
+static void check_budget(au_reassembly *const peers[PEERS], const au_wire_limits *l,
+                         const au_reassembly_budget *budget) {
+    uint64_t sum = 0;
+    for (int i = 0; i < PEERS; i++) {
+        if (au_reassembly_partials(peers[i]) > l->max_partials) abort();
+        if (au_reassembly_buffered(peers[i]) > l->max_buffered) abort();
+        sum += au_reassembly_buffered(peers[i]);
+    }
+    uint64_t used = atomic_load(budget->used);
+    if (used != sum || used > budget->max) abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (!pattern[1])
+        for (size_t i = 0; i < sizeof pattern; i++) pattern[i] = (uint8_t)(i * 7 + 1);
     au_wire_limits l = tiny_limits();
-    au_reassembly *r;
-    if (au_reassembly_create(&l, &r) != AU_WIRE_OK) abort();
+    _Atomic uint64_t used = 0;
+    au_reassembly_budget budget = {.used = &used, .max = SHARED_MAX};
+    au_reassembly *peers[PEERS];
+    for (int i = 0; i < PEERS; i++)
+        if (au_reassembly_create_shared(&l, &budget, &peers[i]) != AU_WIRE_OK) abort();
     cursor c = {data, size};
     uint64_t now = 0;
-    while (c.n) {
-        switch (take8(&c) % 5) {
+    for (int ops = 0; c.n && ops < MAX_OPS; ops++) {
+        uint8_t op = take8(&c);
+        au_reassembly *r = peers[(op >> 4) % PEERS];
+        switch (op % 6) {
         case 0: op_fragment(r, &c, now); break;
         case 1: now += (uint64_t)take8(&c) * 8; break;
         case 2: {
@@ -232,10 +250,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         case 3: op_datagram(r, &l, &c, now); break;
         case 4: op_transfer(&c); break;
+        case 5: { /* evict: the reservation goes back */
+            uint64_t held = au_reassembly_buffered(r);
+            uint64_t before = atomic_load(&used);
+            int i = (op >> 4) % PEERS;
+            au_reassembly_destroy(peers[i]);
+            if (atomic_load(&used) != before - held) abort();
+            if (au_reassembly_create_shared(&l, &budget, &peers[i]) != AU_WIRE_OK) abort();
+            break;
         }
-        if (au_reassembly_partials(r) > l.max_partials) abort();
-        if (au_reassembly_buffered(r) > l.max_buffered) abort();
+        }
+        check_budget(peers, &l, &budget);
     }
-    au_reassembly_destroy(r);
+    for (int i = 0; i < PEERS; i++) au_reassembly_destroy(peers[i]);
+    if (atomic_load(&used) != 0) abort();
     return 0;
 }
