@@ -130,6 +130,23 @@ static bool state_is_inline(au_cell *cell) {
 
 /* ---- sending into a cell ------------------------------------------------------------------ */
 
+/* The pooled turn running on this thread (see "turns" and "the outbox" below). */
+#define TURN_DEFERRED 16
+static _Thread_local struct {
+    unsigned depth;
+    uint64_t sends; /* user messages sent through the outbox in this turn */
+    size_t n;
+    struct { void (*flush)(void *); void *arg; } at[TURN_DEFERRED];
+} turn;
+
+static _Thread_local struct {
+    au_cell *cell; /* the run's target; NULL: no run */
+    au_mnode *first, *last;
+    unsigned n;
+} outbox;
+
+static void outbox_flush(void);
+
 /* A seqlock read: gen, then def, then gen again; any thread, lock-free.
  *  - first gen load, acquire: pairs with spawn's seq_cst (so also release) store of this gen,
  *    which comes after spawn's store of def: if gen matches, def is this incarnation's or newer.
@@ -154,7 +171,55 @@ const au_actor_def *au_cell_def_if_alive(au_cell *cell, uint32_t gen) {
  * release push and the worker's acquire pop (or the run-next slot, on this same thread; or a
  * stepping driver, whose schedule op must order the same way). */
 void au_cell_push(au_cell *cell, au_envelope *env) {
+    if (outbox.cell) outbox_flush(); /* a run held back goes first: pair order (Term after it) */
     if (au_mailbox_push(&cell->mbox, &env->node)) au_schedule(cell);
+}
+
+/* ---- the outbox: a turn's run of messages to one actor ------------------------------------- *
+ *
+ * Inside a pooled actor's turn, consecutive user messages to the same unbounded actor are linked
+ * into a run with plain stores and pushed with one exchange (au_mailbox_push_chain) when the run
+ * reaches OUTBOX_RUN, when the turn sends to another actor or pushes anything else (au_cell_push
+ * flushes first, so every sender→receiver pair keeps its order), and when the turn ends. A
+ * producer's burst then pays one atomic exchange, and its consumer one schedule, per run instead
+ * of per message. A run is held back at most until the end of the turn that made it.
+ *
+ * A turn that has sent LONG_TURN messages is streaming: the actors it makes runnable from then
+ * on go to an idle worker (au_schedule_away) rather than its own run-next slot, and the one
+ * already waiting there is handed over, so the consumer runs in parallel with the producer
+ * instead of after its whole turn (and the producer's memory is recycled as it goes, instead
+ * of a backlog of every message being built first). */
+#define OUTBOX_RUN 64
+#define LONG_TURN 256
+
+static void outbox_flush(void) {
+    au_cell *cell = outbox.cell;
+    outbox.cell = NULL;
+    if (au_mailbox_push_chain(&cell->mbox, outbox.first, outbox.last)) {
+        if (turn.sends >= LONG_TURN)
+            au_schedule_away(cell);
+        else
+            au_schedule(cell);
+    }
+}
+
+void au_cell_send(au_cell *cell, au_envelope *env) {
+    if (!turn.depth) { /* a plain thread or a dedicated actor: no turn to end the run */
+        if (au_mailbox_push(&cell->mbox, &env->node)) au_schedule(cell);
+        return;
+    }
+    if (outbox.cell != cell) {
+        if (outbox.cell) outbox_flush();
+        outbox.cell = cell;
+        outbox.first = &env->node;
+        outbox.n = 0;
+    } else {
+        /* relaxed: the run is this thread's until the flush's exchange publishes it. */
+        atomic_store_explicit(&outbox.last->next, &env->node, memory_order_relaxed);
+    }
+    outbox.last = &env->node;
+    if (++outbox.n == OUTBOX_RUN) outbox_flush();
+    if (++turn.sends == LONG_TURN) au_schedule_hand_off_next();
 }
 
 au_ref au_cell_ref(au_cell *cell, uint32_t gen, au_type *iface, uint16_t variant) {
@@ -727,18 +792,14 @@ bool au_cell_run(au_cell *cell, unsigned batch) {
 
 /* ---- turns ------------------------------------------------------------------------------------ */
 
-#define TURN_DEFERRED 16
-static _Thread_local struct {
-    unsigned depth;
-    size_t n;
-    struct { void (*flush)(void *); void *arg; } at[TURN_DEFERRED];
-} turn;
-
-void au_turn_begin(void) { turn.depth++; }
+void au_turn_begin(void) {
+    if (!turn.depth++) turn.sends = 0;
+}
 
 bool au_turn_active(void) { return turn.depth > 0; }
 
 void au_turn_end(void) {
+    if (turn.depth == 1 && outbox.cell) outbox_flush(); /* still inside: a long turn's placement */
     if (--turn.depth || !turn.n) return;
     /* A flush may defer again (it runs outside any turn now, so it cannot): take the list. */
     size_t n = turn.n;

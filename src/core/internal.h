@@ -253,11 +253,18 @@ au_err au_scheduler_start(au_node *node);
 void au_scheduler_stop(au_node *node);  /* joins (if not yet) and frees the workers */
 void au_scheduler_join(au_node *node);  /* the worker threads return; their queues remain */
 void au_schedule(au_cell *cell);
+/* Like au_schedule, but from a streaming turn: onto an idle other worker when there is one. */
+void au_schedule_away(au_cell *cell);
+/* A streaming turn began: the cell in this worker's run-next slot moves to an idle worker. */
+void au_schedule_hand_off_next(void);
 au_worker *au_current_worker(void);
 
 /* actor.c */
 /* Runs up to `batch` envelopes; returns true if the cell must be scheduled again. */
 bool au_cell_run(au_cell *cell, unsigned batch);
+/* A user message into an unbounded cell: inside a pooled turn it joins the turn's outbox (a run
+ * pushed at once, see actor.c), elsewhere it is pushed now. */
+void au_cell_send(au_cell *cell, au_envelope *env);
 /* Pushes env (made for `gen`) into cell's mailbox and schedules the cell if needed; never
  * refused or dropped by a bound (control envelopes, and user messages already given room). */
 void au_cell_push(au_cell *cell, au_envelope *env);

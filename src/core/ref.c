@@ -120,8 +120,10 @@ static au_err send_mode(au_ref ref, const void *msg, au_send_mode mode, uint64_t
     }
     if (counted)
         au_cell_push_counted(cell, env);
-    else
+    else if (mode == AU_SEND_CONTROL)
         au_cell_push(cell, env);
+    else
+        au_cell_send(cell, env);
     return AU_OK;
 }
 

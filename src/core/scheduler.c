@@ -129,6 +129,35 @@ void au_schedule(au_cell *cell) {
     place(node, cell);
 }
 
+/* An idle worker, spinning or else asleep: never the caller's own, which is running. */
+static au_worker *find_idle(au_node *node) {
+    au_worker *s = find_spinner(node);
+    return s ? s : find_sleeper(node);
+}
+
+void au_schedule_away(au_cell *cell) {
+    au_node *node = cell->node;
+    au_worker *w = current;
+    if (!node->stepped && !(cell->flags & AU_CELL_DEDICATED) && w && w->node == node) {
+        au_worker *idle = find_idle(node);
+        if (idle && idle != w) {
+            push_to(idle, cell);
+            return;
+        }
+    }
+    au_schedule(cell);
+}
+
+void au_schedule_hand_off_next(void) {
+    au_worker *w = current;
+    if (!w || !w->next) return;
+    au_worker *idle = find_idle(w->node);
+    if (!idle || idle == w) return;
+    au_cell *cell = w->next;
+    w->next = NULL;
+    push_to(idle, cell);
+}
+
 /* ---- workers ------------------------------------------------------------------------------------ */
 
 /* The sleeper's half of the handshake (see "Sleep and wake-up" above). */
