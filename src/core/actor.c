@@ -195,11 +195,15 @@ void au_cell_push(au_cell *cell, au_envelope *env) {
 static void outbox_flush(void) {
     au_cell *cell = outbox.cell;
     outbox.cell = NULL;
+    bool streaming = turn.sends >= LONG_TURN;
     if (au_mailbox_push_chain(&cell->mbox, outbox.first, outbox.last)) {
-        if (turn.sends >= LONG_TURN)
+        if (streaming)
             au_schedule_away(cell);
         else
             au_schedule(cell);
+    } else if (streaming) {
+        /* No worker was idle when the turn began streaming: look again once per run. */
+        au_schedule_hand_off_next();
     }
 }
 
