@@ -11,8 +11,10 @@
  * a row come from that slot, so queued cells are not starved. Otherwise it goes to the current
  * worker's queue when that is empty, or, if it already has work and another worker sleeps, to
  * the sleeper, which is woken. There is no stealing: the trade-off is simpler queues against
- * slower rebalancing of long queues (a producer that sends millions of messages in one turn
- * runs before its consumer does). */
+ * slower rebalancing of long queues. One exception to run-next: a turn that streams (actor.c,
+ * "the outbox": LONG_TURN messages sent in one turn) hands the cells it makes runnable to an
+ * idle worker (au_schedule_away, au_schedule_hand_off_next), so a consumer runs beside a
+ * long producer turn instead of after it. */
 #include "core/internal.h"
 #include "util/clock.h"
 #include "util/mpsc.h"
