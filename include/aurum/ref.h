@@ -52,7 +52,9 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
 /** Sends msg (an expression of exactly the reference's message type) through ref. The message
  *  is moved: whatever it owns (strings, bytes, arrays) now belongs to the receiver, or is freed
  *  if the send fails. Returns AU_OK, or AU_EINVAL for a null reference, AU_ESTOPPED if the
- *  actor or node is known to be gone, AU_ETOOBIG / AU_EENCODE for remote sends. Delivery is
+ *  actor or node is known to be gone, AU_EFULL if the actor's bounded mailbox is full and its
+ *  policy is to refuse (aurum/actor.h, au_mailbox_policy; the message is freed: see
+ *  au_try_send to keep it), AU_ETOOBIG / AU_EENCODE for remote sends. Delivery is
  *  at-most-once; messages from one sender to one receiver arrive in order.
  *
  *  A reference whose bytes lie about its type (built by hand from an au_ref, or reinterpreted
@@ -81,7 +83,8 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  sends. `timeout` is real time in nanoseconds, 0 = wait without limit; AU_ETIMEDOUT when it
  *  passes first. Woken once the depth has fallen to the mailbox's low_water; AU_ESTOPPED if the
  *  actor stops meanwhile. Inside a pooled actor's hook it does not block: AU_ESTATE (use
- *  au_send_or_notify). */
+ *  au_send_or_notify); nor on a node whose driver runs the actors on the caller's thread (a
+ *  simulation): AU_ESTATE when the mailbox is full. */
 #define au_send_wait(ref, timeout, ...) AU_WITH_MSG_(au_send_wait_, ref, (__VA_ARGS__), (timeout))
 
 /** From an actor's hook: sends if the bounded mailbox has room; if it is full, returns AU_EFULL

@@ -407,6 +407,9 @@ au_err au_cell_room(au_cell *cell, uint32_t gen, au_send_mode mode, uint64_t dea
         return AU_EFULL;
     case AU_SEND_WAIT:
         au_stat_add(&node->stats.mailbox_full_waits, 1);
+        /* A driver that runs the actors (a simulation) does so on the caller's own thread:
+         * nothing would drain while it blocks. */
+        if (node->stepped) return AU_ESTATE;
         return room_wait(cell, b, gen, deadline);
     case AU_SEND_NOTIFY:
         au_stat_add(&node->stats.mailbox_full_waits, 1);
