@@ -140,7 +140,8 @@ static _Thread_local struct {
 } turn;
 
 static _Thread_local struct {
-    au_cell *cell; /* the run's target; NULL: no run */
+    au_cell *prev; /* the target of this turn's previous user message; NULL outside a turn */
+    au_cell *cell; /* the run's target (== prev); NULL: no run */
     au_mnode *first, *last;
     unsigned n;
 } outbox;
@@ -177,7 +178,8 @@ void au_cell_push(au_cell *cell, au_envelope *env) {
 
 /* ---- the outbox: a turn's run of messages to one actor ------------------------------------- *
  *
- * Inside a pooled actor's turn, consecutive user messages to the same unbounded actor are linked
+ * Inside a pooled actor's turn, consecutive user messages to the same unbounded actor after the
+ * first (which is pushed at once, so a turn that sends one message pays nothing here) are linked
  * into a run with plain stores and pushed with one exchange (au_mailbox_push_chain) when the run
  * reaches OUTBOX_RUN, when the turn sends to another actor or pushes anything else (au_cell_push
  * flushes first, so every sender→receiver pair keeps its order), and when the turn ends. A
@@ -208,12 +210,15 @@ static void outbox_flush(void) {
 }
 
 void au_cell_send(au_cell *cell, au_envelope *env) {
-    if (!turn.depth) { /* a plain thread or a dedicated actor: no turn to end the run */
+    /* Outside a turn (a plain thread, a dedicated actor), or the first of a run: pushed now, so
+     * a turn that sends one message (a request, a reply) pays nothing for the outbox. */
+    if (cell != outbox.prev) {
+        if (outbox.cell) outbox_flush();
+        if (turn.depth) outbox.prev = cell;
         if (au_mailbox_push(&cell->mbox, &env->node)) au_schedule(cell);
         return;
     }
     if (outbox.cell != cell) {
-        if (outbox.cell) outbox_flush();
         outbox.cell = cell;
         outbox.first = &env->node;
         outbox.n = 0;
@@ -436,19 +441,17 @@ void au_cell_deliver_remote(au_cell *cell, au_envelope *env) {
     au_cell_push_counted(cell, env);
 }
 
-/* A counted envelope popped by the consumer: the drop-oldest check, the envelope, the room. */
-static void process(au_cell *cell, au_envelope *env);
-static void process_counted(au_cell *cell, au_envelope *env) {
+/* A counted envelope popped by the consumer, before it is processed: true if a drop-oldest
+ * mailbox is over its capacity, so this (the oldest) is dropped instead. */
+static bool drop_as_oldest(au_cell *cell, au_envelope *env) {
     au_bound *b = au_cell_bound(cell);
-    if (atomic_load_explicit(&b->policy, memory_order_relaxed) == AU_MAILBOX_DROP_OLDEST &&
-        atomic_load_explicit(&b->depth, memory_order_relaxed) >
-            atomic_load_explicit(&b->capacity, memory_order_relaxed)) {
-        au_stat_add(&cell->node->stats.drops_mailbox_oldest, 1);
-        au_envelope_free_payload(env);
-    } else {
-        process(cell, env);
-    }
-    room_release(cell, b);
+    if (atomic_load_explicit(&b->policy, memory_order_relaxed) != AU_MAILBOX_DROP_OLDEST ||
+        atomic_load_explicit(&b->depth, memory_order_relaxed) <=
+            atomic_load_explicit(&b->capacity, memory_order_relaxed))
+        return false;
+    au_stat_add(&cell->node->stats.drops_mailbox_oldest, 1);
+    au_envelope_free_payload(env);
+    return true;
 }
 
 uint64_t au_cells_bounded_depth(au_node *node) {
@@ -799,14 +802,16 @@ bool au_cell_run(au_cell *cell, unsigned batch) {
 
 /* ---- turns ------------------------------------------------------------------------------------ */
 
-void au_turn_begin(void) {
-    if (!turn.depth++) turn.sends = 0;
-}
+void au_turn_begin(void) { turn.depth++; } /* sends and outbox.prev were reset by the last end */
 
 bool au_turn_active(void) { return turn.depth > 0; }
 
 void au_turn_end(void) {
-    if (turn.depth == 1 && outbox.cell) outbox_flush(); /* still inside: a long turn's placement */
+    if (turn.depth == 1) {
+        if (outbox.cell) outbox_flush(); /* still inside: a long turn's placement */
+        outbox.prev = NULL;
+        turn.sends = 0;
+    }
     if (--turn.depth || !turn.n) return;
     /* A flush may defer again (it runs outside any turn now, so it cannot): take the list. */
     size_t n = turn.n;
@@ -850,10 +855,9 @@ static bool run_batch(au_cell *cell, unsigned batch) {
             continue; /* a push is in progress: its node becomes visible shortly */
         }
         au_envelope *env = (au_envelope *)n;
-        if (env->eflags & AU_ENVF_COUNTED)
-            process_counted(cell, env);
-        else
-            process(cell, env);
+        bool counted = env->eflags & AU_ENVF_COUNTED; /* a bounded mailbox's user message */
+        if (!counted || !drop_as_oldest(cell, env)) process(cell, env); /* one call: inlined */
+        if (counted) room_release(cell, au_cell_bound(cell));
     }
     return true;
 }

@@ -262,8 +262,9 @@ au_worker *au_current_worker(void);
 /* actor.c */
 /* Runs up to `batch` envelopes; returns true if the cell must be scheduled again. */
 bool au_cell_run(au_cell *cell, unsigned batch);
-/* A user message into an unbounded cell: inside a pooled turn it joins the turn's outbox (a run
- * pushed at once, see actor.c), elsewhere it is pushed now. */
+/* A user message into an unbounded cell: the second and later of a pooled turn's consecutive
+ * messages to one actor join the turn's outbox (a run pushed at once, see actor.c); any other
+ * is pushed now. */
 void au_cell_send(au_cell *cell, au_envelope *env);
 /* Pushes env (made for `gen`) into cell's mailbox and schedules the cell if needed; never
  * refused or dropped by a bound (control envelopes, and user messages already given room). */

@@ -129,7 +129,7 @@ static au_err send_mode(au_ref ref, const void *msg, au_send_mode mode, uint64_t
 
 au_err au_send_(au_ref ref, const void *msg, size_t size) {
     if (!size_fits(ref, size)) return AU_ETYPE;
-    return send_mode(ref, msg, AU_SEND_PLAIN, 0, NULL);
+    return au_ref_send_(ref, msg);
 }
 
 au_err au_ref_send_(au_ref ref, const void *msg) {
