@@ -140,7 +140,7 @@ static _Thread_local struct {
 } turn;
 
 static _Thread_local struct {
-    au_cell *prev; /* the target of this turn's previous user message; NULL outside a turn */
+    au_cell *prev; /* the target of the previous user message (of this turn, inside one) */
     au_cell *cell; /* the run's target (== prev); NULL: no run */
     au_mnode *first, *last;
     unsigned n;
@@ -194,7 +194,8 @@ void au_cell_push(au_cell *cell, au_envelope *env) {
 #define OUTBOX_RUN 64
 #define LONG_TURN 256
 
-static void outbox_flush(void) {
+/* Out of line: the sends that are not part of a run keep a frameless fast path. */
+static __attribute__((noinline)) void outbox_flush(void) {
     au_cell *cell = outbox.cell;
     outbox.cell = NULL;
     bool streaming = turn.sends >= LONG_TURN;
@@ -213,8 +214,12 @@ void au_cell_send(au_cell *cell, au_envelope *env) {
     /* Outside a turn (a plain thread, a dedicated actor), or the first of a run: pushed now, so
      * a turn that sends one message (a request, a reply) pays nothing for the outbox. */
     if (cell != outbox.prev) {
-        if (outbox.cell) outbox_flush();
-        if (turn.depth) outbox.prev = cell;
+        if (__builtin_expect(outbox.cell != NULL, 0)) outbox_flush();
+        outbox.prev = cell; /* outside a turn too: the run path below checks for one */
+        if (au_mailbox_push(&cell->mbox, &env->node)) au_schedule(cell);
+        return;
+    }
+    if (!turn.depth) {
         if (au_mailbox_push(&cell->mbox, &env->node)) au_schedule(cell);
         return;
     }
@@ -307,7 +312,9 @@ static void room_release(au_cell *cell, au_bound *b) {
         room_announce(cell, b);
 }
 
-void au_cell_room_return(au_cell *cell) { room_release(cell, au_cell_bound(cell)); }
+__attribute__((noinline)) void au_cell_room_return(au_cell *cell) {
+    room_release(cell, au_cell_bound(cell));
+}
 
 static bool room_alive(au_cell *cell, uint32_t gen) {
     return atomic_load_explicit(&cell->gen, memory_order_seq_cst) == gen;
@@ -443,7 +450,7 @@ void au_cell_deliver_remote(au_cell *cell, au_envelope *env) {
 
 /* A counted envelope popped by the consumer, before it is processed: true if a drop-oldest
  * mailbox is over its capacity, so this (the oldest) is dropped instead. */
-static bool drop_as_oldest(au_cell *cell, au_envelope *env) {
+static __attribute__((noinline)) bool drop_as_oldest(au_cell *cell, au_envelope *env) {
     au_bound *b = au_cell_bound(cell);
     if (atomic_load_explicit(&b->policy, memory_order_relaxed) != AU_MAILBOX_DROP_OLDEST ||
         atomic_load_explicit(&b->depth, memory_order_relaxed) <=
@@ -808,7 +815,8 @@ bool au_turn_active(void) { return turn.depth > 0; }
 
 void au_turn_end(void) {
     if (turn.depth == 1) {
-        if (outbox.cell) outbox_flush(); /* still inside: a long turn's placement */
+        if (__builtin_expect(outbox.cell != NULL, 0)) outbox_flush(); /* still inside: a long
+                                                                         turn's placement */
         outbox.prev = NULL;
         turn.sends = 0;
     }
@@ -855,9 +863,10 @@ static bool run_batch(au_cell *cell, unsigned batch) {
             continue; /* a push is in progress: its node becomes visible shortly */
         }
         au_envelope *env = (au_envelope *)n;
-        bool counted = env->eflags & AU_ENVF_COUNTED; /* a bounded mailbox's user message */
+        /* A bounded mailbox's user message: rare, out of line. */
+        bool counted = __builtin_expect(env->eflags & AU_ENVF_COUNTED, 0);
         if (!counted || !drop_as_oldest(cell, env)) process(cell, env); /* one call: inlined */
-        if (counted) room_release(cell, au_cell_bound(cell));
+        if (counted) au_cell_room_return(cell);
     }
     return true;
 }

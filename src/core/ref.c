@@ -99,7 +99,7 @@ static au_err send_mode(au_ref ref, const void *msg, au_send_mode mode, uint64_t
         free_msg(ref.iface, msg);
         return AU_ETYPE;
     }
-    bool counted = (cell->flags & AU_CELL_BOUNDED) && mode != AU_SEND_CONTROL;
+    bool counted = __builtin_expect((cell->flags & AU_CELL_BOUNDED) && mode != AU_SEND_CONTROL, 0);
     if (counted) {
         bool dropped;
         au_err err = au_cell_room(cell, ref.gen, mode, deadline, ctx, &dropped);
