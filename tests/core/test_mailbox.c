@@ -1,7 +1,7 @@
 /* test_mailbox.c — bounded mailboxes and back-pressure (core/actor.c "bounded mailboxes",
  * core/ref.c): every policy under a flood from four threads (delivered + dropped or refused =
  * sent, exactly; per-sender order; memory bounded), control messages that pass a full mailbox
- * (Term, death-watch notifications, au_send_control), the exact semantics of each policy on a
+ * (Term, death-watch notifications, ask replies and timeouts, au_send_control), the exact semantics of each policy on a
  * held consumer, and senders that wait for room (a plain thread with au_send_wait, an actor with
  * au_send_or_notify and its writable hook) delivering everything with no drop.
  *
@@ -48,11 +48,25 @@ typedef struct victim {
 static void victim_recv(au_ctx *ctx, victim *self, victim_msg *msg) {}
 AU_ACTOR(victim_actor, victim, victim_msg, .recv = victim_recv);
 
+/* Keeps the reply reference it is given until told to answer. */
+AU_ROOT(responder_msg, (request, int64_t_ref, AU_PLAIN), (answer, au_unit, AU_PLAIN));
+typedef struct responder {
+    int64_t_ref pending;
+} responder;
+static void responder_recv(au_ctx *ctx, responder *self, responder_msg *msg) {
+    if (msg->tag == responder_msg_request)
+        self->pending = msg->request;
+    else
+        au_send(self->pending, (int64_t)42);
+}
+AU_ACTOR(responder_actor, responder, responder_msg, .recv = responder_recv);
+
 AU_RECORD(item, (uint32_t, sender), (uint64_t, seq));
 AU_ROOT(sink_msg,
         (item, item, AU_REMOTE),
         (hold, au_unit, AU_PLAIN),      /* block this worker until the test releases the gate */
-        (watch, victim_msg_ref, AU_PLAIN));
+        (watch, victim_msg_ref, AU_PLAIN),
+        (ask, responder_msg_ref, AU_PLAIN)); /* ask it; its reply or the timeout is logged */
 
 /* What the consumer saw, shared with the test thread. */
 typedef struct tally {
@@ -63,11 +77,18 @@ typedef struct tally {
     _Atomic int holding;            /* the consumer is inside hold */
     unsigned spin;                  /* busy work per item, to be slower than the senders */
     recorder *log;                  /* items and notifications, when set */
+    au_nanos ask_timeout;           /* of sink_msg_ask */
 } tally;
 
 typedef struct sink {
     tally *t;
 } sink;
+
+/* An ask's outcome: -3 the reply (42), -4 the timeout. */
+static void on_answer(au_ctx *ctx, void *state, int64_t *reply, au_err err) {
+    sink *self = state;
+    if (self->t->log) recorder_add(self->t->log, err == AU_OK && *reply == 42 ? -3 : -4);
+}
 
 static void sink_recv(au_ctx *ctx, sink *self, sink_msg *msg) {
     tally *t = self->t;
@@ -95,6 +116,12 @@ static void sink_recv(au_ctx *ctx, sink *self, sink_msg *msg) {
     case sink_msg_watch:
         au_watch(ctx, msg->watch);
         break;
+    case sink_msg_ask: {
+        /* The promise outlives the answer only if the responder answers within 200 ms. */
+        int64_t_ref r = au_ask(ctx, int64_t, t->ask_timeout, on_answer);
+        au_send(msg->ask, ((responder_msg){ .tag = responder_msg_request, .request = r }));
+        break;
+    }
     }
 }
 
@@ -390,6 +417,49 @@ static void control_messages_pass_a_full_mailbox(void **s) {
     control_passes_a_full_mailbox(AU_MAILBOX_DROP_OLDEST);
 }
 
+struct stopped_count {
+    au_node *node;
+    uint64_t n;
+};
+static bool stopped_at_least(void *arg) {
+    struct stopped_count *w = arg;
+    return stats_of(w->node).actors_stopped >= w->n;
+}
+
+/* Ask outcomes are control messages too: a reply, and a timeout, reach a full asker. */
+static void ask_outcome_passes_a_full_mailbox(bool timeout) {
+    au_node *node = start_node();
+    recorder log;
+    recorder_init(&log);
+    tally t = { .log = &log, .ask_timeout = timeout ? AU_MSEC(50) : AU_SEC(30) };
+    sink_msg_ref r = spawn_sink(node, &t, 4, AU_MAILBOX_REJECT);
+    responder_msg_ref q = au_spawn(node, responder_actor, NULL, NULL);
+    assert_false(au_ref_is_null(q.raw));
+    assert_int_equal(au_send(r, ((sink_msg){ .tag = sink_msg_ask, .ask = q })), AU_OK);
+    hold(r, &t); /* queued behind the ask: the request has gone out */
+    for (uint64_t i = 0; i < 4; i++)
+        assert_int_equal(au_send(item_of(r), ((item){ .sender = 0, .seq = i })), AU_OK);
+    assert_int_equal(au_try_send(item_of(r), ((item){ .sender = 0, .seq = 9 })), AU_EFULL);
+    if (!timeout)
+        assert_int_equal(au_send(q, ((responder_msg){ .tag = responder_msg_answer })), AU_OK);
+    /* The promise actor stops once it has posted the outcome into the full mailbox; nothing
+     * else on this node stops meanwhile. */
+    struct stopped_count w = { node, 1 };
+    assert_true(wait_until(stopped_at_least, &w, 10000));
+    release(&t);
+    assert_true(recorder_wait(&log, 5, 10000));
+    for (size_t i = 0; i < 4; i++) assert_int_equal(recorder_at(&log, i), (int64_t)i);
+    assert_int_equal(recorder_at(&log, 4), timeout ? -4 : -3);
+    au_node_stop(node);
+    recorder_destroy(&log);
+}
+
+/* Ask outcomes are control messages too: a reply, and a timeout, reach a full asker. */
+static void ask_outcomes_pass_a_full_mailbox(void **s) {
+    ask_outcome_passes_a_full_mailbox(false);
+    ask_outcome_passes_a_full_mailbox(true);
+}
+
 /* An unbounded mailbox has no depth to ask for, and spawn refuses inconsistent options. */
 static void depth_and_options(void **s) {
     au_node *node = start_node();
@@ -520,6 +590,7 @@ int main(void) {
         cmocka_unit_test(drop_newest_keeps_the_first),
         cmocka_unit_test(drop_oldest_keeps_the_latest),
         cmocka_unit_test(control_messages_pass_a_full_mailbox),
+        cmocka_unit_test(ask_outcomes_pass_a_full_mailbox),
         cmocka_unit_test(depth_and_options),
         cmocka_unit_test(thread_that_waits_for_room_loses_nothing),
         cmocka_unit_test(actor_that_waits_for_room_loses_nothing),
