@@ -6,6 +6,7 @@
 #   make bench       benchmarks side by side with CAF and Erlang (bench-quick: reduced sizes)
 #   make fuzz        run every libFuzzer harness for FUZZ_SECONDS each
 #   make install     install the library, headers, CMake package and aurum.pc (PREFIX)
+#   make size        the device client alone, -Os, x86-64 and Cortex-M4: .text/.data/.bss
 
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
@@ -18,7 +19,7 @@ DEPS := cmake make gcc g++ clang libclang-rt-14-dev pkg-config valgrind libuv1-d
         libsodium-dev libxxhash-dev libcmocka-dev iproute2 iputils-ping
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps demo test test-fast test-asan test-tsan test-valgrind test-install test-fuzz build bench bench-quick fuzz install clean
+.PHONY: size deps demo test test-fast test-asan test-tsan test-valgrind test-install test-fuzz build bench bench-quick fuzz install clean
 
 deps:
 	@missing=""; for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -92,6 +93,18 @@ fuzz: deps
 	  grep -E '^(#[0-9]+|Done)' build-fuzz/$$name.log | tail -1; \
 	done
 
+# The device client built alone (tools/device/size.sh), with and without sealing. The Cortex-M4
+# build needs Debian's cross compiler; it is installed when missing, and skipped if that fails.
+SIZE_DEPS := gcc-arm-none-eabi libnewlib-arm-none-eabi
+size: deps
+	@missing=""; for p in $(SIZE_DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; } \
+	    || echo "size: could not install$$missing; Cortex-M4 skipped"; \
+	fi
+	tools/device/size.sh --check . build-size
+
 bench: deps
 	bench/run.sh
 
@@ -102,4 +115,4 @@ install: build
 	cmake --install build --prefix $(PREFIX)
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz build-bench
+	rm -rf build build-asan build-tsan build-fuzz build-bench build-size

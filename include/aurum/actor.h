@@ -3,15 +3,24 @@
  * An actor is a state struct S plus hooks, and receives exactly one root message type R (this
  * example is compiled as it stands by tests/compile_fail/header_example.sh):
  *
- *   AU_ROOT(counter_msg, (add, int64_t, AU_REMOTE), (report, int64_t_ref, AU_PLAIN));
+ *   AU_ROOT(counter_msg, (add, int64_t, AU_REMOTE), (report, int64_t_ref, AU_PLAIN),
+ *           (label, au_str, AU_REMOTE));
  *
- *   typedef struct { int64_t total; } counter;
+ *   typedef struct { int64_t total; au_str label; } counter;
  *   static void counter_recv(au_ctx *ctx, counter *self, counter_msg *msg) {
  *       (void)ctx;
  *       if (msg->tag == counter_msg_add) self->total += msg->add;
  *       if (msg->tag == counter_msg_report) au_send(msg->report, self->total);
+ *       if (msg->tag == counter_msg_label) { // keep a string beyond recv: move it out
+ *           au_str_free(&self->label);
+ *           self->label = msg->label.owned ? msg->label
+ *                                          : au_str_dup(msg->label.ptr, msg->label.len);
+ *           msg->label = (au_str){ 0 }; // what is left to free: nothing
+ *       }
  *   }
- *   AU_ACTOR(counter_actor, counter, counter_msg, .recv = counter_recv);
+ *   static void counter_stop(au_ctx *ctx, counter *self) { (void)ctx; au_str_free(&self->label); }
+ *   AU_ACTOR(counter_actor, counter, counter_msg, .recv = counter_recv,
+ *            .post_stop = counter_stop);
  *
  *   counter_msg_ref start_counter(au_node *node) {
  *       counter_msg_ref c = au_spawn(node, counter_actor, "counter", &(counter){ 0 });
@@ -20,9 +29,16 @@
  *   }
  *
  * Hooks run one at a time per actor, never concurrently, on a worker thread of the node (or on
- * the actor's own thread when spawned with .dedicated = true, for actors that block). A message
- * passed to recv belongs to the runtime: it is freed after recv returns, so keep copies (or move
- * a field out and zero it: freeing skips NULL pointers). */
+ * the actor's own thread when spawned with .dedicated = true, for actors that block).
+ *
+ * Who owns a received message: the runtime. The message passed to recv, and everything it holds
+ * (strings, bytes, arrays and what their elements hold), is freed when recv returns, so keep no
+ * pointer into it. To keep a part, copy it (au_str_dup, au_bytes_dup, au_value_copy) or move it
+ * out as above: take the value, then leave an empty one in the message (`(au_str){ 0 }`, an
+ * array with .owned = 0), which freeing skips; the kept value is then yours to free
+ * (au_str_free, au_bytes_free, au_value_free). Move only what is owned (.owned == 1, as everything
+ * decoded from a remote message is): a value with .owned == 0 is a view of memory its sender
+ * keeps (au_str_lit, au_str_view) and is to be copied. */
 #ifndef AURUM_ACTOR_H
 #define AURUM_ACTOR_H
 
@@ -221,10 +237,15 @@ AU_API au_node *au_ctx_node(au_ctx *ctx);
 AU_API const char *au_ctx_name(au_ctx *ctx);
 
 /** Watches the actor behind ref: when it stops (or is already gone) the running actor's
- *  terminated hook is called once with that actor's reference. For a reference to an actor on
- *  another node, `terminated` comes once a layer declares that node gone (au_peer_gone in
- *  aurum/layer.h: the cluster's failure detector, or a graceful leave); without such a layer it
- *  never comes. */
+ *  terminated hook is called once with that actor's reference. Returns AU_OK, AU_EINVAL for a
+ *  null reference, AU_ENOMEM.
+ *
+ *  On a remote reference (another node's actor) it watches the *node*, not the actor: nothing is
+ *  sent to that node, and the actor stopping there while its node lives is never reported.
+ *  `terminated` comes, once, when a layer declares the node gone (au_peer_gone in aurum/layer.h:
+ *  the cluster's failure detector or a graceful leave), with the watched reference as `who`;
+ *  without such a layer it never comes. AU_ESTOPPED if the reference is stale (its entry was
+ *  evicted from the node's table of remote references). A watch ends when the watcher stops. */
 #define au_watch(ctx, ref) au_watch_((ctx), (ref).raw)
 /** Stops watching; a terminated notification already queued may still arrive. */
 #define au_unwatch(ctx, ref) au_unwatch_((ctx), (ref).raw)
@@ -265,8 +286,12 @@ AU_API au_err au_timer_cancel(au_node *node, au_timer timer);
 #define au_promise_ref(p, T) \
     ((T##_ref){ .raw = au_promise_ref_(AU_PROMISE_OF_(p, T), &au_type_##T) })
 /** Blocks until the reply arrives (moved into *out, which must be a T *) or `timeout` passes
- *  (AU_ETIMEDOUT); p must be a T_promise. Frees the promise either way; a late reply is
- *  dropped. */
+ *  (AU_ETIMEDOUT); p must be a T_promise. AU_ESTOPPED if the node stops meanwhile. Frees the
+ *  promise either way (wait on each promise once); a late reply is dropped and freed.
+ *  On AU_OK the reply is the caller's: what it holds (strings, bytes, arrays) is freed with
+ *  au_value_free(&au_type_T, out) — or field by field, au_str_free(&out->name) — once done; a
+ *  reply of a type that holds none of those (int64_t, a record of numbers) needs nothing. On
+ *  any other result *out is left as it was. */
 #define au_promise_wait(p, T, out, timeout) \
     au_promise_wait_(AU_PROMISE_OF_(p, T), &au_type_##T, _Generic((out), T *: (out)), (timeout))
 /* The untyped promise inside p, which must be a T_promise. */
@@ -274,8 +299,9 @@ AU_API au_err au_timer_cancel(au_node *node, au_timer timer);
 
 /** Asks from inside an actor: returns the T_ref to put into the request. Exactly one of the
  *  following then happens in the asking actor, as a turn of its own: cb(ctx, state, reply, AU_OK)
- *  with the reply, or cb(ctx, state, NULL, AU_ETIMEDOUT) after `timeout`. The reply is freed
- *  after cb returns. cb must be void (*)(au_ctx *, void *state, T *reply, au_err), with its
+ *  with the reply, or cb(ctx, state, NULL, AU_ETIMEDOUT) after `timeout`. The reply is owned as
+ *  a received message is (see the top of this file): freed after cb returns, a part kept by
+ *  moving it out. cb must be void (*)(au_ctx *, void *state, T *reply, au_err), with its
  *  prototype (a pointer to a function without one, void (*)(), does not compile). */
 #define au_ask(ctx, T, timeout, cb)                                                           \
     ((T##_ref){ .raw = au_ask_((ctx), &au_type_##T, (timeout), AU_ASK_CB_(T, cb)) })

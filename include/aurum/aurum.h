@@ -1,6 +1,7 @@
 /* aurum/aurum.h — the whole public API of aurum-c.
  *
- *   error.h   au_err and au_strerror
+ *   version.h AURUM_VERSION macros and au_version()
+ *   error.h   au_err, au_strerror and au_err_name
  *   types.h   type descriptors, au_str, au_bytes, au_unit
  *   schema.h  AU_RECORD, AU_ROOT, AU_LOCAL_ROOT, AU_ARRAY, AU_LOCAL_TYPE, AU_CUSTOM_TYPE
  *   ref.h     typed references: au_send, au_stop, au_narrow, au_forge
@@ -15,6 +16,7 @@
 #ifndef AURUM_AURUM_H
 #define AURUM_AURUM_H
 
+#include <aurum/version.h>
 #include <aurum/error.h>
 #include <aurum/types.h>
 #include <aurum/schema.h>

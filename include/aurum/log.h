@@ -3,12 +3,31 @@
  * Levels are set per module at run time. A disabled level costs one relaxed atomic load and a
  * compare: the arguments are not evaluated and nothing is formatted. Logging is process-wide
  * (all nodes of a process share the levels and the sink). Default: WARN for every module, to
- * stderr. */
+ * stderr.
+ *
+ * From the environment: AU_LOG holds a spec (the grammar of au_log_configure), read once, at the
+ * first use of logging — the first au_log line, or the first call of au_log_set_level,
+ * au_log_set_all_levels, au_log_get_level or au_log_configure, whichever comes first (not
+ * au_log_set_sink, so a sink set before anything else also receives AU_LOG's warnings). Levels
+ * set by those calls afterwards override it. For example:
+ *     AU_LOG=debug ./server              every module at DEBUG
+ *     AU_LOG=net=debug,core=info ./server
+ *     AU_LOG=info,net=off ./server       every module at INFO but net, which is silent
+ *
+ * The default sink writes one line per message to stderr:
+ *     2024-05-01T12:00:00.123456Z WARN  net net.c:101 127.0.0.1:4000: no cluster key, ...
+ * that is the time, the level (padded to 5), the module, file:line and the message. The time is
+ * wall-clock UTC (CLOCK_REALTIME) with microseconds, not a monotonic reading, so lines from
+ * several processes and hosts, and from other programs, can be merged and matched to what
+ * happened when; it can step when the system clock is set, so measure durations with the node's
+ * clock (au_node_now) rather than from log lines. A custom sink gets no timestamp and takes its
+ * own if it wants one. */
 #ifndef AURUM_LOG_H
 #define AURUM_LOG_H
 
 #include <stdatomic.h>
 
+#include <aurum/error.h>
 #include <aurum/export.h>
 
 #ifdef __cplusplus
@@ -45,6 +64,17 @@ AU_API void au_log_set_all_levels(au_log_level level);
 AU_API au_log_level au_log_get_level(au_log_module module);
 /** Replaces the sink (NULL restores the default stderr sink). */
 AU_API void au_log_set_sink(au_log_sink sink, void *user);
+/** Applies a level spec, the grammar AU_LOG uses: comma-separated items, each `level` (every
+ *  module) or `module=level`, applied left to right (so "debug,net=warn" is DEBUG for all but
+ *  net, and "net=warn,debug" is DEBUG for all). Levels: trace, debug, info, warn, error, off;
+ *  modules: the names of au_log_module_name (core, net, cluster, crdt, devices, testkit, user).
+ *  Names are compared without case, blanks around items and around '=' are skipped, empty items
+ *  are ignored. Strict otherwise: an item naming an unknown module or level (or a module without
+ *  "=level") is ignored and gives one WARN line (module core, written even when core's level
+ *  would hide it) naming the item and the valid choices; the other items still apply.
+ *  Returns AU_OK if every item applied, AU_EINVAL if one was ignored or spec is NULL. Takes
+ *  effect at once for every thread. */
+AU_API au_err au_log_configure(const char *spec);
 /** The name of a level ("TRACE" … "ERROR") or of a module ("core", "net", …). */
 AU_API const char *au_log_level_name(au_log_level level);
 AU_API const char *au_log_module_name(au_log_module module);

@@ -2,7 +2,25 @@
  * clock and timers, and (for remote messages) one datagram endpoint, all through its driver.
  *
  * Many nodes may live in one process (tests do exactly that). au_node_stop stops every actor
- * (post_stop runs), joins every thread and frees everything the node allocated. */
+ * (post_stop runs), joins every thread and frees everything the node allocated.
+ *
+ * The main of a server (this example is compiled as it stands by
+ * tests/compile_fail/header_example.sh):
+ *
+ *   int main(void) {
+ *       au_node *node;
+ *       au_err err = au_node_start(&(au_node_config){ .bind = "127.0.0.1:0" }, &node);
+ *       if (err) { // the reason is logged; see au_node_start for the codes
+ *           fprintf(stderr, "au_node_start: %s (%s)\n", au_err_name(err), au_strerror(err));
+ *           return 1;
+ *       }
+ *       printf("listening on %s\n", au_node_address(node)); // the port the OS picked
+ *       // ... spawn the server's actors ...
+ *       int sig = au_wait_for_signal(); // until SIGINT (Ctrl-C) or SIGTERM
+ *       au_node_stop(node);             // actors stop, post_stop runs, threads joined
+ *       return sig > 0 ? 0 : 1;
+ *   }
+ */
 #ifndef AURUM_NODE_H
 #define AURUM_NODE_H
 
@@ -72,8 +90,22 @@ typedef struct au_node_config {
                                    driver (aurum/testkit.h: au_sim_driver, au_faults_driver) */
 } au_node_config;
 
-/** Starts a node: validates cfg (AU_ECONFIG with a logged reason), starts its threads and binds
- *  its socket. On success *out is the node. */
+/** Starts a node: validates cfg, starts its threads and binds its socket. On success *out is
+ *  the node. On failure *out is NULL, nothing is left running, one ERROR line (module core or
+ *  net) names the value at fault, and the code says what kind of fault it is:
+ *    AU_EINVAL    out is NULL; or bind or advertise is not "host:port", "[v6]:port" with a port
+ *                 of 0..65535 and a host: "garbage", "1.2.3.4:99999", "127.0.0.1:abc", ":1"
+ *    AU_ERESOLVE  the host of bind or advertise does not resolve:
+ *                 "host-that-does-not-resolve.invalid:1"
+ *    AU_EBIND     the socket cannot be bound there: "1.2.3.4:1" (not an address of this host),
+ *                 a port in use, a privileged port
+ *    AU_ECONFIG   a wildcard bind ("0.0.0.0:4000") without advertise; a field out of its range
+ *                 (workers above 1024, mtu outside 96..65507, reassembly limits); nkeys without
+ *                 keys; a driver that is incomplete or too new; a key file with bad content or
+ *                 permissions (au_key_file_read)
+ *    AU_EIO       a key file that cannot be opened; libsodium failed to initialise
+ *    AU_ENOMEM    an allocation failed
+ *  tests/core/test_node_start.c holds these to what they say. */
 AU_API au_err au_node_start(const au_node_config *cfg, au_node **out);
 
 /** Stops the node: every actor stops (messages still queued are dropped, post_stop runs), then
@@ -85,6 +117,12 @@ AU_API void au_node_stop(au_node *node);
 
 /** The address other nodes reach this node at ("127.0.0.1:40123"), or "" for a local node. */
 AU_API const char *au_node_address(const au_node *node);
+
+/** Datagrams this node sent to the node at `address` ("host:port") since it last received one
+ *  from that address: a peer that is not running, or listens elsewhere, or holds another key,
+ *  shows here (and in a rate-limited WARN line after 5 s of silence). 0 for an address this
+ *  node never sent to. */
+AU_API uint64_t au_node_unanswered(au_node *node, const char *address);
 
 /** Now, on the node's clock. */
 AU_API au_nanos au_node_now(const au_node *node);
@@ -184,6 +222,22 @@ AU_API uint64_t au_node_stats_value(const au_node_stats *s, size_t i);
 /** Writes every field of *s to out, one "name value" line each, in declaration order (gauges
  *  are followed by " (gauge)"). */
 AU_API void au_node_stats_print(const au_node_stats *s, FILE *out);
+
+/* ---- server programs ---------------------------------------------------------------------- */
+
+/** Blocks the calling thread until the process receives SIGINT (Ctrl-C) or SIGTERM (kill, a
+ *  service manager) and returns which one, so a server's main can end with
+ *      int sig = au_wait_for_signal();  au_node_stop(node);
+ *  Safe with any number of running nodes, and needs no setup before they start: while it waits,
+ *  both signals are handled by a handler that only wakes the waiter, so it makes no difference
+ *  which thread the kernel delivers them to (a node's worker, the event loop, main), and the
+ *  calling thread unblocks them for itself, so they arrive even if every other thread blocks
+ *  them. The previous dispositions (SIG_DFL, SIG_IGN or a handler of the program's) and the
+ *  caller's signal mask are restored before it returns: a signal before the call, or a second
+ *  one after it returned (during a slow shutdown), does what it did before (by default: ends the
+ *  process). Returns SIGINT or SIGTERM; AU_ESTATE if another thread is already waiting;
+ *  AU_EIO if the handler could not be installed. */
+AU_API int au_wait_for_signal(void);
 
 #ifdef __cplusplus
 }

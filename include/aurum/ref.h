@@ -108,7 +108,19 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
 #define au_mailbox_depth(ref, depth) au_mailbox_depth_((ref).raw, (depth))
 
 /** Asks the actor behind ref to stop (the Term signal): it first processes the messages queued
- *  before the signal, then runs post_stop. Works for local and remote references. */
+ *  before the signal, then runs post_stop. Works for local and remote references. Returns
+ *  AU_OK (for a remote reference: sent, at most once, like a message), AU_EINVAL for a null
+ *  reference, AU_ESTOPPED if the actor is known to be gone.
+ *
+ *  Any reference stops its actor, whatever interface it is: whoever holds one — a T_ref narrowed
+ *  to one interface, a reply reference handed out in a request, or one forged from (address,
+ *  name), which anyone who knows the name can do — can send Term, and a remote Term is checked
+ *  only as a message is (name, root type, interface). No actor can refuse it yet. The one limit
+ *  today is a cluster key (au_node_config.secret / keys; then only key holders can send
+ *  anything, see docs/security.md). Without one, anyone who can send datagrams to the node can
+ *  stop any actor reachable from the network: the named ones, and the anonymous ones whose
+ *  references ever left the node (they are then registered under generated names, "~1", "~2",
+ *  ..., which can be guessed). */
 #define au_stop(ref) au_ref_stop_((ref).raw)
 
 /** From a reference to root type R (R_ref, or R_lref for a local root), the reference to its
@@ -135,7 +147,9 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  ("host:port"; resolved now, not on every send), sending from `node`. T must be R itself (for a
  *  remote root) or an AU_REMOTE interface of R, else it does not compile. On the receiving node
  *  the (name, root type id, interface type id) triple is checked; a mismatch is dropped and
- *  counted. Returns a null reference on failure (see au_last_error()). */
+ *  counted. Nothing is sent by forging: whether an actor is there shows only when a message is
+ *  answered (ask with a timeout to find out). A forged reference can also stop the actor (see
+ *  au_stop). Returns a null reference on failure (see au_last_error()). */
 #define au_forge(R, T, node, name, addr) AU_FORGE_(R, T, node, name, addr)
 #define AU_FORGE_(R, T, node, name, addr)                                                     \
     ((T##_ref){ .raw = au_ref_forge_((node), (name), (addr), &au_type_##R,                 \

@@ -8,6 +8,7 @@
  * Type names must be single identifiers (use a typedef for pointers: typedef FILE *file_ptr;).
  * Built-in field types: bool int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t
  * float double au_str au_bytes au_unit, any T_array (AU_ARRAY), record, root, and T_ref.
+ * (This example is compiled as it stands by tests/compile_fail/header_example.sh.)
  *
  *   AU_RECORD(greeting, (au_str, text), (uint32_t, times));
  *   AU_ARRAY(greeting);                               // greeting_array: { ptr, len, owned }

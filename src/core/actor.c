@@ -827,14 +827,14 @@ void au_turn_end(void) {
     for (size_t i = 0; i < n; i++) turn.at[i].flush(turn.at[i].arg);
 }
 
-bool au_turn_defer(void (*flush)(void *), void *arg) {
-    if (!turn.depth) return false;
+au_turn_deferral au_turn_defer(void (*flush)(void *), void *arg) {
+    if (!turn.depth) return AU_TURN_NONE;
     for (size_t i = 0; i < turn.n; i++)
-        if (turn.at[i].flush == flush && turn.at[i].arg == arg) return true;
-    if (turn.n == TURN_DEFERRED) return false;
+        if (turn.at[i].flush == flush && turn.at[i].arg == arg) return AU_TURN_ALREADY;
+    if (turn.n == TURN_DEFERRED) return AU_TURN_NONE;
     turn.at[turn.n].flush = flush;
     turn.at[turn.n++].arg = arg;
-    return true;
+    return AU_TURN_DEFERRED;
 }
 
 /* ---- tasks: actors run by a stepping driver -------------------------------------------------- */

@@ -248,6 +248,13 @@ struct au_node {
     char address[80];
 };
 
+/* node.c: a node in two steps, for src/node/start.c to put the remote path between them. */
+/* Makes the node (config validated, driver opened, runtime started; no driver thread yet). On
+ * failure everything is undone. */
+au_err au_node_create(const au_node_config *cfg, au_node **out);
+/* Starts the driver's own threads: from here on datagrams may arrive and timers fire. */
+au_err au_node_launch(au_node *node);
+
 /* scheduler.c */
 au_err au_scheduler_start(au_node *node);
 void au_scheduler_stop(au_node *node);  /* joins (if not yet) and frees the workers */
@@ -360,9 +367,11 @@ void au_turn_begin(void);
 void au_turn_end(void);
 /* True inside a pooled actor's turn on this thread (where nothing may block). */
 bool au_turn_active(void);
-/* Runs flush(arg) when the current turn ends, once per (flush, arg); false when no turn is
- * running on this thread or too much is deferred already (then the caller flushes now). */
-bool au_turn_defer(void (*flush)(void *arg), void *arg);
+/* Runs flush(arg) when the current turn ends, once per (flush, arg): AU_TURN_DEFERRED (newly),
+ * AU_TURN_ALREADY (an earlier call deferred the same), or AU_TURN_NONE when no turn is running
+ * on this thread or too much is deferred already (then the caller flushes now). */
+typedef enum au_turn_deferral { AU_TURN_NONE, AU_TURN_DEFERRED, AU_TURN_ALREADY } au_turn_deferral;
+au_turn_deferral au_turn_defer(void (*flush)(void *arg), void *arg);
 
 /* ref.c */
 #define AU_REF_F_REMOTE 1u

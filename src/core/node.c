@@ -1,9 +1,11 @@
-/* node.c — node start and stop, configuration, statistics: where the layers are composed.
+/* node.c — the core's part of a node's life: making it (configuration, the driver's instance,
+ * pool, registry, watches, timers, workers), launching the driver, stopping and freeing it,
+ * statistics. src/node/start.c composes a node from this and the remote path.
  *
  * Start order: the driver's instance (open), pool, registry, watches, timers, workers (unless
- * the driver steps the actors), the remote path (binds through the driver), then the driver's
- * own threads (start). Stop order is the reverse, after every actor has stopped: no thread may
- * run a hook, fire a timer or deliver a datagram into memory that is being freed. */
+ * the driver steps the actors), [the remote path: src/node/start.c], then the driver's own
+ * threads (start). Stop order is the reverse, after every actor has stopped: no thread may run a
+ * hook, fire a timer or deliver a datagram into memory that is being freed. */
 #include "core/internal.h"
 
 #include <stdio.h>
@@ -82,8 +84,7 @@ static au_err open_driver(au_node *node) {
     return AU_OK;
 }
 
-au_err au_node_start(const au_node_config *in, au_node **out) {
-    if (!out) return AU_EINVAL;
+au_err au_node_create(const au_node_config *in, au_node **out) {
     *out = NULL;
     au_node *node = calloc(1, sizeof *node);
     if (!node) return AU_ENOMEM;
@@ -102,14 +103,16 @@ au_err au_node_start(const au_node_config *in, au_node **out) {
     au_pool_acquire();
 
     if ((err = au_registry_create(node)) || (err = au_watches_create(node)) ||
-        (err = au_timers_start(node)) || (!node->stepped && (err = au_scheduler_start(node))) ||
-        (!node->cfg.no_network && (err = au_net_start(node))) ||
-        (node->driver->ops->start && (err = node->driver->ops->start(node->driver)))) {
+        (err = au_timers_start(node)) || (!node->stepped && (err = au_scheduler_start(node)))) {
         au_node_stop(node);
         return err;
     }
     *out = node;
     return AU_OK;
+}
+
+au_err au_node_launch(au_node *node) {
+    return node->driver->ops->start ? node->driver->ops->start(node->driver) : AU_OK;
 }
 
 void au_node_stop(au_node *node) {

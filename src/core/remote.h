@@ -1,10 +1,10 @@
 /* remote.h — what the core needs from the remote path (src/net/), as one table of operations.
  *
  * The core knows that a reference may point to another node (AU_REF_F_REMOTE) but not how such
- * a message travels: it calls through au_remote_layer(), which the remote layer sets when a node with a
- * network starts (au_net_start). A process in which no networked node ever started has no remote
- * reference at all, so the table is then never used. au_net_start is the one call from the
- * core up into the network layer: node start composes the layers. */
+ * a message travels: it calls through au_remote_layer(), which the remote layer sets when a node
+ * with a network starts (au_net_start, called by src/node/start.c, which composes the layers). A
+ * process in which no networked node ever started has no remote reference at all, so the table
+ * is then never used. The core calls nothing of the network layer by name. */
 #ifndef AU_CORE_REMOTE_H
 #define AU_CORE_REMOTE_H
 
@@ -50,8 +50,5 @@ static inline const au_remote_ops *au_remote_layer(void) {
 
 /* Sets the table once; later calls (every networked node starts with the same one) do nothing. */
 void au_remote_layer_set(const au_remote_ops *ops);
-
-/* src/net/net.c: binds the node's endpoint through its driver and sets node->net. */
-au_err au_net_start(au_node *node);
 
 #endif

@@ -106,3 +106,9 @@ bool au_address_equal(const struct sockaddr *a, const struct sockaddr *b) {
     memcpy(&y.sa, b, y.len);
     return au_addr_equal(&x, &y);
 }
+
+uint16_t au_addr_port(const au_addr *a) {
+    if (a->sa.ss_family == AF_INET) return ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
+    if (a->sa.ss_family == AF_INET6) return ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
+    return 0;
+}

@@ -19,8 +19,9 @@ typedef struct remote_payload {
 } remote_payload;
 
 static void drop(au_net_t *net, _Atomic uint64_t *counter, const au_wire_message *m,
-                 const char *why) {
+                 const char *why, const char *from, au_net_warn_reason reason) {
     au_stat_add(counter, 1);
+    au_net_warn(net, from, reason, &m->dest);
     au_log(AU_LOG_NET, AU_LOG_DEBUG, "message for '%.*s' (root %016llx, interface %016llx) dropped: %s",
            (int)m->dest.name_len, (const char *)m->dest.name, (unsigned long long)m->dest.root_type,
            (unsigned long long)m->dest.iface_type, why);
@@ -35,7 +36,7 @@ bool au_net_routable(au_net_t *net, const au_wire_dest *dest) {
            au_cell_def_if_alive(cell, gen) != NULL;
 }
 
-void au_net_route(au_net_t *net, const au_wire_message *m) {
+void au_net_route(au_net_t *net, const au_wire_message *m, const char *from) {
     au_cell *cell;
     uint32_t gen;
     uint64_t other = 0;
@@ -43,30 +44,30 @@ void au_net_route(au_net_t *net, const au_wire_message *m) {
                                   m->dest.root_type, &cell, &gen, &other);
     if (err == AU_ETYPE) {
         if ((other & AU_TYPE_ID_NAME_MASK) == (m->dest.root_type & AU_TYPE_ID_NAME_MASK))
-            drop(net, &net->stats.drops_schema_mismatch, m, "root type of another version");
+            drop(net, &net->stats.drops_schema_mismatch, m, "root type of another version", from, AU_NET_WARN_SCHEMA);
         else
-            drop(net, &net->stats.drops_wrong_root, m, "registered with another root type");
+            drop(net, &net->stats.drops_wrong_root, m, "registered with another root type", from, AU_NET_WARN_WRONG_ROOT);
         return;
     }
     const au_actor_def *def = err ? NULL : au_cell_def_if_alive(cell, gen);
     if (!def) {
-        drop(net, &net->stats.drops_unknown_actor, m, "no such actor");
+        drop(net, &net->stats.drops_unknown_actor, m, "no such actor", from, AU_NET_WARN_UNKNOWN_ACTOR);
         return;
     }
     bool mismatch;
     int variant = au_net_variant_of(def->root, m->dest.iface_type, &mismatch);
     if (variant < 0) {
         if (mismatch)
-            drop(net, &net->stats.drops_schema_mismatch, m, "interface type of another version");
+            drop(net, &net->stats.drops_schema_mismatch, m, "interface type of another version", from, AU_NET_WARN_SCHEMA);
         else
-            drop(net, &net->stats.drops_wrong_interface, m, "interface not declared by the root");
+            drop(net, &net->stats.drops_wrong_interface, m, "interface not declared by the root", from, AU_NET_WARN_WRONG_INTERFACE);
         return;
     }
     au_envelope *env;
     if (m->dest.kind == AU_WIRE_KIND_SIGNAL) {
         /* The only signal is Term (CBOR 0); anything else is malformed. */
         if (m->payload_len != 1 || m->payload[0] != 0x00) {
-            drop(net, &net->stats.drops_malformed, m, "unknown signal");
+            drop(net, &net->stats.drops_malformed, m, "unknown signal", from, AU_NET_WARN_SIGNAL);
             return;
         }
         env = au_envelope_new(AU_ENV_TERM, 0);
@@ -80,7 +81,7 @@ void au_net_route(au_net_t *net, const au_wire_message *m) {
         }
     }
     if (!env) {
-        drop(net, &net->stats.drops_decode, m, "out of memory");
+        drop(net, &net->stats.drops_decode, m, "out of memory", from, AU_NET_WARN_DECODE);
         return;
     }
     env->gen = gen;
@@ -113,6 +114,10 @@ au_err au_net_deliver(au_ctx *ctx, au_envelope *env, const au_actor_def *def) {
     if (err) {
         au_stat_add(&net->stats.drops_decode, 1);
         au_log(AU_LOG_NET, AU_LOG_DEBUG, "payload for %s undecodable: %s", root->name, au_strerror(err));
+        au_wire_dest d = { .name = (const uint8_t *)(au_ctx_name(ctx) ? au_ctx_name(ctx) : "(anonymous)"),
+                           .root_type = au_type_id(root) };
+        d.name_len = strlen((const char *)d.name);
+        au_net_warn(net, "a peer", AU_NET_WARN_DECODE, &d);
     } else {
         def->recv(ctx, ctx->cell->state, msg);
         au_value_free(root, msg);

@@ -36,6 +36,7 @@ static void net_free(au_net_t *net) {
     au_net_keys_free(net);
     pthread_mutex_destroy(&net->key_lock);
     pthread_mutex_destroy(&net->senders_lock);
+    pthread_mutex_destroy(&net->warn_lock);
     pthread_mutex_destroy(&net->lock);
     free(net);
 }
@@ -138,6 +139,7 @@ au_err au_net_start(au_node *node) {
     pthread_mutex_init(&net->lock, NULL);
     pthread_mutex_init(&net->key_lock, NULL);
     pthread_mutex_init(&net->senders_lock, NULL);
+    pthread_mutex_init(&net->warn_lock, NULL);
     au_err err = configure(net, &node->cfg);
     net->npeers_buckets = 256;
     while (net->npeers_buckets < net->max_peers) net->npeers_buckets *= 2;
@@ -157,6 +159,8 @@ au_err au_net_start(au_node *node) {
         net_free(net);
         return err;
     }
+    au_log(AU_LOG_NET, AU_LOG_INFO, "node %s: bound %s, %s", node->address, node->cfg.bind,
+           atomic_load_explicit(&net->ring, memory_order_relaxed) ? "sealed" : "unauthenticated");
     /* Every net shares one table: set it before any reference to this node can exist. */
     au_remote_layer_set(&net_ops);
     node->incarnation = net->incarnation;
@@ -166,6 +170,9 @@ au_err au_net_start(au_node *node) {
 
 static void net_stop(au_node *node) {
     au_net_t *net = node->net;
+    au_log(AU_LOG_NET, AU_LOG_INFO, "node %s: stopped (%llu datagrams sent, %llu received)",
+           node->address, (unsigned long long)au_stat_read(&net->stats.datagrams_sent),
+           (unsigned long long)au_stat_read(&net->stats.datagrams_received));
     node->net = NULL;
     net_free(net);
 }

@@ -45,6 +45,7 @@ au_err au_addr_parse(const char *text, au_addr *out, bool numeric_only);
 void au_addr_format(const au_addr *a, char *buf, size_t size);
 bool au_addr_equal(const au_addr *a, const au_addr *b);
 uint64_t au_addr_hash(const au_addr *a);
+uint16_t au_addr_port(const au_addr *a);
 
 struct au_remote;
 
@@ -91,7 +92,13 @@ typedef struct au_peer {
     char text[64];
     au_runq queue;           /* au_outmsg waiting to be packed */
     _Atomic int sending;     /* 1 while a thread packs and sends for this peer */
+    _Atomic uint32_t holds;  /* threads (or turn-end flushes) that may still touch this peer
+                                without a pinned slot: it is not evicted while > 0 */
     _Atomic uint64_t queued; /* messages pushed and not yet packed */
+    _Atomic uint64_t unanswered; /* datagrams sent since one last arrived from this address */
+    _Atomic au_nanos heard;  /* when a datagram last arrived from it (0: never) */
+    au_nanos created;        /* when this entry was made */
+    _Atomic au_nanos warned; /* the last "no answer" warning */
     au_wire_packer packer;   /* guarded by `sending` */
     struct au_peer *next;    /* in the peer table's bucket */
 } au_peer;
@@ -149,6 +156,7 @@ struct au_net {
     uint64_t incarnation;
     au_wire_limits limits;
     au_wire_ids ids;
+    _Atomic uint64_t seq;        /* datagram sequence numbers, node-wide (wire.h) */
     au_codec_refs refs;          /* how references in messages are encoded and decoded */
     uint64_t hash_seed;          /* per node, random: keys the hashes outsiders can choose */
 
@@ -177,9 +185,24 @@ struct au_net {
     size_t nslots, clock_hand;
     bool expire_armed;           /* guarded by senders_lock: a reassembly-expiry timer is pending */
     au_reassembly_budget budget; /* node-wide reassembly bytes (used: stats.reassembly_bytes) */
+#define TOO_BIG_RING 64
+    uint64_t too_big[TOO_BIG_RING]; /* senders_lock: recently refused oversized messages */
+    size_t too_big_next;
 
     au_net_stats stats;
+
+    /* warn.c */
+    pthread_mutex_t warn_lock;
+    uint64_t warn_keys[64];
+    au_nanos warn_last[64];
+    uint64_t warn_suppressed[64];
+    au_nanos warn_window;        /* start of the node-wide budget's window */
+    unsigned warn_lines;         /* lines said in it */
 };
+
+/* net.c: the node's remote path: binds its endpoint through its driver, sets node->net (called
+ * by src/node/start.c between the core's au_node_create and au_node_launch). */
+au_err au_net_start(au_node *node);
 
 /* keys.c */
 /* The ring from keys[0..n) (keys[0] the primary); nothing for n == 0 (unauthenticated). */
@@ -204,6 +227,10 @@ au_peer *au_net_peer_acquire(au_net_t *net, const au_addr *addr, bool create);
 /* Called with net->lock. */
 void au_net_peer_release_locked(au_net_t *net, au_peer *peer);
 void au_net_peers_free(au_net_t *net);
+/* A datagram from addr was accepted: its peer (if any) has answered. */
+void au_net_peer_heard(au_net_t *net, const au_addr *addr);
+/* n more datagrams went to the peer: warns (rate-limited) when it has not answered for long. */
+void au_net_peer_sent(au_net_t *net, au_peer *peer, size_t n);
 
 /* send.c */
 /* The packers' output: a datagram joins the sending thread's batch (peer.c sets it up). */
@@ -232,11 +259,20 @@ bool au_net_is_at(au_ref ref, const struct sockaddr *addr);
 /* The root variant an interface type id maps to (AU_WHOLE for the root itself), or -1. */
 int au_net_variant_of(au_type *root, uint64_t iface_id, bool *schema_mismatch);
 
+/* warn.c: one WARN per (peer, reason, actor) every 10 s at most, naming what was dropped. */
+typedef enum au_net_warn_reason {
+    AU_NET_WARN_UNKNOWN_ACTOR, AU_NET_WARN_WRONG_ROOT, AU_NET_WARN_WRONG_INTERFACE,
+    AU_NET_WARN_SCHEMA, AU_NET_WARN_DECODE, AU_NET_WARN_TOO_BIG, AU_NET_WARN_SIGNAL,
+} au_net_warn_reason;
+void au_net_warn(au_net_t *net, const char *from, au_net_warn_reason reason,
+                 const au_wire_dest *dest);
+
 /* deliver.c */
 /* Whether an actor lives under (name, root type) now: what lets a plain datagram create state. */
 bool au_net_routable(au_net_t *net, const au_wire_dest *dest);
-/* Routes one received message to its actor (the receive thread). */
-void au_net_route(au_net_t *net, const au_wire_message *msg);
+/* Routes one received message from `from` (an address, for log lines) to its actor (the
+ * receive thread). */
+void au_net_route(au_net_t *net, const au_wire_message *msg, const char *from);
 /* Decodes an AU_ENV_REMOTE envelope on the receiving actor's worker and runs recv. */
 au_err au_net_deliver(au_ctx *ctx, au_envelope *env, const au_actor_def *def);
 

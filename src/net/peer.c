@@ -56,9 +56,11 @@ static void table_remove(au_net_t *net, au_peer *victim) {
 /* Evicts the longest-idle peer whose queue has drained. With net->lock. */
 static bool evict_idle(au_net_t *net) {
     for (au_peer *p = net->idle_oldest; p; p = p->idle_next) {
-        /* seq_cst: pairs with the send handshake (send.c); with refs == 0 nothing can start
-         * queueing to it, so what is seen drained stays drained. */
-        if (atomic_load_explicit(&p->queued, memory_order_seq_cst) ||
+        /* seq_cst: pairs with the holds taken in send.c. With refs == 0 no thread can newly
+         * reach this peer (pointers to it come from pinned slots, and a holder takes its hold
+         * before its pin goes), so what is seen idle and unheld stays so. */
+        if (atomic_load_explicit(&p->holds, memory_order_seq_cst) ||
+            atomic_load_explicit(&p->queued, memory_order_seq_cst) ||
             atomic_load_explicit(&p->sending, memory_order_seq_cst))
             continue;
         idle_unlink(net, p);
@@ -78,6 +80,7 @@ static au_peer *peer_new(au_net_t *net, const au_addr *addr) {
     p->addr = *addr;
     au_addr_format(addr, p->text, sizeof p->text);
     au_runq_init(&p->queue);
+    p->created = au_node_now(net->node);
     /* acquire: the primary key's bytes are visible once its pointer is. */
     au_seal_key *key = atomic_load_explicit(&net->primary, memory_order_acquire);
     if (au_wire_packer_init(&p->packer, &net->limits, net->incarnation, &net->ids, key,
@@ -86,6 +89,7 @@ static au_peer *peer_new(au_net_t *net, const au_addr *addr) {
         return NULL;
     }
     if (key) au_wire_packer_follow(&p->packer, &net->primary); /* rotation */
+    au_wire_packer_share_seq(&p->packer, &net->seq);
     return p;
 }
 
@@ -121,4 +125,50 @@ void au_net_peers_free(au_net_t *net) {
     }
     free(net->peers);
     net->peers = NULL;
+}
+
+/* ---- who answers ------------------------------------------------------------------------------ */
+
+#define SILENT_AFTER AU_SEC(5)     /* no datagram back for this long... */
+#define SILENT_DATAGRAMS 16        /* ...after at least this many sent: say so */
+#define SILENT_REPEAT AU_SEC(30)   /* and again at most this often */
+
+void au_net_peer_heard(au_net_t *net, const au_addr *addr) {
+    pthread_mutex_lock(&net->lock);
+    au_peer *p = net->peers[bucket_of(net, addr)];
+    while (p && !au_addr_equal(&p->addr, addr)) p = p->next;
+    if (p) {
+        /* relaxed: advisory counters for a warning, nothing is published through them. */
+        atomic_store_explicit(&p->unanswered, 0, memory_order_relaxed);
+        atomic_store_explicit(&p->heard, au_node_now(net->node), memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&net->lock);
+}
+
+void au_net_peer_sent(au_net_t *net, au_peer *peer, size_t n) {
+    uint64_t unanswered = atomic_fetch_add_explicit(&peer->unanswered, n, memory_order_relaxed) + n;
+    if (unanswered < SILENT_DATAGRAMS) return;
+    au_nanos now = au_node_now(net->node), heard = atomic_load_explicit(&peer->heard, memory_order_relaxed);
+    au_nanos since = heard ? heard : peer->created;
+    au_nanos warned = atomic_load_explicit(&peer->warned, memory_order_relaxed);
+    if (now - since < SILENT_AFTER || (warned && now - warned < SILENT_REPEAT)) return;
+    if (!atomic_compare_exchange_strong_explicit(&peer->warned, &warned, now, memory_order_relaxed,
+                                                 memory_order_relaxed))
+        return; /* another thread is saying it */
+    au_log(AU_LOG_NET, AU_LOG_WARN,
+           "no answer from %s: %llu datagrams sent, nothing received from it for %.1f s (is it "
+           "running, on that address and port, with the same cluster key?)",
+           peer->text, (unsigned long long)unanswered, (double)(now - since) / 1e9);
+}
+
+uint64_t au_node_unanswered(au_node *node, const char *address) {
+    au_net_t *net = node ? node->net : NULL;
+    au_addr addr;
+    if (!net || !address || au_addr_resolve(address, &addr)) return 0;
+    pthread_mutex_lock(&net->lock);
+    au_peer *p = net->peers[bucket_of(net, &addr)];
+    while (p && !au_addr_equal(&p->addr, &addr)) p = p->next;
+    uint64_t n = p ? atomic_load_explicit(&p->unanswered, memory_order_relaxed) : 0;
+    pthread_mutex_unlock(&net->lock);
+    return n;
 }

@@ -33,8 +33,9 @@ static void count_drop(au_net_t *net, int status, const char *from) {
         au_stat_add(&net->stats.drops_unknown_key, 1);
         break;
     case AU_WIRE_DATAGRAM_TOO_LARGE:
-    case AU_WIRE_MESSAGE_TOO_LARGE:
         au_stat_add(&net->stats.drops_too_big, 1);
+        break;
+    case AU_WIRE_MESSAGE_TOO_LARGE: /* counted by the caller, once per message */
         break;
     case AU_WIRE_REPLAYED:
     case AU_WIRE_TOO_OLD:
@@ -148,6 +149,36 @@ static uint64_t note_incarnation(au_sender *s, uint64_t incarnation) {
     return previous;
 }
 
+/* ---- messages over the size limit ------------------------------------------------------------ */
+
+/* A fragmented message over max_message arrives as many datagrams, each refused whole; it is
+ * counted once, by (sender, incarnation, message id), remembered in a small ring. */
+static void too_big(au_net_t *net, const au_addr *addr, const au_wire_header *hdr,
+                    const uint8_t *data, size_t len, const char *text) {
+    uint64_t ids[64];
+    size_t n = au_wire_oversized_ids(&net->limits, data, len, hdr->flags, ids, 64);
+    if (!n) { /* a message frame cannot exceed a datagram, but count what was refused */
+        au_stat_add(&net->stats.drops_too_big, 1);
+        return;
+    }
+    uint64_t who = hdr->sender ? hdr->sender : XXH3_64bits_withSeed(&addr->sa, addr->len, net->hash_seed);
+    size_t fresh = 0;
+    pthread_mutex_lock(&net->senders_lock);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t key = XXH3_64bits_withSeed(&ids[i], sizeof ids[i], who ^ hdr->incarnation);
+        bool seen = false;
+        for (size_t j = 0; j < TOO_BIG_RING && !seen; j++) seen = net->too_big[j] == key;
+        if (seen) continue;
+        net->too_big[net->too_big_next++ % TOO_BIG_RING] = key;
+        fresh++;
+    }
+    pthread_mutex_unlock(&net->senders_lock);
+    if (fresh) {
+        au_stat_add(&net->stats.drops_too_big, fresh);
+        au_net_warn(net, text, AU_NET_WARN_TOO_BIG, NULL);
+    }
+}
+
 /* ---- datagrams -------------------------------------------------------------------------------- */
 
 void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockaddr *from,
@@ -173,6 +204,7 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
     if (st != AU_WIRE_OK) {
         au_addr_format(&addr, text, sizeof text);
         count_drop(net, st, text);
+        if (st == AU_WIRE_MESSAGE_TOO_LARGE) too_big(net, &addr, &hdr, data, len, text);
         return;
     }
     bool sealed = ring != NULL;
@@ -183,9 +215,10 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
     if (!s && !sealed && !carries_live_message(net, reader)) {
         /* Nothing here for anyone: route to count each message's reason, keep no state. */
         pthread_mutex_unlock(&net->senders_lock);
+        au_addr_format(&addr, text, sizeof text);
         au_wire_frame frame;
         while (au_wire_reader_next(&reader, &frame) == 1)
-            if (frame.type == AU_WIRE_FRAME_MESSAGE) au_net_route(net, &frame.as.message);
+            if (frame.type == AU_WIRE_FRAME_MESSAGE) au_net_route(net, &frame.as.message, text);
             else au_stat_add(&net->stats.drops_peer_limit, 1); /* a fragment with no sender */
         return;
     }
@@ -208,6 +241,7 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
         }
         return;
     }
+    au_net_peer_heard(net, &addr);
     uint64_t previous = note_incarnation(s, hdr.incarnation);
     char who[64];
     if (previous) memcpy(who, s->text, sizeof who);
@@ -217,14 +251,14 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
     au_wire_frame frame;
     while (au_wire_reader_next(&reader, &frame) == 1) {
         if (frame.type == AU_WIRE_FRAME_MESSAGE) {
-            au_net_route(net, &frame.as.message);
+            au_net_route(net, &frame.as.message, s->text);
             continue;
         }
         int fst;
         au_reassembled r;
         expire |= on_fragment(net, s, hdr.incarnation, &frame.as.fragment, &r, &fst);
         if (fst == AU_WIRE_OK) {
-            au_net_route(net, &r.msg);
+            au_net_route(net, &r.msg, s->text);
             free(r.data);
         }
     }

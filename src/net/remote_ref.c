@@ -119,6 +119,7 @@ static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const cha
     au_addr resolved;
     au_err err = au_addr_parse(text, &resolved, numeric_only);
     if (err) return err;
+    if (au_addr_port(&resolved) == 0) return AU_EINVAL; /* nobody listens on port 0 */
     /* A slot first: reusing one may release its peer, which makes room in the peer table. */
     pthread_mutex_lock(&net->lock);
     r = free_slot(net);

@@ -44,6 +44,7 @@ static void batch_send(batch *b) {
     if (failed) au_stat_add(&net->stats.drops_send_failed, failed);
     au_stat_add(&net->stats.datagrams_sent, b->count - failed);
     au_stat_add(&net->stats.bytes_sent, bytes); /* bytes handed to the channel */
+    au_net_peer_sent(net, b->peer, b->count - failed);
     b->count = 0;
 }
 
@@ -182,11 +183,17 @@ static void send_queued(au_net_t *net, au_peer *peer, batch *b) {
     }
 }
 
-/* The end of a turn that sent to this peer. */
+/* A hold keeps the peer from eviction (peer.c) while this thread may still touch it. seq_cst:
+ * pairs with evict_idle's check. Taken while the caller's message still pins its slot. */
+static void hold(au_peer *peer) { atomic_fetch_add_explicit(&peer->holds, 1, memory_order_seq_cst); }
+static void unhold(au_peer *peer) { atomic_fetch_sub_explicit(&peer->holds, 1, memory_order_seq_cst); }
+
+/* The end of a turn that sent to this peer (which au_net_enqueue held for it). */
 static void flush_peer(void *arg) {
     au_peer *peer = arg;
     batch *b = thread_batch();
     if (b) send_queued(peer->net, peer, b);
+    unhold(peer);
 }
 
 #define DEFER_MESSAGES 256 /* queued for one peer: send without waiting for the turn's end */
@@ -201,8 +208,16 @@ void au_net_enqueue(au_net_t *net, au_peer *peer, au_outmsg *m) {
     }
     /* seq_cst: A1 of the handshake (see send_queued). Before the push, so that `queued` is
      * never below the messages in the queue. The value read only picks when to stop deferring. */
+    hold(peer); /* before m is queued: m's pin keeps the peer until another thread packs it */
     uint64_t queued = atomic_fetch_add_explicit(&peer->queued, 1, memory_order_seq_cst) + 1;
     au_runq_push(&peer->queue, &m->node);
-    if (queued < DEFER_MESSAGES && au_turn_defer(flush_peer, peer)) return;
+    if (queued < DEFER_MESSAGES) {
+        switch (au_turn_defer(flush_peer, peer)) {
+        case AU_TURN_DEFERRED: return;          /* the flush keeps the hold */
+        case AU_TURN_ALREADY: unhold(peer); return; /* an earlier send holds it already */
+        case AU_TURN_NONE: break;
+        }
+    }
     send_queued(net, peer, b);
+    unhold(peer);
 }

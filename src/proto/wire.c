@@ -284,6 +284,22 @@ static int open_datagram(const au_wire_limits *limits, const au_seal_ring *ring,
     return frames ? AU_WIRE_OK : AU_WIRE_NO_FRAMES;
 }
 
+size_t au_wire_oversized_ids(const au_wire_limits *limits, const uint8_t *dgram, size_t len,
+                             uint8_t flags, uint64_t *ids, size_t max) {
+    bool sealed = (flags & AU_WIRE_FLAG_SEALED) != 0;
+    size_t start = AU_WIRE_HEADER_SIZE + (sealed ? AU_WIRE_NONCE_SIZE : 0);
+    size_t trailer = sealed ? AU_WIRE_TAG_SIZE : AU_WIRE_CHECKSUM_SIZE;
+    if (len < start + trailer) return 0;
+    au_wire_reader r = { .pos = dgram + start, .end = dgram + len - trailer,
+                         .max_name = limits->max_name, .max_message = UINT32_MAX };
+    au_wire_frame f;
+    size_t n = 0;
+    while (n < max && au_wire_reader_next(&r, &f) == 1)
+        if (f.type == AU_WIRE_FRAME_FRAGMENT && f.as.fragment.total_len > limits->max_message)
+            ids[n++] = f.as.fragment.msg_id;
+    return n;
+}
+
 /* ---- packer -------------------------------------------------------------------------------- */
 
 void au_wire_ids_init(au_wire_ids *ids) {
@@ -315,6 +331,10 @@ void au_wire_packer_follow(au_wire_packer *packer, au_seal_key *_Atomic *primary
     packer->primary = primary;
 }
 
+void au_wire_packer_share_seq(au_wire_packer *packer, _Atomic uint64_t *seq) {
+    packer->shared_seq = seq;
+}
+
 void au_wire_packer_destroy(au_wire_packer *packer) {
     free(packer->buf);
     packer->buf = NULL;
@@ -327,7 +347,9 @@ static void finish_datagram(au_wire_packer *p) {
         .version = AU_WIRE_VERSION,
         .flags = p->key ? AU_WIRE_FLAG_SEALED : 0,
         .incarnation = p->incarnation,
-        .seq = p->next_seq++,
+        /* relaxed: only uniqueness and growth matter; nothing is published through it. */
+        .seq = p->shared_seq ? atomic_fetch_add_explicit(p->shared_seq, 1, memory_order_relaxed)
+                             : p->next_seq++,
     };
     au_wire_header_encode(&header, p->buf);
     size_t len;

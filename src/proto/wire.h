@@ -206,6 +206,13 @@ int au_wire_datagram_open_ring(const au_wire_limits *limits, const struct au_sea
                                uint8_t *dgram, size_t len, au_wire_header *header,
                                au_wire_reader *reader);
 
+/* For a datagram that au_wire_datagram_open refused with AU_WIRE_MESSAGE_TOO_LARGE (its integrity
+ * was verified, so its frames are readable in place): the message ids of up to max fragments
+ * that belong to messages over limits->max_message, into ids; returns how many. Lets a receiver
+ * count a too-large message once, not once per datagram. */
+size_t au_wire_oversized_ids(const au_wire_limits *limits, const uint8_t *dgram, size_t len,
+                             uint8_t flags, uint64_t *ids, size_t max);
+
 /* 1 and *frame filled, 0 when the frames are exhausted, or a negative status if the reader
  * was not produced by au_wire_datagram_open and meets malformed bytes. */
 int au_wire_reader_next(au_wire_reader *reader, au_wire_frame *frame);
@@ -232,6 +239,7 @@ typedef struct au_wire_packer {
     struct au_seal_key *key; /* NULL: plain datagrams with a checksum trailer */
     struct au_seal_key *_Atomic *primary; /* if set: the key to seal with, read per datagram
                                              (rotation); key must then be non-NULL too */
+    _Atomic uint64_t *shared_seq; /* if set: sequence numbers come from this node-wide counter */
     au_wire_ids *ids;
     uint64_t incarnation;
     uint64_t next_seq;
@@ -252,6 +260,11 @@ int au_wire_packer_init(au_wire_packer *packer, const au_wire_limits *limits, ui
 /* Seals with whatever key *primary holds when each datagram is finished (a node's rotating
  * primary key) instead of the key given at init, which must have been non-NULL. */
 void au_wire_packer_follow(au_wire_packer *packer, struct au_seal_key *_Atomic *primary);
+
+/* Takes sequence numbers from a counter shared by every packer of the node instead of its own:
+ * then a packer made again for a receiver (after its predecessor was evicted) never goes back
+ * to numbers that receiver's replay window has passed. */
+void au_wire_packer_share_seq(au_wire_packer *packer, _Atomic uint64_t *seq);
 
 /* Frees the buffer. Pending frames are discarded: flush first to send them. */
 void au_wire_packer_destroy(au_wire_packer *packer);

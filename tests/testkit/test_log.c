@@ -1,10 +1,12 @@
 /* test_log.c — logging: per-module levels changed at run time, custom sinks (what they receive,
  * and only that), arguments of disabled levels left unevaluated, restoring the stderr sink.
  * Logging is process-wide: every test starts from and returns to the defaults (WARN for every
- * module, the stderr sink). */
+ * module, the stderr sink). The default sink's line format, timestamp included, is checked here;
+ * AU_LOG and au_log_configure in tests/util/test_log_config.c. */
 #include <aurum/log.h>
 
 #include <pthread.h>
+#include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -228,14 +231,34 @@ static void restoring_the_default_sink_writes_to_stderr_again(void **s) {
     assert_int_equal(cap.n, 2);
 
     au_log_set_sink(NULL, NULL);
+    time_t before = time(NULL);
     const char *out = stderr_of(log_to_stderr);
-    char want[256];
-    snprintf(want, sizeof want, "WARN  net test_log.c:%d peer 10.77.0.2 lost\n", stderr_line);
-    assert_string_equal(out, want);
+    time_t after = time(NULL);
     assert_int_equal(cap.n, 2); /* the old sink is no longer called */
+
+    /* "<UTC time with microseconds> WARN  net test_log.c:<line> peer 10.77.0.2 lost" */
+    char want[256];
+    snprintf(want, sizeof want, " WARN  net test_log.c:%d peer 10.77.0.2 lost\n", stderr_line);
+    const size_t stamp = sizeof "2024-05-01T12:00:00.123456Z" - 1;
+    assert_true(strlen(out) == stamp + strlen(want));
+    assert_string_equal(out + stamp, want);
+    regex_t re;
+    assert_int_equal(regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z ",
+                             REG_EXTENDED | REG_NOSUB), 0);
+    assert_int_equal(regexec(&re, out, 0, NULL, 0), 0);
+    regfree(&re);
+    /* It is the wall-clock time in UTC, taken while the line was written. */
+    struct tm tm = { 0 };
+    assert_int_equal(sscanf(out, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                            &tm.tm_hour, &tm.tm_min, &tm.tm_sec), 6);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t when = timegm(&tm);
+    assert_true(when >= before && when <= after);
 }
 
 int main(void) {
+    unsetenv("AU_LOG"); /* the defaults these tests start from; AU_LOG has tests of its own */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(every_module_starts_at_warn, NULL, defaults),
         cmocka_unit_test_setup_teardown(levels_are_per_module_and_take_effect_at_run_time, defaults, defaults),

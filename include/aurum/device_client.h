@@ -1,0 +1,282 @@
+/* aurum/device_client.h — the device client: what runs on a device outside the cluster.
+ *
+ * A device announces itself to the cluster's device servers (the seeds), answers the heartbeat
+ * requests of the one server node that owns it, notices when no request comes any more and then
+ * announces itself again, and exchanges user messages (a type id and CBOR bytes) with the cluster
+ * through its owner. It speaks aurum's wire format (docs/wire-format.md), plain with an XXH3
+ * checksum or sealed with a device key (XChaCha20-Poly1305), and the device protocol of
+ * docs/devices.md.
+ *
+ * Standalone: this header and src/devices/client/ compile without the rest of aurum, without
+ * libuv, threads or malloc, and call no libc function, for a microcontroller as well as for
+ * Linux (`make size`; docs/devices.md §6). All state is one au_dc the caller allocates (statically, typically); datagrams
+ * are built and parsed in two caller-supplied buffers. The world is reached through three
+ * platform functions (au_dc_platform); aurum/device_client_posix.h is a ready adapter for
+ * Linux/POSIX sockets.
+ *
+ * Use: fill an au_dc_config (zero fields take their defaults), au_dc_init(), then call
+ * au_dc_poll() from the main loop; it returns how many milliseconds may pass before it must be
+ * called again (sleep until then or until a datagram arrives). Nothing here blocks, and nothing
+ * is called back from anywhere but au_dc_poll / au_dc_input / au_dc_tick. Not thread-safe: one
+ * thread (or one interrupt level) drives one au_dc.
+ *
+ * Build options (compile-time, for the whole client): AU_DC_SEALING (default 1) compiles the
+ * AEAD; 0 leaves it out, and a config with a key is then refused. AU_DC_PLAIN (default 1)
+ * compiles the plain (checksummed) mode; 0 leaves XXH3 out, and a config without a key is then
+ * refused. Set them alike for every file of the client; au_dc's layout does not depend on them. */
+#ifndef AURUM_DEVICE_CLIENT_H
+#define AURUM_DEVICE_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <aurum/export.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef AU_DC_SEALING
+#define AU_DC_SEALING 1
+#endif
+#ifndef AU_DC_PLAIN
+#define AU_DC_PLAIN 1
+#endif
+#if !AU_DC_SEALING && !AU_DC_PLAIN
+#error "the device client needs AU_DC_SEALING or AU_DC_PLAIN"
+#endif
+
+/* ---- protocol constants (docs/devices.md) ------------------------------------------------- */
+
+/** Type id of the uplink root au_device_up (aurum/device_protocol.h), the root type and the
+ *  interface of every message a device sends. tests/devices checks it against au_type_id(). */
+#define AU_DC_UP_TYPE_ID 0x5a3d1384b7db368dull
+/** Type id of the downlink root au_device_down, of every message a device accepts. */
+#define AU_DC_DOWN_TYPE_ID 0x8bf366c68b820dd6ull
+/** Default name of the servers' endpoint (AU_DEVICE_SERVER_NAME). */
+#define AU_DC_SERVER_NAME "au.devices"
+/** Name downlink messages must be addressed to (AU_DEVICE_CLIENT_NAME). */
+#define AU_DC_CLIENT_NAME "au.device"
+
+/** Bytes of a device key (XChaCha20-Poly1305). */
+#define AU_DC_KEY_SIZE 32u
+/** Bytes a datagram spends around its one message frame: header 20, frame header 3, body header
+ *  18, then 8 (plain: checksum) or 40 (sealed: nonce and tag). Add the name and the CBOR. */
+#define AU_DC_OVERHEAD_PLAIN (20u + 3u + 18u + 8u)
+#define AU_DC_OVERHEAD_SEALED (20u + 3u + 18u + 24u + 16u)
+/** The smallest tx buffer au_dc_init accepts: the overhead, the server name and the largest
+ *  control message (an announce, 45 bytes of CBOR). */
+#define AU_DC_TX_MIN(sealed, name_len) \
+    ((sealed) ? AU_DC_OVERHEAD_SEALED : AU_DC_OVERHEAD_PLAIN) + (name_len) + 45u
+/** The smallest rx buffer au_dc_init accepts (a heartbeat request, sealed, fits in it). */
+#define AU_DC_RX_MIN 160u
+
+/* ---- the platform ------------------------------------------------------------------------- */
+
+/** Longest address: family (1) + port (2) + IPv6 address (16). */
+#define AU_DC_ADDR_MAX 19u
+
+/** A datagram peer's address, opaque to the client: it only copies and compares them (bytewise
+ *  over len). The platform layer decides the encoding (the POSIX adapter: family, port, address). */
+typedef struct au_dc_addr {
+    uint8_t len;                    /**< bytes used, <= AU_DC_ADDR_MAX */
+    uint8_t bytes[AU_DC_ADDR_MAX];
+} au_dc_addr;
+
+/** The three calls through which the client reaches the world. ctx is passed back to each. */
+typedef struct au_dc_platform {
+    /** Sends one datagram to `to`. Returns 0, or a negative value (counted in send_errors; the
+     *  protocol tolerates loss, nothing is retried). Must not block for long. */
+    int (*send)(void *ctx, const au_dc_addr *to, const uint8_t *data, size_t len);
+    /** Receives one pending datagram into buf without blocking: returns its length (a value
+     *  larger than cap means it was cut and is dropped), 0 when none is pending, or a negative
+     *  value on error. NULL when datagrams are pushed with au_dc_input instead. */
+    int (*recv)(void *ctx, au_dc_addr *from, uint8_t *buf, size_t cap);
+    /** A monotonic clock in milliseconds. It may wrap around 2^32: the client compares times by
+     *  difference, so only spans below 2^31 ms (24 days) must be told apart. */
+    uint32_t (*now_ms)(void *ctx);
+    void *ctx;
+} au_dc_platform;
+
+/* ---- configuration ------------------------------------------------------------------------ */
+
+/** A user message from the cluster: type is the id of its user type, payload its CBOR (valid
+ *  only during the call), server the id of the node that sent it. */
+typedef void (*au_dc_message_fn)(void *user, uint64_t server, uint64_t type,
+                                 const uint8_t *payload, size_t len);
+/** The server believed to own the device changed; 0: none (it stopped polling). */
+typedef void (*au_dc_owner_fn)(void *user, uint64_t owner);
+
+/** What au_dc_init needs. Zero means the default where one is given. The client keeps a
+ *  pointer to it: it must outlive the client and not change (a const static, typically). */
+typedef struct au_dc_config {
+    uint64_t device;          /**< this device's id: nonzero, unique in the fleet (required) */
+    uint64_t incarnation;     /**< this run's incarnation: nonzero and larger than that of every
+                                   earlier run of the device (a boot counter kept in flash, or
+                                   wall-clock time), or servers drop its datagrams as replays
+                                   (required) */
+    uint32_t interval_ms;     /**< heartbeat interval the device asks for (1000 ms); >= 10 */
+    uint32_t announce_max_ms; /**< while no server polls the device it re-announces after one
+                                   interval, then doubling up to this (30000 ms) */
+    uint8_t lost_after;       /**< intervals without a request after which the owner is taken
+                                   for lost and the device announces again (3); >= 2 */
+    uint8_t nseeds;           /**< number of seeds (required, >= 1) */
+    uint8_t key_id;           /**< the key's id, named in every sealed datagram (0) */
+    uint8_t nonce_random[7];  /**< sealed: 7 bytes from a hardware RNG, fresh at every start.
+                                   All zero (no RNG): the low 56 bits of incarnation are used
+                                   instead, which must then never repeat under the key */
+    const au_dc_addr *seeds;  /**< device servers to announce to (any cluster nodes running one) */
+    const char *server_name;  /**< NUL-terminated name of the servers' endpoint
+                                   (AU_DC_SERVER_NAME), at most 64 bytes */
+    const uint8_t *key;       /**< AU_DC_KEY_SIZE bytes: this device's key or the fleet's; NULL:
+                                   plain datagrams. See docs/devices.md §4 for what each protects */
+    uint8_t *rx_buf;          /**< receive buffer; its size is the largest datagram accepted */
+    size_t rx_cap;            /**< >= AU_DC_RX_MIN */
+    uint8_t *tx_buf;          /**< send buffer, distinct from rx_buf; its size bounds the largest
+                                   user message (au_dc_send) */
+    size_t tx_cap;            /**< >= AU_DC_TX_MIN(key != NULL, strlen(server_name)) */
+    au_dc_platform platform;  /**< send, now_ms required; recv optional */
+    au_dc_message_fn on_message; /**< user messages from the cluster; NULL: counted, ignored */
+    au_dc_owner_fn on_owner;  /**< owner changes; NULL: none reported */
+    void *user;               /**< passed to on_message and on_owner */
+} au_dc_config;
+
+/* ---- state -------------------------------------------------------------------------------- */
+
+/** Counters of what happened, for diagnostics and tests. They wrap at 2^32. */
+typedef struct au_dc_stats {
+    uint32_t received;        /**< datagrams handed to the client */
+    uint32_t accepted;        /**< datagrams acted on (every other one is counted below) */
+    uint32_t drop_malformed;  /**< bad header, frame, body or CBOR; fragments; too long */
+    uint32_t drop_integrity;  /**< checksum or seal failed; plain when a key is set and sealed
+                                   when not; a sealed sender id that its message contradicts */
+    uint32_t drop_replayed;   /**< sequence number seen before or behind the window; a server
+                                   incarnation older than the one known */
+    uint32_t drop_not_mine;   /**< another destination, device id or device incarnation */
+    uint32_t sent;            /**< datagrams sent */
+    uint32_t send_errors;     /**< platform send failures */
+    uint32_t announces;       /**< announce datagrams sent */
+    uint32_t heartbeats;      /**< heartbeat requests answered */
+    uint32_t conflicts;       /**< interleaved owners detected (each reported to both) */
+    uint32_t owner_changes;   /**< a new owner polled the device */
+    uint32_t owner_lost;      /**< the owner fell silent for lost_after intervals */
+    uint32_t messages_in;     /**< user messages delivered to on_message */
+    uint32_t messages_out;    /**< user messages sent (au_dc_send) */
+} au_dc_stats;
+
+/** A server the device has heard from: its identity, where it is, and its replay window.
+ *  Private to the client. */
+typedef struct au_dc_server {
+    uint64_t id;          /**< server id (0: slot unused) */
+    uint64_t incarnation; /**< the server's incarnation, from its datagram headers */
+    uint64_t top;         /**< highest datagram sequence number accepted from it */
+    uint64_t seen;        /**< bit i: top - i accepted */
+    uint32_t heard_ms;    /**< when its last heartbeat request came */
+    au_dc_addr addr;      /**< where its last datagram came from */
+} au_dc_server;
+
+/** A device client. Allocate it (statically, on a device), then au_dc_init. Every member but
+ *  stats is private. sizeof(au_dc) is the client's whole state (docs/devices.md §6). */
+typedef struct au_dc {
+    const au_dc_config *cfg;
+    uint64_t seq;             /* next datagram sequence number */
+    au_dc_server servers[2];  /* [0] the owner (id 0: none), [1] the previous or another one */
+    uint32_t clock;           /* interval version, +1 per au_dc_set_interval */
+    uint32_t interval_ms;
+    uint32_t announce_at;     /* when to announce next while no owner polls */
+    uint32_t backoff_ms;      /* the re-announce delay after the next one */
+    uint32_t jitter;          /* xorshift state spreading re-announcements */
+    uint8_t started;          /* the first announce went out */
+    uint8_t name_len;
+    uint8_t in_input;         /* inside au_dc_input: rx_buf holds the datagram */
+    au_dc_stats stats;
+} au_dc;
+
+/* ---- the API ------------------------------------------------------------------------------ */
+
+/** Results (negative: failure). */
+enum au_dc_result {
+    AU_DC_OK = 0,
+    AU_DC_EINVAL = -1,  /**< a config field out of range, or a mode not compiled in */
+    AU_DC_ETOOBIG = -2, /**< the message does not fit the tx buffer */
+    AU_DC_ESEND = -3,   /**< the platform's send failed (every target, when several) */
+};
+
+/** Checks cfg and prepares dc (nothing is sent until the first au_dc_poll or au_dc_tick).
+ *  AU_DC_EINVAL names no field: check the ranges documented in au_dc_config. */
+AU_API int au_dc_init(au_dc *dc, const au_dc_config *cfg);
+
+/** Receives every pending datagram (through platform.recv, when set), then runs au_dc_tick.
+ *  Returns the milliseconds until au_dc_poll must run again, at most one interval. */
+AU_API uint32_t au_dc_poll(au_dc *dc);
+
+/** Handles one received datagram in buf (it is decrypted in place: buf is clobbered), for
+ *  platforms that deliver datagrams by callback; buf may be rx_buf. Everything malformed,
+ *  forged, replayed or not for this device is dropped and counted in dc->stats. */
+AU_API void au_dc_input(au_dc *dc, const au_dc_addr *from, uint8_t *buf, size_t len);
+
+/** Runs the timers only: the first announcement, owner loss, re-announcements. Returns as
+ *  au_dc_poll. */
+AU_API uint32_t au_dc_tick(au_dc *dc);
+
+/** Sends a user message (type id, CBOR payload) to the owner, or to every seed while there is
+ *  none (any server forwards it). AU_DC_ETOOBIG, AU_DC_ESEND. May be called from on_message. */
+AU_API int au_dc_send(au_dc *dc, uint64_t type, const uint8_t *payload, size_t len);
+
+/** Asks for another heartbeat interval (>= 10 ms): the clock advances and the device announces
+ *  it to its owner (to the seeds while there is none). AU_DC_EINVAL, AU_DC_ESEND. */
+AU_API int au_dc_set_interval(au_dc *dc, uint32_t interval_ms);
+
+/** The id of the server believed to own the device, 0 if none. */
+AU_API uint64_t au_dc_owner(const au_dc *dc);
+
+/* ---- CBOR for user payloads ---------------------------------------------------------------- */
+/* The subset aurum's codec uses for the common types (src/proto/codec.h): a record is an array
+ * of its fields in declaration order, a root an array [variant index, payload], integers are
+ * CBOR integers, au_str text, au_bytes a byte string, au_unit null. Floats are not provided.
+ * Writer and reader keep a sticky error: check it once at the end. */
+
+/** Appends CBOR to buf[len, cap). err becomes nonzero (and stays) when something does not fit. */
+typedef struct au_dc_cbor_out {
+    uint8_t *buf;
+    size_t len, cap;
+    int err;
+} au_dc_cbor_out;
+
+AU_API void au_dc_cbor_put_array(au_dc_cbor_out *w, uint64_t count); /**< head of an array */
+AU_API void au_dc_cbor_put_uint(au_dc_cbor_out *w, uint64_t v);
+AU_API void au_dc_cbor_put_int(au_dc_cbor_out *w, int64_t v);
+AU_API void au_dc_cbor_put_bytes(au_dc_cbor_out *w, const uint8_t *p, size_t n);
+AU_API void au_dc_cbor_put_text(au_dc_cbor_out *w, const char *s, size_t n); /**< UTF-8: the
+    receiver refuses invalid UTF-8; the writer does not check it */
+AU_API void au_dc_cbor_put_bool(au_dc_cbor_out *w, int v);
+AU_API void au_dc_cbor_put_null(au_dc_cbor_out *w);
+
+/** Reads CBOR from [pos, end). err becomes nonzero (and stays) on anything unexpected: another
+ *  major type, an indefinite length, a length past the end, a value out of range. */
+typedef struct au_dc_cbor_in {
+    const uint8_t *pos, *end;
+    int err;
+} au_dc_cbor_in;
+
+/** The count of an array head; 0 on error. */
+AU_API uint64_t au_dc_cbor_get_array(au_dc_cbor_in *r);
+/** An unsigned integer no larger than max (UINT64_MAX: any); 0 on error. */
+AU_API uint64_t au_dc_cbor_get_uint(au_dc_cbor_in *r, uint64_t max);
+/** A signed integer in [INT64_MIN, INT64_MAX]; 0 on error. */
+AU_API int64_t au_dc_cbor_get_int(au_dc_cbor_in *r);
+/** A byte string: a view into the input, *n its length; NULL on error. */
+AU_API const uint8_t *au_dc_cbor_get_bytes(au_dc_cbor_in *r, size_t *n);
+/** A text string (not NUL-terminated, not checked for UTF-8); NULL on error. */
+AU_API const char *au_dc_cbor_get_text(au_dc_cbor_in *r, size_t *n);
+/** A boolean, 0 or 1; 0 on error. */
+AU_API int au_dc_cbor_get_bool(au_dc_cbor_in *r);
+/** A null. */
+AU_API void au_dc_cbor_get_null(au_dc_cbor_in *r);
+/** 0 if everything was read without error and nothing is left over; otherwise nonzero. */
+AU_API int au_dc_cbor_end(const au_dc_cbor_in *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

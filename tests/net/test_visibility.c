@@ -1,0 +1,197 @@
+/* test_visibility.c — a send into the void leaves a trace a user finds: a rate-limited WARN on
+ * the receiving node naming what was dropped, why and from where; a "no answer" count on the
+ * sender; INFO lines for bind and stop; a too-big message counted once, not per datagram; a
+ * forge to port 0 refused. The lines are captured through the log sink. */
+#include <aurum/aurum.h>
+#include <aurum/testkit.h>
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "support/recorder.h"
+
+#define WAIT_MS 10000
+
+AU_ROOT(store_msg, (put, int64_t, AU_REMOTE), (blob, au_bytes, AU_REMOTE));
+AU_ROOT(other_msg, (put, int64_t, AU_REMOTE));
+
+typedef struct store {
+    recorder *log;
+} store;
+
+static void store_recv(au_ctx *ctx, store *self, store_msg *m) {
+    recorder_add(self->log, m->tag == store_msg_put ? m->put : (int64_t)m->blob.len);
+}
+AU_ACTOR(store_actor, store, store_msg, .recv = store_recv);
+
+/* ---- the captured log ---------------------------------------------------------------------- */
+
+static pthread_mutex_t lines_lock = PTHREAD_MUTEX_INITIALIZER;
+static char lines[256][512];
+static size_t nlines;
+
+static void capture(void *user, au_log_module module, au_log_level level, const char *file,
+                    int line, const char *message) {
+    pthread_mutex_lock(&lines_lock);
+    if (nlines < 256) snprintf(lines[nlines++], sizeof lines[0], "%s %s", au_log_level_name(level), message);
+    pthread_mutex_unlock(&lines_lock);
+}
+
+static void capture_start(au_log_level level) {
+    nlines = 0;
+    au_log_set_level(AU_LOG_NET, level);
+    au_log_set_sink(capture, NULL);
+}
+
+static void capture_stop(void) {
+    au_log_set_sink(NULL, NULL);
+    au_log_set_level(AU_LOG_NET, AU_LOG_WARN);
+}
+
+/* How many captured lines contain every one of the given words. */
+static size_t lines_with(const char *a, const char *b, const char *c) {
+    size_t k = 0;
+    pthread_mutex_lock(&lines_lock);
+    for (size_t i = 0; i < nlines; i++)
+        k += strstr(lines[i], a) && (!b || strstr(lines[i], b)) && (!c || strstr(lines[i], c));
+    pthread_mutex_unlock(&lines_lock);
+    return k;
+}
+
+typedef struct words { const char *a, *b, *c; } words;
+static bool logged(void *arg) {
+    words *w = arg;
+    return lines_with(w->a, w->b, w->c) > 0;
+}
+
+static au_node_stats stats_of(au_node *n) {
+    au_node_stats s;
+    au_node_stats_get(n, &s);
+    return s;
+}
+
+/* ---- silent failures made visible ----------------------------------------------------------- */
+
+static void each_kind_of_dropped_send_is_warned_once_with_the_sender_and_the_reason(void **s) {
+    capture_start(AU_LOG_WARN);
+    au_node *a, *b;
+    assert_int_equal(au_node_start(NULL, &a), AU_OK);
+    assert_int_equal(au_node_start(NULL, &b), AU_OK);
+    recorder log;
+    recorder_init(&log);
+    au_spawn(b, store_actor, "store", &(store){ &log });
+    /* No such actor (a typo in the name), twenty times: one line. */
+    int64_t_ref typo = au_forge(store_msg, int64_t, a, "stroe", au_node_address(b));
+    for (int i = 0; i < 20; i++) assert_int_equal(au_send(typo, (int64_t)i), AU_OK);
+    assert_true(wait_until(logged, &(words){ "WARN", "'stroe'", "no actor" }, WAIT_MS));
+    /* The right name, another root type. */
+    int64_t_ref wrong = au_forge(other_msg, int64_t, a, "store", au_node_address(b));
+    assert_int_equal(au_send(wrong, (int64_t)1), AU_OK);
+    assert_true(wait_until(logged, &(words){ "WARN", "'store'", "another root type" }, WAIT_MS));
+    /* And the real traffic still arrives. */
+    assert_int_equal(au_send(au_forge(store_msg, int64_t, a, "store", au_node_address(b)), (int64_t)7), AU_OK);
+    assert_true(recorder_wait(&log, 1, WAIT_MS));
+    au_node_stats st = stats_of(b);
+    assert_int_equal(st.drops_unknown_actor, 20);
+    assert_int_equal(st.drops_wrong_root, 1);
+    /* The sender's address is named; the twenty became one line. */
+    assert_int_equal(lines_with("WARN", "'stroe'", au_node_address(a)), 1);
+    capture_stop();
+    au_node_stop(a);
+    au_node_stop(b);
+    recorder_destroy(&log);
+}
+
+static bool received_100(void *node) { return stats_of(node).datagrams_received >= 100; }
+
+static void a_message_above_the_receivers_limit_is_counted_once_and_warned(void **s) {
+    capture_start(AU_LOG_WARN);
+    au_node *a, *b;
+    assert_int_equal(au_node_start(NULL, &a), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .max_message_size = 64 << 10 }, &b), AU_OK);
+    recorder log;
+    recorder_init(&log);
+    au_spawn(b, store_actor, "store", &(store){ &log });
+    au_bytes_ref far = au_forge(store_msg, au_bytes, a, "store", au_node_address(b));
+    size_t n = 200 << 10; /* 200 KiB: about 150 datagrams */
+    uint8_t *big = calloc(1, n);
+    assert_int_equal(au_send(far, ((au_bytes){ .ptr = big, .len = n })), AU_OK);
+    free(big);
+    assert_true(wait_until(logged, &(words){ "WARN", "max_message_size", au_node_address(a) }, WAIT_MS));
+    assert_true(wait_until(received_100, b, WAIT_MS));
+    au_node_stats st = stats_of(b);
+    assert_int_equal(st.drops_too_big, 1);          /* one message, not one per datagram */
+    capture_stop();
+    au_node_stop(a);
+    au_node_stop(b);
+    recorder_destroy(&log);
+}
+
+typedef struct unanswered_at_least {
+    au_node *node;
+    const char *addr;
+    uint64_t n;
+} unanswered_at_least;
+
+static bool unanswered(void *arg) {
+    unanswered_at_least *u = arg;
+    return au_node_unanswered(u->node, u->addr) >= u->n;
+}
+
+static void sends_to_a_node_that_never_answers_are_counted_on_the_sender(void **s) {
+    au_node *a, *b;
+    assert_int_equal(au_node_start(NULL, &a), AU_OK);
+    assert_int_equal(au_node_start(NULL, &b), AU_OK);
+    char gone[64];
+    snprintf(gone, sizeof gone, "%s", au_node_address(b));
+    au_node_stop(b); /* nobody listens there any more */
+    int64_t_ref void_ref = au_forge(store_msg, int64_t, a, "store", gone);
+    for (int i = 0; i < 30; i++) assert_int_equal(au_send(void_ref, (int64_t)i), AU_OK);
+    assert_true(wait_until(unanswered, &(unanswered_at_least){ a, gone, 30 }, WAIT_MS));
+    assert_int_equal(au_node_unanswered(a, "127.0.0.1:1"), 0); /* never sent there */
+    /* A peer that answers is not counted: one message each way resets it. */
+    au_node *c;
+    assert_int_equal(au_node_start(NULL, &c), AU_OK);
+    recorder log;
+    recorder_init(&log);
+    au_spawn(a, store_actor, "store", &(store){ &log });
+    au_spawn(c, store_actor, "store", &(store){ &log });
+    assert_int_equal(au_send(au_forge(store_msg, int64_t, a, "store", au_node_address(c)), (int64_t)1), AU_OK);
+    assert_int_equal(au_send(au_forge(store_msg, int64_t, c, "store", au_node_address(a)), (int64_t)2), AU_OK);
+    assert_true(recorder_wait(&log, 2, WAIT_MS));
+    assert_int_equal(au_node_unanswered(a, au_node_address(c)), 0);
+    au_node_stop(c);
+    au_node_stop(a);
+    recorder_destroy(&log);
+}
+
+static void bind_and_stop_are_logged_at_info_and_a_forge_to_port_zero_is_refused(void **s) {
+    capture_start(AU_LOG_INFO);
+    au_node *a;
+    assert_int_equal(au_node_start(NULL, &a), AU_OK);
+    char addr[64];
+    snprintf(addr, sizeof addr, "%s", au_node_address(a));
+    assert_true(lines_with("INFO", addr, "bound") == 1);
+    int64_t_ref zero = au_forge(store_msg, int64_t, a, "store", "127.0.0.1:0");
+    assert_true(au_ref_is_null(zero.raw));
+    assert_int_equal(au_last_error(), AU_EINVAL);
+    au_node_stop(a);
+    assert_true(lines_with("INFO", addr, "stopped") == 1);
+    capture_stop();
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(each_kind_of_dropped_send_is_warned_once_with_the_sender_and_the_reason),
+        cmocka_unit_test(a_message_above_the_receivers_limit_is_counted_once_and_warned),
+        cmocka_unit_test(sends_to_a_node_that_never_answers_are_counted_on_the_sender),
+        cmocka_unit_test(bind_and_stop_are_logged_at_info_and_a_forge_to_port_zero_is_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,23 @@
+# find_version.cmake — what find_package(aurum REQ) decides with a given version file, without a
+# project: cmake -DVERSION_FILE=<aurumConfigVersion.cmake> -DREQ=<x.y[.z]> -P find_version.cmake
+# prints "compatible" or "incompatible" (check_version.sh calls it).
+string(REPLACE "." ";" parts "${REQ}")
+list(LENGTH parts n)
+set(PACKAGE_FIND_VERSION ${REQ})
+set(PACKAGE_FIND_VERSION_COUNT ${n})
+set(PACKAGE_FIND_VERSION_MAJOR 0)
+set(PACKAGE_FIND_VERSION_MINOR 0)
+set(PACKAGE_FIND_VERSION_PATCH 0)
+set(i 0)
+foreach(name MAJOR MINOR PATCH)
+  if(i LESS n)
+    list(GET parts ${i} PACKAGE_FIND_VERSION_${name})
+  endif()
+  math(EXPR i "${i} + 1")
+endforeach()
+include(${VERSION_FILE})
+if(PACKAGE_VERSION_COMPATIBLE AND NOT PACKAGE_VERSION_UNSUITABLE)
+  message("compatible")
+else()
+  message("incompatible")
+endif()
