@@ -66,11 +66,13 @@ case "$runs" in ''|*[!0-9]*|0) echo "run.sh: --runs must be a positive integer" 
 benchmarks="\
 pingpong               1000000  100000  all                    pingpong:ns/rt:lower
 count                  10000000 1000000 all                    count:msg/s:higher count_peak_rss:MiB:lower
+count_bounded          10000000 1000000 aurum<count            count_bounded:msg/s:higher count_bounded_peak_rss:MiB:lower
 threadring             10000000 1000000 all                    threadring:ns/hop:lower
 fjcreate               1000000  100000  all                    fjcreate:actors/s:higher
 fjthrput               100000   10000   all                    fjthrput:msg/s:higher
 idle                   100000   20000   all                    idle:bytes/actor:lower idle_alloc:bytes/actor:lower
 fanin                  10000000 1000000 all                    fanin:msg/s:higher fanin_peak_rss:MiB:lower
+fanin_bounded          10000000 1000000 aurum<fanin            fanin_bounded:msg/s:higher fanin_bounded_peak_rss:MiB:lower
 remote_pingpong        100000   10000   all                    remote_pingpong:us/rt:lower remote_pingpong_cpu:cpu-us/rt:lower
 remote_pingpong_nospin 100000   10000   aurum<remote_pingpong  remote_pingpong_nospin:us/rt:lower remote_pingpong_nospin_cpu:cpu-us/rt:lower
 remote_throughput      1000000  100000  all                    remote_throughput:msg/s:higher remote_throughput_cpu:cpu-us/msg:lower

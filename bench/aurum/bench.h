@@ -67,11 +67,13 @@ int bench_info(void);
 /* The benchmarks (local.c, fanin.c, remote.c). */
 int bench_pingpong(uint64_t n);
 int bench_count(uint64_t n);
+int bench_count_bounded(uint64_t n);
 int bench_threadring(uint64_t n);
 int bench_fjcreate(uint64_t n);
 int bench_fjthrput(uint64_t n);
 int bench_idle(uint64_t n);
 int bench_fanin(uint64_t n);
+int bench_fanin_bounded(uint64_t n);
 int bench_remote_pingpong(uint64_t n);
 int bench_remote_pingpong_nospin(uint64_t n);
 int bench_remote_throughput(uint64_t n);

@@ -10,12 +10,14 @@
  * Time: the driver's first `go` (producers and consumer are spawned before the clock) to the
  * consumer's report. Reported: N / seconds, and the process's peak RSS.
  *
- * The consumer's mailbox is unbounded. The two places a bounded mailbox and back-pressure touch
- * are kept apart on purpose: consumer_opts() (the spawn options of the consumer, where a bound
- * goes) and produce() (one send, whose result a producer acts on: today any error fails the
- * run). */
+ * fanin: the consumer's mailbox is unbounded (as the peers'). fanin_bounded (aurum only): the
+ * consumer's mailbox holds at most FANIN_CAPACITY messages, and producers send with
+ * au_send_or_notify: a producer that finds it full stops, keeps its message, and resumes in its
+ * writable hook once the consumer has drained to half. The two places that differ are
+ * consumer_opts() (the bound) and produce() (what a full mailbox does). */
 #include "bench.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 AU_RECORD(fanin_item, (uint32_t, producer), (uint64_t, seq));
@@ -56,10 +58,17 @@ static void consumer_recv(au_ctx *ctx, fanin_consumer_state *self, fanin_consume
 
 AU_ACTOR(fanin_consumer_actor, fanin_consumer_state, fanin_consumer_msg, .recv = consumer_recv);
 
-/* The consumer's spawn options: an unbounded mailbox (the node default). */
+/* fanin_bounded: the consumer's mailbox bound (messages), and the run's mode. */
+#define FANIN_CAPACITY 4096
+static bool bounded;
+
+/* The consumer's spawn options: unbounded (the node default), or bounded with producers
+ * waiting for room (a reject-policy mailbox: a plain au_send would be refused, never dropped). */
 static const au_spawn_opts *consumer_opts(void) {
-    static const au_spawn_opts opts = { .name = NULL };
-    return &opts;
+    static const au_spawn_opts unbounded_opts = { .name = NULL };
+    static const au_spawn_opts bounded_opts = { .capacity = FANIN_CAPACITY,
+                                                .policy = AU_MAILBOX_REJECT };
+    return bounded ? &bounded_opts : &unbounded_opts;
 }
 
 /* ------------------------------------------------------------------------------ producer --- */
@@ -68,18 +77,31 @@ typedef struct fanin_producer_state {
     uint32_t id;
     uint64_t share, sent;
     fanin_item_ref consumer;
+    bool waiting; /* bounded: refused, resumes in the writable hook */
 } fanin_producer_state;
 
-/* One message to the consumer. */
-static void produce(fanin_producer_state *self) {
-    au_err err = au_send(self->consumer, ((fanin_item){ .producer = self->id, .seq = self->sent }));
+/* One message to the consumer; false when the bounded mailbox is full (the message was not
+ * taken: it is sent again, from `sent`, once the writable hook runs). */
+static bool produce(au_ctx *ctx, fanin_producer_state *self) {
+    fanin_item item = { .producer = self->id, .seq = self->sent };
+    au_err err = bounded ? au_send_or_notify(ctx, self->consumer, item)
+                         : au_send(self->consumer, item);
+    if (err == AU_EFULL && bounded) return false;
     if (err) bench_fail("fanin: producer %u: au_send: %s", (unsigned)self->id, au_strerror(err));
     self->sent++;
+    return true;
 }
 
-static void producer_recv(au_ctx *ctx, fanin_producer_state *self, fanin_producer_msg *msg) {
-    /* go and more alike: one burst, then yield the worker until `more` comes round */
-    for (unsigned k = 0; k < FANIN_BURST && self->sent < self->share; k++) produce(self);
+/* One burst, then yield the worker until `more` comes round (or, when refused, until the
+ * writable hook). */
+static void producer_burst(au_ctx *ctx, fanin_producer_state *self) {
+    if (self->waiting) return;
+    for (unsigned k = 0; k < FANIN_BURST && self->sent < self->share; k++) {
+        if (!produce(ctx, self)) {
+            self->waiting = true;
+            return;
+        }
+    }
     if (self->sent < self->share)
         au_send(au_self(ctx, fanin_producer_msg),
                 ((fanin_producer_msg){ .tag = fanin_producer_msg_more }));
@@ -87,11 +109,21 @@ static void producer_recv(au_ctx *ctx, fanin_producer_state *self, fanin_produce
         au_stop_self(ctx);
 }
 
-AU_ACTOR(fanin_producer_actor, fanin_producer_state, fanin_producer_msg, .recv = producer_recv);
+static void producer_recv(au_ctx *ctx, fanin_producer_state *self, fanin_producer_msg *msg) {
+    producer_burst(ctx, self); /* go and more alike */
+}
+
+static void producer_writable(au_ctx *ctx, fanin_producer_state *self, au_ref target) {
+    self->waiting = false;
+    producer_burst(ctx, self);
+}
+
+AU_ACTOR(fanin_producer_actor, fanin_producer_state, fanin_producer_msg, .recv = producer_recv,
+         .writable = producer_writable);
 
 /* ---------------------------------------------------------------------------- the driver --- */
 
-int bench_fanin(uint64_t n) {
+static int run_fanin(uint64_t n, const char *name) {
     if (n < FANIN_PRODUCERS) bench_fail("fanin: N must be at least %d", FANIN_PRODUCERS);
     au_node *node = bench_node_start();
     fanin_summary_promise p = au_promise_new(node, fanin_summary);
@@ -131,7 +163,16 @@ int bench_fanin(uint64_t n) {
     uint64_t peak = bench_peak_rss_bytes();
     au_node_stop(node);
     free(producers);
-    bench_result("fanin", (double)n / ((double)(t1 - t0) / 1e9), "msg/s");
-    bench_result("fanin_peak_rss", (double)peak / (1024.0 * 1024.0), "MiB");
+    char metric[64];
+    bench_result(name, (double)n / ((double)(t1 - t0) / 1e9), "msg/s");
+    snprintf(metric, sizeof metric, "%s_peak_rss", name);
+    bench_result(metric, (double)peak / (1024.0 * 1024.0), "MiB");
     return 0;
+}
+
+int bench_fanin(uint64_t n) { return run_fanin(n, "fanin"); }
+
+int bench_fanin_bounded(uint64_t n) {
+    bounded = true;
+    return run_fanin(n, "fanin_bounded");
 }

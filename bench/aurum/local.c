@@ -130,38 +130,68 @@ static void counter_recv(au_ctx *ctx, counter_state *self, counter_msg *msg) {
 AU_ACTOR(counter_actor, counter_state, counter_msg, .recv = counter_recv);
 
 /* The producer has no messages of its own: like the peers' producer it sends everything from
- * its first (and only) handler, then the fin, and ends. */
+ * its first (and only) handler, then the fin, and ends.
+ *
+ * count_bounded (aurum only): the counter's mailbox holds at most COUNT_CAPACITY messages and
+ * the producer streams with back-pressure: au_send_or_notify until the mailbox is full, then it
+ * ends its turn and goes on in its writable hook once the counter has drained to half. */
 AU_ROOT(producer_msg, (none, au_unit, AU_PLAIN));
 
+#define COUNT_CAPACITY 65536
+
 typedef struct producer_state {
-    uint64_t n;
+    uint64_t n, next;
     counter_msg_ref counter;
     bench_total_ref report;
+    bool bounded;
 } producer_state;
 
-static void producer_pre_start(au_ctx *ctx, producer_state *self) {
-    for (uint64_t i = 0; i < self->n; i++)
-        au_send(self->counter, ((counter_msg){ .tag = counter_msg_value, .value = i }));
-    au_send(self->counter, ((counter_msg){ .tag = counter_msg_fin, .fin = self->report }));
+static void producer_stream(au_ctx *ctx, producer_state *self) {
+    if (self->bounded) {
+        for (; self->next < self->n; self->next++) {
+            au_err err = au_send_or_notify(
+                ctx, self->counter, ((counter_msg){ .tag = counter_msg_value, .value = self->next }));
+            if (err == AU_EFULL) return; /* resumed by producer_writable */
+            if (err) bench_fail("count_bounded: au_send_or_notify: %s", au_strerror(err));
+        }
+    } else {
+        for (uint64_t i = 0; i < self->n; i++)
+            au_send(self->counter, ((counter_msg){ .tag = counter_msg_value, .value = i }));
+    }
+    au_send_control(self->counter, ((counter_msg){ .tag = counter_msg_fin, .fin = self->report }));
     au_stop_self(ctx);
+}
+
+static void producer_pre_start(au_ctx *ctx, producer_state *self) { producer_stream(ctx, self); }
+
+static void producer_writable(au_ctx *ctx, producer_state *self, au_ref target) {
+    producer_stream(ctx, self);
 }
 
 static void producer_recv(au_ctx *ctx, producer_state *self, producer_msg *msg) {}
 
 AU_ACTOR(producer_actor, producer_state, producer_msg, .pre_start = producer_pre_start,
-         .recv = producer_recv);
+         .recv = producer_recv, .writable = producer_writable);
 
-int bench_count(uint64_t n) {
+static int run_count(uint64_t n, bool bounded);
+
+int bench_count(uint64_t n) { return run_count(n, false); }
+
+int bench_count_bounded(uint64_t n) { return run_count(n, true); }
+
+static int run_count(uint64_t n, bool bounded) {
     au_node *node = bench_node_start();
     bench_total_promise p = au_promise_new(node, bench_total);
     CHECK_PROMISE(p);
     bench_total total = { 0 };
     uint64_t t0 = bench_now_ns();
-    counter_msg_ref counter = au_spawn(node, counter_actor, NULL, NULL);
+    counter_msg_ref counter =
+        au_spawn_with(node, counter_actor, bounded ? au_opts(.capacity = COUNT_CAPACITY) : NULL, NULL);
     CHECK_SPAWN(counter, "counter");
     producer_msg_ref producer = au_spawn(
         node, producer_actor, NULL,
-        &(producer_state){ .n = n, .counter = counter, .report = au_promise_ref(p, bench_total) });
+        &(producer_state){ .n = n, .counter = counter, .report = au_promise_ref(p, bench_total),
+                           .bounded = bounded });
     CHECK_SPAWN(producer, "producer");
     WAIT(p, bench_total, &total);
     uint64_t t1 = bench_now_ns();
@@ -171,8 +201,10 @@ int bench_count(uint64_t n) {
                    (unsigned long long)total.sum);
     uint64_t peak = bench_peak_rss_bytes();
     au_node_stop(node);
-    bench_result("count", (double)n / ((double)(t1 - t0) / 1e9), "msg/s");
-    bench_result("count_peak_rss", (double)peak / (1024.0 * 1024.0), "MiB");
+    bench_result(bounded ? "count_bounded" : "count", (double)n / ((double)(t1 - t0) / 1e9),
+                 "msg/s");
+    bench_result(bounded ? "count_bounded_peak_rss" : "count_peak_rss",
+                 (double)peak / (1024.0 * 1024.0), "MiB");
     return 0;
 }
 

@@ -16,11 +16,13 @@ static const struct {
 } benches[] = {
     { "pingpong", 1000000, bench_pingpong },
     { "count", 10000000, bench_count },
+    { "count_bounded", 10000000, bench_count_bounded },
     { "threadring", 10000000, bench_threadring },
     { "fjcreate", 1000000, bench_fjcreate },
     { "fjthrput", 100000, bench_fjthrput },
     { "idle", 100000, bench_idle },
     { "fanin", 10000000, bench_fanin },
+    { "fanin_bounded", 10000000, bench_fanin_bounded },
     { "remote_pingpong", 100000, bench_remote_pingpong },
     { "remote_pingpong_nospin", 100000, bench_remote_pingpong_nospin },
     { "remote_throughput", 1000000, bench_remote_throughput },

@@ -50,9 +50,8 @@
 extern "C" {
 #endif
 
-/** The context of the hook being run: who runs it and on which node. Valid only during the
- *  hook. */
-typedef struct au_ctx au_ctx;
+/* au_ctx, the context of the hook being run (who runs it, on which node; valid only during
+ * the hook), is declared in <aurum/ref.h>. */
 
 /** Durations and instants are nanoseconds of the node's clock. */
 typedef uint64_t au_nanos;
@@ -71,6 +70,7 @@ typedef struct au_actor_def {
     void (*timeout)(au_ctx *, void *state);
     void (*terminated)(au_ctx *, void *state, au_ref who);
     bool (*recv_set)(void); /* false if the typed recv hook is NULL; NULL: `recv` is the hook */
+    void (*writable)(au_ctx *, void *state, au_ref target);
 } au_actor_def;
 
 /** Defines actor `A` with state type S and root message type R. Hooks, given by designator
@@ -80,6 +80,8 @@ typedef struct au_actor_def {
  *   .post_stop  (au_ctx *, S *)                 after the last message, on any kind of stop
  *   .timeout    (au_ctx *, S *)                 the receive timeout expired (au_set_receive_timeout)
  *   .terminated (au_ctx *, S *, au_ref who)     a watched actor stopped (au_watch)
+ *   .writable   (au_ctx *, S *, au_ref target)  a bounded mailbox that refused this actor's
+ *                                               au_send_or_notify has room again (aurum/ref.h)
  *  A hook of another type is an error, also when cast to an unprototyped function pointer
  *  (void (*)()) and, with clang, to void *. (A hook *declared* without a prototype, `void f();`,
  *  cannot be told apart and is accepted: declare hooks with their parameters.) An explicit
@@ -92,6 +94,7 @@ typedef struct au_actor_def {
         void (*post_stop)(au_ctx *, S *);                                                     \
         void (*timeout)(au_ctx *, S *);                                                       \
         void (*terminated)(au_ctx *, S *, au_ref);                                            \
+        void (*writable)(au_ctx *, S *, au_ref);                                              \
     } A##__hooks_t_;                                                                          \
     _Pragma("GCC diagnostic push")                                                            \
     _Pragma("GCC diagnostic error \"-Wincompatible-pointer-types\"")                          \
@@ -119,9 +122,12 @@ typedef struct au_actor_def {
     static void A##__terminated_(au_ctx *c, void *s, au_ref w) {                              \
         if (A##__hooks.terminated) A##__hooks.terminated(c, (S *)s, w);                       \
     }                                                                                         \
+    static void A##__writable_(au_ctx *c, void *s, au_ref w) {                                \
+        if (A##__hooks.writable) A##__hooks.writable(c, (S *)s, w);                           \
+    }                                                                                         \
     static AU_UNUSED_ const au_actor_def A = {                                                \
         #A, &au_type_##R, sizeof(S), A##__pre_start_, A##__recv_, A##__post_stop_,           \
-        A##__timeout_, A##__terminated_, A##__recv_set_ };                                    \
+        A##__timeout_, A##__terminated_, A##__recv_set_, A##__writable_ };                    \
     static inline AU_UNUSED_ R##__spawn_ref_ A##__spawn(au_node *n, const S *st,              \
                                                        const au_spawn_opts *o) {              \
         return (R##__spawn_ref_){ .raw = au_spawn_(n, &A, st, o) };                           \
@@ -143,6 +149,34 @@ typedef struct au_actor_def {
 #define AU_HOOK_IS_RECV_(H, hook) \
     + _Generic(((*(H *)0) hook), __typeof__(((H *)0)->recv): 1, default: 0)
 
+/** What a bounded mailbox does with a user message that finds it full (au_spawn_opts.policy).
+ *
+ *  Which to choose:
+ *   - unbounded (capacity 0, the default): nothing is ever dropped or refused, and memory grows
+ *     with the backlog. Right when senders are paced by replies (request/response, ask) or the
+ *     receiver is known to keep up; the fastest path.
+ *   - AU_MAILBOX_REJECT: au_send returns AU_EFULL and the message is not queued. For senders
+ *     that can act on it (retry later, shed load, tell their own client); with the
+ *     back-pressure sends of aurum/ref.h (au_try_send, au_send_wait, au_send_or_notify) a
+ *     producer waits for room instead and nothing is lost: the choice for streams that must be
+ *     complete (a pipeline stage, a bulk transfer).
+ *   - AU_MAILBOX_DROP_NEWEST: the new message is dropped silently (au_send returns AU_OK).
+ *     For samples where the backlog is what matters and late arrivals add little (metrics).
+ *   - AU_MAILBOX_DROP_OLDEST: the oldest queued message is dropped to make room: the actor sees
+ *     the most recent `capacity` messages. For state updates where only the latest counts
+ *     (positions, prices, heartbeats of a UI). The oldest is dropped by the receiver as it
+ *     reads (it alone may take from its queue), so the queue may briefly hold up to
+ *     2 × capacity; beyond that new messages are dropped too (drops_mailbox_newest).
+ *  Control messages are outside the bound under every policy: Term, node stop, death-watch
+ *  notifications, ask replies and timeouts, receive timeouts, `writable` notifications, and
+ *  messages sent with au_send_control. Drops and refusals are counted in the node's stats
+ *  (drops_mailbox_newest, drops_mailbox_oldest, mailbox_refused). */
+typedef enum au_mailbox_policy {
+    AU_MAILBOX_REJECT = 0,  /**< refuse: au_send returns AU_EFULL (the default policy) */
+    AU_MAILBOX_DROP_NEWEST, /**< drop the message being sent; the send reports AU_OK */
+    AU_MAILBOX_DROP_OLDEST, /**< drop the oldest queued message; the send reports AU_OK */
+} au_mailbox_policy;
+
 /** Options of au_spawn_with. */
 typedef struct au_spawn_opts {
     const char *name;          /**< register under this name (remotely reachable); NULL = anonymous */
@@ -150,6 +184,13 @@ typedef struct au_spawn_opts {
     au_nanos receive_timeout;  /**< initial receive timeout; 0 = none */
     struct au_layer *layer;    /**< a library layer's system actor (aurum/layer.h): stopped after
                                     the user's actors, in layer order; NULL = a user actor */
+    uint32_t capacity;         /**< bounded mailbox: at most this many user messages queued
+                                    (messages, not bytes); 0 = unbounded (the default). See
+                                    au_mailbox_policy for what to choose */
+    au_mailbox_policy policy;  /**< what a full bounded mailbox does; default AU_MAILBOX_REJECT */
+    uint32_t low_water;        /**< a sender waiting for room (au_send_wait, au_send_or_notify)
+                                    is resumed once the depth has fallen to this many messages;
+                                    must be below capacity; 0 = capacity / 2 */
 } au_spawn_opts;
 
 /** Spawns actor A registered under `name` (NULL: anonymous), pooled, with a copy of the state

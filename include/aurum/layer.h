@@ -13,7 +13,12 @@
  * actors, the layer attached last first (devices before CRDT before cluster), each layer's
  * `stopping` hook running just before its actors get the stop; the remote path is still up all
  * along, so a system actor's post_stop can still say goodbye to other nodes. Then the transport
- * closes, and every layer's `free` runs. */
+ * closes, and every layer's `free` runs.
+ *
+ * Bounded mailboxes (aurum/actor.h) never drop or refuse the runtime's own signals; a layer's
+ * protocol messages to actors that may be bounded (a user's actor told of membership, say) go
+ * with au_send_control (aurum/ref.h), which is outside every bound. A layer's own actors are
+ * unbounded unless it spawns them with a capacity. */
 #ifndef AURUM_LAYER_H
 #define AURUM_LAYER_H
 

@@ -146,7 +146,15 @@ AU_API au_nanos au_node_now(const au_node *node);
     X(timers_fired, COUNTER, "au_send_after timers that fired")                                    \
     X(timers_cancelled, COUNTER, "timers cancelled (au_timer_cancel) before they fired")          \
     X(drops_wrong_interface_local, COUNTER,                                                        \
-      "local sends through a reference whose interface does not fit its actor (see au_send)")
+      "local sends through a reference whose interface does not fit its actor (see au_send)")    \
+    X(mailbox_depth, GAUGE, "user messages queued in bounded mailboxes, all of them together")     \
+    X(mailbox_high_water, GAUGE, "the highest depth any bounded mailbox of the node has reached")  \
+    X(mailbox_refused, COUNTER, "messages a full reject-policy mailbox refused (AU_EFULL)")        \
+    X(drops_mailbox_newest, COUNTER, "new messages dropped by a full bounded mailbox")             \
+    X(drops_mailbox_oldest, COUNTER, "queued messages dropped by a full drop-oldest mailbox")      \
+    X(mailbox_full_waits, COUNTER,                                                                 \
+      "back-pressure sends that found a bounded mailbox full (au_try_send, au_send_wait, "         \
+      "au_send_or_notify)")
 
 /** The statistics kept by the UDP transport (sent, received, dropped on arrival). */
 #define AU_NODE_STATS_NET(X)                                                                       \

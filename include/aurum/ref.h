@@ -21,6 +21,8 @@ extern "C" {
 #endif
 
 typedef struct au_node au_node;
+/** The context of a running hook (see <aurum/actor.h>). */
+typedef struct au_ctx au_ctx;
 /** A one-shot reply target for a plain thread (see au_promise_new in <aurum/actor.h>); user code
  *  holds it as a typed T_promise. */
 typedef struct au_promise au_promise;
@@ -50,7 +52,9 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
 /** Sends msg (an expression of exactly the reference's message type) through ref. The message
  *  is moved: whatever it owns (strings, bytes, arrays) now belongs to the receiver, or is freed
  *  if the send fails. Returns AU_OK, or AU_EINVAL for a null reference, AU_ESTOPPED if the
- *  actor or node is known to be gone, AU_ETOOBIG / AU_EENCODE for remote sends. Delivery is
+ *  actor or node is known to be gone, AU_EFULL if the actor's bounded mailbox is full and its
+ *  policy is to refuse (aurum/actor.h, au_mailbox_policy; the message is freed: see
+ *  au_try_send to keep it), AU_ETOOBIG / AU_EENCODE for remote sends. Delivery is
  *  at-most-once; messages from one sender to one receiver arrive in order.
  *
  *  A reference whose bytes lie about its type (built by hand from an au_ref, or reinterpreted
@@ -58,6 +62,50 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  an interface that is not the type of the root variant it targets, is dropped, counted in
  *  drops_wrong_interface_local (au_node_stats_get) and fails with AU_ETYPE. */
 #define au_send(ref, ...) AU_WITH_MSG_(au_send_, ref, (__VA_ARGS__))
+
+/* ---- bounded mailboxes: back-pressure and control sends ------------------------------------
+ *
+ * An actor spawned with au_spawn_opts.capacity > 0 has a bounded mailbox (aurum/actor.h:
+ * au_mailbox_policy says what to choose). au_send into a full one follows the mailbox's policy;
+ * the sends below let the sender decide instead. Into an unbounded mailbox all of them behave
+ * like au_send. Remote references: the bound is applied where the actor lives and is not
+ * reported back over the network, so these behave like au_send there too (a remote message
+ * that finds a full reject-policy mailbox is dropped and counted in mailbox_refused).
+ *
+ * On AU_EFULL and AU_ETIMEDOUT the message is *not* consumed: it still belongs to the caller,
+ * who may send it again later (on any other result it is moved as by au_send). */
+
+/** A non-blocking send that reports a full bounded mailbox: AU_EFULL, whatever its policy,
+ *  when `capacity` messages are queued; else as au_send. Any thread or actor. */
+#define au_try_send(ref, ...) AU_WITH_MSG_(au_try_send_, ref, (__VA_ARGS__))
+
+/** From a plain thread (or a dedicated actor): waits until the bounded mailbox has room, then
+ *  sends. `timeout` is real time in nanoseconds, 0 = wait without limit; AU_ETIMEDOUT when it
+ *  passes first. Woken once the depth has fallen to the mailbox's low_water; AU_ESTOPPED if the
+ *  actor stops meanwhile. Inside a pooled actor's hook it does not block: AU_ESTATE (use
+ *  au_send_or_notify); nor on a node whose driver runs the actors on the caller's thread (a
+ *  simulation): AU_ESTATE when the mailbox is full. */
+#define au_send_wait(ref, timeout, ...) AU_WITH_MSG_(au_send_wait_, ref, (__VA_ARGS__), (timeout))
+
+/** From an actor's hook: sends if the bounded mailbox has room; if it is full, returns AU_EFULL
+ *  and registers the running actor for one `writable` turn (the .writable hook of AU_ACTOR,
+ *  given the full actor's root reference) once the depth has fallen to the mailbox's low_water,
+ *  or the actor behind ref has stopped. Each AU_EFULL gives exactly one such turn; the hook
+ *  typically sends the refused message again and carries on. A worker never blocks. */
+#define au_send_or_notify(ctx, ref, ...) \
+    AU_WITH_MSG_(au_send_or_notify_, ref, (__VA_ARGS__), (ctx))
+
+/** Sends a control message: never counted against a bound, dropped or refused by a full
+ *  mailbox (like Term and death-watch notifications). For library layers whose protocol
+ *  messages (membership, acks, heartbeats) must not be lost to a user's bound; use it for
+ *  messages that are few and small, since it bypasses the memory limit the bound gives. */
+#define au_send_control(ref, ...) AU_WITH_MSG_(au_send_control_, ref, (__VA_ARGS__))
+
+/** The number of user messages queued in the bounded mailbox behind a local ref: AU_OK and
+ *  *depth; AU_ESTATE for an unbounded mailbox (not counted, to keep its sends cheap) or a
+ *  remote reference; AU_ESTOPPED if the actor is gone; AU_EINVAL for a null ref. A snapshot:
+ *  senders and the actor change it meanwhile. */
+#define au_mailbox_depth(ref, depth) au_mailbox_depth_((ref).raw, (depth))
 
 /** Asks the actor behind ref to stop (the Term signal): it first processes the messages queued
  *  before the signal, then runs post_stop. Works for local and remote references. Returns
@@ -131,6 +179,11 @@ AU_API au_err au_last_error(void);
 
 AU_API au_err au_send_(au_ref ref, const void *msg, size_t size);
 AU_API au_err au_ref_send_(au_ref ref, const void *msg); /* the untyped send (timers use it) */
+AU_API au_err au_try_send_(au_ref ref, const void *msg, size_t size);
+AU_API au_err au_send_wait_(au_ref ref, uint64_t timeout, const void *msg, size_t size);
+AU_API au_err au_send_or_notify_(au_ref ref, au_ctx *ctx, const void *msg, size_t size);
+AU_API au_err au_send_control_(au_ref ref, const void *msg, size_t size);
+AU_API au_err au_mailbox_depth_(au_ref ref, uint32_t *depth);
 AU_API au_err au_ref_stop_(au_ref ref);
 AU_API au_ref au_ref_narrow_(au_ref ref, au_type *root, uint16_t variant, au_type *iface);
 AU_API au_ref au_ref_forge_(au_node *node, const char *name, const char *addr, au_type *root,

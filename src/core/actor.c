@@ -3,11 +3,18 @@
  *
  * Invariants: only the party that holds the cell's "scheduled" token (see mailbox.h) runs a
  * turn, so hooks of one actor never run concurrently; a cell's fields other than the mailbox and
- * `gen` are read only after checking that `gen` matches the envelope being processed. */
+ * `gen` are read only after checking that `gen` matches the envelope being processed.
+ *
+ * Bounded mailboxes ("bounded mailboxes" below): a bounded cell's memory carries an au_bound
+ * (internal.h); every user message to it is counted before it is pushed and uncounted after it
+ * is popped, and only counted envelopes are ever refused or dropped. An unbounded cell's send
+ * path tests one fixed flag bit more than before and touches nothing else. */
 #include "core/internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define STATE_ALIGN 16
 
@@ -27,6 +34,7 @@ typedef struct slab {
     struct slab *next;
     size_t stride;
     unsigned count;
+    unsigned kind; /* the cells' AU_CELL_* flags */
     _Alignas(16) unsigned char mem[];
 } slab;
 
@@ -37,18 +45,38 @@ typedef struct slab {
 
 #define SLAB_CELLS 64
 
-/* A free cell of the class, or a new slab's worth. Called with node->lock held. */
-static au_cell *cell_take(au_node *node, unsigned cls, bool dedicated) {
-    au_cell **list = &node->free_cells[dedicated][cls];
+static void bound_init(au_bound *b) {
+    atomic_init(&b->depth, 0);
+    atomic_init(&b->capacity, 0);
+    atomic_init(&b->low_water, 0);
+    atomic_init(&b->policy, 0);
+    atomic_init(&b->waiting, 0);
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* au_send_wait's deadline */
+    pthread_cond_init(&b->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    b->actors = NULL;
+    b->nactors = b->actors_cap = 0;
+}
+
+/* A free cell of the class and kind (AU_CELL_DEDICATED | AU_CELL_BOUNDED), or a new slab's
+ * worth. Called with node->lock held. */
+static au_cell *cell_take(au_node *node, unsigned cls, unsigned kind) {
+    bool dedicated = kind & AU_CELL_DEDICATED;
+    au_cell **list = &node->free_cells[kind][cls];
     if (!*list) {
         size_t stride = au_cell_class_size[cls] + (dedicated ? sizeof(au_dedicated) : 0);
         stride = (stride + 15) & ~(size_t)15;
+        if (kind & AU_CELL_BOUNDED) stride += (sizeof(au_bound) + 15) & ~(size_t)15;
         unsigned n = dedicated ? 4 : SLAB_CELLS;
         slab *s = calloc(1, sizeof(slab) + stride * n);
         if (!s) return NULL;
         s->next = node->slabs;
         s->stride = stride;
         s->count = n;
+        s->kind = kind;
         node->slabs = s;
         for (unsigned i = 0; i < n; i++) {
             au_cell *c = (au_cell *)(s->mem + stride * i);
@@ -56,7 +84,7 @@ static au_cell *cell_take(au_node *node, unsigned cls, bool dedicated) {
             atomic_init(&c->gen, 0);
             atomic_init(&c->autonamed, 0);
             atomic_init(&c->def, NULL);
-            c->flags = dedicated ? AU_CELL_DEDICATED : 0;
+            c->flags = (uint8_t)kind;
             c->size_class = (uint8_t)cls;
             c->node = node;
             if (dedicated) {
@@ -64,6 +92,7 @@ static au_cell *cell_take(au_node *node, unsigned cls, bool dedicated) {
                 pthread_mutex_init(&d->lock, NULL);
                 pthread_cond_init(&d->cond, NULL);
             }
+            if (kind & AU_CELL_BOUNDED) bound_init(au_cell_bound(c));
             c->free_next = *list;
             *list = c;
         }
@@ -77,9 +106,9 @@ static au_cell *cell_take(au_node *node, unsigned cls, bool dedicated) {
 static void cell_release(au_cell *cell) {
     au_node *node = cell->node;
     pthread_mutex_lock(&node->lock);
-    bool dedicated = cell->flags & AU_CELL_DEDICATED;
-    cell->free_next = node->free_cells[dedicated][cell->size_class];
-    node->free_cells[dedicated][cell->size_class] = cell;
+    unsigned kind = cell->flags & (AU_CELL_DEDICATED | AU_CELL_BOUNDED);
+    cell->free_next = node->free_cells[kind][cell->size_class];
+    node->free_cells[kind][cell->size_class] = cell;
     pthread_mutex_unlock(&node->lock);
 }
 
@@ -100,6 +129,24 @@ static bool state_is_inline(au_cell *cell) {
 }
 
 /* ---- sending into a cell ------------------------------------------------------------------ */
+
+/* The pooled turn running on this thread (see "turns" and "the outbox" below). */
+#define TURN_DEFERRED 16
+static _Thread_local struct {
+    unsigned depth;
+    uint64_t sends; /* user messages sent through the outbox in this turn */
+    size_t n;
+    struct { void (*flush)(void *); void *arg; } at[TURN_DEFERRED];
+} turn;
+
+static _Thread_local struct {
+    au_cell *prev; /* the target of the previous user message (of this turn, inside one) */
+    au_cell *cell; /* the run's target (== prev); NULL: no run */
+    au_mnode *first, *last;
+    unsigned n;
+} outbox;
+
+static void outbox_flush(void);
 
 /* A seqlock read: gen, then def, then gen again; any thread, lock-free.
  *  - first gen load, acquire: pairs with spawn's seq_cst (so also release) store of this gen,
@@ -125,11 +172,307 @@ const au_actor_def *au_cell_def_if_alive(au_cell *cell, uint32_t gen) {
  * release push and the worker's acquire pop (or the run-next slot, on this same thread; or a
  * stepping driver, whose schedule op must order the same way). */
 void au_cell_push(au_cell *cell, au_envelope *env) {
+    if (outbox.cell) outbox_flush(); /* a run held back goes first: pair order (Term after it) */
     if (au_mailbox_push(&cell->mbox, &env->node)) au_schedule(cell);
+}
+
+/* ---- the outbox: a turn's run of messages to one actor ------------------------------------- *
+ *
+ * Inside a pooled actor's turn, consecutive user messages to the same unbounded actor after the
+ * first (which is pushed at once, so a turn that sends one message pays nothing here) are linked
+ * into a run with plain stores and pushed with one exchange (au_mailbox_push_chain) when the run
+ * reaches OUTBOX_RUN, when the turn sends to another actor or pushes anything else (au_cell_push
+ * flushes first, so every sender→receiver pair keeps its order), and when the turn ends. A
+ * producer's burst then pays one atomic exchange, and its consumer one schedule, per run instead
+ * of per message. A run is held back at most until the end of the turn that made it.
+ *
+ * A turn that has sent LONG_TURN messages is streaming: the actors it makes runnable from then
+ * on go to an idle worker (au_schedule_away) rather than its own run-next slot, and the one
+ * already waiting there is handed over, so the consumer runs in parallel with the producer
+ * instead of after its whole turn (and the producer's memory is recycled as it goes, instead
+ * of a backlog of every message being built first). */
+#define OUTBOX_RUN 64
+#define LONG_TURN 256
+
+/* Out of line: the sends that are not part of a run keep a frameless fast path. */
+static __attribute__((noinline)) void outbox_flush(void) {
+    au_cell *cell = outbox.cell;
+    outbox.cell = NULL;
+    bool streaming = turn.sends >= LONG_TURN;
+    if (au_mailbox_push_chain(&cell->mbox, outbox.first, outbox.last)) {
+        if (streaming)
+            au_schedule_away(cell);
+        else
+            au_schedule(cell);
+    } else if (streaming) {
+        /* No worker was idle when the turn began streaming: look again once per run. */
+        au_schedule_hand_off_next();
+    }
+}
+
+void au_cell_send(au_cell *cell, au_envelope *env) {
+    /* Outside a turn (a plain thread, a dedicated actor), or the first of a run: pushed now, so
+     * a turn that sends one message (a request, a reply) pays nothing for the outbox. */
+    if (cell != outbox.prev) {
+        if (__builtin_expect(outbox.cell != NULL, 0)) outbox_flush();
+        outbox.prev = cell; /* outside a turn too: the run path below checks for one */
+        if (au_mailbox_push(&cell->mbox, &env->node)) au_schedule(cell);
+        return;
+    }
+    if (!turn.depth) {
+        if (au_mailbox_push(&cell->mbox, &env->node)) au_schedule(cell);
+        return;
+    }
+    if (outbox.cell != cell) {
+        outbox.cell = cell;
+        outbox.first = &env->node;
+        outbox.n = 0;
+    } else {
+        /* relaxed: the run is this thread's until the flush's exchange publishes it. */
+        atomic_store_explicit(&outbox.last->next, &env->node, memory_order_relaxed);
+    }
+    outbox.last = &env->node;
+    if (++outbox.n == OUTBOX_RUN) outbox_flush();
+    if (++turn.sends == LONG_TURN) au_schedule_hand_off_next();
 }
 
 au_ref au_cell_ref(au_cell *cell, uint32_t gen, au_type *iface, uint16_t variant) {
     return (au_ref){ .target = cell, .iface = iface, .gen = gen, .variant = variant, .flags = 0 };
+}
+
+/* ---- bounded mailboxes -------------------------------------------------------------------- */
+
+/* Room and its announcement, the argument. Senders raise depth (a CAS that never passes the
+ * limit, so the bound is exact) before pushing; the consumer lowers it by one after each
+ * counted envelope; so every fall of depth from above low_water to at most low_water is one
+ * decrement that lands exactly on low_water, and that decrement is where waiting senders are
+ * told (room_announce). A sender that must wait does: waiting += 1, then tries depth again, and
+ * waits only if that fails; the consumer does: depth -= 1, then reads waiting. All four are
+ * seq_cst, so (as in the scheduler's sleep handshake) either the sender's second try sees the
+ * room or the consumer sees the waiter, and no waiter is left behind a drained mailbox. Blocked
+ * threads check and sleep under b->lock, and room_announce broadcasts under it, so the wake-up
+ * itself cannot fall between a check and the wait. An actor's registration is made and
+ * re-checked under the same lock, and the announcement takes the whole list under it: each
+ * registration is announced exactly once (or withdrawn by its own re-check). The stop of the
+ * incarnation announces too (finish_stop), after its gen change, so a registration made after
+ * that sees the gen changed in its re-check. */
+
+/* Highest depth seen, node-wide: rarely raised, so a relaxed look first. */
+static void note_high_water(au_node *node, uint32_t depth) {
+    _Atomic uint64_t *hw = &node->stats.mailbox_high_water;
+    uint64_t cur = atomic_load_explicit(hw, memory_order_relaxed);
+    while (depth > cur &&
+           !atomic_compare_exchange_weak_explicit(hw, &cur, depth, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+    }
+}
+
+/* Takes one unit of room if depth is below limit. seq_cst: the waiter's half of the handshake
+ * above (for the other callers it costs nothing more on x86: a CAS is a full barrier). */
+static bool room_take(au_node *node, au_bound *b, uint32_t limit) {
+    uint32_t d = atomic_load_explicit(&b->depth, memory_order_relaxed);
+    while (d < limit) {
+        if (atomic_compare_exchange_weak_explicit(&b->depth, &d, d + 1, memory_order_seq_cst,
+                                                  memory_order_relaxed)) {
+            note_high_water(node, d + 1);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Tells every waiting sender that there is room (or that the actor stopped): wakes the blocked
+ * threads and sends one AU_ENV_WRITABLE to each registered actor. Any thread. */
+static void room_announce(au_cell *cell, au_bound *b) {
+    pthread_mutex_lock(&b->lock);
+    pthread_cond_broadcast(&b->cond);
+    au_room_waiter *list = b->actors;
+    uint32_t n = b->nactors;
+    b->actors = NULL;
+    b->nactors = b->actors_cap = 0;
+    /* seq_cst like every update of waiting (see above); the blocked threads' own counts stay. */
+    if (n) atomic_fetch_sub_explicit(&b->waiting, n, memory_order_seq_cst);
+    pthread_mutex_unlock(&b->lock);
+    for (uint32_t i = 0; i < n; i++) {
+        au_envelope *env = au_envelope_new(AU_ENV_WRITABLE, sizeof(au_ref));
+        if (!env) continue; /* out of memory: that sender is not told (logged nowhere; rare) */
+        au_ref target = au_cell_ref(cell, list[i].target_gen, list[i].root, AU_WHOLE);
+        memcpy(env->payload, &target, sizeof target);
+        env->gen = list[i].gen;
+        au_cell_push(list[i].cell, env);
+    }
+    free(list);
+}
+
+/* The consumer's half: one counted envelope is done with. */
+static void room_release(au_cell *cell, au_bound *b) {
+    uint32_t d = atomic_fetch_sub_explicit(&b->depth, 1, memory_order_seq_cst) - 1;
+    if (d == atomic_load_explicit(&b->low_water, memory_order_relaxed) &&
+        atomic_load_explicit(&b->waiting, memory_order_seq_cst))
+        room_announce(cell, b);
+}
+
+__attribute__((noinline)) void au_cell_room_return(au_cell *cell) {
+    room_release(cell, au_cell_bound(cell));
+}
+
+static bool room_alive(au_cell *cell, uint32_t gen) {
+    return atomic_load_explicit(&cell->gen, memory_order_seq_cst) == gen;
+}
+
+/* Registers the running actor for one AU_ENV_WRITABLE from cell (AU_EFULL), unless its re-check
+ * finds room (AU_OK, room taken) or the incarnation gone (AU_ESTOPPED). */
+static au_err room_register(au_cell *cell, au_bound *b, uint32_t gen, au_ctx *ctx) {
+    au_node *node = cell->node;
+    uint32_t cap = atomic_load_explicit(&b->capacity, memory_order_relaxed);
+    const au_actor_def *def = au_cell_def_if_alive(cell, gen);
+    if (!def) return AU_ESTOPPED;
+    pthread_mutex_lock(&b->lock);
+    if (b->nactors == b->actors_cap) {
+        uint32_t ncap = b->actors_cap ? b->actors_cap * 2 : 8;
+        au_room_waiter *a = realloc(b->actors, ncap * sizeof *a);
+        if (!a) {
+            pthread_mutex_unlock(&b->lock);
+            return AU_ENOMEM;
+        }
+        b->actors = a;
+        b->actors_cap = ncap;
+    }
+    b->actors[b->nactors++] = (au_room_waiter){ .cell = ctx->cell, .gen = ctx->gen,
+                                                .target_gen = gen, .root = def->root };
+    atomic_fetch_add_explicit(&b->waiting, 1, memory_order_seq_cst);
+    au_err err = AU_EFULL;
+    if (!room_alive(cell, gen))
+        err = AU_ESTOPPED;
+    else if (room_take(node, b, cap))
+        err = AU_OK;
+    if (err != AU_EFULL) { /* withdrawn: still the last entry, the lock was held throughout */
+        b->nactors--;
+        atomic_fetch_sub_explicit(&b->waiting, 1, memory_order_seq_cst);
+    }
+    pthread_mutex_unlock(&b->lock);
+    return err;
+}
+
+/* Blocks the calling thread until room (AU_OK, taken), the deadline (AU_ETIMEDOUT) or the
+ * incarnation's end (AU_ESTOPPED). */
+static au_err room_wait(au_cell *cell, au_bound *b, uint32_t gen, uint64_t deadline) {
+    au_node *node = cell->node;
+    uint32_t cap = atomic_load_explicit(&b->capacity, memory_order_relaxed);
+    struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000u),
+                           .tv_nsec = (long)(deadline % 1000000000u) };
+    au_err err;
+    pthread_mutex_lock(&b->lock);
+    atomic_fetch_add_explicit(&b->waiting, 1, memory_order_seq_cst);
+    for (;;) {
+        if (!room_alive(cell, gen)) {
+            err = AU_ESTOPPED;
+            break;
+        }
+        if (room_take(node, b, cap)) {
+            err = AU_OK;
+            break;
+        }
+        if (deadline) {
+            if (pthread_cond_timedwait(&b->cond, &b->lock, &ts) == ETIMEDOUT) {
+                err = room_take(node, b, cap) ? AU_OK : AU_ETIMEDOUT;
+                break;
+            }
+        } else {
+            pthread_cond_wait(&b->cond, &b->lock);
+        }
+    }
+    atomic_fetch_sub_explicit(&b->waiting, 1, memory_order_seq_cst);
+    pthread_mutex_unlock(&b->lock);
+    return err;
+}
+
+au_err au_cell_room(au_cell *cell, uint32_t gen, au_send_mode mode, uint64_t deadline,
+                    au_ctx *ctx, bool *dropped) {
+    au_node *node = cell->node;
+    au_bound *b = au_cell_bound(cell);
+    *dropped = false;
+    /* relaxed: this incarnation's (see spawn) or, for a stale sender, a past one's: either is a
+     * bound the envelope's gen check then settles. */
+    uint32_t cap = atomic_load_explicit(&b->capacity, memory_order_relaxed);
+    if (room_take(node, b, cap)) return AU_OK;
+    switch (mode) {
+    case AU_SEND_PLAIN:
+        switch ((au_mailbox_policy)atomic_load_explicit(&b->policy, memory_order_relaxed)) {
+        case AU_MAILBOX_REJECT:
+            au_stat_add(&node->stats.mailbox_refused, 1);
+            return AU_EFULL;
+        case AU_MAILBOX_DROP_OLDEST:
+            /* The consumer drops the oldest as it reads; up to 2 × capacity may be queued. */
+            if (room_take(node, b, cap > UINT32_MAX / 2 ? UINT32_MAX : 2 * cap)) return AU_OK;
+            break;
+        case AU_MAILBOX_DROP_NEWEST:
+            break;
+        }
+        au_stat_add(&node->stats.drops_mailbox_newest, 1);
+        *dropped = true;
+        return AU_OK;
+    case AU_SEND_CONTROL:
+        return AU_OK; /* not reached: control sends take no room */
+    case AU_SEND_TRY:
+        au_stat_add(&node->stats.mailbox_full_waits, 1);
+        return AU_EFULL;
+    case AU_SEND_WAIT:
+        au_stat_add(&node->stats.mailbox_full_waits, 1);
+        /* A driver that runs the actors (a simulation) does so on the caller's own thread:
+         * nothing would drain while it blocks. */
+        if (node->stepped) return AU_ESTATE;
+        return room_wait(cell, b, gen, deadline);
+    case AU_SEND_NOTIFY:
+        au_stat_add(&node->stats.mailbox_full_waits, 1);
+        return room_register(cell, b, gen, ctx);
+    }
+    return AU_EINVAL;
+}
+
+void au_cell_push_counted(au_cell *cell, au_envelope *env) {
+    env->eflags |= AU_ENVF_COUNTED;
+    au_cell_push(cell, env);
+}
+
+void au_cell_deliver_remote(au_cell *cell, au_envelope *env) {
+    if (!(cell->flags & AU_CELL_BOUNDED) || env->kind != AU_ENV_REMOTE) { /* Term: control */
+        au_cell_push(cell, env);
+        return;
+    }
+    bool dropped;
+    if (au_cell_room(cell, env->gen, AU_SEND_PLAIN, 0, NULL, &dropped) != AU_OK || dropped) {
+        au_envelope_free(env); /* refused or dropped: counted by au_cell_room */
+        return;
+    }
+    au_cell_push_counted(cell, env);
+}
+
+/* A counted envelope popped by the consumer, before it is processed: true if a drop-oldest
+ * mailbox is over its capacity, so this (the oldest) is dropped instead. */
+static __attribute__((noinline)) bool drop_as_oldest(au_cell *cell, au_envelope *env) {
+    au_bound *b = au_cell_bound(cell);
+    if (atomic_load_explicit(&b->policy, memory_order_relaxed) != AU_MAILBOX_DROP_OLDEST ||
+        atomic_load_explicit(&b->depth, memory_order_relaxed) <=
+            atomic_load_explicit(&b->capacity, memory_order_relaxed))
+        return false;
+    au_stat_add(&cell->node->stats.drops_mailbox_oldest, 1);
+    au_envelope_free_payload(env);
+    return true;
+}
+
+uint64_t au_cells_bounded_depth(au_node *node) {
+    uint64_t sum = 0;
+    pthread_mutex_lock(&node->lock);
+    for (slab *s = node->slabs; s; s = s->next) {
+        if (!(s->kind & AU_CELL_BOUNDED)) continue;
+        for (unsigned i = 0; i < s->count; i++) {
+            au_cell *c = (au_cell *)(s->mem + s->stride * i);
+            sum += atomic_load_explicit(&au_cell_bound(c)->depth, memory_order_relaxed);
+        }
+    }
+    pthread_mutex_unlock(&node->lock);
+    return sum;
 }
 
 /* ---- spawn ------------------------------------------------------------------------------------ */
@@ -146,7 +489,9 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
         def = NULL;
     }
     if (!node || !def || (o->name && strlen(o->name) > AU_NAME_MAX) ||
-        (o->layer && o->layer->node != node)) {
+        (o->layer && o->layer->node != node) ||
+        (o->capacity && (o->low_water >= o->capacity || (unsigned)o->policy > AU_MAILBOX_DROP_OLDEST)) ||
+        (!o->capacity && (o->low_water || o->policy))) {
         au_set_last_error_(AU_EINVAL);
         return (au_ref){ 0 };
     }
@@ -181,7 +526,8 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
     au_err err = AU_OK;
     if (atomic_load_explicit(&node->stopping, memory_order_relaxed))
         err = AU_ESTOPPED;
-    else if (!(cell = cell_take(node, cls, o->dedicated)))
+    else if (!(cell = cell_take(node, cls, (o->dedicated ? AU_CELL_DEDICATED : 0u) |
+                                               (o->capacity ? AU_CELL_BOUNDED : 0u))))
         err = AU_ENOMEM;
     else {
         cell->phase = o->layer ? (uint8_t)o->layer->phase : 0;
@@ -219,6 +565,16 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
         memset(cell->state, 0, def->state_size);
     cell->extra = extra;
     cell->lifecycle = 0;
+    if (o->capacity) {
+        /* relaxed: published with the gen store below (seq_cst); a stale sender that reads them
+         * meanwhile fails its gen check or sees a bound of this or the previous incarnation,
+         * either of which is a valid bound. */
+        au_bound *b = au_cell_bound(cell);
+        atomic_store_explicit(&b->capacity, o->capacity, memory_order_relaxed);
+        atomic_store_explicit(&b->low_water, o->low_water ? o->low_water : o->capacity / 2,
+                              memory_order_relaxed);
+        atomic_store_explicit(&b->policy, (uint32_t)o->policy, memory_order_relaxed);
+    }
     atomic_store_explicit(&cell->autonamed, 0, memory_order_relaxed);
     /* release: a stale sender's seqlock read (au_cell_def_if_alive) that sees this def must
      * also see the previous incarnation's stop (its gen change, which happened before the cell
@@ -337,6 +693,8 @@ static void finish_stop(au_ctx *ctx) {
         au_registry_forget_cell(node, cell);
     if (cell->lifecycle & AU_LIFE_STARTED) def->post_stop(ctx, cell->state);
     au_watches_target_stopped(node, cell, gen);
+    /* Senders waiting for room retry and see the actor gone (see "bounded mailboxes"). */
+    if (cell->flags & AU_CELL_BOUNDED) room_announce(cell, au_cell_bound(cell));
 
     if (!state_is_inline(cell)) free(cell->state);
     cell->state = NULL;
@@ -412,6 +770,10 @@ static void process(au_cell *cell, au_envelope *env) {
             call->cb(&ctx, cell->state, call->err == AU_OK ? call->value : NULL, call->err);
         break;
     }
+    case AU_ENV_WRITABLE:
+        if (!(cell->lifecycle & AU_LIFE_STOPPING) && def->writable)
+            def->writable(&ctx, cell->state, *(au_ref *)env->payload);
+        break;
     case AU_ENV_SET_TIMEOUT:
         if (!(cell->lifecycle & AU_LIFE_STOPPING)) au_set_receive_timeout(&ctx, *(au_nanos *)env->payload);
         break;
@@ -447,16 +809,17 @@ bool au_cell_run(au_cell *cell, unsigned batch) {
 
 /* ---- turns ------------------------------------------------------------------------------------ */
 
-#define TURN_DEFERRED 16
-static _Thread_local struct {
-    unsigned depth;
-    size_t n;
-    struct { void (*flush)(void *); void *arg; } at[TURN_DEFERRED];
-} turn;
+void au_turn_begin(void) { turn.depth++; } /* sends and outbox.prev were reset by the last end */
 
-void au_turn_begin(void) { turn.depth++; }
+bool au_turn_active(void) { return turn.depth > 0; }
 
 void au_turn_end(void) {
+    if (turn.depth == 1) {
+        if (__builtin_expect(outbox.cell != NULL, 0)) outbox_flush(); /* still inside: a long
+                                                                         turn's placement */
+        outbox.prev = NULL;
+        turn.sends = 0;
+    }
     if (--turn.depth || !turn.n) return;
     /* A flush may defer again (it runs outside any turn now, so it cannot): take the list. */
     size_t n = turn.n;
@@ -499,7 +862,11 @@ static bool run_batch(au_cell *cell, unsigned batch) {
             }
             continue; /* a push is in progress: its node becomes visible shortly */
         }
-        process(cell, (au_envelope *)n);
+        au_envelope *env = (au_envelope *)n;
+        /* A bounded mailbox's user message: rare, out of line. */
+        bool counted = __builtin_expect(env->eflags & AU_ENVF_COUNTED, 0);
+        if (!counted || !drop_as_oldest(cell, env)) process(cell, env); /* one call: inlined */
+        if (counted) au_cell_room_return(cell);
     }
     return true;
 }
@@ -646,6 +1013,12 @@ void au_cells_free_all(au_node *node) {
             au_dedicated *d = au_cell_dedicated(c);
             pthread_mutex_destroy(&d->lock);
             pthread_cond_destroy(&d->cond);
+        }
+        if (c->flags & AU_CELL_BOUNDED) {
+            au_bound *b = au_cell_bound(c);
+            free(b->actors);
+            pthread_mutex_destroy(&b->lock);
+            pthread_cond_destroy(&b->cond);
         }
     }
     for (slab *s = node->slabs, *n; s; s = n) {

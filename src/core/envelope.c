@@ -12,6 +12,7 @@ au_envelope *au_envelope_new(au_env_kind kind, size_t payload_size) {
     env->gen = 0;
     env->kind = (uint8_t)kind;
     env->pool_class = cls;
+    env->eflags = 0;
     return env;
 }
 

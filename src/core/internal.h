@@ -35,7 +35,14 @@ typedef enum au_env_kind {
     AU_ENV_TIMEOUT,    /* payload: uint64_t receive-timeout sequence number */
     AU_ENV_REMOTE,     /* payload: au_remote_payload (decoded on the receiving worker) */
     AU_ENV_SET_TIMEOUT, /* payload: au_nanos, the new receive timeout (set from outside) */
+    AU_ENV_WRITABLE,   /* payload: au_ref of a bounded mailbox that has room again */
 } au_env_kind;
+
+enum {
+    /* Counted against the target's bounded mailbox (au_bound.depth): a user message. Only such
+     * envelopes are ever dropped or refused by a bound; control envelopes never carry it. */
+    AU_ENVF_COUNTED = 1u << 0,
+};
 
 typedef struct au_envelope {
     au_mnode node;
@@ -43,7 +50,8 @@ typedef struct au_envelope {
     uint32_t gen;       /* incarnation of the target cell */
     uint8_t kind;       /* au_env_kind */
     uint8_t pool_class; /* AU_POOL_LARGE: malloc'd */
-    uint16_t padding;
+    uint8_t eflags;     /* AU_ENVF_* */
+    uint8_t padding;
     _Alignas(16) unsigned char payload[];
 } au_envelope;
 
@@ -63,6 +71,8 @@ void au_envelope_free_payload(au_envelope *env);
 
 enum {
     AU_CELL_DEDICATED = 1u << 0, /* memory of a dedicated-thread cell (fixed for its lifetime) */
+    AU_CELL_BOUNDED = 1u << 1,   /* followed by an au_bound (fixed for the memory's lifetime) */
+    AU_CELL_KINDS = 4,           /* free lists: one per combination of the two bits above */
 };
 
 typedef struct au_dedicated {
@@ -72,6 +82,34 @@ typedef struct au_dedicated {
     bool ready;      /* guarded by lock: something was pushed to an empty mailbox */
     bool running;    /* a thread is serving this cell */
 } au_dedicated;
+
+/* A bounded mailbox's accounting (actor.c, "bounded mailboxes"), after the cell's memory (and
+ * its au_dedicated, if any). Type-stable like the cell: it lives as long as the cell memory,
+ * across incarnations, so a sender holding a stale reference may read it safely.
+ *
+ * depth counts AU_ENVF_COUNTED envelopes that a sender has reserved room for and no consumer has
+ * finished with yet; senders raise it before pushing, the consumer lowers it after popping. The
+ * envelopes of past incarnations still queued are counted until popped, so depth is never reset.
+ * capacity, low_water and policy are the current incarnation's, written at spawn before its gen
+ * is published. */
+typedef struct au_room_waiter {
+    au_cell *cell;       /* the actor to send AU_ENV_WRITABLE to, and its incarnation */
+    uint32_t gen;
+    uint32_t target_gen; /* the incarnation of the full actor it sent to, and its root */
+    au_type *root;
+} au_room_waiter;
+
+typedef struct au_bound {
+    _Atomic uint32_t depth;
+    _Atomic uint32_t capacity;   /* > 0 */
+    _Atomic uint32_t low_water;  /* < capacity: room is announced when depth falls to it */
+    _Atomic uint32_t policy;     /* au_mailbox_policy */
+    _Atomic uint32_t waiting;    /* threads blocked in au_send_wait + actors in `actors` */
+    pthread_mutex_t lock;        /* guards actors; blocked threads wait on cond under it */
+    pthread_cond_t cond;         /* CLOCK_MONOTONIC */
+    au_room_waiter *actors;      /* one entry per AU_EFULL of au_send_or_notify */
+    uint32_t nactors, actors_cap;
+} au_bound;
 
 /* Per-incarnation data that most actors do not need, allocated only when used, so that an idle
  * actor costs one cell (see AU_CELL_SIZE_CLASSES). */
@@ -113,6 +151,13 @@ static const size_t au_cell_class_size[AU_CELL_SIZE_CLASSES] = { 96, 128, 256, 5
 /* A dedicated cell's thread control block, right after the cell's class-sized memory. */
 static inline au_dedicated *au_cell_dedicated(au_cell *c) {
     return (au_dedicated *)((char *)c + au_cell_class_size[c->size_class]);
+}
+
+/* A bounded cell's accounting: after the class-sized memory and the au_dedicated, if any. */
+static inline au_bound *au_cell_bound(au_cell *c) {
+    size_t off = au_cell_class_size[c->size_class] +
+                 ((c->flags & AU_CELL_DEDICATED) ? sizeof(au_dedicated) : 0);
+    return (au_bound *)((char *)c + ((off + 15) & ~(size_t)15));
 }
 
 /* The context of a running hook. */
@@ -188,7 +233,7 @@ struct au_node {
     struct { au_peer_fn fn; void *arg; } peer_subs[AU_PEER_SUBSCRIBERS];
     unsigned npeer_subs;
     uint32_t spawns;                 /* actors ever spawned: the next cell serial */
-    au_cell *free_cells[2][AU_CELL_SIZE_CLASSES]; /* [dedicated][size class] */
+    au_cell *free_cells[AU_CELL_KINDS][AU_CELL_SIZE_CLASSES]; /* [cell flags][size class] */
     void *slabs;                     /* cell slabs: every cell of the node (actor.c) */
     pthread_t *zombies;              /* dedicated threads that ended, to join */
     size_t nzombies, zombies_cap;
@@ -215,13 +260,48 @@ au_err au_scheduler_start(au_node *node);
 void au_scheduler_stop(au_node *node);  /* joins (if not yet) and frees the workers */
 void au_scheduler_join(au_node *node);  /* the worker threads return; their queues remain */
 void au_schedule(au_cell *cell);
+/* Like au_schedule, but from a streaming turn: onto an idle other worker when there is one. */
+void au_schedule_away(au_cell *cell);
+/* A streaming turn began: the cell in this worker's run-next slot moves to an idle worker. */
+void au_schedule_hand_off_next(void);
 au_worker *au_current_worker(void);
 
 /* actor.c */
 /* Runs up to `batch` envelopes; returns true if the cell must be scheduled again. */
 bool au_cell_run(au_cell *cell, unsigned batch);
-/* Pushes env (made for `gen`) into cell's mailbox and schedules the cell if needed. */
+/* A user message into an unbounded cell: the second and later of a pooled turn's consecutive
+ * messages to one actor join the turn's outbox (a run pushed at once, see actor.c); any other
+ * is pushed now. */
+void au_cell_send(au_cell *cell, au_envelope *env);
+/* Pushes env (made for `gen`) into cell's mailbox and schedules the cell if needed; never
+ * refused or dropped by a bound (control envelopes, and user messages already given room). */
 void au_cell_push(au_cell *cell, au_envelope *env);
+/* How a user message asks for room in a bounded mailbox (au_cell_room). */
+typedef enum au_send_mode {
+    AU_SEND_PLAIN,   /* au_send: the mailbox's policy decides */
+    AU_SEND_CONTROL, /* au_send_control: never counted, dropped or refused */
+    AU_SEND_TRY,     /* au_try_send: full is AU_EFULL, whatever the policy */
+    AU_SEND_WAIT,    /* au_send_wait: a plain thread blocks for room until a deadline */
+    AU_SEND_NOTIFY,  /* au_send_or_notify: full is AU_EFULL plus one `writable` turn later */
+} au_send_mode;
+/* Takes room for one user message to a bounded local cell whose incarnation is `gen`, before
+ * the envelope is made. AU_OK and *dropped false: push the envelope with au_cell_push_counted
+ * (or give the room back with au_cell_room_return). AU_OK and *dropped true: the policy drops
+ * this message (drop newest; counted here): the caller frees it and reports success. AU_EFULL:
+ * no room (refused by the policy, or full for a back-pressure mode). AU_ETIMEDOUT, AU_ESTOPPED,
+ * AU_ESTATE (au_send_wait inside a pooled actor's turn) as documented in aurum/ref.h.
+ * `deadline`: AU_SEND_WAIT's, monotonic ns (0: none); `ctx`: AU_SEND_NOTIFY's sender. */
+au_err au_cell_room(au_cell *cell, uint32_t gen, au_send_mode mode, uint64_t deadline,
+                    au_ctx *ctx, bool *dropped);
+/* Pushes an envelope that au_cell_room gave room for. */
+void au_cell_push_counted(au_cell *cell, au_envelope *env);
+/* Gives back room taken by au_cell_room when no envelope follows (out of memory). */
+void au_cell_room_return(au_cell *cell);
+/* A remote message for a local cell (net/deliver.c): counted and subject to the policy when the
+ * mailbox is bounded (a refusal is a drop: there is no sender to tell). */
+void au_cell_deliver_remote(au_cell *cell, au_envelope *env);
+/* Sum of the depths of the node's bounded mailboxes (for au_node_stats_get). */
+uint64_t au_cells_bounded_depth(au_node *node);
 /* Reads a cell's def if its incarnation is still `gen` (seqlock-style), else NULL. */
 const au_actor_def *au_cell_def_if_alive(au_cell *cell, uint32_t gen);
 void au_actor_stop_all(au_node *node);
@@ -285,6 +365,8 @@ void au_watches_target_stopped(au_node *node, au_cell *cell, uint32_t gen);
  * the remote path sends a turn's messages to one peer together. */
 void au_turn_begin(void);
 void au_turn_end(void);
+/* True inside a pooled actor's turn on this thread (where nothing may block). */
+bool au_turn_active(void);
 /* Runs flush(arg) when the current turn ends, once per (flush, arg): AU_TURN_DEFERRED (newly),
  * AU_TURN_ALREADY (an earlier call deferred the same), or AU_TURN_NONE when no turn is running
  * on this thread or too much is deferred already (then the caller flushes now). */

@@ -44,6 +44,18 @@ static inline bool au_mailbox_push(au_mailbox *q, au_mnode *n) {
     return (au_mpsc_link(&q->head, n, 1u) & 1u) != 0;
 }
 
+/* Appends the chain first → … → last (linked by the caller with relaxed stores, reachable by
+ * nobody else) with one exchange: the whole run becomes visible to pop at once, through the
+ * release link store of the previous node, which orders the chain's own links before it. The
+ * return is that of au_mailbox_push. */
+static inline bool au_mailbox_push_chain(au_mailbox *q, au_mnode *first, au_mnode *last) {
+    atomic_store_explicit(&last->next, NULL, memory_order_relaxed); /* as in au_mpsc_link */
+    uintptr_t prev = atomic_exchange_explicit(&q->head, (uintptr_t)last, memory_order_acq_rel);
+    au_mnode *p = (au_mnode *)(prev & ~(uintptr_t)1u);
+    atomic_store_explicit(&p->next, first, memory_order_release); /* pairs with pop */
+    return (prev & 1u) != 0;
+}
+
 /* The next node, or NULL if none is visible yet. *consumed receives the old stub, which the
  * caller frees (unless it is q->stub). */
 static inline au_mnode *au_mailbox_pop(au_mailbox *q, au_mnode **consumed) {

@@ -149,6 +149,7 @@ void au_node_stats_get(au_node *node, au_node_stats *out) {
 #define LOAD(name, kind, doc) out->name = au_stat_read(&node->stats.name);
     AU_NODE_STATS_CORE(LOAD)
 #undef LOAD
+    out->mailbox_depth = au_cells_bounded_depth(node); /* summed now, not kept per send */
     if (node->net) au_remote_layer()->stats(node, out);
 }
 

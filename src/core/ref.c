@@ -9,6 +9,7 @@
  * interface's; anything else is a counted drop (drops_wrong_interface_local), never a
  * reinterpretation of memory. */
 #include "core/internal.h"
+#include "util/clock.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -71,12 +72,11 @@ static bool size_fits(au_ref ref, size_t size) {
     return false;
 }
 
-au_err au_send_(au_ref ref, const void *msg, size_t size) {
-    if (!size_fits(ref, size)) return AU_ETYPE;
-    return au_ref_send_(ref, msg);
-}
-
-au_err au_ref_send_(au_ref ref, const void *msg) {
+/* Every send through a reference. A bounded target's room is taken before the envelope is
+ * made (au_cell_room, actor.c), so a refusal or a wait leaves the message untouched: for the
+ * back-pressure modes, AU_EFULL and AU_ETIMEDOUT hand it back to the caller unfreed. */
+static au_err send_mode(au_ref ref, const void *msg, au_send_mode mode, uint64_t deadline,
+                        au_ctx *ctx) {
     if (!ref.target || !ref.iface) {
         free_msg(ref.iface, msg);
         return AU_EINVAL;
@@ -99,12 +99,87 @@ au_err au_ref_send_(au_ref ref, const void *msg) {
         free_msg(ref.iface, msg);
         return AU_ETYPE;
     }
+    bool counted = __builtin_expect((cell->flags & AU_CELL_BOUNDED) && mode != AU_SEND_CONTROL, 0);
+    if (counted) {
+        bool dropped;
+        au_err err = au_cell_room(cell, ref.gen, mode, deadline, ctx, &dropped);
+        if (err == AU_EFULL || err == AU_ETIMEDOUT) {
+            if (mode == AU_SEND_PLAIN) free_msg(ref.iface, msg); /* au_send: always moved */
+            return err;
+        }
+        if (err || dropped) {
+            free_msg(ref.iface, msg);
+            return err;
+        }
+    }
     au_envelope *env = wrap(ref, def, msg);
     if (!env) {
+        if (counted) au_cell_room_return(cell);
         free_msg(ref.iface, msg);
         return AU_ENOMEM;
     }
-    au_cell_push(cell, env);
+    if (counted)
+        au_cell_push_counted(cell, env);
+    else if (mode == AU_SEND_CONTROL)
+        au_cell_push(cell, env);
+    else
+        au_cell_send(cell, env);
+    return AU_OK;
+}
+
+au_err au_send_(au_ref ref, const void *msg, size_t size) {
+    if (!size_fits(ref, size)) return AU_ETYPE;
+    return au_ref_send_(ref, msg);
+}
+
+au_err au_ref_send_(au_ref ref, const void *msg) {
+    return send_mode(ref, msg, AU_SEND_PLAIN, 0, NULL);
+}
+
+au_err au_try_send_(au_ref ref, const void *msg, size_t size) {
+    if (!size_fits(ref, size)) return AU_ETYPE;
+    return send_mode(ref, msg, AU_SEND_TRY, 0, NULL);
+}
+
+au_err au_send_wait_(au_ref ref, uint64_t timeout, const void *msg, size_t size) {
+    if (!size_fits(ref, size)) return AU_ETYPE;
+    if (au_turn_active()) {
+        /* A pooled actor's hook: blocking would stall a worker. The message stays the
+         * caller's, as for the other outcomes that do not send. */
+        au_log(AU_LOG_CORE, AU_LOG_WARN, "au_send_wait inside an actor's hook refused: use "
+                                         "au_send_or_notify");
+        return AU_ESTATE;
+    }
+    uint64_t deadline = 0;
+    if (timeout) {
+        deadline = au_clock_monotonic_ns() + timeout;
+        if (deadline < timeout) deadline = UINT64_MAX; /* wrapped: no limit in practice */
+    }
+    return send_mode(ref, msg, AU_SEND_WAIT, deadline, NULL);
+}
+
+au_err au_send_or_notify_(au_ref ref, au_ctx *ctx, const void *msg, size_t size) {
+    if (!size_fits(ref, size)) return AU_ETYPE;
+    if (!ctx) {
+        free_msg(ref.iface, msg);
+        return AU_EINVAL;
+    }
+    return send_mode(ref, msg, AU_SEND_NOTIFY, 0, ctx);
+}
+
+au_err au_send_control_(au_ref ref, const void *msg, size_t size) {
+    if (!size_fits(ref, size)) return AU_ETYPE;
+    return send_mode(ref, msg, AU_SEND_CONTROL, 0, NULL);
+}
+
+au_err au_mailbox_depth_(au_ref ref, uint32_t *depth) {
+    if (!ref.target || !depth) return AU_EINVAL;
+    if (ref.flags & AU_REF_F_REMOTE) return AU_ESTATE;
+    au_cell *cell = ref.target;
+    if (!au_cell_def_if_alive(cell, ref.gen)) return AU_ESTOPPED;
+    if (!(cell->flags & AU_CELL_BOUNDED)) return AU_ESTATE;
+    /* relaxed: a snapshot; the count publishes nothing. */
+    *depth = atomic_load_explicit(&au_cell_bound(cell)->depth, memory_order_relaxed);
     return AU_OK;
 }
 

@@ -11,8 +11,10 @@
  * a row come from that slot, so queued cells are not starved. Otherwise it goes to the current
  * worker's queue when that is empty, or, if it already has work and another worker sleeps, to
  * the sleeper, which is woken. There is no stealing: the trade-off is simpler queues against
- * slower rebalancing of long queues (a producer that sends millions of messages in one turn
- * runs before its consumer does). */
+ * slower rebalancing of long queues. One exception to run-next: a turn that streams (actor.c,
+ * "the outbox": LONG_TURN messages sent in one turn) hands the cells it makes runnable to an
+ * idle worker (au_schedule_away, au_schedule_hand_off_next), so a consumer runs beside a
+ * long producer turn instead of after it. */
 #include "core/internal.h"
 #include "util/clock.h"
 #include "util/mpsc.h"
@@ -127,6 +129,35 @@ void au_schedule(au_cell *cell) {
         return;
     }
     place(node, cell);
+}
+
+/* An idle worker, spinning or else asleep: never the caller's own, which is running. */
+static au_worker *find_idle(au_node *node) {
+    au_worker *s = find_spinner(node);
+    return s ? s : find_sleeper(node);
+}
+
+void au_schedule_away(au_cell *cell) {
+    au_node *node = cell->node;
+    au_worker *w = current;
+    if (!node->stepped && !(cell->flags & AU_CELL_DEDICATED) && w && w->node == node) {
+        au_worker *idle = find_idle(node);
+        if (idle && idle != w) {
+            push_to(idle, cell);
+            return;
+        }
+    }
+    au_schedule(cell);
+}
+
+void au_schedule_hand_off_next(void) {
+    au_worker *w = current;
+    if (!w || !w->next) return;
+    au_worker *idle = find_idle(w->node);
+    if (!idle || idle == w) return;
+    au_cell *cell = w->next;
+    w->next = NULL;
+    push_to(idle, cell);
 }
 
 /* ---- workers ------------------------------------------------------------------------------------ */

@@ -86,7 +86,7 @@ void au_net_route(au_net_t *net, const au_wire_message *m, const char *from) {
     }
     env->gen = gen;
     au_stat_add(&net->stats.messages_received_remote, 1);
-    au_cell_push(cell, env);
+    au_cell_deliver_remote(cell, env); /* a bounded mailbox's policy applies */
 }
 
 /* Called by the actor runtime (actor.c) for an AU_ENV_REMOTE envelope, on the actor's worker. */

@@ -16,7 +16,9 @@
 /* The field names as the struct spells them, written out: the table must agree with them. */
 static const char *const expected_names[] = {
     "actors_spawned", "actors_stopped", "actors_live", "drops_dead_actor", "drops_node_stopping",
-    "timers_fired", "timers_cancelled", "drops_wrong_interface_local", "datagrams_sent",
+    "timers_fired", "timers_cancelled", "drops_wrong_interface_local", "mailbox_depth",
+    "mailbox_high_water", "mailbox_refused", "drops_mailbox_newest", "drops_mailbox_oldest",
+    "mailbox_full_waits", "datagrams_sent",
     "datagrams_received", "bytes_sent",
     "bytes_received", "messages_sent_remote", "messages_received_remote", "drops_malformed",
     "drops_checksum", "drops_duplicate", "drops_unknown_actor", "drops_wrong_root",
@@ -47,13 +49,15 @@ static void only_the_levels_are_gauges(void **s) {
         const au_node_stats_field *f = au_node_stats_describe(i);
         if (!f->gauge) continue;
         gauges++;
-        static const char *const levels[] = { "actors_live", "reassemblies_in_flight", "senders",
-                                              "peers", "remote_refs", "reassembly_bytes" };
+        static const char *const levels[] = { "actors_live", "mailbox_depth",
+                                              "mailbox_high_water", "reassemblies_in_flight",
+                                              "senders", "peers", "remote_refs",
+                                              "reassembly_bytes" };
         bool known = false;
         for (size_t j = 0; j < sizeof levels / sizeof levels[0]; j++) known |= !strcmp(f->name, levels[j]);
         assert_true(known);
     }
-    assert_int_equal(gauges, 6);
+    assert_int_equal(gauges, 8);
 }
 
 static void value_by_index_reads_the_named_field(void **s) {
