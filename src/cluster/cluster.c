@@ -105,6 +105,7 @@ typedef struct cl_state {
     size_t baseline;
     bool minority;
     uint32_t seq;
+    au_nanos heard_at;           /* the last cluster message from another node */
 } cl_state;
 
 static au_nanos now_of(cl_state *s) { return au_node_now(s->node); }
@@ -437,13 +438,13 @@ static bool apply_all(cl_state *s, const cl_update_array *a, const au_str *from)
 
 static au_err make_update(cl_state *s, const au_cluster_event *evs, size_t n, au_cluster_update *out) {
     *out = (au_cluster_update){ 0 };
-    size_t nm = au_ring_size(s->ring);
+    size_t nm = s->phase == IN ? au_ring_size(s->ring) : 0; /* outside a cluster: no members */
     au_cluster_event *e = calloc(n ? n : 1, sizeof *e);
     au_cluster_member *m = calloc(nm ? nm : 1, sizeof *m);
     if (!e || !m) { free(e); free(m); return AU_ENOMEM; }
     out->events = (au_cluster_event_array){ e, (uint32_t)n, 1 };
     out->members = (au_cluster_member_array){ m, (uint32_t)nm, 1 };
-    out->ring.ring = au_ring_retain(s->ring);
+    out->ring.ring = s->phase == IN ? au_ring_retain(s->ring) : NULL;
     for (size_t i = 0; i < n; i++) {
         e[i] = evs[i];
         e[i].member.address = au_str_dup(evs[i].member.address.ptr, evs[i].member.address.len);
@@ -491,6 +492,7 @@ static void become_member(cl_state *s, int kind) {
     s->next_sync = now + s->cfg.sync_interval;
     s->next_reconnect = now + s->cfg.reconnect_interval;
     s->next_gc = now + AU_SEC(1);
+    s->heard_at = now;
     queue(s, s->me);
     self_event(s, kind);
     LOG(AU_LOG_INFO, "%s: %s with %zu members", s->addr, kind == AU_CLUSTER_ALONE ? "alone" : "joined",
@@ -812,7 +814,22 @@ static au_nanos suspicion_timeout(cl_state *s, const cl_member *m) {
     return scaled(s, (au_nanos)t);
 }
 
+/* Whether this node has heard from nobody for a while although it has two or more others to
+ * hear from: then it is more likely cut off itself than that they all failed at once, and it
+ * holds its verdicts (suspicions stay, nobody is declared dead) for up to ISOLATION_HOLD, so a
+ * node that is stalled or cut off does not remove the rest of the cluster from its view and
+ * then spread those removals when it is heard again. Past the hold it decides as usual (all the
+ * others may really have failed). */
+#define ISOLATION_HOLD AU_SEC(3)
+static bool isolated(cl_state *s, au_nanos now) {
+    au_nanos window = 4 * s->cfg.hb_interval > s->cfg.suspicion_min ? 4 * s->cfg.hb_interval
+                                                                    : s->cfg.suspicion_min;
+    au_nanos silent = now > s->heard_at ? now - s->heard_at : 0;
+    return s->t.nlive >= 2 && silent > window && silent < window + scaled(s, ISOLATION_HOLD);
+}
+
 static void check_suspects(cl_state *s, au_nanos now) {
+    if (isolated(s, now)) return;
     for (size_t i = 0; i < s->nsuspects;) {
         cl_member *m = au_u64map_get(&s->t.by_key, s->suspects[i]);
         if (!m || m->state != CL_SUSPECT) { s->suspects[i] = s->suspects[--s->nsuspects]; continue; }
@@ -977,6 +994,7 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
     case cl_msg_wire: {
         cl_wire *w = &msg->wire;
         stat_add(&s->c->messages_received, 1);
+        s->heard_at = now_of(s); /* a cluster message can only come from another node */
         switch (w->tag) {
         case cl_wire_join: on_join(s, &w->join); break;
         case cl_wire_refuse: on_refuse(s, &w->refuse); break;

@@ -29,6 +29,7 @@ typedef struct slot {
     _Atomic uint64_t members;    /* bit i: world node i is in this node's member set */
     _Atomic int updates, added, removed, removed_failed, removed_left, joined, alone, left,
         minority, majority, incompatible, bad_first;
+    _Atomic uint64_t removed_mask;    /* bit i: world node i was removed at least once */
     _Atomic uint64_t last_removed_at; /* node clock of the latest REMOVED event */
 } slot;
 
@@ -68,6 +69,11 @@ static void watcher_recv(au_ctx *ctx, watcher *self, watcher_msg *m) {
             if (u->events.ptr[i].reason == AU_CLUSTER_FAILED) atomic_fetch_add(&sl->removed_failed, 1);
             if (u->events.ptr[i].reason == AU_CLUSTER_LEAVING) atomic_fetch_add(&sl->removed_left, 1);
             atomic_store(&sl->last_removed_at, au_node_now(au_ctx_node(ctx)));
+            {
+                int k = world_index(sl->w, u->events.ptr[i].member.address.ptr,
+                                    u->events.ptr[i].member.address.len);
+                if (k >= 0) atomic_fetch_or(&sl->removed_mask, 1ull << k);
+            }
             break;
         case AU_CLUSTER_JOINED: atomic_fetch_add(&sl->joined, 1); break;
         case AU_CLUSTER_ALONE: atomic_fetch_add(&sl->alone, 1); break;
@@ -82,17 +88,22 @@ static void watcher_recv(au_ctx *ctx, watcher *self, watcher_msg *m) {
 AU_ACTOR(watcher_actor, watcher, watcher_msg, .recv = watcher_recv);
 
 /* Starts node i of the world with the given driver and node config overrides. */
-static au_err world_start_node(world *w, int i, const au_driver *drv, const uint8_t *secret) {
+static au_err world_start_node_at(world *w, int i, const au_driver *drv, const uint8_t *secret,
+                                  const char *bind) {
     slot *sl = &w->s[i];
     memset(sl, 0, sizeof *sl);
     sl->w = w;
     sl->index = i;
     au_err err = au_node_start(&(au_node_config){ .driver = drv, .secret = secret, .workers = 1,
-                                                  .no_spin = true }, &sl->node);
+                                                  .no_spin = true, .bind = bind }, &sl->node);
     if (err) return err;
     snprintf(sl->addr, sizeof sl->addr, "%s", au_node_address(sl->node));
     if (i >= w->n) w->n = i + 1;
     return AU_OK;
+}
+
+static AU_UNUSED_ au_err world_start_node(world *w, int i, const au_driver *drv, const uint8_t *secret) {
+    return world_start_node_at(w, i, drv, secret, NULL);
 }
 
 /* Starts node i's cluster (its node must be started) and its watcher. */
