@@ -538,6 +538,12 @@ static bool compatible(cl_state *s, uint64_t compat, const au_str *from) {
     return false;
 }
 
+static bool is_seed(cl_state *s, const au_str *addr) {
+    for (size_t i = 0; i < s->nseeds; i++)
+        if (strlen(s->seeds[i]) == addr->len && memcmp(s->seeds[i], addr->ptr, addr->len) == 0) return true;
+    return false;
+}
+
 static void on_join(cl_state *s, const cl_hello *h) {
     if (!addr_ok(&h->from) || h->id == 0) { stat_add(&s->c->drops_invalid, 1); return; }
     if (s->phase == REFUSED || s->phase == LEFT) return;
@@ -546,6 +552,7 @@ static void on_join(cl_state *s, const cl_hello *h) {
         send_addr(s, h->from.ptr, h->from.len, (cl_wire){ .tag = cl_wire_refuse, .refuse = hello(s) });
         return;
     }
+    if (s->phase == JOINING && !is_seed(s, &h->from)) return; /* as the seed: only a seed of ours */
     cl_update u = { h->from, h->id, h->inc, CL_ALIVE, h->vnodes, 0 };
     apply(s, &u, NULL);
     /* mutual seeds: a joiner that is asked to admit another joiner forms a cluster with it
