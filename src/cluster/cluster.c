@@ -99,7 +99,7 @@ typedef struct cl_state {
     size_t nsubs, subs_cap;
     au_cluster_event *events;    /* pending for subscribers; addresses owned */
     size_t nevents, events_cap;
-    au_nanos last_tick, next_gossip, next_sync, next_reconnect, next_gc, next_decay;
+    au_nanos last_tick, next_hb, next_gossip, next_sync, next_reconnect, next_gc, next_decay;
     unsigned health;
     bool health_raised;
     size_t baseline;
@@ -420,6 +420,11 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
     if (u->state == CL_ALIVE && old_id == u->id) { /* a refutation: its managers start afresh */
         charge *c = find_charge(s, m->key);
         if (c && c->phase == ACCUSED) charge_fresh(s, c, m->id);
+        /* Lifeguard: a node whose accusations are refuted is likelier the problem itself (it
+         * cannot hear the others) than they are: it slows its own verdicts */
+        for (unsigned i = 0; i < m->naccusers; i++)
+            if (m->accusers[i] == s->me->key) { health_up(s); break; }
+        if (old == CL_SUSPECT) m->naccusers = 0;
     }
     return true;
 }
@@ -764,6 +769,12 @@ static void on_sync(cl_state *s, const cl_sync *y) {
 /* ---- the tick ------------------------------------------------------------------------------ */
 
 static void suspect(cl_state *s, cl_member *m) {
+    if (m->state == CL_SUSPECT) { /* suspected already: this is an independent confirmation */
+        unsigned before = m->naccusers;
+        add_accuser(m, s->me->key);
+        if (m->naccusers != before) queue(s, m);
+        return;
+    }
     if (m->state != CL_ALIVE) return;
     cl_table_set(&s->t, m, m->id, m->inc, CL_SUSPECT, m->vnodes);
     m->naccusers = 0;
@@ -906,12 +917,21 @@ static void paused(cl_state *s, au_nanos now, au_nanos gap) {
         (unsigned long long)(gap / 1000000));
 }
 
+/* The tick: often enough for heartbeats and for the request timeouts (a detector is only read
+ * at a tick), at most every hb_interval. */
+static au_nanos tick_interval(const cl_state *s) {
+    au_nanos t = s->cfg.hb_interval, r = s->cfg.req_timeout / 2;
+    if (r < t) t = r;
+    return t < AU_MSEC(10) ? AU_MSEC(10) : t;
+}
+
 static void tick(au_ctx *ctx, cl_state *s) {
     au_nanos now = now_of(s);
     au_nanos gap = s->last_tick ? now - s->last_tick : 0;
-    au_nanos limit = 5 * s->cfg.hb_interval > AU_MSEC(250) ? 5 * s->cfg.hb_interval : AU_MSEC(250);
+    au_nanos every = tick_interval(s);
+    au_nanos limit = 5 * every > AU_MSEC(250) ? 5 * every : AU_MSEC(250);
     s->last_tick = now;
-    au_send_after(au_self(ctx, cl_msg), s->cfg.hb_interval, (cl_msg){ .tag = cl_msg_tick });
+    au_send_after(au_self(ctx, cl_msg), every, (cl_msg){ .tag = cl_msg_tick });
     if (s->phase == JOINING) {
         if (now < s->next_ping) return;
         if (s->pings_left == 0) {
@@ -925,9 +945,12 @@ static void tick(au_ctx *ctx, cl_state *s) {
         return;
     }
     if (s->phase != IN) return;
-    if (gap > limit) paused(s, now, gap - s->cfg.hb_interval);
+    if (gap > limit) paused(s, now, gap - every);
     rebuild_ring(s);
-    heartbeats(s);
+    if (now >= s->next_hb) {
+        s->next_hb = now + s->cfg.hb_interval;
+        heartbeats(s);
+    }
     check_charges(s, now);
     check_suspects(s, now);
     if (now >= s->next_gossip) { s->next_gossip = now + s->cfg.gossip_interval; gossip_round(s); }

@@ -146,7 +146,8 @@ void cl_queue_push(cl_table *t, cl_member *m, unsigned times) {
 }
 
 cl_update cl_member_update(const cl_member *m) {
-    uint64_t by = m->state == CL_SUSPECT && m->naccusers ? m->accusers[0] : 0;
+    /* the latest accuser: each confirmation is queued again and so travels on its own */
+    uint64_t by = m->state == CL_SUSPECT && m->naccusers ? m->accusers[m->naccusers - 1] : 0;
     return (cl_update){ .addr = au_str_view(m->addr), .id = m->id, .inc = m->inc,
                         .state = m->state, .vnodes = m->vnodes, .by = by };
 }
