@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/cluster/run.sh — the cluster benchmarks of `make bench` (docs/benchmarks.md):
-#   1. side by side with Serf (Debian `serf`, real agents): N = 10 and 30 processes on the
+#   1. side by side with Serf (and aurum with the defaults, and with hb_interval = 1.5 s) (Debian `serf`, real agents): N = 10 and 30 processes on the
 #      loopback of a network namespace of their own (so its byte counters see only them), each
 #      system in turn: join convergence (all N see N), steady-state bytes/s per node (lo's tx
 #      bytes over 10 s / N), crash detection (kill -9 one; until every other process saw it
@@ -80,6 +80,12 @@ aurum_run() { # N -> "join_s bps detect_s"
   stop_all
 }
 
+# the same with heartbeats every 1.5 s: the bandwidth of Serf's order (docs/benchmarks.md)
+aurum_hb1500_run() {
+  export CLUSTER_HB_MS=1500
+  aurum_run "$@"
+}
+
 # ---- serf -------------------------------------------------------------------------------
 cat >"$dir/handler.sh" <<'H'
 #!/bin/sh
@@ -88,17 +94,18 @@ while read -r name rest; do echo "$ts $SERF_EVENT $name" >>"$SERF_BENCH_LOG"; do
 H
 chmod +x "$dir/handler.sh"
 serf_count() { # FILE EVENT AFTER SELF -> distinct names other than SELF
-  awk -v ev="$2" -v after="$3" -v self="$4" '$1 > after && $2 == ev && $3 != self { s[$3] = 1 } END { print length(s) }' "$1" 2>/dev/null
+  awk -v ev="$2" -v after="$3" -v self="$4" '$1 > after && $2 == ev && $3 != self && !($3 in s) { s[$3] = 1; c++ } END { print c + 0 }' "$1" 2>/dev/null
 }
 serf_all() { # N EVENT WANT AFTER [SKIP]
   for ((i = 0; i < $1; i++)); do
     [[ ${5:-} == "$i" ]] && continue
-    (( $(serf_count "$dir/s$i" "$2" "$4" "n$i") >= $3 )) || return 1
+    local c; c=$(serf_count "$dir/s$i" "$2" "$4" "n$i")
+    (( ${c:-0} >= $3 )) || return 1
   done
 }
 serf_last() { # FILE EVENT AFTER SELF WANT -> time the WANT-th distinct name appeared
   awk -v ev="$2" -v after="$3" -v self="$4" -v want="$5" \
-    '$1 > after && $2 == ev && $3 != self && !($3 in s) { s[$3] = 1; if (length(s) == want) { print $1; exit } }' "$1"
+    '$1 > after && $2 == ev && $3 != self && !($3 in s) { s[$3] = 1; if (++c == want) { print $1; exit } }' "$1"
 }
 serf_run() {
   local n=$1 t0 b0 b1 tk worst=0
@@ -142,16 +149,16 @@ stats() { # values... -> "median (min .. max)"
 }
 
 echo "# cluster benchmarks: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
-echo "# serf $(serf version | head -1 | awk '{print $2}') with its defaults (LAN profile); aurum with the cluster defaults"
-printf '%-6s %-4s %-34s %-34s %-34s\n' system N "join convergence s" "steady bytes/s/node" "crash seen by all s"
+echo "# $(serf version | head -1) with its defaults (LAN profile); aurum with the cluster defaults, and with hb_interval 1.5 s"
+printf '%-12s %-4s %-34s %-34s %-34s\n' system N "join convergence s" "steady bytes/s/node" "crash seen by all s"
 for n in ${SIZES:-10 30}; do
-  for sys in ${SYSTEMS:-aurum serf}; do
+  for sys in ${SYSTEMS:-aurum aurum_hb1500 serf}; do
     J=(); B=(); D=()
     for ((r = 0; r < runs; r++)); do
       read -r j b d < <(${sys}_run "$n")
       J+=("$j"); B+=("$b"); D+=("$d")
     done
-    printf '%-6s %-4s %-34s %-34s %-34s\n' "$sys" "$n" "$(stats "${J[@]}")" "$(stats "${B[@]}")" "$(stats "${D[@]}")"
+    printf '%-12s %-4s %-34s %-34s %-34s\n' "$sys" "$n" "$(stats "${J[@]}")" "$(stats "${B[@]}")" "$(stats "${D[@]}")"
   done
 done
 

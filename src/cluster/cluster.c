@@ -195,9 +195,10 @@ static void rebuild_ring(cl_state *s) {
     /* charges: keep the detector of members that stay charges */
     size_t cap = au_ring_size(r);
     const au_cluster_member **ch = malloc((cap ? cap : 1) * sizeof *ch);
-    charge *nc = calloc(cap ? cap : 1, sizeof *nc);
-    if (!ch || !nc) { free(ch); free(nc); return; }
+    if (!ch) return;
     size_t k = au_ring_charges(r, s->addr, ch, cap);
+    charge *nc = calloc(k ? k : 1, sizeof *nc); /* a few: each holds a detector window */
+    if (!nc) { free(ch); return; }
     for (size_t i = 0; i < k; i++) {
         uint64_t key = cl_key(ch[i]->address.ptr, ch[i]->address.len);
         charge *old = find_charge(s, key);
@@ -251,9 +252,9 @@ static unsigned retransmits(cl_state *s) {
 
 static void queue(cl_state *s, cl_member *m) { cl_queue_push(&s->t, m, retransmits(s)); }
 
-static cl_update_array piggyback(cl_state *s, cl_update *buf, const cl_member *to) {
-    size_t n = cl_queue_take(&s->t, buf, s->cfg.max_piggyback, NULL);
-    (void)to;
+/* Queued changes for one outgoing message, into buf (which the message then borrows). */
+static cl_update_array piggyback(cl_state *s, cl_update *buf) {
+    size_t n = cl_queue_take(&s->t, buf, s->cfg.max_piggyback);
     return (cl_update_array){ .ptr = buf, .len = (uint32_t)n };
 }
 
@@ -621,7 +622,7 @@ static au_str borrow(au_str s) {
 static cl_probe probe_msg(cl_state *s, const au_str *target, uint64_t target_id, const au_str *origin,
                           uint32_t seq, cl_update *buf) {
     return (cl_probe){ au_str_view(s->addr), s->c->id, borrow(*target), target_id,
-                       origin ? borrow(*origin) : au_str_lit(""), seq, piggyback(s, buf, NULL) };
+                       origin ? borrow(*origin) : au_str_lit(""), seq, piggyback(s, buf) };
 }
 
 static void on_probe(cl_state *s, const cl_probe *p, int kind) {
@@ -865,7 +866,7 @@ static void gossip_round(cl_state *s) {
         cl_member *m = random_live(s, NULL, NULL);
         if (!m) break;
         cl_update buf[CL_MAX_UPDATES];
-        cl_update_array a = piggyback(s, buf, m);
+        cl_update_array a = piggyback(s, buf);
         if (a.len == 0) break;
         gossip_to(s, m, a.ptr, a.len);
     }
@@ -901,7 +902,7 @@ static void heartbeats(cl_state *s) {
         if (!m || !cl_is_live(m->state)) continue;
         cl_update buf[CL_MAX_UPDATES];
         send_to(s, m, (cl_wire){ .tag = cl_wire_hb,
-                                 .hb = { au_str_view(s->addr), s->c->id, piggyback(s, buf, m) } });
+                                 .hb = { au_str_view(s->addr), s->c->id, piggyback(s, buf) } });
     }
 }
 

@@ -152,7 +152,7 @@ cl_update cl_member_update(const cl_member *m) {
                         .state = m->state, .vnodes = m->vnodes, .by = by };
 }
 
-size_t cl_queue_take(cl_table *t, cl_update *out, size_t max, const cl_member *skip) {
+size_t cl_queue_take(cl_table *t, cl_update *out, size_t max) {
     size_t got = 0;
     cl_member *picked[CL_MAX_UPDATES];
     if (max > CL_MAX_UPDATES) max = CL_MAX_UPDATES;
@@ -160,7 +160,6 @@ size_t cl_queue_take(cl_table *t, cl_update *out, size_t max, const cl_member *s
      * short in steady state (only recent changes), so the scan is cheap */
     for (size_t i = 0; i < t->nqueue; i++) {
         cl_member *m = t->queue[i];
-        if (m == skip) continue;
         size_t at = got;
         while (at > 0 && picked[at - 1]->tx_done > m->tx_done) at--;
         if (at >= max) continue;

@@ -91,10 +91,9 @@ bool cl_update_wins(const cl_member *m, uint64_t id, uint32_t inc, uint8_t state
 
 /* Queues m's record for `times` more transmissions (replacing what was left). */
 void cl_queue_push(cl_table *t, cl_member *m, unsigned times);
-/* Fills out[0..max) with the queued records sent least so far, counts one transmission for
- * each (dropping those with none left), and returns how many. self_addr: skip the update about
- * `skip` (its own record when sending to the member itself is fine; NULL: skip nothing). */
-size_t cl_queue_take(cl_table *t, cl_update *out, size_t max, const cl_member *skip);
+/* Fills out[0..max) with the queued records sent least so far (borrowing their addresses),
+ * counts one transmission for each (dropping those with none left), and returns how many. */
+size_t cl_queue_take(cl_table *t, cl_update *out, size_t max);
 
 /* The update describing m (borrowing m's address). */
 cl_update cl_member_update(const cl_member *m);
