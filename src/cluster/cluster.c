@@ -41,6 +41,8 @@
 
 #define LOG(level, ...) au_log(AU_LOG_CLUSTER, level, __VA_ARGS__)
 #define MAX_R 16
+/* How long a node that seems cut off itself holds its verdicts (see isolated(), check_charges). */
+#define ISOLATION_HOLD AU_SEC(3)
 #define MAX_ADDR 63
 
 /* ---- the handle ------------------------------------------------------------------------------ */
@@ -69,7 +71,10 @@ typedef struct charge {
     int phase;
     unsigned tries;
     au_nanos next;
-    bool acked;
+    unsigned receipts;     /* intermediaries that confirmed our indirect probe requests */
+    bool asked_others;     /* indirect probes were sent in this request phase */
+    bool doubted;          /* health was raised for this silence already */
+    au_nanos failing_since;/* first request of the current silence (0: none) */
 } charge;
 
 typedef struct cl_state {
@@ -168,6 +173,8 @@ static void charge_fresh(cl_state *s, charge *c, uint64_t id) {
     c->id = id;
     c->phase = RECEIVING;
     c->tries = 0;
+    c->failing_since = 0;
+    c->doubted = false;
 }
 
 static void rebuild_ring(cl_state *s) {
@@ -253,10 +260,12 @@ static unsigned retransmits(cl_state *s) {
 static void queue(cl_state *s, cl_member *m) { cl_queue_push(&s->t, m, retransmits(s)); }
 
 /* Queued changes for one outgoing message, into buf (which the message then borrows). */
-static cl_update_array piggyback(cl_state *s, cl_update *buf) {
-    size_t n = cl_queue_take(&s->t, buf, s->cfg.max_piggyback);
+static cl_update_array piggyback_counted(cl_state *s, cl_update *buf, bool count) {
+    size_t n = cl_queue_take(&s->t, buf, s->cfg.max_piggyback, count);
     return (cl_update_array){ .ptr = buf, .len = (uint32_t)n };
 }
+
+static cl_update_array piggyback(cl_state *s, cl_update *buf) { return piggyback_counted(s, buf, true); }
 
 static cl_member *random_live(cl_state *s, const cl_member *not1, const cl_member *not2) {
     if (s->t.nlive == 0) return NULL;
@@ -385,6 +394,18 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
         member_added(s, m);
         return true;
     }
+    if (u->state == CL_DEAD && cl_is_live(m->state) && u->id == m->id && u->inc >= m->inc &&
+        m->heard_at && now_of(s) - m->heard_at < s->cfg.suspicion_max &&
+        !(from && from->len == strlen(m->addr) && memcmp(from->ptr, m->addr, from->len) == 0)) {
+        /* declared dead, but this node heard from it just now: the verdict is likely a cut-off
+         * accuser's. Not applied here; the member is told, and refutes (which then overrides
+         * the verdict everywhere). A true failure's verdict comes again (retransmissions, sync)
+         * once this node's evidence is older than suspicion_max. */
+        cl_update tell = *u;
+        tell.addr = au_str_view(m->addr);
+        gossip_to(s, m, &tell, 1);
+        return false;
+    }
     if (!cl_update_wins(m, u->id, u->inc, u->state)) {
         if (u->id == m->id && u->inc == m->inc && u->state == CL_SUSPECT && m->state == CL_SUSPECT) {
             unsigned before = m->naccusers;
@@ -415,6 +436,13 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
         if (old != CL_SUSPECT || old_id != u->id) m->naccusers = 0, m->suspect_since = now_of(s);
         add_accuser(m, u->by);
         suspects_add(s, m->key);
+        /* heard from the accuser itself: tell the suspect at once, so it can refute even when
+         * the accuser cannot reach it (the accuser may be the one cut off) */
+        if (from && from->ptr && u->by == cl_key(from->ptr, from->len)) {
+            cl_update tell = *u;
+            tell.addr = au_str_view(m->addr);
+            gossip_to(s, m, &tell, 1);
+        }
     } else if (old == CL_SUSPECT) {
         suspects_remove(s, m->key);
     }
@@ -644,7 +672,16 @@ static void on_probe(cl_state *s, const cl_probe *p, int kind) {
         cl_wire w = { .tag = cl_wire_probe,
                       .probe = probe_msg(s, &p->target, p->target_id, &p->from, p->seq, buf) };
         send_addr(s, p->target.ptr, p->target.len, w);
+        /* a receipt (target_id 0): the asker learns that it can reach us (Lifeguard's nack, sent
+         * at once rather than on the target's silence: no state here) */
+        cl_wire r = { .tag = cl_wire_ack, .ack = probe_msg(s, &p->target, 0, NULL, p->seq, buf) };
+        send_addr(s, p->from.ptr, p->from.len, r);
     } else { /* ack */
+        if (p->target_id == 0) { /* a receipt from an intermediary */
+            charge *c = find_charge(s, cl_key(p->target.ptr, p->target.len));
+            if (c && c->phase == REQUESTING) c->receipts++;
+            return;
+        }
         if (p->origin.len && !origin_me) { /* relay to who asked */
             cl_wire w = { .tag = cl_wire_ack,
                           .ack = probe_msg(s, &p->target, p->target_id, &p->origin, p->seq, buf) };
@@ -796,11 +833,23 @@ static void check_charges(cl_state *s, au_nanos now) {
         if (!m || m->id != c->id || !cl_is_live(m->state)) continue;
         if (c->phase == RECEIVING) {
             au_nanos t = au_detector_timeout(&c->det, s->z);
-            if (now > c->det.last + scaled(s, t)) c->phase = REQUESTING, c->tries = s->cfg.req_tries,
-                                                   c->next = now;
+            if (now > c->det.last + scaled(s, t)) {
+                c->phase = REQUESTING, c->tries = s->cfg.req_tries, c->next = now;
+                c->receipts = 0, c->asked_others = false;
+                if (!c->failing_since) c->failing_since = now;
+            }
         }
         if (c->phase != REQUESTING || now < c->next) continue;
         if (c->tries == 0) {
+            if (c->asked_others && c->receipts == 0 &&
+                now - c->failing_since < ISOLATION_HOLD && now - s->heard_at < ISOLATION_HOLD) {
+                /* not even the intermediaries answered: the trouble is likelier ours than the
+                 * charge's (Lifeguard) — doubt ourselves and ask again instead of accusing */
+                if (!c->doubted) health_up(s), c->doubted = true; /* once per silence */
+                c->tries = s->cfg.req_tries, c->receipts = 0, c->asked_others = false;
+                c->next = now + scaled(s, s->cfg.req_timeout);
+                continue;
+            }
             c->phase = ACCUSED;
             suspect(s, m);
             continue;
@@ -815,6 +864,7 @@ static void check_charges(cl_state *s, au_nanos now) {
             cl_member *via = random_live(s, m, NULL);
             if (!via) break;
             au_str me = au_str_view(s->addr);
+            c->asked_others = true;
             send_to(s, via, (cl_wire){ .tag = cl_wire_probe_req,
                                        .probe_req = probe_msg(s, &target, m->id, &me, seq, buf) });
         }
@@ -839,7 +889,6 @@ static au_nanos suspicion_timeout(cl_state *s, const cl_member *m) {
  * node that is stalled or cut off does not remove the rest of the cluster from its view and
  * then spread those removals when it is heard again. Past the hold it decides as usual (all the
  * others may really have failed). */
-#define ISOLATION_HOLD AU_SEC(3)
 static bool isolated(cl_state *s, au_nanos now) {
     au_nanos window = 4 * s->cfg.hb_interval > s->cfg.suspicion_min ? 4 * s->cfg.hb_interval
                                                                     : s->cfg.suspicion_min;
@@ -902,7 +951,7 @@ static void heartbeats(cl_state *s) {
         if (!m || !cl_is_live(m->state)) continue;
         cl_update buf[CL_MAX_UPDATES];
         send_to(s, m, (cl_wire){ .tag = cl_wire_hb,
-                                 .hb = { au_str_view(s->addr), s->c->id, piggyback(s, buf) } });
+                                 .hb = { au_str_view(s->addr), s->c->id, piggyback_counted(s, buf, false) } });
     }
 }
 
@@ -1007,6 +1056,23 @@ static void initial_update(cl_state *s, size_t i) {
     send_update(s, i, &e, 1);
 }
 
+/* Notes when the sender of a message was last heard from directly. */
+static void heard_from(cl_state *s, const cl_wire *w) {
+    const au_str *from = NULL;
+    switch (w->tag) {
+    case cl_wire_hb: from = &w->hb.from; break;
+    case cl_wire_gossip: from = &w->gossip.from; break;
+    case cl_wire_probe: from = &w->probe.from; break;
+    case cl_wire_probe_req: from = &w->probe_req.from; break;
+    case cl_wire_ack: from = &w->ack.from; break;
+    case cl_wire_sync: from = &w->sync.from; break;
+    default: return;
+    }
+    if (!from->ptr) return;
+    cl_member *m = cl_table_get(&s->t, from->ptr, from->len);
+    if (m) m->heard_at = s->heard_at;
+}
+
 static void cl_pre_start(au_ctx *ctx, cl_state *s) {
     s->node = au_ctx_node(ctx);
     cl_table_init(&s->t);
@@ -1026,6 +1092,7 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
         cl_wire *w = &msg->wire;
         stat_add(&s->c->messages_received, 1);
         s->heard_at = now_of(s); /* a cluster message can only come from another node */
+        heard_from(s, w);
         switch (w->tag) {
         case cl_wire_join: on_join(s, &w->join); break;
         case cl_wire_refuse: on_refuse(s, &w->refuse); break;

@@ -152,7 +152,7 @@ cl_update cl_member_update(const cl_member *m) {
                         .state = m->state, .vnodes = m->vnodes, .by = by };
 }
 
-size_t cl_queue_take(cl_table *t, cl_update *out, size_t max) {
+size_t cl_queue_take(cl_table *t, cl_update *out, size_t max, bool count) {
     size_t got = 0;
     cl_member *picked[CL_MAX_UPDATES];
     if (max > CL_MAX_UPDATES) max = CL_MAX_UPDATES;
@@ -170,11 +170,12 @@ size_t cl_queue_take(cl_table *t, cl_update *out, size_t max) {
     for (size_t i = 0; i < got; i++) {
         cl_member *m = picked[i];
         out[i] = cl_member_update(m);
+        if (!count) continue;
         m->tx_done++;
         if (m->tx_left) m->tx_left--;
     }
     /* drop exhausted records only after copying (out[] borrows their addresses) */
-    for (size_t i = 0; i < got; i++)
+    for (size_t i = 0; i < got && count; i++)
         if (picked[i]->tx_left == 0) queue_remove(t, picked[i]);
     return got;
 }

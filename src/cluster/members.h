@@ -40,6 +40,7 @@ typedef struct cl_member {
     /* tombstone */
     au_nanos removed_at;
     au_nanos told_at;      /* last time it was told it is dead (rate limit) */
+    au_nanos heard_at;     /* last message from it, directly */
     cl_wire_ref ref;       /* forged lazily */
     bool forged;
     /* dissemination: transmissions left, and done so far (fewest first) */
@@ -91,9 +92,11 @@ bool cl_update_wins(const cl_member *m, uint64_t id, uint32_t inc, uint8_t state
 
 /* Queues m's record for `times` more transmissions (replacing what was left). */
 void cl_queue_push(cl_table *t, cl_member *m, unsigned times);
-/* Fills out[0..max) with the queued records sent least so far (borrowing their addresses),
- * counts one transmission for each (dropping those with none left), and returns how many. */
-size_t cl_queue_take(cl_table *t, cl_update *out, size_t max);
+/* Fills out[0..max) with the queued records sent least so far (borrowing their addresses) and
+ * returns how many. count: count one transmission for each (dropping those with none left);
+ * false for messages that repeat to the same few members (heartbeats), which must not use up
+ * a change's budget before it has spread. */
+size_t cl_queue_take(cl_table *t, cl_update *out, size_t max, bool count);
 
 /* The update describing m (borrowing m's address). */
 cl_update cl_member_update(const cl_member *m);

@@ -15,6 +15,9 @@
 #define SIMULATED(sim) ((au_driver[]){ au_sim_driver(sim) })
 #define SIMULATED_FAULTY(sim) ((au_driver[]){ au_faults_driver(SIMULATED(sim)) })
 
+/* CLUSTER_SEED=k in the environment shifts every test's seed by k (to explore other runs). */
+static uint64_t seed_shift(void) { return getenv("CLUSTER_SEED") ? strtoull(getenv("CLUSTER_SEED"), NULL, 0) : 0; }
+
 static const uint8_t SECRET[32] = "cluster-test-secret-0123456789ab";
 
 typedef struct scenario {
@@ -47,7 +50,10 @@ static au_cluster_config scenario_config(world *w, const scenario *sc, int i, co
 }
 
 static void step(world *w, const char *what, au_nanos timeout) {
+    au_nanos t0 = au_sim_now(w->sim);
     au_err err = au_sim_run_until(w->sim, world_converged, w, timeout);
+    if (getenv("CLUSTER_STEPS"))
+        fprintf(stderr, "  %-10s %.2f s virtual\n", what, (double)(au_sim_now(w->sim) - t0) / 1e9);
     if (err != AU_OK) world_print(w, what);
     assert_int_equal(err, AU_OK);
 }
@@ -56,6 +62,7 @@ static void run_scenario(const scenario *sc, uint64_t seed) {
     if (getenv("CLUSTER_LOG")) au_log_set_level(AU_LOG_CLUSTER, AU_LOG_INFO);
     static world w;
     memset(&w, 0, sizeof w);
+    seed += seed_shift() * 1000;
     assert_int_equal(au_sim_create(&(au_sim_config){ .seed = seed }, &w.sim), AU_OK);
     /* all ten nodes' addresses exist up front (cyclic seeds name them all); clusters start in
      * two steps of five */
@@ -90,13 +97,13 @@ static void run_scenario(const scenario *sc, uint64_t seed) {
 }
 
 static void chain_seeds_without_loss_converge_at_every_step(void **s) {
-    run_scenario(&(scenario){ .step_timeout = AU_SEC(10) }, 1);
+    run_scenario(&(scenario){ .step_timeout = AU_SEC(30) }, 1);
 }
 static void chain_seeds_with_half_the_messages_lost_converge(void **s) {
     run_scenario(&(scenario){ .lossy = true, .step_timeout = AU_SEC(60) }, 2);
 }
 static void cyclic_seeds_without_loss_converge_at_every_step(void **s) {
-    run_scenario(&(scenario){ .cyclic = true, .step_timeout = AU_SEC(10) }, 3);
+    run_scenario(&(scenario){ .cyclic = true, .step_timeout = AU_SEC(30) }, 3);
 }
 static void cyclic_seeds_with_half_the_messages_lost_and_a_secret_converge(void **s) {
     run_scenario(&(scenario){ .cyclic = true, .lossy = true, .secret = true, .step_timeout = AU_SEC(60) }, 4);
@@ -106,9 +113,11 @@ static void cyclic_seeds_with_half_the_messages_lost_and_a_secret_converge(void 
 
 /* A world of n nodes, all seeding each other, with cfg's knobs (seeds filled in). */
 static world *cyclic_world(int n, uint64_t seed, const au_cluster_config *base) {
+    if (getenv("CLUSTER_LOG")) au_log_set_level(AU_LOG_CLUSTER, AU_LOG_INFO);
     static world w;
     static const char *seeds[WORLD_MAX];
     memset(&w, 0, sizeof w);
+    seed += seed_shift() * 1000;
     assert_int_equal(au_sim_create(&(au_sim_config){ .seed = seed }, &w.sim), AU_OK);
     for (int i = 0; i < n; i++) {
         assert_int_equal(world_start_node(&w, i, SIMULATED_FAULTY(w.sim), NULL), AU_OK);
@@ -155,6 +164,7 @@ static void a_partition_of_three_and_seven_heals_into_one_cluster(void **s) {
     assert_int_equal(au_faults_heal(all, 10), AU_OK);
     au_nanos t0 = au_sim_now(w->sim);
     step(w, "healed", AU_SEC(30));
+    au_sim_run(w->sim, AU_MSEC(500)); /* the minority check runs on the next ticks */
     fprintf(stderr, "partition healed in %.2f s of virtual time\n", (double)(au_sim_now(w->sim) - t0) / 1e9);
     for (int i = 0; i < 3; i++) assert_true(atomic_load(&w->s[i].majority) >= 1);
     world_end(w);
@@ -349,6 +359,25 @@ static void malformed_cluster_messages_are_dropped_and_counted(void **s) {
     world_end(w);
 }
 
+static void tombstones_are_collected_after_their_ttl(void **s) {
+    world *w = cyclic_world(5, 20, &(au_cluster_config){ .no_leave_on_stop = true,
+                                                         .tombstone_ttl = AU_SEC(5) });
+    world_kill(w, 4);
+    step(w, "killed", AU_SEC(10));
+    au_cluster_stats st;
+    au_cluster_stats_get(w->s[0].cluster, &st);
+    assert_int_equal(st.tombstones, 1);
+    assert_int_equal(st.members, 4);
+    au_sim_run(w->sim, AU_SEC(7));
+    for (int i = 0; i < 4; i++) {
+        au_cluster_stats_get(w->s[i].cluster, &st);
+        assert_int_equal(st.tombstones, 0); /* forgotten: churn leaves no state behind */
+        assert_int_equal(st.members, 4);
+    }
+    assert_true(world_converged(w));
+    world_end(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(chain_seeds_without_loss_converge_at_every_step),
@@ -364,6 +393,7 @@ int main(void) {
         cmocka_unit_test(an_incompatible_node_is_refused_with_an_event),
         cmocka_unit_test(watching_an_actor_on_a_removed_node_delivers_terminated),
         cmocka_unit_test(malformed_cluster_messages_are_dropped_and_counted),
+        cmocka_unit_test(tombstones_are_collected_after_their_ttl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
