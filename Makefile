@@ -6,6 +6,7 @@
 #                    closes with "make test: N passed, F failed, K skipped" (AU_REQUIRE_ALL=1:
 #                    a skip fails the run)
 #   make bench       benchmarks side by side with CAF and Erlang (bench-quick: reduced sizes)
+#                    then the cluster side by side with Serf and at scale (bench-cluster: only those)
 #   make fuzz        run every libFuzzer harness for FUZZ_SECONDS each
 #   make install     install the library, headers, CMake package and aurum.pc (PREFIX)
 #   make size        the device client alone, -Os, x86-64 and Cortex-M4: .text/.data/.bss
@@ -25,7 +26,7 @@ DEPS := cmake make gcc g++ clang libclang-rt-14-dev pkg-config valgrind libuv1-d
         libsodium-dev libxxhash-dev libcmocka-dev iproute2 iputils-ping
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: size deps demo test test-reset test-fast test-asan test-tsan test-valgrind test-install test-fuzz build bench bench-quick fuzz install clean
+.PHONY: size deps demo test test-reset test-fast test-asan test-tsan test-valgrind test-install test-fuzz build bench bench-quick bench-cluster fuzz install clean
 
 deps:
 	@missing=""; for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -137,9 +138,15 @@ size: deps
 
 bench: deps
 	bench/run.sh
+	bench/cluster/run.sh; rc=$$?; [ $$rc = 0 ] || [ $$rc = 77 ]
 
 bench-quick: deps
 	bench/run.sh --quick
+	RUNS=1 SIZES=10 bench/cluster/run.sh; rc=$$?; [ $$rc = 0 ] || [ $$rc = 77 ]
+
+# Only the cluster benchmarks (side by side with Serf, and scale in simulation).
+bench-cluster: deps
+	bench/cluster/run.sh
 
 install: build
 	cmake --install build --prefix $(PREFIX)

@@ -193,16 +193,30 @@ static void sim_run_until(au_driver_node *dn, bool (*done)(void *), void *arg) {
 
 static uint16_t port_of(const sim_node *sn) { return (uint16_t)(SIM_BASE_PORT + sn->index); }
 
-/* Every simulated node lives at 127.0.0.1:<its port>, whatever it asked to bind. */
+/* A node that asks for the port of a node of this simulation that has closed takes over its
+ * slot: a restart on the same address. Nothing of the node is armed yet (bind comes before its
+ * first timer), so moving its index moves everything. */
+static void take_closed_port(sim_node *sn, const struct sockaddr *addr, socklen_t len) {
+    if (!addr || len < (socklen_t)sizeof(struct sockaddr_in) || addr->sa_family != AF_INET) return;
+    uint16_t port = ntohs(((const struct sockaddr_in *)addr)->sin_port);
+    size_t idx = (size_t)port - SIM_BASE_PORT;
+    au_sim *sim = sn->sim;
+    if (port < SIM_BASE_PORT || idx >= sim->nnodes || sim->nodes[idx] || sn->armed) return;
+    sim->nodes[sn->index] = NULL;
+    sim->nodes[idx] = sn;
+    sn->index = (uint32_t)idx;
+}
+
+/* Every simulated node lives at 127.0.0.1:<its port>: the one it asked for if that is the port
+ * of a closed node (take_closed_port), else a port of its own. */
 static au_err sim_bind(au_driver_node *dn, const struct sockaddr *addr, socklen_t len,
                        struct sockaddr_storage *bound, socklen_t *bound_len) {
+    take_closed_port((sim_node *)dn, addr, len);
     struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(port_of((sim_node *)dn)),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     memset(bound, 0, sizeof *bound);
     memcpy(bound, &in, sizeof in);
     *bound_len = sizeof in;
-    (void)addr;
-    (void)len;
     return AU_OK;
 }
 

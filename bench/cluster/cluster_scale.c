@@ -1,0 +1,186 @@
+/* cluster_scale.c — the cluster at scale in deterministic simulation (part of `make bench`).
+ *
+ *   cluster_scale N [--minutes M] [--hb-ms H] [--seed S]
+ *
+ * N nodes start together, all seeding the first three, on one simulation (virtual time, one
+ * thread). Measured, and printed as RESULT lines:
+ *   form_s          virtual seconds until every node's member set has all N (one agreed view)
+ *   steady_bps      bytes sent per node per virtual second over 10 s of steady state
+ *   crash_p50_s / crash_p99_s / crash_max_s
+ *                   after one node crashes: when each live node saw it removed (percentiles
+ *                   over the nodes; 20 ms resolution)
+ *   join_all_s      a new node joins: until every node counts it
+ *   steady_bps_late bytes per node per second over the last 10 s of the M-minute soak
+ *   senders_per_node the transport's per-sender replay state each node holds
+ *   cpu_s, wall_s, peak_rss_mib
+ *                   the simulator's own cost for the whole run (setup, M simulated minutes);
+ *                   wall time includes whatever else the machine runs, CPU time does not
+ * Reads membership through au_cluster_stats (no subscribers: at this size an update per event
+ * per node would dominate). */
+#include <aurum/aurum.h>
+#include <aurum/cluster.h>
+#include <aurum/testkit.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double wall(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void cpu_model(void) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "model name", 10) == 0) {
+            printf("# cpu:%s", strchr(line, ':') + 1);
+            break;
+        }
+    if (f) fclose(f);
+}
+
+static int n;
+static au_node **nodes;
+static au_cluster **clusters;
+static bool *live;
+
+static uint64_t members_of(int i) {
+    au_cluster_stats st;
+    au_cluster_stats_get(clusters[i], &st);
+    return st.members;
+}
+
+static bool all_have(uint64_t want) {
+    for (int i = 0; i < n; i++)
+        if (live[i] && members_of(i) != want) return false;
+    return true;
+}
+
+static uint64_t bytes_sent(void) {
+    uint64_t b = 0;
+    for (int i = 0; i < n; i++)
+        if (live[i]) {
+            au_node_stats st;
+            au_node_stats_get(nodes[i], &st);
+            b += st.bytes_sent;
+        }
+    return b;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s N [--minutes M] [--hb-ms H] [--seed S]\n", argv[0]);
+        return 2;
+    }
+    n = atoi(argv[1]);
+    double minutes = 1;
+    unsigned hb_ms = 0;
+    uint64_t seed = 1;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--minutes")) minutes = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--hb-ms")) hb_ms = (unsigned)atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--seed")) seed = strtoull(argv[i + 1], NULL, 0);
+    }
+    cpu_model();
+    au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
+    au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
+    double t0 = wall();
+    au_sim *sim;
+    au_sim_create(&(au_sim_config){ .seed = seed }, &sim);
+    nodes = calloc((size_t)n + 1, sizeof *nodes);
+    clusters = calloc((size_t)n + 1, sizeof *clusters);
+    live = calloc((size_t)n + 1, sizeof *live);
+    au_driver d = au_sim_driver(sim);
+    for (int i = 0; i <= n; i++)
+        if (au_node_start(&(au_node_config){ .driver = &d, .max_peers = 65536 }, &nodes[i])) return 1;
+    const char *seeds[3] = { au_node_address(nodes[0]), au_node_address(nodes[1]), au_node_address(nodes[2]) };
+    au_cluster_config cfg = { .seeds = seeds, .nseeds = 3, .no_leave_on_stop = true,
+                              .hb_interval = AU_MSEC(hb_ms) };
+    for (int i = 0; i < n; i++) {
+        if (au_cluster_start(nodes[i], &cfg, &clusters[i])) return 1;
+        live[i] = true;
+    }
+    printf("# N=%d hb_interval=%u ms (0: default), %.1f simulated minutes\n", n, hb_ms, minutes);
+
+    au_nanos start = au_sim_now(sim), t;
+    while (!all_have((uint64_t)n) && au_sim_now(sim) - start < AU_SEC(300)) au_sim_run(sim, AU_MSEC(100));
+    printf("RESULT form_s %.2f s%s\n", (double)(au_sim_now(sim) - start) / 1e9,
+           all_have((uint64_t)n) ? "" : " (not formed)");
+    fflush(stdout);
+    au_sim_run(sim, AU_SEC(10)); /* let the joins' dissemination settle */
+
+    uint64_t b0 = bytes_sent();
+    au_sim_run(sim, AU_SEC(10));
+    printf("RESULT steady_bps %.0f B/s/node\n", (double)(bytes_sent() - b0) / 10.0 / n);
+    fflush(stdout);
+
+    /* a crash: when does each live node see it removed? */
+    int victim = n / 2;
+    au_node_stop(nodes[victim]);
+    live[victim] = false;
+    double *seen = calloc((size_t)n, sizeof *seen);
+    int pending = n - 1;
+    t = au_sim_now(sim);
+    while (pending > 0 && au_sim_now(sim) - t < AU_SEC(30)) {
+        au_sim_run(sim, AU_MSEC(20));
+        for (int i = 0; i < n; i++)
+            if (live[i] && seen[i] == 0 && members_of(i) == (uint64_t)n - 1)
+                seen[i] = (double)(au_sim_now(sim) - t) / 1e9, pending--;
+    }
+    double *v = calloc((size_t)n, sizeof *v);
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (live[i]) v[k++] = seen[i] ? seen[i] : 99;
+    qsort(v, (size_t)k, sizeof *v, cmp_d);
+    printf("RESULT crash_p50_s %.2f s\nRESULT crash_p99_s %.2f s\nRESULT crash_max_s %.2f s\n",
+           v[k / 2], v[(k * 99) / 100], v[k - 1]);
+    fflush(stdout);
+
+    /* a join: until every node counts the newcomer */
+    live[n] = true;
+    t = au_sim_now(sim);
+    au_cluster_start(nodes[n], &cfg, &clusters[n]);
+    n++;
+    while (!all_have((uint64_t)n - 1) && au_sim_now(sim) - t < AU_SEC(30)) au_sim_run(sim, AU_MSEC(20));
+    printf("RESULT join_all_s %.2f s\n", (double)(au_sim_now(sim) - t) / 1e9);
+    fflush(stdout);
+
+    au_nanos soak = (au_nanos)(minutes * 60e9);
+    au_nanos elapsed = au_sim_now(sim) - start;
+    if (soak > elapsed + AU_SEC(10)) au_sim_run(sim, soak - elapsed - AU_SEC(10));
+    b0 = bytes_sent();
+    au_sim_run(sim, AU_SEC(10));
+    printf("RESULT steady_bps_late %.0f B/s/node\n", (double)(bytes_sent() - b0) / 10.0 / (n - 1));
+    /* where the memory goes: the transport state each node keeps per peer it has talked to */
+    double senders = 0;
+    for (int i = 0; i < n; i++)
+        if (live[i]) {
+            au_node_stats st;
+            au_node_stats_get(nodes[i], &st);
+            senders += (double)st.senders;
+        }
+    printf("RESULT senders_per_node %.0f senders\n", senders / (n - 1));
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("RESULT cpu_s %.1f s\n", (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
+    printf("RESULT wall_s %.1f s\nRESULT peak_rss_mib %.0f MiB\nRESULT sim_minutes %.1f min\n",
+           wall() - t0, (double)ru.ru_maxrss / 1024.0, (double)(au_sim_now(sim) - start) / 60e9);
+    fflush(stdout);
+    for (int i = 0; i < n; i++)
+        if (i != victim) au_node_stop(nodes[i]);
+    au_sim_destroy(sim);
+    free(seen);
+    free(v);
+    return 0;
+}

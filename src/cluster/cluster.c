@@ -1,0 +1,1276 @@
+/* cluster.c — the cluster actor: join, dissemination, failure detection, leave, heal, events.
+ *
+ * One actor per node, registered under the configured name, holds the membership table
+ * (members.c), the ring snapshot (ring.c), one detector per charge (detector.c), and drives
+ * everything from one tick every hb_interval:
+ *   - joining: a join round to the seeds every ping_timeout; after num_pings rounds, alone;
+ *   - heartbeats to the managers (the next R members clockwise), carrying queued changes;
+ *   - per charge, the seed's normal-CDF detector; when a heartbeat is overdue, req_tries rounds
+ *     of a direct probe plus indirect_probes probes through other members; no answer: suspect;
+ *   - suspicion timers on every node that hears a suspicion (Lifeguard: from suspicion_max down
+ *     to suspicion_min as independent accusers confirm); unrefuted at expiry: dead, removed;
+ *   - a gossip round of queued changes to gossip_fanout random members, while there are any;
+ *   - every sync_interval a bounded digest to one random member; every reconnect_interval a
+ *     contact with one removed member or non-member seed (this is how partitions heal);
+ *   - tombstones collected after tombstone_ttl; events flushed to subscribers.
+ * Local health (0..max_health) multiplies detector and probe timeouts and suspicion timeouts:
+ * raised when this node refutes a suspicion of itself, and when the
+ * tick comes so late that the node itself must have been paused (then every detector restarts,
+ * so a paused node does not accuse the members it could not hear); lowered by acks and with time.
+ *
+ * Relies on: the public API only (forged references to the other nodes' cluster actors, timers,
+ * au_peer_gone, the layer stop order) and util/. Invariants: the table's self entry is always
+ * live while the node is IN; events are only produced while IN (a joiner's first update is
+ * JOINED, not one ADDED per member). */
+#include <aurum/aurum.h>
+#include <aurum/cluster.h>
+#include <aurum/driver.h>
+#include <aurum/layer.h>
+#include <aurum/log.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "cluster/detector.h"
+#include "cluster/members.h"
+#include "cluster/protocol.h"
+#include "util/rng.h"
+#include "util/stats.h"
+
+#define LOG(level, ...) au_log(AU_LOG_CLUSTER, level, __VA_ARGS__)
+#define MAX_R 16
+/* How long a node that seems cut off itself holds its verdicts (see isolated(), check_charges). */
+#define ISOLATION_HOLD AU_SEC(3)
+#define MAX_ADDR 63
+
+/* ---- the handle ------------------------------------------------------------------------------ */
+
+#define CLUSTER_STATS(X)                                                                           \
+    X(members) X(tombstones) X(messages_sent) X(messages_received) X(drops_invalid)                \
+    X(drops_incompatible) X(suspicions) X(refutations) X(removals) X(health) X(pauses)
+
+struct au_cluster {
+    au_node *node;
+    cl_msg_lref actor;
+    uint64_t id;
+#define STAT_FIELD(n) _Atomic uint64_t n;
+    CLUSTER_STATS(STAT_FIELD)
+#undef STAT_FIELD
+};
+
+/* ---- the actor's state ---------------------------------------------------------------------- */
+
+enum phase { JOINING, IN, REFUSED, LEFT };
+enum charge_phase { RECEIVING, REQUESTING, ACCUSED };
+
+typedef struct charge {
+    uint64_t key, id;
+    au_detector det;
+    int phase;
+    unsigned tries;
+    au_nanos next;
+    unsigned receipts;     /* intermediaries that confirmed our indirect probe requests */
+    bool asked_others;     /* indirect probes were sent in this request phase */
+    bool doubted;          /* health was raised for this silence already */
+    au_nanos failing_since;/* first request of the current silence (0: none) */
+} charge;
+
+typedef struct cl_state {
+    au_cluster *c;
+    au_node *node;
+    au_cluster_config cfg;
+    char **seeds;
+    size_t nseeds;
+    char addr[MAX_ADDR + 1];
+    size_t addr_len;
+    cl_member *me;
+    int phase;
+    unsigned pings_left;
+    au_nanos next_ping;
+    cl_table t;
+    uint64_t rng, compat;
+    double z;
+    au_ring *ring;
+    bool ring_dirty;
+    uint64_t managers[MAX_R];
+    size_t nmanagers;
+    charge *charges;
+    size_t ncharges;
+    uint64_t *suspects;          /* keys of members in state SUSPECT */
+    size_t nsuspects, suspects_cap;
+    au_cluster_update_lref *subs;
+    size_t nsubs, subs_cap;
+    au_cluster_event *events;    /* pending for subscribers; addresses owned */
+    size_t nevents, events_cap;
+    au_nanos last_tick, next_hb, next_gossip, next_sync, next_reconnect, next_gc, next_decay;
+    unsigned health;
+    bool health_raised;
+    size_t baseline;
+    bool minority;
+    uint32_t seq;
+    au_nanos heard_at;           /* the last cluster message from another node */
+} cl_state;
+
+static au_nanos now_of(cl_state *s) { return au_node_now(s->node); }
+static uint64_t rnd(cl_state *s) { return au_splitmix64_next(&s->rng); }
+static void stat_add(_Atomic uint64_t *x, uint64_t n) { au_stat_add(x, n); }
+static void stat_set(_Atomic uint64_t *x, uint64_t v) {
+    atomic_store_explicit(x, v, memory_order_relaxed); /* relaxed: a gauge, read as a number */
+}
+static au_nanos scaled(cl_state *s, au_nanos d) { return d * (1 + s->health); }
+
+static void health_up(cl_state *s) {
+    if (s->health < s->cfg.max_health) s->health++;
+    s->health_raised = true;
+    stat_set(&s->c->health, s->health);
+}
+static void health_down(cl_state *s) {
+    if (s->health) s->health--;
+    stat_set(&s->c->health, s->health);
+}
+
+/* ---- events ------------------------------------------------------------------------------- */
+
+static void event(cl_state *s, int kind, int reason, const char *addr, uint64_t id,
+                  uint32_t vnodes) {
+    if (s->phase != IN && kind != AU_CLUSTER_INCOMPATIBLE && kind != AU_CLUSTER_LEFT) return;
+    if (s->nevents == s->events_cap) {
+        size_t nc = s->events_cap ? s->events_cap * 2 : 16;
+        au_cluster_event *p = realloc(s->events, nc * sizeof *p);
+        if (!p) return;
+        s->events = p;
+        s->events_cap = nc;
+    }
+    au_str a = au_str_dup(addr, strlen(addr));
+    if (!a.ptr) return;
+    s->events[s->nevents++] = (au_cluster_event){
+        .kind = kind, .reason = reason,
+        .member = { .address = a, .id = id, .vnodes = vnodes } };
+}
+
+static void self_event(cl_state *s, int kind) {
+    event(s, kind, 0, s->addr, s->c->id, s->me ? s->me->vnodes : s->cfg.vnodes);
+}
+
+static void clear_events(cl_state *s) {
+    for (size_t i = 0; i < s->nevents; i++) au_str_free(&s->events[i].member.address);
+    s->nevents = 0;
+}
+
+/* ---- the ring, managers and charges ------------------------------------------------------- */
+
+static charge *find_charge(cl_state *s, uint64_t key) {
+    for (size_t i = 0; i < s->ncharges; i++)
+        if (s->charges[i].key == key) return &s->charges[i];
+    return NULL;
+}
+
+static void charge_fresh(cl_state *s, charge *c, uint64_t id) {
+    double initial = 2.0 * (double)s->cfg.hb_interval / 1e6;
+    au_detector_reset(&c->det, s->cfg.capacity, s->cfg.times, initial, now_of(s));
+    c->id = id;
+    c->phase = RECEIVING;
+    c->tries = 0;
+    c->failing_since = 0;
+    c->doubted = false;
+}
+
+static void rebuild_ring(cl_state *s) {
+    if (!s->ring_dirty && s->ring) return;
+    size_t n = s->t.nlive + 1;
+    au_cluster_member *ms = malloc(n * sizeof *ms);
+    if (!ms) return;
+    ms[0] = (au_cluster_member){ au_str_view(s->addr), s->c->id, s->me ? s->me->vnodes : 1 };
+    for (size_t i = 0; i < s->t.nlive; i++) {
+        cl_member *m = s->t.live[i];
+        ms[i + 1] = (au_cluster_member){ au_str_view(m->addr), m->id, m->vnodes };
+    }
+    au_ring *r = au_ring_build(ms, n, s->cfg.replication_factor);
+    free(ms);
+    if (!r) return;
+    au_ring_release(s->ring);
+    s->ring = r;
+    s->ring_dirty = false;
+
+    const au_cluster_member *got[MAX_R];
+    size_t nm = au_ring_managers(r, s->addr, got, s->cfg.replication_factor);
+    s->nmanagers = 0;
+    for (size_t i = 0; i < nm; i++) s->managers[s->nmanagers++] = cl_key(got[i]->address.ptr, got[i]->address.len);
+
+    /* charges: keep the detector of members that stay charges */
+    size_t cap = au_ring_size(r);
+    const au_cluster_member **ch = malloc((cap ? cap : 1) * sizeof *ch);
+    if (!ch) return;
+    size_t k = au_ring_charges(r, s->addr, ch, cap);
+    charge *nc = calloc(k ? k : 1, sizeof *nc); /* a few: each holds a detector window */
+    if (!nc) { free(ch); return; }
+    for (size_t i = 0; i < k; i++) {
+        uint64_t key = cl_key(ch[i]->address.ptr, ch[i]->address.len);
+        charge *old = find_charge(s, key);
+        if (old && old->id == ch[i]->id) nc[i] = *old;
+        else {
+            nc[i].key = key;
+            charge_fresh(s, &nc[i], ch[i]->id);
+        }
+    }
+    free(ch);
+    free(s->charges);
+    s->charges = nc;
+    s->ncharges = k;
+}
+
+/* ---- sending ------------------------------------------------------------------------------ */
+
+static bool ref_of(cl_state *s, cl_member *m, cl_wire_ref *out) {
+    if (!m->forged) {
+        m->ref = au_forge(cl_msg, cl_wire, s->node, s->cfg.name, m->addr);
+        m->forged = true;
+    }
+    *out = m->ref;
+    return !au_ref_is_null(m->ref.raw);
+}
+
+static void send_ref(cl_state *s, cl_wire_ref to, cl_wire msg) {
+    if (au_ref_is_null(to.raw)) return;
+    if (au_send(to, msg) == AU_OK) stat_add(&s->c->messages_sent, 1);
+}
+
+static void send_to(cl_state *s, cl_member *m, cl_wire msg) {
+    cl_wire_ref r;
+    if (m == s->me || !ref_of(s, m, &r)) return;
+    send_ref(s, r, msg);
+}
+
+/* To an address that may not be in the table (a joiner, a relay's origin). */
+static void send_addr(cl_state *s, const char *addr, size_t len, cl_wire msg) {
+    cl_member *m = cl_table_get(&s->t, addr, len);
+    if (m) { send_to(s, m, msg); return; }
+    if (len == s->addr_len && memcmp(addr, s->addr, len) == 0) return;
+    send_ref(s, au_forge(cl_msg, cl_wire, s->node, s->cfg.name, addr), msg);
+}
+
+static unsigned retransmits(cl_state *s) {
+    double n = (double)s->t.nlive + 2;
+    unsigned l = (unsigned)ceil(log10(n));
+    return s->cfg.retransmit_mult * (l ? l : 1);
+}
+
+static void queue(cl_state *s, cl_member *m) { cl_queue_push(&s->t, m, retransmits(s)); }
+
+/* Queued changes for one outgoing message, into buf (which the message then borrows). */
+static cl_update_array piggyback_counted(cl_state *s, cl_update *buf, bool count) {
+    size_t n = cl_queue_take(&s->t, buf, s->cfg.max_piggyback, count);
+    return (cl_update_array){ .ptr = buf, .len = (uint32_t)n };
+}
+
+static cl_update_array piggyback(cl_state *s, cl_update *buf) { return piggyback_counted(s, buf, true); }
+
+static cl_member *random_live(cl_state *s, const cl_member *not1, const cl_member *not2) {
+    if (s->t.nlive == 0) return NULL;
+    for (int tries = 0; tries < 8; tries++) {
+        cl_member *m = s->t.live[rnd(s) % s->t.nlive];
+        if (m != not1 && m != not2) return m;
+    }
+    return NULL;
+}
+
+static void gossip_to(cl_state *s, cl_member *m, const cl_update *ups, size_t n) {
+    send_to(s, m, (cl_wire){ .tag = cl_wire_gossip,
+                             .gossip = { au_str_view(s->addr), s->c->id,
+                                         { (cl_update *)ups, (uint32_t)n, 0 } } });
+}
+
+/* ---- merging updates -------------------------------------------------------------------------- */
+
+static bool addr_ok(const au_str *a) {
+    if (!a->ptr || a->len < 3 || a->len > MAX_ADDR) return false;
+    bool colon = false;
+    for (uint32_t i = 0; i < a->len; i++) {
+        char ch = a->ptr[i];
+        if (ch == ':') colon = true;
+        else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                   ch == '.' || ch == '-' || ch == '[' || ch == ']' || ch == '_'))
+            return false;
+    }
+    return colon && strlen(a->ptr) == a->len;
+}
+
+static bool update_ok(const cl_update *u) {
+    return addr_ok(&u->addr) && u->id != 0 && u->state <= CL_LEFT && u->vnodes <= 4096;
+}
+
+static void suspects_add(cl_state *s, uint64_t key) {
+    for (size_t i = 0; i < s->nsuspects; i++)
+        if (s->suspects[i] == key) return;
+    if (s->nsuspects == s->suspects_cap) {
+        size_t nc = s->suspects_cap ? s->suspects_cap * 2 : 8;
+        uint64_t *p = realloc(s->suspects, nc * sizeof *p);
+        if (!p) return;
+        s->suspects = p;
+        s->suspects_cap = nc;
+    }
+    s->suspects[s->nsuspects++] = key;
+}
+
+static void suspects_remove(cl_state *s, uint64_t key) {
+    for (size_t i = 0; i < s->nsuspects; i++)
+        if (s->suspects[i] == key) { s->suspects[i] = s->suspects[--s->nsuspects]; return; }
+}
+
+static void add_accuser(cl_member *m, uint64_t by) {
+    if (!by) by = 1;
+    for (unsigned i = 0; i < m->naccusers; i++)
+        if (m->accusers[i] == by) return;
+    if (m->naccusers < 8) m->accusers[m->naccusers++] = by;
+}
+
+static void member_removed(cl_state *s, cl_member *m, int reason, uint64_t old_id) {
+    m->removed_at = now_of(s);
+    suspects_remove(s, m->key);
+    s->ring_dirty = true;
+    stat_add(&s->c->removals, 1);
+    if (reason == AU_CLUSTER_LEAVING && s->baseline > 1) s->baseline--;
+    event(s, AU_CLUSTER_REMOVED, reason, m->addr, old_id, m->vnodes);
+    LOG(AU_LOG_INFO, "%s: %s (run %llx) removed: %s", s->addr, m->addr, (unsigned long long)old_id,
+        reason == AU_CLUSTER_FAILED ? "failed" : reason == AU_CLUSTER_LEAVING ? "left" : "replaced");
+    if (reason == AU_CLUSTER_FAILED) { /* if it is alive after all, it refutes at once */
+        cl_update u = cl_member_update(m);
+        m->told_at = m->removed_at;
+        gossip_to(s, m, &u, 1);
+    }
+    au_peer_gone(s->node, m->addr);
+}
+
+static void member_added(cl_state *s, cl_member *m) {
+    s->ring_dirty = true;
+    event(s, AU_CLUSTER_ADDED, 0, m->addr, m->id, m->vnodes);
+    if (s->t.nlive + 1 > s->baseline) s->baseline = s->t.nlive + 1;
+}
+
+/* This node is suspected or declared dead (at an incarnation not below its own): refute. */
+static void refute(cl_state *s, uint32_t inc, const au_str *from) {
+    cl_table_set(&s->t, s->me, s->me->id, inc + 1, CL_ALIVE, s->me->vnodes);
+    queue(s, s->me);
+    stat_add(&s->c->refutations, 1);
+    health_up(s);
+    if (from && from->ptr) { /* the node that told us hears the answer at once */
+        cl_update u = cl_member_update(s->me);
+        send_addr(s, from->ptr, from->len,
+                  (cl_wire){ .tag = cl_wire_gossip,
+                             .gossip = { au_str_view(s->addr), s->c->id, { &u, 1, 0 } } });
+    }
+}
+
+/* Applies one update; returns true if the table changed. from: who sent it (may be NULL). */
+static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
+    if (!update_ok(u)) {
+        stat_add(&s->c->drops_invalid, 1);
+        return false;
+    }
+    if (u->addr.len == s->addr_len && memcmp(u->addr.ptr, s->addr, s->addr_len) == 0) {
+        if (u->id == s->c->id) {
+            if (u->state != CL_ALIVE && u->inc >= s->me->inc && s->phase != LEFT) {
+                refute(s, u->inc, from);
+                return true;
+            }
+        } else if (u->id > s->c->id) {
+            stat_add(&s->c->drops_invalid, 1); /* a "newer run" of this very node: not believed */
+        }
+        return false;
+    }
+    cl_member *m = cl_table_get(&s->t, u->addr.ptr, u->addr.len);
+    if (!m) {
+        if (!cl_is_live(u->state)) return false; /* unknown and gone: nothing to remember */
+        m = cl_table_add(&s->t, u->addr.ptr, u->addr.len, u->id, u->inc, u->state, u->vnodes);
+        if (!m) return false;
+        queue(s, m);
+        if (u->state == CL_SUSPECT) {
+            m->suspect_since = now_of(s);
+            add_accuser(m, u->by);
+            suspects_add(s, m->key);
+        }
+        member_added(s, m);
+        return true;
+    }
+    if (u->state == CL_DEAD && cl_is_live(m->state) && u->id == m->id && u->inc >= m->inc &&
+        m->heard_at && now_of(s) - m->heard_at < s->cfg.suspicion_max &&
+        !(from && from->len == strlen(m->addr) && memcmp(from->ptr, m->addr, from->len) == 0)) {
+        /* declared dead, but this node heard from it just now: the verdict is likely a cut-off
+         * accuser's. Not applied here; the member is told, and refutes (which then overrides
+         * the verdict everywhere). A true failure's verdict comes again (retransmissions, sync)
+         * once this node's evidence is older than suspicion_max. */
+        cl_update tell = *u;
+        tell.addr = au_str_view(m->addr);
+        gossip_to(s, m, &tell, 1);
+        return false;
+    }
+    if (!cl_update_wins(m, u->id, u->inc, u->state)) {
+        if (u->id == m->id && u->inc == m->inc && u->state == CL_SUSPECT && m->state == CL_SUSPECT) {
+            unsigned before = m->naccusers;
+            add_accuser(m, u->by);
+            if (m->naccusers != before) { queue(s, m); return true; } /* a confirmation */
+        }
+        return false;
+    }
+    uint8_t old = m->state;
+    uint64_t old_id = m->id;
+    bool vnodes_changed = m->vnodes != u->vnodes;
+    cl_table_set(&s->t, m, u->id, u->inc, u->state, u->vnodes);
+    queue(s, m);
+    if (old_id != u->id) { /* a newer run at that address */
+        m->naccusers = 0;
+        suspects_remove(s, m->key);
+        if (cl_is_live(old)) member_removed(s, m, AU_CLUSTER_REPLACED, old_id);
+        if (cl_is_live(u->state)) member_added(s, m);
+        else m->removed_at = now_of(s);
+    } else if (cl_is_live(old) && !cl_is_live(u->state)) {
+        member_removed(s, m, u->state == CL_LEFT ? AU_CLUSTER_LEAVING : AU_CLUSTER_FAILED, old_id);
+    } else if (!cl_is_live(old) && cl_is_live(u->state)) {
+        member_added(s, m);
+    } else if (vnodes_changed) {
+        s->ring_dirty = true;
+    }
+    if (u->state == CL_SUSPECT) {
+        if (old != CL_SUSPECT || old_id != u->id) m->naccusers = 0, m->suspect_since = now_of(s);
+        add_accuser(m, u->by);
+        suspects_add(s, m->key);
+        /* heard from the accuser itself: tell the suspect at once, so it can refute even when
+         * the accuser cannot reach it (the accuser may be the one cut off) */
+        if (from && from->ptr && u->by == cl_key(from->ptr, from->len)) {
+            cl_update tell = *u;
+            tell.addr = au_str_view(m->addr);
+            gossip_to(s, m, &tell, 1);
+        }
+    } else if (old == CL_SUSPECT) {
+        suspects_remove(s, m->key);
+    }
+    if (u->state == CL_ALIVE && old_id == u->id) { /* a refutation: its managers start afresh */
+        charge *c = find_charge(s, m->key);
+        if (c && c->phase == ACCUSED) charge_fresh(s, c, m->id);
+        /* Lifeguard: a node whose accusations are refuted is likelier the problem itself (it
+         * cannot hear the others) than they are: it slows its own verdicts */
+        for (unsigned i = 0; i < m->naccusers; i++)
+            if (m->accusers[i] == s->me->key) { health_up(s); break; }
+        if (old == CL_SUSPECT) m->naccusers = 0;
+    }
+    return true;
+}
+
+static bool apply_all(cl_state *s, const cl_update_array *a, const au_str *from) {
+    if (a->len > CL_MAX_UPDATES) {
+        stat_add(&s->c->drops_invalid, 1);
+        return false;
+    }
+    bool changed = false;
+    for (uint32_t i = 0; i < a->len; i++) changed |= apply(s, &a->ptr[i], from);
+    return changed;
+}
+
+/* ---- subscribers ------------------------------------------------------------------------------- */
+
+static au_err make_update(cl_state *s, const au_cluster_event *evs, size_t n, au_cluster_update *out) {
+    *out = (au_cluster_update){ 0 };
+    size_t nm = s->phase == IN ? au_ring_size(s->ring) : 0; /* outside a cluster: no members */
+    au_cluster_event *e = calloc(n ? n : 1, sizeof *e);
+    au_cluster_member *m = calloc(nm ? nm : 1, sizeof *m);
+    if (!e || !m) { free(e); free(m); return AU_ENOMEM; }
+    out->events = (au_cluster_event_array){ e, (uint32_t)n, 1 };
+    out->members = (au_cluster_member_array){ m, (uint32_t)nm, 1 };
+    out->ring.ring = s->phase == IN ? au_ring_retain(s->ring) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        e[i] = evs[i];
+        e[i].member.address = au_str_dup(evs[i].member.address.ptr, evs[i].member.address.len);
+    }
+    for (size_t i = 0; i < nm; i++) {
+        const au_cluster_member *r = au_ring_member(s->ring, i);
+        m[i] = *r;
+        m[i].address = au_str_dup(r->address.ptr, r->address.len);
+    }
+    return AU_OK;
+}
+
+static void send_update(cl_state *s, size_t i, const au_cluster_event *evs, size_t n) {
+    au_cluster_update u;
+    if (make_update(s, evs, n, &u) != AU_OK) return;
+    if (au_send(s->subs[i], u) == AU_ESTOPPED) s->subs[i].raw.target = NULL; /* gone: dropped */
+}
+
+static void flush(cl_state *s) {
+    if (s->nevents == 0) return;
+    if (s->nsubs) {
+        rebuild_ring(s);
+        for (size_t i = 0; i < s->nsubs; i++) send_update(s, i, s->events, s->nevents);
+        size_t k = 0;
+        for (size_t i = 0; i < s->nsubs; i++)
+            if (!au_ref_is_null(s->subs[i].raw)) s->subs[k++] = s->subs[i];
+        s->nsubs = k;
+    }
+    clear_events(s);
+}
+
+static void stats_gauges(cl_state *s) {
+    stat_set(&s->c->members, s->phase == IN ? s->t.nlive + 1 : 0);
+    stat_set(&s->c->tombstones, s->t.ntombstones);
+}
+
+/* ---- joining ---------------------------------------------------------------------------------- */
+
+static void become_member(cl_state *s, int kind) {
+    s->phase = IN;
+    s->ring_dirty = true;
+    s->baseline = s->t.nlive + 1;
+    au_nanos now = now_of(s);
+    s->next_gossip = now + s->cfg.gossip_interval;
+    s->next_sync = now + s->cfg.sync_interval;
+    s->next_reconnect = now + s->cfg.reconnect_interval;
+    s->next_gc = now + AU_SEC(1);
+    s->heard_at = now;
+    queue(s, s->me);
+    self_event(s, kind);
+    LOG(AU_LOG_INFO, "%s: %s with %zu members", s->addr, kind == AU_CLUSTER_ALONE ? "alone" : "joined",
+        s->t.nlive + 1);
+}
+
+static cl_hello hello(cl_state *s) {
+    return (cl_hello){ au_str_view(s->addr), s->c->id, s->me->inc, s->me->vnodes, s->compat };
+}
+
+static void join_round(cl_state *s) {
+    for (size_t i = 0; i < s->nseeds; i++)
+        send_addr(s, s->seeds[i], strlen(s->seeds[i]), (cl_wire){ .tag = cl_wire_join, .join = hello(s) });
+}
+
+/* Streams every live entry (and the receiver's own entry as known here) to `to`. */
+static void stream_full(cl_state *s, const au_str *to, uint8_t flags) {
+    cl_update buf[CL_SYNC_ENTRIES];
+    size_t n = 0;
+    cl_member *them = cl_table_get(&s->t, to->ptr, to->len);
+    buf[n++] = cl_member_update(s->me);
+    if (them) buf[n++] = cl_member_update(them);
+    for (size_t i = 0; i <= s->t.nlive; i++) {
+        bool last = i == s->t.nlive;
+        if (!last && s->t.live[i] != them) buf[n++] = cl_member_update(s->t.live[i]);
+        if (n == CL_SYNC_ENTRIES || (last && n)) {
+            cl_wire w = { .tag = cl_wire_sync,
+                          .sync = { .from = au_str_view(s->addr), .id = s->c->id,
+                                    .compat = s->compat, .flags = (uint8_t)(CL_SYNC_FULL | flags),
+                                    .entries = { buf, (uint32_t)n, 0 } } };
+            send_addr(s, to->ptr, to->len, w);
+            flags &= (uint8_t)~CL_SYNC_FULL_REQ;
+            n = 0;
+        }
+    }
+}
+
+static bool compatible(cl_state *s, uint64_t compat, const au_str *from) {
+    if (compat == s->compat) return true;
+    stat_add(&s->c->drops_incompatible, 1);
+    LOG(AU_LOG_WARN, "%s: refusing %s: incompatible message types (compat %016llx, ours %016llx)",
+        s->addr, from->ptr, (unsigned long long)compat, (unsigned long long)s->compat);
+    return false;
+}
+
+static bool is_seed(cl_state *s, const au_str *addr) {
+    for (size_t i = 0; i < s->nseeds; i++)
+        if (strlen(s->seeds[i]) == addr->len && memcmp(s->seeds[i], addr->ptr, addr->len) == 0) return true;
+    return false;
+}
+
+static void on_join(cl_state *s, const cl_hello *h) {
+    if (!addr_ok(&h->from) || h->id == 0) { stat_add(&s->c->drops_invalid, 1); return; }
+    if (s->phase == REFUSED || s->phase == LEFT) return;
+    if (!compatible(s, h->compat, &h->from)) {
+        event(s, AU_CLUSTER_INCOMPATIBLE, 0, h->from.ptr, 0, 0);
+        send_addr(s, h->from.ptr, h->from.len, (cl_wire){ .tag = cl_wire_refuse, .refuse = hello(s) });
+        return;
+    }
+    if (s->phase == JOINING && !is_seed(s, &h->from)) return; /* as the seed: only a seed of ours */
+    cl_update u = { h->from, h->id, h->inc, CL_ALIVE, h->vnodes, 0 };
+    apply(s, &u, NULL);
+    /* mutual seeds: a joiner that is asked to admit another joiner forms a cluster with it
+     * (the merge above, while still joining, produced no ADDED: the update says JOINED) */
+    if (s->phase == JOINING) become_member(s, AU_CLUSTER_JOINED);
+    stream_full(s, &h->from, CL_SYNC_JOIN);
+}
+
+static void on_refuse(cl_state *s, const cl_hello *h) {
+    if (s->phase != JOINING || !addr_ok(&h->from)) return;
+    LOG(AU_LOG_WARN, "%s: join refused by %s: incompatible message types (theirs %016llx, ours %016llx)",
+        s->addr, h->from.ptr, (unsigned long long)h->compat, (unsigned long long)s->compat);
+    stat_add(&s->c->drops_incompatible, 1);
+    s->phase = REFUSED;
+    event(s, AU_CLUSTER_INCOMPATIBLE, 0, h->from.ptr, 0, 0);
+}
+
+/* ---- heartbeats, probes ----------------------------------------------------------------------- */
+
+static void charge_heard(cl_state *s, const au_str *from, uint64_t id, bool is_ack) {
+    charge *c = find_charge(s, cl_key(from->ptr, from->len));
+    if (!c || c->id != id) return;
+    if (c->phase == RECEIVING) au_detector_push(&c->det, now_of(s));
+    else {
+        if (c->phase == ACCUSED) { /* alive but not refuted yet: tell it */
+            cl_member *m = cl_table_get(&s->t, from->ptr, from->len);
+            if (m && m->state == CL_SUSPECT) {
+                cl_update u = cl_member_update(m);
+                gossip_to(s, m, &u, 1);
+            }
+        }
+        charge_fresh(s, c, id); /* as the seed: a heartbeat after requests starts a new window */
+    }
+    if (is_ack) health_down(s);
+}
+
+/* A message from a member this node holds as removed (same run): tell it, at most once a second. */
+static void tell_if_dead(cl_state *s, const au_str *from, uint64_t id) {
+    cl_member *m = cl_table_get(&s->t, from->ptr, from->len);
+    au_nanos now = now_of(s);
+    if (!m || m->id != id || cl_is_live(m->state) || m->state == CL_LEFT) return;
+    if (m->told_at && now - m->told_at < AU_SEC(1)) return;
+    m->told_at = now;
+    cl_update u = cl_member_update(m);
+    gossip_to(s, m, &u, 1);
+}
+
+static void on_beat(cl_state *s, const cl_beat *b, bool heartbeat) {
+    if (!addr_ok(&b->from)) { stat_add(&s->c->drops_invalid, 1); return; }
+    if (heartbeat) charge_heard(s, &b->from, b->id, false);
+    apply_all(s, &b->updates, &b->from);
+    tell_if_dead(s, &b->from, b->id);
+}
+
+/* A view of a received string, for an outgoing message (sending frees what a message owns). */
+static au_str borrow(au_str s) {
+    s.owned = 0;
+    return s;
+}
+
+static cl_probe probe_msg(cl_state *s, const au_str *target, uint64_t target_id, const au_str *origin,
+                          uint32_t seq, cl_update *buf) {
+    return (cl_probe){ au_str_view(s->addr), s->c->id, borrow(*target), target_id,
+                       origin ? borrow(*origin) : au_str_lit(""), seq, piggyback(s, buf) };
+}
+
+static void on_probe(cl_state *s, const cl_probe *p, int kind) {
+    if (!addr_ok(&p->from) || !addr_ok(&p->target) || (p->origin.len && !addr_ok(&p->origin))) {
+        stat_add(&s->c->drops_invalid, 1);
+        return;
+    }
+    apply_all(s, &p->updates, &p->from);
+    cl_update buf[CL_MAX_UPDATES];
+    bool for_me = p->target.len == s->addr_len && memcmp(p->target.ptr, s->addr, s->addr_len) == 0;
+    bool origin_me = p->origin.len == s->addr_len && memcmp(p->origin.ptr, s->addr, s->addr_len) == 0;
+    if (kind == cl_wire_probe) {
+        if (!for_me || p->target_id != s->c->id || s->phase != IN) return; /* stale run: silence */
+        cl_wire w = { .tag = cl_wire_ack,
+                      .ack = probe_msg(s, &p->target, p->target_id, &p->origin, p->seq, buf) };
+        send_addr(s, p->from.ptr, p->from.len, w);
+    } else if (kind == cl_wire_probe_req) {
+        if (for_me) return;
+        cl_wire w = { .tag = cl_wire_probe,
+                      .probe = probe_msg(s, &p->target, p->target_id, &p->from, p->seq, buf) };
+        send_addr(s, p->target.ptr, p->target.len, w);
+        /* a receipt (target_id 0): the asker learns that it can reach us (Lifeguard's nack, sent
+         * at once rather than on the target's silence: no state here) */
+        cl_wire r = { .tag = cl_wire_ack, .ack = probe_msg(s, &p->target, 0, NULL, p->seq, buf) };
+        send_addr(s, p->from.ptr, p->from.len, r);
+    } else { /* ack */
+        if (p->target_id == 0) { /* a receipt from an intermediary */
+            charge *c = find_charge(s, cl_key(p->target.ptr, p->target.len));
+            if (c && c->phase == REQUESTING) c->receipts++;
+            return;
+        }
+        if (p->origin.len && !origin_me) { /* relay to who asked */
+            cl_wire w = { .tag = cl_wire_ack,
+                          .ack = probe_msg(s, &p->target, p->target_id, &p->origin, p->seq, buf) };
+            send_addr(s, p->origin.ptr, p->origin.len, w);
+            return;
+        }
+        charge_heard(s, &p->target, p->target_id, true);
+    }
+}
+
+/* ---- anti-entropy ----------------------------------------------------------------------------- */
+
+static unsigned digest_level(cl_state *s) {
+    size_t n = s->t.nlive + 1;
+    unsigned l = 0;
+    while (l < CL_LEVELS && ((size_t)8 << l) < n) l++;
+    return l;
+}
+
+/* Collects up to max entries (all states) of the given buckets at `level` into buf. */
+static size_t bucket_entries(cl_state *s, unsigned level, const uint64_t *buckets, size_t nb,
+                             cl_update *buf, size_t max) {
+    size_t n = 0;
+    if (level > CL_LEVELS) return 0;
+    au_u64map *map = &s->t.by_key;
+    for (size_t i = 0; i < map->cap && n < max; i++) {
+        if (!map->keys[i]) continue;
+        cl_member *m = map->values[i];
+        size_t b = cl_bucket(m->key, level);
+        for (size_t j = 0; j < nb; j++)
+            if (buckets[j] == b) { buf[n++] = cl_member_update(m); break; }
+    }
+    return n;
+}
+
+static cl_wire sync_msg(cl_state *s, uint8_t flags, unsigned level, size_t start, uint64_t *digest,
+                        size_t nd, cl_update *entries, size_t ne) {
+    return (cl_wire){ .tag = cl_wire_sync,
+                      .sync = { au_str_view(s->addr), s->c->id, s->compat, flags, (uint8_t)level,
+                                (uint16_t)start, { digest, (uint32_t)nd, 0 },
+                                { entries, (uint32_t)ne, 0 } } };
+}
+
+static void sync_round(cl_state *s) {
+    cl_member *m = random_live(s, NULL, NULL);
+    if (!m) return;
+    unsigned level = digest_level(s);
+    size_t nb = (size_t)1 << level, w = nb < CL_DIGEST_MAX ? nb : CL_DIGEST_MAX;
+    size_t start = (size_t)(rnd(s) % (nb - w + 1));
+    uint64_t d[CL_DIGEST_MAX];
+    for (size_t i = 0; i < w; i++) d[i] = cl_digest(&s->t, level, start + i);
+    send_to(s, m, sync_msg(s, CL_SYNC_DIGEST, level, start, d, w, NULL, 0));
+}
+
+static void reconnect_round(cl_state *s) {
+    /* one candidate, uniformly among removed (failed) members and seeds that are not members */
+    const char *pick = NULL;
+    size_t seen = 0;
+    for (size_t i = 0; i < s->nseeds; i++) {
+        cl_member *m = cl_table_get(&s->t, s->seeds[i], strlen(s->seeds[i]));
+        if (m && cl_is_live(m->state)) continue;
+        if (rnd(s) % ++seen == 0) pick = s->seeds[i];
+    }
+    au_u64map *map = &s->t.by_key;
+    if (s->t.ntombstones)
+        for (size_t i = 0; i < map->cap; i++) {
+            if (!map->keys[i]) continue;
+            cl_member *m = map->values[i];
+            if (m->state != CL_DEAD) continue;
+            if (rnd(s) % ++seen == 0) pick = m->addr;
+        }
+    if (!pick) return;
+    cl_update e[2];
+    size_t n = 0;
+    e[n++] = cl_member_update(s->me);
+    cl_member *them = cl_table_get(&s->t, pick, strlen(pick));
+    if (them) e[n++] = cl_member_update(them);
+    send_addr(s, pick, strlen(pick), sync_msg(s, CL_SYNC_RECONNECT, 0, 0, NULL, 0, e, n));
+}
+
+static void on_sync(cl_state *s, const cl_sync *y) {
+    if (!addr_ok(&y->from) || y->digest.len > CL_DIGEST_MAX || y->level > CL_LEVELS ||
+        y->entries.len > CL_MAX_UPDATES) {
+        stat_add(&s->c->drops_invalid, 1);
+        return;
+    }
+    if (!compatible(s, y->compat, &y->from)) return;
+    if (s->phase == REFUSED || s->phase == LEFT) return;
+    if (s->phase == JOINING && !(y->flags & (CL_SYNC_FULL | CL_SYNC_JOIN))) return;
+    cl_member *sender = cl_table_get(&s->t, y->from.ptr, y->from.len);
+    bool sender_known = sender != NULL;
+    apply_all(s, &y->entries, &y->from);
+    if (s->phase == JOINING) become_member(s, AU_CLUSTER_JOINED); /* after the silent merge */
+    cl_update buf[CL_SYNC_ENTRIES];
+    if (y->flags & CL_SYNC_DIGEST) {
+        size_t nb = (size_t)1 << y->level;
+        uint64_t diff[4];
+        size_t nd = 0;
+        for (uint32_t i = 0; i < y->digest.len && nd < 4; i++) {
+            size_t b = (size_t)y->start + i;
+            if (b >= nb) break;
+            if (cl_digest(&s->t, y->level, b) != y->digest.ptr[i]) diff[nd++] = b;
+        }
+        if (nd == 0) return;
+        size_t n = bucket_entries(s, y->level, diff, nd, buf, CL_SYNC_ENTRIES);
+        send_addr(s, y->from.ptr, y->from.len, sync_msg(s, CL_SYNC_BUCKETS, y->level, 0, diff, nd, buf, n));
+    } else if (y->flags & CL_SYNC_BUCKETS) {
+        size_t n = bucket_entries(s, y->level, y->digest.ptr, y->digest.len, buf, CL_SYNC_ENTRIES);
+        if (n) send_addr(s, y->from.ptr, y->from.len, sync_msg(s, CL_SYNC_PUSH, y->level, 0, NULL, 0, buf, n));
+    } else if (y->flags & CL_SYNC_RECONNECT) {
+        cl_update e[2];
+        size_t n = 0;
+        e[n++] = cl_member_update(s->me);
+        cl_member *them = cl_table_get(&s->t, y->from.ptr, y->from.len);
+        if (them) e[n++] = cl_member_update(them);
+        send_addr(s, y->from.ptr, y->from.len, sync_msg(s, CL_SYNC_RECONNECT_REPLY, 0, 0, NULL, 0, e, n));
+        if (!sender_known) stream_full(s, &y->from, CL_SYNC_FULL_REQ); /* two clusters merge */
+    } else if (y->flags & CL_SYNC_FULL_REQ) {
+        stream_full(s, &y->from, 0);
+    }
+}
+
+/* ---- the tick ------------------------------------------------------------------------------ */
+
+static void suspect(cl_state *s, cl_member *m) {
+    if (m->state == CL_SUSPECT) { /* suspected already: this is an independent confirmation */
+        unsigned before = m->naccusers;
+        add_accuser(m, s->me->key);
+        if (m->naccusers != before) queue(s, m);
+        return;
+    }
+    if (m->state != CL_ALIVE) return;
+    cl_table_set(&s->t, m, m->id, m->inc, CL_SUSPECT, m->vnodes);
+    m->naccusers = 0;
+    m->suspect_since = now_of(s);
+    add_accuser(m, s->me->key);
+    suspects_add(s, m->key);
+    queue(s, m);
+    stat_add(&s->c->suspicions, 1);
+    LOG(AU_LOG_INFO, "%s: suspecting %s", s->addr, m->addr);
+    cl_update u = cl_member_update(m);
+    gossip_to(s, m, &u, 1); /* so it can refute at once */
+}
+
+static void check_charges(cl_state *s, au_nanos now) {
+    for (size_t i = 0; i < s->ncharges; i++) {
+        charge *c = &s->charges[i];
+        cl_member *m = au_u64map_get(&s->t.by_key, c->key);
+        if (!m || m->id != c->id || !cl_is_live(m->state)) continue;
+        if (c->phase == RECEIVING) {
+            au_nanos t = au_detector_timeout(&c->det, s->z);
+            if (now > c->det.last + scaled(s, t)) {
+                c->phase = REQUESTING, c->tries = s->cfg.req_tries, c->next = now;
+                c->receipts = 0, c->asked_others = false;
+                if (!c->failing_since) c->failing_since = now;
+            }
+        }
+        if (c->phase != REQUESTING || now < c->next) continue;
+        if (c->tries == 0) {
+            if (c->asked_others && c->receipts == 0 &&
+                now - c->failing_since < ISOLATION_HOLD && now - s->heard_at < ISOLATION_HOLD) {
+                /* not even the intermediaries answered: the trouble is likelier ours than the
+                 * charge's (Lifeguard) — doubt ourselves and ask again instead of accusing */
+                if (!c->doubted) health_up(s), c->doubted = true; /* once per silence */
+                c->tries = s->cfg.req_tries, c->receipts = 0, c->asked_others = false;
+                c->next = now + scaled(s, s->cfg.req_timeout);
+                continue;
+            }
+            c->phase = ACCUSED;
+            suspect(s, m);
+            continue;
+        }
+        c->tries--;
+        c->next = now + scaled(s, s->cfg.req_timeout);
+        uint32_t seq = ++s->seq;
+        cl_update buf[CL_MAX_UPDATES];
+        au_str target = au_str_view(m->addr);
+        send_to(s, m, (cl_wire){ .tag = cl_wire_probe, .probe = probe_msg(s, &target, m->id, NULL, seq, buf) });
+        for (unsigned k = 0; k < s->cfg.indirect_probes; k++) {
+            cl_member *via = random_live(s, m, NULL);
+            if (!via) break;
+            au_str me = au_str_view(s->addr);
+            c->asked_others = true;
+            send_to(s, via, (cl_wire){ .tag = cl_wire_probe_req,
+                                       .probe_req = probe_msg(s, &target, m->id, &me, seq, buf) });
+        }
+    }
+}
+
+static au_nanos suspicion_timeout(cl_state *s, const cl_member *m) {
+    /* K: the confirmations to expect, from the suspect's other managers (at most the members
+     * besides it, less the first accuser); none to expect: the shortest timeout */
+    size_t others = s->t.nlive; /* live members other than the suspect, self included */
+    double k = (double)(others < s->cfg.replication_factor ? others : s->cfg.replication_factor) - 1;
+    double c = m->naccusers > 1 ? m->naccusers - 1 : 0;
+    double lo = (double)s->cfg.suspicion_min, hi = (double)s->cfg.suspicion_max;
+    double t = k < 1 ? lo : hi - (hi - lo) * log(c + 1) / log(k + 1);
+    if (t < lo) t = lo;
+    return scaled(s, (au_nanos)t);
+}
+
+/* Whether this node has heard from nobody for a while although it has two or more others to
+ * hear from: then it is more likely cut off itself than that they all failed at once, and it
+ * holds its verdicts (suspicions stay, nobody is declared dead) for up to ISOLATION_HOLD, so a
+ * node that is stalled or cut off does not remove the rest of the cluster from its view and
+ * then spread those removals when it is heard again. Past the hold it decides as usual (all the
+ * others may really have failed). */
+static bool isolated(cl_state *s, au_nanos now) {
+    au_nanos window = 4 * s->cfg.hb_interval > s->cfg.suspicion_min ? 4 * s->cfg.hb_interval
+                                                                    : s->cfg.suspicion_min;
+    au_nanos silent = now > s->heard_at ? now - s->heard_at : 0;
+    return s->t.nlive >= 2 && silent > window && silent < window + scaled(s, ISOLATION_HOLD);
+}
+
+static void check_suspects(cl_state *s, au_nanos now) {
+    if (isolated(s, now)) return;
+    for (size_t i = 0; i < s->nsuspects;) {
+        cl_member *m = au_u64map_get(&s->t.by_key, s->suspects[i]);
+        if (!m || m->state != CL_SUSPECT) { s->suspects[i] = s->suspects[--s->nsuspects]; continue; }
+        if (now < m->suspect_since + suspicion_timeout(s, m)) { i++; continue; }
+        uint64_t id = m->id;
+        cl_table_set(&s->t, m, m->id, m->inc, CL_DEAD, m->vnodes);
+        queue(s, m);
+        member_removed(s, m, AU_CLUSTER_FAILED, id); /* removes it from suspects[] */
+    }
+}
+
+static void gossip_round(cl_state *s) {
+    if (s->t.nqueue == 0) return;
+    for (unsigned k = 0; k < s->cfg.gossip_fanout && k < s->t.nlive; k++) {
+        cl_member *m = random_live(s, NULL, NULL);
+        if (!m) break;
+        cl_update buf[CL_MAX_UPDATES];
+        cl_update_array a = piggyback(s, buf);
+        if (a.len == 0) break;
+        gossip_to(s, m, a.ptr, a.len);
+    }
+}
+
+static void collect_tombstones(cl_state *s, au_nanos now) {
+    if (s->t.ntombstones == 0) return;
+    au_u64map *map = &s->t.by_key;
+    for (size_t i = 0; i < map->cap;) {
+        cl_member *m = map->keys[i] ? map->values[i] : NULL;
+        if (m && !cl_is_live(m->state) && m != s->me && now - m->removed_at > s->cfg.tombstone_ttl) {
+            if (m->state == CL_DEAD && s->baseline > s->t.nlive + 1) s->baseline--;
+            cl_table_drop(&s->t, m); /* backward-shift deletion: slot i holds another key now */
+            continue;
+        }
+        i++;
+    }
+}
+
+static void check_minority(cl_state *s) {
+    size_t live = s->t.nlive + 1;
+    bool minority = s->baseline > 1 && 2 * live <= s->baseline;
+    if (minority == s->minority) return;
+    s->minority = minority;
+    self_event(s, minority ? AU_CLUSTER_MINORITY : AU_CLUSTER_MAJORITY);
+    LOG(AU_LOG_WARN, "%s: %s: %zu of %zu members reachable", s->addr,
+        minority ? "minority" : "majority again", live, s->baseline);
+}
+
+static void heartbeats(cl_state *s) {
+    for (size_t i = 0; i < s->nmanagers; i++) {
+        cl_member *m = au_u64map_get(&s->t.by_key, s->managers[i]);
+        if (!m || !cl_is_live(m->state)) continue;
+        cl_update buf[CL_MAX_UPDATES];
+        send_to(s, m, (cl_wire){ .tag = cl_wire_hb,
+                                 .hb = { au_str_view(s->addr), s->c->id, piggyback_counted(s, buf, false) } });
+    }
+}
+
+static void paused(cl_state *s, au_nanos now, au_nanos gap) {
+    stat_add(&s->c->pauses, 1);
+    health_up(s);
+    for (size_t i = 0; i < s->ncharges; i++) charge_fresh(s, &s->charges[i], s->charges[i].id);
+    for (size_t i = 0; i < s->nsuspects; i++) {
+        cl_member *m = au_u64map_get(&s->t.by_key, s->suspects[i]);
+        if (m) m->suspect_since += gap;
+    }
+    LOG(AU_LOG_WARN, "%s: paused for %llu ms: detectors restarted", s->addr,
+        (unsigned long long)(gap / 1000000));
+}
+
+/* The tick: often enough for heartbeats and for the request timeouts (a detector is only read
+ * at a tick), at most every hb_interval. */
+static au_nanos tick_interval(const cl_state *s) {
+    au_nanos t = s->cfg.hb_interval, r = s->cfg.req_timeout / 2;
+    if (r < t) t = r;
+    return t < AU_MSEC(10) ? AU_MSEC(10) : t;
+}
+
+static void tick(au_ctx *ctx, cl_state *s) {
+    au_nanos now = now_of(s);
+    au_nanos gap = s->last_tick ? now - s->last_tick : 0;
+    au_nanos every = tick_interval(s);
+    au_nanos limit = 5 * every > AU_MSEC(250) ? 5 * every : AU_MSEC(250);
+    s->last_tick = now;
+    au_send_after(au_self(ctx, cl_msg), every, (cl_msg){ .tag = cl_msg_tick });
+    if (s->phase == JOINING) {
+        if (now < s->next_ping) return;
+        if (s->pings_left == 0) {
+            LOG(AU_LOG_INFO, "%s: last join round timed out, starting alone", s->addr);
+            become_member(s, AU_CLUSTER_ALONE);
+            return;
+        }
+        s->pings_left--;
+        s->next_ping = now + s->cfg.ping_timeout;
+        join_round(s);
+        return;
+    }
+    if (s->phase != IN) return;
+    if (gap > limit) paused(s, now, gap - every);
+    rebuild_ring(s);
+    if (now >= s->next_hb) {
+        s->next_hb = now + s->cfg.hb_interval;
+        heartbeats(s);
+    }
+    check_charges(s, now);
+    check_suspects(s, now);
+    if (now >= s->next_gossip) { s->next_gossip = now + s->cfg.gossip_interval; gossip_round(s); }
+    if (now >= s->next_sync) { s->next_sync = now + s->cfg.sync_interval; sync_round(s); }
+    if (now >= s->next_reconnect) {
+        s->next_reconnect = now + s->cfg.reconnect_interval;
+        reconnect_round(s);
+    }
+    if (now >= s->next_gc) { s->next_gc = now + AU_SEC(1); collect_tombstones(s, now); }
+    if (now >= s->next_decay) {
+        s->next_decay = now + s->cfg.sync_interval;
+        if (!s->health_raised) health_down(s);
+        s->health_raised = false;
+    }
+    check_minority(s);
+}
+
+/* ---- leave ------------------------------------------------------------------------------------ */
+
+static void leave(cl_state *s) {
+    if (s->phase != IN) return;
+    cl_table_set(&s->t, s->me, s->me->id, s->me->inc + 1, CL_LEFT, s->me->vnodes);
+    cl_update u = cl_member_update(s->me);
+    /* told directly, not gossiped: managers, charges, then random members, 2·fanout + 2R */
+    for (size_t i = 0; i < s->nmanagers; i++) {
+        cl_member *m = au_u64map_get(&s->t.by_key, s->managers[i]);
+        if (m) gossip_to(s, m, &u, 1);
+    }
+    for (size_t i = 0; i < s->ncharges; i++) {
+        cl_member *m = au_u64map_get(&s->t.by_key, s->charges[i].key);
+        if (m) gossip_to(s, m, &u, 1);
+    }
+    size_t extra = 2 * s->cfg.gossip_fanout + 2;
+    if (extra >= s->t.nlive)
+        for (size_t i = 0; i < s->t.nlive; i++) gossip_to(s, s->t.live[i], &u, 1);
+    else
+        for (size_t i = 0; i < extra; i++) gossip_to(s, s->t.live[rnd(s) % s->t.nlive], &u, 1);
+    LOG(AU_LOG_INFO, "%s: left the cluster", s->addr);
+    self_event(s, AU_CLUSTER_LEFT);
+    s->phase = LEFT;
+}
+
+/* ---- the actor ------------------------------------------------------------------------------ */
+
+static void initial_update(cl_state *s, size_t i) {
+    au_cluster_event e;
+    int kind = s->phase == REFUSED ? AU_CLUSTER_INCOMPATIBLE
+               : s->t.nlive == 0   ? AU_CLUSTER_ALONE
+                                   : AU_CLUSTER_JOINED;
+    if (s->phase != IN && s->phase != REFUSED) return;
+    rebuild_ring(s);
+    e = (au_cluster_event){ kind, 0, { au_str_view(s->addr), s->c->id, s->me->vnodes } };
+    send_update(s, i, &e, 1);
+}
+
+/* Notes when the sender of a message was last heard from directly. */
+static void heard_from(cl_state *s, const cl_wire *w) {
+    const au_str *from = NULL;
+    switch (w->tag) {
+    case cl_wire_hb: from = &w->hb.from; break;
+    case cl_wire_gossip: from = &w->gossip.from; break;
+    case cl_wire_probe: from = &w->probe.from; break;
+    case cl_wire_probe_req: from = &w->probe_req.from; break;
+    case cl_wire_ack: from = &w->ack.from; break;
+    case cl_wire_sync: from = &w->sync.from; break;
+    default: return;
+    }
+    if (!from->ptr) return;
+    cl_member *m = cl_table_get(&s->t, from->ptr, from->len);
+    if (m) m->heard_at = s->heard_at;
+}
+
+static void cl_pre_start(au_ctx *ctx, cl_state *s) {
+    s->node = au_ctx_node(ctx);
+    cl_table_init(&s->t);
+    s->me = cl_table_add(&s->t, s->addr, s->addr_len, s->c->id, 0, CL_ALIVE, (uint16_t)s->cfg.vnodes);
+    if (s->me) cl_table_mark_self(&s->t, s->me); /* self is not one of the others */
+    s->z = au_detector_z(s->cfg.phi);
+    s->pings_left = s->cfg.num_pings;
+    s->phase = JOINING;
+    if (s->nseeds == 0) become_member(s, AU_CLUSTER_ALONE);
+    tick(ctx, s);
+    flush(s);
+}
+
+static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
+    switch (msg->tag) {
+    case cl_msg_wire: {
+        cl_wire *w = &msg->wire;
+        stat_add(&s->c->messages_received, 1);
+        s->heard_at = now_of(s); /* a cluster message can only come from another node */
+        heard_from(s, w);
+        switch (w->tag) {
+        case cl_wire_join: on_join(s, &w->join); break;
+        case cl_wire_refuse: on_refuse(s, &w->refuse); break;
+        case cl_wire_hb: on_beat(s, &w->hb, true); break;
+        case cl_wire_gossip: on_beat(s, &w->gossip, false); break;
+        case cl_wire_probe:
+        case cl_wire_probe_req:
+        case cl_wire_ack: on_probe(s, &w->probe, (int)w->tag); break;
+        case cl_wire_sync: on_sync(s, &w->sync); break;
+        default: stat_add(&s->c->drops_invalid, 1);
+        }
+        break;
+    }
+    case cl_msg_tick: tick(ctx, s); break;
+    case cl_msg_subscribe:
+        if (s->nsubs == s->subs_cap) {
+            size_t nc = s->subs_cap ? s->subs_cap * 2 : 4;
+            au_cluster_update_lref *p = realloc(s->subs, nc * sizeof *p);
+            if (!p) break;
+            s->subs = p;
+            s->subs_cap = nc;
+        }
+        s->subs[s->nsubs++] = msg->subscribe;
+        initial_update(s, s->nsubs - 1);
+        break;
+    case cl_msg_leave:
+        leave(s);
+        flush(s);
+        au_stop_self(ctx);
+        break;
+    }
+    if (s->phase == IN && s->nsubs && s->nevents) rebuild_ring(s);
+    flush(s);
+    stats_gauges(s);
+}
+
+static void cl_post_stop(au_ctx *ctx, cl_state *s) {
+    if (!s->cfg.no_leave_on_stop) leave(s);
+    flush(s);
+    stats_gauges(s);
+    clear_events(s);
+    free(s->events);
+    free(s->subs);
+    free(s->charges);
+    free(s->suspects);
+    au_ring_release(s->ring);
+    cl_table_free(&s->t);
+    for (size_t i = 0; i < s->nseeds; i++) free(s->seeds[i]);
+    free(s->seeds);
+    free((char *)s->cfg.name);
+}
+
+AU_ACTOR(cluster_actor, cl_state, cl_msg, .pre_start = cl_pre_start, .recv = cl_recv,
+         .post_stop = cl_post_stop);
+
+/* ---- the public calls ---------------------------------------------------------------------- */
+
+uint64_t au_cluster_compat(uint64_t seed, au_type *const *types, size_t n) {
+    uint64_t h = seed;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id = au_type_id(types[i]);
+        h = XXH3_64bits_withSeed(&id, sizeof id, h);
+    }
+    return h;
+}
+
+static void defaults(au_cluster_config *c) {
+#define DEF(field, value) if (!c->field) c->field = (value)
+    DEF(name, "cluster");
+    DEF(ping_timeout, AU_MSEC(300));
+    DEF(num_pings, 5);
+    DEF(hb_interval, AU_MSEC(50));
+    DEF(replication_factor, 2);
+    DEF(vnodes, 1);
+    DEF(phi, 0.995);
+    DEF(capacity, 10);
+    DEF(times, 5);
+    DEF(req_tries, 3);
+    DEF(req_timeout, AU_MSEC(100));
+    DEF(indirect_probes, 3);
+    DEF(suspicion_min, AU_MSEC(200));
+    DEF(suspicion_max, AU_MSEC(1500));
+    DEF(gossip_interval, AU_MSEC(100));
+    DEF(gossip_fanout, 3);
+    DEF(retransmit_mult, 4);
+    DEF(max_piggyback, 12);
+    DEF(sync_interval, AU_SEC(2));
+    DEF(reconnect_interval, AU_SEC(1));
+    DEF(tombstone_ttl, AU_SEC(60));
+    DEF(max_health, 8);
+#undef DEF
+}
+
+static void cluster_free(void *arg) { free(arg); }
+
+au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster **out) {
+    au_cluster_config c = cfg ? *cfg : (au_cluster_config){ 0 };
+    defaults(&c);
+    const char *addr = au_node_address(node);
+    if (!node || !out || !addr || !*addr || strlen(addr) > MAX_ADDR) return AU_EINVAL;
+    if (!(c.phi > 0 && c.phi < 1) || c.capacity > AU_DETECTOR_MAX_CAPACITY || c.replication_factor > MAX_R ||
+        c.vnodes > 4096 || c.max_piggyback > CL_MAX_UPDATES || c.suspicion_min > c.suspicion_max ||
+        (c.nseeds && !c.seeds))
+        return AU_EINVAL;
+    cl_state st = { .cfg = c };
+    st.cfg.seeds = NULL;
+    st.addr_len = strlen(addr);
+    memcpy(st.addr, addr, st.addr_len + 1);
+    st.seeds = calloc(c.nseeds ? c.nseeds : 1, sizeof *st.seeds);
+    st.cfg.name = strdup(c.name);
+    au_cluster *h = calloc(1, sizeof *h);
+    if (!st.seeds || !st.cfg.name || !h) goto nomem;
+    for (size_t i = 0; i < c.nseeds; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        if (!c.seeds[i] || au_address_resolve(c.seeds[i], &ss, &len) != AU_OK) {
+            for (size_t j = 0; j < st.nseeds; j++) free(st.seeds[j]);
+            free(st.seeds);
+            free((char *)st.cfg.name);
+            free(h);
+            return AU_EINVAL;
+        }
+        if (strcmp(c.seeds[i], addr) == 0) continue; /* own address: skipped */
+        if (!(st.seeds[st.nseeds] = strdup(c.seeds[i]))) goto nomem;
+        st.nseeds++;
+    }
+    au_type *own[] = { &au_type_cl_msg };
+    st.compat = au_cluster_compat(c.compat, own, 1);
+    au_driver_node *dn = au_node_driver(node);
+    st.rng = dn && dn->ops->random ? dn->ops->random(dn) : (uint64_t)(uintptr_t)h;
+    h->node = node;
+    h->id = au_node_incarnation(node);
+    if (!h->id) h->id = st.rng | 1;
+    st.c = h;
+    au_layer *layer = au_layer_attach(node, &(au_layer_def){ .name = "cluster", .free = cluster_free, .arg = h });
+    if (!layer) {
+        au_err e = au_last_error();
+        for (size_t j = 0; j < st.nseeds; j++) free(st.seeds[j]);
+        free(st.seeds);
+        free((char *)st.cfg.name);
+        free(h);
+        return e ? e : AU_EFULL;
+    }
+    h->actor = au_spawn_with(node, cluster_actor, au_opts(.name = st.cfg.name, .layer = layer), &st);
+    if (au_ref_is_null(h->actor.raw)) {
+        /* h is freed with the layer; the state copy was never started */
+        for (size_t j = 0; j < st.nseeds; j++) free(st.seeds[j]);
+        free(st.seeds);
+        free((char *)st.cfg.name);
+        au_err e = au_last_error();
+        return e ? e : AU_EEXIST;
+    }
+    *out = h;
+    return AU_OK;
+nomem:
+    for (size_t j = 0; j < st.nseeds; j++) free(st.seeds[j]);
+    free(st.seeds);
+    free((char *)st.cfg.name);
+    free(h);
+    return AU_ENOMEM;
+}
+
+au_err au_cluster_subscribe(au_cluster *c, au_cluster_update_lref subscriber) {
+    if (!c || au_ref_is_null(subscriber.raw)) return AU_EINVAL;
+    return au_send(c->actor, (cl_msg){ .tag = cl_msg_subscribe, .subscribe = subscriber });
+}
+
+au_err au_cluster_leave(au_cluster *c) {
+    if (!c) return AU_EINVAL;
+    return au_send(c->actor, (cl_msg){ .tag = cl_msg_leave });
+}
+
+uint64_t au_cluster_id(const au_cluster *c) { return c ? c->id : 0; }
+
+void au_cluster_stats_get(const au_cluster *c, au_cluster_stats *out) {
+    *out = (au_cluster_stats){ 0 };
+    if (!c) return;
+#define STAT_READ(n) out->n = au_stat_read(&c->n);
+    CLUSTER_STATS(STAT_READ)
+#undef STAT_READ
+}

@@ -1,0 +1,181 @@
+/* members.c — the membership table, its merge rule, the dissemination queue and the digest
+ * tree (see members.h). */
+#include "cluster/members.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+uint64_t cl_key(const char *addr, size_t len) {
+    uint64_t k = XXH3_64bits(addr, len);
+    return k ? k : 1;
+}
+
+void cl_table_init(cl_table *t) { memset(t, 0, sizeof *t); }
+
+void cl_table_free(cl_table *t) {
+    for (size_t i = 0; i < t->by_key.cap; i++) {
+        if (!t->by_key.keys || !t->by_key.keys[i]) continue;
+        cl_member *m = t->by_key.values[i];
+        free(m->addr);
+        free(m);
+    }
+    au_u64map_free(&t->by_key);
+    free(t->live);
+    free(t->queue);
+    memset(t, 0, sizeof *t);
+}
+
+cl_member *cl_table_get(cl_table *t, const char *addr, size_t len) {
+    cl_member *m = au_u64map_get(&t->by_key, cl_key(addr, len));
+    /* a 64-bit hash collision between two addresses is treated as unknown (never merged) */
+    if (m && (strlen(m->addr) != len || memcmp(m->addr, addr, len) != 0)) return NULL;
+    return m;
+}
+
+static uint64_t entry_hash(const cl_member *m) {
+    uint64_t v[4] = { m->key, m->id, m->inc, m->state };
+    return XXH3_64bits(v, sizeof v);
+}
+
+static void digest_toggle(cl_table *t, const cl_member *m) {
+    if (!cl_is_live(m->state)) return;
+    uint64_t h = entry_hash(m);
+    for (unsigned l = 0; l <= CL_LEVELS; l++)
+        t->tree[((size_t)1 << l) - 1 + cl_bucket(m->key, l)] ^= h;
+}
+
+static bool grow(void *arr, size_t *cap, size_t need) {
+    if (need <= *cap) return true;
+    size_t nc = *cap ? *cap * 2 : 16;
+    while (nc < need) nc *= 2;
+    void *p = realloc(*(void **)arr, nc * sizeof(void *));
+    if (!p) return false;
+    *(void **)arr = p;
+    *cap = nc;
+    return true;
+}
+
+static void live_insert(cl_table *t, cl_member *m) {
+    if (m->self || m->live_index != SIZE_MAX || !grow(&t->live, &t->live_cap, t->nlive + 1)) return;
+    m->live_index = t->nlive;
+    t->live[t->nlive++] = m;
+}
+
+static void live_remove(cl_table *t, cl_member *m) {
+    if (m->live_index == SIZE_MAX) return;
+    cl_member *last = t->live[--t->nlive];
+    t->live[m->live_index] = last;
+    last->live_index = m->live_index;
+    m->live_index = SIZE_MAX;
+}
+
+cl_member *cl_table_add(cl_table *t, const char *addr, size_t len, uint64_t id, uint32_t inc,
+                        uint8_t state, uint16_t vnodes) {
+    cl_member *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->addr = malloc(len + 1);
+    if (!m->addr) { free(m); return NULL; }
+    memcpy(m->addr, addr, len);
+    m->addr[len] = 0;
+    m->key = cl_key(addr, len);
+    m->live_index = m->queue_index = SIZE_MAX;
+    m->state = CL_DEAD; /* so that set() below counts the transition */
+    if (!au_u64map_put(&t->by_key, m->key, m)) {
+        free(m->addr);
+        free(m);
+        return NULL;
+    }
+    t->ntombstones++;
+    cl_table_set(t, m, id, inc, state, vnodes);
+    return m;
+}
+
+void cl_table_set(cl_table *t, cl_member *m, uint64_t id, uint32_t inc, uint8_t state,
+                  uint16_t vnodes) {
+    bool was = cl_is_live(m->state), is = cl_is_live(state);
+    digest_toggle(t, m);
+    m->id = id;
+    m->inc = inc;
+    m->state = state;
+    m->vnodes = vnodes;
+    digest_toggle(t, m);
+    if (was && !is) t->ntombstones++;
+    if (!was && is) t->ntombstones--;
+    if (is) live_insert(t, m);
+    else live_remove(t, m);
+}
+
+void cl_table_mark_self(cl_table *t, cl_member *m) {
+    live_remove(t, m);
+    m->self = true;
+}
+
+static void queue_remove(cl_table *t, cl_member *m) {
+    if (m->queue_index == SIZE_MAX) return;
+    cl_member *last = t->queue[--t->nqueue];
+    t->queue[m->queue_index] = last;
+    last->queue_index = m->queue_index;
+    m->queue_index = SIZE_MAX;
+}
+
+void cl_table_drop(cl_table *t, cl_member *m) {
+    digest_toggle(t, m);
+    live_remove(t, m);
+    queue_remove(t, m);
+    if (!cl_is_live(m->state)) t->ntombstones--;
+    au_u64map_take(&t->by_key, m->key);
+    free(m->addr);
+    free(m);
+}
+
+static int state_rank(uint8_t s) { return s == CL_LEFT ? CL_DEAD : s; }
+
+bool cl_update_wins(const cl_member *m, uint64_t id, uint32_t inc, uint8_t state) {
+    if (id != m->id) return id > m->id;
+    if (inc != m->inc) return inc > m->inc;
+    return state_rank(state) > state_rank(m->state);
+}
+
+void cl_queue_push(cl_table *t, cl_member *m, unsigned times) {
+    m->tx_left = times;
+    m->tx_done = 0;
+    if (m->queue_index != SIZE_MAX || !grow(&t->queue, &t->queue_cap, t->nqueue + 1)) return;
+    m->queue_index = t->nqueue;
+    t->queue[t->nqueue++] = m;
+}
+
+cl_update cl_member_update(const cl_member *m) {
+    /* the latest accuser: each confirmation is queued again and so travels on its own */
+    uint64_t by = m->state == CL_SUSPECT && m->naccusers ? m->accusers[m->naccusers - 1] : 0;
+    return (cl_update){ .addr = au_str_view(m->addr), .id = m->id, .inc = m->inc,
+                        .state = m->state, .vnodes = m->vnodes, .by = by };
+}
+
+size_t cl_queue_take(cl_table *t, cl_update *out, size_t max, bool count) {
+    size_t got = 0;
+    cl_member *picked[CL_MAX_UPDATES];
+    if (max > CL_MAX_UPDATES) max = CL_MAX_UPDATES;
+    /* selection of the `max` least-sent: a partial insertion sort over the queue; the queue is
+     * short in steady state (only recent changes), so the scan is cheap */
+    for (size_t i = 0; i < t->nqueue; i++) {
+        cl_member *m = t->queue[i];
+        size_t at = got;
+        while (at > 0 && picked[at - 1]->tx_done > m->tx_done) at--;
+        if (at >= max) continue;
+        if (got < max) got++;
+        memmove(&picked[at + 1], &picked[at], (got - 1 - at) * sizeof *picked);
+        picked[at] = m;
+    }
+    for (size_t i = 0; i < got; i++) {
+        cl_member *m = picked[i];
+        out[i] = cl_member_update(m);
+        if (!count) continue;
+        m->tx_done++;
+        if (m->tx_left) m->tx_left--;
+    }
+    /* drop exhausted records only after copying (out[] borrows their addresses) */
+    for (size_t i = 0; i < got && count; i++)
+        if (picked[i]->tx_left == 0) queue_remove(t, picked[i]);
+    return got;
+}
