@@ -125,8 +125,8 @@ void au_node_stop(au_node *node) {
     au_scheduler_join(node);
     if (node->driver) node->driver->ops->close(node->driver);
     node->driver = NULL;
+    au_timers_stop(node); /* pending entries are discarded: some still point into the net */
     if (node->net) au_remote_layer()->stop(node);
-    au_timers_stop(node);
     au_scheduler_stop(node);
     au_cells_free_all(node);
     au_watches_destroy(node);
