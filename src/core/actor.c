@@ -151,16 +151,15 @@ static void outbox_flush(void);
 /* A seqlock read: gen, then def, then gen again; any thread, lock-free.
  *  - first gen load, acquire: pairs with spawn's seq_cst (so also release) store of this gen,
  *    which comes after spawn's store of def: if gen matches, def is this incarnation's or newer.
- *  - def load, relaxed: ordered by the loads around it.
- *  - acquire fence, then the second gen load, relaxed: the fence keeps the def load before the
- *    second gen load. If the def read is a later incarnation's (the cell stopped and was reused
- *    meanwhile), the stop's gen change happened before that def was written, and the fence
- *    makes it visible to the second load, which then fails. That takes spawn's def store
- *    being a release: an acquire fence synchronises only with a release store. */
+ *  - def load, acquire (in place of an acquire fence after a relaxed load, which ThreadSanitizer
+ *    does not model): it keeps the def load before the second gen load. If the def read is a
+ *    later incarnation's (the cell stopped and was reused meanwhile), the stop's gen change
+ *    happened before that def was written, and the acquire makes it visible to the second load,
+ *    which then fails. That takes spawn's def store being a release.
+ *  - second gen load, relaxed: ordered after the def load by that acquire. */
 const au_actor_def *au_cell_def_if_alive(au_cell *cell, uint32_t gen) {
     if (atomic_load_explicit(&cell->gen, memory_order_acquire) != gen) return NULL;
-    const au_actor_def *def = atomic_load_explicit(&cell->def, memory_order_relaxed);
-    atomic_thread_fence(memory_order_acquire);
+    const au_actor_def *def = atomic_load_explicit(&cell->def, memory_order_acquire);
     if (atomic_load_explicit(&cell->gen, memory_order_relaxed) != gen) return NULL;
     return def;
 }
