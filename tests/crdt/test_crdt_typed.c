@@ -1,7 +1,8 @@
 /* Misuse of the typed ORMaps is a compile error: every case in tests/crdt/compile_fail/ goes
  * through the project's compile-fail driver (tests/compile_fail/check.sh) with gcc and clang:
  * with -DAU_SHOULD_FAIL it must be rejected with the diagnostic its `// expect:` line names, and
- * as written it must compile cleanly (also with -Wall -Wextra -Werror). Runs from tests/crdt. */
+ * as written it must compile cleanly (also with -Wall -Wextra -Werror). Runs in tests/crdt
+ * (it moves there itself, so it runs the same under ctest and under make test-valgrind). */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -22,8 +24,19 @@ static int run(const char *mode, const char *cc, const char *file) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* This source file's folder (CMake compiles it by its full path). */
+static void move_to_source_folder(void) {
+    char here[1024];
+    snprintf(here, sizeof here, "%s", __FILE__);
+    char *slash = strrchr(here, '/');
+    if (!slash) return;
+    *slash = '\0';
+    assert_int_equal(chdir(here), 0);
+}
+
 static void typed_map_misuse_does_not_compile(void **state) {
     (void)state;
+    move_to_source_folder();
     const char *compilers[] = { "gcc", "clang" };
     int cases = 0, compilers_found = 0;
     for (size_t c = 0; c < 2; c++) {
