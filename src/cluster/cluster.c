@@ -394,11 +394,12 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
         member_added(s, m);
         return true;
     }
-    if (u->state == CL_DEAD && cl_is_live(m->state) && u->id == m->id && u->inc >= m->inc &&
-        m->heard_at && now_of(s) - m->heard_at < s->cfg.suspicion_max &&
+    bool heard_lately = m->heard_at && (m->state == CL_SUSPECT ? m->heard_at > m->suspect_since
+                                                                : now_of(s) - m->heard_at < s->cfg.suspicion_max);
+    if (u->state == CL_DEAD && cl_is_live(m->state) && u->id == m->id && u->inc >= m->inc && heard_lately &&
         !(from && from->len == strlen(m->addr) && memcmp(from->ptr, m->addr, from->len) == 0)) {
-        /* declared dead, but this node heard from it just now: the verdict is likely a cut-off
-         * accuser's. Not applied here; the member is told, and refutes (which then overrides
+        /* declared dead, but this node heard from it just now (while it was alive here, or since
+         * it was suspected here): the verdict is likely a cut-off accuser's. Not applied here; the member is told, and refutes (which then overrides
          * the verdict everywhere). A true failure's verdict comes again (retransmissions, sync)
          * once this node's evidence is older than suspicion_max. */
         cl_update tell = *u;
