@@ -44,6 +44,9 @@ wait_all() {
   return 1
 }
 
+# KEEP_FAILED=1: a failed run's logs are copied to /tmp/cluster-bench-failed.<pid>.<time>
+keep_failed() { [[ ${KEEP_FAILED:-0} == 1 ]] && cp -r "$dir" "/tmp/cluster-bench-failed.$$.$(date +%s)"; return 0; }
+
 # ---- aurum ------------------------------------------------------------------------------
 aurum_all_have() { # N COUNT AFTER [SKIP]
   for ((i = 0; i < $1; i++)); do
@@ -58,7 +61,7 @@ aurum_run() { # N -> "join_s bps detect_s"
     ip netns exec "$ns" "$bin/cluster_agent" "127.0.0.1:$((20000 + i))" 127.0.0.1:20000 >"$dir/a$i" 2>/dev/null &
     pids+=($!)
   done
-  wait_all 60 aurum_all_have "$n" "$n" 0 || { echo "- - -"; stop_all; return; }
+  wait_all 60 aurum_all_have "$n" "$n" 0 || { keep_failed; echo "- - -"; stop_all; return; }
   for ((i = 0; i < n; i++)); do
     local t; t=$(first_at "$dir/a$i" "\$3 == $n" 0)
     worst=$(echo "$t - $t0" | bc -l | awk -v w="$worst" '{ print ($1 > w ? $1 : w) }')
@@ -69,7 +72,7 @@ aurum_run() { # N -> "join_s bps detect_s"
   local bps=$(( (b1 - b0) / 10 / n ))
   local victim=$((n / 2))
   tk=$(now); kill -9 "${pids[$victim]}"
-  wait_all 60 aurum_all_have "$n" "$((n - 1))" "$tk" "$victim" || { echo "$join $bps -"; stop_all; return; }
+  wait_all 60 aurum_all_have "$n" "$((n - 1))" "$tk" "$victim" || { keep_failed; echo "$join $bps -"; stop_all; return; }
   worst=0
   for ((i = 0; i < n; i++)); do
     [[ $i == "$victim" ]] && continue

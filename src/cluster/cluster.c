@@ -2,21 +2,25 @@
  *
  * One actor per node, registered under the configured name, holds the membership table
  * (members.c), the ring snapshot (ring.c), one detector per charge (detector.c), and drives
- * everything from one tick every hb_interval:
+ * everything from one tick (every hb_interval, or req_timeout / 2 if that is shorter):
  *   - joining: a join round to the seeds every ping_timeout; after num_pings rounds, alone;
  *   - heartbeats to the managers (the next R members clockwise), carrying queued changes;
  *   - per charge, the seed's normal-CDF detector; when a heartbeat is overdue, req_tries rounds
- *     of a direct probe plus indirect_probes probes through other members; no answer: suspect;
+ *     of a direct probe plus indirect_probes probes through other members (which answer with a
+ *     receipt at once, and relay the target's ack); no answer: suspect — unless not even a
+ *     receipt came, when this node doubts itself instead, for up to ISOLATION_HOLD;
  *   - suspicion timers on every node that hears a suspicion (Lifeguard: from suspicion_max down
  *     to suspicion_min as independent accusers confirm); unrefuted at expiry: dead, removed;
  *   - a gossip round of queued changes to gossip_fanout random members, while there are any;
  *   - every sync_interval a bounded digest to one random member; every reconnect_interval a
  *     contact with one removed member or non-member seed (this is how partitions heal);
  *   - tombstones collected after tombstone_ttl; events flushed to subscribers.
- * Local health (0..max_health) multiplies detector and probe timeouts and suspicion timeouts:
- * raised when this node refutes a suspicion of itself, and when the
- * tick comes so late that the node itself must have been paused (then every detector restarts,
- * so a paused node does not accuse the members it could not hear); lowered by acks and with time.
+ * Local health (0..max_health) multiplies detector, probe and suspicion timeouts: raised when
+ * this node refutes a suspicion of itself, when its own accusation is refuted, when a request
+ * phase got no receipt, and when the tick comes so late that the node itself must have been
+ * paused (then every detector restarts, so a paused node does not accuse the members it could
+ * not hear); lowered by acks and with time. A DEAD verdict about a member this node heard from
+ * lately is not applied but forwarded to the member, which refutes it (see apply()).
  *
  * Relies on: the public API only (forged references to the other nodes' cluster actors, timers,
  * au_peer_gone, the layer stop order) and util/. Invariants: the table's self entry is always
@@ -394,11 +398,12 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
         member_added(s, m);
         return true;
     }
-    if (u->state == CL_DEAD && cl_is_live(m->state) && u->id == m->id && u->inc >= m->inc &&
-        m->heard_at && now_of(s) - m->heard_at < s->cfg.suspicion_max &&
+    bool heard_lately = m->heard_at && (m->state == CL_SUSPECT ? m->heard_at > m->suspect_since
+                                                                : now_of(s) - m->heard_at < s->cfg.suspicion_max);
+    if (u->state == CL_DEAD && cl_is_live(m->state) && u->id == m->id && u->inc >= m->inc && heard_lately &&
         !(from && from->len == strlen(m->addr) && memcmp(from->ptr, m->addr, from->len) == 0)) {
-        /* declared dead, but this node heard from it just now: the verdict is likely a cut-off
-         * accuser's. Not applied here; the member is told, and refutes (which then overrides
+        /* declared dead, but this node heard from it just now (while it was alive here, or since
+         * it was suspected here): the verdict is likely a cut-off accuser's. Not applied here; the member is told, and refutes (which then overrides
          * the verdict everywhere). A true failure's verdict comes again (retransmissions, sync)
          * once this node's evidence is older than suspicion_max. */
         cl_update tell = *u;
