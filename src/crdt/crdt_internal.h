@@ -131,6 +131,13 @@ static inline void ktab_prefetch(const ktab *t, const ktab *o, uint32_t s, int s
     memcpy(&th, home + 4, 4);
     if (tref != KTAB_EMPTY && th == h) __builtin_prefetch(t->a.chunks[tref >> 16] + (tref & 0xFFFF));
 }
+/* Prefetches the key stored at slot s (a loop over slots picked out of order touches the key
+ * store at random: fetch a few iterations ahead). */
+static inline void ktab_prefetch_key(const ktab *t, uint32_t s) {
+    uint32_t ref;
+    memcpy(&ref, t->slots + (size_t)s * t->stride, 4);
+    if (ref != KTAB_EMPTY) __builtin_prefetch(t->a.chunks[ref >> 16] + (ref & 0xFFFF));
+}
 /* Key of slot s of table o, looked up in t: reuses the stored hash. */
 static inline uint32_t ktab_find_from(const ktab *t, const ktab *o, uint32_t s) {
     size_t len;

@@ -264,6 +264,7 @@ static au_err orset_join(void *dst, const void *src, crdt_xlat *x) {
     }
     if (!err && n_only) err = ktab_prepare_merge(&a->tab, &b->tab, n_only);
     for (uint32_t k = 0; !err && k < n_only; k++) {
+        if (k + 16 < n_only) ktab_prefetch_key(&b->tab, only_b[k + 16]);
         size_t klen;
         const uint8_t *key = ktab_key(&b->tab, only_b[k], &klen);
         uint32_t h = ktab_slot_hash(&b->tab, only_b[k]), slot;
