@@ -178,6 +178,21 @@ typedef enum au_mailbox_policy {
     AU_MAILBOX_DROP_OLDEST, /**< drop the oldest queued message; the send reports AU_OK */
 } au_mailbox_policy;
 
+/** Who may stop an actor with Term (au_stop; au_spawn_opts.term).
+ *
+ *  By default any reference stops its actor (see au_stop in aurum/ref.h): whoever holds one —
+ *  also a reference forged on another node from (address, name), which anyone who knows the
+ *  name can make — can send Term. An actor that must outlive what remote peers do (a server, a
+ *  registry, a layer's system actor) opts out with AU_TERM_LOCAL: Term from the network is then
+ *  dropped on arrival, counted in drops_term_refused (au_node_stats_get), with a rate-limited
+ *  WARN naming the sender's address and the actor; its ordinary messages are delivered as ever.
+ *  It still stops by au_stop through a reference on its own node, by au_stop_self, and when its
+ *  node stops. */
+typedef enum au_term_policy {
+    AU_TERM_ANY = 0, /**< Term from any reference, local or remote (the default) */
+    AU_TERM_LOCAL,   /**< Term only from this node; a remote Term is refused and counted */
+} au_term_policy;
+
 /** Options of au_spawn_with. */
 typedef struct au_spawn_opts {
     const char *name;          /**< register under this name (remotely reachable); NULL = anonymous */
@@ -192,6 +207,8 @@ typedef struct au_spawn_opts {
     uint32_t low_water;        /**< a sender waiting for room (au_send_wait, au_send_or_notify)
                                     is resumed once the depth has fallen to this many messages;
                                     must be below capacity; 0 = capacity / 2 */
+    au_term_policy term;       /**< who may stop it with Term; default AU_TERM_ANY (anyone holding
+                                    a reference, remote ones included); see au_term_policy */
 } au_spawn_opts;
 
 /** Spawns actor A registered under `name` (NULL: anonymous), pooled, with a copy of the state

@@ -180,6 +180,8 @@ AU_API au_nanos au_node_now(const au_node *node);
     X(drops_unknown_key, COUNTER, "sealed with a key id the key ring does not hold")               \
     X(drops_stale_incarnation, COUNTER, "from a past incarnation of a sender (a replayed run)")     \
     X(drops_stale_ref, COUNTER, "sent through a remote reference whose entry was evicted")         \
+    X(drops_term_refused, COUNTER,                                                                 \
+      "Term signals from another node refused by an actor spawned with .term = AU_TERM_LOCAL")     \
     X(senders, GAUGE, "senders with replay state (authenticated, or routed to a live actor)")      \
     X(senders_evicted, COUNTER, "sender states evicted, least recently used first")               \
     X(peers, GAUGE, "peers with send state (queue, packer)")                                       \

@@ -135,12 +135,15 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  Any reference stops its actor, whatever interface it is: whoever holds one — a T_ref narrowed
  *  to one interface, a reply reference handed out in a request, or one forged from (address,
  *  name), which anyone who knows the name can do — can send Term, and a remote Term is checked
- *  only as a message is (name, root type, interface). No actor can refuse it yet. The one limit
- *  today is a cluster key (au_node_config.secret / keys; then only key holders can send
- *  anything, see docs/security.md). Without one, anyone who can send datagrams to the node can
- *  stop any actor reachable from the network: the named ones, and the anonymous ones whose
- *  references ever left the node (they are then registered under generated names, "~1", "~2",
- *  ..., which can be guessed). */
+ *  only as a message is (name, root type, interface). To opt an actor out, spawn it with
+ *  au_opts(.term = AU_TERM_LOCAL) (aurum/actor.h, au_term_policy): a Term from another node is
+ *  then refused, counted in drops_term_refused and logged, and au_stop through the remote
+ *  reference still returns AU_OK (it was sent; nothing comes back). Beyond that, a cluster key
+ *  (au_node_config.secret / keys) limits who can send anything at all to key holders
+ *  (docs/security.md). With neither, anyone who can send datagrams to the node can stop any
+ *  actor of the default policy reachable from the network: the named ones, and the anonymous
+ *  ones whose references ever left the node (they are then registered under generated names,
+ *  "~1", "~2", ..., which can be guessed). */
 #define au_stop(ref) au_ref_stop_((ref).raw)
 
 /** From a reference to root type R (R_ref, or R_lref for a local root), the reference to its

@@ -3,7 +3,9 @@
  *    message came from another node, decoded, or from a local sender's view, copied by au_send);
  *  - a promise's reply is the caller's, freed with au_value_free (ASan and valgrind see a leak
  *    or a double free if either side got this wrong);
- *  - any reference stops its actor: one forged on another node for one interface only (ref.h);
+ *  - any reference stops its actor: one forged on another node for one interface only (ref.h),
+ *    unless the actor opted out with .term = AU_TERM_LOCAL: then a Term over UDP is refused,
+ *    counted and logged, its messages still arrive, and a local au_stop still stops it;
  *  - au_watch on a remote reference watches the node, not the actor (actor.h);
  *  - a local send has the value semantics of a remote one (ref.h): the sender overwriting the
  *    buffers its message borrowed (strings, bytes, an array) after au_send, or after
@@ -11,11 +13,13 @@
 #include <aurum/aurum.h>
 #include <aurum/testkit.h>
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "support/recorder.h"
@@ -132,6 +136,92 @@ static void a_reference_forged_for_one_interface_can_stop_the_actor(void **s) {
     assert_int_equal(recorder_at(&log, 1), -1); /* post_stop ran: it stopped */
     au_node_stop(b);
     au_node_stop(a);
+    recorder_destroy(&log);
+}
+
+/* The WARN lines of the net module, captured through the log sink. */
+static pthread_mutex_t lines_lock = PTHREAD_MUTEX_INITIALIZER;
+static char lines[64][512];
+static size_t nlines;
+static void capture(void *user, au_log_module module, au_log_level level, const char *file,
+                    int line, const char *message) {
+    pthread_mutex_lock(&lines_lock);
+    if (nlines < 64 && level == AU_LOG_WARN) snprintf(lines[nlines++], sizeof lines[0], "%s", message);
+    pthread_mutex_unlock(&lines_lock);
+}
+static bool logged(const char *a, const char *b) {
+    bool found = false;
+    pthread_mutex_lock(&lines_lock);
+    for (size_t i = 0; i < nlines && !found; i++) found = strstr(lines[i], a) && strstr(lines[i], b);
+    pthread_mutex_unlock(&lines_lock);
+    return found;
+}
+
+/* Waits (sleeping between looks) until node's drops_term_refused reaches n, or 5 s pass. */
+static bool refused_reaches(au_node *node, uint64_t n) {
+    for (int i = 0; i < 1000; i++) {
+        au_node_stats st;
+        au_node_stats_get(node, &st);
+        if (st.drops_term_refused >= n) return st.drops_term_refused == n;
+        nanosleep(&(struct timespec){ 0, 5000000 }, NULL);
+    }
+    return false;
+}
+
+static void an_actor_spawned_term_local_refuses_a_remote_term(void **s) {
+    recorder log;
+    recorder_init(&log);
+    au_node *a, *b;
+    assert_int_equal(au_node_start(NULL, &a), AU_OK);
+    assert_int_equal(au_node_start(NULL, &b), AU_OK);
+    nlines = 0;
+    au_log_set_sink(capture, NULL);
+    victim_msg_ref local = au_spawn_with(a, victim_actor,
+                                         au_opts(.name = "guarded", .term = AU_TERM_LOCAL),
+                                         &(victim){ &log });
+    assert_false(au_ref_is_null(local.raw));
+    victim_msg_ref far = au_forge(victim_msg, victim_msg, b, "guarded", au_node_address(a));
+    int64_t_ref ping = au_forge(victim_msg, int64_t, b, "guarded", au_node_address(a));
+
+    /* Term over UDP, through the whole root and through one interface: sent, refused there. */
+    assert_int_equal(au_stop(far), AU_OK);
+    assert_true(refused_reaches(a, 1));
+    assert_int_equal(au_stop(ping), AU_OK);
+    assert_true(refused_reaches(a, 2));
+    /* Still alive: a message sent after the refused Terms arrives (same sender, in order). */
+    assert_int_equal(au_send(ping, (int64_t)1), AU_OK);
+    assert_true(recorder_wait(&log, 1, 5000));
+    assert_int_equal(recorder_at(&log, 0), 1);
+    /* The WARN names the actor and says why. */
+    assert_true(logged("guarded", "AU_TERM_LOCAL"));
+
+    /* Its own node can still stop it. */
+    assert_int_equal(au_stop(local), AU_OK);
+    assert_true(recorder_wait(&log, 2, 5000));
+    assert_int_equal(recorder_at(&log, 1), -1);
+    au_log_set_sink(NULL, NULL);
+
+    /* The default stays as it was: the same remote Term stops an actor spawned without it. */
+    au_node_stats st;
+    au_node_stats_get(a, &st);
+    assert_int_equal(st.drops_term_refused, 2);
+    recorder open;
+    recorder_init(&open);
+    au_spawn(a, victim_actor, "open", &(victim){ &open });
+    assert_int_equal(au_stop(au_forge(victim_msg, victim_msg, b, "open", au_node_address(a))), AU_OK);
+    assert_true(recorder_wait(&open, 1, 5000));
+    assert_int_equal(recorder_at(&open, 0), -1);
+    au_node_stats_get(a, &st);
+    assert_int_equal(st.drops_term_refused, 2);
+
+    /* A policy out of range is refused at spawn. */
+    victim_msg_ref bad = au_spawn_with(a, victim_actor, au_opts(.term = (au_term_policy)7),
+                                       &(victim){ &log });
+    assert_true(au_ref_is_null(bad.raw));
+    assert_int_equal(au_last_error(), AU_EINVAL);
+    au_node_stop(b);
+    au_node_stop(a);
+    recorder_destroy(&open);
     recorder_destroy(&log);
 }
 
@@ -252,6 +342,7 @@ int main(void) {
         cmocka_unit_test(a_string_moved_out_of_a_message_outlives_recv),
         cmocka_unit_test(a_promise_reply_is_the_callers_to_free),
         cmocka_unit_test(a_reference_forged_for_one_interface_can_stop_the_actor),
+        cmocka_unit_test(an_actor_spawned_term_local_refuses_a_remote_term),
         cmocka_unit_test(a_remote_watch_watches_the_node_not_the_actor),
         cmocka_unit_test(a_local_send_does_not_see_the_senders_later_writes),
     };
