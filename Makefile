@@ -9,6 +9,7 @@
 #                    then the cluster side by side with Serf and at scale (bench-cluster: only those)
 #   make fuzz        run every libFuzzer harness for FUZZ_SECONDS each
 #   make install     install the library, headers, CMake package and aurum.pc (PREFIX)
+#   make docs        the API reference from include/aurum/*.h (Doxygen) into build/docs/html
 #   make size        the device client alone, -Os, x86-64 and Cortex-M4: .text/.data/.bss
 
 SHELL := /bin/bash
@@ -26,7 +27,7 @@ DEPS := cmake make gcc g++ clang libclang-rt-14-dev pkg-config valgrind libuv1-d
         libsodium-dev libxxhash-dev libcmocka-dev iproute2 iputils-ping
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: size deps demo test test-reset test-fast test-asan test-tsan test-valgrind test-install test-fuzz build bench bench-quick bench-cluster fuzz install clean
+.PHONY: docs docs-deps size deps demo test test-reset test-fast test-asan test-tsan test-valgrind test-install test-fuzz build bench bench-quick bench-cluster fuzz install clean
 
 deps:
 	@missing=""; for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -34,6 +35,20 @@ deps:
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# The API reference needs doxygen, which nothing else does: its own install. The suite's
+# docs_doxygen test runs it too, so test-fast installs it first (else the test would skip, and
+# a skip fails CI).
+DOCS_DEPS := doxygen
+docs-deps:
+	@missing=""; for p in $(DOCS_DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+docs: docs-deps
+	bash tests/docs/doxygen.sh . build/docs
 
 build: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
@@ -52,7 +67,7 @@ TALLY := env AU_TEST_RESULTS=$(RESULTS) bash $(CURDIR)/tests/support/results.sh
 test-reset:
 	@$(TALLY) reset
 
-test-fast: build
+test-fast: build docs-deps
 	@$(TALLY) ctest fast build -j$(JOBS) --output-on-failure
 
 test-asan: deps

@@ -132,6 +132,7 @@ AU_API au_nanos au_node_now(const au_node *node);
  *  kind COUNTER counts since the node started and never decreases; GAUGE is a current level.
  *  The list is the union of two, one per layer that keeps them: the actor runtime's and the
  *  transport's (all zero on a local node). Example, a table of names and docs:
+ *
  *      #define ROW(name, kind, doc) { #name, doc },
  *      static const struct { const char *name, *doc; } rows[] = { AU_NODE_STATS(ROW) };  */
 #define AU_NODE_STATS(X) AU_NODE_STATS_CORE(X) AU_NODE_STATS_NET(X)
