@@ -13,9 +13,8 @@
  *       if (msg->tag == counter_msg_report) au_send(msg->report, self->total);
  *       if (msg->tag == counter_msg_label) { // keep a string beyond recv: move it out
  *           au_str_free(&self->label);
- *           self->label = msg->label.owned ? msg->label
- *                                          : au_str_dup(msg->label.ptr, msg->label.len);
- *           msg->label = (au_str){ 0 }; // what is left to free: nothing
+ *           self->label = msg->label;      // received values are always owned (aurum/ref.h)
+ *           msg->label = (au_str){ 0 };    // what is left to free: nothing
  *       }
  *   }
  *   static void counter_stop(au_ctx *ctx, counter *self) { (void)ctx; au_str_free(&self->label); }
@@ -33,12 +32,14 @@
  *
  * Who owns a received message: the runtime. The message passed to recv, and everything it holds
  * (strings, bytes, arrays and what their elements hold), is freed when recv returns, so keep no
- * pointer into it. To keep a part, copy it (au_str_dup, au_bytes_dup, au_value_copy) or move it
- * out as above: take the value, then leave an empty one in the message (`(au_str){ 0 }`, an
- * array with .owned = 0), which freeing skips; the kept value is then yours to free
- * (au_str_free, au_bytes_free, au_value_free). Move only what is owned (.owned == 1, as everything
- * decoded from a remote message is): a value with .owned == 0 is a view of memory its sender
- * keeps (au_str_lit, au_str_view) and is to be copied. */
+ * pointer into it. Everything in it is owned (.owned == 1), whether it came from another node
+ * (decoded) or from this one (au_send copies what the sender only borrowed: aurum/ref.h), so
+ * any part can be moved out as above: take the value, then leave an empty one in the message
+ * (`(au_str){ 0 }`, `(au_bytes){ 0 }`, an array with .owned = 0), which freeing skips; the kept
+ * value is then yours to free (au_str_free, au_bytes_free, au_value_free(&au_type_T, &v) for a
+ * record or array). To keep a copy instead and leave the message alone: au_str_dup,
+ * au_bytes_dup, au_value_copy. The same holds for an ask's reply in its callback; a promise's
+ * reply is moved to the waiting thread, which frees it (au_promise_wait). */
 #ifndef AURUM_ACTOR_H
 #define AURUM_ACTOR_H
 
@@ -177,6 +178,21 @@ typedef enum au_mailbox_policy {
     AU_MAILBOX_DROP_OLDEST, /**< drop the oldest queued message; the send reports AU_OK */
 } au_mailbox_policy;
 
+/** Who may stop an actor with Term (au_stop; au_spawn_opts.term).
+ *
+ *  By default any reference stops its actor (see au_stop in aurum/ref.h): whoever holds one —
+ *  also a reference forged on another node from (address, name), which anyone who knows the
+ *  name can make — can send Term. An actor that must outlive what remote peers do (a server, a
+ *  registry, a layer's system actor) opts out with AU_TERM_LOCAL: Term from the network is then
+ *  dropped on arrival, counted in drops_term_refused (au_node_stats_get), with a rate-limited
+ *  WARN naming the sender's address and the actor; its ordinary messages are delivered as ever.
+ *  It still stops by au_stop through a reference on its own node, by au_stop_self, and when its
+ *  node stops. */
+typedef enum au_term_policy {
+    AU_TERM_ANY = 0, /**< Term from any reference, local or remote (the default) */
+    AU_TERM_LOCAL,   /**< Term only from this node; a remote Term is refused and counted */
+} au_term_policy;
+
 /** Options of au_spawn_with. */
 typedef struct au_spawn_opts {
     const char *name;          /**< register under this name (remotely reachable); NULL = anonymous */
@@ -191,6 +207,8 @@ typedef struct au_spawn_opts {
     uint32_t low_water;        /**< a sender waiting for room (au_send_wait, au_send_or_notify)
                                     is resumed once the depth has fallen to this many messages;
                                     must be below capacity; 0 = capacity / 2 */
+    au_term_policy term;       /**< who may stop it with Term; default AU_TERM_ANY (anyone holding
+                                    a reference, remote ones included); see au_term_policy */
 } au_spawn_opts;
 
 /** Spawns actor A registered under `name` (NULL: anonymous), pooled, with a copy of the state

@@ -132,6 +132,7 @@ AU_API au_nanos au_node_now(const au_node *node);
  *  kind COUNTER counts since the node started and never decreases; GAUGE is a current level.
  *  The list is the union of two, one per layer that keeps them: the actor runtime's and the
  *  transport's (all zero on a local node). Example, a table of names and docs:
+ *
  *      #define ROW(name, kind, doc) { #name, doc },
  *      static const struct { const char *name, *doc; } rows[] = { AU_NODE_STATS(ROW) };  */
 #define AU_NODE_STATS(X) AU_NODE_STATS_CORE(X) AU_NODE_STATS_NET(X)
@@ -180,6 +181,8 @@ AU_API au_nanos au_node_now(const au_node *node);
     X(drops_unknown_key, COUNTER, "sealed with a key id the key ring does not hold")               \
     X(drops_stale_incarnation, COUNTER, "from a past incarnation of a sender (a replayed run)")     \
     X(drops_stale_ref, COUNTER, "sent through a remote reference whose entry was evicted")         \
+    X(drops_term_refused, COUNTER,                                                                 \
+      "Term signals from another node refused by an actor spawned with .term = AU_TERM_LOCAL")     \
     X(senders, GAUGE, "senders with replay state (authenticated, or routed to a live actor)")      \
     X(senders_evicted, COUNTER, "sender states evicted, least recently used first")               \
     X(peers, GAUGE, "peers with send state (queue, packer)")                                       \

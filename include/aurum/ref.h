@@ -51,11 +51,31 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
 
 /** Sends msg (an expression of exactly the reference's message type) through ref. The message
  *  is moved: whatever it owns (strings, bytes, arrays) now belongs to the receiver, or is freed
- *  if the send fails. Returns AU_OK, or AU_EINVAL for a null reference, AU_ESTOPPED if the
- *  actor or node is known to be gone, AU_EFULL if the actor's bounded mailbox is full and its
- *  policy is to refuse (aurum/actor.h, au_mailbox_policy; the message is freed: see
- *  au_try_send to keep it), AU_ETOOBIG / AU_EENCODE for remote sends. Delivery is
- *  at-most-once; messages from one sender to one receiver arrive in order.
+ *  if the send fails.
+ *
+ *  Value semantics, the same for local and remote references: the receiver gets a value, never
+ *  a window onto the sender's memory. What the message only borrows — a string, bytes or array
+ *  with .owned == 0 (au_str_lit, au_str_view, { buf, len, 0 }) — is deep-copied by au_send
+ *  before it returns (a remote send encodes it; a local one copies it into the envelope), so the
+ *  sender may overwrite or free its buffers as soon as au_send returns, and the receiver sees
+ *  the values as they were at the send. Every message a hook receives therefore owns all it
+ *  holds (.owned == 1), whichever way it came. Owned parts are moved, not copied: a local send
+ *  of an au_str_dup'ed string hands over that very allocation. The copy costs one allocation
+ *  per borrowed part; a message type that can hold no string, bytes or array (numbers,
+ *  references, records of them) pays nothing for it. Two things are passed as they are, as the
+ *  bits they are: custom-codec values (AU_CUSTOM_TYPE) on the local path, and local-only
+ *  payloads (pointers, handles of AU_LOCAL_TYPE) — what they point to is shared by design.
+ *  A borrowed part that has a length but no pointer cannot be copied: AU_EENCODE, as remote.
+ *  The same holds for au_send_after (copied when the timer is set), au_try_send,
+ *  au_send_wait, au_send_or_notify and au_send_control; on the results that leave the message
+ *  with the caller (AU_EFULL, AU_ETIMEDOUT of those), nothing was copied.
+ *
+ *  Returns AU_OK, or AU_EINVAL for a null reference, AU_ESTOPPED if the actor or node is known
+ *  to be gone, AU_EFULL if the actor's bounded mailbox is full and its policy is to refuse
+ *  (aurum/actor.h, au_mailbox_policy; the message is freed: see au_try_send to keep it),
+ *  AU_ETOOBIG for remote sends, AU_EENCODE for a message that cannot be encoded (remote) or
+ *  copied (see above), AU_ENOMEM. Delivery is at-most-once; messages from one sender to one
+ *  receiver arrive in order.
  *
  *  A reference whose bytes lie about its type (built by hand from an au_ref, or reinterpreted
  *  through a cast or a void *) is not trusted: a message whose size is not its interface's, or
@@ -115,12 +135,15 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  Any reference stops its actor, whatever interface it is: whoever holds one — a T_ref narrowed
  *  to one interface, a reply reference handed out in a request, or one forged from (address,
  *  name), which anyone who knows the name can do — can send Term, and a remote Term is checked
- *  only as a message is (name, root type, interface). No actor can refuse it yet. The one limit
- *  today is a cluster key (au_node_config.secret / keys; then only key holders can send
- *  anything, see docs/security.md). Without one, anyone who can send datagrams to the node can
- *  stop any actor reachable from the network: the named ones, and the anonymous ones whose
- *  references ever left the node (they are then registered under generated names, "~1", "~2",
- *  ..., which can be guessed). */
+ *  only as a message is (name, root type, interface). To opt an actor out, spawn it with
+ *  au_opts(.term = AU_TERM_LOCAL) (aurum/actor.h, au_term_policy): a Term from another node is
+ *  then refused, counted in drops_term_refused and logged, and au_stop through the remote
+ *  reference still returns AU_OK (it was sent; nothing comes back). Beyond that, a cluster key
+ *  (au_node_config.secret / keys) limits who can send anything at all to key holders
+ *  (docs/security.md). With neither, anyone who can send datagrams to the node can stop any
+ *  actor of the default policy reachable from the network: the named ones, and the anonymous
+ *  ones whose references ever left the node (they are then registered under generated names,
+ *  "~1", "~2", ..., which can be guessed). */
 #define au_stop(ref) au_ref_stop_((ref).raw)
 
 /** From a reference to root type R (R_ref, or R_lref for a local root), the reference to its

@@ -27,7 +27,7 @@ extern "C" {
     AU_VERSION_STR_(AURUM_VERSION_MAJOR) "." AU_VERSION_STR_(AURUM_VERSION_MINOR) "." \
     AU_VERSION_STR_(AURUM_VERSION_PATCH)
 
-/** The version as one number for #if: MAJOR * 1000000 + MINOR * 1000 + PATCH (0.1.0 is 1000),
+/** The version as one number for `#if`: MAJOR * 1000000 + MINOR * 1000 + PATCH (0.1.0 is 1000),
  *  e.g. `#if AURUM_VERSION_NUMBER >= 2000` for 0.2.0 or later. */
 #define AURUM_VERSION_NUMBER \
     (AURUM_VERSION_MAJOR * 1000000 + AURUM_VERSION_MINOR * 1000 + AURUM_VERSION_PATCH)

@@ -490,6 +490,7 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
     if (!node || !def || (o->name && strlen(o->name) > AU_NAME_MAX) ||
         (o->layer && o->layer->node != node) ||
         (o->capacity && (o->low_water >= o->capacity || (unsigned)o->policy > AU_MAILBOX_DROP_OLDEST)) ||
+        (unsigned)o->term > AU_TERM_LOCAL ||
         (!o->capacity && (o->low_water || o->policy))) {
         au_set_last_error_(AU_EINVAL);
         return (au_ref){ 0 };
@@ -575,6 +576,8 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
         atomic_store_explicit(&b->policy, (uint32_t)o->policy, memory_order_relaxed);
     }
     atomic_store_explicit(&cell->autonamed, 0, memory_order_relaxed);
+    /* relaxed: published with the gen store below, as the bound is. */
+    atomic_store_explicit(&cell->term, (uint8_t)o->term, memory_order_relaxed);
     /* release: a stale sender's seqlock read (au_cell_def_if_alive) that sees this def must
      * also see the previous incarnation's stop (its gen change, which happened before the cell
      * was handed out again); its acquire fence synchronises only with a release. */

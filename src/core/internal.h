@@ -139,6 +139,7 @@ struct au_cell {
     };
     uint32_t serial;                     /* spawn number within the node (simulation traces) */
     uint8_t phase;                       /* stop phase: 0 user actor, k the k-th layer's actor */
+    _Atomic uint8_t term;                /* au_term_policy of this incarnation (net/ reads it) */
 };
 
 enum { AU_LIFE_STARTED = 1u << 0, AU_LIFE_STOPPING = 1u << 1 };

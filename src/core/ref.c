@@ -2,6 +2,12 @@
  * serialization), narrowing, Term, delayed sends. Remote references are handed to the transport
  * (net/), which the library links in when present.
  *
+ * Value semantics are those of a remote send: what the message owns is moved into the envelope,
+ * and what it only borrows (an .owned == 0 string, bytes or array: au_str_lit, au_str_view, a
+ * view of the sender's buffer) is deep-copied into it (au_value_own), so the receiver never
+ * sees the sender's later writes and always gets a message that owns everything it holds. A
+ * message type that can hold no string, bytes or array pays one cached look for this.
+ *
  * The typed macros make a well-formed au_ref, but its bytes can still be forged or reinterpreted
  * (a raw au_ref built by hand, a cast, a void *). So nothing here trusts a reference's variant
  * index: before a message is wrapped into a root variant, the reference's interface must be that
@@ -9,6 +15,7 @@
  * interface's; anything else is a counted drop (drops_wrong_interface_local), never a
  * reinterpretation of memory. */
 #include "core/internal.h"
+#include "proto/value.h"
 #include "util/clock.h"
 
 #include <stdio.h>
@@ -33,9 +40,14 @@ static bool iface_fits(au_type *root, uint16_t variant, au_type *iface) {
     return v->mode != AU_MODE_PLAIN && same_type(iface, v->type);
 }
 
-/* Builds the root message for `def` from a message of ref's interface. */
-static au_envelope *wrap(au_ref ref, const au_actor_def *def, const void *msg) {
+/* Builds the root message for `def` from a message of ref's interface, owning all it holds.
+ * NULL with *err on failure; the message is then freed (by the caller if *err is AU_ENOMEM
+ * before anything was moved, here otherwise: *moved says which). */
+static au_envelope *wrap(au_ref ref, const au_actor_def *def, const void *msg, bool *moved,
+                         au_err *err) {
     au_type *root = def->root;
+    *moved = false;
+    *err = AU_ENOMEM;
     au_envelope *env = au_envelope_new(AU_ENV_MSG, root->size);
     if (!env) return NULL;
     if (ref.variant == AU_WHOLE) {
@@ -49,6 +61,22 @@ static au_envelope *wrap(au_ref ref, const au_actor_def *def, const void *msg) {
     }
     env->type = root;
     env->gen = ref.gen;
+    *moved = true;
+    /* The common case, a type whose values own nothing (cached in the descriptor once known):
+     * no call at all. */
+    if (__builtin_expect(atomic_load_explicit(&root->owns_cache, memory_order_relaxed) == 1, 1))
+        return env;
+    au_err e = au_value_own(root, env->payload);
+    if (__builtin_expect(e != AU_OK, 0)) {
+        /* As a remote send of the same message would (au_encode): AU_EENCODE, or AU_ENOMEM. */
+        au_log(AU_LOG_CORE, AU_LOG_WARN,
+               "send of %s dropped: copying its borrowed strings/bytes/arrays failed (%s)",
+               ref.iface->name, e == AU_EINVAL ? "a part has a length but no pointer"
+                                                : "out of memory");
+        au_envelope_free(env); /* frees what the message owned, and the copies made so far */
+        *err = e == AU_EINVAL ? AU_EENCODE : e;
+        return NULL;
+    }
     return env;
 }
 
@@ -112,11 +140,13 @@ static au_err send_mode(au_ref ref, const void *msg, au_send_mode mode, uint64_t
             return err;
         }
     }
-    au_envelope *env = wrap(ref, def, msg);
+    bool moved;
+    au_err werr;
+    au_envelope *env = wrap(ref, def, msg, &moved, &werr);
     if (!env) {
         if (counted) au_cell_room_return(cell);
-        free_msg(ref.iface, msg);
-        return AU_ENOMEM;
+        if (!moved) free_msg(ref.iface, msg);
+        return werr;
     }
     if (counted)
         au_cell_push_counted(cell, env);
@@ -253,6 +283,13 @@ au_timer au_send_after_(au_ref ref, au_nanos delay, const void *msg, size_t size
     au_node *node = node_of(ref);
     if (!node || !ref.iface) {
         free_msg(ref.iface, msg);
+        return 0;
+    }
+    /* Own the borrowed parts now: the sender may reuse its buffers long before the timer fires. */
+    au_err err = au_value_own(ref.iface, (void *)msg);
+    if (err != AU_OK) {
+        free_msg(ref.iface, msg);
+        au_set_last_error_(err == AU_EINVAL ? AU_EENCODE : err);
         return 0;
     }
     au_timer id = au_timers_add_send(node, au_node_now(node) + delay, ref, ref.iface, msg);

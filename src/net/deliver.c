@@ -4,7 +4,8 @@
  * Routing checks, in order, each a counted drop: an actor registered under (name, root type id)
  * (else unknown actor, wrong root, or schema mismatch when a root of the same name but another
  * version is registered); still alive; the interface type id declared by the root as a remote
- * interface (else wrong interface or schema mismatch). The payload stays CBOR until the actor's
+ * interface (else wrong interface or schema mismatch); for Term, an actor that accepts it from
+ * the network (else term refused, see au_term_policy). The payload stays CBOR until the actor's
  * turn, so the I/O thread never runs user-type decoding. */
 #include "net/net.h"
 
@@ -68,6 +69,13 @@ void au_net_route(au_net_t *net, const au_wire_message *m, const char *from) {
         /* The only signal is Term (CBOR 0); anything else is malformed. */
         if (m->payload_len != 1 || m->payload[0] != 0x00) {
             drop(net, &net->stats.drops_malformed, m, "unknown signal", from, AU_NET_WARN_SIGNAL);
+            return;
+        }
+        /* relaxed: written before the gen that def_if_alive saw was published (seq_cst); a
+         * value of the next incarnation comes with a new gen, and env->gen then drops it. */
+        if (atomic_load_explicit(&cell->term, memory_order_relaxed) == AU_TERM_LOCAL) {
+            drop(net, &net->stats.drops_term_refused, m, "Term refused (.term = AU_TERM_LOCAL)",
+                 from, AU_NET_WARN_TERM_REFUSED);
             return;
         }
         env = au_envelope_new(AU_ENV_TERM, 0);

@@ -263,6 +263,7 @@ int au_net_variant_of(au_type *root, uint64_t iface_id, bool *schema_mismatch);
 typedef enum au_net_warn_reason {
     AU_NET_WARN_UNKNOWN_ACTOR, AU_NET_WARN_WRONG_ROOT, AU_NET_WARN_WRONG_INTERFACE,
     AU_NET_WARN_SCHEMA, AU_NET_WARN_DECODE, AU_NET_WARN_TOO_BIG, AU_NET_WARN_SIGNAL,
+    AU_NET_WARN_TERM_REFUSED,
 } au_net_warn_reason;
 void au_net_warn(au_net_t *net, const char *from, au_net_warn_reason reason,
                  const au_wire_dest *dest);

@@ -10,13 +10,18 @@
  *  - au_value_free frees exactly what the value owns (owned strings, bytes and arrays, and
  *    recursively their contents); references and local kinds own nothing. After it, pointers it
  *    freed are reset, so a second call is harmless.
- *  - au_value_copy is all-or-nothing: on failure dst is zeroed and nothing is leaked. */
+ *  - au_value_copy is all-or-nothing: on failure dst is zeroed and nothing is leaked.
+ *  - au_value_own replaces each borrowed part (an .owned == 0 string, bytes or array) by an
+ *    owned copy, one part at a time and each all-or-nothing, and keeps the owned parts as they
+ *    are: so after it, success or failure, au_value_free frees exactly what the value owns. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define XXH_STATIC_LINKING_ONLY /* XXH64_state_t on the stack: hashing never allocates */
 #include <xxhash.h>
+
+#include "proto/value.h"
 
 #include <aurum/schema.h> /* declares the built-in descriptors below (exported, AU_API) */
 #include <aurum/types.h>
@@ -412,4 +417,60 @@ au_err au_value_copy(const au_type *type, void *dst, const void *src) {
     if (!type || !dst || !src) return AU_EINVAL;
     memset(dst, 0, type->size);
     return copy(type, dst, src);
+}
+
+/* One part at a time; a part either stays as it was or becomes an owned copy (see the top). */
+static au_err own(const au_type *t, void *value) {
+    if (t->codec) return AU_OK; /* a custom value is its codec's business: moved as it is */
+    char *base = value;
+    switch (t->kind) {
+    case AU_KIND_STR: {
+        au_str tmp;
+        if (((au_str *)value)->owned) return AU_OK;
+        au_err err = copy(t, &tmp, value);
+        if (err == AU_OK) *(au_str *)value = tmp;
+        return err;
+    }
+    case AU_KIND_BYTES: {
+        au_bytes tmp = { 0 };
+        if (((au_bytes *)value)->owned) return AU_OK;
+        au_err err = copy(t, &tmp, value);
+        if (err == AU_OK) *(au_bytes *)value = tmp;
+        return err;
+    }
+    case AU_KIND_ARRAY: {
+        raw_array *a = value;
+        if (!a->owned) {
+            /* Borrowed storage: neither it nor the elements are ours; copy it all. */
+            raw_array tmp;
+            au_err err = au_value_copy(t, &tmp, a);
+            if (err == AU_OK) *a = tmp;
+            return err;
+        }
+        if (!a->ptr || deep_owns_nothing(t->elem, 0)) return AU_OK;
+        for (uint32_t i = 0; i < a->len; i++) {
+            au_err err = own(t->elem, (char *)a->ptr + (size_t)i * t->elem->size);
+            if (err != AU_OK) return err;
+        }
+        return AU_OK;
+    }
+    case AU_KIND_RECORD:
+        for (uint32_t i = 0; i < t->count; i++) {
+            au_err err = own(t->fields[i].type, base + t->fields[i].offset);
+            if (err != AU_OK) return err;
+        }
+        return AU_OK;
+    case AU_KIND_ROOT: {
+        int tag = read_tag(t, value);
+        if (tag < 0 || (uint32_t)tag >= t->count) return AU_OK; /* nothing live to own */
+        return own(t->variants[tag].type, base + t->variants[tag].offset);
+    }
+    default:
+        return AU_OK; /* scalars, references and local kinds are plain values */
+    }
+}
+
+au_err au_value_own(const au_type *type, void *value) {
+    if (!type || !value || deep_owns_nothing(type, 0)) return AU_OK;
+    return own(type, value);
 }

@@ -1,18 +1,25 @@
 /* test_contracts.c — what the headers promise a newcomer about ownership and reach, held to it:
  *  - a string moved out of a received message, as actor.h shows, outlives recv (whether the
- *    message came from another node, owned, or from a local sender, a view to copy);
+ *    message came from another node, decoded, or from a local sender's view, copied by au_send);
  *  - a promise's reply is the caller's, freed with au_value_free (ASan and valgrind see a leak
  *    or a double free if either side got this wrong);
- *  - any reference stops its actor: one forged on another node for one interface only (ref.h);
- *  - au_watch on a remote reference watches the node, not the actor (actor.h). */
+ *  - any reference stops its actor: one forged on another node for one interface only (ref.h),
+ *    unless the actor opted out with .term = AU_TERM_LOCAL: then a Term over UDP is refused,
+ *    counted and logged, its messages still arrive, and a local au_stop still stops it;
+ *  - au_watch on a remote reference watches the node, not the actor (actor.h);
+ *  - a local send has the value semantics of a remote one (ref.h): the sender overwriting the
+ *    buffers its message borrowed (strings, bytes, an array) after au_send, or after
+ *    au_send_after, changes nothing the receiver sees, and what arrives owns all it holds. */
 #include <aurum/aurum.h>
 #include <aurum/testkit.h>
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "support/recorder.h"
@@ -31,7 +38,7 @@ static void keeper_recv(au_ctx *ctx, keeper *self, keeper_msg *msg) {
     switch (msg->tag) {
     case keeper_msg_keep: /* exactly the pattern of actor.h */
         au_str_free(&self->kept);
-        self->kept = msg->keep.owned ? msg->keep : au_str_dup(msg->keep.ptr, msg->keep.len);
+        self->kept = msg->keep;
         msg->keep = (au_str){ 0 };
         break;
     case keeper_msg_show:
@@ -132,6 +139,92 @@ static void a_reference_forged_for_one_interface_can_stop_the_actor(void **s) {
     recorder_destroy(&log);
 }
 
+/* The WARN lines of the net module, captured through the log sink. */
+static pthread_mutex_t lines_lock = PTHREAD_MUTEX_INITIALIZER;
+static char lines[64][512];
+static size_t nlines;
+static void capture(void *user, au_log_module module, au_log_level level, const char *file,
+                    int line, const char *message) {
+    pthread_mutex_lock(&lines_lock);
+    if (nlines < 64 && level == AU_LOG_WARN) snprintf(lines[nlines++], sizeof lines[0], "%s", message);
+    pthread_mutex_unlock(&lines_lock);
+}
+static bool logged(const char *a, const char *b) {
+    bool found = false;
+    pthread_mutex_lock(&lines_lock);
+    for (size_t i = 0; i < nlines && !found; i++) found = strstr(lines[i], a) && strstr(lines[i], b);
+    pthread_mutex_unlock(&lines_lock);
+    return found;
+}
+
+/* Waits (sleeping between looks) until node's drops_term_refused reaches n, or 5 s pass. */
+static bool refused_reaches(au_node *node, uint64_t n) {
+    for (int i = 0; i < 1000; i++) {
+        au_node_stats st;
+        au_node_stats_get(node, &st);
+        if (st.drops_term_refused >= n) return st.drops_term_refused == n;
+        nanosleep(&(struct timespec){ 0, 5000000 }, NULL);
+    }
+    return false;
+}
+
+static void an_actor_spawned_term_local_refuses_a_remote_term(void **s) {
+    recorder log;
+    recorder_init(&log);
+    au_node *a, *b;
+    assert_int_equal(au_node_start(NULL, &a), AU_OK);
+    assert_int_equal(au_node_start(NULL, &b), AU_OK);
+    nlines = 0;
+    au_log_set_sink(capture, NULL);
+    victim_msg_ref local = au_spawn_with(a, victim_actor,
+                                         au_opts(.name = "guarded", .term = AU_TERM_LOCAL),
+                                         &(victim){ &log });
+    assert_false(au_ref_is_null(local.raw));
+    victim_msg_ref far = au_forge(victim_msg, victim_msg, b, "guarded", au_node_address(a));
+    int64_t_ref ping = au_forge(victim_msg, int64_t, b, "guarded", au_node_address(a));
+
+    /* Term over UDP, through the whole root and through one interface: sent, refused there. */
+    assert_int_equal(au_stop(far), AU_OK);
+    assert_true(refused_reaches(a, 1));
+    assert_int_equal(au_stop(ping), AU_OK);
+    assert_true(refused_reaches(a, 2));
+    /* Still alive: a message sent after the refused Terms arrives (same sender, in order). */
+    assert_int_equal(au_send(ping, (int64_t)1), AU_OK);
+    assert_true(recorder_wait(&log, 1, 5000));
+    assert_int_equal(recorder_at(&log, 0), 1);
+    /* The WARN names the actor and says why. */
+    assert_true(logged("guarded", "AU_TERM_LOCAL"));
+
+    /* Its own node can still stop it. */
+    assert_int_equal(au_stop(local), AU_OK);
+    assert_true(recorder_wait(&log, 2, 5000));
+    assert_int_equal(recorder_at(&log, 1), -1);
+    au_log_set_sink(NULL, NULL);
+
+    /* The default stays as it was: the same remote Term stops an actor spawned without it. */
+    au_node_stats st;
+    au_node_stats_get(a, &st);
+    assert_int_equal(st.drops_term_refused, 2);
+    recorder open;
+    recorder_init(&open);
+    au_spawn(a, victim_actor, "open", &(victim){ &open });
+    assert_int_equal(au_stop(au_forge(victim_msg, victim_msg, b, "open", au_node_address(a))), AU_OK);
+    assert_true(recorder_wait(&open, 1, 5000));
+    assert_int_equal(recorder_at(&open, 0), -1);
+    au_node_stats_get(a, &st);
+    assert_int_equal(st.drops_term_refused, 2);
+
+    /* A policy out of range is refused at spawn. */
+    victim_msg_ref bad = au_spawn_with(a, victim_actor, au_opts(.term = (au_term_policy)7),
+                                       &(victim){ &log });
+    assert_true(au_ref_is_null(bad.raw));
+    assert_int_equal(au_last_error(), AU_EINVAL);
+    au_node_stop(b);
+    au_node_stop(a);
+    recorder_destroy(&open);
+    recorder_destroy(&log);
+}
+
 /* ---- au_watch on a remote reference ----------------------------------------------------------- */
 
 AU_ROOT(watcher_msg, (watch, victim_msg_ref, AU_PLAIN));
@@ -180,12 +273,78 @@ static void a_remote_watch_watches_the_node_not_the_actor(void **s) {
     recorder_destroy(&log);
 }
 
+/* ---- local sends copy what the message borrows ------------------------------------------------ */
+
+AU_ARRAY(int32_t);
+AU_RECORD(parcel, (au_str, label), (au_bytes, data), (int32_t_array, nums), (int64_t, n));
+
+/* A probe keeps each message as delivered, unprocessed, until expected: what it hands back is
+ * what the receiver saw, however long after the send it looks. */
+static void a_local_send_does_not_see_the_senders_later_writes(void **s) {
+    au_node *node;
+    assert_int_equal(au_node_start(NULL, &node), AU_OK);
+    au_probe *p = au_probe_new(node, parcel);
+    parcel_ref to = au_probe_ref(p, parcel);
+    assert_true(au_ref_is_local(to.raw));
+
+    for (int delayed = 0; delayed < 2; delayed++) {
+        char text[32] = "original text";
+        uint8_t data[4] = { 1, 2, 3, 4 };
+        int32_t nums[3] = { 10, 20, 30 };
+        parcel m = { au_str_view(text), { data, sizeof data, 0 }, { nums, 3, 0 }, 7 };
+        if (delayed)
+            assert_int_not_equal(au_send_after(to, AU_MSEC(1), m), 0);
+        else
+            assert_int_equal(au_send(to, m), AU_OK);
+        /* The sender reuses its buffers at once. */
+        memcpy(text, "OVERWRITTEN!!", 13);
+        memset(data, 0xEE, sizeof data);
+        nums[0] = nums[1] = nums[2] = -1;
+
+        parcel got;
+        assert_int_equal(au_probe_expect(p, parcel, &got, AU_SEC(5)), AU_OK);
+        assert_string_equal(got.label.ptr, "original text");
+        assert_int_equal(got.label.len, 13);
+        assert_int_equal(got.data.len, 4);
+        assert_memory_equal(got.data.ptr, "\x01\x02\x03\x04", 4);
+        assert_int_equal(got.nums.len, 3);
+        assert_int_equal(got.nums.ptr[0], 10);
+        assert_int_equal(got.nums.ptr[2], 30);
+        assert_int_equal(got.n, 7);
+        /* The copies are the receiver's, as a decoded remote message's would be. */
+        assert_true(got.label.owned && got.data.owned && got.nums.owned);
+        assert_ptr_not_equal(got.label.ptr, text);
+        assert_ptr_not_equal(got.data.ptr, data);
+        assert_ptr_not_equal(got.nums.ptr, nums);
+        au_value_free(&au_type_parcel, &got);
+    }
+
+    /* Owned parts are moved, not copied: the pointer the sender gave up is the one that arrives. */
+    au_str owned = au_str_dup("moved", 5);
+    const char *where = owned.ptr;
+    assert_int_equal(au_send(to, ((parcel){ .label = owned })), AU_OK);
+    parcel got;
+    assert_int_equal(au_probe_expect(p, parcel, &got, AU_SEC(5)), AU_OK);
+    assert_ptr_equal(got.label.ptr, where);
+    au_value_free(&au_type_parcel, &got);
+
+    /* A part with a length but no pointer cannot be copied: refused as a remote send would be,
+     * and nothing arrives (the owned parts of the message are freed: ASan/valgrind check). */
+    parcel bad = { .label = au_str_dup("freed", 5), .data = { NULL, 9, 0 } };
+    assert_int_equal(au_send(to, bad), AU_EENCODE);
+    assert_int_equal(au_probe_expect_none(p, AU_MSEC(50)), AU_OK);
+    au_probe_free(p);
+    au_node_stop(node);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_string_moved_out_of_a_message_outlives_recv),
         cmocka_unit_test(a_promise_reply_is_the_callers_to_free),
         cmocka_unit_test(a_reference_forged_for_one_interface_can_stop_the_actor),
+        cmocka_unit_test(an_actor_spawned_term_local_refuses_a_remote_term),
         cmocka_unit_test(a_remote_watch_watches_the_node_not_the_actor),
+        cmocka_unit_test(a_local_send_does_not_see_the_senders_later_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

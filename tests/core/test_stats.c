@@ -24,7 +24,7 @@ static const char *const expected_names[] = {
     "drops_checksum", "drops_duplicate", "drops_unknown_actor", "drops_wrong_root",
     "drops_wrong_interface", "drops_schema_mismatch", "drops_decode", "drops_too_big",
     "drops_reassembly", "drops_send_failed", "drops_peer_limit", "reassemblies_in_flight",
-    "drops_unknown_key", "drops_stale_incarnation", "drops_stale_ref", "senders",
+    "drops_unknown_key", "drops_stale_incarnation", "drops_stale_ref", "drops_term_refused", "senders",
     "senders_evicted", "peers", "peers_evicted", "remote_refs", "remote_refs_evicted",
     "reassembly_bytes",
 };
