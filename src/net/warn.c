@@ -24,6 +24,8 @@ static const char *const what[] = {
     [AU_NET_WARN_DECODE] = "the payload could not be decoded",
     [AU_NET_WARN_TOO_BIG] = "a message above this node's max_message_size",
     [AU_NET_WARN_SIGNAL] = "an unknown signal",
+    [AU_NET_WARN_WATCH_REFUSED] = "a watch request beyond max_remote_watches (refused, the "
+                                  "watcher was told)",
 };
 
 void au_net_warn(au_net_t *net, const char *from, au_net_warn_reason reason,
