@@ -554,7 +554,7 @@ static void on_watch(au_net_t *net, const au_addr *from, uint64_t incarnation,
     }
     if (w->count >= w->max || (x && x->n >= w->per_node)) {
         au_stat_add(&net->stats.watch_refused, 1);
-        au_net_warn(net, text, AU_NET_WARN_WATCH_REFUSED, &m->dest);
+        au_net_warn(net, text, AU_NET_WARN_WATCH_REFUSED, NULL); /* one line per peer */
         reply(net, from, m, OP_WATCH_REFUSED);
         return;
     }
