@@ -60,7 +60,7 @@ AU_ACTOR(watcher_actor, watcher, watcher_msg, .recv = watcher_recv,
 
 static au_node *start(const au_node_config *base, bool sealed) {
     au_node_config cfg = base ? *base : (au_node_config){ 0 };
-    cfg.bind = "127.0.0.1:0";
+    if (!cfg.bind) cfg.bind = "127.0.0.1:0";
     cfg.workers = 2;
     if (sealed) cfg.secret = SECRET;
     au_node *n;
@@ -286,6 +286,40 @@ static void with_30_percent_loss_every_stop_is_reported_once(void **s) {
     au_node_stop(b);
 }
 
+/* ---- the watched node restarts ------------------------------------------------------------------ */
+
+/* b dies without a word (its notices blocked), a new run binds its address and talks to a: the
+ * watches of the past run's actors end, once, though the new run has an actor of that name. */
+static void a_restarted_node_ends_the_watches_of_its_past_run(void **s) {
+    au_driver faulty = au_faults_driver(NULL);
+    au_node *a = start(NULL, true);
+    au_node *b = start(&(au_node_config){ .driver = &faulty }, true);
+    char addr[80];
+    snprintf(addr, sizeof addr, "%s", au_node_address(b));
+    job_on(b, "job");
+    watching x = watcher_on(a);
+    watch(&x, au_forge(job_msg, job_msg, a, "job", addr));
+    WAIT_STAT(b, remote_watched, 1, AU_SEC(5));
+    assert_int_equal(au_faults_block(b, au_node_address(a), true), AU_OK);
+    au_node_stop(b);
+    assert_int_equal(next_report(&x, AU_MSEC(300)), -1); /* its notice never left */
+
+    au_node *b2 = start(&(au_node_config){ .bind = addr }, true);
+    job_on(b2, "job");
+    au_probe *inbox = au_probe_new_with(a, report_msg, &(au_probe_opts){ .name = "inbox" });
+    assert_int_equal(au_send(au_forge(report_msg, int64_t, b2, "inbox", au_node_address(a)), (int64_t)1), AU_OK);
+    report_msg got;
+    assert_int_equal(au_probe_expect(inbox, report_msg, &got, AU_SEC(5)), AU_OK);
+    assert_int_equal(next_report(&x, AU_SEC(5)), 200);
+    assert_int_equal(STAT(a, remote_watches), 0);
+    assert_int_equal(au_peer_gone(a, addr), AU_OK); /* and not again */
+    assert_int_equal(next_report(&x, AU_MSEC(300)), -1);
+    au_probe_free(inbox);
+    au_probe_free(x.probe);
+    au_node_stop(a);
+    au_node_stop(b2);
+}
+
 /* ---- a hostile peer ----------------------------------------------------------------------------- */
 
 #define HOSTILE_JOBS 40
@@ -381,13 +415,13 @@ static void a_flood_of_watch_requests_is_capped_and_counted(void **s) {
     assert_int_equal(STAT(b, remote_watched), HOSTILE_CAP);
 
     /* Requests for actors that are not there keep no state at all. */
+    uint64_t notices = STAT(b, watch_notices_sent);
     for (int i = 0; i < 200; i++) {
         char name[16];
         snprintf(name, sizeof name, "none%d", i);
         raw_watch(&hostile[0], name, root, 5000 + (uint64_t)i);
     }
     au_wire_packer_flush(&hostile[0].packer);
-    uint64_t notices = STAT(b, watch_notices_sent);
     au_nanos until = au_node_now(b) + AU_SEC(5);
     while (STAT(b, watch_notices_sent) < notices + 200 && au_node_now(b) < until) nap();
     assert_true(STAT(b, watch_notices_sent) >= notices + 200);
@@ -409,6 +443,7 @@ int main(void) {
         cmocka_unit_test(after_unwatch_a_stop_is_not_reported),
         cmocka_unit_test(a_watcher_that_stops_frees_the_entry_on_the_target_node),
         cmocka_unit_test(with_30_percent_loss_every_stop_is_reported_once),
+        cmocka_unit_test(a_restarted_node_ends_the_watches_of_its_past_run),
         cmocka_unit_test(a_flood_of_watch_requests_is_capped_and_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
