@@ -229,7 +229,7 @@ static size_t worst_datagrams(const au_wire_limits *l, size_t body_len) {
 
 static bool op_add(sealed_run *r, cursor *c) {
     added *m = &r->msgs[r->nmsgs];
-    uint8_t kind = take8(c) % 3; /* 2: not a kind */
+    uint8_t kind = take8(c) % 4; /* 3: not a kind */
     size_t name_len = take8(c) % (RING_MAX_NAME + 4), got;
     const uint8_t *name = take_bytes(c, name_len, &got);
     memset(m->name, 0, sizeof m->name);
@@ -243,7 +243,7 @@ static bool op_add(sealed_run *r, cursor *c) {
     if (r->count + worst_datagrams(&r->limits, body) > MAX_SEALED) return false;
 
     /* A name longer than the limit is refused before its bytes are read: m->name is enough. */
-    int expect = kind > AU_WIRE_KIND_SIGNAL ? AU_WIRE_BAD_KIND
+    int expect = kind > AU_WIRE_KIND_SYSTEM ? AU_WIRE_BAD_KIND
                  : name_len > RING_MAX_NAME ? AU_WIRE_NAME_TOO_LONG
                  : body > RING_MAX_MESSAGE  ? AU_WIRE_MESSAGE_TOO_LARGE
                                             : AU_WIRE_OK;

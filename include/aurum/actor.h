@@ -258,14 +258,27 @@ AU_API const char *au_ctx_name(au_ctx *ctx);
  *  terminated hook is called once with that actor's reference. Returns AU_OK, AU_EINVAL for a
  *  null reference, AU_ENOMEM.
  *
- *  On a remote reference (another node's actor) it watches the *node*, not the actor: nothing is
- *  sent to that node, and the actor stopping there while its node lives is never reported.
- *  `terminated` comes, once, when a layer declares the node gone (au_peer_gone in aurum/layer.h:
- *  the cluster's failure detector or a graceful leave), with the watched reference as `who`;
- *  without such a layer it never comes. AU_ESTOPPED if the reference is stale (its entry was
- *  evicted from the node's table of remote references). A watch ends when the watcher stops. */
+ *  On a remote reference (another node's actor) the actor's node is asked to watch it (a system
+ *  message of the transport, docs/wire-format.md §1.5; one request per watched actor, however
+ *  many local actors watch it), and `terminated` comes once, with the watched reference as
+ *  `who`, at the first of:
+ *    - that actor stops while its node runs (its node notifies this one; loss is retransmitted,
+ *      200 ms doubling to 3.2 s, the notice for up to 60 s);
+ *    - the actor is not there when the request arrives: never was, stopped already, registered
+ *      under another root type (answered at once: one round trip);
+ *    - the node is declared gone (au_peer_gone in aurum/layer.h: the cluster's failure detector
+ *      or a graceful leave), or is seen running as a new incarnation (a restart);
+ *    - the reference is stale (its entry was evicted from this node's table of remote
+ *      references): told at once.
+ *  A remote actor is identified by name: a watch request that arrives after the actor stopped
+ *  and another registered under the same name and root type watches the new one. The watched
+ *  node holds at most max_remote_watches such entries (aurum/node.h); beyond that it refuses
+ *  (counted, logged on both sides) and the watch reports only the node going away. Counted in
+ *  the node statistics remote_watches, remote_watched, watch_*. A watch ends when the watcher
+ *  stops (for a remote one, its node is told). */
 #define au_watch(ctx, ref) au_watch_((ctx), (ref).raw)
-/** Stops watching; a terminated notification already queued may still arrive. */
+/** Stops watching (for a remote actor, the last local watcher's unwatch tells its node); a
+ *  terminated notification already queued may still arrive. AU_ENOTFOUND if not watching. */
 #define au_unwatch(ctx, ref) au_unwatch_((ctx), (ref).raw)
 
 /* ---- timers ------------------------------------------------------------------------------- */

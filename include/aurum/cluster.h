@@ -32,10 +32,12 @@
  * membership. Malformed cluster messages are dropped and counted (au_cluster_stats), as the
  * transport drops and counts undecodable datagrams.
  *
- * Remote death watch: when a member is removed (failed, left, or replaced by a new run on its
- * address) the cluster calls au_peer_gone for its address, so every au_watch on references to
- * actors there delivers `terminated`. A watched remote actor that stops while its node stays a
- * member is not reported (no watch protocol between nodes yet).
+ * Remote death watch: au_watch on a remote actor is answered by that actor's node (the
+ * transport's watch protocol, aurum/actor.h): `terminated` comes when the actor stops while its
+ * node stays a member. The cluster adds the node level: when a member is removed (failed, left,
+ * or replaced by a new run on its address) it calls au_peer_gone for its address, so every
+ * au_watch on references to actors there delivers `terminated` too — once per watch, whichever
+ * comes first.
  *
  * Threads: the au_cluster_* calls may be made from any thread; ring functions read an immutable
  * snapshot and are safe from any thread. */

@@ -70,6 +70,13 @@ typedef struct au_node_config {
     size_t max_remote_refs;   /**< distinct remote actors referenced; when full, references that
                                    came in messages and are not in use are reused (forged ones
                                    are kept); default 65536 */
+    size_t max_remote_watches; /**< watches other nodes may hold on this node's actors, one per
+                                   (actor, watching node) however many actors there watch it
+                                   (au_watch, aurum/actor.h); one watching node gets at most a
+                                   quarter of them (at least 1). A request beyond is refused
+                                   (watch_refused, a rate-limited WARN) and its watcher told, so
+                                   that watch reports only its node going away; default 16384
+                                   (about 100 bytes each) */
     const uint8_t *secret;    /**< a 32-byte cluster key of id 0 (the same as one entry in
                                    keys): seal every datagram (AEAD), accept only sealed ones,
                                    key replay protection by the sender's authenticated identity.
@@ -189,7 +196,24 @@ AU_API au_nanos au_node_now(const au_node *node);
     X(peers_evicted, COUNTER, "idle peer states evicted, least recently used first")              \
     X(remote_refs, GAUGE, "remote references interned")                                            \
     X(remote_refs_evicted, COUNTER, "remote references decoded from messages, evicted when full")  \
-    X(reassembly_bytes, GAUGE, "bytes reserved by partial messages, node-wide")
+    X(reassembly_bytes, GAUGE, "bytes reserved by partial messages, node-wide")                  \
+    X(remote_watches, GAUGE,                                                                       \
+      "remote actors this node watches (au_watch): one per watched actor, however many local "    \
+      "actors watch it")                                                                           \
+    X(remote_watched, GAUGE,                                                                       \
+      "watches other nodes hold on this node's actors: one per (actor, watching node), notices "  \
+      "awaiting acknowledgement included")                                                         \
+    X(watch_refused, COUNTER, "watch requests from other nodes refused: max_remote_watches full")  \
+    X(watch_refused_by_peer, COUNTER,                                                              \
+      "watch requests of this node another node refused (its table full): node-level only")       \
+    X(watch_notices_sent, COUNTER,                                                                 \
+      "terminated notices sent to watching nodes (an actor stopped or is not here), repeats "     \
+      "included")                                                                                  \
+    X(watch_terminated_received, COUNTER, "terminated notices from other nodes that ended a watch")\
+    X(watch_retransmits, COUNTER,                                                                  \
+      "watch, unwatch and terminated messages sent again for want of an answer")                  \
+    X(watch_abandoned, COUNTER,                                                                    \
+      "unwatch requests and terminated notices given up after 60 s without an answer")
 
 /** A snapshot of a node's statistics, one uint64_t per entry of AU_NODE_STATS (see there for
  *  what each counts). Fields are read one by one, so two fields need not be from one instant. */

@@ -359,8 +359,15 @@ void au_peer_event_emit(au_node *node, const au_peer_event *event);
 /* watch.c */
 au_err au_watches_create(au_node *node);
 void au_watches_destroy(au_node *node);
-/* Called when a cell's incarnation stops: notifies and forgets its watchers. */
+/* Called when a cell's incarnation stops: notifies and forgets its watchers (local ones here,
+ * other nodes' through the remote layer), and ends its own remote watches. */
 void au_watches_target_stopped(au_node *node, au_cell *cell, uint32_t gen);
+/* The node at addr is gone (au_peer_gone) or restarted: every watch on its actors ends in
+ * terminated, and the remote layer forgets its watch state with that node. */
+void au_watches_remote_gone(au_node *node, const struct sockaddr *addr);
+/* The node of a remote slot said the watched actor stopped (the remote path, net/watch.c):
+ * every local watch through that slot (same gen) ends in terminated. */
+void au_watches_remote_stopped(au_node *node, void *slot, uint32_t gen);
 
 /* actor.c: a turn of a pooled actor. Work deferred during it (au_turn_defer) runs at its end:
  * the remote path sends a turn's messages to one peer together. */

@@ -14,6 +14,7 @@
 
 struct au_ctx;
 struct au_envelope;
+struct au_cell;
 
 typedef struct au_remote_ops {
     /* Encodes msg (NULL with signal: Term) on this thread and queues it for its peer. */
@@ -35,6 +36,15 @@ typedef struct au_remote_ops {
      * the reference is already stale. */
     bool (*pin)(au_ref ref);
     void (*unpin)(au_ref ref);
+    /* Remote death watch (net/watch.c). watch: the first local watcher of a remote slot (ref
+     * pinned by the caller) arrived, ask its node; unwatch: the last one left. Both are called
+     * under the core's watch table lock and never call back into it. */
+    void (*watch)(au_ref ref);
+    void (*unwatch)(au_ref ref);
+    /* A local actor stopped: tell the nodes watching it (after its gen changed). */
+    void (*watched_stopped)(au_node *node, struct au_cell *cell, uint32_t gen);
+    /* The node at addr is gone or restarted: forget the watch state with it, sending nothing. */
+    void (*watch_gone)(au_node *node, const struct sockaddr *addr);
     /* Frees the node's remote state; no thread sends or receives any more. */
     void (*stop)(au_node *node);
 } au_remote_ops;

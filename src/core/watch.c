@@ -1,5 +1,13 @@
-/* watch.c — death watch: between local actors, and on remote actors until a layer declares
- * their node gone (au_peer_gone).
+/* watch.c — death watch: between local actors, and the local half of watches on remote actors.
+ *
+ * A remote watch is kept here as (local watcher, remote reference), its slot pinned; the remote
+ * path (net/watch.c, through the remote layer's watch/unwatch) runs the protocol with the
+ * target's node, once per watched remote slot: it is told when the first local watcher of a
+ * slot arrives and when the last one leaves (unwatch, or the watcher stopping), and it calls
+ * au_watches_remote_stopped when that node says the actor stopped. A node declared gone
+ * (au_peer_gone) or seen restarted ends every watch on its actors (au_watches_remote_gone).
+ * Each remote watch is told at most once: whichever of these comes first takes it out of the
+ * table under the lock, the others find nothing.
  *
  * A node-wide table, guarded by one mutex, maps a watched cell to its incarnation and watchers.
  * Watches are rare next to messages, so one lock is the simple choice. The order that makes it
@@ -65,8 +73,21 @@ static void notify(au_ref watcher, au_ref who) {
     au_cell_push(watcher.target, env);
 }
 
+/* Local watches of the remote slot of `target` (same slot, same gen). With w->lock. */
+static size_t remote_watchers(const au_watches *w, au_ref target) {
+    size_t n = 0;
+    for (size_t i = 0; i < w->nremote; i++)
+        n += w->remote[i].target.target == target.target && w->remote[i].target.gen == target.gen;
+    return n;
+}
+
 static au_err watch_remote(au_watches *w, au_ref self, au_ref target) {
-    if (!au_remote_layer()->pin(target)) return AU_ESTOPPED; /* its slot was reused: stale */
+    if (!au_remote_layer()->pin(target)) {
+        /* Its slot was reused: whatever it named is not reachable through it any more, as if
+         * it had stopped. Told at once, like a watch on a local actor that is gone. */
+        notify(self, target);
+        return AU_OK;
+    }
     pthread_mutex_lock(&w->lock);
     if (w->nremote == w->remote_cap) {
         size_t cap = w->remote_cap ? w->remote_cap * 2 : 8;
@@ -80,6 +101,10 @@ static au_err watch_remote(au_watches *w, au_ref self, au_ref target) {
         w->remote_cap = cap;
     }
     w->remote[w->nremote++] = (remote_watch){ self, target };
+    /* The first local watcher of that actor: the remote path asks its node to watch it. Under
+     * the lock, so first and last are seen in order (the remote path never calls back into
+     * this table while holding its own lock). */
+    if (remote_watchers(w, target) == 1) au_remote_layer()->watch(target);
     pthread_mutex_unlock(&w->lock);
     return AU_OK;
 }
@@ -96,27 +121,24 @@ static au_err unwatch_remote(au_watches *w, au_ref self, au_ref target) {
             break;
         }
     }
+    if (!result && remote_watchers(w, target) == 0) au_remote_layer()->unwatch(target);
     pthread_mutex_unlock(&w->lock);
     if (!result) au_remote_layer()->unpin(target);
     return result;
 }
 
-au_err au_peer_gone(au_node *node, const char *address) {
-    if (!node || !address) return AU_EINVAL;
-    if (!node->net) return AU_ESTATE;
-    struct sockaddr_storage addr;
-    socklen_t len;
-    au_err err = au_address_resolve(address, &addr, &len);
-    if (err) return err;
+/* Takes out (under the lock) the remote watches matching `match`, then tells each watcher and
+ * unpins (outside it: a push may schedule). */
+static void end_remote_watches(au_node *node, bool (*match)(const remote_watch *, const void *),
+                               const void *arg) {
     au_watches *w = node->watches;
-    /* Taken out under the lock, told outside it (a push may schedule). */
     remote_watch *gone = NULL;
     size_t ngone = 0;
     pthread_mutex_lock(&w->lock);
     for (size_t i = 0; i < w->nremote;) {
-        if (au_remote_layer()->is_at(w->remote[i].target, (const struct sockaddr *)&addr)) {
+        if (match(&w->remote[i], arg)) {
             remote_watch *g = realloc(gone, (ngone + 1) * sizeof *g);
-            if (!g) break; /* the rest stay watched: a later au_peer_gone tells them */
+            if (!g) break; /* the rest stay watched: a later notice or au_peer_gone tells them */
             gone = g;
             gone[ngone++] = w->remote[i];
             w->remote[i] = w->remote[--w->nremote];
@@ -130,6 +152,41 @@ au_err au_peer_gone(au_node *node, const char *address) {
         au_remote_layer()->unpin(gone[i].target);
     }
     free(gone);
+}
+
+static bool at_address(const remote_watch *r, const void *addr) {
+    return au_remote_layer()->is_at(r->target, addr);
+}
+
+void au_watches_remote_gone(au_node *node, const struct sockaddr *addr) {
+    end_remote_watches(node, at_address, addr);
+    /* The remote path forgets its watches of that node's actors (nothing is sent: the node is
+     * gone) and the watches that node held here. */
+    au_remote_layer()->watch_gone(node, addr);
+}
+
+typedef struct slot_gen {
+    void *slot;
+    uint32_t gen;
+} slot_gen;
+
+static bool on_slot(const remote_watch *r, const void *arg) {
+    const slot_gen *sg = arg;
+    return r->target.target == sg->slot && r->target.gen == sg->gen;
+}
+
+void au_watches_remote_stopped(au_node *node, void *slot, uint32_t gen) {
+    end_remote_watches(node, on_slot, &(slot_gen){ slot, gen });
+}
+
+au_err au_peer_gone(au_node *node, const char *address) {
+    if (!node || !address) return AU_EINVAL;
+    if (!node->net) return AU_ESTATE;
+    struct sockaddr_storage addr;
+    socklen_t len;
+    au_err err = au_address_resolve(address, &addr, &len);
+    if (err) return err;
+    au_watches_remote_gone(node, (const struct sockaddr *)&addr);
     au_peer_event_emit(node, &(au_peer_event){ .kind = AU_PEER_GONE, .address = address });
     return AU_OK;
 }
@@ -200,11 +257,17 @@ au_err au_unwatch_(au_ctx *ctx, au_ref target) {
 
 void au_watches_target_stopped(au_node *node, au_cell *cell, uint32_t gen) {
     au_watches *w = node->watches;
+    /* Other nodes watching this actor are told (the remote path's table; nothing to do on a
+     * local node). After the gen changed (actor.c), so a watch request arriving meanwhile
+     * either is in that table already or sees the actor gone. */
+    if (node->net) au_remote_layer()->watched_stopped(node, cell, gen);
     pthread_mutex_lock(&w->lock);
     for (size_t i = 0; i < w->nremote;) { /* the stopped actor's own remote watches end */
         if (w->remote[i].watcher.target == cell && w->remote[i].watcher.gen == gen) {
-            au_remote_layer()->unpin(w->remote[i].target);
+            au_ref target = w->remote[i].target;
             w->remote[i] = w->remote[--w->nremote];
+            if (remote_watchers(w, target) == 0) au_remote_layer()->unwatch(target);
+            au_remote_layer()->unpin(target);
         } else {
             i++;
         }

@@ -26,10 +26,15 @@ static const au_remote_ops net_ops = {
     .is_at = au_net_is_at,
     .pin = au_net_remote_pin,
     .unpin = au_net_unpin_ref,
+    .watch = au_net_watch,
+    .unwatch = au_net_unwatch,
+    .watched_stopped = au_net_watched_stopped,
+    .watch_gone = au_net_watch_gone,
     .stop = net_stop,
 };
 
 static void net_free(au_net_t *net) {
+    au_net_watch_free(net); /* first: it holds references into peers and slots */
     if (net->peers) au_net_peers_free(net);
     au_net_remotes_free(net);
     au_net_senders_free(net);
@@ -155,6 +160,7 @@ au_err au_net_start(au_node *node) {
     net->peers = err ? NULL : calloc(net->npeers_buckets, sizeof *net->peers);
     if (!err && !net->peers) err = AU_ENOMEM;
     if (!err) err = au_net_refs_init(net);
+    if (!err) err = au_net_watch_init(net, node->cfg.max_remote_watches);
     au_addr bind;
     if (!err && (err = au_addr_resolve(node->cfg.bind, &bind))) {
         if (err == AU_EINVAL) err = AU_ECONFIG; /* a configuration string, not an argument */

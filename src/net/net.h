@@ -9,6 +9,7 @@
  *   deliver.c     routing an arrived message to its actor, decoding it on the actor's worker
  *   remote_ref.c  remote references: forging, interning, references inside messages
  *   address.c     parsing, resolving and printing addresses
+ *   watch.c       remote death watch: the protocol between watching and watched nodes
  *
  * Not a public header. Threads: senders encode on their own thread and queue the bytes on the
  * peer; whichever thread finds the peer idle packs the queued messages into datagrams and sends
@@ -57,8 +58,11 @@ typedef struct au_outmsg {
     uint8_t fated;             /* the driver's message_fate was applied already (a copy sent
                                   late): not again */
     uint32_t payload_len;
-    uint64_t iface_id;
-    struct au_remote *to;      /* name and root type id (interned: outlives the message) */
+    uint64_t iface_id;         /* a system message's: its watch id */
+    struct au_remote *to;      /* name and root type id (interned: outlives the message);
+                                  NULL for a system message (watch.c), which carries its own */
+    uint64_t sys_root;         /* a system message's root type id */
+    uint8_t sys_name_len;      /* ... and its name, at the start of payload */
     _Alignas(16) unsigned char payload[];
 } au_outmsg;
 
@@ -191,6 +195,10 @@ struct au_net {
 
     au_net_stats stats;
 
+    /* watch.c: a leaf lock below the core's watch table and senders_lock, above net->lock */
+    pthread_mutex_t watch_lock;
+    struct au_net_watches *watch;
+
     /* warn.c */
     pthread_mutex_t warn_lock;
     uint64_t warn_keys[64];
@@ -264,6 +272,7 @@ typedef enum au_net_warn_reason {
     AU_NET_WARN_UNKNOWN_ACTOR, AU_NET_WARN_WRONG_ROOT, AU_NET_WARN_WRONG_INTERFACE,
     AU_NET_WARN_SCHEMA, AU_NET_WARN_DECODE, AU_NET_WARN_TOO_BIG, AU_NET_WARN_SIGNAL,
     AU_NET_WARN_TERM_REFUSED,
+    AU_NET_WARN_WATCH_REFUSED,
 } au_net_warn_reason;
 void au_net_warn(au_net_t *net, const char *from, au_net_warn_reason reason,
                  const au_wire_dest *dest);
@@ -276,5 +285,21 @@ bool au_net_routable(au_net_t *net, const au_wire_dest *dest);
 void au_net_route(au_net_t *net, const au_wire_message *msg, const char *from);
 /* Decodes an AU_ENV_REMOTE envelope on the receiving actor's worker and runs recv. */
 au_err au_net_deliver(au_ctx *ctx, au_envelope *env, const au_actor_def *def);
+
+/* watch.c */
+typedef struct au_net_watches au_net_watches;
+/* max: max_remote_watches (0: the default). */
+au_err au_net_watch_init(au_net_t *net, size_t max);
+void au_net_watch_free(au_net_t *net);
+/* The core's calls (core/remote.h: watch, unwatch, watched_stopped, watch_gone). */
+void au_net_watch(au_ref ref);
+void au_net_unwatch(au_ref ref);
+void au_net_watched_stopped(au_node *node, au_cell *cell, uint32_t gen);
+void au_net_watch_gone(au_node *node, const struct sockaddr *addr);
+/* A system message from `from` (the receive thread, senders_lock held). */
+void au_net_watch_receive(au_net_t *net, const au_addr *from, uint64_t incarnation,
+                          const au_wire_message *m, const char *text);
+/* The sender at `from` is a new run: every watch with its past one ends (receive thread). */
+void au_net_watch_restarted(au_net_t *net, const au_addr *from);
 
 #endif

@@ -190,6 +190,14 @@ static void too_big(au_net_t *net, const au_addr *addr, const au_wire_header *hd
 
 /* ---- datagrams -------------------------------------------------------------------------------- */
 
+/* One arrived message: a system one (death watch) to watch.c, which needs who sent it; any
+ * other to its actor. */
+static void route(au_net_t *net, const au_wire_message *m, const au_addr *from,
+                  uint64_t incarnation, const char *text) {
+    if (m->dest.kind == AU_WIRE_KIND_SYSTEM) au_net_watch_receive(net, from, incarnation, m, text);
+    else au_net_route(net, m, text);
+}
+
 void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockaddr *from,
                     socklen_t from_len) {
     au_net_t *net = node->net;
@@ -227,7 +235,8 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
         au_addr_format(&addr, text, sizeof text);
         au_wire_frame frame;
         while (au_wire_reader_next(&reader, &frame) == 1)
-            if (frame.type == AU_WIRE_FRAME_MESSAGE) au_net_route(net, &frame.as.message, text);
+            if (frame.type == AU_WIRE_FRAME_MESSAGE)
+                route(net, &frame.as.message, &addr, hdr.incarnation, text);
             else au_stat_add(&net->stats.drops_peer_limit, 1); /* a fragment with no sender */
         return;
     }
@@ -254,20 +263,23 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
     uint64_t previous = note_incarnation(s, hdr.incarnation);
     char who[64];
     if (previous) memcpy(who, s->text, sizeof who);
+    /* A new run of that node: the watches with its past one end, before this datagram's own
+     * messages (which may be the new run's first watch requests) are handled. */
+    if (previous) au_net_watch_restarted(net, &addr);
 
     /* Frames in order (a datagram may end one large message and begin small ones after it). */
     bool expire = false;
     au_wire_frame frame;
     while (au_wire_reader_next(&reader, &frame) == 1) {
         if (frame.type == AU_WIRE_FRAME_MESSAGE) {
-            au_net_route(net, &frame.as.message, s->text);
+            route(net, &frame.as.message, &addr, hdr.incarnation, s->text);
             continue;
         }
         int fst;
         au_reassembled r;
         expire |= on_fragment(net, s, hdr.incarnation, &frame.as.fragment, &r, &fst);
         if (fst == AU_WIRE_OK) {
-            au_net_route(net, &r.msg, s->text);
+            route(net, &r.msg, &addr, hdr.incarnation, s->text);
             free(r.data);
         }
     }

@@ -195,6 +195,7 @@ bool au_net_remote_pin(au_ref ref) {
 }
 
 void au_net_remote_unpin(au_remote *r) {
+    if (!r) return; /* a system message (watch.c) goes through no slot */
     /* release: what was done with the slot happens before a sweep can reuse it. */
     atomic_fetch_sub_explicit(&r->pins, 1, memory_order_release);
 }

@@ -93,7 +93,7 @@ static void delay_msg(au_net_t *net, au_peer *peer, const au_outmsg *m, au_nanos
     copy->pool_class = au_pool_class(size);
     copy->fated = 1;
     /* relaxed suffices: m's own pin keeps the slot in place while this one is added. */
-    atomic_fetch_add_explicit(&copy->to->pins, 1, memory_order_relaxed);
+    if (copy->to) atomic_fetch_add_explicit(&copy->to->pins, 1, memory_order_relaxed);
     *d = (delayed_msg){ net, peer, copy };
     if (!au_node_call_at(net->node, au_node_now(net->node) + delay, send_delayed_msg,
                          discard_delayed_msg, d))
@@ -132,11 +132,22 @@ static void drain(au_net_t *net, au_peer *peer, batch *b) {
     while ((n = au_runq_pop(&peer->queue))) {
         au_outmsg *m = (au_outmsg *)n;
         unsigned copies = fate(net, peer, m);
-        au_wire_dest dest = { .kind = m->kind, .name = (const uint8_t *)m->to->name,
-                              .name_len = m->to->name_len, .root_type = m->to->root_id,
-                              .iface_type = m->iface_id };
+        au_wire_dest dest = { .kind = m->kind, .iface_type = m->iface_id };
+        const uint8_t *payload = m->payload;
+        size_t payload_len = m->payload_len;
+        if (m->to) {
+            dest.name = (const uint8_t *)m->to->name;
+            dest.name_len = m->to->name_len;
+            dest.root_type = m->to->root_id;
+        } else { /* a system message: the name leads its payload */
+            dest.name = m->payload;
+            dest.name_len = m->sys_name_len;
+            dest.root_type = m->sys_root;
+            payload += m->sys_name_len;
+            payload_len -= m->sys_name_len;
+        }
         for (unsigned c = 0; c < copies; c++) {
-            int st = au_wire_packer_add(&peer->packer, &dest, m->payload, m->payload_len);
+            int st = au_wire_packer_add(&peer->packer, &dest, payload, payload_len);
             if (st != AU_WIRE_OK) {
                 au_stat_add(&net->stats.drops_too_big, 1);
                 au_log(AU_LOG_NET, AU_LOG_DEBUG, "to %s: %s", peer->text, au_wire_status_str(st));

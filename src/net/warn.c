@@ -26,6 +26,8 @@ static const char *const what[] = {
     [AU_NET_WARN_SIGNAL] = "an unknown signal",
     [AU_NET_WARN_TERM_REFUSED] = "a Term signal, refused: the actor accepts Term only from its "
                                  "own node (.term = AU_TERM_LOCAL)",
+    [AU_NET_WARN_WATCH_REFUSED] = "a watch request beyond max_remote_watches (refused, the "
+                                  "watcher was told)",
 };
 
 void au_net_warn(au_net_t *net, const char *from, au_net_warn_reason reason,

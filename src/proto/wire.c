@@ -159,7 +159,7 @@ static int decode_body(size_t max_name, size_t max_message, const uint8_t *body,
     if (len < AU_WIRE_BODY_HEADER) return AU_WIRE_TRUNCATED;
     uint8_t kind = body[0];
     size_t name_len = body[1];
-    if (kind != AU_WIRE_KIND_MESSAGE && kind != AU_WIRE_KIND_SIGNAL) return AU_WIRE_BAD_KIND;
+    if (kind > AU_WIRE_KIND_SYSTEM) return AU_WIRE_BAD_KIND;
     if (name_len > max_name) return AU_WIRE_NAME_TOO_LONG;
     if (name_len > len - AU_WIRE_BODY_HEADER) return AU_WIRE_LENGTH_PAST_END;
     msg->dest.kind = kind;
@@ -431,8 +431,7 @@ static void write_fragments(au_wire_packer *p, const au_wire_dest *dest, const u
 
 int au_wire_packer_add(au_wire_packer *p, const au_wire_dest *dest, const uint8_t *payload,
                        size_t payload_len) {
-    if (dest->kind != AU_WIRE_KIND_MESSAGE && dest->kind != AU_WIRE_KIND_SIGNAL)
-        return AU_WIRE_BAD_KIND;
+    if (dest->kind > AU_WIRE_KIND_SYSTEM) return AU_WIRE_BAD_KIND;
     if (dest->name_len > p->limits.max_name) return AU_WIRE_NAME_TOO_LONG;
     if (payload_len > p->limits.max_message) return AU_WIRE_MESSAGE_TOO_LARGE;
     size_t body_len = AU_WIRE_BODY_HEADER + dest->name_len + payload_len;

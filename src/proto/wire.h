@@ -46,7 +46,7 @@ enum au_wire_status {
     AU_WIRE_NO_FRAMES = -7,          /* valid header and trailer around zero frames */
     AU_WIRE_BAD_FRAME = -8,          /* unknown frame type, empty fragment */
     AU_WIRE_LENGTH_PAST_END = -9,    /* a declared length runs past the end of its container */
-    AU_WIRE_BAD_KIND = -10,          /* message kind is neither message (0) nor signal (1) */
+    AU_WIRE_BAD_KIND = -10,          /* message kind is not message (0), signal (1) or system (2) */
     AU_WIRE_NAME_TOO_LONG = -11,     /* actor name longer than limits.max_name */
     AU_WIRE_MESSAGE_TOO_LARGE = -12, /* message body longer than limits.max_message */
     AU_WIRE_FRAGMENT_OUT_OF_RANGE = -13, /* offset + length beyond the message's total length */
@@ -87,6 +87,7 @@ const char *au_wire_status_str(int status);
 
 #define AU_WIRE_KIND_MESSAGE 0u
 #define AU_WIRE_KIND_SIGNAL 1u
+#define AU_WIRE_KIND_SYSTEM 2u /* node-to-node control (remote death watch, net/watch.c) */
 
 #define AU_WIRE_MIN_MTU 96u       /* room for a sealed datagram holding a fragment of a few bytes */
 #define AU_WIRE_MAX_MTU 65507u    /* the largest UDP payload over IPv4 */
@@ -138,7 +139,7 @@ int au_wire_header_parse(const uint8_t *dgram, size_t len, au_wire_header *heade
 
 /* Where a message goes. Actor identity on the wire is (name, root type id, interface type id). */
 typedef struct au_wire_dest {
-    uint8_t kind;          /* AU_WIRE_KIND_MESSAGE or AU_WIRE_KIND_SIGNAL */
+    uint8_t kind;          /* AU_WIRE_KIND_MESSAGE, _SIGNAL or _SYSTEM */
     const uint8_t *name;   /* not NUL-terminated */
     size_t name_len;
     uint64_t root_type;

@@ -205,11 +205,19 @@ static void watcher_terminated(au_ctx *ctx, watcher *self, au_ref who) {
 AU_ACTOR(watcher_actor, watcher, watcher_msg, .recv = watcher_recv,
          .terminated = watcher_terminated);
 
+typedef struct idle { int unused; } idle;
+static void idle_recv(au_ctx *ctx, idle *self, tick_msg *m) {}
+AU_ACTOR(idle_actor, idle, tick_msg, .recv = idle_recv);
+
+/* The watched actors live (a watch on one that does not exist ends at once, see
+ * tests/net/test_remote_watch.c): what ends these watches is their node declared gone. */
 static void a_remote_watch_ends_in_terminated_when_its_node_is_declared_gone(void **s) {
     au_node *a, *b, *c;
     assert_int_equal(au_node_start(NULL, &a), AU_OK);
     assert_int_equal(au_node_start(NULL, &b), AU_OK);
     assert_int_equal(au_node_start(NULL, &c), AU_OK);
+    assert_false(au_ref_is_null(au_spawn(b, idle_actor, "worker", NULL).raw));
+    assert_false(au_ref_is_null(au_spawn(c, idle_actor, "worker", NULL).raw));
     au_probe *p = au_probe_new(a, tick_msg);
     watcher_msg_ref w = au_spawn(a, watcher_actor, NULL, &(watcher){ au_narrow(tick_msg, int64_t, au_probe_ref(p, tick_msg)) });
     tick_msg_ref on_b = au_forge(tick_msg, tick_msg, a, "worker", au_node_address(b));

@@ -26,7 +26,9 @@ static const char *const expected_names[] = {
     "drops_reassembly", "drops_send_failed", "drops_peer_limit", "reassemblies_in_flight",
     "drops_unknown_key", "drops_stale_incarnation", "drops_stale_ref", "drops_term_refused", "senders",
     "senders_evicted", "peers", "peers_evicted", "remote_refs", "remote_refs_evicted",
-    "reassembly_bytes",
+    "reassembly_bytes", "remote_watches", "remote_watched", "watch_refused",
+    "watch_refused_by_peer", "watch_notices_sent", "watch_terminated_received",
+    "watch_retransmits", "watch_abandoned",
 };
 
 static void every_field_is_described_once_by_its_own_name(void **s) {
@@ -52,12 +54,13 @@ static void only_the_levels_are_gauges(void **s) {
         static const char *const levels[] = { "actors_live", "mailbox_depth",
                                               "mailbox_high_water", "reassemblies_in_flight",
                                               "senders", "peers", "remote_refs",
-                                              "reassembly_bytes" };
+                                              "reassembly_bytes", "remote_watches",
+                                              "remote_watched" };
         bool known = false;
         for (size_t j = 0; j < sizeof levels / sizeof levels[0]; j++) known |= !strcmp(f->name, levels[j]);
         assert_true(known);
     }
-    assert_int_equal(gauges, 8);
+    assert_int_equal(gauges, 10);
 }
 
 static void value_by_index_reads_the_named_field(void **s) {

@@ -958,7 +958,7 @@ static void packer_refuses_what_the_limits_forbid(void **state) {
                      AU_WIRE_MESSAGE_TOO_LARGE);
     au_wire_dest long_name = dest_named("123456789", AU_WIRE_KIND_MESSAGE);
     assert_int_equal(au_wire_packer_add(&s.packer, &long_name, payload, 1), AU_WIRE_NAME_TOO_LONG);
-    au_wire_dest bad_kind = dest_named("ok", 2);
+    au_wire_dest bad_kind = dest_named("ok", 3);
     assert_int_equal(au_wire_packer_add(&s.packer, &bad_kind, payload, 1), AU_WIRE_BAD_KIND);
     au_wire_packer_flush(&s.packer);
     assert_int_equal(s.out.count, 1); /* only the accepted message went out */
@@ -1079,7 +1079,7 @@ static void lengths_past_the_end_are_rejected(void **state) {
 static void malformed_message_body_fields_are_rejected(void **state) {
     (void)state;
     uint8_t body[64], frames[128], d[256];
-    size_t b = body_bytes(body, 2, 1, "a", 5);
+    size_t b = body_bytes(body, 3, 1, "a", 5);
     size_t f = message_frame(frames, (uint16_t)b, body, b);
     assert_int_equal(open_plain(d, plain_datagram(d, frames, f)), AU_WIRE_BAD_KIND);
 

@@ -526,8 +526,8 @@ static void unknown_frames_empty_fragments_bad_kinds_and_frameless_datagrams_are
     n = fragment_header(f, 21, 100, 0xFFFFFFF0u, 10);
     memset(f + n, 1, 10);
     send_raw(d, wrap(d, n + 10)), sent++;
-    /* message kinds other than message (0) and signal (1) */
-    static const uint8_t kinds[] = { 2, 0x80, 0xFF };
+    /* message kinds other than message (0), signal (1) and system (2) */
+    static const uint8_t kinds[] = { 3, 0x80, 0xFF };
     for (size_t i = 0; i < sizeof kinds; i++, sent++) {
         n = message_frame(f, AU_WIRE_BODY_HEADER + 6 + 1, kinds[i], 6, "target", 6, H.root_id,
                           H.count_id);
