@@ -266,13 +266,16 @@ static void dw_print(dw_world *w, const char *what) {
         au_cluster_stats_get(w->s[k].cluster, &cs);
         au_device_server_stats_get(w->s[k].ds, &st);
         fprintf(stderr, "  server %d %s id %016llx members %llu owned %llu standby %llu ups %llu "
-                        "downs %llu moves %llu hb %llu req %llu unsolicited %llu not_owned %llu\n",
+                        "downs %llu moves %llu hb %llu req %llu unsolicited %llu not_owned %llu handovers %llu "
+                        "forwarded %llu announces %llu conflicts %llu\n",
                 k, w->s[k].addr, (unsigned long long)w->s[k].id, (unsigned long long)cs.members,
                 (unsigned long long)st.owned, (unsigned long long)st.standby,
                 (unsigned long long)st.ups, (unsigned long long)st.downs,
                 (unsigned long long)st.moves, (unsigned long long)st.heartbeats,
                 (unsigned long long)st.requests_sent, (unsigned long long)st.drops_unsolicited,
-                (unsigned long long)st.drops_not_owned);
+                (unsigned long long)st.drops_not_owned, (unsigned long long)st.handovers,
+                (unsigned long long)st.forwarded, (unsigned long long)st.announces,
+                (unsigned long long)st.conflicts);
     }
     for (int i = 0; i < w->nd; i++)
         fprintf(stderr, "  device %d live %d owner %016llx holder %d\n", i, w->d[i].live,

@@ -35,7 +35,7 @@
 /* ---- messages between servers ------------------------------------------------------------ */
 
 enum { WHY_FORWARD = 0, WHY_HANDOVER = 1, WHY_REPLICA = 2, WHY_FORGET = 3 };
-enum { MAX_HOPS = 2, MAX_SUBS = 16, PEER_CACHE = 64 };
+enum { MAX_HOPS = 2, MAX_SUBS = 16, PEER_CACHE = 64, MAX_EXACT = 32 };
 /* What a downlink data datagram spends around its payload, sealed (the larger): header 20,
  * frame 3, body header 18, the name "au.device" 9, nonce and tag 40, CBOR heads and the four
  * u64 fields at most 50. */
@@ -88,6 +88,9 @@ struct au_device_server {
     ds_msg_ref core;         /* the core actor (local) */
     ds_msg_lref core_local;
     au_ring *ring;           /* latest snapshot, NULL until the first update */
+    au_ring **without;       /* without[i]: the ring minus member i (NULL: not built), for up to
+                                MAX_EXACT members: who would own a key if its owner failed */
+    size_t nwithout;
     au_u64map devs;          /* id -> dev* */
     au_heap heap;            /* owned devices by due */
     au_device_event_lref subs[MAX_SUBS];
@@ -130,7 +133,35 @@ static bool owner_is_me(au_device_server *ds, uint64_t id) {
     return m && m->id == ds->self_id;
 }
 
-/* The replicas after the owner (up to replica_copies); returns how many. */
+static void without_free(au_device_server *ds) {
+    for (size_t i = 0; i < ds->nwithout; i++) au_ring_release(ds->without[i]);
+    free(ds->without);
+    ds->without = NULL;
+    ds->nwithout = 0;
+}
+
+/* The ring without member i, built on first use after each ring change. */
+static au_ring *ring_without(au_device_server *ds, size_t i) {
+    size_t n = au_ring_size(ds->ring);
+    if (n < 2 || n > MAX_EXACT) return NULL;
+    if (!ds->without) {
+        ds->without = calloc(n, sizeof *ds->without);
+        if (!ds->without) return NULL;
+        ds->nwithout = n;
+    }
+    if (!ds->without[i]) {
+        au_cluster_member m[MAX_EXACT];
+        size_t k = 0;
+        for (size_t j = 0; j < n; j++)
+            if (j != i) m[k++] = *au_ring_member(ds->ring, j);
+        ds->without[i] = au_ring_build(m, k, au_ring_replication_factor(ds->ring));
+    }
+    return ds->without[i];
+}
+
+/* The members that keep a standby copy of a device's record, up to replica_copies: first the
+ * one the ring would give the device if its owner failed (exact for a single failure, for rings
+ * up to MAX_EXACT members), then the next members clockwise. Returns how many. */
 static size_t replicas(au_device_server *ds, uint64_t id, const au_cluster_member **out) {
     if (!ds->ring) return 0;
     uint8_t key[8];
@@ -138,7 +169,17 @@ static size_t replicas(au_device_server *ds, uint64_t id, const au_cluster_membe
     const au_cluster_member *all[4];
     size_t n = au_ring_replicas(ds->ring, key, sizeof key, all, 1 + ds->cfg.replica_copies);
     size_t k = 0;
-    for (size_t i = 1; i < n; i++) out[k++] = all[i];
+    const au_cluster_member *heir = NULL;
+    if (n) {
+        long oi = au_ring_find(ds->ring, all[0]->address.ptr);
+        au_ring *w = oi >= 0 ? ring_without(ds, (size_t)oi) : NULL;
+        const au_cluster_member *h = w ? au_ring_owner(w, key, sizeof key) : NULL;
+        long hi = h ? au_ring_find(ds->ring, h->address.ptr) : -1;
+        if (hi >= 0) heir = au_ring_member(ds->ring, (size_t)hi);
+    }
+    if (heir) out[k++] = heir;
+    for (size_t i = 1; i < n && k < ds->cfg.replica_copies; i++)
+        if (all[i] != heir && (!heir || all[i]->id != heir->id)) out[k++] = all[i];
     return k;
 }
 
@@ -183,11 +224,6 @@ static void log_drop(au_device_server *ds, const char *what, uint64_t device) {
 
 /* Whether a new record may be made: the table's bound and the admission bucket. */
 static bool admit(au_device_server *ds, uint64_t device) {
-    if (ds->devs.count >= ds->cfg.max_devices) {
-        ds->st.drops_table_full++;
-        log_drop(ds, "announce dropped: the device table is full (max_devices)", device);
-        return false;
-    }
     au_nanos now = au_node_now(ds->node);
     double rate = ds->cfg.new_per_second;
     ds->tokens += (double)(now - ds->tokens_at) * rate / 1e9;
@@ -199,6 +235,11 @@ static bool admit(au_device_server *ds, uint64_t device) {
         return false;
     }
     ds->tokens -= 1.0;
+    if (ds->devs.count >= ds->cfg.max_devices) {
+        ds->st.drops_table_full++;
+        log_drop(ds, "announce dropped: the device table is full (max_devices)", device);
+        return false;
+    }
     return true;
 }
 
@@ -326,8 +367,14 @@ static void own(au_device_server *ds, dev *d, au_nanos now, uint64_t previous, b
     d->last_ok = now;
     d->pending = 0;
     d->retrying = 0;
-    if (d->state == STATE_DOWN) d->state = STATE_UNKNOWN;
+    /* A device taken over from another owner is announced as moved and keeps the state it had
+     * there (a down device stays down until it answers); any other becomes up with its first
+     * echo here. */
+    if (!previous) previous = d->prev_owner;
+    if (previous == ds->self_id) previous = 0;
+    moved = moved || previous != 0;
     if (moved) emit(ds, AU_DEVICE_MOVED, d, previous);
+    if (!moved) d->state = STATE_UNKNOWN;
     send_request(ds, d, now);
     set_due(ds, d, next_due(ds, d));
     send_replicas(ds, d, WHY_REPLICA);
@@ -573,6 +620,7 @@ static void on_record(au_device_server *ds, ds_record *r) {
 
 static void on_update(au_device_server *ds, au_cluster_update *u) {
     au_ring *old = ds->ring;
+    without_free(ds);
     ds->ring = au_ring_retain(u->ring.ring);
     au_ring_release(old);
     au_nanos now = au_node_now(ds->node);
@@ -677,6 +725,7 @@ static void ds_free(void *arg) {
         if (ds->devs.keys && ds->devs.keys[i]) free(ds->devs.values[i]);
     au_u64map_free(&ds->devs);
     au_heap_destroy(&ds->heap);
+    without_free(ds);
     au_ring_release(ds->ring);
     pthread_mutex_destroy(&ds->lock);
     free(ds);
