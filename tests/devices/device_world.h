@@ -111,7 +111,7 @@ static void dw_on_message(void *user, uint64_t server, uint64_t type, const uint
 }
 
 /* Starts device i (id 1000 + i) announcing to the given seeds (server indices). */
-static void dw_device_start(dw_world *w, int i, const int *seeds, int nseeds, uint32_t interval_ms) {
+static AU_UNUSED_ void dw_device_start(dw_world *w, int i, const int *seeds, int nseeds, uint32_t interval_ms) {
     dw_device *d = &w->d[i];
     memset(d, 0, sizeof *d);
     assert_int_equal(au_dc_posix_open(&d->io, "127.0.0.1", 0), 0);
@@ -138,7 +138,7 @@ static void dw_device_start(dw_world *w, int i, const int *seeds, int nseeds, ui
     if (i >= w->nd) w->nd = i + 1;
 }
 
-static void dw_device_kill(dw_world *w, int i) {
+static AU_UNUSED_ void dw_device_kill(dw_world *w, int i) {
     w->d[i].live = false;
     au_dc_posix_close(&w->d[i].io);
 }
@@ -255,9 +255,9 @@ static bool dw_devices_converged(dw_world *w) {
     return true;
 }
 
-static bool dw_all_converged(dw_world *w) { return dw_cluster_converged(w) && dw_devices_converged(w); }
+static AU_UNUSED_ bool dw_all_converged(dw_world *w) { return dw_cluster_converged(w) && dw_devices_converged(w); }
 
-static void dw_print(dw_world *w, const char *what) {
+static AU_UNUSED_ void dw_print(dw_world *w, const char *what) {
     fprintf(stderr, "%s:\n", what);
     for (int k = 0; k < w->ns; k++) {
         if (!w->s[k].live) continue;
