@@ -11,6 +11,8 @@
 
 #include <aurum/aurum.h>
 #include <aurum/cluster.h>
+#include <aurum/crdt.h>
+#include <aurum/crdt_share.h>
 #include <aurum/device_client.h>
 #include <aurum/device_client_posix.h>
 #include <aurum/device_server.h>
@@ -255,7 +257,41 @@ static bool dw_devices_converged(dw_world *w) {
     return true;
 }
 
-static AU_UNUSED_ bool dw_all_converged(dw_world *w) { return dw_cluster_converged(w) && dw_devices_converged(w); }
+/* The Devices CRDT: every live server's replica equal, naming each live device's holder (up)
+ * and no dead device as up. */
+static bool dw_tables_converged(dw_world *w) {
+    au_lwwmap *first = NULL;
+    bool ok = true;
+    for (int k = 0; k < w->ns && ok; k++) {
+        if (!w->s[k].live) continue;
+        void *snap = NULL;
+        if (au_share_snapshot(au_device_server_table(w->s[k].ds), &snap) != AU_OK) return false;
+        au_lwwmap *m = snap;
+        if (!first) {
+            first = m;
+            for (int i = 0; i < w->nd && ok; i++) {
+                uint8_t key[8];
+                for (int b = 0; b < 8; b++) key[b] = (uint8_t)(w->d[i].cfg.device >> (8 * b));
+                au_crdt_bytes v;
+                au_device_entry e = { 0 };
+                bool present = au_lwwmap_get(m, key, sizeof key, &v) &&
+                               au_device_entry_decode(v.ptr, v.len, &e);
+                int h = dw_holder(w, i);
+                if (w->d[i].live) ok = present && h >= 0 && e.owner == w->s[h].id && e.state == AU_DEVICE_UP;
+                else ok = !present || e.state == AU_DEVICE_DOWN;
+            }
+            continue;
+        }
+        ok = au_lwwmap_equal(first, m);
+        au_lwwmap_free(m);
+    }
+    if (first) au_lwwmap_free(first);
+    return ok;
+}
+
+static AU_UNUSED_ bool dw_all_converged(dw_world *w) {
+    return dw_cluster_converged(w) && dw_devices_converged(w) && dw_tables_converged(w);
+}
 
 static AU_UNUSED_ void dw_print(dw_world *w, const char *what) {
     fprintf(stderr, "%s:\n", what);

@@ -64,7 +64,7 @@ static void scenario(void **state) {
     wait_or_fail(w, dw_cluster_converged, 30000, "3 servers: cluster convergence");
 
     for (int i = 0; i < 12; i++) dw_device_start(w, i, (int[]){ 0 }, 1, 300);
-    wait_or_fail(w, dw_devices_converged, 30000, "12 devices: device convergence");
+    wait_or_fail(w, dw_all_converged, 30000, "12 devices: device convergence");
 
     /* User messages: typed, from a server that does not own the device, through the owner. */
     int h = owner_index(w, 0);

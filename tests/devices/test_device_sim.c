@@ -12,7 +12,8 @@
  * with 0–25 % jitter. The real client (src/devices/client) is exercised on real UDP by
  * test_device_server and test_device_procs; it has no platform layer on the simulator yet.
  *
- * Under valgrind or sanitizers the world shrinks to 4 servers and 400 devices. */
+ * The servers run without the Devices CRDT (see server_start). Under valgrind or sanitizers the
+ * world shrinks to 4 servers and 400 devices. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -184,7 +185,11 @@ static void server_start(world *w, int i) {
                                           .vnodes = 100, .no_leave_on_stop = true }, &s->cluster),
                      AU_OK);
     s->id = au_cluster_id(s->cluster);
-    assert_int_equal(au_device_server_start(s->node, s->cluster, NULL, &s->ds), AU_OK);
+    /* Without the Devices CRDT: with it the same run takes about 4 minutes instead of 17 s (the
+     * dispersal of 10,000 entries among 10 replicas); test_device_server checks the table. */
+    assert_int_equal(au_device_server_start(s->node, s->cluster,
+                                            &(au_device_server_config){ .no_table = true }, &s->ds),
+                     AU_OK);
     s->live = true;
     if (i >= w->ns) w->ns = i + 1;
 }

@@ -20,6 +20,8 @@
  * ring and the stats: the core holds it during each hook, API calls from other threads take it. */
 #include <aurum/device_server.h>
 
+#include <aurum/crdt.h>
+#include <aurum/crdt_share.h>
 #include <aurum/layer.h>
 #include <aurum/log.h>
 
@@ -102,6 +104,7 @@ struct au_device_server {
     double tokens;           /* new-device admission bucket */
     au_nanos tokens_at, log_at;
     uint64_t log_suppressed;
+    au_share_lwwmap table;   /* the Devices CRDT (NULL .s: not kept) */
     au_device_server_stats st;
 };
 
@@ -299,7 +302,10 @@ static bool downlink(au_device_server *ds, dev *d, au_device_down msg) {
     return au_send(d->ref, msg) == AU_OK;
 }
 
+static void table_put(au_device_server *ds, const dev *d);
+
 static void emit(au_device_server *ds, int kind, const dev *d, uint64_t previous) {
+    table_put(ds, d);
     if (kind == AU_DEVICE_UP) ds->st.ups++;
     else if (kind == AU_DEVICE_DOWN) ds->st.downs++;
     else ds->st.moves++;
@@ -332,6 +338,43 @@ static void send_replicas(au_device_server *ds, const dev *d, int why) {
     size_t n = replicas(ds, d->id, r);
     for (size_t i = 0; i < n; i++)
         if (r[i]->id != ds->self_id) send_record(ds, r[i], record_of(ds, d, why));
+}
+
+/* ---- the Devices CRDT ------------------------------------------------------------------------ */
+
+/* What a write to the table carries (copied by au_share_mutate). */
+typedef struct table_write {
+    uint64_t device;
+    au_device_entry entry;
+    bool remove;
+} table_write;
+
+static au_err table_apply(au_lwwmap *state, au_lwwmap *delta, uint64_t replica, const void *arg,
+                          size_t len) {
+    (void)len;
+    const table_write *w = arg;
+    uint8_t key[8];
+    for (int i = 0; i < 8; i++) key[i] = (uint8_t)(w->device >> (8 * i));
+    if (w->remove) return au_lwwmap_remove(state, delta, replica, 0, key, sizeof key);
+    uint8_t v[AU_DEVICE_ENTRY_SIZE];
+    au_device_entry_encode(&w->entry, v);
+    return au_lwwmap_set(state, delta, replica, 0, key, sizeof key, v, sizeof v);
+}
+
+/* The owner's word on d in the shared table: owner, incarnation, interval, state. */
+static void table_put(au_device_server *ds, const dev *d) {
+    if (!ds->table.s) return;
+    table_write w = { .device = d->id,
+                      .entry = { .owner = ds->self_id, .incarnation = d->inc,
+                                 .interval_ms = d->interval_ms,
+                                 .state = d->state == STATE_DOWN ? AU_DEVICE_DOWN : AU_DEVICE_UP } };
+    au_share_lwwmap_mutate(ds->table, table_apply, &w, sizeof w);
+}
+
+static void table_remove(au_device_server *ds, uint64_t device) {
+    if (!ds->table.s) return;
+    table_write w = { .device = device, .remove = true };
+    au_share_lwwmap_mutate(ds->table, table_apply, &w, sizeof w);
 }
 
 /* ---- polling --------------------------------------------------------------------------------- */
@@ -404,6 +447,7 @@ static void poll_one(au_device_server *ds, dev *d, au_nanos now) {
     }
     if (d->state == STATE_DOWN && now - d->last_ok >= ds->cfg.forget_after) {
         send_replicas(ds, d, WHY_FORGET);
+        table_remove(ds, d->id);
         dev_free(ds, d);
         return;
     }
@@ -760,6 +804,14 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     ds->tokens = c.new_per_second;
     ds->tokens_at = au_node_now(node);
     au_heap_init(&ds->heap, sizeof(dev *), heap_less, heap_moved, NULL);
+    if (!c.no_table) { /* first: the crdt layer must be attached before this one */
+        au_err err = au_share_lwwmap_start(node, cluster, &(au_share_config){ .name = ds->name },
+                                           &ds->table);
+        if (err) {
+            ds_free(ds);
+            return err;
+        }
+    }
     au_layer *l = au_layer_attach(node, &(au_layer_def){ .name = "devices", .free = ds_free,
                                                          .arg = ds });
     if (!l) {
@@ -860,4 +912,24 @@ int au_device_server_state(au_device_server *ds, uint64_t device) {
     int st = !d || d->role != ROLE_OWNED ? 0 : d->state == STATE_DOWN ? AU_DEVICE_DOWN : AU_DEVICE_UP;
     pthread_mutex_unlock(&ds->lock);
     return st;
+}
+
+au_share *au_device_server_table(au_device_server *ds) { return ds ? ds->table.s : NULL; }
+
+void au_device_entry_encode(const au_device_entry *e, uint8_t out[AU_DEVICE_ENTRY_SIZE]) {
+    for (int i = 0; i < 8; i++) out[i] = (uint8_t)(e->owner >> (8 * i));
+    for (int i = 0; i < 8; i++) out[8 + i] = (uint8_t)(e->incarnation >> (8 * i));
+    for (int i = 0; i < 4; i++) out[16 + i] = (uint8_t)(e->interval_ms >> (8 * i));
+    out[20] = (uint8_t)e->state;
+}
+
+bool au_device_entry_decode(const void *bytes, size_t len, au_device_entry *out) {
+    const uint8_t *p = bytes;
+    if (!p || len != AU_DEVICE_ENTRY_SIZE) return false;
+    *out = (au_device_entry){ 0 };
+    for (int i = 0; i < 8; i++) out->owner |= (uint64_t)p[i] << (8 * i);
+    for (int i = 0; i < 8; i++) out->incarnation |= (uint64_t)p[8 + i] << (8 * i);
+    for (int i = 0; i < 4; i++) out->interval_ms |= (uint32_t)p[16 + i] << (8 * i);
+    out->state = p[20];
+    return true;
 }
