@@ -37,7 +37,7 @@
 /* ---- messages between servers ------------------------------------------------------------ */
 
 enum { WHY_FORWARD = 0, WHY_HANDOVER = 1, WHY_REPLICA = 2, WHY_FORGET = 3 };
-enum { MAX_HOPS = 2, MAX_SUBS = 16, PEER_CACHE = 64, MAX_EXACT = 32 };
+enum { MAX_HOPS = 2, MAX_SUBS = 16, PEER_CACHE = 64, MAX_EXACT = 32, REFRESH_INTERVALS = 10 };
 /* What a downlink data datagram spends around its payload, sealed (the larger): header 20,
  * frame 3, body header 18, the name "au.device" 9, nonce and tag 40, CBOR heads and the four
  * u64 fields at most 50. */
@@ -72,6 +72,8 @@ typedef struct dev {
     au_nanos last_ok;   /* last echo (or when this node began to own it) */
     au_nanos last_sent; /* last request */
     au_nanos due;       /* next look, in the heap */
+    au_nanos copied_at; /* last standby copy sent to the replicas */
+    au_nanos prev_sent; /* the request before last_sent */
     size_t hidx;        /* heap index, SIZE_MAX when not in the heap */
 } dev;
 
@@ -380,6 +382,7 @@ static void table_remove(au_device_server *ds, uint64_t device) {
 /* ---- polling --------------------------------------------------------------------------------- */
 
 static void send_request(au_device_server *ds, dev *d, au_nanos now) {
+    d->prev_sent = d->last_sent;
     d->req_top++;
     d->pending = (d->pending << 1) | 1u;
     d->last_sent = now;
@@ -420,6 +423,7 @@ static void own(au_device_server *ds, dev *d, au_nanos now, uint64_t previous, b
     if (!moved) d->state = STATE_UNKNOWN;
     send_request(ds, d, now);
     set_due(ds, d, next_due(ds, d));
+    d->copied_at = now;
     send_replicas(ds, d, WHY_REPLICA);
 }
 
@@ -454,6 +458,12 @@ static void poll_one(au_device_server *ds, dev *d, au_nanos now) {
     if (now >= next_due(ds, d)) {
         if ((d->pending & 1u) && d->state != STATE_DOWN) d->retrying = 1;
         send_request(ds, d, now);
+        /* Copies travel at most once: refreshed every REFRESH_INTERVALS, a lost one is replaced
+         * (all of k copies lost: 5 %^k at 5 % loss). */
+        if (now - d->copied_at >= iv * REFRESH_INTERVALS) {
+            d->copied_at = now;
+            send_replicas(ds, d, WHY_REPLICA);
+        }
     }
     set_due(ds, d, next_due(ds, d));
 }
@@ -517,7 +527,11 @@ static void on_heartbeat(au_device_server *ds, const au_device_heartbeat *h, con
     d->pending &= ~(1ull << back);
     ds->st.heartbeats++;
     au_nanos now = au_node_now(ds->node);
-    d->last_ok = now;
+    /* The device was alive when it answered, some time after the request went out: the down
+     * deadline counts from the request's departure (known for the last two), so death -> down
+     * stays within down_after intervals whatever the round trip. */
+    au_nanos alive = back == 0 ? d->last_sent : back == 1 ? d->prev_sent : now;
+    if (alive > d->last_ok) d->last_ok = alive;
     d->retrying = 0;
     set_addr(d, from->ptr, from->len);
     if (d->state != STATE_UP) {
