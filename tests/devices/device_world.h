@@ -293,8 +293,11 @@ static AU_UNUSED_ bool dw_all_converged(dw_world *w) {
     return dw_cluster_converged(w) && dw_devices_converged(w) && dw_tables_converged(w);
 }
 
+static bool dw_tables_converged(dw_world *w);
+
 static AU_UNUSED_ void dw_print(dw_world *w, const char *what) {
-    fprintf(stderr, "%s:\n", what);
+    fprintf(stderr, "%s: cluster %d devices %d tables %d\n", what, dw_cluster_converged(w),
+            dw_devices_converged(w), dw_tables_converged(w));
     for (int k = 0; k < w->ns; k++) {
         if (!w->s[k].live) continue;
         au_cluster_stats cs;

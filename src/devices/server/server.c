@@ -373,6 +373,30 @@ static void table_put(au_device_server *ds, const dev *d) {
     au_share_lwwmap_mutate(ds->table, table_apply, &w, sizeof w);
 }
 
+typedef struct table_look { uint64_t device; bool found; au_device_entry e; } table_look;
+
+static void table_read(const au_lwwmap *m, void *arg) {
+    table_look *l = arg;
+    uint8_t key[8];
+    for (int i = 0; i < 8; i++) key[i] = (uint8_t)(l->device >> (8 * i));
+    au_crdt_bytes v;
+    l->found = au_lwwmap_get(m, key, sizeof key, &v) && au_device_entry_decode(v.ptr, v.len, &l->e);
+}
+
+/* The owner re-asserts its entry if the table says otherwise: two owners' writes at the same
+ * timestamp (a hand-over during which neither had seen the other's last write) are ordered by
+ * the map's tie-break, which may keep the old owner's; the current owner's next write, made
+ * after it has seen that one, supersedes it. */
+static void table_check(au_device_server *ds, const dev *d) {
+    if (!ds->table.s) return;
+    table_look l = { .device = d->id };
+    au_share_lwwmap_read(ds->table, table_read, &l);
+    uint8_t state = d->state == STATE_DOWN ? AU_DEVICE_DOWN : AU_DEVICE_UP;
+    if (!l.found || l.e.owner != ds->self_id || l.e.incarnation != d->inc || l.e.state != state ||
+        l.e.interval_ms != d->interval_ms)
+        table_put(ds, d);
+}
+
 static void table_remove(au_device_server *ds, uint64_t device) {
     if (!ds->table.s) return;
     table_write w = { .device = device, .remove = true };
@@ -463,6 +487,7 @@ static void poll_one(au_device_server *ds, dev *d, au_nanos now) {
         if (now - d->copied_at >= iv * REFRESH_INTERVALS) {
             d->copied_at = now;
             send_replicas(ds, d, WHY_REPLICA);
+            if (d->state != STATE_UNKNOWN) table_check(ds, d);
         }
     }
     set_due(ds, d, next_due(ds, d));
