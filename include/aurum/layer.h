@@ -83,6 +83,12 @@ AU_API au_err au_peer_subscribe(au_node *node, au_peer_fn fn, void *arg);
  *  AU_ERESOLVE for a bad address; AU_ESTATE on a node without a network. */
 AU_API au_err au_peer_gone(au_node *node, const char *address);
 
+/** From a recv hook: the "host:port" the message being handled came from (the source address of
+ *  its datagram), written NUL-terminated into buf (truncated to size); returns its full length.
+ *  0 (and "") when the message was sent on this node, or outside a recv hook. For layers that
+ *  answer peers which are not nodes (the device server: a device is reached where it sends from). */
+AU_API size_t au_ctx_origin(au_ctx *ctx, char *buf, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

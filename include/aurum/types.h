@@ -112,6 +112,12 @@ AU_API size_t au_type_schema(au_type *type, char *buf, size_t size);
 AU_API void au_value_free(const au_type *type, void *value);
 /** Deep-copies src into dst (both of the type); AU_ENOMEM leaves dst empty. */
 AU_API au_err au_value_copy(const au_type *type, void *dst, const void *src);
+/** Appends the CBOR of *value (of type) to out, as messages carry it. AU_EENCODE for a type that
+ *  holds references or local-only values (they need a node to travel); AU_ENOMEM. */
+AU_API au_err au_value_encode(au_type *type, const void *value, au_buf *out);
+/** Decodes exactly len bytes of CBOR into *value (of type), with the default decode limits;
+ *  the value is then owned (au_value_free). AU_EDECODE for bad input (value left empty). */
+AU_API au_err au_value_decode(au_type *type, void *value, const uint8_t *data, size_t len);
 
 /* ---- built-in value types ---------------------------------------------------------------- */
 

@@ -15,8 +15,12 @@
 typedef struct remote_payload {
     uint32_t len;
     uint16_t variant; /* AU_WHOLE or the root variant the interface maps to */
+    uint8_t from_len; /* the sender's "host:port", after the payload bytes (au_ctx_origin) */
     _Alignas(8) unsigned char bytes[];
 } remote_payload;
+
+/* The origin of the remote message whose recv hook runs on this thread (au_ctx_origin). */
+static _Thread_local const remote_payload *current_origin;
 
 static void drop(au_net_t *net, _Atomic uint64_t *counter, const au_wire_message *m,
                  const char *why, const char *from, au_net_warn_reason reason) {
@@ -72,12 +76,15 @@ void au_net_route(au_net_t *net, const au_wire_message *m, const char *from) {
         }
         env = au_envelope_new(AU_ENV_TERM, 0);
     } else {
-        env = au_envelope_new(AU_ENV_REMOTE, sizeof(remote_payload) + m->payload_len);
+        size_t from_len = from ? strnlen(from, 255) : 0;
+        env = au_envelope_new(AU_ENV_REMOTE, sizeof(remote_payload) + m->payload_len + from_len);
         if (env) {
             remote_payload *p = (remote_payload *)env->payload;
             p->len = (uint32_t)m->payload_len;
             p->variant = (uint16_t)variant;
+            p->from_len = (uint8_t)from_len;
             memcpy(p->bytes, m->payload, m->payload_len);
+            if (from_len) memcpy(p->bytes + m->payload_len, from, from_len);
         }
     }
     if (!env) {
@@ -119,9 +126,22 @@ au_err au_net_deliver(au_ctx *ctx, au_envelope *env, const au_actor_def *def) {
         d.name_len = strlen((const char *)d.name);
         au_net_warn(net, "a peer", AU_NET_WARN_DECODE, &d);
     } else {
+        current_origin = p;
         def->recv(ctx, ctx->cell->state, msg);
+        current_origin = NULL;
         au_value_free(root, msg);
     }
     if (msg != local) free(msg);
     return err;
+}
+
+size_t au_ctx_origin(au_ctx *ctx, char *buf, size_t size) {
+    const remote_payload *p = ctx ? current_origin : NULL;
+    size_t n = p ? p->from_len : 0;
+    if (size) {
+        size_t k = n < size - 1 ? n : size - 1;
+        if (k) memcpy(buf, p->bytes + p->len, k);
+        buf[k] = 0;
+    }
+    return n;
 }

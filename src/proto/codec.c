@@ -601,3 +601,12 @@ au_err au_decode(au_type *type, void *value, const uint8_t *data, size_t len,
     }
     return err;
 }
+
+/* The public forms (aurum/types.h): no references can travel without a node's table. */
+au_err au_value_encode(au_type *type, const void *value, au_buf *out) {
+    return au_encode(type, value, out, NULL);
+}
+
+au_err au_value_decode(au_type *type, void *value, const uint8_t *data, size_t len) {
+    return au_decode(type, value, data, len, NULL, NULL);
+}

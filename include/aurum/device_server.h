@@ -1,0 +1,168 @@
+/* aurum/device_server.h — the device server: tracks devices outside the cluster (device clients,
+ * aurum/device_client.h) from every cluster node.
+ *
+ * Each device is owned by one node: the ring owner of its 64-bit id (au_ring_owner over the id's
+ * 8 little-endian bytes). The owner polls it with numbered heartbeat requests at the device's
+ * interval, decides whether it is up or down, and is the path for user messages to and from it.
+ * Any node accepts a device's announce and forwards it to the owner; the owner keeps a standby
+ * copy of each device's record on the next replica_copies members of the ring (au_ring_replicas),
+ * so when the owner dies the member the ring gives the device to already knows it and starts
+ * polling as soon as its ring changes. When the ring changes (a node joins, leaves or fails),
+ * every node re-evaluates the devices it knows: a device whose ring owner is now another node is
+ * handed to it (the record travels; the old owner stops polling at once), and the new owner
+ * starts polling on receipt, or at its own ring change if that comes later.
+ *
+ *   au_device_server *ds;
+ *   au_device_server_start(node, cluster, NULL, &ds);                  // endpoint "au.devices"
+ *   au_device_server_subscribe(ds, au_narrow_local(my_msg, au_device_event, me));   // up/down/moved
+ *   au_device_server_receive(ds, au_narrow_local(my_msg, au_device_message, me));   // uplink data
+ *   au_device_send(ds, device_id, reading_cmd, &cmd);                  // typed, from any node
+ *
+ * Liveness: a device is down when none of the requests sent to it in down_after intervals was
+ * echoed. After a request goes unanswered for a quarter interval the owner re-sends every
+ * eighth of an interval until an echo comes, so a loss burst does not read as a death (at 25 %
+ * loss each way a device is declared down falsely with a probability near 1e-6 per interval;
+ * at 5 %, near 1e-17). A heartbeat counts only if it echoes a request number sent in the last 64
+ * and not yet echoed: a replayed or forged heartbeat proves nothing (drops_unsolicited).
+ *
+ * Events (au_device_event) come from the node that owns the device, to that node's subscribers:
+ * subscribe on every node to see every device. User messages from a device reach the receivers
+ * of every member (the owner delivers and relays to the other members).
+ *
+ * Bounds: at most max_devices records (owned and standby) per node, and at most new_per_second
+ * devices not known before admitted per second (a token bucket); announcements beyond either are
+ * dropped, counted (au_device_server_stats) and logged at most once per second. Known devices
+ * that go down are forgotten after forget_after. A datagram from anywhere that is not a valid
+ * device message is dropped and counted by the node's transport first (au_node_stats).
+ *
+ * Sealing: device datagrams travel under the node's own mode (plain with a checksum, or sealed
+ * with the cluster key). Device keys (docs/devices.md §4, a key per device or fleet that
+ * authorises only the device endpoint) are not implemented by this server yet.
+ *
+ * Threads: every au_device_server_* call may be made from any thread. */
+#ifndef AURUM_DEVICE_SERVER_H
+#define AURUM_DEVICE_SERVER_H
+
+#include <aurum/actor.h>
+#include <aurum/cluster.h>
+#include <aurum/device_protocol.h>
+#include <aurum/export.h>
+#include <aurum/node.h>
+#include <aurum/schema.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Device server settings; zero means the default for every field. Every node of a cluster
+ *  should use the same name and replica_copies. */
+typedef struct au_device_server_config {
+    const char *name;          /**< the devices' endpoint (a device's server_name); default
+                                    AU_DEVICE_SERVER_NAME ("au.devices"). The servers talk to
+                                    each other through "<name>.peer" */
+    uint32_t max_devices;      /**< device records kept per node, owned and standby; default
+                                    1,000,000 */
+    uint32_t new_per_second;   /**< devices not known before admitted per second (burst: one
+                                    second's worth); default 20,000 */
+    uint32_t down_after;       /**< intervals without an echoed request before "down"; default 3
+                                    (at least 2) */
+    uint32_t min_interval_ms;  /**< a device asking for less is polled at this; default 10 ms */
+    unsigned replica_copies;   /**< standby copies of each record on the ring's next members;
+                                    default 1 (0 is taken as the default; the maximum is 3) */
+    au_nanos forget_after;     /**< a down device is forgotten after this; default 60 s */
+    au_nanos tick;             /**< the polling timer's period; default 5 ms */
+} au_device_server_config;
+
+/** What happened to a device. */
+typedef enum au_device_event_kind {
+    AU_DEVICE_UP = 1,  /**< it answers its owner (the first echo after an announce, or after down) */
+    AU_DEVICE_DOWN,    /**< no request echoed for down_after intervals */
+    AU_DEVICE_MOVED,   /**< a new owner took it over (previous: the old owner's id, 0 if none
+                            known) and polls it now */
+} au_device_event_kind;
+
+/** A device event, sent by the owner to its node's subscribers. owner is the owning node's
+ *  cluster id (au_cluster_id), owner_address its "host:port". */
+AU_RECORD(au_device_event, (int32_t, kind), (uint64_t, device), (uint64_t, incarnation),
+          (uint64_t, owner), (au_str, owner_address), (uint64_t, previous));
+
+/** A user message from a device: type is the id of its user type, payload its CBOR (decode it
+ *  with au_device_message_decode); owner the node that received it from the device. */
+AU_RECORD(au_device_message, (uint64_t, device), (uint64_t, incarnation), (uint64_t, type),
+          (au_bytes, payload), (uint64_t, owner));
+
+/** A node's device server (opaque; owned by the node, freed after au_node_stop). */
+typedef struct au_device_server au_device_server;
+
+/** Counters of one node's device server (all since start but the gauges owned and standby). */
+typedef struct au_device_server_stats {
+    uint64_t owned;              /**< gauge: devices this node polls */
+    uint64_t standby;            /**< gauge: records kept for devices other nodes own */
+    uint64_t announces;          /**< announces received from devices */
+    uint64_t forwarded;          /**< announces and messages forwarded to the ring owner */
+    uint64_t requests_sent;      /**< heartbeat requests sent (retries included) */
+    uint64_t heartbeats;         /**< heartbeats that echoed an outstanding request */
+    uint64_t drops_unsolicited;  /**< heartbeats echoing no outstanding request (replays) */
+    uint64_t drops_not_owned;    /**< heartbeats or data for a device this node does not own */
+    uint64_t drops_stale;        /**< messages naming an older incarnation than the known one */
+    uint64_t drops_table_full;   /**< announces refused: max_devices records */
+    uint64_t drops_rate;         /**< announces of new devices refused: new_per_second */
+    uint64_t drops_invalid;      /**< malformed device or peer messages (device id 0, ...) */
+    uint64_t drops_too_big;      /**< downlink messages larger than the device's max_datagram */
+    uint64_t ups, downs, moves;  /**< events emitted */
+    uint64_t handovers;          /**< records handed to a new owner on a ring change */
+    uint64_t conflicts;          /**< conflict reports received from devices */
+    uint64_t messages_in;        /**< user messages from devices delivered here */
+    uint64_t messages_out;       /**< user messages sent to devices */
+} au_device_server_stats;
+
+/** Starts the device server on `node`, following `cluster`'s ring (both must be running; one
+ *  device server per node). cfg may be NULL. AU_EINVAL for a bad argument, AU_EEXIST when the
+ *  endpoint name is taken, AU_EFULL without a layer slot, AU_ENOMEM. */
+AU_API au_err au_device_server_start(au_node *node, au_cluster *cluster,
+                                     const au_device_server_config *cfg, au_device_server **out);
+
+/** Adds a subscriber to this node's device events (at most 16 subscribers). AU_EFULL beyond. */
+AU_API au_err au_device_server_subscribe(au_device_server *ds, au_device_event_lref subscriber);
+
+/** Adds a receiver of user messages from devices (at most 16). AU_EFULL beyond. */
+AU_API au_err au_device_server_receive(au_device_server *ds, au_device_message_lref receiver);
+
+/** Sends a user message (type id, CBOR payload, copied) to a device through its owner, from
+ *  any node. Delivery is at most once; a device no node knows, or a message larger than the
+ *  device's max_datagram allows, is dropped and counted on the owner. */
+AU_API au_err au_device_server_send(au_device_server *ds, uint64_t device, uint64_t type,
+                                    const void *payload, size_t len);
+
+/** Sends *value, of the serializable type T, to a device: au_device_send(ds, id, T, &v). */
+#define au_device_send(ds, device, T, value) \
+    au_device_send_((ds), (device), &au_type_##T, _Generic((value), T *: (value), const T *: (value)))
+
+/** Decodes a device message of type T into *out (AU_ETYPE if its type id is not T's;
+ *  AU_EDECODE for bad CBOR); free *out with au_value_free(&au_type_T, out). */
+#define au_device_message_decode(msg, T, out) \
+    au_device_message_decode_((msg), &au_type_##T, _Generic((out), T *: (out)))
+
+/** Fills *out with this node's counters. */
+AU_API void au_device_server_stats_get(au_device_server *ds, au_device_server_stats *out);
+
+/** The node (cluster id) that owns `device` according to this node's ring now, 0 for an empty
+ *  ring. */
+AU_API uint64_t au_device_server_owner_of(au_device_server *ds, uint64_t device);
+
+/** Whether this node polls `device` now (it owns the device's record; a device declared down
+ *  is still polled, once per interval, until forget_after). */
+AU_API bool au_device_server_polls(au_device_server *ds, uint64_t device);
+
+/** What this node knows of `device`: 0 if it does not own it, AU_DEVICE_UP if it owns it and
+ *  the device is up (or not yet declared down after an announce or a hand-over),
+ *  AU_DEVICE_DOWN if it owns it and declared it down. */
+AU_API int au_device_server_state(au_device_server *ds, uint64_t device);
+
+AU_API au_err au_device_send_(au_device_server *ds, uint64_t device, au_type *type, const void *value);
+AU_API au_err au_device_message_decode_(const au_device_message *msg, au_type *type, void *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

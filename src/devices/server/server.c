@@ -1,0 +1,814 @@
+/* server.c — the device server (aurum/device_server.h, docs/devices.md §5): ownership of devices
+ * by the cluster's ring, polling with numbered heartbeat requests, liveness, hand-over on ring
+ * changes, standby copies on replicas, events and user messages.
+ *
+ * Two actors per node, both of the layer "devices":
+ *   - the endpoint, registered under cfg.name ("au.devices") with root au_device_up exactly, as
+ *     devices address it. It only adds where the datagram came from (au_ctx_origin) and passes
+ *     the message on to the core, locally;
+ *   - the core, registered under "<name>.peer" with root ds_msg: the device table, the polling
+ *     heap, the ring, and the protocol between servers (forwarded announces, hand-overs, standby
+ *     copies, user messages). Its timer tick runs every cfg.tick.
+ *
+ * Relies on: the public API (actors, forge, timers, au_ctx_origin), the cluster's ring
+ * (au_cluster_subscribe updates, au_ring_owner / au_ring_replicas), util's u64map and heap.
+ *
+ * Invariants: a record is OWNED (in the heap, polled) exactly when this node's ring makes this
+ * node the device's owner, re-checked at every ring change and every conflict report; otherwise
+ * it is STANDBY (a copy for when the ring gives it here) or gone. Records are created only by the
+ * core, only within max_devices and the new-device token bucket. ds->lock guards the table, the
+ * ring and the stats: the core holds it during each hook, API calls from other threads take it. */
+#include <aurum/device_server.h>
+
+#include <aurum/layer.h>
+#include <aurum/log.h>
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/heap.h"
+#include "util/u64map.h"
+
+/* ---- messages between servers ------------------------------------------------------------ */
+
+enum { WHY_FORWARD = 0, WHY_HANDOVER = 1, WHY_REPLICA = 2, WHY_FORGET = 3 };
+enum { MAX_HOPS = 2, MAX_SUBS = 16, PEER_CACHE = 64 };
+/* What a downlink data datagram spends around its payload, sealed (the larger): header 20,
+ * frame 3, body header 18, the name "au.device" 9, nonce and tag 40, CBOR heads and the four
+ * u64 fields at most 50. */
+#define AU_DEVICE_DOWN_OVERHEAD 140u
+
+/* A device's record as it travels: forwarded announce, hand-over, standby copy, forget. */
+AU_RECORD(ds_record, (int32_t, why), (int32_t, hops), (uint64_t, device), (uint64_t, incarnation),
+          (uint32_t, clock), (uint32_t, interval_ms), (uint32_t, max_datagram), (au_str, address),
+          (uint64_t, from), (int32_t, up));
+/* A device's message with the address it came from (endpoint -> core, local). */
+AU_RECORD(ds_uplink, (au_str, from), (au_device_up, up));
+/* A user message for a device, on its way to the owner. */
+AU_RECORD(ds_send, (uint64_t, device), (uint64_t, type), (au_bytes, payload), (int32_t, hops));
+AU_ROOT(ds_msg, (uplink, ds_uplink, AU_PLAIN), (record, ds_record, AU_PLAIN),
+        (send, ds_send, AU_PLAIN), (message, au_device_message, AU_PLAIN),
+        (tick, au_unit, AU_PLAIN), (update, au_cluster_update, AU_REMOTE));
+
+/* ---- state ---------------------------------------------------------------------------------- */
+
+enum { ROLE_STANDBY = 0, ROLE_OWNED = 1 };
+enum { STATE_UNKNOWN = 0, STATE_UP = 1, STATE_DOWN = 2 };
+
+typedef struct dev {
+    uint64_t id, inc;
+    uint32_t clock, interval_ms, max_dgram;
+    uint8_t role, state, have_ref, retrying;
+    char addr[64];
+    au_device_down_ref ref;
+    uint64_t req_top;   /* the last request number sent */
+    uint64_t pending;   /* bit i: request req_top - i not echoed yet */
+    uint64_t prev_owner;
+    au_nanos last_ok;   /* last echo (or when this node began to own it) */
+    au_nanos last_sent; /* last request */
+    au_nanos due;       /* next look, in the heap */
+    size_t hidx;        /* heap index, SIZE_MAX when not in the heap */
+} dev;
+
+typedef struct peer_ref {
+    char addr[64];
+    ds_msg_ref ref;
+} peer_ref;
+
+struct au_device_server {
+    pthread_mutex_t lock;
+    au_node *node;
+    au_cluster *cluster;
+    au_device_server_config cfg;
+    char name[72], peer_name[80], self_addr[64];
+    uint64_t self_id;
+    ds_msg_ref core;         /* the core actor (local) */
+    ds_msg_lref core_local;
+    au_ring *ring;           /* latest snapshot, NULL until the first update */
+    au_u64map devs;          /* id -> dev* */
+    au_heap heap;            /* owned devices by due */
+    au_device_event_lref subs[MAX_SUBS];
+    size_t nsubs;
+    au_device_message_lref recvs[MAX_SUBS];
+    size_t nrecvs;
+    peer_ref peers[PEER_CACHE];
+    size_t npeers, peer_next;
+    double tokens;           /* new-device admission bucket */
+    au_nanos tokens_at, log_at;
+    uint64_t log_suppressed;
+    au_device_server_stats st;
+};
+
+typedef struct core_state { au_device_server *ds; } core_state;
+typedef struct endpoint_state { au_device_server *ds; } endpoint_state;
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+static bool heap_less(const void *a, const void *b, void *ctx) {
+    (void)ctx;
+    return (*(dev *const *)a)->due < (*(dev *const *)b)->due;
+}
+static void heap_moved(void *item, size_t index, void *ctx) {
+    (void)ctx;
+    (*(dev **)item)->hidx = index;
+}
+
+static au_nanos interval_ns(const dev *d) { return AU_MSEC(d->interval_ms); }
+
+static const au_cluster_member *ring_owner(au_device_server *ds, uint64_t id) {
+    if (!ds->ring) return NULL;
+    uint8_t key[8];
+    for (int i = 0; i < 8; i++) key[i] = (uint8_t)(id >> (8 * i));
+    return au_ring_owner(ds->ring, key, sizeof key);
+}
+
+static bool owner_is_me(au_device_server *ds, uint64_t id) {
+    const au_cluster_member *m = ring_owner(ds, id);
+    return m && m->id == ds->self_id;
+}
+
+/* The replicas after the owner (up to replica_copies); returns how many. */
+static size_t replicas(au_device_server *ds, uint64_t id, const au_cluster_member **out) {
+    if (!ds->ring) return 0;
+    uint8_t key[8];
+    for (int i = 0; i < 8; i++) key[i] = (uint8_t)(id >> (8 * i));
+    const au_cluster_member *all[4];
+    size_t n = au_ring_replicas(ds->ring, key, sizeof key, all, 1 + ds->cfg.replica_copies);
+    size_t k = 0;
+    for (size_t i = 1; i < n; i++) out[k++] = all[i];
+    return k;
+}
+
+static bool is_replica(au_device_server *ds, uint64_t id) {
+    const au_cluster_member *r[3];
+    size_t n = replicas(ds, id, r);
+    for (size_t i = 0; i < n; i++)
+        if (r[i]->id == ds->self_id) return true;
+    return false;
+}
+
+/* A reference to the core actor on the member at addr (forged once, cached). */
+static ds_msg_ref peer(au_device_server *ds, const char *addr, size_t len) {
+    for (size_t i = 0; i < ds->npeers; i++)
+        if (strlen(ds->peers[i].addr) == len && memcmp(ds->peers[i].addr, addr, len) == 0)
+            return ds->peers[i].ref;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.*s", (int)len, addr);
+    ds_msg_ref r = au_forge(ds_msg, ds_msg, ds->node, ds->peer_name, buf);
+    if (au_ref_is_null(r.raw)) return r;
+    size_t slot = ds->npeers < PEER_CACHE ? ds->npeers++ : ds->peer_next++ % PEER_CACHE;
+    snprintf(ds->peers[slot].addr, sizeof ds->peers[slot].addr, "%s", buf);
+    ds->peers[slot].ref = r;
+    return r;
+}
+
+static ds_msg_ref member_ref(au_device_server *ds, const au_cluster_member *m) {
+    return peer(ds, m->address.ptr, m->address.len);
+}
+
+static void log_drop(au_device_server *ds, const char *what, uint64_t device) {
+    au_nanos now = au_node_now(ds->node);
+    if (ds->log_at && now - ds->log_at < AU_SEC(1)) {
+        ds->log_suppressed++;
+        return;
+    }
+    au_log(AU_LOG_DEVICES, AU_LOG_WARN, "device %016llx: %s (%llu similar drops not logged)",
+           (unsigned long long)device, what, (unsigned long long)ds->log_suppressed);
+    ds->log_at = now;
+    ds->log_suppressed = 0;
+}
+
+/* Whether a new record may be made: the table's bound and the admission bucket. */
+static bool admit(au_device_server *ds, uint64_t device) {
+    if (ds->devs.count >= ds->cfg.max_devices) {
+        ds->st.drops_table_full++;
+        log_drop(ds, "announce dropped: the device table is full (max_devices)", device);
+        return false;
+    }
+    au_nanos now = au_node_now(ds->node);
+    double rate = ds->cfg.new_per_second;
+    ds->tokens += (double)(now - ds->tokens_at) * rate / 1e9;
+    if (ds->tokens > rate) ds->tokens = rate;
+    ds->tokens_at = now;
+    if (ds->tokens < 1.0) {
+        ds->st.drops_rate++;
+        log_drop(ds, "announce dropped: too many new devices per second (new_per_second)", device);
+        return false;
+    }
+    ds->tokens -= 1.0;
+    return true;
+}
+
+static dev *dev_new(au_device_server *ds, uint64_t id) {
+    dev *d = calloc(1, sizeof *d);
+    if (!d) return NULL;
+    d->id = id;
+    d->hidx = SIZE_MAX;
+    if (!au_u64map_put(&ds->devs, id, d)) {
+        free(d);
+        return NULL;
+    }
+    ds->st.standby++;
+    return d;
+}
+
+static void heap_out(au_device_server *ds, dev *d) {
+    if (d->hidx != SIZE_MAX) {
+        dev *tmp;
+        au_heap_remove(&ds->heap, d->hidx, &tmp);
+        d->hidx = SIZE_MAX;
+    }
+}
+
+static void dev_free(au_device_server *ds, dev *d) {
+    heap_out(ds, d);
+    au_u64map_take(&ds->devs, d->id);
+    if (d->role == ROLE_OWNED) ds->st.owned--;
+    else ds->st.standby--;
+    free(d);
+}
+
+static void set_due(au_device_server *ds, dev *d, au_nanos due) {
+    d->due = due;
+    if (d->hidx == SIZE_MAX) au_heap_push(&ds->heap, &d);
+    else au_heap_fix(&ds->heap, d->hidx);
+}
+
+static void set_addr(dev *d, const char *addr, size_t len) {
+    if (len >= sizeof d->addr) len = sizeof d->addr - 1;
+    if (strlen(d->addr) == len && memcmp(d->addr, addr, len) == 0) return;
+    memcpy(d->addr, addr, len);
+    d->addr[len] = 0;
+    d->have_ref = 0;
+}
+
+static bool downlink(au_device_server *ds, dev *d, au_device_down msg) {
+    if (!d->have_ref) {
+        d->ref = au_forge(au_device_down, au_device_down, ds->node, AU_DEVICE_CLIENT_NAME, d->addr);
+        if (au_ref_is_null(d->ref.raw)) {
+            au_value_free(&au_type_au_device_down, &msg);
+            ds->st.drops_invalid++;
+            return false;
+        }
+        d->have_ref = 1;
+    }
+    return au_send(d->ref, msg) == AU_OK;
+}
+
+static void emit(au_device_server *ds, int kind, const dev *d, uint64_t previous) {
+    if (kind == AU_DEVICE_UP) ds->st.ups++;
+    else if (kind == AU_DEVICE_DOWN) ds->st.downs++;
+    else ds->st.moves++;
+    for (size_t i = 0; i < ds->nsubs; i++)
+        au_send(ds->subs[i], ((au_device_event){
+                                 .kind = kind, .device = d->id, .incarnation = d->inc,
+                                 .owner = ds->self_id,
+                                 .owner_address = au_str_dup(ds->self_addr, strlen(ds->self_addr)),
+                                 .previous = previous }));
+}
+
+static ds_record record_of(au_device_server *ds, const dev *d, int why) {
+    return (ds_record){ .why = why, .device = d->id, .incarnation = d->inc, .clock = d->clock,
+                        .interval_ms = d->interval_ms, .max_datagram = d->max_dgram,
+                        .address = au_str_dup(d->addr, strlen(d->addr)), .from = ds->self_id,
+                        .up = d->state };
+}
+
+static void send_record(au_device_server *ds, const au_cluster_member *to, ds_record r) {
+    ds_msg_ref ref = member_ref(ds, to);
+    if (au_ref_is_null(ref.raw)) {
+        au_str_free(&r.address);
+        return;
+    }
+    au_send(ref, ((ds_msg){ .tag = ds_msg_record, .record = r }));
+}
+
+static void send_replicas(au_device_server *ds, const dev *d, int why) {
+    const au_cluster_member *r[3];
+    size_t n = replicas(ds, d->id, r);
+    for (size_t i = 0; i < n; i++)
+        if (r[i]->id != ds->self_id) send_record(ds, r[i], record_of(ds, d, why));
+}
+
+/* ---- polling --------------------------------------------------------------------------------- */
+
+static void send_request(au_device_server *ds, dev *d, au_nanos now) {
+    d->req_top++;
+    d->pending = (d->pending << 1) | 1u;
+    d->last_sent = now;
+    ds->st.requests_sent++;
+    downlink(ds, d, (au_device_down){ .tag = au_device_down_request,
+                                      .request = { .device = d->id, .incarnation = d->inc,
+                                                   .server = ds->self_id, .request = d->req_top,
+                                                   .clock = d->clock,
+                                                   .interval_ms = d->interval_ms } });
+}
+
+/* When to look at d next: the next request, and never later than its down deadline. */
+static au_nanos next_due(au_device_server *ds, const dev *d) {
+    au_nanos iv = interval_ns(d);
+    au_nanos at;
+    if (d->state == STATE_DOWN || !(d->pending & 1u)) at = d->last_sent + iv;
+    else at = d->last_sent + (d->retrying ? iv / 8 : iv / 4);
+    au_nanos deadline = d->last_ok + iv * ds->cfg.down_after;
+    if (d->state != STATE_DOWN && deadline < at) at = deadline;
+    return at;
+}
+
+static void own(au_device_server *ds, dev *d, au_nanos now, uint64_t previous, bool moved) {
+    if (d->role == ROLE_OWNED) return;
+    d->role = ROLE_OWNED;
+    ds->st.standby--;
+    ds->st.owned++;
+    d->last_ok = now;
+    d->pending = 0;
+    d->retrying = 0;
+    if (d->state == STATE_DOWN) d->state = STATE_UNKNOWN;
+    if (moved) emit(ds, AU_DEVICE_MOVED, d, previous);
+    send_request(ds, d, now);
+    set_due(ds, d, next_due(ds, d));
+    send_replicas(ds, d, WHY_REPLICA);
+}
+
+static void unown(au_device_server *ds, dev *d) {
+    if (d->role != ROLE_OWNED) return;
+    heap_out(ds, d);
+    d->role = ROLE_STANDBY;
+    ds->st.owned--;
+    ds->st.standby++;
+}
+
+/* d's ring owner is another node: hand the record over, then keep it as standby or forget it. */
+static void hand_over(au_device_server *ds, dev *d, const au_cluster_member *to) {
+    unown(ds, d);
+    ds->st.handovers++;
+    send_record(ds, to, record_of(ds, d, WHY_HANDOVER));
+    if (!is_replica(ds, d->id)) dev_free(ds, d);
+}
+
+static void poll_one(au_device_server *ds, dev *d, au_nanos now) {
+    au_nanos iv = interval_ns(d);
+    if (d->state != STATE_DOWN && now - d->last_ok >= iv * ds->cfg.down_after) {
+        d->state = STATE_DOWN;
+        emit(ds, AU_DEVICE_DOWN, d, 0);
+    }
+    if (d->state == STATE_DOWN && now - d->last_ok >= ds->cfg.forget_after) {
+        send_replicas(ds, d, WHY_FORGET);
+        dev_free(ds, d);
+        return;
+    }
+    if (now >= next_due(ds, d)) {
+        if ((d->pending & 1u) && d->state != STATE_DOWN) d->retrying = 1;
+        send_request(ds, d, now);
+    }
+    set_due(ds, d, next_due(ds, d));
+}
+
+static void tick(au_device_server *ds) {
+    au_nanos now = au_node_now(ds->node);
+    dev **top;
+    while ((top = au_heap_peek(&ds->heap)) && (*top)->due <= now) poll_one(ds, *top, now);
+}
+
+/* ---- device messages ------------------------------------------------------------------------ */
+
+/* Applies an announce's fields to d (a new incarnation replaces the old run). */
+static void apply(dev *d, uint64_t inc, uint32_t clock, uint32_t interval_ms, uint32_t max_dgram,
+                  const char *addr, size_t addr_len, uint32_t min_interval) {
+    if (interval_ms < min_interval) interval_ms = min_interval;
+    if (inc != d->inc) {
+        d->inc = inc;
+        d->clock = clock;
+        d->interval_ms = interval_ms;
+        d->req_top = 0;
+        d->pending = 0;
+        d->state = STATE_UNKNOWN;
+    } else if (clock > d->clock || (clock == d->clock && interval_ms < d->interval_ms)) {
+        d->clock = clock;
+        d->interval_ms = interval_ms;
+    }
+    d->max_dgram = max_dgram;
+    set_addr(d, addr, addr_len);
+}
+
+static void on_record(au_device_server *ds, ds_record *r);
+
+static void on_announce(au_device_server *ds, const au_device_announce *a, const au_str *from) {
+    ds->st.announces++;
+    if (!a->device || !a->incarnation || !a->interval_ms || !from->len) {
+        ds->st.drops_invalid++;
+        return;
+    }
+    ds_record r = { .why = WHY_FORWARD, .device = a->device, .incarnation = a->incarnation,
+                    .clock = a->clock, .interval_ms = a->interval_ms,
+                    .max_datagram = a->max_datagram, .address = *from, .from = ds->self_id };
+    on_record(ds, &r); /* r.address is a view of from, which the message frees */
+}
+
+static void on_heartbeat(au_device_server *ds, const au_device_heartbeat *h, const au_str *from) {
+    dev *d = au_u64map_get(&ds->devs, h->device);
+    if (!d || d->role != ROLE_OWNED) {
+        ds->st.drops_not_owned++;
+        return;
+    }
+    if (h->incarnation != d->inc) {
+        ds->st.drops_stale++;
+        return;
+    }
+    uint64_t back = d->req_top - h->request;
+    if (h->request > d->req_top || back >= 64 || !(d->pending & (1ull << back))) {
+        ds->st.drops_unsolicited++;
+        return;
+    }
+    d->pending &= ~(1ull << back);
+    ds->st.heartbeats++;
+    au_nanos now = au_node_now(ds->node);
+    d->last_ok = now;
+    d->retrying = 0;
+    set_addr(d, from->ptr, from->len);
+    if (d->state != STATE_UP) {
+        d->state = STATE_UP;
+        emit(ds, AU_DEVICE_UP, d, 0);
+    }
+    set_due(ds, d, next_due(ds, d));
+}
+
+static void on_conflict(au_device_server *ds, const au_device_conflict *c) {
+    ds->st.conflicts++;
+    dev *d = au_u64map_get(&ds->devs, c->device);
+    if (!d || d->role != ROLE_OWNED) return;
+    const au_cluster_member *o = ring_owner(ds, d->id);
+    if (o && o->id != ds->self_id) hand_over(ds, d, o);
+}
+
+/* A user message from a device: delivered here and relayed to every other member. */
+static void deliver_message(au_device_server *ds, au_device_message *m, bool relay) {
+    ds->st.messages_in++;
+    for (size_t i = 0; i < ds->nrecvs; i++)
+        au_send(ds->recvs[i], ((au_device_message){
+                                  .device = m->device, .incarnation = m->incarnation,
+                                  .type = m->type, .owner = m->owner,
+                                  .payload = au_bytes_dup(m->payload.ptr, m->payload.len) }));
+    if (!relay || !ds->ring) return;
+    for (size_t i = 0; i < au_ring_size(ds->ring); i++) {
+        const au_cluster_member *mb = au_ring_member(ds->ring, i);
+        if (mb->id == ds->self_id) continue;
+        ds_msg_ref ref = member_ref(ds, mb);
+        if (au_ref_is_null(ref.raw)) continue;
+        au_send(ref, ((ds_msg){ .tag = ds_msg_message,
+                                .message = { .device = m->device, .incarnation = m->incarnation,
+                                             .type = m->type, .owner = m->owner,
+                                             .payload = au_bytes_dup(m->payload.ptr,
+                                                                     m->payload.len) } }));
+    }
+}
+
+/* owner 0: from a device, not yet through its owner. */
+static void on_message(au_device_server *ds, au_device_message *m) {
+    if (m->owner) {
+        deliver_message(ds, m, false);
+        return;
+    }
+    dev *d = au_u64map_get(&ds->devs, m->device);
+    if (d && d->role == ROLE_OWNED) {
+        if (m->incarnation != d->inc) {
+            ds->st.drops_stale++;
+            return;
+        }
+        m->owner = ds->self_id;
+        deliver_message(ds, m, true);
+        return;
+    }
+    const au_cluster_member *o = ring_owner(ds, m->device);
+    if (!o || o->id == ds->self_id) { /* the owner, but the device is not known (yet) */
+        ds->st.drops_not_owned++;
+        return;
+    }
+    ds_msg_ref ref = member_ref(ds, o);
+    if (au_ref_is_null(ref.raw)) return;
+    ds->st.forwarded++;
+    au_send(ref, ((ds_msg){ .tag = ds_msg_message,
+                            .message = { .device = m->device, .incarnation = m->incarnation,
+                                         .type = m->type, .owner = 0,
+                                         .payload = au_bytes_dup(m->payload.ptr, m->payload.len) } }));
+}
+
+static void on_uplink(au_device_server *ds, ds_uplink *u) {
+    au_device_up *up = &u->up;
+    switch (up->tag) {
+    case au_device_up_announce: on_announce(ds, &up->announce, &u->from); break;
+    case au_device_up_heartbeat: on_heartbeat(ds, &up->heartbeat, &u->from); break;
+    case au_device_up_conflict: on_conflict(ds, &up->conflict); break;
+    case au_device_up_data: {
+        au_device_message m = { .device = up->data.device, .incarnation = up->data.incarnation,
+                                .type = up->data.type, .payload = up->data.payload };
+        on_message(ds, &m);
+        break;
+    }
+    default: ds->st.drops_invalid++; break;
+    }
+}
+
+/* ---- records between servers ---------------------------------------------------------------- */
+
+static void on_record(au_device_server *ds, ds_record *r) {
+    if (!r->device || !r->incarnation || !r->interval_ms || !r->address.len) {
+        ds->st.drops_invalid++;
+        return;
+    }
+    au_nanos now = au_node_now(ds->node);
+    dev *d = au_u64map_get(&ds->devs, r->device);
+    if (r->why == WHY_FORGET) {
+        if (d && d->role == ROLE_STANDBY && d->inc <= r->incarnation) dev_free(ds, d);
+        return;
+    }
+    if (d && r->incarnation < d->inc) {
+        ds->st.drops_stale++;
+        return;
+    }
+    bool mine = owner_is_me(ds, r->device);
+    if (r->why == WHY_FORWARD && !mine) {
+        const au_cluster_member *o = ring_owner(ds, r->device);
+        if (!o || r->hops >= MAX_HOPS) {
+            ds->st.drops_not_owned++;
+            return;
+        }
+        if (d && d->role == ROLE_STANDBY) /* keep the standby copy current */
+            apply(d, r->incarnation, r->clock, r->interval_ms, r->max_datagram, r->address.ptr,
+                  r->address.len, ds->cfg.min_interval_ms);
+        ds->st.forwarded++;
+        ds_record f = *r;
+        f.hops++;
+        f.address = au_str_dup(r->address.ptr, r->address.len);
+        send_record(ds, o, f);
+        return;
+    }
+    if (r->why == WHY_REPLICA && d && d->role == ROLE_OWNED) return; /* views differ: ours rules */
+    if (!d) {
+        if (r->why == WHY_REPLICA && !is_replica(ds, r->device) && !mine) return;
+        if (!admit(ds, r->device) || !(d = dev_new(ds, r->device))) return;
+    }
+    bool was_owned = d->role == ROLE_OWNED;
+    uint64_t inc_before = d->inc;
+    apply(d, r->incarnation, r->clock, r->interval_ms, r->max_datagram, r->address.ptr,
+          r->address.len, ds->cfg.min_interval_ms);
+    if (r->why != WHY_FORWARD && inc_before != r->incarnation) d->state = (uint8_t)r->up;
+    if (r->why != WHY_FORWARD) d->prev_owner = r->from;
+    if (!mine) return; /* standby until the ring gives it here */
+    if (!was_owned) {
+        own(ds, d, now, r->why == WHY_FORWARD ? 0 : r->from, r->why == WHY_HANDOVER);
+        return;
+    }
+    /* Already polling: an announce from the device is answered at once (it may have lost our
+     * requests, or changed interval), at most every eighth of an interval. */
+    if (inc_before != d->inc) send_replicas(ds, d, WHY_REPLICA);
+    if (r->why == WHY_FORWARD && now - d->last_sent >= interval_ns(d) / 8) {
+        send_request(ds, d, now);
+        set_due(ds, d, next_due(ds, d));
+    }
+}
+
+static void on_update(au_device_server *ds, au_cluster_update *u) {
+    au_ring *old = ds->ring;
+    ds->ring = au_ring_retain(u->ring.ring);
+    au_ring_release(old);
+    au_nanos now = au_node_now(ds->node);
+    size_t n = ds->devs.count, k = 0;
+    uint64_t *ids = n ? malloc(n * sizeof *ids) : NULL;
+    if (n && !ids) return;
+    for (size_t i = 0; i < ds->devs.cap && k < n; i++)
+        if (ds->devs.keys[i]) ids[k++] = ds->devs.keys[i];
+    for (size_t i = 0; i < k; i++) {
+        dev *d = au_u64map_get(&ds->devs, ids[i]);
+        if (!d) continue;
+        const au_cluster_member *o = ring_owner(ds, d->id);
+        if (!o) continue;
+        if (o->id == ds->self_id) {
+            if (d->role == ROLE_OWNED) send_replicas(ds, d, WHY_REPLICA);
+            else own(ds, d, now, d->prev_owner, true);
+        } else if (d->role == ROLE_OWNED) {
+            hand_over(ds, d, o);
+        } else if (!is_replica(ds, d->id)) {
+            dev_free(ds, d);
+        }
+    }
+    free(ids);
+}
+
+static void on_send(au_device_server *ds, ds_send *s) {
+    dev *d = au_u64map_get(&ds->devs, s->device);
+    if (d && d->role == ROLE_OWNED) {
+        if ((size_t)s->payload.len + AU_DEVICE_DOWN_OVERHEAD > d->max_dgram) {
+            ds->st.drops_too_big++;
+            log_drop(ds, "message to the device dropped: larger than its max_datagram", d->id);
+            return;
+        }
+        ds->st.messages_out++;
+        au_bytes p = s->payload;
+        s->payload = (au_bytes){ 0 };
+        if (!p.owned) p = au_bytes_dup(p.ptr, p.len);
+        downlink(ds, d, (au_device_down){ .tag = au_device_down_data,
+                                          .data = { .device = d->id, .incarnation = d->inc,
+                                                    .server = ds->self_id, .type = s->type,
+                                                    .payload = p } });
+        return;
+    }
+    const au_cluster_member *o = ring_owner(ds, s->device);
+    if (!o || o->id == ds->self_id || s->hops >= MAX_HOPS) {
+        ds->st.drops_not_owned++;
+        return;
+    }
+    ds_msg_ref ref = member_ref(ds, o);
+    if (au_ref_is_null(ref.raw)) return;
+    ds->st.forwarded++;
+    au_send(ref, ((ds_msg){ .tag = ds_msg_send,
+                            .send = { .device = s->device, .type = s->type, .hops = s->hops + 1,
+                                      .payload = au_bytes_dup(s->payload.ptr, s->payload.len) } }));
+}
+
+/* ---- the actors ------------------------------------------------------------------------------ */
+
+static void core_pre_start(au_ctx *ctx, core_state *self) {
+    au_send_after(au_self(ctx, ds_msg), self->ds->cfg.tick, ((ds_msg){ .tag = ds_msg_tick }));
+}
+
+static void core_recv(au_ctx *ctx, core_state *self, ds_msg *m) {
+    au_device_server *ds = self->ds;
+    pthread_mutex_lock(&ds->lock);
+    switch (m->tag) {
+    case ds_msg_uplink: on_uplink(ds, &m->uplink); break;
+    case ds_msg_record: on_record(ds, &m->record); break;
+    case ds_msg_send: on_send(ds, &m->send); break;
+    case ds_msg_message: on_message(ds, &m->message); break;
+    case ds_msg_update: on_update(ds, &m->update); break;
+    case ds_msg_tick:
+        tick(ds);
+        au_send_after(au_self(ctx, ds_msg), ds->cfg.tick, ((ds_msg){ .tag = ds_msg_tick }));
+        break;
+    default: ds->st.drops_invalid++; break;
+    }
+    pthread_mutex_unlock(&ds->lock);
+}
+AU_ACTOR(core_actor, core_state, ds_msg, .pre_start = core_pre_start, .recv = core_recv);
+
+static void endpoint_recv(au_ctx *ctx, endpoint_state *self, au_device_up *m) {
+    char from[64];
+    size_t n = au_ctx_origin(ctx, from, sizeof from);
+    if (!n || n >= sizeof from) { /* sent on this node, or an address that cannot be one */
+        pthread_mutex_lock(&self->ds->lock);
+        self->ds->st.drops_invalid++;
+        pthread_mutex_unlock(&self->ds->lock);
+        return;
+    }
+    ds_msg out = { .tag = ds_msg_uplink, .uplink = { .from = au_str_dup(from, n), .up = *m } };
+    if (m->tag == au_device_up_data) m->data.payload = (au_bytes){ 0 }; /* moved */
+    au_send(self->ds->core_local, out);
+}
+AU_ACTOR(endpoint_actor, endpoint_state, au_device_up, .recv = endpoint_recv);
+
+/* ---- the API ------------------------------------------------------------------------------- */
+
+static void ds_free(void *arg) {
+    au_device_server *ds = arg;
+    for (size_t i = 0; i < ds->devs.cap; i++)
+        if (ds->devs.keys && ds->devs.keys[i]) free(ds->devs.values[i]);
+    au_u64map_free(&ds->devs);
+    au_heap_destroy(&ds->heap);
+    au_ring_release(ds->ring);
+    pthread_mutex_destroy(&ds->lock);
+    free(ds);
+}
+
+au_err au_device_server_start(au_node *node, au_cluster *cluster,
+                              const au_device_server_config *cfg, au_device_server **out) {
+    if (!node || !cluster || !out) return AU_EINVAL;
+    *out = NULL;
+    au_device_server_config c = cfg ? *cfg : (au_device_server_config){ 0 };
+    if (!c.name) c.name = AU_DEVICE_SERVER_NAME;
+    if (strlen(c.name) > 64) return AU_EINVAL;
+    if (!c.max_devices) c.max_devices = 1000000;
+    if (!c.new_per_second) c.new_per_second = 20000;
+    if (!c.down_after) c.down_after = 3;
+    if (c.down_after < 2) return AU_EINVAL;
+    if (!c.min_interval_ms) c.min_interval_ms = 10;
+    if (!c.replica_copies) c.replica_copies = 1;
+    if (c.replica_copies > 3) return AU_EINVAL;
+    if (!c.forget_after) c.forget_after = AU_SEC(60);
+    if (!c.tick) c.tick = AU_MSEC(5);
+    au_device_server *ds = calloc(1, sizeof *ds);
+    if (!ds) return AU_ENOMEM;
+    pthread_mutex_init(&ds->lock, NULL);
+    ds->node = node;
+    ds->cluster = cluster;
+    ds->cfg = c;
+    snprintf(ds->name, sizeof ds->name, "%s", c.name);
+    snprintf(ds->peer_name, sizeof ds->peer_name, "%s.peer", c.name);
+    snprintf(ds->self_addr, sizeof ds->self_addr, "%s", au_node_address(node));
+    ds->self_id = au_cluster_id(cluster);
+    ds->tokens = c.new_per_second;
+    ds->tokens_at = au_node_now(node);
+    au_heap_init(&ds->heap, sizeof(dev *), heap_less, heap_moved, NULL);
+    au_layer *l = au_layer_attach(node, &(au_layer_def){ .name = "devices", .free = ds_free,
+                                                         .arg = ds });
+    if (!l) {
+        au_err err = au_last_error();
+        ds_free(ds);
+        return err ? err : AU_EFULL;
+    }
+    /* From here the node owns ds (freed by the layer's free hook). */
+    ds->core = au_spawn_with(node, core_actor, au_opts(.name = ds->peer_name, .layer = l),
+                             &(core_state){ ds });
+    if (au_ref_is_null(ds->core.raw)) return au_last_error();
+    ds->core_local = (ds_msg_lref){ .raw = ds->core.raw };
+    au_device_up_ref ep = au_spawn_with(node, endpoint_actor, au_opts(.name = ds->name, .layer = l),
+                                        &(endpoint_state){ ds });
+    if (au_ref_is_null(ep.raw)) return au_last_error();
+    au_err err = au_cluster_subscribe(cluster, au_narrow_local(ds_msg, au_cluster_update,
+                                                                ds->core_local));
+    if (err) return err;
+    *out = ds;
+    return AU_OK;
+}
+
+au_err au_device_server_subscribe(au_device_server *ds, au_device_event_lref subscriber) {
+    if (!ds || au_ref_is_null(subscriber.raw)) return AU_EINVAL;
+    pthread_mutex_lock(&ds->lock);
+    au_err err = ds->nsubs < MAX_SUBS ? AU_OK : AU_EFULL;
+    if (!err) ds->subs[ds->nsubs++] = subscriber;
+    pthread_mutex_unlock(&ds->lock);
+    return err;
+}
+
+au_err au_device_server_receive(au_device_server *ds, au_device_message_lref receiver) {
+    if (!ds || au_ref_is_null(receiver.raw)) return AU_EINVAL;
+    pthread_mutex_lock(&ds->lock);
+    au_err err = ds->nrecvs < MAX_SUBS ? AU_OK : AU_EFULL;
+    if (!err) ds->recvs[ds->nrecvs++] = receiver;
+    pthread_mutex_unlock(&ds->lock);
+    return err;
+}
+
+au_err au_device_server_send(au_device_server *ds, uint64_t device, uint64_t type,
+                             const void *payload, size_t len) {
+    if (!ds || !device || (len && !payload) || len > UINT32_MAX) return AU_EINVAL;
+    au_bytes p = au_bytes_dup(payload, len);
+    if (!p.ptr && len) return AU_ENOMEM;
+    return au_send(ds->core_local, ((ds_msg){ .tag = ds_msg_send,
+                                              .send = { .device = device, .type = type,
+                                                        .payload = p } }));
+}
+
+au_err au_device_send_(au_device_server *ds, uint64_t device, au_type *type, const void *value) {
+    if (!ds || !type || !value) return AU_EINVAL;
+    au_buf b = { 0 };
+    au_err err = au_value_encode(type, value, &b);
+    if (!err) err = au_device_server_send(ds, device, au_type_id(type), b.data, b.len);
+    au_buf_free(&b);
+    return err;
+}
+
+au_err au_device_message_decode_(const au_device_message *msg, au_type *type, void *out) {
+    if (!msg || !type || !out) return AU_EINVAL;
+    if (msg->type != au_type_id(type)) return AU_ETYPE;
+    return au_value_decode(type, out, msg->payload.ptr, msg->payload.len);
+}
+
+void au_device_server_stats_get(au_device_server *ds, au_device_server_stats *out) {
+    if (!ds) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    pthread_mutex_lock(&ds->lock);
+    *out = ds->st;
+    pthread_mutex_unlock(&ds->lock);
+}
+
+uint64_t au_device_server_owner_of(au_device_server *ds, uint64_t device) {
+    if (!ds) return 0;
+    pthread_mutex_lock(&ds->lock);
+    const au_cluster_member *m = ring_owner(ds, device);
+    uint64_t id = m ? m->id : 0;
+    pthread_mutex_unlock(&ds->lock);
+    return id;
+}
+
+bool au_device_server_polls(au_device_server *ds, uint64_t device) {
+    if (!ds) return false;
+    pthread_mutex_lock(&ds->lock);
+    dev *d = au_u64map_get(&ds->devs, device);
+    bool polls = d && d->role == ROLE_OWNED;
+    pthread_mutex_unlock(&ds->lock);
+    return polls;
+}
+
+int au_device_server_state(au_device_server *ds, uint64_t device) {
+    if (!ds) return 0;
+    pthread_mutex_lock(&ds->lock);
+    dev *d = au_u64map_get(&ds->devs, device);
+    int st = !d || d->role != ROLE_OWNED ? 0 : d->state == STATE_DOWN ? AU_DEVICE_DOWN : AU_DEVICE_UP;
+    pthread_mutex_unlock(&ds->lock);
+    return st;
+}

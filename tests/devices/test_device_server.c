@@ -1,0 +1,289 @@
+/* test_device_server.c — the device server on real UDP over 127.0.0.1 (port 0 everywhere):
+ *   - the seed's devices scenario (§7.6): 3 servers, 12 in-process device clients, 25 % drop and
+ *     20–50 ms delay on every datagram (servers through the fault driver, devices through their
+ *     platform layer); kill 2 devices, then 1 server; after each step the device convergence
+ *     holds (each live device owned by exactly one live server, which the device agrees on and
+ *     every live ring names; the dead devices held by nobody);
+ *   - re-balancing: a fourth server joins and the devices its ring position gives it move to it;
+ *   - user messages, typed, to a device from a server that does not own it, and from a device
+ *     to the receivers of every server;
+ *   - forged and replayed device datagrams rejected and counted; an announce flood of unknown
+ *     devices bounded by max_devices and new_per_second. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "device_world.h"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "library_side.h"
+#pragma GCC diagnostic pop
+
+AU_RECORD(reading, (uint32_t, value));
+
+static dw_world W;
+
+static void wait_or_fail(dw_world *w, bool (*pred)(dw_world *), uint32_t ms, const char *what) {
+    if (!dw_wait(w, pred, ms)) {
+        dw_print(w, what);
+        fail_msg("%s: not within %u ms", what, ms);
+    }
+}
+
+static bool got_message_everywhere(dw_world *w) {
+    for (int k = 0; k < w->ns; k++)
+        if (w->s[k].live && au_probe_count(w->s[k].messages) == 0) return false;
+    return true;
+}
+
+static int owner_index(dw_world *w, int dev) {
+    int h = dw_holder(w, dev);
+    assert_true(h >= 0);
+    return h;
+}
+
+static void scenario(void **state) {
+    (void)state;
+    dw_world *w = &W;
+    memset(w, 0, sizeof *w);
+    w->faults = (au_faults){ .drop = 0.25, .delay_min = AU_MSEC(20), .delay_max = AU_MSEC(50) };
+    w->drv = au_faults_driver(NULL);
+    dw_server_start(w, 0, -1, NULL);
+    dw_server_start(w, 1, 0, NULL);
+    dw_server_start(w, 2, 0, NULL);
+    wait_or_fail(w, dw_cluster_converged, 30000, "3 servers: cluster convergence");
+
+    for (int i = 0; i < 12; i++) dw_device_start(w, i, (int[]){ 0 }, 1, 300);
+    wait_or_fail(w, dw_devices_converged, 30000, "12 devices: device convergence");
+
+    /* User messages: typed, from a server that does not own the device, through the owner. */
+    int h = owner_index(w, 0);
+    int other = (h + 1) % 3;
+    for (int attempt = 0; attempt < 20 && w->d[0].messages == 0; attempt++) {
+        assert_int_equal(au_device_send(w->s[other].ds, w->d[0].cfg.device, reading,
+                                        &(reading){ .value = 4242 }), AU_OK);
+        uint32_t t0 = dw_now_ms();
+        while (w->d[0].messages == 0 && dw_now_ms() - t0 < 400) {
+            dw_pump(w);
+            nanosleep(&(struct timespec){ 0, 2000000 }, NULL);
+        }
+    }
+    assert_true(w->d[0].messages > 0);
+    assert_true(w->d[0].last_type == au_type_id(&au_type_reading));
+    assert_int_equal(w->d[0].last_value, 4242);
+
+    /* From the device: every server's receivers get it, decoded as the type it names. */
+    uint8_t cbor[8];
+    au_dc_cbor_out o = { cbor, 0, sizeof cbor, 0 };
+    au_dc_cbor_put_array(&o, 1);
+    au_dc_cbor_put_uint(&o, 77);
+    assert_int_equal(o.err, 0);
+    for (int attempt = 0; attempt < 20 && !got_message_everywhere(w); attempt++) {
+        assert_int_equal(au_dc_send(&w->d[1].dc, au_type_id(&au_type_reading), cbor, o.len), AU_DC_OK);
+        uint32_t t0 = dw_now_ms();
+        while (!got_message_everywhere(w) && dw_now_ms() - t0 < 400) {
+            dw_pump(w);
+            nanosleep(&(struct timespec){ 0, 2000000 }, NULL);
+        }
+    }
+    assert_true(got_message_everywhere(w));
+    au_device_message m;
+    assert_int_equal(au_probe_expect(w->s[other].messages, au_device_message, &m, AU_SEC(1)), AU_OK);
+    assert_true(m.device == w->d[1].cfg.device);
+    reading r;
+    assert_int_equal(au_device_message_decode(&m, reading, &r), AU_OK);
+    assert_int_equal(r.value, 77);
+    assert_int_equal(au_device_message_decode(&m, uint64_t, &(uint64_t){ 0 }), AU_ETYPE);
+    au_value_free(&au_type_au_device_message, &m);
+
+    /* Kill two devices: their owners declare them down; nobody holds them up. */
+    dw_device_kill(w, 2);
+    dw_device_kill(w, 3);
+    uint32_t t0 = dw_now_ms();
+    wait_or_fail(w, dw_all_converged, 30000, "2 devices killed: device convergence");
+    fprintf(stderr, "two dead devices down after %u ms (interval 300 ms)\n", dw_now_ms() - t0);
+
+    /* Kill a server: its devices go to the members the ring now names. */
+    dw_server_kill(w, 1);
+    t0 = dw_now_ms();
+    wait_or_fail(w, dw_all_converged, 30000, "server 1 killed: cluster and device convergence");
+    fprintf(stderr, "server death: devices re-owned after %u ms\n", dw_now_ms() - t0);
+
+    /* Re-balancing: a fourth server; the devices its ring gives it move to it. */
+    au_device_server_stats before[4];
+    for (int k = 0; k < 3; k++)
+        if (w->s[k].live) au_device_server_stats_get(w->s[k].ds, &before[k]);
+    dw_server_start(w, 3, 0, NULL);
+    t0 = dw_now_ms();
+    wait_or_fail(w, dw_all_converged, 30000, "fourth server: cluster and device convergence");
+    int moved = 0;
+    for (int i = 0; i < w->nd; i++)
+        if (w->d[i].live && dw_holder(w, i) == 3) moved++;
+    au_device_server_stats st3;
+    au_device_server_stats_get(w->s[3].ds, &st3);
+    fprintf(stderr, "fourth server: %d devices moved to it in %u ms (moves %llu)\n", moved,
+            dw_now_ms() - t0, (unsigned long long)st3.moves);
+    assert_true(st3.owned >= (uint64_t)moved);
+    assert_true(st3.moves + st3.ups >= (uint64_t)moved);
+    /* And the hand-over was by the ring, not by devices re-announcing: the old owners handed
+     * over at least those devices. */
+    uint64_t handed = 0;
+    for (int k = 0; k < 3; k++) {
+        if (!w->s[k].live) continue;
+        au_device_server_stats st;
+        au_device_server_stats_get(w->s[k].ds, &st);
+        handed += st.handovers - before[k].handovers;
+    }
+    assert_true(handed >= (uint64_t)moved);
+    dw_stop(w);
+}
+
+/* ---- forged, replayed, flooded ---------------------------------------------------------------- */
+
+static int udp(uint16_t *port) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t l = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &l);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static void send_up(int fd, lib_server *s, uint16_t port, const au_device_up *msg) {
+    au_buf buf = { 0 };
+    assert_int_equal(au_encode(&au_type_au_device_up, msg, &buf, NULL), AU_OK);
+    au_wire_dest dest = { .kind = AU_WIRE_KIND_MESSAGE, .name = (const uint8_t *)"au.devices",
+                          .name_len = 10, .root_type = AU_DC_UP_TYPE_ID, .iface_type = AU_DC_UP_TYPE_ID };
+    assert_int_equal(au_wire_packer_add(&s->packer, &dest, buf.data, buf.len), AU_WIRE_OK);
+    au_wire_packer_flush(&s->packer);
+    au_buf_free(&buf);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                             .sin_port = htons(port) };
+    assert_true(sendto(fd, s->out, s->out_len, 0, (struct sockaddr *)&a, sizeof a) == (ssize_t)s->out_len);
+}
+
+static uint16_t port_of(const char *addr) { return (uint16_t)atoi(strrchr(addr, ':') + 1); }
+
+static uint8_t captured[DW_BUF];
+static size_t captured_len;
+static int capture_send(void *ctx, const au_dc_addr *to, const uint8_t *data, size_t len) {
+    /* A heartbeat's CBOR starts [1, ...]: 0x82 0x01 after the name; keep the last one. */
+    if (len <= sizeof captured && memmem(data, len, "au.devices", 10)) {
+        const uint8_t *p = memmem(data, len, "au.devices", 10);
+        size_t off = (size_t)(p - data) + 10;
+        if (off + 2 <= len && data[off] == 0x82 && data[off + 1] == 0x01) {
+            memcpy(captured, data, len);
+            captured_len = len;
+        }
+    }
+    return dw_send(ctx, to, data, len);
+}
+
+static bool one_device_up(dw_world *w) { return dw_devices_converged(w) && w->d[0].cfg.device; }
+
+static void forged_and_replayed(void **state) {
+    (void)state;
+    dw_world *w = &W;
+    memset(w, 0, sizeof *w);
+    w->drv = *au_driver_default();
+    dw_server_start(w, 0, -1, &(au_device_server_config){ .max_devices = 8, .new_per_second = 100 });
+    wait_or_fail(w, dw_cluster_converged, 10000, "one server");
+    dw_device_start(w, 0, (int[]){ 0 }, 1, 100);
+    w->d[0].cfg.platform.send = capture_send;
+    wait_or_fail(w, one_device_up, 10000, "one device up");
+    uint32_t t0 = dw_now_ms();
+    while (!captured_len && dw_now_ms() - t0 < 3000) dw_pump(w);
+    assert_true(captured_len > 0);
+
+    au_device_server *ds = w->s[0].ds;
+    au_node_stats ns0, ns1;
+    au_device_server_stats st0, st1;
+    au_node_stats_get(w->s[0].node, &ns0);
+
+    /* Replayed: the captured heartbeat datagram again, byte for byte, from the device's socket. */
+    uint16_t port = port_of(w->s[0].addr);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                             .sin_port = htons(port) };
+    assert_true(sendto(w->d[0].io.fd, captured, captured_len, 0, (struct sockaddr *)&a, sizeof a) ==
+                (ssize_t)captured_len);
+    /* Altered: one bit of it flipped fails the checksum. */
+    captured[captured_len / 2] ^= 0x10;
+    assert_true(sendto(w->d[0].io.fd, captured, captured_len, 0, (struct sockaddr *)&a, sizeof a) ==
+                (ssize_t)captured_len);
+    t0 = dw_now_ms();
+    do {
+        dw_pump(w);
+        au_node_stats_get(w->s[0].node, &ns1);
+    } while ((ns1.drops_duplicate == ns0.drops_duplicate || ns1.drops_checksum == ns0.drops_checksum) &&
+             dw_now_ms() - t0 < 3000);
+    assert_true(ns1.drops_duplicate > ns0.drops_duplicate);
+    assert_true(ns1.drops_checksum > ns0.drops_checksum);
+
+    /* Forged: a well-formed heartbeat for the device from another socket, echoing a request
+     * number the server never sent, and one for a device it does not know. */
+    au_device_server_stats_get(ds, &st0);
+    uint16_t myport;
+    int fd = udp(&myport);
+    lib_server forger;
+    lib_server_init(&forger, 0, 99, NULL, 0);
+    send_up(fd, &forger, port, &(au_device_up){ .tag = au_device_up_heartbeat,
+                                                .heartbeat = { .device = w->d[0].cfg.device,
+                                                               .incarnation = w->d[0].cfg.incarnation,
+                                                               .request = 1u << 30, .clock = 1 } });
+    send_up(fd, &forger, port, &(au_device_up){ .tag = au_device_up_heartbeat,
+                                                .heartbeat = { .device = 5, .incarnation = 1,
+                                                               .request = 1, .clock = 1 } });
+    t0 = dw_now_ms();
+    do {
+        dw_pump(w);
+        au_device_server_stats_get(ds, &st1);
+    } while ((st1.drops_unsolicited == st0.drops_unsolicited || st1.drops_not_owned == st0.drops_not_owned) &&
+             dw_now_ms() - t0 < 3000);
+    assert_true(st1.drops_unsolicited > st0.drops_unsolicited);
+    assert_true(st1.drops_not_owned > st0.drops_not_owned);
+    assert_int_equal(au_device_server_state(ds, w->d[0].cfg.device), AU_DEVICE_UP);
+
+    /* Flood: 200 announces of unknown devices: at most max_devices records, the rest counted. */
+    for (int i = 0; i < 200; i++)
+        send_up(fd, &forger, port, &(au_device_up){ .tag = au_device_up_announce,
+                                                    .announce = { .device = 50000u + (uint64_t)i,
+                                                                  .incarnation = 1, .clock = 1,
+                                                                  .interval_ms = 1000,
+                                                                  .max_datagram = 512 } });
+    t0 = dw_now_ms();
+    do {
+        dw_pump(w);
+        au_device_server_stats_get(ds, &st1);
+    } while (st1.announces < st0.announces + 200 && dw_now_ms() - t0 < 5000);
+    assert_true(st1.announces >= st0.announces + 200);
+    assert_true(st1.owned + st1.standby <= 8);
+    assert_true(st1.drops_rate + st1.drops_table_full >= 200 - 8);
+    assert_true(st1.drops_table_full > 0); /* the burst of 100 fills the 8 records */
+    assert_true(st1.drops_rate > 0);       /* and the rest exceeds the bucket */
+    fprintf(stderr, "flood: owned %llu, drops rate %llu, table full %llu\n",
+            (unsigned long long)st1.owned, (unsigned long long)st1.drops_rate,
+            (unsigned long long)st1.drops_table_full);
+    lib_server_destroy(&forger);
+    close(fd);
+    dw_stop(w);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(forged_and_replayed),
+        cmocka_unit_test(scenario),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
