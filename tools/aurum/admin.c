@@ -20,6 +20,7 @@
 
 struct aurum_admin {
     au_node *node;
+    au_str_lref lines;
     au_cluster *cluster;
     au_nanos started;
     pthread_mutex_t lock;
@@ -303,7 +304,7 @@ static void answer_status(admin_state *s, au_ctx *ctx, adm_status_ref reply) {
         .node_stats = node_stats(node),
         .cluster_stats = cluster_stats(s->h->cluster),
     };
-    aurum_devices_list(&st.devices);
+    aurum_devices_list(&st.devices, s->ring);
     aurum_crdt_values(&st.values);
     au_send(reply, st);
 }
@@ -328,6 +329,13 @@ static void admin_recv(au_ctx *ctx, admin_state *s, adm_msg *m) {
         break;
     }
     case adm_msg_cluster: on_update(s, ctx, &m->cluster); break;
+    case adm_msg_line: {
+        char line[256];
+        snprintf(line, sizeof line, "%.*s", (int)m->line.len, m->line.ptr ? m->line.ptr : "");
+        au_log(AU_LOG_USER, AU_LOG_INFO, "%s", line);
+        broadcast(s, au_node_now(au_ctx_node(ctx)), line);
+        break;
+    }
     }
 }
 
@@ -359,6 +367,7 @@ aurum_admin *aurum_admin_start(au_node *node, au_cluster *c) {
         aurum_admin_free(a);
         return NULL;
     }
+    a->lines = au_narrow_local(adm_msg, au_str, ref);
     au_err err = au_cluster_subscribe(c, au_narrow_local(adm_msg, au_cluster_update, ref));
     if (err) {
         fprintf(stderr, "aurum node: cannot subscribe to the cluster: %s\n", au_strerror(err));
@@ -379,6 +388,8 @@ bool aurum_admin_wait_left(aurum_admin *a, unsigned timeout_ms) {
     pthread_mutex_unlock(&a->lock);
     return left;
 }
+
+au_str_lref aurum_admin_lines(aurum_admin *a) { return a->lines; }
 
 void aurum_admin_free(aurum_admin *a) {
     if (!a) return;

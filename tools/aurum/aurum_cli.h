@@ -48,8 +48,9 @@ AU_ARRAY(adm_member);
 AU_RECORD(adm_stat, (au_str, name), (uint64_t, value), (bool, gauge), (au_str, doc));
 AU_ARRAY(adm_stat);
 
-/** A device and the member owning it (address). */
-AU_RECORD(adm_device, (au_str, name), (uint64_t, id), (au_str, owner));
+/** A device and the member owning it (address, "" when unknown). state: "up" or "down" when
+ *  this node owns it (its device server's verdict), "" when another node does. */
+AU_RECORD(adm_device, (au_str, name), (uint64_t, id), (au_str, owner), (au_str, state));
 AU_ARRAY(adm_device);
 
 /** A shared value: a CRDT's name, kind ("counter", "set") and its value as text (the counter's
@@ -79,10 +80,19 @@ AU_RECORD(adm_incr, (int64_t, by), (int64_t_ref, reply));
 AU_RECORD(adm_add, (au_str, element), (int64_t_ref, reply));
 
 /** What the admin actor receives. Only the AU_REMOTE variants can be sent from another process;
- *  the cluster's updates come from this node alone. */
+ *  the cluster's updates and the device lines (node_devices.c: a line for the watchers) come
+ *  from this node alone. */
 AU_LOCAL_ROOT(adm_msg, (status, adm_status_req, AU_REMOTE), (subscribe, adm_subscribe, AU_REMOTE),
               (incr, adm_incr, AU_REMOTE), (add, adm_add, AU_REMOTE),
-              (cluster, au_cluster_update, AU_LOCAL));
+              (cluster, au_cluster_update, AU_LOCAL), (line, au_str, AU_LOCAL));
+
+/** The user message type of a device's hello (`aurum device` sends it whenever its owner
+ *  changes, and every AURUM_DEVICE_HELLO_MS): its payload is the device's name, a CBOR text.
+ *  The device server relays device messages to every member, so every node learns every
+ *  device's name and current owner from it. */
+#define AURUM_DEVICE_HELLO_TYPE 0x61752e68656c6c6full /* "au.hello" */
+#define AURUM_DEVICE_HELLO_MS 5000u
+#define AURUM_MAX_DEVICES 4096u
 
 #define AURUM_RING_SAMPLES 4096u
 #define AURUM_WATCH_LEASE_MS 5000u
@@ -98,6 +108,8 @@ typedef struct aurum_admin aurum_admin;
  *  aurum_admin_free after au_node_stop (the actor's own state is freed when it stops). */
 aurum_admin *aurum_admin_start(au_node *node, au_cluster *c);
 void aurum_admin_free(aurum_admin *a);
+/** The admin actor's line interface: each au_str sent there goes to every watcher. */
+au_str_lref aurum_admin_lines(aurum_admin *a);
 
 /** Waits up to timeout_ms for the admin actor to have seen this node's LEFT event (and told its
  *  watchers). true if it did. */
@@ -113,11 +125,13 @@ int64_t aurum_crdt_add(const char *element); /* the set's size afterwards, -1 wi
 /** Appends the shared values to *out (owned strings). */
 void aurum_crdt_values(adm_value_array *out);
 
-/** The device server. */
-bool aurum_devices_start(au_node *node, au_cluster *c);
+/** The device server; its events and the devices' hellos become lines for the watchers
+ *  (sent to `lines`). */
+bool aurum_devices_start(au_node *node, au_cluster *c, au_str_lref lines);
 bool aurum_devices_available(void);
-/** Appends the connected devices and their owners to *out (owned strings). */
-void aurum_devices_list(adm_device_array *out);
+/** Sets *out to the devices this node knows and their owners (owned strings); owner ids are
+ *  resolved to addresses through ring (may be NULL). */
+void aurum_devices_list(adm_device_array *out, const au_ring *ring);
 
 /* ---- helpers (common.c) ---------------------------------------------------------------------- */
 

@@ -8,7 +8,10 @@
  * never 0), so the same name is the same device across runs; its incarnation is the wall clock
  * in microseconds (au_dc_posix_incarnation), so a restarted device is a newer run.
  * Standard output, flushed per line: "aurum device: NAME is device 0x<id>, announcing to ADDR",
- * then "aurum device: NAME owner 0x<server id>" at each change (0x0: none). */
+ * then at each change "aurum device: NAME owned by node id=<cluster id>" or "aurum device: NAME
+ * has no owner, announcing". Whenever it has an
+ * owner it says hello (its name, AURUM_DEVICE_HELLO_TYPE) at each change and every
+ * AURUM_DEVICE_HELLO_MS, so every node can name it and knows its owner. */
 #define _GNU_SOURCE
 #include "aurum_cli.h"
 
@@ -37,11 +40,22 @@ static void on_signal(int sig) {
 }
 
 static const char *device_name;
+static int hello_due; /* the owner changed: say hello (the name) to the new one */
 
 static void on_owner(void *user, uint64_t owner) {
     (void)user;
-    printf("aurum device: %s owner 0x%llx\n", device_name, (unsigned long long)owner);
+    if (owner) printf("aurum device: %s owned by node id=%llu\n", device_name, (unsigned long long)owner);
+    else printf("aurum device: %s has no owner, announcing\n", device_name);
     fflush(stdout);
+    hello_due = owner != 0;
+}
+
+/* The hello: the device's name as a CBOR text, AURUM_DEVICE_HELLO_TYPE (aurum_cli.h). */
+static void hello(au_dc *dc) {
+    uint8_t buf[80];
+    au_dc_cbor_out w = { buf, 0, sizeof buf, 0 };
+    au_dc_cbor_put_text(&w, device_name, strlen(device_name));
+    if (!w.err) au_dc_send(dc, AURUM_DEVICE_HELLO_TYPE, buf, w.len);
 }
 
 static uint64_t name_id(const char *name) {
@@ -74,6 +88,8 @@ int aurum_device(int argc, char **argv) {
             return aurum_fail("device", AURUM_EXIT_USAGE,
                               "bad --interval \"%s\" (want milliseconds, 10..3600000)", v);
     }
+    if (server && name && strlen(name) > 48)
+        return aurum_fail("device", AURUM_EXIT_USAGE, "--name is too long (at most 48 bytes)");
     if (!server || !name || !*name)
         return aurum_fail("device", AURUM_EXIT_USAGE,
                           "--server HOST:PORT and --name NAME are required (see aurum device --help)");
@@ -122,7 +138,17 @@ int aurum_device(int argc, char **argv) {
         printf("aurum device: %s is device 0x%llx, announcing to %s\n", name,
                (unsigned long long)cfg.device, server);
         fflush(stdout);
-        while (!stopping) au_dc_posix_wait(&io, au_dc_poll(&dc));
+        uint32_t last_hello = 0;
+        while (!stopping) {
+            uint32_t wait = au_dc_poll(&dc), now = cfg.platform.now_ms(&io);
+            if (au_dc_owner(&dc) && (hello_due || now - last_hello >= AURUM_DEVICE_HELLO_MS)) {
+                hello(&dc);
+                hello_due = 0;
+                last_hello = now;
+            }
+            if (au_dc_owner(&dc) && wait > AURUM_DEVICE_HELLO_MS) wait = AURUM_DEVICE_HELLO_MS;
+            au_dc_posix_wait(&io, wait);
+        }
         printf("aurum device: %s stopped (%u datagrams received, %u sent)\n", name,
                dc.stats.received, dc.stats.sent);
         fflush(stdout);

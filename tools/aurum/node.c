@@ -105,7 +105,7 @@ int aurum_node(int argc, char **argv) {
         au_node_stop(node);
         return AURUM_EXIT_FAIL;
     }
-    bool devices = aurum_devices_start(node, cluster);
+    bool devices = aurum_devices_start(node, cluster, aurum_admin_lines(admin));
     bool crdt = aurum_crdt_start(node, cluster);
     printf("aurum node: listening on %s id=%llu (device server: %s, shared counter and set: %s)\n",
            au_node_address(node), (unsigned long long)au_cluster_id(cluster),

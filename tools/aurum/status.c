@@ -5,7 +5,7 @@
  * Relies on the admin protocol (aurum_cli.h), au_forge and a promise. The JSON is one object:
  *   {"address", "id", "version", "uptime_ms", "replication_factor",
  *    "members": [{"address", "id", "state", "reason", "ring_share"}],
- *    "has_devices", "devices": [{"name", "id", "owner"}],
+ *    "has_devices", "devices": [{"name", "id", "owner", "state"}],
  *    "has_crdt", "values": [{"name", "kind", "value"}], "counter" (a number, or null),
  *    "node_stats": {name: value}, "cluster_stats": {name: value}}
  * ring_share is a fraction (0..1) of AURUM_RING_SAMPLES sample keys. */
@@ -75,6 +75,8 @@ static void print_json(FILE *o, const adm_status *st) {
         json_str(o, d->name);
         fprintf(o, ",\"id\":%llu,\"owner\":", (unsigned long long)d->id);
         json_str(o, d->owner);
+        fputs(",\"state\":", o);
+        json_str(o, d->state);
         fputc('}', o);
     }
     fprintf(o, "],\"has_crdt\":%s,\"values\":[", st->has_crdt ? "true" : "false");
@@ -174,11 +176,12 @@ static void print_table(FILE *o, const adm_status *st) {
     if (!st->has_devices) {
         fputs("\ndevices: no device server in this build\n", o);
     } else {
-        fprintf(o, "\n%-22s %-22s %s\n", "DEVICE", "ID", "OWNER");
+        fprintf(o, "\n%-22s %-22s %-22s %s\n", "DEVICE", "ID", "OWNER", "STATE (if owned here)");
         for (uint32_t i = 0; i < st->devices.len; i++) {
             const adm_device *d = &st->devices.ptr[i];
-            fprintf(o, "%-22.*s %-22llu %.*s\n", (int)d->name.len, d->name.ptr,
-                    (unsigned long long)d->id, (int)d->owner.len, d->owner.ptr);
+            fprintf(o, "%-22.*s 0x%-20llx %-22.*s %.*s\n", (int)d->name.len, d->name.ptr,
+                    (unsigned long long)d->id, (int)d->owner.len, d->owner.ptr,
+                    (int)d->state.len, d->state.ptr);
         }
         if (!st->devices.len) fputs("(none)\n", o);
     }
