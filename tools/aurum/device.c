@@ -149,8 +149,11 @@ int aurum_device(int argc, char **argv) {
             if (au_dc_owner(&dc) && wait > AURUM_DEVICE_HELLO_MS) wait = AURUM_DEVICE_HELLO_MS;
             au_dc_posix_wait(&io, wait);
         }
-        printf("aurum device: %s stopped (%u datagrams received, %u sent)\n", name,
-               dc.stats.received, dc.stats.sent);
+        const au_dc_stats *st = &dc.stats;
+        printf("aurum device: %s stopped (datagrams: %u received, %u accepted, %u sent; dropped: "
+               "%u malformed, %u failed integrity or seal, %u replayed, %u not for it)\n",
+               name, st->received, st->accepted, st->sent, st->drop_malformed, st->drop_integrity,
+               st->drop_replayed, st->drop_not_mine);
         fflush(stdout);
     }
     memset(keys, 0, sizeof keys);
