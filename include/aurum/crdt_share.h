@@ -1,0 +1,300 @@
+/* aurum/crdt_share.h — sharing a CRDT across the cluster: one replica per node, kept in sync by a
+ * dispersal actor (causal δ-dispersal after Almeida, Shoker and Baquero, "Delta state replicated
+ * data types", algorithm 2, with the redundancy removal and no-back-propagation of Enes et al.,
+ * "Efficient synchronization of state-based CRDTs").
+ *
+ *   AU_SHARE_OF(gcounter) is built in: au_share_gcounter is a replica of a GCounter.
+ *   au_share_gcounter hits;
+ *   au_share_gcounter_start(node, cluster, &(au_share_config){ .name = "hits" }, &hits);
+ *   au_share_gcounter_inc(hits, 1);                 // any thread; applied by the actor
+ *   uint64_t v = au_share_gcounter_value(hits);     // any thread; the replica's value now
+ *
+ * Every node that shares a CRDT starts a replica under the same name with the same type (the
+ * type's name, e.g. "au.gcounter.1", travels with every delta; a mismatch is dropped and counted).
+ * The replica is an actor registered under "crdt:<name>", in the node's "crdt" layer (stopped
+ * before the cluster, after the user's actors); it lives until au_node_stop, which frees it.
+ *
+ * The algorithm, per replica (member id i, its cluster member id):
+ *   - X: the state; c: a local clock counting the changes to X; D: a buffer of the deltas of
+ *     changes [gc, c) (each remembering which peer it came from); A[j]: for every other member
+ *     j, the highest clock of ours j has acknowledged.
+ *   - a mutation m: d = m(X) (a δ-mutator), X ⊔= d, D[c++] = d.
+ *   - a received delta d (from anyone, member or not: a joiner the local view does not know yet
+ *     is answered too) with sender clock k: d' = d ∖ X (delta_minus: what X lacks); if d' is not
+ *     bottom, X ⊔= d', D[c++] = d' (so it is passed on: transitive dispersal); then ack k to the
+ *     sender. A delta that fails to decode, names another type, or is too large is dropped and
+ *     counted, and not acked.
+ *   - an ack (j, k): A[j] = max(A[j], k); D is collected below min_j A[j].
+ *   - a dispersal round (after every change, at most once per `timeout`, and every `timeout`
+ *     while some target has not acked c): the targets are the priority peers plus, with
+ *     OUT_OF_DATE, the `amount` peers with the lowest A[j] (ties: the longest unserved), or with
+ *     ALL every peer; each target j with A[j] < c gets the join of D[A[j] .. c) minus the
+ *     deltas that came from j itself, or — if D no longer reaches back to A[j] (a new or
+ *     returning member, or one that fell behind) — the full state X. One timer chain per replica.
+ *   - catching up: a member that needs the full state gets it first only from its catch-up
+ *     sources — its ring managers (au_ring_managers) — and from each other peer only once it
+ *     has been a member for `catchup_delay` without acking, and then at most once per
+ *     `catchup_delay` from each (so a joiner does not receive N full states at once; once it
+ *     acks, it is served by deltas like everyone else).
+ *   - membership (au_cluster_subscribe): ADDED j → A[j] = 0; REMOVED j → j is dropped from A
+ *     (and D may be collected further); mutations made before the node joined are in X and D
+ *     and are dispersed as soon as it joins (ALONE/JOINED).
+ *
+ * Pruning (when the type keeps per-replica entries; see "Pruning" in aurum/crdt.h): a member
+ * removed with reason LEAVING or REPLACED (its id never mutates again: P1) is pruned on this
+ * replica `prune_delay` after the removal (P2: its last deltas had that long to arrive), unless
+ * it came back meanwhile. A member removed as FAILED may come back with the same id after a
+ * partition heals, so it is pruned only if `prune_failed` is set, `prune_failed` after the
+ * removal (set it well above the cluster's tombstone_ttl). For prune_once types (the counters)
+ * only the live member with the lowest id at that time prunes (P3) and ships the delta; the
+ * others only join it. A pruned id that later shows up again is not pruned twice.
+ *
+ * Size: a delta or state is sent as one message; the transport fragments it (docs/
+ * wire-format.md). One whose encoding exceeds `max_message` is not sent: counted in
+ * drops_too_big with a WARN log line (the peer then stays behind until the state shrinks or the
+ * limit is raised, and the buffer is kept for it). Received ones above it are dropped likewise.
+ *
+ * Threads: every au_share_* call may be made from any thread. Mutations are queued to the actor
+ * and applied in call order per calling thread; reads (au_share_read, the typed value
+ * functions) take the replica's lock and see the state as of the last applied change. */
+#ifndef AURUM_CRDT_SHARE_H
+#define AURUM_CRDT_SHARE_H
+
+#include <aurum/actor.h>
+#include <aurum/cluster.h>
+#include <aurum/crdt.h>
+#include <aurum/export.h>
+#include <aurum/node.h>
+#include <aurum/schema.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- configuration -------------------------------------------------------------------------- */
+
+/** Which peers a dispersal round sends to (besides the priority peers). */
+typedef enum au_share_selector {
+    AU_SHARE_OUT_OF_DATE = 0, /**< the `amount` peers with the lowest acknowledged clock */
+    AU_SHARE_ALL,             /**< every peer that has not acknowledged the current clock */
+} au_share_selector;
+
+/** Settings of one replica. Zero means the default for every field; durations are nanoseconds
+ *  (AU_MSEC(..)). Every node sharing the CRDT must use the same name and type. */
+typedef struct au_share_config {
+    const char *name;               /**< the CRDT's name (required; at most 48 bytes); the
+                                         replica actor is registered as "crdt:<name>" */
+    au_share_selector selector;     /**< default AU_SHARE_OUT_OF_DATE */
+    unsigned amount;                /**< OUT_OF_DATE: peers per round besides the priority
+                                         peers; default 1 */
+    const char *const *priority;    /**< "host:port" of peers served in every round (those not
+                                         members are skipped); copied */
+    size_t npriority;               /**< entries in priority */
+    au_nanos timeout;               /**< re-send interval while a peer has not acked, and the
+                                         shortest interval between rounds; default 50 ms */
+    au_nanos catchup_delay;         /**< how long a member needing the full state waits for its
+                                         ring managers before other peers send it theirs, and the
+                                         interval between full states from one peer; default
+                                         8 × timeout */
+    size_t max_message;             /**< largest encoded delta or state sent or accepted, bytes;
+                                         keep it ≤ the node's max_message_size; default 16 MiB
+                                         minus 4 KiB */
+    au_nanos prune_delay;           /**< wait after a LEAVING/REPLACED removal before pruning
+                                         the member's entries; default 10 s */
+    au_nanos prune_failed;          /**< wait after a FAILED removal before pruning; default 0 =
+                                         never prune failed members */
+} au_share_config;
+
+/* ---- the replica ------------------------------------------------------------------------------ */
+
+/** A replica of a shared CRDT (opaque; owned by its node, freed after au_node_stop). */
+typedef struct au_share au_share;
+typedef au_share *au_share_ptr;
+AU_LOCAL_TYPE(au_share_ptr);
+
+/** What subscribers receive after each change of the replica (local or remote): the replica
+ *  (read it with au_share_read or the typed reads: the state may have moved on since), the
+ *  replica's clock after the change, and whether it came from a local mutation. Changes may be
+ *  coalesced: one notification per actor turn at most. */
+AU_LOCAL_RECORD(au_share_changed, (au_share_ptr, share), (uint64_t, clock), (bool, local));
+
+/** Statistics of one replica. */
+typedef struct au_share_stats {
+    uint64_t clock;            /**< the local clock (changes to the state so far) */
+    uint64_t buffered;         /**< deltas in the buffer now */
+    uint64_t peers;            /**< members in the ack table now */
+    uint64_t mutations;        /**< local mutations applied (that changed the state) */
+    uint64_t mutations_failed; /**< mutators that returned an error (state unchanged) */
+    uint64_t deltas_sent;      /**< delta groups sent */
+    uint64_t states_sent;      /**< full states sent */
+    uint64_t bytes_sent;       /**< encoded CRDT bytes sent (deltas and states) */
+    uint64_t received;         /**< deltas and states received and decoded */
+    uint64_t redundant;        /**< ... of which had nothing new (bottom after delta_minus) */
+    uint64_t acks_sent;        /**< acks sent */
+    uint64_t acks_received;    /**< acks received from members */
+    uint64_t drops_decode;     /**< received deltas that failed to decode (not acked) */
+    uint64_t drops_type;       /**< received deltas naming another CRDT type (not acked) */
+    uint64_t drops_too_big;    /**< deltas/states not sent or not accepted: above max_message */
+    uint64_t drops_invalid;    /**< malformed protocol messages (bad sender, clock) */
+    uint64_t pruned;           /**< departed members pruned */
+} au_share_stats;
+
+/** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start; the
+ *  replica subscribes to it). AU_EINVAL for a bad configuration (no name, name too long);
+ *  AU_EEXIST when a replica of that name exists on the node; AU_ENOMEM; AU_EFULL without a
+ *  layer slot. The first replica on a node attaches the "crdt" layer. */
+AU_API au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *type,
+                             const au_share_config *cfg, au_share **out);
+
+/** The vtable the replica was started with. */
+AU_API const au_crdt_type *au_share_type(const au_share *s);
+/** The replica id its mutators get (this node's cluster member id). */
+AU_API uint64_t au_share_replica(const au_share *s);
+
+/** A mutation for generic code: applied by the actor to the replica's state, with its delta
+ *  accumulator, the replica id (pass it to the type's mutators) and a copy of the argument bytes
+ *  given to au_share_mutate. Returns AU_OK or an error (then state and delta must be unchanged). */
+typedef au_err (*au_share_mutator)(void *state, void *delta, uint64_t replica, const void *arg,
+                                   size_t len);
+
+/** Queues a mutation: fn runs on the actor with a copy of arg's len bytes (so arg may hold
+ *  values, not pointers to memory that may go away). AU_OK once queued; AU_ESTOPPED if the node
+ *  stops; AU_EINVAL for a NULL fn. A mutation that changes nothing is not dispersed. */
+AU_API au_err au_share_mutate(au_share *s, au_share_mutator fn, const void *arg, size_t len);
+
+/** Calls fn(state, arg) with the replica's current state, under the replica's lock (fn must not
+ *  call au_share_* functions on the same replica, and must not keep pointers into the state). */
+AU_API void au_share_read(au_share *s, void (*fn)(const void *state, void *arg), void *arg);
+
+/** A deep copy of the current state into *out (free it with the type's free). */
+AU_API au_err au_share_snapshot(au_share *s, void **out);
+
+/** Adds a subscriber: it gets an au_share_changed at once (the state as it is) and after each
+ *  change. A subscriber that has stopped is dropped. */
+AU_API au_err au_share_subscribe(au_share *s, au_share_changed_lref subscriber);
+
+/** Fills *out with the replica's statistics. */
+AU_API void au_share_stats_get(au_share *s, au_share_stats *out);
+
+/* ---- typed replicas ------------------------------------------------------------------------ */
+
+/* Internal: the untyped halves of the typed wrappers. */
+typedef au_err (*au_share_tramp_)(void (*fn)(void), void *state, void *delta, uint64_t replica,
+                                  const void *arg, size_t len);
+typedef void (*au_share_rtramp_)(void (*fn)(void), const void *state, void *arg);
+AU_API au_err au_share_mutate_typed_(au_share *s, void (*fn)(void), au_share_tramp_ tramp,
+                                     const void *arg, size_t len);
+AU_API void au_share_read_typed_(au_share *s, void (*fn)(void), au_share_rtramp_ tramp, void *arg);
+
+/* AU_SHARE_OF(T) declares au_share_T, a handle distinct for every T (a struct wrapping
+ * au_share *), so that a replica of one type passed where another is expected does not compile:
+ *   au_share_T_start(node, cluster, cfg, &out)   with au_T_type
+ *   au_share_T_mutate(h, fn, arg, len)           fn(au_T *state, au_T *delta, uint64_t replica,
+ *                                                   const void *arg, size_t len)
+ *   au_share_T_read(h, fn, arg)                  fn(const au_T *state, void *arg)
+ *   au_share_T_snapshot(h, &copy)                an au_T * to free with au_T_free
+ *   au_share_T_subscribe(h, lref), au_share_T_stats(h, &st), au_share_T_of(changed) (the
+ *   replica of a notification as an au_share_T; .s is NULL if it is of another type).
+ * For the typed ORMaps (whose handles are structs) use AU_SHARE_OF_MAP(T), T as in AU_ORMAP_OF;
+ * the handle is au_share_ormap_T and the state is passed as au_ormap_T. */
+#define AU_SHARE_OF_COMMON_(H, ST, CST, WRAP, CWRAP, VT)                                          \
+    typedef struct H { au_share *s; } H;                                                          \
+    typedef au_err (*H##_mutator)(ST state, ST delta, uint64_t replica, const void *arg,         \
+                                  size_t len);                                                    \
+    static inline au_err H##_start(au_node *node, au_cluster *cluster, const au_share_config *cfg, \
+                                   H *out) {                                                      \
+        out->s = NULL;                                                                            \
+        return au_share_start(node, cluster, &(VT), cfg, &out->s);                               \
+    }                                                                                             \
+    static inline au_err H##_tramp_(void (*fn)(void), void *st, void *d, uint64_t r,             \
+                                    const void *arg, size_t len) {                                \
+        return ((H##_mutator)fn)(WRAP(st), WRAP(d), r, arg, len);                                \
+    }                                                                                             \
+    static inline au_err H##_mutate(H h, H##_mutator fn, const void *arg, size_t len) {          \
+        return au_share_mutate_typed_(h.s, (void (*)(void))fn, H##_tramp_, arg, len);            \
+    }                                                                                             \
+    static inline void H##_rtramp_(void (*fn)(void), const void *st, void *arg) {                \
+        ((void (*)(CST, void *))fn)(CWRAP(st), arg);                                              \
+    }                                                                                             \
+    static inline void H##_read(H h, void (*fn)(CST state, void *arg), void *arg) {              \
+        au_share_read_typed_(h.s, (void (*)(void))fn, H##_rtramp_, arg);                         \
+    }                                                                                             \
+    static inline au_err H##_snapshot(H h, ST *out) {                                            \
+        void *v = NULL;                                                                           \
+        au_err e = au_share_snapshot(h.s, &v);                                                    \
+        *out = WRAP(v);                                                                           \
+        return e;                                                                                 \
+    }                                                                                             \
+    static inline au_err H##_subscribe(H h, au_share_changed_lref sub) {                         \
+        return au_share_subscribe(h.s, sub);                                                      \
+    }                                                                                             \
+    static inline void H##_stats(H h, au_share_stats *out) { au_share_stats_get(h.s, out); }     \
+    static inline H H##_of(const au_share_changed *c) {                                          \
+        return (H){ c && au_share_type(c->share) == &(VT) ? c->share : NULL };                   \
+    }
+
+#define AU_SHARE_PTR_WRAP_(T) (au_##T *)
+#define AU_SHARE_CPTR_WRAP_(T) (const au_##T *)
+#define AU_SHARE_OF(T)                                                                             \
+    AU_SHARE_OF_COMMON_(au_share_##T, au_##T *, const au_##T *, AU_SHARE_PTR_WRAP_(T),             \
+                        AU_SHARE_CPTR_WRAP_(T), au_##T##_type)
+#define AU_SHARE_MAP_WRAP_(T, p) ((au_ormap_##T){ (au_ormap *)(p) })
+#define AU_SHARE_OF_MAP(T)                                                                         \
+    static inline au_ormap_##T au_share_ormap_##T##_wrap_(void *p) {                              \
+        return AU_SHARE_MAP_WRAP_(T, p);                                                           \
+    }                                                                                              \
+    static inline au_ormap_##T au_share_ormap_##T##_cwrap_(const void *p) {                       \
+        return AU_SHARE_MAP_WRAP_(T, (void *)(uintptr_t)p);                                        \
+    }                                                                                              \
+    AU_SHARE_OF_COMMON_(au_share_ormap_##T, au_ormap_##T, au_ormap_##T,                            \
+                        au_share_ormap_##T##_wrap_, au_share_ormap_##T##_cwrap_,                   \
+                        au_ormap_##T##_type)
+
+/* ---- built-in typed replicas and their common operations ------------------------------------ */
+
+AU_SHARE_OF(gcounter)
+AU_SHARE_OF(pncounter)
+AU_SHARE_OF(gset)
+AU_SHARE_OF(twopset)
+AU_SHARE_OF(orset)
+AU_SHARE_OF(lwwreg)
+AU_SHARE_OF(mvreg)
+AU_SHARE_OF(ewflag)
+AU_SHARE_OF(dwflag)
+AU_SHARE_OF(lwwmap)
+AU_SHARE_OF_MAP(gcounter)
+AU_SHARE_OF_MAP(pncounter)
+AU_SHARE_OF_MAP(orset)
+
+/** Adds n to this replica's entry of a shared GCounter. */
+AU_API au_err au_share_gcounter_inc(au_share_gcounter h, uint64_t n);
+/** The shared GCounter's value on this replica now. */
+AU_API uint64_t au_share_gcounter_value(au_share_gcounter h);
+/** Adds n (negative: subtracts) to a shared PNCounter. */
+AU_API au_err au_share_pncounter_add(au_share_pncounter h, int64_t n);
+/** The shared PNCounter's value on this replica now. */
+AU_API int64_t au_share_pncounter_value(au_share_pncounter h);
+/** Adds elem (len bytes, at most 64 KiB) to a shared ORSet (add-wins). */
+AU_API au_err au_share_orset_add(au_share_orset h, const void *elem, size_t len);
+/** Removes elem (the adds of it this replica has seen when the actor applies it). */
+AU_API au_err au_share_orset_remove(au_share_orset h, const void *elem, size_t len);
+/** True if elem is in the shared ORSet on this replica now. */
+AU_API bool au_share_orset_contains(au_share_orset h, const void *elem, size_t len);
+/** Elements of the shared ORSet on this replica now. */
+AU_API size_t au_share_orset_size(au_share_orset h);
+/** Adds n to the PNCounter at key (klen bytes, at most 64 KiB) of a shared ORMap of PNCounters. */
+AU_API au_err au_share_ormap_pncounter_add(au_share_ormap_pncounter h, const void *key,
+                                           size_t klen, int64_t n);
+/** Removes key from a shared ORMap of PNCounters (a concurrent update keeps it: add-wins). */
+AU_API au_err au_share_ormap_pncounter_remove(au_share_ormap_pncounter h, const void *key,
+                                              size_t klen);
+/** The value at key (false, *value 0, if absent) of a shared ORMap of PNCounters now. */
+AU_API bool au_share_ormap_pncounter_get(au_share_ormap_pncounter h, const void *key, size_t klen,
+                                         int64_t *value);
+/** Keys of a shared ORMap of PNCounters now. */
+AU_API size_t au_share_ormap_pncounter_size(au_share_ormap_pncounter h);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

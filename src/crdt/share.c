@@ -1,0 +1,947 @@
+/* share.c — the dispersal actor: one replica of a shared CRDT per node, kept in sync with the
+ * other members by causal δ-dispersal (Almeida, Shoker, Baquero, algorithm 2) with redundancy
+ * removal of received deltas and no back-propagation (Enes et al.). The algorithm and its knobs
+ * are described in include/aurum/crdt_share.h; this file implements exactly that.
+ *
+ * Owns: the replica handles (au_share: the state X under a mutex, so any thread may read it,
+ * and the statistics), one "crdt" layer per node (a process-wide list maps nodes to their layer
+ * and replicas; the layer's free frees the handles), and each replica actor's private state
+ * (delta buffer, ack table, subscribers, pending prunes), freed in post_stop.
+ * Relies on: the public API only (aurum/cluster.h for membership and the ring, forged references
+ * for the wire, timers, aurum/layer.h for the stop order) and util/.
+ * Invariants: only the actor writes X, always under h->mu; the buffer holds the deltas of the
+ * changes [gc, clock) in order, each already minus what X had when it was received; every
+ * peer's acked ≤ clock; gc ≤ min(acked of the peers) unless the buffer hit BUF_MAX, when peers
+ * below gc get the full state; one tick timer chain at most (tick_armed), one pending flush at
+ * most (flush_pending). */
+#include <aurum/aurum.h>
+#include <aurum/cluster.h>
+#include <aurum/crdt.h>
+#include <aurum/crdt_share.h>
+#include <aurum/layer.h>
+#include <aurum/log.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "util/stats.h"
+
+#define LOG(level, ...) au_log(AU_LOG_CRDT, level, __VA_ARGS__)
+#define NAME_MAX_ 48
+#define ADDR_MAX 63
+#define BUF_MAX 65536u     /* deltas buffered at most; beyond, the oldest go (peers: full state) */
+#define PENDING_ACKS 4     /* out-of-order ack ranges remembered per peer */
+#define MAX_MANAGERS 16
+
+#include "crdt/share_wire.h"
+
+/* ---- the handle and the per-node layer ------------------------------------------------------- */
+
+#define SHARE_STATS(X)                                                                             \
+    X(clock) X(buffered) X(peers) X(mutations) X(mutations_failed) X(deltas_sent) X(states_sent)   \
+    X(bytes_sent) X(received) X(redundant) X(acks_sent) X(acks_received) X(drops_decode)          \
+    X(drops_type) X(drops_too_big) X(drops_invalid) X(pruned)
+
+struct au_share {
+    au_node *node;
+    const au_crdt_type *type;
+    uint64_t id;
+    pthread_mutex_t mu;
+    void *state;              /* X: written by the actor under mu; read by anyone under mu */
+    sh_msg_lref actor;
+    struct au_share *next;    /* in its node's list */
+#define STAT_FIELD(n) _Atomic uint64_t n;
+    SHARE_STATS(STAT_FIELD)
+#undef STAT_FIELD
+};
+
+typedef struct sh_node {
+    au_node *node;
+    au_layer *layer;
+    au_share *shares;
+    struct sh_node *next;
+} sh_node;
+
+static pthread_mutex_t g_nodes_mu = PTHREAD_MUTEX_INITIALIZER;
+static sh_node *g_nodes;
+
+static void layer_free(void *arg) {
+    sh_node *n = arg;
+    pthread_mutex_lock(&g_nodes_mu);
+    for (sh_node **p = &g_nodes; *p; p = &(*p)->next)
+        if (*p == n) { *p = n->next; break; }
+    pthread_mutex_unlock(&g_nodes_mu);
+    for (au_share *s = n->shares, *nx; s; s = nx) {
+        nx = s->next;
+        if (s->type) s->type->free(s->state);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+    }
+    free(n);
+}
+
+/* ---- the actor's state ------------------------------------------------------------------------ */
+
+typedef struct sh_dent {
+    void *d;          /* a delta accumulator */
+    uint64_t origin;  /* the member it came from (0: a local mutation or prune) */
+} sh_dent;
+
+typedef struct sh_range { uint64_t base, clock; } sh_range;
+
+typedef struct sh_peer {
+    uint64_t id;
+    char addr[ADDR_MAX + 1];
+    sh_wire_ref ref;
+    uint64_t acked;           /* highest clock of ours it acknowledged */
+    uint64_t sent_clock;      /* clock of our last send to it */
+    au_nanos sent_at, full_at, added_at;
+    bool priority;
+    bool heard;               /* it has acked something of ours */
+    sh_range pend[PENDING_ACKS];
+} sh_peer;
+
+typedef struct sh_prune { uint64_t id; au_nanos due; } sh_prune;
+
+typedef struct sh_state {
+    au_share *h;
+    au_node *node;
+    au_cluster *cluster;
+    const au_crdt_type *t;
+    au_share_config cfg;
+    char **prio;
+    size_t nprio;
+    char actor_name[NAME_MAX_ + 8];
+    const char *addr;
+    uint32_t type_hash;
+    uint64_t me;
+    sh_msg_lref self;
+    bool joined;
+    uint64_t clock, gc;
+    sh_dent *buf;             /* buf[start .. start + (clock - gc)) */
+    size_t start, cap;
+    sh_peer *peers;
+    size_t npeers, peers_cap;
+    au_ring *ring;
+    au_share_changed_lref *subs;
+    size_t nsubs, subs_cap;
+    sh_prune *prunes;
+    size_t nprunes, prunes_cap;
+    uint64_t *pruned;
+    size_t npruned, pruned_cap;
+    bool tick_armed, flush_pending;
+    bool changed, changed_local;
+    uint64_t log_drops;       /* drops logged so far (rate limit) */
+} sh_state;
+
+static au_nanos now_of(sh_state *s) { return au_node_now(s->node); }
+static void stat_add(_Atomic uint64_t *x, uint64_t n) { au_stat_add(x, n); }
+static void stat_set(_Atomic uint64_t *x, uint64_t v) {
+    atomic_store_explicit(x, v, memory_order_relaxed); /* relaxed: a gauge, read as a number */
+}
+
+static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return true;
+    size_t nc = *cap ? *cap * 2 : 8;
+    while (nc < need) nc *= 2;
+    void *np = realloc(*p, nc * elem);
+    if (!np) return false;
+    *p = np;
+    *cap = nc;
+    return true;
+}
+
+/* Logs the first drops and then every 1000th, so hostile traffic cannot flood the log. */
+static bool log_drop(sh_state *s) { return s->log_drops++ < 16 || s->log_drops % 1000 == 0; }
+
+/* ---- the buffer -------------------------------------------------------------------------------- */
+
+static size_t buffered(sh_state *s) { return (size_t)(s->clock - s->gc); }
+static sh_dent *dent(sh_state *s, uint64_t k) { return &s->buf[s->start + (size_t)(k - s->gc)]; }
+
+static void pop_front(sh_state *s) {
+    s->t->free(s->buf[s->start].d);
+    s->start++;
+    s->gc++;
+    if (s->gc == s->clock) s->start = 0;
+}
+
+/* Takes d (a delta accumulator): D[clock++] = d. Returns false (d freed, clock unchanged... but
+ * X already has it, so the change is still counted: peers get it through a full state) on ENOMEM. */
+static void push_delta(sh_state *s, void *d, uint64_t origin) {
+    if (buffered(s) >= BUF_MAX) pop_front(s);
+    if (s->start && s->start + buffered(s) == s->cap) {
+        memmove(s->buf, s->buf + s->start, buffered(s) * sizeof *s->buf);
+        s->start = 0;
+    }
+    if (!grow((void **)&s->buf, &s->cap, s->start + buffered(s) + 1, sizeof *s->buf)) {
+        /* no room for the delta: collect everything, peers behind get the full state */
+        s->t->free(d);
+        while (s->gc < s->clock) pop_front(s);
+        s->clock++;
+        s->gc = s->clock;
+        s->start = 0;
+        LOG(AU_LOG_WARN, "crdt %s: out of memory buffering a delta; peers get the full state",
+            s->cfg.name);
+        return;
+    }
+    s->buf[s->start + buffered(s)] = (sh_dent){ d, origin };
+    s->clock++;
+}
+
+/* Collects the deltas every peer has acknowledged. */
+static void collect(sh_state *s) {
+    uint64_t min = s->clock;
+    for (size_t i = 0; i < s->npeers; i++)
+        if (s->peers[i].acked < min) min = s->peers[i].acked;
+    if (!s->joined) return; /* keep what was made before joining: the first peers get it */
+    while (s->gc < min) pop_front(s);
+    stat_set(&s->h->buffered, buffered(s));
+}
+
+/* ---- peers ------------------------------------------------------------------------------------- */
+
+static sh_peer *peer_by_id(sh_state *s, uint64_t id) {
+    for (size_t i = 0; i < s->npeers; i++)
+        if (s->peers[i].id == id) return &s->peers[i];
+    return NULL;
+}
+
+static bool is_prio(sh_state *s, const char *addr) {
+    for (size_t i = 0; i < s->nprio; i++)
+        if (strcmp(s->prio[i], addr) == 0) return true;
+    return false;
+}
+
+static void add_peer(sh_state *s, const au_cluster_member *m) {
+    if (m->address.len == 0 || m->address.len > ADDR_MAX) return;
+    if (!grow((void **)&s->peers, &s->peers_cap, s->npeers + 1, sizeof *s->peers)) return;
+    sh_peer *p = &s->peers[s->npeers];
+    *p = (sh_peer){ .id = m->id, .added_at = now_of(s) };
+    memcpy(p->addr, m->address.ptr, m->address.len);
+    p->addr[m->address.len] = 0;
+    p->ref = au_forge(sh_msg, sh_wire, s->node, s->actor_name, p->addr);
+    if (au_ref_is_null(p->ref.raw)) return;
+    p->priority = is_prio(s, p->addr);
+    s->npeers++;
+}
+
+static void remove_peer_at(sh_state *s, size_t i) {
+    s->peers[i] = s->peers[s->npeers - 1];
+    s->npeers--;
+}
+
+/* Am I one of p's catch-up sources (its ring managers)? Without a ring: yes. */
+static bool is_source(sh_state *s, const sh_peer *p) {
+    if (!s->ring) return true;
+    const au_cluster_member *mg[MAX_MANAGERS];
+    size_t n = au_ring_managers(s->ring, p->addr, mg, MAX_MANAGERS);
+    if (n == 0) return true;
+    for (size_t i = 0; i < n; i++)
+        if (mg[i]->id == s->me) return true;
+    return false;
+}
+
+/* ---- sending ------------------------------------------------------------------------------------ */
+
+static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
+    if (au_ref_is_null(to.raw)) {
+        if (msg.tag == sh_wire_delta) au_bytes_free(&msg.delta.data);
+        return;
+    }
+    (void)au_send(to, msg);
+}
+
+/* Sends an encoded delta group or state (buf, taken) to p. False if it was too big. */
+static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, bool full) {
+    if (b->len > s->cfg.max_message) {
+        stat_add(&s->h->drops_too_big, 1);
+        if (log_drop(s))
+            LOG(AU_LOG_WARN, "crdt %s: %s of %zu bytes for %s exceeds max_message (%zu); not sent",
+                s->cfg.name, full ? "state" : "delta group", b->len, p->addr, s->cfg.max_message);
+        au_buf_free(b);
+        return false;
+    }
+    size_t len = b->len;
+    au_bytes data = au_bytes_dup(b->data, len);
+    au_buf_free(b);
+    if (!data.ptr && len) return false;
+    stat_add(&s->h->bytes_sent, data.len);
+    stat_add(full ? &s->h->states_sent : &s->h->deltas_sent, 1);
+    send_wire(s, p->ref, (sh_wire){ .tag = sh_wire_delta, .delta = {
+        .from = au_str_view(s->addr), .id = s->me, .type = s->type_hash, .base = base,
+        .clock = s->clock, .full = full, .data = data } });
+    return true;
+}
+
+static void send_full(sh_state *s, sh_peer *p, au_nanos now) {
+    au_buf b = { 0 };
+    if (s->t->encode(s->h->state, &b) != AU_OK) { au_buf_free(&b); return; }
+    p->full_at = now;
+    p->sent_at = now;
+    p->sent_clock = s->clock;
+    send_payload(s, p, &b, 0, true);
+}
+
+/* The join of D[base, clock) less what came from p, encoded and sent. */
+static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
+    void *acc = s->t->create(s->t, true);
+    if (!acc) return;
+    bool any = false;
+    for (uint64_t k = base; k < s->clock; k++) {
+        sh_dent *e = dent(s, k);
+        if (e->origin == p->id) continue; /* it has it: it sent it (no back-propagation) */
+        if (s->t->join(acc, e->d) != AU_OK) { s->t->free(acc); return; }
+        any = true;
+    }
+    p->sent_at = now;
+    p->sent_clock = s->clock;
+    if (!any) {
+        /* everything in the range came from p itself */
+        if (base <= p->acked) p->acked = s->clock;
+        s->t->free(acc);
+        return;
+    }
+    au_buf b = { 0 };
+    au_err e = s->t->encode(acc, &b);
+    s->t->free(acc);
+    if (e != AU_OK) { au_buf_free(&b); return; }
+    send_payload(s, p, &b, base, false);
+}
+
+static void arm_tick(sh_state *s) {
+    if (s->tick_armed) return;
+    if (au_send_after(s->self, s->cfg.timeout, (sh_msg){ .tag = sh_msg_tick })) s->tick_armed = true;
+}
+
+static bool outstanding(sh_state *s) {
+    for (size_t i = 0; i < s->npeers; i++)
+        if (s->peers[i].acked < s->clock) return true;
+    return false;
+}
+
+/* Can p be sent to now, and what: 1 deltas, 2 full state, 0 nothing. A member that never
+ * acked anything (new or returning) or fell behind the buffer is catching up: at first only its
+ * catch-up sources serve it, the others once catchup_delay has passed (and then at most once per
+ * catchup_delay each). */
+static int sendable(sh_state *s, sh_peer *p, au_nanos now) {
+    if (p->acked >= s->clock) return 0;
+    int what = p->acked >= s->gc ? 1 : 2;
+    bool catching_up = what == 2 || !p->heard;
+    if (!catching_up || is_source(s, p)) {
+        if (what == 1)
+            return (p->sent_clock < s->clock || now - p->sent_at >= s->cfg.timeout) ? 1 : 0;
+        return (!p->full_at || now - p->full_at >= s->cfg.timeout) ? 2 : 0;
+    }
+    if (now - p->added_at >= s->cfg.catchup_delay &&
+        (!p->sent_at || now - p->sent_at >= s->cfg.catchup_delay))
+        return what;
+    return 0;
+}
+
+static void serve(sh_state *s, sh_peer *p, int what, au_nanos now) {
+    if (what == 2) { send_full(s, p, now); return; }
+    /* a recent send still in flight: only what is new since; else everything unacked */
+    uint64_t base = p->acked;
+    if (p->sent_clock > p->acked && p->sent_clock < s->clock && now - p->sent_at < s->cfg.timeout &&
+        p->sent_clock >= s->gc)
+        base = p->sent_clock;
+    send_group(s, p, base, now);
+}
+
+static int cmp_ood(const void *a, const void *b) {
+    const sh_peer *x = *(sh_peer *const *)a, *y = *(sh_peer *const *)b;
+    if (x->acked != y->acked) return x->acked < y->acked ? -1 : 1;
+    if (x->sent_at != y->sent_at) return x->sent_at < y->sent_at ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* One dispersal round. */
+static void disperse(sh_state *s) {
+    if (!s->joined || !s->npeers) return;
+    au_nanos now = now_of(s);
+    sh_peer **cand = malloc(s->npeers * sizeof *cand);
+    if (!cand) { arm_tick(s); return; }
+    size_t nc = 0;
+    for (size_t i = 0; i < s->npeers; i++) {
+        sh_peer *p = &s->peers[i];
+        int w = sendable(s, p, now);
+        if (!w) continue;
+        if (p->priority) { serve(s, p, w, now); continue; }
+        cand[nc++] = p;
+    }
+    if (s->cfg.selector == AU_SHARE_ALL) {
+        for (size_t i = 0; i < nc; i++) serve(s, cand[i], sendable(s, cand[i], now), now);
+    } else {
+        qsort(cand, nc, sizeof *cand, cmp_ood);
+        for (size_t i = 0; i < nc && i < s->cfg.amount; i++)
+            serve(s, cand[i], sendable(s, cand[i], now), now);
+    }
+    free(cand);
+    collect(s);
+    if (outstanding(s)) arm_tick(s);
+}
+
+static void want_flush(sh_state *s) {
+    if (s->flush_pending) return;
+    if (au_send(s->self, (sh_msg){ .tag = sh_msg_flush }) == AU_OK) s->flush_pending = true;
+}
+
+/* ---- receiving -------------------------------------------------------------------------------- */
+
+static void on_delta(sh_state *s, sh_delta *d) {
+    if (d->from.len == 0 || d->from.len > ADDR_MAX || d->id == 0 || d->base > d->clock ||
+        (d->full && d->base != 0)) {
+        stat_add(&s->h->drops_invalid, 1);
+        if (log_drop(s)) LOG(AU_LOG_WARN, "crdt %s: malformed delta dropped", s->cfg.name);
+        return;
+    }
+    if (d->id == s->me) return; /* our own, looped back */
+    if (d->type != s->type_hash) {
+        stat_add(&s->h->drops_type, 1);
+        if (log_drop(s))
+            LOG(AU_LOG_WARN, "crdt %s: delta from %.*s of another CRDT type dropped", s->cfg.name,
+                (int)d->from.len, d->from.ptr);
+        return;
+    }
+    if (d->data.len > s->cfg.max_message) {
+        stat_add(&s->h->drops_too_big, 1);
+        if (log_drop(s))
+            LOG(AU_LOG_WARN, "crdt %s: delta of %u bytes from %.*s above max_message dropped",
+                s->cfg.name, (unsigned)d->data.len, (int)d->from.len, d->from.ptr);
+        return;
+    }
+    void *obj = NULL;
+    if (s->t->decode(s->t, d->data.ptr, d->data.len, &obj) != AU_OK || !obj) {
+        stat_add(&s->h->drops_decode, 1);
+        if (log_drop(s))
+            LOG(AU_LOG_WARN, "crdt %s: delta from %.*s does not decode; dropped, not acked",
+                s->cfg.name, (int)d->from.len, d->from.ptr);
+        return;
+    }
+    stat_add(&s->h->received, 1);
+    /* redundancy removal: keep only what X lacks (on ENOMEM obj is still a valid delta ⊑ input,
+     * and the join below is still right; only the buffer holds more than needed) */
+    (void)s->t->delta_minus(obj, s->h->state);
+    bool fresh = !s->t->is_bottom(obj);
+    if (fresh) {
+        pthread_mutex_lock(&s->h->mu);
+        au_err e = s->t->join(s->h->state, obj);
+        pthread_mutex_unlock(&s->h->mu);
+        if (e != AU_OK) {
+            /* X is still valid and at most the join; do not ack, the sender resends */
+            s->t->free(obj);
+            return;
+        }
+        push_delta(s, obj, d->id);
+        s->changed = true;
+        stat_set(&s->h->clock, s->clock);
+        want_flush(s);
+    } else {
+        stat_add(&s->h->redundant, 1);
+        s->t->free(obj);
+    }
+    /* ack, also to a sender this node does not know as a member yet */
+    sh_peer *p = peer_by_id(s, d->id);
+    sh_wire_ref to;
+    if (p) to = p->ref;
+    else {
+        char addr[ADDR_MAX + 1];
+        memcpy(addr, d->from.ptr, d->from.len);
+        addr[d->from.len] = 0;
+        to = au_forge(sh_msg, sh_wire, s->node, s->actor_name, addr);
+    }
+    stat_add(&s->h->acks_sent, 1);
+    send_wire(s, to, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(s->addr),
+        .id = s->me, .base = d->base, .clock = d->clock } });
+}
+
+static void on_ack(sh_state *s, sh_ack *a) {
+    sh_peer *p = peer_by_id(s, a->id);
+    if (!p) return; /* not (or no longer) a member: nothing to track */
+    if (a->clock > s->clock || a->base > a->clock) {
+        stat_add(&s->h->drops_invalid, 1);
+        if (log_drop(s)) LOG(AU_LOG_WARN, "crdt %s: ack beyond our clock dropped", s->cfg.name);
+        return;
+    }
+    stat_add(&s->h->acks_received, 1);
+    p->heard = true;
+    if (a->clock <= p->acked) return;
+    if (a->base > p->acked) {
+        /* out of order: remember it until the range before it is acked */
+        size_t slot = 0;
+        for (size_t i = 0; i < PENDING_ACKS; i++)
+            if (p->pend[i].clock < p->pend[slot].clock) slot = i;
+        p->pend[slot] = (sh_range){ a->base, a->clock };
+        return;
+    }
+    p->acked = a->clock;
+    for (bool more = true; more;) {
+        more = false;
+        for (size_t i = 0; i < PENDING_ACKS; i++)
+            if (p->pend[i].clock > p->acked && p->pend[i].base <= p->acked) {
+                p->acked = p->pend[i].clock;
+                p->pend[i] = (sh_range){ 0, 0 };
+                more = true;
+            }
+    }
+    collect(s);
+}
+
+static void on_mutate(sh_state *s, sh_mut *m) {
+    void *delta = s->t->create(s->t, true);
+    if (!delta) { stat_add(&s->h->mutations_failed, 1); return; }
+    pthread_mutex_lock(&s->h->mu);
+    au_err e;
+    if (m->tramp)
+        e = m->tramp(m->fn, s->h->state, delta, s->me, m->arg.ptr, m->arg.len);
+    else
+        e = ((au_share_mutator)m->fn)(s->h->state, delta, s->me, m->arg.ptr, m->arg.len);
+    pthread_mutex_unlock(&s->h->mu);
+    if (e != AU_OK) {
+        stat_add(&s->h->mutations_failed, 1);
+        /* on ENOMEM the delta may hold part of a change X does not have: drop it */
+        s->t->free(delta);
+        return;
+    }
+    if (s->t->is_bottom(delta)) { s->t->free(delta); return; }
+    push_delta(s, delta, 0);
+    stat_add(&s->h->mutations, 1);
+    stat_set(&s->h->clock, s->clock);
+    stat_set(&s->h->buffered, buffered(s));
+    s->changed = s->changed_local = true;
+    want_flush(s);
+}
+
+/* ---- membership and pruning --------------------------------------------------------------------- */
+
+static bool was_pruned(sh_state *s, uint64_t id) {
+    for (size_t i = 0; i < s->npruned; i++)
+        if (s->pruned[i] == id) return true;
+    return false;
+}
+
+static void schedule_prune(sh_state *s, uint64_t id, au_nanos delay) {
+    if (!s->t->prune || was_pruned(s, id)) return;
+    for (size_t i = 0; i < s->nprunes; i++)
+        if (s->prunes[i].id == id) { s->prunes[i].due = now_of(s) + delay; return; }
+    if (!grow((void **)&s->prunes, &s->prunes_cap, s->nprunes + 1, sizeof *s->prunes)) return;
+    s->prunes[s->nprunes++] = (sh_prune){ id, now_of(s) + delay };
+    arm_tick(s);
+}
+
+static void run_prunes(sh_state *s) {
+    au_nanos now = now_of(s);
+    for (size_t i = 0; i < s->nprunes;) {
+        sh_prune *pr = &s->prunes[i];
+        if (peer_by_id(s, pr->id)) { s->prunes[i] = s->prunes[--s->nprunes]; continue; } /* back */
+        if (pr->due > now) { i++; continue; }
+        uint64_t id = pr->id;
+        s->prunes[i] = s->prunes[--s->nprunes];
+        bool mine = true;
+        if (s->t->prune_once)
+            for (size_t k = 0; k < s->npeers; k++)
+                if (s->peers[k].id < s->me) mine = false;
+        if (grow((void **)&s->pruned, &s->pruned_cap, s->npruned + 1, sizeof *s->pruned))
+            s->pruned[s->npruned++] = id;
+        if (!mine) continue; /* the lowest live member prunes and ships the delta (P3) */
+        void *delta = s->t->prune_once ? s->t->create(s->t, true) : NULL;
+        if (s->t->prune_once && !delta) continue;
+        pthread_mutex_lock(&s->h->mu);
+        au_err e = s->t->prune(s->h->state, delta, id, s->me);
+        pthread_mutex_unlock(&s->h->mu);
+        if (e != AU_OK) {
+            LOG(AU_LOG_WARN, "crdt %s: pruning member %016llx failed (%d)", s->cfg.name,
+                (unsigned long long)id, (int)e);
+            if (delta) s->t->free(delta);
+            continue;
+        }
+        stat_add(&s->h->pruned, 1);
+        LOG(AU_LOG_INFO, "crdt %s: pruned the entries of departed member %016llx", s->cfg.name,
+            (unsigned long long)id);
+        if (delta && !s->t->is_bottom(delta)) {
+            push_delta(s, delta, 0);
+            s->changed = s->changed_local = true;
+            stat_set(&s->h->clock, s->clock);
+            want_flush(s);
+        } else if (delta) {
+            s->t->free(delta);
+        }
+    }
+}
+
+static void on_update(sh_state *s, au_cluster_update *u) {
+    for (uint32_t i = 0; i < u->events.len; i++) {
+        const au_cluster_event *e = &u->events.ptr[i];
+        switch (e->kind) {
+        case AU_CLUSTER_ALONE:
+        case AU_CLUSTER_JOINED: s->joined = true; break;
+        case AU_CLUSTER_LEFT: s->joined = false; break;
+        case AU_CLUSTER_REMOVED:
+            if (e->member.id == s->me) break;
+            if (e->reason == AU_CLUSTER_LEAVING || e->reason == AU_CLUSTER_REPLACED)
+                schedule_prune(s, e->member.id, s->cfg.prune_delay);
+            else if (s->cfg.prune_failed)
+                schedule_prune(s, e->member.id, s->cfg.prune_failed);
+            break;
+        default: break;
+        }
+    }
+    if (u->ring.ring) {
+        au_ring_release(s->ring);
+        s->ring = au_ring_retain(u->ring.ring);
+    }
+    if (!s->joined) {
+        s->npeers = 0;
+    } else {
+        /* the ack table follows the member set: new members start at 0, gone ones are dropped */
+        for (size_t i = 0; i < s->npeers;) {
+            bool found = false;
+            for (uint32_t k = 0; k < u->members.len && !found; k++) found = u->members.ptr[k].id == s->peers[i].id;
+            if (found) i++;
+            else remove_peer_at(s, i);
+        }
+        for (uint32_t k = 0; k < u->members.len; k++) {
+            const au_cluster_member *m = &u->members.ptr[k];
+            if (m->id != s->me && !peer_by_id(s, m->id)) add_peer(s, m);
+        }
+    }
+    stat_set(&s->h->peers, s->npeers);
+    collect(s);
+    want_flush(s);
+}
+
+/* ---- the actor ------------------------------------------------------------------------------- */
+
+static void notify(sh_state *s) {
+    bool local = s->changed_local;
+    s->changed = s->changed_local = false;
+    for (size_t i = 0; i < s->nsubs;) {
+        au_err e = au_send_control(s->subs[i], (au_share_changed){ .share = s->h, .clock = s->clock,
+                                                                   .local = local });
+        if (e == AU_ESTOPPED || e == AU_EINVAL) s->subs[i] = s->subs[--s->nsubs];
+        else i++;
+    }
+}
+
+static void sh_pre_start(au_ctx *ctx, sh_state *s) {
+    s->self = au_self(ctx, sh_msg);
+    au_cluster_update_lref me = au_narrow_local(sh_msg, au_cluster_update, s->self);
+    if (au_cluster_subscribe(s->cluster, me) != AU_OK)
+        LOG(AU_LOG_ERROR, "crdt %s: cannot subscribe to the cluster", s->cfg.name);
+}
+
+static void sh_recv(au_ctx *ctx, sh_state *s, sh_msg *m) {
+    (void)ctx;
+    switch (m->tag) {
+    case sh_msg_wire:
+        if (m->wire.tag == sh_wire_delta) on_delta(s, &m->wire.delta);
+        else if (m->wire.tag == sh_wire_ack) on_ack(s, &m->wire.ack);
+        break;
+    case sh_msg_update: on_update(s, &m->update); break;
+    case sh_msg_mutate: on_mutate(s, &m->mutate); break;
+    case sh_msg_subscribe:
+        if (grow((void **)&s->subs, &s->subs_cap, s->nsubs + 1, sizeof *s->subs)) {
+            s->subs[s->nsubs++] = m->subscribe;
+            (void)au_send_control(m->subscribe, (au_share_changed){ .share = s->h,
+                                                                     .clock = s->clock });
+        }
+        break;
+    case sh_msg_flush:
+        s->flush_pending = false;
+        disperse(s);
+        break;
+    case sh_msg_tick:
+        s->tick_armed = false;
+        run_prunes(s);
+        disperse(s);
+        if (s->nprunes) arm_tick(s);
+        break;
+    default: break;
+    }
+    if (s->changed) notify(s);
+}
+
+static void sh_post_stop(au_ctx *ctx, sh_state *s) {
+    (void)ctx;
+    while (s->gc < s->clock) pop_front(s);
+    free(s->buf);
+    free(s->peers);
+    free(s->subs);
+    free(s->prunes);
+    free(s->pruned);
+    au_ring_release(s->ring);
+    for (size_t i = 0; i < s->nprio; i++) free(s->prio[i]);
+    free(s->prio);
+    free((char *)s->cfg.name);
+}
+
+AU_ACTOR(share_actor, sh_state, sh_msg, .pre_start = sh_pre_start, .recv = sh_recv,
+         .post_stop = sh_post_stop);
+
+/* ---- the API ---------------------------------------------------------------------------------- */
+
+au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *type,
+                      const au_share_config *cfg, au_share **out) {
+    if (!node || !cluster || !type || !cfg || !out || !cfg->name || !*cfg->name ||
+        strlen(cfg->name) > NAME_MAX_ || (cfg->npriority && !cfg->priority))
+        return AU_EINVAL;
+    const char *addr = au_node_address(node);
+    if (!addr || !*addr) return AU_EINVAL;
+    *out = NULL;
+    sh_state st = { .node = node, .cluster = cluster, .t = type, .cfg = *cfg, .addr = addr };
+    if (!st.cfg.amount) st.cfg.amount = 1;
+    if (!st.cfg.timeout) st.cfg.timeout = AU_MSEC(50);
+    if (!st.cfg.catchup_delay) st.cfg.catchup_delay = 8 * st.cfg.timeout;
+    if (!st.cfg.max_message) st.cfg.max_message = (16u << 20) - 4096;
+    if (!st.cfg.prune_delay) st.cfg.prune_delay = AU_SEC(10);
+    st.cfg.priority = NULL;
+    snprintf(st.actor_name, sizeof st.actor_name, "crdt:%s", cfg->name);
+    st.type_hash = (uint32_t)XXH3_64bits(type->name, strlen(type->name));
+    st.me = au_cluster_id(cluster);
+    au_share *h = calloc(1, sizeof *h);
+    st.cfg.name = strdup(cfg->name);
+    st.prio = calloc(cfg->npriority ? cfg->npriority : 1, sizeof *st.prio);
+    if (!h || !st.cfg.name || !st.prio) goto nomem;
+    for (size_t i = 0; i < cfg->npriority; i++) {
+        if (!cfg->priority[i]) continue;
+        if (!(st.prio[st.nprio] = strdup(cfg->priority[i]))) goto nomem;
+        st.nprio++;
+    }
+    h->node = node;
+    h->type = type;
+    h->id = st.me;
+    if (!(h->state = type->create(type, false))) goto nomem;
+    pthread_mutex_init(&h->mu, NULL);
+    st.h = h;
+
+    pthread_mutex_lock(&g_nodes_mu);
+    sh_node *n = g_nodes;
+    while (n && n->node != node) n = n->next;
+    if (!n) {
+        n = calloc(1, sizeof *n);
+        if (n) {
+            n->node = node;
+            n->layer = au_layer_attach(node, &(au_layer_def){ .name = "crdt", .free = layer_free,
+                                                             .arg = n });
+            if (!n->layer) {
+                au_err e = au_last_error();
+                pthread_mutex_unlock(&g_nodes_mu);
+                free(n);
+                pthread_mutex_destroy(&h->mu);
+                type->free(h->state);
+                h->state = NULL;
+                for (size_t i = 0; i < st.nprio; i++) free(st.prio[i]);
+                free(st.prio);
+                free((char *)st.cfg.name);
+                free(h);
+                return e ? e : AU_EFULL;
+            }
+            n->next = g_nodes;
+            g_nodes = n;
+        }
+    }
+    if (!n) { pthread_mutex_unlock(&g_nodes_mu); pthread_mutex_destroy(&h->mu); goto nomem; }
+    h->actor = au_spawn_with(node, share_actor, au_opts(.name = st.actor_name, .layer = n->layer), &st);
+    if (au_ref_is_null(h->actor.raw)) {
+        au_err e = au_last_error();
+        pthread_mutex_unlock(&g_nodes_mu);
+        pthread_mutex_destroy(&h->mu);
+        type->free(h->state);
+        for (size_t i = 0; i < st.nprio; i++) free(st.prio[i]);
+        free(st.prio);
+        free((char *)st.cfg.name);
+        free(h);
+        return e ? e : AU_EEXIST;
+    }
+    h->next = n->shares; /* freed with the layer from now on */
+    n->shares = h;
+    pthread_mutex_unlock(&g_nodes_mu);
+    *out = h;
+    return AU_OK;
+nomem:
+    if (h && h->state) type->free(h->state);
+    for (size_t i = 0; i < st.nprio; i++) free(st.prio[i]);
+    free(st.prio);
+    free((char *)st.cfg.name);
+    free(h);
+    return AU_ENOMEM;
+}
+
+const au_crdt_type *au_share_type(const au_share *s) { return s ? s->type : NULL; }
+uint64_t au_share_replica(const au_share *s) { return s ? s->id : 0; }
+
+au_err au_share_mutate_typed_(au_share *s, void (*fn)(void), au_share_tramp_ tramp,
+                              const void *arg, size_t len) {
+    if (!s || !fn || (len && !arg) || len > UINT32_MAX) return AU_EINVAL;
+    au_bytes b = { 0 };
+    if (len) {
+        b = au_bytes_dup(arg, len);
+        if (!b.ptr) return AU_ENOMEM;
+    }
+    return au_send(s->actor, (sh_msg){ .tag = sh_msg_mutate, .mutate = { .fn = fn, .tramp = tramp,
+                                                                         .arg = b } });
+}
+
+au_err au_share_mutate(au_share *s, au_share_mutator fn, const void *arg, size_t len) {
+    return au_share_mutate_typed_(s, (void (*)(void))fn, NULL, arg, len);
+}
+
+void au_share_read(au_share *s, void (*fn)(const void *state, void *arg), void *arg) {
+    if (!s || !fn) return;
+    pthread_mutex_lock(&s->mu);
+    fn(s->state, arg);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void au_share_read_typed_(au_share *s, void (*fn)(void), au_share_rtramp_ tramp, void *arg) {
+    if (!s || !fn || !tramp) return;
+    pthread_mutex_lock(&s->mu);
+    tramp(fn, s->state, arg);
+    pthread_mutex_unlock(&s->mu);
+}
+
+au_err au_share_snapshot(au_share *s, void **out) {
+    if (!s || !out) return AU_EINVAL;
+    pthread_mutex_lock(&s->mu);
+    au_err e = s->type->copy(s->state, out);
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+au_err au_share_subscribe(au_share *s, au_share_changed_lref subscriber) {
+    if (!s || au_ref_is_null(subscriber.raw)) return AU_EINVAL;
+    return au_send(s->actor, (sh_msg){ .tag = sh_msg_subscribe, .subscribe = subscriber });
+}
+
+void au_share_stats_get(au_share *s, au_share_stats *out) {
+    *out = (au_share_stats){ 0 };
+    if (!s) return;
+#define STAT_READ(n) out->n = au_stat_read(&s->n);
+    SHARE_STATS(STAT_READ)
+#undef STAT_READ
+}
+
+/* ---- typed conveniences ---------------------------------------------------------------------- */
+
+static au_err m_gcounter_inc(au_gcounter *st, au_gcounter *d, uint64_t r, const void *a, size_t l) {
+    uint64_t n;
+    if (l != sizeof n) return AU_EINVAL;
+    memcpy(&n, a, sizeof n);
+    return au_gcounter_inc(st, d, r, n);
+}
+au_err au_share_gcounter_inc(au_share_gcounter h, uint64_t n) {
+    return au_share_gcounter_mutate(h, m_gcounter_inc, &n, sizeof n);
+}
+static void r_gcounter(const au_gcounter *st, void *arg) { *(uint64_t *)arg = au_gcounter_value(st); }
+uint64_t au_share_gcounter_value(au_share_gcounter h) {
+    uint64_t v = 0;
+    au_share_gcounter_read(h, r_gcounter, &v);
+    return v;
+}
+
+static au_err m_pncounter_add(au_pncounter *st, au_pncounter *d, uint64_t r, const void *a, size_t l) {
+    int64_t n;
+    if (l != sizeof n) return AU_EINVAL;
+    memcpy(&n, a, sizeof n);
+    return au_pncounter_add(st, d, r, n);
+}
+au_err au_share_pncounter_add(au_share_pncounter h, int64_t n) {
+    return au_share_pncounter_mutate(h, m_pncounter_add, &n, sizeof n);
+}
+static void r_pncounter(const au_pncounter *st, void *arg) { *(int64_t *)arg = au_pncounter_value(st); }
+int64_t au_share_pncounter_value(au_share_pncounter h) {
+    int64_t v = 0;
+    au_share_pncounter_read(h, r_pncounter, &v);
+    return v;
+}
+
+static au_err m_orset_add(au_orset *st, au_orset *d, uint64_t r, const void *a, size_t l) {
+    return au_orset_add(st, d, r, a, l);
+}
+static au_err m_orset_remove(au_orset *st, au_orset *d, uint64_t r, const void *a, size_t l) {
+    (void)r;
+    return au_orset_remove(st, d, a, l);
+}
+au_err au_share_orset_add(au_share_orset h, const void *elem, size_t len) {
+    if (len > 65536) return AU_EINVAL;
+    return au_share_orset_mutate(h, m_orset_add, elem, len);
+}
+au_err au_share_orset_remove(au_share_orset h, const void *elem, size_t len) {
+    if (len > 65536) return AU_EINVAL;
+    return au_share_orset_mutate(h, m_orset_remove, elem, len);
+}
+typedef struct orset_q { const void *e; size_t len; bool in; size_t n; } orset_q;
+static void r_orset(const au_orset *st, void *arg) {
+    orset_q *q = arg;
+    q->in = q->e ? au_orset_contains(st, q->e, q->len) : false;
+    q->n = au_orset_size(st);
+}
+bool au_share_orset_contains(au_share_orset h, const void *elem, size_t len) {
+    orset_q q = { elem, len, false, 0 };
+    au_share_orset_read(h, r_orset, &q);
+    return q.in;
+}
+size_t au_share_orset_size(au_share_orset h) {
+    orset_q q = { 0 };
+    au_share_orset_read(h, r_orset, &q);
+    return q.n;
+}
+
+typedef struct pn_ctx { uint64_t replica; int64_t n; } pn_ctx;
+static au_err v_pn_add(au_pncounter *v, au_pncounter *dv, void *arg) {
+    pn_ctx *c = arg;
+    return au_pncounter_add(v, dv, c->replica, c->n);
+}
+static au_err m_ormap_pn_add(au_ormap_pncounter st, au_ormap_pncounter d, uint64_t r,
+                             const void *a, size_t l) {
+    int64_t n;
+    if (l < sizeof n) return AU_EINVAL;
+    memcpy(&n, a, sizeof n);
+    pn_ctx c = { r, n };
+    return au_ormap_pncounter_update(st, d, (const uint8_t *)a + sizeof n, l - sizeof n, v_pn_add, &c);
+}
+static au_err m_ormap_pn_remove(au_ormap_pncounter st, au_ormap_pncounter d, uint64_t r,
+                                const void *a, size_t l) {
+    (void)r;
+    return au_ormap_pncounter_remove(st, d, a, l);
+}
+au_err au_share_ormap_pncounter_add(au_share_ormap_pncounter h, const void *key, size_t klen,
+                                    int64_t n) {
+    if (klen > 65536 || (klen && !key)) return AU_EINVAL;
+    uint8_t stackbuf[256];
+    uint8_t *b = klen + sizeof n <= sizeof stackbuf ? stackbuf : malloc(klen + sizeof n);
+    if (!b) return AU_ENOMEM;
+    memcpy(b, &n, sizeof n);
+    if (klen) memcpy(b + sizeof n, key, klen);
+    au_err e = au_share_ormap_pncounter_mutate(h, m_ormap_pn_add, b, klen + sizeof n);
+    if (b != stackbuf) free(b);
+    return e;
+}
+au_err au_share_ormap_pncounter_remove(au_share_ormap_pncounter h, const void *key, size_t klen) {
+    if (klen > 65536) return AU_EINVAL;
+    return au_share_ormap_pncounter_mutate(h, m_ormap_pn_remove, key, klen);
+}
+typedef struct ormap_q { const void *k; size_t len; bool in; int64_t v; size_t n; } ormap_q;
+static void r_ormap_pn(au_ormap_pncounter st, void *arg) {
+    ormap_q *q = arg;
+    q->n = au_ormap_pncounter_size(st);
+    if (!q->k && q->len) return;
+    const au_pncounter *v = au_ormap_pncounter_get(st, q->k, q->len);
+    q->in = v != NULL;
+    q->v = v ? au_pncounter_value(v) : 0;
+}
+bool au_share_ormap_pncounter_get(au_share_ormap_pncounter h, const void *key, size_t klen,
+                                  int64_t *value) {
+    ormap_q q = { key, klen, false, 0, 0 };
+    au_share_ormap_pncounter_read(h, r_ormap_pn, &q);
+    if (value) *value = q.v;
+    return q.in;
+}
+size_t au_share_ormap_pncounter_size(au_share_ormap_pncounter h) {
+    ormap_q q = { NULL, 1, false, 0, 0 };
+    au_share_ormap_pncounter_read(h, r_ormap_pn, &q);
+    return q.n;
+}

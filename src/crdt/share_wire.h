@@ -1,0 +1,35 @@
+/* share_wire.h — the protocol of the CRDT dispersal actor (share.c): what replicas send each
+ * other, and the actor's own root type. Private to src/crdt (and white-box tests).
+ *
+ * Every message names its sender (address, for the reply, and member id). No field is trusted:
+ * share.c checks sizes, clocks and the type hash before decoding the payload. */
+#ifndef AU_CRDT_SHARE_WIRE_H
+#define AU_CRDT_SHARE_WIRE_H
+
+#include <aurum/cluster.h>
+#include <aurum/crdt_share.h>
+#include <aurum/schema.h>
+
+/* delta: the sender's changes [base, clock) (minus what came from the receiver), or with full
+ * set its whole state (base 0); type is a 32-bit hash of the type's name. ack: the receiver has
+ * everything of the sender's up to clock if it had everything up to base. */
+AU_RECORD(sh_delta, (au_str, from), (uint64_t, id), (uint32_t, type), (uint64_t, base),
+          (uint64_t, clock), (uint8_t, full), (au_bytes, data));
+AU_RECORD(sh_ack, (au_str, from), (uint64_t, id), (uint64_t, base), (uint64_t, clock));
+AU_ROOT(sh_wire, (delta, sh_delta, AU_PLAIN), (ack, sh_ack, AU_PLAIN));
+
+typedef void (*sh_fn)(void);
+AU_LOCAL_TYPE(sh_fn);
+typedef au_share_tramp_ sh_tramp;
+AU_LOCAL_TYPE(sh_tramp);
+AU_LOCAL_RECORD(sh_mut, (sh_fn, fn), (sh_tramp, tramp), (au_bytes, arg));
+
+AU_LOCAL_ROOT(sh_msg,
+              (wire, sh_wire, AU_REMOTE),
+              (update, au_cluster_update, AU_LOCAL),
+              (mutate, sh_mut, AU_LOCAL),
+              (subscribe, au_share_changed_lref, AU_PLAIN),
+              (flush, au_unit, AU_PLAIN),
+              (tick, au_unit, AU_PLAIN));
+
+#endif
