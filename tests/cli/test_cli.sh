@@ -65,7 +65,7 @@ free_port() {
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(($2))" "$1"; }
 
 # ---- help and usage ---------------------------------------------------------------------------
-for c in node status watch device incr keygen; do
+for c in node status watch device incr add keygen; do
     if "$aurum" "$c" --help >"$work/out" 2>&1 && grep -q "^usage: aurum $c" "$work/out"; then
         pass "aurum $c --help"
     else
@@ -193,15 +193,23 @@ ids() { json "$work/s$1.json" "sorted((m['address'], m['id']) for m in d['member
 has_crdt=$(json "$work/s1.json" "d['has_crdt']")
 has_devices=$(json "$work/s1.json" "d['has_devices']")
 if [[ $has_crdt == True ]]; then
-    for i in 1 2 3; do "$aurum" incr "${addr[$i]}" "$i" >/dev/null || fail "incr on node $i"; done
-    counted() { local i; for i in 1 2 3; do status_json $i || return 1; [[ $(json "$work/s$i.json" "d['counter']") == 6 ]] || return 1; done; }
-    until_true 20 "every node's shared counter reads 1+2+3 = 6" counted
+    for i in 1 2 3; do expect_exit 0 '' "incr $i through node $i" incr "${addr[$i]}" "$i"; done
+    expect_exit 0 '' "add red through node 1" add "${addr[1]}" red
+    expect_exit 0 '' "add blue through node 3" add "${addr[3]}" blue
+    # counted <nodes> <value>: every one of the nodes reads the counter at value and the set {red, blue}.
+    counted() {
+        local i
+        for i in $1; do
+            status_json $i || return 1
+            [[ $(json "$work/s$i.json" "d['counter'], sorted([v['value'] for v in d['values'] if v['kind'] == 'set'][0].split(','))") == "($2, ['blue', 'red'])" ]] || return 1
+        done
+    }
+    until_true 20 "every node's shared counter reads 1+2+3 = 6 and its set {red, blue}" counted "1 2 3" 6
 else
-    [[ $(json "$work/s1.json" "d['counter'], d['values']") == "(None, [])" ]] && pass "no CRDT in this build: counter null, no values" \
-        || fail "has_crdt false but values: $(cat "$work/s1.json")"
-    expect_exit 1 'has no shared counter' "incr without CRDTs" incr "${addr[1]}"
+    fail "no CRDTs in this build (has_crdt false)"
 fi
-
+expect_exit 2 '^aurum incr: bad argument "0"' "incr 0" incr "${addr[1]}" 0
+expect_exit 2 '^aurum add: want HOST:PORT ELEMENT' "add without an element" add "${addr[1]}"
 # The table and Prometheus formats.
 "$aurum" status "${addr[1]}" >"$work/table" 2>&1
 if grep -qE "^${addr[1]//./\\.} +[0-9]+ +self " "$work/table" && grep -qE '^datagrams_sent +[0-9]+ ' "$work/table" \
@@ -288,6 +296,10 @@ if [[ $has_devices == True ]]; then
     done
     [[ $before == *"${addr[3]}"* ]] && pass "a device of the killed node was re-owned" \
         || echo "note: neither device was on the killed node (before: $before); re-ownership not exercised this run"
+fi
+if [[ $has_crdt == True ]]; then
+    expect_exit 0 '' "incr 10 through node 2 after the kill" incr "${addr[2]}" 10
+    until_true 20 "after kill -9, nodes 1 and 2 agree: counter 16, set {red, blue}" counted "1 2" 16
 fi
 survivors() { json "$work/s$1.json" "round(sum(m['ring_share'] for m in d['members']), 3)"; }
 [[ $(survivors 1) == 1.0 ]] && pass "the 2 survivors own the whole ring" || fail "ring after removal: $(cat "$work/s1.json")"

@@ -73,10 +73,10 @@ AU_RECORD(adm_event, (int32_t, kind), (au_str, line));
 AU_RECORD(adm_status_req, (adm_status_ref, reply));
 /** Subscribes (or renews: a subscription lapses AURUM_WATCH_LEASE_MS after the last renewal). */
 AU_RECORD(adm_subscribe, (adm_event_ref, to));
-/** Increments the shared counter by `by` (answered with the node's counter value afterwards, or
- *  -1 without CRDTs in this build). */
+/** Increments the shared counter by `by` (answered with 0 once the increment is queued to the
+ *  node's replica, -1 without CRDTs in this build or when it was refused). */
 AU_RECORD(adm_incr, (int64_t, by), (int64_t_ref, reply));
-/** Adds an element to the shared set (answered like adm_incr, with the set's size). */
+/** Adds an element to the shared set (answered like adm_incr). */
 AU_RECORD(adm_add, (au_str, element), (int64_t_ref, reply));
 
 /** What the admin actor receives. Only the AU_REMOTE variants can be sent from another process;
@@ -120,8 +120,8 @@ bool aurum_admin_wait_left(aurum_admin *a, unsigned timeout_ms);
 /** The shared counter and set. Each returns false when this build has no CRDT layer. */
 bool aurum_crdt_start(au_node *node, au_cluster *c);
 bool aurum_crdt_available(void);
-int64_t aurum_crdt_incr(int64_t by);         /* the counter's value afterwards, -1 without */
-int64_t aurum_crdt_add(const char *element); /* the set's size afterwards, -1 without */
+int64_t aurum_crdt_incr(int64_t by);         /* 0 queued, -1 without CRDTs or refused */
+int64_t aurum_crdt_add(const char *element); /* 0 queued, -1 without CRDTs or refused */
 /** Appends the shared values to *out (owned strings). */
 void aurum_crdt_values(adm_value_array *out);
 
@@ -168,5 +168,6 @@ int aurum_watch(int argc, char **argv);
 int aurum_device(int argc, char **argv);
 int aurum_keygen(int argc, char **argv);
 int aurum_incr(int argc, char **argv);
+int aurum_add(int argc, char **argv);
 
 #endif

@@ -1,6 +1,6 @@
 /* tools/aurum/incr.c — `aurum incr`: increments the shared counter through one node's admin
- * actor (an ask with a timeout) and prints that node's value afterwards. The other nodes see the
- * increment once the CRDT has spread it.
+ * actor (an ask with a timeout: answered once the node has queued it to its replica). Every node
+ * sees the increment once the CRDT has spread it (`aurum status` shows each node's value).
  *
  * Relies on the admin protocol (adm_incr) and a promise. */
 #include "aurum_cli.h"
@@ -10,8 +10,8 @@
 
 static const char usage[] =
     "usage: aurum incr HOST:PORT [N] [--key-file FILE] [--timeout MS]\n"
-    "Adds N (default 1) to the cluster's shared counter through the node at HOST:PORT and prints\n"
-    "the value that node has afterwards.\n"
+    "Adds N (default 1) to the cluster's shared counter through the node at HOST:PORT; every\n"
+    "node has it once it has spread (aurum status shows each node's value).\n"
     "Exit status: 0 done, 1 the node has no shared counter, 2 bad flags, 3 no answer,\n"
     "4 bad key file.\n";
 
@@ -66,7 +66,7 @@ int aurum_incr(int argc, char **argv) {
     else if (value < 0)
         rc = aurum_fail("incr", AURUM_EXIT_FAIL, "%s has no shared counter (not in this build)", addr);
     else
-        printf("%lld\n", (long long)value);
+        printf("aurum incr: added %lu through %s\n", by, addr);
     au_node_stop(node);
     return rc;
 }

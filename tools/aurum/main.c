@@ -1,5 +1,5 @@
 /* tools/aurum/main.c — the `aurum` command: dispatches to one subcommand per file (node, status,
- * watch, device, keygen, incr), prints the overview with --help and the version with --version.
+ * watch, device, incr, add, keygen), prints the overview with --help and the version with --version.
  * Exit codes are shared by every subcommand (aurum_cli.h, man/aurum.1). */
 #include "aurum_cli.h"
 
@@ -15,6 +15,7 @@ static const struct {
     { "watch", aurum_watch, "follow a node's membership events live" },
     { "device", aurum_device, "run a simulated device against a node's device server" },
     { "incr", aurum_incr, "increment the shared counter through a node" },
+    { "add", aurum_add, "add an element to the shared set through a node" },
     { "keygen", aurum_keygen, "write a new cluster key file (mode 0600)" },
 };
 

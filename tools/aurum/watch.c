@@ -112,7 +112,9 @@ int aurum_watch(int argc, char **argv) {
             au_send(admin, ((adm_subscribe){ to }));
             last_sub = now;
         }
+        /* The printer stamps acks on its own thread: one read after `now` may be later than it. */
         uint64_t ack = atomic_load(&last_ack_ms);
+        if (ack > now) now = ack;
         if (!ack && now - start >= timeout_ms) {
             rc = aurum_fail("watch", AURUM_EXIT_UNREACHABLE,
                             "no answer from %s within %lu ms: is `aurum node` running there%s?",
