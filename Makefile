@@ -8,7 +8,8 @@
 #   make bench       benchmarks side by side with CAF and Erlang (bench-quick: reduced sizes)
 #                    then the cluster side by side with Serf and at scale (bench-cluster: only those)
 #   make fuzz        run every libFuzzer harness for FUZZ_SECONDS each
-#   make install     install the library, headers, CMake package and aurum.pc (PREFIX)
+#   make install     install the library, headers, CMake package, aurum.pc, the aurum command
+#                    and its man pages (PREFIX)
 #   make size        the device client alone, -Os, x86-64 and Cortex-M4: .text/.data/.bss
 
 SHELL := /bin/bash
@@ -23,7 +24,7 @@ TEST_FUZZ_SECONDS ?= $(shell echo $$(( $(TEST_FUZZ_TOTAL) / ($(FUZZ_HARNESSES) +
 CMAKE_FLAGS ?=
 
 DEPS := cmake make gcc g++ clang libclang-rt-14-dev pkg-config valgrind libuv1-dev libcbor-dev \
-        libsodium-dev libxxhash-dev libcmocka-dev iproute2 iputils-ping
+        libsodium-dev libxxhash-dev libcmocka-dev iproute2 iputils-ping python3 groff-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: size deps demo test test-reset test-fast test-asan test-tsan test-valgrind test-install test-fuzz build bench bench-quick bench-cluster fuzz install clean
@@ -97,8 +98,13 @@ test-install: build
 	  if LD_LIBRARY_PATH=build/install-test/prefix/lib build/install-test/$$c | grep -qx "total 42"; \
 	  then $(TALLY) record install passed $$c; else echo "install: $$c did not print 'total 42'"; \
 	    $(TALLY) record install failed $$c; fi; \
-	done; $(TALLY) close install
-	@echo "install: find_package (shared, static) and pkg-config consumers build and run"
+	done; \
+	if build/install-test/prefix/bin/aurum --version | grep -q '^aurum ' \
+	  && [ -f build/install-test/prefix/share/man/man1/aurum.1 ] \
+	  && [ -f build/install-test/prefix/share/man/man1/aurum-node.1 ]; \
+	then $(TALLY) record install passed aurum_cli; else echo "install: bin/aurum or its man pages missing"; \
+	  $(TALLY) record install failed aurum_cli; fi; $(TALLY) close install
+	@echo "install: find_package (shared, static) and pkg-config consumers build and run; aurum and its man pages installed"
 
 test-fuzz: deps
 	@rm -f $(RESULTS)/fuzz.*
