@@ -1,7 +1,7 @@
 # aurum-c — the user's entry points. Every target installs the Debian packages it needs when
 # they are missing, configures and builds. See README.md.
 #
-#   make demo        build and run the demo
+#   make demo        build, then run 3 nodes and 6 devices with the aurum command (tools/demo.sh)
 #   make test        the whole suite: normal build, ASan+UBSan, TSan, valgrind, compile-fail, fuzz;
 #                    closes with "make test: N passed, F failed, K skipped" (AU_REQUIRE_ALL=1:
 #                    a skip fails the run)
@@ -40,8 +40,10 @@ build: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	cmake --build build -j$(JOBS)
 
+# The whole system as separate processes on 127.0.0.1, driven by the aurum command (tools/demo.sh);
+# the older in-process demo of the runtime is examples/demo.c (./build/demo).
 demo: build
-	./build/demo
+	@bash tools/demo.sh build/tools/aurum/aurum
 
 # The tally of every suite below (tests/support/results.sh): each test is recorded as passed,
 # failed or skipped, and `make test` closes with "make test: N passed, F failed, K skipped" and
