@@ -12,12 +12,15 @@
 
 #include <aurum/crdt_share.h>
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 static au_share_pncounter counter;
 static au_share_orset set;
-static bool running;
+/* Set (release) once both replicas exist; the admin actor's thread reads it (acquire) before
+ * touching them. */
+static atomic_bool running;
 
 bool aurum_crdt_start(au_node *node, au_cluster *c) {
     au_err err = au_share_pncounter_start(node, c, &(au_share_config){ .name = "counter" }, &counter);
@@ -27,19 +30,19 @@ bool aurum_crdt_start(au_node *node, au_cluster *c) {
                 au_err_name(err));
         return false;
     }
-    running = true;
+    atomic_store_explicit(&running, true, memory_order_release);
     return true;
 }
 
-bool aurum_crdt_available(void) { return running; }
+bool aurum_crdt_available(void) { return atomic_load_explicit(&running, memory_order_acquire); }
 
 int64_t aurum_crdt_incr(int64_t by) {
-    if (!running || by <= 0) return -1;
+    if (!aurum_crdt_available() || by <= 0) return -1;
     return au_share_pncounter_add(counter, by) ? -1 : 0;
 }
 
 int64_t aurum_crdt_add(const char *element) {
-    if (!running || !*element) return -1;
+    if (!aurum_crdt_available() || !*element) return -1;
     if (au_share_orset_contains(set, element, strlen(element))) return 0; /* nothing to add */
     return au_share_orset_add(set, element, strlen(element)) ? -1 : 0;
 }
@@ -75,7 +78,7 @@ static void set_text(const au_orset *s, void *arg) {
 
 void aurum_crdt_values(adm_value_array *out) {
     *out = (adm_value_array){ 0 };
-    if (!running) return;
+    if (!aurum_crdt_available()) return;
     out->ptr = calloc(2, sizeof *out->ptr);
     if (!out->ptr) return;
     out->owned = 1;

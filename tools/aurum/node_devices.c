@@ -10,13 +10,14 @@
  *
  * Invariants: at most AURUM_MAX_DEVICES devices (a hello from one more is counted and ignored);
  * the table is static (one node per process), written by the actor, read by the admin actor,
- * under `lock`. */
+ * under `lock`; `server`, `lines` and `self_id` are written once, before the actor is spawned. */
 #include "aurum_cli.h"
 
 #include <aurum/device_client.h>
 #include <aurum/device_server.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,7 @@ static device devices[AURUM_MAX_DEVICES];
 static size_t ndevices;
 static uint64_t dropped;
 static au_device_server *server;
+static atomic_bool available; /* set (release) once started; read (acquire) by the admin actor */
 static au_str_lref lines;
 static uint64_t self_id;
 
@@ -128,10 +130,11 @@ bool aurum_devices_start(au_node *node, au_cluster *c, au_str_lref sink) {
         au_device_server_receive(server, au_narrow_local(devw_msg, au_device_message, me)))
         fprintf(stderr, "aurum node: device events will not be reported (%s)\n",
                 au_strerror(au_last_error()));
+    atomic_store_explicit(&available, true, memory_order_release);
     return true;
 }
 
-bool aurum_devices_available(void) { return server != NULL; }
+bool aurum_devices_available(void) { return atomic_load_explicit(&available, memory_order_acquire); }
 
 static void address_of(const au_ring *ring, uint64_t id, char *out, size_t size) {
     for (size_t i = 0; ring && i < au_ring_size(ring); i++) {
