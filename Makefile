@@ -146,6 +146,7 @@ size: deps
 
 bench: deps
 	bench/run.sh
+	bench/devices/run.sh
 	bench/cluster/run.sh; rc=$$?; [ $$rc = 0 ] || [ $$rc = 77 ]
 
 bench-quick: deps

@@ -25,6 +25,9 @@
  * at 5 %, near 1e-17). A heartbeat counts only if it echoes a request number sent in the last 64
  * and not yet echoed: a replayed or forged heartbeat proves nothing (drops_unsolicited).
  *
+ * The Devices CRDT: every server keeps a replica of a table device -> (owner, incarnation,
+ * interval, state), written by the owners and shared by CRDT dispersal (see below).
+ *
  * Events (au_device_event) come from the node that owns the device, to that node's subscribers:
  * subscribe on every node to see every device. User messages from a device reach the receivers
  * of every member (the owner delivers and relays to the other members).
@@ -71,6 +74,8 @@ typedef struct au_device_server_config {
                                     default 1 (0 is taken as the default; the maximum is 3) */
     au_nanos forget_after;     /**< a down device is forgotten after this; default 60 s */
     au_nanos tick;             /**< the polling timer's period; default 5 ms */
+    bool no_table;             /**< do not keep the Devices CRDT (au_device_server_table);
+                                    default false: kept */
 } au_device_server_config;
 
 /** What happened to a device. */
@@ -158,6 +163,37 @@ AU_API bool au_device_server_polls(au_device_server *ds, uint64_t device);
  *  the device is up (or not yet declared down after an announce or a hand-over),
  *  AU_DEVICE_DOWN if it owns it and declared it down. */
 AU_API int au_device_server_state(au_device_server *ds, uint64_t device);
+
+/* ---- the Devices CRDT ---------------------------------------------------------------------- */
+
+/* Every server keeps a replica of the Devices CRDT, shared under the endpoint's name
+ * (aurum/crdt_share.h; in the node's "crdt" layer): an LWWMap from a device id (its 8 bytes,
+ * little-endian) to an au_device_entry (AU_DEVICE_ENTRY_SIZE bytes, au_device_entry_decode). The
+ * owner writes a device's entry when it starts owning it and at every up, down or move event,
+ * and removes it when it forgets the device, so once the cluster is quiet every replica holds
+ * the same entries: the owner and incarnation of every device known up or down. It is a view
+ * for users (which node owns a device, from any node, without asking); ownership itself follows
+ * the ring, and the standby copies (not the table) let an heir take over at once. */
+
+/** A device's entry in the Devices CRDT. */
+typedef struct au_device_entry {
+    uint64_t owner;       /**< the owning node's cluster id */
+    uint64_t incarnation; /**< the device's incarnation the owner polls */
+    uint32_t interval_ms; /**< the interval it is polled at */
+    uint8_t state;        /**< AU_DEVICE_UP or AU_DEVICE_DOWN */
+} au_device_entry;
+
+/** Bytes of an encoded au_device_entry (owner 8, incarnation 8, interval 4, little-endian, then
+ *  the state). */
+#define AU_DEVICE_ENTRY_SIZE 21u
+
+/** The replica of the Devices CRDT on this node (an LWWMap: read it with au_share_read or
+ *  au_share_snapshot and au_lwwmap_get / au_lwwmap_next), NULL with no_table. */
+AU_API struct au_share *au_device_server_table(au_device_server *ds);
+/** Encodes *e as stored in the table. */
+AU_API void au_device_entry_encode(const au_device_entry *e, uint8_t out[AU_DEVICE_ENTRY_SIZE]);
+/** Decodes a table value; false if it is not AU_DEVICE_ENTRY_SIZE bytes. */
+AU_API bool au_device_entry_decode(const void *bytes, size_t len, au_device_entry *out);
 
 AU_API au_err au_device_send_(au_device_server *ds, uint64_t device, au_type *type, const void *value);
 AU_API au_err au_device_message_decode_(const au_device_message *msg, au_type *type, void *out);

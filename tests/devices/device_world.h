@@ -11,6 +11,8 @@
 
 #include <aurum/aurum.h>
 #include <aurum/cluster.h>
+#include <aurum/crdt.h>
+#include <aurum/crdt_share.h>
 #include <aurum/device_client.h>
 #include <aurum/device_client_posix.h>
 #include <aurum/device_server.h>
@@ -111,7 +113,7 @@ static void dw_on_message(void *user, uint64_t server, uint64_t type, const uint
 }
 
 /* Starts device i (id 1000 + i) announcing to the given seeds (server indices). */
-static void dw_device_start(dw_world *w, int i, const int *seeds, int nseeds, uint32_t interval_ms) {
+static AU_UNUSED_ void dw_device_start(dw_world *w, int i, const int *seeds, int nseeds, uint32_t interval_ms) {
     dw_device *d = &w->d[i];
     memset(d, 0, sizeof *d);
     assert_int_equal(au_dc_posix_open(&d->io, "127.0.0.1", 0), 0);
@@ -138,7 +140,7 @@ static void dw_device_start(dw_world *w, int i, const int *seeds, int nseeds, ui
     if (i >= w->nd) w->nd = i + 1;
 }
 
-static void dw_device_kill(dw_world *w, int i) {
+static AU_UNUSED_ void dw_device_kill(dw_world *w, int i) {
     w->d[i].live = false;
     au_dc_posix_close(&w->d[i].io);
 }
@@ -255,10 +257,47 @@ static bool dw_devices_converged(dw_world *w) {
     return true;
 }
 
-static bool dw_all_converged(dw_world *w) { return dw_cluster_converged(w) && dw_devices_converged(w); }
+/* The Devices CRDT: every live server's replica equal, naming each live device's holder (up)
+ * and no dead device as up. */
+static bool dw_tables_converged(dw_world *w) {
+    au_lwwmap *first = NULL;
+    bool ok = true;
+    for (int k = 0; k < w->ns && ok; k++) {
+        if (!w->s[k].live) continue;
+        void *snap = NULL;
+        if (au_share_snapshot(au_device_server_table(w->s[k].ds), &snap) != AU_OK) return false;
+        au_lwwmap *m = snap;
+        if (!first) {
+            first = m;
+            for (int i = 0; i < w->nd && ok; i++) {
+                uint8_t key[8];
+                for (int b = 0; b < 8; b++) key[b] = (uint8_t)(w->d[i].cfg.device >> (8 * b));
+                au_crdt_bytes v;
+                au_device_entry e = { 0 };
+                bool present = au_lwwmap_get(m, key, sizeof key, &v) &&
+                               au_device_entry_decode(v.ptr, v.len, &e);
+                int h = dw_holder(w, i);
+                if (w->d[i].live) ok = present && h >= 0 && e.owner == w->s[h].id && e.state == AU_DEVICE_UP;
+                else ok = !present || e.state == AU_DEVICE_DOWN;
+            }
+            continue;
+        }
+        ok = au_lwwmap_equal(first, m);
+        au_lwwmap_free(m);
+    }
+    if (first) au_lwwmap_free(first);
+    return ok;
+}
 
-static void dw_print(dw_world *w, const char *what) {
-    fprintf(stderr, "%s:\n", what);
+static AU_UNUSED_ bool dw_all_converged(dw_world *w) {
+    return dw_cluster_converged(w) && dw_devices_converged(w) && dw_tables_converged(w);
+}
+
+static bool dw_tables_converged(dw_world *w);
+
+static AU_UNUSED_ void dw_print(dw_world *w, const char *what) {
+    fprintf(stderr, "%s: cluster %d devices %d tables %d\n", what, dw_cluster_converged(w),
+            dw_devices_converged(w), dw_tables_converged(w));
     for (int k = 0; k < w->ns; k++) {
         if (!w->s[k].live) continue;
         au_cluster_stats cs;
@@ -266,13 +305,16 @@ static void dw_print(dw_world *w, const char *what) {
         au_cluster_stats_get(w->s[k].cluster, &cs);
         au_device_server_stats_get(w->s[k].ds, &st);
         fprintf(stderr, "  server %d %s id %016llx members %llu owned %llu standby %llu ups %llu "
-                        "downs %llu moves %llu hb %llu req %llu unsolicited %llu not_owned %llu\n",
+                        "downs %llu moves %llu hb %llu req %llu unsolicited %llu not_owned %llu handovers %llu "
+                        "forwarded %llu announces %llu conflicts %llu\n",
                 k, w->s[k].addr, (unsigned long long)w->s[k].id, (unsigned long long)cs.members,
                 (unsigned long long)st.owned, (unsigned long long)st.standby,
                 (unsigned long long)st.ups, (unsigned long long)st.downs,
                 (unsigned long long)st.moves, (unsigned long long)st.heartbeats,
                 (unsigned long long)st.requests_sent, (unsigned long long)st.drops_unsolicited,
-                (unsigned long long)st.drops_not_owned);
+                (unsigned long long)st.drops_not_owned, (unsigned long long)st.handovers,
+                (unsigned long long)st.forwarded, (unsigned long long)st.announces,
+                (unsigned long long)st.conflicts);
     }
     for (int i = 0; i < w->nd; i++)
         fprintf(stderr, "  device %d live %d owner %016llx holder %d\n", i, w->d[i].live,

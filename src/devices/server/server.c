@@ -20,6 +20,8 @@
  * ring and the stats: the core holds it during each hook, API calls from other threads take it. */
 #include <aurum/device_server.h>
 
+#include <aurum/crdt.h>
+#include <aurum/crdt_share.h>
 #include <aurum/layer.h>
 #include <aurum/log.h>
 
@@ -35,7 +37,7 @@
 /* ---- messages between servers ------------------------------------------------------------ */
 
 enum { WHY_FORWARD = 0, WHY_HANDOVER = 1, WHY_REPLICA = 2, WHY_FORGET = 3 };
-enum { MAX_HOPS = 2, MAX_SUBS = 16, PEER_CACHE = 64 };
+enum { MAX_HOPS = 2, MAX_SUBS = 16, PEER_CACHE = 64, MAX_EXACT = 32, REFRESH_INTERVALS = 10 };
 /* What a downlink data datagram spends around its payload, sealed (the larger): header 20,
  * frame 3, body header 18, the name "au.device" 9, nonce and tag 40, CBOR heads and the four
  * u64 fields at most 50. */
@@ -70,6 +72,8 @@ typedef struct dev {
     au_nanos last_ok;   /* last echo (or when this node began to own it) */
     au_nanos last_sent; /* last request */
     au_nanos due;       /* next look, in the heap */
+    au_nanos copied_at; /* last standby copy sent to the replicas */
+    au_nanos prev_sent; /* the request before last_sent */
     size_t hidx;        /* heap index, SIZE_MAX when not in the heap */
 } dev;
 
@@ -88,6 +92,9 @@ struct au_device_server {
     ds_msg_ref core;         /* the core actor (local) */
     ds_msg_lref core_local;
     au_ring *ring;           /* latest snapshot, NULL until the first update */
+    au_ring **without;       /* without[i]: the ring minus member i (NULL: not built), for up to
+                                MAX_EXACT members: who would own a key if its owner failed */
+    size_t nwithout;
     au_u64map devs;          /* id -> dev* */
     au_heap heap;            /* owned devices by due */
     au_device_event_lref subs[MAX_SUBS];
@@ -99,6 +106,7 @@ struct au_device_server {
     double tokens;           /* new-device admission bucket */
     au_nanos tokens_at, log_at;
     uint64_t log_suppressed;
+    au_share_lwwmap table;   /* the Devices CRDT (NULL .s: not kept) */
     au_device_server_stats st;
 };
 
@@ -130,7 +138,35 @@ static bool owner_is_me(au_device_server *ds, uint64_t id) {
     return m && m->id == ds->self_id;
 }
 
-/* The replicas after the owner (up to replica_copies); returns how many. */
+static void without_free(au_device_server *ds) {
+    for (size_t i = 0; i < ds->nwithout; i++) au_ring_release(ds->without[i]);
+    free(ds->without);
+    ds->without = NULL;
+    ds->nwithout = 0;
+}
+
+/* The ring without member i, built on first use after each ring change. */
+static au_ring *ring_without(au_device_server *ds, size_t i) {
+    size_t n = au_ring_size(ds->ring);
+    if (n < 2 || n > MAX_EXACT) return NULL;
+    if (!ds->without) {
+        ds->without = calloc(n, sizeof *ds->without);
+        if (!ds->without) return NULL;
+        ds->nwithout = n;
+    }
+    if (!ds->without[i]) {
+        au_cluster_member m[MAX_EXACT];
+        size_t k = 0;
+        for (size_t j = 0; j < n; j++)
+            if (j != i) m[k++] = *au_ring_member(ds->ring, j);
+        ds->without[i] = au_ring_build(m, k, au_ring_replication_factor(ds->ring));
+    }
+    return ds->without[i];
+}
+
+/* The members that keep a standby copy of a device's record, up to replica_copies: first the
+ * one the ring would give the device if its owner failed (exact for a single failure, for rings
+ * up to MAX_EXACT members), then the next members clockwise. Returns how many. */
 static size_t replicas(au_device_server *ds, uint64_t id, const au_cluster_member **out) {
     if (!ds->ring) return 0;
     uint8_t key[8];
@@ -138,7 +174,17 @@ static size_t replicas(au_device_server *ds, uint64_t id, const au_cluster_membe
     const au_cluster_member *all[4];
     size_t n = au_ring_replicas(ds->ring, key, sizeof key, all, 1 + ds->cfg.replica_copies);
     size_t k = 0;
-    for (size_t i = 1; i < n; i++) out[k++] = all[i];
+    const au_cluster_member *heir = NULL;
+    if (n) {
+        long oi = au_ring_find(ds->ring, all[0]->address.ptr);
+        au_ring *w = oi >= 0 ? ring_without(ds, (size_t)oi) : NULL;
+        const au_cluster_member *h = w ? au_ring_owner(w, key, sizeof key) : NULL;
+        long hi = h ? au_ring_find(ds->ring, h->address.ptr) : -1;
+        if (hi >= 0) heir = au_ring_member(ds->ring, (size_t)hi);
+    }
+    if (heir) out[k++] = heir;
+    for (size_t i = 1; i < n && k < ds->cfg.replica_copies; i++)
+        if (all[i] != heir && (!heir || all[i]->id != heir->id)) out[k++] = all[i];
     return k;
 }
 
@@ -183,11 +229,6 @@ static void log_drop(au_device_server *ds, const char *what, uint64_t device) {
 
 /* Whether a new record may be made: the table's bound and the admission bucket. */
 static bool admit(au_device_server *ds, uint64_t device) {
-    if (ds->devs.count >= ds->cfg.max_devices) {
-        ds->st.drops_table_full++;
-        log_drop(ds, "announce dropped: the device table is full (max_devices)", device);
-        return false;
-    }
     au_nanos now = au_node_now(ds->node);
     double rate = ds->cfg.new_per_second;
     ds->tokens += (double)(now - ds->tokens_at) * rate / 1e9;
@@ -199,6 +240,11 @@ static bool admit(au_device_server *ds, uint64_t device) {
         return false;
     }
     ds->tokens -= 1.0;
+    if (ds->devs.count >= ds->cfg.max_devices) {
+        ds->st.drops_table_full++;
+        log_drop(ds, "announce dropped: the device table is full (max_devices)", device);
+        return false;
+    }
     return true;
 }
 
@@ -258,7 +304,10 @@ static bool downlink(au_device_server *ds, dev *d, au_device_down msg) {
     return au_send(d->ref, msg) == AU_OK;
 }
 
+static void table_put(au_device_server *ds, const dev *d);
+
 static void emit(au_device_server *ds, int kind, const dev *d, uint64_t previous) {
+    table_put(ds, d);
     if (kind == AU_DEVICE_UP) ds->st.ups++;
     else if (kind == AU_DEVICE_DOWN) ds->st.downs++;
     else ds->st.moves++;
@@ -293,9 +342,71 @@ static void send_replicas(au_device_server *ds, const dev *d, int why) {
         if (r[i]->id != ds->self_id) send_record(ds, r[i], record_of(ds, d, why));
 }
 
+/* ---- the Devices CRDT ------------------------------------------------------------------------ */
+
+/* What a write to the table carries (copied by au_share_mutate). */
+typedef struct table_write {
+    uint64_t device;
+    au_device_entry entry;
+    bool remove;
+} table_write;
+
+static au_err table_apply(au_lwwmap *state, au_lwwmap *delta, uint64_t replica, const void *arg,
+                          size_t len) {
+    (void)len;
+    const table_write *w = arg;
+    uint8_t key[8];
+    for (int i = 0; i < 8; i++) key[i] = (uint8_t)(w->device >> (8 * i));
+    if (w->remove) return au_lwwmap_remove(state, delta, replica, 0, key, sizeof key);
+    uint8_t v[AU_DEVICE_ENTRY_SIZE];
+    au_device_entry_encode(&w->entry, v);
+    return au_lwwmap_set(state, delta, replica, 0, key, sizeof key, v, sizeof v);
+}
+
+/* The owner's word on d in the shared table: owner, incarnation, interval, state. */
+static void table_put(au_device_server *ds, const dev *d) {
+    if (!ds->table.s) return;
+    table_write w = { .device = d->id,
+                      .entry = { .owner = ds->self_id, .incarnation = d->inc,
+                                 .interval_ms = d->interval_ms,
+                                 .state = d->state == STATE_DOWN ? AU_DEVICE_DOWN : AU_DEVICE_UP } };
+    au_share_lwwmap_mutate(ds->table, table_apply, &w, sizeof w);
+}
+
+typedef struct table_look { uint64_t device; bool found; au_device_entry e; } table_look;
+
+static void table_read(const au_lwwmap *m, void *arg) {
+    table_look *l = arg;
+    uint8_t key[8];
+    for (int i = 0; i < 8; i++) key[i] = (uint8_t)(l->device >> (8 * i));
+    au_crdt_bytes v;
+    l->found = au_lwwmap_get(m, key, sizeof key, &v) && au_device_entry_decode(v.ptr, v.len, &l->e);
+}
+
+/* The owner re-asserts its entry if the table says otherwise: two owners' writes at the same
+ * timestamp (a hand-over during which neither had seen the other's last write) are ordered by
+ * the map's tie-break, which may keep the old owner's; the current owner's next write, made
+ * after it has seen that one, supersedes it. */
+static void table_check(au_device_server *ds, const dev *d) {
+    if (!ds->table.s) return;
+    table_look l = { .device = d->id };
+    au_share_lwwmap_read(ds->table, table_read, &l);
+    uint8_t state = d->state == STATE_DOWN ? AU_DEVICE_DOWN : AU_DEVICE_UP;
+    if (!l.found || l.e.owner != ds->self_id || l.e.incarnation != d->inc || l.e.state != state ||
+        l.e.interval_ms != d->interval_ms)
+        table_put(ds, d);
+}
+
+static void table_remove(au_device_server *ds, uint64_t device) {
+    if (!ds->table.s) return;
+    table_write w = { .device = device, .remove = true };
+    au_share_lwwmap_mutate(ds->table, table_apply, &w, sizeof w);
+}
+
 /* ---- polling --------------------------------------------------------------------------------- */
 
 static void send_request(au_device_server *ds, dev *d, au_nanos now) {
+    d->prev_sent = d->last_sent;
     d->req_top++;
     d->pending = (d->pending << 1) | 1u;
     d->last_sent = now;
@@ -326,10 +437,17 @@ static void own(au_device_server *ds, dev *d, au_nanos now, uint64_t previous, b
     d->last_ok = now;
     d->pending = 0;
     d->retrying = 0;
-    if (d->state == STATE_DOWN) d->state = STATE_UNKNOWN;
+    /* A device taken over from another owner is announced as moved and keeps the state it had
+     * there (a down device stays down until it answers); any other becomes up with its first
+     * echo here. */
+    if (!previous) previous = d->prev_owner;
+    if (previous == ds->self_id) previous = 0;
+    moved = moved || previous != 0;
     if (moved) emit(ds, AU_DEVICE_MOVED, d, previous);
+    if (!moved) d->state = STATE_UNKNOWN;
     send_request(ds, d, now);
     set_due(ds, d, next_due(ds, d));
+    d->copied_at = now;
     send_replicas(ds, d, WHY_REPLICA);
 }
 
@@ -357,12 +475,20 @@ static void poll_one(au_device_server *ds, dev *d, au_nanos now) {
     }
     if (d->state == STATE_DOWN && now - d->last_ok >= ds->cfg.forget_after) {
         send_replicas(ds, d, WHY_FORGET);
+        table_remove(ds, d->id);
         dev_free(ds, d);
         return;
     }
     if (now >= next_due(ds, d)) {
         if ((d->pending & 1u) && d->state != STATE_DOWN) d->retrying = 1;
         send_request(ds, d, now);
+        /* Copies travel at most once: refreshed every REFRESH_INTERVALS, a lost one is replaced
+         * (all of k copies lost: 5 %^k at 5 % loss). */
+        if (now - d->copied_at >= iv * REFRESH_INTERVALS) {
+            d->copied_at = now;
+            send_replicas(ds, d, WHY_REPLICA);
+            if (d->state != STATE_UNKNOWN) table_check(ds, d);
+        }
     }
     set_due(ds, d, next_due(ds, d));
 }
@@ -426,7 +552,11 @@ static void on_heartbeat(au_device_server *ds, const au_device_heartbeat *h, con
     d->pending &= ~(1ull << back);
     ds->st.heartbeats++;
     au_nanos now = au_node_now(ds->node);
-    d->last_ok = now;
+    /* The device was alive when it answered, some time after the request went out: the down
+     * deadline counts from the request's departure (known for the last two), so death -> down
+     * stays within down_after intervals whatever the round trip. */
+    au_nanos alive = back == 0 ? d->last_sent : back == 1 ? d->prev_sent : now;
+    if (alive > d->last_ok) d->last_ok = alive;
     d->retrying = 0;
     set_addr(d, from->ptr, from->len);
     if (d->state != STATE_UP) {
@@ -573,6 +703,7 @@ static void on_record(au_device_server *ds, ds_record *r) {
 
 static void on_update(au_device_server *ds, au_cluster_update *u) {
     au_ring *old = ds->ring;
+    without_free(ds);
     ds->ring = au_ring_retain(u->ring.ring);
     au_ring_release(old);
     au_nanos now = au_node_now(ds->node);
@@ -677,6 +808,7 @@ static void ds_free(void *arg) {
         if (ds->devs.keys && ds->devs.keys[i]) free(ds->devs.values[i]);
     au_u64map_free(&ds->devs);
     au_heap_destroy(&ds->heap);
+    without_free(ds);
     au_ring_release(ds->ring);
     pthread_mutex_destroy(&ds->lock);
     free(ds);
@@ -711,6 +843,14 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     ds->tokens = c.new_per_second;
     ds->tokens_at = au_node_now(node);
     au_heap_init(&ds->heap, sizeof(dev *), heap_less, heap_moved, NULL);
+    if (!c.no_table) { /* first: the crdt layer must be attached before this one */
+        au_err err = au_share_lwwmap_start(node, cluster, &(au_share_config){ .name = ds->name },
+                                           &ds->table);
+        if (err) {
+            ds_free(ds);
+            return err;
+        }
+    }
     au_layer *l = au_layer_attach(node, &(au_layer_def){ .name = "devices", .free = ds_free,
                                                          .arg = ds });
     if (!l) {
@@ -811,4 +951,24 @@ int au_device_server_state(au_device_server *ds, uint64_t device) {
     int st = !d || d->role != ROLE_OWNED ? 0 : d->state == STATE_DOWN ? AU_DEVICE_DOWN : AU_DEVICE_UP;
     pthread_mutex_unlock(&ds->lock);
     return st;
+}
+
+au_share *au_device_server_table(au_device_server *ds) { return ds ? ds->table.s : NULL; }
+
+void au_device_entry_encode(const au_device_entry *e, uint8_t out[AU_DEVICE_ENTRY_SIZE]) {
+    for (int i = 0; i < 8; i++) out[i] = (uint8_t)(e->owner >> (8 * i));
+    for (int i = 0; i < 8; i++) out[8 + i] = (uint8_t)(e->incarnation >> (8 * i));
+    for (int i = 0; i < 4; i++) out[16 + i] = (uint8_t)(e->interval_ms >> (8 * i));
+    out[20] = (uint8_t)e->state;
+}
+
+bool au_device_entry_decode(const void *bytes, size_t len, au_device_entry *out) {
+    const uint8_t *p = bytes;
+    if (!p || len != AU_DEVICE_ENTRY_SIZE) return false;
+    *out = (au_device_entry){ 0 };
+    for (int i = 0; i < 8; i++) out->owner |= (uint64_t)p[i] << (8 * i);
+    for (int i = 0; i < 8; i++) out->incarnation |= (uint64_t)p[8 + i] << (8 * i);
+    for (int i = 0; i < 4; i++) out->interval_ms |= (uint32_t)p[16 + i] << (8 * i);
+    out->state = p[20];
+    return true;
 }

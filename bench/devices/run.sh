@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# bench/devices/run.sh — the device server's benchmarks of `make bench` (docs/benchmarks.md,
+# "Devices"): detection times in simulation (device_detect: 3 servers, 1,000 devices, 10 virtual
+# minutes at 5 % loss), then one node's capacity on real UDP (device_capacity, N real clients at
+# a 1 s interval). Environment: BIN (default build-bench/bench), DEVICES (default 10000: one UDP
+# socket per device, and this machine's container allows about 29,000 descriptors in all),
+# WINDOW (seconds measured, default 20).
+set -uo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+bin=${BIN:-$repo/build-bench/bench}
+if [[ ! -x $bin/device_detect || ! -x $bin/device_capacity ]]; then
+  cmake -S "$repo" -B "$repo/build-bench" -DCMAKE_BUILD_TYPE=Release -DAU_BUILD_BENCH=ON >/dev/null &&
+    cmake --build "$repo/build-bench" -j2 --target device_detect device_capacity >/dev/null || exit 1
+fi
+echo "== devices: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
+"$bin/device_detect" 10 || exit 1
+"$bin/device_capacity" "${DEVICES:-10000}" "${WINDOW:-20}" 2> >(grep -v WARN >&2) || exit 1
