@@ -34,7 +34,7 @@
 #define BUF_MAX 65536u     /* deltas buffered at most; beyond, the oldest go (peers: full state) */
 #define PENDING_ACKS 4     /* out-of-order ack ranges remembered per peer */
 #define MAX_MANAGERS 16
-#define BACKOFF_MAX 3      /* an unresponsive peer is re-sent to at most every 8 × timeout */
+#define BACKOFF_MAX 1      /* an unresponsive peer is re-sent to every 2 × timeout */
 
 #include "crdt/share_wire.h"
 
@@ -248,6 +248,8 @@ static bool is_source(sh_state *s, const sh_peer *p) {
     return false;
 }
 
+static void advance(sh_peer *p, uint64_t clock);
+
 /* ---- sending ------------------------------------------------------------------------------------ */
 
 static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
@@ -255,7 +257,9 @@ static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
         if (msg.tag == sh_wire_delta) au_bytes_free(&msg.delta.data);
         return;
     }
-    (void)au_send(to, msg);
+    au_err e = au_send(to, msg);
+    if (e != AU_OK)
+        LOG(AU_LOG_DEBUG, "crdt %s: send failed: %s", s->cfg.name, au_strerror(e));
 }
 
 /* Sends an encoded delta group or state (buf, taken) to p. False if it was too big. */
@@ -272,6 +276,9 @@ static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, bool
     au_bytes data = au_bytes_dup(b->data, len);
     au_buf_free(b);
     if (!data.ptr && len) return false;
+    LOG(AU_LOG_DEBUG, "crdt %s: %016llx -> %s %s [%llu, %llu) %u bytes", s->cfg.name,
+        (unsigned long long)s->me, p->addr, full ? "state" : "deltas", (unsigned long long)base,
+        (unsigned long long)s->clock, (unsigned)data.len);
     stat_add(&s->h->bytes_sent, data.len);
     stat_add(full ? &s->h->states_sent : &s->h->deltas_sent, 1);
     send_wire(s, p->ref, (sh_wire){ .tag = sh_wire_delta, .delta = {
@@ -316,7 +323,7 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
     p->sent_clock = s->clock;
     if (!any) {
         /* everything in the range came from p itself */
-        if (base <= p->acked) p->acked = s->clock;
+        if (base <= p->acked) advance(p, s->clock);
         s->t->free(acc);
         return;
     }
@@ -361,7 +368,7 @@ static int sendable(sh_state *s, sh_peer *p, au_nanos now) {
         return (!p->full_at || now - p->full_at >= wait) ? 2 : 0;
     }
     if (now - p->added_at >= s->cfg.catchup_delay &&
-        (!p->sent_at || now - p->sent_at >= s->cfg.catchup_delay))
+        (!p->sent_at || now - p->sent_at >= s->cfg.timeout << p->backoff))
         return what;
     return 0;
 }
@@ -481,8 +488,28 @@ static void on_delta(sh_state *s, sh_delta *d) {
         to = au_forge(sh_msg, sh_wire, s->node, s->actor_name, addr);
     }
     stat_add(&s->h->acks_sent, 1);
+    LOG(AU_LOG_DEBUG, "crdt %s: %016llx <- deltas [%llu, %llu) from %016llx %.*s (%s, %s)", s->cfg.name,
+        (unsigned long long)s->me, (unsigned long long)d->base, (unsigned long long)d->clock,
+        (unsigned long long)d->id, (int)d->from.len, d->from.ptr, fresh ? "new" : "redundant",
+        p ? "member" : "unknown");
     send_wire(s, to, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(s->addr),
         .id = s->me, .base = d->base, .clock = d->clock } });
+}
+
+/* p has everything of ours below clock: record it, with the out-of-order acks it completes. */
+static void advance(sh_peer *p, uint64_t clock) {
+    if (clock <= p->acked) return;
+    p->acked = clock;
+    p->backoff = 0;
+    for (bool more = true; more;) {
+        more = false;
+        for (size_t i = 0; i < PENDING_ACKS; i++)
+            if (p->pend[i].clock > p->acked && p->pend[i].base <= p->acked) {
+                p->acked = p->pend[i].clock;
+                p->pend[i] = (sh_range){ 0, 0 };
+                more = true;
+            }
+    }
 }
 
 static void on_ack(sh_state *s, sh_ack *a) {
@@ -494,6 +521,9 @@ static void on_ack(sh_state *s, sh_ack *a) {
         return;
     }
     stat_add(&s->h->acks_received, 1);
+    LOG(AU_LOG_DEBUG, "crdt %s: %016llx <- ack [%llu, %llu) from %s (acked %llu)", s->cfg.name,
+        (unsigned long long)s->me, (unsigned long long)a->base, (unsigned long long)a->clock,
+        p->addr, (unsigned long long)p->acked);
     p->heard = true;
     if (a->clock <= p->acked) return;
     if (a->base > p->acked) {
@@ -504,17 +534,7 @@ static void on_ack(sh_state *s, sh_ack *a) {
         p->pend[slot] = (sh_range){ a->base, a->clock };
         return;
     }
-    p->acked = a->clock;
-    p->backoff = 0;
-    for (bool more = true; more;) {
-        more = false;
-        for (size_t i = 0; i < PENDING_ACKS; i++)
-            if (p->pend[i].clock > p->acked && p->pend[i].base <= p->acked) {
-                p->acked = p->pend[i].clock;
-                p->pend[i] = (sh_range){ 0, 0 };
-                more = true;
-            }
-    }
+    advance(p, a->clock);
     collect(s);
 }
 
