@@ -148,10 +148,16 @@ bench: deps
 	bench/run.sh
 	bench/devices/run.sh
 	bench/cluster/run.sh; rc=$$?; [ $$rc = 0 ] || [ $$rc = 77 ]
+	$(SHARE_BENCH)
 
 bench-quick: deps
 	bench/run.sh --quick
 	RUNS=1 SIZES=10 bench/cluster/run.sh; rc=$$?; [ $$rc = 0 ] || [ $$rc = 77 ]
+	$(SHARE_BENCH) quick
+
+# CRDT sharing on loopback UDP (bench/crdt/share_bench.c; figures in docs/benchmarks.md).
+SHARE_BENCH = cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DAU_BUILD_BENCH=ON >/dev/null && \
+	cmake --build build-bench -j$(JOBS) --target share_bench >/dev/null && build-bench/bench/crdt/share_bench
 
 # Only the cluster benchmarks (side by side with Serf, and scale in simulation).
 bench-cluster: deps
