@@ -1,14 +1,15 @@
 # aurum-c — the user's entry points. Every target installs the Debian packages it needs when
 # they are missing, configures and builds. See README.md.
 #
-#   make demo        build and run the demo
+#   make demo        build, then run 3 nodes and 6 devices with the aurum command (tools/demo.sh)
 #   make test        the whole suite: normal build, ASan+UBSan, TSan, valgrind, compile-fail, fuzz;
 #                    closes with "make test: N passed, F failed, K skipped" (AU_REQUIRE_ALL=1:
 #                    a skip fails the run)
 #   make bench       benchmarks side by side with CAF and Erlang (bench-quick: reduced sizes)
 #                    then the cluster side by side with Serf and at scale (bench-cluster: only those)
 #   make fuzz        run every libFuzzer harness for FUZZ_SECONDS each
-#   make install     install the library, headers, CMake package and aurum.pc (PREFIX)
+#   make install     install the library, headers, CMake package, aurum.pc, the aurum command
+#                    and its man pages (PREFIX)
 #   make docs        the API reference from include/aurum/*.h (Doxygen) into build/docs/html
 #   make size        the device client alone, -Os, x86-64 and Cortex-M4: .text/.data/.bss
 
@@ -24,7 +25,7 @@ TEST_FUZZ_SECONDS ?= $(shell echo $$(( $(TEST_FUZZ_TOTAL) / ($(FUZZ_HARNESSES) +
 CMAKE_FLAGS ?=
 
 DEPS := cmake make gcc g++ clang libclang-rt-14-dev pkg-config valgrind libuv1-dev libcbor-dev \
-        libsodium-dev libxxhash-dev libcmocka-dev iproute2 iputils-ping
+        libsodium-dev libxxhash-dev libcmocka-dev iproute2 iputils-ping python3 groff-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: docs docs-deps size deps demo test test-reset test-fast test-asan test-tsan test-valgrind test-install test-fuzz build bench bench-quick bench-cluster fuzz install clean
@@ -54,8 +55,10 @@ build: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	cmake --build build -j$(JOBS)
 
+# The whole system as separate processes on 127.0.0.1, driven by the aurum command (tools/demo.sh);
+# the older in-process demo of the runtime is examples/demo.c (./build/demo).
 demo: build
-	./build/demo
+	@bash tools/demo.sh build/tools/aurum/aurum
 
 # The tally of every suite below (tests/support/results.sh): each test is recorded as passed,
 # failed or skipped, and `make test` closes with "make test: N passed, F failed, K skipped" and
@@ -105,8 +108,13 @@ test-install: build
 	@rm -f $(RESULTS)/install.*
 	rm -rf build/install-test && cmake --install build --prefix build/install-test/prefix >/dev/null
 	@TALLY="$(TALLY)" bash tests/install/run.sh . build/install-test/prefix build/install-test || true
+	@if build/install-test/prefix/bin/aurum --version | grep -q '^aurum ' \
+	  && [ -f build/install-test/prefix/share/man/man1/aurum.1 ] \
+	  && [ -f build/install-test/prefix/share/man/man1/aurum-node.1 ]; \
+	then $(TALLY) record install passed aurum_cli; else echo "install: bin/aurum or its man pages missing"; \
+	  $(TALLY) record install failed aurum_cli; fi
 	@$(TALLY) close install
-	@echo "install: every example built with find_package (shared, static) and pkg-config, and run"
+	@echo "install: every example built with find_package (shared, static) and pkg-config, and run; aurum and its man pages installed"
 
 test-fuzz: deps
 	@rm -f $(RESULTS)/fuzz.*
@@ -148,10 +156,16 @@ bench: deps
 	bench/run.sh
 	bench/devices/run.sh
 	bench/cluster/run.sh; rc=$$?; [ $$rc = 0 ] || [ $$rc = 77 ]
+	$(SHARE_BENCH)
 
 bench-quick: deps
 	bench/run.sh --quick
 	RUNS=1 SIZES=10 bench/cluster/run.sh; rc=$$?; [ $$rc = 0 ] || [ $$rc = 77 ]
+	$(SHARE_BENCH) quick
+
+# CRDT sharing on loopback UDP (bench/crdt/share_bench.c; figures in docs/benchmarks.md).
+SHARE_BENCH = cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DAU_BUILD_BENCH=ON >/dev/null && \
+	cmake --build build-bench -j$(JOBS) --target share_bench >/dev/null && build-bench/bench/crdt/share_bench
 
 # Only the cluster benchmarks (side by side with Serf, and scale in simulation).
 bench-cluster: deps

@@ -34,6 +34,7 @@
 #define BUF_MAX 65536u     /* deltas buffered at most; beyond, the oldest go (peers: full state) */
 #define PENDING_ACKS 4     /* out-of-order ack ranges remembered per peer */
 #define MAX_MANAGERS 16
+#define BACKOFF_MAX 1      /* an unresponsive peer is re-sent to every 2 × timeout */
 
 #include "crdt/share_wire.h"
 
@@ -100,6 +101,7 @@ typedef struct sh_peer {
     au_nanos sent_at, full_at, added_at;
     bool priority;
     bool heard;               /* it has acked something of ours */
+    unsigned backoff;         /* re-sends without progress wait timeout << backoff (≤ BACKOFF_MAX) */
     sh_range pend[PENDING_ACKS];
 } sh_peer;
 
@@ -132,6 +134,8 @@ typedef struct sh_state {
     uint64_t *pruned;
     size_t npruned, pruned_cap;
     bool tick_armed, flush_pending;
+    uint64_t cache_base, cache_clock; /* the encoded join of D[cache_base, cache_clock) ... */
+    au_buf cache;                     /* ... (no origin excluded); valid while cache.len */
     bool changed, changed_local;
     uint64_t log_drops;       /* drops logged so far (rate limit) */
 } sh_state;
@@ -244,6 +248,8 @@ static bool is_source(sh_state *s, const sh_peer *p) {
     return false;
 }
 
+static void advance(sh_peer *p, uint64_t clock);
+
 /* ---- sending ------------------------------------------------------------------------------------ */
 
 static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
@@ -251,7 +257,9 @@ static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
         if (msg.tag == sh_wire_delta) au_bytes_free(&msg.delta.data);
         return;
     }
-    (void)au_send(to, msg);
+    au_err e = au_send(to, msg);
+    if (e != AU_OK)
+        LOG(AU_LOG_DEBUG, "crdt %s: send failed: %s", s->cfg.name, au_strerror(e));
 }
 
 /* Sends an encoded delta group or state (buf, taken) to p. False if it was too big. */
@@ -268,6 +276,9 @@ static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, bool
     au_bytes data = au_bytes_dup(b->data, len);
     au_buf_free(b);
     if (!data.ptr && len) return false;
+    LOG(AU_LOG_DEBUG, "crdt %s: %016llx -> %s %s [%llu, %llu) %u bytes", s->cfg.name,
+        (unsigned long long)s->me, p->addr, full ? "state" : "deltas", (unsigned long long)base,
+        (unsigned long long)s->clock, (unsigned)data.len);
     stat_add(&s->h->bytes_sent, data.len);
     stat_add(full ? &s->h->states_sent : &s->h->deltas_sent, 1);
     send_wire(s, p->ref, (sh_wire){ .tag = sh_wire_delta, .delta = {
@@ -285,8 +296,20 @@ static void send_full(sh_state *s, sh_peer *p, au_nanos now) {
     send_payload(s, p, &b, 0, true);
 }
 
-/* The join of D[base, clock) less what came from p, encoded and sent. */
+/* The join of D[base, clock) less what came from p, encoded and sent. A group with nothing from
+ * p is the same for every such peer: the last one is kept encoded (re-sends to peers that do not
+ * answer, and peers at the same clock, then cost a copy, not a join). */
 static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
+    bool from_p = false;
+    for (uint64_t k = base; k < s->clock && !from_p; k++) from_p = dent(s, k)->origin == p->id;
+    if (!from_p && s->cache.len && s->cache_base == base && s->cache_clock == s->clock) {
+        au_buf b = { 0 };
+        if (au_buf_append(&b, s->cache.data, s->cache.len) != AU_OK) return;
+        p->sent_at = now;
+        p->sent_clock = s->clock;
+        send_payload(s, p, &b, base, false);
+        return;
+    }
     void *acc = s->t->create(s->t, true);
     if (!acc) return;
     bool any = false;
@@ -300,7 +323,7 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
     p->sent_clock = s->clock;
     if (!any) {
         /* everything in the range came from p itself */
-        if (base <= p->acked) p->acked = s->clock;
+        if (base <= p->acked) advance(p, s->clock);
         s->t->free(acc);
         return;
     }
@@ -308,6 +331,15 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
     au_err e = s->t->encode(acc, &b);
     s->t->free(acc);
     if (e != AU_OK) { au_buf_free(&b); return; }
+    if (!from_p) {
+        s->cache.len = 0;
+        if (au_buf_append(&s->cache, b.data, b.len) == AU_OK) {
+            s->cache_base = base;
+            s->cache_clock = s->clock;
+        } else {
+            s->cache.len = 0;
+        }
+    }
     send_payload(s, p, &b, base, false);
 }
 
@@ -331,17 +363,19 @@ static int sendable(sh_state *s, sh_peer *p, au_nanos now) {
     int what = p->acked >= s->gc ? 1 : 2;
     bool catching_up = what == 2 || !p->heard;
     if (!catching_up || is_source(s, p)) {
-        if (what == 1)
-            return (p->sent_clock < s->clock || now - p->sent_at >= s->cfg.timeout) ? 1 : 0;
-        return (!p->full_at || now - p->full_at >= s->cfg.timeout) ? 2 : 0;
+        au_nanos wait = s->cfg.timeout << p->backoff;
+        if (what == 1) return (p->sent_clock < s->clock || now - p->sent_at >= wait) ? 1 : 0;
+        return (!p->full_at || now - p->full_at >= wait) ? 2 : 0;
     }
     if (now - p->added_at >= s->cfg.catchup_delay &&
-        (!p->sent_at || now - p->sent_at >= s->cfg.catchup_delay))
+        (!p->sent_at || now - p->sent_at >= s->cfg.timeout << p->backoff))
         return what;
     return 0;
 }
 
 static void serve(sh_state *s, sh_peer *p, int what, au_nanos now) {
+    /* a re-send of what it had already been sent: back off until it answers */
+    if (p->sent_clock >= s->clock && p->backoff < BACKOFF_MAX) p->backoff++;
     if (what == 2) { send_full(s, p, now); return; }
     /* a recent send still in flight: only what is new since; else everything unacked */
     uint64_t base = p->acked;
@@ -454,8 +488,28 @@ static void on_delta(sh_state *s, sh_delta *d) {
         to = au_forge(sh_msg, sh_wire, s->node, s->actor_name, addr);
     }
     stat_add(&s->h->acks_sent, 1);
+    LOG(AU_LOG_DEBUG, "crdt %s: %016llx <- deltas [%llu, %llu) from %016llx %.*s (%s, %s)", s->cfg.name,
+        (unsigned long long)s->me, (unsigned long long)d->base, (unsigned long long)d->clock,
+        (unsigned long long)d->id, (int)d->from.len, d->from.ptr, fresh ? "new" : "redundant",
+        p ? "member" : "unknown");
     send_wire(s, to, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(s->addr),
         .id = s->me, .base = d->base, .clock = d->clock } });
+}
+
+/* p has everything of ours below clock: record it, with the out-of-order acks it completes. */
+static void advance(sh_peer *p, uint64_t clock) {
+    if (clock <= p->acked) return;
+    p->acked = clock;
+    p->backoff = 0;
+    for (bool more = true; more;) {
+        more = false;
+        for (size_t i = 0; i < PENDING_ACKS; i++)
+            if (p->pend[i].clock > p->acked && p->pend[i].base <= p->acked) {
+                p->acked = p->pend[i].clock;
+                p->pend[i] = (sh_range){ 0, 0 };
+                more = true;
+            }
+    }
 }
 
 static void on_ack(sh_state *s, sh_ack *a) {
@@ -467,6 +521,9 @@ static void on_ack(sh_state *s, sh_ack *a) {
         return;
     }
     stat_add(&s->h->acks_received, 1);
+    LOG(AU_LOG_DEBUG, "crdt %s: %016llx <- ack [%llu, %llu) from %s (acked %llu)", s->cfg.name,
+        (unsigned long long)s->me, (unsigned long long)a->base, (unsigned long long)a->clock,
+        p->addr, (unsigned long long)p->acked);
     p->heard = true;
     if (a->clock <= p->acked) return;
     if (a->base > p->acked) {
@@ -477,16 +534,7 @@ static void on_ack(sh_state *s, sh_ack *a) {
         p->pend[slot] = (sh_range){ a->base, a->clock };
         return;
     }
-    p->acked = a->clock;
-    for (bool more = true; more;) {
-        more = false;
-        for (size_t i = 0; i < PENDING_ACKS; i++)
-            if (p->pend[i].clock > p->acked && p->pend[i].base <= p->acked) {
-                p->acked = p->pend[i].clock;
-                p->pend[i] = (sh_range){ 0, 0 };
-                more = true;
-            }
-    }
+    advance(p, a->clock);
     collect(s);
 }
 
@@ -673,6 +721,7 @@ static void sh_post_stop(au_ctx *ctx, sh_state *s) {
     free(s->prunes);
     free(s->pruned);
     au_ring_release(s->ring);
+    au_buf_free(&s->cache);
     for (size_t i = 0; i < s->nprio; i++) free(s->prio[i]);
     free(s->prio);
     free((char *)s->cfg.name);

@@ -51,6 +51,11 @@ static void gc_print(sw *w, int n) {
                 (unsigned long long)st.clock, (unsigned long long)st.peers,
                 (unsigned long long)st.buffered, (unsigned long long)st.deltas_sent,
                 (unsigned long long)st.states_sent);
+        if (st.buffered && getenv("SHARE_LOG")) {
+            au_node_stats ns;
+            au_node_stats_get(w->node[i], &ns);
+            au_node_stats_print(&ns, stderr);
+        }
     }
 }
 
@@ -74,7 +79,9 @@ static void gcounter_scenario(au_share_selector sel) {
     if (!ok) gc_print(&w, 4);
     assert_true(ok);
     /* let every ack arrive, so the buffers are collected and the late joiners need full states */
-    assert_true(sw_wait(buffers_empty, &g, deadline()));
+    ok = sw_wait(buffers_empty, &g, deadline());
+    if (!ok) gc_print(&w, 4);
+    assert_true(ok);
     t0 = sw_secs();
     for (int i = 4; i < 6; i++) sw_start(&w, i, &cc, &au_gcounter_type, &sc);
     for (int k = 0; k < 3; k++)
@@ -282,6 +289,7 @@ static void ormap_of_pncounters_concurrent_update_and_remove(void **st) {
 int main(void) {
     au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
     au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
+    if (getenv("SHARE_LOG")) au_log_set_level(AU_LOG_CRDT, AU_LOG_DEBUG);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gcounter_on_six_nodes_out_of_date),
         cmocka_unit_test(gcounter_on_six_nodes_all),

@@ -1,0 +1,281 @@
+/* share_bench — CRDT sharing on real UDP over 127.0.0.1: bytes on the wire per update against
+ * the ideal, the catch-up of a new node on a 100,000-element ORSet, and a burst of 10,000
+ * updates over 6 nodes at 5 % loss. Prints; asserts nothing.
+ *
+ *   share_bench [quick]
+ *
+ * Wire bytes are the nodes' datagram bytes (au_node_stats.bytes_sent: headers, acks, framing,
+ * everything) during a phase, minus the cluster's own traffic, measured over an idle window of
+ * the same length just before. The ideal of an update is the size of its encoded delta, once for
+ * each of the N - 1 other replicas. "sequential": one node updates, one update per round;
+ * "concurrent": every node updates at once (the case where classic delta sync ends up sending
+ * full states). Times are wall clock (the nodes run on their own threads). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <aurum/aurum.h>
+#include <aurum/cluster.h>
+#include <aurum/crdt_share.h>
+#include <aurum/faults.h>
+
+enum { N = 6 };
+
+static double secs(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+static void sleep_ms(int ms) { nanosleep(&(struct timespec){ ms / 1000, (ms % 1000) * 1000000L }, NULL); }
+
+typedef struct world {
+    int n;
+    au_driver drv;
+    au_node *node[N];
+    au_cluster *cl[N];
+    au_share *sh[N];
+    const char *seeds[N][3];
+} world;
+
+static void start(world *w, int i, const au_crdt_type *t, const au_share_config *sc) {
+    if (au_node_start(&(au_node_config){ .driver = &w->drv, .workers = 1 }, &w->node[i])) abort();
+    au_faults_seed(w->node[i], (uint64_t)i + 1);
+    size_t n = 0;
+    for (int j = 0; j < i && n < 3; j++) w->seeds[i][n++] = au_node_address(w->node[j]);
+    au_cluster_config cc = { .seeds = w->seeds[i], .nseeds = n, .ping_timeout = AU_MSEC(50),
+                             .num_pings = 20 };
+    if (au_cluster_start(w->node[i], &cc, &w->cl[i])) abort();
+    if (au_share_start(w->node[i], w->cl[i], t, sc, &w->sh[i])) abort();
+    if (i >= w->n) w->n = i + 1;
+}
+
+static void stop(world *w) {
+    for (int i = 0; i < w->n; i++) au_node_stop(w->node[i]);
+    memset(w, 0, sizeof *w);
+}
+
+static uint64_t wire_bytes(world *w) {
+    uint64_t t = 0;
+    for (int i = 0; i < w->n; i++) {
+        au_node_stats st;
+        au_node_stats_get(w->node[i], &st);
+        t += st.bytes_sent;
+    }
+    return t;
+}
+
+static bool settled(world *w) {
+    for (int i = 0; i < w->n; i++) {
+        au_share_stats st;
+        au_share_stats_get(w->sh[i], &st);
+        if (st.buffered) return false;
+    }
+    return true;
+}
+static void wait_settled(world *w, double max) {
+    double t0 = secs();
+    while (!settled(w) && secs() - t0 < max) sleep_ms(5);
+}
+
+/* ---- bytes per update ---------------------------------------------------------------------- */
+
+typedef enum { T_GCOUNTER, T_PNCOUNTER, T_ORSET, T_ORMAP } kind;
+static const char *kind_name[] = { "GCounter inc", "PNCounter add", "ORSet add (16 B)",
+                                   "ORMap<PNCounter> add (4 B key)" };
+
+static void update(world *w, kind k, int i, int seq) {
+    char e[32];
+    switch (k) {
+    case T_GCOUNTER: au_share_gcounter_inc((au_share_gcounter){ w->sh[i] }, 1); break;
+    case T_PNCOUNTER: au_share_pncounter_add((au_share_pncounter){ w->sh[i] }, seq % 2 ? -1 : 2); break;
+    case T_ORSET:
+        snprintf(e, sizeof e, "elem-%d-%09d", i, seq);
+        au_share_orset_add((au_share_orset){ w->sh[i] }, e, 16);
+        break;
+    case T_ORMAP:
+        snprintf(e, sizeof e, "k%03d", seq % 1000);
+        au_share_ormap_pncounter_add((au_share_ormap_pncounter){ w->sh[i] }, e, 4, 1);
+        break;
+    }
+}
+
+/* The encoded size of one update's delta, as made on a state that has seen `prior` updates of
+ * the same kind from this replica (a fresh state for the sets: their deltas do not grow). */
+static size_t ideal(kind k, int i, int seq) {
+    au_buf b = { 0 };
+    char e[32];
+    uint64_t r = 0x1000 + (uint64_t)i;
+    switch (k) {
+    case T_GCOUNTER: {
+        au_gcounter *s = au_gcounter_new(), *d = au_gcounter_new_delta();
+        au_gcounter_inc(s, NULL, r, (uint64_t)seq);
+        au_gcounter_inc(s, d, r, 1);
+        au_gcounter_encode(d, &b);
+        au_gcounter_free(s), au_gcounter_free(d);
+        break;
+    }
+    case T_PNCOUNTER: {
+        au_pncounter *s = au_pncounter_new(), *d = au_pncounter_new_delta();
+        au_pncounter_add(s, NULL, r, seq);
+        au_pncounter_add(s, d, r, 2);
+        au_pncounter_encode(d, &b);
+        au_pncounter_free(s), au_pncounter_free(d);
+        break;
+    }
+    case T_ORSET: {
+        au_orset *s = au_orset_new(), *d = au_orset_new_delta();
+        snprintf(e, sizeof e, "elem-%d-%09d", i, seq);
+        au_orset_add(s, d, r, e, 16);
+        au_orset_encode(d, &b);
+        au_orset_free(s), au_orset_free(d);
+        break;
+    }
+    case T_ORMAP: break; /* ideal_ormap */
+    }
+    size_t n = b.len;
+    au_buf_free(&b);
+    return n;
+}
+
+typedef struct pn_ctx { uint64_t r; } pn_ctx;
+static au_err bump(au_pncounter *v, au_pncounter *dv, void *arg) {
+    return au_pncounter_add(v, dv, ((pn_ctx *)arg)->r, 1);
+}
+static size_t ideal_ormap(int seq) {
+    au_ormap_pncounter s = au_ormap_pncounter_new(), d = au_ormap_pncounter_new_delta();
+    char e[8];
+    snprintf(e, sizeof e, "k%03d", seq % 1000);
+    pn_ctx c = { 0x1000 };
+    au_ormap_pncounter_update(s, d, e, 4, bump, &c);
+    au_buf b = { 0 };
+    au_ormap_pncounter_encode(d, &b);
+    size_t n = b.len;
+    au_buf_free(&b);
+    au_ormap_pncounter_free(s), au_ormap_pncounter_free(d);
+    return n;
+}
+
+static const au_crdt_type *type_of(kind k) {
+    switch (k) {
+    case T_GCOUNTER: return &au_gcounter_type;
+    case T_PNCOUNTER: return &au_pncounter_type;
+    case T_ORSET: return &au_orset_type;
+    default: return &au_ormap_pncounter_type;
+    }
+}
+
+static void bytes_per_update(kind k, bool concurrent, int per_node, au_share_selector sel) {
+    world w = { 0 };
+    w.drv = au_faults_driver(NULL);
+    au_share_config sc = { .name = "bench", .selector = sel, .timeout = AU_MSEC(50) };
+    for (int i = 0; i < N; i++) start(&w, i, type_of(k), &sc);
+    sleep_ms(1500); /* joined */
+    int writers = concurrent ? N : 1;
+    int spacing = 20; /* ms between rounds of updates */
+    double window = (double)per_node * spacing / 1000.0 + 1.0;
+    uint64_t b0 = wire_bytes(&w);
+    sleep_ms((int)(window * 1000));
+    uint64_t idle = wire_bytes(&w) - b0;
+    double t0 = secs();
+    b0 = wire_bytes(&w);
+    uint64_t ideal_bytes = 0;
+    for (int s = 0; s < per_node; s++) {
+        for (int i = 0; i < writers; i++) {
+            update(&w, k, i, s);
+            ideal_bytes += (uint64_t)(k == T_ORMAP ? ideal_ormap(s) : ideal(k, i, s)) * (N - 1);
+        }
+        sleep_ms(spacing);
+    }
+    wait_settled(&w, 10);
+    double el = secs() - t0;
+    while (secs() - t0 < window) sleep_ms(5);
+    uint64_t used = wire_bytes(&w) - b0;
+    uint64_t mine = used > idle ? used - idle : 0;
+    uint64_t updates = (uint64_t)per_node * writers;
+    double per = (double)mine / (double)(updates * (N - 1));
+    double ideal_per = (double)ideal_bytes / (double)(updates * (N - 1));
+    printf("  %-3s %-32s %-10s %6llu updates: %7.1f B/update/replica on the wire, ideal %5.1f, "
+           "overhead %+6.1f B, ratio %.2f (settled in %.2f s)\n",
+           sel == AU_SHARE_ALL ? "All" : "OoD", kind_name[k], concurrent ? "concurrent" : "sequential", (unsigned long long)updates,
+           per, ideal_per, per - ideal_per, per / ideal_per, el);
+    stop(&w);
+}
+
+/* ---- catch-up on a large ORSet -------------------------------------------------------------- */
+
+static void catch_up(long n) {
+    world w = { 0 };
+    w.drv = au_faults_driver(NULL);
+    au_share_config sc = { .name = "big", .selector = AU_SHARE_ALL };
+    start(&w, 0, &au_orset_type, &sc);
+    char e[17];
+    for (long i = 0; i < n; i++) {
+        snprintf(e, sizeof e, "element-%08ld", i);
+        au_share_orset_add((au_share_orset){ w.sh[0] }, e, 16);
+    }
+    for (;;) {
+        au_share_stats st;
+        au_share_stats_get(w.sh[0], &st);
+        if (st.mutations >= (uint64_t)n) break;
+        sleep_ms(5);
+    }
+    double t0 = secs();
+    start(&w, 1, &au_orset_type, &sc);
+    while (au_share_orset_size((au_share_orset){ w.sh[1] }) < (size_t)n) {
+        if (secs() - t0 > 60) break;
+        sleep_ms(1);
+    }
+    double el = secs() - t0;
+    au_share_stats st;
+    au_share_stats_get(w.sh[0], &st);
+    printf("  new node catching up on an ORSet of %ld elements: %.3f s from its start (cluster join "
+           "included), %llu full state(s) of %.1f KB sent\n", n, el,
+           (unsigned long long)st.states_sent,
+           st.states_sent ? (double)st.bytes_sent / 1024.0 / (double)(st.deltas_sent + st.states_sent) : 0.0);
+    stop(&w);
+}
+
+/* ---- a burst at 5 % loss ---------------------------------------------------------------------- */
+
+static bool all_at(world *w, uint64_t v) {
+    for (int i = 0; i < w->n; i++)
+        if (au_share_gcounter_value((au_share_gcounter){ w->sh[i] }) != v) return false;
+    return true;
+}
+
+static void burst(int updates, au_share_selector sel) {
+    world w = { 0 };
+    w.drv = au_faults_driver(NULL);
+    au_share_config sc = { .name = "burst", .selector = sel, .amount = 2 };
+    for (int i = 0; i < N; i++) start(&w, i, &au_gcounter_type, &sc);
+    sleep_ms(1500);
+    for (int i = 0; i < N; i++)
+        au_faults_set(w.node[i], NULL, &(au_faults){ .drop = 0.05, .per_message = true });
+    double t0 = secs();
+    for (int k = 0; k < updates; k++) au_share_gcounter_inc((au_share_gcounter){ w.sh[k % N] }, 1);
+    while (!all_at(&w, (uint64_t)updates) && secs() - t0 < 30) sleep_ms(1);
+    double el = secs() - t0;
+    printf("  burst of %d GCounter updates over %d nodes at 5 %% loss (%s): every replica agrees "
+           "after %.3f s%s\n", updates, N, sel == AU_SHARE_ALL ? "All" : "OutOfDate, amount 2", el,
+           all_at(&w, (uint64_t)updates) ? "" : " (DID NOT agree within 30 s)");
+    stop(&w);
+}
+
+int main(int argc, char **argv) {
+    bool quick = argc > 1 && strcmp(argv[1], "quick") == 0;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
+    au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
+    int per = quick ? 20 : 100;
+    printf("share_bench: %d nodes on 127.0.0.1, timeout 50 ms; OoD = OutOfDate, amount 1\n", N);
+    for (int sel = 0; sel < 2; sel++)
+        for (kind k = T_GCOUNTER; k <= T_ORMAP; k++) {
+            bytes_per_update(k, false, per, sel ? AU_SHARE_ALL : AU_SHARE_OUT_OF_DATE);
+            bytes_per_update(k, true, per, sel ? AU_SHARE_ALL : AU_SHARE_OUT_OF_DATE);
+        }
+    catch_up(quick ? 10000 : 100000);
+    burst(quick ? 1000 : 10000, AU_SHARE_ALL);
+    burst(quick ? 1000 : 10000, AU_SHARE_OUT_OF_DATE);
+    return 0;
+}

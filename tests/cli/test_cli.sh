@@ -1,0 +1,335 @@
+#!/usr/bin/env bash
+# test_cli.sh — the `aurum` command end to end, as separate processes on 127.0.0.1 (ports chosen
+# by the OS: nodes bind port 0 and print their address). Asserts:
+#   - --help of every command, and the exit codes of the error paths: bad flags (2), a node that
+#     does not answer (3), a missing, malformed or group/world-readable key file (4), a port in
+#     use (5), keygen refusing to overwrite (4) and writing mode 0600;
+#   - a node sealed with a key file answers status with that key only (3 without it, or with
+#     another key);
+#   - 3 nodes: `status --json` on each lists 3 members (self + 2 alive)
+#     with ring shares that sum to 1, the shared counter when the build has CRDTs; 2 devices,
+#     named and with the same owner on every node, which the devices themselves confirm;
+#     --prometheus and the table print what they should;
+#   - kill -9 of one node: the others' `status --json` report it removed, reason failed, with no
+#     ring share, and 2 members left; both devices are owned by a survivor (re-owned if they
+#     were the killed node's), agreed by both and confirmed by the devices;
+#   - SIGTERM of the other two: each exits 0 saying it left; a watcher on one of them saw the
+#     other's REMOVED reason=leaving and its own node's LEFT, and then ended by itself (exit 0).
+# Every wait is on a condition with a deadline. JSON is read with python3.
+#
+#   test_cli.sh <aurum>
+# Exit status: 0 pass, 1 fail, 2 usage.
+set -u -o pipefail
+if [[ $# -ne 1 ]]; then
+    echo "usage: $0 <aurum>" >&2
+    exit 2
+fi
+aurum=$1
+command -v python3 >/dev/null || { echo "FAIL: python3 is needed (make deps installs it)"; exit 1; }
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+rc=0
+fail() { echo "FAIL: $*"; rc=1; }
+pass() { echo "ok: $*"; }
+
+# expect_exit <code> <stderr-pattern> <what> args...: runs aurum with args, checks the exit code
+# and that stderr holds one line of aurum's own, matching the pattern (the library's timestamped
+# log lines, such as the transport's ERROR naming the bind failure, may come before it).
+expect_exit() {
+    local want=$1 pattern=$2 what=$3
+    shift 3
+    local got=0
+    "$aurum" "$@" >"$work/out" 2>"$work/err" || got=$?
+    if [[ $got -ne $want ]]; then
+        fail "$what: exit $got, want $want (aurum $*): $(cat "$work/err")"
+    elif [[ -n $pattern ]] && ! grep -qE "$pattern" "$work/err"; then
+        fail "$what: stderr does not match /$pattern/: $(cat "$work/err")"
+    elif [[ -n $pattern && $(grep -cvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' "$work/err") -ne 1 ]]; then
+        fail "$what: want one line on stderr (besides the library's log lines), got: $(cat "$work/err")"
+    else
+        pass "$what (exit $got)"
+    fi
+}
+
+# A UDP port nobody listens on: bound by the OS, then released.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# json <file> <python expression over d>: prints the expression's value.
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(($2))" "$1"; }
+
+# ---- help and usage ---------------------------------------------------------------------------
+for c in node status watch device incr add keygen; do
+    if "$aurum" "$c" --help >"$work/out" 2>&1 && grep -q "^usage: aurum $c" "$work/out"; then
+        pass "aurum $c --help"
+    else
+        fail "aurum $c --help: $(cat "$work/out")"
+    fi
+done
+"$aurum" --help | grep -q "^usage: aurum COMMAND" && pass "aurum --help" || fail "aurum --help"
+expect_exit 2 '' "no command" 
+expect_exit 2 'unknown command "bogus"' "unknown command" bogus
+expect_exit 2 '^aurum node: --bind HOST:PORT is required' "node without --bind" node
+expect_exit 2 '^aurum node: bad --bind "garbage"' "node --bind garbage" node --bind garbage
+expect_exit 2 '^aurum node: unknown argument "--frobnicate"' "node, unknown flag" node --bind 127.0.0.1:0 --frobnicate
+expect_exit 2 '^aurum node: --seed needs a value' "node --seed without value" node --bind 127.0.0.1:0 --seed
+expect_exit 2 '^aurum node: bad --log-level' "node, bad log level" node --bind 127.0.0.1:0 --log-level shouty
+expect_exit 2 '^aurum status: which node' "status without address" status
+expect_exit 2 '^aurum status: bad --timeout "soon"' "status --timeout soon" status 127.0.0.1:1 --timeout soon
+expect_exit 2 '^aurum status: bad address "nowhere"' "status nowhere" status nowhere
+expect_exit 2 '^aurum watch: which node' "watch without address" watch
+expect_exit 2 '^aurum device: --server HOST:PORT and --name NAME are required' "device without flags" device
+expect_exit 2 '^aurum device: bad --interval "5"' "device --interval 5" device --server 127.0.0.1:1 --name d --interval 5
+expect_exit 2 '^aurum keygen: unknown argument' "keygen, unknown flag" keygen --bits 9
+
+# ---- unreachable ------------------------------------------------------------------------------
+nobody=$(free_port)
+expect_exit 3 "^aurum status: no answer from 127.0.0.1:$nobody within 300 ms" "status, nobody there" \
+    status "127.0.0.1:$nobody" --timeout 300
+expect_exit 3 "^aurum watch: no answer from 127.0.0.1:$nobody" "watch, nobody there" \
+    watch "127.0.0.1:$nobody" --timeout 300
+
+# ---- key files --------------------------------------------------------------------------------
+key=$work/cluster.key
+expect_exit 0 '' "keygen -o" keygen -o "$key"
+mode=$(stat -c %a "$key")
+[[ $mode == 600 ]] && pass "key file mode 600" || fail "key file mode $mode, want 600"
+grep -qE '^0 [0-9a-f]{64}$' "$key" && pass "key file holds one key" || fail "key file: $(cat "$key")"
+expect_exit 4 'exists; not overwritten' "keygen over an existing file" keygen -o "$key"
+cp "$key" "$work/open.key" && chmod 644 "$work/open.key"
+expect_exit 4 'readable or writable by group or others \(mode 644\); run: chmod 600' \
+    "world-readable key file" status 127.0.0.1:1 --key-file "$work/open.key"
+expect_exit 4 'readable or writable by group or others' "world-readable key file (node)" \
+    node --bind 127.0.0.1:0 --key-file "$work/open.key"
+printf 'not a key\n' >"$work/bad.key" && chmod 600 "$work/bad.key"
+expect_exit 4 'not a key file' "malformed key file" status 127.0.0.1:1 --key-file "$work/bad.key"
+expect_exit 4 'No such file' "missing key file" node --bind 127.0.0.1:0 --key-file "$work/none.key"
+
+# ---- three nodes ------------------------------------------------------------------------------
+# start_node <i> [seed] [key file]: starts node i (port 0); sets addr[i] once it printed it.
+declare -A addr pid
+start_node() {
+    local i=$1 seed=${2:-} keyfile=${3:-}
+    local args=(node --bind 127.0.0.1:0)
+    [[ -n $keyfile ]] && args+=(--key-file "$keyfile")
+    [[ -n $seed ]] && args+=(--seed "$seed")
+    "$aurum" "${args[@]}" >"$work/node$i.out" 2>"$work/node$i.err" &
+    pid[$i]=$!
+    pids+=($!)
+    for _ in $(seq 1000); do
+        addr[$i]=$(sed -n 's/^aurum node: listening on \([^ ]*\) .*/\1/p' "$work/node$i.out" 2>/dev/null)
+        [[ -n ${addr[$i]} ]] && return 0
+        kill -0 "${pid[$i]}" 2>/dev/null || break
+        sleep 0.01
+    done
+    echo "FAIL: node $i printed no address:"; cat "$work/node$i.out" "$work/node$i.err"
+    exit 1
+}
+# ---- a sealed node: only holders of the key get an answer ------------------------------------
+start_node 0 "" "$key"
+expect_exit 0 '' "status with the key" status "${addr[0]}" --key-file "$key" --json
+[[ $(python3 -c "import json; d=json.load(open('$work/out')); print((len(d['members']), d['members'][0]['state']))") == "(1, 'self')" ]] \
+    && pass "the sealed node answers its key holders" || fail "sealed status: $(cat "$work/out")"
+expect_exit 3 "no answer from ${addr[0]} within 300 ms .*without a key file" "status without the key" \
+    status "${addr[0]}" --timeout 300
+"$aurum" keygen -o "$work/other.key" >/dev/null
+expect_exit 3 "no answer from ${addr[0]} within 300 ms .*with this key" "status with another key" \
+    status "${addr[0]}" --timeout 300 --key-file "$work/other.key"
+kill -TERM "${pid[0]}"
+
+# ---- three nodes ------------------------------------------------------------------------------
+start_node 1
+start_node 2 "${addr[1]}"
+start_node 3 "${addr[1]}"
+pass "3 nodes listening: ${addr[1]} ${addr[2]} ${addr[3]}"
+
+# A port in use: node 1's.
+expect_exit 5 "^aurum node: cannot bind ${addr[1]}: port in use" "port in use" node --bind "${addr[1]}"
+
+# status_json <i>: node i's status into $work/s<i>.json; false if it did not answer.
+status_json() { "$aurum" status "${addr[$1]}" --json --timeout 1000 >"$work/s$1.json" 2>"$work/s$1.err"; }
+
+# until_true <seconds> <what> <command...>: retries the command every 0.1 s until it succeeds.
+until_true() {
+    local secs=$1 what=$2
+    shift 2
+    local end=$((SECONDS + secs))
+    while ((SECONDS < end)); do
+        "$@" && { pass "$what"; return 0; }
+        sleep 0.1
+    done
+    fail "$what: not within $secs s"
+    return 1
+}
+
+formed() { # every node lists 3 members: itself and 2 alive ones, and 3 ring shares summing to 1
+    local i
+    for i in 1 2 3; do
+        status_json "$i" || return 1
+        [[ $(json "$work/s$i.json" "sorted(m['state'] for m in d['members'])") == "['alive', 'alive', 'self']" ]] || return 1
+    done
+}
+until_true 20 "the cluster formed: every node lists self and 2 alive members" formed
+for i in 1 2 3; do
+    got=$(json "$work/s$i.json" "len(d['members']), d['address'] == '${addr[$i]}', \
+abs(sum(m['ring_share'] for m in d['members']) - 1) < 0.001, \
+all(m['ring_share'] > 0.1 for m in d['members']), \
+sorted(m['address'] for m in d['members']) == sorted(['${addr[1]}', '${addr[2]}', '${addr[3]}']), \
+len(set(m['id'] for m in d['members'])), d['replication_factor'], \
+d['node_stats']['datagrams_received'] > 0, d['cluster_stats']['members']")
+    [[ $got == "(3, True, True, True, True, 3, 2, True, 3)" ]] && pass "node $i: members, ids, ring shares, counters" \
+        || fail "node $i status: $got: $(cat "$work/s$i.json")"
+done
+# Every node sees the same ids for the same addresses.
+ids() { json "$work/s$1.json" "sorted((m['address'], m['id']) for m in d['members'])"; }
+[[ $(ids 1) == "$(ids 2)" && $(ids 2) == "$(ids 3)" ]] && pass "the nodes agree on members' ids" || fail "ids differ: $(ids 1) / $(ids 2) / $(ids 3)"
+
+has_crdt=$(json "$work/s1.json" "d['has_crdt']")
+has_devices=$(json "$work/s1.json" "d['has_devices']")
+if [[ $has_crdt == True ]]; then
+    for i in 1 2 3; do expect_exit 0 '' "incr $i through node $i" incr "${addr[$i]}" "$i"; done
+    expect_exit 0 '' "add red through node 1" add "${addr[1]}" red
+    expect_exit 0 '' "add blue through node 3" add "${addr[3]}" blue
+    # counted <nodes> <value>: every one of the nodes reads the counter at value and the set {red, blue}.
+    counted() {
+        local i
+        for i in $1; do
+            status_json $i || return 1
+            [[ $(json "$work/s$i.json" "d['counter'], sorted([v['value'] for v in d['values'] if v['kind'] == 'set'][0].split(','))") == "($2, ['blue', 'red'])" ]] || return 1
+        done
+    }
+    until_true 20 "every node's shared counter reads 1+2+3 = 6 and its set {red, blue}" counted "1 2 3" 6
+else
+    fail "no CRDTs in this build (has_crdt false)"
+fi
+expect_exit 2 '^aurum incr: bad argument "0"' "incr 0" incr "${addr[1]}" 0
+expect_exit 2 '^aurum add: want HOST:PORT ELEMENT' "add without an element" add "${addr[1]}"
+# The table and Prometheus formats.
+"$aurum" status "${addr[1]}" >"$work/table" 2>&1
+if grep -qE "^${addr[1]//./\\.} +[0-9]+ +self " "$work/table" && grep -qE '^datagrams_sent +[0-9]+ ' "$work/table" \
+    && [[ $(grep -cE '^127\.0\.0\.1:[0-9]+ +[0-9]+ +(self|alive) ' "$work/table") == 3 ]]; then
+    pass "status table"
+else
+    fail "status table: $(cat "$work/table")"
+fi
+"$aurum" status "${addr[1]}" --prometheus >"$work/prom" 2>&1
+if [[ $(grep -c '^aurum_member_up{.*} 1$' "$work/prom") == 3 ]] \
+    && grep -qE '^# TYPE aurum_node_datagrams_sent_total counter$' "$work/prom" \
+    && grep -qE "^aurum_node_datagrams_sent_total\{node=\"${addr[1]//./\\.}\"\} [1-9][0-9]*$" "$work/prom" \
+    && grep -qE '^aurum_cluster_members\{node="[^"]+"\} 3$' "$work/prom" \
+    && ! grep -vE '^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+\{[^}]*\} [0-9.]+)$' "$work/prom" >/dev/null; then
+    pass "status --prometheus"
+else
+    fail "status --prometheus: $(cat "$work/prom")"
+fi
+
+# ---- devices ----------------------------------------------------------------------------------
+# owners_agree: every node lists both devices by name, all with the same owner, an alive member;
+# sets owner_of[name] (an address).
+declare -A owner_of
+owners_agree() {
+    local i d want=$1
+    for i in $want; do
+        status_json $i || return 1
+    done
+    local first=${want%% *}
+    for d in sensor-a sensor-b; do
+        owner_of[$d]=$(json "$work/s$first.json" "[x['owner'] for x in d['devices'] if x['name'] == '$d'][0] if [x for x in d['devices'] if x['name'] == '$d'] else ''")
+        [[ -n ${owner_of[$d]} ]] || return 1
+        for i in $want; do
+            [[ $(json "$work/s$i.json" "[x['owner'] for x in d['devices'] if x['name'] == '$d'] == ['${owner_of[$d]}'] and \
+'${owner_of[$d]}' in [m['address'] for m in d['members'] if m['state'] != 'removed']") == True ]] || return 1
+        done
+    done
+}
+# device_says <name> <address>: the device's last owner line names the cluster id of that node.
+device_says() {
+    local id
+    id=$(json "$work/s1.json" "[m['id'] for m in d['members'] if m['address'] == '$2'][0]")
+    [[ $(grep -E '^aurum device: .* (owned by|has no owner)' "$work/$1.out" | tail -1) == "aurum device: $1 owned by node id=$id" ]]
+}
+if [[ $has_devices == True ]]; then
+    for d in sensor-a sensor-b; do
+        "$aurum" device --server "${addr[1]}" --name $d --interval 100 >"$work/$d.out" 2>&1 &
+        pids+=($!)
+    done
+    until_true 20 "2 devices: every node names both, with the same owner" owners_agree "1 2 3"
+    for d in sensor-a sensor-b; do
+        until_true 10 "$d says it is owned by ${owner_of[$d]}" device_says $d "${owner_of[$d]}"
+    done
+    json "$work/s1.json" "[(x['name'], x['state']) for x in d['devices'] if x['owner'] == d['address']]" >"$work/owned1"
+    grep -q "'down'" "$work/owned1" && fail "node 1 reports a device of its own down: $(cat "$work/owned1")"
+else
+    fail "no device server in this build (has_devices false)"
+fi
+# ---- a watcher, then kill -9 of node 3 --------------------------------------------------------
+"$aurum" watch "${addr[1]}" >"$work/watch.out" 2>"$work/watch.err" &
+watch_pid=$!
+pids+=($watch_pid)
+until_true 10 "the watcher lists the 3 members" bash -c "[[ \$(grep -c ' MEMBER ' '$work/watch.out') == 3 ]]"
+
+kill -KILL "${pid[3]}"
+removed() { # nodes 1 and 2 report node 3 removed (failed), no ring share, 2 members left
+    local i
+    for i in 1 2; do
+        status_json $i || return 1
+        [[ $(json "$work/s$i.json" "[(m['state'], m['reason'], m['ring_share']) for m in d['members'] if m['address'] == '${addr[3]}'], \
+sorted(m['state'] for m in d['members'] if m['state'] != 'removed'), d['cluster_stats']['members']") \
+            == "([('removed', 'failed', 0.0)], ['alive', 'self'], 2)" ]] || return 1
+    done
+}
+until_true 20 "after kill -9, nodes 1 and 2 report node 3 removed (failed), 2 members" removed
+grep -qE " REMOVED ${addr[3]//./\\.} id=[0-9]+ reason=failed$" "$work/watch.out" && pass "the watcher saw node 3 removed, failed" \
+    || fail "watcher: $(cat "$work/watch.out")"
+if [[ $has_devices == True ]]; then
+    before="${owner_of[sensor-a]} ${owner_of[sensor-b]}"
+    reowned() { owners_agree "1 2" && [[ ${owner_of[sensor-a]} != "${addr[3]}" && ${owner_of[sensor-b]} != "${addr[3]}" ]]; }
+    until_true 20 "after kill -9, both devices owned by a survivor, agreed by both (before: $before)" reowned
+    for d in sensor-a sensor-b; do
+        until_true 10 "$d says it is owned by ${owner_of[$d]}" device_says $d "${owner_of[$d]}"
+    done
+    [[ $before == *"${addr[3]}"* ]] && pass "a device of the killed node was re-owned" \
+        || echo "note: neither device was on the killed node (before: $before); re-ownership not exercised this run"
+fi
+if [[ $has_crdt == True ]]; then
+    expect_exit 0 '' "incr 10 through node 2 after the kill" incr "${addr[2]}" 10
+    until_true 20 "after kill -9, nodes 1 and 2 agree: counter 16, set {red, blue}" counted "1 2" 16
+fi
+survivors() { json "$work/s$1.json" "round(sum(m['ring_share'] for m in d['members']), 3)"; }
+[[ $(survivors 1) == 1.0 ]] && pass "the 2 survivors own the whole ring" || fail "ring after removal: $(cat "$work/s1.json")"
+
+# ---- SIGTERM: node 2, then node 1 -------------------------------------------------------------
+# stopped <i>: node i exited 0 and said it left.
+wait_exit() {
+    local i=$1 end=$((SECONDS + 10))
+    while ((SECONDS < end)) && kill -0 "${pid[$i]}" 2>/dev/null; do sleep 0.05; done
+    if kill -0 "${pid[$i]}" 2>/dev/null; then fail "node $i still running 10 s after SIGTERM"; return; fi
+    local st=0
+    wait "${pid[$i]}" || st=$?
+    [[ $st == 0 ]] && grep -q '^aurum node: left, stopped$' "$work/node$i.out" && pass "node $i: exit 0, left, stopped" \
+        || fail "node $i: exit $st: $(cat "$work/node$i.out")"
+}
+kill -TERM "${pid[2]}"
+wait_exit 2
+until_true 10 "the watcher saw node 2 leave (REMOVED reason=leaving)" \
+    grep -qE " REMOVED ${addr[2]//./\\.} id=[0-9]+ reason=leaving$" "$work/watch.out"
+kill -TERM "${pid[1]}"
+wait_exit 1
+end=$((SECONDS + 10))
+while ((SECONDS < end)) && kill -0 $watch_pid 2>/dev/null; do sleep 0.05; done
+st=0
+kill -0 $watch_pid 2>/dev/null && st=running || wait $watch_pid || st=$?
+grep -qE " LEFT ${addr[1]//./\\.} id=[0-9]+$" "$work/watch.out" && [[ $st == 0 ]] \
+    && pass "the watcher saw node 1's LEFT and ended (exit 0)" || fail "watcher (status $st): $(cat "$work/watch.out" "$work/watch.err")"
+
+if [[ $rc != 0 ]]; then
+    for f in "$work"/node*.err; do echo "--- $f"; tail -20 "$f"; done
+fi
+echo "test_cli: $([[ $rc == 0 ]] && echo passed || echo FAILED)"
+exit $rc

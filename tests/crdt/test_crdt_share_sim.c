@@ -1,0 +1,365 @@
+/* test_crdt_share_sim.c — CRDT sharing in the deterministic simulator:
+ *  - 100 nodes sharing a PNCounter and an ORMap of PNCounters (two replicas per node), 30 % of
+ *    the messages lost throughout: updates made on every node before it joined converge to the
+ *    exact values; then a partition 50 | 50 for 3 s with updates (and a key removal) on both sides,
+ *    healed: every replica converges to the exact expected counter and map;
+ *  - bad input from a node outside the cluster: an undecodable delta, a delta of another type,
+ *    a malformed one and an oversized one are dropped, counted and not acked; a valid delta from
+ *    that unknown sender is applied, spread and acked;
+ *  - a state above max_message is not sent (counted) while deltas below it still are;
+ *  - a member that leaves is pruned once (GCounter: by the lowest live id) and the value stays.
+ * Convergence is checked every 100 ms of virtual time. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+#include <xxhash.h>
+
+#include "crdt/share_world.h"
+#include "crdt/share_wire.h"
+
+/* Runs the simulation in 100 ms slices until pred holds or max virtual time passed. */
+static bool sim_until(sw *w, bool (*pred)(void *), void *arg, au_nanos max) {
+    au_nanos t0 = au_sim_now(w->sim);
+    while (!pred(arg)) {
+        if (au_sim_now(w->sim) - t0 > max) return false;
+        au_sim_run(w->sim, AU_MSEC(100));
+    }
+    return true;
+}
+
+/* ---- 100 nodes, loss, a partition that heals ------------------------------------------------- */
+
+enum { BIG = 100, KEYS = 10 };
+static au_share *maps[BIG];
+
+typedef struct goal {
+    sw *w;
+    int64_t pn;
+    int64_t key[KEYS + 2]; /* k0..k9, then "a", "b"; -1: absent */
+} goal;
+
+static const char *key_name(int k, char *buf) {
+    if (k < KEYS) buf[0] = 'k', buf[1] = (char)('0' + k), buf[2] = 0;
+    else snprintf(buf, 8, "%s", k == KEYS ? "a" : "b");
+    return buf;
+}
+
+static bool converged(void *arg) {
+    goal *g = arg;
+    for (int i = 0; i < g->w->n; i++) {
+        if (au_share_pncounter_value((au_share_pncounter){ g->w->sh[i] }) != g->pn) return false;
+        au_share_ormap_pncounter m = { maps[i] };
+        size_t want = 0;
+        for (int k = 0; k < KEYS + 2; k++) {
+            char b[8];
+            int64_t v;
+            key_name(k, b);
+            bool in = au_share_ormap_pncounter_get(m, b, strlen(b), &v);
+            if (g->key[k] >= 0) want++;
+            if (in != (g->key[k] >= 0) || (in && v != g->key[k])) return false;
+        }
+        if (au_share_ormap_pncounter_size(m) != want) return false;
+    }
+    return true;
+}
+
+static void print_state(sw *w, goal *g) {
+    int bad = 0;
+    for (int i = 0; i < w->n && i < 3; i++) {
+        au_share_ormap_pncounter m = { maps[i] };
+        au_share_stats st;
+        au_share_stats_get(maps[i], &st);
+        fprintf(stderr, "  node %d map size %zu peers %llu buffered %llu:", i, au_share_ormap_pncounter_size(m),
+                (unsigned long long)st.peers, (unsigned long long)st.buffered);
+        for (int k = 0; k < KEYS + 2; k++) {
+            char b[8];
+            int64_t v;
+            key_name(k, b);
+            bool in = au_share_ormap_pncounter_get(m, b, strlen(b), &v);
+            fprintf(stderr, " %s=%s%lld", b, in ? "" : "!", (long long)v);
+        }
+        fprintf(stderr, "\n");
+        au_ormap_pncounter snap;
+        if (au_share_ormap_pncounter_snapshot(m, &snap) == AU_OK) {
+            au_crdt_iter it = AU_CRDT_ITER_INIT;
+            au_crdt_bytes key;
+            const au_pncounter *v;
+            while (au_ormap_pncounter_next(snap, &it, &key, &v))
+                fprintf(stderr, "    key [%zu] %.*s = %lld\n", key.len, (int)key.len, (const char *)key.ptr,
+                        (long long)au_pncounter_value(v));
+            au_ormap_pncounter_free(snap);
+        }
+    }
+    for (int i = 0; i < w->n; i++) {
+        int64_t v = au_share_pncounter_value((au_share_pncounter){ w->sh[i] });
+        if (v != g->pn && bad++ < 5) {
+            au_share_stats st;
+            au_share_stats_get(w->sh[i], &st);
+            fprintf(stderr, "  node %d pn %lld (want %lld) peers %llu buffered %llu\n", i,
+                    (long long)v, (long long)g->pn, (unsigned long long)st.peers,
+                    (unsigned long long)st.buffered);
+        }
+    }
+}
+
+static void hundred_nodes_pncounter_and_ormap_with_loss_and_a_healed_partition(void **st) {
+    (void)st;
+#if defined(__SANITIZE_THREAD__)
+    /* the simulation runs on one thread: TSan has nothing to find here, only time to spend */
+    fprintf(stderr, "skipping the 100-node scenario under TSan (single-threaded simulation)\n");
+    skip();
+#endif
+    if (sw_valgrind()) {
+        /* 100 nodes with 200 replicas take minutes under valgrind; the memory checks of this
+         * code run with the smaller scenarios of this file and the UDP suite */
+        fprintf(stderr, "skipping the 100-node scenario under valgrind\n");
+        skip();
+    }
+    static sw w;
+    au_sim *sim;
+    double r0 = sw_secs();
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 12 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    for (int i = 0; i < BIG; i++) sw_node(&w, i);
+    for (int i = 0; i < BIG; i++) sw_faults(&w, i, 0.3, 0, 0);
+    au_cluster_config cc = { .num_pings = 20, .ping_timeout = AU_MSEC(200), .req_timeout = AU_MSEC(200),
+                             .no_leave_on_stop = true };
+    au_share_config pc = { .name = "pn", .amount = 3 };
+    au_share_config mc = { .name = "map", .amount = 3 };
+    goal g = { &w, 0, { 0 } };
+    for (int i = 0; i < BIG; i++) {
+        sw_start(&w, i, &cc, &au_pncounter_type, &pc);
+        assert_int_equal(au_share_start(w.node[i], w.cl[i], &au_ormap_pncounter_type, &mc, &maps[i]), AU_OK);
+        /* updates before joining */
+        int64_t d = i % 2 ? -(int64_t)i : (int64_t)i + 1;
+        assert_int_equal(au_share_pncounter_add((au_share_pncounter){ w.sh[i] }, d), AU_OK);
+        g.pn += d;
+        char b[8];
+        key_name(i % KEYS, b);
+        assert_int_equal(au_share_ormap_pncounter_add((au_share_ormap_pncounter){ maps[i] }, b, 2, 1), AU_OK);
+    }
+    for (int k = 0; k < KEYS; k++) g.key[k] = BIG / KEYS;
+    g.key[KEYS] = g.key[KEYS + 1] = -1;
+    au_nanos t0 = au_sim_now(sim);
+    bool ok = sim_until(&w, converged, &g, AU_SEC(60));
+    fprintf(stderr, "  100 nodes: %s after %.2f s virtual (%.1f s real so far)\n",
+            ok ? "converged" : "DID NOT converge", (double)(au_sim_now(sim) - t0) / 1e9, sw_secs() - r0);
+    if (!ok) print_state(&w, &g);
+    assert_true(ok);
+
+    /* partition 50 | 50; updates on both sides */
+    au_node *a[BIG / 2], *b[BIG / 2];
+    for (int i = 0; i < BIG / 2; i++) a[i] = w.node[i], b[i] = w.node[BIG / 2 + i];
+    assert_int_equal(au_faults_partition(a, BIG / 2, b, BIG / 2), AU_OK);
+    for (int i = 0; i < BIG / 2; i++) {
+        au_share_pncounter_add((au_share_pncounter){ w.sh[i] }, 1);
+        g.pn += 1;
+    }
+    for (int i = 0; i < 10; i++) au_share_ormap_pncounter_add((au_share_ormap_pncounter){ maps[i] }, "a", 1, 1);
+    for (int i = 50; i < 60; i++) {
+        au_share_pncounter_add((au_share_pncounter){ w.sh[i] }, -2);
+        g.pn -= 2;
+    }
+    au_share_ormap_pncounter_remove((au_share_ormap_pncounter){ maps[50] }, "k0", 2);
+    au_share_ormap_pncounter_add((au_share_ormap_pncounter){ maps[60] }, "b", 1, 2);
+    au_sim_run(sim, AU_SEC(3));
+    fprintf(stderr, "  partitioned 3 s (%.1f s real so far)\n", sw_secs() - r0);
+    /* the sides do not see each other's changes */
+    assert_int_not_equal(au_share_pncounter_value((au_share_pncounter){ w.sh[0] }),
+                         au_share_pncounter_value((au_share_pncounter){ w.sh[99] }));
+    au_node *all[BIG];
+    for (int i = 0; i < BIG; i++) all[i] = w.node[i];
+    assert_int_equal(au_faults_heal(all, BIG), AU_OK);
+    g.key[0] = -1;
+    g.key[KEYS] = 10;
+    g.key[KEYS + 1] = 2;
+    t0 = au_sim_now(sim);
+    ok = sim_until(&w, converged, &g, AU_SEC(60));
+    fprintf(stderr, "  healed: %s after %.2f s virtual (%.1f s real so far)\n",
+            ok ? "converged" : "DID NOT converge", (double)(au_sim_now(sim) - t0) / 1e9, sw_secs() - r0);
+    if (!ok) print_state(&w, &g);
+    assert_true(ok);
+    assert_int_equal(SW_STAT(&w, drops_decode) + SW_STAT(&w, drops_type) + SW_STAT(&w, drops_invalid), 0);
+    sw_stop(&w);
+    au_sim_destroy(sim);
+}
+
+/* ---- bad input ---------------------------------------------------------------------------- */
+
+/* An impostor replica on a node outside the cluster: records the acks it gets. */
+typedef struct fake { int acks; uint64_t last_ack; } fake;
+static fake *g_fake;
+static void fake_recv(au_ctx *ctx, fake *self, sh_msg *m) {
+    (void)ctx;
+    if (m->tag == sh_msg_wire && m->wire.tag == sh_wire_ack) {
+        g_fake->acks++;
+        g_fake->last_ack = m->wire.ack.clock;
+    }
+    (void)self;
+}
+AU_ACTOR(fake_actor, fake, sh_msg, .recv = fake_recv);
+
+typedef struct pn_goal { sw *w; int n; int64_t want; } pn_goal;
+static bool pn_all(void *arg) {
+    pn_goal *g = arg;
+    for (int i = 0; i < g->n; i++)
+        if (au_share_pncounter_value((au_share_pncounter){ g->w->sh[i] }) != g->want) return false;
+    return true;
+}
+static bool always_false(void *arg) { (void)arg; return false; }
+
+static void send_bad(au_node *from, const char *to, uint32_t type, uint64_t id, uint64_t clock,
+                     const void *data, size_t len) {
+    sh_wire_ref r = au_forge(sh_msg, sh_wire, from, "crdt:pn", to);
+    assert_false(au_ref_is_null(r.raw));
+    au_send(r, (sh_wire){ .tag = sh_wire_delta, .delta = { .from = au_str_view(au_node_address(from)),
+        .id = id, .type = type, .base = 0, .clock = clock, .full = 0, .data = au_bytes_dup(data, len) } });
+}
+
+static void bad_input_is_dropped_counted_and_not_acked(void **st) {
+    (void)st;
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 5 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    for (int i = 0; i < 3; i++) sw_node(&w, i);
+    au_cluster_config cc = { .no_leave_on_stop = true };
+    au_share_config pc = { .name = "pn", .max_message = 4096 };
+    for (int i = 0; i < 3; i++) sw_start(&w, i, &cc, &au_pncounter_type, &pc);
+    au_share_pncounter_add((au_share_pncounter){ w.sh[0] }, 7);
+    pn_goal pg = { &w, 3, 7 };
+    assert_true(sim_until(&w, pn_all, &pg, AU_SEC(20)));
+
+    /* the outsider: a node of its own, not in the cluster, with an impostor "crdt:pn" */
+    au_node *out = NULL;
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = w.drv, .workers = 1 }, &out), AU_OK);
+    static fake f;
+    g_fake = &f;
+    memset(&f, 0, sizeof f);
+    assert_false(au_ref_is_null(au_spawn(out, fake_actor, "crdt:pn", NULL).raw));
+    uint32_t th = (uint32_t)XXH3_64bits(au_pncounter_type.name, strlen(au_pncounter_type.name));
+    static const uint8_t junk[] = { 0xff, 0xfe, 0x01, 0x02, 0x03 };
+    au_share_stats s0, s1;
+    au_share_stats_get(w.sh[0], &s0);
+    send_bad(out, w.addr[0], th, 999, 1, junk, sizeof junk);          /* does not decode */
+    send_bad(out, w.addr[0], th ^ 1, 999, 1, junk, sizeof junk);      /* another type */
+    send_bad(out, w.addr[0], th, 0, 1, junk, sizeof junk);            /* no sender id */
+    uint8_t *big = calloc(1, 5000);
+    send_bad(out, w.addr[0], th, 999, 1, big, 5000);                  /* above max_message */
+    free(big);
+    sim_until(&w, always_false, NULL, AU_SEC(2));
+    au_share_stats_get(w.sh[0], &s1);
+    assert_int_equal(s1.drops_decode - s0.drops_decode, 1);
+    assert_int_equal(s1.drops_type - s0.drops_type, 1);
+    assert_int_equal(s1.drops_invalid - s0.drops_invalid, 1);
+    assert_int_equal(s1.drops_too_big - s0.drops_too_big, 1);
+    assert_int_equal(f.acks, 0);
+    assert_int_equal(au_share_pncounter_value((au_share_pncounter){ w.sh[0] }), 7);
+
+    /* a valid delta from the unknown sender (replica id 999): applied, spread, acked */
+    au_pncounter *st0 = au_pncounter_new(), *d = au_pncounter_new_delta();
+    assert_int_equal(au_pncounter_add(st0, d, 999, 5), AU_OK);
+    au_buf b = { 0 };
+    assert_int_equal(au_pncounter_encode(d, &b), AU_OK);
+    send_bad(out, w.addr[0], th, 999, 1, b.data, b.len);
+    au_buf_free(&b);
+    au_pncounter_free(st0);
+    au_pncounter_free(d);
+    pg.want = 12;
+    assert_true(sim_until(&w, pn_all, &pg, AU_SEC(20)));
+    sim_until(&w, always_false, NULL, AU_SEC(1));
+    assert_true(f.acks >= 1);
+    assert_int_equal(f.last_ack, 1);
+    au_node_stop(out);
+    sw_stop(&w);
+    au_sim_destroy(sim);
+}
+
+/* ---- a state too large for max_message ----------------------------------------------------- */
+
+static void a_state_above_max_message_is_refused_and_counted(void **st) {
+    (void)st;
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 6 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    for (int i = 0; i < 2; i++) sw_node(&w, i);
+    au_cluster_config cc = { .no_leave_on_stop = true };
+    au_share_config sc = { .name = "set", .max_message = 600 };
+    sw_start(&w, 0, &cc, &au_orset_type, &sc);
+    au_share_orset h0 = { w.sh[0] };
+    char e[32];
+    for (int k = 0; k < 100; k++) {
+        snprintf(e, sizeof e, "element-%04d-xxxxxxxx", k);
+        au_share_orset_add(h0, e, strlen(e));
+    }
+    au_sim_run(sim, AU_SEC(2));
+    assert_int_equal(au_share_orset_size(h0), 100);
+    /* a late joiner needs the full state (~3 KB): never sent; a small delta still goes through */
+    sw_start(&w, 1, &cc, &au_orset_type, &sc);
+    au_sim_run(sim, AU_SEC(5));
+    au_share_stats s;
+    au_share_stats_get(w.sh[0], &s);
+    assert_true(s.drops_too_big >= 1);
+    assert_int_equal(s.states_sent, 0);
+    assert_true(au_share_orset_size((au_share_orset){ w.sh[1] }) < 100);
+    sw_stop(&w);
+    au_sim_destroy(sim);
+}
+
+/* ---- pruning a member that left ------------------------------------------------------------ */
+
+typedef struct gc3 { sw *w; int n; uint64_t want; } gc3;
+static bool gc_all(void *arg) {
+    gc3 *g = arg;
+    for (int i = 0; i < g->n; i++)
+        if (au_share_gcounter_value((au_share_gcounter){ g->w->sh[i] }) != g->want) return false;
+    return true;
+}
+static bool pruned_once(void *arg) { return SW_STAT((sw *)arg, pruned) >= 1; }
+
+static void a_member_that_left_is_pruned_once_and_the_value_stays(void **st) {
+    (void)st;
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 7 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    for (int i = 0; i < 3; i++) sw_node(&w, i);
+    au_cluster_config cc = { 0 }; /* leave gracefully on stop */
+    au_share_config sc = { .name = "gc", .selector = AU_SHARE_ALL, .prune_delay = AU_SEC(1) };
+    for (int i = 0; i < 3; i++) sw_start(&w, i, &cc, &au_gcounter_type, &sc);
+    for (int i = 0; i < 3; i++) au_share_gcounter_inc((au_share_gcounter){ w.sh[i] }, (uint64_t)i + 1);
+    gc3 g = { &w, 3, 6 };
+    assert_true(sim_until(&w, gc_all, &g, AU_SEC(20)));
+    au_sim_run(sim, AU_SEC(1)); /* acks settle */
+    au_node_stop(w.node[2]);
+    w.node[2] = NULL;
+    w.sh[2] = NULL;
+    w.n = 2;
+    assert_true(sim_until(&w, pruned_once, &w, AU_SEC(20)));
+    au_sim_run(sim, AU_SEC(3));
+    assert_int_equal(SW_STAT(&w, pruned), 1); /* prune_once: only the lowest live id */
+    g.n = 2;
+    assert_true(sim_until(&w, gc_all, &g, AU_SEC(10)));
+    au_share_gcounter_inc((au_share_gcounter){ w.sh[1] }, 1);
+    g.want = 7;
+    assert_true(sim_until(&w, gc_all, &g, AU_SEC(10)));
+    sw_stop(&w);
+    au_sim_destroy(sim);
+}
+
+int main(void) {
+    au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
+    au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
+    au_log_set_level(AU_LOG_CRDT, AU_LOG_ERROR); /* the drop warnings are expected here */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bad_input_is_dropped_counted_and_not_acked),
+        cmocka_unit_test(a_state_above_max_message_is_refused_and_counted),
+        cmocka_unit_test(a_member_that_left_is_pruned_once_and_the_value_stays),
+        cmocka_unit_test(hundred_nodes_pncounter_and_ormap_with_loss_and_a_healed_partition),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

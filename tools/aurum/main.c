@@ -1,0 +1,48 @@
+/* tools/aurum/main.c — the `aurum` command: dispatches to one subcommand per file (node, status,
+ * watch, device, incr, add, keygen), prints the overview with --help and the version with --version.
+ * Exit codes are shared by every subcommand (aurum_cli.h, man/aurum.1). */
+#include "aurum_cli.h"
+
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *what;
+} commands[] = {
+    { "node", aurum_node, "run a cluster node until Ctrl-C, then leave gracefully" },
+    { "status", aurum_status, "a node's members, ring, devices, shared values, counters" },
+    { "watch", aurum_watch, "follow a node's membership events live" },
+    { "device", aurum_device, "run a simulated device against a node's device server" },
+    { "incr", aurum_incr, "increment the shared counter through a node" },
+    { "add", aurum_add, "add an element to the shared set through a node" },
+    { "keygen", aurum_keygen, "write a new cluster key file (mode 0600)" },
+};
+
+static void overview(FILE *o) {
+    fputs("usage: aurum COMMAND [ARGS...]   (aurum COMMAND --help for its flags)\n\n", o);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(o, "  %-8s %s\n", commands[i].name, commands[i].what);
+    fputs("\nExit status: 0 success, 1 other failure, 2 bad flags, 3 node unreachable,\n"
+          "4 bad or world-readable key file, 5 address cannot be bound (port in use).\n"
+          "See aurum(1).\n", o);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        overview(stderr);
+        return AURUM_EXIT_USAGE;
+    }
+    if (aurum_is_help(argv[1]) || !strcmp(argv[1], "help")) {
+        overview(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("aurum %s\n", au_version());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "aurum: unknown command \"%s\" (aurum --help lists them)\n", argv[1]);
+    return AURUM_EXIT_USAGE;
+}

@@ -1,0 +1,126 @@
+/* tools/aurum/node.c — `aurum node`: runs one cluster node (aurum/cluster.h) with the admin actor
+ * (admin.c), the device server (node_devices.c) and the shared counter and set (node_crdt.c)
+ * when this build has them, until SIGINT or SIGTERM; then leaves the cluster gracefully (the
+ * others see REMOVED, reason leaving, at once; watchers get LEFT) and stops.
+ *
+ * Relies on au_node_start, au_cluster_start / au_cluster_leave, au_wait_for_signal.
+ * Standard output: "aurum node: listening on ADDR id=ID" once reachable (flushed: scripts wait
+ * for it), "aurum node: <signal>, leaving" and "aurum node: left, stopped" at the end. */
+#include "aurum_cli.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SEEDS 16
+
+static const char usage[] =
+    "usage: aurum node --bind HOST:PORT [--advertise HOST:PORT] [--seed HOST:PORT]...\n"
+    "                  [--key-file FILE] [--log-level LEVEL]\n"
+    "Runs a cluster node until SIGINT (Ctrl-C) or SIGTERM, then leaves the cluster gracefully.\n"
+    "  --bind HOST:PORT       UDP address to listen on (port 0: the OS picks one)\n"
+    "  --advertise HOST:PORT  the address other nodes reach this one at (default: bound)\n"
+    "  --seed HOST:PORT       a node to join through (repeat for more; none: start alone)\n"
+    "  --key-file FILE        seal every datagram with this key file's keys (aurum keygen)\n"
+    "  --log-level LEVEL      log spec, e.g. info, debug, net=debug (default warn,user=info;\n"
+    "                         AU_LOG from the environment when set)\n"
+    "Exit status: 0 stopped cleanly, 2 bad flags, 4 bad key file, 5 cannot bind, 1 other.\n";
+
+int aurum_node(int argc, char **argv) {
+    const char *bind = NULL, *advertise = NULL, *key_file = NULL, *log_level = NULL;
+    const char *seeds[MAX_SEEDS];
+    size_t nseeds = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (aurum_is_help(a)) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        const char **slot = !strcmp(a, "--bind") ? &bind
+                            : !strcmp(a, "--advertise") ? &advertise
+                            : !strcmp(a, "--key-file") ? &key_file
+                            : !strcmp(a, "--log-level") ? &log_level
+                            : !strcmp(a, "--seed") ? (nseeds < MAX_SEEDS ? &seeds[nseeds] : NULL)
+                                                   : NULL;
+        if (!slot && !strcmp(a, "--seed"))
+            return aurum_fail("node", AURUM_EXIT_USAGE, "at most %d --seed", MAX_SEEDS);
+        if (!slot)
+            return aurum_fail("node", AURUM_EXIT_USAGE, "unknown argument \"%s\" (see aurum node --help)", a);
+        const char *v = aurum_flag_value("node", argc, argv, &i);
+        if (!v) return AURUM_EXIT_USAGE;
+        *slot = v;
+        if (!strcmp(a, "--seed")) {
+            if (!aurum_check_hostport(v, false))
+                return aurum_fail("node", AURUM_EXIT_USAGE, "bad --seed \"%s\" (want HOST:PORT)", v);
+            nseeds++;
+        }
+    }
+    if (!bind) return aurum_fail("node", AURUM_EXIT_USAGE, "--bind HOST:PORT is required (see aurum node --help)");
+    if (!aurum_check_hostport(bind, true))
+        return aurum_fail("node", AURUM_EXIT_USAGE, "bad --bind \"%s\" (want HOST:PORT)", bind);
+    if (advertise && !aurum_check_hostport(advertise, false))
+        return aurum_fail("node", AURUM_EXIT_USAGE, "bad --advertise \"%s\" (want HOST:PORT)", advertise);
+    if (log_level) {
+        int rc = aurum_log_setup("node", log_level);
+        if (rc) return rc;
+    } else if (!getenv("AU_LOG")) {
+        au_log_configure("warn,user=info");
+    }
+
+    au_key keys[AU_KEYS_MAX];
+    size_t nkeys = 0;
+    if (key_file) {
+        int rc = aurum_read_keys("node", key_file, keys, &nkeys);
+        if (rc) return rc;
+    }
+    au_node *node;
+    au_err err = au_node_start(&(au_node_config){ .bind = bind, .advertise = advertise,
+                                                  .workers = 2, .no_spin = true,
+                                                  .keys = nkeys ? keys : NULL, .nkeys = nkeys },
+                               &node);
+    memset(keys, 0, sizeof keys);
+    if (err == AU_EBIND)
+        return aurum_fail("node", AURUM_EXIT_BIND,
+                          "cannot bind %s: port in use, not an address of this host, or privileged",
+                          bind);
+    if (err == AU_ECONFIG || err == AU_ERESOLVE)
+        return aurum_fail("node", AURUM_EXIT_USAGE, "cannot use --bind %s%s%s: %s", bind,
+                          advertise ? " --advertise " : "", advertise ? advertise : "",
+                          au_strerror(err));
+    if (err)
+        return aurum_fail("node", AURUM_EXIT_FAIL, "cannot start: %s (%s)", au_strerror(err),
+                          au_err_name(err));
+
+    au_cluster *cluster;
+    err = au_cluster_start(node, &(au_cluster_config){ .seeds = nseeds ? seeds : NULL,
+                                                       .nseeds = nseeds },
+                           &cluster);
+    if (err) {
+        au_node_stop(node);
+        return aurum_fail("node", err == AU_EINVAL ? AURUM_EXIT_USAGE : AURUM_EXIT_FAIL,
+                          "cannot start the cluster: %s (%s)", au_strerror(err), au_err_name(err));
+    }
+    aurum_admin *admin = aurum_admin_start(node, cluster);
+    if (!admin) {
+        au_node_stop(node);
+        return AURUM_EXIT_FAIL;
+    }
+    bool devices = aurum_devices_start(node, cluster, aurum_admin_lines(admin));
+    bool crdt = aurum_crdt_start(node, cluster);
+    printf("aurum node: listening on %s id=%llu (device server: %s, shared counter and set: %s)\n",
+           au_node_address(node), (unsigned long long)au_cluster_id(cluster),
+           devices ? "on" : "not in this build", crdt ? "on" : "not in this build");
+    fflush(stdout);
+
+    int sig = au_wait_for_signal();
+    printf("aurum node: %s, leaving the cluster\n",
+           sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : au_err_name(sig));
+    fflush(stdout);
+    err = au_cluster_leave(cluster);
+    bool told = err == AU_OK && aurum_admin_wait_left(admin, 3000);
+    au_node_stop(node);
+    aurum_admin_free(admin);
+    printf("aurum node: %s, stopped\n", told ? "left" : "stopped without a confirmed leave");
+    fflush(stdout);
+    return AURUM_EXIT_OK;
+}

@@ -1,0 +1,165 @@
+/* tools/aurum/node_devices.c — the device server of `aurum node` (aurum/device_server.h) and
+ * what the admin actor reports of it: every device this node has heard of, its name, its owner
+ * and, for the devices this node owns, whether they are up.
+ *
+ * Two sources, both delivered to one anonymous actor here (its reference never leaves the
+ * node): this node's device events (UP / DOWN / MOVED, for the devices it owns), and the
+ * devices' hello messages (AURUM_DEVICE_HELLO_TYPE: the name, from `aurum device`), which the
+ * device server relays to every member, so every node knows every device's current owner.
+ * Each change becomes a line for the admin actor's watchers.
+ *
+ * Invariants: at most AURUM_MAX_DEVICES devices (a hello from one more is counted and ignored);
+ * the table is static (one node per process), written by the actor, read by the admin actor,
+ * under `lock`; `server`, `lines` and `self_id` are written once, before the actor is spawned. */
+#include "aurum_cli.h"
+
+#include <aurum/device_client.h>
+#include <aurum/device_server.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct device {
+    uint64_t id;
+    char name[64];
+    uint64_t owner;       /* cluster id of its owner, 0: unknown */
+    char owner_addr[64];  /* from this node's events; "" when only the id is known */
+    int state;            /* AU_DEVICE_UP / AU_DEVICE_DOWN when this node owns it, else 0 */
+} device;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static device devices[AURUM_MAX_DEVICES];
+static size_t ndevices;
+static uint64_t dropped;
+static au_device_server *server;
+static atomic_bool available; /* set (release) once started; read (acquire) by the admin actor */
+static au_str_lref lines;
+static uint64_t self_id;
+
+static device *slot(uint64_t id) {
+    for (size_t i = 0; i < ndevices; i++)
+        if (devices[i].id == id) return &devices[i];
+    if (ndevices == AURUM_MAX_DEVICES) {
+        dropped++;
+        return NULL;
+    }
+    device *d = &devices[ndevices++];
+    memset(d, 0, sizeof *d);
+    d->id = id;
+    snprintf(d->name, sizeof d->name, "0x%llx", (unsigned long long)id);
+    return d;
+}
+
+static void say(const char *fmt, const device *d, const char *extra) {
+    char line[256];
+    snprintf(line, sizeof line, fmt, d->name, (unsigned long long)d->id, extra);
+    au_send(lines, au_str_dup(line, strlen(line)));
+}
+
+AU_LOCAL_ROOT(devw_msg, (event, au_device_event, AU_LOCAL), (message, au_device_message, AU_LOCAL));
+
+static void on_event(const au_device_event *e) {
+    pthread_mutex_lock(&lock);
+    device *d = slot(e->device);
+    if (d) {
+        d->owner = e->owner;
+        snprintf(d->owner_addr, sizeof d->owner_addr, "%.*s", (int)e->owner_address.len,
+                 e->owner_address.ptr ? e->owner_address.ptr : "");
+        d->state = e->kind == AU_DEVICE_DOWN ? AU_DEVICE_DOWN : AU_DEVICE_UP;
+    }
+    device copy = d ? *d : (device){ 0 };
+    pthread_mutex_unlock(&lock);
+    if (!d) return;
+    const char *what = e->kind == AU_DEVICE_UP ? "DEVICE-UP %s id=0x%llx owner=%s"
+                       : e->kind == AU_DEVICE_DOWN ? "DEVICE-DOWN %s id=0x%llx owner=%s"
+                                                   : "DEVICE-MOVED %s id=0x%llx owner=%s";
+    say(what, &copy, copy.owner_addr);
+}
+
+static void on_message(const au_device_message *m) {
+    if (m->type != AURUM_DEVICE_HELLO_TYPE) return;
+    au_dc_cbor_in r = { m->payload.ptr, m->payload.ptr + m->payload.len, 0 };
+    size_t n = 0;
+    const char *name = au_dc_cbor_get_text(&r, &n);
+    if (!name || au_dc_cbor_end(&r) || n == 0 || n >= sizeof ((device *)0)->name) return;
+    pthread_mutex_lock(&lock);
+    device *d = slot(m->device);
+    bool changed = false;
+    if (d) {
+        changed = d->owner != m->owner || strlen(d->name) != n || memcmp(d->name, name, n);
+        memcpy(d->name, name, n);
+        d->name[n] = '\0';
+        if (d->owner != m->owner) {
+            d->owner = m->owner;
+            d->owner_addr[0] = '\0';
+            if (m->owner != self_id) d->state = 0;
+        }
+    }
+    device copy = d ? *d : (device){ 0 };
+    pthread_mutex_unlock(&lock);
+    if (changed) {
+        char owner[32];
+        snprintf(owner, sizeof owner, "id=%llu", (unsigned long long)copy.owner);
+        say("DEVICE %s id=0x%llx owner %s", &copy, owner);
+    }
+}
+
+static void devw_recv(au_ctx *ctx, int *self, devw_msg *m) {
+    (void)ctx;
+    (void)self;
+    if (m->tag == devw_msg_event) on_event(&m->event);
+    else on_message(&m->message);
+}
+
+AU_ACTOR(devw_actor, int, devw_msg, .recv = devw_recv);
+
+bool aurum_devices_start(au_node *node, au_cluster *c, au_str_lref sink) {
+    au_err err = au_device_server_start(node, c, NULL, &server);
+    if (err) {
+        fprintf(stderr, "aurum node: no device server: %s (%s)\n", au_strerror(err), au_err_name(err));
+        server = NULL;
+        return false;
+    }
+    lines = sink;
+    self_id = au_cluster_id(c);
+    devw_msg_lref me = au_spawn(node, devw_actor, NULL, NULL);
+    if (au_ref_is_null(me.raw) ||
+        au_device_server_subscribe(server, au_narrow_local(devw_msg, au_device_event, me)) ||
+        au_device_server_receive(server, au_narrow_local(devw_msg, au_device_message, me)))
+        fprintf(stderr, "aurum node: device events will not be reported (%s)\n",
+                au_strerror(au_last_error()));
+    atomic_store_explicit(&available, true, memory_order_release);
+    return true;
+}
+
+bool aurum_devices_available(void) { return atomic_load_explicit(&available, memory_order_acquire); }
+
+static void address_of(const au_ring *ring, uint64_t id, char *out, size_t size) {
+    for (size_t i = 0; ring && i < au_ring_size(ring); i++) {
+        const au_cluster_member *m = au_ring_member(ring, i);
+        if (m->id == id) {
+            snprintf(out, size, "%.*s", (int)m->address.len, m->address.ptr);
+            return;
+        }
+    }
+}
+
+void aurum_devices_list(adm_device_array *out, const au_ring *ring) {
+    *out = (adm_device_array){ 0 };
+    pthread_mutex_lock(&lock);
+    out->ptr = ndevices ? calloc(ndevices, sizeof *out->ptr) : NULL;
+    for (size_t i = 0; out->ptr && i < ndevices; i++) {
+        const device *d = &devices[i];
+        char owner[64];
+        snprintf(owner, sizeof owner, "%s", d->owner_addr);
+        if (!owner[0] && d->owner) address_of(ring, d->owner, owner, sizeof owner);
+        const char *state = d->state == AU_DEVICE_UP ? "up" : d->state == AU_DEVICE_DOWN ? "down" : "";
+        out->ptr[out->len++] = (adm_device){ au_str_dup(d->name, strlen(d->name)), d->id,
+                                             au_str_dup(owner, strlen(owner)),
+                                             au_str_dup(state, strlen(state)) };
+    }
+    out->owned = out->ptr != NULL;
+    pthread_mutex_unlock(&lock);
+}

@@ -1,0 +1,277 @@
+/* tools/aurum/status.c — `aurum status`: asks a node's admin actor for its status (one ask with a
+ * timeout, from a client node of its own) and prints it as an aligned table, as JSON, or as
+ * Prometheus text exposition.
+ *
+ * Relies on the admin protocol (aurum_cli.h), au_forge and a promise. The JSON is one object:
+ *   {"address", "id", "version", "uptime_ms", "replication_factor",
+ *    "members": [{"address", "id", "state", "reason", "ring_share"}],
+ *    "has_devices", "devices": [{"name", "id", "owner", "state"}],
+ *    "has_crdt", "values": [{"name", "kind", "value"}], "counter" (a number, or null),
+ *    "node_stats": {name: value}, "cluster_stats": {name: value}}
+ * ring_share is a fraction (0..1) of AURUM_RING_SAMPLES sample keys. */
+#include "aurum_cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: aurum status HOST:PORT [--key-file FILE] [--json | --prometheus] [--timeout MS]\n"
+    "Asks the node at HOST:PORT for its members, ring, devices, shared values and counters.\n"
+    "  --key-file FILE  the cluster's key file (when the node runs with one)\n"
+    "  --json           one JSON object (see aurum-status(1) for its fields)\n"
+    "  --prometheus     Prometheus text exposition format\n"
+    "  --timeout MS     how long to wait for the answer (default 2000)\n"
+    "Exit status: 0 answered, 2 bad flags, 3 no answer in time, 4 bad key file, 1 other.\n";
+
+static void json_str(FILE *o, au_str s) {
+    fputc('"', o);
+    for (uint32_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (c == '"' || c == '\\') fprintf(o, "\\%c", c);
+        else if (c < 0x20) fprintf(o, "\\u%04x", c);
+        else fputc(c, o);
+    }
+    fputc('"', o);
+}
+
+static void json_stats(FILE *o, const adm_stat_array *a) {
+    fputc('{', o);
+    for (uint32_t i = 0; i < a->len; i++) {
+        if (i) fputc(',', o);
+        json_str(o, a->ptr[i].name);
+        fprintf(o, ":%llu", (unsigned long long)a->ptr[i].value);
+    }
+    fputc('}', o);
+}
+
+static const adm_value *counter_of(const adm_status *st) {
+    for (uint32_t i = 0; i < st->values.len; i++)
+        if (st->values.ptr[i].kind.len == 7 && !memcmp(st->values.ptr[i].kind.ptr, "counter", 7))
+            return &st->values.ptr[i];
+    return NULL;
+}
+
+static void print_json(FILE *o, const adm_status *st) {
+    fputs("{\"address\":", o);
+    json_str(o, st->address);
+    fprintf(o, ",\"id\":%llu,\"version\":", (unsigned long long)st->id);
+    json_str(o, st->version);
+    fprintf(o, ",\"uptime_ms\":%llu,\"replication_factor\":%u,\"members\":[",
+            (unsigned long long)st->uptime_ms, st->replication_factor);
+    for (uint32_t i = 0; i < st->members.len; i++) {
+        const adm_member *m = &st->members.ptr[i];
+        fputs(i ? ",{\"address\":" : "{\"address\":", o);
+        json_str(o, m->address);
+        fprintf(o, ",\"id\":%llu,\"state\":", (unsigned long long)m->id);
+        json_str(o, m->state);
+        fputs(",\"reason\":", o);
+        json_str(o, m->reason);
+        fprintf(o, ",\"ring_share\":%.6f}", m->share_ppm / 1e6);
+    }
+    fprintf(o, "],\"has_devices\":%s,\"devices\":[", st->has_devices ? "true" : "false");
+    for (uint32_t i = 0; i < st->devices.len; i++) {
+        const adm_device *d = &st->devices.ptr[i];
+        fputs(i ? ",{\"name\":" : "{\"name\":", o);
+        json_str(o, d->name);
+        fprintf(o, ",\"id\":%llu,\"owner\":", (unsigned long long)d->id);
+        json_str(o, d->owner);
+        fputs(",\"state\":", o);
+        json_str(o, d->state);
+        fputc('}', o);
+    }
+    fprintf(o, "],\"has_crdt\":%s,\"values\":[", st->has_crdt ? "true" : "false");
+    for (uint32_t i = 0; i < st->values.len; i++) {
+        const adm_value *v = &st->values.ptr[i];
+        fputs(i ? ",{\"name\":" : "{\"name\":", o);
+        json_str(o, v->name);
+        fputs(",\"kind\":", o);
+        json_str(o, v->kind);
+        fputs(",\"value\":", o);
+        json_str(o, v->value);
+        fputc('}', o);
+    }
+    const adm_value *c = counter_of(st);
+    if (c) fprintf(o, "],\"counter\":%.*s", (int)c->value.len, c->value.ptr);
+    else fputs("],\"counter\":null", o);
+    fputs(",\"node_stats\":", o);
+    json_stats(o, &st->node_stats);
+    fputs(",\"cluster_stats\":", o);
+    json_stats(o, &st->cluster_stats);
+    fputs("}\n", o);
+}
+
+/* Prometheus label values escape backslash, quote and newline. */
+static void prom_label(FILE *o, au_str s) {
+    for (uint32_t i = 0; i < s.len; i++) {
+        char c = s.ptr[i];
+        if (c == '\\' || c == '"') fprintf(o, "\\%c", c);
+        else if (c == '\n') fputs("\\n", o);
+        else fputc(c, o);
+    }
+}
+
+static void prom_stats(FILE *o, const char *prefix, const adm_stat_array *a, au_str node) {
+    for (uint32_t i = 0; i < a->len; i++) {
+        const adm_stat *s = &a->ptr[i];
+        const char *suffix = s->gauge ? "" : "_total";
+        fprintf(o, "# HELP %s_%.*s%s %.*s\n", prefix, (int)s->name.len, s->name.ptr, suffix,
+                (int)s->doc.len, s->doc.ptr);
+        fprintf(o, "# TYPE %s_%.*s%s %s\n", prefix, (int)s->name.len, s->name.ptr, suffix,
+                s->gauge ? "gauge" : "counter");
+        fprintf(o, "%s_%.*s%s{node=\"", prefix, (int)s->name.len, s->name.ptr, suffix);
+        prom_label(o, node);
+        fprintf(o, "\"} %llu\n", (unsigned long long)s->value);
+    }
+}
+
+static void print_prometheus(FILE *o, const adm_status *st) {
+    fputs("# HELP aurum_member_up 1 for a member this node sees alive (or itself), 0 removed\n"
+          "# TYPE aurum_member_up gauge\n", o);
+    for (uint32_t i = 0; i < st->members.len; i++) {
+        const adm_member *m = &st->members.ptr[i];
+        fputs("aurum_member_up{node=\"", o);
+        prom_label(o, st->address);
+        fputs("\",member=\"", o);
+        prom_label(o, m->address);
+        fputs("\",state=\"", o);
+        prom_label(o, m->state);
+        fprintf(o, "\"} %d\n", !(m->state.len == 7 && !memcmp(m->state.ptr, "removed", 7)));
+    }
+    fputs("# HELP aurum_ring_share the fraction of sample keys a member owns on this node's ring\n"
+          "# TYPE aurum_ring_share gauge\n", o);
+    for (uint32_t i = 0; i < st->members.len; i++) {
+        const adm_member *m = &st->members.ptr[i];
+        fputs("aurum_ring_share{node=\"", o);
+        prom_label(o, st->address);
+        fputs("\",member=\"", o);
+        prom_label(o, m->address);
+        fprintf(o, "\"} %.6f\n", m->share_ppm / 1e6);
+    }
+    const adm_value *c = counter_of(st);
+    if (c) {
+        fputs("# HELP aurum_shared_counter the shared counter's value on this node\n"
+              "# TYPE aurum_shared_counter gauge\naurum_shared_counter{node=\"", o);
+        prom_label(o, st->address);
+        fprintf(o, "\"} %.*s\n", (int)c->value.len, c->value.ptr);
+    }
+    fprintf(o, "# HELP aurum_devices devices connected to this node's device server\n"
+               "# TYPE aurum_devices gauge\naurum_devices{node=\"");
+    prom_label(o, st->address);
+    fprintf(o, "\"} %u\n", st->devices.len);
+    prom_stats(o, "aurum_node", &st->node_stats, st->address);
+    prom_stats(o, "aurum_cluster", &st->cluster_stats, st->address);
+}
+
+static void print_table(FILE *o, const adm_status *st) {
+    fprintf(o, "node %.*s  id %llu  aurum %.*s  up %.1f s  replication factor %u\n",
+            (int)st->address.len, st->address.ptr, (unsigned long long)st->id,
+            (int)st->version.len, st->version.ptr, st->uptime_ms / 1000.0, st->replication_factor);
+    fprintf(o, "\n%-22s %-22s %-8s %-9s %s\n", "MEMBER", "ID", "STATE", "REASON", "RING SHARE");
+    for (uint32_t i = 0; i < st->members.len; i++) {
+        const adm_member *m = &st->members.ptr[i];
+        fprintf(o, "%-22.*s %-22llu %-8.*s %-9.*s %5.1f%%\n", (int)m->address.len, m->address.ptr,
+                (unsigned long long)m->id, (int)m->state.len, m->state.ptr, (int)m->reason.len,
+                m->reason.ptr, m->share_ppm / 1e4);
+    }
+    if (!st->has_devices) {
+        fputs("\ndevices: no device server in this build\n", o);
+    } else {
+        fprintf(o, "\n%-22s %-22s %-22s %s\n", "DEVICE", "ID", "OWNER", "STATE (if owned here)");
+        for (uint32_t i = 0; i < st->devices.len; i++) {
+            const adm_device *d = &st->devices.ptr[i];
+            fprintf(o, "%-22.*s 0x%-20llx %-22.*s %.*s\n", (int)d->name.len, d->name.ptr,
+                    (unsigned long long)d->id, (int)d->owner.len, d->owner.ptr,
+                    (int)d->state.len, d->state.ptr);
+        }
+        if (!st->devices.len) fputs("(none)\n", o);
+    }
+    if (!st->has_crdt) {
+        fputs("\nshared values: no CRDTs in this build\n", o);
+    } else {
+        fprintf(o, "\n%-22s %-9s %s\n", "SHARED VALUE", "KIND", "VALUE");
+        for (uint32_t i = 0; i < st->values.len; i++) {
+            const adm_value *v = &st->values.ptr[i];
+            fprintf(o, "%-22.*s %-9.*s %.*s\n", (int)v->name.len, v->name.ptr, (int)v->kind.len,
+                    v->kind.ptr, (int)v->value.len, v->value.ptr);
+        }
+    }
+    const struct { const char *title; const adm_stat_array *a; } groups[] = {
+        { "NODE COUNTER", &st->node_stats }, { "CLUSTER COUNTER", &st->cluster_stats } };
+    for (size_t g = 0; g < 2; g++) {
+        fprintf(o, "\n%-28s %12s  %s\n", groups[g].title, "VALUE", "WHAT");
+        for (uint32_t i = 0; i < groups[g].a->len; i++) {
+            const adm_stat *s = &groups[g].a->ptr[i];
+            fprintf(o, "%-28.*s %12llu  %.*s%s\n", (int)s->name.len, s->name.ptr,
+                    (unsigned long long)s->value, (int)s->doc.len, s->doc.ptr,
+                    s->gauge ? " (now)" : "");
+        }
+    }
+}
+
+int aurum_status(int argc, char **argv) {
+    const char *addr = NULL, *key_file = NULL;
+    enum { TABLE, JSON, PROM } format = TABLE;
+    unsigned long timeout_ms = 2000;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (aurum_is_help(a)) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--json")) {
+            format = JSON;
+        } else if (!strcmp(a, "--prometheus")) {
+            format = PROM;
+        } else if (!strcmp(a, "--key-file")) {
+            if (!(key_file = aurum_flag_value("status", argc, argv, &i))) return AURUM_EXIT_USAGE;
+        } else if (!strcmp(a, "--timeout")) {
+            const char *v = aurum_flag_value("status", argc, argv, &i);
+            if (!v) return AURUM_EXIT_USAGE;
+            if (!aurum_parse_uint(v, 3600000, &timeout_ms))
+                return aurum_fail("status", AURUM_EXIT_USAGE,
+                                  "bad --timeout \"%s\" (want milliseconds, 1..3600000)", v);
+        } else if (a[0] == '-' || addr) {
+            return aurum_fail("status", AURUM_EXIT_USAGE,
+                              "unknown argument \"%s\" (see aurum status --help)", a);
+        } else {
+            addr = a;
+        }
+    }
+    if (!addr) return aurum_fail("status", AURUM_EXIT_USAGE, "which node? (aurum status HOST:PORT)");
+    if (!aurum_check_hostport(addr, false))
+        return aurum_fail("status", AURUM_EXIT_USAGE, "bad address \"%s\" (want HOST:PORT)", addr);
+
+    au_node *node;
+    int rc = aurum_client_node("status", key_file, &node);
+    if (rc) return rc;
+    adm_status_req_ref admin = au_forge(adm_msg, adm_status_req, node, AURUM_ADMIN_NAME, addr);
+    if (au_ref_is_null(admin.raw)) {
+        au_node_stop(node);
+        return aurum_fail("status", AURUM_EXIT_USAGE, "bad address \"%s\": %s", addr,
+                          au_strerror(au_last_error()));
+    }
+    adm_status_promise p = au_promise_new(node, adm_status);
+    adm_status st = { 0 };
+    au_err err = au_send(admin, ((adm_status_req){ au_promise_ref(p, adm_status) }));
+    /* Waited on either way: the wait frees the promise. */
+    au_err werr = au_promise_wait(p, adm_status, &st, err ? AU_MSEC(1) : AU_MSEC(timeout_ms));
+    if (!err) err = werr;
+    if (err == AU_ETIMEDOUT) {
+        rc = aurum_fail("status", AURUM_EXIT_UNREACHABLE,
+                        "no answer from %s within %lu ms (%llu datagram(s) sent, none answered):"
+                        " is `aurum node` running there%s?",
+                        addr, timeout_ms, (unsigned long long)au_node_unanswered(node, addr),
+                        key_file ? ", with this key" : ", without a key file");
+    } else if (err) {
+        rc = aurum_fail("status", AURUM_EXIT_FAIL, "asking %s: %s (%s)", addr, au_strerror(err),
+                        au_err_name(err));
+    } else {
+        if (format == JSON) print_json(stdout, &st);
+        else if (format == PROM) print_prometheus(stdout, &st);
+        else print_table(stdout, &st);
+        fflush(stdout);
+    }
+    au_value_free(&au_type_adm_status, &st);
+    au_node_stop(node);
+    return rc;
+}
