@@ -7,7 +7,9 @@
  *    a malformed one and an oversized one are dropped, counted and not acked; a valid delta from
  *    that unknown sender is applied, spread and acked;
  *  - a state above max_message is not sent (counted) while deltas below it still are;
- *  - a member that leaves is pruned once (GCounter: by the lowest live id) and the value stays.
+ *  - a member that leaves is pruned once (GCounter: by the lowest live id) and the value stays;
+ *  - a subscriber is told of local and remote changes and reads the value through the typed
+ *    handle of the notification (and not as another type).
  * Convergence is checked every 100 ms of virtual time. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -358,6 +360,56 @@ static void a_member_that_left_is_pruned_once_and_the_value_stays(void **st) {
     au_sim_destroy(sim);
 }
 
+/* ---- subscribers ------------------------------------------------------------------------------ */
+
+AU_LOCAL_ROOT(sub_msg, (changed, au_share_changed, AU_LOCAL));
+typedef struct sub { int n, local, remote, wrong_type; int64_t last; uint64_t clock; } sub;
+static sub g_sub;
+static void sub_recv(au_ctx *ctx, sub *self, sub_msg *m) {
+    (void)ctx;
+    (void)self;
+    g_sub.n++;
+    if (m->changed.local) g_sub.local++;
+    else g_sub.remote++;
+    if (au_share_orset_of(&m->changed).s) g_sub.wrong_type++; /* a PNCounter is not an ORSet */
+    au_share_pncounter h = au_share_pncounter_of(&m->changed);
+    if (h.s) g_sub.last = au_share_pncounter_value(h);
+    g_sub.clock = m->changed.clock;
+}
+AU_ACTOR(sub_actor, sub, sub_msg, .recv = sub_recv);
+static bool sub_saw(void *arg) { return g_sub.last == *(int64_t *)arg; }
+
+static void subscribers_get_every_change_local_and_remote(void **st) {
+    (void)st;
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 8 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    for (int i = 0; i < 2; i++) sw_node(&w, i);
+    au_cluster_config cc = { .no_leave_on_stop = true };
+    au_share_config pc = { .name = "pn" };
+    for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_pncounter_type, &pc);
+    memset(&g_sub, 0, sizeof g_sub);
+    sub_msg_lref l = au_spawn(w.node[1], sub_actor, NULL, NULL);
+    assert_false(au_ref_is_null(l.raw));
+    assert_int_equal(au_share_pncounter_subscribe((au_share_pncounter){ w.sh[1] },
+                                                  au_narrow_local(sub_msg, au_share_changed, l)), AU_OK);
+    au_sim_run(sim, AU_MSEC(100));
+    assert_true(g_sub.n >= 1); /* the state as it is, at once */
+    au_share_pncounter_add((au_share_pncounter){ w.sh[0] }, 7);  /* remote for the subscriber */
+    int64_t want = 7;
+    assert_true(sim_until(&w, sub_saw, &want, AU_SEC(20)));
+    assert_true(g_sub.remote >= 1);
+    au_share_pncounter_add((au_share_pncounter){ w.sh[1] }, -2); /* local */
+    want = 5;
+    assert_true(sim_until(&w, sub_saw, &want, AU_SEC(20)));
+    assert_true(g_sub.local >= 1);
+    assert_int_equal(g_sub.wrong_type, 0);
+    assert_true(g_sub.clock >= 2);
+    sw_stop(&w);
+    au_sim_destroy(sim);
+}
+
 int main(void) {
     au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
     au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
@@ -366,6 +418,7 @@ int main(void) {
         cmocka_unit_test(bad_input_is_dropped_counted_and_not_acked),
         cmocka_unit_test(a_state_above_max_message_is_refused_and_counted),
         cmocka_unit_test(a_member_that_left_is_pruned_once_and_the_value_stays),
+        cmocka_unit_test(subscribers_get_every_change_local_and_remote),
         cmocka_unit_test(hundred_nodes_pncounter_and_ormap_with_loss_and_a_healed_partition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
