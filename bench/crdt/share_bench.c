@@ -264,6 +264,7 @@ static void burst(int updates, au_share_selector sel) {
 
 int main(int argc, char **argv) {
     bool quick = argc > 1 && strcmp(argv[1], "quick") == 0;
+    if (argc > 1 && strcmp(argv[1], "catchup") == 0) { catch_up(100000); return 0; }
     setvbuf(stdout, NULL, _IOLBF, 0);
     au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
     au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);

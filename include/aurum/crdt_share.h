@@ -25,17 +25,20 @@
  *     sender. A delta that fails to decode, names another type, or is too large is dropped and
  *     counted, and not acked.
  *   - an ack (j, k): A[j] = max(A[j], k); D is collected below min_j A[j].
- *   - a dispersal round (after every change, at most once per `timeout`, and every `timeout`
- *     while some target has not acked c): the targets are the priority peers plus, with
- *     OUT_OF_DATE, the `amount` peers with the lowest A[j] (ties: the longest unserved), or with
- *     ALL every peer; each target j with A[j] < c gets the join of D[A[j] .. c) minus the
- *     deltas that came from j itself, or — if D no longer reaches back to A[j] (a new or
- *     returning member, or one that fell behind) — the full state X. One timer chain per replica.
- *   - catching up: a member that needs the full state gets it first only from its catch-up
- *     sources — its ring managers (au_ring_managers) — and from each other peer only once it
- *     has been a member for `catchup_delay` without acking, and then at most once per
- *     `catchup_delay` from each (so a joiner does not receive N full states at once; once it
- *     acks, it is served by deltas like everyone else).
+ *   - a dispersal round (after each actor turn that changed X — every mutation queued by then
+ *     is in it — and every `timeout` while some peer has not acked c): the targets are the
+ *     priority peers plus, with OUT_OF_DATE, the `amount` peers with the lowest A[j] (ties: the
+ *     longest unserved), or with ALL every peer; each target j with A[j] < c gets the join of
+ *     D[A[j] .. c) minus the deltas that came from j itself (or, while an earlier send to it is
+ *     still unacked and younger than `timeout`, only what is new since), or — if D no longer
+ *     reaches back to A[j] (a member that fell behind) — the full state X. A peer that does not
+ *     answer is re-sent to every timeout, then every 2 × timeout; a full state no sooner than
+ *     one timeout per 64 KiB of it. One timer chain per replica. The buffer holds at most 65,536
+ *     deltas: beyond, the oldest are collected and the peers behind them get the full state.
+ *   - catching up: a member that has never acked (new or returning) or fell behind is served
+ *     at first only by its catch-up sources — its ring managers (au_ring_managers) — and by the
+ *     other peers only once it has been a member for `catchup_delay` (so a joiner does not
+ *     receive N full states at once; once it acks, it is served by deltas like everyone else).
  *   - membership (au_cluster_subscribe): ADDED j → A[j] = 0; REMOVED j → j is dropped from A
  *     (and D may be collected further); mutations made before the node joined are in X and D
  *     and are dispersed as soon as it joins (ALONE/JOINED).
@@ -49,10 +52,16 @@
  * only the live member with the lowest id at that time prunes (P3) and ships the delta; the
  * others only join it. A pruned id that later shows up again is not pruned twice.
  *
- * Size: a delta or state is sent as one message; the transport fragments it (docs/
+ * Size: a delta or state is sent as one message, its payload in chunks of 512 KiB (the codec
+ * takes byte strings of at most 1 MiB); the transport fragments it into datagrams (docs/
  * wire-format.md). One whose encoding exceeds `max_message` is not sent: counted in
  * drops_too_big with a WARN log line (the peer then stays behind until the state shrinks or the
- * limit is raised, and the buffer is kept for it). Received ones above it are dropped likewise.
+ * limit is raised). Received ones above it are dropped likewise, and not acked.
+ *
+ * Bytes on the wire (docs/benchmarks.md): every delta message and its ack carry about 90 bytes
+ * of framing; with ALL every receiver of a new delta also passes it on to the others, who drop
+ * the copy as redundant (delta_minus) — OUT_OF_DATE with a small amount costs far fewer bytes
+ * per update, ALL converges in fewer rounds.
  *
  * Threads: every au_share_* call may be made from any thread. Mutations are queued to the actor
  * and applied in call order per calling thread; reads (au_share_read, the typed value
@@ -158,8 +167,11 @@ typedef au_err (*au_share_mutator)(void *state, void *delta, uint64_t replica, c
                                    size_t len);
 
 /** Queues a mutation: fn runs on the actor with a copy of arg's len bytes (so arg may hold
- *  values, not pointers to memory that may go away). AU_OK once queued; AU_ESTOPPED if the node
- *  stops; AU_EINVAL for a NULL fn. A mutation that changes nothing is not dispersed. */
+ *  values, not pointers to memory that may go away), before any mutation queued later by the
+ *  same thread. AU_OK once queued; AU_ESTOPPED if the node stops; AU_EINVAL for a NULL fn;
+ *  AU_ENOMEM. A mutation that changes nothing is not dispersed; one that fails is counted in
+ *  mutations_failed. The handle (and states read through it) stay valid until au_node_stop of
+ *  its node returns. */
 AU_API au_err au_share_mutate(au_share *s, au_share_mutator fn, const void *arg, size_t len);
 
 /** Calls fn(state, arg) with the replica's current state, under the replica's lock (fn must not

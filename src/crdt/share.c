@@ -101,6 +101,7 @@ typedef struct sh_peer {
     au_nanos sent_at, full_at, added_at;
     bool priority;
     bool heard;               /* it has acked something of ours */
+    size_t full_bytes;        /* size of the last full state sent to it */
     unsigned backoff;         /* re-sends without progress wait timeout << backoff (≤ BACKOFF_MAX) */
     sh_range pend[PENDING_ACKS];
 } sh_peer;
@@ -254,7 +255,11 @@ static void advance(sh_peer *p, uint64_t clock);
 
 static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
     if (au_ref_is_null(to.raw)) {
-        if (msg.tag == sh_wire_delta) au_bytes_free(&msg.delta.data);
+        if (msg.tag == sh_wire_delta) {
+            au_bytes_free(&msg.delta.data);
+            for (uint32_t i = 0; i < msg.delta.rest.len; i++) au_bytes_free(&msg.delta.rest.ptr[i]);
+            free(msg.delta.rest.ptr);
+        }
         return;
     }
     au_err e = au_send(to, msg);
@@ -273,17 +278,39 @@ static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, bool
         return false;
     }
     size_t len = b->len;
-    au_bytes data = au_bytes_dup(b->data, len);
+    au_bytes data = au_bytes_dup(b->data, len < SH_CHUNK ? len : SH_CHUNK);
+    au_bytes_array rest = { 0 };
+    if (len > SH_CHUNK) {
+        size_t n = (len - SH_CHUNK + SH_CHUNK - 1) / SH_CHUNK;
+        rest.ptr = calloc(n, sizeof *rest.ptr);
+        rest.owned = 1;
+        for (size_t i = 0; rest.ptr && i < n; i++) {
+            size_t off = SH_CHUNK * (i + 1), l = len - off < SH_CHUNK ? len - off : SH_CHUNK;
+            rest.ptr[i] = au_bytes_dup(b->data + off, l);
+            rest.len++;
+            if (!rest.ptr[i].ptr) { free(rest.ptr); rest.ptr = NULL; }
+        }
+        if (!rest.ptr) {
+            for (uint32_t i = 0; i + 1 < rest.len; i++) au_bytes_free(&rest.ptr[i]);
+            au_bytes_free(&data);
+            au_buf_free(b);
+            return false;
+        }
+    }
     au_buf_free(b);
-    if (!data.ptr && len) return false;
+    if (!data.ptr && len) {
+        for (uint32_t i = 0; i < rest.len; i++) au_bytes_free(&rest.ptr[i]);
+        free(rest.ptr);
+        return false;
+    }
     LOG(AU_LOG_DEBUG, "crdt %s: %016llx -> %s %s [%llu, %llu) %u bytes", s->cfg.name,
         (unsigned long long)s->me, p->addr, full ? "state" : "deltas", (unsigned long long)base,
-        (unsigned long long)s->clock, (unsigned)data.len);
-    stat_add(&s->h->bytes_sent, data.len);
+        (unsigned long long)s->clock, (unsigned)len);
+    stat_add(&s->h->bytes_sent, len);
     stat_add(full ? &s->h->states_sent : &s->h->deltas_sent, 1);
     send_wire(s, p->ref, (sh_wire){ .tag = sh_wire_delta, .delta = {
         .from = au_str_view(s->addr), .id = s->me, .type = s->type_hash, .base = base,
-        .clock = s->clock, .full = full, .data = data } });
+        .clock = s->clock, .full = full, .data = data, .rest = rest } });
     return true;
 }
 
@@ -293,6 +320,7 @@ static void send_full(sh_state *s, sh_peer *p, au_nanos now) {
     p->full_at = now;
     p->sent_at = now;
     p->sent_clock = s->clock;
+    p->full_bytes = b.len;
     send_payload(s, p, &b, 0, true);
 }
 
@@ -354,6 +382,14 @@ static bool outstanding(sh_state *s) {
     return false;
 }
 
+/* A full state is re-sent no sooner than one timeout per 64 KiB of it: the peer needs time to
+ * reassemble, decode and join a large state, and re-sending megabytes every timeout would only
+ * fill its socket buffer. */
+static au_nanos full_wait(sh_state *s, const sh_peer *p, au_nanos wait) {
+    au_nanos by_size = s->cfg.timeout * (au_nanos)(1 + p->full_bytes / 65536);
+    return by_size > wait ? by_size : wait;
+}
+
 /* Can p be sent to now, and what: 1 deltas, 2 full state, 0 nothing. A member that never
  * acked anything (new or returning) or fell behind the buffer is catching up: at first only its
  * catch-up sources serve it, the others once catchup_delay has passed (and then at most once per
@@ -365,10 +401,10 @@ static int sendable(sh_state *s, sh_peer *p, au_nanos now) {
     if (!catching_up || is_source(s, p)) {
         au_nanos wait = s->cfg.timeout << p->backoff;
         if (what == 1) return (p->sent_clock < s->clock || now - p->sent_at >= wait) ? 1 : 0;
-        return (!p->full_at || now - p->full_at >= wait) ? 2 : 0;
+        return (!p->full_at || now - p->full_at >= full_wait(s, p, wait)) ? 2 : 0;
     }
     if (now - p->added_at >= s->cfg.catchup_delay &&
-        (!p->sent_at || now - p->sent_at >= s->cfg.timeout << p->backoff))
+        (!p->sent_at || now - p->sent_at >= full_wait(s, p, s->cfg.timeout << p->backoff)))
         return what;
     return 0;
 }
@@ -440,15 +476,31 @@ static void on_delta(sh_state *s, sh_delta *d) {
                 (int)d->from.len, d->from.ptr);
         return;
     }
-    if (d->data.len > s->cfg.max_message) {
+    size_t total = d->data.len;
+    for (uint32_t i = 0; i < d->rest.len; i++) total += d->rest.ptr[i].len;
+    if (total > s->cfg.max_message) {
         stat_add(&s->h->drops_too_big, 1);
         if (log_drop(s))
-            LOG(AU_LOG_WARN, "crdt %s: delta of %u bytes from %.*s above max_message dropped",
-                s->cfg.name, (unsigned)d->data.len, (int)d->from.len, d->from.ptr);
+            LOG(AU_LOG_WARN, "crdt %s: delta of %zu bytes from %.*s above max_message dropped",
+                s->cfg.name, total, (int)d->from.len, d->from.ptr);
         return;
     }
+    const uint8_t *bytes = d->data.ptr;
+    uint8_t *joined = NULL;
+    if (d->rest.len) {
+        if (!(joined = malloc(total ? total : 1))) return; /* not acked: the sender resends */
+        size_t off = d->data.len;
+        if (d->data.len) memcpy(joined, d->data.ptr, d->data.len);
+        for (uint32_t i = 0; i < d->rest.len; i++) {
+            if (d->rest.ptr[i].len) memcpy(joined + off, d->rest.ptr[i].ptr, d->rest.ptr[i].len);
+            off += d->rest.ptr[i].len;
+        }
+        bytes = joined;
+    }
     void *obj = NULL;
-    if (s->t->decode(s->t, d->data.ptr, d->data.len, &obj) != AU_OK || !obj) {
+    au_err de = s->t->decode(s->t, bytes, total, &obj);
+    free(joined);
+    if (de != AU_OK || !obj) {
         stat_add(&s->h->drops_decode, 1);
         if (log_drop(s))
             LOG(AU_LOG_WARN, "crdt %s: delta from %.*s does not decode; dropped, not acked",

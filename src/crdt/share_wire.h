@@ -11,10 +11,14 @@
 #include <aurum/schema.h>
 
 /* delta: the sender's changes [base, clock) (minus what came from the receiver), or with full
- * set its whole state (base 0); type is a 32-bit hash of the type's name. ack: the receiver has
+ * set its whole state (base 0), in chunks (SH_CHUNK); type is a 32-bit hash of the type's name. ack: the receiver has
  * everything of the sender's up to clock if it had everything up to base. */
+AU_ARRAY(au_bytes);
+/* A payload above SH_CHUNK bytes (the codec takes byte strings of at most 1 MiB) travels as
+ * data (the first SH_CHUNK bytes) followed by the chunks of rest, concatenated by the receiver. */
+#define SH_CHUNK ((size_t)512 << 10)
 AU_RECORD(sh_delta, (au_str, from), (uint64_t, id), (uint32_t, type), (uint64_t, base),
-          (uint64_t, clock), (uint8_t, full), (au_bytes, data));
+          (uint64_t, clock), (uint8_t, full), (au_bytes, data), (au_bytes_array, rest));
 AU_RECORD(sh_ack, (au_str, from), (uint64_t, id), (uint64_t, base), (uint64_t, clock));
 AU_ROOT(sh_wire, (delta, sh_delta, AU_PLAIN), (ack, sh_ack, AU_PLAIN));
 
