@@ -99,7 +99,8 @@ typedef struct au_peer {
     _Atomic au_nanos heard;  /* when a datagram last arrived from it (0: never) */
     au_nanos created;        /* when this entry was made */
     _Atomic au_nanos warned; /* the last "no answer" warning */
-    au_wire_packer packer;   /* guarded by `sending` */
+    au_wire_packer packer;   /* guarded by `sending`; made and destroyed by each drain (send.c),
+                                so its buffer is held only while packing */
     struct au_peer *next;    /* in the peer table's bucket */
 } au_peer;
 
@@ -175,12 +176,14 @@ struct au_net {
     size_t nsenders, max_senders;
 
     pthread_mutex_t lock;        /* guards the peer and remote tables */
-    au_peer **peers;
+    au_peer **peers;             /* buckets: grown with the table (load ≤ 1), up to max_peers */
     size_t npeers_buckets, npeers, max_peers;
     au_peer *idle_oldest, *idle_newest; /* peers no remote slot points to: evicted first */
-    au_remote **remotes;         /* buckets */
+    au_remote **remotes;         /* buckets: grown with the table (load ≤ 1), up to max_remotes */
     size_t nremote_buckets, nremotes, max_remotes;
-    au_remote **slots;           /* every slot made, for the CLOCK sweep and the final free */
+    au_remote **slots;           /* every slot made, for the CLOCK sweep and the final free;
+                                    grown by doubling (slots_cap), up to max_remotes */
+    size_t slots_cap;
     au_remote *spare;            /* slots taken for a target that then could not be interned */
     size_t nslots, clock_hand;
     bool expire_armed;           /* guarded by senders_lock: a reassembly-expiry timer is pending */
@@ -233,7 +236,7 @@ void au_net_peer_heard(au_net_t *net, const au_addr *addr);
 void au_net_peer_sent(au_net_t *net, au_peer *peer, size_t n);
 
 /* send.c */
-/* The packers' output: a datagram joins the sending thread's batch (peer.c sets it up). */
+/* The packers' output: a datagram joins the sending thread's batch (send.c sets it up). */
 void au_net_emit(void *user, const uint8_t *dgram, size_t len);
 /* Queues m and sends it (and whatever else is queued) unless another thread is doing so. */
 void au_net_enqueue(au_net_t *net, au_peer *peer, au_outmsg *m);

@@ -119,6 +119,21 @@ static unsigned fate(au_net_t *net, au_peer *peer, au_outmsg *m) {
 
 /* ---- packing ------------------------------------------------------------------------------------ */
 
+/* The peer's packer exists only while a thread drains its queue: its datagram buffer (an MTU)
+ * would otherwise stay with every peer ever sent to, which for a node of a large cluster is
+ * most members. Nothing of it needs to outlive a drain: it is flushed at the end, and its
+ * sequence numbers come from the node-wide counter, so the next one continues from there. */
+static bool packer_open(au_net_t *net, au_peer *peer, batch *b) {
+    /* acquire: the primary key's bytes are visible once its pointer is. */
+    au_seal_key *key = atomic_load_explicit(&net->primary, memory_order_acquire);
+    if (au_wire_packer_init(&peer->packer, &net->limits, net->incarnation, &net->ids, key,
+                            au_net_emit, b) != AU_WIRE_OK)
+        return false;
+    if (key) au_wire_packer_follow(&peer->packer, &net->primary); /* rotation */
+    au_wire_packer_share_seq(&peer->packer, &net->seq);
+    return true;
+}
+
 /* Packs everything queued for the peer and sends it. Caller owns peer->sending. */
 static void drain(au_net_t *net, au_peer *peer, batch *b) {
     b->net = net;
@@ -127,11 +142,12 @@ static void drain(au_net_t *net, au_peer *peer, batch *b) {
     b->slot = net->limits.mtu;
     b->cap = AU_NET_BATCH_BYTES / b->slot;
     if (b->cap > AU_NET_BATCH) b->cap = AU_NET_BATCH;
-    peer->packer.user = b;
+    bool open = packer_open(net, peer, b); /* out of memory: what is queued is dropped, counted */
     au_mnode *n;
     while ((n = au_runq_pop(&peer->queue))) {
         au_outmsg *m = (au_outmsg *)n;
-        unsigned copies = fate(net, peer, m);
+        unsigned copies = open ? fate(net, peer, m) : 0;
+        if (!open) au_stat_add(&net->stats.drops_send_failed, 1);
         au_wire_dest dest = { .kind = m->kind, .name = (const uint8_t *)m->to->name,
                               .name_len = m->to->name_len, .root_type = m->to->root_id,
                               .iface_type = m->iface_id };
@@ -152,7 +168,10 @@ static void drain(au_net_t *net, au_peer *peer, batch *b) {
          * below the messages still in the queue. */
         atomic_fetch_sub_explicit(&peer->queued, 1, memory_order_relaxed);
     }
-    au_wire_packer_flush(&peer->packer);
+    if (open) {
+        au_wire_packer_flush(&peer->packer);
+        au_wire_packer_destroy(&peer->packer);
+    }
     if (b->count) batch_send(b);
 }
 
