@@ -29,7 +29,7 @@ void cl_table_free(cl_table *t) {
 cl_member *cl_table_get(cl_table *t, const char *addr, size_t len) {
     cl_member *m = au_u64map_get(&t->by_key, cl_key(addr, len));
     /* a 64-bit hash collision between two addresses is treated as unknown (never merged) */
-    if (m && (strlen(m->addr) != len || memcmp(m->addr, addr, len) != 0)) return NULL;
+    if (m && (m->addr_len != len || memcmp(m->addr, addr, len) != 0)) return NULL;
     return m;
 }
 
@@ -78,6 +78,7 @@ cl_member *cl_table_add(cl_table *t, const char *addr, size_t len, uint64_t id, 
     if (!m->addr) { free(m); return NULL; }
     memcpy(m->addr, addr, len);
     m->addr[len] = 0;
+    m->addr_len = len;
     m->key = cl_key(addr, len);
     m->live_index = m->queue_index = SIZE_MAX;
     m->state = CL_DEAD; /* so that set() below counts the transition */
@@ -148,7 +149,7 @@ void cl_queue_push(cl_table *t, cl_member *m, unsigned times) {
 cl_update cl_member_update(const cl_member *m) {
     /* the latest accuser: each confirmation is queued again and so travels on its own */
     uint64_t by = m->state == CL_SUSPECT && m->naccusers ? m->accusers[m->naccusers - 1] : 0;
-    return (cl_update){ .addr = au_str_view(m->addr), .id = m->id, .inc = m->inc,
+    return (cl_update){ .addr = cl_member_addr(m), .id = m->id, .inc = m->inc,
                         .state = m->state, .vnodes = m->vnodes, .by = by };
 }
 

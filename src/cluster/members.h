@@ -26,6 +26,7 @@
 
 typedef struct cl_member {
     char *addr;
+    size_t addr_len;       /* strlen(addr): compared on every lookup */
     uint64_t key;          /* XXH3 of addr, never 0 */
     uint64_t id;
     uint32_t inc;
@@ -47,6 +48,11 @@ typedef struct cl_member {
     unsigned tx_left, tx_done;
     size_t queue_index;    /* in the table's queue[], or SIZE_MAX */
 } cl_member;
+
+/* The member's address as a borrowed string (no strlen). */
+static inline au_str cl_member_addr(const cl_member *m) {
+    return (au_str){ .ptr = m->addr, .len = (uint32_t)m->addr_len };
+}
 
 typedef struct cl_table {
     au_u64map by_key;      /* key -> cl_member * */
