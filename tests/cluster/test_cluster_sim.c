@@ -131,6 +131,15 @@ static world *cyclic_world(int n, uint64_t seed, const au_cluster_config *base) 
         assert_int_equal(world_start_cluster(&w, i, &c), AU_OK);
     }
     step(&w, "formed", AU_SEC(20));
+    /* the transport's gauges are live on simulated nodes too: each node keeps send state for
+     * at least its two managers, and for no one outside the cluster */
+    for (int i = 0; i < n; i++) {
+        au_node_stats st;
+        au_node_stats_get(w.s[i].node, &st);
+        assert_true(st.peers >= (uint64_t)(n - 1 < 2 ? n - 1 : 2));
+        assert_true(st.peers <= (uint64_t)n - 1);
+        assert_true(st.remote_refs >= st.peers);
+    }
     return &w;
 }
 
