@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define CL_QLEVELS 32 /* dissemination queue levels (members.c) */
+
 typedef struct cl_member {
     char *addr;
     size_t addr_len;       /* strlen(addr): compared on every lookup */
@@ -46,7 +48,8 @@ typedef struct cl_member {
     bool forged;
     /* dissemination: transmissions left, and done so far (fewest first) */
     unsigned tx_left, tx_done;
-    size_t queue_index;    /* in the table's queue[], or SIZE_MAX */
+    bool queued;           /* in the table's queue, at level tx_done (capped) */
+    struct cl_member *q_prev, *q_next; /* in its level's list, oldest first */
 } cl_member;
 
 /* The member's address as a borrowed string (no strlen). */
@@ -58,8 +61,11 @@ typedef struct cl_table {
     au_u64map by_key;      /* key -> cl_member * */
     cl_member **live;      /* alive and suspected, self excluded */
     size_t nlive, live_cap;
-    cl_member **queue;     /* members with changes still to send */
-    size_t nqueue, queue_cap;
+    /* members with changes still to send, by transmissions done so far (level tx_done, the
+     * last level taking the rest), each level in the order its members reached it: taking
+     * the least-sent is a walk from level 0, not a scan of the queue */
+    cl_member *qhead[CL_QLEVELS], *qtail[CL_QLEVELS];
+    size_t nqueue;
     size_t ntombstones;
     uint64_t tree[(2u << CL_LEVELS) - 1]; /* level L at offset 2^L - 1 */
 } cl_table;
@@ -98,8 +104,8 @@ bool cl_update_wins(const cl_member *m, uint64_t id, uint32_t inc, uint8_t state
 
 /* Queues m's record for `times` more transmissions (replacing what was left). */
 void cl_queue_push(cl_table *t, cl_member *m, unsigned times);
-/* Fills out[0..max) with the queued records sent least so far (borrowing their addresses) and
- * returns how many. count: count one transmission for each (dropping those with none left);
+/* Fills out[0..max) with the queued records sent least so far (borrowing their addresses; of
+ * those sent equally often, the longest at that count first) and returns how many. count: count one transmission for each (dropping those with none left);
  * false for messages that repeat to the same few members (heartbeats), which must not use up
  * a change's budget before it has spread. */
 size_t cl_queue_take(cl_table *t, cl_update *out, size_t max, bool count);
