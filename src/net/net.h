@@ -88,8 +88,7 @@ typedef struct au_peer {
     struct au_net *net;
     size_t refs;             /* guarded by net->lock: remote slots pointing here; 0 = idle */
     struct au_peer *idle_next, *idle_prev; /* guarded by net->lock: the idle list, oldest first */
-    au_addr addr;
-    char text[64];
+    au_addr addr;            /* printed when needed (au_addr_format): log lines only */
     au_runq queue;           /* au_outmsg waiting to be packed */
     _Atomic int sending;     /* 1 while a thread packs and sends for this peer */
     _Atomic uint32_t holds;  /* threads (or turn-end flushes) that may still touch this peer
@@ -99,8 +98,6 @@ typedef struct au_peer {
     _Atomic au_nanos heard;  /* when a datagram last arrived from it (0: never) */
     au_nanos created;        /* when this entry was made */
     _Atomic au_nanos warned; /* the last "no answer" warning */
-    au_wire_packer packer;   /* guarded by `sending`; made and destroyed by each drain (send.c),
-                                so its buffer is held only while packing */
     struct au_peer *next;    /* in the peer table's bucket */
 } au_peer;
 

@@ -6,8 +6,8 @@
  * slot points to is idle: nothing can queue to it any more, so once its queue has drained it may
  * be evicted, oldest idle first, when the table is full. A full table of busy peers refuses a
  * new one (AU_EFULL to whoever needed it), never an existing sender. The tables' buckets grow
- * with the table (load at most 1). What a peer holds (queue; a packer only while a thread
- * drains its queue) is described in net.h; what the receive path knows of a sender is in senders.c. */
+ * with the table (load at most 1). What a peer holds (its queue; the packer is the draining
+ * thread's, send.c) is described in net.h; what the receive path knows of a sender is in senders.c. */
 #include "net/net.h"
 
 #include <stdlib.h>
@@ -24,7 +24,6 @@ static void peer_free(au_peer *p) {
         au_net_remote_unpin(m->to);
         au_pool_free(m->pool_class, m);
     }
-    au_wire_packer_destroy(&p->packer);
     free(p);
 }
 
@@ -100,7 +99,6 @@ static au_peer *peer_new(au_net_t *net, const au_addr *addr) {
     if (!p) return NULL;
     p->net = net;
     p->addr = *addr;
-    au_addr_format(addr, p->text, sizeof p->text);
     au_runq_init(&p->queue);
     p->created = au_node_now(net->node);
     return p; /* its packer is made per drain (send.c) */
@@ -169,10 +167,12 @@ void au_net_peer_sent(au_net_t *net, au_peer *peer, size_t n) {
     if (!atomic_compare_exchange_strong_explicit(&peer->warned, &warned, now, memory_order_relaxed,
                                                  memory_order_relaxed))
         return; /* another thread is saying it */
+    char text[64];
+    au_addr_format(&peer->addr, text, sizeof text);
     au_log(AU_LOG_NET, AU_LOG_WARN,
            "no answer from %s: %llu datagrams sent, nothing received from it for %.1f s (is it "
            "running, on that address and port, with the same cluster key?)",
-           peer->text, (unsigned long long)unanswered, (double)(now - since) / 1e9);
+           text, (unsigned long long)unanswered, (double)(now - since) / 1e9);
 }
 
 uint64_t au_node_unanswered(au_node *node, const char *address) {
