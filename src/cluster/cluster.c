@@ -327,7 +327,8 @@ static void add_accuser(cl_member *m, uint64_t by) {
     if (!by) by = 1;
     for (unsigned i = 0; i < m->naccusers; i++)
         if (m->accusers[i] == by) return;
-    if (m->naccusers < 8) m->accusers[m->naccusers++] = by;
+    if (!m->accusers && !(m->accusers = malloc(CL_MAX_ACCUSERS * sizeof *m->accusers))) return;
+    if (m->naccusers < CL_MAX_ACCUSERS) m->accusers[m->naccusers++] = by;
 }
 
 static void member_removed(cl_state *s, cl_member *m, int reason, uint64_t old_id) {

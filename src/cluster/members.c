@@ -18,6 +18,7 @@ void cl_table_free(cl_table *t) {
         if (!t->by_key.keys || !t->by_key.keys[i]) continue;
         cl_member *m = t->by_key.values[i];
         free(m->addr);
+        free(m->accusers);
         free(m);
     }
     au_u64map_free(&t->by_key);
@@ -77,7 +78,7 @@ cl_member *cl_table_add(cl_table *t, const char *addr, size_t len, uint64_t id, 
     if (!m->addr) { free(m); return NULL; }
     memcpy(m->addr, addr, len);
     m->addr[len] = 0;
-    m->addr_len = len;
+    m->addr_len = (uint32_t)len;
     m->key = cl_key(addr, len);
     m->live_index = SIZE_MAX;
     m->state = CL_DEAD; /* so that set() below counts the transition */
@@ -144,6 +145,7 @@ void cl_table_drop(cl_table *t, cl_member *m) {
     if (!cl_is_live(m->state)) t->ntombstones--;
     au_u64map_take(&t->by_key, m->key);
     free(m->addr);
+    free(m->accusers);
     free(m);
 }
 

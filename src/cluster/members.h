@@ -26,35 +26,39 @@
 
 #define CL_QLEVELS 32 /* dissemination queue levels (members.c) */
 
+/* One per (node, member it knows): a simulation of N nodes holds N² of them, so the fields are
+ * ordered to pack and what only a suspect needs is allocated when it is first accused. */
 typedef struct cl_member {
     char *addr;
-    size_t addr_len;       /* strlen(addr): compared on every lookup */
     uint64_t key;          /* XXH3 of addr, never 0 */
     uint64_t id;
     uint32_t inc;
-    uint8_t state;
     uint16_t vnodes;
-    size_t live_index;     /* in the table's live[], or SIZE_MAX */
+    uint8_t state;
     bool self;             /* this node: never in live[] */
+    uint32_t addr_len;     /* strlen(addr): compared on every lookup */
+    bool forged;
+    bool queued;           /* in the table's queue, at level tx_done (capped) */
+    uint8_t naccusers;
+    size_t live_index;     /* in the table's live[], or SIZE_MAX */
     /* suspicion */
     au_nanos suspect_since;
-    uint64_t accusers[8];
-    unsigned naccusers;
+    uint64_t *accusers;    /* CL_MAX_ACCUSERS, allocated at the first accusation; freed with m */
     /* tombstone */
     au_nanos removed_at;
     au_nanos told_at;      /* last time it was told it is dead (rate limit) */
     au_nanos heard_at;     /* last message from it, directly */
     cl_wire_ref ref;       /* forged lazily */
-    bool forged;
     /* dissemination: transmissions left, and done so far (fewest first) */
     unsigned tx_left, tx_done;
-    bool queued;           /* in the table's queue, at level tx_done (capped) */
     struct cl_member *q_prev, *q_next; /* in its level's list, oldest first */
 } cl_member;
 
+#define CL_MAX_ACCUSERS 8
+
 /* The member's address as a borrowed string (no strlen). */
 static inline au_str cl_member_addr(const cl_member *m) {
-    return (au_str){ .ptr = m->addr, .len = (uint32_t)m->addr_len };
+    return (au_str){ .ptr = m->addr, .len = m->addr_len };
 }
 
 typedef struct cl_table {
