@@ -12,6 +12,7 @@
  *   join_all_s      a new node joins: until every node counts it
  *   steady_bps_late bytes per node per second over the last 10 s of the M-minute soak
  *   senders_per_node the transport's per-sender replay state each node holds
+ *   peers_per_node  the transport's per-peer send state each node holds (au_node_stats.peers)
  *   cpu_s, wall_s, peak_rss_mib
  *                   the simulator's own cost for the whole run (setup, M simulated minutes);
  *                   wall time includes whatever else the machine runs, CPU time does not
