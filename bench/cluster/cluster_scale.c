@@ -12,6 +12,7 @@
  *   join_all_s      a new node joins: until every node counts it
  *   steady_bps_late bytes per node per second over the last 10 s of the M-minute soak
  *   senders_per_node the transport's per-sender replay state each node holds
+ *   peers_per_node  the transport's per-peer send state each node holds (au_node_stats.peers)
  *   cpu_s, wall_s, peak_rss_mib
  *                   the simulator's own cost for the whole run (setup, M simulated minutes);
  *                   wall time includes whatever else the machine runs, CPU time does not
@@ -162,14 +163,16 @@ int main(int argc, char **argv) {
     au_sim_run(sim, AU_SEC(10));
     printf("RESULT steady_bps_late %.0f B/s/node\n", (double)(bytes_sent() - b0) / 10.0 / (n - 1));
     /* where the memory goes: the transport state each node keeps per peer it has talked to */
-    double senders = 0;
+    double senders = 0, peers = 0;
     for (int i = 0; i < n; i++)
         if (live[i]) {
             au_node_stats st;
             au_node_stats_get(nodes[i], &st);
             senders += (double)st.senders;
+            peers += (double)st.peers;
         }
     printf("RESULT senders_per_node %.0f senders\n", senders / (n - 1));
+    printf("RESULT peers_per_node %.0f peers\n", peers / (n - 1));
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("RESULT cpu_s %.1f s\n", (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +

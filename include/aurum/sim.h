@@ -63,6 +63,17 @@ AU_API uint64_t au_sim_run(au_sim *sim, au_nanos duration);
 AU_API au_err au_sim_run_until(au_sim *sim, bool (*done)(void *arg), void *arg,
                                au_nanos max_duration);
 
+/** Stalls `node` (a node of this simulation) for `duration` of virtual time from now, as a
+ *  stopped process (SIGSTOP, a long GC pause) would be: none of its actor turns, timers or
+ *  datagram deliveries run meanwhile; its arriving datagrams and runnable actors are held in
+ *  order. When the pause ends, at one virtual instant, the held datagrams are handed to it, its
+ *  actors run and every timer that came due meanwhile fires at once, late. Other nodes run
+ *  normally. AU_EINVAL: not a node of this simulation, or duration 0; AU_ESTATE: already
+ *  paused. A node stopped while paused drops what it held. */
+AU_API au_err au_sim_pause(au_sim *sim, au_node *node, au_nanos duration);
+/** Whether `node` is paused now (au_sim_pause). */
+AU_API bool au_sim_paused(const au_sim *sim, const au_node *node);
+
 /** The virtual time now. */
 AU_API au_nanos au_sim_now(const au_sim *sim);
 /** A hash of everything that happened so far (actor turns, datagrams, timers, with their virtual

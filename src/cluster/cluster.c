@@ -189,7 +189,7 @@ static void rebuild_ring(cl_state *s) {
     ms[0] = (au_cluster_member){ au_str_view(s->addr), s->c->id, s->me ? s->me->vnodes : 1 };
     for (size_t i = 0; i < s->t.nlive; i++) {
         cl_member *m = s->t.live[i];
-        ms[i + 1] = (au_cluster_member){ au_str_view(m->addr), m->id, m->vnodes };
+        ms[i + 1] = (au_cluster_member){ cl_member_addr(m), m->id, m->vnodes };
     }
     au_ring *r = au_ring_build(ms, n, s->cfg.replication_factor);
     free(ms);
@@ -327,7 +327,8 @@ static void add_accuser(cl_member *m, uint64_t by) {
     if (!by) by = 1;
     for (unsigned i = 0; i < m->naccusers; i++)
         if (m->accusers[i] == by) return;
-    if (m->naccusers < 8) m->accusers[m->naccusers++] = by;
+    if (!m->accusers && !(m->accusers = malloc(CL_MAX_ACCUSERS * sizeof *m->accusers))) return;
+    if (m->naccusers < CL_MAX_ACCUSERS) m->accusers[m->naccusers++] = by;
 }
 
 static void member_removed(cl_state *s, cl_member *m, int reason, uint64_t old_id) {
@@ -401,13 +402,13 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
     bool heard_lately = m->heard_at && (m->state == CL_SUSPECT ? m->heard_at > m->suspect_since
                                                                 : now_of(s) - m->heard_at < s->cfg.suspicion_max);
     if (u->state == CL_DEAD && cl_is_live(m->state) && u->id == m->id && u->inc >= m->inc && heard_lately &&
-        !(from && from->len == strlen(m->addr) && memcmp(from->ptr, m->addr, from->len) == 0)) {
+        !(from && from->len == m->addr_len && memcmp(from->ptr, m->addr, from->len) == 0)) {
         /* declared dead, but this node heard from it just now (while it was alive here, or since
          * it was suspected here): the verdict is likely a cut-off accuser's. Not applied here; the member is told, and refutes (which then overrides
          * the verdict everywhere). A true failure's verdict comes again (retransmissions, sync)
          * once this node's evidence is older than suspicion_max. */
         cl_update tell = *u;
-        tell.addr = au_str_view(m->addr);
+        tell.addr = cl_member_addr(m);
         gossip_to(s, m, &tell, 1);
         return false;
     }
@@ -445,7 +446,7 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
          * the accuser cannot reach it (the accuser may be the one cut off) */
         if (from && from->ptr && u->by == cl_key(from->ptr, from->len)) {
             cl_update tell = *u;
-            tell.addr = au_str_view(m->addr);
+            tell.addr = cl_member_addr(m);
             gossip_to(s, m, &tell, 1);
         }
     } else if (old == CL_SUSPECT) {
@@ -863,7 +864,7 @@ static void check_charges(cl_state *s, au_nanos now) {
         c->next = now + scaled(s, s->cfg.req_timeout);
         uint32_t seq = ++s->seq;
         cl_update buf[CL_MAX_UPDATES];
-        au_str target = au_str_view(m->addr);
+        au_str target = cl_member_addr(m);
         send_to(s, m, (cl_wire){ .tag = cl_wire_probe, .probe = probe_msg(s, &target, m->id, NULL, seq, buf) });
         for (unsigned k = 0; k < s->cfg.indirect_probes; k++) {
             cl_member *via = random_live(s, m, NULL);

@@ -18,18 +18,18 @@ void cl_table_free(cl_table *t) {
         if (!t->by_key.keys || !t->by_key.keys[i]) continue;
         cl_member *m = t->by_key.values[i];
         free(m->addr);
+        free(m->accusers);
         free(m);
     }
     au_u64map_free(&t->by_key);
     free(t->live);
-    free(t->queue);
     memset(t, 0, sizeof *t);
 }
 
 cl_member *cl_table_get(cl_table *t, const char *addr, size_t len) {
     cl_member *m = au_u64map_get(&t->by_key, cl_key(addr, len));
     /* a 64-bit hash collision between two addresses is treated as unknown (never merged) */
-    if (m && (strlen(m->addr) != len || memcmp(m->addr, addr, len) != 0)) return NULL;
+    if (m && (m->addr_len != len || memcmp(m->addr, addr, len) != 0)) return NULL;
     return m;
 }
 
@@ -78,8 +78,9 @@ cl_member *cl_table_add(cl_table *t, const char *addr, size_t len, uint64_t id, 
     if (!m->addr) { free(m); return NULL; }
     memcpy(m->addr, addr, len);
     m->addr[len] = 0;
+    m->addr_len = (uint32_t)len;
     m->key = cl_key(addr, len);
-    m->live_index = m->queue_index = SIZE_MAX;
+    m->live_index = SIZE_MAX;
     m->state = CL_DEAD; /* so that set() below counts the transition */
     if (!au_u64map_put(&t->by_key, m->key, m)) {
         free(m->addr);
@@ -111,12 +112,30 @@ void cl_table_mark_self(cl_table *t, cl_member *m) {
     m->self = true;
 }
 
+static unsigned level_of(const cl_member *m) { return m->tx_done < CL_QLEVELS ? m->tx_done : CL_QLEVELS - 1; }
+
 static void queue_remove(cl_table *t, cl_member *m) {
-    if (m->queue_index == SIZE_MAX) return;
-    cl_member *last = t->queue[--t->nqueue];
-    t->queue[m->queue_index] = last;
-    last->queue_index = m->queue_index;
-    m->queue_index = SIZE_MAX;
+    if (!m->queued) return;
+    unsigned l = level_of(m);
+    if (m->q_prev) m->q_prev->q_next = m->q_next;
+    else t->qhead[l] = m->q_next;
+    if (m->q_next) m->q_next->q_prev = m->q_prev;
+    else t->qtail[l] = m->q_prev;
+    m->q_prev = m->q_next = NULL;
+    m->queued = false;
+    t->nqueue--;
+}
+
+/* Appends m at the tail of its level (tx_done). */
+static void queue_append(cl_table *t, cl_member *m) {
+    unsigned l = level_of(m);
+    m->q_next = NULL;
+    m->q_prev = t->qtail[l];
+    if (t->qtail[l]) t->qtail[l]->q_next = m;
+    else t->qhead[l] = m;
+    t->qtail[l] = m;
+    m->queued = true;
+    t->nqueue++;
 }
 
 void cl_table_drop(cl_table *t, cl_member *m) {
@@ -126,6 +145,7 @@ void cl_table_drop(cl_table *t, cl_member *m) {
     if (!cl_is_live(m->state)) t->ntombstones--;
     au_u64map_take(&t->by_key, m->key);
     free(m->addr);
+    free(m->accusers);
     free(m);
 }
 
@@ -138,17 +158,16 @@ bool cl_update_wins(const cl_member *m, uint64_t id, uint32_t inc, uint8_t state
 }
 
 void cl_queue_push(cl_table *t, cl_member *m, unsigned times) {
+    queue_remove(t, m); /* queued already: starts over at level 0 */
     m->tx_left = times;
     m->tx_done = 0;
-    if (m->queue_index != SIZE_MAX || !grow(&t->queue, &t->queue_cap, t->nqueue + 1)) return;
-    m->queue_index = t->nqueue;
-    t->queue[t->nqueue++] = m;
+    queue_append(t, m);
 }
 
 cl_update cl_member_update(const cl_member *m) {
     /* the latest accuser: each confirmation is queued again and so travels on its own */
     uint64_t by = m->state == CL_SUSPECT && m->naccusers ? m->accusers[m->naccusers - 1] : 0;
-    return (cl_update){ .addr = au_str_view(m->addr), .id = m->id, .inc = m->inc,
+    return (cl_update){ .addr = cl_member_addr(m), .id = m->id, .inc = m->inc,
                         .state = m->state, .vnodes = m->vnodes, .by = by };
 }
 
@@ -156,26 +175,20 @@ size_t cl_queue_take(cl_table *t, cl_update *out, size_t max, bool count) {
     size_t got = 0;
     cl_member *picked[CL_MAX_UPDATES];
     if (max > CL_MAX_UPDATES) max = CL_MAX_UPDATES;
-    /* selection of the `max` least-sent: a partial insertion sort over the queue; the queue is
-     * short in steady state (only recent changes), so the scan is cheap */
-    for (size_t i = 0; i < t->nqueue; i++) {
-        cl_member *m = t->queue[i];
-        size_t at = got;
-        while (at > 0 && picked[at - 1]->tx_done > m->tx_done) at--;
-        if (at >= max) continue;
-        if (got < max) got++;
-        memmove(&picked[at + 1], &picked[at], (got - 1 - at) * sizeof *picked);
-        picked[at] = m;
-    }
+    /* the `max` least-sent: level by level from 0, each oldest first; the last level may hold
+     * members sent more often than its number, in the order they reached it */
+    for (unsigned l = 0; l < CL_QLEVELS && got < max; l++)
+        for (cl_member *m = t->qhead[l]; m && got < max; m = m->q_next) picked[got++] = m;
     for (size_t i = 0; i < got; i++) {
         cl_member *m = picked[i];
         out[i] = cl_member_update(m);
         if (!count) continue;
+        /* one level up, behind those there already; exhausted records leave the queue (out[]
+         * borrows only their addresses, which stay: the member stays in the table) */
+        queue_remove(t, m);
         m->tx_done++;
         if (m->tx_left) m->tx_left--;
+        if (m->tx_left) queue_append(t, m);
     }
-    /* drop exhausted records only after copying (out[] borrows their addresses) */
-    for (size_t i = 0; i < got && count; i++)
-        if (picked[i]->tx_left == 0) queue_remove(t, picked[i]);
     return got;
 }

@@ -24,36 +24,52 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define CL_QLEVELS 32 /* dissemination queue levels (members.c) */
+
+/* One per (node, member it knows): a simulation of N nodes holds N² of them, so the fields are
+ * ordered to pack and what only a suspect needs is allocated when it is first accused. */
 typedef struct cl_member {
     char *addr;
     uint64_t key;          /* XXH3 of addr, never 0 */
     uint64_t id;
     uint32_t inc;
-    uint8_t state;
     uint16_t vnodes;
-    size_t live_index;     /* in the table's live[], or SIZE_MAX */
+    uint8_t state;
     bool self;             /* this node: never in live[] */
+    uint32_t addr_len;     /* strlen(addr): compared on every lookup */
+    bool forged;
+    bool queued;           /* in the table's queue, at level tx_done (capped) */
+    uint8_t naccusers;
+    size_t live_index;     /* in the table's live[], or SIZE_MAX */
     /* suspicion */
     au_nanos suspect_since;
-    uint64_t accusers[8];
-    unsigned naccusers;
+    uint64_t *accusers;    /* CL_MAX_ACCUSERS, allocated at the first accusation; freed with m */
     /* tombstone */
     au_nanos removed_at;
     au_nanos told_at;      /* last time it was told it is dead (rate limit) */
     au_nanos heard_at;     /* last message from it, directly */
     cl_wire_ref ref;       /* forged lazily */
-    bool forged;
     /* dissemination: transmissions left, and done so far (fewest first) */
     unsigned tx_left, tx_done;
-    size_t queue_index;    /* in the table's queue[], or SIZE_MAX */
+    struct cl_member *q_prev, *q_next; /* in its level's list, oldest first */
 } cl_member;
+
+#define CL_MAX_ACCUSERS 8
+
+/* The member's address as a borrowed string (no strlen). */
+static inline au_str cl_member_addr(const cl_member *m) {
+    return (au_str){ .ptr = m->addr, .len = m->addr_len };
+}
 
 typedef struct cl_table {
     au_u64map by_key;      /* key -> cl_member * */
     cl_member **live;      /* alive and suspected, self excluded */
     size_t nlive, live_cap;
-    cl_member **queue;     /* members with changes still to send */
-    size_t nqueue, queue_cap;
+    /* members with changes still to send, by transmissions done so far (level tx_done, the
+     * last level taking the rest), each level in the order its members reached it: taking
+     * the least-sent is a walk from level 0, not a scan of the queue */
+    cl_member *qhead[CL_QLEVELS], *qtail[CL_QLEVELS];
+    size_t nqueue;
     size_t ntombstones;
     uint64_t tree[(2u << CL_LEVELS) - 1]; /* level L at offset 2^L - 1 */
 } cl_table;
@@ -92,8 +108,8 @@ bool cl_update_wins(const cl_member *m, uint64_t id, uint32_t inc, uint8_t state
 
 /* Queues m's record for `times` more transmissions (replacing what was left). */
 void cl_queue_push(cl_table *t, cl_member *m, unsigned times);
-/* Fills out[0..max) with the queued records sent least so far (borrowing their addresses) and
- * returns how many. count: count one transmission for each (dropping those with none left);
+/* Fills out[0..max) with the queued records sent least so far (borrowing their addresses; of
+ * those sent equally often, the longest at that count first) and returns how many. count: count one transmission for each (dropping those with none left);
  * false for messages that repeat to the same few members (heartbeats), which must not use up
  * a change's budget before it has spread. */
 size_t cl_queue_take(cl_table *t, cl_update *out, size_t max, bool count);

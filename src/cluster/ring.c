@@ -13,9 +13,20 @@
  * managers of every member are precomputed at build (O(N·R) walks), so managers and charges are
  * O(R) and O(N) reads. A snapshot never changes after au_ring_build returns, so any thread may
  * read it; the reference count is atomic (acq_rel on release, so the last releaser sees every
- * write made before the others released). */
+ * write made before the others released).
+ *
+ * Sharing: the snapshots of a process are interned by content. Building one for a membership
+ * (members, ids, vnodes, rf) that a live snapshot already has returns that snapshot, retained,
+ * without copying, sorting or walking anything: the nodes of one process (a deterministic
+ * simulation of thousands, or a few real ones) mostly agree on the membership, and each would
+ * otherwise hold and rebuild its own O(N) copy on every change. The lookup is by an
+ * order-independent sum of keyed member hashes (computed in O(N) from the unsorted input), and a
+ * candidate is checked member by member before it is used, so sharing never changes a result;
+ * the check costs O(N log N) compares and no allocation. The intern table is guarded by one
+ * mutex (interned_lock), taken by a build and by the release that frees. */
 #include <aurum/cluster.h>
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +41,10 @@ typedef struct point {
 } point;
 
 struct au_ring {
-    _Atomic uint32_t refs;
+    _Atomic uint32_t refs;      /* changed under interned_lock (see au_ring_release) */
+    uint64_t content;           /* set_hash of the members; with rf, the intern key */
+    struct au_ring *next;       /* in its intern bucket */
+    bool interned;              /* in the intern table (under interned_lock) */
     unsigned rf;
     size_t n, npoints;
     au_cluster_member *members; /* sorted by address; addresses owned */
@@ -83,6 +97,103 @@ static size_t walk(const au_ring *r, size_t start, uint32_t skip, uint32_t *out,
     return got;
 }
 
+/* ---- interning ------------------------------------------------------------------------------ */
+
+static pthread_mutex_t interned_lock = PTHREAD_MUTEX_INITIALIZER;
+static au_ring **interned;      /* buckets by content; NULL when nothing is interned */
+static size_t ninterned, interned_cap;
+/* Fixed: the hash only finds candidates, each checked exactly, so a collision (even a crafted
+ * one) costs a check, never a wrong snapshot. */
+#define MEMBER_SEED 0x61752d72696e67ull
+
+static uint64_t member_hash(const au_cluster_member *m) {
+    const char *a = m->address.ptr ? m->address.ptr : "";
+    uint64_t v[2] = { m->id, m->vnodes };
+    return XXH3_64bits_withSeed(a, strlen(a), MEMBER_SEED) ^
+           XXH3_64bits_withSeed(v, sizeof v, MEMBER_SEED + 1) * 0x9E3779B97F4A7C15ull;
+}
+
+/* Order-independent: a sum over the distinct addresses (the first of duplicates counts, as in
+ * the build; duplicates are rare and only cost a miss, checked exactly). */
+static uint64_t set_hash(const au_cluster_member *ms, size_t n) {
+    uint64_t h = n;
+    for (size_t i = 0; i < n; i++) h += member_hash(&ms[i]);
+    return h;
+}
+
+/* Whether r holds exactly the members ms[0..n) (by address, with their ids and vnodes) and rf.
+ * With interned_lock. */
+static bool same_ring(const au_ring *r, const au_cluster_member *ms, size_t n, unsigned rf,
+                      uint8_t *seen) {
+    if (r->rf != rf || r->n != n) return false;
+    memset(seen, 0, n);
+    for (size_t i = 0; i < n; i++) {
+        long k = au_ring_find(r, ms[i].address.ptr ? ms[i].address.ptr : "");
+        if (k < 0 || seen[k] || r->members[k].id != ms[i].id || r->members[k].vnodes != ms[i].vnodes)
+            return false;
+        seen[k] = 1;
+    }
+    return true;
+}
+
+/* A live snapshot equal to (ms, n, rf), retained; NULL if none. */
+static au_ring *intern_find(uint64_t content, const au_cluster_member *ms, size_t n, unsigned rf) {
+    uint8_t *seen = malloc(n ? n : 1);
+    if (!seen) return NULL;
+    au_ring *found = NULL;
+    pthread_mutex_lock(&interned_lock);
+    if (interned)
+        for (au_ring *r = interned[content & (interned_cap - 1)]; r && !found; r = r->next)
+            if (r->content == content && same_ring(r, ms, n, rf, seen)) found = r;
+    if (found) atomic_fetch_add_explicit(&found->refs, 1, memory_order_relaxed); /* under the lock */
+    pthread_mutex_unlock(&interned_lock);
+    free(seen);
+    return found;
+}
+
+/* Adds r to the table (growing it at load 1). Out of memory, r simply stays unshared. */
+static void intern_add(au_ring *r) {
+    pthread_mutex_lock(&interned_lock);
+    if (ninterned >= interned_cap) {
+        size_t cap = interned_cap ? interned_cap * 2 : 64;
+        au_ring **b = calloc(cap, sizeof *b);
+        if (b) {
+            for (size_t i = 0; i < interned_cap; i++)
+                for (au_ring *x = interned[i], *nx; x; x = nx) {
+                    nx = x->next;
+                    x->next = b[x->content & (cap - 1)];
+                    b[x->content & (cap - 1)] = x;
+                }
+            free(interned);
+            interned = b;
+            interned_cap = cap;
+        }
+    }
+    if (ninterned < interned_cap) {
+        r->next = interned[r->content & (interned_cap - 1)];
+        interned[r->content & (interned_cap - 1)] = r;
+        ninterned++;
+        r->interned = true; /* from here on, the release that frees it takes it out first */
+    }
+    pthread_mutex_unlock(&interned_lock);
+}
+
+/* Takes r out of the table. With interned_lock. Frees the table once empty (nothing of the
+ * process stays allocated when its rings are gone). */
+static void intern_remove(au_ring *r) {
+    for (au_ring **p = &interned[r->content & (interned_cap - 1)]; *p; p = &(*p)->next)
+        if (*p == r) {
+            *p = r->next;
+            ninterned--;
+            break;
+        }
+    if (ninterned == 0) {
+        free(interned);
+        interned = NULL;
+        interned_cap = 0;
+    }
+}
+
 static void ring_free(au_ring *r) {
     for (size_t i = 0; i < r->n; i++) free((char *)r->members[i].address.ptr);
     free(r->members);
@@ -93,10 +204,15 @@ static void ring_free(au_ring *r) {
 }
 
 au_ring *au_ring_build(const au_cluster_member *members, size_t n, unsigned rf) {
+    rf = rf ? rf : 2;
+    uint64_t content = set_hash(members, n);
+    au_ring *shared = intern_find(content, members, n, rf);
+    if (shared) return shared;
     au_ring *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     atomic_init(&r->refs, 1);
-    r->rf = rf ? rf : 2;
+    r->content = content;
+    r->rf = rf;
     r->members = calloc(n ? n : 1, sizeof *r->members);
     if (!r->members) goto fail;
     for (size_t i = 0; i < n; i++) {
@@ -131,6 +247,7 @@ au_ring *au_ring_build(const au_cluster_member *members, size_t n, unsigned rf) 
         size_t at = successor(r, k0); /* the member's own primary point (or a tie before it) */
         r->nmanagers[i] = (uint32_t)walk(r, at, (uint32_t)i, &r->managers[i * r->rf], r->rf);
     }
+    intern_add(r);
     return r;
 fail:
     ring_free(r);
@@ -145,8 +262,14 @@ au_ring *au_ring_retain(au_ring *r) {
 
 void au_ring_release(au_ring *r) {
     if (!r) return;
-    /* acq_rel: the last releaser must see every other holder's reads finished */
-    if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1) ring_free(r);
+    /* Under the intern lock: a build that finds r in the table retains it under the same lock,
+     * so a count seen reaching 0 here stays 0 (nothing can find r once it is out). acq_rel:
+     * the last releaser must see every other holder's reads finished. */
+    pthread_mutex_lock(&interned_lock);
+    bool last = atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1;
+    if (last && r->interned) intern_remove(r);
+    pthread_mutex_unlock(&interned_lock);
+    if (last) ring_free(r);
 }
 
 size_t au_ring_size(const au_ring *r) { return r ? r->n : 0; }

@@ -155,8 +155,9 @@ au_err au_net_start(au_node *node) {
     pthread_mutex_init(&net->senders_lock, NULL);
     pthread_mutex_init(&net->warn_lock, NULL);
     au_err err = configure(net, &node->cfg);
-    net->npeers_buckets = 256;
-    while (net->npeers_buckets < net->max_peers) net->npeers_buckets *= 2;
+    /* The tables start small and grow with use (peer.c, remote_ref.c): a node that talks to a
+     * few peers pays for a few, whatever max_peers allows. */
+    net->npeers_buckets = 16;
     net->peers = err ? NULL : calloc(net->npeers_buckets, sizeof *net->peers);
     if (!err && !net->peers) err = AU_ENOMEM;
     if (!err) err = au_net_refs_init(net);

@@ -92,8 +92,7 @@ typedef struct au_peer {
     struct au_net *net;
     size_t refs;             /* guarded by net->lock: remote slots pointing here; 0 = idle */
     struct au_peer *idle_next, *idle_prev; /* guarded by net->lock: the idle list, oldest first */
-    au_addr addr;
-    char text[64];
+    au_addr addr;            /* printed when needed (au_addr_format): log lines only */
     au_runq queue;           /* au_outmsg waiting to be packed */
     _Atomic int sending;     /* 1 while a thread packs and sends for this peer */
     _Atomic uint32_t holds;  /* threads (or turn-end flushes) that may still touch this peer
@@ -103,7 +102,6 @@ typedef struct au_peer {
     _Atomic au_nanos heard;  /* when a datagram last arrived from it (0: never) */
     au_nanos created;        /* when this entry was made */
     _Atomic au_nanos warned; /* the last "no answer" warning */
-    au_wire_packer packer;   /* guarded by `sending` */
     struct au_peer *next;    /* in the peer table's bucket */
 } au_peer;
 
@@ -179,12 +177,14 @@ struct au_net {
     size_t nsenders, max_senders;
 
     pthread_mutex_t lock;        /* guards the peer and remote tables */
-    au_peer **peers;
+    au_peer **peers;             /* buckets: grown with the table (load ≤ 1), up to max_peers */
     size_t npeers_buckets, npeers, max_peers;
     au_peer *idle_oldest, *idle_newest; /* peers no remote slot points to: evicted first */
-    au_remote **remotes;         /* buckets */
+    au_remote **remotes;         /* buckets: grown with the table (load ≤ 1), up to max_remotes */
     size_t nremote_buckets, nremotes, max_remotes;
-    au_remote **slots;           /* every slot made, for the CLOCK sweep and the final free */
+    au_remote **slots;           /* every slot made, for the CLOCK sweep and the final free;
+                                    grown by doubling (slots_cap), up to max_remotes */
+    size_t slots_cap;
     au_remote *spare;            /* slots taken for a target that then could not be interned */
     size_t nslots, clock_hand;
     bool expire_armed;           /* guarded by senders_lock: a reassembly-expiry timer is pending */
@@ -241,7 +241,7 @@ void au_net_peer_heard(au_net_t *net, const au_addr *addr);
 void au_net_peer_sent(au_net_t *net, au_peer *peer, size_t n);
 
 /* send.c */
-/* The packers' output: a datagram joins the sending thread's batch (peer.c sets it up). */
+/* The packers' output: a datagram joins the sending thread's batch (send.c sets it up). */
 void au_net_emit(void *user, const uint8_t *dgram, size_t len);
 /* Queues m and sends it (and whatever else is queued) unless another thread is doing so. */
 void au_net_enqueue(au_net_t *net, au_peer *peer, au_outmsg *m);

@@ -5,8 +5,9 @@
  * A peer is referenced by the remote slots that point to it (refs, under net->lock). One that no
  * slot points to is idle: nothing can queue to it any more, so once its queue has drained it may
  * be evicted, oldest idle first, when the table is full. A full table of busy peers refuses a
- * new one (AU_EFULL to whoever needed it), never an existing sender. What a peer holds (queue,
- * packer) is described in net.h; what the receive path knows of a sender is in senders.c. */
+ * new one (AU_EFULL to whoever needed it), never an existing sender. The tables' buckets grow
+ * with the table (load at most 1). What a peer holds (its queue; the packer is the draining
+ * thread's, send.c) is described in net.h; what the receive path knows of a sender is in senders.c. */
 #include "net/net.h"
 
 #include <stdlib.h>
@@ -23,7 +24,6 @@ static void peer_free(au_peer *p) {
         au_net_remote_unpin(m->to);
         au_pool_free(m->pool_class, m);
     }
-    au_wire_packer_destroy(&p->packer);
     free(p);
 }
 
@@ -73,24 +73,35 @@ static bool evict_idle(au_net_t *net) {
     return false;
 }
 
+/* Doubles the buckets once the table holds as many peers as buckets (up to the power of two at
+ * or above max_peers). With net->lock. Out of memory, it keeps the table as it is: longer
+ * chains, still correct. */
+static void grow(au_net_t *net) {
+    if (net->npeers < net->npeers_buckets || net->npeers_buckets >= net->max_peers) return;
+    size_t old = net->npeers_buckets;
+    au_peer **b = calloc(old * 2, sizeof *b), **was = net->peers;
+    if (!b) return;
+    net->peers = b;
+    net->npeers_buckets = old * 2;
+    for (size_t i = 0; i < old; i++) {
+        for (au_peer *p = was[i], *n; p; p = n) {
+            n = p->next;
+            size_t k = bucket_of(net, &p->addr);
+            p->next = b[k];
+            b[k] = p;
+        }
+    }
+    free(was);
+}
+
 static au_peer *peer_new(au_net_t *net, const au_addr *addr) {
     au_peer *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->net = net;
     p->addr = *addr;
-    au_addr_format(addr, p->text, sizeof p->text);
     au_runq_init(&p->queue);
     p->created = au_node_now(net->node);
-    /* acquire: the primary key's bytes are visible once its pointer is. */
-    au_seal_key *key = atomic_load_explicit(&net->primary, memory_order_acquire);
-    if (au_wire_packer_init(&p->packer, &net->limits, net->incarnation, &net->ids, key,
-                            au_net_emit, NULL) != AU_WIRE_OK) {
-        free(p);
-        return NULL;
-    }
-    if (key) au_wire_packer_follow(&p->packer, &net->primary); /* rotation */
-    au_wire_packer_share_seq(&p->packer, &net->seq);
-    return p;
+    return p; /* its packer is made per drain (send.c) */
 }
 
 au_peer *au_net_peer_acquire(au_net_t *net, const au_addr *addr, bool create) {
@@ -104,6 +115,7 @@ au_peer *au_net_peer_acquire(au_net_t *net, const au_addr *addr, bool create) {
         net->peers[b] = p;
         net->npeers++;
         au_stat_add(&net->stats.peers, 1);
+        grow(net);
     } else if (p && p->refs == 0) {
         idle_unlink(net, p);
     }
@@ -155,10 +167,12 @@ void au_net_peer_sent(au_net_t *net, au_peer *peer, size_t n) {
     if (!atomic_compare_exchange_strong_explicit(&peer->warned, &warned, now, memory_order_relaxed,
                                                  memory_order_relaxed))
         return; /* another thread is saying it */
+    char text[64];
+    au_addr_format(&peer->addr, text, sizeof text);
     au_log(AU_LOG_NET, AU_LOG_WARN,
            "no answer from %s: %llu datagrams sent, nothing received from it for %.1f s (is it "
            "running, on that address and port, with the same cluster key?)",
-           peer->text, (unsigned long long)unanswered, (double)(now - since) / 1e9);
+           text, (unsigned long long)unanswered, (double)(now - since) / 1e9);
 }
 
 uint64_t au_node_unanswered(au_node *node, const char *address) {

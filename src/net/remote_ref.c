@@ -65,6 +65,13 @@ static au_remote *free_slot(au_net_t *net) {
         return r;
     }
     if (net->nslots < net->max_remotes) {
+        if (net->nslots == net->slots_cap) {
+            size_t cap = net->slots_cap * 2 < net->max_remotes ? net->slots_cap * 2 : net->max_remotes;
+            au_remote **s = realloc(net->slots, cap * sizeof *s);
+            if (!s) return NULL;
+            net->slots = s;
+            net->slots_cap = cap;
+        }
         au_remote *r = calloc(1, sizeof *r);
         if (!r) return NULL;
         r->net = net;
@@ -93,6 +100,26 @@ static au_remote *free_slot(au_net_t *net) {
         return r;
     }
     return NULL;
+}
+
+/* Doubles the buckets once the table holds as many targets as buckets (up to the power of two at
+ * or above max_remotes). With net->lock. Out of memory, it keeps the table: longer chains. */
+static void grow(au_net_t *net) {
+    if (net->nremotes < net->nremote_buckets || net->nremote_buckets >= net->max_remotes) return;
+    size_t old = net->nremote_buckets;
+    au_remote **b = calloc(old * 2, sizeof *b), **was = net->remotes;
+    if (!b) return;
+    for (size_t i = 0; i < old; i++) {
+        for (au_remote *r = was[i], *n; r; r = n) {
+            n = r->next;
+            size_t k = r->hash & (old * 2 - 1);
+            r->next = b[k];
+            b[k] = r;
+        }
+    }
+    net->remotes = b;
+    net->nremote_buckets = old * 2;
+    free(was);
 }
 
 /* Finds or creates the target (addr text, name, root id). Resolves addr outside the lock. */
@@ -150,6 +177,7 @@ static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const cha
         net->remotes[b] = r;
         net->nremotes++;
         au_stat_add(&net->stats.remote_refs, 1);
+        grow(net);
     }
     if (r) {
         if (forged) r->forged = true;
@@ -386,10 +414,11 @@ static au_err decode_ref(void *user, const au_wire_ref *in, au_type *ref_type, a
 }
 
 au_err au_net_refs_init(au_net_t *net) {
-    net->nremote_buckets = 1024;
-    while (net->nremote_buckets < net->max_remotes) net->nremote_buckets *= 2;
+    /* Small at first; both grow with use (grow, free_slot), up to max_remotes. */
+    net->nremote_buckets = 16;
+    net->slots_cap = net->max_remotes < 16 ? net->max_remotes : 16;
     net->remotes = calloc(net->nremote_buckets, sizeof *net->remotes);
-    net->slots = calloc(net->max_remotes, sizeof *net->slots);
+    net->slots = calloc(net->slots_cap, sizeof *net->slots);
     if (!net->remotes || !net->slots) return AU_ENOMEM;
     net->refs = (au_codec_refs){ .encode = encode_ref, .decode = decode_ref, .user = net };
     return AU_OK;

@@ -20,6 +20,7 @@
 typedef struct batch {
     au_net_t *net;
     au_peer *peer;
+    au_wire_packer packer; /* made for the peer being drained, destroyed after (drain) */
     size_t count, cap, slot;
     struct iovec iov[AU_NET_BATCH];
     uint8_t buf[AU_NET_BATCH_BYTES];
@@ -119,6 +120,22 @@ static unsigned fate(au_net_t *net, au_peer *peer, au_outmsg *m) {
 
 /* ---- packing ------------------------------------------------------------------------------------ */
 
+/* A peer's packer exists only while a thread drains the peer's queue, and belongs to that
+ * thread's batch: a packer per peer (its struct and an MTU of buffer) would otherwise stay with
+ * every peer ever sent to, which for a node of a large cluster is most members. Nothing of it
+ * needs to outlive a drain: it is flushed at the end, and its sequence numbers come from the
+ * node-wide counter, so the next one continues from there. */
+static bool packer_open(au_net_t *net, batch *b) {
+    /* acquire: the primary key's bytes are visible once its pointer is. */
+    au_seal_key *key = atomic_load_explicit(&net->primary, memory_order_acquire);
+    if (au_wire_packer_init(&b->packer, &net->limits, net->incarnation, &net->ids, key,
+                            au_net_emit, b) != AU_WIRE_OK)
+        return false;
+    if (key) au_wire_packer_follow(&b->packer, &net->primary); /* rotation */
+    au_wire_packer_share_seq(&b->packer, &net->seq);
+    return true;
+}
+
 /* Packs everything queued for the peer and sends it. Caller owns peer->sending. */
 static void drain(au_net_t *net, au_peer *peer, batch *b) {
     b->net = net;
@@ -127,11 +144,12 @@ static void drain(au_net_t *net, au_peer *peer, batch *b) {
     b->slot = net->limits.mtu;
     b->cap = AU_NET_BATCH_BYTES / b->slot;
     if (b->cap > AU_NET_BATCH) b->cap = AU_NET_BATCH;
-    peer->packer.user = b;
+    bool open = packer_open(net, b); /* out of memory: what is queued is dropped, counted */
     au_mnode *n;
     while ((n = au_runq_pop(&peer->queue))) {
         au_outmsg *m = (au_outmsg *)n;
-        unsigned copies = fate(net, peer, m);
+        unsigned copies = open ? fate(net, peer, m) : 0;
+        if (!open) au_stat_add(&net->stats.drops_send_failed, 1);
         au_wire_dest dest = { .kind = m->kind, .iface_type = m->iface_id };
         const uint8_t *payload = m->payload;
         size_t payload_len = m->payload_len;
@@ -147,10 +165,12 @@ static void drain(au_net_t *net, au_peer *peer, batch *b) {
             payload_len -= m->sys_name_len;
         }
         for (unsigned c = 0; c < copies; c++) {
-            int st = au_wire_packer_add(&peer->packer, &dest, payload, payload_len);
+            int st = au_wire_packer_add(&b->packer, &dest, payload, payload_len);
             if (st != AU_WIRE_OK) {
                 au_stat_add(&net->stats.drops_too_big, 1);
-                au_log(AU_LOG_NET, AU_LOG_DEBUG, "to %s: %s", peer->text, au_wire_status_str(st));
+                char text[64];
+                au_addr_format(&peer->addr, text, sizeof text);
+                au_log(AU_LOG_NET, AU_LOG_DEBUG, "to %s: %s", text, au_wire_status_str(st));
             } else {
                 au_stat_add(&net->stats.messages_sent_remote, 1);
             }
@@ -163,7 +183,10 @@ static void drain(au_net_t *net, au_peer *peer, batch *b) {
          * below the messages still in the queue. */
         atomic_fetch_sub_explicit(&peer->queued, 1, memory_order_relaxed);
     }
-    au_wire_packer_flush(&peer->packer);
+    if (open) {
+        au_wire_packer_flush(&b->packer);
+        au_wire_packer_destroy(&b->packer);
+    }
     if (b->count) batch_send(b);
 }
 
@@ -180,8 +203,8 @@ static void drain(au_net_t *net, au_peer *peer, batch *b) {
  * finds that another thread has (and that one loops the same way). Release/acquire would not
  * do: B1-then-B2 is a store followed by a load of another variable, and B2 could read a stale 0
  * while A2 reads a stale 1, leaving the message queued with nobody sending. `sending` is also
- * the lock of the peer's packer: the exchange acquires what the previous owner's store
- * released.
+ * the lock of the peer's queue consumer side and of its send statistics: the exchange acquires
+ * what the previous owner's store released (the packer itself is the owner's own, per drain).
  *
  * Cost: queued is raised before the push is linked, so B2 may see a message that D cannot pop
  * yet; D then drains an empty queue once more (a short spin, as long as E's push takes). */

@@ -12,6 +12,12 @@
  * injection adds on purpose (au_faults.reorder). Without that, a burst would arrive shuffled
  * beyond any replay window.
  *
+ * A pause (au_sim_pause) stalls one node as a stopped process would be: while it lasts nothing of
+ * that node runs — no actor turn, no timer, no datagram handed to it. What comes due is held in
+ * order on the node (its runnable actors, the datagrams that arrived: a socket buffer, unbounded
+ * here since a pause is short) and at the end, at one virtual instant, the held datagrams are
+ * handed over first, then its actors run and every late timer fires at once.
+ *
  * Built on the public API (aurum/driver.h) and the util layer only. */
 #include <aurum/log.h>
 #include <aurum/testkit.h>
@@ -28,18 +34,20 @@
 
 #define SIM_BASE_PORT 10000
 
-typedef enum ev_kind { EV_WAKE, EV_DATAGRAM } ev_kind;
+typedef enum ev_kind { EV_WAKE, EV_DATAGRAM, EV_RESUME } ev_kind;
 
 typedef struct event {
     au_nanos time;
     uint64_t seq;
     ev_kind kind;
-    uint32_t node;      /* WAKE: the node's index */
+    uint32_t node;      /* WAKE, RESUME: the node's index */
     uint16_t to_port;   /* DATAGRAM */
     uint16_t from_port;
-    size_t len;
+    size_t len;         /* DATAGRAM: its length; RESUME: the pause it ends (sim_node.pause) */
     uint8_t *bytes;
 } event;
+
+struct queued { au_task *task; uint32_t node; };
 
 /* A node's instance of the simulation driver. */
 typedef struct sim_node {
@@ -48,6 +56,12 @@ typedef struct sim_node {
     au_node *node;
     uint32_t index;
     au_nanos armed;     /* the wake-up event that counts; 0: none */
+    size_t pause;       /* nonzero while paused: the pause's number (its EV_RESUME names it) */
+    bool late_wake;     /* a wake-up came due during the pause */
+    struct queued *held_tasks;   /* what came due during the pause, in order */
+    size_t nheld_tasks, held_tasks_cap;
+    event *held;                 /* datagrams that arrived during the pause, in order */
+    size_t nheld, held_cap;
 } sim_node;
 
 struct au_sim {
@@ -58,7 +72,8 @@ struct au_sim {
     uint64_t events;
     uint64_t trace;
     uint64_t starts, last_incarnation; /* incarnation ids handed out grow */
-    struct queued { au_task *task; uint32_t node; } *tasks; /* FIFO ring of runnable actors */
+    size_t pauses;      /* pauses begun: numbers them */
+    struct queued *tasks; /* FIFO ring of runnable actors */
     size_t task_head, ntasks, tasks_cap;
     au_heap heap;       /* of event, in (time, seq) order */
     au_u64map links;    /* (from port, to port) → au_nanos *: the link's last delivery time */
@@ -137,9 +152,19 @@ static au_err sim_open(const au_driver *drv, au_node *node, au_driver_node **out
     return AU_OK;
 }
 
+static void held_free(sim_node *sn) {
+    for (size_t i = 0; i < sn->nheld; i++) free(sn->held[i].bytes);
+    free(sn->held);
+    free(sn->held_tasks);
+    sn->held = NULL;
+    sn->held_tasks = NULL;
+    sn->nheld = sn->held_cap = sn->nheld_tasks = sn->held_tasks_cap = 0;
+}
+
 static void sim_close(au_driver_node *dn) {
     sim_node *sn = (sim_node *)dn;
     au_sim *sim = sn->sim;
+    held_free(sn); /* a node stopped while paused: what it held goes with it */
     sim->nodes[sn->index] = NULL;
     /* Its actors still queued to run (stray sends to stopped actors) leave the FIFO. */
     size_t n = sim->ntasks;
@@ -283,9 +308,14 @@ au_driver au_sim_driver(au_sim *sim) { return (au_driver){ .ops = &sim_ops, .dat
 
 /* ---- running ------------------------------------------------------------------------------------ */
 
-static void deliver(au_sim *sim, event *e) {
+/* The destination of a datagram event, if it is a node of this simulation. */
+static sim_node *receiver(au_sim *sim, const event *e) {
     size_t idx = (size_t)e->to_port - SIM_BASE_PORT;
-    sim_node *to = e->to_port >= SIM_BASE_PORT && idx < sim->nnodes ? sim->nodes[idx] : NULL;
+    return e->to_port >= SIM_BASE_PORT && idx < sim->nnodes ? sim->nodes[idx] : NULL;
+}
+
+static void deliver(au_sim *sim, event *e) {
+    sim_node *to = receiver(sim, e);
     struct { uint64_t what, time, from, to, len; } rec = { 2, e->time, e->from_port, e->to_port, e->len };
     trace(sim, &rec, sizeof rec);
     if (to) {
@@ -302,13 +332,67 @@ static void wake(au_sim *sim, const event *e) {
     trace(sim, &rec, sizeof rec);
     if (!sn || sn->armed != e->time) return; /* superseded by an earlier wake-up */
     sn->armed = 0;
+    if (sn->pause) {
+        sn->late_wake = true; /* its timers fire when the pause ends */
+        return;
+    }
     au_nanos next = au_node_run_timers(sn->node);
     if (sim->nodes[e->node] == sn) sim_wake_at(&sn->base, next);
+}
+
+/* Appends to a held array, doubling it; false (and a log line) when memory runs out: what could
+ * not be held is lost, like a datagram on a full socket buffer. */
+static bool hold(void **arr, size_t *n, size_t *cap, size_t size) {
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 16;
+        void *a = realloc(*arr, c * size);
+        if (!a) {
+            au_log(AU_LOG_TESTKIT, AU_LOG_ERROR, "simulation: out of memory holding for a paused node");
+            return false;
+        }
+        *arr = a;
+        *cap = c;
+    }
+    (*n)++;
+    return true;
+}
+
+/* The end of a pause: the held datagrams are handed over, in the order they arrived; the held
+ * actors queue again behind whatever is runnable now; the late timers fire. */
+static void resume(au_sim *sim, const event *e) {
+    sim_node *sn = sim->nodes[e->node];
+    struct { uint64_t what, time, node; } rec = { 4, e->time, e->node };
+    trace(sim, &rec, sizeof rec);
+    if (!sn || sn->pause != e->len) return; /* stopped meanwhile (a restart holds another) */
+    sn->pause = 0;
+    size_t n = sn->nheld;
+    event *held = sn->held;
+    struct queued *tasks = sn->held_tasks;
+    size_t ntasks = sn->nheld_tasks;
+    sn->held = NULL;
+    sn->held_tasks = NULL;
+    sn->nheld = sn->held_cap = sn->nheld_tasks = sn->held_tasks_cap = 0;
+    for (size_t i = 0; i < ntasks; i++) tasks_push(sim, tasks[i]);
+    free(tasks);
+    for (size_t i = 0; i < n; i++) deliver(sim, &held[i]); /* frees each datagram's bytes */
+    free(held);
+    if (sim->nodes[e->node] == sn && sn->late_wake) {
+        sn->late_wake = false;
+        au_nanos next = au_node_run_timers(sn->node);
+        if (sim->nodes[e->node] == sn) sim_wake_at(&sn->base, next);
+    }
 }
 
 /* One step: an actor turn, else the earliest event no later than `until`. */
 static bool step(au_sim *sim, au_nanos until) {
     struct queued t = tasks_pop(sim);
+    sim_node *paused = t.task && sim->nodes[t.node] && sim->nodes[t.node]->pause ? sim->nodes[t.node] : NULL;
+    if (paused) {
+        if (hold((void **)&paused->held_tasks, &paused->nheld_tasks, &paused->held_tasks_cap,
+                 sizeof *paused->held_tasks))
+            paused->held_tasks[paused->nheld_tasks - 1] = t;
+        return true;
+    }
     if (t.task) {
         struct { uint64_t what, time, node, serial; } rec = { 1, sim->now, t.node,
                                                                au_task_serial(t.task) };
@@ -323,10 +407,19 @@ static bool step(au_sim *sim, au_nanos until) {
     au_heap_pop(&sim->heap, &e);
     if (e.time > sim->now) sim->now = e.time;
     sim->events++;
-    if (e.kind == EV_WAKE)
+    sim_node *to = e.kind == EV_DATAGRAM ? receiver(sim, &e) : NULL;
+    if (e.kind == EV_WAKE) {
         wake(sim, &e);
-    else
+    } else if (e.kind == EV_RESUME) {
+        resume(sim, &e);
+    } else if (to && to->pause) {
+        if (hold((void **)&to->held, &to->nheld, &to->held_cap, sizeof *to->held))
+            to->held[to->nheld - 1] = e;
+        else
+            free(e.bytes);
+    } else {
         deliver(sim, &e);
+    }
     return true;
 }
 
@@ -364,6 +457,27 @@ void au_sim_destroy(au_sim *sim) {
     free(sim->tasks);
     free(sim->nodes);
     free(sim);
+}
+
+au_err au_sim_pause(au_sim *sim, au_node *node, au_nanos duration) {
+    if (!sim || !node || !duration) return AU_EINVAL;
+    sim_node *sn = NULL;
+    for (size_t i = 0; i < sim->nnodes && !sn; i++)
+        if (sim->nodes[i] && sim->nodes[i]->node == node) sn = sim->nodes[i];
+    if (!sn) return AU_EINVAL;
+    if (sn->pause) return AU_ESTATE;
+    size_t id = ++sim->pauses;
+    if (!heap_push(sim, (event){ .time = sim->now + duration, .kind = EV_RESUME, .node = sn->index,
+                                 .len = id }))
+        return AU_ENOMEM;
+    sn->pause = id;
+    return AU_OK;
+}
+
+bool au_sim_paused(const au_sim *sim, const au_node *node) {
+    for (size_t i = 0; sim && i < sim->nnodes; i++)
+        if (sim->nodes[i] && sim->nodes[i]->node == node) return sim->nodes[i]->pause != 0;
+    return false;
 }
 
 au_nanos au_sim_now(const au_sim *sim) { return sim->now; }

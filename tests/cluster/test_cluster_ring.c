@@ -1,6 +1,6 @@
 /* test_cluster_ring.c — the consistent-hash ring: balanced shares with 100 vnodes per member, managers
  * and charges as exact inverses, replica sets, stability when a member leaves, and the ring as a
- * message field (encode, decode, free). */
+ * message field (encode, decode, free), and snapshots shared by content. */
 #include <aurum/aurum.h>
 #include <aurum/cluster.h>
 
@@ -117,6 +117,52 @@ static void only_the_keys_of_a_removed_member_move(void **s) {
     au_ring_release(b);
 }
 
+/* Snapshots are shared by content: the same members (in any order) and rf give the same
+ * snapshot, retained; another id, vnodes count, member or rf gives another; a shared one lives
+ * until its last holder releases it, and a build after that makes a new one. */
+static void identical_memberships_share_one_snapshot(void **s) {
+    au_cluster_member ms[8], rev[8];
+    char addr[8][32];
+    for (int i = 0; i < 8; i++) {
+        snprintf(addr[i], sizeof addr[i], "10.9.0.%d:4000", i + 1);
+        ms[i] = (au_cluster_member){ au_str_view(addr[i]), 500 + (uint64_t)i, 2 };
+    }
+    for (int i = 0; i < 8; i++) rev[i] = ms[7 - i];
+    au_ring *a = au_ring_build(ms, 8, 2), *b = au_ring_build(rev, 8, 2);
+    assert_ptr_equal(a, b);
+    au_cluster_member other[8];
+    memcpy(other, ms, sizeof ms);
+    other[3].id++;
+    au_ring *c = au_ring_build(other, 8, 2);
+    other[3].id--;
+    other[5].vnodes = 3;
+    au_ring *d = au_ring_build(other, 8, 2);
+    au_ring *e = au_ring_build(ms, 7, 2), *f = au_ring_build(ms, 8, 3);
+    other[5] = ms[4]; /* a duplicate address instead of member 5: not the same membership */
+    au_ring *g = au_ring_build(other, 8, 2);
+    au_ring *all[] = { c, d, e, f, g };
+    for (int i = 0; i < 5; i++) {
+        assert_non_null(all[i]);
+        assert_ptr_not_equal(all[i], a);
+        for (int j = 0; j < i; j++) assert_ptr_not_equal(all[i], all[j]);
+    }
+    assert_int_equal(au_ring_size(g), 7);
+    /* the shared snapshot answers as a fresh one would */
+    const au_cluster_member *m1[2], *m2[2];
+    assert_int_equal(au_ring_managers(a, addr[2], m1, 2), au_ring_managers(b, addr[2], m2, 2));
+    au_ring_release(a);
+    assert_int_equal(au_ring_size(b), 8); /* still held by b's holder */
+    au_ring *h = au_ring_build(ms, 8, 2);
+    assert_ptr_equal(h, b);
+    au_ring_release(b);
+    au_ring_release(h);
+    for (int i = 0; i < 5; i++) au_ring_release(all[i]);
+    au_ring *fresh = au_ring_build(ms, 8, 2); /* nothing interned any more: built anew */
+    assert_int_equal(au_ring_size(fresh), 8);
+    assert_int_equal(au_ring_find(fresh, addr[0]), 0);
+    au_ring_release(fresh);
+}
+
 static void the_ring_travels_in_messages(void **s) {
     au_ring *r = ring_of(5, 4, 2, -1);
     au_cluster_update u = { .ring = { r } }, copy;
@@ -136,6 +182,7 @@ int main(void) {
         cmocka_unit_test(two_members_manage_each_other),
         cmocka_unit_test(replicas_are_distinct_and_start_with_the_owner),
         cmocka_unit_test(only_the_keys_of_a_removed_member_move),
+        cmocka_unit_test(identical_memberships_share_one_snapshot),
         cmocka_unit_test(the_ring_travels_in_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,6 @@
 /* test_sim.c — the deterministic simulation: same seed, same run (trace hashes equal);
  * different seeds, different runs; virtual time; failure injection inside the simulated
- * network; and a thousand simulated nodes passing a token around, in seconds of real time. */
+ * network; a paused node (nothing of it runs, then everything late at once); and a thousand simulated nodes passing a token around, in seconds of real time. */
 #include <aurum/aurum.h>
 #include <aurum/testkit.h>
 
@@ -139,6 +139,67 @@ static void timers_run_on_virtual_time(void **s) {
     au_sim_destroy(sim);
 }
 
+/* ---- a paused node ------------------------------------------------------------------------- */
+
+typedef struct ticker { int *ticks; au_nanos *last; } ticker;
+static void ticker_pre_start(au_ctx *ctx, ticker *self) { au_set_receive_timeout(ctx, AU_MSEC(100)); }
+static void ticker_recv(au_ctx *ctx, ticker *self, counter_msg *m) {}
+static void ticker_timeout(au_ctx *ctx, ticker *self) {
+    (*self->ticks)++;
+    *self->last = au_node_now(au_ctx_node(ctx));
+}
+AU_ACTOR(ticker_actor, ticker, counter_msg, .pre_start = ticker_pre_start, .recv = ticker_recv,
+         .timeout = ticker_timeout);
+
+/* A paused node runs nothing for the pause (no timer, no actor turn, no delivery); at its end,
+ * at one instant, what arrived is handed over and the late timer fires once. The other node
+ * runs on meanwhile. */
+static void a_paused_node_runs_nothing_then_everything_late_at_once(void **s) {
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 5 }, &sim), AU_OK);
+    au_node *a, *b;
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = SIMULATED(sim) }, &a), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = SIMULATED_FAULTY(sim) }, &b), AU_OK);
+    int ticks_a = 0, ticks_b = 0;
+    au_nanos last_a = 0, last_b = 0;
+    int64_t hits = 0;
+    au_spawn(a, ticker_actor, NULL, &(ticker){ &ticks_a, &last_a });
+    au_spawn(b, ticker_actor, NULL, &(ticker){ &ticks_b, &last_b });
+    au_spawn(a, counter_actor, "counter", &(counter){ .hits = &hits });
+    int64_t_ref to_a = au_forge(counter_msg, int64_t, b, "counter", au_node_address(a));
+    au_sim_run(sim, AU_MSEC(250));
+    assert_int_equal(ticks_a, 2);
+    assert_int_equal(au_sim_pause(sim, a, 0), AU_EINVAL);
+    assert_int_equal(au_sim_pause(sim, NULL, AU_SEC(1)), AU_EINVAL);
+    au_nanos t0 = au_sim_now(sim);
+    assert_int_equal(au_sim_pause(sim, a, AU_SEC(2)), AU_OK);
+    assert_true(au_sim_paused(sim, a));
+    assert_false(au_sim_paused(sim, b));
+    for (int i = 0; i < 3; i++) au_send(to_a, (int64_t)1);
+    au_sim_run(sim, AU_SEC(2) - 1);
+    assert_int_equal(ticks_a, 2); /* its timer came due at t0 + 50 ms: held */
+    assert_int_equal(hits, 0);    /* the datagrams arrived: held too */
+    assert_true(ticks_b >= 2 + 19); /* the other node ran on */
+    assert_true(au_sim_paused(sim, a));
+    au_sim_run(sim, 1);
+    assert_false(au_sim_paused(sim, a));
+    assert_int_equal(hits, 3);
+    assert_int_equal(ticks_a, 3); /* once, late, not once per missed period */
+    assert_int_equal(last_a, t0 + AU_SEC(2));
+    au_sim_run(sim, AU_MSEC(150));
+    assert_int_equal(ticks_a, 4); /* and on its period again from there */
+    /* stopped while paused: what it held goes with it (valgrind: nothing leaks) */
+    assert_int_equal(au_sim_pause(sim, a, AU_SEC(1)), AU_OK);
+    assert_int_equal(au_sim_pause(sim, a, AU_SEC(1)), AU_ESTATE);
+    au_send(to_a, (int64_t)1);
+    au_sim_run(sim, AU_MSEC(100));
+    au_node_stop(a);
+    au_sim_run(sim, AU_SEC(2));
+    assert_int_equal(hits, 3);
+    au_node_stop(b);
+    au_sim_destroy(sim);
+}
+
 /* ---- partitions in the simulated network ----------------------------------------------------- */
 
 static void a_partition_in_the_simulation_blocks_until_healed(void **s) {
@@ -209,6 +270,7 @@ int main(void) {
         cmocka_unit_test(different_seeds_give_different_runs),
         cmocka_unit_test(without_loss_every_message_arrives),
         cmocka_unit_test(timers_run_on_virtual_time),
+        cmocka_unit_test(a_paused_node_runs_nothing_then_everything_late_at_once),
         cmocka_unit_test(a_partition_in_the_simulation_blocks_until_healed),
         cmocka_unit_test(a_thousand_simulated_nodes_pass_a_token_around),
     };
