@@ -49,6 +49,21 @@ AU_API au_err au_key_file_read(const char *path, au_key *keys, size_t max, size_
  *  on a write error, and the partial file is removed). */
 AU_API au_err au_key_file_write(const char *path, const au_key *keys, size_t n);
 
+/** A device's key (aurum/device_client.h, au_dc_config.key): a datagram sealed with it is
+ *  accepted only from that device (the nonce's sender id) and only for the device endpoint
+ *  (au_node_config.device_endpoint); it never authorises anything else. See docs/security.md. */
+typedef struct au_device_key {
+    uint64_t device;             /**< the device's id (nonzero) */
+    uint8_t bytes[AU_KEY_SIZE];  /**< its secret */
+} au_device_key;
+
+/** The key of one device derived from a fleet master key (libsodium's crypto_kdf, BLAKE2b,
+ *  context "audevice", subkey id = device): what a node with au_node_config.device_master_key
+ *  expects from that device, and what to provision the device with. AU_EINVAL for a NULL
+ *  argument or device 0; AU_EIO if libsodium cannot initialise. */
+AU_API au_err au_device_key_derive(const uint8_t master[AU_KEY_SIZE], uint64_t device,
+                                   uint8_t out[AU_KEY_SIZE]);
+
 typedef struct au_node au_node;
 
 /** Adds a key to the node's ring: datagrams sealed with it are accepted from now on. AU_EEXIST

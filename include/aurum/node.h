@@ -87,6 +87,20 @@ typedef struct au_node_config {
     size_t nkeys;             /**< entries in keys */
     const char *key_file;     /**< read the key ring from this file (au_key_file_read); its
                                    keys come after those of secret and keys */
+    const au_device_key *device_keys; /**< per-device keys (aurum/keys.h), copied at start:
+                                   a datagram sealed with key id device_key_id whose nonce names
+                                   one of these devices is opened with its key and may carry
+                                   only messages to device_endpoint from that device; default
+                                   none */
+    size_t ndevice_keys;      /**< entries in device_keys */
+    const uint8_t *device_master_key; /**< a 32-byte fleet master key, copied at start: a device
+                                   without an entry in device_keys is expected to seal with
+                                   au_device_key_derive(master, its id); default none */
+    uint8_t device_key_id;    /**< the key id devices seal with (au_dc_config.key_id); default
+                                   0; with cluster keys it must differ from all of theirs */
+    const char *device_endpoint; /**< the only actor name device-sealed datagrams may address:
+                                   the device server's (au_device_server_config.name); default
+                                   "au.devices" */
     bool no_network;          /**< local-only node: no socket is bound */
     bool no_spin;             /**< idle threads block at once instead of polling briefly (100 µs
                                    for a worker, 200 µs for the event loop after a datagram): less
@@ -186,6 +200,12 @@ AU_API au_nanos au_node_now(const au_node *node);
     X(drops_peer_limit, COUNTER, "datagrams from a peer beyond max_peers, needing state")          \
     X(reassemblies_in_flight, GAUGE, "large messages being reassembled now")                      \
     X(drops_unknown_key, COUNTER, "sealed with a key id the key ring does not hold")               \
+    X(drops_device_unknown, COUNTER, "sealed with the device key id by a device with no key here") \
+    X(drops_device_seal, COUNTER, "sealed with the device key id, failing its device's key")      \
+    X(drops_device_sender, COUNTER,                                                                \
+      "device-sealed messages naming a device other than the nonce's sender id")                  \
+    X(drops_device_route, COUNTER,                                                                 \
+      "device-sealed messages or fragments for anything but the device endpoint")                 \
     X(drops_stale_incarnation, COUNTER, "from a past incarnation of a sender (a replayed run)")     \
     X(drops_stale_ref, COUNTER, "sent through a remote reference whose entry was evicted")         \
     X(drops_term_refused, COUNTER,                                                                 \

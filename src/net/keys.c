@@ -108,8 +108,8 @@ au_err au_node_key_add(au_node *node, const au_key *key) {
     pthread_mutex_lock(&net->key_lock);
     const au_seal_ring *ring = ring_now(net);
     au_err err = AU_OK;
-    if (au_seal_ring_find(ring, key->id))
-        err = AU_EEXIST;
+    if (au_seal_ring_find(ring, key->id) || au_net_devkeys_uses_id(net, key->id))
+        err = AU_EEXIST; /* the device key id too (device_keys.c) */
     else if (ring->n >= AU_KEYS_MAX)
         err = AU_EFULL;
     else {

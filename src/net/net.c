@@ -39,6 +39,7 @@ static void net_free(au_net_t *net) {
     au_net_remotes_free(net);
     au_net_senders_free(net);
     au_net_keys_free(net);
+    au_net_devkeys_free(net);
     pthread_mutex_destroy(&net->key_lock);
     pthread_mutex_destroy(&net->senders_lock);
     pthread_mutex_destroy(&net->warn_lock);
@@ -173,6 +174,7 @@ au_err au_net_start(au_node *node) {
     /* The identity this node's sealed datagrams name: the address peers know it by. */
     net->sender_id = XXH3_64bits(node->address, strlen(node->address));
     if (!err) err = start_keys(net, &node->cfg);
+    if (!err) err = au_net_devkeys_start(net, &node->cfg);
     if (err) {
         net_free(net);
         return err;

@@ -10,6 +10,7 @@
  *   remote_ref.c  remote references: forging, interning, references inside messages
  *   address.c     parsing, resolving and printing addresses
  *   watch.c       remote death watch: the protocol between watching and watched nodes
+ *   device_keys.c device keys: opening device-sealed datagrams, confining them, downlink keys
  *
  * Not a public header. Threads: senders encode on their own thread and queue the bytes on the
  * peer; whichever thread finds the peer idle packs the queued messages into datagrams and sends
@@ -195,6 +196,8 @@ struct au_net {
 
     au_net_stats stats;
 
+    struct au_net_devkeys *devkeys; /* device_keys.c; NULL: no device keys */
+
     /* watch.c: a leaf lock below the core's watch table and senders_lock, above net->lock */
     pthread_mutex_t watch_lock;
     struct au_net_watches *watch;
@@ -216,6 +219,31 @@ au_err au_net_start(au_node *node);
 /* The ring from keys[0..n) (keys[0] the primary); nothing for n == 0 (unauthenticated). */
 au_err au_net_keys_start(au_net_t *net, const au_key *keys, size_t n);
 void au_net_keys_free(au_net_t *net);
+
+/* device_keys.c */
+typedef struct au_net_devkeys au_net_devkeys;
+/* The device keys of the configuration (after au_net_keys_start); nothing without any. */
+au_err au_net_devkeys_start(au_net_t *net, const au_node_config *cfg);
+void au_net_devkeys_free(au_net_t *net);
+/* Whether device datagrams use that key id (no cluster key may take it). */
+bool au_net_devkeys_uses_id(const au_net_t *net, uint8_t id);
+/* Whether a datagram is sealed with the device key id (then only au_net_device_open opens it). */
+bool au_net_device_datagram(const au_net_t *net, const uint8_t *data, size_t len);
+/* Opens a device datagram with its device's key; on failure it was counted and warned of. */
+int au_net_device_open(au_net_t *net, uint8_t *data, size_t len, const au_addr *from,
+                       au_wire_header *hdr, au_wire_reader *reader, uint64_t *device);
+/* The sender identity (replay state) of a device: never a node's. */
+uint64_t au_net_device_identity(const au_net_t *net, uint64_t device);
+/* A device datagram passed replay checks: downlink to `from` is sealed with its key. */
+void au_net_device_accepted(au_net_t *net, const au_addr *from, uint64_t device);
+/* Whether a message of a device datagram may be routed (to the endpoint, naming the device);
+ * else counted and warned of. */
+bool au_net_device_admit(au_net_t *net, const au_wire_message *m, uint64_t device,
+                         const char *from);
+/* A fragment in a device datagram: counted and warned of. */
+void au_net_device_fragment(au_net_t *net, const char *from);
+/* For a new peer: the key downlink to addr is sealed with, if a sealed device is there. */
+bool au_net_device_peer_key(au_net_t *net, const au_addr *addr, au_seal_key *out);
 
 /* senders.c (callers hold senders_lock) */
 /* The sender of that identity, or NULL. A hit makes it the most recently used. */
@@ -273,6 +301,8 @@ typedef enum au_net_warn_reason {
     AU_NET_WARN_SCHEMA, AU_NET_WARN_DECODE, AU_NET_WARN_TOO_BIG, AU_NET_WARN_SIGNAL,
     AU_NET_WARN_TERM_REFUSED,
     AU_NET_WARN_WATCH_REFUSED,
+    AU_NET_WARN_DEVICE_UNKNOWN, AU_NET_WARN_DEVICE_SEAL, AU_NET_WARN_DEVICE_SENDER,
+    AU_NET_WARN_DEVICE_ROUTE,
 } au_net_warn_reason;
 void au_net_warn(au_net_t *net, const char *from, au_net_warn_reason reason,
                  const au_wire_dest *dest);

@@ -8,6 +8,9 @@
  * (then its sender is the identity the nonce names, whatever address it came from); plain, that
  * it carries a message for an actor that lives here. Anything else is counted and forgotten.
  *
+ * A datagram sealed with the device key id is opened by device_keys.c with its device's key
+ * instead, and its messages pass au_net_device_admit before they are routed.
+ *
  * Runs on the driver's receive thread, one datagram at a time, holding senders_lock (which the
  * reassembly expiry timer takes too). */
 #include "net/net.h"
@@ -217,15 +220,23 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
     const au_seal_ring *ring = atomic_load_explicit(&net->ring, memory_order_acquire);
     au_wire_header hdr;
     au_wire_reader reader;
-    int st = au_wire_datagram_open_ring(&net->limits, ring, data, len, &hdr, &reader);
+    uint64_t device = 0; /* a device datagram's authenticated device id (device_keys.c) */
+    if (au_net_device_datagram(net, data, len)) {
+        if (au_net_device_open(net, data, len, &addr, &hdr, &reader, &device) != AU_WIRE_OK)
+            return; /* counted and warned of */
+    }
+    int st = device ? AU_WIRE_OK
+                    : au_wire_datagram_open_ring(&net->limits, ring, data, len, &hdr, &reader);
     if (st != AU_WIRE_OK) {
         au_addr_format(&addr, text, sizeof text);
         count_drop(net, st, text);
         if (st == AU_WIRE_MESSAGE_TOO_LARGE) too_big(net, &addr, &hdr, data, len, text);
         return;
     }
-    bool sealed = ring != NULL;
-    uint64_t id = sealed ? hdr.sender : XXH3_64bits_withSeed(&addr.sa, addr.len, net->hash_seed);
+    bool sealed = ring != NULL || device;
+    uint64_t id = device   ? au_net_device_identity(net, device)
+                  : sealed ? hdr.sender
+                           : XXH3_64bits_withSeed(&addr.sa, addr.len, net->hash_seed);
 
     pthread_mutex_lock(&net->senders_lock);
     au_sender *s = au_net_sender_find(net, id);
@@ -260,7 +271,9 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
         return;
     }
     au_net_peer_heard(net, &addr);
-    uint64_t previous = note_incarnation(s, hdr.incarnation);
+    if (device) au_net_device_accepted(net, &addr, device);
+    /* A device's restart is the device server's business, not the watch protocol's. */
+    uint64_t previous = device ? 0 : note_incarnation(s, hdr.incarnation);
     char who[64];
     if (previous) memcpy(who, s->text, sizeof who);
     /* A new run of that node: the watches with its past one end, before this datagram's own
@@ -272,7 +285,12 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
     au_wire_frame frame;
     while (au_wire_reader_next(&reader, &frame) == 1) {
         if (frame.type == AU_WIRE_FRAME_MESSAGE) {
-            route(net, &frame.as.message, &addr, hdr.incarnation, s->text);
+            if (!device || au_net_device_admit(net, &frame.as.message, device, s->text))
+                route(net, &frame.as.message, &addr, hdr.incarnation, s->text);
+            continue;
+        }
+        if (device) { /* a device never fragments: no reassembly state for it */
+            au_net_device_fragment(net, s->text);
             continue;
         }
         int fst;

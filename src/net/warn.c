@@ -28,6 +28,13 @@ static const char *const what[] = {
                                  "own node (.term = AU_TERM_LOCAL)",
     [AU_NET_WARN_WATCH_REFUSED] = "a watch request beyond max_remote_watches (refused, the "
                                   "watcher was told)",
+    [AU_NET_WARN_DEVICE_UNKNOWN] = "sealed with the device key id by a device with no key here",
+    [AU_NET_WARN_DEVICE_SEAL] = "sealed with the device key id, failing the device's key "
+                                "(forged, or a wrong key)",
+    [AU_NET_WARN_DEVICE_SENDER] = "a device-sealed message naming another device than its "
+                                  "nonce's sender id",
+    [AU_NET_WARN_DEVICE_ROUTE] = "a device-sealed message or fragment for something else than "
+                                 "the device endpoint (a device key authorises nothing else)",
 };
 
 void au_net_warn(au_net_t *net, const char *from, au_net_warn_reason reason,
