@@ -94,8 +94,14 @@ typedef struct au_node_config {
                                    none */
     size_t ndevice_keys;      /**< entries in device_keys */
     const uint8_t *device_master_key; /**< a 32-byte fleet master key, copied at start: a device
-                                   without an entry in device_keys is expected to seal with
-                                   au_device_key_derive(master, its id); default none */
+                                   of id in [device_master_first, device_master_last] without an
+                                   entry in device_keys must seal with au_device_key_derive(
+                                   master, its id); default none */
+    uint64_t device_master_first; /**< the first device id the master key covers; default 1 */
+    uint64_t device_master_last;  /**< the last; default 0: UINT64_MAX. A device with a key
+                                   (either way) must seal: its plain messages are dropped
+                                   (drops_device_plain); other devices may be plain where the
+                                   node is */
     uint8_t device_key_id;    /**< the key id devices seal with (au_dc_config.key_id); default
                                    0; with cluster keys it must differ from all of theirs */
     const char *device_endpoint; /**< the only actor name device-sealed datagrams may address:
@@ -206,6 +212,8 @@ AU_API au_nanos au_node_now(const au_node *node);
       "device-sealed messages naming a device other than the nonce's sender id")                  \
     X(drops_device_route, COUNTER,                                                                 \
       "device-sealed messages or fragments for anything but the device endpoint")                 \
+    X(drops_device_plain, COUNTER,                                                                 \
+      "plain messages to the device endpoint naming a device that has a key")                     \
     X(drops_stale_incarnation, COUNTER, "from a past incarnation of a sender (a replayed run)")     \
     X(drops_stale_ref, COUNTER, "sent through a remote reference whose entry was evicted")         \
     X(drops_term_refused, COUNTER,                                                                 \

@@ -11,15 +11,22 @@
  * reassembly state). Replay protection is the receive path's, keyed by a hash of the device id
  * under the node's secret seed, so a device cannot choose an id that shares a node's windows.
  *
- * Downlink: when a device datagram is accepted, its source address is remembered (a bounded
- * 4-way set-associative table, address hash -> device id); a peer created for that address
- * (peer.c) seals with the device's key and this node's incarnation (its cluster id, the
- * `server` its messages name) as sender id, which is what the client checks.
+ * Which devices must seal: those with an entry in device_keys, and those whose id lies in the
+ * master key's range. Their plain messages to the endpoint are dropped (a plain node would
+ * otherwise let anyone pose as them); other devices may stay plain where the node is plain.
  *
- * Owns: the copied keys (libsodium's guarded memory, wiped at stop), the master key, the
- * address table. Relies on: proto/seal.h, wire.h; libsodium. Threads: the keys and settings
- * are immutable after start; the address table has its own leaf lock (taken under net->lock
- * by peer.c and under senders_lock by the receive thread). */
+ * Downlink: before a message to a device's endpoint (AU_DEVICE_CLIENT_NAME) is packed, the
+ * device it names (every au_device_down variant starts with the device id) picks the peer's
+ * packer: one sealing with that device's key and this node's incarnation (its cluster id, the
+ * `server` the message names) as sender id, which is what the client checks; or the node's own
+ * packer for a device that has no key. Decided by the device id, not by who heard the device,
+ * so an owner that only got the announce forwarded, or took the device over, seals right too.
+ *
+ * Owns: the copied keys (libsodium's guarded memory, wiped at stop), the master key; a peer's
+ * device key is the peer's (allocated at its first device message, wiped and freed with it;
+ * 8 bytes per peer otherwise). The packer is the draining thread's (send.c) and only asks here
+ * which key to use. Relies on: proto/seal.h, wire.h;
+ * libsodium. Threads: immutable after start; a peer's packer is its sending thread's. */
 #include "net/net.h"
 
 #include <stdlib.h>
@@ -27,7 +34,8 @@
 #include <sodium.h>
 #include <xxhash.h>
 
-#define WAYS 4
+#include <aurum/device_protocol.h>
+
 #define KDF_CONTEXT "audevice"
 
 struct au_net_devkeys {
@@ -37,10 +45,7 @@ struct au_net_devkeys {
     uint8_t key_id;
     char endpoint[AU_NAME_MAX + 1];
     size_t endpoint_len;
-    pthread_mutex_t lock;          /* the address table */
-    struct { uint64_t addr, device; } *slots; /* addr 0: empty */
-    size_t nsets;
-    unsigned victim;
+    uint64_t master_first, master_last;
 };
 
 _Static_assert(crypto_kdf_KEYBYTES == AU_KEY_SIZE && sizeof KDF_CONTEXT - 1 == crypto_kdf_CONTEXTBYTES,
@@ -68,7 +73,7 @@ au_err au_net_devkeys_start(au_net_t *net, const au_node_config *cfg) {
     if (cfg->ndevice_keys && !cfg->device_keys) return bad("ndevice_keys without device_keys");
     if (!cfg->ndevice_keys && !cfg->device_master_key) return AU_OK;
     const au_seal_ring *ring = atomic_load_explicit(&net->ring, memory_order_acquire);
-    if (au_seal_ring_find(ring, cfg->device_key_id))
+    if (ring && au_seal_ring_find(ring, cfg->device_key_id))
         return bad("device_key_id is the id of a cluster key");
     const char *name = cfg->device_endpoint ? cfg->device_endpoint : "au.devices";
     size_t name_len = strlen(name);
@@ -77,7 +82,6 @@ au_err au_net_devkeys_start(au_net_t *net, const au_node_config *cfg) {
     au_net_devkeys *d = calloc(1, sizeof *d);
     if (!d) return AU_ENOMEM;
     net->devkeys = d; /* freed by au_net_devkeys_free, also on failure below */
-    pthread_mutex_init(&d->lock, NULL);
     d->key_id = cfg->device_key_id;
     memcpy(d->endpoint, name, name_len + 1);
     d->endpoint_len = name_len;
@@ -95,10 +99,11 @@ au_err au_net_devkeys_start(au_net_t *net, const au_node_config *cfg) {
     if (cfg->device_master_key) {
         if (!(d->master = sodium_malloc(AU_KEY_SIZE))) return AU_ENOMEM;
         memcpy(d->master, cfg->device_master_key, AU_KEY_SIZE);
+        d->master_first = cfg->device_master_first ? cfg->device_master_first : 1;
+        d->master_last = cfg->device_master_last ? cfg->device_master_last : UINT64_MAX;
+        if (d->master_first > d->master_last)
+            return bad("device_master_first above device_master_last");
     }
-    d->nsets = 16;
-    while (d->nsets * WAYS < 2 * net->max_peers) d->nsets *= 2;
-    if (!(d->slots = calloc(d->nsets * WAYS, sizeof *d->slots))) return AU_ENOMEM;
     au_log(AU_LOG_NET, AU_LOG_INFO, "device keys: %zu devices%s, key id %u, endpoint %s", d->nkeys,
            d->master ? " and a fleet master key" : "", d->key_id, d->endpoint);
     return AU_OK;
@@ -109,8 +114,6 @@ void au_net_devkeys_free(au_net_t *net) {
     if (!d) return;
     sodium_free(d->keys); /* wipes */
     sodium_free(d->master);
-    free(d->slots);
-    pthread_mutex_destroy(&d->lock);
     free(d);
     net->devkeys = NULL;
 }
@@ -132,47 +135,8 @@ static bool key_of(const au_net_devkeys *d, uint64_t device, uint8_t out[AU_KEY_
         if (d->keys[mid].device < device) lo = mid + 1;
         else hi = mid;
     }
-    return d->master &&
+    return d->master && device >= d->master_first && device <= d->master_last &&
            crypto_kdf_derive_from_key(out, AU_KEY_SIZE, device, KDF_CONTEXT, d->master) == 0;
-}
-
-/* ---- the address table ------------------------------------------------------------------------ */
-
-static uint64_t addr_key(const au_net_t *net, const au_addr *a) {
-    uint64_t h = au_addr_hash(a) ^ net->hash_seed;
-    return h ? h : 1;
-}
-
-static void remember(au_net_t *net, const au_addr *from, uint64_t device) {
-    au_net_devkeys *d = net->devkeys;
-    uint64_t k = addr_key(net, from);
-    pthread_mutex_lock(&d->lock);
-    __typeof__(d->slots) set = d->slots + (k & (d->nsets - 1)) * WAYS;
-    size_t at = WAYS;
-    for (size_t i = 0; i < WAYS && at == WAYS; i++)
-        if (set[i].addr == k) at = i;
-    for (size_t i = 0; i < WAYS && at == WAYS; i++)
-        if (!set[i].addr) at = i;
-    if (at == WAYS) at = d->victim++ % WAYS;
-    set[at].addr = k;
-    set[at].device = device;
-    pthread_mutex_unlock(&d->lock);
-}
-
-bool au_net_device_peer_key(au_net_t *net, const au_addr *addr, au_seal_key *out) {
-    au_net_devkeys *d = net->devkeys;
-    if (!d) return false;
-    uint64_t k = addr_key(net, addr), device = 0;
-    pthread_mutex_lock(&d->lock);
-    __typeof__(d->slots) set = d->slots + (k & (d->nsets - 1)) * WAYS;
-    for (size_t i = 0; i < WAYS; i++)
-        if (set[i].addr == k) device = set[i].device;
-    pthread_mutex_unlock(&d->lock);
-    uint8_t secret[AU_KEY_SIZE];
-    bool ok = device && key_of(d, device, secret) &&
-              au_seal_key_init_id(out, secret, d->key_id, net->incarnation) == AU_WIRE_OK;
-    sodium_memzero(secret, sizeof secret);
-    return ok;
 }
 
 /* ---- receiving -------------------------------------------------------------------------------- */
@@ -220,10 +184,6 @@ int au_net_device_open(au_net_t *net, uint8_t *data, size_t len, const au_addr *
     return AU_WIRE_OK;
 }
 
-void au_net_device_accepted(au_net_t *net, const au_addr *from, uint64_t device) {
-    remember(net, from, device);
-}
-
 /* The first uint of a CBOR item at *p (any definite head length), advancing *p; false if none. */
 static bool cbor_head(const uint8_t **p, const uint8_t *end, unsigned major, uint64_t *v) {
     if (*p >= end || (**p >> 5) != major) return false;
@@ -242,25 +202,30 @@ static bool cbor_head(const uint8_t **p, const uint8_t *end, unsigned major, uin
     return true;
 }
 
-/* Every au_device_up variant is [variant, [device, ...]] (aurum/device_protocol.h). */
-static bool names_device(const au_wire_message *m, uint64_t device) {
-    const uint8_t *p = m->payload, *end = m->payload + m->payload_len;
+/* The device a device protocol message names: every variant of au_device_up and
+ * au_device_down is [variant, [device, ...]] (aurum/device_protocol.h); 0 if not that shape. */
+static uint64_t device_named(const uint8_t *p, size_t len) {
+    const uint8_t *end = p + len;
     uint64_t n, variant, fields, named;
     return cbor_head(&p, end, 4, &n) && n == 2 && cbor_head(&p, end, 0, &variant) &&
-           cbor_head(&p, end, 4, &fields) && fields >= 1 && cbor_head(&p, end, 0, &named) &&
-           named == device;
+                   cbor_head(&p, end, 4, &fields) && fields >= 1 && cbor_head(&p, end, 0, &named)
+               ? named
+               : 0;
+}
+
+static bool is_endpoint(const au_net_devkeys *d, const au_wire_dest *dest) {
+    return dest->name_len == d->endpoint_len && memcmp(dest->name, d->endpoint, d->endpoint_len) == 0;
 }
 
 bool au_net_device_admit(au_net_t *net, const au_wire_message *m, uint64_t device,
                          const char *from) {
     const au_net_devkeys *d = net->devkeys;
-    if (m->dest.kind != AU_WIRE_KIND_MESSAGE || m->dest.name_len != d->endpoint_len ||
-        memcmp(m->dest.name, d->endpoint, d->endpoint_len) != 0) {
+    if (m->dest.kind != AU_WIRE_KIND_MESSAGE || !is_endpoint(d, &m->dest)) {
         au_stat_add(&net->stats.drops_device_route, 1);
         au_net_warn(net, from, AU_NET_WARN_DEVICE_ROUTE, &m->dest);
         return false;
     }
-    if (!names_device(m, device)) {
+    if (device_named(m->payload, m->payload_len) != device) {
         au_stat_add(&net->stats.drops_device_sender, 1);
         au_net_warn(net, from, AU_NET_WARN_DEVICE_SENDER, &m->dest);
         return false;
@@ -271,4 +236,49 @@ bool au_net_device_admit(au_net_t *net, const au_wire_message *m, uint64_t devic
 void au_net_device_fragment(au_net_t *net, const char *from) {
     au_stat_add(&net->stats.drops_device_route, 1);
     au_net_warn(net, from, AU_NET_WARN_DEVICE_ROUTE, NULL);
+}
+
+bool au_net_device_plain_ok(au_net_t *net, const au_wire_message *m, const char *from) {
+    const au_net_devkeys *d = net->devkeys;
+    if (!is_endpoint(d, &m->dest)) return true;
+    uint8_t key[AU_KEY_SIZE];
+    bool keyed = key_of(d, device_named(m->payload, m->payload_len), key);
+    sodium_memzero(key, sizeof key);
+    if (!keyed) return true;
+    au_stat_add(&net->stats.drops_device_plain, 1);
+    au_net_warn(net, from, AU_NET_WARN_DEVICE_PLAIN, &m->dest);
+    return false;
+}
+
+/* ---- downlink ---------------------------------------------------------------------------------- */
+
+static const char CLIENT_NAME[] = AU_DEVICE_CLIENT_NAME;
+
+int au_net_device_downlink(au_net_t *net, au_peer *peer, au_wire_packer *packer,
+                           const au_wire_dest *dest, const uint8_t *payload, size_t len) {
+    const au_net_devkeys *d = net->devkeys;
+    if (dest->name_len != sizeof CLIENT_NAME - 1 ||
+        memcmp(dest->name, CLIENT_NAME, sizeof CLIENT_NAME - 1) != 0)
+        return 0;
+    uint64_t device = device_named(payload, len);
+    uint8_t secret[AU_KEY_SIZE];
+    if (!key_of(d, device, secret)) device = 0; /* a plain device: the node's own mode */
+    int rc = 1;
+    if (device == peer->dkey_device) {
+        rc = 0;
+    } else if (device && !peer->dkey && !(peer->dkey = malloc(sizeof *peer->dkey))) {
+        rc = -1;
+    } else {
+        /* Another device at this address (or the first message to it): what the packer holds
+         * leaves first, sealed as it was; then the key, with a fresh random nonce part. */
+        au_wire_packer_flush(packer);
+        if (device && au_seal_key_init_id(peer->dkey, secret, d->key_id, net->incarnation) !=
+                          AU_WIRE_OK) {
+            peer->dkey_device = 0; /* its key is not trusted any more: the node's own mode */
+            rc = -1;
+        } else
+            peer->dkey_device = device;
+    }
+    sodium_memzero(secret, sizeof secret);
+    return rc;
 }

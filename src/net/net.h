@@ -103,6 +103,9 @@ typedef struct au_peer {
     _Atomic au_nanos heard;  /* when a datagram last arrived from it (0: never) */
     au_nanos created;        /* when this entry was made */
     _Atomic au_nanos warned; /* the last "no answer" warning */
+    uint64_t dkey_device;    /* guarded by `sending`: the device whose key downlink to this peer
+                                is sealed with (device_keys.c), 0: none */
+    au_seal_key *dkey;       /* ... and that key (allocated at the first; freed with the peer) */
     struct au_peer *next;    /* in the peer table's bucket */
 } au_peer;
 
@@ -234,16 +237,22 @@ int au_net_device_open(au_net_t *net, uint8_t *data, size_t len, const au_addr *
                        au_wire_header *hdr, au_wire_reader *reader, uint64_t *device);
 /* The sender identity (replay state) of a device: never a node's. */
 uint64_t au_net_device_identity(const au_net_t *net, uint64_t device);
-/* A device datagram passed replay checks: downlink to `from` is sealed with its key. */
-void au_net_device_accepted(au_net_t *net, const au_addr *from, uint64_t device);
+/* A plain datagram's message: false (counted, warned of) if it is for the device endpoint and
+ * names a device that must seal. */
+bool au_net_device_plain_ok(au_net_t *net, const au_wire_message *m, const char *from);
 /* Whether a message of a device datagram may be routed (to the endpoint, naming the device);
  * else counted and warned of. */
 bool au_net_device_admit(au_net_t *net, const au_wire_message *m, uint64_t device,
                          const char *from);
 /* A fragment in a device datagram: counted and warned of. */
 void au_net_device_fragment(au_net_t *net, const char *from);
-/* For a new peer: the key downlink to addr is sealed with, if a sealed device is there. */
-bool au_net_device_peer_key(au_net_t *net, const au_addr *addr, au_seal_key *out);
+/* Before a message is packed for the peer (the caller owns peer->sending and the open
+ * packer): a message to a device's endpoint needs that device's key if it has one (and the
+ * node's own mode otherwise). 1: the peer's key changed (peer->dkey_device, peer->dkey; what
+ * the packer held was flushed first), so the packer must be made again; 0: no change; -1 out
+ * of memory. */
+int au_net_device_downlink(au_net_t *net, au_peer *peer, au_wire_packer *packer,
+                           const au_wire_dest *dest, const uint8_t *payload, size_t len);
 
 /* senders.c (callers hold senders_lock) */
 /* The sender of that identity, or NULL. A hit makes it the most recently used. */
@@ -302,7 +311,7 @@ typedef enum au_net_warn_reason {
     AU_NET_WARN_TERM_REFUSED,
     AU_NET_WARN_WATCH_REFUSED,
     AU_NET_WARN_DEVICE_UNKNOWN, AU_NET_WARN_DEVICE_SEAL, AU_NET_WARN_DEVICE_SENDER,
-    AU_NET_WARN_DEVICE_ROUTE,
+    AU_NET_WARN_DEVICE_ROUTE, AU_NET_WARN_DEVICE_PLAIN,
 } au_net_warn_reason;
 void au_net_warn(au_net_t *net, const char *from, au_net_warn_reason reason,
                  const au_wire_dest *dest);

@@ -24,6 +24,10 @@ static void peer_free(au_peer *p) {
         au_net_remote_unpin(m->to);
         au_pool_free(m->pool_class, m);
     }
+    if (p->dkey) { /* a device's key (device_keys.c) */
+        au_seal_key_wipe(p->dkey);
+        free(p->dkey);
+    }
     free(p);
 }
 

@@ -196,7 +196,9 @@ static void too_big(au_net_t *net, const au_addr *addr, const au_wire_header *hd
 /* One arrived message: a system one (death watch) to watch.c, which needs who sent it; any
  * other to its actor. */
 static void route(au_net_t *net, const au_wire_message *m, const au_addr *from,
-                  uint64_t incarnation, const char *text) {
+                  uint64_t incarnation, const char *text, bool plain) {
+    /* A device that has a key must not be impersonated by a plain message. */
+    if (plain && net->devkeys && !au_net_device_plain_ok(net, m, text)) return;
     if (m->dest.kind == AU_WIRE_KIND_SYSTEM) au_net_watch_receive(net, from, incarnation, m, text);
     else au_net_route(net, m, text);
 }
@@ -247,7 +249,7 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
         au_wire_frame frame;
         while (au_wire_reader_next(&reader, &frame) == 1)
             if (frame.type == AU_WIRE_FRAME_MESSAGE)
-                route(net, &frame.as.message, &addr, hdr.incarnation, text);
+                route(net, &frame.as.message, &addr, hdr.incarnation, text, true);
             else au_stat_add(&net->stats.drops_peer_limit, 1); /* a fragment with no sender */
         return;
     }
@@ -271,7 +273,6 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
         return;
     }
     au_net_peer_heard(net, &addr);
-    if (device) au_net_device_accepted(net, &addr, device);
     /* A device's restart is the device server's business, not the watch protocol's. */
     uint64_t previous = device ? 0 : note_incarnation(s, hdr.incarnation);
     char who[64];
@@ -286,7 +287,7 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
     while (au_wire_reader_next(&reader, &frame) == 1) {
         if (frame.type == AU_WIRE_FRAME_MESSAGE) {
             if (!device || au_net_device_admit(net, &frame.as.message, device, s->text))
-                route(net, &frame.as.message, &addr, hdr.incarnation, s->text);
+                route(net, &frame.as.message, &addr, hdr.incarnation, s->text, !sealed);
             continue;
         }
         if (device) { /* a device never fragments: no reassembly state for it */
@@ -297,7 +298,7 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
         au_reassembled r;
         expire |= on_fragment(net, s, hdr.incarnation, &frame.as.fragment, &r, &fst);
         if (fst == AU_WIRE_OK) {
-            route(net, &r.msg, &addr, hdr.incarnation, s->text);
+            route(net, &r.msg, &addr, hdr.incarnation, s->text, !sealed);
             free(r.data);
         }
     }

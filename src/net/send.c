@@ -125,13 +125,15 @@ static unsigned fate(au_net_t *net, au_peer *peer, au_outmsg *m) {
  * every peer ever sent to, which for a node of a large cluster is most members. Nothing of it
  * needs to outlive a drain: it is flushed at the end, and its sequence numbers come from the
  * node-wide counter, so the next one continues from there. */
-static bool packer_open(au_net_t *net, batch *b) {
-    /* acquire: the primary key's bytes are visible once its pointer is. */
-    au_seal_key *key = atomic_load_explicit(&net->primary, memory_order_acquire);
+static bool packer_open(au_net_t *net, batch *b, au_seal_key *device_key) {
+    /* acquire: the primary key's bytes are visible once its pointer is. A device's peer seals
+     * with that device's key instead (device_keys.c). */
+    au_seal_key *key = device_key ? device_key
+                                  : atomic_load_explicit(&net->primary, memory_order_acquire);
     if (au_wire_packer_init(&b->packer, &net->limits, net->incarnation, &net->ids, key,
                             au_net_emit, b) != AU_WIRE_OK)
         return false;
-    if (key) au_wire_packer_follow(&b->packer, &net->primary); /* rotation */
+    if (key && !device_key) au_wire_packer_follow(&b->packer, &net->primary); /* rotation */
     au_wire_packer_share_seq(&b->packer, &net->seq);
     return true;
 }
@@ -144,7 +146,8 @@ static void drain(au_net_t *net, au_peer *peer, batch *b) {
     b->slot = net->limits.mtu;
     b->cap = AU_NET_BATCH_BYTES / b->slot;
     if (b->cap > AU_NET_BATCH) b->cap = AU_NET_BATCH;
-    bool open = packer_open(net, b); /* out of memory: what is queued is dropped, counted */
+    /* out of memory: what is queued is dropped, counted */
+    bool open = packer_open(net, b, peer->dkey_device ? peer->dkey : NULL);
     au_mnode *n;
     while ((n = au_runq_pop(&peer->queue))) {
         au_outmsg *m = (au_outmsg *)n;
@@ -163,6 +166,17 @@ static void drain(au_net_t *net, au_peer *peer, batch *b) {
             dest.root_type = m->sys_root;
             payload += m->sys_name_len;
             payload_len -= m->sys_name_len;
+        }
+        if (open && m->to && net->devkeys) {
+            int rekey = au_net_device_downlink(net, peer, &b->packer, &dest, payload, payload_len);
+            if (rekey == 1) { /* another device's key from here on */
+                au_wire_packer_destroy(&b->packer);
+                open = packer_open(net, b, peer->dkey_device ? peer->dkey : NULL);
+            }
+            if (rekey < 0 || !open) {
+                copies = 0;
+                au_stat_add(&net->stats.drops_send_failed, 1);
+            }
         }
         for (unsigned c = 0; c < copies; c++) {
             int st = au_wire_packer_add(&b->packer, &dest, payload, payload_len);

@@ -35,6 +35,8 @@ static const char *const what[] = {
                                   "nonce's sender id",
     [AU_NET_WARN_DEVICE_ROUTE] = "a device-sealed message or fragment for something else than "
                                  "the device endpoint (a device key authorises nothing else)",
+    [AU_NET_WARN_DEVICE_PLAIN] = "a plain message to the device endpoint naming a device that "
+                                 "has a key (it must seal)",
 };
 
 void au_net_warn(au_net_t *net, const char *from, au_net_warn_reason reason,

@@ -25,7 +25,7 @@ static const char *const expected_names[] = {
     "drops_wrong_interface", "drops_schema_mismatch", "drops_decode", "drops_too_big",
     "drops_reassembly", "drops_send_failed", "drops_peer_limit", "reassemblies_in_flight",
     "drops_unknown_key", "drops_device_unknown", "drops_device_seal", "drops_device_sender",
-    "drops_device_route", "drops_stale_incarnation", "drops_stale_ref", "drops_term_refused", "senders",
+    "drops_device_route", "drops_device_plain", "drops_stale_incarnation", "drops_stale_ref", "drops_term_refused", "senders",
     "senders_evicted", "peers", "peers_evicted", "remote_refs", "remote_refs_evicted",
     "reassembly_bytes", "remote_watches", "remote_watched", "watch_refused",
     "watch_refused_by_peer", "watch_notices_sent", "watch_terminated_received",

@@ -67,6 +67,8 @@ typedef struct dw_world {
     int nd;
     au_faults faults;
     au_driver drv;
+    au_node_config node_cfg; /* the servers' node settings (keys, device keys); driver, workers
+                                and no_spin are set by dw_server_start */
 } dw_world;
 
 static uint32_t dw_now_ms(void) {
@@ -177,8 +179,11 @@ static bool dw_wait(dw_world *w, bool (*pred)(dw_world *), uint32_t timeout_ms) 
 static void dw_server_start(dw_world *w, int i, int seed, const au_device_server_config *dcfg) {
     dw_server *s = &w->s[i];
     memset(s, 0, sizeof *s);
-    assert_int_equal(au_node_start(&(au_node_config){ .driver = &w->drv, .workers = 1,
-                                                      .no_spin = true }, &s->node), AU_OK);
+    au_node_config ncfg = w->node_cfg;
+    ncfg.driver = &w->drv;
+    ncfg.workers = 1;
+    ncfg.no_spin = true;
+    assert_int_equal(au_node_start(&ncfg, &s->node), AU_OK);
     snprintf(s->addr, sizeof s->addr, "%s", au_node_address(s->node));
     if (w->faults.drop > 0 || w->faults.delay_max)
         assert_int_equal(au_faults_set(s->node, NULL, &w->faults), AU_OK);

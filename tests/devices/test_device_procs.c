@@ -52,7 +52,8 @@ static void device_exe(char *out, size_t size) {
     assert_int_equal(access(out, X_OK), 0);
 }
 
-static void spawn(proc *p, uint64_t id, const char *seed) {
+/* key_file: the device's key (--key-file), or NULL for a plain device. */
+static void spawn(proc *p, uint64_t id, const char *seed, const char *key_file) {
     char exe[PATH_MAX], idtxt[32];
     device_exe(exe, sizeof exe);
     snprintf(idtxt, sizeof idtxt, "%llu", (unsigned long long)id);
@@ -64,8 +65,12 @@ static void spawn(proc *p, uint64_t id, const char *seed) {
     if (p->pid == 0) {
         dup2(out[1], 1);
         close(out[0]);
-        execl(exe, exe, "--device", idtxt, "--seed", seed, "--bind", "127.0.0.1:0", "--interval",
-              "100", (char *)NULL);
+        if (key_file)
+            execl(exe, exe, "--device", idtxt, "--seed", seed, "--bind", "127.0.0.1:0",
+                  "--interval", "100", "--key-file", key_file, (char *)NULL);
+        else
+            execl(exe, exe, "--device", idtxt, "--seed", seed, "--bind", "127.0.0.1:0",
+                  "--interval", "100", (char *)NULL);
         _exit(127);
     }
     close(out[1]);
@@ -112,15 +117,30 @@ static bool match_down(const au_device_event *e, void *arg) {
     return e->kind == AU_DEVICE_DOWN && e->device == *(uint64_t *)arg;
 }
 
-static void processes(void **state) {
-    (void)state;
+/* sealed: the servers hold a fleet master key (and no cluster key); each device process seals
+ * with the key derived for it, read from a key file of its own. */
+static void run(bool sealed) {
     dw_world *w = &W;
     memset(w, 0, sizeof *w);
     w->drv = *au_driver_default();
+    uint8_t master[AU_KEY_SIZE];
+    char dir[] = "/tmp/au_device_keys_XXXXXX", files[3][PATH_MAX];
+    if (sealed) {
+        for (size_t b = 0; b < sizeof master; b++) master[b] = (uint8_t)(0xa5 ^ b);
+        w->node_cfg.device_master_key = master;
+        assert_non_null(mkdtemp(dir));
+        for (int i = 0; i < 3; i++) {
+            au_key k = { .id = 0 };
+            assert_int_equal(au_device_key_derive(master, 7000u + (uint64_t)i, k.bytes), AU_OK);
+            snprintf(files[i], sizeof files[i], "%s/device%d.key", dir, i);
+            assert_int_equal(au_key_file_write(files[i], &k, 1), AU_OK);
+        }
+    }
     dw_server_start(w, 0, -1, NULL);
     dw_server_start(w, 1, 0, NULL);
     assert_true(dw_wait(w, dw_cluster_converged, 20000));
-    for (int i = 0; i < 3; i++) spawn(&P[i], 7000u + (uint64_t)i, w->s[0].addr);
+    for (int i = 0; i < 3; i++)
+        spawn(&P[i], 7000u + (uint64_t)i, w->s[0].addr, sealed ? files[i] : NULL);
     if (!dw_wait(w, procs_owned, 20000)) {
         for (int i = 0; i < 3; i++) fprintf(stderr, "device %d owner %016llx\n", i, (unsigned long long)P[i].owner);
         fail_msg("the device processes are not owned by the servers they name");
@@ -147,11 +167,32 @@ static void processes(void **state) {
     au_value_free(&au_type_au_device_event, &e);
     assert_true(took <= 1000);
     assert_true(dw_wait(w, procs_owned, 5000));
+    if (sealed) { /* the devices' datagrams were opened with their own keys, none refused */
+        for (int k = 0; k < w->ns; k++) {
+            au_node_stats st;
+            au_node_stats_get(w->s[k].node, &st);
+            assert_int_equal(st.drops_device_seal + st.drops_device_unknown +
+                                 st.drops_device_sender + st.drops_device_route, 0);
+        }
+        for (int i = 0; i < 3; i++) unlink(files[i]);
+        rmdir(dir);
+    }
     kill_all(NULL);
     dw_stop(w);
 }
 
+static void processes(void **state) {
+    (void)state;
+    run(false);
+}
+
+static void sealed_processes(void **state) {
+    (void)state;
+    run(true);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = { cmocka_unit_test_teardown(processes, kill_all) };
+    const struct CMUnitTest tests[] = { cmocka_unit_test_teardown(processes, kill_all),
+                                        cmocka_unit_test_teardown(sealed_processes, kill_all) };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
