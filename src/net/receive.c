@@ -273,8 +273,8 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
         return;
     }
     au_net_peer_heard(net, &addr);
-    /* A device's restart is the device server's business, not the watch protocol's. */
-    uint64_t previous = device ? 0 : note_incarnation(s, hdr.incarnation);
+    uint64_t previous = note_incarnation(s, hdr.incarnation);
+    if (device) previous = 0; /* a device's restart is its server's business, not the watches' */
     char who[64];
     if (previous) memcpy(who, s->text, sizeof who);
     /* A new run of that node: the watches with its past one end, before this datagram's own

@@ -8,7 +8,8 @@
  *     datagrams are refused; the device key id may not be a cluster key's, at start or by
  *     rotation;
  *   - hostile datagrams to a server, each built by a real client and sent from a raw socket:
- *     sealed with a wrong key, by a device without a key, replayed, with a sender id the message
+ *     sealed with a wrong key, by a device without a key, replayed, of a past incarnation, with a
+ *     sender id the message
  *     contradicts, addressed to another actor (the server's own peer protocol), and plain for a
  *     device that has a key: each dropped and counted by its own counter, and none reaching the
  *     device server. */
@@ -223,14 +224,15 @@ static int capture_recv(void *ctx, au_dc_addr *from, uint8_t *buf, size_t cap) {
 
 /* The first datagram (an announce) a client of that device id, key (NULL: plain) and server
  * name sends. */
-static void announce_of(capture *c, uint64_t device, const uint8_t *key, const char *name) {
+static void announce_inc(capture *c, uint64_t device, const uint8_t *key, const char *name,
+                         uint64_t incarnation) {
     static au_dc dc;
     static au_dc_config cfg;
     static uint8_t rx[DW_BUF], tx[DW_BUF];
     static au_dc_addr seed;
     memset(c, 0, sizeof *c);
     seed = (au_dc_addr){ .len = 1 };
-    cfg = (au_dc_config){ .device = device, .incarnation = au_dc_posix_incarnation(),
+    cfg = (au_dc_config){ .device = device, .incarnation = incarnation,
                           .interval_ms = 200, .nseeds = 1, .seeds = &seed, .rx_buf = rx,
                           .rx_cap = sizeof rx, .tx_buf = tx, .tx_cap = sizeof tx, .key = key,
                           .server_name = name,
@@ -240,6 +242,10 @@ static void announce_of(capture *c, uint64_t device, const uint8_t *key, const c
     assert_int_equal(au_dc_init(&dc, &cfg), AU_DC_OK);
     au_dc_poll(&dc);
     assert_true(c->len > 0);
+}
+
+static void announce_of(capture *c, uint64_t device, const uint8_t *key, const char *name) {
+    announce_inc(c, device, key, name, au_dc_posix_incarnation());
 }
 
 static int raw_fd = -1;
@@ -328,7 +334,18 @@ static void hostile(void **state) {
     send_raw(&c);
     WAIT_STAT(node, drops_duplicate, base.drops_duplicate + 1);
 
-    /* A mismatched sender id: device 1003, holding its own key, seals an announce that names
+    /* A past run: an announce of 1002's incarnation 100, held back until one of its
+     * incarnation 200 was accepted, is refused. */
+    key_for(1002, key);
+    capture past;
+    announce_inc(&past, 1002, key, NULL, 100);
+    announce_inc(&c, 1002, key, NULL, 200);
+    send_raw(&c);
+    WAIT_STAT(node, senders, base.senders + 1); /* accepted: 1002 has replay state now */
+    send_raw(&past);
+    WAIT_STAT(node, drops_stale_incarnation, base.drops_stale_incarnation + 1);
+
+        /* A mismatched sender id: device 1003, holding its own key, seals an announce that names
      * device 1000 (nonce sender 1003, a valid tag). */
     key_for(1003, key);
     announce_of(&c, 1000, key, NULL);
@@ -369,7 +386,7 @@ static void hostile(void **state) {
     assert_int_equal(after.drops_device_seal + after.drops_device_unknown, 2);
     au_device_server_stats ds1;
     au_device_server_stats_get(w->s[0].ds, &ds1);
-    assert_int_equal(ds1.announces, ds0.announces);
+    assert_int_equal(ds1.announces, ds0.announces + 1); /* 1002's incarnation 200 only */
     assert_int_equal(ds1.drops_invalid, ds0.drops_invalid);
     assert_int_equal(au_device_server_state(w->s[0].ds, 1001), 0);
     assert_int_equal(au_device_server_state(w->s[0].ds, 1000), AU_DEVICE_UP);
