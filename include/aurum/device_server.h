@@ -38,9 +38,11 @@
  * that go down are forgotten after forget_after. A datagram from anywhere that is not a valid
  * device message is dropped and counted by the node's transport first (au_node_stats).
  *
- * Sealing: device datagrams travel under the node's own mode (plain with a checksum, or sealed
- * with the cluster key). Device keys (docs/devices.md §4, a key per device or fleet that
- * authorises only the device endpoint) are not implemented by this server yet.
+ * Sealing: device keys (docs/devices.md §4, §8) are the node's: give the node
+ * au_node_config.device_keys or device_master_key, and a device sealed with its key reaches only
+ * this server's endpoint (device_endpoint must equal cfg->name) and gets its downlink sealed
+ * with it. Devices without a key travel under the node's own mode (plain, or the cluster key,
+ * which must then not be given to devices: it authorises cluster traffic).
  *
  * Threads: every au_device_server_* call may be made from any thread. */
 #ifndef AURUM_DEVICE_SERVER_H
