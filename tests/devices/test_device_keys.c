@@ -356,7 +356,7 @@ static void hostile(void **state) {
         uint8_t plain[DW_BUF];
         assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
                              plain, NULL, ct, ct_len, ct + ct_len, c.bytes, H, nonce, key), 0);
-        for (int b = 0; b < 8; b++) nonce[1 + b] = (uint8_t)(1003u >> (56 - 8 * b));
+        for (int b = 0; b < 8; b++) nonce[1 + b] = (uint8_t)((uint64_t)1003 >> (56 - 8 * b));
         unsigned long long tag_len = 0;
         assert_int_equal(crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
                              ct, ct + ct_len, &tag_len, plain, ct_len, c.bytes, H, NULL, nonce, key), 0);
