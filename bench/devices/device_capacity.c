@@ -11,11 +11,13 @@
  * address, one datagram per request, nothing coalesced across devices. Datagrams from outside
  * 127/8 are dropped. Each device is a real au_dc: its datagrams are the client's own bytes;
  * only the platform is shared (sends batched with sendmmsg, receives with recvmmsg, the clock
- * read once per loop) and au_dc_tick runs when the time it returned has come.
+ * read once per loop) and au_dc_tick runs when the time it returned has come. Devices start at
+ * RAMP per second, as a fleet comes up.
  *
  * Once every device is up, the server process's CPU time (getrusage: the child is not counted),
  * its resident memory over the node's before the devices, the heartbeats it counted and its down
- * events are measured for a window of W seconds; then the child reports its devices' counters.
+ * events are measured for a window of W seconds; then the child reports its devices' counters
+ * and the parent the child's CPU time.
  * Usage: device_capacity [N (100000)] [W (20)] [S sockets (4)]. Public API only. */
 #define _GNU_SOURCE
 #include <aurum/aurum.h>
@@ -38,7 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { BUF = 256, BATCH = 64, MAX_SOCKS = 64, PER_OCTET = 254 };
+enum { RAMP = 5000, BUF = 256, BATCH = 64, MAX_SOCKS = 64, PER_OCTET = 254 };
 
 typedef struct device {
     au_dc dc;
@@ -219,8 +221,10 @@ static void run_devices(int n, int nsock, uint16_t port) {
                                    .rx_cap = BUF, .tx_buf = d[i].tx, .tx_cap = BUF,
                                    .platform = { .send = gen_send, .now_ms = gen_now, .ctx = &d[i] } };
         if (au_dc_init(&d[i].dc, &d[i].cfg) != AU_DC_OK) _exit(1);
-        /* Start spread over one interval, so the server is not met with n announces at once. */
-        d[i].next_ms = G.now_ms + (uint32_t)((uint64_t)i * 1000u / (uint64_t)n);
+        /* Starts spread at RAMP devices per second (at least over one interval), as a fleet
+         * comes up, so the server is not met with n announces at once. */
+        uint64_t span = (uint64_t)n * 1000u / RAMP > 1000 ? (uint64_t)n * 1000u / RAMP : 1000;
+        d[i].next_ms = G.now_ms + (uint32_t)((uint64_t)i * span / (uint64_t)n);
     }
     struct mmsghdr rm[BATCH];
     struct iovec riov[BATCH];
@@ -315,9 +319,9 @@ int main(int argc, char **argv) {
         sleep(1);
         au_device_server_stats_get(ds, &st);
         if (st.owned >= (uint64_t)n && st.ups >= (uint64_t)n) break;
-        if (now_s() - t0 > 180) {
-            fprintf(stderr, "device_capacity: only %llu of %d devices up after 180 s\n",
-                    (unsigned long long)st.ups, n);
+        if (now_s() - t0 > 60 + n / RAMP) {
+            fprintf(stderr, "device_capacity: only %llu of %d devices up after %d s\n",
+                    (unsigned long long)st.ups, n, 60 + n / RAMP);
             break;
         }
     }
@@ -355,6 +359,11 @@ int main(int argc, char **argv) {
     fflush(stdout);
     kill(pid, SIGTERM); /* the child prints its devices' counters and exits */
     waitpid(pid, NULL, 0);
+    struct rusage ch;
+    getrusage(RUSAGE_CHILDREN, &ch);
+    printf("  generator CPU over its whole run: %.1f s\n",
+           (double)ch.ru_utime.tv_sec + (double)ch.ru_utime.tv_usec / 1e6 + (double)ch.ru_stime.tv_sec +
+               (double)ch.ru_stime.tv_usec / 1e6);
     au_node_stop(node);
     return 0;
 }
