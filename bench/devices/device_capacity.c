@@ -1,11 +1,24 @@
 /* device_capacity.c — how many devices one server node tracks on real UDP (docs/benchmarks.md,
- * "Devices"): one node (cluster of one, device server with its defaults) on 127.0.0.1, and N real
- * device clients (src/devices/client on the POSIX adapter, one UDP socket each, interval 1 s) in
- * child processes of up to 10,000 devices each. Once every device is
- * up, the server process's CPU time (getrusage: the children are not counted), its resident
- * memory over the node's before the devices, the heartbeats it counted and its down events are
- * measured for a window of W seconds.
- * Usage: device_capacity [N (100000)] [W (20)]. Public API only. */
+ * "Devices"): one node (cluster of one, device server with its defaults) on 127.0.0.1 in this
+ * process, and N real device clients (src/devices/client, interval 1 s) in one child process.
+ *
+ * The devices share a few sockets, not one each (the container allows about 29,500 descriptors):
+ * every device still has an address of its own, 127.a.b.c on the port of its socket, as a real
+ * device has. The sockets are bound to the wildcard address with IP_PKTINFO, so a datagram the
+ * server sends to any 127/8 address on that port arrives there with the address it was sent to
+ * (the device it is for), and each device's answer leaves with its own address as the source
+ * (ipi_spec_dst). So the server sees exactly what N separate devices would show it: one peer
+ * address, one datagram per request, nothing coalesced across devices. Datagrams from outside
+ * 127/8 are dropped. Each device is a real au_dc: its datagrams are the client's own bytes;
+ * only the platform is shared (sends batched with sendmmsg, receives with recvmmsg, the clock
+ * read once per loop) and au_dc_tick runs when the time it returned has come. Devices start at
+ * RAMP per second, as a fleet comes up.
+ *
+ * Once every device is up, the server process's CPU time (getrusage: the child is not counted),
+ * its resident memory over the node's before the devices, the heartbeats it counted and its down
+ * events are measured for a window of W seconds; then the child reports its devices' counters
+ * and the parent the child's CPU time.
+ * Usage: device_capacity [N (100000)] [W (20)] [S sockets (4)]. Public API only. */
 #define _GNU_SOURCE
 #include <aurum/aurum.h>
 #include <aurum/cluster.h>
@@ -13,10 +26,13 @@
 #include <aurum/device_client_posix.h>
 #include <aurum/device_server.h>
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -24,13 +40,14 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { PER_CHILD = 10000, BUF = 256 };
+enum { RAMP = 5000, BUF = 256, BATCH = 64, MAX_SOCKS = 64, PER_OCTET = 254 };
 
 typedef struct device {
     au_dc dc;
     au_dc_config cfg;
-    au_dc_posix io;
-    au_dc_addr seed;
+    uint32_t next_ms; /* when au_dc_tick must run next */
+    int sock;
+    struct in_addr self;
     uint8_t rx[BUF], tx[BUF];
 } device;
 
@@ -47,6 +64,25 @@ static double cpu_s(void) {
            (double)r.ru_stime.tv_usec / 1e6;
 }
 
+/* Seconds this process's threads spent runnable but waiting for a core (/proc schedstat): on a
+ * shared machine, the time the server wanted the CPU and did not get it. */
+static double wait_s(void) {
+    DIR *dir = opendir("/proc/self/task");
+    double sum = 0;
+    struct dirent *e;
+    while (dir && (e = readdir(dir))) {
+        if (e->d_name[0] == '.') continue;
+        char path[300];
+        snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", e->d_name);
+        FILE *f = fopen(path, "r");
+        unsigned long long run = 0, wait = 0;
+        if (f && fscanf(f, "%llu %llu", &run, &wait) == 2) sum += (double)wait / 1e9;
+        if (f) fclose(f);
+    }
+    if (dir) closedir(dir);
+    return sum;
+}
+
 static long rss_kib(void) {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
@@ -57,59 +93,212 @@ static long rss_kib(void) {
     return kb;
 }
 
-/* A child: n devices with ids base+1 .. base+n, each on its own socket, until killed. */
-static void run_devices(uint64_t base, int n, uint16_t port) {
+/* The generator's shared platform. */
+static struct {
+    int fd[MAX_SOCKS];
+    int nsock;
+    uint32_t now_ms;
+    struct sockaddr_in server;
+    /* the pending sends, one sendmmsg per socket at each flush */
+    struct mmsghdr msg[MAX_SOCKS][BATCH];
+    struct iovec iov[MAX_SOCKS][BATCH];
+    uint8_t data[MAX_SOCKS][BATCH][BUF];
+    union {
+        char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+        struct cmsghdr align;
+    } ctl[MAX_SOCKS][BATCH];
+    int pending[MAX_SOCKS];
+    uint64_t send_errors, foreign, unknown;
+} G;
+
+static volatile sig_atomic_t g_stop;
+static void on_term(int s) { (void)s; g_stop = 1; }
+
+/* Device i's own address: 127.a.b.c with a, b, c in 1..254 (no .0 or .255 anywhere). */
+static struct in_addr device_addr(uint32_t i) {
+    uint32_t a = 1 + i / (PER_OCTET * PER_OCTET), b = 1 + (i / PER_OCTET) % PER_OCTET, c = 1 + i % PER_OCTET;
+    return (struct in_addr){ htonl(127u << 24 | a << 16 | b << 8 | c) };
+}
+/* The inverse, or UINT32_MAX for an address no device has. */
+static uint32_t device_index(struct in_addr in) {
+    uint32_t h = ntohl(in.s_addr), a = h >> 16 & 255, b = h >> 8 & 255, c = h & 255;
+    if (h >> 24 != 127 || !a || !b || !c || a > PER_OCTET || b > PER_OCTET || c > PER_OCTET) return UINT32_MAX;
+    return (a - 1) * PER_OCTET * PER_OCTET + (b - 1) * PER_OCTET + (c - 1);
+}
+
+static uint32_t mono_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint32_t)((uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u);
+}
+
+static void flush(int s) {
+    int off = 0;
+    while (off < G.pending[s]) {
+        int k = sendmmsg(G.fd[s], &G.msg[s][off], (unsigned)(G.pending[s] - off), 0);
+        if (k <= 0) { /* counted, like a device whose send fails */
+            G.send_errors += (uint64_t)(G.pending[s] - off);
+            break;
+        }
+        off += k;
+    }
+    G.pending[s] = 0;
+}
+
+/* platform.send: queue the datagram on the device's socket, from the device's address. */
+static int gen_send(void *ctx, const au_dc_addr *to, const uint8_t *data, size_t len) {
+    device *d = ctx;
+    (void)to; /* the one seed: the server */
+    int s = d->sock;
+    if (len > BUF) return -1;
+    if (G.pending[s] == BATCH) flush(s);
+    int k = G.pending[s]++;
+    memcpy(G.data[s][k], data, len);
+    G.iov[s][k] = (struct iovec){ G.data[s][k], len };
+    struct msghdr *h = &G.msg[s][k].msg_hdr;
+    *h = (struct msghdr){ .msg_name = &G.server, .msg_namelen = sizeof G.server, .msg_iov = &G.iov[s][k],
+                          .msg_iovlen = 1, .msg_control = G.ctl[s][k].buf, .msg_controllen = sizeof G.ctl[s][k].buf };
+    struct cmsghdr *c = CMSG_FIRSTHDR(h);
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+    struct in_pktinfo pi = { .ipi_spec_dst = d->self };
+    memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    return 0;
+}
+
+static uint32_t gen_now(void *ctx) { (void)ctx; return G.now_ms; }
+
+static void gen_report(const device *d, int n) {
+    uint64_t acc = 0, hb = 0, ann = 0, mal = 0, integ = 0, rep = 0, nm = 0, lost = 0, up = 0;
+    for (int i = 0; i < n; i++) {
+        const au_dc_stats *s = &d[i].dc.stats;
+        acc += s->accepted, hb += s->heartbeats, ann += s->announces, mal += s->drop_malformed;
+        integ += s->drop_integrity, rep += s->drop_replayed, nm += s->drop_not_mine;
+        lost += s->owner_lost, up += d[i].dc.servers[0].id != 0;
+    }
+    printf("  devices (generator): %llu with an owner at the end; requests answered %llu, announces %llu, "
+           "owner lost %llu; dropped: malformed %llu, integrity %llu, replayed %llu, not mine %llu; "
+           "generator send errors %llu, foreign datagrams %llu, to no device %llu\n",
+           (unsigned long long)up, (unsigned long long)hb, (unsigned long long)ann,
+           (unsigned long long)lost, (unsigned long long)mal, (unsigned long long)integ,
+           (unsigned long long)rep, (unsigned long long)nm, (unsigned long long)G.send_errors,
+           (unsigned long long)G.foreign, (unsigned long long)G.unknown);
+    (void)acc;
+    fflush(stdout);
+}
+
+/* The child: n devices with ids 1 .. n on nsock shared sockets, until SIGTERM. */
+static void run_devices(int n, int nsock, uint16_t port) {
+    signal(SIGTERM, on_term);
     device *d = calloc((size_t)n, sizeof *d);
     int ep = epoll_create1(0);
     if (!d || ep < 0) _exit(1);
+    G.nsock = nsock;
+    G.server = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(port),
+                                     .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    for (int s = 0; s < nsock; s++) {
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0), on = 1, sz = 8 << 20;
+        struct sockaddr_in any = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY) };
+        if (fd < 0 || setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on) != 0 ||
+            bind(fd, (struct sockaddr *)&any, sizeof any) != 0) _exit(1);
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) != 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) != 0)
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+        G.fd[s] = fd;
+        struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)s };
+        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    }
+    static au_dc_addr seed; /* the server, in the POSIX adapter's encoding */
+    au_dc_posix_addr(&seed, "127.0.0.1", port);
+    G.now_ms = mono_ms();
     for (int i = 0; i < n; i++) {
-        if (au_dc_posix_open(&d[i].io, "127.0.0.1", 0) != 0) {
-            fprintf(stderr, "device_capacity: socket %d: out of descriptors?\n", i);
-            _exit(1);
-        }
-        int sz = 65536;
-        setsockopt(d[i].io.fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-        au_dc_posix_addr(&d[i].seed, "127.0.0.1", port);
-        d[i].cfg = (au_dc_config){ .device = base + (uint64_t)i + 1,
-                                   .incarnation = au_dc_posix_incarnation(), .interval_ms = 1000,
-                                   .nseeds = 1, .seeds = &d[i].seed, .rx_buf = d[i].rx,
+        d[i].sock = i % nsock;
+        d[i].self = device_addr((uint32_t)i);
+        d[i].cfg = (au_dc_config){ .device = (uint64_t)i + 1, .incarnation = au_dc_posix_incarnation(),
+                                   .interval_ms = 1000, .nseeds = 1, .seeds = &seed, .rx_buf = d[i].rx,
                                    .rx_cap = BUF, .tx_buf = d[i].tx, .tx_cap = BUF,
-                                   .platform = au_dc_posix_platform(&d[i].io) };
-        d[i].cfg.platform.recv = NULL; /* datagrams are pushed with au_dc_input */
+                                   .platform = { .send = gen_send, .now_ms = gen_now, .ctx = &d[i] } };
         if (au_dc_init(&d[i].dc, &d[i].cfg) != AU_DC_OK) _exit(1);
-        struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
-        epoll_ctl(ep, EPOLL_CTL_ADD, d[i].io.fd, &ev);
+        /* Starts spread at RAMP devices per second (at least over one interval), as a fleet
+         * comes up, so the server is not met with n announces at once. */
+        uint64_t span = (uint64_t)n * 1000u / RAMP > 1000 ? (uint64_t)n * 1000u / RAMP : 1000;
+        d[i].next_ms = G.now_ms + (uint32_t)((uint64_t)i * span / (uint64_t)n);
     }
-    /* Start spread over one interval, so the server is not met with n announces at once. */
-    double start = now_s(), last_tick = 0;
-    int started = 0;
-    struct epoll_event evs[256];
-    uint8_t buf[BUF];
-    for (;;) {
-        double t = now_s();
-        int due = (int)((t - start) * n);
-        for (; started < n && started <= due; started++) au_dc_tick(&d[started].dc);
-        if (t - last_tick >= 0.05) { /* owner loss, re-announcements */
-            for (int i = 0; i < started; i++) au_dc_tick(&d[i].dc);
-            last_tick = t;
+    struct mmsghdr rm[BATCH];
+    struct iovec riov[BATCH];
+    struct sockaddr_in rfrom[BATCH];
+    static uint8_t rbuf[BATCH][BUF];
+    union {
+        char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+        struct cmsghdr align;
+    } rctl[BATCH];
+    struct epoll_event evs[MAX_SOCKS];
+    uint32_t last_sweep = G.now_ms - 1000;
+    while (!g_stop) {
+        G.now_ms = mono_ms();
+        if ((int32_t)(G.now_ms - last_sweep) >= 10) { /* the ticks that are due */
+            last_sweep = G.now_ms;
+            for (int i = 0; i < n; i++)
+                if ((int32_t)(G.now_ms - d[i].next_ms) >= 0) d[i].next_ms = G.now_ms + au_dc_tick(&d[i].dc);
         }
-        int k = epoll_wait(ep, evs, 256, 10);
+        for (int s = 0; s < nsock; s++) flush(s);
+        int k = epoll_wait(ep, evs, MAX_SOCKS, 5);
         for (int e = 0; e < k; e++) {
-            device *x = &d[evs[e].data.u32];
+            int s = (int)evs[e].data.u32;
             for (;;) {
-                struct sockaddr_storage from;
-                socklen_t fl = sizeof from;
-                ssize_t len = recvfrom(x->io.fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
-                if (len <= 0) break;
-                au_dc_input(&x->dc, &x->seed, buf, (size_t)len); /* only the server sends here */
+                for (int j = 0; j < BATCH; j++) {
+                    riov[j] = (struct iovec){ rbuf[j], BUF };
+                    rm[j].msg_hdr = (struct msghdr){ .msg_name = &rfrom[j], .msg_namelen = sizeof rfrom[j],
+                                                     .msg_iov = &riov[j], .msg_iovlen = 1,
+                                                     .msg_control = rctl[j].buf, .msg_controllen = sizeof rctl[j].buf };
+                }
+                int got = recvmmsg(G.fd[s], rm, BATCH, MSG_DONTWAIT, NULL);
+                if (got <= 0) break;
+                G.now_ms = mono_ms();
+                for (int j = 0; j < got; j++) {
+                    struct msghdr *h = &rm[j].msg_hdr;
+                    uint32_t i = UINT32_MAX;
+                    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
+                        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+                            struct in_pktinfo pi;
+                            memcpy(&pi, CMSG_DATA(c), sizeof pi);
+                            i = device_index(pi.ipi_addr);
+                        }
+                    if ((ntohl(rfrom[j].sin_addr.s_addr) >> 24) != 127) {
+                        G.foreign++;
+                        continue;
+                    }
+                    if (i >= (uint32_t)n || d[i].sock != s) {
+                        G.unknown++;
+                        continue;
+                    }
+                    au_dc_addr from;
+                    from.len = 7;
+                    from.bytes[0] = 4;
+                    memcpy(from.bytes + 1, &rfrom[j].sin_port, 2);
+                    memcpy(from.bytes + 3, &rfrom[j].sin_addr, 4);
+                    au_dc_input(&d[i].dc, &from, rbuf[j], rm[j].msg_len); /* answers via gen_send */
+                    d[i].next_ms = G.now_ms; /* its deadline moved: look again at the next sweep */
+                }
+                if (got < BATCH) break;
             }
+            flush(s);
         }
     }
+    gen_report(d, n);
+    _exit(0);
 }
 
 int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 100000;
     int window = argc > 2 ? atoi(argv[2]) : 20;
+    int socks = argc > 3 ? atoi(argv[3]) : 4;
+    if (n < 1 || n > PER_OCTET * PER_OCTET * PER_OCTET || window < 1 || socks < 1 || socks > MAX_SOCKS) {
+        fprintf(stderr, "usage: device_capacity [devices (100000)] [window s (20)] [sockets 1..%d (4)]\n", MAX_SOCKS);
+        return 2;
+    }
     au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
     au_node *node;
     if (au_node_start(&(au_node_config){ .workers = 2, .max_peers = (size_t)n * 2 + 1024,
@@ -121,22 +310,18 @@ int main(int argc, char **argv) {
     uint16_t port = (uint16_t)atoi(strrchr(addr, ':') + 1);
     sleep(1);
     long rss0 = rss_kib();
-    int children = (n + PER_CHILD - 1) / PER_CHILD;
-    pid_t pids[64];
-    for (int k = 0; k < children && k < 64; k++) {
-        int m = n - k * PER_CHILD < PER_CHILD ? n - k * PER_CHILD : PER_CHILD;
-        pids[k] = fork();
-        if (pids[k] == 0) run_devices((uint64_t)k * 1000000u, m, port);
-    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) run_devices(n, socks, port);
     double t0 = now_s();
     au_device_server_stats st;
     for (;;) {
         sleep(1);
         au_device_server_stats_get(ds, &st);
         if (st.owned >= (uint64_t)n && st.ups >= (uint64_t)n) break;
-        if (now_s() - t0 > 180) {
-            fprintf(stderr, "device_capacity: only %llu of %d devices up after 180 s\n",
-                    (unsigned long long)st.ups, n);
+        if (now_s() - t0 > 60 + n / RAMP) {
+            fprintf(stderr, "device_capacity: only %llu of %d devices up after %d s\n",
+                    (unsigned long long)st.ups, n, 60 + n / RAMP);
             break;
         }
     }
@@ -146,9 +331,11 @@ int main(int argc, char **argv) {
     au_node_stats na, nb;
     au_device_server_stats_get(ds, &a);
     au_node_stats_get(node, &na);
-    double c0 = cpu_s(), w0 = now_s();
+    double c0 = cpu_s(), w0 = now_s(), q0 = wait_s();
     sleep((unsigned)window);
-    double c1 = cpu_s(), w1 = now_s();
+    double c1 = cpu_s(), w1 = now_s(), q1 = wait_s();
+    double load[1] = { 0 };
+    getloadavg(load, 1);
     au_device_server_stats_get(ds, &b);
     au_node_stats_get(node, &nb);
     long rss1 = rss_kib();
@@ -164,11 +351,19 @@ int main(int argc, char **argv) {
            (double)(nb.datagrams_received - na.datagrams_received) / (w1 - w0),
            (double)(nb.datagrams_sent - na.datagrams_sent) / (w1 - w0),
            (unsigned long long)(nb.drops_send_failed - na.drops_send_failed));
+    printf("  server threads runnable but waiting for a core: %.1f %% of the window (summed over "
+           "threads); load average %.1f\n", (q1 - q0) / (w1 - w0) * 100, load[0]);
     printf("  server CPU %.1f %% of one core (%.2f us per device per second); memory %.1f MiB over "
            "the idle node (%.0f bytes per device)\n",
            cpu * 100, cpu * 1e6 / n, (double)(rss1 - rss0) / 1024, (double)(rss1 - rss0) * 1024 / n);
-    for (int k = 0; k < children && k < 64; k++) kill(pids[k], SIGKILL);
-    for (int k = 0; k < children && k < 64; k++) waitpid(pids[k], NULL, 0);
+    fflush(stdout);
+    kill(pid, SIGTERM); /* the child prints its devices' counters and exits */
+    waitpid(pid, NULL, 0);
+    struct rusage ch;
+    getrusage(RUSAGE_CHILDREN, &ch);
+    printf("  generator CPU over its whole run: %.1f s\n",
+           (double)ch.ru_utime.tv_sec + (double)ch.ru_utime.tv_usec / 1e6 + (double)ch.ru_stime.tv_sec +
+               (double)ch.ru_stime.tv_usec / 1e6);
     au_node_stop(node);
     return 0;
 }

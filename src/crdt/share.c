@@ -177,7 +177,10 @@ static void pop_front(sh_state *s) {
  * X already has it, so the change is still counted: peers get it through a full state) on ENOMEM. */
 static void push_delta(sh_state *s, void *d, uint64_t origin) {
     if (buffered(s) >= BUF_MAX) pop_front(s);
-    if (s->start && s->start + buffered(s) == s->cap) {
+    /* Compact only once the free front is at least as large as what moves, so that a full
+     * buffer (each push popping one) costs O(1) amortised, not a BUF_MAX memmove per delta;
+     * otherwise grow (cap stays below about 2 * BUF_MAX * the growth factor). */
+    if (s->start && s->start + buffered(s) == s->cap && s->start >= buffered(s)) {
         memmove(s->buf, s->buf + s->start, buffered(s) * sizeof *s->buf);
         s->start = 0;
     }
