@@ -101,6 +101,7 @@ typedef struct sh_peer {
     au_nanos sent_at, full_at, added_at;
     bool priority;
     bool heard;               /* it has acked something of ours */
+    bool relied;              /* All: a delta it sent us was not forwarded (it sends to all) */
     size_t full_bytes;        /* size of the last full state sent to it */
     unsigned backoff;         /* re-sends without progress wait timeout << backoff (≤ BACKOFF_MAX) */
     sh_range pend[PENDING_ACKS];
@@ -324,6 +325,22 @@ static void send_full(sh_state *s, sh_peer *p, au_nanos now) {
     send_payload(s, p, &b, 0, true);
 }
 
+/* Under All, a delta received from a member is not forwarded: that member sends it to every
+ * member itself and re-sends until each one acks, so a forwarded copy would cross the wire only
+ * to be found redundant (it was ~4/5 of the All traffic in a 6-node mesh). Deltas whose sender
+ * is not (or no longer) a member are forwarded as before. If a sender we relied on is removed
+ * before it reached everyone, its deltas may already be collected here: on_update then resets
+ * every peer's ack to 0, so each gets the missing part through the normal catch-up (the buffer
+ * from 0 if it is still whole, else the full state from its catch-up sources first). Every node
+ * must use the same selector (include/aurum/crdt_share.h). */
+static bool relied_on(sh_state *s, const sh_dent *e) {
+    if (s->cfg.selector != AU_SHARE_ALL || e->origin == 0) return false;
+    sh_peer *o = peer_by_id(s, e->origin);
+    if (!o) return false;
+    o->relied = true;
+    return true;
+}
+
 /* The join of D[base, clock) less what came from p, encoded and sent. A group with nothing from
  * p is the same for every such peer: the last one is kept encoded (re-sends to peers that do not
  * answer, and peers at the same clock, then cost a copy, not a join). */
@@ -344,13 +361,14 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
     for (uint64_t k = base; k < s->clock; k++) {
         sh_dent *e = dent(s, k);
         if (e->origin == p->id) continue; /* it has it: it sent it (no back-propagation) */
+        if (relied_on(s, e)) continue;    /* its sender sends it to p itself */
         if (s->t->join(acc, e->d) != AU_OK) { s->t->free(acc); return; }
         any = true;
     }
     p->sent_at = now;
     p->sent_clock = s->clock;
     if (!any) {
-        /* everything in the range came from p itself */
+        /* everything in the range came from p itself or is sent to p by its sender */
         if (base <= p->acked) advance(p, s->clock);
         s->t->free(acc);
         return;
@@ -697,12 +715,25 @@ static void on_update(sh_state *s, au_cluster_update *u) {
         s->npeers = 0;
     } else {
         /* the ack table follows the member set: new members start at 0, gone ones are dropped */
+        bool reset = false;
         for (size_t i = 0; i < s->npeers;) {
             bool found = false;
             for (uint32_t k = 0; k < u->members.len && !found; k++) found = u->members.ptr[k].id == s->peers[i].id;
             if (found) i++;
-            else remove_peer_at(s, i);
+            else { reset |= s->peers[i].relied; remove_peer_at(s, i); }
         }
+        if (reset) {
+            /* a sender whose deltas we did not forward is gone (see relied_on): catch everyone up */
+            LOG(AU_LOG_INFO, "crdt %s: a member relied on to send its deltas left; peers catch up",
+                s->cfg.name);
+            for (size_t i = 0; i < s->npeers; i++) {
+                sh_peer *p = &s->peers[i];
+                p->acked = p->sent_clock = 0;
+                p->sent_at = 0;
+                memset(p->pend, 0, sizeof p->pend);
+            }
+        }
+        s->cache.len = 0; /* a group's content depends on the member set (relied_on) */
         for (uint32_t k = 0; k < u->members.len; k++) {
             const au_cluster_member *m = &u->members.ptr[k];
             if (m->id != s->me && !peer_by_id(s, m->id)) add_peer(s, m);
