@@ -102,6 +102,7 @@ typedef struct sh_peer {
     bool priority;
     bool heard;               /* it has acked something of ours */
     bool relied;              /* All: a delta it sent us was not forwarded (it sends to all) */
+    au_nanos heard_at;        /* when it last acked something of ours */
     size_t full_bytes;        /* size of the last full state sent to it */
     unsigned backoff;         /* re-sends without progress wait timeout << backoff (≤ BACKOFF_MAX) */
     sh_range pend[PENDING_ACKS];
@@ -309,8 +310,12 @@ static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, bool
         (unsigned long long)s->clock, (unsigned)len);
     stat_add(&s->h->bytes_sent, len);
     stat_add(full ? &s->h->states_sent : &s->h->deltas_sent, 1);
+    /* Our address is needed only by a receiver that does not know us as a member (to ack us):
+     * it is sent until p acks, and again whenever p has not acked for a timeout (it may have
+     * dropped us from its member set). Saves its ~16 B in the steady state. */
+    bool with_addr = !p->heard || now_of(s) - p->heard_at >= s->cfg.timeout;
     send_wire(s, p->ref, (sh_wire){ .tag = sh_wire_delta, .delta = {
-        .from = au_str_view(s->addr), .id = s->me, .type = s->type_hash, .base = base,
+        .from = au_str_view(with_addr ? s->addr : ""), .id = s->me, .type = s->type_hash, .base = base,
         .clock = s->clock, .full = full, .data = data, .rest = rest } });
     return true;
 }
@@ -480,7 +485,7 @@ static void want_flush(sh_state *s) {
 /* ---- receiving -------------------------------------------------------------------------------- */
 
 static void on_delta(sh_state *s, sh_delta *d) {
-    if (d->from.len == 0 || d->from.len > ADDR_MAX || d->id == 0 || d->base > d->clock ||
+    if (d->from.len > ADDR_MAX || d->id == 0 || d->base > d->clock ||
         (d->full && d->base != 0)) {
         stat_add(&s->h->drops_invalid, 1);
         if (log_drop(s)) LOG(AU_LOG_WARN, "crdt %s: malformed delta dropped", s->cfg.name);
@@ -551,7 +556,13 @@ static void on_delta(sh_state *s, sh_delta *d) {
     sh_peer *p = peer_by_id(s, d->id);
     sh_wire_ref to;
     if (p) to = p->ref;
-    else {
+    else if (d->from.len == 0) {
+        /* not a member (to us) and no address: it cannot be acked now; its sender sends its
+         * address again when no ack came for a timeout (send_payload), and that one is acked */
+        LOG(AU_LOG_DEBUG, "crdt %s: delta from unknown %016llx without address not acked",
+            s->cfg.name, (unsigned long long)d->id);
+        return;
+    } else {
         char addr[ADDR_MAX + 1];
         memcpy(addr, d->from.ptr, d->from.len);
         addr[d->from.len] = 0;
@@ -562,7 +573,8 @@ static void on_delta(sh_state *s, sh_delta *d) {
         (unsigned long long)s->me, (unsigned long long)d->base, (unsigned long long)d->clock,
         (unsigned long long)d->id, (int)d->from.len, d->from.ptr, fresh ? "new" : "redundant",
         p ? "member" : "unknown");
-    send_wire(s, to, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(s->addr),
+    /* the ack's from stays empty: the receiver finds us by id (on_ack), the address is unused */
+    send_wire(s, to, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(""),
         .id = s->me, .base = d->base, .clock = d->clock } });
 }
 
@@ -595,6 +607,7 @@ static void on_ack(sh_state *s, sh_ack *a) {
         (unsigned long long)s->me, (unsigned long long)a->base, (unsigned long long)a->clock,
         p->addr, (unsigned long long)p->acked);
     p->heard = true;
+    p->heard_at = now_of(s);
     if (a->clock <= p->acked) return;
     if (a->base > p->acked) {
         /* out of order: remember it until the range before it is acked */
