@@ -85,7 +85,11 @@ extern "C" {
 /** Which peers a dispersal round sends to (besides the priority peers). */
 typedef enum au_share_selector {
     AU_SHARE_OUT_OF_DATE = 0, /**< the `amount` peers with the lowest acknowledged clock */
-    AU_SHARE_ALL,             /**< every peer that has not acknowledged the current clock */
+    AU_SHARE_ALL,             /**< every peer that has not acknowledged the current clock;
+                                   deltas received from a live member are not forwarded (it
+                                   sends them to every member itself), so every node must use
+                                   ALL if one does; when such a member is removed, peers catch
+                                   up from the buffer or a full state */
 } au_share_selector;
 
 /** Settings of one replica. Zero means the default for every field; durations are nanoseconds

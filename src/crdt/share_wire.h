@@ -1,7 +1,8 @@
 /* share_wire.h — the protocol of the CRDT dispersal actor (share.c): what replicas send each
  * other, and the actor's own root type. Private to src/crdt (and white-box tests).
  *
- * Every message names its sender (address, for the reply, and member id). No field is trusted:
+ * Every message names its sender's member id; a delta also its address (for the ack) until the
+ * receiver acks it (share.c: send_payload), an ack never (the address is empty). No field is trusted:
  * share.c checks sizes, clocks and the type hash before decoding the payload. */
 #ifndef AU_CRDT_SHARE_WIRE_H
 #define AU_CRDT_SHARE_WIRE_H

@@ -364,6 +364,39 @@ static void a_member_that_left_is_pruned_once_and_the_value_stays(void **st) {
     au_sim_destroy(sim);
 }
 
+/* All: node 0 does not forward node 2's delta to node 1 (node 2 sends to everyone itself), but
+ * node 2's datagrams to node 1 are blocked; when node 2 then fails, node 0 catches node 1 up. */
+static void all_catches_up_what_a_failed_member_did_not_deliver(void **st) {
+    (void)st;
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 11 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    for (int i = 0; i < 3; i++) sw_node(&w, i);
+    au_cluster_config cc = { .no_leave_on_stop = true };
+    au_share_config sc = { .name = "gc", .selector = AU_SHARE_ALL };
+    for (int i = 0; i < 3; i++) sw_start(&w, i, &cc, &au_gcounter_type, &sc);
+    au_share_gcounter_inc((au_share_gcounter){ w.sh[0] }, 1);
+    gc3 g = { &w, 3, 1 };
+    assert_true(sim_until(&w, gc_all, &g, AU_SEC(20)));
+    au_sim_run(sim, AU_SEC(1));
+    assert_int_equal(au_faults_block(w.node[2], w.addr[1], true), AU_OK);
+    au_share_gcounter_inc((au_share_gcounter){ w.sh[2] }, 5);
+    gc3 g0 = { &w, 1, 6 }; /* node 0 only */
+    assert_true(sim_until(&w, gc_all, &g0, AU_SEC(20)));
+    au_sim_run(sim, AU_SEC(1));
+    /* not forwarded while node 2 is a member */
+    assert_int_equal(au_share_gcounter_value((au_share_gcounter){ w.sh[1] }), 1);
+    au_node_stop(w.node[2]);
+    w.node[2] = NULL;
+    w.sh[2] = NULL;
+    w.n = 2;
+    g = (gc3){ &w, 2, 6 };
+    assert_true(sim_until(&w, gc_all, &g, AU_SEC(120)));
+    sw_stop(&w);
+    au_sim_destroy(sim);
+}
+
 /* ---- subscribers ------------------------------------------------------------------------------ */
 
 AU_LOCAL_ROOT(sub_msg, (changed, au_share_changed, AU_LOCAL));
@@ -422,6 +455,7 @@ int main(void) {
         cmocka_unit_test(bad_input_is_dropped_counted_and_not_acked),
         cmocka_unit_test(a_state_above_max_message_is_refused_and_counted),
         cmocka_unit_test(a_member_that_left_is_pruned_once_and_the_value_stays),
+        cmocka_unit_test(all_catches_up_what_a_failed_member_did_not_deliver),
         cmocka_unit_test(subscribers_get_every_change_local_and_remote),
         cmocka_unit_test(hundred_nodes_pncounter_and_ormap_with_loss_and_a_healed_partition),
     };
