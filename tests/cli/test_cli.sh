@@ -112,12 +112,13 @@ expect_exit 4 'not a key file' "malformed key file" status 127.0.0.1:1 --key-fil
 expect_exit 4 'No such file' "missing key file" node --bind 127.0.0.1:0 --key-file "$work/none.key"
 
 # ---- three nodes ------------------------------------------------------------------------------
-# start_node <i> [seed] [key file]: starts node i (port 0); sets addr[i] once it printed it.
+# start_node <i> [seed] [key file] [device key file]: starts node i (port 0); sets addr[i] once it printed it.
 declare -A addr pid
 start_node() {
-    local i=$1 seed=${2:-} keyfile=${3:-}
+    local i=$1 seed=${2:-} keyfile=${3:-} fleetfile=${4:-}
     local args=(node --bind 127.0.0.1:0)
     [[ -n $keyfile ]] && args+=(--key-file "$keyfile")
+    [[ -n $fleetfile ]] && args+=(--device-key-file "$fleetfile")
     [[ -n $seed ]] && args+=(--seed "$seed")
     "$aurum" "${args[@]}" >"$work/node$i.out" 2>"$work/node$i.err" &
     pid[$i]=$!
@@ -132,7 +133,8 @@ start_node() {
     exit 1
 }
 # ---- a sealed node: only holders of the key get an answer ------------------------------------
-start_node 0 "" "$key"
+"$aurum" keygen -o "$work/fleet.key" >/dev/null
+start_node 0 "" "$key" "$work/fleet.key"
 expect_exit 0 '' "status with the key" status "${addr[0]}" --key-file "$key" --json
 [[ $(python3 -c "import json; d=json.load(open('$work/out')); print((len(d['members']), d['members'][0]['state']))") == "(1, 'self')" ]] \
     && pass "the sealed node answers its key holders" || fail "sealed status: $(cat "$work/out")"
@@ -141,7 +143,6 @@ expect_exit 3 "no answer from ${addr[0]} within 300 ms .*without a key file" "st
 "$aurum" keygen -o "$work/other.key" >/dev/null
 expect_exit 3 "no answer from ${addr[0]} within 300 ms .*with this key" "status with another key" \
     status "${addr[0]}" --timeout 300 --key-file "$work/other.key"
-kill -TERM "${pid[0]}"
 
 # ---- three nodes ------------------------------------------------------------------------------
 start_node 1
@@ -167,6 +168,27 @@ until_true() {
     fail "$what: not within $secs s"
     return 1
 }
+
+# Sealed devices on the sealed node: one with the key derived from the node's fleet key is
+# owned; one with another fleet's key is refused (counted as drops_device_seal), never owned.
+"$aurum" device --server "${addr[0]}" --name sealed-a --interval 100 --key-file "$work/fleet.key" \
+    >"$work/sealed-a.out" 2>&1 &
+sealed_pid=$!
+pids+=($sealed_pid)
+"$aurum" device --server "${addr[0]}" --name forger --interval 100 --key-file "$work/other.key" \
+    >"$work/forger.out" 2>&1 &
+forger_pid=$!
+pids+=($forger_pid)
+sealed_owned() { grep -q '^aurum device: sealed-a owned by node id=' "$work/sealed-a.out"; }
+until_true 20 "a device sealing with its key derived from the fleet key is owned" sealed_owned
+seal_refused() {
+    "$aurum" status "${addr[0]}" --key-file "$key" --json --timeout 1000 >"$work/out" 2>/dev/null &&
+        [[ $(python3 -c "import json; d=json.load(open('$work/out')); print(d['node_stats']['drops_device_seal'] > 0)") == True ]]
+}
+until_true 20 "a device with another fleet's key is refused and counted" seal_refused
+grep -q 'owned by' "$work/forger.out" && fail "the device with another fleet's key was owned" \
+    || pass "the device with another fleet's key has no owner"
+kill -TERM "$sealed_pid" "$forger_pid" "${pid[0]}"
 
 formed() { # every node lists 3 members: itself and 2 alive ones, and 3 ring shares summing to 1
     local i

@@ -92,6 +92,9 @@ AU_LOCAL_ROOT(adm_msg, (status, adm_status_req, AU_REMOTE), (subscribe, adm_subs
  *  device's name and current owner from it. */
 #define AURUM_DEVICE_HELLO_TYPE 0x61752e68656c6c6full /* "au.hello" */
 #define AURUM_DEVICE_HELLO_MS 5000u
+/* The key id devices seal with (au_dc_config.key_id, au_node_config.device_key_id): apart from
+ * the ids aurum keygen gives cluster keys (0 upward), since a device key id must not be one. */
+#define AURUM_DEVICE_KEY_ID 200u
 #define AURUM_MAX_DEVICES 4096u
 
 #define AURUM_RING_SAMPLES 4096u

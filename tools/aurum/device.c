@@ -30,7 +30,8 @@ static const char usage[] =
     "(a numeric address) and reports its owner as it changes, until SIGINT/SIGTERM.\n"
     "  --name NAME      the device's name; its id is a hash of it\n"
     "  --interval MS    heartbeat interval to ask for (default 1000, at least 10)\n"
-    "  --key-file FILE  seal with the first key of this key file\n"
+    "  --key-file FILE  the fleet key file the nodes were given with --device-key-file:\n"
+    "                   seal with the key derived from it for this device's id\n"
     "Exit status: 0 stopped, 2 bad flags, 4 bad key file, 5 cannot open a socket, 1 other.\n";
 
 static volatile sig_atomic_t stopping;
@@ -118,8 +119,14 @@ int aurum_device(int argc, char **argv) {
     if (key_file) {
         int rc = aurum_read_keys("device", key_file, keys, &nkeys);
         if (rc) return rc;
-        cfg.key = keys[0].bytes;
-        cfg.key_id = keys[0].id;
+        /* The file holds the fleet key the nodes have (aurum node --device-key-file): this
+         * device seals with the key derived from it for its own id. */
+        static uint8_t own[AU_KEY_SIZE];
+        if (au_device_key_derive(keys[0].bytes, cfg.device, own) != AU_OK)
+            return aurum_fail("device", AURUM_EXIT_KEY, "cannot derive this device's key");
+        memset(keys, 0, sizeof keys);
+        cfg.key = own;
+        cfg.key_id = AURUM_DEVICE_KEY_ID;
         if (au_dc_posix_random(cfg.nonce_random, sizeof cfg.nonce_random))
             return aurum_fail("device", AURUM_EXIT_FAIL, "no random bytes for the nonce");
     }

@@ -16,18 +16,21 @@
 
 static const char usage[] =
     "usage: aurum node --bind HOST:PORT [--advertise HOST:PORT] [--seed HOST:PORT]...\n"
-    "                  [--key-file FILE] [--log-level LEVEL]\n"
+    "                  [--key-file FILE] [--device-key-file FILE] [--log-level LEVEL]\n"
     "Runs a cluster node until SIGINT (Ctrl-C) or SIGTERM, then leaves the cluster gracefully.\n"
     "  --bind HOST:PORT       UDP address to listen on (port 0: the OS picks one)\n"
     "  --advertise HOST:PORT  the address other nodes reach this one at (default: bound)\n"
     "  --seed HOST:PORT       a node to join through (repeat for more; none: start alone)\n"
     "  --key-file FILE        seal every datagram with this key file's keys (aurum keygen)\n"
+    "  --device-key-file FILE a fleet key (aurum keygen): devices must seal with the key\n"
+    "                         derived from it for their id (aurum device --key-file FILE)\n"
     "  --log-level LEVEL      log spec, e.g. info, debug, net=debug (default warn,user=info;\n"
     "                         AU_LOG from the environment when set)\n"
     "Exit status: 0 stopped cleanly, 2 bad flags, 4 bad key file, 5 cannot bind, 1 other.\n";
 
 int aurum_node(int argc, char **argv) {
     const char *bind = NULL, *advertise = NULL, *key_file = NULL, *log_level = NULL;
+    const char *device_key_file = NULL;
     const char *seeds[MAX_SEEDS];
     size_t nseeds = 0;
     for (int i = 1; i < argc; i++) {
@@ -39,6 +42,7 @@ int aurum_node(int argc, char **argv) {
         const char **slot = !strcmp(a, "--bind") ? &bind
                             : !strcmp(a, "--advertise") ? &advertise
                             : !strcmp(a, "--key-file") ? &key_file
+                            : !strcmp(a, "--device-key-file") ? &device_key_file
                             : !strcmp(a, "--log-level") ? &log_level
                             : !strcmp(a, "--seed") ? (nseeds < MAX_SEEDS ? &seeds[nseeds] : NULL)
                                                    : NULL;
@@ -73,12 +77,28 @@ int aurum_node(int argc, char **argv) {
         int rc = aurum_read_keys("node", key_file, keys, &nkeys);
         if (rc) return rc;
     }
+    /* A fleet key: each device seals with au_device_key_derive(fleet, its id), so a device
+     * holds its own key only and a node one secret for all (docs/security.md "Device keys"). */
+    au_key fleet[AU_KEYS_MAX];
+    size_t nfleet = 0;
+    if (device_key_file) {
+        int rc = aurum_read_keys("node", device_key_file, fleet, &nfleet);
+        if (rc) return rc;
+        for (size_t k = 0; k < nkeys; k++)
+            if (keys[k].id == AURUM_DEVICE_KEY_ID)
+                return aurum_fail("node", AURUM_EXIT_KEY,
+                                  "key file %s: key id %u is the devices' key id; use another",
+                                  key_file, AURUM_DEVICE_KEY_ID);
+    }
     au_node *node;
     au_err err = au_node_start(&(au_node_config){ .bind = bind, .advertise = advertise,
                                                   .workers = 2, .no_spin = true,
-                                                  .keys = nkeys ? keys : NULL, .nkeys = nkeys },
+                                                  .keys = nkeys ? keys : NULL, .nkeys = nkeys,
+                                                  .device_master_key = nfleet ? fleet[0].bytes : NULL,
+                                                  .device_key_id = AURUM_DEVICE_KEY_ID },
                                &node);
     memset(keys, 0, sizeof keys);
+    memset(fleet, 0, sizeof fleet);
     if (err == AU_EBIND)
         return aurum_fail("node", AURUM_EXIT_BIND,
                           "cannot bind %s: port in use, not an address of this host, or privileged",
