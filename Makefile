@@ -157,15 +157,22 @@ bench: deps
 	bench/devices/run.sh
 	bench/cluster/run.sh; rc=$$?; [ $$rc = 0 ] || [ $$rc = 77 ]
 	$(SHARE_BENCH)
+	$(CRDT_BENCH)
 
 bench-quick: deps
 	bench/run.sh --quick
 	RUNS=1 SIZES=10 bench/cluster/run.sh; rc=$$?; [ $$rc = 0 ] || [ $$rc = 77 ]
 	$(SHARE_BENCH) quick
+	$(CRDT_BENCH) 10000
 
 # CRDT sharing on loopback UDP (bench/crdt/share_bench.c; figures in docs/benchmarks.md).
 SHARE_BENCH = cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DAU_BUILD_BENCH=ON >/dev/null && \
 	cmake --build build-bench -j$(JOBS) --target share_bench >/dev/null && build-bench/bench/crdt/share_bench
+
+# The ORSet at 100,000 elements: memory per element, encode/decode and join times
+# (bench/crdt/crdt_bench.c; figures in docs/benchmarks.md).
+CRDT_BENCH = cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DAU_BUILD_BENCH=ON >/dev/null && \
+	cmake --build build-bench -j$(JOBS) --target crdt_bench >/dev/null && build-bench/bench/crdt/crdt_bench
 
 # Only the cluster benchmarks (side by side with Serf, and scale in simulation).
 bench-cluster: deps
