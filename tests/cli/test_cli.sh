@@ -83,6 +83,8 @@ expect_exit 2 '^aurum node: bad --log-level' "node, bad log level" node --bind 1
 expect_exit 2 '^aurum status: which node' "status without address" status
 expect_exit 2 '^aurum status: bad --timeout "soon"' "status --timeout soon" status 127.0.0.1:1 --timeout soon
 expect_exit 2 '^aurum status: bad address "nowhere"' "status nowhere" status nowhere
+expect_exit 2 '^aurum status: --json and --prometheus exclude each other' "status --json --prometheus" \
+    status 127.0.0.1:1 --json --prometheus
 expect_exit 2 '^aurum watch: which node' "watch without address" watch
 expect_exit 2 '^aurum device: --server HOST:PORT and --name NAME are required' "device without flags" device
 expect_exit 2 '^aurum device: bad --interval "5"' "device --interval 5" device --server 127.0.0.1:1 --name d --interval 5
