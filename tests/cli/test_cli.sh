@@ -5,7 +5,8 @@
 #     does not answer (3), a missing, malformed or group/world-readable key file (4), a port in
 #     use (5), keygen refusing to overwrite (4) and writing mode 0600;
 #   - a node sealed with a key file answers status with that key only (3 without it, or with
-#     another key);
+#     another key); a device sealing with another fleet's key is never owned, and says after 3 s
+#     that it has no owner and what to check;
 #   - 3 nodes: `status --json` on each lists 3 members (self + 2 alive)
 #     with ring shares that sum to 1, the shared counter when the build has CRDTs; 2 devices,
 #     named and with the same owner on every node, which the devices themselves confirm;
@@ -190,6 +191,9 @@ seal_refused() {
 until_true 20 "a device with another fleet's key is refused and counted" seal_refused
 grep -q 'owned by' "$work/forger.out" && fail "the device with another fleet's key was owned" \
     || pass "the device with another fleet's key has no owner"
+forger_told() { grep -qF "aurum device: forger: no owner after 3 s: is \`aurum node\` running at ${addr[0]}, with --device-key-file of this fleet key?" "$work/forger.out"; }
+until_true 10 "the refused device says, once, that it has no owner and what to check" forger_told
+[[ $(grep -c 'no owner after' "$work/forger.out") == 1 ]] || fail "the no-owner line repeated: $(cat "$work/forger.out")"
 kill -TERM "$sealed_pid" "$forger_pid" "${pid[0]}"
 
 formed() { # every node lists 3 members: itself and 2 alive ones, and 3 ring shares summing to 1
