@@ -7,6 +7,8 @@
 #   - a node sealed with a key file answers status with that key only (3 without it, or with
 #     another key); a device sealing with another fleet's key is never owned, and says after 3 s
 #     that it has no owner and what to check;
+#   - a node whose --seed never answers logs a WARN naming it (and stops cleanly); nodes that
+#     joined through theirs do not;
 #   - 3 nodes: `status --json` on each lists 3 members (self + 2 alive)
 #     with ring shares that sum to 1, the shared counter when the build has CRDTs; 2 devices,
 #     named and with the same owner on every node, which the devices themselves confirm;
@@ -196,6 +198,13 @@ until_true 10 "the refused device says, once, that it has no owner and what to c
 [[ $(grep -c 'no owner after' "$work/forger.out") == 1 ]] || fail "the no-owner line repeated: $(cat "$work/forger.out")"
 kill -TERM "$sealed_pid" "$forger_pid" "${pid[0]}"
 
+# A seed that never answers: the node runs alone and says so, naming the seed.
+start_node 9 "127.0.0.1:$nobody"
+lonely_warned() { grep -q "WARN .*no seed answered (127.0.0.1:$nobody): running alone" "$work/node9.err"; }
+until_true 10 "a node whose seed never answers warns that it runs alone, naming the seed" lonely_warned
+kill -TERM "${pid[9]}"
+wait "${pid[9]}" && pass "the lonely node stops cleanly on SIGTERM" || fail "the lonely node: exit $?"
+
 formed() { # every node lists 3 members: itself and 2 alive ones, and 3 ring shares summing to 1
     local i
     for i in 1 2 3; do
@@ -204,6 +213,9 @@ formed() { # every node lists 3 members: itself and 2 alive ones, and 3 ring sha
     done
 }
 until_true 20 "the cluster formed: every node lists self and 2 alive members" formed
+grep -q 'no seed answered' "$work/node2.err" "$work/node3.err" \
+    && fail "a node that joined through its seed warned that none answered" \
+    || pass "nodes that joined through their seed do not warn"
 for i in 1 2 3; do
     got=$(json "$work/s$i.json" "len(d['members']), d['address'] == '${addr[$i]}', \
 abs(sum(m['ring_share'] for m in d['members']) - 1) < 0.001, \
