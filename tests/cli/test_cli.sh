@@ -5,7 +5,10 @@
 #     does not answer (3), a missing, malformed or group/world-readable key file (4), a port in
 #     use (5), keygen refusing to overwrite (4) and writing mode 0600;
 #   - a node sealed with a key file answers status with that key only (3 without it, or with
-#     another key);
+#     another key); a device sealing with another fleet's key is never owned, and says after 3 s
+#     that it has no owner and what to check;
+#   - a node whose --seed never answers logs a WARN naming it (and stops cleanly); nodes that
+#     joined through theirs do not;
 #   - 3 nodes: `status --json` on each lists 3 members (self + 2 alive)
 #     with ring shares that sum to 1, the shared counter when the build has CRDTs; 2 devices,
 #     named and with the same owner on every node, which the devices themselves confirm;
@@ -83,6 +86,8 @@ expect_exit 2 '^aurum node: bad --log-level' "node, bad log level" node --bind 1
 expect_exit 2 '^aurum status: which node' "status without address" status
 expect_exit 2 '^aurum status: bad --timeout "soon"' "status --timeout soon" status 127.0.0.1:1 --timeout soon
 expect_exit 2 '^aurum status: bad address "nowhere"' "status nowhere" status nowhere
+expect_exit 2 '^aurum status: --json and --prometheus exclude each other' "status --json --prometheus" \
+    status 127.0.0.1:1 --json --prometheus
 expect_exit 2 '^aurum watch: which node' "watch without address" watch
 expect_exit 2 '^aurum device: --server HOST:PORT and --name NAME are required' "device without flags" device
 expect_exit 2 '^aurum device: bad --interval "5"' "device --interval 5" device --server 127.0.0.1:1 --name d --interval 5
@@ -188,7 +193,17 @@ seal_refused() {
 until_true 20 "a device with another fleet's key is refused and counted" seal_refused
 grep -q 'owned by' "$work/forger.out" && fail "the device with another fleet's key was owned" \
     || pass "the device with another fleet's key has no owner"
+forger_told() { grep -qF "aurum device: forger: no owner after 3 s: is \`aurum node\` running at ${addr[0]}, with --device-key-file of this fleet key?" "$work/forger.out"; }
+until_true 10 "the refused device says, once, that it has no owner and what to check" forger_told
+[[ $(grep -c 'no owner after' "$work/forger.out") == 1 ]] || fail "the no-owner line repeated: $(cat "$work/forger.out")"
 kill -TERM "$sealed_pid" "$forger_pid" "${pid[0]}"
+
+# A seed that never answers: the node runs alone and says so, naming the seed.
+start_node 9 "127.0.0.1:$nobody"
+lonely_warned() { grep -q "WARN .*no seed answered (127.0.0.1:$nobody): running alone" "$work/node9.err"; }
+until_true 10 "a node whose seed never answers warns that it runs alone, naming the seed" lonely_warned
+kill -TERM "${pid[9]}"
+wait "${pid[9]}" && pass "the lonely node stops cleanly on SIGTERM" || fail "the lonely node: exit $?"
 
 formed() { # every node lists 3 members: itself and 2 alive ones, and 3 ring shares summing to 1
     local i
@@ -198,6 +213,9 @@ formed() { # every node lists 3 members: itself and 2 alive ones, and 3 ring sha
     done
 }
 until_true 20 "the cluster formed: every node lists self and 2 alive members" formed
+grep -q 'no seed answered' "$work/node2.err" "$work/node3.err" \
+    && fail "a node that joined through its seed warned that none answered" \
+    || pass "nodes that joined through their seed do not warn"
 for i in 1 2 3; do
     got=$(json "$work/s$i.json" "len(d['members']), d['address'] == '${addr[$i]}', \
 abs(sum(m['ring_share'] for m in d['members']) - 1) < 0.001, \

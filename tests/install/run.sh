@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh — the installed package as a user meets it: every program in examples/ built out of
 # tree against an installed prefix, with find_package(aurum) (tests/install/CMakeLists.txt,
-# shared and static) and with pkg-config (`cc x.c $(pkg-config --cflags --libs aurum)`), and
+# shared and static) and with pkg-config (`cc x.c $(pkg-config --cflags --libs aurum)`, and the
+# static archive with its dependencies as the README shows), and
 # each build run. What a run must show:
 #   quickstart          prints the line "total 42"
 #   pingpong            prints "<n> hits in" and both players' "stopping" lines
@@ -46,6 +47,16 @@ for e in "${examples[@]}"; do
     cc -std=gnu11 -Wall -Werror "$src/examples/$e.c" -o "$work/pc/$e" $flags \
         >"$work/pc/$e.log" 2>&1 || { cat "$work/pc/$e.log"; echo "install: pkg-config build of $e failed"; }
 done
+# pkg-config, static: the archive named, its dependencies from their own .pc files (as the README
+# shows it; `pkg-config --static --libs aurum` alone would still link libaurum.so).
+mkdir -p "$work/pcs"
+pcs() { PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/share/pkgconfig" pkg-config "$@"; }
+sflags="$(pcs --cflags aurum) $(pcs --variable=libdir aurum)/libaurum.a $(pcs --libs libuv libcbor libsodium libxxhash) -lpthread -lm"
+for e in "${examples[@]}"; do
+    # shellcheck disable=SC2086
+    cc -std=gnu11 -Wall -Werror "$src/examples/$e.c" -o "$work/pcs/$e" $sflags \
+        >"$work/pcs/$e.log" 2>&1 || { cat "$work/pcs/$e.log"; echo "install: static pkg-config build of $e failed"; }
+done
 
 export LD_LIBRARY_PATH="$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # run <way> <name> <binary>: runs one example and checks what it must show.
@@ -70,11 +81,12 @@ run_one() {
         record failed "$way/$e"
     fi
 }
-for way in find_package_shared find_package_static pkg_config; do
+for way in find_package_shared find_package_static pkg_config pkg_config_static; do
     case $way in
     find_package_shared) dir=$work/cmake suffix=_shared ;;
     find_package_static) dir=$work/cmake suffix=_static ;;
     pkg_config) dir=$work/pc suffix= ;;
+    pkg_config_static) dir=$work/pcs suffix= ;;
     esac
     for e in "${examples[@]}"; do
         case $e in
@@ -97,5 +109,9 @@ if ldd "$work/pc/quickstart" 2>/dev/null | grep -q "libaurum" &&
    ! ldd "$work/pc/quickstart" | grep "libaurum" | grep -q "$prefix/lib"; then
     echo "install: pkg_config/quickstart resolves libaurum outside $prefix:"; ldd "$work/pc/quickstart" | grep libaurum
     record failed "pkg_config/uses-installed-library"
+fi
+if [[ -x $work/pcs/quickstart ]] && ldd "$work/pcs/quickstart" 2>/dev/null | grep -q "libaurum"; then
+    echo "install: pkg_config_static/quickstart loads a shared libaurum:"; ldd "$work/pcs/quickstart" | grep libaurum
+    record failed "pkg_config_static/no-shared-libaurum"
 fi
 exit $rc

@@ -1,5 +1,6 @@
 /* test_visibility.c — a send into the void leaves a trace a user finds: a rate-limited WARN on
- * the receiving node naming what was dropped, why and from where; a "no answer" count on the
+ * the receiving node naming what was dropped, why and from where (a name that never was, an
+ * actor that has stopped, another root type); a "no answer" count on the
  * sender; INFO lines for bind and stop; a too-big message counted once, not per datagram; a
  * forge to port 0 refused. The lines are captured through the log sink. */
 #include <aurum/aurum.h>
@@ -108,6 +109,35 @@ static void each_kind_of_dropped_send_is_warned_once_with_the_sender_and_the_rea
     recorder_destroy(&log);
 }
 
+static bool one_stopped(void *node) { return stats_of(node).actors_stopped >= 1; }
+static bool five_unknown(void *node) { return stats_of(node).drops_unknown_actor >= 5; }
+
+/* A send to an actor that was there and has stopped: the same trace as a name that never was. */
+static void a_send_to_a_stopped_actor_is_warned_with_its_name_and_the_sender(void **s) {
+    capture_start(AU_LOG_WARN);
+    au_node *a, *b;
+    assert_int_equal(au_node_start(NULL, &a), AU_OK);
+    assert_int_equal(au_node_start(NULL, &b), AU_OK);
+    recorder log;
+    recorder_init(&log);
+    store_msg_ref gone = au_spawn(b, store_actor, "gone", &(store){ &log });
+    int64_t_ref far = au_forge(store_msg, int64_t, a, "gone", au_node_address(b));
+    assert_int_equal(au_send(far, (int64_t)1), AU_OK);
+    assert_true(recorder_wait(&log, 1, WAIT_MS));              /* it was there */
+    assert_int_equal(au_stop(gone), AU_OK);
+    assert_true(wait_until(one_stopped, b, WAIT_MS));
+    for (int i = 0; i < 5; i++) assert_int_equal(au_send(far, (int64_t)i), AU_OK);
+    assert_true(wait_until(logged, &(words){ "WARN", "'gone'", "no actor" }, WAIT_MS));
+    assert_true(wait_until(five_unknown, b, WAIT_MS));
+    assert_int_equal(stats_of(b).drops_unknown_actor, 5);
+    assert_int_equal(lines_with("WARN", "'gone'", au_node_address(a)), 1);   /* five: one line */
+    assert_int_equal(recorder_count(&log), 1);
+    capture_stop();
+    au_node_stop(a);
+    au_node_stop(b);
+    recorder_destroy(&log);
+}
+
 static bool received_100(void *node) { return stats_of(node).datagrams_received >= 100; }
 
 static void a_message_above_the_receivers_limit_is_counted_once_and_warned(void **s) {
@@ -189,6 +219,7 @@ static void bind_and_stop_are_logged_at_info_and_a_forge_to_port_zero_is_refused
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(each_kind_of_dropped_send_is_warned_once_with_the_sender_and_the_reason),
+        cmocka_unit_test(a_send_to_a_stopped_actor_is_warned_with_its_name_and_the_sender),
         cmocka_unit_test(a_message_above_the_receivers_limit_is_counted_once_and_warned),
         cmocka_unit_test(sends_to_a_node_that_never_answers_are_counted_on_the_sender),
         cmocka_unit_test(bind_and_stop_are_logged_at_info_and_a_forge_to_port_zero_is_refused),

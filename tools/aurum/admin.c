@@ -23,6 +23,7 @@ struct aurum_admin {
     au_str_lref lines;
     au_cluster *cluster;
     au_nanos started;
+    char seeds[256]; /* the --seed addresses, ", " between them; "" without (set before spawn) */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool left;
@@ -190,6 +191,11 @@ static void on_update(admin_state *s, au_ctx *ctx, au_cluster_update *u) {
         if (e->kind == AU_CLUSTER_REMOVED && n > 0 && (size_t)n < sizeof line)
             snprintf(line + n, sizeof line - (size_t)n, " reason=%s", reason_name(e->reason));
         au_log(AU_LOG_USER, AU_LOG_INFO, "%s", line);
+        if (e->kind == AU_CLUSTER_ALONE && s->h->seeds[0])
+            au_log(AU_LOG_USER, AU_LOG_WARN,
+                   "no seed answered (%s): running alone, still contacting them (is `aurum "
+                   "node` running there, with the same --key-file?)",
+                   s->h->seeds);
         broadcast(s, now, line);
     }
     /* Members the events did not name (a subscription that started late) are alive. */
@@ -352,9 +358,15 @@ static void admin_post_stop(au_ctx *ctx, admin_state *s) {
 AU_ACTOR(admin_actor, admin_state, adm_msg, .pre_start = admin_pre_start, .recv = admin_recv,
          .post_stop = admin_post_stop);
 
-aurum_admin *aurum_admin_start(au_node *node, au_cluster *c) {
+aurum_admin *aurum_admin_start(au_node *node, au_cluster *c, const char *const *seeds,
+                               size_t nseeds) {
     aurum_admin *a = calloc(1, sizeof *a);
     if (!a) return NULL;
+    for (size_t i = 0, n = 0; i < nseeds && n < sizeof a->seeds; i++) {
+        int k = snprintf(a->seeds + n, sizeof a->seeds - n, "%s%s", i ? ", " : "", seeds[i]);
+        if (k < 0) break;
+        n += (size_t)k;
+    }
     a->node = node;
     a->cluster = c;
     a->started = au_node_now(node);

@@ -107,9 +107,12 @@ AU_LOCAL_ROOT(adm_msg, (status, adm_status_req, AU_REMOTE), (subscribe, adm_subs
 typedef struct aurum_admin aurum_admin;
 
 /** Spawns the admin actor on node (registered as AURUM_ADMIN_NAME) and subscribes it to c.
- *  NULL with a message on stderr on failure. The handle is the caller's: free it with
- *  aurum_admin_free after au_node_stop (the actor's own state is freed when it stops). */
-aurum_admin *aurum_admin_start(au_node *node, au_cluster *c);
+ *  seeds (nseeds of them, copied) are the --seed addresses: when the node nevertheless starts
+ *  alone, the actor logs a WARN naming them. NULL with a message on stderr on failure. The
+ *  handle is the caller's: free it with aurum_admin_free after au_node_stop (the actor's own
+ *  state is freed when it stops). */
+aurum_admin *aurum_admin_start(au_node *node, au_cluster *c, const char *const *seeds,
+                               size_t nseeds);
 void aurum_admin_free(aurum_admin *a);
 /** The admin actor's line interface: each au_str sent there goes to every watcher. */
 au_str_lref aurum_admin_lines(aurum_admin *a);

@@ -9,8 +9,9 @@
  * in microseconds (au_dc_posix_incarnation), so a restarted device is a newer run.
  * Standard output, flushed per line: "aurum device: NAME is device 0x<id>, announcing to ADDR",
  * then at each change "aurum device: NAME owned by node id=<cluster id>" or "aurum device: NAME
- * has no owner, announcing". Whenever it has an
- * owner it says hello (its name, AURUM_DEVICE_HELLO_TYPE) at each change and every
+ * has no owner, announcing". A device without an owner for NO_OWNER_MS says so once on stderr
+ * (UDP is silent when no node listens, or when a keyed node drops an unsealed device). Whenever
+ * it has an owner it says hello (its name, AURUM_DEVICE_HELLO_TYPE) at each change and every
  * AURUM_DEVICE_HELLO_MS, so every node can name it and knows its owner. */
 #define _GNU_SOURCE
 #include "aurum_cli.h"
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #define BUF_SIZE 1400 /* the cluster's default mtu */
+#define NO_OWNER_MS 3000 /* without an owner this long (ms): one line on stderr, per spell */
 
 static const char usage[] =
     "usage: aurum device --server HOST:PORT --name NAME [--interval MS] [--key-file FILE]\n"
@@ -145,9 +147,24 @@ int aurum_device(int argc, char **argv) {
         printf("aurum device: %s is device 0x%llx, announcing to %s\n", name,
                (unsigned long long)cfg.device, server);
         fflush(stdout);
-        uint32_t last_hello = 0;
+        uint32_t last_hello = 0, unowned_since = cfg.platform.now_ms(&io);
+        bool told = false; /* this spell without an owner was reported */
         while (!stopping) {
             uint32_t wait = au_dc_poll(&dc), now = cfg.platform.now_ms(&io);
+            if (au_dc_owner(&dc)) {
+                unowned_since = now;
+                told = false;
+            } else if (!told && now - unowned_since >= NO_OWNER_MS) {
+                fprintf(stderr,
+                        "aurum device: %s: no owner after %u s: is `aurum node` running at %s%s\n",
+                        name, NO_OWNER_MS / 1000, server,
+                        key_file ? ", with --device-key-file of this fleet key?"
+                                 : "? (a node with --key-file takes only devices sealed with "
+                                   "its fleet key: --key-file)");
+                told = true;
+            } else if (!told && wait > NO_OWNER_MS - (now - unowned_since)) {
+                wait = NO_OWNER_MS - (now - unowned_since);
+            }
             if (au_dc_owner(&dc) && (hello_due || now - last_hello >= AURUM_DEVICE_HELLO_MS)) {
                 hello(&dc);
                 hello_due = 0;

@@ -10,7 +10,9 @@
 static const char usage[] =
     "usage: aurum keygen [-o FILE] [--id N]\n"
     "Writes a new cluster key file (mode 0600) to FILE (default aurum.key); refuses to overwrite.\n"
-    "Give the same file to every node (--key-file) and to status, watch and device.\n"
+    "Give the same file to every node (--key-file) and to the commands that talk to them\n"
+    "(status, watch, incr, add); a fleet key for devices is made the same way and given to\n"
+    "the nodes with --device-key-file and to aurum device with --key-file.\n"
     "  -o FILE   where to write it\n"
     "  --id N    the key's id, 0..255 (default 0; a new id for each rotation)\n"
     "Exit status: 0 written, 2 bad flags, 4 the file exists or cannot be written.\n";

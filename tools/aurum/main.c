@@ -12,7 +12,7 @@ static const struct {
 } commands[] = {
     { "node", aurum_node, "run a cluster node until Ctrl-C, then leave gracefully" },
     { "status", aurum_status, "a node's members, ring, devices, shared values, counters" },
-    { "watch", aurum_watch, "follow a node's membership events live" },
+    { "watch", aurum_watch, "follow a node's membership and device events live" },
     { "device", aurum_device, "run a simulated device against a node's device server" },
     { "incr", aurum_incr, "increment the shared counter through a node" },
     { "add", aurum_add, "add an element to the shared set through a node" },

@@ -123,7 +123,7 @@ int aurum_node(int argc, char **argv) {
         return aurum_fail("node", err == AU_EINVAL ? AURUM_EXIT_USAGE : AURUM_EXIT_FAIL,
                           "cannot start the cluster: %s (%s)", au_strerror(err), au_err_name(err));
     }
-    aurum_admin *admin = aurum_admin_start(node, cluster);
+    aurum_admin *admin = aurum_admin_start(node, cluster, seeds, nseeds);
     if (!admin) {
         au_node_stop(node);
         return AURUM_EXIT_FAIL;

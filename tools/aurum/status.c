@@ -218,10 +218,12 @@ int aurum_status(int argc, char **argv) {
             fputs(usage, stdout);
             return 0;
         }
-        if (!strcmp(a, "--json")) {
-            format = JSON;
-        } else if (!strcmp(a, "--prometheus")) {
-            format = PROM;
+        if (!strcmp(a, "--json") || !strcmp(a, "--prometheus")) {
+            bool want_json = a[2] == 'j';
+            if (format != TABLE && (format == JSON) != want_json)
+                return aurum_fail("status", AURUM_EXIT_USAGE,
+                                  "--json and --prometheus exclude each other (pick one)");
+            format = want_json ? JSON : PROM;
         } else if (!strcmp(a, "--key-file")) {
             if (!(key_file = aurum_flag_value("status", argc, argv, &i))) return AURUM_EXIT_USAGE;
         } else if (!strcmp(a, "--timeout")) {
