@@ -153,6 +153,12 @@ const char *aurum_flag_value(const char *cmd, int argc, char **argv, int *i);
 /** Parses a positive decimal number into *out; false when it is not one or above max. */
 bool aurum_parse_uint(const char *s, unsigned long max, unsigned long *out);
 
+/** The flags every command that talks to a node takes: --key-file FILE and --timeout MS (1 ..
+ *  3,600,000). At argv[*i]: 1 when it was one of them (stored, *i advanced), 0 when it was not,
+ *  -1 when its value is missing or bad (the message is printed; exit AURUM_EXIT_USAGE). */
+int aurum_client_flag(const char *cmd, int argc, char **argv, int *i, const char **key_file,
+                      unsigned long *timeout_ms);
+
 /** Checks "host:port" (a port 1..65535 unless allow_zero; a non-empty host). */
 bool aurum_check_hostport(const char *s, bool allow_zero);
 

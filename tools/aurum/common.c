@@ -42,6 +42,21 @@ bool aurum_parse_uint(const char *s, unsigned long max, unsigned long *out) {
     return true;
 }
 
+int aurum_client_flag(const char *cmd, int argc, char **argv, int *i, const char **key_file,
+                      unsigned long *timeout_ms) {
+    bool key = !strcmp(argv[*i], "--key-file");
+    if (!key && strcmp(argv[*i], "--timeout")) return 0;
+    const char *v = aurum_flag_value(cmd, argc, argv, i);
+    if (!v) return -1;
+    if (key) {
+        *key_file = v;
+    } else if (!aurum_parse_uint(v, 3600000, timeout_ms)) {
+        aurum_fail(cmd, AURUM_EXIT_USAGE, "bad --timeout \"%s\" (want milliseconds, 1..3600000)", v);
+        return -1;
+    }
+    return 1;
+}
+
 bool aurum_check_hostport(const char *s, bool allow_zero) {
     const char *colon = strrchr(s, ':');
     if (!colon || colon == s) return false;

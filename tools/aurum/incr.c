@@ -21,17 +21,13 @@ int aurum_incr(int argc, char **argv) {
     bool have_by = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int taken;
         if (aurum_is_help(a)) {
             fputs(usage, stdout);
             return 0;
         }
-        if (!strcmp(a, "--key-file")) {
-            if (!(key_file = aurum_flag_value("incr", argc, argv, &i))) return AURUM_EXIT_USAGE;
-        } else if (!strcmp(a, "--timeout")) {
-            const char *v = aurum_flag_value("incr", argc, argv, &i);
-            if (!v) return AURUM_EXIT_USAGE;
-            if (!aurum_parse_uint(v, 3600000, &timeout_ms))
-                return aurum_fail("incr", AURUM_EXIT_USAGE, "bad --timeout \"%s\"", v);
+        if ((taken = aurum_client_flag("incr", argc, argv, &i, &key_file, &timeout_ms)) != 0) {
+            if (taken < 0) return AURUM_EXIT_USAGE;
         } else if (a[0] == '-') {
             return aurum_fail("incr", AURUM_EXIT_USAGE,
                               "unknown argument \"%s\" (see aurum incr --help)", a);

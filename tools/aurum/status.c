@@ -214,6 +214,7 @@ int aurum_status(int argc, char **argv) {
     unsigned long timeout_ms = 2000;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int taken;
         if (aurum_is_help(a)) {
             fputs(usage, stdout);
             return 0;
@@ -224,14 +225,8 @@ int aurum_status(int argc, char **argv) {
                 return aurum_fail("status", AURUM_EXIT_USAGE,
                                   "--json and --prometheus exclude each other (pick one)");
             format = want_json ? JSON : PROM;
-        } else if (!strcmp(a, "--key-file")) {
-            if (!(key_file = aurum_flag_value("status", argc, argv, &i))) return AURUM_EXIT_USAGE;
-        } else if (!strcmp(a, "--timeout")) {
-            const char *v = aurum_flag_value("status", argc, argv, &i);
-            if (!v) return AURUM_EXIT_USAGE;
-            if (!aurum_parse_uint(v, 3600000, &timeout_ms))
-                return aurum_fail("status", AURUM_EXIT_USAGE,
-                                  "bad --timeout \"%s\" (want milliseconds, 1..3600000)", v);
+        } else if ((taken = aurum_client_flag("status", argc, argv, &i, &key_file, &timeout_ms)) != 0) {
+            if (taken < 0) return AURUM_EXIT_USAGE;
         } else if (a[0] == '-' || addr) {
             return aurum_fail("status", AURUM_EXIT_USAGE,
                               "unknown argument \"%s\" (see aurum status --help)", a);

@@ -68,18 +68,13 @@ int aurum_watch(int argc, char **argv) {
     unsigned long timeout_ms = 2000;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int taken;
         if (aurum_is_help(a)) {
             fputs(usage, stdout);
             return 0;
         }
-        if (!strcmp(a, "--key-file")) {
-            if (!(key_file = aurum_flag_value("watch", argc, argv, &i))) return AURUM_EXIT_USAGE;
-        } else if (!strcmp(a, "--timeout")) {
-            const char *v = aurum_flag_value("watch", argc, argv, &i);
-            if (!v) return AURUM_EXIT_USAGE;
-            if (!aurum_parse_uint(v, 3600000, &timeout_ms))
-                return aurum_fail("watch", AURUM_EXIT_USAGE,
-                                  "bad --timeout \"%s\" (want milliseconds, 1..3600000)", v);
+        if ((taken = aurum_client_flag("watch", argc, argv, &i, &key_file, &timeout_ms)) != 0) {
+            if (taken < 0) return AURUM_EXIT_USAGE;
         } else if (a[0] == '-' || addr) {
             return aurum_fail("watch", AURUM_EXIT_USAGE,
                               "unknown argument \"%s\" (see aurum watch --help)", a);
