@@ -52,7 +52,11 @@ keep_failed() { [[ ${KEEP_FAILED:-0} == 1 ]] && cp -r "$dir" "/tmp/cluster-bench
 # (a failure of the system under test, reported as such).
 not_started() {
   local k=0
-  for ((i = 0; i < $2; i++)); do [[ -s $dir/$1$i ]] || k=$((k + 1)); done
+  for ((i = 0; i < $2; i++)); do
+    [[ -s $dir/$1$i ]] && continue
+    k=$((k + 1))
+    [[ -s $dir/serr$i && $1 == s ]] && echo "# serf agent $i: $(grep -m1 -iE 'error|fail' "$dir/serr$i")" >&2
+  done
   if ((k > 0)); then echo "RETRY $k -"; else echo "- - -"; fi
 }
 
@@ -127,7 +131,7 @@ serf_run() {
     local join=(); ((i > 0)) && join=(-join=127.0.0.1:21000)
     SERF_BENCH_LOG=$dir/s$i ip netns exec "$ns" serf agent -node="n$i" -bind="127.0.0.1:$((21000 + i))" \
       -rpc-addr="127.0.0.1:$((22000 + i))" "${join[@]}" -log-level=err \
-      -event-handler="member-join,member-failed=$dir/handler.sh" >/dev/null 2>&1 &
+      -event-handler="member-join,member-failed=$dir/handler.sh" >"$dir/serr$i" 2>&1 &
     pids+=($!)
   done
   wait_all 60 serf_all "$n" member-join "$((n - 1))" 0 || { keep_failed; not_started s "$n"; stop_all; rm -f "$dir"/s*; return; }
