@@ -373,7 +373,10 @@ void au_net_enqueue(au_net_t *net, au_peer *peer, au_outmsg *m) {
             return;                    /* the note keeps the hold */
         }
     }
-    take_peer(b, peer); /* owned by another thread: that one sends what is queued */
+    /* Not taken: another thread owns the peer (it sends what is queued), or this one does, its
+     * datagrams waiting in the batch. With that many queued, send the batch now, which drains
+     * the peer again if it is this thread's: a long turn's queue stays bounded. */
+    if (!take_peer(b, peer) && queued >= DEFER_MESSAGES) flush_all(b);
     unhold(peer);
     if (!turn) {
         flush_all(b);
