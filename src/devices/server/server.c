@@ -17,7 +17,9 @@
  * node the device's owner, re-checked at every ring change and every conflict report; otherwise
  * it is STANDBY (a copy for when the ring gives it here) or gone. Records are created only by the
  * core, only within max_devices and the new-device token bucket. ds->lock guards the table, the
- * ring and the stats: the core holds it during each hook, API calls from other threads take it. */
+ * ring and the stats: the core holds it during each hook, API calls from other threads take it.
+ * A down deadline includes the node's own lateness (measure_lateness), which changes only at the
+ * start of a tick: within a tick, a device polled and not declared down is due after now. */
 #include <aurum/device_server.h>
 
 #include <aurum/crdt.h>
