@@ -149,8 +149,9 @@ typedef struct au_channel_ops {
     const char *name;
     /* Binds the node's endpoint; *bound is the address actually bound. */
     au_err (*open)(struct au_net *net, const au_addr *bind, au_addr *bound);
-    /* Sends n datagrams to `to`; returns how many failed. Any thread. */
-    size_t (*send)(struct au_net *net, const au_addr *to, const struct iovec *dgrams, size_t n);
+    /* Sends n datagrams, each to its own address (dgrams[i].to); returns how many failed. Any
+     * thread. */
+    size_t (*send)(struct au_net *net, const au_datagram *dgrams, size_t n);
 } au_channel_ops;
 
 extern const au_channel_ops au_channel_datagram;
