@@ -14,11 +14,14 @@ static void pick_pn(harness *h, int r, hev *e) { pick(h, r, e, true); }
 static bool record(harness *h, int r, hev *e, int index) {
     (void)index;
     if (e->kind == EV_PRUNE) return h_record_prune(h, r, e, true);
+    /* A write supersedes every earlier write of its replica (its delta's context claims them
+     * all), not only the latest: a replica that got the new one but missed one between holds
+     * one entry for the writer, never two. Its totals continue from its latest live event. */
     uint64_t live = h_live(h, h->seen[r]);
     for (int i = 0; i < h->nev; i++)
-        if ((live >> i & 1) && h->ev[i].replica == r) {
-            e->obs = 1ull << i;
-            e->cum_p = h->ev[i].cum_p, e->cum_n = h->ev[i].cum_n;
+        if ((h->seen[r] >> i & 1) && h->ev[i].replica == r) {
+            e->obs |= 1ull << i;
+            if (live >> i & 1) e->cum_p = h->ev[i].cum_p, e->cum_n = h->ev[i].cum_n;
         }
     if (e->amount > 0) e->cum_p += e->amount;
     else e->cum_n -= e->amount;
