@@ -73,6 +73,7 @@ typedef struct au_outmsg {
 } au_outmsg;
 
 #define AU_SENDER_WINDOWS 4 /* replay windows kept per sender, one per recent incarnation */
+#define AU_SENDER_IDLE AU_SEC(10) /* a sender silent this long is evicted, its floor kept */
 
 /* A sender of datagrams, as the receive path knows it: the replay state and the partial
  * messages of one identity. Sealed, the identity is the sender id named in the authenticated
@@ -89,6 +90,7 @@ typedef struct au_sender {
     } windows[AU_SENDER_WINDOWS];
     uint64_t windows_clock;
     au_reassembly *reassembly; /* created on the first fragment */
+    au_nanos last_seen;        /* its last datagram: idle senders are evicted (senders.c) */
     struct au_sender *newer, *older; /* LRU list */
 } au_sender;
 
@@ -189,6 +191,8 @@ struct au_net {
     au_u64map senders;           /* identity → au_sender */
     au_sender *newest, *oldest;
     size_t nsenders, max_senders;
+    au_u64map floors;            /* identity → replay floor of an evicted sender (senders.c) */
+    size_t nfloors;
 
     pthread_mutex_t lock;        /* guards the peer and remote tables */
     au_peer **peers;             /* buckets: grown with the table (load ≤ 1), up to max_peers */
@@ -265,7 +269,8 @@ int au_net_device_downlink(au_net_t *net, au_peer *peer, au_wire_packer *packer,
                            const au_wire_dest *dest, const uint8_t *payload, size_t len);
 
 /* senders.c (callers hold senders_lock) */
-/* The sender of that identity, or NULL. A hit makes it the most recently used. */
+/* The sender of that identity, or NULL. A hit makes it the most recently used. Senders idle
+ * for longer than AU_SENDER_IDLE are evicted first (keeping their replay floor). */
 au_sender *au_net_sender_find(au_net_t *net, uint64_t id);
 /* Makes a new sender, evicting the least recently used one if the table is full; NULL only
  * when out of memory. */
