@@ -100,8 +100,6 @@ typedef struct cl_state {
     bool ring_dirty;
     au_nanos next_ring;          /* the tick rebuilds a dirty ring no earlier (ring_interval) */
     au_nanos next_hb_carry;      /* heartbeats carry queued changes no earlier (heartbeats) */
-    bool catching_up;            /* applying a seed's stream to this joiner: new members are
-                                    not queued for dissemination (on_sync) */
     uint64_t managers[MAX_R];
     size_t nmanagers;
     charge *charges;
@@ -394,7 +392,7 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
         if (!cl_is_live(u->state)) return false; /* unknown and gone: nothing to remember */
         m = cl_table_add(&s->t, u->addr.ptr, u->addr.len, u->id, u->inc, u->state, u->vnodes);
         if (!m) return false;
-        if (!s->catching_up) queue(s, m);
+        queue(s, m);
         if (u->state == CL_SUSPECT) {
             m->suspect_since = now_of(s);
             add_accuser(m, u->by);
@@ -783,14 +781,7 @@ static void on_sync(cl_state *s, const cl_sync *y) {
     if (s->phase == JOINING && !(y->flags & (CL_SYNC_FULL | CL_SYNC_JOIN))) return;
     cl_member *sender = cl_table_get(&s->t, y->from.ptr, y->from.len);
     bool sender_known = sender != NULL;
-    /* The table a seed streams to its joiner holds what the cluster knows already (each member
-     * was disseminated when it joined): members new to the joiner are not news to pass on. Not
-     * queueing them matters when many join at once: the joiners' streams hold N²/2 entries, and
-     * queued, each would be retransmitted λ·log N times to random members (every node gossiping
-     * to nearly all the others, for tens of seconds after formation). */
-    s->catching_up = (y->flags & CL_SYNC_JOIN) != 0;
     apply_all(s, &y->entries, &y->from);
-    s->catching_up = false;
     if (s->phase == JOINING) become_member(s, AU_CLUSTER_JOINED); /* after the silent merge */
     cl_update buf[CL_SYNC_ENTRIES];
     if (y->flags & CL_SYNC_DIGEST) {
