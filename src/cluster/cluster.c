@@ -99,7 +99,6 @@ typedef struct cl_state {
     au_ring *ring;
     bool ring_dirty;
     au_nanos next_ring;          /* the tick rebuilds a dirty ring no earlier (ring_interval) */
-    au_nanos next_hb_carry;      /* heartbeats carry queued changes no earlier (heartbeats) */
     uint64_t managers[MAX_R];
     size_t nmanagers;
     charge *charges;
@@ -953,19 +952,13 @@ static void check_minority(cl_state *s) {
         minority ? "minority" : "majority again", live, s->baseline);
 }
 
-/* Heartbeats carry queued changes (uncounted: they go to the same few members) at most once
- * per gossip_interval: between two gossip rounds the least-sent changes are the same ones, so a
- * second heartbeat to the same manager would repeat them (at the default 50 ms hb_interval,
- * half of all the updates a node received while a thousand joins spread). */
-static void heartbeats(cl_state *s, au_nanos now) {
-    bool carry = now >= s->next_hb_carry;
-    if (carry) s->next_hb_carry = now + s->cfg.gossip_interval;
+static void heartbeats(cl_state *s) {
     for (size_t i = 0; i < s->nmanagers; i++) {
         cl_member *m = au_u64map_get(&s->t.by_key, s->managers[i]);
         if (!m || !cl_is_live(m->state)) continue;
         cl_update buf[CL_MAX_UPDATES];
-        cl_update_array ups = carry ? piggyback_counted(s, buf, false) : (cl_update_array){ buf, 0, 0 };
-        send_to(s, m, (cl_wire){ .tag = cl_wire_hb, .hb = { au_str_view(s->addr), s->c->id, ups } });
+        send_to(s, m, (cl_wire){ .tag = cl_wire_hb,
+                                 .hb = { au_str_view(s->addr), s->c->id, piggyback_counted(s, buf, false) } });
     }
 }
 
@@ -1027,7 +1020,7 @@ static void tick(au_ctx *ctx, cl_state *s) {
     }
     if (now >= s->next_hb) {
         s->next_hb = now + s->cfg.hb_interval;
-        heartbeats(s, now);
+        heartbeats(s);
     }
     check_charges(s, now);
     check_suspects(s, now);
