@@ -73,6 +73,34 @@ static uint64_t bytes_sent(void) {
     return b;
 }
 
+static double cpu_now(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* A progress line during formation: the fewest and the mean members a node counts. */
+static void progress(au_nanos elapsed, double t0) {
+    uint64_t lo = UINT64_MAX;
+    double sum = 0, peers = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t m = members_of(i);
+        if (m < lo) lo = m;
+        sum += (double)m;
+        au_node_stats st;
+        au_node_stats_get(nodes[i], &st);
+        peers += (double)st.peers;
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("# forming: %.0f s simulated, members per node min %llu mean %.0f of %d, peers per node "
+           "%.0f; %.1f s CPU, %.1f s wall, peak RSS %.0f MiB\n",
+           (double)elapsed / 1e9, (unsigned long long)lo, sum / n, n, peers / n, cpu_now(),
+           wall() - t0, (double)ru.ru_maxrss / 1024.0);
+    fflush(stdout);
+}
+
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -113,8 +141,14 @@ int main(int argc, char **argv) {
     }
     printf("# N=%d hb_interval=%u ms (0: default), %.1f simulated minutes\n", n, hb_ms, minutes);
 
-    au_nanos start = au_sim_now(sim), t;
-    while (!all_have((uint64_t)n) && au_sim_now(sim) - start < AU_SEC(300)) au_sim_run(sim, AU_MSEC(100));
+    au_nanos start = au_sim_now(sim), t, next_progress = start + AU_SEC(5);
+    while (!all_have((uint64_t)n) && au_sim_now(sim) - start < AU_SEC(300)) {
+        au_sim_run(sim, AU_MSEC(100));
+        if (au_sim_now(sim) >= next_progress) { /* how far a long formation got, if it is stopped */
+            next_progress += AU_SEC(5);
+            progress(au_sim_now(sim) - start, t0);
+        }
+    }
     printf("RESULT form_s %.2f s%s\n", (double)(au_sim_now(sim) - start) / 1e9,
            all_have((uint64_t)n) ? "" : " (not formed)");
     fflush(stdout);

@@ -98,6 +98,7 @@ typedef struct cl_state {
     double z;
     au_ring *ring;
     bool ring_dirty;
+    au_nanos next_ring;          /* the tick rebuilds a dirty ring no earlier (ring_interval) */
     uint64_t managers[MAX_R];
     size_t nmanagers;
     charge *charges;
@@ -981,6 +982,17 @@ static au_nanos tick_interval(const cl_state *s) {
     return t < AU_MSEC(10) ? AU_MSEC(10) : t;
 }
 
+/* How often the tick may rebuild a ring that membership changes made dirty: every tick in a
+ * small cluster, less often as it grows (a build sorts the N members, O(N log N), and while N
+ * nodes join together every node's membership changes at nearly every tick, so rebuilding at
+ * each one cost O(N² log N) per tick across a simulation). The ring only steers which members
+ * this node heartbeats to and monitors, so it may lag membership by this much; subscribers'
+ * snapshots are built at once (flush). */
+static au_nanos ring_interval(const cl_state *s) {
+    au_nanos t = tick_interval(s) * (au_nanos)(1 + (s->t.nlive + 1) / 128);
+    return t > AU_SEC(1) ? AU_SEC(1) : t;
+}
+
 static void tick(au_ctx *ctx, cl_state *s) {
     au_nanos now = now_of(s);
     au_nanos gap = s->last_tick ? now - s->last_tick : 0;
@@ -1002,7 +1014,10 @@ static void tick(au_ctx *ctx, cl_state *s) {
     }
     if (s->phase != IN) return;
     if (gap > limit) paused(s, now, gap - every);
-    rebuild_ring(s);
+    if (!s->ring || (s->ring_dirty && now >= s->next_ring)) {
+        rebuild_ring(s);
+        s->next_ring = now + ring_interval(s);
+    }
     if (now >= s->next_hb) {
         s->next_hb = now + s->cfg.hb_interval;
         heartbeats(s);

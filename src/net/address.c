@@ -37,6 +37,11 @@ au_err au_addr_parse(const char *text, au_addr *out, bool numeric_only) {
                               .ai_flags = AI_NUMERICSERV | (numeric_only ? AI_NUMERICHOST : 0) },
                     *res = NULL;
     if (getaddrinfo(host, port, &hints, &res) != 0 || !res) return AU_ERESOLVE;
+    if (res->ai_addrlen > sizeof out->sa ||
+        (res->ai_addr->sa_family != AF_INET && res->ai_addr->sa_family != AF_INET6)) {
+        freeaddrinfo(res);
+        return AU_ERESOLVE;
+    }
     memset(out, 0, sizeof *out);
     memcpy(&out->sa, res->ai_addr, res->ai_addrlen);
     out->len = (socklen_t)res->ai_addrlen;
@@ -46,11 +51,11 @@ au_err au_addr_parse(const char *text, au_addr *out, bool numeric_only) {
 
 void au_addr_format(const au_addr *a, char *buf, size_t size) {
     char ip[INET6_ADDRSTRLEN] = "?";
-    if (a->sa.ss_family == AF_INET) {
+    if (a->sa.any.sa_family == AF_INET) {
         const struct sockaddr_in *s = (const struct sockaddr_in *)&a->sa;
         inet_ntop(AF_INET, &s->sin_addr, ip, sizeof ip);
         snprintf(buf, size, "%s:%u", ip, (unsigned)ntohs(s->sin_port));
-    } else if (a->sa.ss_family == AF_INET6) {
+    } else if (a->sa.any.sa_family == AF_INET6) {
         const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&a->sa;
         inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof ip);
         snprintf(buf, size, "[%s]:%u", ip, (unsigned)ntohs(s->sin6_port));
@@ -61,12 +66,12 @@ void au_addr_format(const au_addr *a, char *buf, size_t size) {
 
 /* Compares family, port and address only (not padding or flow labels). */
 bool au_addr_equal(const au_addr *a, const au_addr *b) {
-    if (a->sa.ss_family != b->sa.ss_family) return false;
-    if (a->sa.ss_family == AF_INET) {
+    if (a->sa.any.sa_family != b->sa.any.sa_family) return false;
+    if (a->sa.any.sa_family == AF_INET) {
         const struct sockaddr_in *x = (const void *)&a->sa, *y = (const void *)&b->sa;
         return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
     }
-    if (a->sa.ss_family == AF_INET6) {
+    if (a->sa.any.sa_family == AF_INET6) {
         const struct sockaddr_in6 *x = (const void *)&a->sa, *y = (const void *)&b->sa;
         return x->sin6_port == y->sin6_port &&
                memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
@@ -76,12 +81,12 @@ bool au_addr_equal(const au_addr *a, const au_addr *b) {
 
 uint64_t au_addr_hash(const au_addr *a) {
     unsigned char key[2 + 2 + 16] = { 0 };
-    key[0] = (unsigned char)a->sa.ss_family;
-    if (a->sa.ss_family == AF_INET) {
+    key[0] = (unsigned char)a->sa.any.sa_family;
+    if (a->sa.any.sa_family == AF_INET) {
         const struct sockaddr_in *x = (const void *)&a->sa;
         memcpy(key + 2, &x->sin_port, 2);
         memcpy(key + 4, &x->sin_addr, 4);
-    } else if (a->sa.ss_family == AF_INET6) {
+    } else if (a->sa.any.sa_family == AF_INET6) {
         const struct sockaddr_in6 *x = (const void *)&a->sa;
         memcpy(key + 2, &x->sin6_port, 2);
         memcpy(key + 4, &x->sin6_addr, 16);
@@ -94,7 +99,8 @@ au_err au_address_resolve(const char *text, struct sockaddr_storage *out, sockle
     au_addr a;
     au_err err = au_addr_resolve(text, &a);
     if (err) return err;
-    *out = a.sa;
+    memset(out, 0, sizeof *out);
+    memcpy(out, &a.sa, a.len);
     *len = a.len;
     return AU_OK;
 }
@@ -108,7 +114,7 @@ bool au_address_equal(const struct sockaddr *a, const struct sockaddr *b) {
 }
 
 uint16_t au_addr_port(const au_addr *a) {
-    if (a->sa.ss_family == AF_INET) return ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
-    if (a->sa.ss_family == AF_INET6) return ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
+    if (a->sa.any.sa_family == AF_INET) return ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
+    if (a->sa.any.sa_family == AF_INET6) return ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
     return 0;
 }

@@ -121,9 +121,9 @@ static au_err start_keys(au_net_t *net, const au_node_config *cfg) {
 }
 
 static bool is_wildcard(const au_addr *a) {
-    return (a->sa.ss_family == AF_INET &&
+    return (a->sa.any.sa_family == AF_INET &&
             ((const struct sockaddr_in *)&a->sa)->sin_addr.s_addr == htonl(INADDR_ANY)) ||
-           (a->sa.ss_family == AF_INET6 &&
+           (a->sa.any.sa_family == AF_INET6 &&
             IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->sa)->sin6_addr));
 }
 

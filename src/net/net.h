@@ -32,9 +32,14 @@
 
 typedef struct au_net au_net_t;
 
-/* A resolved UDP address. */
+/* A resolved UDP address: IPv4 or IPv6 only, so 32 bytes rather than a sockaddr_storage's 128
+ * (one in every peer, and a node has one peer per node it talks to). */
 typedef struct au_addr {
-    struct sockaddr_storage sa;
+    union {
+        struct sockaddr any;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } sa;
     socklen_t len;
 } au_addr;
 
@@ -68,6 +73,7 @@ typedef struct au_outmsg {
 } au_outmsg;
 
 #define AU_SENDER_WINDOWS 4 /* replay windows kept per sender, one per recent incarnation */
+#define AU_SENDER_IDLE AU_SEC(10) /* a sender silent this long is evicted, its floor kept */
 
 /* A sender of datagrams, as the receive path knows it: the replay state and the partial
  * messages of one identity. Sealed, the identity is the sender id named in the authenticated
@@ -84,8 +90,8 @@ typedef struct au_sender {
     } windows[AU_SENDER_WINDOWS];
     uint64_t windows_clock;
     au_reassembly *reassembly; /* created on the first fragment */
+    au_nanos last_seen;        /* its last datagram: idle senders are evicted (senders.c) */
     struct au_sender *newer, *older; /* LRU list */
-    char text[64];             /* address of its last datagram, for log lines and events */
 } au_sender;
 
 /* Another node, as seen from this one when sending. */
@@ -123,13 +129,19 @@ typedef struct au_remote {
     _Atomic uint32_t pins;       /* queued messages and watches using it */
     _Atomic uint8_t used;        /* CLOCK bit: set on every use, cleared by the sweep */
     bool forged;                 /* made by au_forge: kept for the node's life */
+    uint8_t name_len;
     au_peer *peer;
     uint64_t root_id;
     uint64_t hash;
     struct au_remote *next;      /* in its bucket */
-    uint8_t name_len;
+    char *name;                  /* name_short, or name_long for a longer name (not NUL-ended) */
+    char *name_long;             /* AU_NAME_MAX + 1 bytes, made the first time the slot holds a
+                                    name longer than name_short, kept until the node stops (a
+                                    slot is type-stable: a stale reader never meets freed bytes) */
     char addr[64];               /* as it travels in references */
-    char name[AU_NAME_MAX + 1];
+    char name_short[24];         /* most names fit: a slot per target a node talks to, so at
+                                    thousands of peers the inline AU_NAME_MAX bytes were most of
+                                    the transport's memory */
 } au_remote;
 
 /* The transport's statistics (AU_NODE_STATS_NET in aurum/node.h), bumped with au_stat_add /
@@ -180,6 +192,8 @@ struct au_net {
     au_u64map senders;           /* identity → au_sender */
     au_sender *newest, *oldest;
     size_t nsenders, max_senders;
+    au_u64map floors;            /* identity → replay floor of an evicted sender (senders.c) */
+    size_t nfloors;
 
     pthread_mutex_t lock;        /* guards the peer and remote tables */
     au_peer **peers;             /* buckets: grown with the table (load ≤ 1), up to max_peers */
@@ -256,7 +270,8 @@ int au_net_device_downlink(au_net_t *net, au_peer *peer, au_wire_packer *packer,
                            const au_wire_dest *dest, const uint8_t *payload, size_t len);
 
 /* senders.c (callers hold senders_lock) */
-/* The sender of that identity, or NULL. A hit makes it the most recently used. */
+/* The sender of that identity, or NULL. A hit makes it the most recently used. Senders idle
+ * for longer than AU_SENDER_IDLE are evicted first (keeping their replay floor). */
 au_sender *au_net_sender_find(au_net_t *net, uint64_t id);
 /* Makes a new sender, evicting the least recently used one if the table is full; NULL only
  * when out of memory. */

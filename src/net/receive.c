@@ -86,7 +86,7 @@ static void arm_expire(au_net_t *net) {
 }
 
 /* Called with senders_lock; returns whether an expiry timer is needed. */
-static bool on_fragment(au_net_t *net, au_sender *s, uint64_t incarnation,
+static bool on_fragment(au_net_t *net, au_sender *s, const char *from, uint64_t incarnation,
                         const au_wire_fragment *f, au_reassembled *done, int *status) {
     *status = AU_WIRE_INCOMPLETE;
     if (!s->reassembly &&
@@ -110,7 +110,7 @@ static bool on_fragment(au_net_t *net, au_sender *s, uint64_t incarnation,
     else if (before > after) au_stat_sub(&net->stats.reassemblies_in_flight, before - after);
     if (*status < 0) {
         au_stat_add(&net->stats.drops_reassembly, 1);
-        au_log(AU_LOG_NET, AU_LOG_DEBUG, "fragment from %s dropped: %s", s->text,
+        au_log(AU_LOG_NET, AU_LOG_DEBUG, "fragment from %s dropped: %s", from,
                au_wire_status_str(*status));
     }
     return *status == AU_WIRE_INCOMPLETE;
@@ -265,7 +265,7 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
         au_stat_add(&net->stats.drops_peer_limit, 1);
         return;
     }
-    au_addr_format(&addr, s->text, sizeof s->text);
+    au_addr_format(&addr, text, sizeof text);
     au_replay_window *w = replay_window(s, hdr.incarnation, sealed);
     st = w ? au_replay_window_accept(w, hdr.seq) : AU_WIRE_OK;
     if (!w || st != AU_WIRE_OK) {
@@ -273,9 +273,9 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
         if (!w) {
             au_stat_add(&net->stats.drops_stale_incarnation, 1);
             au_log(AU_LOG_NET, AU_LOG_DEBUG, "datagram from %s dropped: a past incarnation",
-                   s->text);
+                   text);
         } else {
-            count_drop(net, st, s->text);
+            count_drop(net, st, text);
         }
         return;
     }
@@ -283,7 +283,7 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
     uint64_t previous = note_incarnation(s, hdr.incarnation);
     if (device) previous = 0; /* a device's restart is its server's business, not the watches' */
     char who[64];
-    if (previous) memcpy(who, s->text, sizeof who);
+    if (previous) memcpy(who, text, sizeof who);
     /* A new run of that node: the watches with its past one end, before this datagram's own
      * messages (which may be the new run's first watch requests) are handled. */
     if (previous) au_net_watch_restarted(net, &addr);
@@ -293,19 +293,19 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
     au_wire_frame frame;
     while (au_wire_reader_next(&reader, &frame) == 1) {
         if (frame.type == AU_WIRE_FRAME_MESSAGE) {
-            if (!device || au_net_device_admit(net, &frame.as.message, device, s->text))
-                route(net, &frame.as.message, &addr, hdr.incarnation, s->text, !sealed);
+            if (!device || au_net_device_admit(net, &frame.as.message, device, text))
+                route(net, &frame.as.message, &addr, hdr.incarnation, text, !sealed);
             continue;
         }
         if (device) { /* a device never fragments: no reassembly state for it */
-            au_net_device_fragment(net, s->text);
+            au_net_device_fragment(net, text);
             continue;
         }
         int fst;
         au_reassembled r;
-        expire |= on_fragment(net, s, hdr.incarnation, &frame.as.fragment, &r, &fst);
+        expire |= on_fragment(net, s, text, hdr.incarnation, &frame.as.fragment, &r, &fst);
         if (fst == AU_WIRE_OK) {
-            route(net, &r.msg, &addr, hdr.incarnation, s->text, !sealed);
+            route(net, &r.msg, &addr, hdr.incarnation, text, !sealed);
             free(r.data);
         }
     }

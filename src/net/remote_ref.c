@@ -152,6 +152,14 @@ static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const cha
     r = free_slot(net);
     pthread_mutex_unlock(&net->lock);
     if (!r) return AU_EFULL;
+    if (name_len > sizeof r->name_short && !r->name_long &&
+        !(r->name_long = malloc(AU_NAME_MAX + 1))) { /* the slot is ours until it is published */
+        pthread_mutex_lock(&net->lock);
+        r->next = net->spare;
+        net->spare = r;
+        pthread_mutex_unlock(&net->lock);
+        return AU_ENOMEM;
+    }
     au_peer *peer = au_net_peer_acquire(net, &resolved, true);
 
     pthread_mutex_lock(&net->lock);
@@ -168,6 +176,7 @@ static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const cha
         r->forged = forged;
         r->name_len = (uint8_t)name_len;
         memcpy(r->addr, text, addr_len + 1);
+        r->name = name_len <= sizeof r->name_short ? r->name_short : r->name_long;
         memcpy(r->name, name, name_len);
         /* release: a holder of the new gen sees the fields above. Odd: live. */
         uint32_t g = atomic_load_explicit(&r->gen, memory_order_relaxed);
@@ -191,7 +200,10 @@ static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const cha
 }
 
 void au_net_remotes_free(au_net_t *net) {
-    for (size_t i = 0; i < net->nslots; i++) free(net->slots[i]);
+    for (size_t i = 0; i < net->nslots; i++) {
+        free(net->slots[i]->name_long);
+        free(net->slots[i]);
+    }
     free(net->slots);
     free(net->remotes);
     net->slots = NULL;

@@ -26,6 +26,7 @@
 #include "support/recorder.h"
 
 #define WAIT_MS 10000
+#define AU_SENDER_IDLE_TEST AU_SEC(10) /* src/net/net.h's AU_SENDER_IDLE */
 
 static const uint8_t SECRET[AU_KEY_SIZE] = "0123456789abcdef0123456789abcde";
 
@@ -43,6 +44,7 @@ AU_ACTOR(target_actor, target, target_msg, .recv = target_recv);
 #define TAP_MAX 64
 
 typedef struct tap {
+    _Atomic au_nanos skew; /* added to the node's clock: a test moves it forward */
     pthread_mutex_t lock;
     size_t n;
     size_t len[TAP_MAX];
@@ -83,7 +85,9 @@ static void tap_close(au_driver_node *dn) {
     INNER(dn)->ops->close(INNER(dn));
     free(dn);
 }
-static au_nanos tap_now(au_driver_node *dn) { return INNER(dn)->ops->now(INNER(dn)); }
+static au_nanos tap_now(au_driver_node *dn) {
+    return INNER(dn)->ops->now(INNER(dn)) + atomic_load(&((tap_node *)dn)->tap->skew);
+}
 static uint64_t tap_random(au_driver_node *dn) { return INNER(dn)->ops->random(INNER(dn)); }
 static uint64_t tap_incarnation(au_driver_node *dn) { return INNER(dn)->ops->incarnation(INNER(dn)); }
 static void tap_wake_at(au_driver_node *dn, au_nanos t) { INNER(dn)->ops->wake_at(INNER(dn), t); }
@@ -189,6 +193,50 @@ static void a_captured_sealed_datagram_replayed_from_300_new_ports_is_rejected_e
     assert_int_equal(recorder_at(&log, 1), 2);
     assert_int_equal(after.drops_duplicate - before.drops_duplicate, 300);
     assert_int_equal(after.senders, 1); /* 300 addresses, one identity: no state per address */
+    au_node_stop(a);
+    au_node_stop(b);
+    recorder_destroy(&log);
+}
+
+/* A sender silent for longer than AU_SENDER_IDLE is evicted, and what it leaves (its replay
+ * floor) still refuses a datagram of it captured before: the receiver's clock is moved past the
+ * idle time, the sender is heard again (evicted and made anew), then the capture is replayed. */
+static void a_datagram_captured_before_an_idle_sender_was_evicted_is_still_refused(void **s) {
+    static tap ta, tb;
+    tap_reset(&ta);
+    tap_reset(&tb);
+    au_driver tapped_a = { .ops = &tap_ops, .data = &ta }, tapped_b = { .ops = &tap_ops, .data = &tb };
+    au_node *a, *b;
+    assert_int_equal(au_node_start(&(au_node_config){ .secret = SECRET, .driver = &tapped_a }, &a), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .secret = SECRET, .driver = &tapped_b }, &b), AU_OK);
+    recorder log;
+    recorder_init(&log);
+    au_spawn(b, target_actor, "target", &(target){ &log });
+    int64_t_ref far = au_forge(target_msg, int64_t, a, "target", au_node_address(b));
+    assert_int_equal(au_send(far, (int64_t)1), AU_OK);
+    assert_true(recorder_wait(&log, 1, WAIT_MS));
+    pthread_mutex_lock(&ta.lock);
+    assert_int_equal(ta.n, 1);
+    pthread_mutex_unlock(&ta.lock);
+    au_node_stats before = stats_of(b);
+    assert_int_equal(before.senders, 1);
+
+    atomic_store(&tb.skew, AU_SENDER_IDLE_TEST + AU_SEC(1)); /* b: a has been silent past it */
+    assert_int_equal(au_send(far, (int64_t)2), AU_OK);
+    assert_true(recorder_wait(&log, 2, WAIT_MS));
+    au_node_stats mid = stats_of(b);
+    assert_int_equal(mid.senders_evicted - before.senders_evicted, 1); /* evicted, made anew */
+    assert_int_equal(mid.senders, 1);
+
+    struct sockaddr_in to;
+    parse_addr(au_node_address(b), &to);
+    send_from_new_port(&to, ta.bytes[0], ta.len[0]);
+    WAIT_COUNTER(b, drops_duplicate, mid.drops_duplicate + 1);
+    assert_int_equal(au_send(far, (int64_t)3), AU_OK); /* and the sender goes on */
+    assert_true(recorder_wait(&log, 3, WAIT_MS));
+    assert_int_equal(recorder_count(&log), 3);
+    assert_int_equal(recorder_at(&log, 1), 2);
+    assert_int_equal(recorder_at(&log, 2), 3);
     au_node_stop(a);
     au_node_stop(b);
     recorder_destroy(&log);
@@ -782,6 +830,7 @@ static void a_reassembly_flood_stays_within_the_node_budget_and_memory_returns_a
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_captured_sealed_datagram_replayed_from_300_new_ports_is_rejected_every_time),
+        cmocka_unit_test(a_datagram_captured_before_an_idle_sender_was_evicted_is_still_refused),
         cmocka_unit_test(a_captured_remote_term_replayed_from_new_ports_stops_no_later_incarnation),
         cmocka_unit_test(captured_datagrams_of_past_incarnations_cannot_be_cycled),
         cmocka_unit_test(forged_tampered_wrong_key_and_unknown_key_datagrams_are_counted_while_traffic_flows),

@@ -180,6 +180,36 @@ static void a_reply_reference_minted_with_the_advertised_address_routes_back(voi
     relay_close(&r);
 }
 
+/* A remote target keeps a name of up to 24 bytes in its slot and a longer one (up to the
+ * 255-byte limit) in a buffer of its own: both lengths, and the boundary, reach their actor
+ * and print whole. */
+static void names_short_and_long_reach_their_actors(void **s) {
+    au_node *a, *b;
+    assert_int_equal(au_node_start(NULL, &a), AU_OK);
+    assert_int_equal(au_node_start(NULL, &b), AU_OK);
+    const size_t lens[] = { 1, 23, 24, 25, 100, 255 };
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        char name[256];
+        memset(name, 'a' + (int)i, lens[i]);
+        name[lens[i]] = '\0';
+        au_probe *p = au_probe_new_with(b, box_msg, &(au_probe_opts){ .name = name });
+        assert_non_null(p);
+        int64_t_ref far = au_forge(box_msg, int64_t, a, name, au_node_address(b));
+        assert_false(au_ref_is_null(far.raw));
+        char text[400];
+        au_ref_format(far.raw, text, sizeof text);
+        assert_int_equal(strncmp(text, name, lens[i]), 0);
+        assert_int_equal(text[lens[i]], '@');
+        assert_int_equal(au_send(far, (int64_t)i), AU_OK);
+        box_msg got;
+        assert_int_equal(au_probe_expect(p, box_msg, &got, AU_SEC(30)), AU_OK);
+        assert_int_equal(got.value, (int64_t)i);
+        au_probe_free(p);
+    }
+    au_node_stop(a);
+    au_node_stop(b);
+}
+
 static void bad_addresses_fail_with_a_clear_error(void **s) {
     au_log_set_level(AU_LOG_NET, AU_LOG_OFF); /* the errors are logged; keep the output clean */
     au_node *n = NULL;
@@ -336,6 +366,7 @@ int main(void) {
         cmocka_unit_test(remoting_works_over_ipv4_loopback),
         cmocka_unit_test(nodes_that_never_spin_still_deliver),
         cmocka_unit_test(a_reply_reference_minted_with_the_advertised_address_routes_back),
+        cmocka_unit_test(names_short_and_long_reach_their_actors),
         cmocka_unit_test(bad_addresses_fail_with_a_clear_error),
         cmocka_unit_test(a_message_above_the_size_limit_is_refused_at_the_sender),
         cmocka_unit_test(a_megabyte_message_is_fragmented_and_reassembled),
