@@ -2,7 +2,7 @@
  * the ideal, the catch-up of a new node on a 100,000-element ORSet, and a burst of 10,000
  * updates over 6 nodes at 5 % loss. Prints; asserts nothing.
  *
- *   share_bench [quick]
+ *   share_bench [quick | wire | catchup]   (wire: only the bytes-per-update rows)
  *
  * Wire bytes are the nodes' datagram bytes (au_node_stats.bytes_sent: headers, acks, framing,
  * everything) during a phase, minus the cluster's own traffic, measured over an idle window of
@@ -264,6 +264,7 @@ static void burst(int updates, au_share_selector sel) {
 
 int main(int argc, char **argv) {
     bool quick = argc > 1 && strcmp(argv[1], "quick") == 0;
+    bool wire_only = argc > 1 && strcmp(argv[1], "wire") == 0;
     if (argc > 1 && strcmp(argv[1], "catchup") == 0) { catch_up(100000); return 0; }
     setvbuf(stdout, NULL, _IOLBF, 0);
     au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
@@ -275,6 +276,7 @@ int main(int argc, char **argv) {
             bytes_per_update(k, false, per, sel ? AU_SHARE_ALL : AU_SHARE_OUT_OF_DATE);
             bytes_per_update(k, true, per, sel ? AU_SHARE_ALL : AU_SHARE_OUT_OF_DATE);
         }
+    if (wire_only) return 0;
     catch_up(quick ? 10000 : 100000);
     burst(quick ? 1000 : 10000, AU_SHARE_ALL);
     burst(quick ? 1000 : 10000, AU_SHARE_OUT_OF_DATE);
