@@ -35,9 +35,9 @@
  *   - a dispersal round (after each actor turn that changed X — every mutation queued by then
  *     is in it — or `coalesce` after the first change if set, and every T = timeout +
  *     ack_delay while some peer has not acked c): the targets are the priority peers plus,
- *     with OUT_OF_DATE, the `amount` peers with the lowest A[j] (a send to j still unacked and
- *     younger than T counts as acked: its ack may be held; ties: the longest unserved), or with
- *     ALL every peer; each target j with A[j] < c gets the join of D[A[j] .. c) minus the
+ *     with OUT_OF_DATE, the `amount` peers with the lowest A[j] (ties: the longest unserved),
+ *     or with ALL every peer (a peer whose ack is held is picked again, and then gets only
+ *     what is new since: a cheap send that keeps one forwarding chain); each target j with A[j] < c gets the join of D[A[j] .. c) minus the
  *     deltas that came from j itself (or, while an earlier send to it is still unacked and
  *     younger than T, only what is new since), or — if D no longer reaches back to A[j] (a
  *     member that fell behind) — the full state X. A peer that does not answer is re-sent to

@@ -106,8 +106,8 @@ typedef struct sh_peer {
     au_nanos heard_at;        /* when it last acked something of ours */
     bool typed;               /* a delta from it named our type hash (it may omit it now) */
     bool meta;                /* the send being made carries our address and type hash */
-    uint64_t rank;            /* OUT_OF_DATE: acked, or the clock of a send still in flight */
     uint64_t ack_base, ack_clock; /* an ack for its deltas not sent yet (ack_clock 0: none) */
+    au_nanos ack_at;          /* ... waiting since */
     size_t full_bytes;        /* size of the last full state sent to it */
     unsigned backoff;         /* re-sends without progress wait timeout << backoff (≤ BACKOFF_MAX) */
     sh_range pend[PENDING_ACKS];
@@ -469,7 +469,7 @@ static void serve(sh_state *s, sh_peer *p, int what, au_nanos now) {
 
 static int cmp_ood(const void *a, const void *b) {
     const sh_peer *x = *(sh_peer *const *)a, *y = *(sh_peer *const *)b;
-    if (x->rank != y->rank) return x->rank < y->rank ? -1 : 1;
+    if (x->acked != y->acked) return x->acked < y->acked ? -1 : 1;
     if (x->sent_at != y->sent_at) return x->sent_at < y->sent_at ? -1 : 1;
     return x->id < y->id ? -1 : x->id > y->id;
 }
@@ -486,10 +486,6 @@ static void disperse(sh_state *s) {
         int w = sendable(s, p, now);
         if (!w) continue;
         if (p->priority) { serve(s, p, w, now); continue; }
-        /* a send still in flight counts as delivered: its ack may be held up to ack_delay, and
-         * re-picking the peer it went to would starve the ones really behind */
-        p->rank = p->sent_clock > p->acked && now - p->sent_at < resend_wait(s) ? p->sent_clock
-                                                                               : p->acked;
         cand[nc++] = p;
     }
     if (s->cfg.selector == AU_SHARE_ALL) {
@@ -537,6 +533,7 @@ static void queue_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock) {
     if (!p->ack_clock) {
         p->ack_base = base;
         p->ack_clock = clock;
+        p->ack_at = now_of(s);
     } else {
         if (base < p->ack_base) p->ack_base = base;
         if (clock > p->ack_clock) p->ack_clock = clock;
@@ -549,9 +546,22 @@ static void queue_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock) {
         flush_ack(s, p);
 }
 
+/* Sends the acks that have waited ack_delay; the timer is re-armed for the next one due (an
+ * ack queued just before the tick still gets its chance to ride). */
 static void on_acktick(sh_state *s) {
     s->ack_armed = false;
-    for (size_t i = 0; i < s->npeers; i++) flush_ack(s, &s->peers[i]);
+    au_nanos now = now_of(s), next = 0;
+    for (size_t i = 0; i < s->npeers; i++) {
+        sh_peer *p = &s->peers[i];
+        if (!p->ack_clock) continue;
+        if (now - p->ack_at >= s->cfg.ack_delay) { flush_ack(s, p); continue; }
+        au_nanos left = p->ack_at + s->cfg.ack_delay - now;
+        if (!next || left < next) next = left;
+    }
+    if (!next) return;
+    if (au_send_after(s->self, next, (sh_msg){ .tag = sh_msg_acktick })) s->ack_armed = true;
+    else
+        for (size_t i = 0; i < s->npeers; i++) flush_ack(s, &s->peers[i]);
 }
 
 /* ---- receiving -------------------------------------------------------------------------------- */
