@@ -129,7 +129,7 @@ typedef struct au_share_config {
     au_nanos ack_delay;             /**< how long an ack for a member's deltas may wait to ride
                                          on a delta going to it (one ack then covers every
                                          delta received from it meanwhile); a sender re-sends
-                                         after timeout + ack_delay. Default timeout / 4; at
+                                         after timeout + ack_delay. Default timeout / 2; at
                                          most timeout; AU_SHARE_ACK_NOW acks every delta at
                                          once */
     au_nanos coalesce;              /**< how long a change waits for more before its dispersal

@@ -517,7 +517,7 @@ static traffic concurrent_rounds(au_nanos ack_delay, au_nanos coalesce, int writ
 static void acks_ride_on_deltas_and_cover_several(void **st) {
     (void)st;
     traffic now = concurrent_rounds(AU_SHARE_ACK_NOW, 0, 4);
-    traffic held = concurrent_rounds(0, 0, 4); /* the default: timeout / 4 */
+    traffic held = concurrent_rounds(0, 0, 4); /* the default: timeout / 2 */
     fprintf(stderr, "  ack at once: %llu messages %llu B (%llu acks, %llu deltas); held: %llu "
             "messages %llu B (%llu acks, %llu deltas)\n", (unsigned long long)now.msgs,
             (unsigned long long)now.bytes, (unsigned long long)now.acks,
