@@ -172,6 +172,10 @@ typedef struct au_share_stats {
     uint64_t drops_type;       /**< received deltas naming another CRDT type (not acked) */
     uint64_t drops_too_big;    /**< deltas/states not sent or not accepted: above max_message */
     uint64_t drops_invalid;    /**< malformed protocol messages (bad sender, clock) */
+    uint64_t drops_untyped;    /**< deltas without type hash from a sender whose type was not
+                                    checked yet (ignored, not acked: a sender re-sends with the
+                                    hash after timeout + ack_delay; a few are normal while
+                                    members join) */
     uint64_t pruned;           /**< departed members pruned */
 } au_share_stats;
 

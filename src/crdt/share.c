@@ -44,7 +44,7 @@
 #define SHARE_STATS(X)                                                                             \
     X(clock) X(buffered) X(peers) X(mutations) X(mutations_failed) X(deltas_sent) X(states_sent)   \
     X(bytes_sent) X(received) X(redundant) X(acks_sent) X(acks_received) X(drops_decode)          \
-    X(drops_type) X(drops_too_big) X(drops_invalid) X(pruned)
+    X(drops_type) X(drops_too_big) X(drops_invalid) X(drops_untyped) X(pruned)
 
 struct au_share {
     au_node *node;
@@ -578,6 +578,7 @@ static void on_delta(sh_state *s, sh_delta *d) {
     if (d->type == 0 && !(p && p->typed)) {
         /* no type hash, and none seen from this sender yet: not joined, not acked; it re-sends
          * with its type (and address) when no ack came for a timeout (need_meta) */
+        stat_add(&s->h->drops_untyped, 1);
         LOG(AU_LOG_DEBUG, "crdt %s: delta without type from %016llx not checked yet; not acked",
             s->cfg.name, (unsigned long long)d->id);
         return;

@@ -282,6 +282,7 @@ static void bad_input_is_dropped_counted_and_not_acked(void **st) {
     sim_until(&w, always_false, NULL, AU_SEC(1));
     au_share_stats_get(w.sh[0], &s1);
     assert_int_equal(s1.received, s0.received);
+    assert_int_equal(s1.drops_untyped - s0.drops_untyped, 1);
     assert_int_equal(s1.drops_decode + s1.drops_type + s1.drops_invalid,
                      s0.drops_decode + s0.drops_type + s0.drops_invalid);
     assert_int_equal(f.acks, 0);
