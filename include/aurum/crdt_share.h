@@ -66,11 +66,14 @@
  * drops_too_big with a WARN log line (the peer then stays behind until the state shrinks or the
  * limit is raised). Received ones above it are dropped likewise, and not acked.
  *
- * Bytes on the wire (docs/benchmarks.md, "CRDT sharing"): every delta message and its ack carry
- * framing (the transport frame with the target's name "crdt:<name>", the record's id, type hash
- * and clocks; acks carry no address): about 90–330 bytes per update beyond the delta itself with
- * OUT_OF_DATE and 130–180 with ALL, measured on 6 nodes on loopback. Updates
- * queued in one actor turn share one round, so bursts cost much less per update.
+ * Bytes on the wire (docs/benchmarks.md, "CRDT sharing"): every delta message carries framing
+ * (about 60 bytes of datagram and transport frame with the target's name "crdt:<name>", and a
+ * record of about 20 with the sender's id and clocks; docs/wire-format.md §1.6); acks ride on
+ * deltas going the other way when one leaves within ack_delay, else cost a message of about 75
+ * bytes. Measured on 6 nodes on loopback with one update per 20 ms: about 70–260 bytes per
+ * update beyond the delta itself with OUT_OF_DATE and 45–180 with ALL. Updates queued in one
+ * actor turn, or within `coalesce`, share one round, so bursts cost much less per update (with
+ * coalesce 100 ms: about 5–180 bytes).
  *
  * Threads: every au_share_* call may be made from any thread. Mutations are queued to the actor
  * and applied in call order per calling thread; reads (au_share_read, the typed value
@@ -129,9 +132,10 @@ typedef struct au_share_config {
     au_nanos ack_delay;             /**< how long an ack for a member's deltas may wait to ride
                                          on a delta going to it (one ack then covers every
                                          delta received from it meanwhile); a sender re-sends
-                                         after timeout + ack_delay. Default timeout / 2; at
-                                         most timeout; AU_SHARE_ACK_NOW acks every delta at
-                                         once */
+                                         after timeout + ack_delay. Default timeout / 2 +
+                                         coalesce (the next round's deltas then carry it);
+                                         at most timeout + coalesce; AU_SHARE_ACK_NOW acks
+                                         every delta at once */
     au_nanos coalesce;              /**< how long a change waits for more before its dispersal
                                          round (changes within it share one delta group per
                                          peer: fewer, larger messages for that much latency);

@@ -943,8 +943,9 @@ au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *ty
     if (!st.cfg.max_message) st.cfg.max_message = (16u << 20) - 4096;
     if (!st.cfg.prune_delay) st.cfg.prune_delay = AU_SEC(10);
     if (st.cfg.ack_delay == AU_SHARE_ACK_NOW) st.cfg.ack_delay = 0;
-    else if (!st.cfg.ack_delay) st.cfg.ack_delay = st.cfg.timeout / 2;
-    if (st.cfg.ack_delay > st.cfg.timeout) st.cfg.ack_delay = st.cfg.timeout;
+    else if (!st.cfg.ack_delay) st.cfg.ack_delay = st.cfg.timeout / 2 + st.cfg.coalesce;
+    if (st.cfg.ack_delay > st.cfg.timeout + st.cfg.coalesce)
+        st.cfg.ack_delay = st.cfg.timeout + st.cfg.coalesce;
     st.cfg.priority = NULL;
     snprintf(st.actor_name, sizeof st.actor_name, "crdt:%s", cfg->name);
     st.type_hash = (uint32_t)XXH3_64bits(type->name, strlen(type->name));
