@@ -47,6 +47,19 @@ wait_all() {
 # KEEP_FAILED=1: a failed run's logs are copied to /tmp/cluster-bench-failed.<pid>.<time>
 keep_failed() { [[ ${KEEP_FAILED:-0} == 1 ]] && cp -r "$dir" "/tmp/cluster-bench-failed.$$.$(date +%s)"; return 0; }
 
+# not_started PREFIX N: after a join that did not complete, "RETRY k" when k agents wrote nothing
+# at all (they never started: the harness's failure, and the run is made again), else "- - -"
+# (a failure of the system under test, reported as such).
+not_started() {
+  local k=0
+  for ((i = 0; i < $2; i++)); do
+    [[ -s $dir/$1$i ]] && continue
+    k=$((k + 1))
+    [[ -s $dir/serr$i && $1 == s ]] && echo "# serf agent $i: $(grep -m1 -iE 'error|fail' "$dir/serr$i")" >&2
+  done
+  if ((k > 0)); then echo "RETRY $k -"; else echo "- - -"; fi
+}
+
 # ---- aurum ------------------------------------------------------------------------------
 aurum_all_have() { # N COUNT AFTER [SKIP]
   for ((i = 0; i < $1; i++)); do
@@ -61,7 +74,7 @@ aurum_run() { # N -> "join_s bps detect_s"
     ip netns exec "$ns" "$bin/cluster_agent" "127.0.0.1:$((20000 + i))" 127.0.0.1:20000 >"$dir/a$i" 2>/dev/null &
     pids+=($!)
   done
-  wait_all 60 aurum_all_have "$n" "$n" 0 || { keep_failed; echo "- - -"; stop_all; return; }
+  wait_all 60 aurum_all_have "$n" "$n" 0 || { keep_failed; not_started a "$n"; stop_all; return; }
   for ((i = 0; i < n; i++)); do
     local t; t=$(first_at "$dir/a$i" "\$3 == $n" 0)
     worst=$(echo "$t - $t0" | bc -l | awk -v w="$worst" '{ print ($1 > w ? $1 : w) }')
@@ -118,10 +131,10 @@ serf_run() {
     local join=(); ((i > 0)) && join=(-join=127.0.0.1:21000)
     SERF_BENCH_LOG=$dir/s$i ip netns exec "$ns" serf agent -node="n$i" -bind="127.0.0.1:$((21000 + i))" \
       -rpc-addr="127.0.0.1:$((22000 + i))" "${join[@]}" -log-level=err \
-      -event-handler="member-join,member-failed=$dir/handler.sh" >/dev/null 2>&1 &
+      -event-handler="member-join,member-failed=$dir/handler.sh" >"$dir/serr$i" 2>&1 &
     pids+=($!)
   done
-  wait_all 60 serf_all "$n" member-join "$((n - 1))" 0 || { echo "- - -"; stop_all; return; }
+  wait_all 60 serf_all "$n" member-join "$((n - 1))" 0 || { keep_failed; not_started s "$n"; stop_all; rm -f "$dir"/s*; return; }
   for ((i = 0; i < n; i++)); do
     local t; t=$(serf_last "$dir/s$i" member-join 0 "n$i" "$((n - 1))")
     worst=$(echo "$t - $t0" | bc -l | awk -v w="$worst" '{ print ($1 > w ? $1 : w) }')
@@ -157,8 +170,14 @@ printf '%-12s %-4s %-34s %-34s %-34s\n' system N "join convergence s" "steady by
 for n in ${SIZES:-10 30}; do
   for sys in ${SYSTEMS:-aurum aurum_hb1500 serf}; do
     J=(); B=(); D=()
-    for ((r = 0; r < runs; r++)); do
+    for ((r = 0, retries = 0; r < runs; r++)); do
       read -r j b d < <(${sys}_run "$n")
+      if [[ $j == RETRY ]]; then # agents that never started: run again, at most 3 times a row
+        echo "# $sys N=$n run $((r + 1)): $b agent(s) wrote nothing (did not start); run again" >&2
+        if ((++retries <= 3)); then r=$((r - 1)); continue; fi
+        j=-; b=-; d=-
+      fi
+      retries=0
       J+=("$j"); B+=("$b"); D+=("$d")
     done
     printf '%-12s %-4s %-34s %-34s %-34s\n' "$sys" "$n" "$(stats "${J[@]}")" "$(stats "${B[@]}")" "$(stats "${D[@]}")"

@@ -253,6 +253,29 @@ static bool all_at(world *w, uint64_t v) {
     return true;
 }
 
+static bool verbose;
+
+/* One line per node: its value, clock, buffered deltas, groups and states sent, acks, and the
+ * injected drops so far (share_bench burst: where a burst's time goes). */
+static void burst_line(world *w, double t) {
+    printf("  t=%.2f\n", t);
+    for (int i = 0; i < w->n; i++) {
+        au_share_stats st;
+        au_share_stats_get(w->sh[i], &st);
+        au_faults_stats fs;
+        au_faults_stats_get(w->node[i], &fs);
+        printf("    n%d value %6llu clock %5llu buf %5llu peers %llu groups %5llu states %llu "
+               "bytes %7llu recv %5llu redundant %5llu acks %5llu/%5llu dropped %llu\n", i,
+               (unsigned long long)au_share_gcounter_value((au_share_gcounter){ w->sh[i] }),
+               (unsigned long long)st.clock, (unsigned long long)st.buffered,
+               (unsigned long long)st.peers, (unsigned long long)st.deltas_sent,
+               (unsigned long long)st.states_sent, (unsigned long long)st.bytes_sent,
+               (unsigned long long)st.received, (unsigned long long)st.redundant,
+               (unsigned long long)st.acks_sent, (unsigned long long)st.acks_received,
+               (unsigned long long)fs.dropped);
+    }
+}
+
 static void burst(int updates, au_share_selector sel) {
     world w = { 0 };
     w.drv = au_faults_driver(NULL);
@@ -263,8 +286,16 @@ static void burst(int updates, au_share_selector sel) {
         au_faults_set(w.node[i], NULL, &(au_faults){ .drop = 0.05, .per_message = true });
     double t0 = secs();
     for (int k = 0; k < updates; k++) au_share_gcounter_inc((au_share_gcounter){ w.sh[k % N] }, 1);
-    while (!all_at(&w, (uint64_t)updates) && secs() - t0 < 30) sleep_ms(1);
+    double next = verbose ? 0.1 : 1e9;
+    while (!all_at(&w, (uint64_t)updates) && secs() - t0 < 30) {
+        sleep_ms(1);
+        if (secs() - t0 >= next) {
+            next += 0.1;
+            burst_line(&w, secs() - t0);
+        }
+    }
     double el = secs() - t0;
+    if (verbose) burst_line(&w, el);
     printf("  burst of %d GCounter updates over %d nodes at 5 %% loss (%s): every replica agrees "
            "after %.3f s%s\n", updates, N, sel == AU_SHARE_ALL ? "All" : "OutOfDate, amount 2", el,
            all_at(&w, (uint64_t)updates) ? "" : " (DID NOT agree within 30 s)");
@@ -279,6 +310,17 @@ int main(int argc, char **argv) {
     int sel_from = 0, sel_to = 2;
     if (wire_only && argc > 4) sel_from = strcmp(argv[4], "all") == 0, sel_to = sel_from + 1;
     if (argc > 1 && strcmp(argv[1], "catchup") == 0) { catch_up(100000); return 0; }
+    if (argc > 1 && strcmp(argv[1], "burst") == 0) {
+        /* share_bench burst [updates [v]]: both bursts only; v prints a timeline every 100 ms */
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
+        au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
+        int n = argc > 2 ? atoi(argv[2]) : 10000;
+        verbose = argc > 3;
+        burst(n, AU_SHARE_ALL);
+        burst(n, AU_SHARE_OUT_OF_DATE);
+        return 0;
+    }
     setvbuf(stdout, NULL, _IOLBF, 0);
     au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
     au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);

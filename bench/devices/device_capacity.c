@@ -18,7 +18,8 @@
  * its resident memory over the node's before the devices, the heartbeats it counted and its down
  * events are measured for a window of W seconds; then the child reports its devices' counters
  * and the parent the child's CPU time.
- * Usage: device_capacity [N (100000)] [W (20)] [S sockets (4)]. Public API only. */
+ * Usage: device_capacity [N (100000)] [W (20)] [S sockets (4)]; NO_SPIN=1 in the environment
+ * runs the node with no_spin. Public API only. */
 #define _GNU_SOURCE
 #include <aurum/aurum.h>
 #include <aurum/cluster.h>
@@ -301,8 +302,12 @@ int main(int argc, char **argv) {
     }
     au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
     au_node *node;
+    /* NO_SPIN=1: the node's idle threads sleep at once instead of polling (au_node_config's
+     * no_spin), which at these rates saves their sched_yield loops. */
+    const char *no_spin = getenv("NO_SPIN");
     if (au_node_start(&(au_node_config){ .workers = 2, .max_peers = (size_t)n * 2 + 1024,
-                                         .max_remote_refs = (size_t)n * 2 + 1024 }, &node)) return 1;
+                                         .max_remote_refs = (size_t)n * 2 + 1024,
+                                         .no_spin = no_spin && *no_spin == '1' }, &node)) return 1;
     au_cluster *c;
     au_device_server *ds;
     if (au_cluster_start(node, NULL, &c) || au_device_server_start(node, c, NULL, &ds)) return 1;
@@ -351,6 +356,8 @@ int main(int argc, char **argv) {
            (double)(nb.datagrams_received - na.datagrams_received) / (w1 - w0),
            (double)(nb.datagrams_sent - na.datagrams_sent) / (w1 - w0),
            (unsigned long long)(nb.drops_send_failed - na.drops_send_failed));
+    printf("  downs held back (the node late itself) %llu; lateness at the end %.3f s\n",
+           (unsigned long long)(b.downs_held - a.downs_held), (double)b.late_ns / 1e9);
     printf("  server threads runnable but waiting for a core: %.1f %% of the window (summed over "
            "threads); load average %.1f\n", (q1 - q0) / (w1 - w0) * 100, load[0]);
     printf("  server CPU %.1f %% of one core (%.2f us per device per second); memory %.1f MiB over "

@@ -313,6 +313,64 @@ AU_SHARE_OF_MAP(gcounter)
 AU_SHARE_OF_MAP(pncounter)
 AU_SHARE_OF_MAP(orset)
 
+/* The built-in typed replicas' mutate and read check the callback's type exactly: a mutator of
+ * another CRDT (or of another signature) is a hard compile error, where passing it to the
+ * function itself would only be a warning before C23-era compilers (GCC 14, Clang 16). The
+ * macros have the functions' names, so the functions are still there to take the address of. */
+#define AU_SHARE_CHECK_(F, fn) _Generic((fn), F: (fn))
+#define au_share_gcounter_mutate(h, fn, arg, len) \
+    au_share_gcounter_mutate((h), AU_SHARE_CHECK_(au_share_gcounter_mutator, fn), (arg), (len))
+#define au_share_gcounter_read(h, fn, arg) \
+    au_share_gcounter_read((h), AU_SHARE_CHECK_(void (*)(const au_gcounter *, void *), fn), (arg))
+#define au_share_pncounter_mutate(h, fn, arg, len) \
+    au_share_pncounter_mutate((h), AU_SHARE_CHECK_(au_share_pncounter_mutator, fn), (arg), (len))
+#define au_share_pncounter_read(h, fn, arg) \
+    au_share_pncounter_read((h), AU_SHARE_CHECK_(void (*)(const au_pncounter *, void *), fn), (arg))
+#define au_share_gset_mutate(h, fn, arg, len) \
+    au_share_gset_mutate((h), AU_SHARE_CHECK_(au_share_gset_mutator, fn), (arg), (len))
+#define au_share_gset_read(h, fn, arg) \
+    au_share_gset_read((h), AU_SHARE_CHECK_(void (*)(const au_gset *, void *), fn), (arg))
+#define au_share_twopset_mutate(h, fn, arg, len) \
+    au_share_twopset_mutate((h), AU_SHARE_CHECK_(au_share_twopset_mutator, fn), (arg), (len))
+#define au_share_twopset_read(h, fn, arg) \
+    au_share_twopset_read((h), AU_SHARE_CHECK_(void (*)(const au_twopset *, void *), fn), (arg))
+#define au_share_orset_mutate(h, fn, arg, len) \
+    au_share_orset_mutate((h), AU_SHARE_CHECK_(au_share_orset_mutator, fn), (arg), (len))
+#define au_share_orset_read(h, fn, arg) \
+    au_share_orset_read((h), AU_SHARE_CHECK_(void (*)(const au_orset *, void *), fn), (arg))
+#define au_share_lwwreg_mutate(h, fn, arg, len) \
+    au_share_lwwreg_mutate((h), AU_SHARE_CHECK_(au_share_lwwreg_mutator, fn), (arg), (len))
+#define au_share_lwwreg_read(h, fn, arg) \
+    au_share_lwwreg_read((h), AU_SHARE_CHECK_(void (*)(const au_lwwreg *, void *), fn), (arg))
+#define au_share_mvreg_mutate(h, fn, arg, len) \
+    au_share_mvreg_mutate((h), AU_SHARE_CHECK_(au_share_mvreg_mutator, fn), (arg), (len))
+#define au_share_mvreg_read(h, fn, arg) \
+    au_share_mvreg_read((h), AU_SHARE_CHECK_(void (*)(const au_mvreg *, void *), fn), (arg))
+#define au_share_ewflag_mutate(h, fn, arg, len) \
+    au_share_ewflag_mutate((h), AU_SHARE_CHECK_(au_share_ewflag_mutator, fn), (arg), (len))
+#define au_share_ewflag_read(h, fn, arg) \
+    au_share_ewflag_read((h), AU_SHARE_CHECK_(void (*)(const au_ewflag *, void *), fn), (arg))
+#define au_share_dwflag_mutate(h, fn, arg, len) \
+    au_share_dwflag_mutate((h), AU_SHARE_CHECK_(au_share_dwflag_mutator, fn), (arg), (len))
+#define au_share_dwflag_read(h, fn, arg) \
+    au_share_dwflag_read((h), AU_SHARE_CHECK_(void (*)(const au_dwflag *, void *), fn), (arg))
+#define au_share_lwwmap_mutate(h, fn, arg, len) \
+    au_share_lwwmap_mutate((h), AU_SHARE_CHECK_(au_share_lwwmap_mutator, fn), (arg), (len))
+#define au_share_lwwmap_read(h, fn, arg) \
+    au_share_lwwmap_read((h), AU_SHARE_CHECK_(void (*)(const au_lwwmap *, void *), fn), (arg))
+#define au_share_ormap_gcounter_mutate(h, fn, arg, len) \
+    au_share_ormap_gcounter_mutate((h), AU_SHARE_CHECK_(au_share_ormap_gcounter_mutator, fn), (arg), (len))
+#define au_share_ormap_gcounter_read(h, fn, arg) \
+    au_share_ormap_gcounter_read((h), AU_SHARE_CHECK_(void (*)(au_ormap_gcounter, void *), fn), (arg))
+#define au_share_ormap_pncounter_mutate(h, fn, arg, len) \
+    au_share_ormap_pncounter_mutate((h), AU_SHARE_CHECK_(au_share_ormap_pncounter_mutator, fn), (arg), (len))
+#define au_share_ormap_pncounter_read(h, fn, arg) \
+    au_share_ormap_pncounter_read((h), AU_SHARE_CHECK_(void (*)(au_ormap_pncounter, void *), fn), (arg))
+#define au_share_ormap_orset_mutate(h, fn, arg, len) \
+    au_share_ormap_orset_mutate((h), AU_SHARE_CHECK_(au_share_ormap_orset_mutator, fn), (arg), (len))
+#define au_share_ormap_orset_read(h, fn, arg) \
+    au_share_ormap_orset_read((h), AU_SHARE_CHECK_(void (*)(au_ormap_orset, void *), fn), (arg))
+
 /** Adds n to this replica's entry of a shared GCounter. */
 AU_API au_err au_share_gcounter_inc(au_share_gcounter h, uint64_t n);
 /** The shared GCounter's value on this replica now. */

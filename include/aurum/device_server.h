@@ -25,6 +25,12 @@
  * at 5 %, near 1e-17). A heartbeat counts only if it echoes a request number sent in the last 64
  * and not yet echoed: a replayed or forged heartbeat proves nothing (drops_unsolicited).
  *
+ * Overload: a node that is late itself (its polling timer runs later than due, or devices are
+ * polled later than due; both say how long an echo arriving now waits behind the node's own
+ * work) holds downs back by that lateness, at most down_after more intervals, instead of
+ * declaring down the devices whose echoes it has not got to yet (downs_held, late_ns). The
+ * lateness is measured at every tick and decays at the rate of real time once the node keeps up.
+ *
  * The Devices CRDT: every server keeps a replica of a table device -> (owner, incarnation,
  * interval, state), written by the owners and shared by CRDT dispersal (see below).
  *
@@ -121,6 +127,10 @@ typedef struct au_device_server_stats {
     uint64_t conflicts;          /**< conflict reports received from devices */
     uint64_t messages_in;        /**< user messages from devices delivered here */
     uint64_t messages_out;       /**< user messages sent to devices */
+    uint64_t downs_held;         /**< downs held back because this node was late itself (see
+                                      "Overload" above): counted once per device and episode */
+    uint64_t late_ns;            /**< gauge: how late this node is polling, in nanoseconds (the
+                                      hold added to down deadlines; 0 when on time) */
 } au_device_server_stats;
 
 /** Starts the device server on `node`, following `cluster`'s ring (both must be running; one

@@ -62,9 +62,8 @@ static au_err cctx_join(crdt_xlat *x) {
         if (!s->vv[i]) continue;
         uint64_t dd;
         err = xl_to_dst(x, dot_make(i, 1), &dd);
-        if (!err && s->vv[i] > d->vv[dot_ridx(dd)]) d->vv[dot_ridx(dd)] = s->vv[i];
+        if (!err) cctx_raise(d, dot_ridx(dd), s->vv[i]);
     }
-    if (!err) err = compact(d);
     for (uint32_t i = 0; !err && s->cloud.n && i < s->cloud.cap; i++) {
         uint64_t dd;
         if (!s->cloud.slot[i]) continue;

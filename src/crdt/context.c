@@ -180,6 +180,32 @@ au_err cctx_add(crdt_cctx *c, uint64_t dot) {
     return AU_OK;
 }
 
+void cctx_raise(crdt_cctx *c, uint32_t ridx, uint64_t v) {
+    uint64_t old = c->vv[ridx];
+    if (v <= old) return;
+    c->vv[ridx] = v;
+    if (!c->cloud.n) return;
+    /* Drop the cloud dots the new counter covers: one lookup per covered counter when that
+     * range is shorter than the cloud, else one pass over the cloud. Either way the cost is
+     * bounded by the change, not by the cloud (a delta group of a thousand joins stays linear). */
+    if (v != CRDT_RETIRED && v - old <= c->cloud.n) {
+        for (uint64_t k = old + 2; k <= v; k++) dotset_del(&c->cloud, dot_make(ridx, k));
+    } else {
+        for (uint32_t i = 0; c->cloud.n && i < c->cloud.cap;) {
+            uint64_t d = c->cloud.slot[i];
+            if (d && dot_ridx(d) == ridx && dot_ctr(d) <= v)
+                dotset_del(&c->cloud, d); /* the shift may bring another dot into slot i */
+            else
+                i++;
+        }
+    }
+    if (v == CRDT_RETIRED) return;
+    while (c->cloud.n && dotset_has(&c->cloud, dot_make(ridx, c->vv[ridx] + 1))) {
+        dotset_del(&c->cloud, dot_make(ridx, c->vv[ridx] + 1));
+        c->vv[ridx]++;
+    }
+}
+
 au_err cctx_next(const crdt_cctx *c, uint32_t ridx, uint64_t *dot) {
     uint64_t max = c->vv[ridx];
     if (max == CRDT_RETIRED) return AU_ESTATE; /* a retired replica does not mutate */

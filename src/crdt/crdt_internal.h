@@ -112,6 +112,19 @@ static inline uint32_t ktab_slot_hash(const ktab *t, uint32_t slot) {
 static inline uint8_t *ktab_payload(const ktab *t, uint32_t slot) {
     return t->slots + (size_t)slot * t->stride + 8;
 }
+/* A prefetch the compiler keeps. GCC 12 at -O2 deletes a __builtin_prefetch that sits under a
+ * condition once inlined (control-dependent dead code elimination treats it as dead: the
+ * merge loops below had no prefetch instruction left at all), so on x86-64 and AArch64 it is
+ * an asm statement; elsewhere the builtin. A prefetch never faults, whatever the address. */
+static inline void crdt_prefetch(const void *p) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __asm__ volatile("prefetcht0 (%0)" : : "r"(p));
+#elif defined(__GNUC__) && defined(__aarch64__)
+    __asm__ volatile("prfm pldl1keep, [%0]" : : "r"(p));
+#else
+    __builtin_prefetch(p);
+#endif
+}
 /* Prefetches what looking slot s of o up in t will touch, in two stages a few slots apart (a
  * merge walks o in order; t's slots and both key stores are random accesses): stage 1 fetches
  * s's key and t's home slot for it, stage 2 (that slot now cached) the key it points to. */
@@ -122,21 +135,21 @@ static inline void ktab_prefetch(const ktab *t, const ktab *o, uint32_t s, int s
     h = ktab_slot_hash(o, s);
     const uint8_t *home = t->slots + (size_t)(h & (t->cap - 1)) * t->stride;
     if (stage == 1) {
-        __builtin_prefetch(o->a.chunks[ref >> 16] + (ref & 0xFFFF));
-        __builtin_prefetch(home);
+        crdt_prefetch(o->a.chunks[ref >> 16] + (ref & 0xFFFF));
+        crdt_prefetch(home);
         return;
     }
     uint32_t tref, th;
     memcpy(&tref, home, 4);
     memcpy(&th, home + 4, 4);
-    if (tref != KTAB_EMPTY && th == h) __builtin_prefetch(t->a.chunks[tref >> 16] + (tref & 0xFFFF));
+    if (tref != KTAB_EMPTY && th == h) crdt_prefetch(t->a.chunks[tref >> 16] + (tref & 0xFFFF));
 }
 /* Prefetches the key stored at slot s (a loop over slots picked out of order touches the key
  * store at random: fetch a few iterations ahead). */
 static inline void ktab_prefetch_key(const ktab *t, uint32_t s) {
     uint32_t ref;
     memcpy(&ref, t->slots + (size_t)s * t->stride, 4);
-    if (ref != KTAB_EMPTY) __builtin_prefetch(t->a.chunks[ref >> 16] + (ref & 0xFFFF));
+    if (ref != KTAB_EMPTY) crdt_prefetch(t->a.chunks[ref >> 16] + (ref & 0xFFFF));
 }
 /* Key of slot s of table o, looked up in t: reuses the stored hash. */
 static inline uint32_t ktab_find_from(const ktab *t, const ktab *o, uint32_t s) {
@@ -203,6 +216,9 @@ uint32_t cctx_find(const crdt_cctx *c, uint64_t id);
 au_err cctx_ridx(crdt_cctx *c, uint64_t id, uint32_t *ridx);
 bool cctx_has(const crdt_cctx *c, uint64_t dot);
 au_err cctx_add(crdt_cctx *c, uint64_t dot);
+/* Raises replica ridx's counter to v (if higher) and restores the compact form: cloud dots it
+ * covers go, and a vv + 1 chain folds in. Touches only that replica's dots. */
+void cctx_raise(crdt_cctx *c, uint32_t ridx, uint64_t v);
 /* The next dot of replica ridx (after everything the context knows of it). */
 au_err cctx_next(const crdt_cctx *c, uint32_t ridx, uint64_t *dot);
 /* True if the context holds any knowledge (a counter or a cloud dot). */

@@ -4,11 +4,13 @@
  *
  * Every replica's write supersedes all its own earlier dots, so once deltas are delivered
  * causally a store has at most one live dot per replica: a few entries. (Deltas joined out of
- * causal order may leave two until the missing one arrives.) Joins rebuild the arrays; lookups
- * are binary searches.
+ * causal order may leave two until the missing one arrives; not for the counters, whose
+ * top-level deltas claim every earlier dot of the writer, see dotfun_assign.) Joins rebuild the
+ * arrays; lookups are binary searches.
  * Tombs are kept only by a store inside an ORMap delta (attributed to its key); a top-level delta
  * puts removed dots into its own context, where they compact into the version vector, so a delta
- * group of a thousand increments stays as small as one.
+ * group of a thousand increments stays as small as one (for the counters from any start; for the
+ * others from the writer's first dot).
  * Invariants: entries sorted by distinct dots; tombs sorted, distinct and not live;
  * in state mode every live dot is in the context. */
 #include <stdlib.h>
@@ -247,6 +249,17 @@ au_err dotfun_assign(crdt_dotfun *f, crdt_dotfun *dv, uint64_t replica, bool onl
         if (!only_own || dot_ridx(f->e[i].dot) == r) rm[nrm++] = f->e[i].dot;
     err = nrm || add ? change(f, dv, rm, nrm, add ? &e : NULL) : AU_OK;
     free(rm);
+    /* A write that supersedes all of its replica's earlier dots (the counters) may say so in a
+     * top-level delta: its context claims every dot of the replica up to the new one, as the
+     * state's own does. Then a group of such deltas is one counter, not one cloud dot per
+     * write, whatever clock it starts at, and it also removes an older dot of the replica a
+     * receiver still holds because a delta between was lost. Only when the state's knowledge of
+     * the replica is contiguous (its counter reached the new dot), so the claim is the state's. */
+    if (!err && dv && only_own && add && !attributed(dv) && f->h.ctx->vv[r] >= dot_ctr(e.dot)) {
+        uint64_t dd;
+        err = cctx_dot_to(f->h.ctx, dv->h.ctx, e.dot, &dd);
+        if (!err) cctx_raise(dv->h.ctx, dot_ridx(dd), dot_ctr(dd));
+    }
     return err;
 }
 

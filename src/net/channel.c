@@ -8,20 +8,9 @@ static au_err dgram_open(au_net_t *net, const au_addr *bind, au_addr *bound) {
     return dn->ops->bind(dn, (const struct sockaddr *)&bind->sa, bind->len, &bound->sa, &bound->len);
 }
 
-static size_t dgram_send(au_net_t *net, const au_addr *to, const struct iovec *dgrams, size_t n) {
-    au_datagram d[AU_NET_BATCH];
-    size_t failed = 0;
+static size_t dgram_send(au_net_t *net, const au_datagram *dgrams, size_t n) {
     au_driver_node *dn = net->node->driver;
-    while (n) {
-        size_t k = n < AU_NET_BATCH ? n : AU_NET_BATCH;
-        for (size_t i = 0; i < k; i++)
-            d[i] = (au_datagram){ (const struct sockaddr *)&to->sa, to->len, dgrams[i].iov_base,
-                                  dgrams[i].iov_len };
-        failed += dn->ops->send(dn, d, k);
-        dgrams += k;
-        n -= k;
-    }
-    return failed;
+    return dn->ops->send(dn, dgrams, n); /* the driver batches (sendmmsg) */
 }
 
 const au_channel_ops au_channel_datagram = { "datagram", dgram_open, dgram_send };

@@ -149,8 +149,9 @@ typedef struct au_channel_ops {
     const char *name;
     /* Binds the node's endpoint; *bound is the address actually bound. */
     au_err (*open)(struct au_net *net, const au_addr *bind, au_addr *bound);
-    /* Sends n datagrams to `to`; returns how many failed. Any thread. */
-    size_t (*send)(struct au_net *net, const au_addr *to, const struct iovec *dgrams, size_t n);
+    /* Sends n datagrams, each to its own address (dgrams[i].to); returns how many failed. Any
+     * thread. */
+    size_t (*send)(struct au_net *net, const au_datagram *dgrams, size_t n);
 } au_channel_ops;
 
 extern const au_channel_ops au_channel_datagram;
@@ -312,6 +313,9 @@ typedef enum au_net_warn_reason {
     AU_NET_WARN_WATCH_REFUSED,
     AU_NET_WARN_DEVICE_UNKNOWN, AU_NET_WARN_DEVICE_SEAL, AU_NET_WARN_DEVICE_SENDER,
     AU_NET_WARN_DEVICE_ROUTE, AU_NET_WARN_DEVICE_PLAIN,
+    /* datagrams whose seal does not match this node's keys: a misconfiguration is the usual
+     * cause, so the person running the node is told which */
+    AU_NET_WARN_NOT_SEALED, AU_NET_WARN_NO_KEY, AU_NET_WARN_UNKNOWN_KEY, AU_NET_WARN_BAD_SEAL,
 } au_net_warn_reason;
 void au_net_warn(au_net_t *net, const char *from, au_net_warn_reason reason,
                  const au_wire_dest *dest);

@@ -50,6 +50,13 @@ static void count_drop(au_net_t *net, int status, const char *from) {
     }
     au_log(AU_LOG_NET, AU_LOG_DEBUG, "datagram from %s dropped: %s", from,
            au_wire_status_str(status));
+    switch (status) { /* a seal that does not match the keys: tell the operator (rate-limited) */
+    case AU_WIRE_NOT_SEALED: au_net_warn(net, from, AU_NET_WARN_NOT_SEALED, NULL); break;
+    case AU_WIRE_NO_KEY: au_net_warn(net, from, AU_NET_WARN_NO_KEY, NULL); break;
+    case AU_WIRE_UNKNOWN_KEY: au_net_warn(net, from, AU_NET_WARN_UNKNOWN_KEY, NULL); break;
+    case AU_WIRE_BAD_SEAL: au_net_warn(net, from, AU_NET_WARN_BAD_SEAL, NULL); break;
+    default: break;
+    }
 }
 
 /* ---- reassembly ----------------------------------------------------------------------------- */

@@ -3,10 +3,18 @@
  * coalesces small messages and fragments large ones) and sends them through the channel in
  * batches.
  *
- * During an actor's turn, sending to a peer is only noted (au_turn_defer): when the turn ends
- * the thread packs once for the whole turn, so the messages of one turn to one peer share
- * datagrams and batched sends, at no cost in latency (nothing else would run on this worker
- * before the turn ends anyway).
+ * A thread's send batch spans peers: the datagrams it packs for many peers (a turn that sends to
+ * thousands of devices, each its own peer) leave together, up to AU_NET_BATCH per channel call
+ * (one sendmmsg), not one call per peer. A peer whose datagrams sit in the batch stays owned by
+ * the thread (its `sending` flag) until they have been handed to the channel, so one peer's
+ * datagrams still leave in the order they were packed, and the handshake of send_queued holds
+ * unchanged, only with the release later. A thread owns at most AU_NET_BATCH peers at once.
+ *
+ * During an actor's turn, sending to a peer is only noted (the batch's deferred peers, flushed
+ * by one au_turn_defer per turn): when the turn ends the thread packs once for each peer, so the
+ * messages of one turn to one peer share datagrams, at no cost in latency (nothing else would run
+ * on this worker before the turn ends anyway). Beyond DEFER_PEERS peers in one turn, a peer is
+ * packed at once, into the same batch, which leaves when full or at the turn's end.
  *
  * A driver may decide a message's fate before it is packed (message_fate: per-message fault
  * injection): copies sent later are held on a node timer and queued again, marked as fated. */
@@ -16,13 +24,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A thread's send batch: datagrams collected while packing, sent with one channel call. */
+#define DEFER_PEERS 128 /* peers noted per turn before packing at once */
+#define DEFER_SET 256   /* the open-addressing set of noted peers (a power of two, load <= 1/2) */
+
+/* A thread's send batch: datagrams collected while packing, for any peers of one net, sent with
+ * one channel call per AU_NET_BATCH of them. Invariants: every peer in owned[] has sending == 1
+ * taken by this thread and one hold of this batch's; every datagram's peer is in owned[] (or is
+ * the peer being drained); deferred[] peers each carry one hold and are in the set. */
 typedef struct batch {
-    au_net_t *net;
-    au_peer *peer;
-    au_wire_packer packer; /* made for the peer being drained, destroyed after (drain) */
+    au_net_t *net;           /* of everything in the batch (one net at a time) */
+    au_peer *peer;           /* being drained */
+    au_wire_packer packer;   /* made for the peer being drained, destroyed after (drain) */
     size_t count, cap, slot;
-    struct iovec iov[AU_NET_BATCH];
+    au_datagram dg[AU_NET_BATCH];
+    au_peer *dg_peer[AU_NET_BATCH];
+    au_peer *owned[AU_NET_BATCH];
+    size_t nowned;
+    struct { au_peer *peer; size_t slot; } deferred[DEFER_PEERS];
+    size_t ndeferred;
+    au_peer *set[DEFER_SET];
+    bool armed;              /* flush_turn is deferred to the end of this thread's turn */
     uint8_t buf[AU_NET_BATCH_BYTES];
 } batch;
 
@@ -33,30 +54,40 @@ static void make_batch_key(void) { pthread_key_create(&batch_key, free); }
 static batch *thread_batch(void) {
     pthread_once(&batch_once, make_batch_key);
     batch *b = pthread_getspecific(batch_key);
-    if (!b && (b = malloc(sizeof *b))) pthread_setspecific(batch_key, b);
+    if (!b && (b = calloc(1, sizeof *b))) pthread_setspecific(batch_key, b);
     return b;
 }
 
-static void batch_send(batch *b) {
+/* Hands the batch's datagrams to the channel. The peers stay owned (released by flush_all). */
+static void send_datagrams(batch *b) {
     au_net_t *net = b->net;
-    size_t failed = net->channel->send(net, &b->peer->addr, b->iov, b->count);
+    size_t failed = net->channel->send(net, b->dg, b->count);
     size_t bytes = 0;
-    for (size_t i = 0; i < b->count; i++) bytes += b->iov[i].iov_len;
+    for (size_t i = 0; i < b->count; i++) bytes += b->dg[i].len;
     if (failed) au_stat_add(&net->stats.drops_send_failed, failed);
     au_stat_add(&net->stats.datagrams_sent, b->count - failed);
     au_stat_add(&net->stats.bytes_sent, bytes); /* bytes handed to the channel */
-    au_net_peer_sent(net, b->peer, b->count - failed);
+    /* Per peer, for the "no answer" warning (advisory): the channel says how many failed, not
+     * which; a batch that failed entirely counts for nobody, otherwise every datagram counts. */
+    if (failed < b->count) {
+        for (size_t i = 0, j; i < b->count; i = j) {
+            for (j = i + 1; j < b->count && b->dg_peer[j] == b->dg_peer[i];) j++;
+            au_net_peer_sent(net, b->dg_peer[i], j - i);
+        }
+    }
     b->count = 0;
 }
 
 /* The packer's emit callback: the datagram joins the thread's batch. */
 void au_net_emit(void *user, const uint8_t *dgram, size_t len) {
     batch *b = user; /* set by drain() while this thread owns the peer's packer */
-    if (b->count == b->cap) batch_send(b);
+    if (b->count == b->cap) send_datagrams(b);
     size_t i = b->count++;
     uint8_t *slot = b->buf + i * b->slot;
     memcpy(slot, dgram, len);
-    b->iov[i] = (struct iovec){ slot, len };
+    b->dg[i] = (au_datagram){ (const struct sockaddr *)&b->peer->addr.sa, b->peer->addr.len, slot,
+                              len };
+    b->dg_peer[i] = b->peer;
 }
 
 /* ---- copies a driver holds back -------------------------------------------------------------- */
@@ -138,14 +169,10 @@ static bool packer_open(au_net_t *net, batch *b, au_seal_key *device_key) {
     return true;
 }
 
-/* Packs everything queued for the peer and sends it. Caller owns peer->sending. */
+/* Packs everything queued for the peer into the batch. Caller owns peer->sending, and the
+ * batch's net is net (start_peer). */
 static void drain(au_net_t *net, au_peer *peer, batch *b) {
-    b->net = net;
     b->peer = peer;
-    b->count = 0;
-    b->slot = net->limits.mtu;
-    b->cap = AU_NET_BATCH_BYTES / b->slot;
-    if (b->cap > AU_NET_BATCH) b->cap = AU_NET_BATCH;
     /* out of memory: what is queued is dropped, counted */
     bool open = packer_open(net, b, peer->dkey_device ? peer->dkey : NULL);
     au_mnode *n;
@@ -201,34 +228,7 @@ static void drain(au_net_t *net, au_peer *peer, batch *b) {
         au_wire_packer_flush(&b->packer);
         au_wire_packer_destroy(&b->packer);
     }
-    if (b->count) batch_send(b);
-}
-
-/* Sends what is queued for the peer, unless another thread is doing so: a sender that finds
- * the peer busy leaves its message to the busy thread, and that thread, after releasing the
- * peer, looks at `queued` again, so no message is left behind.
- *
- * The argument (a Dekker handshake, all four operations seq_cst, so in one total order). The
- * enqueuer E does: queued += 1 (A1, in au_net_enqueue, before the push); push; exchange
- * sending := 1 (A2). The owner D does: drain; store sending := 0 (B1); load queued (B2). If A2
- * finds 1, A2 read a value that B1 overwrites, so A2 precedes B1; with A1 before A2 and B1
- * before B2, A1 precedes B2, and B2 sees E's increment. Every decrement follows the pop of its
- * message, so B2 reads 0 only if E's message was popped; otherwise D takes the peer again, or
- * finds that another thread has (and that one loops the same way). Release/acquire would not
- * do: B1-then-B2 is a store followed by a load of another variable, and B2 could read a stale 0
- * while A2 reads a stale 1, leaving the message queued with nobody sending. `sending` is also
- * the lock of the peer's queue consumer side and of its send statistics: the exchange acquires
- * what the previous owner's store released (the packer itself is the owner's own, per drain).
- *
- * Cost: queued is raised before the push is linked, so B2 may see a message that D cannot pop
- * yet; D then drains an empty queue once more (a short spin, as long as E's push takes). */
-static void send_queued(au_net_t *net, au_peer *peer, batch *b) {
-    for (;;) {
-        if (atomic_exchange_explicit(&peer->sending, 1, memory_order_seq_cst)) return; /* A2 */
-        drain(net, peer, b);
-        atomic_store_explicit(&peer->sending, 0, memory_order_seq_cst);             /* B1 */
-        if (atomic_load_explicit(&peer->queued, memory_order_seq_cst) == 0) return; /* B2 */
-    }
+    b->peer = NULL;
 }
 
 /* A hold keeps the peer from eviction (peer.c) while this thread may still touch it. seq_cst:
@@ -236,15 +236,121 @@ static void send_queued(au_net_t *net, au_peer *peer, batch *b) {
 static void hold(au_peer *peer) { atomic_fetch_add_explicit(&peer->holds, 1, memory_order_seq_cst); }
 static void unhold(au_peer *peer) { atomic_fetch_sub_explicit(&peer->holds, 1, memory_order_seq_cst); }
 
-/* The end of a turn that sent to this peer (which au_net_enqueue held for it). */
-static void flush_peer(void *arg) {
-    au_peer *peer = arg;
-    batch *b = thread_batch();
-    if (b) send_queued(peer->net, peer, b);
-    unhold(peer);
+/* Sends what is queued for a peer, unless another thread is doing so: a sender that finds the
+ * peer busy leaves its message to the busy thread, and that thread, after releasing the peer,
+ * looks at `queued` again, so no message is left behind.
+ *
+ * The argument (a Dekker handshake, all four operations seq_cst, so in one total order). The
+ * enqueuer E does: queued += 1 (A1, in au_net_enqueue, before the push); push; exchange
+ * sending := 1 (A2). The owner D does: drain; hand the datagrams to the channel; store
+ * sending := 0 (B1); load queued (B2). If A2 finds 1, A2 read a value that B1 overwrites, so A2
+ * precedes B1; with A1 before A2 and B1 before B2, A1 precedes B2, and B2 sees E's increment.
+ * Every decrement follows the pop of its message, so B2 reads 0 only if E's message was popped;
+ * otherwise D takes the peer again, or finds that another thread has (and that one loops the
+ * same way). Release/acquire would not do: B1-then-B2 is a store followed by a load of another
+ * variable, and B2 could read a stale 0 while A2 reads a stale 1, leaving the message queued
+ * with nobody sending. `sending` is also the lock of the peer's queue consumer side and of its
+ * send statistics: the exchange acquires what the previous owner's store released (the packer
+ * itself is the owner's own, per drain).
+ *
+ * Here D's steps are split: take_peer (A2 for D's own message, then drain) puts the peer in the
+ * batch's owned set; flush_all sends and then does B1 and B2 for every owned peer, draining
+ * again (into a fresh round) those that have more. Until B1 the peer's datagrams may still be in
+ * the batch, so no other thread sends for it meanwhile: its datagrams leave in packing order.
+ *
+ * Cost: queued is raised before the push is linked, so B2 may see a message that D cannot pop
+ * yet; D then drains an empty queue once more (a short spin, as long as E's push takes). */
+static void flush_all(batch *b);
+
+/* Makes net the batch's net (flushing another's first) and sizes its slots for its MTU. */
+static void batch_net(batch *b, au_net_t *net) {
+    if (b->net == net) return;
+    if (b->net) flush_all(b);
+    b->net = net;
+    b->count = 0;
+    b->slot = net->limits.mtu;
+    b->cap = AU_NET_BATCH_BYTES / b->slot;
+    if (b->cap > AU_NET_BATCH) b->cap = AU_NET_BATCH;
 }
 
-#define DEFER_MESSAGES 256 /* queued for one peer: send without waiting for the turn's end */
+/* Takes the peer (A2) and packs its queue into the batch; false if another thread owns it. */
+static bool take_peer(batch *b, au_peer *peer) {
+    batch_net(b, peer->net); /* no-op inside flush_all: its peers are all of b->net */
+    if (b->nowned == AU_NET_BATCH) flush_all(b); /* never inside flush_all: see there */
+    if (atomic_exchange_explicit(&peer->sending, 1, memory_order_seq_cst)) return false; /* A2 */
+    hold(peer); /* the batch's: until released in flush_all */
+    b->owned[b->nowned++] = peer;
+    drain(peer->net, peer, b);
+    return true;
+}
+
+/* Sends everything in the batch and releases the peers, draining again those with more queued,
+ * until nothing is owned. */
+static void flush_all(batch *b) {
+    au_peer *was[AU_NET_BATCH];
+    while (b->count || b->nowned) {
+        if (b->count) send_datagrams(b);
+        size_t n = b->nowned;
+        memcpy(was, b->owned, n * sizeof *was);
+        b->nowned = 0; /* at most n peers are taken again below: owned[] has room */
+        for (size_t i = 0; i < n; i++) {
+            au_peer *p = was[i];
+            atomic_store_explicit(&p->sending, 0, memory_order_seq_cst);     /* B1 */
+            if (atomic_load_explicit(&p->queued, memory_order_seq_cst) != 0) /* B2 */
+                take_peer(b, p);
+            unhold(p); /* after B2; a peer taken again holds once more */
+        }
+    }
+}
+
+static size_t set_slot(au_peer *peer) {
+    uintptr_t x = (uintptr_t)peer;
+    return (size_t)((x >> 4) * 0x9e3779b97f4a7c15ull >> 32) & (DEFER_SET - 1);
+}
+
+/* The end of a turn that sent: packs each noted peer, then sends everything. */
+static void flush_turn(void *arg) {
+    batch *b = arg;
+    b->armed = false;
+    for (size_t i = 0; i < b->ndeferred; i++) {
+        au_peer *p = b->deferred[i].peer;
+        b->set[b->deferred[i].slot] = NULL;
+        take_peer(b, p); /* owned by another thread: that one sends what is queued */
+        unhold(p);       /* the note's (the batch holds its own while owned) */
+    }
+    b->ndeferred = 0;
+    flush_all(b);
+    b->net = NULL; /* the next turn may be another node's (and this one may stop) */
+}
+
+/* Notes the peer for the turn's end: false when it cannot be (no room), or already noted. */
+static bool note(batch *b, au_peer *peer, bool *already) {
+    size_t k = set_slot(peer);
+    while (b->set[k]) {
+        if (b->set[k] == peer) {
+            *already = true;
+            return true;
+        }
+        k = (k + 1) & (DEFER_SET - 1);
+    }
+    *already = false;
+    if (b->ndeferred == DEFER_PEERS) return false;
+    b->set[k] = peer;
+    b->deferred[b->ndeferred].peer = peer;
+    b->deferred[b->ndeferred++].slot = k;
+    return true;
+}
+
+/* Within a turn, makes sure the batch is flushed at its end; false: no turn, or the turn cannot
+ * take one more deferral (then the caller flushes now). */
+static bool arm(batch *b) {
+    if (b->armed) return true;
+    if (au_turn_defer(flush_turn, b) != AU_TURN_DEFERRED) return false;
+    b->armed = true;
+    return true;
+}
+
+#define DEFER_MESSAGES 256 /* queued for one peer: pack without waiting for the turn's end */
 
 void au_net_enqueue(au_net_t *net, au_peer *peer, au_outmsg *m) {
     batch *b = thread_batch();
@@ -254,18 +360,26 @@ void au_net_enqueue(au_net_t *net, au_peer *peer, au_outmsg *m) {
         au_pool_free(m->pool_class, m);
         return;
     }
-    /* seq_cst: A1 of the handshake (see send_queued). Before the push, so that `queued` is
-     * never below the messages in the queue. The value read only picks when to stop deferring. */
+    /* seq_cst: A1 of the handshake (see above). Before the push, so that `queued` is never
+     * below the messages in the queue. The value read only picks when to stop deferring. */
     hold(peer); /* before m is queued: m's pin keeps the peer until another thread packs it */
     uint64_t queued = atomic_fetch_add_explicit(&peer->queued, 1, memory_order_seq_cst) + 1;
     au_runq_push(&peer->queue, &m->node);
-    if (queued < DEFER_MESSAGES) {
-        switch (au_turn_defer(flush_peer, peer)) {
-        case AU_TURN_DEFERRED: return;          /* the flush keeps the hold */
-        case AU_TURN_ALREADY: unhold(peer); return; /* an earlier send holds it already */
-        case AU_TURN_NONE: break;
+    bool turn = arm(b);
+    if (turn && queued < DEFER_MESSAGES) {
+        bool already;
+        if (note(b, peer, &already)) {
+            if (already) unhold(peer); /* the note holds it already */
+            return;                    /* the note keeps the hold */
         }
     }
-    send_queued(net, peer, b);
+    /* Not taken: another thread owns the peer (it sends what is queued), or this one does, its
+     * datagrams waiting in the batch. With that many queued, send the batch now, which drains
+     * the peer again if it is this thread's: a long turn's queue stays bounded. */
+    if (!take_peer(b, peer) && queued >= DEFER_MESSAGES) flush_all(b);
     unhold(peer);
+    if (!turn) {
+        flush_all(b);
+        b->net = NULL;
+    }
 }

@@ -37,6 +37,14 @@ static const char *const what[] = {
                                  "the device endpoint (a device key authorises nothing else)",
     [AU_NET_WARN_DEVICE_PLAIN] = "a plain message to the device endpoint naming a device that "
                                  "has a key (it must seal)",
+    [AU_NET_WARN_NOT_SEALED] = "an unsealed datagram, and this node has a cluster key (is the "
+                               "sender started without the key, or a device without its key?)",
+    [AU_NET_WARN_NO_KEY] = "a sealed datagram, and this node has no cluster key (start it with "
+                           "the cluster's key file)",
+    [AU_NET_WARN_UNKNOWN_KEY] = "sealed with a key id that is not in this node's key ring (a "
+                                "key rotated in there and not here?)",
+    [AU_NET_WARN_BAD_SEAL] = "a sealed datagram failing authentication (another key under the "
+                             "same id, or forged)",
 };
 
 void au_net_warn(au_net_t *net, const char *from, au_net_warn_reason reason,

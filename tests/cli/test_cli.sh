@@ -329,6 +329,7 @@ grep -qE " REMOVED ${addr[3]//./\\.} id=[0-9]+ reason=failed$" "$work/watch.out"
     || fail "watcher: $(cat "$work/watch.out")"
 if [[ $has_devices == True ]]; then
     before="${owner_of[sensor-a]} ${owner_of[sensor-b]}"
+    declare -A was_owner=([sensor-a]=${owner_of[sensor-a]} [sensor-b]=${owner_of[sensor-b]})
     reowned() { owners_agree "1 2" && [[ ${owner_of[sensor-a]} != "${addr[3]}" && ${owner_of[sensor-b]} != "${addr[3]}" ]]; }
     until_true 20 "after kill -9, both devices owned by a survivor, agreed by both (before: $before)" reowned
     for d in sensor-a sensor-b; do
@@ -336,6 +337,15 @@ if [[ $has_devices == True ]]; then
     done
     [[ $before == *"${addr[3]}"* ]] && pass "a device of the killed node was re-owned" \
         || echo "note: neither device was on the killed node (before: $before); re-ownership not exercised this run"
+    for d in sensor-a sensor-b; do # the watcher on node 1 names each new owner by its address
+        [[ ${was_owner[$d]} == "${addr[3]}" ]] || continue
+        until_true 10 "the watcher names $d's new owner, ${owner_of[$d]}" \
+            grep -qE " DEVICE(-UP|-MOVED)? $d id=0x[0-9a-f]+ owner=${owner_of[$d]//./\\.}$" "$work/watch.out" \
+            || cat "$work/watch.out"
+    done
+    bad=$(grep -E ' DEVICE' "$work/watch.out" | grep -vE ' DEVICE(-UP|-DOWN|-MOVED)? [^ ]+ id=0x[0-9a-f]+ owner=[^ ]+$' || true)
+    [[ -z $bad ]] && pass "every device line of the watcher has the form NAME id=0x.. owner=.." \
+        || fail "device lines of another form: $bad"
 fi
 if [[ $has_crdt == True ]]; then
     expect_exit 0 '' "incr 10 through node 2 after the kill" incr "${addr[2]}" 10

@@ -374,7 +374,54 @@ static void scale(void **state) {
     au_sim_destroy(w->sim);
 }
 
+/* A server that is itself late holds downs back. One server and 200 devices; one device dies,
+ * then the server stalls for 3.5 intervals (au_sim_pause: a stopped process, a long pause).
+ * When it resumes every device's last echo is more than down_after (3) intervals old, and the
+ * echoes of its first requests wait behind its own late tick: without the hold every device
+ * would be declared down and up again. With it only the dead one goes down (late: within the
+ * hold), the others stay up, and the server counted the downs it held back. */
+static void paused_server(void **state) {
+    (void)state;
+    world *w = &W;
+    memset(w, 0, sizeof *w);
+    w->interval_ms = 1000;
+    au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 11 }, &w->sim), AU_OK);
+    au_driver inner = au_sim_driver(w->sim);
+    w->drv = au_faults_driver(&inner);
+    server_start(w, 0);
+    assert_int_equal(au_sim_run_until(w->sim, cluster_converged, w, AU_SEC(10)), AU_OK);
+    for (int k = 0; k < SEEDS; k++) memcpy(w->seeds[k], w->s[0].addr, sizeof w->seeds[k]);
+    w->nd = 200;
+    w->next_inc = 1000;
+    for (int i = 0; i < w->nd; i++)
+        w->d[i] = (model){ .id = (uint64_t)i + 1, .inc = ++w->next_inc, .live = true,
+                           .announce_at = au_sim_now(w->sim) + AU_MSEC(i * 5) };
+    host_start(w, 0, 0, w->nd);
+    converge(w, "200 devices registered", 30);
+    au_sim_run(w->sim, AU_SEC(5));
+
+    au_device_server_stats before, after;
+    au_device_server_stats_get(w->s[0].ds, &before);
+    kill_devices(w, 0, 1, 1);
+    assert_int_equal(au_sim_pause(w->sim, w->s[0].node, AU_MSEC(3500)), AU_OK);
+    au_sim_run(w->sim, AU_MSEC(3500) + AU_SEC(6));
+    au_device_server_stats_get(w->s[0].ds, &after);
+    fprintf(stderr, "  paused 3.5 s: downs %llu, downs held %llu, late now %.3f s\n",
+            (unsigned long long)(after.downs - before.downs),
+            (unsigned long long)(after.downs_held - before.downs_held), (double)after.late_ns / 1e9);
+    assert_true(after.downs - before.downs == 1);          /* the dead device only */
+    assert_true(after.downs_held - before.downs_held >= 199); /* all of them would have been */
+    assert_int_equal(au_device_server_state(w->s[0].ds, w->d[0].id), AU_DEVICE_DOWN);
+    assert_true(after.late_ns == 0); /* on time again: the hold decayed */
+    assert_true(devices_converged(w));
+
+    au_node_stop(w->h[0].node);
+    au_node_stop(w->s[0].node);
+    au_sim_destroy(w->sim);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = { cmocka_unit_test(scale) };
+    const struct CMUnitTest tests[] = { cmocka_unit_test(paused_server), cmocka_unit_test(scale) };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

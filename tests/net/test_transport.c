@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,8 +261,78 @@ static void a_megabyte_message_is_fragmented_and_reassembled(void **s) {
     au_node_stop(b);
 }
 
+/* ---- one send batch across peers ----------------------------------------------------------- */
+
+enum { FANOUT = 200 };
+
+/* The channel of the node under test, counting the calls that reach it (net.h's table). */
+static atomic_size_t channel_calls, channel_datagrams;
+static size_t counting_send(au_net_t *net, const au_datagram *d, size_t n) {
+    atomic_fetch_add(&channel_calls, 1);
+    atomic_fetch_add(&channel_datagrams, n);
+    return au_channel_datagram.send(net, d, n);
+}
+static const au_channel_ops counting_channel = { "counting", NULL, counting_send };
+
+AU_ROOT(fan_msg, (go, int64_t, AU_PLAIN));
+typedef struct fanout_state { int64_t_ref to[FANOUT]; } fanout_state;
+static void fanout_recv(au_ctx *ctx, fanout_state *self, fan_msg *m) {
+    (void)ctx;
+    for (int i = 0; i < FANOUT; i++) assert_int_equal(au_send(self->to[i], m->go), AU_OK);
+}
+AU_ACTOR(fanout_actor, fanout_state, fan_msg, .recv = fanout_recv);
+
+/* One turn sends one small message to each of 200 peers (199 addresses where nobody listens and
+ * one probe): the 200 datagrams leave in ceil(200 / 64) = 4 channel calls, not one per peer, and
+ * every message is counted as sent and the probe's arrives. */
+static void one_turn_to_many_peers_sends_in_batches(void **s) {
+    (void)s;
+    au_node *a, *b;
+    assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:0" }, &a), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:0" }, &b), AU_OK);
+    a->net->channel = &counting_channel; /* before any traffic: read only by later sends */
+    au_probe *p = box_on(b);
+    const char *port = strrchr(au_node_address(b), ':') + 1;
+    static fanout_state st;
+    for (int i = 0; i < FANOUT - 1; i++) {
+        char addr[64];
+        snprintf(addr, sizeof addr, "127.0.1.%d:%s", i + 1, port);
+        st.to[i] = au_forge(box_msg, int64_t, a, "box", addr);
+        assert_false(au_ref_is_null(st.to[i].raw));
+    }
+    st.to[FANOUT - 1] = au_forge(box_msg, int64_t, a, "box", au_node_address(b));
+    fan_msg_ref f = au_spawn(a, fanout_actor, "fanout", &st);
+    assert_false(au_ref_is_null(f.raw));
+    au_node_stats before, after;
+    au_node_stats_get(a, &before);
+    size_t calls0 = atomic_load(&channel_calls), dgrams0 = atomic_load(&channel_datagrams);
+    assert_int_equal(au_send(f, ((fan_msg){ .tag = fan_msg_go, .go = 5 })), AU_OK);
+    box_msg got;
+    assert_int_equal(au_probe_expect(p, box_msg, &got, AU_SEC(30)), AU_OK);
+    assert_int_equal(got.value, 5);
+    for (int i = 0; i < 3000; i++) { /* the turn's other datagrams, counted after its sends */
+        au_node_stats_get(a, &after);
+        if (after.messages_sent_remote - before.messages_sent_remote >= FANOUT &&
+            atomic_load(&channel_datagrams) - dgrams0 >= FANOUT)
+            break;
+        usleep(1000);
+    }
+    size_t calls = atomic_load(&channel_calls) - calls0;
+    size_t dgrams = atomic_load(&channel_datagrams) - dgrams0;
+    fprintf(stderr, "  %d peers in one turn: %zu datagrams in %zu channel calls\n", FANOUT, dgrams,
+            calls);
+    assert_int_equal(after.messages_sent_remote - before.messages_sent_remote, FANOUT);
+    assert_int_equal(dgrams, FANOUT);
+    assert_int_equal(after.datagrams_sent - before.datagrams_sent, FANOUT);
+    assert_true(calls <= (FANOUT + 63) / 64);
+    au_probe_free(p);
+    au_node_stop(a);
+    au_node_stop(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(one_turn_to_many_peers_sends_in_batches),
         cmocka_unit_test(remoting_works_over_ipv4_loopback),
         cmocka_unit_test(nodes_that_never_spin_still_deliver),
         cmocka_unit_test(a_reply_reference_minted_with_the_advertised_address_routes_back),

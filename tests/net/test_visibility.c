@@ -2,7 +2,8 @@
  * the receiving node naming what was dropped, why and from where (a name that never was, an
  * actor that has stopped, another root type); a "no answer" count on the
  * sender; INFO lines for bind and stop; a too-big message counted once, not per datagram; a
- * forge to port 0 refused. The lines are captured through the log sink. */
+ * forge to port 0 refused; a datagram sealed with keys that do not match the receiver's warned
+ * with the mismatch (unsealed, no key here, unknown key id, failing authentication). The lines are captured through the log sink. */
 #include <aurum/aurum.h>
 #include <aurum/testkit.h>
 
@@ -216,6 +217,48 @@ static void bind_and_stop_are_logged_at_info_and_a_forge_to_port_zero_is_refused
     capture_stop();
 }
 
+/* Keys that do not match are the usual misconfiguration of a sealed cluster, and its datagrams
+ * vanish before any actor is named: the receiving node says which mismatch it is, once. */
+static void datagrams_whose_seal_does_not_match_the_keys_are_warned_with_the_cause(void **s) {
+    capture_start(AU_LOG_WARN);
+    au_key k0, k0_other, k7;
+    assert_int_equal(au_key_generate(&k0, 0), AU_OK);
+    assert_int_equal(au_key_generate(&k0_other, 0), AU_OK); /* the same id, another secret */
+    assert_int_equal(au_key_generate(&k7, 7), AU_OK);
+    au_node *keyed, *plain, *other_id, *other_secret;
+    assert_int_equal(au_node_start(&(au_node_config){ .keys = &k0, .nkeys = 1 }, &keyed), AU_OK);
+    assert_int_equal(au_node_start(NULL, &plain), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .keys = &k7, .nkeys = 1 }, &other_id), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .keys = &k0_other, .nkeys = 1 }, &other_secret),
+                     AU_OK);
+    recorder log;
+    recorder_init(&log);
+    au_spawn(keyed, store_actor, "store", &(store){ &log });
+    au_spawn(plain, store_actor, "store", &(store){ &log });
+    const char *at_keyed = au_node_address(keyed);
+    for (int i = 0; i < 5; i++) {
+        au_send(au_forge(store_msg, int64_t, plain, "store", at_keyed), (int64_t)i);
+        au_send(au_forge(store_msg, int64_t, other_id, "store", at_keyed), (int64_t)i);
+        au_send(au_forge(store_msg, int64_t, other_secret, "store", at_keyed), (int64_t)i);
+        au_send(au_forge(store_msg, int64_t, keyed, "store", au_node_address(plain)), (int64_t)i);
+    }
+    assert_true(wait_until(logged, &(words){ "WARN", au_node_address(plain), "unsealed" }, WAIT_MS));
+    assert_true(wait_until(logged, &(words){ "WARN", au_node_address(other_id), "key id" }, WAIT_MS));
+    assert_true(wait_until(logged, &(words){ "WARN", au_node_address(other_secret),
+                                             "failing authentication" }, WAIT_MS));
+    assert_true(wait_until(logged, &(words){ "WARN", at_keyed, "no cluster key" }, WAIT_MS));
+    /* Five datagrams from each: one line each (rate-limited per sender and cause). */
+    assert_int_equal(lines_with("WARN", au_node_address(plain), "unsealed"), 1);
+    assert_int_equal(lines_with("WARN", au_node_address(other_secret), "failing"), 1);
+    assert_int_equal(recorder_count(&log), 0); /* nothing was delivered */
+    capture_stop();
+    au_node_stop(keyed);
+    au_node_stop(plain);
+    au_node_stop(other_id);
+    au_node_stop(other_secret);
+    recorder_destroy(&log);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(each_kind_of_dropped_send_is_warned_once_with_the_sender_and_the_reason),
@@ -223,6 +266,7 @@ int main(void) {
         cmocka_unit_test(a_message_above_the_receivers_limit_is_counted_once_and_warned),
         cmocka_unit_test(sends_to_a_node_that_never_answers_are_counted_on_the_sender),
         cmocka_unit_test(bind_and_stop_are_logged_at_info_and_a_forge_to_port_zero_is_refused),
+        cmocka_unit_test(datagrams_whose_seal_does_not_match_the_keys_are_warned_with_the_cause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,6 +36,7 @@
 #include <aurum/aurum.h>
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -135,10 +136,35 @@ static int hostile_socket(void) {
     return fd;
 }
 
+/* The node's WARN lines, for the drops a person must be told of (misrouted, mismatched). */
+static pthread_mutex_t warn_lock = PTHREAD_MUTEX_INITIALIZER;
+static char warned[128][512];
+static size_t nwarned;
+
+static void warn_sink(void *user, au_log_module module, au_log_level level, const char *file,
+                      int line, const char *message) {
+    (void)user, (void)module, (void)file, (void)line;
+    if (level < AU_LOG_WARN) return;
+    pthread_mutex_lock(&warn_lock);
+    if (nwarned < 128) snprintf(warned[nwarned++], sizeof warned[0], "%s", message);
+    pthread_mutex_unlock(&warn_lock);
+}
+
+/* Whether a WARN line holds both words. */
+static bool warned_of(const char *a, const char *b) {
+    bool found = false;
+    pthread_mutex_lock(&warn_lock);
+    for (size_t i = 0; i < nwarned && !found; i++)
+        found = strstr(warned[i], a) && strstr(warned[i], b);
+    pthread_mutex_unlock(&warn_lock);
+    return found;
+}
+
 static void collect_drops(void);
 
 static int setup(void **state) {
     collect_drops();
+    au_log_set_sink(warn_sink, NULL);
     recorder_init(&H.log);
     au_node_config cfg = { .bind = "127.0.0.1:0", .workers = 2, .max_partials = MAX_PARTIALS,
                            .reassembly_timeout = AU_MSEC(200) };
@@ -159,6 +185,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     au_node_stop(H.node);
+    au_log_set_sink(NULL, NULL);
     close(H.fd);
     au_wire_packer_destroy(&H.packer);
     recorder_destroy(&H.log);
@@ -446,6 +473,7 @@ static void a_sealed_datagram_at_a_node_without_a_key_fails_integrity(void **s) 
     memcpy(d, v, AU_WIRE_HEADER_SIZE); /* sealed-looking: nonce, ciphertext, tag */
     send_raw(d, sizeof d);
     expect_drops(&before, F(drops_checksum), 3);
+    assert_true(warned_of("dropped", "no cluster key"));
 }
 
 /* ---- frames -------------------------------------------------------------------------------- */
@@ -607,6 +635,7 @@ static void an_interface_the_root_does_not_declare_is_wrong_interface(void **s) 
     pack_and_send(to_target(au_type_id(&au_type_other_msg)), p, n);
     pack_and_send(to_target(0), p, n);
     expect_drops(&before, F(drops_wrong_interface), 5);
+    assert_true(warned_of("'target'", "does not declare that interface")); /* and said so */
 }
 
 static void the_same_type_name_at_another_schema_is_schema_mismatch(void **s) {
@@ -623,6 +652,7 @@ static void the_same_type_name_at_another_schema_is_schema_mismatch(void **s) {
     pack_and_send(to_target(H.reading_id ^ 1), p, n);
     pack_and_send(to_target(H.root_id ^ 1), p, n);
     expect_drops(&before, F(drops_schema_mismatch), 5);
+    assert_true(warned_of("'target'", "another version"));
 }
 
 static void a_payload_that_is_not_valid_cbor_for_the_type_is_a_decode_drop(void **s) {

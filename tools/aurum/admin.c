@@ -211,6 +211,7 @@ static void on_update(admin_state *s, au_ctx *ctx, au_cluster_update *u) {
     if (u->ring.ring) {
         au_ring_release(s->ring);
         s->ring = au_ring_retain(u->ring.ring);
+        aurum_devices_ring(s->ring);
     }
     if (left) {
         pthread_mutex_lock(&s->h->lock);
@@ -347,6 +348,7 @@ static void admin_recv(au_ctx *ctx, admin_state *s, adm_msg *m) {
 
 static void admin_post_stop(au_ctx *ctx, admin_state *s) {
     free(s->members);
+    aurum_devices_ring(NULL);
     au_ring_release(s->ring);
     /* Stopped without LEFT (the node stops without leaving): let a waiter go. */
     pthread_mutex_lock(&s->h->lock);

@@ -135,6 +135,9 @@ void aurum_crdt_values(adm_value_array *out);
  *  (sent to `lines`). */
 bool aurum_devices_start(au_node *node, au_cluster *c, au_str_lref lines);
 bool aurum_devices_available(void);
+/** The ring that names device owners in watch lines (the admin actor's latest; retained until
+ *  the next call; NULL releases it). */
+void aurum_devices_ring(const au_ring *ring);
 /** Sets *out to the devices this node knows and their owners (owned strings); owner ids are
  *  resolved to addresses through ring (may be NULL). */
 void aurum_devices_list(adm_device_array *out, const au_ring *ring);

@@ -37,6 +37,7 @@ static au_device_server *server;
 static atomic_bool available; /* set (release) once started; read (acquire) by the admin actor */
 static au_str_lref lines;
 static uint64_t self_id;
+static au_ring *ring_now; /* the admin actor's latest ring (aurum_devices_ring), under lock */
 
 static device *slot(uint64_t id) {
     for (size_t i = 0; i < ndevices; i++)
@@ -78,6 +79,8 @@ static void on_event(const au_device_event *e) {
     say(what, &copy, copy.owner_addr);
 }
 
+static void address_of(const au_ring *ring, uint64_t id, char *out, size_t size);
+
 static void on_message(const au_device_message *m) {
     if (m->type != AURUM_DEVICE_HELLO_TYPE) return;
     au_dc_cbor_in r = { m->payload.ptr, m->payload.ptr + m->payload.len, 0 };
@@ -98,11 +101,12 @@ static void on_message(const au_device_message *m) {
         }
     }
     device copy = d ? *d : (device){ 0 };
+    char owner[64] = "";
+    if (changed) address_of(ring_now, copy.owner, owner, sizeof owner);
     pthread_mutex_unlock(&lock);
-    if (changed) {
-        char owner[32];
-        snprintf(owner, sizeof owner, "id=%llu", (unsigned long long)copy.owner);
-        say("DEVICE %s id=0x%llx owner %s", &copy, owner);
+    if (changed) { /* the same form as the events' lines: owner=ADDRESS (its id if unknown) */
+        if (!owner[0]) snprintf(owner, sizeof owner, "id:%llu", (unsigned long long)copy.owner);
+        say("DEVICE %s id=0x%llx owner=%s", &copy, owner);
     }
 }
 
@@ -132,6 +136,15 @@ bool aurum_devices_start(au_node *node, au_cluster *c, au_str_lref sink) {
                 au_strerror(au_last_error()));
     atomic_store_explicit(&available, true, memory_order_release);
     return true;
+}
+
+void aurum_devices_ring(const au_ring *ring) {
+    au_ring *keep = ring ? au_ring_retain((au_ring *)ring) : NULL;
+    pthread_mutex_lock(&lock);
+    au_ring *old = ring_now;
+    ring_now = keep;
+    pthread_mutex_unlock(&lock);
+    au_ring_release(old);
 }
 
 bool aurum_devices_available(void) { return atomic_load_explicit(&available, memory_order_acquire); }

@@ -19,7 +19,7 @@ static const char usage[] =
     "usage: aurum watch HOST:PORT [--key-file FILE] [--timeout MS]\n"
     "Prints the node's members, then every membership (and device) event, one line each:\n"
     "  <UTC time> MEMBER|JOINED|ALONE|ADDED|REMOVED|LEFT|MINORITY|MAJORITY ADDR id=ID [reason=R]\n"
-    "  <UTC time> DEVICE|DEVICE-UP|DEVICE-DOWN|DEVICE-MOVED NAME owner ... (see aurum-watch(1))\n"
+    "  <UTC time> DEVICE|DEVICE-UP|DEVICE-DOWN|DEVICE-MOVED NAME id=0xID owner=ADDR\n"
     "until SIGINT/SIGTERM, until the node has left (exit 0), or until it stops answering.\n"
     "  --key-file FILE  the cluster's key file (when the node runs with one)\n"
     "  --timeout MS     how long to wait for the first answer (default 2000)\n"

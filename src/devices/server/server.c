@@ -17,7 +17,9 @@
  * node the device's owner, re-checked at every ring change and every conflict report; otherwise
  * it is STANDBY (a copy for when the ring gives it here) or gone. Records are created only by the
  * core, only within max_devices and the new-device token bucket. ds->lock guards the table, the
- * ring and the stats: the core holds it during each hook, API calls from other threads take it. */
+ * ring and the stats: the core holds it during each hook, API calls from other threads take it.
+ * A down deadline includes the node's own lateness (measure_lateness), which changes only at the
+ * start of a tick: within a tick, a device polled and not declared down is due after now. */
 #include <aurum/device_server.h>
 
 #include <aurum/crdt.h>
@@ -64,6 +66,7 @@ typedef struct dev {
     uint64_t id, inc;
     uint32_t clock, interval_ms, max_dgram;
     uint8_t role, state, have_ref, retrying;
+    uint8_t held;       /* a down was held back (the node was late) and not yet counted again */
     char addr[64];
     au_device_down_ref ref;
     uint64_t req_top;   /* the last request number sent */
@@ -107,6 +110,8 @@ struct au_device_server {
     au_nanos tokens_at, log_at;
     uint64_t log_suppressed;
     au_share_lwwmap table;   /* the Devices CRDT (NULL .s: not kept) */
+    au_nanos tick_due;       /* when the pending tick message is due (0: none yet) */
+    au_nanos late, late_at;  /* the node's own lateness (the hold on downs), when measured */
     au_device_server_stats st;
 };
 
@@ -427,13 +432,21 @@ static void send_request(au_device_server *ds, dev *d, au_nanos now) {
                                                    .interval_ms = d->interval_ms } });
 }
 
+/* When d is down unless an echo comes: down_after intervals after the last echoed request,
+ * plus the node's own lateness (at most down_after intervals more). The lateness changes only at
+ * the start of a tick, so within a tick a device not declared down has a deadline after now. */
+static au_nanos down_deadline(const au_device_server *ds, const dev *d) {
+    au_nanos span = interval_ns(d) * ds->cfg.down_after;
+    return d->last_ok + span + (ds->late < span ? ds->late : span);
+}
+
 /* When to look at d next: the next request, and never later than its down deadline. */
 static au_nanos next_due(au_device_server *ds, const dev *d) {
     au_nanos iv = interval_ns(d);
     au_nanos at;
     if (d->state == STATE_DOWN || !(d->pending & 1u)) at = d->last_sent + iv;
     else at = d->last_sent + (d->retrying ? iv / 8 : iv / 4);
-    au_nanos deadline = d->last_ok + iv * ds->cfg.down_after;
+    au_nanos deadline = down_deadline(ds, d);
     if (d->state != STATE_DOWN && deadline < at) at = deadline;
     return at;
 }
@@ -479,8 +492,14 @@ static void hand_over(au_device_server *ds, dev *d, const au_cluster_member *to)
 static void poll_one(au_device_server *ds, dev *d, au_nanos now) {
     au_nanos iv = interval_ns(d);
     if (d->state != STATE_DOWN && now - d->last_ok >= iv * ds->cfg.down_after) {
-        d->state = STATE_DOWN;
-        emit(ds, AU_DEVICE_DOWN, d, 0);
+        if (now >= down_deadline(ds, d)) {
+            d->state = STATE_DOWN;
+            d->held = 0;
+            emit(ds, AU_DEVICE_DOWN, d, 0);
+        } else if (!d->held) { /* it would be down, were this node on time */
+            d->held = 1;
+            ds->st.downs_held++;
+        }
     }
     if (d->state == STATE_DOWN && now - d->last_ok >= ds->cfg.forget_after) {
         send_replicas(ds, d, WHY_FORGET);
@@ -502,9 +521,27 @@ static void poll_one(au_device_server *ds, dev *d, au_nanos now) {
     set_due(ds, d, next_due(ds, d));
 }
 
+/* The node's lateness, from the tick now starting: how long after its due time the tick message
+ * runs (it waited behind the mailbox: echoes that arrive now wait as long) and how overdue the
+ * most overdue device is, less one tick period (normal). A lower sample lets the hold decay at
+ * the rate of real time, so one late moment is remembered for as long as it lasted. */
+static void measure_lateness(au_device_server *ds, au_nanos now) {
+    au_nanos sample = 0;
+    if (ds->tick_due && now > ds->tick_due) sample = now - ds->tick_due;
+    heap_entry *top = au_heap_peek(&ds->heap);
+    if (top && now > top->due && now - top->due > sample) sample = now - top->due;
+    sample = sample > ds->cfg.tick ? sample - ds->cfg.tick : 0;
+    au_nanos decayed = ds->late_at && now - ds->late_at < ds->late ? ds->late - (now - ds->late_at)
+                                                                   : 0;
+    ds->late = sample > decayed ? sample : decayed;
+    ds->late_at = now;
+    ds->st.late_ns = (uint64_t)ds->late;
+}
+
 static void tick(au_device_server *ds) {
     au_nanos now = au_node_now(ds->node);
     heap_entry *top;
+    measure_lateness(ds, now);
     while ((top = au_heap_peek(&ds->heap)) && top->due <= now) poll_one(ds, top->d, now);
 }
 
@@ -567,6 +604,7 @@ static void on_heartbeat(au_device_server *ds, const au_device_heartbeat *h, con
     au_nanos alive = back == 0 ? d->last_sent : back == 1 ? d->prev_sent : now;
     if (alive > d->last_ok) d->last_ok = alive;
     d->retrying = 0;
+    d->held = 0;
     set_addr(d, from->ptr, from->len);
     if (d->state != STATE_UP) {
         d->state = STATE_UP;
@@ -771,8 +809,16 @@ static void on_send(au_device_server *ds, ds_send *s) {
 
 /* ---- the actors ------------------------------------------------------------------------------ */
 
+/* Sends the next tick to the core, noting when it is due (measure_lateness). With ds->lock. */
+static void next_tick(au_ctx *ctx, au_device_server *ds) {
+    ds->tick_due = au_node_now(ds->node) + ds->cfg.tick;
+    au_send_after(au_self(ctx, ds_msg), ds->cfg.tick, ((ds_msg){ .tag = ds_msg_tick }));
+}
+
 static void core_pre_start(au_ctx *ctx, core_state *self) {
-    au_send_after(au_self(ctx, ds_msg), self->ds->cfg.tick, ((ds_msg){ .tag = ds_msg_tick }));
+    pthread_mutex_lock(&self->ds->lock);
+    next_tick(ctx, self->ds);
+    pthread_mutex_unlock(&self->ds->lock);
 }
 
 static void core_recv(au_ctx *ctx, core_state *self, ds_msg *m) {
@@ -786,7 +832,7 @@ static void core_recv(au_ctx *ctx, core_state *self, ds_msg *m) {
     case ds_msg_update: on_update(ds, &m->update); break;
     case ds_msg_tick:
         tick(ds);
-        au_send_after(au_self(ctx, ds_msg), ds->cfg.tick, ((ds_msg){ .tag = ds_msg_tick }));
+        next_tick(ctx, ds);
         break;
     default: ds->st.drops_invalid++; break;
     }
