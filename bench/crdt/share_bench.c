@@ -2,7 +2,7 @@
  * the ideal, the catch-up of a new node on a 100,000-element ORSet, and a burst of 10,000
  * updates over 6 nodes at 5 % loss. Prints; asserts nothing.
  *
- *   share_bench [quick | wire [coalesce_ms [ack_delay_us [ood|all]]] | catchup]
+ *   share_bench [quick | wire [coalesce_ms [ack_delay_us [ood|all]]] | catchup | burst [n [v]]]
  *
  * wire: only the bytes-per-update rows, with those au_share_config values if given (ack_delay
  * -1: AU_SHARE_ACK_NOW, 0: the default), and only one selector's rows if named.
