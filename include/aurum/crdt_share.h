@@ -73,7 +73,7 @@
  * bytes. Measured on 6 nodes on loopback with one update per 20 ms: about 70–260 bytes per
  * update beyond the delta itself with OUT_OF_DATE and 45–180 with ALL. Updates queued in one
  * actor turn, or within `coalesce`, share one round, so bursts cost much less per update (with
- * coalesce 100 ms: about 5–180 bytes).
+ * coalesce 100 ms: 0–30 bytes with ALL, 0–135 with OUT_OF_DATE).
  *
  * Threads: every au_share_* call may be made from any thread. Mutations are queued to the actor
  * and applied in call order per calling thread; reads (au_share_read, the typed value
