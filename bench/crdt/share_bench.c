@@ -2,7 +2,10 @@
  * the ideal, the catch-up of a new node on a 100,000-element ORSet, and a burst of 10,000
  * updates over 6 nodes at 5 % loss. Prints; asserts nothing.
  *
- *   share_bench [quick]
+ *   share_bench [quick | wire [coalesce_ms [ack_delay_us [ood|all]]] | catchup | burst [n [v]]]
+ *
+ * wire: only the bytes-per-update rows, with those au_share_config values if given (ack_delay
+ * -1: AU_SHARE_ACK_NOW, 0: the default), and only one selector's rows if named.
  *
  * Wire bytes are the nodes' datagram bytes (au_node_stats.bytes_sent: headers, acks, framing,
  * everything) during a phase, minus the cluster's own traffic, measured over an idle window of
@@ -165,10 +168,16 @@ static const au_crdt_type *type_of(kind k) {
     }
 }
 
+static int g_coalesce_ms;  /* au_share_config.coalesce for the bytes-per-update rows */
+static long g_ack_delay_us; /* ... and ack_delay (-1: AU_SHARE_ACK_NOW) */
+
 static void bytes_per_update(kind k, bool concurrent, int per_node, au_share_selector sel) {
     world w = { 0 };
     w.drv = au_faults_driver(NULL);
-    au_share_config sc = { .name = "bench", .selector = sel, .timeout = AU_MSEC(50) };
+    au_share_config sc = { .name = "bench", .selector = sel, .timeout = AU_MSEC(50),
+                           .coalesce = AU_MSEC((au_nanos)g_coalesce_ms),
+                           .ack_delay = g_ack_delay_us < 0 ? AU_SHARE_ACK_NOW
+                                                           : AU_USEC((au_nanos)g_ack_delay_us) };
     for (int i = 0; i < N; i++) start(&w, i, type_of(k), &sc);
     sleep_ms(1500); /* joined */
     int writers = concurrent ? N : 1;
@@ -295,6 +304,11 @@ static void burst(int updates, au_share_selector sel) {
 
 int main(int argc, char **argv) {
     bool quick = argc > 1 && strcmp(argv[1], "quick") == 0;
+    bool wire_only = argc > 1 && strcmp(argv[1], "wire") == 0;
+    if (wire_only && argc > 2) g_coalesce_ms = atoi(argv[2]);
+    if (wire_only && argc > 3) g_ack_delay_us = atol(argv[3]);
+    int sel_from = 0, sel_to = 2;
+    if (wire_only && argc > 4) sel_from = strcmp(argv[4], "all") == 0, sel_to = sel_from + 1;
     if (argc > 1 && strcmp(argv[1], "catchup") == 0) { catch_up(100000); return 0; }
     if (argc > 1 && strcmp(argv[1], "burst") == 0) {
         /* share_bench burst [updates [v]]: both bursts only; v prints a timeline every 100 ms */
@@ -311,12 +325,14 @@ int main(int argc, char **argv) {
     au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
     au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
     int per = quick ? 20 : 100;
-    printf("share_bench: %d nodes on 127.0.0.1, timeout 50 ms; OoD = OutOfDate, amount 1\n", N);
-    for (int sel = 0; sel < 2; sel++)
+    printf("share_bench: %d nodes on 127.0.0.1, timeout 50 ms, coalesce %d ms, ack_delay %ld us "
+           "(0: default, -1: at once); OoD = OutOfDate, amount 1\n", N, g_coalesce_ms, g_ack_delay_us);
+    for (int sel = sel_from; sel < sel_to; sel++)
         for (kind k = T_GCOUNTER; k <= T_ORMAP; k++) {
             bytes_per_update(k, false, per, sel ? AU_SHARE_ALL : AU_SHARE_OUT_OF_DATE);
             bytes_per_update(k, true, per, sel ? AU_SHARE_ALL : AU_SHARE_OUT_OF_DATE);
         }
+    if (wire_only) return 0;
     catch_up(quick ? 10000 : 100000);
     burst(quick ? 1000 : 10000, AU_SHARE_ALL);
     burst(quick ? 1000 : 10000, AU_SHARE_OUT_OF_DATE);

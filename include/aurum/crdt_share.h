@@ -23,20 +23,25 @@
  *     is answered too) with sender clock k: d' = d ∖ X (delta_minus: what X lacks); if d' is not
  *     bottom, X ⊔= d', D[c++] = d' (so it is passed on: transitive dispersal; with ALL, not to
  *     others when the sender is a live member, which sends to everyone itself); then ack k to
- *     the sender. A delta from a sender this node does not know as a member carries the
- *     sender's address (deltas carry it until the receiver has acked); one without it is joined
- *     but not acked until the sender re-sends it with its address. A delta that fails to
- *     decode, names another type, or is too large is dropped and counted, and not acked.
+ *     the sender: a member within `ack_delay`, riding on the next delta to it if one leaves by
+ *     then, else alone (one ack covers every delta received from it meanwhile); a sender this
+ *     node does not know as a member at once. A delta carries the sender's address and type
+ *     hash until the receiver has acked, and again on a send after one went unacked for
+ *     timeout + ack_delay; one without address from a non-member is joined but not acked, one
+ *     without type hash from a sender not yet checked is ignored, until the re-send carries
+ *     them. A delta that fails to decode, names another type, or is too large is dropped and
+ *     counted, and not acked.
  *   - an ack (j, k): A[j] = max(A[j], k); D is collected below min_j A[j].
  *   - a dispersal round (after each actor turn that changed X — every mutation queued by then
- *     is in it — and every `timeout` while some peer has not acked c): the targets are the
- *     priority peers plus, with OUT_OF_DATE, the `amount` peers with the lowest A[j] (ties: the
- *     longest unserved), or with ALL every peer; each target j with A[j] < c gets the join of
- *     D[A[j] .. c) minus the deltas that came from j itself (or, while an earlier send to it is
- *     still unacked and younger than `timeout`, only what is new since), or — if D no longer
- *     reaches back to A[j] (a member that fell behind) — the full state X. A peer that does not
- *     answer is re-sent to every timeout, then every 2 × timeout; a full state no sooner than
- *     one timeout per 64 KiB of it. One timer chain per replica. The buffer holds at most 65,536
+ *     is in it — or `coalesce` after the first change if set, and every T = timeout +
+ *     ack_delay while some peer has not acked c): the targets are the priority peers plus,
+ *     with OUT_OF_DATE, the `amount` peers with the lowest A[j] (ties: the longest unserved),
+ *     or with ALL every peer (a peer whose ack is held is picked again, and then gets only
+ *     what is new since: a cheap send that keeps one forwarding chain); each target j with A[j] < c gets the join of D[A[j] .. c) minus the
+ *     deltas that came from j itself (or, while an earlier send to it is still unacked and
+ *     younger than T, only what is new since), or — if D no longer reaches back to A[j] (a
+ *     member that fell behind) — the full state X. A peer that does not answer is re-sent to
+ *     every T, then every 2 × T; a full state no sooner than one timeout per 64 KiB of it. One timer chain per replica. The buffer holds at most 65,536
  *     deltas: beyond, the oldest are collected and the peers behind them get the full state.
  *   - catching up: a member that has never acked (new or returning) or fell behind is served
  *     at first only by its catch-up sources — its ring managers (au_ring_managers) — and by the
@@ -61,11 +66,14 @@
  * drops_too_big with a WARN log line (the peer then stays behind until the state shrinks or the
  * limit is raised). Received ones above it are dropped likewise, and not acked.
  *
- * Bytes on the wire (docs/benchmarks.md, "CRDT sharing"): every delta message and its ack carry
- * framing (the transport frame with the target's name "crdt:<name>", the record's id, type hash
- * and clocks; acks carry no address): about 90–330 bytes per update beyond the delta itself with
- * OUT_OF_DATE and 130–180 with ALL, measured on 6 nodes on loopback. Updates
- * queued in one actor turn share one round, so bursts cost much less per update.
+ * Bytes on the wire (docs/benchmarks.md, "CRDT sharing"): every delta message carries framing
+ * (about 60 bytes of datagram and transport frame with the target's name "crdt:<name>", and a
+ * record of about 20 with the sender's id and clocks; docs/wire-format.md §1.6); acks ride on
+ * deltas going the other way when one leaves within ack_delay, else cost a message of about 75
+ * bytes. Measured on 6 nodes on loopback with one update per 20 ms: about 70–260 bytes per
+ * update beyond the delta itself with OUT_OF_DATE and 45–180 with ALL. Updates queued in one
+ * actor turn, or within `coalesce`, share one round, so bursts cost much less per update (with
+ * coalesce 100 ms: 0–30 bytes with ALL, 0–135 with OUT_OF_DATE).
  *
  * Threads: every au_share_* call may be made from any thread. Mutations are queued to the actor
  * and applied in call order per calling thread; reads (au_share_read, the typed value
@@ -107,8 +115,9 @@ typedef struct au_share_config {
     const char *const *priority;    /**< "host:port" of peers served in every round (those not
                                          members are skipped); copied */
     size_t npriority;               /**< entries in priority */
-    au_nanos timeout;               /**< re-send interval while a peer has not acked, and the
-                                         shortest interval between rounds; default 50 ms */
+    au_nanos timeout;               /**< re-send interval while a peer has not acked (plus
+                                         ack_delay), and the shortest interval between rounds;
+                                         default 50 ms */
     au_nanos catchup_delay;         /**< how long a member needing the full state waits for its
                                          ring managers before other peers send it theirs, and the
                                          interval between full states from one peer; default
@@ -120,7 +129,21 @@ typedef struct au_share_config {
                                          the member's entries; default 10 s */
     au_nanos prune_failed;          /**< wait after a FAILED removal before pruning; default 0 =
                                          never prune failed members */
+    au_nanos ack_delay;             /**< how long an ack for a member's deltas may wait to ride
+                                         on a delta going to it (one ack then covers every
+                                         delta received from it meanwhile); a sender re-sends
+                                         after timeout + ack_delay. Default timeout / 2 +
+                                         coalesce (the next round's deltas then carry it);
+                                         at most timeout + coalesce; AU_SHARE_ACK_NOW acks
+                                         every delta at once */
+    au_nanos coalesce;              /**< how long a change waits for more before its dispersal
+                                         round (changes within it share one delta group per
+                                         peer: fewer, larger messages for that much latency);
+                                         default 0 = the round follows the actor turn */
 } au_share_config;
+
+/** ack_delay: ack each delta as soon as it is received (no delay, no riding). */
+#define AU_SHARE_ACK_NOW UINT64_MAX
 
 /* ---- the replica ------------------------------------------------------------------------------ */
 
@@ -147,12 +170,16 @@ typedef struct au_share_stats {
     uint64_t bytes_sent;       /**< encoded CRDT bytes sent (deltas and states) */
     uint64_t received;         /**< deltas and states received and decoded */
     uint64_t redundant;        /**< ... of which had nothing new (bottom after delta_minus) */
-    uint64_t acks_sent;        /**< acks sent */
+    uint64_t acks_sent;        /**< acks sent (alone or riding on a delta) */
     uint64_t acks_received;    /**< acks received from members */
     uint64_t drops_decode;     /**< received deltas that failed to decode (not acked) */
     uint64_t drops_type;       /**< received deltas naming another CRDT type (not acked) */
     uint64_t drops_too_big;    /**< deltas/states not sent or not accepted: above max_message */
     uint64_t drops_invalid;    /**< malformed protocol messages (bad sender, clock) */
+    uint64_t drops_untyped;    /**< deltas without type hash from a sender whose type was not
+                                    checked yet (ignored, not acked: a sender re-sends with the
+                                    hash after timeout + ack_delay; a few are normal while
+                                    members join) */
     uint64_t pruned;           /**< departed members pruned */
 } au_share_stats;
 

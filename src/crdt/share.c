@@ -13,7 +13,8 @@
  * changes [gc, clock) in order, each already minus what X had when it was received; every
  * peer's acked ≤ clock; gc ≤ min(acked of the peers) unless the buffer hit BUF_MAX, when peers
  * below gc get the full state; one tick timer chain at most (tick_armed), one pending flush at
- * most (flush_pending). */
+ * most (flush_pending), one ack timer at most (ack_armed), set while some peer has an ack
+ * waiting (ack_clock != 0). */
 #include <aurum/aurum.h>
 #include <aurum/cluster.h>
 #include <aurum/crdt.h>
@@ -43,7 +44,7 @@
 #define SHARE_STATS(X)                                                                             \
     X(clock) X(buffered) X(peers) X(mutations) X(mutations_failed) X(deltas_sent) X(states_sent)   \
     X(bytes_sent) X(received) X(redundant) X(acks_sent) X(acks_received) X(drops_decode)          \
-    X(drops_type) X(drops_too_big) X(drops_invalid) X(pruned)
+    X(drops_type) X(drops_too_big) X(drops_invalid) X(drops_untyped) X(pruned)
 
 struct au_share {
     au_node *node;
@@ -103,6 +104,10 @@ typedef struct sh_peer {
     bool heard;               /* it has acked something of ours */
     bool relied;              /* All: a delta it sent us was not forwarded (it sends to all) */
     au_nanos heard_at;        /* when it last acked something of ours */
+    bool typed;               /* a delta from it named our type hash (it may omit it now) */
+    bool meta;                /* the send being made carries our address and type hash */
+    uint64_t ack_base, ack_clock; /* an ack for its deltas not sent yet (ack_clock 0: none) */
+    au_nanos ack_at;          /* ... waiting since */
     size_t full_bytes;        /* size of the last full state sent to it */
     unsigned backoff;         /* re-sends without progress wait timeout << backoff (≤ BACKOFF_MAX) */
     sh_range pend[PENDING_ACKS];
@@ -136,7 +141,7 @@ typedef struct sh_state {
     size_t nprunes, prunes_cap;
     uint64_t *pruned;
     size_t npruned, pruned_cap;
-    bool tick_armed, flush_pending;
+    bool tick_armed, flush_pending, ack_armed;
     uint64_t cache_base, cache_clock; /* the encoded join of D[cache_base, cache_clock) ... */
     au_buf cache;                     /* ... (no origin excluded); valid while cache.len */
     bool changed, changed_local;
@@ -255,6 +260,19 @@ static bool is_source(sh_state *s, const sh_peer *p) {
 }
 
 static void advance(sh_peer *p, uint64_t clock);
+static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock);
+
+/* How long a send waits for its ack before it is re-sent: the receiver may hold the ack for
+ * ack_delay to let it ride on a delta of its own. */
+static au_nanos resend_wait(sh_state *s) { return s->cfg.timeout + s->cfg.ack_delay; }
+
+/* Our address and type hash go with a send to p until p has acked something of ours, and again
+ * when an earlier send to p went unacked for a timeout (p may have dropped us from its member
+ * set, or not have seen our type: it does not ack such a delta, on_delta). Saves ~20 B a send
+ * in the steady state. */
+static bool need_meta(sh_state *s, const sh_peer *p, au_nanos now) {
+    return !p->heard || (p->sent_clock > p->acked && now - p->sent_at >= resend_wait(s));
+}
 
 /* ---- sending ------------------------------------------------------------------------------------ */
 
@@ -313,13 +331,14 @@ static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, bool
         (unsigned long long)s->clock, (unsigned)len);
     stat_add(&s->h->bytes_sent, len);
     stat_add(full ? &s->h->states_sent : &s->h->deltas_sent, 1);
-    /* Our address is needed only by a receiver that does not know us as a member (to ack us):
-     * it is sent until p acks, and again whenever p has not acked for a timeout (it may have
-     * dropped us from its member set). Saves its ~16 B in the steady state. */
-    bool with_addr = !p->heard || now_of(s) - p->heard_at >= s->cfg.timeout;
+    /* an ack waiting for p rides along (it covers every delta of p's received since the last) */
+    uint64_t ab = p->ack_base, ac = p->ack_clock;
+    if (ac) stat_add(&s->h->acks_sent, 1);
+    p->ack_base = p->ack_clock = 0;
     send_wire(s, p->ref, (sh_wire){ .tag = sh_wire_delta, .delta = {
-        .from = au_str_view(with_addr ? s->addr : ""), .id = s->me, .type = s->type_hash, .base = base,
-        .clock = s->clock, .full = full, .data = data, .rest = rest } });
+        .from = au_str_view(p->meta ? s->addr : ""), .id = s->me,
+        .type = p->meta ? s->type_hash : 0, .base = base, .clock = s->clock, .ack_base = ab,
+        .ack_clock = ac, .full = full, .data = data, .rest = rest } });
     return true;
 }
 
@@ -399,7 +418,7 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
 
 static void arm_tick(sh_state *s) {
     if (s->tick_armed) return;
-    if (au_send_after(s->self, s->cfg.timeout, (sh_msg){ .tag = sh_msg_tick })) s->tick_armed = true;
+    if (au_send_after(s->self, resend_wait(s), (sh_msg){ .tag = sh_msg_tick })) s->tick_armed = true;
 }
 
 static bool outstanding(sh_state *s) {
@@ -425,23 +444,24 @@ static int sendable(sh_state *s, sh_peer *p, au_nanos now) {
     int what = p->acked >= s->gc ? 1 : 2;
     bool catching_up = what == 2 || !p->heard;
     if (!catching_up || is_source(s, p)) {
-        au_nanos wait = s->cfg.timeout << p->backoff;
+        au_nanos wait = resend_wait(s) << p->backoff;
         if (what == 1) return (p->sent_clock < s->clock || now - p->sent_at >= wait) ? 1 : 0;
         return (!p->full_at || now - p->full_at >= full_wait(s, p, wait)) ? 2 : 0;
     }
     if (now - p->added_at >= s->cfg.catchup_delay &&
-        (!p->sent_at || now - p->sent_at >= full_wait(s, p, s->cfg.timeout << p->backoff)))
+        (!p->sent_at || now - p->sent_at >= full_wait(s, p, resend_wait(s) << p->backoff)))
         return what;
     return 0;
 }
 
 static void serve(sh_state *s, sh_peer *p, int what, au_nanos now) {
+    p->meta = need_meta(s, p, now);
     /* a re-send of what it had already been sent: back off until it answers */
     if (p->sent_clock >= s->clock && p->backoff < BACKOFF_MAX) p->backoff++;
     if (what == 2) { send_full(s, p, now); return; }
     /* a recent send still in flight: only what is new since; else everything unacked */
     uint64_t base = p->acked;
-    if (p->sent_clock > p->acked && p->sent_clock < s->clock && now - p->sent_at < s->cfg.timeout &&
+    if (p->sent_clock > p->acked && p->sent_clock < s->clock && now - p->sent_at < resend_wait(s) &&
         p->sent_clock >= s->gc)
         base = p->sent_clock;
     send_group(s, p, base, now);
@@ -482,7 +502,66 @@ static void disperse(sh_state *s) {
 
 static void want_flush(sh_state *s) {
     if (s->flush_pending) return;
-    if (au_send(s->self, (sh_msg){ .tag = sh_msg_flush }) == AU_OK) s->flush_pending = true;
+    sh_msg m = { .tag = sh_msg_flush };
+    if (s->cfg.coalesce ? au_send_after(s->self, s->cfg.coalesce, m) != 0
+                        : au_send(s->self, m) == AU_OK)
+        s->flush_pending = true;
+}
+
+/* ---- acks --------------------------------------------------------------------------------------- */
+
+static void send_ack(sh_state *s, sh_wire_ref to, uint64_t base, uint64_t clock) {
+    stat_add(&s->h->acks_sent, 1);
+    /* the ack's from stays empty: the receiver finds us by id (on_ack), the address is unused */
+    send_wire(s, to, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(""),
+        .id = s->me, .base = base, .clock = clock } });
+}
+
+static void flush_ack(sh_state *s, sh_peer *p) {
+    if (!p->ack_clock) return;
+    send_ack(s, p->ref, p->ack_base, p->ack_clock);
+    p->ack_base = p->ack_clock = 0;
+}
+
+/* p's deltas [base, clock) are in X: ack them within ack_delay, on a delta to p if one leaves
+ * by then (send_payload), else alone (sh_msg_acktick). Overlapping or adjacent ranges merge:
+ * "everything up to clock1 given base1" and "up to clock2 given base2" with base2 ≤ clock1 and
+ * base1 ≤ clock2 give "up to max(clock1, clock2) given min(base1, base2)"; a range apart from
+ * the waiting one sends that one first. */
+static void queue_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock) {
+    if (p->ack_clock && (base > p->ack_clock || p->ack_base > clock)) flush_ack(s, p);
+    if (!p->ack_clock) {
+        p->ack_base = base;
+        p->ack_clock = clock;
+        p->ack_at = now_of(s);
+    } else {
+        if (base < p->ack_base) p->ack_base = base;
+        if (clock > p->ack_clock) p->ack_clock = clock;
+    }
+    if (s->cfg.ack_delay == 0) { flush_ack(s, p); return; }
+    if (s->ack_armed) return;
+    if (au_send_after(s->self, s->cfg.ack_delay, (sh_msg){ .tag = sh_msg_acktick }))
+        s->ack_armed = true;
+    else
+        flush_ack(s, p);
+}
+
+/* Sends the acks that have waited ack_delay; the timer is re-armed for the next one due (an
+ * ack queued just before the tick still gets its chance to ride). */
+static void on_acktick(sh_state *s) {
+    s->ack_armed = false;
+    au_nanos now = now_of(s), next = 0;
+    for (size_t i = 0; i < s->npeers; i++) {
+        sh_peer *p = &s->peers[i];
+        if (!p->ack_clock) continue;
+        if (now - p->ack_at >= s->cfg.ack_delay) { flush_ack(s, p); continue; }
+        au_nanos left = p->ack_at + s->cfg.ack_delay - now;
+        if (!next || left < next) next = left;
+    }
+    if (!next) return;
+    if (au_send_after(s->self, next, (sh_msg){ .tag = sh_msg_acktick })) s->ack_armed = true;
+    else
+        for (size_t i = 0; i < s->npeers; i++) flush_ack(s, &s->peers[i]);
 }
 
 /* ---- receiving -------------------------------------------------------------------------------- */
@@ -495,7 +574,17 @@ static void on_delta(sh_state *s, sh_delta *d) {
         return;
     }
     if (d->id == s->me) return; /* our own, looped back */
-    if (d->type != s->type_hash) {
+    sh_peer *p = peer_by_id(s, d->id);
+    if (d->type == 0 && !(p && p->typed)) {
+        /* no type hash, and none seen from this sender yet: not joined, not acked; it re-sends
+         * with its type (and address) when no ack came for a timeout (need_meta) */
+        stat_add(&s->h->drops_untyped, 1);
+        LOG(AU_LOG_DEBUG, "crdt %s: delta without type from %016llx not checked yet; not acked",
+            s->cfg.name, (unsigned long long)d->id);
+        return;
+    }
+    if (d->type != 0 && d->type != s->type_hash) {
+        if (p) p->typed = false;
         stat_add(&s->h->drops_type, 1);
         if (log_drop(s))
             LOG(AU_LOG_WARN, "crdt %s: delta from %.*s of another CRDT type dropped", s->cfg.name,
@@ -534,6 +623,8 @@ static void on_delta(sh_state *s, sh_delta *d) {
         return;
     }
     stat_add(&s->h->received, 1);
+    if (p && d->type) p->typed = true;
+    if (p && d->ack_clock) take_ack(s, p, d->ack_base, d->ack_clock);
     /* redundancy removal: keep only what X lacks (on ENOMEM obj is still a valid delta ⊑ input,
      * and the join below is still right; only the buffer holds more than needed) */
     (void)s->t->delta_minus(obj, s->h->state);
@@ -555,8 +646,8 @@ static void on_delta(sh_state *s, sh_delta *d) {
         stat_add(&s->h->redundant, 1);
         s->t->free(obj);
     }
-    /* ack, also to a sender this node does not know as a member yet */
-    sh_peer *p = peer_by_id(s, d->id);
+    /* ack: a member's within ack_delay (queue_ack), a sender this node does not know as a member
+     * yet at once, to the address it gave */
     sh_wire_ref to;
     if (p) to = p->ref;
     else if (d->from.len == 0) {
@@ -571,14 +662,12 @@ static void on_delta(sh_state *s, sh_delta *d) {
         addr[d->from.len] = 0;
         to = au_forge(sh_msg, sh_wire, s->node, s->actor_name, addr);
     }
-    stat_add(&s->h->acks_sent, 1);
     LOG(AU_LOG_DEBUG, "crdt %s: %016llx <- deltas [%llu, %llu) from %016llx %.*s (%s, %s)", s->cfg.name,
         (unsigned long long)s->me, (unsigned long long)d->base, (unsigned long long)d->clock,
         (unsigned long long)d->id, (int)d->from.len, d->from.ptr, fresh ? "new" : "redundant",
         p ? "member" : "unknown");
-    /* the ack's from stays empty: the receiver finds us by id (on_ack), the address is unused */
-    send_wire(s, to, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(""),
-        .id = s->me, .base = d->base, .clock = d->clock } });
+    if (p) queue_ack(s, p, d->base, d->clock);
+    else send_ack(s, to, d->base, d->clock);
 }
 
 /* p has everything of ours below clock: record it, with the out-of-order acks it completes. */
@@ -600,6 +689,13 @@ static void advance(sh_peer *p, uint64_t clock) {
 static void on_ack(sh_state *s, sh_ack *a) {
     sh_peer *p = peer_by_id(s, a->id);
     if (!p) return; /* not (or no longer) a member: nothing to track */
+    take_ack(s, p, a->base, a->clock);
+}
+
+/* An ack from member p, alone (on_ack) or riding on a delta (on_delta). */
+static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock) {
+    sh_range r = { base, clock };
+    sh_range *a = &r;
     if (a->clock > s->clock || a->base > a->clock) {
         stat_add(&s->h->drops_invalid, 1);
         if (log_drop(s)) LOG(AU_LOG_WARN, "crdt %s: ack beyond our clock dropped", s->cfg.name);
@@ -800,6 +896,7 @@ static void sh_recv(au_ctx *ctx, sh_state *s, sh_msg *m) {
         s->flush_pending = false;
         disperse(s);
         break;
+    case sh_msg_acktick: on_acktick(s); break;
     case sh_msg_tick:
         s->tick_armed = false;
         run_prunes(s);
@@ -845,9 +942,14 @@ au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *ty
     if (!st.cfg.catchup_delay) st.cfg.catchup_delay = 8 * st.cfg.timeout;
     if (!st.cfg.max_message) st.cfg.max_message = (16u << 20) - 4096;
     if (!st.cfg.prune_delay) st.cfg.prune_delay = AU_SEC(10);
+    if (st.cfg.ack_delay == AU_SHARE_ACK_NOW) st.cfg.ack_delay = 0;
+    else if (!st.cfg.ack_delay) st.cfg.ack_delay = st.cfg.timeout / 2 + st.cfg.coalesce;
+    if (st.cfg.ack_delay > st.cfg.timeout + st.cfg.coalesce)
+        st.cfg.ack_delay = st.cfg.timeout + st.cfg.coalesce;
     st.cfg.priority = NULL;
     snprintf(st.actor_name, sizeof st.actor_name, "crdt:%s", cfg->name);
     st.type_hash = (uint32_t)XXH3_64bits(type->name, strlen(type->name));
+    if (st.type_hash == 0) st.type_hash = 1; /* 0 on the wire: omitted */
     st.me = au_cluster_id(cluster);
     au_share *h = calloc(1, sizeof *h);
     st.cfg.name = strdup(cfg->name);

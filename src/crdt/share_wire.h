@@ -1,8 +1,9 @@
 /* share_wire.h — the protocol of the CRDT dispersal actor (share.c): what replicas send each
  * other, and the actor's own root type. Private to src/crdt (and white-box tests).
  *
- * Every message names its sender's member id; a delta also its address (for the ack) until the
- * receiver acks it (share.c: send_payload), an ack never (the address is empty). No field is trusted:
+ * Every message names its sender's member id; a delta also its address (for the ack) and its
+ * type hash until the receiver acks it, and again when a send went unacked for a timeout
+ * (share.c: need_meta); an ack never carries the address (it is empty). No field is trusted:
  * share.c checks sizes, clocks and the type hash before decoding the payload. */
 #ifndef AU_CRDT_SHARE_WIRE_H
 #define AU_CRDT_SHARE_WIRE_H
@@ -18,8 +19,11 @@ AU_ARRAY(au_bytes);
 /* A payload above SH_CHUNK bytes (the codec takes byte strings of at most 1 MiB) travels as
  * data (the first SH_CHUNK bytes) followed by the chunks of rest, concatenated by the receiver. */
 #define SH_CHUNK ((size_t)512 << 10)
+/* ack_base/ack_clock: an ack riding on the delta (as sh_ack, for the receiver's own deltas;
+ * ack_clock 0: none). type 0: omitted (sent once the receiver has acked; share.c: need_meta). */
 AU_RECORD(sh_delta, (au_str, from), (uint64_t, id), (uint32_t, type), (uint64_t, base),
-          (uint64_t, clock), (uint8_t, full), (au_bytes, data), (au_bytes_array, rest));
+          (uint64_t, clock), (uint64_t, ack_base), (uint64_t, ack_clock), (uint8_t, full),
+          (au_bytes, data), (au_bytes_array, rest));
 AU_RECORD(sh_ack, (au_str, from), (uint64_t, id), (uint64_t, base), (uint64_t, clock));
 AU_ROOT(sh_wire, (delta, sh_delta, AU_PLAIN), (ack, sh_ack, AU_PLAIN));
 
@@ -35,6 +39,7 @@ AU_LOCAL_ROOT(sh_msg,
               (mutate, sh_mut, AU_LOCAL),
               (subscribe, au_share_changed_lref, AU_PLAIN),
               (flush, au_unit, AU_PLAIN),
-              (tick, au_unit, AU_PLAIN));
+              (tick, au_unit, AU_PLAIN),
+              (acktick, au_unit, AU_PLAIN));
 
 #endif

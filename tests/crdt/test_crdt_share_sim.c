@@ -9,7 +9,10 @@
  *  - a state above max_message is not sent (counted) while deltas below it still are;
  *  - a member that leaves is pruned once (GCounter: by the lowest live id) and the value stays;
  *  - a subscriber is told of local and remote changes and reads the value through the typed
- *    handle of the notification (and not as another type).
+ *    handle of the notification (and not as another type);
+ *  - a delta without type hash from a sender never checked is ignored and not acked;
+ *  - under concurrent updates, held acks ride on deltas: far fewer messages than acking each
+ *    delta at once; coalescing sends one group per peer for the changes of its window.
  * Convergence is checked every 100 ms of virtual time. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -268,11 +271,24 @@ static void bad_input_is_dropped_counted_and_not_acked(void **st) {
     assert_int_equal(f.acks, 0);
     assert_int_equal(au_share_pncounter_value((au_share_pncounter){ w.sh[0] }), 7);
 
-    /* a valid delta from the unknown sender (replica id 999): applied, spread, acked */
+    /* a valid delta without type hash (0: omitted) from a sender never checked: ignored, not
+     * acked (its sender would re-send it with the hash), and not a drop of bad input */
     au_pncounter *st0 = au_pncounter_new(), *d = au_pncounter_new_delta();
     assert_int_equal(au_pncounter_add(st0, d, 999, 5), AU_OK);
     au_buf b = { 0 };
     assert_int_equal(au_pncounter_encode(d, &b), AU_OK);
+    au_share_stats_get(w.sh[0], &s0);
+    send_bad(out, w.addr[0], 0, 999, 1, b.data, b.len);
+    sim_until(&w, always_false, NULL, AU_SEC(1));
+    au_share_stats_get(w.sh[0], &s1);
+    assert_int_equal(s1.received, s0.received);
+    assert_int_equal(s1.drops_untyped - s0.drops_untyped, 1);
+    assert_int_equal(s1.drops_decode + s1.drops_type + s1.drops_invalid,
+                     s0.drops_decode + s0.drops_type + s0.drops_invalid);
+    assert_int_equal(f.acks, 0);
+    assert_int_equal(au_share_pncounter_value((au_share_pncounter){ w.sh[0] }), 7);
+
+    /* a valid delta from the unknown sender (replica id 999): applied, spread, acked */
     send_bad(out, w.addr[0], th, 999, 1, b.data, b.len);
     au_buf_free(&b);
     au_pncounter_free(st0);
@@ -447,6 +463,91 @@ static void subscribers_get_every_change_local_and_remote(void **st) {
     au_sim_destroy(sim);
 }
 
+
+/* ---- acks riding on deltas, coalescing ------------------------------------------------------ */
+
+typedef struct traffic { uint64_t msgs, bytes, acks, deltas; bool ok; } traffic;
+
+static uint64_t net_stat(sw *w, int i, int which) {
+    au_node_stats ns;
+    au_node_stats_get(w->node[i], &ns);
+    return which ? ns.bytes_sent : ns.messages_sent_remote;
+}
+
+/* 4 nodes, ALL, every node adding 1 every 5 ms for 40 rounds; the messages, bytes, acks and
+ * delta groups sent meanwhile (cluster traffic included: it is the same in both runs). */
+static traffic concurrent_rounds(au_nanos ack_delay, au_nanos coalesce, int writers) {
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 11 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    enum { M = 4, ROUNDS = 40 };
+    for (int i = 0; i < M; i++) sw_node(&w, i);
+    au_cluster_config cc = { .no_leave_on_stop = true };
+    au_share_config pc = { .name = "pn", .selector = AU_SHARE_ALL, .ack_delay = ack_delay,
+                           .coalesce = coalesce };
+    for (int i = 0; i < M; i++) sw_start(&w, i, &cc, &au_pncounter_type, &pc);
+    au_share_pncounter_add((au_share_pncounter){ w.sh[0] }, 1);
+    pn_goal pg = { &w, M, 1 };
+    assert_true(sim_until(&w, pn_all, &pg, AU_SEC(20)));
+    sim_until(&w, always_false, NULL, AU_SEC(1));
+    traffic t = { 0 };
+    au_share_stats st;
+    for (int i = 0; i < M; i++) {
+        t.msgs -= net_stat(&w, i, 0), t.bytes -= net_stat(&w, i, 1);
+        au_share_stats_get(w.sh[i], &st);
+        t.acks -= st.acks_sent, t.deltas -= st.deltas_sent;
+    }
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < writers; i++) au_share_pncounter_add((au_share_pncounter){ w.sh[i] }, 1);
+        au_sim_run(sim, AU_MSEC(5));
+    }
+    pg.want = 1 + ROUNDS * writers;
+    t.ok = sim_until(&w, pn_all, &pg, AU_SEC(20));
+    sim_until(&w, always_false, NULL, AU_SEC(1));
+    for (int i = 0; i < M; i++) {
+        t.msgs += net_stat(&w, i, 0), t.bytes += net_stat(&w, i, 1);
+        au_share_stats_get(w.sh[i], &st);
+        t.acks += st.acks_sent, t.deltas += st.deltas_sent;
+    }
+    sw_stop(&w);
+    au_sim_destroy(sim);
+    return t;
+}
+
+static void acks_ride_on_deltas_and_cover_several(void **st) {
+    (void)st;
+    traffic now = concurrent_rounds(AU_SHARE_ACK_NOW, 0, 4);
+    traffic held = concurrent_rounds(0, 0, 4); /* the default: timeout / 2 */
+    fprintf(stderr, "  ack at once: %llu messages %llu B (%llu acks, %llu deltas); held: %llu "
+            "messages %llu B (%llu acks, %llu deltas)\n", (unsigned long long)now.msgs,
+            (unsigned long long)now.bytes, (unsigned long long)now.acks,
+            (unsigned long long)now.deltas, (unsigned long long)held.msgs,
+            (unsigned long long)held.bytes, (unsigned long long)held.acks,
+            (unsigned long long)held.deltas);
+    assert_true(now.ok);
+    assert_true(held.ok);
+    /* at once: one standalone ack per delta group received (3 receivers per group) */
+    assert_true(now.acks >= 3 * now.deltas / 4);
+    /* held: acks ride on the next round's deltas, so far fewer messages go out */
+    assert_true(held.msgs * 10 < now.msgs * 7);
+    assert_true(held.bytes < now.bytes);
+}
+
+static void coalesce_sends_one_group_for_the_changes_of_its_window(void **st) {
+    (void)st;
+    /* one writer, 40 changes 5 ms apart: without coalescing a group per change and peer; with
+     * 100 ms, one per 100 ms (two windows of 20 changes), each to 3 peers */
+    traffic plain = concurrent_rounds(0, 0, 1);
+    traffic co = concurrent_rounds(0, AU_MSEC(100), 1);
+    fprintf(stderr, "  coalesce 0: %llu delta groups; 100 ms: %llu\n",
+            (unsigned long long)plain.deltas, (unsigned long long)co.deltas);
+    assert_true(plain.ok);
+    assert_true(co.ok);
+    assert_true(plain.deltas >= 3 * 40);
+    assert_true(co.deltas <= 3 * 4);
+}
+
 int main(void) {
     au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
     au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
@@ -457,6 +558,8 @@ int main(void) {
         cmocka_unit_test(a_member_that_left_is_pruned_once_and_the_value_stays),
         cmocka_unit_test(all_catches_up_what_a_failed_member_did_not_deliver),
         cmocka_unit_test(subscribers_get_every_change_local_and_remote),
+        cmocka_unit_test(acks_ride_on_deltas_and_cover_several),
+        cmocka_unit_test(coalesce_sends_one_group_for_the_changes_of_its_window),
         cmocka_unit_test(hundred_nodes_pncounter_and_ormap_with_loss_and_a_healed_partition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
