@@ -176,22 +176,30 @@ au_err ktab_prepare_merge(ktab *t, const ktab *o, uint32_t extra) {
     return err;
 }
 
+uint32_t ktab_estimate_missing(const ktab *t, const ktab *o) {
+    enum { SAMPLE = 256 };
+    if (!o->n || !t->n) return o->n;
+    uint32_t seen = 0, miss = 0;
+    if (o->n <= SAMPLE) {
+        for (uint32_t s = 0; s < o->cap; s++)
+            if (ktab_used(o, s)) seen++, miss += ktab_find_from(t, o, s) == KTAB_NONE;
+        return miss;
+    }
+    /* The first key in each of SAMPLE equal stretches of o's slots. */
+    uint32_t step = o->cap / SAMPLE;
+    for (uint32_t k = 0; k < SAMPLE; k++) {
+        uint32_t s = k * step, end = s + step;
+        while (s < end && !ktab_used(o, s)) s++;
+        if (s == end) continue;
+        seen++;
+        miss += ktab_find_from(t, o, s) == KTAB_NONE;
+    }
+    return seen ? (uint32_t)((uint64_t)o->n * miss / seen) : 0;
+}
+
 const uint8_t *ktab_key(const ktab *t, uint32_t slot, size_t *len) {
     const uint8_t *p = arena_at(&t->a, slot_ref(t, slot));
     return p + uv_read(p, len);
-}
-
-uint32_t ktab_find(const ktab *t, const void *key, size_t len, uint32_t hash) {
-    if (!t->n) return KTAB_NONE;
-    uint32_t mask = t->cap - 1;
-    for (uint32_t i = hash & mask;; i = (i + 1) & mask) {
-        uint32_t ref = slot_ref(t, i);
-        if (ref == KTAB_EMPTY) return KTAB_NONE;
-        if (ktab_slot_hash(t, i) != hash) continue;
-        size_t klen;
-        const uint8_t *k = ktab_key(t, i, &klen);
-        if (klen == len && (len == 0 || memcmp(k, key, len) == 0)) return i;
-    }
 }
 
 au_err ktab_insert(ktab *t, const void *key, size_t len, uint32_t hash, const void *tail,
