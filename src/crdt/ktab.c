@@ -144,7 +144,7 @@ void ktab_free(ktab *t) {
 static au_err rehash(ktab *t, uint32_t cap) {
     uint8_t *slots = malloc((size_t)cap * t->stride);
     if (!slots) return AU_ENOMEM;
-    for (uint32_t i = 0; i < cap; i++) memset(slots + (size_t)i * t->stride, 0xFF, 4);
+    memset(slots, 0xFF, (size_t)cap * t->stride); /* every ref KTAB_EMPTY; payloads are copied */
     for (uint32_t s = 0; s < t->cap; s++) {
         if (!ktab_used(t, s)) continue;
         uint32_t i = ktab_slot_hash(t, s) & (cap - 1);
