@@ -47,6 +47,18 @@ static size_t uv_write(uint8_t *p, size_t v) {
     return n;
 }
 
+/* memcpy of n bytes without a call in the common sizes (keys of 8 to 16 bytes, 16-byte slots):
+ * two overlapping word copies. */
+static inline void copy_small(uint8_t *d, const uint8_t *s, size_t n) {
+    if (n >= 8 && n <= 16) {
+        uint64_t x, y;
+        memcpy(&x, s, 8), memcpy(&y, s + n - 8, 8);
+        memcpy(d, &x, 8), memcpy(d + n - 8, &y, 8);
+    } else if (n) {
+        memcpy(d, s, n);
+    }
+}
+
 /* ---- arena --------------------------------------------------------------------------------- */
 
 static uint8_t *arena_at(const crdt_arena *a, uint32_t ref) {
@@ -100,7 +112,7 @@ static au_err arena_put(crdt_arena *a, bool tails, const void *key, size_t klen,
         a->used += (uint32_t)size;
     }
     p += uv_write(p, klen);
-    if (klen) memcpy(p, key, klen);
+    copy_small(p, key, klen);
     if (tails) {
         p += klen;
         p += uv_write(p, tlen);
@@ -150,7 +162,7 @@ static au_err rehash(ktab *t, uint32_t cap) {
         uint32_t i = ktab_slot_hash(t, s) & (cap - 1);
         while (memcmp(slots + (size_t)i * t->stride, "\xFF\xFF\xFF\xFF", 4) != 0)
             i = (i + 1) & (cap - 1);
-        memcpy(slots + (size_t)i * t->stride, t->slots + (size_t)s * t->stride, t->stride);
+        copy_small(slots + (size_t)i * t->stride, t->slots + (size_t)s * t->stride, t->stride);
     }
     free(t->slots);
     t->slots = slots;
@@ -215,7 +227,10 @@ au_err ktab_insert(ktab *t, const void *key, size_t len, uint32_t hash, const vo
     uint8_t *p = t->slots + (size_t)i * t->stride;
     memcpy(p, &ref, 4);
     memcpy(p + 4, &hash, 4);
-    memset(p + 8, 0, t->stride - 8);
+    if (t->stride == 16)
+        memset(p + 8, 0, 8);
+    else
+        memset(p + 8, 0, t->stride - 8);
     t->n++;
     *slot = i;
     return AU_OK;
