@@ -44,6 +44,21 @@ static au_err ext_alloc(au_orset *s, uint32_t *i) {
     return AU_OK;
 }
 
+/* Makes room for `more` ext slots beyond those handed out, in one step. */
+static au_err ext_reserve(au_orset *s, uint32_t more) {
+    uint64_t want = (uint64_t)s->next + more;
+    if (want <= s->cap) return AU_OK;
+    if (want > UINT32_MAX / 2) return AU_EFULL;
+    ext *e = realloc(s->ext, want * sizeof *e);
+    if (!e) return AU_ENOMEM;
+    s->ext = e;
+    uint32_t *f = realloc(s->freel, want * sizeof *f);
+    if (!f) return AU_ENOMEM;
+    s->freel = f;
+    s->cap = (uint32_t)want;
+    return AU_OK;
+}
+
 /* Sets the element's dots (copied; they may alias its current ones); nothing left: DEAD. Up to
  * two dots need no allocation beyond the ext slot. */
 au_err orset_set_dots(au_orset *s, uint32_t slot, const uint64_t *l, uint32_t nl,
@@ -212,6 +227,27 @@ static au_err add_from_b(au_orset *a, const au_orset *b, uint32_t j, crdt_xlat *
     return err;
 }
 
+/* About how many elements of b the join's common case turns into concurrent adds of one
+ * element (two dots: an ext slot each), from a sample of b's slots, so the ext array grows once
+ * rather than by doubling (each step a copy, and fresh pages). */
+static uint32_t estimate_concurrent(const au_orset *a, const au_orset *b, crdt_xlat *x) {
+    enum { SAMPLE = 256 };
+    if (!b || a->h.ctx->delta || !x->src_covers || !a->tab.n || b->tab.n < SAMPLE) return 0;
+    uint32_t step = b->tab.cap / SAMPLE, seen = 0, conc = 0;
+    for (uint32_t k = 0; k < SAMPLE; k++) {
+        uint32_t j = k * step, end = j + step;
+        while (j < end && !ktab_used(&b->tab, j)) j++;
+        if (j == end) continue;
+        seen++;
+        uint32_t i = ktab_find_from(&a->tab, &b->tab, j);
+        if (i == KTAB_NONE) continue;
+        uint64_t ra = ref_of(a, i), rb = ref_of(b, j);
+        if (is_ext(ra) || is_ext(rb) || xl_to_dst(x, rb, &rb)) continue;
+        conc += ra != rb && !xl_src_has(x, ra) && !cctx_has(a->h.ctx, rb);
+    }
+    return seen ? (uint32_t)((uint64_t)b->tab.n * conc / seen) : 0;
+}
+
 static au_err orset_join(void *dst, const void *src, crdt_xlat *x) {
     au_orset *a = dst;
     const au_orset *b = src;
@@ -220,6 +256,8 @@ static au_err orset_join(void *dst, const void *src, crdt_xlat *x) {
      * pass over b: no rehash midway, and their keys are copied while still in cache. */
     uint32_t want = b ? ktab_estimate_missing(&a->tab, &b->tab) : 0;
     au_err err = want ? ktab_prepare_merge(&a->tab, &b->tab, want) : AU_OK;
+    uint32_t conc = err ? 0 : estimate_concurrent(a, b, x);
+    if (conc) err = ext_reserve(a, conc);
     if (err) return err;
     uint8_t *visited = scan ? calloc(a->tab.cap / 8 + 1, 1) : NULL;
     /* b's slots: of elements only in b that did not fit (inserted last, so a does not grow
