@@ -12,7 +12,9 @@
  * visited only when the source's context knows a replica the destination knows too; a delta
  * made by mutators carries its removals as tombs on their elements, so joining it costs its own
  * size. Elements that die during a pass are marked DEAD and deleted afterwards, because deleting
- * from an open-addressing table moves other slots. */
+ * from an open-addressing table moves other slots. A join sizes the key table and the ext array
+ * once, from a sample of the source, and adds new elements during its pass over the source
+ * while they fit (adding moves no slot). */
 #include "orset.h"
 
 static void ext_release(au_orset *s, uint64_t r) {
