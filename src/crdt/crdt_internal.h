@@ -87,8 +87,9 @@ void ktab_free(ktab *t);
 au_err ktab_reserve(ktab *t, uint32_t n);
 /* Makes room for `extra` keys to be merged from o in o's slot order (see ktab.c). */
 au_err ktab_prepare_merge(ktab *t, const ktab *o, uint32_t extra);
-/* Slot index of key, or KTAB_NONE. */
-uint32_t ktab_find(const ktab *t, const void *key, size_t len, uint32_t hash);
+/* About how many keys of o t lacks, from a sample of o's slots (all of them when o is small),
+ * so a merge can size t once before it starts. */
+uint32_t ktab_estimate_missing(const ktab *t, const ktab *o);
 /* Inserts a key known to be absent; *slot is its slot. Payload starts zeroed. */
 au_err ktab_insert(ktab *t, const void *key, size_t len, uint32_t hash, const void *tail,
                    size_t tlen, uint32_t *slot);
@@ -103,6 +104,10 @@ static inline bool ktab_used(const ktab *t, uint32_t slot) {
     uint32_t ref;
     memcpy(&ref, t->slots + (size_t)slot * t->stride, 4);
     return ref != KTAB_EMPTY;
+}
+/* True if one more key goes in without the table growing (its slots stay where they are). */
+static inline bool ktab_fits(const ktab *t) {
+    return t->cap && ((uint64_t)t->n + 1) * 5 <= (uint64_t)t->cap * 4;
 }
 static inline uint32_t ktab_slot_hash(const ktab *t, uint32_t slot) {
     uint32_t h;
@@ -144,6 +149,41 @@ static inline void ktab_prefetch(const ktab *t, const ktab *o, uint32_t s, int s
     memcpy(&th, home + 4, 4);
     if (tref != KTAB_EMPTY && th == h) crdt_prefetch(t->a.chunks[tref >> 16] + (tref & 0xFFFF));
 }
+/* The key of blob p, without a call when its length fits the first byte (up to 127 bytes). */
+static inline const uint8_t *ktab_blob_key(const ktab *t, uint32_t slot, const uint8_t *p,
+                                           size_t *len) {
+    if (p[0] < 0x80) {
+        *len = p[0];
+        return p + 1;
+    }
+    return ktab_key(t, slot, len);
+}
+/* Equal keys of len bytes: two overlapping word compares for 8 to 16 bytes, else memcmp. */
+static inline bool ktab_key_eq(const uint8_t *a, const uint8_t *b, size_t len) {
+    if (len >= 8 && len <= 16) {
+        uint64_t a0, b0, a1, b1;
+        memcpy(&a0, a, 8), memcpy(&b0, b, 8);
+        memcpy(&a1, a + len - 8, 8), memcpy(&b1, b + len - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return len == 0 || memcmp(a, b, len) == 0;
+}
+/* Slot index of key, or KTAB_NONE (inline: it is the inner step of every merge). */
+static inline uint32_t ktab_find(const ktab *t, const void *key, size_t len, uint32_t hash) {
+    if (!t->n) return KTAB_NONE;
+    uint32_t mask = t->cap - 1;
+    for (uint32_t i = hash & mask;; i = (i + 1) & mask) {
+        const uint8_t *s = t->slots + (size_t)i * t->stride;
+        uint32_t ref, h;
+        memcpy(&ref, s, 4);
+        memcpy(&h, s + 4, 4);
+        if (ref == KTAB_EMPTY) return KTAB_NONE;
+        if (h != hash) continue;
+        size_t klen;
+        const uint8_t *k = ktab_blob_key(t, i, t->a.chunks[ref >> 16] + (ref & 0xFFFF), &klen);
+        if (klen == len && ktab_key_eq(k, key, len)) return i;
+    }
+}
 /* Prefetches the key stored at slot s (a loop over slots picked out of order touches the key
  * store at random: fetch a few iterations ahead). */
 static inline void ktab_prefetch_key(const ktab *t, uint32_t s) {
@@ -154,7 +194,9 @@ static inline void ktab_prefetch_key(const ktab *t, uint32_t s) {
 /* Key of slot s of table o, looked up in t: reuses the stored hash. */
 static inline uint32_t ktab_find_from(const ktab *t, const ktab *o, uint32_t s) {
     size_t len;
-    const uint8_t *k = ktab_key(o, s, &len);
+    uint32_t ref;
+    memcpy(&ref, o->slots + (size_t)s * o->stride, 4);
+    const uint8_t *k = ktab_blob_key(o, s, o->a.chunks[ref >> 16] + (ref & 0xFFFF), &len);
     return ktab_find(t, k, len, ktab_slot_hash(o, s));
 }
 

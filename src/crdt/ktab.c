@@ -47,6 +47,18 @@ static size_t uv_write(uint8_t *p, size_t v) {
     return n;
 }
 
+/* memcpy of n bytes without a call in the common sizes (keys of 8 to 16 bytes, 16-byte slots):
+ * two overlapping word copies. */
+static inline void copy_small(uint8_t *d, const uint8_t *s, size_t n) {
+    if (n >= 8 && n <= 16) {
+        uint64_t x, y;
+        memcpy(&x, s, 8), memcpy(&y, s + n - 8, 8);
+        memcpy(d, &x, 8), memcpy(d + n - 8, &y, 8);
+    } else if (n) {
+        memcpy(d, s, n);
+    }
+}
+
 /* ---- arena --------------------------------------------------------------------------------- */
 
 static uint8_t *arena_at(const crdt_arena *a, uint32_t ref) {
@@ -100,7 +112,7 @@ static au_err arena_put(crdt_arena *a, bool tails, const void *key, size_t klen,
         a->used += (uint32_t)size;
     }
     p += uv_write(p, klen);
-    if (klen) memcpy(p, key, klen);
+    copy_small(p, key, klen);
     if (tails) {
         p += klen;
         p += uv_write(p, tlen);
@@ -144,13 +156,13 @@ void ktab_free(ktab *t) {
 static au_err rehash(ktab *t, uint32_t cap) {
     uint8_t *slots = malloc((size_t)cap * t->stride);
     if (!slots) return AU_ENOMEM;
-    for (uint32_t i = 0; i < cap; i++) memset(slots + (size_t)i * t->stride, 0xFF, 4);
+    memset(slots, 0xFF, (size_t)cap * t->stride); /* every ref KTAB_EMPTY; payloads are copied */
     for (uint32_t s = 0; s < t->cap; s++) {
         if (!ktab_used(t, s)) continue;
         uint32_t i = ktab_slot_hash(t, s) & (cap - 1);
         while (memcmp(slots + (size_t)i * t->stride, "\xFF\xFF\xFF\xFF", 4) != 0)
             i = (i + 1) & (cap - 1);
-        memcpy(slots + (size_t)i * t->stride, t->slots + (size_t)s * t->stride, t->stride);
+        copy_small(slots + (size_t)i * t->stride, t->slots + (size_t)s * t->stride, t->stride);
     }
     free(t->slots);
     t->slots = slots;
@@ -176,22 +188,30 @@ au_err ktab_prepare_merge(ktab *t, const ktab *o, uint32_t extra) {
     return err;
 }
 
+uint32_t ktab_estimate_missing(const ktab *t, const ktab *o) {
+    enum { SAMPLE = 256 };
+    if (!o->n || !t->n) return o->n;
+    uint32_t seen = 0, miss = 0;
+    if (o->n <= SAMPLE) {
+        for (uint32_t s = 0; s < o->cap; s++)
+            if (ktab_used(o, s)) seen++, miss += ktab_find_from(t, o, s) == KTAB_NONE;
+        return miss;
+    }
+    /* The first key in each of SAMPLE equal stretches of o's slots. */
+    uint32_t step = o->cap / SAMPLE;
+    for (uint32_t k = 0; k < SAMPLE; k++) {
+        uint32_t s = k * step, end = s + step;
+        while (s < end && !ktab_used(o, s)) s++;
+        if (s == end) continue;
+        seen++;
+        miss += ktab_find_from(t, o, s) == KTAB_NONE;
+    }
+    return seen ? (uint32_t)((uint64_t)o->n * miss / seen) : 0;
+}
+
 const uint8_t *ktab_key(const ktab *t, uint32_t slot, size_t *len) {
     const uint8_t *p = arena_at(&t->a, slot_ref(t, slot));
     return p + uv_read(p, len);
-}
-
-uint32_t ktab_find(const ktab *t, const void *key, size_t len, uint32_t hash) {
-    if (!t->n) return KTAB_NONE;
-    uint32_t mask = t->cap - 1;
-    for (uint32_t i = hash & mask;; i = (i + 1) & mask) {
-        uint32_t ref = slot_ref(t, i);
-        if (ref == KTAB_EMPTY) return KTAB_NONE;
-        if (ktab_slot_hash(t, i) != hash) continue;
-        size_t klen;
-        const uint8_t *k = ktab_key(t, i, &klen);
-        if (klen == len && (len == 0 || memcmp(k, key, len) == 0)) return i;
-    }
 }
 
 au_err ktab_insert(ktab *t, const void *key, size_t len, uint32_t hash, const void *tail,
@@ -207,7 +227,10 @@ au_err ktab_insert(ktab *t, const void *key, size_t len, uint32_t hash, const vo
     uint8_t *p = t->slots + (size_t)i * t->stride;
     memcpy(p, &ref, 4);
     memcpy(p + 4, &hash, 4);
-    memset(p + 8, 0, t->stride - 8);
+    if (t->stride == 16)
+        memset(p + 8, 0, 8);
+    else
+        memset(p + 8, 0, t->stride - 8);
     t->n++;
     *slot = i;
     return AU_OK;

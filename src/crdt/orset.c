@@ -12,7 +12,9 @@
  * visited only when the source's context knows a replica the destination knows too; a delta
  * made by mutators carries its removals as tombs on their elements, so joining it costs its own
  * size. Elements that die during a pass are marked DEAD and deleted afterwards, because deleting
- * from an open-addressing table moves other slots. */
+ * from an open-addressing table moves other slots. A join sizes the key table and the ext array
+ * once, from a sample of the source, and adds new elements during its pass over the source
+ * while they fit (adding moves no slot). */
 #include "orset.h"
 
 static void ext_release(au_orset *s, uint64_t r) {
@@ -41,6 +43,21 @@ static au_err ext_alloc(au_orset *s, uint32_t *i) {
     }
     *i = s->next++;
     s->ext[*i] = (ext){ 0 };
+    return AU_OK;
+}
+
+/* Makes room for `more` ext slots beyond those handed out, in one step. */
+static au_err ext_reserve(au_orset *s, uint32_t more) {
+    uint64_t want = (uint64_t)s->next + more;
+    if (want <= s->cap) return AU_OK;
+    if (want > UINT32_MAX / 2) return AU_EFULL;
+    ext *e = realloc(s->ext, want * sizeof *e);
+    if (!e) return AU_ENOMEM;
+    s->ext = e;
+    uint32_t *f = realloc(s->freel, want * sizeof *f);
+    if (!f) return AU_ENOMEM;
+    s->freel = f;
+    s->cap = (uint32_t)want;
     return AU_OK;
 }
 
@@ -190,30 +207,88 @@ static au_err translate(const au_orset *b, uint32_t j, crdt_xlat *x, dbuf *l, db
     return err;
 }
 
+/* Adds element j of b, which a lacks, to a; *slot is where it went (KTAB_NONE: it did not, a
+ * having removed it). */
+static au_err add_from_b(au_orset *a, const au_orset *b, uint32_t j, crdt_xlat *x, bool add_ctx,
+                         dbuf *l, dbuf *t, uint32_t *slot) {
+    size_t klen;
+    const uint8_t *key = ktab_key(&b->tab, j, &klen);
+    uint32_t h = ktab_slot_hash(&b->tab, j);
+    uint64_t rb = ref_of(b, j);
+    *slot = KTAB_NONE;
+    if (!is_ext(rb) && !a->h.ctx->delta && !add_ctx) { /* one new dot */
+        au_err err = xl_to_dst(x, rb, &rb);
+        if (err || cctx_has(a->h.ctx, rb)) return err; /* (a removed it) */
+        err = ktab_insert(&a->tab, key, klen, h, NULL, 0, slot);
+        if (!err) set_ref(a, *slot, rb);
+        return err;
+    }
+    au_err err = translate(b, j, x, l, t);
+    if (!err) err = elem_merge(a, KTAB_NONE, key, klen, h, l->p, l->n, t->p, t->n, x, add_ctx);
+    if (!err) *slot = ktab_find_from(&a->tab, &b->tab, j);
+    return err;
+}
+
+/* About how many elements of b the join's common case turns into concurrent adds of one
+ * element (two dots: an ext slot each), from a sample of b's slots, so the ext array grows once
+ * rather than by doubling (each step a copy, and fresh pages). */
+static uint32_t estimate_concurrent(const au_orset *a, const au_orset *b, crdt_xlat *x) {
+    enum { SAMPLE = 256 };
+    if (!b || a->h.ctx->delta || !x->src_covers || !a->tab.n || b->tab.n < SAMPLE) return 0;
+    uint32_t step = b->tab.cap / SAMPLE, seen = 0, conc = 0;
+    for (uint32_t k = 0; k < SAMPLE; k++) {
+        uint32_t j = k * step, end = j + step;
+        while (j < end && !ktab_used(&b->tab, j)) j++;
+        if (j == end) continue;
+        seen++;
+        uint32_t i = ktab_find_from(&a->tab, &b->tab, j);
+        if (i == KTAB_NONE) continue;
+        uint64_t ra = ref_of(a, i), rb = ref_of(b, j);
+        if (is_ext(ra) || is_ext(rb) || xl_to_dst(x, rb, &rb)) continue;
+        conc += ra != rb && !xl_src_has(x, ra) && !cctx_has(a->h.ctx, rb);
+    }
+    return seen ? (uint32_t)((uint64_t)b->tab.n * conc / seen) : 0;
+}
+
 static au_err orset_join(void *dst, const void *src, crdt_xlat *x) {
     au_orset *a = dst;
     const au_orset *b = src;
     bool scan = x->src_knows && a->tab.n, add_ctx = !x->src_covers;
+    /* Sized once for the elements b adds (estimated from a sample), so they go in during the one
+     * pass over b: no rehash midway, and their keys are copied while still in cache. */
+    uint32_t want = b ? ktab_estimate_missing(&a->tab, &b->tab) : 0;
+    au_err err = want ? ktab_prepare_merge(&a->tab, &b->tab, want) : AU_OK;
+    uint32_t conc = err ? 0 : estimate_concurrent(a, b, x);
+    if (conc) err = ext_reserve(a, conc);
+    if (err) return err;
     uint8_t *visited = scan ? calloc(a->tab.cap / 8 + 1, 1) : NULL;
-    /* b's slots: of elements only in b (inserted last, so a does not move meanwhile), and of
-     * elements a had that died (deleted by key afterwards, unless a full sweep runs anyway). */
+    /* b's slots: of elements only in b that did not fit (inserted last, so a does not grow
+     * meanwhile), and of elements a had that died (deleted by key afterwards, unless a full
+     * sweep runs anyway). */
     uint32_t *only_b = b && b->tab.n ? malloc(2 * (size_t)b->tab.n * sizeof *only_b) : NULL;
-    uint32_t n_only = 0, n_dead = 0, *dead_b = only_b ? only_b + b->tab.n : NULL;
+    uint32_t n_only = 0, n_dead = 0, n_in = 0, *dead_b = only_b ? only_b + b->tab.n : NULL;
     if ((scan && !visited) || (b && b->tab.n && !only_b)) {
         free(visited), free(only_b);
         return AU_ENOMEM;
     }
     dbuf l, t;
     dbuf_init(&l), dbuf_init(&t);
-    au_err err = AU_OK;
-    /* Elements of b: merged in place when a has them (a does not move), else inserted later. */
+    /* Elements of b: merged in place when a has them; else added now if a has room without
+     * growing (and, when a is the smaller table, only a few: keys in b's slot order would
+     * pile up in one cluster of a), or later. Adding never moves a slot. */
     for (uint32_t j = 0; !err && b && j < b->tab.cap; j++) {
         if (j + 16 < b->tab.cap) ktab_prefetch(&a->tab, &b->tab, j + 16, 1);
         if (j + 8 < b->tab.cap) ktab_prefetch(&a->tab, &b->tab, j + 8, 2);
         if (!ktab_used(&b->tab, j)) continue;
         uint32_t i = ktab_find_from(&a->tab, &b->tab, j);
         if (i == KTAB_NONE) {
-            only_b[n_only++] = j;
+            if (!ktab_fits(&a->tab) || (a->tab.cap < b->tab.cap && n_in >= a->tab.cap / 8)) {
+                only_b[n_only++] = j;
+                continue;
+            }
+            n_in++;
+            err = add_from_b(a, b, j, x, add_ctx, &l, &t, &i);
+            if (!err && visited && i != KTAB_NONE) visited[i / 8] |= (uint8_t)(1u << (i % 8));
             continue;
         }
         if (visited) visited[i / 8] |= (uint8_t)(1u << (i % 8));
@@ -265,19 +340,8 @@ static au_err orset_join(void *dst, const void *src, crdt_xlat *x) {
     if (!err && n_only) err = ktab_prepare_merge(&a->tab, &b->tab, n_only);
     for (uint32_t k = 0; !err && k < n_only; k++) {
         if (k + 16 < n_only) ktab_prefetch_key(&b->tab, only_b[k + 16]);
-        size_t klen;
-        const uint8_t *key = ktab_key(&b->tab, only_b[k], &klen);
-        uint32_t h = ktab_slot_hash(&b->tab, only_b[k]), slot;
-        uint64_t rb = ref_of(b, only_b[k]);
-        if (!is_ext(rb) && !a->h.ctx->delta && !add_ctx) { /* one new dot */
-            err = xl_to_dst(x, rb, &rb);
-            if (err || cctx_has(a->h.ctx, rb)) continue; /* (a removed it) */
-            err = ktab_insert(&a->tab, key, klen, h, NULL, 0, &slot);
-            if (!err) set_ref(a, slot, rb);
-            continue;
-        }
-        err = translate(b, only_b[k], x, &l, &t);
-        if (!err) err = elem_merge(a, KTAB_NONE, key, klen, h, l.p, l.n, t.p, t.n, x, add_ctx);
+        uint32_t slot;
+        err = add_from_b(a, b, only_b[k], x, add_ctx, &l, &t, &slot);
     }
     dbuf_free(&l), dbuf_free(&t);
     free(visited), free(only_b);

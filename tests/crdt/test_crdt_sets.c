@@ -1,5 +1,5 @@
 /* Properties of GSet, 2PSet and ORSet (crdt_harness.h) against event models over six elements
- * e0..e5, plus hand-picked cases: add-wins, no resurrection, removals in deltas. */
+ * e0..e5, plus hand-picked cases: add-wins, no resurrection, removals in deltas, large joins. */
 #include "crdt_harness.h"
 
 enum { K_ADD = 1, K_REMOVE, K_CLEAR };
@@ -212,6 +212,77 @@ static void orset_removal_delta_reaches_a_large_state(void **state) {
     au_orset_free(a), au_orset_free(b), au_orset_free(d);
 }
 
+/* Large joins take the sampled paths of orset_join (the table and the ext array sized from a
+ * sample of the source; new elements added during the pass or after it). Two replicas of a
+ * 4,000-element base each remove some of it, one re-adds some of what the other removes, both
+ * add the same 2,000 new elements concurrently and each adds its own: both join orders give
+ * exactly the add-wins result. */
+enum { BASE = 4000, SAME = 2000, OWN_A = 1500, OWN_B = 3000 };
+
+static void add_range(au_orset *s, uint64_t replica, const char *prefix, int n) {
+    char k[16];
+    for (int i = 0; i < n; i++) {
+        int len = snprintf(k, sizeof k, "%s%d", prefix, i);
+        assert_int_equal(au_orset_add(s, NULL, replica, k, (size_t)len), AU_OK);
+    }
+}
+
+static bool base_survives(int i) {
+    bool readded = i % 5 == 0 && i % 7 != 0; /* by a, concurrently with b's removal */
+    return i % 7 != 0 && (i % 11 != 0 || readded);
+}
+
+static void check_large_join(const au_orset *s) {
+    char k[16];
+    size_t want = SAME + OWN_A + OWN_B;
+    for (int i = 0; i < BASE; i++) {
+        int len = snprintf(k, sizeof k, "k%d", i);
+        assert_int_equal(au_orset_contains(s, k, (size_t)len), base_survives(i));
+        want += base_survives(i);
+    }
+    const char *pre[] = { "c", "a", "b" };
+    const int n[] = { SAME, OWN_A, OWN_B };
+    for (int p = 0; p < 3; p++)
+        for (int i = 0; i < n[p]; i++) {
+            int len = snprintf(k, sizeof k, "%s%d", pre[p], i);
+            assert_true(au_orset_contains(s, k, (size_t)len));
+        }
+    assert_int_equal(au_orset_size(s), want);
+}
+
+static void orset_large_joins_give_the_add_wins_result(void **state) {
+    (void)state;
+    au_orset *base = au_orset_new(), *a, *b;
+    add_range(base, 1, "k", BASE);
+    assert_int_equal(au_orset_copy(base, &a), AU_OK);
+    assert_int_equal(au_orset_copy(base, &b), AU_OK);
+    char k[16];
+    for (int i = 0; i < BASE; i++) {
+        int len = snprintf(k, sizeof k, "k%d", i);
+        if (i % 7 == 0) assert_int_equal(au_orset_remove(a, NULL, k, (size_t)len), AU_OK);
+        if (i % 5 == 0 && i % 7 != 0)
+            assert_int_equal(au_orset_add(a, NULL, 2, k, (size_t)len), AU_OK);
+        if (i % 11 == 0) assert_int_equal(au_orset_remove(b, NULL, k, (size_t)len), AU_OK);
+    }
+    add_range(a, 2, "c", SAME), add_range(b, 3, "c", SAME);
+    add_range(a, 2, "a", OWN_A), add_range(b, 3, "b", OWN_B);
+    au_orset *ab, *ba, *empty = au_orset_new();
+    assert_int_equal(au_orset_copy(a, &ab), AU_OK);
+    assert_int_equal(au_orset_copy(b, &ba), AU_OK);
+    assert_int_equal(au_orset_join(ab, b), AU_OK);
+    assert_int_equal(au_orset_join(ba, a), AU_OK);
+    check_large_join(ab);
+    check_large_join(ba);
+    assert_true(au_orset_equal(ab, ba));
+    assert_int_equal(au_orset_join(ab, a), AU_OK); /* idempotent */
+    assert_true(au_orset_equal(ab, ba));
+    assert_int_equal(au_orset_join(empty, ab), AU_OK); /* into an empty set */
+    check_large_join(empty);
+    assert_true(au_orset_equal(empty, ba));
+    au_orset_free(base), au_orset_free(a), au_orset_free(b), au_orset_free(ab);
+    au_orset_free(ba), au_orset_free(empty);
+}
+
 static void twopset_removed_element_cannot_come_back(void **state) {
     (void)state;
     au_twopset *s = au_twopset_new();
@@ -230,6 +301,7 @@ int main(void) {
         cmocka_unit_test(orset_concurrent_add_and_remove_of_one_element_keeps_it),
         cmocka_unit_test(orset_removed_element_is_not_resurrected_by_an_old_state),
         cmocka_unit_test(orset_removal_delta_reaches_a_large_state),
+        cmocka_unit_test(orset_large_joins_give_the_add_wins_result),
         cmocka_unit_test(twopset_removed_element_cannot_come_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
