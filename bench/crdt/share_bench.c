@@ -4,8 +4,9 @@
  *
  *   share_bench [quick | wire [coalesce_ms [ack_delay_us [ood|all]]] | catchup | burst [n [v]]]
  *
- * wire: only the bytes-per-update rows, with those au_share_config values if given (ack_delay
- * -1: AU_SHARE_ACK_NOW, 0: the default), and only one selector's rows if named.
+ * wire: only the bytes-per-update rows, with those au_share_config values if given (coalesce
+ * -1: AU_SHARE_COALESCE_NONE, ack_delay -1: AU_SHARE_ACK_NOW, 0: the defaults), and only one
+ * selector's rows if named.
  *
  * Wire bytes are the nodes' datagram bytes (au_node_stats.bytes_sent: headers, acks, framing,
  * everything) during a phase, minus the cluster's own traffic, measured over an idle window of
@@ -168,14 +169,16 @@ static const au_crdt_type *type_of(kind k) {
     }
 }
 
-static int g_coalesce_ms;  /* au_share_config.coalesce for the bytes-per-update rows */
+static int g_coalesce_ms;  /* au_share_config.coalesce for the bytes-per-update rows (0: the
+                              default, 100 ms; -1: AU_SHARE_COALESCE_NONE) */
 static long g_ack_delay_us; /* ... and ack_delay (-1: AU_SHARE_ACK_NOW) */
 
 static void bytes_per_update(kind k, bool concurrent, int per_node, au_share_selector sel) {
     world w = { 0 };
     w.drv = au_faults_driver(NULL);
     au_share_config sc = { .name = "bench", .selector = sel, .timeout = AU_MSEC(50),
-                           .coalesce = AU_MSEC((au_nanos)g_coalesce_ms),
+                           .coalesce = g_coalesce_ms < 0 ? AU_SHARE_COALESCE_NONE
+                                                         : AU_MSEC((au_nanos)g_coalesce_ms),
                            .ack_delay = g_ack_delay_us < 0 ? AU_SHARE_ACK_NOW
                                                            : AU_USEC((au_nanos)g_ack_delay_us) };
     for (int i = 0; i < N; i++) start(&w, i, type_of(k), &sc);
@@ -325,8 +328,9 @@ int main(int argc, char **argv) {
     au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
     au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
     int per = quick ? 20 : 100;
-    printf("share_bench: %d nodes on 127.0.0.1, timeout 50 ms, coalesce %d ms, ack_delay %ld us "
-           "(0: default, -1: at once); OoD = OutOfDate, amount 1\n", N, g_coalesce_ms, g_ack_delay_us);
+    printf("share_bench: %d nodes on 127.0.0.1, timeout 50 ms, coalesce %d ms (0: default, "
+           "100 ms; -1: none), ack_delay %ld us (0: default, -1: at once); OoD = OutOfDate, "
+           "amount 1\n", N, g_coalesce_ms, g_ack_delay_us);
     for (int sel = sel_from; sel < sel_to; sel++)
         for (kind k = T_GCOUNTER; k <= T_ORMAP; k++) {
             bytes_per_update(k, false, per, sel ? AU_SHARE_ALL : AU_SHARE_OUT_OF_DATE);

@@ -517,8 +517,8 @@ static traffic concurrent_rounds(au_nanos ack_delay, au_nanos coalesce, int writ
 
 static void acks_ride_on_deltas_and_cover_several(void **st) {
     (void)st;
-    traffic now = concurrent_rounds(AU_SHARE_ACK_NOW, 0, 4);
-    traffic held = concurrent_rounds(0, 0, 4); /* the default: timeout / 2 */
+    traffic now = concurrent_rounds(AU_SHARE_ACK_NOW, AU_SHARE_COALESCE_NONE, 4);
+    traffic held = concurrent_rounds(0, AU_SHARE_COALESCE_NONE, 4); /* default: timeout / 2 */
     fprintf(stderr, "  ack at once: %llu messages %llu B (%llu acks, %llu deltas); held: %llu "
             "messages %llu B (%llu acks, %llu deltas)\n", (unsigned long long)now.msgs,
             (unsigned long long)now.bytes, (unsigned long long)now.acks,
@@ -538,8 +538,8 @@ static void coalesce_sends_one_group_for_the_changes_of_its_window(void **st) {
     (void)st;
     /* one writer, 40 changes 5 ms apart: without coalescing a group per change and peer; with
      * 100 ms, one per 100 ms (two windows of 20 changes), each to 3 peers */
-    traffic plain = concurrent_rounds(0, 0, 1);
-    traffic co = concurrent_rounds(0, AU_MSEC(100), 1);
+    traffic plain = concurrent_rounds(0, AU_SHARE_COALESCE_NONE, 1);
+    traffic co = concurrent_rounds(0, 0, 1); /* the default, 100 ms */
     fprintf(stderr, "  coalesce 0: %llu delta groups; 100 ms: %llu\n",
             (unsigned long long)plain.deltas, (unsigned long long)co.deltas);
     assert_true(plain.ok);
