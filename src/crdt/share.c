@@ -944,8 +944,7 @@ au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *ty
     if (!st.cfg.prune_delay) st.cfg.prune_delay = AU_SEC(10);
     /* 100 ms: a change reaches the others that much later, and a burst or a steady stream of
      * changes costs one delta group per peer per window instead of one per change (the bytes
-     * per update of docs/benchmarks.md; a delta-state store elsewhere propagates on a similar
-     * interval, Akka's at 200 ms). */
+     * per update of docs/benchmarks.md, "coalesce 100 ms as the default"). */
     if (st.cfg.coalesce == AU_SHARE_COALESCE_NONE) st.cfg.coalesce = 0;
     else if (!st.cfg.coalesce) st.cfg.coalesce = AU_MSEC(100);
     if (st.cfg.ack_delay == AU_SHARE_ACK_NOW) st.cfg.ack_delay = 0;
