@@ -343,7 +343,9 @@ static void one_turn_to_many_peers_sends_in_batches(void **s) {
     for (int i = 0; i < 3000; i++) { /* the turn's other datagrams, counted after its sends */
         au_node_stats_get(a, &after);
         if (after.messages_sent_remote - before.messages_sent_remote >= FANOUT &&
-            atomic_load(&channel_datagrams) - dgrams0 >= FANOUT)
+            atomic_load(&channel_datagrams) - dgrams0 >= FANOUT &&
+            after.datagrams_sent + after.drops_send_failed - before.datagrams_sent -
+                    before.drops_send_failed >= FANOUT) /* counted after the channel returns */
             break;
         usleep(1000);
     }
@@ -353,6 +355,7 @@ static void one_turn_to_many_peers_sends_in_batches(void **s) {
             calls);
     assert_int_equal(after.messages_sent_remote - before.messages_sent_remote, FANOUT);
     assert_int_equal(dgrams, FANOUT);
+    assert_int_equal(after.drops_send_failed - before.drops_send_failed, 0);
     assert_int_equal(after.datagrams_sent - before.datagrams_sent, FANOUT);
     assert_true(calls <= (FANOUT + 63) / 64);
     au_probe_free(p);
