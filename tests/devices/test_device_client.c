@@ -291,6 +291,24 @@ static void request_is_answered_and_its_sender_becomes_owner(int sealed) {
 static void request_answered_plain(void **s) { (void)s; request_is_answered_and_its_sender_becomes_owner(0); }
 static void request_answered_sealed(void **s) { (void)s; request_is_answered_and_its_sender_becomes_owner(1); }
 
+/* Steps the clock 1 ms at a time from `prev` (the last announce) and checks n re-announcements:
+ * the k-th comes expect[k] ms after the one before it, plus at most 25 % jitter; each is a burst
+ * of announces only, of exactly `each` datagrams unless `each` is 0. */
+static void expect_resends(rig *r, uint32_t prev, const uint32_t *expect, size_t n, size_t each) {
+    for (size_t k = 0; k < n; k++) {
+        size_t before = r->f.nout;
+        while (r->f.nout == before) {
+            r->f.now += 1;
+            au_dc_poll(&r->dc);
+            assert_true(r->f.now - prev <= expect[k] + expect[k] / 4 + 1);
+        }
+        assert_true(r->f.now - prev >= expect[k]);
+        if (each) assert_int_equal(r->f.nout, before + each);
+        assert_int_equal(count_announces(r, before), r->f.nout - before);
+        prev = r->f.now;
+    }
+}
+
 static void silent_owner_is_lost_and_device_reannounces_with_backoff(void **state) {
     (void)state;
     rig *r = rig_new(0);
@@ -315,21 +333,8 @@ static void silent_owner_is_lost_and_device_reannounces_with_backoff(void **stat
 
     /* Re-announcements: after 1, 2, 4, 8 intervals (each + up to 25 % jitter), capped at
      * announce_max (800 ms). */
-    uint32_t lost = r->f.now;
-    uint32_t expect[] = { 100, 200, 400, 800, 800 };
-    uint32_t prev = lost;
-    for (size_t k = 0; k < sizeof expect / sizeof expect[0]; k++) {
-        size_t n = r->f.nout;
-        while (r->f.nout == n) {
-            r->f.now += 1;
-            au_dc_poll(&r->dc);
-            assert_true(r->f.now - prev <= expect[k] + expect[k] / 4 + 1);
-        }
-        uint32_t gap = r->f.now - prev;
-        assert_true(gap >= expect[k]);
-        assert_int_equal(r->f.nout, n + 3); /* seeds and B again */
-        prev = r->f.now;
-    }
+    const uint32_t expect[] = { 100, 200, 400, 800, 800 };
+    expect_resends(r, r->f.now, expect, sizeof expect / sizeof expect[0], 3); /* seeds and B again */
     /* A request ends it: no more announcements while the owner polls. */
     request(r, &r->a, &r->addr_a, 7);
     assert_true(au_dc_owner(&r->dc) == SERVER_A);
@@ -349,19 +354,8 @@ static void by_default_an_unanswered_device_announces_every_8_intervals_at_most(
     rig *r = rig_new(0);
     r->cfg.announce_max_ms = 0; /* the default (the client reads its config in place) */
     au_dc_poll(&r->dc);          /* the first announce, to both seeds */
-    uint32_t prev = r->f.now;
-    uint32_t expect[] = { 100, 200, 400, 800, 800, 800, 800 };
-    for (size_t k = 0; k < sizeof expect / sizeof expect[0]; k++) {
-        size_t n = r->f.nout;
-        while (r->f.nout == n) {
-            r->f.now += 1;
-            au_dc_poll(&r->dc);
-            assert_true(r->f.now - prev <= expect[k] + expect[k] / 4 + 1);
-        }
-        assert_true(r->f.now - prev >= expect[k]);
-        assert_int_equal(count_announces(r, n), r->f.nout - n); /* announces only */
-        prev = r->f.now;
-    }
+    const uint32_t expect[] = { 100, 200, 400, 800, 800, 800, 800 };
+    expect_resends(r, r->f.now, expect, sizeof expect / sizeof expect[0], 0);
     assert_true(au_dc_owner(&r->dc) == 0);
     rig_free(r);
 }
