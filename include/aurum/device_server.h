@@ -4,7 +4,9 @@
  * Each device is owned by one node: the ring owner of its 64-bit id (au_ring_owner over the id's
  * 8 little-endian bytes). The owner polls it with numbered heartbeat requests at the device's
  * interval, decides whether it is up or down, and is the path for user messages to and from it.
- * Any node accepts a device's announce and forwards it to the owner; the owner keeps a standby
+ * Any node accepts a device's announce and forwards it to the owner, again until the owner
+ * acknowledges it (to the owner of its latest ring: a forward lost, or sent to an owner that died
+ * meanwhile, is not the end of the announce); the owner keeps a standby
  * copy of each device's record on the next replica_copies members of the ring (au_ring_replicas),
  * so when the owner dies the member the ring gives the device to already knows it and starts
  * polling as soon as its ring changes. When the ring changes (a node joins, leaves or fails),
@@ -112,7 +114,8 @@ typedef struct au_device_server_stats {
     uint64_t owned;              /**< gauge: devices this node polls */
     uint64_t standby;            /**< gauge: records kept for devices other nodes own */
     uint64_t announces;          /**< announces received from devices */
-    uint64_t forwarded;          /**< announces and messages forwarded to the ring owner */
+    uint64_t forwarded;          /**< announces and messages forwarded to the ring owner
+                                      (re-sent announces included, see forward_retries) */
     uint64_t requests_sent;      /**< heartbeat requests sent (retries included) */
     uint64_t heartbeats;         /**< heartbeats that echoed an outstanding request */
     uint64_t drops_unsolicited;  /**< heartbeats echoing no outstanding request (replays) */
@@ -131,6 +134,12 @@ typedef struct au_device_server_stats {
                                       "Overload" above): counted once per device and episode */
     uint64_t late_ns;            /**< gauge: how late this node is polling, in nanoseconds (the
                                       hold added to down deadlines; 0 when on time) */
+    uint64_t forward_retries;    /**< forwarded announces sent again: not acknowledged by the
+                                      owner within half an interval (50 ms to 1 s), or after a
+                                      ring change, to the owner of the new ring */
+    uint64_t forwards_untracked; /**< announces forwarded without being kept for re-sending (1024
+                                      already awaiting their owner): left to the device's own
+                                      re-announcing */
 } au_device_server_stats;
 
 /** Starts the device server on `node`, following `cluster`'s ring (both must be running; one

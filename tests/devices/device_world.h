@@ -311,19 +311,39 @@ static AU_UNUSED_ void dw_print(dw_world *w, const char *what) {
         au_device_server_stats_get(w->s[k].ds, &st);
         fprintf(stderr, "  server %d %s id %016llx members %llu owned %llu standby %llu ups %llu "
                         "downs %llu moves %llu hb %llu req %llu unsolicited %llu not_owned %llu handovers %llu "
-                        "forwarded %llu announces %llu conflicts %llu\n",
+                        "forwarded %llu retries %llu announces %llu conflicts %llu stale %llu rate %llu "
+                        "invalid %llu\n",
                 k, w->s[k].addr, (unsigned long long)w->s[k].id, (unsigned long long)cs.members,
                 (unsigned long long)st.owned, (unsigned long long)st.standby,
                 (unsigned long long)st.ups, (unsigned long long)st.downs,
                 (unsigned long long)st.moves, (unsigned long long)st.heartbeats,
                 (unsigned long long)st.requests_sent, (unsigned long long)st.drops_unsolicited,
                 (unsigned long long)st.drops_not_owned, (unsigned long long)st.handovers,
-                (unsigned long long)st.forwarded, (unsigned long long)st.announces,
-                (unsigned long long)st.conflicts);
+                (unsigned long long)st.forwarded, (unsigned long long)st.forward_retries,
+                (unsigned long long)st.announces,
+                (unsigned long long)st.conflicts, (unsigned long long)st.drops_stale,
+                (unsigned long long)st.drops_rate, (unsigned long long)st.drops_invalid);
+        au_node_stats ns;
+        au_node_stats_get(w->s[k].node, &ns);
+        au_faults_stats fs;
+        au_faults_stats_get(w->s[k].node, &fs);
+        fprintf(stderr, "    node: sent %llu received %llu dup %llu decode %llu unknown_actor %llu "
+                        "mailbox %llu send_failed %llu malformed %llu; faults dropped %llu\n",
+                (unsigned long long)ns.datagrams_sent, (unsigned long long)ns.datagrams_received,
+                (unsigned long long)ns.drops_duplicate, (unsigned long long)ns.drops_decode,
+                (unsigned long long)ns.drops_unknown_actor,
+                (unsigned long long)ns.drops_mailbox_newest, (unsigned long long)ns.drops_send_failed,
+                (unsigned long long)ns.drops_malformed, (unsigned long long)fs.dropped);
     }
     for (int i = 0; i < w->nd; i++)
-        fprintf(stderr, "  device %d live %d owner %016llx holder %d\n", i, w->d[i].live,
-                (unsigned long long)au_dc_owner(&w->d[i].dc), dw_holder(w, i));
+        fprintf(stderr, "  device %d live %d owner %016llx holder %d announces %u owner_lost %u "
+                        "received %u accepted %u drops malformed/integrity/replayed/not_mine "
+                        "%u/%u/%u/%u\n", i, w->d[i].live,
+                (unsigned long long)au_dc_owner(&w->d[i].dc), dw_holder(w, i),
+                w->d[i].dc.stats.announces, w->d[i].dc.stats.owner_lost, w->d[i].dc.stats.received,
+                w->d[i].dc.stats.accepted, w->d[i].dc.stats.drop_malformed,
+                w->d[i].dc.stats.drop_integrity, w->d[i].dc.stats.drop_replayed,
+                w->d[i].dc.stats.drop_not_mine);
 }
 
 static void dw_stop(dw_world *w) {

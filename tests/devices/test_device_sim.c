@@ -13,7 +13,12 @@
  * test_device_server and test_device_procs; it has no platform layer on the simulator yet.
  *
  * The servers run without the Devices CRDT (see server_start). Under valgrind or sanitizers the
- * world shrinks to 4 servers and 400 devices. */
+ * world shrinks to 4 servers and 400 devices.
+ *
+ * Also, without loss and with devices that announce only once: the node that accepted an announce
+ * sends it on until the owner has it, when its one forward was lost (forward_lost) or went to an
+ * owner that died before the node's ring said so (forward_to_dead_owner); and the announces it
+ * keeps for that are bounded (pending_bounded). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -62,6 +67,7 @@ typedef struct host {
 
 struct world {
     au_sim *sim;
+    au_driver inner; /* the simulator's driver, under drv (the fault driver keeps a pointer) */
     au_driver drv;
     server s[MAX_SERVERS];
     int ns;
@@ -71,6 +77,7 @@ struct world {
     int nd;
     char seeds[SEEDS][64]; /* what every device is configured with */
     uint32_t interval_ms;
+    bool announce_once;    /* a device announces once and then waits (an hour) to be polled */
     uint64_t next_inc;
 };
 
@@ -127,6 +134,7 @@ static void announce(host *h, model *d, au_nanos now) {
                                                .max_datagram = 512 } }));
     if (!d->backoff) d->backoff = iv;
     d->announce_at = now + d->backoff + d->backoff * (rnd(h) % 26) / 100;
+    if (w->announce_once) d->announce_at = now + AU_SEC(3600);
     d->backoff = d->backoff * 2 > AU_SEC(30) ? AU_SEC(30) : d->backoff * 2;
 }
 
@@ -421,7 +429,159 @@ static void paused_server(void **state) {
     au_sim_destroy(w->sim);
 }
 
+/* ---- one announce, forwarded --------------------------------------------------------------- */
+
+/* nservers servers without loss (1-10 ms delay), every device seeded with server 0 only, each
+ * announcing once (then waiting an hour to be polled). */
+static void lossless_world(world *w, uint64_t seed, int nservers) {
+    memset(w, 0, sizeof *w);
+    w->interval_ms = 1000;
+    w->announce_once = true;
+    au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = seed }, &w->sim), AU_OK);
+    w->inner = au_sim_driver(w->sim);
+    w->drv = au_faults_driver(&w->inner);
+    for (int i = 0; i < nservers; i++) {
+        server_start(w, i);
+        au_faults_set(w->s[i].node, NULL, &(au_faults){ .delay_min = AU_MSEC(1),
+                                                         .delay_max = AU_MSEC(10) });
+    }
+    assert_int_equal(au_sim_run_until(w->sim, cluster_converged, w, AU_SEC(30)), AU_OK);
+    au_sim_run(w->sim, AU_SEC(1)); /* every device server has its ring */
+    for (int k = 0; k < SEEDS; k++) memcpy(w->seeds[k], w->s[0].addr, sizeof w->seeds[k]);
+}
+
+/* One device (id) on a lossless host, announcing once, now. */
+static void one_device(world *w, uint64_t id) {
+    w->nd = (int)id;
+    for (int i = 0; i < w->nd; i++)
+        w->d[i] = (model){ .id = (uint64_t)i + 1, .inc = 1000 + (uint64_t)i };
+    w->d[id - 1].live = true;
+    w->d[id - 1].announce_at = au_sim_now(w->sim);
+    host_start(w, 0, 0, w->nd);
+    au_faults_set(w->h[0].node, NULL, &(au_faults){ .delay_min = AU_MSEC(1),
+                                                     .delay_max = AU_MSEC(10) });
+}
+
+/* The owner of id in the ring of servers a and b alone. */
+static uint64_t owner_among(world *w, int a, int b, uint64_t id) {
+    au_cluster_member m[2] = { { au_str_view(w->s[a].addr), w->s[a].id, 100 },
+                               { au_str_view(w->s[b].addr), w->s[b].id, 100 } };
+    au_ring *r = au_ring_build(m, 2, 3);
+    assert_non_null(r);
+    uint8_t key[8];
+    for (int i = 0; i < 8; i++) key[i] = (uint8_t)(id >> (8 * i));
+    uint64_t o = au_ring_owner(r, key, sizeof key)->id;
+    au_ring_release(r);
+    return o;
+}
+
+static void stop_world(world *w) {
+    for (int i = 0; i < w->nh; i++) au_node_stop(w->h[i].node);
+    for (int k = 0; k < w->ns; k++)
+        if (w->s[k].live) au_node_stop(w->s[k].node);
+    au_sim_destroy(w->sim);
+}
+
+/* The owner dies; before the seed's ring says so, a device announces to the seed, which forwards
+ * the announce to the dead owner. The device does not announce again: the seed must send the
+ * announce on to the owner of its new ring once it has one (server 2 here, never having had a
+ * copy of the device). Without that the device stays unowned until its next announce, which
+ * under loss and backoff was up to 30 s later (the devices scenario's rare failure). */
+static void forward_to_dead_owner(void **state) {
+    (void)state;
+    world *w = &W;
+    lossless_world(w, 13, 3);
+    uint64_t id = 1;
+    while (au_device_server_owner_of(w->s[0].ds, id) != w->s[1].id ||
+           owner_among(w, 0, 2, id) != w->s[2].id)
+        id++;
+    w->s[1].live = false;
+    au_node_stop(w->s[1].node);
+    one_device(w, id);
+    au_sim_run(w->sim, AU_MSEC(100));
+    au_device_server_stats st;
+    au_device_server_stats_get(w->s[0].ds, &st);
+    assert_int_equal(st.announces, SEEDS); /* one announce, to each seed entry (all server 0) */
+    assert_true(st.forwarded >= 1);
+    /* the seed still names the dead server: the announce went there */
+    assert_true(au_device_server_owner_of(w->s[0].ds, id) == w->s[1].id);
+    converge(w, "an announce forwarded to a dead owner", 30);
+    assert_true(au_device_server_polls(w->s[2].ds, id));
+    au_device_server_stats_get(w->s[0].ds, &st);
+    assert_int_equal(st.announces, SEEDS); /* taken over from the one announce */
+    assert_true(st.forward_retries >= 1);
+    stop_world(w);
+}
+
+/* The one forwarded announce is lost (the seed's traffic to the owner blocked for 100 ms): the
+ * seed sends it again after half an interval, and stops once the owner has acknowledged it. */
+static void forward_lost(void **state) {
+    (void)state;
+    world *w = &W;
+    lossless_world(w, 17, 2);
+    uint64_t id = 1;
+    while (au_device_server_owner_of(w->s[0].ds, id) != w->s[1].id) id++;
+    assert_int_equal(au_faults_block(w->s[0].node, w->s[1].addr, true), AU_OK);
+    one_device(w, id);
+    au_sim_run(w->sim, AU_MSEC(100));
+    assert_int_equal(au_faults_block(w->s[0].node, w->s[1].addr, false), AU_OK);
+    au_device_server_stats st;
+    au_device_server_stats_get(w->s[0].ds, &st);
+    assert_int_equal(st.announces, SEEDS); /* one announce, to each seed entry (all server 0) */
+    assert_false(au_device_server_polls(w->s[1].ds, id)); /* it was lost */
+    converge(w, "a lost forwarded announce", 10);
+    assert_true(au_device_server_polls(w->s[1].ds, id));
+    /* acknowledged: no more re-sends */
+    au_device_server_stats_get(w->s[0].ds, &st);
+    uint64_t retries = st.forward_retries;
+    assert_true(retries >= 1);
+    au_sim_run(w->sim, AU_SEC(20));
+    au_device_server_stats_get(w->s[0].ds, &st);
+    assert_true(st.forward_retries == retries);
+    assert_int_equal(st.announces, SEEDS); /* one announce, to each seed entry (all server 0) */
+    assert_true(devices_converged(w));
+    stop_world(w);
+}
+
+/* Announces awaiting their owner are bounded: 3,000 devices announce once (over 750 ms) to
+ * server 0 while its traffic to server 1 is blocked; of those server 1 owns, 1024 are kept for
+ * re-sending, the rest are forwarded once and counted. Unblocked, the kept ones reach server 1. */
+static void pending_bounded(void **state) {
+    (void)state;
+    world *w = &W;
+    lossless_world(w, 19, 2);
+    assert_int_equal(au_faults_block(w->s[0].node, w->s[1].addr, true), AU_OK);
+    w->nd = 3000;
+    uint64_t theirs = 0;
+    for (int i = 0; i < w->nd; i++) {
+        w->d[i] = (model){ .id = (uint64_t)i + 1, .inc = 1000 + (uint64_t)i, .live = true,
+                           .announce_at = au_sim_now(w->sim) + AU_MSEC(i % 750) };
+        theirs += au_device_server_owner_of(w->s[0].ds, (uint64_t)i + 1) == w->s[1].id;
+    }
+    assert_true(theirs > 1024);
+    host_start(w, 0, 0, w->nd);
+    au_faults_set(w->h[0].node, NULL, &(au_faults){ .delay_min = AU_MSEC(1),
+                                                     .delay_max = AU_MSEC(10) });
+    au_sim_run(w->sim, AU_SEC(1));
+    au_device_server_stats st;
+    au_device_server_stats_get(w->s[0].ds, &st);
+    assert_int_equal(st.announces, (uint64_t)SEEDS * 3000);
+    /* each device's SEEDS announces: those beyond the bound are forwarded untracked each time */
+    assert_int_equal(st.forwards_untracked, (uint64_t)SEEDS * (theirs - 1024));
+    assert_int_equal(au_faults_block(w->s[0].node, w->s[1].addr, false), AU_OK);
+    au_sim_run(w->sim, AU_SEC(2));
+    au_device_server_stats_get(w->s[1].ds, &st);
+    fprintf(stderr, "  %llu devices of server 1 announced while cut off: %llu owned after\n",
+            (unsigned long long)theirs, (unsigned long long)st.owned);
+    assert_true(st.owned >= 1024);
+    stop_world(w);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = { cmocka_unit_test(paused_server), cmocka_unit_test(scale) };
+    const struct CMUnitTest tests[] = { cmocka_unit_test(forward_lost),
+                                        cmocka_unit_test(forward_to_dead_owner),
+                                        cmocka_unit_test(pending_bounded),
+                                        cmocka_unit_test(paused_server), cmocka_unit_test(scale) };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

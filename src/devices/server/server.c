@@ -7,8 +7,9 @@
  *     devices address it. It only adds where the datagram came from (au_ctx_origin) and passes
  *     the message on to the core, locally;
  *   - the core, registered under "<name>.peer" with root ds_msg: the device table, the polling
- *     heap, the ring, and the protocol between servers (forwarded announces, hand-overs, standby
- *     copies, user messages). Its timer tick runs every cfg.tick.
+ *     heap, the ring, and the protocol between servers (forwarded announces and their
+ *     acknowledgements, hand-overs, standby copies, user messages). Its timer tick runs every
+ *     cfg.tick.
  *
  * Relies on: the public API (actors, forge, timers, au_ctx_origin), the cluster's ring
  * (au_cluster_subscribe updates, au_ring_owner / au_ring_replicas), util's u64map and heap.
@@ -19,7 +20,10 @@
  * core, only within max_devices and the new-device token bucket. ds->lock guards the table, the
  * ring and the stats: the core holds it during each hook, API calls from other threads take it.
  * A down deadline includes the node's own lateness (measure_lateness), which changes only at the
- * start of a tick: within a tick, a device polled and not declared down is due after now. */
+ * start of a tick: within a tick, a device polled and not declared down is due after now.
+ * An announce this node accepted and forwarded stays in ds->pending (bounded by PENDING_MAX)
+ * until the owner acknowledges it, this node owns the device, or PENDING_TRIES re-sends: an
+ * accepted announce is not lost with one datagram or with an owner that died in between. */
 #include <aurum/device_server.h>
 
 #include <aurum/crdt.h>
@@ -38,8 +42,14 @@
 
 /* ---- messages between servers ------------------------------------------------------------ */
 
-enum { WHY_FORWARD = 0, WHY_HANDOVER = 1, WHY_REPLICA = 2, WHY_FORGET = 3 };
+/* WHY_ACK: the owner's word to the node that accepted a forwarded announce that it has the
+ * record (that node stops re-forwarding it). */
+enum { WHY_FORWARD = 0, WHY_HANDOVER = 1, WHY_REPLICA = 2, WHY_FORGET = 3, WHY_ACK = 4 };
 enum { MAX_HOPS = 2, MAX_SUBS = 16, PEER_CACHE = 64, MAX_EXACT = 32, REFRESH_INTERVALS = 10 };
+/* Forwarded announces awaiting the owner's WHY_ACK: at most PENDING_MAX per node, each re-sent
+ * (to the owner of the moment) up to PENDING_TRIES times, every half interval clamped to
+ * [PENDING_MIN_MS, PENDING_MAX_MS], and at once after each ring change. */
+enum { PENDING_MAX = 1024, PENDING_TRIES = 16, PENDING_MIN_MS = 50, PENDING_MAX_MS = 1000 };
 /* What a downlink data datagram spends around its payload, sealed (the larger): header 20,
  * frame 3, body header 18, the name "au.device" 9, nonce and tag 40, CBOR heads and the four
  * u64 fields at most 50. */
@@ -80,6 +90,17 @@ typedef struct dev {
     size_t hidx;        /* heap index, SIZE_MAX when not in the heap */
 } dev;
 
+/* An announce this node accepted from a device and forwarded to another node, kept until that
+ * node's WHY_ACK (or PENDING_TRIES re-sends): one forward is one datagram, and it can be lost, or
+ * go to an owner that died before this node's ring says so. */
+typedef struct pend {
+    uint64_t id, inc;
+    uint32_t clock, interval_ms, max_dgram;
+    uint8_t tries;
+    char addr[64];
+    au_nanos due; /* next re-send */
+} pend;
+
 typedef struct peer_ref {
     char addr[64];
     ds_msg_ref ref;
@@ -100,6 +121,8 @@ struct au_device_server {
     size_t nwithout;
     au_u64map devs;          /* id -> dev* */
     au_heap heap;            /* owned devices by due */
+    au_u64map pending;       /* id -> pend*: forwarded announces not yet acknowledged */
+    au_nanos pending_due;    /* the earliest pend.due (meaningful while pending.count) */
     au_device_event_lref subs[MAX_SUBS];
     size_t nsubs;
     au_device_message_lref recvs[MAX_SUBS];
@@ -319,6 +342,11 @@ static bool downlink(au_device_server *ds, dev *d, au_device_down msg) {
 }
 
 static void table_put(au_device_server *ds, const dev *d);
+static void pending_put(au_device_server *ds, const ds_record *r, au_nanos now);
+static void pending_done(au_device_server *ds, uint64_t device, uint64_t inc);
+static void pending_run(au_device_server *ds, au_nanos now, bool all_now);
+static void forward(au_device_server *ds, const ds_record *r, const au_cluster_member *o);
+static void ack(au_device_server *ds, const ds_record *r);
 
 static void emit(au_device_server *ds, int kind, const dev *d, uint64_t previous) {
     table_put(ds, d);
@@ -453,6 +481,7 @@ static au_nanos next_due(au_device_server *ds, const dev *d) {
 
 static void own(au_device_server *ds, dev *d, au_nanos now, uint64_t previous, bool moved) {
     if (d->role == ROLE_OWNED) return;
+    pending_done(ds, d->id, d->inc); /* polled here: nothing to forward any more */
     d->role = ROLE_OWNED;
     ds->st.standby--;
     ds->st.owned++;
@@ -543,6 +572,7 @@ static void tick(au_device_server *ds) {
     heap_entry *top;
     measure_lateness(ds, now);
     while ((top = au_heap_peek(&ds->heap)) && top->due <= now) poll_one(ds, top->d, now);
+    pending_run(ds, now, false);
 }
 
 /* ---- device messages ------------------------------------------------------------------------ */
@@ -696,14 +726,23 @@ static void on_record(au_device_server *ds, ds_record *r) {
         ds->st.drops_invalid++;
         return;
     }
+    if (r->why < WHY_FORWARD || r->why > WHY_ACK) {
+        ds->st.drops_invalid++;
+        return;
+    }
     au_nanos now = au_node_now(ds->node);
     dev *d = au_u64map_get(&ds->devs, r->device);
     if (r->why == WHY_FORGET) {
         if (d && d->role == ROLE_STANDBY && d->inc <= r->incarnation) dev_free(ds, d);
         return;
     }
+    if (r->why == WHY_ACK) {
+        pending_done(ds, r->device, r->incarnation);
+        return;
+    }
     if (d && r->incarnation < d->inc) {
         ds->st.drops_stale++;
+        if (r->why == WHY_FORWARD) ack(ds, r); /* it has a later run: nothing to re-send */
         return;
     }
     bool mine = owner_is_me(ds, r->device);
@@ -716,11 +755,9 @@ static void on_record(au_device_server *ds, ds_record *r) {
         if (d && d->role == ROLE_STANDBY) /* keep the standby copy current */
             apply(d, r->incarnation, r->clock, r->interval_ms, r->max_datagram, r->address.ptr,
                   r->address.len, ds->cfg.min_interval_ms);
-        ds->st.forwarded++;
-        ds_record f = *r;
-        f.hops++;
-        f.address = au_str_dup(r->address.ptr, r->address.len);
-        send_record(ds, o, f);
+        /* Accepted here from the device: kept until the owner acknowledges it. */
+        if (r->hops == 0 && r->from == ds->self_id) pending_put(ds, r, now);
+        forward(ds, r, o);
         return;
     }
     if (r->why == WHY_REPLICA && d && d->role == ROLE_OWNED) return; /* views differ: ours rules */
@@ -728,6 +765,7 @@ static void on_record(au_device_server *ds, ds_record *r) {
         if (r->why == WHY_REPLICA && !is_replica(ds, r->device) && !mine) return;
         if (!admit(ds, r->device) || !(d = dev_new(ds, r->device))) return;
     }
+    if (r->why == WHY_FORWARD && mine) ack(ds, r); /* the record is here from now on */
     bool was_owned = d->role == ROLE_OWNED;
     uint64_t inc_before = d->inc;
     apply(d, r->incarnation, r->clock, r->interval_ms, r->max_datagram, r->address.ptr,
@@ -746,6 +784,121 @@ static void on_record(au_device_server *ds, ds_record *r) {
         send_request(ds, d, now);
         set_due(ds, d, next_due(ds, d));
     }
+}
+
+/* ---- forwarded announces awaiting their owner ------------------------------------------------ */
+
+static au_nanos pending_step(const pend *p) {
+    uint32_t ms = p->interval_ms / 2;
+    if (ms < PENDING_MIN_MS) ms = PENDING_MIN_MS;
+    if (ms > PENDING_MAX_MS) ms = PENDING_MAX_MS;
+    return AU_MSEC(ms);
+}
+
+static void forward(au_device_server *ds, const ds_record *r, const au_cluster_member *o) {
+    ds->st.forwarded++;
+    ds_record f = *r;
+    f.hops++;
+    f.address = au_str_dup(r->address.ptr, r->address.len);
+    send_record(ds, o, f);
+}
+
+/* Notes an announce accepted here and forwarded (a later announce of the device refreshes it).
+ * A full table leaves it to the device's own re-announcing, counted. */
+static void pending_put(au_device_server *ds, const ds_record *r, au_nanos now) {
+    pend *p = au_u64map_get(&ds->pending, r->device);
+    if (p && r->incarnation < p->inc) return;
+    if (!p) {
+        if (ds->pending.count >= PENDING_MAX || !(p = calloc(1, sizeof *p))) {
+            ds->st.forwards_untracked++;
+            return;
+        }
+        if (!au_u64map_put(&ds->pending, r->device, p)) {
+            free(p);
+            ds->st.forwards_untracked++;
+            return;
+        }
+        p->id = r->device;
+    }
+    p->inc = r->incarnation;
+    p->clock = r->clock;
+    p->interval_ms = r->interval_ms;
+    p->max_dgram = r->max_datagram;
+    size_t len = r->address.len < sizeof p->addr ? r->address.len : sizeof p->addr - 1;
+    memcpy(p->addr, r->address.ptr, len);
+    p->addr[len] = 0;
+    p->tries = 0;
+    p->due = now + pending_step(p);
+    if (ds->pending.count == 1 || p->due < ds->pending_due) ds->pending_due = p->due;
+}
+
+/* The owner has the record of device (at incarnation inc or later): nothing more to send. */
+static void pending_done(au_device_server *ds, uint64_t device, uint64_t inc) {
+    pend *p = au_u64map_get(&ds->pending, device);
+    if (!p || p->inc > inc) return;
+    au_u64map_take(&ds->pending, device);
+    free(p);
+}
+
+/* The owner's acknowledgement of a forwarded announce, to the node that accepted it. */
+static void ack(au_device_server *ds, const ds_record *r) {
+    if (r->from == ds->self_id || !ds->ring) return;
+    for (size_t i = 0; i < au_ring_size(ds->ring); i++) {
+        const au_cluster_member *m = au_ring_member(ds->ring, i);
+        if (m->id != r->from) continue;
+        send_record(ds, m, (ds_record){ .why = WHY_ACK, .device = r->device,
+                                        .incarnation = r->incarnation, .clock = r->clock,
+                                        .interval_ms = r->interval_ms,
+                                        .max_datagram = r->max_datagram,
+                                        .address = au_str_dup(r->address.ptr, r->address.len),
+                                        .from = ds->self_id });
+        return;
+    }
+}
+
+/* Re-sends the pending forwards that are due (all of them when all_now: the ring changed), to
+ * the owner the ring names now; one that this node owns now is taken here. */
+static void pending_run(au_device_server *ds, au_nanos now, bool all_now) {
+    if (!ds->pending.count || (!all_now && now < ds->pending_due)) return;
+    size_t n = ds->pending.count, k = 0;
+    uint64_t *ids = malloc(n * sizeof *ids);
+    if (!ids) return;
+    for (size_t i = 0; i < ds->pending.cap && k < n; i++)
+        if (ds->pending.keys[i]) ids[k++] = ds->pending.keys[i];
+    au_nanos next = 0;
+    for (size_t i = 0; i < k; i++) {
+        pend *p = au_u64map_get(&ds->pending, ids[i]);
+        if (!p) continue;
+        if (all_now) p->tries = 0;
+        if (all_now || p->due <= now) {
+            const au_cluster_member *o = ring_owner(ds, p->id);
+            bool mine = o && o->id == ds->self_id;
+            if (mine || p->tries >= PENDING_TRIES) {
+                au_u64map_take(&ds->pending, p->id);
+                ds_record r = { .why = WHY_FORWARD, .device = p->id, .incarnation = p->inc,
+                                .clock = p->clock, .interval_ms = p->interval_ms,
+                                .max_datagram = p->max_dgram,
+                                .address = au_str_view(p->addr), .from = ds->self_id };
+                if (mine) on_record(ds, &r); /* the ring gives it here now */
+                free(p);
+                continue;
+            }
+            p->due = now + pending_step(p);
+            if (o) {
+                p->tries++;
+                ds->st.forward_retries++;
+                forward(ds,
+                        &(ds_record){ .why = WHY_FORWARD, .device = p->id, .incarnation = p->inc,
+                                      .clock = p->clock, .interval_ms = p->interval_ms,
+                                      .max_datagram = p->max_dgram,
+                                      .address = au_str_view(p->addr), .from = ds->self_id },
+                        o);
+            }
+        }
+        if (!next || p->due < next) next = p->due;
+    }
+    ds->pending_due = next;
+    free(ids);
 }
 
 static void on_update(au_device_server *ds, au_cluster_update *u) {
@@ -774,6 +927,9 @@ static void on_update(au_device_server *ds, au_cluster_update *u) {
         }
     }
     free(ids);
+    /* An announce forwarded under the old ring may have gone to a node that is gone now, or is
+     * no longer the owner: to the owner of the new ring, at once. */
+    pending_run(ds, now, true);
 }
 
 static void on_send(au_device_server *ds, ds_send *s) {
@@ -862,6 +1018,9 @@ static void ds_free(void *arg) {
     for (size_t i = 0; i < ds->devs.cap; i++)
         if (ds->devs.keys && ds->devs.keys[i]) free(ds->devs.values[i]);
     au_u64map_free(&ds->devs);
+    for (size_t i = 0; i < ds->pending.cap; i++)
+        if (ds->pending.keys && ds->pending.keys[i]) free(ds->pending.values[i]);
+    au_u64map_free(&ds->pending);
     au_heap_destroy(&ds->heap);
     without_free(ds);
     au_ring_release(ds->ring);
