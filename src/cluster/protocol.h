@@ -40,6 +40,7 @@ enum {
 enum {
     CL_DIGEST_MAX = 64,    /* bucket hashes per digest */
     CL_SYNC_ENTRIES = 24,  /* entries per sync message */
+    CL_SYNC_BUDGET = 96,   /* entries one digest may cause each way (CL_SYNC_ENTRIES per message) */
     CL_MAX_UPDATES = 64,   /* updates accepted per message */
     CL_LEVELS = 10,        /* digest tree: up to 2^10 buckets */
 };
