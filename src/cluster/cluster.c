@@ -12,7 +12,8 @@
  *   - suspicion timers on every node that hears a suspicion (Lifeguard: from suspicion_max down
  *     to suspicion_min as independent accusers confirm); unrefuted at expiry: dead, removed;
  *   - a gossip round of queued changes to gossip_fanout random members, while there are any;
- *   - every sync_interval a bounded digest to one random member; every reconnect_interval a
+ *   - every sync_interval a bounded digest (the next window of buckets, round-robin) to one
+ *     random member, answered with the differing buckets' entries (bounded); every reconnect_interval a
  *     contact with one removed member or non-member seed (this is how partitions heal);
  *   - tombstones collected after tombstone_ttl; events flushed to subscribers.
  * Local health (0..max_health) multiplies detector, probe and suspicion timeouts: raised when
