@@ -95,8 +95,9 @@ typedef struct au_cluster_config {
                                         (piggybacked or gossiped); default 4 */
     unsigned max_piggyback;        /**< changes carried per message at most; default 12 */
     au_nanos sync_interval;        /**< period of anti-entropy syncs with one random member (a
-                                        digest of at most 64 bucket hashes, then only differing
-                                        buckets' entries, at most 24 per message); default 2 s */
+                                        digest of at most 64 bucket hashes, the windows walked
+                                        round-robin, then only differing buckets' entries: at
+                                        most 96 each way, 24 per message); default 2 s */
     au_nanos reconnect_interval;   /**< period of contacting one removed member or seed that is
                                         not a member, so partitions heal; default 1 s */
     au_nanos tombstone_ttl;        /**< removed members are forgotten after this; default 60 s */

@@ -12,7 +12,8 @@
  *   - suspicion timers on every node that hears a suspicion (Lifeguard: from suspicion_max down
  *     to suspicion_min as independent accusers confirm); unrefuted at expiry: dead, removed;
  *   - a gossip round of queued changes to gossip_fanout random members, while there are any;
- *   - every sync_interval a bounded digest to one random member; every reconnect_interval a
+ *   - every sync_interval a bounded digest (the next window of buckets, round-robin) to one
+ *     random member, answered with the differing buckets' entries (bounded); every reconnect_interval a
  *     contact with one removed member or non-member seed (this is how partitions heal);
  *   - tombstones collected after tombstone_ttl; events flushed to subscribers.
  * Local health (0..max_health) multiplies detector, probe and suspicion timeouts: raised when
@@ -109,6 +110,8 @@ typedef struct cl_state {
     size_t nsubs, subs_cap;
     au_cluster_event *events;    /* pending for subscribers; addresses owned */
     size_t nevents, events_cap;
+    unsigned sync_pos;           /* where the next digest window starts, in buckets of the
+                                    finest level (CL_LEVELS bits): walked round-robin */
     au_nanos last_tick, next_hb, next_gossip, next_sync, next_reconnect, next_gc, next_decay;
     unsigned health;
     bool health_raised;
@@ -531,6 +534,7 @@ static void become_member(cl_state *s, int kind) {
     au_nanos now = now_of(s);
     s->next_gossip = now + s->cfg.gossip_interval;
     s->next_sync = now + s->cfg.sync_interval;
+    s->sync_pos = (unsigned)(rnd(s) % (1u << CL_LEVELS)); /* nodes walk out of step */
     s->next_reconnect = now + s->cfg.reconnect_interval;
     s->next_gc = now + AU_SEC(1);
     s->heard_at = now;
@@ -708,18 +712,18 @@ static unsigned digest_level(cl_state *s) {
     return l;
 }
 
-/* Collects up to max entries (all states) of the given buckets at `level` into buf. */
-static size_t bucket_entries(cl_state *s, unsigned level, const uint64_t *buckets, size_t nb,
-                             cl_update *buf, size_t max) {
+/* Collects into buf (at most max) the entries (all states: a tombstone is what corrects a node
+ * that still holds the member live) of the buckets marked in `marked` (one bit per bucket of
+ * `level`). One pass over the table; the order is the table's. */
+static size_t bucket_entries(cl_state *s, unsigned level, const uint8_t *marked, cl_update *buf,
+                             size_t max) {
     size_t n = 0;
-    if (level > CL_LEVELS) return 0;
     au_u64map *map = &s->t.by_key;
     for (size_t i = 0; i < map->cap && n < max; i++) {
         if (!map->keys[i]) continue;
         cl_member *m = map->values[i];
         size_t b = cl_bucket(m->key, level);
-        for (size_t j = 0; j < nb; j++)
-            if (buckets[j] == b) { buf[n++] = cl_member_update(m); break; }
+        if (marked[b / 8] & (1u << (b % 8))) buf[n++] = cl_member_update(m);
     }
     return n;
 }
@@ -732,15 +736,74 @@ static cl_wire sync_msg(cl_state *s, uint8_t flags, unsigned level, size_t start
                                 { entries, (uint32_t)ne, 0 } } };
 }
 
+/* Sends entries in chunks of CL_SYNC_ENTRIES: the first chunk with `flags` and the bucket list
+ * (digest[]), the rest as plain pushes (no reply). At least one message when flags ask for a
+ * reply, even without entries. */
+static void send_entries(cl_state *s, const au_str *to, uint8_t flags, unsigned level, size_t start,
+                         uint64_t *list, size_t nl, cl_update *buf, size_t n) {
+    size_t off = 0;
+    do {
+        size_t k = n - off < CL_SYNC_ENTRIES ? n - off : CL_SYNC_ENTRIES;
+        if (off == 0)
+            send_addr(s, to->ptr, to->len, sync_msg(s, flags, level, start, list, nl, buf, k));
+        else
+            send_addr(s, to->ptr, to->len, sync_msg(s, CL_SYNC_PUSH, level, 0, NULL, 0, buf + off, k));
+        off += k;
+    } while (off < n);
+}
+
+/* One anti-entropy round: the digest of the next window of buckets (at most CL_DIGEST_MAX, taken
+ * round-robin from sync_pos and wrapping, so every bucket is compared once every ⌈2^level / 64⌉
+ * rounds of this node) to one random member. */
 static void sync_round(cl_state *s) {
     cl_member *m = random_live(s, NULL, NULL);
     if (!m) return;
     unsigned level = digest_level(s);
     size_t nb = (size_t)1 << level, w = nb < CL_DIGEST_MAX ? nb : CL_DIGEST_MAX;
-    size_t start = (size_t)(rnd(s) % (nb - w + 1));
+    size_t start = s->sync_pos >> (CL_LEVELS - level);
     uint64_t d[CL_DIGEST_MAX];
-    for (size_t i = 0; i < w; i++) d[i] = cl_digest(&s->t, level, start + i);
+    for (size_t i = 0; i < w; i++) d[i] = cl_digest(&s->t, level, (start + i) % nb);
+    /* the next round goes on after this window, unless the reply says it had to stop short */
+    s->sync_pos = (unsigned)(((start + w) % nb) << (CL_LEVELS - level));
     send_to(s, m, sync_msg(s, CL_SYNC_DIGEST, level, start, d, w, NULL, 0));
+}
+
+/* A digest came: serves the differing buckets of its window in window order, as many whole
+ * buckets as CL_SYNC_BUDGET entries hold (the first one even if it alone holds more: then its
+ * first CL_SYNC_BUDGET), in chunks; the reply lists the buckets served (the initiator pushes its
+ * entries of those) and, in `start`, the first differing bucket not served (the initiator's next
+ * window starts there) or the window's end. No reply when nothing differs. */
+static void on_digest(cl_state *s, const cl_sync *y) {
+    size_t nb = (size_t)1 << y->level;
+    uint64_t diff[CL_DIGEST_MAX];
+    size_t nd = 0;
+    for (uint32_t i = 0; i < y->digest.len; i++) {
+        size_t b = ((size_t)y->start + i) % nb;
+        if (cl_digest(&s->t, y->level, b) != y->digest.ptr[i]) diff[nd++] = b;
+    }
+    if (nd == 0) return;
+    /* entries per differing bucket (all states), to know how many whole buckets fit */
+    uint16_t count[CL_DIGEST_MAX] = { 0 };
+    au_u64map *map = &s->t.by_key;
+    for (size_t i = 0; i < map->cap; i++) {
+        if (!map->keys[i]) continue;
+        size_t b = cl_bucket(((cl_member *)map->values[i])->key, y->level);
+        size_t off = (b + nb - y->start) % nb; /* the bucket's place in the window */
+        if (off >= y->digest.len) continue;
+        for (size_t j = 0; j < nd; j++)
+            if (diff[j] == b) { if (count[j] < UINT16_MAX) count[j]++; break; }
+    }
+    uint8_t marked[(1u << CL_LEVELS) / 8] = { 0 };
+    size_t served = 0, total = 0;
+    while (served < nd && (served == 0 || total + count[served] <= CL_SYNC_BUDGET)) {
+        total += count[served];
+        marked[diff[served] / 8] |= (uint8_t)(1u << (diff[served] % 8));
+        served++;
+    }
+    size_t resume = served < nd ? diff[served] : ((size_t)y->start + y->digest.len) % nb;
+    cl_update buf[CL_SYNC_BUDGET];
+    size_t n = bucket_entries(s, y->level, marked, buf, CL_SYNC_BUDGET);
+    send_entries(s, &y->from, CL_SYNC_BUCKETS, y->level, resume, diff, served, buf, n);
 }
 
 static void reconnect_round(cl_state *s) {
@@ -771,7 +834,8 @@ static void reconnect_round(cl_state *s) {
 
 static void on_sync(cl_state *s, const cl_sync *y) {
     if (!addr_ok(&y->from) || y->digest.len > CL_DIGEST_MAX || y->level > CL_LEVELS ||
-        y->entries.len > CL_MAX_UPDATES) {
+        y->entries.len > CL_MAX_UPDATES || y->start >= ((size_t)1 << y->level) ||
+        y->digest.len > ((size_t)1 << y->level)) {
         stat_add(&s->c->drops_invalid, 1);
         return;
     }
@@ -782,22 +846,21 @@ static void on_sync(cl_state *s, const cl_sync *y) {
     bool sender_known = sender != NULL;
     apply_all(s, &y->entries, &y->from);
     if (s->phase == JOINING) become_member(s, AU_CLUSTER_JOINED); /* after the silent merge */
-    cl_update buf[CL_SYNC_ENTRIES];
     if (y->flags & CL_SYNC_DIGEST) {
-        size_t nb = (size_t)1 << y->level;
-        uint64_t diff[4];
-        size_t nd = 0;
-        for (uint32_t i = 0; i < y->digest.len && nd < 4; i++) {
-            size_t b = (size_t)y->start + i;
-            if (b >= nb) break;
-            if (cl_digest(&s->t, y->level, b) != y->digest.ptr[i]) diff[nd++] = b;
-        }
-        if (nd == 0) return;
-        size_t n = bucket_entries(s, y->level, diff, nd, buf, CL_SYNC_ENTRIES);
-        send_addr(s, y->from.ptr, y->from.len, sync_msg(s, CL_SYNC_BUCKETS, y->level, 0, diff, nd, buf, n));
+        on_digest(s, y);
     } else if (y->flags & CL_SYNC_BUCKETS) {
-        size_t n = bucket_entries(s, y->level, y->digest.ptr, y->digest.len, buf, CL_SYNC_ENTRIES);
-        if (n) send_addr(s, y->from.ptr, y->from.len, sync_msg(s, CL_SYNC_PUSH, y->level, 0, NULL, 0, buf, n));
+        /* the answer to this node's digest: push this node's entries of the buckets it served,
+         * and start the next window where it had to stop */
+        size_t nb = (size_t)1 << y->level;
+        uint8_t marked[(1u << CL_LEVELS) / 8] = { 0 };
+        for (uint32_t i = 0; i < y->digest.len; i++) {
+            if (y->digest.ptr[i] >= nb) { stat_add(&s->c->drops_invalid, 1); return; }
+            marked[y->digest.ptr[i] / 8] |= (uint8_t)(1u << (y->digest.ptr[i] % 8));
+        }
+        if (y->level == digest_level(s)) s->sync_pos = (unsigned)(y->start << (CL_LEVELS - y->level));
+        cl_update buf[CL_SYNC_BUDGET];
+        size_t n = bucket_entries(s, y->level, marked, buf, CL_SYNC_BUDGET);
+        if (n) send_entries(s, &y->from, CL_SYNC_PUSH, y->level, 0, NULL, 0, buf, n);
     } else if (y->flags & CL_SYNC_RECONNECT) {
         cl_update e[2];
         size_t n = 0;

@@ -5,7 +5,8 @@
  * address, run id, incarnation, state and vnodes, plus for a suspicion the hash of the accuser's
  * address. No message on the steady-state path grows with the cluster: heartbeats, gossip,
  * probes and acks carry at most max_piggyback updates, a sync digest at most CL_DIGEST_MAX
- * bucket hashes and at most CL_SYNC_ENTRIES entries. Only joins and merges of two clusters
+ * bucket hashes, and a digest causes at most CL_SYNC_BUDGET entries each way in messages of
+ * CL_SYNC_ENTRIES. Only joins and merges of two clusters
  * stream a whole member table (in chunks of CL_SYNC_ENTRIES).
  *
  * Messages (cl_wire):
@@ -27,8 +28,11 @@ enum { CL_ALIVE = 0, CL_SUSPECT = 1, CL_DEAD = 2, CL_LEFT = 3 };
 
 /* sync flags */
 enum {
-    CL_SYNC_DIGEST = 1,    /* digest[] holds bucket hashes of level `level` from `start` */
-    CL_SYNC_BUCKETS = 2,   /* reply: entries of differing buckets; digest[] lists them */
+    CL_SYNC_DIGEST = 1,    /* digest[] holds bucket hashes of level `level` from `start`,
+                              wrapping at 2^level */
+    CL_SYNC_BUCKETS = 2,   /* reply: entries of differing buckets; digest[] lists those served,
+                              `start` is where the initiator's next window starts; more entries
+                              may follow as PUSH */
     CL_SYNC_PUSH = 4,      /* the initiator's entries of those buckets; no reply */
     CL_SYNC_RECONNECT = 8, /* to a removed member or a seed: [sender, receiver as known] */
     CL_SYNC_RECONNECT_REPLY = 16,
@@ -40,6 +44,7 @@ enum {
 enum {
     CL_DIGEST_MAX = 64,    /* bucket hashes per digest */
     CL_SYNC_ENTRIES = 24,  /* entries per sync message */
+    CL_SYNC_BUDGET = 96,   /* entries one digest may cause each way (CL_SYNC_ENTRIES per message) */
     CL_MAX_UPDATES = 64,   /* updates accepted per message */
     CL_LEVELS = 10,        /* digest tree: up to 2^10 buckets */
 };
