@@ -198,7 +198,7 @@ AU_API au_err au_cluster_leave(au_cluster *c);
 /** This node's member (its address and id; the id changes on no account during a run). */
 AU_API uint64_t au_cluster_id(const au_cluster *c);
 
-/** Fills *out with the cluster's statistics. */
+/** Fills *out with the cluster's statistics (all zero for a NULL c; nothing for a NULL out). */
 AU_API void au_cluster_stats_get(const au_cluster *c, au_cluster_stats *out);
 
 /* ---- the ring (consistent hashing with virtual nodes) ----------------------------------------- */

@@ -1289,6 +1289,7 @@ au_err au_cluster_leave(au_cluster *c) {
 uint64_t au_cluster_id(const au_cluster *c) { return c ? c->id : 0; }
 
 void au_cluster_stats_get(const au_cluster *c, au_cluster_stats *out) {
+    if (!out) return;
     *out = (au_cluster_stats){ 0 };
     if (!c) return;
 #define STAT_READ(n) out->n = au_stat_read(&c->n);
