@@ -82,7 +82,7 @@ typedef struct au_cluster_config {
                                         indirect_probes other members) before suspecting; default 3 */
     au_nanos req_timeout;          /**< wait after each request; default 100 ms */
     unsigned indirect_probes;      /**< members asked to probe a silent charge for us (SWIM's k);
-                                        default 3 */
+                                        default 3, at most 64 */
     au_nanos suspicion_min;        /**< suspicion timeout once every expected confirmation (R - 1
                                         other managers) arrived; default 200 ms */
     au_nanos suspicion_max;        /**< suspicion timeout with no confirmation (Lifeguard: the

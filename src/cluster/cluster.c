@@ -45,6 +45,9 @@
 
 #define LOG(level, ...) au_log(AU_LOG_CLUSTER, level, __VA_ARGS__)
 #define MAX_R 16
+/* indirect_probes at most: each request round sends that many probe requests (picked at random
+ * among the other members, so with few members the same one may be asked more than once) */
+#define MAX_INDIRECT 64
 /* How long a node that seems cut off itself holds its verdicts (see isolated(), check_charges). */
 #define ISOLATION_HOLD AU_SEC(3)
 #define MAX_ADDR 63
@@ -1215,8 +1218,8 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
     const char *addr = au_node_address(node);
     if (!node || !out || !addr || !*addr || strlen(addr) > MAX_ADDR) return AU_EINVAL;
     if (!(c.phi > 0 && c.phi < 1) || c.capacity > AU_DETECTOR_MAX_CAPACITY || c.replication_factor > MAX_R ||
-        c.vnodes > 4096 || c.max_piggyback > CL_MAX_UPDATES || c.suspicion_min > c.suspicion_max ||
-        (c.nseeds && !c.seeds))
+        c.vnodes > 4096 || c.max_piggyback > CL_MAX_UPDATES || c.indirect_probes > MAX_INDIRECT ||
+        c.suspicion_min > c.suspicion_max || (c.nseeds && !c.seeds))
         return AU_EINVAL;
     cl_state st = { .cfg = c };
     st.cfg.seeds = NULL;
