@@ -192,7 +192,8 @@ typedef struct au_share_stats {
 } au_share_stats;
 
 /** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start; the
- *  replica subscribes to it). AU_EINVAL for a bad configuration (no name, name too long);
+ *  replica subscribes to it). AU_EINVAL for a bad configuration (no name, name too long) or a vtable
+ *  without one of name, create, free, join, is_bottom, encode, decode, copy, delta_minus;
  *  AU_EEXIST when a replica of that name exists on the node; AU_ENOMEM; AU_EFULL without a
  *  layer slot. The first replica on a node attaches the "crdt" layer. */
 AU_API au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *type,

@@ -928,9 +928,15 @@ AU_ACTOR(share_actor, sh_state, sh_msg, .pre_start = sh_pre_start, .recv = sh_re
 
 /* ---- the API ---------------------------------------------------------------------------------- */
 
+/* Whether a vtable has everything the replica calls (prune is optional: no pruning). */
+static bool vtable_ok(const au_crdt_type *t) {
+    return t && t->name && t->create && t->free && t->join && t->is_bottom && t->encode && t->decode &&
+           t->copy && t->delta_minus;
+}
+
 au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *type,
                       const au_share_config *cfg, au_share **out) {
-    if (!node || !cluster || !type || !cfg || !out || !cfg->name || !*cfg->name ||
+    if (!node || !cluster || !vtable_ok(type) || !cfg || !out || !cfg->name || !*cfg->name ||
         strlen(cfg->name) > NAME_MAX_ || (cfg->npriority && !cfg->priority))
         return AU_EINVAL;
     const char *addr = au_node_address(node);
