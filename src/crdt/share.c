@@ -1137,7 +1137,8 @@ au_err au_share_orset_remove(au_share_orset h, const void *elem, size_t len) {
 typedef struct orset_q { const void *e; size_t len; bool in; size_t n; } orset_q;
 static void r_orset(const au_orset *st, void *arg) {
     orset_q *q = arg;
-    q->in = q->e ? au_orset_contains(st, q->e, q->len) : false;
+    /* (NULL, 0) is the empty element, as au_share_orset_add takes it */
+    q->in = q->e || !q->len ? au_orset_contains(st, q->e ? q->e : "", q->len) : false;
     q->n = au_orset_size(st);
 }
 bool au_share_orset_contains(au_share_orset h, const void *elem, size_t len) {

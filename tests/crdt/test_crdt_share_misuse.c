@@ -170,6 +170,7 @@ static void null_empty_and_absurd_arguments_get_error_codes(void **st) {
     assert_int_equal(v, 0);
     assert_false(au_share_ormap_pncounter_get((au_share_ormap_pncounter){ map }, "k", 1, NULL));
     au_sim_run(sim, AU_SEC(1));
+    assert_true(au_share_orset_contains((au_share_orset){ set }, NULL, 0));
     assert_int_equal(au_share_orset_size((au_share_orset){ set }), 1);
     end_sim(&w);
 }
