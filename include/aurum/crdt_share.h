@@ -229,7 +229,7 @@ AU_API au_err au_share_snapshot(au_share *s, void **out);
  *  change. A subscriber that has stopped is dropped. */
 AU_API au_err au_share_subscribe(au_share *s, au_share_changed_lref subscriber);
 
-/** Fills *out with the replica's statistics. */
+/** Fills *out with the replica's statistics (all zero for a NULL s; nothing for a NULL out). */
 AU_API void au_share_stats_get(au_share *s, au_share_stats *out);
 
 /* ---- typed replicas ------------------------------------------------------------------------ */

@@ -1078,6 +1078,7 @@ au_err au_share_subscribe(au_share *s, au_share_changed_lref subscriber) {
 }
 
 void au_share_stats_get(au_share *s, au_share_stats *out) {
+    if (!out) return;
     *out = (au_share_stats){ 0 };
     if (!s) return;
 #define STAT_READ(n) out->n = au_stat_read(&s->n);

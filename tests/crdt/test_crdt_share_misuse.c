@@ -141,6 +141,8 @@ static void null_empty_and_absurd_arguments_get_error_codes(void **st) {
     memset(&ss, 0xff, sizeof ss);
     au_share_stats_get(NULL, &ss);
     assert_int_equal(ss.clock, 0);
+    au_share_stats_get(s, NULL); /* nowhere to write: nothing written */
+    au_share_stats_get(NULL, NULL);
     assert_int_equal(au_share_mutate(s, NULL, NULL, 0), AU_EINVAL);
     assert_int_equal(au_share_mutate(NULL, NULL, NULL, 0), AU_EINVAL);
     au_share_read(s, NULL, NULL);
