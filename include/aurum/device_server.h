@@ -160,7 +160,7 @@ AU_API au_err au_device_server_send(au_device_server *ds, uint64_t device, uint6
 #define au_device_message_decode(msg, T, out) \
     au_device_message_decode_((msg), &au_type_##T, _Generic((out), T *: (out)))
 
-/** Fills *out with this node's counters. */
+/** Fills *out with this node's counters (all zero for a NULL ds; nothing for a NULL out). */
 AU_API void au_device_server_stats_get(au_device_server *ds, au_device_server_stats *out);
 
 /** The node (cluster id) that owns `device` according to this node's ring now, 0 for an empty
@@ -204,7 +204,7 @@ typedef struct au_device_entry {
 AU_API struct au_share *au_device_server_table(au_device_server *ds);
 /** Encodes *e as stored in the table. */
 AU_API void au_device_entry_encode(const au_device_entry *e, uint8_t out[AU_DEVICE_ENTRY_SIZE]);
-/** Decodes a table value; false if it is not AU_DEVICE_ENTRY_SIZE bytes. */
+/** Decodes a table value; false if it is not AU_DEVICE_ENTRY_SIZE bytes (or out is NULL). */
 AU_API bool au_device_entry_decode(const void *bytes, size_t len, au_device_entry *out);
 
 AU_API au_err au_device_send_(au_device_server *ds, uint64_t device, au_type *type, const void *value);

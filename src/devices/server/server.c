@@ -977,6 +977,7 @@ au_err au_device_message_decode_(const au_device_message *msg, au_type *type, vo
 }
 
 void au_device_server_stats_get(au_device_server *ds, au_device_server_stats *out) {
+    if (!out) return;
     if (!ds) {
         memset(out, 0, sizeof *out);
         return;
@@ -1024,7 +1025,7 @@ void au_device_entry_encode(const au_device_entry *e, uint8_t out[AU_DEVICE_ENTR
 
 bool au_device_entry_decode(const void *bytes, size_t len, au_device_entry *out) {
     const uint8_t *p = bytes;
-    if (!p || len != AU_DEVICE_ENTRY_SIZE) return false;
+    if (!p || !out || len != AU_DEVICE_ENTRY_SIZE) return false;
     *out = (au_device_entry){ 0 };
     for (int i = 0; i < 8; i++) out->owner |= (uint64_t)p[i] << (8 * i);
     for (int i = 0; i < 8; i++) out->incarnation |= (uint64_t)p[8 + i] << (8 * i);
