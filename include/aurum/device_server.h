@@ -81,7 +81,7 @@ typedef struct au_device_server_config {
     unsigned replica_copies;   /**< standby copies of each record on the ring's next members;
                                     default 1 (0 is taken as the default; the maximum is 3) */
     au_nanos forget_after;     /**< a down device is forgotten after this; default 60 s */
-    au_nanos tick;             /**< the polling timer's period; default 5 ms */
+    au_nanos tick;             /**< the polling timer's period; default 5 ms (at least 1 ms) */
     bool no_table;             /**< do not keep the Devices CRDT (au_device_server_table);
                                     default false: kept */
 } au_device_server_config;

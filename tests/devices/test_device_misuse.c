@@ -163,6 +163,32 @@ static void null_and_bad_arguments_get_error_codes(void **st) {
     stop_world(&w);
 }
 
+/* A tick below a millisecond is refused: one of a nanosecond was accepted and then polled as
+ * fast as the clock allowed, so the simulation never got past the first virtual millisecond
+ * (and a real node spun its CPU). The finest allowed tick polls without spinning. */
+static void a_tick_below_a_millisecond_is_refused_and_the_finest_does_not_spin(void **st) {
+    static world w;
+    start_world(&w, 302, 2, NULL);
+    au_device_server *ds = NULL;
+    assert_int_equal(au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .tick = 1 }, &ds), AU_EINVAL);
+    assert_int_equal(au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .tick = AU_MSEC(1) - 1 }, &ds),
+                     AU_EINVAL);
+    assert_null(ds);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(au_device_server_start(w.node[i], w.cl[i],
+                                                &(au_device_server_config){ .tick = AU_MSEC(1), .no_table = true },
+                                                &w.ds[i]), AU_OK);
+    au_sim_run(w.sim, AU_SEC(1));
+    announce(&w, 0, 5, 100);
+    uint64_t e0 = au_sim_events(w.sim);
+    au_sim_run(w.sim, AU_SEC(2));
+    uint64_t events = au_sim_events(w.sim) - e0;
+    fprintf(stderr, "2 s with a 1 ms tick: %llu events\n", (unsigned long long)events);
+    assert_true(events < 200000);
+    assert_int_equal(owners(&w, 5), 1);
+    stop_world(&w);
+}
+
 static void absurd_knobs_neither_hang_nor_crash(void **st) {
     static world w;
     start_world(&w, 303, 2, &(au_device_server_config){ .tick = UINT64_MAX / 2, .forget_after = UINT64_MAX,
@@ -221,6 +247,7 @@ static void stopping_servers_while_polling_frees_everything(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(null_and_bad_arguments_get_error_codes),
+        cmocka_unit_test(a_tick_below_a_millisecond_is_refused_and_the_finest_does_not_spin),
         cmocka_unit_test(absurd_knobs_neither_hang_nor_crash),
         cmocka_unit_test(an_announce_flood_is_bounded_by_the_table_and_the_rate),
         cmocka_unit_test(stopping_servers_while_polling_frees_everything),

@@ -885,6 +885,7 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     if (c.replica_copies > 3) return AU_EINVAL;
     if (!c.forget_after) c.forget_after = AU_SEC(60);
     if (!c.tick) c.tick = AU_MSEC(5);
+    if (c.tick < AU_MSEC(1)) return AU_EINVAL; /* a finer timer only spins */
     au_device_server *ds = calloc(1, sizeof *ds);
     if (!ds) return AU_ENOMEM;
     pthread_mutex_init(&ds->lock, NULL);
