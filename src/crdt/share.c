@@ -945,6 +945,7 @@ au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *ty
     sh_state st = { .node = node, .cluster = cluster, .t = type, .cfg = *cfg, .addr = addr };
     if (!st.cfg.amount) st.cfg.amount = 1;
     if (!st.cfg.timeout) st.cfg.timeout = AU_MSEC(50);
+    if (st.cfg.timeout < AU_MSEC(1)) return AU_EINVAL; /* shorter: the re-send timer only spins */
     if (!st.cfg.catchup_delay) st.cfg.catchup_delay = 8 * st.cfg.timeout;
     if (!st.cfg.max_message) st.cfg.max_message = (16u << 20) - 4096;
     if (!st.cfg.prune_delay) st.cfg.prune_delay = AU_SEC(10);

@@ -208,6 +208,37 @@ static void absurd_knobs_neither_hang_nor_crash(void **st) {
     end_sim(&w);
 }
 
+/* A timeout below a millisecond is refused: one of 1 ns was accepted, and a peer that never
+ * acks (another type under the name) was then re-sent to as fast as the clock allowed, so the
+ * simulation never got past that instant. At the shortest allowed timeout it does not spin. */
+static void a_timeout_below_a_millisecond_is_refused_and_the_shortest_does_not_spin(void **st) {
+    static sw w;
+    au_sim *sim = new_sim(&w, 210, 2);
+    au_cluster *c;
+    au_share *s = NULL;
+    assert_int_equal(au_cluster_start(w.node[0], &CC, &c), AU_OK);
+    assert_int_equal(au_share_start(w.node[0], c, &au_gcounter_type, &(au_share_config){ .name = "f", .timeout = 1 }, &s),
+                     AU_EINVAL);
+    assert_int_equal(au_share_start(w.node[0], c, &au_gcounter_type,
+                                    &(au_share_config){ .name = "f", .timeout = AU_MSEC(1) - 1 }, &s), AU_EINVAL);
+    assert_null(s);
+    end_sim(&w);
+
+    sim = new_sim(&w, 211, 2);
+    au_share_config pc = { .name = "fast", .timeout = AU_MSEC(1), .ack_delay = AU_SHARE_ACK_NOW,
+                           .coalesce = AU_SHARE_COALESCE_NONE, .catchup_delay = 1 };
+    sw_start(&w, 0, &CC, &au_gcounter_type, &pc);
+    sw_start(&w, 1, &CC, &au_pncounter_type, &pc);
+    au_sim_run(sim, AU_SEC(1));
+    assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ w.sh[0] }, 1), AU_OK);
+    uint64_t e0 = au_sim_events(sim);
+    au_sim_run(sim, AU_MSEC(200));
+    uint64_t events = au_sim_events(sim) - e0;
+    fprintf(stderr, "200 ms with a 1 ms timeout: %llu events\n", (unsigned long long)events);
+    assert_true(events < 100000);
+    end_sim(&w);
+}
+
 /* ---- mutators ---------------------------------------------------------------------------------- */
 
 static au_err failing(void *state, void *delta, uint64_t replica, const void *arg, size_t len) {
@@ -407,6 +438,7 @@ int main(void) {
         cmocka_unit_test(one_name_with_two_types_is_refused_and_counted_not_mixed),
         cmocka_unit_test(null_empty_and_absurd_arguments_get_error_codes),
         cmocka_unit_test(absurd_knobs_neither_hang_nor_crash),
+        cmocka_unit_test(a_timeout_below_a_millisecond_is_refused_and_the_shortest_does_not_spin),
         cmocka_unit_test(failing_and_no_op_mutators_change_and_send_nothing),
         cmocka_unit_test(many_actors_mutating_one_replica_at_once_lose_nothing),
         cmocka_unit_test(many_threads_mutating_one_replica_over_udp_lose_nothing),
