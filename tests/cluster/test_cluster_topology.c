@@ -377,6 +377,84 @@ static void huge_durations_neither_hang_nor_crash(void **st) {
     end_world(&w);
 }
 
+/* Two clusters of different names on one node work side by side. */
+static void two_clusters_of_different_names_on_the_same_nodes(void **st) {
+    static world w;
+    new_world(&w, 3, 119);
+    const char *seeds[] = { w.s[0].addr };
+    for (int i = 0; i < 3; i++) {
+        au_cluster_config c = quick(seeds, 1);
+        assert_int_equal(world_start_cluster(&w, i, &c), AU_OK);
+    }
+    au_cluster *other[3];
+    for (int i = 0; i < 3; i++) {
+        au_cluster_config c = quick(i ? seeds : NULL, i ? 1 : 0);
+        c.name = "other";
+        assert_int_equal(au_cluster_start(w.s[i].node, &c, &other[i]), AU_OK);
+    }
+    converge(&w, AU_SEC(10));
+    au_sim_run(w.sim, AU_SEC(2));
+    au_cluster_stats cs;
+    for (int i = 0; i < 3; i++) {
+        au_cluster_stats_get(other[i], &cs);
+        assert_int_equal(cs.members, 3);
+    }
+    end_world(&w);
+}
+
+/* A node that left (au_cluster_leave) and starts its cluster again rejoins: every member set
+ * holds it again. */
+static void a_node_that_left_and_starts_again_rejoins(void **st) {
+    static world w;
+    new_world(&w, 3, 120);
+    const char *seeds[] = { w.s[0].addr };
+    for (int i = 0; i < 3; i++) {
+        au_cluster_config c = quick(seeds, 1);
+        assert_int_equal(world_start_cluster(&w, i, &c), AU_OK);
+    }
+    converge(&w, AU_SEC(10));
+    assert_int_equal(au_cluster_leave(w.s[2].cluster), AU_OK);
+    w.s[2].live = false;
+    converge(&w, AU_SEC(5));
+    uint64_t id = au_cluster_id(w.s[2].cluster);
+    au_cluster_config c = quick(seeds, 1);
+    au_err e = world_start_cluster(&w, 2, &c); /* the same node: a new watcher, live again */
+    assert_int_equal(e, AU_OK);
+    fprintf(stderr, "id before %016llx, after %016llx\n", (unsigned long long)id,
+            (unsigned long long)au_cluster_id(w.s[2].cluster));
+    converge(&w, AU_SEC(20));
+    end_world(&w);
+}
+
+/* With a cluster key, a node without it (or with another) cannot join or change membership,
+ * whatever it sends; the keyed nodes' view stays theirs. */
+static void a_node_without_the_cluster_key_cannot_join_or_disturb(void **st) {
+    static world w;
+    static const uint8_t key[32] = "topology-test-key-0123456789abcd", other[32] = "another-key-0123456789abcdefghij";
+    memset(&w, 0, sizeof w);
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 121 }, &w.sim), AU_OK);
+    for (int i = 0; i < 3; i++) assert_int_equal(world_start_node(&w, i, SIMULATED(w.sim), key), AU_OK);
+    assert_int_equal(world_start_node(&w, 3, SIMULATED(w.sim), other), AU_OK);
+    assert_int_equal(world_start_node(&w, 4, SIMULATED(w.sim), NULL), AU_OK);
+    const char *seeds[] = { w.s[0].addr, w.s[1].addr };
+    for (int i = 0; i < 5; i++) {
+        au_cluster_config c = quick(seeds, 2);
+        assert_int_equal(world_start_cluster(&w, i, &c), AU_OK);
+    }
+    w.s[3].live = w.s[4].live = false; /* outsiders: each alone at most */
+    au_sim_run(w.sim, AU_SEC(10));
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(atomic_load(&w.s[i].members), 0x7ull);
+        assert_int_equal(atomic_load(&w.s[i].removed), 0);
+    }
+    assert_int_equal(atomic_load(&w.s[3].members) & 0x7ull, 0);
+    assert_int_equal(atomic_load(&w.s[4].members) & 0x7ull, 0);
+    au_node_stats ns;
+    au_node_stats_get(w.s[0].node, &ns);
+    assert_true(ns.drops_checksum + ns.drops_unknown_key + ns.drops_malformed > 0); /* refused on arrival */
+    end_world(&w);
+}
+
 /* ---- stopping while things are in flight ------------------------------------------------------ */
 
 static void stopping_nodes_while_they_join_frees_everything(void **st) {
@@ -416,6 +494,9 @@ int main(void) {
         cmocka_unit_test(out_of_range_knobs_are_refused),
         cmocka_unit_test(absurd_but_accepted_knobs_neither_hang_nor_flood),
         cmocka_unit_test(huge_durations_neither_hang_nor_crash),
+        cmocka_unit_test(two_clusters_of_different_names_on_the_same_nodes),
+        cmocka_unit_test(a_node_that_left_and_starts_again_rejoins),
+        cmocka_unit_test(a_node_without_the_cluster_key_cannot_join_or_disturb),
         cmocka_unit_test(stopping_nodes_while_they_join_frees_everything),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
