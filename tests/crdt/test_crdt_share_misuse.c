@@ -352,6 +352,41 @@ static void many_threads_mutating_one_replica_over_udp_lose_nothing(void **st) {
     sw_stop(&w);
 }
 
+/* A node that crashes and restarts on the same port is a new member with a new id: the old
+ * run's count stays (and is pruned into one survivor's entry once it was REPLACED), the new run
+ * catches up, and no replica counts anything twice. */
+typedef struct pn_goal { sw *w; int64_t want; } pn_goal;
+static bool pncounters_are(void *arg) {
+    pn_goal *g = arg;
+    for (int i = 0; i < g->w->n; i++)
+        if (g->w->node[i] && au_share_pncounter_value((au_share_pncounter){ g->w->sh[i] }) != g->want) return false;
+    return true;
+}
+
+static void a_replica_restarted_on_the_same_port_counts_nothing_twice(void **st) {
+    static sw w;
+    au_sim *sim = new_sim(&w, 212, 3);
+    au_share_config pc = { .name = "restart", .prune_delay = AU_SEC(2) };
+    for (int i = 0; i < 3; i++) sw_start(&w, i, &CC, &au_pncounter_type, &pc);
+    for (int i = 0; i < 3; i++) au_share_pncounter_add((au_share_pncounter){ w.sh[i] }, 10 * (i + 1));
+    pn_goal g = { &w, 60 };
+    assert_true(sim_until(&w, pncounters_are, &g, AU_SEC(20)));
+    uint64_t old_id = au_share_replica(w.sh[2]);
+    au_node_stop(w.node[2]), w.node[2] = NULL; /* a crash: no leave */
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = w.drv, .workers = 1, .no_spin = true,
+                                                      .bind = w.addr[2] }, &w.node[2]), AU_OK);
+    assert_string_equal(au_node_address(w.node[2]), w.addr[2]);
+    sw_start(&w, 2, &CC, &au_pncounter_type, &pc);
+    assert_true(au_share_replica(w.sh[2]) != old_id);
+    au_share_pncounter_add((au_share_pncounter){ w.sh[2] }, -5);
+    g.want = 55;
+    assert_true(sim_until(&w, pncounters_are, &g, AU_SEC(30)));
+    au_sim_run(sim, AU_SEC(10)); /* the REPLACED run is pruned meanwhile */
+    assert_true(pncounters_are(&g));
+    assert_true(SW_STAT(&w, pruned) >= 1);
+    end_sim(&w);
+}
+
 /* ---- joining late, subscribers ----------------------------------------------------------------- */
 
 static void mutations_made_while_the_seeds_are_down_spread_when_they_come_up(void **st) {
@@ -442,6 +477,7 @@ int main(void) {
         cmocka_unit_test(failing_and_no_op_mutators_change_and_send_nothing),
         cmocka_unit_test(many_actors_mutating_one_replica_at_once_lose_nothing),
         cmocka_unit_test(many_threads_mutating_one_replica_over_udp_lose_nothing),
+        cmocka_unit_test(a_replica_restarted_on_the_same_port_counts_nothing_twice),
         cmocka_unit_test(mutations_made_while_the_seeds_are_down_spread_when_they_come_up),
         cmocka_unit_test(late_and_stopped_subscribers),
         cmocka_unit_test(stopping_with_mutations_queued_and_dispersal_in_flight_frees_everything),

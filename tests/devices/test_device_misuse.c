@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include <aurum/aurum.h>
 #include <aurum/cluster.h>
+#include <aurum/crdt_share.h>
 #include <aurum/device_server.h>
 #include <aurum/sim.h>
 #include <aurum/testkit.h>
@@ -45,7 +47,7 @@ static void fleet_recv(au_ctx *ctx, fleet_state *self, au_device_down *m) {
     au_send(back, ((au_device_up){ .tag = au_device_up_heartbeat,
                                    .heartbeat = { .device = r->device, .incarnation = r->incarnation,
                                                   .request = r->request, .clock = 1 } }));
-    self->w->answered++;
+    if (self->w) self->w->answered++;
 }
 AU_ACTOR(fleet_actor, fleet_state, au_device_down, .recv = fleet_recv);
 
@@ -244,6 +246,42 @@ static void stopping_servers_while_polling_frees_everything(void **st) {
     stop_world(&w);
 }
 
+/* Real UDP on 127.0.0.1 port 0, real threads: three nodes with a cluster, a shared counter and
+ * a device server each, stopped while the joins, the counter's dispersal and the polling of
+ * devices (announced from a fourth node) are all under way: at once, and after 50 ms. */
+static void stopping_real_nodes_with_every_layer_busy_frees_everything(void **st) {
+    for (int round = 0; round < 2; round++) {
+        au_node *n[4] = { 0 };
+        au_cluster *c[3];
+        au_share *sh[3];
+        au_device_server *ds[3];
+        char addr[3][64];
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:0", .workers = 1, .no_spin = true },
+                                           &n[i]), AU_OK);
+        for (int i = 0; i < 3; i++) snprintf(addr[i], sizeof addr[i], "%s", au_node_address(n[i]));
+        const char *seeds[] = { addr[0], addr[1] };
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(au_cluster_start(n[i], &(au_cluster_config){ .seeds = seeds, .nseeds = 2,
+                                                                        .ping_timeout = AU_MSEC(20) }, &c[i]), AU_OK);
+            assert_int_equal(au_share_start(n[i], c[i], &au_pncounter_type, &(au_share_config){ .name = "busy" }, &sh[i]),
+                             AU_OK);
+            assert_int_equal(au_device_server_start(n[i], c[i], NULL, &ds[i]), AU_OK);
+            for (int k = 0; k < 20; k++) au_share_pncounter_add((au_share_pncounter){ sh[i] }, k);
+        }
+        au_spawn(n[3], fleet_actor, AU_DEVICE_CLIENT_NAME, &(fleet_state){ NULL });
+        for (uint64_t d = 1; d <= 20; d++) {
+            au_device_up_ref to = au_forge(au_device_up, au_device_up, n[3], AU_DEVICE_SERVER_NAME, addr[d % 3]);
+            au_send(to, ((au_device_up){ .tag = au_device_up_announce,
+                                         .announce = { .device = d, .incarnation = 1, .clock = 1, .interval_ms = 20,
+                                                       .max_datagram = 512 } }));
+        }
+        if (round == 1) nanosleep(&(struct timespec){ 0, 50000000 }, NULL);
+        for (int i = 0; i < 3; i++) au_share_pncounter_add((au_share_pncounter){ sh[i] }, 1);
+        for (int i = 0; i < 4; i++) au_node_stop(n[i]);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(null_and_bad_arguments_get_error_codes),
@@ -251,6 +289,7 @@ int main(void) {
         cmocka_unit_test(absurd_knobs_neither_hang_nor_crash),
         cmocka_unit_test(an_announce_flood_is_bounded_by_the_table_and_the_rate),
         cmocka_unit_test(stopping_servers_while_polling_frees_everything),
+        cmocka_unit_test(stopping_real_nodes_with_every_layer_busy_frees_everything),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
