@@ -19,8 +19,9 @@
  *
  * Subscribers get au_cluster_update messages: the events since the last update, in order, the
  * current member set (alive and suspected members, self included) and a snapshot of the ring.
- * The first update a subscriber gets ends with ALONE or JOINED; whenever this node rejoins (after
- * being removed) an update ends with JOINED again.
+ * The first update a subscriber gets ends with ALONE or JOINED (INCOMPATIBLE if the join was
+ * refused, LEFT if the node left before it joined); whenever this node rejoins (after being
+ * removed) an update ends with JOINED again.
  *
  * Compatibility: nodes exchange a hash of their message-type tables at join (and in every sync);
  * the cluster protocol's own type ids are always in it, and applications fold theirs in with
@@ -192,7 +193,7 @@ AU_API au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_c
 AU_API au_err au_cluster_subscribe(au_cluster *c, au_cluster_update_lref subscriber);
 
 /** Leaves gracefully: the others are told at once (REMOVED, reason LEAVING), subscribers get
- *  LEFT, and the cluster actor stops. */
+ *  LEFT (also when the node is still joining, or was refused), and the cluster actor stops. */
 AU_API au_err au_cluster_leave(au_cluster *c);
 
 /** This node's member (its address and id; the id changes on no account during a run). */

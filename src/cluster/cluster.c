@@ -1045,7 +1045,12 @@ static void tick(au_ctx *ctx, cl_state *s) {
 /* ---- leave ------------------------------------------------------------------------------------ */
 
 static void leave(cl_state *s) {
-    if (s->phase != IN) return;
+    if (s->phase == LEFT) return;
+    if (s->phase != IN) { /* joining or refused: nobody to tell but the subscribers */
+        self_event(s, AU_CLUSTER_LEFT);
+        s->phase = LEFT;
+        return;
+    }
     cl_table_set(&s->t, s->me, s->me->id, s->me->inc + 1, CL_LEFT, s->me->vnodes);
     cl_update u = cl_member_update(s->me);
     /* told directly, not gossiped: managers, charges, then random members, 2·fanout + 2R */

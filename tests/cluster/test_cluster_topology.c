@@ -455,6 +455,36 @@ static void a_node_without_the_cluster_key_cannot_join_or_disturb(void **st) {
     end_world(&w);
 }
 
+/* au_cluster_leave promises subscribers LEFT; a node still joining (its seeds are not up) or
+ * refused must keep that promise too, not stop silently. */
+static void leaving_while_still_joining_or_refused_tells_subscribers_left(void **st) {
+    static world w;
+    new_world(&w, 4, 122);
+    const char *seeds[] = { w.s[3].addr }; /* node 3 never starts a cluster */
+    au_cluster_config c = quick(seeds, 1);
+    c.num_pings = 1000;
+    assert_int_equal(world_start_cluster(&w, 0, &c), AU_OK);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(atomic_load(&w.s[0].updates), 0); /* joining: nothing to tell yet */
+    assert_int_equal(au_cluster_leave(w.s[0].cluster), AU_OK);
+    au_sim_run(w.sim, AU_MSEC(100));
+    assert_int_equal(atomic_load(&w.s[0].left), 1);
+    assert_int_equal(atomic_load(&w.s[0].members), 0);
+    /* refused: another type table than its seed's */
+    assert_int_equal(world_start_cluster(&w, 1, NULL), AU_OK);
+    const char *s1[] = { w.s[1].addr };
+    au_cluster_config r = quick(s1, 1);
+    au_type *app[] = { &au_type_watcher_msg };
+    r.compat = au_cluster_compat(0, app, 1);
+    assert_int_equal(world_start_cluster(&w, 2, &r), AU_OK);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(atomic_load(&w.s[2].incompatible), 1);
+    assert_int_equal(au_cluster_leave(w.s[2].cluster), AU_OK);
+    au_sim_run(w.sim, AU_MSEC(100));
+    assert_int_equal(atomic_load(&w.s[2].left), 1);
+    end_world(&w);
+}
+
 /* ---- stopping while things are in flight ------------------------------------------------------ */
 
 static void stopping_nodes_while_they_join_frees_everything(void **st) {
@@ -497,6 +527,7 @@ int main(void) {
         cmocka_unit_test(two_clusters_of_different_names_on_the_same_nodes),
         cmocka_unit_test(a_node_that_left_and_starts_again_rejoins),
         cmocka_unit_test(a_node_without_the_cluster_key_cannot_join_or_disturb),
+        cmocka_unit_test(leaving_while_still_joining_or_refused_tells_subscribers_left),
         cmocka_unit_test(stopping_nodes_while_they_join_frees_everything),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
