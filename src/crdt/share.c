@@ -941,6 +941,8 @@ au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *ty
         return AU_EINVAL;
     const char *addr = au_node_address(node);
     if (!addr || !*addr) return AU_EINVAL;
+    /* another node's cluster: the replica would take that node's id as its own */
+    if (au_cluster_id(cluster) != au_node_incarnation(node)) return AU_EINVAL;
     *out = NULL;
     sh_state st = { .node = node, .cluster = cluster, .t = type, .cfg = *cfg, .addr = addr };
     if (!st.cfg.amount) st.cfg.amount = 1;

@@ -177,6 +177,21 @@ static void null_empty_and_absurd_arguments_get_error_codes(void **st) {
     end_sim(&w);
 }
 
+/* A replica started on one node with another node's cluster would take that node's member id
+ * as its own (two replicas writing one counter entry): refused. */
+static void a_replica_with_another_nodes_cluster_is_refused(void **st) {
+    static sw w;
+    new_sim(&w, 213, 2);
+    for (int i = 0; i < 2; i++) assert_int_equal(au_cluster_start(w.node[i], &CC, &w.cl[i]), AU_OK);
+    au_share *s = NULL;
+    assert_int_equal(au_share_start(w.node[1], w.cl[0], &au_gcounter_type, &(au_share_config){ .name = "x" }, &s),
+                     AU_EINVAL);
+    assert_null(s);
+    assert_int_equal(au_share_start(w.node[1], w.cl[1], &au_gcounter_type, &(au_share_config){ .name = "x" }, &s),
+                     AU_OK);
+    end_sim(&w);
+}
+
 /* Knobs at the far end of their types: the replicas still converge without loss, and nothing
  * hangs or crashes; max_message of one byte refuses every send and counts it. */
 static void absurd_knobs_neither_hang_nor_crash(void **st) {
@@ -472,6 +487,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(one_name_with_two_types_is_refused_and_counted_not_mixed),
         cmocka_unit_test(null_empty_and_absurd_arguments_get_error_codes),
+        cmocka_unit_test(a_replica_with_another_nodes_cluster_is_refused),
         cmocka_unit_test(absurd_knobs_neither_hang_nor_crash),
         cmocka_unit_test(a_timeout_below_a_millisecond_is_refused_and_the_shortest_does_not_spin),
         cmocka_unit_test(failing_and_no_op_mutators_change_and_send_nothing),
