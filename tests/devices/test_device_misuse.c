@@ -114,6 +114,13 @@ static void null_and_bad_arguments_get_error_codes(void **st) {
     assert_int_equal(au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .name = name65 }, &ds), AU_EINVAL);
     assert_int_equal(au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .down_after = 1 }, &ds), AU_EINVAL);
     assert_int_equal(au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .replica_copies = 4 }, &ds), AU_EINVAL);
+    /* another node's cluster: it would poll under that node's id */
+    au_node *other;
+    au_cluster *other_cl;
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = &w.drv }, &other), AU_OK);
+    assert_int_equal(au_cluster_start(other, NULL, &other_cl), AU_OK);
+    assert_int_equal(au_device_server_start(w.node[0], other_cl, NULL, &ds), AU_EINVAL);
+    assert_int_equal(au_device_server_start(other, w.cl[0], NULL, &ds), AU_EINVAL);
     assert_null(ds);
     assert_int_equal(au_device_server_start(w.node[0], w.cl[0], NULL, &ds), AU_OK);
     au_device_server *again = NULL;
@@ -162,6 +169,7 @@ static void null_and_bad_arguments_get_error_codes(void **st) {
     announce(&w, 0, 77, 100);
     au_sim_run(w.sim, AU_SEC(1));
     assert_true(au_device_server_polls(ds, 77));
+    au_node_stop(other);
     stop_world(&w);
 }
 

@@ -872,6 +872,7 @@ static void ds_free(void *arg) {
 au_err au_device_server_start(au_node *node, au_cluster *cluster,
                               const au_device_server_config *cfg, au_device_server **out) {
     if (!node || !cluster || !out) return AU_EINVAL;
+    if (au_cluster_id(cluster) != au_node_incarnation(node)) return AU_EINVAL; /* another node's */
     *out = NULL;
     au_device_server_config c = cfg ? *cfg : (au_device_server_config){ 0 };
     if (!c.name) c.name = AU_DEVICE_SERVER_NAME;
