@@ -169,6 +169,17 @@ static void null_and_bad_arguments_get_error_codes(void **st) {
     announce(&w, 0, 77, 100);
     au_sim_run(w.sim, AU_SEC(1));
     assert_true(au_device_server_polls(ds, 77));
+    /* the stopped one's slots are free again: a new subscriber and receiver fit (they were
+     * refused with AU_EFULL for good once 16 subscribers had come and gone) */
+    ev_msg_lref l2 = au_spawn(w.node[0], sink_actor, NULL, NULL);
+    assert_int_equal(au_device_server_subscribe(ds, au_narrow_local(ev_msg, au_device_event, l2)), AU_OK);
+    assert_int_equal(au_device_server_receive(ds, au_narrow_local(ev_msg, au_device_message, l2)), AU_OK);
+    for (int i = 1; i < 16; i++) {
+        assert_int_equal(au_device_server_subscribe(ds, au_narrow_local(ev_msg, au_device_event, l2)), AU_OK);
+        assert_int_equal(au_device_server_receive(ds, au_narrow_local(ev_msg, au_device_message, l2)), AU_OK);
+    }
+    assert_int_equal(au_device_server_subscribe(ds, au_narrow_local(ev_msg, au_device_event, l2)), AU_EFULL);
+    assert_int_equal(au_device_server_receive(ds, au_narrow_local(ev_msg, au_device_message, l2)), AU_EFULL);
     au_node_stop(other);
     stop_world(&w);
 }

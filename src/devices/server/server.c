@@ -935,9 +935,23 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     return AU_OK;
 }
 
+/* Drops the entries of lrefs[0 .. *n) whose actor has stopped (their slots are free again). */
+static void drop_stopped(au_ref *lrefs, size_t stride, size_t *n) {
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++) {
+        au_ref *r = (au_ref *)((char *)lrefs + i * stride);
+        uint32_t depth;
+        if (au_mailbox_depth_(*r, &depth) == AU_ESTOPPED) continue;
+        if (k != i) memcpy((char *)lrefs + k * stride, r, stride);
+        k++;
+    }
+    *n = k;
+}
+
 au_err au_device_server_subscribe(au_device_server *ds, au_device_event_lref subscriber) {
     if (!ds || au_ref_is_null(subscriber.raw)) return AU_EINVAL;
     pthread_mutex_lock(&ds->lock);
+    if (ds->nsubs == MAX_SUBS) drop_stopped(&ds->subs[0].raw, sizeof ds->subs[0], &ds->nsubs);
     au_err err = ds->nsubs < MAX_SUBS ? AU_OK : AU_EFULL;
     if (!err) ds->subs[ds->nsubs++] = subscriber;
     pthread_mutex_unlock(&ds->lock);
@@ -947,6 +961,7 @@ au_err au_device_server_subscribe(au_device_server *ds, au_device_event_lref sub
 au_err au_device_server_receive(au_device_server *ds, au_device_message_lref receiver) {
     if (!ds || au_ref_is_null(receiver.raw)) return AU_EINVAL;
     pthread_mutex_lock(&ds->lock);
+    if (ds->nrecvs == MAX_SUBS) drop_stopped(&ds->recvs[0].raw, sizeof ds->recvs[0], &ds->nrecvs);
     au_err err = ds->nrecvs < MAX_SUBS ? AU_OK : AU_EFULL;
     if (!err) ds->recvs[ds->nrecvs++] = receiver;
     pthread_mutex_unlock(&ds->lock);
