@@ -210,7 +210,9 @@ AU_API void au_cluster_stats_get(const au_cluster *c, au_cluster_stats *out);
 #define AU_RING_PROBES 8
 
 /** Builds a ring of n members (copied; duplicates by address keep the first), each at max(1,
- *  vnodes) positions hashed with XXH3 from (address, id, vnode). NULL when out of memory. */
+ *  vnodes) positions hashed with XXH3 from (address, id, vnode); replication_factor 0 means 2,
+ *  and any larger than the member count costs as much as the member count. NULL when out of
+ *  memory or when members is NULL with n > 0. */
 AU_API au_ring *au_ring_build(const au_cluster_member *members, size_t n,
                               unsigned replication_factor);
 /** Takes another reference to a snapshot; returns it. */

@@ -485,6 +485,25 @@ static void leaving_while_still_joining_or_refused_tells_subscribers_left(void *
     end_world(&w);
 }
 
+/* The ring is public for users' own sharding: hostile sizes are taken in stride. A NULL member
+ * array is refused; a replication factor far above the member count costs no more than one of
+ * the member count (each member has at most n - 1 managers). */
+static void ring_builds_with_absurd_arguments(void **st) {
+    assert_null(au_ring_build(NULL, 3, 2));
+    au_cluster_member ms[3] = { { au_str_lit("127.0.0.1:1"), 1, 1 }, { au_str_lit("127.0.0.1:2"), 2, 1 },
+                                { au_str_lit("127.0.0.1:3"), 3, 1 } };
+    au_ring *r = au_ring_build(ms, 3, UINT_MAX);
+    assert_non_null(r);
+    assert_int_equal(au_ring_replication_factor(r), UINT_MAX);
+    const au_cluster_member *out[8];
+    assert_int_equal(au_ring_managers(r, "127.0.0.1:1", out, 8), 2);
+    assert_int_equal(au_ring_charges(r, "127.0.0.1:1", out, 8), 2);
+    assert_int_equal(au_ring_replicas(r, "k", 1, out, 8), 3);
+    assert_int_equal(au_ring_managers(r, "127.0.0.1:9", out, 8), 0);
+    assert_int_equal(au_ring_managers(r, NULL, out, 8), 0);
+    au_ring_release(r);
+}
+
 /* ---- stopping while things are in flight ------------------------------------------------------ */
 
 static void stopping_nodes_while_they_join_frees_everything(void **st) {
@@ -528,6 +547,7 @@ int main(void) {
         cmocka_unit_test(a_node_that_left_and_starts_again_rejoins),
         cmocka_unit_test(a_node_without_the_cluster_key_cannot_join_or_disturb),
         cmocka_unit_test(leaving_while_still_joining_or_refused_tells_subscribers_left),
+        cmocka_unit_test(ring_builds_with_absurd_arguments),
         cmocka_unit_test(stopping_nodes_while_they_join_frees_everything),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
