@@ -225,7 +225,8 @@ AU_API size_t au_ring_size(const au_ring *ring);
 AU_API const au_cluster_member *au_ring_member(const au_ring *ring, size_t i);
 /** The replication factor the ring was built with. */
 AU_API unsigned au_ring_replication_factor(const au_ring *ring);
-/** The owner of a key (any bytes), or NULL for an empty ring. */
+/** The owner of a key (any bytes), or NULL for an empty ring (or a NULL key with len > 0). The
+ *  functions below write nothing and return 0 for a NULL out. */
 AU_API const au_cluster_member *au_ring_owner(const au_ring *ring, const void *key, size_t len);
 /** The replica set of a key: the owner, then the next distinct members clockwise; up to max.
  *  Returns how many were written. */

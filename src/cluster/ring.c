@@ -309,13 +309,13 @@ static size_t owner_point(const au_ring *r, const void *key, size_t len) {
 }
 
 const au_cluster_member *au_ring_owner(const au_ring *r, const void *key, size_t len) {
-    if (!r || r->npoints == 0) return NULL;
+    if (!r || r->npoints == 0 || (!key && len)) return NULL;
     return &r->members[r->points[owner_point(r, key, len)].member];
 }
 
 size_t au_ring_replicas(const au_ring *r, const void *key, size_t len,
                         const au_cluster_member **out, size_t max) {
-    if (!r || r->npoints == 0 || max == 0) return 0;
+    if (!r || r->npoints == 0 || max == 0 || !out || (!key && len)) return 0;
     uint32_t idx[64];
     if (max > 64) max = 64;
     size_t got = walk(r, owner_point(r, key, len), UINT32_MAX, idx, max);
@@ -326,7 +326,7 @@ size_t au_ring_replicas(const au_ring *r, const void *key, size_t len,
 size_t au_ring_managers(const au_ring *r, const char *address, const au_cluster_member **out,
                         size_t max) {
     long i = au_ring_find(r, address);
-    if (i < 0) return 0;
+    if (i < 0 || !out) return 0;
     size_t got = 0;
     for (uint32_t k = 0; k < r->nmanagers[i] && got < max; k++)
         out[got++] = &r->members[r->managers[(size_t)i * r->stride + k]];
@@ -336,7 +336,7 @@ size_t au_ring_managers(const au_ring *r, const char *address, const au_cluster_
 size_t au_ring_charges(const au_ring *r, const char *address, const au_cluster_member **out,
                        size_t max) {
     long me = au_ring_find(r, address);
-    if (me < 0) return 0;
+    if (me < 0 || !out) return 0;
     size_t got = 0;
     for (size_t i = 0; i < r->n && got < max; i++)
         for (uint32_t k = 0; k < r->nmanagers[i]; k++)

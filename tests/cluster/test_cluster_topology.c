@@ -501,6 +501,13 @@ static void ring_builds_with_absurd_arguments(void **st) {
     assert_int_equal(au_ring_replicas(r, "k", 1, out, 8), 3);
     assert_int_equal(au_ring_managers(r, "127.0.0.1:9", out, 8), 0);
     assert_int_equal(au_ring_managers(r, NULL, out, 8), 0);
+    /* NULL keys with a length, and nowhere to write: nothing, not a crash */
+    assert_null(au_ring_owner(r, NULL, 8));
+    assert_non_null(au_ring_owner(r, NULL, 0)); /* the empty key */
+    assert_int_equal(au_ring_replicas(r, NULL, 8, out, 8), 0);
+    assert_int_equal(au_ring_replicas(r, "k", 1, NULL, 8), 0);
+    assert_int_equal(au_ring_managers(r, "127.0.0.1:1", NULL, 8), 0);
+    assert_int_equal(au_ring_charges(r, "127.0.0.1:1", NULL, 8), 0);
     au_ring_release(r);
 }
 
