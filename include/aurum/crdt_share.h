@@ -192,11 +192,11 @@ typedef struct au_share_stats {
 } au_share_stats;
 
 /** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start on the
- *  same node, else AU_EINVAL; the replica subscribes to it). AU_EINVAL for a bad configuration (no name, name too long, timeout below
- *  1 ms) or a vtable
- *  without one of name, create, free, join, is_bottom, encode, decode, copy, delta_minus;
- *  AU_EEXIST when a replica of that name exists on the node; AU_ENOMEM; AU_EFULL without a
- *  layer slot. The first replica on a node attaches the "crdt" layer. */
+ *  same node, else AU_EINVAL; the replica subscribes to it). AU_EINVAL for a bad configuration
+ *  (no name, name too long, timeout below 1 ms) or a vtable without one of name, create, free,
+ *  join, is_bottom, encode, decode, copy, delta_minus; AU_EEXIST when a replica of that name
+ *  exists on the node; AU_ENOMEM; AU_EFULL without a layer slot. The first replica on a node
+ *  attaches the "crdt" layer. */
 AU_API au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *type,
                              const au_share_config *cfg, au_share **out);
 

@@ -134,8 +134,9 @@ typedef struct au_device_server_stats {
 } au_device_server_stats;
 
 /** Starts the device server on `node`, following `cluster`'s ring (both must be running, and the
- *  cluster must be the node's own, else AU_EINVAL; one device server per node). cfg may be NULL. AU_EINVAL for a bad argument, AU_EEXIST when the
- *  endpoint name is taken, AU_EFULL without a layer slot, AU_ENOMEM. */
+ *  cluster must be the node's own, else AU_EINVAL; one device server per node). cfg may be
+ *  NULL. AU_EINVAL for a bad argument, AU_EEXIST when the endpoint name is taken, AU_EFULL
+ *  without a layer slot, AU_ENOMEM. */
 AU_API au_err au_device_server_start(au_node *node, au_cluster *cluster,
                                      const au_device_server_config *cfg, au_device_server **out);
 

@@ -62,8 +62,9 @@ static void garbage_seed_addresses_are_refused(void **st) {
                              { "", NULL }, { w.s[0].addr, NULL } /* a NULL entry */ };
     au_cluster *c = NULL;
     for (size_t i = 0; i < 4; i++)
-        assert_int_equal(au_cluster_start(w.s[0].node, &(au_cluster_config){ .seeds = bad[i], .nseeds = 1 }, &c),
-                         AU_EINVAL);
+        assert_int_equal(
+            au_cluster_start(w.s[0].node, &(au_cluster_config){ .seeds = bad[i], .nseeds = 1 }, &c),
+            AU_EINVAL);
     assert_int_equal(au_cluster_start(w.s[0].node, &(au_cluster_config){ .seeds = bad[4], .nseeds = 2 }, &c),
                      AU_EINVAL);
     assert_int_equal(au_cluster_start(w.s[0].node, &(au_cluster_config){ .seeds = NULL, .nseeds = 3 }, &c),
@@ -173,7 +174,9 @@ static void shape_converges(shape sh, int n, uint64_t seed) {
 static void star_seeds_converge(void **st) { shape_converges(STAR, 12, 106); }
 static void chain_seeds_converge(void **st) { shape_converges(CHAIN, 12, 107); }
 static void reverse_chain_seeds_converge(void **st) { shape_converges(REVERSE_CHAIN, 12, 108); }
-static void ring_seeds_where_nobody_is_a_seed_of_its_joiner_converge(void **st) { shape_converges(RING, 8, 109); }
+static void ring_seeds_where_nobody_is_a_seed_of_its_joiner_converge(void **st) {
+    shape_converges(RING, 8, 109);
+}
 static void all_to_all_seeds_converge(void **st) { shape_converges(ALL_TO_ALL, 12, 110); }
 
 /* ---- restart with another type table --------------------------------------------------------- */
@@ -221,7 +224,8 @@ AU_LOCAL_ROOT(probe_msg, (update, au_cluster_update, AU_LOCAL));
 typedef struct late_sub { first_seen *seen; } late_sub;
 static void late_recv(au_ctx *ctx, late_sub *self, probe_msg *m) {
     if (self->seen->updates++ == 0) {
-        self->seen->first_last_kind = m->update.events.len ? m->update.events.ptr[m->update.events.len - 1].kind : 0;
+        self->seen->first_last_kind =
+            m->update.events.len ? m->update.events.ptr[m->update.events.len - 1].kind : 0;
         self->seen->first_members = m->update.members.len;
     }
 }
@@ -241,7 +245,8 @@ static void a_subscriber_added_after_forming_gets_the_member_set_first(void **st
     for (int i = 0; i < 5; i++) {
         first_seen seen = { 0 };
         probe_msg_lref l = au_spawn(w.s[i].node, late_actor, NULL, &(late_sub){ &seen });
-        assert_int_equal(au_cluster_subscribe(w.s[i].cluster, au_narrow_local(probe_msg, au_cluster_update, l)), AU_OK);
+        assert_int_equal(
+            au_cluster_subscribe(w.s[i].cluster, au_narrow_local(probe_msg, au_cluster_update, l)), AU_OK);
         assert_int_equal(au_sim_run_until(w.sim, got_one, &seen, AU_SEC(1)), AU_OK);
         assert_int_equal(seen.first_last_kind, i == 0 ? AU_CLUSTER_JOINED : AU_CLUSTER_JOINED);
         assert_int_equal(seen.first_members, 5);
@@ -260,7 +265,8 @@ static void a_subscriber_of_a_lone_node_gets_alone_first(void **st) {
     au_sim_run(w.sim, AU_SEC(1));
     first_seen seen = { 0 };
     probe_msg_lref l = au_spawn(w.s[0].node, late_actor, NULL, &(late_sub){ &seen });
-    assert_int_equal(au_cluster_subscribe(w.s[0].cluster, au_narrow_local(probe_msg, au_cluster_update, l)), AU_OK);
+    assert_int_equal(au_cluster_subscribe(w.s[0].cluster, au_narrow_local(probe_msg, au_cluster_update, l)),
+                     AU_OK);
     assert_int_equal(au_sim_run_until(w.sim, got_one, &seen, AU_SEC(1)), AU_OK);
     assert_int_equal(seen.first_last_kind, AU_CLUSTER_ALONE);
     assert_int_equal(seen.first_members, 1);
@@ -356,7 +362,8 @@ static void absurd_but_accepted_knobs_neither_hang_nor_flood(void **st) {
     converge(&w, AU_SEC(20));
     uint64_t sent1 = 0;
     for (int i = 0; i < 5; i++) au_cluster_stats_get(w.s[i].cluster, &cs), sent1 += cs.messages_sent;
-    fprintf(stderr, "cluster messages while detecting the crash: %llu\n", (unsigned long long)(sent1 - sent0));
+    fprintf(stderr, "cluster messages while detecting the crash: %llu\n",
+            (unsigned long long)(sent1 - sent0));
     assert_true(sent1 - sent0 < 20000);
     end_world(&w);
 }
@@ -430,7 +437,8 @@ static void a_node_that_left_and_starts_again_rejoins(void **st) {
  * whatever it sends; the keyed nodes' view stays theirs. */
 static void a_node_without_the_cluster_key_cannot_join_or_disturb(void **st) {
     static world w;
-    static const uint8_t key[32] = "topology-test-key-0123456789abcd", other[32] = "another-key-0123456789abcdefghij";
+    static const uint8_t key[32] = "topology-test-key-0123456789abcd",
+                         other[32] = "another-key-0123456789abcdefghij";
     memset(&w, 0, sizeof w);
     assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 121 }, &w.sim), AU_OK);
     for (int i = 0; i < 3; i++) assert_int_equal(world_start_node(&w, i, SIMULATED(w.sim), key), AU_OK);

@@ -62,7 +62,8 @@ static void one_name_with_two_types_is_refused_and_counted_not_mixed(void **st) 
     au_share_config pc = { .name = "hits" };
     for (int i = 0; i < 3; i++) sw_start(&w, i, &CC, &au_gcounter_type, &pc);
     sw_start(&w, 3, &CC, &au_pncounter_type, &pc);
-    for (int i = 0; i < 3; i++) assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ w.sh[i] }, 10), AU_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ w.sh[i] }, 10), AU_OK);
     assert_int_equal(au_share_pncounter_add((au_share_pncounter){ w.sh[3] }, -7), AU_OK);
     gc_goal g = { &w, 0, 3, 30 };
     assert_true(sim_until(&w, gcounters_are, &g, AU_SEC(20)));
@@ -98,14 +99,19 @@ static void null_empty_and_absurd_arguments_get_error_codes(void **st) {
     au_share *s = NULL;
     const char *name49 = "0123456789012345678901234567890123456789012345678";
     const char *name48 = "012345678901234567890123456789012345678901234567";
-    assert_int_equal(au_share_start(NULL, c, &au_gcounter_type, &(au_share_config){ .name = "a" }, &s), AU_EINVAL);
-    assert_int_equal(au_share_start(w.node[0], NULL, &au_gcounter_type, &(au_share_config){ .name = "a" }, &s), AU_EINVAL);
+    assert_int_equal(au_share_start(NULL, c, &au_gcounter_type, &(au_share_config){ .name = "a" }, &s),
+                     AU_EINVAL);
+    assert_int_equal(
+        au_share_start(w.node[0], NULL, &au_gcounter_type, &(au_share_config){ .name = "a" }, &s), AU_EINVAL);
     assert_int_equal(au_share_start(w.node[0], c, NULL, &(au_share_config){ .name = "a" }, &s), AU_EINVAL);
     assert_int_equal(au_share_start(w.node[0], c, &au_gcounter_type, NULL, &s), AU_EINVAL);
-    assert_int_equal(au_share_start(w.node[0], c, &au_gcounter_type, &(au_share_config){ .name = "a" }, NULL), AU_EINVAL);
+    assert_int_equal(au_share_start(w.node[0], c, &au_gcounter_type, &(au_share_config){ .name = "a" }, NULL),
+                     AU_EINVAL);
     assert_int_equal(au_share_start(w.node[0], c, &au_gcounter_type, &(au_share_config){ 0 }, &s), AU_EINVAL);
-    assert_int_equal(au_share_start(w.node[0], c, &au_gcounter_type, &(au_share_config){ .name = "" }, &s), AU_EINVAL);
-    assert_int_equal(au_share_start(w.node[0], c, &au_gcounter_type, &(au_share_config){ .name = name49 }, &s), AU_EINVAL);
+    assert_int_equal(au_share_start(w.node[0], c, &au_gcounter_type, &(au_share_config){ .name = "" }, &s),
+                     AU_EINVAL);
+    assert_int_equal(
+        au_share_start(w.node[0], c, &au_gcounter_type, &(au_share_config){ .name = name49 }, &s), AU_EINVAL);
     assert_int_equal(au_share_start(w.node[0], c, &au_gcounter_type,
                                     &(au_share_config){ .name = "a", .npriority = 2 }, &s), AU_EINVAL);
     assert_null(s);
@@ -122,10 +128,16 @@ static void null_empty_and_absurd_arguments_get_error_codes(void **st) {
 
     const char *prio[] = { "garbage", NULL, "127.0.0.1:1" }; /* not members: skipped */
     assert_int_equal(au_share_start(w.node[0], c, &au_gcounter_type,
-                                    &(au_share_config){ .name = name48, .priority = prio, .npriority = 3 }, &s), AU_OK);
+                                    &(au_share_config){ .name = name48, .priority = prio, .npriority = 3 },
+                                    &s),
+                     AU_OK);
     au_share *again = NULL;
-    assert_int_equal(au_share_start(w.node[0], c, &au_gcounter_type, &(au_share_config){ .name = name48 }, &again), AU_EEXIST);
-    assert_int_equal(au_share_start(w.node[0], c, &au_orset_type, &(au_share_config){ .name = name48 }, &again), AU_EEXIST);
+    assert_int_equal(
+        au_share_start(w.node[0], c, &au_gcounter_type, &(au_share_config){ .name = name48 }, &again),
+        AU_EEXIST);
+    assert_int_equal(
+        au_share_start(w.node[0], c, &au_orset_type, &(au_share_config){ .name = name48 }, &again),
+        AU_EEXIST);
     assert_null(again);
 
     /* NULL handles and arguments */
@@ -156,7 +168,8 @@ static void null_empty_and_absurd_arguments_get_error_codes(void **st) {
     /* wrong-typed calls on the right replica: the typed wrappers check the vtable in _of only,
      * but an element too large or a NULL element with a length is refused before queuing */
     au_share *set = NULL;
-    assert_int_equal(au_share_start(w.node[0], c, &au_orset_type, &(au_share_config){ .name = "set" }, &set), AU_OK);
+    assert_int_equal(au_share_start(w.node[0], c, &au_orset_type, &(au_share_config){ .name = "set" }, &set),
+                     AU_OK);
     static uint8_t big[65537];
     assert_int_equal(au_share_orset_add((au_share_orset){ set }, big, sizeof big), AU_EINVAL);
     assert_int_equal(au_share_orset_remove((au_share_orset){ set }, big, sizeof big), AU_EINVAL);
@@ -164,7 +177,9 @@ static void null_empty_and_absurd_arguments_get_error_codes(void **st) {
     assert_int_equal(au_share_orset_add((au_share_orset){ set }, NULL, 0), AU_OK); /* the empty element */
     assert_false(au_share_orset_contains((au_share_orset){ set }, NULL, 3));
     au_share *map = NULL;
-    assert_int_equal(au_share_start(w.node[0], c, &au_ormap_pncounter_type, &(au_share_config){ .name = "map" }, &map), AU_OK);
+    assert_int_equal(
+        au_share_start(w.node[0], c, &au_ormap_pncounter_type, &(au_share_config){ .name = "map" }, &map),
+        AU_OK);
     assert_int_equal(au_share_ormap_pncounter_add((au_share_ormap_pncounter){ map }, NULL, 2, 1), AU_EINVAL);
     assert_int_equal(au_share_ormap_pncounter_remove((au_share_ormap_pncounter){ map }, NULL, 2), AU_EINVAL);
     int64_t v = 99;
@@ -184,11 +199,12 @@ static void a_replica_with_another_nodes_cluster_is_refused(void **st) {
     new_sim(&w, 213, 2);
     for (int i = 0; i < 2; i++) assert_int_equal(au_cluster_start(w.node[i], &CC, &w.cl[i]), AU_OK);
     au_share *s = NULL;
-    assert_int_equal(au_share_start(w.node[1], w.cl[0], &au_gcounter_type, &(au_share_config){ .name = "x" }, &s),
-                     AU_EINVAL);
+    assert_int_equal(
+        au_share_start(w.node[1], w.cl[0], &au_gcounter_type, &(au_share_config){ .name = "x" }, &s),
+        AU_EINVAL);
     assert_null(s);
-    assert_int_equal(au_share_start(w.node[1], w.cl[1], &au_gcounter_type, &(au_share_config){ .name = "x" }, &s),
-                     AU_OK);
+    assert_int_equal(
+        au_share_start(w.node[1], w.cl[1], &au_gcounter_type, &(au_share_config){ .name = "x" }, &s), AU_OK);
     end_sim(&w);
 }
 
@@ -203,7 +219,8 @@ static void absurd_knobs_neither_hang_nor_crash(void **st) {
                            .coalesce = AU_SHARE_COALESCE_NONE };
     for (int i = 0; i < 3; i++) sw_start(&w, i, &CC, &au_gcounter_type, &pc);
     au_sim_run(sim, AU_SEC(2));
-    for (int i = 0; i < 3; i++) assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ w.sh[i] }, 1), AU_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ w.sh[i] }, 1), AU_OK);
     gc_goal g = { &w, 0, 3, 3 };
     assert_true(sim_until(&w, gcounters_are, &g, AU_SEC(20)));
     au_sim_run(sim, AU_SEC(2));
@@ -232,10 +249,12 @@ static void a_timeout_below_a_millisecond_is_refused_and_the_shortest_does_not_s
     au_cluster *c;
     au_share *s = NULL;
     assert_int_equal(au_cluster_start(w.node[0], &CC, &c), AU_OK);
-    assert_int_equal(au_share_start(w.node[0], c, &au_gcounter_type, &(au_share_config){ .name = "f", .timeout = 1 }, &s),
-                     AU_EINVAL);
+    assert_int_equal(
+        au_share_start(w.node[0], c, &au_gcounter_type, &(au_share_config){ .name = "f", .timeout = 1 }, &s),
+        AU_EINVAL);
     assert_int_equal(au_share_start(w.node[0], c, &au_gcounter_type,
-                                    &(au_share_config){ .name = "f", .timeout = AU_MSEC(1) - 1 }, &s), AU_EINVAL);
+                                    &(au_share_config){ .name = "f", .timeout = AU_MSEC(1) - 1 }, &s),
+                     AU_EINVAL);
     assert_null(s);
     end_sim(&w);
 
@@ -347,8 +366,9 @@ static void many_threads_mutating_one_replica_over_udp_lose_nothing(void **st) {
     udp_goal g = { &w, { NULL, NULL } };
     for (int i = 0; i < 2; i++) {
         sw_start(&w, i, &(au_cluster_config){ .ping_timeout = AU_MSEC(100) }, &au_gcounter_type, &pc);
-        assert_int_equal(au_share_start(w.node[i], w.cl[i], &au_orset_type, &(au_share_config){ .name = "tset" },
-                                        &g.sets[i]), AU_OK);
+        assert_int_equal(au_share_start(w.node[i], w.cl[i], &au_orset_type,
+                                        &(au_share_config){ .name = "tset" }, &g.sets[i]),
+                         AU_OK);
     }
     pthread_t th[THREADS];
     thr args[THREADS];
@@ -374,7 +394,8 @@ typedef struct pn_goal { sw *w; int64_t want; } pn_goal;
 static bool pncounters_are(void *arg) {
     pn_goal *g = arg;
     for (int i = 0; i < g->w->n; i++)
-        if (g->w->node[i] && au_share_pncounter_value((au_share_pncounter){ g->w->sh[i] }) != g->want) return false;
+        if (g->w->node[i] && au_share_pncounter_value((au_share_pncounter){ g->w->sh[i] }) != g->want)
+            return false;
     return true;
 }
 
@@ -413,7 +434,8 @@ static void mutations_made_while_the_seeds_are_down_spread_when_they_come_up(voi
     assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ w.sh[2] }, 4), AU_OK);
     au_sim_run(sim, AU_SEC(3)); /* it gave up and runs alone */
     assert_int_equal(au_share_gcounter_value((au_share_gcounter){ w.sh[2] }), 4);
-    for (int i = 0; i < 2; i++) sw_start(&w, i, &(au_cluster_config){ .no_leave_on_stop = true }, &au_gcounter_type, &pc);
+    for (int i = 0; i < 2; i++)
+        sw_start(&w, i, &(au_cluster_config){ .no_leave_on_stop = true }, &au_gcounter_type, &pc);
     assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ w.sh[0] }, 1), AU_OK);
     gc_goal g = { &w, 0, 3, 5 };
     assert_true(sim_until(&w, gcounters_are, &g, AU_SEC(30)));

@@ -43,7 +43,8 @@ static void fleet_recv(au_ctx *ctx, fleet_state *self, au_device_down *m) {
     char from[64];
     if (m->tag != au_device_down_request || !au_ctx_origin(ctx, from, sizeof from)) return;
     au_device_request *r = &m->request;
-    au_device_up_ref back = au_forge(au_device_up, au_device_up, au_ctx_node(ctx), AU_DEVICE_SERVER_NAME, from);
+    au_device_up_ref back =
+        au_forge(au_device_up, au_device_up, au_ctx_node(ctx), AU_DEVICE_SERVER_NAME, from);
     au_send(back, ((au_device_up){ .tag = au_device_up_heartbeat,
                                    .heartbeat = { .device = r->device, .incarnation = r->incarnation,
                                                   .request = r->request, .clock = 1 } }));
@@ -52,7 +53,8 @@ static void fleet_recv(au_ctx *ctx, fleet_state *self, au_device_down *m) {
 AU_ACTOR(fleet_actor, fleet_state, au_device_down, .recv = fleet_recv);
 
 static void announce(world *w, int server, uint64_t device, uint32_t interval_ms) {
-    au_device_up_ref to = au_forge(au_device_up, au_device_up, w->host, AU_DEVICE_SERVER_NAME, w->addr[server]);
+    au_device_up_ref to =
+        au_forge(au_device_up, au_device_up, w->host, AU_DEVICE_SERVER_NAME, w->addr[server]);
     au_send(to, ((au_device_up){ .tag = au_device_up_announce,
                                  .announce = { .device = device, .incarnation = 1, .clock = 1,
                                                .interval_ms = interval_ms, .owner = 0,
@@ -111,9 +113,15 @@ static void null_and_bad_arguments_get_error_codes(void **st) {
     assert_int_equal(au_device_server_start(NULL, w.cl[0], NULL, &ds), AU_EINVAL);
     assert_int_equal(au_device_server_start(w.node[0], NULL, NULL, &ds), AU_EINVAL);
     assert_int_equal(au_device_server_start(w.node[0], w.cl[0], NULL, NULL), AU_EINVAL);
-    assert_int_equal(au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .name = name65 }, &ds), AU_EINVAL);
-    assert_int_equal(au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .down_after = 1 }, &ds), AU_EINVAL);
-    assert_int_equal(au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .replica_copies = 4 }, &ds), AU_EINVAL);
+    assert_int_equal(
+        au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .name = name65 }, &ds),
+        AU_EINVAL);
+    assert_int_equal(
+        au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .down_after = 1 }, &ds),
+        AU_EINVAL);
+    assert_int_equal(
+        au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .replica_copies = 4 }, &ds),
+        AU_EINVAL);
     /* another node's cluster: it would poll under that node's id */
     au_node *other;
     au_cluster *other_cl;
@@ -125,7 +133,9 @@ static void null_and_bad_arguments_get_error_codes(void **st) {
     assert_int_equal(au_device_server_start(w.node[0], w.cl[0], NULL, &ds), AU_OK);
     au_device_server *again = NULL;
     assert_int_not_equal(au_device_server_start(w.node[0], w.cl[0], NULL, &again), AU_OK);
-    assert_int_not_equal(au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .no_table = true }, &again), AU_OK);
+    assert_int_not_equal(
+        au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .no_table = true }, &again),
+        AU_OK);
     assert_null(again);
 
     /* calls on NULL and with bad values */
@@ -191,14 +201,17 @@ static void a_tick_below_a_millisecond_is_refused_and_the_finest_does_not_spin(v
     static world w;
     start_world(&w, 302, 2, NULL);
     au_device_server *ds = NULL;
-    assert_int_equal(au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .tick = 1 }, &ds), AU_EINVAL);
-    assert_int_equal(au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .tick = AU_MSEC(1) - 1 }, &ds),
+    assert_int_equal(au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .tick = 1 }, &ds),
                      AU_EINVAL);
+    assert_int_equal(
+        au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .tick = AU_MSEC(1) - 1 }, &ds),
+        AU_EINVAL);
     assert_null(ds);
     for (int i = 0; i < 2; i++)
-        assert_int_equal(au_device_server_start(w.node[i], w.cl[i],
-                                                &(au_device_server_config){ .tick = AU_MSEC(1), .no_table = true },
-                                                &w.ds[i]), AU_OK);
+        assert_int_equal(au_device_server_start(
+                             w.node[i], w.cl[i],
+                             &(au_device_server_config){ .tick = AU_MSEC(1), .no_table = true }, &w.ds[i]),
+                         AU_OK);
     au_sim_run(w.sim, AU_SEC(1));
     announce(&w, 0, 5, 100);
     uint64_t e0 = au_sim_events(w.sim);
@@ -226,7 +239,8 @@ static void absurd_knobs_neither_hang_nor_crash(void **st) {
 
 static void an_announce_flood_is_bounded_by_the_table_and_the_rate(void **st) {
     static world w;
-    start_world(&w, 304, 1, &(au_device_server_config){ .max_devices = 10, .new_per_second = 1000, .no_table = true });
+    start_world(&w, 304, 1,
+                &(au_device_server_config){ .max_devices = 10, .new_per_second = 1000, .no_table = true });
     for (uint64_t d = 1; d <= 500; d++) announce(&w, 0, d, 1000);
     /* and announces that are not valid at all */
     announce(&w, 0, 0, 1000);  /* device 0 */
@@ -276,23 +290,33 @@ static void stopping_real_nodes_with_every_layer_busy_frees_everything(void **st
         au_device_server *ds[3];
         char addr[3][64];
         for (int i = 0; i < 4; i++)
-            assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:0", .workers = 1, .no_spin = true },
-                                           &n[i]), AU_OK);
+            assert_int_equal(
+                au_node_start(&(au_node_config){ .bind = "127.0.0.1:0", .workers = 1, .no_spin = true },
+                              &n[i]),
+                AU_OK);
         for (int i = 0; i < 3; i++) snprintf(addr[i], sizeof addr[i], "%s", au_node_address(n[i]));
         const char *seeds[] = { addr[0], addr[1] };
         for (int i = 0; i < 3; i++) {
-            assert_int_equal(au_cluster_start(n[i], &(au_cluster_config){ .seeds = seeds, .nseeds = 2,
-                                                                        .ping_timeout = AU_MSEC(20) }, &c[i]), AU_OK);
-            assert_int_equal(au_share_start(n[i], c[i], &au_pncounter_type, &(au_share_config){ .name = "busy" }, &sh[i]),
-                             AU_OK);
+            assert_int_equal(
+                au_cluster_start(
+                    n[i], &(au_cluster_config){ .seeds = seeds, .nseeds = 2, .ping_timeout = AU_MSEC(20) },
+                    &c[i]),
+                AU_OK);
+            assert_int_equal(
+                au_share_start(n[i], c[i], &au_pncounter_type, &(au_share_config){ .name = "busy" }, &sh[i]),
+                AU_OK);
             assert_int_equal(au_device_server_start(n[i], c[i], NULL, &ds[i]), AU_OK);
             for (int k = 0; k < 20; k++) au_share_pncounter_add((au_share_pncounter){ sh[i] }, k);
         }
         au_spawn(n[3], fleet_actor, AU_DEVICE_CLIENT_NAME, &(fleet_state){ NULL });
         for (uint64_t d = 1; d <= 20; d++) {
-            au_device_up_ref to = au_forge(au_device_up, au_device_up, n[3], AU_DEVICE_SERVER_NAME, addr[d % 3]);
+            au_device_up_ref to =
+                au_forge(au_device_up, au_device_up, n[3], AU_DEVICE_SERVER_NAME, addr[d % 3]);
             au_send(to, ((au_device_up){ .tag = au_device_up_announce,
-                                         .announce = { .device = d, .incarnation = 1, .clock = 1, .interval_ms = 20,
+                                         .announce = { .device = d,
+                                                       .incarnation = 1,
+                                                       .clock = 1,
+                                                       .interval_ms = 20,
                                                        .max_datagram = 512 } }));
         }
         if (round == 1) nanosleep(&(struct timespec){ 0, 50000000 }, NULL);
