@@ -62,7 +62,7 @@ typedef struct au_cluster_config {
     const char *name;              /**< registered name of the cluster actor on every node;
                                         default "cluster" */
     const char *const *seeds;      /**< "host:port" of nodes to join through; this node's own
-                                        address is skipped; none: start alone */
+                                        address (however spelled) is skipped; none: start alone */
     size_t nseeds;                 /**< entries in seeds */
     au_nanos ping_timeout;         /**< wait between join rounds to the seeds; default 300 ms */
     unsigned num_pings;            /**< join rounds before starting alone; default 5 */

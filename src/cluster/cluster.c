@@ -1234,6 +1234,9 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
     st.cfg.name = strdup(c.name);
     au_cluster *h = calloc(1, sizeof *h);
     if (!st.seeds || !st.cfg.name || !h) goto nomem;
+    struct sockaddr_storage self;
+    socklen_t self_len;
+    bool self_ok = au_address_resolve(addr, &self, &self_len) == AU_OK;
     for (size_t i = 0; i < c.nseeds; i++) {
         struct sockaddr_storage ss;
         socklen_t len;
@@ -1244,7 +1247,10 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
             free(h);
             return AU_EINVAL;
         }
-        if (strcmp(c.seeds[i], addr) == 0) continue; /* own address: skipped */
+        /* own address, however spelled ("localhost:4000" for 127.0.0.1:4000): skipped */
+        if (strcmp(c.seeds[i], addr) == 0 ||
+            (self_ok && au_address_equal((struct sockaddr *)&ss, (struct sockaddr *)&self)))
+            continue;
         if (!(st.seeds[st.nseeds] = strdup(c.seeds[i]))) goto nomem;
         st.nseeds++;
     }

@@ -55,6 +55,32 @@ static void a_node_seeding_only_itself_starts_alone(void **st) {
     end_world(&w);
 }
 
+/* Its own address spelled another way ("localhost:<port>") is still itself: skipped too, so it
+ * starts alone at once instead of after every join round to itself, and does not go on
+ * contacting itself as a seed that is not a member. */
+static void a_node_seeding_itself_by_another_name_starts_alone_at_once(void **st) {
+    static world w;
+    new_world(&w, 1, 123);
+    char self[64];
+    struct sockaddr_storage a, b;
+    socklen_t la, lb;
+    snprintf(self, sizeof self, "localhost%s", strrchr(w.s[0].addr, ':'));
+    assert_int_equal(au_address_resolve(w.s[0].addr, &a, &la), AU_OK);
+    if (au_address_resolve(self, &b, &lb) != AU_OK ||
+        !au_address_equal((struct sockaddr *)&a, (struct sockaddr *)&b))
+        snprintf(self, sizeof self, "127.000.000.001%s",
+                 strrchr(w.s[0].addr, ':')); /* localhost is ::1 here */
+    const char *seeds[] = { self };
+    assert_int_equal(world_start_cluster(&w, 0, &(au_cluster_config){ .seeds = seeds, .nseeds = 1 }), AU_OK);
+    au_sim_run(w.sim, AU_MSEC(10));
+    assert_int_equal(atomic_load(&w.s[0].alone), 1);
+    au_cluster_stats cs;
+    au_sim_run(w.sim, AU_SEC(5));
+    au_cluster_stats_get(w.s[0].cluster, &cs);
+    assert_int_equal(cs.messages_sent, 0);
+    end_world(&w);
+}
+
 static void garbage_seed_addresses_are_refused(void **st) {
     static world w;
     new_world(&w, 1, 102);
@@ -542,6 +568,7 @@ static void stopping_nodes_while_they_join_frees_everything(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_node_seeding_only_itself_starts_alone),
+        cmocka_unit_test(a_node_seeding_itself_by_another_name_starts_alone_at_once),
         cmocka_unit_test(garbage_seed_addresses_are_refused),
         cmocka_unit_test(duplicate_seeds_join_once),
         cmocka_unit_test(seeds_that_are_all_down_at_start_are_joined_when_they_come_up),
