@@ -146,6 +146,37 @@ static void seeds_that_are_all_down_at_start_are_joined_when_they_come_up(void *
     end_world(&w);
 }
 
+/* A star whose hub crashes: the spokes stay one cluster; a late node seeding only the hub starts
+ * alone; when the hub restarts on its port (a new run, seeding nobody) all three parts find one
+ * another through it (the spokes contact its tombstone, the late node its seed) and merge. */
+static void a_star_whose_hub_crashes_and_restarts_merges_everyone_again(void **st) {
+    static world w;
+    new_world(&w, 6, 124);
+    const char *hub[] = { w.s[0].addr };
+    assert_int_equal(world_start_cluster(&w, 0, &(au_cluster_config){ .no_leave_on_stop = true }), AU_OK);
+    for (int i = 1; i < 5; i++) {
+        au_cluster_config c = quick(hub, 1);
+        assert_int_equal(world_start_cluster(&w, i, &c), AU_OK);
+    }
+    w.s[5].live = false;
+    converge(&w, AU_SEC(10));
+    char addr[64];
+    snprintf(addr, sizeof addr, "%s", w.s[0].addr);
+    world_kill(&w, 0);
+    converge(&w, AU_SEC(10));
+    au_cluster_config c5 = quick(hub, 1);
+    assert_int_equal(world_start_cluster(&w, 5, &c5), AU_OK);
+    w.s[5].live = false; /* not part of the spokes' view yet */
+    au_sim_run(w.sim, AU_SEC(2));
+    assert_int_equal(atomic_load(&w.s[5].alone), 1);
+    assert_int_equal(atomic_load(&w.s[5].members), 1ull << 5);
+    assert_int_equal(world_start_node_at(&w, 0, SIMULATED(w.sim), NULL, addr), AU_OK);
+    assert_int_equal(world_start_cluster(&w, 0, &(au_cluster_config){ .no_leave_on_stop = true }), AU_OK);
+    w.s[5].live = true;
+    converge(&w, AU_SEC(30));
+    end_world(&w);
+}
+
 /* Two clusters formed apart, then one node that seeds a member of each: one cluster. */
 static void two_clusters_bridged_by_one_node_merge_into_one(void **st) {
     static world w;
@@ -572,6 +603,7 @@ int main(void) {
         cmocka_unit_test(garbage_seed_addresses_are_refused),
         cmocka_unit_test(duplicate_seeds_join_once),
         cmocka_unit_test(seeds_that_are_all_down_at_start_are_joined_when_they_come_up),
+        cmocka_unit_test(a_star_whose_hub_crashes_and_restarts_merges_everyone_again),
         cmocka_unit_test(two_clusters_bridged_by_one_node_merge_into_one),
         cmocka_unit_test(star_seeds_converge),
         cmocka_unit_test(chain_seeds_converge),
