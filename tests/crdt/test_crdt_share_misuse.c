@@ -331,6 +331,56 @@ static void many_actors_mutating_one_replica_at_once_lose_nothing(void **st) {
     end_sim(&w);
 }
 
+/* Eight actors on each of two nodes add their own elements and remove every other one of them,
+ * all at once; then one node re-adds an element while another removes it, concurrently: every
+ * replica ends with exactly the expected set, the concurrent add winning. */
+typedef struct setter { au_share *s; int node, k; } setter;
+static void setter_recv(au_ctx *ctx, setter *self, go_msg *m) {
+    (void)ctx, (void)m;
+    char e[32];
+    au_share_orset h = { self->s };
+    for (int i = 0; i < 20; i++) {
+        snprintf(e, sizeof e, "n%d-a%d-%d", self->node, self->k, i);
+        au_share_orset_add(h, e, strlen(e));
+        if (i % 2) au_share_orset_remove(h, e, strlen(e));
+    }
+}
+AU_ACTOR(setter_actor, setter, go_msg, .recv = setter_recv);
+typedef struct set_goal { sw *w; int extra; } set_goal;
+static bool sets_done(void *arg) {
+    set_goal *g = arg;
+    for (int i = 0; i < 3; i++) {
+        au_share_orset h = { g->w->sh[i] };
+        if (au_share_orset_size(h) != 2 * 8 * 10 + (size_t)g->extra) return false;
+        if (g->extra && !au_share_orset_contains(h, "x", 1)) return false;
+        if (au_share_orset_contains(h, "n0-a0-1", 7) || !au_share_orset_contains(h, "n1-a7-18", 8)) return false;
+    }
+    return true;
+}
+
+static void many_actors_adding_and_removing_in_one_orset_converge_add_wins(void **st) {
+    static sw w;
+    au_sim *sim = new_sim(&w, 214, 3);
+    au_share_config pc = { .name = "set" };
+    for (int i = 0; i < 3; i++) sw_start(&w, i, &CC, &au_orset_type, &pc);
+    au_sim_run(sim, AU_SEC(1));
+    for (int n = 0; n < 2; n++)
+        for (int k = 0; k < 8; k++) {
+            go_msg_lref l = au_spawn(w.node[n], setter_actor, NULL, &(setter){ w.sh[n], n, k });
+            assert_int_equal(au_send(l, (go_msg){ .go = 1 }), AU_OK);
+        }
+    set_goal g = { &w, 0 };
+    assert_true(sim_until(&w, sets_done, &g, AU_SEC(30)));
+    g.extra = 1;
+    au_share_orset_add((au_share_orset){ w.sh[2] }, "x", 1);
+    assert_true(sim_until(&w, sets_done, &g, AU_SEC(30))); /* everyone has x */
+    au_share_orset_add((au_share_orset){ w.sh[0] }, "x", 1);    /* a new add ... */
+    au_share_orset_remove((au_share_orset){ w.sh[1] }, "x", 1); /* ... and a remove not seeing it */
+    au_sim_run(sim, AU_SEC(5));
+    assert_true(sets_done(&g)); /* add-wins: x stays */
+    end_sim(&w);
+}
+
 /* Real threads: four threads add to one replica at once while another thread reads. */
 enum { THREADS = 4, PER_THREAD = 2000 };
 typedef struct thr { au_share *s; au_share *set; int k; } thr;
@@ -514,6 +564,7 @@ int main(void) {
         cmocka_unit_test(a_timeout_below_a_millisecond_is_refused_and_the_shortest_does_not_spin),
         cmocka_unit_test(failing_and_no_op_mutators_change_and_send_nothing),
         cmocka_unit_test(many_actors_mutating_one_replica_at_once_lose_nothing),
+        cmocka_unit_test(many_actors_adding_and_removing_in_one_orset_converge_add_wins),
         cmocka_unit_test(many_threads_mutating_one_replica_over_udp_lose_nothing),
         cmocka_unit_test(a_replica_restarted_on_the_same_port_counts_nothing_twice),
         cmocka_unit_test(mutations_made_while_the_seeds_are_down_spread_when_they_come_up),
