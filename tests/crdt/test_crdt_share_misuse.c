@@ -353,7 +353,8 @@ static bool sets_done(void *arg) {
         au_share_orset h = { g->w->sh[i] };
         if (au_share_orset_size(h) != 2 * 8 * 10 + (size_t)g->extra) return false;
         if (g->extra && !au_share_orset_contains(h, "x", 1)) return false;
-        if (au_share_orset_contains(h, "n0-a0-1", 7) || !au_share_orset_contains(h, "n1-a7-18", 8)) return false;
+        if (au_share_orset_contains(h, "n0-a0-1", 7)) return false;    /* removed */
+        if (!au_share_orset_contains(h, "n1-a7-18", 8)) return false;  /* kept */
     }
     return true;
 }
