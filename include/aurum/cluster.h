@@ -19,8 +19,9 @@
  *
  * Subscribers get au_cluster_update messages: the events since the last update, in order, the
  * current member set (alive and suspected members, self included) and a snapshot of the ring.
- * The first update a subscriber gets ends with ALONE or JOINED; whenever this node rejoins (after
- * being removed) an update ends with JOINED again.
+ * The first update a subscriber gets ends with ALONE or JOINED (INCOMPATIBLE if the join was
+ * refused, LEFT if the node left before it joined); whenever this node rejoins (after being
+ * removed) an update ends with JOINED again.
  *
  * Compatibility: nodes exchange a hash of their message-type tables at join (and in every sync);
  * the cluster protocol's own type ids are always in it, and applications fold theirs in with
@@ -61,7 +62,7 @@ typedef struct au_cluster_config {
     const char *name;              /**< registered name of the cluster actor on every node;
                                         default "cluster" */
     const char *const *seeds;      /**< "host:port" of nodes to join through; this node's own
-                                        address is skipped; none: start alone */
+                                        address (however spelled) is skipped; none: start alone */
     size_t nseeds;                 /**< entries in seeds */
     au_nanos ping_timeout;         /**< wait between join rounds to the seeds; default 300 ms */
     unsigned num_pings;            /**< join rounds before starting alone; default 5 */
@@ -82,7 +83,7 @@ typedef struct au_cluster_config {
                                         indirect_probes other members) before suspecting; default 3 */
     au_nanos req_timeout;          /**< wait after each request; default 100 ms */
     unsigned indirect_probes;      /**< members asked to probe a silent charge for us (SWIM's k);
-                                        default 3 */
+                                        default 3, at most 64 */
     au_nanos suspicion_min;        /**< suspicion timeout once every expected confirmation (R - 1
                                         other managers) arrived; default 200 ms */
     au_nanos suspicion_max;        /**< suspicion timeout with no confirmation (Lifeguard: the
@@ -193,13 +194,13 @@ AU_API au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_c
 AU_API au_err au_cluster_subscribe(au_cluster *c, au_cluster_update_lref subscriber);
 
 /** Leaves gracefully: the others are told at once (REMOVED, reason LEAVING), subscribers get
- *  LEFT, and the cluster actor stops. */
+ *  LEFT (also when the node is still joining, or was refused), and the cluster actor stops. */
 AU_API au_err au_cluster_leave(au_cluster *c);
 
 /** This node's member (its address and id; the id changes on no account during a run). */
 AU_API uint64_t au_cluster_id(const au_cluster *c);
 
-/** Fills *out with the cluster's statistics. */
+/** Fills *out with the cluster's statistics (all zero for a NULL c; nothing for a NULL out). */
 AU_API void au_cluster_stats_get(const au_cluster *c, au_cluster_stats *out);
 
 /* ---- the ring (consistent hashing with virtual nodes) ----------------------------------------- */
@@ -210,7 +211,9 @@ AU_API void au_cluster_stats_get(const au_cluster *c, au_cluster_stats *out);
 #define AU_RING_PROBES 8
 
 /** Builds a ring of n members (copied; duplicates by address keep the first), each at max(1,
- *  vnodes) positions hashed with XXH3 from (address, id, vnode). NULL when out of memory. */
+ *  vnodes) positions hashed with XXH3 from (address, id, vnode); replication_factor 0 means 2,
+ *  and any larger than the member count costs as much as the member count. NULL when out of
+ *  memory or when members is NULL with n > 0. */
 AU_API au_ring *au_ring_build(const au_cluster_member *members, size_t n,
                               unsigned replication_factor);
 /** Takes another reference to a snapshot; returns it. */
@@ -223,7 +226,8 @@ AU_API size_t au_ring_size(const au_ring *ring);
 AU_API const au_cluster_member *au_ring_member(const au_ring *ring, size_t i);
 /** The replication factor the ring was built with. */
 AU_API unsigned au_ring_replication_factor(const au_ring *ring);
-/** The owner of a key (any bytes), or NULL for an empty ring. */
+/** The owner of a key (any bytes), or NULL for an empty ring (or a NULL key with len > 0). The
+ *  functions below write nothing and return 0 for a NULL out. */
 AU_API const au_cluster_member *au_ring_owner(const au_ring *ring, const void *key, size_t len);
 /** The replica set of a key: the owner, then the next distinct members clockwise; up to max.
  *  Returns how many were written. */

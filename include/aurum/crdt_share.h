@@ -121,7 +121,7 @@ typedef struct au_share_config {
     size_t npriority;               /**< entries in priority */
     au_nanos timeout;               /**< re-send interval while a peer has not acked (plus
                                          ack_delay), and the shortest interval between rounds;
-                                         default 50 ms */
+                                         default 50 ms, at least 1 ms */
     au_nanos catchup_delay;         /**< how long a member needing the full state waits for its
                                          ring managers before other peers send it theirs, and the
                                          interval between full states from one peer; default
@@ -191,10 +191,12 @@ typedef struct au_share_stats {
     uint64_t pruned;           /**< departed members pruned */
 } au_share_stats;
 
-/** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start; the
- *  replica subscribes to it). AU_EINVAL for a bad configuration (no name, name too long);
- *  AU_EEXIST when a replica of that name exists on the node; AU_ENOMEM; AU_EFULL without a
- *  layer slot. The first replica on a node attaches the "crdt" layer. */
+/** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start on the
+ *  same node, else AU_EINVAL; the replica subscribes to it). AU_EINVAL for a bad configuration
+ *  (no name, name too long, timeout below 1 ms) or a vtable without one of name, create, free,
+ *  join, is_bottom, encode, decode, copy, delta_minus; AU_EEXIST when a replica of that name
+ *  exists on the node; AU_ENOMEM; AU_EFULL without a layer slot. The first replica on a node
+ *  attaches the "crdt" layer. */
 AU_API au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *type,
                              const au_share_config *cfg, au_share **out);
 
@@ -228,7 +230,7 @@ AU_API au_err au_share_snapshot(au_share *s, void **out);
  *  change. A subscriber that has stopped is dropped. */
 AU_API au_err au_share_subscribe(au_share *s, au_share_changed_lref subscriber);
 
-/** Fills *out with the replica's statistics. */
+/** Fills *out with the replica's statistics (all zero for a NULL s; nothing for a NULL out). */
 AU_API void au_share_stats_get(au_share *s, au_share_stats *out);
 
 /* ---- typed replicas ------------------------------------------------------------------------ */

@@ -83,7 +83,7 @@ typedef struct au_device_server_config {
     unsigned replica_copies;   /**< standby copies of each record on the ring's next members;
                                     default 1 (0 is taken as the default; the maximum is 3) */
     au_nanos forget_after;     /**< a down device is forgotten after this; default 60 s */
-    au_nanos tick;             /**< the polling timer's period; default 5 ms */
+    au_nanos tick;             /**< the polling timer's period; default 5 ms (at least 1 ms) */
     bool no_table;             /**< do not keep the Devices CRDT (au_device_server_table);
                                     default false: kept */
 } au_device_server_config;
@@ -142,16 +142,18 @@ typedef struct au_device_server_stats {
                                       re-announcing */
 } au_device_server_stats;
 
-/** Starts the device server on `node`, following `cluster`'s ring (both must be running; one
- *  device server per node). cfg may be NULL. AU_EINVAL for a bad argument, AU_EEXIST when the
- *  endpoint name is taken, AU_EFULL without a layer slot, AU_ENOMEM. */
+/** Starts the device server on `node`, following `cluster`'s ring (both must be running, and the
+ *  cluster must be the node's own, else AU_EINVAL; one device server per node). cfg may be
+ *  NULL. AU_EINVAL for a bad argument, AU_EEXIST when the endpoint name is taken, AU_EFULL
+ *  without a layer slot, AU_ENOMEM. */
 AU_API au_err au_device_server_start(au_node *node, au_cluster *cluster,
                                      const au_device_server_config *cfg, au_device_server **out);
 
-/** Adds a subscriber to this node's device events (at most 16 subscribers). AU_EFULL beyond. */
+/** Adds a subscriber to this node's device events (at most 16 subscribers whose actors have not
+ *  stopped). AU_EFULL beyond. */
 AU_API au_err au_device_server_subscribe(au_device_server *ds, au_device_event_lref subscriber);
 
-/** Adds a receiver of user messages from devices (at most 16). AU_EFULL beyond. */
+/** Adds a receiver of user messages from devices (at most 16 not stopped). AU_EFULL beyond. */
 AU_API au_err au_device_server_receive(au_device_server *ds, au_device_message_lref receiver);
 
 /** Sends a user message (type id, CBOR payload, copied) to a device through its owner, from
@@ -169,7 +171,7 @@ AU_API au_err au_device_server_send(au_device_server *ds, uint64_t device, uint6
 #define au_device_message_decode(msg, T, out) \
     au_device_message_decode_((msg), &au_type_##T, _Generic((out), T *: (out)))
 
-/** Fills *out with this node's counters. */
+/** Fills *out with this node's counters (all zero for a NULL ds; nothing for a NULL out). */
 AU_API void au_device_server_stats_get(au_device_server *ds, au_device_server_stats *out);
 
 /** The node (cluster id) that owns `device` according to this node's ring now, 0 for an empty
@@ -213,7 +215,7 @@ typedef struct au_device_entry {
 AU_API struct au_share *au_device_server_table(au_device_server *ds);
 /** Encodes *e as stored in the table. */
 AU_API void au_device_entry_encode(const au_device_entry *e, uint8_t out[AU_DEVICE_ENTRY_SIZE]);
-/** Decodes a table value; false if it is not AU_DEVICE_ENTRY_SIZE bytes. */
+/** Decodes a table value; false if it is not AU_DEVICE_ENTRY_SIZE bytes (or out is NULL). */
 AU_API bool au_device_entry_decode(const void *bytes, size_t len, au_device_entry *out);
 
 AU_API au_err au_device_send_(au_device_server *ds, uint64_t device, au_type *type, const void *value);

@@ -46,6 +46,9 @@
 
 #define LOG(level, ...) au_log(AU_LOG_CLUSTER, level, __VA_ARGS__)
 #define MAX_R 16
+/* indirect_probes at most: each request round sends that many probe requests (picked at random
+ * among the other members, so with few members the same one may be asked more than once) */
+#define MAX_INDIRECT 64
 /* How long a node that seems cut off itself holds its verdicts (see isolated(), check_charges). */
 #define ISOLATION_HOLD AU_SEC(3)
 #define MAX_ADDR 63
@@ -1105,7 +1108,12 @@ static void tick(au_ctx *ctx, cl_state *s) {
 /* ---- leave ------------------------------------------------------------------------------------ */
 
 static void leave(cl_state *s) {
-    if (s->phase != IN) return;
+    if (s->phase == LEFT) return;
+    if (s->phase != IN) { /* joining or refused: nobody to tell but the subscribers */
+        self_event(s, AU_CLUSTER_LEFT);
+        s->phase = LEFT;
+        return;
+    }
     cl_table_set(&s->t, s->me, s->me->id, s->me->inc + 1, CL_LEFT, s->me->vnodes);
     cl_update u = cl_member_update(s->me);
     /* told directly, not gossiped: managers, charges, then random members, 2·fanout + 2R */
@@ -1278,8 +1286,8 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
     const char *addr = au_node_address(node);
     if (!node || !out || !addr || !*addr || strlen(addr) > MAX_ADDR) return AU_EINVAL;
     if (!(c.phi > 0 && c.phi < 1) || c.capacity > AU_DETECTOR_MAX_CAPACITY || c.replication_factor > MAX_R ||
-        c.vnodes > 4096 || c.max_piggyback > CL_MAX_UPDATES || c.suspicion_min > c.suspicion_max ||
-        (c.nseeds && !c.seeds))
+        c.vnodes > 4096 || c.max_piggyback > CL_MAX_UPDATES || c.indirect_probes > MAX_INDIRECT ||
+        c.suspicion_min > c.suspicion_max || (c.nseeds && !c.seeds))
         return AU_EINVAL;
     cl_state st = { .cfg = c };
     st.cfg.seeds = NULL;
@@ -1289,6 +1297,9 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
     st.cfg.name = strdup(c.name);
     au_cluster *h = calloc(1, sizeof *h);
     if (!st.seeds || !st.cfg.name || !h) goto nomem;
+    struct sockaddr_storage self;
+    socklen_t self_len;
+    bool self_ok = au_address_resolve(addr, &self, &self_len) == AU_OK;
     for (size_t i = 0; i < c.nseeds; i++) {
         struct sockaddr_storage ss;
         socklen_t len;
@@ -1299,7 +1310,10 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
             free(h);
             return AU_EINVAL;
         }
-        if (strcmp(c.seeds[i], addr) == 0) continue; /* own address: skipped */
+        /* own address, however spelled ("localhost:4000" for 127.0.0.1:4000): skipped */
+        if (strcmp(c.seeds[i], addr) == 0 ||
+            (self_ok && au_address_equal((struct sockaddr *)&ss, (struct sockaddr *)&self)))
+            continue;
         if (!(st.seeds[st.nseeds] = strdup(c.seeds[i]))) goto nomem;
         st.nseeds++;
     }
@@ -1352,6 +1366,7 @@ au_err au_cluster_leave(au_cluster *c) {
 uint64_t au_cluster_id(const au_cluster *c) { return c ? c->id : 0; }
 
 void au_cluster_stats_get(const au_cluster *c, au_cluster_stats *out) {
+    if (!out) return;
     *out = (au_cluster_stats){ 0 };
     if (!c) return;
 #define STAT_READ(n) out->n = au_stat_read(&c->n);

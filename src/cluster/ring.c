@@ -46,10 +46,11 @@ struct au_ring {
     struct au_ring *next;       /* in its intern bucket */
     bool interned;              /* in the intern table (under interned_lock) */
     unsigned rf;
+    size_t stride;              /* managers per member kept: min(rf, n), so a huge rf costs nothing */
     size_t n, npoints;
     au_cluster_member *members; /* sorted by address; addresses owned */
     point *points;              /* sorted */
-    uint32_t *managers;         /* n × rf, UINT32_MAX past a member's count */
+    uint32_t *managers;         /* n × stride, UINT32_MAX past a member's count */
     uint32_t *nmanagers;        /* n */
 };
 
@@ -204,6 +205,7 @@ static void ring_free(au_ring *r) {
 }
 
 au_ring *au_ring_build(const au_cluster_member *members, size_t n, unsigned rf) {
+    if (!members && n) return NULL;
     rf = rf ? rf : 2;
     uint64_t content = set_hash(members, n);
     au_ring *shared = intern_find(content, members, n, rf);
@@ -233,7 +235,8 @@ au_ring *au_ring_build(const au_cluster_member *members, size_t n, unsigned rf) 
     size_t np = 0;
     for (size_t i = 0; i < r->n; i++) np += r->members[i].vnodes ? r->members[i].vnodes : 1;
     r->points = malloc((np ? np : 1) * sizeof *r->points);
-    r->managers = malloc((r->n ? r->n : 1) * r->rf * sizeof *r->managers);
+    r->stride = r->rf < r->n ? r->rf : r->n; /* no member has more than n - 1 managers */
+    r->managers = malloc((r->n ? r->n * r->stride : 1) * sizeof *r->managers);
     r->nmanagers = calloc(r->n ? r->n : 1, sizeof *r->nmanagers);
     if (!r->points || !r->managers || !r->nmanagers) goto fail;
     for (size_t i = 0; i < r->n; i++) {
@@ -245,7 +248,7 @@ au_ring *au_ring_build(const au_cluster_member *members, size_t n, unsigned rf) 
     for (size_t i = 0; i < r->n; i++) {
         uint64_t k0 = position(&r->members[i], 0);
         size_t at = successor(r, k0); /* the member's own primary point (or a tie before it) */
-        r->nmanagers[i] = (uint32_t)walk(r, at, (uint32_t)i, &r->managers[i * r->rf], r->rf);
+        r->nmanagers[i] = (uint32_t)walk(r, at, (uint32_t)i, &r->managers[i * r->stride], r->stride);
     }
     intern_add(r);
     return r;
@@ -306,13 +309,13 @@ static size_t owner_point(const au_ring *r, const void *key, size_t len) {
 }
 
 const au_cluster_member *au_ring_owner(const au_ring *r, const void *key, size_t len) {
-    if (!r || r->npoints == 0) return NULL;
+    if (!r || r->npoints == 0 || (!key && len)) return NULL;
     return &r->members[r->points[owner_point(r, key, len)].member];
 }
 
 size_t au_ring_replicas(const au_ring *r, const void *key, size_t len,
                         const au_cluster_member **out, size_t max) {
-    if (!r || r->npoints == 0 || max == 0) return 0;
+    if (!r || r->npoints == 0 || max == 0 || !out || (!key && len)) return 0;
     uint32_t idx[64];
     if (max > 64) max = 64;
     size_t got = walk(r, owner_point(r, key, len), UINT32_MAX, idx, max);
@@ -323,21 +326,21 @@ size_t au_ring_replicas(const au_ring *r, const void *key, size_t len,
 size_t au_ring_managers(const au_ring *r, const char *address, const au_cluster_member **out,
                         size_t max) {
     long i = au_ring_find(r, address);
-    if (i < 0) return 0;
+    if (i < 0 || !out) return 0;
     size_t got = 0;
     for (uint32_t k = 0; k < r->nmanagers[i] && got < max; k++)
-        out[got++] = &r->members[r->managers[(size_t)i * r->rf + k]];
+        out[got++] = &r->members[r->managers[(size_t)i * r->stride + k]];
     return got;
 }
 
 size_t au_ring_charges(const au_ring *r, const char *address, const au_cluster_member **out,
                        size_t max) {
     long me = au_ring_find(r, address);
-    if (me < 0) return 0;
+    if (me < 0 || !out) return 0;
     size_t got = 0;
     for (size_t i = 0; i < r->n && got < max; i++)
         for (uint32_t k = 0; k < r->nmanagers[i]; k++)
-            if (r->managers[i * r->rf + k] == (uint32_t)me) {
+            if (r->managers[i * r->stride + k] == (uint32_t)me) {
                 out[got++] = &r->members[i];
                 break;
             }

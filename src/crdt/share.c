@@ -928,17 +928,26 @@ AU_ACTOR(share_actor, sh_state, sh_msg, .pre_start = sh_pre_start, .recv = sh_re
 
 /* ---- the API ---------------------------------------------------------------------------------- */
 
+/* Whether a vtable has everything the replica calls (prune is optional: no pruning). */
+static bool vtable_ok(const au_crdt_type *t) {
+    return t && t->name && t->create && t->free && t->join && t->is_bottom && t->encode && t->decode &&
+           t->copy && t->delta_minus;
+}
+
 au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *type,
                       const au_share_config *cfg, au_share **out) {
-    if (!node || !cluster || !type || !cfg || !out || !cfg->name || !*cfg->name ||
+    if (!node || !cluster || !vtable_ok(type) || !cfg || !out || !cfg->name || !*cfg->name ||
         strlen(cfg->name) > NAME_MAX_ || (cfg->npriority && !cfg->priority))
         return AU_EINVAL;
     const char *addr = au_node_address(node);
     if (!addr || !*addr) return AU_EINVAL;
+    /* another node's cluster: the replica would take that node's id as its own */
+    if (au_cluster_id(cluster) != au_node_incarnation(node)) return AU_EINVAL;
     *out = NULL;
     sh_state st = { .node = node, .cluster = cluster, .t = type, .cfg = *cfg, .addr = addr };
     if (!st.cfg.amount) st.cfg.amount = 1;
     if (!st.cfg.timeout) st.cfg.timeout = AU_MSEC(50);
+    if (st.cfg.timeout < AU_MSEC(1)) return AU_EINVAL; /* shorter: the re-send timer only spins */
     if (!st.cfg.catchup_delay) st.cfg.catchup_delay = 8 * st.cfg.timeout;
     if (!st.cfg.max_message) st.cfg.max_message = (16u << 20) - 4096;
     if (!st.cfg.prune_delay) st.cfg.prune_delay = AU_SEC(10);
@@ -1072,6 +1081,7 @@ au_err au_share_subscribe(au_share *s, au_share_changed_lref subscriber) {
 }
 
 void au_share_stats_get(au_share *s, au_share_stats *out) {
+    if (!out) return;
     *out = (au_share_stats){ 0 };
     if (!s) return;
 #define STAT_READ(n) out->n = au_stat_read(&s->n);
@@ -1131,7 +1141,8 @@ au_err au_share_orset_remove(au_share_orset h, const void *elem, size_t len) {
 typedef struct orset_q { const void *e; size_t len; bool in; size_t n; } orset_q;
 static void r_orset(const au_orset *st, void *arg) {
     orset_q *q = arg;
-    q->in = q->e ? au_orset_contains(st, q->e, q->len) : false;
+    /* (NULL, 0) is the empty element, as au_share_orset_add takes it */
+    q->in = q->e || !q->len ? au_orset_contains(st, q->e ? q->e : "", q->len) : false;
     q->n = au_orset_size(st);
 }
 bool au_share_orset_contains(au_share_orset h, const void *elem, size_t len) {

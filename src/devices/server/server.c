@@ -1031,6 +1031,7 @@ static void ds_free(void *arg) {
 au_err au_device_server_start(au_node *node, au_cluster *cluster,
                               const au_device_server_config *cfg, au_device_server **out) {
     if (!node || !cluster || !out) return AU_EINVAL;
+    if (au_cluster_id(cluster) != au_node_incarnation(node)) return AU_EINVAL; /* another node's */
     *out = NULL;
     au_device_server_config c = cfg ? *cfg : (au_device_server_config){ 0 };
     if (!c.name) c.name = AU_DEVICE_SERVER_NAME;
@@ -1044,6 +1045,7 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     if (c.replica_copies > 3) return AU_EINVAL;
     if (!c.forget_after) c.forget_after = AU_SEC(60);
     if (!c.tick) c.tick = AU_MSEC(5);
+    if (c.tick < AU_MSEC(1)) return AU_EINVAL; /* a finer timer only spins */
     au_device_server *ds = calloc(1, sizeof *ds);
     if (!ds) return AU_ENOMEM;
     pthread_mutex_init(&ds->lock, NULL);
@@ -1092,9 +1094,23 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     return AU_OK;
 }
 
+/* Drops the entries of lrefs[0 .. *n) whose actor has stopped (their slots are free again). */
+static void drop_stopped(au_ref *lrefs, size_t stride, size_t *n) {
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++) {
+        au_ref *r = (au_ref *)((char *)lrefs + i * stride);
+        uint32_t depth;
+        if (au_mailbox_depth_(*r, &depth) == AU_ESTOPPED) continue;
+        if (k != i) memcpy((char *)lrefs + k * stride, r, stride);
+        k++;
+    }
+    *n = k;
+}
+
 au_err au_device_server_subscribe(au_device_server *ds, au_device_event_lref subscriber) {
     if (!ds || au_ref_is_null(subscriber.raw)) return AU_EINVAL;
     pthread_mutex_lock(&ds->lock);
+    if (ds->nsubs == MAX_SUBS) drop_stopped(&ds->subs[0].raw, sizeof ds->subs[0], &ds->nsubs);
     au_err err = ds->nsubs < MAX_SUBS ? AU_OK : AU_EFULL;
     if (!err) ds->subs[ds->nsubs++] = subscriber;
     pthread_mutex_unlock(&ds->lock);
@@ -1104,6 +1120,7 @@ au_err au_device_server_subscribe(au_device_server *ds, au_device_event_lref sub
 au_err au_device_server_receive(au_device_server *ds, au_device_message_lref receiver) {
     if (!ds || au_ref_is_null(receiver.raw)) return AU_EINVAL;
     pthread_mutex_lock(&ds->lock);
+    if (ds->nrecvs == MAX_SUBS) drop_stopped(&ds->recvs[0].raw, sizeof ds->recvs[0], &ds->nrecvs);
     au_err err = ds->nrecvs < MAX_SUBS ? AU_OK : AU_EFULL;
     if (!err) ds->recvs[ds->nrecvs++] = receiver;
     pthread_mutex_unlock(&ds->lock);
@@ -1136,6 +1153,7 @@ au_err au_device_message_decode_(const au_device_message *msg, au_type *type, vo
 }
 
 void au_device_server_stats_get(au_device_server *ds, au_device_server_stats *out) {
+    if (!out) return;
     if (!ds) {
         memset(out, 0, sizeof *out);
         return;
@@ -1183,7 +1201,7 @@ void au_device_entry_encode(const au_device_entry *e, uint8_t out[AU_DEVICE_ENTR
 
 bool au_device_entry_decode(const void *bytes, size_t len, au_device_entry *out) {
     const uint8_t *p = bytes;
-    if (!p || len != AU_DEVICE_ENTRY_SIZE) return false;
+    if (!p || !out || len != AU_DEVICE_ENTRY_SIZE) return false;
     *out = (au_device_entry){ 0 };
     for (int i = 0; i < 8; i++) out->owner |= (uint64_t)p[i] << (8 * i);
     for (int i = 0; i < 8; i++) out->incarnation |= (uint64_t)p[8 + i] << (8 * i);

@@ -1,0 +1,338 @@
+/* test_device_misuse.c — the device server as an adversarial user meets it, in the
+ * deterministic simulator: NULL and absurd arguments and knobs (error codes, never a crash or a
+ * hang), subscriber and receiver limits, a second server on one node, the table bounds under an
+ * announce flood, hostile announces, and au_node_stop while devices are being polled (run under
+ * ASan / valgrind: everything freed). The devices are a small model of the device half of the
+ * protocol (one actor on a host node answering every request it gets, as test_device_sim's). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include <aurum/aurum.h>
+#include <aurum/cluster.h>
+#include <aurum/crdt_share.h>
+#include <aurum/device_server.h>
+#include <aurum/sim.h>
+#include <aurum/testkit.h>
+
+enum { NS = 3, ND = 40 };
+
+typedef struct world {
+    au_sim *sim;
+    au_driver drv;
+    au_node *node[NS];
+    au_cluster *cl[NS];
+    au_device_server *ds[NS];
+    char addr[NS][64];
+    au_node *host;
+    au_device_down_ref fleet;
+    int answered;
+} world;
+
+/* ---- the model devices: announce on demand, answer every request ------------------------------ */
+
+typedef struct fleet_state { world *w; } fleet_state;
+static void fleet_recv(au_ctx *ctx, fleet_state *self, au_device_down *m) {
+    char from[64];
+    if (m->tag != au_device_down_request || !au_ctx_origin(ctx, from, sizeof from)) return;
+    au_device_request *r = &m->request;
+    au_device_up_ref back =
+        au_forge(au_device_up, au_device_up, au_ctx_node(ctx), AU_DEVICE_SERVER_NAME, from);
+    au_send(back, ((au_device_up){ .tag = au_device_up_heartbeat,
+                                   .heartbeat = { .device = r->device, .incarnation = r->incarnation,
+                                                  .request = r->request, .clock = 1 } }));
+    if (self->w) self->w->answered++;
+}
+AU_ACTOR(fleet_actor, fleet_state, au_device_down, .recv = fleet_recv);
+
+static void announce(world *w, int server, uint64_t device, uint32_t interval_ms) {
+    au_device_up_ref to =
+        au_forge(au_device_up, au_device_up, w->host, AU_DEVICE_SERVER_NAME, w->addr[server]);
+    au_send(to, ((au_device_up){ .tag = au_device_up_announce,
+                                 .announce = { .device = device, .incarnation = 1, .clock = 1,
+                                               .interval_ms = interval_ms, .owner = 0,
+                                               .max_datagram = 512 } }));
+}
+
+static void start_world(world *w, uint64_t seed, int ns, const au_device_server_config *cfg) {
+    memset(w, 0, sizeof *w);
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = seed }, &w->sim), AU_OK);
+    w->drv = au_sim_driver(w->sim);
+    for (int i = 0; i < ns; i++) {
+        assert_int_equal(au_node_start(&(au_node_config){ .driver = &w->drv }, &w->node[i]), AU_OK);
+        snprintf(w->addr[i], sizeof w->addr[i], "%s", au_node_address(w->node[i]));
+        const char *seeds[1] = { w->addr[0] };
+        assert_int_equal(au_cluster_start(w->node[i], &(au_cluster_config){ .seeds = i ? seeds : NULL,
+                                                                            .nseeds = i ? 1 : 0,
+                                                                            .ping_timeout = AU_MSEC(50),
+                                                                            .no_leave_on_stop = true },
+                                          &w->cl[i]), AU_OK);
+        if (cfg) assert_int_equal(au_device_server_start(w->node[i], w->cl[i], cfg, &w->ds[i]), AU_OK);
+    }
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = &w->drv }, &w->host), AU_OK);
+    w->fleet = au_spawn(w->host, fleet_actor, AU_DEVICE_CLIENT_NAME, &(fleet_state){ w });
+    assert_false(au_ref_is_null(w->fleet.raw));
+    au_sim_run(w->sim, AU_SEC(2)); /* the cluster forms */
+}
+
+static void stop_world(world *w) {
+    for (int i = 0; i < NS; i++)
+        if (w->node[i]) au_node_stop(w->node[i]);
+    if (w->host) au_node_stop(w->host);
+    au_sim_destroy(w->sim);
+}
+
+static int owners(world *w, uint64_t device) {
+    int n = 0;
+    for (int i = 0; i < NS; i++)
+        if (w->ds[i] && au_device_server_polls(w->ds[i], device)) n++;
+    return n;
+}
+
+/* ---- arguments -------------------------------------------------------------------------------- */
+
+AU_LOCAL_ROOT(ev_msg, (event, au_device_event, AU_LOCAL), (message, au_device_message, AU_LOCAL));
+typedef struct sink { int unused; } sink;
+static void sink_recv(au_ctx *ctx, sink *self, ev_msg *m) { (void)ctx, (void)self, (void)m; }
+AU_ACTOR(sink_actor, sink, ev_msg, .recv = sink_recv);
+
+static void null_and_bad_arguments_get_error_codes(void **st) {
+    static world w;
+    start_world(&w, 301, 1, NULL);
+    au_device_server *ds = NULL;
+    char name65[66];
+    memset(name65, 'n', 65);
+    name65[65] = 0;
+    assert_int_equal(au_device_server_start(NULL, w.cl[0], NULL, &ds), AU_EINVAL);
+    assert_int_equal(au_device_server_start(w.node[0], NULL, NULL, &ds), AU_EINVAL);
+    assert_int_equal(au_device_server_start(w.node[0], w.cl[0], NULL, NULL), AU_EINVAL);
+    assert_int_equal(
+        au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .name = name65 }, &ds),
+        AU_EINVAL);
+    assert_int_equal(
+        au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .down_after = 1 }, &ds),
+        AU_EINVAL);
+    assert_int_equal(
+        au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .replica_copies = 4 }, &ds),
+        AU_EINVAL);
+    /* another node's cluster: it would poll under that node's id */
+    au_node *other;
+    au_cluster *other_cl;
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = &w.drv }, &other), AU_OK);
+    assert_int_equal(au_cluster_start(other, NULL, &other_cl), AU_OK);
+    assert_int_equal(au_device_server_start(w.node[0], other_cl, NULL, &ds), AU_EINVAL);
+    assert_int_equal(au_device_server_start(other, w.cl[0], NULL, &ds), AU_EINVAL);
+    assert_null(ds);
+    assert_int_equal(au_device_server_start(w.node[0], w.cl[0], NULL, &ds), AU_OK);
+    au_device_server *again = NULL;
+    assert_int_not_equal(au_device_server_start(w.node[0], w.cl[0], NULL, &again), AU_OK);
+    assert_int_not_equal(
+        au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .no_table = true }, &again),
+        AU_OK);
+    assert_null(again);
+
+    /* calls on NULL and with bad values */
+    assert_int_equal(au_device_server_subscribe(NULL, (au_device_event_lref){ 0 }), AU_EINVAL);
+    assert_int_equal(au_device_server_subscribe(ds, (au_device_event_lref){ 0 }), AU_EINVAL);
+    assert_int_equal(au_device_server_receive(NULL, (au_device_message_lref){ 0 }), AU_EINVAL);
+    assert_int_equal(au_device_server_receive(ds, (au_device_message_lref){ 0 }), AU_EINVAL);
+    assert_int_equal(au_device_server_send(NULL, 1, 1, "x", 1), AU_EINVAL);
+    assert_int_equal(au_device_server_send(ds, 0, 1, "x", 1), AU_EINVAL);
+    assert_int_equal(au_device_server_send(ds, 1, 1, NULL, 1), AU_EINVAL);
+    assert_int_equal(au_device_server_send(ds, 12345, 1, "x", 1), AU_OK); /* unknown: dropped there */
+    assert_int_equal(au_device_message_decode_(NULL, NULL, NULL), AU_EINVAL);
+    assert_int_equal(au_device_send_(NULL, 1, NULL, NULL), AU_EINVAL);
+    assert_int_equal(au_device_server_owner_of(NULL, 1), 0);
+    assert_false(au_device_server_polls(NULL, 1));
+    assert_int_equal(au_device_server_state(NULL, 1), 0);
+    assert_null(au_device_server_table(NULL));
+    au_device_server_stats s;
+    memset(&s, 0xff, sizeof s);
+    au_device_server_stats_get(NULL, &s);
+    assert_int_equal(s.owned, 0);
+    au_device_server_stats_get(NULL, NULL); /* nowhere to write: nothing written */
+    au_device_server_stats_get(ds, NULL);
+    au_device_entry e;
+    uint8_t bytes[AU_DEVICE_ENTRY_SIZE] = { 0 };
+    assert_false(au_device_entry_decode(NULL, AU_DEVICE_ENTRY_SIZE, &e));
+    assert_false(au_device_entry_decode(bytes, AU_DEVICE_ENTRY_SIZE - 1, &e));
+    assert_false(au_device_entry_decode(bytes, AU_DEVICE_ENTRY_SIZE, NULL));
+    assert_true(au_device_entry_decode(bytes, AU_DEVICE_ENTRY_SIZE, &e));
+
+    /* at most 16 subscribers and 16 receivers */
+    ev_msg_lref l = au_spawn(w.node[0], sink_actor, NULL, NULL);
+    for (int i = 0; i < 16; i++) {
+        assert_int_equal(au_device_server_subscribe(ds, au_narrow_local(ev_msg, au_device_event, l)), AU_OK);
+        assert_int_equal(au_device_server_receive(ds, au_narrow_local(ev_msg, au_device_message, l)), AU_OK);
+    }
+    assert_int_equal(au_device_server_subscribe(ds, au_narrow_local(ev_msg, au_device_event, l)), AU_EFULL);
+    assert_int_equal(au_device_server_receive(ds, au_narrow_local(ev_msg, au_device_message, l)), AU_EFULL);
+    au_stop(l); /* a stopped subscriber: events to it go nowhere, harmlessly */
+    w.ds[0] = ds;
+    announce(&w, 0, 77, 100);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_true(au_device_server_polls(ds, 77));
+    /* the stopped one's slots are free again: a new subscriber and receiver fit (they were
+     * refused with AU_EFULL for good once 16 subscribers had come and gone) */
+    ev_msg_lref l2 = au_spawn(w.node[0], sink_actor, NULL, NULL);
+    assert_int_equal(au_device_server_subscribe(ds, au_narrow_local(ev_msg, au_device_event, l2)), AU_OK);
+    assert_int_equal(au_device_server_receive(ds, au_narrow_local(ev_msg, au_device_message, l2)), AU_OK);
+    for (int i = 1; i < 16; i++) {
+        assert_int_equal(au_device_server_subscribe(ds, au_narrow_local(ev_msg, au_device_event, l2)), AU_OK);
+        assert_int_equal(au_device_server_receive(ds, au_narrow_local(ev_msg, au_device_message, l2)), AU_OK);
+    }
+    assert_int_equal(au_device_server_subscribe(ds, au_narrow_local(ev_msg, au_device_event, l2)), AU_EFULL);
+    assert_int_equal(au_device_server_receive(ds, au_narrow_local(ev_msg, au_device_message, l2)), AU_EFULL);
+    au_node_stop(other);
+    stop_world(&w);
+}
+
+/* A tick below a millisecond is refused: one of a nanosecond was accepted and then polled as
+ * fast as the clock allowed, so the simulation never got past the first virtual millisecond
+ * (and a real node spun its CPU). The finest allowed tick polls without spinning. */
+static void a_tick_below_a_millisecond_is_refused_and_the_finest_does_not_spin(void **st) {
+    static world w;
+    start_world(&w, 302, 2, NULL);
+    au_device_server *ds = NULL;
+    assert_int_equal(au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .tick = 1 }, &ds),
+                     AU_EINVAL);
+    assert_int_equal(
+        au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .tick = AU_MSEC(1) - 1 }, &ds),
+        AU_EINVAL);
+    assert_null(ds);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(au_device_server_start(
+                             w.node[i], w.cl[i],
+                             &(au_device_server_config){ .tick = AU_MSEC(1), .no_table = true }, &w.ds[i]),
+                         AU_OK);
+    au_sim_run(w.sim, AU_SEC(1));
+    announce(&w, 0, 5, 100);
+    uint64_t e0 = au_sim_events(w.sim);
+    au_sim_run(w.sim, AU_SEC(2));
+    uint64_t events = au_sim_events(w.sim) - e0;
+    fprintf(stderr, "2 s with a 1 ms tick: %llu events\n", (unsigned long long)events);
+    assert_true(events < 200000);
+    assert_int_equal(owners(&w, 5), 1);
+    stop_world(&w);
+}
+
+static void absurd_knobs_neither_hang_nor_crash(void **st) {
+    static world w;
+    start_world(&w, 303, 2, &(au_device_server_config){ .tick = UINT64_MAX / 2, .forget_after = UINT64_MAX,
+                                                        .min_interval_ms = UINT32_MAX,
+                                                        .max_devices = UINT32_MAX,
+                                                        .new_per_second = UINT32_MAX,
+                                                        .down_after = UINT32_MAX });
+    announce(&w, 0, 6, 1);
+    au_sim_run(w.sim, AU_SEC(3));
+    stop_world(&w);
+}
+
+/* ---- bounds under hostile announces --------------------------------------------------------- */
+
+static void an_announce_flood_is_bounded_by_the_table_and_the_rate(void **st) {
+    static world w;
+    start_world(&w, 304, 1,
+                &(au_device_server_config){ .max_devices = 10, .new_per_second = 1000, .no_table = true });
+    for (uint64_t d = 1; d <= 500; d++) announce(&w, 0, d, 1000);
+    /* and announces that are not valid at all */
+    announce(&w, 0, 0, 1000);  /* device 0 */
+    announce(&w, 0, 9999, 0);  /* interval 0 */
+    au_sim_run(w.sim, AU_SEC(1));
+    au_device_server_stats s;
+    au_device_server_stats_get(w.ds[0], &s);
+    assert_int_equal(s.owned + s.standby, 10);
+    assert_true(s.drops_table_full >= 490);
+    assert_true(s.drops_invalid >= 2);
+    stop_world(&w);
+
+    start_world(&w, 305, 1, &(au_device_server_config){ .new_per_second = 20, .no_table = true });
+    for (uint64_t d = 1; d <= 500; d++) announce(&w, 0, d, 1000);
+    au_sim_run(w.sim, AU_MSEC(500));
+    au_device_server_stats_get(w.ds[0], &s);
+    assert_true(s.owned <= 40); /* one second's burst, plus what the bucket refilled */
+    assert_true(s.drops_rate >= 400);
+    stop_world(&w);
+}
+
+/* ---- stopping while devices are polled -------------------------------------------------------- */
+
+static void stopping_servers_while_polling_frees_everything(void **st) {
+    static world w;
+    start_world(&w, 306, NS, &(au_device_server_config){ 0 });
+    for (uint64_t d = 1; d <= ND; d++) announce(&w, (int)(d % NS), d, 50);
+    au_sim_run(w.sim, AU_SEC(2));
+    int owned = 0;
+    for (uint64_t d = 1; d <= ND; d++) owned += owners(&w, d) == 1;
+    assert_int_equal(owned, ND);
+    assert_true(w.answered > 0);
+    /* one server stops with requests, hand-overs and table deltas in flight; then the rest */
+    au_node_stop(w.node[1]), w.node[1] = NULL, w.ds[1] = NULL;
+    au_sim_run(w.sim, AU_MSEC(7));
+    stop_world(&w);
+}
+
+/* Real UDP on 127.0.0.1 port 0, real threads: three nodes with a cluster, a shared counter and
+ * a device server each, stopped while the joins, the counter's dispersal and the polling of
+ * devices (announced from a fourth node) are all under way: at once, and after 50 ms. */
+static void stopping_real_nodes_with_every_layer_busy_frees_everything(void **st) {
+    for (int round = 0; round < 2; round++) {
+        au_node *n[4] = { 0 };
+        au_cluster *c[3];
+        au_share *sh[3];
+        au_device_server *ds[3];
+        char addr[3][64];
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(
+                au_node_start(&(au_node_config){ .bind = "127.0.0.1:0", .workers = 1, .no_spin = true },
+                              &n[i]),
+                AU_OK);
+        for (int i = 0; i < 3; i++) snprintf(addr[i], sizeof addr[i], "%s", au_node_address(n[i]));
+        const char *seeds[] = { addr[0], addr[1] };
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(
+                au_cluster_start(
+                    n[i], &(au_cluster_config){ .seeds = seeds, .nseeds = 2, .ping_timeout = AU_MSEC(20) },
+                    &c[i]),
+                AU_OK);
+            assert_int_equal(
+                au_share_start(n[i], c[i], &au_pncounter_type, &(au_share_config){ .name = "busy" }, &sh[i]),
+                AU_OK);
+            assert_int_equal(au_device_server_start(n[i], c[i], NULL, &ds[i]), AU_OK);
+            for (int k = 0; k < 20; k++) au_share_pncounter_add((au_share_pncounter){ sh[i] }, k);
+        }
+        au_spawn(n[3], fleet_actor, AU_DEVICE_CLIENT_NAME, &(fleet_state){ NULL });
+        for (uint64_t d = 1; d <= 20; d++) {
+            au_device_up_ref to =
+                au_forge(au_device_up, au_device_up, n[3], AU_DEVICE_SERVER_NAME, addr[d % 3]);
+            au_send(to, ((au_device_up){ .tag = au_device_up_announce,
+                                         .announce = { .device = d,
+                                                       .incarnation = 1,
+                                                       .clock = 1,
+                                                       .interval_ms = 20,
+                                                       .max_datagram = 512 } }));
+        }
+        if (round == 1) nanosleep(&(struct timespec){ 0, 50000000 }, NULL);
+        for (int i = 0; i < 3; i++) au_share_pncounter_add((au_share_pncounter){ sh[i] }, 1);
+        for (int i = 0; i < 4; i++) au_node_stop(n[i]);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(null_and_bad_arguments_get_error_codes),
+        cmocka_unit_test(a_tick_below_a_millisecond_is_refused_and_the_finest_does_not_spin),
+        cmocka_unit_test(absurd_knobs_neither_hang_nor_crash),
+        cmocka_unit_test(an_announce_flood_is_bounded_by_the_table_and_the_rate),
+        cmocka_unit_test(stopping_servers_while_polling_frees_everything),
+        cmocka_unit_test(stopping_real_nodes_with_every_layer_busy_frees_everything),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
