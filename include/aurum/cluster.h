@@ -182,6 +182,10 @@ typedef struct au_cluster_stats {
     uint64_t health;           /**< the local-health multiplier now (0: healthy) */
     uint64_t pauses;           /**< times the tick came so late that this node must have been
                                     paused (its detectors then restart instead of accusing) */
+    uint64_t updates_deferred; /**< updates a subscriber's full mailbox refused: their events
+                                    are kept and offered again every hb_interval */
+    uint64_t events_dropped;   /**< events dropped from a backlog over 1024 events (the oldest;
+                                    the member set in the next update is still whole) */
 } au_cluster_stats;
 
 /** Starts the cluster actor on `node` (which must have a network) and attaches the cluster layer.
@@ -190,7 +194,10 @@ typedef struct au_cluster_stats {
 AU_API au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster **out);
 
 /** Adds a subscriber: it soon gets an update (ALONE or JOINED, once the node is in a cluster),
- *  then one per batch of events. */
+ *  then one per batch of events. A subscriber with a bounded mailbox loses no event to it: an
+ *  update its full mailbox refuses is offered again every hb_interval, joined with the events
+ *  since and the then current members, until taken (updates_deferred; beyond 1024 waiting
+ *  events the oldest are dropped, events_dropped). A stopped subscriber is dropped. */
 AU_API au_err au_cluster_subscribe(au_cluster *c, au_cluster_update_lref subscriber);
 
 /** Leaves gracefully: the others are told at once (REMOVED, reason LEAVING), subscribers get

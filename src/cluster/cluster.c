@@ -57,7 +57,8 @@
 
 #define CLUSTER_STATS(X)                                                                           \
     X(members) X(tombstones) X(messages_sent) X(messages_received) X(drops_invalid)                \
-    X(drops_incompatible) X(suspicions) X(refutations) X(removals) X(health) X(pauses)
+    X(drops_incompatible) X(suspicions) X(refutations) X(removals) X(health) X(pauses)          \
+    X(updates_deferred) X(events_dropped)
 
 struct au_cluster {
     au_node *node;
@@ -85,6 +86,19 @@ typedef struct charge {
     au_nanos failing_since;/* first request of the current silence (0: none) */
 } charge;
 
+/* A subscriber. Its mailbox may be bounded: an update it refuses (AU_EFULL) is not lost, its
+ * events wait in `backlog` (addresses owned) and are offered again, with later ones and the then
+ * current members, every hb_interval until taken; at most CL_BACKLOG_MAX events (the oldest
+ * beyond are dropped and counted: the member set each update carries stays whole). */
+typedef struct cl_sub {
+    au_cluster_update_lref ref;
+    au_cluster_event *backlog;
+    size_t nbacklog, backlog_cap;
+    bool behind;
+} cl_sub;
+
+enum { CL_BACKLOG_MAX = 1024 };
+
 typedef struct cl_state {
     au_cluster *c;
     au_node *node;
@@ -109,8 +123,10 @@ typedef struct cl_state {
     size_t ncharges;
     uint64_t *suspects;          /* keys of members in state SUSPECT */
     size_t nsuspects, suspects_cap;
-    au_cluster_update_lref *subs;
+    cl_sub *subs;
     size_t nsubs, subs_cap;
+    size_t nbehind;              /* subscribers with a backlog (their mailbox was full) */
+    au_nanos next_retry;         /* when backlogs are offered again */
     au_cluster_event *events;    /* pending for subscribers; addresses owned */
     size_t nevents, events_cap;
     unsigned sync_pos;           /* where the next digest window starts, in buckets of the
@@ -504,22 +520,77 @@ static au_err make_update(cl_state *s, const au_cluster_event *evs, size_t n, au
     return AU_OK;
 }
 
-static void send_update(cl_state *s, size_t i, const au_cluster_event *evs, size_t n) {
-    au_cluster_update u;
-    if (make_update(s, evs, n, &u) != AU_OK) return;
-    if (au_send(s->subs[i], u) == AU_ESTOPPED) s->subs[i].raw.target = NULL; /* gone: dropped */
+static void backlog_clear(cl_sub *u) {
+    for (size_t i = 0; i < u->nbacklog; i++) au_str_free(&u->backlog[i].member.address);
+    u->nbacklog = 0;
 }
 
+/* Appends copies of evs to u's backlog, dropping its oldest beyond CL_BACKLOG_MAX. */
+static void backlog_add(cl_state *s, cl_sub *u, const au_cluster_event *evs, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (u->nbacklog == CL_BACKLOG_MAX) {
+            au_str_free(&u->backlog[0].member.address);
+            memmove(u->backlog, u->backlog + 1, (u->nbacklog - 1) * sizeof *u->backlog);
+            u->nbacklog--;
+            stat_add(&s->c->events_dropped, 1);
+        }
+        if (u->nbacklog == u->backlog_cap) {
+            size_t nc = u->backlog_cap ? u->backlog_cap * 2 : 8;
+            au_cluster_event *p = realloc(u->backlog, nc * sizeof *p);
+            if (!p) { stat_add(&s->c->events_dropped, n - i); return; }
+            u->backlog = p;
+            u->backlog_cap = nc;
+        }
+        au_cluster_event *e = &u->backlog[u->nbacklog++];
+        *e = evs[i];
+        e->member.address = au_str_dup(evs[i].member.address.ptr, evs[i].member.address.len);
+    }
+}
+
+/* Gives subscriber i the events evs (after its backlog, if it has one) and the current members.
+ * A refused update (full mailbox, no memory) leaves the events in the backlog for later. */
+static void send_update(cl_state *s, size_t i, const au_cluster_event *evs, size_t n) {
+    cl_sub *u = &s->subs[i];
+    if (u->behind) {
+        backlog_add(s, u, evs, n);
+        evs = u->backlog;
+        n = u->nbacklog;
+    }
+    au_cluster_update m;
+    au_err err = make_update(s, evs, n, &m);
+    if (err == AU_OK) err = au_send(u->ref, m);
+    if (err == AU_OK || err == AU_ESTOPPED || err == AU_EINVAL) {
+        if (err != AU_OK) u->ref.raw.target = NULL; /* gone: dropped */
+        if (u->behind) s->nbehind--;
+        u->behind = false;
+        backlog_clear(u);
+        return;
+    }
+    stat_add(&s->c->updates_deferred, 1);
+    if (!u->behind) {
+        u->behind = true;
+        s->nbehind++;
+        backlog_add(s, u, evs, n);
+    }
+}
+
+/* Gives the pending events to every subscriber and, every hb_interval, offers the backlogs
+ * again (also when there are no new events); drops subscribers that have stopped. */
 static void flush(cl_state *s) {
-    if (s->nevents == 0) return;
+    bool retry = s->nbehind && now_of(s) >= s->next_retry;
+    if (s->nevents == 0 && !retry) return;
     if (s->nsubs) {
         rebuild_ring(s);
-        for (size_t i = 0; i < s->nsubs; i++) send_update(s, i, s->events, s->nevents);
-        size_t k = 0;
         for (size_t i = 0; i < s->nsubs; i++)
-            if (!au_ref_is_null(s->subs[i].raw)) s->subs[k++] = s->subs[i];
+            if (s->nevents || s->subs[i].behind) send_update(s, i, s->events, s->nevents);
+        size_t k = 0;
+        for (size_t i = 0; i < s->nsubs; i++) {
+            if (!au_ref_is_null(s->subs[i].ref.raw)) s->subs[k++] = s->subs[i];
+            else free(s->subs[i].backlog);
+        }
         s->nsubs = k;
     }
+    if (s->nbehind) s->next_retry = now_of(s) + s->cfg.hb_interval;
     clear_events(s);
 }
 
@@ -1202,12 +1273,12 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
     case cl_msg_subscribe:
         if (s->nsubs == s->subs_cap) {
             size_t nc = s->subs_cap ? s->subs_cap * 2 : 4;
-            au_cluster_update_lref *p = realloc(s->subs, nc * sizeof *p);
+            cl_sub *p = realloc(s->subs, nc * sizeof *p);
             if (!p) break;
             s->subs = p;
             s->subs_cap = nc;
         }
-        s->subs[s->nsubs++] = msg->subscribe;
+        s->subs[s->nsubs++] = (cl_sub){ .ref = msg->subscribe };
         initial_update(s, s->nsubs - 1);
         break;
     case cl_msg_leave:
@@ -1227,6 +1298,10 @@ static void cl_post_stop(au_ctx *ctx, cl_state *s) {
     stats_gauges(s);
     clear_events(s);
     free(s->events);
+    for (size_t i = 0; i < s->nsubs; i++) {
+        backlog_clear(&s->subs[i]);
+        free(s->subs[i].backlog);
+    }
     free(s->subs);
     free(s->charges);
     free(s->suspects);
