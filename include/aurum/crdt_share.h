@@ -189,6 +189,10 @@ typedef struct au_share_stats {
                                     hash after timeout + ack_delay; a few are normal while
                                     members join) */
     uint64_t pruned;           /**< departed members pruned */
+    uint64_t bytes_received;   /**< encoded CRDT bytes received and decoded (deltas, states) */
+    uint64_t redundant_bytes;  /**< ... of which in deltas and states that had nothing new */
+    uint64_t bytes_forwarded;  /**< of bytes_sent, those in delta groups holding a delta this
+                                    replica received from another (not only its own changes) */
 } au_share_stats;
 
 /** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start; the
