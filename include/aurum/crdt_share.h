@@ -145,6 +145,13 @@ typedef struct au_share_config {
                                          peer: fewer, larger messages for that much latency);
                                          default 100 ms; AU_SHARE_COALESCE_NONE: the round
                                          follows the actor turn (lowest latency, most bytes) */
+    bool forward_all;               /**< OUT_OF_DATE: a delta received from a live member goes
+                                         to every peer that has not acked it, as in the
+                                         reference algorithm (transitive dispersal: fastest
+                                         spread in large clusters, 2–3× the bytes); default
+                                         false: it goes only in this replica's next `amount`
+                                         groups, and its origin, which sends it to every member
+                                         until acked, delivers the rest */
 } au_share_config;
 
 /** coalesce: no window; each actor turn's changes leave at once in their own round. */

@@ -36,6 +36,7 @@
 #define PENDING_ACKS 4     /* out-of-order ack ranges remembered per peer */
 #define MAX_MANAGERS 16
 #define BACKOFF_MAX 1      /* an unresponsive peer is re-sent to every 2 × timeout */
+#define PUSH_MAX 16        /* OUT_OF_DATE: groups a received delta is forwarded in, at most */
 
 #include "crdt/share_wire.h"
 
@@ -92,6 +93,7 @@ typedef struct sh_dent {
     uint64_t origin;    /* the member it came from (0: a local mutation or prune) */
     uint64_t src_clock; /* ... and that member's clock then: d ⊑ the join of its deltas
                            [0, src_clock) (UINT64_MAX: from a full state, no such bound) */
+    unsigned pushes;    /* OUT_OF_DATE: groups it may still be forwarded in (relied_on) */
 } sh_dent;
 
 /* Knowledge of who has what, by member id: "every delta of member id below clock" (clock 0:
@@ -218,7 +220,9 @@ static void push_delta(sh_state *s, void *d, uint64_t origin, uint64_t src_clock
             s->cfg.name);
         return;
     }
-    s->buf[s->start + buffered(s)] = (sh_dent){ d, origin, src_clock };
+    unsigned pushes = origin && s->cfg.selector == AU_SHARE_OUT_OF_DATE ? s->cfg.amount : 0;
+    if (pushes > PUSH_MAX) pushes = PUSH_MAX;
+    s->buf[s->start + buffered(s)] = (sh_dent){ d, origin, src_clock, pushes };
     s->clock++;
 }
 
@@ -441,18 +445,27 @@ static void send_full(sh_state *s, sh_peer *p, au_nanos now) {
     send_payload(s, p, &b, 0, SH_FULL, false);
 }
 
-/* Under All, a delta received from a member is not forwarded: that member sends it to every
+/* A delta received from a member is not forwarded to every peer: that member sends it to every
  * member itself and re-sends until each one acks, so a forwarded copy would cross the wire only
- * to be found redundant (it was ~4/5 of the All traffic in a 6-node mesh). Deltas whose sender
- * is not (or no longer) a member are forwarded as before. If a sender we relied on is removed
+ * to be found redundant (it was ~4/5 of the All traffic in a 6-node mesh, and 2/3 of
+ * OUT_OF_DATE's payload). Under All it is not forwarded at all; under OUT_OF_DATE it goes in
+ * the next `amount` groups this replica sends (pushes: one epidemic push per replica, so a
+ * change spreads in about log N rounds, not N / amount), then no more. Deltas whose sender is
+ * not (or no longer) a member are forwarded as before. If a sender we relied on is removed
  * before it reached everyone, its deltas may already be collected here: on_update then resets
  * every peer's ack to 0, so each gets the missing part through the normal catch-up (the buffer
  * from 0 if it is still whole, else the full state from its catch-up sources first). Every node
  * must use the same selector (include/aurum/crdt_share.h). */
-static bool relied_on(sh_state *s, const sh_dent *e) {
-    if (s->cfg.selector != AU_SHARE_ALL || e->origin == 0) return false;
+static bool relied_on(sh_state *s, sh_dent *e, bool *pushed) {
+    if (e->origin == 0 || (s->cfg.selector == AU_SHARE_OUT_OF_DATE && s->cfg.forward_all))
+        return false;
     sh_peer *o = peer_by_id(s, e->origin);
     if (!o) return false;
+    if (s->cfg.selector != AU_SHARE_ALL && e->pushes) {
+        e->pushes--;
+        *pushed = true;
+        return false;
+    }
     o->relied = true;
     return true;
 }
@@ -480,11 +493,11 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
     }
     void *acc = s->t->create(s->t, true);
     if (!acc) return;
-    bool any = false, fwd = false, whole = true;
+    bool any = false, fwd = false, whole = true, pushed = false;
     for (uint64_t k = base; k < s->clock; k++) {
         sh_dent *e = dent(s, k);
         if (has_it(p, e)) continue;
-        if (relied_on(s, e)) { whole = false; continue; } /* its sender sends it to p itself */
+        if (relied_on(s, e, &pushed)) { whole = false; continue; } /* its sender sends it to p */
         if (s->t->join(acc, e->d) != AU_OK) { s->t->free(acc); return; }
         any = true;
         fwd |= e->origin != 0;
@@ -503,7 +516,8 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
     if (e != AU_OK) { au_buf_free(&b); return; }
     if (!from_p) {
         s->cache.len = 0;
-        if (au_buf_append(&s->cache, b.data, b.len) == AU_OK) {
+        /* a group that used a push is not the one the next peer gets */
+        if (!pushed && au_buf_append(&s->cache, b.data, b.len) == AU_OK) {
             s->cache_base = base;
             s->cache_clock = s->clock;
             s->cache_fwd = fwd;
