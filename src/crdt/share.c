@@ -1,7 +1,8 @@
 /* share.c — the dispersal actor: one replica of a shared CRDT per node, kept in sync with the
  * other members by causal δ-dispersal (Almeida, Shoker, Baquero, algorithm 2) with redundancy
- * removal of received deltas and no back-propagation (Enes et al.). The algorithm and its knobs
- * are described in include/aurum/crdt_share.h; this file implements exactly that.
+ * removal of received deltas, no back-propagation and vias (Enes et al.: do not send a peer what
+ * it has). The algorithm and its knobs are described in include/aurum/crdt_share.h; this file
+ * implements exactly that.
  *
  * Owns: the replica handles (au_share: the state X under a mutex, so any thread may read it,
  * and the statistics), one "crdt" layer per node (a process-wide list maps nodes to their layer
@@ -11,10 +12,12 @@
  * for the wire, timers, aurum/layer.h for the stop order) and util/.
  * Invariants: only the actor writes X, always under h->mu; the buffer holds the deltas of the
  * changes [gc, clock) in order, each already minus what X had when it was received; every
- * peer's acked ≤ clock; gc ≤ min(acked of the peers) unless the buffer hit BUF_MAX, when peers
- * below gc get the full state; one tick timer chain at most (tick_armed), one pending flush at
- * most (flush_pending), one ack timer at most (ack_armed), set while some peer has an ack
- * waiting (ack_clock != 0). */
+ * peer's acked ≤ clock; a buffered delta from member o is ⊑ the join of o's deltas below its
+ * src_clock; a peer's rx means X ⊒ the join of its deltas below rx, and its kn entries only
+ * what it vouched for (vias) — so a delta left out by has_it is one the peer has; gc ≤
+ * min(acked of the peers) unless the buffer hit BUF_MAX, when peers below gc get the full state;
+ * one tick timer chain at most (tick_armed), one pending flush at most (flush_pending), one ack
+ * timer at most (ack_armed), set while some peer has an ack waiting (ack_clock != 0). */
 #include <aurum/aurum.h>
 #include <aurum/cluster.h>
 #include <aurum/crdt.h>
