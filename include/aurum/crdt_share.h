@@ -79,11 +79,14 @@
  * deltas going the other way when one leaves within ack_delay, else cost a message of about 75
  * bytes. Updates made within `coalesce` share one round, so a steady stream or a burst costs
  * one message per peer per window. Measured on 6 nodes on loopback with one update per 20 ms
- * (sequential) or six (concurrent), at the defaults: 0–31 bytes per update beyond the delta
- * itself with ALL, and with OUT_OF_DATE 2–25 for the counters, 13–52 for an ORMap and 83–110 for
- * an ORSet (whose deltas also reach a peer through several forwarders); with
+ * (sequential) or six (concurrent), at the defaults (three runs, docs/benchmarks.md,
+ * "orsetwire"): concurrent, 8–27 bytes per update beyond the delta itself with ALL and at most
+ * 28 with OUT_OF_DATE (an ORSet 1.5–1.8× its delta); sequential, where the idle cluster's own
+ * traffic makes the measure move by ±40 bytes, up to 39 with ALL and up to 44 for OUT_OF_DATE's
+ * counters and ORMap and 69 for its ORSet (whose payload alone is 44 bytes per update against a
+ * 35-byte delta); with forward_all OUT_OF_DATE sends 2–3× the payload. With
  * AU_SHARE_COALESCE_NONE every update is a message to every peer: 45–180 bytes with ALL and
- * 70–260 with OUT_OF_DATE.
+ * 70–260 with OUT_OF_DATE (measured before forward_all existed).
  *
  * Threads: every au_share_* call may be made from any thread. Mutations are queued to the actor
  * and applied in call order per calling thread; reads (au_share_read, the typed value
