@@ -59,6 +59,20 @@ static void stop(world *w) {
     memset(w, 0, sizeof *w);
 }
 
+/* The replicas' CRDT payload counters summed (au_share_stats): what the dispersal sent, without
+ * framing and without the cluster's traffic, so free of the idle window's noise. */
+typedef struct payload { uint64_t sent, fwd, recv, redundant; } payload;
+static payload payload_bytes(world *w) {
+    payload t = { 0 };
+    for (int i = 0; i < w->n; i++) {
+        au_share_stats st;
+        au_share_stats_get(w->sh[i], &st);
+        t.sent += st.bytes_sent, t.fwd += st.bytes_forwarded;
+        t.recv += st.bytes_received, t.redundant += st.redundant_bytes;
+    }
+    return t;
+}
+
 static uint64_t wire_bytes(world *w) {
     uint64_t t = 0;
     for (int i = 0; i < w->n; i++) {
@@ -191,6 +205,7 @@ static void bytes_per_update(kind k, bool concurrent, int per_node, au_share_sel
     uint64_t idle = wire_bytes(&w) - b0;
     double t0 = secs();
     b0 = wire_bytes(&w);
+    payload p0 = payload_bytes(&w);
     uint64_t ideal_bytes = 0;
     for (int s = 0; s < per_node; s++) {
         for (int i = 0; i < writers; i++) {
@@ -203,6 +218,7 @@ static void bytes_per_update(kind k, bool concurrent, int per_node, au_share_sel
     double el = secs() - t0;
     while (secs() - t0 < window) sleep_ms(5);
     uint64_t used = wire_bytes(&w) - b0;
+    payload p1 = payload_bytes(&w);
     uint64_t mine = used > idle ? used - idle : 0;
     uint64_t updates = (uint64_t)per_node * writers;
     double per = (double)mine / (double)(updates * (N - 1));
@@ -211,6 +227,11 @@ static void bytes_per_update(kind k, bool concurrent, int per_node, au_share_sel
            "overhead %+6.1f B, ratio %.2f (settled in %.2f s)\n",
            sel == AU_SHARE_ALL ? "All" : "OoD", kind_name[k], concurrent ? "concurrent" : "sequential", (unsigned long long)updates,
            per, ideal_per, per - ideal_per, per / ideal_per, el);
+    double deliveries = (double)(updates * (N - 1));
+    printf("      payload %6.1f B/update/replica (forwarded %5.1f), received redundant %4.1f %%\n",
+           (double)(p1.sent - p0.sent) / deliveries, (double)(p1.fwd - p0.fwd) / deliveries,
+           p1.recv > p0.recv ? 100.0 * (double)(p1.redundant - p0.redundant) /
+                                   (double)(p1.recv - p0.recv) : 0.0);
     stop(&w);
 }
 

@@ -21,8 +21,9 @@
  *   - a mutation m: d = m(X) (a δ-mutator), X ⊔= d, D[c++] = d.
  *   - a received delta d (from anyone, member or not: a joiner the local view does not know yet
  *     is answered too) with sender clock k: d' = d ∖ X (delta_minus: what X lacks); if d' is not
- *     bottom, X ⊔= d', D[c++] = d' (so it is passed on: transitive dispersal; with ALL, not to
- *     others when the sender is a live member, which sends to everyone itself); then ack k to
+ *     bottom, X ⊔= d', D[c++] = d' (so it is passed on: transitive dispersal; when the sender is a
+ *     live member, which sends it to everyone itself until acked: with ALL not at all, with
+ *     OUT_OF_DATE only in this replica's next `amount` groups, unless `forward_all`); then ack k to
  *     the sender: a member within `ack_delay`, riding on the next delta to it if one leaves by
  *     then, else alone (one ack covers every delta received from it meanwhile); a sender this
  *     node does not know as a member at once. A delta carries the sender's address and type
@@ -39,11 +40,16 @@
  *     with OUT_OF_DATE, the `amount` peers with the lowest A[j] (ties: the longest unserved),
  *     or with ALL every peer (a peer whose ack is held is picked again, and then gets only
  *     what is new since: a cheap send that keeps one forwarding chain); each target j with A[j] < c gets the join of D[A[j] .. c) minus the
- *     deltas that came from j itself (or, while an earlier send to it is still unacked and
+ *     deltas that came from j itself or that j is known to have (vias, below) (or, while an earlier send to it is still unacked and
  *     younger than T, only what is new since), or — if D no longer reaches back to A[j] (a
  *     member that fell behind) — the full state X. A peer that does not answer is re-sent to
  *     every T, then every 2 × T; a full state no sooner than one timeout per 64 KiB of it. One timer chain per replica. The buffer holds at most 65,536
  *     deltas: beyond, the oldest are collected and the peers behind them get the full state.
+ *   - vias (Enes et al.'s "avoid sending what the peer has"): a delta or ack carries what its
+ *     sender has of other members' deltas ("every delta of m below clock", docs/wire-format.md
+ *     §1.6). An entry naming the receiver acks its deltas, whoever brought them; the others
+ *     let the receiver leave out, for that sender, the deltas it forwarded from m up to there;
+ *     after a group that left nothing out (or a full state) the receiver has them too.
  *   - catching up: a member that has never acked (new or returning) or fell behind is served
  *     at first only by its catch-up sources — its ring managers (au_ring_managers) — and by the
  *     other peers only once it has been a member for `catchup_delay` (so a joiner does not
@@ -73,11 +79,14 @@
  * deltas going the other way when one leaves within ack_delay, else cost a message of about 75
  * bytes. Updates made within `coalesce` share one round, so a steady stream or a burst costs
  * one message per peer per window. Measured on 6 nodes on loopback with one update per 20 ms
- * (sequential) or six (concurrent), at the defaults: 0–31 bytes per update beyond the delta
- * itself with ALL, and with OUT_OF_DATE 2–25 for the counters, 13–52 for an ORMap and 83–110 for
- * an ORSet (whose deltas also reach a peer through several forwarders); with
+ * (sequential) or six (concurrent), at the defaults (three runs, docs/benchmarks.md,
+ * "orsetwire"): concurrent, 8–27 bytes per update beyond the delta itself with ALL and at most
+ * 28 with OUT_OF_DATE (an ORSet 1.5–1.8× its delta); sequential, where the idle cluster's own
+ * traffic makes the measure move by ±40 bytes, up to 39 with ALL and up to 44 for OUT_OF_DATE's
+ * counters and ORMap and 69 for its ORSet (whose payload alone is 44 bytes per update against a
+ * 35-byte delta); with forward_all OUT_OF_DATE sends 2–3× the payload. With
  * AU_SHARE_COALESCE_NONE every update is a message to every peer: 45–180 bytes with ALL and
- * 70–260 with OUT_OF_DATE.
+ * 70–260 with OUT_OF_DATE (measured before forward_all existed).
  *
  * Threads: every au_share_* call may be made from any thread. Mutations are queued to the actor
  * and applied in call order per calling thread; reads (au_share_read, the typed value
@@ -145,6 +154,13 @@ typedef struct au_share_config {
                                          peer: fewer, larger messages for that much latency);
                                          default 100 ms; AU_SHARE_COALESCE_NONE: the round
                                          follows the actor turn (lowest latency, most bytes) */
+    bool forward_all;               /**< OUT_OF_DATE: a delta received from a live member goes
+                                         to every peer that has not acked it, as in the
+                                         reference algorithm (transitive dispersal: fastest
+                                         spread in large clusters, 2–3× the bytes); default
+                                         false: it goes only in this replica's next `amount`
+                                         groups, and its origin, which sends it to every member
+                                         until acked, delivers the rest */
 } au_share_config;
 
 /** coalesce: no window; each actor turn's changes leave at once in their own round. */
@@ -166,7 +182,8 @@ AU_LOCAL_TYPE(au_share_ptr);
  *  coalesced: one notification per actor turn at most. */
 AU_LOCAL_RECORD(au_share_changed, (au_share_ptr, share), (uint64_t, clock), (bool, local));
 
-/** Statistics of one replica. */
+/** Statistics of one replica. (bytes_received, redundant_bytes and bytes_forwarded: where the
+ *  bytes of a CRDT's traffic go; share_bench prints them.) */
 typedef struct au_share_stats {
     uint64_t clock;            /**< the local clock (changes to the state so far) */
     uint64_t buffered;         /**< deltas in the buffer now */
@@ -189,6 +206,10 @@ typedef struct au_share_stats {
                                     hash after timeout + ack_delay; a few are normal while
                                     members join) */
     uint64_t pruned;           /**< departed members pruned */
+    uint64_t bytes_received;   /**< encoded CRDT bytes received and decoded (deltas, states) */
+    uint64_t redundant_bytes;  /**< ... of which in deltas and states that had nothing new */
+    uint64_t bytes_forwarded;  /**< of bytes_sent, those in delta groups holding a delta this
+                                    replica received from another (not only its own changes) */
 } au_share_stats;
 
 /** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start on the

@@ -1,7 +1,8 @@
 /* share.c — the dispersal actor: one replica of a shared CRDT per node, kept in sync with the
  * other members by causal δ-dispersal (Almeida, Shoker, Baquero, algorithm 2) with redundancy
- * removal of received deltas and no back-propagation (Enes et al.). The algorithm and its knobs
- * are described in include/aurum/crdt_share.h; this file implements exactly that.
+ * removal of received deltas, no back-propagation and vias (Enes et al.: do not send a peer what
+ * it has). The algorithm and its knobs are described in include/aurum/crdt_share.h; this file
+ * implements exactly that.
  *
  * Owns: the replica handles (au_share: the state X under a mutex, so any thread may read it,
  * and the statistics), one "crdt" layer per node (a process-wide list maps nodes to their layer
@@ -11,10 +12,12 @@
  * for the wire, timers, aurum/layer.h for the stop order) and util/.
  * Invariants: only the actor writes X, always under h->mu; the buffer holds the deltas of the
  * changes [gc, clock) in order, each already minus what X had when it was received; every
- * peer's acked ≤ clock; gc ≤ min(acked of the peers) unless the buffer hit BUF_MAX, when peers
- * below gc get the full state; one tick timer chain at most (tick_armed), one pending flush at
- * most (flush_pending), one ack timer at most (ack_armed), set while some peer has an ack
- * waiting (ack_clock != 0). */
+ * peer's acked ≤ clock; a buffered delta from member o is ⊑ the join of o's deltas below its
+ * src_clock; a peer's rx means X ⊒ the join of its deltas below rx, and its kn entries only
+ * what it vouched for (vias) — so a delta left out by has_it is one the peer has; gc ≤
+ * min(acked of the peers) unless the buffer hit BUF_MAX, when peers below gc get the full state;
+ * one tick timer chain at most (tick_armed), one pending flush at most (flush_pending), one ack
+ * timer at most (ack_armed), set while some peer has an ack waiting (ack_clock != 0). */
 #include <aurum/aurum.h>
 #include <aurum/cluster.h>
 #include <aurum/crdt.h>
@@ -36,6 +39,7 @@
 #define PENDING_ACKS 4     /* out-of-order ack ranges remembered per peer */
 #define MAX_MANAGERS 16
 #define BACKOFF_MAX 1      /* an unresponsive peer is re-sent to every 2 × timeout */
+#define PUSH_MAX 16        /* OUT_OF_DATE: groups a received delta is forwarded in, at most */
 
 #include "crdt/share_wire.h"
 
@@ -44,7 +48,8 @@
 #define SHARE_STATS(X)                                                                             \
     X(clock) X(buffered) X(peers) X(mutations) X(mutations_failed) X(deltas_sent) X(states_sent)   \
     X(bytes_sent) X(received) X(redundant) X(acks_sent) X(acks_received) X(drops_decode)          \
-    X(drops_type) X(drops_too_big) X(drops_invalid) X(drops_untyped) X(pruned)
+    X(drops_type) X(drops_too_big) X(drops_invalid) X(drops_untyped) X(pruned)                    \
+    X(bytes_received) X(redundant_bytes) X(bytes_forwarded)
 
 struct au_share {
     au_node *node;
@@ -87,9 +92,20 @@ static void layer_free(void *arg) {
 /* ---- the actor's state ------------------------------------------------------------------------ */
 
 typedef struct sh_dent {
-    void *d;          /* a delta accumulator */
-    uint64_t origin;  /* the member it came from (0: a local mutation or prune) */
+    void *d;            /* a delta accumulator */
+    uint64_t origin;    /* the member it came from (0: a local mutation or prune) */
+    uint64_t src_clock; /* ... and that member's clock then: d ⊑ the join of its deltas
+                           [0, src_clock) (UINT64_MAX: from a full state, no such bound) */
+    unsigned pushes;    /* OUT_OF_DATE: groups it may still be forwarded in (relied_on) */
 } sh_dent;
+
+/* Knowledge of who has what, by member id: "every delta of member id below clock" (clock 0:
+ * an empty entry). A peer's table says what it is known to have; a full table forgets its
+ * lowest entry, which only costs a redundant send later. */
+#define KN_MAX 8
+#define VIA_MAX 8       /* entries sent with one delta group */
+#define VIA_MAX_RX 16   /* ... accepted in one */
+typedef struct sh_kn { uint64_t id, clock; } sh_kn;
 
 typedef struct sh_range { uint64_t base, clock; } sh_range;
 
@@ -109,6 +125,9 @@ typedef struct sh_peer {
     uint64_t ack_base, ack_clock; /* an ack for its deltas not sent yet (ack_clock 0: none) */
     au_nanos ack_at;          /* ... waiting since */
     size_t full_bytes;        /* size of the last full state sent to it */
+    uint64_t rx;              /* we have every delta of its below rx (through it or others) */
+    sh_kn kn[KN_MAX];         /* what it has of other members' deltas (its vias, our sends) */
+    sh_kn told[KN_MAX];       /* the rx of other members we told it (our vias to it) */
     unsigned backoff;         /* re-sends without progress wait timeout << backoff (≤ BACKOFF_MAX) */
     sh_range pend[PENDING_ACKS];
 } sh_peer;
@@ -144,6 +163,8 @@ typedef struct sh_state {
     bool tick_armed, flush_pending, ack_armed;
     uint64_t cache_base, cache_clock; /* the encoded join of D[cache_base, cache_clock) ... */
     au_buf cache;                     /* ... (no origin excluded); valid while cache.len */
+    bool cache_fwd;                   /* ... it holds a delta received from another member */
+    bool cache_whole;                 /* ... nothing was left out for its sender (relied_on) */
     bool changed, changed_local;
     uint64_t log_drops;       /* drops logged so far (rate limit) */
 } sh_state;
@@ -182,7 +203,7 @@ static void pop_front(sh_state *s) {
 
 /* Takes d (a delta accumulator): D[clock++] = d. Returns false (d freed, clock unchanged... but
  * X already has it, so the change is still counted: peers get it through a full state) on ENOMEM. */
-static void push_delta(sh_state *s, void *d, uint64_t origin) {
+static void push_delta(sh_state *s, void *d, uint64_t origin, uint64_t src_clock) {
     if (buffered(s) >= BUF_MAX) pop_front(s);
     /* Compact only once the free front is at least as large as what moves, so that a full
      * buffer (each push popping one) costs O(1) amortised, not a BUF_MAX memmove per delta;
@@ -202,7 +223,9 @@ static void push_delta(sh_state *s, void *d, uint64_t origin) {
             s->cfg.name);
         return;
     }
-    s->buf[s->start + buffered(s)] = (sh_dent){ d, origin };
+    unsigned pushes = origin && s->cfg.selector == AU_SHARE_OUT_OF_DATE ? s->cfg.amount : 0;
+    if (pushes > PUSH_MAX) pushes = PUSH_MAX;
+    s->buf[s->start + buffered(s)] = (sh_dent){ d, origin, src_clock, pushes };
     s->clock++;
 }
 
@@ -217,6 +240,25 @@ static void collect(sh_state *s) {
 }
 
 /* ---- peers ------------------------------------------------------------------------------------- */
+
+static uint64_t kn_get(const sh_kn *t, uint64_t id) {
+    for (size_t i = 0; i < KN_MAX; i++)
+        if (t[i].clock && t[i].id == id) return t[i].clock;
+    return 0;
+}
+
+/* Raises id's entry to clock (a new entry takes an empty slot, else the lowest one). */
+static void kn_raise(sh_kn *t, uint64_t id, uint64_t clock) {
+    size_t low = 0;
+    for (size_t i = 0; i < KN_MAX; i++) {
+        if (t[i].clock && t[i].id == id) {
+            if (clock > t[i].clock) t[i].clock = clock;
+            return;
+        }
+        if (t[i].clock < t[low].clock) low = i;
+    }
+    if (clock > t[low].clock) t[low] = (sh_kn){ id, clock };
+}
 
 static sh_peer *peer_by_id(sh_state *s, uint64_t id) {
     for (size_t i = 0; i < s->npeers; i++)
@@ -280,6 +322,7 @@ static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
     if (au_ref_is_null(to.raw)) {
         if (msg.tag == sh_wire_delta) {
             au_bytes_free(&msg.delta.data);
+            au_bytes_free(&msg.delta.via);
             for (uint32_t i = 0; i < msg.delta.rest.len; i++) au_bytes_free(&msg.delta.rest.ptr[i]);
             free(msg.delta.rest.ptr);
         }
@@ -290,8 +333,60 @@ static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
         LOG(AU_LOG_DEBUG, "crdt %s: send failed: %s", s->cfg.name, au_strerror(e));
 }
 
-/* Sends an encoded delta group or state (buf, taken) to p. False if it was too big. */
-static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, bool full) {
+/* The vias for p: the members whose deltas we have further than we last told p (at most
+ * VIA_MAX; the rest go with a later send). An entry for p itself tells p how far we have its
+ * deltas, whoever brought them. Layout: count (1 byte), then per entry the id (8 bytes, little
+ * endian) and the clock (LEB128). */
+static au_bytes make_via(sh_state *s, sh_peer *p) {
+    uint8_t tmp[1 + VIA_MAX * 18];
+    size_t n = 1;
+    uint8_t cnt = 0;
+    for (size_t i = 0; i < s->npeers && cnt < VIA_MAX; i++) {
+        sh_peer *q = &s->peers[i];
+        if (!q->rx || q->rx <= kn_get(p->told, q->id)) continue;
+        for (int k = 0; k < 8; k++) tmp[n++] = (uint8_t)(q->id >> (8 * k));
+        uint64_t v = q->rx;
+        do {
+            tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+            v >>= 7;
+        } while (v);
+        kn_raise(p->told, q->id, q->rx);
+        cnt++;
+    }
+    if (!cnt) return (au_bytes){ 0 };
+    tmp[0] = cnt;
+    return au_bytes_dup(tmp, n);
+}
+
+/* Reads a via field into out (at most VIA_MAX_RX entries); false if it is malformed. */
+static bool read_via(const au_bytes *b, sh_kn *out, size_t *n) {
+    *n = 0;
+    if (!b->len) return true;
+    const uint8_t *p = b->ptr, *end = b->ptr + b->len;
+    size_t cnt = *p++;
+    if (cnt > VIA_MAX_RX) return false;
+    for (size_t i = 0; i < cnt; i++) {
+        if (end - p < 9) return false;
+        uint64_t id = 0, v = 0;
+        for (int k = 0; k < 8; k++) id |= (uint64_t)p[k] << (8 * k);
+        p += 8;
+        for (int sh = 0;; sh += 7) {
+            if (p == end || sh > 63) return false;
+            uint8_t c = *p++;
+            v |= (uint64_t)(c & 0x7f) << sh;
+            if (!(c & 0x80)) break;
+        }
+        if (!id || !v) return false;
+        out[(*n)++] = (sh_kn){ id, v };
+    }
+    return p == end;
+}
+
+/* Sends an encoded delta group or state (buf, taken) to p: kind SH_GROUP, SH_WHOLE (a group of
+ * every delta of [base, clock) that p may lack) or SH_FULL. False if it was too big. */
+static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, uint8_t kind,
+                         bool fwd) {
+    bool full = kind == SH_FULL;
     if (b->len > s->cfg.max_message) {
         stat_add(&s->h->drops_too_big, 1);
         if (log_drop(s))
@@ -330,6 +425,7 @@ static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, bool
         (unsigned long long)s->me, p->addr, full ? "state" : "deltas", (unsigned long long)base,
         (unsigned long long)s->clock, (unsigned)len);
     stat_add(&s->h->bytes_sent, len);
+    if (fwd) stat_add(&s->h->bytes_forwarded, len);
     stat_add(full ? &s->h->states_sent : &s->h->deltas_sent, 1);
     /* an ack waiting for p rides along (it covers every delta of p's received since the last) */
     uint64_t ab = p->ack_base, ac = p->ack_clock;
@@ -338,7 +434,7 @@ static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, bool
     send_wire(s, p->ref, (sh_wire){ .tag = sh_wire_delta, .delta = {
         .from = au_str_view(p->meta ? s->addr : ""), .id = s->me,
         .type = p->meta ? s->type_hash : 0, .base = base, .clock = s->clock, .ack_base = ab,
-        .ack_clock = ac, .full = full, .data = data, .rest = rest } });
+        .ack_clock = ac, .full = kind, .data = data, .rest = rest, .via = make_via(s, p) } });
     return true;
 }
 
@@ -349,48 +445,65 @@ static void send_full(sh_state *s, sh_peer *p, au_nanos now) {
     p->sent_at = now;
     p->sent_clock = s->clock;
     p->full_bytes = b.len;
-    send_payload(s, p, &b, 0, true);
+    send_payload(s, p, &b, 0, SH_FULL, false);
 }
 
-/* Under All, a delta received from a member is not forwarded: that member sends it to every
+/* A delta received from a member is not forwarded to every peer: that member sends it to every
  * member itself and re-sends until each one acks, so a forwarded copy would cross the wire only
- * to be found redundant (it was ~4/5 of the All traffic in a 6-node mesh). Deltas whose sender
- * is not (or no longer) a member are forwarded as before. If a sender we relied on is removed
+ * to be found redundant (it was ~4/5 of the All traffic in a 6-node mesh, and 2/3 of
+ * OUT_OF_DATE's payload). Under All it is not forwarded at all; under OUT_OF_DATE it goes in
+ * the next `amount` groups this replica sends (pushes: one epidemic push per replica, so a
+ * change spreads in about log N rounds, not N / amount), then no more. Deltas whose sender is
+ * not (or no longer) a member are forwarded as before. If a sender we relied on is removed
  * before it reached everyone, its deltas may already be collected here: on_update then resets
  * every peer's ack to 0, so each gets the missing part through the normal catch-up (the buffer
  * from 0 if it is still whole, else the full state from its catch-up sources first). Every node
  * must use the same selector (include/aurum/crdt_share.h). */
-static bool relied_on(sh_state *s, const sh_dent *e) {
-    if (s->cfg.selector != AU_SHARE_ALL || e->origin == 0) return false;
+static bool relied_on(sh_state *s, sh_dent *e, bool *pushed) {
+    if (e->origin == 0 || (s->cfg.selector == AU_SHARE_OUT_OF_DATE && s->cfg.forward_all))
+        return false;
     sh_peer *o = peer_by_id(s, e->origin);
     if (!o) return false;
+    if (s->cfg.selector != AU_SHARE_ALL && e->pushes) {
+        e->pushes--;
+        *pushed = true;
+        return false;
+    }
     o->relied = true;
     return true;
 }
 
-/* The join of D[base, clock) less what came from p, encoded and sent. A group with nothing from
- * p is the same for every such peer: the last one is kept encoded (re-sends to peers that do not
- * answer, and peers at the same clock, then cost a copy, not a join). */
+/* Does p have e already: it came from p, or from a member whose deltas p has as far as e's? */
+static bool has_it(const sh_peer *p, const sh_dent *e) {
+    if (e->origin == 0) return false;
+    if (e->origin == p->id) return true; /* it sent it (no back-propagation) */
+    return e->src_clock != UINT64_MAX && kn_get(p->kn, e->origin) >= e->src_clock;
+}
+
+/* The join of D[base, clock) less what p has (has_it), encoded and sent. A group that leaves
+ * nothing out is the same for every such peer: the last one is kept encoded (re-sends to peers
+ * that do not answer, and peers at the same clock, then cost a copy, not a join). */
 static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
     bool from_p = false;
-    for (uint64_t k = base; k < s->clock && !from_p; k++) from_p = dent(s, k)->origin == p->id;
+    for (uint64_t k = base; k < s->clock && !from_p; k++) from_p = has_it(p, dent(s, k));
     if (!from_p && s->cache.len && s->cache_base == base && s->cache_clock == s->clock) {
         au_buf b = { 0 };
         if (au_buf_append(&b, s->cache.data, s->cache.len) != AU_OK) return;
         p->sent_at = now;
         p->sent_clock = s->clock;
-        send_payload(s, p, &b, base, false);
+        send_payload(s, p, &b, base, s->cache_whole ? SH_WHOLE : SH_GROUP, s->cache_fwd);
         return;
     }
     void *acc = s->t->create(s->t, true);
     if (!acc) return;
-    bool any = false;
+    bool any = false, fwd = false, whole = true, pushed = false;
     for (uint64_t k = base; k < s->clock; k++) {
         sh_dent *e = dent(s, k);
-        if (e->origin == p->id) continue; /* it has it: it sent it (no back-propagation) */
-        if (relied_on(s, e)) continue;    /* its sender sends it to p itself */
+        if (has_it(p, e)) continue;
+        if (relied_on(s, e, &pushed)) { whole = false; continue; } /* its sender sends it to p */
         if (s->t->join(acc, e->d) != AU_OK) { s->t->free(acc); return; }
         any = true;
+        fwd |= e->origin != 0;
     }
     p->sent_at = now;
     p->sent_clock = s->clock;
@@ -406,14 +519,17 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
     if (e != AU_OK) { au_buf_free(&b); return; }
     if (!from_p) {
         s->cache.len = 0;
-        if (au_buf_append(&s->cache, b.data, b.len) == AU_OK) {
+        /* a group that used a push is not the one the next peer gets */
+        if (!pushed && au_buf_append(&s->cache, b.data, b.len) == AU_OK) {
             s->cache_base = base;
             s->cache_clock = s->clock;
+            s->cache_fwd = fwd;
+            s->cache_whole = whole;
         } else {
             s->cache.len = 0;
         }
     }
-    send_payload(s, p, &b, base, false);
+    send_payload(s, p, &b, base, whole ? SH_WHOLE : SH_GROUP, fwd);
 }
 
 static void arm_tick(sh_state *s) {
@@ -510,16 +626,19 @@ static void want_flush(sh_state *s) {
 
 /* ---- acks --------------------------------------------------------------------------------------- */
 
-static void send_ack(sh_state *s, sh_wire_ref to, uint64_t base, uint64_t clock) {
+/* An ack alone; to a member p it carries our vias for it too (make_via). */
+static void send_ack(sh_state *s, sh_wire_ref to, sh_peer *p, uint64_t base, uint64_t clock) {
     stat_add(&s->h->acks_sent, 1);
     /* the ack's from stays empty: the receiver finds us by id (on_ack), the address is unused */
+    au_bytes via = p ? make_via(s, p) : (au_bytes){ 0 };
+    if (au_ref_is_null(to.raw)) { au_bytes_free(&via); return; }
     send_wire(s, to, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(""),
-        .id = s->me, .base = base, .clock = clock } });
+        .id = s->me, .base = base, .clock = clock, .via = via } });
 }
 
 static void flush_ack(sh_state *s, sh_peer *p) {
     if (!p->ack_clock) return;
-    send_ack(s, p->ref, p->ack_base, p->ack_clock);
+    send_ack(s, p->ref, p, p->ack_base, p->ack_clock);
     p->ack_base = p->ack_clock = 0;
 }
 
@@ -566,9 +685,13 @@ static void on_acktick(sh_state *s) {
 
 /* ---- receiving -------------------------------------------------------------------------------- */
 
+static void take_via(sh_state *s, sh_peer *p, const sh_kn *via, size_t nvia);
+
 static void on_delta(sh_state *s, sh_delta *d) {
-    if (d->from.len > ADDR_MAX || d->id == 0 || d->base > d->clock ||
-        (d->full && d->base != 0)) {
+    sh_kn via[VIA_MAX_RX];
+    size_t nvia;
+    if (d->from.len > ADDR_MAX || d->id == 0 || d->base > d->clock || d->full > SH_WHOLE ||
+        (d->full == SH_FULL && d->base != 0) || !read_via(&d->via, via, &nvia)) {
         stat_add(&s->h->drops_invalid, 1);
         if (log_drop(s)) LOG(AU_LOG_WARN, "crdt %s: malformed delta dropped", s->cfg.name);
         return;
@@ -623,8 +746,10 @@ static void on_delta(sh_state *s, sh_delta *d) {
         return;
     }
     stat_add(&s->h->received, 1);
+    stat_add(&s->h->bytes_received, total);
     if (p && d->type) p->typed = true;
     if (p && d->ack_clock) take_ack(s, p, d->ack_base, d->ack_clock);
+    if (p) take_via(s, p, via, nvia);
     /* redundancy removal: keep only what X lacks (on ENOMEM obj is still a valid delta ⊑ input,
      * and the join below is still right; only the buffer holds more than needed) */
     (void)s->t->delta_minus(obj, s->h->state);
@@ -638,13 +763,23 @@ static void on_delta(sh_state *s, sh_delta *d) {
             s->t->free(obj);
             return;
         }
-        push_delta(s, obj, d->id);
+        push_delta(s, obj, d->id, d->full == SH_FULL ? UINT64_MAX : d->clock);
         s->changed = true;
         stat_set(&s->h->clock, s->clock);
         want_flush(s);
     } else {
         stat_add(&s->h->redundant, 1);
+        stat_add(&s->h->redundant_bytes, total);
         s->t->free(obj);
+    }
+    /* X now has everything p had at d->clock if this was its whole state, or a whole group
+     * starting where we already had p's deltas: then it also has what p vouched for */
+    if (p && (d->full == SH_FULL || (d->full == SH_WHOLE && d->base <= p->rx))) {
+        if (d->clock > p->rx) p->rx = d->clock;
+        for (size_t i = 0; i < nvia; i++) {
+            sh_peer *q = via[i].id == s->me ? NULL : peer_by_id(s, via[i].id);
+            if (q && q != p && via[i].clock > q->rx) q->rx = via[i].clock;
+        }
     }
     /* ack: a member's within ack_delay (queue_ack), a sender this node does not know as a member
      * yet at once, to the address it gave */
@@ -667,7 +802,7 @@ static void on_delta(sh_state *s, sh_delta *d) {
         (unsigned long long)d->id, (int)d->from.len, d->from.ptr, fresh ? "new" : "redundant",
         p ? "member" : "unknown");
     if (p) queue_ack(s, p, d->base, d->clock);
-    else send_ack(s, to, d->base, d->clock);
+    else send_ack(s, to, NULL, d->base, d->clock);
 }
 
 /* p has everything of ours below clock: record it, with the out-of-order acks it completes. */
@@ -689,7 +824,23 @@ static void advance(sh_peer *p, uint64_t clock) {
 static void on_ack(sh_state *s, sh_ack *a) {
     sh_peer *p = peer_by_id(s, a->id);
     if (!p) return; /* not (or no longer) a member: nothing to track */
+    sh_kn via[VIA_MAX_RX];
+    size_t nvia;
+    if (!read_via(&a->via, via, &nvia)) {
+        stat_add(&s->h->drops_invalid, 1);
+        if (log_drop(s)) LOG(AU_LOG_WARN, "crdt %s: malformed ack dropped", s->cfg.name);
+        return;
+    }
     take_ack(s, p, a->base, a->clock);
+    take_via(s, p, via, nvia);
+}
+
+/* Member p vouches for what it has: ours (an ack, whoever brought them to it) and others'. */
+static void take_via(sh_state *s, sh_peer *p, const sh_kn *via, size_t nvia) {
+    for (size_t i = 0; i < nvia; i++) {
+        if (via[i].id == s->me) take_ack(s, p, 0, via[i].clock);
+        else if (via[i].id != p->id) kn_raise(p->kn, via[i].id, via[i].clock);
+    }
 }
 
 /* An ack from member p, alone (on_ack) or riding on a delta (on_delta). */
@@ -737,7 +888,7 @@ static void on_mutate(sh_state *s, sh_mut *m) {
         return;
     }
     if (s->t->is_bottom(delta)) { s->t->free(delta); return; }
-    push_delta(s, delta, 0);
+    push_delta(s, delta, 0, 0);
     stat_add(&s->h->mutations, 1);
     stat_set(&s->h->clock, s->clock);
     stat_set(&s->h->buffered, buffered(s));
@@ -792,7 +943,7 @@ static void run_prunes(sh_state *s) {
         LOG(AU_LOG_INFO, "crdt %s: pruned the entries of departed member %016llx", s->cfg.name,
             (unsigned long long)id);
         if (delta && !s->t->is_bottom(delta)) {
-            push_delta(s, delta, 0);
+            push_delta(s, delta, 0, 0);
             s->changed = s->changed_local = true;
             stat_set(&s->h->clock, s->clock);
             want_flush(s);

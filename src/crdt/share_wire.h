@@ -21,10 +21,16 @@ AU_ARRAY(au_bytes);
 #define SH_CHUNK ((size_t)512 << 10)
 /* ack_base/ack_clock: an ack riding on the delta (as sh_ack, for the receiver's own deltas;
  * ack_clock 0: none). type 0: omitted (sent once the receiver has acked; share.c: need_meta). */
+/* full: SH_GROUP, SH_WHOLE (the group holds every delta of [base, clock) that the receiver may
+ * lack: with what it had below base it has the sender's state at clock), or SH_FULL (the whole
+ * state). via: what the sender has of other members' deltas, "every delta of member id below
+ * clock" (share.c: make_via; empty: nothing new to tell). */
+enum { SH_GROUP = 0, SH_FULL = 1, SH_WHOLE = 2 };
 AU_RECORD(sh_delta, (au_str, from), (uint64_t, id), (uint32_t, type), (uint64_t, base),
           (uint64_t, clock), (uint64_t, ack_base), (uint64_t, ack_clock), (uint8_t, full),
-          (au_bytes, data), (au_bytes_array, rest));
-AU_RECORD(sh_ack, (au_str, from), (uint64_t, id), (uint64_t, base), (uint64_t, clock));
+          (au_bytes, data), (au_bytes_array, rest), (au_bytes, via));
+AU_RECORD(sh_ack, (au_str, from), (uint64_t, id), (uint64_t, base), (uint64_t, clock),
+          (au_bytes, via));
 AU_ROOT(sh_wire, (delta, sh_delta, AU_PLAIN), (ack, sh_ack, AU_PLAIN));
 
 typedef void (*sh_fn)(void);

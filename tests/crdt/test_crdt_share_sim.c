@@ -12,7 +12,10 @@
  *    handle of the notification (and not as another type);
  *  - a delta without type hash from a sender never checked is ignored and not acked;
  *  - under concurrent updates, held acks ride on deltas: far fewer messages than acking each
- *    delta at once; coalescing sends one group per peer for the changes of its window.
+ *    delta at once; coalescing sends one group per peer for the changes of its window;
+ *  - OUT_OF_DATE on 6 nodes, ORSet adds and removes from every node: a received delta is
+ *    forwarded in `amount` groups only (far fewer bytes forwarded and received redundant than
+ *    with forward_all), and every replica still converges to the add-wins result.
  * Convergence is checked every 100 ms of virtual time. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -548,6 +551,100 @@ static void coalesce_sends_one_group_for_the_changes_of_its_window(void **st) {
     assert_true(co.deltas <= 3 * 4);
 }
 
+/* ---- OUT_OF_DATE: forwarding a received delta in `amount` groups only ------------------------ */
+
+typedef struct orset_goal { sw *w; int n; int rounds; bool removed; } orset_goal;
+
+/* Element "e<i>-<r>" is added by node i in round r. After every replica has them all, node
+ * (j + 1) % n removes node j's elements of the first half of the rounds while node j re-adds
+ * those of rounds divisible by 5, concurrently: add-wins keeps the re-added ones, and no other
+ * removed one may come back. */
+static void elem(char *b, int i, int r) { snprintf(b, 32, "e%d-%03d", i, r); }
+static bool orset_want(const orset_goal *g, int r) {
+    return !g->removed || r >= g->rounds / 2 || r % 5 == 0;
+}
+static bool orset_all(void *arg) {
+    orset_goal *g = arg;
+    size_t want = 0;
+    for (int r = 0; r < g->rounds; r++) want += orset_want(g, r) ? (size_t)g->n : 0;
+    for (int k = 0; k < g->n; k++) {
+        au_share_orset o = { g->w->sh[k] };
+        if (au_share_orset_size(o) != want) return false;
+        for (int i = 0; i < g->n; i++)
+            for (int r = 0; r < g->rounds; r++) {
+                char b[32];
+                elem(b, i, r);
+                if (au_share_orset_contains(o, b, strlen(b)) != orset_want(g, r)) return false;
+            }
+    }
+    return true;
+}
+
+typedef struct fwd_run { uint64_t sent, forwarded, received, redundant, redundant_bytes; bool ok; } fwd_run;
+
+static fwd_run ood_orset_rounds(bool forward_all) {
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 21 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    enum { M = 6, ROUNDS = 30 };
+    for (int i = 0; i < M; i++) sw_node(&w, i);
+    au_cluster_config cc = { .no_leave_on_stop = true };
+    au_share_config sc = { .name = "set", .amount = 1, .forward_all = forward_all };
+    for (int i = 0; i < M; i++) sw_start(&w, i, &cc, &au_orset_type, &sc);
+    sim_until(&w, always_false, NULL, AU_SEC(3)); /* joined */
+    fwd_run f = { 0 };
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < M; i++) {
+            char b[32];
+            elem(b, i, r);
+            assert_int_equal(au_share_orset_add((au_share_orset){ w.sh[i] }, b, strlen(b)), AU_OK);
+        }
+        au_sim_run(sim, AU_MSEC(20));
+    }
+    orset_goal g = { &w, M, ROUNDS, false };
+    f.ok = sim_until(&w, orset_all, &g, AU_SEC(30));
+    for (int j = 0; j < M; j++)
+        for (int r = 0; r < ROUNDS / 2; r++) {
+            char b[32];
+            elem(b, j, r);
+            assert_int_equal(au_share_orset_remove((au_share_orset){ w.sh[(j + 1) % M] }, b,
+                                                   strlen(b)), AU_OK);
+            if (r % 5 == 0)
+                assert_int_equal(au_share_orset_add((au_share_orset){ w.sh[j] }, b, strlen(b)), AU_OK);
+        }
+    g.removed = true;
+    f.ok = f.ok && sim_until(&w, orset_all, &g, AU_SEC(30));
+    sim_until(&w, always_false, NULL, AU_SEC(2)); /* the last acks; nothing comes back */
+    f.ok = f.ok && orset_all(&g);
+    f.sent = SW_STAT(&w, bytes_sent);
+    f.forwarded = SW_STAT(&w, bytes_forwarded);
+    f.received = SW_STAT(&w, bytes_received);
+    f.redundant = SW_STAT(&w, redundant);
+    f.redundant_bytes = SW_STAT(&w, redundant_bytes);
+    sw_stop(&w);
+    au_sim_destroy(sim);
+    return f;
+}
+
+static void out_of_date_forwards_a_received_delta_in_amount_groups_only(void **st) {
+    (void)st;
+    fwd_run all = ood_orset_rounds(true);
+    fwd_run push = ood_orset_rounds(false); /* the default */
+    fprintf(stderr, "  forward_all: %llu B sent (%llu forwarded), %llu received, %llu redundant "
+            "(%llu deltas); default: %llu B sent (%llu forwarded), %llu received, %llu redundant "
+            "(%llu deltas)\n", (unsigned long long)all.sent, (unsigned long long)all.forwarded,
+            (unsigned long long)all.received, (unsigned long long)all.redundant_bytes,
+            (unsigned long long)all.redundant, (unsigned long long)push.sent,
+            (unsigned long long)push.forwarded, (unsigned long long)push.received,
+            (unsigned long long)push.redundant_bytes, (unsigned long long)push.redundant);
+    assert_true(all.ok);
+    assert_true(push.ok); /* the add-wins result everywhere: removes not resurrected */
+    assert_true(push.sent * 3 < all.sent * 2);
+    assert_true(push.forwarded * 2 < all.forwarded);
+    assert_true(push.redundant_bytes * 2 < all.redundant_bytes);
+}
+
 int main(void) {
     au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
     au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
@@ -560,6 +657,7 @@ int main(void) {
         cmocka_unit_test(subscribers_get_every_change_local_and_remote),
         cmocka_unit_test(acks_ride_on_deltas_and_cover_several),
         cmocka_unit_test(coalesce_sends_one_group_for_the_changes_of_its_window),
+        cmocka_unit_test(out_of_date_forwards_a_received_delta_in_amount_groups_only),
         cmocka_unit_test(hundred_nodes_pncounter_and_ormap_with_loss_and_a_healed_partition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
