@@ -93,7 +93,7 @@ typedef struct au_cluster_config {
                                         default 100 ms */
     unsigned gossip_fanout;        /**< random members per gossip round; default 3 */
     unsigned retransmit_mult;      /**< each change is sent retransmit_mult·⌈log10(N+1)⌉ times
-                                        (piggybacked or gossiped); default 4 */
+                                        (piggybacked or gossiped); default 4, at most 64 */
     unsigned max_piggyback;        /**< changes carried per message at most; default 12 */
     au_nanos sync_interval;        /**< period of anti-entropy syncs with one random member (a
                                         digest of at most 64 bucket hashes, the windows walked

@@ -49,6 +49,7 @@
 /* indirect_probes at most: each request round sends that many probe requests (picked at random
  * among the other members, so with few members the same one may be asked more than once) */
 #define MAX_INDIRECT 64
+#define MAX_RETRANSMIT_MULT 64 /* beyond it retransmit_mult·⌈log10(N+2)⌉ could wrap */
 /* How long a node that seems cut off itself holds its verdicts (see isolated(), check_charges). */
 #define ISOLATION_HOLD AU_SEC(3)
 #define MAX_ADDR 63
@@ -1362,6 +1363,7 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
     if (!node || !out || !addr || !*addr || strlen(addr) > MAX_ADDR) return AU_EINVAL;
     if (!(c.phi > 0 && c.phi < 1) || c.capacity > AU_DETECTOR_MAX_CAPACITY || c.replication_factor > MAX_R ||
         c.vnodes > 4096 || c.max_piggyback > CL_MAX_UPDATES || c.indirect_probes > MAX_INDIRECT ||
+        c.retransmit_mult > MAX_RETRANSMIT_MULT ||
         c.suspicion_min > c.suspicion_max || (c.nseeds && !c.seeds))
         return AU_EINVAL;
     cl_state st = { .cfg = c };

@@ -389,6 +389,8 @@ static void out_of_range_knobs_are_refused(void **st) {
          * happened to hit the silent member eight times in a row: millions of messages to
          * detect one crash in a six-node cluster */
         { .indirect_probes = UINT_MAX }, { .indirect_probes = 65 },
+        /* UINT_MAX wrapped in the retransmit count: changes were re-sent nearly forever */
+        { .retransmit_mult = UINT_MAX }, { .retransmit_mult = 65 },
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         assert_int_equal(au_cluster_start(w.s[0].node, &bad[i], &c), AU_EINVAL);
@@ -406,7 +408,7 @@ static void absurd_but_accepted_knobs_neither_hang_nor_flood(void **st) {
     for (int i = 0; i < 6; i++) {
         au_cluster_config c = { .seeds = seeds, .nseeds = 1, .num_pings = 3, .ping_timeout = AU_MSEC(50),
                                 .no_leave_on_stop = true, .indirect_probes = 64,
-                                .gossip_fanout = UINT_MAX, .retransmit_mult = UINT_MAX,
+                                .gossip_fanout = UINT_MAX, .retransmit_mult = 64,
                                 .req_tries = 2, .req_timeout = AU_MSEC(20), .max_health = UINT_MAX,
                                 .times = UINT_MAX, .tombstone_ttl = UINT64_MAX };
         assert_int_equal(world_start_cluster(&w, i, &c), AU_OK);
