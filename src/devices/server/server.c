@@ -145,9 +145,11 @@ typedef struct endpoint_state { au_device_server *ds; } endpoint_state;
 
 /* The polling queue is a timing wheel with the tick as its granule (util/wheel.h): a device is
  * re-keyed twice per interval (at its request and at its echo), which in a binary heap cost a
- * sift and an index write into each record it moved (log2 of the devices, scattered records:
- * 8-10 % of the server's CPU at 15,000 devices); in the wheel it is two list splices. Within a
- * tick devices come out by granule, not by exact due: the tick polls all that are due anyway. */
+ * sift and an index write into each record it moved (log2 of the devices, scattered records);
+ * in the wheel it is two list splices. At 20,000-30,000 devices the two measured about the same
+ * (2-2.5 % of the server's samples, docs/benchmarks.md): the wheel's sweep is where each due
+ * record is first touched. Within a tick devices come out by granule, not by exact due: the
+ * tick polls all that are due anyway. */
 enum { WHEEL_SLOTS = 4096 }; /* 20.5 s ahead at the 5 ms default tick; later dues wait a turn */
 
 static dev *dev_of_poll(au_wheel_entry *e) {
