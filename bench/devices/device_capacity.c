@@ -358,6 +358,14 @@ int main(int argc, char **argv) {
            (unsigned long long)(nb.drops_send_failed - na.drops_send_failed));
     printf("  downs held back (the node late itself) %llu; lateness at the end %.3f s\n",
            (unsigned long long)(b.downs_held - a.downs_held), (double)b.late_ns / 1e9);
+    printf("  server drops: unsolicited %llu, not owned %llu, stale %llu, new-device rate %llu, "
+           "invalid %llu; announces %llu\n",
+           (unsigned long long)(b.drops_unsolicited - a.drops_unsolicited),
+           (unsigned long long)(b.drops_not_owned - a.drops_not_owned),
+           (unsigned long long)(b.drops_stale - a.drops_stale),
+           (unsigned long long)(b.drops_rate - a.drops_rate),
+           (unsigned long long)(b.drops_invalid - a.drops_invalid),
+           (unsigned long long)(b.announces - a.announces));
     printf("  server threads runnable but waiting for a core: %.1f %% of the window (summed over "
            "threads); load average %.1f\n", (q1 - q0) / (w1 - w0) * 100, load[0]);
     printf("  server CPU %.1f %% of one core (%.2f us per device per second); memory %.1f MiB over "

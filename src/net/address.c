@@ -49,12 +49,37 @@ au_err au_addr_parse(const char *text, au_addr *out, bool numeric_only) {
     return AU_OK;
 }
 
+/* Writes v in decimal at p; returns the end. */
+static char *put_decimal(char *p, unsigned v) {
+    char d[5];
+    int n = 0;
+    do {
+        d[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) *p++ = d[--n];
+    return p;
+}
+
+/* The receive path formats every datagram's source (for au_ctx_origin and log lines), so IPv4,
+ * the common case, is written by hand: inet_ntop and snprintf were about 4 % of a device
+ * server's CPU. Same text as inet_ntop + "%s:%u", truncated as snprintf truncates. */
 void au_addr_format(const au_addr *a, char *buf, size_t size) {
     char ip[INET6_ADDRSTRLEN] = "?";
     if (a->sa.any.sa_family == AF_INET) {
         const struct sockaddr_in *s = (const struct sockaddr_in *)&a->sa;
-        inet_ntop(AF_INET, &s->sin_addr, ip, sizeof ip);
-        snprintf(buf, size, "%s:%u", ip, (unsigned)ntohs(s->sin_port));
+        const unsigned char *o = (const unsigned char *)&s->sin_addr;
+        char text[sizeof "255.255.255.255:65535"], *p = text;
+        for (int i = 0; i < 4; i++) {
+            p = put_decimal(p, o[i]);
+            *p++ = i < 3 ? '.' : ':';
+        }
+        p = put_decimal(p, ntohs(s->sin_port));
+        if (!size) return;
+        size_t n = (size_t)(p - text);
+        if (n > size - 1) n = size - 1;
+        memcpy(buf, text, n);
+        buf[n] = 0;
     } else if (a->sa.any.sa_family == AF_INET6) {
         const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&a->sa;
         inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof ip);
