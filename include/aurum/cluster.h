@@ -181,6 +181,12 @@ typedef struct au_cluster_stats {
     uint64_t health;           /**< the local-health multiplier now (0: healthy) */
     uint64_t pauses;           /**< times the tick came so late that this node must have been
                                     paused (its detectors then restart instead of accusing) */
+    uint64_t answers_withheld; /**< datagrams of answers not sent (chunks of a full member
+                                    table, of a digest's answer, of a push) because, without a
+                                    cluster key, they exceeded this node's answer budget of 128
+                                    datagrams per second with a burst of 512 — the bound on what
+                                    spoofed requests can make one node send to any address
+                                    (docs/security.md) */
 } au_cluster_stats;
 
 /** Starts the cluster actor on `node` (which must have a network) and attaches the cluster layer.
