@@ -16,6 +16,9 @@
  *     random member, answered with the differing buckets' entries (bounded); every reconnect_interval a
  *     contact with one removed member or non-member seed (this is how partitions heal);
  *   - tombstones collected after tombstone_ttl; events flushed to subscribers.
+ * Without a cluster key, answers of more than one small datagram (full streams, a digest's
+ * answer, pushes) are paid from a per-node answer budget, so that requests with a spoofed
+ * sender cannot turn the node into an amplifier (see answer_allowed).
  * Local health (0..max_health) multiplies detector, probe and suspicion timeouts: raised when
  * this node refutes a suspicion of itself, when its own accusation is refuted, when a request
  * phase got no receipt, and when the tick comes so late that the node itself must have been
