@@ -186,6 +186,12 @@ typedef struct au_cluster_stats {
                                     are kept and offered again every hb_interval */
     uint64_t events_dropped;   /**< events dropped from a backlog over 1024 events (the oldest;
                                     the member set in the next update is still whole) */
+    uint64_t answers_withheld; /**< datagrams of answers not sent (chunks of a full member
+                                    table, of a digest's answer, of a push) because, without a
+                                    cluster key, they exceeded this node's answer budget of 128
+                                    datagrams per second with a burst of 512 — the bound on what
+                                    spoofed requests can make one node send to any address
+                                    (docs/security.md) */
 } au_cluster_stats;
 
 /** Starts the cluster actor on `node` (which must have a network) and attaches the cluster layer.

@@ -152,6 +152,10 @@ AU_API const char *au_node_address(const au_node *node);
  *  node never sent to. */
 AU_API uint64_t au_node_unanswered(au_node *node, const char *address);
 
+/** Whether the node seals its traffic (it holds a cluster key: secret, keys or key_file), so
+ *  that only key holders' datagrams reach its actors. false for a node without a network. */
+AU_API bool au_node_sealed(au_node *node);
+
 /** Now, on the node's clock. */
 AU_API au_nanos au_node_now(const au_node *node);
 

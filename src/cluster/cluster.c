@@ -16,6 +16,9 @@
  *     random member, answered with the differing buckets' entries (bounded); every reconnect_interval a
  *     contact with one removed member or non-member seed (this is how partitions heal);
  *   - tombstones collected after tombstone_ttl; events flushed to subscribers.
+ * Without a cluster key, answers of more than one small datagram (full streams, a digest's
+ * answer, pushes) are paid from a per-node answer budget, so that requests with a spoofed
+ * sender cannot turn the node into an amplifier (see answer_allowed).
  * Local health (0..max_health) multiplies detector, probe and suspicion timeouts: raised when
  * this node refutes a suspicion of itself, when its own accusation is refuted, when a request
  * phase got no receipt, and when the tick comes so late that the node itself must have been
@@ -53,13 +56,18 @@
 /* How long a node that seems cut off itself holds its verdicts (see isolated(), check_charges). */
 #define ISOLATION_HOLD AU_SEC(3)
 #define MAX_ADDR 63
+/* The answer budget of a node without a cluster key (see answer_allowed): datagrams per second
+ * and the burst. A full-table chunk is at most CL_SYNC_ENTRIES entries, about 1.2 KB. */
+#define ANSWER_RATE 128
+#define ANSWER_BURST 512
+#define WITHHELD_LOG_EVERY AU_SEC(10)
 
 /* ---- the handle ------------------------------------------------------------------------------ */
 
 #define CLUSTER_STATS(X)                                                                           \
     X(members) X(tombstones) X(messages_sent) X(messages_received) X(drops_invalid)                \
     X(drops_incompatible) X(suspicions) X(refutations) X(removals) X(health) X(pauses)          \
-    X(updates_deferred) X(events_dropped)
+    X(updates_deferred) X(events_dropped) X(answers_withheld)
 
 struct au_cluster {
     au_node *node;
@@ -139,6 +147,11 @@ typedef struct cl_state {
     bool minority;
     uint32_t seq;
     au_nanos heard_at;           /* the last cluster message from another node */
+    bool sealed;                 /* the node holds a cluster key: no answer budget */
+    double answer_tokens;        /* the answer budget left, in datagrams (answer_allowed) */
+    au_nanos answer_at;          /* when answer_tokens was last refilled */
+    uint64_t withheld_unlogged;  /* answer datagrams withheld since the last WARN about it */
+    au_nanos withheld_logged_at;
 } cl_state;
 
 static au_nanos now_of(cl_state *s) { return au_node_now(s->node); }
@@ -628,17 +641,70 @@ static void join_round(cl_state *s) {
         send_addr(s, s->seeds[i], strlen(s->seeds[i]), (cl_wire){ .tag = cl_wire_join, .join = hello(s) });
 }
 
-/* Streams every live entry (and the receiver's own entry as known here) to `to`. */
+/* ---- the answer budget ------------------------------------------------------------------------
+ * Without a cluster key every message's `from` is only a claim, and answers go there: one small
+ * datagram naming another address (a join, a reconnect, a full request, a digest, a bucket
+ * reply) would make this node send that address a whole member table or several chunks of
+ * entries, an amplifier for spoofed traffic. (The datagram's source address, au_ctx_origin, is
+ * no proof either: it can be spoofed just as well, and an answer to it reaches the victim the
+ * same way.) So every datagram of such an answer — a chunk of a full stream, of a digest's
+ * answer, of a push — is paid from one token bucket per node: ANSWER_RATE per second, at most
+ * ANSWER_BURST saved. What it cannot pay is withheld and counted (answers_withheld); the
+ * protocol repairs the loss as it repairs lost datagrams (the next digest, join round or
+ * reconnect). Answers of one datagram no bigger than what asks for them (a reconnect's reply,
+ * the short answer to a join) are free. A node with a cluster key answers only key holders: no
+ * budget. */
+
+static bool answer_allowed(cl_state *s) {
+    if (s->sealed) return true;
+    au_nanos now = now_of(s);
+    if (now > s->answer_at) {
+        s->answer_tokens += (double)(now - s->answer_at) * ANSWER_RATE / 1e9;
+        if (s->answer_tokens > ANSWER_BURST) s->answer_tokens = ANSWER_BURST;
+        s->answer_at = now;
+    }
+    if (s->answer_tokens < 1) return false;
+    s->answer_tokens -= 1;
+    return true;
+}
+
+/* n answer datagrams to `to` were not sent: counted, and a WARN at most every 10 s. */
+static void withheld(cl_state *s, const au_str *to, size_t n) {
+    if (n == 0) return;
+    stat_add(&s->c->answers_withheld, n);
+    s->withheld_unlogged += n;
+    au_nanos now = now_of(s);
+    if (s->withheld_logged_at && now - s->withheld_logged_at < WITHHELD_LOG_EVERY) return;
+    LOG(AU_LOG_WARN, "%s: %llu answer datagrams withheld (the latest to %.*s): more asked for than %d per "
+        "second (burst %d) without a cluster key; spoofed requests?",
+        s->addr, (unsigned long long)s->withheld_unlogged, (int)to->len, to->ptr, ANSWER_RATE, ANSWER_BURST);
+    s->withheld_unlogged = 0;
+    s->withheld_logged_at = now;
+}
+
+/* Streams every live entry (and the receiver's own entry as known here) to `to`, as far as the
+ * answer budget goes. A join's answer that the budget cannot pay at all is the short one: this
+ * node and the joiner as known here, one datagram (the joiner is in; it learns the rest from
+ * gossip and anti-entropy). */
 static void stream_full(cl_state *s, const au_str *to, uint8_t flags) {
     cl_update buf[CL_SYNC_ENTRIES];
-    size_t n = 0;
+    size_t n = 0, chunks = 0;
     cl_member *them = cl_table_get(&s->t, to->ptr, to->len);
+    size_t total = (s->t.nlive + 1 + CL_SYNC_ENTRIES - 1) / CL_SYNC_ENTRIES; /* roughly: ±1 for them */
     buf[n++] = cl_member_update(s->me);
     if (them) buf[n++] = cl_member_update(them);
     for (size_t i = 0; i <= s->t.nlive; i++) {
         bool last = i == s->t.nlive;
         if (!last && s->t.live[i] != them) buf[n++] = cl_member_update(s->t.live[i]);
         if (n == CL_SYNC_ENTRIES || (last && n)) {
+            if (!answer_allowed(s)) {
+                withheld(s, to, total > chunks ? total - chunks : 1);
+                if (chunks == 0 && (flags & CL_SYNC_JOIN)) {
+                    n = them ? 2 : 1;
+                    break;
+                }
+                return;
+            }
             cl_wire w = { .tag = cl_wire_sync,
                           .sync = { .from = au_str_view(s->addr), .id = s->c->id,
                                     .compat = s->compat, .flags = (uint8_t)(CL_SYNC_FULL | flags),
@@ -646,7 +712,15 @@ static void stream_full(cl_state *s, const au_str *to, uint8_t flags) {
             send_addr(s, to->ptr, to->len, w);
             flags &= (uint8_t)~CL_SYNC_FULL_REQ;
             n = 0;
+            chunks++;
         }
+    }
+    if (chunks == 0 && n) { /* the short answer to a join */
+        cl_wire w = { .tag = cl_wire_sync,
+                      .sync = { .from = au_str_view(s->addr), .id = s->c->id, .compat = s->compat,
+                                .flags = (uint8_t)(CL_SYNC_FULL | CL_SYNC_JOIN),
+                                .entries = { buf, (uint32_t)n, 0 } } };
+        send_addr(s, to->ptr, to->len, w);
     }
 }
 
@@ -813,12 +887,17 @@ static cl_wire sync_msg(cl_state *s, uint8_t flags, unsigned level, size_t start
 
 /* Sends entries in chunks of CL_SYNC_ENTRIES: the first chunk with `flags` and the bucket list
  * (digest[]), the rest as plain pushes (no reply). At least one message when flags ask for a
- * reply, even without entries. */
+ * reply, even without entries. Each chunk is paid from the answer budget; what it cannot pay is
+ * withheld. */
 static void send_entries(cl_state *s, const au_str *to, uint8_t flags, unsigned level, size_t start,
                          uint64_t *list, size_t nl, cl_update *buf, size_t n) {
     size_t off = 0;
     do {
         size_t k = n - off < CL_SYNC_ENTRIES ? n - off : CL_SYNC_ENTRIES;
+        if (!answer_allowed(s)) { /* the rest (all of it: at least one datagram) is withheld */
+            withheld(s, to, (n - off + CL_SYNC_ENTRIES - 1) / CL_SYNC_ENTRIES + (n == off));
+            return;
+        }
         if (off == 0)
             send_addr(s, to->ptr, to->len, sync_msg(s, flags, level, start, list, nl, buf, k));
         else
@@ -1239,6 +1318,9 @@ static void heard_from(cl_state *s, const cl_wire *w) {
 
 static void cl_pre_start(au_ctx *ctx, cl_state *s) {
     s->node = au_ctx_node(ctx);
+    s->sealed = au_node_sealed(s->node);
+    s->answer_tokens = ANSWER_BURST;
+    s->answer_at = now_of(s);
     cl_table_init(&s->t);
     s->me = cl_table_add(&s->t, s->addr, s->addr_len, s->c->id, 0, CL_ALIVE, (uint16_t)s->cfg.vnodes);
     if (s->me) cl_table_mark_self(&s->t, s->me); /* self is not one of the others */

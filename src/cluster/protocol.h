@@ -7,7 +7,8 @@
  * probes and acks carry at most max_piggyback updates, a sync digest at most CL_DIGEST_MAX
  * bucket hashes, and a digest causes at most CL_SYNC_BUDGET entries each way in messages of
  * CL_SYNC_ENTRIES. Only joins and merges of two clusters
- * stream a whole member table (in chunks of CL_SYNC_ENTRIES).
+ * stream a whole member table (in chunks of CL_SYNC_ENTRIES). Without a cluster key, every chunk
+ * of an answer is paid from the node's answer budget (cluster.c), or withheld.
  *
  * Messages (cl_wire):
  *   join      cl_hello  a joiner to a seed: its member and compatibility hash

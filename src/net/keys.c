@@ -101,6 +101,9 @@ static au_net_t *sealed_net(au_node *node) {
     return net && ring_now(net) ? net : NULL;
 }
 
+/* A keyed node stays keyed: rotation replaces the ring, never empties it (the primary stays). */
+bool au_node_sealed(au_node *node) { return sealed_net(node) != NULL; }
+
 au_err au_node_key_add(au_node *node, const au_key *key) {
     if (!key) return AU_EINVAL;
     au_net_t *net = sealed_net(node);
