@@ -210,6 +210,10 @@ typedef struct au_share_stats {
     uint64_t redundant_bytes;  /**< ... of which in deltas and states that had nothing new */
     uint64_t bytes_forwarded;  /**< of bytes_sent, those in delta groups holding a delta this
                                     replica received from another (not only its own changes) */
+    uint64_t rewinds;          /**< peers whose ack was lowered because a member whose deltas
+                                    this replica left out of its groups (it sends them to every
+                                    member itself) was removed: each gets the part it may lack
+                                    again, from the buffer or as the full state */
 } au_share_stats;
 
 /** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start on the
