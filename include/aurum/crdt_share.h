@@ -113,8 +113,10 @@ typedef enum au_share_selector {
     AU_SHARE_ALL,             /**< every peer that has not acknowledged the current clock;
                                    deltas received from a live member are not forwarded (it
                                    sends them to every member itself), so every node must use
-                                   ALL if one does; when such a member is removed, peers catch
-                                   up from the buffer or a full state */
+                                   ALL if one does; when such a member is removed, the peers
+                                   that may lack its deltas (acked past one left out for them
+                                   and did not vouch for them) are re-sent from the first such
+                                   delta still buffered, else get the full state */
 } au_share_selector;
 
 /** Settings of one replica. Zero means the default for every field; durations are nanoseconds

@@ -458,10 +458,10 @@ static void send_full(sh_state *s, sh_peer *p, au_nanos now) {
  * the next `amount` groups this replica sends (pushes: one epidemic push per replica, so a
  * change spreads in about log N rounds, not N / amount), then no more. Deltas whose sender is
  * not (or no longer) a member are forwarded as before. If a sender we relied on is removed
- * before it reached everyone, its deltas may already be collected here: on_update then resets
- * every peer's ack to 0, so each gets the missing part through the normal catch-up (the buffer
- * from 0 if it is still whole, else the full state from its catch-up sources first). Every node
- * must use the same selector (include/aurum/crdt_share.h). */
+ * before it reached everyone, a peer that acked past one of its deltas may lack it: on_update
+ * then rewinds such peers (rewind_for: to the first delta left out while it is buffered, else to
+ * 0, the catch-up from the buffer or a full state). Every node must use the same selector
+ * (include/aurum/crdt_share.h). */
 static bool relied_on(sh_state *s, sh_dent *e, uint64_t k, bool *pushed) {
     if (e->origin == 0 || (s->cfg.selector == AU_SHARE_OUT_OF_DATE && s->cfg.forward_all))
         return false;
