@@ -113,8 +113,10 @@ typedef enum au_share_selector {
     AU_SHARE_ALL,             /**< every peer that has not acknowledged the current clock;
                                    deltas received from a live member are not forwarded (it
                                    sends them to every member itself), so every node must use
-                                   ALL if one does; when such a member is removed, peers catch
-                                   up from the buffer or a full state */
+                                   ALL if one does; when such a member is removed, the peers
+                                   that may lack its deltas (acked past one left out for them
+                                   and did not vouch for them) are re-sent from the first such
+                                   delta still buffered, else get the full state */
 } au_share_selector;
 
 /** Settings of one replica. Zero means the default for every field; durations are nanoseconds
@@ -210,6 +212,10 @@ typedef struct au_share_stats {
     uint64_t redundant_bytes;  /**< ... of which in deltas and states that had nothing new */
     uint64_t bytes_forwarded;  /**< of bytes_sent, those in delta groups holding a delta this
                                     replica received from another (not only its own changes) */
+    uint64_t rewinds;          /**< peers whose ack was lowered because a member whose deltas
+                                    this replica left out of its groups (it sends them to every
+                                    member itself) was removed: each gets the part it may lack
+                                    again, from the buffer or as the full state */
 } au_share_stats;
 
 /** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start on the

@@ -49,7 +49,7 @@
     X(clock) X(buffered) X(peers) X(mutations) X(mutations_failed) X(deltas_sent) X(states_sent)   \
     X(bytes_sent) X(received) X(redundant) X(acks_sent) X(acks_received) X(drops_decode)          \
     X(drops_type) X(drops_too_big) X(drops_invalid) X(drops_untyped) X(pruned)                    \
-    X(bytes_received) X(redundant_bytes) X(bytes_forwarded)
+    X(bytes_received) X(redundant_bytes) X(bytes_forwarded) X(rewinds)
 
 struct au_share {
     au_node *node;
@@ -118,7 +118,10 @@ typedef struct sh_peer {
     au_nanos sent_at, full_at, added_at;
     bool priority;
     bool heard;               /* it has acked something of ours */
-    bool relied;              /* All: a delta it sent us was not forwarded (it sends to all) */
+    bool relied;              /* a delta it sent us was left out of a group (it sends to all) */
+    uint64_t relied_lo;       /* ... the lowest buffer index of such a delta */
+    uint64_t relied_src;      /* ... the highest src_clock of such a delta (every one of them
+                                 is ⊑ the join of its deltas below relied_src) */
     au_nanos heard_at;        /* when it last acked something of ours */
     bool typed;               /* a delta from it named our type hash (it may omit it now) */
     bool meta;                /* the send being made carries our address and type hash */
@@ -455,11 +458,11 @@ static void send_full(sh_state *s, sh_peer *p, au_nanos now) {
  * the next `amount` groups this replica sends (pushes: one epidemic push per replica, so a
  * change spreads in about log N rounds, not N / amount), then no more. Deltas whose sender is
  * not (or no longer) a member are forwarded as before. If a sender we relied on is removed
- * before it reached everyone, its deltas may already be collected here: on_update then resets
- * every peer's ack to 0, so each gets the missing part through the normal catch-up (the buffer
- * from 0 if it is still whole, else the full state from its catch-up sources first). Every node
- * must use the same selector (include/aurum/crdt_share.h). */
-static bool relied_on(sh_state *s, sh_dent *e, bool *pushed) {
+ * before it reached everyone, a peer that acked past one of its deltas may lack it: on_update
+ * then rewinds such peers (rewind_for: to the first delta left out while it is buffered, else to
+ * 0, the catch-up from the buffer or a full state). Every node must use the same selector
+ * (include/aurum/crdt_share.h). */
+static bool relied_on(sh_state *s, sh_dent *e, uint64_t k, bool *pushed) {
     if (e->origin == 0 || (s->cfg.selector == AU_SHARE_OUT_OF_DATE && s->cfg.forward_all))
         return false;
     sh_peer *o = peer_by_id(s, e->origin);
@@ -469,6 +472,8 @@ static bool relied_on(sh_state *s, sh_dent *e, bool *pushed) {
         *pushed = true;
         return false;
     }
+    if (!o->relied || k < o->relied_lo) o->relied_lo = k;
+    if (!o->relied || e->src_clock > o->relied_src) o->relied_src = e->src_clock;
     o->relied = true;
     return true;
 }
@@ -500,7 +505,7 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
     for (uint64_t k = base; k < s->clock; k++) {
         sh_dent *e = dent(s, k);
         if (has_it(p, e)) continue;
-        if (relied_on(s, e, &pushed)) { whole = false; continue; } /* its sender sends it to p */
+        if (relied_on(s, e, k, &pushed)) { whole = false; continue; } /* its sender sends it to p */
         if (s->t->join(acc, e->d) != AU_OK) { s->t->free(acc); return; }
         any = true;
         fwd |= e->origin != 0;
@@ -953,6 +958,31 @@ static void run_prunes(sh_state *s) {
     }
 }
 
+/* Member o, whose deltas we left out of groups because it sends them to everyone itself
+ * (relied_on), is gone: a peer that acked past one of them may lack it, if o did not reach it.
+ * Only such peers are rewound: not one that vouched for o's deltas as far as every left-out one
+ * (kn, from its vias), and not below the first left-out delta while that is still buffered (the
+ * re-send then forwards o's deltas, o being no longer a member). If one was collected already,
+ * the peer is rewound to 0 (the buffer from 0 if it is still whole, else the full state). */
+static void rewind_for(sh_state *s, const sh_peer *o) {
+    uint64_t to = o->relied_lo >= s->gc ? o->relied_lo : 0;
+    size_t n = 0;
+    for (size_t i = 0; i < s->npeers; i++) {
+        sh_peer *p = &s->peers[i];
+        if (p->acked <= to) continue;
+        if (o->relied_src != UINT64_MAX && kn_get(p->kn, o->id) >= o->relied_src) continue;
+        p->acked = to;
+        if (p->sent_clock > to) p->sent_clock = to;
+        p->sent_at = 0;
+        memset(p->pend, 0, sizeof p->pend);
+        n++;
+    }
+    stat_add(&s->h->rewinds, n);
+    LOG(AU_LOG_INFO, "crdt %s: member %016llx relied on to send its deltas left; %zu of %zu peers "
+        "re-sent from %llu", s->cfg.name, (unsigned long long)o->id, n, s->npeers,
+        (unsigned long long)to);
+}
+
 static void on_update(sh_state *s, au_cluster_update *u) {
     for (uint32_t i = 0; i < u->events.len; i++) {
         const au_cluster_event *e = &u->events.ptr[i];
@@ -978,23 +1008,13 @@ static void on_update(sh_state *s, au_cluster_update *u) {
         s->npeers = 0;
     } else {
         /* the ack table follows the member set: new members start at 0, gone ones are dropped */
-        bool reset = false;
         for (size_t i = 0; i < s->npeers;) {
             bool found = false;
             for (uint32_t k = 0; k < u->members.len && !found; k++) found = u->members.ptr[k].id == s->peers[i].id;
-            if (found) i++;
-            else { reset |= s->peers[i].relied; remove_peer_at(s, i); }
-        }
-        if (reset) {
-            /* a sender whose deltas we did not forward is gone (see relied_on): catch everyone up */
-            LOG(AU_LOG_INFO, "crdt %s: a member relied on to send its deltas left; peers catch up",
-                s->cfg.name);
-            for (size_t i = 0; i < s->npeers; i++) {
-                sh_peer *p = &s->peers[i];
-                p->acked = p->sent_clock = 0;
-                p->sent_at = 0;
-                memset(p->pend, 0, sizeof p->pend);
-            }
+            if (found) { i++; continue; }
+            sh_peer gone = s->peers[i];
+            remove_peer_at(s, i);
+            if (gone.relied) rewind_for(s, &gone);
         }
         s->cache.len = 0; /* a group's content depends on the member set (relied_on) */
         for (uint32_t k = 0; k < u->members.len; k++) {
