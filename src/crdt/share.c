@@ -578,7 +578,18 @@ static int sendable(sh_state *s, sh_peer *p, au_nanos now) {
 static void serve(sh_state *s, sh_peer *p, int what, au_nanos now) {
     p->meta = need_meta(s, p, now);
     /* a re-send of what it had already been sent: back off until it answers */
-    if (p->sent_clock >= s->clock && p->backoff < BACKOFF_MAX) p->backoff++;
+    if (p->sent_clock >= s->clock) {
+        /* what a buffer that is never collected needs to be told from a lossy link (debug) */
+        LOG(AU_LOG_DEBUG, "crdt %s: %016llx re-sends to %s: acked %llu of %llu (gc %llu), heard %d,"
+            " meta %d, backoff %u, pending acks [%llu, %llu) [%llu, %llu) [%llu, %llu) [%llu, %llu)",
+            s->cfg.name, (unsigned long long)s->me, p->addr, (unsigned long long)p->acked,
+            (unsigned long long)s->clock, (unsigned long long)s->gc, p->heard, p->meta, p->backoff,
+            (unsigned long long)p->pend[0].base, (unsigned long long)p->pend[0].clock,
+            (unsigned long long)p->pend[1].base, (unsigned long long)p->pend[1].clock,
+            (unsigned long long)p->pend[2].base, (unsigned long long)p->pend[2].clock,
+            (unsigned long long)p->pend[3].base, (unsigned long long)p->pend[3].clock);
+        if (p->backoff < BACKOFF_MAX) p->backoff++;
+    }
     if (what == 2) { send_full(s, p, now); return; }
     /* a recent send still in flight: only what is new since; else everything unacked */
     uint64_t base = p->acked;
@@ -634,6 +645,9 @@ static void want_flush(sh_state *s) {
 /* An ack alone; to a member p it carries our vias for it too (make_via). */
 static void send_ack(sh_state *s, sh_wire_ref to, sh_peer *p, uint64_t base, uint64_t clock) {
     stat_add(&s->h->acks_sent, 1);
+    LOG(AU_LOG_DEBUG, "crdt %s: %016llx acks [%llu, %llu) to %s", s->cfg.name,
+        (unsigned long long)s->me, (unsigned long long)base, (unsigned long long)clock,
+        p ? p->addr : "a sender that is not a member");
     /* the ack's from stays empty: the receiver finds us by id (on_ack), the address is unused */
     au_bytes via = p ? make_via(s, p) : (au_bytes){ 0 };
     if (au_ref_is_null(to.raw)) { au_bytes_free(&via); return; }

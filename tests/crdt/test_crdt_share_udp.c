@@ -42,15 +42,26 @@ static bool buffers_empty(void *arg) {
     return true;
 }
 
+/* Per replica: the value and buffer, what it sent and received, the acks both ways and every
+ * reason a delta is not acked (drops_untyped: no type hash from a sender not yet typed); per
+ * node: the injected drops, so a buffer that is never collected can be told from bad luck. */
 static void gc_print(sw *w, int n) {
     for (int i = 0; i < n; i++) {
         au_share_stats st;
         au_share_stats_get(w->sh[i], &st);
-        fprintf(stderr, "  node %d value %llu clock %llu peers %llu buffered %llu sent %llu/%llu\n", i,
+        au_faults_stats fs;
+        au_faults_stats_get(w->node[i], &fs);
+        fprintf(stderr, "  node %d value %llu clock %llu peers %llu buffered %llu sent %llu/%llu"
+                " received %llu (redundant %llu) acks sent %llu received %llu drops untyped %llu"
+                " invalid %llu decode %llu type %llu; faults dropped %llu\n", i,
                 (unsigned long long)au_share_gcounter_value((au_share_gcounter){ w->sh[i] }),
                 (unsigned long long)st.clock, (unsigned long long)st.peers,
                 (unsigned long long)st.buffered, (unsigned long long)st.deltas_sent,
-                (unsigned long long)st.states_sent);
+                (unsigned long long)st.states_sent, (unsigned long long)st.received,
+                (unsigned long long)st.redundant, (unsigned long long)st.acks_sent,
+                (unsigned long long)st.acks_received, (unsigned long long)st.drops_untyped,
+                (unsigned long long)st.drops_invalid, (unsigned long long)st.drops_decode,
+                (unsigned long long)st.drops_type, (unsigned long long)fs.dropped);
         if (st.buffered && getenv("SHARE_LOG")) {
             au_node_stats ns;
             au_node_stats_get(w->node[i], &ns);
@@ -79,8 +90,24 @@ static void gcounter_scenario(au_share_selector sel) {
     if (!ok) gc_print(&w, 4);
     assert_true(ok);
     /* let every ack arrive, so the buffers are collected and the late joiners need full states */
-    ok = sw_wait(buffers_empty, &g, deadline());
-    if (!ok) gc_print(&w, 4);
+    /* usually well under a second; if not, the replicas' debug log (each re-send with the
+     * peer's ack state, each ack sent and taken) shows why for the rest of the wait. At 50 %
+     * loss each way a re-send and its ack both arrive 1 time in 4, and a peer is re-sent to
+     * every 2 × (timeout + ack_delay) = 0.8 s: about 31 tries in 25 s, so a buffer still held
+     * at the deadline by loss alone has odds of 0.75^31 ≈ 1e-4 per peer */
+    double t1 = sw_secs();
+    ok = sw_wait(buffers_empty, &g, deadline() / 5);
+    if (!ok) {
+        fprintf(stderr, "  buffers not collected after %.0f s; CRDT debug log on:\n", deadline() / 5);
+        gc_print(&w, 4);
+        au_log_level was = au_log_get_level(AU_LOG_CRDT);
+        au_log_set_level(AU_LOG_CRDT, AU_LOG_DEBUG);
+        ok = sw_wait(buffers_empty, &g, deadline() - (sw_secs() - t1));
+        au_log_set_level(AU_LOG_CRDT, was);
+        fprintf(stderr, "  buffers %s after %.2f s\n", ok ? "collected" : "NOT collected",
+                sw_secs() - t1);
+        gc_print(&w, 4);
+    }
     assert_true(ok);
     t0 = sw_secs();
     for (int i = 4; i < 6; i++) sw_start(&w, i, &cc, &au_gcounter_type, &sc);
