@@ -686,6 +686,14 @@ static void withheld(cl_state *s, const au_str *to, size_t n) {
  * answer budget goes. A join's answer that the budget cannot pay at all is the short one: this
  * node and the joiner as known here, one datagram (the joiner is in; it learns the rest from
  * gossip and anti-entropy). */
+/* One chunk of a full stream: n entries of buf, flagged CL_SYNC_FULL | flags. */
+static void send_full_chunk(cl_state *s, const au_str *to, uint8_t flags, cl_update *buf, size_t n) {
+    cl_wire w = { .tag = cl_wire_sync,
+                  .sync = { .from = au_str_view(s->addr), .id = s->c->id, .compat = s->compat,
+                            .flags = (uint8_t)(CL_SYNC_FULL | flags), .entries = { buf, (uint32_t)n, 0 } } };
+    send_addr(s, to->ptr, to->len, w);
+}
+
 static void stream_full(cl_state *s, const au_str *to, uint8_t flags) {
     cl_update buf[CL_SYNC_ENTRIES];
     size_t n = 0, chunks = 0;
@@ -705,23 +713,13 @@ static void stream_full(cl_state *s, const au_str *to, uint8_t flags) {
                 }
                 return;
             }
-            cl_wire w = { .tag = cl_wire_sync,
-                          .sync = { .from = au_str_view(s->addr), .id = s->c->id,
-                                    .compat = s->compat, .flags = (uint8_t)(CL_SYNC_FULL | flags),
-                                    .entries = { buf, (uint32_t)n, 0 } } };
-            send_addr(s, to->ptr, to->len, w);
+            send_full_chunk(s, to, flags, buf, n);
             flags &= (uint8_t)~CL_SYNC_FULL_REQ;
             n = 0;
             chunks++;
         }
     }
-    if (chunks == 0 && n) { /* the short answer to a join */
-        cl_wire w = { .tag = cl_wire_sync,
-                      .sync = { .from = au_str_view(s->addr), .id = s->c->id, .compat = s->compat,
-                                .flags = (uint8_t)(CL_SYNC_FULL | CL_SYNC_JOIN),
-                                .entries = { buf, (uint32_t)n, 0 } } };
-        send_addr(s, to->ptr, to->len, w);
-    }
+    if (chunks == 0 && n) send_full_chunk(s, to, CL_SYNC_JOIN, buf, n); /* the short answer to a join */
 }
 
 static bool compatible(cl_state *s, uint64_t compat, const au_str *from) {
