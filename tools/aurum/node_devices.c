@@ -27,6 +27,8 @@ typedef struct device {
     uint64_t owner;       /* cluster id of its owner, 0: unknown */
     char owner_addr[64];  /* from this node's events; "" when only the id is known */
     int state;            /* AU_DEVICE_UP / AU_DEVICE_DOWN when this node owns it, else 0 */
+    bool named;           /* its hello has arrived (until then `name` is its id) */
+    bool up_untold;       /* an UP event came before its hello: told with the name */
 } device;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -70,9 +72,12 @@ static void on_event(const au_device_event *e) {
                  e->owner_address.ptr ? e->owner_address.ptr : "");
         d->state = e->kind == AU_DEVICE_DOWN ? AU_DEVICE_DOWN : AU_DEVICE_UP;
     }
+    /* an UP before the hello waits for the name (it follows within one announce) */
+    bool hold = d && e->kind == AU_DEVICE_UP && !d->named;
+    if (d) d->up_untold = hold;
     device copy = d ? *d : (device){ 0 };
     pthread_mutex_unlock(&lock);
-    if (!d) return;
+    if (!d || hold) return;
     const char *what = e->kind == AU_DEVICE_UP ? "DEVICE-UP %s id=0x%llx owner=%s"
                        : e->kind == AU_DEVICE_DOWN ? "DEVICE-DOWN %s id=0x%llx owner=%s"
                                                    : "DEVICE-MOVED %s id=0x%llx owner=%s";
@@ -89,11 +94,14 @@ static void on_message(const au_device_message *m) {
     if (!name || au_dc_cbor_end(&r) || n == 0 || n >= sizeof ((device *)0)->name) return;
     pthread_mutex_lock(&lock);
     device *d = slot(m->device);
-    bool changed = false;
+    bool changed = false, tell_up = false;
     if (d) {
         changed = d->owner != m->owner || strlen(d->name) != n || memcmp(d->name, name, n);
         memcpy(d->name, name, n);
         d->name[n] = '\0';
+        d->named = true;
+        tell_up = d->up_untold && d->owner == m->owner; /* not if it moved meanwhile */
+        d->up_untold = false;
         if (d->owner != m->owner) {
             d->owner = m->owner;
             d->owner_addr[0] = '\0';
@@ -108,6 +116,7 @@ static void on_message(const au_device_message *m) {
         if (!owner[0]) snprintf(owner, sizeof owner, "id:%llu", (unsigned long long)copy.owner);
         say("DEVICE %s id=0x%llx owner=%s", &copy, owner);
     }
+    if (tell_up) say("DEVICE-UP %s id=0x%llx owner=%s", &copy, copy.owner_addr);
 }
 
 static void devw_recv(au_ctx *ctx, int *self, devw_msg *m) {
