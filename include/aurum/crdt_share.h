@@ -216,6 +216,15 @@ typedef struct au_share_stats {
                                     this replica left out of its groups (it sends them to every
                                     member itself) was removed: each gets the part it may lack
                                     again, from the buffer or as the full state */
+    uint64_t wire_bytes;       /**< datagram bytes of every message this replica sent (deltas,
+                                    states, acks): the CRDT bytes and the protocol's record, the
+                                    transport's body header with the actor name, message or
+                                    fragment frames, and the datagram header and trailer
+                                    (docs/wire-format.md §1), counted as if each message went in
+                                    datagrams of its own at the default mtu (1400 B; plain, or
+                                    sealed when the node seals) — an upper bound where the
+                                    transport packs it with other messages to the same node */
+    uint64_t wire_messages;    /**< messages counted in wire_bytes */
 } au_share_stats;
 
 /** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start on the

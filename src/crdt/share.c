@@ -49,7 +49,8 @@
     X(clock) X(buffered) X(peers) X(mutations) X(mutations_failed) X(deltas_sent) X(states_sent)   \
     X(bytes_sent) X(received) X(redundant) X(acks_sent) X(acks_received) X(drops_decode)          \
     X(drops_type) X(drops_too_big) X(drops_invalid) X(drops_untyped) X(pruned)                    \
-    X(bytes_received) X(redundant_bytes) X(bytes_forwarded) X(rewinds)
+    X(bytes_received) X(redundant_bytes) X(bytes_forwarded) X(rewinds) X(wire_bytes)           \
+    X(wire_messages)
 
 struct au_share {
     au_node *node;
@@ -321,6 +322,57 @@ static bool need_meta(sh_state *s, const sh_peer *p, au_nanos now) {
 
 /* ---- sending ------------------------------------------------------------------------------------ */
 
+/* ---- what a message costs on the wire (docs/wire-format.md §1) -------------------------------- */
+
+/* The transport's fixed framing, restated here (src/crdt may not include src/proto): a datagram
+ * has a 20-byte header and an 8-byte checksum (plain) or a 24-byte nonce and a 16-byte tag
+ * (sealed); a message travels in a message frame (3 bytes) holding a body header (18 bytes) and
+ * the target actor's name before the CBOR payload, or, when it does not fit one datagram, in
+ * fragment frames (19 bytes each). Datagrams are at most WIRE_MTU bytes (au_node_config.mtu's
+ * default: a node with another mtu is counted as if at the default). */
+#define WIRE_MTU 1400u
+#define WIRE_DGRAM_PLAIN 28u
+#define WIRE_DGRAM_SEALED 60u
+#define WIRE_MSG_FRAME 3u
+#define WIRE_FRAG_FRAME 19u
+#define WIRE_BODY_HEADER 18u
+
+/* The size of a CBOR head for an argument n (RFC 8949 §3). */
+static size_t cbor_head(uint64_t n) {
+    return n < 24 ? 1 : n <= 0xff ? 2 : n <= 0xffff ? 3 : n <= 0xffffffffu ? 5 : 9;
+}
+
+/* The datagram bytes msg takes to s->actor_name's peer, as if it went in datagrams of its own
+ * (an upper bound: the transport may pack it with other messages to the same node, sharing one
+ * header). The payload is encoded once more without its CRDT bytes (small), and the byte
+ * strings' sizes added, so a large state is not encoded twice; 0 if that fails. */
+static size_t wire_cost(sh_state *s, const sh_wire *msg) {
+    sh_wire skel = *msg;
+    size_t extra = 0;
+    if (msg->tag == sh_wire_delta) {
+        const sh_delta *d = &msg->delta;
+        skel.delta.data = (au_bytes){ 0 };
+        skel.delta.rest = (au_bytes_array){ 0 };
+        extra = cbor_head(d->data.len) - 1 + d->data.len;
+        if (d->rest.len) {
+            extra += cbor_head(d->rest.len) - 1;
+            for (uint32_t i = 0; i < d->rest.len; i++)
+                extra += cbor_head(d->rest.ptr[i].len) + d->rest.ptr[i].len;
+        }
+    }
+    au_buf b = { 0 };
+    au_err e = au_value_encode(&au_type_sh_wire, &skel, &b);
+    size_t payload = b.len + extra;
+    au_buf_free(&b);
+    if (e != AU_OK) return 0;
+    size_t dgram = au_node_sealed(s->node) ? WIRE_DGRAM_SEALED : WIRE_DGRAM_PLAIN;
+    size_t frames = WIRE_MTU - dgram;
+    size_t body = WIRE_BODY_HEADER + strlen(s->actor_name) + payload;
+    if (WIRE_MSG_FRAME + body <= frames) return dgram + WIRE_MSG_FRAME + body;
+    size_t chunk = frames - WIRE_FRAG_FRAME, n = (body + chunk - 1) / chunk;
+    return body + n * (WIRE_FRAG_FRAME + dgram);
+}
+
 static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
     if (au_ref_is_null(to.raw)) {
         if (msg.tag == sh_wire_delta) {
@@ -331,7 +383,12 @@ static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
         }
         return;
     }
+    size_t cost = wire_cost(s, &msg);
     au_err e = au_send(to, msg);
+    if (e == AU_OK) {
+        stat_add(&s->h->wire_bytes, cost);
+        stat_add(&s->h->wire_messages, 1);
+    }
     if (e != AU_OK)
         LOG(AU_LOG_DEBUG, "crdt %s: send failed: %s", s->cfg.name, au_strerror(e));
 }
