@@ -70,7 +70,7 @@ static void stop(world *w) {
 
 /* The replicas' CRDT payload counters summed (au_share_stats): what the dispersal sent, without
  * framing and without the cluster's traffic, so free of the idle window's noise. */
-typedef struct payload { uint64_t sent, fwd, recv, redundant; } payload;
+typedef struct payload { uint64_t sent, fwd, recv, redundant, groups; } payload;
 static payload payload_bytes(world *w) {
     payload t = { 0 };
     for (int i = 0; i < w->n; i++) {
@@ -78,6 +78,7 @@ static payload payload_bytes(world *w) {
         au_share_stats_get(w->sh[i], &st);
         t.sent += st.bytes_sent, t.fwd += st.bytes_forwarded;
         t.recv += st.bytes_received, t.redundant += st.redundant_bytes;
+        t.groups += st.deltas_sent + st.states_sent;
     }
     return t;
 }
@@ -254,9 +255,10 @@ static void bytes_per_update(kind k, bool concurrent, int per_node, au_share_sel
            "overhead %+6.1f B, ratio %.2f (settled in %.2f s)\n",
            sel == AU_SHARE_ALL ? "All" : "OoD", kind_name[k], concurrent ? "concurrent" : "sequential", (unsigned long long)updates,
            per, ideal_per, per - ideal_per, per / ideal_per, el);
-    printf("      share's messages %llu (%.2f per update per replica); nodes' datagram bytes "
-           "%llu in the phase, %llu idle before: minus idle %.1f B/update/replica\n",
-           (unsigned long long)(m1 - m0), (double)(m1 - m0) / deliveries,
+    printf("      share's messages %llu (%.2f per update per replica; %llu of them acks alone); "
+           "nodes' datagram bytes %llu in the phase, %llu idle before: minus idle %.1f "
+           "B/update/replica\n", (unsigned long long)(m1 - m0), (double)(m1 - m0) / deliveries,
+           (unsigned long long)(m1 - m0 - (p1.groups - p0.groups)),
            (unsigned long long)used, (unsigned long long)idle, (double)mine / deliveries);
     if (g_quiet)
         printf("      verify: share counted %llu B, nodes sent %llu B in the phase (%.1f %%), %llu "

@@ -225,6 +225,9 @@ typedef struct au_share_stats {
                                     sealed when the node seals) — an upper bound where the
                                     transport packs it with other messages to the same node */
     uint64_t wire_messages;    /**< messages counted in wire_bytes */
+    uint64_t acks_again;       /**< acks sent at once, not held for ack_delay, because a member
+                                    re-sent deltas this replica had acked already (its ack was
+                                    lost) */
 } au_share_stats;
 
 /** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start on the

@@ -50,7 +50,7 @@
     X(bytes_sent) X(received) X(redundant) X(acks_sent) X(acks_received) X(drops_decode)          \
     X(drops_type) X(drops_too_big) X(drops_invalid) X(drops_untyped) X(pruned)                    \
     X(bytes_received) X(redundant_bytes) X(bytes_forwarded) X(rewinds) X(wire_bytes)           \
-    X(wire_messages)
+    X(wire_messages) X(acks_again)
 
 struct au_share {
     au_node *node;
@@ -127,6 +127,8 @@ typedef struct sh_peer {
     bool typed;               /* a delta from it named our type hash (it may omit it now) */
     bool meta;                /* the send being made carries our address and type hash */
     uint64_t ack_base, ack_clock; /* an ack for its deltas not sent yet (ack_clock 0: none) */
+    uint64_t acked_to;        /* the highest clock of its we sent an ack for (a delta of its
+                                 that ends there or below is a re-send: our ack was lost) */
     au_nanos ack_at;          /* ... waiting since */
     size_t full_bytes;        /* size of the last full state sent to it */
     uint64_t rx;              /* we have every delta of its below rx (through it or others) */
@@ -490,6 +492,7 @@ static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, uint
     /* an ack waiting for p rides along (it covers every delta of p's received since the last) */
     uint64_t ab = p->ack_base, ac = p->ack_clock;
     if (ac) stat_add(&s->h->acks_sent, 1);
+    if (ac > p->acked_to) p->acked_to = ac;
     p->ack_base = p->ack_clock = 0;
     send_wire(s, p->ref, (sh_wire){ .tag = sh_wire_delta, .delta = {
         .from = au_str_view(p->meta ? s->addr : ""), .id = s->me,
@@ -714,6 +717,7 @@ static void send_ack(sh_state *s, sh_wire_ref to, sh_peer *p, uint64_t base, uin
 
 static void flush_ack(sh_state *s, sh_peer *p) {
     if (!p->ack_clock) return;
+    if (p->ack_clock > p->acked_to) p->acked_to = p->ack_clock;
     send_ack(s, p->ref, p, p->ack_base, p->ack_clock);
     p->ack_base = p->ack_clock = 0;
 }
@@ -877,8 +881,16 @@ static void on_delta(sh_state *s, sh_delta *d) {
         (unsigned long long)s->me, (unsigned long long)d->base, (unsigned long long)d->clock,
         (unsigned long long)d->id, (int)d->from.len, d->from.ptr, fresh ? "new" : "redundant",
         p ? "member" : "unknown");
+    /* a re-send of what we acked already (nothing new, ending at or below our last ack to p):
+     * our ack was lost, and p re-sends every timeout + ack_delay until one arrives — ack now
+     * rather than hold it for a delta of ours to ride on */
+    bool resent = p && !fresh && d->clock <= p->acked_to;
     if (p) queue_ack(s, p, d->base, d->clock);
     else send_ack(s, to, NULL, d->base, d->clock);
+    if (resent && p->ack_clock) {
+        stat_add(&s->h->acks_again, 1);
+        flush_ack(s, p);
+    }
 }
 
 /* p has everything of ours below clock: record it, with the out-of-order acks it completes. */
