@@ -25,12 +25,16 @@
  *     live member, which sends it to everyone itself until acked: with ALL not at all, with
  *     OUT_OF_DATE only in this replica's next `amount` groups, unless `forward_all`); then ack k to
  *     the sender: a member within `ack_delay`, riding on the next delta to it if one leaves by
- *     then, else alone (one ack covers every delta received from it meanwhile); a sender this
- *     node does not know as a member at once. A delta carries the sender's address and type
- *     hash until the receiver has acked, and again on a send after one went unacked for
- *     timeout + ack_delay; one without address from a non-member is joined but not acked, one
- *     without type hash from a sender not yet checked is ignored, until the re-send carries
- *     them. A delta that fails to decode, names another type, or is too large is dropped and
+ *     then, else alone (one ack covers every delta received from it meanwhile), but at once
+ *     when d brought nothing new and ends where this replica had acked already (a re-send: the
+ *     ack was lost); a sender this node does not know as a member at once. A delta carries the
+ *     sender's address, member id and type hash until the receiver has acked, and again on a
+ *     send after one went unacked for timeout + ack_delay (the id then always, to that
+ *     receiver); without the id the sender is the member at the datagram's source address (an
+ *     ack alone likewise omits it until the acked member re-sends acked deltas); one without
+ *     address from a non-member is joined but not acked, one without type hash from a sender
+ *     not yet checked and one without id from a source that is no member are ignored, until
+ *     the re-send carries them. A delta that fails to decode, names another type, or is too large is dropped and
  *     counted, and not acked.
  *   - an ack (j, k): A[j] = max(A[j], k); D is collected below min_j A[j].
  *   - a dispersal round (`coalesce` after the first change, 100 ms by default — every mutation
@@ -228,6 +232,10 @@ typedef struct au_share_stats {
     uint64_t acks_again;       /**< acks sent at once, not held for ack_delay, because a member
                                     re-sent deltas this replica had acked already (its ack was
                                     lost) */
+    uint64_t drops_no_id;      /**< deltas and acks without the sender's member id (omitted once
+                                    the receiver knows the sender) whose source address is no
+                                    member's: ignored, not acked; the sender names itself again
+                                    after timeout + ack_delay */
 } au_share_stats;
 
 /** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start on the

@@ -50,7 +50,7 @@
     X(bytes_sent) X(received) X(redundant) X(acks_sent) X(acks_received) X(drops_decode)          \
     X(drops_type) X(drops_too_big) X(drops_invalid) X(drops_untyped) X(pruned)                    \
     X(bytes_received) X(redundant_bytes) X(bytes_forwarded) X(rewinds) X(wire_bytes)           \
-    X(wire_messages) X(acks_again)
+    X(wire_messages) X(acks_again) X(drops_no_id)
 
 struct au_share {
     au_node *node;
@@ -126,6 +126,10 @@ typedef struct sh_peer {
     au_nanos heard_at;        /* when it last acked something of ours */
     bool typed;               /* a delta from it named our type hash (it may omit it now) */
     bool meta;                /* the send being made carries our address and type hash */
+    bool sent_anon;           /* our last delta to it omitted our member id */
+    bool need_id;             /* our deltas to it always carry our id: one without went unacked
+                                 for a timeout (it may not know us by our datagrams' source) */
+    bool ack_id;              /* ... and our acks: it re-sent deltas we had acked without id */
     uint64_t ack_base, ack_clock; /* an ack for its deltas not sent yet (ack_clock 0: none) */
     uint64_t acked_to;        /* the highest clock of its we sent an ack for (a delta of its
                                  that ends there or below is a re-send: our ack was lost) */
@@ -153,6 +157,7 @@ typedef struct sh_state {
     uint32_t type_hash;
     uint64_t me;
     sh_msg_lref self;
+    au_ctx *ctx;              /* of the message being handled (sh_recv), for its origin */
     bool joined;
     uint64_t clock, gc;
     sh_dent *buf;             /* buf[start .. start + (clock - gc)) */
@@ -269,6 +274,17 @@ static void kn_raise(sh_kn *t, uint64_t id, uint64_t clock) {
 static sh_peer *peer_by_id(sh_state *s, uint64_t id) {
     for (size_t i = 0; i < s->npeers; i++)
         if (s->peers[i].id == id) return &s->peers[i];
+    return NULL;
+}
+
+/* The member whose address is the source of the message being handled (a message that omits
+ * its sender's id: docs/wire-format.md §1.6); NULL if none or not from the network. */
+static sh_peer *peer_by_origin(sh_state *s) {
+    char o[ADDR_MAX + 2];
+    size_t n = au_ctx_origin(s->ctx, o, sizeof o);
+    if (n == 0 || n > ADDR_MAX) return NULL;
+    for (size_t i = 0; i < s->npeers; i++)
+        if (strcmp(s->peers[i].addr, o) == 0) return &s->peers[i];
     return NULL;
 }
 
@@ -494,8 +510,11 @@ static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, uint
     if (ac) stat_add(&s->h->acks_sent, 1);
     if (ac > p->acked_to) p->acked_to = ac;
     p->ack_base = p->ack_clock = 0;
+    /* our id goes with our address, and always once an id-less send to p went unacked */
+    bool id = p->meta || p->need_id;
+    p->sent_anon = !id;
     send_wire(s, p->ref, (sh_wire){ .tag = sh_wire_delta, .delta = {
-        .from = au_str_view(p->meta ? s->addr : ""), .id = s->me,
+        .from = au_str_view(p->meta ? s->addr : ""), .id = id ? s->me : 0,
         .type = p->meta ? s->type_hash : 0, .base = base, .clock = s->clock, .ack_base = ab,
         .ack_clock = ac, .full = kind, .data = data, .rest = rest, .via = make_via(s, p) } });
     return true;
@@ -637,6 +656,7 @@ static int sendable(sh_state *s, sh_peer *p, au_nanos now) {
 
 static void serve(sh_state *s, sh_peer *p, int what, au_nanos now) {
     p->meta = need_meta(s, p, now);
+    if (p->meta && p->heard && p->sent_anon) p->need_id = true;
     /* a re-send of what it had already been sent: back off until it answers */
     if (p->sent_clock >= s->clock) {
         /* what a buffer that is never collected needs to be told from a lossy link (debug) */
@@ -712,7 +732,7 @@ static void send_ack(sh_state *s, sh_wire_ref to, sh_peer *p, uint64_t base, uin
     au_bytes via = p ? make_via(s, p) : (au_bytes){ 0 };
     if (au_ref_is_null(to.raw)) { au_bytes_free(&via); return; }
     send_wire(s, to, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(""),
-        .id = s->me, .base = base, .clock = clock, .via = via } });
+        .id = p && !p->ack_id ? 0 : s->me, .base = base, .clock = clock, .via = via } });
 }
 
 static void flush_ack(sh_state *s, sh_peer *p) {
@@ -770,14 +790,25 @@ static void take_via(sh_state *s, sh_peer *p, const sh_kn *via, size_t nvia);
 static void on_delta(sh_state *s, sh_delta *d) {
     sh_kn via[VIA_MAX_RX];
     size_t nvia;
-    if (d->from.len > ADDR_MAX || d->id == 0 || d->base > d->clock || d->full > SH_WHOLE ||
+    if (d->from.len > ADDR_MAX || d->base > d->clock || d->full > SH_WHOLE ||
         (d->full == SH_FULL && d->base != 0) || !read_via(&d->via, via, &nvia)) {
         stat_add(&s->h->drops_invalid, 1);
         if (log_drop(s)) LOG(AU_LOG_WARN, "crdt %s: malformed delta dropped", s->cfg.name);
         return;
     }
+    sh_peer *p;
+    if (d->id == 0) {
+        /* id omitted: the sender is the member at the datagram's source address */
+        if (!(p = peer_by_origin(s))) {
+            stat_add(&s->h->drops_no_id, 1);
+            LOG(AU_LOG_DEBUG, "crdt %s: delta without id from a source that is no member; "
+                "not acked", s->cfg.name);
+            return;
+        }
+        d->id = p->id;
+    }
     if (d->id == s->me) return; /* our own, looped back */
-    sh_peer *p = peer_by_id(s, d->id);
+    p = peer_by_id(s, d->id);
     if (d->type == 0 && !(p && p->typed)) {
         /* no type hash, and none seen from this sender yet: not joined, not acked; it re-sends
          * with its type (and address) when no ack came for a timeout (need_meta) */
@@ -885,6 +916,7 @@ static void on_delta(sh_state *s, sh_delta *d) {
      * our ack was lost, and p re-sends every timeout + ack_delay until one arrives — ack now
      * rather than hold it for a delta of ours to ride on */
     bool resent = p && !fresh && d->clock <= p->acked_to;
+    if (resent) p->ack_id = true; /* it may not know us by source address: name ourselves */
     if (p) queue_ack(s, p, d->base, d->clock);
     else send_ack(s, to, NULL, d->base, d->clock);
     if (resent && p->ack_clock) {
@@ -910,8 +942,11 @@ static void advance(sh_peer *p, uint64_t clock) {
 }
 
 static void on_ack(sh_state *s, sh_ack *a) {
-    sh_peer *p = peer_by_id(s, a->id);
-    if (!p) return; /* not (or no longer) a member: nothing to track */
+    sh_peer *p = a->id ? peer_by_id(s, a->id) : peer_by_origin(s);
+    if (!p) { /* not (or no longer) a member: nothing to track */
+        if (!a->id) stat_add(&s->h->drops_no_id, 1);
+        return;
+    }
     sh_kn via[VIA_MAX_RX];
     size_t nvia;
     if (!read_via(&a->via, via, &nvia)) {
@@ -1131,11 +1166,12 @@ static void sh_pre_start(au_ctx *ctx, sh_state *s) {
 }
 
 static void sh_recv(au_ctx *ctx, sh_state *s, sh_msg *m) {
-    (void)ctx;
     switch (m->tag) {
     case sh_msg_wire:
+        s->ctx = ctx;
         if (m->wire.tag == sh_wire_delta) on_delta(s, &m->wire.delta);
         else if (m->wire.tag == sh_wire_ack) on_ack(s, &m->wire.ack);
+        s->ctx = NULL;
         break;
     case sh_msg_update: on_update(s, &m->update); break;
     case sh_msg_mutate: on_mutate(s, &m->mutate); break;
