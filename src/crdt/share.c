@@ -278,14 +278,19 @@ static sh_peer *peer_by_id(sh_state *s, uint64_t id) {
 }
 
 /* The member whose address is the source of the message being handled (a message that omits
- * its sender's id: docs/wire-format.md §1.6); NULL if none or not from the network. */
+ * its sender's id: docs/wire-format.md §1.6); NULL if none, if two members have that address
+ * (an old and a new incarnation: the sender must name itself), or not from the network. */
 static sh_peer *peer_by_origin(sh_state *s) {
     char o[ADDR_MAX + 2];
     size_t n = au_ctx_origin(s->ctx, o, sizeof o);
     if (n == 0 || n > ADDR_MAX) return NULL;
+    sh_peer *found = NULL;
     for (size_t i = 0; i < s->npeers; i++)
-        if (strcmp(s->peers[i].addr, o) == 0) return &s->peers[i];
-    return NULL;
+        if (strcmp(s->peers[i].addr, o) == 0) {
+            if (found) return NULL;
+            found = &s->peers[i];
+        }
+    return found;
 }
 
 static bool is_prio(sh_state *s, const char *addr) {
