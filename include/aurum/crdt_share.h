@@ -77,18 +77,19 @@
  * drops_too_big with a WARN log line (the peer then stays behind until the state shrinks or the
  * limit is raised). Received ones above it are dropped likewise, and not acked.
  *
- * Bytes on the wire (docs/benchmarks.md, "CRDT sharing"): every delta message carries framing
- * (about 60 bytes of datagram and transport frame with the target's name "crdt:<name>", and a
- * record of about 20 with the sender's id and clocks; docs/wire-format.md §1.6); acks ride on
- * deltas going the other way when one leaves within ack_delay, else cost a message of about 75
+ * Bytes on the wire (docs/benchmarks.md, "CRDT sharing"; au_share_stats.wire_bytes counts a
+ * replica's own): every delta message carries framing (59 bytes of datagram and transport frame
+ * with the target's name "crdt:<name>" for a 5-byte name, and a record of 11–20 with the clocks,
+ * 8 more while the sender's member id goes with it; docs/wire-format.md §1.6); acks ride on
+ * deltas going the other way when one leaves within ack_delay, else cost a message of about 70
  * bytes. Updates made within `coalesce` share one round, so a steady stream or a burst costs
  * one message per peer per window. Measured on 6 nodes on loopback with one update per 20 ms
  * (sequential) or six (concurrent), at the defaults (three runs, docs/benchmarks.md,
- * "orsetwire"): concurrent, 8–27 bytes per update beyond the delta itself with ALL and at most
- * 28 with OUT_OF_DATE (an ORSet 1.5–1.8× its delta); sequential, where the idle cluster's own
- * traffic makes the measure move by ±40 bytes, up to 39 with ALL and up to 44 for OUT_OF_DATE's
- * counters and ORMap and 69 for its ORSet (whose payload alone is 44 bytes per update against a
- * 35-byte delta); with forward_all OUT_OF_DATE sends 2–3× the payload. With
+ * "crdtseq", counting exactly the replicas' own datagram bytes): concurrent, 10–27 bytes per
+ * update beyond the delta itself with ALL and at most 19 with OUT_OF_DATE (an ORSet 1.5× its
+ * delta); sequential, 15–23 with ALL and 8–31 with OUT_OF_DATE (its ORSet, whose payload alone
+ * is 44 bytes per update against a 35-byte delta, the most); with forward_all OUT_OF_DATE sends
+ * 2–3× the payload. With
  * AU_SHARE_COALESCE_NONE every update is a message to every peer: 45–180 bytes with ALL and
  * 70–260 with OUT_OF_DATE (measured before forward_all existed).
  *

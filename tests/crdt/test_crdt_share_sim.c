@@ -200,10 +200,11 @@ static void hundred_nodes_pncounter_and_ormap_with_loss_and_a_healed_partition(v
     if (!ok) print_state(&w, &g);
     assert_true(ok);
     fprintf(stderr, "  %llu rewinds, %llu full states, %llu B sent (%llu on the wire), %llu "
-            "without id from no member\n",
+            "without id from no member, %llu untyped, %llu acks again\n",
             (unsigned long long)SW_STAT(&w, rewinds), (unsigned long long)SW_STAT(&w, states_sent),
             (unsigned long long)SW_STAT(&w, bytes_sent), (unsigned long long)SW_STAT(&w, wire_bytes),
-            (unsigned long long)SW_STAT(&w, drops_no_id));
+            (unsigned long long)SW_STAT(&w, drops_no_id), (unsigned long long)SW_STAT(&w, drops_untyped),
+            (unsigned long long)SW_STAT(&w, acks_again));
     assert_int_equal(SW_STAT(&w, drops_decode) + SW_STAT(&w, drops_type) + SW_STAT(&w, drops_invalid), 0);
     sw_stop(&w);
     au_sim_destroy(sim);
