@@ -2,15 +2,19 @@
  * the ideal, the catch-up of a new node on a 100,000-element ORSet, and a burst of 10,000
  * updates over 6 nodes at 5 % loss. Prints; asserts nothing.
  *
- *   share_bench [quick | wire [coalesce_ms [ack_delay_us [ood|all]]] | catchup | burst [n [v]]]
+ *   share_bench [quick | wire [coalesce_ms [ack_delay_us [ood|all|both [verify]]]] | catchup |
+ *                burst [n [v]]]
  *
  * wire: only the bytes-per-update rows, with those au_share_config values if given (coalesce
  * -1: AU_SHARE_COALESCE_NONE, ack_delay -1: AU_SHARE_ACK_NOW, 0: the defaults), and only one
- * selector's rows if named.
+ * selector's rows if named. verify: the cluster's timers slowed (heartbeats and gossip every
+ * 2 s), so the nodes' datagram bytes in a phase are nearly all the share's, to check its count.
  *
- * Wire bytes are the nodes' datagram bytes (au_node_stats.bytes_sent: headers, acks, framing,
- * everything) during a phase, minus the cluster's own traffic, measured over an idle window of
- * the same length just before. The ideal of an update is the size of its encoded delta, once for
+ * Wire bytes are the datagram bytes of the replicas' own messages (au_share_stats.wire_bytes:
+ * CRDT bytes, the protocol's record, the transport's body header, frame, datagram header and
+ * checksum, as if each message went in datagrams of its own), during a phase. Also printed: the
+ * nodes' whole datagram bytes (au_node_stats.bytes_sent) minus an idle window of the same length
+ * just before (the cluster's own traffic) — the older, noisier figure. The ideal of an update is the size of its encoded delta, once for
  * each of the N - 1 other replicas. "sequential": one node updates, one update per round;
  * "concurrent": every node updates at once (the case where classic delta sync ends up sending
  * full states). Times are wall clock (the nodes run on their own threads). */
@@ -33,6 +37,8 @@ static double secs(void) {
 }
 static void sleep_ms(int ms) { nanosleep(&(struct timespec){ ms / 1000, (ms % 1000) * 1000000L }, NULL); }
 
+static bool g_quiet; /* wire ... verify: cluster timers slowed down (see start) */
+
 typedef struct world {
     int n;
     au_driver drv;
@@ -49,6 +55,9 @@ static void start(world *w, int i, const au_crdt_type *t, const au_share_config 
     for (int j = 0; j < i && n < 3; j++) w->seeds[i][n++] = au_node_address(w->node[j]);
     au_cluster_config cc = { .seeds = w->seeds[i], .nseeds = n, .ping_timeout = AU_MSEC(50),
                              .num_pings = 20 };
+    if (g_quiet) /* verify: the cluster nearly silent, so the nodes' bytes are the share's */
+        cc.hb_interval = AU_SEC(2), cc.gossip_interval = AU_SEC(2), cc.sync_interval = AU_SEC(600),
+        cc.reconnect_interval = AU_SEC(600);
     if (au_cluster_start(w->node[i], &cc, &w->cl[i])) abort();
     if (au_share_start(w->node[i], w->cl[i], t, sc, &w->sh[i])) abort();
     if (i >= w->n) w->n = i + 1;
@@ -61,7 +70,7 @@ static void stop(world *w) {
 
 /* The replicas' CRDT payload counters summed (au_share_stats): what the dispersal sent, without
  * framing and without the cluster's traffic, so free of the idle window's noise. */
-typedef struct payload { uint64_t sent, fwd, recv, redundant; } payload;
+typedef struct payload { uint64_t sent, fwd, recv, redundant, groups; } payload;
 static payload payload_bytes(world *w) {
     payload t = { 0 };
     for (int i = 0; i < w->n; i++) {
@@ -69,6 +78,7 @@ static payload payload_bytes(world *w) {
         au_share_stats_get(w->sh[i], &st);
         t.sent += st.bytes_sent, t.fwd += st.bytes_forwarded;
         t.recv += st.bytes_received, t.redundant += st.redundant_bytes;
+        t.groups += st.deltas_sent + st.states_sent;
     }
     return t;
 }
@@ -79,6 +89,20 @@ static uint64_t wire_bytes(world *w) {
         au_node_stats st;
         au_node_stats_get(w->node[i], &st);
         t += st.bytes_sent;
+    }
+    return t;
+}
+
+/* The datagram bytes of the replicas' own messages (au_share_stats.wire_bytes: CRDT bytes,
+ * record, transport framing, datagram header and trailer), summed. */
+static uint64_t share_wire(world *w, uint64_t *msgs) {
+    uint64_t t = 0;
+    *msgs = 0;
+    for (int i = 0; i < w->n; i++) {
+        au_share_stats st;
+        au_share_stats_get(w->sh[i], &st);
+        t += st.wire_bytes;
+        *msgs += st.wire_messages;
     }
     return t;
 }
@@ -196,16 +220,18 @@ static void bytes_per_update(kind k, bool concurrent, int per_node, au_share_sel
                            .ack_delay = g_ack_delay_us < 0 ? AU_SHARE_ACK_NOW
                                                            : AU_USEC((au_nanos)g_ack_delay_us) };
     for (int i = 0; i < N; i++) start(&w, i, type_of(k), &sc);
-    sleep_ms(1500); /* joined */
+    sleep_ms(g_quiet ? 8000 : 1500); /* joined (verify: and its slower gossip done) */
     int writers = concurrent ? N : 1;
     int spacing = 20; /* ms between rounds of updates */
     double window = (double)per_node * spacing / 1000.0 + 1.0;
-    uint64_t b0 = wire_bytes(&w);
+    uint64_t b0 = wire_bytes(&w), mi, si = share_wire(&w, &mi);
     sleep_ms((int)(window * 1000));
     uint64_t idle = wire_bytes(&w) - b0;
+    si = share_wire(&w, &mi) - si; /* the share's own in the idle window (a late catch-up) */
     double t0 = secs();
     b0 = wire_bytes(&w);
     payload p0 = payload_bytes(&w);
+    uint64_t m0, m1, s0 = share_wire(&w, &m0);
     uint64_t ideal_bytes = 0;
     for (int s = 0; s < per_node; s++) {
         for (int i = 0; i < writers; i++) {
@@ -219,15 +245,26 @@ static void bytes_per_update(kind k, bool concurrent, int per_node, au_share_sel
     while (secs() - t0 < window) sleep_ms(5);
     uint64_t used = wire_bytes(&w) - b0;
     payload p1 = payload_bytes(&w);
+    uint64_t s1 = share_wire(&w, &m1);
     uint64_t mine = used > idle ? used - idle : 0;
     uint64_t updates = (uint64_t)per_node * writers;
-    double per = (double)mine / (double)(updates * (N - 1));
-    double ideal_per = (double)ideal_bytes / (double)(updates * (N - 1));
+    double deliveries = (double)(updates * (N - 1));
+    double per = (double)(s1 - s0) / deliveries;
+    double ideal_per = (double)ideal_bytes / deliveries;
     printf("  %-3s %-32s %-10s %6llu updates: %7.1f B/update/replica on the wire, ideal %5.1f, "
            "overhead %+6.1f B, ratio %.2f (settled in %.2f s)\n",
            sel == AU_SHARE_ALL ? "All" : "OoD", kind_name[k], concurrent ? "concurrent" : "sequential", (unsigned long long)updates,
            per, ideal_per, per - ideal_per, per / ideal_per, el);
-    double deliveries = (double)(updates * (N - 1));
+    printf("      share's messages %llu (%.2f per update per replica; %llu of them acks alone); "
+           "nodes' datagram bytes %llu in the phase, %llu idle before: minus idle %.1f "
+           "B/update/replica\n", (unsigned long long)(m1 - m0), (double)(m1 - m0) / deliveries,
+           (unsigned long long)(m1 - m0 - (p1.groups - p0.groups)),
+           (unsigned long long)used, (unsigned long long)idle, (double)mine / deliveries);
+    if (g_quiet)
+        printf("      verify: share counted %llu B, nodes sent %llu B in the phase (%.1f %%), %llu "
+               "B in the idle window (%llu of them the share's)\n", (unsigned long long)(s1 - s0),
+               (unsigned long long)used, used ? 100.0 * (double)(s1 - s0) / (double)used : 0.0,
+               (unsigned long long)idle, (unsigned long long)si);
     printf("      payload %6.1f B/update/replica (forwarded %5.1f), received redundant %4.1f %%\n",
            (double)(p1.sent - p0.sent) / deliveries, (double)(p1.fwd - p0.fwd) / deliveries,
            p1.recv > p0.recv ? 100.0 * (double)(p1.redundant - p0.redundant) /
@@ -332,7 +369,9 @@ int main(int argc, char **argv) {
     if (wire_only && argc > 2) g_coalesce_ms = atoi(argv[2]);
     if (wire_only && argc > 3) g_ack_delay_us = atol(argv[3]);
     int sel_from = 0, sel_to = 2;
-    if (wire_only && argc > 4) sel_from = strcmp(argv[4], "all") == 0, sel_to = sel_from + 1;
+    if (wire_only && argc > 4 && strcmp(argv[4], "both") != 0)
+        sel_from = strcmp(argv[4], "all") == 0, sel_to = sel_from + 1;
+    g_quiet = wire_only && argc > 5 && strcmp(argv[5], "verify") == 0;
     if (argc > 1 && strcmp(argv[1], "catchup") == 0) { catch_up(100000); return 0; }
     if (argc > 1 && strcmp(argv[1], "burst") == 0) {
         /* share_bench burst [updates [v]]: both bursts only; v prints a timeline every 100 ms */

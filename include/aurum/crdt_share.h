@@ -25,12 +25,16 @@
  *     live member, which sends it to everyone itself until acked: with ALL not at all, with
  *     OUT_OF_DATE only in this replica's next `amount` groups, unless `forward_all`); then ack k to
  *     the sender: a member within `ack_delay`, riding on the next delta to it if one leaves by
- *     then, else alone (one ack covers every delta received from it meanwhile); a sender this
- *     node does not know as a member at once. A delta carries the sender's address and type
- *     hash until the receiver has acked, and again on a send after one went unacked for
- *     timeout + ack_delay; one without address from a non-member is joined but not acked, one
- *     without type hash from a sender not yet checked is ignored, until the re-send carries
- *     them. A delta that fails to decode, names another type, or is too large is dropped and
+ *     then, else alone (one ack covers every delta received from it meanwhile), but at once
+ *     when d brought nothing new and ends where this replica had acked already (a re-send: the
+ *     ack was lost); a sender this node does not know as a member at once. A delta carries the
+ *     sender's address, member id and type hash until the receiver has acked, and again on a
+ *     send after one went unacked for timeout + ack_delay (the id then always, to that
+ *     receiver); without the id the sender is the member at the datagram's source address (an
+ *     ack alone likewise omits it until the acked member re-sends acked deltas); one without
+ *     address from a non-member is joined but not acked, one without type hash from a sender
+ *     not yet checked and one without id from a source that is no member are ignored, until
+ *     the re-send carries them. A delta that fails to decode, names another type, or is too large is dropped and
  *     counted, and not acked.
  *   - an ack (j, k): A[j] = max(A[j], k); D is collected below min_j A[j].
  *   - a dispersal round (`coalesce` after the first change, 100 ms by default — every mutation
@@ -73,18 +77,19 @@
  * drops_too_big with a WARN log line (the peer then stays behind until the state shrinks or the
  * limit is raised). Received ones above it are dropped likewise, and not acked.
  *
- * Bytes on the wire (docs/benchmarks.md, "CRDT sharing"): every delta message carries framing
- * (about 60 bytes of datagram and transport frame with the target's name "crdt:<name>", and a
- * record of about 20 with the sender's id and clocks; docs/wire-format.md §1.6); acks ride on
- * deltas going the other way when one leaves within ack_delay, else cost a message of about 75
+ * Bytes on the wire (docs/benchmarks.md, "CRDT sharing"; au_share_stats.wire_bytes counts a
+ * replica's own): every delta message carries framing (59 bytes of datagram and transport frame
+ * with the target's name "crdt:<name>" for a 5-byte name, and a record of 11–20 with the clocks,
+ * 8 more while the sender's member id goes with it; docs/wire-format.md §1.6); acks ride on
+ * deltas going the other way when one leaves within ack_delay, else cost a message of about 70
  * bytes. Updates made within `coalesce` share one round, so a steady stream or a burst costs
  * one message per peer per window. Measured on 6 nodes on loopback with one update per 20 ms
  * (sequential) or six (concurrent), at the defaults (three runs, docs/benchmarks.md,
- * "orsetwire"): concurrent, 8–27 bytes per update beyond the delta itself with ALL and at most
- * 28 with OUT_OF_DATE (an ORSet 1.5–1.8× its delta); sequential, where the idle cluster's own
- * traffic makes the measure move by ±40 bytes, up to 39 with ALL and up to 44 for OUT_OF_DATE's
- * counters and ORMap and 69 for its ORSet (whose payload alone is 44 bytes per update against a
- * 35-byte delta); with forward_all OUT_OF_DATE sends 2–3× the payload. With
+ * "crdtseq", counting exactly the replicas' own datagram bytes): concurrent, 10–27 bytes per
+ * update beyond the delta itself with ALL and at most 19 with OUT_OF_DATE (an ORSet 1.5× its
+ * delta); sequential, 15–23 with ALL and 8–31 with OUT_OF_DATE (its ORSet, whose payload alone
+ * is 44 bytes per update against a 35-byte delta, the most); with forward_all OUT_OF_DATE sends
+ * 2–3× the payload. With
  * AU_SHARE_COALESCE_NONE every update is a message to every peer: 45–180 bytes with ALL and
  * 70–260 with OUT_OF_DATE (measured before forward_all existed).
  *
@@ -216,6 +221,22 @@ typedef struct au_share_stats {
                                     this replica left out of its groups (it sends them to every
                                     member itself) was removed: each gets the part it may lack
                                     again, from the buffer or as the full state */
+    uint64_t wire_bytes;       /**< datagram bytes of every message this replica sent (deltas,
+                                    states, acks): the CRDT bytes and the protocol's record, the
+                                    transport's body header with the actor name, message or
+                                    fragment frames, and the datagram header and trailer
+                                    (docs/wire-format.md §1), counted as if each message went in
+                                    datagrams of its own at the default mtu (1400 B; plain, or
+                                    sealed when the node seals) — an upper bound where the
+                                    transport packs it with other messages to the same node */
+    uint64_t wire_messages;    /**< messages counted in wire_bytes */
+    uint64_t acks_again;       /**< acks sent at once, not held for ack_delay, because a member
+                                    re-sent deltas this replica had acked already (its ack was
+                                    lost) */
+    uint64_t drops_no_id;      /**< deltas and acks without the sender's member id (omitted once
+                                    the receiver knows the sender) whose source address is no
+                                    member's: ignored, not acked; the sender names itself again
+                                    after timeout + ack_delay */
 } au_share_stats;
 
 /** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start on the

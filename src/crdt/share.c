@@ -49,7 +49,8 @@
     X(clock) X(buffered) X(peers) X(mutations) X(mutations_failed) X(deltas_sent) X(states_sent)   \
     X(bytes_sent) X(received) X(redundant) X(acks_sent) X(acks_received) X(drops_decode)          \
     X(drops_type) X(drops_too_big) X(drops_invalid) X(drops_untyped) X(pruned)                    \
-    X(bytes_received) X(redundant_bytes) X(bytes_forwarded) X(rewinds)
+    X(bytes_received) X(redundant_bytes) X(bytes_forwarded) X(rewinds) X(wire_bytes)           \
+    X(wire_messages) X(acks_again) X(drops_no_id)
 
 struct au_share {
     au_node *node;
@@ -125,7 +126,13 @@ typedef struct sh_peer {
     au_nanos heard_at;        /* when it last acked something of ours */
     bool typed;               /* a delta from it named our type hash (it may omit it now) */
     bool meta;                /* the send being made carries our address and type hash */
+    bool sent_anon;           /* our last delta to it omitted our member id */
+    bool need_id;             /* our deltas to it always carry our id: one without went unacked
+                                 for a timeout (it may not know us by our datagrams' source) */
+    bool ack_id;              /* ... and our acks: it re-sent deltas we had acked without id */
     uint64_t ack_base, ack_clock; /* an ack for its deltas not sent yet (ack_clock 0: none) */
+    uint64_t acked_to;        /* the highest clock of its we sent an ack for (a delta of its
+                                 that ends there or below is a re-send: our ack was lost) */
     au_nanos ack_at;          /* ... waiting since */
     size_t full_bytes;        /* size of the last full state sent to it */
     uint64_t rx;              /* we have every delta of its below rx (through it or others) */
@@ -150,6 +157,7 @@ typedef struct sh_state {
     uint32_t type_hash;
     uint64_t me;
     sh_msg_lref self;
+    au_ctx *ctx;              /* of the message being handled (sh_recv), for its origin */
     bool joined;
     uint64_t clock, gc;
     sh_dent *buf;             /* buf[start .. start + (clock - gc)) */
@@ -269,6 +277,22 @@ static sh_peer *peer_by_id(sh_state *s, uint64_t id) {
     return NULL;
 }
 
+/* The member whose address is the source of the message being handled (a message that omits
+ * its sender's id: docs/wire-format.md §1.6); NULL if none, if two members have that address
+ * (an old and a new incarnation: the sender must name itself), or not from the network. */
+static sh_peer *peer_by_origin(sh_state *s) {
+    char o[ADDR_MAX + 2];
+    size_t n = au_ctx_origin(s->ctx, o, sizeof o);
+    if (n == 0 || n > ADDR_MAX) return NULL;
+    sh_peer *found = NULL;
+    for (size_t i = 0; i < s->npeers; i++)
+        if (strcmp(s->peers[i].addr, o) == 0) {
+            if (found) return NULL;
+            found = &s->peers[i];
+        }
+    return found;
+}
+
 static bool is_prio(sh_state *s, const char *addr) {
     for (size_t i = 0; i < s->nprio; i++)
         if (strcmp(s->prio[i], addr) == 0) return true;
@@ -321,6 +345,57 @@ static bool need_meta(sh_state *s, const sh_peer *p, au_nanos now) {
 
 /* ---- sending ------------------------------------------------------------------------------------ */
 
+/* ---- what a message costs on the wire (docs/wire-format.md §1) -------------------------------- */
+
+/* The transport's fixed framing, restated here (src/crdt may not include src/proto): a datagram
+ * has a 20-byte header and an 8-byte checksum (plain) or a 24-byte nonce and a 16-byte tag
+ * (sealed); a message travels in a message frame (3 bytes) holding a body header (18 bytes) and
+ * the target actor's name before the CBOR payload, or, when it does not fit one datagram, in
+ * fragment frames (19 bytes each). Datagrams are at most WIRE_MTU bytes (au_node_config.mtu's
+ * default: a node with another mtu is counted as if at the default). */
+#define WIRE_MTU 1400u
+#define WIRE_DGRAM_PLAIN 28u
+#define WIRE_DGRAM_SEALED 60u
+#define WIRE_MSG_FRAME 3u
+#define WIRE_FRAG_FRAME 19u
+#define WIRE_BODY_HEADER 18u
+
+/* The size of a CBOR head for an argument n (RFC 8949 §3). */
+static size_t cbor_head(uint64_t n) {
+    return n < 24 ? 1 : n <= 0xff ? 2 : n <= 0xffff ? 3 : n <= 0xffffffffu ? 5 : 9;
+}
+
+/* The datagram bytes msg takes to s->actor_name's peer, as if it went in datagrams of its own
+ * (an upper bound: the transport may pack it with other messages to the same node, sharing one
+ * header). The payload is encoded once more without its CRDT bytes (small), and the byte
+ * strings' sizes added, so a large state is not encoded twice; 0 if that fails. */
+static size_t wire_cost(sh_state *s, const sh_wire *msg) {
+    sh_wire skel = *msg;
+    size_t extra = 0;
+    if (msg->tag == sh_wire_delta) {
+        const sh_delta *d = &msg->delta;
+        skel.delta.data = (au_bytes){ 0 };
+        skel.delta.rest = (au_bytes_array){ 0 };
+        extra = cbor_head(d->data.len) - 1 + d->data.len;
+        if (d->rest.len) {
+            extra += cbor_head(d->rest.len) - 1;
+            for (uint32_t i = 0; i < d->rest.len; i++)
+                extra += cbor_head(d->rest.ptr[i].len) + d->rest.ptr[i].len;
+        }
+    }
+    au_buf b = { 0 };
+    au_err e = au_value_encode(&au_type_sh_wire, &skel, &b);
+    size_t payload = b.len + extra;
+    au_buf_free(&b);
+    if (e != AU_OK) return 0;
+    size_t dgram = au_node_sealed(s->node) ? WIRE_DGRAM_SEALED : WIRE_DGRAM_PLAIN;
+    size_t frames = WIRE_MTU - dgram;
+    size_t body = WIRE_BODY_HEADER + strlen(s->actor_name) + payload;
+    if (WIRE_MSG_FRAME + body <= frames) return dgram + WIRE_MSG_FRAME + body;
+    size_t chunk = frames - WIRE_FRAG_FRAME, n = (body + chunk - 1) / chunk;
+    return body + n * (WIRE_FRAG_FRAME + dgram);
+}
+
 static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
     if (au_ref_is_null(to.raw)) {
         if (msg.tag == sh_wire_delta) {
@@ -331,7 +406,12 @@ static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
         }
         return;
     }
+    size_t cost = wire_cost(s, &msg);
     au_err e = au_send(to, msg);
+    if (e == AU_OK) {
+        stat_add(&s->h->wire_bytes, cost);
+        stat_add(&s->h->wire_messages, 1);
+    }
     if (e != AU_OK)
         LOG(AU_LOG_DEBUG, "crdt %s: send failed: %s", s->cfg.name, au_strerror(e));
 }
@@ -433,9 +513,13 @@ static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, uint
     /* an ack waiting for p rides along (it covers every delta of p's received since the last) */
     uint64_t ab = p->ack_base, ac = p->ack_clock;
     if (ac) stat_add(&s->h->acks_sent, 1);
+    if (ac > p->acked_to) p->acked_to = ac;
     p->ack_base = p->ack_clock = 0;
+    /* our id goes with our address, and always once an id-less send to p went unacked */
+    bool id = p->meta || p->need_id;
+    p->sent_anon = !id;
     send_wire(s, p->ref, (sh_wire){ .tag = sh_wire_delta, .delta = {
-        .from = au_str_view(p->meta ? s->addr : ""), .id = s->me,
+        .from = au_str_view(p->meta ? s->addr : ""), .id = id ? s->me : 0,
         .type = p->meta ? s->type_hash : 0, .base = base, .clock = s->clock, .ack_base = ab,
         .ack_clock = ac, .full = kind, .data = data, .rest = rest, .via = make_via(s, p) } });
     return true;
@@ -577,6 +661,7 @@ static int sendable(sh_state *s, sh_peer *p, au_nanos now) {
 
 static void serve(sh_state *s, sh_peer *p, int what, au_nanos now) {
     p->meta = need_meta(s, p, now);
+    if (p->meta && p->heard && p->sent_anon) p->need_id = true;
     /* a re-send of what it had already been sent: back off until it answers */
     if (p->sent_clock >= s->clock) {
         /* what a buffer that is never collected needs to be told from a lossy link (debug) */
@@ -652,11 +737,12 @@ static void send_ack(sh_state *s, sh_wire_ref to, sh_peer *p, uint64_t base, uin
     au_bytes via = p ? make_via(s, p) : (au_bytes){ 0 };
     if (au_ref_is_null(to.raw)) { au_bytes_free(&via); return; }
     send_wire(s, to, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(""),
-        .id = s->me, .base = base, .clock = clock, .via = via } });
+        .id = p && !p->ack_id ? 0 : s->me, .base = base, .clock = clock, .via = via } });
 }
 
 static void flush_ack(sh_state *s, sh_peer *p) {
     if (!p->ack_clock) return;
+    if (p->ack_clock > p->acked_to) p->acked_to = p->ack_clock;
     send_ack(s, p->ref, p, p->ack_base, p->ack_clock);
     p->ack_base = p->ack_clock = 0;
 }
@@ -709,14 +795,25 @@ static void take_via(sh_state *s, sh_peer *p, const sh_kn *via, size_t nvia);
 static void on_delta(sh_state *s, sh_delta *d) {
     sh_kn via[VIA_MAX_RX];
     size_t nvia;
-    if (d->from.len > ADDR_MAX || d->id == 0 || d->base > d->clock || d->full > SH_WHOLE ||
+    if (d->from.len > ADDR_MAX || d->base > d->clock || d->full > SH_WHOLE ||
         (d->full == SH_FULL && d->base != 0) || !read_via(&d->via, via, &nvia)) {
         stat_add(&s->h->drops_invalid, 1);
         if (log_drop(s)) LOG(AU_LOG_WARN, "crdt %s: malformed delta dropped", s->cfg.name);
         return;
     }
+    sh_peer *p;
+    if (d->id == 0) {
+        /* id omitted: the sender is the member at the datagram's source address */
+        if (!(p = peer_by_origin(s))) {
+            stat_add(&s->h->drops_no_id, 1);
+            LOG(AU_LOG_DEBUG, "crdt %s: delta without id from a source that is no member; "
+                "not acked", s->cfg.name);
+            return;
+        }
+        d->id = p->id;
+    }
     if (d->id == s->me) return; /* our own, looped back */
-    sh_peer *p = peer_by_id(s, d->id);
+    p = peer_by_id(s, d->id);
     if (d->type == 0 && !(p && p->typed)) {
         /* no type hash, and none seen from this sender yet: not joined, not acked; it re-sends
          * with its type (and address) when no ack came for a timeout (need_meta) */
@@ -820,8 +917,17 @@ static void on_delta(sh_state *s, sh_delta *d) {
         (unsigned long long)s->me, (unsigned long long)d->base, (unsigned long long)d->clock,
         (unsigned long long)d->id, (int)d->from.len, d->from.ptr, fresh ? "new" : "redundant",
         p ? "member" : "unknown");
+    /* a re-send of what we acked already (nothing new, ending at or below our last ack to p):
+     * our ack was lost, and p re-sends every timeout + ack_delay until one arrives — ack now
+     * rather than hold it for a delta of ours to ride on */
+    bool resent = p && !fresh && d->clock <= p->acked_to;
+    if (resent) p->ack_id = true; /* it may not know us by source address: name ourselves */
     if (p) queue_ack(s, p, d->base, d->clock);
     else send_ack(s, to, NULL, d->base, d->clock);
+    if (resent && p->ack_clock) {
+        stat_add(&s->h->acks_again, 1);
+        flush_ack(s, p);
+    }
 }
 
 /* p has everything of ours below clock: record it, with the out-of-order acks it completes. */
@@ -841,8 +947,11 @@ static void advance(sh_peer *p, uint64_t clock) {
 }
 
 static void on_ack(sh_state *s, sh_ack *a) {
-    sh_peer *p = peer_by_id(s, a->id);
-    if (!p) return; /* not (or no longer) a member: nothing to track */
+    sh_peer *p = a->id ? peer_by_id(s, a->id) : peer_by_origin(s);
+    if (!p) { /* not (or no longer) a member: nothing to track */
+        if (!a->id) stat_add(&s->h->drops_no_id, 1);
+        return;
+    }
     sh_kn via[VIA_MAX_RX];
     size_t nvia;
     if (!read_via(&a->via, via, &nvia)) {
@@ -1062,11 +1171,12 @@ static void sh_pre_start(au_ctx *ctx, sh_state *s) {
 }
 
 static void sh_recv(au_ctx *ctx, sh_state *s, sh_msg *m) {
-    (void)ctx;
     switch (m->tag) {
     case sh_msg_wire:
+        s->ctx = ctx;
         if (m->wire.tag == sh_wire_delta) on_delta(s, &m->wire.delta);
         else if (m->wire.tag == sh_wire_ack) on_ack(s, &m->wire.ack);
+        s->ctx = NULL;
         break;
     case sh_msg_update: on_update(s, &m->update); break;
     case sh_msg_mutate: on_mutate(s, &m->mutate); break;

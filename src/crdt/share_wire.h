@@ -1,9 +1,11 @@
 /* share_wire.h — the protocol of the CRDT dispersal actor (share.c): what replicas send each
  * other, and the actor's own root type. Private to src/crdt (and white-box tests).
  *
- * Every message names its sender's member id; a delta also its address (for the ack) and its
- * type hash until the receiver acks it, and again when a send went unacked for a timeout
- * (share.c: need_meta); an ack never carries the address (it is empty). No field is trusted:
+ * A delta names its sender's member id, address (for the ack) and type hash until the receiver
+ * acks it, and again when a send went unacked for a timeout (share.c: need_meta); after that the
+ * id is 0 (omitted: the receiver finds the sender by the datagram's source address,
+ * au_ctx_origin), unless an id-less send to that receiver went unacked. An ack never carries the
+ * address (it is empty) and omits the id until its receiver re-sends deltas already acked. No field is trusted:
  * share.c checks sizes, clocks and the type hash before decoding the payload. */
 #ifndef AU_CRDT_SHARE_WIRE_H
 #define AU_CRDT_SHARE_WIRE_H
