@@ -55,7 +55,7 @@
 #define MAX_RETRANSMIT_MULT 64 /* beyond it retransmit_mult·⌈log10(N+2)⌉ could wrap */
 /* How long a node that seems cut off itself holds its verdicts (see isolated(), check_charges). */
 #define ISOLATION_HOLD AU_SEC(3)
-#define MAX_ADDR 63
+#define MAX_ADDR CL_MAX_ADDR
 /* The answer budget of a node without a cluster key (see answer_allowed): datagrams per second
  * and the burst. A full-table chunk is at most CL_SYNC_ENTRIES entries, about 1.2 KB. */
 #define ANSWER_RATE 128
@@ -325,22 +325,8 @@ static void gossip_to(cl_state *s, cl_member *m, const cl_update *ups, size_t n)
 
 /* ---- merging updates -------------------------------------------------------------------------- */
 
-static bool addr_ok(const au_str *a) {
-    if (!a->ptr || a->len < 3 || a->len > MAX_ADDR) return false;
-    bool colon = false;
-    for (uint32_t i = 0; i < a->len; i++) {
-        char ch = a->ptr[i];
-        if (ch == ':') colon = true;
-        else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                   ch == '.' || ch == '-' || ch == '[' || ch == ']' || ch == '_'))
-            return false;
-    }
-    return colon && strlen(a->ptr) == a->len;
-}
-
-static bool update_ok(const cl_update *u) {
-    return addr_ok(&u->addr) && u->id != 0 && u->state <= CL_LEFT && u->vnodes <= 4096;
-}
+static bool addr_ok(const au_str *a) { return cl_addr_ok(a); }
+static bool update_ok(const cl_update *u) { return cl_update_ok(u); }
 
 static void suspects_add(cl_state *s, uint64_t key) {
     for (size_t i = 0; i < s->nsuspects; i++)
@@ -360,13 +346,7 @@ static void suspects_remove(cl_state *s, uint64_t key) {
         if (s->suspects[i] == key) { s->suspects[i] = s->suspects[--s->nsuspects]; return; }
 }
 
-static void add_accuser(cl_member *m, uint64_t by) {
-    if (!by) by = 1;
-    for (unsigned i = 0; i < m->naccusers; i++)
-        if (m->accusers[i] == by) return;
-    if (!m->accusers && !(m->accusers = malloc(CL_MAX_ACCUSERS * sizeof *m->accusers))) return;
-    if (m->naccusers < CL_MAX_ACCUSERS) m->accusers[m->naccusers++] = by;
-}
+static void add_accuser(cl_member *m, uint64_t by) { cl_member_accuse(m, by); }
 
 static void member_removed(cl_state *s, cl_member *m, int reason, uint64_t old_id) {
     m->removed_at = now_of(s);
@@ -985,9 +965,7 @@ static void reconnect_round(cl_state *s) {
 }
 
 static void on_sync(cl_state *s, const cl_sync *y) {
-    if (!addr_ok(&y->from) || y->digest.len > CL_DIGEST_MAX || y->level > CL_LEVELS ||
-        y->entries.len > CL_MAX_UPDATES || y->start >= ((size_t)1 << y->level) ||
-        y->digest.len > ((size_t)1 << y->level)) {
+    if (!cl_sync_ok(y)) {
         stat_add(&s->c->drops_invalid, 1);
         return;
     }

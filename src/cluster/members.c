@@ -6,6 +6,37 @@
 #include <string.h>
 #include <xxhash.h>
 
+bool cl_addr_ok(const au_str *a) {
+    if (!a->ptr || a->len < 3 || a->len > CL_MAX_ADDR) return false;
+    bool colon = false;
+    for (uint32_t i = 0; i < a->len; i++) {
+        char ch = a->ptr[i];
+        if (ch == ':') colon = true;
+        else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                   ch == '.' || ch == '-' || ch == '[' || ch == ']' || ch == '_'))
+            return false;
+    }
+    return colon && strlen(a->ptr) == a->len;
+}
+
+bool cl_update_ok(const cl_update *u) {
+    return cl_addr_ok(&u->addr) && u->id != 0 && u->state <= CL_LEFT && u->vnodes <= 4096;
+}
+
+bool cl_sync_ok(const cl_sync *y) {
+    return cl_addr_ok(&y->from) && y->digest.len <= CL_DIGEST_MAX && y->level <= CL_LEVELS &&
+           y->entries.len <= CL_MAX_UPDATES && y->start < ((size_t)1 << y->level) &&
+           y->digest.len <= ((size_t)1 << y->level);
+}
+
+void cl_member_accuse(cl_member *m, uint64_t by) {
+    if (!by) by = 1;
+    for (unsigned i = 0; i < m->naccusers; i++)
+        if (m->accusers[i] == by) return;
+    if (!m->accusers && !(m->accusers = malloc(CL_MAX_ACCUSERS * sizeof *m->accusers))) return;
+    if (m->naccusers < CL_MAX_ACCUSERS) m->accusers[m->naccusers++] = by;
+}
+
 uint64_t cl_key(const char *addr, size_t len) {
     uint64_t k = XXH3_64bits(addr, len);
     return k ? k : 1;
@@ -191,4 +222,58 @@ size_t cl_queue_take(cl_table *t, cl_update *out, size_t max, bool count) {
         if (m->tx_left) queue_append(t, m);
     }
     return got;
+}
+
+const char *cl_table_check(const cl_table *t) {
+    size_t n = 0, nlive = 0, ntomb = 0, nqueued = 0;
+    uint64_t tree[sizeof t->tree / sizeof t->tree[0]] = { 0 };
+    for (size_t i = 0; i < t->by_key.cap; i++) {
+        if (!t->by_key.keys[i]) continue;
+        const cl_member *m = t->by_key.values[i];
+        n++;
+        if (!m || m->key != t->by_key.keys[i]) return "by_key: an entry not under its key";
+        if (!m->addr || strlen(m->addr) != m->addr_len || m->key != cl_key(m->addr, m->addr_len))
+            return "member: address and key disagree";
+        if (m->state > CL_LEFT) return "member: unknown state";
+        if (m->naccusers > CL_MAX_ACCUSERS || (m->naccusers && !m->accusers))
+            return "member: accusers";
+        if (cl_is_live(m->state)) {
+            if (!m->self) {
+                nlive++;
+                if (m->live_index >= t->nlive || t->live[m->live_index] != m)
+                    return "live[]: a live member missing or at the wrong index";
+            } else if (m->live_index != SIZE_MAX) {
+                return "live[]: self is in it";
+            }
+            uint64_t v[4] = { m->key, m->id, m->inc, m->state };
+            uint64_t h = XXH3_64bits(v, sizeof v);
+            for (unsigned l = 0; l <= CL_LEVELS; l++) tree[((size_t)1 << l) - 1 + cl_bucket(m->key, l)] ^= h;
+        } else {
+            ntomb++;
+            if (m->live_index != SIZE_MAX) return "live[]: a removed member in it";
+        }
+        if (m->queued) nqueued++;
+    }
+    if (n != t->by_key.count) return "by_key: count";
+    if (nlive != t->nlive) return "live[]: count";
+    if (nlive > t->live_cap) return "live[]: capacity";
+    for (size_t i = 0; i < t->nlive; i++)
+        if (!t->live[i] || t->live[i]->live_index != i ||
+            au_u64map_get(&t->by_key, t->live[i]->key) != t->live[i])
+            return "live[]: an entry not in by_key";
+    if (ntomb != t->ntombstones) return "ntombstones";
+    if (memcmp(tree, t->tree, sizeof tree) != 0) return "digest tree";
+    size_t inq = 0;
+    for (unsigned l = 0; l < CL_QLEVELS; l++) {
+        const cl_member *prev = NULL;
+        for (const cl_member *m = t->qhead[l]; m; prev = m, m = m->q_next) {
+            if (++inq > n) return "queue: a cycle";
+            if (!m->queued || m->q_prev != prev || level_of(m) != l ||
+                au_u64map_get(&t->by_key, m->key) != m)
+                return "queue: links";
+        }
+        if (t->qtail[l] != prev) return "queue: tail";
+    }
+    if (inq != t->nqueue || inq != nqueued) return "queue: count";
+    return NULL;
 }

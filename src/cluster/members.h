@@ -88,6 +88,18 @@ typedef enum cl_change {
 
 static inline bool cl_is_live(uint8_t state) { return state <= CL_SUSPECT; }
 
+/* Longest member address (host:port), bytes. */
+#define CL_MAX_ADDR 63
+
+/* The checks every received message passes before it touches the table (cluster.c): an
+ * address is host:port of at most CL_MAX_ADDR bytes of [0-9A-Za-z.-[]_:], NUL-terminated at its
+ * length; an update has a valid address, a nonzero id, a known state and at most 4096 vnodes; a
+ * sync message a valid sender and digest window (level ≤ CL_LEVELS, start and length inside
+ * 2^level buckets, at most CL_DIGEST_MAX hashes) and at most CL_MAX_UPDATES entries. */
+bool cl_addr_ok(const au_str *a);
+bool cl_update_ok(const cl_update *u);
+bool cl_sync_ok(const cl_sync *y);
+
 uint64_t cl_key(const char *addr, size_t len);
 void cl_table_init(cl_table *t);
 void cl_table_free(cl_table *t);
@@ -102,6 +114,14 @@ void cl_table_set(cl_table *t, cl_member *m, uint64_t id, uint32_t inc, uint8_t 
 void cl_table_mark_self(cl_table *t, cl_member *m);
 /* Removes and frees a member. */
 void cl_table_drop(cl_table *t, cl_member *m);
+
+/* Records accuser `by` (0 counts as 1) of suspect m, at most CL_MAX_ACCUSERS, each once; the
+ * accuser list is allocated at the first accusation (nothing recorded if that fails). */
+void cl_member_accuse(cl_member *m, uint64_t by);
+/* Checks the table's invariants (by_key, live[], the counts, the queue, the digest tree):
+ * NULL if they hold, else a description of the first that does not. O(table); for tests and
+ * the fuzz harness. */
+const char *cl_table_check(const cl_table *t);
 
 /* Whether update u would win over the member's current record. */
 bool cl_update_wins(const cl_member *m, uint64_t id, uint32_t inc, uint8_t state);

@@ -141,6 +141,36 @@ au_err au_crdt_causal_encode_(const void *s, au_buf *out) {
     return err;
 }
 
+/* Every dot of a decoded map, for the duplicate check below. */
+typedef struct dot_list {
+    uint64_t *d;
+    uint32_t n, cap;
+    bool oom;
+} dot_list;
+
+static uint64_t list_dot(void *arg, uint64_t dot) {
+    dot_list *l = arg;
+    if (l->n == l->cap && !l->oom) {
+        uint32_t nc = l->cap ? l->cap * 2 : 64;
+        uint64_t *p = nc > l->cap ? realloc(l->d, (size_t)nc * sizeof *p) : NULL;
+        if (!p) l->oom = true;
+        else l->d = p, l->cap = nc;
+    }
+    if (!l->oom) l->d[l->n++] = dot;
+    return dot;
+}
+
+/* A dot names one event of one key's value: a map whose values share a dot (live in one, a
+ * tomb or live in another) would join and compare differently depending on the order its keys
+ * are visited. Each value's decoder checks its own dots; this checks across the keys. */
+static au_err map_dots_unique(void *v) {
+    dot_list l = { 0 };
+    cobj_ops(v)->map_dots(v, list_dot, &l);
+    au_err err = l.oom ? AU_ENOMEM : dots_unique(l.d, l.n) ? AU_OK : AU_EDECODE;
+    free(l.d);
+    return err;
+}
+
 au_err au_crdt_causal_decode_(const au_crdt_type *type, const uint8_t *data, size_t len,
                               void **out) {
     *out = NULL;
@@ -154,6 +184,7 @@ au_err au_crdt_causal_decode_(const au_crdt_type *type, const uint8_t *data, siz
     au_err err = cctx_decode(v->ctx, &r);
     if (!err) err = type->causal_->decode(v, &r);
     if (!err && !crdt_rd_done(&r)) err = AU_EDECODE;
+    if (!err && type->causal_ == &au_ormap_causal_) err = map_dots_unique(v);
     if (err) {
         causal_free(v);
         return err;

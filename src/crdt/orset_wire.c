@@ -1,7 +1,8 @@
 /* orset_wire.c — what of an ORSet travels: equality, the encoding, redundancy removal.
  *
  * Relies on orset.h for the store. The encoding lists every element with its live dots (and, in
- * a delta, its tombs); decoding checks every dot against the context and rejects duplicates. */
+ * a delta, its tombs); decoding checks every dot against the context and rejects duplicates,
+ * within an element and across elements (a dot names one add of one element). */
 #include "orset.h"
 
 bool orset_equal(const void *va, const void *vb, crdt_xlat *x) {
@@ -59,8 +60,8 @@ au_err orset_decode(void *v, crdt_rd *r) {
     uint32_t n;
     if (!crdt_get_count(r, 3, &n)) return AU_EDECODE;
     au_err err = ktab_reserve(&s->tab, n);
-    dbuf d, sorted;
-    dbuf_init(&d), dbuf_init(&sorted);
+    dbuf d, all; /* this element's dots; every element's, for the duplicate check */
+    dbuf_init(&d), dbuf_init(&all);
     for (uint32_t i = 0; !err && i < n; i++) {
         const uint8_t *key;
         size_t len;
@@ -72,15 +73,16 @@ au_err orset_decode(void *v, crdt_rd *r) {
             err = AU_EDECODE;
             break;
         }
-        sorted.n = 0;
-        for (uint32_t k = 0; !err && k < d.n; k++) err = dbuf_push(&sorted, d.p[k]);
-        if (!err && !dots_unique(sorted.p, sorted.n)) err = AU_EDECODE;
+        for (uint32_t k = 0; !err && k < d.n; k++) err = dbuf_push(&all, d.p[k]);
         uint32_t h = ktab_hash(key, len);
         if (!err && ktab_find(&s->tab, key, len, h) != KTAB_NONE) err = AU_EDECODE;
         if (!err) err = ktab_insert(&s->tab, key, len, h, NULL, 0, &slot);
         if (!err) err = orset_set_dots(s, slot, d.p, nl, d.p + nl, nt);
     }
-    dbuf_free(&d), dbuf_free(&sorted);
+    /* a dot is one add of one element: under two elements (live in one, a tomb of the other
+     * or live in both), joins and equality would depend on the order the elements are visited */
+    if (!err && !dots_unique(all.p, all.n)) err = AU_EDECODE;
+    dbuf_free(&d), dbuf_free(&all);
     return err;
 }
 

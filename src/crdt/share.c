@@ -104,9 +104,7 @@ typedef struct sh_dent {
  * an empty entry). A peer's table says what it is known to have; a full table forgets its
  * lowest entry, which only costs a redundant send later. */
 #define KN_MAX 8
-#define VIA_MAX 8       /* entries sent with one delta group */
-#define VIA_MAX_RX 16   /* ... accepted in one */
-typedef struct sh_kn { uint64_t id, clock; } sh_kn;
+#define VIA_MAX 8       /* entries sent with one delta group (VIA_MAX_RX accepted: share_wire.h) */
 
 typedef struct sh_range { uint64_t base, clock; } sh_range;
 
@@ -441,8 +439,7 @@ static au_bytes make_via(sh_state *s, sh_peer *p) {
     return au_bytes_dup(tmp, n);
 }
 
-/* Reads a via field into out (at most VIA_MAX_RX entries); false if it is malformed. */
-static bool read_via(const au_bytes *b, sh_kn *out, size_t *n) {
+bool sh_read_via(const au_bytes *b, sh_kn *out, size_t *n) {
     *n = 0;
     if (!b->len) return true;
     const uint8_t *p = b->ptr, *end = b->ptr + b->len;
@@ -792,11 +789,41 @@ static void on_acktick(sh_state *s) {
 
 static void take_via(sh_state *s, sh_peer *p, const sh_kn *via, size_t nvia);
 
+bool sh_delta_ok(const sh_delta *d, sh_kn *via, size_t *nvia) {
+    return d->from.len <= ADDR_MAX && d->base <= d->clock && d->full <= SH_WHOLE &&
+           (d->full != SH_FULL || d->base == 0) && sh_read_via(&d->via, via, nvia);
+}
+
+au_err sh_delta_payload(const au_crdt_type *t, size_t max_message, const sh_delta *d,
+                        size_t *total, void **obj) {
+    *obj = NULL;
+    size_t n = d->data.len;
+    for (uint32_t i = 0; i < d->rest.len; i++) n += d->rest.ptr[i].len;
+    *total = n;
+    if (n > max_message) return AU_ETOOBIG;
+    const uint8_t *bytes = d->data.ptr;
+    uint8_t *joined = NULL;
+    if (d->rest.len) {
+        if (!(joined = malloc(n ? n : 1))) return AU_ENOMEM;
+        size_t off = d->data.len;
+        if (d->data.len) memcpy(joined, d->data.ptr, d->data.len);
+        for (uint32_t i = 0; i < d->rest.len; i++) {
+            if (d->rest.ptr[i].len) memcpy(joined + off, d->rest.ptr[i].ptr, d->rest.ptr[i].len);
+            off += d->rest.ptr[i].len;
+        }
+        bytes = joined;
+    }
+    au_err err = t->decode(t, bytes, n, obj);
+    free(joined);
+    if (err == AU_OK && !*obj) err = AU_EDECODE;
+    if (err == AU_ENOMEM || err == AU_ETOOBIG) err = AU_EDECODE; /* a decoder's own refusal */
+    return err;
+}
+
 static void on_delta(sh_state *s, sh_delta *d) {
     sh_kn via[VIA_MAX_RX];
     size_t nvia;
-    if (d->from.len > ADDR_MAX || d->base > d->clock || d->full > SH_WHOLE ||
-        (d->full == SH_FULL && d->base != 0) || !read_via(&d->via, via, &nvia)) {
+    if (!sh_delta_ok(d, via, &nvia)) {
         stat_add(&s->h->drops_invalid, 1);
         if (log_drop(s)) LOG(AU_LOG_WARN, "crdt %s: malformed delta dropped", s->cfg.name);
         return;
@@ -830,31 +857,18 @@ static void on_delta(sh_state *s, sh_delta *d) {
                 (int)d->from.len, d->from.ptr);
         return;
     }
-    size_t total = d->data.len;
-    for (uint32_t i = 0; i < d->rest.len; i++) total += d->rest.ptr[i].len;
-    if (total > s->cfg.max_message) {
+    size_t total;
+    void *obj = NULL;
+    au_err de = sh_delta_payload(s->t, s->cfg.max_message, d, &total, &obj);
+    if (de == AU_ETOOBIG) {
         stat_add(&s->h->drops_too_big, 1);
         if (log_drop(s))
             LOG(AU_LOG_WARN, "crdt %s: delta of %zu bytes from %.*s above max_message dropped",
                 s->cfg.name, total, (int)d->from.len, d->from.ptr);
         return;
     }
-    const uint8_t *bytes = d->data.ptr;
-    uint8_t *joined = NULL;
-    if (d->rest.len) {
-        if (!(joined = malloc(total ? total : 1))) return; /* not acked: the sender resends */
-        size_t off = d->data.len;
-        if (d->data.len) memcpy(joined, d->data.ptr, d->data.len);
-        for (uint32_t i = 0; i < d->rest.len; i++) {
-            if (d->rest.ptr[i].len) memcpy(joined + off, d->rest.ptr[i].ptr, d->rest.ptr[i].len);
-            off += d->rest.ptr[i].len;
-        }
-        bytes = joined;
-    }
-    void *obj = NULL;
-    au_err de = s->t->decode(s->t, bytes, total, &obj);
-    free(joined);
-    if (de != AU_OK || !obj) {
+    if (de == AU_ENOMEM) return; /* not acked: the sender resends */
+    if (de != AU_OK) {
         stat_add(&s->h->drops_decode, 1);
         if (log_drop(s))
             LOG(AU_LOG_WARN, "crdt %s: delta from %.*s does not decode; dropped, not acked",
@@ -954,7 +968,7 @@ static void on_ack(sh_state *s, sh_ack *a) {
     }
     sh_kn via[VIA_MAX_RX];
     size_t nvia;
-    if (!read_via(&a->via, via, &nvia)) {
+    if (!sh_read_via(&a->via, via, &nvia)) {
         stat_add(&s->h->drops_invalid, 1);
         if (log_drop(s)) LOG(AU_LOG_WARN, "crdt %s: malformed ack dropped", s->cfg.name);
         return;

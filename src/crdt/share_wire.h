@@ -35,6 +35,22 @@ AU_RECORD(sh_ack, (au_str, from), (uint64_t, id), (uint64_t, base), (uint64_t, c
           (au_bytes, via));
 AU_ROOT(sh_wire, (delta, sh_delta, AU_PLAIN), (ack, sh_ack, AU_PLAIN));
 
+/* What a member vouches for (a via entry): "every delta of member id below clock". */
+typedef struct sh_kn { uint64_t id, clock; } sh_kn;
+#define VIA_MAX_RX 16 /* via entries accepted in one message */
+
+/* The receiving side's checks, without the actor (share.c; fuzz/fuzz_share_msg.c calls them):
+ * sh_read_via reads a via field into out (at most VIA_MAX_RX entries), false if malformed;
+ * sh_delta_ok checks a delta's fields (an id of 0 is allowed: the sender left it out, §1.6) and
+ * reads its via; sh_delta_payload concatenates data and
+ * rest (their total into *total) and decodes them as type t into a new *obj: AU_ETOOBIG above
+ * max_message, AU_ENOMEM if the concatenation could not be allocated (the sender resends),
+ * AU_EDECODE if the bytes are not an object of type t (*obj NULL on any error). */
+bool sh_read_via(const au_bytes *b, sh_kn *out, size_t *n);
+bool sh_delta_ok(const sh_delta *d, sh_kn *via, size_t *nvia);
+au_err sh_delta_payload(const au_crdt_type *t, size_t max_message, const sh_delta *d,
+                        size_t *total, void **obj);
+
 typedef void (*sh_fn)(void);
 AU_LOCAL_TYPE(sh_fn);
 typedef au_share_tramp_ sh_tramp;
