@@ -86,6 +86,12 @@ typedef struct au_device_server_config {
     au_nanos tick;             /**< the polling timer's period; default 5 ms (at least 1 ms) */
     bool no_table;             /**< do not keep the Devices CRDT (au_device_server_table);
                                     default false: kept */
+    unsigned shards;           /**< polling actors: the device table is split by device id into
+                                    this many shards, each with its own actor, lock and timing
+                                    wheel, so that polling runs on several workers at once;
+                                    default (0) the number of online cores, the default number
+                                    of the node's workers (at most 64). Nodes of one cluster may
+                                    differ in it */
 } au_device_server_config;
 
 /** What happened to a device. */
