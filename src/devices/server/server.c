@@ -2,28 +2,36 @@
  * by the cluster's ring, polling with numbered heartbeat requests, liveness, hand-over on ring
  * changes, standby copies on replicas, events and user messages.
  *
- * Two actors per node, both of the layer "devices":
+ * Actors per node, all of the layer "devices":
  *   - the endpoint, registered under cfg.name ("au.devices") with root au_device_up exactly, as
  *     devices address it. It only adds where the datagram came from (au_ctx_origin) and passes
- *     the message on to the core, locally;
- *   - the core, registered under "<name>.peer" with root ds_msg: the device table, the polling
- *     wheel, the ring, and the protocol between servers (forwarded announces and their
- *     acknowledgements, hand-overs, standby copies, user messages). Its timer tick runs every
- *     cfg.tick.
+ *     the message on to the shard of its device, locally;
+ *   - cfg.shards shard actors (root ds_msg), each with its part of the device table (the devices
+ *     whose id shard_of maps to it), its own polling wheel, ring snapshot, forwarded announces
+ *     and stats, under its own lock, so that the shards poll on several workers at once. Shard
+ *     0 is the core, registered under "<name>.peer": the servers' protocol (forwarded announces
+ *     and their acknowledgements, hand-overs, standby copies, user messages) arrives there and
+ *     it passes each message on to the shard of its device; it takes the ring updates
+ *     (au_cluster_subscribe) into ds->ring and tells the other shards, which take the ring from
+ *     there. Each shard's timer tick runs every cfg.tick.
  *
  * Relies on: the public API (actors, forge, timers, au_ctx_origin), the cluster's ring
  * (au_cluster_subscribe updates, au_ring_owner / au_ring_replicas), util's u64map and timing wheel.
  *
- * Invariants: a record is OWNED (in the polling wheel) exactly when this node's ring makes this
- * node the device's owner, re-checked at every ring change and every conflict report; otherwise
- * it is STANDBY (a copy for when the ring gives it here) or gone. Records are created only by the
- * core, only within max_devices and the new-device token bucket. ds->lock guards the table, the
- * ring and the stats: the core holds it during each hook, API calls from other threads take it.
- * A down deadline includes the node's own lateness (measure_lateness), which changes only at the
- * start of a tick: within a tick, a device polled and not declared down is due after now.
- * An announce this node accepted and forwarded stays in ds->pending (bounded by PENDING_MAX)
- * until the owner acknowledges it, this node owns the device, or PENDING_TRIES re-sends: an
- * accepted announce is not lost with one datagram or with an owner that died in between. */
+ * Invariants: a record is OWNED (in its shard's polling wheel) exactly when its shard's ring makes
+ * this node the device's owner, re-checked at every ring change and every conflict report;
+ * otherwise it is STANDBY (a copy for when the ring gives it here) or gone. A device's record is
+ * only ever in shard_of(its id). Records are created only by the shards, only within max_devices
+ * (ds->ndevs, over all shards) and the node's new-device token bucket. sh->lock guards a shard's
+ * table, wheel, ring and stats: its actor holds it during each hook, API calls from other
+ * threads take it. ds->lock guards the latest ring, the subscribers, the receivers and the
+ * bucket; it is taken alone or inside a shard's lock, never the other way round.
+ * A down deadline includes the shard's own lateness (measure_lateness), which changes only at the
+ * start of its tick: within a tick, a device polled and not declared down is due after now.
+ * An announce this node accepted and forwarded stays in its shard's pending (PENDING_MAX over the
+ * node, ds->npending) until the owner acknowledges it, this node owns the device, or
+ * PENDING_TRIES re-sends: an accepted announce is not lost with one datagram or with an owner
+ * that died in between. */
 #include <aurum/device_server.h>
 
 #include <aurum/crdt.h>
@@ -1226,17 +1234,19 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
         return err ? err : AU_EFULL;
     }
     /* From here the node owns ds (freed by the layer's free hook). */
-    ds->core = au_spawn_with(node, core_actor, au_opts(.name = ds->peer_name, .layer = l),
-                             &(core_state){ &ds->shards[0] });
-    if (au_ref_is_null(ds->core.raw)) return au_last_error();
-    ds->core_local = (ds_msg_lref){ .raw = ds->core.raw };
-    ds->shards[0].local = ds->core_local;
+    /* The other shards first: the core, once registered, may be sent to at once, and passes
+     * messages on to them. */
     for (unsigned k = 1; k < ds->nshards; k++) {
         ds_msg_ref r = au_spawn_with(node, core_actor, au_opts(.layer = l),
                                      &(core_state){ &ds->shards[k] });
         if (au_ref_is_null(r.raw)) return au_last_error();
         ds->shards[k].local = (ds_msg_lref){ .raw = r.raw };
     }
+    ds->core = au_spawn_with(node, core_actor, au_opts(.name = ds->peer_name, .layer = l),
+                             &(core_state){ &ds->shards[0] });
+    if (au_ref_is_null(ds->core.raw)) return au_last_error();
+    ds->core_local = (ds_msg_lref){ .raw = ds->core.raw };
+    ds->shards[0].local = ds->core_local;
     au_device_up_ref ep = au_spawn_with(node, endpoint_actor, au_opts(.name = ds->name, .layer = l),
                                         &(endpoint_state){ ds });
     if (au_ref_is_null(ep.raw)) return au_last_error();
