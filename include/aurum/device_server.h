@@ -89,9 +89,9 @@ typedef struct au_device_server_config {
     unsigned shards;           /**< polling actors: the device table is split by device id into
                                     this many shards, each with its own actor, lock and timing
                                     wheel, so that polling runs on several workers at once;
-                                    default (0) the number of online cores, the default number
-                                    of the node's workers (at most 64). Nodes of one cluster may
-                                    differ in it */
+                                    default (0) the node's workers (au_node_workers: 1 in the
+                                    simulator), at most 64. Nodes of one cluster may differ in
+                                    it */
 } au_device_server_config;
 
 /** What happened to a device. */

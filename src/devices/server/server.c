@@ -46,7 +46,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "util/wheel.h"
 #include "util/u64map.h"
@@ -1179,8 +1178,8 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     if (!c.tick) c.tick = AU_MSEC(5);
     if (c.tick < AU_MSEC(1)) return AU_EINVAL; /* a finer timer only spins */
     if (!c.shards) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        c.shards = cores < 1 ? 1 : cores > 64 ? 64 : (unsigned)cores;
+        unsigned w = au_node_workers(node);
+        c.shards = w < 1 ? 1 : w > 64 ? 64 : w;
     }
     if (c.shards > 64) return AU_EINVAL;
     au_device_server *ds = calloc(1, sizeof *ds);
