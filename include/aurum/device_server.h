@@ -89,9 +89,11 @@ typedef struct au_device_server_config {
     unsigned shards;           /**< polling actors: the device table is split by device id into
                                     this many shards, each with its own actor, lock and timing
                                     wheel, so that polling runs on several workers at once;
-                                    default (0) the node's workers (au_node_workers: 1 in the
-                                    simulator), at most 64. Nodes of one cluster may differ in
-                                    it */
+                                    default 1, at most 64. Nodes of one cluster may differ in
+                                    it. On a 2-core machine shared with other work, 2 shards on
+                                    2 workers held fewer devices than 1 (docs/benchmarks.md,
+                                    "branch devshard"): try it where the node has cores to
+                                    itself */
 } au_device_server_config;
 
 /** What happened to a device. */

@@ -156,11 +156,6 @@ AU_API uint64_t au_node_unanswered(au_node *node, const char *address);
  *  that only key holders' datagrams reach its actors. false for a node without a network. */
 AU_API bool au_node_sealed(au_node *node);
 
-/** The worker threads that run the node's actors (its config's workers, default the number of
- *  cores); 1 for a node whose driver runs the actors one turn at a time (the simulator), and 0
- *  for NULL. */
-AU_API unsigned au_node_workers(const au_node *node);
-
 /** Now, on the node's clock. */
 AU_API au_nanos au_node_now(const au_node *node);
 

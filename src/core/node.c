@@ -143,10 +143,6 @@ void au_node_stop(au_node *node) {
 
 const char *au_node_address(const au_node *node) { return node ? node->address : ""; }
 
-unsigned au_node_workers(const au_node *node) {
-    return !node ? 0 : node->stepped ? 1 : node->nworkers;
-}
-
 void au_node_stats_get(au_node *node, au_node_stats *out) {
     memset(out, 0, sizeof *out);
     if (!node) return;
