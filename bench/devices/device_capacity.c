@@ -19,7 +19,7 @@
  * events are measured for a window of W seconds; then the child reports its devices' counters
  * and the parent the child's CPU time.
  * Usage: device_capacity [N (100000)] [W (20)] [S sockets (4)]; NO_SPIN=1 in the environment
- * runs the node with no_spin. Public API only. */
+ * runs the node with no_spin, SHARDS=k the device server with k shards. Public API only. */
 #define _GNU_SOURCE
 #include <aurum/aurum.h>
 #include <aurum/cluster.h>
@@ -310,7 +310,10 @@ int main(int argc, char **argv) {
                                          .no_spin = no_spin && *no_spin == '1' }, &node)) return 1;
     au_cluster *c;
     au_device_server *ds;
-    if (au_cluster_start(node, NULL, &c) || au_device_server_start(node, c, NULL, &ds)) return 1;
+    /* SHARDS=k: the device server's shards (default: its default, the node's workers). */
+    const char *shards = getenv("SHARDS");
+    au_device_server_config dcfg = { .shards = shards ? (unsigned)atoi(shards) : 0 };
+    if (au_cluster_start(node, NULL, &c) || au_device_server_start(node, c, &dcfg, &ds)) return 1;
     const char *addr = au_node_address(node);
     uint16_t port = (uint16_t)atoi(strrchr(addr, ':') + 1);
     sleep(1);

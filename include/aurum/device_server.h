@@ -86,6 +86,14 @@ typedef struct au_device_server_config {
     au_nanos tick;             /**< the polling timer's period; default 5 ms (at least 1 ms) */
     bool no_table;             /**< do not keep the Devices CRDT (au_device_server_table);
                                     default false: kept */
+    unsigned shards;           /**< polling actors: the device table is split by device id into
+                                    this many shards, each with its own actor, lock and timing
+                                    wheel, so that polling runs on several workers at once;
+                                    default 1, at most 64. Nodes of one cluster may differ in
+                                    it. On a 2-core machine shared with other work, 2 shards on
+                                    2 workers held fewer devices than 1 (docs/benchmarks.md,
+                                    "branch devshard"): try it where the node has cores to
+                                    itself */
 } au_device_server_config;
 
 /** What happened to a device. */

@@ -181,7 +181,11 @@ static void dw_server_start(dw_world *w, int i, int seed, const au_device_server
     memset(s, 0, sizeof *s);
     au_node_config ncfg = w->node_cfg;
     ncfg.driver = &w->drv;
-    ncfg.workers = 1;
+    /* Servers with 1, 2 and 3 shards side by side (unless dcfg says), the sharded ones on two
+     * workers, so that shards poll concurrently. */
+    au_device_server_config dc = dcfg ? *dcfg : (au_device_server_config){ 0 };
+    if (!dc.shards) dc.shards = 1 + (unsigned)i % 3;
+    ncfg.workers = dc.shards > 1 ? 2 : 1;
     ncfg.no_spin = true;
     assert_int_equal(au_node_start(&ncfg, &s->node), AU_OK);
     snprintf(s->addr, sizeof s->addr, "%s", au_node_address(s->node));
@@ -197,7 +201,7 @@ static void dw_server_start(dw_world *w, int i, int seed, const au_device_server
                                           .no_leave_on_stop = true }, &s->cluster),
                      AU_OK);
     s->id = au_cluster_id(s->cluster);
-    assert_int_equal(au_device_server_start(s->node, s->cluster, dcfg, &s->ds), AU_OK);
+    assert_int_equal(au_device_server_start(s->node, s->cluster, &dc, &s->ds), AU_OK);
     s->events = au_probe_new_with(s->node, au_device_event, &(au_probe_opts){ .capacity = 100000 });
     s->messages = au_probe_new(s->node, au_device_message);
     assert_int_equal(au_device_server_subscribe(s->ds, au_probe_lref(s->events, au_device_event)), AU_OK);

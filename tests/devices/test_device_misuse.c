@@ -122,6 +122,9 @@ static void null_and_bad_arguments_get_error_codes(void **st) {
     assert_int_equal(
         au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .replica_copies = 4 }, &ds),
         AU_EINVAL);
+    assert_int_equal(
+        au_device_server_start(w.node[0], w.cl[0], &(au_device_server_config){ .shards = 65 }, &ds),
+        AU_EINVAL);
     /* another node's cluster: it would poll under that node's id */
     au_node *other;
     au_cluster *other_cl;
@@ -240,7 +243,8 @@ static void absurd_knobs_neither_hang_nor_crash(void **st) {
 static void an_announce_flood_is_bounded_by_the_table_and_the_rate(void **st) {
     static world w;
     start_world(&w, 304, 1,
-                &(au_device_server_config){ .max_devices = 10, .new_per_second = 1000, .no_table = true });
+                &(au_device_server_config){ .max_devices = 10, .new_per_second = 1000, .no_table = true,
+                                            .shards = 4 }); /* both bounds are the node's */
     for (uint64_t d = 1; d <= 500; d++) announce(&w, 0, d, 1000);
     /* and announces that are not valid at all */
     announce(&w, 0, 0, 1000);  /* device 0 */
@@ -253,7 +257,8 @@ static void an_announce_flood_is_bounded_by_the_table_and_the_rate(void **st) {
     assert_true(s.drops_invalid >= 2);
     stop_world(&w);
 
-    start_world(&w, 305, 1, &(au_device_server_config){ .new_per_second = 20, .no_table = true });
+    start_world(&w, 305, 1, &(au_device_server_config){ .new_per_second = 20, .no_table = true,
+                                                         .shards = 4 });
     for (uint64_t d = 1; d <= 500; d++) announce(&w, 0, d, 1000);
     au_sim_run(w.sim, AU_MSEC(500));
     au_device_server_stats_get(w.ds[0], &s);

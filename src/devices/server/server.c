@@ -2,28 +2,36 @@
  * by the cluster's ring, polling with numbered heartbeat requests, liveness, hand-over on ring
  * changes, standby copies on replicas, events and user messages.
  *
- * Two actors per node, both of the layer "devices":
+ * Actors per node, all of the layer "devices":
  *   - the endpoint, registered under cfg.name ("au.devices") with root au_device_up exactly, as
  *     devices address it. It only adds where the datagram came from (au_ctx_origin) and passes
- *     the message on to the core, locally;
- *   - the core, registered under "<name>.peer" with root ds_msg: the device table, the polling
- *     wheel, the ring, and the protocol between servers (forwarded announces and their
- *     acknowledgements, hand-overs, standby copies, user messages). Its timer tick runs every
- *     cfg.tick.
+ *     the message on to the shard of its device, locally;
+ *   - cfg.shards shard actors (root ds_msg), each with its part of the device table (the devices
+ *     whose id shard_of maps to it), its own polling wheel, ring snapshot, forwarded announces
+ *     and stats, under its own lock, so that the shards poll on several workers at once. Shard
+ *     0 is the core, registered under "<name>.peer": the servers' protocol (forwarded announces
+ *     and their acknowledgements, hand-overs, standby copies, user messages) arrives there and
+ *     it passes each message on to the shard of its device; it takes the ring updates
+ *     (au_cluster_subscribe) into ds->ring and tells the other shards, which take the ring from
+ *     there. Each shard's timer tick runs every cfg.tick.
  *
  * Relies on: the public API (actors, forge, timers, au_ctx_origin), the cluster's ring
  * (au_cluster_subscribe updates, au_ring_owner / au_ring_replicas), util's u64map and timing wheel.
  *
- * Invariants: a record is OWNED (in the polling wheel) exactly when this node's ring makes this
- * node the device's owner, re-checked at every ring change and every conflict report; otherwise
- * it is STANDBY (a copy for when the ring gives it here) or gone. Records are created only by the
- * core, only within max_devices and the new-device token bucket. ds->lock guards the table, the
- * ring and the stats: the core holds it during each hook, API calls from other threads take it.
- * A down deadline includes the node's own lateness (measure_lateness), which changes only at the
- * start of a tick: within a tick, a device polled and not declared down is due after now.
- * An announce this node accepted and forwarded stays in ds->pending (bounded by PENDING_MAX)
- * until the owner acknowledges it, this node owns the device, or PENDING_TRIES re-sends: an
- * accepted announce is not lost with one datagram or with an owner that died in between. */
+ * Invariants: a record is OWNED (in its shard's polling wheel) exactly when its shard's ring makes
+ * this node the device's owner, re-checked at every ring change and every conflict report;
+ * otherwise it is STANDBY (a copy for when the ring gives it here) or gone. A device's record is
+ * only ever in shard_of(its id). Records are created only by the shards, only within max_devices
+ * (ds->ndevs, over all shards) and the node's new-device token bucket. sh->lock guards a shard's
+ * table, wheel, ring and stats: its actor holds it during each hook, API calls from other
+ * threads take it. ds->lock guards the latest ring, the subscribers, the receivers and the
+ * bucket; it is taken alone or inside a shard's lock, never the other way round.
+ * A down deadline includes the shard's own lateness (measure_lateness), which changes only at the
+ * start of its tick: within a tick, a device polled and not declared down is due after now.
+ * An announce this node accepted and forwarded stays in its shard's pending (PENDING_MAX over the
+ * node, ds->npending) until the owner acknowledges it, this node owns the device, or
+ * PENDING_TRIES re-sends: an accepted announce is not lost with one datagram or with an owner
+ * that died in between. */
 #include <aurum/device_server.h>
 
 #include <aurum/crdt.h>
@@ -32,6 +40,7 @@
 #include <aurum/log.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -66,7 +75,8 @@ AU_RECORD(ds_uplink, (au_str, from), (au_device_up, up));
 AU_RECORD(ds_send, (uint64_t, device), (uint64_t, type), (au_bytes, payload), (int32_t, hops));
 AU_ROOT(ds_msg, (uplink, ds_uplink, AU_PLAIN), (record, ds_record, AU_PLAIN),
         (send, ds_send, AU_PLAIN), (message, au_device_message, AU_PLAIN),
-        (tick, au_unit, AU_PLAIN), (update, au_cluster_update, AU_REMOTE));
+        (tick, au_unit, AU_PLAIN), (update, au_cluster_update, AU_REMOTE),
+        (ring, au_unit, AU_PLAIN));
 
 /* ---- state ---------------------------------------------------------------------------------- */
 
@@ -106,16 +116,15 @@ typedef struct peer_ref {
     ds_msg_ref ref;
 } peer_ref;
 
-struct au_device_server {
+/* One shard of the device table: the devices whose id hashes to it (shard_of), polled by its own
+ * actor on its own wheel, under its own lock, so that the shards poll on different workers at
+ * once. Everything here is guarded by sh->lock. */
+typedef struct shard {
     pthread_mutex_t lock;
-    au_node *node;
-    au_cluster *cluster;
-    au_device_server_config cfg;
-    char name[72], peer_name[80], self_addr[64];
-    uint64_t self_id;
-    ds_msg_ref core;         /* the core actor (local) */
-    ds_msg_lref core_local;
-    au_ring *ring;           /* latest snapshot, NULL until the first update */
+    struct au_device_server *ds;
+    unsigned index;
+    ds_msg_lref local;       /* its actor (shard 0's is the core) */
+    au_ring *ring;           /* this shard's ring snapshot, NULL until the first update */
     au_ring **without;       /* without[i]: the ring minus member i (NULL: not built), for up to
                                 MAX_EXACT members: who would own a key if its owner failed */
     size_t nwithout;
@@ -123,23 +132,46 @@ struct au_device_server {
     au_wheel polls;          /* owned devices by due (the next look), granule cfg.tick */
     au_u64map pending;       /* id -> pend*: forwarded announces not yet acknowledged */
     au_nanos pending_due;    /* the earliest pend.due (meaningful while pending.count) */
+    peer_ref peers[PEER_CACHE];
+    size_t npeers, peer_next;
+    au_nanos log_at;
+    uint64_t log_suppressed;
+    au_nanos tick_due;       /* when the pending tick message is due (0: none yet) */
+    au_nanos late, late_at;  /* the shard's own lateness (the hold on downs), when measured */
+    au_device_server_stats st;
+} shard;
+
+struct au_device_server {
+    pthread_mutex_t lock;    /* guards ring, subs, recvs, tokens; taken after a shard's lock */
+    au_node *node;
+    au_cluster *cluster;
+    au_device_server_config cfg;
+    char name[72], peer_name[80], self_addr[64];
+    uint64_t self_id;
+    ds_msg_ref core;         /* the core actor (local): shard 0's, the servers' peer */
+    ds_msg_lref core_local;
+    au_ring *ring;           /* the latest ring the core received (the shards take it from here) */
     au_device_event_lref subs[MAX_SUBS];
     size_t nsubs;
     au_device_message_lref recvs[MAX_SUBS];
     size_t nrecvs;
-    peer_ref peers[PEER_CACHE];
-    size_t npeers, peer_next;
     double tokens;           /* new-device admission bucket */
-    au_nanos tokens_at, log_at;
-    uint64_t log_suppressed;
-    au_share_lwwmap table;   /* the Devices CRDT (NULL .s: not kept) */
-    au_nanos tick_due;       /* when the pending tick message is due (0: none yet) */
-    au_nanos late, late_at;  /* the node's own lateness (the hold on downs), when measured */
-    au_device_server_stats st;
+    au_nanos tokens_at;
+    atomic_size_t ndevs;     /* records in all shards (max_devices) */
+    atomic_size_t npending;  /* pending entries in all shards (PENDING_MAX) */
+    au_share_lwwmap table;   /* the Devices CRDT (NULL .s: not kept); thread-safe itself */
+    unsigned nshards;
+    shard *shards;           /* [nshards] */
 };
 
-typedef struct core_state { au_device_server *ds; } core_state;
+typedef struct core_state { shard *sh; } core_state;
 typedef struct endpoint_state { au_device_server *ds; } endpoint_state;
+
+/* The shard of a device: a multiplicative hash of its id (ids may be sequential). */
+static unsigned shard_of(const au_device_server *ds, uint64_t id) {
+    if (ds->nshards == 1) return 0;
+    return (unsigned)(((id * 0x9E3779B97F4A7C15ull) >> 32) % ds->nshards);
+}
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
@@ -158,154 +190,164 @@ static dev *dev_of_poll(au_wheel_entry *e) {
 
 static au_nanos interval_ns(const dev *d) { return AU_MSEC(d->interval_ms); }
 
-static const au_cluster_member *ring_owner(au_device_server *ds, uint64_t id) {
-    if (!ds->ring) return NULL;
+static const au_cluster_member *ring_owner_in(au_ring *ring, uint64_t id) {
+    if (!ring) return NULL;
     uint8_t key[8];
     for (int i = 0; i < 8; i++) key[i] = (uint8_t)(id >> (8 * i));
-    return au_ring_owner(ds->ring, key, sizeof key);
+    return au_ring_owner(ring, key, sizeof key);
 }
 
-static bool owner_is_me(au_device_server *ds, uint64_t id) {
-    const au_cluster_member *m = ring_owner(ds, id);
-    return m && m->id == ds->self_id;
+static const au_cluster_member *ring_owner(shard *sh, uint64_t id) {
+    return ring_owner_in(sh->ring, id);
 }
 
-static void without_free(au_device_server *ds) {
-    for (size_t i = 0; i < ds->nwithout; i++) au_ring_release(ds->without[i]);
-    free(ds->without);
-    ds->without = NULL;
-    ds->nwithout = 0;
+static bool owner_is_me(shard *sh, uint64_t id) {
+    const au_cluster_member *m = ring_owner(sh, id);
+    return m && m->id == sh->ds->self_id;
+}
+
+static void without_free(shard *sh) {
+    for (size_t i = 0; i < sh->nwithout; i++) au_ring_release(sh->without[i]);
+    free(sh->without);
+    sh->without = NULL;
+    sh->nwithout = 0;
 }
 
 /* The ring without member i, built on first use after each ring change. */
-static au_ring *ring_without(au_device_server *ds, size_t i) {
-    size_t n = au_ring_size(ds->ring);
+static au_ring *ring_without(shard *sh, size_t i) {
+    size_t n = au_ring_size(sh->ring);
     if (n < 2 || n > MAX_EXACT) return NULL;
-    if (!ds->without) {
-        ds->without = calloc(n, sizeof *ds->without);
-        if (!ds->without) return NULL;
-        ds->nwithout = n;
+    if (!sh->without) {
+        sh->without = calloc(n, sizeof *sh->without);
+        if (!sh->without) return NULL;
+        sh->nwithout = n;
     }
-    if (!ds->without[i]) {
+    if (!sh->without[i]) {
         au_cluster_member m[MAX_EXACT];
         size_t k = 0;
         for (size_t j = 0; j < n; j++)
-            if (j != i) m[k++] = *au_ring_member(ds->ring, j);
-        ds->without[i] = au_ring_build(m, k, au_ring_replication_factor(ds->ring));
+            if (j != i) m[k++] = *au_ring_member(sh->ring, j);
+        sh->without[i] = au_ring_build(m, k, au_ring_replication_factor(sh->ring));
     }
-    return ds->without[i];
+    return sh->without[i];
 }
 
 /* The members that keep a standby copy of a device's record, up to replica_copies: first the
  * one the ring would give the device if its owner failed (exact for a single failure, for rings
  * up to MAX_EXACT members), then the next members clockwise. Returns how many. */
-static size_t replicas(au_device_server *ds, uint64_t id, const au_cluster_member **out) {
-    if (!ds->ring) return 0;
+static size_t replicas(shard *sh, uint64_t id, const au_cluster_member **out) {
+    if (!sh->ring) return 0;
     uint8_t key[8];
     for (int i = 0; i < 8; i++) key[i] = (uint8_t)(id >> (8 * i));
     const au_cluster_member *all[4];
-    size_t n = au_ring_replicas(ds->ring, key, sizeof key, all, 1 + ds->cfg.replica_copies);
+    size_t n = au_ring_replicas(sh->ring, key, sizeof key, all, 1 + sh->ds->cfg.replica_copies);
     size_t k = 0;
     const au_cluster_member *heir = NULL;
     if (n) {
-        long oi = au_ring_find(ds->ring, all[0]->address.ptr);
-        au_ring *w = oi >= 0 ? ring_without(ds, (size_t)oi) : NULL;
+        long oi = au_ring_find(sh->ring, all[0]->address.ptr);
+        au_ring *w = oi >= 0 ? ring_without(sh, (size_t)oi) : NULL;
         const au_cluster_member *h = w ? au_ring_owner(w, key, sizeof key) : NULL;
-        long hi = h ? au_ring_find(ds->ring, h->address.ptr) : -1;
-        if (hi >= 0) heir = au_ring_member(ds->ring, (size_t)hi);
+        long hi = h ? au_ring_find(sh->ring, h->address.ptr) : -1;
+        if (hi >= 0) heir = au_ring_member(sh->ring, (size_t)hi);
     }
     if (heir) out[k++] = heir;
-    for (size_t i = 1; i < n && k < ds->cfg.replica_copies; i++)
+    for (size_t i = 1; i < n && k < sh->ds->cfg.replica_copies; i++)
         if (all[i] != heir && (!heir || all[i]->id != heir->id)) out[k++] = all[i];
     return k;
 }
 
-static bool is_replica(au_device_server *ds, uint64_t id) {
+static bool is_replica(shard *sh, uint64_t id) {
     const au_cluster_member *r[3];
-    size_t n = replicas(ds, id, r);
+    size_t n = replicas(sh, id, r);
     for (size_t i = 0; i < n; i++)
-        if (r[i]->id == ds->self_id) return true;
+        if (r[i]->id == sh->ds->self_id) return true;
     return false;
 }
 
 /* A reference to the core actor on the member at addr (forged once, cached). */
-static ds_msg_ref peer(au_device_server *ds, const char *addr, size_t len) {
-    for (size_t i = 0; i < ds->npeers; i++)
-        if (strlen(ds->peers[i].addr) == len && memcmp(ds->peers[i].addr, addr, len) == 0)
-            return ds->peers[i].ref;
+static ds_msg_ref peer(shard *sh, const char *addr, size_t len) {
+    for (size_t i = 0; i < sh->npeers; i++)
+        if (strlen(sh->peers[i].addr) == len && memcmp(sh->peers[i].addr, addr, len) == 0)
+            return sh->peers[i].ref;
     char buf[64];
     snprintf(buf, sizeof buf, "%.*s", (int)len, addr);
-    ds_msg_ref r = au_forge(ds_msg, ds_msg, ds->node, ds->peer_name, buf);
+    ds_msg_ref r = au_forge(ds_msg, ds_msg, sh->ds->node, sh->ds->peer_name, buf);
     if (au_ref_is_null(r.raw)) return r;
-    size_t slot = ds->npeers < PEER_CACHE ? ds->npeers++ : ds->peer_next++ % PEER_CACHE;
-    snprintf(ds->peers[slot].addr, sizeof ds->peers[slot].addr, "%s", buf);
-    ds->peers[slot].ref = r;
+    size_t slot = sh->npeers < PEER_CACHE ? sh->npeers++ : sh->peer_next++ % PEER_CACHE;
+    snprintf(sh->peers[slot].addr, sizeof sh->peers[slot].addr, "%s", buf);
+    sh->peers[slot].ref = r;
     return r;
 }
 
-static ds_msg_ref member_ref(au_device_server *ds, const au_cluster_member *m) {
-    return peer(ds, m->address.ptr, m->address.len);
+static ds_msg_ref member_ref(shard *sh, const au_cluster_member *m) {
+    return peer(sh, m->address.ptr, m->address.len);
 }
 
-static void log_drop(au_device_server *ds, const char *what, uint64_t device) {
-    au_nanos now = au_node_now(ds->node);
-    if (ds->log_at && now - ds->log_at < AU_SEC(1)) {
-        ds->log_suppressed++;
+static void log_drop(shard *sh, const char *what, uint64_t device) {
+    au_nanos now = au_node_now(sh->ds->node);
+    if (sh->log_at && now - sh->log_at < AU_SEC(1)) {
+        sh->log_suppressed++;
         return;
     }
     au_log(AU_LOG_DEVICES, AU_LOG_WARN, "device %016llx: %s (%llu similar drops not logged)",
-           (unsigned long long)device, what, (unsigned long long)ds->log_suppressed);
-    ds->log_at = now;
-    ds->log_suppressed = 0;
+           (unsigned long long)device, what, (unsigned long long)sh->log_suppressed);
+    sh->log_at = now;
+    sh->log_suppressed = 0;
 }
 
 /* Whether a new record may be made: the table's bound and the admission bucket. */
-static bool admit(au_device_server *ds, uint64_t device) {
+static bool admit(shard *sh, uint64_t device) {
+    au_device_server *ds = sh->ds;
     au_nanos now = au_node_now(ds->node);
     double rate = ds->cfg.new_per_second;
+    pthread_mutex_lock(&ds->lock); /* the bucket is the node's, shared by the shards */
     ds->tokens += (double)(now - ds->tokens_at) * rate / 1e9;
     if (ds->tokens > rate) ds->tokens = rate;
     ds->tokens_at = now;
-    if (ds->tokens < 1.0) {
-        ds->st.drops_rate++;
-        log_drop(ds, "announce dropped: too many new devices per second (new_per_second)", device);
+    bool ok = ds->tokens >= 1.0;
+    if (ok) ds->tokens -= 1.0;
+    pthread_mutex_unlock(&ds->lock);
+    if (!ok) {
+        sh->st.drops_rate++;
+        log_drop(sh, "announce dropped: too many new devices per second (new_per_second)", device);
         return false;
     }
-    ds->tokens -= 1.0;
-    if (ds->devs.count >= ds->cfg.max_devices) {
-        ds->st.drops_table_full++;
-        log_drop(ds, "announce dropped: the device table is full (max_devices)", device);
+    if (atomic_load(&ds->ndevs) >= ds->cfg.max_devices) {
+        sh->st.drops_table_full++;
+        log_drop(sh, "announce dropped: the device table is full (max_devices)", device);
         return false;
     }
     return true;
 }
 
-static dev *dev_new(au_device_server *ds, uint64_t id) {
+static dev *dev_new(shard *sh, uint64_t id) {
     dev *d = calloc(1, sizeof *d);
     if (!d) return NULL;
     d->id = id;
-    if (!au_u64map_put(&ds->devs, id, d)) {
+    if (!au_u64map_put(&sh->devs, id, d)) {
         free(d);
         return NULL;
     }
-    ds->st.standby++;
+    atomic_fetch_add(&sh->ds->ndevs, 1);
+    sh->st.standby++;
     return d;
 }
 
-static void poll_out(au_device_server *ds, dev *d) {
-    au_wheel_remove(&ds->polls, &d->poll);
+static void poll_out(shard *sh, dev *d) {
+    au_wheel_remove(&sh->polls, &d->poll);
 }
 
-static void dev_free(au_device_server *ds, dev *d) {
-    poll_out(ds, d);
-    au_u64map_take(&ds->devs, d->id);
-    if (d->role == ROLE_OWNED) ds->st.owned--;
-    else ds->st.standby--;
+static void dev_free(shard *sh, dev *d) {
+    poll_out(sh, d);
+    au_u64map_take(&sh->devs, d->id);
+    atomic_fetch_sub(&sh->ds->ndevs, 1);
+    if (d->role == ROLE_OWNED) sh->st.owned--;
+    else sh->st.standby--;
     free(d);
 }
 
-static void set_due(au_device_server *ds, dev *d, au_nanos due) {
-    au_wheel_set(&ds->polls, &d->poll, due);
+static void set_due(shard *sh, dev *d, au_nanos due) {
+    au_wheel_set(&sh->polls, &d->poll, due);
 }
 
 static void set_addr(dev *d, const char *addr, size_t len) {
@@ -316,12 +358,12 @@ static void set_addr(dev *d, const char *addr, size_t len) {
     d->have_ref = 0;
 }
 
-static bool downlink(au_device_server *ds, dev *d, au_device_down msg) {
+static bool downlink(shard *sh, dev *d, au_device_down msg) {
     if (!d->have_ref) {
-        d->ref = au_forge(au_device_down, au_device_down, ds->node, AU_DEVICE_CLIENT_NAME, d->addr);
+        d->ref = au_forge(au_device_down, au_device_down, sh->ds->node, AU_DEVICE_CLIENT_NAME, d->addr);
         if (au_ref_is_null(d->ref.raw)) {
             au_value_free(&au_type_au_device_down, &msg);
-            ds->st.drops_invalid++;
+            sh->st.drops_invalid++;
             return false;
         }
         d->have_ref = 1;
@@ -329,35 +371,38 @@ static bool downlink(au_device_server *ds, dev *d, au_device_down msg) {
     return au_send(d->ref, msg) == AU_OK;
 }
 
-static void table_put(au_device_server *ds, const dev *d);
-static void pending_put(au_device_server *ds, const ds_record *r, au_nanos now);
-static void pending_done(au_device_server *ds, uint64_t device, uint64_t inc);
-static void pending_run(au_device_server *ds, au_nanos now, bool all_now);
-static void forward(au_device_server *ds, const ds_record *r, const au_cluster_member *o);
-static void ack(au_device_server *ds, const ds_record *r);
+static void table_put(shard *sh, const dev *d);
+static void pending_put(shard *sh, const ds_record *r, au_nanos now);
+static void pending_done(shard *sh, uint64_t device, uint64_t inc);
+static void pending_run(shard *sh, au_nanos now, bool all_now);
+static void forward(shard *sh, const ds_record *r, const au_cluster_member *o);
+static void ack(shard *sh, const ds_record *r);
 
-static void emit(au_device_server *ds, int kind, const dev *d, uint64_t previous) {
-    table_put(ds, d);
-    if (kind == AU_DEVICE_UP) ds->st.ups++;
-    else if (kind == AU_DEVICE_DOWN) ds->st.downs++;
-    else ds->st.moves++;
+static void emit(shard *sh, int kind, const dev *d, uint64_t previous) {
+    table_put(sh, d);
+    if (kind == AU_DEVICE_UP) sh->st.ups++;
+    else if (kind == AU_DEVICE_DOWN) sh->st.downs++;
+    else sh->st.moves++;
+    au_device_server *ds = sh->ds;
+    pthread_mutex_lock(&ds->lock);
     for (size_t i = 0; i < ds->nsubs; i++)
         au_send(ds->subs[i], ((au_device_event){
                                  .kind = kind, .device = d->id, .incarnation = d->inc,
                                  .owner = ds->self_id,
                                  .owner_address = au_str_dup(ds->self_addr, strlen(ds->self_addr)),
                                  .previous = previous }));
+    pthread_mutex_unlock(&ds->lock);
 }
 
-static ds_record record_of(au_device_server *ds, const dev *d, int why) {
+static ds_record record_of(shard *sh, const dev *d, int why) {
     return (ds_record){ .why = why, .device = d->id, .incarnation = d->inc, .clock = d->clock,
                         .interval_ms = d->interval_ms, .max_datagram = d->max_dgram,
-                        .address = au_str_dup(d->addr, strlen(d->addr)), .from = ds->self_id,
+                        .address = au_str_dup(d->addr, strlen(d->addr)), .from = sh->ds->self_id,
                         .up = d->state };
 }
 
-static void send_record(au_device_server *ds, const au_cluster_member *to, ds_record r) {
-    ds_msg_ref ref = member_ref(ds, to);
+static void send_record(shard *sh, const au_cluster_member *to, ds_record r) {
+    ds_msg_ref ref = member_ref(sh, to);
     if (au_ref_is_null(ref.raw)) {
         au_str_free(&r.address);
         return;
@@ -365,11 +410,11 @@ static void send_record(au_device_server *ds, const au_cluster_member *to, ds_re
     au_send(ref, ((ds_msg){ .tag = ds_msg_record, .record = r }));
 }
 
-static void send_replicas(au_device_server *ds, const dev *d, int why) {
+static void send_replicas(shard *sh, const dev *d, int why) {
     const au_cluster_member *r[3];
-    size_t n = replicas(ds, d->id, r);
+    size_t n = replicas(sh, d->id, r);
     for (size_t i = 0; i < n; i++)
-        if (r[i]->id != ds->self_id) send_record(ds, r[i], record_of(ds, d, why));
+        if (r[i]->id != sh->ds->self_id) send_record(sh, r[i], record_of(sh, d, why));
 }
 
 /* ---- the Devices CRDT ------------------------------------------------------------------------ */
@@ -394,13 +439,13 @@ static au_err table_apply(au_lwwmap *state, au_lwwmap *delta, uint64_t replica, 
 }
 
 /* The owner's word on d in the shared table: owner, incarnation, interval, state. */
-static void table_put(au_device_server *ds, const dev *d) {
-    if (!ds->table.s) return;
+static void table_put(shard *sh, const dev *d) {
+    if (!sh->ds->table.s) return;
     table_write w = { .device = d->id,
-                      .entry = { .owner = ds->self_id, .incarnation = d->inc,
+                      .entry = { .owner = sh->ds->self_id, .incarnation = d->inc,
                                  .interval_ms = d->interval_ms,
                                  .state = d->state == STATE_DOWN ? AU_DEVICE_DOWN : AU_DEVICE_UP } };
-    au_share_lwwmap_mutate(ds->table, table_apply, &w, sizeof w);
+    au_share_lwwmap_mutate(sh->ds->table, table_apply, &w, sizeof w);
 }
 
 typedef struct table_look { uint64_t device; bool found; au_device_entry e; } table_look;
@@ -417,33 +462,33 @@ static void table_read(const au_lwwmap *m, void *arg) {
  * timestamp (a hand-over during which neither had seen the other's last write) are ordered by
  * the map's tie-break, which may keep the old owner's; the current owner's next write, made
  * after it has seen that one, supersedes it. */
-static void table_check(au_device_server *ds, const dev *d) {
-    if (!ds->table.s) return;
+static void table_check(shard *sh, const dev *d) {
+    if (!sh->ds->table.s) return;
     table_look l = { .device = d->id };
-    au_share_lwwmap_read(ds->table, table_read, &l);
+    au_share_lwwmap_read(sh->ds->table, table_read, &l);
     uint8_t state = d->state == STATE_DOWN ? AU_DEVICE_DOWN : AU_DEVICE_UP;
-    if (!l.found || l.e.owner != ds->self_id || l.e.incarnation != d->inc || l.e.state != state ||
+    if (!l.found || l.e.owner != sh->ds->self_id || l.e.incarnation != d->inc || l.e.state != state ||
         l.e.interval_ms != d->interval_ms)
-        table_put(ds, d);
+        table_put(sh, d);
 }
 
-static void table_remove(au_device_server *ds, uint64_t device) {
-    if (!ds->table.s) return;
+static void table_remove(shard *sh, uint64_t device) {
+    if (!sh->ds->table.s) return;
     table_write w = { .device = device, .remove = true };
-    au_share_lwwmap_mutate(ds->table, table_apply, &w, sizeof w);
+    au_share_lwwmap_mutate(sh->ds->table, table_apply, &w, sizeof w);
 }
 
 /* ---- polling --------------------------------------------------------------------------------- */
 
-static void send_request(au_device_server *ds, dev *d, au_nanos now) {
+static void send_request(shard *sh, dev *d, au_nanos now) {
     d->prev_sent = d->last_sent;
     d->req_top++;
     d->pending = (d->pending << 1) | 1u;
     d->last_sent = now;
-    ds->st.requests_sent++;
-    downlink(ds, d, (au_device_down){ .tag = au_device_down_request,
+    sh->st.requests_sent++;
+    downlink(sh, d, (au_device_down){ .tag = au_device_down_request,
                                       .request = { .device = d->id, .incarnation = d->inc,
-                                                   .server = ds->self_id, .request = d->req_top,
+                                                   .server = sh->ds->self_id, .request = d->req_top,
                                                    .clock = d->clock,
                                                    .interval_ms = d->interval_ms } });
 }
@@ -451,28 +496,28 @@ static void send_request(au_device_server *ds, dev *d, au_nanos now) {
 /* When d is down unless an echo comes: down_after intervals after the last echoed request,
  * plus the node's own lateness (at most down_after intervals more). The lateness changes only at
  * the start of a tick, so within a tick a device not declared down has a deadline after now. */
-static au_nanos down_deadline(const au_device_server *ds, const dev *d) {
-    au_nanos span = interval_ns(d) * ds->cfg.down_after;
-    return d->last_ok + span + (ds->late < span ? ds->late : span);
+static au_nanos down_deadline(const shard *sh, const dev *d) {
+    au_nanos span = interval_ns(d) * sh->ds->cfg.down_after;
+    return d->last_ok + span + (sh->late < span ? sh->late : span);
 }
 
 /* When to look at d next: the next request, and never later than its down deadline. */
-static au_nanos next_due(au_device_server *ds, const dev *d) {
+static au_nanos next_due(shard *sh, const dev *d) {
     au_nanos iv = interval_ns(d);
     au_nanos at;
     if (d->state == STATE_DOWN || !(d->pending & 1u)) at = d->last_sent + iv;
     else at = d->last_sent + (d->retrying ? iv / 8 : iv / 4);
-    au_nanos deadline = down_deadline(ds, d);
+    au_nanos deadline = down_deadline(sh, d);
     if (d->state != STATE_DOWN && deadline < at) at = deadline;
     return at;
 }
 
-static void own(au_device_server *ds, dev *d, au_nanos now, uint64_t previous, bool moved) {
+static void own(shard *sh, dev *d, au_nanos now, uint64_t previous, bool moved) {
     if (d->role == ROLE_OWNED) return;
-    pending_done(ds, d->id, d->inc); /* polled here: nothing to forward any more */
+    pending_done(sh, d->id, d->inc); /* polled here: nothing to forward any more */
     d->role = ROLE_OWNED;
-    ds->st.standby--;
-    ds->st.owned++;
+    sh->st.standby--;
+    sh->st.owned++;
     d->last_ok = now;
     d->pending = 0;
     d->retrying = 0;
@@ -480,87 +525,87 @@ static void own(au_device_server *ds, dev *d, au_nanos now, uint64_t previous, b
      * there (a down device stays down until it answers); any other becomes up with its first
      * echo here. */
     if (!previous) previous = d->prev_owner;
-    if (previous == ds->self_id) previous = 0;
+    if (previous == sh->ds->self_id) previous = 0;
     moved = moved || previous != 0;
-    if (moved) emit(ds, AU_DEVICE_MOVED, d, previous);
+    if (moved) emit(sh, AU_DEVICE_MOVED, d, previous);
     if (!moved) d->state = STATE_UNKNOWN;
-    send_request(ds, d, now);
-    set_due(ds, d, next_due(ds, d));
+    send_request(sh, d, now);
+    set_due(sh, d, next_due(sh, d));
     d->copied_at = now;
-    send_replicas(ds, d, WHY_REPLICA);
+    send_replicas(sh, d, WHY_REPLICA);
 }
 
-static void unown(au_device_server *ds, dev *d) {
+static void unown(shard *sh, dev *d) {
     if (d->role != ROLE_OWNED) return;
-    poll_out(ds, d);
+    poll_out(sh, d);
     d->role = ROLE_STANDBY;
-    ds->st.owned--;
-    ds->st.standby++;
+    sh->st.owned--;
+    sh->st.standby++;
 }
 
 /* d's ring owner is another node: hand the record over, then keep it as standby or forget it. */
-static void hand_over(au_device_server *ds, dev *d, const au_cluster_member *to) {
-    unown(ds, d);
-    ds->st.handovers++;
-    send_record(ds, to, record_of(ds, d, WHY_HANDOVER));
-    if (!is_replica(ds, d->id)) dev_free(ds, d);
+static void hand_over(shard *sh, dev *d, const au_cluster_member *to) {
+    unown(sh, d);
+    sh->st.handovers++;
+    send_record(sh, to, record_of(sh, d, WHY_HANDOVER));
+    if (!is_replica(sh, d->id)) dev_free(sh, d);
 }
 
-static void poll_one(au_device_server *ds, dev *d, au_nanos now) {
+static void poll_one(shard *sh, dev *d, au_nanos now) {
     au_nanos iv = interval_ns(d);
-    if (d->state != STATE_DOWN && now - d->last_ok >= iv * ds->cfg.down_after) {
-        if (now >= down_deadline(ds, d)) {
+    if (d->state != STATE_DOWN && now - d->last_ok >= iv * sh->ds->cfg.down_after) {
+        if (now >= down_deadline(sh, d)) {
             d->state = STATE_DOWN;
             d->held = 0;
-            emit(ds, AU_DEVICE_DOWN, d, 0);
+            emit(sh, AU_DEVICE_DOWN, d, 0);
         } else if (!d->held) { /* it would be down, were this node on time */
             d->held = 1;
-            ds->st.downs_held++;
+            sh->st.downs_held++;
         }
     }
-    if (d->state == STATE_DOWN && now - d->last_ok >= ds->cfg.forget_after) {
-        send_replicas(ds, d, WHY_FORGET);
-        table_remove(ds, d->id);
-        dev_free(ds, d);
+    if (d->state == STATE_DOWN && now - d->last_ok >= sh->ds->cfg.forget_after) {
+        send_replicas(sh, d, WHY_FORGET);
+        table_remove(sh, d->id);
+        dev_free(sh, d);
         return;
     }
-    if (now >= next_due(ds, d)) {
+    if (now >= next_due(sh, d)) {
         if ((d->pending & 1u) && d->state != STATE_DOWN) d->retrying = 1;
-        send_request(ds, d, now);
+        send_request(sh, d, now);
         /* Copies travel at most once: refreshed every REFRESH_INTERVALS, a lost one is replaced
          * (all of k copies lost: 5 %^k at 5 % loss). */
         if (now - d->copied_at >= iv * REFRESH_INTERVALS) {
             d->copied_at = now;
-            send_replicas(ds, d, WHY_REPLICA);
-            if (d->state != STATE_UNKNOWN) table_check(ds, d);
+            send_replicas(sh, d, WHY_REPLICA);
+            if (d->state != STATE_UNKNOWN) table_check(sh, d);
         }
     }
-    set_due(ds, d, next_due(ds, d));
+    set_due(sh, d, next_due(sh, d));
 }
 
 /* The node's lateness, from the tick now starting: how long after its due time the tick message
  * runs (it waited behind the mailbox: echoes that arrive now wait as long) and how overdue the
  * most overdue device is, less one tick period (normal). A lower sample lets the hold decay at
  * the rate of real time, so one late moment is remembered for as long as it lasted. */
-static void measure_lateness(au_device_server *ds, au_nanos now) {
+static void measure_lateness(shard *sh, au_nanos now) {
     au_nanos sample = 0;
-    if (ds->tick_due && now > ds->tick_due) sample = now - ds->tick_due;
-    au_nanos top = au_wheel_earliest_due(&ds->polls, now);
+    if (sh->tick_due && now > sh->tick_due) sample = now - sh->tick_due;
+    au_nanos top = au_wheel_earliest_due(&sh->polls, now);
     if (top != UINT64_MAX && now > top && now - top > sample) sample = now - top;
-    sample = sample > ds->cfg.tick ? sample - ds->cfg.tick : 0;
-    au_nanos decayed = ds->late_at && now - ds->late_at < ds->late ? ds->late - (now - ds->late_at)
+    sample = sample > sh->ds->cfg.tick ? sample - sh->ds->cfg.tick : 0;
+    au_nanos decayed = sh->late_at && now - sh->late_at < sh->late ? sh->late - (now - sh->late_at)
                                                                    : 0;
-    ds->late = sample > decayed ? sample : decayed;
-    ds->late_at = now;
-    ds->st.late_ns = (uint64_t)ds->late;
+    sh->late = sample > decayed ? sample : decayed;
+    sh->late_at = now;
+    sh->st.late_ns = (uint64_t)sh->late;
 }
 
-static void tick(au_device_server *ds) {
-    au_nanos now = au_node_now(ds->node);
+static void tick(shard *sh) {
+    au_nanos now = au_node_now(sh->ds->node);
     au_wheel_entry *e;
-    measure_lateness(ds, now);
-    while ((e = au_wheel_pop_due(&ds->polls, now))) poll_one(ds, dev_of_poll(e), now);
-    pending_run(ds, now, false);
+    measure_lateness(sh, now);
+    while ((e = au_wheel_pop_due(&sh->polls, now))) poll_one(sh, dev_of_poll(e), now);
+    pending_run(sh, now, false);
 }
 
 /* ---- device messages ------------------------------------------------------------------------ */
@@ -584,38 +629,38 @@ static void apply(dev *d, uint64_t inc, uint32_t clock, uint32_t interval_ms, ui
     set_addr(d, addr, addr_len);
 }
 
-static void on_record(au_device_server *ds, ds_record *r);
+static void on_record(shard *sh, ds_record *r);
 
-static void on_announce(au_device_server *ds, const au_device_announce *a, const au_str *from) {
-    ds->st.announces++;
+static void on_announce(shard *sh, const au_device_announce *a, const au_str *from) {
+    sh->st.announces++;
     if (!a->device || !a->incarnation || !a->interval_ms || !from->len) {
-        ds->st.drops_invalid++;
+        sh->st.drops_invalid++;
         return;
     }
     ds_record r = { .why = WHY_FORWARD, .device = a->device, .incarnation = a->incarnation,
                     .clock = a->clock, .interval_ms = a->interval_ms,
-                    .max_datagram = a->max_datagram, .address = *from, .from = ds->self_id };
-    on_record(ds, &r); /* r.address is a view of from, which the message frees */
+                    .max_datagram = a->max_datagram, .address = *from, .from = sh->ds->self_id };
+    on_record(sh, &r); /* r.address is a view of from, which the message frees */
 }
 
-static void on_heartbeat(au_device_server *ds, const au_device_heartbeat *h, const au_str *from) {
-    dev *d = au_u64map_get(&ds->devs, h->device);
+static void on_heartbeat(shard *sh, const au_device_heartbeat *h, const au_str *from) {
+    dev *d = au_u64map_get(&sh->devs, h->device);
     if (!d || d->role != ROLE_OWNED) {
-        ds->st.drops_not_owned++;
+        sh->st.drops_not_owned++;
         return;
     }
     if (h->incarnation != d->inc) {
-        ds->st.drops_stale++;
+        sh->st.drops_stale++;
         return;
     }
     uint64_t back = d->req_top - h->request;
     if (h->request > d->req_top || back >= 64 || !(d->pending & (1ull << back))) {
-        ds->st.drops_unsolicited++;
+        sh->st.drops_unsolicited++;
         return;
     }
     d->pending &= ~(1ull << back);
-    ds->st.heartbeats++;
-    au_nanos now = au_node_now(ds->node);
+    sh->st.heartbeats++;
+    au_nanos now = au_node_now(sh->ds->node);
     /* The device was alive when it answered, some time after the request went out: the down
      * deadline counts from the request's departure (known for the last two), so death -> down
      * stays within down_after intervals whatever the round trip. */
@@ -626,32 +671,34 @@ static void on_heartbeat(au_device_server *ds, const au_device_heartbeat *h, con
     set_addr(d, from->ptr, from->len);
     if (d->state != STATE_UP) {
         d->state = STATE_UP;
-        emit(ds, AU_DEVICE_UP, d, 0);
+        emit(sh, AU_DEVICE_UP, d, 0);
     }
-    set_due(ds, d, next_due(ds, d));
+    set_due(sh, d, next_due(sh, d));
 }
 
-static void on_conflict(au_device_server *ds, const au_device_conflict *c) {
-    ds->st.conflicts++;
-    dev *d = au_u64map_get(&ds->devs, c->device);
+static void on_conflict(shard *sh, const au_device_conflict *c) {
+    sh->st.conflicts++;
+    dev *d = au_u64map_get(&sh->devs, c->device);
     if (!d || d->role != ROLE_OWNED) return;
-    const au_cluster_member *o = ring_owner(ds, d->id);
-    if (o && o->id != ds->self_id) hand_over(ds, d, o);
+    const au_cluster_member *o = ring_owner(sh, d->id);
+    if (o && o->id != sh->ds->self_id) hand_over(sh, d, o);
 }
 
 /* A user message from a device: delivered here and relayed to every other member. */
-static void deliver_message(au_device_server *ds, au_device_message *m, bool relay) {
-    ds->st.messages_in++;
-    for (size_t i = 0; i < ds->nrecvs; i++)
-        au_send(ds->recvs[i], ((au_device_message){
+static void deliver_message(shard *sh, au_device_message *m, bool relay) {
+    sh->st.messages_in++;
+    pthread_mutex_lock(&sh->ds->lock);
+    for (size_t i = 0; i < sh->ds->nrecvs; i++)
+        au_send(sh->ds->recvs[i], ((au_device_message){
                                   .device = m->device, .incarnation = m->incarnation,
                                   .type = m->type, .owner = m->owner,
                                   .payload = au_bytes_dup(m->payload.ptr, m->payload.len) }));
-    if (!relay || !ds->ring) return;
-    for (size_t i = 0; i < au_ring_size(ds->ring); i++) {
-        const au_cluster_member *mb = au_ring_member(ds->ring, i);
-        if (mb->id == ds->self_id) continue;
-        ds_msg_ref ref = member_ref(ds, mb);
+    pthread_mutex_unlock(&sh->ds->lock);
+    if (!relay || !sh->ring) return;
+    for (size_t i = 0; i < au_ring_size(sh->ring); i++) {
+        const au_cluster_member *mb = au_ring_member(sh->ring, i);
+        if (mb->id == sh->ds->self_id) continue;
+        ds_msg_ref ref = member_ref(sh, mb);
         if (au_ref_is_null(ref.raw)) continue;
         au_send(ref, ((ds_msg){ .tag = ds_msg_message,
                                 .message = { .device = m->device, .incarnation = m->incarnation,
@@ -662,115 +709,115 @@ static void deliver_message(au_device_server *ds, au_device_message *m, bool rel
 }
 
 /* owner 0: from a device, not yet through its owner. */
-static void on_message(au_device_server *ds, au_device_message *m) {
+static void on_message(shard *sh, au_device_message *m) {
     if (m->owner) {
-        deliver_message(ds, m, false);
+        deliver_message(sh, m, false);
         return;
     }
-    dev *d = au_u64map_get(&ds->devs, m->device);
+    dev *d = au_u64map_get(&sh->devs, m->device);
     if (d && d->role == ROLE_OWNED) {
         if (m->incarnation != d->inc) {
-            ds->st.drops_stale++;
+            sh->st.drops_stale++;
             return;
         }
-        m->owner = ds->self_id;
-        deliver_message(ds, m, true);
+        m->owner = sh->ds->self_id;
+        deliver_message(sh, m, true);
         return;
     }
-    const au_cluster_member *o = ring_owner(ds, m->device);
-    if (!o || o->id == ds->self_id) { /* the owner, but the device is not known (yet) */
-        ds->st.drops_not_owned++;
+    const au_cluster_member *o = ring_owner(sh, m->device);
+    if (!o || o->id == sh->ds->self_id) { /* the owner, but the device is not known (yet) */
+        sh->st.drops_not_owned++;
         return;
     }
-    ds_msg_ref ref = member_ref(ds, o);
+    ds_msg_ref ref = member_ref(sh, o);
     if (au_ref_is_null(ref.raw)) return;
-    ds->st.forwarded++;
+    sh->st.forwarded++;
     au_send(ref, ((ds_msg){ .tag = ds_msg_message,
                             .message = { .device = m->device, .incarnation = m->incarnation,
                                          .type = m->type, .owner = 0,
                                          .payload = au_bytes_dup(m->payload.ptr, m->payload.len) } }));
 }
 
-static void on_uplink(au_device_server *ds, ds_uplink *u) {
+static void on_uplink(shard *sh, ds_uplink *u) {
     au_device_up *up = &u->up;
     switch (up->tag) {
-    case au_device_up_announce: on_announce(ds, &up->announce, &u->from); break;
-    case au_device_up_heartbeat: on_heartbeat(ds, &up->heartbeat, &u->from); break;
-    case au_device_up_conflict: on_conflict(ds, &up->conflict); break;
+    case au_device_up_announce: on_announce(sh, &up->announce, &u->from); break;
+    case au_device_up_heartbeat: on_heartbeat(sh, &up->heartbeat, &u->from); break;
+    case au_device_up_conflict: on_conflict(sh, &up->conflict); break;
     case au_device_up_data: {
         au_device_message m = { .device = up->data.device, .incarnation = up->data.incarnation,
                                 .type = up->data.type, .payload = up->data.payload };
-        on_message(ds, &m);
+        on_message(sh, &m);
         break;
     }
-    default: ds->st.drops_invalid++; break;
+    default: sh->st.drops_invalid++; break;
     }
 }
 
 /* ---- records between servers ---------------------------------------------------------------- */
 
-static void on_record(au_device_server *ds, ds_record *r) {
+static void on_record(shard *sh, ds_record *r) {
     if (!r->device || !r->incarnation || !r->interval_ms || !r->address.len) {
-        ds->st.drops_invalid++;
+        sh->st.drops_invalid++;
         return;
     }
     if (r->why < WHY_FORWARD || r->why > WHY_ACK) {
-        ds->st.drops_invalid++;
+        sh->st.drops_invalid++;
         return;
     }
-    au_nanos now = au_node_now(ds->node);
-    dev *d = au_u64map_get(&ds->devs, r->device);
+    au_nanos now = au_node_now(sh->ds->node);
+    dev *d = au_u64map_get(&sh->devs, r->device);
     if (r->why == WHY_FORGET) {
-        if (d && d->role == ROLE_STANDBY && d->inc <= r->incarnation) dev_free(ds, d);
+        if (d && d->role == ROLE_STANDBY && d->inc <= r->incarnation) dev_free(sh, d);
         return;
     }
     if (r->why == WHY_ACK) {
-        pending_done(ds, r->device, r->incarnation);
+        pending_done(sh, r->device, r->incarnation);
         return;
     }
     if (d && r->incarnation < d->inc) {
-        ds->st.drops_stale++;
-        if (r->why == WHY_FORWARD) ack(ds, r); /* it has a later run: nothing to re-send */
+        sh->st.drops_stale++;
+        if (r->why == WHY_FORWARD) ack(sh, r); /* it has a later run: nothing to re-send */
         return;
     }
-    bool mine = owner_is_me(ds, r->device);
+    bool mine = owner_is_me(sh, r->device);
     if (r->why == WHY_FORWARD && !mine) {
-        const au_cluster_member *o = ring_owner(ds, r->device);
+        const au_cluster_member *o = ring_owner(sh, r->device);
         if (!o || r->hops >= MAX_HOPS) {
-            ds->st.drops_not_owned++;
+            sh->st.drops_not_owned++;
             return;
         }
         if (d && d->role == ROLE_STANDBY) /* keep the standby copy current */
             apply(d, r->incarnation, r->clock, r->interval_ms, r->max_datagram, r->address.ptr,
-                  r->address.len, ds->cfg.min_interval_ms);
+                  r->address.len, sh->ds->cfg.min_interval_ms);
         /* Accepted here from the device: kept until the owner acknowledges it. */
-        if (r->hops == 0 && r->from == ds->self_id) pending_put(ds, r, now);
-        forward(ds, r, o);
+        if (r->hops == 0 && r->from == sh->ds->self_id) pending_put(sh, r, now);
+        forward(sh, r, o);
         return;
     }
     if (r->why == WHY_REPLICA && d && d->role == ROLE_OWNED) return; /* views differ: ours rules */
     if (!d) {
-        if (r->why == WHY_REPLICA && !is_replica(ds, r->device) && !mine) return;
-        if (!admit(ds, r->device) || !(d = dev_new(ds, r->device))) return;
+        if (r->why == WHY_REPLICA && !is_replica(sh, r->device) && !mine) return;
+        if (!admit(sh, r->device) || !(d = dev_new(sh, r->device))) return;
     }
-    if (r->why == WHY_FORWARD && mine) ack(ds, r); /* the record is here from now on */
+    if (r->why == WHY_FORWARD && mine) ack(sh, r); /* the record is here from now on */
     bool was_owned = d->role == ROLE_OWNED;
     uint64_t inc_before = d->inc;
     apply(d, r->incarnation, r->clock, r->interval_ms, r->max_datagram, r->address.ptr,
-          r->address.len, ds->cfg.min_interval_ms);
+          r->address.len, sh->ds->cfg.min_interval_ms);
     if (r->why != WHY_FORWARD && inc_before != r->incarnation) d->state = (uint8_t)r->up;
     if (r->why != WHY_FORWARD) d->prev_owner = r->from;
     if (!mine) return; /* standby until the ring gives it here */
     if (!was_owned) {
-        own(ds, d, now, r->why == WHY_FORWARD ? 0 : r->from, r->why == WHY_HANDOVER);
+        own(sh, d, now, r->why == WHY_FORWARD ? 0 : r->from, r->why == WHY_HANDOVER);
         return;
     }
     /* Already polling: an announce from the device is answered at once (it may have lost our
      * requests, or changed interval), at most every eighth of an interval. */
-    if (inc_before != d->inc) send_replicas(ds, d, WHY_REPLICA);
+    if (inc_before != d->inc) send_replicas(sh, d, WHY_REPLICA);
     if (r->why == WHY_FORWARD && now - d->last_sent >= interval_ns(d) / 8) {
-        send_request(ds, d, now);
-        set_due(ds, d, next_due(ds, d));
+        send_request(sh, d, now);
+        set_due(sh, d, next_due(sh, d));
     }
 }
 
@@ -783,29 +830,30 @@ static au_nanos pending_step(const pend *p) {
     return AU_MSEC(ms);
 }
 
-static void forward(au_device_server *ds, const ds_record *r, const au_cluster_member *o) {
-    ds->st.forwarded++;
+static void forward(shard *sh, const ds_record *r, const au_cluster_member *o) {
+    sh->st.forwarded++;
     ds_record f = *r;
     f.hops++;
     f.address = au_str_dup(r->address.ptr, r->address.len);
-    send_record(ds, o, f);
+    send_record(sh, o, f);
 }
 
 /* Notes an announce accepted here and forwarded (a later announce of the device refreshes it).
  * A full table leaves it to the device's own re-announcing, counted. */
-static void pending_put(au_device_server *ds, const ds_record *r, au_nanos now) {
-    pend *p = au_u64map_get(&ds->pending, r->device);
+static void pending_put(shard *sh, const ds_record *r, au_nanos now) {
+    pend *p = au_u64map_get(&sh->pending, r->device);
     if (p && r->incarnation < p->inc) return;
     if (!p) {
-        if (ds->pending.count >= PENDING_MAX || !(p = calloc(1, sizeof *p))) {
-            ds->st.forwards_untracked++;
+        if (atomic_load(&sh->ds->npending) >= PENDING_MAX || !(p = calloc(1, sizeof *p))) {
+            sh->st.forwards_untracked++;
             return;
         }
-        if (!au_u64map_put(&ds->pending, r->device, p)) {
+        if (!au_u64map_put(&sh->pending, r->device, p)) {
             free(p);
-            ds->st.forwards_untracked++;
+            sh->st.forwards_untracked++;
             return;
         }
+        atomic_fetch_add(&sh->ds->npending, 1);
         p->id = r->device;
     }
     p->inc = r->incarnation;
@@ -817,135 +865,146 @@ static void pending_put(au_device_server *ds, const ds_record *r, au_nanos now) 
     p->addr[len] = 0;
     p->tries = 0;
     p->due = now + pending_step(p);
-    if (ds->pending.count == 1 || p->due < ds->pending_due) ds->pending_due = p->due;
+    if (sh->pending.count == 1 || p->due < sh->pending_due) sh->pending_due = p->due;
 }
 
 /* The owner has the record of device (at incarnation inc or later): nothing more to send. */
-static void pending_done(au_device_server *ds, uint64_t device, uint64_t inc) {
-    pend *p = au_u64map_get(&ds->pending, device);
+static void pending_done(shard *sh, uint64_t device, uint64_t inc) {
+    pend *p = au_u64map_get(&sh->pending, device);
     if (!p || p->inc > inc) return;
-    au_u64map_take(&ds->pending, device);
+    au_u64map_take(&sh->pending, device);
+    atomic_fetch_sub(&sh->ds->npending, 1);
     free(p);
 }
 
 /* The owner's acknowledgement of a forwarded announce, to the node that accepted it. */
-static void ack(au_device_server *ds, const ds_record *r) {
-    if (r->from == ds->self_id || !ds->ring) return;
-    for (size_t i = 0; i < au_ring_size(ds->ring); i++) {
-        const au_cluster_member *m = au_ring_member(ds->ring, i);
+static void ack(shard *sh, const ds_record *r) {
+    if (r->from == sh->ds->self_id || !sh->ring) return;
+    for (size_t i = 0; i < au_ring_size(sh->ring); i++) {
+        const au_cluster_member *m = au_ring_member(sh->ring, i);
         if (m->id != r->from) continue;
-        send_record(ds, m, (ds_record){ .why = WHY_ACK, .device = r->device,
+        send_record(sh, m, (ds_record){ .why = WHY_ACK, .device = r->device,
                                         .incarnation = r->incarnation, .clock = r->clock,
                                         .interval_ms = r->interval_ms,
                                         .max_datagram = r->max_datagram,
                                         .address = au_str_dup(r->address.ptr, r->address.len),
-                                        .from = ds->self_id });
+                                        .from = sh->ds->self_id });
         return;
     }
 }
 
 /* Re-sends the pending forwards that are due (all of them when all_now: the ring changed), to
  * the owner the ring names now; one that this node owns now is taken here. */
-static void pending_run(au_device_server *ds, au_nanos now, bool all_now) {
-    if (!ds->pending.count || (!all_now && now < ds->pending_due)) return;
-    size_t n = ds->pending.count, k = 0;
+static void pending_run(shard *sh, au_nanos now, bool all_now) {
+    if (!sh->pending.count || (!all_now && now < sh->pending_due)) return;
+    size_t n = sh->pending.count, k = 0;
     uint64_t *ids = malloc(n * sizeof *ids);
     if (!ids) return;
-    for (size_t i = 0; i < ds->pending.cap && k < n; i++)
-        if (ds->pending.keys[i]) ids[k++] = ds->pending.keys[i];
+    for (size_t i = 0; i < sh->pending.cap && k < n; i++)
+        if (sh->pending.keys[i]) ids[k++] = sh->pending.keys[i];
     au_nanos next = 0;
     for (size_t i = 0; i < k; i++) {
-        pend *p = au_u64map_get(&ds->pending, ids[i]);
+        pend *p = au_u64map_get(&sh->pending, ids[i]);
         if (!p) continue;
         if (all_now) p->tries = 0;
         if (all_now || p->due <= now) {
-            const au_cluster_member *o = ring_owner(ds, p->id);
-            bool mine = o && o->id == ds->self_id;
+            const au_cluster_member *o = ring_owner(sh, p->id);
+            bool mine = o && o->id == sh->ds->self_id;
             if (mine || p->tries >= PENDING_TRIES) {
-                au_u64map_take(&ds->pending, p->id);
+                au_u64map_take(&sh->pending, p->id);
+                atomic_fetch_sub(&sh->ds->npending, 1);
                 ds_record r = { .why = WHY_FORWARD, .device = p->id, .incarnation = p->inc,
                                 .clock = p->clock, .interval_ms = p->interval_ms,
                                 .max_datagram = p->max_dgram,
-                                .address = au_str_view(p->addr), .from = ds->self_id };
-                if (mine) on_record(ds, &r); /* the ring gives it here now */
+                                .address = au_str_view(p->addr), .from = sh->ds->self_id };
+                if (mine) on_record(sh, &r); /* the ring gives it here now */
                 free(p);
                 continue;
             }
             p->due = now + pending_step(p);
             if (o) {
                 p->tries++;
-                ds->st.forward_retries++;
-                forward(ds,
+                sh->st.forward_retries++;
+                forward(sh,
                         &(ds_record){ .why = WHY_FORWARD, .device = p->id, .incarnation = p->inc,
                                       .clock = p->clock, .interval_ms = p->interval_ms,
                                       .max_datagram = p->max_dgram,
-                                      .address = au_str_view(p->addr), .from = ds->self_id },
+                                      .address = au_str_view(p->addr), .from = sh->ds->self_id },
                         o);
             }
         }
         if (!next || p->due < next) next = p->due;
     }
-    ds->pending_due = next;
+    sh->pending_due = next;
     free(ids);
 }
 
-static void on_update(au_device_server *ds, au_cluster_update *u) {
-    au_ring *old = ds->ring;
-    without_free(ds);
-    ds->ring = au_ring_retain(u->ring.ring);
+/* The ring changed: this shard takes the latest one the core received (ds->ring) and re-checks
+ * each of its records against it. A shard told twice of one ring does nothing the second time. */
+static void on_ring(shard *sh) {
+    au_device_server *ds = sh->ds;
+    pthread_mutex_lock(&ds->lock);
+    au_ring *latest = ds->ring;
+    bool same = latest == sh->ring;
+    if (!same && latest) au_ring_retain(latest);
+    pthread_mutex_unlock(&ds->lock);
+    if (same || !latest) return;
+    au_ring *old = sh->ring;
+    without_free(sh);
+    sh->ring = latest;
     au_ring_release(old);
-    au_nanos now = au_node_now(ds->node);
-    size_t n = ds->devs.count, k = 0;
+    au_nanos now = au_node_now(sh->ds->node);
+    size_t n = sh->devs.count, k = 0;
     uint64_t *ids = n ? malloc(n * sizeof *ids) : NULL;
     if (n && !ids) return;
-    for (size_t i = 0; i < ds->devs.cap && k < n; i++)
-        if (ds->devs.keys[i]) ids[k++] = ds->devs.keys[i];
+    for (size_t i = 0; i < sh->devs.cap && k < n; i++)
+        if (sh->devs.keys[i]) ids[k++] = sh->devs.keys[i];
     for (size_t i = 0; i < k; i++) {
-        dev *d = au_u64map_get(&ds->devs, ids[i]);
+        dev *d = au_u64map_get(&sh->devs, ids[i]);
         if (!d) continue;
-        const au_cluster_member *o = ring_owner(ds, d->id);
+        const au_cluster_member *o = ring_owner(sh, d->id);
         if (!o) continue;
-        if (o->id == ds->self_id) {
-            if (d->role == ROLE_OWNED) send_replicas(ds, d, WHY_REPLICA);
-            else own(ds, d, now, d->prev_owner, true);
+        if (o->id == sh->ds->self_id) {
+            if (d->role == ROLE_OWNED) send_replicas(sh, d, WHY_REPLICA);
+            else own(sh, d, now, d->prev_owner, true);
         } else if (d->role == ROLE_OWNED) {
-            hand_over(ds, d, o);
-        } else if (!is_replica(ds, d->id)) {
-            dev_free(ds, d);
+            hand_over(sh, d, o);
+        } else if (!is_replica(sh, d->id)) {
+            dev_free(sh, d);
         }
     }
     free(ids);
     /* An announce forwarded under the old ring may have gone to a node that is gone now, or is
      * no longer the owner: to the owner of the new ring, at once. */
-    pending_run(ds, now, true);
+    pending_run(sh, now, true);
 }
 
-static void on_send(au_device_server *ds, ds_send *s) {
-    dev *d = au_u64map_get(&ds->devs, s->device);
+static void on_send(shard *sh, ds_send *s) {
+    dev *d = au_u64map_get(&sh->devs, s->device);
     if (d && d->role == ROLE_OWNED) {
         if ((size_t)s->payload.len + AU_DEVICE_DOWN_OVERHEAD > d->max_dgram) {
-            ds->st.drops_too_big++;
-            log_drop(ds, "message to the device dropped: larger than its max_datagram", d->id);
+            sh->st.drops_too_big++;
+            log_drop(sh, "message to the device dropped: larger than its max_datagram", d->id);
             return;
         }
-        ds->st.messages_out++;
+        sh->st.messages_out++;
         au_bytes p = s->payload;
         s->payload = (au_bytes){ 0 };
         if (!p.owned) p = au_bytes_dup(p.ptr, p.len);
-        downlink(ds, d, (au_device_down){ .tag = au_device_down_data,
+        downlink(sh, d, (au_device_down){ .tag = au_device_down_data,
                                           .data = { .device = d->id, .incarnation = d->inc,
-                                                    .server = ds->self_id, .type = s->type,
+                                                    .server = sh->ds->self_id, .type = s->type,
                                                     .payload = p } });
         return;
     }
-    const au_cluster_member *o = ring_owner(ds, s->device);
-    if (!o || o->id == ds->self_id || s->hops >= MAX_HOPS) {
-        ds->st.drops_not_owned++;
+    const au_cluster_member *o = ring_owner(sh, s->device);
+    if (!o || o->id == sh->ds->self_id || s->hops >= MAX_HOPS) {
+        sh->st.drops_not_owned++;
         return;
     }
-    ds_msg_ref ref = member_ref(ds, o);
+    ds_msg_ref ref = member_ref(sh, o);
     if (au_ref_is_null(ref.raw)) return;
-    ds->st.forwarded++;
+    sh->st.forwarded++;
     au_send(ref, ((ds_msg){ .tag = ds_msg_send,
                             .send = { .device = s->device, .type = s->type, .hops = s->hops + 1,
                                       .payload = au_bytes_dup(s->payload.ptr, s->payload.len) } }));
@@ -953,64 +1012,148 @@ static void on_send(au_device_server *ds, ds_send *s) {
 
 /* ---- the actors ------------------------------------------------------------------------------ */
 
-/* Sends the next tick to the core, noting when it is due (measure_lateness). With ds->lock. */
-static void next_tick(au_ctx *ctx, au_device_server *ds) {
-    ds->tick_due = au_node_now(ds->node) + ds->cfg.tick;
-    au_send_after(au_self(ctx, ds_msg), ds->cfg.tick, ((ds_msg){ .tag = ds_msg_tick }));
+/* Sends the next tick to the shard's actor, noting when it is due (measure_lateness). With
+ * sh->lock. */
+static void next_tick(au_ctx *ctx, shard *sh) {
+    sh->tick_due = au_node_now(sh->ds->node) + sh->ds->cfg.tick;
+    au_send_after(au_self(ctx, ds_msg), sh->ds->cfg.tick, ((ds_msg){ .tag = ds_msg_tick }));
 }
 
 static void core_pre_start(au_ctx *ctx, core_state *self) {
-    pthread_mutex_lock(&self->ds->lock);
-    next_tick(ctx, self->ds);
-    pthread_mutex_unlock(&self->ds->lock);
+    pthread_mutex_lock(&self->sh->lock);
+    next_tick(ctx, self->sh);
+    pthread_mutex_unlock(&self->sh->lock);
 }
 
-static void core_recv(au_ctx *ctx, core_state *self, ds_msg *m) {
-    au_device_server *ds = self->ds;
-    pthread_mutex_lock(&ds->lock);
-    switch (m->tag) {
-    case ds_msg_uplink: on_uplink(ds, &m->uplink); break;
-    case ds_msg_record: on_record(ds, &m->record); break;
-    case ds_msg_send: on_send(ds, &m->send); break;
-    case ds_msg_message: on_message(ds, &m->message); break;
-    case ds_msg_update: on_update(ds, &m->update); break;
-    case ds_msg_tick:
-        tick(ds);
-        next_tick(ctx, ds);
-        break;
-    default: ds->st.drops_invalid++; break;
+/* An owned copy of s, leaving s empty when it owned its bytes (moved) or as it was (a view). */
+static au_str take_str(au_str *s) {
+    if (s->owned) {
+        au_str out = *s;
+        *s = (au_str){ 0 };
+        return out;
     }
-    pthread_mutex_unlock(&ds->lock);
+    return au_str_dup(s->ptr, s->len);
+}
+
+static au_bytes take_bytes(au_bytes *b) {
+    if (b->owned) {
+        au_bytes out = *b;
+        *b = (au_bytes){ 0 };
+        return out;
+    }
+    return au_bytes_dup(b->ptr, b->len);
+}
+
+/* The device a message to the core is about (0: none, or not a device message). */
+static uint64_t device_of_up(const au_device_up *up) {
+    switch (up->tag) {
+    case au_device_up_announce: return up->announce.device;
+    case au_device_up_heartbeat: return up->heartbeat.device;
+    case au_device_up_conflict: return up->conflict.device;
+    case au_device_up_data: return up->data.device;
+    default: return 0;
+    }
+}
+
+/* The core (shard 0) passes what belongs to another shard on to that shard's actor, moving the
+ * message's heap parts. Returns whether it did. */
+static bool route(au_device_server *ds, ds_msg *m) {
+    uint64_t device;
+    switch (m->tag) {
+    case ds_msg_record: device = m->record.device; break;
+    case ds_msg_send: device = m->send.device; break;
+    case ds_msg_message: device = m->message.device; break;
+    case ds_msg_uplink: device = device_of_up(&m->uplink.up); break;
+    default: return false;
+    }
+    unsigned k = shard_of(ds, device);
+    if (k == 0) return false;
+    ds_msg out = *m;
+    switch (m->tag) {
+    case ds_msg_record: out.record.address = take_str(&m->record.address); break;
+    case ds_msg_send: out.send.payload = take_bytes(&m->send.payload); break;
+    case ds_msg_message: out.message.payload = take_bytes(&m->message.payload); break;
+    default:
+        out.uplink.from = take_str(&m->uplink.from);
+        if (m->uplink.up.tag == au_device_up_data)
+            out.uplink.up.data.payload = take_bytes(&m->uplink.up.data.payload);
+        break;
+    }
+    au_send(ds->shards[k].local, out);
+    return true;
+}
+
+/* The core: shard 0's actor, and the servers' peer: it takes the ring updates (telling the
+ * other shards) and passes on what is another shard's. */
+static void core_recv(au_ctx *ctx, core_state *self, ds_msg *m) {
+    shard *sh = self->sh;
+    au_device_server *ds = sh->ds;
+    if (sh->index == 0 && ds->nshards > 1 && route(ds, m)) return;
+    if (sh->index == 0 && m->tag == ds_msg_update) {
+        pthread_mutex_lock(&ds->lock);
+        au_ring *old = ds->ring;
+        ds->ring = au_ring_retain(m->update.ring.ring);
+        pthread_mutex_unlock(&ds->lock);
+        au_ring_release(old);
+        for (unsigned k = 1; k < ds->nshards; k++)
+            au_send(ds->shards[k].local, ((ds_msg){ .tag = ds_msg_ring }));
+    }
+    pthread_mutex_lock(&sh->lock);
+    switch (m->tag) {
+    case ds_msg_uplink: on_uplink(sh, &m->uplink); break;
+    case ds_msg_record: on_record(sh, &m->record); break;
+    case ds_msg_send: on_send(sh, &m->send); break;
+    case ds_msg_message: on_message(sh, &m->message); break;
+    case ds_msg_update:
+        if (sh->index == 0) on_ring(sh); /* others: only through the core */
+        else sh->st.drops_invalid++;
+        break;
+    case ds_msg_ring: on_ring(sh); break;
+    case ds_msg_tick:
+        tick(sh);
+        next_tick(ctx, sh);
+        break;
+    default: sh->st.drops_invalid++; break;
+    }
+    pthread_mutex_unlock(&sh->lock);
 }
 AU_ACTOR(core_actor, core_state, ds_msg, .pre_start = core_pre_start, .recv = core_recv);
 
 static void endpoint_recv(au_ctx *ctx, endpoint_state *self, au_device_up *m) {
+    au_device_server *ds = self->ds;
     char from[64];
     size_t n = au_ctx_origin(ctx, from, sizeof from);
     if (!n || n >= sizeof from) { /* sent on this node, or an address that cannot be one */
-        pthread_mutex_lock(&self->ds->lock);
-        self->ds->st.drops_invalid++;
-        pthread_mutex_unlock(&self->ds->lock);
+        pthread_mutex_lock(&ds->shards[0].lock);
+        ds->shards[0].st.drops_invalid++;
+        pthread_mutex_unlock(&ds->shards[0].lock);
         return;
     }
     ds_msg out = { .tag = ds_msg_uplink, .uplink = { .from = au_str_dup(from, n), .up = *m } };
-    if (m->tag == au_device_up_data) m->data.payload = (au_bytes){ 0 }; /* moved */
-    au_send(self->ds->core_local, out);
+    if (m->tag == au_device_up_data) out.uplink.up.data.payload = take_bytes(&m->data.payload);
+    au_send(ds->shards[shard_of(ds, device_of_up(m))].local, out);
 }
 AU_ACTOR(endpoint_actor, endpoint_state, au_device_up, .recv = endpoint_recv);
 
 /* ---- the API ------------------------------------------------------------------------------- */
 
+static void shard_free(shard *sh) {
+    for (size_t i = 0; i < sh->devs.cap; i++)
+        if (sh->devs.keys && sh->devs.keys[i]) free(sh->devs.values[i]);
+    au_u64map_free(&sh->devs);
+    for (size_t i = 0; i < sh->pending.cap; i++)
+        if (sh->pending.keys && sh->pending.keys[i]) free(sh->pending.values[i]);
+    au_u64map_free(&sh->pending);
+    au_wheel_destroy(&sh->polls);
+    without_free(sh);
+    au_ring_release(sh->ring);
+    pthread_mutex_destroy(&sh->lock);
+}
+
 static void ds_free(void *arg) {
     au_device_server *ds = arg;
-    for (size_t i = 0; i < ds->devs.cap; i++)
-        if (ds->devs.keys && ds->devs.keys[i]) free(ds->devs.values[i]);
-    au_u64map_free(&ds->devs);
-    for (size_t i = 0; i < ds->pending.cap; i++)
-        if (ds->pending.keys && ds->pending.keys[i]) free(ds->pending.values[i]);
-    au_u64map_free(&ds->pending);
-    au_wheel_destroy(&ds->polls);
-    without_free(ds);
+    for (unsigned k = 0; ds->shards && k < ds->nshards; k++) shard_free(&ds->shards[k]);
+    free(ds->shards);
     au_ring_release(ds->ring);
     pthread_mutex_destroy(&ds->lock);
     free(ds);
@@ -1034,9 +1177,18 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     if (!c.forget_after) c.forget_after = AU_SEC(60);
     if (!c.tick) c.tick = AU_MSEC(5);
     if (c.tick < AU_MSEC(1)) return AU_EINVAL; /* a finer timer only spins */
+    if (!c.shards) c.shards = 1; /* see the knob's comment: more measured worse under load */
+    if (c.shards > 64) return AU_EINVAL;
     au_device_server *ds = calloc(1, sizeof *ds);
     if (!ds) return AU_ENOMEM;
     pthread_mutex_init(&ds->lock, NULL);
+    atomic_init(&ds->ndevs, 0);
+    atomic_init(&ds->npending, 0);
+    ds->shards = calloc(c.shards, sizeof *ds->shards);
+    if (!ds->shards) {
+        ds_free(ds);
+        return AU_ENOMEM;
+    }
     ds->node = node;
     ds->cluster = cluster;
     ds->cfg = c;
@@ -1046,9 +1198,16 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     ds->self_id = au_cluster_id(cluster);
     ds->tokens = c.new_per_second;
     ds->tokens_at = au_node_now(node);
-    if (!au_wheel_init(&ds->polls, (uint64_t)c.tick, WHEEL_SLOTS, au_node_now(node))) {
-        ds_free(ds);
-        return AU_ENOMEM;
+    for (unsigned k = 0; k < c.shards; k++) {
+        shard *sh = &ds->shards[k];
+        pthread_mutex_init(&sh->lock, NULL);
+        sh->ds = ds;
+        sh->index = k;
+        ds->nshards = k + 1; /* ds_free frees the shards made so far */
+        if (!au_wheel_init(&sh->polls, (uint64_t)c.tick, WHEEL_SLOTS, au_node_now(node))) {
+            ds_free(ds);
+            return AU_ENOMEM;
+        }
     }
     if (!c.no_table) { /* first: the crdt layer must be attached before this one */
         /* No coalescing window: the table is the cluster's live view of its devices (owner,
@@ -1071,10 +1230,19 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
         return err ? err : AU_EFULL;
     }
     /* From here the node owns ds (freed by the layer's free hook). */
+    /* The other shards first: the core, once registered, may be sent to at once, and passes
+     * messages on to them. */
+    for (unsigned k = 1; k < ds->nshards; k++) {
+        ds_msg_ref r = au_spawn_with(node, core_actor, au_opts(.layer = l),
+                                     &(core_state){ &ds->shards[k] });
+        if (au_ref_is_null(r.raw)) return au_last_error();
+        ds->shards[k].local = (ds_msg_lref){ .raw = r.raw };
+    }
     ds->core = au_spawn_with(node, core_actor, au_opts(.name = ds->peer_name, .layer = l),
-                             &(core_state){ ds });
+                             &(core_state){ &ds->shards[0] });
     if (au_ref_is_null(ds->core.raw)) return au_last_error();
     ds->core_local = (ds_msg_lref){ .raw = ds->core.raw };
+    ds->shards[0].local = ds->core_local;
     au_device_up_ref ep = au_spawn_with(node, endpoint_actor, au_opts(.name = ds->name, .layer = l),
                                         &(endpoint_state){ ds });
     if (au_ref_is_null(ep.raw)) return au_last_error();
@@ -1123,7 +1291,7 @@ au_err au_device_server_send(au_device_server *ds, uint64_t device, uint64_t typ
     if (!ds || !device || (len && !payload) || len > UINT32_MAX) return AU_EINVAL;
     au_bytes p = au_bytes_dup(payload, len);
     if (!p.ptr && len) return AU_ENOMEM;
-    return au_send(ds->core_local, ((ds_msg){ .tag = ds_msg_send,
+    return au_send(ds->shards[shard_of(ds, device)].local, ((ds_msg){ .tag = ds_msg_send,
                                               .send = { .device = device, .type = type,
                                                         .payload = p } }));
 }
@@ -1149,15 +1317,25 @@ void au_device_server_stats_get(au_device_server *ds, au_device_server_stats *ou
         memset(out, 0, sizeof *out);
         return;
     }
-    pthread_mutex_lock(&ds->lock);
-    *out = ds->st;
-    pthread_mutex_unlock(&ds->lock);
+    /* The sum of the shards' counters and gauges; late_ns, the latest shard's. */
+    memset(out, 0, sizeof *out);
+    for (unsigned k = 0; k < ds->nshards; k++) {
+        shard *sh = &ds->shards[k];
+        pthread_mutex_lock(&sh->lock);
+        au_device_server_stats st = sh->st;
+        pthread_mutex_unlock(&sh->lock);
+        uint64_t *o = (uint64_t *)(void *)out;
+        const uint64_t *v = (const uint64_t *)(const void *)&st;
+        for (size_t i = 0; i < sizeof st / sizeof(uint64_t); i++)
+            if (i != offsetof(au_device_server_stats, late_ns) / sizeof(uint64_t)) o[i] += v[i];
+        if (st.late_ns > out->late_ns) out->late_ns = st.late_ns;
+    }
 }
 
 uint64_t au_device_server_owner_of(au_device_server *ds, uint64_t device) {
     if (!ds) return 0;
     pthread_mutex_lock(&ds->lock);
-    const au_cluster_member *m = ring_owner(ds, device);
+    const au_cluster_member *m = ring_owner_in(ds->ring, device);
     uint64_t id = m ? m->id : 0;
     pthread_mutex_unlock(&ds->lock);
     return id;
@@ -1165,19 +1343,21 @@ uint64_t au_device_server_owner_of(au_device_server *ds, uint64_t device) {
 
 bool au_device_server_polls(au_device_server *ds, uint64_t device) {
     if (!ds) return false;
-    pthread_mutex_lock(&ds->lock);
-    dev *d = au_u64map_get(&ds->devs, device);
+    shard *sh = &ds->shards[shard_of(ds, device)];
+    pthread_mutex_lock(&sh->lock);
+    dev *d = au_u64map_get(&sh->devs, device);
     bool polls = d && d->role == ROLE_OWNED;
-    pthread_mutex_unlock(&ds->lock);
+    pthread_mutex_unlock(&sh->lock);
     return polls;
 }
 
 int au_device_server_state(au_device_server *ds, uint64_t device) {
     if (!ds) return 0;
-    pthread_mutex_lock(&ds->lock);
-    dev *d = au_u64map_get(&ds->devs, device);
+    shard *sh = &ds->shards[shard_of(ds, device)];
+    pthread_mutex_lock(&sh->lock);
+    dev *d = au_u64map_get(&sh->devs, device);
     int st = !d || d->role != ROLE_OWNED ? 0 : d->state == STATE_DOWN ? AU_DEVICE_DOWN : AU_DEVICE_UP;
-    pthread_mutex_unlock(&ds->lock);
+    pthread_mutex_unlock(&sh->lock);
     return st;
 }
 
