@@ -26,18 +26,8 @@
 #include "crdt/share_wire.h"
 #include "proto/codec.h"
 #include "support.h"
+#include "crdt_types.h"
 
-AU_CRDT_ORMAP_TYPE(fz_nested_type, "fuzz.ormap.ormap.orset.1", &au_ormap_orset_type);
-
-static const au_crdt_type *const types[] = {
-    &au_gcounter_type,       &au_pncounter_type,     &au_gset_type,
-    &au_twopset_type,        &au_orset_type,         &au_lwwreg_type,
-    &au_mvreg_type,          &au_ewflag_type,        &au_dwflag_type,
-    &au_lwwmap_type,         &au_ormap_gcounter_type, &au_ormap_pncounter_type,
-    &au_ormap_orset_type,    &au_ormap_mvreg_type,   &au_ormap_ewflag_type,
-    &au_ormap_dwflag_type,   &fz_nested_type,
-};
-#define NTYPES (sizeof types / sizeof types[0])
 #define MAX_MESSAGE ((size_t)1 << 20)
 
 #define CHECK(cond)                                                                                \
