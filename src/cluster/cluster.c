@@ -952,7 +952,11 @@ static void reconnect_round(cl_state *s) {
         for (size_t i = 0; i < map->cap; i++) {
             if (!map->keys[i]) continue;
             cl_member *m = map->values[i];
-            if (m->state != CL_DEAD) continue;
+            /* only a member this node once heard from itself: a member it only ever heard of
+             * may be a spoofed claim naming a victim, which the rounds would then contact once
+             * a second from every node until its tombstone expires (a partition still heals:
+             * members across it have exchanged heartbeats, probes or gossip, and seeds count) */
+            if (m->state != CL_DEAD || !m->heard_at) continue;
             if (rnd(s) % ++seen == 0) pick = m->addr;
         }
     if (!pick) return;
