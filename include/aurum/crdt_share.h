@@ -133,8 +133,8 @@ typedef struct au_share_config {
     unsigned amount;                /**< OUT_OF_DATE: peers per round besides the priority
                                          peers; default 1 */
     const char *const *priority;    /**< "host:port" of peers served in every round (those not
-                                         members are skipped); copied */
-    size_t npriority;               /**< entries in priority */
+                                         members are skipped); copied; default none (NULL) */
+    size_t npriority;               /**< entries in priority; default 0 */
     au_nanos timeout;               /**< re-send interval while a peer has not acked (plus
                                          ack_delay), and the shortest interval between rounds;
                                          default 50 ms, at least 1 ms */
@@ -180,6 +180,8 @@ typedef struct au_share_config {
 
 /** A replica of a shared CRDT (opaque; owned by its node, freed after au_node_stop). */
 typedef struct au_share au_share;
+/** A replica as a local message field (au_share_changed.share): a borrowed pointer, valid until
+ *  au_node_stop of the replica's node. */
 typedef au_share *au_share_ptr;
 AU_LOCAL_TYPE(au_share_ptr);
 
