@@ -390,7 +390,8 @@ AU_API extern const struct au_crdt_causal_ au_ormap_causal_;
  *     int64_t v = au_pncounter_value(au_ormap_pncounter_get(m, "k", 1));  // 0 if absent
  * Generated: _new, _new_delta, _free, _join, _equal, _is_bottom, _encode, _decode, _copy,
  * _delta_minus, _prune, _get, _update, _remove, _contains, _size, _next; AU_ORMAP_NODELTA(T) is
- * the handle meaning "no delta". The generic map is .map; its vtable is au_ormap_T_type. */
+ * the handle meaning "no delta". The generic map is .map; its vtable is au_ormap_T_type. For the
+ * built-in maps, _update's mutator and _next's value pointer are checked exactly (see below). */
 #define AU_ORMAP_NODELTA(T) ((au_ormap_##T){ NULL })
 #define AU_ORMAP_OF(T)                                                                             \
     typedef struct au_ormap_##T {                                                                 \
@@ -478,6 +479,50 @@ AU_ORMAP_OF(orset)
 AU_ORMAP_OF(mvreg)
 AU_ORMAP_OF(ewflag)
 AU_ORMAP_OF(dwflag)
+
+/* The built-in typed maps' _update and _next check their typed argument exactly: a mutator of
+ * another value type (or of another signature) given to _update, or a `const au_U **` of another
+ * value type U given to _next (as the place to read values into), is a hard compile error, where
+ * passing it to the function itself would only be an "incompatible pointer" warning before
+ * C23-era compilers (GCC 14, Clang 16). _next's value may still be NULL. The macros have the
+ * functions' names, so the functions are still there to take the address of. A map declared with
+ * AU_ORMAP_OF(T) for a T of one's own gets the functions only; wrap them the same way, e.g.
+ *     #define au_ormap_T_update(m, d, k, l, fn, arg) \
+ *         au_ormap_T_update((m), (d), (k), (l), AU_ORMAP_CHECK_(au_ormap_T_mutator, fn), (arg))
+ * Not covered: _get returns `const au_T *`, and storing that pointer into a `const au_U *` (or
+ * passing it to a reader of U) is still only a warning; read the value with the readers of T. */
+#define AU_ORMAP_CHECK_(F, x) _Generic((x), F: (x))
+#define AU_ORMAP_CHECK_OUT_(F, x) _Generic((x), F: (x), void *: (x))
+#define au_ormap_gcounter_update(m, d, key, len, fn, arg)                                 \
+    au_ormap_gcounter_update((m), (d), (key), (len), AU_ORMAP_CHECK_(au_ormap_gcounter_mutator, fn), \
+                        (arg))
+#define au_ormap_gcounter_next(m, it, key, value) \
+    au_ormap_gcounter_next((m), (it), (key), AU_ORMAP_CHECK_OUT_(const au_gcounter **, value))
+#define au_ormap_pncounter_update(m, d, key, len, fn, arg)                                 \
+    au_ormap_pncounter_update((m), (d), (key), (len), AU_ORMAP_CHECK_(au_ormap_pncounter_mutator, fn), \
+                        (arg))
+#define au_ormap_pncounter_next(m, it, key, value) \
+    au_ormap_pncounter_next((m), (it), (key), AU_ORMAP_CHECK_OUT_(const au_pncounter **, value))
+#define au_ormap_orset_update(m, d, key, len, fn, arg)                                 \
+    au_ormap_orset_update((m), (d), (key), (len), AU_ORMAP_CHECK_(au_ormap_orset_mutator, fn), \
+                        (arg))
+#define au_ormap_orset_next(m, it, key, value) \
+    au_ormap_orset_next((m), (it), (key), AU_ORMAP_CHECK_OUT_(const au_orset **, value))
+#define au_ormap_mvreg_update(m, d, key, len, fn, arg)                                 \
+    au_ormap_mvreg_update((m), (d), (key), (len), AU_ORMAP_CHECK_(au_ormap_mvreg_mutator, fn), \
+                        (arg))
+#define au_ormap_mvreg_next(m, it, key, value) \
+    au_ormap_mvreg_next((m), (it), (key), AU_ORMAP_CHECK_OUT_(const au_mvreg **, value))
+#define au_ormap_ewflag_update(m, d, key, len, fn, arg)                                 \
+    au_ormap_ewflag_update((m), (d), (key), (len), AU_ORMAP_CHECK_(au_ormap_ewflag_mutator, fn), \
+                        (arg))
+#define au_ormap_ewflag_next(m, it, key, value) \
+    au_ormap_ewflag_next((m), (it), (key), AU_ORMAP_CHECK_OUT_(const au_ewflag **, value))
+#define au_ormap_dwflag_update(m, d, key, len, fn, arg)                                 \
+    au_ormap_dwflag_update((m), (d), (key), (len), AU_ORMAP_CHECK_(au_ormap_dwflag_mutator, fn), \
+                        (arg))
+#define au_ormap_dwflag_next(m, it, key, value) \
+    au_ormap_dwflag_next((m), (it), (key), AU_ORMAP_CHECK_OUT_(const au_dwflag **, value))
 
 /* ---- LWWMap: a map of last-writer-wins byte-string values ---------------------------------- */
 
