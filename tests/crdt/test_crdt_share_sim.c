@@ -17,6 +17,8 @@
  *    forwarded in `amount` groups only (far fewer bytes forwarded and received redundant than
  *    with forward_all), and every replica still converges to the add-wins result;
  *  - a member's re-send of deltas already acked (the ack was lost) is acked at once, not held.
+ *  - catching up: a late joiner, and a member that failed and came back on the same port, get
+ *    full states only from their ring managers until catchup_delay, and reach the exact value.
  * Convergence is checked every 100 ms of virtual time. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -781,6 +783,155 @@ static void out_of_date_forwards_a_received_delta_in_amount_groups_only(void **s
     assert_true(push.redundant_bytes * 2 < all.redundant_bytes);
 }
 
+/* ---- catching up: a late joiner and a returning member -------------------------------------- */
+
+/* The rule (share.c, sendable/is_source): a member that has never acked (new or returning) and
+ * is behind the collected buffer needs the full state; a replica sends it one only if it is
+ * one of that member's ring managers (au_ring_managers: R = replication_factor = 2 by default),
+ * and the others only once they have had it as a member for catchup_delay. So until
+ * catchup_delay has passed since the catcher-up started, at most R distinct replicas send it a
+ * full state; without loss each sends one (the catcher-up acks it within ack_delay, before a
+ * re-send is due), so at most R full states in all. Without the rule, every one of the other
+ * CU_N - 1 replicas would send one in its first round (it has the lowest acked clock). */
+enum { CU_N = 9, CU_R = 2 };
+static const au_nanos cu_delay = AU_SEC(3); /* catchup_delay: far above a catch-up's ~0.3 s */
+
+typedef struct cu { sw *w; uint64_t want; } cu;
+/* Every live replica has the value and every other live member in its ack table. */
+static bool cu_all(void *arg) {
+    cu *c = arg;
+    int live = 0;
+    for (int i = 0; i < c->w->n; i++) live += c->w->node[i] != NULL;
+    for (int i = 0; i < c->w->n; i++) {
+        if (!c->w->node[i]) continue;
+        au_share_stats st;
+        au_share_stats_get(c->w->sh[i], &st);
+        if (au_share_gcounter_value((au_share_gcounter){ c->w->sh[i] }) != c->want ||
+            st.peers != (uint64_t)live - 1)
+            return false;
+    }
+    return true;
+}
+static bool cu_collected(void *arg) { return SW_STAT((sw *)arg, buffered) == 0; }
+
+static uint64_t cu_states(sw *w, int i) {
+    au_share_stats st;
+    au_share_stats_get(w->sh[i], &st);
+    return st.states_sent;
+}
+
+/* Node i (on `bind`, or port 0) starts, joins and catches up while the others' buffers are
+ * collected: before catchup_delay only its ring managers send it full states (at most CU_R in
+ * all), and it reaches the exact value; after the delay it stays exact. */
+static void cu_catch_up(sw *w, int i, const char *bind, const au_cluster_config *cc,
+                        const au_share_config *sc, uint64_t want, const char *what) {
+    uint64_t before[CU_N];
+    for (int k = 0; k < CU_N; k++) before[k] = w->node[k] && k != i ? cu_states(w, k) : 0;
+    w->node[i] = NULL;
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = w->drv, .workers = 1, .no_spin = true,
+                                                      .bind = bind }, &w->node[i]), AU_OK);
+    snprintf(w->addr[i], sizeof w->addr[i], "%s", au_node_address(w->node[i]));
+    if (bind) assert_string_equal(w->addr[i], bind);
+    if (i >= w->n) w->n = i + 1;
+    au_nanos t0 = au_sim_now(w->sim);
+    sw_start(w, i, cc, &au_gcounter_type, sc);
+    cu c = { w, want };
+    au_nanos done = 0;
+    while (au_sim_now(w->sim) - t0 < cu_delay - AU_MSEC(200)) {
+        au_sim_run(w->sim, AU_MSEC(100));
+        if (!done && cu_all(&c)) done = au_sim_now(w->sim) - t0;
+    }
+    /* who sent full states before any replica can have had it as a member for catchup_delay */
+    au_cluster_member ms[CU_N];
+    size_t nm = 0;
+    for (int k = 0; k < CU_N; k++)
+        if (w->node[k])
+            ms[nm++] = (au_cluster_member){ .address = { w->addr[k], strlen(w->addr[k]) },
+                                            .id = au_cluster_id(w->cl[k]), .vnodes = 1 };
+    au_ring *ring = au_ring_build(ms, nm, CU_R);
+    assert_non_null(ring);
+    const au_cluster_member *mg[CU_R];
+    size_t nmg = au_ring_managers(ring, w->addr[i], mg, CU_R);
+    assert_int_equal(nmg, CU_R);
+    uint64_t states = 0;
+    int senders = 0, strangers = 0;
+    for (int k = 0; k < CU_N; k++) {
+        if (!w->node[k] || k == i) continue;
+        uint64_t d = cu_states(w, k) - before[k];
+        if (!d) continue;
+        states += d;
+        senders++;
+        bool manager = false;
+        for (size_t m = 0; m < nmg; m++)
+            manager |= mg[m]->id == au_cluster_id(w->cl[k]);
+        if (!manager) strangers++;
+    }
+    au_ring_release(ring);
+    fprintf(stderr, "  %s: converged after %.2f s virtual; %llu full states from %d replicas (%d "
+            "not its ring managers) before catchup_delay\n", what, (double)done / 1e9,
+            (unsigned long long)states, senders, strangers);
+    assert_int_equal(strangers, 0);
+    assert_true(done > 0);
+    assert_true(senders >= 1 && senders <= CU_R);
+    assert_true(states <= CU_R);
+    /* past the delay: still exact. (The others do send it their full states then, one each,
+     * though it has everything: nothing tells them it has their deltas, since it has never
+     * sent them anything; the test prints how many.) */
+    au_sim_run(w->sim, cu_delay);
+    assert_true(cu_all(&c));
+    uint64_t after = 0;
+    for (int k = 0; k < CU_N; k++)
+        if (w->node[k] && k != i) after += cu_states(w, k) - before[k];
+    fprintf(stderr, "  %s: %llu full states in all by %.1f s\n", what, (unsigned long long)after,
+            (double)(au_sim_now(w->sim) - t0) / 1e9);
+}
+
+static void a_joiner_and_a_returning_member_catch_up_from_their_ring_managers(void **st) {
+    (void)st;
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 23 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    au_cluster_config cc = { .no_leave_on_stop = true }; /* a stop is a failure */
+    au_share_config sc = { .name = "cu", .catchup_delay = cu_delay };
+    uint64_t want = 0;
+    for (int i = 0; i < CU_N - 1; i++) sw_node(&w, i);
+    for (int i = 0; i < CU_N - 1; i++) {
+        sw_start(&w, i, &cc, &au_gcounter_type, &sc);
+        au_share_gcounter_inc((au_share_gcounter){ w.sh[i] }, (uint64_t)i + 1);
+        want += (uint64_t)i + 1;
+    }
+    cu c = { &w, want };
+    assert_true(sim_until(&w, cu_all, &c, AU_SEC(30)));
+    assert_true(sim_until(&w, cu_collected, &w, AU_SEC(10))); /* a joiner needs the full state */
+    au_share_stats s0;
+    au_share_stats_get(w.sh[0], &s0);
+    assert_true(s0.clock > 0);
+
+    /* a late joiner */
+    cu_catch_up(&w, CU_N - 1, NULL, &cc, &sc, want, "late joiner");
+
+    /* a member fails (removed as FAILED everywhere), the others move on and collect */
+    enum { RET = 3 };
+    char addr[64];
+    snprintf(addr, sizeof addr, "%s", w.addr[RET]);
+    uint64_t old_id = au_cluster_id(w.cl[RET]);
+    au_node_stop(w.node[RET]);
+    w.node[RET] = NULL;
+    w.sh[RET] = NULL;
+    for (int i = 0; i < CU_N; i++)
+        if (w.node[i]) au_share_gcounter_inc((au_share_gcounter){ w.sh[i] }, 100), want += 100;
+    c.want = want;
+    assert_true(sim_until(&w, cu_all, &c, AU_SEC(60)));
+    assert_true(sim_until(&w, cu_collected, &w, AU_SEC(10)));
+
+    /* it comes back on the same port as a new run */
+    cu_catch_up(&w, RET, addr, &cc, &sc, want, "returning member");
+    assert_true(au_cluster_id(w.cl[RET]) > old_id);
+    sw_stop(&w);
+    au_sim_destroy(sim);
+}
+
 int main(void) {
     au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
     au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
@@ -796,6 +947,7 @@ int main(void) {
         cmocka_unit_test(coalesce_sends_one_group_for_the_changes_of_its_window),
         cmocka_unit_test(a_resent_delta_already_acked_is_acked_at_once),
         cmocka_unit_test(out_of_date_forwards_a_received_delta_in_amount_groups_only),
+        cmocka_unit_test(a_joiner_and_a_returning_member_catch_up_from_their_ring_managers),
         cmocka_unit_test(hundred_nodes_pncounter_and_ormap_with_loss_and_a_healed_partition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
