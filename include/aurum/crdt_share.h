@@ -70,6 +70,12 @@
  * removal (set it well above the cluster's tombstone_ttl). For prune_once types (the counters)
  * only the live member with the lowest id at that time prunes (P3) and ships the delta; the
  * others only join it. A pruned id that later shows up again is not pruned twice.
+ * Limit of P3: "lowest" is this replica's view. If the cluster is split when a member leaves and
+ * both sides see it leave (it could reach both), each side's lowest member folds its count, and
+ * after the heal that count is counted twice. A split that has not yet been detected at the
+ * fold is safe (every replica still sees the global lowest as live). Where a leave during a
+ * partition is possible and counters must stay exact, set `prune_delay` above the longest
+ * partition the application tolerates (pruning only saves the departed member's entry).
  *
  * Size: a delta or state is sent as one message, its payload in chunks of 512 KiB (the codec
  * takes byte strings of at most 1 MiB); the transport fragments it into datagrams (docs/
