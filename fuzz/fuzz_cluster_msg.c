@@ -29,14 +29,6 @@
 #include "proto/codec.h"
 #include "support.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_cluster_msg: %s:%d: %s failed\n", __FILE__, __LINE__, #cond);    \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
 #define TABLE_OK(t)                                                                                \
     do {                                                                                           \
         const char *why_ = cl_table_check(t);                                                      \

@@ -30,14 +30,6 @@
 #include "support.h"
 #include "crdt_types.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_crdt_decode: %s:%d: %s failed\n", __FILE__, __LINE__, #cond);    \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
 static bool is_ormap(const au_crdt_type *t) { return t->param != NULL; }
 
 /* Reads of a value of type t (recursing into ORMap values). */

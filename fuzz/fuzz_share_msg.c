@@ -30,14 +30,6 @@
 
 #define MAX_MESSAGE ((size_t)1 << 20)
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_share_msg: %s:%d: %s failed\n", __FILE__, __LINE__, #cond);      \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
 /* ---- the replica's starting state ---------------------------------------------------------- */
 
 typedef struct vcall {

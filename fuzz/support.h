@@ -21,6 +21,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sanitizer/asan_interface.h>
@@ -89,5 +91,15 @@ static inline uint8_t *exact_copy(const uint8_t *src, size_t len) {
     if (len) memcpy(dst, src, len);
     return dst;
 }
+
+/* A property a harness checks: on failure, say which (file, line, expression) and abort, so
+ * libFuzzer keeps the input as a crash. */
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: %s failed\n", __FILE__, __LINE__, #cond);                     \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
 
 #endif
