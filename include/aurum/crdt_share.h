@@ -70,12 +70,15 @@
  * removal (set it well above the cluster's tombstone_ttl). For prune_once types (the counters)
  * only the live member with the lowest id at that time prunes (P3) and ships the delta; the
  * others only join it. A pruned id that later shows up again is not pruned twice.
- * Limit of P3: "lowest" is this replica's view. If the cluster is split when a member leaves and
- * both sides see it leave (it could reach both), each side's lowest member folds its count, and
- * after the heal that count is counted twice. A split that has not yet been detected at the
- * fold is safe (every replica still sees the global lowest as live). Where a leave during a
- * partition is possible and counters must stay exact, set `prune_delay` above the longest
- * partition the application tolerates (pruning only saves the departed member's entry).
+ * P3 and partitions: "lowest" is this replica's view. If the cluster is split when a member
+ * leaves and both sides see it leave (it could reach both), each side's lowest member would
+ * fold its count, counted twice after the heal. So a fold waits while any member removed as
+ * FAILED within `prune_hold` (60 s) has not come back: a split shows as such removals on both
+ * sides, and once it heals its members are ADDED again and the one lowest member folds. A
+ * split not yet detected at the fold is safe (every replica still sees the global lowest as
+ * live). Left: a split that lasts longer than `prune_hold` and a leave seen on both sides of it
+ * — raise `prune_hold` (with the cluster's tombstone_ttl) to the longest partition that must
+ * stay exact. A real crash delays the folds of its time by `prune_hold`.
  *
  * Size: a delta or state is sent as one message, its payload in chunks of 512 KiB (the codec
  * takes byte strings of at most 1 MiB); the transport fragments it into datagrams (docs/
@@ -155,6 +158,12 @@ typedef struct au_share_config {
                                          the member's entries; default 10 s */
     au_nanos prune_failed;          /**< wait after a FAILED removal before pruning; default 0 =
                                          never prune failed members */
+    au_nanos prune_hold;            /**< the counters (prune_once types): while a member removed
+                                         as FAILED within this long has not come back, folds
+                                         wait (it may be a partition, whose other side would
+                                         fold the same count); keep it ≥ the cluster's
+                                         tombstone_ttl; default 60 s; AU_SHARE_PRUNE_HOLD_NONE:
+                                         never wait */
     au_nanos ack_delay;             /**< how long an ack for a member's deltas may wait to ride
                                          on a delta going to it (one ack then covers every
                                          delta received from it meanwhile); a sender re-sends
@@ -181,6 +190,9 @@ typedef struct au_share_config {
 
 /** ack_delay: ack each delta as soon as it is received (no delay, no riding). */
 #define AU_SHARE_ACK_NOW UINT64_MAX
+
+/** prune_hold: fold the counters' departed members without waiting for FAILED removals. */
+#define AU_SHARE_PRUNE_HOLD_NONE UINT64_MAX
 
 /* ---- the replica ------------------------------------------------------------------------------ */
 

@@ -140,7 +140,8 @@ typedef struct sh_peer {
     sh_range pend[PENDING_ACKS];
 } sh_peer;
 
-typedef struct sh_prune { uint64_t id; au_nanos due; } sh_prune;
+typedef struct sh_prune { uint64_t id; au_nanos due; bool held; } sh_prune;
+typedef struct sh_fail { uint64_t id; au_nanos at; } sh_fail; /* a FAILED removal, not back */
 
 typedef struct sh_state {
     au_share *h;
@@ -169,6 +170,8 @@ typedef struct sh_state {
     size_t nprunes, prunes_cap;
     uint64_t *pruned;
     size_t npruned, pruned_cap;
+    sh_fail *fails;           /* members removed as FAILED within prune_hold, not back since */
+    size_t nfails, fails_cap;
     bool tick_armed, flush_pending, ack_armed;
     uint64_t cache_base, cache_clock; /* the encoded join of D[cache_base, cache_clock) ... */
     au_buf cache;                     /* ... (no origin excluded); valid while cache.len */
@@ -1051,8 +1054,44 @@ static void schedule_prune(sh_state *s, uint64_t id, au_nanos delay) {
     for (size_t i = 0; i < s->nprunes; i++)
         if (s->prunes[i].id == id) { s->prunes[i].due = now_of(s) + delay; return; }
     if (!grow((void **)&s->prunes, &s->prunes_cap, s->nprunes + 1, sizeof *s->prunes)) return;
-    s->prunes[s->nprunes++] = (sh_prune){ id, now_of(s) + delay };
+    s->prunes[s->nprunes++] = (sh_prune){ id, now_of(s) + delay, false };
     arm_tick(s);
+}
+
+/* P3 holds only if this replica's "lowest live member" is everyone's: a member removed as FAILED
+ * may be alive on the other side of a partition, whose lowest member would fold the departed
+ * count too (counted twice after the heal). So a fold waits while a member removed as FAILED
+ * within prune_hold has not come back (ADDED again, as a healed partition's members are);
+ * the FAILED removals older than that are forgotten here. Returns the removal that holds it. */
+static const sh_fail *fold_hold(sh_state *s, uint64_t departed, au_nanos now) {
+    const sh_fail *hold = NULL;
+    for (size_t i = 0; i < s->nfails;) {
+        if (now - s->fails[i].at >= s->cfg.prune_hold) {
+            s->fails[i] = s->fails[--s->nfails];
+            continue;
+        }
+        if (s->fails[i].id != departed && !hold) hold = &s->fails[i];
+        i++;
+    }
+    return hold;
+}
+
+static void note_failed(sh_state *s, uint64_t id, bool failed) {
+    for (size_t i = 0; i < s->nfails; i++)
+        if (s->fails[i].id == id) {
+            if (failed) s->fails[i].at = now_of(s);
+            else s->fails[i] = s->fails[--s->nfails];
+            return;
+        }
+    if (!failed || s->cfg.prune_hold == AU_SHARE_PRUNE_HOLD_NONE || !s->t->prune_once) return;
+    if (s->nfails >= 4096) { /* bounded: past it the oldest is dropped, an earlier fold the cost */
+        size_t o = 0;
+        for (size_t i = 1; i < s->nfails; i++)
+            if (s->fails[i].at < s->fails[o].at) o = i;
+        s->fails[o] = s->fails[--s->nfails];
+    }
+    if (!grow((void **)&s->fails, &s->fails_cap, s->nfails + 1, sizeof *s->fails)) return;
+    s->fails[s->nfails++] = (sh_fail){ id, now_of(s) };
 }
 
 static void run_prunes(sh_state *s) {
@@ -1062,6 +1101,17 @@ static void run_prunes(sh_state *s) {
         if (peer_by_id(s, pr->id)) { s->prunes[i] = s->prunes[--s->nprunes]; continue; } /* back */
         if (pr->due > now) { i++; continue; }
         uint64_t id = pr->id;
+        const sh_fail *f = s->t->prune_once ? fold_hold(s, id, now) : NULL;
+        if (f) {
+            if (!pr->held)
+                LOG(AU_LOG_INFO, "crdt %s: the fold of departed member %016llx waits: member "
+                    "%016llx was removed as FAILED %.1f s ago (a partition, on whose other side "
+                    "it could be folded too?)", s->cfg.name, (unsigned long long)id,
+                    (unsigned long long)f->id, (double)(now - f->at) / 1e9);
+            pr->held = true;
+            i++;
+            continue;
+        }
         s->prunes[i] = s->prunes[--s->nprunes];
         bool mine = true;
         if (s->t->prune_once)
@@ -1127,8 +1177,10 @@ static void on_update(sh_state *s, au_cluster_update *u) {
         case AU_CLUSTER_ALONE:
         case AU_CLUSTER_JOINED: s->joined = true; break;
         case AU_CLUSTER_LEFT: s->joined = false; break;
+        case AU_CLUSTER_ADDED: note_failed(s, e->member.id, false); break;
         case AU_CLUSTER_REMOVED:
             if (e->member.id == s->me) break;
+            if (e->reason == AU_CLUSTER_FAILED) note_failed(s, e->member.id, true);
             if (e->reason == AU_CLUSTER_LEAVING || e->reason == AU_CLUSTER_REPLACED)
                 schedule_prune(s, e->member.id, s->cfg.prune_delay);
             else if (s->cfg.prune_failed)
@@ -1225,6 +1277,7 @@ static void sh_post_stop(au_ctx *ctx, sh_state *s) {
     free(s->subs);
     free(s->prunes);
     free(s->pruned);
+    free(s->fails);
     au_ring_release(s->ring);
     au_buf_free(&s->cache);
     for (size_t i = 0; i < s->nprio; i++) free(s->prio[i]);
@@ -1260,6 +1313,7 @@ au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *ty
     if (!st.cfg.catchup_delay) st.cfg.catchup_delay = 8 * st.cfg.timeout;
     if (!st.cfg.max_message) st.cfg.max_message = (16u << 20) - 4096;
     if (!st.cfg.prune_delay) st.cfg.prune_delay = AU_SEC(10);
+    if (!st.cfg.prune_hold) st.cfg.prune_hold = AU_SEC(60);
     /* 100 ms: a change reaches the others that much later, and a burst or a steady stream of
      * changes costs one delta group per peer per window instead of one per change (the bytes
      * per update of docs/benchmarks.md, "coalesce 100 ms as the default"). */

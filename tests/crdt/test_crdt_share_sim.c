@@ -7,7 +7,8 @@
  *    a malformed one and an oversized one are dropped, counted and not acked; a valid delta from
  *    that unknown sender is applied, spread and acked;
  *  - a state above max_message is not sent (counted) while deltas below it still are;
- *  - a member that leaves is pruned once (GCounter: by the lowest live id) and the value stays;
+ *  - a member that leaves is pruned once (GCounter: by the lowest live id) and the value stays,
+ *    also when its leave is seen on both sides of a partition (the folds wait for the heal);
  *  - a subscriber is told of local and remote changes and reads the value through the typed
  *    handle of the notification (and not as another type);
  *  - a delta without type hash from a sender never checked is ignored and not acked;
@@ -390,6 +391,75 @@ static void a_member_that_left_is_pruned_once_and_the_value_stays(void **st) {
     assert_true(sim_until(&w, gc_all, &g, AU_SEC(10)));
     au_sim_run(sim, AU_SEC(1));
     assert_int_equal(SW_STAT(&w, buffered), 0); /* collected without the departed member's ack */
+    sw_stop(&w);
+    au_sim_destroy(sim);
+}
+
+/* Every live node's cluster has exactly `want` members (self included). */
+typedef struct members_of { sw *w; int n; uint64_t want; } members_of;
+static bool members_are(void *arg) {
+    members_of *m = arg;
+    for (int i = 0; i < m->n; i++) {
+        if (!m->w->node[i]) continue;
+        au_cluster_stats cs;
+        au_cluster_stats_get(m->w->cl[i], &cs);
+        if (cs.members != m->want) return false;
+    }
+    return true;
+}
+
+/* GCounter, 5 nodes: a partition {0, 1} | {2, 3}, and node 4, which reaches both sides, leaves
+ * as it starts. Each side sees node 4 leave and removes the other side as FAILED; each side's
+ * lowest member is then "the lowest live member" (P3) of its own view. Without prune_hold both
+ * fold node 4's count (pruned = 2) and after the heal it is counted twice (15 + 5 = 20); with
+ * it the folds wait for the FAILED members to come back, and one member folds: 15 everywhere. */
+static void a_leave_seen_on_both_sides_of_a_partition_is_folded_once(void **st) {
+    (void)st;
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 5 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    for (int i = 0; i < 5; i++) sw_node(&w, i);
+    au_cluster_config cc = { 0 }; /* leave gracefully on stop */
+    au_share_config sc = { .name = "gc", .selector = AU_SHARE_ALL, .prune_delay = AU_SEC(3) };
+    for (int i = 0; i < 5; i++) sw_start(&w, i, &cc, &au_gcounter_type, &sc);
+    for (int i = 0; i < 5; i++) au_share_gcounter_inc((au_share_gcounter){ w.sh[i] }, (uint64_t)i + 1);
+    gc3 g = { &w, 5, 15 };
+    assert_true(sim_until(&w, gc_all, &g, AU_SEC(20)));
+    members_of all5 = { &w, 5, 5 };
+    assert_true(sim_until(&w, members_are, &all5, AU_SEC(20)));
+    au_sim_run(sim, AU_SEC(1)); /* acks settle */
+
+    for (int a = 0; a < 2; a++)
+        for (int b = 2; b < 4; b++) {
+            assert_int_equal(au_faults_block(w.node[a], w.addr[b], true), AU_OK);
+            assert_int_equal(au_faults_block(w.node[b], w.addr[a], true), AU_OK);
+        }
+    au_node_stop(w.node[4]); /* its leave reaches both sides */
+    w.node[4] = NULL;
+    w.sh[4] = NULL;
+    w.n = 4;
+    members_of split = { &w, 4, 2 };
+    assert_true(sim_until(&w, members_are, &split, AU_SEC(30)));
+    au_sim_run(sim, AU_SEC(5)); /* past prune_delay on both sides */
+    assert_int_equal(SW_STAT(&w, pruned), 0); /* held: FAILED members not back */
+    g.n = 4;
+    assert_true(gc_all(&g)); /* node 4's count still there on both sides, not folded */
+
+    for (int a = 0; a < 2; a++)
+        for (int b = 2; b < 4; b++) {
+            assert_int_equal(au_faults_block(w.node[a], w.addr[b], false), AU_OK);
+            assert_int_equal(au_faults_block(w.node[b], w.addr[a], false), AU_OK);
+        }
+    members_of healed = { &w, 4, 4 };
+    assert_true(sim_until(&w, members_are, &healed, AU_SEC(60)));
+    assert_true(sim_until(&w, pruned_once, &w, AU_SEC(20)));
+    au_sim_run(sim, AU_SEC(3));
+    assert_int_equal(SW_STAT(&w, pruned), 1);
+    assert_true(sim_until(&w, gc_all, &g, AU_SEC(10)));
+    au_share_gcounter_inc((au_share_gcounter){ w.sh[3] }, 1);
+    g.want = 16;
+    assert_true(sim_until(&w, gc_all, &g, AU_SEC(10)));
     sw_stop(&w);
     au_sim_destroy(sim);
 }
@@ -940,6 +1010,7 @@ int main(void) {
         cmocka_unit_test(bad_input_is_dropped_counted_and_not_acked),
         cmocka_unit_test(a_state_above_max_message_is_refused_and_counted),
         cmocka_unit_test(a_member_that_left_is_pruned_once_and_the_value_stays),
+        cmocka_unit_test(a_leave_seen_on_both_sides_of_a_partition_is_folded_once),
         cmocka_unit_test(all_catches_up_what_a_failed_member_did_not_deliver),
         cmocka_unit_test(a_removal_rewinds_from_the_removed_members_buffered_deltas),
         cmocka_unit_test(subscribers_get_every_change_local_and_remote),
