@@ -1279,8 +1279,22 @@ static void initial_update(cl_state *s, size_t i) {
     send_update(s, i, &e, 1);
 }
 
-/* Notes when the sender of a message was last heard from directly. */
-static void heard_from(cl_state *s, const cl_wire *w) {
+/* An IP literal ("1.2.3.4:p", "[::1]:p"), which a datagram's source address can be compared with;
+ * a host name cannot (it is resolved), and is taken on its word. */
+static bool numeric_addr(const au_str *a) {
+    if (a->len && a->ptr[0] == '[') return true;
+    for (uint32_t i = 0; i < a->len && a->ptr[i] != ':'; i++)
+        if (a->ptr[i] != '.' && (a->ptr[i] < '0' || a->ptr[i] > '9')) return false;
+    return true;
+}
+
+/* Notes when the sender of a message was last heard from directly: the reconnect rounds contact
+ * only removed members heard from so. Without a cluster key the message's `from` is a claim
+ * anyone can write, so an IP literal counts only from that datagram source address (a spoofed `from`
+ * naming a victim does not make the victim a reconnect target; a host name is taken on its
+ * word, and spoofing the source itself is still possible where the network allows it:
+ * docs/security.md). */
+static void heard_from(au_ctx *ctx, cl_state *s, const cl_wire *w) {
     const au_str *from = NULL;
     switch (w->tag) {
     case cl_wire_hb: from = &w->hb.from; break;
@@ -1292,6 +1306,11 @@ static void heard_from(cl_state *s, const cl_wire *w) {
     default: return;
     }
     if (!from->ptr) return;
+    if (!s->sealed && numeric_addr(from)) {
+        char o[MAX_ADDR + 2];
+        size_t n = au_ctx_origin(ctx, o, sizeof o);
+        if (n != from->len || memcmp(o, from->ptr, n) != 0) return;
+    }
     cl_member *m = cl_table_get(&s->t, from->ptr, from->len);
     if (m) m->heard_at = s->heard_at;
 }
@@ -1318,7 +1337,7 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
         cl_wire *w = &msg->wire;
         stat_add(&s->c->messages_received, 1);
         s->heard_at = now_of(s); /* a cluster message can only come from another node */
-        heard_from(s, w);
+        heard_from(ctx, s, w);
         switch (w->tag) {
         case cl_wire_join: on_join(s, &w->join); break;
         case cl_wire_refuse: on_refuse(s, &w->refuse); break;
