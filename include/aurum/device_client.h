@@ -93,7 +93,9 @@ typedef struct au_dc_platform {
      *  value on error. NULL when datagrams are pushed with au_dc_input instead. */
     int (*recv)(void *ctx, au_dc_addr *from, uint8_t *buf, size_t cap);
     /** A monotonic clock in milliseconds. It may wrap around 2^32: the client compares times by
-     *  difference, so only spans below 2^31 ms (24 days) must be told apart. */
+     *  difference, so only spans below 2^31 ms (24 days) must be told apart. Should it go
+     *  backwards anyway, the timers count again from the new time (the owner's last request,
+     *  the next re-announcement): the device is not silenced for the size of the jump. */
     uint32_t (*now_ms)(void *ctx);
     void *ctx;
 } au_dc_platform;

@@ -5,7 +5,7 @@
  *    never a crash;
  *  - au_dc_input with a sender address longer than an au_dc_addr holds, NULL sender or buffer;
  *  - au_dc_send with a NULL payload and a length;
- *  - a clock that wraps at 2^32 ms;
+ *  - a clock that wraps at 2^32 ms and one that jumps backwards;
  *  - a send function that always fails, a recv function that errs, floods or overstates;
  *  - random and truncated datagrams (checksums made valid, so the parser is reached): every one
  *    dropped and counted, nothing sent, nothing called back.
@@ -272,6 +272,28 @@ static void a_clock_wrapping_at_2_32_keeps_every_timer(void **state) {
     rig_free(r);
 }
 
+/* A clock that jumps backwards (a platform whose "monotonic" clock was reset, a wrong epoch after
+ * a reboot) must not silence the device for the size of the jump: timers count again from the
+ * new time. With the owner lost when the clock jumped back an hour, the device waited an hour
+ * before announcing; with an owner, an hour before noticing it was gone. */
+static void a_clock_that_jumps_backwards_does_not_silence_the_device(void **state) {
+    (void)state;
+    rig *r = rig_new(10u * 3600 * 1000);
+    au_dc_poll(&r->dc);
+    request(r, 1);
+    assert_int_equal(au_dc_owner(&r->dc), SERVER_A);
+    r->f.now -= 3600 * 1000; /* an hour back */
+    run_until(r, r->f.now + 3 * INTERVAL + 20);
+    assert_int_equal(r->dc.stats.owner_lost, 1);
+    assert_int_equal(au_dc_owner(&r->dc), 0);
+    /* owner-less, the clock jumps back again: the next announce comes within the backoff */
+    uint32_t a0 = r->dc.stats.announces;
+    r->f.now -= 3600 * 1000;
+    run_until(r, r->f.now + 1000 + 250);
+    assert_true(r->dc.stats.announces > a0);
+    rig_free(r);
+}
+
 /* ---- a hostile platform -------------------------------------------------------------------- */
 
 /* A send that always fails: every failure counted, nothing retried in a loop, the calls report
@@ -395,6 +417,7 @@ int main(void) {
         cmocka_unit_test(input_with_bad_sender_or_buffer_is_dropped_and_counted),
         cmocka_unit_test(a_null_payload_with_a_length_is_refused),
         cmocka_unit_test(a_clock_wrapping_at_2_32_keeps_every_timer),
+        cmocka_unit_test(a_clock_that_jumps_backwards_does_not_silence_the_device),
         cmocka_unit_test(a_send_that_always_fails_is_counted_not_spun_on),
         cmocka_unit_test(a_misbehaving_recv_is_bounded_and_counted),
         cmocka_unit_test(random_and_truncated_datagrams_are_dropped_and_counted),

@@ -240,6 +240,14 @@ uint32_t au_dc_tick(au_dc *dc) {
     uint32_t t = now(dc);
     au_dc_server *owner = &dc->servers[0];
     uint32_t silence = dc->interval_ms * lost_after(dc);
+    /* A clock that went backwards (the platform promised a monotonic one): a last request
+     * "in the future", or a re-announcement further ahead than any backoff schedules one, would
+     * keep the device quiet for the size of the jump. The timers count from now instead. */
+    if (owner->id && !reached(t, owner->heard_ms)) owner->heard_ms = t;
+    uint32_t max = announce_max(dc);
+    if (dc->started && !owner->id && !reached(t, dc->announce_at) &&
+        dc->announce_at - t > max + max / 4 + 1)
+        dc->announce_at = t;
     if (!dc->started) {
         dc->started = 1;
         dc->backoff_ms = dc->interval_ms;
