@@ -1502,11 +1502,14 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
     }
     h->actor = au_spawn_with(node, cluster_actor, au_opts(.name = st.cfg.name, .layer = layer), &st);
     if (au_ref_is_null(h->actor.raw)) {
-        /* h is freed with the layer; the state copy was never started */
+        /* the state copy was never started; the layer is taken back (so that failed starts do
+         * not use up the node's slots) and h freed here, or, if another layer came since, h is
+         * freed with the layer */
+        au_err e = au_last_error();
         for (size_t j = 0; j < st.nseeds; j++) free(st.seeds[j]);
         free(st.seeds);
         free((char *)st.cfg.name);
-        au_err e = au_last_error();
+        if (au_layer_detach(layer) == AU_OK) free(h);
         return e ? e : AU_EEXIST;
     }
     *out = h;

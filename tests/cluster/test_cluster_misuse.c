@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "cluster/cluster_world.h"
+#include <aurum/layer.h>
 
 #define SIMULATED(sim) ((au_driver[]){ au_sim_driver(sim) })
 
@@ -60,6 +61,26 @@ static void bad_cluster_names_are_refused_and_leave_nothing_behind(void **st) {
     assert_null(c);
     assert_int_equal(world_start_cluster(&w, 0, NULL), AU_OK);
     au_sim_run(w.sim, AU_MSEC(10));
+    assert_int_equal(atomic_load(&w.s[0].alone), 1);
+    end_world(&w);
+}
+
+/* au_cluster_start refused because the name is taken (a second start on one node, a common
+ * slip) must not use up the node's layer slots: each refusal attached a layer that stayed, and
+ * after AU_LAYERS_MAX of them nothing could attach one (a second cluster, CRDT sharing, the
+ * device server all got AU_EFULL). */
+static void a_taken_name_refused_many_times_leaves_the_layer_slots_free(void **st) {
+    static world w;
+    new_world(&w, 1, 135);
+    assert_int_equal(world_start_cluster(&w, 0, NULL), AU_OK);
+    au_cluster *c = NULL;
+    for (int i = 0; i < 3 * AU_LAYERS_MAX; i++) {
+        assert_int_equal(au_cluster_start(w.s[0].node, NULL, &c), AU_EEXIST);
+        assert_null(c);
+    }
+    assert_int_equal(au_cluster_start(w.s[0].node, &(au_cluster_config){ .name = "other" }, &c), AU_OK);
+    assert_non_null(c);
+    au_sim_run(w.sim, AU_SEC(1));
     assert_int_equal(atomic_load(&w.s[0].alone), 1);
     end_world(&w);
 }
@@ -236,6 +257,7 @@ int main(void) {
     (void)world_kill; /* cluster_world.h's, unused here */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_cluster_names_are_refused_and_leave_nothing_behind),
+        cmocka_unit_test(a_taken_name_refused_many_times_leaves_the_layer_slots_free),
         cmocka_unit_test(odd_seeds_are_refused_or_go_nowhere),
         cmocka_unit_test(thousands_of_duplicate_seeds_join_once),
         cmocka_unit_test(subscribing_twice_and_leaving_twice_count_once),

@@ -19,6 +19,7 @@
 #include <aurum/cluster.h>
 #include <aurum/crdt_share.h>
 #include <aurum/device_server.h>
+#include <aurum/layer.h>
 #include <aurum/sim.h>
 #include <aurum/testkit.h>
 
@@ -197,6 +198,31 @@ static void null_and_bad_arguments_get_error_codes(void **st) {
     stop_world(&w);
 }
 
+/* A second device server on a node is refused; refused many times, it must not use up the
+ * node's layer slots (each refusal without the table attached a layer that stayed: after a few,
+ * nothing could attach one, a second cluster got AU_EFULL). An empty endpoint name is refused. */
+static void a_second_server_refused_many_times_leaves_the_layer_slots_free(void **st) {
+    static world w;
+    start_world(&w, 309, 1, &(au_device_server_config){ 0 });
+    au_device_server *again = NULL;
+    for (int i = 0; i < 3 * AU_LAYERS_MAX; i++) {
+        assert_int_equal(au_device_server_start(w.node[0], w.cl[0],
+                                                &(au_device_server_config){ .no_table = true }, &again),
+                         AU_EEXIST);
+        assert_null(again);
+    }
+    assert_int_equal(au_device_server_start(w.node[0], w.cl[0],
+                                            &(au_device_server_config){ .name = "", .no_table = true },
+                                            &again),
+                     AU_EINVAL);
+    au_cluster *other = NULL;
+    assert_int_equal(au_cluster_start(w.node[0], &(au_cluster_config){ .name = "other" }, &other), AU_OK);
+    announce(&w, 0, 78, 100);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_true(au_device_server_polls(w.ds[0], 78));
+    stop_world(&w);
+}
+
 /* A tick below a millisecond is refused: one of a nanosecond was accepted and then polled as
  * fast as the clock allowed, so the simulation never got past the first virtual millisecond
  * (and a real node spun its CPU). The finest allowed tick polls without spinning. */
@@ -333,6 +359,7 @@ static void stopping_real_nodes_with_every_layer_busy_frees_everything(void **st
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(null_and_bad_arguments_get_error_codes),
+        cmocka_unit_test(a_second_server_refused_many_times_leaves_the_layer_slots_free),
         cmocka_unit_test(a_tick_below_a_millisecond_is_refused_and_the_finest_does_not_spin),
         cmocka_unit_test(absurd_knobs_neither_hang_nor_crash),
         cmocka_unit_test(an_announce_flood_is_bounded_by_the_table_and_the_rate),
