@@ -283,7 +283,8 @@ AU_API void au_share_read(au_share *s, void (*fn)(const void *state, void *arg),
 AU_API au_err au_share_snapshot(au_share *s, void **out);
 
 /** Adds a subscriber: it gets an au_share_changed at once (the state as it is) and after each
- *  change. A subscriber that has stopped is dropped. */
+ *  change (subscribing it again changes nothing: it is told once). A subscriber that has
+ *  stopped is dropped. */
 AU_API au_err au_share_subscribe(au_share *s, au_share_changed_lref subscriber);
 
 /** Fills *out with the replica's statistics (all zero for a NULL s; nothing for a NULL out). */

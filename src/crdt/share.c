@@ -1194,13 +1194,18 @@ static void sh_recv(au_ctx *ctx, sh_state *s, sh_msg *m) {
         break;
     case sh_msg_update: on_update(s, &m->update); break;
     case sh_msg_mutate: on_mutate(s, &m->mutate); break;
-    case sh_msg_subscribe:
+    case sh_msg_subscribe: {
+        bool known = false; /* subscribing again is a no-op: one subscriber, told once */
+        for (size_t i = 0; i < s->nsubs && !known; i++)
+            known = au_ref_equal(s->subs[i].raw, m->subscribe.raw);
+        if (known) break;
         if (grow((void **)&s->subs, &s->subs_cap, s->nsubs + 1, sizeof *s->subs)) {
             s->subs[s->nsubs++] = m->subscribe;
             (void)au_send_control(m->subscribe, (au_share_changed){ .share = s->h,
                                                                      .clock = s->clock });
         }
         break;
+    }
     case sh_msg_flush:
         s->flush_pending = false;
         disperse(s);

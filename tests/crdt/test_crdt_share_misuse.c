@@ -533,6 +533,37 @@ static void late_and_stopped_subscribers(void **st) {
     end_sim(&w);
 }
 
+/* A subscriber subscribed twice is one subscriber: it is told of each change once, as often as
+ * one subscribed once (it was told twice, as if two changes had come). */
+static void a_subscriber_subscribed_twice_is_told_once(void **st) {
+    static sw w;
+    au_sim *sim = new_sim(&w, 214, 2);
+    au_share_config pc = { .name = "twice" };
+    for (int i = 0; i < 2; i++) sw_start(&w, i, &CC, &au_gcounter_type, &pc);
+    au_sim_run(sim, AU_SEC(1));
+    int n1 = 0, n2 = 0;
+    uint64_t last1 = 0, last2 = 0;
+    ch_msg_lref a = au_spawn(w.node[1], ch_actor, NULL, &(watcher){ &n1, &last1 });
+    ch_msg_lref b = au_spawn(w.node[1], ch_actor, NULL, &(watcher){ &n2, &last2 });
+    assert_int_equal(au_share_subscribe(w.sh[1], au_narrow_local(ch_msg, au_share_changed, a)), AU_OK);
+    assert_int_equal(au_share_subscribe(w.sh[1], au_narrow_local(ch_msg, au_share_changed, a)), AU_OK);
+    assert_int_equal(au_share_subscribe(w.sh[1], au_narrow_local(ch_msg, au_share_changed, b)), AU_OK);
+    au_sim_run(sim, AU_MSEC(100));
+    assert_int_equal(n1, 1);
+    assert_int_equal(n2, 1);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ w.sh[k % 2] }, 1), AU_OK);
+        au_sim_run(sim, AU_MSEC(500));
+    }
+    gc_goal g = { &w, 0, 2, 3 };
+    assert_true(sim_until(&w, gcounters_are, &g, AU_SEC(10)));
+    au_sim_run(sim, AU_MSEC(200));
+    assert_true(n2 >= 2);
+    assert_int_equal(n1, n2);
+    assert_int_equal(last1, 3);
+    end_sim(&w);
+}
+
 /* ---- stopping with work in flight ------------------------------------------------------------- */
 
 static void stopping_with_mutations_queued_and_dispersal_in_flight_frees_everything(void **st) {
@@ -570,6 +601,7 @@ int main(void) {
         cmocka_unit_test(a_replica_restarted_on_the_same_port_counts_nothing_twice),
         cmocka_unit_test(mutations_made_while_the_seeds_are_down_spread_when_they_come_up),
         cmocka_unit_test(late_and_stopped_subscribers),
+        cmocka_unit_test(a_subscriber_subscribed_twice_is_told_once),
         cmocka_unit_test(stopping_with_mutations_queued_and_dispersal_in_flight_frees_everything),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
