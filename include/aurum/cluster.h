@@ -72,8 +72,9 @@ typedef struct au_cluster_config {
     unsigned replication_factor;   /**< managers per node (R: the next R distinct members
                                         clockwise on the ring watch it); default 2 */
     unsigned vnodes;               /**< this node's ring positions (its relative share); default 1
-                                        (the seed's), at most AU_RING_MAX_VNODES; with 100 on every node the largest share
-                                        is within 1.10 of the mean (AU_RING_PROBES) */
+                                        (the seed's), at most AU_RING_MAX_VNODES; with 100 on
+                                        every node the largest share is within 1.10 of the
+                                        mean (AU_RING_PROBES) */
     double phi;                    /**< detector: the normal-CDF probability of the silence so far
                                         at which a manager starts requesting heartbeats; default
                                         0.995 */
@@ -203,10 +204,11 @@ typedef struct au_cluster_stats {
 AU_API au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster **out);
 
 /** Adds a subscriber: it soon gets an update (ALONE or JOINED, once the node is in a cluster),
- *  then one per batch of events (subscribing it again changes nothing: it gets each once). A subscriber with a bounded mailbox loses no event to it: an
- *  update its full mailbox refuses is offered again every hb_interval, joined with the events
- *  since and the then current members, until taken (updates_deferred; beyond 1024 waiting
- *  events the oldest are dropped, events_dropped). A stopped subscriber is dropped. */
+ *  then one per batch of events (subscribing it again changes nothing: it gets each once). A
+ *  subscriber with a bounded mailbox loses no event to it: an update its full mailbox refuses
+ *  is offered again every hb_interval, joined with the events since and the then current
+ *  members, until taken (updates_deferred; beyond 1024 waiting events the oldest are dropped,
+ *  events_dropped). A stopped subscriber is dropped. */
 AU_API au_err au_cluster_subscribe(au_cluster *c, au_cluster_update_lref subscriber);
 
 /** Leaves gracefully: the others are told at once (REMOVED, reason LEAVING), subscribers get

@@ -1440,7 +1440,8 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
     const char *addr = au_node_address(node);
     if (!node || !out || !addr || !*addr || strlen(addr) > MAX_ADDR) return AU_EINVAL;
     if (!(c.phi > 0 && c.phi < 1) || c.capacity > AU_DETECTOR_MAX_CAPACITY || c.replication_factor > MAX_R ||
-        c.vnodes > AU_RING_MAX_VNODES || c.max_piggyback > CL_MAX_UPDATES || c.indirect_probes > MAX_INDIRECT ||
+        c.vnodes > AU_RING_MAX_VNODES || c.max_piggyback > CL_MAX_UPDATES ||
+        c.indirect_probes > MAX_INDIRECT ||
         c.retransmit_mult > MAX_RETRANSMIT_MULT ||
         c.suspicion_min > c.suspicion_max || (c.nseeds && !c.seeds) || !*c.name ||
         strlen(c.name) > MAX_NAME)
@@ -1462,7 +1463,8 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
     for (size_t i = 0; i < c.nseeds; i++) {
         struct sockaddr_storage ss;
         socklen_t len;
-        if (!c.seeds[i] || au_address_resolve(c.seeds[i], &ss, &len) != AU_OK || port_of(&ss) == 0) {
+        if (!c.seeds[i] || au_address_resolve(c.seeds[i], &ss, &len) != AU_OK ||
+            port_of(&ss) == 0) {
             for (size_t j = 0; j < st.nseeds; j++) free(st.seeds[j]);
             free(st.seeds);
             free((char *)st.cfg.name);
