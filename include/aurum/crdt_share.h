@@ -248,7 +248,8 @@ typedef struct au_share_stats {
 } au_share_stats;
 
 /** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start on the
- *  same node, else AU_EINVAL; the replica subscribes to it). AU_EINVAL for a bad configuration
+ *  same node, else AU_EINVAL; the replica subscribes to it: AU_ESTOPPED if that cluster has left
+ *  or stopped). AU_EINVAL for a bad configuration
  *  (no name, name too long, timeout below 1 ms) or a vtable without one of name, create, free,
  *  join, is_bottom, encode, decode, copy, delta_minus; AU_EEXIST when a replica of that name
  *  exists on the node; AU_ENOMEM; AU_EFULL without a layer slot. The first replica on a node

@@ -208,6 +208,33 @@ static void a_replica_with_another_nodes_cluster_is_refused(void **st) {
     end_sim(&w);
 }
 
+/* A replica started on a cluster that has left (au_cluster_leave: its actor is gone) could never
+ * join: it was started (AU_OK), logged that it could not subscribe, and never dispersed a
+ * change. Refused with AU_ESTOPPED; a replica on a running cluster of the node still starts. */
+static void a_replica_on_a_cluster_that_left_is_refused(void **st) {
+    static sw w;
+    au_sim *sim = new_sim(&w, 215, 1);
+    au_cluster *gone, *live;
+    assert_int_equal(au_cluster_start(w.node[0], &CC, &gone), AU_OK);
+    au_sim_run(sim, AU_MSEC(500));
+    assert_int_equal(au_cluster_leave(gone), AU_OK);
+    au_sim_run(sim, AU_MSEC(100));
+    au_share *s = NULL;
+    assert_int_equal(
+        au_share_start(w.node[0], gone, &au_gcounter_type, &(au_share_config){ .name = "late" }, &s),
+        AU_ESTOPPED);
+    assert_null(s);
+    au_sim_run(sim, AU_MSEC(100));
+    au_cluster_config again = CC;
+    again.name = "again";
+    assert_int_equal(au_cluster_start(w.node[0], &again, &live), AU_OK);
+    assert_int_equal(
+        au_share_start(w.node[0], live, &au_gcounter_type, &(au_share_config){ .name = "late" }, &s),
+        AU_OK);
+    assert_non_null(s);
+    end_sim(&w);
+}
+
 /* Knobs at the far end of their types: the replicas still converge without loss, and nothing
  * hangs or crashes; max_message of one byte refuses every send and counts it. */
 static void absurd_knobs_neither_hang_nor_crash(void **st) {
@@ -592,6 +619,7 @@ int main(void) {
         cmocka_unit_test(one_name_with_two_types_is_refused_and_counted_not_mixed),
         cmocka_unit_test(null_empty_and_absurd_arguments_get_error_codes),
         cmocka_unit_test(a_replica_with_another_nodes_cluster_is_refused),
+        cmocka_unit_test(a_replica_on_a_cluster_that_left_is_refused),
         cmocka_unit_test(absurd_knobs_neither_hang_nor_crash),
         cmocka_unit_test(a_timeout_below_a_millisecond_is_refused_and_the_shortest_does_not_spin),
         cmocka_unit_test(failing_and_no_op_mutators_change_and_send_nothing),
