@@ -310,6 +310,9 @@ AU_API void au_share_read_typed_(au_share *s, void (*fn)(void), au_share_rtramp_
  *   au_share_T_snapshot(h, &copy)                an au_T * to free with au_T_free
  *   au_share_T_subscribe(h, lref), au_share_T_stats(h, &st), au_share_T_of(changed) (the
  *   replica of a notification as an au_share_T; .s is NULL if it is of another type).
+ * A handle built by hand around a replica of another type is refused: mutate and snapshot
+ * return AU_ETYPE (the snapshot NULL), read calls nothing, and so the built-in conveniences
+ * below return AU_ETYPE, 0 or false.
  * For the typed ORMaps (whose handles are structs) use AU_SHARE_OF_MAP(T), T as in AU_ORMAP_OF;
  * the handle is au_share_ormap_T and the state is passed as au_ormap_T. */
 #define AU_SHARE_OF_COMMON_(H, ST, CST, WRAP, CWRAP, VT)                                          \
@@ -326,17 +329,19 @@ AU_API void au_share_read_typed_(au_share *s, void (*fn)(void), au_share_rtramp_
         return ((H##_mutator)fn)(WRAP(st), WRAP(d), r, arg, len);                                \
     }                                                                                             \
     static inline au_err H##_mutate(H h, H##_mutator fn, const void *arg, size_t len) {          \
+        if (h.s && au_share_type(h.s) != &(VT)) return AU_ETYPE;                                  \
         return au_share_mutate_typed_(h.s, (void (*)(void))fn, H##_tramp_, arg, len);            \
     }                                                                                             \
     static inline void H##_rtramp_(void (*fn)(void), const void *st, void *arg) {                \
         ((void (*)(CST, void *))fn)(CWRAP(st), arg);                                              \
     }                                                                                             \
     static inline void H##_read(H h, void (*fn)(CST state, void *arg), void *arg) {              \
+        if (h.s && au_share_type(h.s) != &(VT)) return;                                           \
         au_share_read_typed_(h.s, (void (*)(void))fn, H##_rtramp_, arg);                         \
     }                                                                                             \
     static inline au_err H##_snapshot(H h, ST *out) {                                            \
         void *v = NULL;                                                                           \
-        au_err e = au_share_snapshot(h.s, &v);                                                    \
+        au_err e = h.s && au_share_type(h.s) != &(VT) ? AU_ETYPE : au_share_snapshot(h.s, &v);    \
         *out = WRAP(v);                                                                           \
         return e;                                                                                 \
     }                                                                                             \

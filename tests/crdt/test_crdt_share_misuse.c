@@ -235,6 +235,41 @@ static void a_replica_on_a_cluster_that_left_is_refused(void **st) {
     end_sim(&w);
 }
 
+/* A handle built by hand around a replica of another type ((au_share_orset){ counter }: the
+ * wrappers are plain structs) ran the ORSet's mutator on a GCounter's state, and read it as an
+ * ORSet: memory corruption. Every typed call checks the replica's type: AU_ETYPE, or nothing
+ * read (0, false); the replica is untouched. */
+static void a_replica_wrapped_as_another_type_is_refused(void **st) {
+    static sw w;
+    au_sim *sim = new_sim(&w, 216, 1);
+    sw_start(&w, 0, &CC, &au_gcounter_type, &(au_share_config){ .name = "g" });
+    au_share *g = w.sh[0];
+    assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ g }, 4), AU_OK);
+    au_sim_run(sim, AU_SEC(1));
+    assert_int_equal(au_share_orset_add((au_share_orset){ g }, "x", 1), AU_ETYPE);
+    assert_int_equal(au_share_orset_remove((au_share_orset){ g }, "x", 1), AU_ETYPE);
+    assert_false(au_share_orset_contains((au_share_orset){ g }, "x", 1));
+    assert_int_equal(au_share_orset_size((au_share_orset){ g }), 0);
+    assert_int_equal(au_share_pncounter_add((au_share_pncounter){ g }, 5), AU_ETYPE);
+    assert_int_equal(au_share_pncounter_value((au_share_pncounter){ g }), 0);
+    assert_int_equal(au_share_ormap_pncounter_add((au_share_ormap_pncounter){ g }, "k", 1, 1), AU_ETYPE);
+    assert_int_equal(au_share_ormap_pncounter_remove((au_share_ormap_pncounter){ g }, "k", 1), AU_ETYPE);
+    int64_t v = 7;
+    assert_false(au_share_ormap_pncounter_get((au_share_ormap_pncounter){ g }, "k", 1, &v));
+    assert_int_equal(v, 0);
+    assert_int_equal(au_share_ormap_pncounter_size((au_share_ormap_pncounter){ g }), 0);
+    au_orset *copy = (au_orset *)1;
+    assert_int_equal(au_share_orset_snapshot((au_share_orset){ g }, &copy), AU_ETYPE);
+    assert_null(copy);
+    au_sim_run(sim, AU_SEC(1));
+    assert_int_equal(au_share_gcounter_value((au_share_gcounter){ g }), 4);
+    au_share_stats ss;
+    au_share_stats_get(g, &ss);
+    assert_int_equal(ss.mutations, 1);
+    assert_int_equal(ss.mutations_failed, 0);
+    end_sim(&w);
+}
+
 /* Knobs at the far end of their types: the replicas still converge without loss, and nothing
  * hangs or crashes; max_message of one byte refuses every send and counts it. */
 static void absurd_knobs_neither_hang_nor_crash(void **st) {
@@ -620,6 +655,7 @@ int main(void) {
         cmocka_unit_test(null_empty_and_absurd_arguments_get_error_codes),
         cmocka_unit_test(a_replica_with_another_nodes_cluster_is_refused),
         cmocka_unit_test(a_replica_on_a_cluster_that_left_is_refused),
+        cmocka_unit_test(a_replica_wrapped_as_another_type_is_refused),
         cmocka_unit_test(absurd_knobs_neither_hang_nor_crash),
         cmocka_unit_test(a_timeout_below_a_millisecond_is_refused_and_the_shortest_does_not_spin),
         cmocka_unit_test(failing_and_no_op_mutators_change_and_send_nothing),
