@@ -60,9 +60,10 @@ extern "C" {
  *  the same name, replication_factor and compat. Durations are nanoseconds (AU_MSEC(..)). */
 typedef struct au_cluster_config {
     const char *name;              /**< registered name of the cluster actor on every node;
-                                        default "cluster" */
+                                        default "cluster"; 1 to 255 bytes */
     const char *const *seeds;      /**< "host:port" of nodes to join through; this node's own
-                                        address (however spelled) is skipped; none: start alone */
+                                        address (however spelled) is skipped, and
+                                        duplicates are joined once; none: start alone */
     size_t nseeds;                 /**< entries in seeds */
     au_nanos ping_timeout;         /**< wait between join rounds to the seeds; default 300 ms */
     unsigned num_pings;            /**< join rounds before starting alone; default 5 */
@@ -71,8 +72,9 @@ typedef struct au_cluster_config {
     unsigned replication_factor;   /**< managers per node (R: the next R distinct members
                                         clockwise on the ring watch it); default 2 */
     unsigned vnodes;               /**< this node's ring positions (its relative share); default 1
-                                        (the seed's); with 100 on every node the largest share
-                                        is within 1.10 of the mean (AU_RING_PROBES) */
+                                        (the seed's), at most AU_RING_MAX_VNODES; with 100 on
+                                        every node the largest share is within 1.10 of the
+                                        mean (AU_RING_PROBES) */
     double phi;                    /**< detector: the normal-CDF probability of the silence so far
                                         at which a manager starts requesting heartbeats; default
                                         0.995 */
@@ -112,7 +114,8 @@ typedef struct au_cluster_config {
 
 /** Folds the type ids of n message types into a compatibility hash (start with seed 0; chain
  *  calls to add more). Two nodes that register the same types at the same versions get the same
- *  hash; order matters, so list them in a fixed order. */
+ *  hash; order matters, so list them in a fixed order. NULL entries are skipped; a NULL types
+ *  returns seed. */
 AU_API uint64_t au_cluster_compat(uint64_t seed, au_type *const *types, size_t n);
 
 /* ---- members, events, updates --------------------------------------------------------------- */
@@ -195,15 +198,17 @@ typedef struct au_cluster_stats {
 } au_cluster_stats;
 
 /** Starts the cluster actor on `node` (which must have a network) and attaches the cluster layer.
- *  cfg may be NULL (all defaults). AU_EINVAL for a bad configuration or a seed address that
- *  does not parse; AU_EEXIST when the name is taken; AU_EFULL without a layer slot. */
+ *  cfg may be NULL (all defaults). AU_EINVAL for a bad configuration (an empty or too long
+ *  name, a knob out of range) or a seed address that does not resolve or has port 0; AU_EEXIST
+ *  when the name is taken; AU_EFULL without a layer slot. */
 AU_API au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster **out);
 
 /** Adds a subscriber: it soon gets an update (ALONE or JOINED, once the node is in a cluster),
- *  then one per batch of events. A subscriber with a bounded mailbox loses no event to it: an
- *  update its full mailbox refuses is offered again every hb_interval, joined with the events
- *  since and the then current members, until taken (updates_deferred; beyond 1024 waiting
- *  events the oldest are dropped, events_dropped). A stopped subscriber is dropped. */
+ *  then one per batch of events (subscribing it again changes nothing: it gets each once). A
+ *  subscriber with a bounded mailbox loses no event to it: an update its full mailbox refuses
+ *  is offered again every hb_interval, joined with the events since and the then current
+ *  members, until taken (updates_deferred; beyond 1024 waiting events the oldest are dropped,
+ *  events_dropped). A stopped subscriber is dropped. */
 AU_API au_err au_cluster_subscribe(au_cluster *c, au_cluster_update_lref subscriber);
 
 /** Leaves gracefully: the others are told at once (REMOVED, reason LEAVING), subscribers get
@@ -223,10 +228,14 @@ AU_API void au_cluster_stats_get(const au_cluster *c, au_cluster_stats *out);
  *  100 vnodes per member the largest share stays within 1.10 of the mean. */
 #define AU_RING_PROBES 8
 
-/** Builds a ring of n members (copied; duplicates by address keep the first), each at max(1,
- *  vnodes) positions hashed with XXH3 from (address, id, vnode); replication_factor 0 means 2,
- *  and any larger than the member count costs as much as the member count. NULL when out of
- *  memory or when members is NULL with n > 0. */
+/** Most ring positions a member may have (au_cluster_config.vnodes, au_ring_build). */
+#define AU_RING_MAX_VNODES 4096
+
+/** Builds a ring of n members (copied; duplicates by address keep the first; a NULL address is
+ *  ""), each at max(1, vnodes) positions hashed with XXH3 from (address, id, vnode);
+ *  replication_factor 0 means 2, and any larger than the member count costs as much as the
+ *  member count. NULL when out of memory, when members is NULL with n > 0, or when a member's
+ *  vnodes exceeds AU_RING_MAX_VNODES. */
 AU_API au_ring *au_ring_build(const au_cluster_member *members, size_t n,
                               unsigned replication_factor);
 /** Takes another reference to a snapshot; returns it. */

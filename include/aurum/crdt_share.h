@@ -260,7 +260,8 @@ typedef struct au_share_stats {
 } au_share_stats;
 
 /** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start on the
- *  same node, else AU_EINVAL; the replica subscribes to it). AU_EINVAL for a bad configuration
+ *  same node, else AU_EINVAL; the replica subscribes to it: AU_ESTOPPED if that cluster has left
+ *  or stopped). AU_EINVAL for a bad configuration
  *  (no name, name too long, timeout below 1 ms) or a vtable without one of name, create, free,
  *  join, is_bottom, encode, decode, copy, delta_minus; AU_EEXIST when a replica of that name
  *  exists on the node; AU_ENOMEM; AU_EFULL without a layer slot. The first replica on a node
@@ -295,7 +296,8 @@ AU_API void au_share_read(au_share *s, void (*fn)(const void *state, void *arg),
 AU_API au_err au_share_snapshot(au_share *s, void **out);
 
 /** Adds a subscriber: it gets an au_share_changed at once (the state as it is) and after each
- *  change. A subscriber that has stopped is dropped. */
+ *  change (subscribing it again changes nothing: it is told once). A subscriber that has
+ *  stopped is dropped. */
 AU_API au_err au_share_subscribe(au_share *s, au_share_changed_lref subscriber);
 
 /** Fills *out with the replica's statistics (all zero for a NULL s; nothing for a NULL out). */
@@ -320,6 +322,9 @@ AU_API void au_share_read_typed_(au_share *s, void (*fn)(void), au_share_rtramp_
  *   au_share_T_snapshot(h, &copy)                an au_T * to free with au_T_free
  *   au_share_T_subscribe(h, lref), au_share_T_stats(h, &st), au_share_T_of(changed) (the
  *   replica of a notification as an au_share_T; .s is NULL if it is of another type).
+ * A handle built by hand around a replica of another type is refused: mutate and snapshot
+ * return AU_ETYPE (the snapshot NULL), read calls nothing, and so the built-in conveniences
+ * below return AU_ETYPE, 0 or false.
  * For the typed ORMaps (whose handles are structs) use AU_SHARE_OF_MAP(T), T as in AU_ORMAP_OF;
  * the handle is au_share_ormap_T and the state is passed as au_ormap_T. */
 #define AU_SHARE_OF_COMMON_(H, ST, CST, WRAP, CWRAP, VT)                                          \
@@ -336,17 +341,19 @@ AU_API void au_share_read_typed_(au_share *s, void (*fn)(void), au_share_rtramp_
         return ((H##_mutator)fn)(WRAP(st), WRAP(d), r, arg, len);                                \
     }                                                                                             \
     static inline au_err H##_mutate(H h, H##_mutator fn, const void *arg, size_t len) {          \
+        if (h.s && au_share_type(h.s) != &(VT)) return AU_ETYPE;                                  \
         return au_share_mutate_typed_(h.s, (void (*)(void))fn, H##_tramp_, arg, len);            \
     }                                                                                             \
     static inline void H##_rtramp_(void (*fn)(void), const void *st, void *arg) {                \
         ((void (*)(CST, void *))fn)(CWRAP(st), arg);                                              \
     }                                                                                             \
     static inline void H##_read(H h, void (*fn)(CST state, void *arg), void *arg) {              \
+        if (h.s && au_share_type(h.s) != &(VT)) return;                                           \
         au_share_read_typed_(h.s, (void (*)(void))fn, H##_rtramp_, arg);                         \
     }                                                                                             \
     static inline au_err H##_snapshot(H h, ST *out) {                                            \
         void *v = NULL;                                                                           \
-        au_err e = au_share_snapshot(h.s, &v);                                                    \
+        au_err e = h.s && au_share_type(h.s) != &(VT) ? AU_ETYPE : au_share_snapshot(h.s, &v);    \
         *out = WRAP(v);                                                                           \
         return e;                                                                                 \
     }                                                                                             \

@@ -93,7 +93,9 @@ typedef struct au_dc_platform {
      *  value on error. NULL when datagrams are pushed with au_dc_input instead. */
     int (*recv)(void *ctx, au_dc_addr *from, uint8_t *buf, size_t cap);
     /** A monotonic clock in milliseconds. It may wrap around 2^32: the client compares times by
-     *  difference, so only spans below 2^31 ms (24 days) must be told apart. */
+     *  difference, so only spans below 2^31 ms (24 days) must be told apart. Should it go
+     *  backwards anyway, the timers count again from the new time (the owner's last request,
+     *  the next re-announcement): the device is not silenced for the size of the jump. */
     uint32_t (*now_ms)(void *ctx);
     void *ctx;
 } au_dc_platform;
@@ -204,7 +206,10 @@ enum au_dc_result {
 };
 
 /** Checks cfg and prepares dc (nothing is sent until the first au_dc_poll or au_dc_tick).
- *  AU_DC_EINVAL names no field: check the ranges documented in au_dc_config. */
+ *  AU_DC_EINVAL for a NULL dc or cfg, and for a config out of range (it names no field: check
+ *  the ranges documented in au_dc_config); dc is then left zeroed.
+ *  Every call below takes a NULL dc, or one whose au_dc_init failed, and does nothing: the
+ *  others return AU_DC_EINVAL or 0, au_dc_poll and au_dc_tick 1000 (no busy loop). */
 AU_API int au_dc_init(au_dc *dc, const au_dc_config *cfg);
 
 /** Receives every pending datagram (through platform.recv, when set), then runs au_dc_tick.
@@ -213,7 +218,9 @@ AU_API uint32_t au_dc_poll(au_dc *dc);
 
 /** Handles one received datagram in buf (it is decrypted in place: buf is clobbered), for
  *  platforms that deliver datagrams by callback; buf may be rx_buf. Everything malformed,
- *  forged, replayed or not for this device is dropped and counted in dc->stats. */
+ *  forged, replayed or not for this device is dropped and counted in dc->stats — also a NULL
+ *  from, a from whose len exceeds AU_DC_ADDR_MAX, and a NULL buf with len > 0
+ *  (drop_malformed). */
 AU_API void au_dc_input(au_dc *dc, const au_dc_addr *from, uint8_t *buf, size_t len);
 
 /** Runs the timers only: the first announcement, owner loss, re-announcements. Returns as
@@ -221,7 +228,8 @@ AU_API void au_dc_input(au_dc *dc, const au_dc_addr *from, uint8_t *buf, size_t 
 AU_API uint32_t au_dc_tick(au_dc *dc);
 
 /** Sends a user message (type id, CBOR payload) to the owner, or to every seed while there is
- *  none (any server forwards it). AU_DC_ETOOBIG, AU_DC_ESEND. May be called from on_message. */
+ *  none (any server forwards it). AU_DC_ETOOBIG, AU_DC_ESEND; AU_DC_EINVAL for a NULL payload
+ *  with len > 0 (NULL with 0 is the empty payload). May be called from on_message. */
 AU_API int au_dc_send(au_dc *dc, uint64_t type, const uint8_t *payload, size_t len);
 
 /** Asks for another heartbeat interval (>= 10 ms): the clock advances and the device announces

@@ -70,9 +70,9 @@ extern "C" {
 /** Device server settings; zero means the default for every field. Every node of a cluster
  *  should use the same name and replica_copies. */
 typedef struct au_device_server_config {
-    const char *name;          /**< the devices' endpoint (a device's server_name); default
-                                    AU_DEVICE_SERVER_NAME ("au.devices"). The servers talk to
-                                    each other through "<name>.peer" */
+    const char *name;          /**< the devices' endpoint (a device's server_name), 1 to 64
+                                    bytes; default AU_DEVICE_SERVER_NAME ("au.devices").
+                                    The servers talk to each other through "<name>.peer" */
     uint32_t max_devices;      /**< device records kept per node, owned and standby; default
                                     1,000,000 */
     uint32_t new_per_second;   /**< devices not known before admitted per second (burst: one

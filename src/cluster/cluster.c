@@ -37,6 +37,7 @@
 #include <aurum/log.h>
 
 #include <math.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -56,6 +57,7 @@
 /* How long a node that seems cut off itself holds its verdicts (see isolated(), check_charges). */
 #define ISOLATION_HOLD AU_SEC(3)
 #define MAX_ADDR CL_MAX_ADDR
+#define MAX_NAME 255 /* the longest actor name */
 /* The answer budget of a node without a cluster key (see answer_allowed): datagrams per second
  * and the burst. A full-table chunk is at most CL_SYNC_ENTRIES entries, about 1.2 KB. */
 #define ANSWER_RATE 128
@@ -1352,7 +1354,12 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
         break;
     }
     case cl_msg_tick: tick(ctx, s); break;
-    case cl_msg_subscribe:
+    case cl_msg_subscribe: {
+        /* Subscribing again is a no-op: one subscriber, each event once. */
+        bool known = false;
+        for (size_t i = 0; i < s->nsubs && !known; i++)
+            known = au_ref_equal(s->subs[i].ref.raw, msg->subscribe.raw);
+        if (known) break;
         if (s->nsubs == s->subs_cap) {
             size_t nc = s->subs_cap ? s->subs_cap * 2 : 4;
             cl_sub *p = realloc(s->subs, nc * sizeof *p);
@@ -1363,6 +1370,7 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
         s->subs[s->nsubs++] = (cl_sub){ .ref = msg->subscribe };
         initial_update(s, s->nsubs - 1);
         break;
+    }
     case cl_msg_leave:
         leave(s);
         flush(s);
@@ -1401,7 +1409,8 @@ AU_ACTOR(cluster_actor, cl_state, cl_msg, .pre_start = cl_pre_start, .recv = cl_
 
 uint64_t au_cluster_compat(uint64_t seed, au_type *const *types, size_t n) {
     uint64_t h = seed;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; types && i < n; i++) {
+        if (!types[i]) continue;
         uint64_t id = au_type_id(types[i]);
         h = XXH3_64bits_withSeed(&id, sizeof id, h);
     }
@@ -1437,15 +1446,24 @@ static void defaults(au_cluster_config *c) {
 
 static void cluster_free(void *arg) { free(arg); }
 
+/* A seed's port (0 names no node: refused). */
+static unsigned port_of(const struct sockaddr_storage *ss) {
+    if (ss->ss_family == AF_INET) return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    if (ss->ss_family == AF_INET6) return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+    return 0;
+}
+
 au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster **out) {
     au_cluster_config c = cfg ? *cfg : (au_cluster_config){ 0 };
     defaults(&c);
     const char *addr = au_node_address(node);
     if (!node || !out || !addr || !*addr || strlen(addr) > MAX_ADDR) return AU_EINVAL;
     if (!(c.phi > 0 && c.phi < 1) || c.capacity > AU_DETECTOR_MAX_CAPACITY || c.replication_factor > MAX_R ||
-        c.vnodes > 4096 || c.max_piggyback > CL_MAX_UPDATES || c.indirect_probes > MAX_INDIRECT ||
+        c.vnodes > AU_RING_MAX_VNODES || c.max_piggyback > CL_MAX_UPDATES ||
+        c.indirect_probes > MAX_INDIRECT ||
         c.retransmit_mult > MAX_RETRANSMIT_MULT ||
-        c.suspicion_min > c.suspicion_max || (c.nseeds && !c.seeds))
+        c.suspicion_min > c.suspicion_max || (c.nseeds && !c.seeds) || !*c.name ||
+        strlen(c.name) > MAX_NAME)
         return AU_EINVAL;
     cl_state st = { .cfg = c };
     st.cfg.seeds = NULL;
@@ -1454,27 +1472,38 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
     st.seeds = calloc(c.nseeds ? c.nseeds : 1, sizeof *st.seeds);
     st.cfg.name = strdup(c.name);
     au_cluster *h = calloc(1, sizeof *h);
-    if (!st.seeds || !st.cfg.name || !h) goto nomem;
+    /* the seeds kept, resolved: a seed listed again (however spelled) is skipped, else each
+     * copy would get its own join and reconnect messages */
+    struct sockaddr_storage *kept = calloc(c.nseeds ? c.nseeds : 1, sizeof *kept);
+    if (!st.seeds || !st.cfg.name || !h || !kept) goto nomem;
     struct sockaddr_storage self;
     socklen_t self_len;
     bool self_ok = au_address_resolve(addr, &self, &self_len) == AU_OK;
     for (size_t i = 0; i < c.nseeds; i++) {
         struct sockaddr_storage ss;
         socklen_t len;
-        if (!c.seeds[i] || au_address_resolve(c.seeds[i], &ss, &len) != AU_OK) {
+        if (!c.seeds[i] || au_address_resolve(c.seeds[i], &ss, &len) != AU_OK ||
+            port_of(&ss) == 0) {
             for (size_t j = 0; j < st.nseeds; j++) free(st.seeds[j]);
             free(st.seeds);
             free((char *)st.cfg.name);
             free(h);
+            free(kept);
             return AU_EINVAL;
         }
         /* own address, however spelled ("localhost:4000" for 127.0.0.1:4000): skipped */
         if (strcmp(c.seeds[i], addr) == 0 ||
             (self_ok && au_address_equal((struct sockaddr *)&ss, (struct sockaddr *)&self)))
             continue;
+        bool again = false;
+        for (size_t j = 0; j < st.nseeds && !again; j++)
+            again = au_address_equal((struct sockaddr *)&ss, (struct sockaddr *)&kept[j]);
+        if (again) continue;
         if (!(st.seeds[st.nseeds] = strdup(c.seeds[i]))) goto nomem;
-        st.nseeds++;
+        kept[st.nseeds++] = ss;
     }
+    free(kept);
+    kept = NULL;
     au_type *own[] = { &au_type_cl_msg };
     st.compat = au_cluster_compat(c.compat, own, 1);
     au_driver_node *dn = au_node_driver(node);
@@ -1494,11 +1523,14 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
     }
     h->actor = au_spawn_with(node, cluster_actor, au_opts(.name = st.cfg.name, .layer = layer), &st);
     if (au_ref_is_null(h->actor.raw)) {
-        /* h is freed with the layer; the state copy was never started */
+        /* the state copy was never started; the layer is taken back (so that failed starts do
+         * not use up the node's slots) and h freed here, or, if another layer came since, h is
+         * freed with the layer */
+        au_err e = au_last_error();
         for (size_t j = 0; j < st.nseeds; j++) free(st.seeds[j]);
         free(st.seeds);
         free((char *)st.cfg.name);
-        au_err e = au_last_error();
+        if (au_layer_detach(layer) == AU_OK) free(h);
         return e ? e : AU_EEXIST;
     }
     *out = h;
@@ -1508,6 +1540,7 @@ nomem:
     free(st.seeds);
     free((char *)st.cfg.name);
     free(h);
+    free(kept);
     return AU_ENOMEM;
 }
 

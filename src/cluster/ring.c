@@ -206,6 +206,9 @@ static void ring_free(au_ring *r) {
 
 au_ring *au_ring_build(const au_cluster_member *members, size_t n, unsigned rf) {
     if (!members && n) return NULL;
+    /* Billions of positions would be asked for, allocated and hashed: refused. */
+    for (size_t i = 0; i < n; i++)
+        if (members[i].vnodes > AU_RING_MAX_VNODES) return NULL;
     rf = rf ? rf : 2;
     uint64_t content = set_hash(members, n);
     au_ring *shared = intern_find(content, members, n, rf);
@@ -389,7 +392,7 @@ static au_err ring_decode(void *value, const uint8_t *p, size_t len) {
         memcpy(&ms[i].id, p + at, 8);
         memcpy(&ms[i].vnodes, p + at + 8, 4);
         at += 12;
-        if (ms[i].vnodes > 4096) { err = AU_EDECODE; break; }
+        if (ms[i].vnodes > AU_RING_MAX_VNODES) { err = AU_EDECODE; break; }
     }
     if (!err) {
         /* au_ring_build copies with strlen: make NUL-terminated copies first */

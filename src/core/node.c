@@ -191,6 +191,23 @@ au_layer *au_layer_attach(au_node *node, const au_layer_def *def) {
     return l;
 }
 
+au_err au_layer_detach(au_layer *l) {
+    if (!l || !l->node) return AU_EINVAL;
+    au_node *node = l->node;
+    au_err err = AU_OK;
+    pthread_mutex_lock(&node->lock);
+    if (atomic_load_explicit(&node->stopping, memory_order_relaxed))
+        err = AU_ESTOPPED;
+    else if (node->nlayers == 0 || l != &node->layers[node->nlayers - 1])
+        err = AU_ESTATE;
+    else {
+        node->nlayers--;
+        memset(l, 0, sizeof *l);
+    }
+    pthread_mutex_unlock(&node->lock);
+    return err;
+}
+
 au_err au_peer_subscribe(au_node *node, au_peer_fn fn, void *arg) {
     if (!node || !fn) return AU_EINVAL;
     au_err err = AU_OK;

@@ -1229,12 +1229,9 @@ static void notify(sh_state *s) {
     }
 }
 
-static void sh_pre_start(au_ctx *ctx, sh_state *s) {
-    s->self = au_self(ctx, sh_msg);
-    au_cluster_update_lref me = au_narrow_local(sh_msg, au_cluster_update, s->self);
-    if (au_cluster_subscribe(s->cluster, me) != AU_OK)
-        LOG(AU_LOG_ERROR, "crdt %s: cannot subscribe to the cluster", s->cfg.name);
-}
+/* The replica subscribes to the cluster from au_share_start (which refuses a cluster that has
+ * stopped), not here. */
+static void sh_pre_start(au_ctx *ctx, sh_state *s) { s->self = au_self(ctx, sh_msg); }
 
 static void sh_recv(au_ctx *ctx, sh_state *s, sh_msg *m) {
     switch (m->tag) {
@@ -1246,13 +1243,18 @@ static void sh_recv(au_ctx *ctx, sh_state *s, sh_msg *m) {
         break;
     case sh_msg_update: on_update(s, &m->update); break;
     case sh_msg_mutate: on_mutate(s, &m->mutate); break;
-    case sh_msg_subscribe:
+    case sh_msg_subscribe: {
+        bool known = false; /* subscribing again is a no-op: one subscriber, told once */
+        for (size_t i = 0; i < s->nsubs && !known; i++)
+            known = au_ref_equal(s->subs[i].raw, m->subscribe.raw);
+        if (known) break;
         if (grow((void **)&s->subs, &s->subs_cap, s->nsubs + 1, sizeof *s->subs)) {
             s->subs[s->nsubs++] = m->subscribe;
             (void)au_send_control(m->subscribe, (au_share_changed){ .share = s->h,
                                                                      .clock = s->clock });
         }
         break;
+    }
     case sh_msg_flush:
         s->flush_pending = false;
         disperse(s);
@@ -1386,6 +1388,14 @@ au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *ty
     h->next = n->shares; /* freed with the layer from now on */
     n->shares = h;
     pthread_mutex_unlock(&g_nodes_mu);
+    /* A cluster that has left (its actor stopped) would never tell the replica of a member: it
+     * could not join, ever. Refused; the replica's actor stops (h goes with the layer). */
+    au_err e = au_cluster_subscribe(cluster, au_narrow_local(sh_msg, au_cluster_update, h->actor));
+    if (e != AU_OK) {
+        LOG(AU_LOG_WARN, "crdt %s: cannot subscribe to the cluster (stopped?): not started", cfg->name);
+        (void)au_stop(h->actor);
+        return e == AU_ENOMEM ? e : AU_ESTOPPED;
+    }
     *out = h;
     return AU_OK;
 nomem:

@@ -208,6 +208,68 @@ static void a_replica_with_another_nodes_cluster_is_refused(void **st) {
     end_sim(&w);
 }
 
+/* A replica started on a cluster that has left (au_cluster_leave: its actor is gone) could never
+ * join: it was started (AU_OK), logged that it could not subscribe, and never dispersed a
+ * change. Refused with AU_ESTOPPED; a replica on a running cluster of the node still starts. */
+static void a_replica_on_a_cluster_that_left_is_refused(void **st) {
+    static sw w;
+    au_sim *sim = new_sim(&w, 215, 1);
+    au_cluster *gone, *live;
+    assert_int_equal(au_cluster_start(w.node[0], &CC, &gone), AU_OK);
+    au_sim_run(sim, AU_MSEC(500));
+    assert_int_equal(au_cluster_leave(gone), AU_OK);
+    au_sim_run(sim, AU_MSEC(100));
+    au_share *s = NULL;
+    assert_int_equal(
+        au_share_start(w.node[0], gone, &au_gcounter_type, &(au_share_config){ .name = "late" }, &s),
+        AU_ESTOPPED);
+    assert_null(s);
+    au_sim_run(sim, AU_MSEC(100));
+    au_cluster_config again = CC;
+    again.name = "again";
+    assert_int_equal(au_cluster_start(w.node[0], &again, &live), AU_OK);
+    assert_int_equal(
+        au_share_start(w.node[0], live, &au_gcounter_type, &(au_share_config){ .name = "late" }, &s),
+        AU_OK);
+    assert_non_null(s);
+    end_sim(&w);
+}
+
+/* A handle built by hand around a replica of another type ((au_share_orset){ counter }: the
+ * wrappers are plain structs) ran the ORSet's mutator on a GCounter's state, and read it as an
+ * ORSet: memory corruption. Every typed call checks the replica's type: AU_ETYPE, or nothing
+ * read (0, false); the replica is untouched. */
+static void a_replica_wrapped_as_another_type_is_refused(void **st) {
+    static sw w;
+    au_sim *sim = new_sim(&w, 216, 1);
+    sw_start(&w, 0, &CC, &au_gcounter_type, &(au_share_config){ .name = "g" });
+    au_share *g = w.sh[0];
+    assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ g }, 4), AU_OK);
+    au_sim_run(sim, AU_SEC(1));
+    assert_int_equal(au_share_orset_add((au_share_orset){ g }, "x", 1), AU_ETYPE);
+    assert_int_equal(au_share_orset_remove((au_share_orset){ g }, "x", 1), AU_ETYPE);
+    assert_false(au_share_orset_contains((au_share_orset){ g }, "x", 1));
+    assert_int_equal(au_share_orset_size((au_share_orset){ g }), 0);
+    assert_int_equal(au_share_pncounter_add((au_share_pncounter){ g }, 5), AU_ETYPE);
+    assert_int_equal(au_share_pncounter_value((au_share_pncounter){ g }), 0);
+    assert_int_equal(au_share_ormap_pncounter_add((au_share_ormap_pncounter){ g }, "k", 1, 1), AU_ETYPE);
+    assert_int_equal(au_share_ormap_pncounter_remove((au_share_ormap_pncounter){ g }, "k", 1), AU_ETYPE);
+    int64_t v = 7;
+    assert_false(au_share_ormap_pncounter_get((au_share_ormap_pncounter){ g }, "k", 1, &v));
+    assert_int_equal(v, 0);
+    assert_int_equal(au_share_ormap_pncounter_size((au_share_ormap_pncounter){ g }), 0);
+    au_orset *copy = (au_orset *)1;
+    assert_int_equal(au_share_orset_snapshot((au_share_orset){ g }, &copy), AU_ETYPE);
+    assert_null(copy);
+    au_sim_run(sim, AU_SEC(1));
+    assert_int_equal(au_share_gcounter_value((au_share_gcounter){ g }), 4);
+    au_share_stats ss;
+    au_share_stats_get(g, &ss);
+    assert_int_equal(ss.mutations, 1);
+    assert_int_equal(ss.mutations_failed, 0);
+    end_sim(&w);
+}
+
 /* Knobs at the far end of their types: the replicas still converge without loss, and nothing
  * hangs or crashes; max_message of one byte refuses every send and counts it. */
 static void absurd_knobs_neither_hang_nor_crash(void **st) {
@@ -533,6 +595,37 @@ static void late_and_stopped_subscribers(void **st) {
     end_sim(&w);
 }
 
+/* A subscriber subscribed twice is one subscriber: it is told of each change once, as often as
+ * one subscribed once (it was told twice, as if two changes had come). */
+static void a_subscriber_subscribed_twice_is_told_once(void **st) {
+    static sw w;
+    au_sim *sim = new_sim(&w, 214, 2);
+    au_share_config pc = { .name = "twice" };
+    for (int i = 0; i < 2; i++) sw_start(&w, i, &CC, &au_gcounter_type, &pc);
+    au_sim_run(sim, AU_SEC(1));
+    int n1 = 0, n2 = 0;
+    uint64_t last1 = 0, last2 = 0;
+    ch_msg_lref a = au_spawn(w.node[1], ch_actor, NULL, &(watcher){ &n1, &last1 });
+    ch_msg_lref b = au_spawn(w.node[1], ch_actor, NULL, &(watcher){ &n2, &last2 });
+    assert_int_equal(au_share_subscribe(w.sh[1], au_narrow_local(ch_msg, au_share_changed, a)), AU_OK);
+    assert_int_equal(au_share_subscribe(w.sh[1], au_narrow_local(ch_msg, au_share_changed, a)), AU_OK);
+    assert_int_equal(au_share_subscribe(w.sh[1], au_narrow_local(ch_msg, au_share_changed, b)), AU_OK);
+    au_sim_run(sim, AU_MSEC(100));
+    assert_int_equal(n1, 1);
+    assert_int_equal(n2, 1);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ w.sh[k % 2] }, 1), AU_OK);
+        au_sim_run(sim, AU_MSEC(500));
+    }
+    gc_goal g = { &w, 0, 2, 3 };
+    assert_true(sim_until(&w, gcounters_are, &g, AU_SEC(10)));
+    au_sim_run(sim, AU_MSEC(200));
+    assert_true(n2 >= 2);
+    assert_int_equal(n1, n2);
+    assert_int_equal(last1, 3);
+    end_sim(&w);
+}
+
 /* ---- stopping with work in flight ------------------------------------------------------------- */
 
 static void stopping_with_mutations_queued_and_dispersal_in_flight_frees_everything(void **st) {
@@ -561,6 +654,8 @@ int main(void) {
         cmocka_unit_test(one_name_with_two_types_is_refused_and_counted_not_mixed),
         cmocka_unit_test(null_empty_and_absurd_arguments_get_error_codes),
         cmocka_unit_test(a_replica_with_another_nodes_cluster_is_refused),
+        cmocka_unit_test(a_replica_on_a_cluster_that_left_is_refused),
+        cmocka_unit_test(a_replica_wrapped_as_another_type_is_refused),
         cmocka_unit_test(absurd_knobs_neither_hang_nor_crash),
         cmocka_unit_test(a_timeout_below_a_millisecond_is_refused_and_the_shortest_does_not_spin),
         cmocka_unit_test(failing_and_no_op_mutators_change_and_send_nothing),
@@ -570,6 +665,7 @@ int main(void) {
         cmocka_unit_test(a_replica_restarted_on_the_same_port_counts_nothing_twice),
         cmocka_unit_test(mutations_made_while_the_seeds_are_down_spread_when_they_come_up),
         cmocka_unit_test(late_and_stopped_subscribers),
+        cmocka_unit_test(a_subscriber_subscribed_twice_is_told_once),
         cmocka_unit_test(stopping_with_mutations_queued_and_dispersal_in_flight_frees_everything),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,6 +19,7 @@
 #include <aurum/cluster.h>
 #include <aurum/crdt_share.h>
 #include <aurum/device_server.h>
+#include <aurum/layer.h>
 #include <aurum/sim.h>
 #include <aurum/testkit.h>
 
@@ -197,6 +198,31 @@ static void null_and_bad_arguments_get_error_codes(void **st) {
     stop_world(&w);
 }
 
+/* A second device server on a node is refused; refused many times, it must not use up the
+ * node's layer slots (each refusal without the table attached a layer that stayed: after a few,
+ * nothing could attach one, a second cluster got AU_EFULL). An empty endpoint name is refused. */
+static void a_second_server_refused_many_times_leaves_the_layer_slots_free(void **st) {
+    static world w;
+    start_world(&w, 309, 1, &(au_device_server_config){ 0 });
+    au_device_server *again = NULL;
+    for (int i = 0; i < 3 * AU_LAYERS_MAX; i++) {
+        assert_int_equal(au_device_server_start(w.node[0], w.cl[0],
+                                                &(au_device_server_config){ .no_table = true }, &again),
+                         AU_EEXIST);
+        assert_null(again);
+    }
+    assert_int_equal(au_device_server_start(w.node[0], w.cl[0],
+                                            &(au_device_server_config){ .name = "", .no_table = true },
+                                            &again),
+                     AU_EINVAL);
+    au_cluster *other = NULL;
+    assert_int_equal(au_cluster_start(w.node[0], &(au_cluster_config){ .name = "other" }, &other), AU_OK);
+    announce(&w, 0, 78, 100);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_true(au_device_server_polls(w.ds[0], 78));
+    stop_world(&w);
+}
+
 /* A tick below a millisecond is refused: one of a nanosecond was accepted and then polled as
  * fast as the clock allowed, so the simulation never got past the first virtual millisecond
  * (and a real node spun its CPU). The finest allowed tick polls without spinning. */
@@ -267,6 +293,70 @@ static void an_announce_flood_is_bounded_by_the_table_and_the_rate(void **st) {
     stop_world(&w);
 }
 
+/* Devices that lie: absurd announce fields, heartbeats and data for devices nobody owns or for
+ * past incarnations, forged conflict reports naming made-up owners, a device that re-announces
+ * with a new incarnation thousands of times. Each is counted or taken in stride; the table holds
+ * one record per device id; an honest device among them is polled and up, and stays owned by
+ * exactly one node. */
+static void lying_devices_are_counted_and_do_not_disturb_an_honest_one(void **st) {
+    static world w;
+    start_world(&w, 310, NS, &(au_device_server_config){ .no_table = true });
+    au_device_up_ref to =
+        au_forge(au_device_up, au_device_up, w.host, AU_DEVICE_SERVER_NAME, w.addr[0]);
+    /* absurd announces: every field at its edge */
+    au_send(to, ((au_device_up){ .tag = au_device_up_announce,
+                                 .announce = { .device = 100, .incarnation = UINT64_MAX, .clock = UINT32_MAX,
+                                               .interval_ms = UINT32_MAX, .owner = UINT64_MAX,
+                                               .max_datagram = 0 } }));
+    au_send(to, ((au_device_up){ .tag = au_device_up_announce,
+                                 .announce = { .device = 101, .incarnation = 0, .clock = 0,
+                                               .interval_ms = 1, .owner = 12345, .max_datagram = 1 } }));
+    /* one device re-announcing with ever newer incarnations */
+    for (uint64_t inc = 1; inc <= 2000; inc++)
+        au_send(to, ((au_device_up){ .tag = au_device_up_announce,
+                                     .announce = { .device = 102, .incarnation = inc, .clock = 1,
+                                                   .interval_ms = 50, .max_datagram = 512 } }));
+    /* heartbeats, data and conflicts nobody asked for */
+    static uint8_t blob[60000];
+    for (uint64_t d = 1000; d < 1200; d++) {
+        au_send(to, ((au_device_up){ .tag = au_device_up_heartbeat,
+                                     .heartbeat = { .device = d, .incarnation = 1, .request = d, .clock = 1 } }));
+        au_send(to, ((au_device_up){ .tag = au_device_up_conflict,
+                                     .conflict = { .device = d, .incarnation = 1, .owner = d * 7,
+                                                   .other = UINT64_MAX } }));
+    }
+    au_send(to, ((au_device_up){ .tag = au_device_up_data,
+                                 .data = { .device = 1000, .incarnation = 1, .type = 9,
+                                           .payload = { blob, sizeof blob, 0 } } }));
+    announce(&w, 1, 77, 100); /* the honest one */
+    au_sim_run(w.sim, AU_SEC(3));
+    /* a conflict report for the honest device naming made-up servers, and a heartbeat echoing
+     * a request number it was never sent */
+    au_send(to, ((au_device_up){ .tag = au_device_up_conflict,
+                                 .conflict = { .device = 77, .incarnation = 1, .owner = 1, .other = 2 } }));
+    au_send(to, ((au_device_up){ .tag = au_device_up_heartbeat,
+                                 .heartbeat = { .device = 77, .incarnation = 1, .request = UINT64_MAX,
+                                                .clock = 1 } }));
+    au_sim_run(w.sim, AU_SEC(3));
+    assert_int_equal(owners(&w, 77), 1);
+    uint64_t owned = 0, standby = 0, drops = 0;
+    int up77 = 0;
+    for (int i = 0; i < NS; i++) {
+        au_device_server_stats s;
+        au_device_server_stats_get(w.ds[i], &s);
+        owned += s.owned;
+        standby += s.standby;
+        drops += s.drops_unsolicited + s.drops_not_owned + s.drops_stale + s.drops_invalid;
+        if (au_device_server_state(w.ds[i], 77) == AU_DEVICE_UP) up77++;
+    }
+    assert_int_equal(up77, 1);
+    assert_true(owned <= 4);            /* 100, 101, 102, 77 at most: one record per id */
+    assert_true(standby <= 4 * 3);
+    assert_true(drops >= 200);          /* the unsolicited heartbeats at least */
+    assert_true(w.answered > 0);
+    stop_world(&w);
+}
+
 /* ---- stopping while devices are polled -------------------------------------------------------- */
 
 static void stopping_servers_while_polling_frees_everything(void **st) {
@@ -333,9 +423,11 @@ static void stopping_real_nodes_with_every_layer_busy_frees_everything(void **st
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(null_and_bad_arguments_get_error_codes),
+        cmocka_unit_test(a_second_server_refused_many_times_leaves_the_layer_slots_free),
         cmocka_unit_test(a_tick_below_a_millisecond_is_refused_and_the_finest_does_not_spin),
         cmocka_unit_test(absurd_knobs_neither_hang_nor_crash),
         cmocka_unit_test(an_announce_flood_is_bounded_by_the_table_and_the_rate),
+        cmocka_unit_test(lying_devices_are_counted_and_do_not_disturb_an_honest_one),
         cmocka_unit_test(stopping_servers_while_polling_frees_everything),
         cmocka_unit_test(stopping_real_nodes_with_every_layer_busy_frees_everything),
     };

@@ -58,6 +58,8 @@ static uint32_t announce_max(const au_dc *dc) {
     return max < dc->interval_ms ? dc->interval_ms : max;
 }
 static uint32_t now(const au_dc *dc) { return dc->cfg->platform.now_ms(dc->cfg->platform.ctx); }
+/* A client au_dc_init accepted (a failed init leaves cfg NULL: every call is then refused). */
+static bool ready(const au_dc *dc) { return dc && dc->cfg; }
 static bool reached(uint32_t t, uint32_t at) { return (int32_t)(t - at) >= 0; }
 static bool same_addr(const au_dc_addr *a, const au_dc_addr *b) {
     return a->len == b->len && au_dc_same(a->bytes, b->bytes, a->len);
@@ -76,6 +78,7 @@ static bool overlap(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
 }
 
 int au_dc_init(au_dc *dc, const au_dc_config *cfg) {
+    if (!dc) return AU_DC_EINVAL;
     au_dc_zero((volatile uint8_t *)dc, sizeof *dc);
     if (!cfg || !cfg->device || !cfg->incarnation || !cfg->nseeds || !cfg->seeds ||
         !cfg->platform.send || !cfg->platform.now_ms || !cfg->rx_buf || !cfg->tx_buf)
@@ -203,6 +206,7 @@ static int data_to(au_dc *dc, const au_dc_addr *to, const void *arg) {
 }
 
 int au_dc_send(au_dc *dc, uint64_t type, const uint8_t *payload, size_t len) {
+    if (!ready(dc) || (!payload && len)) return AU_DC_EINVAL;
     user_msg m = { type, payload, len };
     /* A user message that cannot fit is refused before anything is sent. */
     size_t room = au_dc_frames_end(dc) - au_dc_begin_message(dc);
@@ -214,6 +218,7 @@ int au_dc_send(au_dc *dc, uint64_t type, const uint8_t *payload, size_t len) {
 }
 
 int au_dc_set_interval(au_dc *dc, uint32_t interval_ms) {
+    if (!ready(dc)) return AU_DC_EINVAL;
     if (interval_ms < MIN_INTERVAL_MS || (uint64_t)interval_ms * lost_after(dc) > MAX_SPAN_MS / 2)
         return AU_DC_EINVAL;
     dc->interval_ms = interval_ms;
@@ -222,7 +227,7 @@ int au_dc_set_interval(au_dc *dc, uint32_t interval_ms) {
     return to_everyone(dc, announce_cb, NULL);
 }
 
-uint64_t au_dc_owner(const au_dc *dc) { return dc->servers[0].id; }
+uint64_t au_dc_owner(const au_dc *dc) { return ready(dc) ? dc->servers[0].id : 0; }
 
 /* ---- timers -------------------------------------------------------------------------------- */
 
@@ -231,9 +236,18 @@ static void set_owner(au_dc *dc, uint64_t id) {
 }
 
 uint32_t au_dc_tick(au_dc *dc) {
+    if (!ready(dc)) return DEFAULT_INTERVAL_MS;
     uint32_t t = now(dc);
     au_dc_server *owner = &dc->servers[0];
     uint32_t silence = dc->interval_ms * lost_after(dc);
+    /* A clock that went backwards (the platform promised a monotonic one): a last request
+     * "in the future", or a re-announcement further ahead than any backoff schedules one, would
+     * keep the device quiet for the size of the jump. The timers count from now instead. */
+    if (owner->id && !reached(t, owner->heard_ms)) owner->heard_ms = t;
+    uint32_t max = announce_max(dc);
+    if (dc->started && !owner->id && !reached(t, dc->announce_at) &&
+        dc->announce_at - t > max + max / 4 + 1)
+        dc->announce_at = t;
     if (!dc->started) {
         dc->started = 1;
         dc->backoff_ms = dc->interval_ms;
@@ -399,8 +413,14 @@ static int open_reason(int status) {
 }
 
 void au_dc_input(au_dc *dc, const au_dc_addr *from, uint8_t *buf, size_t len) {
-    if (dc->in_input) return;
+    if (!ready(dc) || dc->in_input) return;
     dc->stats.received++;
+    /* A sender's address is copied into a slot and compared over its len: one longer than a slot
+     * holds, or none, and the datagram is not taken. */
+    if (!from || from->len > AU_DC_ADDR_MAX || (!buf && len)) {
+        count_drop(dc, DROP_MALFORMED);
+        return;
+    }
     au_dc_opened d;
     int rc = au_dc_open(dc, buf, len, &d);
     if (rc != AU_WIRE_OK) {
@@ -440,6 +460,7 @@ void au_dc_input(au_dc *dc, const au_dc_addr *from, uint8_t *buf, size_t len) {
 }
 
 uint32_t au_dc_poll(au_dc *dc) {
+    if (!ready(dc)) return DEFAULT_INTERVAL_MS;
     const au_dc_platform *p = &dc->cfg->platform;
     if (dc->in_input) return 0;
     /* Bounded, so that a flood cannot keep the device from its timers. */

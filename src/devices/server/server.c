@@ -1166,7 +1166,7 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     *out = NULL;
     au_device_server_config c = cfg ? *cfg : (au_device_server_config){ 0 };
     if (!c.name) c.name = AU_DEVICE_SERVER_NAME;
-    if (strlen(c.name) > 64) return AU_EINVAL;
+    if (!*c.name || strlen(c.name) > 64) return AU_EINVAL;
     if (!c.max_devices) c.max_devices = 1000000;
     if (!c.new_per_second) c.new_per_second = 20000;
     if (!c.down_after) c.down_after = 3;
@@ -1240,7 +1240,13 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     }
     ds->core = au_spawn_with(node, core_actor, au_opts(.name = ds->peer_name, .layer = l),
                              &(core_state){ &ds->shards[0] });
-    if (au_ref_is_null(ds->core.raw)) return au_last_error();
+    if (au_ref_is_null(ds->core.raw)) {
+        /* the name is taken (a second server on this node): with no actor of ours spawned yet,
+         * the layer is taken back, so refused starts do not use up the node's slots */
+        au_err err = au_last_error();
+        if (ds->nshards == 1 && au_layer_detach(l) == AU_OK) ds_free(ds);
+        return err;
+    }
     ds->core_local = (ds_msg_lref){ .raw = ds->core.raw };
     ds->shards[0].local = ds->core_local;
     au_device_up_ref ep = au_spawn_with(node, endpoint_actor, au_opts(.name = ds->name, .layer = l),

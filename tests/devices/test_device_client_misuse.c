@@ -1,0 +1,426 @@
+/* test_device_client_misuse.c — the device client (aurum/device_client.h) as an adversarial user
+ * and a hostile network meet it, driven by a fake platform (no sockets, no sleeping; the clock
+ * moves only when the test moves it):
+ *  - NULL handles and arguments, and a client whose au_dc_init failed: error codes or nothing,
+ *    never a crash;
+ *  - au_dc_input with a sender address longer than an au_dc_addr holds, NULL sender or buffer;
+ *  - au_dc_send with a NULL payload and a length;
+ *  - a clock that wraps at 2^32 ms and one that jumps backwards;
+ *  - a send function that always fails, a recv function that errs, floods or overstates;
+ *  - random and truncated datagrams (checksums made valid, so the parser is reached): every one
+ *    dropped and counted, nothing sent, nothing called back.
+ * Relies on library_side.h (the cluster's end of the protocol built from the library's parts). */
+#include "library_side.h"
+
+#include <stdio.h>
+#include <xxhash.h>
+
+#define DEVICE 0xD00D0002ull
+#define INCARNATION 0x2000ull
+#define SERVER_A 0xA1ull
+#define INTERVAL 100u
+
+/* ---- the fake platform -------------------------------------------------------------------- */
+
+typedef struct fake {
+    uint32_t now;
+    size_t nsent;
+    au_dc_addr last_to;
+    int fail_sends;
+    int recv_mode; /* 0 none, 1 error, 2 flood of garbage, 3 overstated length, 4 long address */
+    size_t nrecv;
+    size_t nowners, nmsgs;
+    uint64_t owner;
+} fake;
+
+static int fake_send(void *ctx, const au_dc_addr *to, const uint8_t *data, size_t len) {
+    fake *f = ctx;
+    (void)data;
+    assert_true(to->len <= AU_DC_ADDR_MAX);
+    assert_true(len <= LIB_DGRAM_MAX);
+    if (f->fail_sends) return -1;
+    f->last_to = *to;
+    f->nsent++;
+    return 0;
+}
+
+static int fake_recv(void *ctx, au_dc_addr *from, uint8_t *buf, size_t cap) {
+    fake *f = ctx;
+    f->nrecv++;
+    switch (f->recv_mode) {
+    case 1: return -5;
+    case 2:
+        memset(buf, 0xA5, cap < 64 ? cap : 64);
+        from->len = 7;
+        return 64;
+    case 3: from->len = 7; return (int)cap + 1000;
+    case 4:
+        memset(buf, 0, 32);
+        from->len = 200;
+        return 32;
+    default: return 0;
+    }
+}
+
+static uint32_t fake_now(void *ctx) { return ((fake *)ctx)->now; }
+
+static void on_owner(void *user, uint64_t owner) {
+    fake *f = user;
+    f->nowners++;
+    f->owner = owner;
+}
+
+static void on_message(void *user, uint64_t server, uint64_t type, const uint8_t *p, size_t n) {
+    (void)server, (void)type, (void)p, (void)n;
+    ((fake *)user)->nmsgs++;
+}
+
+typedef struct rig {
+    fake f;
+    au_dc_addr seeds[1];
+    uint8_t rx[512], tx[512];
+    au_dc_config cfg;
+    au_dc dc;
+    lib_server a;
+} rig;
+
+static void addr(au_dc_addr *a, uint8_t tag) {
+    memset(a, 0, sizeof *a);
+    a->len = 7;
+    a->bytes[0] = 4;
+    a->bytes[2] = tag;
+    a->bytes[3] = 127;
+    a->bytes[6] = tag;
+}
+
+static rig *rig_new(uint32_t now) {
+    rig *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    addr(&r->seeds[0], 1);
+    r->f.now = now;
+    r->cfg = (au_dc_config){
+        .device = DEVICE, .incarnation = INCARNATION, .interval_ms = INTERVAL,
+        .announce_max_ms = 800, .nseeds = 1, .seeds = r->seeds,
+        .rx_buf = r->rx, .rx_cap = sizeof r->rx, .tx_buf = r->tx, .tx_cap = sizeof r->tx,
+        .platform = { fake_send, fake_recv, fake_now, &r->f },
+        .on_message = on_message, .on_owner = on_owner, .user = &r->f,
+    };
+    assert_int_equal(au_dc_init(&r->dc, &r->cfg), AU_DC_OK);
+    lib_server_init(&r->a, SERVER_A, 0x5000, NULL, 0);
+    return r;
+}
+
+static void rig_free(rig *r) {
+    lib_server_destroy(&r->a);
+    free(r);
+}
+
+static size_t good_request(rig *r, uint8_t *buf, uint64_t n) {
+    au_device_down m = lib_request(DEVICE, INCARNATION, SERVER_A, n, r->dc.clock, r->dc.interval_ms);
+    lib_build(&r->a, &m);
+    memcpy(buf, r->a.out, r->a.out_len);
+    return r->a.out_len;
+}
+
+static void request(rig *r, uint64_t n) {
+    uint8_t buf[LIB_DGRAM_MAX];
+    size_t len = good_request(r, buf, n);
+    au_dc_input(&r->dc, &r->seeds[0], buf, len);
+}
+
+static void fix_checksum(uint8_t *buf, size_t len) {
+    uint64_t h = XXH3_64bits(buf, len - 8);
+    for (int i = 0; i < 8; i++) buf[len - 8 + i] = (uint8_t)(h >> (56 - 8 * i));
+}
+
+static uint32_t drops(const au_dc_stats *s) {
+    return s->drop_malformed + s->drop_integrity + s->drop_replayed + s->drop_not_mine;
+}
+
+/* ---- NULL and uninitialised ---------------------------------------------------------------- */
+
+/* Every call takes a NULL client, and a client whose au_dc_init failed (a caller that ignored the
+ * result): they do nothing, return an error or 0, and poll/tick ask to be called again after a
+ * second rather than at once (no busy loop). These crashed: au_dc_init(NULL, ..) zeroed through
+ * NULL, and every other call read dc->cfg, NULL after a failed init. */
+static void null_and_uninitialised_clients_get_error_codes(void **state) {
+    (void)state;
+    rig *r = rig_new(1000);
+    assert_int_equal(au_dc_init(NULL, &r->cfg), AU_DC_EINVAL);
+    assert_int_equal(au_dc_init(NULL, NULL), AU_DC_EINVAL);
+    au_dc dc;
+    assert_int_equal(au_dc_init(&dc, NULL), AU_DC_EINVAL);
+    uint8_t buf[64] = { 0 };
+    for (int round = 0; round < 2; round++) {
+        au_dc *d = round ? &dc : NULL;
+        assert_int_equal(au_dc_poll(d), 1000);
+        assert_int_equal(au_dc_tick(d), 1000);
+        au_dc_input(d, &r->seeds[0], buf, sizeof buf);
+        assert_int_equal(au_dc_send(d, 1, buf, 1), AU_DC_EINVAL);
+        assert_int_equal(au_dc_set_interval(d, 500), AU_DC_EINVAL);
+        assert_int_equal(au_dc_owner(d), 0);
+    }
+    au_dc_config bad = r->cfg;
+    bad.device = 0;
+    assert_int_equal(au_dc_init(&dc, &bad), AU_DC_EINVAL);
+    assert_int_equal(au_dc_poll(&dc), 1000);
+    assert_int_equal(au_dc_send(&dc, 1, buf, 1), AU_DC_EINVAL);
+    assert_int_equal(r->f.nsent, 0);
+    rig_free(r);
+}
+
+/* au_dc_input promises that everything bad is dropped and counted. A sender address longer than
+ * AU_DC_ADDR_MAX (possible only through au_dc_input, which pushed datagrams straight in: au_dc_poll
+ * checks what recv returns) was taken as the owner's address: later compares and the platform's
+ * send then read past the 19 bytes an au_dc_addr holds. */
+static void input_with_bad_sender_or_buffer_is_dropped_and_counted(void **state) {
+    (void)state;
+    rig *r = rig_new(1000);
+    au_dc_poll(&r->dc); /* the first announce */
+    size_t sent0 = r->f.nsent;
+    uint8_t buf[LIB_DGRAM_MAX];
+    size_t len = good_request(r, buf, 1);
+    au_dc_addr longer = r->seeds[0];
+    longer.len = 200;
+    au_dc_input(&r->dc, &longer, buf, len);
+    assert_int_equal(r->dc.stats.received, 1);
+    assert_int_equal(r->dc.stats.drop_malformed, 1);
+    assert_int_equal(r->dc.stats.accepted, 0);
+    assert_int_equal(au_dc_owner(&r->dc), 0);
+    assert_int_equal(r->f.nsent, sent0);
+
+    len = good_request(r, buf, 2);
+    au_dc_input(&r->dc, NULL, buf, len);
+    au_dc_input(&r->dc, &r->seeds[0], NULL, len);
+    au_dc_input(&r->dc, &r->seeds[0], NULL, 0);
+    au_dc_input(&r->dc, &r->seeds[0], buf, 0);
+    assert_int_equal(r->dc.stats.received, 5);
+    assert_int_equal(r->dc.stats.drop_malformed, 5);
+    assert_int_equal(au_dc_owner(&r->dc), 0);
+    assert_int_equal(r->f.nsent, sent0);
+
+    /* the same datagram from a proper sender is taken */
+    au_dc_input(&r->dc, &r->seeds[0], buf, len);
+    assert_int_equal(r->dc.stats.accepted, 1);
+    assert_int_equal(au_dc_owner(&r->dc), SERVER_A);
+    rig_free(r);
+}
+
+/* A NULL payload with a length would be read through NULL: refused. The empty payload (NULL, 0)
+ * is a payload like any other. */
+static void a_null_payload_with_a_length_is_refused(void **state) {
+    (void)state;
+    rig *r = rig_new(1000);
+    au_dc_poll(&r->dc);
+    size_t sent0 = r->f.nsent;
+    assert_int_equal(au_dc_send(&r->dc, 7, NULL, 5), AU_DC_EINVAL);
+    assert_int_equal(r->f.nsent, sent0);
+    assert_int_equal(au_dc_send(&r->dc, 7, NULL, 0), AU_DC_OK);
+    assert_int_equal(r->f.nsent, sent0 + 1);
+    assert_int_equal(r->dc.stats.messages_out, 1);
+    /* absurd lengths: too big, not a wrap-around */
+    uint8_t p[4] = { 0 };
+    assert_int_equal(au_dc_send(&r->dc, 7, p, SIZE_MAX), AU_DC_ETOOBIG);
+    assert_int_equal(au_dc_send(&r->dc, 7, p, SIZE_MAX - 20), AU_DC_ETOOBIG);
+    assert_int_equal(au_dc_set_interval(&r->dc, 9), AU_DC_EINVAL);
+    assert_int_equal(au_dc_set_interval(&r->dc, UINT32_MAX), AU_DC_EINVAL);
+    rig_free(r);
+}
+
+/* ---- clocks -------------------------------------------------------------------------------- */
+
+/* Runs the client to time t, 10 ms at a time, answering nothing. */
+static void run_until(rig *r, uint32_t t) {
+    while ((int32_t)(t - r->f.now) > 0) {
+        r->f.now += 10;
+        uint32_t wait = au_dc_poll(&r->dc);
+        assert_true(wait <= r->dc.interval_ms);
+    }
+}
+
+/* Across the wrap of the 32-bit millisecond clock: an owner polling every interval stays the
+ * owner; one that falls silent is lost after lost_after intervals, as anywhere else; the
+ * re-announcements keep their backoff. */
+static void a_clock_wrapping_at_2_32_keeps_every_timer(void **state) {
+    (void)state;
+    rig *r = rig_new(UINT32_MAX - 1000);
+    au_dc_poll(&r->dc);
+    assert_int_equal(r->dc.stats.announces, 1);
+    uint64_t n = 1;
+    request(r, n++);
+    assert_int_equal(au_dc_owner(&r->dc), SERVER_A);
+    for (int i = 0; i < 20; i++) { /* 2 s of polling, through the wrap */
+        run_until(r, r->f.now + INTERVAL);
+        request(r, n++);
+    }
+    assert_true(r->f.now < 2000); /* wrapped */
+    assert_int_equal(au_dc_owner(&r->dc), SERVER_A);
+    assert_int_equal(r->dc.stats.owner_lost, 0);
+    /* silent from just before the wrap */
+    r->f.now = UINT32_MAX - 50;
+    request(r, n++);
+    run_until(r, (uint32_t)(r->f.now + 3 * INTERVAL - 20));
+    assert_int_equal(r->dc.stats.owner_lost, 0);
+    run_until(r, (uint32_t)(r->f.now + 30));
+    assert_int_equal(r->dc.stats.owner_lost, 1);
+    assert_int_equal(au_dc_owner(&r->dc), 0);
+    /* backoff across the wrap: 100, 200, 400, 800, 800 ... (+ up to 25 %) */
+    uint32_t a0 = r->dc.stats.announces;
+    run_until(r, (uint32_t)(r->f.now + 5000));
+    uint32_t got = r->dc.stats.announces - a0;
+    assert_true(got >= 5 && got <= 9);
+    rig_free(r);
+}
+
+/* A clock that jumps backwards (a platform whose "monotonic" clock was reset, a wrong epoch after
+ * a reboot) must not silence the device for the size of the jump: timers count again from the
+ * new time. With the owner lost when the clock jumped back an hour, the device waited an hour
+ * before announcing; with an owner, an hour before noticing it was gone. */
+static void a_clock_that_jumps_backwards_does_not_silence_the_device(void **state) {
+    (void)state;
+    rig *r = rig_new(10u * 3600 * 1000);
+    au_dc_poll(&r->dc);
+    request(r, 1);
+    assert_int_equal(au_dc_owner(&r->dc), SERVER_A);
+    r->f.now -= 3600 * 1000; /* an hour back */
+    run_until(r, r->f.now + 3 * INTERVAL + 20);
+    assert_int_equal(r->dc.stats.owner_lost, 1);
+    assert_int_equal(au_dc_owner(&r->dc), 0);
+    /* owner-less, the clock jumps back again: the next announce comes within the backoff */
+    uint32_t a0 = r->dc.stats.announces;
+    r->f.now -= 3600 * 1000;
+    run_until(r, r->f.now + 1000 + 250);
+    assert_true(r->dc.stats.announces > a0);
+    rig_free(r);
+}
+
+/* ---- a hostile platform -------------------------------------------------------------------- */
+
+/* A send that always fails: every failure counted, nothing retried in a loop, the calls report
+ * AU_DC_ESEND, and the re-announce schedule stays the backoff's; sends that work again go out. */
+static void a_send_that_always_fails_is_counted_not_spun_on(void **state) {
+    (void)state;
+    rig *r = rig_new(1000);
+    r->f.fail_sends = 1;
+    run_until(r, 1000 + 10000);
+    assert_int_equal(r->f.nsent, 0);
+    assert_int_equal(r->dc.stats.sent, 0);
+    assert_true(r->dc.stats.announces >= 10 && r->dc.stats.announces <= 20);
+    assert_int_equal(r->dc.stats.send_errors, r->dc.stats.announces);
+    assert_int_equal(au_dc_send(&r->dc, 1, (const uint8_t *)"x", 1), AU_DC_ESEND);
+    assert_int_equal(au_dc_set_interval(&r->dc, 200), AU_DC_ESEND);
+    assert_int_equal(r->dc.stats.messages_out, 0);
+    /* a request still makes an owner (the heartbeat is lost like any datagram) */
+    request(r, 1);
+    assert_int_equal(au_dc_owner(&r->dc), SERVER_A);
+    assert_int_equal(r->dc.stats.heartbeats, 0);
+    r->f.fail_sends = 0;
+    request(r, 2);
+    assert_int_equal(r->dc.stats.heartbeats, 1);
+    assert_true(r->f.nsent >= 1);
+    rig_free(r);
+}
+
+/* recv that errs, floods, overstates the length or the address: au_dc_poll returns (at most 16
+ * datagrams a call), counts each, and the timers still run. */
+static void a_misbehaving_recv_is_bounded_and_counted(void **state) {
+    (void)state;
+    for (int mode = 1; mode <= 4; mode++) {
+        rig *r = rig_new(1000);
+        r->f.recv_mode = mode;
+        for (int i = 0; i < 10; i++) {
+            r->f.now += 10;
+            assert_true(au_dc_poll(&r->dc) <= INTERVAL);
+        }
+        assert_true(r->dc.stats.announces >= 1); /* the timers ran */
+        if (mode == 1) {
+            assert_int_equal(r->f.nrecv, 10);
+            assert_int_equal(r->dc.stats.received, 0);
+        } else {
+            assert_int_equal(r->f.nrecv, 160);
+            assert_int_equal(r->dc.stats.received, 160);
+            assert_int_equal(drops(&r->dc.stats), 160);
+            assert_int_equal(r->dc.stats.accepted, 0);
+        }
+        assert_int_equal(au_dc_owner(&r->dc), 0);
+        assert_int_equal(r->f.nmsgs, 0);
+        rig_free(r);
+    }
+}
+
+/* ---- hostile datagrams --------------------------------------------------------------------- */
+
+static uint64_t rnd(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* Random bytes behind a valid header and checksum, every prefix of a valid request (re-checksummed)
+ * and valid requests with bytes flipped (re-checksummed): each dropped and counted exactly once,
+ * nothing sent, nothing called back, no owner. Run under ASan / valgrind. */
+static void random_and_truncated_datagrams_are_dropped_and_counted(void **state) {
+    (void)state;
+    rig *r = rig_new(1000);
+    au_dc_poll(&r->dc);
+    size_t sent0 = r->f.nsent;
+    uint64_t seed = 0x9E3779B97F4A7C15ull;
+    uint8_t good[LIB_DGRAM_MAX], buf[LIB_DGRAM_MAX];
+    size_t glen = good_request(r, good, 1);
+    uint32_t expect = 0;
+    for (int i = 0; i < 20000; i++) {
+        size_t len = (size_t)(rnd(&seed) % sizeof r->rx);
+        for (size_t k = 0; k < len; k++) buf[k] = (uint8_t)rnd(&seed);
+        if (len >= 28 && i % 2) { /* a valid header, so the frames are parsed */
+            memcpy(buf, good, 20);
+            fix_checksum(buf, len);
+        }
+        au_dc_input(&r->dc, &r->seeds[0], buf, len);
+        expect++;
+    }
+    for (size_t len = 0; len < glen; len++) {
+        memcpy(buf, good, len);
+        if (len >= 28) fix_checksum(buf, len);
+        au_dc_input(&r->dc, &r->seeds[0], buf, len);
+        expect++;
+    }
+    for (int i = 0; i < 5000; i++) {
+        memcpy(buf, good, glen);
+        size_t at = 20 + (size_t)(rnd(&seed) % (glen - 28));
+        uint8_t flip = (uint8_t)(rnd(&seed) | 1);
+        buf[at] ^= flip;
+        fix_checksum(buf, glen);
+        au_dc_stats before = r->dc.stats;
+        au_dc_input(&r->dc, &r->seeds[0], buf, glen);
+        expect++;
+        if (r->dc.stats.accepted != before.accepted) { /* a flip the decoder cannot see (a request
+                                                        * number, a clock): a valid request */
+            expect--;
+            r->dc.servers[0].id = 0; /* forget it again: keep counting drops */
+            r->dc.servers[1].id = 0;
+        }
+    }
+    assert_int_equal(drops(&r->dc.stats), expect);
+    assert_int_equal(r->f.nmsgs, 0);
+    fprintf(stderr, "dropped %u: malformed %u, integrity %u, replayed %u, not mine %u; accepted %u\n",
+            drops(&r->dc.stats), r->dc.stats.drop_malformed, r->dc.stats.drop_integrity,
+            r->dc.stats.drop_replayed, r->dc.stats.drop_not_mine, r->dc.stats.accepted);
+    (void)sent0;
+    rig_free(r);
+}
+
+int main(void) {
+    (void)lib_data, (void)lib_open_up; /* library_side.h's, unused here */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(null_and_uninitialised_clients_get_error_codes),
+        cmocka_unit_test(input_with_bad_sender_or_buffer_is_dropped_and_counted),
+        cmocka_unit_test(a_null_payload_with_a_length_is_refused),
+        cmocka_unit_test(a_clock_wrapping_at_2_32_keeps_every_timer),
+        cmocka_unit_test(a_clock_that_jumps_backwards_does_not_silence_the_device),
+        cmocka_unit_test(a_send_that_always_fails_is_counted_not_spun_on),
+        cmocka_unit_test(a_misbehaving_recv_is_bounded_and_counted),
+        cmocka_unit_test(random_and_truncated_datagrams_are_dropped_and_counted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
