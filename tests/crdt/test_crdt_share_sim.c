@@ -18,7 +18,9 @@
  *    with forward_all), and every replica still converges to the add-wins result;
  *  - a member's re-send of deltas already acked (the ack was lost) is acked at once, not held.
  *  - catching up: a late joiner, and a member that failed and came back on the same port, get
- *    full states only from their ring managers until catchup_delay, and reach the exact value.
+ *    full states only from their ring managers until catchup_delay, and reach the exact value,
+ *    with OutOfDate and All, without loss and at 30 % loss; without loss the vouches keep the
+ *    others from sending the returning member theirs after the delay (All).
  * Convergence is checked every 100 ms of virtual time. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -821,8 +823,9 @@ static uint64_t cu_states(sw *w, int i) {
 }
 
 /* What one catch-up cost: full states sent to the catcher-up before catchup_delay (all of them,
- * by its ring managers, and by others), and in all until catchup_delay had passed twice. */
-typedef struct cu_cost { uint64_t before, after; int strangers, senders; } cu_cost;
+ * by its ring managers), and until catchup_delay had passed twice: in all, and by the replicas
+ * that are not its ring managers. */
+typedef struct cu_cost { uint64_t before, after, others; int strangers, senders; } cu_cost;
 
 /* Node i (on `bind`, or port 0) starts, joins and catches up while the others' buffers are
  * collected: before catchup_delay only its ring managers send it full states, and it reaches
@@ -862,16 +865,16 @@ static cu_cost cu_catch_up(sw *w, int i, const char *bind, const au_cluster_conf
     size_t nmg = au_ring_managers(ring, w->addr[i], mg, CU_R);
     assert_int_equal(nmg, CU_R);
     cu_cost r = { 0 };
+    bool manager[CU_N] = { 0 };
     for (int k = 0; k < CU_N; k++) {
         if (!w->node[k] || k == i) continue;
+        for (size_t m = 0; m < nmg; m++)
+            manager[k] |= mg[m]->id == au_cluster_id(w->cl[k]);
         uint64_t d = cu_states(w, k) - before[k];
         if (!d) continue;
         r.before += d;
         r.senders++;
-        bool manager = false;
-        for (size_t m = 0; m < nmg; m++)
-            manager |= mg[m]->id == au_cluster_id(w->cl[k]);
-        if (!manager) r.strangers++;
+        if (!manager[k]) r.strangers++;
     }
     au_ring_release(ring);
     fprintf(stderr, "  %s: converged after %.2f s virtual; %llu full states from %d replicas (%d "
@@ -885,10 +888,14 @@ static cu_cost cu_catch_up(sw *w, int i, const char *bind, const au_cluster_conf
     /* past the delay: still exact, and the others mostly did not send their full states */
     au_sim_run(w->sim, cu_delay);
     assert_true(sim_until(w, cu_all, &c, AU_SEC(10)));
-    for (int k = 0; k < CU_N; k++)
-        if (w->node[k] && k != i) r.after += cu_states(w, k) - before[k];
-    fprintf(stderr, "  %s: %llu full states in all by %.1f s\n", what, (unsigned long long)r.after,
-            (double)(au_sim_now(w->sim) - t0) / 1e9);
+    for (int k = 0; k < CU_N; k++) {
+        if (!w->node[k] || k == i) continue;
+        r.after += cu_states(w, k) - before[k];
+        if (!manager[k]) r.others += cu_states(w, k) - before[k];
+    }
+    fprintf(stderr, "  %s: %llu full states in all by %.1f s, %llu of them from the %d others\n",
+            what, (unsigned long long)r.after, (double)(au_sim_now(w->sim) - t0) / 1e9,
+            (unsigned long long)r.others, CU_N - 1 - CU_R);
     return r;
 }
 
@@ -898,7 +905,9 @@ static cu_cost cu_catch_up(sw *w, int i, const char *bind, const au_cluster_conf
 static void cu_run(au_share_selector sel, double loss, cu_cost out[2]) {
     static sw w;
     au_sim *sim;
-    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 23 }, &sim), AU_OK);
+    const char *seed = getenv("AU_SHARE_CU_SEED"); /* another seed, to measure */
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = seed ? strtoull(seed, NULL, 10) : 23 },
+                                   &sim), AU_OK);
     sw_init(&w, sim);
     au_cluster_config cc = { .no_leave_on_stop = true }; /* a stop is a failure */
     au_share_config sc = { .name = "cu", .catchup_delay = cu_delay, .selector = sel };
@@ -951,10 +960,14 @@ static void a_joiner_and_a_returning_member_catch_up_from_their_ring_managers(vo
         /* without loss at most one full state from each other replica in all (before the
          * vouches, OutOfDate's managers sent a second one: 9 of 8 possible) */
         for (int m = 0; m < 2; m++) assert_true(r[m].after <= CU_N - 1);
-        /* All, the returning member: the vias it got with its managers' states cover every
-         * other member's buffer, so after the delay nobody else sends it a full state (before
-         * the vouches: 8, all of the others) */
-        if (sel == AU_SHARE_ALL) assert_true(r[1].after <= CU_R);
+        /* All, the returning member: the vias it got with its managers' states cover all but
+         * at most one other member's buffer, so after the delay at most one of the 6 others
+         * sends it a full state (seeds 1-10 and 23: 0 or 1; before the vouches all 6 did).
+         * Not so for the late joiner (still 6): there every member's buffer holds the first
+         * deltas of all the others, which its groups leave out (their origins send them), so
+         * no group was whole past the first position and the vias say "below 1"
+         * (crdt_share.h, "catching up"); OutOfDate gains 1-2 of 6 */
+        if (sel == AU_SHARE_ALL) assert_true(r[1].others <= 1);
     }
 }
 
@@ -964,7 +977,11 @@ static void catching_up_under_thirty_percent_loss(void **st) {
         au_share_selector sel = k ? AU_SHARE_ALL : AU_SHARE_OUT_OF_DATE;
         fprintf(stderr, " %s, 30 %% loss:\n", k ? "All" : "OutOfDate");
         cu_cost r[2];
-        cu_run(sel, 0.3, r); /* exact on every replica, managers only before the delay */
+        /* exact on every replica, managers only before the delay. The full states from the
+         * others are not bounded here: with re-sends they vary from seed to seed (All, the
+         * returning member, seeds 1-10 and 23: 0-9 from the others, mean 4; 6-20, mean 13,
+         * before the vouches; the late joiner gains nothing, as without loss) */
+        cu_run(sel, 0.3, r);
     }
 }
 
