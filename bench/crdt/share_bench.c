@@ -1,5 +1,6 @@
 /* share_bench — CRDT sharing on real UDP over 127.0.0.1: bytes on the wire per update against
- * the ideal, the catch-up of a new node on a 100,000-element ORSet, and a burst of 10,000
+ * the ideal, the catch-up of a new node on a 100,000-element ORSet (joining one replica, and
+ * joining five: the full states the others send it), and a burst of 10,000
  * updates over 6 nodes at 5 % loss. Prints; asserts nothing.
  *
  *   share_bench [quick | wire [coalesce_ms [ack_delay_us [ood|all|both [verify]]]] | catchup |

@@ -14,7 +14,9 @@
  * changes [gc, clock) in order, each already minus what X had when it was received; every
  * peer's acked ≤ clock; a buffered delta from member o is ⊑ the join of o's deltas below its
  * src_clock; a peer's rx means X ⊒ the join of its deltas below rx, and its kn entries only
- * what it vouched for (vias) — so a delta left out by has_it is one the peer has; gc ≤
+ * what it vouched for (vias) — so a delta left out by has_it is one the peer has, and a
+ * catching-up member's vouch (an ack without clock: our rx of that member, from a state's
+ * sender's vias) acks only deltas its state holds; gc ≤
  * min(acked of the peers) unless the buffer hit BUF_MAX, when peers below gc get the full state;
  * one tick timer chain at most (tick_armed), one pending flush at most (flush_pending), one ack
  * timer at most (ack_armed), set while some peer has an ack waiting (ack_clock != 0). */
