@@ -1,5 +1,6 @@
 /* share_bench — CRDT sharing on real UDP over 127.0.0.1: bytes on the wire per update against
- * the ideal, the catch-up of a new node on a 100,000-element ORSet, and a burst of 10,000
+ * the ideal, the catch-up of a new node on a 100,000-element ORSet (joining one replica, and
+ * joining five: the full states the others send it), and a burst of 10,000
  * updates over 6 nodes at 5 % loss. Prints; asserts nothing.
  *
  *   share_bench [quick | wire [coalesce_ms [ack_delay_us [ood|all|both [verify]]]] | catchup |
@@ -306,6 +307,58 @@ static void catch_up(long n) {
     stop(&w);
 }
 
+/* The same ORSet held by N - 1 nodes (node 0 made it; the others caught up and every buffer is
+ * collected), then an N-th node joins: the time until it has every element, and the full
+ * states the others sent it by 3 × catchup_delay (default 400 ms) after its start — its two ring
+ * managers' and those of the others who, once catchup_delay has passed, do not know it has
+ * their deltas (crdt_share.h, "catching up"). */
+static void catch_up_n(long n, au_share_selector sel) {
+    world w = { 0 };
+    w.drv = au_faults_driver(NULL);
+    au_share_config sc = { .name = "big", .selector = sel };
+    start(&w, 0, &au_orset_type, &sc);
+    char e[17];
+    for (long i = 0; i < n; i++) {
+        snprintf(e, sizeof e, "element-%08ld", i);
+        au_share_orset_add((au_share_orset){ w.sh[0] }, e, 16);
+    }
+    for (int i = 1; i < N - 1; i++) start(&w, i, &au_orset_type, &sc);
+    double t0 = secs();
+    for (bool ok = false; !ok && secs() - t0 < 120; sleep_ms(10)) {
+        ok = true;
+        for (int i = 0; i < N - 1; i++) {
+            au_share_stats st;
+            au_share_stats_get(w.sh[i], &st);
+            ok &= au_share_orset_size((au_share_orset){ w.sh[i] }) == (size_t)n && st.buffered == 0 &&
+                  st.peers == N - 2;
+        }
+    }
+    sleep_ms(500);
+    uint64_t before[N] = { 0 };
+    for (int i = 0; i < N - 1; i++) {
+        au_share_stats st;
+        au_share_stats_get(w.sh[i], &st);
+        before[i] = st.states_sent;
+    }
+    t0 = secs();
+    start(&w, N - 1, &au_orset_type, &sc);
+    while (au_share_orset_size((au_share_orset){ w.sh[N - 1] }) < (size_t)n && secs() - t0 < 60)
+        sleep_ms(1);
+    double el = secs() - t0;
+    while (secs() - t0 < 1.2) sleep_ms(10); /* 3 × the default catchup_delay */
+    uint64_t states = 0;
+    for (int i = 0; i < N - 1; i++) {
+        au_share_stats st;
+        au_share_stats_get(w.sh[i], &st);
+        states += st.states_sent - before[i];
+    }
+    printf("  a %dth node catching up on the ORSet of %ld elements held by %d (%s): %.3f s from its "
+           "start, %llu full states sent to it by 1.2 s (2 from its ring managers; at most %d)\n",
+           N, n, N - 1, sel == AU_SHARE_ALL ? "All" : "OutOfDate", el, (unsigned long long)states,
+           N - 1);
+    stop(&w);
+}
+
 /* ---- a burst at 5 % loss ---------------------------------------------------------------------- */
 
 static bool all_at(world *w, uint64_t v) {
@@ -372,7 +425,15 @@ int main(int argc, char **argv) {
     if (wire_only && argc > 4 && strcmp(argv[4], "both") != 0)
         sel_from = strcmp(argv[4], "all") == 0, sel_to = sel_from + 1;
     g_quiet = wire_only && argc > 5 && strcmp(argv[5], "verify") == 0;
-    if (argc > 1 && strcmp(argv[1], "catchup") == 0) { catch_up(100000); return 0; }
+    if (argc > 1 && strcmp(argv[1], "catchup") == 0) {
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
+        au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
+        catch_up(100000);
+        catch_up_n(100000, AU_SHARE_ALL);
+        catch_up_n(100000, AU_SHARE_OUT_OF_DATE);
+        return 0;
+    }
     if (argc > 1 && strcmp(argv[1], "burst") == 0) {
         /* share_bench burst [updates [v]]: both bursts only; v prints a timeline every 100 ms */
         setvbuf(stdout, NULL, _IOLBF, 0);

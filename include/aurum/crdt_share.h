@@ -58,6 +58,16 @@
  *     at first only by its catch-up sources — its ring managers (au_ring_managers) — and by the
  *     other peers only once it has been a member for `catchup_delay` (so a joiner does not
  *     receive N full states at once; once it acks, it is served by deltas like everyone else).
+ *     Having joined a full state, it vouches to each member m it has not heard from: an ack
+ *     without clock naming m with how far it now has m's deltas (the state's sender's vias:
+ *     "every delta of m below clock", counting all of m's buffer positions, the deltas m got
+ *     from others too, so the claim is about X alone and holds for the joiner as for the
+ *     sender). m counts them acked and serves deltas from there at once; it still sends its
+ *     full state after catchup_delay only if its buffer no longer reaches back that far. The
+ *     vouch is re-sent (backing off) while m stays silent, until catchup_delay after the state;
+ *     a lost one costs that full state, never data. Limit: vias are raised only by whole groups
+ *     and states, so where every member wrote concurrently they often fall short of m's
+ *     collected buffer, and m still sends its state (docs/benchmarks.md, "Catching up").
  *   - membership (au_cluster_subscribe): ADDED j → A[j] = 0; REMOVED j → j is dropped from A
  *     (and D may be collected further); mutations made before the node joined are in X and D
  *     and are dispersed as soon as it joins (ALONE/JOINED).

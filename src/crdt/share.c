@@ -14,7 +14,9 @@
  * changes [gc, clock) in order, each already minus what X had when it was received; every
  * peer's acked ≤ clock; a buffered delta from member o is ⊑ the join of o's deltas below its
  * src_clock; a peer's rx means X ⊒ the join of its deltas below rx, and its kn entries only
- * what it vouched for (vias) — so a delta left out by has_it is one the peer has; gc ≤
+ * what it vouched for (vias) — so a delta left out by has_it is one the peer has, and a
+ * catching-up member's vouch (an ack without clock: our rx of that member, from a state's
+ * sender's vias) acks only deltas its state holds; gc ≤
  * min(acked of the peers) unless the buffer hit BUF_MAX, when peers below gc get the full state;
  * one tick timer chain at most (tick_armed), one pending flush at most (flush_pending), one ack
  * timer at most (ack_armed), set while some peer has an ack waiting (ack_clock != 0). */
@@ -117,6 +119,11 @@ typedef struct sh_peer {
     au_nanos sent_at, full_at, added_at;
     bool priority;
     bool heard;               /* it has acked something of ours */
+    bool vouched;             /* it vouched for our deltas (an ack without clock: on_ack) while
+                                 catching up: it is served deltas from there, not held back */
+    bool served;              /* it has sent us a delta (it knows us: no vouch needed) */
+    unsigned vouches;         /* vouches we sent it (vouch_round) */
+    au_nanos vouch_at;        /* ... the next one due no sooner */
     bool relied;              /* a delta it sent us was left out of a group (it sends to all) */
     uint64_t relied_lo;       /* ... the lowest buffer index of such a delta */
     uint64_t relied_src;      /* ... the highest src_clock of such a delta (every one of them
@@ -178,6 +185,7 @@ typedef struct sh_state {
     bool cache_fwd;                   /* ... it holds a delta received from another member */
     bool cache_whole;                 /* ... nothing was left out for its sender (relied_on) */
     bool changed, changed_local;
+    au_nanos vouch_until;     /* we installed a full state: vouch to the silent until then */
     uint64_t log_drops;       /* drops logged so far (rate limit) */
 } sh_state;
 
@@ -330,7 +338,7 @@ static bool is_source(sh_state *s, const sh_peer *p) {
 }
 
 static void advance(sh_peer *p, uint64_t clock);
-static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock);
+static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock, bool heard);
 
 /* How long a send waits for its ack before it is re-sent: the receiver may hold the ack for
  * ack_delay to let it ride on a delta of its own. */
@@ -417,30 +425,38 @@ static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
         LOG(AU_LOG_DEBUG, "crdt %s: send failed: %s", s->cfg.name, au_strerror(e));
 }
 
+/* Appends q's entry (its id and rx) to a via being built. */
+static void via_put(uint8_t *tmp, size_t *n, sh_peer *p, const sh_peer *q) {
+    for (int k = 0; k < 8; k++) tmp[(*n)++] = (uint8_t)(q->id >> (8 * k));
+    uint64_t v = q->rx;
+    do {
+        tmp[(*n)++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    kn_raise(p->told, q->id, q->rx);
+}
+
 /* The vias for p: the members whose deltas we have further than we last told p (at most
  * VIA_MAX; the rest go with a later send). An entry for p itself tells p how far we have its
  * deltas, whoever brought them. Layout: count (1 byte), then per entry the id (8 bytes, little
- * endian) and the clock (LEB128). */
-static au_bytes make_via(sh_state *s, sh_peer *p) {
+ * endian) and the clock (LEB128). With own, p's own entry goes first, even if
+ * told already (a vouch: vouch_round). */
+static au_bytes make_via_(sh_state *s, sh_peer *p, bool own) {
     uint8_t tmp[1 + VIA_MAX * 18];
     size_t n = 1;
     uint8_t cnt = 0;
+    if (own && p->rx) via_put(tmp, &n, p, p), cnt++;
     for (size_t i = 0; i < s->npeers && cnt < VIA_MAX; i++) {
         sh_peer *q = &s->peers[i];
-        if (!q->rx || q->rx <= kn_get(p->told, q->id)) continue;
-        for (int k = 0; k < 8; k++) tmp[n++] = (uint8_t)(q->id >> (8 * k));
-        uint64_t v = q->rx;
-        do {
-            tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-            v >>= 7;
-        } while (v);
-        kn_raise(p->told, q->id, q->rx);
+        if ((own && q == p) || !q->rx || q->rx <= kn_get(p->told, q->id)) continue;
+        via_put(tmp, &n, p, q);
         cnt++;
     }
     if (!cnt) return (au_bytes){ 0 };
     tmp[0] = cnt;
     return au_bytes_dup(tmp, n);
 }
+static au_bytes make_via(sh_state *s, sh_peer *p) { return make_via_(s, p, false); }
 
 bool sh_read_via(const au_bytes *b, sh_kn *out, size_t *n) {
     *n = 0;
@@ -647,7 +663,7 @@ static au_nanos full_wait(sh_state *s, const sh_peer *p, au_nanos wait) {
 static int sendable(sh_state *s, sh_peer *p, au_nanos now) {
     if (p->acked >= s->clock) return 0;
     int what = p->acked >= s->gc ? 1 : 2;
-    bool catching_up = what == 2 || !p->heard;
+    bool catching_up = what == 2 || (!p->heard && !p->vouched);
     if (!catching_up || is_source(s, p)) {
         au_nanos wait = resend_wait(s) << p->backoff;
         if (what == 1) return (p->sent_clock < s->clock || now - p->sent_at >= wait) ? 1 : 0;
@@ -788,9 +804,47 @@ static void on_acktick(sh_state *s) {
         for (size_t i = 0; i < s->npeers; i++) flush_ack(s, &s->peers[i]);
 }
 
+/* ---- vouching while catching up ----------------------------------------------------------------- */
+
+/* A full state (or whole group) from p told us how far we have other members' deltas: their
+ * rx, from p's vias ("p has every delta of m below clock": p's X ⊒ the join of m's buffer
+ * positions below it, whoever brought them to m; having joined p's state, so does ours). A
+ * member m we have not heard from yet (we are catching up: new or returning) would serve us its
+ * full state once catchup_delay has passed. Instead we vouch to it: an ack without clock (base
+ * and clock 0) with our id (it may not know our source address) whose via names m itself with
+ * our rx for it. m counts its deltas below that as acked (take_via) and serves deltas from
+ * there — or nothing — at once; only if its buffer no longer reaches back that far (its gc is
+ * above our rx) does it still need the full state, as before. A vouch is a claim about X alone,
+ * so it is as sound as the vias it repeats. It is re-sent (the first may be lost, or reach m
+ * before m has us as a member, and then be ignored) every resend_wait, doubling up to 8×, while
+ * m stays silent (no ack, no delta from it), until catchup_delay after our last full state:
+ * a lost vouch costs only that full state. Not to a member at our own address (an earlier run
+ * of this node). */
+static void vouch_round(sh_state *s, au_nanos now) {
+    if (!s->vouch_until || now >= s->vouch_until) { s->vouch_until = 0; return; }
+    bool pending = false;
+    for (size_t i = 0; i < s->npeers; i++) {
+        sh_peer *q = &s->peers[i];
+        if (q->heard || q->served || !q->rx || strcmp(q->addr, s->addr) == 0) continue;
+        pending = true;
+        if (q->vouch_at > now) continue;
+        au_bytes via = make_via_(s, q, true);
+        if (!via.len) continue;
+        stat_add(&s->h->acks_sent, 1);
+        LOG(AU_LOG_DEBUG, "crdt %s: %016llx vouches to %s for its deltas below %llu", s->cfg.name,
+            (unsigned long long)s->me, q->addr, (unsigned long long)q->rx);
+        send_wire(s, q->ref, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(""),
+            .id = s->me, .base = 0, .clock = 0, .via = via } });
+        unsigned k = q->vouches < 3 ? q->vouches : 3;
+        q->vouches++;
+        q->vouch_at = now + (resend_wait(s) << k);
+    }
+    if (pending) arm_tick(s);
+}
+
 /* ---- receiving -------------------------------------------------------------------------------- */
 
-static void take_via(sh_state *s, sh_peer *p, const sh_kn *via, size_t nvia);
+static void take_via(sh_state *s, sh_peer *p, const sh_kn *via, size_t nvia, bool vouch);
 
 bool sh_delta_ok(const sh_delta *d, sh_kn *via, size_t *nvia) {
     return d->from.len <= ADDR_MAX && d->base <= d->clock && d->full <= SH_WHOLE &&
@@ -881,8 +935,9 @@ static void on_delta(sh_state *s, sh_delta *d) {
     stat_add(&s->h->received, 1);
     stat_add(&s->h->bytes_received, total);
     if (p && d->type) p->typed = true;
-    if (p && d->ack_clock) take_ack(s, p, d->ack_base, d->ack_clock);
-    if (p) take_via(s, p, via, nvia);
+    if (p) p->served = true;
+    if (p && d->ack_clock) take_ack(s, p, d->ack_base, d->ack_clock, true);
+    if (p) take_via(s, p, via, nvia, false);
     /* redundancy removal: keep only what X lacks (on ENOMEM obj is still a valid delta ⊑ input,
      * and the join below is still right; only the buffer holds more than needed) */
     (void)s->t->delta_minus(obj, s->h->state);
@@ -912,6 +967,11 @@ static void on_delta(sh_state *s, sh_delta *d) {
         for (size_t i = 0; i < nvia; i++) {
             sh_peer *q = via[i].id == s->me ? NULL : peer_by_id(s, via[i].id);
             if (q && q != p && via[i].clock > q->rx) q->rx = via[i].clock;
+        }
+        /* a full state: we are catching up; tell the silent members what we have of theirs */
+        if (d->full == SH_FULL) {
+            s->vouch_until = now_of(s) + s->cfg.catchup_delay;
+            vouch_round(s, now_of(s));
         }
     }
     /* ack: a member's within ack_delay (queue_ack), a sender this node does not know as a member
@@ -976,20 +1036,29 @@ static void on_ack(sh_state *s, sh_ack *a) {
         if (log_drop(s)) LOG(AU_LOG_WARN, "crdt %s: malformed ack dropped", s->cfg.name);
         return;
     }
-    take_ack(s, p, a->base, a->clock);
-    take_via(s, p, via, nvia);
+    /* an ack without clock is a vouch (vouch_round): p catching up says what it has of ours */
+    bool vouch = a->clock == 0 && a->base == 0;
+    if (!vouch) take_ack(s, p, a->base, a->clock, true);
+    take_via(s, p, via, nvia, vouch);
 }
 
-/* Member p vouches for what it has: ours (an ack, whoever brought them to it) and others'. */
-static void take_via(sh_state *s, sh_peer *p, const sh_kn *via, size_t nvia) {
+/* Member p vouches for what it has: ours (an ack, whoever brought them to it) and others'.
+ * From a vouch alone (an ack without clock) it has not heard from us: our sends to it keep our
+ * type hash and address (need_meta), but it is served deltas from there at once (sendable). */
+static void take_via(sh_state *s, sh_peer *p, const sh_kn *via, size_t nvia, bool vouch) {
     for (size_t i = 0; i < nvia; i++) {
-        if (via[i].id == s->me) take_ack(s, p, 0, via[i].clock);
-        else if (via[i].id != p->id) kn_raise(p->kn, via[i].id, via[i].clock);
+        if (via[i].id == s->me) {
+            if (vouch && via[i].clock <= s->clock) p->vouched = true;
+            take_ack(s, p, 0, via[i].clock, !vouch);
+        } else if (via[i].id != p->id) {
+            kn_raise(p->kn, via[i].id, via[i].clock);
+        }
     }
 }
 
-/* An ack from member p, alone (on_ack) or riding on a delta (on_delta). */
-static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock) {
+/* An ack from member p, alone (on_ack) or riding on a delta (on_delta); heard: p has been
+ * sent something of ours (not a vouch alone). */
+static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock, bool heard) {
     sh_range r = { base, clock };
     sh_range *a = &r;
     if (a->clock > s->clock || a->base > a->clock) {
@@ -1001,8 +1070,10 @@ static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock) {
     LOG(AU_LOG_DEBUG, "crdt %s: %016llx <- ack [%llu, %llu) from %s (acked %llu)", s->cfg.name,
         (unsigned long long)s->me, (unsigned long long)a->base, (unsigned long long)a->clock,
         p->addr, (unsigned long long)p->acked);
-    p->heard = true;
-    p->heard_at = now_of(s);
+    if (heard) {
+        p->heard = true;
+        p->heard_at = now_of(s);
+    }
     if (a->clock <= p->acked) return;
     if (a->base > p->acked) {
         /* out of order: remember it until the range before it is acked */
@@ -1264,6 +1335,7 @@ static void sh_recv(au_ctx *ctx, sh_state *s, sh_msg *m) {
         s->tick_armed = false;
         run_prunes(s);
         disperse(s);
+        vouch_round(s, now_of(s));
         if (s->nprunes) arm_tick(s);
         break;
     default: break;

@@ -16,7 +16,8 @@
 
 /* delta: the sender's changes [base, clock) (minus what came from the receiver), or with full
  * set its whole state (base 0), in chunks (SH_CHUNK); type is a 32-bit hash of the type's name. ack: the receiver has
- * everything of the sender's up to clock if it had everything up to base. */
+ * everything of the sender's up to clock if it had everything up to base; base and clock 0: a
+ * vouch, only its via counts (share.c: vouch_round). */
 AU_ARRAY(au_bytes);
 /* A payload above SH_CHUNK bytes (the codec takes byte strings of at most 1 MiB) travels as
  * data (the first SH_CHUNK bytes) followed by the chunks of rest, concatenated by the receiver. */
