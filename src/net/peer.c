@@ -7,7 +7,9 @@
  * be evicted, oldest idle first, when the table is full. A full table of busy peers refuses a
  * new one (AU_EFULL to whoever needed it), never an existing sender. The tables' buckets grow
  * with the table (load at most 1). What a peer holds (its queue; the packer is the draining
- * thread's, send.c) is described in net.h; what the receive path knows of a sender is in senders.c. */
+ * thread's, send.c) is described in net.h; what the receive path knows of a sender is in senders.c.
+ * A sender caches the peer of its address (au_net_peer_heard): net->peer_evictions counts the
+ * peers freed, and a cache taken at another count is never dereferenced. */
 #include "net/net.h"
 
 #include <stddef.h>
