@@ -92,21 +92,28 @@ typedef struct au_sender {
     au_reassembly *reassembly; /* created on the first fragment */
     au_nanos last_seen;        /* its last datagram: idle senders are evicted (senders.c) */
     struct au_sender *newer, *older; /* LRU list */
+    /* The peer its datagrams last came from, found by address (au_net_peer_heard): a cache that
+     * is trusted only under net->lock while net->peer_evictions still equals peer_epoch (no
+     * peer has been freed since) and the peer's address is the datagram's. */
+    struct au_peer *peer;
+    uint64_t peer_epoch;
 } au_sender;
 
 /* Another node, as seen from this one when sending. */
 typedef struct au_peer {
+    /* First, in one cache line (peers are allocated aligned to it): what the receive path reads
+     * and writes for every datagram it gets from the peer (au_net_peer_heard). */
+    au_addr addr;            /* the table's key; printed when needed (au_addr_format) */
+    _Atomic uint64_t unanswered; /* datagrams sent since one last arrived from this address */
+    _Atomic au_nanos heard;  /* when a datagram last arrived from it (0: never) */
     struct au_net *net;
     size_t refs;             /* guarded by net->lock: remote slots pointing here; 0 = idle */
     struct au_peer *idle_next, *idle_prev; /* guarded by net->lock: the idle list, oldest first */
-    au_addr addr;            /* printed when needed (au_addr_format): log lines only */
     au_runq queue;           /* au_outmsg waiting to be packed */
     _Atomic int sending;     /* 1 while a thread packs and sends for this peer */
     _Atomic uint32_t holds;  /* threads (or turn-end flushes) that may still touch this peer
                                 without a pinned slot: it is not evicted while > 0 */
     _Atomic uint64_t queued; /* messages pushed and not yet packed */
-    _Atomic uint64_t unanswered; /* datagrams sent since one last arrived from this address */
-    _Atomic au_nanos heard;  /* when a datagram last arrived from it (0: never) */
     au_nanos created;        /* when this entry was made */
     _Atomic au_nanos warned; /* the last "no answer" warning */
     uint64_t dkey_device;    /* guarded by `sending`: the device whose key downlink to this peer
@@ -198,6 +205,7 @@ struct au_net {
     pthread_mutex_t lock;        /* guards the peer and remote tables */
     au_peer **peers;             /* buckets: grown with the table (load ≤ 1), up to max_peers */
     size_t npeers_buckets, npeers, max_peers;
+    uint64_t peer_evictions;     /* guarded by net->lock: peers freed so far (au_sender.peer) */
     au_peer *idle_oldest, *idle_newest; /* peers no remote slot points to: evicted first */
     au_remote **remotes;         /* buckets: grown with the table (load ≤ 1), up to max_remotes */
     size_t nremote_buckets, nremotes, max_remotes;
@@ -288,8 +296,9 @@ au_peer *au_net_peer_acquire(au_net_t *net, const au_addr *addr, bool create);
 /* Called with net->lock. */
 void au_net_peer_release_locked(au_net_t *net, au_peer *peer);
 void au_net_peers_free(au_net_t *net);
-/* A datagram from addr was accepted: its peer (if any) has answered. */
-void au_net_peer_heard(au_net_t *net, const au_addr *addr);
+/* A datagram from addr was accepted from sender s: its peer (if any) has answered. Called with
+ * senders_lock (s's cache of its peer is updated). */
+void au_net_peer_heard(au_net_t *net, au_sender *s, const au_addr *addr);
 /* n more datagrams went to the peer: warns (rate-limited) when it has not answered for long. */
 void au_net_peer_sent(au_net_t *net, au_peer *peer, size_t n);
 

@@ -7,11 +7,19 @@
  * be evicted, oldest idle first, when the table is full. A full table of busy peers refuses a
  * new one (AU_EFULL to whoever needed it), never an existing sender. The tables' buckets grow
  * with the table (load at most 1). What a peer holds (its queue; the packer is the draining
- * thread's, send.c) is described in net.h; what the receive path knows of a sender is in senders.c. */
+ * thread's, send.c) is described in net.h; what the receive path knows of a sender is in senders.c.
+ * A sender caches the peer of its address (au_net_peer_heard): net->peer_evictions counts the
+ * peers freed, and a cache taken at another count is never dereferenced. */
 #include "net/net.h"
 
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <xxhash.h>
+
+#define PEER_ALIGN 64
+_Static_assert(offsetof(au_peer, heard) + sizeof(au_nanos) <= PEER_ALIGN,
+               "au_net_peer_heard's fields fit in the peer's first cache line");
 
 static size_t bucket_of(au_net_t *net, const au_addr *addr) {
     return XXH3_64bits_withSeed(&addr->sa, addr->len, net->hash_seed) & (net->npeers_buckets - 1);
@@ -70,6 +78,7 @@ static bool evict_idle(au_net_t *net) {
         idle_unlink(net, p);
         table_remove(net, p);
         peer_free(p);
+        net->peer_evictions++; /* senders' cached peers (au_net_peer_heard) may be this one */
         au_stat_sub(&net->stats.peers, 1);
         au_stat_add(&net->stats.peers_evicted, 1);
         return true;
@@ -99,8 +108,12 @@ static void grow(au_net_t *net) {
 }
 
 static au_peer *peer_new(au_net_t *net, const au_addr *addr) {
-    au_peer *p = calloc(1, sizeof *p);
+    /* Aligned to a cache line: its head (address, unanswered, heard) is then one line, all
+     * that au_net_peer_heard touches for each datagram received. */
+    size_t size = (sizeof(au_peer) + PEER_ALIGN - 1) / PEER_ALIGN * PEER_ALIGN;
+    au_peer *p = aligned_alloc(PEER_ALIGN, size);
     if (!p) return NULL;
+    memset(p, 0, sizeof *p);
     p->net = net;
     p->addr = *addr;
     au_runq_init(&p->queue);
@@ -149,10 +162,19 @@ void au_net_peers_free(au_net_t *net) {
 #define SILENT_DATAGRAMS 16        /* ...after at least this many sent: say so */
 #define SILENT_REPEAT AU_SEC(30)   /* and again at most this often */
 
-void au_net_peer_heard(au_net_t *net, const au_addr *addr) {
+/* Once per datagram received, on the receive thread: the sender remembers its peer, so the
+ * table's bucket (a hash and a cache miss in a table of 100,000 devices) is looked up only when
+ * the cache cannot be trusted: no peer cached yet, a peer freed since (peer_evictions moved: the
+ * pointer may dangle, so it is not even read), or the datagram came from another address (a
+ * sealed sender that moved). Creating peers frees none, so a cached one stays valid then. */
+void au_net_peer_heard(au_net_t *net, au_sender *s, const au_addr *addr) {
     pthread_mutex_lock(&net->lock);
-    au_peer *p = net->peers[bucket_of(net, addr)];
-    while (p && !au_addr_equal(&p->addr, addr)) p = p->next;
+    au_peer *p = s->peer_epoch == net->peer_evictions ? s->peer : NULL;
+    if (!p || !au_addr_equal(&p->addr, addr)) {
+        for (p = net->peers[bucket_of(net, addr)]; p && !au_addr_equal(&p->addr, addr);) p = p->next;
+        s->peer = p;
+        s->peer_epoch = net->peer_evictions;
+    }
     if (p) {
         /* relaxed: advisory counters for a warning, nothing is published through them. */
         atomic_store_explicit(&p->unanswered, 0, memory_order_relaxed);

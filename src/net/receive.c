@@ -279,7 +279,7 @@ void au_net_receive(au_node *node, void *bytes, size_t len, const struct sockadd
         }
         return;
     }
-    au_net_peer_heard(net, &addr);
+    au_net_peer_heard(net, s, &addr);
     uint64_t previous = note_incarnation(s, hdr.incarnation);
     if (device) previous = 0; /* a device's restart is its server's business, not the watches' */
     char who[64];

@@ -53,6 +53,10 @@ bool au_u64map_put(au_u64map *m, uint64_t key, void *value) {
 void *au_u64map_get(const au_u64map *m, uint64_t key) {
     if (!m->cap) return NULL;
     size_t s = slot_of(key, m->cap);
+    /* Keys and values are two arrays, so a lookup in a large map (the senders of 100,000
+     * devices) misses the cache twice; asking for the value's line now overlaps the two misses
+     * (most keys are found in their home slot at a load below 1/2). */
+    __builtin_prefetch(&m->values[s]);
     while (m->keys[s]) {
         if (m->keys[s] == key) return m->values[s];
         s = (s + 1) & (m->cap - 1);

@@ -695,6 +695,55 @@ static void a_flood_of_reply_addresses_leaves_the_peer_table_open_to_new_peers(v
     au_node_stop(server);
 }
 
+/* c asks the echo server for n through far and waits for the answer in p. */
+static void ask(au_node *c, au_probe *p, query_ref far, int64_t n) {
+    int64_t_ref me = au_narrow(target_msg, int64_t, au_probe_ref(p, target_msg));
+    assert_int_equal(au_send(far, ((query){ .n = n, .reply_to = me })), AU_OK);
+    target_msg got;
+    assert_int_equal(au_probe_expect(p, target_msg, &got, AU_SEC(10)), AU_OK);
+    assert_int_equal(got.count, n);
+    (void)c;
+}
+
+/* The receive path's sender remembers the peer its datagrams came from (peer.c): once that peer
+ * is evicted, the memory is freed, and the cache must not be used (ASan would see it) nor keep
+ * the new peer for the same address from hearing the client. */
+static void a_client_whose_peer_was_evicted_is_heard_and_answered_again(void **s) {
+    enum { PEERS = 64, ADDRESSES = 400 };
+    au_node *server, *attacker, *c;
+    assert_int_equal(au_node_start(&(au_node_config){ .max_peers = PEERS, .max_remote_refs = PEERS },
+                                   &server), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .max_remote_refs = ADDRESSES + 16 }, &attacker), AU_OK);
+    assert_int_equal(au_node_start(NULL, &c), AU_OK);
+    au_spawn(server, echo_actor, "echo", NULL);
+    au_probe *p = au_probe_new_with(c, target_msg, &(au_probe_opts){ .name = "inbox" });
+    query_ref from_c = au_forge(echo_msg, query, c, "echo", au_node_address(server));
+    ask(c, p, from_c, 1); /* the server's peer for c is made by its answer... */
+    ask(c, p, from_c, 2); /* ...and c's sender remembers it when the next query arrives */
+    assert_int_equal(au_node_unanswered(server, au_node_address(c)), 1);
+    query_ref far = au_forge(echo_msg, query, attacker, "echo", au_node_address(server));
+    char addr[32];
+    for (int i = 0; i < ADDRESSES; i++) { /* replies to 400 ports: idle peers are evicted */
+        snprintf(addr, sizeof addr, "127.0.0.1:%d", 20000 + i);
+        int64_t_ref fake = au_forge(target_msg, int64_t, attacker, "nobody", addr);
+        assert_int_equal(au_send(far, ((query){ .n = i, .reply_to = fake })), AU_OK);
+        if (i % 100 == 99)
+            assert_true(wait_until(all_received, &(sent_at_least){ server, (uint64_t)i + 1 }, WAIT_MS));
+    }
+    assert_true(wait_until(all_received, &(sent_at_least){ server, ADDRESSES }, WAIT_MS));
+    /* c's peer (the oldest idle one) was evicted: the server knows no peer at c's address. */
+    assert_true(stats_of(server).peers_evicted > 0);
+    assert_int_equal(au_node_unanswered(server, au_node_address(c)), 0);
+    ask(c, p, from_c, 3);
+    ask(c, p, from_c, 4);
+    /* Each query reset the count of the peer that answers it: one answer since c last spoke. */
+    assert_int_equal(au_node_unanswered(server, au_node_address(c)), 1);
+    au_probe_free(p);
+    au_node_stop(c);
+    au_node_stop(attacker);
+    au_node_stop(server);
+}
+
 static void plain_datagrams_for_no_live_actor_leave_no_state(void **s) {
     au_node *server;
     assert_int_equal(au_node_start(&(au_node_config){ .max_peers = 16 }, &server), AU_OK);
@@ -840,6 +889,7 @@ int main(void) {
         cmocka_unit_test(a_flood_of_distinct_reply_references_leaves_new_clients_served),
         cmocka_unit_test(colliding_root_ids_cost_no_more_than_random_ones),
         cmocka_unit_test(a_flood_of_reply_addresses_leaves_the_peer_table_open_to_new_peers),
+        cmocka_unit_test(a_client_whose_peer_was_evicted_is_heard_and_answered_again),
         cmocka_unit_test(plain_datagrams_for_no_live_actor_leave_no_state),
         cmocka_unit_test(a_reassembly_flood_stays_within_the_node_budget_and_memory_returns_after),
     };

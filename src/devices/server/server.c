@@ -4,8 +4,9 @@
  *
  * Actors per node, all of the layer "devices":
  *   - the endpoint, registered under cfg.name ("au.devices") with root au_device_up exactly, as
- *     devices address it. It only adds where the datagram came from (au_ctx_origin) and passes
- *     the message on to the shard of its device, locally;
+ *     devices address it. It adds where the datagram came from (au_ctx_origin) and handles the
+ *     message itself under its device's shard's lock when that lock is free (trylock: never
+ *     waits), or else passes it on to that shard's actor, locally;
  *   - cfg.shards shard actors (root ds_msg), each with its part of the device table (the devices
  *     whose id shard_of maps to it), its own polling wheel, ring snapshot, forwarded announces
  *     and stats, under its own lock, so that the shards poll on several workers at once. Shard
@@ -1129,9 +1130,22 @@ static void endpoint_recv(au_ctx *ctx, endpoint_state *self, au_device_up *m) {
         pthread_mutex_unlock(&ds->shards[0].lock);
         return;
     }
+    shard *sh = &ds->shards[shard_of(ds, device_of_up(m))];
+    /* The shard free (its actor between messages): handled here, in this turn, as its actor
+     * would (on_uplink reads the message and copies what it keeps), without the hop through
+     * the shard's mailbox (a copy of the address, an envelope, a turn). The shard busy (its
+     * tick, which holds the lock for a whole sweep): passed on as before, never waited for. An
+     * uplink handled here may overtake one of the same device still queued for the shard, as
+     * two datagrams may overtake each other on the network. */
+    if (pthread_mutex_trylock(&sh->lock) == 0) {
+        ds_uplink u = { .from = { .ptr = from, .len = (uint32_t)n }, .up = *m };
+        on_uplink(sh, &u);
+        pthread_mutex_unlock(&sh->lock);
+        return;
+    }
     ds_msg out = { .tag = ds_msg_uplink, .uplink = { .from = au_str_dup(from, n), .up = *m } };
     if (m->tag == au_device_up_data) out.uplink.up.data.payload = take_bytes(&m->data.payload);
-    au_send(ds->shards[shard_of(ds, device_of_up(m))].local, out);
+    au_send(sh->local, out);
 }
 AU_ACTOR(endpoint_actor, endpoint_state, au_device_up, .recv = endpoint_recv);
 
