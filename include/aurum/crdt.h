@@ -81,6 +81,11 @@ struct au_crdt_type {
     au_err (*join)(void *state, const void *other);
     /** True if a and b are the same lattice element (whatever their internal layout). */
     bool (*equal)(const void *a, const void *b);
+    /** A 64-bit hash of the lattice element: states for which equal() is true give the same
+     *  digest, whatever their history or internal layout (so two replicas can compare states
+     *  without sending them); different states differ but for hash collisions. NULL: the type
+     *  has none (au_share then falls back to sending full states to a member catching up). */
+    uint64_t (*digest)(const void *state);
     /** True if state is bottom (a delta that changes nothing). */
     bool (*is_bottom)(const void *state);
     /** Appends the compact binary encoding of state (or delta) to out. */

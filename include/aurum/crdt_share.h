@@ -65,9 +65,14 @@
  *     sender). m counts them acked and serves deltas from there at once; it still sends its
  *     full state after catchup_delay only if its buffer no longer reaches back that far. The
  *     vouch is re-sent (backing off) while m stays silent, until catchup_delay after the state;
- *     a lost one costs that full state, never data. Limit: vias are raised only by whole groups
- *     and states, so where every member wrote concurrently they often fall short of m's
- *     collected buffer, and m still sends its state (docs/benchmarks.md, "Catching up").
+ *     a lost one costs that full state, never data. Vias are raised only by whole groups and
+ *     states, so where every member wrote concurrently they often fall short of m's collected
+ *     buffer; the vouch therefore also carries the digest of the joiner's state (the type's
+ *     `digest`, aurum/crdt.h). If it equals the digest of m's own state, the joiner's state is
+ *     m's, which holds every delta of m's below m's clock: m counts them all acked and sends no
+ *     state (au_share_stats.vouches_matched). A state that differs (m changed since, or the
+ *     joiner has more) matches nothing and costs only the vias' old behaviour; a type without
+ *     a digest vouches by vias alone (docs/benchmarks.md, "Catching up").
  *   - membership (au_cluster_subscribe): ADDED j → A[j] = 0; REMOVED j → j is dropped from A
  *     (and D may be collected further); mutations made before the node joined are in X and D
  *     and are dispersed as soon as it joins (ALONE/JOINED).
@@ -267,6 +272,9 @@ typedef struct au_share_stats {
                                     the receiver knows the sender) whose source address is no
                                     member's: ignored, not acked; the sender names itself again
                                     after timeout + ack_delay */
+    uint64_t vouches_matched;  /**< vouches from members catching up whose state digest equalled
+                                    this replica's: everything acked to them at once, no full
+                                    state sent (crdt_share.h, "catching up") */
 } au_share_stats;
 
 /** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start on the

@@ -52,7 +52,7 @@
     X(bytes_sent) X(received) X(redundant) X(acks_sent) X(acks_received) X(drops_decode)          \
     X(drops_type) X(drops_too_big) X(drops_invalid) X(drops_untyped) X(pruned)                    \
     X(bytes_received) X(redundant_bytes) X(bytes_forwarded) X(rewinds) X(wire_bytes)           \
-    X(wire_messages) X(acks_again) X(drops_no_id)
+    X(wire_messages) X(acks_again) X(drops_no_id) X(vouches_matched)
 
 struct au_share {
     au_node *node;
@@ -186,6 +186,8 @@ typedef struct sh_state {
     bool cache_whole;                 /* ... nothing was left out for its sender (relied_on) */
     bool changed, changed_local;
     au_nanos vouch_until;     /* we installed a full state: vouch to the silent until then */
+    uint64_t xgen;            /* +1 on every write of X (the digest cache's key) */
+    uint64_t dig, dig_gen;    /* X's digest (vouch_digest) as of xgen dig_gen (0: none yet) */
     uint64_t log_drops;       /* drops logged so far (rate limit) */
 } sh_state;
 
@@ -820,21 +822,36 @@ static void on_acktick(sh_state *s) {
  * m stays silent (no ack, no delta from it), until catchup_delay after our last full state:
  * a lost vouch costs only that full state. Not to a member at our own address (an earlier run
  * of this node). */
+/* X's digest for a vouch (never 0: 0 on the wire means "none"), cached until X changes; 0 if
+ * the type has no digest. */
+static uint64_t vouch_digest(sh_state *s) {
+    if (!s->t->digest) return 0;
+    if (!s->dig || s->dig_gen != s->xgen) {
+        uint64_t d = s->t->digest(s->h->state);
+        s->dig = d ? d : 1;
+        s->dig_gen = s->xgen;
+    }
+    return s->dig;
+}
+
 static void vouch_round(sh_state *s, au_nanos now) {
     if (!s->vouch_until || now >= s->vouch_until) { s->vouch_until = 0; return; }
     bool pending = false;
     for (size_t i = 0; i < s->npeers; i++) {
         sh_peer *q = &s->peers[i];
-        if (q->heard || q->served || !q->rx || strcmp(q->addr, s->addr) == 0) continue;
+        if (q->heard || q->served || strcmp(q->addr, s->addr) == 0) continue;
+        uint64_t dig = vouch_digest(s);
+        if (!q->rx && !dig) continue;
         pending = true;
         if (q->vouch_at > now) continue;
         au_bytes via = make_via_(s, q, true);
-        if (!via.len) continue;
+        if (!via.len && !dig) continue;
         stat_add(&s->h->acks_sent, 1);
-        LOG(AU_LOG_DEBUG, "crdt %s: %016llx vouches to %s for its deltas below %llu", s->cfg.name,
-            (unsigned long long)s->me, q->addr, (unsigned long long)q->rx);
+        LOG(AU_LOG_DEBUG, "crdt %s: %016llx vouches to %s for its deltas below %llu, digest %016llx",
+            s->cfg.name, (unsigned long long)s->me, q->addr, (unsigned long long)q->rx,
+            (unsigned long long)dig);
         send_wire(s, q->ref, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(""),
-            .id = s->me, .base = 0, .clock = 0, .via = via } });
+            .id = s->me, .base = dig, .clock = 0, .via = via } });
         unsigned k = q->vouches < 3 ? q->vouches : 3;
         q->vouches++;
         q->vouch_at = now + (resend_wait(s) << k);
@@ -945,6 +962,7 @@ static void on_delta(sh_state *s, sh_delta *d) {
     if (fresh) {
         pthread_mutex_lock(&s->h->mu);
         au_err e = s->t->join(s->h->state, obj);
+        s->xgen++;
         pthread_mutex_unlock(&s->h->mu);
         if (e != AU_OK) {
             /* X is still valid and at most the join; do not ack, the sender resends */
@@ -1036,10 +1054,20 @@ static void on_ack(sh_state *s, sh_ack *a) {
         if (log_drop(s)) LOG(AU_LOG_WARN, "crdt %s: malformed ack dropped", s->cfg.name);
         return;
     }
-    /* an ack without clock is a vouch (vouch_round): p catching up says what it has of ours */
-    bool vouch = a->clock == 0 && a->base == 0;
+    /* an ack without clock is a vouch (vouch_round): p catching up says what it has of ours,
+     * by its vias and, in base, its state's digest: equal to ours, its X is our X, which holds
+     * every delta of ours below our clock */
+    bool vouch = a->clock == 0;
     if (!vouch) take_ack(s, p, a->base, a->clock, true);
     take_via(s, p, via, nvia, vouch);
+    if (vouch && a->base && a->base == vouch_digest(s)) {
+        LOG(AU_LOG_DEBUG, "crdt %s: %016llx: %s has our state (digest %016llx): acked to %llu",
+            s->cfg.name, (unsigned long long)s->me, p->addr, (unsigned long long)a->base,
+            (unsigned long long)s->clock);
+        stat_add(&s->h->vouches_matched, 1);
+        p->vouched = true;
+        take_ack(s, p, 0, s->clock, false);
+    }
 }
 
 /* Member p vouches for what it has: ours (an ack, whoever brought them to it) and others'.
@@ -1096,6 +1124,7 @@ static void on_mutate(sh_state *s, sh_mut *m) {
         e = m->tramp(m->fn, s->h->state, delta, s->me, m->arg.ptr, m->arg.len);
     else
         e = ((au_share_mutator)m->fn)(s->h->state, delta, s->me, m->arg.ptr, m->arg.len);
+    s->xgen++;
     pthread_mutex_unlock(&s->h->mu);
     if (e != AU_OK) {
         stat_add(&s->h->mutations_failed, 1);
@@ -1195,6 +1224,7 @@ static void run_prunes(sh_state *s) {
         if (s->t->prune_once && !delta) continue;
         pthread_mutex_lock(&s->h->mu);
         au_err e = s->t->prune(s->h->state, delta, id, s->me);
+        s->xgen++;
         pthread_mutex_unlock(&s->h->mu);
         if (e != AU_OK) {
             LOG(AU_LOG_WARN, "crdt %s: pruning member %016llx failed (%d)", s->cfg.name,
