@@ -346,16 +346,18 @@ static void catch_up_n(long n, au_share_selector sel) {
         sleep_ms(1);
     double el = secs() - t0;
     while (secs() - t0 < 1.2) sleep_ms(10); /* 3 × the default catchup_delay */
-    uint64_t states = 0;
+    uint64_t states = 0, matched = 0;
     for (int i = 0; i < N - 1; i++) {
         au_share_stats st;
         au_share_stats_get(w.sh[i], &st);
         states += st.states_sent - before[i];
+        matched += st.vouches_matched;
     }
     printf("  a %dth node catching up on the ORSet of %ld elements held by %d (%s): %.3f s from its "
-           "start, %llu full states sent to it by 1.2 s (2 from its ring managers; at most %d)\n",
+           "start, %llu full states sent to it by 1.2 s (2 from its ring managers; at most %d); "
+           "%llu of the others took its vouch by digest\n",
            N, n, N - 1, sel == AU_SHARE_ALL ? "All" : "OutOfDate", el, (unsigned long long)states,
-           N - 1);
+           N - 1, (unsigned long long)matched);
     stop(&w);
 }
 

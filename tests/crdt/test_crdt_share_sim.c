@@ -895,7 +895,7 @@ static uint64_t cu_states(sw *w, int i) {
 /* What one catch-up cost: full states sent to the catcher-up before catchup_delay (all of them,
  * by its ring managers), and until catchup_delay had passed twice: in all, and by the replicas
  * that are not its ring managers. */
-typedef struct cu_cost { uint64_t before, after, others; int strangers, senders; } cu_cost;
+typedef struct cu_cost { uint64_t before, after, others, matched; int strangers, senders; } cu_cost;
 
 /* Node i (on `bind`, or port 0) starts, joins and catches up while the others' buffers are
  * collected: before catchup_delay only its ring managers send it full states, and it reaches
@@ -904,8 +904,14 @@ typedef struct cu_cost { uint64_t before, after, others; int strangers, senders;
 static cu_cost cu_catch_up(sw *w, int i, const char *bind, const au_cluster_config *cc,
                            const au_share_config *sc, uint64_t want, double loss,
                            const char *what) {
-    uint64_t before[CU_N];
+    uint64_t before[CU_N], matched[CU_N] = { 0 };
     for (int k = 0; k < CU_N; k++) before[k] = w->node[k] && k != i ? cu_states(w, k) : 0;
+    for (int k = 0; k < CU_N; k++) {
+        if (!w->node[k] || k == i) continue;
+        au_share_stats st;
+        au_share_stats_get(w->sh[k], &st);
+        matched[k] = st.vouches_matched;
+    }
     w->node[i] = NULL;
     assert_int_equal(au_node_start(&(au_node_config){ .driver = w->drv, .workers = 1, .no_spin = true,
                                                       .bind = bind }, &w->node[i]), AU_OK);
@@ -963,9 +969,16 @@ static cu_cost cu_catch_up(sw *w, int i, const char *bind, const au_cluster_conf
         r.after += cu_states(w, k) - before[k];
         if (!manager[k]) r.others += cu_states(w, k) - before[k];
     }
-    fprintf(stderr, "  %s: %llu full states in all by %.1f s, %llu of them from the %d others\n",
+    for (int k = 0; k < CU_N; k++) {
+        if (!w->node[k] || k == i) continue;
+        au_share_stats st;
+        au_share_stats_get(w->sh[k], &st);
+        r.matched += st.vouches_matched - matched[k];
+    }
+    fprintf(stderr, "  %s: %llu full states in all by %.1f s, %llu of them from the %d others; "
+            "%llu vouches taken by digest\n",
             what, (unsigned long long)r.after, (double)(au_sim_now(w->sim) - t0) / 1e9,
-            (unsigned long long)r.others, CU_N - 1 - CU_R);
+            (unsigned long long)r.others, CU_N - 1 - CU_R, (unsigned long long)r.matched);
     return r;
 }
 
