@@ -232,6 +232,8 @@ static void bytes_per_update(kind k, bool concurrent, int per_node, au_share_sel
     double t0 = secs();
     b0 = wire_bytes(&w);
     payload p0 = payload_bytes(&w);
+    au_share_stats d0[N];
+    for (int i = 0; i < N; i++) au_share_stats_get(w.sh[i], &d0[i]);
     uint64_t m0, m1, s0 = share_wire(&w, &m0);
     uint64_t ideal_bytes = 0;
     for (int s = 0; s < per_node; s++) {
@@ -270,6 +272,18 @@ static void bytes_per_update(kind k, bool concurrent, int per_node, au_share_sel
            (double)(p1.sent - p0.sent) / deliveries, (double)(p1.fwd - p0.fwd) / deliveries,
            p1.recv > p0.recv ? 100.0 * (double)(p1.redundant - p0.redundant) /
                                    (double)(p1.recv - p0.recv) : 0.0);
+    if (getenv("AU_BENCH_DETAIL"))
+        for (int i = 0; i < N; i++) {
+            au_share_stats a;
+            au_share_stats_get(w.sh[i], &a);
+#define D_(f) (unsigned long long)(a.f - d0[i].f)
+            printf("      node %d: messages %llu (%llu B), groups %llu, states %llu, acks %llu, "
+                   "payload %llu B (forwarded %llu), received %llu (%llu redundant, %llu B of "
+                   "%llu)\n", i, D_(wire_messages), D_(wire_bytes), D_(deltas_sent),
+                   D_(states_sent), D_(acks_sent), D_(bytes_sent), D_(bytes_forwarded),
+                   D_(received), D_(redundant), D_(redundant_bytes), D_(bytes_received));
+#undef D_
+        }
     stop(&w);
 }
 
