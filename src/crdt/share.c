@@ -438,6 +438,17 @@ static void via_put(uint8_t *tmp, size_t *n, sh_peer *p, const sh_peer *q) {
     kn_raise(p->told, q->id, q->rx);
 }
 
+/* An ack for p's deltas [*base, *clock) about to leave (alone or riding), folded with our rx
+ * of p (X ⊒ the join of p's deltas below rx): once rx reaches base we have every delta of p's
+ * below max(clock, rx) outright, so the ack becomes that, unconditional (base 0: one byte), and
+ * p's own via entry, which would say the same, is not sent (its told is raised). */
+static void ack_fold(sh_peer *p, uint64_t *base, uint64_t *clock) {
+    if (!*clock || p->rx < *base) return;
+    *base = 0;
+    if (p->rx > *clock) *clock = p->rx;
+    kn_raise(p->told, p->id, *clock);
+}
+
 /* The vias for p: the members whose deltas we have further than we last told p (at most
  * VIA_MAX; the rest go with a later send). An entry for p itself tells p how far we have its
  * deltas, whoever brought them. Layout: count (1 byte), then per entry the id (8 bytes, little
@@ -530,6 +541,7 @@ static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, uint
     stat_add(full ? &s->h->states_sent : &s->h->deltas_sent, 1);
     /* an ack waiting for p rides along (it covers every delta of p's received since the last) */
     uint64_t ab = p->ack_base, ac = p->ack_clock;
+    ack_fold(p, &ab, &ac);
     if (ac) stat_add(&s->h->acks_sent, 1);
     if (ac > p->acked_to) p->acked_to = ac;
     p->ack_base = p->ack_clock = 0;
@@ -760,6 +772,7 @@ static void send_ack(sh_state *s, sh_wire_ref to, sh_peer *p, uint64_t base, uin
 
 static void flush_ack(sh_state *s, sh_peer *p) {
     if (!p->ack_clock) return;
+    ack_fold(p, &p->ack_base, &p->ack_clock);
     if (p->ack_clock > p->acked_to) p->acked_to = p->ack_clock;
     send_ack(s, p->ref, p, p->ack_base, p->ack_clock);
     p->ack_base = p->ack_clock = 0;
