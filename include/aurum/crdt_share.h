@@ -23,7 +23,8 @@
  *     is answered too) with sender clock k: d' = d ∖ X (delta_minus: what X lacks); if d' is not
  *     bottom, X ⊔= d', D[c++] = d' (so it is passed on: transitive dispersal; when the sender is a
  *     live member, which sends it to everyone itself until acked: with ALL not at all, with
- *     OUT_OF_DATE only in this replica's next `amount` groups, unless `forward_all`); then ack k to
+ *     OUT_OF_DATE only in this replica's next `pushes` groups, none by default, unless
+ *     `forward_all`); then ack k to
  *     the sender: a member within `ack_delay`, riding on the next delta to it if one leaves by
  *     then, else alone (one ack covers every delta received from it meanwhile), but at once
  *     when d brought nothing new and ends where this replica had acked already (a re-send: the
@@ -193,11 +194,18 @@ typedef struct au_share_config {
                                          follows the actor turn (lowest latency, most bytes) */
     bool forward_all;               /**< OUT_OF_DATE: a delta received from a live member goes
                                          to every peer that has not acked it, as in the
-                                         reference algorithm (transitive dispersal: fastest
-                                         spread in large clusters, 2–3× the bytes); default
-                                         false: it goes only in this replica's next `amount`
-                                         groups, and its origin, which sends it to every member
-                                         until acked, delivers the rest */
+                                         reference algorithm (transitive dispersal, 2–3× the
+                                         bytes); default false: only in this replica's next
+                                         `pushes` groups, and its origin, which sends it to
+                                         every member until acked, delivers the rest */
+    unsigned pushes;                /**< OUT_OF_DATE without forward_all: in how many of this
+                                         replica's next delta groups a delta received from a
+                                         live member is passed on (an epidemic push); default
+                                         0, at most 16. Measured in simulation (6–24 nodes, one
+                                         writer or all, amount 1; docs/benchmarks.md,
+                                         "Pushes"), one push each cost 2.2× the bytes for a
+                                         mean delivery latency 3–27 % lower, the worst one
+                                         unchanged: the origin serves every member anyway */
 } au_share_config;
 
 /** coalesce: no window; each actor turn's changes leave at once in their own round. */

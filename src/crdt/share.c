@@ -245,7 +245,7 @@ static void push_delta(sh_state *s, void *d, uint64_t origin, uint64_t src_clock
             s->cfg.name);
         return;
     }
-    unsigned pushes = origin && s->cfg.selector == AU_SHARE_OUT_OF_DATE ? s->cfg.amount : 0;
+    unsigned pushes = origin && s->cfg.selector == AU_SHARE_OUT_OF_DATE ? s->cfg.pushes : 0;
     if (pushes > PUSH_MAX) pushes = PUSH_MAX;
     s->buf[s->start + buffered(s)] = (sh_dent){ d, origin, src_clock, pushes };
     s->clock++;
@@ -568,9 +568,9 @@ static void send_full(sh_state *s, sh_peer *p, au_nanos now) {
 /* A delta received from a member is not forwarded to every peer: that member sends it to every
  * member itself and re-sends until each one acks, so a forwarded copy would cross the wire only
  * to be found redundant (it was ~4/5 of the All traffic in a 6-node mesh, and 2/3 of
- * OUT_OF_DATE's payload). Under All it is not forwarded at all; under OUT_OF_DATE it goes in
- * the next `amount` groups this replica sends (pushes: one epidemic push per replica, so a
- * change spreads in about log N rounds, not N / amount), then no more. Deltas whose sender is
+ * OUT_OF_DATE's payload). Under All it is not forwarded at all; under OUT_OF_DATE only in the
+ * next `pushes` groups this replica sends (default 0: an epidemic push cost twice the bytes for
+ * 3-27 % lower latency at 6-24 nodes, docs/benchmarks.md, "Pushes"). Deltas whose sender is
  * not (or no longer) a member are forwarded as before. If a sender we relied on is removed
  * before it reached everyone, a peer that acked past one of its deltas may lack it: on_update
  * then rewinds such peers (rewind_for: to the first delta left out while it is buffered, else to

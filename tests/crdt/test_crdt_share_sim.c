@@ -15,8 +15,9 @@
  *  - under concurrent updates, held acks ride on deltas: far fewer messages than acking each
  *    delta at once; coalescing sends one group per peer for the changes of its window;
  *  - OUT_OF_DATE on 6 nodes, ORSet adds and removes from every node: a received delta is
- *    forwarded in `amount` groups only (far fewer bytes forwarded and received redundant than
- *    with forward_all), and every replica still converges to the add-wins result;
+ *    forwarded in `pushes` groups only (none by default; far fewer bytes forwarded and received
+ *    redundant than with forward_all), and every replica still converges to the add-wins
+ *    result;
  *  - a member's re-send of deltas already acked (the ack was lost) is acked at once, not held.
  *  - catching up: a late joiner, and a member that failed and came back on the same port, get
  *    full states only from their ring managers until catchup_delay, and reach the exact value,
@@ -792,7 +793,7 @@ static bool orset_all(void *arg) {
 
 typedef struct fwd_run { uint64_t sent, forwarded, received, redundant, redundant_bytes; bool ok; } fwd_run;
 
-static fwd_run ood_orset_rounds(bool forward_all) {
+static fwd_run ood_orset_rounds(bool forward_all, unsigned pushes) {
     static sw w;
     au_sim *sim;
     assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 21 }, &sim), AU_OK);
@@ -800,7 +801,8 @@ static fwd_run ood_orset_rounds(bool forward_all) {
     enum { M = 6, ROUNDS = 30 };
     for (int i = 0; i < M; i++) sw_node(&w, i);
     au_cluster_config cc = { .no_leave_on_stop = true };
-    au_share_config sc = { .name = "set", .amount = 1, .forward_all = forward_all };
+    au_share_config sc = { .name = "set", .amount = 1, .forward_all = forward_all,
+                           .pushes = pushes };
     for (int i = 0; i < M; i++) sw_start(&w, i, &cc, &au_orset_type, &sc);
     sim_until(&w, always_false, NULL, AU_SEC(3)); /* joined */
     fwd_run f = { 0 };
@@ -837,22 +839,33 @@ static fwd_run ood_orset_rounds(bool forward_all) {
     return f;
 }
 
-static void out_of_date_forwards_a_received_delta_in_amount_groups_only(void **st) {
+static void fwd_print(const char *what, const fwd_run *f) {
+    fprintf(stderr, "  %s: %llu B sent (%llu forwarded), %llu received, %llu redundant (%llu "
+            "deltas)\n", what, (unsigned long long)f->sent, (unsigned long long)f->forwarded,
+            (unsigned long long)f->received, (unsigned long long)f->redundant_bytes,
+            (unsigned long long)f->redundant);
+}
+
+/* forward_all, one push (pushes = 1) and the default (none): each converges to the add-wins
+ * result, and each step down sends fewer bytes; the default forwards nothing here (every
+ * origin is a live member and delivers its own). */
+static void out_of_date_forwards_a_received_delta_in_pushes_groups_only(void **st) {
     (void)st;
-    fwd_run all = ood_orset_rounds(true);
-    fwd_run push = ood_orset_rounds(false); /* the default */
-    fprintf(stderr, "  forward_all: %llu B sent (%llu forwarded), %llu received, %llu redundant "
-            "(%llu deltas); default: %llu B sent (%llu forwarded), %llu received, %llu redundant "
-            "(%llu deltas)\n", (unsigned long long)all.sent, (unsigned long long)all.forwarded,
-            (unsigned long long)all.received, (unsigned long long)all.redundant_bytes,
-            (unsigned long long)all.redundant, (unsigned long long)push.sent,
-            (unsigned long long)push.forwarded, (unsigned long long)push.received,
-            (unsigned long long)push.redundant_bytes, (unsigned long long)push.redundant);
+    fwd_run all = ood_orset_rounds(true, 0);
+    fwd_run push = ood_orset_rounds(false, 1);
+    fwd_run none = ood_orset_rounds(false, 0); /* the default */
+    fwd_print("forward_all", &all);
+    fwd_print("one push", &push);
+    fwd_print("default (no push)", &none);
     assert_true(all.ok);
     assert_true(push.ok); /* the add-wins result everywhere: removes not resurrected */
+    assert_true(none.ok);
     assert_true(push.sent * 3 < all.sent * 2);
     assert_true(push.forwarded * 2 < all.forwarded);
     assert_true(push.redundant_bytes * 2 < all.redundant_bytes);
+    assert_true(none.sent < push.sent);
+    assert_true(none.forwarded == 0); /* every origin is a live member: it delivers its own */
+    assert_true(none.redundant_bytes < push.redundant_bytes);
 }
 
 /* ---- catching up: a late joiner and a returning member -------------------------------------- */
@@ -1083,7 +1096,7 @@ int main(void) {
         cmocka_unit_test(acks_ride_on_deltas_and_cover_several),
         cmocka_unit_test(coalesce_sends_one_group_for_the_changes_of_its_window),
         cmocka_unit_test(a_resent_delta_already_acked_is_acked_at_once),
-        cmocka_unit_test(out_of_date_forwards_a_received_delta_in_amount_groups_only),
+        cmocka_unit_test(out_of_date_forwards_a_received_delta_in_pushes_groups_only),
         cmocka_unit_test(a_joiner_and_a_returning_member_catch_up_from_their_ring_managers),
         cmocka_unit_test(catching_up_under_thirty_percent_loss),
         cmocka_unit_test(hundred_nodes_pncounter_and_ormap_with_loss_and_a_healed_partition),
