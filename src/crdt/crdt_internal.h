@@ -318,9 +318,21 @@ bool dots_unique(uint64_t *d, uint32_t n);
 
 /* XXH3-64 of n bytes with a seed. */
 uint64_t crdt_hash_bytes(const void *p, size_t n, uint64_t seed);
-/* XXH3-64 of n (at most CRDT_HASH_MAX_WORDS) words as little-endian bytes. */
-#define CRDT_HASH_MAX_WORDS 6
-uint64_t crdt_hash_words(const uint64_t *w, unsigned n);
+/* A 64-bit hash of n words, in order: MurmurHash64A's steps on whole words (arithmetic only,
+ * so the same on every platform; one multiply per word on the dependency chain, which matters
+ * at three hashes per ORSet element), with its final avalanche. */
+static inline uint64_t crdt_hash_words(const uint64_t *w, unsigned n) {
+    const uint64_t m = 0xC6A4A7935BD1E995ull;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * m);
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t k = w[i] * m;
+        k ^= k >> 47;
+        h = (h ^ (k * m)) * m;
+    }
+    h ^= h >> 47;
+    h *= m;
+    return h ^ (h >> 47);
+}
 static inline uint64_t crdt_hash3(uint64_t a, uint64_t b, uint64_t c) {
     uint64_t w[] = { a, b, c };
     return crdt_hash_words(w, 3);
@@ -332,7 +344,9 @@ enum {
     CRDT_DOM_ELEM, CRDT_DOM_KEY, CRDT_DOM_TYPE, CRDT_DOM_OBJ, CRDT_DOM_OOM,
 };
 /* A dot by (replica id, counter): the same in every state's numbering. */
-uint64_t crdt_hash_dot(const crdt_cctx *c, uint64_t dot);
+static inline uint64_t crdt_hash_dot(const crdt_cctx *c, uint64_t dot) {
+    return crdt_hash3(CRDT_DOM_DOT, c->ids[dot_ridx(dot)], dot_ctr(dot));
+}
 /* The digest of a state-mode context: equal for contexts cctx_equal finds equal. */
 uint64_t cctx_digest(const crdt_cctx *c);
 

@@ -1,30 +1,19 @@
-/* digest.c — the hashing behind every CRDT's digest (au_crdt_type.digest): byte strings and
- * fixed words through XXH3-64, dots by replica id, and the causal context.
+/* digest.c — the hashing behind every CRDT's digest (au_crdt_type.digest): byte strings through
+ * XXH3-64, and the causal context (the word and dot hashes are inline in crdt_internal.h).
  *
  * Relies on xxHash and crdt_internal.h. A digest must be the same for equal lattice elements
  * whatever their layout and on every platform (replicas on different machines compare them), so
- * words are hashed as little-endian bytes, dots by (replica id, counter) and never by the local
- * replica index, and sets and maps add their entries' hashes modulo 2^64 (entries are distinct,
- * so the sum does not depend on the order a table is walked in) before the count and a type tag
- * are mixed in. Nothing here allocates. */
+ * byte strings go through XXH3-64 (endian-independent), fixed words through arithmetic only,
+ * dots by (replica id, counter) and never by the local replica index, and sets and maps add
+ * their entries' hashes modulo 2^64 (entries are distinct, so the sum does not depend on the
+ * order a table is walked in) before the count and a type tag are mixed in. Each type's digest
+ * hashes exactly what its equal() compares. Nothing here allocates. */
 #include <xxhash.h>
 
 #include "crdt_internal.h"
 
 uint64_t crdt_hash_bytes(const void *p, size_t n, uint64_t seed) {
     return XXH3_64bits_withSeed(n ? p : "", n, seed);
-}
-
-uint64_t crdt_hash_words(const uint64_t *w, unsigned n) {
-    uint8_t b[8 * CRDT_HASH_MAX_WORDS];
-    if (n > CRDT_HASH_MAX_WORDS) n = CRDT_HASH_MAX_WORDS;
-    for (unsigned i = 0; i < n; i++)
-        for (unsigned k = 0; k < 8; k++) b[8 * i + k] = (uint8_t)(w[i] >> (8 * k));
-    return XXH3_64bits(b, 8 * (size_t)n);
-}
-
-uint64_t crdt_hash_dot(const crdt_cctx *c, uint64_t dot) {
-    return crdt_hash3(CRDT_DOM_DOT, c->ids[dot_ridx(dot)], dot_ctr(dot));
 }
 
 /* What cctx_equal compares: every replica's counter where it is not 0 (a replica known with

@@ -107,6 +107,7 @@ static uint64_t lwwmap_digest(const void *v) {
     const au_lwwmap *m = v;
     uint64_t sum = 0;
     for (uint32_t i = 0; i < m->tab.cap; i++) {
+        if (i + 8 < m->tab.cap) ktab_prefetch_key(&m->tab, i + 8);
         if (!ktab_used(&m->tab, i)) continue;
         entry e;
         size_t klen;

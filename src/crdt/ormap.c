@@ -190,6 +190,7 @@ static uint64_t ormap_digest(const void *v) {
     const au_ormap *m = v;
     uint64_t sum = 0;
     for (uint32_t i = 0; i < m->tab.cap; i++) {
+        if (i + 8 < m->tab.cap) ktab_prefetch_key(&m->tab, i + 8);
         if (!ktab_used(&m->tab, i)) continue;
         size_t len;
         const uint8_t *key = ktab_key(&m->tab, i, &len);

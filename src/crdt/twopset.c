@@ -73,6 +73,7 @@ static uint64_t twopset_digest(const void *v) {
     const au_twopset *s = v;
     uint64_t sum = 0;
     for (uint32_t i = 0; i < s->tab.cap; i++) {
+        if (i + 8 < s->tab.cap) ktab_prefetch_key(&s->tab, i + 8);
         if (!ktab_used(&s->tab, i)) continue;
         size_t len;
         const uint8_t *e = ktab_key(&s->tab, i, &len);
