@@ -85,9 +85,9 @@ struct au_crdt_type {
      *  digest, whatever their history or internal layout (so two replicas can compare states
      *  without sending them); different states differ but for hash collisions. NULL: the type
      *  has none (au_share then falls back to sending full states to a member catching up).
-     *  Built-in types: the same on every platform and version of this format (replicas on
-     *  different machines compare them); one pass over the state, no sorting, no allocation for
-     *  a state: about 4 ms (40 ns per element) for a 100,000-element ORSet of 16-byte elements
+     *  Built-in types: the same on every platform (replicas on different machines compare
+     *  them; tests/crdt/test_crdt_digest.c pins some values); one pass over the state, no
+     *  sorting, no allocation for a state: about 4 ms (40 ns per element) for a 100,000-element ORSet of 16-byte elements
      *  (bench/crdt/crdt_bench.c, AMD EPYC). A delta accumulator is first normalized into a
      *  temporary state, as equal() does; should that allocation fail, the digest is a value of
      *  that call alone, which matches no other digest but by collision. Compare digests of
