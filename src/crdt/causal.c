@@ -4,6 +4,7 @@
  * Relies on each type's au_crdt_causal_ operations (crdt_internal.h) for its store, and on
  * context.c for contexts. A top-level object owns its context; ORMap values share the map's and
  * are never passed here. */
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "crdt_internal.h"
@@ -128,6 +129,33 @@ bool au_crdt_causal_equal_(const void *a, const void *b) {
     bool eq = cobj_ops(a)->equal(a, b, &x);
     xlat_free(&x);
     return eq;
+}
+
+/* The type as equal() tells types apart: the store's tag, and for a map its values' (nested). */
+static uint64_t type_digest(const au_crdt_type *t) {
+    uint64_t h = CRDT_DOM_TYPE;
+    for (; t; t = t->param) h = crdt_hash3(CRDT_DOM_TYPE, h, t->causal_ ? t->causal_->tag : 0);
+    return h;
+}
+
+/* What au_crdt_causal_equal_ compares: in state mode the context and the live store; a delta
+ * is first normalized, as equal() does (the one allocation; see au_crdt_type.digest). */
+uint64_t au_crdt_causal_digest_(const void *s) {
+    const crdt_cobj *o = s;
+    if (o->ctx->delta) {
+        void *n = normalized(s);
+        if (!n) { /* a value of this call alone: it matches nothing but by collision */
+            static _Atomic uint64_t calls;
+            uint64_t w[] = { CRDT_DOM_OOM, ++calls, (uint64_t)(uintptr_t)s };
+            return crdt_hash_words(w, 3);
+        }
+        uint64_t d = au_crdt_causal_digest_(n);
+        causal_free(n);
+        return d;
+    }
+    uint64_t w[] = { CRDT_DOM_OBJ, type_digest(o->type), cctx_digest(o->ctx),
+                     o->type->causal_->digest(s) };
+    return crdt_hash_words(w, 4);
 }
 
 bool au_crdt_causal_is_bottom_(const void *s) { return cval_empty(s) && !cctx_knows(cobj_ctx(s)); }

@@ -314,6 +314,42 @@ bool dots_has(const uint64_t *d, uint32_t n, uint64_t x);
 /* Sorts and checks for duplicates (decoders reject them). */
 bool dots_unique(uint64_t *d, uint32_t n);
 
+/* ---- digests (digest.c) ------------------------------------------------------------------- */
+
+/* XXH3-64 of n bytes with a seed. */
+uint64_t crdt_hash_bytes(const void *p, size_t n, uint64_t seed);
+/* A 64-bit hash of n words, in order: MurmurHash64A's steps on whole words (arithmetic only,
+ * so the same on every platform; one multiply per word on the dependency chain, which matters
+ * at three hashes per ORSet element), with its final avalanche. */
+static inline uint64_t crdt_hash_words(const uint64_t *w, unsigned n) {
+    const uint64_t m = 0xC6A4A7935BD1E995ull;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * m);
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t k = w[i] * m;
+        k ^= k >> 47;
+        h = (h ^ (k * m)) * m;
+    }
+    h ^= h >> 47;
+    h *= m;
+    return h ^ (h >> 47);
+}
+static inline uint64_t crdt_hash3(uint64_t a, uint64_t b, uint64_t c) {
+    uint64_t w[] = { a, b, c };
+    return crdt_hash_words(w, 3);
+}
+/* Domain words, so that equal sums of different kinds of entries do not meet (type tags, the
+ * CRDT_TAG_* values, are the others). */
+enum {
+    CRDT_DOM_DOT = 0x100, CRDT_DOM_VV, CRDT_DOM_CLOUD, CRDT_DOM_CTX, CRDT_DOM_ENTRY,
+    CRDT_DOM_ELEM, CRDT_DOM_KEY, CRDT_DOM_TYPE, CRDT_DOM_OBJ, CRDT_DOM_OOM,
+};
+/* A dot by (replica id, counter): the same in every state's numbering. */
+static inline uint64_t crdt_hash_dot(const crdt_cctx *c, uint64_t dot) {
+    return crdt_hash3(CRDT_DOM_DOT, c->ids[dot_ridx(dot)], dot_ctr(dot));
+}
+/* The digest of a state-mode context: equal for contexts cctx_equal finds equal. */
+uint64_t cctx_digest(const crdt_cctx *c);
+
 /* ---- causal objects ------------------------------------------------------------------------ */
 
 typedef struct au_crdt_causal_ crdt_causal_ops;
@@ -340,6 +376,9 @@ struct au_crdt_causal_ {
     au_err (*clear)(void *v, void *dv);
     /* Live stores equal (x: dst = a, src = b). Tombs are not compared (see causal.c). */
     bool (*equal)(const void *a, const void *b, crdt_xlat *x);
+    /* The digest of v's live store (dots by replica id through v's context, which is the map's
+     * inside an ORMap): equal for stores equal() finds equal. State mode only; no allocation. */
+    uint64_t (*digest)(const void *v);
     au_err (*encode)(const void *v, au_buf *out);
     au_err (*decode)(void *v, crdt_rd *r);
     /* Redundancy removal on the store of d (x: dst = d, src = s; s NULL: empty store). */
@@ -367,6 +406,7 @@ static inline bool cval_empty(const void *v) {
     {                                                                                              \
         .name = (text), .create = au_crdt_causal_create_, .free = au_crdt_causal_free_,          \
         .join = au_crdt_causal_join_, .equal = au_crdt_causal_equal_,                             \
+        .digest = au_crdt_causal_digest_,                                                          \
         .is_bottom = au_crdt_causal_is_bottom_, .encode = au_crdt_causal_encode_,                 \
         .decode = au_crdt_causal_decode_, .copy = au_crdt_causal_copy_,                           \
         .delta_minus = au_crdt_causal_delta_minus_, .prune = au_crdt_causal_prune_,               \
@@ -400,6 +440,7 @@ bool dotfun_has_tombs(const void *v);
 au_err dotfun_join(void *dst, const void *src, crdt_xlat *x);
 au_err dotfun_clear(void *v, void *dv);
 bool dotfun_equal(const void *a, const void *b, crdt_xlat *x);
+uint64_t dotfun_digest(const void *v);
 au_err dotfun_encode(const void *v, au_buf *out);
 au_err dotfun_decode(void *v, crdt_rd *r);
 au_err dotfun_minus(void *d, const void *s, crdt_xlat *x);
@@ -420,7 +461,8 @@ au_err counter_fold(void *v, void *dv, uint32_t departed, uint64_t self);
     {                                                                                              \
         .tag = (tag_), .create = dotfun_create, .free = dotfun_free, .has_live = dotfun_has_live, \
         .has_tombs = dotfun_has_tombs, .join = dotfun_join, .clear = dotfun_clear,                \
-        .equal = dotfun_equal, .encode = dotfun_encode, .decode = dotfun_decode,                  \
+        .equal = dotfun_equal, .digest = dotfun_digest, .encode = dotfun_encode,                 \
+        .decode = dotfun_decode,                                                                   \
         .minus = dotfun_minus, .map_dots = dotfun_map_dots, .fold = (fold_),                     \
         .memory = dotfun_memory                                                                    \
     }

@@ -301,6 +301,18 @@ bool dotfun_equal(const void *a, const void *b, crdt_xlat *x) {
     return true;
 }
 
+/* What dotfun_equal compares: every live entry's dot (by replica id), a, b and bytes. */
+uint64_t dotfun_digest(const void *v) {
+    const crdt_dotfun *f = v;
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < f->n; i++) {
+        const crdt_dfe *e = &f->e[i];
+        uint64_t w[] = { CRDT_DOM_ENTRY, crdt_hash_dot(f->h.ctx, e->dot), e->a, e->b, e->len };
+        sum += crdt_hash_bytes(e->bytes, e->len, crdt_hash_words(w, 5));
+    }
+    return crdt_hash3(f->h.type->causal_->tag, f->n, sum);
+}
+
 /* Layout: n, then per entry its dot and payload; in delta mode ntomb and the tombs. */
 au_err dotfun_encode(const void *v, au_buf *out) {
     const crdt_dotfun *f = v;

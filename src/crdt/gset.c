@@ -51,6 +51,20 @@ static bool gset_equal(const void *va, const void *vb) {
     return true;
 }
 
+/* What gset_equal compares: the elements (summed: order-independent). */
+static uint64_t gset_digest(const void *v) {
+    const au_gset *s = v;
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < s->tab.cap; i++) {
+        if (i + 8 < s->tab.cap) ktab_prefetch_key(&s->tab, i + 8);
+        if (!ktab_used(&s->tab, i)) continue;
+        size_t len;
+        const uint8_t *e = ktab_key(&s->tab, i, &len);
+        sum += crdt_hash_bytes(e, len, crdt_hash3(CRDT_DOM_ELEM, len, 0));
+    }
+    return crdt_hash3(CRDT_TAG_GSET, s->tab.n, sum);
+}
+
 static bool gset_is_bottom(const void *v) { return ((const au_gset *)v)->tab.n == 0; }
 
 /* Layout: tag, n, the elements. */
@@ -112,7 +126,7 @@ static au_err gset_delta_minus(void *delta, const void *state) {
 
 const au_crdt_type au_gset_type = {
     .name = "au.gset.1", .create = gset_create, .free = gset_free, .join = gset_join,
-    .equal = gset_equal, .is_bottom = gset_is_bottom, .encode = gset_encode,
+    .equal = gset_equal, .digest = gset_digest, .is_bottom = gset_is_bottom, .encode = gset_encode,
     .decode = gset_decode, .copy = gset_copy, .delta_minus = gset_delta_minus,
     .prune = crdt_prune_nothing, .prune_once = false,
 };

@@ -102,6 +102,25 @@ static bool lwwmap_equal(const void *va, const void *vb) {
     return true;
 }
 
+/* What lwwmap_equal compares: every key (removed ones too) with its write under lww_cmp. */
+static uint64_t lwwmap_digest(const void *v) {
+    const au_lwwmap *m = v;
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < m->tab.cap; i++) {
+        if (i + 8 < m->tab.cap) ktab_prefetch_key(&m->tab, i + 8);
+        if (!ktab_used(&m->tab, i)) continue;
+        entry e;
+        size_t klen;
+        entry_at(m, i, &e);
+        const uint8_t *key = ktab_key(&m->tab, i, &klen);
+        uint64_t w[] = { CRDT_DOM_KEY, e.ts, e.replica, e.present, e.len,
+                         crdt_hash_bytes(e.value, e.len, CRDT_DOM_ENTRY) };
+        sum += crdt_hash_bytes(key, klen, crdt_hash_words(w, 6));
+    }
+    uint64_t w[] = { CRDT_TAG_LWWMAP, m->tab.n, m->npresent, sum };
+    return crdt_hash_words(w, 4);
+}
+
 static bool lwwmap_is_bottom(const void *v) { return ((const au_lwwmap *)v)->tab.n == 0; }
 
 /* Layout: tag, n, then per key: key, timestamp, replica (8 bytes), present, value if present. */
@@ -183,7 +202,8 @@ static au_err lwwmap_delta_minus(void *delta, const void *state) {
 
 const au_crdt_type au_lwwmap_type = {
     .name = "au.lwwmap.1", .create = lwwmap_create, .free = lwwmap_free, .join = lwwmap_join,
-    .equal = lwwmap_equal, .is_bottom = lwwmap_is_bottom, .encode = lwwmap_encode,
+    .equal = lwwmap_equal, .digest = lwwmap_digest, .is_bottom = lwwmap_is_bottom,
+    .encode = lwwmap_encode,
     .decode = lwwmap_decode, .copy = lwwmap_copy, .delta_minus = lwwmap_delta_minus,
     .prune = crdt_prune_nothing, .prune_once = false,
 };

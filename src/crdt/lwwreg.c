@@ -48,6 +48,12 @@ static au_err lwwreg_join(void *dst, const void *src) {
 }
 
 static bool lwwreg_equal(const void *a, const void *b) { return order(a, b) == 0; }
+/* What lwwreg_equal compares (lww_cmp): timestamp, replica, whether written, the value. */
+static uint64_t lwwreg_digest(const void *v) {
+    const au_lwwreg *r = v;
+    uint64_t w[] = { CRDT_TAG_LWWREG, r->ts, r->replica, r->has, r->len };
+    return crdt_hash_bytes(r->value, r->len, crdt_hash_words(w, 5));
+}
 static bool lwwreg_is_bottom(const void *v) { return !((const au_lwwreg *)v)->has; }
 
 /* Layout: tag, has; if has: timestamp, replica (8 bytes), value. */
@@ -100,7 +106,8 @@ static au_err lwwreg_delta_minus(void *delta, const void *state) {
 
 const au_crdt_type au_lwwreg_type = {
     .name = "au.lwwreg.1", .create = lwwreg_create, .free = lwwreg_free, .join = lwwreg_join,
-    .equal = lwwreg_equal, .is_bottom = lwwreg_is_bottom, .encode = lwwreg_encode,
+    .equal = lwwreg_equal, .digest = lwwreg_digest, .is_bottom = lwwreg_is_bottom,
+    .encode = lwwreg_encode,
     .decode = lwwreg_decode, .copy = lwwreg_copy, .delta_minus = lwwreg_delta_minus,
     .prune = crdt_prune_nothing, .prune_once = false,
 };

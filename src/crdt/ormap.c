@@ -183,6 +183,24 @@ static bool ormap_equal(const void *va, const void *vb, crdt_xlat *x) {
     return true;
 }
 
+/* What ormap_equal compares: every key with its value's store, hashed recursively (the values
+ * share the map's context, so their dots are named through it; the context itself is hashed
+ * once, by the top-level object). */
+static uint64_t ormap_digest(const void *v) {
+    const au_ormap *m = v;
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < m->tab.cap; i++) {
+        if (i + 8 < m->tab.cap) ktab_prefetch_key(&m->tab, i + 8);
+        if (!ktab_used(&m->tab, i)) continue;
+        size_t len;
+        const uint8_t *key = ktab_key(&m->tab, i, &len);
+        const void *val = val_at(m, i);
+        uint64_t w[] = { CRDT_DOM_KEY, val ? vops(m)->digest(val) : 0, len };
+        sum += crdt_hash_bytes(key, len, crdt_hash_words(w, 3));
+    }
+    return crdt_hash3(CRDT_TAG_ORMAP, m->tab.n, sum);
+}
+
 /* Layout: the value type's tag, n, then per key the key and its value's store. */
 static au_err ormap_encode(const void *v, au_buf *out) {
     const au_ormap *m = v;
@@ -268,7 +286,8 @@ static void ormap_map_dots(void *v, uint64_t (*fn)(void *arg, uint64_t dot), voi
 const crdt_causal_ops au_ormap_causal_ = {
     .tag = CRDT_TAG_ORMAP, .create = ormap_create, .free = ormap_free,
     .has_live = ormap_has_live, .has_tombs = ormap_has_tombs, .join = ormap_join,
-    .clear = ormap_clear, .equal = ormap_equal, .encode = ormap_encode, .decode = ormap_decode,
+    .clear = ormap_clear, .equal = ormap_equal, .digest = ormap_digest, .encode = ormap_encode,
+    .decode = ormap_decode,
     .minus = ormap_minus, .map_dots = ormap_map_dots, .fold = NULL, .memory = ormap_memory,
 };
 

@@ -504,7 +504,8 @@ static bool orset_has_tombs(const void *v) {
 static const crdt_causal_ops orset_ops = {
     .tag = CRDT_TAG_ORSET, .create = orset_create, .free = orset_free,
     .has_live = orset_has_live, .has_tombs = orset_has_tombs, .join = orset_join,
-    .clear = orset_clear, .equal = orset_equal, .encode = orset_encode, .decode = orset_decode,
+    .clear = orset_clear, .equal = orset_equal, .digest = orset_digest, .encode = orset_encode,
+    .decode = orset_decode,
     .minus = orset_minus, .map_dots = orset_map_dots, .fold = NULL, .memory = orset_memory,
 };
 const au_crdt_type au_orset_type = CRDT_CAUSAL_VTABLE("au.orset.1", orset_ops, false);

@@ -94,6 +94,7 @@ static inline au_err dbuf_push(dbuf *b, uint64_t d) {
 
 /* orset_wire.c */
 bool orset_equal(const void *va, const void *vb, crdt_xlat *x);
+uint64_t orset_digest(const void *v);
 au_err orset_encode(const void *v, au_buf *out);
 au_err orset_decode(void *v, crdt_rd *r);
 au_err orset_minus(void *dv, const void *sv, crdt_xlat *x);

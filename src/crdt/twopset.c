@@ -68,6 +68,21 @@ static bool twopset_equal(const void *va, const void *vb) {
     return true;
 }
 
+/* What twopset_equal compares: every element with its state (added or removed). */
+static uint64_t twopset_digest(const void *v) {
+    const au_twopset *s = v;
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < s->tab.cap; i++) {
+        if (i + 8 < s->tab.cap) ktab_prefetch_key(&s->tab, i + 8);
+        if (!ktab_used(&s->tab, i)) continue;
+        size_t len;
+        const uint8_t *e = ktab_key(&s->tab, i, &len);
+        sum += crdt_hash_bytes(e, len, crdt_hash3(CRDT_DOM_ELEM, len, state_at(s, i)));
+    }
+    uint64_t w[] = { CRDT_TAG_TWOPSET, s->tab.n, s->nadded, sum };
+    return crdt_hash_words(w, 4);
+}
+
 static bool twopset_is_bottom(const void *v) { return ((const au_twopset *)v)->tab.n == 0; }
 
 /* Layout: tag, n, then per element its state (1 added, 2 removed) and bytes. */
@@ -139,7 +154,8 @@ static au_err twopset_delta_minus(void *delta, const void *state) {
 
 const au_crdt_type au_twopset_type = {
     .name = "au.twopset.1", .create = twopset_create, .free = twopset_free,
-    .join = twopset_join, .equal = twopset_equal, .is_bottom = twopset_is_bottom,
+    .join = twopset_join, .equal = twopset_equal, .digest = twopset_digest,
+    .is_bottom = twopset_is_bottom,
     .encode = twopset_encode, .decode = twopset_decode, .copy = twopset_copy,
     .delta_minus = twopset_delta_minus, .prune = crdt_prune_nothing, .prune_once = false,
 };

@@ -15,7 +15,10 @@
  *   - encode then decode gives an equal object, for states and deltas;
  *   - every strict prefix of an encoding fails to decode; mutated encodings decode or fail
  *     cleanly, and what decodes is usable (run under ASan/valgrind by `make test`);
- *   - delta_minus(d, s): s ⊔ d' == s ⊔ d, and d' is bottom whenever d ⊑ s. */
+ *   - delta_minus(d, s): s ⊔ d' == s ⊔ d, and d' is bottom whenever d ⊑ s;
+ *   - wherever two objects are asserted equal, their digests are equal too; and pairs found
+ *     unequal (each mutation's before and after, the final states and joins pairwise, successive
+ *     deltas) have different digests: the collisions are counted and must be 0. */
 #ifndef CRDT_HARNESS_H
 #define CRDT_HARNESS_H
 
@@ -99,11 +102,36 @@ static uint64_t h_live(const harness *h, uint64_t mask) {
     return live;
 }
 
+/* ---- digests ------------------------------------------------------------------------------- */
+
+/* Per h_run: pairs of objects the harness found unequal, and how many of them had equal digests
+ * (a collision; must stay 0). */
+static unsigned long h_unequal_pairs, h_collisions;
+
+/* a and b are equal, and so are their digests. */
+static void h_same(const harness *h, const void *a, const void *b) {
+    assert_true(h->t->equal(a, b));
+    assert_int_equal(h->t->digest(a), h->t->digest(b));
+}
+
+/* Equal objects have equal digests; unequal ones are counted, with their digest collisions. */
+static void h_digests(const harness *h, const void *a, const void *b) {
+    uint64_t da = h->t->digest(a), db = h->t->digest(b);
+    assert_int_equal(da, h->t->digest(a)); /* a digest reads the state only */
+    if (h->t->equal(a, b)) {
+        assert_int_equal(da, db);
+        return;
+    }
+    h_unequal_pairs++;
+    if (da == db) h_collisions++;
+}
+
 /* ---- lattice helpers ----------------------------------------------------------------------- */
 
 static void *h_copy(const harness *h, const void *s) {
     void *c = NULL;
     assert_int_equal(h->t->copy(s, &c), AU_OK);
+    assert_int_equal(h->t->digest(c), h->t->digest(s));
     return c;
 }
 
@@ -118,7 +146,7 @@ static void *h_roundtrip(const harness *h, const void *s) {
     void *out = NULL;
     assert_int_equal(h->t->encode(s, &b), AU_OK);
     assert_int_equal(h->t->decode(h->t, b.data, b.len, &out), AU_OK);
-    assert_true(h->t->equal(s, out));
+    h_same(h, s, out);
     au_buf_free(&b);
     return out;
 }
@@ -128,7 +156,7 @@ static void *h_minus(const harness *h, const void *d, const void *s) {
     void *r = h_copy(h, d);
     assert_int_equal(h->t->delta_minus(r, s), AU_OK);
     void *full = h_join2(h, s, d), *reduced = h_join2(h, s, r);
-    assert_true(h->t->equal(full, reduced));
+    h_same(h, full, reduced);
     if (h->t->equal(full, s)) assert_true(h->t->is_bottom(r)); /* d ⊑ s: nothing new */
     h->t->free(full);
     h->t->free(reduced);
@@ -159,12 +187,14 @@ static void h_event(harness *h, int r, hev *e) {
     assert_non_null(d);
     if (!h->m->record(h, r, e, i)) {
         assert_int_equal(h->m->apply(h, h->s[r], d, e, i), AU_ESTATE);
-        assert_true(h->t->is_bottom(d) && h->t->equal(before, h->s[r]));
+        assert_true(h->t->is_bottom(d));
+        h_same(h, before, h->s[r]);
         h->t->free(d);
         h->t->free(before);
         return;
     }
     assert_int_equal(h->m->apply(h, h->s[r], d, e, i), AU_OK);
+    h_digests(h, before, h->s[r]); /* a change changes the digest */
     if (e->kind == EV_PRUNE && !h->m->folds) { /* a retirement is local: nothing to ship */
         assert_true(h->t->is_bottom(d));
         h->t->free(before);
@@ -175,7 +205,7 @@ static void h_event(harness *h, int r, hev *e) {
         return;
     }
     void *joined = h_join2(h, before, d);
-    assert_true(h->t->equal(joined, h->s[r])); /* state_before ⊔ delta == state_after */
+    h_same(h, joined, h->s[r]); /* state_before ⊔ delta == state_after */
     h->t->free(joined);
     h->t->free(before);
     if (h_below(&h->rng, 4) == 0) { /* ship some deltas through their encoding */
@@ -252,11 +282,11 @@ static void h_depart(harness *h) {
 static void h_laws(harness *h) {
     void *a = h->s[0], *b = h->s[1], *c = h->s[2];
     void *ab = h_join2(h, a, b), *ba = h_join2(h, b, a);
-    assert_true(h->t->equal(ab, ba));
+    h_same(h, ab, ba);
     void *ab_c = h_join2(h, ab, c), *bc = h_join2(h, b, c), *a_bc = h_join2(h, a, bc);
-    assert_true(h->t->equal(ab_c, a_bc));
+    h_same(h, ab_c, a_bc);
     void *aa = h_join2(h, a, a);
-    assert_true(h->t->equal(aa, a));
+    h_same(h, aa, a);
     /* Every delta, shuffled and some twice, gives the join of every state. */
     void *all = au_crdt_new(h->t);
     int order[2 * H_MAX_EVENTS], n = 0;
@@ -272,9 +302,14 @@ static void h_laws(harness *h) {
     for (int i = 0; i < h->nev; i++) /* retirements are local: make them here too */
         if (h->ev[i].kind == EV_PRUNE && !h->m->folds)
             assert_int_equal(h->t->prune(all, NULL, h->ids[h->ev[i].elem], h->ids[h->ev[i].replica]), AU_OK);
-    assert_true(h->t->equal(all, ab_c));
+    h_same(h, all, ab_c);
     h->m->check(h, all, h->seen[0] | h->seen[1] | h->seen[2]);
     void *objs[] = { ab, ba, ab_c, bc, a_bc, aa, all };
+    const void *cmp[] = { a, b, c, ab, ab_c, bc, all };
+    for (size_t i = 0; i < sizeof cmp / sizeof *cmp; i++) /* every pair: equal iff digests are */
+        for (size_t j = i + 1; j < sizeof cmp / sizeof *cmp; j++) h_digests(h, cmp[i], cmp[j]);
+    for (int i = 0; i + 1 < h->nev; i++) /* deltas too (normalized for their digest) */
+        h_digests(h, h->ev[i].delta, h->ev[i + 1].delta);
     for (size_t i = 0; i < sizeof objs / sizeof *objs; i++) h->t->free(objs[i]);
 }
 
@@ -322,6 +357,7 @@ static void h_minus_all(harness *h) {
 
 /* Runs H_CASES seeded cases of model m. */
 static void h_run(const model *m, uint64_t seed) {
+    h_unequal_pairs = h_collisions = 0;
     for (int c = 0; c < H_CASES; c++) {
         harness h = { .m = m, .t = m->t, .rng = seed * 1000003u + (uint64_t)c };
         for (int r = 0; r < H_REPLICAS; r++) {
@@ -345,6 +381,10 @@ static void h_run(const model *m, uint64_t seed) {
         for (int r = 0; r < H_REPLICAS; r++) m->t->free(h.s[r]);
         for (int i = 0; i < h.nev; i++) m->t->free(h.ev[i].delta);
     }
+    printf("%s: %d cases, digests of %lu unequal pairs: %lu collisions\n", m->t->name, H_CASES,
+           h_unequal_pairs, h_collisions);
+    assert_true(h_unequal_pairs > 0); /* the check above did check something */
+    assert_int_equal(h_collisions, 0);
 }
 
 /* ---- model helpers shared by the types ----------------------------------------------------- */

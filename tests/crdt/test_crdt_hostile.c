@@ -47,6 +47,7 @@ static void orset_refuses_a_dot_under_two_elements(void **state) {
     void *w = NULL;
     assert_int_equal(au_orset_type.decode(&au_orset_type, b.data, b.len, &w), AU_OK);
     assert_true(au_orset_type.equal(v, w));
+    assert_int_equal(au_orset_type.digest(v), au_orset_type.digest(w));
     au_orset_type.free(v), au_orset_type.free(w);
     au_buf_free(&b);
 }
@@ -88,6 +89,7 @@ static void ormap_refuses_a_dot_under_two_keys(void **state) {
     void *w = NULL;
     assert_int_equal(t->decode(t, b.data, b.len, &w), AU_OK);
     assert_true(t->equal(v, w));
+    assert_int_equal(t->digest(v), t->digest(w));
     t->free(v), t->free(w);
     au_buf_free(&b);
 }

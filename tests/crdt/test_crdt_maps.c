@@ -311,6 +311,7 @@ static void ormap_update_concurrent_with_removal_keeps_the_key(void **state) {
     assert_int_equal(au_ormap_pncounter_join(a, db), AU_OK);
     assert_int_equal(au_ormap_pncounter_join(b, da), AU_OK);
     assert_true(au_ormap_pncounter_equal(a, b));
+    assert_int_equal(au_ormap_pncounter_digest(a), au_ormap_pncounter_digest(b));
     assert_true(au_ormap_pncounter_contains(a, "k", 1));
     assert_int_equal(au_pncounter_value(au_ormap_pncounter_get(a, "k", 1)), 3); /* a's 5 is gone */
     /* A later update after the removal starts from bottom. */
@@ -345,11 +346,13 @@ static void nested_ormap_removal_of_the_outer_key_removes_everything_below(void 
     assert_int_equal(nested_type.join(copy, d), AU_OK);
     assert_false(au_ormap_contains(copy, "outer", 5));
     assert_true(nested_type.equal(copy, m));
+    assert_int_equal(nested_type.digest(copy), nested_type.digest(m));
     au_buf b = { 0 };
     void *back;
     assert_int_equal(nested_type.encode(d, &b), AU_OK);
     assert_int_equal(nested_type.decode(&nested_type, b.data, b.len, &back), AU_OK);
     assert_true(nested_type.equal(back, d));
+    assert_int_equal(nested_type.digest(back), nested_type.digest(d));
     nested_type.free(back);
     /* The value type is part of the encoding: a map of counters does not decode it. */
     assert_int_equal(au_ormap_pncounter_type.decode(&au_ormap_pncounter_type, b.data, b.len, &back), AU_EDECODE);

@@ -45,6 +45,7 @@ static void a_full_state_minus_the_local_state_is_what_is_new(void **state) {
     assert_true(encoded_len(&au_orset_type, full) * 5 < before);
     assert_int_equal(au_orset_join(a, full), AU_OK);
     assert_true(au_orset_equal(a, b));
+    assert_int_equal(au_orset_digest(a), au_orset_digest(b));
     au_orset_free(a), au_orset_free(b), au_orset_free(full);
 }
 
@@ -64,6 +65,7 @@ static void a_removal_inside_a_full_state_survives_the_reduction(void **state) {
     assert_int_equal(au_orset_join(a, full), AU_OK);
     assert_false(au_orset_contains(a, "elem-7", 6));
     assert_true(au_orset_equal(a, b));
+    assert_int_equal(au_orset_digest(a), au_orset_digest(b));
     au_orset_free(a), au_orset_free(b), au_orset_free(full);
 }
 
@@ -89,6 +91,7 @@ static void a_forwarded_delta_group_reduces_to_the_part_the_receiver_lacks(void 
     assert_true(encoded_len(&au_orset_type, copy) <= encoded_len(&au_orset_type, da) + 8);
     assert_int_equal(au_orset_join(b, copy), AU_OK);
     assert_true(au_orset_equal(a, b));
+    assert_int_equal(au_orset_digest(a), au_orset_digest(b));
     assert_int_equal(au_orset_delta_minus(group, b), AU_OK); /* now all known */
     assert_true(au_orset_is_bottom(group));
     au_orset_free(a), au_orset_free(b), au_orset_free(da), au_orset_free(db);
@@ -107,6 +110,7 @@ static void counter_deltas_reduce_to_bottom_once_seen(void **state) {
     assert_int_equal(au_pncounter_copy(d2, &c), AU_OK);
     assert_int_equal(au_pncounter_delta_minus(c, b), AU_OK);
     assert_true(au_pncounter_equal(c, d2));
+    assert_int_equal(au_pncounter_digest(c), au_pncounter_digest(d2));
     assert_int_equal(au_pncounter_delta_minus(d1, b), AU_OK);
     assert_true(au_pncounter_is_bottom(d1));
     assert_int_equal(au_pncounter_join(b, c), AU_OK);
@@ -138,6 +142,7 @@ static void ormap_full_state_minus_keeps_only_the_missing_update(void **state) {
     assert_int_equal(au_ormap_pncounter_join(a, full), AU_OK);
     assert_int_equal(au_pncounter_value(au_ormap_pncounter_get(a, "k3", 2)), 2);
     assert_true(au_ormap_pncounter_equal(a, b));
+    assert_int_equal(au_ormap_pncounter_digest(a), au_ormap_pncounter_digest(b));
     au_ormap_pncounter_free(a), au_ormap_pncounter_free(b), au_ormap_pncounter_free(full);
 }
 

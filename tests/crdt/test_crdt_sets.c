@@ -176,6 +176,7 @@ static void orset_concurrent_add_and_remove_of_one_element_keeps_it(void **state
     assert_int_equal(au_orset_join(b, da), AU_OK);
     assert_true(au_orset_contains(a, "x", 1) && au_orset_contains(b, "x", 1));
     assert_true(au_orset_equal(a, b));
+    assert_int_equal(au_orset_digest(a), au_orset_digest(b));
     au_orset_free(a), au_orset_free(b), au_orset_free(da), au_orset_free(db);
 }
 
@@ -209,6 +210,7 @@ static void orset_removal_delta_reaches_a_large_state(void **state) {
     assert_true(au_orset_contains(b, "k43", 3));
     assert_int_equal(au_orset_size(b), 4999);
     assert_true(au_orset_equal(a, b));
+    assert_int_equal(au_orset_digest(a), au_orset_digest(b));
     au_orset_free(a), au_orset_free(b), au_orset_free(d);
 }
 
@@ -274,11 +276,14 @@ static void orset_large_joins_give_the_add_wins_result(void **state) {
     check_large_join(ab);
     check_large_join(ba);
     assert_true(au_orset_equal(ab, ba));
+    assert_int_equal(au_orset_digest(ab), au_orset_digest(ba));
     assert_int_equal(au_orset_join(ab, a), AU_OK); /* idempotent */
     assert_true(au_orset_equal(ab, ba));
+    assert_int_equal(au_orset_digest(ab), au_orset_digest(ba));
     assert_int_equal(au_orset_join(empty, ab), AU_OK); /* into an empty set */
     check_large_join(empty);
     assert_true(au_orset_equal(empty, ba));
+    assert_int_equal(au_orset_digest(empty), au_orset_digest(ba));
     au_orset_free(base), au_orset_free(a), au_orset_free(b), au_orset_free(ab);
     au_orset_free(ba), au_orset_free(empty);
 }
