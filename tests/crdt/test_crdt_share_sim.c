@@ -1053,17 +1053,17 @@ static void a_joiner_and_a_returning_member_catch_up_from_their_ring_managers(vo
         fprintf(stderr, " %s, no loss:\n", k ? "All" : "OutOfDate");
         cu_cost r[2];
         cu_run(sel, 0, r);
-        /* without loss at most one full state from each other replica in all (before the
-         * vouches, OutOfDate's managers sent a second one: 9 of 8 possible) */
-        for (int m = 0; m < 2; m++) assert_true(r[m].after <= CU_N - 1);
-        /* All, the returning member: the vias it got with its managers' states cover all but
-         * at most one other member's buffer, so after the delay at most one of the 6 others
-         * sends it a full state (seeds 1-10 and 23: 0 or 1; before the vouches all 6 did).
-         * Not so for the late joiner (still 6): there every member's buffer holds the first
-         * deltas of all the others, which its groups leave out (their origins send them), so
-         * no group was whole past the first position and the vias say "below 1"
-         * (crdt_share.h, "catching up"); OutOfDate gains 1-2 of 6 */
-        if (sel == AU_SHARE_ALL) assert_true(r[1].others <= 1);
+        /* without loss at most one full state from each ring manager, and none from the 6
+         * others: each takes the catcher-up's vouch, whose digest is that of its own state
+         * (the cluster is quiet), and counts everything acked (crdt_share.h, "catching up").
+         * Before the digests the late joiner got a state from all 6 others (the vias alone
+         * said "below 1": every member's buffer held the others' first deltas, which its
+         * groups leave out), the returning member from 0-1 (All) or 4-5 (OutOfDate) */
+        for (int m = 0; m < 2; m++) {
+            assert_true(r[m].after <= CU_R);
+            assert_int_equal(r[m].others, 0);
+            assert_true(r[m].matched >= CU_N - 1 - CU_R); /* every other one took a vouch */
+        }
     }
 }
 
@@ -1073,11 +1073,13 @@ static void catching_up_under_thirty_percent_loss(void **st) {
         au_share_selector sel = k ? AU_SHARE_ALL : AU_SHARE_OUT_OF_DATE;
         fprintf(stderr, " %s, 30 %% loss:\n", k ? "All" : "OutOfDate");
         cu_cost r[2];
-        /* exact on every replica, managers only before the delay. The full states from the
-         * others are not bounded here: with re-sends they vary from seed to seed (All, the
-         * returning member, seeds 1-10 and 23: 0-9 from the others, mean 4; 6-20, mean 13,
-         * before the vouches; the late joiner gains nothing, as without loss) */
+        /* exact on every replica, managers only before the delay; the others nearly never
+         * send a full state: a vouch (re-sent while the member stays silent) that arrives
+         * makes it ack everything. Seeds 1-10 and 23: 0 from the others in 43 of 44 catch-ups,
+         * 2 in one (All, late joiner, seed 8); before the digests 4-20 (6-23 before the
+         * vouches) */
         cu_run(sel, 0.3, r);
+        for (int m = 0; m < 2; m++) assert_true(r[m].others <= 2);
     }
 }
 
