@@ -467,17 +467,17 @@ static void a_leave_seen_on_both_sides_of_a_partition_is_folded_once(void **st) 
     au_sim_destroy(sim);
 }
 
-/* All: node 0 does not forward node 2's delta to node 1 (node 2 sends to everyone itself), but
- * node 2's datagrams to node 1 are blocked; when node 2 then fails, node 0 catches node 1 up. */
-static void all_catches_up_what_a_failed_member_did_not_deliver(void **st) {
-    (void)st;
+/* All, and OutOfDate without pushes (the default): node 0 does not forward node 2's delta to
+ * node 1 (node 2 sends to everyone itself), but node 2's datagrams to node 1 are blocked; when
+ * node 2 then fails, node 0 catches node 1 up. */
+static void catches_up_what_a_failed_member_did_not_deliver(au_share_selector sel) {
     static sw w;
     au_sim *sim;
     assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 11 }, &sim), AU_OK);
     sw_init(&w, sim);
     for (int i = 0; i < 3; i++) sw_node(&w, i);
     au_cluster_config cc = { .no_leave_on_stop = true };
-    au_share_config sc = { .name = "gc", .selector = AU_SHARE_ALL };
+    au_share_config sc = { .name = "gc", .selector = sel };
     for (int i = 0; i < 3; i++) sw_start(&w, i, &cc, &au_gcounter_type, &sc);
     au_share_gcounter_inc((au_share_gcounter){ w.sh[0] }, 1);
     gc3 g = { &w, 3, 1 };
@@ -499,6 +499,14 @@ static void all_catches_up_what_a_failed_member_did_not_deliver(void **st) {
     assert_int_equal(SW_STAT(&w, rewinds), 1); /* node 0 rewinds node 1, which lacked it */
     sw_stop(&w);
     au_sim_destroy(sim);
+}
+static void all_catches_up_what_a_failed_member_did_not_deliver(void **st) {
+    (void)st;
+    catches_up_what_a_failed_member_did_not_deliver(AU_SHARE_ALL);
+}
+static void out_of_date_catches_up_what_a_failed_member_did_not_deliver(void **st) {
+    (void)st;
+    catches_up_what_a_failed_member_did_not_deliver(AU_SHARE_OUT_OF_DATE);
 }
 
 /* All, 4 nodes: after a first change everyone has, node 0's datagrams to node 3 and node 2's to
@@ -1093,6 +1101,7 @@ int main(void) {
         cmocka_unit_test(a_member_that_left_is_pruned_once_and_the_value_stays),
         cmocka_unit_test(a_leave_seen_on_both_sides_of_a_partition_is_folded_once),
         cmocka_unit_test(all_catches_up_what_a_failed_member_did_not_deliver),
+        cmocka_unit_test(out_of_date_catches_up_what_a_failed_member_did_not_deliver),
         cmocka_unit_test(a_removal_rewinds_from_the_removed_members_buffered_deltas),
         cmocka_unit_test(subscribers_get_every_change_local_and_remote),
         cmocka_unit_test(acks_ride_on_deltas_and_cover_several),
