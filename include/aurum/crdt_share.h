@@ -110,11 +110,10 @@
  * bytes. Updates made within `coalesce` share one round, so a steady stream or a burst costs
  * one message per peer per window. Measured on 6 nodes on loopback with one update per 20 ms
  * (sequential) or six (concurrent), at the defaults (three runs, docs/benchmarks.md,
- * "crdtseq", counting exactly the replicas' own datagram bytes): concurrent, 10–27 bytes per
- * update beyond the delta itself with ALL and at most 19 with OUT_OF_DATE (an ORSet 1.5× its
- * delta); sequential, 15–23 with ALL and 8–31 with OUT_OF_DATE (its ORSet, whose payload alone
- * is 44 bytes per update against a 35-byte delta, the most); with forward_all OUT_OF_DATE sends
- * 2–3× the payload. With
+ * "Pushes", counting exactly the replicas' own datagram bytes): with OUT_OF_DATE 5–9 bytes per
+ * update *below* the delta itself on every row (a window's group is smaller than its deltas one
+ * by one); with ALL 10–25 beyond it (concurrent: 1.56–1.70× the delta); one push per received
+ * delta (`pushes` = 1) about doubles OUT_OF_DATE's bytes, forward_all triples them. With
  * AU_SHARE_COALESCE_NONE every update is a message to every peer: 45–180 bytes with ALL and
  * 70–260 with OUT_OF_DATE (measured before forward_all existed).
  *
