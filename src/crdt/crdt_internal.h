@@ -192,6 +192,17 @@ static inline void ktab_prefetch_key(const ktab *t, uint32_t s) {
     if (ref != KTAB_EMPTY) crdt_prefetch(t->a.chunks[ref >> 16] + (ref & 0xFFFF));
 }
 /* Key of slot s of table o, looked up in t: reuses the stored hash. */
+/* A walk over the used slots for a pass that reads every key (the digests): advances *slot to
+ * the next used one at or after it, prefetching the key 8 slots ahead; false at the end. Use as
+ * for (uint32_t i = 0; ktab_walk(t, &i); i++). */
+static inline bool ktab_walk(const ktab *t, uint32_t *slot) {
+    for (; *slot < t->cap; ++*slot) {
+        if (*slot + 8 < t->cap) ktab_prefetch_key(t, *slot + 8);
+        if (ktab_used(t, *slot)) return true;
+    }
+    return false;
+}
+
 static inline uint32_t ktab_find_from(const ktab *t, const ktab *o, uint32_t s) {
     size_t len;
     uint32_t ref;

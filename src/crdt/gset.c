@@ -55,9 +55,7 @@ static bool gset_equal(const void *va, const void *vb) {
 static uint64_t gset_digest(const void *v) {
     const au_gset *s = v;
     uint64_t sum = 0;
-    for (uint32_t i = 0; i < s->tab.cap; i++) {
-        if (i + 8 < s->tab.cap) ktab_prefetch_key(&s->tab, i + 8);
-        if (!ktab_used(&s->tab, i)) continue;
+    for (uint32_t i = 0; ktab_walk(&s->tab, &i); i++) {
         size_t len;
         const uint8_t *e = ktab_key(&s->tab, i, &len);
         sum += crdt_hash_bytes(e, len, crdt_hash3(CRDT_DOM_ELEM, len, 0));

@@ -106,9 +106,7 @@ static bool lwwmap_equal(const void *va, const void *vb) {
 static uint64_t lwwmap_digest(const void *v) {
     const au_lwwmap *m = v;
     uint64_t sum = 0;
-    for (uint32_t i = 0; i < m->tab.cap; i++) {
-        if (i + 8 < m->tab.cap) ktab_prefetch_key(&m->tab, i + 8);
-        if (!ktab_used(&m->tab, i)) continue;
+    for (uint32_t i = 0; ktab_walk(&m->tab, &i); i++) {
         entry e;
         size_t klen;
         entry_at(m, i, &e);

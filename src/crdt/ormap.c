@@ -189,9 +189,7 @@ static bool ormap_equal(const void *va, const void *vb, crdt_xlat *x) {
 static uint64_t ormap_digest(const void *v) {
     const au_ormap *m = v;
     uint64_t sum = 0;
-    for (uint32_t i = 0; i < m->tab.cap; i++) {
-        if (i + 8 < m->tab.cap) ktab_prefetch_key(&m->tab, i + 8);
-        if (!ktab_used(&m->tab, i)) continue;
+    for (uint32_t i = 0; ktab_walk(&m->tab, &i); i++) {
         size_t len;
         const uint8_t *key = ktab_key(&m->tab, i, &len);
         const void *val = val_at(m, i);

@@ -27,9 +27,7 @@ bool orset_equal(const void *va, const void *vb, crdt_xlat *x) {
 uint64_t orset_digest(const void *v) {
     const au_orset *s = v;
     uint64_t sum = 0;
-    for (uint32_t i = 0; i < s->tab.cap; i++) {
-        if (i + 8 < s->tab.cap) ktab_prefetch_key(&s->tab, i + 8); /* keys lie in insertion order */
-        if (!ktab_used(&s->tab, i)) continue;
+    for (uint32_t i = 0; ktab_walk(&s->tab, &i); i++) {
         size_t len;
         const uint8_t *key = ktab_key(&s->tab, i, &len);
         edots e;
