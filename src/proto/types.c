@@ -71,6 +71,7 @@ au_err au_buf_append(au_buf *b, const void *p, size_t n) {
 }
 
 void au_buf_free(au_buf *b) {
+    if (!b) return;
     free(b->data);
     *b = (au_buf){ 0 };
 }
@@ -83,7 +84,7 @@ au_str au_str_view(const char *s) {
 }
 
 au_str au_str_dup(const char *s, size_t n) {
-    if (n >= UINT32_MAX) return (au_str){ 0 };
+    if (n >= UINT32_MAX || (!s && n)) return (au_str){ 0 };
     char *p = malloc(n + 1);
     if (!p) return (au_str){ 0 };
     if (n) memcpy(p, s, n);
@@ -92,13 +93,14 @@ au_str au_str_dup(const char *s, size_t n) {
 }
 
 void au_str_free(au_str *s) {
+    if (!s) return;
     if (s->owned) free((void *)s->ptr);
     /* Reset to a valid empty string rather than NULL: a freed field stays printable. */
     *s = (au_str){ .ptr = "", .len = 0, .owned = 0 };
 }
 
 au_bytes au_bytes_dup(const void *p, size_t n) {
-    if (n > UINT32_MAX) return (au_bytes){ 0 };
+    if (n > UINT32_MAX || (!p && n)) return (au_bytes){ 0 };
     /* Even an empty copy gets storage, so that ptr == NULL always means allocation failure. */
     uint8_t *d = malloc(n ? n : 1);
     if (!d) return (au_bytes){ 0 };
@@ -107,6 +109,7 @@ au_bytes au_bytes_dup(const void *p, size_t n) {
 }
 
 void au_bytes_free(au_bytes *b) {
+    if (!b) return;
     if (b->owned) free(b->ptr);
     *b = (au_bytes){ 0 };
 }
