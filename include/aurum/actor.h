@@ -247,7 +247,9 @@ struct au_null_pointer_constant_;
  *  queued are dropped. */
 AU_API void au_stop_self(au_ctx *ctx);
 /** Sets (or, with 0, clears) the receive timeout: the timeout hook runs after this long without
- *  a message. Re-armed after every message and every timeout. */
+ *  a message. Re-armed after every message and every timeout. Durations too long to reach
+ *  (UINT64_MAX) never fire, here and in au_spawn_opts.receive_timeout, au_promise_wait and
+ *  au_ask. */
 AU_API void au_set_receive_timeout(au_ctx *ctx, au_nanos timeout);
 /** The node the running actor lives on. */
 AU_API au_node *au_ctx_node(au_ctx *ctx);
@@ -286,13 +288,15 @@ AU_API const char *au_ctx_name(au_ctx *ctx);
 /** A timer handle; 0 is never a valid timer. */
 typedef uint64_t au_timer;
 
-/** Sends msg through ref after `delay` of the node's clock. Returns the timer, or 0 on failure
+/** Sends msg through ref after `delay` of the node's clock (a deadline past the end of the clock,
+ *  UINT64_MAX, is the end: such a timer waits until cancelled or the node stops, it never wraps
+ *  round to fire at once). Returns the timer, or 0 on failure
  *  (the message is then freed). The message is moved into the timer. The checks of au_send
  *  apply: a reference reinterpreted as another type gives 0 at once, a forged interface is
  *  dropped and counted when the timer fires. */
 #define au_send_after(ref, delay, ...) AU_WITH_MSG_(au_send_after_, ref, (__VA_ARGS__), (delay))
 /** Cancels a pending timer and frees its message: AU_OK, or AU_ENOTFOUND if it already fired or
- *  was cancelled. */
+ *  was cancelled (or is no timer of this node); AU_EINVAL for a NULL node or timer 0. */
 AU_API au_err au_timer_cancel(au_node *node, au_timer timer);
 
 /* ---- ask ---------------------------------------------------------------------------------- */
@@ -317,7 +321,8 @@ AU_API au_err au_timer_cancel(au_node *node, au_timer timer);
 #define au_promise_ref(p, T) \
     ((T##_ref){ .raw = au_promise_ref_(AU_PROMISE_OF_(p, T), &au_type_##T) })
 /** Blocks until the reply arrives (moved into *out, which must be a T *) or `timeout` passes
- *  (AU_ETIMEDOUT); p must be a T_promise. AU_ESTOPPED if the node stops meanwhile. Frees the
+ *  (AU_ETIMEDOUT; 0: wait without limit, as au_send_wait); p must be a T_promise (AU_EINVAL for
+ *  a failed au_promise_new's). AU_ESTOPPED if the node stops meanwhile. Frees the
  *  promise either way (wait on each promise once); a late reply is dropped and freed.
  *  On AU_OK the reply is the caller's: what it holds (strings, bytes, arrays) is freed with
  *  au_value_free(&au_type_T, out) — or field by field, au_str_free(&out->name) — once done; a
@@ -330,7 +335,9 @@ AU_API au_err au_timer_cancel(au_node *node, au_timer timer);
 
 /** Asks from inside an actor: returns the T_ref to put into the request. Exactly one of the
  *  following then happens in the asking actor, as a turn of its own: cb(ctx, state, reply, AU_OK)
- *  with the reply, or cb(ctx, state, NULL, AU_ETIMEDOUT) after `timeout`. The reply is owned as
+ *  with the reply, or cb(ctx, state, NULL, AU_ETIMEDOUT) after `timeout` (0: no timeout; cb
+ *  then runs only for a reply, and the pending ask is freed when the node stops). A null
+ *  reference and au_last_error() AU_EINVAL for a NULL ctx or cb. The reply is owned as
  *  a received message is (see the top of this file): freed after cb returns, a part kept by
  *  moving it out. cb must be void (*)(au_ctx *, void *state, T *reply, au_err), with its
  *  prototype (a pointer to a function without one, void (*)(), does not compile). */

@@ -10,6 +10,7 @@
  * is popped, and only counted envelopes are ever refused or dropped. An unbounded cell's send
  * path tests one fixed flag bit more than before and touches nothing else. */
 #include "core/internal.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -666,7 +667,7 @@ static void arm_receive_timeout(au_cell *cell) {
     if (!x || !x->receive_timeout || x->timer_armed) return;
     x->timer_armed = true;
     x->timeout_seq++;
-    au_timers_add_receive_timeout(cell->node, x->last_activity + x->receive_timeout, cell,
+    au_timers_add_receive_timeout(cell->node, au_deadline_after(x->last_activity, x->receive_timeout), cell,
                                   atomic_load_explicit(&cell->gen, memory_order_relaxed),
                                   x->timeout_seq);
 }
@@ -785,7 +786,7 @@ static void process(au_cell *cell, au_envelope *env) {
         x->timer_armed = false;
         if (!x->receive_timeout || (cell->lifecycle & AU_LIFE_STOPPING)) break;
         au_nanos now = au_node_now(node);
-        if (now < x->last_activity + x->receive_timeout) {
+        if (now < au_deadline_after(x->last_activity, x->receive_timeout)) {
             arm_receive_timeout(cell); /* activity since arming: wait for the rest */
             break;
         }
