@@ -257,8 +257,10 @@ AU_API au_node *au_ctx_node(au_ctx *ctx);
 AU_API const char *au_ctx_name(au_ctx *ctx);
 
 /** Watches the actor behind ref: when it stops (or is already gone) the running actor's
- *  terminated hook is called once with that actor's reference. Returns AU_OK, AU_EINVAL for a
- *  null reference, AU_ENOMEM.
+ *  terminated hook is called once with that actor's reference. Watching an actor that is
+ *  watched already changes nothing (still one call; one au_unwatch ends it). An actor may watch
+ *  itself (nothing comes: it is the one stopping). Returns AU_OK, AU_EINVAL for a null
+ *  reference, AU_ENOMEM.
  *
  *  On a remote reference (another node's actor) the actor's node is asked to watch it (a system
  *  message of the transport, docs/wire-format.md §1.5; one request per watched actor, however
