@@ -117,9 +117,9 @@ typedef struct au_node_config {
                                    driver (aurum/testkit.h: au_sim_driver, au_faults_driver) */
 } au_node_config;
 
-/** Starts a node: validates cfg, starts its threads and binds its socket. On success *out is
- *  the node. On failure *out is NULL, nothing is left running, one ERROR line (module core or
- *  net) names the value at fault, and the code says what kind of fault it is:
+/** Starts a node: validates cfg (NULL: every default), starts its threads and binds its socket.
+ *  On success *out is the node. On failure *out is NULL, nothing is left running, one ERROR line
+ *  (module core or net) names the value at fault, and the code says what kind of fault it is:
  *    AU_EINVAL    out is NULL
  *    AU_ECONFIG   bind or advertise is not "host:port", "[v6]:port" with a port of 0..65535 and
  *                 a host: "garbage", "1.2.3.4:99999", "127.0.0.1:abc", ":1" (the line says so)
@@ -156,7 +156,7 @@ AU_API uint64_t au_node_unanswered(au_node *node, const char *address);
  *  that only key holders' datagrams reach its actors. false for a node without a network. */
 AU_API bool au_node_sealed(au_node *node);
 
-/** Now, on the node's clock. */
+/** Now, on the node's clock; 0 for a NULL node. */
 AU_API au_nanos au_node_now(const au_node *node);
 
 /** Every statistic of a node, as X(name, kind, doc) in the order of au_node_stats's fields:
@@ -270,7 +270,7 @@ typedef struct au_node_stats_field {
     bool gauge;       /**< a current level (GAUGE); false: a count since start (COUNTER) */
 } au_node_stats_field;
 
-/** Fills *out with the node's statistics (all zero for a NULL node). */
+/** Fills *out with the node's statistics (all zero for a NULL node; nothing for a NULL out). */
 AU_API void au_node_stats_get(au_node *node, au_node_stats *out);
 
 /** The description of field i, or NULL when i >= AU_NODE_STATS_COUNT. Static. */

@@ -144,6 +144,7 @@ void au_node_stop(au_node *node) {
 const char *au_node_address(const au_node *node) { return node ? node->address : ""; }
 
 void au_node_stats_get(au_node *node, au_node_stats *out) {
+    if (!out) return;
     memset(out, 0, sizeof *out);
     if (!node) return;
 #define LOAD(name, kind, doc) out->name = au_stat_read(&node->stats.name);
@@ -153,7 +154,7 @@ void au_node_stats_get(au_node *node, au_node_stats *out) {
     if (node->net) au_remote_layer()->stats(node, out);
 }
 
-au_nanos au_node_now(const au_node *node) { return node->clock.now(node->clock.user); }
+au_nanos au_node_now(const au_node *node) { return node ? node->clock.now(node->clock.user) : 0; }
 
 au_driver_node *au_node_driver(au_node *node) { return node ? node->driver : NULL; }
 
