@@ -56,7 +56,11 @@ typedef struct au_node_config {
     const au_clock *clock;    /**< overrides the driver's clock for timers and au_node_now;
                                    default: the driver's (CLOCK_MONOTONIC for the default) */
     size_t mtu;               /**< largest datagram sent; default 1400 */
-    size_t max_message_size;  /**< largest message accepted or sent; default 16 MiB */
+    size_t max_message_size;  /**< largest message accepted or sent, in bytes as the wire carries
+                                   it: the encoded payload plus 18 bytes of header plus the
+                                   target's name (au_send to a remote actor returns AU_ETOOBIG
+                                   beyond it); at least 18, at most 4 GiB - 1; default 16 MiB.
+                                   Local sends are not limited */
     size_t max_partials;      /**< messages being reassembled per peer at once; default 64 */
     size_t max_reassembly_bytes; /**< reassembly memory per peer; default 64 MiB */
     size_t max_reassembly_total; /**< reassembly memory of the whole node, all peers together,
