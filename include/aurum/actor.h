@@ -195,7 +195,8 @@ typedef enum au_term_policy {
 
 /** Options of au_spawn_with. */
 typedef struct au_spawn_opts {
-    const char *name;          /**< register under this name (remotely reachable); NULL = anonymous */
+    const char *name;          /**< register under this name (remotely reachable), 1 to 255 bytes
+                                    (an empty or longer one is AU_EINVAL); NULL = anonymous */
     bool dedicated;            /**< run on a thread of its own (for actors that block) */
     au_nanos receive_timeout;  /**< initial receive timeout; 0 = none */
     struct au_layer *layer;    /**< a library layer's system actor (aurum/layer.h): stopped after
@@ -216,7 +217,8 @@ typedef struct au_spawn_opts {
  *  not compile, since what it points to is unknown):
  *      counter_msg_ref c = au_spawn(node, counter_actor, "counter", &(counter){ .total = 1 });
  *  Returns R_ref (R_lref for a local root); a null reference on failure (AU_EEXIST: name taken;
- *  AU_ESTOPPED: node stopping; see au_last_error()). pre_start runs on the actor's first turn,
+ *  AU_ESTOPPED: node stopping; AU_EINVAL: a NULL node, a name empty or above 255 bytes, options
+ *  out of range; see au_last_error()). pre_start runs on the actor's first turn,
  *  before any message. */
 #define au_spawn(node, A, name_, ...) \
     A##__spawn((node), AU_STATE_PTR_(A, (__VA_ARGS__)), &(au_spawn_opts){ .name = (name_) })

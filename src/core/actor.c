@@ -488,7 +488,7 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
         au_log(AU_LOG_CORE, AU_LOG_WARN, "spawn of %s refused: it has no recv hook", def->name);
         def = NULL;
     }
-    if (!node || !def || (o->name && strlen(o->name) > AU_NAME_MAX) ||
+    if (!node || !def || (o->name && (!o->name[0] || strlen(o->name) > AU_NAME_MAX)) ||
         (o->layer && o->layer->node != node) ||
         (o->capacity && (o->low_water >= o->capacity || (unsigned)o->policy > AU_MAILBOX_DROP_OLDEST)) ||
         (unsigned)o->term > AU_TERM_LOCAL ||

@@ -250,7 +250,7 @@ au_ref au_ref_narrow_(au_ref ref, au_type *root, uint16_t variant, au_type *ifac
 
 au_ref au_ref_forge_(au_node *node, const char *name, const char *addr, au_type *root,
                      uint16_t variant, au_type *iface) {
-    if (!node || !name || !addr || !root || !iface) {
+    if (!node || !name || !name[0] || !addr || !root || !iface) { /* "": no actor has that name */
         au_set_last_error_(AU_EINVAL);
         return (au_ref){ 0 };
     }
