@@ -21,7 +21,8 @@
  *
  * The same seed and the same test code give the same run, event for event. Blocking calls
  * (au_promise_wait) cannot be used with simulated nodes: nothing runs while the test thread
- * blocks; observe the simulation through actors and run it with au_sim_run_until. Actors
+ * blocks, so they return AU_ESTATE at once; observe the simulation through actors and run it
+ * with au_sim_run_until. Actors
  * spawned with .dedicated run like pooled ones. All calls on a simulation and its nodes must
  * come from one thread. */
 #ifndef AURUM_SIM_H

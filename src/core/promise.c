@@ -200,6 +200,13 @@ au_err au_promise_wait_(au_promise *p, au_type *type, void *out, au_nanos timeou
      * done: a node that stops completes the promise (under this lock) before it frees the
      * actor, so the actor is still there whenever the post happens. */
     pthread_mutex_lock(&p->lock);
+    if (!p->done && ((au_cell *)p->ref.target)->node->stepped) {
+        /* A driver that steps the actors (a simulation) runs nothing while this thread blocks:
+         * the wait could never end, whatever its timeout. */
+        pthread_mutex_unlock(&p->lock);
+        release(p);
+        return AU_ESTATE;
+    }
     if (timeout && !p->done) au_cell_post_timeout(p->ref, timeout);
     while (!p->done) pthread_cond_wait(&p->cond, &p->lock);
     au_err err = p->err;
