@@ -532,7 +532,6 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
         err = AU_ENOMEM;
     else {
         cell->phase = o->layer ? (uint8_t)o->layer->phase : 0;
-        if (o->layer) o->layer->used = true; /* its actors need its stop phase: no detach */
         node->live++;
         node->live_phase[cell->phase]++;
         cell->serial = node->spawns++;

@@ -197,7 +197,6 @@ typedef struct au_stats_atomic {
 struct au_layer {
     au_node *node;
     unsigned phase;              /* 1 + its index: its actors' stop phase */
-    bool used;                   /* an actor was spawned in it (node->lock): it cannot detach */
     au_layer_def def;
     char name[32];
 };

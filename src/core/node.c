@@ -199,7 +199,8 @@ au_err au_layer_detach(au_layer *l) {
     pthread_mutex_lock(&node->lock);
     if (atomic_load_explicit(&node->stopping, memory_order_relaxed))
         err = AU_ESTOPPED;
-    else if (node->nlayers == 0 || l != &node->layers[node->nlayers - 1] || l->used)
+    else if (node->nlayers == 0 || l != &node->layers[node->nlayers - 1] ||
+             node->live_phase[l->phase] > 0) /* its live actors need its stop phase */
         err = AU_ESTATE;
     else {
         node->nlayers--;
