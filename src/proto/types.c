@@ -14,6 +14,7 @@
  *  - au_value_own replaces each borrowed part (an .owned == 0 string, bytes or array) by an
  *    owned copy, one part at a time and each all-or-nothing, and keeps the owned parts as they
  *    are: so after it, success or failure, au_value_free frees exactly what the value owns. */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,11 +50,13 @@ BUILTIN(au_unit, "au_unit", AU_KIND_UNIT)
 
 au_err au_buf_reserve(au_buf *b, size_t n) {
     if (b->cap - b->len >= n) return AU_OK;
-    if (n > SIZE_MAX - b->len) return AU_ENOMEM;
+    /* No object is larger than PTRDIFF_MAX: refused here, not handed to realloc (which fails,
+     * or under ASan aborts the process). */
+    if (n > (size_t)PTRDIFF_MAX - b->len) return AU_ENOMEM;
     size_t want = b->len + n;
     /* Doubling keeps appends amortized O(1); 64 avoids a string of tiny reallocations. */
     size_t cap = b->cap < 64 ? 64 : b->cap;
-    while (cap < want) cap = cap > SIZE_MAX / 2 ? want : cap * 2;
+    while (cap < want) cap = cap > (size_t)PTRDIFF_MAX / 2 ? want : cap * 2;
     uint8_t *data = realloc(b->data, cap);
     if (!data) return AU_ENOMEM;
     b->data = data;
