@@ -318,7 +318,8 @@ AU_API au_err au_timer_cancel(au_node *node, au_timer timer);
  * referenced, waited on or stored as another does not compile. */
 
 /** A promise for one reply of type T (a serializable type), as a T_promise; its .raw is NULL on
- *  failure (see au_last_error()). */
+ *  failure (see au_last_error(): AU_EINVAL for a NULL node). au_promise_wait frees it; one never
+ *  waited on is freed when its node stops. */
 #define au_promise_new(node, T) ((T##_promise){ .raw = au_promise_new_((node), &au_type_##T) })
 /** The reference a reply of type T is sent to (T_ref: it may cross the network); p must be a
  *  T_promise. */
