@@ -52,7 +52,11 @@ extern "C" {
 #endif
 
 /* au_ctx, the context of the hook being run (who runs it, on which node; valid only during
- * the hook), is declared in <aurum/ref.h>. */
+ * the hook), is declared in <aurum/ref.h>. The calls taking one take a NULL ctx too (a call
+ * from outside any hook, by mistake): au_stop_self and au_set_receive_timeout do nothing,
+ * au_ctx_node and au_ctx_name give NULL, au_self a null reference with au_last_error()
+ * AU_EINVAL, au_watch, au_unwatch and au_send_or_notify AU_EINVAL, au_ask a null reference,
+ * au_ctx_origin 0. */
 
 /** Durations and instants are nanoseconds of the node's clock. */
 typedef uint64_t au_nanos;

@@ -1040,6 +1040,10 @@ au_ref au_ctx_self_(au_ctx *ctx) {
 }
 
 au_ref au_self_(au_ctx *ctx, au_type *root) {
+    if (!ctx || !root) {
+        au_set_last_error_(AU_EINVAL);
+        return (au_ref){ 0 };
+    }
     au_ref self = au_ctx_self_(ctx);
     if (self.iface != root && au_type_id(self.iface) != au_type_id(root)) {
         /* The typed reference would claim a root the actor does not have. */
@@ -1051,15 +1055,18 @@ au_ref au_self_(au_ctx *ctx, au_type *root) {
     return self;
 }
 
-void au_stop_self(au_ctx *ctx) { ctx->stop_requested = true; }
+void au_stop_self(au_ctx *ctx) {
+    if (ctx) ctx->stop_requested = true;
+}
 
-au_node *au_ctx_node(au_ctx *ctx) { return ctx->node; }
+au_node *au_ctx_node(au_ctx *ctx) { return ctx ? ctx->node : NULL; }
 
 const char *au_ctx_name(au_ctx *ctx) {
-    return ctx->cell->extra ? ctx->cell->extra->name : NULL;
+    return ctx && ctx->cell->extra ? ctx->cell->extra->name : NULL;
 }
 
 void au_set_receive_timeout(au_ctx *ctx, au_nanos timeout) {
+    if (!ctx) return;
     au_cell *cell = ctx->cell;
     if (!cell->extra) {
         if (!timeout) return;
