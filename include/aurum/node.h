@@ -143,7 +143,8 @@ AU_API au_err au_node_start(const au_node_config *cfg, au_node **out);
 /** Stops the node: every actor stops (messages still queued are dropped, post_stop runs), then
  *  every thread is joined and all memory freed, promises never waited on included (so none may
  *  be waited on afterwards). Waits for hooks that are running to return; threads blocked in
- *  au_promise_wait on this node return AU_ESTOPPED. Safe to call with NULL.
+ *  au_promise_wait on this node return AU_ESTOPPED. Safe to call with NULL; once only for a
+ *  node (the first call frees it: set your pointer to NULL).
  *  Must not be called from one of the node's own actors, nor while other (non-actor) threads
  *  still send through the node or start waiting on its promises. */
 AU_API void au_node_stop(au_node *node);

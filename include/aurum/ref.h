@@ -177,7 +177,9 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  answered (ask with a timeout to find out). A forged reference can also stop the actor (see
  *  au_stop). Returns a null reference on failure (see au_last_error()): AU_EINVAL for a NULL
  *  argument, a name empty or above 255 bytes, or an addr that is not "host:port" (or has port
- *  0); AU_ERESOLVE for a host that does not resolve; AU_ESTATE on a node without a network. */
+ *  0); AU_ERESOLVE for a host that does not resolve; AU_ESTATE on a node without a network;
+ *  AU_EFULL when forged references (which keep their entry for the node's life) fill its table
+ *  of remote references (au_node_config.max_remote_refs). */
 #define au_forge(R, T, node, name, addr) AU_FORGE_(R, T, node, name, addr)
 #define AU_FORGE_(R, T, node, name, addr)                                                     \
     ((T##_ref){ .raw = au_ref_forge_((node), (name), (addr), &au_type_##R,                 \

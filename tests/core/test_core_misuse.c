@@ -914,6 +914,115 @@ static void messages_at_the_size_limit(void **s) {
     au_probe_free(p);
 }
 
+/* ---- contexts, remote watches, tiny limits, timer calls ------------------------------------- */
+
+static int calls;
+static void count_call(au_node *node, void *arg) {
+    (void)node;
+    (void)arg;
+    calls++;
+}
+
+/* A NULL ctx (a hook's call made from outside any hook) is refused or a no-op, never a crash. */
+static void context_calls_with_a_null_ctx(void **s) {
+    au_stop_self(NULL);
+    au_set_receive_timeout(NULL, AU_SEC(1));
+    assert_null(au_ctx_node(NULL));
+    assert_null(au_ctx_name(NULL));
+    mm_msg_ref self = au_self((au_ctx *)NULL, mm_msg);
+    assert_true(au_ref_is_null(self.raw));
+    assert_int_equal(au_last_error(), AU_EINVAL);
+    mm_msg_ref null = { 0 };
+    assert_int_equal(au_watch((au_ctx *)NULL, null), AU_EINVAL);
+    assert_int_equal(au_unwatch((au_ctx *)NULL, null), AU_EINVAL);
+    char buf[4] = "xyz";
+    assert_int_equal(au_ctx_origin(NULL, buf, sizeof buf), 0);
+    assert_string_equal(buf, "");
+    assert_int_equal(au_ctx_origin(NULL, NULL, 16), 0);
+    au_node *node = local_node(1);
+    mm_msg_ref f = au_spawn(node, fwd_actor, NULL, NULL);
+    mm_msg m = { .tag = mm_msg_num, .num = 1 };
+    assert_int_equal(au_send_or_notify((au_ctx *)NULL, f, m), AU_EINVAL);
+    assert_true(au_ref_is_null(au_ask_(NULL, &au_type_int64_t, AU_SEC(1), NULL)));
+    /* au_node_call_at: NULL fn refused; deadline 0 (the past) runs at once; UINT64_MAX never
+     * runs and its discard runs at stop */
+    assert_int_equal(au_node_call_at(node, 1, NULL, NULL, NULL), 0);
+    assert_int_equal(au_node_call_at(NULL, 1, count_call, NULL, NULL), 0);
+    calls = 0;
+    assert_true(au_node_call_at(node, 0, count_call, NULL, NULL) != 0);
+    au_timer never = au_node_call_at(node, UINT64_MAX, count_call, NULL, NULL);
+    assert_true(never != 0);
+    for (int i = 0; i < 5000 && calls == 0; i++) usleep(1000);
+    assert_int_equal(calls, 1);
+    assert_int_equal(au_timer_cancel(node, never), AU_OK);
+    au_node_stop(node);
+    assert_int_equal(calls, 1);
+}
+
+/* Over UDP loopback: a remote actor watched twice is told once; a watch on a name with no actor
+ * there is answered at once; the reference's mailbox depth is ESTATE (remote). */
+static void remote_watches_twice_and_of_nobody(void **s) {
+    au_node *b = udp_node(0);
+    world w;
+    world_start(&w, udp_node(0));
+    au_probe *out = au_probe_new(b, int64_t);
+    mm_msg_ref t = au_spawn(b, fwd_actor, "target", &(fwd){ au_probe_ref(out, int64_t) });
+    assert_false(au_ref_is_null(t.raw));
+    mm_msg_ref rt = au_forge(mm_msg, mm_msg, w.node, "target", au_node_address(b));
+    uint32_t depth;
+    assert_int_equal(au_mailbox_depth(rt, &depth), AU_ESTATE);
+    set_target(&w, rt);
+    assert_int_equal(run_op(&w, OP_WATCH_TWICE), AU_OK);
+    /* the watch request is in place once the target's node counts it */
+    au_node_stats st;
+    for (int i = 0; i < 5000; i++) {
+        au_node_stats_get(b, &st);
+        if (st.remote_watched >= 1) break;
+        usleep(1000);
+    }
+    assert_int_equal(st.remote_watched, 1);
+    assert_int_equal(au_stop(t), AU_OK);
+    expect_int(w.notices, 1000);
+    assert_int_equal(au_probe_expect_none(w.notices, AU_MSEC(300)), AU_OK);
+    assert_int_equal(run_op(&w, OP_UNWATCH), AU_ENOTFOUND); /* that watch ended */
+    /* nobody of that name: answered at once */
+    set_target(&w, au_forge(mm_msg, mm_msg, w.node, "nobody", au_node_address(b)));
+    assert_int_equal(run_op(&w, OP_WATCH), AU_OK);
+    expect_int(w.notices, 1000);
+    world_end(&w);
+    au_node_stop(b);
+    au_probe_free(out);
+}
+
+/* Table limits of 1: a forged reference keeps its entry (node.h, max_remote_refs), so once the
+ * table is full of forged ones further forges are AU_EFULL (ref.h); the one that holds the
+ * entry still works. */
+static void tables_of_one_entry(void **s) {
+    au_node *a = NULL, *b = udp_node(0);
+    assert_int_equal(au_node_start(&(au_node_config){ .workers = 1, .max_peers = 1, .max_remote_refs = 1,
+                                                      .max_partials = 1, .max_remote_watches = 1 }, &a),
+                     AU_OK);
+    au_probe *p = au_probe_new(b, int64_t);
+    au_spawn(b, fwd_actor, "sink", &(fwd){ au_probe_ref(p, int64_t) });
+    mm_msg_ref sink = au_forge(mm_msg, mm_msg, a, "sink", au_node_address(b));
+    assert_false(au_ref_is_null(sink.raw));
+    assert_true(au_ref_equal(sink.raw, au_forge(mm_msg, mm_msg, a, "sink", au_node_address(b)).raw));
+    for (int i = 0; i < 20; i++) {
+        char name[16], addr[32];
+        snprintf(name, sizeof name, "n%d", i);
+        snprintf(addr, sizeof addr, "127.0.0.1:%d", 20000 + i);
+        mm_msg_ref r = au_forge(mm_msg, mm_msg, a, name, addr);
+        assert_true(au_ref_is_null(r.raw));
+        assert_int_equal(au_last_error(), AU_EFULL);
+    }
+    mm_msg m = { .tag = mm_msg_num, .num = 42 };
+    assert_int_equal(au_send(sink, m), AU_OK);
+    expect_int(p, 42);
+    au_node_stop(a);
+    au_node_stop(b);
+    au_probe_free(p);
+}
+
 /* ---- references kept past their node --------------------------------------------------------- */
 
 /* After au_node_stop a reference may still be tested for null and copied (ref.h); a probe that
@@ -958,6 +1067,9 @@ int main(void) {
         cmocka_unit_test(forging_with_bad_arguments),
         cmocka_unit_test(messages_at_the_size_limit),
         cmocka_unit_test(references_kept_past_their_node),
+        cmocka_unit_test(context_calls_with_a_null_ctx),
+        cmocka_unit_test(remote_watches_twice_and_of_nobody),
+        cmocka_unit_test(tables_of_one_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
