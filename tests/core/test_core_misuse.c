@@ -916,7 +916,7 @@ static void messages_at_the_size_limit(void **s) {
 
 /* ---- contexts, remote watches, tiny limits, timer calls ------------------------------------- */
 
-static int calls;
+static _Atomic int calls; /* written on the node's timer thread */
 static void count_call(au_node *node, void *arg) {
     (void)node;
     (void)arg;
