@@ -133,8 +133,8 @@ typedef struct au_node_config {
  *                 a port in use, a privileged port
  *    AU_ECONFIG   a wildcard bind ("0.0.0.0:4000") without advertise; a field out of its range
  *                 (workers above 1024, mtu outside 96..65507, reassembly limits); nkeys without
- *                 keys; a driver that is incomplete or too new; a key file with bad content or
- *                 permissions (au_key_file_read)
+ *                 keys; a driver that is incomplete or too new; a clock without now; a key file
+ *                 with bad content or permissions (au_key_file_read)
  *    AU_EIO       a key file that cannot be opened; libsodium failed to initialise
  *    AU_ENOMEM    an allocation failed
  *  tests/core/test_node_start.c holds these to what they say. */

@@ -40,6 +40,10 @@ static au_err validate(const au_node_config *in, au_node_config *cfg) {
     }
     if (!cfg->max_message_size) cfg->max_message_size = 16u << 20;
     if (!cfg->bind) cfg->bind = "127.0.0.1:0";
+    if (cfg->clock && !cfg->clock->now) {
+        au_log(AU_LOG_CORE, AU_LOG_ERROR, "config: a clock without a now function");
+        return AU_ECONFIG;
+    }
     return AU_OK;
 }
 

@@ -119,6 +119,8 @@ static void fields_out_of_range_are_econfig(void **s) {
     refused(&(au_node_config){ .workers = 1, .max_reassembly_bytes = 1 << 20, .max_reassembly_total = 1 },
             AU_ECONFIG);
     refused(&(au_node_config){ .workers = 1, .nkeys = 1 }, AU_ECONFIG);
+    refused(&(au_node_config){ .workers = 1, .clock = &(au_clock){ 0 } }, AU_ECONFIG); /* no now */
+    refused(&(au_node_config){ .workers = 1, .no_network = true, .clock = &(au_clock){ 0 } }, AU_ECONFIG);
     au_key many[AU_KEYS_MAX + 1];
     for (int i = 0; i < AU_KEYS_MAX + 1; i++) assert_int_equal(au_key_generate(&many[i], (uint8_t)i), AU_OK);
     refused(&(au_node_config){ .workers = 1, .keys = many, .nkeys = AU_KEYS_MAX + 1 }, AU_ECONFIG);
@@ -236,6 +238,13 @@ static void bad_key_files_are_refused(void **s) {
     assert_int_equal(rmdir(key_dir), 0);
 }
 
+static int peer_events;
+static void on_peer(au_node *node, const au_peer_event *e, void *arg) {
+    (void)node;
+    (void)arg;
+    if (e->kind == AU_PEER_GONE) peer_events++;
+}
+
 /* The readers of a node take NULL as the headers say (or as a node without anything). */
 static void node_readers_with_null_arguments(void **s) {
     au_node_stop(NULL);
@@ -280,6 +289,11 @@ static void node_readers_with_null_arguments(void **s) {
     assert_int_equal(au_node_key_add(node, &k), AU_ESTATE); /* started without keys */
     assert_int_equal(au_peer_subscribe(node, NULL, NULL), AU_EINVAL);
     assert_int_equal(au_peer_subscribe(NULL, NULL, NULL), AU_EINVAL);
+    for (int i = 0; i < 8; i++) assert_int_equal(au_peer_subscribe(node, on_peer, NULL), AU_OK);
+    assert_int_equal(au_peer_subscribe(node, on_peer, NULL), AU_EFULL);
+    peer_events = 0;
+    assert_int_equal(au_peer_gone(node, "127.0.0.1:2"), AU_OK);
+    assert_int_equal(peer_events, 8); /* GONE, to each subscriber, on this thread */
     au_node_stop(node);
 
     struct sockaddr_storage ss;
