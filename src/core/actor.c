@@ -667,7 +667,8 @@ static void arm_receive_timeout(au_cell *cell) {
     if (!x || !x->receive_timeout || x->timer_armed) return;
     x->timer_armed = true;
     x->timeout_seq++;
-    au_timers_add_receive_timeout(cell->node, au_deadline_after(x->last_activity, x->receive_timeout), cell,
+    au_timers_add_receive_timeout(cell->node,
+                                  au_deadline_after(x->last_activity, x->receive_timeout), cell,
                                   atomic_load_explicit(&cell->gen, memory_order_relaxed),
                                   x->timeout_seq);
 }

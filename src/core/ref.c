@@ -292,7 +292,8 @@ au_timer au_send_after_(au_ref ref, au_nanos delay, const void *msg, size_t size
         au_set_last_error_(err == AU_EINVAL ? AU_EENCODE : err);
         return 0;
     }
-    au_timer id = au_timers_add_send(node, au_deadline_after(au_node_now(node), delay), ref, ref.iface, msg);
+    au_timer id = au_timers_add_send(node, au_deadline_after(au_node_now(node), delay), ref,
+                                     ref.iface, msg);
     if (!id) free_msg(ref.iface, msg);
     return id;
 }

@@ -133,7 +133,9 @@ static void delay_dgram(fault_node *fn, const au_datagram *dg, au_nanos delay) {
     d->to_len = dg->to_len;
     d->len = dg->len;
     memcpy(d->bytes, dg->data, dg->len);
-    if (!au_node_call_at(fn->node, au_deadline_after(au_node_now(fn->node), delay), send_delayed, free, d)) free(d);
+    if (!au_node_call_at(fn->node, au_deadline_after(au_node_now(fn->node), delay), send_delayed,
+                         free, d))
+        free(d);
 }
 
 #define OUT_BATCH 64

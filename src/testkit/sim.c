@@ -477,8 +477,8 @@ au_err au_sim_pause(au_sim *sim, au_node *node, au_nanos duration) {
     if (!sn) return AU_EINVAL;
     if (sn->pause) return AU_ESTATE;
     size_t id = ++sim->pauses;
-    if (!heap_push(sim, (event){ .time = au_deadline_after(sim->now, duration), .kind = EV_RESUME, .node = sn->index,
-                                 .len = id }))
+    if (!heap_push(sim, (event){ .time = au_deadline_after(sim->now, duration), .kind = EV_RESUME,
+                                 .node = sn->index, .len = id }))
         return AU_ENOMEM;
     sn->pause = id;
     return AU_OK;
