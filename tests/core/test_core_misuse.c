@@ -706,14 +706,6 @@ static void *reply_later(void *arg) {
     return NULL;
 }
 
-static au_err wait_result;
-static void *wait_forever(void *arg) {
-    int64_t_promise *p = arg;
-    int64_t v;
-    wait_result = au_promise_wait(*p, int64_t, &v, 0);
-    return NULL;
-}
-
 static void promise_misuse(void **s) {
     int64_t_promise np = au_promise_new(NULL, int64_t);
     assert_null(np.raw);
@@ -750,17 +742,13 @@ static void promise_misuse(void **s) {
     au_send(au_promise_ref(p, int64_t), (int64_t)2);
     assert_int_equal(au_promise_wait(p, int64_t, &v, AU_SEC(5)), AU_OK);
     assert_int_equal(v, 1);
-    /* never waited on, never answered, answered but never waited: freed by the node's stop */
+    /* never waited on, never answered, answered but never waited: freed by the node's stop
+     * (LeakSanitizer and valgrind hold it to that). A thread blocked in a wait when the node
+     * stops gets AU_ESTOPPED: test_actor.c has that case. */
     (void)au_promise_new(node, int64_t);
     p = au_promise_new(node, int64_t);
     au_send(au_promise_ref(p, int64_t), (int64_t)3);
-    /* a waiter without a limit on another thread: AU_ESTOPPED when the node stops */
-    int64_t_promise w = au_promise_new(node, int64_t);
-    wait_result = AU_OK;
-    pthread_create(&th, NULL, wait_forever, &w); /* waiting already or not yet: ESTOPPED either way */
     au_node_stop(node);
-    pthread_join(th, NULL);
-    assert_int_equal(wait_result, AU_ESTOPPED);
 }
 
 /* ---- layers ------------------------------------------------------------------------------------- */
