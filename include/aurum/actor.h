@@ -52,7 +52,11 @@ extern "C" {
 #endif
 
 /* au_ctx, the context of the hook being run (who runs it, on which node; valid only during
- * the hook), is declared in <aurum/ref.h>. */
+ * the hook), is declared in <aurum/ref.h>. The calls taking one take a NULL ctx too (a call
+ * from outside any hook, by mistake): au_stop_self and au_set_receive_timeout do nothing,
+ * au_ctx_node and au_ctx_name give NULL, au_self a null reference with au_last_error()
+ * AU_EINVAL, au_watch, au_unwatch and au_send_or_notify AU_EINVAL, au_ask a null reference,
+ * au_ctx_origin 0. */
 
 /** Durations and instants are nanoseconds of the node's clock. */
 typedef uint64_t au_nanos;
@@ -195,7 +199,8 @@ typedef enum au_term_policy {
 
 /** Options of au_spawn_with. */
 typedef struct au_spawn_opts {
-    const char *name;          /**< register under this name (remotely reachable); NULL = anonymous */
+    const char *name;          /**< register under this name (remotely reachable), 1 to 255 bytes
+                                    (an empty or longer one is AU_EINVAL); NULL = anonymous */
     bool dedicated;            /**< run on a thread of its own (for actors that block) */
     au_nanos receive_timeout;  /**< initial receive timeout; 0 = none */
     struct au_layer *layer;    /**< a library layer's system actor (aurum/layer.h): stopped after
@@ -216,7 +221,8 @@ typedef struct au_spawn_opts {
  *  not compile, since what it points to is unknown):
  *      counter_msg_ref c = au_spawn(node, counter_actor, "counter", &(counter){ .total = 1 });
  *  Returns R_ref (R_lref for a local root); a null reference on failure (AU_EEXIST: name taken;
- *  AU_ESTOPPED: node stopping; see au_last_error()). pre_start runs on the actor's first turn,
+ *  AU_ESTOPPED: node stopping; AU_EINVAL: a NULL node, a name empty or above 255 bytes, options
+ *  out of range; see au_last_error()). pre_start runs on the actor's first turn,
  *  before any message. */
 #define au_spawn(node, A, name_, ...) \
     A##__spawn((node), AU_STATE_PTR_(A, (__VA_ARGS__)), &(au_spawn_opts){ .name = (name_) })
@@ -247,7 +253,9 @@ struct au_null_pointer_constant_;
  *  queued are dropped. */
 AU_API void au_stop_self(au_ctx *ctx);
 /** Sets (or, with 0, clears) the receive timeout: the timeout hook runs after this long without
- *  a message. Re-armed after every message and every timeout. */
+ *  a message. Re-armed after every message and every timeout. Durations too long to reach
+ *  (UINT64_MAX) never fire, here and in au_spawn_opts.receive_timeout, au_promise_wait and
+ *  au_ask. */
 AU_API void au_set_receive_timeout(au_ctx *ctx, au_nanos timeout);
 /** The node the running actor lives on. */
 AU_API au_node *au_ctx_node(au_ctx *ctx);
@@ -255,8 +263,10 @@ AU_API au_node *au_ctx_node(au_ctx *ctx);
 AU_API const char *au_ctx_name(au_ctx *ctx);
 
 /** Watches the actor behind ref: when it stops (or is already gone) the running actor's
- *  terminated hook is called once with that actor's reference. Returns AU_OK, AU_EINVAL for a
- *  null reference, AU_ENOMEM.
+ *  terminated hook is called once with that actor's reference. Watching an actor that is
+ *  watched already changes nothing (still one call; one au_unwatch ends it). An actor may watch
+ *  itself (nothing comes: it is the one stopping). Returns AU_OK, AU_EINVAL for a null
+ *  reference, AU_ENOMEM.
  *
  *  On a remote reference (another node's actor) the actor's node is asked to watch it (a system
  *  message of the transport, docs/wire-format.md §1.5; one request per watched actor, however
@@ -286,13 +296,15 @@ AU_API const char *au_ctx_name(au_ctx *ctx);
 /** A timer handle; 0 is never a valid timer. */
 typedef uint64_t au_timer;
 
-/** Sends msg through ref after `delay` of the node's clock. Returns the timer, or 0 on failure
+/** Sends msg through ref after `delay` of the node's clock (a deadline past the end of the clock
+ *  saturates to UINT64_MAX, which a real clock never reaches: such a timer waits until cancelled
+ *  or the node stops; it never wraps round to fire at once). Returns the timer, or 0 on failure
  *  (the message is then freed). The message is moved into the timer. The checks of au_send
  *  apply: a reference reinterpreted as another type gives 0 at once, a forged interface is
  *  dropped and counted when the timer fires. */
 #define au_send_after(ref, delay, ...) AU_WITH_MSG_(au_send_after_, ref, (__VA_ARGS__), (delay))
 /** Cancels a pending timer and frees its message: AU_OK, or AU_ENOTFOUND if it already fired or
- *  was cancelled. */
+ *  was cancelled (or is no timer of this node); AU_EINVAL for a NULL node or timer 0. */
 AU_API au_err au_timer_cancel(au_node *node, au_timer timer);
 
 /* ---- ask ---------------------------------------------------------------------------------- */
@@ -310,14 +322,18 @@ AU_API au_err au_timer_cancel(au_node *node, au_timer timer);
  * referenced, waited on or stored as another does not compile. */
 
 /** A promise for one reply of type T (a serializable type), as a T_promise; its .raw is NULL on
- *  failure (see au_last_error()). */
+ *  failure (see au_last_error(): AU_EINVAL for a NULL node). au_promise_wait frees it; one never
+ *  waited on is freed when its node stops. */
 #define au_promise_new(node, T) ((T##_promise){ .raw = au_promise_new_((node), &au_type_##T) })
 /** The reference a reply of type T is sent to (T_ref: it may cross the network); p must be a
  *  T_promise. */
 #define au_promise_ref(p, T) \
     ((T##_ref){ .raw = au_promise_ref_(AU_PROMISE_OF_(p, T), &au_type_##T) })
 /** Blocks until the reply arrives (moved into *out, which must be a T *) or `timeout` passes
- *  (AU_ETIMEDOUT); p must be a T_promise. AU_ESTOPPED if the node stops meanwhile. Frees the
+ *  (AU_ETIMEDOUT; 0: wait without limit, as au_send_wait); p must be a T_promise (AU_EINVAL for
+ *  a failed au_promise_new's). AU_ESTOPPED if the node stops meanwhile. AU_ESTATE at once, unless
+ *  the reply is there already, on a node whose driver runs its actors on the caller's thread (a
+ *  simulation, aurum/sim.h: nothing would run while it blocks). Frees the
  *  promise either way (wait on each promise once); a late reply is dropped and freed.
  *  On AU_OK the reply is the caller's: what it holds (strings, bytes, arrays) is freed with
  *  au_value_free(&au_type_T, out) — or field by field, au_str_free(&out->name) — once done; a
@@ -330,7 +346,9 @@ AU_API au_err au_timer_cancel(au_node *node, au_timer timer);
 
 /** Asks from inside an actor: returns the T_ref to put into the request. Exactly one of the
  *  following then happens in the asking actor, as a turn of its own: cb(ctx, state, reply, AU_OK)
- *  with the reply, or cb(ctx, state, NULL, AU_ETIMEDOUT) after `timeout`. The reply is owned as
+ *  with the reply, or cb(ctx, state, NULL, AU_ETIMEDOUT) after `timeout` (0: no timeout; cb
+ *  then runs only for a reply, and the pending ask is freed when the node stops). A null
+ *  reference and au_last_error() AU_EINVAL for a NULL ctx or cb. The reply is owned as
  *  a received message is (see the top of this file): freed after cb returns, a part kept by
  *  moving it out. cb must be void (*)(au_ctx *, void *state, T *reply, au_err), with its
  *  prototype (a pointer to a function without one, void (*)(), does not compile). */

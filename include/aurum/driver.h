@@ -122,11 +122,12 @@ AU_API const au_driver *au_driver_default(void);
 AU_API au_driver_node *au_node_driver(au_node *node);
 
 /** Parses "host:port" or "[v6]:port" and resolves host (an IP literal or a name, through the
- *  system resolver) into *out and *len. AU_EINVAL for malformed text, AU_ERESOLVE when the host
- *  does not resolve. */
+ *  system resolver) into *out and *len. AU_EINVAL for malformed text (the port must be decimal
+ *  digits only) or a NULL argument, AU_ERESOLVE when the host does not resolve. */
 AU_API au_err au_address_resolve(const char *text, struct sockaddr_storage *out, socklen_t *len);
 
-/** Whether two IPv4 or IPv6 socket addresses are the same (family, address and port). */
+/** Whether two IPv4 or IPv6 socket addresses are the same (family, address and port); false
+ *  when either is NULL. */
 AU_API bool au_address_equal(const struct sockaddr *a, const struct sockaddr *b);
 
 /* ---- what a driver calls ------------------------------------------------------------------- */

@@ -39,30 +39,35 @@ typedef struct au_faults {
     double duplicate;       /**< probability a unit is sent twice */
     double reorder;         /**< probability a unit is held back so later ones overtake it */
     au_nanos reorder_hold;  /**< how long a held-back unit waits; default 10 ms */
-    au_nanos delay_min;     /**< every unit is delayed by a uniform time in [min, max] */
+    au_nanos delay_min;     /**< every unit is delayed by a uniform time in [min, max] (sums
+                                 saturate: a delay past the end of the clock is never sent, and
+                                 is freed when the node stops) */
     au_nanos delay_max;
     bool per_message;       /**< apply to each message instead of each datagram */
 } au_faults;
 
 /** Sets the faults for traffic to `dest` ("host:port"), or for every destination without faults
  *  of its own when dest is NULL. f NULL clears them. AU_EINVAL for probabilities outside [0,1]
- *  or delay_min > delay_max; AU_ERESOLVE for an unknown destination; AU_ESTATE on a node
- *  without a network or not started with au_faults_driver. */
+ *  (NaN included) or delay_min > delay_max; AU_EINVAL or AU_ERESOLVE for a malformed or unknown
+ *  destination; AU_ESTATE on a node (NULL included) without a network or not started with
+ *  au_faults_driver. */
 AU_API au_err au_faults_set(au_node *node, const char *dest, const au_faults *f);
 
 /** Seeds the node's fault generator: the same seed and the same sequence of sends give the
- *  same decisions. */
+ *  same decisions. A no-op on a node (NULL included) without the wrapper. */
 AU_API void au_faults_seed(au_node *node, uint64_t seed);
 
-/** Blocks (or, with blocked = false, unblocks) all traffic from `node` to `dest`. */
+/** Blocks (or, with blocked = false, unblocks) all traffic from `node` to `dest`. The codes of
+ *  au_faults_set; AU_EINVAL for a NULL dest. */
 AU_API au_err au_faults_block(au_node *node, const char *dest, bool blocked);
 
 /** Partitions two groups of nodes: nothing passes between a node of one and a node of the other,
- *  in either direction, until healed. */
+ *  in either direction, until healed. The codes of au_faults_block (the first failure; blocks
+ *  set before it stay); AU_EINVAL for a NULL group with a count. */
 AU_API au_err au_faults_partition(au_node *const *group_a, size_t na, au_node *const *group_b,
                                   size_t nb);
 
-/** Removes every block between the given nodes. */
+/** Removes every block between the given nodes. As au_faults_partition. */
 AU_API au_err au_faults_heal(au_node *const *nodes, size_t n);
 
 /** Counters of injected faults. */
@@ -70,7 +75,8 @@ typedef struct au_faults_stats {
     uint64_t dropped, duplicated, delayed, reordered, blocked;
 } au_faults_stats;
 
-/** Fills *out with the node's injected-fault counters. */
+/** Fills *out with the node's injected-fault counters (zeros for a node without the wrapper;
+ *  nothing for a NULL out). */
 AU_API void au_faults_stats_get(au_node *node, au_faults_stats *out);
 
 #ifdef __cplusplus

@@ -68,7 +68,9 @@ typedef struct au_node au_node;
 
 /** Adds a key to the node's ring: datagrams sealed with it are accepted from now on. AU_EEXIST
  *  for an id already in the ring; AU_EFULL beyond AU_KEYS_MAX; AU_ESTATE on a node started
- *  without keys (its datagrams are not sealed) or without a network. */
+ *  without keys (its datagrams are not sealed) or without a network; AU_EINVAL for a NULL node
+ *  or key (also for the two calls below, with a NULL node; they too are AU_ESTATE on a node
+ *  without keys). */
 AU_API au_err au_node_key_add(au_node *node, const au_key *key);
 
 /** Seals from now on with the ring's key of that id. AU_ENOTFOUND if the ring has none. */

@@ -53,8 +53,9 @@ AU_API au_layer *au_layer_attach(au_node *node, const au_layer_def *def);
 /** Takes back the layer attached last when no actor was ever spawned in it (a layer's start
  *  that failed after attaching: a name already taken, say), so that failed starts do not use up
  *  the AU_LAYERS_MAX slots. Its free hook is not called: the caller frees its state. AU_ESTATE
- *  if another layer was attached since (the layer then stays, and its free runs at
- *  au_node_stop), AU_ESTOPPED while the node stops, AU_EINVAL for NULL. */
+ *  if another layer was attached since, or an actor spawned in it still lives (the layer then
+ *  stays, and its free runs at au_node_stop), AU_ESTOPPED while the node stops, AU_EINVAL for
+ *  NULL or a layer taken back already (until another attach reuses its slot). */
 AU_API au_err au_layer_detach(au_layer *layer);
 
 /** The node's incarnation id: 64 random bits drawn at start from its driver, carried in every

@@ -56,11 +56,11 @@ typedef enum au_log_module {
 typedef void (*au_log_sink)(void *user, au_log_module module, au_log_level level,
                             const char *file, int line, const char *message);
 
-/** Sets the level of one module (AU_LOG_OFF silences it). */
+/** Sets the level of one module (AU_LOG_OFF silences it); an unknown module or level is ignored. */
 AU_API void au_log_set_level(au_log_module module, au_log_level level);
 /** Sets the level of every module. */
 AU_API void au_log_set_all_levels(au_log_level level);
-/** The current level of a module. */
+/** The current level of a module; AU_LOG_OFF for one that is not a module. */
 AU_API au_log_level au_log_get_level(au_log_module module);
 /** Replaces the sink (NULL restores the default stderr sink). */
 AU_API void au_log_set_sink(au_log_sink sink, void *user);
@@ -75,11 +75,14 @@ AU_API void au_log_set_sink(au_log_sink sink, void *user);
  *  Returns AU_OK if every item applied, AU_EINVAL if one was ignored or spec is NULL. Takes
  *  effect at once for every thread. */
 AU_API au_err au_log_configure(const char *spec);
-/** The name of a level ("TRACE" … "ERROR") or of a module ("core", "net", …). */
+/** The name of a level ("TRACE" … "ERROR", "OFF") or of a module ("core", "net", …); "?" for a
+ *  value that is neither. */
 AU_API const char *au_log_level_name(au_log_level level);
 AU_API const char *au_log_module_name(au_log_module module);
 
-/** Logs a printf-style message if `level` is enabled for `module`. */
+/** Logs a printf-style message if `level` is enabled for `module`. A module that is not one of
+ *  au_log_module, or a level that is not a severity (AU_LOG_OFF or beyond, or negative), logs
+ *  nothing. */
 #define au_log(module, level, ...)                                                            \
     do {                                                                                      \
         unsigned au_log_m_ = (unsigned)(module);                                              \

@@ -56,7 +56,11 @@ typedef struct au_node_config {
     const au_clock *clock;    /**< overrides the driver's clock for timers and au_node_now;
                                    default: the driver's (CLOCK_MONOTONIC for the default) */
     size_t mtu;               /**< largest datagram sent; default 1400 */
-    size_t max_message_size;  /**< largest message accepted or sent; default 16 MiB */
+    size_t max_message_size;  /**< largest message accepted or sent, in bytes as the wire carries
+                                   it: the encoded payload plus 18 bytes of header plus the
+                                   target's name (au_send to a remote actor returns AU_ETOOBIG
+                                   beyond it); at least 18, at most 4 GiB - 1; default 16 MiB.
+                                   Local sends are not limited */
     size_t max_partials;      /**< messages being reassembled per peer at once; default 64 */
     size_t max_reassembly_bytes; /**< reassembly memory per peer; default 64 MiB */
     size_t max_reassembly_total; /**< reassembly memory of the whole node, all peers together,
@@ -117,9 +121,9 @@ typedef struct au_node_config {
                                    driver (aurum/testkit.h: au_sim_driver, au_faults_driver) */
 } au_node_config;
 
-/** Starts a node: validates cfg, starts its threads and binds its socket. On success *out is
- *  the node. On failure *out is NULL, nothing is left running, one ERROR line (module core or
- *  net) names the value at fault, and the code says what kind of fault it is:
+/** Starts a node: validates cfg (NULL: every default), starts its threads and binds its socket.
+ *  On success *out is the node. On failure *out is NULL, nothing is left running, one ERROR line
+ *  (module core or net) names the value at fault, and the code says what kind of fault it is:
  *    AU_EINVAL    out is NULL
  *    AU_ECONFIG   bind or advertise is not "host:port", "[v6]:port" with a port of 0..65535 and
  *                 a host: "garbage", "1.2.3.4:99999", "127.0.0.1:abc", ":1" (the line says so)
@@ -129,16 +133,18 @@ typedef struct au_node_config {
  *                 a port in use, a privileged port
  *    AU_ECONFIG   a wildcard bind ("0.0.0.0:4000") without advertise; a field out of its range
  *                 (workers above 1024, mtu outside 96..65507, reassembly limits); nkeys without
- *                 keys; a driver that is incomplete or too new; a key file with bad content or
- *                 permissions (au_key_file_read)
+ *                 keys; a driver that is incomplete or too new; a clock without now; a key file
+ *                 with bad content or permissions (au_key_file_read)
  *    AU_EIO       a key file that cannot be opened; libsodium failed to initialise
  *    AU_ENOMEM    an allocation failed
  *  tests/core/test_node_start.c holds these to what they say. */
 AU_API au_err au_node_start(const au_node_config *cfg, au_node **out);
 
 /** Stops the node: every actor stops (messages still queued are dropped, post_stop runs), then
- *  every thread is joined and all memory freed. Waits for hooks that are running to return;
- *  threads blocked in au_promise_wait on this node return AU_ESTOPPED. Safe to call with NULL.
+ *  every thread is joined and all memory freed, promises never waited on included (so none may
+ *  be waited on afterwards). Waits for hooks that are running to return; threads blocked in
+ *  au_promise_wait on this node return AU_ESTOPPED. Safe to call with NULL; once only for a
+ *  node (the first call frees it: set your pointer to NULL).
  *  Must not be called from one of the node's own actors, nor while other (non-actor) threads
  *  still send through the node or start waiting on its promises. */
 AU_API void au_node_stop(au_node *node);
@@ -156,7 +162,7 @@ AU_API uint64_t au_node_unanswered(au_node *node, const char *address);
  *  that only key holders' datagrams reach its actors. false for a node without a network. */
 AU_API bool au_node_sealed(au_node *node);
 
-/** Now, on the node's clock. */
+/** Now, on the node's clock; 0 for a NULL node. */
 AU_API au_nanos au_node_now(const au_node *node);
 
 /** Every statistic of a node, as X(name, kind, doc) in the order of au_node_stats's fields:
@@ -270,7 +276,7 @@ typedef struct au_node_stats_field {
     bool gauge;       /**< a current level (GAUGE); false: a count since start (COUNTER) */
 } au_node_stats_field;
 
-/** Fills *out with the node's statistics (all zero for a NULL node). */
+/** Fills *out with the node's statistics (all zero for a NULL node; nothing for a NULL out). */
 AU_API void au_node_stats_get(au_node *node, au_node_stats *out);
 
 /** The description of field i, or NULL when i >= AU_NODE_STATS_COUNT. Static. */

@@ -9,7 +9,10 @@
  *
  * A reference is a small value (copy it freely). It never keeps an actor alive: sending to an
  * actor that has stopped is a counted drop, never a crash, even if its memory was reused.
- * A reference belongs to the node it was created or decoded on, and sends through that node. */
+ * A reference belongs to the node it was created or decoded on, and sends through that node.
+ * Once that node has stopped (au_node_stop freed it), a reference kept past it may still be
+ * copied and tested with au_ref_is_null; sending, stopping, watching, narrowing, formatting or
+ * comparing through it reads the freed node and must not be done. */
 #ifndef AURUM_REF_H
 #define AURUM_REF_H
 
@@ -172,7 +175,11 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  the (name, root type id, interface type id) triple is checked; a mismatch is dropped and
  *  counted. Nothing is sent by forging: whether an actor is there shows only when a message is
  *  answered (ask with a timeout to find out). A forged reference can also stop the actor (see
- *  au_stop). Returns a null reference on failure (see au_last_error()). */
+ *  au_stop). Returns a null reference on failure (see au_last_error()): AU_EINVAL for a NULL
+ *  argument, a name empty or above 255 bytes, or an addr that is not "host:port" (or has port
+ *  0); AU_ERESOLVE for a host that does not resolve; AU_ESTATE on a node without a network;
+ *  AU_EFULL when forged references (which keep their entry for the node's life) fill its table
+ *  of remote references (au_node_config.max_remote_refs). */
 #define au_forge(R, T, node, name, addr) AU_FORGE_(R, T, node, name, addr)
 #define AU_FORGE_(R, T, node, name, addr)                                                     \
     ((T##_ref){ .raw = au_ref_forge_((node), (name), (addr), &au_type_##R,                 \

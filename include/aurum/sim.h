@@ -21,7 +21,8 @@
  *
  * The same seed and the same test code give the same run, event for event. Blocking calls
  * (au_promise_wait) cannot be used with simulated nodes: nothing runs while the test thread
- * blocks; observe the simulation through actors and run it with au_sim_run_until. Actors
+ * blocks, so they return AU_ESTATE at once; observe the simulation through actors and run it
+ * with au_sim_run_until. Actors
  * spawned with .dedicated run like pooled ones. All calls on a simulation and its nodes must
  * come from one thread. */
 #ifndef AURUM_SIM_H
@@ -40,8 +41,11 @@ typedef struct au_sim au_sim;
 /** Simulation settings. Zero means the default for every field. */
 typedef struct au_sim_config {
     uint64_t seed;           /**< seeds the network latency, node incarnations and au_sim_random */
-    au_nanos latency_min;    /**< one-way delivery time of a datagram; default 100 µs */
-    au_nanos latency_max;    /**< default 1 ms; each datagram draws uniformly in [min, max] */
+    au_nanos latency_min;    /**< one-way delivery time of a datagram; default 100 µs (when
+                                  latency_max is 0 too: the two default together, else a
+                                  zero here is 0) */
+    au_nanos latency_max;    /**< default 1 ms; each datagram draws uniformly in [min, max]
+                                  (any range, up to [0, UINT64_MAX]) */
     au_nanos start;          /**< virtual time at creation; default 1 s */
 } au_sim_config;
 
@@ -50,16 +54,21 @@ typedef struct au_sim_config {
  *  copied freely; the simulation must outlive its nodes. */
 AU_API au_driver au_sim_driver(au_sim *sim);
 
-/** Creates a simulation. */
+/** Creates a simulation (cfg NULL: every default). AU_EINVAL for a NULL out or latency_min
+ *  above latency_max. */
 AU_API au_err au_sim_create(const au_sim_config *cfg, au_sim **out);
-/** Frees it; every node of it must have been stopped. Safe with NULL. */
+/** Frees it; every node of it must have been stopped first: with a node still running it frees
+ *  nothing and logs an ERROR (stop the nodes, then call it again). Safe with NULL. */
 AU_API void au_sim_destroy(au_sim *sim);
 
 /** Runs until `duration` of virtual time has passed (timers due by then fire) or nothing is left
- *  to do. Returns the number of events processed. */
+ *  to do. Returns the number of events processed (0 for a NULL sim). Durations saturate at the
+ *  end of virtual time: UINT64_MAX runs until nothing is left (forever if something keeps
+ *  re-arming a timer); 0 runs what is due now. */
 AU_API uint64_t au_sim_run(au_sim *sim, au_nanos duration);
 /** Runs until done(arg) returns true (checked after every event) or `max_duration` of virtual time
- *  passes (AU_ETIMEDOUT) or nothing is left to do while done is false (AU_ESTATE). */
+ *  passes (AU_ETIMEDOUT) or nothing is left to do while done is false (AU_ESTATE). AU_EINVAL for
+ *  a NULL sim or done. */
 AU_API au_err au_sim_run_until(au_sim *sim, bool (*done)(void *arg), void *arg,
                                au_nanos max_duration);
 
@@ -69,12 +78,13 @@ AU_API au_err au_sim_run_until(au_sim *sim, bool (*done)(void *arg), void *arg,
  *  order. When the pause ends, at one virtual instant, the held datagrams are handed to it, its
  *  actors run and every timer that came due meanwhile fires at once, late. Other nodes run
  *  normally. AU_EINVAL: not a node of this simulation, or duration 0; AU_ESTATE: already
- *  paused. A node stopped while paused drops what it held. */
+ *  paused. A duration past the end of virtual time (UINT64_MAX) pauses it for good. A node
+ *  stopped while paused drops what it held. */
 AU_API au_err au_sim_pause(au_sim *sim, au_node *node, au_nanos duration);
 /** Whether `node` is paused now (au_sim_pause). */
 AU_API bool au_sim_paused(const au_sim *sim, const au_node *node);
 
-/** The virtual time now. */
+/** The virtual time now (this and the three readers below: 0 for a NULL sim). */
 AU_API au_nanos au_sim_now(const au_sim *sim);
 /** A hash of everything that happened so far (actor turns, datagrams, timers, with their virtual
  *  times): two runs are the same run exactly when their hashes match. */

@@ -71,7 +71,7 @@ typedef struct au_buf {
 AU_API au_err au_buf_reserve(au_buf *b, size_t n);
 /** Appends n bytes to b, growing it; AU_ENOMEM on allocation failure. */
 AU_API au_err au_buf_append(au_buf *b, const void *p, size_t n);
-/** Frees b's storage and resets it to empty. */
+/** Frees b's storage and resets it to empty. Safe with NULL. */
 AU_API void au_buf_free(au_buf *b);
 
 /** A type-supplied codec replacing the schema-driven one. The encoding is carried as one opaque
@@ -142,15 +142,18 @@ typedef struct au_unit {
 
 /** A string literal as an unowned au_str: au_str_lit("hello"). */
 #define au_str_lit(s) ((au_str){ .ptr = "" s, .len = (uint32_t)(sizeof(s) - 1), .owned = 0 })
-/** An unowned view of a NUL-terminated string (the caller keeps it alive while it is used). */
+/** An unowned view of a NUL-terminated string (the caller keeps it alive while it is used);
+ *  NULL gives the empty string. */
 AU_API au_str au_str_view(const char *s);
-/** An owned copy of n bytes of s (NUL-terminated); .ptr is NULL on allocation failure. */
+/** An owned copy of n bytes of s (NUL-terminated); .ptr is NULL on allocation failure, for n of
+ *  UINT32_MAX or more, and for a NULL s with n > 0 (NULL with n == 0 gives an owned ""). */
 AU_API au_str au_str_dup(const char *s, size_t n);
-/** Frees an owned string and resets it to empty. */
+/** Frees an owned string and resets it to empty. Safe with NULL. */
 AU_API void au_str_free(au_str *s);
-/** An owned copy of n bytes; .ptr is NULL on allocation failure. */
+/** An owned copy of n bytes; .ptr is NULL on allocation failure, for n above UINT32_MAX, and
+ *  for a NULL p with n > 0. */
 AU_API au_bytes au_bytes_dup(const void *p, size_t n);
-/** Frees owned bytes and resets them to empty. */
+/** Frees owned bytes and resets them to empty. Safe with NULL. */
 AU_API void au_bytes_free(au_bytes *b);
 
 #ifdef __cplusplus

@@ -10,6 +10,7 @@
  * is popped, and only counted envelopes are ever refused or dropped. An unbounded cell's send
  * path tests one fixed flag bit more than before and touches nothing else. */
 #include "core/internal.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -487,7 +488,7 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
         au_log(AU_LOG_CORE, AU_LOG_WARN, "spawn of %s refused: it has no recv hook", def->name);
         def = NULL;
     }
-    if (!node || !def || (o->name && strlen(o->name) > AU_NAME_MAX) ||
+    if (!node || !def || (o->name && (!o->name[0] || strlen(o->name) > AU_NAME_MAX)) ||
         (o->layer && o->layer->node != node) ||
         (o->capacity && (o->low_water >= o->capacity || (unsigned)o->policy > AU_MAILBOX_DROP_OLDEST)) ||
         (unsigned)o->term > AU_TERM_LOCAL ||
@@ -666,7 +667,8 @@ static void arm_receive_timeout(au_cell *cell) {
     if (!x || !x->receive_timeout || x->timer_armed) return;
     x->timer_armed = true;
     x->timeout_seq++;
-    au_timers_add_receive_timeout(cell->node, x->last_activity + x->receive_timeout, cell,
+    au_timers_add_receive_timeout(cell->node,
+                                  au_deadline_after(x->last_activity, x->receive_timeout), cell,
                                   atomic_load_explicit(&cell->gen, memory_order_relaxed),
                                   x->timeout_seq);
 }
@@ -785,7 +787,7 @@ static void process(au_cell *cell, au_envelope *env) {
         x->timer_armed = false;
         if (!x->receive_timeout || (cell->lifecycle & AU_LIFE_STOPPING)) break;
         au_nanos now = au_node_now(node);
-        if (now < x->last_activity + x->receive_timeout) {
+        if (now < au_deadline_after(x->last_activity, x->receive_timeout)) {
             arm_receive_timeout(cell); /* activity since arming: wait for the rest */
             break;
         }
@@ -1039,6 +1041,10 @@ au_ref au_ctx_self_(au_ctx *ctx) {
 }
 
 au_ref au_self_(au_ctx *ctx, au_type *root) {
+    if (!ctx || !root) {
+        au_set_last_error_(AU_EINVAL);
+        return (au_ref){ 0 };
+    }
     au_ref self = au_ctx_self_(ctx);
     if (self.iface != root && au_type_id(self.iface) != au_type_id(root)) {
         /* The typed reference would claim a root the actor does not have. */
@@ -1050,15 +1056,18 @@ au_ref au_self_(au_ctx *ctx, au_type *root) {
     return self;
 }
 
-void au_stop_self(au_ctx *ctx) { ctx->stop_requested = true; }
+void au_stop_self(au_ctx *ctx) {
+    if (ctx) ctx->stop_requested = true;
+}
 
-au_node *au_ctx_node(au_ctx *ctx) { return ctx->node; }
+au_node *au_ctx_node(au_ctx *ctx) { return ctx ? ctx->node : NULL; }
 
 const char *au_ctx_name(au_ctx *ctx) {
-    return ctx->cell->extra ? ctx->cell->extra->name : NULL;
+    return ctx && ctx->cell->extra ? ctx->cell->extra->name : NULL;
 }
 
 void au_set_receive_timeout(au_ctx *ctx, au_nanos timeout) {
+    if (!ctx) return;
     au_cell *cell = ctx->cell;
     if (!cell->extra) {
         if (!timeout) return;

@@ -84,7 +84,8 @@ static void run_timers(uv_driver *d) {
         return;
     }
     au_nanos now = au_clock_monotonic_ns();
-    uint64_t ms = next > now ? (next - now + 999999) / 1000000 : 0; /* round up: never early */
+    uint64_t wait = next > now ? next - now : 0; /* round up: never early (and never overflow) */
+    uint64_t ms = wait / 1000000 + (wait % 1000000 != 0);
     uv_timer_start(&d->timer, on_timer, ms, 0);
 }
 

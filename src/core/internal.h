@@ -245,6 +245,7 @@ struct au_node {
     struct au_net *net;
     uint64_t incarnation;            /* set by the remote path at start; 0 without a network */
     au_u64map promise_defs;          /* type id → promise actor def; guarded by lock */
+    struct au_promise *unwaited;     /* au_promise_new's not yet waited on; guarded by lock */
     au_stats_atomic stats;
     char address[80];
 };
@@ -310,7 +311,7 @@ void au_cells_free_all(au_node *node);
 void au_dedicated_wake(au_cell *cell);
 /* Sets a local actor's receive timeout from outside it (queued like a message). */
 void au_cell_post_timeout(au_ref ref, au_nanos timeout);
-void au_promise_defs_free(au_node *node);
+void au_promise_defs_free(au_node *node); /* and the promises never waited on */
 void au_dedicated_join_ended(au_node *node);
 au_ref au_cell_ref(au_cell *cell, uint32_t gen, au_type *iface, uint16_t variant);
 

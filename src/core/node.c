@@ -40,6 +40,10 @@ static au_err validate(const au_node_config *in, au_node_config *cfg) {
     }
     if (!cfg->max_message_size) cfg->max_message_size = 16u << 20;
     if (!cfg->bind) cfg->bind = "127.0.0.1:0";
+    if (cfg->clock && !cfg->clock->now) {
+        au_log(AU_LOG_CORE, AU_LOG_ERROR, "config: a clock without a now function");
+        return AU_ECONFIG;
+    }
     return AU_OK;
 }
 
@@ -144,6 +148,7 @@ void au_node_stop(au_node *node) {
 const char *au_node_address(const au_node *node) { return node ? node->address : ""; }
 
 void au_node_stats_get(au_node *node, au_node_stats *out) {
+    if (!out) return;
     memset(out, 0, sizeof *out);
     if (!node) return;
 #define LOAD(name, kind, doc) out->name = au_stat_read(&node->stats.name);
@@ -153,7 +158,7 @@ void au_node_stats_get(au_node *node, au_node_stats *out) {
     if (node->net) au_remote_layer()->stats(node, out);
 }
 
-au_nanos au_node_now(const au_node *node) { return node->clock.now(node->clock.user); }
+au_nanos au_node_now(const au_node *node) { return node ? node->clock.now(node->clock.user) : 0; }
 
 au_driver_node *au_node_driver(au_node *node) { return node ? node->driver : NULL; }
 
@@ -198,7 +203,8 @@ au_err au_layer_detach(au_layer *l) {
     pthread_mutex_lock(&node->lock);
     if (atomic_load_explicit(&node->stopping, memory_order_relaxed))
         err = AU_ESTOPPED;
-    else if (node->nlayers == 0 || l != &node->layers[node->nlayers - 1])
+    else if (node->nlayers == 0 || l != &node->layers[node->nlayers - 1] ||
+             node->live_phase[l->phase] > 0) /* its live actors need its stop phase */
         err = AU_ESTATE;
     else {
         node->nlayers--;

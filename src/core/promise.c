@@ -26,6 +26,8 @@ struct au_promise {
     au_ask_fn cb;
     au_nanos timeout;
     _Alignas(16) unsigned char *value; /* the reply, owned until taken */
+    au_node *node;       /* for au_promise_new's: on node->unwaited until waited on */
+    struct au_promise *prev, *next; /* that list, guarded by node->lock */
 };
 
 typedef struct promise_state {
@@ -143,6 +145,13 @@ static const au_actor_def *def_for(au_node *node, au_type *type) {
 }
 
 void au_promise_defs_free(au_node *node) {
+    /* A promise nobody waited on holds the waiter's reference still (its actor has stopped and
+     * dropped its own): freed here, or it would outlive the node for ever. */
+    while (node->unwaited) {
+        au_promise *p = node->unwaited;
+        node->unwaited = p->next;
+        release(p);
+    }
     for (size_t i = 0; i < node->promise_defs.cap; i++)
         if (node->promise_defs.keys[i]) free(node->promise_defs.values[i]);
     au_u64map_free(&node->promise_defs);
@@ -179,7 +188,29 @@ static au_promise *make(au_node *node, au_type *type, au_nanos timeout, au_ref a
 }
 
 au_promise *au_promise_new_(au_node *node, au_type *type) {
-    return make(node, type, 0, (au_ref){ 0 }, NULL);
+    au_promise *p = make(node, type, 0, (au_ref){ 0 }, NULL);
+    if (p) {
+        pthread_mutex_lock(&node->lock);
+        p->node = node;
+        p->next = node->unwaited;
+        if (p->next) p->next->prev = p;
+        node->unwaited = p;
+        pthread_mutex_unlock(&node->lock);
+    }
+    return p;
+}
+
+/* The promise is being waited on: the waiter frees it from now on, not the node's stop. */
+static void unlist(au_promise *p) {
+    au_node *node = p->node;
+    if (!node) return;
+    pthread_mutex_lock(&node->lock);
+    if (p->prev) p->prev->next = p->next;
+    else node->unwaited = p->next;
+    if (p->next) p->next->prev = p->prev;
+    p->prev = p->next = NULL;
+    p->node = NULL;
+    pthread_mutex_unlock(&node->lock);
 }
 
 au_ref au_promise_ref_(au_promise *p, au_type *type) {
@@ -191,6 +222,7 @@ au_ref au_promise_ref_(au_promise *p, au_type *type) {
 
 au_err au_promise_wait_(au_promise *p, au_type *type, void *out, au_nanos timeout) {
     if (!p) return AU_EINVAL;
+    unlist(p);
     if (au_type_id(type) != au_type_id(p->type)) {
         release(p);
         return AU_ETYPE;
@@ -200,6 +232,13 @@ au_err au_promise_wait_(au_promise *p, au_type *type, void *out, au_nanos timeou
      * done: a node that stops completes the promise (under this lock) before it frees the
      * actor, so the actor is still there whenever the post happens. */
     pthread_mutex_lock(&p->lock);
+    if (!p->done && ((au_cell *)p->ref.target)->node->stepped) {
+        /* A driver that steps the actors (a simulation) runs nothing while this thread blocks:
+         * the wait could never end, whatever its timeout. */
+        pthread_mutex_unlock(&p->lock);
+        release(p);
+        return AU_ESTATE;
+    }
     if (timeout && !p->done) au_cell_post_timeout(p->ref, timeout);
     while (!p->done) pthread_cond_wait(&p->cond, &p->lock);
     au_err err = p->err;

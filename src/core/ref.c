@@ -250,7 +250,7 @@ au_ref au_ref_narrow_(au_ref ref, au_type *root, uint16_t variant, au_type *ifac
 
 au_ref au_ref_forge_(au_node *node, const char *name, const char *addr, au_type *root,
                      uint16_t variant, au_type *iface) {
-    if (!node || !name || !addr || !root || !iface) {
+    if (!node || !name || !name[0] || !addr || !root || !iface) { /* "": no actor has that name */
         au_set_last_error_(AU_EINVAL);
         return (au_ref){ 0 };
     }
@@ -292,7 +292,8 @@ au_timer au_send_after_(au_ref ref, au_nanos delay, const void *msg, size_t size
         au_set_last_error_(err == AU_EINVAL ? AU_EENCODE : err);
         return 0;
     }
-    au_timer id = au_timers_add_send(node, au_node_now(node) + delay, ref, ref.iface, msg);
+    au_timer id = au_timers_add_send(node, au_deadline_after(au_node_now(node), delay), ref,
+                                     ref.iface, msg);
     if (!id) free_msg(ref.iface, msg);
     return id;
 }

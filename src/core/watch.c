@@ -89,6 +89,15 @@ static au_err watch_remote(au_watches *w, au_ref self, au_ref target) {
         return AU_OK;
     }
     pthread_mutex_lock(&w->lock);
+    for (size_t i = 0; i < w->nremote; i++) {
+        const remote_watch *r = &w->remote[i];
+        if (r->watcher.target == self.target && r->watcher.gen == self.gen &&
+            au_ref_equal(r->target, target)) { /* watched already: one watch, one notice */
+            pthread_mutex_unlock(&w->lock);
+            au_remote_layer()->unpin(target);
+            return AU_OK;
+        }
+    }
     if (w->nremote == w->remote_cap) {
         size_t cap = w->remote_cap ? w->remote_cap * 2 : 8;
         remote_watch *r = realloc(w->remote, cap * sizeof *r);
@@ -217,6 +226,12 @@ au_err au_watch_(au_ctx *ctx, au_ref target) {
             return AU_ENOMEM;
         }
         e->gen = target.gen;
+    }
+    for (size_t i = 0; i < e->n; i++) {
+        if (e->watchers[i].target == self.target && e->watchers[i].gen == self.gen) {
+            pthread_mutex_unlock(&w->lock); /* watched already: one watch, one notice */
+            return AU_OK;
+        }
     }
     if (e->n == e->cap) {
         size_t cap = e->cap ? e->cap * 2 : 4;

@@ -29,9 +29,11 @@ au_err au_addr_parse(const char *text, au_addr *out, bool numeric_only) {
         host[colon - text] = '\0';
         port = colon + 1;
     }
+    /* Decimal digits only: strtol alone would also take leading blanks and a sign (" 1", "+1"). */
+    if (port[0] < '0' || port[0] > '9') return AU_EINVAL;
     char *end;
     long p = strtol(port, &end, 10);
-    if (!*port || *end || p < 0 || p > 65535 || !host[0]) return AU_EINVAL;
+    if (*end || p < 0 || p > 65535 || !host[0]) return AU_EINVAL;
 
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
                               .ai_flags = AI_NUMERICSERV | (numeric_only ? AI_NUMERICHOST : 0) },
@@ -131,6 +133,7 @@ au_err au_address_resolve(const char *text, struct sockaddr_storage *out, sockle
 }
 
 bool au_address_equal(const struct sockaddr *a, const struct sockaddr *b) {
+    if (!a || !b) return false;
     au_addr x = { .len = a->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in) };
     au_addr y = { .len = b->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in) };
     memcpy(&x.sa, a, x.len);

@@ -146,7 +146,7 @@ au_err au_net_deliver(au_ctx *ctx, au_envelope *env, const au_actor_def *def) {
 size_t au_ctx_origin(au_ctx *ctx, char *buf, size_t size) {
     const remote_payload *p = ctx ? current_origin : NULL;
     size_t n = p ? p->from_len : 0;
-    if (size) {
+    if (size && buf) {
         size_t k = n < size - 1 ? n : size - 1;
         if (k) memcpy(buf, p->bytes + p->len, k);
         buf[k] = 0;

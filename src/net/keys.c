@@ -105,7 +105,7 @@ static au_net_t *sealed_net(au_node *node) {
 bool au_node_sealed(au_node *node) { return sealed_net(node) != NULL; }
 
 au_err au_node_key_add(au_node *node, const au_key *key) {
-    if (!key) return AU_EINVAL;
+    if (!node || !key) return AU_EINVAL;
     au_net_t *net = sealed_net(node);
     if (!net) return AU_ESTATE;
     pthread_mutex_lock(&net->key_lock);
@@ -125,6 +125,7 @@ au_err au_node_key_add(au_node *node, const au_key *key) {
 }
 
 au_err au_node_key_use(au_node *node, uint8_t id) {
+    if (!node) return AU_EINVAL;
     au_net_t *net = sealed_net(node);
     if (!net) return AU_ESTATE;
     pthread_mutex_lock(&net->key_lock);
@@ -137,6 +138,7 @@ au_err au_node_key_use(au_node *node, uint8_t id) {
 }
 
 au_err au_node_key_remove(au_node *node, uint8_t id) {
+    if (!node) return AU_EINVAL;
     au_net_t *net = sealed_net(node);
     if (!net) return AU_ESTATE;
     pthread_mutex_lock(&net->key_lock);

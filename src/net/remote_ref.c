@@ -299,7 +299,9 @@ au_err au_net_send(au_ref ref, const void *msg, bool signal) {
         }
     }
     if (msg) au_value_free(ref.iface, (void *)msg); /* moved: the bytes are all we need now */
-    if (!err && buf->len > net->limits.max_message) {
+    /* The limit is on the message as the wire carries it (au_wire_packer_add): its header and
+     * the actor's name count too, so a payload that the packer would drop is refused here. */
+    if (!err && buf->len + AU_WIRE_BODY_HEADER + r->name_len > net->limits.max_message) {
         au_stat_add(&net->stats.drops_too_big, 1);
         err = AU_ETOOBIG;
     }

@@ -14,6 +14,7 @@
  *  - au_value_own replaces each borrowed part (an .owned == 0 string, bytes or array) by an
  *    owned copy, one part at a time and each all-or-nothing, and keeps the owned parts as they
  *    are: so after it, success or failure, au_value_free frees exactly what the value owns. */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,11 +50,13 @@ BUILTIN(au_unit, "au_unit", AU_KIND_UNIT)
 
 au_err au_buf_reserve(au_buf *b, size_t n) {
     if (b->cap - b->len >= n) return AU_OK;
-    if (n > SIZE_MAX - b->len) return AU_ENOMEM;
+    /* No object is larger than PTRDIFF_MAX: refused here, not handed to realloc (which fails,
+     * or under ASan aborts the process). */
+    if (n > (size_t)PTRDIFF_MAX - b->len) return AU_ENOMEM;
     size_t want = b->len + n;
     /* Doubling keeps appends amortized O(1); 64 avoids a string of tiny reallocations. */
     size_t cap = b->cap < 64 ? 64 : b->cap;
-    while (cap < want) cap = cap > SIZE_MAX / 2 ? want : cap * 2;
+    while (cap < want) cap = cap > (size_t)PTRDIFF_MAX / 2 ? want : cap * 2;
     uint8_t *data = realloc(b->data, cap);
     if (!data) return AU_ENOMEM;
     b->data = data;
@@ -71,6 +74,7 @@ au_err au_buf_append(au_buf *b, const void *p, size_t n) {
 }
 
 void au_buf_free(au_buf *b) {
+    if (!b) return;
     free(b->data);
     *b = (au_buf){ 0 };
 }
@@ -83,7 +87,7 @@ au_str au_str_view(const char *s) {
 }
 
 au_str au_str_dup(const char *s, size_t n) {
-    if (n >= UINT32_MAX) return (au_str){ 0 };
+    if (n >= UINT32_MAX || (!s && n)) return (au_str){ 0 };
     char *p = malloc(n + 1);
     if (!p) return (au_str){ 0 };
     if (n) memcpy(p, s, n);
@@ -92,13 +96,14 @@ au_str au_str_dup(const char *s, size_t n) {
 }
 
 void au_str_free(au_str *s) {
+    if (!s) return;
     if (s->owned) free((void *)s->ptr);
     /* Reset to a valid empty string rather than NULL: a freed field stays printable. */
     *s = (au_str){ .ptr = "", .len = 0, .owned = 0 };
 }
 
 au_bytes au_bytes_dup(const void *p, size_t n) {
-    if (n > UINT32_MAX) return (au_bytes){ 0 };
+    if (n > UINT32_MAX || (!p && n)) return (au_bytes){ 0 };
     /* Even an empty copy gets storage, so that ptr == NULL always means allocation failure. */
     uint8_t *d = malloc(n ? n : 1);
     if (!d) return (au_bytes){ 0 };
@@ -107,6 +112,7 @@ au_bytes au_bytes_dup(const void *p, size_t n) {
 }
 
 void au_bytes_free(au_bytes *b) {
+    if (!b) return;
     if (b->owned) free(b->ptr);
     *b = (au_bytes){ 0 };
 }

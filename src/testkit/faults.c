@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/clock.h"
 #include "util/rng.h"
 #include "util/stats.h"
 
@@ -88,11 +89,16 @@ static unsigned decide(fault_node *fn, const fault_rule *rule, au_nanos delay[2]
     unsigned copies = (f->duplicate > 0 && draw(fn) < f->duplicate) ? 2 : 1;
     if (copies == 2) bump(&fn->duplicated);
     for (unsigned i = 0; i < copies; i++) {
+        /* Uniform in [min, max], without the overflow of max - min + 1 for [0, UINT64_MAX] nor
+         * a double cast out of range; sums saturate (a delay to the end of time is never). */
         au_nanos d = f->delay_min;
-        if (f->delay_max > f->delay_min)
-            d += (au_nanos)(draw(fn) * (double)(f->delay_max - f->delay_min + 1));
+        if (f->delay_max > f->delay_min) {
+            au_nanos span = f->delay_max - f->delay_min;
+            double x = draw(fn) * ((double)span + 1.0);
+            d += x >= (double)span ? span : (au_nanos)x;
+        }
         if (f->reorder > 0 && draw(fn) < f->reorder) {
-            d += f->reorder_hold ? f->reorder_hold : AU_MSEC(10);
+            d = au_deadline_after(d, f->reorder_hold ? f->reorder_hold : AU_MSEC(10));
             bump(&fn->reordered);
         }
         if (d) bump(&fn->delayed);
@@ -127,7 +133,9 @@ static void delay_dgram(fault_node *fn, const au_datagram *dg, au_nanos delay) {
     d->to_len = dg->to_len;
     d->len = dg->len;
     memcpy(d->bytes, dg->data, dg->len);
-    if (!au_node_call_at(fn->node, au_node_now(fn->node) + delay, send_delayed, free, d)) free(d);
+    if (!au_node_call_at(fn->node, au_deadline_after(au_node_now(fn->node), delay), send_delayed,
+                         free, d))
+        free(d);
 }
 
 #define OUT_BATCH 64
@@ -322,6 +330,7 @@ void au_faults_seed(au_node *node, uint64_t seed) {
 }
 
 au_err au_faults_partition(au_node *const *a, size_t na, au_node *const *b, size_t nb) {
+    if ((na && !a) || (nb && !b)) return AU_EINVAL;
     for (size_t i = 0; i < na; i++) {
         for (size_t j = 0; j < nb; j++) {
             au_err err;
@@ -334,6 +343,7 @@ au_err au_faults_partition(au_node *const *a, size_t na, au_node *const *b, size
 }
 
 au_err au_faults_heal(au_node *const *nodes, size_t n) {
+    if (n && !nodes) return AU_EINVAL;
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < n; j++) {
             if (i == j) continue;
@@ -345,6 +355,7 @@ au_err au_faults_heal(au_node *const *nodes, size_t n) {
 }
 
 void au_faults_stats_get(au_node *node, au_faults_stats *out) {
+    if (!out) return;
     memset(out, 0, sizeof *out);
     fault_node *fn = node ? of(node) : NULL;
     if (!fn) return;

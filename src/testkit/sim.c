@@ -28,6 +28,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "util/clock.h"
 #include "util/heap.h"
 #include "util/rng.h"
 #include "util/u64map.h"
@@ -81,7 +82,7 @@ struct au_sim {
     size_t nnodes, nodes_cap;
 };
 
-uint64_t au_sim_random(au_sim *sim) { return au_splitmix64_next(&sim->rng_state); }
+uint64_t au_sim_random(au_sim *sim) { return sim ? au_splitmix64_next(&sim->rng_state) : 0; }
 
 static void trace(au_sim *sim, const void *rec, size_t len) {
     sim->trace = XXH3_64bits_withSeed(rec, len, sim->trace);
@@ -253,7 +254,7 @@ static au_nanos arrival(au_sim *sim, uint16_t from, uint16_t to, au_nanos latenc
         free(last);
         last = NULL;
     }
-    au_nanos t = sim->now + latency;
+    au_nanos t = au_deadline_after(sim->now, latency);
     if (last) {
         if (t < *last) t = *last;
         *last = t;
@@ -275,8 +276,10 @@ static size_t sim_send(au_driver_node *dn, const au_datagram *d, size_t n) {
         }
         memcpy(copy, d[i].data, d[i].len);
         au_nanos latency = sim->cfg.latency_min;
-        if (sim->cfg.latency_max > sim->cfg.latency_min)
-            latency += au_sim_random(sim) % (sim->cfg.latency_max - sim->cfg.latency_min + 1);
+        if (sim->cfg.latency_max > sim->cfg.latency_min) { /* span + 1 is 0 for [0, UINT64_MAX] */
+            uint64_t span = sim->cfg.latency_max - sim->cfg.latency_min;
+            latency += span == UINT64_MAX ? au_sim_random(sim) : au_sim_random(sim) % (span + 1);
+        }
         uint16_t to_port = ntohs(to->sin_port);
         if (!heap_push(sim, (event){ .time = arrival(sim, port_of(sn), to_port, latency),
                                      .kind = EV_DATAGRAM,
@@ -448,6 +451,13 @@ au_err au_sim_create(const au_sim_config *cfg, au_sim **out) {
 
 void au_sim_destroy(au_sim *sim) {
     if (!sim) return;
+    size_t live = 0;
+    for (size_t i = 0; i < sim->nnodes; i++) live += sim->nodes[i] != NULL;
+    if (live) { /* their au_node_stop still needs the simulation: freeing it now would crash it */
+        au_log(AU_LOG_TESTKIT, AU_LOG_ERROR, "au_sim_destroy: %zu node%s still running; nothing "
+               "freed (stop them, then destroy the simulation)", live, live == 1 ? "" : "s");
+        return;
+    }
     for (size_t i = 0; i < au_heap_len(&sim->heap); i++) /* datagrams still in flight */
         free(((event *)au_heap_at(&sim->heap, i))->bytes);
     au_heap_destroy(&sim->heap);
@@ -467,8 +477,8 @@ au_err au_sim_pause(au_sim *sim, au_node *node, au_nanos duration) {
     if (!sn) return AU_EINVAL;
     if (sn->pause) return AU_ESTATE;
     size_t id = ++sim->pauses;
-    if (!heap_push(sim, (event){ .time = sim->now + duration, .kind = EV_RESUME, .node = sn->index,
-                                 .len = id }))
+    if (!heap_push(sim, (event){ .time = au_deadline_after(sim->now, duration), .kind = EV_RESUME,
+                                 .node = sn->index, .len = id }))
         return AU_ENOMEM;
     sn->pause = id;
     return AU_OK;
@@ -480,20 +490,22 @@ bool au_sim_paused(const au_sim *sim, const au_node *node) {
     return false;
 }
 
-au_nanos au_sim_now(const au_sim *sim) { return sim->now; }
-uint64_t au_sim_trace_hash(const au_sim *sim) { return sim->trace; }
-uint64_t au_sim_events(const au_sim *sim) { return sim->events; }
+au_nanos au_sim_now(const au_sim *sim) { return sim ? sim->now : 0; }
+uint64_t au_sim_trace_hash(const au_sim *sim) { return sim ? sim->trace : 0; }
+uint64_t au_sim_events(const au_sim *sim) { return sim ? sim->events : 0; }
 
 uint64_t au_sim_run(au_sim *sim, au_nanos duration) {
+    if (!sim) return 0;
     uint64_t start = sim->events;
-    au_nanos until = sim->now + duration;
+    au_nanos until = au_deadline_after(sim->now, duration); /* UINT64_MAX: until nothing is left */
     while (step(sim, until)) {}
     if (sim->now < until) sim->now = until;
     return sim->events - start;
 }
 
 au_err au_sim_run_until(au_sim *sim, bool (*done)(void *arg), void *arg, au_nanos max_duration) {
-    au_nanos until = sim->now + max_duration;
+    if (!sim || !done) return AU_EINVAL;
+    au_nanos until = au_deadline_after(sim->now, max_duration);
     for (;;) {
         if (done(arg)) return AU_OK;
         if (!step(sim, until)) {

@@ -17,6 +17,12 @@ static inline uint64_t au_clock_monotonic_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* `delay` after `now`, saturating: a delay too large to add (UINT64_MAX, a "negative" delay
+ * wrapped to unsigned) is the end of time, never an instant in the past. */
+static inline uint64_t au_deadline_after(uint64_t now, uint64_t delay) {
+    return delay > UINT64_MAX - now ? UINT64_MAX : now + delay;
+}
+
 /* The same instant as a timespec, for pthread_cond_timedwait and clock_nanosleep. */
 static inline struct timespec au_clock_timespec(uint64_t ns) {
     return (struct timespec){ .tv_sec = (time_t)(ns / 1000000000u),

@@ -110,9 +110,11 @@ static void emit(au_log_module module, au_log_level level, const char *file, int
 void au_log_write_(au_log_module module, au_log_level level, const char *file, int line,
                    const char *fmt, ...) {
     ensure_init();
-    if ((unsigned)module >= AU_LOG_MODULES ||
+    if ((unsigned)module >= AU_LOG_MODULES || (unsigned)level >= AU_LOG_OFF ||
         (int)level < (int)atomic_load_explicit(&au_log_levels_[module], memory_order_relaxed))
-        return; /* logged before AU_LOG was read, at a level it turned out to disable */
+        return; /* logged before AU_LOG was read, at a level it turned out to disable; or at
+                 * AU_LOG_OFF or beyond, which is no severity (it passed the check of a module
+                 * set to OFF, which it would otherwise get through) */
     char message[1024];
     va_list ap;
     va_start(ap, fmt);
