@@ -179,6 +179,7 @@ AU_API au_nanos au_node_now(const au_node *node);
     X(actors_spawned, COUNTER, "actors spawned")                                                   \
     X(actors_stopped, COUNTER, "actors that have stopped")                                         \
     X(actors_live, GAUGE, "actors alive: spawned and not yet stopped")                             \
+    X(promise_waits, GAUGE, "threads blocked in au_promise_wait now")                             \
     X(drops_dead_actor, COUNTER, "messages sent to an actor that had stopped")                     \
     X(drops_node_stopping, COUNTER, "messages sent while the node was stopping")                   \
     X(timers_fired, COUNTER, "au_send_after timers that fired")                                    \

@@ -19,6 +19,8 @@ struct au_promise {
     int refs;            /* guarded by lock */
     bool done;           /* guarded by lock */
     bool completed;      /* the promise actor's own: the outcome was delivered */
+    bool waiting;        /* guarded by lock: a thread is blocked in au_promise_wait (counted in
+                            the node's promise_waits until the outcome arrives) */
     au_err err;
     au_type *type;
     au_ref ref;          /* the promise actor, as T_ref */
@@ -82,6 +84,10 @@ static void complete(au_promise *p, void *reply, au_err err) {
     }
     p->err = err;
     p->done = true;
+    if (p->waiting) { /* here, on the node's side: a woken waiter may outlive the node */
+        p->waiting = false;
+        au_stat_sub(&((au_cell *)p->ref.target)->node->stats.promise_waits, 1);
+    }
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
 }
@@ -240,6 +246,10 @@ au_err au_promise_wait_(au_promise *p, au_type *type, void *out, au_nanos timeou
         return AU_ESTATE;
     }
     if (timeout && !p->done) au_cell_post_timeout(p->ref, timeout);
+    if (!p->done) {
+        p->waiting = true;
+        au_stat_add(&((au_cell *)p->ref.target)->node->stats.promise_waits, 1);
+    }
     while (!p->done) pthread_cond_wait(&p->cond, &p->lock);
     au_err err = p->err;
     if (err == AU_OK && p->value) {

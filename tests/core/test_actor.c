@@ -542,6 +542,15 @@ static void a_thread_waiting_on_a_promise_is_released_by_node_stop(void **s) {
     waiter_arg w = { .p = au_promise_new(node, int64_t), .result = AU_OK };
     pthread_t t;
     pthread_create(&t, NULL, waiter_main, &w);
+    /* node.h: no thread may start using the node while it stops: stop once it waits */
+    au_node_stats st = { 0 };
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (now = t0; !st.promise_waits && now.tv_sec - t0.tv_sec < 30; clock_gettime(CLOCK_MONOTONIC, &now)) {
+        nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+        au_node_stats_get(node, &st);
+    }
+    assert_int_equal(st.promise_waits, 1);
     au_node_stop(node); /* the reply never comes; the hour-long wait must not outlive the node */
     pthread_join(t, NULL);
     assert_int_equal(w.result, AU_ESTOPPED);
