@@ -152,8 +152,11 @@ typedef struct au_device_server_stats {
 
 /** Starts the device server on `node`, following `cluster`'s ring (both must be running, and the
  *  cluster must be the node's own, else AU_EINVAL; one device server per node). cfg may be
- *  NULL. AU_EINVAL for a bad argument, AU_EEXIST when the endpoint name is taken, AU_EFULL
- *  without a layer slot, AU_ENOMEM. */
+ *  NULL. AU_EINVAL for a bad argument, AU_EEXIST when the endpoint name is taken (a second
+ *  server of that name on the node is refused before anything starts), AU_ESTOPPED when the
+ *  cluster has left (au_cluster_leave), AU_EFULL without a layer slot, AU_ENOMEM. A refused
+ *  start leaves no actor running; one refused after its first actors were spawned (a name
+ *  taken by another actor, a cluster that has left) keeps its layer slot until au_node_stop. */
 AU_API au_err au_device_server_start(au_node *node, au_cluster *cluster,
                                      const au_device_server_config *cfg, au_device_server **out);
 

@@ -223,6 +223,58 @@ static void a_second_server_refused_many_times_leaves_the_layer_slots_free(void 
     stop_world(&w);
 }
 
+static uint64_t live_actors(au_node *node) {
+    au_node_stats st;
+    au_node_stats_get(node, &st);
+    return st.actors_live;
+}
+
+/* Refused starts leave nothing running: a second server of the same name with several shards
+ * (its shard actors used to be spawned before the name clash showed, and stayed, each refusal
+ * holding a layer slot), and a server on a cluster that has left (AU_ESTOPPED; its actors used
+ * to stay until the node stopped, polling for a ring that never came). */
+static void refused_starts_leave_no_actor_running(void **st) {
+    static world w;
+    start_world(&w, 311, 1, &(au_device_server_config){ .no_table = true });
+    uint64_t before = live_actors(w.node[0]);
+    au_device_server *again = NULL;
+    for (int i = 0; i < 2 * AU_LAYERS_MAX; i++) {
+        assert_int_equal(au_device_server_start(w.node[0], w.cl[0],
+                                                &(au_device_server_config){ .no_table = true,
+                                                                            .shards = 4 },
+                                                &again),
+                         AU_EEXIST);
+        assert_null(again);
+    }
+    au_sim_run(w.sim, AU_MSEC(100));
+    assert_int_equal(live_actors(w.node[0]), before);
+    /* the node still has layer slots: a second cluster starts */
+    au_cluster *other = NULL;
+    assert_int_equal(au_cluster_start(w.node[0], &(au_cluster_config){ .name = "other" }, &other), AU_OK);
+
+    /* a node whose cluster has left: the server is refused and nothing of it keeps running */
+    au_node *lone = NULL;
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = &w.drv }, &lone), AU_OK);
+    au_cluster *gone = NULL;
+    assert_int_equal(au_cluster_start(lone, &(au_cluster_config){ .no_leave_on_stop = true }, &gone), AU_OK);
+    au_sim_run(w.sim, AU_MSEC(100));
+    assert_int_equal(au_cluster_leave(gone), AU_OK);
+    au_sim_run(w.sim, AU_SEC(1));
+    uint64_t lone_before = live_actors(lone);
+    assert_int_equal(au_device_server_start(lone, gone,
+                                            &(au_device_server_config){ .no_table = true, .shards = 3 },
+                                            &again),
+                     AU_ESTOPPED);
+    assert_null(again);
+    au_sim_run(w.sim, AU_MSEC(100));
+    assert_int_equal(live_actors(lone), lone_before);
+    au_node_stop(lone);
+    announce(&w, 0, 79, 100); /* the first server still works */
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_true(au_device_server_polls(w.ds[0], 79));
+    stop_world(&w);
+}
+
 /* A tick below a millisecond is refused: one of a nanosecond was accepted and then polled as
  * fast as the clock allowed, so the simulation never got past the first virtual millisecond
  * (and a real node spun its CPU). The finest allowed tick polls without spinning. */
@@ -424,6 +476,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(null_and_bad_arguments_get_error_codes),
         cmocka_unit_test(a_second_server_refused_many_times_leaves_the_layer_slots_free),
+        cmocka_unit_test(refused_starts_leave_no_actor_running),
         cmocka_unit_test(a_tick_below_a_millisecond_is_refused_and_the_finest_does_not_spin),
         cmocka_unit_test(absurd_knobs_neither_hang_nor_crash),
         cmocka_unit_test(an_announce_flood_is_bounded_by_the_table_and_the_rate),

@@ -143,6 +143,7 @@ typedef struct shard {
 } shard;
 
 struct au_device_server {
+    struct au_device_server *next_server; /* in g_servers (guarded by g_servers_mu) */
     pthread_mutex_t lock;    /* guards ring, subs, recvs, tokens; taken after a shard's lock */
     au_node *node;
     au_cluster *cluster;
@@ -1164,8 +1165,38 @@ static void shard_free(shard *sh) {
     pthread_mutex_destroy(&sh->lock);
 }
 
+/* The servers started in this process, by (node, endpoint name): a second start of the same
+ * name on a node is refused before anything is spawned (with several shards, the actors spawned
+ * before the name clash showed would otherwise keep the layer's slot until the node stops). */
+static pthread_mutex_t g_servers_mu = PTHREAD_MUTEX_INITIALIZER;
+static au_device_server *g_servers;
+
+static bool server_named(au_node *node, const char *name) {
+    for (au_device_server *d = g_servers; d; d = d->next_server)
+        if (d->node == node && strcmp(d->name, name) == 0) return true;
+    return false;
+}
+
+static void unlist_server(au_device_server *ds) {
+    pthread_mutex_lock(&g_servers_mu);
+    for (au_device_server **pp = &g_servers; *pp; pp = &(*pp)->next_server)
+        if (*pp == ds) { *pp = ds->next_server; break; }
+    pthread_mutex_unlock(&g_servers_mu);
+}
+
+/* A start refused after its first spawn: the actors spawned so far stop (ds stays with the
+ * layer, which frees it at au_node_stop). */
+static au_err refuse_started(au_device_server *ds, au_ref endpoint, au_err err) {
+    for (unsigned k = 1; k < ds->nshards; k++)
+        if (!au_ref_is_null(ds->shards[k].local.raw)) (void)au_stop(ds->shards[k].local);
+    if (!au_ref_is_null(ds->core.raw)) (void)au_stop(ds->core);
+    if (!au_ref_is_null(endpoint)) (void)au_ref_stop_(endpoint);
+    return err;
+}
+
 static void ds_free(void *arg) {
     au_device_server *ds = arg;
+    unlist_server(ds);
     for (unsigned k = 0; ds->shards && k < ds->nshards; k++) shard_free(&ds->shards[k]);
     free(ds->shards);
     au_ring_release(ds->ring);
@@ -1195,6 +1226,17 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     if (c.shards > 64) return AU_EINVAL;
     au_device_server *ds = calloc(1, sizeof *ds);
     if (!ds) return AU_ENOMEM;
+    snprintf(ds->name, sizeof ds->name, "%s", c.name);
+    ds->node = node;
+    pthread_mutex_lock(&g_servers_mu);
+    if (server_named(node, ds->name)) {
+        pthread_mutex_unlock(&g_servers_mu);
+        free(ds);
+        return AU_EEXIST;
+    }
+    ds->next_server = g_servers; /* unlisted by ds_free */
+    g_servers = ds;
+    pthread_mutex_unlock(&g_servers_mu);
     pthread_mutex_init(&ds->lock, NULL);
     atomic_init(&ds->ndevs, 0);
     atomic_init(&ds->npending, 0);
@@ -1203,10 +1245,8 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
         ds_free(ds);
         return AU_ENOMEM;
     }
-    ds->node = node;
     ds->cluster = cluster;
     ds->cfg = c;
-    snprintf(ds->name, sizeof ds->name, "%s", c.name);
     snprintf(ds->peer_name, sizeof ds->peer_name, "%s.peer", c.name);
     snprintf(ds->self_addr, sizeof ds->self_addr, "%s", au_node_address(node));
     ds->self_id = au_cluster_id(cluster);
@@ -1249,7 +1289,7 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     for (unsigned k = 1; k < ds->nshards; k++) {
         ds_msg_ref r = au_spawn_with(node, core_actor, au_opts(.layer = l),
                                      &(core_state){ &ds->shards[k] });
-        if (au_ref_is_null(r.raw)) return au_last_error();
+        if (au_ref_is_null(r.raw)) return refuse_started(ds, (au_ref){ 0 }, au_last_error());
         ds->shards[k].local = (ds_msg_lref){ .raw = r.raw };
     }
     ds->core = au_spawn_with(node, core_actor, au_opts(.name = ds->peer_name, .layer = l),
@@ -1259,16 +1299,19 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
          * the layer is taken back, so refused starts do not use up the node's slots */
         au_err err = au_last_error();
         if (ds->nshards == 1 && au_layer_detach(l) == AU_OK) ds_free(ds);
+        else refuse_started(ds, (au_ref){ 0 }, err);
         return err;
     }
     ds->core_local = (ds_msg_lref){ .raw = ds->core.raw };
     ds->shards[0].local = ds->core_local;
     au_device_up_ref ep = au_spawn_with(node, endpoint_actor, au_opts(.name = ds->name, .layer = l),
                                         &(endpoint_state){ ds });
-    if (au_ref_is_null(ep.raw)) return au_last_error();
+    if (au_ref_is_null(ep.raw)) return refuse_started(ds, (au_ref){ 0 }, au_last_error());
+    /* a cluster that has left would never tell this server its ring: refused, and what was
+     * spawned stops */
     au_err err = au_cluster_subscribe(cluster, au_narrow_local(ds_msg, au_cluster_update,
                                                                 ds->core_local));
-    if (err) return err;
+    if (err) return refuse_started(ds, ep.raw, err == AU_ENOMEM ? err : AU_ESTOPPED);
     *out = ds;
     return AU_OK;
 }
