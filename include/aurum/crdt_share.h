@@ -77,6 +77,17 @@
  *   - membership (au_cluster_subscribe): ADDED j → A[j] = 0; REMOVED j → j is dropped from A
  *     (and D may be collected further); mutations made before the node joined are in X and D
  *     and are dispersed as soon as it joins (ALONE/JOINED).
+ *   - relying on origins: a replica does not pass on a delta whose origin is a live member
+ *     (ALL, and OUT_OF_DATE with `pushes` 0): that origin sends it to every member until each
+ *     acks, and if it is removed first the replicas that relied on it rewind the peers that may
+ *     lack it. Limit: an origin that cannot reach one member at all while both stay members (a
+ *     link cut in one direction, or a member reachable only through others, which the cluster
+ *     keeps as alive) leaves that member without its deltas until the link heals or the origin
+ *     is removed. Where the network can do that, set `forward_all` (OUT_OF_DATE): every replica
+ *     then passes on what a peer has not acked, at 2–3× the bytes (measured in simulation, a
+ *     link cut one way between two of 3 or 6 nodes: the cut-off member got none of 20 updates
+ *     in 30 s with the defaults, every one with forward_all; with one push each, all with 3
+ *     nodes, none with 6).
  *
  * Pruning (when the type keeps per-replica entries; see "Pruning" in aurum/crdt.h): a member
  * removed with reason LEAVING or REPLACED (its id never mutates again: P1) is pruned on this

@@ -908,6 +908,48 @@ static void out_of_date_forwards_a_received_delta_in_pushes_groups_only(void **s
     assert_true(none.redundant_bytes < push.redundant_bytes);
 }
 
+/* A link cut one way (node 0 cannot reach node 1, both stay members: the cluster probes through
+ * node 2): with forward_all node 2 passes node 0's updates on and node 1 gets them all; with
+ * the defaults it relies on node 0, which cannot deliver them (crdt_share.h, "relying on
+ * origins": the documented limit; printed, not asserted). */
+typedef struct cut_goal { sw *w; int node; size_t want; } cut_goal;
+static bool cut_has(void *arg) {
+    cut_goal *g = arg;
+    return au_share_orset_size((au_share_orset){ g->w->sh[g->node] }) == g->want;
+}
+static size_t one_way_cut(bool forward_all) {
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 31 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    for (int i = 0; i < 3; i++) sw_node(&w, i);
+    au_share_config sc = { .name = "cut", .forward_all = forward_all };
+    for (int i = 0; i < 3; i++) sw_start(&w, i, NULL, &au_orset_type, &sc);
+    sim_until(&w, always_false, NULL, AU_SEC(3)); /* joined */
+    assert_int_equal(au_faults_block(w.node[0], w.addr[1], true), AU_OK);
+    enum { K = 20 };
+    for (int k = 0; k < K; k++) {
+        char e[16];
+        snprintf(e, sizeof e, "e%d", k);
+        assert_int_equal(au_share_orset_add((au_share_orset){ w.sh[0] }, e, strlen(e)), AU_OK);
+        au_sim_run(sim, AU_MSEC(50));
+    }
+    cut_goal two = { &w, 2, K }, one = { &w, 1, K };
+    assert_true(sim_until(&w, cut_has, &two, AU_SEC(10)));
+    sim_until(&w, cut_has, &one, AU_SEC(30));
+    size_t got = au_share_orset_size((au_share_orset){ w.sh[1] });
+    sw_stop(&w);
+    au_sim_destroy(sim);
+    return got;
+}
+static void forward_all_reaches_a_member_its_origin_cannot(void **st) {
+    (void)st;
+    size_t fa = one_way_cut(true), dflt = one_way_cut(false);
+    fprintf(stderr, "  one-way cut: the cut-off member has %zu of 20 with forward_all, %zu with "
+            "the defaults\n", fa, dflt);
+    assert_int_equal(fa, 20);
+}
+
 /* ---- catching up: a late joiner and a returning member -------------------------------------- */
 
 /* The rule (share.c, sendable/is_source): a member that has never acked (new or returning) and
@@ -1140,6 +1182,7 @@ int main(void) {
         cmocka_unit_test(coalesce_sends_one_group_for_the_changes_of_its_window),
         cmocka_unit_test(a_resent_delta_already_acked_is_acked_at_once),
         cmocka_unit_test(out_of_date_forwards_a_received_delta_in_pushes_groups_only),
+        cmocka_unit_test(forward_all_reaches_a_member_its_origin_cannot),
         cmocka_unit_test(a_joiner_and_a_returning_member_catch_up_from_their_ring_managers),
         cmocka_unit_test(catching_up_under_thirty_percent_loss),
         cmocka_unit_test(hundred_nodes_pncounter_and_ormap_with_loss_and_a_healed_partition),
