@@ -69,7 +69,12 @@ typedef struct au_crdt_type au_crdt_type;
 
 /** How a CRDT is described to generic code (the dispersal actor). Every function is total on its
  *  documented inputs; allocation failures return AU_ENOMEM and leave the target unchanged or, for
- *  join and delta_minus, still a valid state that is at most the expected result. */
+ *  join and delta_minus, still a valid state that is at most the expected result. Objects are
+ *  ones the library made (create, decode, copy) and not NULL unless said. Objects of another
+ *  type (another vtable, or an ORMap with another value type) are told apart: join and
+ *  delta_minus refuse them with AU_ETYPE and change nothing, equal is false, and free frees
+ *  any built-in object whichever built-in vtable it is given to. An ORMap type made with
+ *  AU_CRDT_ORMAP_TYPE over the same value type is the same lattice and joins. */
 struct au_crdt_type {
     /** Stable name with a version, e.g. "au.orset.1"; peers sharing a CRDT must agree on it. */
     const char *name;

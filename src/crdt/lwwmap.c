@@ -9,6 +9,7 @@
 #include "crdt_internal.h"
 
 struct au_lwwmap {
+    const au_crdt_type *type; /* first: see crdt_type_of */
     ktab tab;
     size_t npresent;
 };
@@ -62,13 +63,17 @@ static au_err put(au_lwwmap *m, const void *key, size_t klen, uint32_t h, const 
 static void *lwwmap_create(const au_crdt_type *type, bool delta) {
     (void)type, (void)delta;
     au_lwwmap *m = calloc(1, sizeof *m);
-    if (m) ktab_init(&m->tab, 16, true);
+    if (m) m->type = &au_lwwmap_type, ktab_init(&m->tab, 16, true);
     return m;
 }
 
 static void lwwmap_free(void *v) {
     au_lwwmap *m = v;
     if (!m) return;
+    if (m->type != &au_lwwmap_type) { /* freed through another type's vtable */
+        m->type->free(v);
+        return;
+    }
     ktab_free(&m->tab);
     free(m);
 }
@@ -76,6 +81,7 @@ static void lwwmap_free(void *v) {
 static au_err lwwmap_join(void *dst, const void *src) {
     au_lwwmap *a = dst;
     const au_lwwmap *b = src;
+    if (!crdt_same_types(a, b)) return AU_ETYPE;
     au_err err = a == b ? AU_OK : ktab_prepare_merge(&a->tab, &b->tab, b->tab.n);
     for (uint32_t j = 0; !err && a != b && j < b->tab.cap; j++) {
         if (!ktab_used(&b->tab, j)) continue;
@@ -90,7 +96,7 @@ static au_err lwwmap_join(void *dst, const void *src) {
 
 static bool lwwmap_equal(const void *va, const void *vb) {
     const au_lwwmap *a = va, *b = vb;
-    if (a->tab.n != b->tab.n || a->npresent != b->npresent) return false;
+    if (!crdt_same_types(a, b) || a->tab.n != b->tab.n || a->npresent != b->npresent) return false;
     for (uint32_t i = 0; i < a->tab.cap; i++) {
         if (!ktab_used(&a->tab, i)) continue;
         uint32_t j = ktab_find_from(&b->tab, &a->tab, i);
@@ -186,6 +192,7 @@ static au_err lwwmap_delta_minus(void *delta, const void *state) {
     au_lwwmap *d = delta;
     const au_lwwmap *s = state;
     if (d == s) return AU_EINVAL;
+    if (!crdt_same_types(d, s)) return AU_ETYPE;
     for (uint32_t i = 0; i < d->tab.cap;) {
         uint32_t j = ktab_used(&d->tab, i) ? ktab_find_from(&s->tab, &d->tab, i) : KTAB_NONE;
         entry ed, es;
