@@ -13,7 +13,9 @@
  * Mutators take a state (a causal type refuses a delta accumulator: AU_ESTATE) and the id of the
  * replica making the change: the cluster's member id. Replica ids are never reused. On an error
  * the state is unchanged (on AU_ENOMEM the delta may already hold the change, which is harmless:
- * joining it later only re-applies it).
+ * joining it later only re-applies it). A mutator returns AU_EINVAL, reading nothing and changing
+ * nothing, for a NULL state, a delta that is the state itself, or bytes (element, key, value)
+ * longer than 2^31 or NULL with a nonzero length; NULL with length 0 is the empty string.
  *
  * Redundancy removal (Enes et al., "Efficient synchronization of state-based CRDTs"):
  * delta_minus(d, s) removes from a received delta d what the local state s already has, so that
@@ -26,7 +28,8 @@
  * value bytes (tests/crdt/test_crdt_sizes.c prints the table).
  *
  * Elements and keys are byte strings (pointer + length). Reads return views into the state that
- * stay valid until the state is next changed or freed.
+ * stay valid until the state is next changed or freed. Reads take a NULL object as bottom, and
+ * bytes a mutator would refuse (see above) as absent, without reading them.
  *
  * Causal types (ORSet, MVRegister, the flags, the counters and ORMap) keep a causal context: a
  * compact version vector plus a dot cloud. Limits: 65,534 replicas per state and 2^48 - 2 dots
@@ -360,7 +363,7 @@ typedef struct au_ormap au_ormap;
 AU_API const void *au_ormap_get(const au_ormap *m, const void *key, size_t len);
 /** Applies fn(value, value_delta, arg) to the value at key (bottom if absent; created as
  *  needed), then drops the key if its value ended up bottom. fn must use the value type's own
- *  mutators. delta may be NULL. */
+ *  mutators. delta may be NULL; fn NULL: AU_EINVAL. */
 AU_API au_err au_ormap_update(au_ormap *m, au_ormap *delta, const void *key, size_t len,
                               au_crdt_mutator fn, void *arg);
 /** Removes key (the updates of it this state has seen); nothing happens if absent. */

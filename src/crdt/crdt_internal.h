@@ -58,6 +58,10 @@ bool crdt_get_count(crdt_rd *r, size_t min_each, uint32_t *n);
 static inline bool crdt_rd_done(const crdt_rd *r) { return r->p == r->end; }
 /* Largest element, key or value accepted (2^31 bytes). */
 #define CRDT_MAX_BYTES ((size_t)1 << 31)
+/* Bytes an API caller passes that are not read: too long, or NULL with a length. */
+static inline bool crdt_bad_bytes(const void *p, size_t len) {
+    return len > CRDT_MAX_BYTES || (!p && len);
+}
 
 /* ---- object types ------------------------------------------------------------------------- */
 

@@ -139,14 +139,14 @@ const au_crdt_type au_gset_type = {
 };
 
 au_err au_gset_add(au_gset *s, au_gset *delta, const void *elem, size_t len) {
-    if (len > CRDT_MAX_BYTES || delta == s) return AU_EINVAL;
+    if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
     uint32_t h = ktab_hash(elem, len);
     au_err err = delta ? put(delta, elem, len, h) : AU_OK;
     return err ? err : put(s, elem, len, h);
 }
 
 bool au_gset_contains(const au_gset *s, const void *elem, size_t len) {
-    return s && ktab_find(&s->tab, elem, len, ktab_hash(elem, len)) != KTAB_NONE;
+    return s && !crdt_bad_bytes(elem, len) && ktab_find(&s->tab, elem, len, ktab_hash(elem, len)) != KTAB_NONE;
 }
 
 size_t au_gset_size(const au_gset *s) { return s ? s->tab.n : 0; }

@@ -218,7 +218,8 @@ const au_crdt_type au_lwwmap_type = {
 /* A local write: stamped after the key's current write. */
 static au_err local_write(au_lwwmap *m, au_lwwmap *delta, uint64_t replica, uint64_t ts,
                     const void *key, size_t klen, bool present, const void *value, size_t vlen) {
-    if (klen > CRDT_MAX_BYTES || vlen >= CRDT_MAX_BYTES || delta == m) return AU_EINVAL;
+    if (!m || crdt_bad_bytes(key, klen) || vlen >= CRDT_MAX_BYTES || (!value && vlen) || delta == m)
+        return AU_EINVAL;
     uint32_t h = ktab_hash(key, klen), slot = ktab_find(&m->tab, key, klen, h);
     if (slot != KTAB_NONE) {
         entry old;
@@ -244,7 +245,7 @@ au_err au_lwwmap_remove(au_lwwmap *m, au_lwwmap *delta, uint64_t replica, uint64
 }
 
 bool au_lwwmap_get(const au_lwwmap *m, const void *key, size_t klen, au_crdt_bytes *value) {
-    uint32_t slot = m ? ktab_find(&m->tab, key, klen, ktab_hash(key, klen)) : KTAB_NONE;
+    uint32_t slot = m && !crdt_bad_bytes(key, klen) ? ktab_find(&m->tab, key, klen, ktab_hash(key, klen)) : KTAB_NONE;
     if (slot == KTAB_NONE) return false;
     entry e;
     entry_at(m, slot, &e);

@@ -168,7 +168,7 @@ const au_crdt_type au_twopset_type = {
 };
 
 au_err au_twopset_add(au_twopset *s, au_twopset *delta, const void *elem, size_t len) {
-    if (len > CRDT_MAX_BYTES || delta == s) return AU_EINVAL;
+    if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
     uint32_t h = ktab_hash(elem, len);
     if (state_at(s, ktab_find(&s->tab, elem, len, h)) == REMOVED) return AU_ESTATE;
     au_err err = delta ? raise_to(delta, elem, len, h, ADDED) : AU_OK;
@@ -176,14 +176,14 @@ au_err au_twopset_add(au_twopset *s, au_twopset *delta, const void *elem, size_t
 }
 
 au_err au_twopset_remove(au_twopset *s, au_twopset *delta, const void *elem, size_t len) {
-    if (len > CRDT_MAX_BYTES || delta == s) return AU_EINVAL;
+    if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
     uint32_t h = ktab_hash(elem, len);
     au_err err = delta ? raise_to(delta, elem, len, h, REMOVED) : AU_OK;
     return err ? err : raise_to(s, elem, len, h, REMOVED);
 }
 
 bool au_twopset_contains(const au_twopset *s, const void *elem, size_t len) {
-    return s && state_at(s, ktab_find(&s->tab, elem, len, ktab_hash(elem, len))) == ADDED;
+    return s && !crdt_bad_bytes(elem, len) && state_at(s, ktab_find(&s->tab, elem, len, ktab_hash(elem, len))) == ADDED;
 }
 
 size_t au_twopset_size(const au_twopset *s) { return s ? s->nadded : 0; }
