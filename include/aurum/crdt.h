@@ -60,7 +60,8 @@ typedef struct au_crdt_bytes {
 } au_crdt_bytes;
 
 /** Cursor for the au_<type>_next() iteration functions; start it at AU_CRDT_ITER_INIT. Any
- *  change to the state invalidates it. Order is unspecified (hash order). */
+ *  change to the state invalidates it: later calls with it stay in bounds and reach the end,
+ *  but may skip or repeat elements. Order is unspecified (hash order). */
 typedef struct au_crdt_iter {
     uint32_t pos_;
 } au_crdt_iter;
@@ -113,11 +114,15 @@ struct au_crdt_type {
     au_err (*copy)(const void *state, void **out);
     /** Redundancy removal: shrinks delta so that state ⊔ delta is unchanged and delta holds
      *  nothing state already has; a delta with nothing new for state becomes bottom. delta
-     *  becomes a delta accumulator (see the top of this file). */
+     *  becomes a delta accumulator (see the top of this file). delta == state: AU_EINVAL,
+     *  nothing changes. */
     au_err (*delta_minus)(void *delta, const void *state);
     /** Prunes the per-replica entries of `departed`, a replica that left for good, on the replica
      *  `self`; the change is joined into delta (NULL: none). See "Pruning" below for each type's
-     *  precondition. Types without per-replica entries do nothing and return AU_OK. */
+     *  precondition. Types without per-replica entries do nothing and return AU_OK. A departed
+     *  the state has never seen: AU_OK, nothing changes (by P2 there is nothing to prune);
+     *  departed == self for a causal type whose state has seen it: AU_EINVAL, nothing changes;
+     *  a counter fold that would overflow self's entry: AU_EINVAL, nothing changes. */
     au_err (*prune)(void *state, void *delta, uint64_t departed, uint64_t self);
     /** True if exactly one replica may prune a given departed replica (the counters fold its
      *  count into the pruner's own entry); false if every replica may prune independently. */
