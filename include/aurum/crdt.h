@@ -121,7 +121,8 @@ struct au_crdt_type {
      *  `self`; the change is joined into delta (NULL: none). See "Pruning" below for each type's
      *  precondition. Types without per-replica entries do nothing and return AU_OK. A departed
      *  the state has never seen: AU_OK, nothing changes (by P2 there is nothing to prune);
-     *  departed == self for a causal type whose state has seen it: AU_EINVAL, nothing changes;
+     *  departed == self for a causal type whose state has seen it, or (causal types) delta ==
+     *  state: AU_EINVAL, nothing changes;
      *  a counter fold that would overflow self's entry: AU_EINVAL, nothing changes. */
     au_err (*prune)(void *state, void *delta, uint64_t departed, uint64_t self);
     /** True if exactly one replica may prune a given departed replica (the counters fold its
