@@ -653,6 +653,9 @@ static void prune_of_self_or_an_unknown_replica(void **st) {
         assert_true(e == AU_EINVAL || e == AU_OK);
         assert_int_equal(e, t->causal_ ? AU_EINVAL : AU_OK);
         assert_true(t->equal(s, ref)), assert_true(t->is_bottom(d));
+        /* the state as its own delta: refused by the causal types, as by every mutator */
+        assert_int_equal(t->prune(s, s, 5, 6), t->causal_ ? AU_EINVAL : AU_OK);
+        assert_true(t->equal(s, ref));
         /* an unknown replica: nothing to do */
         assert_int_equal(t->prune(s, d, 77, 5), AU_OK);
         assert_int_equal(t->prune(s, NULL, 77, 77), AU_OK);
@@ -932,6 +935,82 @@ static void mvreg_many_concurrent_writes(void **st) {
     au_mvreg_free(c), au_mvreg_free(d), au_mvreg_free(all), au_mvreg_free(acc);
 }
 
+/* ---- ORMap values: mutators that fail, values read out -------------------------------------- */
+
+static au_err add_too_long(au_orset *v, au_orset *dv, void *arg) {
+    return au_orset_add(v, dv, 1, arg, SIZE_MAX);
+}
+static au_err add_y(au_orset *v, au_orset *dv, void *arg) {
+    (void)arg;
+    return au_orset_add(v, dv, 1, "y", 1);
+}
+
+static void ormap_values_under_failing_mutators_and_read_out(void **st) {
+    (void)st;
+    au_ormap_orset m = au_ormap_orset_new(), d = au_ormap_orset_new_delta();
+    uint64_t r = 1;
+    assert_int_equal(au_ormap_orset_update(m, d, "k1", 2, add_or, &r), AU_OK);
+    assert_int_equal(au_ormap_orset_update(m, d, "k2", 2, add_y, NULL), AU_OK);
+    au_ormap_orset ref;
+    assert_int_equal(au_ormap_orset_copy(m, &ref), AU_OK);
+    /* a mutator that fails (changing nothing, as au_crdt_mutator requires): no key appears,
+     * neither in the map nor in the delta, and nothing else changes */
+    au_ormap_orset d2 = au_ormap_orset_new_delta();
+    assert_int_equal(au_ormap_orset_update(m, d2, "k3", 2, add_too_long, "z"), AU_EINVAL);
+    assert_false(au_ormap_orset_contains(m, "k3", 2));
+    assert_true(au_ormap_orset_is_bottom(d2));
+    assert_int_equal(au_ormap_orset_update(m, d2, "k2", 2, add_too_long, "z"), AU_EINVAL);
+    assert_true(au_ormap_orset_equal(m, ref));
+    assert_true(au_ormap_orset_is_bottom(d2));
+    /* a value read out of the map copies and encodes as an ORSet with its elements */
+    const au_orset *v = au_ormap_orset_get(m, "k2", 2);
+    au_orset *c = NULL;
+    assert_int_equal(au_orset_copy(v, &c), AU_OK);
+    assert_int_equal(au_orset_size(c), 1);
+    assert_true(au_orset_contains(c, "y", 1));
+    assert_true(au_orset_equal(c, v));
+    assert_int_equal(au_orset_digest(c), au_orset_digest(v));
+    au_orset *e = roundtrip(&au_orset_type, v);
+    assert_true(au_orset_equal(e, c));
+    au_orset_free(e), au_orset_free(c);
+    au_ormap_orset_free(m), au_ormap_orset_free(d), au_ormap_orset_free(d2), au_ormap_orset_free(ref);
+}
+
+/* ---- the dot limit: 2^48 - 2 dots per replica ------------------------------------------------ */
+
+static void one_dot_past_the_limit_is_refused(void **st) {
+    (void)st;
+    /* an enable-wins flag whose context has seen dots 1..2^48 - 3 of replica 9 (made by
+     * encoding a small one and patching its counter) */
+    au_ewflag *f = au_ewflag_new();
+    assert_int_equal(au_ewflag_enable(f, NULL, 9), AU_OK);
+    assert_int_equal(au_ewflag_disable(f, NULL, 9), AU_OK);
+    au_buf b = { 0 };
+    assert_int_equal(au_ewflag_encode(f, &b), AU_OK);
+    /* tag, flags, one replica, its 8-byte id, its counter (1: one byte), ... */
+    assert_true(b.len > 12);
+    assert_int_equal(b.data[2], 1);
+    assert_int_equal(b.data[11], 1);
+    uint8_t enc[64];
+    size_t n = 0;
+    memcpy(enc, b.data, 11), n = 11;
+    for (uint64_t v = ((uint64_t)1 << 48) - 3; v >= 0x80; v >>= 7) enc[n++] = (uint8_t)(v | 0x80);
+    enc[n++] = (uint8_t)((((uint64_t)1 << 48) - 3) >> 42);
+    memcpy(enc + n, b.data + 12, b.len - 12), n += b.len - 12;
+    au_buf_free(&b);
+    au_ewflag *g = NULL;
+    assert_int_equal(au_ewflag_decode(enc, n, &g), AU_OK);
+    assert_int_equal(au_ewflag_enable(g, NULL, 9), AU_OK);    /* dot 2^48 - 2: the last */
+    au_ewflag *ref = NULL;
+    assert_int_equal(au_ewflag_copy(g, &ref), AU_OK);
+    au_ewflag *d = au_ewflag_new_delta();
+    assert_int_equal(au_ewflag_enable(g, d, 9), AU_EFULL);
+    assert_true(au_ewflag_equal(g, ref));
+    assert_int_equal(au_ewflag_enable(g, NULL, 10), AU_OK); /* other replicas go on */
+    assert_true(au_ewflag_value(g));
+    au_ewflag_free(f), au_ewflag_free(g), au_ewflag_free(ref), au_ewflag_free(d);
+}
+
 /* ---- the replica limit ------------------------------------------------------------------------ */
 
 #define MAX_REPLICAS 65534 /* "65,534 replicas per state" */
@@ -980,6 +1059,8 @@ int main(void) {
         cmocka_unit_test(removing_what_is_absent),
         cmocka_unit_test(lww_ties_and_extreme_timestamps),
         cmocka_unit_test(mvreg_many_concurrent_writes),
+        cmocka_unit_test(ormap_values_under_failing_mutators_and_read_out),
+        cmocka_unit_test(one_dot_past_the_limit_is_refused),
         cmocka_unit_test(one_replica_past_the_limit_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
