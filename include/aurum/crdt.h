@@ -400,7 +400,9 @@ AU_API extern const struct au_crdt_causal_ au_ormap_causal_;
 /** Defines `const au_crdt_type name`, the vtable of ORMaps whose values have vtable
  *  *value_type (a built-in causal type or another ORMap type), e.g.
  *      AU_CRDT_ORMAP_TYPE(sessions_type, "app.sessions.1", &au_ormap_orset_type);
- *  (a map of maps of sets). Returns bottom maps from create; decode checks the value type. */
+ *  (a map of maps of sets). Returns bottom maps from create; decode checks the value type. A
+ *  value_type that is NULL or not causal (GSet, 2PSet, the LWW types) makes a type whose create
+ *  returns NULL and whose decode returns AU_EINVAL. */
 #define AU_CRDT_ORMAP_TYPE(name_, text_name, value_type)                                          \
     const au_crdt_type name_ = {                                                                  \
         .name = (text_name), .create = au_crdt_causal_create_, .free = au_crdt_causal_free_,            \

@@ -207,6 +207,8 @@ static au_err map_dots_unique(void *v) {
 au_err au_crdt_causal_decode_(const au_crdt_type *type, const uint8_t *data, size_t len,
                               void **out) {
     *out = NULL;
+    if (type->causal_ == &au_ormap_causal_ && (!type->param || !type->param->causal_))
+        return AU_EINVAL; /* a map type whose values are not causal: create refuses it too */
     crdt_rd r = { data, data + len };
     uint8_t tag, flags;
     if (!crdt_get_u8(&r, &tag) || tag != type->causal_->tag || !crdt_get_u8(&r, &flags) ||
