@@ -328,6 +328,96 @@ static void ormaps_of_other_value_types_are_refused(void **st) {
     au_ormap_orset_free(a), au_ormap_orset_free(ref), au_ormap_gcounter_free(g);
 }
 
+static AU_CRDT_ORMAP_TYPE(gset_map_type, "test.gsetmap.1", &au_gset_type);
+static AU_CRDT_ORMAP_TYPE(null_map_type, "test.nullmap.1", NULL);
+
+static void ormap_types_over_non_causal_values_make_nothing(void **st) {
+    (void)st;
+    const au_crdt_type *ts[] = { &gset_map_type, &null_map_type };
+    uint8_t enc[] = { 0xCA, 0x00, 0x00, 0x00, 0x00 };
+    for (int i = 0; i < 2; i++) {
+        assert_null(au_crdt_new(ts[i]));
+        assert_null(au_crdt_new_delta(ts[i]));
+        void *out = (void *)1;
+        assert_int_equal(ts[i]->decode(ts[i], enc, sizeof enc, &out), AU_EINVAL);
+        assert_null(out);
+    }
+}
+
+/* A map of maps of sets: update the inner map from the outer map's mutator. */
+static au_err inner_add(void *v, void *dv, void *arg) {
+    return au_ormap_orset_update((au_ormap_orset){ v }, (au_ormap_orset){ dv }, "in", 2, add_or, arg);
+}
+
+static void nested_maps_round_trip_and_refuse_their_inner_type(void **st) {
+    (void)st;
+    void *a = au_crdt_new(&my_maps_type), *d = au_crdt_new_delta(&my_maps_type);
+    void *b = au_crdt_new(&my_maps_type);
+    uint64_t r1 = 1, r2 = 2;
+    assert_int_equal(au_ormap_update(a, d, "out", 3, inner_add, &r1), AU_OK);
+    assert_int_equal(au_ormap_update(b, NULL, "out", 3, inner_add, &r2), AU_OK);
+    assert_int_equal(my_maps_type.join(b, d), AU_OK);
+    const void *inner = au_ormap_get(b, "out", 3);
+    assert_non_null(inner);
+    const au_orset *set = au_ormap_orset_get((au_ormap_orset){ (au_ormap *)inner }, "in", 2);
+    assert_true(au_orset_contains(set, "x", 1));
+    void *c = roundtrip(&my_maps_type, b);
+    assert_true(my_maps_type.equal(c, b));
+    assert_int_equal(my_maps_type.digest(c), my_maps_type.digest(b));
+    /* the inner map's type is another lattice than the outer one's */
+    au_ormap_orset flat = au_ormap_orset_new();
+    assert_int_equal(au_ormap_orset_update(flat, AU_ORMAP_NODELTA(orset), "out", 3, add_or, &r1),
+                     AU_OK);
+    assert_int_equal(my_maps_type.join(c, flat.map), AU_ETYPE);
+    assert_false(my_maps_type.equal(c, flat.map));
+    assert_true(my_maps_type.equal(c, b));
+    /* removing the outer key empties it for both */
+    void *d2 = au_crdt_new_delta(&my_maps_type);
+    assert_int_equal(au_ormap_remove(b, d2, "out", 3), AU_OK);
+    assert_int_equal(my_maps_type.join(c, d2), AU_OK);
+    assert_int_equal(au_ormap_size(c), 0);
+    assert_true(my_maps_type.equal(c, b));
+    au_ormap_orset_free(flat);
+    my_maps_type.free(a), my_maps_type.free(b), my_maps_type.free(c), my_maps_type.free(d);
+    my_maps_type.free(d2);
+}
+
+/* copy and decode keep a delta a delta; delta_minus works whichever modes it is given */
+static void modes_survive_copy_and_minus_takes_any_mode(void **st) {
+    (void)st;
+    for (size_t i = 0; i < NALL; i++) {
+        const au_crdt_type *t = ALL[i];
+        void *s = au_crdt_new(t), *d = au_crdt_new_delta(t);
+        assert_int_equal(mutate(t, s, d, 1), AU_OK);
+        void *cd = NULL, *rd = roundtrip(t, d);
+        assert_int_equal(t->copy(d, &cd), AU_OK);
+        void *scratch = au_crdt_new(t);
+        if (t->causal_) { /* a delta is no state to mutate */
+            assert_int_equal(mutate(t, cd, scratch, 2), AU_ESTATE);
+            assert_int_equal(mutate(t, rd, scratch, 2), AU_ESTATE);
+        }
+        /* b: another replica's state, and its delta */
+        void *b = au_crdt_new(t), *bd = au_crdt_new_delta(t);
+        assert_int_equal(mutate(t, b, bd, 2), AU_OK);
+        void *want = NULL;
+        assert_int_equal(t->copy(b, &want), AU_OK);
+        assert_int_equal(t->join(want, s), AU_OK);
+        /* a full state as the delta, a delta accumulator as the state */
+        void *x = NULL, *y = NULL;
+        assert_int_equal(t->copy(s, &x), AU_OK);
+        assert_int_equal(t->delta_minus(x, bd), AU_OK);
+        assert_int_equal(t->join(x, b), AU_OK);
+        assert_true(t->equal(x, want));
+        assert_int_equal(t->copy(s, &y), AU_OK);
+        assert_int_equal(t->delta_minus(y, s), AU_OK); /* nothing new: bottom */
+        assert_true(t->is_bottom(y));
+        assert_int_equal(t->delta_minus(cd, s), AU_OK);
+        assert_true(t->is_bottom(cd));
+        void *objs[] = { s, d, cd, rd, scratch, b, bd, want, x, y };
+        for (size_t k = 0; k < sizeof objs / sizeof objs[0]; k++) t->free(objs[k]);
+    }
+}
+
 /* ---- NULL objects, elements and keys; lengths ------------------------------------------------ */
 
 static void reads_of_null_objects_read_bottom(void **st) {
@@ -1045,6 +1135,9 @@ int main(void) {
         cmocka_unit_test(a_delta_accumulator_is_no_state_to_mutate),
         cmocka_unit_test(objects_of_another_type_are_refused_by_the_vtable),
         cmocka_unit_test(ormaps_of_other_value_types_are_refused),
+        cmocka_unit_test(ormap_types_over_non_causal_values_make_nothing),
+        cmocka_unit_test(nested_maps_round_trip_and_refuse_their_inner_type),
+        cmocka_unit_test(modes_survive_copy_and_minus_takes_any_mode),
         cmocka_unit_test(reads_of_null_objects_read_bottom),
         cmocka_unit_test(mutators_refuse_a_null_state),
         cmocka_unit_test(null_bytes_with_a_length_are_refused_and_never_read),
