@@ -108,7 +108,8 @@ struct au_crdt_type {
     au_err (*encode)(const void *state, au_buf *out);
     /** Decodes bytes made by encode into a new object (*out). Total on hostile input: AU_EDECODE
      *  for anything malformed, truncated or with trailing bytes; allocation is bounded by a
-     *  small multiple of len. *out is NULL on failure. */
+     *  small multiple of len. *out is NULL on failure. data NULL with len > 0: AU_EINVAL
+     *  (nothing read); NULL with len 0 is the empty input (AU_EDECODE). */
     au_err (*decode)(const au_crdt_type *type, const uint8_t *data, size_t len, void **out);
     /** A deep copy of state (same mode: state or delta) into *out. */
     au_err (*copy)(const void *state, void **out);

@@ -207,6 +207,7 @@ static au_err map_dots_unique(void *v) {
 au_err au_crdt_causal_decode_(const au_crdt_type *type, const uint8_t *data, size_t len,
                               void **out) {
     *out = NULL;
+    if (!data && len) return AU_EINVAL;
     if (type->causal_ == &au_ormap_causal_ && (!type->param || !type->param->causal_))
         return AU_EINVAL; /* a map type whose values are not causal: create refuses it too */
     crdt_rd r = { data, data + len };
