@@ -164,6 +164,9 @@ static void encode_appends_to_a_buffer_holding_data(void **st) {
         bad = (void *)1;
         assert_int_equal(t->decode(t, NULL, 0, &bad), AU_EDECODE);
         assert_null(bad);
+        bad = (void *)1;
+        assert_int_equal(t->decode(t, NULL, alone.len, &bad), AU_EINVAL); /* never read */
+        assert_null(bad);
         const au_crdt_type *o = ALL[(i + 1) % NALL];
         void *os = au_crdt_new(o);
         au_buf ob = { 0 };
