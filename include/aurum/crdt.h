@@ -295,7 +295,8 @@ AU_API bool au_orset_contains(const au_orset *s, const void *elem, size_t len);
 AU_API size_t au_orset_size(const au_orset *s);
 /** Next element into *elem; false at the end. */
 AU_API bool au_orset_next(const au_orset *s, au_crdt_iter *it, au_crdt_bytes *elem);
-/** Bytes of memory the set holds (tables, element storage, context), for measurements. */
+/** Bytes of memory the set holds (tables, element storage, context), for measurements; 0 for
+ *  NULL. */
 AU_API size_t au_orset_memory(const au_orset *s);
 
 /* ---- LWWRegister: a last-writer-wins register ---------------------------------------------- */

@@ -470,6 +470,7 @@ static size_t orset_memory(const void *v) {
 }
 
 size_t au_orset_memory(const au_orset *s) {
+    if (!s) return 0; /* NULL reads as bottom, as for every reader */
     const crdt_cctx *c = s->h.ctx;
     return orset_memory(s) + sizeof *c + c->caprep * 16 + c->icap * 4 + c->cloud.cap * 8;
 }

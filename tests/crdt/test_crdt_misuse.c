@@ -439,6 +439,7 @@ static void reads_of_null_objects_read_bottom(void **st) {
     assert_false(au_orset_contains(NULL, "a", 1));
     assert_int_equal(au_orset_size(NULL), 0);
     assert_false(au_orset_next(NULL, &it, &b));
+    assert_int_equal(au_orset_memory(NULL), 0);
     assert_false(au_lwwreg_get(NULL, &b));
     assert_int_equal(au_lwwreg_timestamp(NULL), 0);
     assert_int_equal(au_mvreg_count(NULL), 0);
