@@ -15,7 +15,8 @@
  * the state is unchanged (on AU_ENOMEM the delta may already hold the change, which is harmless:
  * joining it later only re-applies it). A mutator returns AU_EINVAL, reading nothing and changing
  * nothing, for a NULL state, a delta that is the state itself, or bytes (element, key, value)
- * longer than 2^31 or NULL with a nonzero length; NULL with length 0 is the empty string.
+ * longer than 2^31 or NULL with a nonzero length; NULL with length 0 is the empty string. A
+ * delta of another type (see au_crdt_type) is refused with AU_ETYPE, nothing changed.
  *
  * Redundancy removal (Enes et al., "Efficient synchronization of state-based CRDTs"):
  * delta_minus(d, s) removes from a received delta d what the local state s already has, so that
@@ -567,7 +568,8 @@ typedef struct au_lwwmap au_lwwmap;
  *  "absent" (its tombstone — key and timestamp — is kept so that older writes stay superseded). */
 AU_API extern const au_crdt_type au_lwwmap_type;
 AU_CRDT_TYPED_OPS_(lwwmap)
-/** Writes value at key, with timestamp max(timestamp, the key's current timestamp + 1). */
+/** Writes value at key, with timestamp max(timestamp, the key's current timestamp + 1). Keys up
+ *  to 2^31 bytes, values below 2^31 bytes (AU_EINVAL beyond). */
 AU_API au_err au_lwwmap_set(au_lwwmap *m, au_lwwmap *delta, uint64_t replica, uint64_t timestamp,
                             const void *key, size_t klen, const void *value, size_t vlen);
 /** Removes key: a write of "absent", timestamped as au_lwwmap_set (also when this replica never

@@ -347,6 +347,7 @@ au_err au_crdt_causal_delta_minus_(void *delta, const void *state) {
 
 au_err au_crdt_causal_prune_(void *s, void *delta, uint64_t departed, uint64_t self) {
     if (delta == s) return AU_EINVAL; /* as for every δ-mutator */
+    if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     crdt_cctx *c = cobj_ctx(s);
     uint32_t r = cctx_find(c, departed);
     if (r == CRDT_RIDX_NONE) return AU_OK; /* by P2, departed never changed this CRDT */

@@ -221,6 +221,7 @@ static au_err local_write(au_lwwmap *m, au_lwwmap *delta, uint64_t replica, uint
                     const void *key, size_t klen, bool present, const void *value, size_t vlen) {
     if (!m || crdt_bad_bytes(key, klen) || vlen >= CRDT_MAX_BYTES || (!value && vlen) || delta == m)
         return AU_EINVAL;
+    if (delta && !crdt_same_types(m, delta)) return AU_ETYPE;
     uint32_t h = ktab_hash(key, klen), slot = ktab_find(&m->tab, key, klen, h);
     if (slot != KTAB_NONE) {
         entry old;

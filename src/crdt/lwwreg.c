@@ -127,6 +127,7 @@ const au_crdt_type au_lwwreg_type = {
 au_err au_lwwreg_set(au_lwwreg *s, au_lwwreg *delta, uint64_t replica, uint64_t timestamp,
                      const void *value, size_t len) {
     if (!s || crdt_bad_bytes(value, len) || delta == s) return AU_EINVAL;
+    if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     if (s->has && timestamp <= s->ts) {
         if (s->ts == UINT64_MAX) return AU_EFULL;
         timestamp = s->ts + 1;

@@ -314,6 +314,7 @@ bool au_ormap_contains(const au_ormap *m, const void *key, size_t len) {
 au_err au_ormap_update(au_ormap *m, au_ormap *delta, const void *key, size_t len,
                        au_crdt_mutator fn, void *arg) {
     if (!m || !fn || delta == m || crdt_bad_bytes(key, len)) return AU_EINVAL;
+    if (delta && !crdt_same_types(m, delta)) return AU_ETYPE;
     if (m->h.ctx->delta) return AU_ESTATE;
     uint32_t h = ktab_hash(key, len), slot, dslot = KTAB_NONE;
     au_err err = slot_for(m, key, len, h, &slot);
@@ -327,6 +328,7 @@ au_err au_ormap_update(au_ormap *m, au_ormap *delta, const void *key, size_t len
 
 au_err au_ormap_remove(au_ormap *m, au_ormap *delta, const void *key, size_t len) {
     if (!m || delta == m || crdt_bad_bytes(key, len)) return AU_EINVAL;
+    if (delta && !crdt_same_types(m, delta)) return AU_ETYPE;
     if (m->h.ctx->delta) return AU_ESTATE;
     uint32_t h = ktab_hash(key, len), slot = ktab_find(&m->tab, key, len, h), dslot;
     if (slot == KTAB_NONE) return AU_OK;

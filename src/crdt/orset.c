@@ -373,6 +373,7 @@ static au_err record(const au_orset *s, au_orset *d, const void *key, size_t len
 au_err au_orset_add(au_orset *s, au_orset *delta, uint64_t replica, const void *elem,
                     size_t len) {
     if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
+    if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     if (s->h.ctx->delta) return AU_ESTATE;
     uint32_t r, h = ktab_hash(elem, len), i = ktab_find(&s->tab, elem, len, h);
     uint64_t x;
@@ -389,6 +390,7 @@ au_err au_orset_add(au_orset *s, au_orset *delta, uint64_t replica, const void *
 
 au_err au_orset_remove(au_orset *s, au_orset *delta, const void *elem, size_t len) {
     if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
+    if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     if (s->h.ctx->delta) return AU_ESTATE;
     uint32_t h = ktab_hash(elem, len), i = ktab_find(&s->tab, elem, len, h);
     if (i == KTAB_NONE) return AU_OK;
@@ -425,6 +427,7 @@ static au_err orset_clear(void *v, void *dv) {
 
 au_err au_orset_clear(au_orset *s, au_orset *delta) {
     if (!s || delta == s) return AU_EINVAL;
+    if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     if (s->h.ctx->delta) return AU_ESTATE;
     return orset_clear(s, delta);
 }

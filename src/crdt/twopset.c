@@ -170,6 +170,7 @@ const au_crdt_type au_twopset_type = {
 
 au_err au_twopset_add(au_twopset *s, au_twopset *delta, const void *elem, size_t len) {
     if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
+    if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     uint32_t h = ktab_hash(elem, len);
     if (state_at(s, ktab_find(&s->tab, elem, len, h)) == REMOVED) return AU_ESTATE;
     au_err err = delta ? raise_to(delta, elem, len, h, ADDED) : AU_OK;
@@ -178,6 +179,7 @@ au_err au_twopset_add(au_twopset *s, au_twopset *delta, const void *elem, size_t
 
 au_err au_twopset_remove(au_twopset *s, au_twopset *delta, const void *elem, size_t len) {
     if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
+    if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     uint32_t h = ktab_hash(elem, len);
     au_err err = delta ? raise_to(delta, elem, len, h, REMOVED) : AU_OK;
     return err ? err : raise_to(s, elem, len, h, REMOVED);

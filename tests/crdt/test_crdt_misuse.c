@@ -291,6 +291,11 @@ static void objects_of_another_type_are_refused_by_the_vtable(void **st) {
             assert_int_equal(mutate(t, ref, NULL, 1), AU_OK);
             assert_int_equal(mutate(o, x, NULL, 2), AU_OK);
             assert_int_equal(t->join(s, x), AU_ETYPE);
+            /* a mutator handed a delta of the other type (through a cast, as void * allows) */
+            void *xd = au_crdt_new_delta(o);
+            assert_int_equal(mutate(t, s, xd, 1), AU_ETYPE);
+            assert_true(o->is_bottom(xd));
+            o->free(xd);
             assert_false(t->equal(s, x));
             assert_false(t->equal(x, s));
             assert_int_equal(t->delta_minus(s, x), AU_ETYPE);
