@@ -122,10 +122,9 @@ struct au_crdt_type {
     /** Prunes the per-replica entries of `departed`, a replica that left for good, on the replica
      *  `self`; the change is joined into delta (NULL: none). See "Pruning" below for each type's
      *  precondition. Types without per-replica entries do nothing and return AU_OK. A departed
-     *  the state has never seen: AU_OK, nothing changes (by P2 there is nothing to prune);
-     *  departed == self for a causal type whose state has seen it, or (causal types) delta ==
-     *  state: AU_EINVAL, nothing changes;
-     *  a counter fold that would overflow self's entry: AU_EINVAL, nothing changes. */
+     *  the state has never seen: AU_OK, nothing changes (by P2 there is nothing to prune). For
+     *  the causal types AU_EINVAL, nothing changed, for departed == self (when the state has
+     *  seen it), delta == state, and a counter fold that would overflow self's entry. */
     au_err (*prune)(void *state, void *delta, uint64_t departed, uint64_t self);
     /** True if exactly one replica may prune a given departed replica (the counters fold its
      *  count into the pruner's own entry); false if every replica may prune independently. */
