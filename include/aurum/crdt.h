@@ -78,7 +78,8 @@ typedef struct au_crdt_type au_crdt_type;
  *  ones the library made (create, decode, copy) and not NULL unless said. Objects of another
  *  type (another vtable, or an ORMap with another value type) are told apart: join and
  *  delta_minus refuse them with AU_ETYPE and change nothing, equal is false, and free frees
- *  any built-in object whichever built-in vtable it is given to. An ORMap type made with
+ *  any built-in object whichever built-in vtable it is given to; the other functions take
+ *  objects of their own type only (anything else is undefined). An ORMap type made with
  *  AU_CRDT_ORMAP_TYPE over the same value type is the same lattice and joins. */
 struct au_crdt_type {
     /** Stable name with a version, e.g. "au.orset.1"; peers sharing a CRDT must agree on it. */
