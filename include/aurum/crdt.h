@@ -13,7 +13,10 @@
  * Mutators take a state (a causal type refuses a delta accumulator: AU_ESTATE) and the id of the
  * replica making the change: the cluster's member id. Replica ids are never reused. On an error
  * the state is unchanged (on AU_ENOMEM the delta may already hold the change, which is harmless:
- * joining it later only re-applies it).
+ * joining it later only re-applies it). A mutator returns AU_EINVAL, reading nothing and changing
+ * nothing, for a NULL state, a delta that is the state itself, or bytes (element, key, value)
+ * longer than 2^31 or NULL with a nonzero length; NULL with length 0 is the empty string. A
+ * delta of another type (see au_crdt_type) is refused with AU_ETYPE, nothing changed.
  *
  * Redundancy removal (Enes et al., "Efficient synchronization of state-based CRDTs"):
  * delta_minus(d, s) removes from a received delta d what the local state s already has, so that
@@ -26,7 +29,8 @@
  * value bytes (tests/crdt/test_crdt_sizes.c prints the table).
  *
  * Elements and keys are byte strings (pointer + length). Reads return views into the state that
- * stay valid until the state is next changed or freed.
+ * stay valid until the state is next changed or freed. Reads take a NULL object as bottom, and
+ * bytes a mutator would refuse (see above) as absent, without reading them.
  *
  * Causal types (ORSet, MVRegister, the flags, the counters and ORMap) keep a causal context: a
  * compact version vector plus a dot cloud. Limits: 65,534 replicas per state and 2^48 - 2 dots
@@ -57,7 +61,8 @@ typedef struct au_crdt_bytes {
 } au_crdt_bytes;
 
 /** Cursor for the au_<type>_next() iteration functions; start it at AU_CRDT_ITER_INIT. Any
- *  change to the state invalidates it. Order is unspecified (hash order). */
+ *  change to the state invalidates it: later calls with it stay in bounds and reach the end,
+ *  but may skip or repeat elements. Order is unspecified (hash order). */
 typedef struct au_crdt_iter {
     uint32_t pos_;
 } au_crdt_iter;
@@ -69,7 +74,13 @@ typedef struct au_crdt_type au_crdt_type;
 
 /** How a CRDT is described to generic code (the dispersal actor). Every function is total on its
  *  documented inputs; allocation failures return AU_ENOMEM and leave the target unchanged or, for
- *  join and delta_minus, still a valid state that is at most the expected result. */
+ *  join and delta_minus, still a valid state that is at most the expected result. Objects are
+ *  ones the library made (create, decode, copy) and not NULL unless said. Objects of another
+ *  type (another vtable, or an ORMap with another value type) are told apart: join and
+ *  delta_minus refuse them with AU_ETYPE and change nothing, equal is false, and free frees
+ *  any built-in object whichever built-in vtable it is given to; the other functions take
+ *  objects of their own type only (anything else is undefined). An ORMap type made with
+ *  AU_CRDT_ORMAP_TYPE over the same value type is the same lattice and joins. */
 struct au_crdt_type {
     /** Stable name with a version, e.g. "au.orset.1"; peers sharing a CRDT must agree on it. */
     const char *name;
@@ -99,17 +110,22 @@ struct au_crdt_type {
     au_err (*encode)(const void *state, au_buf *out);
     /** Decodes bytes made by encode into a new object (*out). Total on hostile input: AU_EDECODE
      *  for anything malformed, truncated or with trailing bytes; allocation is bounded by a
-     *  small multiple of len. *out is NULL on failure. */
+     *  small multiple of len. *out is NULL on failure. data NULL with len > 0: AU_EINVAL
+     *  (nothing read); NULL with len 0 is the empty input (AU_EDECODE). */
     au_err (*decode)(const au_crdt_type *type, const uint8_t *data, size_t len, void **out);
     /** A deep copy of state (same mode: state or delta) into *out. */
     au_err (*copy)(const void *state, void **out);
     /** Redundancy removal: shrinks delta so that state ⊔ delta is unchanged and delta holds
      *  nothing state already has; a delta with nothing new for state becomes bottom. delta
-     *  becomes a delta accumulator (see the top of this file). */
+     *  becomes a delta accumulator (see the top of this file). delta == state: AU_EINVAL,
+     *  nothing changes. */
     au_err (*delta_minus)(void *delta, const void *state);
     /** Prunes the per-replica entries of `departed`, a replica that left for good, on the replica
      *  `self`; the change is joined into delta (NULL: none). See "Pruning" below for each type's
-     *  precondition. Types without per-replica entries do nothing and return AU_OK. */
+     *  precondition. Types without per-replica entries do nothing and return AU_OK. A departed
+     *  the state has never seen: AU_OK, nothing changes (by P2 there is nothing to prune). For
+     *  the causal types AU_EINVAL, nothing changed, for departed == self (when the state has
+     *  seen it), delta == state, and a counter fold that would overflow self's entry. */
     au_err (*prune)(void *state, void *delta, uint64_t departed, uint64_t self);
     /** True if exactly one replica may prune a given departed replica (the counters fold its
      *  count into the pruner's own entry); false if every replica may prune independently. */
@@ -280,7 +296,8 @@ AU_API bool au_orset_contains(const au_orset *s, const void *elem, size_t len);
 AU_API size_t au_orset_size(const au_orset *s);
 /** Next element into *elem; false at the end. */
 AU_API bool au_orset_next(const au_orset *s, au_crdt_iter *it, au_crdt_bytes *elem);
-/** Bytes of memory the set holds (tables, element storage, context), for measurements. */
+/** Bytes of memory the set holds (tables, element storage, context), for measurements; 0 for
+ *  NULL. */
 AU_API size_t au_orset_memory(const au_orset *s);
 
 /* ---- LWWRegister: a last-writer-wins register ---------------------------------------------- */
@@ -355,7 +372,7 @@ typedef struct au_ormap au_ormap;
 AU_API const void *au_ormap_get(const au_ormap *m, const void *key, size_t len);
 /** Applies fn(value, value_delta, arg) to the value at key (bottom if absent; created as
  *  needed), then drops the key if its value ended up bottom. fn must use the value type's own
- *  mutators. delta may be NULL. */
+ *  mutators. delta may be NULL; fn NULL: AU_EINVAL. */
 AU_API au_err au_ormap_update(au_ormap *m, au_ormap *delta, const void *key, size_t len,
                               au_crdt_mutator fn, void *arg);
 /** Removes key (the updates of it this state has seen); nothing happens if absent. */
@@ -386,7 +403,9 @@ AU_API extern const struct au_crdt_causal_ au_ormap_causal_;
 /** Defines `const au_crdt_type name`, the vtable of ORMaps whose values have vtable
  *  *value_type (a built-in causal type or another ORMap type), e.g.
  *      AU_CRDT_ORMAP_TYPE(sessions_type, "app.sessions.1", &au_ormap_orset_type);
- *  (a map of maps of sets). Returns bottom maps from create; decode checks the value type. */
+ *  (a map of maps of sets). Returns bottom maps from create; decode checks the value type. A
+ *  value_type that is NULL or not causal (GSet, 2PSet, the LWW types) makes a type whose create
+ *  returns NULL and whose decode returns AU_EINVAL. */
 #define AU_CRDT_ORMAP_TYPE(name_, text_name, value_type)                                          \
     const au_crdt_type name_ = {                                                                  \
         .name = (text_name), .create = au_crdt_causal_create_, .free = au_crdt_causal_free_,            \
@@ -549,7 +568,8 @@ typedef struct au_lwwmap au_lwwmap;
  *  "absent" (its tombstone — key and timestamp — is kept so that older writes stay superseded). */
 AU_API extern const au_crdt_type au_lwwmap_type;
 AU_CRDT_TYPED_OPS_(lwwmap)
-/** Writes value at key, with timestamp max(timestamp, the key's current timestamp + 1). */
+/** Writes value at key, with timestamp max(timestamp, the key's current timestamp + 1). Keys up
+ *  to 2^31 bytes, values below 2^31 bytes (AU_EINVAL beyond). */
 AU_API au_err au_lwwmap_set(au_lwwmap *m, au_lwwmap *delta, uint64_t replica, uint64_t timestamp,
                             const void *key, size_t klen, const void *value, size_t vlen);
 /** Removes key: a write of "absent", timestamped as au_lwwmap_set (also when this replica never

@@ -24,6 +24,10 @@ void *au_crdt_causal_create_(const au_crdt_type *type, bool delta) {
 void causal_free(void *v) {
     if (!v) return;
     crdt_cobj *o = v;
+    if (!o->type->causal_) { /* a non-causal object freed through a causal vtable */
+        o->type->free(v);
+        return;
+    }
     crdt_cctx *ctx = o->own_ctx ? o->ctx : NULL;
     o->type->causal_->free(v);
     cctx_free(ctx);
@@ -76,6 +80,7 @@ static au_err cctx_join(crdt_xlat *x) {
 
 au_err au_crdt_causal_join_(void *s, const void *other) {
     if (s == other) return AU_OK;
+    if (!crdt_same_types(s, other)) return AU_ETYPE;
     crdt_xlat x;
     au_err err = xlat_init(&x, cobj_ctx(s), cobj_ctx(other));
     if (err) return err;
@@ -115,7 +120,7 @@ static void *normalized(const void *v) {
 bool au_crdt_causal_equal_(const void *a, const void *b) {
     if (a == b) return true;
     const crdt_cobj *oa = a, *ob = b;
-    if (oa->type->causal_ != ob->type->causal_ || oa->type->param != ob->type->param) return false;
+    if (!crdt_same_type(oa->type, ob->type)) return false;
     if (oa->ctx->delta || ob->ctx->delta) {
         void *na = normalized(a), *nb = normalized(b);
         bool eq = na && nb && au_crdt_causal_equal_(na, nb);
@@ -202,6 +207,9 @@ static au_err map_dots_unique(void *v) {
 au_err au_crdt_causal_decode_(const au_crdt_type *type, const uint8_t *data, size_t len,
                               void **out) {
     *out = NULL;
+    if (!data && len) return AU_EINVAL;
+    if (type->causal_ == &au_ormap_causal_ && (!type->param || !type->param->causal_))
+        return AU_EINVAL; /* a map type whose values are not causal: create refuses it too */
     crdt_rd r = { data, data + len };
     uint8_t tag, flags;
     if (!crdt_get_u8(&r, &tag) || tag != type->causal_->tag || !crdt_get_u8(&r, &flags) ||
@@ -291,6 +299,7 @@ out:
  * while the reduced context still covers them (dropping them then would read as a removal). */
 au_err au_crdt_causal_delta_minus_(void *delta, const void *state) {
     if (delta == state || cobj_ctx(delta) == cobj_ctx(state)) return AU_EINVAL;
+    if (!crdt_same_types(delta, state)) return AU_ETYPE;
     crdt_cctx *d = cobj_ctx(delta);
     const crdt_cctx *s = cobj_ctx(state);
     crdt_xlat x;
@@ -337,6 +346,8 @@ au_err au_crdt_causal_delta_minus_(void *delta, const void *state) {
 }
 
 au_err au_crdt_causal_prune_(void *s, void *delta, uint64_t departed, uint64_t self) {
+    if (delta == s) return AU_EINVAL; /* as for every δ-mutator */
+    if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     crdt_cctx *c = cobj_ctx(s);
     uint32_t r = cctx_find(c, departed);
     if (r == CRDT_RIDX_NONE) return AU_OK; /* by P2, departed never changed this CRDT */

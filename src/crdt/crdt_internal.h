@@ -58,6 +58,32 @@ bool crdt_get_count(crdt_rd *r, size_t min_each, uint32_t *n);
 static inline bool crdt_rd_done(const crdt_rd *r) { return r->p == r->end; }
 /* Largest element, key or value accepted (2^31 bytes). */
 #define CRDT_MAX_BYTES ((size_t)1 << 31)
+/* Bytes an API caller passes that are not read: too long, or NULL with a length. */
+static inline bool crdt_bad_bytes(const void *p, size_t len) {
+    return len > CRDT_MAX_BYTES || (!p && len);
+}
+
+/* ---- object types ------------------------------------------------------------------------- */
+
+/* Every object of the library begins with a pointer to its vtable (crdt_cobj.type for the causal
+ * types, a `type` member for the others), so that join, equal and delta_minus can refuse an
+ * object of another type handed to them through the generic vtable. */
+static inline const au_crdt_type *crdt_type_of(const void *obj) {
+    const au_crdt_type *t;
+    memcpy(&t, obj, sizeof t);
+    return t;
+}
+/* The same lattice: the same vtable, or ORMap vtables whose value types are the same lattice
+ * (a map type of one's own over ORSets joins with au_ormap_orset_type). */
+static inline bool crdt_same_type(const au_crdt_type *a, const au_crdt_type *b) {
+    for (;; a = a->param, b = b->param) {
+        if (a == b) return true;
+        if (!a || !b || !a->causal_ || a->causal_ != b->causal_) return false;
+    }
+}
+static inline bool crdt_same_types(const void *a, const void *b) {
+    return crdt_same_type(crdt_type_of(a), crdt_type_of(b));
+}
 
 /* ---- key table: byte-string keys in chunked storage, open addressing ---------------------- */
 

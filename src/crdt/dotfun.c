@@ -235,7 +235,8 @@ au_err dotfun_clear(void *v, void *dv) {
 
 au_err dotfun_assign(crdt_dotfun *f, crdt_dotfun *dv, uint64_t replica, bool only_own, bool add,
                      uint64_t a, uint64_t b, const void *bytes, size_t len) {
-    if (len > CRDT_MAX_BYTES) return AU_EINVAL;
+    if (!f || dv == f || crdt_bad_bytes(bytes, len)) return AU_EINVAL;
+    if (dv && !crdt_same_types(f, dv)) return AU_ETYPE;
     if (f->h.ctx->delta) return AU_ESTATE; /* mutators change states, not delta accumulators */
     uint32_t r;
     au_err err = cctx_ridx(f->h.ctx, replica, &r);

@@ -21,6 +21,8 @@ au_err au_ewflag_enable(au_ewflag *s, au_ewflag *delta, uint64_t replica) {
 au_err au_ewflag_disable(au_ewflag *s, au_ewflag *delta, uint64_t replica) {
     (void)replica;
     crdt_dotfun *f = (crdt_dotfun *)s;
+    if (!s || delta == s) return AU_EINVAL;
+    if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     if (f->h.ctx->delta) return AU_ESTATE;
     return dotfun_clear(f, delta);
 }

@@ -12,6 +12,7 @@ const au_crdt_type au_gcounter_type = CRDT_CAUSAL_VTABLE("au.gcounter.1", gcount
 
 au_err au_gcounter_inc(au_gcounter *s, au_gcounter *delta, uint64_t replica, uint64_t n) {
     crdt_dotfun *f = (crdt_dotfun *)s;
+    if (!s || delta == s) return AU_EINVAL;
     if (n == 0) return AU_OK;
     const crdt_dfe *e = dotfun_entry_of(f, replica);
     uint64_t total = e ? e->a : 0;

@@ -7,19 +7,24 @@
 #include "crdt_internal.h"
 
 struct au_gset {
+    const au_crdt_type *type; /* first: see crdt_type_of */
     ktab tab;
 };
 
 static void *gset_create(const au_crdt_type *type, bool delta) {
     (void)type, (void)delta;
     au_gset *s = calloc(1, sizeof *s);
-    if (s) ktab_init(&s->tab, 0, false);
+    if (s) s->type = &au_gset_type, ktab_init(&s->tab, 0, false);
     return s;
 }
 
 static void gset_free(void *v) {
     au_gset *s = v;
     if (!s) return;
+    if (s->type != &au_gset_type) { /* freed through another type's vtable */
+        s->type->free(v);
+        return;
+    }
     ktab_free(&s->tab);
     free(s);
 }
@@ -33,6 +38,7 @@ static au_err put(au_gset *s, const void *e, size_t len, uint32_t h) {
 static au_err gset_join(void *dst, const void *src) {
     au_gset *a = dst;
     const au_gset *b = src;
+    if (!crdt_same_types(a, b)) return AU_ETYPE;
     au_err err = a == b ? AU_OK : ktab_prepare_merge(&a->tab, &b->tab, b->tab.n);
     for (uint32_t j = 0; !err && a != b && j < b->tab.cap; j++) {
         if (!ktab_used(&b->tab, j)) continue;
@@ -45,7 +51,7 @@ static au_err gset_join(void *dst, const void *src) {
 
 static bool gset_equal(const void *va, const void *vb) {
     const au_gset *a = va, *b = vb;
-    if (a->tab.n != b->tab.n) return false;
+    if (!crdt_same_types(a, b) || a->tab.n != b->tab.n) return false;
     for (uint32_t i = 0; i < a->tab.cap; i++)
         if (ktab_used(&a->tab, i) && ktab_find_from(&b->tab, &a->tab, i) == KTAB_NONE) return false;
     return true;
@@ -84,6 +90,7 @@ static au_err gset_decode(const au_crdt_type *type, const uint8_t *data, size_t 
     uint8_t tag;
     uint32_t n;
     *out = NULL;
+    if (!data && len) return AU_EINVAL;
     if (!crdt_get_u8(&r, &tag) || tag != CRDT_TAG_GSET || !crdt_get_count(&r, 1, &n))
         return AU_EDECODE;
     au_gset *s = gset_create(type, false);
@@ -114,6 +121,7 @@ static au_err gset_delta_minus(void *delta, const void *state) {
     au_gset *d = delta;
     const au_gset *s = state;
     if (d == s) return AU_EINVAL;
+    if (!crdt_same_types(d, s)) return AU_ETYPE;
     for (uint32_t i = 0; i < d->tab.cap;)
         if (ktab_used(&d->tab, i) && ktab_find_from(&s->tab, &d->tab, i) != KTAB_NONE)
             ktab_delete(&d->tab, i); /* may shift another element into i: look again */
@@ -130,14 +138,15 @@ const au_crdt_type au_gset_type = {
 };
 
 au_err au_gset_add(au_gset *s, au_gset *delta, const void *elem, size_t len) {
-    if (len > CRDT_MAX_BYTES || delta == s) return AU_EINVAL;
+    if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
+    if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     uint32_t h = ktab_hash(elem, len);
     au_err err = delta ? put(delta, elem, len, h) : AU_OK;
     return err ? err : put(s, elem, len, h);
 }
 
 bool au_gset_contains(const au_gset *s, const void *elem, size_t len) {
-    return s && ktab_find(&s->tab, elem, len, ktab_hash(elem, len)) != KTAB_NONE;
+    return s && !crdt_bad_bytes(elem, len) && ktab_find(&s->tab, elem, len, ktab_hash(elem, len)) != KTAB_NONE;
 }
 
 size_t au_gset_size(const au_gset *s) { return s ? s->tab.n : 0; }

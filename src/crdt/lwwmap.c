@@ -9,6 +9,7 @@
 #include "crdt_internal.h"
 
 struct au_lwwmap {
+    const au_crdt_type *type; /* first: see crdt_type_of */
     ktab tab;
     size_t npresent;
 };
@@ -62,13 +63,17 @@ static au_err put(au_lwwmap *m, const void *key, size_t klen, uint32_t h, const 
 static void *lwwmap_create(const au_crdt_type *type, bool delta) {
     (void)type, (void)delta;
     au_lwwmap *m = calloc(1, sizeof *m);
-    if (m) ktab_init(&m->tab, 16, true);
+    if (m) m->type = &au_lwwmap_type, ktab_init(&m->tab, 16, true);
     return m;
 }
 
 static void lwwmap_free(void *v) {
     au_lwwmap *m = v;
     if (!m) return;
+    if (m->type != &au_lwwmap_type) { /* freed through another type's vtable */
+        m->type->free(v);
+        return;
+    }
     ktab_free(&m->tab);
     free(m);
 }
@@ -76,6 +81,7 @@ static void lwwmap_free(void *v) {
 static au_err lwwmap_join(void *dst, const void *src) {
     au_lwwmap *a = dst;
     const au_lwwmap *b = src;
+    if (!crdt_same_types(a, b)) return AU_ETYPE;
     au_err err = a == b ? AU_OK : ktab_prepare_merge(&a->tab, &b->tab, b->tab.n);
     for (uint32_t j = 0; !err && a != b && j < b->tab.cap; j++) {
         if (!ktab_used(&b->tab, j)) continue;
@@ -90,7 +96,7 @@ static au_err lwwmap_join(void *dst, const void *src) {
 
 static bool lwwmap_equal(const void *va, const void *vb) {
     const au_lwwmap *a = va, *b = vb;
-    if (a->tab.n != b->tab.n || a->npresent != b->npresent) return false;
+    if (!crdt_same_types(a, b) || a->tab.n != b->tab.n || a->npresent != b->npresent) return false;
     for (uint32_t i = 0; i < a->tab.cap; i++) {
         if (!ktab_used(&a->tab, i)) continue;
         uint32_t j = ktab_find_from(&b->tab, &a->tab, i);
@@ -147,6 +153,7 @@ static au_err lwwmap_decode(const au_crdt_type *type, const uint8_t *data, size_
     uint8_t tag;
     uint32_t n;
     *out = NULL;
+    if (!data && len) return AU_EINVAL;
     if (!crdt_get_u8(&r, &tag) || tag != CRDT_TAG_LWWMAP || !crdt_get_count(&r, 11, &n))
         return AU_EDECODE;
     au_lwwmap *m = lwwmap_create(type, false);
@@ -184,6 +191,7 @@ static au_err lwwmap_delta_minus(void *delta, const void *state) {
     au_lwwmap *d = delta;
     const au_lwwmap *s = state;
     if (d == s) return AU_EINVAL;
+    if (!crdt_same_types(d, s)) return AU_ETYPE;
     for (uint32_t i = 0; i < d->tab.cap;) {
         uint32_t j = ktab_used(&d->tab, i) ? ktab_find_from(&s->tab, &d->tab, i) : KTAB_NONE;
         entry ed, es;
@@ -209,7 +217,9 @@ const au_crdt_type au_lwwmap_type = {
 /* A local write: stamped after the key's current write. */
 static au_err local_write(au_lwwmap *m, au_lwwmap *delta, uint64_t replica, uint64_t ts,
                     const void *key, size_t klen, bool present, const void *value, size_t vlen) {
-    if (klen > CRDT_MAX_BYTES || vlen >= CRDT_MAX_BYTES || delta == m) return AU_EINVAL;
+    if (!m || crdt_bad_bytes(key, klen) || vlen >= CRDT_MAX_BYTES || (!value && vlen) || delta == m)
+        return AU_EINVAL;
+    if (delta && !crdt_same_types(m, delta)) return AU_ETYPE;
     uint32_t h = ktab_hash(key, klen), slot = ktab_find(&m->tab, key, klen, h);
     if (slot != KTAB_NONE) {
         entry old;
@@ -235,7 +245,7 @@ au_err au_lwwmap_remove(au_lwwmap *m, au_lwwmap *delta, uint64_t replica, uint64
 }
 
 bool au_lwwmap_get(const au_lwwmap *m, const void *key, size_t klen, au_crdt_bytes *value) {
-    uint32_t slot = m ? ktab_find(&m->tab, key, klen, ktab_hash(key, klen)) : KTAB_NONE;
+    uint32_t slot = m && !crdt_bad_bytes(key, klen) ? ktab_find(&m->tab, key, klen, ktab_hash(key, klen)) : KTAB_NONE;
     if (slot == KTAB_NONE) return false;
     entry e;
     entry_at(m, slot, &e);

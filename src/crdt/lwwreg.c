@@ -7,6 +7,7 @@
 #include "crdt_internal.h"
 
 struct au_lwwreg {
+    const au_crdt_type *type; /* first: see crdt_type_of */
     uint64_t ts, replica;
     bool has;
     uint8_t *value;
@@ -15,12 +16,18 @@ struct au_lwwreg {
 
 static void *lwwreg_create(const au_crdt_type *type, bool delta) {
     (void)type, (void)delta;
-    return calloc(1, sizeof(au_lwwreg));
+    au_lwwreg *r = calloc(1, sizeof *r);
+    if (r) r->type = &au_lwwreg_type;
+    return r;
 }
 
 static void lwwreg_free(void *v) {
     au_lwwreg *r = v;
     if (!r) return;
+    if (r->type != &au_lwwreg_type) { /* freed through another type's vtable */
+        r->type->free(v);
+        return;
+    }
     free(r->value);
     free(r);
 }
@@ -32,22 +39,25 @@ static int order(const au_lwwreg *a, const au_lwwreg *b) {
 
 /* r := (ts, replica, value) if that is later than r. */
 static au_err put(au_lwwreg *r, uint64_t ts, uint64_t replica, const void *value, size_t len) {
-    au_lwwreg w = { ts, replica, true, (uint8_t *)value, len };
+    au_lwwreg w = { r->type, ts, replica, true, (uint8_t *)value, len };
     if (order(&w, r) <= 0) return AU_OK;
     uint8_t *copy = len ? malloc(len) : NULL;
     if (len && !copy) return AU_ENOMEM;
     if (len) memcpy(copy, value, len);
     free(r->value);
-    *r = (au_lwwreg){ ts, replica, true, copy, len };
+    *r = (au_lwwreg){ r->type, ts, replica, true, copy, len };
     return AU_OK;
 }
 
 static au_err lwwreg_join(void *dst, const void *src) {
     const au_lwwreg *b = src;
+    if (!crdt_same_types(dst, b)) return AU_ETYPE;
     return b->has ? put(dst, b->ts, b->replica, b->value, b->len) : AU_OK;
 }
 
-static bool lwwreg_equal(const void *a, const void *b) { return order(a, b) == 0; }
+static bool lwwreg_equal(const void *a, const void *b) {
+    return crdt_same_types(a, b) && order(a, b) == 0;
+}
 /* What lwwreg_equal compares (lww_cmp): timestamp, replica, whether written, the value. */
 static uint64_t lwwreg_digest(const void *v) {
     const au_lwwreg *r = v;
@@ -75,6 +85,7 @@ static au_err lwwreg_decode(const au_crdt_type *type, const uint8_t *data, size_
     const uint8_t *value = NULL;
     size_t vlen = 0;
     *out = NULL;
+    if (!data && len) return AU_EINVAL;
     if (!crdt_get_u8(&rd, &tag) || tag != CRDT_TAG_LWWREG || !crdt_get_u8(&rd, &has) || has > 1 ||
         (has && (!crdt_get_uv(&rd, &ts) || !crdt_get_u64(&rd, &replica) ||
                  !crdt_get_bytes(&rd, &value, &vlen))) ||
@@ -97,9 +108,10 @@ static au_err lwwreg_copy(const void *v, void **out) {
 static au_err lwwreg_delta_minus(void *delta, const void *state) {
     au_lwwreg *d = delta;
     if (d == state) return AU_EINVAL;
+    if (!crdt_same_types(d, state)) return AU_ETYPE;
     if (order(d, state) <= 0) {
         free(d->value);
-        *d = (au_lwwreg){ 0 };
+        *d = (au_lwwreg){ .type = d->type };
     }
     return AU_OK;
 }
@@ -114,7 +126,8 @@ const au_crdt_type au_lwwreg_type = {
 
 au_err au_lwwreg_set(au_lwwreg *s, au_lwwreg *delta, uint64_t replica, uint64_t timestamp,
                      const void *value, size_t len) {
-    if (len > CRDT_MAX_BYTES || delta == s) return AU_EINVAL;
+    if (!s || crdt_bad_bytes(value, len) || delta == s) return AU_EINVAL;
+    if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     if (s->has && timestamp <= s->ts) {
         if (s->ts == UINT64_MAX) return AU_EFULL;
         timestamp = s->ts + 1;

@@ -16,6 +16,8 @@ au_err au_mvreg_set(au_mvreg *s, au_mvreg *delta, uint64_t replica, const void *
 
 au_err au_mvreg_clear(au_mvreg *s, au_mvreg *delta) {
     crdt_dotfun *f = (crdt_dotfun *)s;
+    if (!s || delta == s) return AU_EINVAL;
+    if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     if (f->h.ctx->delta) return AU_ESTATE;
     return dotfun_clear(f, delta);
 }

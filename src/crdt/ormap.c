@@ -299,7 +299,7 @@ AU_CRDT_ORMAP_TYPE(au_ormap_dwflag_type, "au.ormap.dwflag.1", &au_dwflag_type);
 /* ---- the public API ----------------------------------------------------------------------- */
 
 const void *au_ormap_get(const au_ormap *m, const void *key, size_t len) {
-    if (!m) return NULL;
+    if (!m || crdt_bad_bytes(key, len)) return NULL;
     uint32_t slot = ktab_find(&m->tab, key, len, ktab_hash(key, len));
     void *v = slot == KTAB_NONE ? NULL : val_at(m, slot);
     return v && vops(m)->has_live(v) ? v : NULL;
@@ -311,8 +311,9 @@ bool au_ormap_contains(const au_ormap *m, const void *key, size_t len) {
 
 au_err au_ormap_update(au_ormap *m, au_ormap *delta, const void *key, size_t len,
                        au_crdt_mutator fn, void *arg) {
+    if (!m || !fn || delta == m || crdt_bad_bytes(key, len)) return AU_EINVAL;
+    if (delta && !crdt_same_types(m, delta)) return AU_ETYPE;
     if (m->h.ctx->delta) return AU_ESTATE;
-    if (delta == m || len > CRDT_MAX_BYTES) return AU_EINVAL;
     uint32_t h = ktab_hash(key, len), slot, dslot = KTAB_NONE;
     au_err err = slot_for(m, key, len, h, &slot);
     if (!err && delta) err = slot_for(delta, key, len, h, &dslot);
@@ -324,8 +325,9 @@ au_err au_ormap_update(au_ormap *m, au_ormap *delta, const void *key, size_t len
 }
 
 au_err au_ormap_remove(au_ormap *m, au_ormap *delta, const void *key, size_t len) {
+    if (!m || delta == m || crdt_bad_bytes(key, len)) return AU_EINVAL;
+    if (delta && !crdt_same_types(m, delta)) return AU_ETYPE;
     if (m->h.ctx->delta) return AU_ESTATE;
-    if (delta == m) return AU_EINVAL;
     uint32_t h = ktab_hash(key, len), slot = ktab_find(&m->tab, key, len, h), dslot;
     if (slot == KTAB_NONE) return AU_OK;
     au_err err = delta ? slot_for(delta, key, len, h, &dslot) : AU_OK;

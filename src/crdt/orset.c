@@ -372,8 +372,9 @@ static au_err record(const au_orset *s, au_orset *d, const void *key, size_t len
 
 au_err au_orset_add(au_orset *s, au_orset *delta, uint64_t replica, const void *elem,
                     size_t len) {
+    if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
+    if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     if (s->h.ctx->delta) return AU_ESTATE;
-    if (len > CRDT_MAX_BYTES || delta == s) return AU_EINVAL;
     uint32_t r, h = ktab_hash(elem, len), i = ktab_find(&s->tab, elem, len, h);
     uint64_t x;
     au_err err = cctx_ridx(s->h.ctx, replica, &r);
@@ -388,8 +389,9 @@ au_err au_orset_add(au_orset *s, au_orset *delta, uint64_t replica, const void *
 }
 
 au_err au_orset_remove(au_orset *s, au_orset *delta, const void *elem, size_t len) {
+    if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
+    if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     if (s->h.ctx->delta) return AU_ESTATE;
-    if (delta == s) return AU_EINVAL;
     uint32_t h = ktab_hash(elem, len), i = ktab_find(&s->tab, elem, len, h);
     if (i == KTAB_NONE) return AU_OK;
     edots a;
@@ -424,8 +426,10 @@ static au_err orset_clear(void *v, void *dv) {
 }
 
 au_err au_orset_clear(au_orset *s, au_orset *delta) {
+    if (!s || delta == s) return AU_EINVAL;
+    if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     if (s->h.ctx->delta) return AU_ESTATE;
-    return delta == s ? AU_EINVAL : orset_clear(s, delta);
+    return orset_clear(s, delta);
 }
 
 /* ---- reads --------------------------------------------------------------------------------- */
@@ -438,7 +442,7 @@ static bool live_at(const au_orset *s, uint32_t i) {
 }
 
 bool au_orset_contains(const au_orset *s, const void *elem, size_t len) {
-    return s && live_at(s, ktab_find(&s->tab, elem, len, ktab_hash(elem, len)));
+    return s && !crdt_bad_bytes(elem, len) && live_at(s, ktab_find(&s->tab, elem, len, ktab_hash(elem, len)));
 }
 
 size_t au_orset_size(const au_orset *s) {
@@ -469,6 +473,7 @@ static size_t orset_memory(const void *v) {
 }
 
 size_t au_orset_memory(const au_orset *s) {
+    if (!s) return 0; /* NULL reads as bottom, as for every reader */
     const crdt_cctx *c = s->h.ctx;
     return orset_memory(s) + sizeof *c + c->caprep * 16 + c->icap * 4 + c->cloud.cap * 8;
 }

@@ -9,6 +9,7 @@ const au_crdt_type au_pncounter_type = CRDT_CAUSAL_VTABLE("au.pncounter.1", pnco
 
 au_err au_pncounter_add(au_pncounter *s, au_pncounter *delta, uint64_t replica, int64_t n) {
     crdt_dotfun *f = (crdt_dotfun *)s;
+    if (!s || delta == s) return AU_EINVAL;
     if (n == 0) return AU_OK;
     const crdt_dfe *e = dotfun_entry_of(f, replica);
     uint64_t inc = e ? e->a : 0, dec = e ? e->b : 0;

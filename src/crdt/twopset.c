@@ -10,6 +10,7 @@
 enum { ADDED = 1, REMOVED = 2 };
 
 struct au_twopset {
+    const au_crdt_type *type; /* first: see crdt_type_of */
     ktab tab;
     size_t nadded; /* elements in state ADDED */
 };
@@ -21,13 +22,17 @@ static uint8_t state_at(const au_twopset *s, uint32_t slot) {
 static void *twopset_create(const au_crdt_type *type, bool delta) {
     (void)type, (void)delta;
     au_twopset *s = calloc(1, sizeof *s);
-    if (s) ktab_init(&s->tab, 1, false);
+    if (s) s->type = &au_twopset_type, ktab_init(&s->tab, 1, false);
     return s;
 }
 
 static void twopset_free(void *v) {
     au_twopset *s = v;
     if (!s) return;
+    if (s->type != &au_twopset_type) { /* freed through another type's vtable */
+        s->type->free(v);
+        return;
+    }
     ktab_free(&s->tab);
     free(s);
 }
@@ -49,6 +54,7 @@ static au_err raise_to(au_twopset *s, const void *e, size_t len, uint32_t h, uin
 static au_err twopset_join(void *dst, const void *src) {
     au_twopset *a = dst;
     const au_twopset *b = src;
+    if (!crdt_same_types(a, b)) return AU_ETYPE;
     au_err err = a == b ? AU_OK : ktab_prepare_merge(&a->tab, &b->tab, b->tab.n);
     for (uint32_t j = 0; !err && a != b && j < b->tab.cap; j++) {
         if (!ktab_used(&b->tab, j)) continue;
@@ -61,7 +67,7 @@ static au_err twopset_join(void *dst, const void *src) {
 
 static bool twopset_equal(const void *va, const void *vb) {
     const au_twopset *a = va, *b = vb;
-    if (a->tab.n != b->tab.n || a->nadded != b->nadded) return false;
+    if (!crdt_same_types(a, b) || a->tab.n != b->tab.n || a->nadded != b->nadded) return false;
     for (uint32_t i = 0; i < a->tab.cap; i++)
         if (ktab_used(&a->tab, i) && state_at(a, i) != state_at(b, ktab_find_from(&b->tab, &a->tab, i)))
             return false;
@@ -104,6 +110,7 @@ static au_err twopset_decode(const au_crdt_type *type, const uint8_t *data, size
     uint8_t tag;
     uint32_t n;
     *out = NULL;
+    if (!data && len) return AU_EINVAL;
     if (!crdt_get_u8(&r, &tag) || tag != CRDT_TAG_TWOPSET || !crdt_get_count(&r, 2, &n))
         return AU_EDECODE;
     au_twopset *s = twopset_create(type, false);
@@ -138,6 +145,7 @@ static au_err twopset_delta_minus(void *delta, const void *state) {
     au_twopset *d = delta;
     const au_twopset *s = state;
     if (d == s) return AU_EINVAL;
+    if (!crdt_same_types(d, s)) return AU_ETYPE;
     for (uint32_t i = 0; i < d->tab.cap;) {
         if (ktab_used(&d->tab, i) &&
             state_at(s, ktab_find_from(&s->tab, &d->tab, i)) >= state_at(d, i)) {
@@ -159,7 +167,8 @@ const au_crdt_type au_twopset_type = {
 };
 
 au_err au_twopset_add(au_twopset *s, au_twopset *delta, const void *elem, size_t len) {
-    if (len > CRDT_MAX_BYTES || delta == s) return AU_EINVAL;
+    if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
+    if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     uint32_t h = ktab_hash(elem, len);
     if (state_at(s, ktab_find(&s->tab, elem, len, h)) == REMOVED) return AU_ESTATE;
     au_err err = delta ? raise_to(delta, elem, len, h, ADDED) : AU_OK;
@@ -167,14 +176,15 @@ au_err au_twopset_add(au_twopset *s, au_twopset *delta, const void *elem, size_t
 }
 
 au_err au_twopset_remove(au_twopset *s, au_twopset *delta, const void *elem, size_t len) {
-    if (len > CRDT_MAX_BYTES || delta == s) return AU_EINVAL;
+    if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
+    if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     uint32_t h = ktab_hash(elem, len);
     au_err err = delta ? raise_to(delta, elem, len, h, REMOVED) : AU_OK;
     return err ? err : raise_to(s, elem, len, h, REMOVED);
 }
 
 bool au_twopset_contains(const au_twopset *s, const void *elem, size_t len) {
-    return s && state_at(s, ktab_find(&s->tab, elem, len, ktab_hash(elem, len))) == ADDED;
+    return s && !crdt_bad_bytes(elem, len) && state_at(s, ktab_find(&s->tab, elem, len, ktab_hash(elem, len))) == ADDED;
 }
 
 size_t au_twopset_size(const au_twopset *s) { return s ? s->nadded : 0; }
