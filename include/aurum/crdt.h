@@ -11,7 +11,11 @@
  * (and removing redundancy from it) proportional to the delta, not to the state.
  *
  * Mutators take a state (a causal type refuses a delta accumulator: AU_ESTATE) and the id of the
- * replica making the change: the cluster's member id. Replica ids are never reused. On an error
+ * replica making the change: the cluster's member id. Replica ids are never reused, and a dot
+ * (replica, counter) names one change of one object: join only replicas of one object (one
+ * shared CRDT), never two unrelated objects that happen to share replica ids — a dot of one
+ * would read as the other's (an ORSet joined with an unrelated map value of the same replica
+ * can lose elements). On an error
  * the state is unchanged (on AU_ENOMEM the delta may already hold the change, which is harmless:
  * joining it later only re-applies it). A mutator returns AU_EINVAL, reading nothing and changing
  * nothing, for a NULL state, a delta that is the state itself, or bytes (element, key, value)
