@@ -43,6 +43,11 @@ enum {
 typedef struct crdt_rd {
     const uint8_t *p, *end;
 } crdt_rd;
+/* A reader of data[0 .. len): no arithmetic on a NULL data (NULL with len 0 is an empty input;
+ * NULL + 0 is undefined behaviour in C). */
+static inline crdt_rd crdt_rd_of(const uint8_t *data, size_t len) {
+    return (crdt_rd){ data, len ? data + len : data };
+}
 
 au_err crdt_put_u8(au_buf *b, uint8_t v);
 au_err crdt_put_uv(au_buf *b, uint64_t v);

@@ -79,7 +79,7 @@ static au_err lwwreg_encode(const void *v, au_buf *out) {
 
 static au_err lwwreg_decode(const au_crdt_type *type, const uint8_t *data, size_t len,
                             void **out) {
-    crdt_rd rd = { data, data + len };
+    crdt_rd rd = crdt_rd_of(data, len);
     uint8_t tag, has;
     uint64_t ts = 0, replica = 0;
     const uint8_t *value = NULL;

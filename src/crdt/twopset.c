@@ -106,7 +106,7 @@ static au_err twopset_encode(const void *v, au_buf *out) {
 
 static au_err twopset_decode(const au_crdt_type *type, const uint8_t *data, size_t len,
                              void **out) {
-    crdt_rd r = { data, data + len };
+    crdt_rd r = crdt_rd_of(data, len);
     uint8_t tag;
     uint32_t n;
     *out = NULL;
