@@ -1,7 +1,8 @@
 /* aurum/device_client.h — the device client: what runs on a device outside the cluster.
  *
  * A device announces itself to the cluster's device servers (the seeds), answers the heartbeat
- * requests of the one server node that owns it, notices when no request comes any more and then
+ * requests of the one server node that owns it (and, when a request grants a lease of several
+ * beats, sends the heartbeats that follow unprompted, one per interval), notices when no request comes any more and then
  * announces itself again, and exchanges user messages (a type id and CBOR bytes) with the cluster
  * through its owner. It speaks aurum's wire format (docs/wire-format.md), plain with an XXH3
  * checksum or sealed with a device key (XChaCha20-Poly1305), and the device protocol of
@@ -50,9 +51,11 @@ extern "C" {
 
 /** Type id of the uplink root au_device_up (aurum/device_protocol.h), the root type and the
  *  interface of every message a device sends. tests/devices checks it against au_type_id(). */
-#define AU_DC_UP_TYPE_ID 0x5a3d1384b7db368dull
+#define AU_DC_UP_TYPE_ID 0x5a3d138477d1871eull
 /** Type id of the downlink root au_device_down, of every message a device accepts. */
-#define AU_DC_DOWN_TYPE_ID 0x8bf366c68b820dd6ull
+#define AU_DC_DOWN_TYPE_ID 0x8bf366c6de14b56bull
+/** The longest lease a device takes: a request asking for more beats gets this many. */
+#define AU_DC_MAX_BEATS 16u
 /** Default name of the servers' endpoint (AU_DEVICE_SERVER_NAME). */
 #define AU_DC_SERVER_NAME "au.devices"
 /** Name downlink messages must be addressed to (AU_DEVICE_CLIENT_NAME). */
@@ -121,8 +124,10 @@ typedef struct au_dc_config {
     uint32_t announce_max_ms; /**< while no server polls the device it re-announces after one
                                    interval, then doubling up to this (default 8 × interval_ms,
                                    at most 30000 ms) */
-    uint8_t lost_after;       /**< intervals without a request after which the owner is taken
-                                   for lost and the device announces again (3); >= 2 */
+    uint8_t lost_after;       /**< intervals without a request, counted from the end of the
+                                   owner's lease (its last request's beats), after which the
+                                   owner is taken for lost and the device announces again (3);
+                                   >= 2 */
     uint8_t nseeds;           /**< number of seeds (required, >= 1) */
     uint8_t key_id;           /**< the key's id, named in every sealed datagram (0) */
     uint8_t nonce_random[7];  /**< sealed: 7 bytes from a hardware RNG, fresh at every start.
@@ -159,7 +164,8 @@ typedef struct au_dc_stats {
     uint32_t sent;            /**< datagrams sent */
     uint32_t send_errors;     /**< platform send failures */
     uint32_t announces;       /**< announce datagrams sent */
-    uint32_t heartbeats;      /**< heartbeat requests answered */
+    uint32_t heartbeats;      /**< heartbeats sent: answers to requests and the unprompted
+                                   beats of a lease */
     uint32_t conflicts;       /**< interleaved owners detected (each reported to both) */
     uint32_t owner_changes;   /**< a new owner polled the device */
     uint32_t owner_lost;      /**< the owner fell silent for lost_after intervals */
@@ -189,6 +195,11 @@ typedef struct au_dc {
     uint32_t announce_at;     /* when to announce next while no owner polls */
     uint32_t backoff_ms;      /* the re-announce delay after the next one */
     uint32_t jitter;          /* xorshift state spreading re-announcements */
+    uint64_t lease_request;   /* the owner's request the beats answer */
+    uint32_t beat_at;         /* when the next unprompted beat is due */
+    uint32_t beat_ms;         /* the lease's interval (the request's interval_ms) */
+    uint8_t beat;             /* the next beat's number; beats: the lease's length (1: none) */
+    uint8_t beats;
     uint8_t started;          /* the first announce went out */
     uint8_t name_len;
     uint8_t in_input;         /* inside au_dc_input: rx_buf holds the datagram */

@@ -34,9 +34,11 @@
  *  max_datagram the largest datagram it accepts (downlink messages must fit in one). */
 AU_RECORD(au_device_announce, (uint64_t, device), (uint64_t, incarnation), (uint32_t, clock),
           (uint32_t, interval_ms), (uint64_t, owner), (uint32_t, max_datagram));
-/** The answer to a heartbeat request: request echoes its number, clock is the device's. */
+/** A heartbeat: request names the request it answers, clock is the device's. beat is 0 for
+ *  the answer sent when the request arrives, and k for the k-th one sent unprompted one
+ *  interval after the one before, as the request's beats asked. */
 AU_RECORD(au_device_heartbeat, (uint64_t, device), (uint64_t, incarnation), (uint64_t, request),
-          (uint32_t, clock));
+          (uint32_t, clock), (uint32_t, beat));
 /** Two servers poll this device in turn (owner the newer, other the older): each should keep
  *  polling only if the ring makes it the owner. Sent to both. */
 AU_RECORD(au_device_conflict, (uint64_t, device), (uint64_t, incarnation), (uint64_t, owner),
@@ -51,10 +53,13 @@ AU_ROOT(au_device_up, (announce, au_device_announce, AU_PLAIN),
 
 /* ---- downlink: cluster -> device ---------------------------------------------------------- */
 
-/** A heartbeat request from the owner: answer with au_device_heartbeat{request}. clock and
- *  interval_ms are the interval the server polls at; a device whose clock differs announces. */
+/** A heartbeat request from the owner: answer with au_device_heartbeat{request, beat 0}, then,
+ *  unprompted, with beat 1, 2, ... every interval_ms until beats heartbeats in all answered it
+ *  (a lease of beats intervals; 0 and 1: the answer only; a device takes at most
+ *  AU_DC_MAX_BEATS). A new request from the owner replaces the lease. clock and interval_ms are
+ *  the interval the server polls at; a device whose clock differs announces. */
 AU_RECORD(au_device_request, (uint64_t, device), (uint64_t, incarnation), (uint64_t, server),
-          (uint64_t, request), (uint32_t, clock), (uint32_t, interval_ms));
+          (uint64_t, request), (uint32_t, clock), (uint32_t, interval_ms), (uint32_t, beats));
 /** A user message for the device: type is the user type's id, payload its CBOR. */
 AU_RECORD(au_device_user_down, (uint64_t, device), (uint64_t, incarnation), (uint64_t, server),
           (uint64_t, type), (au_bytes, payload));

@@ -291,6 +291,121 @@ static void request_is_answered_and_its_sender_becomes_owner(int sealed) {
 static void request_answered_plain(void **s) { (void)s; request_is_answered_and_its_sender_becomes_owner(0); }
 static void request_answered_sealed(void **s) { (void)s; request_is_answered_and_its_sender_becomes_owner(1); }
 
+/* A request granting a lease of `beats` from server s, with the given interval. */
+static void lease_request(rig *r, lib_server *s, const au_dc_addr *from, uint64_t n, uint32_t beats,
+                          uint32_t interval) {
+    au_device_down m = lib_request(DEVICE, INCARNATION, s->id, n, r->dc.clock, interval);
+    m.request.beats = beats;
+    lib_build(s, &m);
+    deliver(r, s, from);
+}
+
+/* Steps the clock 1 ms at a time to t; every datagram sent meanwhile must be a heartbeat of
+ * request `req` to `to`, and the k-th (beat first_beat + k) go out at exactly at[k]. Returns
+ * how many were sent. */
+static size_t expect_beats(rig *r, uint32_t t, const au_dc_addr *to, uint64_t req,
+                           uint32_t first_beat, const uint32_t *at, size_t max) {
+    size_t n = 0;
+    while ((int32_t)(t - r->f.now) > 0) {
+        size_t before = r->f.nout;
+        r->f.now += 1;
+        au_dc_poll(&r->dc);
+        for (size_t i = before; i < r->f.nout; i++) {
+            au_device_up m = sent_msg(r, i, to);
+            assert_int_equal(m.tag, au_device_up_heartbeat);
+            assert_true(m.heartbeat.request == req);
+            assert_true(n < max);
+            assert_int_equal(m.heartbeat.beat, first_beat + n);
+            assert_int_equal(r->f.now, at[n]);
+            n++;
+        }
+    }
+    return n;
+}
+
+/* A lease of 3: the answer (beat 0), then beats 1 and 2 unprompted, one interval apart, to the
+ * owner, and nothing more; the owner is taken for lost lost_after intervals past the lease's
+ * end, not lost_after intervals after its request. */
+static void a_lease_is_answered_by_beats_one_interval_apart(int sealed) {
+    rig *r = rig_new(sealed);
+    au_dc_poll(&r->dc);
+    size_t before = r->f.nout;
+    lease_request(r, &r->b, &r->addr_b, 5, 3, INTERVAL);
+    uint32_t t0 = r->f.now;
+    assert_int_equal(r->f.nout, before + 1);
+    au_device_up m = sent_msg(r, before, &r->addr_b);
+    assert_int_equal(m.tag, au_device_up_heartbeat);
+    assert_true(m.heartbeat.request == 5);
+    assert_int_equal(m.heartbeat.beat, 0);
+    const uint32_t at[] = { t0 + INTERVAL, t0 + 2 * INTERVAL };
+    /* (3 - 1) + lost_after (3) intervals of silence before the owner is lost. */
+    assert_int_equal(expect_beats(r, t0 + 5 * INTERVAL - 1, &r->addr_b, 5, 1, at, 2), 2);
+    assert_true(au_dc_owner(&r->dc) == SERVER_B);
+    assert_int_equal(r->dc.stats.owner_lost, 0);
+    assert_int_equal(r->dc.stats.heartbeats, 3);
+    r->f.now += 1;
+    au_dc_poll(&r->dc);
+    assert_int_equal(r->dc.stats.owner_lost, 1);
+    assert_true(au_dc_owner(&r->dc) == 0);
+    /* Lost, the device announces; no beat goes out any more. */
+    size_t n = r->f.nout;
+    run_until(r, r->f.now + 10 * INTERVAL);
+    assert_int_equal(count_announces(r, n), r->f.nout - n);
+    rig_free(r);
+}
+static void a_lease_plain(void **s) { (void)s; a_lease_is_answered_by_beats_one_interval_apart(0); }
+static void a_lease_sealed(void **s) { (void)s; a_lease_is_answered_by_beats_one_interval_apart(1); }
+
+/* A new request replaces the lease (its beats count from it); a hostile or careless request
+ * cannot make the device beat for ever or faster than MIN_INTERVAL_MS (10 ms): at most
+ * AU_DC_MAX_BEATS heartbeats per request. A request from another server moves the lease to it. */
+static void a_new_request_replaces_the_lease_and_leases_are_bounded(void **state) {
+    (void)state;
+    rig *r = rig_new(0);
+    au_dc_poll(&r->dc);
+    lease_request(r, &r->a, &r->addr_a, 1, 4, INTERVAL);
+    uint32_t t0 = r->f.now;
+    const uint32_t at1[] = { t0 + INTERVAL };
+    assert_int_equal(expect_beats(r, t0 + INTERVAL + 50, &r->addr_a, 1, 1, at1, 1), 1);
+    lease_request(r, &r->a, &r->addr_a, 2, 2, INTERVAL); /* at t0 + 150 */
+    uint32_t t1 = r->f.now;
+    const uint32_t at2[] = { t1 + INTERVAL };
+    assert_int_equal(expect_beats(r, t1 + 4 * INTERVAL - 1, &r->addr_a, 2, 1, at2, 1), 1);
+
+    /* Beats 1 000 000 at interval 1 ms: 16 in all, 10 ms apart (and the device announces, as
+     * for any request whose interval is not its own). */
+    lease_request(r, &r->a, &r->addr_a, 3, 1000000, 1);
+    uint32_t t2 = r->f.now;
+    size_t from = r->f.nout, beats = 0;
+    uint32_t last = t2;
+    for (uint32_t t = 0; t < 2 * INTERVAL * AU_DC_MAX_BEATS; t++) {
+        size_t b = r->f.nout;
+        r->f.now += 1;
+        au_dc_poll(&r->dc);
+        for (size_t i = b; i < r->f.nout; i++) {
+            au_device_up m = sent_msg(r, i, NULL);
+            if (m.tag != au_device_up_heartbeat) continue;
+            assert_true(m.heartbeat.request == 3);
+            assert_true(r->f.now - last >= 10);
+            last = r->f.now;
+            beats++;
+        }
+    }
+    assert_int_equal(beats, AU_DC_MAX_BEATS - 1);
+    assert_true(r->f.nout > from);
+
+    /* Mid-lease, server B polls: B is the owner and the beats go to B, numbered from its request. */
+    lease_request(r, &r->a, &r->addr_a, 4, 3, INTERVAL);
+    uint32_t t3 = r->f.now;
+    r->f.now += 20;
+    au_dc_poll(&r->dc);
+    lease_request(r, &r->b, &r->addr_b, 1, 3, INTERVAL);
+    assert_true(au_dc_owner(&r->dc) == SERVER_B);
+    const uint32_t at3[] = { t3 + 20 + INTERVAL, t3 + 20 + 2 * INTERVAL };
+    assert_int_equal(expect_beats(r, t3 + 20 + 3 * INTERVAL, &r->addr_b, 1, 1, at3, 2), 2);
+    rig_free(r);
+}
+
 /* Steps the clock 1 ms at a time from `prev` (the last announce) and checks n re-announcements:
  * the k-th comes expect[k] ms after the one before it, plus at most 25 % jitter; each is a burst
  * of announces only, of exactly `each` datagrams unless `each` is 0. */
@@ -821,6 +936,9 @@ int main(void) {
         cmocka_unit_test(forged_and_replayed_datagrams_are_dropped_and_counted),
         cmocka_unit_test(a_datagram_cut_by_the_receive_buffer_is_dropped),
         cmocka_unit_test(cbor_reader_refuses_what_the_codec_refuses),
+        cmocka_unit_test(a_lease_plain),
+        cmocka_unit_test(a_lease_sealed),
+        cmocka_unit_test(a_new_request_replaces_the_lease_and_leases_are_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,9 +5,11 @@
  *
  * State machine, driven by au_dc_tick (timers) and au_dc_input (datagrams):
  *   - first tick: announce to every seed;
- *   - a heartbeat request from server S: answer it; S becomes the owner if it was not (a new
- *     owner is reported through on_owner); if the request shows a stale interval, announce to S;
- *   - no request from the owner for lost_after intervals: the owner is lost (on_owner(0)) and the
+ *   - a heartbeat request from server S: answer it (beat 0); S becomes the owner if it was not (a
+ *     new owner is reported through on_owner); if the request shows a stale interval, announce
+ *     to S. A request granting a lease of k beats: beats 1 .. k-1 follow, one per interval_ms of
+ *     the request, unprompted, to the owner (a new request from it starts a new lease);
+ *   - no request from the owner for lost_after intervals past its lease: the owner is lost (on_owner(0)) and the
  *     device announces to every seed and every server it knows, then again after one interval,
  *     doubling up to announce_max_ms (with up to 25 % jitter, so that the devices of a dead
  *     server do not all come back in the same millisecond), until some server polls it;
@@ -56,6 +58,15 @@ static uint32_t announce_max(const au_dc *dc) {
         max = dc->interval_ms > DEFAULT_ANNOUNCE_MAX_MS / 8 ? DEFAULT_ANNOUNCE_MAX_MS
                                                               : 8 * dc->interval_ms;
     return max < dc->interval_ms ? dc->interval_ms : max;
+}
+/* How long the owner may stay silent before it is taken for lost: lost_after intervals past the
+ * end of its lease (the last request's beats). init and set_interval keep interval × lost_after
+ * below MAX_SPAN_MS / 2; a lease adds at most (AU_DC_MAX_BEATS - 1) of the request's interval,
+ * clamped so that the sum stays comparable by difference. */
+static uint32_t silence(const au_dc *dc) {
+    uint64_t s = (uint64_t)dc->interval_ms * lost_after(dc);
+    if (dc->beats > 1) s += (uint64_t)dc->beat_ms * (dc->beats - 1u);
+    return s > MAX_SPAN_MS / 2 ? MAX_SPAN_MS / 2 : (uint32_t)s;
 }
 static uint32_t now(const au_dc *dc) { return dc->cfg->platform.now_ms(dc->cfg->platform.ctx); }
 /* A client au_dc_init accepted (a failed init leaves cfg NULL: every call is then refused). */
@@ -184,6 +195,14 @@ static void announce_everywhere(au_dc *dc, uint32_t t) {
     schedule_announce(dc, t);
 }
 
+static void send_heartbeat(au_dc *dc, uint64_t request, uint32_t beat) {
+    au_dc_cbor_out w = start_up(dc, UP_HEARTBEAT, 5);
+    au_dc_cbor_put_uint(&w, request);
+    au_dc_cbor_put_uint(&w, dc->clock);
+    au_dc_cbor_put_uint(&w, beat);
+    if (finish(dc, &w, &dc->servers[0].addr) == AU_DC_OK) dc->stats.heartbeats++;
+}
+
 static void send_conflict(au_dc *dc, const au_dc_server *to, uint64_t owner, uint64_t other) {
     au_dc_cbor_out w = start_up(dc, UP_CONFLICT, 4);
     au_dc_cbor_put_uint(&w, owner);
@@ -239,7 +258,6 @@ uint32_t au_dc_tick(au_dc *dc) {
     if (!ready(dc)) return DEFAULT_INTERVAL_MS;
     uint32_t t = now(dc);
     au_dc_server *owner = &dc->servers[0];
-    uint32_t silence = dc->interval_ms * lost_after(dc);
     /* A clock that went backwards (the platform promised a monotonic one): a last request
      * "in the future", or a re-announcement further ahead than any backoff schedules one, would
      * keep the device quiet for the size of the jump. The timers count from now instead. */
@@ -252,19 +270,28 @@ uint32_t au_dc_tick(au_dc *dc) {
         dc->started = 1;
         dc->backoff_ms = dc->interval_ms;
         announce_everywhere(dc, t);
-    } else if (owner->id && reached(t, owner->heard_ms + silence)) {
+    } else if (owner->id && reached(t, owner->heard_ms + silence(dc))) {
         /* The owner fell silent. It moves to the second slot, where its replay window stays
          * (its requests, should it come back, are still checked), and everyone hears from us. */
         dc->stats.owner_lost++;
         dc->servers[1] = *owner;
         owner->id = 0;
+        dc->beats = 0;
         set_owner(dc, 0);
         dc->backoff_ms = dc->interval_ms;
         announce_everywhere(dc, t);
     } else if (!owner->id && reached(t, dc->announce_at)) {
         announce_everywhere(dc, t);
     }
-    uint32_t at = owner->id ? owner->heard_ms + silence : dc->announce_at;
+    if (owner->id && dc->beat < dc->beats && reached(t, dc->beat_at)) {
+        send_heartbeat(dc, dc->lease_request, dc->beat++);
+        /* Evenly spaced from the request; a device that fell behind by more than an interval
+         * (a long stall) beats one interval from now instead of in a burst. */
+        dc->beat_at += dc->beat_ms;
+        if (reached(t, dc->beat_at)) dc->beat_at = t + dc->beat_ms;
+    }
+    uint32_t at = owner->id ? owner->heard_ms + silence(dc) : dc->announce_at;
+    if (owner->id && dc->beat < dc->beats && (int32_t)(dc->beat_at - at) < 0) at = dc->beat_at;
     uint32_t wait = reached(t, at) ? 0 : at - t;
     return wait < dc->interval_ms ? wait : dc->interval_ms;
 }
@@ -277,6 +304,7 @@ typedef struct down {
     uint64_t device, incarnation, server;
     uint64_t request, type;    /* request / data */
     uint32_t clock, interval;  /* request */
+    uint32_t beats;            /* request */
     const uint8_t *payload;    /* data */
     size_t len;
 } down;
@@ -286,7 +314,7 @@ static bool decode_down(const au_dc_frame *f, down *m) {
     au_dc_cbor_in r = { f->payload, f->payload + f->len, 0 };
     if (au_dc_cbor_get_array(&r) != 2) return false;
     m->variant = (unsigned)au_dc_cbor_get_uint(&r, DOWN_DATA);
-    if (au_dc_cbor_get_array(&r) != (m->variant == DOWN_REQUEST ? 6u : 5u)) return false;
+    if (au_dc_cbor_get_array(&r) != (m->variant == DOWN_REQUEST ? 7u : 5u)) return false;
     m->device = au_dc_cbor_get_uint(&r, UINT64_MAX);
     m->incarnation = au_dc_cbor_get_uint(&r, UINT64_MAX);
     m->server = au_dc_cbor_get_uint(&r, UINT64_MAX);
@@ -294,6 +322,7 @@ static bool decode_down(const au_dc_frame *f, down *m) {
         m->request = au_dc_cbor_get_uint(&r, UINT64_MAX);
         m->clock = (uint32_t)au_dc_cbor_get_uint(&r, UINT32_MAX);
         m->interval = (uint32_t)au_dc_cbor_get_uint(&r, UINT32_MAX);
+        m->beats = (uint32_t)au_dc_cbor_get_uint(&r, UINT32_MAX);
     } else {
         m->type = au_dc_cbor_get_uint(&r, UINT64_MAX);
         m->payload = au_dc_cbor_get_bytes(&r, &m->len);
@@ -363,7 +392,7 @@ static void on_request(au_dc *dc, const down *m, int slot, bool fresh, uint32_t 
     au_dc_server *owner = &dc->servers[0];
     if (slot == 1) {
         /* Interleaving: the previous owner polls again while the owner is still polling. */
-        bool conflict = !fresh && owner->id && !reached(t, owner->heard_ms + dc->interval_ms * lost_after(dc));
+        bool conflict = !fresh && owner->id && !reached(t, owner->heard_ms + silence(dc));
         au_dc_server previous = *owner;
         *owner = dc->servers[1];
         dc->servers[1] = previous;
@@ -378,10 +407,16 @@ static void on_request(au_dc *dc, const down *m, int slot, bool fresh, uint32_t 
     }
     owner->heard_ms = t;
 
-    au_dc_cbor_out w = start_up(dc, UP_HEARTBEAT, 4);
-    au_dc_cbor_put_uint(&w, m->request);
-    au_dc_cbor_put_uint(&w, dc->clock);
-    if (finish(dc, &w, &owner->addr) == AU_DC_OK) dc->stats.heartbeats++;
+    /* The lease: beats 1 .. beats-1 at the request's interval (at least MIN_INTERVAL_MS, so a
+     * hostile request cannot make the device beat faster than any device may be polled). */
+    dc->lease_request = m->request;
+    dc->beats = (uint8_t)(m->beats < 1 ? 1 : m->beats > AU_DC_MAX_BEATS ? AU_DC_MAX_BEATS : m->beats);
+    dc->beat_ms = m->interval < MIN_INTERVAL_MS ? MIN_INTERVAL_MS
+                  : m->interval > MAX_SPAN_MS / 2 / AU_DC_MAX_BEATS ? MAX_SPAN_MS / 2 / AU_DC_MAX_BEATS
+                                                                    : m->interval;
+    dc->beat = 1;
+    dc->beat_at = t + dc->beat_ms;
+    send_heartbeat(dc, m->request, 0);
 
     /* The server polls at another interval than ours: if its clock is not behind, ours moves
      * past it so that the announcement wins (intervals are ordered by clock). Same interval,

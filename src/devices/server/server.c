@@ -34,6 +34,7 @@
  * PENDING_TRIES re-sends: an accepted announce is not lost with one datagram or with an owner
  * that died in between. */
 #include <aurum/device_server.h>
+#include <aurum/device_client.h> /* AU_DC_MAX_BEATS: the longest lease a device takes */
 
 #include <aurum/crdt.h>
 #include <aurum/crdt_share.h>
@@ -89,6 +90,7 @@ typedef struct dev {
     uint32_t clock, interval_ms, max_dgram;
     uint8_t role, state, have_ref, retrying;
     uint8_t held;       /* a down was held back (the node was late) and not yet counted again */
+    uint8_t beat;       /* the highest beat of request req_top heard (0: none past the answer) */
     char addr[64];
     au_device_down_ref ref;
     uint64_t req_top;   /* the last request number sent */
@@ -98,6 +100,7 @@ typedef struct dev {
     au_nanos last_sent; /* last request */
     au_nanos copied_at; /* last standby copy sent to the replicas */
     au_nanos prev_sent; /* the request before last_sent */
+    au_nanos heard;     /* the last heartbeat of request req_top (lease > 1) */
     au_wheel_entry poll; /* in ds->polls while owned: its due is the next look */
 } dev;
 
@@ -487,12 +490,14 @@ static void send_request(shard *sh, dev *d, au_nanos now) {
     d->req_top++;
     d->pending = (d->pending << 1) | 1u;
     d->last_sent = now;
+    d->beat = 0;
     sh->st.requests_sent++;
     downlink(sh, d, (au_device_down){ .tag = au_device_down_request,
                                       .request = { .device = d->id, .incarnation = d->inc,
                                                    .server = sh->ds->self_id, .request = d->req_top,
                                                    .clock = d->clock,
-                                                   .interval_ms = d->interval_ms } });
+                                                   .interval_ms = d->interval_ms,
+                                                   .beats = sh->ds->cfg.lease } });
 }
 
 /* When d is down unless an echo comes: down_after intervals after the last echoed request,
@@ -503,12 +508,26 @@ static au_nanos down_deadline(const shard *sh, const dev *d) {
     return d->last_ok + span + (sh->late < span ? sh->late : span);
 }
 
-/* When to look at d next: the next request, and never later than its down deadline. */
+/* The next beat of d's lease is a quarter interval late (lease > 1, the request answered, beats
+ * left): when it is, the owner asks again, as for an unanswered request. */
+static au_nanos beat_late_at(shard *sh, const dev *d) {
+    au_nanos iv = interval_ns(d);
+    if (d->state == STATE_DOWN || (d->pending & 1u) || d->beat + 1u >= sh->ds->cfg.lease)
+        return UINT64_MAX;
+    return d->heard + iv + iv / 4;
+}
+
+/* When to look at d next: the next request (an unanswered one again after a quarter interval,
+ * an eighth while retrying; a lease's next request at its end, or when a beat is late), and
+ * never later than its down deadline. */
 static au_nanos next_due(shard *sh, const dev *d) {
     au_nanos iv = interval_ns(d);
     au_nanos at;
-    if (d->state == STATE_DOWN || !(d->pending & 1u)) at = d->last_sent + iv;
-    else at = d->last_sent + (d->retrying ? iv / 8 : iv / 4);
+    if (d->state == STATE_DOWN) at = d->last_sent + iv;
+    else if (d->pending & 1u) at = d->last_sent + (d->retrying ? iv / 8 : iv / 4);
+    else at = d->last_sent + iv * sh->ds->cfg.lease;
+    au_nanos late = beat_late_at(sh, d);
+    if (late < at) at = late;
     au_nanos deadline = down_deadline(sh, d);
     if (d->state != STATE_DOWN && deadline < at) at = deadline;
     return at;
@@ -572,7 +591,8 @@ static void poll_one(shard *sh, dev *d, au_nanos now) {
         return;
     }
     if (now >= next_due(sh, d)) {
-        if ((d->pending & 1u) && d->state != STATE_DOWN) d->retrying = 1;
+        if (((d->pending & 1u) || now >= beat_late_at(sh, d)) && d->state != STATE_DOWN)
+            d->retrying = 1;
         send_request(sh, d, now);
         /* Copies travel at most once: refreshed every REFRESH_INTERVALS, a lost one is replaced
          * (all of k copies lost: 5 %^k at 5 % loss). */
@@ -656,17 +676,37 @@ static void on_heartbeat(shard *sh, const au_device_heartbeat *h, const au_str *
         return;
     }
     uint64_t back = d->req_top - h->request;
-    if (h->request > d->req_top || back >= 64 || !(d->pending & (1ull << back))) {
-        sh->st.drops_unsolicited++;
-        return;
-    }
-    d->pending &= ~(1ull << back);
-    sh->st.heartbeats++;
     au_nanos now = au_node_now(sh->ds->node);
-    /* The device was alive when it answered, some time after the request went out: the down
-     * deadline counts from the request's departure (known for the last two), so death -> down
-     * stays within down_after intervals whatever the round trip. */
-    au_nanos alive = back == 0 ? d->last_sent : back == 1 ? d->prev_sent : now;
+    au_nanos alive;
+    if (h->beat) {
+        /* A beat of a lease: of the last request, past the last beat heard, within the lease;
+         * or of the request before it (a beat that crossed a retry), for liveness only. The
+         * device sent it when it was due, one way before now. */
+        bool current = h->request == d->req_top && h->beat > d->beat;
+        if (h->beat >= sh->ds->cfg.lease || !(current || (h->request + 1 == d->req_top && d->req_top))) {
+            sh->st.drops_unsolicited++;
+            return;
+        }
+        if (current) {
+            d->beat = (uint8_t)h->beat;
+            d->pending &= ~1ull; /* the request came through, whether or not its answer did */
+            d->heard = now;
+        }
+        sh->st.beats++;
+        alive = now;
+    } else {
+        if (h->request > d->req_top || back >= 64 || !(d->pending & (1ull << back))) {
+            sh->st.drops_unsolicited++;
+            return;
+        }
+        d->pending &= ~(1ull << back);
+        if (back == 0) d->heard = now;
+        /* The device was alive when it answered, some time after the request went out: the
+         * down deadline counts from the request's departure (known for the last two), so
+         * death -> down stays within down_after intervals whatever the round trip. */
+        alive = back == 0 ? d->last_sent : back == 1 ? d->prev_sent : now;
+    }
+    sh->st.heartbeats++;
     if (alive > d->last_ok) d->last_ok = alive;
     d->retrying = 0;
     d->held = 0;
@@ -1223,6 +1263,8 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     if (!c.tick) c.tick = AU_MSEC(5);
     if (c.tick < AU_MSEC(1)) return AU_EINVAL; /* a finer timer only spins */
     if (!c.shards) c.shards = 1; /* see the knob's comment: more measured worse under load */
+    if (!c.lease) c.lease = 1;
+    if (c.lease > AU_DC_MAX_BEATS) return AU_EINVAL;
     if (c.shards > 64) return AU_EINVAL;
     au_device_server *ds = calloc(1, sizeof *ds);
     if (!ds) return AU_ENOMEM;
