@@ -19,7 +19,8 @@
  * events are measured for a window of W seconds; then the child reports its devices' counters
  * and the parent the child's CPU time.
  * Usage: device_capacity [N (100000)] [W (20)] [S sockets (4)]; NO_SPIN=1 in the environment
- * runs the node with no_spin, SHARDS=k the device server with k shards. Public API only. */
+ * runs the node with no_spin, SHARDS=k the device server with k shards, LEASE=k with leases of k
+ * heartbeats per request. Public API only. */
 #define _GNU_SOURCE
 #include <aurum/aurum.h>
 #include <aurum/cluster.h>
@@ -195,7 +196,7 @@ static void gen_report(const device *d, int n) {
         integ += s->drop_integrity, rep += s->drop_replayed, nm += s->drop_not_mine;
         lost += s->owner_lost, up += d[i].dc.servers[0].id != 0;
     }
-    printf("  devices (generator): %llu with an owner at the end; requests answered %llu, announces %llu, "
+    printf("  devices (generator): %llu with an owner at the end; heartbeats sent %llu, announces %llu, "
            "owner lost %llu; dropped: malformed %llu, integrity %llu, replayed %llu, not mine %llu; "
            "generator send errors %llu, foreign datagrams %llu, to no device %llu\n",
            (unsigned long long)up, (unsigned long long)hb, (unsigned long long)ann,
@@ -335,7 +336,10 @@ int main(int argc, char **argv) {
     au_device_server *ds;
     /* SHARDS=k: the device server's shards (default: its default, the node's workers). */
     const char *shards = getenv("SHARDS");
-    au_device_server_config dcfg = { .shards = shards ? (unsigned)atoi(shards) : 0 };
+    /* LEASE=k: heartbeats per request (au_device_server_config.lease; default 1). */
+    const char *lease = getenv("LEASE");
+    au_device_server_config dcfg = { .shards = shards ? (unsigned)atoi(shards) : 0,
+                                     .lease = lease ? (unsigned)atoi(lease) : 0 };
     if (au_cluster_start(node, NULL, &c) || au_device_server_start(node, c, &dcfg, &ds)) return 1;
     const char *addr = au_node_address(node);
     uint16_t port = (uint16_t)atoi(strrchr(addr, ':') + 1);
@@ -371,12 +375,14 @@ int main(int argc, char **argv) {
     au_node_stats_get(node, &nb);
     long rss1 = rss_kib();
     double cpu = (c1 - c0) / (w1 - w0);
-    printf("device capacity: %d devices at 1 s (owned %llu, up events %llu), registered in %.0f s\n", n,
-           (unsigned long long)b.owned, (unsigned long long)b.ups, registered);
-    printf("  over %.0f s: heartbeats %.0f/s (%.3f per device per s), requests %.0f/s, downs %llu, "
+    printf("device capacity: %d devices at 1 s, lease %u (owned %llu, up events %llu), registered in "
+           "%.0f s\n", n, lease ? (unsigned)atoi(lease) : 1, (unsigned long long)b.owned,
+           (unsigned long long)b.ups, registered);
+    printf("  over %.0f s: heartbeats %.0f/s (%.3f per device per s; beats %.0f/s), requests %.0f/s, downs %llu, "
            "datagrams in %.0f/s out %.0f/s, socket send failures %llu\n",
            w1 - w0, (double)(b.heartbeats - a.heartbeats) / (w1 - w0),
            (double)(b.heartbeats - a.heartbeats) / (w1 - w0) / n,
+           (double)(b.beats - a.beats) / (w1 - w0),
            (double)(b.requests_sent - a.requests_sent) / (w1 - w0),
            (unsigned long long)(b.downs - a.downs),
            (double)(nb.datagrams_received - na.datagrams_received) / (w1 - w0),

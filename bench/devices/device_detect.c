@@ -9,7 +9,8 @@
  *      each of its live devices has answered a request of its new owner (goal: <= detection +
  *      one interval).
  * The devices are the model of test_device_sim.c (the device half of the protocol as one actor
- * per simulated host). Public API only. Usage: device_detect [minutes] (default 10). */
+ * per simulated host), with leases (LEASE=k in the environment: the servers' lease; default 1).
+ * Public API only. Usage: device_detect [minutes] (default 10). */
 #include <aurum/aurum.h>
 #include <aurum/cluster.h>
 #include <aurum/device_server.h>
@@ -29,6 +30,11 @@ typedef struct model {
     uint64_t id, inc, owner;
     bool live;
     au_nanos last_req, announce_at, backoff, killed_at, down_at;
+    /* the owner's lease: beats 1 .. beats-1 of request lease_req, the next at beat_at */
+    uint64_t lease_req;
+    uint32_t beat, beats;
+    au_nanos beat_at;
+    au_device_up_ref owner_ref;
 } model;
 
 typedef struct host {
@@ -72,7 +78,14 @@ static void fleet_recv(au_ctx *ctx, fleet_state *self, au_device_down *m) {
         for (int i = h->first; i < h->first + h->n; i++) {
             model *d = &W.d[i];
             if (!d->live) continue;
-            if (d->owner && now - d->last_req >= 3 * iv) {
+            if (d->owner && d->beat < d->beats && now >= d->beat_at) {
+                au_send(d->owner_ref, ((au_device_up){ .tag = au_device_up_heartbeat,
+                                                       .heartbeat = { .device = d->id, .incarnation = d->inc,
+                                                                      .request = d->lease_req, .clock = 1,
+                                                                      .beat = d->beat++ } }));
+                d->beat_at += iv;
+            }
+            if (d->owner && now - d->last_req >= (d->beats + 2) * iv) {
                 d->owner = 0;
                 d->backoff = iv;
                 d->announce_at = now + iv;
@@ -98,6 +111,11 @@ static void fleet_recv(au_ctx *ctx, fleet_state *self, au_device_down *m) {
     if (!d->live || m->request.incarnation != d->inc) return;
     d->owner = m->request.server;
     d->last_req = now;
+    d->owner_ref = ref_to(h, from);
+    d->lease_req = m->request.request;
+    d->beats = m->request.beats < 1 ? 1 : m->request.beats > 16 ? 16 : m->request.beats;
+    d->beat = 1;
+    d->beat_at = now + iv;
     au_send(ref_to(h, from), ((au_device_up){ .tag = au_device_up_heartbeat,
                                               .heartbeat = { .device = d->id, .incarnation = d->inc,
                                                              .request = m->request.request,
@@ -151,6 +169,8 @@ static int cmp(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     int minutes = argc > 1 ? atoi(argv[1]) : 10;
+    const char *lease_env = getenv("LEASE");
+    unsigned lease = lease_env ? (unsigned)atoi(lease_env) : 1;
     au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
     au_sim_create(&(au_sim_config){ .seed = 11 }, &W.sim);
     au_driver inner = au_sim_driver(W.sim);
@@ -165,7 +185,7 @@ int main(int argc, char **argv) {
                                                           .vnodes = 100, .no_leave_on_stop = true },
                          &W.cl[k]);
         W.id[k] = au_cluster_id(W.cl[k]);
-        au_device_server_start(W.node[k], W.cl[k], NULL, &W.ds[k]);
+        au_device_server_start(W.node[k], W.cl[k], &(au_device_server_config){ .lease = lease }, &W.ds[k]);
         rec_msg_ref r = au_spawn(W.node[k], rec_actor, NULL, NULL);
         au_device_server_subscribe(W.ds[k], au_narrow_local(rec_msg, au_device_event,
                                                             ((rec_msg_lref){ .raw = r.raw })));
@@ -189,14 +209,28 @@ int main(int argc, char **argv) {
     }
     int s;
     for (s = 0; s < 60 && !devices_ok(); s++) au_sim_run(W.sim, AU_SEC(1));
-    printf("devices: %d servers, %d devices, interval %u ms, 5 %% loss, 1-10 ms delay; registered in %d s virtual\n",
-           NS, ND, INTERVAL_MS, s);
+    printf("devices: %d servers, %d devices, interval %u ms, lease %u, 5 %% loss, 1-10 ms delay; "
+           "registered in %d s virtual\n", NS, ND, INTERVAL_MS, lease ? lease : 1, s);
 
-    /* 1. False downs. */
+    /* 1. False downs, and what the polling sent meanwhile. */
     W.downs = 0;
+    uint64_t req0 = 0, hb0 = 0, req1 = 0, hb1 = 0;
+    for (int k = 0; k < NS; k++) {
+        au_device_server_stats st;
+        au_device_server_stats_get(W.ds[k], &st);
+        req0 += st.requests_sent, hb0 += st.heartbeats;
+    }
     au_sim_run(W.sim, AU_SEC(60) * (au_nanos)minutes);
-    printf("false downs: %llu in %d virtual minutes (%d devices: %d device-intervals)\n",
-           (unsigned long long)W.downs, minutes, ND, ND * 60 * minutes);
+    for (int k = 0; k < NS; k++) {
+        au_device_server_stats st;
+        au_device_server_stats_get(W.ds[k], &st);
+        req1 += st.requests_sent, hb1 += st.heartbeats;
+    }
+    double dev_s = (double)ND * 60 * minutes;
+    printf("false downs: %llu in %d virtual minutes (%d devices: %d device-intervals); per device "
+           "and second: %.3f requests, %.3f heartbeats heard\n",
+           (unsigned long long)W.downs, minutes, ND, ND * 60 * minutes, (double)(req1 - req0) / dev_s,
+           (double)(hb1 - hb0) / dev_s);
 
     /* 2. Device death -> down. */
     au_nanos lat[NKILL];

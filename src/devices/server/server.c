@@ -509,7 +509,9 @@ static au_nanos down_deadline(const shard *sh, const dev *d) {
 }
 
 /* The next beat of d's lease is a quarter interval late (lease > 1, the request answered, beats
- * left): when it is, the owner asks again, as for an unanswered request. */
+ * left): when it is, the owner asks again, as for an unanswered request. (Holding this retry
+ * back by the node's own lateness, as downs are held, was tried: after a pause it pushed the
+ * retries past the down deadlines, test_device_sim's paused_server.) */
 static au_nanos beat_late_at(shard *sh, const dev *d) {
     au_nanos iv = interval_ns(d);
     if (d->state == STATE_DOWN || (d->pending & 1u) || d->beat + 1u >= sh->ds->cfg.lease)
