@@ -683,7 +683,9 @@ static void on_heartbeat(shard *sh, const au_device_heartbeat *h, const au_str *
     if (h->beat) {
         /* A beat of a lease: of the last request, past the last beat heard, within the lease;
          * or of the request before it (a beat that crossed a retry), for liveness only. The
-         * device sent it when it was due, one way before now. */
+         * device sent beat j j intervals after the request reached it, so it was alive at the
+         * request's departure + j intervals (by its clock; the arrival caps a fast one): as for
+         * an answer, death -> down stays within down_after intervals whatever the delay. */
         bool current = h->request == d->req_top && h->beat > d->beat;
         if (h->beat >= sh->ds->cfg.lease || !(current || (h->request + 1 == d->req_top && d->req_top))) {
             sh->st.drops_unsolicited++;
@@ -695,7 +697,8 @@ static void on_heartbeat(shard *sh, const au_device_heartbeat *h, const au_str *
             d->heard = now;
         }
         sh->st.beats++;
-        alive = now;
+        alive = (current ? d->last_sent : d->prev_sent) + interval_ns(d) * h->beat;
+        if (alive > now) alive = now;
     } else {
         if (h->request > d->req_top || back >= 64 || !(d->pending & (1ull << back))) {
             sh->st.drops_unsolicited++;
