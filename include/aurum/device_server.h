@@ -94,17 +94,18 @@ typedef struct au_device_server_config {
                                     2 workers held fewer devices than 1 (docs/benchmarks.md,
                                     "branch devshard"): try it where the node has cores to
                                     itself */
-    unsigned lease;            /**< heartbeats a device sends per request: it answers each
-                                    request and then beats unprompted once per interval until
-                                    `lease` heartbeats answered it, and the owner sends its next
-                                    request when the lease ends, or as soon as a beat is a
-                                    quarter interval late. 1: a request every interval (the
-                                    seed's polling); k: a request every k intervals, about
-                                    (k + 1) / 2k of the datagrams (the server's cost per device
-                                    falls with its sends; docs/benchmarks.md, "Leases").
-                                    Detection is the same: down after down_after intervals
-                                    without a heartbeat. Default 1, at most AU_DC_MAX_BEATS
-                                    (16) */
+    unsigned lease;            /**< heartbeats a device sends per request, its answer
+                                    included: it answers each request (beat 0) and then sends
+                                    beats 1 .. lease - 1 unprompted, one interval apart; the
+                                    owner sends its next request when the lease ends, or as
+                                    soon as a beat is a quarter interval late. 1: a request
+                                    every interval (the seed's polling); k: a request every k
+                                    intervals, about (k + 1) / 2k of the datagrams (the
+                                    server's cost per device falls with its sends;
+                                    docs/benchmarks.md, "Leases"). Detection is the same: down
+                                    after down_after intervals without a heartbeat (for a
+                                    device clock up to 3 % fast; docs/devices.md §8). Default
+                                    1, at most AU_DC_MAX_BEATS (16) */
 } au_device_server_config;
 
 /** What happened to a device. */
@@ -136,9 +137,12 @@ typedef struct au_device_server_stats {
     uint64_t forwarded;          /**< announces and messages forwarded to the ring owner
                                       (re-sent announces included, see forward_retries) */
     uint64_t requests_sent;      /**< heartbeat requests sent (retries included) */
-    uint64_t heartbeats;         /**< heartbeats that echoed an outstanding request, or came
-                                      as a beat of the lease of the last one */
-    uint64_t drops_unsolicited;  /**< heartbeats echoing no outstanding request (replays) */
+    uint64_t heartbeats;         /**< heartbeats counted for liveness: answers echoing an
+                                      outstanding request, and beats of the lease of the last
+                                      request or the one before (beats included) */
+    uint64_t drops_unsolicited;  /**< heartbeats counted for nothing: answers echoing no
+                                      outstanding request, beats past the lease, of an older
+                                      request, or heard already (replays, duplicates) */
     uint64_t drops_not_owned;    /**< heartbeats or data for a device this node does not own */
     uint64_t drops_stale;        /**< messages naming an older incarnation than the known one */
     uint64_t drops_table_full;   /**< announces refused: max_devices records */

@@ -406,6 +406,60 @@ static void a_new_request_replaces_the_lease_and_leases_are_bounded(void **state
     rig_free(r);
 }
 
+/* A request overtaken by a later one of the same owner (reordered on the way) is answered, and
+ * the lease stays the later request's: its beats keep their times and its number. */
+static void a_reordered_older_request_keeps_the_later_lease(void **state) {
+    (void)state;
+    rig *r = rig_new(1);
+    au_dc_poll(&r->dc);
+    au_device_down m2 = lib_request(DEVICE, INCARNATION, SERVER_A, 2, r->dc.clock, INTERVAL);
+    m2.request.beats = 3;
+    lib_build(&r->a, &m2);
+    uint8_t old[LIB_DGRAM_MAX];
+    size_t old_len = r->a.out_len;
+    memcpy(old, r->a.out, old_len);
+    lease_request(r, &r->a, &r->addr_a, 3, 3, INTERVAL);
+    uint32_t t0 = r->f.now;
+    r->f.now += 30;
+    size_t before = r->f.nout;
+    au_dc_input(&r->dc, &r->addr_a, old, old_len);
+    assert_int_equal(r->f.nout, before + 1);
+    au_device_up m = sent_msg(r, before, &r->addr_a);
+    assert_int_equal(m.tag, au_device_up_heartbeat);
+    assert_true(m.heartbeat.request == 2);
+    assert_int_equal(m.heartbeat.beat, 0);
+    const uint32_t at[] = { t0 + INTERVAL, t0 + 2 * INTERVAL };
+    assert_int_equal(expect_beats(r, t0 + 4 * INTERVAL, &r->addr_a, 3, 1, at, 2), 2);
+    assert_int_equal(r->dc.stats.drop_replayed, 0);
+    rig_free(r);
+}
+
+/* The platform's clock jumps back mid-lease: the next beat comes one interval from the jump, not
+ * after the size of the jump. */
+static void a_clock_jumping_back_does_not_hold_the_beats(void **state) {
+    (void)state;
+    rig *r = rig_new(0);
+    au_dc_poll(&r->dc);
+    lease_request(r, &r->a, &r->addr_a, 1, 4, INTERVAL);
+    r->f.now -= 60000;
+    uint32_t t0 = r->f.now;
+    au_dc_poll(&r->dc); /* notices the jump */
+    size_t from = r->f.nout;
+    uint32_t first = 0;
+    for (uint32_t t = 0; t < 2 * INTERVAL && !first; t++) {
+        r->f.now += 1;
+        au_dc_poll(&r->dc);
+        for (size_t i = from; i < r->f.nout && !first; i++) {
+            au_device_up m = sent_msg(r, i, &r->addr_a);
+            if (m.tag == au_device_up_heartbeat && m.heartbeat.beat == 1) first = r->f.now;
+        }
+    }
+    assert_true(first != 0);
+    assert_true(first - t0 <= INTERVAL);
+    assert_true(au_dc_owner(&r->dc) == SERVER_A);
+    rig_free(r);
+}
+
 /* Steps the clock 1 ms at a time from `prev` (the last announce) and checks n re-announcements:
  * the k-th comes expect[k] ms after the one before it, plus at most 25 % jitter; each is a burst
  * of announces only, of exactly `each` datagrams unless `each` is 0. */
@@ -939,6 +993,8 @@ int main(void) {
         cmocka_unit_test(a_lease_plain),
         cmocka_unit_test(a_lease_sealed),
         cmocka_unit_test(a_new_request_replaces_the_lease_and_leases_are_bounded),
+        cmocka_unit_test(a_reordered_older_request_keeps_the_later_lease),
+        cmocka_unit_test(a_clock_jumping_back_does_not_hold_the_beats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,6 +84,8 @@ struct world {
     uint32_t interval_ms;
     unsigned lease;        /* the servers' au_device_server_config.lease (0: its default) */
     bool announce_once;    /* a device announces once and then waits (an hour) to be polled */
+    int inject;            /* host[1] sends `injected` to server 0 at its next tick, this often */
+    au_device_up injected;
     uint64_t next_inc;
 };
 
@@ -148,6 +150,8 @@ static void fleet_tick(au_ctx *ctx, host *h) {
     world *w = h->w;
     au_nanos now = au_node_now(au_ctx_node(ctx));
     au_nanos iv = AU_MSEC(w->interval_ms);
+    if (h == &w->h[1])
+        for (; w->inject > 0; w->inject--) au_send(ref_to(h, w->s[0].addr), w->injected);
     for (int i = h->first; i < h->first + h->n; i++) {
         model *d = &w->d[i];
         if (!d->live) continue;
@@ -493,9 +497,10 @@ static void paused_server_with_leases(void **state) {
 
 /* nservers servers without loss (1-10 ms delay), every device seeded with server 0 only, each
  * announcing once (then waiting an hour to be polled). */
-static void lossless_world(world *w, uint64_t seed, int nservers) {
+static void lossless_world(world *w, uint64_t seed, int nservers, unsigned lease) {
     memset(w, 0, sizeof *w);
     w->interval_ms = 1000;
+    w->lease = lease;
     w->announce_once = true;
     au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
     assert_int_equal(au_sim_create(&(au_sim_config){ .seed = seed }, &w->sim), AU_OK);
@@ -551,7 +556,7 @@ static void stop_world(world *w) {
 static void forward_to_dead_owner(void **state) {
     (void)state;
     world *w = &W;
-    lossless_world(w, 13, 3);
+    lossless_world(w, 13, 3, 0);
     uint64_t id = 1;
     while (au_device_server_owner_of(w->s[0].ds, id) != w->s[1].id ||
            owner_among(w, 0, 2, id) != w->s[2].id)
@@ -579,7 +584,7 @@ static void forward_to_dead_owner(void **state) {
 static void forward_lost(void **state) {
     (void)state;
     world *w = &W;
-    lossless_world(w, 17, 2);
+    lossless_world(w, 17, 2, 0);
     uint64_t id = 1;
     while (au_device_server_owner_of(w->s[0].ds, id) != w->s[1].id) id++;
     assert_int_equal(au_faults_block(w->s[0].node, w->s[1].addr, true), AU_OK);
@@ -610,7 +615,7 @@ static void forward_lost(void **state) {
 static void pending_bounded(void **state) {
     (void)state;
     world *w = &W;
-    lossless_world(w, 19, 2);
+    lossless_world(w, 19, 2, 0);
     assert_int_equal(au_faults_block(w->s[0].node, w->s[1].addr, true), AU_OK);
     w->nd = 3000;
     uint64_t theirs = 0;
@@ -638,10 +643,96 @@ static void pending_bounded(void **state) {
     stop_world(w);
 }
 
+typedef struct lease_wait { world *w; uint64_t request; } lease_wait;
+static bool lease_reached(void *arg) {
+    lease_wait *l = arg;
+    return l->w->d[0].owner && l->w->d[0].lease_req >= l->request;
+}
+
+/* A beat of the request before last counts for liveness only: once (a second copy is dropped
+ * and counted), and without moving the device's address — here the beat comes from another
+ * node, and the owner's next request must still reach the device where it is. */
+static void a_beat_of_the_previous_request_counts_once_and_keeps_the_address(void **state) {
+    (void)state;
+    world *w = &W;
+    lossless_world(w, 23, 1, 4);
+    one_device(w, 1);
+    host_start(w, 1, 0, 0); /* the other node: no devices of its own */
+    au_faults_set(w->h[1].node, NULL, &(au_faults){ .delay_min = AU_MSEC(1),
+                                                     .delay_max = AU_MSEC(10) });
+    model *d = &w->d[0];
+    lease_wait l = { w, 1 };
+    assert_int_equal(au_sim_run_until(w->sim, lease_reached, &l, AU_SEC(5)), AU_OK);
+    d->beats = 2; /* of request 1's lease, only beat 1 goes out: beat 2 is late, a retry comes */
+    l.request = 2;
+    assert_int_equal(au_sim_run_until(w->sim, lease_reached, &l, AU_SEC(5)), AU_OK);
+    au_nanos second = d->last_req;
+    au_device_server_stats st0, st1, st2;
+    au_device_server_stats_get(w->s[0].ds, &st0);
+    w->injected = (au_device_up){ .tag = au_device_up_heartbeat,
+                                  .heartbeat = { .device = d->id, .incarnation = d->inc,
+                                                 .request = 1, .clock = 1, .beat = 2 } };
+    w->inject = 1;
+    au_sim_run(w->sim, AU_MSEC(100));
+    au_device_server_stats_get(w->s[0].ds, &st1);
+    assert_true(st1.beats == st0.beats + 1);
+    assert_true(st1.drops_unsolicited == st0.drops_unsolicited);
+    w->inject = 1; /* the same beat again */
+    au_sim_run(w->sim, AU_MSEC(100));
+    au_device_server_stats_get(w->s[0].ds, &st2);
+    assert_true(st2.beats == st1.beats);
+    assert_true(st2.drops_unsolicited == st1.drops_unsolicited + 1);
+    /* Request 3 at the end of request 2's lease, to the device's own address. */
+    l.request = 3;
+    assert_int_equal(au_sim_run_until(w->sim, lease_reached, &l, AU_SEC(5)), AU_OK);
+    assert_true(d->last_req - second <= AU_MSEC(4 * 1000 + 100));
+    au_device_server_stats_get(w->s[0].ds, &st2);
+    assert_true(st2.announces == st0.announces); /* it never lost its owner */
+    assert_int_equal(au_device_server_state(w->s[0].ds, d->id), AU_DEVICE_UP);
+    stop_world(w);
+}
+
+typedef struct standby_wait { world *w; int server; } standby_wait;
+static bool has_standby(void *arg) {
+    standby_wait *sw = arg;
+    au_device_server_stats st;
+    au_device_server_stats_get(sw->w->s[sw->server].ds, &st);
+    return st.standby >= 1;
+}
+
+/* With a lease of 16 the owner's requests are 16 intervals apart; its standby copies are still
+ * refreshed every 10 (+ ½) intervals: the first copy lost, the replica has one by then. */
+static void standby_copies_are_refreshed_between_the_requests_of_a_long_lease(void **state) {
+    (void)state;
+    world *w = &W;
+    lossless_world(w, 29, 2, 16);
+    uint64_t id = 1;
+    while (au_device_server_owner_of(w->s[0].ds, id) != w->s[0].id) id++;
+    assert_int_equal(au_faults_block(w->s[0].node, w->s[1].addr, true), AU_OK);
+    one_device(w, id);
+    model *d = &w->d[id - 1];
+    au_nanos t0 = au_sim_now(w->sim);
+    while (!d->owner && au_sim_now(w->sim) - t0 < AU_SEC(5)) au_sim_run(w->sim, AU_MSEC(10));
+    assert_true(d->owner == w->s[0].id);
+    au_nanos owned = d->last_req;
+    au_sim_run(w->sim, AU_MSEC(200)); /* the copy made when it was first owned is lost */
+    assert_int_equal(au_faults_block(w->s[0].node, w->s[1].addr, false), AU_OK);
+    standby_wait sw = { w, 1 };
+    assert_false(has_standby(&sw));
+    assert_int_equal(au_sim_run_until(w->sim, has_standby, &sw, AU_SEC(15)), AU_OK);
+    au_nanos at = au_sim_now(w->sim) - owned;
+    fprintf(stderr, "  standby copy after %.2f intervals (requests 16 apart)\n", (double)at / 1e9);
+    assert_true(at <= AU_MSEC(11 * 1000));
+    assert_true(d->lease_req == 1); /* the premise: no second request meanwhile */
+    stop_world(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = { cmocka_unit_test(forward_lost),
                                         cmocka_unit_test(forward_to_dead_owner),
                                         cmocka_unit_test(pending_bounded),
+                                        cmocka_unit_test(a_beat_of_the_previous_request_counts_once_and_keeps_the_address),
+                                        cmocka_unit_test(standby_copies_are_refreshed_between_the_requests_of_a_long_lease),
                                         cmocka_unit_test(paused_server), cmocka_unit_test(paused_server_with_leases), cmocka_unit_test(scale),
                                         cmocka_unit_test(scale_with_leases) };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -262,6 +262,8 @@ uint32_t au_dc_tick(au_dc *dc) {
      * "in the future", or a re-announcement further ahead than any backoff schedules one, would
      * keep the device quiet for the size of the jump. The timers count from now instead. */
     if (owner->id && !reached(t, owner->heard_ms)) owner->heard_ms = t;
+    if (dc->beat < dc->beats && !reached(t, dc->beat_at) && dc->beat_at - t > dc->beat_ms)
+        dc->beat_at = t + dc->beat_ms; /* never more than an interval ahead, but for a jump */
     uint32_t max = announce_max(dc);
     if (dc->started && !owner->id && !reached(t, dc->announce_at) &&
         dc->announce_at - t > max + max / 4 + 1)
@@ -352,10 +354,12 @@ static int check_frames(const au_dc *dc, au_dc_opened d, uint64_t *server) {
 }
 
 /* The slot of server id, installing it in the second slot when unknown (*fresh then set), and
- * its replay check: 0 and the datagram recorded, or -1 for a replay or a past incarnation. */
+ * its replay check: 0 and the datagram recorded, or -1 for a replay or a past incarnation.
+ * *newest: no later datagram of this server's run was accepted before (not a reordered one). */
 static int accept_from(au_dc *dc, uint64_t id, const au_dc_opened *d, const au_dc_addr *from,
-                       int *slot, bool *fresh) {
+                       int *slot, bool *fresh, bool *newest) {
     *fresh = false;
+    *newest = true;
     *slot = dc->servers[0].id == id ? 0 : dc->servers[1].id == id ? 1 : -1;
     au_dc_server *s;
     if (*slot < 0) {
@@ -382,14 +386,16 @@ static int accept_from(au_dc *dc, uint64_t id, const au_dc_opened *d, const au_d
             uint64_t behind = s->top - d->seq;
             if (behind >= 64 || (s->seen >> behind & 1)) return -1;
             s->seen |= (uint64_t)1 << behind;
+            *newest = false;
         }
     }
     s->addr = *from;
     return 0;
 }
 
-static void on_request(au_dc *dc, const down *m, int slot, bool fresh, uint32_t t) {
+static void on_request(au_dc *dc, const down *m, int slot, bool fresh, bool newest, uint32_t t) {
     au_dc_server *owner = &dc->servers[0];
+    bool moved = slot == 1;
     if (slot == 1) {
         /* Interleaving: the previous owner polls again while the owner is still polling. */
         bool conflict = !fresh && owner->id && !reached(t, owner->heard_ms + silence(dc));
@@ -406,6 +412,12 @@ static void on_request(au_dc *dc, const down *m, int slot, bool fresh, uint32_t 
         set_owner(dc, owner->id);
     }
     owner->heard_ms = t;
+    if (!moved && !newest) {
+        /* Overtaken by a later datagram of the owner's (reordered or late): it is answered, as
+         * the owner may still wait for it, but the lease stays the later request's. */
+        send_heartbeat(dc, m->request, 0);
+        return;
+    }
 
     /* The lease: beats 1 .. beats-1 at the request's interval (at least MIN_INTERVAL_MS, so a
      * hostile request cannot make the device beat faster than any device may be polled). */
@@ -469,8 +481,8 @@ void au_dc_input(au_dc *dc, const au_dc_addr *from, uint8_t *buf, size_t len) {
         return;
     }
     int slot;
-    bool fresh;
-    if (accept_from(dc, server, &d, from, &slot, &fresh) != 0) {
+    bool fresh, newest;
+    if (accept_from(dc, server, &d, from, &slot, &fresh, &newest) != 0) {
         count_drop(dc, DROP_REPLAYED);
         return;
     }
@@ -483,7 +495,7 @@ void au_dc_input(au_dc *dc, const au_dc_addr *from, uint8_t *buf, size_t len) {
     down m;
     while (au_dc_next_frame(&d, &f) == 1 && decode_down(&f, &m)) {
         if (m.variant == DOWN_REQUEST) {
-            on_request(dc, &m, slot, fresh, t);
+            on_request(dc, &m, slot, fresh, newest, t);
             slot = 0; /* the sender is the owner now */
         } else {
             dc->stats.messages_in++;

@@ -91,6 +91,7 @@ typedef struct dev {
     uint8_t role, state, have_ref, retrying;
     uint8_t held;       /* a down was held back (the node was late) and not yet counted again */
     uint8_t beat;       /* the highest beat of request req_top heard (0: none past the answer) */
+    uint8_t prev_beat;  /* the same for request req_top - 1 */
     char addr[64];
     au_device_down_ref ref;
     uint64_t req_top;   /* the last request number sent */
@@ -100,7 +101,7 @@ typedef struct dev {
     au_nanos last_sent; /* last request */
     au_nanos copied_at; /* last standby copy sent to the replicas */
     au_nanos prev_sent; /* the request before last_sent */
-    au_nanos heard;     /* the last heartbeat of request req_top (lease > 1) */
+    au_nanos heard;     /* when the last heartbeat of request req_top arrived (answer or beat) */
     au_wheel_entry poll; /* in ds->polls while owned: its due is the next look */
 } dev;
 
@@ -490,6 +491,7 @@ static void send_request(shard *sh, dev *d, au_nanos now) {
     d->req_top++;
     d->pending = (d->pending << 1) | 1u;
     d->last_sent = now;
+    d->prev_beat = d->beat;
     d->beat = 0;
     sh->st.requests_sent++;
     downlink(sh, d, (au_device_down){ .tag = au_device_down_request,
@@ -519,17 +521,31 @@ static au_nanos beat_late_at(shard *sh, const dev *d) {
     return d->heard + iv + iv / 4;
 }
 
-/* When to look at d next: the next request (an unanswered one again after a quarter interval,
- * an eighth while retrying; a lease's next request at its end, or when a beat is late), and
- * never later than its down deadline. */
-static au_nanos next_due(shard *sh, const dev *d) {
+/* When d's next request is due: an unanswered one again after a quarter interval, an eighth
+ * while retrying; a lease's next request at its end, or when a beat is late. */
+static au_nanos request_due(shard *sh, const dev *d) {
     au_nanos iv = interval_ns(d);
     au_nanos at;
     if (d->state == STATE_DOWN) at = d->last_sent + iv;
     else if (d->pending & 1u) at = d->last_sent + (d->retrying ? iv / 8 : iv / 4);
     else at = d->last_sent + iv * sh->ds->cfg.lease;
     au_nanos late = beat_late_at(sh, d);
-    if (late < at) at = late;
+    return late < at ? late : at;
+}
+
+/* When d's standby copies are due for a refresh: every REFRESH_INTERVALS intervals. A look at d
+ * within half an interval of it refreshes them (with the request it sends, in the usual case);
+ * when no look comes by half an interval past it (a lease: requests up to 16 intervals apart),
+ * one is made for the refresh alone. */
+static au_nanos refresh_due(const dev *d) {
+    return d->copied_at + interval_ns(d) * REFRESH_INTERVALS;
+}
+
+/* When to look at d next: its next request or refresh, never later than its down deadline. */
+static au_nanos next_due(shard *sh, const dev *d) {
+    au_nanos at = request_due(sh, d);
+    au_nanos refresh = refresh_due(d) + interval_ns(d) / 2;
+    if (refresh < at) at = refresh;
     au_nanos deadline = down_deadline(sh, d);
     if (d->state != STATE_DOWN && deadline < at) at = deadline;
     return at;
@@ -592,17 +608,17 @@ static void poll_one(shard *sh, dev *d, au_nanos now) {
         dev_free(sh, d);
         return;
     }
-    if (now >= next_due(sh, d)) {
+    if (now >= request_due(sh, d)) {
         if (((d->pending & 1u) || now >= beat_late_at(sh, d)) && d->state != STATE_DOWN)
             d->retrying = 1;
         send_request(sh, d, now);
-        /* Copies travel at most once: refreshed every REFRESH_INTERVALS, a lost one is replaced
-         * (all of k copies lost: 5 %^k at 5 % loss). */
-        if (now - d->copied_at >= iv * REFRESH_INTERVALS) {
-            d->copied_at = now;
-            send_replicas(sh, d, WHY_REPLICA);
-            if (d->state != STATE_UNKNOWN) table_check(sh, d);
-        }
+    }
+    /* Copies travel at most once: refreshed every REFRESH_INTERVALS, a lost one is replaced
+     * (all of k copies lost: 5 %^k at 5 % loss). */
+    if (now + iv / 2 >= refresh_due(d)) {
+        d->copied_at = now;
+        send_replicas(sh, d, WHY_REPLICA);
+        if (d->state != STATE_UNKNOWN) table_check(sh, d);
     }
     set_due(sh, d, next_due(sh, d));
 }
@@ -680,24 +696,31 @@ static void on_heartbeat(shard *sh, const au_device_heartbeat *h, const au_str *
     uint64_t back = d->req_top - h->request;
     au_nanos now = au_node_now(sh->ds->node);
     au_nanos alive;
+    bool liveness_only = false;
     if (h->beat) {
         /* A beat of a lease: of the last request, past the last beat heard, within the lease;
-         * or of the request before it (a beat that crossed a retry), for liveness only. The
-         * device sent beat j j intervals after the request reached it, so it was alive at the
-         * request's departure + j intervals (by its clock; the arrival caps a fast one): as for
-         * an answer, death -> down stays within down_after intervals whatever the delay. */
+         * or of the request before it, past its last beat heard (a beat that crossed a retry),
+         * for liveness only. The device sent beat j j intervals after the request reached it, so
+         * it was alive at the request's departure + j intervals by its clock; counted as
+         * j * (1 - 1/32) intervals (the arrival caps it), death -> down stays within down_after
+         * intervals whatever the delay, as for an answer, for a device clock up to 3 % fast. */
         bool current = h->request == d->req_top && h->beat > d->beat;
-        if (h->beat >= sh->ds->cfg.lease || !(current || (h->request + 1 == d->req_top && d->req_top))) {
+        bool previous = d->req_top >= 2 && h->request + 1 == d->req_top && h->beat > d->prev_beat;
+        if (h->beat >= sh->ds->cfg.lease || !(current || previous)) {
             sh->st.drops_unsolicited++;
             return;
         }
+        au_nanos after = (interval_ns(d) - interval_ns(d) / 32) * h->beat;
+        sh->st.beats++;
         if (current) {
             d->beat = (uint8_t)h->beat;
             d->pending &= ~1ull; /* the request came through, whether or not its answer did */
             d->heard = now;
+        } else {
+            d->prev_beat = (uint8_t)h->beat;
+            liveness_only = true;
         }
-        sh->st.beats++;
-        alive = (current ? d->last_sent : d->prev_sent) + interval_ns(d) * h->beat;
+        alive = (current ? d->last_sent : d->prev_sent) + after;
         if (alive > now) alive = now;
     } else {
         if (h->request > d->req_top || back >= 64 || !(d->pending & (1ull << back))) {
@@ -707,15 +730,22 @@ static void on_heartbeat(shard *sh, const au_device_heartbeat *h, const au_str *
         d->pending &= ~(1ull << back);
         if (back == 0) d->heard = now;
         /* The device was alive when it answered, some time after the request went out: the
-         * down deadline counts from the request's departure (known for the last two), so
-         * death -> down stays within down_after intervals whatever the round trip. */
-        alive = back == 0 ? d->last_sent : back == 1 ? d->prev_sent : now;
+         * down deadline counts from the request's departure, so death -> down stays within
+         * down_after intervals whatever the round trip. Departures are kept for the last two;
+         * an older request left before the one before last, whose departure is taken (late by
+         * at most the retries between them, where the arrival would be late by the whole delay). */
+        alive = back == 0 ? d->last_sent : d->prev_sent;
     }
     sh->st.heartbeats++;
     if (alive > d->last_ok) d->last_ok = alive;
-    d->retrying = 0;
     d->held = 0;
-    set_addr(d, from->ptr, from->len);
+    /* A beat of the request before last proves the device alive and nothing more: the last
+     * request is still unanswered (the retries go on), and the beat may come from where the
+     * device was, not where it is (the address stays). */
+    if (!liveness_only) {
+        d->retrying = 0;
+        set_addr(d, from->ptr, from->len);
+    }
     if (d->state != STATE_UP) {
         d->state = STATE_UP;
         emit(sh, AU_DEVICE_UP, d, 0);
