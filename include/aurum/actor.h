@@ -200,7 +200,9 @@ typedef enum au_term_policy {
 /** Options of au_spawn_with. */
 typedef struct au_spawn_opts {
     const char *name;          /**< register under this name (remotely reachable), 1 to 255 bytes
-                                    (an empty or longer one is AU_EINVAL); NULL = anonymous */
+                                    (an empty or longer one is AU_EINVAL, and so is one
+                                    beginning with '~': reserved for the names generated for
+                                    anonymous actors); NULL = anonymous */
     bool dedicated;            /**< run on a thread of its own (for actors that block) */
     au_nanos receive_timeout;  /**< initial receive timeout; 0 = none */
     struct au_layer *layer;    /**< a library layer's system actor (aurum/layer.h): stopped after
@@ -221,7 +223,8 @@ typedef struct au_spawn_opts {
  *  not compile, since what it points to is unknown):
  *      counter_msg_ref c = au_spawn(node, counter_actor, "counter", &(counter){ .total = 1 });
  *  Returns R_ref (R_lref for a local root); a null reference on failure (AU_EEXIST: name taken;
- *  AU_ESTOPPED: node stopping; AU_EINVAL: a NULL node, a name empty or above 255 bytes, options
+ *  AU_ESTOPPED: node stopping; AU_EINVAL: a NULL node, a name empty, above 255 bytes or
+ *  beginning with '~' (reserved for generated names), options
  *  out of range; see au_last_error()). pre_start runs on the actor's first turn,
  *  before any message. */
 #define au_spawn(node, A, name_, ...) \

@@ -488,6 +488,14 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
         au_log(AU_LOG_CORE, AU_LOG_WARN, "spawn of %s refused: it has no recv hook", def->name);
         def = NULL;
     }
+    if (o->name && o->name[0] == '~') {
+        /* Reserved for the names the node generates for anonymous actors ("~1", ...): a user's
+         * "~3" would take one of them, or be refused later for a name it never chose. */
+        au_log(AU_LOG_CORE, AU_LOG_WARN, "spawn of %s as '%.32s' refused: names beginning with '~' "
+               "are reserved", def ? def->name : "(null)", o->name);
+        au_set_last_error_(AU_EINVAL);
+        return (au_ref){ 0 };
+    }
     if (!node || !def || (o->name && (!o->name[0] || strlen(o->name) > AU_NAME_MAX)) ||
         (o->layer && o->layer->node != node) ||
         (o->capacity && (o->low_water >= o->capacity || (unsigned)o->policy > AU_MAILBOX_DROP_OLDEST)) ||

@@ -15,7 +15,8 @@ au_err au_addr_parse(const char *text, au_addr *out, bool numeric_only) {
     if (!text || !out) return AU_EINVAL;
     char host[256];
     const char *port;
-    if (text[0] == '[') { /* [v6]:port */
+    bool bracketed = text[0] == '[';
+    if (bracketed) { /* [v6]:port */
         const char *close = strchr(text, ']');
         if (!close || close[1] != ':' || (size_t)(close - text - 1) >= sizeof host) return AU_EINVAL;
         memcpy(host, text + 1, (size_t)(close - text - 1));
@@ -35,8 +36,11 @@ au_err au_addr_parse(const char *text, au_addr *out, bool numeric_only) {
     long p = strtol(port, &end, 10);
     if (*end || p < 0 || p > 65535 || !host[0]) return AU_EINVAL;
 
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
-                              .ai_flags = AI_NUMERICSERV | (numeric_only ? AI_NUMERICHOST : 0) },
+    /* Brackets hold an IPv6 literal and nothing else (RFC 3986): "[127.0.0.1]:1" or
+     * "[localhost]:1" would be one node under two spellings. */
+    struct addrinfo hints = { .ai_family = bracketed ? AF_INET6 : AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
+                              .ai_flags = AI_NUMERICSERV |
+                                          (numeric_only || bracketed ? AI_NUMERICHOST : 0) },
                     *res = NULL;
     if (getaddrinfo(host, port, &hints, &res) != 0 || !res) return AU_ERESOLVE;
     if (res->ai_addrlen > sizeof out->sa ||

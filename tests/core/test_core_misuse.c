@@ -395,6 +395,14 @@ static void spawn_with_bad_names_and_options(void **s) {
     assert_true(au_ref_is_null(r.raw));
     assert_int_equal(au_last_error(), AU_EINVAL);
 
+    /* '~' begins the names generated for anonymous actors: reserved, so a user's "~1" can
+     * neither take the name an anonymous actor's reference will get nor be refused for it. */
+    r = au_spawn(node, fwd_actor, "~1", &st);
+    assert_true(au_ref_is_null(r.raw));
+    assert_int_equal(au_last_error(), AU_EINVAL);
+    r = au_spawn(node, fwd_actor, "a~", &st); /* only the first byte is reserved */
+    assert_false(au_ref_is_null(r.raw));
+
     mm_msg_ref a = au_spawn(node, fwd_actor, "a", &st);
     assert_false(au_ref_is_null(a.raw));
     r = au_spawn(node, fwd_actor, "a", &st);

@@ -81,10 +81,31 @@ static void ipv6_text_unchanged(void **unused) {
     assert_string_equal(got, "[::1]:4000");
 }
 
+/* Text that is no address: refused, never taken for a neighbour of a valid one. */
+static void malformed_text_is_refused(void **unused) {
+    (void)unused;
+    static const char *bad[] = {
+        "[127.0.0.1]:4000", /* brackets hold IPv6 only */
+        "[localhost]:4000", "[::1]", "[::1]4000", "[::1]:", "::1:4000", "127.0.0.1",
+        "127.0.0.1:", "127.0.0.1:+1", "127.0.0.1: 1", "127.0.0.1:65536", "127.0.0.1:-1",
+        ":4000", "", "127.0.0.1:4000x",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        au_addr a;
+        au_err e = au_addr_parse(bad[i], &a, true);
+        if (e == AU_OK) fail_msg("'%s' was taken for an address", bad[i]);
+        assert_int_equal(au_addr_parse(bad[i], &a, false) == AU_OK, 0);
+    }
+    au_addr a;
+    assert_int_equal(au_addr_parse("[::ffff:127.0.0.1]:4000", &a, true), AU_OK); /* v6 spelling */
+    assert_int_equal(au_addr_parse("127.0.0.1:0", &a, true), AU_OK);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ipv4_text_matches_inet_ntop),
         cmocka_unit_test(ipv6_text_unchanged),
+        cmocka_unit_test(malformed_text_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
