@@ -80,14 +80,18 @@
  *   - relying on origins: a replica does not pass on a delta whose origin is a live member
  *     (ALL, and OUT_OF_DATE with `pushes` 0): that origin sends it to every member until each
  *     acks, and if it is removed first the replicas that relied on it rewind the peers that may
- *     lack it. Limit: an origin that cannot reach one member at all while both stay members (a
- *     link cut in one direction, or a member reachable only through others, which the cluster
- *     keeps as alive) leaves that member without its deltas until the link heals or the origin
- *     is removed. Where the network can do that, set `forward_all` (OUT_OF_DATE): every replica
- *     then passes on what a peer has not acked, at 2–3× the bytes (measured in simulation, a
- *     link cut one way between two of 3 or 6 nodes: the cut-off member got none of 20 updates
- *     in 30 s with the defaults, every one with forward_all; with one push each, all with 3
- *     nodes, none with 6).
+ *     lack it.
+ *   - relays: an origin that cannot reach a member while both stay members (a link cut in one
+ *     direction, or a member reachable only through others, which the cluster keeps as alive)
+ *     sees it — the member lacks deltas it was sent, and no ack of its has moved for
+ *     `relay_after` (default 32 × (timeout + ack_delay), 5.6 s; loss alone rarely stalls a
+ *     member's acks that long); one needing the full state is not counted — and tells every other member so (a relay message naming such members, again
+ *     every relay_after / 2 while it lasts; relays_sent). They then pass the origin's deltas on
+ *     to those members, from the first they had left out for it (relays_taken), until
+ *     2 × relay_after after its last word. Only the origin can say it (the message must come
+ *     from its address). Measured in simulation (a link cut one way between two of 3 nodes):
+ *     the cut-off member had all 20 updates within 3 s. `forward_all` (OUT_OF_DATE) passes
+ *     everything on from the start instead, at 2–3× the bytes.
  *
  * Pruning (when the type keeps per-replica entries; see "Pruning" in aurum/crdt.h): a member
  * removed with reason LEAVING or REPLACED (its id never mutates again: P1) is pruned on this
@@ -216,6 +220,12 @@ typedef struct au_share_config {
                                          "Pushes"), one push each cost 2.2× the bytes for a
                                          mean delivery latency 3–27 % lower, the worst one
                                          unchanged: the origin serves every member anyway */
+    au_nanos relay_after;           /**< how long a member may lack this replica's deltas with
+                                         no ack of its moving before the others are asked to
+                                         pass them on to it ("relays" above); default 32 ×
+                                         (timeout + ack_delay), 5.6 s at the defaults;
+                                         AU_SHARE_RELAY_NEVER: never (the origin alone serves
+                                         its deltas, as forward_all = false did before) */
 } au_share_config;
 
 /** coalesce: no window; each actor turn's changes leave at once in their own round. */
@@ -226,6 +236,9 @@ typedef struct au_share_config {
 
 /** prune_hold: fold the counters' departed members without waiting for FAILED removals. */
 #define AU_SHARE_PRUNE_HOLD_NONE UINT64_MAX
+
+/** relay_after: never ask the others to pass this replica's deltas on. */
+#define AU_SHARE_RELAY_NEVER UINT64_MAX
 
 /* ---- the replica ------------------------------------------------------------------------------ */
 
@@ -293,6 +306,12 @@ typedef struct au_share_stats {
     uint64_t vouches_matched;  /**< vouches from members catching up whose state digest equalled
                                     this replica's: everything acked to them at once, no full
                                     state sent (crdt_share.h, "catching up") */
+    uint64_t relays_sent;      /**< relay messages sent: members that lacked this replica's
+                                    deltas with no ack moving for relay_after, named to the
+                                    other members so that they pass its deltas on ("relays"
+                                    above) */
+    uint64_t relays_taken;     /**< (origin, member) pairs this replica began to pass an
+                                    origin's deltas on to, on the origin's word */
 } au_share_stats;
 
 /** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start on the

@@ -42,6 +42,7 @@
 #define MAX_MANAGERS 16
 #define BACKOFF_MAX 1      /* an unresponsive peer is re-sent to every 2 × timeout */
 #define PUSH_MAX 16        /* OUT_OF_DATE: groups a received delta is forwarded in, at most */
+#define UNREACH_MAX 4      /* members an origin says it cannot reach, remembered per origin */
 
 #include "crdt/share_wire.h"
 
@@ -52,7 +53,8 @@
     X(bytes_sent) X(received) X(redundant) X(acks_sent) X(acks_received) X(drops_decode)          \
     X(drops_type) X(drops_too_big) X(drops_invalid) X(drops_untyped) X(pruned)                    \
     X(bytes_received) X(redundant_bytes) X(bytes_forwarded) X(rewinds) X(wire_bytes)           \
-    X(wire_messages) X(acks_again) X(drops_no_id) X(vouches_matched)
+    X(wire_messages) X(acks_again) X(drops_no_id) X(vouches_matched) X(relays_sent)             \
+    X(relays_taken)
 
 struct au_share {
     au_node *node;
@@ -143,6 +145,10 @@ typedef struct sh_peer {
     uint64_t rx;              /* we have every delta of its below rx (through it or others) */
     sh_kn kn[KN_MAX];         /* what it has of other members' deltas (its vias, our sends) */
     sh_kn told[KN_MAX];       /* the rx of other members we told it (our vias to it) */
+    au_nanos behind_at;       /* since when it has lacked deltas of ours we sent it, without
+                                 an ack that moved (0: none outstanding; relay_round) */
+    sh_kn unreach[UNREACH_MAX]; /* members it says it cannot reach (on_relay): id, and until
+                                 when (nanoseconds) we pass its deltas on to them */
     unsigned backoff;         /* re-sends without progress wait timeout << backoff (≤ BACKOFF_MAX) */
     sh_range pend[PENDING_ACKS];
 } sh_peer;
@@ -189,6 +195,9 @@ typedef struct sh_state {
     uint64_t xgen;            /* +1 on every write of X (the digest cache's key) */
     uint64_t dig, dig_gen;    /* X's digest (vouch_digest) as of xgen dig_gen (0: none yet) */
     uint64_t log_drops;       /* drops logged so far (rate limit) */
+    uint64_t relay_sig;       /* the set of members we last said we cannot reach (a sum of
+                                 ids; 0: none) ... */
+    au_nanos relay_at;        /* ... and when (relay_round) */
 } sh_state;
 
 static au_nanos now_of(sh_state *s) { return au_node_now(s->node); }
@@ -346,6 +355,42 @@ static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock, boo
  * ack_delay to let it ride on a delta of its own. */
 static au_nanos resend_wait(sh_state *s) { return s->cfg.timeout + s->cfg.ack_delay; }
 
+/* How long a member may lack deltas we sent it, with no ack moving, before we take it for one
+ * we cannot reach and ask the others to pass our deltas on to it (relay_round): cfg.relay_after,
+ * by default 32 re-send waits (5.6 s): a link that works in neither or only the other direction
+ * (the cluster keeps such a member: it probes it through others). At 30 % loss each way a
+ * re-send is acked with p ≈ 0.49, so 16 or more in a row fail with p ≈ 2·10⁻⁵. */
+static au_nanos relay_after(sh_state *s) { return s->cfg.relay_after; }
+
+/* Does origin o say it cannot reach member id (and is that still recent)? */
+static bool unreach_has(const sh_peer *o, uint64_t id, au_nanos now) {
+    for (size_t i = 0; i < UNREACH_MAX; i++)
+        if (o->unreach[i].id == id && o->unreach[i].clock > now) return true;
+    return false;
+}
+
+/* Records that o cannot reach id until `until`; true if it was not listed (or had expired). */
+static bool unreach_set(sh_peer *o, uint64_t id, au_nanos until, au_nanos now) {
+    size_t slot = 0;
+    for (size_t i = 0; i < UNREACH_MAX; i++) {
+        if (o->unreach[i].id == id) {
+            bool fresh = o->unreach[i].clock <= now;
+            o->unreach[i].clock = until;
+            return fresh;
+        }
+        if (o->unreach[i].clock < o->unreach[slot].clock) slot = i;
+    }
+    o->unreach[slot] = (sh_kn){ id, until };
+    return true;
+}
+
+/* Is some origin's delta passed on to p (an origin said it cannot reach p)? */
+static bool relaying_to(sh_state *s, const sh_peer *p, au_nanos now) {
+    for (size_t i = 0; i < s->npeers; i++)
+        if (&s->peers[i] != p && unreach_has(&s->peers[i], p->id, now)) return true;
+    return false;
+}
+
 /* Our address and type hash go with a send to p until p has acked something of ours, and again
  * when an earlier send to p went unacked for a timeout (p may have dropped us from its member
  * set, or not have seen our type: it does not ack such a delta, on_delta). Saves ~20 B a send
@@ -415,6 +460,7 @@ static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
             for (uint32_t i = 0; i < msg.delta.rest.len; i++) au_bytes_free(&msg.delta.rest.ptr[i]);
             free(msg.delta.rest.ptr);
         }
+        if (msg.tag == sh_wire_relay) au_bytes_free(&msg.relay.to);
         return;
     }
     size_t cost = wire_cost(s, &msg);
@@ -574,13 +620,15 @@ static void send_full(sh_state *s, sh_peer *p, au_nanos now) {
  * not (or no longer) a member are forwarded as before. If a sender we relied on is removed
  * before it reached everyone, a peer that acked past one of its deltas may lack it: on_update
  * then rewinds such peers (rewind_for: to the first delta left out while it is buffered, else to
- * 0, the catch-up from the buffer or a full state). Every node must use the same selector
- * (include/aurum/crdt_share.h). */
-static bool relied_on(sh_state *s, sh_dent *e, uint64_t k, bool *pushed) {
+ * 0, the catch-up from the buffer or a full state). If the sender says it cannot reach the
+ * peer `to` (on_relay), its deltas are passed on to that peer. Every node must use the same
+ * selector (include/aurum/crdt_share.h). */
+static bool relied_on(sh_state *s, sh_dent *e, uint64_t k, const sh_peer *to, au_nanos now,
+                      bool *pushed) {
     if (e->origin == 0 || (s->cfg.selector == AU_SHARE_OUT_OF_DATE && s->cfg.forward_all))
         return false;
     sh_peer *o = peer_by_id(s, e->origin);
-    if (!o) return false;
+    if (!o || unreach_has(o, to->id, now)) return false;
     if (s->cfg.selector != AU_SHARE_ALL && e->pushes) {
         e->pushes--;
         *pushed = true;
@@ -603,7 +651,8 @@ static bool has_it(const sh_peer *p, const sh_dent *e) {
  * nothing out is the same for every such peer: the last one is kept encoded (re-sends to peers
  * that do not answer, and peers at the same clock, then cost a copy, not a join). */
 static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
-    bool from_p = false;
+    /* a peer some origin cannot reach gets that origin's deltas too: its group is its own */
+    bool from_p = relaying_to(s, p, now);
     for (uint64_t k = base; k < s->clock && !from_p; k++) from_p = has_it(p, dent(s, k));
     if (!from_p && s->cache.len && s->cache_base == base && s->cache_clock == s->clock) {
         au_buf b = { 0 };
@@ -619,7 +668,7 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
     for (uint64_t k = base; k < s->clock; k++) {
         sh_dent *e = dent(s, k);
         if (has_it(p, e)) continue;
-        if (relied_on(s, e, k, &pushed)) { whole = false; continue; } /* its sender sends it to p */
+        if (relied_on(s, e, k, p, now, &pushed)) { whole = false; continue; } /* its sender sends it to p */
         if (s->t->join(acc, e->d) != AU_OK) { s->t->free(acc); return; }
         any = true;
         fwd |= e->origin != 0;
@@ -705,6 +754,7 @@ static void serve(sh_state *s, sh_peer *p, int what, au_nanos now) {
             (unsigned long long)p->pend[3].base, (unsigned long long)p->pend[3].clock);
         if (p->backoff < BACKOFF_MAX) p->backoff++;
     }
+    if (!p->behind_at) p->behind_at = now;
     if (what == 2) { send_full(s, p, now); return; }
     /* a recent send still in flight: only what is new since; else everything unacked */
     uint64_t base = p->acked;
@@ -1125,6 +1175,7 @@ static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock, boo
         return;
     }
     advance(p, a->clock);
+    p->behind_at = p->acked >= s->clock ? 0 : now_of(s); /* it moved: not stuck */
     collect(s);
 }
 
@@ -1265,23 +1316,101 @@ static void run_prunes(sh_state *s) {
  * (kn, from its vias), and not below the first left-out delta while that is still buffered (the
  * re-send then forwards o's deltas, o being no longer a member). If one was collected already,
  * the peer is rewound to 0 (the buffer from 0 if it is still whole, else the full state). */
+/* Lowers p's ack to the first delta of o's we left out of a group (else to 0: the buffer's
+ * start or the full state), unless p is known to have o's deltas that far: p may lack what we
+ * relied on o to send it. True if it was lowered. */
+static bool rewind_peer(sh_state *s, const sh_peer *o, sh_peer *p) {
+    uint64_t to = o->relied_lo >= s->gc ? o->relied_lo : 0;
+    if (!o->relied || p == o || p->acked <= to) return false;
+    if (o->relied_src != UINT64_MAX && kn_get(p->kn, o->id) >= o->relied_src) return false;
+    p->acked = to;
+    if (p->sent_clock > to) p->sent_clock = to;
+    p->sent_at = 0;
+    memset(p->pend, 0, sizeof p->pend);
+    return true;
+}
+
 static void rewind_for(sh_state *s, const sh_peer *o) {
     uint64_t to = o->relied_lo >= s->gc ? o->relied_lo : 0;
     size_t n = 0;
-    for (size_t i = 0; i < s->npeers; i++) {
-        sh_peer *p = &s->peers[i];
-        if (p->acked <= to) continue;
-        if (o->relied_src != UINT64_MAX && kn_get(p->kn, o->id) >= o->relied_src) continue;
-        p->acked = to;
-        if (p->sent_clock > to) p->sent_clock = to;
-        p->sent_at = 0;
-        memset(p->pend, 0, sizeof p->pend);
-        n++;
-    }
+    for (size_t i = 0; i < s->npeers; i++) n += rewind_peer(s, o, &s->peers[i]);
     stat_add(&s->h->rewinds, n);
     LOG(AU_LOG_INFO, "crdt %s: member %016llx relied on to send its deltas left; %zu of %zu peers "
         "re-sent from %llu", s->cfg.name, (unsigned long long)o->id, n, s->npeers,
         (unsigned long long)to);
+}
+
+/* ---- relays: an origin that cannot reach a member ------------------------------------------------ */
+
+/* Relying on origins (relied_on) fails where an origin cannot reach a member that stays one (a
+ * link cut one way, or a member the cluster keeps because others reach it). The origin sees it:
+ * the member lacks deltas it was sent, and no ack has moved for relay_after. It then tells the
+ * others so (a relay message naming such members, again every relay_after / 2 while it lasts);
+ * they pass its deltas on to those members (from where they may lack them: rewind_peer) for
+ * 2 × relay_after after the last word. A member that came back only costs redundant deltas. */
+static void relay_round(sh_state *s, au_nanos now) {
+    if (relay_after(s) == AU_SHARE_RELAY_NEVER) return;
+    uint8_t ids[RELAY_MAX * 8];
+    size_t n = 0;
+    uint64_t sig = 0;
+    for (size_t i = 0; i < s->npeers && n < RELAY_MAX; i++) {
+        sh_peer *p = &s->peers[i];
+        /* one that needs the full state is catching up: passing deltas on would not help */
+        if (!p->behind_at || p->acked >= s->clock || p->acked < s->gc ||
+            now - p->behind_at < relay_after(s))
+            continue;
+        for (int k = 0; k < 8; k++) ids[8 * n + k] = (uint8_t)(p->id >> (8 * k));
+        sig += p->id;
+        n++;
+    }
+    if (!n) { s->relay_sig = 0; return; }
+    if (sig == s->relay_sig && now - s->relay_at < relay_after(s) / 2) return;
+    if (sig != s->relay_sig)
+        LOG(AU_LOG_INFO, "crdt %s: %016llx: %zu member(s) have not acked our deltas for %.1f s: "
+            "asking the others to pass them on", s->cfg.name, (unsigned long long)s->me, n,
+            (double)relay_after(s) / 1e9);
+    s->relay_sig = sig;
+    s->relay_at = now;
+    for (size_t i = 0; i < s->npeers; i++) {
+        sh_peer *q = &s->peers[i];
+        bool listed = false;
+        for (size_t k = 0; k < n && !listed; k++) {
+            uint64_t id = 0;
+            for (int b = 0; b < 8; b++) id |= (uint64_t)ids[8 * k + b] << (8 * b);
+            listed = id == q->id;
+        }
+        /* one that has not acked for a while either would not be reached by this */
+        if (listed || (q->behind_at && now - q->behind_at >= relay_after(s) / 2)) continue;
+        send_wire(s, q->ref, (sh_wire){ .tag = sh_wire_relay,
+                                        .relay = { .id = s->me, .to = au_bytes_dup(ids, 8 * n) } });
+        stat_add(&s->h->relays_sent, 1);
+    }
+}
+
+/* Member o says it cannot reach the members listed: its deltas go to them through us. Only o
+ * can say so (the message's source must be o's address); ids that are no member, us, or o are
+ * skipped. */
+static void on_relay(sh_state *s, sh_relay *r) {
+    sh_peer *o = peer_by_id(s, r->id), *src = peer_by_origin(s);
+    if (r->to.len % 8 || r->to.len / 8 > RELAY_MAX || (o && src && src != o)) {
+        stat_add(&s->h->drops_invalid, 1);
+        if (log_drop(s)) LOG(AU_LOG_WARN, "crdt %s: malformed relay, or one for another member, dropped", s->cfg.name);
+        return;
+    }
+    /* from no member we know (yet, or any more), or a source address two members share */
+    if (!o || !src) return;
+    au_nanos now = now_of(s), until = now + 2 * relay_after(s);
+    for (size_t k = 0; k < r->to.len / 8; k++) {
+        uint64_t id = 0;
+        for (int b = 0; b < 8; b++) id |= (uint64_t)r->to.ptr[8 * k + b] << (8 * b);
+        sh_peer *q = id == s->me || id == o->id ? NULL : peer_by_id(s, id);
+        if (!q || !unreach_set(o, id, until, now)) continue;
+        stat_add(&s->h->relays_taken, 1);
+        bool rewound = rewind_peer(s, o, q);
+        LOG(AU_LOG_INFO, "crdt %s: %016llx cannot reach %s: its deltas go there through us%s",
+            s->cfg.name, (unsigned long long)o->id, q->addr, rewound ? " (re-sent from the first we left out)" : "");
+    }
+    want_flush(s);
 }
 
 static void on_update(sh_state *s, au_cluster_update *u) {
@@ -1353,6 +1482,7 @@ static void sh_recv(au_ctx *ctx, sh_state *s, sh_msg *m) {
         s->ctx = ctx;
         if (m->wire.tag == sh_wire_delta) on_delta(s, &m->wire.delta);
         else if (m->wire.tag == sh_wire_ack) on_ack(s, &m->wire.ack);
+        else if (m->wire.tag == sh_wire_relay) on_relay(s, &m->wire.relay);
         s->ctx = NULL;
         break;
     case sh_msg_update: on_update(s, &m->update); break;
@@ -1378,6 +1508,7 @@ static void sh_recv(au_ctx *ctx, sh_state *s, sh_msg *m) {
         s->tick_armed = false;
         run_prunes(s);
         disperse(s);
+        relay_round(s, now_of(s));
         vouch_round(s, now_of(s));
         if (s->nprunes) arm_tick(s);
         break;
@@ -1440,6 +1571,7 @@ au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *ty
     else if (!st.cfg.ack_delay) st.cfg.ack_delay = st.cfg.timeout / 2 + st.cfg.coalesce;
     if (st.cfg.ack_delay > st.cfg.timeout + st.cfg.coalesce)
         st.cfg.ack_delay = st.cfg.timeout + st.cfg.coalesce;
+    if (!st.cfg.relay_after) st.cfg.relay_after = 32 * (st.cfg.timeout + st.cfg.ack_delay);
     st.cfg.priority = NULL;
     snprintf(st.actor_name, sizeof st.actor_name, "crdt:%s", cfg->name);
     st.type_hash = (uint32_t)XXH3_64bits(type->name, strlen(type->name));

@@ -254,6 +254,16 @@ static void send_vouch(au_node *from, const char *to, uint64_t id, uint64_t dige
     au_send(r, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(""), .id = id,
                                                       .base = digest, .clock = 0 } });
 }
+static void send_relay(au_node *from, const char *to, uint64_t id, const uint64_t *ids, size_t n,
+                       size_t len) {
+    sh_wire_ref r = au_forge(sh_msg, sh_wire, from, "crdt:pn", to);
+    assert_false(au_ref_is_null(r.raw));
+    uint8_t b[8 * 17] = { 0 };
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 8; k++) b[8 * i + k] = (uint8_t)(ids[i] >> (8 * k));
+    au_send(r, (sh_wire){ .tag = sh_wire_relay, .relay = { .id = id, .to = au_bytes_dup(b, len) } });
+}
+
 static void read_digest(const void *state, void *arg) {
     uint64_t d = au_pncounter_type.digest(state);
     *(uint64_t *)arg = d ? d : 1; /* as share.c sends it: 0 means none */
@@ -299,6 +309,30 @@ static void bad_input_is_dropped_counted_and_not_acked(void **st) {
     assert_int_equal(s1.drops_too_big - s0.drops_too_big, 1);
     assert_int_equal(f.acks, 0);
     assert_int_equal(au_share_pncounter_value((au_share_pncounter){ w.sh[0] }), 7);
+
+    /* relays ("node 1 cannot reach node 2: pass its deltas on") count only from node 1 itself:
+     * malformed ones (ids not a multiple of 8 bytes, more than 16) and one from another member
+     * claiming to be node 1 are dropped and counted; one from outside the cluster, in node 1's
+     * name or its own, is ignored; none makes node 0 relay anything */
+    uint64_t id1 = au_cluster_id(w.cl[1]), id2 = au_cluster_id(w.cl[2]);
+    uint64_t many[17];
+    for (int i = 0; i < 17; i++) many[i] = id2;
+    au_share_stats_get(w.sh[0], &s0);
+    send_relay(w.node[1], w.addr[0], id1, &id2, 1, 7);      /* 7 bytes */
+    send_relay(w.node[1], w.addr[0], id1, many, 17, 8 * 17); /* 17 ids */
+    send_relay(w.node[2], w.addr[0], id1, &id2, 1, 8);      /* node 2 posing as node 1 */
+    send_relay(out, w.addr[0], id1, &id2, 1, 8);            /* an outsider posing as node 1 */
+    send_relay(out, w.addr[0], 999, &id2, 1, 8);            /* an outsider in its own name */
+    sim_until(&w, always_false, NULL, AU_SEC(1));
+    au_share_stats_get(w.sh[0], &s1);
+    assert_int_equal(s1.drops_invalid - s0.drops_invalid, 3);
+    assert_int_equal(s1.relays_taken, s0.relays_taken);
+    /* and the real one is taken */
+    send_relay(w.node[1], w.addr[0], id1, &id2, 1, 8);
+    sim_until(&w, always_false, NULL, AU_SEC(1));
+    au_share_stats_get(w.sh[0], &s1);
+    assert_int_equal(s1.relays_taken - s0.relays_taken, 1);
+    assert_int_equal(s1.drops_invalid - s0.drops_invalid, 3);
 
     /* a valid delta without type hash (0: omitted) from a sender never checked: ignored, not
      * acked (its sender would re-send it with the hash), and not a drop of bad input */
@@ -556,7 +590,8 @@ static void a_removal_rewinds_from_the_removed_members_buffered_deltas(void **st
     enum { N = 4 };
     for (int i = 0; i < N; i++) sw_node(&w, i);
     au_cluster_config cc = { .no_leave_on_stop = true };
-    au_share_config sc = { .name = "gc", .selector = AU_SHARE_ALL };
+    /* without relays: the blocked links would otherwise be worked around before the removal */
+    au_share_config sc = { .name = "gc", .selector = AU_SHARE_ALL, .relay_after = AU_SHARE_RELAY_NEVER };
     for (int i = 0; i < N; i++) sw_start(&w, i, &cc, &au_gcounter_type, &sc);
     au_share_gcounter_inc((au_share_gcounter){ w.sh[0] }, 1);
     gc3 g = { &w, N, 1 };
@@ -910,21 +945,23 @@ static void out_of_date_forwards_a_received_delta_in_pushes_groups_only(void **s
 
 /* A link cut one way (node 0 cannot reach node 1, both stay members: the cluster probes through
  * node 2): with forward_all node 2 passes node 0's updates on and node 1 gets them all; with
- * the defaults it relies on node 0, which cannot deliver them (crdt_share.h, "relying on
- * origins": the documented limit; printed, not asserted). */
+ * the defaults node 2 relies on node 0, which cannot deliver them, until node 0 sees node 1
+ * silent for relay_after and tells node 2 to pass its deltas on (crdt_share.h, "relays"):
+ * node 1 gets them all too, within a few seconds, and node 1 only through node 2. */
 typedef struct cut_goal { sw *w; int node; size_t want; } cut_goal;
 static bool cut_has(void *arg) {
     cut_goal *g = arg;
     return au_share_orset_size((au_share_orset){ g->w->sh[g->node] }) == g->want;
 }
-static size_t one_way_cut(bool forward_all) {
+static size_t one_way_cut(int n, bool forward_all, double *took, au_share_stats *origin,
+                          au_share_stats *relay) {
     static sw w;
     au_sim *sim;
     assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 31 }, &sim), AU_OK);
     sw_init(&w, sim);
-    for (int i = 0; i < 3; i++) sw_node(&w, i);
+    for (int i = 0; i < n; i++) sw_node(&w, i);
     au_share_config sc = { .name = "cut", .forward_all = forward_all };
-    for (int i = 0; i < 3; i++) sw_start(&w, i, NULL, &au_orset_type, &sc);
+    for (int i = 0; i < n; i++) sw_start(&w, i, NULL, &au_orset_type, &sc);
     sim_until(&w, always_false, NULL, AU_SEC(3)); /* joined */
     assert_int_equal(au_faults_block(w.node[0], w.addr[1], true), AU_OK);
     enum { K = 20 };
@@ -935,19 +972,41 @@ static size_t one_way_cut(bool forward_all) {
         au_sim_run(sim, AU_MSEC(50));
     }
     cut_goal two = { &w, 2, K }, one = { &w, 1, K };
+    au_nanos t0 = au_sim_now(sim);
     assert_true(sim_until(&w, cut_has, &two, AU_SEC(10)));
     sim_until(&w, cut_has, &one, AU_SEC(30));
+    *took = (double)(au_sim_now(sim) - t0) / 1e9;
     size_t got = au_share_orset_size((au_share_orset){ w.sh[1] });
+    au_share_stats_get(w.sh[0], origin);
+    *relay = (au_share_stats){ 0 };
+    for (int i = 1; i < n; i++) { /* the relays_taken of all the others */
+        au_share_stats st;
+        au_share_stats_get(w.sh[i], &st);
+        relay->relays_taken += st.relays_taken;
+    }
     sw_stop(&w);
     au_sim_destroy(sim);
     return got;
 }
 static void forward_all_reaches_a_member_its_origin_cannot(void **st) {
     (void)st;
-    size_t fa = one_way_cut(true), dflt = one_way_cut(false);
-    fprintf(stderr, "  one-way cut: the cut-off member has %zu of 20 with forward_all, %zu with "
-            "the defaults\n", fa, dflt);
-    assert_int_equal(fa, 20);
+    double t_fa, t_dflt;
+    au_share_stats o_fa, r_fa, o, r;
+    for (int n = 3; n <= 6; n += 3) {
+        size_t fa = one_way_cut(n, true, &t_fa, &o_fa, &r_fa);
+        size_t dflt = one_way_cut(n, false, &t_dflt, &o, &r);
+        fprintf(stderr, "  one-way cut, %d nodes: the cut-off member has %zu of 20 with forward_all "
+                "(%.2f s), %zu with the defaults (%.2f s; relays sent %llu, taken %llu)\n", n, fa,
+                t_fa, dflt, t_dflt, (unsigned long long)o.relays_sent,
+                (unsigned long long)r.relays_taken);
+        assert_int_equal(fa, 20);
+        assert_int_equal(dflt, 20);
+        assert_true(o.relays_sent >= (uint64_t)n - 2); /* node 0 told each of the others ... */
+        /* ... and they pass its deltas on to node 1, each once */
+        assert_int_equal(r.relays_taken, (uint64_t)n - 2);
+        assert_true(t_dflt < 10.0);
+        assert_int_equal(r_fa.relays_taken, 0); /* forward_all: nothing was relied on */
+    }
 }
 
 /* ---- catching up: a late joiner and a returning member -------------------------------------- */
