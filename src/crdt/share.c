@@ -531,8 +531,12 @@ bool sh_read_via(const au_bytes *b, sh_kn *out, size_t *n) {
         for (int sh = 0;; sh += 7) {
             if (p == end || sh > 63) return false;
             uint8_t c = *p++;
+            if (sh == 63 && c > 1) return false; /* more than 64 bits */
             v |= (uint64_t)(c & 0x7f) << sh;
-            if (!(c & 0x80)) break;
+            if (!(c & 0x80)) {
+                if (c == 0 && sh) return false; /* non-minimal: one value, one encoding */
+                break;
+            }
         }
         if (!id || !v) return false;
         out[(*n)++] = (sh_kn){ id, v };

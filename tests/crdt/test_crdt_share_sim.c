@@ -269,6 +269,38 @@ static void read_digest(const void *state, void *arg) {
     *(uint64_t *)arg = d ? d : 1; /* as share.c sends it: 0 means none */
 }
 
+/* A via field (docs/wire-format.md §1.6): count, then (id: 8 bytes, clock: LEB128) entries. One
+ * value has one encoding: padded and over-long clocks are refused, as are ids or clocks of 0,
+ * counts above 16, and bytes left over. */
+static void via_fields_are_read_exactly(void **st) {
+    (void)st;
+    sh_kn out[VIA_MAX_RX];
+    size_t n;
+    static const uint8_t ok[] = { 2, 1, 0, 0, 0, 0, 0, 0, 0, 0x05, 2, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x01 };
+    assert_true(sh_read_via(&(au_bytes){ (uint8_t *)ok, sizeof ok, 0 }, out, &n));
+    assert_int_equal(n, 2);
+    assert_true(out[0].id == 1 && out[0].clock == 5 && out[1].id == 2 && out[1].clock == 128);
+    static const uint8_t max[] = { 1, 1, 0, 0, 0, 0, 0, 0, 0,
+                                   0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01 };
+    assert_true(sh_read_via(&(au_bytes){ (uint8_t *)max, sizeof max, 0 }, out, &n));
+    assert_true(n == 1 && out[0].clock == UINT64_MAX);
+    static const uint8_t padded[] = { 1, 1, 0, 0, 0, 0, 0, 0, 0, 0x85, 0x00 }; /* 5, padded */
+    static const uint8_t wide[] = { 1, 1, 0, 0, 0, 0, 0, 0, 0,
+                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x03 };
+    static const uint8_t zero_id[] = { 1, 0, 0, 0, 0, 0, 0, 0, 0, 0x05 };
+    static const uint8_t zero_clock[] = { 1, 1, 0, 0, 0, 0, 0, 0, 0, 0x00 };
+    static const uint8_t short_[] = { 2, 1, 0, 0, 0, 0, 0, 0, 0, 0x05 };
+    static const uint8_t extra[] = { 1, 1, 0, 0, 0, 0, 0, 0, 0, 0x05, 0x00 };
+    static const uint8_t many[] = { 17 };
+    const struct { const uint8_t *b; size_t len; } bad[] = {
+        { padded, sizeof padded }, { wide, sizeof wide }, { zero_id, sizeof zero_id },
+        { zero_clock, sizeof zero_clock }, { short_, sizeof short_ }, { extra, sizeof extra },
+        { many, sizeof many },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(sh_read_via(&(au_bytes){ (uint8_t *)bad[i].b, (uint32_t)bad[i].len, 0 }, out, &n));
+}
+
 static void bad_input_is_dropped_counted_and_not_acked(void **st) {
     (void)st;
     static sw w;
@@ -1229,6 +1261,7 @@ int main(void) {
     au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
     au_log_set_level(AU_LOG_CRDT, AU_LOG_ERROR); /* the drop warnings are expected here */
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(via_fields_are_read_exactly),
         cmocka_unit_test(bad_input_is_dropped_counted_and_not_acked),
         cmocka_unit_test(a_state_above_max_message_is_refused_and_counted),
         cmocka_unit_test(a_member_that_left_is_pruned_once_and_the_value_stays),
