@@ -85,14 +85,18 @@
  *     direction, or a member reachable only through others, which the cluster keeps as alive)
  *     sees it: the member lacks deltas it was sent, and no ack of its has moved for
  *     `relay_after` (default 32 × (timeout + ack_delay), 5.6 s; loss alone rarely stalls a
- *     member's acks that long; one needing the full state is not counted). It tells the other
- *     members so (a relay message naming such members, again every relay_after / 2 while it
- *     lasts; relays_sent), and they pass the origin's deltas on to those members, from the
- *     first they had left out for it (relays_taken), until 2 × relay_after after its last
- *     word. Only the origin can say it (the message must come from its address). Measured in
- *     simulation (a link cut one way between two of 3 or of 6 nodes, 20 updates over 1 s): the
- *     cut-off member had all 20 4.9 s after the last. `forward_all` (OUT_OF_DATE) passes
- *     everything on from the start instead, at 2–3× the bytes.
+ *     member's acks that long). It asks two other members (one of the member's ring managers
+ *     first, then others in turn) to pass its deltas on (a relay naming the member and how far
+ *     it has acked the origin; relays_sent), again every relay_after / 2 while it lasts, with
+ *     the next others in turn. Each passes the origin's deltas on to that member for 2 ×
+ *     relay_after after its last word (relays_taken), starting from the first delta of the
+ *     origin's it holds beyond that ack, or with its full state if one such delta was already
+ *     collected from its buffer. Only the origin can say it (the message must come from its
+ *     address). Measured in simulation: a link cut one way between two of 3 or of 6 nodes, 20
+ *     updates over 1 s: the cut-off member had all 20 4.9 s after the last; 12 healthy nodes,
+ *     352 updates with idle gaps, streams and bursts, at 0 and 5 % loss: no relay.
+ *     `forward_all` (OUT_OF_DATE) passes everything on from the start instead, at 2–3× the
+ *     bytes.
  *
  * Pruning (when the type keeps per-replica entries; see "Pruning" in aurum/crdt.h): a member
  * removed with reason LEAVING or REPLACED (its id never mutates again: P1) is pruned on this
@@ -307,10 +311,9 @@ typedef struct au_share_stats {
     uint64_t vouches_matched;  /**< vouches from members catching up whose state digest equalled
                                     this replica's: everything acked to them at once, no full
                                     state sent (crdt_share.h, "catching up") */
-    uint64_t relays_sent;      /**< relay messages sent: members that lacked this replica's
-                                    deltas with no ack moving for relay_after, named to the
-                                    other members so that they pass its deltas on ("relays"
-                                    above) */
+    uint64_t relays_sent;      /**< relay messages sent: a member that lacked this replica's
+                                    deltas with no ack moving for relay_after, named to another
+                                    member so that it passes them on ("relays" above) */
     uint64_t relays_taken;     /**< (origin, member) pairs this replica began to pass an
                                     origin's deltas on to, on the origin's word */
 } au_share_stats;

@@ -42,7 +42,8 @@
 #define MAX_MANAGERS 16
 #define BACKOFF_MAX 1      /* an unresponsive peer is re-sent to every 2 × timeout */
 #define PUSH_MAX 16        /* OUT_OF_DATE: groups a received delta is forwarded in, at most */
-#define UNREACH_MAX 4      /* members an origin says it cannot reach, remembered per origin */
+#define UNREACH_MAX RELAY_MAX /* members an origin says it cannot reach, remembered per origin */
+#define RELAY_FANOUT 2     /* members asked to pass our deltas on to one we cannot reach */
 
 #include "crdt/share_wire.h"
 
@@ -149,6 +150,7 @@ typedef struct sh_peer {
                                  an ack that moved (0: none outstanding; relay_round) */
     sh_kn unreach[UNREACH_MAX]; /* members it says it cannot reach (on_relay): id, and until
                                  when (nanoseconds) we pass its deltas on to them */
+    uint64_t popped_src;      /* the highest src_clock of its deltas our buffer collected */
     unsigned backoff;         /* re-sends without progress wait timeout << backoff (≤ BACKOFF_MAX) */
     sh_range pend[PENDING_ACKS];
 } sh_peer;
@@ -198,6 +200,7 @@ typedef struct sh_state {
     uint64_t relay_sig;       /* the set of members we last said we cannot reach (a sum of
                                  ids; 0: none) ... */
     au_nanos relay_at;        /* ... and when (relay_round) */
+    size_t relay_turn;        /* where relay_round's choice of relayers starts (it rotates) */
 } sh_state;
 
 static au_nanos now_of(sh_state *s) { return au_node_now(s->node); }
@@ -225,7 +228,12 @@ static bool log_drop(sh_state *s) { return s->log_drops++ < 16 || s->log_drops %
 static size_t buffered(sh_state *s) { return (size_t)(s->clock - s->gc); }
 static sh_dent *dent(sh_state *s, uint64_t k) { return &s->buf[s->start + (size_t)(k - s->gc)]; }
 
+static sh_peer *peer_by_id(sh_state *s, uint64_t id);
+
 static void pop_front(sh_state *s) {
+    sh_dent *e = &s->buf[s->start];
+    sh_peer *o = e->origin ? peer_by_id(s, e->origin) : NULL;
+    if (o && e->src_clock > o->popped_src) o->popped_src = e->src_clock; /* on_relay */
     s->t->free(s->buf[s->start].d);
     s->start++;
     s->gc++;
@@ -369,19 +377,21 @@ static bool unreach_has(const sh_peer *o, uint64_t id, au_nanos now) {
     return false;
 }
 
-/* Records that o cannot reach id until `until`; true if it was not listed (or had expired). */
-static bool unreach_set(sh_peer *o, uint64_t id, au_nanos until, au_nanos now) {
-    size_t slot = 0;
+/* Records that o cannot reach id until `until`: 1 if it was not listed (or had expired), 0 if
+ * it was (refreshed), -1 if the table is full of live entries (not recorded). */
+static int unreach_set(sh_peer *o, uint64_t id, au_nanos until, au_nanos now) {
+    size_t slot = UNREACH_MAX;
     for (size_t i = 0; i < UNREACH_MAX; i++) {
-        if (o->unreach[i].id == id) {
+        if (o->unreach[i].id == id && o->unreach[i].clock) {
             bool fresh = o->unreach[i].clock <= now;
             o->unreach[i].clock = until;
             return fresh;
         }
-        if (o->unreach[i].clock < o->unreach[slot].clock) slot = i;
+        if (o->unreach[i].clock <= now && slot == UNREACH_MAX) slot = i;
     }
+    if (slot == UNREACH_MAX) return -1;
     o->unreach[slot] = (sh_kn){ id, until };
-    return true;
+    return 1;
 }
 
 /* Is some origin's delta passed on to p (an origin said it cannot reach p)? */
@@ -558,6 +568,7 @@ static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, uint
         return false;
     }
     size_t len = b->len;
+    if (!p->behind_at) p->behind_at = now_of(s); /* it lacks what we send it, until it acks */
     au_bytes data = au_bytes_dup(b->data, len < SH_CHUNK ? len : SH_CHUNK);
     au_bytes_array rest = { 0 };
     if (len > SH_CHUNK) {
@@ -682,6 +693,7 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
     if (!any) {
         /* everything in the range came from p itself or is sent to p by its sender */
         if (base <= p->acked) advance(p, s->clock);
+        if (p->acked >= p->sent_clock) p->behind_at = 0;
         s->t->free(acc);
         return;
     }
@@ -758,7 +770,6 @@ static void serve(sh_state *s, sh_peer *p, int what, au_nanos now) {
             (unsigned long long)p->pend[3].base, (unsigned long long)p->pend[3].clock);
         if (p->backoff < BACKOFF_MAX) p->backoff++;
     }
-    if (!p->behind_at) p->behind_at = now;
     if (what == 2) { send_full(s, p, now); return; }
     /* a recent send still in flight: only what is new since; else everything unacked */
     uint64_t base = p->acked;
@@ -1179,7 +1190,8 @@ static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock, boo
         return;
     }
     advance(p, a->clock);
-    p->behind_at = p->acked >= s->clock ? 0 : now_of(s); /* it moved: not stuck */
+    /* it moved: not stuck (and with all it was sent acked, not behind at all) */
+    p->behind_at = p->sent_clock > p->acked ? now_of(s) : 0;
     collect(s);
 }
 
@@ -1330,6 +1342,7 @@ static bool rewind_peer(sh_state *s, const sh_peer *o, sh_peer *p) {
     p->acked = to;
     if (p->sent_clock > to) p->sent_clock = to;
     p->sent_at = 0;
+    p->behind_at = 0;
     memset(p->pend, 0, sizeof p->pend);
     return true;
 }
@@ -1348,47 +1361,88 @@ static void rewind_for(sh_state *s, const sh_peer *o) {
 
 /* Relying on origins (relied_on) fails where an origin cannot reach a member that stays one (a
  * link cut one way, or a member the cluster keeps because others reach it). The origin sees it:
- * the member lacks deltas it was sent, and no ack has moved for relay_after. It then tells the
- * others so (a relay message naming such members, again every relay_after / 2 while it lasts);
- * they pass its deltas on to those members (from where they may lack them: rewind_peer) for
- * 2 × relay_after after the last word. A member that came back only costs redundant deltas. */
+ * the member lacks deltas it was sent, and no ack of its has moved for relay_after. It then asks
+ * RELAY_FANOUT others to pass its deltas on to that member (a relay naming it and how far it
+ * has acked), again every relay_after / 2 while it lasts, with the next others in turn (one of
+ * the member's ring managers first: its catch-up sources); they pass the origin's deltas on to
+ * it for 2 × relay_after after the last word (on_relay). A member that came back only costs
+ * redundant deltas. */
+static bool stuck(const sh_peer *p, au_nanos now, au_nanos after) {
+    return p->behind_at && p->sent_clock > p->acked && now - p->behind_at >= after;
+}
+
+static void put_le(uint8_t *b, uint64_t v) {
+    for (int k = 0; k < 8; k++) b[k] = (uint8_t)(v >> (8 * k));
+}
+static uint64_t get_le(const uint8_t *b) {
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++) v |= (uint64_t)b[k] << (8 * k);
+    return v;
+}
+
+static void relay_to(sh_state *s, sh_peer *q, const sh_peer *c) {
+    uint8_t to[16];
+    put_le(to, c->id);
+    put_le(to + 8, c->acked);
+    send_wire(s, q->ref, (sh_wire){ .tag = sh_wire_relay,
+                                    .relay = { .id = s->me, .to = au_bytes_dup(to, sizeof to) } });
+    stat_add(&s->h->relays_sent, 1);
+}
+
 static void relay_round(sh_state *s, au_nanos now) {
-    if (relay_after(s) == AU_SHARE_RELAY_NEVER) return;
-    uint8_t ids[RELAY_MAX * 8];
+    if (relay_after(s) == AU_SHARE_RELAY_NEVER || s->npeers < 2) return;
+    sh_peer *cut[RELAY_MAX];
     size_t n = 0;
     uint64_t sig = 0;
-    for (size_t i = 0; i < s->npeers && n < RELAY_MAX; i++) {
-        sh_peer *p = &s->peers[i];
-        /* one that needs the full state is catching up: passing deltas on would not help */
-        if (!p->behind_at || p->acked >= s->clock || p->acked < s->gc ||
-            now - p->behind_at < relay_after(s))
-            continue;
-        for (int k = 0; k < 8; k++) ids[8 * n + k] = (uint8_t)(p->id >> (8 * k));
-        sig += p->id;
-        n++;
-    }
+    for (size_t i = 0; i < s->npeers && n < RELAY_MAX; i++)
+        if (stuck(&s->peers[i], now, relay_after(s))) {
+            cut[n++] = &s->peers[i];
+            sig += s->peers[i].id;
+        }
     if (!n) { s->relay_sig = 0; return; }
     if (sig == s->relay_sig && now - s->relay_at < relay_after(s) / 2) return;
     if (sig != s->relay_sig)
         LOG(AU_LOG_INFO, "crdt %s: %016llx: %zu member(s) have not acked our deltas for %.1f s: "
-            "asking the others to pass them on", s->cfg.name, (unsigned long long)s->me, n,
+            "asking others to pass them on", s->cfg.name, (unsigned long long)s->me, n,
             (double)relay_after(s) / 1e9);
     s->relay_sig = sig;
     s->relay_at = now;
-    for (size_t i = 0; i < s->npeers; i++) {
-        sh_peer *q = &s->peers[i];
-        bool listed = false;
-        for (size_t k = 0; k < n && !listed; k++) {
-            uint64_t id = 0;
-            for (int b = 0; b < 8; b++) id |= (uint64_t)ids[8 * k + b] << (8 * b);
-            listed = id == q->id;
+    size_t turn = s->relay_turn++;
+    for (size_t k = 0; k < n; k++) {
+        sh_peer *c = cut[k], *chosen[RELAY_FANOUT];
+        size_t nc = 0;
+        /* a healthy member: not stuck itself (it would not be reached either), not c */
+#define RELAYER_OK(q) ((q) && (q) != c && !stuck((q), now, relay_after(s) / 2))
+        if (s->ring) {
+            const au_cluster_member *mg[MAX_MANAGERS];
+            size_t nm = au_ring_managers(s->ring, c->addr, mg, MAX_MANAGERS);
+            for (size_t m = 0; m < nm && !nc; m++) {
+                sh_peer *q = mg[m]->id == s->me ? NULL : peer_by_id(s, mg[m]->id);
+                if (RELAYER_OK(q)) chosen[nc++] = q;
+            }
         }
-        /* one that has not acked for a while either would not be reached by this */
-        if (listed || (q->behind_at && now - q->behind_at >= relay_after(s) / 2)) continue;
-        send_wire(s, q->ref, (sh_wire){ .tag = sh_wire_relay,
-                                        .relay = { .id = s->me, .to = au_bytes_dup(ids, 8 * n) } });
-        stat_add(&s->h->relays_sent, 1);
+        for (size_t i = 0; i < s->npeers && nc < RELAY_FANOUT; i++) {
+            sh_peer *q = &s->peers[(turn + i) % s->npeers];
+            if (RELAYER_OK(q) && (nc == 0 || chosen[0] != q)) chosen[nc++] = q;
+        }
+#undef RELAYER_OK
+        for (size_t i = 0; i < nc; i++) relay_to(s, chosen[i], c);
     }
+}
+
+/* Where to send o's deltas to q from again, q having acked o's own sends up to `acked` (it has
+ * every delta of o's below that): from the first buffered delta of o's beyond it; from 0 (the
+ * full state, if the buffer no longer starts at 0) if one beyond it was already collected; none
+ * (UINT64_MAX) if no such delta was ever buffered. */
+static uint64_t relay_from(sh_state *s, const sh_peer *o, const sh_peer *q, uint64_t acked) {
+    uint64_t has = kn_get(q->kn, o->id);
+    if (has > acked) acked = has;
+    if (o->popped_src > acked) return 0;
+    for (uint64_t k = s->gc; k < s->clock; k++) {
+        const sh_dent *e = dent(s, k);
+        if (e->origin == o->id && e->src_clock > acked) return k;
+    }
+    return UINT64_MAX;
 }
 
 /* Member o says it cannot reach the members listed: its deltas go to them through us. Only o
@@ -1396,23 +1450,32 @@ static void relay_round(sh_state *s, au_nanos now) {
  * skipped. */
 static void on_relay(sh_state *s, sh_relay *r) {
     sh_peer *o = peer_by_id(s, r->id), *src = peer_by_origin(s);
-    if (r->to.len % 8 || r->to.len / 8 > RELAY_MAX || (o && src && src != o)) {
+    if (r->to.len % 16 || r->to.len / 16 > RELAY_MAX || (o && src && src != o)) {
         stat_add(&s->h->drops_invalid, 1);
-        if (log_drop(s)) LOG(AU_LOG_WARN, "crdt %s: malformed relay, or one for another member, dropped", s->cfg.name);
+        if (log_drop(s))
+            LOG(AU_LOG_WARN, "crdt %s: malformed relay, or one for another member, dropped", s->cfg.name);
         return;
     }
     /* from no member we know (yet, or any more), or a source address two members share */
     if (!o || !src) return;
     au_nanos now = now_of(s), until = now + 2 * relay_after(s);
-    for (size_t k = 0; k < r->to.len / 8; k++) {
-        uint64_t id = 0;
-        for (int b = 0; b < 8; b++) id |= (uint64_t)r->to.ptr[8 * k + b] << (8 * b);
+    for (size_t k = 0; k < r->to.len / 16; k++) {
+        uint64_t id = get_le(r->to.ptr + 16 * k), acked = get_le(r->to.ptr + 16 * k + 8);
         sh_peer *q = id == s->me || id == o->id ? NULL : peer_by_id(s, id);
-        if (!q || !unreach_set(o, id, until, now)) continue;
+        if (!q || unreach_set(o, id, until, now) != 1) continue;
         stat_add(&s->h->relays_taken, 1);
-        bool rewound = rewind_peer(s, o, q);
+        uint64_t from = relay_from(s, o, q, acked);
+        bool rewound = false;
+        if (from != UINT64_MAX && q->acked > from) {
+            q->acked = from;
+            if (q->sent_clock > from) q->sent_clock = from;
+            q->behind_at = 0;
+            memset(q->pend, 0, sizeof q->pend);
+            rewound = true;
+        }
         LOG(AU_LOG_INFO, "crdt %s: %016llx cannot reach %s: its deltas go there through us%s",
-            s->cfg.name, (unsigned long long)o->id, q->addr, rewound ? " (re-sent from the first we left out)" : "");
+            s->cfg.name, (unsigned long long)o->id, q->addr,
+            !rewound ? "" : from < s->gc ? " (our full state first)" : " (from the first it lacks)");
     }
     want_flush(s);
 }

@@ -34,11 +34,12 @@ AU_RECORD(sh_delta, (au_str, from), (uint64_t, id), (uint32_t, type), (uint64_t,
           (au_bytes, data), (au_bytes_array, rest), (au_bytes, via));
 AU_RECORD(sh_ack, (au_str, from), (uint64_t, id), (uint64_t, base), (uint64_t, clock),
           (au_bytes, via));
-/* relay: member id (the sender) has had no ack from the members listed in `to` (ids, 8 bytes
- * each, little endian; at most RELAY_MAX) for relay_after while they lacked deltas of its: the
- * receiver passes its deltas on to them instead of relying on it (share.c: on_relay). */
+/* relay: member id (the sender) has had no ack moving from the members listed in `to` for
+ * relay_after while they lacked deltas of its: the receiver passes its deltas on to them instead
+ * of relying on it (share.c: on_relay). `to`: per member 16 bytes, little endian: its id, then
+ * how far it has acked the sender's deltas (at most RELAY_MAX members). */
 AU_RECORD(sh_relay, (uint64_t, id), (au_bytes, to));
-#define RELAY_MAX 16
+#define RELAY_MAX 8
 AU_ROOT(sh_wire, (delta, sh_delta, AU_PLAIN), (ack, sh_ack, AU_PLAIN), (relay, sh_relay, AU_PLAIN));
 
 /* What a member vouches for (a via entry): "every delta of member id below clock". */
