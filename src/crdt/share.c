@@ -147,7 +147,9 @@ typedef struct sh_peer {
     sh_kn kn[KN_MAX];         /* what it has of other members' deltas (its vias, our sends) */
     sh_kn told[KN_MAX];       /* the rx of other members we told it (our vias to it) */
     au_nanos behind_at;       /* since when it has lacked deltas of ours we sent it, without
-                                 an ack that moved (0: none outstanding; relay_round) */
+                                 a direct ack that moved (0: none outstanding; relay_round) */
+    uint64_t relayers[RELAY_FANOUT]; /* while it is stuck: the members asked to pass our
+                                 deltas on to it (kept while they are healthy) */
     sh_kn unreach[UNREACH_MAX]; /* members it says it cannot reach (on_relay): id, and until
                                  when (nanoseconds) we pass its deltas on to them */
     uint64_t popped_src;      /* the highest src_clock of its deltas our buffer collected */
@@ -357,7 +359,8 @@ static bool is_source(sh_state *s, const sh_peer *p) {
 }
 
 static void advance(sh_peer *p, uint64_t clock);
-static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock, bool heard);
+static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock, bool heard,
+                     bool direct);
 
 /* How long a send waits for its ack before it is re-sent: the receiver may hold the ack for
  * ack_delay to let it ride on a delta of its own. */
@@ -693,7 +696,10 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
     if (!any) {
         /* everything in the range came from p itself or is sent to p by its sender */
         if (base <= p->acked) advance(p, s->clock);
-        if (p->acked >= p->sent_clock) p->behind_at = 0;
+        if (p->acked >= p->sent_clock) {
+            p->behind_at = 0;
+            memset(p->relayers, 0, sizeof p->relayers);
+        }
         s->t->free(acc);
         return;
     }
@@ -1031,7 +1037,7 @@ static void on_delta(sh_state *s, sh_delta *d) {
     stat_add(&s->h->bytes_received, total);
     if (p && d->type) p->typed = true;
     if (p) p->served = true;
-    if (p && d->ack_clock) take_ack(s, p, d->ack_base, d->ack_clock, true);
+    if (p && d->ack_clock) take_ack(s, p, d->ack_base, d->ack_clock, true, true);
     if (p) take_via(s, p, via, nvia, false);
     /* redundancy removal: keep only what X lacks (on ENOMEM obj is still a valid delta ⊑ input,
      * and the join below is still right; only the buffer holds more than needed) */
@@ -1136,7 +1142,7 @@ static void on_ack(sh_state *s, sh_ack *a) {
      * by its vias and, in base, its state's digest: equal to ours, its X is our X, which holds
      * every delta of ours below our clock */
     bool vouch = a->clock == 0;
-    if (!vouch) take_ack(s, p, a->base, a->clock, true);
+    if (!vouch) take_ack(s, p, a->base, a->clock, true, true);
     take_via(s, p, via, nvia, vouch);
     if (vouch && a->base && a->base == vouch_digest(s)) {
         LOG(AU_LOG_DEBUG, "crdt %s: %016llx: %s has our state (digest %016llx): acked to %llu",
@@ -1144,7 +1150,7 @@ static void on_ack(sh_state *s, sh_ack *a) {
             (unsigned long long)s->clock);
         stat_add(&s->h->vouches_matched, 1);
         p->vouched = true;
-        take_ack(s, p, 0, s->clock, false);
+        take_ack(s, p, 0, s->clock, false, false);
     }
 }
 
@@ -1155,7 +1161,7 @@ static void take_via(sh_state *s, sh_peer *p, const sh_kn *via, size_t nvia, boo
     for (size_t i = 0; i < nvia; i++) {
         if (via[i].id == s->me) {
             if (vouch && via[i].clock <= s->clock) p->vouched = true;
-            take_ack(s, p, 0, via[i].clock, !vouch);
+            take_ack(s, p, 0, via[i].clock, !vouch, false);
         } else if (via[i].id != p->id) {
             kn_raise(p->kn, via[i].id, via[i].clock);
         }
@@ -1163,8 +1169,11 @@ static void take_via(sh_state *s, sh_peer *p, const sh_kn *via, size_t nvia, boo
 }
 
 /* An ack from member p, alone (on_ack) or riding on a delta (on_delta); heard: p has been
- * sent something of ours (not a vouch alone). */
-static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock, bool heard) {
+ * sent something of ours (not a vouch alone); direct: an ack of what we sent it ourselves (not
+ * a via entry saying it has our deltas, whoever brought them, nor a vouch): only that shows
+ * our link to it works (behind_at, relay_round). */
+static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock, bool heard,
+                     bool direct) {
     sh_range r = { base, clock };
     sh_range *a = &r;
     if (a->clock > s->clock || a->base > a->clock) {
@@ -1180,6 +1189,14 @@ static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock, boo
         p->heard = true;
         p->heard_at = now_of(s);
     }
+    if (direct && p->behind_at) {
+        if (a->clock >= p->sent_clock) { /* all we sent it: not behind */
+            p->behind_at = 0;
+            memset(p->relayers, 0, sizeof p->relayers);
+        } else if (a->clock > p->acked) {
+            p->behind_at = now_of(s); /* it moved: not stuck */
+        }
+    }
     if (a->clock <= p->acked) return;
     if (a->base > p->acked) {
         /* out of order: remember it until the range before it is acked */
@@ -1190,8 +1207,6 @@ static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock, boo
         return;
     }
     advance(p, a->clock);
-    /* it moved: not stuck (and with all it was sent acked, not behind at all) */
-    p->behind_at = p->sent_clock > p->acked ? now_of(s) : 0;
     collect(s);
 }
 
@@ -1368,7 +1383,7 @@ static void rewind_for(sh_state *s, const sh_peer *o) {
  * it for 2 × relay_after after the last word (on_relay). A member that came back only costs
  * redundant deltas. */
 static bool stuck(const sh_peer *p, au_nanos now, au_nanos after) {
-    return p->behind_at && p->sent_clock > p->acked && now - p->behind_at >= after;
+    return p->behind_at && now - p->behind_at >= after;
 }
 
 static void put_le(uint8_t *b, uint64_t v) {
@@ -1389,16 +1404,25 @@ static void relay_to(sh_state *s, sh_peer *q, const sh_peer *c) {
     stat_add(&s->h->relays_sent, 1);
 }
 
+static bool is_relayer(const sh_peer *c, uint64_t id) {
+    for (size_t j = 0; j < RELAY_FANOUT; j++)
+        if (c->relayers[j] == id) return true;
+    return false;
+}
+
 static void relay_round(sh_state *s, au_nanos now) {
     if (relay_after(s) == AU_SHARE_RELAY_NEVER || s->npeers < 2) return;
     sh_peer *cut[RELAY_MAX];
     size_t n = 0;
     uint64_t sig = 0;
-    for (size_t i = 0; i < s->npeers && n < RELAY_MAX; i++)
-        if (stuck(&s->peers[i], now, relay_after(s))) {
-            cut[n++] = &s->peers[i];
-            sig += s->peers[i].id;
+    size_t turn = s->relay_turn++;
+    for (size_t i = 0; i < s->npeers && n < RELAY_MAX; i++) { /* more than 8: in turn */
+        sh_peer *p = &s->peers[(turn + i) % s->npeers];
+        if (stuck(p, now, relay_after(s))) {
+            cut[n++] = p;
+            sig ^= XXH3_64bits(&p->id, sizeof p->id);
         }
+    }
     if (!n) { s->relay_sig = 0; return; }
     if (sig == s->relay_sig && now - s->relay_at < relay_after(s) / 2) return;
     if (sig != s->relay_sig)
@@ -1407,26 +1431,40 @@ static void relay_round(sh_state *s, au_nanos now) {
             (double)relay_after(s) / 1e9);
     s->relay_sig = sig;
     s->relay_at = now;
-    size_t turn = s->relay_turn++;
     for (size_t k = 0; k < n; k++) {
-        sh_peer *c = cut[k], *chosen[RELAY_FANOUT];
-        size_t nc = 0;
-        /* a healthy member: not stuck itself (it would not be reached either), not c */
+        sh_peer *c = cut[k];
+        /* healthy relayers: not stuck themselves (they would not be reached either), not c. The
+         * ones asked before are kept while healthy (each new one may cost c a full state); an
+         * empty place goes to one of c's ring managers, else to the next member in turn. */
 #define RELAYER_OK(q) ((q) && (q) != c && !stuck((q), now, relay_after(s) / 2))
-        if (s->ring) {
-            const au_cluster_member *mg[MAX_MANAGERS];
-            size_t nm = au_ring_managers(s->ring, c->addr, mg, MAX_MANAGERS);
-            for (size_t m = 0; m < nm && !nc; m++) {
-                sh_peer *q = mg[m]->id == s->me ? NULL : peer_by_id(s, mg[m]->id);
-                if (RELAYER_OK(q)) chosen[nc++] = q;
+#define CHOSEN(q) is_relayer(c, (q)->id)
+        for (size_t j = 0; j < RELAY_FANOUT; j++) {
+            sh_peer *q = c->relayers[j] ? peer_by_id(s, c->relayers[j]) : NULL;
+            if (!RELAYER_OK(q)) c->relayers[j] = 0;
+        }
+        for (size_t j = 0; j < RELAY_FANOUT; j++) {
+            if (c->relayers[j]) continue;
+            sh_peer *pick = NULL;
+            if (s->ring) {
+                const au_cluster_member *mg[MAX_MANAGERS];
+                size_t nm = au_ring_managers(s->ring, c->addr, mg, MAX_MANAGERS);
+                for (size_t m = 0; m < nm && !pick; m++) {
+                    sh_peer *q = mg[m]->id == s->me ? NULL : peer_by_id(s, mg[m]->id);
+                    if (RELAYER_OK(q) && !CHOSEN(q)) pick = q;
+                }
             }
+            for (size_t i = 0; i < s->npeers && !pick; i++) {
+                sh_peer *q = &s->peers[(turn + i) % s->npeers];
+                if (RELAYER_OK(q) && !CHOSEN(q)) pick = q;
+            }
+            if (pick) c->relayers[j] = pick->id;
         }
-        for (size_t i = 0; i < s->npeers && nc < RELAY_FANOUT; i++) {
-            sh_peer *q = &s->peers[(turn + i) % s->npeers];
-            if (RELAYER_OK(q) && (nc == 0 || chosen[0] != q)) chosen[nc++] = q;
-        }
+#undef CHOSEN
 #undef RELAYER_OK
-        for (size_t i = 0; i < nc; i++) relay_to(s, chosen[i], c);
+        for (size_t j = 0; j < RELAY_FANOUT; j++) {
+            sh_peer *q = c->relayers[j] ? peer_by_id(s, c->relayers[j]) : NULL;
+            if (q) relay_to(s, q, c);
+        }
     }
 }
 
