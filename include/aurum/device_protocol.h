@@ -56,7 +56,8 @@ AU_ROOT(au_device_up, (announce, au_device_announce, AU_PLAIN),
 /** A heartbeat request from the owner: answer with au_device_heartbeat{request, beat 0}, then,
  *  unprompted, with beat 1, 2, ... every interval_ms until beats heartbeats in all answered it
  *  (a lease of beats intervals; 0 and 1: the answer only; a device takes at most
- *  AU_DC_MAX_BEATS). A new request from the owner replaces the lease. clock and interval_ms are
+ *  AU_DC_MAX_BEATS). A new request from the owner replaces the lease (one it sent before the
+ *  lease's own, overtaken on the way, is answered and leaves the lease as it is). clock and interval_ms are
  *  the interval the server polls at; a device whose clock differs announces. */
 AU_RECORD(au_device_request, (uint64_t, device), (uint64_t, incarnation), (uint64_t, server),
           (uint64_t, request), (uint32_t, clock), (uint32_t, interval_ms), (uint32_t, beats));

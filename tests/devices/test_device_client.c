@@ -434,6 +434,32 @@ static void a_reordered_older_request_keeps_the_later_lease(void **state) {
     rig_free(r);
 }
 
+/* A request overtaken by a data message of the owner's (sent after it, arriving first) is still
+ * the newest request: it starts its lease. */
+static void a_request_overtaken_by_data_starts_its_lease(void **state) {
+    (void)state;
+    rig *r = rig_new(0);
+    au_dc_poll(&r->dc);
+    lease_request(r, &r->a, &r->addr_a, 1, 3, INTERVAL);
+    r->f.now += 30;
+    au_dc_poll(&r->dc);
+    au_device_down m2 = lib_request(DEVICE, INCARNATION, SERVER_A, 2, r->dc.clock, INTERVAL);
+    m2.request.beats = 3;
+    lib_build(&r->a, &m2);
+    uint8_t req[LIB_DGRAM_MAX];
+    size_t req_len = r->a.out_len;
+    memcpy(req, r->a.out, req_len);
+    au_device_down data = lib_data(DEVICE, INCARNATION, SERVER_A, 3, (const uint8_t *)"\xf6", 1);
+    lib_build(&r->a, &data);
+    deliver(r, &r->a, &r->addr_a); /* the data first */
+    uint32_t t0 = r->f.now;
+    au_dc_input(&r->dc, &r->addr_a, req, req_len);
+    assert_true(r->dc.lease_request == 2);
+    const uint32_t at[] = { t0 + INTERVAL, t0 + 2 * INTERVAL };
+    assert_int_equal(expect_beats(r, t0 + 3 * INTERVAL, &r->addr_a, 2, 1, at, 2), 2);
+    rig_free(r);
+}
+
 /* The platform's clock jumps back mid-lease: the next beat comes one interval from the jump, not
  * after the size of the jump. */
 static void a_clock_jumping_back_does_not_hold_the_beats(void **state) {
@@ -994,6 +1020,7 @@ int main(void) {
         cmocka_unit_test(a_lease_sealed),
         cmocka_unit_test(a_new_request_replaces_the_lease_and_leases_are_bounded),
         cmocka_unit_test(a_reordered_older_request_keeps_the_later_lease),
+        cmocka_unit_test(a_request_overtaken_by_data_starts_its_lease),
         cmocka_unit_test(a_clock_jumping_back_does_not_hold_the_beats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

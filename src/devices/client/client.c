@@ -8,7 +8,8 @@
  *   - a heartbeat request from server S: answer it (beat 0); S becomes the owner if it was not (a
  *     new owner is reported through on_owner); if the request shows a stale interval, announce
  *     to S. A request granting a lease of k beats: beats 1 .. k-1 follow, one per interval_ms of
- *     the request, unprompted, to the owner (a new request from it starts a new lease);
+ *     the request, unprompted, to the owner (a new request from it starts a new lease; one it
+ *     sent before the lease's own, overtaken on the way, is answered and changes nothing);
  *   - no request from the owner for lost_after intervals past its lease: the owner is lost (on_owner(0)) and the
  *     device announces to every seed and every server it knows, then again after one interval,
  *     doubling up to announce_max_ms (with up to 25 % jitter, so that the devices of a dead
@@ -412,9 +413,11 @@ static void on_request(au_dc *dc, const down *m, int slot, bool fresh, bool newe
         set_owner(dc, owner->id);
     }
     owner->heard_ms = t;
-    if (!moved && !newest) {
-        /* Overtaken by a later datagram of the owner's (reordered or late): it is answered, as
-         * the owner may still wait for it, but the lease stays the later request's. */
+    if (!moved && !newest && m->request < dc->lease_request) {
+        /* Overtaken by a later request of the owner's (reordered or late): it is answered, as
+         * the owner may still wait for it, but the lease stays the later request's. (Both
+         * tests: a lower number alone may be a restarted count, after the owner re-owned the
+         * device; a later datagram alone may be a data message.) */
         send_heartbeat(dc, m->request, 0);
         return;
     }

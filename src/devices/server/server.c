@@ -57,7 +57,8 @@
 /* WHY_ACK: the owner's word to the node that accepted a forwarded announce that it has the
  * record (that node stops re-forwarding it). */
 enum { WHY_FORWARD = 0, WHY_HANDOVER = 1, WHY_REPLICA = 2, WHY_FORGET = 3, WHY_ACK = 4 };
-enum { MAX_HOPS = 2, MAX_SUBS = 16, PEER_CACHE = 64, MAX_EXACT = 32, REFRESH_INTERVALS = 10 };
+enum { MAX_HOPS = 2, MAX_SUBS = 16, PEER_CACHE = 64, MAX_EXACT = 32, REFRESH_INTERVALS = 10,
+       REFRESH_MAX_INTERVALS = 15 };
 /* Forwarded announces awaiting the owner's WHY_ACK: at most PENDING_MAX per node, each re-sent
  * (to the owner of the moment) up to PENDING_TRIES times, every half interval clamped to
  * [PENDING_MIN_MS, PENDING_MAX_MS], and at once after each ring change. */
@@ -533,18 +534,19 @@ static au_nanos request_due(shard *sh, const dev *d) {
     return late < at ? late : at;
 }
 
-/* When d's standby copies are due for a refresh: every REFRESH_INTERVALS intervals. A look at d
- * within half an interval of it refreshes them (with the request it sends, in the usual case);
- * when no look comes by half an interval past it (a lease: requests up to 16 intervals apart),
- * one is made for the refresh alone. */
+/* When d's standby copies are due for a refresh: at the first look at d REFRESH_INTERVALS
+ * intervals after the last (with the request it sends, as a rule), and no later than
+ * REFRESH_MAX_INTERVALS: a look for the refresh alone is made only when requests are further
+ * apart than that (a lease above 5). */
 static au_nanos refresh_due(const dev *d) {
     return d->copied_at + interval_ns(d) * REFRESH_INTERVALS;
 }
 
-/* When to look at d next: its next request or refresh, never later than its down deadline. */
+/* When to look at d next: its next request, a refresh that no request would come in time for,
+ * and never later than its down deadline. */
 static au_nanos next_due(shard *sh, const dev *d) {
     au_nanos at = request_due(sh, d);
-    au_nanos refresh = refresh_due(d) + interval_ns(d) / 2;
+    au_nanos refresh = d->copied_at + interval_ns(d) * REFRESH_MAX_INTERVALS;
     if (refresh < at) at = refresh;
     au_nanos deadline = down_deadline(sh, d);
     if (d->state != STATE_DOWN && deadline < at) at = deadline;
@@ -569,8 +571,8 @@ static void own(shard *sh, dev *d, au_nanos now, uint64_t previous, bool moved) 
     if (moved) emit(sh, AU_DEVICE_MOVED, d, previous);
     if (!moved) d->state = STATE_UNKNOWN;
     send_request(sh, d, now);
+    d->copied_at = now; /* before next_due, which counts the next refresh from it */
     set_due(sh, d, next_due(sh, d));
-    d->copied_at = now;
     send_replicas(sh, d, WHY_REPLICA);
 }
 
@@ -615,7 +617,7 @@ static void poll_one(shard *sh, dev *d, au_nanos now) {
     }
     /* Copies travel at most once: refreshed every REFRESH_INTERVALS, a lost one is replaced
      * (all of k copies lost: 5 %^k at 5 % loss). */
-    if (now + iv / 2 >= refresh_due(d)) {
+    if (now >= refresh_due(d)) {
         d->copied_at = now;
         send_replicas(sh, d, WHY_REPLICA);
         if (d->state != STATE_UNKNOWN) table_check(sh, d);
@@ -739,13 +741,15 @@ static void on_heartbeat(shard *sh, const au_device_heartbeat *h, const au_str *
     sh->st.heartbeats++;
     if (alive > d->last_ok) d->last_ok = alive;
     d->held = 0;
-    /* A beat of the request before last proves the device alive and nothing more: the last
-     * request is still unanswered (the retries go on), and the beat may come from where the
-     * device was, not where it is (the address stays). */
-    if (!liveness_only) {
-        d->retrying = 0;
+    /* A beat of the request before last proves the device alive: the last request is still
+     * unanswered (the retries go on), and the beat may come from where the device was, not
+     * where it is (the address stays, once the last request has been heard of) ... */
+    if (!liveness_only) d->retrying = 0;
+    /* ... unless nothing has come for the last request yet: a device that moved answers from
+     * its new address only once a retry reaches it there, and its beats (never older ones: each
+     * must come after the last heard) are then the newest word of where it is */
+    if (!liveness_only || ((d->pending & 1u) && d->heard < d->last_sent))
         set_addr(d, from->ptr, from->len);
-    }
     if (d->state != STATE_UP) {
         d->state = STATE_UP;
         emit(sh, AU_DEVICE_UP, d, 0);
