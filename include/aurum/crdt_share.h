@@ -83,20 +83,23 @@
  *     lack it.
  *   - relays: an origin that cannot reach a member while both stay members (a link cut in one
  *     direction, or a member reachable only through others, which the cluster keeps as alive)
- *     sees it: the member lacks deltas it was sent, and no ack of its has moved for
- *     `relay_after` (default 32 × (timeout + ack_delay), 5.6 s; loss alone rarely stalls a
- *     member's acks that long). It asks two other members (one of the member's ring managers
- *     first, then others in turn) to pass its deltas on (a relay naming the member and how far
- *     it has acked the origin; relays_sent), again every relay_after / 2 while it lasts, with
- *     the next others in turn. Each passes the origin's deltas on to that member for 2 ×
- *     relay_after after its last word (relays_taken), starting from the first delta of the
- *     origin's it holds beyond that ack, or with its full state if one such delta was already
- *     collected from its buffer. Only the origin can say it (the message must come from its
- *     address). Measured in simulation: a link cut one way between two of 3 or of 6 nodes, 20
- *     updates over 1 s: the cut-off member had all 20 4.9 s after the last; 12 healthy nodes,
- *     352 updates with idle gaps, streams and bursts, at 0 and 5 % loss: no relay.
- *     `forward_all` (OUT_OF_DATE) passes everything on from the start instead, at 2–3× the
- *     bytes.
+ *     sees it: the member lacks deltas it was sent, and no ack of the origin's own sends has
+ *     come from it for `relay_after` (default 32 × (timeout + ack_delay), 5.6 s; loss alone
+ *     rarely stalls acks that long). It asks two other members to pass its deltas on (a relay
+ *     naming the member and how far it has acked the origin; relays_sent): one of the
+ *     member's ring managers and one chosen in turn, kept while they are healthy and refreshed
+ *     every relay_after / 2 while the cut lasts; the second is replaced when the member has
+ *     shown no progress for 8 × relay_after (it may be reachable through some members only).
+ *     Each relayer passes the origin's deltas on to it for 2 × relay_after after the last word
+ *     (relays_taken), from the first delta of the origin's it holds beyond that ack, or with
+ *     its full state if one was already collected from its buffer (the usual case at the first
+ *     word). Only the origin can say it (the message must come from its address). Measured in
+ *     simulation: a link cut one way between two of 3 or 6 nodes, 20 updates over 1 s: the
+ *     cut-off member had all 20 4.9 s after the last; a 2-minute cut with 4 updates a second:
+ *     it lagged by 4 updates at most, 3 full states in all; reachable through one member
+ *     alone: all 40 updates 55 s after the last; 12 healthy nodes, 352 updates with idle gaps,
+ *     streams and bursts, at 0 and 5 % loss: no relay. `forward_all` (OUT_OF_DATE) passes
+ *     everything on from the start instead, at 2–3× the bytes.
  *
  * Pruning (when the type keeps per-replica entries; see "Pruning" in aurum/crdt.h): a member
  * removed with reason LEAVING or REPLACED (its id never mutates again: P1) is pruned on this

@@ -150,6 +150,8 @@ typedef struct sh_peer {
                                  a direct ack that moved (0: none outstanding; relay_round) */
     uint64_t relayers[RELAY_FANOUT]; /* while it is stuck: the members asked to pass our
                                  deltas on to it (kept while they are healthy) */
+    au_nanos relay_since;     /* when relayers[1] was chosen, or last kept for progress ... */
+    uint64_t relay_acked;     /* ... and how far it had acked then */
     sh_kn unreach[UNREACH_MAX]; /* members it says it cannot reach (on_relay): id, and until
                                  when (nanoseconds) we pass its deltas on to them */
     uint64_t popped_src;      /* the highest src_clock of its deltas our buffer collected */
@@ -1442,10 +1444,20 @@ static void relay_round(sh_state *s, au_nanos now) {
             sh_peer *q = c->relayers[j] ? peer_by_id(s, c->relayers[j]) : NULL;
             if (!RELAYER_OK(q)) c->relayers[j] = 0;
         }
+        /* The second one changes when c has shown no progress for 8 × relay_after since it was
+         * chosen (c may be reachable through some members only; but c's word of what it has
+         * of ours comes only when it sends us something, so a working relay can look idle:
+         * slowly, since each new relayer may cost c a full state). */
+        uint64_t dropped = 0;
+        if (c->relayers[1] && now - c->relay_since >= 8 * relay_after(s)) {
+            if (c->acked == c->relay_acked) dropped = c->relayers[1], c->relayers[1] = 0;
+            c->relay_since = now; /* the next window */
+            c->relay_acked = c->acked;
+        }
         for (size_t j = 0; j < RELAY_FANOUT; j++) {
             if (c->relayers[j]) continue;
             sh_peer *pick = NULL;
-            if (s->ring) {
+            if (s->ring && j == 0) { /* the first: one of c's ring managers; the second in turn */
                 const au_cluster_member *mg[MAX_MANAGERS];
                 size_t nm = au_ring_managers(s->ring, c->addr, mg, MAX_MANAGERS);
                 for (size_t m = 0; m < nm && !pick; m++) {
@@ -1455,9 +1467,13 @@ static void relay_round(sh_state *s, au_nanos now) {
             }
             for (size_t i = 0; i < s->npeers && !pick; i++) {
                 sh_peer *q = &s->peers[(turn + i) % s->npeers];
-                if (RELAYER_OK(q) && !CHOSEN(q)) pick = q;
+                if (RELAYER_OK(q) && !CHOSEN(q) && q->id != dropped) pick = q;
             }
             if (pick) c->relayers[j] = pick->id;
+            if (pick && j == 1) {
+                c->relay_since = now;
+                c->relay_acked = c->acked;
+            }
         }
 #undef CHOSEN
 #undef RELAYER_OK

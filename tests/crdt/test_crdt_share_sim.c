@@ -1053,6 +1053,69 @@ static void forward_all_reaches_a_member_its_origin_cannot(void **st) {
     }
 }
 
+/* A long cut: node 0 cannot reach node 1 for 2 virtual minutes and adds an element every 250 ms;
+ * node 1 lags node 0 by no more than about relay_after at any time, and the full states it
+ * gets stay a handful (the relayers are kept, not rotated at each refresh). Then node 1 can be
+ * reached by node 5 alone (the others' datagrams to it blocked): it still gets node 0's adds,
+ * once node 5 is the relayer chosen in turn. */
+static size_t orset_size(sw *w, int i) { return au_share_orset_size((au_share_orset){ w->sh[i] }); }
+static void a_long_cut_and_a_member_reachable_through_one(void **st) {
+    (void)st;
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 41 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    enum { N = 6 };
+    for (int i = 0; i < N; i++) sw_node(&w, i);
+    au_share_config sc = { .name = "cut" };
+    for (int i = 0; i < N; i++) sw_start(&w, i, NULL, &au_orset_type, &sc);
+    sim_until(&w, always_false, NULL, AU_SEC(3)); /* joined */
+    uint64_t states0 = 0;
+    for (int i = 0; i < N; i++) {
+        au_share_stats s;
+        au_share_stats_get(w.sh[i], &s);
+        states0 += s.states_sent;
+    }
+    assert_int_equal(au_faults_block(w.node[0], w.addr[1], true), AU_OK);
+    size_t k = 0, worst = 0;
+    char e[32];
+    for (; k < 480; k++) { /* 2 minutes */
+        snprintf(e, sizeof e, "L%zu", k);
+        assert_int_equal(au_share_orset_add((au_share_orset){ w.sh[0] }, e, strlen(e)), AU_OK);
+        au_sim_run(sim, AU_MSEC(250));
+        size_t lag = k + 1 - orset_size(&w, 1);
+        if (k >= 40 && lag > worst) worst = lag; /* after the first relay_after */
+    }
+    cut_goal one = { &w, 1, k };
+    assert_true(sim_until(&w, cut_has, &one, AU_SEC(15)));
+    uint64_t states = 0;
+    for (int i = 0; i < N; i++) {
+        au_share_stats s;
+        au_share_stats_get(w.sh[i], &s);
+        states += s.states_sent;
+    }
+    fprintf(stderr, "  a 2-minute cut: node 1 lagged by %zu adds at most (4 a second), %llu full states\n",
+            worst, (unsigned long long)(states - states0));
+    assert_true(worst <= 4 * 12);   /* ≈ relay_after (5.6 s) of adds, plus a round */
+    assert_true(states - states0 <= 6); /* the relayers' first takes */
+
+    /* node 1 reachable by node 5 only */
+    for (int i = 2; i < N - 1; i++) assert_int_equal(au_faults_block(w.node[i], w.addr[1], true), AU_OK);
+    for (size_t j = 0; j < 40; j++, k++) {
+        snprintf(e, sizeof e, "R%zu", k);
+        assert_int_equal(au_share_orset_add((au_share_orset){ w.sh[0] }, e, strlen(e)), AU_OK);
+        au_sim_run(sim, AU_MSEC(250));
+    }
+    au_nanos t0 = au_sim_now(sim);
+    one.want = k;
+    bool got = sim_until(&w, cut_has, &one, AU_SEC(300)); /* 54.6 s: the relayer in turn */
+    fprintf(stderr, "  through node 5 alone: node 1 has %zu of %zu, %.1f s after the last add\n",
+            orset_size(&w, 1), k, (double)(au_sim_now(sim) - t0) / 1e9);
+    assert_true(got);
+    sw_stop(&w);
+    au_sim_destroy(sim);
+}
+
 /* Relays are for links that do not work: a healthy cluster sends none. 12 nodes, no loss, the
  * defaults (OUT_OF_DATE, amount 1: a member may wait several rounds for its turn): updates from
  * ever other nodes with idle gaps longer than relay_after, then a stream of one update every
@@ -1344,6 +1407,7 @@ int main(void) {
         cmocka_unit_test(out_of_date_forwards_a_received_delta_in_pushes_groups_only),
         cmocka_unit_test(forward_all_reaches_a_member_its_origin_cannot),
         cmocka_unit_test(a_healthy_cluster_sends_no_relays),
+        cmocka_unit_test(a_long_cut_and_a_member_reachable_through_one),
         cmocka_unit_test(a_joiner_and_a_returning_member_catch_up_from_their_ring_managers),
         cmocka_unit_test(catching_up_under_thirty_percent_loss),
         cmocka_unit_test(hundred_nodes_pncounter_and_ormap_with_loss_and_a_healed_partition),
