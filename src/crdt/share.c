@@ -1406,6 +1406,15 @@ static void relay_to(sh_state *s, sh_peer *q, const sh_peer *c) {
     stat_add(&s->h->relays_sent, 1);
 }
 
+/* Is some member behind on what we sent it (so relay_round must keep looking, even with every
+ * ack in: through relayers, a cut-off member's acks can catch up while our link stays cut)? */
+static bool behind_any(sh_state *s) {
+    if (relay_after(s) == AU_SHARE_RELAY_NEVER) return false;
+    for (size_t i = 0; i < s->npeers; i++)
+        if (s->peers[i].behind_at) return true;
+    return false;
+}
+
 static bool is_relayer(const sh_peer *c, uint64_t id) {
     for (size_t j = 0; j < RELAY_FANOUT; j++)
         if (c->relayers[j] == id) return true;
@@ -1631,7 +1640,7 @@ static void sh_recv(au_ctx *ctx, sh_state *s, sh_msg *m) {
         disperse(s);
         relay_round(s, now_of(s));
         vouch_round(s, now_of(s));
-        if (s->nprunes) arm_tick(s);
+        if (s->nprunes || behind_any(s)) arm_tick(s);
         break;
     default: break;
     }
