@@ -95,9 +95,10 @@
  *     its full state if one was already collected from its buffer (the usual case at the first
  *     word). Only the origin can say it (the message must come from its address). Measured in
  *     simulation: a link cut one way between two of 3 or 6 nodes, 20 updates over 1 s: the
- *     cut-off member had all 20 4.9 s after the last; a 2-minute cut with 4 updates a second:
- *     it lagged by 4 updates at most, 3 full states in all; reachable through one member
- *     alone: all 40 updates 55 s after the last; 12 healthy nodes, 352 updates with idle gaps,
+ *     cut-off member had all 20 4.9 s after the last; a 2-minute cut with 4 updates a second (a
+ *     second writer among them): it lagged by 4 updates at most, 3 full states in all;
+ *     reachable through one member alone: all 40 updates 86 s after the last (the second
+ *     relayer replaced twice); 12 healthy nodes, 352 updates with idle gaps,
  *     streams and bursts, at 0 and 5 % loss: no relay. `forward_all` (OUT_OF_DATE) passes
  *     everything on from the start instead, at 2–3× the bytes.
  *

@@ -148,6 +148,7 @@ typedef struct sh_peer {
     sh_kn told[KN_MAX];       /* the rx of other members we told it (our vias to it) */
     au_nanos behind_at;       /* since when it has lacked deltas of ours we sent it, without
                                  a direct ack that moved (0: none outstanding; relay_round) */
+    uint64_t behind_to;       /* ... our clock at the last send: a direct ack this far ends it */
     uint64_t relayers[RELAY_FANOUT]; /* while it is stuck: the members asked to pass our
                                  deltas on to it (kept while they are healthy) */
     au_nanos relay_since;     /* when relayers[1] was chosen, or last kept for progress ... */
@@ -574,6 +575,7 @@ static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, uint
     }
     size_t len = b->len;
     if (!p->behind_at) p->behind_at = now_of(s); /* it lacks what we send it, until it acks */
+    p->behind_to = s->clock;
     au_bytes data = au_bytes_dup(b->data, len < SH_CHUNK ? len : SH_CHUNK);
     au_bytes_array rest = { 0 };
     if (len > SH_CHUNK) {
@@ -698,7 +700,9 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
     if (!any) {
         /* everything in the range came from p itself or is sent to p by its sender */
         if (base <= p->acked) advance(p, s->clock);
-        if (p->acked >= p->sent_clock) {
+        /* nothing of ours left to send it (it has all we last sent, by its word through others
+         * at least): not behind */
+        if (p->acked >= p->behind_to) {
             p->behind_at = 0;
             memset(p->relayers, 0, sizeof p->relayers);
         }
@@ -1192,7 +1196,7 @@ static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock, boo
         p->heard_at = now_of(s);
     }
     if (direct && p->behind_at) {
-        if (a->clock >= p->sent_clock) { /* all we sent it: not behind */
+        if (a->clock >= p->behind_to) { /* all we sent it: not behind */
             p->behind_at = 0;
             memset(p->relayers, 0, sizeof p->relayers);
         } else if (a->clock > p->acked) {
