@@ -99,7 +99,9 @@
  *     second writer among them): it lagged by 4 updates at most, 3 full states in all;
  *     reachable through one member alone: all 40 updates 86 s after the last (the second
  *     relayer replaced twice); 12 healthy nodes, 352 updates with idle gaps,
- *     streams and bursts, at 0 and 5 % loss: no relay. `forward_all` (OUT_OF_DATE) passes
+ *     streams and bursts, at 0 and 5 % loss: no relay. Cost left: a cut one way loses the
+ *     origin's acks too, so a cut-off member that writes has its own deltas relayed to the
+ *     origin (redundant, now and then a full state). `forward_all` (OUT_OF_DATE) passes
  *     everything on from the start instead, at 2–3× the bytes.
  *
  * Pruning (when the type keeps per-replica entries; see "Pruning" in aurum/crdt.h): a member

@@ -376,6 +376,18 @@ static au_nanos resend_wait(sh_state *s) { return s->cfg.timeout + s->cfg.ack_de
  * re-send is acked with p ≈ 0.49, so 16 or more in a row fail with p ≈ 2·10⁻⁵. */
 static au_nanos relay_after(sh_state *s) { return s->cfg.relay_after; }
 
+static au_nanos mul_sat(au_nanos a, unsigned k) { return a > UINT64_MAX / k ? UINT64_MAX : a * k; }
+static au_nanos add_sat(au_nanos a, au_nanos b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+/* How long we pass an origin's deltas on after its last word: twice our relay_after (the
+ * origin refreshes every relay_after / 2 of its own; the nodes of a cluster share the
+ * setting), or twice the default if we never ask for relays ourselves. */
+static au_nanos relay_hold(sh_state *s) {
+    au_nanos after = relay_after(s) == AU_SHARE_RELAY_NEVER
+                         ? 32 * (s->cfg.timeout + s->cfg.ack_delay) : relay_after(s);
+    return mul_sat(after, 2);
+}
+
 /* Does origin o say it cannot reach member id (and is that still recent)? */
 static bool unreach_has(const sh_peer *o, uint64_t id, au_nanos now) {
     for (size_t i = 0; i < UNREACH_MAX; i++)
@@ -701,8 +713,9 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
         /* everything in the range came from p itself or is sent to p by its sender */
         if (base <= p->acked) advance(p, s->clock);
         /* nothing of ours left to send it (it has all we last sent, by its word through others
-         * at least): not behind */
-        if (p->acked >= p->behind_to) {
+         * at least): not behind — unless relayers are at work for it, whose episode only a
+         * direct ack ends (else each restart would cost it their full states again) */
+        if (p->acked >= p->behind_to && !p->relayers[0] && !p->relayers[1]) {
             p->behind_at = 0;
             memset(p->relayers, 0, sizeof p->relayers);
         }
@@ -1431,12 +1444,11 @@ static void relay_round(sh_state *s, au_nanos now) {
     size_t n = 0;
     uint64_t sig = 0;
     size_t turn = s->relay_turn++;
-    for (size_t i = 0; i < s->npeers && n < RELAY_MAX; i++) { /* more than 8: in turn */
+    for (size_t i = 0; i < s->npeers; i++) { /* more than 8: those served go in turn */
         sh_peer *p = &s->peers[(turn + i) % s->npeers];
-        if (stuck(p, now, relay_after(s))) {
-            cut[n++] = p;
-            sig ^= XXH3_64bits(&p->id, sizeof p->id);
-        }
+        if (!stuck(p, now, relay_after(s))) continue;
+        sig ^= XXH3_64bits(&p->id, sizeof p->id); /* the set, whatever the turn */
+        if (n < RELAY_MAX) cut[n++] = p;
     }
     if (!n) { s->relay_sig = 0; return; }
     if (sig == s->relay_sig && now - s->relay_at < relay_after(s) / 2) return;
@@ -1462,7 +1474,7 @@ static void relay_round(sh_state *s, au_nanos now) {
          * of ours comes only when it sends us something, so a working relay can look idle:
          * slowly, since each new relayer may cost c a full state). */
         uint64_t dropped = 0;
-        if (c->relayers[1] && now - c->relay_since >= 8 * relay_after(s)) {
+        if (c->relayers[1] && now - c->relay_since >= mul_sat(relay_after(s), 8)) {
             if (c->acked == c->relay_acked) dropped = c->relayers[1], c->relayers[1] = 0;
             c->relay_since = now; /* the next window */
             c->relay_acked = c->acked;
@@ -1525,7 +1537,7 @@ static void on_relay(sh_state *s, sh_relay *r) {
     }
     /* from no member we know (yet, or any more), or a source address two members share */
     if (!o || !src) return;
-    au_nanos now = now_of(s), until = now + 2 * relay_after(s);
+    au_nanos now = now_of(s), until = add_sat(now, relay_hold(s));
     for (size_t k = 0; k < r->to.len / 16; k++) {
         uint64_t id = get_le(r->to.ptr + 16 * k), acked = get_le(r->to.ptr + 16 * k + 8);
         sh_peer *q = id == s->me || id == o->id ? NULL : peer_by_id(s, id);
