@@ -104,9 +104,7 @@ typedef struct au_device_server_config {
                                     server's cost per device falls with its sends;
                                     docs/benchmarks.md, "Leases"). Detection is the same: down
                                     after down_after intervals without a heartbeat (for a
-                                    device clock up to 3 % fast; the answer after a lease of k
-                                    must then come within 2 − (k − 1)/32 intervals; docs/
-                                    devices.md §8). Default
+                                    device clock up to 3 % fast; docs/devices.md §8). Default
                                     1, at most AU_DC_MAX_BEATS (16) */
 } au_device_server_config;
 

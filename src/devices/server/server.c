@@ -529,7 +529,9 @@ static au_nanos request_due(shard *sh, const dev *d) {
     au_nanos at;
     if (d->state == STATE_DOWN) at = d->last_sent + iv;
     else if (d->pending & 1u) at = d->last_sent + (d->retrying ? iv / 8 : iv / 4);
-    else at = d->last_sent + iv * sh->ds->cfg.lease;
+    /* a lease's end, less what its last beat was discounted (on_heartbeat: j/32 of an interval
+     * per beat j), so the next answer has down_after - 1 intervals, as without a lease */
+    else at = d->last_sent + iv * sh->ds->cfg.lease - iv / 32 * (sh->ds->cfg.lease - 1);
     au_nanos late = beat_late_at(sh, d);
     return late < at ? late : at;
 }
