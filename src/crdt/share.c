@@ -202,8 +202,8 @@ typedef struct sh_state {
     uint64_t xgen;            /* +1 on every write of X (the digest cache's key) */
     uint64_t dig, dig_gen;    /* X's digest (vouch_digest) as of xgen dig_gen (0: none yet) */
     uint64_t log_drops;       /* drops logged so far (rate limit) */
-    uint64_t relay_sig;       /* the set of members we last said we cannot reach (a sum of
-                                 ids; 0: none) ... */
+    uint64_t relay_sig;       /* the set of members we last said we cannot reach (an XOR of
+                                 their ids' hashes; 0: none) ... */
     au_nanos relay_at;        /* ... and when (relay_round) */
     size_t relay_turn;        /* where relay_round's choice of relayers starts (it rotates) */
 } sh_state;
@@ -375,6 +375,9 @@ static au_nanos resend_wait(sh_state *s) { return s->cfg.timeout + s->cfg.ack_de
  * (the cluster keeps such a member: it probes it through others). At 30 % loss each way a
  * re-send is acked with p ≈ 0.49, so 16 or more in a row fail with p ≈ 2·10⁻⁵. */
 static au_nanos relay_after(sh_state *s) { return s->cfg.relay_after; }
+static au_nanos relay_after_default(const au_share_config *c) {
+    return 32 * (c->timeout + c->ack_delay);
+}
 
 static au_nanos mul_sat(au_nanos a, unsigned k) { return a > UINT64_MAX / k ? UINT64_MAX : a * k; }
 static au_nanos add_sat(au_nanos a, au_nanos b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
@@ -383,8 +386,8 @@ static au_nanos add_sat(au_nanos a, au_nanos b) { return a > UINT64_MAX - b ? UI
  * origin refreshes every relay_after / 2 of its own; the nodes of a cluster share the
  * setting), or twice the default if we never ask for relays ourselves. */
 static au_nanos relay_hold(sh_state *s) {
-    au_nanos after = relay_after(s) == AU_SHARE_RELAY_NEVER
-                         ? 32 * (s->cfg.timeout + s->cfg.ack_delay) : relay_after(s);
+    au_nanos after = relay_after(s) == AU_SHARE_RELAY_NEVER ? relay_after_default(&s->cfg)
+                                                             : relay_after(s);
     return mul_sat(after, 2);
 }
 
@@ -501,9 +504,20 @@ static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
         LOG(AU_LOG_DEBUG, "crdt %s: send failed: %s", s->cfg.name, au_strerror(e));
 }
 
+/* 64-bit member ids and clocks on the wire, little endian (vias, relays). */
+static void put_le(uint8_t *b, uint64_t v) {
+    for (int k = 0; k < 8; k++) b[k] = (uint8_t)(v >> (8 * k));
+}
+static uint64_t get_le(const uint8_t *b) {
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++) v |= (uint64_t)b[k] << (8 * k);
+    return v;
+}
+
 /* Appends q's entry (its id and rx) to a via being built. */
 static void via_put(uint8_t *tmp, size_t *n, sh_peer *p, const sh_peer *q) {
-    for (int k = 0; k < 8; k++) tmp[(*n)++] = (uint8_t)(q->id >> (8 * k));
+    put_le(tmp + *n, q->id);
+    *n += 8;
     uint64_t v = q->rx;
     do {
         tmp[(*n)++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
@@ -553,8 +567,7 @@ bool sh_read_via(const au_bytes *b, sh_kn *out, size_t *n) {
     if (cnt > VIA_MAX_RX) return false;
     for (size_t i = 0; i < cnt; i++) {
         if (end - p < 9) return false;
-        uint64_t id = 0, v = 0;
-        for (int k = 0; k < 8; k++) id |= (uint64_t)p[k] << (8 * k);
+        uint64_t id = get_le(p), v = 0;
         p += 8;
         for (int sh = 0;; sh += 7) {
             if (p == end || sh > 63) return false;
@@ -715,10 +728,7 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
         /* nothing of ours left to send it (it has all we last sent, by its word through others
          * at least): not behind — unless relayers are at work for it, whose episode only a
          * direct ack ends (else each restart would cost it their full states again) */
-        if (p->acked >= p->behind_to && !p->relayers[0] && !p->relayers[1]) {
-            p->behind_at = 0;
-            memset(p->relayers, 0, sizeof p->relayers);
-        }
+        if (p->acked >= p->behind_to && !p->relayers[0] && !p->relayers[1]) p->behind_at = 0;
         s->t->free(acc);
         return;
     }
@@ -1360,12 +1370,15 @@ static void run_prunes(sh_state *s) {
     }
 }
 
-/* Member o, whose deltas we left out of groups because it sends them to everyone itself
- * (relied_on), is gone: a peer that acked past one of them may lack it, if o did not reach it.
- * Only such peers are rewound: not one that vouched for o's deltas as far as every left-out one
- * (kn, from its vias), and not below the first left-out delta while that is still buffered (the
- * re-send then forwards o's deltas, o being no longer a member). If one was collected already,
- * the peer is rewound to 0 (the buffer from 0 if it is still whole, else the full state). */
+/* Sends p again what we sent it from clock `to` on (its ack lowered to there, the acks held
+ * out of order forgotten). */
+static void rewind_to(sh_peer *p, uint64_t to) {
+    p->acked = to;
+    if (p->sent_clock > to) p->sent_clock = to;
+    p->behind_at = 0;
+    memset(p->pend, 0, sizeof p->pend);
+}
+
 /* Lowers p's ack to the first delta of o's we left out of a group (else to 0: the buffer's
  * start or the full state), unless p is known to have o's deltas that far: p may lack what we
  * relied on o to send it. True if it was lowered. */
@@ -1373,14 +1386,17 @@ static bool rewind_peer(sh_state *s, const sh_peer *o, sh_peer *p) {
     uint64_t to = o->relied_lo >= s->gc ? o->relied_lo : 0;
     if (!o->relied || p == o || p->acked <= to) return false;
     if (o->relied_src != UINT64_MAX && kn_get(p->kn, o->id) >= o->relied_src) return false;
-    p->acked = to;
-    if (p->sent_clock > to) p->sent_clock = to;
-    p->sent_at = 0;
-    p->behind_at = 0;
-    memset(p->pend, 0, sizeof p->pend);
+    rewind_to(p, to);
+    p->sent_at = 0; /* at once, even a full state (the member relied on is gone) */
     return true;
 }
 
+/* Member o, whose deltas we left out of groups because it sends them to everyone itself
+ * (relied_on), is gone: a peer that acked past one of them may lack it, if o did not reach it.
+ * Only such peers are rewound: not one that vouched for o's deltas as far as every left-out one
+ * (kn, from its vias), and not below the first left-out delta while that is still buffered (the
+ * re-send then forwards o's deltas, o being no longer a member). If one was collected already,
+ * the peer is rewound to 0 (the buffer from 0 if it is still whole, else the full state). */
 static void rewind_for(sh_state *s, const sh_peer *o) {
     uint64_t to = o->relied_lo >= s->gc ? o->relied_lo : 0;
     size_t n = 0;
@@ -1395,23 +1411,14 @@ static void rewind_for(sh_state *s, const sh_peer *o) {
 
 /* Relying on origins (relied_on) fails where an origin cannot reach a member that stays one (a
  * link cut one way, or a member the cluster keeps because others reach it). The origin sees it:
- * the member lacks deltas it was sent, and no ack of its has moved for relay_after. It then asks
- * RELAY_FANOUT others to pass its deltas on to that member (a relay naming it and how far it
- * has acked), again every relay_after / 2 while it lasts, with the next others in turn (one of
- * the member's ring managers first: its catch-up sources); they pass the origin's deltas on to
- * it for 2 × relay_after after the last word (on_relay). A member that came back only costs
- * redundant deltas. */
+ * the member lacks deltas it was sent, and no direct ack of its has moved for relay_after. It
+ * then asks RELAY_FANOUT others to pass its deltas on to that member (a relay naming it and how
+ * far it has acked): one of the member's ring managers (its catch-up sources) and one in turn,
+ * kept while healthy and told again every relay_after / 2 while it lasts; they pass the
+ * origin's deltas on to it for relay_hold after the last word (on_relay). A member that came
+ * back only costs redundant deltas. */
 static bool stuck(const sh_peer *p, au_nanos now, au_nanos after) {
     return p->behind_at && now - p->behind_at >= after;
-}
-
-static void put_le(uint8_t *b, uint64_t v) {
-    for (int k = 0; k < 8; k++) b[k] = (uint8_t)(v >> (8 * k));
-}
-static uint64_t get_le(const uint8_t *b) {
-    uint64_t v = 0;
-    for (int k = 0; k < 8; k++) v |= (uint64_t)b[k] << (8 * k);
-    return v;
 }
 
 static void relay_to(sh_state *s, sh_peer *q, const sh_peer *c) {
@@ -1546,10 +1553,7 @@ static void on_relay(sh_state *s, sh_relay *r) {
         uint64_t from = relay_from(s, o, q, acked);
         bool rewound = false;
         if (from != UINT64_MAX && q->acked > from) {
-            q->acked = from;
-            if (q->sent_clock > from) q->sent_clock = from;
-            q->behind_at = 0;
-            memset(q->pend, 0, sizeof q->pend);
+            rewind_to(q, from);
             rewound = true;
         }
         LOG(AU_LOG_INFO, "crdt %s: %016llx cannot reach %s: its deltas go there through us%s",
@@ -1717,7 +1721,7 @@ au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *ty
     else if (!st.cfg.ack_delay) st.cfg.ack_delay = st.cfg.timeout / 2 + st.cfg.coalesce;
     if (st.cfg.ack_delay > st.cfg.timeout + st.cfg.coalesce)
         st.cfg.ack_delay = st.cfg.timeout + st.cfg.coalesce;
-    if (!st.cfg.relay_after) st.cfg.relay_after = 32 * (st.cfg.timeout + st.cfg.ack_delay);
+    if (!st.cfg.relay_after) st.cfg.relay_after = relay_after_default(&st.cfg);
     st.cfg.priority = NULL;
     snprintf(st.actor_name, sizeof st.actor_name, "crdt:%s", cfg->name);
     st.type_hash = (uint32_t)XXH3_64bits(type->name, strlen(type->name));

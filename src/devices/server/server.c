@@ -522,6 +522,12 @@ static au_nanos beat_late_at(shard *sh, const dev *d) {
     return d->heard + iv + iv / 4;
 }
 
+/* What beat j's proof of life is discounted by (on_heartbeat), 1/32 of an interval per beat, so
+ * that a device clock up to 3 % fast cannot delay a down; a lease's next request leaves that much
+ * before the lease's end for its last beat (request_due), so its answer keeps down_after - 1
+ * intervals, as without a lease. */
+static au_nanos beat_slack(const dev *d, unsigned j) { return interval_ns(d) / 32 * j; }
+
 /* When d's next request is due: an unanswered one again after a quarter interval, an eighth
  * while retrying; a lease's next request at its end, or when a beat is late. */
 static au_nanos request_due(shard *sh, const dev *d) {
@@ -529,9 +535,7 @@ static au_nanos request_due(shard *sh, const dev *d) {
     au_nanos at;
     if (d->state == STATE_DOWN) at = d->last_sent + iv;
     else if (d->pending & 1u) at = d->last_sent + (d->retrying ? iv / 8 : iv / 4);
-    /* a lease's end, less what its last beat was discounted (on_heartbeat: j/32 of an interval
-     * per beat j), so the next answer has down_after - 1 intervals, as without a lease */
-    else at = d->last_sent + iv * sh->ds->cfg.lease - iv / 32 * (sh->ds->cfg.lease - 1);
+    else at = d->last_sent + iv * sh->ds->cfg.lease - beat_slack(d, sh->ds->cfg.lease - 1);
     au_nanos late = beat_late_at(sh, d);
     return late < at ? late : at;
 }
@@ -714,7 +718,7 @@ static void on_heartbeat(shard *sh, const au_device_heartbeat *h, const au_str *
             sh->st.drops_unsolicited++;
             return;
         }
-        au_nanos after = (interval_ns(d) - interval_ns(d) / 32) * h->beat;
+        au_nanos after = interval_ns(d) * h->beat - beat_slack(d, h->beat);
         sh->st.beats++;
         if (current) {
             d->beat = (uint8_t)h->beat;
