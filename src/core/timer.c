@@ -37,7 +37,6 @@ typedef struct au_timers {
     pthread_mutex_t lock;
     au_heap heap;          /* of tentry *, earliest deadline first */
     au_u64map by_id; /* SEND and CALL timers: receive timeouts are never cancelled by id */
-    uint64_t next_id;
     au_nanos armed; /* deadline the driver was last asked to wake for; 0 = none */
     bool quit;      /* guarded by lock: no new timer */
     _Atomic bool quiesced; /* the node is stopping: due timers are discarded */
@@ -90,12 +89,14 @@ au_nanos au_node_run_timers(au_node *node) {
             free(*top);
             au_heap_pop(&t->heap, NULL);
         }
-        if (top && (*top)->deadline <= now) {
+        /* UINT64_MAX is "never" (a saturated deadline): even a simulated clock that reaches
+         * the end of time does not fire it; it waits to be cancelled or the node to stop. */
+        if (top && (*top)->deadline <= now && (*top)->deadline != UINT64_MAX) {
             au_heap_pop(&t->heap, &due);
             if (by_id(due)) au_u64map_take(&t->by_id, due->id);
         }
         top = au_heap_peek(&t->heap);
-        au_nanos next = top ? (*top)->deadline : 0;
+        au_nanos next = top && (*top)->deadline != UINT64_MAX ? (*top)->deadline : 0;
         t->armed = next;
         pthread_mutex_unlock(&t->lock);
         if (!due) return next;
@@ -110,7 +111,6 @@ au_err au_timers_start(au_node *node) {
     if (!t) return AU_ENOMEM;
     pthread_mutex_init(&t->lock, NULL);
     au_heap_init(&t->heap, sizeof(tentry *), earlier, NULL, NULL);
-    t->next_id = 1;
     node->timers = t;
     return AU_OK;
 }
@@ -137,6 +137,8 @@ void au_timers_quiesce(au_node *node) {
     atomic_store_explicit(&t->quiesced, true, memory_order_release);
 }
 
+static _Atomic uint64_t next_timer_id = 1;
+
 static au_timer add(au_node *node, tentry *e) {
     au_timers *t = node->timers;
     pthread_mutex_lock(&t->lock);
@@ -144,14 +146,16 @@ static au_timer add(au_node *node, tentry *e) {
         pthread_mutex_unlock(&t->lock);
         return 0;
     }
-    e->id = t->next_id++;
+    /* Handles are unique in the process, not per node: one node's handle given to another
+     * node's au_timer_cancel finds nothing there instead of cancelling an unrelated timer. */
+    e->id = atomic_fetch_add_explicit(&next_timer_id, 1, memory_order_relaxed);
     bool mapped = !by_id(e) || au_u64map_put(&t->by_id, e->id, e);
     if (!mapped || !au_heap_push(&t->heap, &e)) {
         if (mapped && by_id(e)) au_u64map_take(&t->by_id, e->id);
         pthread_mutex_unlock(&t->lock);
         return 0;
     }
-    bool wake = t->armed == 0 || e->deadline < t->armed;
+    bool wake = e->deadline != UINT64_MAX && (t->armed == 0 || e->deadline < t->armed);
     if (wake) t->armed = e->deadline;
     au_timer id = e->id; /* once unlocked, the entry may fire and be freed */
     au_nanos deadline = e->deadline;

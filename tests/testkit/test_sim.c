@@ -139,6 +139,55 @@ static void timers_run_on_virtual_time(void **s) {
     au_sim_destroy(sim);
 }
 
+/* A receive timeout of UINT64_MAX means "never" (actor.h): running virtual time to its very end
+ * neither hangs nor fires it, and a send_after of UINT64_MAX stays pending too. */
+typedef struct never_sleeper { int *timeouts; } never_sleeper;
+static void never_pre_start(au_ctx *ctx, never_sleeper *self) { au_set_receive_timeout(ctx, UINT64_MAX); }
+static void never_recv(au_ctx *ctx, never_sleeper *self, counter_msg *m) {}
+static void never_timeout(au_ctx *ctx, never_sleeper *self) { (*self->timeouts)++; }
+AU_ACTOR(never_actor, never_sleeper, counter_msg, .pre_start = never_pre_start, .recv = never_recv,
+         .timeout = never_timeout);
+
+static void a_timeout_of_forever_never_fires_even_at_the_end_of_time(void **s) {
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 1 }, &sim), AU_OK);
+    au_node *node;
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = SIMULATED(sim) }, &node), AU_OK);
+    int timeouts = 0;
+    counter_msg_ref r = au_spawn(node, never_actor, NULL, &(never_sleeper){ .timeouts = &timeouts });
+    assert_false(au_ref_is_null(r.raw));
+    au_timer t = au_send_after(r, UINT64_MAX, (counter_msg){ 0 });
+    assert_true(t != 0);
+    au_sim_run(sim, AU_SEC(1));
+    au_sim_run(sim, UINT64_MAX); /* returns: nothing is due before "never" */
+    assert_int_equal(timeouts, 0);
+    assert_int_equal(au_timer_cancel(node, t), AU_OK); /* still pending, so cancellable */
+    au_node_stop(node);
+    au_sim_destroy(sim);
+}
+
+/* Timer handles are unique across nodes: one node's handle cancels nothing on another. */
+static void a_timer_handle_of_one_node_cancels_nothing_on_another(void **s) {
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 2 }, &sim), AU_OK);
+    au_node *a, *b;
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = SIMULATED(sim) }, &a), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = SIMULATED(sim) }, &b), AU_OK);
+    int ta = 0, tb = 0;
+    counter_msg_ref ra = au_spawn(a, never_actor, NULL, &(never_sleeper){ .timeouts = &ta });
+    counter_msg_ref rb = au_spawn(b, never_actor, NULL, &(never_sleeper){ .timeouts = &tb });
+    au_timer on_a = au_send_after(ra, AU_SEC(1), (counter_msg){ 0 });
+    au_timer on_b = au_send_after(rb, AU_SEC(1), (counter_msg){ 0 });
+    assert_true(on_a && on_b && on_a != on_b);
+    assert_int_equal(au_timer_cancel(b, on_a), AU_ENOTFOUND);
+    assert_int_equal(au_timer_cancel(a, on_b), AU_ENOTFOUND);
+    assert_int_equal(au_timer_cancel(a, on_a), AU_OK);
+    assert_int_equal(au_timer_cancel(b, on_b), AU_OK);
+    au_node_stop(a);
+    au_node_stop(b);
+    au_sim_destroy(sim);
+}
+
 /* ---- a paused node ------------------------------------------------------------------------- */
 
 typedef struct ticker { int *ticks; au_nanos *last; } ticker;
@@ -270,6 +319,8 @@ int main(void) {
         cmocka_unit_test(different_seeds_give_different_runs),
         cmocka_unit_test(without_loss_every_message_arrives),
         cmocka_unit_test(timers_run_on_virtual_time),
+        cmocka_unit_test(a_timeout_of_forever_never_fires_even_at_the_end_of_time),
+        cmocka_unit_test(a_timer_handle_of_one_node_cancels_nothing_on_another),
         cmocka_unit_test(a_paused_node_runs_nothing_then_everything_late_at_once),
         cmocka_unit_test(a_partition_in_the_simulation_blocks_until_healed),
         cmocka_unit_test(a_thousand_simulated_nodes_pass_a_token_around),
