@@ -301,8 +301,8 @@ AU_API const char *au_ctx_name(au_ctx *ctx);
 typedef uint64_t au_timer;
 
 /** Sends msg through ref after `delay` of the node's clock (a deadline past the end of the clock
- *  saturates to UINT64_MAX, which means never, even for a simulated clock run to its end: such a timer waits until cancelled
- *  or the node stops; it never wraps round to fire at once). Returns the timer, or 0 on failure
+ *  saturates to UINT64_MAX, which means never, even for a simulated clock run to its end: such
+ *  a timer waits until cancelled or the node stops; it never wraps round to fire at once). Returns the timer, or 0 on failure
  *  (the message is then freed). The message is moved into the timer. The checks of au_send
  *  apply: a reference reinterpreted as another type gives 0 at once, a forged interface is
  *  dropped and counted when the timer fires. */
