@@ -271,6 +271,13 @@ AU_API const char *au_ctx_name(au_ctx *ctx);
  *  itself (nothing comes: it is the one stopping). Returns AU_OK, AU_EINVAL for a null
  *  reference, AU_ENOMEM.
  *
+ *  A local reference may name an actor of another node of this process (from au_spawn on that
+ *  node): the watch is kept by that node, and `terminated` comes when the actor stops, also when
+ *  its node is stopped first. Once the watcher's node is in au_node_stop nothing more reaches
+ *  it, and its watches left on other nodes are dropped when their actors stop. As for every
+ *  use of a reference (aurum/ref.h), the watched actor's node must not be stopped before
+ *  au_watch or au_unwatch through it returns.
+ *
  *  On a remote reference (another node's actor) the actor's node is asked to watch it (a system
  *  message of the transport, docs/wire-format.md §1.5; one request per watched actor, however
  *  many local actors watch it), and `terminated` comes once, with the watched reference as

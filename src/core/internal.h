@@ -248,6 +248,8 @@ struct au_node {
     struct au_promise *unwaited;     /* au_promise_new's not yet waited on; guarded by lock */
     au_stats_atomic stats;
     char address[80];
+    uint64_t id;                     /* unique in the process, never reused (node.c's live list) */
+    struct au_node *live_next;       /* in node.c's list of live nodes; guarded by its lock */
 };
 
 /* node.c: a node in two steps, for src/node/start.c to put the remote path between them. */
@@ -354,6 +356,11 @@ void au_registry_forget_cell(au_node *node, au_cell *cell);
 /* The longest actor name (one byte on the wire). */
 #define AU_NAME_MAX 255
 
+/* node.c: pushes env to a cell of the node with that id (au_node.id) if that node is still
+ * live (not yet in au_node_stop), under the process's lock of live nodes, so that node cannot be
+ * stopped and freed meanwhile; else frees env. For notices that cross from one node of the
+ * process to another and are kept past the sender's knowledge of the receiver (watches). */
+void au_node_push_if_live(uint64_t node_id, au_cell *cell, au_envelope *env);
 /* node.c: tells the node's peer subscribers (any thread; callbacks run on it). */
 void au_peer_event_emit(au_node *node, const au_peer_event *event);
 

@@ -22,6 +22,49 @@ void au_remote_layer_set(const au_remote_ops *ops) {
                                             memory_order_relaxed);
 }
 
+/* ---- the nodes alive in the process ------------------------------------------------------ *
+ *
+ * A local reference may name an actor of another node of this process (au_spawn there), and a
+ * watch through it is kept by the watched actor's node (watch.c), which may outlive the
+ * watcher's node. Such a watch names the watcher's node by id, not by address (a freed node's
+ * memory may hold a new node), and its notice goes through au_node_push_if_live. A node joins
+ * this list when made and leaves it first thing in au_node_stop, before any of its memory is
+ * freed: a notice pushed under the lock reaches a node that is not freed until it is unlocked,
+ * and none is pushed to it after. Nodes are few and such notices rare: a list and one mutex. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static au_node *live_nodes;   /* guarded by live_lock */
+static uint64_t live_next_id; /* guarded by live_lock */
+
+static void live_join(au_node *node) {
+    pthread_mutex_lock(&live_lock);
+    node->id = ++live_next_id;
+    node->live_next = live_nodes;
+    live_nodes = node;
+    pthread_mutex_unlock(&live_lock);
+}
+
+static void live_leave(au_node *node) {
+    pthread_mutex_lock(&live_lock);
+    for (au_node **p = &live_nodes; *p; p = &(*p)->live_next) {
+        if (*p == node) {
+            *p = node->live_next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&live_lock);
+}
+
+void au_node_push_if_live(uint64_t node_id, au_cell *cell, au_envelope *env) {
+    pthread_mutex_lock(&live_lock);
+    au_node *n = live_nodes;
+    while (n && n->id != node_id) n = n->live_next;
+    /* Under the lock: the push (a mailbox push and a schedule) takes only that node's worker
+     * or driver locks, never this one. */
+    if (n) au_cell_push(cell, env);
+    pthread_mutex_unlock(&live_lock);
+    if (!n) au_envelope_free(env);
+}
+
 static au_err validate(const au_node_config *in, au_node_config *cfg) {
     *cfg = in ? *in : (au_node_config){ 0 };
     if (!cfg->workers) {
@@ -102,6 +145,7 @@ au_err au_node_create(const au_node_config *in, au_node **out) {
         return err;
     }
     node->nworkers = node->cfg.workers;
+    live_join(node);
     pthread_mutex_init(&node->lock, NULL);
     pthread_cond_init(&node->cond, NULL);
     au_pool_acquire();
@@ -121,6 +165,8 @@ au_err au_node_launch(au_node *node) {
 
 void au_node_stop(au_node *node) {
     if (!node) return;
+    /* First: from now on no other node's watch notice reaches this one (see live_join). */
+    live_leave(node);
     if (node->workers || node->stepped) au_actor_stop_all(node);
     /* No thread may send once the transport is gone: timers stop firing, workers (which may be
      * flushing a last turn's remote sends) return, then the driver stops its threads (no more

@@ -9,7 +9,9 @@
  * Each remote watch is told at most once: whichever of these comes first takes it out of the
  * table under the lock, the others find nothing.
  *
- * A node-wide table, guarded by one mutex, maps a watched cell to its incarnation and watchers.
+ * A node-wide table, guarded by one mutex, maps a watched cell of this node to its incarnation
+ * and watchers, which may be actors of other nodes of the process (a local reference from
+ * au_spawn on this node): the table of the watched actor's node, the one its stop reads.
  * Watches are rare next to messages, so one lock is the simple choice. The order that makes it
  * race-free: a stopping actor changes its gen *before* it takes the table (target_stopped), and
  * au_watch checks the gen *under* the table lock, so a watch either lands in the table before the
@@ -20,10 +22,19 @@
 
 #include "util/u64map.h"
 
+/* A watcher of a local actor: an actor of this node or of another node of the process (a
+ * local reference may come from au_spawn on another node). Kept by the watched actor's node,
+ * which is the one that sees it stop; the watcher's node is named by id (au_node_push_if_live),
+ * as it may be stopped and freed first. */
+typedef struct local_watcher {
+    au_ref ref;       /* cell + gen */
+    uint64_t node_id; /* of the watcher's node */
+} local_watcher;
+
 typedef struct watch_entry {
     uint32_t gen;
     size_t n, cap;
-    au_ref *watchers; /* local cell references (cell + gen) */
+    local_watcher *watchers;
 } watch_entry;
 
 /* A local actor watching a remote one. Remote watches are few (one per monitored peer actor),
@@ -65,12 +76,32 @@ void au_watches_destroy(au_node *node) {
     node->watches = NULL;
 }
 
-static void notify(au_ref watcher, au_ref who) {
+static au_envelope *terminated_new(au_ref watcher, au_ref who) {
     au_envelope *env = au_envelope_new(AU_ENV_TERMINATED, sizeof(au_ref));
-    if (!env) return;
+    if (!env) return NULL;
     env->gen = watcher.gen;
     *(au_ref *)env->payload = who;
-    au_cell_push(watcher.target, env);
+    return env;
+}
+
+/* Tells a watcher of this node. */
+static void notify(au_ref watcher, au_ref who) {
+    au_envelope *env = terminated_new(watcher, who);
+    if (env) au_cell_push(watcher.target, env);
+}
+
+/* Tells a watcher of `node` or of another node of the process, if that one still runs. */
+static void notify_local_watcher(const au_node *node, const local_watcher *lw, au_ref who) {
+    if (lw->node_id == node->id) {
+        notify(lw->ref, who);
+        return;
+    }
+    au_envelope *env = terminated_new(lw->ref, who);
+    if (env) au_node_push_if_live(lw->node_id, lw->ref.target, env);
+}
+
+static bool is_watcher(const local_watcher *lw, au_ref self, uint64_t node_id) {
+    return lw->ref.target == self.target && lw->ref.gen == self.gen && lw->node_id == node_id;
 }
 
 /* Local watches of the remote slot of `target` (same slot, same gen). With w->lock. */
@@ -204,9 +235,11 @@ au_err au_watch_(au_ctx *ctx, au_ref target) {
     if (!ctx || !target.target) return AU_EINVAL;
     if (target.flags & AU_REF_F_REMOTE)
         return watch_remote(ctx->node->watches, au_ctx_self_(ctx), target);
-    au_watches *w = ctx->node->watches;
     au_cell *tc = target.target;
+    /* In the target's node (maybe another node of the process): its stop reads that table. */
+    au_watches *w = tc->node->watches;
     au_ref self = au_ctx_self_(ctx);
+    uint64_t self_node = ctx->node->id;
     pthread_mutex_lock(&w->lock);
     if (!au_cell_def_if_alive(tc, target.gen)) {
         pthread_mutex_unlock(&w->lock);
@@ -228,14 +261,14 @@ au_err au_watch_(au_ctx *ctx, au_ref target) {
         e->gen = target.gen;
     }
     for (size_t i = 0; i < e->n; i++) {
-        if (e->watchers[i].target == self.target && e->watchers[i].gen == self.gen) {
+        if (is_watcher(&e->watchers[i], self, self_node)) {
             pthread_mutex_unlock(&w->lock); /* watched already: one watch, one notice */
             return AU_OK;
         }
     }
     if (e->n == e->cap) {
         size_t cap = e->cap ? e->cap * 2 : 4;
-        au_ref *ws = realloc(e->watchers, cap * sizeof *ws);
+        local_watcher *ws = realloc(e->watchers, cap * sizeof *ws);
         if (!ws) {
             pthread_mutex_unlock(&w->lock);
             return AU_ENOMEM;
@@ -243,7 +276,7 @@ au_err au_watch_(au_ctx *ctx, au_ref target) {
         e->watchers = ws;
         e->cap = cap;
     }
-    e->watchers[e->n++] = self;
+    e->watchers[e->n++] = (local_watcher){ self, self_node };
     pthread_mutex_unlock(&w->lock);
     return AU_OK;
 }
@@ -252,14 +285,14 @@ au_err au_unwatch_(au_ctx *ctx, au_ref target) {
     if (!ctx || !target.target) return AU_EINVAL;
     if (target.flags & AU_REF_F_REMOTE)
         return unwatch_remote(ctx->node->watches, au_ctx_self_(ctx), target);
-    au_watches *w = ctx->node->watches;
+    au_watches *w = ((au_cell *)target.target)->node->watches; /* where au_watch put it */
     au_ref self = au_ctx_self_(ctx);
     au_err result = AU_ENOTFOUND;
     pthread_mutex_lock(&w->lock);
     watch_entry *e = au_u64map_get(&w->by_cell, (uint64_t)(uintptr_t)target.target);
     if (e && e->gen == target.gen) {
         for (size_t i = 0; i < e->n; i++) {
-            if (e->watchers[i].target == self.target && e->watchers[i].gen == self.gen) {
+            if (is_watcher(&e->watchers[i], self, ctx->node->id)) {
                 e->watchers[i] = e->watchers[--e->n];
                 result = AU_OK;
                 break;
@@ -293,7 +326,7 @@ void au_watches_target_stopped(au_node *node, au_cell *cell, uint32_t gen) {
     if (e->gen == gen) {
         const au_actor_def *def = atomic_load_explicit(&cell->def, memory_order_relaxed);
         au_ref who = au_cell_ref(cell, gen, def->root, AU_WHOLE);
-        for (size_t i = 0; i < e->n; i++) notify(e->watchers[i], who);
+        for (size_t i = 0; i < e->n; i++) notify_local_watcher(node, &e->watchers[i], who);
     }
     free(e->watchers);
     free(e);
