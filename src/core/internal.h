@@ -352,6 +352,12 @@ size_t au_registry_name_of(au_node *node, au_cell *cell, uint32_t gen, uint64_t 
                            char *buf, size_t size);
 /* Removes whatever name the cell has. */
 void au_registry_forget_cell(au_node *node, au_cell *cell);
+/* Whether a name of name_len bytes, longer than AU_REGISTRY_PREFIX, that begins with these
+ * AU_REGISTRY_PREFIX bytes is registered with that root type: for the receive path, which may
+ * see only the start of a destination's name (a first fragment at a small mtu). */
+#define AU_REGISTRY_PREFIX 31u
+bool au_registry_has_prefix(au_node *node, const char *prefix, size_t name_len,
+                            uint64_t root_id);
 
 /* The longest actor name (one byte on the wire). */
 #define AU_NAME_MAX 255

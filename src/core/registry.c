@@ -3,7 +3,11 @@
  * The same name may be registered with different root types (they are different actors). A
  * reader-writer lock guards the table: lookups (one per remote message) share it; spawn and stop
  * take it exclusively. Spawn inserts while holding it across the actor's publication, so a
- * lookup sees either no entry or a live, started-queued actor — never a half-made one. */
+ * lookup sees either no entry or a live, started-queued actor — never a half-made one.
+ *
+ * Names longer than AU_REGISTRY_PREFIX are also counted by (root type, length, first
+ * AU_REGISTRY_PREFIX bytes): the receive path asks whether a first fragment that carries only
+ * the start of its destination's name may be for an actor here (au_registry_has_prefix). */
 #include "core/internal.h"
 
 #include <stdlib.h>
@@ -26,10 +30,31 @@ typedef struct au_registry {
     entry **buckets;
     size_t nbuckets, count;
     au_u64map by_cell;   /* cell address → its entry (an actor has at most one name) */
+    au_u64map prefixes;  /* prefix_key → how many long names have it (as a uintptr_t) */
     uint64_t next_auto;  /* for generated names */
 } au_registry;
 
 static uint64_t name_hash(const char *name, size_t len) { return XXH3_64bits(name, len); }
+
+/* The key of a long name's prefix, never 0 (an empty slot of the map). Two prefixes sharing a
+ * key only make au_registry_has_prefix say yes for both, which a full lookup settles later. */
+static uint64_t prefix_key(const char *prefix, size_t name_len, uint64_t root_id) {
+    return XXH3_64bits_withSeed(prefix, AU_REGISTRY_PREFIX, root_id ^ name_len) | 1;
+}
+
+/* Counts a long name in (delta 1) or out (delta -1). Out of memory a count may be off by one:
+ * at worst a first fragment is let in for a name that is gone (its full lookup drops it), or
+ * dropped as it would be without this index. */
+static void prefix_count(au_registry *r, const char *name, size_t len, uint64_t root_id,
+                         int delta) {
+    if (len <= AU_REGISTRY_PREFIX) return;
+    uint64_t key = prefix_key(name, len, root_id);
+    uintptr_t n = (uintptr_t)au_u64map_get(&r->prefixes, key);
+    if (delta < 0 && n == 0) return; /* never counted in (out of memory then) */
+    n += (uintptr_t)(intptr_t)delta;
+    if (n) au_u64map_put(&r->prefixes, key, (void *)n);
+    else au_u64map_take(&r->prefixes, key);
+}
 
 au_err au_registry_create(au_node *node) {
     au_registry *r = calloc(1, sizeof *r);
@@ -56,6 +81,7 @@ void au_registry_destroy(au_node *node) {
     }
     free(r->buckets);
     au_u64map_free(&r->by_cell);
+    au_u64map_free(&r->prefixes);
     pthread_rwlock_destroy(&r->lock);
     free(r);
     node->registry = NULL;
@@ -103,6 +129,7 @@ au_err au_registry_insert_locked(au_node *node, const char *name, uint64_t root_
     }
     e->next = r->buckets[h & (r->nbuckets - 1)];
     r->buckets[h & (r->nbuckets - 1)] = e;
+    prefix_count(r, e->name, len, root_id, 1);
     if (++r->count > r->nbuckets) grow(r);
     return AU_OK;
 }
@@ -126,6 +153,7 @@ void au_registry_remove(au_node *node, const char *name, uint64_t root_id, au_ce
             memcmp(e->name, name, len) == 0) {
             *p = e->next;
             au_u64map_take(&r->by_cell, (uint64_t)(uintptr_t)cell);
+            prefix_count(r, e->name, e->name_len, e->root_id, -1);
             free(e);
             r->count--;
             break;
@@ -154,6 +182,16 @@ au_err au_registry_find(au_node *node, const char *name, size_t len, uint64_t ro
     }
     pthread_rwlock_unlock(&r->lock);
     return result;
+}
+
+bool au_registry_has_prefix(au_node *node, const char *prefix, size_t name_len,
+                            uint64_t root_id) {
+    if (name_len <= AU_REGISTRY_PREFIX) return false;
+    au_registry *r = node->registry;
+    pthread_rwlock_rdlock(&r->lock);
+    bool found = au_u64map_get(&r->prefixes, prefix_key(prefix, name_len, root_id)) != NULL;
+    pthread_rwlock_unlock(&r->lock);
+    return found;
 }
 
 size_t au_registry_name_of(au_node *node, au_cell *cell, uint32_t gen, uint64_t root_id,
@@ -202,6 +240,7 @@ void au_registry_forget_cell(au_node *node, au_cell *cell) {
                 break;
             }
         }
+        prefix_count(r, e->name, e->name_len, e->root_id, -1);
         free(e);
     }
     pthread_rwlock_unlock(&r->lock);

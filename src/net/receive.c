@@ -6,7 +6,8 @@
  *
  * State is created only for a datagram that proves something: sealed, that it was authenticated
  * (then its sender is the identity the nonce names, whatever address it came from); plain, that
- * it carries a message for an actor that lives here. Anything else is counted and forgotten.
+ * it carries a message, or the first fragment of one, for an actor that lives here. Anything
+ * else is counted and forgotten.
  *
  * A datagram sealed with the device key id is opened by device_keys.c with its device's key
  * instead, and its messages pass au_net_device_admit before they are routed.
@@ -139,22 +140,49 @@ static au_replay_window *replay_window(au_sender *s, uint64_t incarnation, bool 
     return &s->windows[slot].window;
 }
 
+/* The first fragment of a plain datagram at the smallest mtu carries this many body bytes
+ * (header, checksum and fragment header taken off; a first fragment that shares a datagram
+ * carries 64 or more): a name too long to fit shows at least AU_REGISTRY_PREFIX bytes. */
+_Static_assert(AU_WIRE_MIN_MTU - AU_WIRE_HEADER_SIZE - AU_WIRE_CHECKSUM_SIZE -
+                   AU_WIRE_FRAGMENT_FRAME_HEADER >= AU_WIRE_BODY_HEADER + AU_REGISTRY_PREFIX,
+               "a first fragment shows the registry's prefix of a long name");
+
+static uint64_t get_be64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | p[i];
+    return v;
+}
+
+/* Whether the first fragment of a message (its chunk is a prefix of the body, which starts with
+ * the destination) may be for a live actor. With the whole name in the chunk, its destination
+ * is decoded and looked up. A long name at a small mtu may not fit (a 200-byte name does not
+ * below an mtu of 265): then its length, root type and first AU_REGISTRY_PREFIX bytes must be
+ * those of an actor here, and the whole message is looked up as usual once reassembled. */
+static bool first_fragment_for_live_actor(au_net_t *net, const au_wire_fragment *f) {
+    if (f->chunk_len < AU_WIRE_BODY_HEADER) return false;
+    size_t name_len = f->chunk[1];
+    if (f->chunk_len >= AU_WIRE_BODY_HEADER + name_len) {
+        au_wire_message head;
+        return au_wire_message_decode(&net->limits, f->chunk, f->chunk_len, &head) == AU_WIRE_OK &&
+               au_net_routable(net, &head.dest);
+    }
+    if (f->chunk[0] == AU_WIRE_KIND_SYSTEM || name_len > net->limits.max_name ||
+        f->chunk_len < AU_WIRE_BODY_HEADER + AU_REGISTRY_PREFIX)
+        return false;
+    return au_registry_has_prefix(net->node, (const char *)f->chunk + AU_WIRE_BODY_HEADER,
+                                  name_len, get_be64(f->chunk + 2));
+}
+
 /* Whether a plain datagram carries something for a live actor: a message, or the first fragment
- * of one (its body starts with the destination). */
+ * of one. */
 static bool carries_live_message(au_net_t *net, au_wire_reader reader) {
     au_wire_frame frame;
     while (au_wire_reader_next(&reader, &frame) == 1) {
         if (frame.type == AU_WIRE_FRAME_MESSAGE) {
             if (au_net_routable(net, &frame.as.message.dest)) return true;
-        } else if (frame.as.fragment.offset == 0) {
-            au_wire_message head;
-            const au_wire_fragment *f = &frame.as.fragment;
-            /* The chunk is a prefix of the body: decode its destination from a truncated view. */
-            if (f->chunk_len >= AU_WIRE_BODY_HEADER &&
-                f->chunk_len >= AU_WIRE_BODY_HEADER + (size_t)f->chunk[1] &&
-                au_wire_message_decode(&net->limits, f->chunk, f->chunk_len, &head) == AU_WIRE_OK &&
-                au_net_routable(net, &head.dest))
-                return true;
+        } else if (frame.as.fragment.offset == 0 &&
+                   first_fragment_for_live_actor(net, &frame.as.fragment)) {
+            return true;
         }
     }
     return false;
