@@ -315,7 +315,10 @@ typedef uint64_t au_timer;
  *  dropped and counted when the timer fires. */
 #define au_send_after(ref, delay, ...) AU_WITH_MSG_(au_send_after_, ref, (__VA_ARGS__), (delay))
 /** Cancels a pending timer and frees its message: AU_OK, or AU_ENOTFOUND if it already fired or
- *  was cancelled (or is no timer of this node); AU_EINVAL for a NULL node or timer 0. */
+ *  was cancelled (or is no timer of this node); AU_EINVAL for a NULL node or timer 0. Only the
+ *  timers of au_send_after and au_node_call_at have handles: the runtime's own (receive
+ *  timeouts, the transport's retransmission and expiry timers) cannot be cancelled, so a value
+ *  that names none of those is AU_ENOTFOUND. */
 AU_API au_err au_timer_cancel(au_node *node, au_timer timer);
 
 /* ---- ask ---------------------------------------------------------------------------------- */

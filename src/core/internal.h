@@ -321,11 +321,17 @@ au_ref au_cell_ref(au_cell *cell, uint32_t gen, au_type *iface, uint16_t variant
 au_err au_timers_start(au_node *node);
 void au_timers_quiesce(au_node *node);   /* from now on due timers are dropped, not fired */
 void au_timers_stop(au_node *node);      /* frees the timers still pending */
-typedef enum au_timer_kind { AU_TIMER_SEND, AU_TIMER_RECEIVE_TIMEOUT, AU_TIMER_CALL } au_timer_kind;
+/* AU_TIMER_CALL: au_node_call_at's (a handle au_timer_cancel knows); AU_TIMER_INTERNAL_CALL:
+ * the runtime's own layers' (no handle: nothing cancels it, so a layer that keeps an "armed"
+ * flag can rely on the call coming, or discard at node stop). */
+typedef enum au_timer_kind {
+    AU_TIMER_SEND, AU_TIMER_RECEIVE_TIMEOUT, AU_TIMER_CALL, AU_TIMER_INTERNAL_CALL
+} au_timer_kind;
 /* Calls call(node, arg) on the loop thread at `deadline`; if the node stops first, discard(arg).
- * Returns 0 on failure (then the caller still owns arg). */
-au_timer au_timers_add_call(au_node *node, au_nanos deadline, void (*call)(au_node *, void *),
-                            void (*discard)(void *), void *arg);
+ * For the runtime's layers (net/): it cannot be cancelled. False on failure (the node is
+ * stopping, or out of memory; then the caller still owns arg). */
+bool au_timers_add_call(au_node *node, au_nanos deadline, void (*call)(au_node *, void *),
+                        void (*discard)(void *), void *arg);
 au_timer au_timers_add_send(au_node *node, au_nanos deadline, au_ref ref, au_type *type,
                             const void *msg);
 au_timer au_timers_add_receive_timeout(au_node *node, au_nanos deadline, au_cell *cell,

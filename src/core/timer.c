@@ -36,7 +36,7 @@ typedef struct tentry {
 typedef struct au_timers {
     pthread_mutex_t lock;
     au_heap heap;          /* of tentry *, earliest deadline first */
-    au_u64map by_id; /* SEND and CALL timers: receive timeouts are never cancelled by id */
+    au_u64map by_id; /* SEND and CALL timers, the ones with a handle (by_id) */
     au_nanos armed; /* deadline the driver was last asked to wake for; 0 = none */
     bool quit;      /* guarded by lock: no new timer */
     _Atomic bool quiesced; /* the node is stopping: due timers are discarded */
@@ -49,7 +49,9 @@ static bool earlier(const void *a, const void *b, void *ctx) {
 /* Frees a timer that will never fire, with what it owns. */
 static void entry_discard(tentry *e) {
     if (e->kind == AU_TIMER_SEND && !e->cancelled && e->type) au_value_free(e->type, e->msg);
-    if (e->kind == AU_TIMER_CALL && !e->cancelled && e->discard) e->discard(e->arg);
+    if ((e->kind == AU_TIMER_CALL || e->kind == AU_TIMER_INTERNAL_CALL) && !e->cancelled &&
+        e->discard)
+        e->discard(e->arg);
     free(e);
 }
 
@@ -63,7 +65,7 @@ static void fire(au_node *node, tentry *e) {
     if (e->kind == AU_TIMER_SEND) {
         au_stat_add(&node->stats.timers_fired, 1);
         au_ref_send_(e->ref, e->msg);
-    } else if (e->kind == AU_TIMER_CALL) {
+    } else if (e->kind == AU_TIMER_CALL || e->kind == AU_TIMER_INTERNAL_CALL) {
         e->call(node, e->arg);
     } else {
         au_envelope *env = au_envelope_new(AU_ENV_TIMEOUT, sizeof(uint64_t));
@@ -76,7 +78,10 @@ static void fire(au_node *node, tentry *e) {
     free(e);
 }
 
-static bool by_id(const tentry *e) { return e->kind != AU_TIMER_RECEIVE_TIMEOUT; }
+/* Whether the timer has a handle au_timer_cancel may be given: the ones a caller asked for
+ * (au_send_after, au_node_call_at). Receive timeouts and the runtime's own calls have none:
+ * handles are a counter, easy to guess, and a layer whose timer vanished would never know. */
+static bool by_id(const tentry *e) { return e->kind == AU_TIMER_SEND || e->kind == AU_TIMER_CALL; }
 
 au_nanos au_node_run_timers(au_node *node) {
     au_timers *t = node->timers;
@@ -201,14 +206,19 @@ au_timer au_timers_add_receive_timeout(au_node *node, au_nanos deadline, au_cell
     return submit(node, e);
 }
 
-au_timer au_timers_add_call(au_node *node, au_nanos deadline, void (*call)(au_node *, void *),
-                            void (*discard)(void *), void *arg) {
-    tentry *e = entry_new(AU_TIMER_CALL, deadline, 0);
+static au_timer add_call(au_node *node, au_timer_kind kind, au_nanos deadline,
+                         void (*call)(au_node *, void *), void (*discard)(void *), void *arg) {
+    tentry *e = entry_new(kind, deadline, 0);
     if (!e) return 0;
     e->call = call;
     e->discard = discard;
     e->arg = arg;
     return submit(node, e);
+}
+
+bool au_timers_add_call(au_node *node, au_nanos deadline, void (*call)(au_node *, void *),
+                        void (*discard)(void *), void *arg) {
+    return add_call(node, AU_TIMER_INTERNAL_CALL, deadline, call, discard, arg) != 0;
 }
 
 au_err au_timer_cancel(au_node *node, au_timer timer) {
@@ -237,5 +247,5 @@ au_err au_timer_cancel(au_node *node, au_timer timer) {
 au_timer au_node_call_at(au_node *node, au_nanos deadline, void (*fn)(au_node *, void *),
                          void (*discard)(void *), void *arg) {
     if (!node || !fn) return 0;
-    return au_timers_add_call(node, deadline, fn, discard, arg);
+    return add_call(node, AU_TIMER_CALL, deadline, fn, discard, arg);
 }

@@ -81,8 +81,8 @@ static void on_expire(au_node *node, void *arg) {
 static void arm_expire(au_net_t *net) {
     pthread_mutex_lock(&net->senders_lock);
     if (!net->expire_armed)
-        net->expire_armed = au_node_call_at(net->node, au_node_now(net->node) + EXPIRE_PERIOD,
-                                            on_expire, NULL, net) != 0;
+        net->expire_armed = au_timers_add_call(net->node, au_node_now(net->node) + EXPIRE_PERIOD,
+                                               on_expire, NULL, net);
     pthread_mutex_unlock(&net->senders_lock);
 }
 

@@ -128,8 +128,8 @@ static void delay_msg(au_net_t *net, au_peer *peer, const au_outmsg *m, au_nanos
     /* relaxed suffices: m's own pin keeps the slot in place while this one is added. */
     if (copy->to) atomic_fetch_add_explicit(&copy->to->pins, 1, memory_order_relaxed);
     *d = (delayed_msg){ net, peer, copy };
-    if (!au_node_call_at(net->node, au_deadline_after(au_node_now(net->node), delay),
-                         send_delayed_msg, discard_delayed_msg, d))
+    if (!au_timers_add_call(net->node, au_deadline_after(au_node_now(net->node), delay),
+                            send_delayed_msg, discard_delayed_msg, d))
         discard_delayed_msg(d);
 }
 

@@ -310,8 +310,8 @@ static void arm(au_net_t *net) {
     au_net_watches *w = net->watch;
     pthread_mutex_lock(&net->watch_lock);
     if (!w->armed && (w->pending_out || w->notifying))
-        w->armed = au_node_call_at(net->node, au_node_now(net->node) + WATCH_TICK, on_tick,
-                                   on_tick_discard, net) != 0;
+        w->armed = au_timers_add_call(net->node, au_node_now(net->node) + WATCH_TICK, on_tick,
+                                      on_tick_discard, net);
     pthread_mutex_unlock(&net->watch_lock);
 }
 
