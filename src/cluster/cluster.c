@@ -63,6 +63,12 @@
 #define ANSWER_RATE 128
 #define ANSWER_BURST 512
 #define WITHHELD_LOG_EVERY AU_SEC(10)
+/* How far past the incarnation this node holds for a member a claim about it may be (unless
+ * the member says it itself): only the member raises its incarnation, one step per refutation,
+ * so a greater jump is a forgery, and one that wraps the 32 bits would leave the member unable
+ * to refute (see apply()). A node that lags more than this learns the member's incarnation from
+ * the member itself (its own messages, probe answers). */
+#define INC_WINDOW 64
 
 /* ---- the handle ------------------------------------------------------------------------------ */
 
@@ -154,6 +160,8 @@ typedef struct cl_state {
     au_nanos answer_at;          /* when answer_tokens was last refilled */
     uint64_t withheld_unlogged;  /* answer datagrams withheld since the last WARN about it */
     au_nanos withheld_logged_at;
+    bool from_verified;          /* the message being handled comes from the address its `from`
+                                    names (heard_from): what it says of its sender is believed */
 } cl_state;
 
 static au_nanos now_of(cl_state *s) { return au_node_now(s->node); }
@@ -373,18 +381,32 @@ static void member_added(cl_state *s, cl_member *m) {
     if (s->t.nlive + 1 > s->baseline) s->baseline = s->t.nlive + 1;
 }
 
-/* This node is suspected or declared dead (at an incarnation not below its own): refute. */
-static void refute(cl_state *s, uint32_t inc, const au_str *from) {
-    cl_table_set(&s->t, s->me, s->me->id, inc + 1, CL_ALIVE, s->me->vnodes);
+/* This node is suspected or declared dead (at an incarnation not below its own, and below
+ * UINT32_MAX: apply() believes no accusation at UINT32_MAX, so the refutation never wraps):
+ * refute. A death (or a leave this node did not make) means the others removed it: once the
+ * refutation is out it is back, and subscribers get JOINED again (aurum/cluster.h). */
+static void refute(cl_state *s, uint32_t inc, uint8_t state, const au_str *from) {
+    cl_table_set(&s->t, s->me, s->me->id, inc < UINT32_MAX ? inc + 1 : inc, CL_ALIVE, s->me->vnodes);
     queue(s, s->me);
     stat_add(&s->c->refutations, 1);
     health_up(s);
+    if (!cl_is_live(state)) {
+        self_event(s, AU_CLUSTER_JOINED);
+        LOG(AU_LOG_INFO, "%s: removed by the others, refuted: rejoined", s->addr);
+    }
     if (from && from->ptr) { /* the node that told us hears the answer at once */
         cl_update u = cl_member_update(s->me);
         send_addr(s, from->ptr, from->len,
                   (cl_wire){ .tag = cl_wire_gossip,
                              .gossip = { au_str_view(s->addr), s->c->id, { &u, 1, 0 } } });
     }
+}
+
+/* Whether the message being handled is m's own: its sender is m's address, and heard_from
+ * found that address to be where the datagram came from (or the node holds a cluster key). */
+static bool said_by_itself(cl_state *s, const au_str *from, const cl_member *m) {
+    return s->from_verified && from && from->ptr && from->len == m->addr_len &&
+           memcmp(from->ptr, m->addr, from->len) == 0;
 }
 
 /* Applies one update; returns true if the table changed. from: who sent it (may be NULL). */
@@ -395,8 +417,18 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
     }
     if (u->addr.len == s->addr_len && memcmp(u->addr.ptr, s->addr, s->addr_len) == 0) {
         if (u->id == s->c->id) {
-            if (u->state != CL_ALIVE && u->inc >= s->me->inc && s->phase != LEFT) {
-                refute(s, u->inc, from);
+            if (s->phase == LEFT) return false;
+            if (u->state != CL_ALIVE && u->inc == UINT32_MAX) { /* believed nowhere (below) */
+                stat_add(&s->c->drops_invalid, 1);
+                return false;
+            }
+            if (u->state != CL_ALIVE && u->inc >= s->me->inc) {
+                refute(s, u->inc, u->state, from);
+                return true;
+            }
+            if (u->inc > s->me->inc) { /* a forged ALIVE ahead of us: catch up, so we still win */
+                cl_table_set(&s->t, s->me, s->me->id, u->inc, CL_ALIVE, s->me->vnodes);
+                queue(s, s->me);
                 return true;
             }
         } else if (u->id > s->c->id) {
@@ -417,6 +449,16 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
         }
         member_added(s, m);
         return true;
+    }
+    bool itself = said_by_itself(s, from, m);
+    if (u->id == m->id && !itself &&
+        ((u->state != CL_ALIVE && u->inc == UINT32_MAX) || (u->inc > m->inc && u->inc - m->inc > INC_WINDOW))) {
+        /* an accusation the member could not refute (its incarnation cannot go past UINT32_MAX),
+         * or a jump no run of refutations makes: forged, not believed. (A member that really
+         * reached UINT32_MAX, after 2^32 refutations or 2^32 / INC_WINDOW forged accusations,
+         * is then accused only by each of its managers for itself.) */
+        stat_add(&s->c->drops_invalid, 1);
+        return false;
     }
     bool heard_lately = m->heard_at && (m->state == CL_SUSPECT ? m->heard_at > m->suspect_since
                                                                 : now_of(s) - m->heard_at < s->cfg.suspicion_max);
@@ -1247,7 +1289,9 @@ static void leave(cl_state *s) {
         s->phase = LEFT;
         return;
     }
-    cl_table_set(&s->t, s->me, s->me->id, s->me->inc + 1, CL_LEFT, s->me->vnodes);
+    /* at UINT32_MAX the leave stays there: LEFT outranks ALIVE at one incarnation */
+    uint32_t inc = s->me->inc < UINT32_MAX ? s->me->inc + 1 : s->me->inc;
+    cl_table_set(&s->t, s->me, s->me->id, inc, CL_LEFT, s->me->vnodes);
     cl_update u = cl_member_update(s->me);
     /* told directly, not gossiped: managers, charges, then random members, 2·fanout + 2R */
     for (size_t i = 0; i < s->nmanagers; i++) {
@@ -1295,8 +1339,10 @@ static bool numeric_addr(const au_str *a) {
  * anyone can write, so an IP literal counts only from that datagram source address (a spoofed `from`
  * naming a victim does not make the victim a reconnect target; a host name is taken on its
  * word, and spoofing the source itself is still possible where the network allows it:
- * docs/security.md). */
-static void heard_from(au_ctx *ctx, cl_state *s, const cl_wire *w) {
+ * docs/security.md). Returns whether the sender is verified so (what the message says of its
+ * sender itself — a newer run, a leave at UINT32_MAX — is believed only then: apply()). Joins
+ * and refusals are verified too, but a joiner is not marked heard from until it is a member. */
+static bool heard_from(au_ctx *ctx, cl_state *s, const cl_wire *w) {
     const au_str *from = NULL;
     switch (w->tag) {
     case cl_wire_hb: from = &w->hb.from; break;
@@ -1305,16 +1351,19 @@ static void heard_from(au_ctx *ctx, cl_state *s, const cl_wire *w) {
     case cl_wire_probe_req: from = &w->probe_req.from; break;
     case cl_wire_ack: from = &w->ack.from; break;
     case cl_wire_sync: from = &w->sync.from; break;
-    default: return;
+    case cl_wire_join: from = &w->join.from; break;
+    case cl_wire_refuse: from = &w->refuse.from; break;
+    default: return false;
     }
-    if (!from->ptr) return;
+    if (!from->ptr) return false;
     if (!s->sealed && numeric_addr(from)) {
         char o[MAX_ADDR + 2];
         size_t n = au_ctx_origin(ctx, o, sizeof o);
-        if (n != from->len || memcmp(o, from->ptr, n) != 0) return;
+        if (n != from->len || memcmp(o, from->ptr, n) != 0) return false;
     }
     cl_member *m = cl_table_get(&s->t, from->ptr, from->len);
-    if (m) m->heard_at = s->heard_at;
+    if (m && w->tag != cl_wire_join && w->tag != cl_wire_refuse) m->heard_at = s->heard_at;
+    return true;
 }
 
 static void cl_pre_start(au_ctx *ctx, cl_state *s) {
@@ -1339,7 +1388,7 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
         cl_wire *w = &msg->wire;
         stat_add(&s->c->messages_received, 1);
         s->heard_at = now_of(s); /* a cluster message can only come from another node */
-        heard_from(ctx, s, w);
+        s->from_verified = heard_from(ctx, s, w);
         switch (w->tag) {
         case cl_wire_join: on_join(s, &w->join); break;
         case cl_wire_refuse: on_refuse(s, &w->refuse); break;
@@ -1351,6 +1400,7 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
         case cl_wire_sync: on_sync(s, &w->sync); break;
         default: stat_add(&s->c->drops_invalid, 1);
         }
+        s->from_verified = false;
         break;
     }
     case cl_msg_tick: tick(ctx, s); break;

@@ -1,0 +1,100 @@
+/* test_cluster_forged.c — the cluster against forged cluster messages (no cluster key: anyone can
+ * send them), in deterministic simulation: a node outside the cluster writes what it likes
+ * (accusations at the last incarnation, a newer run of a live member, refusals, phantom members)
+ * and no live member is removed or locked out. Also: the JOINED a refuted removal owes its
+ * subscribers, repeated start/leave on one node, a death watch placed after a removal.
+ * Relies on cluster_sim_world.h (a cluster_world.h world on the simulator). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include "cluster/cluster_sim_world.h"
+#include "cluster/protocol.h"
+
+/* n clustered nodes seeding each other, formed, plus node n: a node with no cluster, the forger. */
+static void formed(world *w, int n, uint64_t seed, const au_cluster_config *base) {
+    static const char *seeds[WORLD_MAX];
+    new_world(w, n + 1, seed);
+    for (int i = 0; i < n; i++) seeds[i] = w->s[i].addr;
+    for (int i = 0; i < n; i++) {
+        au_cluster_config c = base ? *base : quick(NULL, 0);
+        c.seeds = seeds;
+        c.nseeds = (size_t)n;
+        c.ping_timeout = AU_MSEC(50);
+        c.no_leave_on_stop = true;
+        assert_int_equal(world_start_cluster(w, i, &c), AU_OK);
+    }
+    converge(w, AU_SEC(10));
+}
+
+/* The forger (node `from`) gossips updates to node `to`, naming itself as the sender. */
+static void forge(world *w, int from, int to, cl_update *ups, uint32_t n) {
+    cl_wire_ref r = au_forge(cl_msg, cl_wire, w->s[from].node, "cluster", w->s[to].addr);
+    assert_int_equal(au_send(r, (cl_wire){ .tag = cl_wire_gossip,
+                                           .gossip = { au_str_view(w->s[from].addr), 77, { ups, n, 0 } } }),
+                     AU_OK);
+}
+
+static cl_update about(world *w, int i, uint64_t id, uint32_t inc, uint8_t state) {
+    return (cl_update){ au_str_view(w->s[i].addr), id, inc, state, 1, 0 };
+}
+
+static uint64_t drops_invalid(world *w, int i) {
+    au_cluster_stats st;
+    au_cluster_stats_get(w->s[i].cluster, &st);
+    return st.drops_invalid;
+}
+
+/* An accusation at incarnation UINT32_MAX could never be refuted (the refutation's inc + 1
+ * wrapped to 0 and lost): one forged SUSPECT, DEAD or LEFT removed a live member for the
+ * tombstone's lifetime. It is not believed (dropped and counted), nor is a jump of incarnations
+ * no run of refutations makes; the member stays everywhere. */
+static void an_accusation_at_the_last_incarnation_removes_no_live_member(void **st) {
+    static world w;
+    formed(&w, 3, 301, NULL);
+    uint64_t id2 = au_cluster_id(w.s[2].cluster);
+    cl_update ups[] = { about(&w, 2, id2, UINT32_MAX, CL_SUSPECT), about(&w, 2, id2, UINT32_MAX, CL_DEAD),
+                        about(&w, 2, id2, UINT32_MAX, CL_LEFT), about(&w, 2, id2, 100000, CL_SUSPECT) };
+    for (int to = 0; to < 3; to++) forge(&w, 3, to, ups, 4);
+    au_sim_run(w.sim, AU_SEC(10));
+    for (int i = 0; i < 3; i++) assert_true(drops_invalid(&w, i) >= 3);
+    assert_int_equal(WORLD_SUM(&w, removed), 0);
+    assert_true(world_converged(&w));
+    /* an accusation it can refute is refuted as ever */
+    cl_update now[] = { about(&w, 2, id2, 0, CL_SUSPECT) };
+    forge(&w, 3, 0, now, 1);
+    au_sim_run(w.sim, AU_SEC(5));
+    au_cluster_stats s2;
+    au_cluster_stats_get(w.s[2].cluster, &s2);
+    assert_true(s2.refutations >= 1);
+    assert_int_equal(WORLD_SUM(&w, removed), 0);
+    assert_true(world_converged(&w));
+    end_world(&w);
+}
+
+/* A node the others declared dead refutes and is a member again: its subscribers get JOINED
+ * again (aurum/cluster.h: "whenever this node rejoins (after being removed) an update ends with
+ * JOINED again"); the refutation had said nothing. */
+static void a_node_declared_dead_that_refutes_tells_its_subscribers_joined(void **st) {
+    static world w;
+    formed(&w, 3, 302, NULL);
+    assert_int_equal(atomic_load(&w.s[2].joined) + atomic_load(&w.s[2].alone), 1);
+    uint64_t id2 = au_cluster_id(w.s[2].cluster);
+    cl_update dead[] = { about(&w, 2, id2, 0, CL_DEAD) };
+    forge(&w, 3, 2, dead, 1);
+    au_sim_run(w.sim, AU_SEC(2));
+    assert_int_equal(atomic_load(&w.s[2].joined) + atomic_load(&w.s[2].alone), 2);
+    assert_true(world_converged(&w));
+    end_world(&w);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(an_accusation_at_the_last_incarnation_removes_no_live_member),
+        cmocka_unit_test(a_node_declared_dead_that_refutes_tells_its_subscribers_joined),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
