@@ -121,6 +121,7 @@ typedef struct cl_state {
     au_node *node;
     au_cluster_config cfg;
     char **seeds;
+    struct sockaddr_storage *seed_addrs; /* seeds[i] resolved: whom a refusal may come from */
     size_t nseeds;
     char addr[MAX_ADDR + 1];
     size_t addr_len;
@@ -777,8 +778,28 @@ static void on_join(cl_state *s, const cl_hello *h) {
     stream_full(s, &h->from, CL_SYNC_JOIN);
 }
 
-static void on_refuse(cl_state *s, const cl_hello *h) {
-    if (s->phase != JOINING || !addr_ok(&h->from)) return;
+/* Whether the message being handled came from one of the seeds (its datagram's source address,
+ * compared resolved: a seed may be spelled as a host name). */
+static bool from_a_seed(au_ctx *ctx, cl_state *s) {
+    char o[MAX_ADDR + 2];
+    size_t n = au_ctx_origin(ctx, o, sizeof o);
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (n == 0 || n >= sizeof o || au_address_resolve(o, &ss, &len) != AU_OK) return false;
+    for (size_t i = 0; i < s->nseeds; i++)
+        if (au_address_equal((struct sockaddr *)&ss, (struct sockaddr *)&s->seed_addrs[i])) return true;
+    return false;
+}
+
+/* A refusal ends the join for good, so it is believed only from a node that was asked (a seed:
+ * joins go to the seeds only) and only when its hash does differ from ours; anything else is a
+ * forgery (or a stale answer) and is dropped and counted. */
+static void on_refuse(au_ctx *ctx, cl_state *s, const cl_hello *h) {
+    if (s->phase != JOINING) return;
+    if (!addr_ok(&h->from) || h->compat == s->compat || !from_a_seed(ctx, s)) {
+        stat_add(&s->c->drops_invalid, 1);
+        return;
+    }
     LOG(AU_LOG_WARN, "%s: join refused by %s: incompatible message types (theirs %016llx, ours %016llx)",
         s->addr, h->from.ptr, (unsigned long long)h->compat, (unsigned long long)s->compat);
     stat_add(&s->c->drops_incompatible, 1);
@@ -1391,7 +1412,7 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
         s->from_verified = heard_from(ctx, s, w);
         switch (w->tag) {
         case cl_wire_join: on_join(s, &w->join); break;
-        case cl_wire_refuse: on_refuse(s, &w->refuse); break;
+        case cl_wire_refuse: on_refuse(ctx, s, &w->refuse); break;
         case cl_wire_hb: on_beat(s, &w->hb, true); break;
         case cl_wire_gossip: on_beat(s, &w->gossip, false); break;
         case cl_wire_probe:
@@ -1449,6 +1470,7 @@ static void cl_post_stop(au_ctx *ctx, cl_state *s) {
     cl_table_free(&s->t);
     for (size_t i = 0; i < s->nseeds; i++) free(s->seeds[i]);
     free(s->seeds);
+    free(s->seed_addrs);
     free((char *)s->cfg.name);
 }
 
@@ -1552,7 +1574,7 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
         if (!(st.seeds[st.nseeds] = strdup(c.seeds[i]))) goto nomem;
         kept[st.nseeds++] = ss;
     }
-    free(kept);
+    st.seed_addrs = kept; /* the state's from here on */
     kept = NULL;
     au_type *own[] = { &au_type_cl_msg };
     st.compat = au_cluster_compat(c.compat, own, 1);
@@ -1567,6 +1589,7 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
         au_err e = au_last_error();
         for (size_t j = 0; j < st.nseeds; j++) free(st.seeds[j]);
         free(st.seeds);
+        free(st.seed_addrs);
         free((char *)st.cfg.name);
         free(h);
         return e ? e : AU_EFULL;
@@ -1579,6 +1602,7 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
         au_err e = au_last_error();
         for (size_t j = 0; j < st.nseeds; j++) free(st.seeds[j]);
         free(st.seeds);
+        free(st.seed_addrs);
         free((char *)st.cfg.name);
         if (au_layer_detach(layer) == AU_OK) free(h);
         return e ? e : AU_EEXIST;

@@ -91,10 +91,51 @@ static void a_node_declared_dead_that_refutes_tells_its_subscribers_joined(void 
     end_world(&w);
 }
 
+/* A refusal ends a join for good (INCOMPATIBLE), so a forged one — naming the seed, from another
+ * address, or with our own hash — made a joiner give up forever. It is believed only from a seed
+ * and with a hash that differs; a real one still is. */
+static void a_forged_refusal_does_not_end_a_join(void **st) {
+    static world w;
+    new_world(&w, 4, 303); /* 0: the seed, 1: the joiner, 2: the forger, 3: incompatible */
+    const char *s0[] = { w.s[0].addr };
+    au_cluster_config q = quick(s0, 1);
+    q.num_pings = 40;
+    assert_int_equal(world_start_cluster(&w, 1, &q), AU_OK);
+    au_sim_run(w.sim, AU_MSEC(20));
+    au_cluster *joiner = w.s[1].cluster;
+    cl_wire_ref to = au_forge(cl_msg, cl_wire, w.s[2].node, "cluster", w.s[1].addr);
+    /* naming the seed, another hash: the datagram is not the seed's */
+    au_send(to, (cl_wire){ .tag = cl_wire_refuse,
+                           .refuse = { au_str_view(w.s[0].addr), 5, 0, 1, 0x1234 } });
+    /* naming itself (not a seed) */
+    au_send(to, (cl_wire){ .tag = cl_wire_refuse,
+                           .refuse = { au_str_view(w.s[2].addr), 5, 0, 1, 0x1234 } });
+    au_sim_run(w.sim, AU_MSEC(200));
+    au_cluster_stats cs;
+    au_cluster_stats_get(joiner, &cs);
+    assert_int_equal(cs.drops_invalid, 2);
+    assert_int_equal(atomic_load(&w.s[1].incompatible), 0);
+    /* the seed comes up: the joiner joins */
+    assert_int_equal(world_start_cluster(&w, 0, NULL), AU_OK);
+    converge(&w, AU_SEC(5));
+    assert_int_equal(atomic_load(&w.s[1].joined), 1);
+    assert_int_equal(atomic_load(&w.s[1].incompatible), 0);
+    /* a real refusal, from a seed with another hash, is believed */
+    au_cluster_config other = quick(s0, 1);
+    other.compat = 99;
+    assert_int_equal(world_start_cluster(&w, 3, &other), AU_OK);
+    w.s[3].live = false; /* not a member anywhere */
+    au_sim_run(w.sim, AU_SEC(2));
+    assert_int_equal(atomic_load(&w.s[3].incompatible), 1);
+    assert_true(world_converged(&w));
+    end_world(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_accusation_at_the_last_incarnation_removes_no_live_member),
         cmocka_unit_test(a_node_declared_dead_that_refutes_tells_its_subscribers_joined),
+        cmocka_unit_test(a_forged_refusal_does_not_end_a_join),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
