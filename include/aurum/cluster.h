@@ -31,7 +31,11 @@
  * Security: cluster messages are ordinary remote messages; with a cluster key configured on the
  * node (au_node_config.secret / keys) only key holders can send them, so only they can change the
  * membership. Malformed cluster messages are dropped and counted (au_cluster_stats), as the
- * transport drops and counts undecodable datagrams.
+ * transport drops and counts undecodable datagrams. Without a key, what a message says about a
+ * member is weighed by who says it: a newer run of a member's address is believed only from
+ * that address itself (a message from it, or its answer to a probe for that run), a refusal
+ * only from a seed, and no accusation that its member could not refute (at incarnation
+ * UINT32_MAX, or beyond 64 incarnations ahead of the one held) is believed at all.
  *
  * Remote death watch: au_watch on a remote actor is answered by that actor's node (the
  * transport's watch protocol, aurum/actor.h): `terminated` comes when the actor stops while its
@@ -176,8 +180,11 @@ typedef struct au_cluster_stats {
     uint64_t tombstones;       /**< removed members remembered now */
     uint64_t messages_sent;    /**< cluster messages sent */
     uint64_t messages_received;/**< cluster messages received and accepted */
-    uint64_t drops_invalid;    /**< malformed cluster messages dropped (bad address, state,
-                                    sizes, a claimed newer run of this node) */
+    uint64_t drops_invalid;    /**< malformed or forged cluster updates dropped (bad address,
+                                    state, sizes, a claimed newer run of this node, an
+                                    accusation at incarnation UINT32_MAX or more than 64 past
+                                    the one held, a refusal not from a seed or with our own
+                                    hash) */
     uint64_t drops_incompatible;/**< joins and syncs refused for another compatibility hash */
     uint64_t suspicions;       /**< suspicions this node raised */
     uint64_t refutations;      /**< suspicions of this node it refuted */

@@ -410,6 +410,21 @@ static bool said_by_itself(cl_state *s, const au_str *from, const cl_member *m) 
            memcmp(from->ptr, m->addr, from->len) == 0;
 }
 
+static cl_probe probe_msg(cl_state *s, const au_str *target, uint64_t target_id, const au_str *origin,
+                          uint32_t seq, cl_update *buf);
+
+/* Asks the run `id` claimed for m's address whether it exists: a probe with seq 0, which that
+ * run alone answers, with its own record (at most once per req_timeout for one member: a forged
+ * claim costs the victim one probe, no bigger than the claim). */
+static void confirm_run(cl_state *s, cl_member *m, uint64_t id) {
+    au_nanos now = now_of(s);
+    if (m->confirm_at && now - m->confirm_at < s->cfg.req_timeout) return;
+    m->confirm_at = now;
+    cl_update buf[CL_MAX_UPDATES];
+    au_str target = cl_member_addr(m);
+    send_to(s, m, (cl_wire){ .tag = cl_wire_probe, .probe = probe_msg(s, &target, id, NULL, 0, buf) });
+}
+
 /* Applies one update; returns true if the table changed. from: who sent it (may be NULL). */
 static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
     if (!update_ok(u)) {
@@ -459,6 +474,15 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
          * reached UINT32_MAX, after 2^32 refutations or 2^32 / INC_WINDOW forged accusations,
          * is then accused only by each of its managers for itself.) */
         stat_add(&s->c->drops_invalid, 1);
+        return false;
+    }
+    if (u->id > m->id && !s->sealed && !itself) {
+        /* a newer run at that address, heard from someone else: without a cluster key that is
+         * only a claim, and believing it would replace the member (REPLACED), whose real, smaller
+         * id would then always lose — one forged update with id UINT64_MAX locked a live member
+         * out. So the claimed run is asked (a probe with its id; only that run answers, with its
+         * own record first) and believed when it answers, or whenever it speaks for itself. */
+        confirm_run(s, m, u->id);
         return false;
     }
     bool heard_lately = m->heard_at && (m->state == CL_SUSPECT ? m->heard_at > m->suspect_since
@@ -771,7 +795,7 @@ static void on_join(cl_state *s, const cl_hello *h) {
     }
     if (s->phase == JOINING && !is_seed(s, &h->from)) return; /* as the seed: only a seed of ours */
     cl_update u = { h->from, h->id, h->inc, CL_ALIVE, h->vnodes, 0 };
-    apply(s, &u, NULL);
+    apply(s, &u, &h->from); /* a restarted joiner's newer run is believed if it is its own word */
     /* mutual seeds: a joiner that is asked to admit another joiner forms a cluster with it
      * (the merge above, while still joining, produced no ADDED: the update says JOINED) */
     if (s->phase == JOINING) become_member(s, AU_CLUSTER_JOINED);
@@ -862,13 +886,23 @@ static void on_probe(cl_state *s, const cl_probe *p, int kind) {
         return;
     }
     apply_all(s, &p->updates, &p->from);
-    cl_update buf[CL_MAX_UPDATES];
+    cl_update buf[CL_MAX_UPDATES + 1]; /* + 1: an ack's own record before its piggyback */
     bool for_me = p->target.len == s->addr_len && memcmp(p->target.ptr, s->addr, s->addr_len) == 0;
     bool origin_me = p->origin.len == s->addr_len && memcmp(p->origin.ptr, s->addr, s->addr_len) == 0;
     if (kind == cl_wire_probe) {
         if (!for_me || p->target_id != s->c->id || s->phase != IN) return; /* stale run: silence */
+        /* a confirmation (seq 0: confirm_run) gets our own record first, what confirms this
+         * run to an asker that heard of it only from others; then the usual piggyback */
+        bool confirming = p->seq == 0;
         cl_wire w = { .tag = cl_wire_ack,
-                      .ack = probe_msg(s, &p->target, p->target_id, &p->origin, p->seq, buf) };
+                      .ack = probe_msg(s, &p->target, p->target_id, &p->origin, p->seq,
+                                       confirming ? buf + 1 : buf) };
+        if (confirming) {
+            if (w.ack.updates.len == CL_MAX_UPDATES) w.ack.updates.len--;
+            buf[0] = cl_member_update(s->me);
+            w.ack.updates.ptr = buf;
+            w.ack.updates.len++;
+        }
         send_addr(s, p->from.ptr, p->from.len, w);
     } else if (kind == cl_wire_probe_req) {
         if (for_me) return;
@@ -1125,7 +1159,7 @@ static void check_charges(cl_state *s, au_nanos now) {
         }
         c->tries--;
         c->next = now + scaled(s, s->cfg.req_timeout);
-        uint32_t seq = ++s->seq;
+        uint32_t seq = ++s->seq ? s->seq : ++s->seq; /* 0 is confirm_run's */
         cl_update buf[CL_MAX_UPDATES];
         au_str target = cl_member_addr(m);
         send_to(s, m, (cl_wire){ .tag = cl_wire_probe, .probe = probe_msg(s, &target, m->id, NULL, seq, buf) });

@@ -131,11 +131,46 @@ static void a_forged_refusal_does_not_end_a_join(void **st) {
     end_world(&w);
 }
 
+/* A forged update naming a live member's address with a newer run id (UINT64_MAX) replaced the
+ * member (REPLACED) everywhere it was heard, and the member's real, smaller id then always
+ * lost: locked out. A newer run heard of from others is only believed once it answers a probe
+ * for its id (or speaks for itself), so nothing changes; a real restart is still taken at once. */
+static void a_forged_newer_run_replaces_no_live_member(void **st) {
+    static world w;
+    formed(&w, 3, 304, NULL);
+    cl_update claim[] = { about(&w, 2, UINT64_MAX, 0, CL_ALIVE), about(&w, 1, UINT64_MAX - 1, 5, CL_DEAD) };
+    for (int k = 0; k < 3; k++) {
+        forge(&w, 3, 0, claim, 2);
+        forge(&w, 3, 1, claim, 1);
+        au_sim_run(w.sim, AU_SEC(1));
+    }
+    au_sim_run(w.sim, AU_SEC(5));
+    assert_int_equal(WORLD_SUM(&w, removed), 0);
+    assert_true(world_converged(&w));
+    /* the member is still watched with its real id: a crash of it is detected */
+    world_kill(&w, 2);
+    converge(&w, AU_SEC(10));
+    assert_int_equal(atomic_load(&w.s[0].removed_failed), 1);
+    assert_int_equal(atomic_load(&w.s[1].removed_failed), 1);
+    /* and a real newer run at that address (a restart) joins and is taken everywhere */
+    char addr[64];
+    snprintf(addr, sizeof addr, "%s", w.s[2].addr);
+    assert_int_equal(world_start_node_at(&w, 2, SIMULATED(w.sim), NULL, addr), AU_OK);
+    assert_string_equal(w.s[2].addr, addr);
+    const char *s0[] = { w.s[0].addr };
+    au_cluster_config q = quick(s0, 1);
+    assert_int_equal(world_start_cluster(&w, 2, &q), AU_OK);
+    converge(&w, AU_SEC(10));
+    assert_int_equal(WORLD_SUM(&w, removed), 2);
+    end_world(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_accusation_at_the_last_incarnation_removes_no_live_member),
         cmocka_unit_test(a_node_declared_dead_that_refutes_tells_its_subscribers_joined),
         cmocka_unit_test(a_forged_refusal_does_not_end_a_join),
+        cmocka_unit_test(a_forged_newer_run_replaces_no_live_member),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
