@@ -38,6 +38,7 @@
 
 #include <math.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -77,14 +78,110 @@
     X(drops_incompatible) X(suspicions) X(refutations) X(removals) X(health) X(pauses)          \
     X(updates_deferred) X(events_dropped) X(answers_withheld)
 
+typedef struct cl_layer cl_layer;
+
 struct au_cluster {
     au_node *node;
     cl_msg_lref actor;
     uint64_t id;
+    cl_layer *home;           /* the node layer its actor runs in */
+    au_cluster *next_handle;  /* the other handles of that layer (all freed with it) */
 #define STAT_FIELD(n) _Atomic uint64_t n;
     CLUSTER_STATS(STAT_FIELD)
 #undef STAT_FIELD
 };
+
+/* ---- the node layers ------------------------------------------------------------------------
+ * A node has AU_LAYERS_MAX layer slots, and a layer can only be taken back before any actor ran
+ * in it; a cluster left and started again on one node (au_cluster_leave, au_cluster_start) took
+ * a new slot each time, and the ninth start failed with AU_EFULL. So a start reuses a cluster
+ * layer of the node whose cluster actors have all stopped (which also keeps the cluster's place
+ * in the stop order, below the layers attached on top of it). The handles stay valid until the
+ * node stops (aurum/cluster.h): each layer keeps every handle started in it and frees them with
+ * itself. One process-wide list under one mutex: starts and stops are rare. */
+
+struct cl_layer {
+    cl_layer *next;
+    au_node *node;
+    au_layer *layer;
+    au_cluster *handles;
+    unsigned running;  /* cluster actors started in it and not yet stopped */
+};
+
+static pthread_mutex_t layers_lock = PTHREAD_MUTEX_INITIALIZER;
+static cl_layer *layers; /* under layers_lock */
+
+static void cl_layer_free(void *arg) {
+    cl_layer *l = arg;
+    pthread_mutex_lock(&layers_lock);
+    for (cl_layer **p = &layers; *p; p = &(*p)->next)
+        if (*p == l) { *p = l->next; break; }
+    pthread_mutex_unlock(&layers_lock);
+    for (au_cluster *h = l->handles, *n; h; h = n) {
+        n = h->next_handle;
+        free(h);
+    }
+    free(l);
+}
+
+/* A layer for a new cluster actor on node, with a place for it reserved (running counts it):
+ * an idle one of the node's, or a new one. NULL with *err set when neither can be had. */
+static cl_layer *layer_take(au_node *node, au_err *err) {
+    pthread_mutex_lock(&layers_lock);
+    cl_layer *l = layers;
+    while (l && !(l->node == node && l->running == 0)) l = l->next;
+    if (l) {
+        l->running++;
+        pthread_mutex_unlock(&layers_lock);
+        return l;
+    }
+    pthread_mutex_unlock(&layers_lock);
+    if (!(l = calloc(1, sizeof *l))) { *err = AU_ENOMEM; return NULL; }
+    l->node = node;
+    l->running = 1;
+    l->layer = au_layer_attach(node, &(au_layer_def){ .name = "cluster", .free = cl_layer_free, .arg = l });
+    if (!l->layer) {
+        au_err e = au_last_error();
+        *err = e ? e : AU_EFULL;
+        free(l);
+        return NULL;
+    }
+    pthread_mutex_lock(&layers_lock);
+    l->next = layers;
+    layers = l;
+    pthread_mutex_unlock(&layers_lock);
+    return l;
+}
+
+/* The cluster actor of h started (it is then kept with the layer), or did not (h is freed, and
+ * a layer that never ran an actor is taken back). */
+static void layer_started(cl_layer *l, au_cluster *h, bool started) {
+    pthread_mutex_lock(&layers_lock);
+    if (started) {
+        h->home = l;
+        h->next_handle = l->handles;
+        l->handles = h;
+        pthread_mutex_unlock(&layers_lock);
+        return;
+    }
+    l->running--;
+    bool unused = l->running == 0 && !l->handles;
+    pthread_mutex_unlock(&layers_lock);
+    free(h);
+    if (unused && au_layer_detach(l->layer) == AU_OK) {
+        pthread_mutex_lock(&layers_lock);
+        for (cl_layer **p = &layers; *p; p = &(*p)->next)
+            if (*p == l) { *p = l->next; break; }
+        pthread_mutex_unlock(&layers_lock);
+        free(l);
+    } /* else it stays (another layer came since), idle, freed at au_node_stop */
+}
+
+static void layer_stopped(cl_layer *l) {
+    pthread_mutex_lock(&layers_lock);
+    l->running--;
+    pthread_mutex_unlock(&layers_lock);
+}
 
 /* ---- the actor's state ---------------------------------------------------------------------- */
 
@@ -1506,6 +1603,7 @@ static void cl_post_stop(au_ctx *ctx, cl_state *s) {
     free(s->seeds);
     free(s->seed_addrs);
     free((char *)s->cfg.name);
+    layer_stopped(s->c->home); /* its layer may take the next start on this node */
 }
 
 AU_ACTOR(cluster_actor, cl_state, cl_msg, .pre_start = cl_pre_start, .recv = cl_recv,
@@ -1549,8 +1647,6 @@ static void defaults(au_cluster_config *c) {
     DEF(max_health, 8);
 #undef DEF
 }
-
-static void cluster_free(void *arg) { free(arg); }
 
 /* A seed's port (0 names no node: refused). */
 static unsigned port_of(const struct sockaddr_storage *ss) {
@@ -1618,29 +1714,30 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
     h->id = au_node_incarnation(node);
     if (!h->id) h->id = st.rng | 1;
     st.c = h;
-    au_layer *layer = au_layer_attach(node, &(au_layer_def){ .name = "cluster", .free = cluster_free, .arg = h });
-    if (!layer) {
-        au_err e = au_last_error();
+    au_err lerr = AU_OK;
+    cl_layer *home = layer_take(node, &lerr);
+    if (!home) {
         for (size_t j = 0; j < st.nseeds; j++) free(st.seeds[j]);
         free(st.seeds);
         free(st.seed_addrs);
         free((char *)st.cfg.name);
         free(h);
-        return e ? e : AU_EFULL;
+        return lerr;
     }
-    h->actor = au_spawn_with(node, cluster_actor, au_opts(.name = st.cfg.name, .layer = layer), &st);
+    h->home = home; /* before the spawn: the actor's post_stop may run at once */
+    h->actor = au_spawn_with(node, cluster_actor, au_opts(.name = st.cfg.name, .layer = home->layer), &st);
     if (au_ref_is_null(h->actor.raw)) {
-        /* the state copy was never started; the layer is taken back (so that failed starts do
-         * not use up the node's slots) and h freed here, or, if another layer came since, h is
-         * freed with the layer */
+        /* the state copy was never started (so that failed starts do not use up the node's
+         * slots, a layer that never ran an actor is taken back: layer_started) */
         au_err e = au_last_error();
         for (size_t j = 0; j < st.nseeds; j++) free(st.seeds[j]);
         free(st.seeds);
         free(st.seed_addrs);
         free((char *)st.cfg.name);
-        if (au_layer_detach(layer) == AU_OK) free(h);
+        layer_started(home, h, false);
         return e ? e : AU_EEXIST;
     }
+    layer_started(home, h, true);
     *out = h;
     return AU_OK;
 nomem:

@@ -165,12 +165,44 @@ static void a_forged_newer_run_replaces_no_live_member(void **st) {
     end_world(&w);
 }
 
+static bool stopped_counted(void *arg) { return atomic_load((_Atomic int *)arg) > 0; }
+
+/* Each au_cluster_start took one of the node's AU_LAYERS_MAX layer slots and a leave gave none
+ * back: the ninth start after eight leaves failed with AU_EFULL. A left cluster's layer takes
+ * the next start; every start works, and each time the node is a member (alone, then joined). */
+static void a_cluster_left_and_started_again_twenty_times_starts_every_time(void **st) {
+    static world w;
+    new_world(&w, 2, 305);
+    assert_int_equal(world_start_cluster(&w, 1, NULL), AU_OK);
+    au_sim_run(w.sim, AU_MSEC(10));
+    const char *s1[] = { w.s[1].addr };
+    for (int k = 0; k < 20; k++) {
+        au_cluster_config q = quick(s1, 1);
+        assert_int_equal(world_start_cluster(&w, 0, &q), AU_OK);
+        atomic_store(&w.s[0].joined, 0);
+        assert_int_equal(au_sim_run_until(w.sim, stopped_counted, &w.s[0].joined, AU_SEC(5)), AU_OK);
+        au_cluster_stats cs;
+        au_cluster_stats_get(w.s[0].cluster, &cs);
+        assert_int_equal(cs.members, 2);
+        assert_int_equal(au_cluster_leave(w.s[0].cluster), AU_OK);
+        atomic_store(&w.s[0].left, 0);
+        au_sim_run(w.sim, AU_MSEC(50));
+        assert_int_equal(atomic_load(&w.s[0].left), 1);
+    }
+    /* the handles of the clusters left stay readable until the node stops */
+    au_cluster_stats cs;
+    au_cluster_stats_get(w.s[0].cluster, &cs);
+    assert_int_equal(cs.members, 0);
+    end_world(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_accusation_at_the_last_incarnation_removes_no_live_member),
         cmocka_unit_test(a_node_declared_dead_that_refutes_tells_its_subscribers_joined),
         cmocka_unit_test(a_forged_refusal_does_not_end_a_join),
         cmocka_unit_test(a_forged_newer_run_replaces_no_live_member),
+        cmocka_unit_test(a_cluster_left_and_started_again_twenty_times_starts_every_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
