@@ -42,7 +42,9 @@
  * node stays a member. The cluster adds the node level: when a member is removed (failed, left,
  * or replaced by a new run on its address) it calls au_peer_gone for its address, so every
  * au_watch on references to actors there delivers `terminated` too — once per watch, whichever
- * comes first.
+ * comes first — and again every second while the removed member stays silent (until its
+ * tombstone is collected), so a watch placed after the removal also gets `terminated`, within
+ * a second.
  *
  * Threads: the au_cluster_* calls may be made from any thread; ring functions read an immutable
  * snapshot and are safe from any thread. */

@@ -1321,9 +1321,20 @@ static void gossip_round(cl_state *s) {
     }
 }
 
+/* Every second: tombstones past tombstone_ttl are forgotten, and the others are declared gone
+ * again (au_peer_gone) while nothing was heard from their address since their removal: the
+ * declaration at the removal ends the watches there were then, and a watch placed later
+ * (au_watch on a reference to an actor there) would otherwise wait for an answer for ever. A
+ * new run at that address that speaks to this node stops it (its watches of ours are dropped
+ * with every declaration). */
 static void collect_tombstones(cl_state *s, au_nanos now) {
     if (s->t.ntombstones == 0) return;
     au_u64map *map = &s->t.by_key;
+    for (size_t i = 0; i < map->cap; i++) {
+        cl_member *m = map->keys[i] ? map->values[i] : NULL;
+        if (m && !cl_is_live(m->state) && m != s->me && m->heard_at <= m->removed_at)
+            au_peer_gone(s->node, m->addr);
+    }
     for (size_t i = 0; i < map->cap;) {
         cl_member *m = map->keys[i] ? map->values[i] : NULL;
         if (m && !cl_is_live(m->state) && m != s->me && now - m->removed_at > s->cfg.tombstone_ttl) {

@@ -196,6 +196,38 @@ static void a_cluster_left_and_started_again_twenty_times_starts_every_time(void
     end_world(&w);
 }
 
+/* A death watch placed after the cluster removed the watched actor's node: au_peer_gone ran
+ * once, at the removal, and the watch's request was retransmitted for ever, `terminated` never
+ * came. The cluster declares its removed members gone again while they stay silent, so the
+ * late watch ends too. */
+AU_ROOT(ping_msg, (ping, int64_t, AU_REMOTE));
+typedef struct target { int unused; } target;
+static void target_recv(au_ctx *ctx, target *self, ping_msg *m) {}
+AU_ACTOR(target_actor, target, ping_msg, .recv = target_recv);
+typedef struct watching { ping_msg_ref who; _Atomic int *terminated; } watching;
+static void watching_pre_start(au_ctx *ctx, watching *self) { au_watch(ctx, self->who); }
+static void watching_recv(au_ctx *ctx, watching *self, ping_msg *m) {}
+static void watching_terminated(au_ctx *ctx, watching *self, au_ref who) { atomic_fetch_add(self->terminated, 1); }
+AU_ACTOR(watching_actor, watching, ping_msg, .pre_start = watching_pre_start, .recv = watching_recv,
+         .terminated = watching_terminated);
+
+static void a_watch_placed_after_the_removal_of_its_node_is_terminated(void **st) {
+    static world w;
+    formed(&w, 4, 306, NULL);
+    au_spawn(w.s[3].node, target_actor, "target", NULL);
+    au_sim_run(w.sim, AU_MSEC(100));
+    world_kill(&w, 3);
+    assert_int_equal(au_sim_run_until(w.sim, stopped_counted, &w.s[0].removed, AU_SEC(10)), AU_OK);
+    au_sim_run(w.sim, AU_SEC(1));
+    static _Atomic int terminated;
+    ping_msg_ref r = au_forge(ping_msg, ping_msg, w.s[0].node, "target", w.s[3].addr);
+    au_spawn(w.s[0].node, watching_actor, NULL, &(watching){ r, &terminated });
+    assert_int_equal(au_sim_run_until(w.sim, stopped_counted, &terminated, AU_SEC(3)), AU_OK);
+    au_sim_run(w.sim, AU_SEC(3));
+    assert_int_equal(atomic_load(&terminated), 1); /* once */
+    end_world(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_accusation_at_the_last_incarnation_removes_no_live_member),
@@ -203,6 +235,7 @@ int main(void) {
         cmocka_unit_test(a_forged_refusal_does_not_end_a_join),
         cmocka_unit_test(a_forged_newer_run_replaces_no_live_member),
         cmocka_unit_test(a_cluster_left_and_started_again_twenty_times_starts_every_time),
+        cmocka_unit_test(a_watch_placed_after_the_removal_of_its_node_is_terminated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
