@@ -241,6 +241,13 @@ AU_API void au_cluster_stats_get(const au_cluster *c, au_cluster_stats *out);
 /** Most ring positions a member may have (au_cluster_config.vnodes, au_ring_build). */
 #define AU_RING_MAX_VNODES 4096
 
+/** Most ring positions in all (the sum over members of max(1, vnodes)) of a ring received in a
+ *  message (au_cluster_ring decoded): a larger one is undecodable, and the transport drops and
+ *  counts the message (drops_decode), so a small message cannot make the receiver build a huge
+ *  ring. 131072: 1,310 members of 100 vnodes. Rings built locally (au_ring_build) have no such
+ *  bound. */
+#define AU_RING_MAX_DECODED_POSITIONS 131072
+
 /** Builds a ring of n members (copied; duplicates by address keep the first; a NULL address is
  *  ""), each at max(1, vnodes) positions hashed with XXH3 from (address, id, vnode);
  *  replication_factor 0 means 2, and any larger than the member count costs as much as the
@@ -261,8 +268,8 @@ AU_API unsigned au_ring_replication_factor(const au_ring *ring);
 /** The owner of a key (any bytes), or NULL for an empty ring (or a NULL key with len > 0). The
  *  functions below write nothing and return 0 for a NULL out. */
 AU_API const au_cluster_member *au_ring_owner(const au_ring *ring, const void *key, size_t len);
-/** The replica set of a key: the owner, then the next distinct members clockwise; up to max.
- *  Returns how many were written. */
+/** The replica set of a key: the owner, then the next distinct members clockwise; up to max,
+ *  and never more than 64 (a larger max gets 64). Returns how many were written. */
 AU_API size_t au_ring_replicas(const au_ring *ring, const void *key, size_t len,
                                const au_cluster_member **out, size_t max);
 /** A member's managers: the next R distinct members clockwise from its first position (the
