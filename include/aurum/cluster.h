@@ -63,7 +63,9 @@ extern "C" {
 /* ---- configuration -------------------------------------------------------------------------- */
 
 /** Cluster settings. Zero means the default for every field; every node of a cluster should use
- *  the same name, replication_factor and compat. Durations are nanoseconds (AU_MSEC(..)). */
+ *  the same name, replication_factor and compat. Durations are nanoseconds (AU_MSEC(..)), any
+ *  size: the arithmetic on them saturates, so a duration near UINT64_MAX (also once multiplied
+ *  by 1 + health) means never, not a wrapped short time. */
 typedef struct au_cluster_config {
     const char *name;              /**< registered name of the cluster actor on every node;
                                         default "cluster"; 1 to 255 bytes */

@@ -268,7 +268,12 @@ static void stat_add(_Atomic uint64_t *x, uint64_t n) { au_stat_add(x, n); }
 static void stat_set(_Atomic uint64_t *x, uint64_t v) {
     atomic_store_explicit(x, v, memory_order_relaxed); /* relaxed: a gauge, read as a number */
 }
-static au_nanos scaled(cl_state *s, au_nanos d) { return d * (1 + s->health); }
+/* Durations are taken as configured, however large (UINT64_MAX: never), so time arithmetic
+ * saturates: d·(1 + health) wrapped (a suspicion timeout of 2^62 at health 3 was 0, an instant
+ * removal) and so did a deadline past the end of time. */
+static au_nanos sat_add(au_nanos a, au_nanos b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+static au_nanos sat_mul(au_nanos d, uint64_t k) { return k && d > UINT64_MAX / k ? UINT64_MAX : d * k; }
+static au_nanos scaled(cl_state *s, au_nanos d) { return sat_mul(d, 1 + (uint64_t)s->health); }
 
 static void health_up(cl_state *s) {
     if (s->health < s->cfg.max_health) s->health++;
@@ -750,7 +755,7 @@ static void flush(cl_state *s) {
         }
         s->nsubs = k;
     }
-    if (s->nbehind) s->next_retry = now_of(s) + s->cfg.hb_interval;
+    if (s->nbehind) s->next_retry = sat_add(now_of(s), s->cfg.hb_interval);
     clear_events(s);
 }
 
@@ -766,10 +771,10 @@ static void become_member(cl_state *s, int kind) {
     s->ring_dirty = true;
     s->baseline = s->t.nlive + 1;
     au_nanos now = now_of(s);
-    s->next_gossip = now + s->cfg.gossip_interval;
-    s->next_sync = now + s->cfg.sync_interval;
+    s->next_gossip = sat_add(now, s->cfg.gossip_interval);
+    s->next_sync = sat_add(now, s->cfg.sync_interval);
     s->sync_pos = (unsigned)(rnd(s) % (1u << CL_LEVELS)); /* nodes walk out of step */
-    s->next_reconnect = now + s->cfg.reconnect_interval;
+    s->next_reconnect = sat_add(now, s->cfg.reconnect_interval);
     s->next_gc = now + AU_SEC(1);
     s->heard_at = now;
     queue(s, s->me);
@@ -1233,7 +1238,7 @@ static void check_charges(cl_state *s, au_nanos now) {
         if (!m || m->id != c->id || !cl_is_live(m->state)) continue;
         if (c->phase == RECEIVING) {
             au_nanos t = au_detector_timeout(&c->det, s->z);
-            if (now > c->det.last + scaled(s, t)) {
+            if (now > sat_add(c->det.last, scaled(s, t))) {
                 c->phase = REQUESTING, c->tries = s->cfg.req_tries, c->next = now;
                 c->receipts = 0, c->asked_others = false;
                 if (!c->failing_since) c->failing_since = now;
@@ -1247,7 +1252,7 @@ static void check_charges(cl_state *s, au_nanos now) {
                  * charge's (Lifeguard) — doubt ourselves and ask again instead of accusing */
                 if (!c->doubted) health_up(s), c->doubted = true; /* once per silence */
                 c->tries = s->cfg.req_tries, c->receipts = 0, c->asked_others = false;
-                c->next = now + scaled(s, s->cfg.req_timeout);
+                c->next = sat_add(now, scaled(s, s->cfg.req_timeout));
                 continue;
             }
             c->phase = ACCUSED;
@@ -1255,7 +1260,7 @@ static void check_charges(cl_state *s, au_nanos now) {
             continue;
         }
         c->tries--;
-        c->next = now + scaled(s, s->cfg.req_timeout);
+        c->next = sat_add(now, scaled(s, s->cfg.req_timeout));
         uint32_t seq = ++s->seq ? s->seq : ++s->seq; /* 0 is confirm_run's */
         cl_update buf[CL_MAX_UPDATES];
         au_str target = cl_member_addr(m);
@@ -1280,7 +1285,7 @@ static au_nanos suspicion_timeout(cl_state *s, const cl_member *m) {
     double lo = (double)s->cfg.suspicion_min, hi = (double)s->cfg.suspicion_max;
     double t = k < 1 ? lo : hi - (hi - lo) * log(c + 1) / log(k + 1);
     if (t < lo) t = lo;
-    return scaled(s, (au_nanos)t);
+    return scaled(s, t >= 0x1p64 ? UINT64_MAX : (au_nanos)t); /* (au_nanos)2^64 is undefined */
 }
 
 /* Whether this node has heard from nobody for a while although it has two or more others to
@@ -1290,10 +1295,10 @@ static au_nanos suspicion_timeout(cl_state *s, const cl_member *m) {
  * then spread those removals when it is heard again. Past the hold it decides as usual (all the
  * others may really have failed). */
 static bool isolated(cl_state *s, au_nanos now) {
-    au_nanos window = 4 * s->cfg.hb_interval > s->cfg.suspicion_min ? 4 * s->cfg.hb_interval
-                                                                    : s->cfg.suspicion_min;
+    au_nanos window = sat_mul(s->cfg.hb_interval, 4) > s->cfg.suspicion_min ? sat_mul(s->cfg.hb_interval, 4)
+                                                                             : s->cfg.suspicion_min;
     au_nanos silent = now > s->heard_at ? now - s->heard_at : 0;
-    return s->t.nlive >= 2 && silent > window && silent < window + scaled(s, ISOLATION_HOLD);
+    return s->t.nlive >= 2 && silent > window && silent < sat_add(window, scaled(s, ISOLATION_HOLD));
 }
 
 static void check_suspects(cl_state *s, au_nanos now) {
@@ -1301,7 +1306,7 @@ static void check_suspects(cl_state *s, au_nanos now) {
     for (size_t i = 0; i < s->nsuspects;) {
         cl_member *m = au_u64map_get(&s->t.by_key, s->suspects[i]);
         if (!m || m->state != CL_SUSPECT) { s->suspects[i] = s->suspects[--s->nsuspects]; continue; }
-        if (now < m->suspect_since + suspicion_timeout(s, m)) { i++; continue; }
+        if (now < sat_add(m->suspect_since, suspicion_timeout(s, m))) { i++; continue; }
         uint64_t id = m->id;
         cl_table_set(&s->t, m, m->id, m->inc, CL_DEAD, m->vnodes);
         queue(s, m);
@@ -1393,7 +1398,7 @@ static au_nanos tick_interval(const cl_state *s) {
  * this node heartbeats to and monitors, so it may lag membership by this much; subscribers'
  * snapshots are built at once (flush). */
 static au_nanos ring_interval(const cl_state *s) {
-    au_nanos t = tick_interval(s) * (au_nanos)(1 + (s->t.nlive + 1) / 128);
+    au_nanos t = sat_mul(tick_interval(s), 1 + (s->t.nlive + 1) / 128);
     return t > AU_SEC(1) ? AU_SEC(1) : t;
 }
 
@@ -1401,7 +1406,7 @@ static void tick(au_ctx *ctx, cl_state *s) {
     au_nanos now = now_of(s);
     au_nanos gap = s->last_tick ? now - s->last_tick : 0;
     au_nanos every = tick_interval(s);
-    au_nanos limit = 5 * every > AU_MSEC(250) ? 5 * every : AU_MSEC(250);
+    au_nanos limit = sat_mul(every, 5) > AU_MSEC(250) ? sat_mul(every, 5) : AU_MSEC(250);
     s->last_tick = now;
     au_send_after(au_self(ctx, cl_msg), every, (cl_msg){ .tag = cl_msg_tick });
     if (s->phase == JOINING) {
@@ -1412,7 +1417,7 @@ static void tick(au_ctx *ctx, cl_state *s) {
             return;
         }
         s->pings_left--;
-        s->next_ping = now + s->cfg.ping_timeout;
+        s->next_ping = sat_add(now, s->cfg.ping_timeout);
         join_round(s);
         return;
     }
@@ -1420,23 +1425,23 @@ static void tick(au_ctx *ctx, cl_state *s) {
     if (gap > limit) paused(s, now, gap - every);
     if (!s->ring || (s->ring_dirty && now >= s->next_ring)) {
         rebuild_ring(s);
-        s->next_ring = now + ring_interval(s);
+        s->next_ring = sat_add(now, ring_interval(s));
     }
     if (now >= s->next_hb) {
-        s->next_hb = now + s->cfg.hb_interval;
+        s->next_hb = sat_add(now, s->cfg.hb_interval);
         heartbeats(s);
     }
     check_charges(s, now);
     check_suspects(s, now);
-    if (now >= s->next_gossip) { s->next_gossip = now + s->cfg.gossip_interval; gossip_round(s); }
-    if (now >= s->next_sync) { s->next_sync = now + s->cfg.sync_interval; sync_round(s); }
+    if (now >= s->next_gossip) { s->next_gossip = sat_add(now, s->cfg.gossip_interval); gossip_round(s); }
+    if (now >= s->next_sync) { s->next_sync = sat_add(now, s->cfg.sync_interval); sync_round(s); }
     if (now >= s->next_reconnect) {
-        s->next_reconnect = now + s->cfg.reconnect_interval;
+        s->next_reconnect = sat_add(now, s->cfg.reconnect_interval);
         reconnect_round(s);
     }
     if (now >= s->next_gc) { s->next_gc = now + AU_SEC(1); collect_tombstones(s, now); }
     if (now >= s->next_decay) {
-        s->next_decay = now + s->cfg.sync_interval;
+        s->next_decay = sat_add(now, s->cfg.sync_interval);
         if (!s->health_raised) health_down(s);
         s->health_raised = false;
     }
@@ -1465,7 +1470,7 @@ static void leave(cl_state *s) {
         cl_member *m = au_u64map_get(&s->t.by_key, s->charges[i].key);
         if (m) gossip_to(s, m, &u, 1);
     }
-    size_t extra = 2 * s->cfg.gossip_fanout + 2;
+    size_t extra = 2 * (size_t)s->cfg.gossip_fanout + 2; /* size_t: UINT_MAX wrapped in unsigned */
     if (extra >= s->t.nlive)
         for (size_t i = 0; i < s->t.nlive; i++) gossip_to(s, s->t.live[i], &u, 1);
     else

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <cmocka.h>
 
 #include "cluster/cluster_sim_world.h"
@@ -228,6 +229,29 @@ static void a_watch_placed_after_the_removal_of_its_node_is_terminated(void **st
     end_world(&w);
 }
 
+/* Durations are taken however large (UINT64_MAX: never), but the suspicion timeout wrapped:
+ * (au_nanos)2^64 and d·(1 + health) past 2^64 came out 0 or small, and a suspected member was
+ * removed at the next tick instead of never. Now a suspicion with such timeouts stays until
+ * it is refuted. */
+static void a_suspicion_timeout_of_the_end_of_time_never_expires(void **st) {
+    static world w;
+    au_cluster_config c = quick(NULL, 0);
+    c.suspicion_min = c.suspicion_max = UINT64_MAX;
+    c.max_health = UINT_MAX;
+    formed(&w, 3, 307, &c);
+    uint64_t id2 = au_cluster_id(w.s[2].cluster);
+    for (uint32_t inc = 0; inc < 8; inc++) { /* refuted each time; health rises */
+        cl_update sus[] = { about(&w, 2, id2, inc, CL_SUSPECT) };
+        forge(&w, 3, 0, sus, 1);
+        forge(&w, 3, 1, sus, 1);
+        au_sim_run(w.sim, AU_MSEC(500));
+    }
+    au_sim_run(w.sim, AU_SEC(5));
+    assert_int_equal(WORLD_SUM(&w, removed), 0);
+    assert_true(world_converged(&w));
+    end_world(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_accusation_at_the_last_incarnation_removes_no_live_member),
@@ -236,6 +260,7 @@ int main(void) {
         cmocka_unit_test(a_forged_newer_run_replaces_no_live_member),
         cmocka_unit_test(a_cluster_left_and_started_again_twenty_times_starts_every_time),
         cmocka_unit_test(a_watch_placed_after_the_removal_of_its_node_is_terminated),
+        cmocka_unit_test(a_suspicion_timeout_of_the_end_of_time_never_expires),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
