@@ -43,8 +43,8 @@
  * or replaced by a new run on its address) it calls au_peer_gone for its address, so every
  * au_watch on references to actors there delivers `terminated` too — once per watch, whichever
  * comes first — and again every second while the removed member stays silent (until its
- * tombstone is collected), so a watch placed after the removal also gets `terminated`, within
- * a second.
+ * tombstone is collected; 64 such members a second), so a watch placed after the removal also
+ * gets `terminated`, within a second (of every 64 silent removed members).
  *
  * Threads: the au_cluster_* calls may be made from any thread; ring functions read an immutable
  * snapshot and are safe from any thread. */
@@ -118,7 +118,20 @@ typedef struct au_cluster_config {
                                         default 0 (the protocol's own types only) */
     bool no_leave_on_stop;         /**< at au_node_stop, stop silently (others detect a failure)
                                         instead of leaving gracefully; default false */
+    unsigned max_members;          /**< members this node's table holds at most (alive, suspected
+                                        and removed, self included); an unknown member heard of
+                                        beyond it, or beyond AU_CLUSTER_MAX_POSITIONS ring
+                                        positions in all, is not added (members_refused): without
+                                        a cluster key anyone can name phantom members; default
+                                        65536, at most AU_CLUSTER_MAX_MEMBERS */
 } au_cluster_config;
+
+/** The largest au_cluster_config.max_members (larger: AU_EINVAL). */
+#define AU_CLUSTER_MAX_MEMBERS 1048576
+
+/** Most ring positions (the sum of max(1, vnodes) over the live members) a node admits unknown
+ *  members up to: 4,194,304, 40,000 members of 100 vnodes (about 64 MB of ring). */
+#define AU_CLUSTER_MAX_POSITIONS 4194304
 
 /** Folds the type ids of n message types into a compatibility hash (start with seed 0; chain
  *  calls to add more). Two nodes that register the same types at the same versions get the same
@@ -200,6 +213,8 @@ typedef struct au_cluster_stats {
                                     are kept and offered again every hb_interval */
     uint64_t events_dropped;   /**< events dropped from a backlog over 1024 events (the oldest;
                                     the member set in the next update is still whole) */
+    uint64_t members_refused;  /**< unknown members heard of and not added: the table held
+                                    max_members, or the ring AU_CLUSTER_MAX_POSITIONS */
     uint64_t answers_withheld; /**< datagrams of answers not sent (chunks of a full member
                                     table, of a digest's answer, of a push) because, without a
                                     cluster key, they exceeded this node's answer budget of 128

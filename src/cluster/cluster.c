@@ -70,13 +70,14 @@
  * to refute (see apply()). A node that lags more than this learns the member's incarnation from
  * the member itself (its own messages, probe answers). */
 #define INC_WINDOW 64
+#define GONE_PER_ROUND 64 /* removed members declared gone again per second (collect_tombstones) */
 
 /* ---- the handle ------------------------------------------------------------------------------ */
 
 #define CLUSTER_STATS(X)                                                                           \
     X(members) X(tombstones) X(messages_sent) X(messages_received) X(drops_invalid)                \
     X(drops_incompatible) X(suspicions) X(refutations) X(removals) X(health) X(pauses)          \
-    X(updates_deferred) X(events_dropped) X(answers_withheld)
+    X(updates_deferred) X(events_dropped) X(members_refused) X(answers_withheld)
 
 typedef struct cl_layer cl_layer;
 
@@ -230,6 +231,8 @@ typedef struct cl_state {
     uint64_t rng, compat;
     double z;
     au_ring *ring;
+    size_t positions;            /* ring positions of the live members: counted at each ring
+                                    build, and raised at each add in between (so at most over) */
     bool ring_dirty;
     au_nanos next_ring;          /* the tick rebuilds a dirty ring no earlier (ring_interval) */
     uint64_t managers[MAX_R];
@@ -244,6 +247,7 @@ typedef struct cl_state {
     au_nanos next_retry;         /* when backlogs are offered again */
     au_cluster_event *events;    /* pending for subscribers; addresses owned */
     size_t nevents, events_cap;
+    size_t gone_pos;             /* where collect_tombstones' next declarations start */
     unsigned sync_pos;           /* where the next digest window starts, in buckets of the
                                     finest level (CL_LEVELS bits): walked round-robin */
     au_nanos last_tick, next_hb, next_gossip, next_sync, next_reconnect, next_gc, next_decay;
@@ -337,10 +341,13 @@ static void rebuild_ring(cl_state *s) {
     au_cluster_member *ms = malloc(n * sizeof *ms);
     if (!ms) return;
     ms[0] = (au_cluster_member){ au_str_view(s->addr), s->c->id, s->me ? s->me->vnodes : 1 };
+    size_t positions = ms[0].vnodes ? ms[0].vnodes : 1;
     for (size_t i = 0; i < s->t.nlive; i++) {
         cl_member *m = s->t.live[i];
         ms[i + 1] = (au_cluster_member){ cl_member_addr(m), m->id, m->vnodes };
+        positions += m->vnodes ? m->vnodes : 1;
     }
+    s->positions = positions;
     au_ring *r = au_ring_build(ms, n, s->cfg.replication_factor);
     free(ms);
     if (!r) return;
@@ -557,6 +564,16 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
     cl_member *m = cl_table_get(&s->t, u->addr.ptr, u->addr.len);
     if (!m) {
         if (!cl_is_live(u->state)) return false; /* unknown and gone: nothing to remember */
+        size_t adds = u->vnodes ? u->vnodes : 1;
+        if (s->t.by_key.count >= s->cfg.max_members || s->positions + adds > AU_CLUSTER_MAX_POSITIONS) {
+            /* phantoms: without a cluster key any datagram can name members that do not exist,
+             * each a table entry, ring positions and a place among the managers; the table and
+             * ring stop growing at the bound (a real member beyond it is learned once others
+             * go: its news is repeated by gossip and the sync) */
+            stat_add(&s->c->members_refused, 1);
+            return false;
+        }
+        s->positions += adds;
         m = cl_table_add(&s->t, u->addr.ptr, u->addr.len, u->id, u->inc, u->state, u->vnodes);
         if (!m) return false;
         queue(s, m);
@@ -608,6 +625,13 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
         }
         return false;
     }
+    size_t was = cl_is_live(m->state) ? (m->vnodes ? m->vnodes : 1) : 0;
+    size_t will = cl_is_live(u->state) ? (u->vnodes ? u->vnodes : 1) : 0;
+    if (will > was && s->positions + (will - was) > AU_CLUSTER_MAX_POSITIONS) {
+        stat_add(&s->c->members_refused, 1); /* the ring's bound, as for phantoms (above) */
+        return false;
+    }
+    if (will > was) s->positions += will - was;
     uint8_t old = m->state;
     uint64_t old_id = m->id;
     bool vnodes_changed = m->vnodes != u->vnodes;
@@ -1331,14 +1355,21 @@ static void gossip_round(cl_state *s) {
  * declaration at the removal ends the watches there were then, and a watch placed later
  * (au_watch on a reference to an actor there) would otherwise wait for an answer for ever. A
  * new run at that address that speaks to this node stops it (its watches of ours are dropped
- * with every declaration). */
+ * with every declaration). With more than GONE_PER_ROUND such tombstones a late watch waits
+ * a round per GONE_PER_ROUND of them. */
 static void collect_tombstones(cl_state *s, au_nanos now) {
     if (s->t.ntombstones == 0) return;
     au_u64map *map = &s->t.by_key;
-    for (size_t i = 0; i < map->cap; i++) {
+    /* at most GONE_PER_ROUND a round, walking the table round-robin: each declaration walks
+     * the node's remote watches, and tombstones may be many (phantoms, churn) */
+    size_t declared = 0;
+    for (size_t k = 0; k < map->cap && declared < GONE_PER_ROUND; k++) {
+        size_t i = (s->gone_pos + k) % map->cap;
         cl_member *m = map->keys[i] ? map->values[i] : NULL;
-        if (m && !cl_is_live(m->state) && m != s->me && m->heard_at <= m->removed_at)
+        if (m && !cl_is_live(m->state) && m != s->me && m->heard_at <= m->removed_at) {
             au_peer_gone(s->node, m->addr);
+            if (++declared == GONE_PER_ROUND) s->gone_pos = i + 1;
+        }
     }
     for (size_t i = 0; i < map->cap;) {
         cl_member *m = map->keys[i] ? map->values[i] : NULL;
@@ -1661,6 +1692,7 @@ static void defaults(au_cluster_config *c) {
     DEF(reconnect_interval, AU_SEC(1));
     DEF(tombstone_ttl, AU_SEC(60));
     DEF(max_health, 8);
+    DEF(max_members, 65536);
 #undef DEF
 }
 
@@ -1679,7 +1711,7 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
     if (!(c.phi > 0 && c.phi < 1) || c.capacity > AU_DETECTOR_MAX_CAPACITY || c.replication_factor > MAX_R ||
         c.vnodes > AU_RING_MAX_VNODES || c.max_piggyback > CL_MAX_UPDATES ||
         c.indirect_probes > MAX_INDIRECT ||
-        c.retransmit_mult > MAX_RETRANSMIT_MULT ||
+        c.retransmit_mult > MAX_RETRANSMIT_MULT || c.max_members > AU_CLUSTER_MAX_MEMBERS ||
         c.suspicion_min > c.suspicion_max || (c.nseeds && !c.seeds) || !*c.name ||
         strlen(c.name) > MAX_NAME)
         return AU_EINVAL;

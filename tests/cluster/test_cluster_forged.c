@@ -252,6 +252,42 @@ static void a_suspicion_timeout_of_the_end_of_time_never_expires(void **st) {
     end_world(&w);
 }
 
+/* Without a cluster key any datagram can name members that do not exist; each was added, with
+ * up to 4,096 ring positions, without bound (440 MB). The table stops at max_members, and the
+ * refusals are counted; the real members are untouched. */
+static void phantom_members_stop_at_max_members(void **st) {
+    static world w;
+    au_cluster_config c = quick(NULL, 0);
+    c.max_members = 40;
+    formed(&w, 3, 308, &c);
+    static char names[640][32];
+    static cl_update ph[64];
+    for (int k = 0; k < 10; k++) {
+        for (int i = 0; i < 64; i++) {
+            snprintf(names[k * 64 + i], sizeof names[0], "10.9.%d.%d:7", k, i + 1);
+            ph[i] = (cl_update){ au_str_view(names[k * 64 + i]), 5, 0, CL_ALIVE, AU_RING_MAX_VNODES, 0 };
+        }
+        forge(&w, 3, 0, ph, 64);
+        au_sim_run(w.sim, AU_MSEC(100));
+    }
+    au_sim_run(w.sim, AU_SEC(2));
+    for (int i = 0; i < 3; i++) {
+        au_cluster_stats cs;
+        au_cluster_stats_get(w.s[i].cluster, &cs);
+        assert_true(cs.members + cs.tombstones <= 40);
+    }
+    au_cluster_stats cs;
+    au_cluster_stats_get(w.s[0].cluster, &cs);
+    assert_true(cs.members_refused >= 640 - 40);
+    assert_int_equal(WORLD_SUM(&w, removed_left), 0);
+    /* and the knob has a bound */
+    au_cluster *x = NULL;
+    assert_int_equal(au_cluster_start(w.s[3].node, &(au_cluster_config){ .max_members = AU_CLUSTER_MAX_MEMBERS + 1 }, &x),
+                     AU_EINVAL);
+    assert_null(x);
+    end_world(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_accusation_at_the_last_incarnation_removes_no_live_member),
@@ -261,6 +297,7 @@ int main(void) {
         cmocka_unit_test(a_cluster_left_and_started_again_twenty_times_starts_every_time),
         cmocka_unit_test(a_watch_placed_after_the_removal_of_its_node_is_terminated),
         cmocka_unit_test(a_suspicion_timeout_of_the_end_of_time_never_expires),
+        cmocka_unit_test(phantom_members_stop_at_max_members),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
