@@ -1703,6 +1703,33 @@ static unsigned port_of(const struct sockaddr_storage *ss) {
     return 0;
 }
 
+/* An IPv4-mapped IPv6 address ([::ffff:a.b.c.d]:p) as the IPv4 address it maps; others as
+ * they are. */
+static struct sockaddr_storage unmapped(const struct sockaddr_storage *ss) {
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)ss;
+    if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) return *ss;
+    struct sockaddr_storage out = { 0 };
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&out;
+    v4->sin_family = AF_INET;
+    v4->sin_port = v6->sin6_port;
+    memcpy(&v4->sin_addr, &v6->sin6_addr.s6_addr[12], 4);
+    return out;
+}
+
+static bool unspecified(const struct sockaddr_storage *ss) {
+    if (ss->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+    return ss->ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+/* Whether a seed names this node however spelled: its address, the same as an IPv4-mapped IPv6
+ * literal, or the unspecified address (0.0.0.0, [::]: "this host") at its port. */
+static bool names_self(const struct sockaddr_storage *seed, const struct sockaddr_storage *self) {
+    struct sockaddr_storage a = unmapped(seed), b = unmapped(self);
+    if (au_address_equal((struct sockaddr *)&a, (struct sockaddr *)&b)) return true;
+    return unspecified(&a) && port_of(&a) == port_of(&b);
+}
+
 au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster **out) {
     au_cluster_config c = cfg ? *cfg : (au_cluster_config){ 0 };
     defaults(&c);
@@ -1742,8 +1769,7 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
             return AU_EINVAL;
         }
         /* own address, however spelled ("localhost:4000" for 127.0.0.1:4000): skipped */
-        if (strcmp(c.seeds[i], addr) == 0 ||
-            (self_ok && au_address_equal((struct sockaddr *)&ss, (struct sockaddr *)&self)))
+        if (strcmp(c.seeds[i], addr) == 0 || (self_ok && names_self(&ss, &self)))
             continue;
         bool again = false;
         for (size_t j = 0; j < st.nseeds && !again; j++)
