@@ -158,8 +158,7 @@ static cl_layer *layer_take(au_node *node, au_err *err) {
  * a layer that never ran an actor is taken back). */
 static void layer_started(cl_layer *l, au_cluster *h, bool started) {
     pthread_mutex_lock(&layers_lock);
-    if (started) {
-        h->home = l;
+    if (started) { /* h->home was set before the spawn: the actor reads it */
         h->next_handle = l->handles;
         l->handles = h;
         pthread_mutex_unlock(&layers_lock);
