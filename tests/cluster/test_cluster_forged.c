@@ -1,8 +1,9 @@
 /* test_cluster_forged.c — the cluster against forged cluster messages (no cluster key: anyone can
  * send them), in deterministic simulation: a node outside the cluster writes what it likes
  * (accusations at the last incarnation, a newer run of a live member, refusals, phantom members)
- * and no live member is removed or locked out. Also: the JOINED a refuted removal owes its
- * subscribers, repeated start/leave on one node, a death watch placed after a removal.
+ * and no live member is removed or locked out, and phantoms stop at max_members. Also: the
+ * JOINED a refuted removal owes its subscribers, repeated start/leave on one node, a death
+ * watch placed after a removal, suspicion timeouts at the end of time.
  * Relies on cluster_sim_world.h (a cluster_world.h world on the simulator). */
 #include <setjmp.h>
 #include <stdarg.h>
