@@ -31,14 +31,20 @@
  * Security: cluster messages are ordinary remote messages; with a cluster key configured on the
  * node (au_node_config.secret / keys) only key holders can send them, so only they can change the
  * membership. Malformed cluster messages are dropped and counted (au_cluster_stats), as the
- * transport drops and counts undecodable datagrams.
+ * transport drops and counts undecodable datagrams. Without a key, what a message says about a
+ * member is weighed by who says it: a newer run of a member's address is believed only from
+ * that address itself (a message from it, or its answer to a probe for that run), a refusal
+ * only from a seed, and no accusation that its member could not refute (at incarnation
+ * UINT32_MAX, or beyond 64 incarnations ahead of the one held) is believed at all.
  *
  * Remote death watch: au_watch on a remote actor is answered by that actor's node (the
  * transport's watch protocol, aurum/actor.h): `terminated` comes when the actor stops while its
  * node stays a member. The cluster adds the node level: when a member is removed (failed, left,
  * or replaced by a new run on its address) it calls au_peer_gone for its address, so every
  * au_watch on references to actors there delivers `terminated` too — once per watch, whichever
- * comes first.
+ * comes first — and again every second while the removed member stays silent (until its
+ * tombstone is collected; 64 such members a second), so a watch placed after the removal also
+ * gets `terminated`, within a second (of every 64 silent removed members).
  *
  * Threads: the au_cluster_* calls may be made from any thread; ring functions read an immutable
  * snapshot and are safe from any thread. */
@@ -57,13 +63,16 @@ extern "C" {
 /* ---- configuration -------------------------------------------------------------------------- */
 
 /** Cluster settings. Zero means the default for every field; every node of a cluster should use
- *  the same name, replication_factor and compat. Durations are nanoseconds (AU_MSEC(..)). */
+ *  the same name, replication_factor and compat. Durations are nanoseconds (AU_MSEC(..)), any
+ *  size: the arithmetic on them saturates, so a duration near UINT64_MAX (also once multiplied
+ *  by 1 + health) means never, not a wrapped short time. */
 typedef struct au_cluster_config {
     const char *name;              /**< registered name of the cluster actor on every node;
                                         default "cluster"; 1 to 255 bytes */
     const char *const *seeds;      /**< "host:port" of nodes to join through; this node's own
-                                        address (however spelled) is skipped, and
-                                        duplicates are joined once; none: start alone */
+                                        address (however spelled: a host name, an IPv4-mapped
+                                        IPv6 literal, 0.0.0.0 or [::] at its port) is skipped,
+                                        and duplicates are joined once; none: start alone */
     size_t nseeds;                 /**< entries in seeds */
     au_nanos ping_timeout;         /**< wait between join rounds to the seeds; default 300 ms */
     unsigned num_pings;            /**< join rounds before starting alone; default 5 */
@@ -110,7 +119,20 @@ typedef struct au_cluster_config {
                                         default 0 (the protocol's own types only) */
     bool no_leave_on_stop;         /**< at au_node_stop, stop silently (others detect a failure)
                                         instead of leaving gracefully; default false */
+    unsigned max_members;          /**< members this node's table holds at most (alive, suspected
+                                        and removed, self included); an unknown member heard of
+                                        beyond it, or beyond AU_CLUSTER_MAX_POSITIONS ring
+                                        positions in all, is not added (members_refused): without
+                                        a cluster key anyone can name phantom members; default
+                                        65536, at most AU_CLUSTER_MAX_MEMBERS */
 } au_cluster_config;
+
+/** The largest au_cluster_config.max_members (larger: AU_EINVAL). */
+#define AU_CLUSTER_MAX_MEMBERS 1048576
+
+/** Most ring positions (the sum of max(1, vnodes) over the live members) a node admits unknown
+ *  members up to: 4,194,304, 40,000 members of 100 vnodes (about 64 MB of ring). */
+#define AU_CLUSTER_MAX_POSITIONS 4194304
 
 /** Folds the type ids of n message types into a compatibility hash (start with seed 0; chain
  *  calls to add more). Two nodes that register the same types at the same versions get the same
@@ -176,8 +198,11 @@ typedef struct au_cluster_stats {
     uint64_t tombstones;       /**< removed members remembered now */
     uint64_t messages_sent;    /**< cluster messages sent */
     uint64_t messages_received;/**< cluster messages received and accepted */
-    uint64_t drops_invalid;    /**< malformed cluster messages dropped (bad address, state,
-                                    sizes, a claimed newer run of this node) */
+    uint64_t drops_invalid;    /**< malformed or forged cluster updates dropped (bad address,
+                                    state, sizes, a claimed newer run of this node, an
+                                    accusation at incarnation UINT32_MAX or more than 64 past
+                                    the one held, a refusal not from a seed or with our own
+                                    hash) */
     uint64_t drops_incompatible;/**< joins and syncs refused for another compatibility hash */
     uint64_t suspicions;       /**< suspicions this node raised */
     uint64_t refutations;      /**< suspicions of this node it refuted */
@@ -189,6 +214,8 @@ typedef struct au_cluster_stats {
                                     are kept and offered again every hb_interval */
     uint64_t events_dropped;   /**< events dropped from a backlog over 1024 events (the oldest;
                                     the member set in the next update is still whole) */
+    uint64_t members_refused;  /**< unknown members heard of and not added: the table held
+                                    max_members, or the ring AU_CLUSTER_MAX_POSITIONS */
     uint64_t answers_withheld; /**< datagrams of answers not sent (chunks of a full member
                                     table, of a digest's answer, of a push) because, without a
                                     cluster key, they exceeded this node's answer budget of 128
@@ -200,7 +227,8 @@ typedef struct au_cluster_stats {
 /** Starts the cluster actor on `node` (which must have a network) and attaches the cluster layer.
  *  cfg may be NULL (all defaults). AU_EINVAL for a bad configuration (an empty or too long
  *  name, a knob out of range) or a seed address that does not resolve or has port 0; AU_EEXIST
- *  when the name is taken; AU_EFULL without a layer slot. */
+ *  when the name is taken; AU_EFULL without a layer slot (a cluster that left, au_cluster_leave,
+ *  gives its slot to the next start on the node, so leave and start may repeat without end). */
 AU_API au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster **out);
 
 /** Adds a subscriber: it soon gets an update (ALONE or JOINED, once the node is in a cluster),
@@ -231,6 +259,13 @@ AU_API void au_cluster_stats_get(const au_cluster *c, au_cluster_stats *out);
 /** Most ring positions a member may have (au_cluster_config.vnodes, au_ring_build). */
 #define AU_RING_MAX_VNODES 4096
 
+/** Most ring positions in all (the sum over members of max(1, vnodes)) of a ring received in a
+ *  message (au_cluster_ring decoded): a larger one is undecodable, and the transport drops and
+ *  counts the message (drops_decode), so a small message cannot make the receiver build a huge
+ *  ring. 131072: 1,310 members of 100 vnodes. Rings built locally (au_ring_build) have no such
+ *  bound. */
+#define AU_RING_MAX_DECODED_POSITIONS 131072
+
 /** Builds a ring of n members (copied; duplicates by address keep the first; a NULL address is
  *  ""), each at max(1, vnodes) positions hashed with XXH3 from (address, id, vnode);
  *  replication_factor 0 means 2, and any larger than the member count costs as much as the
@@ -251,8 +286,8 @@ AU_API unsigned au_ring_replication_factor(const au_ring *ring);
 /** The owner of a key (any bytes), or NULL for an empty ring (or a NULL key with len > 0). The
  *  functions below write nothing and return 0 for a NULL out. */
 AU_API const au_cluster_member *au_ring_owner(const au_ring *ring, const void *key, size_t len);
-/** The replica set of a key: the owner, then the next distinct members clockwise; up to max.
- *  Returns how many were written. */
+/** The replica set of a key: the owner, then the next distinct members clockwise; up to max,
+ *  and never more than 64 (a larger max gets 64). Returns how many were written. */
 AU_API size_t au_ring_replicas(const au_ring *ring, const void *key, size_t len,
                                const au_cluster_member **out, size_t max);
 /** A member's managers: the next R distinct members clockwise from its first position (the

@@ -11,9 +11,10 @@
  *
  *   au_sim *sim;
  *   au_sim_create(&(au_sim_config){ .seed = 42 }, &sim);
+ *   au_driver d = au_sim_driver(sim);
  *   au_node *a, *b;
- *   au_node_start(&(au_node_config){ .sim = sim }, &a);
- *   au_node_start(&(au_node_config){ .sim = sim }, &b);
+ *   au_node_start(&(au_node_config){ .driver = &d }, &a);
+ *   au_node_start(&(au_node_config){ .driver = &d }, &b);
  *   ... spawn, forge, send ...
  *   au_sim_run_until(sim, done, &state, AU_SEC(60));     // virtual seconds: fast in real time
  *   uint64_t h = au_sim_trace_hash(sim);                  // same seed, same run, same hash

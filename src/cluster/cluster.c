@@ -38,6 +38,7 @@
 
 #include <math.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -63,22 +64,124 @@
 #define ANSWER_RATE 128
 #define ANSWER_BURST 512
 #define WITHHELD_LOG_EVERY AU_SEC(10)
+/* How far past the incarnation this node holds for a member a claim about it may be (unless
+ * the member says it itself): only the member raises its incarnation, one step per refutation,
+ * so a greater jump is a forgery, and one that wraps the 32 bits would leave the member unable
+ * to refute (see apply()). A node that lags more than this learns the member's incarnation from
+ * the member itself (its own messages, probe answers). */
+#define INC_WINDOW 64
+#define GONE_PER_ROUND 64 /* removed members declared gone again per second (collect_tombstones) */
 
 /* ---- the handle ------------------------------------------------------------------------------ */
 
 #define CLUSTER_STATS(X)                                                                           \
     X(members) X(tombstones) X(messages_sent) X(messages_received) X(drops_invalid)                \
     X(drops_incompatible) X(suspicions) X(refutations) X(removals) X(health) X(pauses)          \
-    X(updates_deferred) X(events_dropped) X(answers_withheld)
+    X(updates_deferred) X(events_dropped) X(members_refused) X(answers_withheld)
+
+typedef struct cl_layer cl_layer;
 
 struct au_cluster {
     au_node *node;
     cl_msg_lref actor;
     uint64_t id;
+    cl_layer *home;           /* the node layer its actor runs in */
+    au_cluster *next_handle;  /* the other handles of that layer (all freed with it) */
 #define STAT_FIELD(n) _Atomic uint64_t n;
     CLUSTER_STATS(STAT_FIELD)
 #undef STAT_FIELD
 };
+
+/* ---- the node layers ------------------------------------------------------------------------
+ * A node has AU_LAYERS_MAX layer slots, and a layer can only be taken back before any actor ran
+ * in it; a cluster left and started again on one node (au_cluster_leave, au_cluster_start) took
+ * a new slot each time, and the ninth start failed with AU_EFULL. So a start reuses a cluster
+ * layer of the node whose cluster actors have all stopped (which also keeps the cluster's place
+ * in the stop order, below the layers attached on top of it). The handles stay valid until the
+ * node stops (aurum/cluster.h): each layer keeps every handle started in it and frees them with
+ * itself. One process-wide list under one mutex: starts and stops are rare. */
+
+struct cl_layer {
+    cl_layer *next;
+    au_node *node;
+    au_layer *layer;
+    au_cluster *handles;
+    unsigned running;  /* cluster actors started in it and not yet stopped */
+};
+
+static pthread_mutex_t layers_lock = PTHREAD_MUTEX_INITIALIZER;
+static cl_layer *layers; /* under layers_lock */
+
+static void cl_layer_free(void *arg) {
+    cl_layer *l = arg;
+    pthread_mutex_lock(&layers_lock);
+    for (cl_layer **p = &layers; *p; p = &(*p)->next)
+        if (*p == l) { *p = l->next; break; }
+    pthread_mutex_unlock(&layers_lock);
+    for (au_cluster *h = l->handles, *n; h; h = n) {
+        n = h->next_handle;
+        free(h);
+    }
+    free(l);
+}
+
+/* A layer for a new cluster actor on node, with a place for it reserved (running counts it):
+ * an idle one of the node's, or a new one. NULL with *err set when neither can be had. */
+static cl_layer *layer_take(au_node *node, au_err *err) {
+    pthread_mutex_lock(&layers_lock);
+    cl_layer *l = layers;
+    while (l && !(l->node == node && l->running == 0)) l = l->next;
+    if (l) {
+        l->running++;
+        pthread_mutex_unlock(&layers_lock);
+        return l;
+    }
+    pthread_mutex_unlock(&layers_lock);
+    if (!(l = calloc(1, sizeof *l))) { *err = AU_ENOMEM; return NULL; }
+    l->node = node;
+    l->running = 1;
+    l->layer = au_layer_attach(node, &(au_layer_def){ .name = "cluster", .free = cl_layer_free, .arg = l });
+    if (!l->layer) {
+        au_err e = au_last_error();
+        *err = e ? e : AU_EFULL;
+        free(l);
+        return NULL;
+    }
+    pthread_mutex_lock(&layers_lock);
+    l->next = layers;
+    layers = l;
+    pthread_mutex_unlock(&layers_lock);
+    return l;
+}
+
+/* The cluster actor of h started (it is then kept with the layer), or did not (h is freed, and
+ * a layer that never ran an actor is taken back). */
+static void layer_started(cl_layer *l, au_cluster *h, bool started) {
+    pthread_mutex_lock(&layers_lock);
+    if (started) { /* h->home was set before the spawn: the actor reads it */
+        h->next_handle = l->handles;
+        l->handles = h;
+        pthread_mutex_unlock(&layers_lock);
+        return;
+    }
+    l->running--;
+    bool unused = l->running == 0 && !l->handles;
+    pthread_mutex_unlock(&layers_lock);
+    free(h);
+    if (unused && au_layer_detach(l->layer) == AU_OK) {
+        pthread_mutex_lock(&layers_lock);
+        for (cl_layer **p = &layers; *p; p = &(*p)->next)
+            if (*p == l) { *p = l->next; break; }
+        pthread_mutex_unlock(&layers_lock);
+        free(l);
+    } /* else it stays (another layer came since), idle, freed at au_node_stop */
+}
+
+static void layer_stopped(cl_layer *l) {
+    pthread_mutex_lock(&layers_lock);
+    l->running--;
+    pthread_mutex_unlock(&layers_lock);
+}
 
 /* ---- the actor's state ---------------------------------------------------------------------- */
 
@@ -115,6 +218,7 @@ typedef struct cl_state {
     au_node *node;
     au_cluster_config cfg;
     char **seeds;
+    struct sockaddr_storage *seed_addrs; /* seeds[i] resolved: whom a refusal may come from */
     size_t nseeds;
     char addr[MAX_ADDR + 1];
     size_t addr_len;
@@ -126,6 +230,8 @@ typedef struct cl_state {
     uint64_t rng, compat;
     double z;
     au_ring *ring;
+    size_t positions;            /* ring positions of the live members: counted at each ring
+                                    build, and raised at each add in between (so at most over) */
     bool ring_dirty;
     au_nanos next_ring;          /* the tick rebuilds a dirty ring no earlier (ring_interval) */
     uint64_t managers[MAX_R];
@@ -140,6 +246,7 @@ typedef struct cl_state {
     au_nanos next_retry;         /* when backlogs are offered again */
     au_cluster_event *events;    /* pending for subscribers; addresses owned */
     size_t nevents, events_cap;
+    size_t gone_pos;             /* where collect_tombstones' next declarations start */
     unsigned sync_pos;           /* where the next digest window starts, in buckets of the
                                     finest level (CL_LEVELS bits): walked round-robin */
     au_nanos last_tick, next_hb, next_gossip, next_sync, next_reconnect, next_gc, next_decay;
@@ -154,6 +261,8 @@ typedef struct cl_state {
     au_nanos answer_at;          /* when answer_tokens was last refilled */
     uint64_t withheld_unlogged;  /* answer datagrams withheld since the last WARN about it */
     au_nanos withheld_logged_at;
+    bool from_verified;          /* the message being handled comes from the address its `from`
+                                    names (heard_from): what it says of its sender is believed */
 } cl_state;
 
 static au_nanos now_of(cl_state *s) { return au_node_now(s->node); }
@@ -162,7 +271,12 @@ static void stat_add(_Atomic uint64_t *x, uint64_t n) { au_stat_add(x, n); }
 static void stat_set(_Atomic uint64_t *x, uint64_t v) {
     atomic_store_explicit(x, v, memory_order_relaxed); /* relaxed: a gauge, read as a number */
 }
-static au_nanos scaled(cl_state *s, au_nanos d) { return d * (1 + s->health); }
+/* Durations are taken as configured, however large (UINT64_MAX: never), so time arithmetic
+ * saturates: d·(1 + health) wrapped (a suspicion timeout of 2^62 at health 3 was 0, an instant
+ * removal) and so did a deadline past the end of time. */
+static au_nanos sat_add(au_nanos a, au_nanos b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+static au_nanos sat_mul(au_nanos d, uint64_t k) { return k && d > UINT64_MAX / k ? UINT64_MAX : d * k; }
+static au_nanos scaled(cl_state *s, au_nanos d) { return sat_mul(d, 1 + (uint64_t)s->health); }
 
 static void health_up(cl_state *s) {
     if (s->health < s->cfg.max_health) s->health++;
@@ -226,10 +340,13 @@ static void rebuild_ring(cl_state *s) {
     au_cluster_member *ms = malloc(n * sizeof *ms);
     if (!ms) return;
     ms[0] = (au_cluster_member){ au_str_view(s->addr), s->c->id, s->me ? s->me->vnodes : 1 };
+    size_t positions = ms[0].vnodes ? ms[0].vnodes : 1;
     for (size_t i = 0; i < s->t.nlive; i++) {
         cl_member *m = s->t.live[i];
         ms[i + 1] = (au_cluster_member){ cl_member_addr(m), m->id, m->vnodes };
+        positions += m->vnodes ? m->vnodes : 1;
     }
+    s->positions = positions;
     au_ring *r = au_ring_build(ms, n, s->cfg.replication_factor);
     free(ms);
     if (!r) return;
@@ -373,18 +490,47 @@ static void member_added(cl_state *s, cl_member *m) {
     if (s->t.nlive + 1 > s->baseline) s->baseline = s->t.nlive + 1;
 }
 
-/* This node is suspected or declared dead (at an incarnation not below its own): refute. */
-static void refute(cl_state *s, uint32_t inc, const au_str *from) {
-    cl_table_set(&s->t, s->me, s->me->id, inc + 1, CL_ALIVE, s->me->vnodes);
+/* This node is suspected or declared dead (at an incarnation not below its own, and below
+ * UINT32_MAX: apply() believes no accusation at UINT32_MAX, so the refutation never wraps):
+ * refute. A death (or a leave this node did not make) means the others removed it: once the
+ * refutation is out it is back, and subscribers get JOINED again (aurum/cluster.h). */
+static void refute(cl_state *s, uint32_t inc, uint8_t state, const au_str *from) {
+    cl_table_set(&s->t, s->me, s->me->id, inc < UINT32_MAX ? inc + 1 : inc, CL_ALIVE, s->me->vnodes);
     queue(s, s->me);
     stat_add(&s->c->refutations, 1);
     health_up(s);
+    if (!cl_is_live(state)) {
+        self_event(s, AU_CLUSTER_JOINED);
+        LOG(AU_LOG_INFO, "%s: removed by the others, refuted: rejoined", s->addr);
+    }
     if (from && from->ptr) { /* the node that told us hears the answer at once */
         cl_update u = cl_member_update(s->me);
         send_addr(s, from->ptr, from->len,
                   (cl_wire){ .tag = cl_wire_gossip,
                              .gossip = { au_str_view(s->addr), s->c->id, { &u, 1, 0 } } });
     }
+}
+
+/* Whether the message being handled is m's own: its sender is m's address, and heard_from
+ * found that address to be where the datagram came from (or the node holds a cluster key). */
+static bool said_by_itself(cl_state *s, const au_str *from, const cl_member *m) {
+    return s->from_verified && from && from->ptr && from->len == m->addr_len &&
+           memcmp(from->ptr, m->addr, from->len) == 0;
+}
+
+static cl_probe probe_msg(cl_state *s, const au_str *target, uint64_t target_id, const au_str *origin,
+                          uint32_t seq, cl_update *buf);
+
+/* Asks the run `id` claimed for m's address whether it exists: a probe with seq 0, which that
+ * run alone answers, with its own record (at most once per req_timeout for one member: a forged
+ * claim costs the victim one probe, no bigger than the claim). */
+static void confirm_run(cl_state *s, cl_member *m, uint64_t id) {
+    au_nanos now = now_of(s);
+    if (m->confirm_at && now - m->confirm_at < s->cfg.req_timeout) return;
+    m->confirm_at = now;
+    cl_update buf[CL_MAX_UPDATES];
+    au_str target = cl_member_addr(m);
+    send_to(s, m, (cl_wire){ .tag = cl_wire_probe, .probe = probe_msg(s, &target, id, NULL, 0, buf) });
 }
 
 /* Applies one update; returns true if the table changed. from: who sent it (may be NULL). */
@@ -395,8 +541,18 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
     }
     if (u->addr.len == s->addr_len && memcmp(u->addr.ptr, s->addr, s->addr_len) == 0) {
         if (u->id == s->c->id) {
-            if (u->state != CL_ALIVE && u->inc >= s->me->inc && s->phase != LEFT) {
-                refute(s, u->inc, from);
+            if (s->phase == LEFT) return false;
+            if (u->state != CL_ALIVE && u->inc == UINT32_MAX) { /* believed nowhere (below) */
+                stat_add(&s->c->drops_invalid, 1);
+                return false;
+            }
+            if (u->state != CL_ALIVE && u->inc >= s->me->inc) {
+                refute(s, u->inc, u->state, from);
+                return true;
+            }
+            if (u->inc > s->me->inc) { /* a forged ALIVE ahead of us: catch up, so we still win */
+                cl_table_set(&s->t, s->me, s->me->id, u->inc, CL_ALIVE, s->me->vnodes);
+                queue(s, s->me);
                 return true;
             }
         } else if (u->id > s->c->id) {
@@ -407,6 +563,16 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
     cl_member *m = cl_table_get(&s->t, u->addr.ptr, u->addr.len);
     if (!m) {
         if (!cl_is_live(u->state)) return false; /* unknown and gone: nothing to remember */
+        size_t adds = u->vnodes ? u->vnodes : 1;
+        if (s->t.by_key.count >= s->cfg.max_members || s->positions + adds > AU_CLUSTER_MAX_POSITIONS) {
+            /* phantoms: without a cluster key any datagram can name members that do not exist,
+             * each a table entry, ring positions and a place among the managers; the table and
+             * ring stop growing at the bound (a real member beyond it is learned once others
+             * go: its news is repeated by gossip and the sync) */
+            stat_add(&s->c->members_refused, 1);
+            return false;
+        }
+        s->positions += adds;
         m = cl_table_add(&s->t, u->addr.ptr, u->addr.len, u->id, u->inc, u->state, u->vnodes);
         if (!m) return false;
         queue(s, m);
@@ -417,6 +583,25 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
         }
         member_added(s, m);
         return true;
+    }
+    bool itself = said_by_itself(s, from, m);
+    if (u->id == m->id && !itself &&
+        ((u->state != CL_ALIVE && u->inc == UINT32_MAX) || (u->inc > m->inc && u->inc - m->inc > INC_WINDOW))) {
+        /* an accusation the member could not refute (its incarnation cannot go past UINT32_MAX),
+         * or a jump no run of refutations makes: forged, not believed. (A member that really
+         * reached UINT32_MAX, after 2^32 refutations or 2^32 / INC_WINDOW forged accusations,
+         * is then accused only by each of its managers for itself.) */
+        stat_add(&s->c->drops_invalid, 1);
+        return false;
+    }
+    if (u->id > m->id && !s->sealed && !itself) {
+        /* a newer run at that address, heard from someone else: without a cluster key that is
+         * only a claim, and believing it would replace the member (REPLACED), whose real, smaller
+         * id would then always lose — one forged update with id UINT64_MAX locked a live member
+         * out. So the claimed run is asked (a probe with its id; only that run answers, with its
+         * own record first) and believed when it answers, or whenever it speaks for itself. */
+        confirm_run(s, m, u->id);
+        return false;
     }
     bool heard_lately = m->heard_at && (m->state == CL_SUSPECT ? m->heard_at > m->suspect_since
                                                                 : now_of(s) - m->heard_at < s->cfg.suspicion_max);
@@ -439,6 +624,13 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
         }
         return false;
     }
+    size_t was = cl_is_live(m->state) ? (m->vnodes ? m->vnodes : 1) : 0;
+    size_t will = cl_is_live(u->state) ? (u->vnodes ? u->vnodes : 1) : 0;
+    if (will > was && s->positions + (will - was) > AU_CLUSTER_MAX_POSITIONS) {
+        stat_add(&s->c->members_refused, 1); /* the ring's bound, as for phantoms (above) */
+        return false;
+    }
+    if (will > was) s->positions += will - was;
     uint8_t old = m->state;
     uint64_t old_id = m->id;
     bool vnodes_changed = m->vnodes != u->vnodes;
@@ -586,7 +778,7 @@ static void flush(cl_state *s) {
         }
         s->nsubs = k;
     }
-    if (s->nbehind) s->next_retry = now_of(s) + s->cfg.hb_interval;
+    if (s->nbehind) s->next_retry = sat_add(now_of(s), s->cfg.hb_interval);
     clear_events(s);
 }
 
@@ -602,10 +794,10 @@ static void become_member(cl_state *s, int kind) {
     s->ring_dirty = true;
     s->baseline = s->t.nlive + 1;
     au_nanos now = now_of(s);
-    s->next_gossip = now + s->cfg.gossip_interval;
-    s->next_sync = now + s->cfg.sync_interval;
+    s->next_gossip = sat_add(now, s->cfg.gossip_interval);
+    s->next_sync = sat_add(now, s->cfg.sync_interval);
     s->sync_pos = (unsigned)(rnd(s) % (1u << CL_LEVELS)); /* nodes walk out of step */
-    s->next_reconnect = now + s->cfg.reconnect_interval;
+    s->next_reconnect = sat_add(now, s->cfg.reconnect_interval);
     s->next_gc = now + AU_SEC(1);
     s->heard_at = now;
     queue(s, s->me);
@@ -728,15 +920,35 @@ static void on_join(cl_state *s, const cl_hello *h) {
     }
     if (s->phase == JOINING && !is_seed(s, &h->from)) return; /* as the seed: only a seed of ours */
     cl_update u = { h->from, h->id, h->inc, CL_ALIVE, h->vnodes, 0 };
-    apply(s, &u, NULL);
+    apply(s, &u, &h->from); /* a restarted joiner's newer run is believed if it is its own word */
     /* mutual seeds: a joiner that is asked to admit another joiner forms a cluster with it
      * (the merge above, while still joining, produced no ADDED: the update says JOINED) */
     if (s->phase == JOINING) become_member(s, AU_CLUSTER_JOINED);
     stream_full(s, &h->from, CL_SYNC_JOIN);
 }
 
-static void on_refuse(cl_state *s, const cl_hello *h) {
-    if (s->phase != JOINING || !addr_ok(&h->from)) return;
+/* Whether the message being handled came from one of the seeds (its datagram's source address,
+ * compared resolved: a seed may be spelled as a host name). */
+static bool from_a_seed(au_ctx *ctx, cl_state *s) {
+    char o[MAX_ADDR + 2];
+    size_t n = au_ctx_origin(ctx, o, sizeof o);
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (n == 0 || n >= sizeof o || au_address_resolve(o, &ss, &len) != AU_OK) return false;
+    for (size_t i = 0; i < s->nseeds; i++)
+        if (au_address_equal((struct sockaddr *)&ss, (struct sockaddr *)&s->seed_addrs[i])) return true;
+    return false;
+}
+
+/* A refusal ends the join for good, so it is believed only from a node that was asked (a seed:
+ * joins go to the seeds only) and only when its hash does differ from ours; anything else is a
+ * forgery (or a stale answer) and is dropped and counted. */
+static void on_refuse(au_ctx *ctx, cl_state *s, const cl_hello *h) {
+    if (s->phase != JOINING) return;
+    if (!addr_ok(&h->from) || h->compat == s->compat || !from_a_seed(ctx, s)) {
+        stat_add(&s->c->drops_invalid, 1);
+        return;
+    }
     LOG(AU_LOG_WARN, "%s: join refused by %s: incompatible message types (theirs %016llx, ours %016llx)",
         s->addr, h->from.ptr, (unsigned long long)h->compat, (unsigned long long)s->compat);
     stat_add(&s->c->drops_incompatible, 1);
@@ -799,13 +1011,23 @@ static void on_probe(cl_state *s, const cl_probe *p, int kind) {
         return;
     }
     apply_all(s, &p->updates, &p->from);
-    cl_update buf[CL_MAX_UPDATES];
+    cl_update buf[CL_MAX_UPDATES + 1]; /* + 1: an ack's own record before its piggyback */
     bool for_me = p->target.len == s->addr_len && memcmp(p->target.ptr, s->addr, s->addr_len) == 0;
     bool origin_me = p->origin.len == s->addr_len && memcmp(p->origin.ptr, s->addr, s->addr_len) == 0;
     if (kind == cl_wire_probe) {
         if (!for_me || p->target_id != s->c->id || s->phase != IN) return; /* stale run: silence */
+        /* a confirmation (seq 0: confirm_run) gets our own record first, what confirms this
+         * run to an asker that heard of it only from others; then the usual piggyback */
+        bool confirming = p->seq == 0;
         cl_wire w = { .tag = cl_wire_ack,
-                      .ack = probe_msg(s, &p->target, p->target_id, &p->origin, p->seq, buf) };
+                      .ack = probe_msg(s, &p->target, p->target_id, &p->origin, p->seq,
+                                       confirming ? buf + 1 : buf) };
+        if (confirming) {
+            if (w.ack.updates.len == CL_MAX_UPDATES) w.ack.updates.len--;
+            buf[0] = cl_member_update(s->me);
+            w.ack.updates.ptr = buf;
+            w.ack.updates.len++;
+        }
         send_addr(s, p->from.ptr, p->from.len, w);
     } else if (kind == cl_wire_probe_req) {
         if (for_me) return;
@@ -1039,7 +1261,7 @@ static void check_charges(cl_state *s, au_nanos now) {
         if (!m || m->id != c->id || !cl_is_live(m->state)) continue;
         if (c->phase == RECEIVING) {
             au_nanos t = au_detector_timeout(&c->det, s->z);
-            if (now > c->det.last + scaled(s, t)) {
+            if (now > sat_add(c->det.last, scaled(s, t))) {
                 c->phase = REQUESTING, c->tries = s->cfg.req_tries, c->next = now;
                 c->receipts = 0, c->asked_others = false;
                 if (!c->failing_since) c->failing_since = now;
@@ -1053,7 +1275,7 @@ static void check_charges(cl_state *s, au_nanos now) {
                  * charge's (Lifeguard) — doubt ourselves and ask again instead of accusing */
                 if (!c->doubted) health_up(s), c->doubted = true; /* once per silence */
                 c->tries = s->cfg.req_tries, c->receipts = 0, c->asked_others = false;
-                c->next = now + scaled(s, s->cfg.req_timeout);
+                c->next = sat_add(now, scaled(s, s->cfg.req_timeout));
                 continue;
             }
             c->phase = ACCUSED;
@@ -1061,8 +1283,8 @@ static void check_charges(cl_state *s, au_nanos now) {
             continue;
         }
         c->tries--;
-        c->next = now + scaled(s, s->cfg.req_timeout);
-        uint32_t seq = ++s->seq;
+        c->next = sat_add(now, scaled(s, s->cfg.req_timeout));
+        uint32_t seq = ++s->seq ? s->seq : ++s->seq; /* 0 is confirm_run's */
         cl_update buf[CL_MAX_UPDATES];
         au_str target = cl_member_addr(m);
         send_to(s, m, (cl_wire){ .tag = cl_wire_probe, .probe = probe_msg(s, &target, m->id, NULL, seq, buf) });
@@ -1086,7 +1308,7 @@ static au_nanos suspicion_timeout(cl_state *s, const cl_member *m) {
     double lo = (double)s->cfg.suspicion_min, hi = (double)s->cfg.suspicion_max;
     double t = k < 1 ? lo : hi - (hi - lo) * log(c + 1) / log(k + 1);
     if (t < lo) t = lo;
-    return scaled(s, (au_nanos)t);
+    return scaled(s, t >= 0x1p64 ? UINT64_MAX : (au_nanos)t); /* (au_nanos)2^64 is undefined */
 }
 
 /* Whether this node has heard from nobody for a while although it has two or more others to
@@ -1096,10 +1318,10 @@ static au_nanos suspicion_timeout(cl_state *s, const cl_member *m) {
  * then spread those removals when it is heard again. Past the hold it decides as usual (all the
  * others may really have failed). */
 static bool isolated(cl_state *s, au_nanos now) {
-    au_nanos window = 4 * s->cfg.hb_interval > s->cfg.suspicion_min ? 4 * s->cfg.hb_interval
-                                                                    : s->cfg.suspicion_min;
+    au_nanos window = sat_mul(s->cfg.hb_interval, 4) > s->cfg.suspicion_min ? sat_mul(s->cfg.hb_interval, 4)
+                                                                             : s->cfg.suspicion_min;
     au_nanos silent = now > s->heard_at ? now - s->heard_at : 0;
-    return s->t.nlive >= 2 && silent > window && silent < window + scaled(s, ISOLATION_HOLD);
+    return s->t.nlive >= 2 && silent > window && silent < sat_add(window, scaled(s, ISOLATION_HOLD));
 }
 
 static void check_suspects(cl_state *s, au_nanos now) {
@@ -1107,7 +1329,7 @@ static void check_suspects(cl_state *s, au_nanos now) {
     for (size_t i = 0; i < s->nsuspects;) {
         cl_member *m = au_u64map_get(&s->t.by_key, s->suspects[i]);
         if (!m || m->state != CL_SUSPECT) { s->suspects[i] = s->suspects[--s->nsuspects]; continue; }
-        if (now < m->suspect_since + suspicion_timeout(s, m)) { i++; continue; }
+        if (now < sat_add(m->suspect_since, suspicion_timeout(s, m))) { i++; continue; }
         uint64_t id = m->id;
         cl_table_set(&s->t, m, m->id, m->inc, CL_DEAD, m->vnodes);
         queue(s, m);
@@ -1127,9 +1349,27 @@ static void gossip_round(cl_state *s) {
     }
 }
 
+/* Every second: tombstones past tombstone_ttl are forgotten, and the others are declared gone
+ * again (au_peer_gone) while nothing was heard from their address since their removal: the
+ * declaration at the removal ends the watches there were then, and a watch placed later
+ * (au_watch on a reference to an actor there) would otherwise wait for an answer for ever. A
+ * new run at that address that speaks to this node stops it (its watches of ours are dropped
+ * with every declaration). With more than GONE_PER_ROUND such tombstones a late watch waits
+ * a round per GONE_PER_ROUND of them. */
 static void collect_tombstones(cl_state *s, au_nanos now) {
     if (s->t.ntombstones == 0) return;
     au_u64map *map = &s->t.by_key;
+    /* at most GONE_PER_ROUND a round, walking the table round-robin: each declaration walks
+     * the node's remote watches, and tombstones may be many (phantoms, churn) */
+    size_t declared = 0;
+    for (size_t k = 0; k < map->cap && declared < GONE_PER_ROUND; k++) {
+        size_t i = (s->gone_pos + k) % map->cap;
+        cl_member *m = map->keys[i] ? map->values[i] : NULL;
+        if (m && !cl_is_live(m->state) && m != s->me && m->heard_at <= m->removed_at) {
+            au_peer_gone(s->node, m->addr);
+            if (++declared == GONE_PER_ROUND) s->gone_pos = i + 1;
+        }
+    }
     for (size_t i = 0; i < map->cap;) {
         cl_member *m = map->keys[i] ? map->values[i] : NULL;
         if (m && !cl_is_live(m->state) && m != s->me && now - m->removed_at > s->cfg.tombstone_ttl) {
@@ -1188,7 +1428,7 @@ static au_nanos tick_interval(const cl_state *s) {
  * this node heartbeats to and monitors, so it may lag membership by this much; subscribers'
  * snapshots are built at once (flush). */
 static au_nanos ring_interval(const cl_state *s) {
-    au_nanos t = tick_interval(s) * (au_nanos)(1 + (s->t.nlive + 1) / 128);
+    au_nanos t = sat_mul(tick_interval(s), 1 + (s->t.nlive + 1) / 128);
     return t > AU_SEC(1) ? AU_SEC(1) : t;
 }
 
@@ -1196,7 +1436,7 @@ static void tick(au_ctx *ctx, cl_state *s) {
     au_nanos now = now_of(s);
     au_nanos gap = s->last_tick ? now - s->last_tick : 0;
     au_nanos every = tick_interval(s);
-    au_nanos limit = 5 * every > AU_MSEC(250) ? 5 * every : AU_MSEC(250);
+    au_nanos limit = sat_mul(every, 5) > AU_MSEC(250) ? sat_mul(every, 5) : AU_MSEC(250);
     s->last_tick = now;
     au_send_after(au_self(ctx, cl_msg), every, (cl_msg){ .tag = cl_msg_tick });
     if (s->phase == JOINING) {
@@ -1207,7 +1447,7 @@ static void tick(au_ctx *ctx, cl_state *s) {
             return;
         }
         s->pings_left--;
-        s->next_ping = now + s->cfg.ping_timeout;
+        s->next_ping = sat_add(now, s->cfg.ping_timeout);
         join_round(s);
         return;
     }
@@ -1215,23 +1455,23 @@ static void tick(au_ctx *ctx, cl_state *s) {
     if (gap > limit) paused(s, now, gap - every);
     if (!s->ring || (s->ring_dirty && now >= s->next_ring)) {
         rebuild_ring(s);
-        s->next_ring = now + ring_interval(s);
+        s->next_ring = sat_add(now, ring_interval(s));
     }
     if (now >= s->next_hb) {
-        s->next_hb = now + s->cfg.hb_interval;
+        s->next_hb = sat_add(now, s->cfg.hb_interval);
         heartbeats(s);
     }
     check_charges(s, now);
     check_suspects(s, now);
-    if (now >= s->next_gossip) { s->next_gossip = now + s->cfg.gossip_interval; gossip_round(s); }
-    if (now >= s->next_sync) { s->next_sync = now + s->cfg.sync_interval; sync_round(s); }
+    if (now >= s->next_gossip) { s->next_gossip = sat_add(now, s->cfg.gossip_interval); gossip_round(s); }
+    if (now >= s->next_sync) { s->next_sync = sat_add(now, s->cfg.sync_interval); sync_round(s); }
     if (now >= s->next_reconnect) {
-        s->next_reconnect = now + s->cfg.reconnect_interval;
+        s->next_reconnect = sat_add(now, s->cfg.reconnect_interval);
         reconnect_round(s);
     }
     if (now >= s->next_gc) { s->next_gc = now + AU_SEC(1); collect_tombstones(s, now); }
     if (now >= s->next_decay) {
-        s->next_decay = now + s->cfg.sync_interval;
+        s->next_decay = sat_add(now, s->cfg.sync_interval);
         if (!s->health_raised) health_down(s);
         s->health_raised = false;
     }
@@ -1247,7 +1487,9 @@ static void leave(cl_state *s) {
         s->phase = LEFT;
         return;
     }
-    cl_table_set(&s->t, s->me, s->me->id, s->me->inc + 1, CL_LEFT, s->me->vnodes);
+    /* at UINT32_MAX the leave stays there: LEFT outranks ALIVE at one incarnation */
+    uint32_t inc = s->me->inc < UINT32_MAX ? s->me->inc + 1 : s->me->inc;
+    cl_table_set(&s->t, s->me, s->me->id, inc, CL_LEFT, s->me->vnodes);
     cl_update u = cl_member_update(s->me);
     /* told directly, not gossiped: managers, charges, then random members, 2·fanout + 2R */
     for (size_t i = 0; i < s->nmanagers; i++) {
@@ -1258,7 +1500,7 @@ static void leave(cl_state *s) {
         cl_member *m = au_u64map_get(&s->t.by_key, s->charges[i].key);
         if (m) gossip_to(s, m, &u, 1);
     }
-    size_t extra = 2 * s->cfg.gossip_fanout + 2;
+    size_t extra = 2 * (size_t)s->cfg.gossip_fanout + 2; /* size_t: UINT_MAX wrapped in unsigned */
     if (extra >= s->t.nlive)
         for (size_t i = 0; i < s->t.nlive; i++) gossip_to(s, s->t.live[i], &u, 1);
     else
@@ -1295,8 +1537,10 @@ static bool numeric_addr(const au_str *a) {
  * anyone can write, so an IP literal counts only from that datagram source address (a spoofed `from`
  * naming a victim does not make the victim a reconnect target; a host name is taken on its
  * word, and spoofing the source itself is still possible where the network allows it:
- * docs/security.md). */
-static void heard_from(au_ctx *ctx, cl_state *s, const cl_wire *w) {
+ * docs/security.md). Returns whether the sender is verified so (what the message says of its
+ * sender itself — a newer run, a leave at UINT32_MAX — is believed only then: apply()). Joins
+ * and refusals are verified too, but a joiner is not marked heard from until it is a member. */
+static bool heard_from(au_ctx *ctx, cl_state *s, const cl_wire *w) {
     const au_str *from = NULL;
     switch (w->tag) {
     case cl_wire_hb: from = &w->hb.from; break;
@@ -1305,16 +1549,19 @@ static void heard_from(au_ctx *ctx, cl_state *s, const cl_wire *w) {
     case cl_wire_probe_req: from = &w->probe_req.from; break;
     case cl_wire_ack: from = &w->ack.from; break;
     case cl_wire_sync: from = &w->sync.from; break;
-    default: return;
+    case cl_wire_join: from = &w->join.from; break;
+    case cl_wire_refuse: from = &w->refuse.from; break;
+    default: return false;
     }
-    if (!from->ptr) return;
+    if (!from->ptr) return false;
     if (!s->sealed && numeric_addr(from)) {
         char o[MAX_ADDR + 2];
         size_t n = au_ctx_origin(ctx, o, sizeof o);
-        if (n != from->len || memcmp(o, from->ptr, n) != 0) return;
+        if (n != from->len || memcmp(o, from->ptr, n) != 0) return false;
     }
     cl_member *m = cl_table_get(&s->t, from->ptr, from->len);
-    if (m) m->heard_at = s->heard_at;
+    if (m && w->tag != cl_wire_join && w->tag != cl_wire_refuse) m->heard_at = s->heard_at;
+    return true;
 }
 
 static void cl_pre_start(au_ctx *ctx, cl_state *s) {
@@ -1339,10 +1586,10 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
         cl_wire *w = &msg->wire;
         stat_add(&s->c->messages_received, 1);
         s->heard_at = now_of(s); /* a cluster message can only come from another node */
-        heard_from(ctx, s, w);
+        s->from_verified = heard_from(ctx, s, w);
         switch (w->tag) {
         case cl_wire_join: on_join(s, &w->join); break;
-        case cl_wire_refuse: on_refuse(s, &w->refuse); break;
+        case cl_wire_refuse: on_refuse(ctx, s, &w->refuse); break;
         case cl_wire_hb: on_beat(s, &w->hb, true); break;
         case cl_wire_gossip: on_beat(s, &w->gossip, false); break;
         case cl_wire_probe:
@@ -1351,6 +1598,7 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
         case cl_wire_sync: on_sync(s, &w->sync); break;
         default: stat_add(&s->c->drops_invalid, 1);
         }
+        s->from_verified = false;
         break;
     }
     case cl_msg_tick: tick(ctx, s); break;
@@ -1399,7 +1647,9 @@ static void cl_post_stop(au_ctx *ctx, cl_state *s) {
     cl_table_free(&s->t);
     for (size_t i = 0; i < s->nseeds; i++) free(s->seeds[i]);
     free(s->seeds);
+    free(s->seed_addrs);
     free((char *)s->cfg.name);
+    layer_stopped(s->c->home); /* its layer may take the next start on this node */
 }
 
 AU_ACTOR(cluster_actor, cl_state, cl_msg, .pre_start = cl_pre_start, .recv = cl_recv,
@@ -1441,16 +1691,42 @@ static void defaults(au_cluster_config *c) {
     DEF(reconnect_interval, AU_SEC(1));
     DEF(tombstone_ttl, AU_SEC(60));
     DEF(max_health, 8);
+    DEF(max_members, 65536);
 #undef DEF
 }
-
-static void cluster_free(void *arg) { free(arg); }
 
 /* A seed's port (0 names no node: refused). */
 static unsigned port_of(const struct sockaddr_storage *ss) {
     if (ss->ss_family == AF_INET) return ntohs(((const struct sockaddr_in *)ss)->sin_port);
     if (ss->ss_family == AF_INET6) return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
     return 0;
+}
+
+/* An IPv4-mapped IPv6 address ([::ffff:a.b.c.d]:p) as the IPv4 address it maps; others as
+ * they are. */
+static struct sockaddr_storage unmapped(const struct sockaddr_storage *ss) {
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)ss;
+    if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) return *ss;
+    struct sockaddr_storage out = { 0 };
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&out;
+    v4->sin_family = AF_INET;
+    v4->sin_port = v6->sin6_port;
+    memcpy(&v4->sin_addr, &v6->sin6_addr.s6_addr[12], 4);
+    return out;
+}
+
+static bool unspecified(const struct sockaddr_storage *ss) {
+    if (ss->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+    return ss->ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+/* Whether a seed names this node however spelled: its address, the same as an IPv4-mapped IPv6
+ * literal, or the unspecified address (0.0.0.0, [::]: "this host") at its port. */
+static bool names_self(const struct sockaddr_storage *seed, const struct sockaddr_storage *self) {
+    struct sockaddr_storage a = unmapped(seed), b = unmapped(self);
+    if (au_address_equal((struct sockaddr *)&a, (struct sockaddr *)&b)) return true;
+    return unspecified(&a) && port_of(&a) == port_of(&b);
 }
 
 au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster **out) {
@@ -1461,7 +1737,7 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
     if (!(c.phi > 0 && c.phi < 1) || c.capacity > AU_DETECTOR_MAX_CAPACITY || c.replication_factor > MAX_R ||
         c.vnodes > AU_RING_MAX_VNODES || c.max_piggyback > CL_MAX_UPDATES ||
         c.indirect_probes > MAX_INDIRECT ||
-        c.retransmit_mult > MAX_RETRANSMIT_MULT ||
+        c.retransmit_mult > MAX_RETRANSMIT_MULT || c.max_members > AU_CLUSTER_MAX_MEMBERS ||
         c.suspicion_min > c.suspicion_max || (c.nseeds && !c.seeds) || !*c.name ||
         strlen(c.name) > MAX_NAME)
         return AU_EINVAL;
@@ -1492,8 +1768,7 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
             return AU_EINVAL;
         }
         /* own address, however spelled ("localhost:4000" for 127.0.0.1:4000): skipped */
-        if (strcmp(c.seeds[i], addr) == 0 ||
-            (self_ok && au_address_equal((struct sockaddr *)&ss, (struct sockaddr *)&self)))
+        if (strcmp(c.seeds[i], addr) == 0 || (self_ok && names_self(&ss, &self)))
             continue;
         bool again = false;
         for (size_t j = 0; j < st.nseeds && !again; j++)
@@ -1502,7 +1777,7 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
         if (!(st.seeds[st.nseeds] = strdup(c.seeds[i]))) goto nomem;
         kept[st.nseeds++] = ss;
     }
-    free(kept);
+    st.seed_addrs = kept; /* the state's from here on */
     kept = NULL;
     au_type *own[] = { &au_type_cl_msg };
     st.compat = au_cluster_compat(c.compat, own, 1);
@@ -1512,27 +1787,30 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
     h->id = au_node_incarnation(node);
     if (!h->id) h->id = st.rng | 1;
     st.c = h;
-    au_layer *layer = au_layer_attach(node, &(au_layer_def){ .name = "cluster", .free = cluster_free, .arg = h });
-    if (!layer) {
-        au_err e = au_last_error();
+    au_err lerr = AU_OK;
+    cl_layer *home = layer_take(node, &lerr);
+    if (!home) {
         for (size_t j = 0; j < st.nseeds; j++) free(st.seeds[j]);
         free(st.seeds);
+        free(st.seed_addrs);
         free((char *)st.cfg.name);
         free(h);
-        return e ? e : AU_EFULL;
+        return lerr;
     }
-    h->actor = au_spawn_with(node, cluster_actor, au_opts(.name = st.cfg.name, .layer = layer), &st);
+    h->home = home; /* before the spawn: the actor's post_stop may run at once */
+    h->actor = au_spawn_with(node, cluster_actor, au_opts(.name = st.cfg.name, .layer = home->layer), &st);
     if (au_ref_is_null(h->actor.raw)) {
-        /* the state copy was never started; the layer is taken back (so that failed starts do
-         * not use up the node's slots) and h freed here, or, if another layer came since, h is
-         * freed with the layer */
+        /* the state copy was never started (so that failed starts do not use up the node's
+         * slots, a layer that never ran an actor is taken back: layer_started) */
         au_err e = au_last_error();
         for (size_t j = 0; j < st.nseeds; j++) free(st.seeds[j]);
         free(st.seeds);
+        free(st.seed_addrs);
         free((char *)st.cfg.name);
-        if (au_layer_detach(layer) == AU_OK) free(h);
+        layer_started(home, h, false);
         return e ? e : AU_EEXIST;
     }
+    layer_started(home, h, true);
     *out = h;
     return AU_OK;
 nomem:

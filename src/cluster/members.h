@@ -48,6 +48,7 @@ typedef struct cl_member {
     au_nanos removed_at;
     au_nanos told_at;      /* last time it was told it is dead (rate limit) */
     au_nanos heard_at;     /* last message from it, directly */
+    au_nanos confirm_at;   /* last probe asking a claimed newer run of it to confirm */
     cl_wire_ref ref;       /* forged lazily */
     /* dissemination: transmissions left, and done so far (fewest first) */
     unsigned tx_left, tx_done;

@@ -133,7 +133,7 @@ static bool world_converged(void *arg) {
 }
 
 /* Crashes node i: it stops without a word (its cluster was started with no_leave_on_stop). */
-static void world_kill(world *w, int i) {
+static AU_UNUSED_ void world_kill(world *w, int i) {
     w->s[i].live = false;
     au_node_stop(w->s[i].node);
     w->s[i].node = NULL;

@@ -57,6 +57,29 @@ static void a_node_seeding_itself_by_another_name_starts_alone_at_once(void **st
     end_world(&w);
 }
 
+/* Its own address as an IPv4-mapped IPv6 literal ([::ffff:127.0.0.1]:<port>) or as the
+ * unspecified address at its port (0.0.0.0:<port>, [::]:<port>: "this host") is itself too;
+ * each was taken as another seed, so the node started alone only after its join rounds and
+ * went on contacting itself. */
+static void a_node_seeding_itself_as_mapped_or_unspecified_starts_alone_at_once(void **st) {
+    const char *forms[] = { "[::ffff:127.0.0.1]", "0.0.0.0", "[::]" };
+    for (size_t f = 0; f < sizeof forms / sizeof *forms; f++) {
+        static world w;
+        new_world(&w, 1, 124 + f);
+        char self[64];
+        snprintf(self, sizeof self, "%s%s", forms[f], strrchr(w.s[0].addr, ':'));
+        const char *seeds[] = { self };
+        assert_int_equal(world_start_cluster(&w, 0, &(au_cluster_config){ .seeds = seeds, .nseeds = 1 }), AU_OK);
+        au_sim_run(w.sim, AU_MSEC(10));
+        assert_int_equal(atomic_load(&w.s[0].alone), 1);
+        au_cluster_stats cs;
+        au_sim_run(w.sim, AU_SEC(5));
+        au_cluster_stats_get(w.s[0].cluster, &cs);
+        assert_int_equal(cs.messages_sent, 0);
+        end_world(&w);
+    }
+}
+
 static void garbage_seed_addresses_are_refused(void **st) {
     static world w;
     new_world(&w, 1, 102);
@@ -578,6 +601,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_node_seeding_only_itself_starts_alone),
         cmocka_unit_test(a_node_seeding_itself_by_another_name_starts_alone_at_once),
+        cmocka_unit_test(a_node_seeding_itself_as_mapped_or_unspecified_starts_alone_at_once),
         cmocka_unit_test(garbage_seed_addresses_are_refused),
         cmocka_unit_test(duplicate_seeds_join_once),
         cmocka_unit_test(seeds_that_are_all_down_at_start_are_joined_when_they_come_up),

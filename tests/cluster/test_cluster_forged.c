@@ -1,0 +1,304 @@
+/* test_cluster_forged.c — the cluster against forged cluster messages (no cluster key: anyone can
+ * send them), in deterministic simulation: a node outside the cluster writes what it likes
+ * (accusations at the last incarnation, a newer run of a live member, refusals, phantom members)
+ * and no live member is removed or locked out, and phantoms stop at max_members. Also: the
+ * JOINED a refuted removal owes its subscribers, repeated start/leave on one node, a death
+ * watch placed after a removal, suspicion timeouts at the end of time.
+ * Relies on cluster_sim_world.h (a cluster_world.h world on the simulator). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <limits.h>
+#include <cmocka.h>
+
+#include "cluster/cluster_sim_world.h"
+#include "cluster/protocol.h"
+
+/* n clustered nodes seeding each other, formed, plus node n: a node with no cluster, the forger. */
+static void formed(world *w, int n, uint64_t seed, const au_cluster_config *base) {
+    static const char *seeds[WORLD_MAX];
+    new_world(w, n + 1, seed);
+    for (int i = 0; i < n; i++) seeds[i] = w->s[i].addr;
+    for (int i = 0; i < n; i++) {
+        au_cluster_config c = base ? *base : quick(NULL, 0);
+        c.seeds = seeds;
+        c.nseeds = (size_t)n;
+        c.ping_timeout = AU_MSEC(50);
+        c.no_leave_on_stop = true;
+        assert_int_equal(world_start_cluster(w, i, &c), AU_OK);
+    }
+    converge(w, AU_SEC(10));
+}
+
+/* The forger (node `from`) gossips updates to node `to`, naming itself as the sender. */
+static void forge(world *w, int from, int to, cl_update *ups, uint32_t n) {
+    cl_wire_ref r = au_forge(cl_msg, cl_wire, w->s[from].node, "cluster", w->s[to].addr);
+    assert_int_equal(au_send(r, (cl_wire){ .tag = cl_wire_gossip,
+                                           .gossip = { au_str_view(w->s[from].addr), 77, { ups, n, 0 } } }),
+                     AU_OK);
+}
+
+static cl_update about(world *w, int i, uint64_t id, uint32_t inc, uint8_t state) {
+    return (cl_update){ au_str_view(w->s[i].addr), id, inc, state, 1, 0 };
+}
+
+static uint64_t drops_invalid(world *w, int i) {
+    au_cluster_stats st;
+    au_cluster_stats_get(w->s[i].cluster, &st);
+    return st.drops_invalid;
+}
+
+/* An accusation at incarnation UINT32_MAX could never be refuted (the refutation's inc + 1
+ * wrapped to 0 and lost): one forged SUSPECT, DEAD or LEFT removed a live member for the
+ * tombstone's lifetime. It is not believed (dropped and counted), nor is a jump of incarnations
+ * no run of refutations makes; the member stays everywhere. */
+static void an_accusation_at_the_last_incarnation_removes_no_live_member(void **st) {
+    static world w;
+    formed(&w, 3, 301, NULL);
+    uint64_t id2 = au_cluster_id(w.s[2].cluster);
+    cl_update ups[] = { about(&w, 2, id2, UINT32_MAX, CL_SUSPECT), about(&w, 2, id2, UINT32_MAX, CL_DEAD),
+                        about(&w, 2, id2, UINT32_MAX, CL_LEFT), about(&w, 2, id2, 100000, CL_SUSPECT) };
+    for (int to = 0; to < 3; to++) forge(&w, 3, to, ups, 4);
+    au_sim_run(w.sim, AU_SEC(10));
+    for (int i = 0; i < 3; i++) assert_true(drops_invalid(&w, i) >= 3);
+    assert_int_equal(WORLD_SUM(&w, removed), 0);
+    assert_true(world_converged(&w));
+    /* an accusation it can refute is refuted as ever */
+    cl_update now[] = { about(&w, 2, id2, 0, CL_SUSPECT) };
+    forge(&w, 3, 0, now, 1);
+    au_sim_run(w.sim, AU_SEC(5));
+    au_cluster_stats s2;
+    au_cluster_stats_get(w.s[2].cluster, &s2);
+    assert_true(s2.refutations >= 1);
+    assert_int_equal(WORLD_SUM(&w, removed), 0);
+    assert_true(world_converged(&w));
+    end_world(&w);
+}
+
+/* A node the others declared dead refutes and is a member again: its subscribers get JOINED
+ * again (aurum/cluster.h: "whenever this node rejoins (after being removed) an update ends with
+ * JOINED again"); the refutation had said nothing. */
+static void a_node_declared_dead_that_refutes_tells_its_subscribers_joined(void **st) {
+    static world w;
+    formed(&w, 3, 302, NULL);
+    assert_int_equal(atomic_load(&w.s[2].joined) + atomic_load(&w.s[2].alone), 1);
+    uint64_t id2 = au_cluster_id(w.s[2].cluster);
+    cl_update dead[] = { about(&w, 2, id2, 0, CL_DEAD) };
+    forge(&w, 3, 2, dead, 1);
+    au_sim_run(w.sim, AU_SEC(2));
+    assert_int_equal(atomic_load(&w.s[2].joined) + atomic_load(&w.s[2].alone), 2);
+    assert_true(world_converged(&w));
+    end_world(&w);
+}
+
+/* A refusal ends a join for good (INCOMPATIBLE), so a forged one — naming the seed, from another
+ * address, or with our own hash — made a joiner give up forever. It is believed only from a seed
+ * and with a hash that differs; a real one still is. */
+static void a_forged_refusal_does_not_end_a_join(void **st) {
+    static world w;
+    new_world(&w, 4, 303); /* 0: the seed, 1: the joiner, 2: the forger, 3: incompatible */
+    const char *s0[] = { w.s[0].addr };
+    au_cluster_config q = quick(s0, 1);
+    q.num_pings = 40;
+    assert_int_equal(world_start_cluster(&w, 1, &q), AU_OK);
+    au_sim_run(w.sim, AU_MSEC(20));
+    au_cluster *joiner = w.s[1].cluster;
+    cl_wire_ref to = au_forge(cl_msg, cl_wire, w.s[2].node, "cluster", w.s[1].addr);
+    /* naming the seed, another hash: the datagram is not the seed's */
+    au_send(to, (cl_wire){ .tag = cl_wire_refuse,
+                           .refuse = { au_str_view(w.s[0].addr), 5, 0, 1, 0x1234 } });
+    /* naming itself (not a seed) */
+    au_send(to, (cl_wire){ .tag = cl_wire_refuse,
+                           .refuse = { au_str_view(w.s[2].addr), 5, 0, 1, 0x1234 } });
+    au_sim_run(w.sim, AU_MSEC(200));
+    au_cluster_stats cs;
+    au_cluster_stats_get(joiner, &cs);
+    assert_int_equal(cs.drops_invalid, 2);
+    assert_int_equal(atomic_load(&w.s[1].incompatible), 0);
+    /* the seed comes up: the joiner joins */
+    assert_int_equal(world_start_cluster(&w, 0, NULL), AU_OK);
+    converge(&w, AU_SEC(5));
+    assert_int_equal(atomic_load(&w.s[1].joined), 1);
+    assert_int_equal(atomic_load(&w.s[1].incompatible), 0);
+    /* a real refusal, from a seed with another hash, is believed */
+    au_cluster_config other = quick(s0, 1);
+    other.compat = 99;
+    assert_int_equal(world_start_cluster(&w, 3, &other), AU_OK);
+    w.s[3].live = false; /* not a member anywhere */
+    au_sim_run(w.sim, AU_SEC(2));
+    assert_int_equal(atomic_load(&w.s[3].incompatible), 1);
+    assert_true(world_converged(&w));
+    end_world(&w);
+}
+
+/* A forged update naming a live member's address with a newer run id (UINT64_MAX) replaced the
+ * member (REPLACED) everywhere it was heard, and the member's real, smaller id then always
+ * lost: locked out. A newer run heard of from others is only believed once it answers a probe
+ * for its id (or speaks for itself), so nothing changes; a real restart is still taken at once. */
+static void a_forged_newer_run_replaces_no_live_member(void **st) {
+    static world w;
+    formed(&w, 3, 304, NULL);
+    cl_update claim[] = { about(&w, 2, UINT64_MAX, 0, CL_ALIVE), about(&w, 1, UINT64_MAX - 1, 5, CL_DEAD) };
+    for (int k = 0; k < 3; k++) {
+        forge(&w, 3, 0, claim, 2);
+        forge(&w, 3, 1, claim, 1);
+        au_sim_run(w.sim, AU_SEC(1));
+    }
+    au_sim_run(w.sim, AU_SEC(5));
+    assert_int_equal(WORLD_SUM(&w, removed), 0);
+    assert_true(world_converged(&w));
+    /* the member is still watched with its real id: a crash of it is detected */
+    world_kill(&w, 2);
+    converge(&w, AU_SEC(10));
+    assert_int_equal(atomic_load(&w.s[0].removed_failed), 1);
+    assert_int_equal(atomic_load(&w.s[1].removed_failed), 1);
+    /* and a real newer run at that address (a restart) joins and is taken everywhere */
+    char addr[64];
+    snprintf(addr, sizeof addr, "%s", w.s[2].addr);
+    assert_int_equal(world_start_node_at(&w, 2, SIMULATED(w.sim), NULL, addr), AU_OK);
+    assert_string_equal(w.s[2].addr, addr);
+    const char *s0[] = { w.s[0].addr };
+    au_cluster_config q = quick(s0, 1);
+    assert_int_equal(world_start_cluster(&w, 2, &q), AU_OK);
+    converge(&w, AU_SEC(10));
+    assert_int_equal(WORLD_SUM(&w, removed), 2);
+    end_world(&w);
+}
+
+static bool stopped_counted(void *arg) { return atomic_load((_Atomic int *)arg) > 0; }
+
+/* Each au_cluster_start took one of the node's AU_LAYERS_MAX layer slots and a leave gave none
+ * back: the ninth start after eight leaves failed with AU_EFULL. A left cluster's layer takes
+ * the next start; every start works, and each time the node is a member (alone, then joined). */
+static void a_cluster_left_and_started_again_twenty_times_starts_every_time(void **st) {
+    static world w;
+    new_world(&w, 2, 305);
+    assert_int_equal(world_start_cluster(&w, 1, NULL), AU_OK);
+    au_sim_run(w.sim, AU_MSEC(10));
+    const char *s1[] = { w.s[1].addr };
+    for (int k = 0; k < 20; k++) {
+        au_cluster_config q = quick(s1, 1);
+        assert_int_equal(world_start_cluster(&w, 0, &q), AU_OK);
+        atomic_store(&w.s[0].joined, 0);
+        assert_int_equal(au_sim_run_until(w.sim, stopped_counted, &w.s[0].joined, AU_SEC(5)), AU_OK);
+        au_cluster_stats cs;
+        au_cluster_stats_get(w.s[0].cluster, &cs);
+        assert_int_equal(cs.members, 2);
+        assert_int_equal(au_cluster_leave(w.s[0].cluster), AU_OK);
+        atomic_store(&w.s[0].left, 0);
+        au_sim_run(w.sim, AU_MSEC(50));
+        assert_int_equal(atomic_load(&w.s[0].left), 1);
+    }
+    /* the handles of the clusters left stay readable until the node stops */
+    au_cluster_stats cs;
+    au_cluster_stats_get(w.s[0].cluster, &cs);
+    assert_int_equal(cs.members, 0);
+    end_world(&w);
+}
+
+/* A death watch placed after the cluster removed the watched actor's node: au_peer_gone ran
+ * once, at the removal, and the watch's request was retransmitted for ever, `terminated` never
+ * came. The cluster declares its removed members gone again while they stay silent, so the
+ * late watch ends too. */
+AU_ROOT(ping_msg, (ping, int64_t, AU_REMOTE));
+typedef struct target { int unused; } target;
+static void target_recv(au_ctx *ctx, target *self, ping_msg *m) {}
+AU_ACTOR(target_actor, target, ping_msg, .recv = target_recv);
+typedef struct watching { ping_msg_ref who; _Atomic int *terminated; } watching;
+static void watching_pre_start(au_ctx *ctx, watching *self) { au_watch(ctx, self->who); }
+static void watching_recv(au_ctx *ctx, watching *self, ping_msg *m) {}
+static void watching_terminated(au_ctx *ctx, watching *self, au_ref who) { atomic_fetch_add(self->terminated, 1); }
+AU_ACTOR(watching_actor, watching, ping_msg, .pre_start = watching_pre_start, .recv = watching_recv,
+         .terminated = watching_terminated);
+
+static void a_watch_placed_after_the_removal_of_its_node_is_terminated(void **st) {
+    static world w;
+    formed(&w, 4, 306, NULL);
+    au_spawn(w.s[3].node, target_actor, "target", NULL);
+    au_sim_run(w.sim, AU_MSEC(100));
+    world_kill(&w, 3);
+    assert_int_equal(au_sim_run_until(w.sim, stopped_counted, &w.s[0].removed, AU_SEC(10)), AU_OK);
+    au_sim_run(w.sim, AU_SEC(1));
+    static _Atomic int terminated;
+    ping_msg_ref r = au_forge(ping_msg, ping_msg, w.s[0].node, "target", w.s[3].addr);
+    au_spawn(w.s[0].node, watching_actor, NULL, &(watching){ r, &terminated });
+    assert_int_equal(au_sim_run_until(w.sim, stopped_counted, &terminated, AU_SEC(3)), AU_OK);
+    au_sim_run(w.sim, AU_SEC(3));
+    assert_int_equal(atomic_load(&terminated), 1); /* once */
+    end_world(&w);
+}
+
+/* Durations are taken however large (UINT64_MAX: never), but the suspicion timeout wrapped:
+ * (au_nanos)2^64 and d·(1 + health) past 2^64 came out 0 or small, and a suspected member was
+ * removed at the next tick instead of never. Now a suspicion with such timeouts stays until
+ * it is refuted. */
+static void a_suspicion_timeout_of_the_end_of_time_never_expires(void **st) {
+    static world w;
+    au_cluster_config c = quick(NULL, 0);
+    c.suspicion_min = c.suspicion_max = UINT64_MAX;
+    c.max_health = UINT_MAX;
+    formed(&w, 3, 307, &c);
+    uint64_t id2 = au_cluster_id(w.s[2].cluster);
+    for (uint32_t inc = 0; inc < 8; inc++) { /* refuted each time; health rises */
+        cl_update sus[] = { about(&w, 2, id2, inc, CL_SUSPECT) };
+        forge(&w, 3, 0, sus, 1);
+        forge(&w, 3, 1, sus, 1);
+        au_sim_run(w.sim, AU_MSEC(500));
+    }
+    au_sim_run(w.sim, AU_SEC(5));
+    assert_int_equal(WORLD_SUM(&w, removed), 0);
+    assert_true(world_converged(&w));
+    end_world(&w);
+}
+
+/* Without a cluster key any datagram can name members that do not exist; each was added, with
+ * up to 4,096 ring positions, without bound (440 MB). The table stops at max_members, and the
+ * refusals are counted; the real members are untouched. */
+static void phantom_members_stop_at_max_members(void **st) {
+    static world w;
+    au_cluster_config c = quick(NULL, 0);
+    c.max_members = 40;
+    formed(&w, 3, 308, &c);
+    static char names[640][32];
+    static cl_update ph[64];
+    for (int k = 0; k < 10; k++) {
+        for (int i = 0; i < 64; i++) {
+            snprintf(names[k * 64 + i], sizeof names[0], "10.9.%d.%d:7", k, i + 1);
+            ph[i] = (cl_update){ au_str_view(names[k * 64 + i]), 5, 0, CL_ALIVE, AU_RING_MAX_VNODES, 0 };
+        }
+        forge(&w, 3, 0, ph, 64);
+        au_sim_run(w.sim, AU_MSEC(100));
+    }
+    au_sim_run(w.sim, AU_SEC(2));
+    for (int i = 0; i < 3; i++) {
+        au_cluster_stats cs;
+        au_cluster_stats_get(w.s[i].cluster, &cs);
+        assert_true(cs.members + cs.tombstones <= 40);
+    }
+    au_cluster_stats cs;
+    au_cluster_stats_get(w.s[0].cluster, &cs);
+    assert_true(cs.members_refused >= 640 - 40);
+    assert_int_equal(WORLD_SUM(&w, removed_left), 0);
+    /* and the knob has a bound */
+    au_cluster *x = NULL;
+    assert_int_equal(au_cluster_start(w.s[3].node, &(au_cluster_config){ .max_members = AU_CLUSTER_MAX_MEMBERS + 1 }, &x),
+                     AU_EINVAL);
+    assert_null(x);
+    end_world(&w);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(an_accusation_at_the_last_incarnation_removes_no_live_member),
+        cmocka_unit_test(a_node_declared_dead_that_refutes_tells_its_subscribers_joined),
+        cmocka_unit_test(a_forged_refusal_does_not_end_a_join),
+        cmocka_unit_test(a_forged_newer_run_replaces_no_live_member),
+        cmocka_unit_test(a_cluster_left_and_started_again_twenty_times_starts_every_time),
+        cmocka_unit_test(a_watch_placed_after_the_removal_of_its_node_is_terminated),
+        cmocka_unit_test(a_suspicion_timeout_of_the_end_of_time_never_expires),
+        cmocka_unit_test(phantom_members_stop_at_max_members),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
