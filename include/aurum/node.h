@@ -73,7 +73,8 @@ typedef struct au_node_config {
                                    peers it sends to (idle ones evicted); default 4096 */
     size_t max_remote_refs;   /**< distinct remote actors referenced; when full, references that
                                    came in messages and are not in use are reused (forged ones
-                                   are kept); default 65536 */
+                                   are kept until unforged: au_unforge, aurum/ref.h); default
+                                   65536 */
     size_t max_remote_watches; /**< watches other nodes may hold on this node's actors, one per
                                    (actor, watching node) however many actors there watch it
                                    (au_watch, aurum/actor.h); one watching node gets at most a
