@@ -381,12 +381,88 @@ static void forged_and_replayed(void **state) {
     dw_stop(w);
 }
 
+/* Waits up to ms for a datagram on fd that carries a message for the device endpoint; whether
+ * one came (the rest of what is pending is read too). */
+static bool got_downlink(int fd, uint32_t ms) {
+    uint32_t t0 = dw_now_ms();
+    bool got = false;
+    for (;;) {
+        uint8_t b[2048];
+        ssize_t n = recv(fd, b, sizeof b, MSG_DONTWAIT);
+        if (n > 0) {
+            if (memmem(b, (size_t)n, AU_DEVICE_CLIENT_NAME, strlen(AU_DEVICE_CLIENT_NAME))) got = true;
+            continue;
+        }
+        if (got || dw_now_ms() - t0 > ms) return got;
+        nanosleep(&(struct timespec){ 0, 500000 }, NULL);
+    }
+}
+
+/* A server node whose tables hold 1,024 peers and 1,024 remote references sees 10,000 devices, each
+ * from its own address, 16 at a time: each is polled (its first request reaches its address),
+ * then goes silent, goes down and is forgotten — forgetting undoes the forge of its downlink
+ * reference (au_unforge), so the tables never fill. Without that every forged reference kept its
+ * slot and its peer, and after about 1,024 addresses no device was polled any more (and no new
+ * cluster member reached). Then a real client still comes up. */
+static void ten_thousand_device_addresses_over_time_keep_the_server_open(void **state) {
+    (void)state;
+    enum { ADDRESSES = 10000, AT_ONCE = 16, TABLE = 1024 };
+    dw_world *w = &W;
+    memset(w, 0, sizeof *w);
+    w->drv = *au_driver_default();
+    w->node_cfg = (au_node_config){ .max_peers = TABLE, .max_remote_refs = TABLE };
+    dw_server_start(w, 0, -1, &(au_device_server_config){ .shards = 1, .min_interval_ms = 10,
+                                                           .down_after = 2,
+                                                           .forget_after = AU_MSEC(20),
+                                                           .new_per_second = 1000000 });
+    wait_or_fail(w, dw_cluster_converged, 10000, "one server");
+    au_device_server *ds = w->s[0].ds;
+    uint16_t port = port_of(w->s[0].addr);
+    lib_server dev;
+    lib_server_init(&dev, 0, 99, NULL, 0);
+    int fds[AT_ONCE];
+    uint16_t ports[AT_ONCE];
+    int polled = 0;
+    for (int i = 0; i < ADDRESSES; i += AT_ONCE) {
+        for (int k = 0; k < AT_ONCE; k++) {
+            fds[k] = udp(&ports[k]);
+            send_up(fds[k], &dev, port, &(au_device_up){ .tag = au_device_up_announce,
+                                                        .announce = { .device = 100000u + (uint64_t)(i + k),
+                                                                      .incarnation = 1, .clock = 1,
+                                                                      .interval_ms = 10,
+                                                                      .max_datagram = 512 } });
+        }
+        for (int k = 0; k < AT_ONCE; k++) {
+            if (got_downlink(fds[k], 3000)) polled++;
+            else fail_msg("device %d (port %u) was never polled", i + k, ports[k]);
+            close(fds[k]);
+        }
+    }
+    assert_int_equal(polled, ADDRESSES);
+    au_node_stats ns;
+    au_node_stats_get(w->s[0].node, &ns);
+    assert_true(ns.peers <= TABLE);
+    assert_true(ns.remote_refs <= TABLE);
+    au_device_server_stats st;
+    au_device_server_stats_get(ds, &st);
+    fprintf(stderr, "10,000 addresses: peers %llu evicted %llu, refs %llu evicted %llu, owned %llu\n",
+            (unsigned long long)ns.peers, (unsigned long long)ns.peers_evicted,
+            (unsigned long long)ns.remote_refs, (unsigned long long)ns.remote_refs_evicted,
+            (unsigned long long)st.owned);
+    assert_int_equal(st.drops_invalid, 0);
+    lib_server_destroy(&dev);
+    dw_device_start(w, 0, (int[]){ 0 }, 1, 100);
+    wait_or_fail(w, one_device_up, 10000, "a real device up after them");
+    dw_stop(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(forged_and_replayed),
         cmocka_unit_test(scenario),
         cmocka_unit_test(scenario_with_leases),
         cmocka_unit_test(beats_outside_the_lease_are_dropped_and_counted),
+        cmocka_unit_test(ten_thousand_device_addresses_over_time_keep_the_server_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -280,7 +280,13 @@ static ds_msg_ref peer(shard *sh, const char *addr, size_t len) {
     snprintf(buf, sizeof buf, "%.*s", (int)len, addr);
     ds_msg_ref r = au_forge(ds_msg, ds_msg, sh->ds->node, sh->ds->peer_name, buf);
     if (au_ref_is_null(r.raw)) return r;
-    size_t slot = sh->npeers < PEER_CACHE ? sh->npeers++ : sh->peer_next++ % PEER_CACHE;
+    size_t slot;
+    if (sh->npeers < PEER_CACHE) {
+        slot = sh->npeers++;
+    } else { /* the entry it replaces is forgotten: its forge undone (au_unforge) */
+        slot = sh->peer_next++ % PEER_CACHE;
+        (void)au_unforge(sh->peers[slot].ref);
+    }
     snprintf(sh->peers[slot].addr, sizeof sh->peers[slot].addr, "%s", buf);
     sh->peers[slot].ref = r;
     return r;
@@ -344,7 +350,15 @@ static void poll_out(shard *sh, dev *d) {
     au_wheel_remove(&sh->polls, &d->poll);
 }
 
+/* The device's downlink reference is forged per address: forgetting the address undoes the
+ * forge, so the node's tables of remote references and peers do not fill with devices gone. */
+static void drop_ref(dev *d) {
+    if (d->have_ref) (void)au_unforge(d->ref);
+    d->have_ref = 0;
+}
+
 static void dev_free(shard *sh, dev *d) {
+    drop_ref(d);
     poll_out(sh, d);
     au_u64map_take(&sh->devs, d->id);
     atomic_fetch_sub(&sh->ds->ndevs, 1);
@@ -362,7 +376,7 @@ static void set_addr(dev *d, const char *addr, size_t len) {
     if (strlen(d->addr) == len && memcmp(d->addr, addr, len) == 0) return;
     memcpy(d->addr, addr, len);
     d->addr[len] = 0;
-    d->have_ref = 0;
+    drop_ref(d);
 }
 
 static bool downlink(shard *sh, dev *d, au_device_down msg) {
