@@ -272,6 +272,8 @@ bool au_net_device_admit(au_net_t *net, const au_wire_message *m, uint64_t devic
                          const char *from);
 /* A fragment in a device datagram: counted and warned of. */
 void au_net_device_fragment(au_net_t *net, const char *from);
+/* Whether a message goes to a device's endpoint (AU_DEVICE_CLIENT_NAME). */
+bool au_net_device_dest(const au_wire_dest *dest);
 /* Before a message is packed for the peer (the caller owns peer->sending and the open
  * packer): a message to a device's endpoint needs that device's key if it has one (and the
  * node's own mode otherwise). 1: the peer's key changed (peer->dkey_device, peer->dkey; what

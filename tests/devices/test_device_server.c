@@ -456,6 +456,46 @@ static void ten_thousand_device_addresses_over_time_keep_the_server_open(void **
     dw_stop(w);
 }
 
+static bool five_messages(dw_world *w) { return w->d[0].messages >= 5; }
+
+/* An actor on the server's node (of one worker) that sends five user messages to a device in
+ * one turn: the shard then takes them in one turn of its own, and they leave together. */
+typedef struct burst {
+    au_device_server *ds;
+    uint64_t device;
+} burst;
+AU_ROOT(burst_msg, (go, int64_t, AU_PLAIN));
+static void burst_recv(au_ctx *ctx, burst *self, burst_msg *m) {
+    (void)ctx, (void)m;
+    for (uint32_t i = 0; i < 5; i++)
+        au_device_send(self->ds, self->device, reading, &(reading){ .value = 70 + i });
+}
+AU_ACTOR(burst_actor, burst, burst_msg, .recv = burst_recv);
+
+/* A device that takes datagrams of 200 bytes (its rx buffer) gets five small user messages sent
+ * at once: each fits its max_datagram, and each arrives in a datagram of its own (the node's
+ * packer had coalesced them up to its mtu of 1400, and the device dropped the datagram). */
+static void small_downlinks_sent_at_once_each_fit_the_devices_datagram(void **state) {
+    (void)state;
+    dw_world *w = &W;
+    memset(w, 0, sizeof *w);
+    w->drv = *au_driver_default();
+    dw_server_start(w, 0, -1, &(au_device_server_config){ .shards = 1 }); /* one worker */
+    wait_or_fail(w, dw_cluster_converged, 10000, "one server");
+    dw_device_start(w, 0, (int[]){ 0 }, 1, 1000);
+    w->d[0].cfg.rx_cap = 200; /* its max_datagram */
+    assert_int_equal(au_dc_init(&w->d[0].dc, &w->d[0].cfg), AU_DC_OK);
+    wait_or_fail(w, one_device_up, 10000, "one device up");
+    __auto_type b = au_spawn(w->s[0].node, burst_actor, NULL,
+                                &(burst){ w->s[0].ds, w->d[0].cfg.device });
+    assert_false(au_ref_is_null(b.raw));
+    assert_int_equal(au_send(b, ((burst_msg){ .tag = burst_msg_go, .go = 1 })), AU_OK);
+    wait_or_fail(w, five_messages, 5000, "five messages");
+    assert_int_equal(w->d[0].messages, 5);
+    assert_int_equal(w->d[0].dc.stats.drop_malformed, 0);
+    dw_stop(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(forged_and_replayed),
@@ -463,6 +503,7 @@ int main(void) {
         cmocka_unit_test(scenario_with_leases),
         cmocka_unit_test(beats_outside_the_lease_are_dropped_and_counted),
         cmocka_unit_test(ten_thousand_device_addresses_over_time_keep_the_server_open),
+        cmocka_unit_test(small_downlinks_sent_at_once_each_fit_the_devices_datagram),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
