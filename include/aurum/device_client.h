@@ -120,14 +120,19 @@ typedef struct au_dc_config {
                                    earlier run of the device (a boot counter kept in flash, or
                                    wall-clock time), or servers drop its datagrams as replays
                                    (required) */
-    uint32_t interval_ms;     /**< heartbeat interval the device asks for (1000 ms); >= 10 */
+    uint32_t interval_ms;     /**< heartbeat interval the device asks for (1000 ms); >= 10. A
+                                   server may grant a longer one (its min_interval_ms): the
+                                   device then takes that one, without announcing again */
     uint32_t announce_max_ms; /**< while no server polls the device it re-announces after one
                                    interval, then doubling up to this (default 8 × interval_ms,
                                    at most 30000 ms) */
     uint8_t lost_after;       /**< intervals without a request, counted from the end of the
                                    owner's lease (its last request's beats), after which the
                                    owner is taken for lost and the device announces again (3);
-                                   >= 2 */
+                                   >= 2. The interval is the one the owner polls at: the
+                                   longer of the one its last request granted and the device's
+                                   own (after au_dc_set_interval the owner may poll at either
+                                   until its requests carry the new one) */
     uint8_t nseeds;           /**< number of seeds (required, >= 1) */
     uint8_t key_id;           /**< the key's id, named in every sealed datagram (0) */
     uint8_t nonce_random[7];  /**< sealed: 7 bytes from a hardware RNG, fresh at every start.
@@ -197,7 +202,7 @@ typedef struct au_dc {
     uint32_t jitter;          /* xorshift state spreading re-announcements */
     uint64_t lease_request;   /* the owner's request the beats answer */
     uint32_t beat_at;         /* when the next unprompted beat is due */
-    uint32_t beat_ms;         /* the lease's interval (the request's interval_ms) */
+    uint32_t beat_ms;         /* the lease's interval (the last request's interval_ms) */
     uint8_t beat;             /* the next beat's number; beats: the lease's length (1: none) */
     uint8_t beats;
     uint8_t started;          /* the first announce went out */

@@ -496,6 +496,30 @@ static void small_downlinks_sent_at_once_each_fit_the_devices_datagram(void **st
     dw_stop(w);
 }
 
+/* A device asking for 10 ms from a server that polls at 50 ms at the fastest (min_interval_ms):
+ * over a second and a half it keeps its owner and announces only at start (it had taken its
+ * owner for lost after every 30 ms, and announced again at every request). */
+static void a_device_below_the_minimum_interval_keeps_its_owner(void **state) {
+    (void)state;
+    dw_world *w = &W;
+    memset(w, 0, sizeof *w);
+    w->drv = *au_driver_default();
+    dw_server_start(w, 0, -1, &(au_device_server_config){ .shards = 1, .min_interval_ms = 50 });
+    wait_or_fail(w, dw_cluster_converged, 10000, "one server");
+    dw_device_start(w, 0, (int[]){ 0 }, 1, 10);
+    wait_or_fail(w, one_device_up, 10000, "one device up");
+    uint32_t announces = w->d[0].dc.stats.announces, t0 = dw_now_ms();
+    while (dw_now_ms() - t0 < 1500) {
+        dw_pump(w);
+        nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+    }
+    assert_int_equal(w->d[0].dc.stats.owner_lost, 0);
+    assert_int_equal(w->d[0].dc.stats.announces, announces);
+    assert_true(w->d[0].dc.stats.heartbeats >= 10); /* polled all along */
+    assert_int_equal(au_device_server_state(w->s[0].ds, w->d[0].cfg.device), AU_DEVICE_UP);
+    dw_stop(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(forged_and_replayed),
@@ -504,6 +528,7 @@ int main(void) {
         cmocka_unit_test(beats_outside_the_lease_are_dropped_and_counted),
         cmocka_unit_test(ten_thousand_device_addresses_over_time_keep_the_server_open),
         cmocka_unit_test(small_downlinks_sent_at_once_each_fit_the_devices_datagram),
+        cmocka_unit_test(a_device_below_the_minimum_interval_keeps_its_owner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

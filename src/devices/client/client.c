@@ -60,13 +60,21 @@ static uint32_t announce_max(const au_dc *dc) {
                                                               : 8 * dc->interval_ms;
     return max < dc->interval_ms ? dc->interval_ms : max;
 }
+/* The interval the owner polls at: the one its last request granted (beat_ms: a server polls
+ * no faster than its min_interval_ms, so it may grant more than was asked), or ours when that
+ * is longer — after au_dc_set_interval, until the owner's requests carry the new interval, it
+ * may poll at either. */
+static uint32_t polled_ms(const au_dc *dc) {
+    return dc->beat_ms > dc->interval_ms ? dc->beat_ms : dc->interval_ms;
+}
 /* How long the owner may stay silent before it is taken for lost: lost_after intervals past the
- * end of its lease (the last request's beats). init and set_interval keep interval × lost_after
- * below MAX_SPAN_MS / 2; a lease adds at most (AU_DC_MAX_BEATS - 1) of the request's interval,
- * clamped so that the sum stays comparable by difference. */
+ * end of its lease (the last request's beats), in the interval it polls at (polled_ms). init
+ * and set_interval keep interval × lost_after below MAX_SPAN_MS / 2, on_request the granted
+ * interval below MAX_SPAN_MS / 2 / AU_DC_MAX_BEATS; the sum is clamped so that it stays
+ * comparable by difference. */
 static uint32_t silence(const au_dc *dc) {
-    uint64_t s = (uint64_t)dc->interval_ms * lost_after(dc);
-    if (dc->beats > 1) s += (uint64_t)dc->beat_ms * (dc->beats - 1u);
+    uint64_t s = (uint64_t)polled_ms(dc) * lost_after(dc);
+    if (dc->beats > 1) s += (uint64_t)polled_ms(dc) * (dc->beats - 1u);
     return s > MAX_SPAN_MS / 2 ? MAX_SPAN_MS / 2 : (uint32_t)s;
 }
 static uint32_t now(const au_dc *dc) { return dc->cfg->platform.now_ms(dc->cfg->platform.ctx); }
@@ -435,8 +443,11 @@ static void on_request(au_dc *dc, const down *m, int slot, bool fresh, bool newe
 
     /* The server polls at another interval than ours: if its clock is not behind, ours moves
      * past it so that the announcement wins (intervals are ordered by clock). Same interval,
-     * later clock: adopt it; same interval, earlier clock: tell it. */
-    if (m->interval != dc->interval_ms || m->clock < dc->clock) {
+     * later clock: adopt it; same interval, earlier clock: tell it. A longer interval at our own
+     * clock is what the server grants for our announcement (its min_interval_ms): it is taken
+     * (silence counts in it), and announcing again would only be granted the same. */
+    bool granted = m->clock == dc->clock && m->interval > dc->interval_ms;
+    if (!granted && (m->interval != dc->interval_ms || m->clock < dc->clock)) {
         if (m->interval != dc->interval_ms && m->clock >= dc->clock) dc->clock = m->clock + 1;
         announce_to(dc, &owner->addr);
     } else if (m->clock > dc->clock) {
