@@ -212,7 +212,7 @@ AU_API au_nanos au_node_now(const au_node *node);
     X(drops_wrong_interface, COUNTER, "interface type id not declared by the root")                \
     X(drops_schema_mismatch, COUNTER, "a type of the same name at another version")                \
     X(drops_decode, COUNTER, "payload undecodable")                                                \
-    X(drops_too_big, COUNTER, "message above max_message_size")                                    \
+    X(drops_too_big, COUNTER, "message above max_message_size, or datagram above mtu")               \
     X(drops_reassembly, COUNTER, "fragments or partial messages dropped (timeout, limits)")        \
     X(drops_send_failed, COUNTER, "datagrams the socket refused (buffer full, no route)")          \
     X(drops_peer_limit, COUNTER, "datagrams from a peer beyond max_peers, needing state")          \

@@ -828,6 +828,46 @@ static void a_message_larger_than_the_tx_buffer_is_refused(void **state) {
     rig_free(r);
 }
 
+/* With a tx buffer of 4000 bytes, a user message is still refused when its datagram would be
+ * larger than AU_DC_MAX_DATAGRAM (1400: the nodes' mtu, above which every server drops it
+ * unread), nothing sent; what fits makes datagrams of 1400 bytes at most. */
+static void a_message_larger_than_the_nodes_mtu_is_refused(void **state) {
+    (void)state;
+    rig *r = rig_new(0);
+    static uint8_t tx[4000], big[2000];
+    r->cfg.tx_buf = tx;
+    r->cfg.tx_cap = sizeof tx;
+    assert_int_equal(au_dc_init(&r->dc, &r->cfg), AU_DC_OK);
+    au_dc_poll(&r->dc);
+    request(r, &r->a, &r->addr_a, 1); /* an owner: one datagram per send */
+    size_t largest = 0;
+    for (size_t len = 1200; len <= 1500; len++) {
+        r->f.nout = 0;
+        int rc = au_dc_send(&r->dc, 1, big, len);
+        if (rc == AU_DC_ETOOBIG) {
+            assert_int_equal(r->f.nout, 0);
+            continue;
+        }
+        assert_int_equal(rc, AU_DC_OK);
+        assert_int_equal(r->f.nout, 1);
+        assert_true(r->f.out[0].len <= AU_DC_MAX_DATAGRAM);
+        largest = len;
+    }
+    assert_true(largest > 1300); /* within a few bytes (integers counted at their largest) */
+    r->f.nout = 0;
+    assert_int_equal(au_dc_send(&r->dc, 1, big, largest + 1), AU_DC_ETOOBIG);
+    assert_int_equal(au_dc_send(&r->dc, 1, big, 1400), AU_DC_ETOOBIG);
+    assert_int_equal(r->f.nout, 0);
+    rig_free(r);
+}
+
+/* AU_DC_TX_MIN is one expression: usable inside others. */
+static void tx_min_is_one_expression(void **state) {
+    (void)state;
+    assert_int_equal(2 * AU_DC_TX_MIN(0, 10), 2 * (AU_DC_OVERHEAD_PLAIN + 10 + 45));
+    assert_int_equal(AU_DC_TX_MIN(1, 10) * 2, (AU_DC_OVERHEAD_SEALED + 10 + 45) * 2);
+}
+
 /* ---- bad input ----------------------------------------------------------------------------- */
 
 /* Delivers bytes and checks that exactly one counter moved and that nothing was sent or called. */
@@ -1117,6 +1157,8 @@ int main(void) {
         cmocka_unit_test(user_messages_plain),
         cmocka_unit_test(user_messages_sealed),
         cmocka_unit_test(a_message_larger_than_the_tx_buffer_is_refused),
+        cmocka_unit_test(a_message_larger_than_the_nodes_mtu_is_refused),
+        cmocka_unit_test(tx_min_is_one_expression),
         cmocka_unit_test(malformed_datagrams_are_dropped_and_counted),
         cmocka_unit_test(messages_for_someone_else_are_dropped_and_counted),
         cmocka_unit_test(forged_and_replayed_datagrams_are_dropped_and_counted),
