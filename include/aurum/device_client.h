@@ -129,7 +129,9 @@ typedef struct au_dc_config {
                                    (required) */
     uint32_t interval_ms;     /**< heartbeat interval the device asks for (1000 ms); >= 10. A
                                    server may grant a longer one (its min_interval_ms): the
-                                   device then takes that one, without announcing again */
+                                   device then takes that one, without announcing again, up
+                                   to 64 times its own or 60 s, whichever is more (a longer
+                                   grant counts as that) */
     uint32_t announce_max_ms; /**< while no server polls the device it re-announces after one
                                    interval, then doubling up to this (default 8 × interval_ms,
                                    at most 30000 ms) */

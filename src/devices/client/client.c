@@ -67,6 +67,20 @@ static uint32_t announce_max(const au_dc *dc) {
 static uint32_t polled_ms(const au_dc *dc) {
     return dc->beat_ms > dc->interval_ms ? dc->beat_ms : dc->interval_ms;
 }
+/* The longest interval a request may grant: GRANT_FACTOR of ours, or GRANT_FLOOR_MS if that is
+ * more (a server's min_interval_ms above the device's interval), but no more than about 66 min
+ * (so that lost_after intervals past a lease of AU_DC_MAX_BEATS stay below MAX_SPAN_MS / 2),
+ * and never less than ours. A request granting more (a hostile one, in plain mode) had kept
+ * the device waiting for a dead owner up to 12 days (the span's bound alone). */
+#define GRANT_FACTOR 64u
+#define GRANT_FLOOR_MS 60000u
+static uint32_t max_granted(const au_dc *dc) {
+    uint64_t g = (uint64_t)dc->interval_ms * GRANT_FACTOR;
+    if (g < GRANT_FLOOR_MS) g = GRANT_FLOOR_MS;
+    uint64_t span = MAX_SPAN_MS / 2 / (AU_DC_MAX_BEATS + 255u); /* lost_after is a uint8_t */
+    if (g > span) g = span;
+    return g > dc->interval_ms ? (uint32_t)g : dc->interval_ms; /* ours, at least */
+}
 /* How long the owner may stay silent before it is taken for lost: lost_after intervals past the
  * end of its lease (the last request's beats), in the interval it polls at (polled_ms). init
  * and set_interval keep interval × lost_after below MAX_SPAN_MS / 2, on_request the granted
@@ -250,7 +264,7 @@ int au_dc_set_interval(au_dc *dc, uint32_t interval_ms) {
     if (interval_ms < MIN_INTERVAL_MS || (uint64_t)interval_ms * lost_after(dc) > MAX_SPAN_MS / 2)
         return AU_DC_EINVAL;
     dc->interval_ms = interval_ms;
-    dc->clock++;
+    if (dc->clock < UINT32_MAX) dc->clock++; /* saturates: a clock of 0 would lose to every one */
     if (dc->servers[0].id) return announce_to(dc, &dc->servers[0].addr);
     return to_everyone(dc, announce_cb, NULL);
 }
@@ -435,8 +449,7 @@ static void on_request(au_dc *dc, const down *m, int slot, bool fresh, bool newe
     dc->lease_request = m->request;
     dc->beats = (uint8_t)(m->beats < 1 ? 1 : m->beats > AU_DC_MAX_BEATS ? AU_DC_MAX_BEATS : m->beats);
     dc->beat_ms = m->interval < MIN_INTERVAL_MS ? MIN_INTERVAL_MS
-                  : m->interval > MAX_SPAN_MS / 2 / AU_DC_MAX_BEATS ? MAX_SPAN_MS / 2 / AU_DC_MAX_BEATS
-                                                                    : m->interval;
+                  : m->interval > max_granted(dc) ? max_granted(dc) : m->interval;
     dc->beat = 1;
     dc->beat_at = t + dc->beat_ms;
     send_heartbeat(dc, m->request, 0);
@@ -448,7 +461,8 @@ static void on_request(au_dc *dc, const down *m, int slot, bool fresh, bool newe
      * (silence counts in it), and announcing again would only be granted the same. */
     bool granted = m->clock == dc->clock && m->interval > dc->interval_ms;
     if (!granted && (m->interval != dc->interval_ms || m->clock < dc->clock)) {
-        if (m->interval != dc->interval_ms && m->clock >= dc->clock) dc->clock = m->clock + 1;
+        if (m->interval != dc->interval_ms && m->clock >= dc->clock)
+            dc->clock = m->clock < UINT32_MAX ? m->clock + 1 : UINT32_MAX; /* never wraps to 0 */
         announce_to(dc, &owner->addr);
     } else if (m->clock > dc->clock) {
         dc->clock = m->clock;
