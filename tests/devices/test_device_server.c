@@ -520,6 +520,38 @@ static void a_device_below_the_minimum_interval_keeps_its_owner(void **state) {
     dw_stop(w);
 }
 
+/* The interval in device 0's entry of server 0's Devices table (0: none). */
+static uint32_t table_interval(dw_world *w) {
+    void *snap = NULL;
+    if (au_share_snapshot(au_device_server_table(w->s[0].ds), &snap) != AU_OK) return 0;
+    uint8_t key[8];
+    for (int b = 0; b < 8; b++) key[b] = (uint8_t)(w->d[0].cfg.device >> (8 * b));
+    au_crdt_bytes v;
+    au_device_entry e = { 0 };
+    bool present = au_lwwmap_get(snap, key, sizeof key, &v) && au_device_entry_decode(v.ptr, v.len, &e);
+    au_lwwmap_free(snap);
+    return present ? e.interval_ms : 0;
+}
+static bool table_says_2000(dw_world *w) { return table_interval(w) == 2000; }
+static bool table_says_1000(dw_world *w) { return table_interval(w) == 1000; }
+
+/* au_dc_set_interval(2000) on a device polled at 1000 ms: the owner's Devices table has the new
+ * interval within a second (it kept the old one until its next refresh, 10 intervals later). */
+static void an_interval_change_reaches_the_devices_table(void **state) {
+    (void)state;
+    dw_world *w = &W;
+    memset(w, 0, sizeof *w);
+    w->drv = *au_driver_default();
+    dw_server_start(w, 0, -1, &(au_device_server_config){ .shards = 1 });
+    wait_or_fail(w, dw_cluster_converged, 10000, "one server");
+    dw_device_start(w, 0, (int[]){ 0 }, 1, 1000);
+    wait_or_fail(w, one_device_up, 10000, "one device up");
+    wait_or_fail(w, table_says_1000, 5000, "the table has the device at 1000 ms");
+    assert_int_equal(au_dc_set_interval(&w->d[0].dc, 2000), AU_DC_OK);
+    wait_or_fail(w, table_says_2000, 1000, "the table has the new interval");
+    dw_stop(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(forged_and_replayed),
@@ -529,6 +561,7 @@ int main(void) {
         cmocka_unit_test(ten_thousand_device_addresses_over_time_keep_the_server_open),
         cmocka_unit_test(small_downlinks_sent_at_once_each_fit_the_devices_datagram),
         cmocka_unit_test(a_device_below_the_minimum_interval_keeps_its_owner),
+        cmocka_unit_test(an_interval_change_reaches_the_devices_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

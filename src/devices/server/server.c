@@ -904,6 +904,7 @@ static void on_record(shard *sh, ds_record *r) {
     if (r->why == WHY_FORWARD && mine) ack(sh, r); /* the record is here from now on */
     bool was_owned = d->role == ROLE_OWNED;
     uint64_t inc_before = d->inc;
+    uint32_t interval_before = d->interval_ms;
     apply(d, r->incarnation, r->clock, r->interval_ms, r->max_datagram, r->address.ptr,
           r->address.len, sh->ds->cfg.min_interval_ms);
     if (r->why != WHY_FORWARD && inc_before != r->incarnation) d->state = (uint8_t)r->up;
@@ -915,7 +916,11 @@ static void on_record(shard *sh, ds_record *r) {
     }
     /* Already polling: an announce from the device is answered at once (it may have lost our
      * requests, or changed interval), at most every eighth of an interval. */
-    if (inc_before != d->inc) send_replicas(sh, d, WHY_REPLICA);
+    if (inc_before != d->inc || interval_before != d->interval_ms) send_replicas(sh, d, WHY_REPLICA);
+    /* A new interval goes into the Devices table now, not at the next refresh (10 intervals of
+     * it later, when the table said the old one meanwhile). */
+    if (inc_before == d->inc && interval_before != d->interval_ms && d->state != STATE_UNKNOWN)
+        table_put(sh, d);
     if (r->why == WHY_FORWARD && now - d->last_sent >= interval_ns(d) / 8) {
         send_request(sh, d, now);
         set_due(sh, d, next_due(sh, d));
@@ -1264,15 +1269,15 @@ static void shard_free(shard *sh) {
     pthread_mutex_destroy(&sh->lock);
 }
 
-/* The servers started in this process, by (node, endpoint name): a second start of the same
- * name on a node is refused before anything is spawned (with several shards, the actors spawned
- * before the name clash showed would otherwise keep the layer's slot until the node stops). */
+/* The servers started in this process, by node: a second start on a node, of any endpoint name,
+ * is refused before anything is spawned (with several shards, the actors spawned before a name
+ * clash showed would otherwise keep the layer's slot until the node stops). */
 static pthread_mutex_t g_servers_mu = PTHREAD_MUTEX_INITIALIZER;
 static au_device_server *g_servers;
 
-static bool server_named(au_node *node, const char *name) {
+static bool server_on(au_node *node) {
     for (au_device_server *d = g_servers; d; d = d->next_server)
-        if (d->node == node && strcmp(d->name, name) == 0) return true;
+        if (d->node == node) return true;
     return false;
 }
 
@@ -1330,7 +1335,7 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     snprintf(ds->name, sizeof ds->name, "%s", c.name);
     ds->node = node;
     pthread_mutex_lock(&g_servers_mu);
-    if (server_named(node, ds->name)) {
+    if (server_on(node)) { /* one per node (aurum/device_server.h) */
         pthread_mutex_unlock(&g_servers_mu);
         free(ds);
         return AU_EEXIST;
