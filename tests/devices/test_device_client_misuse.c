@@ -324,6 +324,40 @@ static void a_request_granting_an_absurd_interval_cannot_hold_the_device_for_day
     rig_free(r);
 }
 
+/* Plain: a forged request naming the owner, its incarnation and a sequence number near 2^64
+ * must not lock the owner out (its window was pushed there, and every real datagram after it
+ * was refused as a replay, for the rest of the server's run). */
+static void a_forged_sequence_number_near_2_64_does_not_lock_out_the_owner(void **state) {
+    (void)state;
+    rig *r = rig_new(1000);
+    au_dc_poll(&r->dc);
+    request(r, 1);
+    request(r, 2);
+    assert_true(au_dc_owner(&r->dc) == SERVER_A);
+    lib_server forger;
+    lib_server_init(&forger, SERVER_A, 0x5000, NULL, 0); /* the owner's id and incarnation */
+    forger.packer.next_seq = UINT64_MAX - 3;
+    au_device_down m = lib_request(DEVICE, INCARNATION, SERVER_A, 3, r->dc.clock, INTERVAL);
+    lib_build(&forger, &m);
+    au_dc_input(&r->dc, &r->seeds[0], forger.out, forger.out_len);
+    uint32_t replayed = r->dc.stats.drop_replayed, accepted = r->dc.stats.accepted;
+    for (uint64_t n = 4; n < 10; n++) {
+        request(r, n);
+        r->f.now += INTERVAL;
+        au_dc_poll(&r->dc);
+    }
+    assert_int_equal(r->dc.stats.drop_replayed, replayed);
+    assert_int_equal(r->dc.stats.accepted, accepted + 6);
+    assert_int_equal(r->dc.stats.owner_lost, 0);
+    /* A real replay is still refused. */
+    uint8_t buf[LIB_DGRAM_MAX];
+    memcpy(buf, r->a.out, r->a.out_len);
+    au_dc_input(&r->dc, &r->seeds[0], buf, r->a.out_len);
+    assert_int_equal(r->dc.stats.drop_replayed, replayed + 1);
+    lib_server_destroy(&forger);
+    rig_free(r);
+}
+
 /* The interval clock never wraps to 0 (which every server's clock would beat, so the device
  * could not change its interval any more): a request naming clock 2^32 - 1 with another
  * interval, then au_dc_set_interval, leave it at 2^32 - 1. */
@@ -477,6 +511,7 @@ int main(void) {
         cmocka_unit_test(a_null_payload_with_a_length_is_refused),
         cmocka_unit_test(a_clock_wrapping_at_2_32_keeps_every_timer),
         cmocka_unit_test(a_request_granting_an_absurd_interval_cannot_hold_the_device_for_days),
+        cmocka_unit_test(a_forged_sequence_number_near_2_64_does_not_lock_out_the_owner),
         cmocka_unit_test(the_interval_clock_saturates),
         cmocka_unit_test(waiting_on_a_closed_posix_socket_fails_at_once),
         cmocka_unit_test(a_clock_that_jumps_backwards_does_not_silence_the_device),

@@ -376,6 +376,11 @@ static int check_frames(const au_dc *dc, au_dc_opened d, uint64_t *server) {
     return rc < 0 ? -1 - DROP_MALFORMED : 0;
 }
 
+/* How far behind a server's window a plain datagram's sequence number must be to restart it:
+ * a node numbers its datagrams to every peer with one counter, so 2^40 is days of sending at a
+ * million datagrams a second. */
+#define PLAIN_FAR_BEHIND (1ull << 40)
+
 /* The slot of server id, installing it in the second slot when unknown (*fresh then set), and
  * its replay check: 0 and the datagram recorded, or -1 for a replay or a past incarnation.
  * *newest: no later datagram of this server's run was accepted before (not a reordered one). */
@@ -405,6 +410,12 @@ static int accept_from(au_dc *dc, uint64_t id, const au_dc_opened *d, const au_d
             uint64_t ahead = d->seq - s->top;
             s->seen = ahead >= 64 ? 1 : s->seen << ahead | 1;
             s->top = d->seq;
+        } else if (!dc->cfg->key && s->top - d->seq > PLAIN_FAR_BEHIND) {
+            /* Plain: a window pushed far ahead is a forged sequence number (near 2^64, say),
+             * not the server's: it would refuse every real datagram of the run as a replay.
+             * Nothing that far behind is a replay of anything recent: the window restarts. */
+            s->top = d->seq;
+            s->seen = 1;
         } else {
             uint64_t behind = s->top - d->seq;
             if (behind >= 64 || (s->seen >> behind & 1)) return -1;
