@@ -70,7 +70,14 @@ extern "C" {
 /** The smallest tx buffer au_dc_init accepts: the overhead, the server name and the largest
  *  control message (an announce, 45 bytes of CBOR). */
 #define AU_DC_TX_MIN(sealed, name_len) \
-    ((sealed) ? AU_DC_OVERHEAD_SEALED : AU_DC_OVERHEAD_PLAIN) + (name_len) + 45u
+    (((sealed) ? AU_DC_OVERHEAD_SEALED : AU_DC_OVERHEAD_PLAIN) + (name_len) + 45u)
+/** The largest datagram a device sends: the servers' node mtu (au_node_config.mtu, default
+ *  1400 bytes), above which a node drops a datagram unread (drops_too_big). au_dc_send refuses a
+ *  user message that would need more (AU_DC_ETOOBIG), whatever tx_cap. Define it when building
+ *  the client (-DAU_DC_MAX_DATAGRAM=...) for servers whose nodes take larger ones. */
+#ifndef AU_DC_MAX_DATAGRAM
+#define AU_DC_MAX_DATAGRAM 1400u
+#endif
 /** The smallest rx buffer au_dc_init accepts (a heartbeat request, sealed, fits in it). */
 #define AU_DC_RX_MIN 160u
 
@@ -120,14 +127,21 @@ typedef struct au_dc_config {
                                    earlier run of the device (a boot counter kept in flash, or
                                    wall-clock time), or servers drop its datagrams as replays
                                    (required) */
-    uint32_t interval_ms;     /**< heartbeat interval the device asks for (1000 ms); >= 10 */
+    uint32_t interval_ms;     /**< heartbeat interval the device asks for (1000 ms); >= 10. A
+                                   server may grant a longer one (its min_interval_ms): the
+                                   device then takes that one, without announcing again, up
+                                   to 64 times its own or 60 s, whichever is more (a longer
+                                   grant counts as that) */
     uint32_t announce_max_ms; /**< while no server polls the device it re-announces after one
                                    interval, then doubling up to this (default 8 × interval_ms,
                                    at most 30000 ms) */
     uint8_t lost_after;       /**< intervals without a request, counted from the end of the
                                    owner's lease (its last request's beats), after which the
                                    owner is taken for lost and the device announces again (3);
-                                   >= 2 */
+                                   >= 2. The interval is the one the owner polls at: the
+                                   longer of the one its last request granted and the device's
+                                   own (after au_dc_set_interval the owner may poll at either
+                                   until its requests carry the new one) */
     uint8_t nseeds;           /**< number of seeds (required, >= 1) */
     uint8_t key_id;           /**< the key's id, named in every sealed datagram (0) */
     uint8_t nonce_random[7];  /**< sealed: 7 bytes from a hardware RNG, fresh at every start.
@@ -141,7 +155,8 @@ typedef struct au_dc_config {
     uint8_t *rx_buf;          /**< receive buffer; its size is the largest datagram accepted */
     size_t rx_cap;            /**< >= AU_DC_RX_MIN */
     uint8_t *tx_buf;          /**< send buffer, distinct from rx_buf; its size bounds the largest
-                                   user message (au_dc_send) */
+                                   user message (au_dc_send), and so does AU_DC_MAX_DATAGRAM: a
+                                   datagram is never larger than either */
     size_t tx_cap;            /**< >= AU_DC_TX_MIN(key != NULL, strlen(server_name)) */
     au_dc_platform platform;  /**< send, now_ms required; recv optional */
     au_dc_message_fn on_message; /**< user messages from the cluster; NULL: counted, ignored */
@@ -197,7 +212,7 @@ typedef struct au_dc {
     uint32_t jitter;          /* xorshift state spreading re-announcements */
     uint64_t lease_request;   /* the owner's request the beats answer */
     uint32_t beat_at;         /* when the next unprompted beat is due */
-    uint32_t beat_ms;         /* the lease's interval (the request's interval_ms) */
+    uint32_t beat_ms;         /* the lease's interval (the last request's interval_ms) */
     uint8_t beat;             /* the next beat's number; beats: the lease's length (1: none) */
     uint8_t beats;
     uint8_t started;          /* the first announce went out */
@@ -212,7 +227,8 @@ typedef struct au_dc {
 enum au_dc_result {
     AU_DC_OK = 0,
     AU_DC_EINVAL = -1,  /**< a config field out of range, or a mode not compiled in */
-    AU_DC_ETOOBIG = -2, /**< the message does not fit the tx buffer */
+    AU_DC_ETOOBIG = -2, /**< the message does not fit the tx buffer, or a datagram of
+                             AU_DC_MAX_DATAGRAM bytes */
     AU_DC_ESEND = -3,   /**< the platform's send failed (every target, when several) */
 };
 
@@ -239,7 +255,8 @@ AU_API void au_dc_input(au_dc *dc, const au_dc_addr *from, uint8_t *buf, size_t 
 AU_API uint32_t au_dc_tick(au_dc *dc);
 
 /** Sends a user message (type id, CBOR payload) to the owner, or to every seed while there is
- *  none (any server forwards it). AU_DC_ETOOBIG, AU_DC_ESEND; AU_DC_EINVAL for a NULL payload
+ *  none (any server forwards it). AU_DC_ETOOBIG when its datagram would be larger than tx_cap
+ *  or AU_DC_MAX_DATAGRAM (nothing is sent), AU_DC_ESEND; AU_DC_EINVAL for a NULL payload
  *  with len > 0 (NULL with 0 is the empty payload). May be called from on_message. */
 AU_API int au_dc_send(au_dc *dc, uint64_t type, const uint8_t *payload, size_t len);
 

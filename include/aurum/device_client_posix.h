@@ -50,7 +50,7 @@ AU_API int au_dc_posix_addr(au_dc_addr *out, const char *host, uint16_t port);
 AU_API au_dc_platform au_dc_posix_platform(au_dc_posix *io);
 
 /** Waits until a datagram is readable or timeout_ms passed (poll(2)); 1, 0 on timeout, -1 on
- *  error (EINTR included). */
+ *  error (EINTR included; EBADF at once for a closed socket). */
 AU_API int au_dc_posix_wait(au_dc_posix *io, uint32_t timeout_ms);
 
 /** An incarnation for this run: CLOCK_REALTIME in microseconds, so it grows across runs as long

@@ -169,8 +169,8 @@ typedef struct au_device_server_stats {
 
 /** Starts the device server on `node`, following `cluster`'s ring (both must be running, and the
  *  cluster must be the node's own, else AU_EINVAL; one device server per node). cfg may be
- *  NULL. AU_EINVAL for a bad argument, AU_EEXIST when the endpoint name is taken (a second
- *  server of that name on the node is refused before anything starts), AU_ESTOPPED when the
+ *  NULL. AU_EINVAL for a bad argument, AU_EEXIST when the node has a device server already
+ *  (of any endpoint name: refused before anything starts) or the endpoint name is taken, AU_ESTOPPED when the
  *  cluster has left (au_cluster_leave), AU_EFULL without a layer slot, AU_ENOMEM. A refused
  *  start leaves no actor running; one refused after its first actors were spawned (a name
  *  taken by another actor, a cluster that has left) keeps its layer slot until au_node_stop. */

@@ -73,7 +73,8 @@ typedef struct au_node_config {
                                    peers it sends to (idle ones evicted); default 4096 */
     size_t max_remote_refs;   /**< distinct remote actors referenced; when full, references that
                                    came in messages and are not in use are reused (forged ones
-                                   are kept); default 65536 */
+                                   are kept until unforged: au_unforge, aurum/ref.h); default
+                                   65536 */
     size_t max_remote_watches; /**< watches other nodes may hold on this node's actors, one per
                                    (actor, watching node) however many actors there watch it
                                    (au_watch, aurum/actor.h); one watching node gets at most a
@@ -211,7 +212,7 @@ AU_API au_nanos au_node_now(const au_node *node);
     X(drops_wrong_interface, COUNTER, "interface type id not declared by the root")                \
     X(drops_schema_mismatch, COUNTER, "a type of the same name at another version")                \
     X(drops_decode, COUNTER, "payload undecodable")                                                \
-    X(drops_too_big, COUNTER, "message above max_message_size")                                    \
+    X(drops_too_big, COUNTER, "message above max_message_size, or datagram above mtu")               \
     X(drops_reassembly, COUNTER, "fragments or partial messages dropped (timeout, limits)")        \
     X(drops_send_failed, COUNTER, "datagrams the socket refused (buffer full, no route)")          \
     X(drops_peer_limit, COUNTER, "datagrams from a peer beyond max_peers, needing state")          \

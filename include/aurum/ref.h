@@ -178,12 +178,36 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  au_stop). Returns a null reference on failure (see au_last_error()): AU_EINVAL for a NULL
  *  argument, a name empty or above 255 bytes, or an addr that is not "host:port" (or has port
  *  0); AU_ERESOLVE for a host that does not resolve; AU_ESTATE on a node without a network;
- *  AU_EFULL when forged references (which keep their entry for the node's life) fill its table
- *  of remote references (au_node_config.max_remote_refs). */
+ *  AU_EFULL when the table of remote references (au_node_config.max_remote_refs) holds only
+ *  forged targets and ones in use, or the peer table (max_peers) only nodes that such targets
+ *  point to. A forged target keeps its entry (and its node's peer entry) until every au_forge
+ *  of it is undone by au_unforge: a program that forges references to ever new addresses
+ *  (devices, clients) unforges those it is done with.
+ *
+ *  The host is resolved now, and the reference names the node by the resolved address
+ *  ("localhost:4000" becomes "127.0.0.1:4000" if that is what it resolves to): references forged
+ *  from either spelling are equal (au_ref_equal), format with the numeric address, and travel
+ *  in messages as that address, which the receiver accepts (it never resolves host names that
+ *  arrive in messages). */
 #define au_forge(R, T, node, name, addr) AU_FORGE_(R, T, node, name, addr)
 #define AU_FORGE_(R, T, node, name, addr)                                                     \
     ((T##_ref){ .raw = au_ref_forge_((node), (name), (addr), &au_type_##R,                 \
                                      (uint16_t)R##__riface__##T, &au_type_##T) })
+
+/** Undoes one au_forge: the reference's target no longer needs to be kept for this forge. Each
+ *  au_forge is undone at most once (the count is per target: forging the same (node, name,
+ *  address) twice and unforging once keeps it). Once a target has no forge left, its entry in
+ *  the table of remote references may be reused for another target at any time (when the table,
+ *  or the peer table, is full and the entry is not in use), and from then on every copy of the
+ *  reference is stale: a send through it returns AU_ESTOPPED and is counted in drops_stale_ref,
+ *  au_ref_format writes "(stale remote reference)", au_ref_equal with a fresh forge of the
+ *  same target may be false. A stale copy never reaches
+ *  another actor. Until the entry is reused the reference keeps working (a message queued
+ *  through it, or a watch on it, keeps the entry in place). Forge the target again to have a
+ *  reference that is kept. Returns AU_OK; AU_EINVAL for a null or local reference; AU_ESTATE
+ *  for a reference that is stale or whose target has no forge left to undo (a reference that
+ *  came in a message was never forged). Any thread. */
+#define au_unforge(ref) au_unforge_((ref).raw)
 
 /** The error of the last failed call on this thread that returns a value instead of an au_err
  *  (au_forge, au_spawn, au_promise_new, ...). */
@@ -218,6 +242,7 @@ AU_API au_err au_ref_stop_(au_ref ref);
 AU_API au_ref au_ref_narrow_(au_ref ref, au_type *root, uint16_t variant, au_type *iface);
 AU_API au_ref au_ref_forge_(au_node *node, const char *name, const char *addr, au_type *root,
                      uint16_t variant, au_type *iface);
+AU_API au_err au_unforge_(au_ref ref);
 AU_API void au_set_last_error_(au_err err);
 
 #ifdef __cplusplus

@@ -261,6 +261,11 @@ au_ref au_ref_forge_(au_node *node, const char *name, const char *addr, au_type 
     return au_remote_layer()->forge(node, name, addr, root, variant, iface);
 }
 
+au_err au_unforge_(au_ref ref) {
+    if (!ref.target || !(ref.flags & AU_REF_F_REMOTE)) return AU_EINVAL; /* never forged */
+    return au_remote_layer()->unforge(ref);
+}
+
 bool au_ref_is_local(au_ref r) { return r.target && !(r.flags & AU_REF_F_REMOTE); }
 
 bool au_ref_equal(au_ref a, au_ref b) {

@@ -21,6 +21,8 @@ typedef struct au_remote_ops {
     au_err (*send)(au_ref ref, const void *msg, bool signal);
     au_ref (*forge)(au_node *node, const char *name, const char *addr, au_type *root,
                     uint16_t variant, au_type *iface);
+    /* Undoes one forge of a remote reference's target (au_unforge). */
+    au_err (*unforge)(au_ref ref);
     size_t (*format)(au_ref ref, char *buf, size_t size);
     bool (*equal)(au_ref a, au_ref b);
     au_node *(*node_of)(au_ref ref);

@@ -254,12 +254,15 @@ bool au_net_device_plain_ok(au_net_t *net, const au_wire_message *m, const char 
 
 static const char CLIENT_NAME[] = AU_DEVICE_CLIENT_NAME;
 
+bool au_net_device_dest(const au_wire_dest *dest) {
+    return dest->name_len == sizeof CLIENT_NAME - 1 &&
+           memcmp(dest->name, CLIENT_NAME, sizeof CLIENT_NAME - 1) == 0;
+}
+
 int au_net_device_downlink(au_net_t *net, au_peer *peer, au_wire_packer *packer,
                            const au_wire_dest *dest, const uint8_t *payload, size_t len) {
     const au_net_devkeys *d = net->devkeys;
-    if (dest->name_len != sizeof CLIENT_NAME - 1 ||
-        memcmp(dest->name, CLIENT_NAME, sizeof CLIENT_NAME - 1) != 0)
-        return 0;
+    if (!au_net_device_dest(dest)) return 0;
     uint64_t device = device_named(payload, len);
     uint8_t secret[AU_KEY_SIZE];
     if (!key_of(d, device, secret)) device = 0; /* a plain device: the node's own mode */

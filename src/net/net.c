@@ -17,6 +17,7 @@ static void net_stats(au_node *node, au_node_stats *out);
 static const au_remote_ops net_ops = {
     .send = au_net_send,
     .forge = au_net_forge,
+    .unforge = au_net_unforge,
     .format = au_net_format,
     .equal = au_net_equal,
     .node_of = au_net_node_of,

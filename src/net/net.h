@@ -128,14 +128,17 @@ typedef struct au_peer {
  * Slots are type-stable, like cells: never freed before the node stops, reused for another
  * target when the table is full (remote_ref.c). A reference carries the slot's gen; a slot that
  * was reused has another, so a stale reference fails (drops_stale_ref) instead of reaching the
- * new target. Forged slots (the application's) are never reused; neither is a slot that is
- * pinned (a message queued through it, a watch on it). */
+ * new target. A forged slot (the application's: au_forge) is not reused while any au_forge of
+ * its target is not yet undone by au_unforge; neither is a slot that is pinned (a message queued
+ * through it, a watch on it). A slot that holds a target refers its peer (au_peer.refs), so a
+ * slot that nothing uses is also reclaimed when the peer table is full (remote_ref.c). */
 typedef struct au_remote {
     au_net_t *net;
     _Atomic uint32_t gen;        /* odd while the slot holds a target */
     _Atomic uint32_t pins;       /* queued messages and watches using it */
     _Atomic uint8_t used;        /* CLOCK bit: set on every use, cleared by the sweep */
-    bool forged;                 /* made by au_forge: kept for the node's life */
+    uint32_t forges;             /* guarded by net->lock: au_forge calls for the target not
+                                    yet undone by au_unforge; while > 0 the slot is kept */
     uint8_t name_len;
     au_peer *peer;
     uint64_t root_id;
@@ -269,6 +272,8 @@ bool au_net_device_admit(au_net_t *net, const au_wire_message *m, uint64_t devic
                          const char *from);
 /* A fragment in a device datagram: counted and warned of. */
 void au_net_device_fragment(au_net_t *net, const char *from);
+/* Whether a message goes to a device's endpoint (AU_DEVICE_CLIENT_NAME). */
+bool au_net_device_dest(const au_wire_dest *dest);
 /* Before a message is packed for the peer (the caller owns peer->sending and the open
  * packer): a message to a device's endpoint needs that device's key if it has one (and the
  * node's own mode otherwise). 1: the peer's key changed (peer->dkey_device, peer->dkey; what
@@ -318,6 +323,9 @@ void au_net_remotes_free(au_net_t *net);
 au_err au_net_send(au_ref ref, const void *msg, bool signal);
 au_ref au_net_forge(au_node *node, const char *name, const char *addr, au_type *root,
                     uint16_t variant, au_type *iface);
+/* Undoes one au_net_forge of ref's target: AU_OK; AU_ESTATE if the reference is stale or its
+ * target has no forge left to undo. */
+au_err au_net_unforge(au_ref ref);
 size_t au_net_format(au_ref ref, char *buf, size_t size);
 bool au_net_equal(au_ref a, au_ref b);
 au_node *au_net_node_of(au_ref ref);

@@ -4,11 +4,18 @@
  * A remote target (peer, name, root type id) is interned per node in a slot (net.h, au_remote),
  * so a reference stays a small value and equality is a pointer compare. The table is bounded
  * (max_remote_refs) and keyed with a per-node random seed, so hostile messages can neither grow
- * it nor aim their references at one bucket. When it is full, a slot that came in a message and
- * is not in use is reused (a CLOCK sweep: a slot used since the hand last passed gets a second
- * chance), so a flood of distinct reply-to references cannot lock out new clients. Slots made
- * by au_forge are never reused: the application holds those references for as long as it
- * likes. A reference to a reused slot is stale (its gen differs) and fails cleanly. */
+ * it nor aim their references at one bucket. When it is full, a slot that nothing holds and is
+ * not in use is reused (a CLOCK sweep: a slot used since the hand last passed gets a second
+ * chance), so a flood of distinct reply-to references cannot lock out new clients. A slot with
+ * forges (au_forge calls not yet undone by au_unforge) is not reused: the application holds
+ * those references for as long as it likes. Every slot that holds a target refers its peer, so
+ * when the peer table is full the same sweep takes slots away from their targets until a peer
+ * is left idle (and can be evicted). A reference to a reused slot is stale (its gen differs)
+ * and fails cleanly.
+ *
+ * A forged address is resolved first and the target interned under the resolved address as
+ * au_addr_format writes it, so "localhost:4000" and "127.0.0.1:4000" are one target, and the
+ * address that travels in messages is one a receiver takes (numeric: decode_ref). */
 #include "net/net.h"
 
 #include <stdio.h>
@@ -54,9 +61,33 @@ static void bucket_remove(au_net_t *net, au_remote *victim) {
     }
 }
 
-/* A slot for a new target: a fresh one below max_remotes, else one the CLOCK sweep frees (its
- * gen made even, so every reference to it is stale from now on). With net->lock; NULL if every
- * slot is forged or in use. */
+/* Takes slot r from its target if nothing keeps it: live, no forges, not used since the sweep
+ * last passed (the bit is cleared: its second chance), no pins. Its gen is made even, so every
+ * reference to it is stale from now on, and its peer is released. With net->lock (gen changes
+ * only under it, so an even gen here is a free slot: a spare, or one being filled by intern). */
+static bool reclaim(au_net_t *net, au_remote *r) {
+    uint32_t was = atomic_load_explicit(&r->gen, memory_order_relaxed);
+    if (!(was & 1u) || r->forges) return false;
+    /* relaxed: the bit is a hint for the sweep only */
+    if (atomic_exchange_explicit(&r->used, 0, memory_order_relaxed)) return false;
+    /* seq_cst (a Dekker pair with au_net_remote_pin): make the slot stale, then look for
+     * pins; a pinner that pinned first is seen here, one that comes later sees the gen. */
+    uint32_t gen = atomic_fetch_add_explicit(&r->gen, 1, memory_order_seq_cst) + 1;
+    if (atomic_load_explicit(&r->pins, memory_order_seq_cst)) {
+        atomic_store_explicit(&r->gen, gen - 1, memory_order_seq_cst); /* still in use */
+        return false;
+    }
+    bucket_remove(net, r);
+    net->nremotes--;
+    au_net_peer_release_locked(net, r->peer);
+    r->peer = NULL;
+    au_stat_sub(&net->stats.remote_refs, 1);
+    au_stat_add(&net->stats.remote_refs_evicted, 1);
+    return true;
+}
+
+/* A slot for a new target: a fresh one below max_remotes, else one the CLOCK sweep reclaims.
+ * With net->lock; NULL if every slot is forged or in use. */
 static au_remote *free_slot(au_net_t *net) {
     if (net->spare) {
         au_remote *r = net->spare;
@@ -81,25 +112,25 @@ static au_remote *free_slot(au_net_t *net) {
     for (size_t step = 0; step < 2 * net->nslots; step++) {
         au_remote *r = net->slots[net->clock_hand];
         net->clock_hand = (net->clock_hand + 1) % net->nslots;
-        if (r->forged) continue;
-        /* relaxed: the bit is a hint for the sweep only */
-        if (atomic_exchange_explicit(&r->used, 0, memory_order_relaxed)) continue;
-        /* seq_cst (a Dekker pair with au_net_remote_pin): make the slot stale, then look for
-         * pins; a pinner that pinned first is seen here, one that comes later sees the gen. */
-        uint32_t gen = atomic_fetch_add_explicit(&r->gen, 1, memory_order_seq_cst) + 1;
-        if (atomic_load_explicit(&r->pins, memory_order_seq_cst)) {
-            atomic_store_explicit(&r->gen, gen - 1, memory_order_seq_cst); /* still in use */
-            continue;
-        }
-        bucket_remove(net, r);
-        net->nremotes--;
-        au_net_peer_release_locked(net, r->peer);
-        r->peer = NULL;
-        au_stat_sub(&net->stats.remote_refs, 1);
-        au_stat_add(&net->stats.remote_refs_evicted, 1);
-        return r;
+        if (reclaim(net, r)) return r;
     }
     return NULL;
+}
+
+/* The peer table is full of peers that slots refer to: the same sweep reclaims slots (onto the
+ * spares) until one of them leaves its peer idle, which peer.c may then evict. With net->lock;
+ * whether a peer was left idle. */
+static bool idle_a_peer(au_net_t *net) {
+    for (size_t step = 0; net->nslots && step < 2 * net->nslots; step++) {
+        au_remote *r = net->slots[net->clock_hand];
+        net->clock_hand = (net->clock_hand + 1) % net->nslots;
+        au_peer *p = r->peer;
+        if (!reclaim(net, r)) continue;
+        r->next = net->spare;
+        net->spare = r;
+        if (p->refs == 0) return true;
+    }
+    return false;
 }
 
 /* Doubles the buckets once the table holds as many targets as buckets (up to the power of two at
@@ -122,16 +153,32 @@ static void grow(au_net_t *net) {
     free(was);
 }
 
-/* Finds or creates the target (addr text, name, root id). Resolves addr outside the lock. */
+/* Finds or creates the target (addr text, name, root id). Resolves addr outside the lock. A
+ * forged target (forged: one more forge on its slot) is resolved first and interned under its
+ * canonical text (au_addr_format); one from a message is looked up as it came. */
 static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const char *name,
                      size_t name_len, uint64_t root_id, bool numeric_only, bool forged,
                      au_remote **out, uint32_t *gen) {
     if (addr_len >= sizeof(((au_remote *)0)->addr) || name_len > AU_NAME_MAX) return AU_EINVAL;
+    char text[64];
+    memcpy(text, addr, addr_len);
+    text[addr_len] = '\0';
+    au_addr resolved;
+    bool have = false;
+    if (forged) {
+        au_err err = au_addr_parse(text, &resolved, numeric_only);
+        if (err) return err;
+        if (au_addr_port(&resolved) == 0) return AU_EINVAL; /* nobody listens on port 0 */
+        au_addr_format(&resolved, text, sizeof text);
+        addr = text;
+        addr_len = strlen(text);
+        have = true;
+    }
     uint64_t h = remote_hash(net, addr, addr_len, name, name_len, root_id);
     pthread_mutex_lock(&net->lock);
     au_remote *r = lookup(net, h, addr, addr_len, name, name_len, root_id);
     if (r) {
-        if (forged) r->forged = true;
+        if (forged && r->forges < UINT32_MAX) r->forges++; /* saturated: kept for good */
         atomic_store_explicit(&r->used, 1, memory_order_relaxed);
         *gen = atomic_load_explicit(&r->gen, memory_order_relaxed);
         pthread_mutex_unlock(&net->lock);
@@ -140,13 +187,11 @@ static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const cha
     }
     pthread_mutex_unlock(&net->lock);
 
-    char text[64];
-    memcpy(text, addr, addr_len);
-    text[addr_len] = '\0';
-    au_addr resolved;
-    au_err err = au_addr_parse(text, &resolved, numeric_only);
-    if (err) return err;
-    if (au_addr_port(&resolved) == 0) return AU_EINVAL; /* nobody listens on port 0 */
+    if (!have) {
+        au_err err = au_addr_parse(text, &resolved, numeric_only);
+        if (err) return err;
+        if (au_addr_port(&resolved) == 0) return AU_EINVAL; /* nobody listens on port 0 */
+    }
     /* A slot first: reusing one may release its peer, which makes room in the peer table. */
     pthread_mutex_lock(&net->lock);
     r = free_slot(net);
@@ -161,6 +206,12 @@ static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const cha
         return AU_ENOMEM;
     }
     au_peer *peer = au_net_peer_acquire(net, &resolved, true);
+    if (!peer) { /* full of peers that slots refer to: leave one idle, then again */
+        pthread_mutex_lock(&net->lock);
+        bool idled = idle_a_peer(net);
+        pthread_mutex_unlock(&net->lock);
+        if (idled) peer = au_net_peer_acquire(net, &resolved, true);
+    }
 
     pthread_mutex_lock(&net->lock);
     au_remote *won = peer ? lookup(net, h, addr, addr_len, name, name_len, root_id) : NULL;
@@ -169,13 +220,15 @@ static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const cha
         net->spare = r;
         if (peer) au_net_peer_release_locked(net, peer);
         r = won;
+        if (r && forged && r->forges < UINT32_MAX) r->forges++;
     } else {
         r->peer = peer;
         r->root_id = root_id;
         r->hash = h;
-        r->forged = forged;
+        r->forges = forged ? 1 : 0;
         r->name_len = (uint8_t)name_len;
-        memcpy(r->addr, text, addr_len + 1);
+        memcpy(r->addr, addr, addr_len);
+        r->addr[addr_len] = '\0';
         r->name = name_len <= sizeof r->name_short ? r->name_short : r->name_long;
         memcpy(r->name, name, name_len);
         /* release: a holder of the new gen sees the fields above. Odd: live. */
@@ -189,7 +242,6 @@ static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const cha
         grow(net);
     }
     if (r) {
-        if (forged) r->forged = true;
         atomic_store_explicit(&r->used, 1, memory_order_relaxed);
         *gen = atomic_load_explicit(&r->gen, memory_order_relaxed);
     }
@@ -259,6 +311,17 @@ au_ref au_net_forge(au_node *node, const char *name, const char *addr, au_type *
         return (au_ref){ 0 };
     }
     return remote_ref(r, gen, iface, variant);
+}
+
+au_err au_net_unforge(au_ref ref) {
+    au_remote *r = ref.target;
+    au_net_t *net = r->net;
+    pthread_mutex_lock(&net->lock);
+    /* gen changes only under net->lock: equal here, the slot still holds ref's target */
+    bool ok = atomic_load_explicit(&r->gen, memory_order_relaxed) == ref.gen && r->forges > 0;
+    if (ok && r->forges < UINT32_MAX) r->forges--;
+    pthread_mutex_unlock(&net->lock);
+    return ok ? AU_OK : AU_ESTATE;
 }
 
 /* ---- sending ------------------------------------------------------------------------------ */

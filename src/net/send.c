@@ -1,7 +1,7 @@
 /* send.c — the send path: a message encoded by its sender is queued on its peer; whichever
  * thread finds the peer idle packs everything queued into MTU-sized datagrams (wire.c's packer
- * coalesces small messages and fragments large ones) and sends them through the channel in
- * batches.
+ * coalesces small messages and fragments large ones; a message to a device leaves alone, in a
+ * datagram no larger than the device takes) and sends them through the channel in batches.
  *
  * A thread's send batch spans peers: the datagrams it packs for many peers (a turn that sends to
  * thousands of devices, each its own peer) leave together, up to AU_NET_BATCH per channel call
@@ -206,7 +206,12 @@ static void drain(au_net_t *net, au_peer *peer, batch *b) {
                 au_stat_add(&net->stats.drops_send_failed, 1);
             }
         }
+        /* A device takes datagrams of its own max_datagram, which the server sizes each
+         * message for, not the node's mtu: a message to a device leaves in a datagram alone. */
+        bool alone = open && m->to && au_net_device_dest(&dest);
+        if (alone) au_wire_packer_flush(&b->packer);
         for (unsigned c = 0; c < copies; c++) {
+            if (alone && c) au_wire_packer_flush(&b->packer);
             int st = au_wire_packer_add(&b->packer, &dest, payload, payload_len);
             if (st != AU_WIRE_OK) {
                 au_stat_add(&net->stats.drops_too_big, 1);
@@ -217,6 +222,7 @@ static void drain(au_net_t *net, au_peer *peer, batch *b) {
                 au_stat_add(&net->stats.messages_sent_remote, 1);
             }
         }
+        if (alone) au_wire_packer_flush(&b->packer);
         au_net_remote_unpin(m->to); /* packed: the slot may be reused now */
         au_pool_free(m->pool_class, m);
         /* relaxed: a count, publishing nothing. This thread's own seq_cst load in send_queued

@@ -638,6 +638,109 @@ static void set_interval_advances_the_clock_and_tells_the_owner(void **state) {
     rig_free(r);
 }
 
+/* Announces among the datagrams recorded, which are then forgotten (the record holds 64). */
+static size_t announces_then_clear(rig *r) {
+    size_t n = count_announces(r, 0);
+    r->f.nout = 0;
+    return n;
+}
+
+/* A request from s at the device's own clock, granting `interval` and `beats`. */
+static void granted_request(rig *r, lib_server *s, const au_dc_addr *from, uint64_t n,
+                            uint32_t interval, uint32_t beats) {
+    au_device_down m = lib_request(DEVICE, INCARNATION, s->id, n, r->dc.clock, interval);
+    m.request.beats = beats;
+    lib_build(s, &m);
+    deliver(r, s, from);
+}
+
+/* The device asks for 100 ms; the server polls no faster than 300 ms (its min_interval_ms) and
+ * says so in every request, at the device's clock. The device takes the 300 ms: no announce for
+ * the difference (each had moved its clock on and been granted 300 ms again), and no owner lost
+ * between requests 300 ms apart (its silence counted 3 × 100 ms). */
+static void an_interval_granted_longer_than_asked_is_taken(void **state) {
+    (void)state;
+    rig *r = rig_new(0);
+    au_dc_poll(&r->dc);
+    announces_then_clear(r);
+    uint32_t clock = r->dc.clock;
+    for (uint64_t n = 1; n <= 20; n++) {
+        granted_request(r, &r->a, &r->addr_a, n, 300, 1);
+        assert_int_equal(announces_then_clear(r), 0);
+        run_until(r, r->f.now + 300);
+        announces_then_clear(r);
+    }
+    assert_int_equal(r->dc.stats.owner_lost, 0);
+    assert_int_equal(r->dc.clock, clock);
+    assert_true(au_dc_owner(&r->dc) == SERVER_A);
+    assert_int_equal(r->f.nowners, 1);
+    /* The owner stops: lost after 3 of the granted intervals, not 3 of its own. */
+    granted_request(r, &r->a, &r->addr_a, 21, 300, 1);
+    uint32_t heard = r->f.now;
+    run_until(r, heard + 3 * 300 - 10);
+    assert_int_equal(r->dc.stats.owner_lost, 0);
+    run_until(r, heard + 3 * 300);
+    assert_int_equal(r->dc.stats.owner_lost, 1);
+    rig_free(r);
+}
+
+/* 1000 ms, then au_dc_set_interval(100) half an interval after a request: the owner still polls
+ * at 1000 ms until it has the announcement, so the device keeps it (it had taken the owner for
+ * lost at once: 3 × 100 ms had passed since its last request). Then the owner polls at 100 ms. */
+static void a_shorter_interval_keeps_the_owner_until_it_polls_at_it(void **state) {
+    (void)state;
+    rig *r = rig_new(0);
+    assert_int_equal(au_dc_set_interval(&r->dc, 1000), AU_DC_OK);
+    au_dc_poll(&r->dc);
+    granted_request(r, &r->a, &r->addr_a, 1, 1000, 1);
+    uint32_t t0 = r->f.now;
+    run_until(r, t0 + 500);
+    announces_then_clear(r);
+    uint32_t old_clock = r->dc.clock;
+    assert_int_equal(au_dc_set_interval(&r->dc, 100), AU_DC_OK);
+    assert_int_equal(announces_then_clear(r), 1); /* to the owner */
+    run_until(r, t0 + 1000);
+    assert_int_equal(r->dc.stats.owner_lost, 0);
+    /* The owner's next request, sent before it had the announcement: old clock, 1000 ms. The
+     * device tells it again. */
+    au_device_down m = lib_request(DEVICE, INCARNATION, SERVER_A, 2, old_clock, 1000);
+    lib_build(&r->a, &m);
+    deliver(r, &r->a, &r->addr_a);
+    assert_int_equal(announces_then_clear(r), 1);
+    run_until(r, r->f.now + 100);
+    for (uint64_t n = 3; n < 30; n++) { /* then at 100 ms */
+        granted_request(r, &r->a, &r->addr_a, n, 100, 1);
+        run_until(r, r->f.now + 100);
+    }
+    assert_int_equal(announces_then_clear(r), 0);
+    assert_int_equal(r->dc.stats.owner_lost, 0);
+    assert_true(au_dc_owner(&r->dc) == SERVER_A);
+    rig_free(r);
+}
+
+/* A lease of 4 at 50 ms, then au_dc_set_interval(400): the owner, once it has the announcement,
+ * sends its next request at the end of the lease in the new interval (4 × 400 ms less a little).
+ * The device keeps its owner until then (it had counted its silence from the old lease's beats:
+ * 3 × 400 + 3 × 50 ms, and lost the owner before the request). */
+static void a_longer_interval_during_a_lease_keeps_the_owner(void **state) {
+    (void)state;
+    rig *r = rig_new(0);
+    assert_int_equal(au_dc_set_interval(&r->dc, 50), AU_DC_OK);
+    au_dc_poll(&r->dc);
+    granted_request(r, &r->a, &r->addr_a, 1, 50, 4);
+    uint32_t t0 = r->f.now;
+    run_until(r, t0 + 20);
+    assert_int_equal(au_dc_set_interval(&r->dc, 400), AU_DC_OK);
+    run_until(r, t0 + 4 * 400 - 50);
+    assert_int_equal(r->dc.stats.owner_lost, 0);
+    granted_request(r, &r->a, &r->addr_a, 2, 400, 4);
+    run_until(r, r->f.now + 4 * 400 - 50);
+    granted_request(r, &r->a, &r->addr_a, 3, 400, 4);
+    assert_int_equal(r->dc.stats.owner_lost, 0);
+    assert_true(au_dc_owner(&r->dc) == SERVER_A);
+    rig_free(r);
+}
+
 /* ---- user messages -------------------------------------------------------------------------- */
 
 AU_RECORD(reading, (int32_t, celsius), (au_str, where), (uint64_t, at), (bool, alarm));
@@ -723,6 +826,46 @@ static void a_message_larger_than_the_tx_buffer_is_refused(void **state) {
     assert_int_equal(au_dc_send(&r->dc, 1, big, 10), AU_DC_ESEND);
     assert_true(r->dc.stats.send_errors >= 2);
     rig_free(r);
+}
+
+/* With a tx buffer of 4000 bytes, a user message is still refused when its datagram would be
+ * larger than AU_DC_MAX_DATAGRAM (1400: the nodes' mtu, above which every server drops it
+ * unread), nothing sent; what fits makes datagrams of 1400 bytes at most. */
+static void a_message_larger_than_the_nodes_mtu_is_refused(void **state) {
+    (void)state;
+    rig *r = rig_new(0);
+    static uint8_t tx[4000], big[2000];
+    r->cfg.tx_buf = tx;
+    r->cfg.tx_cap = sizeof tx;
+    assert_int_equal(au_dc_init(&r->dc, &r->cfg), AU_DC_OK);
+    au_dc_poll(&r->dc);
+    request(r, &r->a, &r->addr_a, 1); /* an owner: one datagram per send */
+    size_t largest = 0;
+    for (size_t len = 1200; len <= 1500; len++) {
+        r->f.nout = 0;
+        int rc = au_dc_send(&r->dc, 1, big, len);
+        if (rc == AU_DC_ETOOBIG) {
+            assert_int_equal(r->f.nout, 0);
+            continue;
+        }
+        assert_int_equal(rc, AU_DC_OK);
+        assert_int_equal(r->f.nout, 1);
+        assert_true(r->f.out[0].len <= AU_DC_MAX_DATAGRAM);
+        largest = len;
+    }
+    assert_true(largest > 1300); /* within a few bytes (integers counted at their largest) */
+    r->f.nout = 0;
+    assert_int_equal(au_dc_send(&r->dc, 1, big, largest + 1), AU_DC_ETOOBIG);
+    assert_int_equal(au_dc_send(&r->dc, 1, big, 1400), AU_DC_ETOOBIG);
+    assert_int_equal(r->f.nout, 0);
+    rig_free(r);
+}
+
+/* AU_DC_TX_MIN is one expression: usable inside others. */
+static void tx_min_is_one_expression(void **state) {
+    (void)state;
+    assert_int_equal(2 * AU_DC_TX_MIN(0, 10), 2 * (AU_DC_OVERHEAD_PLAIN + 10 + 45));
+    assert_int_equal(AU_DC_TX_MIN(1, 10) * 2, (AU_DC_OVERHEAD_SEALED + 10 + 45) * 2);
 }
 
 /* ---- bad input ----------------------------------------------------------------------------- */
@@ -1008,9 +1151,14 @@ int main(void) {
         cmocka_unit_test(handover_is_not_a_conflict_but_interleaving_is),
         cmocka_unit_test(stale_interval_in_a_request_makes_the_device_announce),
         cmocka_unit_test(set_interval_advances_the_clock_and_tells_the_owner),
+        cmocka_unit_test(an_interval_granted_longer_than_asked_is_taken),
+        cmocka_unit_test(a_shorter_interval_keeps_the_owner_until_it_polls_at_it),
+        cmocka_unit_test(a_longer_interval_during_a_lease_keeps_the_owner),
         cmocka_unit_test(user_messages_plain),
         cmocka_unit_test(user_messages_sealed),
         cmocka_unit_test(a_message_larger_than_the_tx_buffer_is_refused),
+        cmocka_unit_test(a_message_larger_than_the_nodes_mtu_is_refused),
+        cmocka_unit_test(tx_min_is_one_expression),
         cmocka_unit_test(malformed_datagrams_are_dropped_and_counted),
         cmocka_unit_test(messages_for_someone_else_are_dropped_and_counted),
         cmocka_unit_test(forged_and_replayed_datagrams_are_dropped_and_counted),

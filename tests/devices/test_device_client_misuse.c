@@ -12,7 +12,11 @@
  * Relies on library_side.h (the cluster's end of the protocol built from the library's parts). */
 #include "library_side.h"
 
+#include <aurum/device_client_posix.h>
+
+#include <errno.h>
 #include <stdio.h>
+#include <time.h>
 #include <xxhash.h>
 
 #define DEVICE 0xD00D0002ull
@@ -298,6 +302,95 @@ static void a_clock_that_jumps_backwards_does_not_silence_the_device(void **stat
 
 /* A send that always fails: every failure counted, nothing retried in a loop, the calls report
  * AU_DC_ESEND, and the re-announce schedule stays the backoff's; sends that work again go out. */
+/* A request granting an absurd interval (2^32 - 1 ms) and the longest lease, then nothing: the
+ * device takes its owner for lost within (3 + 15) granted intervals of at most 60 s (64 of its
+ * own, at least 60 s), not after the 12 days the span's bound alone allowed. */
+static void a_request_granting_an_absurd_interval_cannot_hold_the_device_for_days(void **state) {
+    (void)state;
+    rig *r = rig_new(1000);
+    au_dc_poll(&r->dc);
+    au_device_down m = lib_request(DEVICE, INCARNATION, SERVER_A, 1, r->dc.clock, UINT32_MAX);
+    m.request.beats = AU_DC_MAX_BEATS;
+    lib_build(&r->a, &m);
+    au_dc_input(&r->dc, &r->seeds[0], r->a.out, r->a.out_len);
+    assert_true(au_dc_owner(&r->dc) == SERVER_A);
+    uint32_t t0 = r->f.now, limit = (3 + AU_DC_MAX_BEATS - 1) * 60000u;
+    while (r->dc.stats.owner_lost == 0 && r->f.now - t0 <= limit + 1000) {
+        r->f.now += 1000;
+        au_dc_poll(&r->dc);
+    }
+    assert_int_equal(r->dc.stats.owner_lost, 1);
+    assert_true(r->f.now - t0 <= limit + 1000);
+    rig_free(r);
+}
+
+/* Plain: a forged request naming the owner, its incarnation and a sequence number near 2^64
+ * must not lock the owner out (its window was pushed there, and every real datagram after it
+ * was refused as a replay, for the rest of the server's run). */
+static void a_forged_sequence_number_near_2_64_does_not_lock_out_the_owner(void **state) {
+    (void)state;
+    rig *r = rig_new(1000);
+    au_dc_poll(&r->dc);
+    request(r, 1);
+    request(r, 2);
+    assert_true(au_dc_owner(&r->dc) == SERVER_A);
+    lib_server forger;
+    lib_server_init(&forger, SERVER_A, 0x5000, NULL, 0); /* the owner's id and incarnation */
+    forger.packer.next_seq = UINT64_MAX - 3;
+    au_device_down m = lib_request(DEVICE, INCARNATION, SERVER_A, 3, r->dc.clock, INTERVAL);
+    lib_build(&forger, &m);
+    au_dc_input(&r->dc, &r->seeds[0], forger.out, forger.out_len);
+    uint32_t replayed = r->dc.stats.drop_replayed, accepted = r->dc.stats.accepted;
+    for (uint64_t n = 4; n < 10; n++) {
+        request(r, n);
+        r->f.now += INTERVAL;
+        au_dc_poll(&r->dc);
+    }
+    assert_int_equal(r->dc.stats.drop_replayed, replayed);
+    assert_int_equal(r->dc.stats.accepted, accepted + 6);
+    assert_int_equal(r->dc.stats.owner_lost, 0);
+    /* A real replay is still refused. */
+    uint8_t buf[LIB_DGRAM_MAX];
+    memcpy(buf, r->a.out, r->a.out_len);
+    au_dc_input(&r->dc, &r->seeds[0], buf, r->a.out_len);
+    assert_int_equal(r->dc.stats.drop_replayed, replayed + 1);
+    lib_server_destroy(&forger);
+    rig_free(r);
+}
+
+/* The interval clock never wraps to 0 (which every server's clock would beat, so the device
+ * could not change its interval any more): a request naming clock 2^32 - 1 with another
+ * interval, then au_dc_set_interval, leave it at 2^32 - 1. */
+static void the_interval_clock_saturates(void **state) {
+    (void)state;
+    rig *r = rig_new(1000);
+    au_dc_poll(&r->dc);
+    au_device_down m = lib_request(DEVICE, INCARNATION, SERVER_A, 1, UINT32_MAX, 2 * INTERVAL);
+    lib_build(&r->a, &m);
+    au_dc_input(&r->dc, &r->seeds[0], r->a.out, r->a.out_len);
+    assert_true(r->dc.clock == UINT32_MAX);
+    assert_int_equal(au_dc_set_interval(&r->dc, 3 * INTERVAL), AU_DC_OK);
+    assert_true(r->dc.clock == UINT32_MAX);
+    rig_free(r);
+}
+
+/* au_dc_posix_wait on a closed socket fails at once (poll(2) ignores a negative descriptor and
+ * had waited out the timeout, returning 0 as if nothing had come). */
+static void waiting_on_a_closed_posix_socket_fails_at_once(void **state) {
+    (void)state;
+    au_dc_posix io;
+    assert_int_equal(au_dc_posix_open(&io, "127.0.0.1", 0), 0);
+    assert_int_equal(au_dc_posix_wait(&io, 0), 0); /* open, nothing pending */
+    au_dc_posix_close(&io);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    errno = 0;
+    assert_int_equal(au_dc_posix_wait(&io, 2000), -1);
+    assert_int_equal(errno, EBADF);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    assert_true(b.tv_sec - a.tv_sec < 1);
+}
+
 static void a_send_that_always_fails_is_counted_not_spun_on(void **state) {
     (void)state;
     rig *r = rig_new(1000);
@@ -417,6 +510,10 @@ int main(void) {
         cmocka_unit_test(input_with_bad_sender_or_buffer_is_dropped_and_counted),
         cmocka_unit_test(a_null_payload_with_a_length_is_refused),
         cmocka_unit_test(a_clock_wrapping_at_2_32_keeps_every_timer),
+        cmocka_unit_test(a_request_granting_an_absurd_interval_cannot_hold_the_device_for_days),
+        cmocka_unit_test(a_forged_sequence_number_near_2_64_does_not_lock_out_the_owner),
+        cmocka_unit_test(the_interval_clock_saturates),
+        cmocka_unit_test(waiting_on_a_closed_posix_socket_fails_at_once),
         cmocka_unit_test(a_clock_that_jumps_backwards_does_not_silence_the_device),
         cmocka_unit_test(a_send_that_always_fails_is_counted_not_spun_on),
         cmocka_unit_test(a_misbehaving_recv_is_bounded_and_counted),

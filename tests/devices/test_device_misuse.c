@@ -198,7 +198,7 @@ static void null_and_bad_arguments_get_error_codes(void **st) {
     stop_world(&w);
 }
 
-/* A second device server on a node is refused; refused many times, it must not use up the
+/* A second device server on a node is refused, whatever its endpoint name; refused many times, it must not use up the
  * node's layer slots (each refusal without the table attached a layer that stayed: after a few,
  * nothing could attach one, a second cluster got AU_EFULL). An empty endpoint name is refused. */
 static void a_second_server_refused_many_times_leaves_the_layer_slots_free(void **st) {
@@ -215,6 +215,13 @@ static void a_second_server_refused_many_times_leaves_the_layer_slots_free(void 
                                             &(au_device_server_config){ .name = "", .no_table = true },
                                             &again),
                      AU_EINVAL);
+    /* nor under another endpoint name: one device server per node */
+    assert_int_equal(au_device_server_start(w.node[0], w.cl[0],
+                                            &(au_device_server_config){ .name = "au.devices2",
+                                                                        .no_table = true },
+                                            &again),
+                     AU_EEXIST);
+    assert_null(again);
     au_cluster *other = NULL;
     assert_int_equal(au_cluster_start(w.node[0], &(au_cluster_config){ .name = "other" }, &other), AU_OK);
     announce(&w, 0, 78, 100);

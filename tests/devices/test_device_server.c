@@ -381,12 +381,187 @@ static void forged_and_replayed(void **state) {
     dw_stop(w);
 }
 
+/* Waits up to ms for a datagram on fd that carries a message for the device endpoint; whether
+ * one came (the rest of what is pending is read too). */
+static bool got_downlink(int fd, uint32_t ms) {
+    uint32_t t0 = dw_now_ms();
+    bool got = false;
+    for (;;) {
+        uint8_t b[2048];
+        ssize_t n = recv(fd, b, sizeof b, MSG_DONTWAIT);
+        if (n > 0) {
+            if (memmem(b, (size_t)n, AU_DEVICE_CLIENT_NAME, strlen(AU_DEVICE_CLIENT_NAME))) got = true;
+            continue;
+        }
+        if (got || dw_now_ms() - t0 > ms) return got;
+        nanosleep(&(struct timespec){ 0, 500000 }, NULL);
+    }
+}
+
+/* A server node whose tables hold 1,024 peers and 1,024 remote references sees 10,000 devices, each
+ * from its own address, 16 at a time: each is polled (its first request reaches its address),
+ * then goes silent, goes down and is forgotten — forgetting undoes the forge of its downlink
+ * reference (au_unforge), so the tables never fill. Without that every forged reference kept its
+ * slot and its peer, and after about 1,024 addresses no device was polled any more (and no new
+ * cluster member reached). Then a real client still comes up. */
+static void ten_thousand_device_addresses_over_time_keep_the_server_open(void **state) {
+    (void)state;
+    enum { ADDRESSES = 10000, AT_ONCE = 16, TABLE = 1024 };
+    dw_world *w = &W;
+    memset(w, 0, sizeof *w);
+    w->drv = *au_driver_default();
+    w->node_cfg = (au_node_config){ .max_peers = TABLE, .max_remote_refs = TABLE };
+    dw_server_start(w, 0, -1, &(au_device_server_config){ .shards = 1, .min_interval_ms = 10,
+                                                           .down_after = 2,
+                                                           .forget_after = AU_MSEC(20),
+                                                           .new_per_second = 1000000 });
+    wait_or_fail(w, dw_cluster_converged, 10000, "one server");
+    au_device_server *ds = w->s[0].ds;
+    uint16_t port = port_of(w->s[0].addr);
+    lib_server dev;
+    lib_server_init(&dev, 0, 99, NULL, 0);
+    int fds[AT_ONCE];
+    uint16_t ports[AT_ONCE];
+    int polled = 0;
+    for (int i = 0; i < ADDRESSES; i += AT_ONCE) {
+        for (int k = 0; k < AT_ONCE; k++) {
+            fds[k] = udp(&ports[k]);
+            send_up(fds[k], &dev, port, &(au_device_up){ .tag = au_device_up_announce,
+                                                        .announce = { .device = 100000u + (uint64_t)(i + k),
+                                                                      .incarnation = 1, .clock = 1,
+                                                                      .interval_ms = 10,
+                                                                      .max_datagram = 512 } });
+        }
+        for (int k = 0; k < AT_ONCE; k++) {
+            if (got_downlink(fds[k], 3000)) polled++;
+            else fail_msg("device %d (port %u) was never polled", i + k, ports[k]);
+            close(fds[k]);
+        }
+    }
+    assert_int_equal(polled, ADDRESSES);
+    au_node_stats ns;
+    au_node_stats_get(w->s[0].node, &ns);
+    assert_true(ns.peers <= TABLE);
+    assert_true(ns.remote_refs <= TABLE);
+    au_device_server_stats st;
+    au_device_server_stats_get(ds, &st);
+    fprintf(stderr, "10,000 addresses: peers %llu evicted %llu, refs %llu evicted %llu, owned %llu\n",
+            (unsigned long long)ns.peers, (unsigned long long)ns.peers_evicted,
+            (unsigned long long)ns.remote_refs, (unsigned long long)ns.remote_refs_evicted,
+            (unsigned long long)st.owned);
+    assert_int_equal(st.drops_invalid, 0);
+    lib_server_destroy(&dev);
+    dw_device_start(w, 0, (int[]){ 0 }, 1, 100);
+    wait_or_fail(w, one_device_up, 10000, "a real device up after them");
+    dw_stop(w);
+}
+
+static bool five_messages(dw_world *w) { return w->d[0].messages >= 5; }
+
+/* An actor on the server's node (of one worker) that sends five user messages to a device in
+ * one turn: the shard then takes them in one turn of its own, and they leave together. */
+typedef struct burst {
+    au_device_server *ds;
+    uint64_t device;
+} burst;
+AU_ROOT(burst_msg, (go, int64_t, AU_PLAIN));
+static void burst_recv(au_ctx *ctx, burst *self, burst_msg *m) {
+    (void)ctx, (void)m;
+    for (uint32_t i = 0; i < 5; i++)
+        au_device_send(self->ds, self->device, reading, &(reading){ .value = 70 + i });
+}
+AU_ACTOR(burst_actor, burst, burst_msg, .recv = burst_recv);
+
+/* A device that takes datagrams of 200 bytes (its rx buffer) gets five small user messages sent
+ * at once: each fits its max_datagram, and each arrives in a datagram of its own (the node's
+ * packer had coalesced them up to its mtu of 1400, and the device dropped the datagram). */
+static void small_downlinks_sent_at_once_each_fit_the_devices_datagram(void **state) {
+    (void)state;
+    dw_world *w = &W;
+    memset(w, 0, sizeof *w);
+    w->drv = *au_driver_default();
+    dw_server_start(w, 0, -1, &(au_device_server_config){ .shards = 1 }); /* one worker */
+    wait_or_fail(w, dw_cluster_converged, 10000, "one server");
+    dw_device_start(w, 0, (int[]){ 0 }, 1, 1000);
+    w->d[0].cfg.rx_cap = 200; /* its max_datagram */
+    assert_int_equal(au_dc_init(&w->d[0].dc, &w->d[0].cfg), AU_DC_OK);
+    wait_or_fail(w, one_device_up, 10000, "one device up");
+    __auto_type b = au_spawn(w->s[0].node, burst_actor, NULL,
+                                &(burst){ w->s[0].ds, w->d[0].cfg.device });
+    assert_false(au_ref_is_null(b.raw));
+    assert_int_equal(au_send(b, ((burst_msg){ .tag = burst_msg_go, .go = 1 })), AU_OK);
+    wait_or_fail(w, five_messages, 5000, "five messages");
+    assert_int_equal(w->d[0].messages, 5);
+    assert_int_equal(w->d[0].dc.stats.drop_malformed, 0);
+    dw_stop(w);
+}
+
+/* A device asking for 10 ms from a server that polls at 50 ms at the fastest (min_interval_ms):
+ * over a second and a half it keeps its owner and announces only at start (it had taken its
+ * owner for lost after every 30 ms, and announced again at every request). */
+static void a_device_below_the_minimum_interval_keeps_its_owner(void **state) {
+    (void)state;
+    dw_world *w = &W;
+    memset(w, 0, sizeof *w);
+    w->drv = *au_driver_default();
+    dw_server_start(w, 0, -1, &(au_device_server_config){ .shards = 1, .min_interval_ms = 50 });
+    wait_or_fail(w, dw_cluster_converged, 10000, "one server");
+    dw_device_start(w, 0, (int[]){ 0 }, 1, 10);
+    wait_or_fail(w, one_device_up, 10000, "one device up");
+    uint32_t announces = w->d[0].dc.stats.announces, t0 = dw_now_ms();
+    while (dw_now_ms() - t0 < 1500) {
+        dw_pump(w);
+        nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+    }
+    assert_int_equal(w->d[0].dc.stats.owner_lost, 0);
+    assert_int_equal(w->d[0].dc.stats.announces, announces);
+    assert_true(w->d[0].dc.stats.heartbeats >= 10); /* polled all along */
+    assert_int_equal(au_device_server_state(w->s[0].ds, w->d[0].cfg.device), AU_DEVICE_UP);
+    dw_stop(w);
+}
+
+/* The interval in device 0's entry of server 0's Devices table (0: none). */
+static uint32_t table_interval(dw_world *w) {
+    void *snap = NULL;
+    if (au_share_snapshot(au_device_server_table(w->s[0].ds), &snap) != AU_OK) return 0;
+    uint8_t key[8];
+    for (int b = 0; b < 8; b++) key[b] = (uint8_t)(w->d[0].cfg.device >> (8 * b));
+    au_crdt_bytes v;
+    au_device_entry e = { 0 };
+    bool present = au_lwwmap_get(snap, key, sizeof key, &v) && au_device_entry_decode(v.ptr, v.len, &e);
+    au_lwwmap_free(snap);
+    return present ? e.interval_ms : 0;
+}
+static bool table_says_2000(dw_world *w) { return table_interval(w) == 2000; }
+static bool table_says_1000(dw_world *w) { return table_interval(w) == 1000; }
+
+/* au_dc_set_interval(2000) on a device polled at 1000 ms: the owner's Devices table has the new
+ * interval within a second (it kept the old one until its next refresh, 10 intervals later). */
+static void an_interval_change_reaches_the_devices_table(void **state) {
+    (void)state;
+    dw_world *w = &W;
+    memset(w, 0, sizeof *w);
+    w->drv = *au_driver_default();
+    dw_server_start(w, 0, -1, &(au_device_server_config){ .shards = 1 });
+    wait_or_fail(w, dw_cluster_converged, 10000, "one server");
+    dw_device_start(w, 0, (int[]){ 0 }, 1, 1000);
+    wait_or_fail(w, one_device_up, 10000, "one device up");
+    wait_or_fail(w, table_says_1000, 5000, "the table has the device at 1000 ms");
+    assert_int_equal(au_dc_set_interval(&w->d[0].dc, 2000), AU_DC_OK);
+    wait_or_fail(w, table_says_2000, 1000, "the table has the new interval");
+    dw_stop(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(forged_and_replayed),
         cmocka_unit_test(scenario),
         cmocka_unit_test(scenario_with_leases),
         cmocka_unit_test(beats_outside_the_lease_are_dropped_and_counted),
+        cmocka_unit_test(ten_thousand_device_addresses_over_time_keep_the_server_open),
+        cmocka_unit_test(small_downlinks_sent_at_once_each_fit_the_devices_datagram),
+        cmocka_unit_test(a_device_below_the_minimum_interval_keeps_its_owner),
+        cmocka_unit_test(an_interval_change_reaches_the_devices_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,13 +60,35 @@ static uint32_t announce_max(const au_dc *dc) {
                                                               : 8 * dc->interval_ms;
     return max < dc->interval_ms ? dc->interval_ms : max;
 }
+/* The interval the owner polls at: the one its last request granted (beat_ms: a server polls
+ * no faster than its min_interval_ms, so it may grant more than was asked), or ours when that
+ * is longer — after au_dc_set_interval, until the owner's requests carry the new interval, it
+ * may poll at either. */
+static uint32_t polled_ms(const au_dc *dc) {
+    return dc->beat_ms > dc->interval_ms ? dc->beat_ms : dc->interval_ms;
+}
+/* The longest interval a request may grant: GRANT_FACTOR of ours, or GRANT_FLOOR_MS if that is
+ * more (a server's min_interval_ms above the device's interval), but no more than about 66 min
+ * (so that lost_after intervals past a lease of AU_DC_MAX_BEATS stay below MAX_SPAN_MS / 2),
+ * and never less than ours. A request granting more (a hostile one, in plain mode) had kept
+ * the device waiting for a dead owner up to 12 days (the span's bound alone). */
+#define GRANT_FACTOR 64u
+#define GRANT_FLOOR_MS 60000u
+static uint32_t max_granted(const au_dc *dc) {
+    uint64_t g = (uint64_t)dc->interval_ms * GRANT_FACTOR;
+    if (g < GRANT_FLOOR_MS) g = GRANT_FLOOR_MS;
+    uint64_t span = MAX_SPAN_MS / 2 / (AU_DC_MAX_BEATS + 255u); /* lost_after is a uint8_t */
+    if (g > span) g = span;
+    return g > dc->interval_ms ? (uint32_t)g : dc->interval_ms; /* ours, at least */
+}
 /* How long the owner may stay silent before it is taken for lost: lost_after intervals past the
- * end of its lease (the last request's beats). init and set_interval keep interval × lost_after
- * below MAX_SPAN_MS / 2; a lease adds at most (AU_DC_MAX_BEATS - 1) of the request's interval,
- * clamped so that the sum stays comparable by difference. */
+ * end of its lease (the last request's beats), in the interval it polls at (polled_ms). init
+ * and set_interval keep interval × lost_after below MAX_SPAN_MS / 2, on_request the granted
+ * interval below MAX_SPAN_MS / 2 / AU_DC_MAX_BEATS; the sum is clamped so that it stays
+ * comparable by difference. */
 static uint32_t silence(const au_dc *dc) {
-    uint64_t s = (uint64_t)dc->interval_ms * lost_after(dc);
-    if (dc->beats > 1) s += (uint64_t)dc->beat_ms * (dc->beats - 1u);
+    uint64_t s = (uint64_t)polled_ms(dc) * lost_after(dc);
+    if (dc->beats > 1) s += (uint64_t)polled_ms(dc) * (dc->beats - 1u);
     return s > MAX_SPAN_MS / 2 ? MAX_SPAN_MS / 2 : (uint32_t)s;
 }
 static uint32_t now(const au_dc *dc) { return dc->cfg->platform.now_ms(dc->cfg->platform.ctx); }
@@ -242,7 +264,7 @@ int au_dc_set_interval(au_dc *dc, uint32_t interval_ms) {
     if (interval_ms < MIN_INTERVAL_MS || (uint64_t)interval_ms * lost_after(dc) > MAX_SPAN_MS / 2)
         return AU_DC_EINVAL;
     dc->interval_ms = interval_ms;
-    dc->clock++;
+    if (dc->clock < UINT32_MAX) dc->clock++; /* saturates: a clock of 0 would lose to every one */
     if (dc->servers[0].id) return announce_to(dc, &dc->servers[0].addr);
     return to_everyone(dc, announce_cb, NULL);
 }
@@ -354,6 +376,11 @@ static int check_frames(const au_dc *dc, au_dc_opened d, uint64_t *server) {
     return rc < 0 ? -1 - DROP_MALFORMED : 0;
 }
 
+/* How far behind a server's window a plain datagram's sequence number must be to restart it:
+ * a node numbers its datagrams to every peer with one counter, so 2^40 is days of sending at a
+ * million datagrams a second. */
+#define PLAIN_FAR_BEHIND (1ull << 40)
+
 /* The slot of server id, installing it in the second slot when unknown (*fresh then set), and
  * its replay check: 0 and the datagram recorded, or -1 for a replay or a past incarnation.
  * *newest: no later datagram of this server's run was accepted before (not a reordered one). */
@@ -383,6 +410,12 @@ static int accept_from(au_dc *dc, uint64_t id, const au_dc_opened *d, const au_d
             uint64_t ahead = d->seq - s->top;
             s->seen = ahead >= 64 ? 1 : s->seen << ahead | 1;
             s->top = d->seq;
+        } else if (!dc->cfg->key && s->top - d->seq > PLAIN_FAR_BEHIND) {
+            /* Plain: a window pushed far ahead is a forged sequence number (near 2^64, say),
+             * not the server's: it would refuse every real datagram of the run as a replay.
+             * Nothing that far behind is a replay of anything recent: the window restarts. */
+            s->top = d->seq;
+            s->seen = 1;
         } else {
             uint64_t behind = s->top - d->seq;
             if (behind >= 64 || (s->seen >> behind & 1)) return -1;
@@ -427,17 +460,20 @@ static void on_request(au_dc *dc, const down *m, int slot, bool fresh, bool newe
     dc->lease_request = m->request;
     dc->beats = (uint8_t)(m->beats < 1 ? 1 : m->beats > AU_DC_MAX_BEATS ? AU_DC_MAX_BEATS : m->beats);
     dc->beat_ms = m->interval < MIN_INTERVAL_MS ? MIN_INTERVAL_MS
-                  : m->interval > MAX_SPAN_MS / 2 / AU_DC_MAX_BEATS ? MAX_SPAN_MS / 2 / AU_DC_MAX_BEATS
-                                                                    : m->interval;
+                  : m->interval > max_granted(dc) ? max_granted(dc) : m->interval;
     dc->beat = 1;
     dc->beat_at = t + dc->beat_ms;
     send_heartbeat(dc, m->request, 0);
 
     /* The server polls at another interval than ours: if its clock is not behind, ours moves
      * past it so that the announcement wins (intervals are ordered by clock). Same interval,
-     * later clock: adopt it; same interval, earlier clock: tell it. */
-    if (m->interval != dc->interval_ms || m->clock < dc->clock) {
-        if (m->interval != dc->interval_ms && m->clock >= dc->clock) dc->clock = m->clock + 1;
+     * later clock: adopt it; same interval, earlier clock: tell it. A longer interval at our own
+     * clock is what the server grants for our announcement (its min_interval_ms): it is taken
+     * (silence counts in it), and announcing again would only be granted the same. */
+    bool granted = m->clock == dc->clock && m->interval > dc->interval_ms;
+    if (!granted && (m->interval != dc->interval_ms || m->clock < dc->clock)) {
+        if (m->interval != dc->interval_ms && m->clock >= dc->clock)
+            dc->clock = m->clock < UINT32_MAX ? m->clock + 1 : UINT32_MAX; /* never wraps to 0 */
         announce_to(dc, &owner->addr);
     } else if (m->clock > dc->clock) {
         dc->clock = m->clock;

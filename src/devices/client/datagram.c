@@ -41,8 +41,10 @@ size_t au_dc_frames_start(const au_dc *dc) {
 }
 
 size_t au_dc_frames_end(const au_dc *dc) {
-    /* Past the largest UDP payload a frame's 16-bit body length could not say it either. */
-    size_t cap = dc->cfg->tx_cap < AU_WIRE_MAX_MTU ? dc->cfg->tx_cap : AU_WIRE_MAX_MTU;
+    /* A server's node drops a datagram above its mtu unread (AU_DC_MAX_DATAGRAM: its default);
+     * past the largest UDP payload a frame's 16-bit body length could not say it either. */
+    size_t max = AU_DC_MAX_DATAGRAM < AU_WIRE_MAX_MTU ? AU_DC_MAX_DATAGRAM : AU_WIRE_MAX_MTU;
+    size_t cap = dc->cfg->tx_cap < max ? dc->cfg->tx_cap : max;
     return cap - (SEALED(dc) ? AU_WIRE_TAG_SIZE : AU_WIRE_CHECKSUM_SIZE);
 }
 

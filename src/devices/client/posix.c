@@ -153,9 +153,18 @@ au_dc_platform au_dc_posix_platform(au_dc_posix *io) {
 }
 
 int au_dc_posix_wait(au_dc_posix *io, uint32_t timeout_ms) {
+    if (io->fd < 0) { /* closed: poll(2) would ignore the entry and wait out the timeout */
+        errno = EBADF;
+        return -1;
+    }
     struct pollfd p = { .fd = io->fd, .events = POLLIN };
     int timeout = timeout_ms > 0x7fffffffu ? 0x7fffffff : (int)timeout_ms;
-    return poll(&p, 1, timeout);
+    int rc = poll(&p, 1, timeout);
+    if (rc > 0 && (p.revents & POLLNVAL)) { /* a descriptor closed behind the adapter's back */
+        errno = EBADF;
+        return -1;
+    }
+    return rc;
 }
 
 uint64_t au_dc_posix_incarnation(void) {

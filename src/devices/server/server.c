@@ -280,7 +280,13 @@ static ds_msg_ref peer(shard *sh, const char *addr, size_t len) {
     snprintf(buf, sizeof buf, "%.*s", (int)len, addr);
     ds_msg_ref r = au_forge(ds_msg, ds_msg, sh->ds->node, sh->ds->peer_name, buf);
     if (au_ref_is_null(r.raw)) return r;
-    size_t slot = sh->npeers < PEER_CACHE ? sh->npeers++ : sh->peer_next++ % PEER_CACHE;
+    size_t slot;
+    if (sh->npeers < PEER_CACHE) {
+        slot = sh->npeers++;
+    } else { /* the entry it replaces is forgotten: its forge undone (au_unforge) */
+        slot = sh->peer_next++ % PEER_CACHE;
+        (void)au_unforge(sh->peers[slot].ref);
+    }
     snprintf(sh->peers[slot].addr, sizeof sh->peers[slot].addr, "%s", buf);
     sh->peers[slot].ref = r;
     return r;
@@ -344,7 +350,15 @@ static void poll_out(shard *sh, dev *d) {
     au_wheel_remove(&sh->polls, &d->poll);
 }
 
+/* The device's downlink reference is forged per address: forgetting the address undoes the
+ * forge, so the node's tables of remote references and peers do not fill with devices gone. */
+static void drop_ref(dev *d) {
+    if (d->have_ref) (void)au_unforge(d->ref);
+    d->have_ref = 0;
+}
+
 static void dev_free(shard *sh, dev *d) {
+    drop_ref(d);
     poll_out(sh, d);
     au_u64map_take(&sh->devs, d->id);
     atomic_fetch_sub(&sh->ds->ndevs, 1);
@@ -362,7 +376,7 @@ static void set_addr(dev *d, const char *addr, size_t len) {
     if (strlen(d->addr) == len && memcmp(d->addr, addr, len) == 0) return;
     memcpy(d->addr, addr, len);
     d->addr[len] = 0;
-    d->have_ref = 0;
+    drop_ref(d);
 }
 
 static bool downlink(shard *sh, dev *d, au_device_down msg) {
@@ -890,6 +904,7 @@ static void on_record(shard *sh, ds_record *r) {
     if (r->why == WHY_FORWARD && mine) ack(sh, r); /* the record is here from now on */
     bool was_owned = d->role == ROLE_OWNED;
     uint64_t inc_before = d->inc;
+    uint32_t interval_before = d->interval_ms;
     apply(d, r->incarnation, r->clock, r->interval_ms, r->max_datagram, r->address.ptr,
           r->address.len, sh->ds->cfg.min_interval_ms);
     if (r->why != WHY_FORWARD && inc_before != r->incarnation) d->state = (uint8_t)r->up;
@@ -901,7 +916,11 @@ static void on_record(shard *sh, ds_record *r) {
     }
     /* Already polling: an announce from the device is answered at once (it may have lost our
      * requests, or changed interval), at most every eighth of an interval. */
-    if (inc_before != d->inc) send_replicas(sh, d, WHY_REPLICA);
+    if (inc_before != d->inc || interval_before != d->interval_ms) send_replicas(sh, d, WHY_REPLICA);
+    /* A new interval goes into the Devices table now, not at the next refresh (10 intervals of
+     * it later, when the table said the old one meanwhile). */
+    if (inc_before == d->inc && interval_before != d->interval_ms && d->state != STATE_UNKNOWN)
+        table_put(sh, d);
     if (r->why == WHY_FORWARD && now - d->last_sent >= interval_ns(d) / 8) {
         send_request(sh, d, now);
         set_due(sh, d, next_due(sh, d));
@@ -1250,15 +1269,15 @@ static void shard_free(shard *sh) {
     pthread_mutex_destroy(&sh->lock);
 }
 
-/* The servers started in this process, by (node, endpoint name): a second start of the same
- * name on a node is refused before anything is spawned (with several shards, the actors spawned
- * before the name clash showed would otherwise keep the layer's slot until the node stops). */
+/* The servers started in this process, by node: a second start on a node, of any endpoint name,
+ * is refused before anything is spawned (with several shards, the actors spawned before a name
+ * clash showed would otherwise keep the layer's slot until the node stops). */
 static pthread_mutex_t g_servers_mu = PTHREAD_MUTEX_INITIALIZER;
 static au_device_server *g_servers;
 
-static bool server_named(au_node *node, const char *name) {
+static bool server_on(au_node *node) {
     for (au_device_server *d = g_servers; d; d = d->next_server)
-        if (d->node == node && strcmp(d->name, name) == 0) return true;
+        if (d->node == node) return true;
     return false;
 }
 
@@ -1316,7 +1335,7 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     snprintf(ds->name, sizeof ds->name, "%s", c.name);
     ds->node = node;
     pthread_mutex_lock(&g_servers_mu);
-    if (server_named(node, ds->name)) {
+    if (server_on(node)) { /* one per node (aurum/device_server.h) */
         pthread_mutex_unlock(&g_servers_mu);
         free(ds);
         return AU_EEXIST;
