@@ -125,8 +125,12 @@
  * Size: a delta or state is sent as one message, its payload in chunks of 512 KiB (the codec
  * takes byte strings of at most 1 MiB); the transport fragments it into datagrams (docs/
  * wire-format.md). One whose encoding exceeds `max_message` is not sent: counted in
- * drops_too_big with a WARN log line (the peer then stays behind until the state shrinks or the
- * limit is raised). Received ones above it are dropped likewise, and not acked.
+ * drops_too_big with a WARN log line (rate-limited). A peer whose delta group is too big gets the
+ * full state instead, which is often far smaller (a group keeps the elements removed within it
+ * as tombs, the state keeps nothing of them), paced as full states are, until its ack moves (then
+ * deltas again); a state too big as well is tried again no sooner than one timeout per 64 KiB of
+ * it, so the peer stays behind until the state shrinks below the limit or the limit is raised,
+ * and then catches up. Received ones above it are dropped likewise, and not acked.
  *
  * Bytes on the wire (docs/benchmarks.md, "CRDT sharing"; au_share_stats.wire_bytes counts a
  * replica's own): every delta message carries framing (59 bytes of datagram and transport frame
@@ -192,9 +196,10 @@ typedef struct au_share_config {
                                          ring managers before other peers send it theirs, and the
                                          interval between full states from one peer; default
                                          8 × timeout */
-    size_t max_message;             /**< largest encoded delta or state sent or accepted, bytes;
-                                         keep it ≤ the node's max_message_size; default 16 MiB
-                                         minus 4 KiB */
+    size_t max_message;             /**< largest encoded delta or state sent or accepted, bytes
+                                         (a delta group above it: the full state instead, "Size"
+                                         above); keep it ≤ the node's max_message_size; default
+                                         16 MiB minus 4 KiB */
     au_nanos prune_delay;           /**< wait after a LEAVING/REPLACED removal before pruning
                                          the member's entries; default 10 s */
     au_nanos prune_failed;          /**< wait after a FAILED removal before pruning; default 0 =
@@ -283,7 +288,9 @@ typedef struct au_share_stats {
     uint64_t acks_received;    /**< acks received from members */
     uint64_t drops_decode;     /**< received deltas that failed to decode (not acked) */
     uint64_t drops_type;       /**< received deltas naming another CRDT type (not acked) */
-    uint64_t drops_too_big;    /**< deltas/states not sent or not accepted: above max_message */
+    uint64_t drops_too_big;    /**< delta groups and states not sent or not accepted: above
+                                    max_message (a group too big to send is replaced by the
+                                    full state, itself counted if it is too big as well) */
     uint64_t drops_invalid;    /**< malformed protocol messages (bad sender, clock) */
     uint64_t drops_untyped;    /**< deltas without type hash from a sender whose type was not
                                     checked yet (ignored, not acked: a sender re-sends with the

@@ -157,6 +157,8 @@ typedef struct sh_peer {
                                  when (nanoseconds) we pass its deltas on to them */
     uint64_t popped_src;      /* the highest src_clock of its deltas our buffer collected */
     unsigned backoff;         /* re-sends without progress wait timeout << backoff (≤ BACKOFF_MAX) */
+    bool big;                 /* our group from its ack did not fit max_message: it is served
+                                 the full state instead (sendable) until its ack moves */
     sh_range pend[PENDING_ACKS];
 } sh_peer;
 
@@ -658,6 +660,30 @@ static void send_full(sh_state *s, sh_peer *p, au_nanos now) {
     send_payload(s, p, &b, 0, SH_FULL, false);
 }
 
+/* A full state is re-sent no sooner than one timeout per 64 KiB of it: the peer needs time to
+ * reassemble, decode and join a large state, and re-sending megabytes every timeout would only
+ * fill its socket buffer. */
+static au_nanos full_wait(sh_state *s, const sh_peer *p, au_nanos wait) {
+    au_nanos by_size = s->cfg.timeout * (au_nanos)(1 + p->full_bytes / 65536);
+    return by_size > wait ? by_size : wait;
+}
+
+/* The group for p (len bytes encoded) exceeds max_message: it is not sent (drops_too_big), and
+ * p is served the full state instead (p->big), which may be far smaller (a delta group keeps
+ * every element removed within it as a tomb, the state keeps nothing of them) — now, unless a
+ * full state went to p within full_wait, and from then on by sendable, as long as no ack of p's
+ * moves. A state above max_message too is not sent either (send_payload counts and logs it) and
+ * is tried again every full_wait, so p catches up once the state has shrunk below the limit. */
+static void group_too_big(sh_state *s, sh_peer *p, size_t len, au_nanos now) {
+    stat_add(&s->h->drops_too_big, 1);
+    if (log_drop(s))
+        LOG(AU_LOG_WARN, "crdt %s: delta group of %zu bytes for %s exceeds max_message (%zu); "
+            "sending the full state instead", s->cfg.name, len, p->addr, s->cfg.max_message);
+    p->big = true;
+    if (!p->full_at || now - p->full_at >= full_wait(s, p, resend_wait(s) << p->backoff))
+        send_full(s, p, now);
+}
+
 /* A delta received from a member is not forwarded to every peer: that member sends it to every
  * member itself and re-sends until each one acks, so a forwarded copy would cross the wire only
  * to be found redundant (it was ~4/5 of the All traffic in a 6-node mesh, and 2/3 of
@@ -736,6 +762,12 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
     au_err e = s->t->encode(acc, &b);
     s->t->free(acc);
     if (e != AU_OK) { au_buf_free(&b); return; }
+    if (b.len > s->cfg.max_message) { /* never cached: the next peer would only try it again */
+        size_t len = b.len;
+        au_buf_free(&b);
+        group_too_big(s, p, len, now);
+        return;
+    }
     if (!from_p) {
         s->cache.len = 0;
         /* a group that used a push is not the one the next peer gets */
@@ -762,22 +794,16 @@ static bool outstanding(sh_state *s) {
     return false;
 }
 
-/* A full state is re-sent no sooner than one timeout per 64 KiB of it: the peer needs time to
- * reassemble, decode and join a large state, and re-sending megabytes every timeout would only
- * fill its socket buffer. */
-static au_nanos full_wait(sh_state *s, const sh_peer *p, au_nanos wait) {
-    au_nanos by_size = s->cfg.timeout * (au_nanos)(1 + p->full_bytes / 65536);
-    return by_size > wait ? by_size : wait;
-}
-
 /* Can p be sent to now, and what: 1 deltas, 2 full state, 0 nothing. A member that never
  * acked anything (new or returning) or fell behind the buffer is catching up: at first only its
  * catch-up sources serve it, the others once catchup_delay has passed (and then at most once per
- * catchup_delay each). */
+ * catchup_delay each). One whose group did not fit max_message (big) gets the full state, at
+ * the pace of full states (full_wait). */
 static int sendable(sh_state *s, sh_peer *p, au_nanos now) {
     if (p->acked >= s->clock) return 0;
-    int what = p->acked >= s->gc ? 1 : 2;
-    bool catching_up = what == 2 || (!p->heard && !p->vouched);
+    bool behind = p->acked < s->gc;
+    int what = behind || p->big ? 2 : 1; /* big: its group did not fit (group_too_big) */
+    bool catching_up = behind || (!p->heard && !p->vouched);
     if (!catching_up || is_source(s, p)) {
         au_nanos wait = resend_wait(s) << p->backoff;
         if (what == 1) return (p->sent_clock < s->clock || now - p->sent_at >= wait) ? 1 : 0;
@@ -1143,6 +1169,7 @@ static void advance(sh_peer *p, uint64_t clock) {
     if (clock <= p->acked) return;
     p->acked = clock;
     p->backoff = 0;
+    p->big = false; /* a group from the new ack may fit */
     for (bool more = true; more;) {
         more = false;
         for (size_t i = 0; i < PENDING_ACKS; i++)
