@@ -124,8 +124,9 @@
  *
  * Size: a delta or state is sent as one message, its payload in chunks of 512 KiB (the codec
  * takes byte strings of at most 1 MiB); the transport fragments it into datagrams (docs/
- * wire-format.md). One whose encoding exceeds `max_message` is not sent: counted in
- * drops_too_big with a WARN log line (rate-limited). A peer whose delta group is too big gets the
+ * wire-format.md). One whose encoding exceeds `max_message`, or that the node's transport
+ * refuses as above its max_message_size, is not sent: counted in drops_too_big with a WARN log
+ * line (rate-limited). A peer whose delta group is too big gets the
  * full state instead, which is often far smaller (a group keeps the elements removed within it
  * as tombs, the state keeps nothing of them), paced as full states are, until its ack moves (then
  * deltas again); a state too big as well is tried again no sooner than one timeout per 64 KiB of
@@ -289,8 +290,10 @@ typedef struct au_share_stats {
     uint64_t drops_decode;     /**< received deltas that failed to decode (not acked) */
     uint64_t drops_type;       /**< received deltas naming another CRDT type (not acked) */
     uint64_t drops_too_big;    /**< delta groups and states not sent or not accepted: above
-                                    max_message (a group too big to send is replaced by the
-                                    full state, itself counted if it is too big as well) */
+                                    max_message, or (sent) refused by the node's transport as
+                                    above its max_message_size (a group too big to send is
+                                    replaced by the full state, itself counted if it is too
+                                    big as well) */
     uint64_t drops_invalid;    /**< malformed protocol messages (bad sender, clock) */
     uint64_t drops_untyped;    /**< deltas without type hash from a sender whose type was not
                                     checked yet (ignored, not acked: a sender re-sends with the

@@ -485,7 +485,9 @@ static size_t wire_cost(sh_state *s, const sh_wire *msg) {
     return body + n * (WIRE_FRAG_FRAME + dgram);
 }
 
-static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
+/* Sends msg (moved) to `to`: AU_OK, or au_send's error (logged at DEBUG; the callers undo
+ * what the send was to record). */
+static au_err send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
     if (au_ref_is_null(to.raw)) {
         if (msg.tag == sh_wire_delta) {
             au_bytes_free(&msg.delta.data);
@@ -494,7 +496,7 @@ static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
             free(msg.delta.rest.ptr);
         }
         if (msg.tag == sh_wire_relay) au_bytes_free(&msg.relay.to);
-        return;
+        return AU_EINVAL;
     }
     size_t cost = wire_cost(s, &msg);
     au_err e = au_send(to, msg);
@@ -504,6 +506,7 @@ static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
     }
     if (e != AU_OK)
         LOG(AU_LOG_DEBUG, "crdt %s: send failed: %s", s->cfg.name, au_strerror(e));
+    return e;
 }
 
 /* 64-bit member ids and clocks on the wire, little endian (vias, relays). */
@@ -587,22 +590,32 @@ bool sh_read_via(const au_bytes *b, sh_kn *out, size_t *n) {
     return p == end;
 }
 
+/* Logs a delta group or state of len bytes for p that is too big to send: above max_message
+ * (limit), or above what the node's transport takes (the node's max_message_size below it). */
+static void log_too_big(sh_state *s, sh_peer *p, bool full, size_t len, const char *what) {
+    stat_add(&s->h->drops_too_big, 1);
+    if (log_drop(s))
+        LOG(AU_LOG_WARN, "crdt %s: %s of %zu bytes for %s exceeds %s; not sent", s->cfg.name,
+            full ? "state" : "delta group", len, p->addr, what);
+}
+
 /* Sends an encoded delta group or state (buf, taken) to p: kind SH_GROUP, SH_WHOLE (a group of
- * every delta of [base, clock) that p may lack) or SH_FULL. False if it was too big. */
-static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, uint8_t kind,
-                         bool fwd) {
+ * every delta of [base, clock) that p may lack) or SH_FULL. AU_OK once sent; AU_ETOOBIG if it
+ * is above max_message or the node's transport refuses it as too big (counted in
+ * drops_too_big and logged); another error if au_send failed otherwise. A send that fails
+ * leaves p as it was: the ack that would have ridden on it still waits, and nothing of it is
+ * counted as sent. */
+static au_err send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, uint8_t kind,
+                           bool fwd) {
     bool full = kind == SH_FULL;
     if (b->len > s->cfg.max_message) {
-        stat_add(&s->h->drops_too_big, 1);
-        if (log_drop(s))
-            LOG(AU_LOG_WARN, "crdt %s: %s of %zu bytes for %s exceeds max_message (%zu); not sent",
-                s->cfg.name, full ? "state" : "delta group", b->len, p->addr, s->cfg.max_message);
+        char what[40];
+        snprintf(what, sizeof what, "max_message (%zu)", s->cfg.max_message);
+        log_too_big(s, p, full, b->len, what);
         au_buf_free(b);
-        return false;
+        return AU_ETOOBIG;
     }
     size_t len = b->len;
-    if (!p->behind_at) p->behind_at = now_of(s); /* it lacks what we send it, until it acks */
-    p->behind_to = s->clock;
     au_bytes data = au_bytes_dup(b->data, len < SH_CHUNK ? len : SH_CHUNK);
     au_bytes_array rest = { 0 };
     if (len > SH_CHUNK) {
@@ -619,35 +632,45 @@ static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, uint
             for (uint32_t i = 0; i + 1 < rest.len; i++) au_bytes_free(&rest.ptr[i]);
             au_bytes_free(&data);
             au_buf_free(b);
-            return false;
+            return AU_ENOMEM;
         }
     }
     au_buf_free(b);
     if (!data.ptr && len) {
         for (uint32_t i = 0; i < rest.len; i++) au_bytes_free(&rest.ptr[i]);
         free(rest.ptr);
-        return false;
+        return AU_ENOMEM;
+    }
+    /* an ack waiting for p rides along (it covers every delta of p's received since the last);
+     * what the send records of p is kept, to be restored if it fails */
+    sh_kn told[KN_MAX];
+    memcpy(told, p->told, sizeof told);
+    uint64_t ab = p->ack_base, ac = p->ack_clock;
+    ack_fold(p, &ab, &ac);
+    /* our id goes with our address, and always once an id-less send to p went unacked */
+    bool id = p->meta || p->need_id;
+    au_err e = send_wire(s, p->ref, (sh_wire){ .tag = sh_wire_delta, .delta = {
+        .from = au_str_view(p->meta ? s->addr : ""), .id = id ? s->me : 0,
+        .type = p->meta ? s->type_hash : 0, .base = base, .clock = s->clock, .ack_base = ab,
+        .ack_clock = ac, .full = kind, .data = data, .rest = rest, .via = make_via(s, p) } });
+    if (e != AU_OK) {
+        memcpy(p->told, told, sizeof told); /* p was told nothing */
+        if (e == AU_ETOOBIG) log_too_big(s, p, full, len, "the node's max_message_size");
+        return e;
     }
     LOG(AU_LOG_DEBUG, "crdt %s: %016llx -> %s %s [%llu, %llu) %u bytes", s->cfg.name,
         (unsigned long long)s->me, p->addr, full ? "state" : "deltas", (unsigned long long)base,
         (unsigned long long)s->clock, (unsigned)len);
+    if (!p->behind_at) p->behind_at = now_of(s); /* it lacks what we send it, until it acks */
+    p->behind_to = s->clock;
     stat_add(&s->h->bytes_sent, len);
     if (fwd) stat_add(&s->h->bytes_forwarded, len);
     stat_add(full ? &s->h->states_sent : &s->h->deltas_sent, 1);
-    /* an ack waiting for p rides along (it covers every delta of p's received since the last) */
-    uint64_t ab = p->ack_base, ac = p->ack_clock;
-    ack_fold(p, &ab, &ac);
     if (ac) stat_add(&s->h->acks_sent, 1);
     if (ac > p->acked_to) p->acked_to = ac;
     p->ack_base = p->ack_clock = 0;
-    /* our id goes with our address, and always once an id-less send to p went unacked */
-    bool id = p->meta || p->need_id;
     p->sent_anon = !id;
-    send_wire(s, p->ref, (sh_wire){ .tag = sh_wire_delta, .delta = {
-        .from = au_str_view(p->meta ? s->addr : ""), .id = id ? s->me : 0,
-        .type = p->meta ? s->type_hash : 0, .base = base, .clock = s->clock, .ack_base = ab,
-        .ack_clock = ac, .full = kind, .data = data, .rest = rest, .via = make_via(s, p) } });
-    return true;
+    return AU_OK;
 }
 
 static void send_full(sh_state *s, sh_peer *p, au_nanos now) {
@@ -668,17 +691,14 @@ static au_nanos full_wait(sh_state *s, const sh_peer *p, au_nanos wait) {
     return by_size > wait ? by_size : wait;
 }
 
-/* The group for p (len bytes encoded) exceeds max_message: it is not sent (drops_too_big), and
- * p is served the full state instead (p->big), which may be far smaller (a delta group keeps
- * every element removed within it as a tomb, the state keeps nothing of them) — now, unless a
- * full state went to p within full_wait, and from then on by sendable, as long as no ack of p's
- * moves. A state above max_message too is not sent either (send_payload counts and logs it) and
- * is tried again every full_wait, so p catches up once the state has shrunk below the limit. */
-static void group_too_big(sh_state *s, sh_peer *p, size_t len, au_nanos now) {
-    stat_add(&s->h->drops_too_big, 1);
-    if (log_drop(s))
-        LOG(AU_LOG_WARN, "crdt %s: delta group of %zu bytes for %s exceeds max_message (%zu); "
-            "sending the full state instead", s->cfg.name, len, p->addr, s->cfg.max_message);
+/* The group for p is too big to send (above max_message, or above what the node's transport
+ * takes; counted in drops_too_big and logged by the caller): p is served the full state
+ * instead (p->big), which may be far smaller (a delta group keeps every element removed within
+ * it as a tomb, the state keeps nothing of them) — now, unless a full state went to p within
+ * full_wait, and from then on by sendable, as long as no ack of p's moves. A state too big as
+ * well is not sent either (send_payload counts and logs it) and is tried again every
+ * full_wait, so p catches up once the state has shrunk below the limit. */
+static void group_too_big(sh_state *s, sh_peer *p, au_nanos now) {
     p->big = true;
     if (!p->full_at || now - p->full_at >= full_wait(s, p, resend_wait(s) << p->backoff))
         send_full(s, p, now);
@@ -732,7 +752,11 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
         if (au_buf_append(&b, s->cache.data, s->cache.len) != AU_OK) return;
         p->sent_at = now;
         p->sent_clock = s->clock;
-        send_payload(s, p, &b, base, s->cache_whole ? SH_WHOLE : SH_GROUP, s->cache_fwd);
+        if (send_payload(s, p, &b, base, s->cache_whole ? SH_WHOLE : SH_GROUP, s->cache_fwd) ==
+            AU_ETOOBIG) {
+            s->cache.len = 0;
+            group_too_big(s, p, now);
+        }
         return;
     }
     void *acc = s->t->create(s->t, true);
@@ -763,9 +787,11 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
     s->t->free(acc);
     if (e != AU_OK) { au_buf_free(&b); return; }
     if (b.len > s->cfg.max_message) { /* never cached: the next peer would only try it again */
-        size_t len = b.len;
+        char what[40];
+        snprintf(what, sizeof what, "max_message (%zu)", s->cfg.max_message);
+        log_too_big(s, p, false, b.len, what);
         au_buf_free(&b);
-        group_too_big(s, p, len, now);
+        group_too_big(s, p, now);
         return;
     }
     if (!from_p) {
@@ -780,7 +806,10 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
             s->cache.len = 0;
         }
     }
-    send_payload(s, p, &b, base, whole ? SH_WHOLE : SH_GROUP, fwd);
+    if (send_payload(s, p, &b, base, whole ? SH_WHOLE : SH_GROUP, fwd) == AU_ETOOBIG) {
+        s->cache.len = 0; /* the next peer's transport would refuse it too */
+        group_too_big(s, p, now);
+    }
 }
 
 static void arm_tick(sh_state *s) {
@@ -883,24 +912,37 @@ static void want_flush(sh_state *s) {
 
 /* ---- acks --------------------------------------------------------------------------------------- */
 
-/* An ack alone; to a member p it carries our vias for it too (make_via). */
-static void send_ack(sh_state *s, sh_wire_ref to, sh_peer *p, uint64_t base, uint64_t clock) {
-    stat_add(&s->h->acks_sent, 1);
+/* An ack alone; to a member p it carries our vias for it too (make_via). AU_OK once sent (a
+ * failed send tells p nothing: its told is as before). */
+static au_err send_ack(sh_state *s, sh_wire_ref to, sh_peer *p, uint64_t base, uint64_t clock) {
     LOG(AU_LOG_DEBUG, "crdt %s: %016llx acks [%llu, %llu) to %s", s->cfg.name,
         (unsigned long long)s->me, (unsigned long long)base, (unsigned long long)clock,
         p ? p->addr : "a sender that is not a member");
+    if (au_ref_is_null(to.raw)) return AU_EINVAL;
+    sh_kn told[KN_MAX];
+    if (p) memcpy(told, p->told, sizeof told);
     /* the ack's from stays empty: the receiver finds us by id (on_ack), the address is unused */
     au_bytes via = p ? make_via(s, p) : (au_bytes){ 0 };
-    if (au_ref_is_null(to.raw)) { au_bytes_free(&via); return; }
-    send_wire(s, to, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(""),
+    au_err e = send_wire(s, to, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(""),
         .id = p && !p->ack_id ? 0 : s->me, .base = base, .clock = clock, .via = via } });
+    if (e == AU_OK) stat_add(&s->h->acks_sent, 1);
+    else if (p) memcpy(p->told, told, sizeof told);
+    return e;
 }
 
+/* Sends the ack waiting for p; one that cannot be sent keeps waiting (it rides on the next
+ * delta to p, or goes with the next ack timer). */
 static void flush_ack(sh_state *s, sh_peer *p) {
     if (!p->ack_clock) return;
-    ack_fold(p, &p->ack_base, &p->ack_clock);
-    if (p->ack_clock > p->acked_to) p->acked_to = p->ack_clock;
-    send_ack(s, p->ref, p, p->ack_base, p->ack_clock);
+    sh_kn told[KN_MAX];
+    memcpy(told, p->told, sizeof told);
+    uint64_t base = p->ack_base, clock = p->ack_clock;
+    ack_fold(p, &base, &clock);
+    if (send_ack(s, p->ref, p, base, clock) != AU_OK) {
+        memcpy(p->told, told, sizeof told);
+        return;
+    }
+    if (clock > p->acked_to) p->acked_to = clock;
     p->ack_base = p->ack_clock = 0;
 }
 
@@ -983,14 +1025,19 @@ static void vouch_round(sh_state *s, au_nanos now) {
         if (!q->rx && !dig) continue;
         pending = true;
         if (q->vouch_at > now) continue;
+        sh_kn told[KN_MAX];
+        memcpy(told, q->told, sizeof told);
         au_bytes via = make_via_(s, q, true);
         if (!via.len && !dig) continue;
-        stat_add(&s->h->acks_sent, 1);
         LOG(AU_LOG_DEBUG, "crdt %s: %016llx vouches to %s for its deltas below %llu, digest %016llx",
             s->cfg.name, (unsigned long long)s->me, q->addr, (unsigned long long)q->rx,
             (unsigned long long)dig);
-        send_wire(s, q->ref, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(""),
-            .id = s->me, .base = dig, .clock = 0, .via = via } });
+        if (send_wire(s, q->ref, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(""),
+                .id = s->me, .base = dig, .clock = 0, .via = via } }) != AU_OK) {
+            memcpy(q->told, told, sizeof told);
+            continue; /* tried again at the next tick (pending) */
+        }
+        stat_add(&s->h->acks_sent, 1);
         unsigned k = q->vouches < 3 ? q->vouches : 3;
         q->vouches++;
         q->vouch_at = now + (resend_wait(s) << k);
@@ -1452,9 +1499,10 @@ static void relay_to(sh_state *s, sh_peer *q, const sh_peer *c) {
     uint8_t to[16];
     put_le(to, c->id);
     put_le(to + 8, c->acked);
-    send_wire(s, q->ref, (sh_wire){ .tag = sh_wire_relay,
-                                    .relay = { .id = s->me, .to = au_bytes_dup(to, sizeof to) } });
-    stat_add(&s->h->relays_sent, 1);
+    if (send_wire(s, q->ref, (sh_wire){ .tag = sh_wire_relay,
+                                        .relay = { .id = s->me, .to = au_bytes_dup(to, sizeof to) } }) ==
+        AU_OK)
+        stat_add(&s->h->relays_sent, 1);
 }
 
 /* Is some member behind on what we sent it (so relay_round must keep looking, even with every

@@ -117,12 +117,68 @@ static void a_peer_that_missed_an_oversized_group_catches_up_when_the_state_shri
     au_sim_destroy(sim);
 }
 
+/* The same with the node's transport as the limit: the share's max_message is the default
+ * (16 MiB) but the nodes take messages of at most 3000 bytes, so au_send refuses the group
+ * (AU_ETOOBIG). That refusal is counted and answered as one above max_message: nothing of it is
+ * counted as sent, and the peer gets the full state once it fits. */
+static void a_group_the_transport_refuses_falls_back_to_the_full_state(void **st) {
+    (void)st;
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 32 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(au_node_start(&(au_node_config){ .driver = w.drv, .workers = 1,
+                                                          .no_spin = true,
+                                                          .max_message_size = 3000 },
+                                       &w.node[i]),
+                         AU_OK);
+        snprintf(w.addr[i], sizeof w.addr[i], "%s", au_node_address(w.node[i]));
+        w.n = i + 1;
+    }
+    au_cluster_config cc = { .no_leave_on_stop = true };
+    au_share_config sc = { .name = "set" };
+    for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_orset_type, &sc);
+    assert_true(sim_until(&w, both_peered, &w, AU_SEC(20)));
+    au_share_orset h0 = { w.sh[0] };
+    assert_int_equal(au_share_orset_add(h0, "first", 5), AU_OK);
+    set_goal g = { &w, 0, 0, { "first" } };
+    assert_true(sim_until(&w, node1_has, &g, AU_SEC(5)));
+    assert_true(sim_until(&w, none_buffered, &w, AU_SEC(5)));
+    au_share_stats s0 = stats_of(&w, 0);
+
+    char b[40];
+    for (int k = 0; k < 100; k++) {
+        elem(b, k);
+        assert_int_equal(au_share_orset_add(h0, b, strlen(b)), AU_OK);
+    }
+    au_sim_run(sim, AU_SEC(3));
+    assert_int_equal(au_share_orset_size((au_share_orset){ w.sh[1] }), 1);
+    au_share_stats s1 = stats_of(&w, 0);
+    assert_true(s1.drops_too_big >= 2); /* the group, and the state tried instead */
+    assert_int_equal(s1.deltas_sent, s0.deltas_sent); /* refused: not counted as sent */
+    assert_int_equal(s1.states_sent, s0.states_sent);
+    assert_int_equal(s1.bytes_sent, s0.bytes_sent);
+
+    for (int k = 5; k < 100; k++) {
+        elem(b, k);
+        assert_int_equal(au_share_orset_remove(h0, b, strlen(b)), AU_OK);
+    }
+    g = (set_goal){ &w, 0, 5, { "first" } };
+    assert_true(sim_until(&w, node1_has, &g, AU_SEC(10)));
+    assert_true(stats_of(&w, 0).states_sent > s1.states_sent);
+    assert_true(sim_until(&w, none_buffered, &w, AU_SEC(10)));
+    sw_stop(&w);
+    au_sim_destroy(sim);
+}
+
 int main(void) {
     au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
     au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
     au_log_set_level(AU_LOG_CRDT, AU_LOG_ERROR); /* the drop warnings are expected here */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_peer_that_missed_an_oversized_group_catches_up_when_the_state_shrinks),
+        cmocka_unit_test(a_group_the_transport_refuses_falls_back_to_the_full_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
