@@ -48,7 +48,13 @@
  *     deltas that came from j itself or that j is known to have (vias, below) (or, while an earlier send to it is still unacked and
  *     younger than T, only what is new since), or — if D no longer reaches back to A[j] (a
  *     member that fell behind) — the full state X. A peer that does not answer is re-sent to
- *     every T, then every 2 × T; a full state no sooner than one timeout per 64 KiB of it. One timer chain per replica. The buffer holds at most 65,536
+ *     every T, then every 2 × T; a full state no sooner than one timeout per 64 KiB of it. A
+ *     member that has answered nothing (no ack, vouch or delta of its own) for 64 × T and
+ *     2 × catchup_delay since the first send to it — a node that does not share this CRDT,
+ *     or one our datagrams never reach (relays serve it) — is sent to ever less often (each
+ *     send waits twice as long, up to 64 × T); its first answer ends that (a node that starts
+ *     the replica late catches up from the next send, within 64 × T). Such a member still
+ *     holds D: up to the 65,536 deltas below, beyond which it needs the full state. One timer chain per replica. The buffer holds at most 65,536
  *     deltas: beyond, the oldest are collected and the peers behind them get the full state.
  *   - vias (Enes et al.'s "avoid sending what the peer has"): a delta or ack carries what its
  *     sender has of other members' deltas ("every delta of m below clock", docs/wire-format.md

@@ -41,6 +41,7 @@
 #define PENDING_ACKS 4     /* out-of-order ack ranges remembered per peer */
 #define MAX_MANAGERS 16
 #define BACKOFF_MAX 1      /* an unresponsive peer is re-sent to every 2 × timeout */
+#define SILENT_BACKOFF 6   /* ... one that never answered (silent()), every 64 × timeout */
 #define PUSH_MAX 16        /* OUT_OF_DATE: groups a received delta is forwarded in, at most */
 #define UNREACH_MAX RELAY_MAX /* members an origin says it cannot reach, remembered per origin */
 #define RELAY_FANOUT 2     /* members asked to pass our deltas on to one we cannot reach */
@@ -120,6 +121,7 @@ typedef struct sh_peer {
     uint64_t acked;           /* highest clock of ours it acknowledged */
     uint64_t sent_clock;      /* clock of our last send to it */
     au_nanos sent_at, full_at, added_at;
+    au_nanos first_sent_at;   /* when our first send to it left (silent) */
     bool priority;
     bool heard;               /* it has acked something of ours */
     bool vouched;             /* it vouched for our deltas (an ack without clock: on_ack) while
@@ -370,6 +372,20 @@ static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock, boo
 /* How long a send waits for its ack before it is re-sent: the receiver may hold the ack for
  * ack_delay to let it ride on a delta of its own. */
 static au_nanos resend_wait(sh_state *s) { return s->cfg.timeout + s->cfg.ack_delay; }
+
+/* Has member p answered nothing since our first send to it, 64 re-send waits (11.2 s at the
+ * defaults) and twice catchup_delay ago: no ack, no vouch, no delta of its own? A node of the
+ * cluster that does not share this CRDT is such a member (the members are the cluster's), and
+ * so is one our datagrams have never reached (relays serve it). It is sent to ever less often,
+ * each send waiting twice as long as the last, up to 64 re-send waits (sendable, serve): else
+ * every re-send wait it got the join of every delta it has not acked, the buffer's whole
+ * content. Once it acks, vouches or sends a delta it is a member like any other. */
+static bool silent(sh_state *s, const sh_peer *p, au_nanos now) {
+    au_nanos after = 64 * resend_wait(s);
+    if (after < 2 * s->cfg.catchup_delay) after = 2 * s->cfg.catchup_delay;
+    return !p->heard && !p->vouched && !p->served && p->first_sent_at &&
+           now - p->first_sent_at >= after;
+}
 
 /* How long a member may lack deltas we sent it, with no ack moving, before we take it for one
  * we cannot reach and ask the others to pass our deltas on to it (relay_round): cfg.relay_after,
@@ -662,6 +678,7 @@ static au_err send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, ui
         (unsigned long long)s->me, p->addr, full ? "state" : "deltas", (unsigned long long)base,
         (unsigned long long)s->clock, (unsigned)len);
     if (!p->behind_at) p->behind_at = now_of(s); /* it lacks what we send it, until it acks */
+    if (!p->first_sent_at) p->first_sent_at = now_of(s);
     p->behind_to = s->clock;
     stat_add(&s->h->bytes_sent, len);
     if (fwd) stat_add(&s->h->bytes_forwarded, len);
@@ -832,6 +849,9 @@ static int sendable(sh_state *s, sh_peer *p, au_nanos now) {
     if (p->acked >= s->clock) return 0;
     bool behind = p->acked < s->gc;
     int what = behind || p->big ? 2 : 1; /* big: its group did not fit (group_too_big) */
+    if (silent(s, p, now)) /* changes or not: only once its backed-off wait is over */
+        return !p->sent_at || now - p->sent_at >= full_wait(s, p, resend_wait(s) << p->backoff)
+                   ? what : 0;
     bool catching_up = behind || (!p->heard && !p->vouched);
     if (!catching_up || is_source(s, p)) {
         au_nanos wait = resend_wait(s) << p->backoff;
@@ -860,6 +880,7 @@ static void serve(sh_state *s, sh_peer *p, int what, au_nanos now) {
             (unsigned long long)p->pend[3].base, (unsigned long long)p->pend[3].clock);
         if (p->backoff < BACKOFF_MAX) p->backoff++;
     }
+    if (silent(s, p, now) && p->backoff < SILENT_BACKOFF) p->backoff++; /* any send unanswered */
     if (what == 2) { send_full(s, p, now); return; }
     /* a recent send still in flight: only what is new since; else everything unacked */
     uint64_t base = p->acked;
@@ -1138,6 +1159,7 @@ static void on_delta(sh_state *s, sh_delta *d) {
     stat_add(&s->h->received, 1);
     stat_add(&s->h->bytes_received, total);
     if (p && d->type) p->typed = true;
+    if (p && !p->served && p->backoff > BACKOFF_MAX) p->backoff = BACKOFF_MAX; /* not silent */
     if (p) p->served = true;
     if (p && d->ack_clock) take_ack(s, p, d->ack_base, d->ack_clock, true, true);
     if (p) take_via(s, p, via, nvia, false);
@@ -1263,7 +1285,10 @@ static void on_ack(sh_state *s, sh_ack *a) {
 static void take_via(sh_state *s, sh_peer *p, const sh_kn *via, size_t nvia, bool vouch) {
     for (size_t i = 0; i < nvia; i++) {
         if (via[i].id == s->me) {
-            if (vouch && via[i].clock <= s->clock) p->vouched = true;
+            if (vouch && via[i].clock <= s->clock) {
+                if (!p->vouched && p->backoff > BACKOFF_MAX) p->backoff = BACKOFF_MAX; /* not silent */
+                p->vouched = true;
+            }
             take_ack(s, p, 0, via[i].clock, !vouch, false);
         } else if (via[i].id != p->id) {
             kn_raise(p->kn, via[i].id, via[i].clock);
