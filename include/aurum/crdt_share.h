@@ -47,7 +47,9 @@
  *     what is new since: a cheap send that keeps one forwarding chain); each target j with A[j] < c gets the join of D[A[j] .. c) minus the
  *     deltas that came from j itself or that j is known to have (vias, below) (or, while an earlier send to it is still unacked and
  *     younger than T, only what is new since), or — if D no longer reaches back to A[j] (a
- *     member that fell behind) — the full state X. A peer that does not answer is re-sent to
+ *     member that fell behind), or if that join encodes to more than 1 KiB and more than X
+ *     (one element added again and again keeps a tomb per add in the join, none in X) — the
+ *     full state X. A peer that does not answer is re-sent to
  *     every T, then every 2 × T; a full state no sooner than one timeout per 64 KiB of it. A
  *     member that has answered nothing (no ack, vouch or delta of its own) for 64 × T and
  *     2 × catchup_delay since the first send to it — a node that does not share this CRDT,

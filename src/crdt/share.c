@@ -45,6 +45,8 @@
 #define PUSH_MAX 16        /* OUT_OF_DATE: groups a received delta is forwarded in, at most */
 #define UNREACH_MAX RELAY_MAX /* members an origin says it cannot reach, remembered per origin */
 #define RELAY_FANOUT 2     /* members asked to pass our deltas on to one we cannot reach */
+#define STATE_INSTEAD 1024 /* a delta group above this many bytes goes as the state if that is
+                              smaller (send_group) */
 
 #include "crdt/share_wire.h"
 
@@ -204,6 +206,8 @@ typedef struct sh_state {
     bool changed, changed_local;
     au_nanos vouch_until;     /* we installed a full state: vouch to the silent until then */
     uint64_t xgen;            /* +1 on every write of X (the digest cache's key) */
+    size_t state_len;         /* X's encoded size when last encoded (a hint: X may have changed
+                                 since; send_group) */
     uint64_t dig, dig_gen;    /* X's digest (vouch_digest) as of xgen dig_gen (0: none yet) */
     uint64_t log_drops;       /* drops logged so far (rate limit) */
     uint64_t relay_sig;       /* the set of members we last said we cannot reach (an XOR of
@@ -690,9 +694,19 @@ static au_err send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, ui
     return AU_OK;
 }
 
+/* Sends X, encoded in b (taken), to p. */
+static void send_state(sh_state *s, sh_peer *p, au_buf *b, au_nanos now) {
+    p->full_at = now;
+    p->sent_at = now;
+    p->sent_clock = s->clock;
+    p->full_bytes = b->len;
+    send_payload(s, p, b, 0, SH_FULL, false);
+}
+
 static void send_full(sh_state *s, sh_peer *p, au_nanos now) {
     au_buf b = { 0 };
     if (s->t->encode(s->h->state, &b) != AU_OK) { au_buf_free(&b); return; }
+    s->state_len = b.len;
     p->full_at = now;
     p->sent_at = now;
     p->sent_clock = s->clock;
@@ -803,6 +817,22 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
     au_err e = s->t->encode(acc, &b);
     s->t->free(acc);
     if (e != AU_OK) { au_buf_free(&b); return; }
+    if (b.len > STATE_INSTEAD && b.len > s->state_len) {
+        /* A group can be far larger than the state: one element added again and again keeps a
+         * tomb per add in it (orset.c), none in the state. Then p gets the state (X ⊒ the
+         * group), once that is smaller. X is encoded for this only while the group is larger
+         * than X was when last encoded, so a large state is not encoded for every group. */
+        au_buf x = { 0 };
+        if (s->t->encode(s->h->state, &x) == AU_OK) {
+            s->state_len = x.len;
+            if (x.len < b.len && x.len <= s->cfg.max_message) {
+                au_buf_free(&b);
+                send_state(s, p, &x, now);
+                return;
+            }
+        }
+        au_buf_free(&x);
+    }
     if (b.len > s->cfg.max_message) { /* never cached: the next peer would only try it again */
         char what[40];
         snprintf(what, sizeof what, "max_message (%zu)", s->cfg.max_message);

@@ -2,7 +2,10 @@
  *  - a delta group above max_message is not sent: the peer gets the full state instead once it
  *    fits (a group of adds and removes keeps the removed elements as tombs, the state does
  *    not), so a peer that missed an oversized group catches up when the state shrinks, and is
- *    served deltas again afterwards; what could not be sent is counted in drops_too_big.
+ *    served deltas again afterwards; what could not be sent is counted in drops_too_big;
+ *    likewise for a group the node's transport refuses (its max_message_size);
+ *  - a group larger than the state (one element added 8000 times in one window) goes as the
+ *    state.
  * Conditions are checked every 100 ms of virtual time. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -172,6 +175,40 @@ static void a_group_the_transport_refuses_falls_back_to_the_full_state(void **st
     au_sim_destroy(sim);
 }
 
+/* One element added 8000 times within one coalesce window: the group keeps a tomb per add (24 KB
+ * encoded), the state only the element: the peer gets the state, a few dozen bytes. */
+static void many_updates_of_one_element_in_a_window_cost_the_state_not_the_group(void **st) {
+    (void)st;
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 33 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    for (int i = 0; i < 2; i++) sw_node(&w, i);
+    au_cluster_config cc = { .no_leave_on_stop = true };
+    au_share_config sc = { .name = "set" };
+    for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_orset_type, &sc);
+    assert_true(sim_until(&w, both_peered, &w, AU_SEC(20)));
+    au_share_orset h0 = { w.sh[0] };
+    assert_int_equal(au_share_orset_add(h0, "first", 5), AU_OK);
+    set_goal g = { &w, 0, 0, { "first" } };
+    assert_true(sim_until(&w, node1_has, &g, AU_SEC(5)));
+    assert_true(sim_until(&w, none_buffered, &w, AU_SEC(5)));
+    au_share_stats s0 = stats_of(&w, 0);
+    for (int k = 0; k < 8000; k++) assert_int_equal(au_share_orset_add(h0, "hot", 3), AU_OK);
+    g = (set_goal){ &w, 0, 0, { "first", "hot" } };
+    assert_true(sim_until(&w, node1_has, &g, AU_SEC(5)));
+    assert_true(sim_until(&w, none_buffered, &w, AU_SEC(5)));
+    au_share_stats s1 = stats_of(&w, 0);
+    fprintf(stderr, "  8000 adds of one element: %llu bytes sent in %llu states and %llu groups\n",
+            (unsigned long long)(s1.bytes_sent - s0.bytes_sent),
+            (unsigned long long)(s1.states_sent - s0.states_sent),
+            (unsigned long long)(s1.deltas_sent - s0.deltas_sent));
+    assert_true(s1.bytes_sent - s0.bytes_sent <= 200); /* the group: 24 KB */
+    assert_true(s1.states_sent > s0.states_sent);
+    sw_stop(&w);
+    au_sim_destroy(sim);
+}
+
 int main(void) {
     au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
     au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
@@ -179,6 +216,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_peer_that_missed_an_oversized_group_catches_up_when_the_state_shrinks),
         cmocka_unit_test(a_group_the_transport_refuses_falls_back_to_the_full_state),
+        cmocka_unit_test(many_updates_of_one_element_in_a_window_cost_the_state_not_the_group),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
