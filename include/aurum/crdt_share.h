@@ -47,8 +47,16 @@
  *     what is new since: a cheap send that keeps one forwarding chain); each target j with A[j] < c gets the join of D[A[j] .. c) minus the
  *     deltas that came from j itself or that j is known to have (vias, below) (or, while an earlier send to it is still unacked and
  *     younger than T, only what is new since), or — if D no longer reaches back to A[j] (a
- *     member that fell behind) — the full state X. A peer that does not answer is re-sent to
- *     every T, then every 2 × T; a full state no sooner than one timeout per 64 KiB of it. One timer chain per replica. The buffer holds at most 65,536
+ *     member that fell behind), or if that join encodes to more than 1 KiB and more than X
+ *     (one element added again and again keeps a tomb per add in the join, none in X) — the
+ *     full state X. A peer that does not answer is re-sent to
+ *     every T, then every 2 × T; a full state no sooner than one timeout per 64 KiB of it. A
+ *     member that has answered nothing (no ack, vouch or delta of its own) for 64 × T and
+ *     2 × catchup_delay since the first send to it — a node that does not share this CRDT,
+ *     or one our datagrams never reach (relays serve it) — is sent to ever less often (each
+ *     send waits twice as long, up to 64 × T); its first answer ends that (a node that starts
+ *     the replica late catches up from the next send, within 64 × T). Such a member still
+ *     holds D: up to the 65,536 deltas below, beyond which it needs the full state. One timer chain per replica. The buffer holds at most 65,536
  *     deltas: beyond, the oldest are collected and the peers behind them get the full state.
  *   - vias (Enes et al.'s "avoid sending what the peer has"): a delta or ack carries what its
  *     sender has of other members' deltas ("every delta of m below clock", docs/wire-format.md
@@ -124,9 +132,14 @@
  *
  * Size: a delta or state is sent as one message, its payload in chunks of 512 KiB (the codec
  * takes byte strings of at most 1 MiB); the transport fragments it into datagrams (docs/
- * wire-format.md). One whose encoding exceeds `max_message` is not sent: counted in
- * drops_too_big with a WARN log line (the peer then stays behind until the state shrinks or the
- * limit is raised). Received ones above it are dropped likewise, and not acked.
+ * wire-format.md). One whose encoding exceeds `max_message`, or that the node's transport
+ * refuses as above its max_message_size, is not sent: counted in drops_too_big with a WARN log
+ * line (rate-limited). A peer whose delta group is too big gets the
+ * full state instead, which is often far smaller (a group keeps the elements removed within it
+ * as tombs, the state keeps nothing of them), paced as full states are, until its ack moves (then
+ * deltas again); a state too big as well is tried again no sooner than one timeout per 64 KiB of
+ * it, so the peer stays behind until the state shrinks below the limit or the limit is raised,
+ * and then catches up. Received ones above it are dropped likewise, and not acked.
  *
  * Bytes on the wire (docs/benchmarks.md, "CRDT sharing"; au_share_stats.wire_bytes counts a
  * replica's own): every delta message carries framing (59 bytes of datagram and transport frame
@@ -192,9 +205,10 @@ typedef struct au_share_config {
                                          ring managers before other peers send it theirs, and the
                                          interval between full states from one peer; default
                                          8 × timeout */
-    size_t max_message;             /**< largest encoded delta or state sent or accepted, bytes;
-                                         keep it ≤ the node's max_message_size; default 16 MiB
-                                         minus 4 KiB */
+    size_t max_message;             /**< largest encoded delta or state sent or accepted, bytes
+                                         (a delta group above it: the full state instead, "Size"
+                                         above); keep it ≤ the node's max_message_size; default
+                                         16 MiB minus 4 KiB */
     au_nanos prune_delay;           /**< wait after a LEAVING/REPLACED removal before pruning
                                          the member's entries; default 10 s */
     au_nanos prune_failed;          /**< wait after a FAILED removal before pruning; default 0 =
@@ -283,7 +297,11 @@ typedef struct au_share_stats {
     uint64_t acks_received;    /**< acks received from members */
     uint64_t drops_decode;     /**< received deltas that failed to decode (not acked) */
     uint64_t drops_type;       /**< received deltas naming another CRDT type (not acked) */
-    uint64_t drops_too_big;    /**< deltas/states not sent or not accepted: above max_message */
+    uint64_t drops_too_big;    /**< delta groups and states not sent or not accepted: above
+                                    max_message, or (sent) refused by the node's transport as
+                                    above its max_message_size (a group too big to send is
+                                    replaced by the full state, itself counted if it is too
+                                    big as well) */
     uint64_t drops_invalid;    /**< malformed protocol messages (bad sender, clock) */
     uint64_t drops_untyped;    /**< deltas without type hash from a sender whose type was not
                                     checked yet (ignored, not acked: a sender re-sends with the

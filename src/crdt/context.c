@@ -89,8 +89,26 @@ static int cmp_u64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+bool dots_sorted(const uint64_t *d, uint32_t n) {
+    for (uint32_t i = 1; i < n; i++)
+        if (d[i] <= d[i - 1]) return false;
+    return true;
+}
+
+bool dots_sorted_has(const uint64_t *d, uint32_t n, uint64_t x) {
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (d[mid] == x) return true;
+        if (d[mid] < x) lo = mid + 1;
+        else hi = mid;
+    }
+    return false;
+}
+
 bool dots_unique(uint64_t *d, uint32_t n) {
     if (n < 2) return true;
+    if (dots_sorted(d, n)) return true; /* the common case: kept sorted, a linear check */
     qsort(d, n, sizeof *d, cmp_u64);
     for (uint32_t i = 1; i < n; i++)
         if (d[i] == d[i - 1]) return false;

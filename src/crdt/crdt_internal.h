@@ -353,8 +353,12 @@ au_err xl_readd(crdt_xlat *x, uint64_t ddot);
 
 /* Small helpers on dot arrays. */
 bool dots_has(const uint64_t *d, uint32_t n, uint64_t x);
-/* Sorts and checks for duplicates (decoders reject them). */
+/* Sorts and checks for duplicates (decoders reject them); linear when already sorted. */
 bool dots_unique(uint64_t *d, uint32_t n);
+/* Strictly increasing (sorted, distinct)? */
+bool dots_sorted(const uint64_t *d, uint32_t n);
+/* Binary search in a strictly increasing array. */
+bool dots_sorted_has(const uint64_t *d, uint32_t n, uint64_t x);
 
 /* ---- digests (digest.c) ------------------------------------------------------------------- */
 

@@ -5,12 +5,16 @@
  * Every replica's write supersedes all its own earlier dots, so once deltas are delivered
  * causally a store has at most one live dot per replica: a few entries. (Deltas joined out of
  * causal order may leave two until the missing one arrives; not for the counters, whose
- * top-level deltas claim every earlier dot of the writer, see dotfun_assign.) Joins rebuild the
- * arrays; lookups are binary searches.
+ * top-level deltas claim every earlier dot of the writer, see dotfun_assign.) Joins merge the
+ * sorted arrays (linear; a few dots joined into a delta's store with many tombs go into its tombs
+ * in place); lookups are binary searches.
  * Tombs are kept only by a store inside an ORMap delta (attributed to its key); a top-level delta
  * puts removed dots into its own context, where they compact into the version vector, so a delta
  * group of a thousand increments stays as small as one (for the counters from any start; for the
- * others from the writer's first dot).
+ * others from the writer's first dot). Inside an ORMap delta the context is the map's, shared by
+ * every key, so a key's superseded dots cannot go there (a claim on a range of a replica's dots
+ * would remove other keys' dots the delta does not carry): a key updated n times in one window
+ * keeps n - 1 tombs.
  * Invariants: entries sorted by distinct dots; tombs sorted, distinct and not live;
  * in state mode every live dot is in the context. */
 #include <stdlib.h>
@@ -123,10 +127,17 @@ static void build_free(build *b) {
     free(b->t);
 }
 
-/* Sorts the entries, sorts and dedupes the tombs, and makes them f's store. */
+static bool entries_sorted(const crdt_dfe *e, uint32_t n) {
+    for (uint32_t i = 1; i < n; i++)
+        if (e[i].dot <= e[i - 1].dot) return false;
+    return true;
+}
+
+/* Sorts the entries, sorts and dedupes the tombs (a linear check when they are sorted already,
+ * as merge makes them), and makes them f's store. */
 static void install(crdt_dotfun *f, build *b) {
-    if (b->n > 1) qsort(b->e, b->n, sizeof *b->e, cmp_entry);
-    if (b->nt > 1) {
+    if (b->n > 1 && !entries_sorted(b->e, b->n)) qsort(b->e, b->n, sizeof *b->e, cmp_entry);
+    if (b->nt > 1 && !dots_sorted(b->t, b->nt)) {
         dots_unique(b->t, b->nt); /* sorts */
         uint32_t m = 1;
         for (uint32_t i = 1; i < b->nt; i++)
@@ -140,41 +151,105 @@ static void install(crdt_dotfun *f, build *b) {
     f->tomb = b->t, f->ntomb = b->nt, f->tcap = b->tcap;
 }
 
+/* out (empty) = (x ∪ y) \ (the dots of minus[]), all sorted by dot. */
+static au_err union_tombs(build *out, const uint64_t *x, uint32_t nx, const uint64_t *y,
+                          uint32_t ny, const crdt_dfe *minus, uint32_t nm) {
+    uint32_t i = 0, j = 0, k = 0;
+    au_err err = AU_OK;
+    while (!err && (i < nx || j < ny)) {
+        uint64_t v;
+        if (j == ny || (i < nx && x[i] < y[j])) v = x[i++];
+        else if (i == nx || y[j] < x[i]) v = y[j++];
+        else v = x[i++], j++;
+        while (k < nm && minus[k].dot < v) k++;
+        if (k < nm && minus[k].dot == v) continue;
+        err = push_tomb(out, v);
+    }
+    return err;
+}
+
+/* Inserts the sorted dots add[] (none live) into f's sorted tombs, in place: a key updated
+ * again and again within one window (each update's delta adds the highest tomb) costs O(1)
+ * amortised per update, not a copy of all its tombs. */
+static au_err tombs_insert(crdt_dotfun *f, const uint64_t *add, uint32_t nadd) {
+    if (f->ntomb + nadd > f->tcap) {
+        uint32_t cap = f->tcap ? f->tcap : 4;
+        while (cap < f->ntomb + nadd) cap *= 2;
+        uint64_t *t = realloc(f->tomb, cap * sizeof *t);
+        if (!t) return AU_ENOMEM;
+        f->tomb = t, f->tcap = cap;
+    }
+    for (uint32_t k = 0; k < nadd; k++) {
+        uint64_t v = add[k];
+        uint32_t lo = 0, hi = f->ntomb;
+        if (f->ntomb && v > f->tomb[f->ntomb - 1]) lo = f->ntomb; /* the common case */
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (f->tomb[mid] < v) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo < f->ntomb && f->tomb[lo] == v) continue;
+        memmove(f->tomb + lo + 1, f->tomb + lo, (size_t)(f->ntomb - lo) * sizeof *f->tomb);
+        f->tomb[lo] = v;
+        f->ntomb++;
+    }
+    return AU_OK;
+}
+
 /* f ⊔= (bl live entries, bt tombs), all in f's numbering, both sorted. x: the other side's
  * context (NULL: none); add_ctx: the other side's dots are not covered by a context merge that
- * follows, so a state-mode f records them in its context. */
+ * follows, so a state-mode f records them in its context. Linear in both sides: sorted lists
+ * are merged (entries by dot, tombs), and a few dots joined into a store with many tombs go
+ * into its tombs in place. */
 static au_err merge(crdt_dotfun *f, const crdt_dfe *bl, uint32_t nbl, const uint64_t *bt,
                     uint32_t nbt, const crdt_xlat *x, bool add_ctx) {
-    build b = { 0 };
+    build b = { 0 }, dem_f = { 0 }, dem_b = { 0 }, t1 = { 0 }, t2 = { 0 };
     au_err err = AU_OK;
-    for (uint32_t i = 0; !err && i < f->n; i++) {
-        uint64_t y = f->e[i].dot;
-        bool in_b = find(bl, nbl, y) != NULL;
-        bool seen_b = in_b || sorted_has(bt, nbt, y) || (x && xl_src_has(x, y));
-        err = in_b || !seen_b ? push_entry(&b, &f->e[i]) : push_tomb(&b, y);
+    /* live' = (live_f ∩ live_b) ∪ (live_f \ C_b) ∪ (live_b \ C_f), merged by dot; the other
+     * live dots of both sides are removed (dem_f, dem_b: sorted) */
+    uint32_t i = 0, j = 0;
+    while (!err && (i < f->n || j < nbl)) {
+        if (j == nbl || (i < f->n && f->e[i].dot < bl[j].dot)) { /* only in f */
+            uint64_t y = f->e[i].dot;
+            bool seen_b = sorted_has(bt, nbt, y) || (x && xl_src_has(x, y));
+            err = !seen_b ? push_entry(&b, &f->e[i]) : push_tomb(&dem_f, y);
+            i++;
+        } else if (i == f->n || bl[j].dot < f->e[i].dot) { /* only in b */
+            uint64_t y = bl[j].dot;
+            bool seen_a = sorted_has(f->tomb, f->ntomb, y) || cctx_has(f->h.ctx, y);
+            err = seen_a ? push_tomb(&dem_b, y) : push_entry(&b, &bl[j]);
+            j++;
+        } else { /* in both */
+            err = push_entry(&b, &f->e[i]);
+            i++, j++;
+        }
     }
-    for (uint32_t i = 0; !err && i < nbl; i++) {
-        uint64_t y = bl[i].dot;
-        if (find(f->e, f->n, y)) continue;
-        bool seen_a = sorted_has(f->tomb, f->ntomb, y) || cctx_has(f->h.ctx, y);
-        err = seen_a ? push_tomb(&b, y) : push_entry(&b, &bl[i]);
-    }
-    for (uint32_t i = 0; !err && i < f->ntomb; i++) err = push_tomb(&b, f->tomb[i]);
-    for (uint32_t i = 0; !err && i < nbt; i++)
-        if (!find(b.e, b.n, bt[i])) err = push_tomb(&b, bt[i]);
-    if (!err && !attributed(f)) {
+    bool in_place = attributed(f) && f->ntomb > 16 && nbt <= 16 && nbl <= 16;
+    if (!err) err = union_tombs(&t1, bt, nbt, dem_f.t, dem_f.nt, NULL, 0);
+    if (!err && in_place) err = union_tombs(&t2, t1.t, t1.nt, dem_b.t, dem_b.nt, b.e, b.n);
+    if (!err && !in_place) err = union_tombs(&t2, t1.t, t1.nt, dem_b.t, dem_b.nt, NULL, 0);
+    if (!err && !in_place) err = union_tombs(&b, f->tomb, f->ntomb, t2.t, t2.nt, b.e, b.n);
+    if (!err && !in_place && !attributed(f)) {
         /* The removed dots become context: in state mode f's own are there already, the other
          * side's unless its context is merged next; a top-level delta records them all. */
         bool state = !f->h.ctx->delta;
-        for (uint32_t i = 0; !err && state && add_ctx && i < nbl; i++)
-            err = cctx_add(f->h.ctx, bl[i].dot);
-        for (uint32_t i = 0; !err && (!state || add_ctx) && i < b.nt; i++)
-            err = cctx_add(f->h.ctx, b.t[i]);
+        for (uint32_t k = 0; !err && state && add_ctx && k < nbl; k++)
+            err = cctx_add(f->h.ctx, bl[k].dot);
+        for (uint32_t k = 0; !err && (!state || add_ctx) && k < b.nt; k++)
+            err = cctx_add(f->h.ctx, b.t[k]);
         b.nt = 0;
     }
+    if (!err && in_place) err = tombs_insert(f, t2.t, t2.nt); /* live' ∩ tombs_f is empty */
+    free(dem_f.t), free(dem_b.t), free(t1.t), free(t2.t);
     if (err) {
         build_free(&b);
         return err;
+    }
+    if (in_place) { /* the entries are b's; the tombs stay f's */
+        free_entries(f->e, f->n);
+        free(f->e);
+        f->e = b.e, f->n = b.n, f->cap = b.cap;
+        return AU_OK;
     }
     install(f, &b);
     return AU_OK;
@@ -192,7 +267,7 @@ au_err dotfun_join(void *dst, const void *src, crdt_xlat *x) {
         err = xl_to_dst(x, g->e[i].dot, &bl[i].dot);
     }
     for (uint32_t i = 0; !err && i < nt; i++) err = xl_to_dst(x, g->tomb[i], &bt[i]);
-    if (!err && n > 1) qsort(bl, n, sizeof *bl, cmp_entry);
+    if (!err && n > 1 && !entries_sorted(bl, n)) qsort(bl, n, sizeof *bl, cmp_entry);
     if (!err && nt > 1) dots_unique(bt, nt); /* sorts */
     if (!err && (n || nt || (x->src_knows && f->n))) err = merge(f, bl, n, bt, nt, x, !x->src_covers);
     free(bl);

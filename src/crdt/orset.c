@@ -8,6 +8,13 @@
  * seen: a remove keeps nothing, so memory is proportional to the elements present and a removed
  * add never comes back (its dot is in the context).
  *
+ * An element's live dots and tombs are each kept sorted, so its join merges sorted lists (linear;
+ * a few dots joined into a delta's element with many tombs go into its tombs in place). An
+ * element added n times within one window keeps n - 1 tombs in the window's delta: a tomb
+ * cannot become context, which a delta shares across its elements, without the join scanning
+ * the whole state it is joined into (and a range of a replica's dots claimed there would remove
+ * other elements' adds the delta does not carry).
+ *
  * Joins follow the rule of crdt_internal.h per element. Elements only in the destination are
  * visited only when the source's context knows a replica the destination knows too; a delta
  * made by mutators carries its removals as tombs on their elements, so joining it costs its own
@@ -61,8 +68,16 @@ static au_err ext_reserve(au_orset *s, uint32_t more) {
     return AU_OK;
 }
 
-/* Sets the element's dots (copied; they may alias its current ones); nothing left: DEAD. Up to
- * two dots need no allocation beyond the ext slot. */
+/* Room for n dots (more than two) in an ext slot's array: the next power of two, so that tombs
+ * added one at a time (tombs_insert) reallocate O(log n) times. */
+static size_t ext_room(uint32_t n) {
+    size_t c = 4;
+    while (c < n) c *= 2;
+    return c;
+}
+
+/* Sets the element's dots (copied; they may alias its current ones), each list sorted; nothing
+ * left: DEAD. Up to two dots need no allocation beyond the ext slot. */
 au_err orset_set_dots(au_orset *s, uint32_t slot, const uint64_t *l, uint32_t nl,
                       const uint64_t *t, uint32_t nt) {
     uint64_t r = ref_of(s, slot);
@@ -74,9 +89,10 @@ au_err orset_set_dots(au_orset *s, uint32_t slot, const uint64_t *l, uint32_t nl
         return AU_OK;
     }
     uint64_t tmp[2], *d = tmp;
-    if (nl + nt > 2 && !(d = malloc(((size_t)nl + nt) * sizeof *d))) return AU_ENOMEM;
-    if (nl) memcpy(d, l, nl * sizeof *d);
-    if (nt) memcpy(d + nl, t, nt * sizeof *d);
+    if (nl + nt > 2 && !(d = malloc(ext_room(nl + nt) * sizeof *d))) return AU_ENOMEM;
+    if (nt) memmove(d, t, nt * sizeof *d); /* (d is new: l and t do not alias it) */
+    if (nl) memmove(d + nt, l, nl * sizeof *d);
+    (void)dots_unique(d, nt), (void)dots_unique(d + nt, nl); /* kept sorted (elem_merge) */
     uint32_t i;
     if (is_ext(r)) {
         i = (uint32_t)dot_ctr(r);
@@ -105,91 +121,132 @@ void orset_sweep(au_orset *s) {
             i++;
 }
 
-/* A read-only set of dots for membership tests: linear when small (the common case: one or two
- * dots), a sorted copy and binary search when large, so hostile inputs stay O(n log n). */
-typedef struct lset {
-    const uint64_t *d;
-    uint64_t *sorted;
-    uint32_t n;
-} lset;
-
-static int lset_init(lset *s, const uint64_t *d, uint32_t n) {
-    *s = (lset){ d, NULL, n };
-    if (n <= 16) return 0;
-    s->sorted = malloc(n * sizeof *s->sorted);
-    if (!s->sorted) return -1;
-    memcpy(s->sorted, d, n * sizeof *d);
-    dots_unique(s->sorted, n); /* sorts */
-    return 0;
-}
-
-static bool lset_has(const lset *s, uint64_t x) {
-    if (!s->sorted) return dots_has(s->d, s->n, x);
-    uint32_t lo = 0, hi = s->n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (s->sorted[mid] == x) return true;
-        if (s->sorted[mid] < x) lo = mid + 1;
-        else hi = mid;
-    }
-    return false;
-}
-
-static void lset_free(lset *s) { free(s->sorted); }
-
-/* Sorts and removes duplicates and the dots in `except` (the live ones). */
-static void dbuf_tidy(dbuf *b, const lset *except) {
-    dots_unique(b->p, b->n); /* sorts */
-    uint32_t m = 0;
-    for (uint32_t i = 0; i < b->n; i++)
-        if ((!m || b->p[i] != b->p[m - 1]) && !lset_has(except, b->p[i])) b->p[m++] = b->p[i];
-    b->n = m;
-}
-
 /* ---- the per-element join ----------------------------------------------------------------- */
 
+/* Every element's live dots and tombs are each kept strictly increasing (orset_set_dots sorts
+ * what it is given when it is not), so the join of one element merges sorted lists: linear in
+ * the dots of both sides, however many tombs a delta accumulates for one element (one element
+ * added again and again within a window keeps one tomb per earlier add). */
+
+/* A sorted copy of n dots given in any order (aliasing d when they are sorted already). */
+static au_err sorted_view(const uint64_t *d, uint32_t n, dbuf *copy, const uint64_t **out) {
+    *out = d;
+    if (dots_sorted(d, n)) return AU_OK;
+    for (uint32_t i = 0; i < n; i++)
+        if (dbuf_push(copy, d[i])) return AU_ENOMEM;
+    dots_unique(copy->p, copy->n); /* sorts */
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < copy->n; i++)
+        if (!m || copy->p[i] != copy->p[m - 1]) copy->p[m++] = copy->p[i];
+    copy->n = m;
+    *out = copy->p;
+    return AU_OK;
+}
+
+/* out = (x ∪ y) \ minus, all strictly increasing (out is appended to; it starts empty). */
+static au_err merge_sorted(dbuf *out, const uint64_t *x, uint32_t nx, const uint64_t *y,
+                           uint32_t ny, const uint64_t *minus, uint32_t nm) {
+    uint32_t i = 0, j = 0, k = 0;
+    while (i < nx || j < ny) {
+        uint64_t v;
+        if (j == ny || (i < nx && x[i] < y[j])) v = x[i++];
+        else if (i == nx || y[j] < x[i]) v = y[j++];
+        else v = x[i++], j++;
+        while (k < nm && minus[k] < v) k++;
+        if (k < nm && minus[k] == v) continue;
+        if (dbuf_push(out, v)) return AU_ENOMEM;
+    }
+    return AU_OK;
+}
+
+/* A delta's element at slot, with many tombs, joined with a few dots: its live dots become
+ * live[] and the sorted tombs add[] (none live, some perhaps tombs already) go into its tomb
+ * list in place — the tombs come first in its array, so a new highest tomb moves only the few
+ * live dots: an element added (or added and removed) again and again within one window costs
+ * O(1) amortised per change, not a copy of all its tombs. */
+static au_err tombs_insert(au_orset *s, uint32_t slot, const uint64_t *live, uint32_t nl,
+                           const uint64_t *add, uint32_t nadd) {
+    ext *e = &s->ext[(uint32_t)dot_ctr(ref_of(s, slot))];
+    uint32_t n0 = e->nl + e->nt, n1 = e->nt + nadd + nl;
+    if (n1 > n0 && ext_room(n1) > ext_room(n0)) {
+        uint64_t *d = realloc(e->d, ext_room(n1) * sizeof *d);
+        if (!d) return AU_ENOMEM;
+        e->d = d;
+    }
+    uint64_t *t = e->d; /* the live dots after the tombs are rewritten below */
+    for (uint32_t k = 0; k < nadd; k++) {
+        uint64_t v = add[k];
+        uint32_t lo = 0, hi = e->nt;
+        if (e->nt && v > t[e->nt - 1]) lo = e->nt; /* the common case: a new highest tomb */
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (t[mid] < v) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo < e->nt && t[lo] == v) continue; /* a tomb already */
+        memmove(t + lo + 1, t + lo, (size_t)(e->nt - lo) * sizeof *t);
+        t[lo] = v;
+        e->nt++;
+    }
+    if (nl) memcpy(t + e->nt, live, nl * sizeof *live);
+    e->nl = nl;
+    return AU_OK;
+}
+
 /* The element at slot (KTAB_NONE: absent; then key/klen/hash name it) ⊔= (bl, bt), given in s's
- * numbering. x: the other side's context (NULL: none); add_ctx: a state-mode s records the other
- * side's dots in its context (they are not covered by a context merge that follows). */
+ * numbering, in any order. x: the other side's context (NULL: none); add_ctx: a state-mode s
+ * records the other side's dots in its context (they are not covered by a context merge that
+ * follows). */
 static au_err elem_merge(au_orset *s, uint32_t slot, const void *key, size_t klen, uint32_t hash,
-                         const uint64_t *bl, uint32_t nbl, const uint64_t *bt, uint32_t nbt,
+                         const uint64_t *bl0, uint32_t nbl, const uint64_t *bt0, uint32_t nbt,
                          const crdt_xlat *x, bool add_ctx) {
     edots a;
     dots_of(s, slot, &a);
     bool delta = s->h.ctx->delta;
-    dbuf live, tomb;
-    dbuf_init(&live), dbuf_init(&tomb);
-    lset sbl, sbt, sal, sat, slive = { 0 };
-    int bad = lset_init(&sbl, bl, nbl) | lset_init(&sbt, bt, nbt) | lset_init(&sal, a.l, a.nl) |
-              lset_init(&sat, a.t, a.nt);
-    au_err err = bad ? AU_ENOMEM : AU_OK;
+    dbuf cbl, cbt, keep_a, keep_b, dem_a, dem_b, live, t1, t2, tomb;
+    dbuf *all[] = { &cbl, &cbt, &keep_a, &keep_b, &dem_a, &dem_b, &live, &t1, &t2, &tomb };
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) dbuf_init(all[i]);
+    const uint64_t *bl, *bt;
+    au_err err = sorted_view(bl0, nbl, &cbl, &bl);
+    if (!err && bl == cbl.p) nbl = cbl.n;
+    if (!err) err = sorted_view(bt0, nbt, &cbt, &bt);
+    if (!err && bt == cbt.p) nbt = cbt.n;
+    /* live' = (live_a ∩ live_b) ∪ (live_a \ C_b) ∪ (live_b \ C_a); in a delta the rest of both
+     * sides' live dots become tombs (dem_a, dem_b): each list stays sorted */
     for (uint32_t i = 0; !err && i < a.nl; i++) {
         uint64_t y = a.l[i];
-        bool in_b = lset_has(&sbl, y);
-        bool seen_b = in_b || lset_has(&sbt, y) || (x && xl_src_has(x, y));
-        if (in_b || !seen_b) err = dbuf_push(&live, y);
-        else if (delta) err = dbuf_push(&tomb, y);
+        bool in_b = dots_sorted_has(bl, nbl, y);
+        bool seen_b = in_b || dots_sorted_has(bt, nbt, y) || (x && xl_src_has(x, y));
+        if (in_b || !seen_b) err = dbuf_push(&keep_a, y);
+        else if (delta) err = dbuf_push(&dem_a, y);
     }
     for (uint32_t i = 0; !err && i < nbl; i++) {
         uint64_t y = bl[i];
-        if (lset_has(&sal, y)) continue;
-        bool seen_a = lset_has(&sat, y) || cctx_has(s->h.ctx, y);
-        if (!seen_a) err = dbuf_push(&live, y);
-        else if (delta) err = dbuf_push(&tomb, y);
+        if (dots_sorted_has(a.l, a.nl, y)) continue;
+        bool seen_a = dots_sorted_has(a.t, a.nt, y) || cctx_has(s->h.ctx, y);
+        if (!seen_a) err = dbuf_push(&keep_b, y);
+        else if (delta) err = dbuf_push(&dem_b, y);
     }
-    for (uint32_t i = 0; !err && delta && i < a.nt; i++) err = dbuf_push(&tomb, a.t[i]);
-    for (uint32_t i = 0; !err && delta && i < nbt; i++) err = dbuf_push(&tomb, bt[i]);
-    if (!err && delta && tomb.n) {
-        err = lset_init(&slive, live.p, live.n) ? AU_ENOMEM : AU_OK;
-        if (!err) dbuf_tidy(&tomb, &slive);
+    if (!err) err = merge_sorted(&live, keep_a.p, keep_a.n, keep_b.p, keep_b.n, NULL, 0);
+    if (!err && delta && slot != KTAB_NONE && a.nt > 16 && nbt <= 16 && nbl <= 16) {
+        /* a few dots into an element with many tombs: in place (live' ∩ tombs_a is empty) */
+        err = merge_sorted(&t1, bt, nbt, dem_a.p, dem_a.n, NULL, 0);
+        if (!err) err = merge_sorted(&t2, t1.p, t1.n, dem_b.p, dem_b.n, live.p, live.n);
+        if (!err) err = tombs_insert(s, slot, live.p, live.n, t2.p, t2.n);
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) dbuf_free(all[i]);
+        return err;
+    }
+    if (!err && delta) { /* tombs' = (tombs_a ∪ tombs_b ∪ demoted) \ live' */
+        err = merge_sorted(&t1, a.t, a.nt, bt, nbt, NULL, 0);
+        if (!err) err = merge_sorted(&t2, dem_a.p, dem_a.n, dem_b.p, dem_b.n, NULL, 0);
+        if (!err) err = merge_sorted(&tomb, t1.p, t1.n, t2.p, t2.n, live.p, live.n);
     }
     for (uint32_t i = 0; !err && !delta && add_ctx && i < nbl; i++) err = cctx_add(s->h.ctx, bl[i]);
     for (uint32_t i = 0; !err && !delta && add_ctx && i < nbt; i++) err = cctx_add(s->h.ctx, bt[i]);
     if (!err && slot == KTAB_NONE && live.n + tomb.n)
         err = ktab_insert(&s->tab, key, klen, hash, NULL, 0, &slot); /* payload DEAD */
     if (!err && slot != KTAB_NONE) err = orset_set_dots(s, slot, live.p, live.n, tomb.p, tomb.n);
-    lset_free(&sbl), lset_free(&sbt), lset_free(&sal), lset_free(&sat), lset_free(&slive);
-    dbuf_free(&live), dbuf_free(&tomb);
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) dbuf_free(all[i]);
     return err;
 }
 
@@ -308,7 +365,7 @@ static au_err orset_join(void *dst, const void *src, crdt_xlat *x) {
                 uint32_t e;
                 err = ext_alloc(a, &e);
                 if (!err) {
-                    a->ext[e] = (ext){ .nl = 2, .inl = { ra, rb } };
+                    a->ext[e] = (ext){ .nl = 2, .inl = { ra < rb ? ra : rb, ra < rb ? rb : ra } };
                     set_ref(a, i, dot_make(EXT_MARK, e));
                 }
             }

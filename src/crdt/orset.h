@@ -11,7 +11,8 @@
 #define DEAD 0 /* payload of an element to be swept (no dot is 0) */
 
 typedef struct ext {
-    uint64_t *d; /* nl live dots, then nt tombs; NULL: they are in inl (two or fewer) */
+    uint64_t *d; /* nt tombs, then nl live dots, each list sorted; NULL: they are in inl (two
+                    or fewer); room for ext_room(nt + nl) (orset.c) */
     uint32_t nl, nt;
     uint64_t inl[2];
 } ext;
@@ -58,7 +59,7 @@ static inline void dots_of(const au_orset *s, uint32_t slot, edots *v) {
     }
     const ext *e = &s->ext[(uint32_t)dot_ctr(r)];
     const uint64_t *d = e->d ? e->d : e->inl;
-    v->l = d, v->nl = e->nl, v->t = d + e->nl, v->nt = e->nt;
+    v->t = d, v->nt = e->nt, v->l = d + e->nt, v->nl = e->nl;
 }
 
 /* Sets the element's dots (copied; they may alias its current ones); nothing left: DEAD. */

@@ -169,5 +169,7 @@ void orset_map_dots(void *v, uint64_t (*fn)(void *arg, uint64_t dot), void *arg)
     for (uint32_t i = 0; i < s->next; i++) {
         uint64_t *d = s->ext[i].d ? s->ext[i].d : s->ext[i].inl;
         for (uint32_t k = 0; k < s->ext[i].nl + s->ext[i].nt; k++) d[k] = fn(arg, d[k]);
+        /* a renumbering of replicas may reorder them: each list is kept sorted (elem_merge) */
+        (void)dots_unique(d, s->ext[i].nt), (void)dots_unique(d + s->ext[i].nt, s->ext[i].nl);
     }
 }

@@ -41,9 +41,12 @@
 #define PENDING_ACKS 4     /* out-of-order ack ranges remembered per peer */
 #define MAX_MANAGERS 16
 #define BACKOFF_MAX 1      /* an unresponsive peer is re-sent to every 2 × timeout */
+#define SILENT_BACKOFF 6   /* ... one that never answered (silent()), every 64 × timeout */
 #define PUSH_MAX 16        /* OUT_OF_DATE: groups a received delta is forwarded in, at most */
 #define UNREACH_MAX RELAY_MAX /* members an origin says it cannot reach, remembered per origin */
 #define RELAY_FANOUT 2     /* members asked to pass our deltas on to one we cannot reach */
+#define STATE_INSTEAD 1024 /* a delta group above this many bytes goes as the state if that is
+                              smaller (send_group) */
 
 #include "crdt/share_wire.h"
 
@@ -120,6 +123,7 @@ typedef struct sh_peer {
     uint64_t acked;           /* highest clock of ours it acknowledged */
     uint64_t sent_clock;      /* clock of our last send to it */
     au_nanos sent_at, full_at, added_at;
+    au_nanos first_sent_at;   /* when our first send to it left (silent) */
     bool priority;
     bool heard;               /* it has acked something of ours */
     bool vouched;             /* it vouched for our deltas (an ack without clock: on_ack) while
@@ -157,6 +161,8 @@ typedef struct sh_peer {
                                  when (nanoseconds) we pass its deltas on to them */
     uint64_t popped_src;      /* the highest src_clock of its deltas our buffer collected */
     unsigned backoff;         /* re-sends without progress wait timeout << backoff (≤ BACKOFF_MAX) */
+    bool big;                 /* our group from its ack did not fit max_message: it is served
+                                 the full state instead (sendable) until its ack moves */
     sh_range pend[PENDING_ACKS];
 } sh_peer;
 
@@ -200,6 +206,8 @@ typedef struct sh_state {
     bool changed, changed_local;
     au_nanos vouch_until;     /* we installed a full state: vouch to the silent until then */
     uint64_t xgen;            /* +1 on every write of X (the digest cache's key) */
+    size_t state_len;         /* X's encoded size when last encoded (a hint: X may have changed
+                                 since; send_group) */
     uint64_t dig, dig_gen;    /* X's digest (vouch_digest) as of xgen dig_gen (0: none yet) */
     uint64_t log_drops;       /* drops logged so far (rate limit) */
     uint64_t relay_sig;       /* the set of members we last said we cannot reach (an XOR of
@@ -369,6 +377,20 @@ static void take_ack(sh_state *s, sh_peer *p, uint64_t base, uint64_t clock, boo
  * ack_delay to let it ride on a delta of its own. */
 static au_nanos resend_wait(sh_state *s) { return s->cfg.timeout + s->cfg.ack_delay; }
 
+/* Has member p answered nothing since our first send to it, 64 re-send waits (11.2 s at the
+ * defaults) and twice catchup_delay ago: no ack, no vouch, no delta of its own? A node of the
+ * cluster that does not share this CRDT is such a member (the members are the cluster's), and
+ * so is one our datagrams have never reached (relays serve it). It is sent to ever less often,
+ * each send waiting twice as long as the last, up to 64 re-send waits (sendable, serve): else
+ * every re-send wait it got the join of every delta it has not acked, the buffer's whole
+ * content. Once it acks, vouches or sends a delta it is a member like any other. */
+static bool silent(sh_state *s, const sh_peer *p, au_nanos now) {
+    au_nanos after = 64 * resend_wait(s);
+    if (after < 2 * s->cfg.catchup_delay) after = 2 * s->cfg.catchup_delay;
+    return !p->heard && !p->vouched && !p->served && p->first_sent_at &&
+           now - p->first_sent_at >= after;
+}
+
 /* How long a member may lack deltas we sent it, with no ack moving, before we take it for one
  * we cannot reach and ask the others to pass our deltas on to it (relay_round): cfg.relay_after,
  * by default 32 re-send waits (5.6 s): a link that works in neither or only the other direction
@@ -483,7 +505,9 @@ static size_t wire_cost(sh_state *s, const sh_wire *msg) {
     return body + n * (WIRE_FRAG_FRAME + dgram);
 }
 
-static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
+/* Sends msg (moved) to `to`: AU_OK, or au_send's error (logged at DEBUG; the callers undo
+ * what the send was to record). */
+static au_err send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
     if (au_ref_is_null(to.raw)) {
         if (msg.tag == sh_wire_delta) {
             au_bytes_free(&msg.delta.data);
@@ -492,7 +516,7 @@ static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
             free(msg.delta.rest.ptr);
         }
         if (msg.tag == sh_wire_relay) au_bytes_free(&msg.relay.to);
-        return;
+        return AU_EINVAL;
     }
     size_t cost = wire_cost(s, &msg);
     au_err e = au_send(to, msg);
@@ -502,6 +526,7 @@ static void send_wire(sh_state *s, sh_wire_ref to, sh_wire msg) {
     }
     if (e != AU_OK)
         LOG(AU_LOG_DEBUG, "crdt %s: send failed: %s", s->cfg.name, au_strerror(e));
+    return e;
 }
 
 /* 64-bit member ids and clocks on the wire, little endian (vias, relays). */
@@ -585,22 +610,32 @@ bool sh_read_via(const au_bytes *b, sh_kn *out, size_t *n) {
     return p == end;
 }
 
+/* Logs a delta group or state of len bytes for p that is too big to send: above max_message
+ * (limit), or above what the node's transport takes (the node's max_message_size below it). */
+static void log_too_big(sh_state *s, sh_peer *p, bool full, size_t len, const char *what) {
+    stat_add(&s->h->drops_too_big, 1);
+    if (log_drop(s))
+        LOG(AU_LOG_WARN, "crdt %s: %s of %zu bytes for %s exceeds %s; not sent", s->cfg.name,
+            full ? "state" : "delta group", len, p->addr, what);
+}
+
 /* Sends an encoded delta group or state (buf, taken) to p: kind SH_GROUP, SH_WHOLE (a group of
- * every delta of [base, clock) that p may lack) or SH_FULL. False if it was too big. */
-static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, uint8_t kind,
-                         bool fwd) {
+ * every delta of [base, clock) that p may lack) or SH_FULL. AU_OK once sent; AU_ETOOBIG if it
+ * is above max_message or the node's transport refuses it as too big (counted in
+ * drops_too_big and logged); another error if au_send failed otherwise. A send that fails
+ * leaves p as it was: the ack that would have ridden on it still waits, and nothing of it is
+ * counted as sent. */
+static au_err send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, uint8_t kind,
+                           bool fwd) {
     bool full = kind == SH_FULL;
     if (b->len > s->cfg.max_message) {
-        stat_add(&s->h->drops_too_big, 1);
-        if (log_drop(s))
-            LOG(AU_LOG_WARN, "crdt %s: %s of %zu bytes for %s exceeds max_message (%zu); not sent",
-                s->cfg.name, full ? "state" : "delta group", b->len, p->addr, s->cfg.max_message);
+        char what[40];
+        snprintf(what, sizeof what, "max_message (%zu)", s->cfg.max_message);
+        log_too_big(s, p, full, b->len, what);
         au_buf_free(b);
-        return false;
+        return AU_ETOOBIG;
     }
     size_t len = b->len;
-    if (!p->behind_at) p->behind_at = now_of(s); /* it lacks what we send it, until it acks */
-    p->behind_to = s->clock;
     au_bytes data = au_bytes_dup(b->data, len < SH_CHUNK ? len : SH_CHUNK);
     au_bytes_array rest = { 0 };
     if (len > SH_CHUNK) {
@@ -617,45 +652,87 @@ static bool send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, uint
             for (uint32_t i = 0; i + 1 < rest.len; i++) au_bytes_free(&rest.ptr[i]);
             au_bytes_free(&data);
             au_buf_free(b);
-            return false;
+            return AU_ENOMEM;
         }
     }
     au_buf_free(b);
     if (!data.ptr && len) {
         for (uint32_t i = 0; i < rest.len; i++) au_bytes_free(&rest.ptr[i]);
         free(rest.ptr);
-        return false;
+        return AU_ENOMEM;
+    }
+    /* an ack waiting for p rides along (it covers every delta of p's received since the last);
+     * what the send records of p is kept, to be restored if it fails */
+    sh_kn told[KN_MAX];
+    memcpy(told, p->told, sizeof told);
+    uint64_t ab = p->ack_base, ac = p->ack_clock;
+    ack_fold(p, &ab, &ac);
+    /* our id goes with our address, and always once an id-less send to p went unacked */
+    bool id = p->meta || p->need_id;
+    au_err e = send_wire(s, p->ref, (sh_wire){ .tag = sh_wire_delta, .delta = {
+        .from = au_str_view(p->meta ? s->addr : ""), .id = id ? s->me : 0,
+        .type = p->meta ? s->type_hash : 0, .base = base, .clock = s->clock, .ack_base = ab,
+        .ack_clock = ac, .full = kind, .data = data, .rest = rest, .via = make_via(s, p) } });
+    if (e != AU_OK) {
+        memcpy(p->told, told, sizeof told); /* p was told nothing */
+        if (e == AU_ETOOBIG) log_too_big(s, p, full, len, "the node's max_message_size");
+        return e;
     }
     LOG(AU_LOG_DEBUG, "crdt %s: %016llx -> %s %s [%llu, %llu) %u bytes", s->cfg.name,
         (unsigned long long)s->me, p->addr, full ? "state" : "deltas", (unsigned long long)base,
         (unsigned long long)s->clock, (unsigned)len);
+    if (!p->behind_at) p->behind_at = now_of(s); /* it lacks what we send it, until it acks */
+    if (!p->first_sent_at) p->first_sent_at = now_of(s);
+    p->behind_to = s->clock;
     stat_add(&s->h->bytes_sent, len);
     if (fwd) stat_add(&s->h->bytes_forwarded, len);
     stat_add(full ? &s->h->states_sent : &s->h->deltas_sent, 1);
-    /* an ack waiting for p rides along (it covers every delta of p's received since the last) */
-    uint64_t ab = p->ack_base, ac = p->ack_clock;
-    ack_fold(p, &ab, &ac);
     if (ac) stat_add(&s->h->acks_sent, 1);
     if (ac > p->acked_to) p->acked_to = ac;
     p->ack_base = p->ack_clock = 0;
-    /* our id goes with our address, and always once an id-less send to p went unacked */
-    bool id = p->meta || p->need_id;
     p->sent_anon = !id;
-    send_wire(s, p->ref, (sh_wire){ .tag = sh_wire_delta, .delta = {
-        .from = au_str_view(p->meta ? s->addr : ""), .id = id ? s->me : 0,
-        .type = p->meta ? s->type_hash : 0, .base = base, .clock = s->clock, .ack_base = ab,
-        .ack_clock = ac, .full = kind, .data = data, .rest = rest, .via = make_via(s, p) } });
-    return true;
+    return AU_OK;
+}
+
+/* Sends X, encoded in b (taken), to p. */
+static void send_state(sh_state *s, sh_peer *p, au_buf *b, au_nanos now) {
+    p->full_at = now;
+    p->sent_at = now;
+    p->sent_clock = s->clock;
+    p->full_bytes = b->len;
+    send_payload(s, p, b, 0, SH_FULL, false);
 }
 
 static void send_full(sh_state *s, sh_peer *p, au_nanos now) {
     au_buf b = { 0 };
     if (s->t->encode(s->h->state, &b) != AU_OK) { au_buf_free(&b); return; }
+    s->state_len = b.len;
     p->full_at = now;
     p->sent_at = now;
     p->sent_clock = s->clock;
     p->full_bytes = b.len;
     send_payload(s, p, &b, 0, SH_FULL, false);
+}
+
+/* A full state is re-sent no sooner than one timeout per 64 KiB of it: the peer needs time to
+ * reassemble, decode and join a large state, and re-sending megabytes every timeout would only
+ * fill its socket buffer. */
+static au_nanos full_wait(sh_state *s, const sh_peer *p, au_nanos wait) {
+    au_nanos by_size = s->cfg.timeout * (au_nanos)(1 + p->full_bytes / 65536);
+    return by_size > wait ? by_size : wait;
+}
+
+/* The group for p is too big to send (above max_message, or above what the node's transport
+ * takes; counted in drops_too_big and logged by the caller): p is served the full state
+ * instead (p->big), which may be far smaller (a delta group keeps every element removed within
+ * it as a tomb, the state keeps nothing of them) — now, unless a full state went to p within
+ * full_wait, and from then on by sendable, as long as no ack of p's moves. A state too big as
+ * well is not sent either (send_payload counts and logs it) and is tried again every
+ * full_wait, so p catches up once the state has shrunk below the limit. */
+static void group_too_big(sh_state *s, sh_peer *p, au_nanos now) {
+    p->big = true;
+    if (!p->full_at || now - p->full_at >= full_wait(s, p, resend_wait(s) << p->backoff))
+        send_full(s, p, now);
 }
 
 /* A delta received from a member is not forwarded to every peer: that member sends it to every
@@ -706,7 +783,11 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
         if (au_buf_append(&b, s->cache.data, s->cache.len) != AU_OK) return;
         p->sent_at = now;
         p->sent_clock = s->clock;
-        send_payload(s, p, &b, base, s->cache_whole ? SH_WHOLE : SH_GROUP, s->cache_fwd);
+        if (send_payload(s, p, &b, base, s->cache_whole ? SH_WHOLE : SH_GROUP, s->cache_fwd) ==
+            AU_ETOOBIG) {
+            s->cache.len = 0;
+            group_too_big(s, p, now);
+        }
         return;
     }
     void *acc = s->t->create(s->t, true);
@@ -736,6 +817,30 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
     au_err e = s->t->encode(acc, &b);
     s->t->free(acc);
     if (e != AU_OK) { au_buf_free(&b); return; }
+    if (b.len > STATE_INSTEAD && b.len > s->state_len) {
+        /* A group can be far larger than the state: one element added again and again keeps a
+         * tomb per add in it (orset.c), none in the state. Then p gets the state (X ⊒ the
+         * group), once that is smaller. X is encoded for this only while the group is larger
+         * than X was when last encoded, so a large state is not encoded for every group. */
+        au_buf x = { 0 };
+        if (s->t->encode(s->h->state, &x) == AU_OK) {
+            s->state_len = x.len;
+            if (x.len < b.len && x.len <= s->cfg.max_message) {
+                au_buf_free(&b);
+                send_state(s, p, &x, now);
+                return;
+            }
+        }
+        au_buf_free(&x);
+    }
+    if (b.len > s->cfg.max_message) { /* never cached: the next peer would only try it again */
+        char what[40];
+        snprintf(what, sizeof what, "max_message (%zu)", s->cfg.max_message);
+        log_too_big(s, p, false, b.len, what);
+        au_buf_free(&b);
+        group_too_big(s, p, now);
+        return;
+    }
     if (!from_p) {
         s->cache.len = 0;
         /* a group that used a push is not the one the next peer gets */
@@ -748,7 +853,10 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
             s->cache.len = 0;
         }
     }
-    send_payload(s, p, &b, base, whole ? SH_WHOLE : SH_GROUP, fwd);
+    if (send_payload(s, p, &b, base, whole ? SH_WHOLE : SH_GROUP, fwd) == AU_ETOOBIG) {
+        s->cache.len = 0; /* the next peer's transport would refuse it too */
+        group_too_big(s, p, now);
+    }
 }
 
 static void arm_tick(sh_state *s) {
@@ -762,22 +870,19 @@ static bool outstanding(sh_state *s) {
     return false;
 }
 
-/* A full state is re-sent no sooner than one timeout per 64 KiB of it: the peer needs time to
- * reassemble, decode and join a large state, and re-sending megabytes every timeout would only
- * fill its socket buffer. */
-static au_nanos full_wait(sh_state *s, const sh_peer *p, au_nanos wait) {
-    au_nanos by_size = s->cfg.timeout * (au_nanos)(1 + p->full_bytes / 65536);
-    return by_size > wait ? by_size : wait;
-}
-
 /* Can p be sent to now, and what: 1 deltas, 2 full state, 0 nothing. A member that never
  * acked anything (new or returning) or fell behind the buffer is catching up: at first only its
  * catch-up sources serve it, the others once catchup_delay has passed (and then at most once per
- * catchup_delay each). */
+ * catchup_delay each). One whose group did not fit max_message (big) gets the full state, at
+ * the pace of full states (full_wait). */
 static int sendable(sh_state *s, sh_peer *p, au_nanos now) {
     if (p->acked >= s->clock) return 0;
-    int what = p->acked >= s->gc ? 1 : 2;
-    bool catching_up = what == 2 || (!p->heard && !p->vouched);
+    bool behind = p->acked < s->gc;
+    int what = behind || p->big ? 2 : 1; /* big: its group did not fit (group_too_big) */
+    if (silent(s, p, now)) /* changes or not: only once its backed-off wait is over */
+        return !p->sent_at || now - p->sent_at >= full_wait(s, p, resend_wait(s) << p->backoff)
+                   ? what : 0;
+    bool catching_up = behind || (!p->heard && !p->vouched);
     if (!catching_up || is_source(s, p)) {
         au_nanos wait = resend_wait(s) << p->backoff;
         if (what == 1) return (p->sent_clock < s->clock || now - p->sent_at >= wait) ? 1 : 0;
@@ -805,6 +910,7 @@ static void serve(sh_state *s, sh_peer *p, int what, au_nanos now) {
             (unsigned long long)p->pend[3].base, (unsigned long long)p->pend[3].clock);
         if (p->backoff < BACKOFF_MAX) p->backoff++;
     }
+    if (silent(s, p, now) && p->backoff < SILENT_BACKOFF) p->backoff++; /* any send unanswered */
     if (what == 2) { send_full(s, p, now); return; }
     /* a recent send still in flight: only what is new since; else everything unacked */
     uint64_t base = p->acked;
@@ -857,24 +963,37 @@ static void want_flush(sh_state *s) {
 
 /* ---- acks --------------------------------------------------------------------------------------- */
 
-/* An ack alone; to a member p it carries our vias for it too (make_via). */
-static void send_ack(sh_state *s, sh_wire_ref to, sh_peer *p, uint64_t base, uint64_t clock) {
-    stat_add(&s->h->acks_sent, 1);
+/* An ack alone; to a member p it carries our vias for it too (make_via). AU_OK once sent (a
+ * failed send tells p nothing: its told is as before). */
+static au_err send_ack(sh_state *s, sh_wire_ref to, sh_peer *p, uint64_t base, uint64_t clock) {
     LOG(AU_LOG_DEBUG, "crdt %s: %016llx acks [%llu, %llu) to %s", s->cfg.name,
         (unsigned long long)s->me, (unsigned long long)base, (unsigned long long)clock,
         p ? p->addr : "a sender that is not a member");
+    if (au_ref_is_null(to.raw)) return AU_EINVAL;
+    sh_kn told[KN_MAX];
+    if (p) memcpy(told, p->told, sizeof told);
     /* the ack's from stays empty: the receiver finds us by id (on_ack), the address is unused */
     au_bytes via = p ? make_via(s, p) : (au_bytes){ 0 };
-    if (au_ref_is_null(to.raw)) { au_bytes_free(&via); return; }
-    send_wire(s, to, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(""),
+    au_err e = send_wire(s, to, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(""),
         .id = p && !p->ack_id ? 0 : s->me, .base = base, .clock = clock, .via = via } });
+    if (e == AU_OK) stat_add(&s->h->acks_sent, 1);
+    else if (p) memcpy(p->told, told, sizeof told);
+    return e;
 }
 
+/* Sends the ack waiting for p; one that cannot be sent keeps waiting (it rides on the next
+ * delta to p, or goes with the next ack timer). */
 static void flush_ack(sh_state *s, sh_peer *p) {
     if (!p->ack_clock) return;
-    ack_fold(p, &p->ack_base, &p->ack_clock);
-    if (p->ack_clock > p->acked_to) p->acked_to = p->ack_clock;
-    send_ack(s, p->ref, p, p->ack_base, p->ack_clock);
+    sh_kn told[KN_MAX];
+    memcpy(told, p->told, sizeof told);
+    uint64_t base = p->ack_base, clock = p->ack_clock;
+    ack_fold(p, &base, &clock);
+    if (send_ack(s, p->ref, p, base, clock) != AU_OK) {
+        memcpy(p->told, told, sizeof told);
+        return;
+    }
+    if (clock > p->acked_to) p->acked_to = clock;
     p->ack_base = p->ack_clock = 0;
 }
 
@@ -957,14 +1076,19 @@ static void vouch_round(sh_state *s, au_nanos now) {
         if (!q->rx && !dig) continue;
         pending = true;
         if (q->vouch_at > now) continue;
+        sh_kn told[KN_MAX];
+        memcpy(told, q->told, sizeof told);
         au_bytes via = make_via_(s, q, true);
         if (!via.len && !dig) continue;
-        stat_add(&s->h->acks_sent, 1);
         LOG(AU_LOG_DEBUG, "crdt %s: %016llx vouches to %s for its deltas below %llu, digest %016llx",
             s->cfg.name, (unsigned long long)s->me, q->addr, (unsigned long long)q->rx,
             (unsigned long long)dig);
-        send_wire(s, q->ref, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(""),
-            .id = s->me, .base = dig, .clock = 0, .via = via } });
+        if (send_wire(s, q->ref, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(""),
+                .id = s->me, .base = dig, .clock = 0, .via = via } }) != AU_OK) {
+            memcpy(q->told, told, sizeof told);
+            continue; /* tried again at the next tick (pending) */
+        }
+        stat_add(&s->h->acks_sent, 1);
         unsigned k = q->vouches < 3 ? q->vouches : 3;
         q->vouches++;
         q->vouch_at = now + (resend_wait(s) << k);
@@ -1065,6 +1189,7 @@ static void on_delta(sh_state *s, sh_delta *d) {
     stat_add(&s->h->received, 1);
     stat_add(&s->h->bytes_received, total);
     if (p && d->type) p->typed = true;
+    if (p && !p->served && p->backoff > BACKOFF_MAX) p->backoff = BACKOFF_MAX; /* not silent */
     if (p) p->served = true;
     if (p && d->ack_clock) take_ack(s, p, d->ack_base, d->ack_clock, true, true);
     if (p) take_via(s, p, via, nvia, false);
@@ -1143,6 +1268,7 @@ static void advance(sh_peer *p, uint64_t clock) {
     if (clock <= p->acked) return;
     p->acked = clock;
     p->backoff = 0;
+    p->big = false; /* a group from the new ack may fit */
     for (bool more = true; more;) {
         more = false;
         for (size_t i = 0; i < PENDING_ACKS; i++)
@@ -1189,7 +1315,10 @@ static void on_ack(sh_state *s, sh_ack *a) {
 static void take_via(sh_state *s, sh_peer *p, const sh_kn *via, size_t nvia, bool vouch) {
     for (size_t i = 0; i < nvia; i++) {
         if (via[i].id == s->me) {
-            if (vouch && via[i].clock <= s->clock) p->vouched = true;
+            if (vouch && via[i].clock <= s->clock) {
+                if (!p->vouched && p->backoff > BACKOFF_MAX) p->backoff = BACKOFF_MAX; /* not silent */
+                p->vouched = true;
+            }
             take_ack(s, p, 0, via[i].clock, !vouch, false);
         } else if (via[i].id != p->id) {
             kn_raise(p->kn, via[i].id, via[i].clock);
@@ -1425,9 +1554,10 @@ static void relay_to(sh_state *s, sh_peer *q, const sh_peer *c) {
     uint8_t to[16];
     put_le(to, c->id);
     put_le(to + 8, c->acked);
-    send_wire(s, q->ref, (sh_wire){ .tag = sh_wire_relay,
-                                    .relay = { .id = s->me, .to = au_bytes_dup(to, sizeof to) } });
-    stat_add(&s->h->relays_sent, 1);
+    if (send_wire(s, q->ref, (sh_wire){ .tag = sh_wire_relay,
+                                        .relay = { .id = s->me, .to = au_bytes_dup(to, sizeof to) } }) ==
+        AU_OK)
+        stat_add(&s->h->relays_sent, 1);
 }
 
 /* Is some member behind on what we sent it (so relay_round must keep looking, even with every

@@ -54,7 +54,7 @@ static void sw_init(sw *w, au_sim *sim) {
     }
 }
 
-static void sw_faults(sw *w, int i, double drop, au_nanos dmin, au_nanos dmax) {
+static AU_UNUSED_ void sw_faults(sw *w, int i, double drop, au_nanos dmin, au_nanos dmax) {
     au_faults f = { .drop = drop, .delay_min = dmin, .delay_max = dmax, .per_message = true };
     au_faults_set(w->node[i], NULL, drop > 0 || dmax > 0 ? &f : NULL);
 }

@@ -1,0 +1,104 @@
+/* test_crdt_share_silent.c — a member that never answers, in the deterministic simulator: a node
+ * of the cluster that does not run the replica (it does not share this CRDT) is not sent the
+ * join of every delta it has not acked every re-send wait, only ever less often, up to every
+ * 64 re-send waits; if it starts the replica later, it catches up. Conditions are checked every
+ * 100 ms of virtual time. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include "crdt/share_world.h"
+
+static bool sim_until(sw *w, bool (*pred)(void *), void *arg, au_nanos max) {
+    au_nanos t0 = au_sim_now(w->sim);
+    while (!pred(arg)) {
+        if (au_sim_now(w->sim) - t0 > max) return false;
+        au_sim_run(w->sim, AU_MSEC(100));
+    }
+    return true;
+}
+
+static au_share_stats stats_of(sw *w, int i) {
+    au_share_stats st;
+    au_share_stats_get(w->sh[i], &st);
+    return st;
+}
+
+static bool peered(void *arg) {
+    sw *w = arg;
+    return stats_of(w, 0).peers == 2 && stats_of(w, 1).peers == 2;
+}
+
+typedef struct gc_goal { sw *w; int from, to; uint64_t want; } gc_goal;
+static bool gc_all(void *arg) {
+    gc_goal *g = arg;
+    for (int i = g->from; i < g->to; i++)
+        if (au_share_gcounter_value((au_share_gcounter){ g->w->sh[i] }) != g->want) return false;
+    return true;
+}
+
+static void a_member_without_the_replica_is_sent_to_ever_less_often(void **st) {
+    (void)st;
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 41 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    for (int i = 0; i < 3; i++) sw_node(&w, i);
+    au_cluster_config cc = { .no_leave_on_stop = true };
+    au_share_config sc = { .name = "gc" };
+    for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_gcounter_type, &sc);
+    /* node 2: in the cluster, without the replica */
+    au_cluster_config c2 = cc;
+    w.seeds[2][0] = w.addr[0], w.seeds[2][1] = w.addr[1];
+    c2.seeds = w.seeds[2];
+    c2.nseeds = 2;
+    assert_int_equal(au_cluster_start(w.node[2], &c2, &w.cl[2]), AU_OK);
+    assert_true(sim_until(&w, peered, &w, AU_SEC(20)));
+
+    /* 300 increments on node 0, one every 200 ms (60 s) */
+    au_share_gcounter h0 = { w.sh[0] };
+    uint64_t sends_mid = 0, recv_mid = 0;
+    for (int k = 0; k < 300; k++) {
+        assert_int_equal(au_share_gcounter_inc(h0, 1), AU_OK);
+        au_sim_run(sim, AU_MSEC(200));
+        if (k == 149) {
+            sends_mid = stats_of(&w, 0).deltas_sent + stats_of(&w, 0).states_sent;
+            recv_mid = stats_of(&w, 1).received; /* node 1 hears only node 0 (no loss) */
+        }
+    }
+    gc_goal g = { &w, 0, 2, 300 };
+    assert_true(sim_until(&w, gc_all, &g, AU_SEC(5)));
+    au_sim_run(sim, AU_SEC(1));
+    au_share_stats s0 = stats_of(&w, 0);
+    uint64_t to2 = s0.deltas_sent + s0.states_sent - sends_mid - (stats_of(&w, 1).received - recv_mid);
+    fprintf(stderr, "  node 0: %llu buffered; %llu sends to node 2 in the last 30 s\n",
+            (unsigned long long)s0.buffered, (unsigned long long)to2);
+    /* node 2 holds them in node 0's buffer (up to the buffer's 65,536 deltas) */
+    assert_int_equal(s0.buffered, 300);
+    /* once silent, node 2 is sent to every 64 re-send waits (11.2 s) at most: without the rule,
+     * with every change window (~150 in 30 s) */
+    assert_true(to2 <= 4);
+
+    /* node 2 starts the replica: it catches up */
+    assert_int_equal(au_share_start(w.node[2], w.cl[2], &au_gcounter_type, &sc, &w.sh[2]), AU_OK);
+    g = (gc_goal){ &w, 0, 3, 300 };
+    assert_true(sim_until(&w, gc_all, &g, AU_SEC(30)));
+    assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ w.sh[2] }, 1), AU_OK);
+    g.want = 301;
+    assert_true(sim_until(&w, gc_all, &g, AU_SEC(5)));
+    sw_stop(&w);
+    au_sim_destroy(sim);
+}
+
+int main(void) {
+    au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
+    au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
+    au_log_set_level(AU_LOG_CRDT, AU_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_member_without_the_replica_is_sent_to_ever_less_often),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,222 @@
+/* test_crdt_share_size.c — CRDT sharing at the max_message limit, in the deterministic simulator:
+ *  - a delta group above max_message is not sent: the peer gets the full state instead once it
+ *    fits (a group of adds and removes keeps the removed elements as tombs, the state does
+ *    not), so a peer that missed an oversized group catches up when the state shrinks, and is
+ *    served deltas again afterwards; what could not be sent is counted in drops_too_big;
+ *    likewise for a group the node's transport refuses (its max_message_size);
+ *  - a group larger than the state (one element added 8000 times in one window) goes as the
+ *    state.
+ * Conditions are checked every 100 ms of virtual time. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include "crdt/share_world.h"
+
+/* Runs the simulation in 100 ms slices until pred holds or max virtual time passed. */
+static bool sim_until(sw *w, bool (*pred)(void *), void *arg, au_nanos max) {
+    au_nanos t0 = au_sim_now(w->sim);
+    while (!pred(arg)) {
+        if (au_sim_now(w->sim) - t0 > max) return false;
+        au_sim_run(w->sim, AU_MSEC(100));
+    }
+    return true;
+}
+
+static au_share_stats stats_of(sw *w, int i) {
+    au_share_stats st;
+    au_share_stats_get(w->sh[i], &st);
+    return st;
+}
+
+static bool both_peered(void *arg) {
+    sw *w = arg;
+    return stats_of(w, 0).peers == 1 && stats_of(w, 1).peers == 1;
+}
+
+/* Node 1's ORSet holds exactly elements [lo, hi) of elem() and the named extras. */
+typedef struct set_goal { sw *w; int lo, hi; const char *extra[2]; } set_goal;
+static void elem(char *b, int k) { snprintf(b, 40, "element-%04d-xxxxxxxxxxxxxxxx", k); }
+static bool node1_has(void *arg) {
+    set_goal *g = arg;
+    au_share_orset o = { g->w->sh[1] };
+    size_t want = (size_t)(g->hi - g->lo);
+    for (int i = 0; i < 2; i++) {
+        if (!g->extra[i]) continue;
+        want++;
+        if (!au_share_orset_contains(o, g->extra[i], strlen(g->extra[i]))) return false;
+    }
+    if (au_share_orset_size(o) != want) return false;
+    char b[40];
+    for (int k = g->lo; k < g->hi; k++) {
+        elem(b, k);
+        if (!au_share_orset_contains(o, b, strlen(b))) return false;
+    }
+    return true;
+}
+static bool none_buffered(void *arg) {
+    sw *w = arg;
+    return stats_of(w, 0).buffered == 0 && stats_of(w, 1).buffered == 0;
+}
+
+static void a_peer_that_missed_an_oversized_group_catches_up_when_the_state_shrinks(void **st) {
+    (void)st;
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 31 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    for (int i = 0; i < 2; i++) sw_node(&w, i);
+    au_cluster_config cc = { .no_leave_on_stop = true };
+    au_share_config sc = { .name = "set", .max_message = 1000 };
+    for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_orset_type, &sc);
+    assert_true(sim_until(&w, both_peered, &w, AU_SEC(20)));
+    au_share_orset h0 = { w.sh[0] };
+    assert_int_equal(au_share_orset_add(h0, "first", 5), AU_OK);
+    set_goal g = { &w, 0, 0, { "first" } };
+    assert_true(sim_until(&w, node1_has, &g, AU_SEC(5)));
+    assert_true(sim_until(&w, none_buffered, &w, AU_SEC(5)));
+    au_share_stats s0 = stats_of(&w, 0);
+    assert_int_equal(s0.drops_too_big, 0);
+
+    /* 100 adds in one coalesce window: a group of ~4 KB, and a state as large: neither goes */
+    char b[40];
+    for (int k = 0; k < 100; k++) {
+        elem(b, k);
+        assert_int_equal(au_share_orset_add(h0, b, strlen(b)), AU_OK);
+    }
+    au_sim_run(sim, AU_SEC(3));
+    assert_int_equal(au_share_orset_size(h0), 101);
+    assert_int_equal(au_share_orset_size((au_share_orset){ w.sh[1] }), 1);
+    au_share_stats s1 = stats_of(&w, 0);
+    assert_true(s1.drops_too_big >= 2); /* the group, and the state tried instead */
+    assert_int_equal(s1.states_sent, s0.states_sent);
+    assert_int_equal(s1.buffered, 100); /* kept for the peer that lacks them */
+
+    /* the state shrinks to 5 elements (~250 B); a group from node 1's ack would still hold the
+     * 95 removed ones as tombs (above max_message): node 1 gets the full state */
+    for (int k = 5; k < 100; k++) {
+        elem(b, k);
+        assert_int_equal(au_share_orset_remove(h0, b, strlen(b)), AU_OK);
+    }
+    g = (set_goal){ &w, 0, 5, { "first" } };
+    assert_true(sim_until(&w, node1_has, &g, AU_SEC(10)));
+    au_share_stats s2 = stats_of(&w, 0);
+    assert_true(s2.states_sent > s1.states_sent);
+    assert_true(sim_until(&w, none_buffered, &w, AU_SEC(10)));
+
+    /* and then it is served deltas again */
+    uint64_t states = stats_of(&w, 0).states_sent, deltas = stats_of(&w, 0).deltas_sent;
+    assert_int_equal(au_share_orset_add(h0, "later", 5), AU_OK);
+    elem(b, 0);
+    assert_int_equal(au_share_orset_remove(h0, b, strlen(b)), AU_OK);
+    g = (set_goal){ &w, 1, 5, { "first", "later" } };
+    assert_true(sim_until(&w, node1_has, &g, AU_SEC(5)));
+    assert_int_equal(stats_of(&w, 0).states_sent, states);
+    assert_true(stats_of(&w, 0).deltas_sent > deltas);
+    sw_stop(&w);
+    au_sim_destroy(sim);
+}
+
+/* The same with the node's transport as the limit: the share's max_message is the default
+ * (16 MiB) but the nodes take messages of at most 3000 bytes, so au_send refuses the group
+ * (AU_ETOOBIG). That refusal is counted and answered as one above max_message: nothing of it is
+ * counted as sent, and the peer gets the full state once it fits. */
+static void a_group_the_transport_refuses_falls_back_to_the_full_state(void **st) {
+    (void)st;
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 32 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(au_node_start(&(au_node_config){ .driver = w.drv, .workers = 1,
+                                                          .no_spin = true,
+                                                          .max_message_size = 3000 },
+                                       &w.node[i]),
+                         AU_OK);
+        snprintf(w.addr[i], sizeof w.addr[i], "%s", au_node_address(w.node[i]));
+        w.n = i + 1;
+    }
+    au_cluster_config cc = { .no_leave_on_stop = true };
+    au_share_config sc = { .name = "set" };
+    for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_orset_type, &sc);
+    assert_true(sim_until(&w, both_peered, &w, AU_SEC(20)));
+    au_share_orset h0 = { w.sh[0] };
+    assert_int_equal(au_share_orset_add(h0, "first", 5), AU_OK);
+    set_goal g = { &w, 0, 0, { "first" } };
+    assert_true(sim_until(&w, node1_has, &g, AU_SEC(5)));
+    assert_true(sim_until(&w, none_buffered, &w, AU_SEC(5)));
+    au_share_stats s0 = stats_of(&w, 0);
+
+    char b[40];
+    for (int k = 0; k < 100; k++) {
+        elem(b, k);
+        assert_int_equal(au_share_orset_add(h0, b, strlen(b)), AU_OK);
+    }
+    au_sim_run(sim, AU_SEC(3));
+    assert_int_equal(au_share_orset_size((au_share_orset){ w.sh[1] }), 1);
+    au_share_stats s1 = stats_of(&w, 0);
+    assert_true(s1.drops_too_big >= 2); /* the group, and the state tried instead */
+    assert_int_equal(s1.deltas_sent, s0.deltas_sent); /* refused: not counted as sent */
+    assert_int_equal(s1.states_sent, s0.states_sent);
+    assert_int_equal(s1.bytes_sent, s0.bytes_sent);
+
+    for (int k = 5; k < 100; k++) {
+        elem(b, k);
+        assert_int_equal(au_share_orset_remove(h0, b, strlen(b)), AU_OK);
+    }
+    g = (set_goal){ &w, 0, 5, { "first" } };
+    assert_true(sim_until(&w, node1_has, &g, AU_SEC(10)));
+    assert_true(stats_of(&w, 0).states_sent > s1.states_sent);
+    assert_true(sim_until(&w, none_buffered, &w, AU_SEC(10)));
+    sw_stop(&w);
+    au_sim_destroy(sim);
+}
+
+/* One element added 8000 times within one coalesce window: the group keeps a tomb per add (24 KB
+ * encoded), the state only the element: the peer gets the state, a few dozen bytes. */
+static void many_updates_of_one_element_in_a_window_cost_the_state_not_the_group(void **st) {
+    (void)st;
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 33 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    for (int i = 0; i < 2; i++) sw_node(&w, i);
+    au_cluster_config cc = { .no_leave_on_stop = true };
+    au_share_config sc = { .name = "set" };
+    for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_orset_type, &sc);
+    assert_true(sim_until(&w, both_peered, &w, AU_SEC(20)));
+    au_share_orset h0 = { w.sh[0] };
+    assert_int_equal(au_share_orset_add(h0, "first", 5), AU_OK);
+    set_goal g = { &w, 0, 0, { "first" } };
+    assert_true(sim_until(&w, node1_has, &g, AU_SEC(5)));
+    assert_true(sim_until(&w, none_buffered, &w, AU_SEC(5)));
+    au_share_stats s0 = stats_of(&w, 0);
+    for (int k = 0; k < 8000; k++) assert_int_equal(au_share_orset_add(h0, "hot", 3), AU_OK);
+    g = (set_goal){ &w, 0, 0, { "first", "hot" } };
+    assert_true(sim_until(&w, node1_has, &g, AU_SEC(5)));
+    assert_true(sim_until(&w, none_buffered, &w, AU_SEC(5)));
+    au_share_stats s1 = stats_of(&w, 0);
+    fprintf(stderr, "  8000 adds of one element: %llu bytes sent in %llu states and %llu groups\n",
+            (unsigned long long)(s1.bytes_sent - s0.bytes_sent),
+            (unsigned long long)(s1.states_sent - s0.states_sent),
+            (unsigned long long)(s1.deltas_sent - s0.deltas_sent));
+    assert_true(s1.bytes_sent - s0.bytes_sent <= 200); /* the group: 24 KB */
+    assert_true(s1.states_sent > s0.states_sent);
+    sw_stop(&w);
+    au_sim_destroy(sim);
+}
+
+int main(void) {
+    au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
+    au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
+    au_log_set_level(AU_LOG_CRDT, AU_LOG_ERROR); /* the drop warnings are expected here */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_peer_that_missed_an_oversized_group_catches_up_when_the_state_shrinks),
+        cmocka_unit_test(a_group_the_transport_refuses_falls_back_to_the_full_state),
+        cmocka_unit_test(many_updates_of_one_element_in_a_window_cost_the_state_not_the_group),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
