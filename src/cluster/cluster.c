@@ -392,6 +392,14 @@ static bool ref_of(cl_state *s, cl_member *m, cl_wire_ref *out) {
     return !au_ref_is_null(m->ref.raw);
 }
 
+/* Gives back a member's forged reference (au_unforge), so that the node's tables of remote
+ * references and peers can take other targets once the member is gone. */
+static void unforge_member(cl_member *m) {
+    if (m->forged && !au_ref_is_null(m->ref.raw)) au_unforge(m->ref);
+    m->forged = false;
+    m->ref = (cl_wire_ref){ 0 };
+}
+
 static void send_ref(cl_state *s, cl_wire_ref to, cl_wire msg) {
     if (au_ref_is_null(to.raw)) return;
     if (au_send(to, msg) == AU_OK) stat_add(&s->c->messages_sent, 1);
@@ -408,7 +416,11 @@ static void send_addr(cl_state *s, const char *addr, size_t len, cl_wire msg) {
     cl_member *m = cl_table_get(&s->t, addr, len);
     if (m) { send_to(s, m, msg); return; }
     if (len == s->addr_len && memcmp(addr, s->addr, len) == 0) return;
-    send_ref(s, au_forge(cl_msg, cl_wire, s->node, s->cfg.name, addr), msg);
+    /* Forged for this one message (a message queued through it keeps it in place): joiners and
+     * relays' origins at ever new addresses leave nothing held behind in the node's tables. */
+    cl_wire_ref to = au_forge(cl_msg, cl_wire, s->node, s->cfg.name, addr);
+    send_ref(s, to, msg);
+    if (!au_ref_is_null(to.raw)) au_unforge(to);
 }
 
 static unsigned retransmits(cl_state *s) {
@@ -1374,6 +1386,7 @@ static void collect_tombstones(cl_state *s, au_nanos now) {
         cl_member *m = map->keys[i] ? map->values[i] : NULL;
         if (m && !cl_is_live(m->state) && m != s->me && now - m->removed_at > s->cfg.tombstone_ttl) {
             if (m->state == CL_DEAD && s->baseline > s->t.nlive + 1) s->baseline--;
+            unforge_member(m);
             cl_table_drop(&s->t, m); /* backward-shift deletion: slot i holds another key now */
             continue;
         }
@@ -1644,6 +1657,8 @@ static void cl_post_stop(au_ctx *ctx, cl_state *s) {
     free(s->charges);
     free(s->suspects);
     au_ring_release(s->ring);
+    for (size_t i = 0; i < s->t.by_key.cap; i++) /* a later start on this node forges anew */
+        if (s->t.by_key.keys && s->t.by_key.keys[i]) unforge_member(s->t.by_key.values[i]);
     cl_table_free(&s->t);
     for (size_t i = 0; i < s->nseeds; i++) free(s->seeds[i]);
     free(s->seeds);

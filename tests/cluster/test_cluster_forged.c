@@ -289,6 +289,56 @@ static void phantom_members_stop_at_max_members(void **st) {
     end_world(&w);
 }
 
+/* A seed whose node holds only 16 peers and 16 remote references serves joiners at ever new
+ * addresses, each leaving again: the references it forges to answer them, and to reach them as
+ * members, are given back (au_unforge) once they are gone, so the 49th joiner is served as the
+ * first was (they had been kept for the node's life, and the 17th found the tables full). */
+static bool joined_both(void *arg) {
+    au_cluster **c = arg;
+    au_cluster_stats a, b;
+    au_cluster_stats_get(c[0], &a);
+    au_cluster_stats_get(c[1], &b);
+    return a.members == 2 && b.members == 2;
+}
+static bool seed_alone(void *arg) {
+    au_cluster_stats a;
+    au_cluster_stats_get(arg, &a);
+    return a.members == 1 && a.tombstones == 0;
+}
+
+static void joiners_at_ever_new_addresses_leave_the_seeds_tables_open(void **st) {
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 77 }, &sim), AU_OK);
+    au_node *a;
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = SIMULATED(sim), .workers = 1, .no_spin = true,
+                                                      .max_peers = 16, .max_remote_refs = 16 }, &a),
+                     AU_OK);
+    au_cluster *ca;
+    au_cluster_config ac = quick(NULL, 0);
+    ac.tombstone_ttl = AU_SEC(1);
+    assert_int_equal(au_cluster_start(a, &ac, &ca), AU_OK);
+    const char *seeds[] = { au_node_address(a) };
+    for (int i = 0; i < 49; i++) {
+        au_node *b;
+        assert_int_equal(au_node_start(&(au_node_config){ .driver = SIMULATED(sim), .workers = 1,
+                                                          .no_spin = true }, &b), AU_OK);
+        au_cluster *cb;
+        au_cluster_config bc = quick(seeds, 1);
+        bc.no_leave_on_stop = false;
+        assert_int_equal(au_cluster_start(b, &bc, &cb), AU_OK);
+        if (au_sim_run_until(sim, joined_both, (au_cluster *[]){ ca, cb }, AU_SEC(10)) != AU_OK)
+            fail_msg("joiner %d was not served", i);
+        assert_int_equal(au_cluster_leave(cb), AU_OK);
+        assert_int_equal(au_sim_run_until(sim, seed_alone, ca, AU_SEC(10)), AU_OK);
+        au_node_stop(b);
+    }
+    au_node_stats ns;
+    au_node_stats_get(a, &ns);
+    assert_true(ns.remote_refs <= 16);
+    au_node_stop(a);
+    au_sim_destroy(sim);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_accusation_at_the_last_incarnation_removes_no_live_member),
@@ -299,6 +349,7 @@ int main(void) {
         cmocka_unit_test(a_watch_placed_after_the_removal_of_its_node_is_terminated),
         cmocka_unit_test(a_suspicion_timeout_of_the_end_of_time_never_expires),
         cmocka_unit_test(phantom_members_stop_at_max_members),
+        cmocka_unit_test(joiners_at_ever_new_addresses_leave_the_seeds_tables_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
