@@ -89,15 +89,15 @@ static kdump *new_key(dump *d, const uint8_t *key, size_t len) {
     assert_true(d->n < 16 && len < 16);
     kdump *k = &d->k[d->n++];
     memset(k, 0, sizeof *k);
-    memcpy(k->key, key, len);
+    if (len) memcpy(k->key, key, len);
     return k;
 }
 static void dump_sort(dump *d) {
     for (size_t i = 0; i < d->n; i++) {
-        qsort(d->k[i].l, d->k[i].nl, sizeof(dd), cmp_dd);
-        qsort(d->k[i].t, d->k[i].nt, sizeof(dd), cmp_dd);
+        if (d->k[i].nl) qsort(d->k[i].l, d->k[i].nl, sizeof(dd), cmp_dd); /* l may be NULL */
+        if (d->k[i].nt) qsort(d->k[i].t, d->k[i].nt, sizeof(dd), cmp_dd);
     }
-    qsort(d->k, d->n, sizeof *d->k, cmp_kd);
+    if (d->n) qsort(d->k, d->n, sizeof *d->k, cmp_kd);
 }
 
 /* The ORSet's elements; every list must be strictly increasing in the set's own numbering. */
