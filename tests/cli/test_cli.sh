@@ -20,14 +20,18 @@
 #     other's REMOVED reason=leaving and its own node's LEFT, and then ended by itself (exit 0).
 # Every wait is on a condition with a deadline. JSON is read with python3.
 #
-#   test_cli.sh <aurum>
+#   - a device whose hello names it with bytes that are not UTF-8 (sent by au_device) is listed
+#     by its id, logged, and does not break status; `aurum device` refuses such a --name;
+#
+#   test_cli.sh <aurum> <au_device>
 # Exit status: 0 pass, 1 fail, 2 usage.
 set -u -o pipefail
-if [[ $# -ne 1 ]]; then
-    echo "usage: $0 <aurum>" >&2
+if [[ $# -ne 2 ]]; then
+    echo "usage: $0 <aurum> <au_device>" >&2
     exit 2
 fi
 aurum=$1
+au_device=$2
 command -v python3 >/dev/null || { echo "FAIL: python3 is needed (make deps installs it)"; exit 1; }
 work=$(mktemp -d)
 pids=()
@@ -305,6 +309,30 @@ if [[ $has_devices == True ]]; then
     done
     json "$work/s1.json" "[(x['name'], x['state']) for x in d['devices'] if x['owner'] == d['address']]" >"$work/owned1"
     grep -q "'down'" "$work/owned1" && fail "node 1 reports a device of its own down: $(cat "$work/owned1")"
+    # A hello whose name is not UTF-8 ("\xff\xfe", CBOR text 62 ff fe): refused and logged by
+    # every node, the device listed by its id; status (JSON and table) still answers.
+    mkfifo "$work/baddev.in"
+    "$au_device" --device 0xbad0 --seed "${addr[1]}" --interval 100 <"$work/baddev.in" >"$work/baddev.out" 2>&1 &
+    pids+=($!)
+    exec 7>"$work/baddev.in"
+    baddev_owned() { grep -qE '^owner 0x[0-9a-f]*[1-9a-f]' "$work/baddev.out"; }
+    until_true 20 "a device sending a non-UTF-8 name is owned" baddev_owned
+    echo "send 0x61752e68656c6c6f 62fffe" >&7
+    bad_name_refused() { grep -q 'device 0xbad0: its hello names it with bytes that are not UTF-8' "$work/node1.err"; }
+    until_true 10 "a node refuses and logs a device name that is not UTF-8" bad_name_refused
+    listed_by_id() { # on every node: status answers, with the device listed by its id
+        local i
+        for i in 1 2 3; do
+            status_json $i || return 1
+            [[ $(json "$work/s$i.json" "[x['name'] for x in d['devices'] if int(x['id']) == 0xbad0] == ['0xbad0'] and len(d['members']) == 3") == True ]] || return 1
+            "$aurum" status "${addr[$i]}" --timeout 1000 >"$work/table$i" 2>&1 || return 1
+        done
+    }
+    until_true 10 "every node answers status (JSON, table) listing the device of the non-UTF-8 name by its id" listed_by_id
+    grep -h 'cannot send' "$work"/node[123].err && fail "a node could not send a status answer"
+    exec 7>&-
+    expect_exit 2 '^aurum device: --name is not UTF-8 text' "device --name that is not UTF-8" \
+        device --server "${addr[1]}" --name $'bad\xffname'
 else
     fail "no device server in this build (has_devices false)"
 fi

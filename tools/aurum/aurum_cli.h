@@ -173,6 +173,10 @@ int aurum_read_keys(const char *cmd, const char *path, au_key *keys, size_t *n);
  *  worker), sealed with the key file's keys when path is not NULL. 0 or an exit code. */
 int aurum_client_node(const char *cmd, const char *key_file, au_node **out);
 
+/** Whether s[0..n) is well-formed UTF-8 (RFC 3629: no overlongs, surrogates, or code points
+ *  above U+10FFFF), as the wire format demands of every text. */
+bool aurum_utf8_valid(const char *s, size_t n);
+
 /** Log levels from spec; with spec NULL, only errors (a client command reports its own
  *  failures) unless AU_LOG is set. 0 or AURUM_EXIT_USAGE. */
 int aurum_log_setup(const char *cmd, const char *spec);

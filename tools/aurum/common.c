@@ -128,3 +128,29 @@ int aurum_log_setup(const char *cmd, const char *spec) {
                           spec);
     return 0;
 }
+
+bool aurum_utf8_valid(const char *str, size_t n) {
+    const unsigned char *s = (const unsigned char *)str;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t more;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) more = 1, cp = c & 0x1F;
+        else if (c >= 0xE0 && c <= 0xEF) more = 2, cp = c & 0x0F;
+        else if (c >= 0xF0 && c <= 0xF4) more = 3, cp = c & 0x07;
+        else return false;
+        if (n - i <= more) return false;
+        for (size_t k = 1; k <= more; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if (more == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return false;
+        if (more == 3 && (cp < 0x10000 || cp > 0x10FFFF)) return false;
+        i += more + 1;
+    }
+    return true;
+}
