@@ -71,6 +71,19 @@ free_port() {
 # json <file> <python expression over d>: prints the expression's value.
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(($2))" "$1"; }
 
+# until_true <seconds> <what> <command...>: retries the command every 0.1 s until it succeeds.
+until_true() {
+    local secs=$1 what=$2
+    shift 2
+    local end=$((SECONDS + secs))
+    while ((SECONDS < end)); do
+        "$@" && { pass "$what"; return 0; }
+        sleep 0.1
+    done
+    fail "$what: not within $secs s"
+    return 1
+}
+
 # ---- help and usage ---------------------------------------------------------------------------
 for c in node status watch device incr add keygen; do
     if "$aurum" "$c" --help >"$work/out" 2>&1 && grep -q "^usage: aurum $c" "$work/out"; then
@@ -103,6 +116,25 @@ expect_exit 3 "^aurum status: no answer from 127.0.0.1:$nobody within 300 ms" "s
     status "127.0.0.1:$nobody" --timeout 300
 expect_exit 3 "^aurum watch: no answer from 127.0.0.1:$nobody" "watch, nobody there" \
     watch "127.0.0.1:$nobody" --timeout 300
+
+# ---- closed standard descriptors --------------------------------------------------------------
+# With 0-2 closed, libuv's descriptors took their numbers and it aborted (an assertion) on close.
+got=0
+"$aurum" status "127.0.0.1:$nobody" --timeout 200 <&- >&- 2>&- || got=$?
+[[ $got == 3 ]] && pass "status with stdin, stdout and stderr closed (exit 3)" \
+    || fail "status with stdin, stdout and stderr closed: exit $got, want 3"
+"$aurum" node --bind 127.0.0.1:0 <&- >&- 2>"$work/closed.err" &
+closed_pid=$!
+pids+=($closed_pid)
+closed_addr() { grep -q ' ALONE 127\.0\.0\.1:[0-9]* id=' "$work/closed.err"; }
+if until_true 10 "a node with stdin and stdout closed runs (its ALONE line on stderr)" closed_addr; then
+    caddr=$(sed -n 's/.* ALONE \(127\.0\.0\.1:[0-9]*\) id=.*/\1/p' "$work/closed.err" | head -1)
+    expect_exit 0 '' "that node answers status" status "$caddr" --timeout 1000
+fi
+kill -TERM $closed_pid
+st=0; wait $closed_pid || st=$?
+[[ $st == 0 ]] && pass "the node with stdin and stdout closed stops cleanly (exit 0)" \
+    || fail "the node with stdin and stdout closed: exit $st: $(tail -3 "$work/closed.err")"
 
 # ---- key files --------------------------------------------------------------------------------
 key=$work/cluster.key
@@ -165,18 +197,6 @@ expect_exit 5 "^aurum node: cannot bind ${addr[1]}: port in use" "port in use" n
 # status_json <i>: node i's status into $work/s<i>.json; false if it did not answer.
 status_json() { "$aurum" status "${addr[$1]}" --json --timeout 1000 >"$work/s$1.json" 2>"$work/s$1.err"; }
 
-# until_true <seconds> <what> <command...>: retries the command every 0.1 s until it succeeds.
-until_true() {
-    local secs=$1 what=$2
-    shift 2
-    local end=$((SECONDS + secs))
-    while ((SECONDS < end)); do
-        "$@" && { pass "$what"; return 0; }
-        sleep 0.1
-    done
-    fail "$what: not within $secs s"
-    return 1
-}
 
 # Sealed devices on the sealed node: one with the key derived from the node's fleet key is
 # owned; one with another fleet's key is refused (counted as drops_device_seal), never owned.
@@ -209,6 +229,55 @@ until_true 10 "a node whose seed never answers warns that it runs alone, naming 
 kill -TERM "${pid[9]}"
 wait "${pid[9]}" && pass "the lonely node stops cleanly on SIGTERM" || fail "the lonely node: exit $?"
 
+# A node whose standard output is a pipe whose reader left (aurum node | head -1): SIGPIPE
+# killed it at its "leaving" line, before it had left. Now it leaves (its peer sees REMOVED
+# reason=leaving), then says on stderr that its output could not be written (exit 1).
+mkfifo "$work/piped.fifo"
+head -1 <"$work/piped.fifo" >"$work/piped.out" &
+head_pid=$!
+"$aurum" node --bind 127.0.0.1:0 >"$work/piped.fifo" 2>"$work/piped.err" &
+piped_pid=$!
+pids+=($piped_pid)
+st=0; wait $head_pid || st=$?
+paddr=$(sed -n 's/^aurum node: listening on \([^ ]*\) .*/\1/p' "$work/piped.out")
+if [[ -n $paddr ]]; then
+    start_node 8 "$paddr"
+    paired() {
+        "$aurum" status "${addr[8]}" --json --timeout 1000 >"$work/s8.json" 2>/dev/null &&
+            [[ $(json "$work/s8.json" "sorted(m['state'] for m in d['members'])") == "['alive', 'self']" ]]
+    }
+    until_true 20 "a node printing into a pipe whose reader left joins a peer" paired
+    # A watcher of node 8 whose reader left: it ends at the next line (the leave below), exit 1,
+    # instead of watching on unheard.
+    mkfifo "$work/watch.fifo"
+    head -1 <"$work/watch.fifo" >/dev/null &
+    whead_pid=$!
+    "$aurum" watch "${addr[8]}" >"$work/watch.fifo" 2>"$work/wpipe.err" &
+    wpipe_pid=$!
+    pids+=($wpipe_pid)
+    wait $whead_pid
+    kill -TERM $piped_pid
+    st=0; wait $piped_pid || st=$?
+    [[ $st == 1 ]] && grep -q '^aurum node: cannot write to standard output: Broken pipe$' "$work/piped.err" \
+        && pass "that node exits 1 on SIGTERM, saying its output could not be written" \
+        || fail "the node printing into a closed pipe: exit $st: $(tail -3 "$work/piped.err")"
+    piped_left() {
+        "$aurum" status "${addr[8]}" --json --timeout 1000 >"$work/s8.json" 2>/dev/null &&
+            [[ $(json "$work/s8.json" "[(m['state'], m['reason']) for m in d['members'] if m['address'] == '$paddr']") == "[('removed', 'leaving')]" ]]
+    }
+    until_true 10 "its peer saw it leave (REMOVED reason=leaving), not fail" piped_left
+    wpipe_ended() { ! kill -0 $wpipe_pid 2>/dev/null; }
+    until_true 10 "a watcher whose reader left ends at its next line" wpipe_ended
+    kill -KILL $wpipe_pid 2>/dev/null
+    st=0; wait $wpipe_pid || st=$?
+    [[ $st == 1 ]] && grep -q '^aurum watch: cannot write to standard output: Broken pipe$' "$work/wpipe.err" \
+        && pass "that watcher exits 1, saying its output could not be written" \
+        || fail "watcher into a closed pipe: exit $st: $(cat "$work/wpipe.err")"
+    kill -TERM "${pid[8]}"
+    wait "${pid[8]}" || fail "node 8: exit $?"
+else
+    fail "the node writing into a pipe printed no address (head: exit $st)"
+fi
 formed() { # every node lists 3 members: itself and 2 alive ones, and 3 ring shares summing to 1
     local i
     for i in 1 2 3; do

@@ -177,6 +177,11 @@ int aurum_client_node(const char *cmd, const char *key_file, au_node **out);
  *  above U+10FFFF), as the wire format demands of every text. */
 bool aurum_utf8_valid(const char *s, size_t n);
 
+/** Checks standard output after a command printed to it (flushing it): 0, or AURUM_EXIT_FAIL
+ *  after "aurum <cmd>: cannot write to standard output: <reason>" on stderr (once per
+ *  process: later calls return AURUM_EXIT_FAIL quietly). */
+int aurum_check_stdout(const char *cmd);
+
 /** Log levels from spec; with spec NULL, only errors (a client command reports its own
  *  failures) unless AU_LOG is set. 0 or AURUM_EXIT_USAGE. */
 int aurum_log_setup(const char *cmd, const char *spec);

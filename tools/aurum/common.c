@@ -154,3 +154,15 @@ bool aurum_utf8_valid(const char *str, size_t n) {
     }
     return true;
 }
+
+int aurum_check_stdout(const char *cmd) {
+    static bool reported;
+    int err = 0;
+    if (fflush(stdout) != 0) err = errno ? errno : EIO;
+    else if (ferror(stdout)) err = EIO;
+    if (!err) return 0;
+    if (!reported)
+        aurum_fail(cmd, AURUM_EXIT_FAIL, "cannot write to standard output: %s", strerror(err));
+    reported = true;
+    return AURUM_EXIT_FAIL;
+}

@@ -26,7 +26,8 @@ static const char usage[] =
     "                         derived from it for their id (aurum device --key-file FILE)\n"
     "  --log-level LEVEL      log spec, e.g. info, debug, net=debug (default warn,user=info;\n"
     "                         AU_LOG from the environment when set)\n"
-    "Exit status: 0 stopped cleanly, 2 bad flags, 4 bad key file, 5 cannot bind, 1 other.\n";
+    "Exit status: 0 stopped cleanly, 2 bad flags, 4 bad key file, 5 cannot bind, 1 other\n"
+    "(standard output that cannot be written, too: said on stderr after the leave).\n";
 
 int aurum_node(int argc, char **argv) {
     const char *bind = NULL, *advertise = NULL, *key_file = NULL, *log_level = NULL;
@@ -133,17 +134,17 @@ int aurum_node(int argc, char **argv) {
     printf("aurum node: listening on %s id=%llu (device server: %s, shared counter and set: %s)\n",
            au_node_address(node), (unsigned long long)au_cluster_id(cluster),
            devices ? "on" : "not in this build", crdt ? "on" : "not in this build");
-    fflush(stdout);
+    aurum_check_stdout("node"); /* a failure is said once; the exit status is 1 (main.c) */
 
     int sig = au_wait_for_signal();
     printf("aurum node: %s, leaving the cluster\n",
            sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : au_err_name(sig));
-    fflush(stdout);
+    aurum_check_stdout("node");
     err = au_cluster_leave(cluster);
     bool told = err == AU_OK && aurum_admin_wait_left(admin, 3000);
     au_node_stop(node);
     aurum_admin_free(admin);
     printf("aurum node: %s, stopped\n", told ? "left" : "stopped without a confirmed leave");
-    fflush(stdout);
+    aurum_check_stdout("node");
     return AURUM_EXIT_OK;
 }
