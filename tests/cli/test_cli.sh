@@ -278,6 +278,35 @@ if [[ -n $paddr ]]; then
 else
     fail "the node writing into a pipe printed no address (head: exit $st)"
 fi
+# A node on the IPv6 loopback answers the client commands, whose own node binds [::1] for an
+# IPv6 target (it bound 127.0.0.1, which cannot reach [::1]). Skipped without an IPv6 loopback.
+if python3 -c 'import socket; s=socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(("::1", 0))' 2>/dev/null; then
+    "$aurum" node --bind '[::1]:0' >"$work/v6.out" 2>"$work/v6.err" &
+    v6_pid=$!
+    pids+=($v6_pid)
+    v6_up() { grep -q '^aurum node: listening on \[::1\]:' "$work/v6.out"; }
+    if until_true 10 "a node on [::1] listens" v6_up; then
+        v6addr=$(sed -n 's/^aurum node: listening on \([^ ]*\) .*/\1/p' "$work/v6.out")
+        expect_exit 0 '' "status of the node on $v6addr" status "$v6addr" --json --timeout 1000
+        [[ $(json "$work/out" "d['address'], d['members'][0]['state']") == "('$v6addr', 'self')" ]] \
+            && pass "the IPv6 node's status names it" || fail "IPv6 status: $(cat "$work/out")"
+        if [[ $(json "$work/out" "d['has_crdt']") == True ]]; then
+            expect_exit 0 '' "incr through the node on $v6addr" incr "$v6addr" 1
+            expect_exit 0 '' "add through the node on $v6addr" add "$v6addr" v6
+        fi
+        "$aurum" watch "$v6addr" >"$work/v6watch.out" 2>&1 &
+        v6w_pid=$!
+        pids+=($v6w_pid)
+        v6_watched() { grep -qF " MEMBER $v6addr " "$work/v6watch.out"; }
+        until_true 10 "watch of the node on $v6addr lists it" v6_watched
+        kill -TERM $v6w_pid
+    fi
+    kill -TERM $v6_pid
+    wait $v6_pid && pass "the node on [::1] stops cleanly" || fail "the node on [::1]: exit $?"
+else
+    echo "skip: no IPv6 loopback on this machine ([::1] cannot be bound)"
+fi
+
 formed() { # every node lists 3 members: itself and 2 alive ones, and 3 ring shares summing to 1
     local i
     for i in 1 2 3; do

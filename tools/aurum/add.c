@@ -42,7 +42,7 @@ int aurum_add(int argc, char **argv) {
     if (!*element || strlen(element) > 200)
         return aurum_fail("add", AURUM_EXIT_USAGE, "ELEMENT must be 1..200 bytes");
     au_node *node;
-    int rc = aurum_client_node("add", key_file, &node);
+    int rc = aurum_client_node("add", key_file, addr, &node);
     if (rc) return rc;
     adm_add_ref admin = au_forge(adm_msg, adm_add, node, AURUM_ADMIN_NAME, addr);
     if (au_ref_is_null(admin.raw)) {

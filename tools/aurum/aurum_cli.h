@@ -169,9 +169,10 @@ bool aurum_check_hostport(const char *s, bool allow_zero);
  *  AURUM_EXIT_KEY. */
 int aurum_read_keys(const char *cmd, const char *path, au_key *keys, size_t *n);
 
-/** Starts the small node a client command sends from (127.0.0.1, an OS-chosen port, one
- *  worker), sealed with the key file's keys when path is not NULL. 0 or an exit code. */
-int aurum_client_node(const char *cmd, const char *key_file, au_node **out);
+/** Starts the small node a client command sends from, on the loopback address of the target's
+ *  family (127.0.0.1, or [::1] when target is "[v6]:port"), an OS-chosen port, one worker;
+ *  sealed with the key file's keys when key_file is not NULL. 0 or an exit code. */
+int aurum_client_node(const char *cmd, const char *key_file, const char *target, au_node **out);
 
 /** Whether s[0..n) is well-formed UTF-8 (RFC 3629: no overlongs, surrogates, or code points
  *  above U+10FFFF), as the wire format demands of every text. */

@@ -95,7 +95,7 @@ int aurum_read_keys(const char *cmd, const char *path, au_key *keys, size_t *n) 
     return 0;
 }
 
-int aurum_client_node(const char *cmd, const char *key_file, au_node **out) {
+int aurum_client_node(const char *cmd, const char *key_file, const char *target, au_node **out) {
     aurum_log_setup(cmd, NULL);
     au_key keys[AU_KEYS_MAX];
     size_t nkeys = 0;
@@ -103,14 +103,18 @@ int aurum_client_node(const char *cmd, const char *key_file, au_node **out) {
         int rc = aurum_read_keys(cmd, key_file, keys, &nkeys);
         if (rc) return rc;
     }
-    au_err err = au_node_start(&(au_node_config){ .bind = "127.0.0.1:0", .workers = 1,
+    /* The node answers to the address this one advertises (its bound one): the loopback of
+     * the target's family, since a node bound to [::1] cannot send to 127.0.0.1. */
+    bool v6 = target && target[0] == '[';
+    au_err err = au_node_start(&(au_node_config){ .bind = v6 ? "[::1]:0" : "127.0.0.1:0",
+                                                  .workers = 1,
                                                   .keys = nkeys ? keys : NULL, .nkeys = nkeys,
                                                   .no_spin = true },
                                out);
     memset(keys, 0, sizeof keys);
     if (err)
-        return aurum_fail(cmd, AURUM_EXIT_FAIL, "cannot start a client node: %s (%s)",
-                          au_strerror(err), au_err_name(err));
+        return aurum_fail(cmd, AURUM_EXIT_FAIL, "cannot start a client node on %s: %s (%s)",
+                          v6 ? "[::1]" : "127.0.0.1", au_strerror(err), au_err_name(err));
     return 0;
 }
 

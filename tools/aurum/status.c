@@ -239,7 +239,7 @@ int aurum_status(int argc, char **argv) {
         return aurum_fail("status", AURUM_EXIT_USAGE, "bad address \"%s\" (want HOST:PORT)", addr);
 
     au_node *node;
-    int rc = aurum_client_node("status", key_file, &node);
+    int rc = aurum_client_node("status", key_file, addr, &node);
     if (rc) return rc;
     adm_status_req_ref admin = au_forge(adm_msg, adm_status_req, node, AURUM_ADMIN_NAME, addr);
     if (au_ref_is_null(admin.raw)) {

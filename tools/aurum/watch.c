@@ -90,7 +90,7 @@ int aurum_watch(int argc, char **argv) {
         return aurum_fail("watch", AURUM_EXIT_USAGE, "bad address \"%s\" (want HOST:PORT)", addr);
 
     au_node *node;
-    int rc = aurum_client_node("watch", key_file, &node);
+    int rc = aurum_client_node("watch", key_file, addr, &node);
     if (rc) return rc;
     adm_subscribe_ref admin = au_forge(adm_msg, adm_subscribe, node, AURUM_ADMIN_NAME, addr);
     watch_msg_ref me = au_spawn(node, printer_actor, NULL, NULL);
