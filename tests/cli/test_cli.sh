@@ -328,6 +328,13 @@ d['node_stats']['datagrams_received'] > 0, d['cluster_stats']['members']")
     [[ $got == "(3, True, True, True, True, 3, 2, True, 3)" ]] && pass "node $i: members, ids, ring shares, counters" \
         || fail "node $i status: $got: $(cat "$work/s$i.json")"
 done
+# Ids are 64 bits: JSON strings of decimal digits (a number above 2^53 loses digits), the same
+# digits the table prints.
+[[ $(json "$work/s1.json" "all(isinstance(x, str) and x.isdigit() for x in [d['id']] + [m['id'] for m in d['members']])") == True ]] \
+    && pass "status --json: ids are strings of decimal digits" || fail "ids: $(cat "$work/s1.json")"
+"$aurum" status "${addr[1]}" >"$work/idtable" 2>&1
+grep -qE "^node ${addr[1]//./\\.}  id $(json "$work/s1.json" "d['id']")  " "$work/idtable" \
+    && pass "the JSON id is the table's" || fail "JSON id $(json "$work/s1.json" "d['id']") vs table: $(head -1 "$work/idtable")"
 # Every node sees the same ids for the same addresses.
 ids() { json "$work/s$1.json" "sorted((m['address'], m['id']) for m in d['members'])"; }
 [[ $(ids 1) == "$(ids 2)" && $(ids 2) == "$(ids 3)" ]] && pass "the nodes agree on members' ids" || fail "ids differ: $(ids 1) / $(ids 2) / $(ids 3)"
@@ -405,6 +412,8 @@ if [[ $has_devices == True ]]; then
     for d in sensor-a sensor-b; do
         until_true 10 "$d says it is owned by ${owner_of[$d]}" device_says $d "${owner_of[$d]}"
     done
+    [[ $(json "$work/s1.json" "all(isinstance(x['id'], str) and int(x['id']) > 0 for x in d['devices'])") == True ]] \
+        && pass "device ids are strings of decimal digits" || fail "device ids: $(cat "$work/s1.json")"
     json "$work/s1.json" "[(x['name'], x['state']) for x in d['devices'] if x['owner'] == d['address']]" >"$work/owned1"
     grep -q "'down'" "$work/owned1" && fail "node 1 reports a device of its own down: $(cat "$work/owned1")"
     # A hello whose name is not UTF-8 ("\xff\xfe", CBOR text 62 ff fe): refused and logged by

@@ -8,7 +8,8 @@
  *    "has_devices", "devices": [{"name", "id", "owner", "state"}],
  *    "has_crdt", "values": [{"name", "kind", "value"}], "counter" (a number, or null),
  *    "node_stats": {name: value}, "cluster_stats": {name: value}}
- * ring_share is a fraction (0..1) of AURUM_RING_SAMPLES sample keys. */
+ * ring_share is a fraction (0..1) of AURUM_RING_SAMPLES sample keys. Every "id" (64 bits) is a
+ * string of its decimal digits: a JSON number above 2^53 loses digits in most readers. */
 #include "aurum_cli.h"
 
 #include <stdlib.h>
@@ -54,7 +55,7 @@ static const adm_value *counter_of(const adm_status *st) {
 static void print_json(FILE *o, const adm_status *st) {
     fputs("{\"address\":", o);
     json_str(o, st->address);
-    fprintf(o, ",\"id\":%llu,\"version\":", (unsigned long long)st->id);
+    fprintf(o, ",\"id\":\"%llu\",\"version\":", (unsigned long long)st->id);
     json_str(o, st->version);
     fprintf(o, ",\"uptime_ms\":%llu,\"replication_factor\":%u,\"members\":[",
             (unsigned long long)st->uptime_ms, st->replication_factor);
@@ -62,7 +63,7 @@ static void print_json(FILE *o, const adm_status *st) {
         const adm_member *m = &st->members.ptr[i];
         fputs(i ? ",{\"address\":" : "{\"address\":", o);
         json_str(o, m->address);
-        fprintf(o, ",\"id\":%llu,\"state\":", (unsigned long long)m->id);
+        fprintf(o, ",\"id\":\"%llu\",\"state\":", (unsigned long long)m->id);
         json_str(o, m->state);
         fputs(",\"reason\":", o);
         json_str(o, m->reason);
@@ -73,7 +74,7 @@ static void print_json(FILE *o, const adm_status *st) {
         const adm_device *d = &st->devices.ptr[i];
         fputs(i ? ",{\"name\":" : "{\"name\":", o);
         json_str(o, d->name);
-        fprintf(o, ",\"id\":%llu,\"owner\":", (unsigned long long)d->id);
+        fprintf(o, ",\"id\":\"%llu\",\"owner\":", (unsigned long long)d->id);
         json_str(o, d->owner);
         fputs(",\"state\":", o);
         json_str(o, d->state);
