@@ -345,15 +345,17 @@ if [[ $has_crdt == True ]]; then
     for i in 1 2 3; do expect_exit 0 '' "incr $i through node $i" incr "${addr[$i]}" "$i"; done
     expect_exit 0 '' "add red through node 1" add "${addr[1]}" red
     expect_exit 0 '' "add blue through node 3" add "${addr[3]}" blue
-    # counted <nodes> <value>: every one of the nodes reads the counter at value and the set {red, blue}.
+    expect_exit 0 '' "add an element holding a comma through node 2" add "${addr[2]}" "green,yellow"
+    # counted <nodes> <value>: every one of the nodes reads the counter at value and the set
+    # {red, blue, "green,yellow"}: a JSON array of the elements (they were joined by commas).
     counted() {
         local i
         for i in $1; do
             status_json $i || return 1
-            [[ $(json "$work/s$i.json" "d['counter'], sorted([v['value'] for v in d['values'] if v['kind'] == 'set'][0].split(','))") == "($2, ['blue', 'red'])" ]] || return 1
+            [[ $(json "$work/s$i.json" "d['counter'], sorted([v['value'] for v in d['values'] if v['kind'] == 'set'][0])") == "($2, ['blue', 'green,yellow', 'red'])" ]] || return 1
         done
     }
-    until_true 20 "every node's shared counter reads 1+2+3 = 6 and its set {red, blue}" counted "1 2 3" 6
+    until_true 20 "every node's shared counter reads 1+2+3 = 6 and its set {red, blue, green,yellow}" counted "1 2 3" 6
 else
     fail "no CRDTs in this build (has_crdt false)"
 fi
@@ -484,7 +486,7 @@ if [[ $has_devices == True ]]; then
 fi
 if [[ $has_crdt == True ]]; then
     expect_exit 0 '' "incr 10 through node 2 after the kill" incr "${addr[2]}" 10
-    until_true 20 "after kill -9, nodes 1 and 2 agree: counter 16, set {red, blue}" counted "1 2" 16
+    until_true 20 "after kill -9, nodes 1 and 2 agree: counter 16, set {red, blue, green,yellow}" counted "1 2" 16
 fi
 survivors() { json "$work/s$1.json" "round(sum(m['ring_share'] for m in d['members']), 3)"; }
 [[ $(survivors 1) == 1.0 ]] && pass "the 2 survivors own the whole ring" || fail "ring after removal: $(cat "$work/s1.json")"

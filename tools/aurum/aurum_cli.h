@@ -53,9 +53,12 @@ AU_ARRAY(adm_stat);
 AU_RECORD(adm_device, (au_str, name), (uint64_t, id), (au_str, owner), (au_str, state));
 AU_ARRAY(adm_device);
 
+AU_ARRAY(au_str);
+
 /** A shared value: a CRDT's name, kind ("counter", "set") and its value as text (the counter's
- *  decimal value; the set's elements, comma-separated). */
-AU_RECORD(adm_value, (au_str, name), (au_str, kind), (au_str, value));
+ *  decimal value; the set's elements, comma-separated, for people); elements: the set's
+ *  elements one by one (empty for the counter), which an element holding a comma needs. */
+AU_RECORD(adm_value, (au_str, name), (au_str, kind), (au_str, value), (au_str_array, elements));
 AU_ARRAY(adm_value);
 
 /** A node's status, as the admin actor answers it. has_devices / has_crdt: whether this build of
@@ -177,6 +180,11 @@ int aurum_client_node(const char *cmd, const char *key_file, const char *target,
 /** Whether s[0..n) is well-formed UTF-8 (RFC 3629: no overlongs, surrogates, or code points
  *  above U+10FFFF), as the wire format demands of every text. */
 bool aurum_utf8_valid(const char *s, size_t n);
+
+/** s[0..n) made safe for a terminal, NUL-terminated in buf (cap bytes, truncated at a
+ *  character): control characters (C0, DEL, C1) and bytes that are not UTF-8 become \xNN;
+ *  everything else is copied. Returns buf. */
+const char *aurum_printable(char *buf, size_t cap, const char *s, size_t n);
 
 /** Checks standard output after a command printed to it (flushing it): 0, or AURUM_EXIT_FAIL
  *  after "aurum <cmd>: cannot write to standard output: <reason>" on stderr (once per

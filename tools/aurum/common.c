@@ -159,6 +159,33 @@ bool aurum_utf8_valid(const char *str, size_t n) {
     return true;
 }
 
+const char *aurum_printable(char *buf, size_t cap, const char *str, size_t n) {
+    const unsigned char *s = (const unsigned char *)str;
+    size_t o = 0;
+    if (!cap) return buf;
+    for (size_t i = 0; s && i < n;) {
+        size_t len = 1;
+        bool escape;
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            escape = c < 0x20 || c == 0x7f;
+        } else {
+            len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            escape = len > n - i || !aurum_utf8_valid(str + i, len) ||
+                     (c == 0xC2 && s[i + 1] >= 0x80 && s[i + 1] <= 0x9F); /* C1 controls */
+            if (escape) len = 1;
+        }
+        size_t need = escape ? 4 : len;
+        if (o + need >= cap) break;
+        if (escape) snprintf(buf + o, cap - o, "\\x%02x", c);
+        else memcpy(buf + o, s + i, len);
+        o += need;
+        i += len;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
 int aurum_check_stdout(const char *cmd) {
     static bool reported;
     int err = 0;

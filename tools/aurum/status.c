@@ -7,6 +7,7 @@
  *    "members": [{"address", "id", "state", "reason", "ring_share"}],
  *    "has_devices", "devices": [{"name", "id", "owner", "state"}],
  *    "has_crdt", "values": [{"name", "kind", "value"}], "counter" (a number, or null),
+ *      where a set's "value" is the array of its elements and the counter's its decimal text,
  *    "node_stats": {name: value}, "cluster_stats": {name: value}}
  * ring_share is a fraction (0..1) of AURUM_RING_SAMPLES sample keys. Every "id" (64 bits) is a
  * string of its decimal digits: a JSON number above 2^53 loses digits in most readers. */
@@ -88,7 +89,16 @@ static void print_json(FILE *o, const adm_status *st) {
         fputs(",\"kind\":", o);
         json_str(o, v->kind);
         fputs(",\"value\":", o);
-        json_str(o, v->value);
+        if (v->kind.len == 3 && !memcmp(v->kind.ptr, "set", 3)) { /* its elements, an array */
+            fputc('[', o);
+            for (uint32_t k = 0; k < v->elements.len; k++) {
+                if (k) fputc(',', o);
+                json_str(o, v->elements.ptr[k]);
+            }
+            fputc(']', o);
+        } else {
+            json_str(o, v->value);
+        }
         fputc('}', o);
     }
     const adm_value *c = counter_of(st);
