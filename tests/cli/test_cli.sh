@@ -380,6 +380,18 @@ else
     fail "status --prometheus: $(cat "$work/prom")"
 fi
 
+# Output that cannot be written (a full disk): exit 1, saying so, for every format.
+for fmt in "" --json --prometheus; do
+    got=0
+    "$aurum" status "${addr[1]}" $fmt >/dev/full 2>"$work/full.err" || got=$?
+    [[ $got == 1 ]] && grep -q '^aurum status: cannot write to standard output: No space left on device$' "$work/full.err" \
+        && pass "status $fmt into /dev/full: exit 1, said" || fail "status $fmt into /dev/full: exit $got: $(cat "$work/full.err")"
+done
+got=0
+"$aurum" --help >/dev/full 2>"$work/full.err" || got=$?
+[[ $got == 1 ]] && grep -q 'cannot write to standard output' "$work/full.err" \
+    && pass "aurum --help into /dev/full: exit 1" || fail "aurum --help into /dev/full: exit $got: $(cat "$work/full.err")"
+
 # ---- devices ----------------------------------------------------------------------------------
 # owners_agree: every node lists both devices by name, all with the same owner, an alive member;
 # sets owner_of[name] (an address).

@@ -23,7 +23,8 @@ static const char usage[] =
     "  --json           one JSON object (see aurum-status(1) for its fields)\n"
     "  --prometheus     Prometheus text exposition format\n"
     "  --timeout MS     how long to wait for the answer (default 2000)\n"
-    "Exit status: 0 answered, 2 bad flags, 3 no answer in time, 4 bad key file, 1 other.\n";
+    "Exit status: 0 answered, 2 bad flags, 3 no answer in time, 4 bad key file, 1 other\n"
+    "(such as output that cannot be written).\n";
 
 static void json_str(FILE *o, au_str s) {
     fputc('"', o);
@@ -277,7 +278,7 @@ int aurum_status(int argc, char **argv) {
         if (format == JSON) print_json(stdout, &st);
         else if (format == PROM) print_prometheus(stdout, &st);
         else print_table(stdout, &st);
-        fflush(stdout);
+        rc = aurum_check_stdout("status"); /* a full disk, a closed pipe: exit 1, said */
     }
     au_value_free(&au_type_adm_status, &st);
     au_node_stop(node);
