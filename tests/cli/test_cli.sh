@@ -457,6 +457,25 @@ if [[ $has_devices == True ]]; then
 else
     fail "no device server in this build (has_devices false)"
 fi
+# A device name with a terminal escape sequence: the table and the watch lines print it as
+# \x1b, never the raw byte (it would recolour or rewrite the terminal).
+if [[ $has_devices == True ]]; then
+    "$aurum" watch "${addr[2]}" >"$work/evilwatch.out" 2>&1 &
+    evilw_pid=$!
+    pids+=($evilw_pid)
+    until_true 10 "a watcher of node 2 lists the members" bash -c "[[ \$(grep -c ' MEMBER ' '$work/evilwatch.out') == 3 ]]"
+    "$aurum" device --server "${addr[1]}" --name $'evil\e[31mred' --interval 100 >"$work/evil.out" 2>&1 &
+    pids+=($!)
+    evil_listed() { "$aurum" status "${addr[1]}" --timeout 1000 >"$work/eviltable" 2>&1 && grep -qF 'evil\x1b[31mred ' "$work/eviltable"; }
+    until_true 20 "status prints a device name's escape character as \\x1b" evil_listed
+    evil_watched() { grep -qF ' evil\x1b[31mred id=0x' "$work/evilwatch.out"; }
+    until_true 10 "watch prints a device name's escape character as \\x1b" evil_watched
+    grep -q $'\e' "$work/eviltable" "$work/evilwatch.out" "$work/node1.err" \
+        && fail "a raw escape character in the table, the watch lines or the node's log" \
+        || pass "no raw escape character in the table, the watch lines or the node's log"
+    kill -TERM $evilw_pid
+fi
+
 # ---- a watcher, then kill -9 of node 3 --------------------------------------------------------
 "$aurum" watch "${addr[1]}" >"$work/watch.out" 2>"$work/watch.err" &
 watch_pid=$!

@@ -367,8 +367,8 @@ static void admin_recv(au_ctx *ctx, admin_state *s, adm_msg *m) {
     }
     case adm_msg_cluster: on_update(s, ctx, &m->cluster); break;
     case adm_msg_line: {
-        char line[256];
-        snprintf(line, sizeof line, "%.*s", (int)m->line.len, m->line.ptr ? m->line.ptr : "");
+        char line[256]; /* control characters escaped, for the log and the watchers' terminals */
+        aurum_printable(line, sizeof line, m->line.ptr, m->line.len);
         au_log(AU_LOG_USER, AU_LOG_INFO, "%s", line);
         broadcast(s, au_node_now(au_ctx_node(ctx)), line);
         break;

@@ -174,26 +174,30 @@ static void print_prometheus(FILE *o, const adm_status *st) {
     prom_stats(o, "aurum_cluster", &st->cluster_stats, st->address);
 }
 
+/* A text from the node, made safe for a terminal (aurum_printable: control characters, such
+ * as the escape sequences a device could put in its name, are printed as \xNN). */
+#define SAFE(buf, s) aurum_printable((buf), sizeof (buf), (s).ptr, (s).len)
+
 static void print_table(FILE *o, const adm_status *st) {
-    fprintf(o, "node %.*s  id %llu  aurum %.*s  up %.1f s  replication factor %u\n",
-            (int)st->address.len, st->address.ptr, (unsigned long long)st->id,
-            (int)st->version.len, st->version.ptr, st->uptime_ms / 1000.0, st->replication_factor);
+    char a[512], b[512], c[512], d[512];
+    fprintf(o, "node %s  id %llu  aurum %s  up %.1f s  replication factor %u\n",
+            SAFE(a, st->address), (unsigned long long)st->id, SAFE(b, st->version),
+            st->uptime_ms / 1000.0, st->replication_factor);
     fprintf(o, "\n%-22s %-22s %-8s %-9s %s\n", "MEMBER", "ID", "STATE", "REASON", "RING SHARE");
     for (uint32_t i = 0; i < st->members.len; i++) {
         const adm_member *m = &st->members.ptr[i];
-        fprintf(o, "%-22.*s %-22llu %-8.*s %-9.*s %5.1f%%\n", (int)m->address.len, m->address.ptr,
-                (unsigned long long)m->id, (int)m->state.len, m->state.ptr, (int)m->reason.len,
-                m->reason.ptr, m->share_ppm / 1e4);
+        fprintf(o, "%-22s %-22llu %-8s %-9s %5.1f%%\n", SAFE(a, m->address),
+                (unsigned long long)m->id, SAFE(b, m->state), SAFE(c, m->reason),
+                m->share_ppm / 1e4);
     }
     if (!st->has_devices) {
         fputs("\ndevices: no device server in this build\n", o);
     } else {
         fprintf(o, "\n%-22s %-22s %-22s %s\n", "DEVICE", "ID", "OWNER", "STATE (if owned here)");
         for (uint32_t i = 0; i < st->devices.len; i++) {
-            const adm_device *d = &st->devices.ptr[i];
-            fprintf(o, "%-22.*s 0x%-20llx %-22.*s %.*s\n", (int)d->name.len, d->name.ptr,
-                    (unsigned long long)d->id, (int)d->owner.len, d->owner.ptr,
-                    (int)d->state.len, d->state.ptr);
+            const adm_device *dv = &st->devices.ptr[i];
+            fprintf(o, "%-22s 0x%-20llx %-22s %s\n", SAFE(a, dv->name), (unsigned long long)dv->id,
+                    SAFE(b, dv->owner), SAFE(c, dv->state));
         }
         if (!st->devices.len) fputs("(none)\n", o);
     }
@@ -203,8 +207,11 @@ static void print_table(FILE *o, const adm_status *st) {
         fprintf(o, "\n%-22s %-9s %s\n", "SHARED VALUE", "KIND", "VALUE");
         for (uint32_t i = 0; i < st->values.len; i++) {
             const adm_value *v = &st->values.ptr[i];
-            fprintf(o, "%-22.*s %-9.*s %.*s\n", (int)v->name.len, v->name.ptr, (int)v->kind.len,
-                    v->kind.ptr, (int)v->value.len, v->value.ptr);
+            size_t cap = (size_t)v->value.len * 4 + 1; /* every byte escaped at worst */
+            char *value = malloc(cap);
+            fprintf(o, "%-22s %-9s %s\n", SAFE(a, v->name), SAFE(b, v->kind),
+                    value ? aurum_printable(value, cap, v->value.ptr, v->value.len) : "?");
+            free(value);
         }
     }
     const struct { const char *title; const adm_stat_array *a; } groups[] = {
@@ -213,9 +220,8 @@ static void print_table(FILE *o, const adm_status *st) {
         fprintf(o, "\n%-28s %12s  %s\n", groups[g].title, "VALUE", "WHAT");
         for (uint32_t i = 0; i < groups[g].a->len; i++) {
             const adm_stat *s = &groups[g].a->ptr[i];
-            fprintf(o, "%-28.*s %12llu  %.*s%s\n", (int)s->name.len, s->name.ptr,
-                    (unsigned long long)s->value, (int)s->doc.len, s->doc.ptr,
-                    s->gauge ? " (now)" : "");
+            fprintf(o, "%-28s %12llu  %s%s\n", SAFE(a, s->name), (unsigned long long)s->value,
+                    SAFE(d, s->doc), s->gauge ? " (now)" : "");
         }
     }
 }

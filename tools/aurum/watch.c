@@ -58,8 +58,9 @@ static void printer_recv(au_ctx *ctx, printer *self, watch_msg *m) {
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    printf("%02d:%02d:%02d.%03ld %.*s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
-           (int)e->line.len, e->line.ptr ? e->line.ptr : "");
+    char line[1024]; /* control characters (a device name's escape sequences) as \xNN */
+    printf("%02d:%02d:%02d.%03ld %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
+           aurum_printable(line, sizeof line, e->line.ptr, e->line.len));
     if (aurum_check_stdout("watch")) atomic_store(&output_failed, true); /* said on stderr */
     if (e->line.len >= 5 && !memcmp(e->line.ptr, "LEFT ", 5)) atomic_store(&node_left, true);
 }
