@@ -361,6 +361,8 @@ else
 fi
 expect_exit 2 '^aurum incr: bad argument "0"' "incr 0" incr "${addr[1]}" 0
 expect_exit 2 '^aurum add: want HOST:PORT ELEMENT' "add without an element" add "${addr[1]}"
+expect_exit 2 '^aurum add: ELEMENT is not UTF-8 text' "add of an element that is not UTF-8" add "${addr[1]}" $'caf\xe9'
+expect_exit 2 '^aurum add: ELEMENT must be 1..200 bytes' "add of an element of 201 bytes" add "${addr[1]}" "$(printf 'x%.0s' $(seq 201))"
 # The table and Prometheus formats.
 "$aurum" status "${addr[1]}" >"$work/table" 2>&1
 if grep -qE "^${addr[1]//./\\.} +[0-9]+ +self " "$work/table" && grep -qE '^datagrams_sent +[0-9]+ ' "$work/table" \
