@@ -151,6 +151,19 @@ expect_exit 4 'readable or writable by group or others' "world-readable key file
 printf 'not a key\n' >"$work/bad.key" && chmod 600 "$work/bad.key"
 expect_exit 4 'not a key file' "malformed key file" status 127.0.0.1:1 --key-file "$work/bad.key"
 expect_exit 4 'No such file' "missing key file" node --bind 127.0.0.1:0 --key-file "$work/none.key"
+# Each refusal names its real cause (the file is opened without following a symbolic link).
+ln -s "$key" "$work/link.key"
+expect_exit 4 "key file $work/link.key: a symbolic link \\(not followed" "key file that is a symbolic link" \
+    status 127.0.0.1:1 --key-file "$work/link.key"
+expect_exit 4 "key file $work: not a regular file \\(a directory\\)" "key file that is a directory" \
+    status 127.0.0.1:1 --key-file "$work"
+: >"$work/empty.key" && chmod 600 "$work/empty.key"
+expect_exit 4 'key file .*empty.key: empty' "empty key file" status 127.0.0.1:1 --key-file "$work/empty.key"
+{ cat "$key"; cat "$key"; } >"$work/twice.key" && chmod 600 "$work/twice.key"
+expect_exit 4 'not a key file: line 2: key id given twice' "key file naming an id twice" \
+    status 127.0.0.1:1 --key-file "$work/twice.key"
+expect_exit 4 'not a key file: line 1: expected' "malformed key file names the line" \
+    node --bind 127.0.0.1:0 --key-file "$work/bad.key"
 
 # ---- three nodes ------------------------------------------------------------------------------
 # start_node <i> [seed] [key file] [device key file]: starts node i (port 0); sets addr[i] once it printed it.

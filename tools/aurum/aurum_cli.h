@@ -168,8 +168,9 @@ int aurum_client_flag(const char *cmd, int argc, char **argv, int *i, const char
 /** Checks "host:port" (a port 1..65535 unless allow_zero; a non-empty host). */
 bool aurum_check_hostport(const char *s, bool allow_zero);
 
-/** Reads a key file into keys (with clear one-line errors naming the fault). Returns 0 or
- *  AURUM_EXIT_KEY. */
+/** Reads a key file into keys (with clear one-line errors naming the fault: opened without
+ *  following a symbolic link, checked on the opened file, the library's reason for content it
+ *  refuses). Returns 0 or AURUM_EXIT_KEY. */
 int aurum_read_keys(const char *cmd, const char *path, au_key *keys, size_t *n);
 
 /** Starts the small node a client command sends from, on the loopback address of the target's

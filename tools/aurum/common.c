@@ -1,19 +1,21 @@
 /* tools/aurum/common.c — helpers every subcommand uses: one-line errors, flag values, numbers,
  * host:port checks, key files (with the reason a file is refused), the client node.
  *
- * Relies on the public API (aurum/keys.h, aurum/node.h, aurum/log.h) and POSIX stat(2). */
+ * Relies on the public API (aurum/keys.h, aurum/node.h, aurum/log.h) and POSIX open(2) / fstat(2). */
 #include "aurum_cli.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int aurum_fail(const char *cmd, int code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "aurum %s: ", cmd);
+    fprintf(stderr, *cmd ? "aurum %s: " : "aurum%s: ", cmd);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
@@ -70,29 +72,72 @@ bool aurum_check_hostport(const char *s, bool allow_zero) {
     return allow_zero || port > 0;
 }
 
+/* The library's one line naming what is wrong with a key file ("key file PATH[, line N]: why"):
+ * caught while aurum_read_keys reads it, so the command's own line can say it. */
+typedef struct key_why {
+    char text[240];
+} key_why;
+
+static void catch_key_line(void *user, au_log_module module, au_log_level level,
+                           const char *file, int line, const char *message) {
+    (void)file;
+    (void)line;
+    key_why *w = user;
+    if (module == AU_LOG_NET && level >= AU_LOG_ERROR && !w->text[0])
+        snprintf(w->text, sizeof w->text, "%s", message);
+}
+
 int aurum_read_keys(const char *cmd, const char *path, au_key *keys, size_t *n) {
-    struct stat st;
-    if (stat(path, &st) != 0)
+    /* Opened as the library opens it (O_NOFOLLOW: a symbolic link is refused, never followed),
+     * and checked on that very file; O_NONBLOCK so a FIFO there does not hang the command. */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 && errno == ELOOP)
+        return aurum_fail(cmd, AURUM_EXIT_KEY,
+                          "key file %s: a symbolic link (not followed; name the file itself)", path);
+    if (fd < 0 && errno == EACCES)
+        return aurum_fail(cmd, AURUM_EXIT_KEY,
+                          "key file %s: permission denied (this user cannot read it)", path);
+    if (fd < 0)
         return aurum_fail(cmd, AURUM_EXIT_KEY, "key file %s: %s", path, strerror(errno));
+    struct stat st;
+    int serr = fstat(fd, &st) != 0 ? errno : 0;
+    close(fd);
+    if (serr) return aurum_fail(cmd, AURUM_EXIT_KEY, "key file %s: %s", path, strerror(serr));
     if (!S_ISREG(st.st_mode))
-        return aurum_fail(cmd, AURUM_EXIT_KEY, "key file %s: not a regular file", path);
+        return aurum_fail(cmd, AURUM_EXIT_KEY, "key file %s: not a regular file (%s)", path,
+                          S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
+                          : S_ISSOCK(st.st_mode) ? "a socket" : "a device");
     if (st.st_mode & (S_IRWXG | S_IRWXO))
         return aurum_fail(cmd, AURUM_EXIT_KEY,
                           "key file %s: readable or writable by group or others (mode %03o); "
                           "run: chmod 600 %s",
                           path, (unsigned)(st.st_mode & 0777), path);
-    au_log_level was = au_log_get_level(AU_LOG_NET);
-    au_log_set_level(AU_LOG_NET, AU_LOG_OFF); /* the one line below says it all */
-    au_err err = au_key_file_read(path, keys, AU_KEYS_MAX, n);
-    au_log_set_level(AU_LOG_NET, was);
-    if (err == AU_EIO)
-        return aurum_fail(cmd, AURUM_EXIT_KEY, "key file %s: cannot be read", path);
-    if (err)
+    if (st.st_size == 0)
         return aurum_fail(cmd, AURUM_EXIT_KEY,
-                          "key file %s: not a key file (want lines \"<id> <64 hex digits>\"; "
-                          "aurum keygen writes one)",
+                          "key file %s: empty (want lines \"<id> <64 hex digits>\"; aurum keygen "
+                          "writes one)",
                           path);
-    return 0;
+    /* The library names the fault in one ERROR line: caught here and said once, in ours. */
+    key_why why = { { 0 } };
+    au_log_level was = au_log_get_level(AU_LOG_NET);
+    au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
+    au_log_set_sink(catch_key_line, &why);
+    au_err err = au_key_file_read(path, keys, AU_KEYS_MAX, n);
+    au_log_set_sink(NULL, NULL);
+    au_log_set_level(AU_LOG_NET, was);
+    if (!err) return 0;
+    /* "key file PATH, line N: why" / "key file PATH: why" -> "line N: why" / "why" */
+    const char *what = why.text;
+    size_t plen = strlen("key file ") + strlen(path);
+    if (!strncmp(what, "key file ", 9) && strlen(what) > plen && !strncmp(what + 9, path, strlen(path)))
+        what += plen + (what[plen] == ',' || what[plen] == ':' ? 1 : 0);
+    while (*what == ' ') what++;
+    if (err == AU_EIO)
+        return aurum_fail(cmd, AURUM_EXIT_KEY, "key file %s: cannot be read: %s", path,
+                          *what ? what : au_strerror(err));
+    return aurum_fail(cmd, AURUM_EXIT_KEY,
+                      "key file %s: not a key file: %s (aurum keygen writes one)",
+                      path, *what ? what : au_strerror(err));
 }
 
 int aurum_client_node(const char *cmd, const char *key_file, const char *target, au_node **out) {
@@ -115,21 +160,6 @@ int aurum_client_node(const char *cmd, const char *key_file, const char *target,
     if (err)
         return aurum_fail(cmd, AURUM_EXIT_FAIL, "cannot start a client node on %s: %s (%s)",
                           v6 ? "[::1]" : "127.0.0.1", au_strerror(err), au_err_name(err));
-    return 0;
-}
-
-int aurum_log_setup(const char *cmd, const char *spec) {
-    if (!spec) {
-        /* A client command says itself what went wrong, in one line; the library's warnings
-         * (its own unauthenticated node, unanswered datagrams) would only repeat it. AU_LOG
-         * from the environment still applies. */
-        if (!getenv("AU_LOG")) au_log_set_all_levels(AU_LOG_ERROR);
-        return 0;
-    }
-    if (au_log_configure(spec) != AU_OK)
-        return aurum_fail(cmd, AURUM_EXIT_USAGE,
-                          "bad --log-level \"%s\" (want e.g. info, debug, net=debug,core=info)",
-                          spec);
     return 0;
 }
 
@@ -196,4 +226,19 @@ int aurum_check_stdout(const char *cmd) {
         aurum_fail(cmd, AURUM_EXIT_FAIL, "cannot write to standard output: %s", strerror(err));
     reported = true;
     return AURUM_EXIT_FAIL;
+}
+
+int aurum_log_setup(const char *cmd, const char *spec) {
+    if (!spec) {
+        /* A client command says itself what went wrong, in one line; the library's warnings
+         * (its own unauthenticated node, unanswered datagrams) would only repeat it. AU_LOG
+         * from the environment still applies. */
+        if (!getenv("AU_LOG")) au_log_set_all_levels(AU_LOG_ERROR);
+        return 0;
+    }
+    if (au_log_configure(spec) != AU_OK)
+        return aurum_fail(cmd, AURUM_EXIT_USAGE,
+                          "bad --log-level \"%s\" (want e.g. info, debug, net=debug,core=info)",
+                          spec);
+    return 0;
 }
