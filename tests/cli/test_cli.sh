@@ -443,6 +443,19 @@ if [[ $has_devices == True ]]; then
     done
     [[ $(json "$work/s1.json" "all(isinstance(x['id'], str) and int(x['id']) > 0 for x in d['devices'])") == True ]] \
         && pass "device ids are strings of decimal digits" || fail "device ids: $(cat "$work/s1.json")"
+    # Prometheus: aurum_devices counts every device a node knows of (its HELP says so), and
+    # aurum_devices_owned those it owns: the nodes' owned counts add up to the devices.
+    total=0
+    for i in 1 2 3; do
+        "$aurum" status "${addr[$i]}" --prometheus >"$work/prom$i" 2>&1
+        owned=$(sed -n 's/^aurum_devices_owned{node="[^"]*"} \([0-9]*\)$/\1/p' "$work/prom$i")
+        total=$((total + ${owned:-1000}))
+    done
+    known=$(sed -n 's/^aurum_devices{node="[^"]*"} \([0-9]*\)$/\1/p' "$work/prom1")
+    grep -qx '# HELP aurum_devices devices this node knows of, owned by any member' "$work/prom1" \
+        && [[ $total == "$known" && $known -ge 2 ]] \
+        && pass "prometheus: aurum_devices ($known, every device known) = the sum of aurum_devices_owned" \
+        || fail "prometheus devices: known $known, owned in total $total: $(grep aurum_devices "$work"/prom[123])"
     json "$work/s1.json" "[(x['name'], x['state']) for x in d['devices'] if x['owner'] == d['address']]" >"$work/owned1"
     grep -q "'down'" "$work/owned1" && fail "node 1 reports a device of its own down: $(cat "$work/owned1")"
     # A hello whose name is not UTF-8 ("\xff\xfe", CBOR text 62 ff fe): refused and logged by

@@ -166,10 +166,18 @@ static void print_prometheus(FILE *o, const adm_status *st) {
         prom_label(o, st->address);
         fprintf(o, "\"} %.*s\n", (int)c->value.len, c->value.ptr);
     }
-    fprintf(o, "# HELP aurum_devices devices connected to this node's device server\n"
-               "# TYPE aurum_devices gauge\naurum_devices{node=\"");
+    /* Every device the node knows of (their hellos reach every member), and those it owns
+     * (their state is its own device server's verdict). */
+    uint32_t owned = 0;
+    for (uint32_t i = 0; i < st->devices.len; i++) owned += st->devices.ptr[i].state.len > 0;
+    fputs("# HELP aurum_devices devices this node knows of, owned by any member\n"
+          "# TYPE aurum_devices gauge\naurum_devices{node=\"", o);
     prom_label(o, st->address);
     fprintf(o, "\"} %u\n", st->devices.len);
+    fputs("# HELP aurum_devices_owned devices this node's device server owns\n"
+          "# TYPE aurum_devices_owned gauge\naurum_devices_owned{node=\"", o);
+    prom_label(o, st->address);
+    fprintf(o, "\"} %u\n", owned);
     prom_stats(o, "aurum_node", &st->node_stats, st->address);
     prom_stats(o, "aurum_cluster", &st->cluster_stats, st->address);
 }
