@@ -117,6 +117,27 @@ expect_exit 3 "^aurum status: no answer from 127.0.0.1:$nobody within 300 ms" "s
 expect_exit 3 "^aurum watch: no answer from 127.0.0.1:$nobody" "watch, nobody there" \
     watch "127.0.0.1:$nobody" --timeout 300
 
+# ---- --advertise and --seed ------------------------------------------------------------------
+expect_exit 2 '^aurum node: bad --advertise "localhost:4000" \(want an IP address' "node --advertise with a host name" \
+    node --bind 127.0.0.1:0 --advertise localhost:4000
+expect_exit 2 '^aurum node: --advertise 127.0.0.1:4000 with --bind 127.0.0.1:0: the port the OS picks' \
+    "node --advertise with --bind port 0 (the bound port would be hidden)" node --bind 127.0.0.1:0 --advertise 127.0.0.1:4000
+expect_exit 2 '^aurum node: cannot use --seed nowhere.invalid:4000: host name resolution failed' \
+    "node --seed that does not resolve, named" node --bind 127.0.0.1:0 --seed nowhere.invalid:4000
+# --advertise IP alone: the --bind port is advertised (and answers).
+aport=$(free_port)
+"$aurum" node --bind "127.0.0.1:$aport" --advertise 127.0.0.1 >"$work/adv.out" 2>"$work/adv.err" &
+adv_pid=$!
+pids+=($adv_pid)
+adv_up() { grep -q '^aurum node: listening on ' "$work/adv.out"; }
+if until_true 10 "a node with --advertise IP (no port) listens" adv_up; then
+    grep -q "^aurum node: listening on 127\.0\.0\.1:$aport " "$work/adv.out" \
+        && pass "--advertise IP advertises the --bind port" || fail "--advertise IP: $(cat "$work/adv.out")"
+    expect_exit 0 '' "the node with --advertise IP answers status" status "127.0.0.1:$aport" --timeout 1000
+fi
+kill -TERM $adv_pid
+wait $adv_pid || fail "the node with --advertise IP: exit $?"
+
 # ---- closed standard descriptors --------------------------------------------------------------
 # With 0-2 closed, libuv's descriptors took their numbers and it aborted (an assertion) on close.
 got=0
