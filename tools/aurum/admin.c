@@ -135,6 +135,11 @@ static void subscribe(admin_state *s, au_nanos now, adm_event_ref to) {
             for (size_t i = 1; i < s->nwatchers; i++)
                 if (s->watchers[i].expires < s->watchers[soonest].expires) soonest = i;
             w = &s->watchers[soonest];
+            /* it misses events until a renewal of it takes a place again (man/aurum-watch.1) */
+            au_log(AU_LOG_USER, AU_LOG_WARN,
+                   "watch: %u watchers already, the most this node keeps: the one whose "
+                   "subscription lapses soonest makes room, and misses events until it renews",
+                   AURUM_MAX_WATCHERS);
         } else {
             w = &s->watchers[s->nwatchers++];
         }
