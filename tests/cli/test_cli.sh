@@ -20,14 +20,18 @@
 #     other's REMOVED reason=leaving and its own node's LEFT, and then ended by itself (exit 0).
 # Every wait is on a condition with a deadline. JSON is read with python3.
 #
-#   test_cli.sh <aurum>
+#   - a device whose hello names it with bytes that are not UTF-8 (sent by au_device) is listed
+#     by its id, logged, and does not break status; `aurum device` refuses such a --name;
+#
+#   test_cli.sh <aurum> <au_device>
 # Exit status: 0 pass, 1 fail, 2 usage.
 set -u -o pipefail
-if [[ $# -ne 1 ]]; then
-    echo "usage: $0 <aurum>" >&2
+if [[ $# -ne 2 ]]; then
+    echo "usage: $0 <aurum> <au_device>" >&2
     exit 2
 fi
 aurum=$1
+au_device=$2
 command -v python3 >/dev/null || { echo "FAIL: python3 is needed (make deps installs it)"; exit 1; }
 work=$(mktemp -d)
 pids=()
@@ -67,6 +71,19 @@ free_port() {
 # json <file> <python expression over d>: prints the expression's value.
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(($2))" "$1"; }
 
+# until_true <seconds> <what> <command...>: retries the command every 0.1 s until it succeeds.
+until_true() {
+    local secs=$1 what=$2
+    shift 2
+    local end=$((SECONDS + secs))
+    while ((SECONDS < end)); do
+        "$@" && { pass "$what"; return 0; }
+        sleep 0.1
+    done
+    fail "$what: not within $secs s"
+    return 1
+}
+
 # ---- help and usage ---------------------------------------------------------------------------
 for c in node status watch device incr add keygen; do
     if "$aurum" "$c" --help >"$work/out" 2>&1 && grep -q "^usage: aurum $c" "$work/out"; then
@@ -100,6 +117,46 @@ expect_exit 3 "^aurum status: no answer from 127.0.0.1:$nobody within 300 ms" "s
 expect_exit 3 "^aurum watch: no answer from 127.0.0.1:$nobody" "watch, nobody there" \
     watch "127.0.0.1:$nobody" --timeout 300
 
+# ---- --advertise and --seed ------------------------------------------------------------------
+expect_exit 2 '^aurum node: bad --advertise "localhost:4000" \(want an IP address' "node --advertise with a host name" \
+    node --bind 127.0.0.1:0 --advertise localhost:4000
+expect_exit 2 '^aurum node: --advertise 127.0.0.1:4000 with --bind 127.0.0.1:0: the port the OS picks' \
+    "node --advertise with --bind port 0 (the bound port would be hidden)" node --bind 127.0.0.1:0 --advertise 127.0.0.1:4000
+expect_exit 2 '^aurum node: cannot use --seed nowhere.invalid:4000: host name resolution failed' \
+    "node --seed that does not resolve, named" node --bind 127.0.0.1:0 --seed nowhere.invalid:4000
+# --advertise IP alone: the --bind port is advertised (and answers).
+aport=$(free_port)
+"$aurum" node --bind "127.0.0.1:$aport" --advertise 127.0.0.1 >"$work/adv.out" 2>"$work/adv.err" &
+adv_pid=$!
+pids+=($adv_pid)
+adv_up() { grep -q '^aurum node: listening on ' "$work/adv.out"; }
+if until_true 10 "a node with --advertise IP (no port) listens" adv_up; then
+    grep -q "^aurum node: listening on 127\.0\.0\.1:$aport " "$work/adv.out" \
+        && pass "--advertise IP advertises the --bind port" || fail "--advertise IP: $(cat "$work/adv.out")"
+    expect_exit 0 '' "the node with --advertise IP answers status" status "127.0.0.1:$aport" --timeout 1000
+fi
+kill -TERM $adv_pid
+wait $adv_pid || fail "the node with --advertise IP: exit $?"
+
+# ---- closed standard descriptors --------------------------------------------------------------
+# With 0-2 closed, libuv's descriptors took their numbers and it aborted (an assertion) on close.
+got=0
+"$aurum" status "127.0.0.1:$nobody" --timeout 200 <&- >&- 2>&- || got=$?
+[[ $got == 3 ]] && pass "status with stdin, stdout and stderr closed (exit 3)" \
+    || fail "status with stdin, stdout and stderr closed: exit $got, want 3"
+"$aurum" node --bind 127.0.0.1:0 <&- >&- 2>"$work/closed.err" &
+closed_pid=$!
+pids+=($closed_pid)
+closed_addr() { grep -q ' ALONE 127\.0\.0\.1:[0-9]* id=' "$work/closed.err"; }
+if until_true 10 "a node with stdin and stdout closed runs (its ALONE line on stderr)" closed_addr; then
+    caddr=$(sed -n 's/.* ALONE \(127\.0\.0\.1:[0-9]*\) id=.*/\1/p' "$work/closed.err" | head -1)
+    expect_exit 0 '' "that node answers status" status "$caddr" --timeout 1000
+fi
+kill -TERM $closed_pid
+st=0; wait $closed_pid || st=$?
+[[ $st == 0 ]] && pass "the node with stdin and stdout closed stops cleanly (exit 0)" \
+    || fail "the node with stdin and stdout closed: exit $st: $(tail -3 "$work/closed.err")"
+
 # ---- key files --------------------------------------------------------------------------------
 key=$work/cluster.key
 expect_exit 0 '' "keygen -o" keygen -o "$key"
@@ -115,6 +172,19 @@ expect_exit 4 'readable or writable by group or others' "world-readable key file
 printf 'not a key\n' >"$work/bad.key" && chmod 600 "$work/bad.key"
 expect_exit 4 'not a key file' "malformed key file" status 127.0.0.1:1 --key-file "$work/bad.key"
 expect_exit 4 'No such file' "missing key file" node --bind 127.0.0.1:0 --key-file "$work/none.key"
+# Each refusal names its real cause (the file is opened without following a symbolic link).
+ln -s "$key" "$work/link.key"
+expect_exit 4 "key file $work/link.key: a symbolic link \\(not followed" "key file that is a symbolic link" \
+    status 127.0.0.1:1 --key-file "$work/link.key"
+expect_exit 4 "key file $work: not a regular file \\(a directory\\)" "key file that is a directory" \
+    status 127.0.0.1:1 --key-file "$work"
+: >"$work/empty.key" && chmod 600 "$work/empty.key"
+expect_exit 4 'key file .*empty.key: empty' "empty key file" status 127.0.0.1:1 --key-file "$work/empty.key"
+{ cat "$key"; cat "$key"; } >"$work/twice.key" && chmod 600 "$work/twice.key"
+expect_exit 4 'not a key file: line 2: key id given twice' "key file naming an id twice" \
+    status 127.0.0.1:1 --key-file "$work/twice.key"
+expect_exit 4 'not a key file: line 1: expected' "malformed key file names the line" \
+    node --bind 127.0.0.1:0 --key-file "$work/bad.key"
 
 # ---- three nodes ------------------------------------------------------------------------------
 # start_node <i> [seed] [key file] [device key file]: starts node i (port 0); sets addr[i] once it printed it.
@@ -161,18 +231,6 @@ expect_exit 5 "^aurum node: cannot bind ${addr[1]}: port in use" "port in use" n
 # status_json <i>: node i's status into $work/s<i>.json; false if it did not answer.
 status_json() { "$aurum" status "${addr[$1]}" --json --timeout 1000 >"$work/s$1.json" 2>"$work/s$1.err"; }
 
-# until_true <seconds> <what> <command...>: retries the command every 0.1 s until it succeeds.
-until_true() {
-    local secs=$1 what=$2
-    shift 2
-    local end=$((SECONDS + secs))
-    while ((SECONDS < end)); do
-        "$@" && { pass "$what"; return 0; }
-        sleep 0.1
-    done
-    fail "$what: not within $secs s"
-    return 1
-}
 
 # Sealed devices on the sealed node: one with the key derived from the node's fleet key is
 # owned; one with another fleet's key is refused (counted as drops_device_seal), never owned.
@@ -205,6 +263,84 @@ until_true 10 "a node whose seed never answers warns that it runs alone, naming 
 kill -TERM "${pid[9]}"
 wait "${pid[9]}" && pass "the lonely node stops cleanly on SIGTERM" || fail "the lonely node: exit $?"
 
+# A node whose standard output is a pipe whose reader left (aurum node | head -1): SIGPIPE
+# killed it at its "leaving" line, before it had left. Now it leaves (its peer sees REMOVED
+# reason=leaving), then says on stderr that its output could not be written (exit 1).
+mkfifo "$work/piped.fifo"
+head -1 <"$work/piped.fifo" >"$work/piped.out" &
+head_pid=$!
+"$aurum" node --bind 127.0.0.1:0 >"$work/piped.fifo" 2>"$work/piped.err" &
+piped_pid=$!
+pids+=($piped_pid)
+st=0; wait $head_pid || st=$?
+paddr=$(sed -n 's/^aurum node: listening on \([^ ]*\) .*/\1/p' "$work/piped.out")
+if [[ -n $paddr ]]; then
+    start_node 8 "$paddr"
+    paired() {
+        "$aurum" status "${addr[8]}" --json --timeout 1000 >"$work/s8.json" 2>/dev/null &&
+            [[ $(json "$work/s8.json" "sorted(m['state'] for m in d['members'])") == "['alive', 'self']" ]]
+    }
+    until_true 20 "a node printing into a pipe whose reader left joins a peer" paired
+    # A watcher of node 8 whose reader left: it ends at the next line (the leave below), exit 1,
+    # instead of watching on unheard.
+    mkfifo "$work/watch.fifo"
+    head -1 <"$work/watch.fifo" >/dev/null &
+    whead_pid=$!
+    "$aurum" watch "${addr[8]}" >"$work/watch.fifo" 2>"$work/wpipe.err" &
+    wpipe_pid=$!
+    pids+=($wpipe_pid)
+    wait $whead_pid
+    kill -TERM $piped_pid
+    st=0; wait $piped_pid || st=$?
+    [[ $st == 1 ]] && grep -q '^aurum node: cannot write to standard output: Broken pipe$' "$work/piped.err" \
+        && pass "that node exits 1 on SIGTERM, saying its output could not be written" \
+        || fail "the node printing into a closed pipe: exit $st: $(tail -3 "$work/piped.err")"
+    piped_left() {
+        "$aurum" status "${addr[8]}" --json --timeout 1000 >"$work/s8.json" 2>/dev/null &&
+            [[ $(json "$work/s8.json" "[(m['state'], m['reason']) for m in d['members'] if m['address'] == '$paddr']") == "[('removed', 'leaving')]" ]]
+    }
+    until_true 10 "its peer saw it leave (REMOVED reason=leaving), not fail" piped_left
+    wpipe_ended() { ! kill -0 $wpipe_pid 2>/dev/null; }
+    until_true 10 "a watcher whose reader left ends at its next line" wpipe_ended
+    kill -KILL $wpipe_pid 2>/dev/null
+    st=0; wait $wpipe_pid || st=$?
+    [[ $st == 1 ]] && grep -q '^aurum watch: cannot write to standard output: Broken pipe$' "$work/wpipe.err" \
+        && pass "that watcher exits 1, saying its output could not be written" \
+        || fail "watcher into a closed pipe: exit $st: $(cat "$work/wpipe.err")"
+    kill -TERM "${pid[8]}"
+    wait "${pid[8]}" || fail "node 8: exit $?"
+else
+    fail "the node writing into a pipe printed no address (head: exit $st)"
+fi
+# A node on the IPv6 loopback answers the client commands, whose own node binds [::1] for an
+# IPv6 target (it bound 127.0.0.1, which cannot reach [::1]). Skipped without an IPv6 loopback.
+if python3 -c 'import socket; s=socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(("::1", 0))' 2>/dev/null; then
+    "$aurum" node --bind '[::1]:0' >"$work/v6.out" 2>"$work/v6.err" &
+    v6_pid=$!
+    pids+=($v6_pid)
+    v6_up() { grep -q '^aurum node: listening on \[::1\]:' "$work/v6.out"; }
+    if until_true 10 "a node on [::1] listens" v6_up; then
+        v6addr=$(sed -n 's/^aurum node: listening on \([^ ]*\) .*/\1/p' "$work/v6.out")
+        expect_exit 0 '' "status of the node on $v6addr" status "$v6addr" --json --timeout 1000
+        [[ $(json "$work/out" "d['address'], d['members'][0]['state']") == "('$v6addr', 'self')" ]] \
+            && pass "the IPv6 node's status names it" || fail "IPv6 status: $(cat "$work/out")"
+        if [[ $(json "$work/out" "d['has_crdt']") == True ]]; then
+            expect_exit 0 '' "incr through the node on $v6addr" incr "$v6addr" 1
+            expect_exit 0 '' "add through the node on $v6addr" add "$v6addr" v6
+        fi
+        "$aurum" watch "$v6addr" >"$work/v6watch.out" 2>&1 &
+        v6w_pid=$!
+        pids+=($v6w_pid)
+        v6_watched() { grep -qF " MEMBER $v6addr " "$work/v6watch.out"; }
+        until_true 10 "watch of the node on $v6addr lists it" v6_watched
+        kill -TERM $v6w_pid
+    fi
+    kill -TERM $v6_pid
+    wait $v6_pid && pass "the node on [::1] stops cleanly" || fail "the node on [::1]: exit $?"
+else
+    echo "skip: no IPv6 loopback on this machine ([::1] cannot be bound)"
+fi
+
 formed() { # every node lists 3 members: itself and 2 alive ones, and 3 ring shares summing to 1
     local i
     for i in 1 2 3; do
@@ -226,6 +362,13 @@ d['node_stats']['datagrams_received'] > 0, d['cluster_stats']['members']")
     [[ $got == "(3, True, True, True, True, 3, 2, True, 3)" ]] && pass "node $i: members, ids, ring shares, counters" \
         || fail "node $i status: $got: $(cat "$work/s$i.json")"
 done
+# Ids are 64 bits: JSON strings of decimal digits (a number above 2^53 loses digits), the same
+# digits the table prints.
+[[ $(json "$work/s1.json" "all(isinstance(x, str) and x.isdigit() for x in [d['id']] + [m['id'] for m in d['members']])") == True ]] \
+    && pass "status --json: ids are strings of decimal digits" || fail "ids: $(cat "$work/s1.json")"
+"$aurum" status "${addr[1]}" >"$work/idtable" 2>&1
+grep -qE "^node ${addr[1]//./\\.}  id $(json "$work/s1.json" "d['id']")  " "$work/idtable" \
+    && pass "the JSON id is the table's" || fail "JSON id $(json "$work/s1.json" "d['id']") vs table: $(head -1 "$work/idtable")"
 # Every node sees the same ids for the same addresses.
 ids() { json "$work/s$1.json" "sorted((m['address'], m['id']) for m in d['members'])"; }
 [[ $(ids 1) == "$(ids 2)" && $(ids 2) == "$(ids 3)" ]] && pass "the nodes agree on members' ids" || fail "ids differ: $(ids 1) / $(ids 2) / $(ids 3)"
@@ -236,20 +379,24 @@ if [[ $has_crdt == True ]]; then
     for i in 1 2 3; do expect_exit 0 '' "incr $i through node $i" incr "${addr[$i]}" "$i"; done
     expect_exit 0 '' "add red through node 1" add "${addr[1]}" red
     expect_exit 0 '' "add blue through node 3" add "${addr[3]}" blue
-    # counted <nodes> <value>: every one of the nodes reads the counter at value and the set {red, blue}.
+    expect_exit 0 '' "add an element holding a comma through node 2" add "${addr[2]}" "green,yellow"
+    # counted <nodes> <value>: every one of the nodes reads the counter at value and the set
+    # {red, blue, "green,yellow"}: a JSON array of the elements (they were joined by commas).
     counted() {
         local i
         for i in $1; do
             status_json $i || return 1
-            [[ $(json "$work/s$i.json" "d['counter'], sorted([v['value'] for v in d['values'] if v['kind'] == 'set'][0].split(','))") == "($2, ['blue', 'red'])" ]] || return 1
+            [[ $(json "$work/s$i.json" "d['counter'], sorted([v['value'] for v in d['values'] if v['kind'] == 'set'][0])") == "($2, ['blue', 'green,yellow', 'red'])" ]] || return 1
         done
     }
-    until_true 20 "every node's shared counter reads 1+2+3 = 6 and its set {red, blue}" counted "1 2 3" 6
+    until_true 20 "every node's shared counter reads 1+2+3 = 6 and its set {red, blue, green,yellow}" counted "1 2 3" 6
 else
     fail "no CRDTs in this build (has_crdt false)"
 fi
 expect_exit 2 '^aurum incr: bad argument "0"' "incr 0" incr "${addr[1]}" 0
 expect_exit 2 '^aurum add: want HOST:PORT ELEMENT' "add without an element" add "${addr[1]}"
+expect_exit 2 '^aurum add: ELEMENT is not UTF-8 text' "add of an element that is not UTF-8" add "${addr[1]}" $'caf\xe9'
+expect_exit 2 '^aurum add: ELEMENT must be 1..200 bytes' "add of an element of 201 bytes" add "${addr[1]}" "$(printf 'x%.0s' $(seq 201))"
 # The table and Prometheus formats.
 "$aurum" status "${addr[1]}" >"$work/table" 2>&1
 if grep -qE "^${addr[1]//./\\.} +[0-9]+ +self " "$work/table" && grep -qE '^datagrams_sent +[0-9]+ ' "$work/table" \
@@ -268,6 +415,18 @@ if [[ $(grep -c '^aurum_member_up{.*} 1$' "$work/prom") == 3 ]] \
 else
     fail "status --prometheus: $(cat "$work/prom")"
 fi
+
+# Output that cannot be written (a full disk): exit 1, saying so, for every format.
+for fmt in "" --json --prometheus; do
+    got=0
+    "$aurum" status "${addr[1]}" $fmt >/dev/full 2>"$work/full.err" || got=$?
+    [[ $got == 1 ]] && grep -q '^aurum status: cannot write to standard output: No space left on device$' "$work/full.err" \
+        && pass "status $fmt into /dev/full: exit 1, said" || fail "status $fmt into /dev/full: exit $got: $(cat "$work/full.err")"
+done
+got=0
+"$aurum" --help >/dev/full 2>"$work/full.err" || got=$?
+[[ $got == 1 ]] && grep -q 'cannot write to standard output' "$work/full.err" \
+    && pass "aurum --help into /dev/full: exit 1" || fail "aurum --help into /dev/full: exit $got: $(cat "$work/full.err")"
 
 # ---- devices ----------------------------------------------------------------------------------
 # owners_agree: every node lists both devices by name, all with the same owner, an alive member;
@@ -303,11 +462,69 @@ if [[ $has_devices == True ]]; then
     for d in sensor-a sensor-b; do
         until_true 10 "$d says it is owned by ${owner_of[$d]}" device_says $d "${owner_of[$d]}"
     done
+    [[ $(json "$work/s1.json" "all(isinstance(x['id'], str) and int(x['id']) > 0 for x in d['devices'])") == True ]] \
+        && pass "device ids are strings of decimal digits" || fail "device ids: $(cat "$work/s1.json")"
+    # Prometheus: aurum_devices counts every device a node knows of (its HELP says so), and
+    # aurum_devices_owned those it owns: the nodes' owned counts add up to the devices.
+    total=0
+    for i in 1 2 3; do
+        "$aurum" status "${addr[$i]}" --prometheus >"$work/prom$i" 2>&1
+        owned=$(sed -n 's/^aurum_devices_owned{node="[^"]*"} \([0-9]*\)$/\1/p' "$work/prom$i")
+        total=$((total + ${owned:-1000}))
+    done
+    known=$(sed -n 's/^aurum_devices{node="[^"]*"} \([0-9]*\)$/\1/p' "$work/prom1")
+    grep -qx '# HELP aurum_devices devices this node knows of, owned by any member' "$work/prom1" \
+        && [[ $total == "$known" && $known -ge 2 ]] \
+        && pass "prometheus: aurum_devices ($known, every device known) = the sum of aurum_devices_owned" \
+        || fail "prometheus devices: known $known, owned in total $total: $(grep aurum_devices "$work"/prom[123])"
     json "$work/s1.json" "[(x['name'], x['state']) for x in d['devices'] if x['owner'] == d['address']]" >"$work/owned1"
     grep -q "'down'" "$work/owned1" && fail "node 1 reports a device of its own down: $(cat "$work/owned1")"
+    # A hello whose name is not UTF-8 ("\xff\xfe", CBOR text 62 ff fe): refused and logged by
+    # every node, the device listed by its id; status (JSON and table) still answers.
+    mkfifo "$work/baddev.in"
+    "$au_device" --device 0xbad0 --seed "${addr[1]}" --interval 100 <"$work/baddev.in" >"$work/baddev.out" 2>&1 &
+    pids+=($!)
+    exec 7>"$work/baddev.in"
+    baddev_owned() { grep -qE '^owner 0x[0-9a-f]*[1-9a-f]' "$work/baddev.out"; }
+    until_true 20 "a device sending a non-UTF-8 name is owned" baddev_owned
+    echo "send 0x61752e68656c6c6f 62fffe" >&7
+    bad_name_refused() { grep -q 'device 0xbad0: its hello names it with bytes that are not UTF-8' "$work/node1.err"; }
+    until_true 10 "a node refuses and logs a device name that is not UTF-8" bad_name_refused
+    listed_by_id() { # on every node: status answers, with the device listed by its id
+        local i
+        for i in 1 2 3; do
+            status_json $i || return 1
+            [[ $(json "$work/s$i.json" "[x['name'] for x in d['devices'] if int(x['id']) == 0xbad0] == ['0xbad0'] and len(d['members']) == 3") == True ]] || return 1
+            "$aurum" status "${addr[$i]}" --timeout 1000 >"$work/table$i" 2>&1 || return 1
+        done
+    }
+    until_true 10 "every node answers status (JSON, table) listing the device of the non-UTF-8 name by its id" listed_by_id
+    grep -h 'cannot send' "$work"/node[123].err && fail "a node could not send a status answer"
+    exec 7>&-
+    expect_exit 2 '^aurum device: --name is not UTF-8 text' "device --name that is not UTF-8" \
+        device --server "${addr[1]}" --name $'bad\xffname'
 else
     fail "no device server in this build (has_devices false)"
 fi
+# A device name with a terminal escape sequence: the table and the watch lines print it as
+# \x1b, never the raw byte (it would recolour or rewrite the terminal).
+if [[ $has_devices == True ]]; then
+    "$aurum" watch "${addr[2]}" >"$work/evilwatch.out" 2>&1 &
+    evilw_pid=$!
+    pids+=($evilw_pid)
+    until_true 10 "a watcher of node 2 lists the members" bash -c "[[ \$(grep -c ' MEMBER ' '$work/evilwatch.out') == 3 ]]"
+    "$aurum" device --server "${addr[1]}" --name $'evil\e[31mred' --interval 100 >"$work/evil.out" 2>&1 &
+    pids+=($!)
+    evil_listed() { "$aurum" status "${addr[1]}" --timeout 1000 >"$work/eviltable" 2>&1 && grep -qF 'evil\x1b[31mred ' "$work/eviltable"; }
+    until_true 20 "status prints a device name's escape character as \\x1b" evil_listed
+    evil_watched() { grep -qF ' evil\x1b[31mred id=0x' "$work/evilwatch.out"; }
+    until_true 10 "watch prints a device name's escape character as \\x1b" evil_watched
+    grep -q $'\e' "$work/eviltable" "$work/evilwatch.out" "$work/node1.err" \
+        && fail "a raw escape character in the table, the watch lines or the node's log" \
+        || pass "no raw escape character in the table, the watch lines or the node's log"
+    kill -TERM $evilw_pid
+fi
+
 # ---- a watcher, then kill -9 of node 3 --------------------------------------------------------
 "$aurum" watch "${addr[1]}" >"$work/watch.out" 2>"$work/watch.err" &
 watch_pid=$!
@@ -349,7 +566,7 @@ if [[ $has_devices == True ]]; then
 fi
 if [[ $has_crdt == True ]]; then
     expect_exit 0 '' "incr 10 through node 2 after the kill" incr "${addr[2]}" 10
-    until_true 20 "after kill -9, nodes 1 and 2 agree: counter 16, set {red, blue}" counted "1 2" 16
+    until_true 20 "after kill -9, nodes 1 and 2 agree: counter 16, set {red, blue, green,yellow}" counted "1 2" 16
 fi
 survivors() { json "$work/s$1.json" "round(sum(m['ring_share'] for m in d['members']), 3)"; }
 [[ $(survivors 1) == 1.0 ]] && pass "the 2 survivors own the whole ring" || fail "ring after removal: $(cat "$work/s1.json")"

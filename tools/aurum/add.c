@@ -9,7 +9,7 @@
 
 static const char usage[] =
     "usage: aurum add HOST:PORT ELEMENT [--key-file FILE] [--timeout MS]\n"
-    "Adds ELEMENT (text, at most 200 bytes) to the cluster's shared set through the node at\n"
+    "Adds ELEMENT (UTF-8 text, at most 200 bytes) to the cluster's shared set through the node at\n"
     "HOST:PORT; every node has it once it has spread (aurum status shows each node's set).\n"
     "Exit status: 0 done, 1 the node has no shared set, 2 bad flags, 3 no answer,\n"
     "4 bad key file.\n";
@@ -41,8 +41,11 @@ int aurum_add(int argc, char **argv) {
         return aurum_fail("add", AURUM_EXIT_USAGE, "want HOST:PORT ELEMENT (see aurum add --help)");
     if (!*element || strlen(element) > 200)
         return aurum_fail("add", AURUM_EXIT_USAGE, "ELEMENT must be 1..200 bytes");
+    if (!aurum_utf8_valid(element, strlen(element)))
+        return aurum_fail("add", AURUM_EXIT_USAGE,
+                          "ELEMENT is not UTF-8 text (the shared set holds text only)");
     au_node *node;
-    int rc = aurum_client_node("add", key_file, &node);
+    int rc = aurum_client_node("add", key_file, addr, &node);
     if (rc) return rc;
     adm_add_ref admin = au_forge(adm_msg, adm_add, node, AURUM_ADMIN_NAME, addr);
     if (au_ref_is_null(admin.raw)) {
@@ -60,7 +63,8 @@ int aurum_add(int argc, char **argv) {
     else if (err)
         rc = aurum_fail("add", AURUM_EXIT_FAIL, "%s: %s", addr, au_strerror(err));
     else if (answer < 0)
-        rc = aurum_fail("add", AURUM_EXIT_FAIL, "%s has no shared set (not in this build)", addr);
+        rc = aurum_fail("add", AURUM_EXIT_FAIL,
+                        "%s refused the element or has no shared set (not in this build)", addr);
     else
         printf("aurum add: added \"%s\" through %s\n", element, addr);
     au_node_stop(node);

@@ -107,7 +107,10 @@ static void set_member(admin_state *s, const au_cluster_member *m, int state, in
 /* ---- watchers ---------------------------------------------------------------------------- */
 
 static void send_line(watcher *w, int32_t kind, const char *line) {
-    au_send(w->to, ((adm_event){ .kind = kind, .line = au_str_dup(line, strlen(line)) }));
+    au_err err = au_send(w->to, ((adm_event){ .kind = kind, .line = au_str_dup(line, strlen(line)) }));
+    if (err)
+        au_log(AU_LOG_USER, AU_LOG_WARN, "watch: cannot send a line to a watcher: %s (%s)",
+               au_strerror(err), au_err_name(err));
 }
 
 static void broadcast(admin_state *s, au_nanos now, const char *line) {
@@ -132,6 +135,11 @@ static void subscribe(admin_state *s, au_nanos now, adm_event_ref to) {
             for (size_t i = 1; i < s->nwatchers; i++)
                 if (s->watchers[i].expires < s->watchers[soonest].expires) soonest = i;
             w = &s->watchers[soonest];
+            /* it misses events until a renewal of it takes a place again (man/aurum-watch.1) */
+            au_log(AU_LOG_USER, AU_LOG_WARN,
+                   "watch: %u watchers already, the most this node keeps: the one whose "
+                   "subscription lapses soonest makes room, and misses events until it renews",
+                   AURUM_MAX_WATCHERS);
         } else {
             w = &s->watchers[s->nwatchers++];
         }
@@ -297,7 +305,8 @@ static adm_member_array members_with_shares(admin_state *s) {
     return a;
 }
 
-static void answer_status(admin_state *s, au_ctx *ctx, adm_status_ref reply) {
+/* The status; without the devices and shared values when `lists` is false. */
+static adm_status status_of(admin_state *s, au_ctx *ctx, bool lists) {
     au_node *node = au_ctx_node(ctx);
     adm_status st = {
         .address = str_of(au_node_address(node)),
@@ -311,9 +320,32 @@ static void answer_status(admin_state *s, au_ctx *ctx, adm_status_ref reply) {
         .node_stats = node_stats(node),
         .cluster_stats = cluster_stats(s->h->cluster),
     };
-    aurum_devices_list(&st.devices, s->ring);
-    aurum_crdt_values(&st.values);
-    au_send(reply, st);
+    if (lists) {
+        aurum_devices_list(&st.devices, s->ring);
+        aurum_crdt_values(&st.values);
+    }
+    return st;
+}
+
+/* A status that cannot be sent (too big, a text that cannot be encoded) is logged and sent
+ * again without the lists that can grow, so the asker still learns the members and counters. */
+static void answer_status(admin_state *s, au_ctx *ctx, adm_status_ref reply) {
+    au_err err = au_send(reply, status_of(s, ctx, true));
+    if (!err) return;
+    au_log(AU_LOG_USER, AU_LOG_ERROR,
+           "status: cannot send the answer: %s (%s); answering without devices and shared values",
+           au_strerror(err), au_err_name(err));
+    err = au_send(reply, status_of(s, ctx, false));
+    if (err)
+        au_log(AU_LOG_USER, AU_LOG_ERROR, "status: cannot send even that answer: %s (%s)",
+               au_strerror(err), au_err_name(err));
+}
+
+static void reply_number(int64_t_ref reply, int64_t value, const char *what) {
+    au_err err = au_send(reply, value);
+    if (err)
+        au_log(AU_LOG_USER, AU_LOG_WARN, "%s: cannot send the answer: %s (%s)", what,
+               au_strerror(err), au_err_name(err));
 }
 
 /* ---- the actor --------------------------------------------------------------------------- */
@@ -327,18 +359,21 @@ static void admin_recv(au_ctx *ctx, admin_state *s, adm_msg *m) {
     switch (m->tag) {
     case adm_msg_status: answer_status(s, ctx, m->status.reply); break;
     case adm_msg_subscribe: subscribe(s, au_node_now(au_ctx_node(ctx)), m->subscribe.to); break;
-    case adm_msg_incr: au_send(m->incr.reply, aurum_crdt_incr(m->incr.by)); break;
+    case adm_msg_incr: reply_number(m->incr.reply, aurum_crdt_incr(m->incr.by), "incr"); break;
     case adm_msg_add: {
+        /* 1..200 bytes of UTF-8 without NUL, as `aurum add` sends: anything else is refused */
+        const au_str *e = &m->add.element;
         char el[256];
-        snprintf(el, sizeof el, "%.*s", (int)m->add.element.len,
-                 m->add.element.ptr ? m->add.element.ptr : "");
-        au_send(m->add.reply, aurum_crdt_add(el));
+        bool ok = e->ptr && e->len >= 1 && e->len <= 200 && !memchr(e->ptr, 0, e->len) &&
+                  aurum_utf8_valid(e->ptr, e->len);
+        if (ok) snprintf(el, sizeof el, "%.*s", (int)e->len, e->ptr);
+        reply_number(m->add.reply, ok ? aurum_crdt_add(el) : -1, "add");
         break;
     }
     case adm_msg_cluster: on_update(s, ctx, &m->cluster); break;
     case adm_msg_line: {
-        char line[256];
-        snprintf(line, sizeof line, "%.*s", (int)m->line.len, m->line.ptr ? m->line.ptr : "");
+        char line[256]; /* control characters escaped, for the log and the watchers' terminals */
+        aurum_printable(line, sizeof line, m->line.ptr, m->line.len);
         au_log(AU_LOG_USER, AU_LOG_INFO, "%s", line);
         broadcast(s, au_node_now(au_ctx_node(ctx)), line);
         break;

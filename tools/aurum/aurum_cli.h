@@ -53,9 +53,12 @@ AU_ARRAY(adm_stat);
 AU_RECORD(adm_device, (au_str, name), (uint64_t, id), (au_str, owner), (au_str, state));
 AU_ARRAY(adm_device);
 
+AU_ARRAY(au_str);
+
 /** A shared value: a CRDT's name, kind ("counter", "set") and its value as text (the counter's
- *  decimal value; the set's elements, comma-separated). */
-AU_RECORD(adm_value, (au_str, name), (au_str, kind), (au_str, value));
+ *  decimal value; the set's elements, comma-separated, for people); elements: the set's
+ *  elements one by one (empty for the counter), which an element holding a comma needs. */
+AU_RECORD(adm_value, (au_str, name), (au_str, kind), (au_str, value), (au_str_array, elements));
 AU_ARRAY(adm_value);
 
 /** A node's status, as the admin actor answers it. has_devices / has_crdt: whether this build of
@@ -165,13 +168,29 @@ int aurum_client_flag(const char *cmd, int argc, char **argv, int *i, const char
 /** Checks "host:port" (a port 1..65535 unless allow_zero; a non-empty host). */
 bool aurum_check_hostport(const char *s, bool allow_zero);
 
-/** Reads a key file into keys (with clear one-line errors naming the fault). Returns 0 or
- *  AURUM_EXIT_KEY. */
+/** Reads a key file into keys (with clear one-line errors naming the fault: opened without
+ *  following a symbolic link, checked on the opened file, the library's reason for content it
+ *  refuses). Returns 0 or AURUM_EXIT_KEY. */
 int aurum_read_keys(const char *cmd, const char *path, au_key *keys, size_t *n);
 
-/** Starts the small node a client command sends from (127.0.0.1, an OS-chosen port, one
- *  worker), sealed with the key file's keys when path is not NULL. 0 or an exit code. */
-int aurum_client_node(const char *cmd, const char *key_file, au_node **out);
+/** Starts the small node a client command sends from, on the loopback address of the target's
+ *  family (127.0.0.1, or [::1] when target is "[v6]:port"), an OS-chosen port, one worker;
+ *  sealed with the key file's keys when key_file is not NULL. 0 or an exit code. */
+int aurum_client_node(const char *cmd, const char *key_file, const char *target, au_node **out);
+
+/** Whether s[0..n) is well-formed UTF-8 (RFC 3629: no overlongs, surrogates, or code points
+ *  above U+10FFFF), as the wire format demands of every text. */
+bool aurum_utf8_valid(const char *s, size_t n);
+
+/** s[0..n) made safe for a terminal, NUL-terminated in buf (cap bytes, truncated at a
+ *  character): control characters (C0, DEL, C1) and bytes that are not UTF-8 become \xNN;
+ *  everything else is copied. Returns buf. */
+const char *aurum_printable(char *buf, size_t cap, const char *s, size_t n);
+
+/** Checks standard output after a command printed to it (flushing it): 0, or AURUM_EXIT_FAIL
+ *  after "aurum <cmd>: cannot write to standard output: <reason>" on stderr (once per
+ *  process: later calls return AURUM_EXIT_FAIL quietly). */
+int aurum_check_stdout(const char *cmd);
 
 /** Log levels from spec; with spec NULL, only errors (a client command reports its own
  *  failures) unless AU_LOG is set. 0 or AURUM_EXIT_USAGE. */

@@ -93,6 +93,9 @@ int aurum_device(int argc, char **argv) {
     }
     if (server && name && strlen(name) > 48)
         return aurum_fail("device", AURUM_EXIT_USAGE, "--name is too long (at most 48 bytes)");
+    if (name && !aurum_utf8_valid(name, strlen(name)))
+        return aurum_fail("device", AURUM_EXIT_USAGE,
+                          "--name is not UTF-8 text (nodes refuse such names)");
     if (!server || !name || !*name)
         return aurum_fail("device", AURUM_EXIT_USAGE,
                           "--server HOST:PORT and --name NAME are required (see aurum device --help)");

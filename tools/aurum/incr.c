@@ -42,7 +42,7 @@ int aurum_incr(int argc, char **argv) {
     if (!addr || !aurum_check_hostport(addr, false))
         return aurum_fail("incr", AURUM_EXIT_USAGE, "which node? (aurum incr HOST:PORT [N])");
     au_node *node;
-    int rc = aurum_client_node("incr", key_file, &node);
+    int rc = aurum_client_node("incr", key_file, addr, &node);
     if (rc) return rc;
     adm_incr_ref admin = au_forge(adm_msg, adm_incr, node, AURUM_ADMIN_NAME, addr);
     if (au_ref_is_null(admin.raw)) {

@@ -8,6 +8,9 @@
  * for it), "aurum node: <signal>, leaving" and "aurum node: left, stopped" at the end. */
 #include "aurum_cli.h"
 
+#include <aurum/driver.h>
+
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,18 +18,66 @@
 #define MAX_SEEDS 16
 
 static const char usage[] =
-    "usage: aurum node --bind HOST:PORT [--advertise HOST:PORT] [--seed HOST:PORT]...\n"
+    "usage: aurum node --bind HOST:PORT [--advertise IP[:PORT]] [--seed HOST:PORT]...\n"
     "                  [--key-file FILE] [--device-key-file FILE] [--log-level LEVEL]\n"
     "Runs a cluster node until SIGINT (Ctrl-C) or SIGTERM, then leaves the cluster gracefully.\n"
     "  --bind HOST:PORT       UDP address to listen on (port 0: the OS picks one)\n"
-    "  --advertise HOST:PORT  the address other nodes reach this one at (default: bound)\n"
+    "  --advertise IP[:PORT]  the address other nodes reach this one at (default: bound); an\n"
+    "                         IP address; without PORT, --bind's (which then needs one)\n"
     "  --seed HOST:PORT       a node to join through (repeat for more; none: start alone)\n"
     "  --key-file FILE        seal every datagram with this key file's keys (aurum keygen)\n"
     "  --device-key-file FILE a fleet key (aurum keygen): devices must seal with the key\n"
     "                         derived from it for their id (aurum device --key-file FILE)\n"
     "  --log-level LEVEL      log spec, e.g. info, debug, net=debug (default warn,user=info;\n"
     "                         AU_LOG from the environment when set)\n"
-    "Exit status: 0 stopped cleanly, 2 bad flags, 4 bad key file, 5 cannot bind, 1 other.\n";
+    "Exit status: 0 stopped cleanly, 2 bad flags, 4 bad key file, 5 cannot bind, 1 other\n"
+    "(standard output that cannot be written, too: said on stderr after the leave).\n";
+
+/* --advertise: an IP address (other nodes accept only IP literals in references), with or
+ * without a port; without one (or with 0) the node advertises its --bind port. Since the port
+ * the OS picks for --bind HOST:0 is known only once bound, an advertised address needs a --bind
+ * port: otherwise it would name a port the node does not listen on. Writes "IP:PORT" (or
+ * "[IP]:PORT") into out; 0 or AURUM_EXIT_USAGE with the reason said. */
+static int advertise_address(const char *adv, const char *bind, char *out, size_t cap) {
+    char host[64];
+    const char *port = NULL;
+    bool v6;
+    if (adv[0] == '[') {
+        const char *close = strchr(adv, ']');
+        if (!close || (close[1] && close[1] != ':') || (size_t)(close - adv - 1) >= sizeof host)
+            goto bad;
+        snprintf(host, sizeof host, "%.*s", (int)(close - adv - 1), adv + 1);
+        port = close[1] ? close + 2 : NULL;
+        v6 = true;
+    } else {
+        const char *colon = strchr(adv, ':');
+        v6 = colon && strchr(colon + 1, ':'); /* a bare IPv6 address: no port */
+        size_t hl = colon && !v6 ? (size_t)(colon - adv) : strlen(adv);
+        if (hl >= sizeof host) goto bad;
+        snprintf(host, sizeof host, "%.*s", (int)hl, adv);
+        port = colon && !v6 ? colon + 1 : NULL;
+    }
+    unsigned char ip[16];
+    if (!host[0] || inet_pton(v6 ? AF_INET6 : AF_INET, host, ip) != 1) goto bad;
+    unsigned long p = 0;
+    if (port && strcmp(port, "0") && !aurum_parse_uint(port, 65535, &p)) goto bad;
+    unsigned long bound = 0;
+    const char *bcolon = strrchr(bind, ':');
+    if (bcolon && strcmp(bcolon + 1, "0")) aurum_parse_uint(bcolon + 1, 65535, &bound);
+    if (!bound)
+        return aurum_fail("node", AURUM_EXIT_USAGE,
+                          "--advertise %s with --bind %s: the port the OS picks is known only once "
+                          "bound, so the advertised address would name another; give --bind a "
+                          "port (--advertise HOST then advertises that port)",
+                          adv, bind);
+    snprintf(out, cap, v6 ? "[%s]:%lu" : "%s:%lu", host, p ? p : bound);
+    return 0;
+bad:
+    return aurum_fail("node", AURUM_EXIT_USAGE,
+                      "bad --advertise \"%s\" (want an IP address, optionally with a port: "
+                      "IP[:PORT] or [IPV6][:PORT]; other nodes accept no host names there)",
+                      adv);
+}
 
 int aurum_node(int argc, char **argv) {
     const char *bind = NULL, *advertise = NULL, *key_file = NULL, *log_level = NULL;
@@ -62,8 +113,21 @@ int aurum_node(int argc, char **argv) {
     if (!bind) return aurum_fail("node", AURUM_EXIT_USAGE, "--bind HOST:PORT is required (see aurum node --help)");
     if (!aurum_check_hostport(bind, true))
         return aurum_fail("node", AURUM_EXIT_USAGE, "bad --bind \"%s\" (want HOST:PORT)", bind);
-    if (advertise && !aurum_check_hostport(advertise, false))
-        return aurum_fail("node", AURUM_EXIT_USAGE, "bad --advertise \"%s\" (want HOST:PORT)", advertise);
+    char advertised[96];
+    if (advertise) {
+        int rc = advertise_address(advertise, bind, advertised, sizeof advertised);
+        if (rc) return rc;
+        advertise = advertised;
+    }
+    /* A seed that does not resolve: said now, naming it (the cluster says only AU_EINVAL). */
+    for (size_t k = 0; k < nseeds; k++) {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        au_err rerr = au_address_resolve(seeds[k], &ss, &len);
+        if (rerr)
+            return aurum_fail("node", AURUM_EXIT_USAGE, "cannot use --seed %s: %s", seeds[k],
+                              au_strerror(rerr));
+    }
     if (log_level) {
         int rc = aurum_log_setup("node", log_level);
         if (rc) return rc;
@@ -133,17 +197,17 @@ int aurum_node(int argc, char **argv) {
     printf("aurum node: listening on %s id=%llu (device server: %s, shared counter and set: %s)\n",
            au_node_address(node), (unsigned long long)au_cluster_id(cluster),
            devices ? "on" : "not in this build", crdt ? "on" : "not in this build");
-    fflush(stdout);
+    aurum_check_stdout("node"); /* a failure is said once; the exit status is 1 (main.c) */
 
     int sig = au_wait_for_signal();
     printf("aurum node: %s, leaving the cluster\n",
            sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : au_err_name(sig));
-    fflush(stdout);
+    aurum_check_stdout("node");
     err = au_cluster_leave(cluster);
     bool told = err == AU_OK && aurum_admin_wait_left(admin, 3000);
     au_node_stop(node);
     aurum_admin_free(admin);
     printf("aurum node: %s, stopped\n", told ? "left" : "stopped without a confirmed leave");
-    fflush(stdout);
+    aurum_check_stdout("node");
     return AURUM_EXIT_OK;
 }

@@ -65,14 +65,37 @@ static void append(text *t, const void *p, size_t n) {
     t->buf[t->len] = '\0';
 }
 
-/* The set's elements, comma-separated, in the set's order (read under the replica's lock). */
+typedef struct set_read {
+    text joined;       /* the elements, comma-separated */
+    au_str_array list; /* the elements one by one (owned) */
+    uint32_t cap;
+} set_read;
+
+/* The set's elements, in the set's order (read under the replica's lock). Every element is
+ * UTF-8 when added through a node (admin.c checks it); one that is not (a replica of another
+ * build) is given with its bytes escaped, so the answer can always be encoded. */
 static void set_text(const au_orset *s, void *arg) {
-    text *t = arg;
+    set_read *r = arg;
     au_crdt_iter it = AU_CRDT_ITER_INIT;
     au_crdt_bytes e;
     while (au_orset_next(s, &it, &e)) {
-        if (t->len) append(t, ",", 1);
-        append(t, e.ptr, e.len);
+        char esc[1024];
+        const char *p = (const char *)e.ptr;
+        size_t n = e.len;
+        if (!aurum_utf8_valid(p, n)) {
+            p = aurum_printable(esc, sizeof esc, p, n);
+            n = strlen(p);
+        }
+        if (r->joined.len) append(&r->joined, ",", 1);
+        append(&r->joined, p, n);
+        if (r->list.len == r->cap) {
+            uint32_t cap = r->cap ? r->cap * 2 : 8;
+            au_str *grown = realloc(r->list.ptr, cap * sizeof *grown);
+            if (!grown) continue;
+            r->list.ptr = grown;
+            r->cap = cap;
+        }
+        r->list.ptr[r->list.len++] = au_str_dup(p, n);
     }
 }
 
@@ -85,10 +108,13 @@ void aurum_crdt_values(adm_value_array *out) {
     char num[32];
     snprintf(num, sizeof num, "%lld", (long long)au_share_pncounter_value(counter));
     out->ptr[out->len++] = (adm_value){ au_str_dup("counter", 7), au_str_dup("counter", 7),
-                                        au_str_dup(num, strlen(num)) };
-    text t = { 0 };
-    au_share_orset_read(set, set_text, &t);
+                                        au_str_dup(num, strlen(num)), { 0 } };
+    set_read r;
+    memset(&r, 0, sizeof r);
+    au_share_orset_read(set, set_text, &r);
+    r.list.owned = r.list.ptr != NULL;
     out->ptr[out->len++] = (adm_value){ au_str_dup("set", 3), au_str_dup("set", 3),
-                                        au_str_dup(t.buf ? t.buf : "", t.len) };
-    free(t.buf);
+                                        au_str_dup(r.joined.buf ? r.joined.buf : "", r.joined.len),
+                                        r.list };
+    free(r.joined.buf);
 }

@@ -9,6 +9,7 @@
  * Each change becomes a line for the admin actor's watchers.
  *
  * Invariants: at most AURUM_MAX_DEVICES devices (a hello from one more is counted and ignored);
+ * every name in the table is UTF-8 (a hello naming a device otherwise is refused and logged);
  * the table is static (one node per process), written by the actor, read by the admin actor,
  * under `lock`; `server`, `lines` and `self_id` are written once, before the actor is spawned. */
 #include "aurum_cli.h"
@@ -29,12 +30,14 @@ typedef struct device {
     int state;            /* AU_DEVICE_UP / AU_DEVICE_DOWN when this node owns it, else 0 */
     bool named;           /* its hello has arrived (until then `name` is its id) */
     bool up_untold;       /* an UP event came before its hello: told with the name */
+    bool name_refused;    /* a hello of it named it with bytes that are not UTF-8 (logged) */
 } device;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static device devices[AURUM_MAX_DEVICES];
 static size_t ndevices;
 static uint64_t dropped;
+static uint64_t refused_names; /* hellos whose name is not UTF-8, under lock */
 static au_device_server *server;
 static atomic_bool available; /* set (release) once started; read (acquire) by the admin actor */
 static au_str_lref lines;
@@ -86,12 +89,40 @@ static void on_event(const au_device_event *e) {
 
 static void address_of(const au_ring *ring, uint64_t id, char *out, size_t size);
 
+/* A hello whose name is not UTF-8: every text the node sends (status answers, watch lines)
+ * must be UTF-8, so the name is refused, counted and logged (once per device); the device is
+ * listed by its id, and an UP held for its name is told now. */
+static void refuse_name(const au_device_message *m) {
+    pthread_mutex_lock(&lock);
+    uint64_t count = ++refused_names;
+    device *d = slot(m->device);
+    bool first = d && !d->name_refused;
+    bool tell_up = d && d->up_untold && d->owner == m->owner;
+    if (d) {
+        d->name_refused = true;
+        d->named = true;
+        d->up_untold = false;
+    }
+    device copy = d ? *d : (device){ 0 };
+    pthread_mutex_unlock(&lock);
+    if (first || !d)
+        au_log(AU_LOG_USER, AU_LOG_WARN,
+               "device 0x%llx: its hello names it with bytes that are not UTF-8: name refused, "
+               "listed by its id (%llu such hello(s) so far)",
+               (unsigned long long)m->device, (unsigned long long)count);
+    if (tell_up) say("DEVICE-UP %s id=0x%llx owner=%s", &copy, copy.owner_addr);
+}
+
 static void on_message(const au_device_message *m) {
     if (m->type != AURUM_DEVICE_HELLO_TYPE) return;
     au_dc_cbor_in r = { m->payload.ptr, m->payload.ptr + m->payload.len, 0 };
     size_t n = 0;
     const char *name = au_dc_cbor_get_text(&r, &n);
     if (!name || au_dc_cbor_end(&r) || n == 0 || n >= sizeof ((device *)0)->name) return;
+    if (!aurum_utf8_valid(name, n)) {
+        refuse_name(m);
+        return;
+    }
     pthread_mutex_lock(&lock);
     device *d = slot(m->device);
     bool changed = false, tell_up = false;
@@ -178,7 +209,12 @@ void aurum_devices_list(adm_device_array *out, const au_ring *ring) {
         snprintf(owner, sizeof owner, "%s", d->owner_addr);
         if (!owner[0] && d->owner) address_of(ring, d->owner, owner, sizeof owner);
         const char *state = d->state == AU_DEVICE_UP ? "up" : d->state == AU_DEVICE_DOWN ? "down" : "";
-        out->ptr[out->len++] = (adm_device){ au_str_dup(d->name, strlen(d->name)), d->id,
+        char name[sizeof d->name];
+        if (aurum_utf8_valid(d->name, strlen(d->name))) /* always (on_message checks it) */
+            snprintf(name, sizeof name, "%s", d->name);
+        else
+            snprintf(name, sizeof name, "0x%llx", (unsigned long long)d->id);
+        out->ptr[out->len++] = (adm_device){ au_str_dup(name, strlen(name)), d->id,
                                              au_str_dup(owner, strlen(owner)),
                                              au_str_dup(state, strlen(state)) };
     }

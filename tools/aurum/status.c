@@ -7,8 +7,10 @@
  *    "members": [{"address", "id", "state", "reason", "ring_share"}],
  *    "has_devices", "devices": [{"name", "id", "owner", "state"}],
  *    "has_crdt", "values": [{"name", "kind", "value"}], "counter" (a number, or null),
+ *      where a set's "value" is the array of its elements and the counter's its decimal text,
  *    "node_stats": {name: value}, "cluster_stats": {name: value}}
- * ring_share is a fraction (0..1) of AURUM_RING_SAMPLES sample keys. */
+ * ring_share is a fraction (0..1) of AURUM_RING_SAMPLES sample keys. Every "id" (64 bits) is a
+ * string of its decimal digits: a JSON number above 2^53 loses digits in most readers. */
 #include "aurum_cli.h"
 
 #include <stdlib.h>
@@ -21,7 +23,8 @@ static const char usage[] =
     "  --json           one JSON object (see aurum-status(1) for its fields)\n"
     "  --prometheus     Prometheus text exposition format\n"
     "  --timeout MS     how long to wait for the answer (default 2000)\n"
-    "Exit status: 0 answered, 2 bad flags, 3 no answer in time, 4 bad key file, 1 other.\n";
+    "Exit status: 0 answered, 2 bad flags, 3 no answer in time, 4 bad key file, 1 other\n"
+    "(such as output that cannot be written).\n";
 
 static void json_str(FILE *o, au_str s) {
     fputc('"', o);
@@ -54,7 +57,7 @@ static const adm_value *counter_of(const adm_status *st) {
 static void print_json(FILE *o, const adm_status *st) {
     fputs("{\"address\":", o);
     json_str(o, st->address);
-    fprintf(o, ",\"id\":%llu,\"version\":", (unsigned long long)st->id);
+    fprintf(o, ",\"id\":\"%llu\",\"version\":", (unsigned long long)st->id);
     json_str(o, st->version);
     fprintf(o, ",\"uptime_ms\":%llu,\"replication_factor\":%u,\"members\":[",
             (unsigned long long)st->uptime_ms, st->replication_factor);
@@ -62,7 +65,7 @@ static void print_json(FILE *o, const adm_status *st) {
         const adm_member *m = &st->members.ptr[i];
         fputs(i ? ",{\"address\":" : "{\"address\":", o);
         json_str(o, m->address);
-        fprintf(o, ",\"id\":%llu,\"state\":", (unsigned long long)m->id);
+        fprintf(o, ",\"id\":\"%llu\",\"state\":", (unsigned long long)m->id);
         json_str(o, m->state);
         fputs(",\"reason\":", o);
         json_str(o, m->reason);
@@ -73,7 +76,7 @@ static void print_json(FILE *o, const adm_status *st) {
         const adm_device *d = &st->devices.ptr[i];
         fputs(i ? ",{\"name\":" : "{\"name\":", o);
         json_str(o, d->name);
-        fprintf(o, ",\"id\":%llu,\"owner\":", (unsigned long long)d->id);
+        fprintf(o, ",\"id\":\"%llu\",\"owner\":", (unsigned long long)d->id);
         json_str(o, d->owner);
         fputs(",\"state\":", o);
         json_str(o, d->state);
@@ -87,7 +90,16 @@ static void print_json(FILE *o, const adm_status *st) {
         fputs(",\"kind\":", o);
         json_str(o, v->kind);
         fputs(",\"value\":", o);
-        json_str(o, v->value);
+        if (v->kind.len == 3 && !memcmp(v->kind.ptr, "set", 3)) { /* its elements, an array */
+            fputc('[', o);
+            for (uint32_t k = 0; k < v->elements.len; k++) {
+                if (k) fputc(',', o);
+                json_str(o, v->elements.ptr[k]);
+            }
+            fputc(']', o);
+        } else {
+            json_str(o, v->value);
+        }
         fputc('}', o);
     }
     const adm_value *c = counter_of(st);
@@ -154,34 +166,46 @@ static void print_prometheus(FILE *o, const adm_status *st) {
         prom_label(o, st->address);
         fprintf(o, "\"} %.*s\n", (int)c->value.len, c->value.ptr);
     }
-    fprintf(o, "# HELP aurum_devices devices connected to this node's device server\n"
-               "# TYPE aurum_devices gauge\naurum_devices{node=\"");
+    /* Every device the node knows of (their hellos reach every member), and those it owns
+     * (their state is its own device server's verdict). */
+    uint32_t owned = 0;
+    for (uint32_t i = 0; i < st->devices.len; i++) owned += st->devices.ptr[i].state.len > 0;
+    fputs("# HELP aurum_devices devices this node knows of, owned by any member\n"
+          "# TYPE aurum_devices gauge\naurum_devices{node=\"", o);
     prom_label(o, st->address);
     fprintf(o, "\"} %u\n", st->devices.len);
+    fputs("# HELP aurum_devices_owned devices this node's device server owns\n"
+          "# TYPE aurum_devices_owned gauge\naurum_devices_owned{node=\"", o);
+    prom_label(o, st->address);
+    fprintf(o, "\"} %u\n", owned);
     prom_stats(o, "aurum_node", &st->node_stats, st->address);
     prom_stats(o, "aurum_cluster", &st->cluster_stats, st->address);
 }
 
+/* A text from the node, made safe for a terminal (aurum_printable: control characters, such
+ * as the escape sequences a device could put in its name, are printed as \xNN). */
+#define SAFE(buf, s) aurum_printable((buf), sizeof (buf), (s).ptr, (s).len)
+
 static void print_table(FILE *o, const adm_status *st) {
-    fprintf(o, "node %.*s  id %llu  aurum %.*s  up %.1f s  replication factor %u\n",
-            (int)st->address.len, st->address.ptr, (unsigned long long)st->id,
-            (int)st->version.len, st->version.ptr, st->uptime_ms / 1000.0, st->replication_factor);
+    char a[512], b[512], c[512], d[512];
+    fprintf(o, "node %s  id %llu  aurum %s  up %.1f s  replication factor %u\n",
+            SAFE(a, st->address), (unsigned long long)st->id, SAFE(b, st->version),
+            st->uptime_ms / 1000.0, st->replication_factor);
     fprintf(o, "\n%-22s %-22s %-8s %-9s %s\n", "MEMBER", "ID", "STATE", "REASON", "RING SHARE");
     for (uint32_t i = 0; i < st->members.len; i++) {
         const adm_member *m = &st->members.ptr[i];
-        fprintf(o, "%-22.*s %-22llu %-8.*s %-9.*s %5.1f%%\n", (int)m->address.len, m->address.ptr,
-                (unsigned long long)m->id, (int)m->state.len, m->state.ptr, (int)m->reason.len,
-                m->reason.ptr, m->share_ppm / 1e4);
+        fprintf(o, "%-22s %-22llu %-8s %-9s %5.1f%%\n", SAFE(a, m->address),
+                (unsigned long long)m->id, SAFE(b, m->state), SAFE(c, m->reason),
+                m->share_ppm / 1e4);
     }
     if (!st->has_devices) {
         fputs("\ndevices: no device server in this build\n", o);
     } else {
         fprintf(o, "\n%-22s %-22s %-22s %s\n", "DEVICE", "ID", "OWNER", "STATE (if owned here)");
         for (uint32_t i = 0; i < st->devices.len; i++) {
-            const adm_device *d = &st->devices.ptr[i];
-            fprintf(o, "%-22.*s 0x%-20llx %-22.*s %.*s\n", (int)d->name.len, d->name.ptr,
-                    (unsigned long long)d->id, (int)d->owner.len, d->owner.ptr,
-                    (int)d->state.len, d->state.ptr);
+            const adm_device *dv = &st->devices.ptr[i];
+            fprintf(o, "%-22s 0x%-20llx %-22s %s\n", SAFE(a, dv->name), (unsigned long long)dv->id,
+                    SAFE(b, dv->owner), SAFE(c, dv->state));
         }
         if (!st->devices.len) fputs("(none)\n", o);
     }
@@ -191,8 +215,11 @@ static void print_table(FILE *o, const adm_status *st) {
         fprintf(o, "\n%-22s %-9s %s\n", "SHARED VALUE", "KIND", "VALUE");
         for (uint32_t i = 0; i < st->values.len; i++) {
             const adm_value *v = &st->values.ptr[i];
-            fprintf(o, "%-22.*s %-9.*s %.*s\n", (int)v->name.len, v->name.ptr, (int)v->kind.len,
-                    v->kind.ptr, (int)v->value.len, v->value.ptr);
+            size_t cap = (size_t)v->value.len * 4 + 1; /* every byte escaped at worst */
+            char *value = malloc(cap);
+            fprintf(o, "%-22s %-9s %s\n", SAFE(a, v->name), SAFE(b, v->kind),
+                    value ? aurum_printable(value, cap, v->value.ptr, v->value.len) : "?");
+            free(value);
         }
     }
     const struct { const char *title; const adm_stat_array *a; } groups[] = {
@@ -201,9 +228,8 @@ static void print_table(FILE *o, const adm_status *st) {
         fprintf(o, "\n%-28s %12s  %s\n", groups[g].title, "VALUE", "WHAT");
         for (uint32_t i = 0; i < groups[g].a->len; i++) {
             const adm_stat *s = &groups[g].a->ptr[i];
-            fprintf(o, "%-28.*s %12llu  %.*s%s\n", (int)s->name.len, s->name.ptr,
-                    (unsigned long long)s->value, (int)s->doc.len, s->doc.ptr,
-                    s->gauge ? " (now)" : "");
+            fprintf(o, "%-28s %12llu  %s%s\n", SAFE(a, s->name), (unsigned long long)s->value,
+                    SAFE(d, s->doc), s->gauge ? " (now)" : "");
         }
     }
 }
@@ -239,7 +265,7 @@ int aurum_status(int argc, char **argv) {
         return aurum_fail("status", AURUM_EXIT_USAGE, "bad address \"%s\" (want HOST:PORT)", addr);
 
     au_node *node;
-    int rc = aurum_client_node("status", key_file, &node);
+    int rc = aurum_client_node("status", key_file, addr, &node);
     if (rc) return rc;
     adm_status_req_ref admin = au_forge(adm_msg, adm_status_req, node, AURUM_ADMIN_NAME, addr);
     if (au_ref_is_null(admin.raw)) {
@@ -266,7 +292,7 @@ int aurum_status(int argc, char **argv) {
         if (format == JSON) print_json(stdout, &st);
         else if (format == PROM) print_prometheus(stdout, &st);
         else print_table(stdout, &st);
-        fflush(stdout);
+        rc = aurum_check_stdout("status"); /* a full disk, a closed pipe: exit 1, said */
     }
     au_value_free(&au_type_adm_status, &st);
     au_node_stop(node);

@@ -6,7 +6,8 @@
  * (the printer below); the node sends it the members it has now ("MEMBER ..."), then one line
  * per event, and acknowledges each subscription. The subscription is renewed every second; a
  * node that has not acknowledged for AURUM_WATCH_LEASE_MS is reported lost (exit 3), and one
- * that has said LEFT ends the watch (exit 0). The printer's flags are the only state shared with
+ * that has said LEFT ends the watch (exit 0), and so does a line that cannot be written (a reader
+ * that went away: exit 1, said on stderr). The printer's flags are the only state shared with
  * main, as atomics. */
 #include "aurum_cli.h"
 
@@ -23,7 +24,8 @@ static const char usage[] =
     "until SIGINT/SIGTERM, until the node has left (exit 0), or until it stops answering.\n"
     "  --key-file FILE  the cluster's key file (when the node runs with one)\n"
     "  --timeout MS     how long to wait for the first answer (default 2000)\n"
-    "Exit status: 0 interrupted or the node left, 2 bad flags, 3 no answer, 4 bad key file.\n";
+    "Exit status: 0 interrupted or the node left, 1 output cannot be written, 2 bad flags,\n"
+    "3 no answer, 4 bad key file.\n";
 
 static volatile sig_atomic_t stopping;
 static void on_signal(int sig) {
@@ -33,6 +35,7 @@ static void on_signal(int sig) {
 
 static _Atomic uint64_t last_ack_ms; /* 0: never */
 static atomic_bool node_left;
+static atomic_bool output_failed; /* a line could not be written (a closed pipe, a full disk) */
 
 static uint64_t now_ms(void) {
     struct timespec ts;
@@ -55,9 +58,10 @@ static void printer_recv(au_ctx *ctx, printer *self, watch_msg *m) {
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    printf("%02d:%02d:%02d.%03ld %.*s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
-           (int)e->line.len, e->line.ptr ? e->line.ptr : "");
-    fflush(stdout);
+    char line[1024]; /* control characters (a device name's escape sequences) as \xNN */
+    printf("%02d:%02d:%02d.%03ld %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
+           aurum_printable(line, sizeof line, e->line.ptr, e->line.len));
+    if (aurum_check_stdout("watch")) atomic_store(&output_failed, true); /* said on stderr */
     if (e->line.len >= 5 && !memcmp(e->line.ptr, "LEFT ", 5)) atomic_store(&node_left, true);
 }
 
@@ -87,7 +91,7 @@ int aurum_watch(int argc, char **argv) {
         return aurum_fail("watch", AURUM_EXIT_USAGE, "bad address \"%s\" (want HOST:PORT)", addr);
 
     au_node *node;
-    int rc = aurum_client_node("watch", key_file, &node);
+    int rc = aurum_client_node("watch", key_file, addr, &node);
     if (rc) return rc;
     adm_subscribe_ref admin = au_forge(adm_msg, adm_subscribe, node, AURUM_ADMIN_NAME, addr);
     watch_msg_ref me = au_spawn(node, printer_actor, NULL, NULL);
@@ -102,7 +106,7 @@ int aurum_watch(int argc, char **argv) {
     signal(SIGTERM, on_signal);
     uint64_t start = now_ms(), last_sub = 0;
     rc = AURUM_EXIT_OK;
-    while (!stopping && !atomic_load(&node_left)) {
+    while (!stopping && !atomic_load(&node_left) && !atomic_load(&output_failed)) {
         uint64_t now = now_ms();
         if (now - last_sub >= 1000 || !last_sub) {
             au_send(admin, ((adm_subscribe){ to }));
@@ -124,6 +128,7 @@ int aurum_watch(int argc, char **argv) {
         }
         nanosleep(&(struct timespec){ 0, 50 * 1000000L }, NULL);
     }
+    if (atomic_load(&output_failed)) rc = AURUM_EXIT_FAIL;
     au_node_stop(node);
     return rc;
 }
