@@ -64,6 +64,7 @@
 #define ANSWER_RATE 128
 #define ANSWER_BURST 512
 #define WITHHELD_LOG_EVERY AU_SEC(10)
+#define FORGE_RETRY AU_SEC(1) /* a member's failed forge is tried again after this (ref_of) */
 /* How far past the incarnation this node holds for a member a claim about it may be (unless
  * the member says it itself): only the member raises its incarnation, one step per refutation,
  * so a greater jump is a forgery, and one that wraps the 32 bits would leave the member unable
@@ -383,13 +384,19 @@ static void rebuild_ring(cl_state *s) {
 
 /* ---- sending ------------------------------------------------------------------------------ */
 
+/* A forge can fail for a while (the node's tables of peers and remote references are full of
+ * kept targets, until some are unforged): it is tried again, at most once per FORGE_RETRY,
+ * instead of leaving the member unreachable for good. */
 static bool ref_of(cl_state *s, cl_member *m, cl_wire_ref *out) {
     if (!m->forged) {
+        au_nanos now = au_node_now(s->node);
+        if (now < m->forge_retry_at) return false;
         m->ref = au_forge(cl_msg, cl_wire, s->node, s->cfg.name, m->addr);
-        m->forged = true;
+        m->forged = !au_ref_is_null(m->ref.raw);
+        if (!m->forged) m->forge_retry_at = now + FORGE_RETRY;
     }
     *out = m->ref;
-    return !au_ref_is_null(m->ref.raw);
+    return m->forged;
 }
 
 /* Gives back a member's forged reference (au_unforge), so that the node's tables of remote

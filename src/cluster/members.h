@@ -37,7 +37,7 @@ typedef struct cl_member {
     uint8_t state;
     bool self;             /* this node: never in live[] */
     uint32_t addr_len;     /* strlen(addr): compared on every lookup */
-    bool forged;
+    bool forged;           /* ref holds a forge of ours (undone when the member is dropped) */
     bool queued;           /* in the table's queue, at level tx_done (capped) */
     uint8_t naccusers;
     size_t live_index;     /* in the table's live[], or SIZE_MAX */
@@ -50,6 +50,7 @@ typedef struct cl_member {
     au_nanos heard_at;     /* last message from it, directly */
     au_nanos confirm_at;   /* last probe asking a claimed newer run of it to confirm */
     cl_wire_ref ref;       /* forged lazily */
+    au_nanos forge_retry_at; /* a failed forge (a full table) is tried again from then on */
     /* dissemination: transmissions left, and done so far (fewest first) */
     unsigned tx_left, tx_done;
     struct cl_member *q_prev, *q_next; /* in its level's list, oldest first */

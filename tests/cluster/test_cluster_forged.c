@@ -339,6 +339,64 @@ static void joiners_at_ever_new_addresses_leave_the_seeds_tables_open(void **st)
     au_sim_destroy(sim);
 }
 
+/* A member learned while this node's tables of peers and remote references were full (its
+ * forge failed, AU_EFULL) is reached once room is made: the forge is tried again (it had been
+ * given up for good, so the node never probed nor gossiped to that member again and kept
+ * suspecting it). */
+static uint64_t suspicions_of(au_cluster *c) {
+    au_cluster_stats st;
+    au_cluster_stats_get(c, &st);
+    return st.suspicions;
+}
+
+static void a_member_whose_forge_failed_is_reached_once_there_is_room(void **st) {
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 78 }, &sim), AU_OK);
+    au_node *n[3];
+    au_cluster *c[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(au_node_start(&(au_node_config){ .driver = SIMULATED(sim), .workers = 1,
+                                                          .no_spin = true, .max_peers = 8,
+                                                          .max_remote_refs = 8 }, &n[i]),
+                         AU_OK);
+    const char *seed0[] = { au_node_address(n[0]) }, *seed1[] = { au_node_address(n[1]) };
+    au_cluster_config cfg = quick(seed0, 1);
+    assert_int_equal(au_cluster_start(n[0], &cfg, &c[0]), AU_OK);
+    assert_int_equal(au_cluster_start(n[1], &cfg, &c[1]), AU_OK);
+    assert_int_equal(au_sim_run_until(sim, joined_both, (au_cluster *[]){ c[0], c[1] }, AU_SEC(10)), AU_OK);
+    /* node 0's tables filled with kept forges of its own */
+    cl_wire_ref kept[16];
+    int nkept = 0;
+    for (int i = 0; i < 16; i++) {
+        char addr[32];
+        snprintf(addr, sizeof addr, "127.0.0.1:%d", 3000 + i);
+        cl_wire_ref r = au_forge(cl_msg, cl_wire, n[0], "nobody", addr);
+        if (au_ref_is_null(r.raw)) break;
+        kept[nkept++] = r;
+    }
+    assert_true(nkept < 16);
+    /* node 2 joins through node 1: node 0 hears of it and cannot forge a reference to it */
+    cfg.seeds = seed1;
+    assert_int_equal(au_cluster_start(n[2], &cfg, &c[2]), AU_OK);
+    au_sim_run(sim, AU_SEC(5));
+    for (int i = 0; i < nkept; i++) assert_int_equal(au_unforge(kept[i]), AU_OK);
+    au_sim_run(sim, AU_SEC(5)); /* the retry: node 0 reaches node 2 from now on */
+    /* node 1 crashes: nodes 0 and 2 have only each other, directly (no indirect probe, no relay) */
+    au_node_stop(n[1]);
+    n[1] = NULL;
+    uint64_t before = suspicions_of(c[0]);
+    au_sim_run(sim, AU_SEC(30));
+    au_cluster_stats s0, s2;
+    au_cluster_stats_get(c[0], &s0);
+    au_cluster_stats_get(c[2], &s2);
+    assert_int_equal(s0.members, 2);
+    assert_int_equal(s2.members, 2);
+    assert_true(s0.suspicions <= before + 1); /* node 1's, at most: never node 2's */
+    assert_int_equal(s2.refutations, 0);
+    for (int i = 0; i < 3; i++) if (n[i]) au_node_stop(n[i]);
+    au_sim_destroy(sim);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_accusation_at_the_last_incarnation_removes_no_live_member),
@@ -350,6 +408,7 @@ int main(void) {
         cmocka_unit_test(a_suspicion_timeout_of_the_end_of_time_never_expires),
         cmocka_unit_test(phantom_members_stop_at_max_members),
         cmocka_unit_test(joiners_at_ever_new_addresses_leave_the_seeds_tables_open),
+        cmocka_unit_test(a_member_whose_forge_failed_is_reached_once_there_is_room),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
