@@ -539,8 +539,11 @@ static au_err decode_ref(void *user, const au_wire_ref *in, au_type *ref_type, a
     au_net_t *net = user;
     au_type *iface = ref_type->elem;
     if (in->iface_id != au_type_id(iface)) return AU_ETYPE;
-    const char *self = net->node->address;
-    if (in->addr_len == strlen(self) && memcmp(in->addr, self, in->addr_len) == 0) {
+    /* This node as it advertises itself, or as a forge elsewhere resolved that (a host name or
+     * a non-canonical literal advertised: references forged to it carry the numeric form). */
+    const char *self = net->node->address, *canon = net->self_canon;
+    if ((in->addr_len == strlen(self) && memcmp(in->addr, self, in->addr_len) == 0) ||
+        (in->addr_len == strlen(canon) && memcmp(in->addr, canon, in->addr_len) == 0)) {
         au_cell *cell;
         uint32_t gen;
         if (au_registry_find(net->node, in->name, in->name_len, in->root_id, &cell, &gen, NULL) == AU_OK) {

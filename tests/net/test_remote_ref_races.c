@@ -2,7 +2,8 @@
  * is in use never looks stale while a sweep tries its slot; a reader of a slot gets its own
  * target or "stale", never another's; the sweep that leaves a peer idle takes only the slots of
  * that peer and fails fast when no peer can be left idle; and a slot's gen never wraps back to
- * one that an old reference carries. The races run a fixed number of rounds (about a second). */
+ * one that an old reference carries; references to a node's own actors are its own in either
+ * form of its address. The races run a fixed number of rounds (about a second). */
 #include <aurum/aurum.h>
 #include <aurum/testkit.h>
 
@@ -19,6 +20,18 @@
 #include <cmocka.h>
 
 AU_ROOT(target_msg, (count, int64_t, AU_REMOTE));
+AU_RECORD(query, (int64_t, n), (int64_t_ref, reply_to));
+AU_ROOT(echo_msg, (ask, query, AU_REMOTE));
+
+typedef struct nothing {
+    int unused;
+} nothing;
+
+static void echo_recv(au_ctx *ctx, nothing *self, echo_msg *m) {
+    (void)ctx, (void)self;
+    au_send(m->ask.reply_to, m->ask.n);
+}
+AU_ACTOR(echo_actor, nothing, echo_msg, .recv = echo_recv);
 
 static au_node_stats stats_of(au_node *n) {
     au_node_stats s;
@@ -223,12 +236,44 @@ static void a_slots_gen_never_wraps_to_an_old_references(void **s) {
     au_node_stop(a);
 }
 
+/* A node that advertises a host name: another node forges references to its actors from that
+ * name, which resolves to a numeric address, and that is what the references carry back to it.
+ * It knows them as its own (they had become references to a remote node at its own address:
+ * over UDP, messages to its actors looped back or went nowhere). */
+static void a_node_knows_its_own_actors_by_its_resolved_address(void **s) {
+    (void)s;
+    au_node *a, *b;
+    /* The advertised port need not be the bound one here: only how references name a counts. */
+    assert_int_equal(au_node_start(&(au_node_config){ .advertise = "localhost:5999" }, &a), AU_OK);
+    assert_int_equal(au_node_start(NULL, &b), AU_OK);
+    assert_string_equal(au_node_address(a), "localhost:5999");
+    char bound[64];
+    au_addr_format(&a->net->bound, bound, sizeof bound);
+    au_spawn(a, echo_actor, "echo", NULL);
+    au_probe *p = au_probe_new_with(a, target_msg, &(au_probe_opts){ .name = "inbox" });
+    query_ref far = au_forge(echo_msg, query, b, "echo", bound);
+    int64_t_ref inbox = au_forge(target_msg, int64_t, b, "inbox", "localhost:5999");
+    assert_false(au_ref_is_null(far.raw));
+    assert_false(au_ref_is_null(inbox.raw));
+    char text[128];
+    au_ref_format(inbox.raw, text, sizeof text);
+    assert_null(strstr(text, "localhost")); /* it names a by the resolved address */
+    assert_int_equal(au_send(far, ((query){ .n = 42, .reply_to = inbox })), AU_OK);
+    target_msg got;
+    assert_int_equal(au_probe_expect(p, target_msg, &got, AU_SEC(5)), AU_OK);
+    assert_int_equal(got.count, 42);
+    au_probe_free(p);
+    au_node_stop(b);
+    au_node_stop(a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_pinned_reference_never_looks_stale),
         cmocka_unit_test(a_reused_slot_is_read_whole_or_stale),
         cmocka_unit_test(leaving_a_peer_idle_takes_only_that_peers_slots),
         cmocka_unit_test(a_slots_gen_never_wraps_to_an_old_references),
+        cmocka_unit_test(a_node_knows_its_own_actors_by_its_resolved_address),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
