@@ -126,6 +126,12 @@ typedef struct au_peer {
                                 the peer cannot be left idle by reclaiming slots */
 } au_peer;
 
+/* The longest "host:port" au_forge takes: a host name of 255 bytes in brackets, and a port. */
+#define AU_FORGE_ADDR_MAX (255 + 2 + 1 + 5 + 1)
+/* Host names remembered as resolved (net->resolved), and for how long (ns). */
+#define AU_RESOLVED_CACHE 8
+#define AU_RESOLVED_TTL AU_SEC(10)
+
 /* The target of a remote reference: (peer, actor name, root type id), interned per node so a
  * reference stays a small value and equality is a pointer compare.
  *
@@ -224,6 +230,13 @@ struct au_net {
     au_remote *spare;            /* slots taken for a target that then could not be interned */
     size_t remotes_retired;      /* guarded by net->lock: slots whose gen would have wrapped */
     _Atomic uint64_t resolves;   /* forged addresses handed to the resolver (a host name) */
+    struct au_resolved {         /* guarded by net->lock: host names forged lately, as resolved
+                                    (remote_ref.c: forging one again does not ask DNS) */
+        char text[AU_FORGE_ADDR_MAX];
+        au_addr addr;
+        uint64_t at;             /* CLOCK_MONOTONIC ns of the resolution; 0: unused */
+    } resolved[AU_RESOLVED_CACHE];
+    size_t resolved_next;
     char self_canon[64];         /* this node's address as au_addr_format writes it (set once,
                                     before any message is decoded): references to this node
                                     that were forged from a host name carry this form */

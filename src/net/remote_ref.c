@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <xxhash.h>
 
 static uint64_t remote_hash(au_net_t *net, const char *addr, size_t addr_len, const char *name,
@@ -213,23 +214,60 @@ static void grow(au_net_t *net) {
     free(was);
 }
 
-/* Finds or creates the target (addr text, name, root id). Resolves addr outside the lock. A
- * forged target (forged: one more forge on its slot) is resolved first and interned under its
- * canonical text (au_addr_format); one from a message is looked up as it came. */
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* A forged "host:port" as an address: a numeric one without the resolver; a host name from
+ * net->resolved if it was resolved less than AU_RESOLVED_TTL ago, else by the resolver (outside
+ * net->lock) and remembered. */
+static au_err resolve_forged(au_net_t *net, const char *text, au_addr *out) {
+    au_err err = au_addr_parse(text, out, true);
+    if (err != AU_ERESOLVE) return err; /* numeric, or malformed */
+    uint64_t now = now_ns();
+    pthread_mutex_lock(&net->lock);
+    for (size_t i = 0; i < AU_RESOLVED_CACHE; i++) {
+        struct au_resolved *c = &net->resolved[i];
+        if (c->at && now - c->at < AU_RESOLVED_TTL && strcmp(c->text, text) == 0) {
+            *out = c->addr;
+            pthread_mutex_unlock(&net->lock);
+            return AU_OK;
+        }
+    }
+    pthread_mutex_unlock(&net->lock);
+    atomic_fetch_add_explicit(&net->resolves, 1, memory_order_relaxed);
+    if ((err = au_addr_parse(text, out, false))) return err;
+    pthread_mutex_lock(&net->lock);
+    struct au_resolved *c = &net->resolved[net->resolved_next++ % AU_RESOLVED_CACHE];
+    snprintf(c->text, sizeof c->text, "%s", text);
+    c->addr = *out;
+    c->at = now ? now : 1;
+    pthread_mutex_unlock(&net->lock);
+    return AU_OK;
+}
+
+/* Finds or creates the target (addr text, name, root id). A forged target (forged: one more
+ * forge on its slot) is resolved first (resolve_forged) and interned under its canonical text
+ * (au_addr_format); one from a message is looked up as it came, then parsed numeric only. */
 static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const char *name,
                      size_t name_len, uint64_t root_id, bool numeric_only, bool forged,
                      au_remote **out, uint32_t *gen) {
-    if (addr_len >= sizeof(((au_remote *)0)->addr) || name_len > AU_NAME_MAX) return AU_EINVAL;
-    char text[64];
+    /* A forged host name may be longer than a slot's address: its resolved form fits. */
+    if (addr_len >= (forged ? AU_FORGE_ADDR_MAX : sizeof(((au_remote *)0)->addr)) ||
+        name_len > AU_NAME_MAX)
+        return AU_EINVAL;
+    char text[AU_FORGE_ADDR_MAX];
     memcpy(text, addr, addr_len);
     text[addr_len] = '\0';
     au_addr resolved;
     bool have = false;
     if (forged) {
-        au_err err = au_addr_parse(text, &resolved, numeric_only);
+        au_err err = resolve_forged(net, text, &resolved);
         if (err) return err;
         if (au_addr_port(&resolved) == 0) return AU_EINVAL; /* nobody listens on port 0 */
-        au_addr_format(&resolved, text, sizeof text);
+        au_addr_format(&resolved, text, sizeof(((au_remote *)0)->addr));
         addr = text;
         addr_len = strlen(text);
         have = true;

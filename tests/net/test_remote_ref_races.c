@@ -3,7 +3,7 @@
  * target or "stale", never another's; the sweep that leaves a peer idle takes only the slots of
  * that peer and fails fast when no peer can be left idle; and a slot's gen never wraps back to
  * one that an old reference carries; references to a node's own actors are its own in either
- * form of its address. The races run a fixed number of rounds (about a second). */
+ * form of its address; forging resolves only host names not resolved lately. The races run a fixed number of rounds (about a second). */
 #include <aurum/aurum.h>
 #include <aurum/testkit.h>
 
@@ -267,6 +267,40 @@ static void a_node_knows_its_own_actors_by_its_resolved_address(void **s) {
     au_node_stop(a);
 }
 
+/* Forging does not ask the resolver for a numeric address, nor for a host name it resolved a
+ * moment ago (every forge resolved: 10 us for "localhost:P", a DNS round trip for a real name,
+ * even for a target already interned). A host that is longer than an interned address (64
+ * bytes) but resolves to one is taken (it was AU_EINVAL before it was resolved). */
+static void forging_asks_the_resolver_only_for_host_names_not_resolved_lately(void **s) {
+    (void)s;
+    au_node *a;
+    assert_int_equal(au_node_start(NULL, &a), AU_OK);
+    uint64_t before = atomic_load(&a->net->resolves);
+    int64_t_ref numeric = au_forge(target_msg, int64_t, a, "x", "127.0.0.1:4000");
+    assert_false(au_ref_is_null(numeric.raw));
+    for (int i = 0; i < 100; i++) {
+        int64_t_ref r = au_forge(target_msg, int64_t, a, "x", "127.0.0.1:4000");
+        assert_true(au_ref_equal(r.raw, numeric.raw));
+        assert_int_equal(au_unforge(r), AU_OK);
+    }
+    assert_int_equal(atomic_load(&a->net->resolves), before);
+    int64_t_ref named = au_forge(target_msg, int64_t, a, "x", "localhost:4000");
+    assert_false(au_ref_is_null(named.raw));
+    assert_int_equal(atomic_load(&a->net->resolves), before + 1);
+    for (int i = 0; i < 100; i++) {
+        int64_t_ref r = au_forge(target_msg, int64_t, a, "x", "localhost:4000");
+        assert_true(au_ref_equal(r.raw, named.raw));
+        assert_int_equal(au_unforge(r), AU_OK);
+    }
+    assert_int_equal(atomic_load(&a->net->resolves), before + 1);
+    /* 70 bytes of host, numeric (inet_aton's hexadecimal form of 127.0.0.1). */
+    int64_t_ref longer = au_forge(target_msg, int64_t, a, "x",
+        "0x0000000000000000000000000000000000000000000000000000000000007f000001:4000");
+    assert_false(au_ref_is_null(longer.raw));
+    assert_true(au_ref_equal(longer.raw, numeric.raw));
+    au_node_stop(a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_pinned_reference_never_looks_stale),
@@ -274,6 +308,7 @@ int main(void) {
         cmocka_unit_test(leaving_a_peer_idle_takes_only_that_peers_slots),
         cmocka_unit_test(a_slots_gen_never_wraps_to_an_old_references),
         cmocka_unit_test(a_node_knows_its_own_actors_by_its_resolved_address),
+        cmocka_unit_test(forging_asks_the_resolver_only_for_host_names_not_resolved_lately),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
