@@ -170,7 +170,8 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
                                        (uint16_t)R##__liface__##T, &au_type_##T) })
 
 /** Forges T_ref to the actor registered as `name` with root type R on the node at `addr`
- *  ("host:port"; resolved now, not on every send), sending from `node`. T must be R itself (for a
+ *  ("host:port"; resolved now, not on every send; a host name that this node resolved for a
+ *  forge less than 10 s ago is not resolved again, a numeric address never goes to the resolver), sending from `node`. T must be R itself (for a
  *  remote root) or an AU_REMOTE interface of R, else it does not compile. On the receiving node
  *  the (name, root type id, interface type id) triple is checked; a mismatch is dropped and
  *  counted. Nothing is sent by forging: whether an actor is there shows only when a message is
@@ -205,8 +206,10 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  another actor. Until the entry is reused the reference keeps working (a message queued
  *  through it, or a watch on it, keeps the entry in place). Forge the target again to have a
  *  reference that is kept. Returns AU_OK; AU_EINVAL for a null or local reference; AU_ESTATE
- *  for a reference that is stale or whose target has no forge left to undo (a reference that
- *  came in a message was never forged). Any thread. */
+ *  for a reference that is stale or whose target has no forge left to undo. The count is the
+ *  target's, not the copy's: any reference equal to a forged one (one that came in a message
+ *  included) undoes one of its forges, so unforge only references that you forged. Any
+ *  thread. */
 #define au_unforge(ref) au_unforge_((ref).raw)
 
 /** The error of the last failed call on this thread that returns a value instead of an au_err

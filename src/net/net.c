@@ -138,9 +138,13 @@ static au_err set_address(au_net_t *net, const au_addr *bind) {
         if (err) return fail(err, "advertised address", err == AU_ECONFIG ? malformed(node->cfg.advertise)
                                                                            : node->cfg.advertise);
         snprintf(node->address, sizeof node->address, "%s", node->cfg.advertise);
+        /* A host name or a non-canonical literal: references forged to it elsewhere carry the
+         * address it resolves to (remote_ref.c), and are this node's too (decode_ref). */
+        au_addr_format(&adv, net->self_canon, sizeof net->self_canon);
         return AU_OK;
     }
     au_addr_format(&net->bound, node->address, sizeof node->address);
+    au_addr_format(&net->bound, net->self_canon, sizeof net->self_canon);
     if (is_wildcard(bind))
         return fail(AU_ECONFIG, node->cfg.bind,
                     "bound to a wildcard address: set .advertise to a reachable address");

@@ -120,7 +120,17 @@ typedef struct au_peer {
                                 is sealed with (device_keys.c), 0: none */
     au_seal_key *dkey;       /* ... and that key (allocated at the first; freed with the peer) */
     struct au_peer *next;    /* in the peer table's bucket */
+    struct au_remote *slots; /* guarded by net->lock: the remote slots pointing here (refs
+                                counts them, and the watches that hold the peer) */
+    size_t forged_slots;     /* guarded by net->lock: how many of them have forges: while > 0
+                                the peer cannot be left idle by reclaiming slots */
 } au_peer;
+
+/* The longest "host:port" au_forge takes: a host name of 255 bytes in brackets, and a port. */
+#define AU_FORGE_ADDR_MAX (255 + 2 + 1 + 5 + 1)
+/* Host names remembered as resolved (net->resolved), and for how long (ns). */
+#define AU_RESOLVED_CACHE 8
+#define AU_RESOLVED_TTL AU_SEC(10)
 
 /* The target of a remote reference: (peer, actor name, root type id), interned per node so a
  * reference stays a small value and equality is a pointer compare.
@@ -144,6 +154,8 @@ typedef struct au_remote {
     uint64_t root_id;
     uint64_t hash;
     struct au_remote *next;      /* in its bucket */
+    struct au_remote *peer_next, *peer_prev; /* guarded by net->lock: in peer->slots */
+    bool retired;                /* guarded by net->lock: its gen would wrap; never reused */
     char *name;                  /* name_short, or name_long for a longer name (not NUL-ended) */
     char *name_long;             /* AU_NAME_MAX + 1 bytes, made the first time the slot holds a
                                     name longer than name_short, kept until the node stops (a
@@ -216,6 +228,18 @@ struct au_net {
                                     grown by doubling (slots_cap), up to max_remotes */
     size_t slots_cap;
     au_remote *spare;            /* slots taken for a target that then could not be interned */
+    size_t remotes_retired;      /* guarded by net->lock: slots whose gen would have wrapped */
+    _Atomic uint64_t resolves;   /* forged addresses handed to the resolver (a host name) */
+    struct au_resolved {         /* guarded by net->lock: host names forged lately, as resolved
+                                    (remote_ref.c: forging one again does not ask DNS) */
+        char text[AU_FORGE_ADDR_MAX];
+        au_addr addr;
+        uint64_t at;             /* CLOCK_MONOTONIC ns of the resolution; 0: unused */
+    } resolved[AU_RESOLVED_CACHE];
+    size_t resolved_next;
+    char self_canon[64];         /* this node's address as au_addr_format writes it (set once,
+                                    before any message is decoded): references to this node
+                                    that were forged from a host name carry this form */
     size_t nslots, clock_hand;
     bool expire_armed;           /* guarded by senders_lock: a reassembly-expiry timer is pending */
     au_reassembly_budget budget; /* node-wide reassembly bytes (used: stats.reassembly_bytes) */

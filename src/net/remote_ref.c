@@ -9,9 +9,11 @@
  * chance), so a flood of distinct reply-to references cannot lock out new clients. A slot with
  * forges (au_forge calls not yet undone by au_unforge) is not reused: the application holds
  * those references for as long as it likes. Every slot that holds a target refers its peer, so
- * when the peer table is full the same sweep takes slots away from their targets until a peer
- * is left idle (and can be evicted). A reference to a reused slot is stale (its gen differs)
- * and fails cleanly.
+ * when the peer table is full the sweep looks for a peer whose slots nothing keeps and takes
+ * all of them (and only them), which leaves it idle (to be evicted). A reference to a reused
+ * slot is stale (its gen differs) and fails cleanly; one in use never looks stale (gen_is), and
+ * its slot's fields are read pinned, so a reader sees its own target or none. A slot's gen
+ * never wraps back to one an old reference carries: the slot is retired first.
  *
  * A forged address is resolved first and the target interned under the resolved address as
  * au_addr_format writes it, so "localhost:4000" and "127.0.0.1:4000" are one target, and the
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <xxhash.h>
 
 static uint64_t remote_hash(au_net_t *net, const char *addr, size_t addr_len, const char *name,
@@ -61,17 +64,49 @@ static void bucket_remove(au_net_t *net, au_remote *victim) {
     }
 }
 
+/* Slot r joins (leaves) the list of its peer's slots. With net->lock. */
+static void slot_attach(au_remote *r, au_peer *p) {
+    r->peer = p;
+    r->peer_prev = NULL;
+    r->peer_next = p->slots;
+    if (p->slots) p->slots->peer_prev = r;
+    p->slots = r;
+    if (r->forges) p->forged_slots++;
+}
+
+static void slot_detach(au_remote *r) {
+    au_peer *p = r->peer;
+    if (r->peer_prev) r->peer_prev->peer_next = r->peer_next;
+    else p->slots = r->peer_next;
+    if (r->peer_next) r->peer_next->peer_prev = r->peer_prev;
+    r->peer_next = r->peer_prev = NULL;
+    if (r->forges) p->forged_slots--;
+}
+
+/* One more forge of r's target. With net->lock. */
+static void forge_more(au_remote *r) {
+    if (r->forges == 0) r->peer->forged_slots++;
+    if (r->forges < UINT32_MAX) r->forges++; /* saturated: kept for good */
+}
+
 /* Takes slot r from its target if nothing keeps it: live, no forges, not used since the sweep
- * last passed (the bit is cleared: its second chance), no pins. Its gen is made even, so every
- * reference to it is stale from now on, and its peer is released. With net->lock (gen changes
- * only under it, so an even gen here is a free slot: a spare, or one being filled by intern). */
-static bool reclaim(au_net_t *net, au_remote *r) {
+ * last passed (the bit is cleared: its second chance; `force` skips this test), no pins. Its
+ * gen is made even, so every reference to it is stale from now on, and its peer is released.
+ * With net->lock (gen changes only under it, so an even gen here is a free slot: a spare, or
+ * one being filled by intern). A slot whose gen would wrap (its next target would take a gen
+ * that references to its first targets carry) is retired instead: released, stale for good,
+ * never reused (false). */
+static bool reclaim(au_net_t *net, au_remote *r, bool force) {
     uint32_t was = atomic_load_explicit(&r->gen, memory_order_relaxed);
-    if (!(was & 1u) || r->forges) return false;
+    if (r->retired || !(was & 1u) || r->forges) return false;
     /* relaxed: the bit is a hint for the sweep only */
-    if (atomic_exchange_explicit(&r->used, 0, memory_order_relaxed)) return false;
+    if (!force && atomic_exchange_explicit(&r->used, 0, memory_order_relaxed)) return false;
+    /* A pinned slot is left alone before its gen is touched: a reader that meets the gen of
+     * a sweep's attempt takes net->lock to read it settled (gen_is), but most never need to. */
+    if (atomic_load_explicit(&r->pins, memory_order_seq_cst)) return false;
     /* seq_cst (a Dekker pair with au_net_remote_pin): make the slot stale, then look for
-     * pins; a pinner that pinned first is seen here, one that comes later sees the gen. */
+     * pins; a pinner that pinned first is seen here, one that comes later sees the gen (and
+     * reads it again under net->lock, after it is restored or for good). */
     uint32_t gen = atomic_fetch_add_explicit(&r->gen, 1, memory_order_seq_cst) + 1;
     if (atomic_load_explicit(&r->pins, memory_order_seq_cst)) {
         atomic_store_explicit(&r->gen, gen - 1, memory_order_seq_cst); /* still in use */
@@ -79,10 +114,18 @@ static bool reclaim(au_net_t *net, au_remote *r) {
     }
     bucket_remove(net, r);
     net->nremotes--;
+    slot_detach(r);
     au_net_peer_release_locked(net, r->peer);
     r->peer = NULL;
     au_stat_sub(&net->stats.remote_refs, 1);
     au_stat_add(&net->stats.remote_refs_evicted, 1);
+    if (was == UINT32_MAX) { /* gen is 0 now: stale for every reference, and stays so */
+        r->retired = true;
+        if (net->remotes_retired++ == 0)
+            au_log(AU_LOG_NET, AU_LOG_WARN,
+                   "a remote reference slot was reused 2^31 times: retired (and each one after it)");
+        return false;
+    }
     return true;
 }
 
@@ -112,23 +155,41 @@ static au_remote *free_slot(au_net_t *net) {
     for (size_t step = 0; step < 2 * net->nslots; step++) {
         au_remote *r = net->slots[net->clock_hand];
         net->clock_hand = (net->clock_hand + 1) % net->nslots;
-        if (reclaim(net, r)) return r;
+        if (reclaim(net, r, false)) return r;
     }
     return NULL;
 }
 
-/* The peer table is full of peers that slots refer to: the same sweep reclaims slots (onto the
- * spares) until one of them leaves its peer idle, which peer.c may then evict. With net->lock;
- * whether a peer was left idle. */
+/* Slots idle_a_peer looks at per call, at most: a failing forge (or a reference that arrives
+ * in a message) costs this much, however large the table. */
+#define IDLE_STEPS 256
+
+/* The peer table is full of peers that slots refer to: the sweep looks for a peer that only
+ * slots that nothing keeps refer to (none forged: forged_slots; none pinned; the one the hand
+ * is at not used since it last passed) and reclaims all of them (onto the spares), which leaves
+ * it idle for peer.c to evict. Slots of peers that cannot be idled are left alone. With
+ * net->lock; whether a peer was left idle. */
 static bool idle_a_peer(au_net_t *net) {
-    for (size_t step = 0; net->nslots && step < 2 * net->nslots; step++) {
+    for (size_t step = 0; net->nslots && step < IDLE_STEPS && step < 2 * net->nslots; step++) {
         au_remote *r = net->slots[net->clock_hand];
         net->clock_hand = (net->clock_hand + 1) % net->nslots;
         au_peer *p = r->peer;
-        if (!reclaim(net, r)) continue;
-        r->next = net->spare;
-        net->spare = r;
-        if (p->refs == 0) return true;
+        if (!p || r->retired || !(atomic_load_explicit(&r->gen, memory_order_relaxed) & 1u) ||
+            p->forged_slots)
+            continue;
+        if (atomic_exchange_explicit(&r->used, 0, memory_order_relaxed)) continue;
+        bool pinned = false;
+        for (au_remote *s = p->slots; s && !pinned; s = s->peer_next)
+            pinned = atomic_load_explicit(&s->pins, memory_order_relaxed) != 0;
+        if (pinned) continue;
+        for (au_remote *s = p->slots, *n; s; s = n) {
+            n = s->peer_next;
+            if (reclaim(net, s, true)) {
+                s->next = net->spare;
+                net->spare = s;
+            }
+        }
+        if (p->refs == 0) return true; /* idle: peer.c frees it only when it evicts it */
     }
     return false;
 }
@@ -153,23 +214,60 @@ static void grow(au_net_t *net) {
     free(was);
 }
 
-/* Finds or creates the target (addr text, name, root id). Resolves addr outside the lock. A
- * forged target (forged: one more forge on its slot) is resolved first and interned under its
- * canonical text (au_addr_format); one from a message is looked up as it came. */
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* A forged "host:port" as an address: a numeric one without the resolver; a host name from
+ * net->resolved if it was resolved less than AU_RESOLVED_TTL ago, else by the resolver (outside
+ * net->lock) and remembered. */
+static au_err resolve_forged(au_net_t *net, const char *text, au_addr *out) {
+    au_err err = au_addr_parse(text, out, true);
+    if (err != AU_ERESOLVE) return err; /* numeric, or malformed */
+    uint64_t now = now_ns();
+    pthread_mutex_lock(&net->lock);
+    for (size_t i = 0; i < AU_RESOLVED_CACHE; i++) {
+        struct au_resolved *c = &net->resolved[i];
+        if (c->at && now - c->at < AU_RESOLVED_TTL && strcmp(c->text, text) == 0) {
+            *out = c->addr;
+            pthread_mutex_unlock(&net->lock);
+            return AU_OK;
+        }
+    }
+    pthread_mutex_unlock(&net->lock);
+    atomic_fetch_add_explicit(&net->resolves, 1, memory_order_relaxed);
+    if ((err = au_addr_parse(text, out, false))) return err;
+    pthread_mutex_lock(&net->lock);
+    struct au_resolved *c = &net->resolved[net->resolved_next++ % AU_RESOLVED_CACHE];
+    snprintf(c->text, sizeof c->text, "%s", text);
+    c->addr = *out;
+    c->at = now ? now : 1;
+    pthread_mutex_unlock(&net->lock);
+    return AU_OK;
+}
+
+/* Finds or creates the target (addr text, name, root id). A forged target (forged: one more
+ * forge on its slot) is resolved first (resolve_forged) and interned under its canonical text
+ * (au_addr_format); one from a message is looked up as it came, then parsed numeric only. */
 static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const char *name,
                      size_t name_len, uint64_t root_id, bool numeric_only, bool forged,
                      au_remote **out, uint32_t *gen) {
-    if (addr_len >= sizeof(((au_remote *)0)->addr) || name_len > AU_NAME_MAX) return AU_EINVAL;
-    char text[64];
+    /* A forged host name may be longer than a slot's address: its resolved form fits. */
+    if (addr_len >= (forged ? AU_FORGE_ADDR_MAX : sizeof(((au_remote *)0)->addr)) ||
+        name_len > AU_NAME_MAX)
+        return AU_EINVAL;
+    char text[AU_FORGE_ADDR_MAX];
     memcpy(text, addr, addr_len);
     text[addr_len] = '\0';
     au_addr resolved;
     bool have = false;
     if (forged) {
-        au_err err = au_addr_parse(text, &resolved, numeric_only);
+        au_err err = resolve_forged(net, text, &resolved);
         if (err) return err;
         if (au_addr_port(&resolved) == 0) return AU_EINVAL; /* nobody listens on port 0 */
-        au_addr_format(&resolved, text, sizeof text);
+        au_addr_format(&resolved, text, sizeof(((au_remote *)0)->addr));
         addr = text;
         addr_len = strlen(text);
         have = true;
@@ -178,7 +276,7 @@ static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const cha
     pthread_mutex_lock(&net->lock);
     au_remote *r = lookup(net, h, addr, addr_len, name, name_len, root_id);
     if (r) {
-        if (forged && r->forges < UINT32_MAX) r->forges++; /* saturated: kept for good */
+        if (forged) forge_more(r);
         atomic_store_explicit(&r->used, 1, memory_order_relaxed);
         *gen = atomic_load_explicit(&r->gen, memory_order_relaxed);
         pthread_mutex_unlock(&net->lock);
@@ -220,12 +318,12 @@ static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const cha
         net->spare = r;
         if (peer) au_net_peer_release_locked(net, peer);
         r = won;
-        if (r && forged && r->forges < UINT32_MAX) r->forges++;
+        if (r && forged) forge_more(r);
     } else {
-        r->peer = peer;
         r->root_id = root_id;
         r->hash = h;
         r->forges = forged ? 1 : 0;
+        slot_attach(r, peer);
         r->name_len = (uint8_t)name_len;
         memcpy(r->addr, addr, addr_len);
         r->addr[addr_len] = '\0';
@@ -267,18 +365,24 @@ static au_ref remote_ref(au_remote *r, uint32_t gen, au_type *iface, uint16_t va
                      .flags = AU_REF_F_REMOTE };
 }
 
-/* The slot of a reference if it still holds the reference's target, else NULL. */
-static au_remote *live(au_ref ref) {
-    au_remote *r = ref.target;
-    /* acquire: pairs with intern's release, so the slot's fields are those of this gen. */
-    return atomic_load_explicit(&r->gen, memory_order_acquire) == ref.gen ? r : NULL;
+/* Whether slot r still holds the target of gen `want`. A sweep trying the slot (reclaim) moves
+ * its gen for a moment and puts it back if the slot is pinned; gen changes only under
+ * net->lock, so a gen that differs is read again there, settled: a live reference never looks
+ * stale. The first read is seq_cst (au_net_remote_pin's half of reclaim's Dekker pair). */
+static bool gen_is(au_remote *r, uint32_t want) {
+    if (atomic_load_explicit(&r->gen, memory_order_seq_cst) == want) return true;
+    pthread_mutex_lock(&r->net->lock);
+    bool same = atomic_load_explicit(&r->gen, memory_order_relaxed) == want;
+    pthread_mutex_unlock(&r->net->lock);
+    return same;
 }
 
+/* While pinned, a slot keeps its target (reclaim leaves it alone), so its fields can be read. */
 bool au_net_remote_pin(au_ref ref) {
     au_remote *r = ref.target;
-    /* seq_cst: the other half of free_slot's Dekker pair. */
+    /* seq_cst: the other half of reclaim's Dekker pair. */
     atomic_fetch_add_explicit(&r->pins, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&r->gen, memory_order_seq_cst) != ref.gen) {
+    if (!gen_is(r, ref.gen)) {
         au_net_remote_unpin(r);
         return false;
     }
@@ -319,7 +423,7 @@ au_err au_net_unforge(au_ref ref) {
     pthread_mutex_lock(&net->lock);
     /* gen changes only under net->lock: equal here, the slot still holds ref's target */
     bool ok = atomic_load_explicit(&r->gen, memory_order_relaxed) == ref.gen && r->forges > 0;
-    if (ok && r->forges < UINT32_MAX) r->forges--;
+    if (ok && r->forges < UINT32_MAX && --r->forges == 0) r->peer->forged_slots--;
     pthread_mutex_unlock(&net->lock);
     return ok ? AU_OK : AU_ESTATE;
 }
@@ -390,8 +494,11 @@ au_err au_net_send(au_ref ref, const void *msg, bool signal) {
 au_node *au_net_node_of(au_ref ref) { return ((au_remote *)ref.target)->net->node; }
 
 bool au_net_is_at(au_ref ref, const struct sockaddr *addr) {
-    au_remote *r = live(ref); /* watched slots are pinned, so a watched reference is live */
-    return r && au_address_equal((const struct sockaddr *)&r->peer->addr.sa, addr);
+    if (!au_net_remote_pin(ref)) return false; /* pinned: its peer stays the target's */
+    au_remote *r = ref.target;
+    bool at = au_address_equal((const struct sockaddr *)&r->peer->addr.sa, addr);
+    au_net_remote_unpin(r);
+    return at;
 }
 
 bool au_net_equal(au_ref a, au_ref b) {
@@ -400,28 +507,37 @@ bool au_net_equal(au_ref a, au_ref b) {
 }
 
 size_t au_net_format(au_ref ref, char *buf, size_t size) {
-    au_remote *r = live(ref);
-    if (!r) return (size_t)snprintf(buf, size, "(stale remote reference)");
-    return (size_t)snprintf(buf, size, "%.*s@%s as %s", (int)r->name_len, r->name, r->addr,
-                            ref.iface ? ref.iface->name : "?");
+    if (!au_net_remote_pin(ref)) return (size_t)snprintf(buf, size, "(stale remote reference)");
+    au_remote *r = ref.target; /* pinned: the fields are its target's while they are read */
+    size_t n = (size_t)snprintf(buf, size, "%.*s@%s as %s", (int)r->name_len, r->name, r->addr,
+                                ref.iface ? ref.iface->name : "?");
+    au_net_remote_unpin(r);
+    return n;
 }
 
 /* ---- references inside messages ------------------------------------------------------------- */
 
 static _Thread_local char name_buf[AU_NAME_MAX + 1];
+static _Thread_local char addr_buf[sizeof(((au_remote *)0)->addr)];
 
 static au_err encode_ref(void *user, const au_ref *ref, au_wire_ref *out) {
     au_net_t *net = user;
     if (!ref->target || !ref->iface) return AU_EENCODE;
     out->iface_id = au_type_id(ref->iface);
     if (ref->flags & AU_REF_F_REMOTE) {
-        au_remote *r = live(*ref);
-        if (!r) return AU_EENCODE; /* stale: its target is no longer known here */
-        out->addr = r->addr;
+        /* stale: its target is no longer known here */
+        if (!au_net_remote_pin(*ref)) return AU_EENCODE;
+        /* Pinned, the slot keeps this target while it is copied; the copies outlive the pin
+         * (the codec writes them out before the next reference is encoded). */
+        au_remote *r = ref->target;
         out->addr_len = strlen(r->addr);
-        out->name = r->name;
+        memcpy(addr_buf, r->addr, out->addr_len + 1);
         out->name_len = r->name_len;
+        memcpy(name_buf, r->name, r->name_len);
         out->root_id = r->root_id;
+        au_net_remote_unpin(r);
+        out->addr = addr_buf;
+        out->name = name_buf;
         return AU_OK;
     }
     /* A local actor: this node's address and the actor's name (generated if anonymous). A
@@ -461,8 +577,11 @@ static au_err decode_ref(void *user, const au_wire_ref *in, au_type *ref_type, a
     au_net_t *net = user;
     au_type *iface = ref_type->elem;
     if (in->iface_id != au_type_id(iface)) return AU_ETYPE;
-    const char *self = net->node->address;
-    if (in->addr_len == strlen(self) && memcmp(in->addr, self, in->addr_len) == 0) {
+    /* This node as it advertises itself, or as a forge elsewhere resolved that (a host name or
+     * a non-canonical literal advertised: references forged to it carry the numeric form). */
+    const char *self = net->node->address, *canon = net->self_canon;
+    if ((in->addr_len == strlen(self) && memcmp(in->addr, self, in->addr_len) == 0) ||
+        (in->addr_len == strlen(canon) && memcmp(in->addr, canon, in->addr_len) == 0)) {
         au_cell *cell;
         uint32_t gen;
         if (au_registry_find(net->node, in->name, in->name_len, in->root_id, &cell, &gen, NULL) == AU_OK) {
