@@ -328,8 +328,11 @@ void au_net_peers_free(au_net_t *net);
 /* A datagram from addr was accepted from sender s: its peer (if any) has answered. Called with
  * senders_lock (s's cache of its peer is updated). */
 void au_net_peer_heard(au_net_t *net, au_sender *s, const au_addr *addr);
-/* n more datagrams went to the peer: warns (rate-limited) when it has not answered for long. */
+/* n more datagrams go to the peer (counted before they leave): warns (rate-limited) when it
+ * has not answered for long. */
 void au_net_peer_sent(au_net_t *net, au_peer *peer, size_t n);
+/* Takes back n datagrams counted by au_net_peer_sent that the channel failed to send. */
+void au_net_peer_unsent(au_peer *peer, size_t n);
 
 /* send.c */
 /* The packers' output: a datagram joins the sending thread's batch (send.c sets it up). */

@@ -201,6 +201,14 @@ void au_net_peer_sent(au_net_t *net, au_peer *peer, size_t n) {
            text, (unsigned long long)unanswered, (double)(now - since) / 1e9);
 }
 
+void au_net_peer_unsent(au_peer *peer, size_t n) {
+    /* saturating: an answer may have reset the count to 0 since au_net_peer_sent */
+    uint64_t v = atomic_load_explicit(&peer->unanswered, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&peer->unanswered, &v, v > n ? v - n : 0,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
 uint64_t au_node_unanswered(au_node *node, const char *address) {
     au_net_t *net = node ? node->net : NULL;
     au_addr addr;

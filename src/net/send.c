@@ -62,18 +62,24 @@ static batch *thread_batch(void) {
 /* Hands the batch's datagrams to the channel. The peers stay owned (released by flush_all). */
 static void send_datagrams(batch *b) {
     au_net_t *net = b->net;
+    /* Per peer, for au_node_unanswered and the "no answer" warning: counted before the
+     * datagrams leave, so that an answer to one always finds it counted (counted after, it
+     * could land on top of the reset the answer made). The channel says how many failed, not
+     * which: a batch that failed entirely is taken back, otherwise every datagram counts. */
+    for (size_t i = 0, j; i < b->count; i = j) {
+        for (j = i + 1; j < b->count && b->dg_peer[j] == b->dg_peer[i];) j++;
+        au_net_peer_sent(net, b->dg_peer[i], j - i);
+    }
     size_t failed = net->channel->send(net, b->dg, b->count);
     size_t bytes = 0;
     for (size_t i = 0; i < b->count; i++) bytes += b->dg[i].len;
     if (failed) au_stat_add(&net->stats.drops_send_failed, failed);
     au_stat_add(&net->stats.datagrams_sent, b->count - failed);
     au_stat_add(&net->stats.bytes_sent, bytes); /* bytes handed to the channel */
-    /* Per peer, for the "no answer" warning (advisory): the channel says how many failed, not
-     * which; a batch that failed entirely counts for nobody, otherwise every datagram counts. */
-    if (failed < b->count) {
+    if (failed && failed == b->count) {
         for (size_t i = 0, j; i < b->count; i = j) {
             for (j = i + 1; j < b->count && b->dg_peer[j] == b->dg_peer[i];) j++;
-            au_net_peer_sent(net, b->dg_peer[i], j - i);
+            au_net_peer_unsent(b->dg_peer[i], j - i);
         }
     }
     b->count = 0;

@@ -745,7 +745,8 @@ static void a_client_whose_peer_was_evicted_is_heard_and_answered_again(void **s
     ask(c, p, from_c, 3);
     ask(c, p, from_c, 4);
     /* Each query reset the count of the peer that answers it: one answer since c last spoke. */
-    assert_true(wait_until(unanswered_reached, &(unanswered_is){ server, c, 1 }, WAIT_MS));
+    if (!wait_until(unanswered_reached, &(unanswered_is){ server, c, 1 }, WAIT_MS))
+        fail_msg("unanswered %llu", (unsigned long long)au_node_unanswered(server, au_node_address(c)));
     assert_int_equal(au_node_unanswered(server, au_node_address(c)), 1); /* and no more */
     au_probe_free(p);
     au_node_stop(c);
