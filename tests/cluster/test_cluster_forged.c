@@ -289,6 +289,39 @@ static void phantom_members_stop_at_max_members(void **st) {
     end_world(&w);
 }
 
+/* A claim of a newer run for a member is confirmed by a probe to that member: one forged
+ * datagram names CL_MAX_UPDATES members, and each claim sent its own probe (with a piggyback),
+ * so 20 datagrams of claims about 1,280 members sent 1,280 probes at once. Confirmations are
+ * paid from the answer budget (burst 512): the rest are withheld and counted. */
+static void claims_of_newer_runs_do_not_turn_a_node_into_an_amplifier(void **st) {
+    static world w;
+    formed(&w, 3, 311, NULL);
+    static char names[1280][32];
+    static cl_update ph[64];
+    for (int k = 0; k < 20; k++) { /* 1,280 members node 0 holds (phantoms, without a key) */
+        for (int i = 0; i < 64; i++) {
+            snprintf(names[k * 64 + i], sizeof names[0], "10.8.%d.%d:7", k, i + 1);
+            ph[i] = (cl_update){ au_str_view(names[k * 64 + i]), 5, 0, CL_ALIVE, 1, 0 };
+        }
+        forge(&w, 3, 0, ph, 64);
+    }
+    au_sim_run(w.sim, AU_SEC(5)); /* the answer budget refills */
+    au_cluster_stats before, after;
+    au_cluster_stats_get(w.s[0].cluster, &before);
+    assert_true(before.members + before.tombstones >= 1280);
+    for (int k = 0; k < 20; k++) { /* a newer run of each, claimed by the forger */
+        for (int i = 0; i < 64; i++)
+            ph[i] = (cl_update){ au_str_view(names[k * 64 + i]), 6, 0, CL_ALIVE, 1, 0 };
+        forge(&w, 3, 0, ph, 64);
+    }
+    au_sim_run(w.sim, AU_MSEC(20));
+    au_cluster_stats_get(w.s[0].cluster, &after);
+    assert_true(after.messages_sent - before.messages_sent < 700);
+    assert_true(after.answers_withheld - before.answers_withheld >= 1280 - 700);
+    assert_int_equal(WORLD_SUM(&w, removed_left), 0);
+    end_world(&w);
+}
+
 /* A seed whose node holds only 16 peers and 16 remote references serves joiners at ever new
  * addresses, each leaving again: the references it forges to answer them, and to reach them as
  * members, are given back (au_unforge) once they are gone, so the 49th joiner is served as the
@@ -407,6 +440,7 @@ int main(void) {
         cmocka_unit_test(a_watch_placed_after_the_removal_of_its_node_is_terminated),
         cmocka_unit_test(a_suspicion_timeout_of_the_end_of_time_never_expires),
         cmocka_unit_test(phantom_members_stop_at_max_members),
+        cmocka_unit_test(claims_of_newer_runs_do_not_turn_a_node_into_an_amplifier),
         cmocka_unit_test(joiners_at_ever_new_addresses_leave_the_seeds_tables_open),
         cmocka_unit_test(a_member_whose_forge_failed_is_reached_once_there_is_room),
     };
