@@ -248,6 +248,7 @@ typedef struct cl_state {
     au_cluster_event *events;    /* pending for subscribers; addresses owned */
     size_t nevents, events_cap;
     size_t gone_pos;             /* where collect_tombstones' next declarations start */
+    size_t evict_pos;            /* where evict_tombstone's next search starts */
     unsigned sync_pos;           /* where the next digest window starts, in buckets of the
                                     finest level (CL_LEVELS bits): walked round-robin */
     au_nanos last_tick, next_hb, next_gossip, next_sync, next_reconnect, next_gc, next_decay;
@@ -563,6 +564,30 @@ static void confirm_run(cl_state *s, cl_member *m, uint64_t id) {
                                         { NULL, 0, 0 } } });
 }
 
+#define EVICT_SEARCH 64 /* table slots evict_tombstone looks at, at most, for one newcomer */
+
+/* The table is full (max_members) and an unknown live member is heard of: a tombstone makes
+ * room for it, so that removed members (real ones, or phantoms that died) kept for
+ * tombstone_ttl do not lock real members out. Looks at EVICT_SEARCH slots from where the last
+ * search ended (bounded work per newcomer); returns whether one was dropped. */
+static bool evict_tombstone(cl_state *s) {
+    au_u64map *map = &s->t.by_key;
+    if (s->t.ntombstones == 0 || map->cap == 0) return false;
+    for (size_t k = 0; k < map->cap && k < EVICT_SEARCH; k++) {
+        size_t i = (s->evict_pos + k) % map->cap;
+        cl_member *m = map->keys[i] ? map->values[i] : NULL;
+        if (m && !cl_is_live(m->state) && m != s->me) {
+            s->evict_pos = i + 1;
+            if (m->state == CL_DEAD && s->baseline > s->t.nlive + 1) s->baseline--;
+            unforge_member(m);
+            cl_table_drop(&s->t, m);
+            return true;
+        }
+    }
+    s->evict_pos += EVICT_SEARCH;
+    return false;
+}
+
 /* Applies one update; returns true if the table changed. from: who sent it (may be NULL). */
 static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
     if (!update_ok(u)) {
@@ -594,11 +619,13 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
     if (!m) {
         if (!cl_is_live(u->state)) return false; /* unknown and gone: nothing to remember */
         size_t adds = u->vnodes ? u->vnodes : 1;
-        if (s->t.by_key.count >= s->cfg.max_members || s->positions + adds > AU_CLUSTER_MAX_POSITIONS) {
+        if ((s->t.by_key.count >= s->cfg.max_members && !evict_tombstone(s)) ||
+            s->positions + adds > AU_CLUSTER_MAX_POSITIONS) {
             /* phantoms: without a cluster key any datagram can name members that do not exist,
              * each a table entry, ring positions and a place among the managers; the table and
-             * ring stop growing at the bound (a real member beyond it is learned once others
-             * go: its news is repeated by gossip and the sync) */
+             * ring stop growing at the bound, a tombstone giving way to a live newcomer (a real
+             * member beyond it is learned once others go: its news is repeated by gossip and
+             * the sync) */
             stat_add(&s->c->members_refused, 1);
             return false;
         }

@@ -289,6 +289,47 @@ static void phantom_members_stop_at_max_members(void **st) {
     end_world(&w);
 }
 
+/* A table full of tombstones (phantoms that died, kept for tombstone_ttl) refused every real
+ * member until they were forgotten: a joiner was served by its seed but never made a member
+ * there. A tombstone now gives way to a live newcomer. */
+static void tombstones_filling_the_table_give_way_to_a_real_joiner(void **st) {
+    static world w;
+    new_world(&w, 5, 312); /* 0-2: the cluster, 3: the forger, 4: the joiner */
+    static const char *seeds[3];
+    for (int i = 0; i < 3; i++) seeds[i] = w.s[i].addr;
+    au_cluster_config c = quick(seeds, 3);
+    c.max_members = 10;
+    c.tombstone_ttl = AU_SEC(600);
+    for (int i = 0; i < 3; i++) assert_int_equal(world_start_cluster(&w, i, &c), AU_OK);
+    converge(&w, AU_SEC(10));
+    static char names[7][32];
+    cl_update ph[7];
+    for (int i = 0; i < 7; i++) {
+        snprintf(names[i], sizeof names[0], "10.7.0.%d:7", i + 1);
+        ph[i] = (cl_update){ au_str_view(names[i]), 5, 0, CL_ALIVE, 1, 0 };
+    }
+    for (int to = 0; to < 3; to++) forge(&w, 3, to, ph, 7);
+    au_sim_run(w.sim, AU_SEC(30)); /* the phantoms are found dead: 3 members, 7 tombstones */
+    for (int i = 0; i < 3; i++) {
+        au_cluster_stats cs;
+        au_cluster_stats_get(w.s[i].cluster, &cs);
+        assert_int_equal(cs.members, 3);
+        assert_int_equal(cs.tombstones, 7);
+    }
+    const char *s0[] = { w.s[0].addr };
+    au_cluster_config q = quick(s0, 1);
+    q.max_members = 10;
+    assert_int_equal(world_start_cluster(&w, 4, &q), AU_OK);
+    converge(&w, AU_SEC(10));
+    for (int i = 0; i < 3; i++) {
+        au_cluster_stats cs;
+        au_cluster_stats_get(w.s[i].cluster, &cs);
+        assert_int_equal(cs.members, 4);
+        assert_true(cs.members + cs.tombstones <= 10);
+    }
+    end_world(&w);
+}
+
 /* A claim of a newer run for a member is confirmed by a probe to that member: one forged
  * datagram names CL_MAX_UPDATES members, and each claim sent its own probe (with a piggyback),
  * so 20 datagrams of claims about 1,280 members sent 1,280 probes at once. Confirmations are
@@ -441,6 +482,7 @@ int main(void) {
         cmocka_unit_test(a_suspicion_timeout_of_the_end_of_time_never_expires),
         cmocka_unit_test(phantom_members_stop_at_max_members),
         cmocka_unit_test(claims_of_newer_runs_do_not_turn_a_node_into_an_amplifier),
+        cmocka_unit_test(tombstones_filling_the_table_give_way_to_a_real_joiner),
         cmocka_unit_test(joiners_at_ever_new_addresses_leave_the_seeds_tables_open),
         cmocka_unit_test(a_member_whose_forge_failed_is_reached_once_there_is_room),
     };
