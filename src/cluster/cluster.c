@@ -545,20 +545,23 @@ static bool answer_allowed(cl_state *s);
 static void withheld(cl_state *s, const au_str *to, size_t n);
 
 /* Asks the run `id` claimed for m's address whether it exists: a probe with seq 0, which that
- * run alone answers, with its own record. At most once per req_timeout for one member, without
+ * run alone answers, with its own record. At most once per req_timeout for one run, without
  * piggyback, and paid from the answer budget (answer_allowed): one forged datagram names up to
  * CL_MAX_UPDATES members, and each claim had sent a probe carrying max_piggyback updates, 64
  * datagrams out for one in. A claim it cannot pay is withheld (counted) and asked again when it
  * comes again; the run speaking for itself is believed anyway. */
 static void confirm_run(cl_state *s, cl_member *m, uint64_t id) {
     au_nanos now = now_of(s);
-    if (m->confirm_at && now - m->confirm_at < s->cfg.req_timeout) return;
+    /* the wait is per claimed run: a forged claim repeated within req_timeout had kept the real
+     * new run's claim from being asked, so a restart was taken late where heard indirectly */
+    if (m->confirm_at && m->confirm_id == id && now - m->confirm_at < s->cfg.req_timeout) return;
     au_str target = cl_member_addr(m);
     if (!answer_allowed(s)) {
         withheld(s, &target, 1);
         return;
     }
     m->confirm_at = now;
+    m->confirm_id = id;
     send_to(s, m, (cl_wire){ .tag = cl_wire_probe,
                              .probe = { au_str_view(s->addr), s->c->id, target, id, au_str_lit(""), 0,
                                         { NULL, 0, 0 } } });
