@@ -108,6 +108,8 @@ struct cl_layer {
     au_layer *layer;
     au_cluster *handles;
     unsigned running;  /* cluster actors started in it and not yet stopped */
+    bool stopped_once; /* a cluster actor of it has stopped: last_inc holds its incarnation */
+    uint32_t last_inc; /* the highest incarnation a stopped cluster actor of it reached */
 };
 
 static pthread_mutex_t layers_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -178,10 +180,26 @@ static void layer_started(cl_layer *l, au_cluster *h, bool started) {
     } /* else it stays (another layer came since), idle, freed at au_node_stop */
 }
 
-static void layer_stopped(cl_layer *l) {
+static void layer_stopped(cl_layer *l, uint32_t inc) {
     pthread_mutex_lock(&layers_lock);
     l->running--;
+    if (!l->stopped_once || inc > l->last_inc) l->last_inc = inc;
+    l->stopped_once = true;
     pthread_mutex_unlock(&layers_lock);
+}
+
+/* The incarnation a cluster starting on node begins at: 0, or past the highest one a cluster
+ * that stopped on this node reached. A start after a leave has the same run id (the node's),
+ * and the others hold it at that incarnation (LEFT): starting past it, its ALIVE wins at once,
+ * and a claim of itself more than INC_WINDOW ahead of its own is always a forgery (apply()). */
+static uint32_t first_inc(au_node *node) {
+    uint32_t inc = 0;
+    bool any = false;
+    pthread_mutex_lock(&layers_lock);
+    for (cl_layer *l = layers; l; l = l->next)
+        if (l->node == node && l->stopped_once && (!any || l->last_inc > inc)) inc = l->last_inc, any = true;
+    pthread_mutex_unlock(&layers_lock);
+    return !any ? 0 : inc < UINT32_MAX - 1 ? inc + 1 : UINT32_MAX - 1;
 }
 
 /* ---- the actor's state ---------------------------------------------------------------------- */
@@ -600,7 +618,13 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
     if (u->addr.len == s->addr_len && memcmp(u->addr.ptr, s->addr, s->addr_len) == 0) {
         if (u->id == s->c->id) {
             if (s->phase == LEFT) return false;
-            if (u->state != CL_ALIVE && u->inc == UINT32_MAX) { /* believed nowhere (below) */
+            if ((u->state != CL_ALIVE && u->inc == UINT32_MAX) || /* believed nowhere (below) */
+                (u->inc > s->me->inc && u->inc - s->me->inc > INC_WINDOW)) {
+                /* nobody knows an incarnation of ours we have not reached (a start after a
+                 * leave begins past the last: first_inc), and the others drop a claim so far
+                 * ahead of what they hold: refuting or catching up would take us towards
+                 * UINT32_MAX, where no accusation of us is believed (a crash of ours then went
+                 * unnoticed by all but our managers) */
                 stat_add(&s->c->drops_invalid, 1);
                 return false;
             }
@@ -1631,7 +1655,8 @@ static void cl_pre_start(au_ctx *ctx, cl_state *s) {
     s->answer_tokens = ANSWER_BURST;
     s->answer_at = now_of(s);
     cl_table_init(&s->t);
-    s->me = cl_table_add(&s->t, s->addr, s->addr_len, s->c->id, 0, CL_ALIVE, (uint16_t)s->cfg.vnodes);
+    s->me = cl_table_add(&s->t, s->addr, s->addr_len, s->c->id, first_inc(s->node), CL_ALIVE,
+                         (uint16_t)s->cfg.vnodes);
     if (s->me) cl_table_mark_self(&s->t, s->me); /* self is not one of the others */
     s->z = au_detector_z(s->cfg.phi);
     s->pings_left = s->cfg.num_pings;
@@ -1705,6 +1730,7 @@ static void cl_post_stop(au_ctx *ctx, cl_state *s) {
     free(s->charges);
     free(s->suspects);
     au_ring_release(s->ring);
+    uint32_t inc = s->me ? s->me->inc : 0;
     for (size_t i = 0; i < s->t.by_key.cap; i++) /* a later start on this node forges anew */
         if (s->t.by_key.keys && s->t.by_key.keys[i]) unforge_member(s->t.by_key.values[i]);
     cl_table_free(&s->t);
@@ -1712,7 +1738,7 @@ static void cl_post_stop(au_ctx *ctx, cl_state *s) {
     free(s->seeds);
     free(s->seed_addrs);
     free((char *)s->cfg.name);
-    layer_stopped(s->c->home); /* its layer may take the next start on this node */
+    layer_stopped(s->c->home, inc); /* its layer may take the next start on this node */
 }
 
 AU_ACTOR(cluster_actor, cl_state, cl_msg, .pre_start = cl_pre_start, .recv = cl_recv,

@@ -329,6 +329,28 @@ static void a_restart_amid_forged_claims_of_newer_runs_is_taken_at_once(void **s
     }
 }
 
+/* A member believed any accusation of itself at an incarnation above its own (the window of
+ * INC_WINDOW applied to claims about others only): one forged DEAD at UINT32_MAX - 1, sent to
+ * the member itself, made it refute at UINT32_MAX, where no accusation of it is believed by the
+ * others any more; when it then crashed, the members that do not manage it kept it for good. A
+ * claim of itself more than INC_WINDOW past its own incarnation is now dropped and counted, as
+ * the others drop it. */
+static void a_forged_claim_far_ahead_of_a_members_own_incarnation_is_not_taken(void **st) {
+    static world w;
+    formed(&w, 8, 313, NULL);
+    uint64_t id7 = au_cluster_id(w.s[7].cluster);
+    cl_update far[] = { about(&w, 7, id7, UINT32_MAX - 1, CL_DEAD), about(&w, 7, id7, UINT32_MAX - 1, CL_ALIVE) };
+    uint64_t before = drops_invalid(&w, 7);
+    forge(&w, 8, 7, far, 2);
+    au_sim_run(w.sim, AU_SEC(2));
+    assert_true(drops_invalid(&w, 7) >= before + 2);
+    assert_true(world_converged(&w));
+    world_kill(&w, 7);
+    converge(&w, AU_SEC(20));
+    for (int i = 0; i < 7; i++) assert_int_equal(atomic_load(&w.s[i].removed_failed), 1);
+    end_world(&w);
+}
+
 /* A table full of tombstones (phantoms that died, kept for tombstone_ttl) refused every real
  * member until they were forgotten: a joiner was served by its seed but never made a member
  * there. A tombstone now gives way to a live newcomer. */
@@ -522,6 +544,7 @@ int main(void) {
         cmocka_unit_test(a_suspicion_timeout_of_the_end_of_time_never_expires),
         cmocka_unit_test(phantom_members_stop_at_max_members),
         cmocka_unit_test(claims_of_newer_runs_do_not_turn_a_node_into_an_amplifier),
+        cmocka_unit_test(a_forged_claim_far_ahead_of_a_members_own_incarnation_is_not_taken),
         cmocka_unit_test(a_restart_amid_forged_claims_of_newer_runs_is_taken_at_once),
         cmocka_unit_test(tombstones_filling_the_table_give_way_to_a_real_joiner),
         cmocka_unit_test(joiners_at_ever_new_addresses_leave_the_seeds_tables_open),
