@@ -281,6 +281,7 @@ typedef struct cl_state {
     au_nanos answer_at;          /* when answer_tokens was last refilled */
     uint64_t withheld_unlogged;  /* answer datagrams withheld since the last WARN about it */
     au_nanos withheld_logged_at;
+    unsigned self_claims;        /* records of this node in the message being handled */
     bool from_verified;          /* the message being handled comes from the address its `from`
                                     names (heard_from): what it says of its sender is believed */
 } cl_state;
@@ -618,6 +619,13 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
     if (u->addr.len == s->addr_len && memcmp(u->addr.ptr, s->addr, s->addr_len) == 0) {
         if (u->id == s->c->id) {
             if (s->phase == LEFT) return false;
+            if (s->self_claims++) {
+                /* a message names each member once (gossip, sync, probes): a second record of
+                 * ours is forged, and each one refuted raised our incarnation up to INC_WINDOW + 1
+                 * (64 such records, 4,160 at once: 2^32 in a million datagrams) */
+                stat_add(&s->c->drops_invalid, 1);
+                return false;
+            }
             if ((u->state != CL_ALIVE && u->inc == UINT32_MAX) || /* believed nowhere (below) */
                 (u->inc > s->me->inc && u->inc - s->me->inc > INC_WINDOW)) {
                 /* nobody knows an incarnation of ours we have not reached (a start after a
@@ -1673,6 +1681,7 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
         stat_add(&s->c->messages_received, 1);
         s->heard_at = now_of(s); /* a cluster message can only come from another node */
         s->from_verified = heard_from(ctx, s, w);
+        s->self_claims = 0;
         switch (w->tag) {
         case cl_wire_join: on_join(s, &w->join); break;
         case cl_wire_refuse: on_refuse(ctx, s, &w->refuse); break;

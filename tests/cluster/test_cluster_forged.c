@@ -289,6 +289,27 @@ static void phantom_members_stop_at_max_members(void **st) {
     end_world(&w);
 }
 
+/* One forged datagram naming a member 64 times, each accusation INC_WINDOW past the refutation
+ * of the one before, made it refute 64 times (its incarnation up 4,160 at once, UINT32_MAX in a
+ * million datagrams). A message names each member once: the second record of itself is dropped. */
+static void a_message_naming_a_member_many_times_is_refuted_once(void **st) {
+    static world w;
+    formed(&w, 3, 314, NULL);
+    uint64_t id2 = au_cluster_id(w.s[2].cluster);
+    static cl_update many[64];
+    for (uint32_t k = 0; k < 64; k++) many[k] = about(&w, 2, id2, k * 65, CL_DEAD);
+    au_cluster_stats before, after;
+    au_cluster_stats_get(w.s[2].cluster, &before);
+    forge(&w, 3, 2, many, 64);
+    au_sim_run(w.sim, AU_SEC(2));
+    au_cluster_stats_get(w.s[2].cluster, &after);
+    assert_int_equal(after.refutations - before.refutations, 1);
+    assert_true(after.drops_invalid - before.drops_invalid >= 63);
+    assert_int_equal(WORLD_SUM(&w, removed), 0);
+    assert_true(world_converged(&w));
+    end_world(&w);
+}
+
 /* A crash-restart at the same address (a new run id) while a forger keeps claiming another
  * newer run for that address, every 50 ms, to everyone. The real run's record, heard from the
  * seed, is confirmed by a probe; the wait between confirmations was per member, so the forged
@@ -544,6 +565,7 @@ int main(void) {
         cmocka_unit_test(a_suspicion_timeout_of_the_end_of_time_never_expires),
         cmocka_unit_test(phantom_members_stop_at_max_members),
         cmocka_unit_test(claims_of_newer_runs_do_not_turn_a_node_into_an_amplifier),
+        cmocka_unit_test(a_message_naming_a_member_many_times_is_refuted_once),
         cmocka_unit_test(a_forged_claim_far_ahead_of_a_members_own_incarnation_is_not_taken),
         cmocka_unit_test(a_restart_amid_forged_claims_of_newer_runs_is_taken_at_once),
         cmocka_unit_test(tombstones_filling_the_table_give_way_to_a_real_joiner),
