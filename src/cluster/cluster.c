@@ -71,6 +71,13 @@
  * to refute (see apply()). A node that lags more than this learns the member's incarnation from
  * the member itself (its own messages, probe answers). */
 #define INC_WINDOW 64
+/* A claim of this node itself more than INC_WINDOW past its own incarnation is refuted (or caught
+ * up with) while it is below INC_FAR: the others may have been pushed past ours, INC_WINDOW at a
+ * time, by claims we never heard, and an accusation at what they hold must still be refuted.
+ * From INC_FAR on it is dropped: one forged claim at UINT32_MAX - 1 had taken this node to
+ * UINT32_MAX, where no accusation of it is believed. Either way the top half of the range takes
+ * 2^31 / (INC_WINDOW + 1) forged datagrams, a message naming each member once. */
+#define INC_FAR 0x80000000u
 #define GONE_PER_ROUND 64 /* removed members declared gone again per second (collect_tombstones) */
 
 /* ---- the handle ------------------------------------------------------------------------------ */
@@ -282,6 +289,7 @@ typedef struct cl_state {
     uint64_t withheld_unlogged;  /* answer datagrams withheld since the last WARN about it */
     au_nanos withheld_logged_at;
     unsigned self_claims;        /* records of this node in the message being handled */
+    uint64_t msg_no;             /* counts the messages handled (cl_member.msg_seen) */
     bool from_verified;          /* the message being handled comes from the address its `from`
                                     names (heard_from): what it says of its sender is believed */
 } cl_state;
@@ -627,12 +635,10 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
                 return false;
             }
             if ((u->state != CL_ALIVE && u->inc == UINT32_MAX) || /* believed nowhere (below) */
-                (u->inc > s->me->inc && u->inc - s->me->inc > INC_WINDOW)) {
-                /* nobody knows an incarnation of ours we have not reached (a start after a
-                 * leave begins past the last: first_inc), and the others drop a claim so far
-                 * ahead of what they hold: refuting or catching up would take us towards
-                 * UINT32_MAX, where no accusation of us is believed (a crash of ours then went
-                 * unnoticed by all but our managers) */
+                (u->inc > s->me->inc && u->inc - s->me->inc > INC_WINDOW && u->inc >= INC_FAR)) {
+                /* far ahead of ours, in the top half (INC_FAR): refuting or catching up would
+                 * take us towards UINT32_MAX, where no accusation of us is believed (a crash of
+                 * ours then went unnoticed by all but our managers) */
                 stat_add(&s->c->drops_invalid, 1);
                 return false;
             }
@@ -667,6 +673,7 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
         s->positions += adds;
         m = cl_table_add(&s->t, u->addr.ptr, u->addr.len, u->id, u->inc, u->state, u->vnodes);
         if (!m) return false;
+        m->msg_seen = s->msg_no;
         queue(s, m);
         if (u->state == CL_SUSPECT) {
             m->suspect_since = now_of(s);
@@ -676,6 +683,11 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
         member_added(s, m);
         return true;
     }
+    if (m->msg_seen == s->msg_no) { /* a message names each member once: a second is forged */
+        stat_add(&s->c->drops_invalid, 1);
+        return false;
+    }
+    m->msg_seen = s->msg_no;
     bool itself = said_by_itself(s, from, m);
     if (u->id == m->id && !itself &&
         ((u->state != CL_ALIVE && u->inc == UINT32_MAX) || (u->inc > m->inc && u->inc - m->inc > INC_WINDOW))) {
@@ -1682,6 +1694,7 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
         s->heard_at = now_of(s); /* a cluster message can only come from another node */
         s->from_verified = heard_from(ctx, s, w);
         s->self_claims = 0;
+        s->msg_no++;
         switch (w->tag) {
         case cl_wire_join: on_join(s, &w->join); break;
         case cl_wire_refuse: on_refuse(ctx, s, &w->refuse); break;

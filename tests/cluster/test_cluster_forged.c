@@ -310,6 +310,36 @@ static void a_message_naming_a_member_many_times_is_refuted_once(void **st) {
     end_world(&w);
 }
 
+/* The others can be pushed past a member's own incarnation, INC_WINDOW at a time, by forged
+ * claims the member never hears; an accusation at what they then hold must still be refuted by
+ * it (a claim of itself far ahead is dropped only in the top half of the range). And a message
+ * naming another member many times moves it once: 64 claims, each INC_WINDOW past the one
+ * before, had moved it 4,096 at once. */
+static void a_member_the_others_hold_far_ahead_still_refutes(void **st) {
+    static world w;
+    formed(&w, 3, 315, NULL);
+    uint64_t id2 = au_cluster_id(w.s[2].cluster);
+    static cl_update many[64];
+    for (uint32_t k = 0; k < 64; k++) many[k] = about(&w, 2, id2, (k + 1) * 64, CL_ALIVE);
+    uint64_t d0 = drops_invalid(&w, 0);
+    forge(&w, 3, 0, many, 64);
+    au_sim_run(w.sim, AU_MSEC(1));
+    assert_true(drops_invalid(&w, 0) >= d0 + 63);
+    for (uint32_t k = 1; k <= 3; k++) { /* node 0 and 1 hold node 2 at 192; node 2 holds 0 */
+        cl_update up[] = { about(&w, 2, id2, k * 64, CL_ALIVE) };
+        forge(&w, 3, 0, up, 1);
+        forge(&w, 3, 1, up, 1);
+        au_sim_run(w.sim, AU_MSEC(1));
+    }
+    cl_update acc[] = { about(&w, 2, id2, 192, CL_SUSPECT) };
+    forge(&w, 3, 0, acc, 1);
+    forge(&w, 3, 1, acc, 1);
+    au_sim_run(w.sim, AU_SEC(20));
+    assert_int_equal(WORLD_SUM(&w, removed), 0);
+    assert_true(world_converged(&w));
+    end_world(&w);
+}
+
 /* A crash-restart at the same address (a new run id) while a forger keeps claiming another
  * newer run for that address, every 50 ms, to everyone. The real run's record, heard from the
  * seed, is confirmed by a probe; the wait between confirmations was per member, so the forged
@@ -354,8 +384,8 @@ static void a_restart_amid_forged_claims_of_newer_runs_is_taken_at_once(void **s
  * INC_WINDOW applied to claims about others only): one forged DEAD at UINT32_MAX - 1, sent to
  * the member itself, made it refute at UINT32_MAX, where no accusation of it is believed by the
  * others any more; when it then crashed, the members that do not manage it kept it for good. A
- * claim of itself more than INC_WINDOW past its own incarnation is now dropped and counted, as
- * the others drop it. */
+ * claim of itself more than INC_WINDOW past its own incarnation, in the top half of the range, is
+ * now dropped and counted. */
 static void a_forged_claim_far_ahead_of_a_members_own_incarnation_is_not_taken(void **st) {
     static world w;
     formed(&w, 8, 313, NULL);
@@ -565,6 +595,7 @@ int main(void) {
         cmocka_unit_test(a_suspicion_timeout_of_the_end_of_time_never_expires),
         cmocka_unit_test(phantom_members_stop_at_max_members),
         cmocka_unit_test(claims_of_newer_runs_do_not_turn_a_node_into_an_amplifier),
+        cmocka_unit_test(a_member_the_others_hold_far_ahead_still_refutes),
         cmocka_unit_test(a_message_naming_a_member_many_times_is_refuted_once),
         cmocka_unit_test(a_forged_claim_far_ahead_of_a_members_own_incarnation_is_not_taken),
         cmocka_unit_test(a_restart_amid_forged_claims_of_newer_runs_is_taken_at_once),
