@@ -122,9 +122,11 @@ typedef struct au_cluster_config {
     unsigned max_members;          /**< members this node's table holds at most (alive, suspected
                                         and removed, self included); an unknown member heard of
                                         beyond it, or beyond AU_CLUSTER_MAX_POSITIONS ring
-                                        positions in all, is not added (members_refused): without
-                                        a cluster key anyone can name phantom members; default
-                                        65536, at most AU_CLUSTER_MAX_MEMBERS */
+                                        positions in all, is not added (members_refused), but a
+                                        live one takes the place of a removed member's tombstone
+                                        if there is one: without a cluster key anyone can name
+                                        phantom members; default 65536, at most
+                                        AU_CLUSTER_MAX_MEMBERS */
 } au_cluster_config;
 
 /** The largest au_cluster_config.max_members (larger: AU_EINVAL). */

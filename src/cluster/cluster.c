@@ -71,6 +71,13 @@
  * to refute (see apply()). A node that lags more than this learns the member's incarnation from
  * the member itself (its own messages, probe answers). */
 #define INC_WINDOW 64
+/* A claim of this node itself more than INC_WINDOW past its own incarnation is refuted (or caught
+ * up with) while it is below INC_FAR: the others may have been pushed past ours, INC_WINDOW at a
+ * time, by claims we never heard, and an accusation at what they hold must still be refuted.
+ * From INC_FAR on it is dropped: one forged claim at UINT32_MAX - 1 had taken this node to
+ * UINT32_MAX, where no accusation of it is believed. Either way the top half of the range takes
+ * 2^31 / (INC_WINDOW + 1) forged datagrams, a message naming each member once. */
+#define INC_FAR 0x80000000u
 #define GONE_PER_ROUND 64 /* removed members declared gone again per second (collect_tombstones) */
 
 /* ---- the handle ------------------------------------------------------------------------------ */
@@ -108,6 +115,8 @@ struct cl_layer {
     au_layer *layer;
     au_cluster *handles;
     unsigned running;  /* cluster actors started in it and not yet stopped */
+    bool stopped_once; /* a cluster actor of it has stopped: last_inc holds its incarnation */
+    uint32_t last_inc; /* the highest incarnation a stopped cluster actor of it reached */
 };
 
 static pthread_mutex_t layers_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -178,10 +187,26 @@ static void layer_started(cl_layer *l, au_cluster *h, bool started) {
     } /* else it stays (another layer came since), idle, freed at au_node_stop */
 }
 
-static void layer_stopped(cl_layer *l) {
+static void layer_stopped(cl_layer *l, uint32_t inc) {
     pthread_mutex_lock(&layers_lock);
     l->running--;
+    if (!l->stopped_once || inc > l->last_inc) l->last_inc = inc;
+    l->stopped_once = true;
     pthread_mutex_unlock(&layers_lock);
+}
+
+/* The incarnation a cluster starting on node begins at: 0, or past the highest one a cluster
+ * that stopped on this node reached. A start after a leave has the same run id (the node's),
+ * and the others hold it at that incarnation (LEFT): starting past it, its ALIVE wins at once,
+ * and a claim of itself more than INC_WINDOW ahead of its own is always a forgery (apply()). */
+static uint32_t first_inc(au_node *node) {
+    uint32_t inc = 0;
+    bool any = false;
+    pthread_mutex_lock(&layers_lock);
+    for (cl_layer *l = layers; l; l = l->next)
+        if (l->node == node && l->stopped_once && (!any || l->last_inc > inc)) inc = l->last_inc, any = true;
+    pthread_mutex_unlock(&layers_lock);
+    return !any ? 0 : inc < UINT32_MAX - 1 ? inc + 1 : UINT32_MAX - 1;
 }
 
 /* ---- the actor's state ---------------------------------------------------------------------- */
@@ -248,6 +273,7 @@ typedef struct cl_state {
     au_cluster_event *events;    /* pending for subscribers; addresses owned */
     size_t nevents, events_cap;
     size_t gone_pos;             /* where collect_tombstones' next declarations start */
+    size_t evict_pos;            /* where evict_tombstone's next search starts */
     unsigned sync_pos;           /* where the next digest window starts, in buckets of the
                                     finest level (CL_LEVELS bits): walked round-robin */
     au_nanos last_tick, next_hb, next_gossip, next_sync, next_reconnect, next_gc, next_decay;
@@ -262,6 +288,8 @@ typedef struct cl_state {
     au_nanos answer_at;          /* when answer_tokens was last refilled */
     uint64_t withheld_unlogged;  /* answer datagrams withheld since the last WARN about it */
     au_nanos withheld_logged_at;
+    unsigned self_claims;        /* records of this node in the message being handled */
+    uint64_t msg_no;             /* counts the messages handled (cl_member.msg_seen) */
     bool from_verified;          /* the message being handled comes from the address its `from`
                                     names (heard_from): what it says of its sender is believed */
 } cl_state;
@@ -540,16 +568,54 @@ static bool said_by_itself(cl_state *s, const au_str *from, const cl_member *m) 
 static cl_probe probe_msg(cl_state *s, const au_str *target, uint64_t target_id, const au_str *origin,
                           uint32_t seq, cl_update *buf);
 
+static bool answer_allowed(cl_state *s);
+static void withheld(cl_state *s, const au_str *to, size_t n);
+
 /* Asks the run `id` claimed for m's address whether it exists: a probe with seq 0, which that
- * run alone answers, with its own record (at most once per req_timeout for one member: a forged
- * claim costs the victim one probe, no bigger than the claim). */
+ * run alone answers, with its own record. At most once per req_timeout for one run, without
+ * piggyback, and paid from the answer budget (answer_allowed): one forged datagram names up to
+ * CL_MAX_UPDATES members, and each claim had sent a probe carrying max_piggyback updates, 64
+ * datagrams out for one in. A claim it cannot pay is withheld (counted) and asked again when it
+ * comes again; the run speaking for itself is believed anyway. */
 static void confirm_run(cl_state *s, cl_member *m, uint64_t id) {
     au_nanos now = now_of(s);
-    if (m->confirm_at && now - m->confirm_at < s->cfg.req_timeout) return;
-    m->confirm_at = now;
-    cl_update buf[CL_MAX_UPDATES];
+    /* the wait is per claimed run: a forged claim repeated within req_timeout had kept the real
+     * new run's claim from being asked, so a restart was taken late where heard indirectly */
+    if (m->confirm_at && m->confirm_id == id && now - m->confirm_at < s->cfg.req_timeout) return;
     au_str target = cl_member_addr(m);
-    send_to(s, m, (cl_wire){ .tag = cl_wire_probe, .probe = probe_msg(s, &target, id, NULL, 0, buf) });
+    if (!answer_allowed(s)) {
+        withheld(s, &target, 1);
+        return;
+    }
+    m->confirm_at = now;
+    m->confirm_id = id;
+    send_to(s, m, (cl_wire){ .tag = cl_wire_probe,
+                             .probe = { au_str_view(s->addr), s->c->id, target, id, au_str_lit(""), 0,
+                                        { NULL, 0, 0 } } });
+}
+
+#define EVICT_SEARCH 64 /* table slots evict_tombstone looks at, at most, for one newcomer */
+
+/* The table is full (max_members) and an unknown live member is heard of: a tombstone makes
+ * room for it, so that removed members (real ones, or phantoms that died) kept for
+ * tombstone_ttl do not lock real members out. Looks at EVICT_SEARCH slots from where the last
+ * search ended (bounded work per newcomer); returns whether one was dropped. */
+static bool evict_tombstone(cl_state *s) {
+    au_u64map *map = &s->t.by_key;
+    if (s->t.ntombstones == 0 || map->cap == 0) return false;
+    for (size_t k = 0; k < map->cap && k < EVICT_SEARCH; k++) {
+        size_t i = (s->evict_pos + k) % map->cap;
+        cl_member *m = map->keys[i] ? map->values[i] : NULL;
+        if (m && !cl_is_live(m->state) && m != s->me) {
+            s->evict_pos = i + 1;
+            if (m->state == CL_DEAD && s->baseline > s->t.nlive + 1) s->baseline--;
+            unforge_member(m);
+            cl_table_drop(&s->t, m);
+            return true;
+        }
+    }
+    s->evict_pos += EVICT_SEARCH;
+    return false;
 }
 
 /* Applies one update; returns true if the table changed. from: who sent it (may be NULL). */
@@ -561,7 +627,18 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
     if (u->addr.len == s->addr_len && memcmp(u->addr.ptr, s->addr, s->addr_len) == 0) {
         if (u->id == s->c->id) {
             if (s->phase == LEFT) return false;
-            if (u->state != CL_ALIVE && u->inc == UINT32_MAX) { /* believed nowhere (below) */
+            if (s->self_claims++) {
+                /* a message names each member once (gossip, sync, probes): a second record of
+                 * ours is forged, and each one refuted raised our incarnation up to INC_WINDOW + 1
+                 * (64 such records, 4,160 at once: 2^32 in a million datagrams) */
+                stat_add(&s->c->drops_invalid, 1);
+                return false;
+            }
+            if ((u->state != CL_ALIVE && u->inc == UINT32_MAX) || /* believed nowhere (below) */
+                (u->inc > s->me->inc && u->inc - s->me->inc > INC_WINDOW && u->inc >= INC_FAR)) {
+                /* far ahead of ours, in the top half (INC_FAR): refuting or catching up would
+                 * take us towards UINT32_MAX, where no accusation of us is believed (a crash of
+                 * ours then went unnoticed by all but our managers) */
                 stat_add(&s->c->drops_invalid, 1);
                 return false;
             }
@@ -583,17 +660,20 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
     if (!m) {
         if (!cl_is_live(u->state)) return false; /* unknown and gone: nothing to remember */
         size_t adds = u->vnodes ? u->vnodes : 1;
-        if (s->t.by_key.count >= s->cfg.max_members || s->positions + adds > AU_CLUSTER_MAX_POSITIONS) {
+        if ((s->t.by_key.count >= s->cfg.max_members && !evict_tombstone(s)) ||
+            s->positions + adds > AU_CLUSTER_MAX_POSITIONS) {
             /* phantoms: without a cluster key any datagram can name members that do not exist,
              * each a table entry, ring positions and a place among the managers; the table and
-             * ring stop growing at the bound (a real member beyond it is learned once others
-             * go: its news is repeated by gossip and the sync) */
+             * ring stop growing at the bound, a tombstone giving way to a live newcomer (a real
+             * member beyond it is learned once others go: its news is repeated by gossip and
+             * the sync) */
             stat_add(&s->c->members_refused, 1);
             return false;
         }
         s->positions += adds;
         m = cl_table_add(&s->t, u->addr.ptr, u->addr.len, u->id, u->inc, u->state, u->vnodes);
         if (!m) return false;
+        m->msg_seen = s->msg_no;
         queue(s, m);
         if (u->state == CL_SUSPECT) {
             m->suspect_since = now_of(s);
@@ -603,6 +683,11 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
         member_added(s, m);
         return true;
     }
+    if (m->msg_seen == s->msg_no) { /* a message names each member once: a second is forged */
+        stat_add(&s->c->drops_invalid, 1);
+        return false;
+    }
+    m->msg_seen = s->msg_no;
     bool itself = said_by_itself(s, from, m);
     if (u->id == m->id && !itself &&
         ((u->state != CL_ALIVE && u->inc == UINT32_MAX) || (u->inc > m->inc && u->inc - m->inc > INC_WINDOW))) {
@@ -1590,7 +1675,8 @@ static void cl_pre_start(au_ctx *ctx, cl_state *s) {
     s->answer_tokens = ANSWER_BURST;
     s->answer_at = now_of(s);
     cl_table_init(&s->t);
-    s->me = cl_table_add(&s->t, s->addr, s->addr_len, s->c->id, 0, CL_ALIVE, (uint16_t)s->cfg.vnodes);
+    s->me = cl_table_add(&s->t, s->addr, s->addr_len, s->c->id, first_inc(s->node), CL_ALIVE,
+                         (uint16_t)s->cfg.vnodes);
     if (s->me) cl_table_mark_self(&s->t, s->me); /* self is not one of the others */
     s->z = au_detector_z(s->cfg.phi);
     s->pings_left = s->cfg.num_pings;
@@ -1607,6 +1693,8 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
         stat_add(&s->c->messages_received, 1);
         s->heard_at = now_of(s); /* a cluster message can only come from another node */
         s->from_verified = heard_from(ctx, s, w);
+        s->self_claims = 0;
+        s->msg_no++;
         switch (w->tag) {
         case cl_wire_join: on_join(s, &w->join); break;
         case cl_wire_refuse: on_refuse(ctx, s, &w->refuse); break;
@@ -1664,6 +1752,7 @@ static void cl_post_stop(au_ctx *ctx, cl_state *s) {
     free(s->charges);
     free(s->suspects);
     au_ring_release(s->ring);
+    uint32_t inc = s->me ? s->me->inc : 0;
     for (size_t i = 0; i < s->t.by_key.cap; i++) /* a later start on this node forges anew */
         if (s->t.by_key.keys && s->t.by_key.keys[i]) unforge_member(s->t.by_key.values[i]);
     cl_table_free(&s->t);
@@ -1671,7 +1760,7 @@ static void cl_post_stop(au_ctx *ctx, cl_state *s) {
     free(s->seeds);
     free(s->seed_addrs);
     free((char *)s->cfg.name);
-    layer_stopped(s->c->home); /* its layer may take the next start on this node */
+    layer_stopped(s->c->home, inc); /* its layer may take the next start on this node */
 }
 
 AU_ACTOR(cluster_actor, cl_state, cl_msg, .pre_start = cl_pre_start, .recv = cl_recv,
