@@ -1289,8 +1289,10 @@ static void unlist_server(au_device_server *ds) {
 }
 
 /* A start refused after its first spawn: the actors spawned so far stop (ds stays with the
- * layer, which frees it at au_node_stop). */
+ * layer, which frees it at au_node_stop) and ds is no longer the node's server, so a later
+ * start (on the node's next cluster, say) is not refused as a second one. */
 static au_err refuse_started(au_device_server *ds, au_ref endpoint, au_err err) {
+    unlist_server(ds);
     for (unsigned k = 1; k < ds->nshards; k++)
         if (!au_ref_is_null(ds->shards[k].local.raw)) (void)au_stop(ds->shards[k].local);
     if (!au_ref_is_null(ds->core.raw)) (void)au_stop(ds->core);
