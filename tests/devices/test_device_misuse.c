@@ -332,6 +332,25 @@ static void a_refused_start_leaves_room_for_the_nodes_server(void **st) {
     stop_world(&w);
 }
 
+/* A server whose min_interval_ms is longer than a device takes (AU_DC_MAX_GRANT_MS: 60 s for
+ * one asking for 100 ms) polls it at that, not at its minimum: the device counts a longer grant
+ * as that, so it had taken its owner for lost between polls ten minutes apart. */
+static void a_minimum_interval_longer_than_a_device_takes_is_capped(void **st) {
+    (void)st;
+    static world w;
+    start_world(&w, 317, 1, &(au_device_server_config){ .no_table = true, .min_interval_ms = 600000 });
+    w.answered = 0;
+    announce(&w, 0, 97, 100);
+    au_nanos t0 = au_sim_now(w.sim);
+    while (w.answered == 0 && au_sim_now(w.sim) - t0 < AU_SEC(5)) au_sim_run(w.sim, AU_MSEC(50));
+    assert_int_equal(w.answered, 1);
+    au_sim_run(w.sim, AU_SEC(200)); /* polled at 60 s, 120 s and 180 s */
+    assert_true(w.answered >= 4);
+    assert_true(w.answered <= 5);
+    assert_true(au_device_server_polls(w.ds[0], 97));
+    stop_world(&w);
+}
+
 /* A tick below a millisecond is refused: one of a nanosecond was accepted and then polled as
  * fast as the clock allowed, so the simulation never got past the first virtual millisecond
  * (and a real node spun its CPU). The finest allowed tick polls without spinning. */
@@ -535,6 +554,7 @@ int main(void) {
         cmocka_unit_test(a_second_server_refused_many_times_leaves_the_layer_slots_free),
         cmocka_unit_test(refused_starts_leave_no_actor_running),
         cmocka_unit_test(a_refused_start_leaves_room_for_the_nodes_server),
+        cmocka_unit_test(a_minimum_interval_longer_than_a_device_takes_is_capped),
         cmocka_unit_test(a_tick_below_a_millisecond_is_refused_and_the_finest_does_not_spin),
         cmocka_unit_test(absurd_knobs_neither_hang_nor_crash),
         cmocka_unit_test(an_announce_flood_is_bounded_by_the_table_and_the_rate),
