@@ -56,6 +56,20 @@ extern "C" {
 #define AU_DC_DOWN_TYPE_ID 0x8bf366c6de14b56bull
 /** The longest lease a device takes: a request asking for more beats gets this many. */
 #define AU_DC_MAX_BEATS 16u
+/** The longest interval (ms) a device asking for interval_ms takes from a request: 64 times
+ *  its own or 60,000 ms, whichever is more, but at most AU_DC_GRANT_SPAN_MS (so that its
+ *  silence, counted in it, stays measurable), and never less than its own. A longer grant counts
+ *  as this; a server polls no slower than this, whatever its min_interval_ms. An unsigned long
+ *  long. */
+#define AU_DC_MAX_GRANT_MS(interval_ms)                                                          \
+    ((unsigned long long)(interval_ms) > AU_DC_GRANT_SPAN_MS                                     \
+         ? (unsigned long long)(interval_ms)                                                     \
+     : (unsigned long long)(interval_ms) * 64u > AU_DC_GRANT_SPAN_MS ? AU_DC_GRANT_SPAN_MS      \
+     : (unsigned long long)(interval_ms) * 64u < 60000u             ? 60000ull                  \
+                                                                     : (unsigned long long)(interval_ms) * 64u)
+/** The bound of AU_DC_MAX_GRANT_MS: 3,962,146 ms (about 66 min), 2^30 ms over the longest lease
+ *  and lost_after (AU_DC_MAX_BEATS + 255 intervals). */
+#define AU_DC_GRANT_SPAN_MS (0x7fffffffull / 2u / (AU_DC_MAX_BEATS + 255u))
 /** Default name of the servers' endpoint (AU_DEVICE_SERVER_NAME). */
 #define AU_DC_SERVER_NAME "au.devices"
 /** Name downlink messages must be addressed to (AU_DEVICE_CLIENT_NAME). */

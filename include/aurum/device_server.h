@@ -79,7 +79,9 @@ typedef struct au_device_server_config {
                                     second's worth); default 20,000 */
     uint32_t down_after;       /**< intervals without an echoed request before "down"; default 3
                                     (at least 2) */
-    uint32_t min_interval_ms;  /**< a device asking for less is polled at this; default 10 ms */
+    uint32_t min_interval_ms;  /**< a device asking for less is polled at this, but no slower
+                                    than it takes (AU_DC_MAX_GRANT_MS of what it asked: 64 times
+                                    that or 60 s, whichever is more); default 10 ms */
     unsigned replica_copies;   /**< standby copies of each record on the ring's next members;
                                     default 1 (0 is taken as the default; the maximum is 3) */
     au_nanos forget_after;     /**< a down device is forgotten after this; default 60 s */

@@ -63,17 +63,6 @@ static const crdt_dfe *find(const crdt_dfe *e, uint32_t n, uint64_t dot) {
     return NULL;
 }
 
-static bool sorted_has(const uint64_t *d, uint32_t n, uint64_t x) {
-    uint32_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (d[mid] == x) return true;
-        if (d[mid] < x) lo = mid + 1;
-        else hi = mid;
-    }
-    return false;
-}
-
 static int cmp_entry(const void *a, const void *b) {
     uint64_t x = ((const crdt_dfe *)a)->dot, y = ((const crdt_dfe *)b)->dot;
     return x < y ? -1 : x > y;
@@ -211,12 +200,12 @@ static au_err merge(crdt_dotfun *f, const crdt_dfe *bl, uint32_t nbl, const uint
     while (!err && (i < f->n || j < nbl)) {
         if (j == nbl || (i < f->n && f->e[i].dot < bl[j].dot)) { /* only in f */
             uint64_t y = f->e[i].dot;
-            bool seen_b = sorted_has(bt, nbt, y) || (x && xl_src_has(x, y));
+            bool seen_b = dots_sorted_has(bt, nbt, y) || (x && xl_src_has(x, y));
             err = !seen_b ? push_entry(&b, &f->e[i]) : push_tomb(&dem_f, y);
             i++;
         } else if (i == f->n || bl[j].dot < f->e[i].dot) { /* only in b */
             uint64_t y = bl[j].dot;
-            bool seen_a = sorted_has(f->tomb, f->ntomb, y) || cctx_has(f->h.ctx, y);
+            bool seen_a = dots_sorted_has(f->tomb, f->ntomb, y) || cctx_has(f->h.ctx, y);
             err = seen_a ? push_tomb(&dem_b, y) : push_entry(&b, &bl[j]);
             j++;
         } else { /* in both */
@@ -465,7 +454,7 @@ au_err dotfun_minus(void *dv, const void *sv, crdt_xlat *x) {
         uint64_t sd;
         bool known = xl_to_src(x, d->e[i].dot, &sd);
         bool s_live = known && s && find(s->e, s->n, sd);
-        bool s_seen = known && (s_live || (s && sorted_has(s->tomb, s->ntomb, sd)) ||
+        bool s_seen = known && (s_live || (s && dots_sorted_has(s->tomb, s->ntomb, sd)) ||
                                 cctx_has(x->src, sd));
         if (!s_seen || (s_live && xl_kept(x, d->e[i].dot))) err = push_entry(&b, &d->e[i]);
     }
@@ -473,7 +462,7 @@ au_err dotfun_minus(void *dv, const void *sv, crdt_xlat *x) {
         uint64_t sd;
         bool known = xl_to_src(x, d->tomb[i], &sd);
         bool redundant = known && !(s && find(s->e, s->n, sd)) &&
-                         ((s && sorted_has(s->tomb, s->ntomb, sd)) || cctx_has(x->src, sd));
+                         ((s && dots_sorted_has(s->tomb, s->ntomb, sd)) || cctx_has(x->src, sd));
         if (!redundant) err = push_tomb(&b, d->tomb[i]);
     }
     if (err) {

@@ -282,6 +282,75 @@ static void refused_starts_leave_no_actor_running(void **st) {
     stop_world(&w);
 }
 
+/* A start refused (here on a cluster that has left) does not count as the node's one server: the
+ * node's next cluster gets one. The refused server had stayed listed until the node stopped,
+ * so every later start on the node was refused as a second server (AU_EEXIST). */
+static void a_refused_start_leaves_room_for_the_nodes_server(void **st) {
+    (void)st;
+    static world w;
+    start_world(&w, 313, 1, NULL);
+    au_node *lone = NULL;
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = &w.drv }, &lone), AU_OK);
+    au_cluster *gone = NULL;
+    assert_int_equal(au_cluster_start(lone, &(au_cluster_config){ .no_leave_on_stop = true }, &gone), AU_OK);
+    au_sim_run(w.sim, AU_MSEC(100));
+    assert_int_equal(au_cluster_leave(gone), AU_OK);
+    au_sim_run(w.sim, AU_SEC(1));
+    au_device_server *ds = NULL;
+    assert_int_equal(au_device_server_start(lone, gone, &(au_device_server_config){ .no_table = true }, &ds),
+                     AU_ESTOPPED);
+    assert_null(ds);
+    au_cluster *next = NULL;
+    assert_int_equal(au_cluster_start(lone, &(au_cluster_config){ .no_leave_on_stop = true }, &next), AU_OK);
+    /* the refused server's actors stop asynchronously: its names may be taken for a moment */
+    au_err err = AU_EEXIST;
+    for (int i = 0; i < 50 && err == AU_EEXIST; i++) {
+        au_sim_run(w.sim, AU_MSEC(100));
+        err = au_device_server_start(lone, next, &(au_device_server_config){ .no_table = true }, &ds);
+    }
+    assert_int_equal(err, AU_OK);
+    assert_non_null(ds);
+    /* and it serves */
+    au_device_up_ref to = au_forge(au_device_up, au_device_up, w.host, AU_DEVICE_SERVER_NAME,
+                                   au_node_address(lone));
+    au_send(to, ((au_device_up){ .tag = au_device_up_announce,
+                                 .announce = { .device = 83, .incarnation = 1, .clock = 1,
+                                               .interval_ms = 100, .owner = 0,
+                                               .max_datagram = 512 } }));
+    au_nanos t0 = au_sim_now(w.sim);
+    while (!au_device_server_polls(ds, 83) && au_sim_now(w.sim) - t0 < AU_SEC(5))
+        au_sim_run(w.sim, AU_MSEC(50));
+    assert_true(au_device_server_polls(ds, 83));
+    /* a second one is still refused */
+    au_device_server *again = NULL;
+    assert_int_equal(au_device_server_start(lone, next, &(au_device_server_config){ .no_table = true,
+                                                                                    .name = "other" },
+                                            &again),
+                     AU_EEXIST);
+    (void)au_unforge(to);
+    au_node_stop(lone);
+    stop_world(&w);
+}
+
+/* A server whose min_interval_ms is longer than a device takes (AU_DC_MAX_GRANT_MS: 60 s for
+ * one asking for 100 ms) polls it at that, not at its minimum: the device counts a longer grant
+ * as that, so it had taken its owner for lost between polls ten minutes apart. */
+static void a_minimum_interval_longer_than_a_device_takes_is_capped(void **st) {
+    (void)st;
+    static world w;
+    start_world(&w, 317, 1, &(au_device_server_config){ .no_table = true, .min_interval_ms = 600000 });
+    w.answered = 0;
+    announce(&w, 0, 97, 100);
+    au_nanos t0 = au_sim_now(w.sim);
+    while (w.answered == 0 && au_sim_now(w.sim) - t0 < AU_SEC(5)) au_sim_run(w.sim, AU_MSEC(50));
+    assert_int_equal(w.answered, 1);
+    au_sim_run(w.sim, AU_SEC(200)); /* polled at 60 s, 120 s and 180 s */
+    assert_true(w.answered >= 4);
+    assert_true(w.answered <= 5);
+    assert_true(au_device_server_polls(w.ds[0], 97));
+    stop_world(&w);
+}
+
 /* A tick below a millisecond is refused: one of a nanosecond was accepted and then polled as
  * fast as the clock allowed, so the simulation never got past the first virtual millisecond
  * (and a real node spun its CPU). The finest allowed tick polls without spinning. */
@@ -484,6 +553,8 @@ int main(void) {
         cmocka_unit_test(null_and_bad_arguments_get_error_codes),
         cmocka_unit_test(a_second_server_refused_many_times_leaves_the_layer_slots_free),
         cmocka_unit_test(refused_starts_leave_no_actor_running),
+        cmocka_unit_test(a_refused_start_leaves_room_for_the_nodes_server),
+        cmocka_unit_test(a_minimum_interval_longer_than_a_device_takes_is_capped),
         cmocka_unit_test(a_tick_below_a_millisecond_is_refused_and_the_finest_does_not_spin),
         cmocka_unit_test(absurd_knobs_neither_hang_nor_crash),
         cmocka_unit_test(an_announce_flood_is_bounded_by_the_table_and_the_rate),

@@ -67,20 +67,12 @@ static uint32_t announce_max(const au_dc *dc) {
 static uint32_t polled_ms(const au_dc *dc) {
     return dc->beat_ms > dc->interval_ms ? dc->beat_ms : dc->interval_ms;
 }
-/* The longest interval a request may grant: GRANT_FACTOR of ours, or GRANT_FLOOR_MS if that is
- * more (a server's min_interval_ms above the device's interval), but no more than about 66 min
+/* The longest interval a request may grant (AU_DC_MAX_GRANT_MS): 64 times ours, or 60 s if that
+ * is more (a server's min_interval_ms above the device's interval), but no more than about 66 min
  * (so that lost_after intervals past a lease of AU_DC_MAX_BEATS stay below MAX_SPAN_MS / 2),
- * and never less than ours. A request granting more (a hostile one, in plain mode) had kept
+ * and never less than ours; servers poll no slower. A request granting more (a hostile one, in plain mode) had kept
  * the device waiting for a dead owner up to 12 days (the span's bound alone). */
-#define GRANT_FACTOR 64u
-#define GRANT_FLOOR_MS 60000u
-static uint32_t max_granted(const au_dc *dc) {
-    uint64_t g = (uint64_t)dc->interval_ms * GRANT_FACTOR;
-    if (g < GRANT_FLOOR_MS) g = GRANT_FLOOR_MS;
-    uint64_t span = MAX_SPAN_MS / 2 / (AU_DC_MAX_BEATS + 255u); /* lost_after is a uint8_t */
-    if (g > span) g = span;
-    return g > dc->interval_ms ? (uint32_t)g : dc->interval_ms; /* ours, at least */
-}
+static uint32_t max_granted(const au_dc *dc) { return (uint32_t)AU_DC_MAX_GRANT_MS(dc->interval_ms); }
 /* How long the owner may stay silent before it is taken for lost: lost_after intervals past the
  * end of its lease (the last request's beats), in the interval it polls at (polled_ms). init
  * and set_interval keep interval × lost_after below MAX_SPAN_MS / 2, on_request the granted

@@ -675,6 +675,10 @@ static void tick(shard *sh) {
 /* Applies an announce's fields to d (a new incarnation replaces the old run). */
 static void apply(dev *d, uint64_t inc, uint32_t clock, uint32_t interval_ms, uint32_t max_dgram,
                   const char *addr, size_t addr_len, uint32_t min_interval) {
+    /* no slower than the device takes (AU_DC_MAX_GRANT_MS): a longer grant counts as that
+     * there, so it would take its owner for lost between polls and announce at every one */
+    uint64_t most = AU_DC_MAX_GRANT_MS(interval_ms);
+    if (min_interval > most) min_interval = (uint32_t)most;
     if (interval_ms < min_interval) interval_ms = min_interval;
     if (inc != d->inc) {
         d->inc = inc;
@@ -1289,8 +1293,10 @@ static void unlist_server(au_device_server *ds) {
 }
 
 /* A start refused after its first spawn: the actors spawned so far stop (ds stays with the
- * layer, which frees it at au_node_stop). */
+ * layer, which frees it at au_node_stop) and ds is no longer the node's server, so a later
+ * start (on the node's next cluster, say) is not refused as a second one. */
 static au_err refuse_started(au_device_server *ds, au_ref endpoint, au_err err) {
+    unlist_server(ds);
     for (unsigned k = 1; k < ds->nshards; k++)
         if (!au_ref_is_null(ds->shards[k].local.raw)) (void)au_stop(ds->shards[k].local);
     if (!au_ref_is_null(ds->core.raw)) (void)au_stop(ds->core);
