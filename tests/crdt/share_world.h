@@ -95,6 +95,32 @@ static AU_UNUSED_ bool sw_wait(bool (*pred)(void *), void *arg, double timeout) 
     }
 }
 
+/* Virtual time: runs the simulation in 100 ms slices until pred(arg) holds or max passed. */
+static AU_UNUSED_ bool sw_run_until(sw *w, bool (*pred)(void *), void *arg, au_nanos max) {
+    au_nanos t0 = au_sim_now(w->sim);
+    while (!pred(arg)) {
+        if (au_sim_now(w->sim) - t0 > max) return false;
+        au_sim_run(w->sim, AU_MSEC(100));
+    }
+    return true;
+}
+
+/* Replica i's statistics. */
+static AU_UNUSED_ au_share_stats sw_stats(sw *w, int i) {
+    au_share_stats st;
+    au_share_stats_get(w->sh[i], &st);
+    return st;
+}
+
+/* Replicas [from, to) all hold a G-Counter of value want (a predicate for the waits). */
+typedef struct sw_gc_goal { sw *w; int from, to; uint64_t want; } sw_gc_goal;
+static AU_UNUSED_ bool sw_gcounters_are(void *arg) {
+    sw_gc_goal *g = arg;
+    for (int i = g->from; i < g->to; i++)
+        if (au_share_gcounter_value((au_share_gcounter){ g->w->sh[i] }) != g->want) return false;
+    return true;
+}
+
 /* Sum of one statistic over every live replica. */
 static AU_UNUSED_ uint64_t sw_stat(sw *w, size_t offset) {
     uint64_t t = 0;

@@ -46,13 +46,6 @@ static void end_sim(sw *w) {
 
 static const au_cluster_config CC = { .no_leave_on_stop = true, .ping_timeout = AU_MSEC(50), .num_pings = 4 };
 
-typedef struct gc_goal { sw *w; int from, to; uint64_t want; } gc_goal;
-static bool gcounters_are(void *arg) {
-    gc_goal *g = arg;
-    for (int i = g->from; i < g->to; i++)
-        if (au_share_gcounter_value((au_share_gcounter){ g->w->sh[i] }) != g->want) return false;
-    return true;
-}
 
 /* ---- one name, two types ---------------------------------------------------------------------- */
 
@@ -65,10 +58,10 @@ static void one_name_with_two_types_is_refused_and_counted_not_mixed(void **st) 
     for (int i = 0; i < 3; i++)
         assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ w.sh[i] }, 10), AU_OK);
     assert_int_equal(au_share_pncounter_add((au_share_pncounter){ w.sh[3] }, -7), AU_OK);
-    gc_goal g = { &w, 0, 3, 30 };
-    assert_true(sim_until(&w, gcounters_are, &g, AU_SEC(20)));
+    sw_gc_goal g = { &w, 0, 3, 30 };
+    assert_true(sim_until(&w, sw_gcounters_are, &g, AU_SEC(20)));
     au_sim_run(sim, AU_SEC(5));
-    assert_true(gcounters_are(&g));
+    assert_true(sw_gcounters_are(&g));
     assert_int_equal(au_share_pncounter_value((au_share_pncounter){ w.sh[3] }), -7);
     au_share_stats s3, s0;
     au_share_stats_get(w.sh[3], &s3);
@@ -283,8 +276,8 @@ static void absurd_knobs_neither_hang_nor_crash(void **st) {
     au_sim_run(sim, AU_SEC(2));
     for (int i = 0; i < 3; i++)
         assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ w.sh[i] }, 1), AU_OK);
-    gc_goal g = { &w, 0, 3, 3 };
-    assert_true(sim_until(&w, gcounters_are, &g, AU_SEC(20)));
+    sw_gc_goal g = { &w, 0, 3, 3 };
+    assert_true(sim_until(&w, sw_gcounters_are, &g, AU_SEC(20)));
     au_sim_run(sim, AU_SEC(2));
     end_sim(&w);
 
@@ -388,8 +381,8 @@ static void many_actors_mutating_one_replica_at_once_lose_nothing(void **st) {
             go_msg_lref l = au_spawn(w.node[n], bumper_actor, NULL, &(bumper){ w.sh[n] });
             assert_int_equal(au_send(l, (go_msg){ .go = 10 }), AU_OK);
         }
-    gc_goal g = { &w, 0, 3, 2 * ACTORS * 55 };
-    assert_true(sim_until(&w, gcounters_are, &g, AU_SEC(30)));
+    sw_gc_goal g = { &w, 0, 3, 2 * ACTORS * 55 };
+    assert_true(sim_until(&w, sw_gcounters_are, &g, AU_SEC(30)));
     end_sim(&w);
 }
 
@@ -550,8 +543,8 @@ static void mutations_made_while_the_seeds_are_down_spread_when_they_come_up(voi
     for (int i = 0; i < 2; i++)
         sw_start(&w, i, &(au_cluster_config){ .no_leave_on_stop = true }, &au_gcounter_type, &pc);
     assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ w.sh[0] }, 1), AU_OK);
-    gc_goal g = { &w, 0, 3, 5 };
-    assert_true(sim_until(&w, gcounters_are, &g, AU_SEC(30)));
+    sw_gc_goal g = { &w, 0, 3, 5 };
+    assert_true(sim_until(&w, sw_gcounters_are, &g, AU_SEC(30)));
     end_sim(&w);
 }
 
@@ -571,8 +564,8 @@ static void late_and_stopped_subscribers(void **st) {
     au_share_config pc = { .name = "subs" };
     for (int i = 0; i < 2; i++) sw_start(&w, i, &CC, &au_gcounter_type, &pc);
     au_share_gcounter_inc((au_share_gcounter){ w.sh[0] }, 3);
-    gc_goal g = { &w, 0, 2, 3 };
-    assert_true(sim_until(&w, gcounters_are, &g, AU_SEC(10)));
+    sw_gc_goal g = { &w, 0, 2, 3 };
+    assert_true(sim_until(&w, sw_gcounters_are, &g, AU_SEC(10)));
     int n1 = 0, n2 = 0;
     uint64_t last1 = 0, last2 = 0;
     ch_msg_lref a = au_spawn(w.node[1], ch_actor, NULL, &(watcher){ &n1, &last1 });
@@ -588,7 +581,7 @@ static void late_and_stopped_subscribers(void **st) {
     au_share_gcounter_inc((au_share_gcounter){ w.sh[0] }, 2);
     au_share_gcounter_inc((au_share_gcounter){ w.sh[1] }, 2);
     g.want = 7;
-    assert_true(sim_until(&w, gcounters_are, &g, AU_SEC(10)));
+    assert_true(sim_until(&w, sw_gcounters_are, &g, AU_SEC(10)));
     au_sim_run(sim, AU_MSEC(200));
     assert_int_equal(n1, before);
     assert_int_equal(last2, 7);
@@ -617,8 +610,8 @@ static void a_subscriber_subscribed_twice_is_told_once(void **st) {
         assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ w.sh[k % 2] }, 1), AU_OK);
         au_sim_run(sim, AU_MSEC(500));
     }
-    gc_goal g = { &w, 0, 2, 3 };
-    assert_true(sim_until(&w, gcounters_are, &g, AU_SEC(10)));
+    sw_gc_goal g = { &w, 0, 2, 3 };
+    assert_true(sim_until(&w, sw_gcounters_are, &g, AU_SEC(10)));
     au_sim_run(sim, AU_MSEC(200));
     assert_true(n2 >= 2);
     assert_int_equal(n1, n2);

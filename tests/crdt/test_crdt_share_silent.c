@@ -12,33 +12,11 @@
 
 #include "crdt/share_world.h"
 
-static bool sim_until(sw *w, bool (*pred)(void *), void *arg, au_nanos max) {
-    au_nanos t0 = au_sim_now(w->sim);
-    while (!pred(arg)) {
-        if (au_sim_now(w->sim) - t0 > max) return false;
-        au_sim_run(w->sim, AU_MSEC(100));
-    }
-    return true;
-}
-
-static au_share_stats stats_of(sw *w, int i) {
-    au_share_stats st;
-    au_share_stats_get(w->sh[i], &st);
-    return st;
-}
-
 static bool peered(void *arg) {
     sw *w = arg;
-    return stats_of(w, 0).peers == 2 && stats_of(w, 1).peers == 2;
+    return sw_stats(w, 0).peers == 2 && sw_stats(w, 1).peers == 2;
 }
 
-typedef struct gc_goal { sw *w; int from, to; uint64_t want; } gc_goal;
-static bool gc_all(void *arg) {
-    gc_goal *g = arg;
-    for (int i = g->from; i < g->to; i++)
-        if (au_share_gcounter_value((au_share_gcounter){ g->w->sh[i] }) != g->want) return false;
-    return true;
-}
 
 static void a_member_without_the_replica_is_sent_to_ever_less_often(void **st) {
     (void)st;
@@ -56,7 +34,7 @@ static void a_member_without_the_replica_is_sent_to_ever_less_often(void **st) {
     c2.seeds = w.seeds[2];
     c2.nseeds = 2;
     assert_int_equal(au_cluster_start(w.node[2], &c2, &w.cl[2]), AU_OK);
-    assert_true(sim_until(&w, peered, &w, AU_SEC(20)));
+    assert_true(sw_run_until(&w, peered, &w, AU_SEC(20)));
 
     /* 300 increments on node 0, one every 200 ms (60 s) */
     au_share_gcounter h0 = { w.sh[0] };
@@ -65,15 +43,15 @@ static void a_member_without_the_replica_is_sent_to_ever_less_often(void **st) {
         assert_int_equal(au_share_gcounter_inc(h0, 1), AU_OK);
         au_sim_run(sim, AU_MSEC(200));
         if (k == 149) {
-            sends_mid = stats_of(&w, 0).deltas_sent + stats_of(&w, 0).states_sent;
-            recv_mid = stats_of(&w, 1).received; /* node 1 hears only node 0 (no loss) */
+            sends_mid = sw_stats(&w, 0).deltas_sent + sw_stats(&w, 0).states_sent;
+            recv_mid = sw_stats(&w, 1).received; /* node 1 hears only node 0 (no loss) */
         }
     }
-    gc_goal g = { &w, 0, 2, 300 };
-    assert_true(sim_until(&w, gc_all, &g, AU_SEC(5)));
+    sw_gc_goal g = { &w, 0, 2, 300 };
+    assert_true(sw_run_until(&w, sw_gcounters_are, &g, AU_SEC(5)));
     au_sim_run(sim, AU_SEC(1));
-    au_share_stats s0 = stats_of(&w, 0);
-    uint64_t to2 = s0.deltas_sent + s0.states_sent - sends_mid - (stats_of(&w, 1).received - recv_mid);
+    au_share_stats s0 = sw_stats(&w, 0);
+    uint64_t to2 = s0.deltas_sent + s0.states_sent - sends_mid - (sw_stats(&w, 1).received - recv_mid);
     fprintf(stderr, "  node 0: %llu buffered; %llu sends to node 2 in the last 30 s\n",
             (unsigned long long)s0.buffered, (unsigned long long)to2);
     /* node 2 holds them in node 0's buffer (up to the buffer's 65,536 deltas) */
@@ -84,11 +62,11 @@ static void a_member_without_the_replica_is_sent_to_ever_less_often(void **st) {
 
     /* node 2 starts the replica: it catches up */
     assert_int_equal(au_share_start(w.node[2], w.cl[2], &au_gcounter_type, &sc, &w.sh[2]), AU_OK);
-    g = (gc_goal){ &w, 0, 3, 300 };
-    assert_true(sim_until(&w, gc_all, &g, AU_SEC(30)));
+    g = (sw_gc_goal){ &w, 0, 3, 300 };
+    assert_true(sw_run_until(&w, sw_gcounters_are, &g, AU_SEC(30)));
     assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ w.sh[2] }, 1), AU_OK);
     g.want = 301;
-    assert_true(sim_until(&w, gc_all, &g, AU_SEC(5)));
+    assert_true(sw_run_until(&w, sw_gcounters_are, &g, AU_SEC(5)));
     sw_stop(&w);
     au_sim_destroy(sim);
 }

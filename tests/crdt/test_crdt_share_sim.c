@@ -35,16 +35,6 @@
 #include "crdt/share_world.h"
 #include "crdt/share_wire.h"
 
-/* Runs the simulation in 100 ms slices until pred holds or max virtual time passed. */
-static bool sim_until(sw *w, bool (*pred)(void *), void *arg, au_nanos max) {
-    au_nanos t0 = au_sim_now(w->sim);
-    while (!pred(arg)) {
-        if (au_sim_now(w->sim) - t0 > max) return false;
-        au_sim_run(w->sim, AU_MSEC(100));
-    }
-    return true;
-}
-
 /* ---- 100 nodes, loss, a partition that heals ------------------------------------------------- */
 
 /* 100 nodes; 30 under ASan, whose 6x slowdown would take the 100-node run past a minute (the
@@ -167,7 +157,7 @@ static void hundred_nodes_pncounter_and_ormap_with_loss_and_a_healed_partition(v
     for (int k = 0; k < KEYS; k++) g.key[k] = BIG / KEYS;
     g.key[KEYS] = g.key[KEYS + 1] = -1;
     au_nanos t0 = au_sim_now(sim);
-    bool ok = sim_until(&w, converged, &g, AU_SEC(60));
+    bool ok = sw_run_until(&w, converged, &g, AU_SEC(60));
     fprintf(stderr, "  %d nodes: %s after %.2f s virtual (%.1f s real so far)\n",
             BIG, ok ? "converged" : "DID NOT converge", (double)(au_sim_now(sim) - t0) / 1e9, sw_secs() - r0);
     if (!ok) print_state(&w, &g);
@@ -200,7 +190,7 @@ static void hundred_nodes_pncounter_and_ormap_with_loss_and_a_healed_partition(v
     g.key[KEYS] = 10;
     g.key[KEYS + 1] = 2;
     t0 = au_sim_now(sim);
-    ok = sim_until(&w, converged, &g, AU_SEC(60));
+    ok = sw_run_until(&w, converged, &g, AU_SEC(60));
     fprintf(stderr, "  healed: %s after %.2f s virtual (%.1f s real so far)\n",
             ok ? "converged" : "DID NOT converge", (double)(au_sim_now(sim) - t0) / 1e9, sw_secs() - r0);
     if (!ok) print_state(&w, &g);
@@ -316,7 +306,7 @@ static void bad_input_is_dropped_counted_and_not_acked(void **st) {
     for (int i = 0; i < 3; i++) sw_start(&w, i, &cc, &au_pncounter_type, &pc);
     au_share_pncounter_add((au_share_pncounter){ w.sh[0] }, 7);
     pn_goal pg = { &w, 3, 7 };
-    assert_true(sim_until(&w, pn_all, &pg, AU_SEC(20)));
+    assert_true(sw_run_until(&w, pn_all, &pg, AU_SEC(20)));
 
     /* the outsider: a node of its own, not in the cluster, with an impostor "crdt:pn" */
     au_node *out = NULL;
@@ -335,7 +325,7 @@ static void bad_input_is_dropped_counted_and_not_acked(void **st) {
     uint8_t *big = calloc(1, 5000);
     send_bad(out, w.addr[0], th, 999, 1, big, 5000);                  /* above max_message */
     free(big);
-    sim_until(&w, always_false, NULL, AU_SEC(2));
+    sw_run_until(&w, always_false, NULL, AU_SEC(2));
     au_share_stats_get(w.sh[0], &s1);
     assert_int_equal(s1.drops_decode - s0.drops_decode, 1);
     assert_int_equal(s1.drops_type - s0.drops_type, 1);
@@ -358,13 +348,13 @@ static void bad_input_is_dropped_counted_and_not_acked(void **st) {
     send_relay(w.node[2], w.addr[0], id1, &id2, 1, 16);     /* node 2 posing as node 1 */
     send_relay(out, w.addr[0], id1, &id2, 1, 16);           /* an outsider posing as node 1 */
     send_relay(out, w.addr[0], 999, &id2, 1, 16);           /* an outsider in its own name */
-    sim_until(&w, always_false, NULL, AU_SEC(1));
+    sw_run_until(&w, always_false, NULL, AU_SEC(1));
     au_share_stats_get(w.sh[0], &s1);
     assert_int_equal(s1.drops_invalid - s0.drops_invalid, 3);
     assert_int_equal(s1.relays_taken, s0.relays_taken);
     /* and the real one is taken */
     send_relay(w.node[1], w.addr[0], id1, &id2, 1, 16);
-    sim_until(&w, always_false, NULL, AU_SEC(1));
+    sw_run_until(&w, always_false, NULL, AU_SEC(1));
     au_share_stats_get(w.sh[0], &s1);
     assert_int_equal(s1.relays_taken - s0.relays_taken, 1);
     assert_int_equal(s1.drops_invalid - s0.drops_invalid, 3);
@@ -377,7 +367,7 @@ static void bad_input_is_dropped_counted_and_not_acked(void **st) {
     assert_int_equal(au_pncounter_encode(d, &b), AU_OK);
     au_share_stats_get(w.sh[0], &s0);
     send_bad(out, w.addr[0], 0, 999, 1, b.data, b.len);
-    sim_until(&w, always_false, NULL, AU_SEC(1));
+    sw_run_until(&w, always_false, NULL, AU_SEC(1));
     au_share_stats_get(w.sh[0], &s1);
     assert_int_equal(s1.received, s0.received);
     assert_int_equal(s1.drops_untyped - s0.drops_untyped, 1);
@@ -392,8 +382,8 @@ static void bad_input_is_dropped_counted_and_not_acked(void **st) {
     au_pncounter_free(st0);
     au_pncounter_free(d);
     pg.want = 12;
-    assert_true(sim_until(&w, pn_all, &pg, AU_SEC(20)));
-    sim_until(&w, always_false, NULL, AU_SEC(1));
+    assert_true(sw_run_until(&w, pn_all, &pg, AU_SEC(20)));
+    sw_run_until(&w, always_false, NULL, AU_SEC(1));
     assert_true(f.acks >= 1);
     assert_int_equal(f.last_ack, 1);
 
@@ -406,17 +396,17 @@ static void bad_input_is_dropped_counted_and_not_acked(void **st) {
     au_share_stats_get(w.sh[0], &s0);
     send_vouch(out, w.addr[0], au_cluster_id(w.cl[1]), dig ^ 0x5a5a);
     send_vouch(out, w.addr[0], 12345, dig);
-    sim_until(&w, always_false, NULL, AU_SEC(1));
+    sw_run_until(&w, always_false, NULL, AU_SEC(1));
     au_share_stats_get(w.sh[0], &s1);
     assert_int_equal(s1.vouches_matched, s0.vouches_matched);
     assert_int_equal(s1.drops_invalid, s0.drops_invalid);
     send_vouch(out, w.addr[0], au_cluster_id(w.cl[1]), dig);
-    sim_until(&w, always_false, NULL, AU_SEC(1));
+    sw_run_until(&w, always_false, NULL, AU_SEC(1));
     au_share_stats_get(w.sh[0], &s1);
     assert_int_equal(s1.vouches_matched - s0.vouches_matched, 1);
     pg.want = 13; /* and the replicas still agree on what follows */
     au_share_pncounter_add((au_share_pncounter){ w.sh[0] }, 1);
-    assert_true(sim_until(&w, pn_all, &pg, AU_SEC(20)));
+    assert_true(sw_run_until(&w, pn_all, &pg, AU_SEC(20)));
     au_node_stop(out);
     sw_stop(&w);
     au_sim_destroy(sim);
@@ -477,22 +467,22 @@ static void a_member_that_left_is_pruned_once_and_the_value_stays(void **st) {
     for (int i = 0; i < 3; i++) sw_start(&w, i, &cc, &au_gcounter_type, &sc);
     for (int i = 0; i < 3; i++) au_share_gcounter_inc((au_share_gcounter){ w.sh[i] }, (uint64_t)i + 1);
     gc3 g = { &w, 3, 6 };
-    assert_true(sim_until(&w, gc_all, &g, AU_SEC(20)));
+    assert_true(sw_run_until(&w, gc_all, &g, AU_SEC(20)));
     au_sim_run(sim, AU_SEC(1)); /* acks settle */
     au_node_stop(w.node[2]);
     w.node[2] = NULL;
     w.sh[2] = NULL;
     w.n = 2;
-    assert_true(sim_until(&w, pruned_once, &w, AU_SEC(20)));
+    assert_true(sw_run_until(&w, pruned_once, &w, AU_SEC(20)));
     au_sim_run(sim, AU_SEC(3));
     assert_int_equal(SW_STAT(&w, pruned), 1); /* prune_once: only the lowest live id */
     /* the member that left is out of both ack tables, so nothing waits for its acks */
     assert_int_equal(SW_STAT(&w, peers), 2);
     g.n = 2;
-    assert_true(sim_until(&w, gc_all, &g, AU_SEC(10)));
+    assert_true(sw_run_until(&w, gc_all, &g, AU_SEC(10)));
     au_share_gcounter_inc((au_share_gcounter){ w.sh[1] }, 1);
     g.want = 7;
-    assert_true(sim_until(&w, gc_all, &g, AU_SEC(10)));
+    assert_true(sw_run_until(&w, gc_all, &g, AU_SEC(10)));
     au_sim_run(sim, AU_SEC(1));
     assert_int_equal(SW_STAT(&w, buffered), 0); /* collected without the departed member's ack */
     sw_stop(&w);
@@ -529,9 +519,9 @@ static void a_leave_seen_on_both_sides_of_a_partition_is_folded_once(void **st) 
     for (int i = 0; i < 5; i++) sw_start(&w, i, &cc, &au_gcounter_type, &sc);
     for (int i = 0; i < 5; i++) au_share_gcounter_inc((au_share_gcounter){ w.sh[i] }, (uint64_t)i + 1);
     gc3 g = { &w, 5, 15 };
-    assert_true(sim_until(&w, gc_all, &g, AU_SEC(20)));
+    assert_true(sw_run_until(&w, gc_all, &g, AU_SEC(20)));
     members_of all5 = { &w, 5, 5 };
-    assert_true(sim_until(&w, members_are, &all5, AU_SEC(20)));
+    assert_true(sw_run_until(&w, members_are, &all5, AU_SEC(20)));
     au_sim_run(sim, AU_SEC(1)); /* acks settle */
 
     for (int a = 0; a < 2; a++)
@@ -544,7 +534,7 @@ static void a_leave_seen_on_both_sides_of_a_partition_is_folded_once(void **st) 
     w.sh[4] = NULL;
     w.n = 4;
     members_of split = { &w, 4, 2 };
-    assert_true(sim_until(&w, members_are, &split, AU_SEC(30)));
+    assert_true(sw_run_until(&w, members_are, &split, AU_SEC(30)));
     au_sim_run(sim, AU_SEC(5)); /* past prune_delay on both sides */
     assert_int_equal(SW_STAT(&w, pruned), 0); /* held: FAILED members not back */
     g.n = 4;
@@ -556,14 +546,14 @@ static void a_leave_seen_on_both_sides_of_a_partition_is_folded_once(void **st) 
             assert_int_equal(au_faults_block(w.node[b], w.addr[a], false), AU_OK);
         }
     members_of healed = { &w, 4, 4 };
-    assert_true(sim_until(&w, members_are, &healed, AU_SEC(60)));
-    assert_true(sim_until(&w, pruned_once, &w, AU_SEC(20)));
+    assert_true(sw_run_until(&w, members_are, &healed, AU_SEC(60)));
+    assert_true(sw_run_until(&w, pruned_once, &w, AU_SEC(20)));
     au_sim_run(sim, AU_SEC(3));
     assert_int_equal(SW_STAT(&w, pruned), 1);
-    assert_true(sim_until(&w, gc_all, &g, AU_SEC(10)));
+    assert_true(sw_run_until(&w, gc_all, &g, AU_SEC(10)));
     au_share_gcounter_inc((au_share_gcounter){ w.sh[3] }, 1);
     g.want = 16;
-    assert_true(sim_until(&w, gc_all, &g, AU_SEC(10)));
+    assert_true(sw_run_until(&w, gc_all, &g, AU_SEC(10)));
     sw_stop(&w);
     au_sim_destroy(sim);
 }
@@ -582,12 +572,12 @@ static void catches_up_what_a_failed_member_did_not_deliver(au_share_selector se
     for (int i = 0; i < 3; i++) sw_start(&w, i, &cc, &au_gcounter_type, &sc);
     au_share_gcounter_inc((au_share_gcounter){ w.sh[0] }, 1);
     gc3 g = { &w, 3, 1 };
-    assert_true(sim_until(&w, gc_all, &g, AU_SEC(20)));
+    assert_true(sw_run_until(&w, gc_all, &g, AU_SEC(20)));
     au_sim_run(sim, AU_SEC(1));
     assert_int_equal(au_faults_block(w.node[2], w.addr[1], true), AU_OK);
     au_share_gcounter_inc((au_share_gcounter){ w.sh[2] }, 5);
     gc3 g0 = { &w, 1, 6 }; /* node 0 only */
-    assert_true(sim_until(&w, gc_all, &g0, AU_SEC(20)));
+    assert_true(sw_run_until(&w, gc_all, &g0, AU_SEC(20)));
     au_sim_run(sim, AU_SEC(1));
     /* not forwarded while node 2 is a member */
     assert_int_equal(au_share_gcounter_value((au_share_gcounter){ w.sh[1] }), 1);
@@ -596,7 +586,7 @@ static void catches_up_what_a_failed_member_did_not_deliver(au_share_selector se
     w.sh[2] = NULL;
     w.n = 2;
     g = (gc3){ &w, 2, 6 };
-    assert_true(sim_until(&w, gc_all, &g, AU_SEC(120)));
+    assert_true(sw_run_until(&w, gc_all, &g, AU_SEC(120)));
     assert_int_equal(SW_STAT(&w, rewinds), 1); /* node 0 rewinds node 1, which lacked it */
     sw_stop(&w);
     au_sim_destroy(sim);
@@ -630,7 +620,7 @@ static void a_removal_rewinds_from_the_removed_members_buffered_deltas(void **st
     for (int i = 0; i < N; i++) sw_start(&w, i, &cc, &au_gcounter_type, &sc);
     au_share_gcounter_inc((au_share_gcounter){ w.sh[0] }, 1);
     gc3 g = { &w, N, 1 };
-    assert_true(sim_until(&w, gc_all, &g, AU_SEC(20)));
+    assert_true(sw_run_until(&w, gc_all, &g, AU_SEC(20)));
     au_sim_run(sim, AU_SEC(2));
     assert_int_equal(SW_STAT(&w, buffered), 0);
     assert_int_equal(au_faults_block(w.node[0], w.addr[3], true), AU_OK);
@@ -657,7 +647,7 @@ static void a_removal_rewinds_from_the_removed_members_buffered_deltas(void **st
     assert_true(gone);
     assert_int_equal(au_faults_block(w.node[0], w.addr[3], false), AU_OK);
     g = (gc3){ &w, N - 1, 7 };
-    assert_true(sim_until(&w, gc_all, &g, AU_SEC(20)));
+    assert_true(sw_run_until(&w, gc_all, &g, AU_SEC(20)));
     au_share_stats_get(w.sh[0], &a1);
     fprintf(stderr, "  removal: node 0 rewound %llu peers, sent %llu full states\n",
             (unsigned long long)(a1.rewinds - a0.rewinds),
@@ -706,11 +696,11 @@ static void subscribers_get_every_change_local_and_remote(void **st) {
     assert_true(g_sub.n >= 1); /* the state as it is, at once */
     au_share_pncounter_add((au_share_pncounter){ w.sh[0] }, 7);  /* remote for the subscriber */
     int64_t want = 7;
-    assert_true(sim_until(&w, sub_saw, &want, AU_SEC(20)));
+    assert_true(sw_run_until(&w, sub_saw, &want, AU_SEC(20)));
     assert_true(g_sub.remote >= 1);
     au_share_pncounter_add((au_share_pncounter){ w.sh[1] }, -2); /* local */
     want = 5;
-    assert_true(sim_until(&w, sub_saw, &want, AU_SEC(20)));
+    assert_true(sw_run_until(&w, sub_saw, &want, AU_SEC(20)));
     assert_true(g_sub.local >= 1);
     assert_int_equal(g_sub.wrong_type, 0);
     assert_true(g_sub.clock >= 2);
@@ -744,8 +734,8 @@ static traffic concurrent_rounds(au_nanos ack_delay, au_nanos coalesce, int writ
     for (int i = 0; i < M; i++) sw_start(&w, i, &cc, &au_pncounter_type, &pc);
     au_share_pncounter_add((au_share_pncounter){ w.sh[0] }, 1);
     pn_goal pg = { &w, M, 1 };
-    assert_true(sim_until(&w, pn_all, &pg, AU_SEC(20)));
-    sim_until(&w, always_false, NULL, AU_SEC(1));
+    assert_true(sw_run_until(&w, pn_all, &pg, AU_SEC(20)));
+    sw_run_until(&w, always_false, NULL, AU_SEC(1));
     traffic t = { 0 };
     au_share_stats st;
     for (int i = 0; i < M; i++) {
@@ -758,8 +748,8 @@ static traffic concurrent_rounds(au_nanos ack_delay, au_nanos coalesce, int writ
         au_sim_run(sim, AU_MSEC(5));
     }
     pg.want = 1 + ROUNDS * writers;
-    t.ok = sim_until(&w, pn_all, &pg, AU_SEC(20));
-    sim_until(&w, always_false, NULL, AU_SEC(1));
+    t.ok = sw_run_until(&w, pn_all, &pg, AU_SEC(20));
+    sw_run_until(&w, always_false, NULL, AU_SEC(1));
     for (int i = 0; i < M; i++) {
         t.msgs += net_stat(&w, i, 0), t.bytes += net_stat(&w, i, 1);
         au_share_stats_get(w.sh[i], &st);
@@ -844,8 +834,8 @@ static void a_resent_delta_already_acked_is_acked_at_once(void **st) {
     for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_pncounter_type, &pc);
     au_share_pncounter_add((au_share_pncounter){ w.sh[0] }, 1);
     pn_goal pg = { &w, 2, 1 };
-    assert_true(sim_until(&w, pn_all, &pg, AU_SEC(20)));
-    assert_true(sim_until(&w, none_buffered, &w, AU_SEC(10)));
+    assert_true(sw_run_until(&w, pn_all, &pg, AU_SEC(20)));
+    assert_true(sw_run_until(&w, none_buffered, &w, AU_SEC(10)));
 
     uint64_t recv0 = STAT_OF(&w, 1, received), acks0 = STAT_OF(&w, 1, acks_sent);
     uint64_t heard0 = STAT_OF(&w, 0, acks_received), red0 = STAT_OF(&w, 1, redundant);
@@ -867,7 +857,7 @@ static void a_resent_delta_already_acked_is_acked_at_once(void **st) {
     assert_true(t != NEVER);
     assert_true(t < AU_MSEC(100)); /* held, it would have been ~500 ms */
     assert_int_equal(STAT_OF(&w, 1, acks_again), 1);
-    assert_true(sim_until(&w, none_buffered, &w, AU_SEC(1)));
+    assert_true(sw_run_until(&w, none_buffered, &w, AU_SEC(1)));
     sw_stop(&w);
     au_sim_destroy(sim);
 }
@@ -914,7 +904,7 @@ static fwd_run ood_orset_rounds(bool forward_all, unsigned pushes) {
     au_share_config sc = { .name = "set", .amount = 1, .forward_all = forward_all,
                            .pushes = pushes };
     for (int i = 0; i < M; i++) sw_start(&w, i, &cc, &au_orset_type, &sc);
-    sim_until(&w, always_false, NULL, AU_SEC(3)); /* joined */
+    sw_run_until(&w, always_false, NULL, AU_SEC(3)); /* joined */
     fwd_run f = { 0 };
     for (int r = 0; r < ROUNDS; r++) {
         for (int i = 0; i < M; i++) {
@@ -925,7 +915,7 @@ static fwd_run ood_orset_rounds(bool forward_all, unsigned pushes) {
         au_sim_run(sim, AU_MSEC(20));
     }
     orset_goal g = { &w, M, ROUNDS, false };
-    f.ok = sim_until(&w, orset_all, &g, AU_SEC(30));
+    f.ok = sw_run_until(&w, orset_all, &g, AU_SEC(30));
     for (int j = 0; j < M; j++)
         for (int r = 0; r < ROUNDS / 2; r++) {
             char b[32];
@@ -936,8 +926,8 @@ static fwd_run ood_orset_rounds(bool forward_all, unsigned pushes) {
                 assert_int_equal(au_share_orset_add((au_share_orset){ w.sh[j] }, b, strlen(b)), AU_OK);
         }
     g.removed = true;
-    f.ok = f.ok && sim_until(&w, orset_all, &g, AU_SEC(30));
-    sim_until(&w, always_false, NULL, AU_SEC(2)); /* the last acks; nothing comes back */
+    f.ok = f.ok && sw_run_until(&w, orset_all, &g, AU_SEC(30));
+    sw_run_until(&w, always_false, NULL, AU_SEC(2)); /* the last acks; nothing comes back */
     f.ok = f.ok && orset_all(&g);
     f.sent = SW_STAT(&w, bytes_sent);
     f.forwarded = SW_STAT(&w, bytes_forwarded);
@@ -997,7 +987,7 @@ static size_t one_way_cut(int n, bool forward_all, double *took, au_share_stats 
     for (int i = 0; i < n; i++) sw_node(&w, i);
     au_share_config sc = { .name = "cut", .forward_all = forward_all };
     for (int i = 0; i < n; i++) sw_start(&w, i, NULL, &au_orset_type, &sc);
-    sim_until(&w, always_false, NULL, AU_SEC(3)); /* joined */
+    sw_run_until(&w, always_false, NULL, AU_SEC(3)); /* joined */
     uint64_t states_before = 0;
     for (int i = 1; i < n; i++) {
         au_share_stats st;
@@ -1014,8 +1004,8 @@ static size_t one_way_cut(int n, bool forward_all, double *took, au_share_stats 
     }
     cut_goal two = { &w, 2, K }, one = { &w, 1, K };
     au_nanos t0 = au_sim_now(sim);
-    assert_true(sim_until(&w, cut_has, &two, AU_SEC(10)));
-    sim_until(&w, cut_has, &one, AU_SEC(30));
+    assert_true(sw_run_until(&w, cut_has, &two, AU_SEC(10)));
+    sw_run_until(&w, cut_has, &one, AU_SEC(30));
     *took = (double)(au_sim_now(sim) - t0) / 1e9;
     size_t got = au_share_orset_size((au_share_orset){ w.sh[1] });
     au_share_stats_get(w.sh[0], origin);
@@ -1070,7 +1060,7 @@ static void a_long_cut_and_a_member_reachable_through_one(void **st) {
     for (int i = 0; i < N; i++) sw_node(&w, i);
     au_share_config sc = { .name = "cut" };
     for (int i = 0; i < N; i++) sw_start(&w, i, NULL, &au_orset_type, &sc);
-    sim_until(&w, always_false, NULL, AU_SEC(3)); /* joined */
+    sw_run_until(&w, always_false, NULL, AU_SEC(3)); /* joined */
     uint64_t states0 = 0;
     for (int i = 0; i < N; i++) {
         au_share_stats s;
@@ -1088,7 +1078,7 @@ static void a_long_cut_and_a_member_reachable_through_one(void **st) {
         if (k >= 40 && lag > worst) worst = lag; /* after the first relay_after */
     }
     cut_goal one = { &w, 1, k };
-    assert_true(sim_until(&w, cut_has, &one, AU_SEC(15)));
+    assert_true(sw_run_until(&w, cut_has, &one, AU_SEC(15)));
     uint64_t states = 0;
     for (int i = 0; i < N; i++) {
         au_share_stats s;
@@ -1110,7 +1100,7 @@ static void a_long_cut_and_a_member_reachable_through_one(void **st) {
     sw_init(&w, sim);
     for (int i = 0; i < N; i++) sw_node(&w, i);
     for (int i = 0; i < N; i++) sw_start(&w, i, NULL, &au_orset_type, &sc);
-    sim_until(&w, always_false, NULL, AU_SEC(3)); /* joined */
+    sw_run_until(&w, always_false, NULL, AU_SEC(3)); /* joined */
     for (int i = 0; i < N - 1; i++)
         if (i != 1) assert_int_equal(au_faults_block(w.node[i], w.addr[1], true), AU_OK);
     for (k = 0; k < 40; k++) {
@@ -1120,7 +1110,7 @@ static void a_long_cut_and_a_member_reachable_through_one(void **st) {
     }
     au_nanos t0 = au_sim_now(sim);
     one.want = k;
-    bool got = sim_until(&w, cut_has, &one, AU_SEC(300));
+    bool got = sw_run_until(&w, cut_has, &one, AU_SEC(300));
     fprintf(stderr, "  through node 5 alone: node 1 has %zu of %zu, %.1f s after the last add\n",
             orset_size(&w, 1), k, (double)(au_sim_now(sim) - t0) / 1e9);
     assert_true(got);
@@ -1143,7 +1133,7 @@ static void healthy_cluster(double loss) {
     for (int i = 0; i < N && loss > 0; i++) sw_faults(&w, i, loss, 0, 0);
     au_share_config sc = { .name = "calm" };
     for (int i = 0; i < N; i++) sw_start(&w, i, NULL, &au_orset_type, &sc);
-    sim_until(&w, always_false, NULL, AU_SEC(3)); /* joined */
+    sw_run_until(&w, always_false, NULL, AU_SEC(3)); /* joined */
     char e[32];
     int k = 0;
     for (int r = 0; r < 12; r++) { /* idle gaps of 8 s */
@@ -1167,7 +1157,7 @@ static void healthy_cluster(double loss) {
     cut_goal all[N];
     for (int i = 0; i < N; i++) {
         all[i] = (cut_goal){ &w, i, (size_t)k };
-        assert_true(sim_until(&w, cut_has, &all[i], AU_SEC(10)));
+        assert_true(sw_run_until(&w, cut_has, &all[i], AU_SEC(10)));
     }
     fprintf(stderr, "  %d updates on %d nodes at %.0f %% loss: %llu relays, %llu full states after "
             "the first round\n", k, N, loss * 100, (unsigned long long)SW_STAT(&w, relays_sent),
@@ -1292,7 +1282,7 @@ static cu_cost cu_catch_up(sw *w, int i, const char *bind, const au_cluster_conf
     if (loss == 0) assert_true(r.before <= CU_R);
     /* past the delay: still exact, and the others mostly did not send their full states */
     au_sim_run(w->sim, cu_delay);
-    assert_true(sim_until(w, cu_all, &c, AU_SEC(10)));
+    assert_true(sw_run_until(w, cu_all, &c, AU_SEC(10)));
     for (int k = 0; k < CU_N; k++) {
         if (!w->node[k] || k == i) continue;
         r.after += cu_states(w, k) - before[k];
@@ -1332,8 +1322,8 @@ static void cu_run(au_share_selector sel, double loss, cu_cost out[2]) {
         want += (uint64_t)i + 1;
     }
     cu c = { &w, want };
-    assert_true(sim_until(&w, cu_all, &c, AU_SEC(30)));
-    assert_true(sim_until(&w, cu_collected, &w, AU_SEC(30))); /* a joiner needs the full state */
+    assert_true(sw_run_until(&w, cu_all, &c, AU_SEC(30)));
+    assert_true(sw_run_until(&w, cu_collected, &w, AU_SEC(30))); /* a joiner needs the full state */
     au_share_stats s0;
     au_share_stats_get(w.sh[0], &s0);
     assert_true(s0.clock > 0);
@@ -1352,8 +1342,8 @@ static void cu_run(au_share_selector sel, double loss, cu_cost out[2]) {
     for (int i = 0; i < CU_N; i++)
         if (w.node[i]) au_share_gcounter_inc((au_share_gcounter){ w.sh[i] }, 100), want += 100;
     c.want = want;
-    assert_true(sim_until(&w, cu_all, &c, AU_SEC(60)));
-    assert_true(sim_until(&w, cu_collected, &w, AU_SEC(30)));
+    assert_true(sw_run_until(&w, cu_all, &c, AU_SEC(60)));
+    assert_true(sw_run_until(&w, cu_collected, &w, AU_SEC(30)));
 
     /* it comes back on the same port as a new run */
     out[1] = cu_catch_up(&w, RET, addr, &cc, &sc, want, loss, "returning member");

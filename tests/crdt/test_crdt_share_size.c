@@ -16,25 +16,9 @@
 
 #include "crdt/share_world.h"
 
-/* Runs the simulation in 100 ms slices until pred holds or max virtual time passed. */
-static bool sim_until(sw *w, bool (*pred)(void *), void *arg, au_nanos max) {
-    au_nanos t0 = au_sim_now(w->sim);
-    while (!pred(arg)) {
-        if (au_sim_now(w->sim) - t0 > max) return false;
-        au_sim_run(w->sim, AU_MSEC(100));
-    }
-    return true;
-}
-
-static au_share_stats stats_of(sw *w, int i) {
-    au_share_stats st;
-    au_share_stats_get(w->sh[i], &st);
-    return st;
-}
-
 static bool both_peered(void *arg) {
     sw *w = arg;
-    return stats_of(w, 0).peers == 1 && stats_of(w, 1).peers == 1;
+    return sw_stats(w, 0).peers == 1 && sw_stats(w, 1).peers == 1;
 }
 
 /* Node 1's ORSet holds exactly elements [lo, hi) of elem() and the named extras. */
@@ -59,7 +43,7 @@ static bool node1_has(void *arg) {
 }
 static bool none_buffered(void *arg) {
     sw *w = arg;
-    return stats_of(w, 0).buffered == 0 && stats_of(w, 1).buffered == 0;
+    return sw_stats(w, 0).buffered == 0 && sw_stats(w, 1).buffered == 0;
 }
 
 static void a_peer_that_missed_an_oversized_group_catches_up_when_the_state_shrinks(void **st) {
@@ -72,13 +56,13 @@ static void a_peer_that_missed_an_oversized_group_catches_up_when_the_state_shri
     au_cluster_config cc = { .no_leave_on_stop = true };
     au_share_config sc = { .name = "set", .max_message = 1000 };
     for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_orset_type, &sc);
-    assert_true(sim_until(&w, both_peered, &w, AU_SEC(20)));
+    assert_true(sw_run_until(&w, both_peered, &w, AU_SEC(20)));
     au_share_orset h0 = { w.sh[0] };
     assert_int_equal(au_share_orset_add(h0, "first", 5), AU_OK);
     set_goal g = { &w, 0, 0, { "first" } };
-    assert_true(sim_until(&w, node1_has, &g, AU_SEC(5)));
-    assert_true(sim_until(&w, none_buffered, &w, AU_SEC(5)));
-    au_share_stats s0 = stats_of(&w, 0);
+    assert_true(sw_run_until(&w, node1_has, &g, AU_SEC(5)));
+    assert_true(sw_run_until(&w, none_buffered, &w, AU_SEC(5)));
+    au_share_stats s0 = sw_stats(&w, 0);
     assert_int_equal(s0.drops_too_big, 0);
 
     /* 100 adds in one coalesce window: a group of ~4 KB, and a state as large: neither goes */
@@ -90,7 +74,7 @@ static void a_peer_that_missed_an_oversized_group_catches_up_when_the_state_shri
     au_sim_run(sim, AU_SEC(3));
     assert_int_equal(au_share_orset_size(h0), 101);
     assert_int_equal(au_share_orset_size((au_share_orset){ w.sh[1] }), 1);
-    au_share_stats s1 = stats_of(&w, 0);
+    au_share_stats s1 = sw_stats(&w, 0);
     assert_true(s1.drops_too_big >= 2); /* the group, and the state tried instead */
     assert_int_equal(s1.states_sent, s0.states_sent);
     assert_int_equal(s1.buffered, 100); /* kept for the peer that lacks them */
@@ -102,20 +86,20 @@ static void a_peer_that_missed_an_oversized_group_catches_up_when_the_state_shri
         assert_int_equal(au_share_orset_remove(h0, b, strlen(b)), AU_OK);
     }
     g = (set_goal){ &w, 0, 5, { "first" } };
-    assert_true(sim_until(&w, node1_has, &g, AU_SEC(10)));
-    au_share_stats s2 = stats_of(&w, 0);
+    assert_true(sw_run_until(&w, node1_has, &g, AU_SEC(10)));
+    au_share_stats s2 = sw_stats(&w, 0);
     assert_true(s2.states_sent > s1.states_sent);
-    assert_true(sim_until(&w, none_buffered, &w, AU_SEC(10)));
+    assert_true(sw_run_until(&w, none_buffered, &w, AU_SEC(10)));
 
     /* and then it is served deltas again */
-    uint64_t states = stats_of(&w, 0).states_sent, deltas = stats_of(&w, 0).deltas_sent;
+    uint64_t states = sw_stats(&w, 0).states_sent, deltas = sw_stats(&w, 0).deltas_sent;
     assert_int_equal(au_share_orset_add(h0, "later", 5), AU_OK);
     elem(b, 0);
     assert_int_equal(au_share_orset_remove(h0, b, strlen(b)), AU_OK);
     g = (set_goal){ &w, 1, 5, { "first", "later" } };
-    assert_true(sim_until(&w, node1_has, &g, AU_SEC(5)));
-    assert_int_equal(stats_of(&w, 0).states_sent, states);
-    assert_true(stats_of(&w, 0).deltas_sent > deltas);
+    assert_true(sw_run_until(&w, node1_has, &g, AU_SEC(5)));
+    assert_int_equal(sw_stats(&w, 0).states_sent, states);
+    assert_true(sw_stats(&w, 0).deltas_sent > deltas);
     sw_stop(&w);
     au_sim_destroy(sim);
 }
@@ -142,13 +126,13 @@ static void a_group_the_transport_refuses_falls_back_to_the_full_state(void **st
     au_cluster_config cc = { .no_leave_on_stop = true };
     au_share_config sc = { .name = "set" };
     for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_orset_type, &sc);
-    assert_true(sim_until(&w, both_peered, &w, AU_SEC(20)));
+    assert_true(sw_run_until(&w, both_peered, &w, AU_SEC(20)));
     au_share_orset h0 = { w.sh[0] };
     assert_int_equal(au_share_orset_add(h0, "first", 5), AU_OK);
     set_goal g = { &w, 0, 0, { "first" } };
-    assert_true(sim_until(&w, node1_has, &g, AU_SEC(5)));
-    assert_true(sim_until(&w, none_buffered, &w, AU_SEC(5)));
-    au_share_stats s0 = stats_of(&w, 0);
+    assert_true(sw_run_until(&w, node1_has, &g, AU_SEC(5)));
+    assert_true(sw_run_until(&w, none_buffered, &w, AU_SEC(5)));
+    au_share_stats s0 = sw_stats(&w, 0);
 
     char b[40];
     for (int k = 0; k < 100; k++) {
@@ -157,7 +141,7 @@ static void a_group_the_transport_refuses_falls_back_to_the_full_state(void **st
     }
     au_sim_run(sim, AU_SEC(3));
     assert_int_equal(au_share_orset_size((au_share_orset){ w.sh[1] }), 1);
-    au_share_stats s1 = stats_of(&w, 0);
+    au_share_stats s1 = sw_stats(&w, 0);
     assert_true(s1.drops_too_big >= 2); /* the group, and the state tried instead */
     assert_int_equal(s1.deltas_sent, s0.deltas_sent); /* refused: not counted as sent */
     assert_int_equal(s1.states_sent, s0.states_sent);
@@ -168,9 +152,9 @@ static void a_group_the_transport_refuses_falls_back_to_the_full_state(void **st
         assert_int_equal(au_share_orset_remove(h0, b, strlen(b)), AU_OK);
     }
     g = (set_goal){ &w, 0, 5, { "first" } };
-    assert_true(sim_until(&w, node1_has, &g, AU_SEC(10)));
-    assert_true(stats_of(&w, 0).states_sent > s1.states_sent);
-    assert_true(sim_until(&w, none_buffered, &w, AU_SEC(10)));
+    assert_true(sw_run_until(&w, node1_has, &g, AU_SEC(10)));
+    assert_true(sw_stats(&w, 0).states_sent > s1.states_sent);
+    assert_true(sw_run_until(&w, none_buffered, &w, AU_SEC(10)));
     sw_stop(&w);
     au_sim_destroy(sim);
 }
@@ -187,18 +171,18 @@ static void many_updates_of_one_element_in_a_window_cost_the_state_not_the_group
     au_cluster_config cc = { .no_leave_on_stop = true };
     au_share_config sc = { .name = "set" };
     for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_orset_type, &sc);
-    assert_true(sim_until(&w, both_peered, &w, AU_SEC(20)));
+    assert_true(sw_run_until(&w, both_peered, &w, AU_SEC(20)));
     au_share_orset h0 = { w.sh[0] };
     assert_int_equal(au_share_orset_add(h0, "first", 5), AU_OK);
     set_goal g = { &w, 0, 0, { "first" } };
-    assert_true(sim_until(&w, node1_has, &g, AU_SEC(5)));
-    assert_true(sim_until(&w, none_buffered, &w, AU_SEC(5)));
-    au_share_stats s0 = stats_of(&w, 0);
+    assert_true(sw_run_until(&w, node1_has, &g, AU_SEC(5)));
+    assert_true(sw_run_until(&w, none_buffered, &w, AU_SEC(5)));
+    au_share_stats s0 = sw_stats(&w, 0);
     for (int k = 0; k < 8000; k++) assert_int_equal(au_share_orset_add(h0, "hot", 3), AU_OK);
     g = (set_goal){ &w, 0, 0, { "first", "hot" } };
-    assert_true(sim_until(&w, node1_has, &g, AU_SEC(5)));
-    assert_true(sim_until(&w, none_buffered, &w, AU_SEC(5)));
-    au_share_stats s1 = stats_of(&w, 0);
+    assert_true(sw_run_until(&w, node1_has, &g, AU_SEC(5)));
+    assert_true(sw_run_until(&w, none_buffered, &w, AU_SEC(5)));
+    au_share_stats s1 = sw_stats(&w, 0);
     fprintf(stderr, "  8000 adds of one element: %llu bytes sent in %llu states and %llu groups\n",
             (unsigned long long)(s1.bytes_sent - s0.bytes_sent),
             (unsigned long long)(s1.states_sent - s0.states_sent),

@@ -19,25 +19,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-AU_ROOT(target_msg, (count, int64_t, AU_REMOTE));
-AU_RECORD(query, (int64_t, n), (int64_t_ref, reply_to));
-AU_ROOT(echo_msg, (ask, query, AU_REMOTE));
-
-typedef struct nothing {
-    int unused;
-} nothing;
-
-static void echo_recv(au_ctx *ctx, nothing *self, echo_msg *m) {
-    (void)ctx, (void)self;
-    au_send(m->ask.reply_to, m->ask.n);
-}
-AU_ACTOR(echo_actor, nothing, echo_msg, .recv = echo_recv);
-
-static au_node_stats stats_of(au_node *n) {
-    au_node_stats s;
-    au_node_stats_get(n, &s);
-    return s;
-}
+#include "net/echo_actor.h"
 
 /* Forges and unforges references to ever new addresses on node `a` until told to stop: in a
  * small table every forge reuses a slot, so the sweep tries every slot over and over. */
