@@ -139,7 +139,9 @@
  * as tombs, the state keeps nothing of them), paced as full states are, until its ack moves (then
  * deltas again); a state too big as well is tried again no sooner than one timeout per 64 KiB of
  * it, so the peer stays behind until the state shrinks below the limit or the limit is raised,
- * and then catches up. Received ones above it are dropped likewise, and not acked.
+ * and then catches up. The same holds when the state that went for a group larger than it is
+ * refused: the peer gets full states at that pace, not the later changes from a clock it never
+ * got to. Received ones above it are dropped likewise, and not acked.
  *
  * Bytes on the wire (docs/benchmarks.md, "CRDT sharing"; au_share_stats.wire_bytes counts a
  * replica's own): every delta message carries framing (59 bytes of datagram and transport frame

@@ -694,24 +694,22 @@ static au_err send_payload(sh_state *s, sh_peer *p, au_buf *b, uint64_t base, ui
     return AU_OK;
 }
 
-/* Sends X, encoded in b (taken), to p. */
-static void send_state(sh_state *s, sh_peer *p, au_buf *b, au_nanos now) {
+/* Sends X, encoded in b (taken), to p: send_payload's result. The attempt is recorded either
+ * way (full_at paces the next one, full_wait). */
+static au_err send_state(sh_state *s, sh_peer *p, au_buf *b, au_nanos now) {
     p->full_at = now;
     p->sent_at = now;
     p->sent_clock = s->clock;
     p->full_bytes = b->len;
-    send_payload(s, p, b, 0, SH_FULL, false);
+    return send_payload(s, p, b, 0, SH_FULL, false);
 }
 
-static void send_full(sh_state *s, sh_peer *p, au_nanos now) {
+static au_err send_full(sh_state *s, sh_peer *p, au_nanos now) {
     au_buf b = { 0 };
-    if (s->t->encode(s->h->state, &b) != AU_OK) { au_buf_free(&b); return; }
+    au_err e = s->t->encode(s->h->state, &b);
+    if (e != AU_OK) { au_buf_free(&b); return e; }
     s->state_len = b.len;
-    p->full_at = now;
-    p->sent_at = now;
-    p->sent_clock = s->clock;
-    p->full_bytes = b.len;
-    send_payload(s, p, &b, 0, SH_FULL, false);
+    return send_state(s, p, &b, now);
 }
 
 /* A full state is re-sent no sooner than one timeout per 64 KiB of it: the peer needs time to
@@ -827,7 +825,10 @@ static void send_group(sh_state *s, sh_peer *p, uint64_t base, au_nanos now) {
             s->state_len = x.len;
             if (x.len < b.len && x.len <= s->cfg.max_message) {
                 au_buf_free(&b);
-                send_state(s, p, &x, now);
+                /* refused as too big by the transport: so is the group, larger still; p is
+                 * served the full state at its pace (big), as after a group too big below,
+                 * not deltas from a clock it never got to */
+                if (send_state(s, p, &x, now) == AU_ETOOBIG) group_too_big(s, p, now);
                 return;
             }
         }

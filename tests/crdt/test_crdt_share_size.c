@@ -5,7 +5,8 @@
  *    served deltas again afterwards; what could not be sent is counted in drops_too_big;
  *    likewise for a group the node's transport refuses (its max_message_size);
  *  - a group larger than the state (one element added 8000 times in one window) goes as the
- *    state.
+ *    state; a state so sent that the transport refuses leaves the peer to the full state (big),
+ *    as a refused group does, not served from the refused state's clock.
  * Conditions are checked every 100 ms of virtual time. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -159,6 +160,74 @@ static void a_group_the_transport_refuses_falls_back_to_the_full_state(void **st
     au_sim_destroy(sim);
 }
 
+/* A group larger than the state goes as the state; when the node's transport refuses that state
+ * too (3000-byte messages: a state of 100 elements, ~4 KB, behind a group of 3000 adds of one
+ * element more, ~13 KB), the peer is served as after a group too big: the full state at its pace,
+ * and no group from the clock of the refused state, which it never got (it would get a later
+ * change without the earlier ones, as if the state had arrived). Once the state fits it catches up. */
+static void a_state_sent_for_a_group_that_the_transport_refuses_falls_back_likewise(void **st) {
+    (void)st;
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 34 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(au_node_start(&(au_node_config){ .driver = w.drv, .workers = 1,
+                                                          .no_spin = true,
+                                                          .max_message_size = 3000 },
+                                       &w.node[i]),
+                         AU_OK);
+        snprintf(w.addr[i], sizeof w.addr[i], "%s", au_node_address(w.node[i]));
+        w.n = i + 1;
+    }
+    au_cluster_config cc = { .no_leave_on_stop = true };
+    au_share_config sc = { .name = "set" };
+    for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_orset_type, &sc);
+    assert_true(sw_run_until(&w, both_peered, &w, AU_SEC(20)));
+    au_share_orset h0 = { w.sh[0] };
+    assert_int_equal(au_share_orset_add(h0, "first", 5), AU_OK);
+    set_goal g = { &w, 0, 0, { "first" } };
+    assert_true(sw_run_until(&w, node1_has, &g, AU_SEC(5)));
+    assert_true(sw_run_until(&w, none_buffered, &w, AU_SEC(5)));
+    au_share_stats s0 = sw_stats(&w, 0);
+
+    /* one window: the group (~13 KB) is larger than the state (~4 KB), which goes instead and
+     * is refused (above 3000 bytes) */
+    char b[40];
+    for (int k = 0; k < 100; k++) {
+        elem(b, k);
+        assert_int_equal(au_share_orset_add(h0, b, strlen(b)), AU_OK);
+    }
+    for (int k = 0; k < 3000; k++) assert_int_equal(au_share_orset_add(h0, "hot", 3), AU_OK);
+    au_sim_run(sim, AU_MSEC(120)); /* the window closed at 100 ms: the state was tried */
+    au_share_stats s1 = sw_stats(&w, 0);
+    assert_true(s1.drops_too_big > s0.drops_too_big);
+    assert_int_equal(s1.states_sent, s0.states_sent);
+
+    /* a change right after: node 1 never got the state, so it is not sent this change alone
+     * (a group from the refused state's clock); it waits for the full state */
+    assert_int_equal(au_share_orset_add(h0, "later", 5), AU_OK);
+    au_sim_run(sim, AU_SEC(3));
+    au_share_stats s2 = sw_stats(&w, 0);
+    assert_int_equal(s2.deltas_sent, s0.deltas_sent);
+    assert_int_equal(s2.states_sent, s0.states_sent);
+    assert_false(au_share_orset_contains((au_share_orset){ w.sh[1] }, "later", 5));
+    assert_int_equal(au_share_orset_size((au_share_orset){ w.sh[1] }), 1);
+
+    /* the state shrinks below the limit: node 1 gets it and has everything */
+    for (int k = 5; k < 100; k++) {
+        elem(b, k);
+        assert_int_equal(au_share_orset_remove(h0, b, strlen(b)), AU_OK);
+    }
+    assert_int_equal(au_share_orset_remove(h0, "hot", 3), AU_OK);
+    g = (set_goal){ &w, 0, 5, { "first", "later" } };
+    assert_true(sw_run_until(&w, node1_has, &g, AU_SEC(10)));
+    assert_true(sw_stats(&w, 0).states_sent > s2.states_sent);
+    assert_true(sw_run_until(&w, none_buffered, &w, AU_SEC(10)));
+    sw_stop(&w);
+    au_sim_destroy(sim);
+}
+
 /* One element added 8000 times within one coalesce window: the group keeps a tomb per add (24 KB
  * encoded), the state only the element: the peer gets the state, a few dozen bytes. */
 static void many_updates_of_one_element_in_a_window_cost_the_state_not_the_group(void **st) {
@@ -200,6 +269,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_peer_that_missed_an_oversized_group_catches_up_when_the_state_shrinks),
         cmocka_unit_test(a_group_the_transport_refuses_falls_back_to_the_full_state),
+        cmocka_unit_test(a_state_sent_for_a_group_that_the_transport_refuses_falls_back_likewise),
         cmocka_unit_test(many_updates_of_one_element_in_a_window_cost_the_state_not_the_group),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
