@@ -56,8 +56,12 @@
  *     or one our datagrams never reach (relays serve it) — is sent to ever less often (each
  *     send waits twice as long, up to 64 × T); its first answer ends that (a node that starts
  *     the replica late catches up from the next send, within 64 × T). Such a member still
- *     holds D: up to the 65,536 deltas below, beyond which it needs the full state. One timer chain per replica. The buffer holds at most 65,536
- *     deltas: beyond, the oldest are collected and the peers behind them get the full state.
+ *     holds D: up to the bounds below, beyond which it needs the full state. One timer chain
+ *     per replica. The buffer holds at most 65,536 deltas and `max_buffer` bytes of them (their
+ *     encoded size, 4 MiB by default; au_share_stats.buffered_bytes): beyond either, the oldest
+ *     are collected, acked or not (collected_unacked), and the peers behind them get the full
+ *     state — so a member that never acks holds at most that much, and catches up by the full
+ *     state when it answers.
  *   - vias (Enes et al.'s "avoid sending what the peer has"): a delta or ack carries what its
  *     sender has of other members' deltas ("every delta of m below clock", docs/wire-format.md
  *     §1.6). An entry naming the receiver acks its deltas, whoever brought them; the others
@@ -253,6 +257,12 @@ typedef struct au_share_config {
                                          (timeout + ack_delay), 5.6 s at the defaults;
                                          AU_SHARE_RELAY_NEVER: never (the origin alone serves
                                          its deltas, as forward_all = false did before) */
+    size_t max_buffer;              /**< bytes of deltas (their encoded size) the buffer holds
+                                         for peers that have not acked them: beyond, the oldest
+                                         are collected and the peers that lacked them get the
+                                         full state ("the buffer" above); the newest delta is
+                                         kept whatever its size. Bounds what a member that never
+                                         answers holds; default 4 MiB */
 } au_share_config;
 
 /** coalesce: no window; each actor turn's changes leave at once in their own round. */
@@ -342,6 +352,11 @@ typedef struct au_share_stats {
                                     member so that it passes them on ("relays" above) */
     uint64_t relays_taken;     /**< (origin, member) pairs this replica began to pass an
                                     origin's deltas on to, on the origin's word */
+    uint64_t buffered_bytes;   /**< the encoded size of the deltas in the buffer now, bytes (at
+                                    most max_buffer, but for a newest delta larger alone) */
+    uint64_t collected_unacked; /**< deltas collected from the buffer before every peer had
+                                    acked them (above max_buffer bytes or 65,536 deltas, or out
+                                    of memory): the peers that lacked them get the full state */
 } au_share_stats;
 
 /** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start on the

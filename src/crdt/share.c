@@ -17,7 +17,8 @@
  * what it vouched for (vias) — so a delta left out by has_it is one the peer has, and a
  * catching-up member's vouch (an ack without clock: our rx of that member, from a state's
  * sender's vias) acks only deltas its state holds; gc ≤
- * min(acked of the peers) unless the buffer hit BUF_MAX, when peers below gc get the full state;
+ * min(acked of the peers) unless the buffer hit BUF_MAX deltas or max_buffer bytes, when peers
+ * below gc get the full state;
  * one tick timer chain at most (tick_armed), one pending flush at most (flush_pending), one ack
  * timer at most (ack_armed), set while some peer has an ack waiting (ack_clock != 0). */
 #include <aurum/aurum.h>
@@ -38,6 +39,7 @@
 #define NAME_MAX_ 48
 #define ADDR_MAX 63
 #define BUF_MAX 65536u     /* deltas buffered at most; beyond, the oldest go (peers: full state) */
+#define BUF_BYTES_DEFAULT ((size_t)4 << 20) /* max_buffer's default: encoded bytes buffered */
 #define PENDING_ACKS 4     /* out-of-order ack ranges remembered per peer */
 #define MAX_MANAGERS 16
 #define BACKOFF_MAX 1      /* an unresponsive peer is re-sent to every 2 × timeout */
@@ -58,7 +60,7 @@
     X(drops_type) X(drops_too_big) X(drops_invalid) X(drops_untyped) X(pruned)                    \
     X(bytes_received) X(redundant_bytes) X(bytes_forwarded) X(rewinds) X(wire_bytes)           \
     X(wire_messages) X(acks_again) X(drops_no_id) X(vouches_matched) X(relays_sent)             \
-    X(relays_taken)
+    X(relays_taken) X(buffered_bytes) X(collected_unacked)
 
 struct au_share {
     au_node *node;
@@ -106,6 +108,7 @@ typedef struct sh_dent {
     uint64_t src_clock; /* ... and that member's clock then: d ⊑ the join of its deltas
                            [0, src_clock) (UINT64_MAX: from a full state, no such bound) */
     unsigned pushes;    /* OUT_OF_DATE: groups it may still be forwarded in (relied_on) */
+    size_t bytes;       /* its encoded size (buf_bytes, max_buffer) */
 } sh_dent;
 
 /* Knowledge of who has what, by member id: "every delta of member id below clock" (clock 0:
@@ -187,6 +190,9 @@ typedef struct sh_state {
     uint64_t clock, gc;
     sh_dent *buf;             /* buf[start .. start + (clock - gc)) */
     size_t start, cap;
+    size_t buf_bytes;         /* the sum of the buffered deltas' encoded sizes (≤ max_buffer,
+                                 but for the newest delta alone) */
+    au_buf scratch;           /* push_delta's encoding, to measure a delta (reused) */
     sh_peer *peers;
     size_t npeers, peers_cap;
     au_ring *ring;
@@ -247,16 +253,41 @@ static void pop_front(sh_state *s) {
     sh_dent *e = &s->buf[s->start];
     sh_peer *o = e->origin ? peer_by_id(s, e->origin) : NULL;
     if (o && e->src_clock > o->popped_src) o->popped_src = e->src_clock; /* on_relay */
+    s->buf_bytes -= e->bytes;
     s->t->free(s->buf[s->start].d);
     s->start++;
     s->gc++;
     if (s->gc == s->clock) s->start = 0;
 }
 
-/* Takes d (a delta accumulator): D[clock++] = d. Returns false (d freed, clock unchanged... but
- * X already has it, so the change is still counted: peers get it through a full state) on ENOMEM. */
+static void buf_stats(sh_state *s) {
+    stat_set(&s->h->buffered, buffered(s));
+    stat_set(&s->h->buffered_bytes, s->buf_bytes);
+}
+
+/* Collects the oldest delta though some peer has not acked it (the buffer's bounds): the peers
+ * behind it get the full state (sendable: acked < gc). */
+static void pop_unacked(sh_state *s) {
+    for (size_t i = 0; i < s->npeers; i++)
+        if (s->peers[i].acked <= s->gc) {
+            stat_add(&s->h->collected_unacked, 1);
+            break;
+        }
+    pop_front(s);
+}
+
+/* Takes d (a delta accumulator): D[clock++] = d. On ENOMEM d is freed and the whole buffer
+ * collected (X already has d, so the change is still counted: peers get it through a full
+ * state). The buffer holds at most BUF_MAX deltas and max_buffer bytes of them (encoded; the
+ * newest delta is kept whatever its size): beyond, the oldest are collected, acked or not, and
+ * the peers that lacked them catch up by the full state — a member that never answers (silent)
+ * holds at most that much. */
 static void push_delta(sh_state *s, void *d, uint64_t origin, uint64_t src_clock) {
-    if (buffered(s) >= BUF_MAX) pop_front(s);
+    s->scratch.len = 0;
+    size_t bytes = s->t->encode(d, &s->scratch) == AU_OK ? s->scratch.len : 0;
+    if (s->scratch.cap > 65536) au_buf_free(&s->scratch); /* a large one: do not keep its room */
+    if (buffered(s) >= BUF_MAX) pop_unacked(s);
+    while (buffered(s) && s->buf_bytes + bytes > s->cfg.max_buffer) pop_unacked(s);
     /* Compact only once the free front is at least as large as what moves, so that a full
      * buffer (each push popping one) costs O(1) amortised, not a BUF_MAX memmove per delta;
      * otherwise grow (cap stays below about 2 * BUF_MAX * the growth factor). */
@@ -267,18 +298,21 @@ static void push_delta(sh_state *s, void *d, uint64_t origin, uint64_t src_clock
     if (!grow((void **)&s->buf, &s->cap, s->start + buffered(s) + 1, sizeof *s->buf)) {
         /* no room for the delta: collect everything, peers behind get the full state */
         s->t->free(d);
-        while (s->gc < s->clock) pop_front(s);
+        while (s->gc < s->clock) pop_unacked(s);
         s->clock++;
         s->gc = s->clock;
         s->start = 0;
         LOG(AU_LOG_WARN, "crdt %s: out of memory buffering a delta; peers get the full state",
             s->cfg.name);
+        buf_stats(s);
         return;
     }
     unsigned pushes = origin && s->cfg.selector == AU_SHARE_OUT_OF_DATE ? s->cfg.pushes : 0;
     if (pushes > PUSH_MAX) pushes = PUSH_MAX;
-    s->buf[s->start + buffered(s)] = (sh_dent){ d, origin, src_clock, pushes };
+    s->buf[s->start + buffered(s)] = (sh_dent){ d, origin, src_clock, pushes, bytes };
+    s->buf_bytes += bytes;
     s->clock++;
+    buf_stats(s);
 }
 
 /* Collects the deltas every peer has acknowledged. */
@@ -288,7 +322,7 @@ static void collect(sh_state *s) {
         if (s->peers[i].acked < min) min = s->peers[i].acked;
     if (!s->joined) return; /* keep what was made before joining: the first peers get it */
     while (s->gc < min) pop_front(s);
-    stat_set(&s->h->buffered, buffered(s));
+    buf_stats(s);
 }
 
 /* ---- peers ------------------------------------------------------------------------------------- */
@@ -1390,7 +1424,6 @@ static void on_mutate(sh_state *s, sh_mut *m) {
     push_delta(s, delta, 0, 0);
     stat_add(&s->h->mutations, 1);
     stat_set(&s->h->clock, s->clock);
-    stat_set(&s->h->buffered, buffered(s));
     s->changed = s->changed_local = true;
     want_flush(s);
 }
@@ -1802,6 +1835,7 @@ static void sh_post_stop(au_ctx *ctx, sh_state *s) {
     (void)ctx;
     while (s->gc < s->clock) pop_front(s);
     free(s->buf);
+    au_buf_free(&s->scratch);
     free(s->peers);
     free(s->subs);
     free(s->prunes);
@@ -1841,6 +1875,7 @@ au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *ty
     if (st.cfg.timeout < AU_MSEC(1)) return AU_EINVAL; /* shorter: the re-send timer only spins */
     if (!st.cfg.catchup_delay) st.cfg.catchup_delay = 8 * st.cfg.timeout;
     if (!st.cfg.max_message) st.cfg.max_message = (16u << 20) - 4096;
+    if (!st.cfg.max_buffer) st.cfg.max_buffer = BUF_BYTES_DEFAULT;
     if (!st.cfg.prune_delay) st.cfg.prune_delay = AU_SEC(10);
     if (!st.cfg.prune_hold) st.cfg.prune_hold = AU_SEC(60);
     /* 100 ms: a change reaches the others that much later, and a burst or a steady stream of
