@@ -123,7 +123,12 @@
  * partition heals, so it is pruned only if `prune_failed` is set, `prune_failed` after the
  * removal (set it well above the cluster's tombstone_ttl). For prune_once types (the counters)
  * only the live member with the lowest id at that time prunes (P3) and ships the delta; the
- * others only join it. A pruned id that later shows up again is not pruned twice.
+ * others only join it. A pruned id that later shows up again (removed again after it came
+ * back) is not pruned twice: the 4,096 most recently pruned ids are remembered (a hash set,
+ * au_share_stats.pruned_ids), so churn costs a bounded table. One pruned longer ago is pruned
+ * again, which changes nothing: the state keeps the retirement (aurum/crdt.h, "Pruning"), so
+ * its entries arriving again from stale deltas or states are absorbed, neither back nor counted
+ * twice, and a counter's second fold finds nothing to fold (and ships nothing).
  * P3 and partitions: "lowest" is this replica's view. If the cluster is split when a member
  * leaves and both sides see it leave (it could reach both), each side's lowest member would
  * fold its count, counted twice after the heal. So a fold waits while any member removed as
@@ -357,6 +362,8 @@ typedef struct au_share_stats {
     uint64_t collected_unacked; /**< deltas collected from the buffer before every peer had
                                     acked them (above max_buffer bytes or 65,536 deltas, or out
                                     of memory): the peers that lacked them get the full state */
+    uint64_t pruned_ids;       /**< departed members remembered as pruned now (at most 4,096,
+                                    the most recent: "Pruning" above) */
 } au_share_stats;
 
 /** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start on the

@@ -49,6 +49,8 @@
 #define RELAY_FANOUT 2     /* members asked to pass our deltas on to one we cannot reach */
 #define STATE_INSTEAD 1024 /* a delta group above this many bytes goes as the state if that is
                               smaller (send_group) */
+#define PRUNED_MAX 4096u   /* departed members remembered as pruned, the most recent (sh_pruned) */
+#define PRUNED_SLOTS (2 * PRUNED_MAX) /* ... their hash index: a power of two, half full at most */
 
 #include "crdt/share_wire.h"
 
@@ -60,7 +62,7 @@
     X(drops_type) X(drops_too_big) X(drops_invalid) X(drops_untyped) X(pruned)                    \
     X(bytes_received) X(redundant_bytes) X(bytes_forwarded) X(rewinds) X(wire_bytes)           \
     X(wire_messages) X(acks_again) X(drops_no_id) X(vouches_matched) X(relays_sent)             \
-    X(relays_taken) X(buffered_bytes) X(collected_unacked)
+    X(relays_taken) X(buffered_bytes) X(collected_unacked) X(pruned_ids)
 
 struct au_share {
     au_node *node;
@@ -170,6 +172,18 @@ typedef struct sh_peer {
 } sh_peer;
 
 typedef struct sh_prune { uint64_t id; au_nanos due; bool held; } sh_prune;
+
+/* The departed members pruned lately, so that one removed again (it came back meanwhile) is not
+ * pruned twice: the PRUNED_MAX most recent, in order (ring, the oldest at head), with a hash
+ * index (slot: open addressing, linear probing, 0 empty; member ids are never 0) for an O(1)
+ * lookup. Allocated at the first prune. Forgetting the oldest is safe: a prune of a member the
+ * state has retired already finds none of its entries (the retirement stays in the state: its
+ * stale entries arriving again are absorbed, aurum/crdt.h "Pruning"), so it changes nothing. */
+typedef struct sh_pruned {
+    uint64_t ring[PRUNED_MAX];
+    size_t head, n;
+    uint64_t slot[PRUNED_SLOTS];
+} sh_pruned;
 typedef struct sh_fail { uint64_t id; au_nanos at; } sh_fail; /* a FAILED removal, not back */
 
 typedef struct sh_state {
@@ -200,8 +214,7 @@ typedef struct sh_state {
     size_t nsubs, subs_cap;
     sh_prune *prunes;
     size_t nprunes, prunes_cap;
-    uint64_t *pruned;
-    size_t npruned, pruned_cap;
+    sh_pruned *pruned;        /* NULL until the first prune */
     sh_fail *fails;           /* members removed as FAILED within prune_hold, not back since */
     size_t nfails, fails_cap;
     bool tick_armed, flush_pending, ack_armed;
@@ -1430,10 +1443,53 @@ static void on_mutate(sh_state *s, sh_mut *m) {
 
 /* ---- membership and pruning --------------------------------------------------------------------- */
 
+static size_t pruned_home(uint64_t id) {
+    return (size_t)XXH3_64bits(&id, sizeof id) & (PRUNED_SLOTS - 1);
+}
+
+/* id's slot in the index, or the empty slot where it would go. */
+static size_t pruned_find(const sh_pruned *t, uint64_t id) {
+    size_t i = pruned_home(id);
+    while (t->slot[i] && t->slot[i] != id) i = (i + 1) & (PRUNED_SLOTS - 1);
+    return i;
+}
+
 static bool was_pruned(sh_state *s, uint64_t id) {
-    for (size_t i = 0; i < s->npruned; i++)
-        if (s->pruned[i] == id) return true;
-    return false;
+    return s->pruned && id && s->pruned->slot[pruned_find(s->pruned, id)] == id;
+}
+
+/* Removes id from the index (backward shift: the entries after it in its probe run move up,
+ * so no lookup stops short at the hole). */
+static void pruned_unindex(sh_pruned *t, uint64_t id) {
+    size_t i = pruned_find(t, id);
+    if (t->slot[i] != id) return;
+    for (size_t j = i;;) {
+        t->slot[i] = 0;
+        for (;;) {
+            j = (j + 1) & (PRUNED_SLOTS - 1);
+            if (!t->slot[j]) return;
+            size_t h = pruned_home(t->slot[j]);
+            /* the entry at j may fill the hole at i unless its home lies cyclically in (i, j] */
+            if (i <= j ? (h <= i || h > j) : (h <= i && h > j)) break;
+        }
+        t->slot[i] = t->slot[j];
+        i = j;
+    }
+}
+
+/* Remembers id as pruned (the oldest is forgotten beyond PRUNED_MAX). */
+static void note_pruned(sh_state *s, uint64_t id) {
+    if (!id || was_pruned(s, id)) return;
+    if (!s->pruned && !(s->pruned = calloc(1, sizeof *s->pruned))) return; /* a prune again later */
+    sh_pruned *t = s->pruned;
+    if (t->n == PRUNED_MAX) {
+        pruned_unindex(t, t->ring[t->head]);
+        t->head = (t->head + 1) % PRUNED_MAX;
+        t->n--;
+    }
+    t->ring[(t->head + t->n++) % PRUNED_MAX] = id;
+    t->slot[pruned_find(t, id)] = id;
+    stat_set(&s->h->pruned_ids, t->n);
 }
 
 static void schedule_prune(sh_state *s, uint64_t id, au_nanos delay) {
@@ -1504,15 +1560,22 @@ static void run_prunes(sh_state *s) {
         if (s->t->prune_once)
             for (size_t k = 0; k < s->npeers; k++)
                 if (s->peers[k].id < s->me) mine = false;
-        if (grow((void **)&s->pruned, &s->pruned_cap, s->npruned + 1, sizeof *s->pruned))
-            s->pruned[s->npruned++] = id;
+        note_pruned(s, id);
         if (!mine) continue; /* the lowest live member prunes and ships the delta (P3) */
         void *delta = s->t->prune_once ? s->t->create(s->t, true) : NULL;
         if (s->t->prune_once && !delta) continue;
+        /* a fold changes the entries (the digest); one that finds nothing to fold (the member
+         * was retired here already: pruned before, and forgotten since, sh_pruned) leaves them,
+         * and its delta, a retirement alone, is not shipped */
+        uint64_t before = delta && s->t->digest ? s->t->digest(s->h->state) : 0;
         pthread_mutex_lock(&s->h->mu);
         au_err e = s->t->prune(s->h->state, delta, id, s->me);
         s->xgen++;
         pthread_mutex_unlock(&s->h->mu);
+        if (e == AU_OK && before && s->t->digest(s->h->state) == before) {
+            s->t->free(delta);
+            delta = NULL;
+        }
         if (e != AU_OK) {
             LOG(AU_LOG_WARN, "crdt %s: pruning member %016llx failed (%d)", s->cfg.name,
                 (unsigned long long)id, (int)e);
@@ -1969,6 +2032,8 @@ nomem:
     free(h);
     return AU_ENOMEM;
 }
+
+sh_msg_lref sh_actor(au_share *s) { return s->actor; }
 
 const au_crdt_type *au_share_type(const au_share *s) { return s ? s->type : NULL; }
 uint64_t au_share_replica(const au_share *s) { return s ? s->id : 0; }

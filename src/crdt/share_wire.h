@@ -73,4 +73,8 @@ AU_LOCAL_ROOT(sh_msg,
               (tick, au_unit, AU_PLAIN),
               (acktick, au_unit, AU_PLAIN));
 
+/* The replica's actor, for white-box tests (tests/crdt/test_crdt_share_prune.c hands it
+ * membership updates of its own making: thousands of departures without thousands of nodes). */
+sh_msg_lref sh_actor(au_share *s);
+
 #endif
