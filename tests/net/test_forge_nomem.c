@@ -2,10 +2,11 @@
  * (it had said AU_EFULL, "the table is full", of a table with room), leaves nothing behind,
  * and a forge afterwards succeeds; a peer table that is really full still says AU_EFULL.
  *
- * The peer entry is the library's only aligned_alloc (src/net/peer.c peer_new): this program
- * defines aligned_alloc, which the statically linked library then calls, and fails it on the
- * calling thread while fail_aligned is set (the node's own threads are unaffected). Otherwise
- * it allocates with posix_memalign, which the sanitizers and valgrind track as usual. */
+ * The peer entry is the library's only aligned_alloc (src/net/peer.c peer_new): this program is
+ * linked with --wrap=aligned_alloc (tests/CMakeLists.txt), so the statically linked library
+ * calls __wrap_aligned_alloc below, which fails on the calling thread while fail_aligned is set
+ * (the node's own threads are unaffected) and otherwise calls the real one, which the
+ * sanitizers and valgrind track as usual. */
 #include <aurum/aurum.h>
 
 #include <setjmp.h>
@@ -21,12 +22,11 @@
 static _Thread_local int fail_aligned;
 static _Thread_local int aligned_calls;
 
-void *aligned_alloc(size_t align, size_t size) {
+void *__real_aligned_alloc(size_t align, size_t size);
+void *__wrap_aligned_alloc(size_t align, size_t size);
+void *__wrap_aligned_alloc(size_t align, size_t size) {
     aligned_calls++;
-    if (fail_aligned) return NULL;
-    void *p;
-    if (align < sizeof(void *)) align = sizeof(void *);
-    return posix_memalign(&p, align, size) ? NULL : p;
+    return fail_aligned ? NULL : __real_aligned_alloc(align, size);
 }
 
 static void a_peer_that_cannot_be_allocated_is_enomem_not_efull(void **s) {
