@@ -160,12 +160,14 @@ bench: deps
 	bench/cluster/run.sh; rc=$$?; [ $$rc = 0 ] || [ $$rc = 77 ]
 	$(SHARE_BENCH)
 	$(CRDT_BENCH)
+	$(HOT_KEY_BENCH)
 
 bench-quick: deps
 	bench/run.sh --quick
 	RUNS=1 SIZES=10 bench/cluster/run.sh; rc=$$?; [ $$rc = 0 ] || [ $$rc = 77 ]
 	$(SHARE_BENCH) quick
 	$(CRDT_BENCH) 10000
+	$(HOT_KEY_BENCH) 2000
 
 # CRDT sharing on loopback UDP (bench/crdt/share_bench.c; figures in docs/benchmarks.md).
 SHARE_BENCH = cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DAU_BUILD_BENCH=ON >/dev/null && \
@@ -175,6 +177,11 @@ SHARE_BENCH = cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DAU_BUILD_BE
 # (bench/crdt/crdt_bench.c; figures in docs/benchmarks.md).
 CRDT_BENCH = cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DAU_BUILD_BENCH=ON >/dev/null && \
 	cmake --build build-bench -j$(JOBS) --target crdt_bench >/dev/null && build-bench/bench/crdt/crdt_bench
+
+# One ORSet element and one ORMap key updated 8,000 times within one delta window: time and the
+# group's size (bench/crdt/hot_key_bench.c; figures in docs/benchmarks.md; bench-quick: 2,000).
+HOT_KEY_BENCH = cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DAU_BUILD_BENCH=ON >/dev/null && \
+	cmake --build build-bench -j$(JOBS) --target hot_key_bench >/dev/null && build-bench/bench/crdt/hot_key_bench
 
 # Only the cluster benchmarks (side by side with Serf, and scale in simulation).
 bench-cluster: deps

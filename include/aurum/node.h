@@ -50,7 +50,9 @@ typedef struct au_node_config {
     const char *advertise;    /**< "host:port" other nodes use to reach this one; default: bound.
                                    References to this node's actors carry it; a receiving node
                                    accepts only IP literals there (no DNS on its workers), so
-                                   advertise an IP address if references are to travel */
+                                   advertise an IP address if references are to travel. Port 0:
+                                   the port bound (the OS's pick for a bind port of 0), and the
+                                   host as the IP address it resolves to */
     unsigned workers;         /**< worker threads; default: number of cores */
     unsigned batch;           /**< messages an actor handles per turn before yielding; default 64 */
     const au_clock *clock;    /**< overrides the driver's clock for timers and au_node_now;

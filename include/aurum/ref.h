@@ -181,9 +181,10 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  0); AU_ERESOLVE for a host that does not resolve; AU_ESTATE on a node without a network;
  *  AU_EFULL when the table of remote references (au_node_config.max_remote_refs) holds only
  *  forged targets and ones in use, or the peer table (max_peers) only nodes that such targets
- *  point to. A forged target keeps its entry (and its node's peer entry) until every au_forge
- *  of it is undone by au_unforge: a program that forges references to ever new addresses
- *  (devices, clients) unforges those it is done with.
+ *  point to; AU_ENOMEM when a new entry of either table cannot be allocated (out of memory,
+ *  whatever room the table has). A forged target keeps its entry (and its node's peer entry)
+ *  until every au_forge of it is undone by au_unforge: a program that forges references to
+ *  ever new addresses (devices, clients) unforges those it is done with.
  *
  *  The host is resolved now, and the reference names the node by the resolved address
  *  ("localhost:4000" becomes "127.0.0.1:4000" if that is what it resolves to): references forged

@@ -137,7 +137,16 @@ static au_err set_address(au_net_t *net, const au_addr *bind) {
         if (err == AU_EINVAL) err = AU_ECONFIG; /* a configuration string, not an argument */
         if (err) return fail(err, "advertised address", err == AU_ECONFIG ? malformed(node->cfg.advertise)
                                                                            : node->cfg.advertise);
-        snprintf(node->address, sizeof node->address, "%s", node->cfg.advertise);
+        if (au_addr_port(&adv) == 0) {
+            /* Port 0: the port bound (the OS's pick for a bind port of 0), which nobody could
+             * name beforehand; the address is then written numeric, as resolved. */
+            uint16_t port = htons(au_addr_port(&net->bound));
+            if (adv.sa.any.sa_family == AF_INET6) adv.sa.in6.sin6_port = port;
+            else adv.sa.in4.sin_port = port;
+            au_addr_format(&adv, node->address, sizeof node->address);
+        } else {
+            snprintf(node->address, sizeof node->address, "%s", node->cfg.advertise);
+        }
         /* A host name or a non-canonical literal: references forged to it elsewhere carry the
          * address it resolves to (remote_ref.c), and are this node's too (decode_ref). */
         au_addr_format(&adv, net->self_canon, sizeof net->self_canon);

@@ -320,8 +320,9 @@ void au_net_senders_free(au_net_t *net);
 /* peer.c (the calls below take net->lock, except where said) */
 /* The peer for addr, created if `create` (evicting the longest-idle peer when the table is
  * full), and referenced once more (au_net_peer_release drops it); NULL if not found, or if full
- * of busy peers, or out of memory. */
-au_peer *au_net_peer_acquire(au_net_t *net, const au_addr *addr, bool create);
+ * of busy peers, or out of memory. When it is NULL for want of a new peer, *why (if why is not
+ * NULL) says which: AU_EFULL (full of busy peers) or AU_ENOMEM. */
+au_peer *au_net_peer_acquire(au_net_t *net, const au_addr *addr, bool create, au_err *why);
 /* Called with net->lock. */
 void au_net_peer_release_locked(au_net_t *net, au_peer *peer);
 void au_net_peers_free(au_net_t *net);

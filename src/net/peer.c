@@ -121,18 +121,23 @@ static au_peer *peer_new(au_net_t *net, const au_addr *addr) {
     return p; /* its packer is made per drain (send.c) */
 }
 
-au_peer *au_net_peer_acquire(au_net_t *net, const au_addr *addr, bool create) {
+au_peer *au_net_peer_acquire(au_net_t *net, const au_addr *addr, bool create, au_err *why) {
     pthread_mutex_lock(&net->lock);
     au_peer *p = net->peers[bucket_of(net, addr)];
     while (p && !au_addr_equal(&p->addr, addr)) p = p->next;
-    if (!p && create && (net->npeers < net->max_peers || evict_idle(net)) &&
-        (p = peer_new(net, addr))) {
-        size_t b = bucket_of(net, addr);
-        p->next = net->peers[b];
-        net->peers[b] = p;
-        net->npeers++;
-        au_stat_add(&net->stats.peers, 1);
-        grow(net);
+    if (!p && create) {
+        if (net->npeers >= net->max_peers && !evict_idle(net)) {
+            if (why) *why = AU_EFULL;
+        } else if (!(p = peer_new(net, addr))) {
+            if (why) *why = AU_ENOMEM; /* not a full table: a room the caller cannot make */
+        } else {
+            size_t b = bucket_of(net, addr);
+            p->next = net->peers[b];
+            net->peers[b] = p;
+            net->npeers++;
+            au_stat_add(&net->stats.peers, 1);
+            grow(net);
+        }
     } else if (p && p->refs == 0) {
         idle_unlink(net, p);
     }

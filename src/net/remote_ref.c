@@ -131,7 +131,8 @@ static bool reclaim(au_net_t *net, au_remote *r, bool force) {
 
 /* A slot for a new target: a fresh one below max_remotes, else one the CLOCK sweep reclaims.
  * With net->lock; NULL if every slot is forged or in use. */
-static au_remote *free_slot(au_net_t *net) {
+static au_remote *free_slot(au_net_t *net, au_err *why) {
+    *why = AU_ENOMEM; /* until the table is found full of slots in use */
     if (net->spare) {
         au_remote *r = net->spare;
         net->spare = r->next;
@@ -157,6 +158,7 @@ static au_remote *free_slot(au_net_t *net) {
         net->clock_hand = (net->clock_hand + 1) % net->nslots;
         if (reclaim(net, r, false)) return r;
     }
+    *why = AU_EFULL;
     return NULL;
 }
 
@@ -291,10 +293,11 @@ static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const cha
         if (au_addr_port(&resolved) == 0) return AU_EINVAL; /* nobody listens on port 0 */
     }
     /* A slot first: reusing one may release its peer, which makes room in the peer table. */
+    au_err why;
     pthread_mutex_lock(&net->lock);
-    r = free_slot(net);
+    r = free_slot(net, &why);
     pthread_mutex_unlock(&net->lock);
-    if (!r) return AU_EFULL;
+    if (!r) return why; /* AU_EFULL, or AU_ENOMEM for a slot that could not be allocated */
     if (name_len > sizeof r->name_short && !r->name_long &&
         !(r->name_long = malloc(AU_NAME_MAX + 1))) { /* the slot is ours until it is published */
         pthread_mutex_lock(&net->lock);
@@ -303,12 +306,13 @@ static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const cha
         pthread_mutex_unlock(&net->lock);
         return AU_ENOMEM;
     }
-    au_peer *peer = au_net_peer_acquire(net, &resolved, true);
-    if (!peer) { /* full of peers that slots refer to: leave one idle, then again */
+    why = AU_EFULL;
+    au_peer *peer = au_net_peer_acquire(net, &resolved, true, &why);
+    if (!peer && why == AU_EFULL) { /* full of peers that slots refer to: leave one idle, then again */
         pthread_mutex_lock(&net->lock);
         bool idled = idle_a_peer(net);
         pthread_mutex_unlock(&net->lock);
-        if (idled) peer = au_net_peer_acquire(net, &resolved, true);
+        if (idled) peer = au_net_peer_acquire(net, &resolved, true, &why);
     }
 
     pthread_mutex_lock(&net->lock);
@@ -344,7 +348,7 @@ static au_err intern(au_net_t *net, const char *addr, size_t addr_len, const cha
         *gen = atomic_load_explicit(&r->gen, memory_order_relaxed);
     }
     pthread_mutex_unlock(&net->lock);
-    if (!r) return AU_EFULL;
+    if (!r) return why; /* no peer: AU_EFULL (full of busy peers) or AU_ENOMEM */
     *out = r;
     return AU_OK;
 }

@@ -204,7 +204,7 @@ static void send_in(au_net_t *net, iwatch *e, uint8_t op) {
 
 /* An answer to a node this one keeps no watch state with: through a peer referenced for it. */
 static void reply(au_net_t *net, const au_addr *to, const au_wire_message *m, uint8_t op) {
-    au_peer *peer = au_net_peer_acquire(net, to, true);
+    au_peer *peer = au_net_peer_acquire(net, to, true, NULL);
     if (!peer) {
         au_stat_add(&net->stats.drops_peer_limit, 1);
         return;
@@ -560,7 +560,7 @@ static void on_watch(au_net_t *net, const au_addr *from, uint64_t incarnation,
     }
     bool new_node = !x;
     if (new_node) {
-        au_peer *peer = au_net_peer_acquire(net, from, true);
+        au_peer *peer = au_net_peer_acquire(net, from, true, NULL);
         if (!peer || !(x = calloc(1, sizeof *x))) {
             if (peer) {
                 pthread_mutex_lock(&net->lock);

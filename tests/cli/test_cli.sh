@@ -120,8 +120,6 @@ expect_exit 3 "^aurum watch: no answer from 127.0.0.1:$nobody" "watch, nobody th
 # ---- --advertise and --seed ------------------------------------------------------------------
 expect_exit 2 '^aurum node: bad --advertise "localhost:4000" \(want an IP address' "node --advertise with a host name" \
     node --bind 127.0.0.1:0 --advertise localhost:4000
-expect_exit 2 '^aurum node: --advertise 127.0.0.1:4000 with --bind 127.0.0.1:0: the port the OS picks' \
-    "node --advertise with --bind port 0 (the bound port would be hidden)" node --bind 127.0.0.1:0 --advertise 127.0.0.1:4000
 expect_exit 2 '^aurum node: cannot use --seed nowhere.invalid:4000: host name resolution failed' \
     "node --seed that does not resolve, named" node --bind 127.0.0.1:0 --seed nowhere.invalid:4000
 # --advertise IP alone: the --bind port is advertised (and answers).
@@ -137,6 +135,37 @@ if until_true 10 "a node with --advertise IP (no port) listens" adv_up; then
 fi
 kill -TERM $adv_pid
 wait $adv_pid || fail "the node with --advertise IP: exit $?"
+
+# --bind HOST:0 (the OS picks): --advertise IP or IP:0 advertises the port picked, and the node
+# answers there; --advertise IP:PORT is the user's word (a port forward) and is advertised as
+# given. All three had been refused (exit 2).
+# adv_zero <what> <advertise> <want: "bound" or a port>
+adv_zero() {
+    local what=$1 adv=$2 want=$3
+    "$aurum" node --bind 127.0.0.1:0 --advertise "$adv" >"$work/adv0.out" 2>"$work/adv0.err" &
+    local pid=$!
+    pids+=($pid)
+    adv0_up() { grep -q '^aurum node: listening on ' "$work/adv0.out" || ! kill -0 $pid 2>/dev/null; }
+    until_true 10 "$what: the node starts or exits" adv0_up
+    local addr
+    addr=$(sed -n 's/^aurum node: listening on \([^ ]*\) .*/\1/p' "$work/adv0.out")
+    if [[ -z $addr ]]; then
+        fail "$what: no listening line: $(cat "$work/adv0.out" "$work/adv0.err")"
+    elif [[ $want == bound ]]; then
+        [[ $addr =~ ^127\.0\.0\.1:[1-9][0-9]*$ ]] \
+            && pass "$what: advertises the port picked ($addr)" || fail "$what: advertises $addr"
+        expect_exit 0 '' "$what: the node answers status at $addr" status "$addr" --timeout 1000
+    else
+        [[ $addr == "127.0.0.1:$want" ]] && pass "$what: advertises 127.0.0.1:$want as given" \
+            || fail "$what: advertises $addr, want 127.0.0.1:$want"
+    fi
+    kill -TERM $pid 2>/dev/null
+    wait $pid || fail "$what: exit $?"
+}
+adv_zero "--bind port 0, --advertise IP" 127.0.0.1 bound
+adv_zero "--bind port 0, --advertise IP:0" 127.0.0.1:0 bound
+fwd=$(free_port)
+adv_zero "--bind port 0, --advertise IP:PORT" "127.0.0.1:$fwd" "$fwd"
 
 # ---- closed standard descriptors --------------------------------------------------------------
 # With 0-2 closed, libuv's descriptors took their numbers and it aborted (an assertion) on close.

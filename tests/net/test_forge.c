@@ -2,7 +2,8 @@
  * (remote reference slot, peer) back, so a node that forges to ever new addresses keeps working
  * within small tables, and a copy of an unforged reference fails cleanly once its entry is
  * reused; a forged host name is interned under its resolved address, so it is equal to the
- * numeric spelling and travels in messages as an address the receiver takes. */
+ * numeric spelling and travels in messages as an address the receiver takes; an advertised port
+ * 0 is the port bound. */
 #include <aurum/aurum.h>
 #include <aurum/testkit.h>
 
@@ -148,11 +149,35 @@ static void a_reference_forged_with_a_host_name_is_the_numeric_one(void **s) {
     au_node_stop(a);
 }
 
+/* An advertised port 0 is the port bound (here the OS's pick): the node's address names it, and
+ * a reference to one of its actors that travels to another node is answered there (the echo's
+ * reply reached "127.0.0.1:0" before, which nobody listens on). */
+static void an_advertised_port_0_is_the_bound_port(void **s) {
+    (void)s;
+    au_node *a, *b;
+    assert_int_equal(au_node_start(NULL, &a), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .bind = "127.0.0.1:0",
+                                                      .advertise = "127.0.0.1:0" }, &b), AU_OK);
+    const char *addr = au_node_address(b);
+    assert_int_equal(strncmp(addr, "127.0.0.1:", 10), 0);
+    assert_true(atoi(addr + 10) > 0);
+    au_spawn(a, echo_actor, "echo", NULL);
+    au_probe *p = au_probe_new_with(b, target_msg, &(au_probe_opts){ .name = "inbox" });
+    int64_t_ref me = au_narrow(target_msg, int64_t, au_probe_ref(p, target_msg));
+    query_ref far = au_forge(echo_msg, query, b, "echo", au_node_address(a));
+    assert_false(au_ref_is_null(far.raw));
+    ask(p, far, me, 9);
+    au_probe_free(p);
+    au_node_stop(b);
+    au_node_stop(a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(forge_then_unforge_to_ever_new_addresses_never_fills_the_tables),
         cmocka_unit_test(forges_never_undone_fill_the_table),
         cmocka_unit_test(a_reference_forged_with_a_host_name_is_the_numeric_one),
+        cmocka_unit_test(an_advertised_port_0_is_the_bound_port),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

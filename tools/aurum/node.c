@@ -23,7 +23,7 @@ static const char usage[] =
     "Runs a cluster node until SIGINT (Ctrl-C) or SIGTERM, then leaves the cluster gracefully.\n"
     "  --bind HOST:PORT       UDP address to listen on (port 0: the OS picks one)\n"
     "  --advertise IP[:PORT]  the address other nodes reach this one at (default: bound); an\n"
-    "                         IP address; without PORT, --bind's (which then needs one)\n"
+    "                         IP address; without PORT (or with 0), the port bound\n"
     "  --seed HOST:PORT       a node to join through (repeat for more; none: start alone)\n"
     "  --key-file FILE        seal every datagram with this key file's keys (aurum keygen)\n"
     "  --device-key-file FILE a fleet key (aurum keygen): devices must seal with the key\n"
@@ -34,11 +34,12 @@ static const char usage[] =
     "(standard output that cannot be written, too: said on stderr after the leave).\n";
 
 /* --advertise: an IP address (other nodes accept only IP literals in references), with or
- * without a port; without one (or with 0) the node advertises its --bind port. Since the port
- * the OS picks for --bind HOST:0 is known only once bound, an advertised address needs a --bind
- * port: otherwise it would name a port the node does not listen on. Writes "IP:PORT" (or
- * "[IP]:PORT") into out; 0 or AURUM_EXIT_USAGE with the reason said. */
-static int advertise_address(const char *adv, const char *bind, char *out, size_t cap) {
+ * without a port. A port is the user's statement of where others reach the node (a NAT or a
+ * port forward), whatever the --bind port (0 included). Without one (or with 0) the node
+ * advertises the port it bound: the library takes advertised port 0 as the bound port, which
+ * for --bind HOST:0 is known only once bound. Writes "IP:PORT" (or "[IP]:PORT", PORT 0 for the
+ * bound one) into out; 0 or AURUM_EXIT_USAGE with the reason said. */
+static int advertise_address(const char *adv, char *out, size_t cap) {
     char host[64];
     const char *port = NULL;
     bool v6;
@@ -61,16 +62,7 @@ static int advertise_address(const char *adv, const char *bind, char *out, size_
     if (!host[0] || inet_pton(v6 ? AF_INET6 : AF_INET, host, ip) != 1) goto bad;
     unsigned long p = 0;
     if (port && strcmp(port, "0") && !aurum_parse_uint(port, 65535, &p)) goto bad;
-    unsigned long bound = 0;
-    const char *bcolon = strrchr(bind, ':');
-    if (bcolon && strcmp(bcolon + 1, "0")) aurum_parse_uint(bcolon + 1, 65535, &bound);
-    if (!bound)
-        return aurum_fail("node", AURUM_EXIT_USAGE,
-                          "--advertise %s with --bind %s: the port the OS picks is known only once "
-                          "bound, so the advertised address would name another; give --bind a "
-                          "port (--advertise HOST then advertises that port)",
-                          adv, bind);
-    snprintf(out, cap, v6 ? "[%s]:%lu" : "%s:%lu", host, p ? p : bound);
+    snprintf(out, cap, v6 ? "[%s]:%lu" : "%s:%lu", host, p);
     return 0;
 bad:
     return aurum_fail("node", AURUM_EXIT_USAGE,
@@ -115,7 +107,7 @@ int aurum_node(int argc, char **argv) {
         return aurum_fail("node", AURUM_EXIT_USAGE, "bad --bind \"%s\" (want HOST:PORT)", bind);
     char advertised[96];
     if (advertise) {
-        int rc = advertise_address(advertise, bind, advertised, sizeof advertised);
+        int rc = advertise_address(advertise, advertised, sizeof advertised);
         if (rc) return rc;
         advertise = advertised;
     }
