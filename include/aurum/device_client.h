@@ -187,8 +187,8 @@ typedef struct au_dc_stats {
     uint32_t drop_malformed;  /**< bad header, frame, body or CBOR; fragments; too long */
     uint32_t drop_integrity;  /**< checksum or seal failed; plain when a key is set and sealed
                                    when not; a sealed sender id that its message contradicts */
-    uint32_t drop_replayed;   /**< sequence number seen before or behind the window; a server
-                                   incarnation older than the one known */
+    uint32_t drop_replayed;   /**< sequence number seen before or behind the window; sealed, a
+                                   server incarnation older than the one known */
     uint32_t drop_not_mine;   /**< another destination, device id or device incarnation */
     uint32_t sent;            /**< datagrams sent */
     uint32_t send_errors;     /**< platform send failures */
@@ -200,6 +200,9 @@ typedef struct au_dc_stats {
     uint32_t owner_lost;      /**< the owner fell silent for lost_after intervals */
     uint32_t messages_in;     /**< user messages delivered to on_message */
     uint32_t messages_out;    /**< user messages sent (au_dc_send) */
+    uint32_t claims;          /**< plain: datagrams accepted at a server incarnation other than
+                                   the one the device holds for that server: a restart not yet
+                                   confirmed, or a forger's claim (docs/devices.md §4.3) */
 } au_dc_stats;
 
 /** A server the device has heard from: its identity, where it is, and its replay window.
@@ -209,7 +212,11 @@ typedef struct au_dc_server {
     uint64_t incarnation; /**< the server's incarnation, from its datagram headers */
     uint64_t top;         /**< highest datagram sequence number accepted from it */
     uint64_t seen;        /**< bit i: top - i accepted */
+    uint64_t claim;       /**< plain: another incarnation heard under this id, not confirmed
+                               (0: none), with its own window: */
+    uint64_t claim_top, claim_seen;
     uint32_t heard_ms;    /**< when its last heartbeat request came */
+    uint32_t run_ms;      /**< plain: when a datagram of `incarnation` was last accepted */
     au_dc_addr addr;      /**< where its last datagram came from */
 } au_dc_server;
 
