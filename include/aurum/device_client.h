@@ -70,6 +70,13 @@ extern "C" {
 /** The bound of AU_DC_MAX_GRANT_MS: 3,962,146 ms (about 66 min), 2^30 ms over the longest lease
  *  and lost_after (AU_DC_MAX_BEATS + 255 intervals). */
 #define AU_DC_GRANT_SPAN_MS (0x7fffffffull / 2u / (AU_DC_MAX_BEATS + 255u))
+/** How far from the clock it holds (modulo 2^32: clocks compare by difference, so they wrap
+ *  instead of saturating) an interval clock may be taken from the other end: 65,536. A device
+ *  takes no clock further ahead from a request (it announces its own instead), and a server
+ *  drops an announce whose clock is further ahead or behind (drops_clock_far); the device's
+ *  heartbeats carry its clock, and a server whose record differs from it moves the record
+ *  behind it, so that the device's next announce wins (docs/devices.md §4.3). */
+#define AU_DC_CLOCK_WINDOW 0x10000u
 /** Default name of the servers' endpoint (AU_DEVICE_SERVER_NAME). */
 #define AU_DC_SERVER_NAME "au.devices"
 /** Name downlink messages must be addressed to (AU_DEVICE_CLIENT_NAME). */

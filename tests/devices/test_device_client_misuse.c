@@ -488,19 +488,51 @@ static void a_takeover_after_a_crash_is_accepted_even_after_a_forged_claim(void 
     rig_free(r);
 }
 
-/* The interval clock never wraps to 0 (which every server's clock would beat, so the device
- * could not change its interval any more): a request naming clock 2^32 - 1 with another
- * interval, then au_dc_set_interval, leave it at 2^32 - 1. */
-static void the_interval_clock_saturates(void **state) {
+/* The interval clock compares by difference and wraps: no clock (2^32 - 1 as a saturated one
+ * was) beats every one the device can still reach. A request naming a clock further ahead
+ * than AU_DC_CLOCK_WINDOW (plain, a forged one) is not taken: the device tells the server its
+ * own. One within the window is, past 2^32 too, and au_dc_set_interval moves on through 0. */
+static void the_interval_clock_wraps_and_a_far_ahead_one_is_not_taken(void **state) {
     (void)state;
     rig *r = rig_new(1000);
     au_dc_poll(&r->dc);
+    uint32_t announces = r->dc.stats.announces;
     au_device_down m = lib_request(DEVICE, INCARNATION, SERVER_A, 1, UINT32_MAX, 2 * INTERVAL);
     lib_build(&r->a, &m);
     au_dc_input(&r->dc, &r->seeds[0], r->a.out, r->a.out_len);
-    assert_true(r->dc.clock == UINT32_MAX);
+    assert_int_equal(r->dc.clock, 1); /* not taken */
+    assert_int_equal(r->dc.stats.announces, announces + 1); /* its own, to the server */
+    assert_int_equal(r->dc.interval_ms, INTERVAL);
+    m = lib_request(DEVICE, INCARNATION, SERVER_A, 2, 1 + AU_DC_CLOCK_WINDOW + 1, INTERVAL);
+    lib_build(&r->a, &m);
+    au_dc_input(&r->dc, &r->seeds[0], r->a.out, r->a.out_len);
+    assert_int_equal(r->dc.clock, 1);
+    assert_int_equal(r->dc.stats.announces, announces + 2);
+    /* Within the window, step by step up to 2^32 - 10, then past 2^32. */
+    uint64_t n = 3;
+    while (r->dc.clock != UINT32_MAX - 9) {
+        uint32_t step = UINT32_MAX - 9 - r->dc.clock;
+        if (step > AU_DC_CLOCK_WINDOW) step = AU_DC_CLOCK_WINDOW;
+        m = lib_request(DEVICE, INCARNATION, SERVER_A, n++, r->dc.clock + step, INTERVAL);
+        lib_build(&r->a, &m);
+        au_dc_input(&r->dc, &r->seeds[0], r->a.out, r->a.out_len);
+    }
+    m = lib_request(DEVICE, INCARNATION, SERVER_A, n++, 5, 3 * INTERVAL); /* 15 ahead */
+    lib_build(&r->a, &m);
+    au_dc_input(&r->dc, &r->seeds[0], r->a.out, r->a.out_len);
+    assert_int_equal(r->dc.clock, 6); /* past it, to announce its own interval */
+    assert_int_equal(au_dc_set_interval(&r->dc, 2 * INTERVAL), AU_DC_OK);
+    assert_int_equal(r->dc.clock, 7);
+    r->dc.clock = UINT32_MAX;
     assert_int_equal(au_dc_set_interval(&r->dc, 3 * INTERVAL), AU_DC_OK);
-    assert_true(r->dc.clock == UINT32_MAX);
+    assert_int_equal(r->dc.clock, 0);
+    /* 2^32 - 1 is behind 0 now: the device tells the server its own again. */
+    announces = r->dc.stats.announces;
+    m = lib_request(DEVICE, INCARNATION, SERVER_A, n++, UINT32_MAX, 3 * INTERVAL);
+    lib_build(&r->a, &m);
+    au_dc_input(&r->dc, &r->seeds[0], r->a.out, r->a.out_len);
+    assert_int_equal(r->dc.clock, 0);
+    assert_int_equal(r->dc.stats.announces, announces + 1);
     rig_free(r);
 }
 
@@ -645,7 +677,7 @@ int main(void) {
         cmocka_unit_test(a_forged_higher_server_incarnation_does_not_lock_out_the_owner),
         cmocka_unit_test(a_restarted_server_is_answered_at_once_and_confirmed),
         cmocka_unit_test(a_takeover_after_a_crash_is_accepted_even_after_a_forged_claim),
-        cmocka_unit_test(the_interval_clock_saturates),
+        cmocka_unit_test(the_interval_clock_wraps_and_a_far_ahead_one_is_not_taken),
         cmocka_unit_test(waiting_on_a_closed_posix_socket_fails_at_once),
         cmocka_unit_test(a_clock_that_jumps_backwards_does_not_silence_the_device),
         cmocka_unit_test(a_send_that_always_fails_is_counted_not_spun_on),

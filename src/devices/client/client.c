@@ -25,6 +25,8 @@
  *     states (a replay can at worst make the device answer a stale server once). Plain, a slot
  *     also keeps a claimed other incarnation of its server with a window of its own
  *     (claim_take): a forged incarnation never makes the device refuse the real one.
+ *   - Interval clocks compare by difference (they wrap); one more than AU_DC_CLOCK_WINDOW ahead
+ *     is not taken from a request.
  *   - A datagram is acted on only after every frame in it was checked (destination, CBOR, device
  *     id and incarnation, one server id): accepted whole or dropped whole, and counted once.
  *   - Times are uint32 milliseconds compared by difference (wrap-safe below 2^31 ms).
@@ -258,7 +260,7 @@ int au_dc_set_interval(au_dc *dc, uint32_t interval_ms) {
     if (interval_ms < MIN_INTERVAL_MS || (uint64_t)interval_ms * lost_after(dc) > MAX_SPAN_MS / 2)
         return AU_DC_EINVAL;
     dc->interval_ms = interval_ms;
-    if (dc->clock < UINT32_MAX) dc->clock++; /* saturates: a clock of 0 would lose to every one */
+    dc->clock++; /* wraps: clocks compare by difference (on_request) */
     if (dc->servers[0].id) return announce_to(dc, &dc->servers[0].addr);
     return to_everyone(dc, announce_cb, NULL);
 }
@@ -509,12 +511,17 @@ static void on_request(au_dc *dc, const down *m, int slot, bool fresh, bool newe
      * later clock: adopt it; same interval, earlier clock: tell it. A longer interval at our own
      * clock is what the server grants for our announcement (its min_interval_ms): it is taken
      * (silence counts in it), and announcing again would only be granted the same. */
-    bool granted = m->clock == dc->clock && m->interval > dc->interval_ms;
-    if (!granted && (m->interval != dc->interval_ms || m->clock < dc->clock)) {
-        if (m->interval != dc->interval_ms && m->clock >= dc->clock)
-            dc->clock = m->clock < UINT32_MAX ? m->clock + 1 : UINT32_MAX; /* never wraps to 0 */
+    /* Clocks compare by difference (they wrap, so that no value beats every later one: a
+     * saturated clock could not move past a server's any more), and one further ahead than
+     * AU_DC_CLOCK_WINDOW is not taken: no server holds a clock this device did not announce
+     * (plain, a forged request may name one), so it is told ours as if behind. */
+    uint32_t ahead = m->clock - dc->clock;
+    bool behind = ahead > AU_DC_CLOCK_WINDOW; /* behind (as a difference), or far ahead */
+    bool granted = ahead == 0 && m->interval > dc->interval_ms;
+    if (!granted && (m->interval != dc->interval_ms || behind)) {
+        if (m->interval != dc->interval_ms && !behind) dc->clock = m->clock + 1;
         announce_to(dc, &owner->addr);
-    } else if (m->clock > dc->clock) {
+    } else if (ahead != 0) {
         dc->clock = m->clock;
     }
 }
