@@ -70,6 +70,13 @@ extern "C" {
 /** The bound of AU_DC_MAX_GRANT_MS: 3,962,146 ms (about 66 min), 2^30 ms over the longest lease
  *  and lost_after (AU_DC_MAX_BEATS + 255 intervals). */
 #define AU_DC_GRANT_SPAN_MS (0x7fffffffull / 2u / (AU_DC_MAX_BEATS + 255u))
+/** How far from the clock it holds (modulo 2^32: clocks compare by difference, so they wrap
+ *  instead of saturating) an interval clock may be taken from the other end: 65,536. A device
+ *  takes no clock further ahead from a request (it announces its own instead), and a server
+ *  drops an announce whose clock is further ahead or behind (drops_clock_far); the device's
+ *  heartbeats carry its clock, and a server whose record differs from it moves the record
+ *  behind it, so that the device's next announce wins (docs/devices.md §4.3). */
+#define AU_DC_CLOCK_WINDOW 0x10000u
 /** Default name of the servers' endpoint (AU_DEVICE_SERVER_NAME). */
 #define AU_DC_SERVER_NAME "au.devices"
 /** Name downlink messages must be addressed to (AU_DEVICE_CLIENT_NAME). */
@@ -187,8 +194,8 @@ typedef struct au_dc_stats {
     uint32_t drop_malformed;  /**< bad header, frame, body or CBOR; fragments; too long */
     uint32_t drop_integrity;  /**< checksum or seal failed; plain when a key is set and sealed
                                    when not; a sealed sender id that its message contradicts */
-    uint32_t drop_replayed;   /**< sequence number seen before or behind the window; a server
-                                   incarnation older than the one known */
+    uint32_t drop_replayed;   /**< sequence number seen before or behind the window; sealed, a
+                                   server incarnation older than the one known */
     uint32_t drop_not_mine;   /**< another destination, device id or device incarnation */
     uint32_t sent;            /**< datagrams sent */
     uint32_t send_errors;     /**< platform send failures */
@@ -200,6 +207,9 @@ typedef struct au_dc_stats {
     uint32_t owner_lost;      /**< the owner fell silent for lost_after intervals */
     uint32_t messages_in;     /**< user messages delivered to on_message */
     uint32_t messages_out;    /**< user messages sent (au_dc_send) */
+    uint32_t claims;          /**< plain: datagrams accepted at a server incarnation other than
+                                   the one the device holds for that server: a restart not yet
+                                   confirmed, or a forger's claim (docs/devices.md §4.3) */
 } au_dc_stats;
 
 /** A server the device has heard from: its identity, where it is, and its replay window.
@@ -209,7 +219,11 @@ typedef struct au_dc_server {
     uint64_t incarnation; /**< the server's incarnation, from its datagram headers */
     uint64_t top;         /**< highest datagram sequence number accepted from it */
     uint64_t seen;        /**< bit i: top - i accepted */
+    uint64_t claim;       /**< plain: another incarnation heard under this id, not confirmed
+                               (0: none), with its own window: */
+    uint64_t claim_top, claim_seen;
     uint32_t heard_ms;    /**< when its last heartbeat request came */
+    uint32_t run_ms;      /**< plain: when a datagram of `incarnation` was last accepted */
     au_dc_addr addr;      /**< where its last datagram came from */
 } au_dc_server;
 

@@ -167,6 +167,12 @@ typedef struct au_device_server_stats {
                                       already awaiting their owner): left to the device's own
                                       re-announcing */
     uint64_t beats;              /**< of heartbeats, the unprompted beats of a lease */
+    uint64_t drops_clock_far;    /**< announces naming an interval clock more than
+                                      AU_DC_CLOCK_WINDOW (65,536) from the device's record,
+                                      either way (a forged one, in plain mode: far ahead, it
+                                      would hold the record's interval against the device's own
+                                      announces); a device that really is that far off is
+                                      taken up from its heartbeats, which carry its clock */
 } au_device_server_stats;
 
 /** Starts the device server on `node`, following `cluster`'s ring (both must be running, and the

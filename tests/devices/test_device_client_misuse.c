@@ -358,19 +358,181 @@ static void a_forged_sequence_number_near_2_64_does_not_lock_out_the_owner(void 
     rig_free(r);
 }
 
-/* The interval clock never wraps to 0 (which every server's clock would beat, so the device
- * could not change its interval any more): a request naming clock 2^32 - 1 with another
- * interval, then au_dc_set_interval, leave it at 2^32 - 1. */
-static void the_interval_clock_saturates(void **state) {
+/* Sends request n from server (id, incarnation), plain, as if from `from`. */
+static void request_as(rig *r, uint64_t id, uint64_t incarnation, const au_dc_addr *from,
+                       uint64_t n, uint64_t seq) {
+    lib_server s;
+    lib_server_init(&s, id, incarnation, NULL, 0);
+    s.packer.next_seq = seq;
+    au_device_down m = lib_request(DEVICE, INCARNATION, id, n, r->dc.clock, r->dc.interval_ms);
+    lib_build(&s, &m);
+    au_dc_input(&r->dc, from, s.out, s.out_len);
+    lib_server_destroy(&s);
+}
+
+/* Plain: a forged request naming the owner's id and a higher incarnation (2^64 - 1, then
+ * another) must not lock the owner out. The device used to take it as the owner's restart and
+ * refuse every real datagram after it as "an older incarnation", until its owner was lost, and
+ * then still, the owner's slot keeping the forged incarnation. Now the claim is answered and
+ * counted, the owner's run stays accepted (it keeps talking, so the claim is never confirmed),
+ * and a replay of the owner's is still refused. */
+static void a_forged_higher_server_incarnation_does_not_lock_out_the_owner(void **state) {
     (void)state;
     rig *r = rig_new(1000);
     au_dc_poll(&r->dc);
+    request(r, 1);
+    request(r, 2);
+    assert_true(au_dc_owner(&r->dc) == SERVER_A);
+    au_dc_addr elsewhere;
+    addr(&elsewhere, 66);
+    request_as(r, SERVER_A, UINT64_MAX, &elsewhere, 3, 0);
+    uint32_t replayed = r->dc.stats.drop_replayed, accepted = r->dc.stats.accepted;
+    uint32_t beats = r->dc.stats.heartbeats;
+    for (uint64_t n = 4; n < 40; n++) { /* 3.6 s: many times the owner's silence (300 ms) */
+        request(r, n);
+        assert_int_equal(r->dc.stats.heartbeats, beats + (n - 3) + (n > 20)); /* answered */
+        assert_memory_equal(r->f.last_to.bytes, r->seeds[0].bytes, r->seeds[0].len);
+        if (n == 20) request_as(r, SERVER_A, 0x5001, &elsewhere, 3, 0); /* a second claim */
+        r->f.now += INTERVAL;
+        au_dc_poll(&r->dc);
+    }
+    assert_int_equal(r->dc.stats.drop_replayed, replayed);
+    assert_int_equal(r->dc.stats.accepted, accepted + 36 + 1);
+    assert_int_equal(r->dc.stats.heartbeats, beats + 36 + 1);
+    assert_int_equal(r->dc.stats.claims, 2);
+    assert_int_equal(r->dc.stats.owner_lost, 0);
+    assert_true(au_dc_owner(&r->dc) == SERVER_A);
+    assert_true(r->dc.servers[0].incarnation == 0x5000); /* never confirmed */
+    /* A real replay is still refused. */
+    uint8_t buf[LIB_DGRAM_MAX];
+    memcpy(buf, r->a.out, r->a.out_len);
+    au_dc_input(&r->dc, &r->seeds[0], buf, r->a.out_len);
+    assert_int_equal(r->dc.stats.drop_replayed, replayed + 1);
+    rig_free(r);
+}
+
+/* Plain: a server that really restarted is answered from its first request, without an owner
+ * change; its new incarnation is confirmed once the old run has been silent for as long as an
+ * owner may be (claims stop being counted), and the old run's late datagrams are not taken for
+ * a restart in their turn (they are recognised, a replay of one refused). */
+static void a_restarted_server_is_answered_at_once_and_confirmed(void **state) {
+    (void)state;
+    rig *r = rig_new(1000);
+    au_dc_poll(&r->dc);
+    request(r, 1);
+    uint8_t old[LIB_DGRAM_MAX];
+    size_t old_len = good_request(r, old, 2);
+    au_dc_input(&r->dc, &r->seeds[0], old, old_len);
+    uint8_t late[LIB_DGRAM_MAX];
+    size_t late_len = good_request(r, late, 3); /* sent by the old run, delivered late */
+    size_t owners = r->f.nowners;
+    uint32_t beats = r->dc.stats.heartbeats;
+    lib_server restarted;
+    lib_server_init(&restarted, SERVER_A, 0x7000, NULL, 0);
+    for (uint64_t n = 1; n <= 10; n++) {
+        r->f.now += INTERVAL;
+        au_dc_poll(&r->dc);
+        au_device_down m = lib_request(DEVICE, INCARNATION, SERVER_A, n, r->dc.clock, INTERVAL);
+        lib_build(&restarted, &m);
+        au_dc_input(&r->dc, &r->seeds[0], restarted.out, restarted.out_len);
+        assert_int_equal(r->dc.stats.heartbeats, beats + n); /* answered at once */
+    }
+    assert_int_equal(r->f.nowners, owners); /* the same owner: no change, no loss */
+    assert_int_equal(r->dc.stats.owner_lost, 0);
+    assert_true(r->dc.servers[0].incarnation == 0x7000); /* confirmed */
+    uint32_t claims = r->dc.stats.claims;
+    assert_true(claims >= 3 && claims < 10);
+    au_device_down m = lib_request(DEVICE, INCARNATION, SERVER_A, 11, r->dc.clock, INTERVAL);
+    lib_build(&restarted, &m);
+    au_dc_input(&r->dc, &r->seeds[0], restarted.out, restarted.out_len);
+    assert_int_equal(r->dc.stats.claims, claims);
+    /* The old run, late: recognised as the old run (a claim), and its replay refused. */
+    uint32_t replayed = r->dc.stats.drop_replayed;
+    au_dc_input(&r->dc, &r->seeds[0], late, late_len);
+    assert_int_equal(r->dc.stats.claims, claims + 1);
+    au_dc_input(&r->dc, &r->seeds[0], old, old_len);
+    assert_int_equal(r->dc.stats.drop_replayed, replayed + 1);
+    assert_true(r->dc.servers[0].incarnation == 0x7000);
+    lib_server_destroy(&restarted);
+    rig_free(r);
+}
+
+/* Plain: the node taking the device over after its owner crashed is accepted at once, even if
+ * a forger named it first with an incarnation above its own (the device used to install it at
+ * the forged incarnation and refuse the real node's every request). */
+static void a_takeover_after_a_crash_is_accepted_even_after_a_forged_claim(void **state) {
+    (void)state;
+    rig *r = rig_new(1000);
+    au_dc_poll(&r->dc);
+    request(r, 1);
+    assert_true(au_dc_owner(&r->dc) == SERVER_A);
+    const uint64_t heir = 0xB2ull;
+    au_dc_addr heir_addr, elsewhere;
+    addr(&heir_addr, 9);
+    addr(&elsewhere, 66);
+    request_as(r, heir, UINT64_MAX, &elsewhere, 1, 0); /* the forger names the heir */
+    request(r, 2); /* A is alive yet (the forged request made a conflict: counted) */
+    /* A crashes; the heir polls, at its real incarnation. */
+    uint32_t replayed = r->dc.stats.drop_replayed, beats = r->dc.stats.heartbeats;
+    for (uint64_t n = 1; n <= 5; n++) {
+        r->f.now += INTERVAL;
+        au_dc_poll(&r->dc);
+        request_as(r, heir, 0x6000, &heir_addr, n, n);
+        assert_int_equal(r->dc.stats.heartbeats, beats + n);
+        assert_memory_equal(r->f.last_to.bytes, heir_addr.bytes, heir_addr.len);
+        assert_true(au_dc_owner(&r->dc) == heir);
+    }
+    assert_int_equal(r->dc.stats.drop_replayed, replayed);
+    assert_true(r->dc.servers[0].incarnation == 0x6000);
+    assert_int_equal(r->dc.stats.owner_lost, 0);
+    rig_free(r);
+}
+
+/* The interval clock compares by difference and wraps: no clock (2^32 - 1 as a saturated one
+ * was) beats every one the device can still reach. A request naming a clock further ahead
+ * than AU_DC_CLOCK_WINDOW (plain, a forged one) is not taken: the device tells the server its
+ * own. One within the window is, past 2^32 too, and au_dc_set_interval moves on through 0. */
+static void the_interval_clock_wraps_and_a_far_ahead_one_is_not_taken(void **state) {
+    (void)state;
+    rig *r = rig_new(1000);
+    au_dc_poll(&r->dc);
+    uint32_t announces = r->dc.stats.announces;
     au_device_down m = lib_request(DEVICE, INCARNATION, SERVER_A, 1, UINT32_MAX, 2 * INTERVAL);
     lib_build(&r->a, &m);
     au_dc_input(&r->dc, &r->seeds[0], r->a.out, r->a.out_len);
-    assert_true(r->dc.clock == UINT32_MAX);
+    assert_int_equal(r->dc.clock, 1); /* not taken */
+    assert_int_equal(r->dc.stats.announces, announces + 1); /* its own, to the server */
+    assert_int_equal(r->dc.interval_ms, INTERVAL);
+    m = lib_request(DEVICE, INCARNATION, SERVER_A, 2, 1 + AU_DC_CLOCK_WINDOW + 1, INTERVAL);
+    lib_build(&r->a, &m);
+    au_dc_input(&r->dc, &r->seeds[0], r->a.out, r->a.out_len);
+    assert_int_equal(r->dc.clock, 1);
+    assert_int_equal(r->dc.stats.announces, announces + 2);
+    /* Within the window, step by step up to 2^32 - 10, then past 2^32. */
+    uint64_t n = 3;
+    while (r->dc.clock != UINT32_MAX - 9) {
+        uint32_t step = UINT32_MAX - 9 - r->dc.clock;
+        if (step > AU_DC_CLOCK_WINDOW) step = AU_DC_CLOCK_WINDOW;
+        m = lib_request(DEVICE, INCARNATION, SERVER_A, n++, r->dc.clock + step, INTERVAL);
+        lib_build(&r->a, &m);
+        au_dc_input(&r->dc, &r->seeds[0], r->a.out, r->a.out_len);
+    }
+    m = lib_request(DEVICE, INCARNATION, SERVER_A, n++, 5, 3 * INTERVAL); /* 15 ahead */
+    lib_build(&r->a, &m);
+    au_dc_input(&r->dc, &r->seeds[0], r->a.out, r->a.out_len);
+    assert_int_equal(r->dc.clock, 6); /* past it, to announce its own interval */
+    assert_int_equal(au_dc_set_interval(&r->dc, 2 * INTERVAL), AU_DC_OK);
+    assert_int_equal(r->dc.clock, 7);
+    r->dc.clock = UINT32_MAX;
     assert_int_equal(au_dc_set_interval(&r->dc, 3 * INTERVAL), AU_DC_OK);
-    assert_true(r->dc.clock == UINT32_MAX);
+    assert_int_equal(r->dc.clock, 0);
+    /* 2^32 - 1 is behind 0 now: the device tells the server its own again. */
+    announces = r->dc.stats.announces;
+    m = lib_request(DEVICE, INCARNATION, SERVER_A, n++, UINT32_MAX, 3 * INTERVAL);
+    lib_build(&r->a, &m);
+    au_dc_input(&r->dc, &r->seeds[0], r->a.out, r->a.out_len);
+    assert_int_equal(r->dc.clock, 0);
+    assert_int_equal(r->dc.stats.announces, announces + 1);
     rig_free(r);
 }
 
@@ -512,7 +674,10 @@ int main(void) {
         cmocka_unit_test(a_clock_wrapping_at_2_32_keeps_every_timer),
         cmocka_unit_test(a_request_granting_an_absurd_interval_cannot_hold_the_device_for_days),
         cmocka_unit_test(a_forged_sequence_number_near_2_64_does_not_lock_out_the_owner),
-        cmocka_unit_test(the_interval_clock_saturates),
+        cmocka_unit_test(a_forged_higher_server_incarnation_does_not_lock_out_the_owner),
+        cmocka_unit_test(a_restarted_server_is_answered_at_once_and_confirmed),
+        cmocka_unit_test(a_takeover_after_a_crash_is_accepted_even_after_a_forged_claim),
+        cmocka_unit_test(the_interval_clock_wraps_and_a_far_ahead_one_is_not_taken),
         cmocka_unit_test(waiting_on_a_closed_posix_socket_fails_at_once),
         cmocka_unit_test(a_clock_that_jumps_backwards_does_not_silence_the_device),
         cmocka_unit_test(a_send_that_always_fails_is_counted_not_spun_on),

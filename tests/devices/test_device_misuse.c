@@ -35,6 +35,8 @@ typedef struct world {
     au_node *host;
     au_device_down_ref fleet;
     int answered;
+    uint32_t hb_clock;   /* the clock the model devices' heartbeats carry (0: 1) */
+    au_device_request last; /* the last request a model device got */
 } world;
 
 /* ---- the model devices: announce on demand, answer every request ------------------------------ */
@@ -48,8 +50,10 @@ static void fleet_recv(au_ctx *ctx, fleet_state *self, au_device_down *m) {
         au_forge(au_device_up, au_device_up, au_ctx_node(ctx), AU_DEVICE_SERVER_NAME, from);
     au_send(back, ((au_device_up){ .tag = au_device_up_heartbeat,
                                    .heartbeat = { .device = r->device, .incarnation = r->incarnation,
-                                                  .request = r->request, .clock = 1 } }));
-    if (self->w) self->w->answered++;
+                                                  .request = r->request,
+                                                  .clock = self->w && self->w->hb_clock
+                                                               ? self->w->hb_clock : 1 } }));
+    if (self->w) self->w->answered++, self->w->last = *r;
 }
 AU_ACTOR(fleet_actor, fleet_state, au_device_down, .recv = fleet_recv);
 
@@ -58,6 +62,16 @@ static void announce(world *w, int server, uint64_t device, uint32_t interval_ms
         au_forge(au_device_up, au_device_up, w->host, AU_DEVICE_SERVER_NAME, w->addr[server]);
     au_send(to, ((au_device_up){ .tag = au_device_up_announce,
                                  .announce = { .device = device, .incarnation = 1, .clock = 1,
+                                               .interval_ms = interval_ms, .owner = 0,
+                                               .max_datagram = 512 } }));
+}
+
+static void announce_clock(world *w, int server, uint64_t device, uint64_t inc, uint32_t clock,
+                           uint32_t interval_ms) {
+    au_device_up_ref to =
+        au_forge(au_device_up, au_device_up, w->host, AU_DEVICE_SERVER_NAME, w->addr[server]);
+    au_send(to, ((au_device_up){ .tag = au_device_up_announce,
+                                 .announce = { .device = device, .incarnation = inc, .clock = clock,
                                                .interval_ms = interval_ms, .owner = 0,
                                                .max_datagram = 512 } }));
 }
@@ -485,6 +499,70 @@ static void lying_devices_are_counted_and_do_not_disturb_an_honest_one(void **st
     stop_world(&w);
 }
 
+/* Plain: announces naming the device's incarnation with a forged interval clock. 2^32 - 1 (and
+ * a short interval) used to be taken, and no announce of the device's could beat it again: the
+ * server polled at the forger's interval for the rest of the device's run. Now clocks compare
+ * by difference (2^32 - 1 is just behind 1), a clock more than AU_DC_CLOCK_WINDOW from the
+ * record's is dropped, counted and logged, and one within it is taken, but the
+ * device's heartbeats carry its own clock and the record goes back behind it, so the device's
+ * next announce wins. A device that really is that far ahead gets there the same way, and a
+ * device that rebooted (a new incarnation, its clock at 1 again) is taken at once. */
+static void a_forged_interval_clock_does_not_pin_the_devices_interval(void **st) {
+    (void)st;
+    static world w;
+    start_world(&w, 320, NS, &(au_device_server_config){ .no_table = true });
+    const uint64_t dev = 88;
+    announce_clock(&w, 0, dev, 1, 1, 100);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(owners(&w, dev), 1);
+    assert_int_equal(w.last.interval_ms, 100);
+    /* 20 ms at 2^32 - 1 (2 behind 1, now: an older announce, reordered) and at 2^30 (far
+     * ahead: dropped), to every server */
+    for (int i = 0; i < NS; i++) {
+        announce_clock(&w, i, dev, 1, UINT32_MAX, 20);
+        announce_clock(&w, i, dev, 1, 1u << 30, 20);
+    }
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(w.last.interval_ms, 100);
+    assert_int_equal(w.last.clock, 1);
+    uint64_t far = 0;
+    for (int i = 0; i < NS; i++) {
+        au_device_server_stats s;
+        au_device_server_stats_get(w.ds[i], &s);
+        far += s.drops_clock_far;
+    }
+    assert_true(far >= 1);
+    /* Within the window (clock 6, 20 ms): taken, until the device's heartbeats (clock 1) put
+     * the record behind it; the device then announces its own and is polled at it again. */
+    announce_clock(&w, 0, dev, 1, 6, 20);
+    au_sim_run(w.sim, AU_MSEC(500));
+    assert_int_equal(w.last.clock, 0);
+    announce_clock(&w, 0, dev, 1, 1, 100);
+    au_sim_run(w.sim, AU_MSEC(500));
+    assert_int_equal(w.last.interval_ms, 100);
+    assert_int_equal(w.last.clock, 1);
+    /* A device really far ahead (70,000 interval changes whose announces were all lost): its
+     * announce is dropped, its heartbeats move the record, and its next announce is taken. */
+    w.hb_clock = 70001;
+    announce_clock(&w, 0, dev, 1, 70001, 120);
+    au_sim_run(w.sim, AU_MSEC(500));
+    assert_int_equal(w.last.interval_ms, 100);
+    assert_int_equal(w.last.clock, 70000);
+    announce_clock(&w, 0, dev, 1, 70001, 120);
+    au_sim_run(w.sim, AU_MSEC(500));
+    assert_int_equal(w.last.interval_ms, 120);
+    assert_int_equal(w.last.clock, 70001);
+    /* The device reboots: a new incarnation, its clock at 1 again. */
+    w.hb_clock = 1;
+    announce_clock(&w, 0, dev, 2, 1, 150);
+    au_sim_run(w.sim, AU_MSEC(500));
+    assert_true(w.last.incarnation == 2);
+    assert_int_equal(w.last.interval_ms, 150);
+    assert_int_equal(w.last.clock, 1);
+    assert_int_equal(owners(&w, dev), 1);
+    stop_world(&w);
+}
+
 /* ---- stopping while devices are polled -------------------------------------------------------- */
 
 static void stopping_servers_while_polling_frees_everything(void **st) {
@@ -559,6 +637,7 @@ int main(void) {
         cmocka_unit_test(absurd_knobs_neither_hang_nor_crash),
         cmocka_unit_test(an_announce_flood_is_bounded_by_the_table_and_the_rate),
         cmocka_unit_test(lying_devices_are_counted_and_do_not_disturb_an_honest_one),
+        cmocka_unit_test(a_forged_interval_clock_does_not_pin_the_devices_interval),
         cmocka_unit_test(stopping_servers_while_polling_frees_everything),
         cmocka_unit_test(stopping_real_nodes_with_every_layer_busy_frees_everything),
     };

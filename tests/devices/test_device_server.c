@@ -560,6 +560,64 @@ static void an_interval_change_reaches_the_devices_table(void **state) {
     dw_stop(w);
 }
 
+static bool table_says_200(dw_world *w) { return table_interval(w) == 200; }
+
+/* Pumps the world for ms milliseconds. */
+static void pump_for(dw_world *w, uint32_t ms) {
+    uint32_t t0 = dw_now_ms();
+    while (dw_now_ms() - t0 < ms) {
+        dw_pump(w);
+        nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+    }
+}
+
+/* Plain, a real client on real UDP and announces forged in its name, with its incarnation: at
+ * clock 2^32 - 1 and 20 ms, the server took them and polled at 20 ms for the rest of the
+ * device's run (the device saturated at 2^32 - 1 and could not outrank it; the table said 20).
+ * Now 2^32 - 1 is behind the device's clock and 2^30 far ahead (dropped, counted): the table
+ * stays at the device's 200 ms and the device's clock at its own. One within the window is
+ * taken, and undone within a few requests. */
+static void a_forged_interval_clock_does_not_pin_a_real_devices_interval(void **state) {
+    (void)state;
+    dw_world *w = &W;
+    memset(w, 0, sizeof *w);
+    w->drv = *au_driver_default();
+    dw_server_start(w, 0, -1, &(au_device_server_config){ .shards = 1 });
+    wait_or_fail(w, dw_cluster_converged, 10000, "one server");
+    dw_device_start(w, 0, (int[]){ 0 }, 1, 200);
+    wait_or_fail(w, one_device_up, 10000, "one device up");
+    wait_or_fail(w, table_says_200, 5000, "the table has the device at 200 ms");
+    uint64_t dev = w->d[0].cfg.device, inc = w->d[0].cfg.incarnation;
+    uint32_t clock = w->d[0].dc.clock;
+    uint16_t port = port_of(w->s[0].addr), myport;
+    int fd = udp(&myport);
+    lib_server forger;
+    lib_server_init(&forger, 0, 99, NULL, 0);
+    const uint32_t forged[] = { UINT32_MAX, 1u << 30 };
+    for (size_t i = 0; i < 2; i++)
+        send_up(fd, &forger, port, &(au_device_up){ .tag = au_device_up_announce,
+                                                    .announce = { .device = dev, .incarnation = inc,
+                                                                  .clock = forged[i], .interval_ms = 20,
+                                                                  .max_datagram = 512 } });
+    pump_for(w, 1500);
+    assert_int_equal(table_interval(w), 200);
+    assert_int_equal(w->d[0].dc.clock, clock);
+    au_device_server_stats st;
+    au_device_server_stats_get(w->s[0].ds, &st);
+    assert_int_equal(st.drops_clock_far, 1);
+    /* within the window */
+    send_up(fd, &forger, port, &(au_device_up){ .tag = au_device_up_announce,
+                                                .announce = { .device = dev, .incarnation = inc,
+                                                              .clock = clock + 5, .interval_ms = 20,
+                                                              .max_datagram = 512 } });
+    pump_for(w, 100);
+    wait_or_fail(w, table_says_200, 3000, "the table has the device at 200 ms again");
+    wait_or_fail(w, one_device_up, 3000, "the device up");
+    close(fd);
+    lib_server_destroy(&forger);
+    dw_stop(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(forged_and_replayed),
@@ -570,6 +628,7 @@ int main(void) {
         cmocka_unit_test(small_downlinks_sent_at_once_each_fit_the_devices_datagram),
         cmocka_unit_test(a_device_below_the_minimum_interval_keeps_its_owner),
         cmocka_unit_test(an_interval_change_reaches_the_devices_table),
+        cmocka_unit_test(a_forged_interval_clock_does_not_pin_a_real_devices_interval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

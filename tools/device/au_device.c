@@ -81,10 +81,10 @@ static void print_stats(void) {
     const au_dc_stats *s = &dc.stats;
     printf("stats received=%u accepted=%u drop_malformed=%u drop_integrity=%u drop_replayed=%u "
            "drop_not_mine=%u sent=%u send_errors=%u announces=%u heartbeats=%u conflicts=%u "
-           "owner_changes=%u owner_lost=%u messages_in=%u messages_out=%u\n",
+           "owner_changes=%u owner_lost=%u messages_in=%u messages_out=%u claims=%u\n",
            s->received, s->accepted, s->drop_malformed, s->drop_integrity, s->drop_replayed,
            s->drop_not_mine, s->sent, s->send_errors, s->announces, s->heartbeats, s->conflicts,
-           s->owner_changes, s->owner_lost, s->messages_in, s->messages_out);
+           s->owner_changes, s->owner_lost, s->messages_in, s->messages_out, s->claims);
     fflush(stdout);
 }
 

@@ -22,7 +22,11 @@
  *     other server heard. A server's replay window (highest sequence number + 64-bit mask, per
  *     server incarnation) is kept while it holds a slot, so a replayed datagram of either is
  *     refused; one beyond those two is accepted fresh — the remaining risk docs/devices.md §4
- *     states (a replay can at worst make the device answer a stale server once).
+ *     states (a replay can at worst make the device answer a stale server once). Plain, a slot
+ *     also keeps a claimed other incarnation of its server with a window of its own
+ *     (claim_take): a forged incarnation never makes the device refuse the real one.
+ *   - Interval clocks compare by difference (they wrap); one more than AU_DC_CLOCK_WINDOW ahead
+ *     is not taken from a request.
  *   - A datagram is acted on only after every frame in it was checked (destination, CBOR, device
  *     id and incarnation, one server id): accepted whole or dropped whole, and counted once.
  *   - Times are uint32 milliseconds compared by difference (wrap-safe below 2^31 ms).
@@ -256,7 +260,7 @@ int au_dc_set_interval(au_dc *dc, uint32_t interval_ms) {
     if (interval_ms < MIN_INTERVAL_MS || (uint64_t)interval_ms * lost_after(dc) > MAX_SPAN_MS / 2)
         return AU_DC_EINVAL;
     dc->interval_ms = interval_ms;
-    if (dc->clock < UINT32_MAX) dc->clock++; /* saturates: a clock of 0 would lose to every one */
+    dc->clock++; /* wraps: clocks compare by difference (on_request) */
     if (dc->servers[0].id) return announce_to(dc, &dc->servers[0].addr);
     return to_everyone(dc, announce_cb, NULL);
 }
@@ -373,11 +377,62 @@ static int check_frames(const au_dc *dc, au_dc_opened d, uint64_t *server) {
  * million datagrams a second. */
 #define PLAIN_FAR_BEHIND (1ull << 40)
 
+/* Records seq in the replay window (top, seen): 0, or -1 for a replay or a number behind the
+ * window. *newest: nothing later was accepted before. */
+static int window_take(const au_dc *dc, uint64_t *top, uint64_t *seen, uint64_t seq, bool *newest) {
+    if (seq > *top) {
+        uint64_t ahead = seq - *top;
+        *seen = ahead >= 64 ? 1 : *seen << ahead | 1;
+        *top = seq;
+    } else if (!dc->cfg->key && *top - seq > PLAIN_FAR_BEHIND) {
+        /* Plain: a window pushed far ahead is a forged sequence number (near 2^64, say), not
+         * the server's: it would refuse every real datagram of the run as a replay. Nothing
+         * that far behind is a replay of anything recent: the window restarts. */
+        *top = seq;
+        *seen = 1;
+    } else {
+        uint64_t behind = *top - seq;
+        if (behind >= 64 || (*seen >> behind & 1)) return -1;
+        *seen |= (uint64_t)1 << behind;
+        *newest = false;
+    }
+    return 0;
+}
+
+/* Plain: a datagram of server s at another incarnation than the one held. Anyone can send one
+ * (plain datagrams are not authenticated), so it is a claim, not a restart: it is accepted in a
+ * window of its own — a server that really restarted is answered at once — but the incarnation
+ * held stays accepted too, so that a forged one (higher, say 2^64 - 1) cannot make the device
+ * refuse its real server. The claim takes the incarnation's place once the incarnation held has
+ * been silent for as long as an owner may be (silence()): a restarted server's old run sends
+ * nothing more, a live one that forgers claim past keeps talking. The run it replaces becomes
+ * the claim (its late datagrams are still recognised), and a third incarnation replaces the
+ * claim. No incarnation is refused, lower or higher: a forger can make the device accept its
+ * datagrams (as plain mode always allowed) but not refuse the real server's. */
+static int claim_take(au_dc *dc, au_dc_server *s, const au_dc_opened *d, uint32_t t, bool *newest) {
+    dc->stats.claims++;
+    if (d->incarnation != s->claim || !s->claim) { /* 0: no claim (a claim of 0 restarts) */
+        s->claim = d->incarnation;
+        s->claim_top = d->seq;
+        s->claim_seen = 1;
+    } else if (window_take(dc, &s->claim_top, &s->claim_seen, d->seq, newest) != 0) {
+        return -1;
+    }
+    if (reached(t, s->run_ms + silence(dc))) {
+        uint64_t inc = s->incarnation, top = s->top, seen = s->seen;
+        s->incarnation = s->claim, s->top = s->claim_top, s->seen = s->claim_seen;
+        s->claim = inc, s->claim_top = top, s->claim_seen = seen;
+        s->run_ms = t;
+    }
+    return 0;
+}
+
 /* The slot of server id, installing it in the second slot when unknown (*fresh then set), and
- * its replay check: 0 and the datagram recorded, or -1 for a replay or a past incarnation.
- * *newest: no later datagram of this server's run was accepted before (not a reordered one). */
+ * its replay check: 0 and the datagram recorded, or -1 for a replay or (sealed) a past
+ * incarnation. *newest: no later datagram of this server's run was accepted before (not a
+ * reordered one). */
 static int accept_from(au_dc *dc, uint64_t id, const au_dc_opened *d, const au_dc_addr *from,
-                       int *slot, bool *fresh, bool *newest) {
+                       uint32_t t, int *slot, bool *fresh, bool *newest) {
     *fresh = false;
     *newest = true;
     *slot = dc->servers[0].id == id ? 0 : dc->servers[1].id == id ? 1 : -1;
@@ -390,29 +445,23 @@ static int accept_from(au_dc *dc, uint64_t id, const au_dc_opened *d, const au_d
         s->incarnation = d->incarnation;
         s->top = d->seq;
         s->seen = 1;
+        s->claim = 0;
         s->heard_ms = 0;
+        s->run_ms = t;
     } else {
         s = &dc->servers[*slot];
-        if (d->incarnation < s->incarnation) return -1;
-        if (d->incarnation > s->incarnation) { /* the server restarted: a new window */
+        if (d->incarnation == s->incarnation) {
+            if (window_take(dc, &s->top, &s->seen, d->seq, newest) != 0) return -1;
+            s->run_ms = t;
+        } else if (!dc->cfg->key) {
+            if (claim_take(dc, s, d, t, newest) != 0) return -1;
+        } else if (d->incarnation < s->incarnation) {
+            return -1; /* sealed: authenticated, so an older run's datagram is a replay */
+        } else { /* sealed: the server restarted, a new window */
             s->incarnation = d->incarnation;
             s->top = d->seq;
             s->seen = 1;
-        } else if (d->seq > s->top) {
-            uint64_t ahead = d->seq - s->top;
-            s->seen = ahead >= 64 ? 1 : s->seen << ahead | 1;
-            s->top = d->seq;
-        } else if (!dc->cfg->key && s->top - d->seq > PLAIN_FAR_BEHIND) {
-            /* Plain: a window pushed far ahead is a forged sequence number (near 2^64, say),
-             * not the server's: it would refuse every real datagram of the run as a replay.
-             * Nothing that far behind is a replay of anything recent: the window restarts. */
-            s->top = d->seq;
-            s->seen = 1;
-        } else {
-            uint64_t behind = s->top - d->seq;
-            if (behind >= 64 || (s->seen >> behind & 1)) return -1;
-            s->seen |= (uint64_t)1 << behind;
-            *newest = false;
+            s->run_ms = t;
         }
     }
     s->addr = *from;
@@ -462,12 +511,17 @@ static void on_request(au_dc *dc, const down *m, int slot, bool fresh, bool newe
      * later clock: adopt it; same interval, earlier clock: tell it. A longer interval at our own
      * clock is what the server grants for our announcement (its min_interval_ms): it is taken
      * (silence counts in it), and announcing again would only be granted the same. */
-    bool granted = m->clock == dc->clock && m->interval > dc->interval_ms;
-    if (!granted && (m->interval != dc->interval_ms || m->clock < dc->clock)) {
-        if (m->interval != dc->interval_ms && m->clock >= dc->clock)
-            dc->clock = m->clock < UINT32_MAX ? m->clock + 1 : UINT32_MAX; /* never wraps to 0 */
+    /* Clocks compare by difference (they wrap, so that no value beats every later one: a
+     * saturated clock could not move past a server's any more), and one further ahead than
+     * AU_DC_CLOCK_WINDOW is not taken: no server holds a clock this device did not announce
+     * (plain, a forged request may name one), so it is told ours as if behind. */
+    uint32_t ahead = m->clock - dc->clock;
+    bool behind = ahead > AU_DC_CLOCK_WINDOW; /* behind (as a difference), or far ahead */
+    bool granted = ahead == 0 && m->interval > dc->interval_ms;
+    if (!granted && (m->interval != dc->interval_ms || behind)) {
+        if (m->interval != dc->interval_ms && !behind) dc->clock = m->clock + 1;
         announce_to(dc, &owner->addr);
-    } else if (m->clock > dc->clock) {
+    } else if (ahead != 0) {
         dc->clock = m->clock;
     }
 }
@@ -513,7 +567,8 @@ void au_dc_input(au_dc *dc, const au_dc_addr *from, uint8_t *buf, size_t len) {
     }
     int slot;
     bool fresh, newest;
-    if (accept_from(dc, server, &d, from, &slot, &fresh, &newest) != 0) {
+    uint32_t t = now(dc);
+    if (accept_from(dc, server, &d, from, t, &slot, &fresh, &newest) != 0) {
         count_drop(dc, DROP_REPLAYED);
         return;
     }
@@ -521,7 +576,6 @@ void au_dc_input(au_dc *dc, const au_dc_addr *from, uint8_t *buf, size_t len) {
 
     /* Pass 2: act. The frames were all checked; decoding again is cheaper than keeping them. */
     dc->in_input = 1;
-    uint32_t t = now(dc);
     au_dc_frame f;
     down m;
     while (au_dc_next_frame(&d, &f) == 1 && decode_down(&f, &m)) {

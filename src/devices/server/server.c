@@ -672,6 +672,11 @@ static void tick(shard *sh) {
 
 /* ---- device messages ------------------------------------------------------------------------ */
 
+/* Whether interval clock a is later than b. Clocks are compared by difference, modulo 2^32: a
+ * device's clock wraps rather than saturating, so that no clock (a forged 2^32 - 1, plain) beats
+ * every one the device can still announce. */
+static bool clock_after(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
+
 /* Applies an announce's fields to d (a new incarnation replaces the old run). */
 static void apply(dev *d, uint64_t inc, uint32_t clock, uint32_t interval_ms, uint32_t max_dgram,
                   const char *addr, size_t addr_len, uint32_t min_interval) {
@@ -687,7 +692,7 @@ static void apply(dev *d, uint64_t inc, uint32_t clock, uint32_t interval_ms, ui
         d->req_top = 0;
         d->pending = 0;
         d->state = STATE_UNKNOWN;
-    } else if (clock > d->clock || (clock == d->clock && interval_ms < d->interval_ms)) {
+    } else if (clock_after(clock, d->clock) || (clock == d->clock && interval_ms < d->interval_ms)) {
         d->clock = clock;
         d->interval_ms = interval_ms;
     }
@@ -774,6 +779,11 @@ static void on_heartbeat(shard *sh, const au_device_heartbeat *h, const au_str *
      * must come after the last heard) are then the newest word of where it is */
     if (!liveness_only || ((d->pending & 1u) && d->heard < d->last_sent))
         set_addr(d, from->ptr, from->len);
+    /* The device's clock, in a heartbeat that counted: a record at another clock (one an
+     * announce forged it to, in plain mode, or one the device moved far past) goes to one
+     * behind it, so that the request carries a clock the device does not have, it announces its
+     * own (au_dc's on_request), and that announce is taken, whatever clock the record held. */
+    if (!liveness_only && h->clock != d->clock) d->clock = h->clock - 1;
     if (d->state != STATE_UP) {
         d->state = STATE_UP;
         emit(sh, AU_DEVICE_UP, d, 0);
@@ -883,6 +893,18 @@ static void on_record(shard *sh, ds_record *r) {
     if (d && r->incarnation < d->inc) {
         sh->st.drops_stale++;
         if (r->why == WHY_FORWARD) ack(sh, r); /* it has a later run: nothing to re-send */
+        return;
+    }
+    /* An announce whose clock is far from the record's, either way (2^32 - 1 is behind 1): no
+     * device gets that far by au_dc_set_interval between two of its announces, no reordered
+     * announce is that far behind, and one far ahead, taken, would outrank every announce of
+     * the device's own (in plain mode anyone can send one). Dropped; a device that really is
+     * that far from the record says so in its heartbeats (on_heartbeat takes their clock). */
+    if (d && r->why == WHY_FORWARD && r->incarnation == d->inc &&
+        r->clock - d->clock > AU_DC_CLOCK_WINDOW && d->clock - r->clock > AU_DC_CLOCK_WINDOW) {
+        sh->st.drops_clock_far++;
+        log_drop(sh, "announce dropped: its interval clock is far from the device's", r->device);
+        ack(sh, r); /* nothing to re-send: a re-sent copy would be dropped the same */
         return;
     }
     bool mine = owner_is_me(sh, r->device);
