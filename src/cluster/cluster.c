@@ -82,6 +82,8 @@
 /* A confirmation's nonce is made for the time window it is asked in (confirm_nonce), and an
  * answer is taken within that window or the next: at least CONFIRM_WINDOW after the probe. */
 #define CONFIRM_WINDOW AU_SEC(2)
+/* Set in every nonce: never 0 (no nonce), and encoded at one length whatever the draw. */
+#define NONCE_BIT (UINT64_C(1) << 63)
 #define GONE_PER_ROUND 64 /* removed members declared gone again per second (collect_tombstones) */
 
 /* ---- the handle ------------------------------------------------------------------------------ */
@@ -594,7 +596,7 @@ static uint64_t confirm_nonce(const cl_state *s, const char *addr, size_t len, u
     crypto_shorthash(out, in, 16 + len, s->confirm_key);
     uint64_t n;
     memcpy(&n, out, sizeof n);
-    return n | 1; /* never 0: 0 is "no nonce" */
+    return n | NONCE_BIT; /* never 0 ("no nonce"), and always 8 bytes of CBOR */
 }
 
 /* Whether an answer's nonce is that of our confirmation of run id at addr asked within the last
@@ -1951,17 +1953,22 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
     st.compat = au_cluster_compat(c.compat, own, 1);
     au_driver_node *dn = au_node_driver(node);
     st.rng = dn && dn->ops->random ? dn->ops->random(dn) : (uint64_t)(uintptr_t)h;
-    /* the nonces' key and the join nonce, from the driver's random source (getrandom; seeded
-     * in the simulation) and never from rng, whose stream shows in what the node sends */
-    for (size_t k = 0; k < sizeof st.confirm_key; k += 8) {
-        uint64_t r;
-        if (dn && dn->ops->random) r = dn->ops->random(dn);
-        else randombytes_buf(&r, sizeof r);
-        memcpy(st.confirm_key + k, &r, sizeof st.confirm_key - k < 8 ? sizeof st.confirm_key - k : 8);
+    /* the nonces' key and the join nonce: from the system's entropy (libsodium's randombytes),
+     * never from rng, whose stream shows in what the node sends, and not from the driver's
+     * random either: in the simulation that is the seeded stream every latency is drawn from,
+     * and drawing from it here shifted every later run. Nothing depends on their values but
+     * their equality, and they are encoded at one length (NONCE_BIT), so a simulated run
+     * stays the same run (au_sim_trace_hash). */
+    if (sodium_init() < 0) {
+        for (size_t j = 0; j < st.nseeds; j++) free(st.seeds[j]);
+        free(st.seeds);
+        free((char *)st.cfg.name);
+        free(h);
+        return AU_EIO;
     }
-    if (dn && dn->ops->random) st.join_nonce = dn->ops->random(dn);
-    else randombytes_buf(&st.join_nonce, sizeof st.join_nonce);
-    st.join_nonce |= 1; /* never 0: a refusal without a nonce is no answer to ours */
+    randombytes_buf(st.confirm_key, sizeof st.confirm_key);
+    randombytes_buf(&st.join_nonce, sizeof st.join_nonce);
+    st.join_nonce |= NONCE_BIT; /* never 0: a refusal without a nonce is no answer to ours */
     h->node = node;
     h->id = au_node_incarnation(node);
     if (!h->id) h->id = st.rng | 1;
