@@ -16,7 +16,12 @@
  *  - a digest window that passed cl_sync_ok only reads buckets inside the tree;
  *  - nothing leaks or reads out of bounds (ASan, LSan, UBSan).
  * The actor itself (events, detectors, sends) is not run here: it needs a node; the
- * simulator tests (tests/cluster) drive it. */
+ * simulator tests (tests/cluster) drive it. So are the nonces of joins, refusals, probes and
+ * acks decoded and re-encoded here as every other field, while whether an answer echoes the
+ * right one (a confirmed newer run, a believed refusal) is checked by the actor
+ * (test_cluster_forged, test_cluster_sim). Seeds: gen_corpus's (a confirmation and its answer
+ * among them), plus fuzzer-found inputs; those of a join, refusal or probe kind written before
+ * the nonces were converted (the nonce inserted) and renamed by their new SHA-1. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -172,17 +172,25 @@ static void cluster_seeds(void) {
         { au_str_lit("127.0.0.1:7003"), 13, 1, CL_DEAD, 0, 0 },
     };
     cl_update_array ua = { ups, 3, 0 };
-    cl_hello h = { au_str_lit("127.0.0.1:7004"), 14, 2, 16, 0xC0FFEEull };
+    cl_hello h = { au_str_lit("127.0.0.1:7004"), 14, 2, 16, 0xC0FFEEull, 0x5EED5EED5EED5EEDull };
     cluster_seed("join", &(cl_wire){ .tag = cl_wire_join, .join = h });
     cluster_seed("refuse", &(cl_wire){ .tag = cl_wire_refuse, .refuse = h });
     cl_beat b = { au_str_lit("127.0.0.1:7001"), 11, ua };
     cluster_seed("hb", &(cl_wire){ .tag = cl_wire_hb, .hb = b });
     cluster_seed("gossip", &(cl_wire){ .tag = cl_wire_gossip, .gossip = b });
     cl_probe p = { au_str_lit("127.0.0.1:7001"), 11, au_str_lit("127.0.0.1:7002"), 12,
-                   au_str_lit("127.0.0.1:7003"), 5, ua };
+                   au_str_lit("127.0.0.1:7003"), 5, 0, ua };
     cluster_seed("probe", &(cl_wire){ .tag = cl_wire_probe, .probe = p });
     cluster_seed("probe_req", &(cl_wire){ .tag = cl_wire_probe_req, .probe_req = p });
     cluster_seed("ack", &(cl_wire){ .tag = cl_wire_ack, .ack = p });
+    /* a confirmation (seq 0, a nonce, no piggyback) and its answer (the nonce echoed, the
+     * target's own record first) */
+    cl_update own = { au_str_lit("127.0.0.1:7002"), 12, 0, CL_ALIVE, 8, 0 };
+    cl_probe cp = { au_str_lit("127.0.0.1:7001"), 11, au_str_lit("127.0.0.1:7002"), 12, au_str_lit(""),
+                    0, 0x0123456789ABCDEFull, { NULL, 0, 0 } };
+    cluster_seed("probe-confirm", &(cl_wire){ .tag = cl_wire_probe, .probe = cp });
+    cp.from = au_str_lit("127.0.0.1:7002"), cp.id = 12, cp.updates = (cl_update_array){ &own, 1, 0 };
+    cluster_seed("ack-confirm", &(cl_wire){ .tag = cl_wire_ack, .ack = cp });
     uint64_t dg[4] = { 1, 2, 3, 4 };
     cl_sync y = { au_str_lit("127.0.0.1:7001"), 11, 0xC0FFEEull, CL_SYNC_DIGEST, 2, 0,
                   { dg, 4, 0 }, { NULL, 0, 0 } };

@@ -230,7 +230,8 @@ typedef struct au_cluster_stats {
  *  cfg may be NULL (all defaults). AU_EINVAL for a bad configuration (an empty or too long
  *  name, a knob out of range) or a seed address that does not resolve or has port 0; AU_EEXIST
  *  when the name is taken; AU_EFULL without a layer slot (a cluster that left, au_cluster_leave,
- *  gives its slot to the next start on the node, so leave and start may repeat without end). */
+ *  gives its slot to the next start on the node, so leave and start may repeat without end);
+ *  AU_EIO when libsodium, the source of its nonces' key, cannot be initialised. */
 AU_API au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster **out);
 
 /** Adds a subscriber: it soon gets an update (ALONE or JOINED, once the node is in a cluster),

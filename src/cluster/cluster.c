@@ -40,6 +40,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -78,6 +79,11 @@
  * UINT32_MAX, where no accusation of it is believed. Either way the top half of the range takes
  * 2^31 / (INC_WINDOW + 1) forged datagrams, a message naming each member once. */
 #define INC_FAR 0x80000000u
+/* A confirmation's nonce is made for the time window it is asked in (confirm_nonce), and an
+ * answer is taken within that window or the next: at least CONFIRM_WINDOW after the probe. */
+#define CONFIRM_WINDOW AU_SEC(2)
+/* Set in every nonce: never 0 (no nonce), and encoded at one length whatever the draw. */
+#define NONCE_BIT (UINT64_C(1) << 63)
 #define GONE_PER_ROUND 64 /* removed members declared gone again per second (collect_tombstones) */
 
 /* ---- the handle ------------------------------------------------------------------------------ */
@@ -244,7 +250,6 @@ typedef struct cl_state {
     au_node *node;
     au_cluster_config cfg;
     char **seeds;
-    struct sockaddr_storage *seed_addrs; /* seeds[i] resolved: whom a refusal may come from */
     size_t nseeds;
     char addr[MAX_ADDR + 1];
     size_t addr_len;
@@ -292,6 +297,12 @@ typedef struct cl_state {
     uint64_t msg_no;             /* counts the messages handled (cl_member.msg_seen) */
     bool from_verified;          /* the message being handled comes from the address its `from`
                                     names (heard_from): what it says of its sender is believed */
+    const au_str *proven_addr;   /* the message being handled is an ack that echoed the nonce of
+                                    our confirmation of run proven_id at this address: that
+                                    run's own record in it is believed (apply) */
+    uint64_t proven_id;
+    uint8_t confirm_key[crypto_shorthash_KEYBYTES]; /* confirm_nonce's key: random, never sent */
+    uint64_t join_nonce;         /* in our joins; a refusal is believed when it echoes it */
 } cl_state;
 
 static au_nanos now_of(cl_state *s) { return au_node_now(s->node); }
@@ -565,14 +576,47 @@ static bool said_by_itself(cl_state *s, const au_str *from, const cl_member *m) 
            memcmp(from->ptr, m->addr, from->len) == 0;
 }
 
+/* Whether the update is the record of the run whose confirmation the message being handled
+ * answered with the right nonce (on_probe): that run reached at m's address itself. */
+static bool proven_run(cl_state *s, const cl_member *m, uint64_t id) {
+    const au_str *a = s->proven_addr;
+    return a && id == s->proven_id && a->len == m->addr_len && memcmp(a->ptr, m->addr, a->len) == 0;
+}
+
+/* The nonce of a confirmation of run `id` at addr, asked in time window `window`
+ * (CONFIRM_WINDOW): SipHash-2-4 under a random key of this node's, so it is unpredictable to
+ * anyone who does not see the probe, and no state is kept per question (a forged claim asked
+ * about in between does not void the nonce of the real run's probe). */
+static uint64_t confirm_nonce(const cl_state *s, const char *addr, size_t len, uint64_t id, uint64_t window) {
+    uint8_t in[MAX_ADDR + 16], out[crypto_shorthash_BYTES];
+    if (len > MAX_ADDR) len = MAX_ADDR;
+    memcpy(in, &id, 8);
+    memcpy(in + 8, &window, 8);
+    memcpy(in + 16, addr, len);
+    crypto_shorthash(out, in, 16 + len, s->confirm_key);
+    uint64_t n;
+    memcpy(&n, out, sizeof n);
+    return n | NONCE_BIT; /* never 0 ("no nonce"), and always 8 bytes of CBOR */
+}
+
+/* Whether an answer's nonce is that of our confirmation of run id at addr asked within the last
+ * one to two windows. */
+static bool confirm_nonce_ok(cl_state *s, const au_str *addr, uint64_t id, uint64_t nonce) {
+    uint64_t w = now_of(s) / CONFIRM_WINDOW;
+    return nonce && (nonce == confirm_nonce(s, addr->ptr, addr->len, id, w) ||
+                     (w && nonce == confirm_nonce(s, addr->ptr, addr->len, id, w - 1)));
+}
+
 static cl_probe probe_msg(cl_state *s, const au_str *target, uint64_t target_id, const au_str *origin,
                           uint32_t seq, cl_update *buf);
 
 static bool answer_allowed(cl_state *s);
 static void withheld(cl_state *s, const au_str *to, size_t n);
 
-/* Asks the run `id` claimed for m's address whether it exists: a probe with seq 0, which that
- * run alone answers, with its own record. At most once per req_timeout for one run, without
+/* Asks the run `id` claimed for m's address whether it exists: a probe with seq 0 and a nonce
+ * (confirm_nonce), sent to that address, which that run alone answers, with its own record and
+ * the nonce echoed; the answer is believed for the nonce, wherever its datagram comes from
+ * (on_probe). At most once per req_timeout for one run, without
  * piggyback, and paid from the answer budget (answer_allowed): one forged datagram names up to
  * CL_MAX_UPDATES members, and each claim had sent a probe carrying max_piggyback updates, 64
  * datagrams out for one in. A claim it cannot pay is withheld (counted) and asked again when it
@@ -589,9 +633,10 @@ static void confirm_run(cl_state *s, cl_member *m, uint64_t id) {
     }
     m->confirm_at = now;
     m->confirm_id = id;
+    uint64_t nonce = confirm_nonce(s, m->addr, m->addr_len, id, now / CONFIRM_WINDOW);
     send_to(s, m, (cl_wire){ .tag = cl_wire_probe,
                              .probe = { au_str_view(s->addr), s->c->id, target, id, au_str_lit(""), 0,
-                                        { NULL, 0, 0 } } });
+                                        nonce, { NULL, 0, 0 } } });
 }
 
 #define EVICT_SEARCH 64 /* table slots evict_tombstone looks at, at most, for one newcomer */
@@ -688,7 +733,7 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
         return false;
     }
     m->msg_seen = s->msg_no;
-    bool itself = said_by_itself(s, from, m);
+    bool itself = said_by_itself(s, from, m) || proven_run(s, m, u->id);
     if (u->id == m->id && !itself &&
         ((u->state != CL_ALIVE && u->inc == UINT32_MAX) || (u->inc > m->inc && u->inc - m->inc > INC_WINDOW))) {
         /* an accusation the member could not refute (its incarnation cannot go past UINT32_MAX),
@@ -703,7 +748,8 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
          * only a claim, and believing it would replace the member (REPLACED), whose real, smaller
          * id would then always lose — one forged update with id UINT64_MAX locked a live member
          * out. So the claimed run is asked (a probe with its id; only that run answers, with its
-         * own record first) and believed when it answers, or whenever it speaks for itself. */
+         * own record first) and believed when its answer echoes the probe's nonce, or whenever
+         * it speaks for itself from its own address. */
         confirm_run(s, m, u->id);
         return false;
     }
@@ -910,13 +956,16 @@ static void become_member(cl_state *s, int kind) {
         s->t.nlive + 1);
 }
 
-static cl_hello hello(cl_state *s) {
-    return (cl_hello){ au_str_view(s->addr), s->c->id, s->me->inc, s->me->vnodes, s->compat };
+/* This node's hello: in a join with our join nonce, in a refusal with the nonce of the join it
+ * answers. */
+static cl_hello hello(cl_state *s, uint64_t nonce) {
+    return (cl_hello){ au_str_view(s->addr), s->c->id, s->me->inc, s->me->vnodes, s->compat, nonce };
 }
 
 static void join_round(cl_state *s) {
     for (size_t i = 0; i < s->nseeds; i++)
-        send_addr(s, s->seeds[i], strlen(s->seeds[i]), (cl_wire){ .tag = cl_wire_join, .join = hello(s) });
+        send_addr(s, s->seeds[i], strlen(s->seeds[i]),
+                  (cl_wire){ .tag = cl_wire_join, .join = hello(s, s->join_nonce) });
 }
 
 /* ---- the answer budget ------------------------------------------------------------------------
@@ -1019,7 +1068,7 @@ static void on_join(cl_state *s, const cl_hello *h) {
     if (s->phase == REFUSED || s->phase == LEFT) return;
     if (!compatible(s, h->compat, &h->from)) {
         event(s, AU_CLUSTER_INCOMPATIBLE, 0, h->from.ptr, 0, 0);
-        send_addr(s, h->from.ptr, h->from.len, (cl_wire){ .tag = cl_wire_refuse, .refuse = hello(s) });
+        send_addr(s, h->from.ptr, h->from.len, (cl_wire){ .tag = cl_wire_refuse, .refuse = hello(s, h->nonce) });
         return;
     }
     if (s->phase == JOINING && !is_seed(s, &h->from)) return; /* as the seed: only a seed of ours */
@@ -1031,25 +1080,16 @@ static void on_join(cl_state *s, const cl_hello *h) {
     stream_full(s, &h->from, CL_SYNC_JOIN);
 }
 
-/* Whether the message being handled came from one of the seeds (its datagram's source address,
- * compared resolved: a seed may be spelled as a host name). */
-static bool from_a_seed(au_ctx *ctx, cl_state *s) {
-    char o[MAX_ADDR + 2];
-    size_t n = au_ctx_origin(ctx, o, sizeof o);
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (n == 0 || n >= sizeof o || au_address_resolve(o, &ss, &len) != AU_OK) return false;
-    for (size_t i = 0; i < s->nseeds; i++)
-        if (au_address_equal((struct sockaddr *)&ss, (struct sockaddr *)&s->seed_addrs[i])) return true;
-    return false;
-}
-
-/* A refusal ends the join for good, so it is believed only from a node that was asked (a seed:
- * joins go to the seeds only) and only when its hash does differ from ours; anything else is a
- * forgery (or a stale answer) and is dropped and counted. */
-static void on_refuse(au_ctx *ctx, cl_state *s, const cl_hello *h) {
+/* A refusal ends the join for good, so it is believed only from a node that was asked (joins go
+ * to the seeds only): it must echo our joins' nonce, which only the seeds were sent (an off-path
+ * forger never sees it), whatever the datagram's source address (a seed bound to a wildcard
+ * address, behind NAT or spelled as a name answers from an address of its own); and only when
+ * its hash does differ from ours. Anything else is a forgery (or a stale answer) and is dropped
+ * and counted. (It was believed from a seed's address as the datagram's source: a seed that
+ * answers from another address could never refuse, and its joiners kept asking.) */
+static void on_refuse(cl_state *s, const cl_hello *h) {
     if (s->phase != JOINING) return;
-    if (!addr_ok(&h->from) || h->compat == s->compat || !from_a_seed(ctx, s)) {
+    if (!addr_ok(&h->from) || h->compat == s->compat || h->nonce != s->join_nonce) {
         stat_add(&s->c->drops_invalid, 1);
         return;
     }
@@ -1106,7 +1146,7 @@ static au_str borrow(au_str s) {
 static cl_probe probe_msg(cl_state *s, const au_str *target, uint64_t target_id, const au_str *origin,
                           uint32_t seq, cl_update *buf) {
     return (cl_probe){ au_str_view(s->addr), s->c->id, borrow(*target), target_id,
-                       origin ? borrow(*origin) : au_str_lit(""), seq, piggyback(s, buf) };
+                       origin ? borrow(*origin) : au_str_lit(""), seq, 0, piggyback(s, buf) };
 }
 
 static void on_probe(cl_state *s, const cl_probe *p, int kind) {
@@ -1114,18 +1154,33 @@ static void on_probe(cl_state *s, const cl_probe *p, int kind) {
         stat_add(&s->c->drops_invalid, 1);
         return;
     }
-    apply_all(s, &p->updates, &p->from);
-    cl_update buf[CL_MAX_UPDATES + 1]; /* + 1: an ack's own record before its piggyback */
     bool for_me = p->target.len == s->addr_len && memcmp(p->target.ptr, s->addr, s->addr_len) == 0;
     bool origin_me = p->origin.len == s->addr_len && memcmp(p->origin.ptr, s->addr, s->addr_len) == 0;
+    /* the answer to our confirmation of run target_id at target (confirm_run), proven by the
+     * nonce it echoes: it reached that address, wherever its datagram comes from (a wildcard
+     * bind, NAT, another spelling of the address), and an off-path forger never sees the nonce.
+     * That run's own record in it is believed as its own word is (apply). */
+    bool proven = kind == cl_wire_ack && p->seq == 0 && p->target_id && (!p->origin.len || origin_me) &&
+                  confirm_nonce_ok(s, &p->target, p->target_id, p->nonce);
+    if (proven) s->proven_addr = &p->target, s->proven_id = p->target_id;
+    apply_all(s, &p->updates, &p->from);
+    s->proven_addr = NULL;
+    if (proven) { /* heard from directly, as heard_from notes for a datagram from its address */
+        cl_member *m = cl_table_get(&s->t, p->target.ptr, p->target.len);
+        if (m && m->id == p->target_id) m->heard_at = s->heard_at;
+    }
+    cl_update buf[CL_MAX_UPDATES + 1]; /* + 1: an ack's own record before its piggyback */
     if (kind == cl_wire_probe) {
-        if (!for_me || p->target_id != s->c->id || s->phase != IN) return; /* stale run: silence */
         /* a confirmation (seq 0: confirm_run) gets our own record first, what confirms this
-         * run to an asker that heard of it only from others; then the usual piggyback */
+         * run to an asker that heard of it only from others; then the usual piggyback. It is
+         * answered while joining too: the asker may have heard of this run from our join. */
         bool confirming = p->seq == 0;
+        if (!for_me || p->target_id != s->c->id || (s->phase != IN && !(confirming && s->phase == JOINING)))
+            return; /* stale run: silence */
         cl_wire w = { .tag = cl_wire_ack,
                       .ack = probe_msg(s, &p->target, p->target_id, &p->origin, p->seq,
                                        confirming ? buf + 1 : buf) };
+        w.ack.nonce = p->nonce; /* echoed: the proof that this answer comes from the target */
         if (confirming) {
             if (w.ack.updates.len == CL_MAX_UPDATES) w.ack.updates.len--;
             buf[0] = cl_member_update(s->me);
@@ -1137,6 +1192,7 @@ static void on_probe(cl_state *s, const cl_probe *p, int kind) {
         if (for_me) return;
         cl_wire w = { .tag = cl_wire_probe,
                       .probe = probe_msg(s, &p->target, p->target_id, &p->from, p->seq, buf) };
+        w.probe.nonce = p->nonce;
         send_addr(s, p->target.ptr, p->target.len, w);
         /* a receipt (target_id 0): the asker learns that it can reach us (Lifeguard's nack, sent
          * at once rather than on the target's silence: no state here) */
@@ -1151,6 +1207,7 @@ static void on_probe(cl_state *s, const cl_probe *p, int kind) {
         if (p->origin.len && !origin_me) { /* relay to who asked */
             cl_wire w = { .tag = cl_wire_ack,
                           .ack = probe_msg(s, &p->target, p->target_id, &p->origin, p->seq, buf) };
+            w.ack.nonce = p->nonce;
             send_addr(s, p->origin.ptr, p->origin.len, w);
             return;
         }
@@ -1643,8 +1700,11 @@ static bool numeric_addr(const au_str *a) {
  * naming a victim does not make the victim a reconnect target; a host name is taken on its
  * word, and spoofing the source itself is still possible where the network allows it:
  * docs/security.md). Returns whether the sender is verified so (what the message says of its
- * sender itself — a newer run, a leave at UINT32_MAX — is believed only then: apply()). Joins
- * and refusals are verified too, but a joiner is not marked heard from until it is a member. */
+ * sender itself — a newer run, a leave at UINT32_MAX — is believed only then, or when it is the
+ * answer to a confirmation that echoes its nonce: apply(), on_probe()). A node that sends from
+ * another address than it advertises (a wildcard bind, NAT, another spelling of its address) is
+ * never verified so; its newer runs are confirmed by nonce. Joins are verified too, but a joiner
+ * is not marked heard from until it is a member. */
 static bool heard_from(au_ctx *ctx, cl_state *s, const cl_wire *w) {
     const au_str *from = NULL;
     switch (w->tag) {
@@ -1697,7 +1757,7 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
         s->msg_no++;
         switch (w->tag) {
         case cl_wire_join: on_join(s, &w->join); break;
-        case cl_wire_refuse: on_refuse(ctx, s, &w->refuse); break;
+        case cl_wire_refuse: on_refuse(s, &w->refuse); break;
         case cl_wire_hb: on_beat(s, &w->hb, true); break;
         case cl_wire_gossip: on_beat(s, &w->gossip, false); break;
         case cl_wire_probe:
@@ -1758,7 +1818,6 @@ static void cl_post_stop(au_ctx *ctx, cl_state *s) {
     cl_table_free(&s->t);
     for (size_t i = 0; i < s->nseeds; i++) free(s->seeds[i]);
     free(s->seeds);
-    free(s->seed_addrs);
     free((char *)s->cfg.name);
     layer_stopped(s->c->home, inc); /* its layer may take the next start on this node */
 }
@@ -1888,12 +1947,28 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
         if (!(st.seeds[st.nseeds] = strdup(c.seeds[i]))) goto nomem;
         kept[st.nseeds++] = ss;
     }
-    st.seed_addrs = kept; /* the state's from here on */
+    free(kept);
     kept = NULL;
     au_type *own[] = { &au_type_cl_msg };
     st.compat = au_cluster_compat(c.compat, own, 1);
     au_driver_node *dn = au_node_driver(node);
     st.rng = dn && dn->ops->random ? dn->ops->random(dn) : (uint64_t)(uintptr_t)h;
+    /* the nonces' key and the join nonce: from the system's entropy (libsodium's randombytes),
+     * never from rng, whose stream shows in what the node sends, and not from the driver's
+     * random either: in the simulation that is the seeded stream every latency is drawn from,
+     * and drawing from it here shifted every later run. Nothing depends on their values but
+     * their equality, and they are encoded at one length (NONCE_BIT), so a simulated run
+     * stays the same run (au_sim_trace_hash). */
+    if (sodium_init() < 0) {
+        for (size_t j = 0; j < st.nseeds; j++) free(st.seeds[j]);
+        free(st.seeds);
+        free((char *)st.cfg.name);
+        free(h);
+        return AU_EIO;
+    }
+    randombytes_buf(st.confirm_key, sizeof st.confirm_key);
+    randombytes_buf(&st.join_nonce, sizeof st.join_nonce);
+    st.join_nonce |= NONCE_BIT; /* never 0: a refusal without a nonce is no answer to ours */
     h->node = node;
     h->id = au_node_incarnation(node);
     if (!h->id) h->id = st.rng | 1;
@@ -1903,7 +1978,6 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
     if (!home) {
         for (size_t j = 0; j < st.nseeds; j++) free(st.seeds[j]);
         free(st.seeds);
-        free(st.seed_addrs);
         free((char *)st.cfg.name);
         free(h);
         return lerr;
@@ -1916,7 +1990,6 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
         au_err e = au_last_error();
         for (size_t j = 0; j < st.nseeds; j++) free(st.seeds[j]);
         free(st.seeds);
-        free(st.seed_addrs);
         free((char *)st.cfg.name);
         layer_started(home, h, false);
         return e ? e : AU_EEXIST;

@@ -11,13 +11,14 @@
  * of an answer is paid from the node's answer budget (cluster.c), or withheld.
  *
  * Messages (cl_wire):
- *   join      cl_hello  a joiner to a seed: its member and compatibility hash
- *   refuse    cl_hello  a seed to an incompatible joiner
+ *   join      cl_hello  a joiner to a seed: its member, compatibility hash and a nonce
+ *   refuse    cl_hello  a seed to an incompatible joiner, echoing the join's nonce
  *   hb        cl_beat   a charge to its managers, every hb_interval
  *   gossip    cl_beat   news to random members, every gossip_interval while there is news
  *   probe     cl_probe  "are you alive?" to a silent charge (directly, or from an intermediary)
  *   probe_req cl_probe  "probe target for me" to an intermediary (origin = the asker)
- *   ack       cl_probe  the answer to a probe; an intermediary relays it to the origin
+ *   ack       cl_probe  the answer to a probe (echoing its nonce); an intermediary relays it
+ *                       to the origin
  *   sync      cl_sync   anti-entropy digest, bucket entries, reconnects, full streams */
 #ifndef AU_CLUSTER_PROTOCOL_H
 #define AU_CLUSTER_PROTOCOL_H
@@ -55,11 +56,15 @@ AU_RECORD(cl_update, (au_str, addr), (uint64_t, id), (uint32_t, inc), (uint8_t, 
 AU_ARRAY(cl_update);
 AU_ARRAY(uint64_t);
 
+/* nonce: in a join, a random value of the joiner's; a refusal echoes the join's, and is believed
+ * for it (not for where it comes from). In a probe with seq 0 (a confirmation), a value only
+ * the asker can make (cluster.c, confirm_nonce); the ack echoes it, and the target's own record
+ * in that ack is believed for it, whatever the datagram's source address. 0 elsewhere. */
 AU_RECORD(cl_hello, (au_str, from), (uint64_t, id), (uint32_t, inc), (uint16_t, vnodes),
-          (uint64_t, compat));
+          (uint64_t, compat), (uint64_t, nonce));
 AU_RECORD(cl_beat, (au_str, from), (uint64_t, id), (cl_update_array, updates));
 AU_RECORD(cl_probe, (au_str, from), (uint64_t, id), (au_str, target), (uint64_t, target_id),
-          (au_str, origin), (uint32_t, seq), (cl_update_array, updates));
+          (au_str, origin), (uint32_t, seq), (uint64_t, nonce), (cl_update_array, updates));
 AU_RECORD(cl_sync, (au_str, from), (uint64_t, id), (uint64_t, compat), (uint8_t, flags),
           (uint8_t, level), (uint16_t, start), (uint64_t_array, digest),
           (cl_update_array, entries));

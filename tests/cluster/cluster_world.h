@@ -87,19 +87,26 @@ static void watcher_recv(au_ctx *ctx, watcher *self, watcher_msg *m) {
 }
 AU_ACTOR(watcher_actor, watcher, watcher_msg, .recv = watcher_recv);
 
-/* Starts node i of the world with the given driver and node config overrides. */
-static au_err world_start_node_at(world *w, int i, const au_driver *drv, const uint8_t *secret,
-                                  const char *bind) {
+/* Starts node i of the world with the given driver and node config overrides (advertise NULL:
+ * the bound address; else the address the node advertises, and its slot's address). */
+static au_err world_start_node_advertising(world *w, int i, const au_driver *drv, const uint8_t *secret,
+                                           const char *bind, const char *advertise) {
     slot *sl = &w->s[i];
     memset(sl, 0, sizeof *sl);
     sl->w = w;
     sl->index = i;
     au_err err = au_node_start(&(au_node_config){ .driver = drv, .secret = secret, .workers = 1,
-                                                  .no_spin = true, .bind = bind }, &sl->node);
+                                                  .no_spin = true, .bind = bind,
+                                                  .advertise = advertise }, &sl->node);
     if (err) return err;
     snprintf(sl->addr, sizeof sl->addr, "%s", au_node_address(sl->node));
     if (i >= w->n) w->n = i + 1;
     return AU_OK;
+}
+
+static au_err world_start_node_at(world *w, int i, const au_driver *drv, const uint8_t *secret,
+                                  const char *bind) {
+    return world_start_node_advertising(w, i, drv, secret, bind, NULL);
 }
 
 static AU_UNUSED_ au_err world_start_node(world *w, int i, const au_driver *drv, const uint8_t *secret) {

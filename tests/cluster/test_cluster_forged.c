@@ -94,8 +94,9 @@ static void a_node_declared_dead_that_refutes_tells_its_subscribers_joined(void 
 }
 
 /* A refusal ends a join for good (INCOMPATIBLE), so a forged one — naming the seed, from another
- * address, or with our own hash — made a joiner give up forever. It is believed only from a seed
- * and with a hash that differs; a real one still is. */
+ * address, or with our own hash — made a joiner give up forever. It is believed only when it
+ * echoes the nonce of the joiner's joins (sent to the seeds only) and with a hash that differs;
+ * a real one still is. */
 static void a_forged_refusal_does_not_end_a_join(void **st) {
     static world w;
     new_world(&w, 4, 303); /* 0: the seed, 1: the joiner, 2: the forger, 3: incompatible */
@@ -106,7 +107,7 @@ static void a_forged_refusal_does_not_end_a_join(void **st) {
     au_sim_run(w.sim, AU_MSEC(20));
     au_cluster *joiner = w.s[1].cluster;
     cl_wire_ref to = au_forge(cl_msg, cl_wire, w.s[2].node, "cluster", w.s[1].addr);
-    /* naming the seed, another hash: the datagram is not the seed's */
+    /* naming the seed, another hash: without the joins' nonce (the forger never saw one) */
     au_send(to, (cl_wire){ .tag = cl_wire_refuse,
                            .refuse = { au_str_view(w.s[0].addr), 5, 0, 1, 0x1234 } });
     /* naming itself (not a seed) */
@@ -164,6 +165,40 @@ static void a_forged_newer_run_replaces_no_live_member(void **st) {
     assert_int_equal(world_start_cluster(&w, 2, &q), AU_OK);
     converge(&w, AU_SEC(10));
     assert_int_equal(WORLD_SUM(&w, removed), 2);
+    end_world(&w);
+}
+
+/* A claimed newer run is asked by a confirmation probe to the member's address, and the answer
+ * is believed for the nonce it echoes, not for its source address (a node may answer from
+ * another address than it advertises). A forger off the path never sees the nonce: its
+ * answers, right after its claim and with every nonce it could guess, replace nobody. */
+static void a_forged_answer_to_a_confirmation_replaces_no_live_member(void **st) {
+    static world w;
+    formed(&w, 3, 305, NULL);
+    uint64_t id2 = au_cluster_id(w.s[2].cluster);
+    cl_update claim[] = { about(&w, 2, UINT64_MAX, 0, CL_ALIVE) };
+    const uint64_t guesses[] = { 0, 1, 2, id2, UINT64_MAX, 0x0123456789abcdefull };
+    for (int k = 0; k < 3; k++) {
+        for (int to = 0; to < 2; to++) {
+            forge(&w, 3, to, claim, 1); /* the claim: `to` asks member 2 to confirm it */
+            cl_wire_ref r = au_forge(cl_msg, cl_wire, w.s[3].node, "cluster", w.s[to].addr);
+            for (size_t g = 0; g < sizeof guesses / sizeof guesses[0]; g++) {
+                cl_probe ack = { au_str_view(w.s[2].addr), UINT64_MAX, au_str_view(w.s[2].addr), UINT64_MAX,
+                                 au_str_lit(""), 0, guesses[g], { claim, 1, 0 } };
+                assert_int_equal(au_send(r, (cl_wire){ .tag = cl_wire_ack, .ack = ack }), AU_OK);
+            }
+        }
+        au_sim_run(w.sim, AU_MSEC(300));
+    }
+    au_sim_run(w.sim, AU_SEC(3));
+    assert_int_equal(WORLD_SUM(&w, removed), 0);
+    assert_true(world_converged(&w));
+    assert_int_equal(au_cluster_id(w.s[2].cluster), id2);
+    /* the member is still held at its real run: its crash is detected */
+    world_kill(&w, 2);
+    converge(&w, AU_SEC(10));
+    assert_int_equal(atomic_load(&w.s[0].removed_failed), 1);
+    assert_int_equal(atomic_load(&w.s[1].removed_failed), 1);
     end_world(&w);
 }
 
@@ -590,6 +625,7 @@ int main(void) {
         cmocka_unit_test(a_node_declared_dead_that_refutes_tells_its_subscribers_joined),
         cmocka_unit_test(a_forged_refusal_does_not_end_a_join),
         cmocka_unit_test(a_forged_newer_run_replaces_no_live_member),
+        cmocka_unit_test(a_forged_answer_to_a_confirmation_replaces_no_live_member),
         cmocka_unit_test(a_cluster_left_and_started_again_twenty_times_starts_every_time),
         cmocka_unit_test(a_watch_placed_after_the_removal_of_its_node_is_terminated),
         cmocka_unit_test(a_suspicion_timeout_of_the_end_of_time_never_expires),
