@@ -395,6 +395,8 @@ void au_turn_begin(void);
 void au_turn_end(void);
 /* True inside a pooled actor's turn on this thread (where nothing may block). */
 bool au_turn_active(void);
+/* Whether this thread is running a hook of one of node's actors (au_node_stop refuses there). */
+bool au_in_hook_of(const au_node *node);
 /* Runs flush(arg) when the current turn ends, once per (flush, arg): AU_TURN_DEFERRED (newly),
  * AU_TURN_ALREADY (an earlier call deferred the same), or AU_TURN_NONE when no turn is running
  * on this thread or too much is deferred already (then the caller flushes now). */

@@ -165,6 +165,13 @@ au_err au_node_launch(au_node *node) {
 
 void au_node_stop(au_node *node) {
     if (!node) return;
+    if (au_in_hook_of(node)) {
+        /* It would wait for the very hook it is called from: the worker (or the actor's own
+         * thread) would hang, and with it every later au_node_stop of this node. */
+        au_log(AU_LOG_CORE, AU_LOG_ERROR, "au_node_stop from a hook of one of the node's own "
+                                          "actors refused (call it from outside the node)");
+        return;
+    }
     /* First: from now on no other node's watch notice reaches this one (see live_join). */
     live_leave(node);
     if (node->workers || node->stepped) au_actor_stop_all(node);

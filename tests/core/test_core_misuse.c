@@ -10,6 +10,7 @@
  *  - death watch on null, self, stopped targets, twice, and unwatch of what is not watched;
  *  - promises: timeout 0, a reply after the timeout, never waited on (freed by node stop), a
  *    waiter on another thread when the node stops;
+ *  - au_node_stop of its own node from an actor's hook (pooled and dedicated): refused, logged;
  *  - layers attached beyond the limit, detached out of order or after spawning into them,
  *    attached or spawned into from a stopping hook;
  *  - remote messages at the size limit (exactly max, max + 1) over UDP loopback.
@@ -526,7 +527,7 @@ static void timers_with_odd_delays_and_double_cancels(void **s) {
 enum {
     OP_WATCH, OP_WATCH_TWICE, OP_UNWATCH, OP_WATCH_SELF, OP_WATCH_NULL, OP_UNWATCH_NULL,
     OP_UNWATCH_UNKNOWN, OP_SEND_WAIT_IN_HOOK, OP_SELF_WRONG_ROOT, OP_RECEIVE_TIMEOUT_MAX,
-    OP_ORIGIN, OP_ASK_NULL_CB, OP_STOP_SELF_TWICE, OP_ASK_MAX
+    OP_ORIGIN, OP_ASK_NULL_CB, OP_STOP_SELF_TWICE, OP_ASK_MAX, OP_NODE_STOP_IN_HOOK
 };
 AU_ROOT(doer_msg, (op, int32_t, AU_REMOTE), (target, mm_msg_ref, AU_PLAIN), (reply, int64_t, AU_PLAIN));
 
@@ -593,6 +594,10 @@ static void doer_recv(au_ctx *ctx, doer *self, doer_msg *m) {
     case OP_STOP_SELF_TWICE:
         au_stop_self(ctx);
         au_stop_self(ctx);
+        break;
+    case OP_NODE_STOP_IN_HOOK: /* its own node, from its hook: refused, logged, returns */
+        au_node_stop(au_ctx_node(ctx));
+        r = 77;
         break;
     case OP_ASK_MAX: { /* the longest timeout: the reply must win, not an instant timeout */
         int64_t_ref to = au_ask(ctx, int64_t, UINT64_MAX, doer_asked);
@@ -690,6 +695,18 @@ static void hooks_misusing_the_api(void **s) {
     /* an ask with the longest timeout gets its reply */
     assert_int_equal(run_op(&w, OP_ASK_MAX), 0);
     expect_int(w.notices, 3007);
+    /* au_node_stop of its own node from a hook (pooled, then on a thread of its own) returns
+     * at once, stopping nothing: it waited for the very hook that called it, and hung there
+     * (and so did the au_node_stop from outside that followed) */
+    assert_int_equal(run_op(&w, OP_NODE_STOP_IN_HOOK), 77);
+    doer_msg_ref ded = au_spawn_with(w.node, doer_actor, au_opts(.dedicated = true),
+                                     &(doer){ .report = au_probe_ref(w.report, int64_t),
+                                              .notices = au_probe_ref(w.notices, int64_t) });
+    assert_int_equal(au_send(ded, ((doer_msg){ .tag = doer_msg_op, .op = OP_NODE_STOP_IN_HOOK })), AU_OK);
+    int64_t got = 0;
+    assert_int_equal(au_probe_expect(w.report, int64_t, &got, AU_SEC(5)), AU_OK);
+    assert_int_equal(got, 77);
+    assert_int_equal(run_op(&w, OP_ORIGIN), 0); /* the node runs on */
     /* stop_self twice: one stop, one post_stop */
     set_target(&w, (mm_msg_ref){ 0 });
     assert_int_equal(run_op(&w, OP_STOP_SELF_TWICE), 0);
