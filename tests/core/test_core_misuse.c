@@ -467,6 +467,19 @@ static void sends_through_null_and_stopped_references(void **s) {
     mm_msg_ref f = au_spawn(node, fwd_actor, NULL, &(fwd){ au_probe_ref(p, int64_t) });
     mm_msg lie = { .tag = mm_msg_blob, .blob = { NULL, 10, 0 } };
     assert_int_equal(au_send(f, lie), AU_EENCODE);
+    /* a tag set by hand to no variant: refused as a remote send would refuse it (it went to recv
+     * as it was, tag and all, on the local path) */
+    int bad_tags[] = { 3, 99, -1, INT_MIN };
+    for (size_t i = 0; i < sizeof bad_tags / sizeof *bad_tags; i++) {
+        mm_msg odd = { .tag = (mm_msg_tag)bad_tags[i], .num = 5 };
+        assert_int_equal(au_send(f, odd), AU_EENCODE);
+        assert_int_equal(au_try_send(f, odd), AU_EENCODE);
+        assert_int_equal(au_send_control(f, odd), AU_EENCODE);
+        assert_int_equal(au_send_after(f, 0, odd), 0);
+        assert_int_equal(au_last_error(), AU_EENCODE);
+    }
+    assert_int_equal(au_send(f, m), AU_OK);
+    expect_int(p, 1);
 
     /* a stopped actor: sends are refused and counted, stop again is ESTOPPED, never a crash */
     assert_true(au_ref_format(f.raw, NULL, 0) > 0);
