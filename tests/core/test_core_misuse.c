@@ -328,6 +328,12 @@ static void value_helpers_at_their_edges(void **s) {
     au_bytes_free(NULL);
     au_buf buf = { 0 };
     assert_int_equal(au_buf_append(&buf, NULL, 0), AU_OK);
+    /* no buffer, or a length with nothing to copy from: refused (they crashed, or memcpy'd from
+     * NULL) */
+    assert_int_equal(au_buf_reserve(NULL, 1), AU_EINVAL);
+    assert_int_equal(au_buf_append(NULL, "x", 1), AU_EINVAL);
+    assert_int_equal(au_buf_append(&buf, NULL, 3), AU_EINVAL);
+    assert_int_equal(buf.len, 0);
     assert_int_equal(au_buf_reserve(&buf, SIZE_MAX), AU_ENOMEM);
     assert_int_equal(au_buf_append(&buf, "x", 1), AU_OK);
     assert_int_equal(au_buf_reserve(&buf, SIZE_MAX - 1), AU_ENOMEM);
