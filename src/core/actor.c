@@ -736,11 +736,20 @@ static void drop(au_node *node, au_envelope *env) {
 
 static bool run_batch(au_cell *cell, unsigned batch);
 
-/* The node whose hook this thread runs (NULL: none): au_node_stop refuses to stop it from
- * there, where it would wait for this very hook to return. */
+/* The node whose hook or callback this thread runs (NULL: none): au_node_stop refuses to stop
+ * it from there, where it would wait for this very hook to return, or free the node under the
+ * timer or event loop that called it. */
 static _Thread_local au_node *hook_node;
 
 bool au_in_hook_of(const au_node *node) { return node && hook_node == node; }
+
+au_node *au_own_work_begin(au_node *node) {
+    au_node *outer = hook_node;
+    hook_node = node;
+    return outer;
+}
+
+void au_own_work_end(au_node *outer) { hook_node = outer; }
 
 /* Runs one envelope. */
 static void process(au_cell *cell, au_envelope *env) {

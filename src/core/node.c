@@ -167,9 +167,11 @@ void au_node_stop(au_node *node) {
     if (!node) return;
     if (au_in_hook_of(node)) {
         /* It would wait for the very hook it is called from: the worker (or the actor's own
-         * thread) would hang, and with it every later au_node_stop of this node. */
+         * thread) would hang, and with it every later au_node_stop of this node; from a timer
+         * or peer-event callback it freed the node under the loop that runs the callback. */
         au_log(AU_LOG_CORE, AU_LOG_ERROR, "au_node_stop from a hook of one of the node's own "
-                                          "actors refused (call it from outside the node)");
+                                          "actors or a callback it runs refused (call it from "
+                                          "outside the node)");
         return;
     }
     /* First: from now on no other node's watch notice reaches this one (see live_join). */
@@ -288,5 +290,7 @@ void au_peer_event_emit(au_node *node, const au_peer_event *event) {
     struct { au_peer_fn fn; void *arg; } subs[AU_PEER_SUBSCRIBERS];
     memcpy(subs, node->peer_subs, n * sizeof subs[0]);
     pthread_mutex_unlock(&node->lock);
+    au_node *outer = au_own_work_begin(node); /* a callback must not stop this node */
     for (unsigned i = 0; i < n; i++) subs[i].fn(node, event, subs[i].arg);
+    au_own_work_end(outer);
 }

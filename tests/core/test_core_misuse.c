@@ -10,7 +10,8 @@
  *  - death watch on null, self, stopped targets, twice, and unwatch of what is not watched;
  *  - promises: timeout 0, a reply after the timeout, never waited on (freed by node stop), a
  *    waiter on another thread when the node stops;
- *  - au_node_stop of its own node from an actor's hook (pooled and dedicated): refused, logged;
+ *  - au_node_stop of its own node from an actor's hook (pooled and dedicated), a timer of
+ *    au_node_call_at or a peer-event callback: refused, logged;
  *  - layers attached beyond the limit, detached out of order or after spawning into them,
  *    attached or spawned into from a stopping hook;
  *  - remote messages at the size limit (exactly max, max + 1) over UDP loopback.
@@ -22,6 +23,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -812,6 +814,40 @@ static void misbehaving_stopping(au_node *node, void *arg) {
 }
 static au_layer *stop_layer;
 
+/* au_node_stop of the node from a callback it runs: a timer of au_node_call_at (on its timer
+ * thread) and a peer-event subscriber (here on the thread of au_peer_gone). Refused and logged,
+ * as from an actor's hook; the node runs on and stops from outside. (It freed the node under the
+ * timer loop that had called it: a use after free.) */
+static void stop_in_callback(au_node *node, void *arg) {
+    au_node_stop(node);
+    atomic_store((_Atomic int *)arg, 1);
+}
+static void stop_in_peer_event(au_node *node, const au_peer_event *e, void *arg) {
+    (void)e;
+    stop_in_callback(node, arg);
+}
+static void node_stop_from_its_own_callbacks_is_refused(void **s) {
+    au_node *node = udp_node(0);
+    static _Atomic int timer_done, peer_done;
+    assert_int_not_equal(au_node_call_at(node, 0, stop_in_callback, NULL, (void *)&timer_done), 0);
+    for (int i = 0; i < 5000 && !atomic_load(&timer_done); i++) usleep(1000);
+    assert_int_equal(atomic_load(&timer_done), 1);
+    assert_int_equal(au_peer_subscribe(node, stop_in_peer_event, (void *)&peer_done), AU_OK);
+    assert_int_equal(au_peer_gone(node, "127.0.0.1:9"), AU_OK);
+    assert_int_equal(atomic_load(&peer_done), 1);
+    /* still running: a timer fires, an actor answers */
+    static _Atomic int fired;
+    assert_int_not_equal(au_node_call_at(node, 0, stop_in_callback, NULL, (void *)&fired), 0);
+    for (int i = 0; i < 5000 && !atomic_load(&fired); i++) usleep(1000);
+    assert_int_equal(atomic_load(&fired), 1);
+    au_probe *p = au_probe_new(node, int64_t);
+    mm_msg_ref f = au_spawn(node, fwd_actor, NULL, &(fwd){ au_probe_ref(p, int64_t) });
+    assert_int_equal(au_send(f, ((mm_msg){ .tag = mm_msg_num, .num = 4 })), AU_OK);
+    expect_int(p, 4);
+    au_node_stop(node);
+    au_probe_free(p);
+}
+
 static void layer_misuse(void **s) {
     assert_null(au_layer_attach(NULL, &(au_layer_def){ .name = "x" }));
     assert_int_equal(au_last_error(), AU_EINVAL);
@@ -1109,6 +1145,7 @@ int main(void) {
         cmocka_unit_test(watch_misuse),
         cmocka_unit_test(hooks_misusing_the_api),
         cmocka_unit_test(promise_misuse),
+        cmocka_unit_test(node_stop_from_its_own_callbacks_is_refused),
         cmocka_unit_test(layer_misuse),
         cmocka_unit_test(forging_with_bad_arguments),
         cmocka_unit_test(messages_at_the_size_limit),
