@@ -273,7 +273,12 @@ au_err au_peer_subscribe(au_node *node, au_peer_fn fn, void *arg) {
     if (!node || !fn) return AU_EINVAL;
     au_err err = AU_OK;
     pthread_mutex_lock(&node->lock);
-    if (node->npeer_subs == AU_PEER_SUBSCRIBERS)
+    bool again = false; /* the same (fn, arg) again: changes nothing, as other subscriptions */
+    for (unsigned i = 0; i < node->npeer_subs && !again; i++)
+        again = node->peer_subs[i].fn == fn && node->peer_subs[i].arg == arg;
+    if (again)
+        err = AU_OK;
+    else if (node->npeer_subs == AU_PEER_SUBSCRIBERS)
         err = AU_EFULL;
     else {
         node->peer_subs[node->npeer_subs].fn = fn;

@@ -292,8 +292,16 @@ static void node_readers_with_null_arguments(void **s) {
     assert_int_equal(au_node_key_add(node, &k), AU_ESTATE); /* started without keys */
     assert_int_equal(au_peer_subscribe(node, NULL, NULL), AU_EINVAL);
     assert_int_equal(au_peer_subscribe(NULL, NULL, NULL), AU_EINVAL);
+    /* the same (fn, arg) again changes nothing: called once per event, one slot (it was called
+     * once per subscription, and eight of them filled the table) */
     for (int i = 0; i < 8; i++) assert_int_equal(au_peer_subscribe(node, on_peer, NULL), AU_OK);
-    assert_int_equal(au_peer_subscribe(node, on_peer, NULL), AU_EFULL);
+    peer_events = 0;
+    assert_int_equal(au_peer_gone(node, "127.0.0.1:3"), AU_OK);
+    assert_int_equal(peer_events, 1);
+    static int args[8];
+    for (int i = 1; i < 8; i++) assert_int_equal(au_peer_subscribe(node, on_peer, &args[i]), AU_OK);
+    assert_int_equal(au_peer_subscribe(node, on_peer, &args[0]), AU_EFULL);
+    assert_int_equal(au_peer_subscribe(node, on_peer, &args[5]), AU_OK); /* there already */
     peer_events = 0;
     assert_int_equal(au_peer_gone(node, "127.0.0.1:2"), AU_OK);
     assert_int_equal(peer_events, 8); /* GONE, to each subscriber, on this thread */
