@@ -60,7 +60,7 @@ static au_envelope *wrap(au_ref ref, const au_actor_def *def, const void *msg, b
     au_type *root = def->root;
     *moved = false;
     *err = AU_ENOMEM;
-    if (ref.variant == AU_WHOLE && bad_tag(root, msg)) {
+    if (bad_tag(ref.iface, msg)) { /* the root's own tag, or a root sent as an interface's */
         *err = AU_EENCODE;
         return NULL;
     }

@@ -459,6 +459,16 @@ static void spawn_with_bad_names_and_options(void **s) {
 
 /* ---- sends ---------------------------------------------------------------------------------------- */
 
+/* A root exposed as an interface of another: what a hand-set inner tag would reach. */
+AU_ROOT(nest_inner, (a, int64_t, AU_REMOTE));
+AU_ROOT(nest_outer, (in, nest_inner, AU_REMOTE), (n, int64_t, AU_REMOTE));
+typedef struct nest { int64_t_ref to; } nest;
+static void nest_recv(au_ctx *ctx, nest *self, nest_outer *m) {
+    (void)ctx;
+    if (m->tag == nest_outer_in) au_send(self->to, (int64_t)m->in.tag);
+}
+AU_ACTOR(nest_actor, nest, nest_outer, .recv = nest_recv);
+
 static void sends_through_null_and_stopped_references(void **s) {
     au_node *node = local_node(2);
     au_probe *p = au_probe_new(node, int64_t);
@@ -496,6 +506,15 @@ static void sends_through_null_and_stopped_references(void **s) {
     }
     assert_int_equal(au_send(f, m), AU_OK);
     expect_int(p, 1);
+    /* the same for a root sent through an interface of another root: its own tag is checked */
+    nest_outer_ref no = au_spawn(node, nest_actor, NULL, &(nest){ au_probe_ref(p, int64_t) });
+    nest_inner_ref ni = au_narrow(nest_outer, nest_inner, no);
+    assert_false(au_ref_is_null(ni.raw));
+    assert_int_equal(au_send(ni, ((nest_inner){ .tag = (nest_inner_tag)7, .a = 1 })), AU_EENCODE);
+    assert_int_equal(au_send_after(ni, 0, ((nest_inner){ .tag = (nest_inner_tag)-2, .a = 1 })), 0);
+    assert_int_equal(au_send(ni, ((nest_inner){ .tag = nest_inner_a, .a = 1 })), AU_OK);
+    expect_int(p, nest_inner_a);
+    assert_int_equal(au_stop(no), AU_OK);
 
     /* a stopped actor: sends are refused and counted, stop again is ESTOPPED, never a crash */
     assert_true(au_ref_format(f.raw, NULL, 0) > 0);
