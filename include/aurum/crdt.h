@@ -79,7 +79,10 @@ typedef struct au_crdt_type au_crdt_type;
 /** How a CRDT is described to generic code (the dispersal actor). Every function is total on its
  *  documented inputs; allocation failures return AU_ENOMEM and leave the target unchanged or, for
  *  join and delta_minus, still a valid state that is at most the expected result. Objects are
- *  ones the library made (create, decode, copy) and not NULL unless said. Objects of another
+ *  ones the library made (create, decode, copy). A NULL object or out is never read through:
+ *  join, encode, copy, delta_minus and prune return AU_EINVAL (copy with *out NULL; decode with
+ *  a NULL out too), equal is true only for two NULLs, is_bottom is true, digest 0, free does
+ *  nothing. Objects of another
  *  type (another vtable, or an ORMap with another value type) are told apart: join and
  *  delta_minus refuse them with AU_ETYPE and change nothing, equal is false, and free frees
  *  any built-in object whichever built-in vtable it is given to; the other functions take

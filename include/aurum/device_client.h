@@ -301,7 +301,8 @@ AU_API uint64_t au_dc_owner(const au_dc *dc);
  * CBOR integers, au_str text, au_bytes a byte string, au_unit null. Floats are not provided.
  * Writer and reader keep a sticky error: check it once at the end. */
 
-/** Appends CBOR to buf[len, cap). err becomes nonzero (and stays) when something does not fit. */
+/** Appends CBOR to buf[len, cap). err becomes nonzero (and stays) when something does not fit,
+ *  when len is past cap (nothing is written), and for a NULL string or bytes with a length. */
 typedef struct au_dc_cbor_out {
     uint8_t *buf;
     size_t len, cap;

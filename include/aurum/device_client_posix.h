@@ -32,17 +32,19 @@ typedef struct au_dc_posix {
 } au_dc_posix;
 
 /** Opens a non-blocking UDP socket bound to host (a numeric IPv4 or IPv6 address; NULL:
- *  "0.0.0.0") and port (0: any). 0, or -1 with errno set. */
+ *  "0.0.0.0") and port (0: any). 0, or -1 with errno set (EINVAL for a NULL io or a host that
+ *  is not a numeric address). */
 AU_API int au_dc_posix_open(au_dc_posix *io, const char *host, uint16_t port);
 
-/** Closes the socket (idempotent). */
+/** Closes the socket (idempotent; a NULL io: nothing). */
 AU_API void au_dc_posix_close(au_dc_posix *io);
 
-/** The port the socket is bound to, 0 on error. */
+/** The port the socket is bound to, 0 on error (a closed socket, a NULL io). */
 AU_API uint16_t au_dc_posix_port(const au_dc_posix *io);
 
 /** Encodes a numeric IPv4 or IPv6 address and a port (no name resolution: a device is
- *  configured with its servers' addresses). 0, or -1 if host is not a numeric address. */
+ *  configured with its servers' addresses). 0, or -1 if host is NULL or not a numeric address,
+ *  or out is NULL. */
 AU_API int au_dc_posix_addr(au_dc_addr *out, const char *host, uint16_t port);
 
 /** The platform functions over io (send with sendto, recv with recvfrom(MSG_DONTWAIT |
@@ -50,7 +52,7 @@ AU_API int au_dc_posix_addr(au_dc_addr *out, const char *host, uint16_t port);
 AU_API au_dc_platform au_dc_posix_platform(au_dc_posix *io);
 
 /** Waits until a datagram is readable or timeout_ms passed (poll(2)); 1, 0 on timeout, -1 on
- *  error (EINTR included; EBADF at once for a closed socket). */
+ *  error (EINTR included; EBADF at once for a closed socket or a NULL io). */
 AU_API int au_dc_posix_wait(au_dc_posix *io, uint32_t timeout_ms);
 
 /** An incarnation for this run: CLOCK_REALTIME in microseconds, so it grows across runs as long

@@ -186,10 +186,11 @@ AU_API au_err au_device_server_start(au_node *node, au_cluster *cluster,
                                      const au_device_server_config *cfg, au_device_server **out);
 
 /** Adds a subscriber to this node's device events (at most 16 subscribers whose actors have not
- *  stopped). AU_EFULL beyond. */
+ *  stopped). AU_EFULL beyond. Subscribing it again changes nothing: it is told each event once. */
 AU_API au_err au_device_server_subscribe(au_device_server *ds, au_device_event_lref subscriber);
 
-/** Adds a receiver of user messages from devices (at most 16 not stopped). AU_EFULL beyond. */
+/** Adds a receiver of user messages from devices (at most 16 not stopped). AU_EFULL beyond.
+ *  Adding it again changes nothing: it gets each message once. */
 AU_API au_err au_device_server_receive(au_device_server *ds, au_device_message_lref receiver);
 
 /** Sends a user message (type id, CBOR payload, copied) to a device through its owner, from

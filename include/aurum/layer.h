@@ -82,7 +82,8 @@ typedef struct au_peer_event {
 typedef void (*au_peer_fn)(au_node *node, const au_peer_event *event, void *arg);
 
 /** Calls fn(node, event, arg) for every later peer event; at most 8 subscribers per node.
- *  AU_EFULL beyond that; AU_EINVAL for a NULL fn. */
+ *  AU_EFULL beyond that; AU_EINVAL for a NULL fn. The same (fn, arg) again changes nothing
+ *  (AU_OK: fn is called once per event, and takes one of the 8). */
 AU_API au_err au_peer_subscribe(au_node *node, au_peer_fn fn, void *arg);
 
 /** Declares the node at `address` ("host:port") gone, as a failure detector or a graceful leave

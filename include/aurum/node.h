@@ -148,8 +148,11 @@ AU_API au_err au_node_start(const au_node_config *cfg, au_node **out);
  *  be waited on afterwards). Waits for hooks that are running to return; threads blocked in
  *  au_promise_wait on this node return AU_ESTOPPED. Safe to call with NULL; once only for a
  *  node (the first call frees it: set your pointer to NULL).
- *  Must not be called from one of the node's own actors, nor while other (non-actor) threads
- *  still send through the node or start waiting on its promises. */
+ *  From a hook of one of the node's own actors, or a callback the node runs (au_node_call_at,
+ *  au_peer_subscribe in aurum/layer.h), it stops nothing: it logs an ERROR and returns (it would
+ *  wait for that very hook, or free the node under it), and the node must then be stopped from
+ *  outside it. Must not be called while other (non-actor) threads still send through the node
+ *  or start waiting on its promises. */
 AU_API void au_node_stop(au_node *node);
 
 /** The address other nodes reach this node at ("127.0.0.1:40123"), or "" for a local node. */

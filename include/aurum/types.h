@@ -67,9 +67,11 @@ typedef struct au_buf {
     size_t len, cap;
 } au_buf;
 
-/** Makes room for n more bytes in b (capacity doubles); AU_ENOMEM on allocation failure. */
+/** Makes room for n more bytes in b (capacity doubles); AU_ENOMEM on allocation failure,
+ *  AU_EINVAL for a NULL b. */
 AU_API au_err au_buf_reserve(au_buf *b, size_t n);
-/** Appends n bytes to b, growing it; AU_ENOMEM on allocation failure. */
+/** Appends n bytes to b, growing it; AU_ENOMEM on allocation failure, AU_EINVAL for a NULL b
+ *  or a NULL p with n > 0 (nothing is appended). */
 AU_API au_err au_buf_append(au_buf *b, const void *p, size_t n);
 /** Frees b's storage and resets it to empty. Safe with NULL. */
 AU_API void au_buf_free(au_buf *b);

@@ -736,6 +736,21 @@ static void drop(au_node *node, au_envelope *env) {
 
 static bool run_batch(au_cell *cell, unsigned batch);
 
+/* The node whose hook or callback this thread runs (NULL: none): au_node_stop refuses to stop
+ * it from there, where it would wait for this very hook to return, or free the node under the
+ * timer or event loop that called it. */
+static _Thread_local au_node *hook_node;
+
+bool au_in_hook_of(const au_node *node) { return node && hook_node == node; }
+
+au_node *au_own_work_begin(au_node *node) {
+    au_node *outer = hook_node;
+    hook_node = node;
+    return outer;
+}
+
+void au_own_work_end(au_node *outer) { hook_node = outer; }
+
 /* Runs one envelope. */
 static void process(au_cell *cell, au_envelope *env) {
     au_node *node = cell->node;
@@ -743,6 +758,8 @@ static void process(au_cell *cell, au_envelope *env) {
         drop(node, env);
         return;
     }
+    au_node *outer = hook_node; /* a stepping driver may run a turn inside another's hook */
+    hook_node = node;
     const au_actor_def *def = atomic_load_explicit(&cell->def, memory_order_relaxed);
     au_ctx ctx = { .node = node, .cell = cell, .gen = env->gen, .stop_requested = false };
     bool node_stopping = atomic_load_explicit(&node->stopping, memory_order_relaxed);
@@ -807,6 +824,7 @@ static void process(au_cell *cell, au_envelope *env) {
     }
     au_envelope_free_payload(env);
     if (ctx.stop_requested && !(cell->lifecycle & AU_LIFE_STOPPING)) finish_stop(&ctx);
+    hook_node = outer;
 }
 
 bool au_cell_run(au_cell *cell, unsigned batch) {

@@ -395,6 +395,12 @@ void au_turn_begin(void);
 void au_turn_end(void);
 /* True inside a pooled actor's turn on this thread (where nothing may block). */
 bool au_turn_active(void);
+/* Whether this thread is running a hook of one of node's actors, or a callback the node runs
+ * (timers of au_node_call_at, peer events): au_node_stop refuses there. */
+bool au_in_hook_of(const au_node *node);
+/* Marks the node's own work (a callback) on this thread until au_own_work_end(the result). */
+au_node *au_own_work_begin(au_node *node);
+void au_own_work_end(au_node *outer);
 /* Runs flush(arg) when the current turn ends, once per (flush, arg): AU_TURN_DEFERRED (newly),
  * AU_TURN_ALREADY (an earlier call deferred the same), or AU_TURN_NONE when no turn is running
  * on this thread or too much is deferred already (then the caller flushes now). */

@@ -165,6 +165,15 @@ au_err au_node_launch(au_node *node) {
 
 void au_node_stop(au_node *node) {
     if (!node) return;
+    if (au_in_hook_of(node)) {
+        /* It would wait for the very hook it is called from: the worker (or the actor's own
+         * thread) would hang, and with it every later au_node_stop of this node; from a timer
+         * or peer-event callback it freed the node under the loop that runs the callback. */
+        au_log(AU_LOG_CORE, AU_LOG_ERROR, "au_node_stop from a hook of one of the node's own "
+                                          "actors or a callback it runs refused (call it from "
+                                          "outside the node)");
+        return;
+    }
     /* First: from now on no other node's watch notice reaches this one (see live_join). */
     live_leave(node);
     if (node->workers || node->stepped) au_actor_stop_all(node);
@@ -264,7 +273,12 @@ au_err au_peer_subscribe(au_node *node, au_peer_fn fn, void *arg) {
     if (!node || !fn) return AU_EINVAL;
     au_err err = AU_OK;
     pthread_mutex_lock(&node->lock);
-    if (node->npeer_subs == AU_PEER_SUBSCRIBERS)
+    bool again = false; /* the same (fn, arg) again: changes nothing, as other subscriptions */
+    for (unsigned i = 0; i < node->npeer_subs && !again; i++)
+        again = node->peer_subs[i].fn == fn && node->peer_subs[i].arg == arg;
+    if (again)
+        err = AU_OK;
+    else if (node->npeer_subs == AU_PEER_SUBSCRIBERS)
         err = AU_EFULL;
     else {
         node->peer_subs[node->npeer_subs].fn = fn;
@@ -281,5 +295,7 @@ void au_peer_event_emit(au_node *node, const au_peer_event *event) {
     struct { au_peer_fn fn; void *arg; } subs[AU_PEER_SUBSCRIBERS];
     memcpy(subs, node->peer_subs, n * sizeof subs[0]);
     pthread_mutex_unlock(&node->lock);
+    au_node *outer = au_own_work_begin(node); /* a callback must not stop this node */
     for (unsigned i = 0; i < n; i++) subs[i].fn(node, event, subs[i].arg);
+    au_own_work_end(outer);
 }

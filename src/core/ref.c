@@ -40,6 +40,18 @@ static bool iface_fits(au_type *root, uint16_t variant, au_type *iface) {
     return v->mode != AU_MODE_PLAIN && same_type(iface, v->type);
 }
 
+/* A message of a root type whose tag names none of its variants (a tag set by hand): no
+ * receiver could read it, and a remote send of it fails to encode. Logged; AU_EENCODE. */
+static bool bad_tag(const au_type *type, const void *msg) {
+    if (type->kind != AU_KIND_ROOT) return false;
+    int tag;
+    memcpy(&tag, (const char *)msg + type->tag_offset, sizeof tag);
+    if (tag >= 0 && (uint32_t)tag < type->count) return false;
+    au_log(AU_LOG_CORE, AU_LOG_WARN, "send of %s dropped: its tag %d names none of its %u variants",
+           type->name, tag, (unsigned)type->count);
+    return true;
+}
+
 /* Builds the root message for `def` from a message of ref's interface, owning all it holds.
  * NULL with *err on failure; the message is then freed (by the caller if *err is AU_ENOMEM
  * before anything was moved, here otherwise: *moved says which). */
@@ -48,6 +60,10 @@ static au_envelope *wrap(au_ref ref, const au_actor_def *def, const void *msg, b
     au_type *root = def->root;
     *moved = false;
     *err = AU_ENOMEM;
+    if (bad_tag(ref.iface, msg)) { /* the root's own tag, or a root sent as an interface's */
+        *err = AU_EENCODE;
+        return NULL;
+    }
     au_envelope *env = au_envelope_new(AU_ENV_MSG, root->size);
     if (!env) return NULL;
     if (ref.variant == AU_WHOLE) {
@@ -288,6 +304,11 @@ au_timer au_send_after_(au_ref ref, au_nanos delay, const void *msg, size_t size
     au_node *node = node_of(ref);
     if (!node || !ref.iface) {
         free_msg(ref.iface, msg);
+        return 0;
+    }
+    if (bad_tag(ref.iface, msg)) { /* refused now, as au_send would, not when it fires */
+        free_msg(ref.iface, msg);
+        au_set_last_error_(AU_EENCODE);
         return 0;
     }
     /* Own the borrowed parts now: the sender may reuse its buffers long before the timer fires. */

@@ -105,7 +105,9 @@ au_nanos au_node_run_timers(au_node *node) {
         t->armed = next;
         pthread_mutex_unlock(&t->lock);
         if (!due) return next;
+        au_node *outer = au_own_work_begin(node); /* its callback must not stop this node */
         fire(node, due);
+        au_own_work_end(outer);
     }
 }
 

@@ -79,6 +79,7 @@ static au_err cctx_join(crdt_xlat *x) {
 }
 
 au_err au_crdt_causal_join_(void *s, const void *other) {
+    if (!s || !other) return AU_EINVAL;
     if (s == other) return AU_OK;
     if (!crdt_same_types(s, other)) return AU_ETYPE;
     crdt_xlat x;
@@ -119,6 +120,7 @@ static void *normalized(const void *v) {
 
 bool au_crdt_causal_equal_(const void *a, const void *b) {
     if (a == b) return true;
+    if (!a || !b) return false;
     const crdt_cobj *oa = a, *ob = b;
     if (!crdt_same_type(oa->type, ob->type)) return false;
     if (oa->ctx->delta || ob->ctx->delta) {
@@ -146,6 +148,7 @@ static uint64_t type_digest(const au_crdt_type *t) {
 /* What au_crdt_causal_equal_ compares: in state mode the context and the live store; a delta
  * is first normalized, as equal() does (the one allocation; see au_crdt_type.digest). */
 uint64_t au_crdt_causal_digest_(const void *s) {
+    if (!s) return 0;
     const crdt_cobj *o = s;
     if (o->ctx->delta) {
         void *n = normalized(s);
@@ -163,10 +166,13 @@ uint64_t au_crdt_causal_digest_(const void *s) {
     return crdt_hash_words(w, 4);
 }
 
-bool au_crdt_causal_is_bottom_(const void *s) { return cval_empty(s) && !cctx_knows(cobj_ctx(s)); }
+bool au_crdt_causal_is_bottom_(const void *s) {
+    return !s || (cval_empty(s) && !cctx_knows(cobj_ctx(s))); /* NULL reads as bottom */
+}
 
 /* Layout: tag, flags (bit 0: delta mode), context, store. */
 au_err au_crdt_causal_encode_(const void *s, au_buf *out) {
+    if (!s || !out) return AU_EINVAL;
     au_err err = crdt_put_u8(out, cobj_ops(s)->tag);
     if (!err) err = crdt_put_u8(out, cobj_ctx(s)->delta ? 1 : 0);
     if (!err) err = cctx_encode(cobj_ctx(s), out);
@@ -206,6 +212,7 @@ static au_err map_dots_unique(void *v) {
 
 au_err au_crdt_causal_decode_(const au_crdt_type *type, const uint8_t *data, size_t len,
                               void **out) {
+    if (!out) return AU_EINVAL;
     *out = NULL;
     if (!data && len) return AU_EINVAL;
     if (type->causal_ == &au_ormap_causal_ && (!type->param || !type->param->causal_))
@@ -230,6 +237,11 @@ au_err au_crdt_causal_decode_(const au_crdt_type *type, const uint8_t *data, siz
 }
 
 au_err au_crdt_causal_copy_(const void *s, void **out) {
+    if (!out) return AU_EINVAL;
+    if (!s) {
+        *out = NULL;
+        return AU_EINVAL;
+    }
     *out = au_crdt_causal_create_(((const crdt_cobj *)s)->type, cobj_ctx(s)->delta);
     if (!*out) return AU_ENOMEM;
     au_err err = au_crdt_causal_join_(*out, s);
@@ -298,6 +310,7 @@ out:
  * that reducing the context never loses a removal, and keeps live dots the state has only
  * while the reduced context still covers them (dropping them then would read as a removal). */
 au_err au_crdt_causal_delta_minus_(void *delta, const void *state) {
+    if (!delta || !state) return AU_EINVAL;
     if (delta == state || cobj_ctx(delta) == cobj_ctx(state)) return AU_EINVAL;
     if (!crdt_same_types(delta, state)) return AU_ETYPE;
     crdt_cctx *d = cobj_ctx(delta);
@@ -346,6 +359,7 @@ au_err au_crdt_causal_delta_minus_(void *delta, const void *state) {
 }
 
 au_err au_crdt_causal_prune_(void *s, void *delta, uint64_t departed, uint64_t self) {
+    if (!s) return AU_EINVAL;
     if (delta == s) return AU_EINVAL; /* as for every δ-mutator */
     if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     crdt_cctx *c = cobj_ctx(s);

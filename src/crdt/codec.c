@@ -90,6 +90,11 @@ au_err crdt_prune_nothing(void *s, void *delta, uint64_t departed, uint64_t self
 }
 
 au_err crdt_copy_by_join(const au_crdt_type *t, const void *src, void **out) {
+    if (!out) return AU_EINVAL;
+    if (!src) {
+        *out = NULL;
+        return AU_EINVAL;
+    }
     *out = t->create(t, false);
     au_err err = *out ? t->join(*out, src) : AU_ENOMEM;
     if (err) {

@@ -36,6 +36,7 @@ static au_err put(au_gset *s, const void *e, size_t len, uint32_t h) {
 }
 
 static au_err gset_join(void *dst, const void *src) {
+    if (!dst || !src) return AU_EINVAL;
     au_gset *a = dst;
     const au_gset *b = src;
     if (!crdt_same_types(a, b)) return AU_ETYPE;
@@ -50,6 +51,7 @@ static au_err gset_join(void *dst, const void *src) {
 }
 
 static bool gset_equal(const void *va, const void *vb) {
+    if (!va || !vb) return va == vb;
     const au_gset *a = va, *b = vb;
     if (!crdt_same_types(a, b) || a->tab.n != b->tab.n) return false;
     for (uint32_t i = 0; i < a->tab.cap; i++)
@@ -59,6 +61,7 @@ static bool gset_equal(const void *va, const void *vb) {
 
 /* What gset_equal compares: the elements (summed: order-independent). */
 static uint64_t gset_digest(const void *v) {
+    if (!v) return 0;
     const au_gset *s = v;
     uint64_t sum = 0;
     for (uint32_t i = 0; ktab_walk(&s->tab, &i); i++) {
@@ -69,10 +72,11 @@ static uint64_t gset_digest(const void *v) {
     return crdt_hash3(CRDT_TAG_GSET, s->tab.n, sum);
 }
 
-static bool gset_is_bottom(const void *v) { return ((const au_gset *)v)->tab.n == 0; }
+static bool gset_is_bottom(const void *v) { return !v || ((const au_gset *)v)->tab.n == 0; }
 
 /* Layout: tag, n, the elements. */
 static au_err gset_encode(const void *v, au_buf *out) {
+    if (!v || !out) return AU_EINVAL;
     const au_gset *s = v;
     au_err err = crdt_put_u8(out, CRDT_TAG_GSET);
     if (!err) err = crdt_put_uv(out, s->tab.n);
@@ -86,6 +90,7 @@ static au_err gset_encode(const void *v, au_buf *out) {
 }
 
 static au_err gset_decode(const au_crdt_type *type, const uint8_t *data, size_t len, void **out) {
+    if (!out) return AU_EINVAL;
     crdt_rd r = crdt_rd_of(data, len);
     uint8_t tag;
     uint32_t n;
@@ -118,6 +123,7 @@ static au_err gset_copy(const void *v, void **out) {
 }
 
 static au_err gset_delta_minus(void *delta, const void *state) {
+    if (!delta || !state) return AU_EINVAL;
     au_gset *d = delta;
     const au_gset *s = state;
     if (d == s) return AU_EINVAL;

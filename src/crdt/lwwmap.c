@@ -79,6 +79,7 @@ static void lwwmap_free(void *v) {
 }
 
 static au_err lwwmap_join(void *dst, const void *src) {
+    if (!dst || !src) return AU_EINVAL;
     au_lwwmap *a = dst;
     const au_lwwmap *b = src;
     if (!crdt_same_types(a, b)) return AU_ETYPE;
@@ -95,6 +96,7 @@ static au_err lwwmap_join(void *dst, const void *src) {
 }
 
 static bool lwwmap_equal(const void *va, const void *vb) {
+    if (!va || !vb) return va == vb;
     const au_lwwmap *a = va, *b = vb;
     if (!crdt_same_types(a, b) || a->tab.n != b->tab.n || a->npresent != b->npresent) return false;
     for (uint32_t i = 0; i < a->tab.cap; i++) {
@@ -110,6 +112,7 @@ static bool lwwmap_equal(const void *va, const void *vb) {
 
 /* What lwwmap_equal compares: every key (removed ones too) with its write under lww_cmp. */
 static uint64_t lwwmap_digest(const void *v) {
+    if (!v) return 0;
     const au_lwwmap *m = v;
     uint64_t sum = 0;
     for (uint32_t i = 0; ktab_walk(&m->tab, &i); i++) {
@@ -125,10 +128,11 @@ static uint64_t lwwmap_digest(const void *v) {
     return crdt_hash_words(w, 4);
 }
 
-static bool lwwmap_is_bottom(const void *v) { return ((const au_lwwmap *)v)->tab.n == 0; }
+static bool lwwmap_is_bottom(const void *v) { return !v || ((const au_lwwmap *)v)->tab.n == 0; }
 
 /* Layout: tag, n, then per key: key, timestamp, replica (8 bytes), present, value if present. */
 static au_err lwwmap_encode(const void *v, au_buf *out) {
+    if (!v || !out) return AU_EINVAL;
     const au_lwwmap *m = v;
     au_err err = crdt_put_u8(out, CRDT_TAG_LWWMAP);
     if (!err) err = crdt_put_uv(out, m->tab.n);
@@ -149,6 +153,7 @@ static au_err lwwmap_encode(const void *v, au_buf *out) {
 
 static au_err lwwmap_decode(const au_crdt_type *type, const uint8_t *data, size_t len,
                             void **out) {
+    if (!out) return AU_EINVAL;
     crdt_rd r = crdt_rd_of(data, len);
     uint8_t tag;
     uint32_t n;
@@ -188,6 +193,7 @@ static au_err lwwmap_copy(const void *v, void **out) {
 }
 
 static au_err lwwmap_delta_minus(void *delta, const void *state) {
+    if (!delta || !state) return AU_EINVAL;
     au_lwwmap *d = delta;
     const au_lwwmap *s = state;
     if (d == s) return AU_EINVAL;

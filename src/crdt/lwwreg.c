@@ -50,24 +50,28 @@ static au_err put(au_lwwreg *r, uint64_t ts, uint64_t replica, const void *value
 }
 
 static au_err lwwreg_join(void *dst, const void *src) {
+    if (!dst || !src) return AU_EINVAL;
     const au_lwwreg *b = src;
     if (!crdt_same_types(dst, b)) return AU_ETYPE;
     return b->has ? put(dst, b->ts, b->replica, b->value, b->len) : AU_OK;
 }
 
 static bool lwwreg_equal(const void *a, const void *b) {
+    if (!a || !b) return a == b;
     return crdt_same_types(a, b) && order(a, b) == 0;
 }
 /* What lwwreg_equal compares (lww_cmp): timestamp, replica, whether written, the value. */
 static uint64_t lwwreg_digest(const void *v) {
+    if (!v) return 0;
     const au_lwwreg *r = v;
     uint64_t w[] = { CRDT_TAG_LWWREG, r->ts, r->replica, r->has, r->len };
     return crdt_hash_bytes(r->value, r->len, crdt_hash_words(w, 5));
 }
-static bool lwwreg_is_bottom(const void *v) { return !((const au_lwwreg *)v)->has; }
+static bool lwwreg_is_bottom(const void *v) { return !v || !((const au_lwwreg *)v)->has; }
 
 /* Layout: tag, has; if has: timestamp, replica (8 bytes), value. */
 static au_err lwwreg_encode(const void *v, au_buf *out) {
+    if (!v || !out) return AU_EINVAL;
     const au_lwwreg *r = v;
     au_err err = crdt_put_u8(out, CRDT_TAG_LWWREG);
     if (!err) err = crdt_put_u8(out, r->has);
@@ -79,6 +83,7 @@ static au_err lwwreg_encode(const void *v, au_buf *out) {
 
 static au_err lwwreg_decode(const au_crdt_type *type, const uint8_t *data, size_t len,
                             void **out) {
+    if (!out) return AU_EINVAL;
     crdt_rd rd = crdt_rd_of(data, len);
     uint8_t tag, has;
     uint64_t ts = 0, replica = 0;
@@ -106,6 +111,7 @@ static au_err lwwreg_copy(const void *v, void **out) {
 }
 
 static au_err lwwreg_delta_minus(void *delta, const void *state) {
+    if (!delta || !state) return AU_EINVAL;
     au_lwwreg *d = delta;
     if (d == state) return AU_EINVAL;
     if (!crdt_same_types(d, state)) return AU_ETYPE;

@@ -52,6 +52,7 @@ static au_err raise_to(au_twopset *s, const void *e, size_t len, uint32_t h, uin
 }
 
 static au_err twopset_join(void *dst, const void *src) {
+    if (!dst || !src) return AU_EINVAL;
     au_twopset *a = dst;
     const au_twopset *b = src;
     if (!crdt_same_types(a, b)) return AU_ETYPE;
@@ -66,6 +67,7 @@ static au_err twopset_join(void *dst, const void *src) {
 }
 
 static bool twopset_equal(const void *va, const void *vb) {
+    if (!va || !vb) return va == vb;
     const au_twopset *a = va, *b = vb;
     if (!crdt_same_types(a, b) || a->tab.n != b->tab.n || a->nadded != b->nadded) return false;
     for (uint32_t i = 0; i < a->tab.cap; i++)
@@ -76,6 +78,7 @@ static bool twopset_equal(const void *va, const void *vb) {
 
 /* What twopset_equal compares: every element with its state (added or removed). */
 static uint64_t twopset_digest(const void *v) {
+    if (!v) return 0;
     const au_twopset *s = v;
     uint64_t sum = 0;
     for (uint32_t i = 0; ktab_walk(&s->tab, &i); i++) {
@@ -87,10 +90,11 @@ static uint64_t twopset_digest(const void *v) {
     return crdt_hash_words(w, 4);
 }
 
-static bool twopset_is_bottom(const void *v) { return ((const au_twopset *)v)->tab.n == 0; }
+static bool twopset_is_bottom(const void *v) { return !v || ((const au_twopset *)v)->tab.n == 0; }
 
 /* Layout: tag, n, then per element its state (1 added, 2 removed) and bytes. */
 static au_err twopset_encode(const void *v, au_buf *out) {
+    if (!v || !out) return AU_EINVAL;
     const au_twopset *s = v;
     au_err err = crdt_put_u8(out, CRDT_TAG_TWOPSET);
     if (!err) err = crdt_put_uv(out, s->tab.n);
@@ -106,6 +110,7 @@ static au_err twopset_encode(const void *v, au_buf *out) {
 
 static au_err twopset_decode(const au_crdt_type *type, const uint8_t *data, size_t len,
                              void **out) {
+    if (!out) return AU_EINVAL;
     crdt_rd r = crdt_rd_of(data, len);
     uint8_t tag;
     uint32_t n;
@@ -142,6 +147,7 @@ static au_err twopset_copy(const void *v, void **out) {
 }
 
 static au_err twopset_delta_minus(void *delta, const void *state) {
+    if (!delta || !state) return AU_EINVAL;
     au_twopset *d = delta;
     const au_twopset *s = state;
     if (d == s) return AU_EINVAL;

@@ -49,6 +49,7 @@ BUILTIN(au_unit, "au_unit", AU_KIND_UNIT)
 /* ---- buffers, strings, bytes --------------------------------------------------------------- */
 
 au_err au_buf_reserve(au_buf *b, size_t n) {
+    if (!b) return AU_EINVAL;
     if (b->cap - b->len >= n) return AU_OK;
     /* No object is larger than PTRDIFF_MAX: refused here, not handed to realloc (which fails,
      * or under ASan aborts the process). */
@@ -65,6 +66,7 @@ au_err au_buf_reserve(au_buf *b, size_t n) {
 }
 
 au_err au_buf_append(au_buf *b, const void *p, size_t n) {
+    if (!b || (n && !p)) return AU_EINVAL; /* nowhere to append, or nothing to copy from */
     if (n == 0) return AU_OK;
     au_err err = au_buf_reserve(b, n);
     if (err) return err;

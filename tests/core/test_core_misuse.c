@@ -10,6 +10,8 @@
  *  - death watch on null, self, stopped targets, twice, and unwatch of what is not watched;
  *  - promises: timeout 0, a reply after the timeout, never waited on (freed by node stop), a
  *    waiter on another thread when the node stops;
+ *  - au_node_stop of its own node from an actor's hook (pooled and dedicated), a timer of
+ *    au_node_call_at or a peer-event callback: refused, logged;
  *  - layers attached beyond the limit, detached out of order or after spawning into them,
  *    attached or spawned into from a stopping hook;
  *  - remote messages at the size limit (exactly max, max + 1) over UDP loopback.
@@ -21,6 +23,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -289,8 +292,16 @@ static void node_readers_with_null_arguments(void **s) {
     assert_int_equal(au_node_key_add(node, &k), AU_ESTATE); /* started without keys */
     assert_int_equal(au_peer_subscribe(node, NULL, NULL), AU_EINVAL);
     assert_int_equal(au_peer_subscribe(NULL, NULL, NULL), AU_EINVAL);
+    /* the same (fn, arg) again changes nothing: called once per event, one slot (it was called
+     * once per subscription, and eight of them filled the table) */
     for (int i = 0; i < 8; i++) assert_int_equal(au_peer_subscribe(node, on_peer, NULL), AU_OK);
-    assert_int_equal(au_peer_subscribe(node, on_peer, NULL), AU_EFULL);
+    peer_events = 0;
+    assert_int_equal(au_peer_gone(node, "127.0.0.1:3"), AU_OK);
+    assert_int_equal(peer_events, 1);
+    static int args[8];
+    for (int i = 1; i < 8; i++) assert_int_equal(au_peer_subscribe(node, on_peer, &args[i]), AU_OK);
+    assert_int_equal(au_peer_subscribe(node, on_peer, &args[0]), AU_EFULL);
+    assert_int_equal(au_peer_subscribe(node, on_peer, &args[5]), AU_OK); /* there already */
     peer_events = 0;
     assert_int_equal(au_peer_gone(node, "127.0.0.1:2"), AU_OK);
     assert_int_equal(peer_events, 8); /* GONE, to each subscriber, on this thread */
@@ -327,6 +338,12 @@ static void value_helpers_at_their_edges(void **s) {
     au_bytes_free(NULL);
     au_buf buf = { 0 };
     assert_int_equal(au_buf_append(&buf, NULL, 0), AU_OK);
+    /* no buffer, or a length with nothing to copy from: refused (they crashed, or memcpy'd from
+     * NULL) */
+    assert_int_equal(au_buf_reserve(NULL, 1), AU_EINVAL);
+    assert_int_equal(au_buf_append(NULL, "x", 1), AU_EINVAL);
+    assert_int_equal(au_buf_append(&buf, NULL, 3), AU_EINVAL);
+    assert_int_equal(buf.len, 0);
     assert_int_equal(au_buf_reserve(&buf, SIZE_MAX), AU_ENOMEM);
     assert_int_equal(au_buf_append(&buf, "x", 1), AU_OK);
     assert_int_equal(au_buf_reserve(&buf, SIZE_MAX - 1), AU_ENOMEM);
@@ -442,6 +459,16 @@ static void spawn_with_bad_names_and_options(void **s) {
 
 /* ---- sends ---------------------------------------------------------------------------------------- */
 
+/* A root exposed as an interface of another: what a hand-set inner tag would reach. */
+AU_ROOT(nest_inner, (a, int64_t, AU_REMOTE));
+AU_ROOT(nest_outer, (in, nest_inner, AU_REMOTE), (n, int64_t, AU_REMOTE));
+typedef struct nest { int64_t_ref to; } nest;
+static void nest_recv(au_ctx *ctx, nest *self, nest_outer *m) {
+    (void)ctx;
+    if (m->tag == nest_outer_in) au_send(self->to, (int64_t)m->in.tag);
+}
+AU_ACTOR(nest_actor, nest, nest_outer, .recv = nest_recv);
+
 static void sends_through_null_and_stopped_references(void **s) {
     au_node *node = local_node(2);
     au_probe *p = au_probe_new(node, int64_t);
@@ -466,6 +493,28 @@ static void sends_through_null_and_stopped_references(void **s) {
     mm_msg_ref f = au_spawn(node, fwd_actor, NULL, &(fwd){ au_probe_ref(p, int64_t) });
     mm_msg lie = { .tag = mm_msg_blob, .blob = { NULL, 10, 0 } };
     assert_int_equal(au_send(f, lie), AU_EENCODE);
+    /* a tag set by hand to no variant: refused as a remote send would refuse it (it went to recv
+     * as it was, tag and all, on the local path) */
+    int bad_tags[] = { 3, 99, -1, INT_MIN };
+    for (size_t i = 0; i < sizeof bad_tags / sizeof *bad_tags; i++) {
+        mm_msg odd = { .tag = (mm_msg_tag)bad_tags[i], .num = 5 };
+        assert_int_equal(au_send(f, odd), AU_EENCODE);
+        assert_int_equal(au_try_send(f, odd), AU_EENCODE);
+        assert_int_equal(au_send_control(f, odd), AU_EENCODE);
+        assert_int_equal(au_send_after(f, 0, odd), 0);
+        assert_int_equal(au_last_error(), AU_EENCODE);
+    }
+    assert_int_equal(au_send(f, m), AU_OK);
+    expect_int(p, 1);
+    /* the same for a root sent through an interface of another root: its own tag is checked */
+    nest_outer_ref no = au_spawn(node, nest_actor, NULL, &(nest){ au_probe_ref(p, int64_t) });
+    nest_inner_ref ni = au_narrow(nest_outer, nest_inner, no);
+    assert_false(au_ref_is_null(ni.raw));
+    assert_int_equal(au_send(ni, ((nest_inner){ .tag = (nest_inner_tag)7, .a = 1 })), AU_EENCODE);
+    assert_int_equal(au_send_after(ni, 0, ((nest_inner){ .tag = (nest_inner_tag)-2, .a = 1 })), 0);
+    assert_int_equal(au_send(ni, ((nest_inner){ .tag = nest_inner_a, .a = 1 })), AU_OK);
+    expect_int(p, nest_inner_a);
+    assert_int_equal(au_stop(no), AU_OK);
 
     /* a stopped actor: sends are refused and counted, stop again is ESTOPPED, never a crash */
     assert_true(au_ref_format(f.raw, NULL, 0) > 0);
@@ -526,7 +575,7 @@ static void timers_with_odd_delays_and_double_cancels(void **s) {
 enum {
     OP_WATCH, OP_WATCH_TWICE, OP_UNWATCH, OP_WATCH_SELF, OP_WATCH_NULL, OP_UNWATCH_NULL,
     OP_UNWATCH_UNKNOWN, OP_SEND_WAIT_IN_HOOK, OP_SELF_WRONG_ROOT, OP_RECEIVE_TIMEOUT_MAX,
-    OP_ORIGIN, OP_ASK_NULL_CB, OP_STOP_SELF_TWICE, OP_ASK_MAX
+    OP_ORIGIN, OP_ASK_NULL_CB, OP_STOP_SELF_TWICE, OP_ASK_MAX, OP_NODE_STOP_IN_HOOK
 };
 AU_ROOT(doer_msg, (op, int32_t, AU_REMOTE), (target, mm_msg_ref, AU_PLAIN), (reply, int64_t, AU_PLAIN));
 
@@ -593,6 +642,10 @@ static void doer_recv(au_ctx *ctx, doer *self, doer_msg *m) {
     case OP_STOP_SELF_TWICE:
         au_stop_self(ctx);
         au_stop_self(ctx);
+        break;
+    case OP_NODE_STOP_IN_HOOK: /* its own node, from its hook: refused, logged, returns */
+        au_node_stop(au_ctx_node(ctx));
+        r = 77;
         break;
     case OP_ASK_MAX: { /* the longest timeout: the reply must win, not an instant timeout */
         int64_t_ref to = au_ask(ctx, int64_t, UINT64_MAX, doer_asked);
@@ -690,6 +743,18 @@ static void hooks_misusing_the_api(void **s) {
     /* an ask with the longest timeout gets its reply */
     assert_int_equal(run_op(&w, OP_ASK_MAX), 0);
     expect_int(w.notices, 3007);
+    /* au_node_stop of its own node from a hook (pooled, then on a thread of its own) returns
+     * at once, stopping nothing: it waited for the very hook that called it, and hung there
+     * (and so did the au_node_stop from outside that followed) */
+    assert_int_equal(run_op(&w, OP_NODE_STOP_IN_HOOK), 77);
+    doer_msg_ref ded = au_spawn_with(w.node, doer_actor, au_opts(.dedicated = true),
+                                     &(doer){ .report = au_probe_ref(w.report, int64_t),
+                                              .notices = au_probe_ref(w.notices, int64_t) });
+    assert_int_equal(au_send(ded, ((doer_msg){ .tag = doer_msg_op, .op = OP_NODE_STOP_IN_HOOK })), AU_OK);
+    int64_t got = 0;
+    assert_int_equal(au_probe_expect(w.report, int64_t, &got, AU_SEC(5)), AU_OK);
+    assert_int_equal(got, 77);
+    assert_int_equal(run_op(&w, OP_ORIGIN), 0); /* the node runs on */
     /* stop_self twice: one stop, one post_stop */
     set_target(&w, (mm_msg_ref){ 0 });
     assert_int_equal(run_op(&w, OP_STOP_SELF_TWICE), 0);
@@ -775,6 +840,40 @@ static void misbehaving_stopping(au_node *node, void *arg) {
     stopping_detach = au_layer_detach(arg);
 }
 static au_layer *stop_layer;
+
+/* au_node_stop of the node from a callback it runs: a timer of au_node_call_at (on its timer
+ * thread) and a peer-event subscriber (here on the thread of au_peer_gone). Refused and logged,
+ * as from an actor's hook; the node runs on and stops from outside. (It freed the node under the
+ * timer loop that had called it: a use after free.) */
+static void stop_in_callback(au_node *node, void *arg) {
+    au_node_stop(node);
+    atomic_store((_Atomic int *)arg, 1);
+}
+static void stop_in_peer_event(au_node *node, const au_peer_event *e, void *arg) {
+    (void)e;
+    stop_in_callback(node, arg);
+}
+static void node_stop_from_its_own_callbacks_is_refused(void **s) {
+    au_node *node = udp_node(0);
+    static _Atomic int timer_done, peer_done;
+    assert_int_not_equal(au_node_call_at(node, 0, stop_in_callback, NULL, (void *)&timer_done), 0);
+    for (int i = 0; i < 5000 && !atomic_load(&timer_done); i++) usleep(1000);
+    assert_int_equal(atomic_load(&timer_done), 1);
+    assert_int_equal(au_peer_subscribe(node, stop_in_peer_event, (void *)&peer_done), AU_OK);
+    assert_int_equal(au_peer_gone(node, "127.0.0.1:9"), AU_OK);
+    assert_int_equal(atomic_load(&peer_done), 1);
+    /* still running: a timer fires, an actor answers */
+    static _Atomic int fired;
+    assert_int_not_equal(au_node_call_at(node, 0, stop_in_callback, NULL, (void *)&fired), 0);
+    for (int i = 0; i < 5000 && !atomic_load(&fired); i++) usleep(1000);
+    assert_int_equal(atomic_load(&fired), 1);
+    au_probe *p = au_probe_new(node, int64_t);
+    mm_msg_ref f = au_spawn(node, fwd_actor, NULL, &(fwd){ au_probe_ref(p, int64_t) });
+    assert_int_equal(au_send(f, ((mm_msg){ .tag = mm_msg_num, .num = 4 })), AU_OK);
+    expect_int(p, 4);
+    au_node_stop(node);
+    au_probe_free(p);
+}
 
 static void layer_misuse(void **s) {
     assert_null(au_layer_attach(NULL, &(au_layer_def){ .name = "x" }));
@@ -1073,6 +1172,7 @@ int main(void) {
         cmocka_unit_test(watch_misuse),
         cmocka_unit_test(hooks_misusing_the_api),
         cmocka_unit_test(promise_misuse),
+        cmocka_unit_test(node_stop_from_its_own_callbacks_is_refused),
         cmocka_unit_test(layer_misuse),
         cmocka_unit_test(forging_with_bad_arguments),
         cmocka_unit_test(messages_at_the_size_limit),

@@ -184,30 +184,32 @@ static void null_and_bad_arguments_get_error_codes(void **st) {
     assert_false(au_device_entry_decode(bytes, AU_DEVICE_ENTRY_SIZE, NULL));
     assert_true(au_device_entry_decode(bytes, AU_DEVICE_ENTRY_SIZE, &e));
 
-    /* at most 16 subscribers and 16 receivers */
-    ev_msg_lref l = au_spawn(w.node[0], sink_actor, NULL, NULL);
+    /* at most 16 subscribers and 16 receivers (distinct ones: one given again is there already
+     * and takes no second slot) */
+    ev_msg_lref l[17], l2[17];
+    for (int i = 0; i < 17; i++) l[i] = au_spawn(w.node[0], sink_actor, NULL, NULL);
     for (int i = 0; i < 16; i++) {
-        assert_int_equal(au_device_server_subscribe(ds, au_narrow_local(ev_msg, au_device_event, l)), AU_OK);
-        assert_int_equal(au_device_server_receive(ds, au_narrow_local(ev_msg, au_device_message, l)), AU_OK);
+        assert_int_equal(au_device_server_subscribe(ds, au_narrow_local(ev_msg, au_device_event, l[i])), AU_OK);
+        assert_int_equal(au_device_server_receive(ds, au_narrow_local(ev_msg, au_device_message, l[i])), AU_OK);
     }
-    assert_int_equal(au_device_server_subscribe(ds, au_narrow_local(ev_msg, au_device_event, l)), AU_EFULL);
-    assert_int_equal(au_device_server_receive(ds, au_narrow_local(ev_msg, au_device_message, l)), AU_EFULL);
-    au_stop(l); /* a stopped subscriber: events to it go nowhere, harmlessly */
+    assert_int_equal(au_device_server_subscribe(ds, au_narrow_local(ev_msg, au_device_event, l[16])), AU_EFULL);
+    assert_int_equal(au_device_server_receive(ds, au_narrow_local(ev_msg, au_device_message, l[16])), AU_EFULL);
+    assert_int_equal(au_device_server_subscribe(ds, au_narrow_local(ev_msg, au_device_event, l[3])), AU_OK);
+    assert_int_equal(au_device_server_receive(ds, au_narrow_local(ev_msg, au_device_message, l[3])), AU_OK);
+    for (int i = 0; i < 17; i++) au_stop(l[i]); /* stopped subscribers: events to them go nowhere */
     w.ds[0] = ds;
     announce(&w, 0, 77, 100);
     au_sim_run(w.sim, AU_SEC(1));
     assert_true(au_device_server_polls(ds, 77));
-    /* the stopped one's slots are free again: a new subscriber and receiver fit (they were
+    /* the stopped ones' slots are free again: new subscribers and receivers fit (they were
      * refused with AU_EFULL for good once 16 subscribers had come and gone) */
-    ev_msg_lref l2 = au_spawn(w.node[0], sink_actor, NULL, NULL);
-    assert_int_equal(au_device_server_subscribe(ds, au_narrow_local(ev_msg, au_device_event, l2)), AU_OK);
-    assert_int_equal(au_device_server_receive(ds, au_narrow_local(ev_msg, au_device_message, l2)), AU_OK);
-    for (int i = 1; i < 16; i++) {
-        assert_int_equal(au_device_server_subscribe(ds, au_narrow_local(ev_msg, au_device_event, l2)), AU_OK);
-        assert_int_equal(au_device_server_receive(ds, au_narrow_local(ev_msg, au_device_message, l2)), AU_OK);
+    for (int i = 0; i < 17; i++) l2[i] = au_spawn(w.node[0], sink_actor, NULL, NULL);
+    for (int i = 0; i < 16; i++) {
+        assert_int_equal(au_device_server_subscribe(ds, au_narrow_local(ev_msg, au_device_event, l2[i])), AU_OK);
+        assert_int_equal(au_device_server_receive(ds, au_narrow_local(ev_msg, au_device_message, l2[i])), AU_OK);
     }
-    assert_int_equal(au_device_server_subscribe(ds, au_narrow_local(ev_msg, au_device_event, l2)), AU_EFULL);
-    assert_int_equal(au_device_server_receive(ds, au_narrow_local(ev_msg, au_device_message, l2)), AU_EFULL);
+    assert_int_equal(au_device_server_subscribe(ds, au_narrow_local(ev_msg, au_device_event, l2[16])), AU_EFULL);
+    assert_int_equal(au_device_server_receive(ds, au_narrow_local(ev_msg, au_device_message, l2[16])), AU_EFULL);
     au_node_stop(other);
     stop_world(&w);
 }

@@ -35,7 +35,8 @@ enum { MAJOR_UINT = 0, MAJOR_NEG = 1, MAJOR_BYTES = 2, MAJOR_TEXT = 3, MAJOR_ARR
 enum { SIMPLE_FALSE = 20, SIMPLE_TRUE = 21, SIMPLE_NULL = 22 };
 
 static uint8_t *room(au_dc_cbor_out *w, size_t n) {
-    if (w->err || n > w->cap - w->len) {
+    /* len past cap (a writer set up wrong) would wrap cap - len into room that is not there */
+    if (w->err || w->len > w->cap || n > w->cap - w->len) {
         w->err = 1;
         return NULL;
     }
@@ -63,6 +64,10 @@ void au_dc_cbor_put_int(au_dc_cbor_out *w, int64_t v) {
 }
 
 static void put_string(au_dc_cbor_out *w, unsigned major, const uint8_t *s, size_t n) {
+    if (!s && n) { /* a length with nothing to copy it from */
+        w->err = 1;
+        return;
+    }
     put_head(w, major, n);
     uint8_t *p = room(w, n);
     if (p) au_dc_copy(p, s, n);

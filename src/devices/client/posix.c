@@ -63,7 +63,9 @@ static void from_sockaddr(const struct sockaddr_storage *ss, au_dc_addr *a) {
 
 int au_dc_posix_addr(au_dc_addr *out, const char *host, uint16_t port) {
     uint16_t be = htons(port);
+    if (!out) return -1;
     memset(out, 0, sizeof *out);
+    if (!host) return -1; /* no address (open takes NULL as 0.0.0.0 before it gets here) */
     struct in_addr v4;
     struct in6_addr v6;
     if (inet_pton(AF_INET, host, &v4) == 1) {
@@ -87,6 +89,10 @@ int au_dc_posix_open(au_dc_posix *io, const char *host, uint16_t port) {
     au_dc_addr a;
     struct sockaddr_storage ss;
     socklen_t len;
+    if (!io) {
+        errno = EINVAL;
+        return -1;
+    }
     io->fd = -1;
     if (au_dc_posix_addr(&a, host ? host : "0.0.0.0", port) != 0 || to_sockaddr(&a, &ss, &len)) {
         errno = EINVAL;
@@ -106,6 +112,7 @@ int au_dc_posix_open(au_dc_posix *io, const char *host, uint16_t port) {
 }
 
 void au_dc_posix_close(au_dc_posix *io) {
+    if (!io) return;
     if (io->fd >= 0) close(io->fd);
     io->fd = -1;
 }
@@ -114,7 +121,7 @@ uint16_t au_dc_posix_port(const au_dc_posix *io) {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     au_dc_addr a;
-    if (io->fd < 0 || getsockname(io->fd, (struct sockaddr *)&ss, &len) != 0) return 0;
+    if (!io || io->fd < 0 || getsockname(io->fd, (struct sockaddr *)&ss, &len) != 0) return 0;
     from_sockaddr(&ss, &a);
     return a.len ? (uint16_t)(a.bytes[1] << 8 | a.bytes[2]) : 0;
 }
@@ -153,7 +160,7 @@ au_dc_platform au_dc_posix_platform(au_dc_posix *io) {
 }
 
 int au_dc_posix_wait(au_dc_posix *io, uint32_t timeout_ms) {
-    if (io->fd < 0) { /* closed: poll(2) would ignore the entry and wait out the timeout */
+    if (!io || io->fd < 0) { /* closed: poll(2) would ignore the entry and wait out the timeout */
         errno = EBADF;
         return -1;
     }

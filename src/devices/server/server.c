@@ -1463,9 +1463,22 @@ static void drop_stopped(au_ref *lrefs, size_t stride, size_t *n) {
     *n = k;
 }
 
+/* Whether ref is among lrefs[0 .. n) already: subscribing it again changes nothing (as for the
+ * cluster's and the CRDT shares' subscribers), rather than telling it everything twice and
+ * taking a second of the MAX_SUBS slots. */
+static bool listed(const au_ref *lrefs, size_t stride, size_t n, au_ref ref) {
+    for (size_t i = 0; i < n; i++)
+        if (au_ref_equal(*(const au_ref *)((const char *)lrefs + i * stride), ref)) return true;
+    return false;
+}
+
 au_err au_device_server_subscribe(au_device_server *ds, au_device_event_lref subscriber) {
     if (!ds || au_ref_is_null(subscriber.raw)) return AU_EINVAL;
     pthread_mutex_lock(&ds->lock);
+    if (listed(&ds->subs[0].raw, sizeof ds->subs[0], ds->nsubs, subscriber.raw)) {
+        pthread_mutex_unlock(&ds->lock);
+        return AU_OK;
+    }
     if (ds->nsubs == MAX_SUBS) drop_stopped(&ds->subs[0].raw, sizeof ds->subs[0], &ds->nsubs);
     au_err err = ds->nsubs < MAX_SUBS ? AU_OK : AU_EFULL;
     if (!err) ds->subs[ds->nsubs++] = subscriber;
@@ -1476,6 +1489,10 @@ au_err au_device_server_subscribe(au_device_server *ds, au_device_event_lref sub
 au_err au_device_server_receive(au_device_server *ds, au_device_message_lref receiver) {
     if (!ds || au_ref_is_null(receiver.raw)) return AU_EINVAL;
     pthread_mutex_lock(&ds->lock);
+    if (listed(&ds->recvs[0].raw, sizeof ds->recvs[0], ds->nrecvs, receiver.raw)) {
+        pthread_mutex_unlock(&ds->lock);
+        return AU_OK;
+    }
     if (ds->nrecvs == MAX_SUBS) drop_stopped(&ds->recvs[0].raw, sizeof ds->recvs[0], &ds->nrecvs);
     au_err err = ds->nrecvs < MAX_SUBS ? AU_OK : AU_EFULL;
     if (!err) ds->recvs[ds->nrecvs++] = receiver;
