@@ -1686,7 +1686,7 @@ static void initial_update(cl_state *s, size_t i) {
 }
 
 /* An IP literal ("1.2.3.4:p", "[::1]:p"), which a datagram's source address can be compared with;
- * a host name cannot (it is resolved), and is taken on its word. */
+ * a host name cannot (it is resolved): heard_from notes it on its word, but verifies it never. */
 static bool numeric_addr(const au_str *a) {
     if (a->len && a->ptr[0] == '[') return true;
     for (uint32_t i = 0; i < a->len && a->ptr[i] != ':'; i++)
@@ -1697,14 +1697,15 @@ static bool numeric_addr(const au_str *a) {
 /* Notes when the sender of a message was last heard from directly: the reconnect rounds contact
  * only removed members heard from so. Without a cluster key the message's `from` is a claim
  * anyone can write, so an IP literal counts only from that datagram source address (a spoofed `from`
- * naming a victim does not make the victim a reconnect target; a host name is taken on its
+ * naming a victim does not make the victim a reconnect target; a host name is noted on its
  * word, and spoofing the source itself is still possible where the network allows it:
  * docs/security.md). Returns whether the sender is verified so (what the message says of its
- * sender itself — a newer run, a leave at UINT32_MAX — is believed only then, or when it is the
- * answer to a confirmation that echoes its nonce: apply(), on_probe()). A node that sends from
- * another address than it advertises (a wildcard bind, NAT, another spelling of its address) is
- * never verified so; its newer runs are confirmed by nonce. Joins are verified too, but a joiner
- * is not marked heard from until it is a member. */
+ * sender itself — a newer run, an incarnation far ahead, a leave at UINT32_MAX — is believed
+ * only then, or when it is the answer to a confirmation that echoes its nonce: apply(),
+ * on_probe()). A node that sends from another address than it advertises (a wildcard bind,
+ * NAT, another spelling of its address) or advertises a host name is never verified so; what
+ * it says of itself is confirmed by nonce. Joins are verified too, but a joiner is not marked
+ * heard from until it is a member. */
 static bool heard_from(au_ctx *ctx, cl_state *s, const cl_wire *w) {
     const au_str *from = NULL;
     switch (w->tag) {
@@ -1719,14 +1720,20 @@ static bool heard_from(au_ctx *ctx, cl_state *s, const cl_wire *w) {
     default: return false;
     }
     if (!from->ptr) return false;
+    bool verified = true;
     if (!s->sealed && numeric_addr(from)) {
         char o[MAX_ADDR + 2];
         size_t n = au_ctx_origin(ctx, o, sizeof o);
         if (n != from->len || memcmp(o, from->ptr, n) != 0) return false;
+    } else if (!s->sealed) {
+        /* a host name cannot be compared with the source: it is noted as heard from on its
+         * word, as before, but what it says of itself is not believed for it (a forged restart
+         * naming a member advertised by name replaced it at once); it is confirmed by nonce */
+        verified = false;
     }
     cl_member *m = cl_table_get(&s->t, from->ptr, from->len);
     if (m && w->tag != cl_wire_join && w->tag != cl_wire_refuse) m->heard_at = s->heard_at;
-    return true;
+    return verified;
 }
 
 static void cl_pre_start(au_ctx *ctx, cl_state *s) {
