@@ -613,7 +613,8 @@ static cl_probe probe_msg(cl_state *s, const au_str *target, uint64_t target_id,
 static bool answer_allowed(cl_state *s);
 static void withheld(cl_state *s, const au_str *to, size_t n);
 
-/* Asks the run `id` claimed for m's address whether it exists: a probe with seq 0 and a nonce
+/* Asks the run `id` claimed for m's address (a newer run, or m's own run claimed far ahead of
+ * the incarnation held) whether it exists and what it says: a probe with seq 0 and a nonce
  * (confirm_nonce), sent to that address, which that run alone answers, with its own record and
  * the nonce echoed; the answer is believed for the nonce, wherever its datagram comes from
  * (on_probe). At most once per req_timeout for one run, without
@@ -734,13 +735,24 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
     }
     m->msg_seen = s->msg_no;
     bool itself = said_by_itself(s, from, m) || proven_run(s, m, u->id);
-    if (u->id == m->id && !itself &&
-        ((u->state != CL_ALIVE && u->inc == UINT32_MAX) || (u->inc > m->inc && u->inc - m->inc > INC_WINDOW))) {
-        /* an accusation the member could not refute (its incarnation cannot go past UINT32_MAX),
-         * or a jump no run of refutations makes: forged, not believed. (A member that really
-         * reached UINT32_MAX, after 2^32 refutations or 2^32 / INC_WINDOW forged accusations,
-         * is then accused only by each of its managers for itself.) */
+    if (u->id == m->id && !itself && u->state != CL_ALIVE && u->inc == UINT32_MAX) {
+        /* an accusation the member could not refute (its incarnation cannot go past UINT32_MAX):
+         * forged, not believed. (A member that really reached UINT32_MAX, after 2^32
+         * refutations or 2^32 / INC_WINDOW forged accusations, is then accused only by each of
+         * its managers for itself.) */
         stat_add(&s->c->drops_invalid, 1);
+        return false;
+    }
+    if (u->id == m->id && !itself && u->inc > m->inc && u->inc - m->inc > INC_WINDOW) {
+        /* a jump no run of refutations makes, heard from someone else: not taken (counted), but
+         * the member is asked, as for a newer run (confirm_run), and its own record in an answer
+         * that echoes the nonce is believed (proven_run): a member that really got that far
+         * (many accusations refuted, a long partition) and sends from another address than it
+         * advertises, or advertises a host name, was otherwise never believed. The answer
+         * states the member's own incarnation, never the claim's, so forged pushes move
+         * nothing. */
+        stat_add(&s->c->drops_invalid, 1);
+        confirm_run(s, m, u->id);
         return false;
     }
     if (u->id > m->id && !s->sealed && !itself) {

@@ -264,6 +264,38 @@ static void a_forged_restart_in_the_name_of_a_member_advertised_by_host_name_rep
     end_world(&w);
 }
 
+/* A member's incarnation more than INC_WINDOW past the one held was taken only from the member
+ * itself at its own address, so a member that sends from another (here bound to 127.0.0.1:P and
+ * advertising 127.1:P, or localhost:P) and really got that far (a forged accusation at 1,000,
+ * refuted at 1,001) was held where it was: an accusation at that old incarnation, which it
+ * rightly ignores, then removed it as failed. The claim is confirmed by a nonce probe now, and
+ * the member's own answer is believed: the accusations lose, nobody is removed. */
+static void a_member_far_ahead_that_sends_from_another_address_is_believed_when_it_answers(void **st) {
+    static const char *hosts[] = { "127.1", "localhost" };
+    for (int v = 0; v < 2; v++) {
+        static world w;
+        formed_moved(&w, 3, 316 + (uint64_t)v, NULL, 2, hosts[v]);
+        uint64_t id2 = au_cluster_id(w.s[2].cluster);
+        cl_update self[] = { about(&w, 2, id2, 1000, CL_SUSPECT) };
+        forge(&w, 3, 2, self, 1);
+        au_sim_run(w.sim, AU_SEC(2));
+        au_cluster_stats s2;
+        au_cluster_stats_get(w.s[2].cluster, &s2);
+        assert_true(s2.refutations >= 1);
+        for (uint32_t k = 0; k <= 8; k++) {
+            cl_update acc[] = { about(&w, 2, id2, k, CL_SUSPECT) };
+            forge(&w, 3, 0, acc, 1);
+            forge(&w, 3, 1, acc, 1);
+            au_sim_run(w.sim, AU_MSEC(1));
+        }
+        au_sim_run(w.sim, AU_SEC(20));
+        if (WORLD_SUM(&w, removed)) world_print(&w, hosts[v]);
+        assert_int_equal(WORLD_SUM(&w, removed), 0);
+        assert_true(world_converged(&w));
+        end_world(&w);
+    }
+}
+
 static bool stopped_counted(void *arg) { return atomic_load((_Atomic int *)arg) > 0; }
 
 /* Each au_cluster_start took one of the node's AU_LAYERS_MAX layer slots and a leave gave none
@@ -689,6 +721,7 @@ int main(void) {
         cmocka_unit_test(a_forged_newer_run_replaces_no_live_member),
         cmocka_unit_test(a_forged_answer_to_a_confirmation_replaces_no_live_member),
         cmocka_unit_test(a_forged_restart_in_the_name_of_a_member_advertised_by_host_name_replaces_nobody),
+        cmocka_unit_test(a_member_far_ahead_that_sends_from_another_address_is_believed_when_it_answers),
         cmocka_unit_test(a_cluster_left_and_started_again_twenty_times_starts_every_time),
         cmocka_unit_test(a_watch_placed_after_the_removal_of_its_node_is_terminated),
         cmocka_unit_test(a_suspicion_timeout_of_the_end_of_time_never_expires),
