@@ -613,7 +613,8 @@ static cl_probe probe_msg(cl_state *s, const au_str *target, uint64_t target_id,
 static bool answer_allowed(cl_state *s);
 static void withheld(cl_state *s, const au_str *to, size_t n);
 
-/* Asks the run `id` claimed for m's address whether it exists: a probe with seq 0 and a nonce
+/* Asks the run `id` claimed for m's address (a newer run, or m's own run claimed far ahead of
+ * the incarnation held) whether it exists and what it says: a probe with seq 0 and a nonce
  * (confirm_nonce), sent to that address, which that run alone answers, with its own record and
  * the nonce echoed; the answer is believed for the nonce, wherever its datagram comes from
  * (on_probe). At most once per req_timeout for one run, without
@@ -734,13 +735,24 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
     }
     m->msg_seen = s->msg_no;
     bool itself = said_by_itself(s, from, m) || proven_run(s, m, u->id);
-    if (u->id == m->id && !itself &&
-        ((u->state != CL_ALIVE && u->inc == UINT32_MAX) || (u->inc > m->inc && u->inc - m->inc > INC_WINDOW))) {
-        /* an accusation the member could not refute (its incarnation cannot go past UINT32_MAX),
-         * or a jump no run of refutations makes: forged, not believed. (A member that really
-         * reached UINT32_MAX, after 2^32 refutations or 2^32 / INC_WINDOW forged accusations,
-         * is then accused only by each of its managers for itself.) */
+    if (u->id == m->id && !itself && u->state != CL_ALIVE && u->inc == UINT32_MAX) {
+        /* an accusation the member could not refute (its incarnation cannot go past UINT32_MAX):
+         * forged, not believed. (A member that really reached UINT32_MAX, after 2^32
+         * refutations or 2^32 / INC_WINDOW forged accusations, is then accused only by each of
+         * its managers for itself.) */
         stat_add(&s->c->drops_invalid, 1);
+        return false;
+    }
+    if (u->id == m->id && !itself && u->inc > m->inc && u->inc - m->inc > INC_WINDOW) {
+        /* a jump no run of refutations makes, heard from someone else: not taken (counted), but
+         * the member is asked, as for a newer run (confirm_run), and its own record in an answer
+         * that echoes the nonce is believed (proven_run): a member that really got that far
+         * (many accusations refuted, a long partition) and sends from another address than it
+         * advertises, or advertises a host name, was otherwise never believed. The answer
+         * states the member's own incarnation, never the claim's, so forged pushes move
+         * nothing. */
+        stat_add(&s->c->drops_invalid, 1);
+        confirm_run(s, m, u->id);
         return false;
     }
     if (u->id > m->id && !s->sealed && !itself) {
@@ -1686,7 +1698,7 @@ static void initial_update(cl_state *s, size_t i) {
 }
 
 /* An IP literal ("1.2.3.4:p", "[::1]:p"), which a datagram's source address can be compared with;
- * a host name cannot (it is resolved), and is taken on its word. */
+ * a host name cannot (it is resolved): heard_from notes it on its word, but verifies it never. */
 static bool numeric_addr(const au_str *a) {
     if (a->len && a->ptr[0] == '[') return true;
     for (uint32_t i = 0; i < a->len && a->ptr[i] != ':'; i++)
@@ -1697,14 +1709,15 @@ static bool numeric_addr(const au_str *a) {
 /* Notes when the sender of a message was last heard from directly: the reconnect rounds contact
  * only removed members heard from so. Without a cluster key the message's `from` is a claim
  * anyone can write, so an IP literal counts only from that datagram source address (a spoofed `from`
- * naming a victim does not make the victim a reconnect target; a host name is taken on its
+ * naming a victim does not make the victim a reconnect target; a host name is noted on its
  * word, and spoofing the source itself is still possible where the network allows it:
  * docs/security.md). Returns whether the sender is verified so (what the message says of its
- * sender itself — a newer run, a leave at UINT32_MAX — is believed only then, or when it is the
- * answer to a confirmation that echoes its nonce: apply(), on_probe()). A node that sends from
- * another address than it advertises (a wildcard bind, NAT, another spelling of its address) is
- * never verified so; its newer runs are confirmed by nonce. Joins are verified too, but a joiner
- * is not marked heard from until it is a member. */
+ * sender itself — a newer run, an incarnation far ahead, a leave at UINT32_MAX — is believed
+ * only then, or when it is the answer to a confirmation that echoes its nonce: apply(),
+ * on_probe()). A node that sends from another address than it advertises (a wildcard bind,
+ * NAT, another spelling of its address) or advertises a host name is never verified so; what
+ * it says of itself is confirmed by nonce. Joins are verified too, but a joiner is not marked
+ * heard from until it is a member. */
 static bool heard_from(au_ctx *ctx, cl_state *s, const cl_wire *w) {
     const au_str *from = NULL;
     switch (w->tag) {
@@ -1719,14 +1732,20 @@ static bool heard_from(au_ctx *ctx, cl_state *s, const cl_wire *w) {
     default: return false;
     }
     if (!from->ptr) return false;
+    bool verified = true;
     if (!s->sealed && numeric_addr(from)) {
         char o[MAX_ADDR + 2];
         size_t n = au_ctx_origin(ctx, o, sizeof o);
         if (n != from->len || memcmp(o, from->ptr, n) != 0) return false;
+    } else if (!s->sealed) {
+        /* a host name cannot be compared with the source: it is noted as heard from on its
+         * word, as before, but what it says of itself is not believed for it (a forged restart
+         * naming a member advertised by name replaced it at once); it is confirmed by nonce */
+        verified = false;
     }
     cl_member *m = cl_table_get(&s->t, from->ptr, from->len);
     if (m && w->tag != cl_wire_join && w->tag != cl_wire_refuse) m->heard_at = s->heard_at;
-    return true;
+    return verified;
 }
 
 static void cl_pre_start(au_ctx *ctx, cl_state *s) {

@@ -48,7 +48,7 @@ typedef struct cl_member {
     au_nanos removed_at;
     au_nanos told_at;      /* last time it was told it is dead (rate limit) */
     au_nanos heard_at;     /* last message from it, directly */
-    au_nanos confirm_at;   /* last probe asking a claimed newer run of it to confirm */
+    au_nanos confirm_at;   /* last probe asking a claimed run of it (newer, or far ahead) to confirm */
     uint64_t confirm_id;   /* the run that probe asked for */
     uint64_t msg_seen;     /* the last message (cl_state.msg_no) that named it */
     cl_wire_ref ref;       /* forged lazily */

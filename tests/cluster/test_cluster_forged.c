@@ -12,14 +12,40 @@
 #include <stdlib.h>
 #include <limits.h>
 #include <cmocka.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #include "cluster/cluster_sim_world.h"
 #include "cluster/protocol.h"
 
-/* n clustered nodes seeding each other, formed, plus node n: a node with no cluster, the forger. */
-static void formed(world *w, int n, uint64_t seed, const au_cluster_config *base) {
+/* Node i, started but not yet clustered, moved to advertise host:P on its own port P while bound
+ * at the address that host resolves to first (as the transport resolves it: getaddrinfo, any
+ * family), so that datagrams sent to host:P reach it; it sends from that address, never from
+ * "host:P" as it advertises. */
+static void advertise_as(world *w, int i, const char *host) {
+    char port[8], ip[INET6_ADDRSTRLEN], bind[96], adv[96];
+    snprintf(port, sizeof port, "%s", strrchr(w->s[i].addr, ':') + 1);
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV },
+                    *res = NULL;
+    assert_int_equal(getaddrinfo(host, port, &hints, &res), 0);
+    assert_int_equal(getnameinfo(res->ai_addr, res->ai_addrlen, ip, sizeof ip, NULL, 0, NI_NUMERICHOST), 0);
+    snprintf(bind, sizeof bind, res->ai_family == AF_INET6 ? "[%s]:%s" : "%s:%s", ip, port);
+    freeaddrinfo(res);
+    snprintf(adv, sizeof adv, "%s:%s", host, port);
+    world_kill(w, i);
+    assert_int_equal(world_start_node_advertising(w, i, SIMULATED(w->sim), NULL, bind, adv), AU_OK);
+    assert_string_equal(w->s[i].addr, adv);
+}
+
+/* n clustered nodes seeding each other, formed, plus node n: a node with no cluster, the forger;
+ * node `moved` (unless -1) advertises `host`:P (advertise_as). */
+static void formed_moved(world *w, int n, uint64_t seed, const au_cluster_config *base, int moved,
+                         const char *host) {
     static const char *seeds[WORLD_MAX];
     new_world(w, n + 1, seed);
+    if (moved >= 0) advertise_as(w, moved, host);
     for (int i = 0; i < n; i++) seeds[i] = w->s[i].addr;
     for (int i = 0; i < n; i++) {
         au_cluster_config c = base ? *base : quick(NULL, 0);
@@ -30,6 +56,10 @@ static void formed(world *w, int n, uint64_t seed, const au_cluster_config *base
         assert_int_equal(world_start_cluster(w, i, &c), AU_OK);
     }
     converge(w, AU_SEC(10));
+}
+
+static void formed(world *w, int n, uint64_t seed, const au_cluster_config *base) {
+    formed_moved(w, n, seed, base, -1, NULL);
 }
 
 /* The forger (node `from`) gossips updates to node `to`, naming itself as the sender. */
@@ -200,6 +230,70 @@ static void a_forged_answer_to_a_confirmation_replaces_no_live_member(void **st)
     assert_int_equal(atomic_load(&w.s[0].removed_failed), 1);
     assert_int_equal(atomic_load(&w.s[1].removed_failed), 1);
     end_world(&w);
+}
+
+/* A member that advertises a host name sends from an IP address, which its `from` cannot be
+ * compared with: its word about itself was believed anyway, so a forged gossip naming it as the
+ * sender, with a newer run of it, replaced it at once everywhere (REPLACED, and the real run,
+ * with its smaller id, always lost from then on). Its claims of itself are confirmed by nonce
+ * now, as any unverified claim: the forged run never answers, nobody is replaced, and the member
+ * is still held at its real run (its crash is detected). */
+static void a_forged_restart_in_the_name_of_a_member_advertised_by_host_name_replaces_nobody(void **st) {
+    static world w;
+    formed_moved(&w, 3, 306, NULL, 2, "localhost");
+    uint64_t id2 = au_cluster_id(w.s[2].cluster);
+    cl_update claim[] = { about(&w, 2, UINT64_MAX, 0, CL_ALIVE) };
+    for (int k = 0; k < 3; k++) {
+        for (int to = 0; to < 2; to++) {
+            cl_wire_ref r = au_forge(cl_msg, cl_wire, w.s[3].node, "cluster", w.s[to].addr);
+            assert_int_equal(au_send(r, (cl_wire){ .tag = cl_wire_gossip,
+                                                   .gossip = { au_str_view(w.s[2].addr), UINT64_MAX,
+                                                               { claim, 1, 0 } } }),
+                             AU_OK);
+        }
+        au_sim_run(w.sim, AU_SEC(1));
+    }
+    au_sim_run(w.sim, AU_SEC(3));
+    assert_int_equal(WORLD_SUM(&w, removed), 0);
+    assert_true(world_converged(&w));
+    assert_int_equal(au_cluster_id(w.s[2].cluster), id2);
+    world_kill(&w, 2);
+    converge(&w, AU_SEC(10));
+    assert_int_equal(atomic_load(&w.s[0].removed_failed), 1);
+    assert_int_equal(atomic_load(&w.s[1].removed_failed), 1);
+    end_world(&w);
+}
+
+/* A member's incarnation more than INC_WINDOW past the one held was taken only from the member
+ * itself at its own address, so a member that sends from another (here bound to 127.0.0.1:P and
+ * advertising 127.1:P, or localhost:P) and really got that far (a forged accusation at 1,000,
+ * refuted at 1,001) was held where it was: an accusation at that old incarnation, which it
+ * rightly ignores, then removed it as failed. The claim is confirmed by a nonce probe now, and
+ * the member's own answer is believed: the accusations lose, nobody is removed. */
+static void a_member_far_ahead_that_sends_from_another_address_is_believed_when_it_answers(void **st) {
+    static const char *hosts[] = { "127.1", "localhost" };
+    for (int v = 0; v < 2; v++) {
+        static world w;
+        formed_moved(&w, 3, 316 + (uint64_t)v, NULL, 2, hosts[v]);
+        uint64_t id2 = au_cluster_id(w.s[2].cluster);
+        cl_update self[] = { about(&w, 2, id2, 1000, CL_SUSPECT) };
+        forge(&w, 3, 2, self, 1);
+        au_sim_run(w.sim, AU_SEC(2));
+        au_cluster_stats s2;
+        au_cluster_stats_get(w.s[2].cluster, &s2);
+        assert_true(s2.refutations >= 1);
+        for (uint32_t k = 0; k <= 8; k++) {
+            cl_update acc[] = { about(&w, 2, id2, k, CL_SUSPECT) };
+            forge(&w, 3, 0, acc, 1);
+            forge(&w, 3, 1, acc, 1);
+            au_sim_run(w.sim, AU_MSEC(1));
+        }
+        au_sim_run(w.sim, AU_SEC(20));
+        if (WORLD_SUM(&w, removed)) world_print(&w, hosts[v]);
+        assert_int_equal(WORLD_SUM(&w, removed), 0);
+        assert_true(world_converged(&w));
+        end_world(&w);
+    }
 }
 
 static bool stopped_counted(void *arg) { return atomic_load((_Atomic int *)arg) > 0; }
@@ -626,6 +720,8 @@ int main(void) {
         cmocka_unit_test(a_forged_refusal_does_not_end_a_join),
         cmocka_unit_test(a_forged_newer_run_replaces_no_live_member),
         cmocka_unit_test(a_forged_answer_to_a_confirmation_replaces_no_live_member),
+        cmocka_unit_test(a_forged_restart_in_the_name_of_a_member_advertised_by_host_name_replaces_nobody),
+        cmocka_unit_test(a_member_far_ahead_that_sends_from_another_address_is_believed_when_it_answers),
         cmocka_unit_test(a_cluster_left_and_started_again_twenty_times_starts_every_time),
         cmocka_unit_test(a_watch_placed_after_the_removal_of_its_node_is_terminated),
         cmocka_unit_test(a_suspicion_timeout_of_the_end_of_time_never_expires),
