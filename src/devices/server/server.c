@@ -770,7 +770,6 @@ static void claim_take(shard *sh, dev *d, const ds_record *r, au_nanos now) {
     if (r->incarnation != d->claim_inc) {
         d->claim_inc = r->incarnation;
         d->claim_req = au_splitmix64_at(sh->ds->secret ^ au_splitmix64_at(d->id ^ r->incarnation));
-        d->claim_probe = 0;
         log_drop(sh, "announce held as a claim: another incarnation than the live one polled", d->id);
     }
     d->claim_clock = r->clock;
@@ -781,7 +780,9 @@ static void claim_take(shard *sh, dev *d, const ds_record *r, au_nanos now) {
     size_t len = r->address.len < sizeof d->claim_addr ? r->address.len : sizeof d->claim_addr - 1;
     memcpy(d->claim_addr, r->address.ptr, len);
     d->claim_addr[len] = 0;
-    if (!d->claim_probe || now - d->claim_probe >= interval_ns(d) / 8) send_probe(sh, d, now);
+    /* at most one probe per eighth of an interval, whatever incarnations are claimed: a forger
+     * alternating them gets no more requests sent to its address than an announce ever did */
+    if (now - d->claim_probe >= interval_ns(d) / 8) send_probe(sh, d, now);
 }
 
 /* d's claim replaces the incarnation polled, as an announce of it would have: a new run,
