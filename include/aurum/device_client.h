@@ -194,8 +194,10 @@ typedef struct au_dc_stats {
     uint32_t drop_malformed;  /**< bad header, frame, body or CBOR; fragments; too long */
     uint32_t drop_integrity;  /**< checksum or seal failed; plain when a key is set and sealed
                                    when not; a sealed sender id that its message contradicts */
-    uint32_t drop_replayed;   /**< sequence number seen before or behind the window; sealed, a
-                                   server incarnation older than the one known */
+    uint32_t drop_replayed;   /**< sequence number seen before or behind the window; plain,
+                                   one further ahead of it than the server can have sent since
+                                   (docs/devices.md §4.3); sealed, a server incarnation older
+                                   than the one known */
     uint32_t drop_not_mine;   /**< another destination, device id or device incarnation */
     uint32_t sent;            /**< datagrams sent */
     uint32_t send_errors;     /**< platform send failures */

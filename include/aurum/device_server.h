@@ -173,6 +173,14 @@ typedef struct au_device_server_stats {
                                       would hold the record's interval against the device's own
                                       announces); a device that really is that far off is
                                       taken up from its heartbeats, which carry its clock */
+    uint64_t claims;             /**< plain: announces of another incarnation than the one
+                                      polled, while that one is live: held as a claim (its
+                                      address probed with a request), not taken at once, so
+                                      that a forged one cannot replace the device's record
+                                      (docs/devices.md §4.3) */
+    uint64_t claims_taken;       /**< claims that replaced the incarnation polled: answered at
+                                      the claimed incarnation from the claimed address, or the
+                                      one polled silent for down_after intervals */
 } au_device_server_stats;
 
 /** Starts the device server on `node`, following `cluster`'s ring (both must be running, and the

@@ -66,6 +66,11 @@ AU_API au_err au_device_key_derive(const uint8_t master[AU_KEY_SIZE], uint64_t d
 
 typedef struct au_node au_node;
 
+/** Whether `device` has a key on this node (its entry in au_node_config.device_keys, or its id
+ *  in the master key's range): its messages reach the device endpoint only sealed with that
+ *  key, so they are authenticated. false for a node without device keys or a network. */
+AU_API bool au_node_device_keyed(au_node *node, uint64_t device);
+
 /** Adds a key to the node's ring: datagrams sealed with it are accepted from now on. AU_EEXIST
  *  for an id already in the ring; AU_EFULL beyond AU_KEYS_MAX; AU_ESTATE on a node started
  *  without keys (its datagrams are not sealed) or without a network; AU_EINVAL for a NULL node

@@ -139,6 +139,14 @@ static bool key_of(const au_net_devkeys *d, uint64_t device, uint8_t out[AU_KEY_
            crypto_kdf_derive_from_key(out, AU_KEY_SIZE, device, KDF_CONTEXT, d->master) == 0;
 }
 
+bool au_net_device_keyed(const au_net_t *net, uint64_t device) {
+    if (!net->devkeys) return false;
+    uint8_t key[AU_KEY_SIZE];
+    bool keyed = key_of(net->devkeys, device, key);
+    sodium_memzero(key, sizeof key);
+    return keyed;
+}
+
 /* ---- receiving -------------------------------------------------------------------------------- */
 
 bool au_net_device_datagram(const au_net_t *net, const uint8_t *data, size_t len) {

@@ -104,6 +104,11 @@ static au_net_t *sealed_net(au_node *node) {
 /* A keyed node stays keyed: rotation replaces the ring, never empties it (the primary stays). */
 bool au_node_sealed(au_node *node) { return sealed_net(node) != NULL; }
 
+bool au_node_device_keyed(au_node *node, uint64_t device) {
+    au_net_t *net = node ? node->net : NULL;
+    return net && au_net_device_keyed(net, device);
+}
+
 au_err au_node_key_add(au_node *node, const au_key *key) {
     if (!node || !key) return AU_EINVAL;
     au_net_t *net = sealed_net(node);

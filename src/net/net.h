@@ -280,6 +280,8 @@ au_err au_net_devkeys_start(au_net_t *net, const au_node_config *cfg);
 void au_net_devkeys_free(au_net_t *net);
 /* Whether device datagrams use that key id (no cluster key may take it). */
 bool au_net_devkeys_uses_id(const au_net_t *net, uint8_t id);
+/* Whether the device has a key here (its plain messages to the endpoint are dropped). */
+bool au_net_device_keyed(const au_net_t *net, uint64_t device);
 /* Whether a datagram is sealed with the device key id (then only au_net_device_open opens it). */
 bool au_net_device_datagram(const au_net_t *net, const uint8_t *data, size_t len);
 /* Opens a device datagram with its device's key; on failure it was counted and warned of. */

@@ -327,6 +327,92 @@ static void a_request_granting_an_absurd_interval_cannot_hold_the_device_for_day
 /* Plain: a forged request naming the owner, its incarnation and a sequence number near 2^64
  * must not lock the owner out (its window was pushed there, and every real datagram after it
  * was refused as a replay, for the rest of the server's run). */
+/* Sends request n from server (id, incarnation), plain, as if from `from`. */
+static void request_as(rig *r, uint64_t id, uint64_t incarnation, const au_dc_addr *from,
+                       uint64_t n, uint64_t seq) {
+    lib_server s;
+    lib_server_init(&s, id, incarnation, NULL, 0);
+    s.packer.next_seq = seq;
+    au_device_down m = lib_request(DEVICE, INCARNATION, id, n, r->dc.clock, r->dc.interval_ms);
+    lib_build(&s, &m);
+    au_dc_input(&r->dc, from, s.out, s.out_len);
+    lib_server_destroy(&s);
+}
+
+/* Plain: a forged request naming the owner's id and incarnation with a sequence number 2^39
+ * ahead of its window: under the 2^40 restart, so it used to move the window, and every real
+ * datagram after it was refused as old (days of it at a million datagrams a second). Now a
+ * number further ahead than a node can send in the time since the window last moved is
+ * dropped and counted, and moves nothing; numbers ahead within that are taken (a busy node's
+ * counter runs ahead between its datagrams to one device). A real server whose counter jumped
+ * that far while silent here is taken once its window has been silent for as long as an owner
+ * may be (lost_after intervals, 300 ms), and a number forged in such a silence is undone the
+ * same way. */
+static void a_forged_sequence_number_far_ahead_does_not_move_the_window(void **state) {
+    (void)state;
+    rig *r = rig_new(1000);
+    au_dc_poll(&r->dc);
+    request(r, 1);
+    request(r, 2);
+    assert_true(au_dc_owner(&r->dc) == SERVER_A);
+    uint64_t top = r->dc.servers[0].top;
+    uint32_t replayed = r->dc.stats.drop_replayed;
+    request_as(r, SERVER_A, 0x5000, &r->seeds[0], 3, top + (1ull << 39)); /* the owner's id */
+    assert_int_equal(r->dc.stats.drop_replayed, replayed + 1);
+    assert_true(r->dc.servers[0].top == top);
+    uint32_t accepted = r->dc.stats.accepted, beats = r->dc.stats.heartbeats;
+    for (uint64_t n = 4; n < 40; n++) { /* 3.6 s, the forger sending between the owner's */
+        request(r, n);
+        request_as(r, SERVER_A, 0x5000, &r->seeds[0], n, top + (1ull << 39) + n);
+        r->f.now += INTERVAL;
+        au_dc_poll(&r->dc);
+    }
+    assert_int_equal(r->dc.stats.accepted, accepted + 36); /* every one of the owner's */
+    assert_int_equal(r->dc.stats.heartbeats, beats + 36);
+    assert_int_equal(r->dc.stats.drop_replayed, replayed + 1 + 36);
+    assert_int_equal(r->dc.stats.owner_lost, 0);
+    /* ahead within the bound: 60,000 at once, and a busy node's 100,000 after 100 ms */
+    top = r->dc.servers[0].top;
+    r->a.packer.next_seq = top + 60000;
+    request(r, 40);
+    assert_int_equal(r->dc.stats.accepted, accepted + 37);
+    r->f.now += INTERVAL;
+    r->a.packer.next_seq = r->dc.servers[0].top + 100000;
+    request(r, 41);
+    assert_int_equal(r->dc.stats.accepted, accepted + 38);
+    /* The owner's counter jumps 2^39 while it sends nothing here: dropped until the window
+     * has been silent for 300 ms (lost_after intervals), taken then. */
+    uint32_t last = r->f.now;
+    r->a.packer.next_seq = r->dc.servers[0].top + (1ull << 39);
+    r->f.now = last + 200;
+    request(r, 42);
+    assert_int_equal(r->dc.stats.accepted, accepted + 38);
+    r->f.now = last + 300;
+    request(r, 43);
+    assert_int_equal(r->dc.stats.accepted, accepted + 39);
+    assert_true(r->dc.servers[0].top == r->a.packer.next_seq - 1);
+    /* A number forged in such a silence is taken, and undone by the next: the owner's own
+     * numbers, behind it, are refused until the window has been silent again, then taken. */
+    last = r->f.now;
+    r->f.now = last + 400;
+    uint64_t real = r->a.packer.next_seq;
+    request_as(r, SERVER_A, 0x5000, &r->seeds[0], 44, real + (1ull << 39));
+    assert_int_equal(r->dc.stats.accepted, accepted + 40);
+    r->f.now += 10;
+    request(r, 45);
+    assert_int_equal(r->dc.stats.accepted, accepted + 40); /* behind: refused */
+    r->f.now += 300;
+    request(r, 46);
+    assert_int_equal(r->dc.stats.accepted, accepted + 41);
+    assert_true(r->dc.servers[0].top == r->a.packer.next_seq - 1);
+    /* and a replay is still refused */
+    uint8_t buf[LIB_DGRAM_MAX];
+    memcpy(buf, r->a.out, r->a.out_len);
+    au_dc_input(&r->dc, &r->seeds[0], buf, r->a.out_len);
+    assert_int_equal(r->dc.stats.accepted, accepted + 41);
+    rig_free(r);
+}
+
 static void a_forged_sequence_number_near_2_64_does_not_lock_out_the_owner(void **state) {
     (void)state;
     rig *r = rig_new(1000);
@@ -358,17 +444,6 @@ static void a_forged_sequence_number_near_2_64_does_not_lock_out_the_owner(void 
     rig_free(r);
 }
 
-/* Sends request n from server (id, incarnation), plain, as if from `from`. */
-static void request_as(rig *r, uint64_t id, uint64_t incarnation, const au_dc_addr *from,
-                       uint64_t n, uint64_t seq) {
-    lib_server s;
-    lib_server_init(&s, id, incarnation, NULL, 0);
-    s.packer.next_seq = seq;
-    au_device_down m = lib_request(DEVICE, INCARNATION, id, n, r->dc.clock, r->dc.interval_ms);
-    lib_build(&s, &m);
-    au_dc_input(&r->dc, from, s.out, s.out_len);
-    lib_server_destroy(&s);
-}
 
 /* Plain: a forged request naming the owner's id and a higher incarnation (2^64 - 1, then
  * another) must not lock the owner out. The device used to take it as the owner's restart and
@@ -674,6 +749,7 @@ int main(void) {
         cmocka_unit_test(a_clock_wrapping_at_2_32_keeps_every_timer),
         cmocka_unit_test(a_request_granting_an_absurd_interval_cannot_hold_the_device_for_days),
         cmocka_unit_test(a_forged_sequence_number_near_2_64_does_not_lock_out_the_owner),
+        cmocka_unit_test(a_forged_sequence_number_far_ahead_does_not_move_the_window),
         cmocka_unit_test(a_forged_higher_server_incarnation_does_not_lock_out_the_owner),
         cmocka_unit_test(a_restarted_server_is_answered_at_once_and_confirmed),
         cmocka_unit_test(a_takeover_after_a_crash_is_accepted_even_after_a_forged_claim),

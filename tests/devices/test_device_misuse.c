@@ -37,6 +37,7 @@ typedef struct world {
     int answered;
     uint32_t hb_clock;   /* the clock the model devices' heartbeats carry (0: 1) */
     au_device_request last; /* the last request a model device got */
+    uint64_t mute_inc;   /* requests naming this device incarnation go unanswered (0: none) */
 } world;
 
 /* ---- the model devices: announce on demand, answer every request ------------------------------ */
@@ -46,6 +47,7 @@ static void fleet_recv(au_ctx *ctx, fleet_state *self, au_device_down *m) {
     char from[64];
     if (m->tag != au_device_down_request || !au_ctx_origin(ctx, from, sizeof from)) return;
     au_device_request *r = &m->request;
+    if (self->w && self->w->mute_inc && r->incarnation == self->w->mute_inc) return;
     au_device_up_ref back =
         au_forge(au_device_up, au_device_up, au_ctx_node(ctx), AU_DEVICE_SERVER_NAME, from);
     au_send(back, ((au_device_up){ .tag = au_device_up_heartbeat,
@@ -565,6 +567,96 @@ static void a_forged_interval_clock_does_not_pin_the_devices_interval(void **st)
     stop_world(&w);
 }
 
+static uint64_t sum_stat(world *w, size_t offset) {
+    uint64_t n = 0;
+    for (int i = 0; i < NS; i++) {
+        au_device_server_stats s;
+        au_device_server_stats_get(w->ds[i], &s);
+        n += *(const uint64_t *)(const void *)((const char *)&s + offset);
+    }
+    return n;
+}
+#define SUM(w, field) sum_stat((w), offsetof(au_device_server_stats, field))
+
+static int up_count(world *w, uint64_t device) {
+    int n = 0;
+    for (int i = 0; i < NS; i++)
+        if (au_device_server_state(w->ds[i], device) == AU_DEVICE_UP) n++;
+    return n;
+}
+
+/* Plain: an announce naming a higher device incarnation, from another address. It used to
+ * replace the owner's record: the owner polled the forger's address at the forged incarnation,
+ * refused the device's own announces as stale, and the device was declared down and only taken
+ * back once the forged record was forgotten (forget_after, 60 s here, per forged datagram). Now
+ * it is a claim: the owner probes the claimed address at the claimed incarnation (no answer
+ * from a forger) and keeps polling the device's run, which answers. A real reboot (a new
+ * incarnation answering the probe from its address) is taken within a round trip; one whose
+ * probe goes unanswered, once the run polled has been silent for down_after intervals. */
+static void a_forged_device_incarnation_does_not_replace_the_live_run(void **st) {
+    (void)st;
+    static world w;
+    start_world(&w, 330, NS, &(au_device_server_config){ .no_table = true });
+    au_node *forger;
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = &w.drv }, &forger), AU_OK);
+    const uint64_t dev = 91;
+    announce_clock(&w, 0, dev, 5, 1, 100);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(owners(&w, dev), 1);
+    assert_int_equal(up_count(&w, dev), 1);
+    assert_true(w.last.incarnation == 5);
+    /* the forger names incarnations 2^64 - 1 and 6 for it, to every server, every 50 ms for
+     * 3 s: 30 intervals of the device's, ten times as long as a down takes */
+    for (int k = 0; k < 60; k++) {
+        for (int i = 0; i < NS; i++) {
+            au_device_up_ref to =
+                au_forge(au_device_up, au_device_up, forger, AU_DEVICE_SERVER_NAME, w.addr[i]);
+            uint64_t inc = k % 2 ? 6 : UINT64_MAX;
+            au_send(to, ((au_device_up){ .tag = au_device_up_announce,
+                                         .announce = { .device = dev, .incarnation = inc,
+                                                       .clock = 1, .interval_ms = 20,
+                                                       .max_datagram = 512 } }));
+        }
+        au_sim_run(w.sim, AU_MSEC(50));
+    }
+    int answered = w.answered;
+    announce_clock(&w, 1, dev, 5, 1, 100); /* the device's own announce is not refused */
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_true(w.answered >= answered + 8); /* still polled (failed before the fix) */
+    assert_true(w.last.incarnation == 5);
+    assert_int_equal(w.last.interval_ms, 100);
+    assert_int_equal(up_count(&w, dev), 1);
+    assert_int_equal(owners(&w, dev), 1);
+    assert_true(SUM(&w, claims) >= 30);
+    assert_true(SUM(&w, claims_taken) == 0);
+    assert_true(SUM(&w, downs) == 0);
+    /* The device reboots (incarnation 7, above the claim 6 held): its announce is a claim too,
+     * but it answers the probe, and is polled at 7 within a round trip of the simulator. */
+    announce_clock(&w, 0, dev, 7, 1, 100);
+    au_sim_run(w.sim, AU_MSEC(60));
+    assert_true(w.last.incarnation == 7);
+    assert_true(SUM(&w, claims_taken) == 1);
+    au_sim_run(w.sim, AU_MSEC(500));
+    assert_int_equal(up_count(&w, dev), 1);
+    /* A reboot whose probe is never answered (here: announced from an address that does not
+     * answer, while incarnation 7 falls silent): taken once 7 has been silent for down_after
+     * (3) intervals, 300 ms, and not before; no down is declared for the run left. */
+    w.mute_inc = 7;
+    au_sim_run(w.sim, AU_MSEC(150)); /* 7's last echo was at most one interval ago */
+    au_device_up_ref to =
+        au_forge(au_device_up, au_device_up, forger, AU_DEVICE_SERVER_NAME, w.addr[0]);
+    au_send(to, ((au_device_up){ .tag = au_device_up_announce,
+                                 .announce = { .device = dev, .incarnation = 9, .clock = 1,
+                                               .interval_ms = 100, .max_datagram = 512 } }));
+    au_sim_run(w.sim, AU_MSEC(40));
+    assert_true(SUM(&w, claims_taken) == 1); /* 7 answered 150 ms ago at most: still live */
+    au_sim_run(w.sim, AU_MSEC(300));
+    assert_true(SUM(&w, claims_taken) == 2); /* bounded by 7's silence: at most 300 ms */
+    assert_true(SUM(&w, downs) == 0);
+    au_node_stop(forger);
+    stop_world(&w);
+}
+
 /* ---- stopping while devices are polled -------------------------------------------------------- */
 
 static void stopping_servers_while_polling_frees_everything(void **st) {
@@ -640,6 +732,7 @@ int main(void) {
         cmocka_unit_test(an_announce_flood_is_bounded_by_the_table_and_the_rate),
         cmocka_unit_test(lying_devices_are_counted_and_do_not_disturb_an_honest_one),
         cmocka_unit_test(a_forged_interval_clock_does_not_pin_the_devices_interval),
+        cmocka_unit_test(a_forged_device_incarnation_does_not_replace_the_live_run),
         cmocka_unit_test(stopping_servers_while_polling_frees_everything),
         cmocka_unit_test(stopping_real_nodes_with_every_layer_busy_frees_everything),
     };

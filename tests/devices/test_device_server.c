@@ -618,6 +618,78 @@ static void a_forged_interval_clock_does_not_pin_a_real_devices_interval(void **
     dw_stop(w);
 }
 
+static uint64_t table_incarnation(dw_world *w) {
+    void *snap = NULL;
+    if (au_share_snapshot(au_device_server_table(w->s[0].ds), &snap) != AU_OK) return 0;
+    uint8_t key[8];
+    for (int b = 0; b < 8; b++) key[b] = (uint8_t)(w->d[0].cfg.device >> (8 * b));
+    au_crdt_bytes v;
+    au_device_entry e = { 0 };
+    bool present = au_lwwmap_get(snap, key, sizeof key, &v) && au_device_entry_decode(v.ptr, v.len, &e);
+    au_lwwmap_free(snap);
+    return present ? e.incarnation : 0;
+}
+static uint64_t expected_incarnation;
+static bool table_has_the_incarnation(dw_world *w) {
+    return table_incarnation(w) == expected_incarnation && one_device_up(w);
+}
+
+/* Plain, a real client on real UDP and announces forged in its name from another socket with
+ * higher incarnations: the server used to take the first as the device's reboot, poll the
+ * forger's address, refuse the device's own announces as stale and declare the device down,
+ * until the forged record was forgotten. Now each is a claim, probed at the forger's address
+ * (no answer): the device stays up at its own incarnation. When the device really reboots (a
+ * new au_dc, a higher incarnation, another port) it answers the probe and is polled at the new
+ * incarnation within a second. */
+static void a_forged_device_incarnation_does_not_replace_a_real_devices_run(void **state) {
+    (void)state;
+    dw_world *w = &W;
+    memset(w, 0, sizeof *w);
+    w->drv = *au_driver_default();
+    dw_server_start(w, 0, -1, &(au_device_server_config){ .shards = 1 });
+    wait_or_fail(w, dw_cluster_converged, 10000, "one server");
+    dw_device_start(w, 0, (int[]){ 0 }, 1, 200);
+    wait_or_fail(w, one_device_up, 10000, "one device up");
+    uint64_t dev = w->d[0].cfg.device, inc = w->d[0].cfg.incarnation;
+    expected_incarnation = inc;
+    wait_or_fail(w, table_has_the_incarnation, 5000, "the table has the device's incarnation");
+    uint16_t port = port_of(w->s[0].addr), myport;
+    int fd = udp(&myport);
+    lib_server forger;
+    lib_server_init(&forger, 0, 99, NULL, 0);
+    for (int k = 0; k < 20; k++) { /* 2 s: 10 of the device's intervals */
+        send_up(fd, &forger, port, &(au_device_up){ .tag = au_device_up_announce,
+                                                    .announce = { .device = dev,
+                                                                  .incarnation = k % 2 ? UINT64_MAX
+                                                                                       : inc + 1000000,
+                                                                  .clock = 1, .interval_ms = 200,
+                                                                  .max_datagram = 512 } });
+        pump_for(w, 100);
+    }
+    assert_true(table_incarnation(w) == inc);
+    assert_true(one_device_up(w));
+    assert_int_equal(w->d[0].dc.stats.owner_lost, 0);
+    au_device_server_stats st;
+    au_device_server_stats_get(w->s[0].ds, &st);
+    assert_true(st.claims >= 10);
+    assert_int_equal(st.claims_taken, 0);
+    assert_int_equal(st.downs, 0);
+    /* the device reboots */
+    dw_device_kill(w, 0);
+    nanosleep(&(struct timespec){ 0, 2000000 }, NULL); /* a later CLOCK_REALTIME microsecond */
+    dw_device_start(w, 0, (int[]){ 0 }, 1, 200);
+    assert_true(w->d[0].cfg.incarnation > inc);
+    expected_incarnation = w->d[0].cfg.incarnation;
+    uint32_t t0 = dw_now_ms();
+    wait_or_fail(w, table_has_the_incarnation, 1000, "the rebooted device polled at its new run");
+    printf("reboot taken in %u ms\n", (unsigned)(dw_now_ms() - t0));
+    au_device_server_stats_get(w->s[0].ds, &st);
+    assert_int_equal(st.claims_taken, 1);
+    close(fd);
+    lib_server_destroy(&forger);
+    dw_stop(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(forged_and_replayed),
@@ -629,6 +701,7 @@ int main(void) {
         cmocka_unit_test(a_device_below_the_minimum_interval_keeps_its_owner),
         cmocka_unit_test(an_interval_change_reaches_the_devices_table),
         cmocka_unit_test(a_forged_interval_clock_does_not_pin_a_real_devices_interval),
+        cmocka_unit_test(a_forged_device_incarnation_does_not_replace_a_real_devices_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

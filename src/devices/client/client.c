@@ -24,7 +24,9 @@
  *     refused; one beyond those two is accepted fresh — the remaining risk docs/devices.md §4
  *     states (a replay can at worst make the device answer a stale server once). Plain, a slot
  *     also keeps a claimed other incarnation of its server with a window of its own
- *     (claim_take): a forged incarnation never makes the device refuse the real one.
+ *     (claim_take): a forged incarnation never makes the device refuse the real one; and a
+ *     plain sequence number further ahead of a window than its server can have sent since the
+ *     window last moved moves nothing (window_take) until the window has been silent.
  *   - Interval clocks compare by difference (they wrap); one more than AU_DC_CLOCK_WINDOW ahead
  *     is not taken from a request.
  *   - A datagram is acted on only after every frame in it was checked (destination, CBOR, device
@@ -376,15 +378,32 @@ static int check_frames(const au_dc *dc, au_dc_opened d, uint64_t *server) {
  * a node numbers its datagrams to every peer with one counter, so 2^40 is days of sending at a
  * million datagrams a second. */
 #define PLAIN_FAR_BEHIND (1ull << 40)
+/* How far ahead of a server's window a plain datagram may be and move it: a burst of
+ * PLAIN_AHEAD_BURST, plus PLAIN_AHEAD_PER_MS for every millisecond since the window last moved
+ * (about a million datagrams a second, the rate PLAIN_FAR_BEHIND assumes: the node's counter,
+ * shared by all its peers, advances no faster while it sends nothing to this device). A forged
+ * number further ahead (2^39, say: under PLAIN_FAR_BEHIND, so that the real server's next
+ * datagrams would be refused as old for days) is dropped and counted (drop_replayed) and moves
+ * nothing; a forger can push the window no faster than a busy node does, so a single datagram
+ * locks out nothing. A real server whose counter ran further while it was silent here is
+ * taken once the window has been silent for as long as an owner may be (silence()), as a
+ * claim is: any number outside the window then restarts it, behind as well (the way back from
+ * a forged number taken in such a silence). */
+#define PLAIN_AHEAD_BURST (1ull << 16)
+#define PLAIN_AHEAD_PER_MS 1024u
 
-/* Records seq in the replay window (top, seen): 0, or -1 for a replay or a number behind the
- * window. *newest: nothing later was accepted before. */
-static int window_take(const au_dc *dc, uint64_t *top, uint64_t *seen, uint64_t seq, bool *newest) {
+/* Records seq in the replay window (top, seen): 0, or -1 for a replay, a number behind the
+ * window, or one more than `far` ahead of it (plain); `quiet` (plain): the window has been
+ * silent for silence(), and a number outside it restarts it. *newest: nothing later was
+ * accepted before. */
+static int window_take(const au_dc *dc, uint64_t *top, uint64_t *seen, uint64_t seq, bool *newest,
+                       uint64_t far, bool quiet) {
+    if (seq > *top && seq - *top > far && !quiet) return -1; /* plain: far ahead, not moved */
     if (seq > *top) {
         uint64_t ahead = seq - *top;
         *seen = ahead >= 64 ? 1 : *seen << ahead | 1;
         *top = seq;
-    } else if (!dc->cfg->key && *top - seq > PLAIN_FAR_BEHIND) {
+    } else if (!dc->cfg->key && (*top - seq > PLAIN_FAR_BEHIND || (quiet && *top - seq >= 64))) {
         /* Plain: a window pushed far ahead is a forged sequence number (near 2^64, say), not
          * the server's: it would refuse every real datagram of the run as a replay. Nothing
          * that far behind is a replay of anything recent: the window restarts. */
@@ -415,7 +434,8 @@ static int claim_take(au_dc *dc, au_dc_server *s, const au_dc_opened *d, uint32_
         s->claim = d->incarnation;
         s->claim_top = d->seq;
         s->claim_seen = 1;
-    } else if (window_take(dc, &s->claim_top, &s->claim_seen, d->seq, newest) != 0) {
+    } else if (window_take(dc, &s->claim_top, &s->claim_seen, d->seq, newest, UINT64_MAX,
+                           false) != 0) {
         return -1;
     }
     if (reached(t, s->run_ms + silence(dc))) {
@@ -451,7 +471,11 @@ static int accept_from(au_dc *dc, uint64_t id, const au_dc_opened *d, const au_d
     } else {
         s = &dc->servers[*slot];
         if (d->incarnation == s->incarnation) {
-            if (window_take(dc, &s->top, &s->seen, d->seq, newest) != 0) return -1;
+            /* plain: how far ahead the run's window may move, and whether it is quiet */
+            uint64_t far = PLAIN_AHEAD_BURST + (uint64_t)(uint32_t)(t - s->run_ms) * PLAIN_AHEAD_PER_MS;
+            bool quiet = !dc->cfg->key && reached(t, s->run_ms + silence(dc));
+            if (dc->cfg->key) far = UINT64_MAX;
+            if (window_take(dc, &s->top, &s->seen, d->seq, newest, far, quiet) != 0) return -1;
             s->run_ms = t;
         } else if (!dc->cfg->key) {
             if (claim_take(dc, s, d, t, newest) != 0) return -1;

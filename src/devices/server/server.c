@@ -38,6 +38,7 @@
 
 #include <aurum/crdt.h>
 #include <aurum/crdt_share.h>
+#include <aurum/keys.h>
 #include <aurum/layer.h>
 #include <aurum/log.h>
 
@@ -48,7 +49,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
+#include "util/rng.h"
 #include "util/wheel.h"
 #include "util/u64map.h"
 
@@ -104,6 +107,12 @@ typedef struct dev {
     au_nanos prev_sent; /* the request before last_sent */
     au_nanos heard;     /* when the last heartbeat of request req_top arrived (answer or beat) */
     au_wheel_entry poll; /* in ds->polls while owned: its due is the next look */
+    /* Plain: another incarnation announced while this one is live (claim_take), not polled:
+     * what its announce said, the request number its probe carries, when that last went. */
+    uint64_t claim_inc, claim_req;
+    uint32_t claim_clock, claim_interval, claim_dgram;
+    char claim_addr[64];
+    au_nanos claim_probe;
 } dev;
 
 /* An announce this node accepted from a device and forwarded to another node, kept until that
@@ -155,6 +164,7 @@ struct au_device_server {
     au_device_server_config cfg;
     char name[72], peer_name[80], self_addr[64];
     uint64_t self_id;
+    uint64_t secret;         /* 64 random bits: the request numbers of claim probes */
     ds_msg_ref core;         /* the core actor (local): shard 0's, the servers' peer */
     ds_msg_lref core_local;
     au_ring *ring;           /* the latest ring the core received (the shards take it from here) */
@@ -398,6 +408,8 @@ static void pending_done(shard *sh, uint64_t device, uint64_t inc);
 static void pending_run(shard *sh, au_nanos now, bool all_now);
 static void forward(shard *sh, const ds_record *r, const au_cluster_member *o);
 static void ack(shard *sh, const ds_record *r);
+static void send_probe(shard *sh, dev *d, au_nanos now);
+static void claim_adopt(shard *sh, dev *d, au_nanos now);
 
 static void emit(shard *sh, int kind, const dev *d, uint64_t previous) {
     table_put(sh, d);
@@ -599,6 +611,7 @@ static void own(shard *sh, dev *d, au_nanos now, uint64_t previous, bool moved) 
 static void unown(shard *sh, dev *d) {
     if (d->role != ROLE_OWNED) return;
     poll_out(sh, d);
+    d->claim_inc = 0; /* a claim is the poller's to settle */
     d->role = ROLE_STANDBY;
     sh->st.owned--;
     sh->st.standby++;
@@ -614,6 +627,11 @@ static void hand_over(shard *sh, dev *d, const au_cluster_member *to) {
 
 static void poll_one(shard *sh, dev *d, au_nanos now) {
     au_nanos iv = interval_ns(d);
+    if (d->claim_inc && (d->state == STATE_DOWN || now >= down_deadline(sh, d))) {
+        claim_adopt(sh, d, now); /* the run polled is silent: the claim is the device's */
+        return;
+    }
+    if (d->claim_inc && now - d->claim_probe >= iv / 4) send_probe(sh, d, now);
     if (d->state != STATE_DOWN && now - d->last_ok >= iv * sh->ds->cfg.down_after) {
         if (now >= down_deadline(sh, d)) {
             d->state = STATE_DOWN;
@@ -700,6 +718,88 @@ static void apply(dev *d, uint64_t inc, uint32_t clock, uint32_t interval_ms, ui
     set_addr(d, addr, addr_len);
 }
 
+/* ---- plain: another device incarnation is a claim ----------------------------------------- */
+
+/* Whether device id's messages reach this node authenticated: the node seals with a cluster
+ * key, or holds the device's own key (its plain messages are dropped by the transport). */
+static bool authenticated(shard *sh, uint64_t id) {
+    return au_node_sealed(sh->ds->node) || au_node_device_keyed(sh->ds->node, id);
+}
+
+/* Whether the incarnation d is polled at may give way to inc at once: declared down, silent
+ * for as long as a device may be (down_deadline: down_after intervals, the node's lateness
+ * included), or, for a higher one, never heard here (no heartbeat of it counted yet). */
+static bool run_yields(shard *sh, const dev *d, uint64_t inc, au_nanos now) {
+    return d->state == STATE_DOWN || now >= down_deadline(sh, d) ||
+           (inc > d->inc && d->state == STATE_UNKNOWN);
+}
+
+/* A request to the claimed incarnation at the claimed address, numbered by a keyed hash: its
+ * answer, from that address at that incarnation and echoing that number, is what an off-path
+ * forger cannot give (it never sees the request), and what a device that really rebooted there
+ * gives within a round trip. Lease 1: only the answer is asked for. */
+static void send_probe(shard *sh, dev *d, au_nanos now) {
+    d->claim_probe = now;
+    au_device_down_ref ref =
+        au_forge(au_device_down, au_device_down, sh->ds->node, AU_DEVICE_CLIENT_NAME, d->claim_addr);
+    if (au_ref_is_null(ref.raw)) {
+        sh->st.drops_invalid++;
+        return;
+    }
+    sh->st.requests_sent++;
+    au_send(ref, ((au_device_down){ .tag = au_device_down_request,
+                                    .request = { .device = d->id, .incarnation = d->claim_inc,
+                                                 .server = sh->ds->self_id,
+                                                 .request = d->claim_req,
+                                                 .clock = d->claim_clock,
+                                                 .interval_ms = d->claim_interval,
+                                                 .beats = 1 } }));
+    (void)au_unforge(ref); /* the message queued keeps the entry until it is sent */
+}
+
+/* Plain: an announce of d at another incarnation while the one polled is live. Anyone can send
+ * one (plain announces are not authenticated), so it does not replace the record: a forged
+ * higher incarnation had made the server poll the forger's run and refuse the device's own
+ * announces as stale until the forged record was down and forgotten (forget_after). It is held
+ * as the record's claim (a third incarnation replaces it) and its address probed
+ * (send_probe); it takes the record's place when the probe is answered (on_heartbeat), or
+ * when the incarnation polled has been silent for down_after intervals (poll_one), as a device
+ * that rebooted is. The probe is repeated with the polls while the claim stands. */
+static void claim_take(shard *sh, dev *d, const ds_record *r, au_nanos now) {
+    sh->st.claims++;
+    if (r->incarnation != d->claim_inc) {
+        d->claim_inc = r->incarnation;
+        d->claim_req = au_splitmix64_at(sh->ds->secret ^ au_splitmix64_at(d->id ^ r->incarnation));
+        log_drop(sh, "announce held as a claim: another incarnation than the live one polled", d->id);
+    }
+    d->claim_clock = r->clock;
+    uint64_t most = AU_DC_MAX_GRANT_MS(r->interval_ms);
+    uint32_t min = sh->ds->cfg.min_interval_ms > most ? (uint32_t)most : sh->ds->cfg.min_interval_ms;
+    d->claim_interval = r->interval_ms < min ? min : r->interval_ms;
+    d->claim_dgram = r->max_datagram;
+    size_t len = r->address.len < sizeof d->claim_addr ? r->address.len : sizeof d->claim_addr - 1;
+    memcpy(d->claim_addr, r->address.ptr, len);
+    d->claim_addr[len] = 0;
+    /* at most one probe per eighth of an interval, whatever incarnations are claimed: a forger
+     * alternating them gets no more requests sent to its address than an announce ever did */
+    if (now - d->claim_probe >= interval_ns(d) / 8) send_probe(sh, d, now);
+}
+
+/* d's claim replaces the incarnation polled, as an announce of it would have: a new run,
+ * polled from a request sent now. */
+static void claim_adopt(shard *sh, dev *d, au_nanos now) {
+    sh->st.claims_taken++;
+    apply(d, d->claim_inc, d->claim_clock, d->claim_interval, d->claim_dgram, d->claim_addr,
+          strlen(d->claim_addr), sh->ds->cfg.min_interval_ms);
+    d->claim_inc = 0;
+    d->last_ok = now; /* the new run's down deadline counts from here, as at own() */
+    d->held = 0;
+    d->retrying = 0;
+    send_replicas(sh, d, WHY_REPLICA);
+    send_request(sh, d, now);
+    set_due(sh, d, next_due(sh, d));
+}
+
 static void on_record(shard *sh, ds_record *r);
 
 static void on_announce(shard *sh, const au_device_announce *a, const au_str *from) {
@@ -721,6 +821,12 @@ static void on_heartbeat(shard *sh, const au_device_heartbeat *h, const au_str *
         return;
     }
     if (h->incarnation != d->inc) {
+        if (d->claim_inc && h->incarnation == d->claim_inc && h->beat == 0 &&
+            h->request == d->claim_req && strlen(d->claim_addr) == from->len &&
+            memcmp(d->claim_addr, from->ptr, from->len) == 0) {
+            claim_adopt(sh, d, au_node_now(sh->ds->node)); /* the probe answered */
+            return;
+        }
         sh->st.drops_stale++;
         return;
     }
@@ -890,7 +996,22 @@ static void on_record(shard *sh, ds_record *r) {
         pending_done(sh, r->device, r->incarnation);
         return;
     }
-    if (d && r->incarnation < d->inc) {
+    /* Plain, an announce of another incarnation than the live one polled is a claim (both
+     * ways: a forged higher one may have been taken while the device's run was not heard yet,
+     * and the device's own, lower, then wins it back); sealed, it is the device's (older
+     * refused, newer adopted). */
+    if (d && r->why == WHY_FORWARD && r->incarnation != d->inc && !authenticated(sh, r->device)) {
+        if (d->role == ROLE_OWNED && owner_is_me(sh, r->device) &&
+            !run_yields(sh, d, r->incarnation, now)) {
+            ack(sh, r); /* held here: nothing to re-send */
+            claim_take(sh, d, r, now);
+            return;
+        }
+        if (d->role == ROLE_OWNED) d->claim_inc = 0; /* taken at once (below) */
+    }
+    if (d && r->incarnation < d->inc &&
+        !(r->why == WHY_FORWARD && d->role == ROLE_OWNED && owner_is_me(sh, r->device) &&
+          !authenticated(sh, r->device))) {
         sh->st.drops_stale++;
         if (r->why == WHY_FORWARD) ack(sh, r); /* it has a later run: nothing to re-send */
         return;
@@ -914,7 +1035,10 @@ static void on_record(shard *sh, ds_record *r) {
             sh->st.drops_not_owned++;
             return;
         }
-        if (d && d->role == ROLE_STANDBY) /* keep the standby copy current */
+        /* keep the standby copy current (plain: within its incarnation; the owner's copies
+         * say which incarnation it polls, and a forged announce must not change that here) */
+        if (d && d->role == ROLE_STANDBY &&
+            (r->incarnation == d->inc || authenticated(sh, r->device)))
             apply(d, r->incarnation, r->clock, r->interval_ms, r->max_datagram, r->address.ptr,
                   r->address.len, sh->ds->cfg.min_interval_ms);
         /* Accepted here from the device: kept until the owner acknowledges it. */
@@ -974,7 +1098,10 @@ static void forward(shard *sh, const ds_record *r, const au_cluster_member *o) {
  * A full table leaves it to the device's own re-announcing, counted. */
 static void pending_put(shard *sh, const ds_record *r, au_nanos now) {
     pend *p = au_u64map_get(&sh->pending, r->device);
-    if (p && r->incarnation < p->inc) return;
+    /* sealed, a later run's announce is not given up for an older one; plain, the latest is
+     * kept, whatever its incarnation (a forged higher one must not stop the device's own
+     * being re-sent) */
+    if (p && r->incarnation < p->inc && authenticated(sh, r->device)) return;
     if (!p) {
         if (atomic_load(&sh->ds->npending) >= PENDING_MAX || !(p = calloc(1, sizeof *p))) {
             sh->st.forwards_untracked++;
@@ -1384,6 +1511,8 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     snprintf(ds->peer_name, sizeof ds->peer_name, "%s.peer", c.name);
     snprintf(ds->self_addr, sizeof ds->self_addr, "%s", au_node_address(node));
     ds->self_id = au_cluster_id(cluster);
+    if (getrandom(&ds->secret, sizeof ds->secret, 0) != (ssize_t)sizeof ds->secret)
+        ds->secret = au_splitmix64_at(ds->self_id ^ (uint64_t)au_node_now(node)); /* no kernel CSPRNG */
     ds->tokens = c.new_per_second;
     ds->tokens_at = au_node_now(node);
     for (unsigned k = 0; k < c.shards; k++) {
