@@ -99,6 +99,7 @@ typedef struct au_type {
     const au_custom_codec *codec; /**< custom codec, or NULL */
     _Atomic uint64_t id_cache;    /**< 0 until first computed */
     _Atomic uint8_t owns_cache;   /**< 0 unknown, 1 values own no memory, 2 they may */
+    _Atomic uint8_t roots_cache;  /**< 0 unknown, 1 no root below the top, 2 there may be */
 } au_type;
 
 /** The stable 64-bit id of a type: the high 32 bits hash its name, the low 32 bits its
