@@ -218,6 +218,10 @@ static void schema(sink *s, const au_type *t, const frame *up) {
 }
 
 size_t au_type_schema(au_type *type, char *buf, size_t size) {
+    if (!type) {
+        if (buf && size) buf[0] = '\0';
+        return 0;
+    }
     sink s = { .buf = buf, .size = size };
     schema(&s, type, NULL);
     if (buf && size) buf[s.len < size ? s.len : size - 1] = '\0';
@@ -225,6 +229,7 @@ size_t au_type_schema(au_type *type, char *buf, size_t size) {
 }
 
 uint64_t au_type_id(au_type *type) {
+    if (!type) return 0;
     uint64_t id = atomic_load_explicit(&type->id_cache, memory_order_relaxed);
     if (id) return id;
     XXH64_state_t st;
