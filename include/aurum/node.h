@@ -151,7 +151,9 @@ AU_API au_err au_node_start(const au_node_config *cfg, au_node **out);
  *  From a hook of one of the node's own actors, or a callback the node runs (au_node_call_at,
  *  au_peer_subscribe in aurum/layer.h), it stops nothing: it logs an ERROR and returns (it would
  *  wait for that very hook, or free the node under it), and the node must then be stopped from
- *  outside it. Must not be called while other (non-actor) threads still send through the node
+ *  outside it. From within the stop itself (a layer's stopping or free hook, a discard callback
+ *  of au_node_call_at run as the node stops) it also logs an ERROR and returns: the stop under
+ *  way goes on. Must not be called while other (non-actor) threads still send through the node
  *  or start waiting on its promises. */
 AU_API void au_node_stop(au_node *node);
 

@@ -904,6 +904,47 @@ static void stop_in_peer_event(au_node *node, const au_peer_event *e, void *arg)
     (void)e;
     stop_in_callback(node, arg);
 }
+/* au_node_stop from within the stop: a layer's stopping hook, a discard callback of a timer the
+ * stop discards. Refused and logged; the stop under way finishes (the hook recursed into a
+ * second stop until the stack ran out; the discard freed the node twice). */
+static _Atomic int stop_hook_runs, stop_discard_runs, stop_free_runs;
+static void stop_in_stopping(au_node *node, void *arg) {
+    (void)arg;
+    atomic_fetch_add(&stop_hook_runs, 1);
+    au_node_stop(node);
+}
+static void stop_in_discard(void *arg) {
+    atomic_fetch_add(&stop_discard_runs, 1);
+    au_node_stop(arg);
+}
+static void never_called(au_node *node, void *arg) {
+    (void)node;
+    (void)arg;
+    fail();
+}
+static void stop_layer_free(void *arg) {
+    (void)arg;
+    atomic_fetch_add(&stop_free_runs, 1);
+}
+static void node_stop_from_within_its_stop_is_refused(void **s) {
+    (void)s;
+    for (unsigned workers = 0; workers <= 2; workers += 2) {
+        atomic_store(&stop_hook_runs, 0);
+        atomic_store(&stop_discard_runs, 0);
+        atomic_store(&stop_free_runs, 0);
+        au_node *node = workers ? udp_node(0) : local_node(1);
+        assert_non_null(au_layer_attach(node, &(au_layer_def){
+                                                  .name = "stopper", .stopping = stop_in_stopping,
+                                                  .free = stop_layer_free }));
+        assert_int_not_equal(au_node_call_at(node, UINT64_MAX, never_called, stop_in_discard, node),
+                             0);
+        au_node_stop(node);
+        assert_int_equal(atomic_load(&stop_hook_runs), 1);
+        assert_int_equal(atomic_load(&stop_discard_runs), 1);
+        assert_int_equal(atomic_load(&stop_free_runs), 1);
+    }
+}
+
 static void node_stop_from_its_own_callbacks_is_refused(void **s) {
     au_node *node = udp_node(0);
     static _Atomic int timer_done, peer_done;
@@ -1224,6 +1265,7 @@ int main(void) {
         cmocka_unit_test(hooks_misusing_the_api),
         cmocka_unit_test(promise_misuse),
         cmocka_unit_test(node_stop_from_its_own_callbacks_is_refused),
+        cmocka_unit_test(node_stop_from_within_its_stop_is_refused),
         cmocka_unit_test(layer_misuse),
         cmocka_unit_test(forging_with_bad_arguments),
         cmocka_unit_test(messages_at_the_size_limit),
