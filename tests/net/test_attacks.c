@@ -549,6 +549,28 @@ static void key_files_round_trip_and_loose_permissions_are_refused(void **s) {
     fclose(f);
     chmod(bad, 0600);
     assert_int_equal(au_key_file_read(bad, back, 4, &n), AU_ECONFIG);
+    /* ids are canonical decimal: one id, one spelling (strtoul took a sign and leading zeros) */
+    static const char hex64[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    static const char *const bad_ids[] = { "+1", "01", "00", "-0", "+0", "007", "256", "1000",
+                                           "-1", "0x1", "", " 1x" };
+    for (size_t i = 0; i < sizeof bad_ids / sizeof *bad_ids; i++) {
+        f = fopen(bad, "w");
+        fprintf(f, "%s %s\n", bad_ids[i], hex64);
+        fclose(f);
+        n = 99;
+        assert_int_equal(au_key_file_read(bad, back, 4, &n), AU_ECONFIG);
+        assert_int_equal(n, 0);
+    }
+    static const char *const good_ids[] = { "0", "1", "9", "10", "99", "100", "255" };
+    for (size_t i = 0; i < sizeof good_ids / sizeof *good_ids; i++) {
+        f = fopen(bad, "w");
+        fprintf(f, "  %s\t%s  \n", good_ids[i], hex64);
+        fclose(f);
+        assert_int_equal(au_key_file_read(bad, back, 4, &n), AU_OK);
+        assert_int_equal(n, 1);
+        assert_int_equal(back[0].id, atoi(good_ids[i]));
+        assert_int_equal(back[0].bytes[1], 0x11);
+    }
     assert_int_equal(au_key_file_read("/nonexistent/key", back, 4, &n), AU_EIO);
     au_log_set_level(AU_LOG_NET, AU_LOG_WARN);
     unlink(bad);
