@@ -80,8 +80,11 @@ typedef struct au_node_config {
     size_t max_remote_watches; /**< watches other nodes may hold on this node's actors, one per
                                    (actor, watching node) however many actors there watch it
                                    (au_watch, aurum/actor.h); one watching node gets at most a
-                                   quarter of them (at least 1). A request beyond is refused
-                                   (watch_refused, a rate-limited WARN) and its watcher told, so
+                                   quarter of them (at least 1), and at most half of max_peers
+                                   nodes may watch at a time (each holds a peer while it
+                                   watches, so watchers never take every peer). A request
+                                   beyond is refused (watch_refused, a rate-limited WARN) and
+                                   its watcher told, so
                                    that watch reports only its node going away; default 16384
                                    (about 100 bytes each) */
     const uint8_t *secret;    /**< a 32-byte cluster key of id 0 (the same as one entry in
