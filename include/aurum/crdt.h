@@ -81,7 +81,7 @@ typedef struct au_crdt_type au_crdt_type;
  *  join and delta_minus, still a valid state that is at most the expected result. Objects are
  *  ones the library made (create, decode, copy). A NULL object or out is never read through:
  *  join, encode, copy, delta_minus and prune return AU_EINVAL (copy with *out NULL; decode with
- *  a NULL out too), equal is true only for two NULLs, is_bottom is true, digest 0, free does
+ *  a NULL out or a NULL type too, *out then NULL), equal is true only for two NULLs, is_bottom is true, digest 0, free does
  *  nothing. Objects of another
  *  type (another vtable, or an ORMap with another value type) are told apart: join and
  *  delta_minus refuse them with AU_ETYPE and change nothing, equal is false, and free frees

@@ -321,7 +321,9 @@ AU_API void au_dc_cbor_put_bool(au_dc_cbor_out *w, int v);
 AU_API void au_dc_cbor_put_null(au_dc_cbor_out *w);
 
 /** Reads CBOR from [pos, end). err becomes nonzero (and stays) on anything unexpected: another
- *  major type, an indefinite length, a length past the end, a value out of range. */
+ *  major type, an indefinite length, a length past the end, a value out of range, a NULL n for
+ *  a string's length. Every reader given a NULL reader returns its error value (0 or NULL),
+ *  and au_dc_cbor_end of NULL is nonzero. */
 typedef struct au_dc_cbor_in {
     const uint8_t *pos, *end;
     int err;
@@ -333,9 +335,11 @@ AU_API uint64_t au_dc_cbor_get_array(au_dc_cbor_in *r);
 AU_API uint64_t au_dc_cbor_get_uint(au_dc_cbor_in *r, uint64_t max);
 /** A signed integer in [INT64_MIN, INT64_MAX]; 0 on error. */
 AU_API int64_t au_dc_cbor_get_int(au_dc_cbor_in *r);
-/** A byte string: a view into the input, *n its length; NULL on error. */
+/** A byte string: a view into the input, *n its length; NULL on error (*n 0). A NULL n is an
+ *  error: nothing is read and err is set. */
 AU_API const uint8_t *au_dc_cbor_get_bytes(au_dc_cbor_in *r, size_t *n);
-/** A text string (not NUL-terminated, not checked for UTF-8); NULL on error. */
+/** A text string (not NUL-terminated, not checked for UTF-8); NULL on error (*n 0). A NULL n
+ *  is an error, as for au_dc_cbor_get_bytes. */
 AU_API const char *au_dc_cbor_get_text(au_dc_cbor_in *r, size_t *n);
 /** A boolean, 0 or 1; 0 on error. */
 AU_API int au_dc_cbor_get_bool(au_dc_cbor_in *r);

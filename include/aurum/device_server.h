@@ -258,7 +258,8 @@ typedef struct au_device_entry {
 /** The replica of the Devices CRDT on this node (an LWWMap: read it with au_share_read or
  *  au_share_snapshot and au_lwwmap_get / au_lwwmap_next), NULL with no_table. */
 AU_API struct au_share *au_device_server_table(au_device_server *ds);
-/** Encodes *e as stored in the table. */
+/** Encodes *e as stored in the table. A NULL e writes AU_DEVICE_ENTRY_SIZE zero bytes; a NULL
+ *  out writes nothing. */
 AU_API void au_device_entry_encode(const au_device_entry *e, uint8_t out[AU_DEVICE_ENTRY_SIZE]);
 /** Decodes a table value; false if it is not AU_DEVICE_ENTRY_SIZE bytes (or out is NULL). */
 AU_API bool au_device_entry_decode(const void *bytes, size_t len, au_device_entry *out);

@@ -8,8 +8,9 @@
  *   2. au_node_key_use(node, new_key.id) node by node  (each node now seals with it)
  *   3. au_node_key_remove(node, old_id) on every node  (the old key is no longer accepted)
  *
- * Keys never appear in log lines. A key file holds one key per line, "<id> <64 hex digits>";
- * blank lines and lines starting with '#' are ignored; the first key is the primary. It must be
+ * Keys never appear in log lines. A key file holds one key per line, "<id> <64 hex digits>",
+ * the id in canonical decimal (0-255, digits only, no sign, no leading zero: "7", not "+7" or
+ * "07"); blank lines and lines starting with '#' are ignored; the first key is the primary. It must be
  * a regular file readable by its owner only (mode 0600 or stricter). See docs/security.md for
  * what sealing protects against and what it does not. */
 #ifndef AURUM_KEYS_H
@@ -41,7 +42,8 @@ AU_API au_err au_key_generate(au_key *key, uint8_t id);
 
 /** Reads up to max keys from a key file into keys[0..*n). AU_EIO (with a log line) when the
  *  file cannot be opened; AU_ECONFIG when it is not a regular file, is readable or writable by
- *  group or others, has a malformed line (its line number is logged, never its content), names
+ *  group or others, has a malformed line (its line number and what is wrong with it are logged,
+ *  never its content; an id that is not canonical decimal, "+1" or "01", is malformed), names
  *  an id twice, or holds no key or more than max. */
 AU_API au_err au_key_file_read(const char *path, au_key *keys, size_t max, size_t *n);
 

@@ -40,7 +40,8 @@ typedef struct au_layer_def {
     const char *name;                           /**< for log lines; copied */
     void (*stopping)(au_node *node, void *arg); /**< optional: at au_node_stop, after the user's
                                                      actors stopped, before this layer's actors
-                                                     get the stop; on the stopping thread */
+                                                     get the stop; on the stopping thread
+                                                     (au_node_stop from it: refused, logged) */
     void (*free)(void *arg);                    /**< optional: once the node stopped everything */
     void *arg;                                  /**< the layer's state, passed to both */
 } au_layer_def;

@@ -80,8 +80,11 @@ typedef struct au_node_config {
     size_t max_remote_watches; /**< watches other nodes may hold on this node's actors, one per
                                    (actor, watching node) however many actors there watch it
                                    (au_watch, aurum/actor.h); one watching node gets at most a
-                                   quarter of them (at least 1). A request beyond is refused
-                                   (watch_refused, a rate-limited WARN) and its watcher told, so
+                                   quarter of them (at least 1), and at most half of max_peers
+                                   nodes may watch at a time (each holds a peer while it
+                                   watches, so watchers never take every peer). A request
+                                   beyond is refused (watch_refused, a rate-limited WARN) and
+                                   its watcher told, so
                                    that watch reports only its node going away; default 16384
                                    (about 100 bytes each) */
     const uint8_t *secret;    /**< a 32-byte cluster key of id 0 (the same as one entry in
@@ -151,7 +154,9 @@ AU_API au_err au_node_start(const au_node_config *cfg, au_node **out);
  *  From a hook of one of the node's own actors, or a callback the node runs (au_node_call_at,
  *  au_peer_subscribe in aurum/layer.h), it stops nothing: it logs an ERROR and returns (it would
  *  wait for that very hook, or free the node under it), and the node must then be stopped from
- *  outside it. Must not be called while other (non-actor) threads still send through the node
+ *  outside it. From within the stop itself (a layer's stopping or free hook, a discard callback
+ *  of au_node_call_at run as the node stops) it also logs an ERROR and returns: the stop under
+ *  way goes on. Must not be called while other (non-actor) threads still send through the node
  *  or start waiting on its promises. */
 AU_API void au_node_stop(au_node *node);
 

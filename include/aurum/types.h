@@ -99,16 +99,18 @@ typedef struct au_type {
     const au_custom_codec *codec; /**< custom codec, or NULL */
     _Atomic uint64_t id_cache;    /**< 0 until first computed */
     _Atomic uint8_t owns_cache;   /**< 0 unknown, 1 values own no memory, 2 they may */
+    _Atomic uint8_t roots_cache;  /**< 0 unknown, 1 no root below the top, 2 there may be */
 } au_type;
 
 /** The stable 64-bit id of a type: the high 32 bits hash its name, the low 32 bits its
  *  canonical schema (computed once, then cached). Equal ids: same schema. Equal high halves but
- *  different ids: the same type name at two different versions. */
+ *  different ids: the same type name at two different versions. 0 for a NULL type. */
 AU_API uint64_t au_type_id(au_type *type);
 /** The part of a type id that depends only on the type's name. */
 #define AU_TYPE_ID_NAME_MASK 0xFFFFFFFF00000000ull
 /** The canonical schema text that au_type_id hashes, into buf (truncated to size); returns the
- *  full length. Useful to see why two builds disagree. */
+ *  full length. Useful to see why two builds disagree. A NULL type: "" (buf[0] = 0 if size > 0)
+ *  and 0. */
 AU_API size_t au_type_schema(au_type *type, char *buf, size_t size);
 /** Frees what a value owns (strings, bytes, arrays, nested values), not the value itself. */
 AU_API void au_value_free(const au_type *type, void *value);

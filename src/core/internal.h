@@ -223,6 +223,7 @@ struct au_node {
     _Atomic int sleepers;            /* workers asleep */
     _Atomic int spinners;            /* workers spinning (at most one: more only compete) */
     _Atomic int stopping;            /* au_node_stop has begun */
+    _Atomic int stop_entered;        /* au_node_stop is running: a call from within it refused */
     _Atomic int workers_exit;        /* workers must return */
 
     pthread_mutex_t lock;            /* guards the fields below */

@@ -174,6 +174,15 @@ void au_node_stop(au_node *node) {
                                           "outside the node)");
         return;
     }
+    if (atomic_exchange_explicit(&node->stop_entered, 1, memory_order_acq_rel)) {
+        /* From within this very stop: a layer's stopping hook, a discard callback of a timer it
+         * discards, a layer's free. Going on would stop everything again and free the node
+         * twice (a stopping hook recursed until the stack ran out). */
+        au_log(AU_LOG_CORE, AU_LOG_ERROR, "au_node_stop from within the node's own stop (a "
+                                          "layer's stopping or free hook, a discard callback) "
+                                          "refused: the node is stopping already");
+        return;
+    }
     /* First: from now on no other node's watch notice reaches this one (see live_join). */
     live_leave(node);
     if (node->workers || node->stepped) au_actor_stop_all(node);

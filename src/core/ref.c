@@ -40,15 +40,26 @@ static bool iface_fits(au_type *root, uint16_t variant, au_type *iface) {
     return v->mode != AU_MODE_PLAIN && same_type(iface, v->type);
 }
 
-/* A message of a root type whose tag names none of its variants (a tag set by hand): no
- * receiver could read it, and a remote send of it fails to encode. Logged; AU_EENCODE. */
+/* A message of a root type whose tag names none of its variants (a tag set by hand), or one
+ * holding such a root below (a record's field, a variant's payload, an array's element): no
+ * receiver could read it, and a remote send of it fails to encode. Logged; AU_EENCODE. The
+ * nested check is the encoder's (au_root_tag) and walks only types that can hold a root below
+ * their top (roots_cache, one cached look for all others). */
 static bool bad_tag(const au_type *type, const void *msg) {
-    if (type->kind != AU_KIND_ROOT) return false;
-    int tag;
-    memcpy(&tag, (const char *)msg + type->tag_offset, sizeof tag);
-    if (tag >= 0 && (uint32_t)tag < type->count) return false;
-    au_log(AU_LOG_CORE, AU_LOG_WARN, "send of %s dropped: its tag %d names none of its %u variants",
-           type->name, tag, (unsigned)type->count);
+    if (type->kind == AU_KIND_ROOT && au_root_tag(type, msg) < 0) {
+        int tag;
+        memcpy(&tag, (const char *)msg + type->tag_offset, sizeof tag);
+        au_log(AU_LOG_CORE, AU_LOG_WARN,
+               "send of %s dropped: its tag %d names none of its %u variants", type->name, tag,
+               (unsigned)type->count);
+        return true;
+    }
+    if (__builtin_expect(atomic_load_explicit(&((au_type *)type)->roots_cache,
+                                              memory_order_relaxed) == 1, 1) ||
+        au_value_check_roots(type, msg) == AU_OK)
+        return false;
+    au_log(AU_LOG_CORE, AU_LOG_WARN, "send of %s dropped: a root inside it has a tag that names "
+           "none of its variants", type->name);
     return true;
 }
 

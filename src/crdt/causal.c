@@ -214,7 +214,7 @@ au_err au_crdt_causal_decode_(const au_crdt_type *type, const uint8_t *data, siz
                               void **out) {
     if (!out) return AU_EINVAL;
     *out = NULL;
-    if (!data && len) return AU_EINVAL;
+    if (!type || (!data && len)) return AU_EINVAL;
     if (type->causal_ == &au_ormap_causal_ && (!type->param || !type->param->causal_))
         return AU_EINVAL; /* a map type whose values are not causal: create refuses it too */
     crdt_rd r = crdt_rd_of(data, len);

@@ -95,6 +95,7 @@ static au_err gset_decode(const au_crdt_type *type, const uint8_t *data, size_t 
     uint8_t tag;
     uint32_t n;
     *out = NULL;
+    if (!type) return AU_EINVAL;
     if (!data && len) return AU_EINVAL;
     if (!crdt_get_u8(&r, &tag) || tag != CRDT_TAG_GSET || !crdt_get_count(&r, 1, &n))
         return AU_EDECODE;

@@ -158,6 +158,7 @@ static au_err lwwmap_decode(const au_crdt_type *type, const uint8_t *data, size_
     uint8_t tag;
     uint32_t n;
     *out = NULL;
+    if (!type) return AU_EINVAL;
     if (!data && len) return AU_EINVAL;
     if (!crdt_get_u8(&r, &tag) || tag != CRDT_TAG_LWWMAP || !crdt_get_count(&r, 11, &n))
         return AU_EDECODE;

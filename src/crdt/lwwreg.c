@@ -90,6 +90,7 @@ static au_err lwwreg_decode(const au_crdt_type *type, const uint8_t *data, size_
     const uint8_t *value = NULL;
     size_t vlen = 0;
     *out = NULL;
+    if (!type) return AU_EINVAL;
     if (!data && len) return AU_EINVAL;
     if (!crdt_get_u8(&rd, &tag) || tag != CRDT_TAG_LWWREG || !crdt_get_u8(&rd, &has) || has > 1 ||
         (has && (!crdt_get_uv(&rd, &ts) || !crdt_get_u64(&rd, &replica) ||

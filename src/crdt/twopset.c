@@ -115,6 +115,7 @@ static au_err twopset_decode(const au_crdt_type *type, const uint8_t *data, size
     uint8_t tag;
     uint32_t n;
     *out = NULL;
+    if (!type) return AU_EINVAL;
     if (!data && len) return AU_EINVAL;
     if (!crdt_get_u8(&r, &tag) || tag != CRDT_TAG_TWOPSET || !crdt_get_count(&r, 2, &n))
         return AU_EDECODE;

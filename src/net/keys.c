@@ -172,12 +172,30 @@ static int hex_value(int c) {
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* "<id> <64 hex>" with optional surrounding blanks; false if malformed. */
-static bool parse_line(const char *line, au_key *out) {
-    char *end;
-    errno = 0;
-    unsigned long id = strtoul(line, &end, 10);
-    if (end == line || errno || id > 255 || !isblank((unsigned char)*end)) return false;
+/* "<id> <64 hex>" with optional surrounding blanks; false if malformed, with *why set. The id
+ * is canonical decimal, as au_key_file_write writes it: digits only (no sign, no blank inside),
+ * no leading zero but in "0" itself, at most 255. strtoul took "+1", "01" and "-0" too, so one
+ * id could be written in several ways that all meant the same key. */
+static bool parse_line(const char *line, au_key *out, const char **why) {
+    static const char malformed[] = "expected \"<id 0-255> <64 hex digits>\"";
+    *why = malformed;
+    const char *end = line;
+    unsigned id = 0;
+    while (*end >= '0' && *end <= '9' && end - line < 4) id = id * 10 + (unsigned)(*end++ - '0');
+    if (end == line) {
+        if (*end == '+' || *end == '-')
+            *why = "the key id must be written in decimal digits only, without a sign";
+        return false;
+    }
+    if ((*end >= '0' && *end <= '9') || id > 255) {
+        *why = "the key id must be 0-255";
+        return false;
+    }
+    if (*line == '0' && end - line > 1) {
+        *why = "the key id must be written without leading zeros";
+        return false;
+    }
+    if (!isblank((unsigned char)*end)) return false;
     while (isblank((unsigned char)*end)) end++;
     for (size_t i = 0; i < AU_KEY_SIZE; i++) {
         int hi = hex_value((unsigned char)end[2 * i]), lo = hi < 0 ? -1 : hex_value((unsigned char)end[2 * i + 1]);
@@ -227,8 +245,9 @@ au_err au_key_file_read(const char *path, au_key *keys, size_t max, size_t *n) {
         while (isspace((unsigned char)*p)) p++;
         if (!*p || *p == '#') continue;
         au_key k;
-        if (!parse_line(p, &k))
-            err = file_error(AU_ECONFIG, path, "expected \"<id 0-255> <64 hex digits>\"", lineno);
+        const char *why;
+        if (!parse_line(p, &k, &why))
+            err = file_error(AU_ECONFIG, path, why, lineno);
         else if (*n == max)
             err = file_error(AU_ECONFIG, path, "more keys than fit", lineno);
         else {

@@ -11,7 +11,8 @@
  *
  *   target side: one `iwatch` per (watched actor incarnation, watching node), the watching node
  *   a `wnode` (its address, its incarnation, a reference on its peer for the replies). Bounded:
- *   at most max_remote_watches entries, a quarter of them per watching node; a request beyond
+ *   at most max_remote_watches entries, a quarter of them per watching node, and watching nodes
+ *   (each pins its peer) at most half of max_peers; a request beyond
  *   is refused (watch_refused, a WARN line) and the watcher told so, so a hostile peer can
  *   neither grow the table nor fill it for everyone.
  *
@@ -112,6 +113,7 @@ struct au_net_watches {
     au_u64map by_node;  /* keyed address hash → wnode chain */
     iwatch *notifying;  /* TERMINATED sent, awaiting its ack */
     size_t count, max, per_node;
+    size_t nodes;       /* wnodes: watching nodes, each pinning a peer; at most max_nodes() */
     bool armed;         /* the retransmission timer is pending */
 };
 
@@ -249,6 +251,7 @@ static void iwatch_free(au_net_t *net, iwatch *e) {
     pthread_mutex_lock(&net->lock);
     au_net_peer_release_locked(net, x->peer);
     pthread_mutex_unlock(&net->lock);
+    w->nodes--;
     free(x);
 }
 
@@ -552,7 +555,11 @@ static void on_watch(au_net_t *net, const au_addr *from, uint64_t incarnation,
             return;
         }
     }
-    if (w->count >= w->max || (x && x->n >= w->per_node)) {
+    /* A watching node pins its peer for as long as it watches, and a peer in use is never
+     * evicted: watching nodes from as many source addresses as max_peers would take every peer
+     * and leave no room to answer any new node. They hold at most half of them. */
+    size_t max_nodes = net->max_peers / 2 ? net->max_peers / 2 : 1;
+    if (w->count >= w->max || (x && x->n >= w->per_node) || (!x && w->nodes >= max_nodes)) {
         au_stat_add(&net->stats.watch_refused, 1);
         au_net_warn(net, text, AU_NET_WARN_WATCH_REFUSED, NULL); /* one line per peer */
         reply(net, from, m, OP_WATCH_REFUSED);
@@ -595,6 +602,7 @@ static void on_watch(au_net_t *net, const au_addr *from, uint64_t incarnation,
     e->id = m->dest.iface_type;
     e->from = x;
     x->n++;
+    if (new_node) w->nodes++;
     w->count++;
     au_stat_add(&net->stats.remote_watched, 1);
     send_in(net, e, OP_WATCH_ACK);

@@ -13,6 +13,7 @@
  * that anyway. Each decode_* function is all-or-nothing: on failure it has freed what it built
  * and left its part of the value zeroed, so the caller only undoes its own completed parts. */
 #include "proto/codec.h"
+#include "proto/value.h"
 
 #include <cbor.h>
 #include <stdbool.h>
@@ -28,14 +29,6 @@ typedef struct raw_array {
 
 /* Reserved-space guesses for the parts whose size is only known once encoded. */
 enum { GUESS_CUSTOM = 32, GUESS_REF = 64, MAX_HEAD = 9 };
-
-/* A root's tag is its C enum R_tag, which is int-sized (we never build with -fshort-enums);
- * memcpy because the tag field is typed R_tag, not int. */
-static int read_tag(const au_type *t, const void *value) {
-    int tag;
-    memcpy(&tag, (const char *)value + t->tag_offset, sizeof tag);
-    return tag;
-}
 
 /* RFC 3629 UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. ASCII, by far the common
  * case, is skipped eight bytes at a time. */
@@ -130,8 +123,8 @@ static size_t size(const au_type *t, const void *v, uint32_t depth) {
         return n;
     }
     case AU_KIND_ROOT: {
-        int tag = read_tag(t, v);
-        if (tag < 0 || (uint32_t)tag >= t->count) return 0;
+        int tag = au_root_tag(t, v);
+        if (tag < 0) return 0;
         return 1 + head_size((uint64_t)tag) +
                size(t->variants[tag].type, base + t->variants[tag].offset, depth + 1);
     }
@@ -261,8 +254,8 @@ static au_err emit(enc *e, const au_type *t, const void *v, uint32_t depth) {
         return AU_OK;
     case AU_KIND_ROOT: {
         /* Judged by the active variant only: a local root's serializable variants may travel. */
-        int tag = read_tag(t, v);
-        if (tag < 0 || (uint32_t)tag >= t->count) return AU_EENCODE;
+        int tag = au_root_tag(t, v);
+        if (tag < 0) return AU_EENCODE;
         PUT(e, array_start, 2);
         PUT(e, uint, (uint64_t)tag);
         return emit(e, t->variants[tag].type, base + t->variants[tag].offset, depth + 1);

@@ -22,6 +22,7 @@
 #define XXH_STATIC_LINKING_ONLY /* XXH64_state_t on the stack: hashing never allocates */
 #include <xxhash.h>
 
+#include "proto/codec.h"
 #include "proto/value.h"
 
 #include <aurum/schema.h> /* declares the built-in descriptors below (exported, AU_API) */
@@ -217,6 +218,10 @@ static void schema(sink *s, const au_type *t, const frame *up) {
 }
 
 size_t au_type_schema(au_type *type, char *buf, size_t size) {
+    if (!type) {
+        if (buf && size) buf[0] = '\0';
+        return 0;
+    }
     sink s = { .buf = buf, .size = size };
     schema(&s, type, NULL);
     if (buf && size) buf[s.len < size ? s.len : size - 1] = '\0';
@@ -224,6 +229,7 @@ size_t au_type_schema(au_type *type, char *buf, size_t size) {
 }
 
 uint64_t au_type_id(au_type *type) {
+    if (!type) return 0;
     uint64_t id = atomic_load_explicit(&type->id_cache, memory_order_relaxed);
     if (id) return id;
     XXH64_state_t st;
@@ -258,6 +264,11 @@ static int read_tag(const au_type *t, const void *value) {
     int tag;
     memcpy(&tag, (const char *)value + t->tag_offset, sizeof tag);
     return tag;
+}
+
+int au_root_tag(const au_type *root, const void *value) {
+    int tag = read_tag(root, value);
+    return tag >= 0 && (uint32_t)tag < root->count ? tag : -1;
 }
 
 /* True if values of t own no memory, so frees can skip them (and arrays of them) entirely. */
@@ -327,9 +338,9 @@ void au_value_free(const au_type *type, void *value) {
             au_value_free(type->fields[i].type, base + type->fields[i].offset);
         return;
     case AU_KIND_ROOT: {
-        int tag = read_tag(type, value);
+        int tag = au_root_tag(type, value);
         /* Only the active variant is live; an out-of-range tag means nothing to free. */
-        if (tag >= 0 && (uint32_t)tag < type->count)
+        if (tag >= 0)
             au_value_free(type->variants[tag].type, base + type->variants[tag].offset);
         return;
     }
@@ -406,8 +417,8 @@ static au_err copy(const au_type *t, void *dst, const void *src) {
         }
         return AU_OK;
     case AU_KIND_ROOT: {
-        int tag = read_tag(t, src);
-        if (tag < 0 || (uint32_t)tag >= t->count) return AU_EINVAL;
+        int tag = au_root_tag(t, src);
+        if (tag < 0) return AU_EINVAL;
         const au_variant *v = &t->variants[tag];
         au_err err = copy(v->type, d + v->offset, s + v->offset);
         if (err != AU_OK) return err;
@@ -469,8 +480,8 @@ static au_err own(const au_type *t, void *value) {
         }
         return AU_OK;
     case AU_KIND_ROOT: {
-        int tag = read_tag(t, value);
-        if (tag < 0 || (uint32_t)tag >= t->count) return AU_OK; /* nothing live to own */
+        int tag = au_root_tag(t, value);
+        if (tag < 0) return AU_OK; /* nothing live to own */
         return own(t->variants[tag].type, base + t->variants[tag].offset);
     }
     default:
@@ -481,4 +492,76 @@ static au_err own(const au_type *t, void *value) {
 au_err au_value_own(const au_type *type, void *value) {
     if (!type || !value || deep_owns_nothing(type, 0)) return AU_OK;
     return own(type, value);
+}
+
+/* True if a value of t can hold a root below its top: a root field, a root variant payload or a
+ * root array element, at any depth. Cached in roots_cache (relaxed, as owns_cache); depth-
+ * bounded: a deeper type is conservatively taken to hold one, and the walk then decides. Custom
+ * values are their codec's business and references are not values: neither holds one. */
+static bool holds_root(const au_type *t, unsigned depth);
+
+static bool is_or_holds_root(const au_type *t, unsigned depth) {
+    return (t->kind == AU_KIND_ROOT && !t->codec) || holds_root(t, depth);
+}
+
+static bool holds_root(const au_type *t, unsigned depth) {
+    if (depth > 16) return true;
+    uint8_t c = atomic_load_explicit(&((au_type *)t)->roots_cache, memory_order_relaxed);
+    if (c) return c == 2;
+    bool any = false;
+    if (t->codec) {
+        any = false;
+    } else if (t->kind == AU_KIND_ARRAY) {
+        any = is_or_holds_root(t->elem, depth + 1);
+    } else if (t->kind == AU_KIND_RECORD) {
+        for (uint32_t i = 0; i < t->count && !any; i++)
+            any = is_or_holds_root(t->fields[i].type, depth + 1);
+    } else if (t->kind == AU_KIND_ROOT) {
+        for (uint32_t i = 0; i < t->count && !any; i++)
+            any = is_or_holds_root(t->variants[i].type, depth + 1);
+    }
+    atomic_store_explicit(&((au_type *)t)->roots_cache, any ? 2 : 1, memory_order_relaxed);
+    return any;
+}
+
+/* The walk: `top` is false below the top level, where a root's own tag is checked. */
+static au_err check_roots(const au_type *t, const void *value, bool top, unsigned depth) {
+    if (depth > AU_ENCODE_MAX_DEPTH) return AU_EENCODE;
+    if (t->codec) return AU_OK;
+    const char *base = value;
+    switch (t->kind) {
+    case AU_KIND_ROOT: {
+        int tag = au_root_tag(t, value);
+        if (tag < 0) return top ? AU_OK : AU_EENCODE; /* the top's tag is the caller's */
+        const au_variant *v = &t->variants[tag];
+        if (!is_or_holds_root(v->type, 0)) return AU_OK;
+        return check_roots(v->type, base + v->offset, false, depth + 1);
+    }
+    case AU_KIND_RECORD:
+        for (uint32_t i = 0; i < t->count; i++) {
+            const au_field *f = &t->fields[i];
+            if (!is_or_holds_root(f->type, 0)) continue;
+            au_err err = check_roots(f->type, base + f->offset, false, depth + 1);
+            if (err != AU_OK) return err;
+        }
+        return AU_OK;
+    case AU_KIND_ARRAY: {
+        const raw_array *a = value;
+        if (!a->ptr || !is_or_holds_root(t->elem, 0)) return AU_OK; /* (a length without a
+                                                                      * pointer: au_value_own's) */
+        for (uint32_t i = 0; i < a->len; i++) {
+            au_err err = check_roots(t->elem, (const char *)a->ptr + (size_t)i * t->elem->size,
+                                     false, depth + 1);
+            if (err != AU_OK) return err;
+        }
+        return AU_OK;
+    }
+    default:
+        return AU_OK;
+    }
+}
+
+au_err au_value_check_roots(const au_type *type, const void *value) {
+    if (!type || !value || !holds_root(type, 0)) return AU_OK;
+    return check_roots(type, value, true, 0);
 }

@@ -15,4 +15,17 @@
  * it now owns. */
 au_err au_value_own(const au_type *type, void *value);
 
+/* The tag of a value of root type `root`, or -1 if it names none of its variants (set by hand):
+ * the one check of a root's tag, which the encoder, the frees, the copies and the local send
+ * share. */
+int au_root_tag(const au_type *root, const void *value);
+
+/* AU_OK if every root inside `value` (below the top: a root field of a record, a root payload
+ * of a variant, a root element of an array, at any depth) has a tag naming one of its
+ * variants, as the encoder requires; AU_EENCODE otherwise. The top level's own tag is the
+ * caller's (au_root_tag). A type that holds no root below its top returns at once (one cached
+ * look, roots_cache, computed once per type); only the parts that can hold a root are walked.
+ * Depth-bounded as the encoder is (AU_EENCODE beyond it). */
+au_err au_value_check_roots(const au_type *type, const void *value);
+
 #endif

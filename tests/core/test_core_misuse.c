@@ -469,6 +469,22 @@ static void nest_recv(au_ctx *ctx, nest *self, nest_outer *m) {
 }
 AU_ACTOR(nest_actor, nest, nest_outer, .recv = nest_recv);
 
+/* Roots deeper inside a message: a record's field, an array's element, a variant's payload. */
+AU_RECORD(deep_rec, (int64_t, n), (nest_inner, in));
+AU_ARRAY(nest_inner);
+AU_ROOT(deep_msg, (rec, deep_rec, AU_REMOTE), (list, nest_inner_array, AU_REMOTE),
+        (outer, nest_outer, AU_REMOTE), (n, int64_t, AU_REMOTE));
+static void deep_recv(au_ctx *ctx, nest *self, deep_msg *m) {
+    (void)ctx;
+    int64_t v = -100;
+    if (m->tag == deep_msg_rec) v = m->rec.in.tag;
+    if (m->tag == deep_msg_list && m->list.len) v = (int64_t)m->list.ptr[m->list.len - 1].tag;
+    if (m->tag == deep_msg_outer && m->outer.tag == nest_outer_in) v = m->outer.in.tag;
+    if (m->tag == deep_msg_n) v = m->n;
+    au_send(self->to, v);
+}
+AU_ACTOR(deep_actor, nest, deep_msg, .recv = deep_recv);
+
 static void sends_through_null_and_stopped_references(void **s) {
     au_node *node = local_node(2);
     au_probe *p = au_probe_new(node, int64_t);
@@ -514,7 +530,42 @@ static void sends_through_null_and_stopped_references(void **s) {
     assert_int_equal(au_send_after(ni, 0, ((nest_inner){ .tag = (nest_inner_tag)-2, .a = 1 })), 0);
     assert_int_equal(au_send(ni, ((nest_inner){ .tag = nest_inner_a, .a = 1 })), AU_OK);
     expect_int(p, nest_inner_a);
+    /* ... and a root nested inside the message sent whole: refused as the encoder refuses it */
+    nest_outer bad_in = { .tag = nest_outer_in, .in = { .tag = (nest_inner_tag)7, .a = 1 } };
+    assert_int_equal(au_send(no, bad_in), AU_EENCODE);
+    assert_int_equal(au_try_send(no, bad_in), AU_EENCODE);
+    assert_int_equal(au_send_after(no, 0, bad_in), 0);
+    assert_int_equal(au_last_error(), AU_EENCODE);
+    au_buf enc = { 0 };
+    assert_int_equal(au_value_encode(&au_type_nest_outer, &bad_in, &enc), AU_EENCODE);
+    au_buf_free(&enc);
     assert_int_equal(au_stop(no), AU_OK);
+    deep_msg_ref dm = au_spawn(node, deep_actor, NULL, &(nest){ au_probe_ref(p, int64_t) });
+    deep_msg d = { .tag = deep_msg_rec, .rec = { 1, { .tag = (nest_inner_tag)-3, .a = 1 } } };
+    assert_int_equal(au_send(dm, d), AU_EENCODE);
+    deep_rec_ref dr = au_narrow(deep_msg, deep_rec, dm);
+    assert_int_equal(au_send(dr, d.rec), AU_EENCODE); /* through an interface: the same */
+    nest_inner items[3] = { { .tag = nest_inner_a }, { .tag = nest_inner_a },
+                            { .tag = (nest_inner_tag)1 } };
+    d = (deep_msg){ .tag = deep_msg_list, .list = { items, 3, 0 } };
+    assert_int_equal(au_send(dm, d), AU_EENCODE);
+    d = (deep_msg){ .tag = deep_msg_outer,
+                    .outer = { .tag = nest_outer_in, .in = { .tag = (nest_inner_tag)9 } } };
+    assert_int_equal(au_send(dm, d), AU_EENCODE);
+    /* the good ones still go */
+    d = (deep_msg){ .tag = deep_msg_rec, .rec = { 1, { .tag = nest_inner_a, .a = 1 } } };
+    assert_int_equal(au_send(dm, d), AU_OK);
+    expect_int(p, nest_inner_a);
+    items[2].tag = nest_inner_a;
+    d = (deep_msg){ .tag = deep_msg_list, .list = { items, 3, 0 } };
+    assert_int_equal(au_send(dm, d), AU_OK);
+    expect_int(p, nest_inner_a);
+    /* a bad tag in a variant not taken is not looked at (only the active variant is live) */
+    d = (deep_msg){ .tag = deep_msg_n, .n = 77 };
+    d.rec.in.tag = (nest_inner_tag)7;
+    assert_int_equal(au_send(dm, d), AU_OK);
+    expect_int(p, 77);
+    assert_int_equal(au_stop(dm), AU_OK);
 
     /* a stopped actor: sends are refused and counted, stop again is ESTOPPED, never a crash */
     assert_true(au_ref_format(f.raw, NULL, 0) > 0);
@@ -853,6 +904,47 @@ static void stop_in_peer_event(au_node *node, const au_peer_event *e, void *arg)
     (void)e;
     stop_in_callback(node, arg);
 }
+/* au_node_stop from within the stop: a layer's stopping hook, a discard callback of a timer the
+ * stop discards. Refused and logged; the stop under way finishes (the hook recursed into a
+ * second stop until the stack ran out; the discard freed the node twice). */
+static _Atomic int stop_hook_runs, stop_discard_runs, stop_free_runs;
+static void stop_in_stopping(au_node *node, void *arg) {
+    (void)arg;
+    atomic_fetch_add(&stop_hook_runs, 1);
+    au_node_stop(node);
+}
+static void stop_in_discard(void *arg) {
+    atomic_fetch_add(&stop_discard_runs, 1);
+    au_node_stop(arg);
+}
+static void never_called(au_node *node, void *arg) {
+    (void)node;
+    (void)arg;
+    fail();
+}
+static void stop_layer_free(void *arg) {
+    (void)arg;
+    atomic_fetch_add(&stop_free_runs, 1);
+}
+static void node_stop_from_within_its_stop_is_refused(void **s) {
+    (void)s;
+    for (unsigned workers = 0; workers <= 2; workers += 2) {
+        atomic_store(&stop_hook_runs, 0);
+        atomic_store(&stop_discard_runs, 0);
+        atomic_store(&stop_free_runs, 0);
+        au_node *node = workers ? udp_node(0) : local_node(1);
+        assert_non_null(au_layer_attach(node, &(au_layer_def){
+                                                  .name = "stopper", .stopping = stop_in_stopping,
+                                                  .free = stop_layer_free }));
+        assert_int_not_equal(au_node_call_at(node, UINT64_MAX, never_called, stop_in_discard, node),
+                             0);
+        au_node_stop(node);
+        assert_int_equal(atomic_load(&stop_hook_runs), 1);
+        assert_int_equal(atomic_load(&stop_discard_runs), 1);
+        assert_int_equal(atomic_load(&stop_free_runs), 1);
+    }
+}
+
 static void node_stop_from_its_own_callbacks_is_refused(void **s) {
     au_node *node = udp_node(0);
     static _Atomic int timer_done, peer_done;
@@ -1173,6 +1265,7 @@ int main(void) {
         cmocka_unit_test(hooks_misusing_the_api),
         cmocka_unit_test(promise_misuse),
         cmocka_unit_test(node_stop_from_its_own_callbacks_is_refused),
+        cmocka_unit_test(node_stop_from_within_its_stop_is_refused),
         cmocka_unit_test(layer_misuse),
         cmocka_unit_test(forging_with_bad_arguments),
         cmocka_unit_test(messages_at_the_size_limit),

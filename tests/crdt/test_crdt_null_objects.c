@@ -2,7 +2,7 @@
  * NULL object or a NULL out where an object or a place for one belongs: the documented answer
  * (AU_EINVAL, false, true for is_bottom, 0 for digest), never a read through the NULL. join,
  * equal, encode, copy, delta_minus, digest, is_bottom, prune and decode read through it and
- * crashed for every type. Each type's real objects still behave (a join of bottoms, an encode). */
+ * crashed for every type; decode given a NULL type crashed too. Each type's real objects still behave (a join of bottoms, an encode). */
 #include <aurum/aurum.h>
 #include <aurum/crdt.h>
 
@@ -53,7 +53,9 @@ static void null_objects_get_error_codes_from_every_vtable(void **state) {
         assert_int_equal(t->join(s, d), AU_OK);
         assert_true(t->is_bottom(s));
         assert_int_equal(t->encode(s, &b), AU_OK);
-        void *back = NULL;
+        void *back = &b; /* not NULL: decode must reset it */
+        assert_int_equal(t->decode(NULL, b.data, b.len, &back), AU_EINVAL); /* no type */
+        assert_null(back);
         assert_int_equal(t->decode(t, b.data, b.len, &back), AU_OK);
         assert_true(t->equal(s, back));
         assert_int_equal(t->copy(s, &v), AU_OK);

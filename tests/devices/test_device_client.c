@@ -1097,6 +1097,34 @@ static void a_datagram_cut_by_the_receive_buffer_is_dropped(void **state) {
 
 /* ---- CBOR helpers --------------------------------------------------------------------------- */
 
+/* NULL where a reader or a length belongs: the error value, never a write through it. */
+static void cbor_reader_takes_nulls(void **state) {
+    (void)state;
+    const uint8_t text[] = { 0x62, 'h', 'i' }, bytes[] = { 0x42, 1, 2 };
+    au_dc_cbor_in r = { text, text + sizeof text, 0 };
+    assert_null(au_dc_cbor_get_text(&r, NULL));
+    assert_int_not_equal(r.err, 0);
+    assert_true(r.pos == text); /* nothing read */
+    r = (au_dc_cbor_in){ bytes, bytes + sizeof bytes, 0 };
+    assert_null(au_dc_cbor_get_bytes(&r, NULL));
+    assert_int_not_equal(au_dc_cbor_end(&r), 0);
+    size_t n = 99;
+    assert_null(au_dc_cbor_get_bytes(NULL, &n));
+    assert_int_equal(n, 0);
+    assert_int_equal(au_dc_cbor_get_array(NULL), 0);
+    assert_int_equal(au_dc_cbor_get_uint(NULL, UINT64_MAX), 0);
+    assert_int_equal(au_dc_cbor_get_int(NULL), 0);
+    assert_int_equal(au_dc_cbor_get_bool(NULL), 0);
+    au_dc_cbor_get_null(NULL);
+    assert_int_not_equal(au_dc_cbor_end(NULL), 0);
+    /* and with a place for the length, the same input reads */
+    r = (au_dc_cbor_in){ text, text + sizeof text, 0 };
+    const char *t = au_dc_cbor_get_text(&r, &n);
+    assert_int_equal(n, 2);
+    assert_memory_equal(t, "hi", 2);
+    assert_int_equal(au_dc_cbor_end(&r), 0);
+}
+
 static void cbor_reader_refuses_what_the_codec_refuses(void **state) {
     (void)state;
     static const struct { const char *bytes; size_t len; } bad[] = {
@@ -1164,6 +1192,7 @@ int main(void) {
         cmocka_unit_test(forged_and_replayed_datagrams_are_dropped_and_counted),
         cmocka_unit_test(a_datagram_cut_by_the_receive_buffer_is_dropped),
         cmocka_unit_test(cbor_reader_refuses_what_the_codec_refuses),
+        cmocka_unit_test(cbor_reader_takes_nulls),
         cmocka_unit_test(a_lease_plain),
         cmocka_unit_test(a_lease_sealed),
         cmocka_unit_test(a_new_request_replaces_the_lease_and_leases_are_bounded),

@@ -690,6 +690,24 @@ static void a_forged_device_incarnation_does_not_replace_a_real_devices_run(void
     dw_stop(w);
 }
 
+/* au_device_entry_encode given NULLs: a NULL entry is written as zeros, a NULL out gets nothing
+ * (both crashed). */
+static void entry_encode_takes_nulls(void **state) {
+    (void)state;
+    /* au_device_entry_encode: a NULL entry is zeros, a NULL out writes nothing */
+    uint8_t out[AU_DEVICE_ENTRY_SIZE];
+    memset(out, 0xAA, sizeof out);
+    au_device_entry_encode(NULL, out);
+    for (size_t i = 0; i < sizeof out; i++) assert_int_equal(out[i], 0);
+    au_device_entry e = { .owner = 5, .incarnation = 6, .interval_ms = 7 };
+    au_device_entry_encode(&e, NULL);
+    au_device_entry_encode(&e, out);
+    au_device_entry back;
+    assert_true(au_device_entry_decode(out, sizeof out, &back));
+    assert_int_equal(back.owner, 5);
+    assert_int_equal(back.interval_ms, 7);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(forged_and_replayed),
@@ -702,6 +720,7 @@ int main(void) {
         cmocka_unit_test(an_interval_change_reaches_the_devices_table),
         cmocka_unit_test(a_forged_interval_clock_does_not_pin_a_real_devices_interval),
         cmocka_unit_test(a_forged_device_incarnation_does_not_replace_a_real_devices_run),
+        cmocka_unit_test(entry_encode_takes_nulls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -549,6 +549,28 @@ static void key_files_round_trip_and_loose_permissions_are_refused(void **s) {
     fclose(f);
     chmod(bad, 0600);
     assert_int_equal(au_key_file_read(bad, back, 4, &n), AU_ECONFIG);
+    /* ids are canonical decimal: one id, one spelling (strtoul took a sign and leading zeros) */
+    static const char hex64[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    static const char *const bad_ids[] = { "+1", "01", "00", "-0", "+0", "007", "256", "1000",
+                                           "-1", "0x1", "", " 1x" };
+    for (size_t i = 0; i < sizeof bad_ids / sizeof *bad_ids; i++) {
+        f = fopen(bad, "w");
+        fprintf(f, "%s %s\n", bad_ids[i], hex64);
+        fclose(f);
+        n = 99;
+        assert_int_equal(au_key_file_read(bad, back, 4, &n), AU_ECONFIG);
+        assert_int_equal(n, 0);
+    }
+    static const char *const good_ids[] = { "0", "1", "9", "10", "99", "100", "255" };
+    for (size_t i = 0; i < sizeof good_ids / sizeof *good_ids; i++) {
+        f = fopen(bad, "w");
+        fprintf(f, "  %s\t%s  \n", good_ids[i], hex64);
+        fclose(f);
+        assert_int_equal(au_key_file_read(bad, back, 4, &n), AU_OK);
+        assert_int_equal(n, 1);
+        assert_int_equal(back[0].id, atoi(good_ids[i]));
+        assert_int_equal(back[0].bytes[1], 0x11);
+    }
     assert_int_equal(au_key_file_read("/nonexistent/key", back, 4, &n), AU_EIO);
     au_log_set_level(AU_LOG_NET, AU_LOG_WARN);
     unlink(bad);
@@ -770,6 +792,138 @@ static void plain_datagrams_for_no_live_actor_leave_no_state(void **s) {
     au_node_stop(server);
 }
 
+/* A system message (wire kind 2: the remote death watch's protocol, net/watch.c) naming
+ * "target", its watch id `id` and `op` bytes as its payload, from an incarnation of its own. */
+static size_t system_datagram(uint64_t incarnation, uint64_t root, uint64_t id, const uint8_t *op,
+                              size_t op_len, uint8_t *out) {
+    au_wire_limits limits = au_wire_limits_default();
+    au_wire_ids ids;
+    au_wire_ids_init(&ids);
+    capture1 c = { out, 0 };
+    au_wire_packer p;
+    assert_int_equal(au_wire_packer_init(&p, &limits, incarnation, &ids, NULL, capture_one, &c),
+                     AU_WIRE_OK);
+    au_wire_dest d = { .kind = AU_WIRE_KIND_SYSTEM, .name = (const uint8_t *)"target",
+                       .name_len = 6, .root_type = root, .iface_type = id };
+    assert_int_equal(au_wire_packer_add(&p, &d, op, op_len), AU_WIRE_OK);
+    au_wire_packer_flush(&p);
+    au_wire_packer_destroy(&p);
+    return c.len;
+}
+
+/* Watch-protocol messages nobody asked for, from thousands of source ports: answers the
+ * protocol owes even to a stranger (UNWATCH_ACK, TERMINATED_ACK, TERMINATED for an actor that
+ * is not there) take a peer each, so the peer table must stay within max_peers and evict them;
+ * malformed ones (no op, two bytes, unknown ops, watch id 0) are counted and keep nothing. A
+ * legitimate client is answered throughout, and a watch of the real actor still works. */
+static void watch_protocol_messages_from_thousands_of_ports_leave_the_node_open(void **s) {
+    enum { PORTS = 3000, PEERS = 16 };
+    au_node *server;
+    assert_int_equal(au_node_start(&(au_node_config){ .max_peers = PEERS,
+                                                      .max_remote_watches = 64 }, &server),
+                     AU_OK);
+    recorder log;
+    recorder_init(&log);
+    au_spawn(server, target_actor, "target", &(target){ &log });
+    au_spawn(server, echo_actor, "echo", NULL);
+    struct sockaddr_in to;
+    parse_addr(au_node_address(server), &to);
+    uint64_t root = au_type_id(&au_type_target_msg);
+    au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
+    /* malformed first: each one counted once as malformed, nothing kept */
+    static const struct { uint8_t op[2]; size_t len; uint64_t id; } bad[] = {
+        { { 0 }, 0, 5 }, { { 1, 1 }, 2, 5 }, { { 0 }, 1, 5 }, { { 8 }, 1, 5 }, { { 255 }, 1, 5 },
+        { { 1 }, 1, 0 },
+    };
+    au_node_stats before = stats_of(server);
+    uint8_t d[AU_WIRE_MAX_MTU];
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        size_t n = system_datagram(0x9000 + i, root, bad[i].id, bad[i].op, bad[i].len, d);
+        send_from_new_port(&to, d, n);
+    }
+    WAIT_COUNTER(server, drops_malformed, before.drops_malformed + sizeof bad / sizeof *bad);
+    assert_int_equal(stats_of(server).remote_watched, 0);
+    /* then the flood: every op a stranger might send, a new port and incarnation each */
+    static const uint8_t ops[] = { 2 /* UNWATCH */, 3 /* TERMINATED */, 4, 5, 6, 7 };
+    before = stats_of(server);
+    for (int i = 0; i < PORTS; i++) {
+        uint8_t op = ops[i % (int)sizeof ops];
+        size_t n = system_datagram(0x10000 + (uint64_t)i, root, 1 + (uint64_t)i, &op, 1, d);
+        send_from_new_port(&to, d, n);
+        if (i % 100 == 99) /* paced on the node's own count, never on a receive buffer */
+            assert_true(wait_until(counter_reached, &(counter_at_least){ server,
+                        offsetof(au_node_stats, datagrams_received),
+                        before.datagrams_received + (uint64_t)i + 1 }, WAIT_MS));
+        if (i % 1000 == 999) {
+            assert_true(stats_of(server).peers <= PEERS);
+            a_new_client_is_answered(server);
+        }
+    }
+    /* WATCHes of an actor that is not there (answered TERMINATED at once, no state) and of the
+     * real one, each from a port of its own: the table keeps a quarter per watching node and
+     * max_remote_watches in all */
+    uint64_t got = stats_of(server).datagrams_received;
+    for (int i = 0; i < 400; i++) {
+        uint8_t op = 1;
+        size_t n = system_datagram(0x20000 + (uint64_t)i, i % 2 ? root : root ^ 1, 7, &op, 1, d);
+        send_from_new_port(&to, d, n);
+        if (i % 100 == 99)
+            assert_true(wait_until(counter_reached, &(counter_at_least){ server,
+                        offsetof(au_node_stats, datagrams_received), got + (uint64_t)i + 1 },
+                        WAIT_MS));
+    }
+    au_node_stats after = stats_of(server);
+    assert_true(after.peers <= PEERS);
+    assert_true(after.remote_watched <= 64);
+    assert_int_equal(after.drops_checksum, before.drops_checksum);
+    a_new_client_is_answered(server);
+    a_new_client_is_answered_by_target(server, &log);
+    au_log_set_level(AU_LOG_NET, AU_LOG_WARN);
+    au_node_stop(server);
+    recorder_destroy(&log);
+}
+
+/* Every watching node pins a peer (its answers and notices go through it) for as long as it
+ * watches, and a peer in use is never evicted. WATCHes of a live actor from max_peers ports
+ * pinned every peer: from then on no reply to any new node found room (drops_peer_limit) and a
+ * legitimate client was never answered, for as long as the node ran. Watching nodes now hold
+ * at most half of max_peers; a WATCH from another one beyond is refused (watch_refused). */
+static void watches_from_many_ports_leave_peers_for_new_clients(void **s) {
+    enum { PEERS = 16, PORTS = 40 };
+    au_node *server;
+    assert_int_equal(au_node_start(&(au_node_config){ .max_peers = PEERS }, &server), AU_OK);
+    recorder log;
+    recorder_init(&log);
+    au_spawn(server, target_actor, "target", &(target){ &log });
+    au_spawn(server, echo_actor, "echo", NULL);
+    struct sockaddr_in to;
+    parse_addr(au_node_address(server), &to);
+    uint64_t root = au_type_id(&au_type_target_msg);
+    au_log_set_level(AU_LOG_NET, AU_LOG_ERROR);
+    uint8_t d[AU_WIRE_MAX_MTU];
+    int fds[PORTS];
+    for (int i = 0; i < PORTS; i++) {
+        au_node_stats st = stats_of(server);
+        uint8_t op = 1; /* WATCH */
+        size_t n = system_datagram(0x30000 + (uint64_t)i, root, 1 + (uint64_t)i, &op, 1, d);
+        fds[i] = fresh_socket(); /* kept open: the watcher stays where it was */
+        assert_int_equal(sendto(fds[i], d, n, 0, (struct sockaddr *)&to, sizeof to), (ssize_t)n);
+        assert_true(wait_until(counter_reached, &(counter_at_least){ server,
+                    offsetof(au_node_stats, datagrams_received), st.datagrams_received + 1 },
+                    WAIT_MS));
+    }
+    au_node_stats st = stats_of(server);
+    assert_true(st.remote_watched >= 1);
+    assert_true(st.remote_watched <= PEERS / 2);
+    assert_true(st.peers <= PEERS);
+    a_new_client_is_answered(server);
+    a_new_client_is_answered_by_target(server, &log);
+    for (int i = 0; i < PORTS; i++) close(fds[i]);
+    au_log_set_level(AU_LOG_NET, AU_LOG_WARN);
+    au_node_stop(server);
+    recorder_destroy(&log);
+}
+
 /* ---- reassembly memory ------------------------------------------------------------------------ */
 
 #include <xxhash.h>
@@ -901,6 +1055,8 @@ int main(void) {
         cmocka_unit_test(a_flood_of_reply_addresses_leaves_the_peer_table_open_to_new_peers),
         cmocka_unit_test(a_client_whose_peer_was_evicted_is_heard_and_answered_again),
         cmocka_unit_test(plain_datagrams_for_no_live_actor_leave_no_state),
+        cmocka_unit_test(watch_protocol_messages_from_thousands_of_ports_leave_the_node_open),
+        cmocka_unit_test(watches_from_many_ports_leave_peers_for_new_clients),
         cmocka_unit_test(a_reassembly_flood_stays_within_the_node_budget_and_memory_returns_after),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -921,6 +921,17 @@ static void zero_limit_fields_mean_the_defaults(void **state) {
     au_value_free(&au_type_greeting, &g);
 }
 
+/* au_type_id and au_type_schema of a NULL type: 0 and an empty schema (both crashed). */
+static void a_null_type_has_id_0_and_no_schema(void **state) {
+    (void)state;
+    assert_true(au_type_id(NULL) == 0);
+    char buf[8] = "xxxxxxx";
+    assert_int_equal(au_type_schema(NULL, buf, sizeof buf), 0);
+    assert_string_equal(buf, "");
+    assert_int_equal(au_type_schema(NULL, NULL, 0), 0);
+    assert_true(au_type_id(&au_type_int64_t) != 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(scalars_round_trip_at_their_extremes),
@@ -956,6 +967,7 @@ int main(void) {
         cmocka_unit_test(limits_are_enforced),
         cmocka_unit_test(array_counts_beyond_the_input_never_allocate),
         cmocka_unit_test(zero_limit_fields_mean_the_defaults),
+        cmocka_unit_test(a_null_type_has_id_0_and_no_schema),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -88,6 +88,7 @@ void au_dc_cbor_put_null(au_dc_cbor_out *w) { put_head(w, MAJOR_SIMPLE, SIMPLE_N
 
 /* Reads a head of the given major type; its argument, or 0 with err set. */
 static uint64_t get_head(au_dc_cbor_in *r, unsigned major) {
+    if (!r) return 0;
     if (r->err || r->pos >= r->end || (unsigned)(*r->pos >> 5) != major) goto bad;
     unsigned info = *r->pos & 31u;
     if (info < 24) {
@@ -109,11 +110,13 @@ uint64_t au_dc_cbor_get_array(au_dc_cbor_in *r) { return get_head(r, MAJOR_ARRAY
 
 uint64_t au_dc_cbor_get_uint(au_dc_cbor_in *r, uint64_t max) {
     uint64_t v = get_head(r, MAJOR_UINT);
+    if (!r) return 0;
     if (v > max) r->err = 1;
     return r->err ? 0 : v;
 }
 
 int64_t au_dc_cbor_get_int(au_dc_cbor_in *r) {
+    if (!r) return 0;
     if (r->err || r->pos >= r->end) {
         r->err = 1;
         return 0;
@@ -126,6 +129,11 @@ int64_t au_dc_cbor_get_int(au_dc_cbor_in *r) {
 }
 
 static const uint8_t *get_string(au_dc_cbor_in *r, unsigned major, size_t *n) {
+    if (!r || !n) { /* nowhere to say how long: an error, nothing read */
+        if (r) r->err = 1;
+        if (n) *n = 0;
+        return NULL;
+    }
     uint64_t len = get_head(r, major);
     if (r->err || len > (uint64_t)(r->end - r->pos)) {
         r->err = 1;
@@ -148,6 +156,7 @@ const char *au_dc_cbor_get_text(au_dc_cbor_in *r, size_t *n) {
 /* A simple value is one byte here (0xf4 false, 0xf5 true, 0xf6 null): the longer heads of major
  * type 7 are floats and one-byte simple values, none of which these stand for. */
 static unsigned get_simple(au_dc_cbor_in *r) {
+    if (!r) return 0;
     if (r->err || r->pos >= r->end || *r->pos < (MAJOR_SIMPLE << 5 | SIMPLE_FALSE) ||
         *r->pos > (MAJOR_SIMPLE << 5 | SIMPLE_NULL)) {
         r->err = 1;
@@ -158,12 +167,13 @@ static unsigned get_simple(au_dc_cbor_in *r) {
 
 int au_dc_cbor_get_bool(au_dc_cbor_in *r) {
     unsigned v = get_simple(r);
+    if (!r) return 0;
     if (v == SIMPLE_NULL) r->err = 1;
     return r->err ? 0 : v == SIMPLE_TRUE;
 }
 
 void au_dc_cbor_get_null(au_dc_cbor_in *r) {
-    if (get_simple(r) != SIMPLE_NULL) r->err = 1;
+    if (get_simple(r) != SIMPLE_NULL && r) r->err = 1;
 }
 
-int au_dc_cbor_end(const au_dc_cbor_in *r) { return r->err || r->pos != r->end; }
+int au_dc_cbor_end(const au_dc_cbor_in *r) { return !r || r->err || r->pos != r->end; }

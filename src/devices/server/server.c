@@ -1707,6 +1707,11 @@ int au_device_server_state(au_device_server *ds, uint64_t device) {
 au_share *au_device_server_table(au_device_server *ds) { return ds ? ds->table.s : NULL; }
 
 void au_device_entry_encode(const au_device_entry *e, uint8_t out[AU_DEVICE_ENTRY_SIZE]) {
+    if (!out) return;
+    if (!e) {
+        memset(out, 0, AU_DEVICE_ENTRY_SIZE);
+        return;
+    }
     for (int i = 0; i < 8; i++) out[i] = (uint8_t)(e->owner >> (8 * i));
     for (int i = 0; i < 8; i++) out[8 + i] = (uint8_t)(e->incarnation >> (8 * i));
     for (int i = 0; i < 4; i++) out[16 + i] = (uint8_t)(e->interval_ms >> (8 * i));
