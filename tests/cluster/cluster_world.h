@@ -10,6 +10,14 @@
 #include <aurum/cluster.h>
 #include <aurum/testkit.h>
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -144,6 +152,31 @@ static AU_UNUSED_ void world_kill(world *w, int i) {
     w->s[i].live = false;
     au_node_stop(w->s[i].node);
     w->s[i].node = NULL;
+}
+
+/* Node i, started but not yet clustered, restarted with driver drv to advertise host:P on its own
+ * port P (a stopped node's port is taken over) while bound at the address that host resolves to
+ * first (as the transport resolves it: getaddrinfo, any family), so that datagrams sent to host:P
+ * reach it; it sends from that address, never from "host:P" as it advertises. Returns both
+ * addresses, to restart it the same way. */
+typedef struct world_moved {
+    char bind[96], adv[96]; /* the address it is bound at, and host:P */
+} world_moved;
+static AU_UNUSED_ world_moved world_advertise_as(world *w, int i, const au_driver *drv, const char *host) {
+    world_moved mv;
+    char port[8], ip[INET6_ADDRSTRLEN], *bind = mv.bind, *adv = mv.adv;
+    snprintf(port, sizeof port, "%s", strrchr(w->s[i].addr, ':') + 1);
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV },
+                    *res = NULL;
+    assert_int_equal(getaddrinfo(host, port, &hints, &res), 0);
+    assert_int_equal(getnameinfo(res->ai_addr, res->ai_addrlen, ip, sizeof ip, NULL, 0, NI_NUMERICHOST), 0);
+    snprintf(bind, sizeof mv.bind, res->ai_family == AF_INET6 ? "[%s]:%s" : "%s:%s", ip, port);
+    freeaddrinfo(res);
+    snprintf(adv, sizeof mv.adv, "%s:%s", host, port);
+    world_kill(w, i);
+    assert_int_equal(world_start_node_advertising(w, i, drv, NULL, bind, adv), AU_OK);
+    assert_string_equal(w->s[i].addr, adv);
+    return mv;
 }
 
 static void world_stop(world *w) {

@@ -12,40 +12,18 @@
 #include <stdlib.h>
 #include <limits.h>
 #include <cmocka.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "cluster/cluster_sim_world.h"
 #include "cluster/protocol.h"
 
-/* Node i, started but not yet clustered, moved to advertise host:P on its own port P while bound
- * at the address that host resolves to first (as the transport resolves it: getaddrinfo, any
- * family), so that datagrams sent to host:P reach it; it sends from that address, never from
- * "host:P" as it advertises. */
-static void advertise_as(world *w, int i, const char *host) {
-    char port[8], ip[INET6_ADDRSTRLEN], bind[96], adv[96];
-    snprintf(port, sizeof port, "%s", strrchr(w->s[i].addr, ':') + 1);
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV },
-                    *res = NULL;
-    assert_int_equal(getaddrinfo(host, port, &hints, &res), 0);
-    assert_int_equal(getnameinfo(res->ai_addr, res->ai_addrlen, ip, sizeof ip, NULL, 0, NI_NUMERICHOST), 0);
-    snprintf(bind, sizeof bind, res->ai_family == AF_INET6 ? "[%s]:%s" : "%s:%s", ip, port);
-    freeaddrinfo(res);
-    snprintf(adv, sizeof adv, "%s:%s", host, port);
-    world_kill(w, i);
-    assert_int_equal(world_start_node_advertising(w, i, SIMULATED(w->sim), NULL, bind, adv), AU_OK);
-    assert_string_equal(w->s[i].addr, adv);
-}
-
 /* n clustered nodes seeding each other, formed, plus node n: a node with no cluster, the forger;
- * node `moved` (unless -1) advertises `host`:P (advertise_as). */
+ * node `moved` (unless -1) advertises `host`:P (world_advertise_as). */
 static void formed_moved(world *w, int n, uint64_t seed, const au_cluster_config *base, int moved,
                          const char *host) {
     static const char *seeds[WORLD_MAX];
     new_world(w, n + 1, seed);
-    if (moved >= 0) advertise_as(w, moved, host);
+    if (moved >= 0) world_advertise_as(w, moved, SIMULATED(w->sim), host);
     for (int i = 0; i < n; i++) seeds[i] = w->s[i].addr;
     for (int i = 0; i < n; i++) {
         au_cluster_config c = base ? *base : quick(NULL, 0);
@@ -198,6 +176,19 @@ static void a_forged_newer_run_replaces_no_live_member(void **st) {
     end_world(&w);
 }
 
+/* After the forgeries (3 s later): nobody was removed, the cluster is whole and member 2 is held
+ * at its real run (id2): its crash is detected by members 0 and 1. */
+static void member_2_is_held_at_its_real_run(world *w, uint64_t id2) {
+    au_sim_run(w->sim, AU_SEC(3));
+    assert_int_equal(WORLD_SUM(w, removed), 0);
+    assert_true(world_converged(w));
+    assert_int_equal(au_cluster_id(w->s[2].cluster), id2);
+    world_kill(w, 2);
+    converge(w, AU_SEC(10));
+    assert_int_equal(atomic_load(&w->s[0].removed_failed), 1);
+    assert_int_equal(atomic_load(&w->s[1].removed_failed), 1);
+}
+
 /* A claimed newer run is asked by a confirmation probe to the member's address, and the answer
  * is believed for the nonce it echoes, not for its source address (a node may answer from
  * another address than it advertises). A forger off the path never sees the nonce: its
@@ -220,15 +211,7 @@ static void a_forged_answer_to_a_confirmation_replaces_no_live_member(void **st)
         }
         au_sim_run(w.sim, AU_MSEC(300));
     }
-    au_sim_run(w.sim, AU_SEC(3));
-    assert_int_equal(WORLD_SUM(&w, removed), 0);
-    assert_true(world_converged(&w));
-    assert_int_equal(au_cluster_id(w.s[2].cluster), id2);
-    /* the member is still held at its real run: its crash is detected */
-    world_kill(&w, 2);
-    converge(&w, AU_SEC(10));
-    assert_int_equal(atomic_load(&w.s[0].removed_failed), 1);
-    assert_int_equal(atomic_load(&w.s[1].removed_failed), 1);
+    member_2_is_held_at_its_real_run(&w, id2);
     end_world(&w);
 }
 
@@ -253,14 +236,7 @@ static void a_forged_restart_in_the_name_of_a_member_advertised_by_host_name_rep
         }
         au_sim_run(w.sim, AU_SEC(1));
     }
-    au_sim_run(w.sim, AU_SEC(3));
-    assert_int_equal(WORLD_SUM(&w, removed), 0);
-    assert_true(world_converged(&w));
-    assert_int_equal(au_cluster_id(w.s[2].cluster), id2);
-    world_kill(&w, 2);
-    converge(&w, AU_SEC(10));
-    assert_int_equal(atomic_load(&w.s[0].removed_failed), 1);
-    assert_int_equal(atomic_load(&w.s[1].removed_failed), 1);
+    member_2_is_held_at_its_real_run(&w, id2);
     end_world(&w);
 }
 

@@ -8,9 +8,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <cmocka.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include "cluster/cluster_world.h"
 #include "cluster/protocol.h"
@@ -250,21 +247,8 @@ static void restart_advertising(const char *host, uint64_t seed) {
     memset(&w, 0, sizeof w);
     assert_int_equal(au_sim_create(&(au_sim_config){ .seed = seed }, &w.sim), AU_OK);
     for (int i = 0; i < 5; i++) assert_int_equal(world_start_node(&w, i, SIMULATED_FAULTY(w.sim), NULL), AU_OK);
-    /* node 3 moves to "host:P" on its own port P (a stopped node's port is taken over), bound at
-     * the address host resolves to first (getaddrinfo, any family: as the transport resolves
-     * it), so that what is sent to host:P reaches it */
-    char port[8], ip[INET6_ADDRSTRLEN], bind[96], adv[96];
-    snprintf(port, sizeof port, "%s", strrchr(w.s[3].addr, ':') + 1);
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV },
-                    *res = NULL;
-    assert_int_equal(getaddrinfo(host, port, &hints, &res), 0);
-    assert_int_equal(getnameinfo(res->ai_addr, res->ai_addrlen, ip, sizeof ip, NULL, 0, NI_NUMERICHOST), 0);
-    snprintf(bind, sizeof bind, res->ai_family == AF_INET6 ? "[%s]:%s" : "%s:%s", ip, port);
-    freeaddrinfo(res);
-    snprintf(adv, sizeof adv, "%s:%s", host, port);
-    world_kill(&w, 3);
-    assert_int_equal(world_start_node_advertising(&w, 3, SIMULATED_FAULTY(w.sim), NULL, bind, adv), AU_OK);
-    assert_string_equal(w.s[3].addr, adv);
+    /* node 3 moves to "host:P" on its own port P, bound at the address host resolves to first */
+    world_moved mv = world_advertise_as(&w, 3, SIMULATED_FAULTY(w.sim), host);
     for (int i = 0; i < 5; i++) au_faults_seed(w.s[i].node, seed * 1000 + (uint64_t)i);
     for (int i = 0; i < 3; i++) seeds[i] = w.s[i].addr;
     au_cluster_config c = { .seeds = seeds, .nseeds = 3, .no_leave_on_stop = true };
@@ -272,7 +256,7 @@ static void restart_advertising(const char *host, uint64_t seed) {
     step(&w, "formed", AU_SEC(20));
     uint64_t old_id = au_cluster_id(w.s[3].cluster);
     world_kill(&w, 3);
-    assert_int_equal(world_start_node_advertising(&w, 3, SIMULATED_FAULTY(w.sim), NULL, bind, adv), AU_OK);
+    assert_int_equal(world_start_node_advertising(&w, 3, SIMULATED_FAULTY(w.sim), NULL, mv.bind, mv.adv), AU_OK);
     au_nanos t0 = au_sim_now(w.sim);
     assert_int_equal(world_start_cluster(&w, 3, &c), AU_OK);
     assert_true(au_cluster_id(w.s[3].cluster) > old_id);
@@ -286,7 +270,7 @@ static void restart_advertising(const char *host, uint64_t seed) {
         assert_int_equal(atomic_load(&w.s[i].removed_failed), 0);
     }
     au_nanos took = au_sim_now(w.sim) - t0;
-    fprintf(stderr, "restart of a node advertising %s believed everywhere in %.1f ms\n", adv,
+    fprintf(stderr, "restart of a node advertising %s believed everywhere in %.1f ms\n", mv.adv,
             (double)took / 1e6);
     assert_true(took < AU_MSEC(500));
     world_end(&w);

@@ -18,24 +18,31 @@ static bool peered(void *arg) {
     return sw_stats(w, 0).peers == 2 && sw_stats(w, 1).peers == 2;
 }
 
+/* Nodes 0..2 of a new world on sim seeded `seed`: 0 and 1 run the replica of type t (config sc),
+ * node 2 is in their cluster without it; returns once 0 and 1 each see two peers. */
+static void two_replicas_and_a_silent_member(sw *w, au_sim **sim, uint64_t seed, const au_crdt_type *t,
+                                             const au_share_config *sc) {
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = seed }, sim), AU_OK);
+    sw_init(w, *sim);
+    for (int i = 0; i < 3; i++) sw_node(w, i);
+    au_cluster_config cc = { .no_leave_on_stop = true };
+    for (int i = 0; i < 2; i++) sw_start(w, i, &cc, t, sc);
+    /* node 2: in the cluster, without the replica */
+    au_cluster_config c2 = cc;
+    w->seeds[2][0] = w->addr[0], w->seeds[2][1] = w->addr[1];
+    c2.seeds = w->seeds[2];
+    c2.nseeds = 2;
+    assert_int_equal(au_cluster_start(w->node[2], &c2, &w->cl[2]), AU_OK);
+    assert_true(sw_run_until(w, peered, w, AU_SEC(20)));
+}
+
 
 static void a_member_without_the_replica_is_sent_to_ever_less_often(void **st) {
     (void)st;
     static sw w;
     au_sim *sim;
-    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 41 }, &sim), AU_OK);
-    sw_init(&w, sim);
-    for (int i = 0; i < 3; i++) sw_node(&w, i);
-    au_cluster_config cc = { .no_leave_on_stop = true };
     au_share_config sc = { .name = "gc" };
-    for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_gcounter_type, &sc);
-    /* node 2: in the cluster, without the replica */
-    au_cluster_config c2 = cc;
-    w.seeds[2][0] = w.addr[0], w.seeds[2][1] = w.addr[1];
-    c2.seeds = w.seeds[2];
-    c2.nseeds = 2;
-    assert_int_equal(au_cluster_start(w.node[2], &c2, &w.cl[2]), AU_OK);
-    assert_true(sw_run_until(&w, peered, &w, AU_SEC(20)));
+    two_replicas_and_a_silent_member(&w, &sim, 41, &au_gcounter_type, &sc);
 
     /* 300 increments on node 0, one every 200 ms (60 s) */
     au_share_gcounter h0 = { w.sh[0] };
@@ -100,18 +107,8 @@ static void a_member_that_never_answers_holds_at_most_max_buffer_bytes(void **st
     (void)st;
     static sw w;
     au_sim *sim;
-    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 42 }, &sim), AU_OK);
-    sw_init(&w, sim);
-    for (int i = 0; i < 3; i++) sw_node(&w, i);
-    au_cluster_config cc = { .no_leave_on_stop = true };
     au_share_config sc = { .name = "big", .max_buffer = 64 << 10 };
-    for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_orset_type, &sc);
-    au_cluster_config c2 = cc;
-    w.seeds[2][0] = w.addr[0], w.seeds[2][1] = w.addr[1];
-    c2.seeds = w.seeds[2];
-    c2.nseeds = 2;
-    assert_int_equal(au_cluster_start(w.node[2], &c2, &w.cl[2]), AU_OK);
-    assert_true(sw_run_until(&w, peered, &w, AU_SEC(20)));
+    two_replicas_and_a_silent_member(&w, &sim, 42, &au_orset_type, &sc);
 
     /* 300 adds of 1 KB elements on node 0, one every 200 ms: 300 KB of deltas node 2 never acks */
     au_share_orset h0 = { w.sh[0] };

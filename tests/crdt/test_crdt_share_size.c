@@ -47,31 +47,60 @@ static bool none_buffered(void *arg) {
     return sw_stats(w, 0).buffered == 0 && sw_stats(w, 1).buffered == 0;
 }
 
+/* Nodes 0 and 1 of a new world on sim seeded `seed`, sharing the OR-set "set" (its max_message:
+ * max_message, 0 for the default); their transport takes messages of at most max_message_size
+ * bytes (0: the default nodes of share_world.h). Node 0 has added "first", node 1 holds it and
+ * nothing is buffered. Returns node 0's handle. */
+static au_share_orset two_nodes_sharing_first(sw *w, au_sim **sim, uint64_t seed, uint32_t max_message_size,
+                                              uint32_t max_message) {
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = seed }, sim), AU_OK);
+    sw_init(w, *sim);
+    for (int i = 0; i < 2; i++) {
+        if (!max_message_size) {
+            sw_node(w, i);
+            continue;
+        }
+        assert_int_equal(au_node_start(&(au_node_config){ .driver = w->drv, .workers = 1,
+                                                          .no_spin = true,
+                                                          .max_message_size = max_message_size },
+                                       &w->node[i]),
+                         AU_OK);
+        snprintf(w->addr[i], sizeof w->addr[i], "%s", au_node_address(w->node[i]));
+        w->n = i + 1;
+    }
+    au_cluster_config cc = { .no_leave_on_stop = true };
+    au_share_config sc = { .name = "set", .max_message = max_message };
+    for (int i = 0; i < 2; i++) sw_start(w, i, &cc, &au_orset_type, &sc);
+    assert_true(sw_run_until(w, both_peered, w, AU_SEC(20)));
+    au_share_orset h0 = { w->sh[0] };
+    assert_int_equal(au_share_orset_add(h0, "first", 5), AU_OK);
+    set_goal g = { w, 0, 0, { "first" } };
+    assert_true(sw_run_until(w, node1_has, &g, AU_SEC(5)));
+    assert_true(sw_run_until(w, none_buffered, w, AU_SEC(5)));
+    return h0;
+}
+
+/* Adds elements 0..99 (elem) to h. */
+static void add_100(au_share_orset h) {
+    char b[40];
+    for (int k = 0; k < 100; k++) {
+        elem(b, k);
+        assert_int_equal(au_share_orset_add(h, b, strlen(b)), AU_OK);
+    }
+}
+
 static void a_peer_that_missed_an_oversized_group_catches_up_when_the_state_shrinks(void **st) {
     (void)st;
     static sw w;
     au_sim *sim;
-    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 31 }, &sim), AU_OK);
-    sw_init(&w, sim);
-    for (int i = 0; i < 2; i++) sw_node(&w, i);
-    au_cluster_config cc = { .no_leave_on_stop = true };
-    au_share_config sc = { .name = "set", .max_message = 1000 };
-    for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_orset_type, &sc);
-    assert_true(sw_run_until(&w, both_peered, &w, AU_SEC(20)));
-    au_share_orset h0 = { w.sh[0] };
-    assert_int_equal(au_share_orset_add(h0, "first", 5), AU_OK);
-    set_goal g = { &w, 0, 0, { "first" } };
-    assert_true(sw_run_until(&w, node1_has, &g, AU_SEC(5)));
-    assert_true(sw_run_until(&w, none_buffered, &w, AU_SEC(5)));
+    au_share_orset h0 = two_nodes_sharing_first(&w, &sim, 31, 0, 1000);
+    set_goal g;
     au_share_stats s0 = sw_stats(&w, 0);
     assert_int_equal(s0.drops_too_big, 0);
 
     /* 100 adds in one coalesce window: a group of ~4 KB, and a state as large: neither goes */
+    add_100(h0);
     char b[40];
-    for (int k = 0; k < 100; k++) {
-        elem(b, k);
-        assert_int_equal(au_share_orset_add(h0, b, strlen(b)), AU_OK);
-    }
     au_sim_run(sim, AU_SEC(3));
     assert_int_equal(au_share_orset_size(h0), 101);
     assert_int_equal(au_share_orset_size((au_share_orset){ w.sh[1] }), 1);
@@ -113,33 +142,12 @@ static void a_group_the_transport_refuses_falls_back_to_the_full_state(void **st
     (void)st;
     static sw w;
     au_sim *sim;
-    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 32 }, &sim), AU_OK);
-    sw_init(&w, sim);
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(au_node_start(&(au_node_config){ .driver = w.drv, .workers = 1,
-                                                          .no_spin = true,
-                                                          .max_message_size = 3000 },
-                                       &w.node[i]),
-                         AU_OK);
-        snprintf(w.addr[i], sizeof w.addr[i], "%s", au_node_address(w.node[i]));
-        w.n = i + 1;
-    }
-    au_cluster_config cc = { .no_leave_on_stop = true };
-    au_share_config sc = { .name = "set" };
-    for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_orset_type, &sc);
-    assert_true(sw_run_until(&w, both_peered, &w, AU_SEC(20)));
-    au_share_orset h0 = { w.sh[0] };
-    assert_int_equal(au_share_orset_add(h0, "first", 5), AU_OK);
-    set_goal g = { &w, 0, 0, { "first" } };
-    assert_true(sw_run_until(&w, node1_has, &g, AU_SEC(5)));
-    assert_true(sw_run_until(&w, none_buffered, &w, AU_SEC(5)));
+    au_share_orset h0 = two_nodes_sharing_first(&w, &sim, 32, 3000, 0);
+    set_goal g;
     au_share_stats s0 = sw_stats(&w, 0);
 
+    add_100(h0);
     char b[40];
-    for (int k = 0; k < 100; k++) {
-        elem(b, k);
-        assert_int_equal(au_share_orset_add(h0, b, strlen(b)), AU_OK);
-    }
     au_sim_run(sim, AU_SEC(3));
     assert_int_equal(au_share_orset_size((au_share_orset){ w.sh[1] }), 1);
     au_share_stats s1 = sw_stats(&w, 0);
@@ -169,35 +177,14 @@ static void a_state_sent_for_a_group_that_the_transport_refuses_falls_back_likew
     (void)st;
     static sw w;
     au_sim *sim;
-    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 34 }, &sim), AU_OK);
-    sw_init(&w, sim);
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(au_node_start(&(au_node_config){ .driver = w.drv, .workers = 1,
-                                                          .no_spin = true,
-                                                          .max_message_size = 3000 },
-                                       &w.node[i]),
-                         AU_OK);
-        snprintf(w.addr[i], sizeof w.addr[i], "%s", au_node_address(w.node[i]));
-        w.n = i + 1;
-    }
-    au_cluster_config cc = { .no_leave_on_stop = true };
-    au_share_config sc = { .name = "set" };
-    for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_orset_type, &sc);
-    assert_true(sw_run_until(&w, both_peered, &w, AU_SEC(20)));
-    au_share_orset h0 = { w.sh[0] };
-    assert_int_equal(au_share_orset_add(h0, "first", 5), AU_OK);
-    set_goal g = { &w, 0, 0, { "first" } };
-    assert_true(sw_run_until(&w, node1_has, &g, AU_SEC(5)));
-    assert_true(sw_run_until(&w, none_buffered, &w, AU_SEC(5)));
+    au_share_orset h0 = two_nodes_sharing_first(&w, &sim, 34, 3000, 0);
+    set_goal g;
     au_share_stats s0 = sw_stats(&w, 0);
 
     /* one window: the group (~13 KB) is larger than the state (~4 KB), which goes instead and
      * is refused (above 3000 bytes) */
+    add_100(h0);
     char b[40];
-    for (int k = 0; k < 100; k++) {
-        elem(b, k);
-        assert_int_equal(au_share_orset_add(h0, b, strlen(b)), AU_OK);
-    }
     for (int k = 0; k < 3000; k++) assert_int_equal(au_share_orset_add(h0, "hot", 3), AU_OK);
     au_sim_run(sim, AU_MSEC(120)); /* the window closed at 100 ms: the state was tried */
     au_share_stats s1 = sw_stats(&w, 0);
@@ -234,18 +221,8 @@ static void many_updates_of_one_element_in_a_window_cost_the_state_not_the_group
     (void)st;
     static sw w;
     au_sim *sim;
-    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 33 }, &sim), AU_OK);
-    sw_init(&w, sim);
-    for (int i = 0; i < 2; i++) sw_node(&w, i);
-    au_cluster_config cc = { .no_leave_on_stop = true };
-    au_share_config sc = { .name = "set" };
-    for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_orset_type, &sc);
-    assert_true(sw_run_until(&w, both_peered, &w, AU_SEC(20)));
-    au_share_orset h0 = { w.sh[0] };
-    assert_int_equal(au_share_orset_add(h0, "first", 5), AU_OK);
-    set_goal g = { &w, 0, 0, { "first" } };
-    assert_true(sw_run_until(&w, node1_has, &g, AU_SEC(5)));
-    assert_true(sw_run_until(&w, none_buffered, &w, AU_SEC(5)));
+    au_share_orset h0 = two_nodes_sharing_first(&w, &sim, 33, 0, 0);
+    set_goal g;
     au_share_stats s0 = sw_stats(&w, 0);
     for (int k = 0; k < 8000; k++) assert_int_equal(au_share_orset_add(h0, "hot", 3), AU_OK);
     g = (set_goal){ &w, 0, 0, { "first", "hot" } };

@@ -132,6 +132,23 @@ static void request(rig *r, uint64_t n) {
     au_dc_input(&r->dc, &r->seeds[0], buf, len);
 }
 
+/* A rig whose device has announced and taken two requests of server A, its owner. */
+static rig *rig_owned_by_a(void) {
+    rig *r = rig_new(1000);
+    au_dc_poll(&r->dc);
+    request(r, 1);
+    request(r, 2);
+    assert_true(au_dc_owner(&r->dc) == SERVER_A);
+    return r;
+}
+
+/* Gives the device again the last datagram server A built: a replay. */
+static void replay_the_last(rig *r) {
+    uint8_t buf[LIB_DGRAM_MAX];
+    memcpy(buf, r->a.out, r->a.out_len);
+    au_dc_input(&r->dc, &r->seeds[0], buf, r->a.out_len);
+}
+
 static void fix_checksum(uint8_t *buf, size_t len) {
     uint64_t h = XXH3_64bits(buf, len - 8);
     for (int i = 0; i < 8; i++) buf[len - 8 + i] = (uint8_t)(h >> (56 - 8 * i));
@@ -350,11 +367,7 @@ static void request_as(rig *r, uint64_t id, uint64_t incarnation, const au_dc_ad
  * same way. */
 static void a_forged_sequence_number_far_ahead_does_not_move_the_window(void **state) {
     (void)state;
-    rig *r = rig_new(1000);
-    au_dc_poll(&r->dc);
-    request(r, 1);
-    request(r, 2);
-    assert_true(au_dc_owner(&r->dc) == SERVER_A);
+    rig *r = rig_owned_by_a();
     uint64_t top = r->dc.servers[0].top;
     uint32_t replayed = r->dc.stats.drop_replayed;
     request_as(r, SERVER_A, 0x5000, &r->seeds[0], 3, top + (1ull << 39)); /* the owner's id */
@@ -406,20 +419,14 @@ static void a_forged_sequence_number_far_ahead_does_not_move_the_window(void **s
     assert_int_equal(r->dc.stats.accepted, accepted + 41);
     assert_true(r->dc.servers[0].top == r->a.packer.next_seq - 1);
     /* and a replay is still refused */
-    uint8_t buf[LIB_DGRAM_MAX];
-    memcpy(buf, r->a.out, r->a.out_len);
-    au_dc_input(&r->dc, &r->seeds[0], buf, r->a.out_len);
+    replay_the_last(r);
     assert_int_equal(r->dc.stats.accepted, accepted + 41);
     rig_free(r);
 }
 
 static void a_forged_sequence_number_near_2_64_does_not_lock_out_the_owner(void **state) {
     (void)state;
-    rig *r = rig_new(1000);
-    au_dc_poll(&r->dc);
-    request(r, 1);
-    request(r, 2);
-    assert_true(au_dc_owner(&r->dc) == SERVER_A);
+    rig *r = rig_owned_by_a();
     lib_server forger;
     lib_server_init(&forger, SERVER_A, 0x5000, NULL, 0); /* the owner's id and incarnation */
     forger.packer.next_seq = UINT64_MAX - 3;
@@ -436,9 +443,7 @@ static void a_forged_sequence_number_near_2_64_does_not_lock_out_the_owner(void 
     assert_int_equal(r->dc.stats.accepted, accepted + 6);
     assert_int_equal(r->dc.stats.owner_lost, 0);
     /* A real replay is still refused. */
-    uint8_t buf[LIB_DGRAM_MAX];
-    memcpy(buf, r->a.out, r->a.out_len);
-    au_dc_input(&r->dc, &r->seeds[0], buf, r->a.out_len);
+    replay_the_last(r);
     assert_int_equal(r->dc.stats.drop_replayed, replayed + 1);
     lib_server_destroy(&forger);
     rig_free(r);
@@ -453,11 +458,7 @@ static void a_forged_sequence_number_near_2_64_does_not_lock_out_the_owner(void 
  * and a replay of the owner's is still refused. */
 static void a_forged_higher_server_incarnation_does_not_lock_out_the_owner(void **state) {
     (void)state;
-    rig *r = rig_new(1000);
-    au_dc_poll(&r->dc);
-    request(r, 1);
-    request(r, 2);
-    assert_true(au_dc_owner(&r->dc) == SERVER_A);
+    rig *r = rig_owned_by_a();
     au_dc_addr elsewhere;
     addr(&elsewhere, 66);
     request_as(r, SERVER_A, UINT64_MAX, &elsewhere, 3, 0);
@@ -479,9 +480,7 @@ static void a_forged_higher_server_incarnation_does_not_lock_out_the_owner(void 
     assert_true(au_dc_owner(&r->dc) == SERVER_A);
     assert_true(r->dc.servers[0].incarnation == 0x5000); /* never confirmed */
     /* A real replay is still refused. */
-    uint8_t buf[LIB_DGRAM_MAX];
-    memcpy(buf, r->a.out, r->a.out_len);
-    au_dc_input(&r->dc, &r->seeds[0], buf, r->a.out_len);
+    replay_the_last(r);
     assert_int_equal(r->dc.stats.drop_replayed, replayed + 1);
     rig_free(r);
 }

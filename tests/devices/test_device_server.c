@@ -243,18 +243,32 @@ static int capture_send(void *ctx, const au_dc_addr *to, const uint8_t *data, si
 
 static bool one_device_up(dw_world *w) { return dw_devices_converged(w) && w->d[0].cfg.device; }
 
+/* A new world of one server (config cfg) and one device (0, polled every interval_ms), up. */
+static void one_server_one_device_up(dw_world *w, const au_device_server_config *cfg, uint32_t interval_ms) {
+    memset(w, 0, sizeof *w);
+    w->drv = *au_driver_default();
+    dw_server_start(w, 0, -1, cfg);
+    wait_or_fail(w, dw_cluster_converged, 10000, "one server");
+    dw_device_start(w, 0, (int[]){ 0 }, 1, interval_ms);
+    wait_or_fail(w, one_device_up, 10000, "one device up");
+}
+
+/* Pumps the world for ms milliseconds. */
+static void pump_for(dw_world *w, uint32_t ms) {
+    uint32_t t0 = dw_now_ms();
+    while (dw_now_ms() - t0 < ms) {
+        dw_pump(w);
+        nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+    }
+}
+
 /* Beats a lease does not allow: past the lease, not after the last beat heard, of a request
  * never sent, a second answer. Each is dropped and counted; the device stays up. The lease is
  * 16 intervals of 1 s, so the request they name stays the last one while the test runs. */
 static void beats_outside_the_lease_are_dropped_and_counted(void **state) {
     (void)state;
     dw_world *w = &W;
-    memset(w, 0, sizeof *w);
-    w->drv = *au_driver_default();
-    dw_server_start(w, 0, -1, &(au_device_server_config){ .lease = 16 });
-    wait_or_fail(w, dw_cluster_converged, 10000, "one server");
-    dw_device_start(w, 0, (int[]){ 0 }, 1, 1000);
-    wait_or_fail(w, one_device_up, 10000, "one device up");
+    one_server_one_device_up(w, &(au_device_server_config){ .lease = 16 }, 1000);
     au_device_server *ds = w->s[0].ds;
     au_device_server_stats st0, st1;
     uint32_t t0 = dw_now_ms();
@@ -510,17 +524,9 @@ static void small_downlinks_sent_at_once_each_fit_the_devices_datagram(void **st
 static void a_device_below_the_minimum_interval_keeps_its_owner(void **state) {
     (void)state;
     dw_world *w = &W;
-    memset(w, 0, sizeof *w);
-    w->drv = *au_driver_default();
-    dw_server_start(w, 0, -1, &(au_device_server_config){ .shards = 1, .min_interval_ms = 50 });
-    wait_or_fail(w, dw_cluster_converged, 10000, "one server");
-    dw_device_start(w, 0, (int[]){ 0 }, 1, 10);
-    wait_or_fail(w, one_device_up, 10000, "one device up");
-    uint32_t announces = w->d[0].dc.stats.announces, t0 = dw_now_ms();
-    while (dw_now_ms() - t0 < 1500) {
-        dw_pump(w);
-        nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
-    }
+    one_server_one_device_up(w, &(au_device_server_config){ .shards = 1, .min_interval_ms = 50 }, 10);
+    uint32_t announces = w->d[0].dc.stats.announces;
+    pump_for(w, 1500);
     assert_int_equal(w->d[0].dc.stats.owner_lost, 0);
     assert_int_equal(w->d[0].dc.stats.announces, announces);
     assert_true(w->d[0].dc.stats.heartbeats >= 10); /* polled all along */
@@ -528,17 +534,22 @@ static void a_device_below_the_minimum_interval_keeps_its_owner(void **state) {
     dw_stop(w);
 }
 
-/* The interval in device 0's entry of server 0's Devices table (0: none). */
-static uint32_t table_interval(dw_world *w) {
+/* Device 0's entry of server 0's Devices table, into *e; false if it has none. */
+static bool table_entry(dw_world *w, au_device_entry *e) {
     void *snap = NULL;
-    if (au_share_snapshot(au_device_server_table(w->s[0].ds), &snap) != AU_OK) return 0;
+    if (au_share_snapshot(au_device_server_table(w->s[0].ds), &snap) != AU_OK) return false;
     uint8_t key[8];
     for (int b = 0; b < 8; b++) key[b] = (uint8_t)(w->d[0].cfg.device >> (8 * b));
     au_crdt_bytes v;
-    au_device_entry e = { 0 };
-    bool present = au_lwwmap_get(snap, key, sizeof key, &v) && au_device_entry_decode(v.ptr, v.len, &e);
+    bool present = au_lwwmap_get(snap, key, sizeof key, &v) && au_device_entry_decode(v.ptr, v.len, e);
     au_lwwmap_free(snap);
-    return present ? e.interval_ms : 0;
+    return present;
+}
+
+/* The interval in device 0's entry of server 0's Devices table (0: none). */
+static uint32_t table_interval(dw_world *w) {
+    au_device_entry e = { 0 };
+    return table_entry(w, &e) ? e.interval_ms : 0;
 }
 static bool table_says_2000(dw_world *w) { return table_interval(w) == 2000; }
 static bool table_says_1000(dw_world *w) { return table_interval(w) == 1000; }
@@ -548,12 +559,7 @@ static bool table_says_1000(dw_world *w) { return table_interval(w) == 1000; }
 static void an_interval_change_reaches_the_devices_table(void **state) {
     (void)state;
     dw_world *w = &W;
-    memset(w, 0, sizeof *w);
-    w->drv = *au_driver_default();
-    dw_server_start(w, 0, -1, &(au_device_server_config){ .shards = 1 });
-    wait_or_fail(w, dw_cluster_converged, 10000, "one server");
-    dw_device_start(w, 0, (int[]){ 0 }, 1, 1000);
-    wait_or_fail(w, one_device_up, 10000, "one device up");
+    one_server_one_device_up(w, &(au_device_server_config){ .shards = 1 }, 1000);
     wait_or_fail(w, table_says_1000, 5000, "the table has the device at 1000 ms");
     assert_int_equal(au_dc_set_interval(&w->d[0].dc, 2000), AU_DC_OK);
     wait_or_fail(w, table_says_2000, 1000, "the table has the new interval");
@@ -561,15 +567,6 @@ static void an_interval_change_reaches_the_devices_table(void **state) {
 }
 
 static bool table_says_200(dw_world *w) { return table_interval(w) == 200; }
-
-/* Pumps the world for ms milliseconds. */
-static void pump_for(dw_world *w, uint32_t ms) {
-    uint32_t t0 = dw_now_ms();
-    while (dw_now_ms() - t0 < ms) {
-        dw_pump(w);
-        nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
-    }
-}
 
 /* Plain, a real client on real UDP and announces forged in its name, with its incarnation: at
  * clock 2^32 - 1 and 20 ms, the server took them and polled at 20 ms for the rest of the
@@ -580,12 +577,7 @@ static void pump_for(dw_world *w, uint32_t ms) {
 static void a_forged_interval_clock_does_not_pin_a_real_devices_interval(void **state) {
     (void)state;
     dw_world *w = &W;
-    memset(w, 0, sizeof *w);
-    w->drv = *au_driver_default();
-    dw_server_start(w, 0, -1, &(au_device_server_config){ .shards = 1 });
-    wait_or_fail(w, dw_cluster_converged, 10000, "one server");
-    dw_device_start(w, 0, (int[]){ 0 }, 1, 200);
-    wait_or_fail(w, one_device_up, 10000, "one device up");
+    one_server_one_device_up(w, &(au_device_server_config){ .shards = 1 }, 200);
     wait_or_fail(w, table_says_200, 5000, "the table has the device at 200 ms");
     uint64_t dev = w->d[0].cfg.device, inc = w->d[0].cfg.incarnation;
     uint32_t clock = w->d[0].dc.clock;
@@ -618,16 +610,10 @@ static void a_forged_interval_clock_does_not_pin_a_real_devices_interval(void **
     dw_stop(w);
 }
 
+/* The incarnation in device 0's entry of server 0's Devices table (0: none). */
 static uint64_t table_incarnation(dw_world *w) {
-    void *snap = NULL;
-    if (au_share_snapshot(au_device_server_table(w->s[0].ds), &snap) != AU_OK) return 0;
-    uint8_t key[8];
-    for (int b = 0; b < 8; b++) key[b] = (uint8_t)(w->d[0].cfg.device >> (8 * b));
-    au_crdt_bytes v;
     au_device_entry e = { 0 };
-    bool present = au_lwwmap_get(snap, key, sizeof key, &v) && au_device_entry_decode(v.ptr, v.len, &e);
-    au_lwwmap_free(snap);
-    return present ? e.incarnation : 0;
+    return table_entry(w, &e) ? e.incarnation : 0;
 }
 static uint64_t expected_incarnation;
 static bool table_has_the_incarnation(dw_world *w) {
@@ -644,12 +630,7 @@ static bool table_has_the_incarnation(dw_world *w) {
 static void a_forged_device_incarnation_does_not_replace_a_real_devices_run(void **state) {
     (void)state;
     dw_world *w = &W;
-    memset(w, 0, sizeof *w);
-    w->drv = *au_driver_default();
-    dw_server_start(w, 0, -1, &(au_device_server_config){ .shards = 1 });
-    wait_or_fail(w, dw_cluster_converged, 10000, "one server");
-    dw_device_start(w, 0, (int[]){ 0 }, 1, 200);
-    wait_or_fail(w, one_device_up, 10000, "one device up");
+    one_server_one_device_up(w, &(au_device_server_config){ .shards = 1 }, 200);
     uint64_t dev = w->d[0].cfg.device, inc = w->d[0].cfg.incarnation;
     expected_incarnation = inc;
     wait_or_fail(w, table_has_the_incarnation, 5000, "the table has the device's incarnation");

@@ -6,18 +6,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR
-source "$here/netns.sh"
-
-passed=0
-fail() {
-    echo "FAIL: $*" >&2
-    echo "$passed passed, 1 failed"
-    exit 1
-}
-pass() {
-    passed=$((passed + 1))
-    echo "ok: $*"
-}
+source "$here/lib.sh"
 
 # The round-trip time of one ping from node $1 to node $2, in whole milliseconds.
 rtt_ms() {

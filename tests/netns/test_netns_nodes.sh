@@ -5,26 +5,13 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR
-source "$here/netns.sh"
+source "$here/lib.sh"
 
 node_bin=${AU_BUILD_DIR:?AU_BUILD_DIR is set by ctest}/tests/netns/netns_node
-passed=0
-fail() {
-    echo "FAIL: $*" >&2
-    echo "$passed passed, 1 failed"
-    exit 1
-}
-pass() {
-    passed=$((passed + 1))
-    echo "ok: $*"
-}
 
-netns_require
-[[ -x $node_bin ]] || fail "missing $node_bin"
-netns_setup 2
+start_namespaces 2 "$node_bin"
 server="$(netns_ip 0):7400"
 netns_run 0 "$node_bin" serve "$server"
-netns_wait_reachable 1 0 10 || fail "namespaces cannot reach each other"
 
 # The server may take a moment to bind: ask until it answers, within a deadline.
 ok=0

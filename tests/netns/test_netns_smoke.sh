@@ -6,18 +6,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR
-source "$here/netns.sh"
-
-passed=0
-fail() {
-    echo "FAIL: $*" >&2
-    echo "$passed passed, 1 failed"
-    exit 1
-}
-pass() {
-    passed=$((passed + 1))
-    echo "ok: $*"
-}
+source "$here/lib.sh"
 
 netns_require
 host_links_before=$(ip -o link show | awk -F': ' '{print $2}' | sort)

@@ -14,40 +14,18 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR
-source "$here/netns.sh"
+source "$here/lib.sh"
 
 node_bin=${AU_BUILD_DIR:?AU_BUILD_DIR is set by ctest}/tests/netns/netns_cluster_node
-passed=0
-fail() {
-    echo "FAIL: $*" >&2
-    for f in "$logs"/*; do echo "$(basename "$f"): $(tail -1 "$f" 2>/dev/null)" >&2; done
-    echo "$passed passed, 1 failed"
-    exit 1
-}
-pass() {
-    passed=$((passed + 1))
-    echo "ok: $*"
-}
 
-netns_require
-[[ -x $node_bin ]] || fail "missing $node_bin"
+start_namespaces 3 "$node_bin"
 logs=$(mktemp -d)
-netns_setup 3
-for i in 0 1 2; do netns_wait_reachable "$i" 0 10 || fail "namespace $i cannot reach 0"; done
 # node 2's second address, the one it advertises; its first one stays the source of its sends
 adv_ip="10.77.${NETNS_SUBNET}.102"
 netns_exec 2 ip addr add "$adv_ip/24" dev eth0
 netns_wait_reachable 0 2 10 || fail "namespace 0 cannot reach 2"
 adv="$adv_ip:7500"
 
-# last_members LOG: the log's latest member list ("3 a b c"), or empty.
-last_members() { grep '^members' "$logs/$1" 2>/dev/null | tail -1 | cut -d' ' -f2-; }
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    while ((SECONDS < deadline)); do "$@" && return 0; sleep 0.1; done
-    return 1
-}
 three_with() { # three_with LOG...: each log's latest list has 3 members, node 2's among them
     for l in "$@"; do
         local m; m=$(last_members "$l")
