@@ -10,6 +10,7 @@ source "$here/netns.sh"
 
 node_bin=${AU_BUILD_DIR:?AU_BUILD_DIR is set by ctest}/tests/netns/netns_cluster_node
 passed=0
+logs=/nonexistent # set below; fail() may run before it is
 fail() {
     echo "FAIL: $*" >&2
     for i in 0 1 2 3 4; do echo "node $i: $(tail -1 "$logs/$i" 2>/dev/null)" >&2; done
