@@ -243,7 +243,12 @@ AU_API au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_c
 AU_API au_err au_cluster_subscribe(au_cluster *c, au_cluster_update_lref subscriber);
 
 /** Leaves gracefully: the others are told at once (REMOVED, reason LEAVING), subscribers get
- *  LEFT (also when the node is still joining, or was refused), and the cluster actor stops. */
+ *  LEFT (also when the node is still joining, or was refused), and the cluster actor stops.
+ *  It returns at once (AU_OK: the request is queued to the cluster actor, AU_ESTOPPED: it has
+ *  stopped); until the actor has handled it and stopped, its name is still taken, so an
+ *  au_cluster_start of the same name on the node gets AU_EEXIST: start again once subscribers
+ *  got LEFT (on a threaded node LEFT may arrive just before the actor is gone: retry an
+ *  AU_EEXIST), or in a simulation after au_sim_run. */
 AU_API au_err au_cluster_leave(au_cluster *c);
 
 /** This node's member (its address and id; the id changes on no account during a run). */
