@@ -1,5 +1,7 @@
 /* crdt_bench — memory and time of the ORSet at 100,000 elements, and joins and redundancy
- * removal at that size, and its digest. Prints, asserts nothing (bytes per delta by type: test_crdt_sizes).
+ * removal at that size, its digest, and the size-only pass that measures an encoding (as
+ * au_share does for each delta it buffers). Prints, asserts nothing (bytes per delta by type:
+ * test_crdt_sizes).
  *
  *   crdt_bench [n]        n elements (default 100000); elements are 16 bytes
  *
@@ -128,6 +130,62 @@ int main(int argc, char **argv) {
            (double)enc.len / n, t_enc, t_dec);
     au_buf_free(&enc);
     au_orset_free(back);
+
+    /* The size of an encoding, as au_share measures each delta it buffers (max_buffer): a
+     * size-only pass (au_buf_counter) against an encoding into a fresh buffer (the state) or a
+     * reused one (n one-element deltas, made on a copy of the state). */
+    {
+        enum { K = 5 };
+        double te[K], tc[K], de[K], dc[K];
+        au_orset *c = NULL;
+        if (au_orset_type.copy(a, (void **)&c)) abort();
+        long nd = n < 100000 ? n : 100000;
+        au_orset **ds = malloc((size_t)nd * sizeof *ds);
+        if (!ds) abort();
+        char e[ELEM_LEN + 1];
+        for (long i = 0; i < nd; i++) {
+            ds[i] = au_orset_new_delta();
+            elem(e, n + i);
+            if (au_orset_add(c, ds[i], 0x1234, e, ELEM_LEN)) abort();
+        }
+        size_t len_e = 0, len_c = 0;
+        for (int k = 0; k < K; k++) {
+            au_buf b = { 0 }, cnt = au_buf_counter();
+            t0 = now_ms();
+            if (au_orset_encode(a, &b)) abort();
+            te[k] = now_ms() - t0;
+            t0 = now_ms();
+            if (au_orset_encode(a, &cnt)) abort();
+            tc[k] = now_ms() - t0;
+            if (b.len != cnt.len) abort();
+            au_buf_free(&b);
+            t0 = now_ms();
+            for (long i = 0; i < nd; i++) {
+                b.len = 0;
+                if (au_orset_encode(ds[i], &b)) abort();
+                len_e += b.len;
+            }
+            de[k] = now_ms() - t0;
+            t0 = now_ms();
+            for (long i = 0; i < nd; i++) {
+                cnt = au_buf_counter();
+                if (au_orset_encode(ds[i], &cnt)) abort();
+                len_c += cnt.len;
+            }
+            dc[k] = now_ms() - t0;
+            au_buf_free(&b);
+        }
+        if (len_e != len_c) abort();
+        qsort(te, K, sizeof *te, cmp_double), qsort(tc, K, sizeof *tc, cmp_double);
+        qsort(de, K, sizeof *de, cmp_double), qsort(dc, K, sizeof *dc, cmp_double);
+        printf("size of an encoding (median of 5): the state: encode %.2f ms, size-only pass "
+               "(au_buf_counter) %.2f ms; one-element deltas (%.1f B): encode %.0f ns, size-only "
+               "%.0f ns each\n", te[2], tc[2], (double)len_e / K / (double)nd, de[2] * 1e6 / (double)nd,
+               dc[2] * 1e6 / (double)nd);
+        for (long i = 0; i < nd; i++) au_orset_free(ds[i]);
+        free(ds);
+        au_orset_free(c);
+    }
 
     /* The digest (au_crdt_type.digest) a member catching up sends instead of its state: one pass
      * over the elements, no allocation. */

@@ -73,8 +73,18 @@ AU_API au_err au_buf_reserve(au_buf *b, size_t n);
 /** Appends n bytes to b, growing it; AU_ENOMEM on allocation failure, AU_EINVAL for a NULL b
  *  or a NULL p with n > 0 (nothing is appended). */
 AU_API au_err au_buf_append(au_buf *b, const void *p, size_t n);
-/** Frees b's storage and resets it to empty. Safe with NULL. */
+/** Frees b's storage and resets it to empty. Safe with NULL (and with a counter: below). */
 AU_API void au_buf_free(au_buf *b);
+/** A buffer that only counts (a size-only encoding pass): au_buf_append on it adds n to len and
+ *  stores nothing, so an encoder that writes through au_buf_append gives the length of its
+ *  encoding without making it (no allocation, no copy). au_buf_reserve on it is refused
+ *  (AU_ENOMEM: there is nothing to write into), so an encoder that writes through data after
+ *  reserving fails instead of writing; encode for real then. au_buf_free resets it to an
+ *  ordinary empty buffer. Every built-in CRDT type's encode works with it (au_share measures
+ *  buffered deltas so). */
+AU_API au_buf au_buf_counter(void);
+/** True if b is a counter (au_buf_counter). */
+AU_API bool au_buf_counting(const au_buf *b);
 
 /** A type-supplied codec replacing the schema-driven one. The encoding is carried as one opaque
  *  byte string; decode must be total (any input gives a value or an error, never a crash). */

@@ -206,7 +206,8 @@ typedef struct sh_state {
     size_t start, cap;
     size_t buf_bytes;         /* the sum of the buffered deltas' encoded sizes (≤ max_buffer,
                                  but for the newest delta alone) */
-    au_buf scratch;           /* push_delta's encoding, to measure a delta (reused) */
+    au_buf scratch;           /* push_delta's encoding, to measure a delta of a type whose
+                                 encode refuses a counter (reused) */
     sh_peer *peers;
     size_t npeers, peers_cap;
     au_ring *ring;
@@ -296,9 +297,15 @@ static void pop_unacked(sh_state *s) {
  * the peers that lacked them catch up by the full state — a member that never answers (silent)
  * holds at most that much. */
 static void push_delta(sh_state *s, void *d, uint64_t origin, uint64_t src_clock) {
-    s->scratch.len = 0;
-    size_t bytes = s->t->encode(d, &s->scratch) == AU_OK ? s->scratch.len : 0;
-    if (s->scratch.cap > 65536) au_buf_free(&s->scratch); /* a large one: do not keep its room */
+    /* measured by a size-only pass (nothing written, nothing allocated); a type whose encode
+     * writes through the buffer's data is refused by the counter and encoded for real */
+    au_buf c = au_buf_counter();
+    size_t bytes = s->t->encode(d, &c) == AU_OK ? c.len : SIZE_MAX;
+    if (bytes == SIZE_MAX) {
+        s->scratch.len = 0;
+        bytes = s->t->encode(d, &s->scratch) == AU_OK ? s->scratch.len : 0;
+        if (s->scratch.cap > 65536) au_buf_free(&s->scratch); /* a large one: do not keep its room */
+    }
     if (buffered(s) >= BUF_MAX) pop_unacked(s);
     while (buffered(s) && s->buf_bytes + bytes > s->cfg.max_buffer) pop_unacked(s);
     /* Compact only once the free front is at least as large as what moves, so that a full

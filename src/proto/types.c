@@ -49,8 +49,16 @@ BUILTIN(au_unit, "au_unit", AU_KIND_UNIT)
 
 /* ---- buffers, strings, bytes --------------------------------------------------------------- */
 
+/* A counter's data: a mark, never written or freed (cap 0). */
+static uint8_t counter_mark;
+
+au_buf au_buf_counter(void) { return (au_buf){ .data = &counter_mark }; }
+
+bool au_buf_counting(const au_buf *b) { return b && b->data == &counter_mark; }
+
 au_err au_buf_reserve(au_buf *b, size_t n) {
     if (!b) return AU_EINVAL;
+    if (b->data == &counter_mark) return AU_ENOMEM; /* nothing to write into */
     if (b->cap - b->len >= n) return AU_OK;
     /* No object is larger than PTRDIFF_MAX: refused here, not handed to realloc (which fails,
      * or under ASan aborts the process). */
@@ -69,6 +77,11 @@ au_err au_buf_reserve(au_buf *b, size_t n) {
 au_err au_buf_append(au_buf *b, const void *p, size_t n) {
     if (!b || (n && !p)) return AU_EINVAL; /* nowhere to append, or nothing to copy from */
     if (n == 0) return AU_OK;
+    if (b->data == &counter_mark) { /* counts only */
+        if (n > (size_t)PTRDIFF_MAX - b->len) return AU_ENOMEM;
+        b->len += n;
+        return AU_OK;
+    }
     au_err err = au_buf_reserve(b, n);
     if (err) return err;
     memcpy(b->data + b->len, p, n);
@@ -78,7 +91,7 @@ au_err au_buf_append(au_buf *b, const void *p, size_t n) {
 
 void au_buf_free(au_buf *b) {
     if (!b) return;
-    free(b->data);
+    if (b->data != &counter_mark) free(b->data);
     *b = (au_buf){ 0 };
 }
 

@@ -25,6 +25,11 @@ static size_t report(const char *what, const au_crdt_type *t, const void *delta,
     assert_int_equal(t->encode(delta, &b), AU_OK);
     size_t n = b.len;
     au_buf_free(&b);
+    /* the size-only pass (au_share measures buffered deltas so) gives the same length */
+    au_buf c = au_buf_counter();
+    assert_int_equal(t->encode(delta, &c), AU_OK);
+    assert_int_equal(c.len, n);
+    au_buf_free(&c);
     printf("  %-28s %4zu bytes, payload %3zu, overhead %3zu\n", what, n, payload, n - payload);
     assert_true(n >= payload && n - payload <= 32);
     return n;
@@ -130,10 +135,45 @@ static void one_map_update_costs_at_most_32_bytes_beyond_key_and_payload(void **
     au_ormap_orset_free(s), au_ormap_orset_free(sd);
 }
 
+/* A counter counts appends, stores nothing, refuses reserve (nothing to write into) and is
+ * freed into an ordinary buffer; a large state's size is measured without its encoding. */
+static void a_counter_measures_an_encoding_without_making_it(void **st) {
+    (void)st;
+    au_buf c = au_buf_counter();
+    assert_true(au_buf_counting(&c));
+    assert_int_equal(au_buf_append(&c, "abc", 3), AU_OK);
+    assert_int_equal(au_buf_append(&c, "de", 2), AU_OK);
+    assert_int_equal(c.len, 5);
+    assert_int_equal(c.cap, 0);
+    assert_int_equal(au_buf_reserve(&c, 1), AU_ENOMEM);
+    assert_int_equal(au_buf_append(&c, NULL, 1), AU_EINVAL);
+    assert_int_equal(c.len, 5);
+    au_buf_free(&c);
+    assert_false(au_buf_counting(&c));
+    assert_null(c.data);
+    assert_int_equal(au_buf_append(&c, "x", 1), AU_OK); /* an ordinary buffer again */
+    assert_int_equal(c.len, 1);
+    au_buf_free(&c);
+    assert_false(au_buf_counting(NULL));
+
+    au_orset *s = au_orset_new();
+    orset_history(s);
+    au_buf b = { 0 };
+    c = au_buf_counter();
+    assert_int_equal(au_orset_type.encode(s, &b), AU_OK);
+    assert_int_equal(au_orset_type.encode(s, &c), AU_OK);
+    assert_true(b.len > 1000);
+    assert_int_equal(c.len, b.len);
+    au_buf_free(&b);
+    au_buf_free(&c);
+    au_orset_free(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(one_update_costs_at_most_32_bytes_beyond_its_payload),
         cmocka_unit_test(one_map_update_costs_at_most_32_bytes_beyond_key_and_payload),
+        cmocka_unit_test(a_counter_measures_an_encoding_without_making_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
