@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "net/echo_actor.h"
@@ -26,7 +27,7 @@
 typedef struct churner {
     au_node *node;
     atomic_int stop;
-    long forges;
+    atomic_long forges;
     pthread_t thread;
 } churner;
 
@@ -38,16 +39,22 @@ static void *churn(void *arg) {
         int64_t_ref r = au_forge(target_msg, int64_t, c->node, "nobody-long-actor-name", addr);
         if (!au_ref_is_null(r.raw)) {
             au_unforge(r);
-            c->forges++;
+            atomic_fetch_add(&c->forges, 1);
         }
     }
     return NULL;
 }
 
+static uint64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void churn_start(churner *c, au_node *node) {
     c->node = node;
     atomic_init(&c->stop, 0);
-    c->forges = 0;
+    atomic_init(&c->forges, 0);
     assert_int_equal(pthread_create(&c->thread, NULL, churn, c), 0);
 }
 
@@ -73,7 +80,11 @@ static void a_pinned_reference_never_looks_stale(void **s) {
     churn_start(&c, a);
     long stale = 0;
     char text[128];
-    for (long i = 0; i < 400000; i++) {
+    /* At least 400,000 uses, and on until the sweep has run a thousand times: under valgrind
+     * the threads take turns and the uses alone can end before the churner got going. */
+    uint64_t deadline = now_ms() + 120000;
+    for (long i = 0; i < 400000 || (atomic_load(&c.forges) <= 1000 && now_ms() < deadline);
+         i++) {
         if (au_net_remote_pin(r.raw)) au_net_remote_unpin(r.raw.target);
         else stale++;
         if ((i & 3) == 0) {
@@ -82,7 +93,7 @@ static void a_pinned_reference_never_looks_stale(void **s) {
         }
     }
     churn_stop(&c);
-    assert_true(c.forges > 1000); /* the sweep did run, many times */
+    assert_true(atomic_load(&c.forges) > 1000); /* the sweep did run, many times */
     assert_int_equal(stale, 0);
     au_ref_format(r.raw, text, sizeof text);
     assert_string_equal(text, "held@127.0.0.1:9 as int64_t");
