@@ -313,7 +313,7 @@ typedef uint64_t au_timer;
  *  (the message is then freed). The message is moved into the timer. The checks of au_send
  *  apply: a reference reinterpreted as another type gives 0 at once, a forged interface is
  *  dropped and counted when the timer fires. */
-#define au_send_after(ref, delay, ...) AU_WITH_MSG_(au_send_after_, ref, (__VA_ARGS__), (delay))
+#define au_send_after(ref, delay, ...) AU_WITH_MSG_ARG_(au_send_after_, ref, (__VA_ARGS__), (delay))
 /** Cancels a pending timer and frees its message: AU_OK, or AU_ENOTFOUND if it already fired or
  *  was cancelled (or is no timer of this node); AU_EINVAL for a NULL node or timer 0. Only the
  *  timers of au_send_after and au_node_call_at have handles: the runtime's own (receive

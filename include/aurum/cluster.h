@@ -182,7 +182,7 @@ typedef struct au_ring au_ring;
  *  It encodes as its members and replication factor, so it can also cross the network. */
 typedef struct au_cluster_ring { au_ring *ring; } au_cluster_ring;
 AU_API extern const au_custom_codec au_cluster_ring_codec;
-AU_CUSTOM_TYPE(au_cluster_ring, &au_cluster_ring_codec)
+AU_CUSTOM_TYPE(au_cluster_ring, &au_cluster_ring_codec);
 
 /** What subscribers receive: the events since the last update (in order), the member set now
  *  (alive and suspected members, self included, sorted by address) and the ring of those. */

@@ -225,14 +225,15 @@ static inline void *au_crdt_new_delta(const au_crdt_type *t) { return t->create(
     static inline au_err au_##T##_prune(au_##T *s, au_##T *delta, uint64_t departed,             \
                                         uint64_t self) {                                           \
         return au_##T##_type.prune(s, delta, departed, self);                                     \
-    }
+    }                                                                                              \
+    AU_DECL_END_
 
 /* ---- GCounter: a grow-only counter --------------------------------------------------------- */
 
 typedef struct au_gcounter au_gcounter;
 /** The vtable of GCounter ("au.gcounter.1"). Usable as an ORMap value. */
 AU_API extern const au_crdt_type au_gcounter_type;
-AU_CRDT_TYPED_OPS_(gcounter)
+AU_CRDT_TYPED_OPS_(gcounter);
 /** Adds n to replica's entry. AU_EINVAL if the entry would overflow uint64_t. */
 AU_API au_err au_gcounter_inc(au_gcounter *s, au_gcounter *delta, uint64_t replica, uint64_t n);
 /** The counter's value: the sum of every replica's entry (wraps modulo 2^64). */
@@ -243,7 +244,7 @@ AU_API uint64_t au_gcounter_value(const au_gcounter *s);
 typedef struct au_pncounter au_pncounter;
 /** The vtable of PNCounter ("au.pncounter.1"). Usable as an ORMap value. */
 AU_API extern const au_crdt_type au_pncounter_type;
-AU_CRDT_TYPED_OPS_(pncounter)
+AU_CRDT_TYPED_OPS_(pncounter);
 /** Adds n (negative: subtracts) on behalf of replica. AU_EINVAL if an entry would overflow. */
 AU_API au_err au_pncounter_add(au_pncounter *s, au_pncounter *delta, uint64_t replica, int64_t n);
 /** The counter's value: increments minus decrements (wraps modulo 2^64). */
@@ -254,7 +255,7 @@ AU_API int64_t au_pncounter_value(const au_pncounter *s);
 typedef struct au_gset au_gset;
 /** The vtable of GSet ("au.gset.1"). */
 AU_API extern const au_crdt_type au_gset_type;
-AU_CRDT_TYPED_OPS_(gset)
+AU_CRDT_TYPED_OPS_(gset);
 /** Adds elem (len bytes; up to 2^31 bytes). */
 AU_API au_err au_gset_add(au_gset *s, au_gset *delta, const void *elem, size_t len);
 /** True if elem is in the set. */
@@ -270,7 +271,7 @@ typedef struct au_twopset au_twopset;
 /** The vtable of 2PSet ("au.twopset.1"). A removed element stays removed (its tombstone is
  *  kept forever); use ORSet when elements come back. */
 AU_API extern const au_crdt_type au_twopset_type;
-AU_CRDT_TYPED_OPS_(twopset)
+AU_CRDT_TYPED_OPS_(twopset);
 /** Adds elem; AU_ESTATE (nothing changes) if elem was removed before. */
 AU_API au_err au_twopset_add(au_twopset *s, au_twopset *delta, const void *elem, size_t len);
 /** Removes elem for good (also if it was never added here: the removal wins over any add). */
@@ -289,7 +290,7 @@ typedef struct au_orset au_orset;
  *  a remove removes exactly the adds it has seen, which never come back. No tombstones: memory
  *  is proportional to the elements present. Usable as an ORMap value. */
 AU_API extern const au_crdt_type au_orset_type;
-AU_CRDT_TYPED_OPS_(orset)
+AU_CRDT_TYPED_OPS_(orset);
 /** Adds elem (up to 2^31 bytes) on behalf of replica. */
 AU_API au_err au_orset_add(au_orset *s, au_orset *delta, uint64_t replica, const void *elem,
                            size_t len);
@@ -313,7 +314,7 @@ typedef struct au_lwwreg au_lwwreg;
 /** The vtable of LWWRegister ("au.lwwreg.1"). Writes are ordered by (timestamp, replica); the
  *  caller supplies timestamps (e.g. milliseconds of wall-clock or a hybrid logical clock). */
 AU_API extern const au_crdt_type au_lwwreg_type;
-AU_CRDT_TYPED_OPS_(lwwreg)
+AU_CRDT_TYPED_OPS_(lwwreg);
 /** Writes value. The write gets timestamp max(timestamp, current timestamp + 1), so a local
  *  write always supersedes what this replica has seen. */
 AU_API au_err au_lwwreg_set(au_lwwreg *s, au_lwwreg *delta, uint64_t replica, uint64_t timestamp,
@@ -329,7 +330,7 @@ typedef struct au_mvreg au_mvreg;
 /** The vtable of MVRegister ("au.mvreg.1"): a write replaces every value it has seen; concurrent
  *  writes are all kept until a later write replaces them. Usable as an ORMap value. */
 AU_API extern const au_crdt_type au_mvreg_type;
-AU_CRDT_TYPED_OPS_(mvreg)
+AU_CRDT_TYPED_OPS_(mvreg);
 /** Writes value (up to 2^31 bytes) on behalf of replica. */
 AU_API au_err au_mvreg_set(au_mvreg *s, au_mvreg *delta, uint64_t replica, const void *value,
                            size_t len);
@@ -346,7 +347,7 @@ typedef struct au_ewflag au_ewflag;
 /** The vtable of the enable-wins flag ("au.ewflag.1"): starts disabled; an enable concurrent
  *  with a disable wins. Usable as an ORMap value. */
 AU_API extern const au_crdt_type au_ewflag_type;
-AU_CRDT_TYPED_OPS_(ewflag)
+AU_CRDT_TYPED_OPS_(ewflag);
 /** Enables the flag on behalf of replica. */
 AU_API au_err au_ewflag_enable(au_ewflag *s, au_ewflag *delta, uint64_t replica);
 /** Disables the flag (replica is unused; kept for symmetry with the disable-wins flag). */
@@ -358,7 +359,7 @@ typedef struct au_dwflag au_dwflag;
 /** The vtable of the disable-wins flag ("au.dwflag.1"): starts disabled; a disable concurrent
  *  with an enable wins. Usable as an ORMap value. */
 AU_API extern const au_crdt_type au_dwflag_type;
-AU_CRDT_TYPED_OPS_(dwflag)
+AU_CRDT_TYPED_OPS_(dwflag);
 /** Enables the flag on behalf of replica. */
 AU_API au_err au_dwflag_enable(au_dwflag *s, au_dwflag *delta, uint64_t replica);
 /** Disables the flag on behalf of replica. */
@@ -513,16 +514,17 @@ AU_API extern const struct au_crdt_causal_ au_ormap_causal_;
         bool more = au_ormap_next(m.map, it, key, &v);                                            \
         if (value) *value = (const au_##T *)v;                                                     \
         return more;                                                                               \
-    }
+    }                                                                                              \
+    AU_DECL_END_
 
 /* The built-in typed maps (their vtables live in the library). Reading an absent key's value
  * gives NULL; the read functions of every value type accept NULL as bottom (value 0, empty). */
-AU_ORMAP_OF(gcounter)
-AU_ORMAP_OF(pncounter)
-AU_ORMAP_OF(orset)
-AU_ORMAP_OF(mvreg)
-AU_ORMAP_OF(ewflag)
-AU_ORMAP_OF(dwflag)
+AU_ORMAP_OF(gcounter);
+AU_ORMAP_OF(pncounter);
+AU_ORMAP_OF(orset);
+AU_ORMAP_OF(mvreg);
+AU_ORMAP_OF(ewflag);
+AU_ORMAP_OF(dwflag);
 
 /* The built-in typed maps' _update and _next check their typed argument exactly: a mutator of
  * another value type (or of another signature) given to _update, or a `const au_U **` of another
@@ -574,7 +576,7 @@ typedef struct au_lwwmap au_lwwmap;
 /** The vtable of LWWMap ("au.lwwmap.1"): every key is an LWWRegister; a removal is a write of
  *  "absent" (its tombstone — key and timestamp — is kept so that older writes stay superseded). */
 AU_API extern const au_crdt_type au_lwwmap_type;
-AU_CRDT_TYPED_OPS_(lwwmap)
+AU_CRDT_TYPED_OPS_(lwwmap);
 /** Writes value at key, with timestamp max(timestamp, the key's current timestamp + 1). Keys up
  *  to 2^31 bytes, values below 2^31 bytes (AU_EINVAL beyond). */
 AU_API au_err au_lwwmap_set(au_lwwmap *m, au_lwwmap *delta, uint64_t replica, uint64_t timestamp,

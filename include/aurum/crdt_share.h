@@ -470,7 +470,8 @@ AU_API void au_share_read_typed_(au_share *s, void (*fn)(void), au_share_rtramp_
     static inline void H##_stats(H h, au_share_stats *out) { au_share_stats_get(h.s, out); }     \
     static inline H H##_of(const au_share_changed *c) {                                          \
         return (H){ c && au_share_type(c->share) == &(VT) ? c->share : NULL };                   \
-    }
+    }                                                                                             \
+    AU_DECL_END_
 
 #define AU_SHARE_PTR_WRAP_(T) (au_##T *)
 #define AU_SHARE_CPTR_WRAP_(T) (const au_##T *)
@@ -491,19 +492,19 @@ AU_API void au_share_read_typed_(au_share *s, void (*fn)(void), au_share_rtramp_
 
 /* ---- built-in typed replicas and their common operations ------------------------------------ */
 
-AU_SHARE_OF(gcounter)
-AU_SHARE_OF(pncounter)
-AU_SHARE_OF(gset)
-AU_SHARE_OF(twopset)
-AU_SHARE_OF(orset)
-AU_SHARE_OF(lwwreg)
-AU_SHARE_OF(mvreg)
-AU_SHARE_OF(ewflag)
-AU_SHARE_OF(dwflag)
-AU_SHARE_OF(lwwmap)
-AU_SHARE_OF_MAP(gcounter)
-AU_SHARE_OF_MAP(pncounter)
-AU_SHARE_OF_MAP(orset)
+AU_SHARE_OF(gcounter);
+AU_SHARE_OF(pncounter);
+AU_SHARE_OF(gset);
+AU_SHARE_OF(twopset);
+AU_SHARE_OF(orset);
+AU_SHARE_OF(lwwreg);
+AU_SHARE_OF(mvreg);
+AU_SHARE_OF(ewflag);
+AU_SHARE_OF(dwflag);
+AU_SHARE_OF(lwwmap);
+AU_SHARE_OF_MAP(gcounter);
+AU_SHARE_OF_MAP(pncounter);
+AU_SHARE_OF_MAP(orset);
 
 /* The built-in typed replicas' mutate and read check the callback's type exactly: a mutator of
  * another CRDT (or of another signature) is a hard compile error, where passing it to the

@@ -12,4 +12,9 @@
 #define AU_API
 #endif
 
+/* Ends a macro that declares things at file scope (AU_RECORD, AU_ROOT, AU_ORMAP_OF, ...) with a
+ * declaration still open, so that the `;` written after the macro closes it: an empty
+ * declaration (a `;` after a function body or a `};`) is what -Wpedantic calls an extra `;`. */
+#define AU_DECL_END_ _Static_assert(1, "")
+
 #endif

@@ -111,7 +111,7 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  actor stops meanwhile. Inside a pooled actor's hook it does not block: AU_ESTATE (use
  *  au_send_or_notify); nor on a node whose driver runs the actors on the caller's thread (a
  *  simulation): AU_ESTATE when the mailbox is full. */
-#define au_send_wait(ref, timeout, ...) AU_WITH_MSG_(au_send_wait_, ref, (__VA_ARGS__), (timeout))
+#define au_send_wait(ref, timeout, ...) AU_WITH_MSG_ARG_(au_send_wait_, ref, (__VA_ARGS__), (timeout))
 
 /** From an actor's hook: sends if the bounded mailbox has room; if it is full, returns AU_EFULL
  *  and registers the running actor for one `writable` turn (the .writable hook of AU_ACTOR,
@@ -119,7 +119,7 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  or the actor behind ref has stopped. Each AU_EFULL gives exactly one such turn; the hook
  *  typically sends the refused message again and carries on. A worker never blocks. */
 #define au_send_or_notify(ctx, ref, ...) \
-    AU_WITH_MSG_(au_send_or_notify_, ref, (__VA_ARGS__), (ctx))
+    AU_WITH_MSG_ARG_(au_send_or_notify_, ref, (__VA_ARGS__), (ctx))
 
 /** Sends a control message: never counted against a bound, dropped or refused by a full
  *  mailbox (like Term and death-watch notifications). For library layers whose protocol
@@ -228,14 +228,18 @@ AU_API au_err au_last_error(void);
  * the compiler checked. A statement expression (GNU C, like __typeof__), so the check and the
  * copy live at block scope where compound literals with function calls are fine for every
  * compiler. */
-#define AU_WITH_MSG_(fn, ref, msg, ...)                                                       \
+#define AU_WITH_MSG_(fn, ref, msg) AU_WITH_MSG_CALL_(ref, msg, fn(au_ref_.raw, AU_MSG_ARGS_))
+#define AU_WITH_MSG_ARG_(fn, ref, msg, arg) \
+    AU_WITH_MSG_CALL_(ref, msg, fn(au_ref_.raw, arg, AU_MSG_ARGS_))
+#define AU_MSG_ARGS_ (const void *)au_msg_, sizeof au_msg_[0]
+#define AU_WITH_MSG_CALL_(ref, msg, call)                                                     \
     __extension__({                                                                           \
         __typeof__(ref) au_ref_ = (ref);                                                      \
         typedef __typeof__(*au_ref_.type_) au_msg_t_;                                         \
         _Static_assert(_Generic((msg), au_msg_t_: 1, default: 0),                              \
                        "au_send: the message's type is not the reference's message type");    \
         au_msg_t_ au_msg_[1] = { msg };                                                        \
-        fn(au_ref_.raw, ##__VA_ARGS__, (const void *)au_msg_, sizeof au_msg_[0]);              \
+        call;                                                                                 \
     })
 
 AU_API au_err au_send_(au_ref ref, const void *msg, size_t size);

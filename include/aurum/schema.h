@@ -89,20 +89,23 @@
     AU_FORWARD_(T)                                                                            \
     AU_DECLARE_REFS_(T)                                                                       \
     AU_RECORD_COMMON_(T, false, __VA_ARGS__)                                                  \
-    AU_PP_FOREACH(AU_FIELD_REMOTE_, T, __VA_ARGS__)
+    AU_PP_FOREACH(AU_FIELD_REMOTE_, T, __VA_ARGS__)                                           \
+    AU_DECL_END_
 
 /** A record that may hold local-only fields; only T_lref exists, it never leaves the node. */
 #define AU_LOCAL_RECORD(T, ...)                                                               \
     AU_FORWARD_(T)                                                                            \
     AU_DECLARE_LREF_(T)                                                                       \
     enum { au_remote__##T = 0 };                                                              \
-    AU_RECORD_COMMON_(T, true, __VA_ARGS__)
+    AU_RECORD_COMMON_(T, true, __VA_ARGS__)                                                   \
+    AU_DECL_END_
 
 /** A serializable, user-encoded type: the user defines struct T and an au_custom_codec. */
 #define AU_CUSTOM_TYPE(T, codec_ptr)                                                          \
     static AU_UNUSED_ au_type au_type_##T = {                                                 \
         .name = #T, .kind = AU_KIND_RECORD, .size = sizeof(T), .codec = (codec_ptr) };       \
-    AU_DECLARE_REFS_(T)
+    AU_DECLARE_REFS_(T)                                                                       \
+    AU_DECL_END_
 
 /** A local-only type (a pointer, a handle): it may be a payload of an AU_LOCAL variant or a
  *  field of an AU_LOCAL_RECORD, and has only T_lref. T must be a typedef name. */
@@ -110,7 +113,8 @@
     static AU_UNUSED_ au_type au_type_##T = {                                                 \
         .name = #T, .kind = AU_KIND_LOCAL, .local = true, .size = sizeof(T) };               \
     AU_DECLARE_LREF_(T)                                                                       \
-    enum { au_remote__##T = 0 };
+    enum { au_remote__##T = 0 };                                                              \
+    AU_DECL_END_
 
 /** An array of a serializable type: T_array { T *ptr; uint32_t len; uint32_t owned; }. Owned
  *  arrays (and their elements) are freed with the message that holds them. */
@@ -120,7 +124,8 @@
     static AU_UNUSED_ au_type au_type_##T##_array = {                                         \
         .name = #T "_array", .kind = AU_KIND_ARRAY, .size = sizeof(T##_array),               \
         .elem = &au_type_##T };                                                               \
-    AU_DECLARE_REFS_(T##_array)
+    AU_DECLARE_REFS_(T##_array)                                                               \
+    AU_DECL_END_
 
 /* ---- roots ------------------------------------------------------------------------------------ */
 
@@ -184,7 +189,8 @@
            R##__riface__##R = AU_WHOLE, R##__liface__##R = AU_WHOLE };                       \
     typedef R##_ref R##__spawn_ref_;                                                          \
     static inline AU_UNUSED_ au_ref R##__src_(R##_ref r) { return r.raw; }                   \
-    static inline AU_UNUSED_ au_ref R##__lsrc_(R##_lref r) { return r.raw; }
+    static inline AU_UNUSED_ au_ref R##__lsrc_(R##_lref r) { return r.raw; }                 \
+    AU_DECL_END_
 
 /** A root message type with local-only variants: only R_lref exists (au_spawn returns it); its
  *  AU_REMOTE interfaces can still be narrowed to remote references and forged. */
@@ -197,7 +203,8 @@
     enum { AU_PP_FOREACH(AU_VARIANT_IFACE_, R, __VA_ARGS__) R##__liface__##R = AU_WHOLE };   \
     typedef R##_lref R##__spawn_ref_;                                                         \
     static inline AU_UNUSED_ au_ref R##__src_(R##_lref r) { return r.raw; }                  \
-    static inline AU_UNUSED_ au_ref R##__lsrc_(R##_lref r) { return r.raw; }
+    static inline AU_UNUSED_ au_ref R##__lsrc_(R##_lref r) { return r.raw; }                 \
+    AU_DECL_END_
 
 /* ---- built-in types ----------------------------------------------------------------------- */
 

@@ -87,7 +87,7 @@ static double attack(cl_wire_ref to, const char *victim, uint64_t compat, bool j
     for (int k = 0; k < K; k++) {
         au_str from = au_str_view(victim);
         if (joins) {
-            au_send(to, (cl_wire){ .tag = cl_wire_join, .join = { from, 0x1234567, 0, 1, compat } });
+            au_send(to, (cl_wire){ .tag = cl_wire_join, .join = { from, 0x1234567, 0, 1, compat, 0 } });
         } else {
             cl_sync base = { .from = from, .id = 0x1234567, .compat = compat };
             cl_sync y = base;

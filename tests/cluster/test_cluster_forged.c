@@ -117,10 +117,10 @@ static void a_forged_refusal_does_not_end_a_join(void **st) {
     cl_wire_ref to = au_forge(cl_msg, cl_wire, w.s[2].node, "cluster", w.s[1].addr);
     /* naming the seed, another hash: without the joins' nonce (the forger never saw one) */
     au_send(to, (cl_wire){ .tag = cl_wire_refuse,
-                           .refuse = { au_str_view(w.s[0].addr), 5, 0, 1, 0x1234 } });
+                           .refuse = { au_str_view(w.s[0].addr), 5, 0, 1, 0x1234, 0 } });
     /* naming itself (not a seed) */
     au_send(to, (cl_wire){ .tag = cl_wire_refuse,
-                           .refuse = { au_str_view(w.s[2].addr), 5, 0, 1, 0x1234 } });
+                           .refuse = { au_str_view(w.s[2].addr), 5, 0, 1, 0x1234, 0 } });
     au_sim_run(w.sim, AU_MSEC(200));
     au_cluster_stats cs;
     au_cluster_stats_get(joiner, &cs);

@@ -5,7 +5,7 @@
 #       Takes the code lines of the header's first comment (those starting " *   ": the comment's
 #       star, then an indent of three spaces; " *" alone is a blank line), prefixes them with
 #       <stdio.h> and <aurum/aurum.h>, and compiles the result (-fsyntax-only) with no
-#       diagnostic under the default flags and under -Wall -Wextra -Werror. Prints the extracted
+#       diagnostic under the default flags and under -Wall -Wextra -Wpedantic -Werror. Prints the extracted
 #       program when it fails. Exit status: 0 pass, 1 fail, 2 usage or no example found.
 set -u
 
@@ -30,7 +30,7 @@ if ! grep -q '[^[:space:]]' <(tail -n +3 "$src"); then
 fi
 
 name=${header##*/}
-for flags in "" "-Wall -Wextra -Werror"; do
+for flags in "" "-Wall -Wextra -Wpedantic -Werror"; do
     # shellcheck disable=SC2086 # flags is a list of words
     out=$("$cc" -std=c11 -fsyntax-only "-I$inc" $flags "$src" 2>&1)
     if [[ $? -ne 0 || -n $out ]]; then

@@ -1252,7 +1252,7 @@ static cu_cost cu_catch_up(sw *w, int i, const char *bind, const au_cluster_conf
     size_t nm = 0;
     for (int k = 0; k < CU_N; k++)
         if (w->node[k])
-            ms[nm++] = (au_cluster_member){ .address = { w->addr[k], strlen(w->addr[k]) },
+            ms[nm++] = (au_cluster_member){ .address = { w->addr[k], strlen(w->addr[k]), 0 },
                                             .id = au_cluster_id(w->cl[k]), .vnodes = 1 };
     au_ring *ring = au_ring_build(ms, nm, CU_R);
     assert_non_null(ring);

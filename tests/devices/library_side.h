@@ -82,7 +82,7 @@ static void lib_build(lib_server *s, const au_device_down *msg) {
 static au_device_down lib_request(uint64_t device, uint64_t incarnation, uint64_t server,
                                   uint64_t request, uint32_t clock, uint32_t interval_ms) {
     return (au_device_down){ .tag = au_device_down_request,
-                             .request = { device, incarnation, server, request, clock, interval_ms } };
+                             .request = { device, incarnation, server, request, clock, interval_ms, 0 } };
 }
 
 static au_device_down lib_data(uint64_t device, uint64_t incarnation, uint64_t server,

@@ -508,8 +508,8 @@ static void small_downlinks_sent_at_once_each_fit_the_devices_datagram(void **st
     w->d[0].cfg.rx_cap = 200; /* its max_datagram */
     assert_int_equal(au_dc_init(&w->d[0].dc, &w->d[0].cfg), AU_DC_OK);
     wait_or_fail(w, one_device_up, 10000, "one device up");
-    __auto_type b = au_spawn(w->s[0].node, burst_actor, NULL,
-                                &(burst){ w->s[0].ds, w->d[0].cfg.device });
+    burst_msg_ref b = au_spawn(w->s[0].node, burst_actor, NULL,
+                               &(burst){ w->s[0].ds, w->d[0].cfg.device });
     assert_false(au_ref_is_null(b.raw));
     assert_int_equal(au_send(b, ((burst_msg){ .tag = burst_msg_go, .go = 1 })), AU_OK);
     wait_or_fail(w, five_messages, 5000, "five messages");

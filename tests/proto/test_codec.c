@@ -767,7 +767,13 @@ static void trailing_bytes_are_rejected(void **state) {
     EXPECT_DECODE(greeting, AU_OK, 0x82, 0x61, 'a', 0x01);
     EXPECT_DECODE(greeting, AU_EDECODE, 0x82, 0x61, 'a', 0x01, 0x00);
     EXPECT_DECODE(uint8_t, AU_EDECODE, 0x01, 0x01);
-    EXPECT_DECODE(greeting, AU_EDECODE); /* nothing at all */
+    { /* nothing at all */
+        greeting out_;
+        memset(&out_, 0xAB, sizeof out_);
+        assert_int_equal(au_decode(&au_type_greeting, &out_, (const uint8_t *)"", 0, NULL, &refs),
+                         AU_EDECODE);
+        assert_true(all_zero(&out_, sizeof out_));
+    }
 }
 
 static void type_confused_input_is_rejected(void **state) {
