@@ -142,6 +142,10 @@ wait $adv_pid || fail "the node with --advertise IP: exit $?"
 # adv_zero <what> <advertise> <want: "bound" or a port>
 adv_zero() {
     local what=$1 adv=$2 want=$3
+    # Emptied here, not only by the redirection below: that runs in the child, and until it has,
+    # the previous call's node's lines are still in the file for adv0_up to find.
+    : >"$work/adv0.out"
+    : >"$work/adv0.err"
     "$aurum" node --bind 127.0.0.1:0 --advertise "$adv" >"$work/adv0.out" 2>"$work/adv0.err" &
     local pid=$!
     pids+=($pid)
