@@ -13,7 +13,9 @@
  *   - join is commutative, associative and idempotent on the replicas' states before that;
  *   - delta_minus(d, s) keeps s ⊔ d, for every delivered delta;
  *   - a fresh replica that joins every delta made (shuffled, with repeats) reads as the join of
- *     every state. */
+ *     every state;
+ *   - mutated encodings of states and deltas decode or fail cleanly, and what decodes can be
+ *     read, joined, reduced and encoded again (see hostile() for what is not asserted). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -367,6 +369,65 @@ static void laws(world *w) {
         }
 }
 
+
+/* Mutated encodings of the replicas' states and of deltas: each decodes or fails cleanly
+ * (AU_EDECODE, *out NULL), and what decodes reads, joins idempotently, keeps s ⊔ (x ∖ s) ==
+ * s ⊔ x, and re-encodes to an equal object. Not asserted: s ⊔ x == x ⊔ s. A mutation can give
+ * one dot another payload (another value, another count, a tomb under another element) than
+ * the dot has in s; each object is well-formed alone, but "a dot names one change" holds only
+ * across replicas, which no decoder can check, and joins then keep whichever they meet first.
+ * Datagrams are checksummed or sealed (docs/wire-format.md), so only a faulty peer sends such
+ * a thing. */
+static void hostile(world *w) {
+    const au_crdt_type *t = w->t;
+    for (int k = 0; k < 24; k++) {
+        const void *src = k % 2 && w->nlog ? w->log[below(&w->rng, w->nlog)] : w->s[below(&w->rng, w->n)];
+        au_buf b = { 0 };
+        assert_int_equal(t->encode(src, &b), AU_OK);
+        if (!b.len) { au_buf_free(&b); continue; }
+        uint8_t *m = malloc(b.len + 8);
+        assert_non_null(m);
+        memcpy(m, b.data, b.len);
+        size_t len = b.len;
+        for (int edits = 1 + below(&w->rng, 3); edits > 0; edits--) {
+            size_t at = (size_t)below(&w->rng, (int)len);
+            switch (below(&w->rng, 4)) {
+            case 0: m[at] ^= (uint8_t)(1u << below(&w->rng, 8)); break;
+            case 1: m[at] = (uint8_t)rnd(&w->rng); break;
+            case 2: if (len > 1) memmove(m + at, m + at + 1, len - at - 1), len--; break;
+            default:
+                if (len < b.len + 8) memmove(m + at + 1, m + at, len - at), m[at] = (uint8_t)rnd(&w->rng), len++;
+                break;
+            }
+        }
+        void *x = (void *)1;
+        au_err err = t->decode(t, m, len, &x);
+        free(m);
+        au_buf_free(&b);
+        if (err) {
+            assert_int_equal(err, AU_EDECODE);
+            assert_null(x);
+            continue;
+        }
+        free(render_str(t, x));
+        void *s = w->s[below(&w->rng, w->n)];
+        void *sx = copy_of(w, s), *xs = t->create(t, false), *xs2;
+        assert_int_equal(t->join(sx, x), AU_OK);
+        assert_int_equal(t->join(xs, x), AU_OK);
+        assert_int_equal(t->join(xs, s), AU_OK);
+        xs2 = copy_of(w, sx);
+        assert_int_equal(t->join(xs2, x), AU_OK);
+        same(w, xs2, sx, "(s ⊔ hostile) ⊔ hostile == s ⊔ hostile");
+        void *dm = copy_of(w, x), *chk = copy_of(w, s);
+        assert_int_equal(t->delta_minus(dm, s), AU_OK);
+        assert_int_equal(t->join(chk, dm), AU_OK);
+        same(w, chk, sx, "s ⊔ (hostile ∖ s) == s ⊔ hostile");
+        void *again = roundtrip(w, x);
+        t->free(again), t->free(dm), t->free(chk);
+        t->free(sx), t->free(xs), t->free(xs2), t->free(x);
+    }
+}
+
 static void run_case(const au_crdt_type *t, uint64_t seed) {
     world w = { .t = t, .rng = seed };
     w.n = 3 + below(&w.rng, MAX_R - 2);
@@ -383,6 +444,7 @@ static void run_case(const au_crdt_type *t, uint64_t seed) {
         else step_depart(&w);
     }
     laws(&w);
+    hostile(&w);
     /* Everything made, joined into a fresh replica in random order with repeats... */
     void *all = t->create(t, false), *states = t->create(t, false);
     for (int i = 0; i < 2 * w.nlog; i++) assert_int_equal(t->join(all, w.log[below(&w.rng, w.nlog)]), AU_OK);
