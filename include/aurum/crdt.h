@@ -20,7 +20,8 @@
  * joining it later only re-applies it). A mutator returns AU_EINVAL, reading nothing and changing
  * nothing, for a NULL state, a delta that is the state itself, or bytes (element, key, value)
  * longer than 2^31 or NULL with a nonzero length; NULL with length 0 is the empty string. A
- * delta of another type (see au_crdt_type) is refused with AU_ETYPE, nothing changed.
+ * state or delta of another type (see au_crdt_type; e.g. an ORMap's value handed to another
+ * value type's mutator through void *) is refused with AU_ETYPE, nothing changed.
  *
  * Redundancy removal (Enes et al., "Efficient synchronization of state-based CRDTs"):
  * delta_minus(d, s) removes from a received delta d what the local state s already has, so that
@@ -379,7 +380,8 @@ typedef struct au_ormap au_ormap;
 AU_API const void *au_ormap_get(const au_ormap *m, const void *key, size_t len);
 /** Applies fn(value, value_delta, arg) to the value at key (bottom if absent; created as
  *  needed), then drops the key if its value ended up bottom. fn must use the value type's own
- *  mutators. delta may be NULL; fn NULL: AU_EINVAL. */
+ *  mutators (another type's refuse the value with AU_ETYPE, which update returns, the map
+ *  unchanged). delta may be NULL; fn NULL: AU_EINVAL. */
 AU_API au_err au_ormap_update(au_ormap *m, au_ormap *delta, const void *key, size_t len,
                               au_crdt_mutator fn, void *arg);
 /** Removes key (the updates of it this state has seen); nothing happens if absent. */

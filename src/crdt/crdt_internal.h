@@ -89,6 +89,14 @@ static inline bool crdt_same_type(const au_crdt_type *a, const au_crdt_type *b) 
 static inline bool crdt_same_types(const void *a, const void *b) {
     return crdt_same_type(crdt_type_of(a), crdt_type_of(b));
 }
+/* True if obj is an object of the built-in type t (mutators check their state: a state of
+ * another type reaches them through void *, e.g. an ORMap value mutated with the wrong type's
+ * mutator, and is refused with AU_ETYPE). */
+static inline bool crdt_is_a(const void *obj, const au_crdt_type *t) { return crdt_type_of(obj) == t; }
+/* True if obj is an ORMap, of any map type (AU_CRDT_ORMAP_TYPE). */
+static inline bool crdt_is_ormap(const void *obj) {
+    return crdt_type_of(obj)->causal_ == &au_ormap_causal_;
+}
 
 /* ---- key table: byte-string keys in chunked storage, open addressing ---------------------- */
 

@@ -145,6 +145,7 @@ const au_crdt_type au_gset_type = {
 };
 
 au_err au_gset_add(au_gset *s, au_gset *delta, const void *elem, size_t len) {
+    if (s && !crdt_is_a(s, &au_gset_type)) return AU_ETYPE; /* a state of another type */
     if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
     if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     uint32_t h = ktab_hash(elem, len);

@@ -224,6 +224,7 @@ const au_crdt_type au_lwwmap_type = {
 /* A local write: stamped after the key's current write. */
 static au_err local_write(au_lwwmap *m, au_lwwmap *delta, uint64_t replica, uint64_t ts,
                     const void *key, size_t klen, bool present, const void *value, size_t vlen) {
+    if (m && !crdt_is_a(m, &au_lwwmap_type)) return AU_ETYPE; /* a state of another type */
     if (!m || crdt_bad_bytes(key, klen) || vlen >= CRDT_MAX_BYTES || (!value && vlen) || delta == m)
         return AU_EINVAL;
     if (delta && !crdt_same_types(m, delta)) return AU_ETYPE;

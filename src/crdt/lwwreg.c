@@ -133,6 +133,7 @@ const au_crdt_type au_lwwreg_type = {
 
 au_err au_lwwreg_set(au_lwwreg *s, au_lwwreg *delta, uint64_t replica, uint64_t timestamp,
                      const void *value, size_t len) {
+    if (s && !crdt_is_a(s, &au_lwwreg_type)) return AU_ETYPE; /* a state of another type */
     if (!s || crdt_bad_bytes(value, len) || delta == s) return AU_EINVAL;
     if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     if (s->has && timestamp <= s->ts) {

@@ -10,11 +10,13 @@ const au_crdt_type au_mvreg_type = CRDT_CAUSAL_VTABLE("au.mvreg.1", mvreg_ops, f
 
 au_err au_mvreg_set(au_mvreg *s, au_mvreg *delta, uint64_t replica, const void *value,
                     size_t len) {
+    if (s && !crdt_is_a(s, &au_mvreg_type)) return AU_ETYPE; /* a state of another type */
     return dotfun_assign((crdt_dotfun *)s, (crdt_dotfun *)delta, replica, false, true, 0, 0, value,
                          len);
 }
 
 au_err au_mvreg_clear(au_mvreg *s, au_mvreg *delta) {
+    if (s && !crdt_is_a(s, &au_mvreg_type)) return AU_ETYPE; /* a state of another type */
     crdt_dotfun *f = (crdt_dotfun *)s;
     if (!s || delta == s) return AU_EINVAL;
     if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;

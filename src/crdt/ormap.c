@@ -311,6 +311,7 @@ bool au_ormap_contains(const au_ormap *m, const void *key, size_t len) {
 
 au_err au_ormap_update(au_ormap *m, au_ormap *delta, const void *key, size_t len,
                        au_crdt_mutator fn, void *arg) {
+    if (m && !crdt_is_ormap(m)) return AU_ETYPE; /* a state of another type */
     if (!m || !fn || delta == m || crdt_bad_bytes(key, len)) return AU_EINVAL;
     if (delta && !crdt_same_types(m, delta)) return AU_ETYPE;
     if (m->h.ctx->delta) return AU_ESTATE;
@@ -325,6 +326,7 @@ au_err au_ormap_update(au_ormap *m, au_ormap *delta, const void *key, size_t len
 }
 
 au_err au_ormap_remove(au_ormap *m, au_ormap *delta, const void *key, size_t len) {
+    if (m && !crdt_is_ormap(m)) return AU_ETYPE; /* a state of another type */
     if (!m || delta == m || crdt_bad_bytes(key, len)) return AU_EINVAL;
     if (delta && !crdt_same_types(m, delta)) return AU_ETYPE;
     if (m->h.ctx->delta) return AU_ESTATE;

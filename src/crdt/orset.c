@@ -429,6 +429,7 @@ static au_err record(const au_orset *s, au_orset *d, const void *key, size_t len
 
 au_err au_orset_add(au_orset *s, au_orset *delta, uint64_t replica, const void *elem,
                     size_t len) {
+    if (s && !crdt_is_a(s, &au_orset_type)) return AU_ETYPE; /* a state of another type */
     if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
     if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     if (s->h.ctx->delta) return AU_ESTATE;
@@ -446,6 +447,7 @@ au_err au_orset_add(au_orset *s, au_orset *delta, uint64_t replica, const void *
 }
 
 au_err au_orset_remove(au_orset *s, au_orset *delta, const void *elem, size_t len) {
+    if (s && !crdt_is_a(s, &au_orset_type)) return AU_ETYPE; /* a state of another type */
     if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
     if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     if (s->h.ctx->delta) return AU_ESTATE;
@@ -483,6 +485,7 @@ static au_err orset_clear(void *v, void *dv) {
 }
 
 au_err au_orset_clear(au_orset *s, au_orset *delta) {
+    if (s && !crdt_is_a(s, &au_orset_type)) return AU_ETYPE; /* a state of another type */
     if (!s || delta == s) return AU_EINVAL;
     if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     if (s->h.ctx->delta) return AU_ESTATE;

@@ -8,6 +8,7 @@ static const crdt_causal_ops pncounter_ops = CRDT_DOTFUN_OPS(CRDT_TAG_PNCOUNTER,
 const au_crdt_type au_pncounter_type = CRDT_CAUSAL_VTABLE("au.pncounter.1", pncounter_ops, true);
 
 au_err au_pncounter_add(au_pncounter *s, au_pncounter *delta, uint64_t replica, int64_t n) {
+    if (s && !crdt_is_a(s, &au_pncounter_type)) return AU_ETYPE; /* a state of another type */
     crdt_dotfun *f = (crdt_dotfun *)s;
     if (!s || delta == s) return AU_EINVAL;
     if (n == 0) return AU_OK;

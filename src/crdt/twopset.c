@@ -174,6 +174,7 @@ const au_crdt_type au_twopset_type = {
 };
 
 au_err au_twopset_add(au_twopset *s, au_twopset *delta, const void *elem, size_t len) {
+    if (s && !crdt_is_a(s, &au_twopset_type)) return AU_ETYPE; /* a state of another type */
     if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
     if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     uint32_t h = ktab_hash(elem, len);
@@ -183,6 +184,7 @@ au_err au_twopset_add(au_twopset *s, au_twopset *delta, const void *elem, size_t
 }
 
 au_err au_twopset_remove(au_twopset *s, au_twopset *delta, const void *elem, size_t len) {
+    if (s && !crdt_is_a(s, &au_twopset_type)) return AU_ETYPE; /* a state of another type */
     if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
     if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     uint32_t h = ktab_hash(elem, len);

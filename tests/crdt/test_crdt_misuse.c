@@ -300,6 +300,13 @@ static void objects_of_another_type_are_refused_by_the_vtable(void **st) {
             assert_false(t->equal(x, s));
             assert_int_equal(t->delta_minus(s, x), AU_ETYPE);
             assert_true(t->equal(s, ref));
+            /* a mutator handed a state of the other type (through a cast, or the void * of an
+             * ORMap value's mutator): refused, nothing changed, no delta */
+            void *xref = NULL;
+            assert_int_equal(o->copy(x, &xref), AU_OK);
+            assert_int_equal(mutate(t, x, NULL, 3), AU_ETYPE);
+            assert_true(o->equal(x, xref));
+            o->free(xref);
             /* freed through the other type's vtable: still freed right (ASan, valgrind) */
             t->free(x), o->free(s), t->free(ref);
         }
@@ -1134,6 +1141,39 @@ static void one_replica_past_the_limit_is_refused(void **st) {
     au_ewflag_free(c), au_ewflag_free(o), au_ewflag_free(ref), au_ewflag_free(f);
 }
 
+/* A map of maps of sets whose mutator forgets a level: it is handed the inner map and adds to it
+ * as to a set. The set's mutator refuses the map (AU_ETYPE), and the outer map is unchanged. */
+static AU_CRDT_ORMAP_TYPE(maps_of_sets_type, "test.mapsofsets.1", &au_ormap_orset_type);
+
+static au_err add_one_level_short(void *v, void *dv, void *arg) {
+    (void)arg;
+    return au_orset_add(v, dv, 7, "x", 1); /* v is an au_ormap of sets, not a set */
+}
+
+static void a_mutator_of_the_wrong_value_type_is_refused(void **st) {
+    (void)st;
+    au_ormap *m = au_crdt_new(&maps_of_sets_type), *d = au_crdt_new_delta(&maps_of_sets_type);
+    au_ormap *ref = au_crdt_new(&maps_of_sets_type);
+    assert_int_equal(au_ormap_update(m, d, "k", 1, add_one_level_short, NULL), AU_ETYPE);
+    assert_int_equal(au_ormap_update(m, NULL, "k", 1, add_one_level_short, NULL), AU_ETYPE);
+    assert_true(maps_of_sets_type.equal(m, ref));
+    assert_true(maps_of_sets_type.is_bottom(d));
+    assert_false(au_ormap_contains(m, "k", 1));
+    /* and a set's mutator given a map, or a map's a set, directly */
+    au_orset *set = au_orset_new();
+    assert_int_equal(au_orset_remove((au_orset *)m, NULL, "x", 1), AU_ETYPE);
+    assert_int_equal(au_orset_clear((au_orset *)m, NULL), AU_ETYPE);
+    assert_int_equal(au_ormap_remove((au_ormap *)set, NULL, "k", 1), AU_ETYPE);
+    assert_int_equal(au_mvreg_clear((au_mvreg *)set, NULL), AU_ETYPE);
+    assert_int_equal(au_ewflag_disable((au_ewflag *)set, NULL, 1), AU_ETYPE);
+    assert_int_equal(au_dwflag_disable((au_dwflag *)set, NULL, 1), AU_ETYPE);
+    assert_int_equal(au_twopset_remove((au_twopset *)set, NULL, "x", 1), AU_ETYPE);
+    assert_int_equal(au_lwwmap_remove((au_lwwmap *)set, NULL, 1, 1, "k", 1), AU_ETYPE);
+    assert_true(au_orset_is_bottom(set));
+    au_orset_free(set);
+    maps_of_sets_type.free(m), maps_of_sets_type.free(d), maps_of_sets_type.free(ref);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(free_null_is_a_no_op_for_every_type),
@@ -1143,6 +1183,7 @@ int main(void) {
         cmocka_unit_test(the_state_as_its_own_delta_is_refused),
         cmocka_unit_test(a_delta_accumulator_is_no_state_to_mutate),
         cmocka_unit_test(objects_of_another_type_are_refused_by_the_vtable),
+        cmocka_unit_test(a_mutator_of_the_wrong_value_type_is_refused),
         cmocka_unit_test(ormaps_of_other_value_types_are_refused),
         cmocka_unit_test(ormap_types_over_non_causal_values_make_nothing),
         cmocka_unit_test(nested_maps_round_trip_and_refuse_their_inner_type),
