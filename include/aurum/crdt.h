@@ -34,8 +34,9 @@
  * value bytes (tests/crdt/test_crdt_sizes.c prints the table).
  *
  * Elements and keys are byte strings (pointer + length). Reads return views into the state that
- * stay valid until the state is next changed or freed. Reads take a NULL object as bottom, and
- * bytes a mutator would refuse (see above) as absent, without reading them.
+ * stay valid until the state is next changed or freed. Reads take a NULL object, or an object
+ * of another type (e.g. a map of maps' value read one level short), as bottom, and bytes a
+ * mutator would refuse (see above) as absent, without reading them.
  *
  * Causal types (ORSet, MVRegister, the flags, the counters and ORMap) keep a causal context: a
  * compact version vector plus a dot cloud. Limits: 65,534 replicas per state and 2^48 - 2 dots
@@ -536,7 +537,8 @@ AU_ORMAP_OF(dwflag)
  *     #define au_ormap_T_update(m, d, k, l, fn, arg) \
  *         au_ormap_T_update((m), (d), (k), (l), AU_ORMAP_CHECK_(au_ormap_T_mutator, fn), (arg))
  * Not covered: _get returns `const au_T *`, and storing that pointer into a `const au_U *` (or
- * passing it to a reader of U) is still only a warning; read the value with the readers of T. */
+ * passing it to a reader of U) is still only a warning; read the value with the readers of T
+ * (a reader of U reads it as bottom, a mutator of U refuses it with AU_ETYPE). */
 #define AU_ORMAP_CHECK_(F, x) _Generic((x), F: (x))
 #define AU_ORMAP_CHECK_OUT_(F, x) _Generic((x), F: (x), void *: (x))
 #define au_ormap_gcounter_update(m, d, key, len, fn, arg)                                 \

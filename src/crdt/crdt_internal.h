@@ -93,6 +93,9 @@ static inline bool crdt_same_types(const void *a, const void *b) {
  * another type reaches them through void *, e.g. an ORMap value mutated with the wrong type's
  * mutator, and is refused with AU_ETYPE). */
 static inline bool crdt_is_a(const void *obj, const au_crdt_type *t) { return crdt_type_of(obj) == t; }
+/* obj if it is an object of type t, else NULL: the readers read another type's object as bottom,
+ * as they read NULL. */
+#define CRDT_READ_AS(obj, t) ((obj) && crdt_is_a((obj), (t)) ? (obj) : NULL)
 /* True if obj is an ORMap, of any map type (AU_CRDT_ORMAP_TYPE). */
 static inline bool crdt_is_ormap(const void *obj) {
     return crdt_type_of(obj)->causal_ == &au_ormap_causal_;

@@ -22,6 +22,7 @@ au_err au_gcounter_inc(au_gcounter *s, au_gcounter *delta, uint64_t replica, uin
 }
 
 uint64_t au_gcounter_value(const au_gcounter *s) {
+    s = CRDT_READ_AS(s, &au_gcounter_type); /* another type reads as bottom */
     const crdt_dotfun *f = (const crdt_dotfun *)s;
     uint64_t sum = 0;
     for (uint32_t i = 0; f && i < f->n; i++) sum += f->e[i].a;

@@ -253,6 +253,7 @@ au_err au_lwwmap_remove(au_lwwmap *m, au_lwwmap *delta, uint64_t replica, uint64
 }
 
 bool au_lwwmap_get(const au_lwwmap *m, const void *key, size_t klen, au_crdt_bytes *value) {
+    m = CRDT_READ_AS(m, &au_lwwmap_type); /* another type reads as bottom */
     uint32_t slot = m && !crdt_bad_bytes(key, klen) ? ktab_find(&m->tab, key, klen, ktab_hash(key, klen)) : KTAB_NONE;
     if (slot == KTAB_NONE) return false;
     entry e;
@@ -261,10 +262,14 @@ bool au_lwwmap_get(const au_lwwmap *m, const void *key, size_t klen, au_crdt_byt
     return e.present;
 }
 
-size_t au_lwwmap_size(const au_lwwmap *m) { return m ? m->npresent : 0; }
+size_t au_lwwmap_size(const au_lwwmap *m) {
+    m = CRDT_READ_AS(m, &au_lwwmap_type); /* another type reads as bottom */
+    return m ? m->npresent : 0;
+}
 
 bool au_lwwmap_next(const au_lwwmap *m, au_crdt_iter *it, au_crdt_bytes *key,
                     au_crdt_bytes *value) {
+    m = CRDT_READ_AS(m, &au_lwwmap_type); /* another type reads as bottom */
     for (; m && it->pos_ < m->tab.cap; it->pos_++) {
         if (!ktab_used(&m->tab, it->pos_)) continue;
         entry e;

@@ -24,9 +24,13 @@ au_err au_mvreg_clear(au_mvreg *s, au_mvreg *delta) {
     return dotfun_clear(f, delta);
 }
 
-size_t au_mvreg_count(const au_mvreg *s) { return s ? ((const crdt_dotfun *)s)->n : 0; }
+size_t au_mvreg_count(const au_mvreg *s) {
+    s = CRDT_READ_AS(s, &au_mvreg_type); /* another type reads as bottom */
+    return s ? ((const crdt_dotfun *)s)->n : 0;
+}
 
 bool au_mvreg_next(const au_mvreg *s, au_crdt_iter *it, au_crdt_bytes *value) {
+    s = CRDT_READ_AS(s, &au_mvreg_type); /* another type reads as bottom */
     const crdt_dotfun *f = (const crdt_dotfun *)s;
     if (!f || it->pos_ >= f->n) return false;
     const crdt_dfe *e = &f->e[it->pos_++];

@@ -22,6 +22,7 @@ au_err au_pncounter_add(au_pncounter *s, au_pncounter *delta, uint64_t replica, 
 }
 
 int64_t au_pncounter_value(const au_pncounter *s) {
+    s = CRDT_READ_AS(s, &au_pncounter_type); /* another type reads as bottom */
     const crdt_dotfun *f = (const crdt_dotfun *)s;
     uint64_t sum = 0;
     for (uint32_t i = 0; f && i < f->n; i++) sum += f->e[i].a - f->e[i].b;

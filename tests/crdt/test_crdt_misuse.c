@@ -1142,12 +1142,21 @@ static void one_replica_past_the_limit_is_refused(void **st) {
 }
 
 /* A map of maps of sets whose mutator forgets a level: it is handed the inner map and adds to it
- * as to a set. The set's mutator refuses the map (AU_ETYPE), and the outer map is unchanged. */
+ * as to a set. The set's mutator refuses the map (AU_ETYPE), and the outer map is unchanged.
+ * Likewise every mutator refuses, and every reader reads as bottom, an object of another type. */
 static AU_CRDT_ORMAP_TYPE(maps_of_sets_type, "test.mapsofsets.1", &au_ormap_orset_type);
 
 static au_err add_one_level_short(void *v, void *dv, void *arg) {
     (void)arg;
     return au_orset_add(v, dv, 7, "x", 1); /* v is an au_ormap of sets, not a set */
+}
+
+static au_err add_x_to_set(void *v, void *dv, void *arg) {
+    (void)arg;
+    return au_orset_add(v, dv, 7, "x", 1);
+}
+static au_err update_inner_set(void *v, void *dv, void *arg) {
+    return au_ormap_update(v, dv, "j", 1, add_x_to_set, arg);
 }
 
 static void a_mutator_of_the_wrong_value_type_is_refused(void **st) {
@@ -1170,6 +1179,40 @@ static void a_mutator_of_the_wrong_value_type_is_refused(void **st) {
     assert_int_equal(au_twopset_remove((au_twopset *)set, NULL, "x", 1), AU_ETYPE);
     assert_int_equal(au_lwwmap_remove((au_lwwmap *)set, NULL, 1, 1, "k", 1), AU_ETYPE);
     assert_true(au_orset_is_bottom(set));
+    /* the readers read an object of another type as bottom, as they read NULL */
+    assert_int_equal(au_orset_add(set, NULL, 7, "x", 1), AU_OK);
+    assert_int_equal(au_ormap_update(m, NULL, "k", 1, update_inner_set, NULL), AU_OK);
+    au_crdt_iter it = AU_CRDT_ITER_INIT;
+    au_crdt_bytes b, v;
+    const void *val;
+    assert_false(au_gset_contains((au_gset *)set, "x", 1));
+    assert_int_equal(au_gset_size((au_gset *)set), 0);
+    assert_false(au_gset_next((au_gset *)set, &it, &b));
+    assert_false(au_twopset_contains((au_twopset *)set, "x", 1));
+    assert_int_equal(au_twopset_size((au_twopset *)set), 0);
+    assert_false(au_twopset_next((au_twopset *)set, &it, &b));
+    assert_int_equal(au_gcounter_value((au_gcounter *)set), 0);
+    assert_int_equal(au_pncounter_value((au_pncounter *)set), 0);
+    assert_false(au_ewflag_value((au_ewflag *)set));
+    assert_false(au_dwflag_value((au_dwflag *)set));
+    assert_int_equal(au_mvreg_count((au_mvreg *)set), 0);
+    assert_false(au_mvreg_next((au_mvreg *)set, &it, &b));
+    assert_false(au_lwwreg_get((au_lwwreg *)set, &v));
+    assert_int_equal(au_lwwreg_timestamp((au_lwwreg *)set), 0);
+    assert_false(au_lwwmap_get((au_lwwmap *)set, "x", 1, &v));
+    assert_int_equal(au_lwwmap_size((au_lwwmap *)set), 0);
+    assert_false(au_lwwmap_next((au_lwwmap *)set, &it, &b, &v));
+    assert_null(au_ormap_get((au_ormap *)set, "x", 1));
+    assert_false(au_ormap_contains((au_ormap *)set, "x", 1));
+    assert_int_equal(au_ormap_size((au_ormap *)set), 0);
+    assert_false(au_ormap_next((au_ormap *)set, &it, &b, &val));
+    assert_false(au_orset_contains((au_orset *)m, "k", 1));
+    assert_int_equal(au_orset_size((au_orset *)m), 0);
+    assert_false(au_orset_next((au_orset *)m, &it, &b));
+    assert_int_equal(au_orset_memory((au_orset *)m), 0);
+    /* a value of a map of maps read one level short */
+    assert_false(au_orset_contains(au_ormap_get(m, "k", 1), "x", 1));
+    assert_true(au_orset_contains(au_ormap_get(au_ormap_get(m, "k", 1), "j", 1), "x", 1));
     au_orset_free(set);
     maps_of_sets_type.free(m), maps_of_sets_type.free(d), maps_of_sets_type.free(ref);
 }
