@@ -56,7 +56,7 @@ static void sb_add(sb *b, const void *data, size_t len) {
         b->p = realloc(b->p, b->cap);
         assert_non_null(b->p);
     }
-    memcpy(b->p + b->len, data, len);
+    if (len) memcpy(b->p + b->len, data, len);
     b->len += len;
     b->p[b->len] = 0;
 }
@@ -82,7 +82,7 @@ static void sb_sorted(sb *b, char **items, size_t n) {
 static char *dup_bytes(au_crdt_bytes x) {
     char *s = malloc(x.len + 1);
     assert_non_null(s);
-    memcpy(s, x.ptr, x.len);
+    if (x.len) memcpy(s, x.ptr, x.len);
     s[x.len] = 0;
     return s;
 }
