@@ -168,7 +168,9 @@ static inline void *au_crdt_new_delta(const au_crdt_type *t) { return t->create(
  * `departed` is retired. Additionally (P3): exactly one replica prunes a given `departed` — e.g.
  * the live member with the lowest id at the departure event — and ships the delta; every other
  * replica only joins it. The retirement travels with the delta, so stale states or deltas still
- * carrying `departed`'s entry are absorbed without counting it twice.
+ * carrying `departed`'s entry are absorbed without counting it twice. A prune that finds no
+ * entry of `departed`'s to fold (it was retired already) changes nothing and leaves delta as it
+ * was (a retirement alone would read as the removal of live entries elsewhere).
  *
  * ORSet, MVRegister, the flags, ORMap (prune_once = false): `departed` is retired in the causal
  * context — it is known to have no dot the state has not seen, so its version-vector entry

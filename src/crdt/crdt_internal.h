@@ -443,8 +443,9 @@ struct au_crdt_causal_ {
     /* Replaces every dot d of the store (live and tombs) by fn(arg, d); fn keeps counters and
      * may renumber replicas. */
     void (*map_dots)(void *v, uint64_t (*fn)(void *arg, uint64_t dot), void *arg);
-    /* Counters: folds replica `departed` (a ridx) into `self`'s entry. NULL for other types. */
-    au_err (*fold)(void *v, void *dv, uint32_t departed, uint64_t self);
+    /* Counters: folds replica `departed` (a ridx) into `self`'s entry; *folded false if there
+     * was no entry of departed's to fold (nothing changed). NULL for other types. */
+    au_err (*fold)(void *v, void *dv, uint32_t departed, uint64_t self, bool *folded);
     size_t (*memory)(const void *v);
 };
 
@@ -512,7 +513,7 @@ au_err dotfun_assign(crdt_dotfun *f, crdt_dotfun *dv, uint64_t replica, bool onl
                      uint64_t a, uint64_t b, const void *bytes, size_t len);
 /* Counters: the live entry of replica `id`, or NULL. */
 const crdt_dfe *dotfun_entry_of(const crdt_dotfun *f, uint64_t id);
-au_err counter_fold(void *v, void *dv, uint32_t departed, uint64_t self);
+au_err counter_fold(void *v, void *dv, uint32_t departed, uint64_t self, bool *folded);
 /* The causal operations of a dotfun type. */
 #define CRDT_DOTFUN_OPS(tag_, fold_)                                                              \
     {                                                                                              \

@@ -335,11 +335,12 @@ const crdt_dfe *dotfun_entry_of(const crdt_dotfun *f, uint64_t id) {
     return NULL;
 }
 
-au_err counter_fold(void *v, void *dv, uint32_t departed, uint64_t self) {
+au_err counter_fold(void *v, void *dv, uint32_t departed, uint64_t self, bool *folded) {
     crdt_dotfun *f = v;
     const crdt_dfe *gone = NULL, *mine = dotfun_entry_of(f, self);
     for (uint32_t i = 0; i < f->n; i++)
         if (dot_ridx(f->e[i].dot) == departed) gone = &f->e[i];
+    *folded = gone != NULL;
     if (!gone) return AU_OK;
     crdt_dfe e = { .a = gone->a, .b = gone->b };
     if (mine && (e.a + mine->a < e.a || e.b + mine->b < e.b)) return AU_EINVAL;
