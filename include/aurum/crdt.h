@@ -15,7 +15,10 @@
  * (replica, counter) names one change of one object: join only replicas of one object (one
  * shared CRDT), never two unrelated objects that happen to share replica ids — a dot of one
  * would read as the other's (an ORSet joined with an unrelated map value of the same replica
- * can lose elements). On an error
+ * can lose elements). Two replicas using one id make colliding dots and lose updates; the dot
+ * stores (MVRegister, the flags, the counters) then keep the greater of the two payloads under a
+ * dot whichever side joins first, so they still converge (an ORSet's or ORMap's elements and keys
+ * may not). On an error
  * the state is unchanged (on AU_ENOMEM the delta may already hold the change, which is harmless:
  * joining it later only re-applies it). A mutator returns AU_EINVAL, reading nothing and changing
  * nothing, for a NULL state, a delta that is the state itself, or bytes (element, key, value)

@@ -1217,6 +1217,54 @@ static void a_mutator_of_the_wrong_value_type_is_refused(void **st) {
     maps_of_sets_type.free(m), maps_of_sets_type.free(d), maps_of_sets_type.free(ref);
 }
 
+/* One replica id used by two replicas at once (ids must never be reused, aurum/crdt.h): both
+ * make dot (1, 1) with other payloads. The replicas still converge, to the greater payload,
+ * whichever way they join, by states or by deltas. */
+static void two_replicas_with_one_id_still_converge(void **st) {
+    (void)st;
+    for (int k = 0; k < 3; k++) {
+        const au_crdt_type *t = k == 0 ? &au_mvreg_type : k == 1 ? &au_gcounter_type : &au_pncounter_type;
+        void *a = au_crdt_new(t), *b = au_crdt_new(t), *da = au_crdt_new_delta(t), *db = au_crdt_new_delta(t);
+        if (k == 0) {
+            assert_int_equal(au_mvreg_set(a, da, 1, "apple", 5), AU_OK);
+            assert_int_equal(au_mvreg_set(b, db, 1, "pear", 4), AU_OK);
+        } else if (k == 1) {
+            assert_int_equal(au_gcounter_inc(a, da, 1, 3), AU_OK);
+            assert_int_equal(au_gcounter_inc(b, db, 1, 5), AU_OK);
+        } else {
+            assert_int_equal(au_pncounter_add(a, da, 1, -3), AU_OK);
+            assert_int_equal(au_pncounter_add(b, db, 1, 5), AU_OK);
+        }
+        void *ab = NULL, *ba = NULL, *abd = NULL, *bad = NULL;
+        assert_int_equal(t->copy(a, &ab), AU_OK), assert_int_equal(t->join(ab, b), AU_OK);
+        assert_int_equal(t->copy(b, &ba), AU_OK), assert_int_equal(t->join(ba, a), AU_OK);
+        assert_true(t->equal(ab, ba));
+        assert_int_equal(t->digest(ab), t->digest(ba));
+        assert_int_equal(t->copy(a, &abd), AU_OK), assert_int_equal(t->join(abd, db), AU_OK);
+        assert_int_equal(t->copy(b, &bad), AU_OK), assert_int_equal(t->join(bad, da), AU_OK);
+        assert_true(t->equal(abd, bad));
+        assert_true(t->equal(abd, ab));
+        /* what a replica would forward keeps the winner */
+        assert_int_equal(t->delta_minus(db, a), AU_OK);
+        void *via = NULL;
+        assert_int_equal(t->copy(a, &via), AU_OK), assert_int_equal(t->join(via, db), AU_OK);
+        assert_true(t->equal(via, ab));
+        if (k == 0) {
+            au_crdt_iter it = AU_CRDT_ITER_INIT;
+            au_crdt_bytes v;
+            assert_int_equal(au_mvreg_count(ab), 1);
+            assert_true(au_mvreg_next(ab, &it, &v));
+            assert_int_equal(v.len, 5); /* "apple": the longer */
+        } else if (k == 1) {
+            assert_int_equal(au_gcounter_value(ab), 5);
+        } else {
+            assert_int_equal(au_pncounter_value(ab), 5);
+        }
+        t->free(a), t->free(b), t->free(da), t->free(db), t->free(ab), t->free(ba);
+        t->free(abd), t->free(bad), t->free(via);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(free_null_is_a_no_op_for_every_type),
@@ -1227,6 +1275,7 @@ int main(void) {
         cmocka_unit_test(a_delta_accumulator_is_no_state_to_mutate),
         cmocka_unit_test(objects_of_another_type_are_refused_by_the_vtable),
         cmocka_unit_test(a_mutator_of_the_wrong_value_type_is_refused),
+        cmocka_unit_test(two_replicas_with_one_id_still_converge),
         cmocka_unit_test(ormaps_of_other_value_types_are_refused),
         cmocka_unit_test(ormap_types_over_non_causal_values_make_nothing),
         cmocka_unit_test(nested_maps_round_trip_and_refuse_their_inner_type),
