@@ -15,12 +15,16 @@
  * (replica, counter) names one change of one object: join only replicas of one object (one
  * shared CRDT), never two unrelated objects that happen to share replica ids — a dot of one
  * would read as the other's (an ORSet joined with an unrelated map value of the same replica
- * can lose elements). On an error
+ * can lose elements). Two replicas using one id make colliding dots and lose updates; the dot
+ * stores (MVRegister, the flags, the counters) then keep the greater of the two payloads under a
+ * dot whichever side joins first, so they still converge (an ORSet's or ORMap's elements and keys
+ * may not). On an error
  * the state is unchanged (on AU_ENOMEM the delta may already hold the change, which is harmless:
  * joining it later only re-applies it). A mutator returns AU_EINVAL, reading nothing and changing
  * nothing, for a NULL state, a delta that is the state itself, or bytes (element, key, value)
  * longer than 2^31 or NULL with a nonzero length; NULL with length 0 is the empty string. A
- * delta of another type (see au_crdt_type) is refused with AU_ETYPE, nothing changed.
+ * state or delta of another type (see au_crdt_type; e.g. an ORMap's value handed to another
+ * value type's mutator through void *) is refused with AU_ETYPE, nothing changed.
  *
  * Redundancy removal (Enes et al., "Efficient synchronization of state-based CRDTs"):
  * delta_minus(d, s) removes from a received delta d what the local state s already has, so that
@@ -33,8 +37,9 @@
  * value bytes (tests/crdt/test_crdt_sizes.c prints the table).
  *
  * Elements and keys are byte strings (pointer + length). Reads return views into the state that
- * stay valid until the state is next changed or freed. Reads take a NULL object as bottom, and
- * bytes a mutator would refuse (see above) as absent, without reading them.
+ * stay valid until the state is next changed or freed. Reads take a NULL object, or an object
+ * of another type (e.g. a map of maps' value read one level short), as bottom, and bytes a
+ * mutator would refuse (see above) as absent, without reading them.
  *
  * Causal types (ORSet, MVRegister, the flags, the counters and ORMap) keep a causal context: a
  * compact version vector plus a dot cloud. Limits: 65,534 replicas per state and 2^48 - 2 dots
@@ -166,7 +171,9 @@ static inline void *au_crdt_new_delta(const au_crdt_type *t) { return t->create(
  * `departed` is retired. Additionally (P3): exactly one replica prunes a given `departed` — e.g.
  * the live member with the lowest id at the departure event — and ships the delta; every other
  * replica only joins it. The retirement travels with the delta, so stale states or deltas still
- * carrying `departed`'s entry are absorbed without counting it twice.
+ * carrying `departed`'s entry are absorbed without counting it twice. A prune that finds no
+ * entry of `departed`'s to fold (it was retired already) changes nothing and leaves delta as it
+ * was (a retirement alone would read as the removal of live entries elsewhere).
  *
  * ORSet, MVRegister, the flags, ORMap (prune_once = false): `departed` is retired in the causal
  * context — it is known to have no dot the state has not seen, so its version-vector entry
@@ -380,7 +387,8 @@ typedef struct au_ormap au_ormap;
 AU_API const void *au_ormap_get(const au_ormap *m, const void *key, size_t len);
 /** Applies fn(value, value_delta, arg) to the value at key (bottom if absent; created as
  *  needed), then drops the key if its value ended up bottom. fn must use the value type's own
- *  mutators. delta may be NULL; fn NULL: AU_EINVAL. */
+ *  mutators (another type's refuse the value with AU_ETYPE, which update returns, the map
+ *  unchanged). delta may be NULL; fn NULL: AU_EINVAL. */
 AU_API au_err au_ormap_update(au_ormap *m, au_ormap *delta, const void *key, size_t len,
                               au_crdt_mutator fn, void *arg);
 /** Removes key (the updates of it this state has seen); nothing happens if absent. */
@@ -536,7 +544,8 @@ AU_ORMAP_OF(dwflag);
  *     #define au_ormap_T_update(m, d, k, l, fn, arg) \
  *         au_ormap_T_update((m), (d), (k), (l), AU_ORMAP_CHECK_(au_ormap_T_mutator, fn), (arg))
  * Not covered: _get returns `const au_T *`, and storing that pointer into a `const au_U *` (or
- * passing it to a reader of U) is still only a warning; read the value with the readers of T. */
+ * passing it to a reader of U) is still only a warning; read the value with the readers of T
+ * (a reader of U reads it as bottom, a mutator of U refuses it with AU_ETYPE). */
 #define AU_ORMAP_CHECK_(F, x) _Generic((x), F: (x))
 #define AU_ORMAP_CHECK_OUT_(F, x) _Generic((x), F: (x), void *: (x))
 #define au_ormap_gcounter_update(m, d, key, len, fn, arg)                                 \

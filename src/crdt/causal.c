@@ -368,11 +368,13 @@ au_err au_crdt_causal_prune_(void *s, void *delta, uint64_t departed, uint64_t s
     if (departed == self) return AU_EINVAL;
     /* A retirement alone says "every dot of departed is known"; shipped without the live dots
      * it would read as their removal, so only a fold (which carries the departed entry's
-     * replacement) ships it. Other types retire on every replica, each on its own. */
+     * replacement) ships it. Other types retire on every replica, each on its own. A fold that
+     * finds no entry of departed's (retired here already: a fold joined, or an earlier prune)
+     * changes no entry and leaves delta as it was, rather than a retirement alone in it. */
     au_err err = AU_OK;
-    bool fold = cobj_ops(s)->fold != NULL;
-    if (fold) err = cobj_ops(s)->fold(s, delta, r, self);
-    if (!err && delta && fold) {
+    bool fold = cobj_ops(s)->fold != NULL, folded = false;
+    if (fold) err = cobj_ops(s)->fold(s, delta, r, self, &folded);
+    if (!err && delta && folded) {
         uint32_t dr;
         err = cctx_ridx(cobj_ctx(delta), departed, &dr);
         if (!err) err = cctx_retire(cobj_ctx(delta), dr);

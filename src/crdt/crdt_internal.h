@@ -89,6 +89,17 @@ static inline bool crdt_same_type(const au_crdt_type *a, const au_crdt_type *b) 
 static inline bool crdt_same_types(const void *a, const void *b) {
     return crdt_same_type(crdt_type_of(a), crdt_type_of(b));
 }
+/* True if obj is an object of the built-in type t (mutators check their state: a state of
+ * another type reaches them through void *, e.g. an ORMap value mutated with the wrong type's
+ * mutator, and is refused with AU_ETYPE). */
+static inline bool crdt_is_a(const void *obj, const au_crdt_type *t) { return crdt_type_of(obj) == t; }
+/* obj if it is an object of type t, else NULL: the readers read another type's object as bottom,
+ * as they read NULL. */
+#define CRDT_READ_AS(obj, t) ((obj) && crdt_is_a((obj), (t)) ? (obj) : NULL)
+/* True if obj is an ORMap, of any map type (AU_CRDT_ORMAP_TYPE). */
+static inline bool crdt_is_ormap(const void *obj) {
+    return crdt_type_of(obj)->causal_ == &au_ormap_causal_;
+}
 
 /* ---- key table: byte-string keys in chunked storage, open addressing ---------------------- */
 
@@ -432,8 +443,9 @@ struct au_crdt_causal_ {
     /* Replaces every dot d of the store (live and tombs) by fn(arg, d); fn keeps counters and
      * may renumber replicas. */
     void (*map_dots)(void *v, uint64_t (*fn)(void *arg, uint64_t dot), void *arg);
-    /* Counters: folds replica `departed` (a ridx) into `self`'s entry. NULL for other types. */
-    au_err (*fold)(void *v, void *dv, uint32_t departed, uint64_t self);
+    /* Counters: folds replica `departed` (a ridx) into `self`'s entry; *folded false if there
+     * was no entry of departed's to fold (nothing changed). NULL for other types. */
+    au_err (*fold)(void *v, void *dv, uint32_t departed, uint64_t self, bool *folded);
     size_t (*memory)(const void *v);
 };
 
@@ -501,7 +513,7 @@ au_err dotfun_assign(crdt_dotfun *f, crdt_dotfun *dv, uint64_t replica, bool onl
                      uint64_t a, uint64_t b, const void *bytes, size_t len);
 /* Counters: the live entry of replica `id`, or NULL. */
 const crdt_dfe *dotfun_entry_of(const crdt_dotfun *f, uint64_t id);
-au_err counter_fold(void *v, void *dv, uint32_t departed, uint64_t self);
+au_err counter_fold(void *v, void *dv, uint32_t departed, uint64_t self, bool *folded);
 /* The causal operations of a dotfun type. */
 #define CRDT_DOTFUN_OPS(tag_, fold_)                                                              \
     {                                                                                              \

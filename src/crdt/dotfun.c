@@ -78,6 +78,17 @@ typedef struct build {
     uint32_t nt, tcap;
 } build;
 
+/* True if x's payload is above y's (counts, then the value's length and bytes). One dot names
+ * one change, so two replicas' entries of a dot are equal; where they are not (a replica id
+ * used by two replicas at once, a faulty peer), joins keep the greater, whichever side it is
+ * on, so that replicas still converge. */
+static bool payload_above(const crdt_dfe *x, const crdt_dfe *y) {
+    if (x->a != y->a) return x->a > y->a;
+    if (x->b != y->b) return x->b > y->b;
+    if (x->len != y->len) return x->len > y->len;
+    return x->len && memcmp(x->bytes, y->bytes, x->len) > 0;
+}
+
 static au_err push_entry(build *b, const crdt_dfe *src) {
     if (b->n == b->cap) {
         uint32_t cap = b->cap ? b->cap * 2 : 4;
@@ -208,8 +219,8 @@ static au_err merge(crdt_dotfun *f, const crdt_dfe *bl, uint32_t nbl, const uint
             bool seen_a = dots_sorted_has(f->tomb, f->ntomb, y) || cctx_has(f->h.ctx, y);
             err = seen_a ? push_tomb(&dem_b, y) : push_entry(&b, &bl[j]);
             j++;
-        } else { /* in both */
-            err = push_entry(&b, &f->e[i]);
+        } else { /* in both (the same payload, but for misuse: payload_above) */
+            err = push_entry(&b, payload_above(&bl[j], &f->e[i]) ? &bl[j] : &f->e[i]);
             i++, j++;
         }
     }
@@ -335,11 +346,12 @@ const crdt_dfe *dotfun_entry_of(const crdt_dotfun *f, uint64_t id) {
     return NULL;
 }
 
-au_err counter_fold(void *v, void *dv, uint32_t departed, uint64_t self) {
+au_err counter_fold(void *v, void *dv, uint32_t departed, uint64_t self, bool *folded) {
     crdt_dotfun *f = v;
     const crdt_dfe *gone = NULL, *mine = dotfun_entry_of(f, self);
     for (uint32_t i = 0; i < f->n; i++)
         if (dot_ridx(f->e[i].dot) == departed) gone = &f->e[i];
+    *folded = gone != NULL;
     if (!gone) return AU_OK;
     crdt_dfe e = { .a = gone->a, .b = gone->b };
     if (mine && (e.a + mine->a < e.a || e.b + mine->b < e.b)) return AU_EINVAL;
@@ -453,10 +465,12 @@ au_err dotfun_minus(void *dv, const void *sv, crdt_xlat *x) {
     for (uint32_t i = 0; !err && i < d->n; i++) {
         uint64_t sd;
         bool known = xl_to_src(x, d->e[i].dot, &sd);
-        bool s_live = known && s && find(s->e, s->n, sd);
+        const crdt_dfe *se = known && s ? find(s->e, s->n, sd) : NULL;
+        bool s_live = se != NULL;
         bool s_seen = known && (s_live || (s && dots_sorted_has(s->tomb, s->ntomb, sd)) ||
                                 cctx_has(x->src, sd));
-        if (!s_seen || (s_live && xl_kept(x, d->e[i].dot))) err = push_entry(&b, &d->e[i]);
+        if (!s_seen || (s_live && (xl_kept(x, d->e[i].dot) || payload_above(&d->e[i], se))))
+            err = push_entry(&b, &d->e[i]);
     }
     for (uint32_t i = 0; !err && i < d->ntomb; i++) {
         uint64_t sd;

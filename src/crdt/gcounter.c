@@ -11,6 +11,7 @@ static const crdt_causal_ops gcounter_ops = CRDT_DOTFUN_OPS(CRDT_TAG_GCOUNTER, c
 const au_crdt_type au_gcounter_type = CRDT_CAUSAL_VTABLE("au.gcounter.1", gcounter_ops, true);
 
 au_err au_gcounter_inc(au_gcounter *s, au_gcounter *delta, uint64_t replica, uint64_t n) {
+    if (s && !crdt_is_a(s, &au_gcounter_type)) return AU_ETYPE; /* a state of another type */
     crdt_dotfun *f = (crdt_dotfun *)s;
     if (!s || delta == s) return AU_EINVAL;
     if (n == 0) return AU_OK;
@@ -21,6 +22,7 @@ au_err au_gcounter_inc(au_gcounter *s, au_gcounter *delta, uint64_t replica, uin
 }
 
 uint64_t au_gcounter_value(const au_gcounter *s) {
+    s = CRDT_READ_AS(s, &au_gcounter_type); /* another type reads as bottom */
     const crdt_dotfun *f = (const crdt_dotfun *)s;
     uint64_t sum = 0;
     for (uint32_t i = 0; f && i < f->n; i++) sum += f->e[i].a;

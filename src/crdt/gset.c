@@ -145,6 +145,7 @@ const au_crdt_type au_gset_type = {
 };
 
 au_err au_gset_add(au_gset *s, au_gset *delta, const void *elem, size_t len) {
+    if (s && !crdt_is_a(s, &au_gset_type)) return AU_ETYPE; /* a state of another type */
     if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
     if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     uint32_t h = ktab_hash(elem, len);
@@ -153,12 +154,17 @@ au_err au_gset_add(au_gset *s, au_gset *delta, const void *elem, size_t len) {
 }
 
 bool au_gset_contains(const au_gset *s, const void *elem, size_t len) {
+    s = CRDT_READ_AS(s, &au_gset_type); /* another type reads as bottom */
     return s && !crdt_bad_bytes(elem, len) && ktab_find(&s->tab, elem, len, ktab_hash(elem, len)) != KTAB_NONE;
 }
 
-size_t au_gset_size(const au_gset *s) { return s ? s->tab.n : 0; }
+size_t au_gset_size(const au_gset *s) {
+    s = CRDT_READ_AS(s, &au_gset_type); /* another type reads as bottom */
+    return s ? s->tab.n : 0;
+}
 
 bool au_gset_next(const au_gset *s, au_crdt_iter *it, au_crdt_bytes *elem) {
+    s = CRDT_READ_AS(s, &au_gset_type); /* another type reads as bottom */
     for (; s && it->pos_ < s->tab.cap; it->pos_++) {
         if (!ktab_used(&s->tab, it->pos_)) continue;
         size_t len;

@@ -224,6 +224,7 @@ const au_crdt_type au_lwwmap_type = {
 /* A local write: stamped after the key's current write. */
 static au_err local_write(au_lwwmap *m, au_lwwmap *delta, uint64_t replica, uint64_t ts,
                     const void *key, size_t klen, bool present, const void *value, size_t vlen) {
+    if (m && !crdt_is_a(m, &au_lwwmap_type)) return AU_ETYPE; /* a state of another type */
     if (!m || crdt_bad_bytes(key, klen) || vlen >= CRDT_MAX_BYTES || (!value && vlen) || delta == m)
         return AU_EINVAL;
     if (delta && !crdt_same_types(m, delta)) return AU_ETYPE;
@@ -252,6 +253,7 @@ au_err au_lwwmap_remove(au_lwwmap *m, au_lwwmap *delta, uint64_t replica, uint64
 }
 
 bool au_lwwmap_get(const au_lwwmap *m, const void *key, size_t klen, au_crdt_bytes *value) {
+    m = CRDT_READ_AS(m, &au_lwwmap_type); /* another type reads as bottom */
     uint32_t slot = m && !crdt_bad_bytes(key, klen) ? ktab_find(&m->tab, key, klen, ktab_hash(key, klen)) : KTAB_NONE;
     if (slot == KTAB_NONE) return false;
     entry e;
@@ -260,10 +262,14 @@ bool au_lwwmap_get(const au_lwwmap *m, const void *key, size_t klen, au_crdt_byt
     return e.present;
 }
 
-size_t au_lwwmap_size(const au_lwwmap *m) { return m ? m->npresent : 0; }
+size_t au_lwwmap_size(const au_lwwmap *m) {
+    m = CRDT_READ_AS(m, &au_lwwmap_type); /* another type reads as bottom */
+    return m ? m->npresent : 0;
+}
 
 bool au_lwwmap_next(const au_lwwmap *m, au_crdt_iter *it, au_crdt_bytes *key,
                     au_crdt_bytes *value) {
+    m = CRDT_READ_AS(m, &au_lwwmap_type); /* another type reads as bottom */
     for (; m && it->pos_ < m->tab.cap; it->pos_++) {
         if (!ktab_used(&m->tab, it->pos_)) continue;
         entry e;

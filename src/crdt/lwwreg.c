@@ -133,6 +133,7 @@ const au_crdt_type au_lwwreg_type = {
 
 au_err au_lwwreg_set(au_lwwreg *s, au_lwwreg *delta, uint64_t replica, uint64_t timestamp,
                      const void *value, size_t len) {
+    if (s && !crdt_is_a(s, &au_lwwreg_type)) return AU_ETYPE; /* a state of another type */
     if (!s || crdt_bad_bytes(value, len) || delta == s) return AU_EINVAL;
     if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     if (s->has && timestamp <= s->ts) {
@@ -144,9 +145,13 @@ au_err au_lwwreg_set(au_lwwreg *s, au_lwwreg *delta, uint64_t replica, uint64_t 
 }
 
 bool au_lwwreg_get(const au_lwwreg *s, au_crdt_bytes *value) {
+    s = CRDT_READ_AS(s, &au_lwwreg_type); /* another type reads as bottom */
     if (!s || !s->has) return false;
     *value = (au_crdt_bytes){ s->value, s->len };
     return true;
 }
 
-uint64_t au_lwwreg_timestamp(const au_lwwreg *s) { return s && s->has ? s->ts : 0; }
+uint64_t au_lwwreg_timestamp(const au_lwwreg *s) {
+    s = CRDT_READ_AS(s, &au_lwwreg_type); /* another type reads as bottom */
+    return s && s->has ? s->ts : 0;
+}

@@ -299,6 +299,7 @@ AU_CRDT_ORMAP_TYPE(au_ormap_dwflag_type, "au.ormap.dwflag.1", &au_dwflag_type);
 /* ---- the public API ----------------------------------------------------------------------- */
 
 const void *au_ormap_get(const au_ormap *m, const void *key, size_t len) {
+    m = m && crdt_is_ormap(m) ? m : NULL; /* another type reads as bottom */
     if (!m || crdt_bad_bytes(key, len)) return NULL;
     uint32_t slot = ktab_find(&m->tab, key, len, ktab_hash(key, len));
     void *v = slot == KTAB_NONE ? NULL : val_at(m, slot);
@@ -311,6 +312,7 @@ bool au_ormap_contains(const au_ormap *m, const void *key, size_t len) {
 
 au_err au_ormap_update(au_ormap *m, au_ormap *delta, const void *key, size_t len,
                        au_crdt_mutator fn, void *arg) {
+    if (m && !crdt_is_ormap(m)) return AU_ETYPE; /* a state of another type */
     if (!m || !fn || delta == m || crdt_bad_bytes(key, len)) return AU_EINVAL;
     if (delta && !crdt_same_types(m, delta)) return AU_ETYPE;
     if (m->h.ctx->delta) return AU_ESTATE;
@@ -325,6 +327,7 @@ au_err au_ormap_update(au_ormap *m, au_ormap *delta, const void *key, size_t len
 }
 
 au_err au_ormap_remove(au_ormap *m, au_ormap *delta, const void *key, size_t len) {
+    if (m && !crdt_is_ormap(m)) return AU_ETYPE; /* a state of another type */
     if (!m || delta == m || crdt_bad_bytes(key, len)) return AU_EINVAL;
     if (delta && !crdt_same_types(m, delta)) return AU_ETYPE;
     if (m->h.ctx->delta) return AU_ESTATE;
@@ -340,6 +343,7 @@ au_err au_ormap_remove(au_ormap *m, au_ormap *delta, const void *key, size_t len
 }
 
 size_t au_ormap_size(const au_ormap *m) {
+    m = m && crdt_is_ormap(m) ? m : NULL; /* another type reads as bottom */
     if (!m) return 0;
     if (!m->h.ctx->delta) return m->tab.n;
     size_t n = 0;
@@ -349,6 +353,7 @@ size_t au_ormap_size(const au_ormap *m) {
 }
 
 bool au_ormap_next(const au_ormap *m, au_crdt_iter *it, au_crdt_bytes *key, const void **value) {
+    m = m && crdt_is_ormap(m) ? m : NULL; /* another type reads as bottom */
     for (; m && it->pos_ < m->tab.cap; it->pos_++) {
         uint32_t i = it->pos_;
         if (!ktab_used(&m->tab, i) || !vops(m)->has_live(val_at(m, i))) continue;

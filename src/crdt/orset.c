@@ -429,6 +429,7 @@ static au_err record(const au_orset *s, au_orset *d, const void *key, size_t len
 
 au_err au_orset_add(au_orset *s, au_orset *delta, uint64_t replica, const void *elem,
                     size_t len) {
+    if (s && !crdt_is_a(s, &au_orset_type)) return AU_ETYPE; /* a state of another type */
     if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
     if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     if (s->h.ctx->delta) return AU_ESTATE;
@@ -446,6 +447,7 @@ au_err au_orset_add(au_orset *s, au_orset *delta, uint64_t replica, const void *
 }
 
 au_err au_orset_remove(au_orset *s, au_orset *delta, const void *elem, size_t len) {
+    if (s && !crdt_is_a(s, &au_orset_type)) return AU_ETYPE; /* a state of another type */
     if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
     if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     if (s->h.ctx->delta) return AU_ESTATE;
@@ -483,6 +485,7 @@ static au_err orset_clear(void *v, void *dv) {
 }
 
 au_err au_orset_clear(au_orset *s, au_orset *delta) {
+    if (s && !crdt_is_a(s, &au_orset_type)) return AU_ETYPE; /* a state of another type */
     if (!s || delta == s) return AU_EINVAL;
     if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     if (s->h.ctx->delta) return AU_ESTATE;
@@ -499,10 +502,12 @@ static bool live_at(const au_orset *s, uint32_t i) {
 }
 
 bool au_orset_contains(const au_orset *s, const void *elem, size_t len) {
+    s = CRDT_READ_AS(s, &au_orset_type); /* another type reads as bottom */
     return s && !crdt_bad_bytes(elem, len) && live_at(s, ktab_find(&s->tab, elem, len, ktab_hash(elem, len)));
 }
 
 size_t au_orset_size(const au_orset *s) {
+    s = CRDT_READ_AS(s, &au_orset_type); /* another type reads as bottom */
     if (!s) return 0;
     if (!s->h.ctx->delta) return s->tab.n;
     size_t n = 0;
@@ -511,6 +516,7 @@ size_t au_orset_size(const au_orset *s) {
 }
 
 bool au_orset_next(const au_orset *s, au_crdt_iter *it, au_crdt_bytes *elem) {
+    s = CRDT_READ_AS(s, &au_orset_type); /* another type reads as bottom */
     for (; s && it->pos_ < s->tab.cap; it->pos_++) {
         if (!live_at(s, it->pos_)) continue;
         size_t len;
@@ -530,6 +536,7 @@ static size_t orset_memory(const void *v) {
 }
 
 size_t au_orset_memory(const au_orset *s) {
+    s = CRDT_READ_AS(s, &au_orset_type); /* another type reads as bottom */
     if (!s) return 0; /* NULL reads as bottom, as for every reader */
     const crdt_cctx *c = s->h.ctx;
     return orset_memory(s) + sizeof *c + c->caprep * 16 + c->icap * 4 + c->cloud.cap * 8;

@@ -8,6 +8,7 @@ static const crdt_causal_ops pncounter_ops = CRDT_DOTFUN_OPS(CRDT_TAG_PNCOUNTER,
 const au_crdt_type au_pncounter_type = CRDT_CAUSAL_VTABLE("au.pncounter.1", pncounter_ops, true);
 
 au_err au_pncounter_add(au_pncounter *s, au_pncounter *delta, uint64_t replica, int64_t n) {
+    if (s && !crdt_is_a(s, &au_pncounter_type)) return AU_ETYPE; /* a state of another type */
     crdt_dotfun *f = (crdt_dotfun *)s;
     if (!s || delta == s) return AU_EINVAL;
     if (n == 0) return AU_OK;
@@ -21,6 +22,7 @@ au_err au_pncounter_add(au_pncounter *s, au_pncounter *delta, uint64_t replica, 
 }
 
 int64_t au_pncounter_value(const au_pncounter *s) {
+    s = CRDT_READ_AS(s, &au_pncounter_type); /* another type reads as bottom */
     const crdt_dotfun *f = (const crdt_dotfun *)s;
     uint64_t sum = 0;
     for (uint32_t i = 0; f && i < f->n; i++) sum += f->e[i].a - f->e[i].b;

@@ -174,6 +174,7 @@ const au_crdt_type au_twopset_type = {
 };
 
 au_err au_twopset_add(au_twopset *s, au_twopset *delta, const void *elem, size_t len) {
+    if (s && !crdt_is_a(s, &au_twopset_type)) return AU_ETYPE; /* a state of another type */
     if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
     if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     uint32_t h = ktab_hash(elem, len);
@@ -183,6 +184,7 @@ au_err au_twopset_add(au_twopset *s, au_twopset *delta, const void *elem, size_t
 }
 
 au_err au_twopset_remove(au_twopset *s, au_twopset *delta, const void *elem, size_t len) {
+    if (s && !crdt_is_a(s, &au_twopset_type)) return AU_ETYPE; /* a state of another type */
     if (!s || crdt_bad_bytes(elem, len) || delta == s) return AU_EINVAL;
     if (delta && !crdt_same_types(s, delta)) return AU_ETYPE;
     uint32_t h = ktab_hash(elem, len);
@@ -191,12 +193,17 @@ au_err au_twopset_remove(au_twopset *s, au_twopset *delta, const void *elem, siz
 }
 
 bool au_twopset_contains(const au_twopset *s, const void *elem, size_t len) {
+    s = CRDT_READ_AS(s, &au_twopset_type); /* another type reads as bottom */
     return s && !crdt_bad_bytes(elem, len) && state_at(s, ktab_find(&s->tab, elem, len, ktab_hash(elem, len))) == ADDED;
 }
 
-size_t au_twopset_size(const au_twopset *s) { return s ? s->nadded : 0; }
+size_t au_twopset_size(const au_twopset *s) {
+    s = CRDT_READ_AS(s, &au_twopset_type); /* another type reads as bottom */
+    return s ? s->nadded : 0;
+}
 
 bool au_twopset_next(const au_twopset *s, au_crdt_iter *it, au_crdt_bytes *elem) {
+    s = CRDT_READ_AS(s, &au_twopset_type); /* another type reads as bottom */
     for (; s && it->pos_ < s->tab.cap; it->pos_++) {
         if (!ktab_used(&s->tab, it->pos_) || state_at(s, it->pos_) != ADDED) continue;
         size_t len;

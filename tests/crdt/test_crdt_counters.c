@@ -176,6 +176,39 @@ static void increments_overflowing_an_entry_are_refused(void **state) {
     au_gcounter_free(s);
 }
 
+/* A prune of a departed replica already retired (its fold joined from the pruner, or pruned
+ * here before) finds nothing to fold: nothing changes and the delta stays bottom, for both
+ * counters, so a sharing replica ships nothing (and needs no digest of its state to tell). */
+static void a_second_prune_finds_nothing_and_leaves_the_delta_bottom(void **state) {
+    (void)state;
+    const au_crdt_type *types[] = { &au_gcounter_type, &au_pncounter_type };
+    for (int k = 0; k < 2; k++) {
+        const au_crdt_type *t = types[k];
+        void *a = au_crdt_new(t), *b, *d1 = au_crdt_new_delta(t), *d2 = au_crdt_new_delta(t);
+        if (t == &au_gcounter_type) {
+            assert_int_equal(au_gcounter_inc(a, NULL, 2, 5), AU_OK);
+            assert_int_equal(au_gcounter_inc(a, NULL, 1, 1), AU_OK);
+        } else {
+            assert_int_equal(au_pncounter_add(a, NULL, 2, -5), AU_OK);
+            assert_int_equal(au_pncounter_add(a, NULL, 1, 1), AU_OK);
+        }
+        assert_int_equal(t->copy(a, &b), AU_OK);
+        assert_int_equal(t->prune(a, d1, 2, 1), AU_OK); /* the fold */
+        assert_false(t->is_bottom(d1));
+        assert_int_equal(t->join(b, d1), AU_OK);
+        assert_true(t->equal(a, b));
+        void *before = NULL;
+        assert_int_equal(t->copy(b, &before), AU_OK);
+        assert_int_equal(t->prune(b, d2, 2, 3), AU_OK); /* retired already: nothing to fold */
+        assert_true(t->is_bottom(d2));
+        assert_true(t->equal(b, before));
+        assert_int_equal(t->prune(a, d2, 2, 1), AU_OK); /* pruned here before */
+        assert_true(t->is_bottom(d2));
+        assert_true(t->equal(a, b));
+        t->free(a), t->free(b), t->free(d1), t->free(d2), t->free(before);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gcounter_properties_hold_on_random_histories),
@@ -184,6 +217,7 @@ int main(void) {
         cmocka_unit_test(a_delta_group_of_increments_stays_small),
         cmocka_unit_test(groups_joined_out_of_order_fold_into_one_counter),
         cmocka_unit_test(increments_overflowing_an_entry_are_refused),
+        cmocka_unit_test(a_second_prune_finds_nothing_and_leaves_the_delta_bottom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -300,6 +300,13 @@ static void objects_of_another_type_are_refused_by_the_vtable(void **st) {
             assert_false(t->equal(x, s));
             assert_int_equal(t->delta_minus(s, x), AU_ETYPE);
             assert_true(t->equal(s, ref));
+            /* a mutator handed a state of the other type (through a cast, or the void * of an
+             * ORMap value's mutator): refused, nothing changed, no delta */
+            void *xref = NULL;
+            assert_int_equal(o->copy(x, &xref), AU_OK);
+            assert_int_equal(mutate(t, x, NULL, 3), AU_ETYPE);
+            assert_true(o->equal(x, xref));
+            o->free(xref);
             /* freed through the other type's vtable: still freed right (ASan, valgrind) */
             t->free(x), o->free(s), t->free(ref);
         }
@@ -1134,6 +1141,130 @@ static void one_replica_past_the_limit_is_refused(void **st) {
     au_ewflag_free(c), au_ewflag_free(o), au_ewflag_free(ref), au_ewflag_free(f);
 }
 
+/* A map of maps of sets whose mutator forgets a level: it is handed the inner map and adds to it
+ * as to a set. The set's mutator refuses the map (AU_ETYPE), and the outer map is unchanged.
+ * Likewise every mutator refuses, and every reader reads as bottom, an object of another type. */
+static AU_CRDT_ORMAP_TYPE(maps_of_sets_type, "test.mapsofsets.1", &au_ormap_orset_type);
+
+static au_err add_one_level_short(void *v, void *dv, void *arg) {
+    (void)arg;
+    return au_orset_add(v, dv, 7, "x", 1); /* v is an au_ormap of sets, not a set */
+}
+
+static au_err add_x_to_set(void *v, void *dv, void *arg) {
+    (void)arg;
+    return au_orset_add(v, dv, 7, "x", 1);
+}
+static au_err update_inner_set(void *v, void *dv, void *arg) {
+    return au_ormap_update(v, dv, "j", 1, add_x_to_set, arg);
+}
+
+static void a_mutator_of_the_wrong_value_type_is_refused(void **st) {
+    (void)st;
+    au_ormap *m = au_crdt_new(&maps_of_sets_type), *d = au_crdt_new_delta(&maps_of_sets_type);
+    au_ormap *ref = au_crdt_new(&maps_of_sets_type);
+    assert_int_equal(au_ormap_update(m, d, "k", 1, add_one_level_short, NULL), AU_ETYPE);
+    assert_int_equal(au_ormap_update(m, NULL, "k", 1, add_one_level_short, NULL), AU_ETYPE);
+    assert_true(maps_of_sets_type.equal(m, ref));
+    assert_true(maps_of_sets_type.is_bottom(d));
+    assert_false(au_ormap_contains(m, "k", 1));
+    /* and a set's mutator given a map, or a map's a set, directly */
+    au_orset *set = au_orset_new();
+    assert_int_equal(au_orset_remove((au_orset *)m, NULL, "x", 1), AU_ETYPE);
+    assert_int_equal(au_orset_clear((au_orset *)m, NULL), AU_ETYPE);
+    assert_int_equal(au_ormap_remove((au_ormap *)set, NULL, "k", 1), AU_ETYPE);
+    assert_int_equal(au_mvreg_clear((au_mvreg *)set, NULL), AU_ETYPE);
+    assert_int_equal(au_ewflag_disable((au_ewflag *)set, NULL, 1), AU_ETYPE);
+    assert_int_equal(au_dwflag_disable((au_dwflag *)set, NULL, 1), AU_ETYPE);
+    assert_int_equal(au_twopset_remove((au_twopset *)set, NULL, "x", 1), AU_ETYPE);
+    assert_int_equal(au_lwwmap_remove((au_lwwmap *)set, NULL, 1, 1, "k", 1), AU_ETYPE);
+    assert_true(au_orset_is_bottom(set));
+    /* the readers read an object of another type as bottom, as they read NULL */
+    assert_int_equal(au_orset_add(set, NULL, 7, "x", 1), AU_OK);
+    assert_int_equal(au_ormap_update(m, NULL, "k", 1, update_inner_set, NULL), AU_OK);
+    au_crdt_iter it = AU_CRDT_ITER_INIT;
+    au_crdt_bytes b, v;
+    const void *val;
+    assert_false(au_gset_contains((au_gset *)set, "x", 1));
+    assert_int_equal(au_gset_size((au_gset *)set), 0);
+    assert_false(au_gset_next((au_gset *)set, &it, &b));
+    assert_false(au_twopset_contains((au_twopset *)set, "x", 1));
+    assert_int_equal(au_twopset_size((au_twopset *)set), 0);
+    assert_false(au_twopset_next((au_twopset *)set, &it, &b));
+    assert_int_equal(au_gcounter_value((au_gcounter *)set), 0);
+    assert_int_equal(au_pncounter_value((au_pncounter *)set), 0);
+    assert_false(au_ewflag_value((au_ewflag *)set));
+    assert_false(au_dwflag_value((au_dwflag *)set));
+    assert_int_equal(au_mvreg_count((au_mvreg *)set), 0);
+    assert_false(au_mvreg_next((au_mvreg *)set, &it, &b));
+    assert_false(au_lwwreg_get((au_lwwreg *)set, &v));
+    assert_int_equal(au_lwwreg_timestamp((au_lwwreg *)set), 0);
+    assert_false(au_lwwmap_get((au_lwwmap *)set, "x", 1, &v));
+    assert_int_equal(au_lwwmap_size((au_lwwmap *)set), 0);
+    assert_false(au_lwwmap_next((au_lwwmap *)set, &it, &b, &v));
+    assert_null(au_ormap_get((au_ormap *)set, "x", 1));
+    assert_false(au_ormap_contains((au_ormap *)set, "x", 1));
+    assert_int_equal(au_ormap_size((au_ormap *)set), 0);
+    assert_false(au_ormap_next((au_ormap *)set, &it, &b, &val));
+    assert_false(au_orset_contains((au_orset *)m, "k", 1));
+    assert_int_equal(au_orset_size((au_orset *)m), 0);
+    assert_false(au_orset_next((au_orset *)m, &it, &b));
+    assert_int_equal(au_orset_memory((au_orset *)m), 0);
+    /* a value of a map of maps read one level short */
+    assert_false(au_orset_contains(au_ormap_get(m, "k", 1), "x", 1));
+    assert_true(au_orset_contains(au_ormap_get(au_ormap_get(m, "k", 1), "j", 1), "x", 1));
+    au_orset_free(set);
+    maps_of_sets_type.free(m), maps_of_sets_type.free(d), maps_of_sets_type.free(ref);
+}
+
+/* One replica id used by two replicas at once (ids must never be reused, aurum/crdt.h): both
+ * make dot (1, 1) with other payloads. The replicas still converge, to the greater payload,
+ * whichever way they join, by states or by deltas. */
+static void two_replicas_with_one_id_still_converge(void **st) {
+    (void)st;
+    for (int k = 0; k < 3; k++) {
+        const au_crdt_type *t = k == 0 ? &au_mvreg_type : k == 1 ? &au_gcounter_type : &au_pncounter_type;
+        void *a = au_crdt_new(t), *b = au_crdt_new(t), *da = au_crdt_new_delta(t), *db = au_crdt_new_delta(t);
+        if (k == 0) {
+            assert_int_equal(au_mvreg_set(a, da, 1, "apple", 5), AU_OK);
+            assert_int_equal(au_mvreg_set(b, db, 1, "pear", 4), AU_OK);
+        } else if (k == 1) {
+            assert_int_equal(au_gcounter_inc(a, da, 1, 3), AU_OK);
+            assert_int_equal(au_gcounter_inc(b, db, 1, 5), AU_OK);
+        } else {
+            assert_int_equal(au_pncounter_add(a, da, 1, -3), AU_OK);
+            assert_int_equal(au_pncounter_add(b, db, 1, 5), AU_OK);
+        }
+        void *ab = NULL, *ba = NULL, *abd = NULL, *bad = NULL;
+        assert_int_equal(t->copy(a, &ab), AU_OK), assert_int_equal(t->join(ab, b), AU_OK);
+        assert_int_equal(t->copy(b, &ba), AU_OK), assert_int_equal(t->join(ba, a), AU_OK);
+        assert_true(t->equal(ab, ba));
+        assert_int_equal(t->digest(ab), t->digest(ba));
+        assert_int_equal(t->copy(a, &abd), AU_OK), assert_int_equal(t->join(abd, db), AU_OK);
+        assert_int_equal(t->copy(b, &bad), AU_OK), assert_int_equal(t->join(bad, da), AU_OK);
+        assert_true(t->equal(abd, bad));
+        assert_true(t->equal(abd, ab));
+        /* what a replica would forward keeps the winner */
+        assert_int_equal(t->delta_minus(db, a), AU_OK);
+        void *via = NULL;
+        assert_int_equal(t->copy(a, &via), AU_OK), assert_int_equal(t->join(via, db), AU_OK);
+        assert_true(t->equal(via, ab));
+        if (k == 0) {
+            au_crdt_iter it = AU_CRDT_ITER_INIT;
+            au_crdt_bytes v;
+            assert_int_equal(au_mvreg_count(ab), 1);
+            assert_true(au_mvreg_next(ab, &it, &v));
+            assert_int_equal(v.len, 5); /* "apple": the longer */
+        } else if (k == 1) {
+            assert_int_equal(au_gcounter_value(ab), 5);
+        } else {
+            assert_int_equal(au_pncounter_value(ab), 5);
+        }
+        t->free(a), t->free(b), t->free(da), t->free(db), t->free(ab), t->free(ba);
+        t->free(abd), t->free(bad), t->free(via);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(free_null_is_a_no_op_for_every_type),
@@ -1143,6 +1274,8 @@ int main(void) {
         cmocka_unit_test(the_state_as_its_own_delta_is_refused),
         cmocka_unit_test(a_delta_accumulator_is_no_state_to_mutate),
         cmocka_unit_test(objects_of_another_type_are_refused_by_the_vtable),
+        cmocka_unit_test(a_mutator_of_the_wrong_value_type_is_refused),
+        cmocka_unit_test(two_replicas_with_one_id_still_converge),
         cmocka_unit_test(ormaps_of_other_value_types_are_refused),
         cmocka_unit_test(ormap_types_over_non_causal_values_make_nothing),
         cmocka_unit_test(nested_maps_round_trip_and_refuse_their_inner_type),
