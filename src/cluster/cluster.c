@@ -193,11 +193,24 @@ static void layer_started(cl_layer *l, au_cluster *h, bool started) {
     } /* else it stays (another layer came since), idle, freed at au_node_stop */
 }
 
+static void layer_note_inc_locked(cl_layer *l, uint32_t inc) {
+    if (!l->stopped_once || inc > l->last_inc) l->last_inc = inc;
+    l->stopped_once = true;
+}
+
+/* A cluster actor of l has left at incarnation inc: noted before its subscribers are told LEFT
+ * (leave()), since a start made on LEFT may begin (first_inc) before this actor's post_stop has
+ * run: its name is free by then, and the start must still begin past the leave. */
+static void layer_note_inc(cl_layer *l, uint32_t inc) {
+    pthread_mutex_lock(&layers_lock);
+    layer_note_inc_locked(l, inc);
+    pthread_mutex_unlock(&layers_lock);
+}
+
 static void layer_stopped(cl_layer *l, uint32_t inc) {
     pthread_mutex_lock(&layers_lock);
     l->running--;
-    if (!l->stopped_once || inc > l->last_inc) l->last_inc = inc;
-    l->stopped_once = true;
+    layer_note_inc_locked(l, inc);
     pthread_mutex_unlock(&layers_lock);
 }
 
@@ -1657,6 +1670,7 @@ static void tick(au_ctx *ctx, cl_state *s) {
 static void leave(cl_state *s) {
     if (s->phase == LEFT) return;
     if (s->phase != IN) { /* joining or refused: nobody to tell but the subscribers */
+        layer_note_inc(s->c->home, s->me ? s->me->inc : 0);
         self_event(s, AU_CLUSTER_LEFT);
         s->phase = LEFT;
         return;
@@ -1680,6 +1694,7 @@ static void leave(cl_state *s) {
     else
         for (size_t i = 0; i < extra; i++) gossip_to(s, s->t.live[rnd(s) % s->t.nlive], &u, 1);
     LOG(AU_LOG_INFO, "%s: left the cluster", s->addr);
+    layer_note_inc(s->c->home, inc);
     self_event(s, AU_CLUSTER_LEFT);
     s->phase = LEFT;
 }
