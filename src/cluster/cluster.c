@@ -101,6 +101,7 @@ struct au_cluster {
     uint64_t id;
     cl_layer *home;           /* the node layer its actor runs in */
     au_cluster *next_handle;  /* the other handles of that layer (all freed with it) */
+    bool leave_sent;          /* au_cluster_leave was called (under calls_lock) */
 #define STAT_FIELD(n) _Atomic uint64_t n;
     CLUSTER_STATS(STAT_FIELD)
 #undef STAT_FIELD
@@ -2040,14 +2041,27 @@ nomem:
     return AU_ENOMEM;
 }
 
+/* Orders a subscription against a leave: the actor stops when it handles the leave, and a
+ * subscription queued behind it was dropped unseen, though au_cluster_subscribe had said AU_OK.
+ * Once a leave is queued, a subscription is refused (AU_ESTOPPED) instead. */
+static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
+
 au_err au_cluster_subscribe(au_cluster *c, au_cluster_update_lref subscriber) {
     if (!c || au_ref_is_null(subscriber.raw)) return AU_EINVAL;
-    return au_send(c->actor, (cl_msg){ .tag = cl_msg_subscribe, .subscribe = subscriber });
+    pthread_mutex_lock(&calls_lock);
+    au_err e = c->leave_sent ? AU_ESTOPPED
+                             : au_send(c->actor, (cl_msg){ .tag = cl_msg_subscribe, .subscribe = subscriber });
+    pthread_mutex_unlock(&calls_lock);
+    return e;
 }
 
 au_err au_cluster_leave(au_cluster *c) {
     if (!c) return AU_EINVAL;
-    return au_send(c->actor, (cl_msg){ .tag = cl_msg_leave });
+    pthread_mutex_lock(&calls_lock);
+    c->leave_sent = true;
+    au_err e = au_send(c->actor, (cl_msg){ .tag = cl_msg_leave });
+    pthread_mutex_unlock(&calls_lock);
+    return e;
 }
 
 uint64_t au_cluster_id(const au_cluster *c) { return c ? c->id : 0; }

@@ -1,0 +1,146 @@
+/* test_cluster_adversary.c — failures and shapes the other suites do not cover, in deterministic
+ * simulation: half the cluster leaving at once, nodes leaving one after another down to one, a
+ * leave made while the node is partitioned from most of the cluster, and a link that flaps.
+ * Relies on cluster_sim_world.h. Every scenario runs on virtual time with a fixed seed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include "cluster/cluster_sim_world.h"
+
+#define FAULTY(sim) ((au_driver[]){ au_faults_driver(SIMULATED(sim)) })
+
+/* n nodes on faulty simulated drivers, all seeding node 0, formed */
+static void formed(world *w, int n, uint64_t seed) {
+    static const char *seeds[1];
+    memset(w, 0, sizeof *w);
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = seed }, &w->sim), AU_OK);
+    for (int i = 0; i < n; i++) assert_int_equal(world_start_node(w, i, FAULTY(w->sim), NULL), AU_OK);
+    seeds[0] = w->s[0].addr;
+    for (int i = 0; i < n; i++) {
+        au_cluster_config c = quick(seeds, 1);
+        assert_int_equal(world_start_cluster(w, i, &c), AU_OK);
+    }
+    converge(w, AU_SEC(10));
+}
+
+/* Three of six leave at the same instant: the other three see three graceful leaves (no
+ * failure), converge, and are no minority (a graceful leave shrinks the membership they
+ * count a majority of). */
+static void half_the_cluster_leaving_at_once_leaves_the_rest_a_majority(void **st) {
+    static world w;
+    formed(&w, 6, 401);
+    for (int i = 3; i < 6; i++) {
+        assert_int_equal(au_cluster_leave(w.s[i].cluster), AU_OK);
+        w.s[i].live = false;
+    }
+    converge(&w, AU_SEC(5));
+    au_sim_run(w.sim, AU_SEC(10));
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(atomic_load(&w.s[i].members), 0x7ull);
+        assert_int_equal(atomic_load(&w.s[i].removed_left), 3);
+        assert_int_equal(atomic_load(&w.s[i].removed_failed), 0);
+        assert_int_equal(atomic_load(&w.s[i].minority), 0);
+    }
+    for (int i = 3; i < 6; i++) assert_int_equal(atomic_load(&w.s[i].left), 1);
+    end_world(&w);
+}
+
+/* Five nodes leave one after another, each once the rest has seen the one before go: the last
+ * one is alone, never a minority, and nobody saw a failure. */
+static void leaving_one_by_one_down_to_one_is_never_a_minority(void **st) {
+    static world w;
+    formed(&w, 6, 402);
+    for (int i = 5; i >= 1; i--) {
+        assert_int_equal(au_cluster_leave(w.s[i].cluster), AU_OK);
+        w.s[i].live = false;
+        converge(&w, AU_SEC(5));
+    }
+    au_sim_run(w.sim, AU_SEC(10));
+    assert_int_equal(atomic_load(&w.s[0].members), 0x1ull);
+    assert_int_equal(WORLD_SUM(&w, removed_failed), 0);
+    assert_int_equal(WORLD_SUM(&w, minority), 0);
+    end_world(&w);
+}
+
+/* Node 1 leaves while it and node 0 are cut off from nodes 2..4. The far side removes both
+ * (they failed, as far as it can tell); after the heal node 0 is back everywhere, node 1 stays
+ * out everywhere, and nobody keeps a member that is gone. */
+static void a_leave_during_a_partition_is_not_undone_by_the_heal(void **st) {
+    static world w;
+    formed(&w, 5, 403);
+    au_node *a[] = { w.s[0].node, w.s[1].node }, *b[] = { w.s[2].node, w.s[3].node, w.s[4].node };
+    assert_int_equal(au_faults_partition(a, 2, b, 3), AU_OK);
+    au_sim_run(w.sim, AU_MSEC(200));
+    assert_int_equal(au_cluster_leave(w.s[1].cluster), AU_OK);
+    w.s[1].live = false;
+    au_sim_run(w.sim, AU_SEC(10));
+    assert_int_equal(atomic_load(&w.s[0].members), 0x1ull);
+    for (int i = 2; i < 5; i++) assert_int_equal(atomic_load(&w.s[i].members), 0x1cull);
+    au_node *all[] = { w.s[0].node, w.s[1].node, w.s[2].node, w.s[3].node, w.s[4].node };
+    assert_int_equal(au_faults_heal(all, 5), AU_OK);
+    converge(&w, AU_SEC(20));
+    au_sim_run(w.sim, AU_SEC(20));
+    assert_true(world_converged(&w));
+    end_world(&w);
+}
+
+/* The link between nodes 0 and 1 goes down and up every 400 ms (both ways) for 20 s, then stays
+ * up: the others keep both (they reach both directly), and at the end all five agree. */
+static void a_flapping_link_settles_into_one_cluster(void **st) {
+    static world w;
+    formed(&w, 5, 404);
+    for (int k = 0; k < 50; k++) {
+        bool down = (k % 2) == 0;
+        assert_int_equal(au_faults_block(w.s[0].node, w.s[1].addr, down), AU_OK);
+        assert_int_equal(au_faults_block(w.s[1].node, w.s[0].addr, down), AU_OK);
+        au_sim_run(w.sim, AU_MSEC(400));
+    }
+    assert_int_equal(au_faults_block(w.s[0].node, w.s[1].addr, false), AU_OK);
+    assert_int_equal(au_faults_block(w.s[1].node, w.s[0].addr, false), AU_OK);
+    converge(&w, AU_SEC(20));
+    au_sim_run(w.sim, AU_SEC(10));
+    assert_true(world_converged(&w));
+    for (int i = 2; i < 5; i++) assert_int_equal(atomic_load(&w.s[i].removed_mask), 0);
+    end_world(&w);
+}
+
+/* A subscriber added after au_cluster_leave was called, but before the cluster actor handled the
+ * leave: the call must not say AU_OK for a subscription that is never served (the actor stops
+ * when it handles the leave, and the subscription queued behind it was dropped unseen). */
+static void subscribing_after_leave_is_refused_or_served(void **st) {
+    static world w;
+    new_world(&w, 1, 405);
+    au_cluster_config c = quick(NULL, 0);
+    assert_int_equal(world_start_cluster(&w, 0, &c), AU_OK);
+    au_sim_run(w.sim, AU_MSEC(10));
+    assert_int_equal(atomic_load(&w.s[0].alone), 1);
+    slot *late = &w.s[1]; /* a watcher's counters, for no node of the world */
+    memset(late, 0, sizeof *late);
+    late->w = &w;
+    assert_int_equal(au_cluster_leave(w.s[0].cluster), AU_OK);
+    watcher_msg_lref wl = au_spawn(w.s[0].node, watcher_actor, NULL, &(watcher){ late });
+    au_err e = au_cluster_subscribe(w.s[0].cluster, au_narrow_local(watcher_msg, au_cluster_update, wl));
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(atomic_load(&w.s[0].left), 1);
+    if (e == AU_OK) assert_int_equal(atomic_load(&late->left), 1);
+    else assert_int_equal(e, AU_ESTOPPED);
+    /* once it has stopped: refused */
+    assert_int_equal(au_cluster_subscribe(w.s[0].cluster, au_narrow_local(watcher_msg, au_cluster_update, wl)),
+                     AU_ESTOPPED);
+    end_world(&w);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(half_the_cluster_leaving_at_once_leaves_the_rest_a_majority),
+        cmocka_unit_test(leaving_one_by_one_down_to_one_is_never_a_minority),
+        cmocka_unit_test(a_leave_during_a_partition_is_not_undone_by_the_heal),
+        cmocka_unit_test(a_flapping_link_settles_into_one_cluster),
+        cmocka_unit_test(subscribing_after_leave_is_refused_or_served),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
