@@ -79,7 +79,7 @@ typedef struct au_cluster_config {
     au_nanos hb_interval;          /**< period of heartbeats to this node's managers, and of the
                                         cluster actor's tick; default 50 ms */
     unsigned replication_factor;   /**< managers per node (R: the next R distinct members
-                                        clockwise on the ring watch it); default 2 */
+                                        clockwise on the ring watch it); default 2, at most 16 */
     unsigned vnodes;               /**< this node's ring positions (its relative share); default 1
                                         (the seed's), at most AU_RING_MAX_VNODES; with 100 on
                                         every node the largest share is within 1.10 of the
@@ -87,7 +87,8 @@ typedef struct au_cluster_config {
     double phi;                    /**< detector: the normal-CDF probability of the silence so far
                                         at which a manager starts requesting heartbeats; default
                                         0.995 */
-    unsigned capacity;             /**< detector: inter-arrival samples kept; default 10 */
+    unsigned capacity;             /**< detector: inter-arrival samples kept; default 10, at
+                                        most 64 */
     unsigned times;                /**< detector: synthetic (2·interval, 0) sample pairs at start;
                                         default 5 */
     unsigned req_tries;            /**< heartbeat requests (each also sent through
@@ -105,7 +106,8 @@ typedef struct au_cluster_config {
     unsigned gossip_fanout;        /**< random members per gossip round; default 3 */
     unsigned retransmit_mult;      /**< each change is sent retransmit_mult·⌈log10(N+1)⌉ times
                                         (piggybacked or gossiped); default 4, at most 64 */
-    unsigned max_piggyback;        /**< changes carried per message at most; default 12 */
+    unsigned max_piggyback;        /**< changes carried per message at most; default 12, at
+                                        most 64 */
     au_nanos sync_interval;        /**< period of anti-entropy syncs with one random member (a
                                         digest of at most 64 bucket hashes, the windows walked
                                         round-robin, then only differing buckets' entries: at
