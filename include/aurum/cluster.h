@@ -72,7 +72,10 @@ typedef struct au_cluster_config {
     const char *const *seeds;      /**< "host:port" of nodes to join through; this node's own
                                         address (however spelled: a host name, an IPv4-mapped
                                         IPv6 literal, 0.0.0.0 or [::] at its port) is skipped,
-                                        and duplicates are joined once; none: start alone */
+                                        and duplicates are joined once; a seed spelled otherwise
+                                        than its node advertises itself (a host name) is known
+                                        as that member by the address it resolves to; none:
+                                        start alone */
     size_t nseeds;                 /**< entries in seeds */
     au_nanos ping_timeout;         /**< wait between join rounds to the seeds; default 300 ms */
     unsigned num_pings;            /**< join rounds before starting alone; default 5 */

@@ -36,6 +36,7 @@
 #include <aurum/layer.h>
 #include <aurum/log.h>
 
+#include <arpa/inet.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -263,7 +264,7 @@ typedef struct cl_state {
     au_cluster *c;
     au_node *node;
     au_cluster_config cfg;
-    char **seeds;
+    char **seeds; /* each "as given\0as an address is advertised\0" (seed_canon) */
     size_t nseeds;
     char addr[MAX_ADDR + 1];
     size_t addr_len;
@@ -1083,9 +1084,32 @@ static bool compatible(cl_state *s, uint64_t compat, const au_str *from) {
     return false;
 }
 
+/* Seed i as the node there advertises itself when it is bound at the address the seed resolved
+ * to ("127.0.0.1:4000" for "localhost:4000"; "" when it could not be written). A member's
+ * address is how it advertises itself, so a seed is recognised as a member, or as the sender
+ * of a join, by either spelling. */
+static const char *seed_canon(const cl_state *s, size_t i) { return s->seeds[i] + strlen(s->seeds[i]) + 1; }
+
+static bool seed_is(const cl_state *s, size_t i, const char *addr, size_t len) {
+    const char *c = seed_canon(s, i);
+    return (strlen(s->seeds[i]) == len && memcmp(s->seeds[i], addr, len) == 0) ||
+           (*c && strlen(c) == len && memcmp(c, addr, len) == 0);
+}
+
+/* The member this node holds for seed i, by either spelling (NULL: none). */
+static cl_member *seed_member(cl_state *s, size_t i) {
+    cl_member *m = cl_table_get(&s->t, s->seeds[i], strlen(s->seeds[i]));
+    const char *c = seed_canon(s, i);
+    if ((!m || !cl_is_live(m->state)) && *c) {
+        cl_member *n = cl_table_get(&s->t, c, strlen(c));
+        if (n) m = n;
+    }
+    return m;
+}
+
 static bool is_seed(cl_state *s, const au_str *addr) {
     for (size_t i = 0; i < s->nseeds; i++)
-        if (strlen(s->seeds[i]) == addr->len && memcmp(s->seeds[i], addr->ptr, addr->len) == 0) return true;
+        if (seed_is(s, i, addr->ptr, addr->len)) return true;
     return false;
 }
 
@@ -1354,7 +1378,7 @@ static void reconnect_round(cl_state *s) {
     const char *pick = NULL;
     size_t seen = 0;
     for (size_t i = 0; i < s->nseeds; i++) {
-        cl_member *m = cl_table_get(&s->t, s->seeds[i], strlen(s->seeds[i]));
+        cl_member *m = seed_member(s, i);
         if (m && cl_is_live(m->state)) continue;
         if (rnd(s) % ++seen == 0) pick = s->seeds[i];
     }
@@ -1926,6 +1950,20 @@ static bool unspecified(const struct sockaddr_storage *ss) {
     return ss->ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
 }
 
+/* A resolved seed written as a node bound there advertises itself (au_node_address: "a.b.c.d:p",
+ * "[v6]:p"; an IPv4-mapped IPv6 address as IPv4) into out (size > 0; "" when it cannot be). */
+static void canon_addr(const struct sockaddr_storage *ss, char *out, size_t size) {
+    struct sockaddr_storage a = unmapped(ss);
+    char ip[INET6_ADDRSTRLEN];
+    out[0] = 0;
+    if (a.ss_family == AF_INET &&
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)&a)->sin_addr, ip, sizeof ip))
+        snprintf(out, size, "%s:%u", ip, (unsigned)port_of(&a));
+    else if (a.ss_family == AF_INET6 &&
+             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&a)->sin6_addr, ip, sizeof ip))
+        snprintf(out, size, "[%s]:%u", ip, (unsigned)port_of(&a));
+}
+
 /* Whether a seed names this node however spelled: its address, the same as an IPv4-mapped IPv6
  * literal, or the unspecified address (0.0.0.0, [::]: "this host") at its port. */
 static bool names_self(const struct sockaddr_storage *seed, const struct sockaddr_storage *self) {
@@ -1979,7 +2017,13 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
         for (size_t j = 0; j < st.nseeds && !again; j++)
             again = au_address_equal((struct sockaddr *)&ss, (struct sockaddr *)&kept[j]);
         if (again) continue;
-        if (!(st.seeds[st.nseeds] = strdup(c.seeds[i]))) goto nomem;
+        char canon[INET6_ADDRSTRLEN + 16];
+        canon_addr(&ss, canon, sizeof canon);
+        if (strcmp(canon, c.seeds[i]) == 0) canon[0] = 0;
+        size_t gl = strlen(c.seeds[i]), cl = strlen(canon);
+        if (!(st.seeds[st.nseeds] = malloc(gl + cl + 2))) goto nomem;
+        memcpy(st.seeds[st.nseeds], c.seeds[i], gl + 1);
+        memcpy(st.seeds[st.nseeds] + gl + 1, canon, cl + 1);
         kept[st.nseeds++] = ss;
     }
     free(kept);
