@@ -2093,8 +2093,8 @@ static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
 au_err au_cluster_subscribe(au_cluster *c, au_cluster_update_lref subscriber) {
     if (!c || au_ref_is_null(subscriber.raw)) return AU_EINVAL;
     pthread_mutex_lock(&calls_lock);
-    au_err e = c->leave_sent ? AU_ESTOPPED
-                             : au_send(c->actor, (cl_msg){ .tag = cl_msg_subscribe, .subscribe = subscriber });
+    au_err e = AU_ESTOPPED;
+    if (!c->leave_sent) e = au_send(c->actor, (cl_msg){ .tag = cl_msg_subscribe, .subscribe = subscriber });
     pthread_mutex_unlock(&calls_lock);
     return e;
 }
