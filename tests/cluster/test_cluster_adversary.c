@@ -1,6 +1,10 @@
 /* test_cluster_adversary.c — failures and shapes the other suites do not cover, in deterministic
  * simulation: half the cluster leaving at once, nodes leaving one after another down to one, a
- * leave made while the node is partitioned from most of the cluster, and a link that flaps.
+ * leave made while the node is partitioned from most of the cluster (and a start again before
+ * the heal), a link that flaps, a subscription made after au_cluster_leave, seeds spelled as
+ * host names (mutual seeds started at once; the reconnect rounds once joined), a node restarted
+ * into another cluster, and a star whose hub crashes right after the joins (also with its
+ * answer to the last joiner lost).
  * Relies on cluster_sim_world.h. Every scenario runs on virtual time with a fixed seed. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -199,6 +203,104 @@ static void a_seed_spelled_by_name_is_not_reconnected_to_once_a_member(void **st
     assert_true(named <= exact + 4);
 }
 
+/* Two clusters, {0,1,2} and {3,4,5}; node 2 crashes and comes back on its port seeding node 3
+ * only. X still holds node 2's old run as removed and contacts its address: the new run, in
+ * Y, does not know the contacting node, so the two clusters merge into one of six. */
+static void a_node_restarted_into_another_cluster_merges_the_two(void **st) {
+    static world w;
+    new_world(&w, 6, 408);
+    const char *sx[] = { w.s[0].addr }, *sy[] = { w.s[3].addr };
+    for (int i = 0; i < 6; i++) {
+        au_cluster_config c = quick(i < 3 ? sx : sy, 1);
+        assert_int_equal(world_start_cluster(&w, i, &c), AU_OK);
+    }
+    au_sim_run(w.sim, AU_SEC(3));
+    for (int i = 0; i < 6; i++) assert_int_equal(atomic_load(&w.s[i].members), i < 3 ? 0x7ull : 0x38ull);
+    char addr[64];
+    snprintf(addr, sizeof addr, "%s", w.s[2].addr);
+    world_kill(&w, 2);
+    au_sim_run(w.sim, AU_MSEC(500));
+    assert_int_equal(world_start_node_at(&w, 2, SIMULATED(w.sim), NULL, addr), AU_OK);
+    au_cluster_config c = quick(sy, 1);
+    assert_int_equal(world_start_cluster(&w, 2, &c), AU_OK);
+    converge(&w, AU_SEC(30));
+    end_world(&w);
+}
+
+/* Node 1 leaves while cut off from 2..4 with node 0, and starts its cluster again (same run)
+ * before the heal: after the heal all five are one cluster again. */
+static void a_leave_and_start_again_during_a_partition_heal_into_one(void **st) {
+    static world w;
+    formed(&w, 5, 409);
+    au_node *a[] = { w.s[0].node, w.s[1].node }, *b[] = { w.s[2].node, w.s[3].node, w.s[4].node };
+    assert_int_equal(au_faults_partition(a, 2, b, 3), AU_OK);
+    au_sim_run(w.sim, AU_MSEC(200));
+    assert_int_equal(au_cluster_leave(w.s[1].cluster), AU_OK);
+    au_sim_run(w.sim, AU_SEC(1));
+    const char *seeds[] = { w.s[0].addr };
+    au_cluster_config c = quick(seeds, 1);
+    assert_int_equal(world_start_cluster(&w, 1, &c), AU_OK);
+    au_sim_run(w.sim, AU_SEC(10));
+    au_node *all[] = { w.s[0].node, w.s[1].node, w.s[2].node, w.s[3].node, w.s[4].node };
+    assert_int_equal(au_faults_heal(all, 5), AU_OK);
+    converge(&w, AU_SEC(20));
+    au_sim_run(w.sim, AU_SEC(20));
+    assert_true(world_converged(&w));
+    end_world(&w);
+}
+
+static bool spokes_joined(void *arg) {
+    world *w = arg;
+    for (int i = 1; i < w->n; i++)
+        if (!atomic_load(&w->s[i].joined)) return false;
+    return true;
+}
+
+/* Eight nodes start at once seeding node 0 only; node 0 crashes as soon as the last of them has
+ * joined, before it gossiped any of the joins on: the early joiners knew only of those who came
+ * before them, yet the seven become one cluster. */
+static void a_hub_crashing_right_after_the_joins_leaves_one_cluster(void **st) {
+    static world w;
+    new_world(&w, 8, 410);
+    const char *hub[] = { w.s[0].addr };
+    for (int i = 0; i < 8; i++) {
+        au_cluster_config c = quick(i ? hub : NULL, i ? 1 : 0);
+        assert_int_equal(world_start_cluster(&w, i, &c), AU_OK);
+    }
+    assert_int_equal(au_sim_run_until(w.sim, spokes_joined, &w, AU_SEC(5)), AU_OK);
+    world_kill(&w, 0);
+    converge(&w, AU_SEC(30));
+    end_world(&w);
+}
+
+static bool others_joined(void *arg) {
+    world *w = arg;
+    for (int i = 1; i < w->n - 1; i++)
+        if (!atomic_load(&w->s[i].joined)) return false;
+    return true;
+}
+
+/* The same, but the hub's answer to the last joiner is lost (the hub admitted it, and told the
+ * others of it): the last joiner starts alone after its join rounds, and still ends in the one
+ * cluster with the others, who hold it a member. */
+static void a_joiner_admitted_by_a_hub_that_crashed_before_answering_ends_in_the_cluster(void **st) {
+    static world w;
+    memset(&w, 0, sizeof w);
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 411 }, &w.sim), AU_OK);
+    for (int i = 0; i < 6; i++) assert_int_equal(world_start_node(&w, i, FAULTY(w.sim), NULL), AU_OK);
+    const char *hub[] = { w.s[0].addr };
+    assert_int_equal(au_faults_block(w.s[0].node, w.s[5].addr, true), AU_OK);
+    for (int i = 0; i < 6; i++) {
+        au_cluster_config c = quick(i ? hub : NULL, i ? 1 : 0);
+        assert_int_equal(world_start_cluster(&w, i, &c), AU_OK);
+    }
+    assert_int_equal(au_sim_run_until(w.sim, others_joined, &w, AU_SEC(5)), AU_OK);
+    au_sim_run(w.sim, AU_MSEC(150)); /* the hub gossips node 5's join */
+    world_kill(&w, 0);
+    converge(&w, AU_SEC(30));
+    end_world(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(half_the_cluster_leaving_at_once_leaves_the_rest_a_majority),
@@ -208,6 +310,10 @@ int main(void) {
         cmocka_unit_test(subscribing_after_leave_is_refused_or_served),
         cmocka_unit_test(two_nodes_seeding_each_other_by_name_form_one_cluster_at_once),
         cmocka_unit_test(a_seed_spelled_by_name_is_not_reconnected_to_once_a_member),
+        cmocka_unit_test(a_node_restarted_into_another_cluster_merges_the_two),
+        cmocka_unit_test(a_leave_and_start_again_during_a_partition_heal_into_one),
+        cmocka_unit_test(a_hub_crashing_right_after_the_joins_leaves_one_cluster),
+        cmocka_unit_test(a_joiner_admitted_by_a_hub_that_crashed_before_answering_ends_in_the_cluster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
