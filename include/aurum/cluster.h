@@ -35,7 +35,10 @@
  * member is weighed by who says it: a newer run of a member's address is believed only from
  * that address itself (a message from it, or its answer to a probe for that run), a refusal
  * only from a seed, and no accusation that its member could not refute (at incarnation
- * UINT32_MAX, or beyond 64 incarnations ahead of the one held) is believed at all.
+ * UINT32_MAX, or beyond 64 incarnations ahead of the one held) is believed at all. The cluster
+ * actor takes Term from its own node only (AU_TERM_LOCAL): a Term from the network, which
+ * without a key anyone can send to its name, is refused and counted (drops_term_refused in
+ * au_node_stats_get) instead of making the node leave.
  *
  * Remote death watch: au_watch on a remote actor is answered by that actor's node (the
  * transport's watch protocol, aurum/actor.h): `terminated` comes when the actor stops while its

@@ -2062,7 +2062,10 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
         return lerr;
     }
     h->home = home; /* before the spawn: the actor's post_stop may run at once */
-    h->actor = au_spawn_with(node, cluster_actor, au_opts(.name = st.cfg.name, .layer = home->layer), &st);
+    /* Term from this node only: without a cluster key anyone may send Term to a registered
+     * name, and one forged Term made this node leave the cluster (aurum/actor.h, AU_TERM_LOCAL) */
+    h->actor = au_spawn_with(node, cluster_actor,
+                             au_opts(.name = st.cfg.name, .layer = home->layer, .term = AU_TERM_LOCAL), &st);
     if (au_ref_is_null(h->actor.raw)) {
         /* the state copy was never started (so that failed starts do not use up the node's
          * slots, a layer that never ran an actor is taken back: layer_started) */
