@@ -4,7 +4,7 @@
  * the heal), a link that flaps, a subscription made after au_cluster_leave, seeds spelled as
  * host names (mutual seeds started at once; the reconnect rounds once joined), a node restarted
  * into another cluster, and a star whose hub crashes right after the joins (also with its
- * answer to the last joiner lost).
+ * answer to the last joiner lost), and a leave under 30 % loss.
  * Relies on cluster_sim_world.h. Every scenario runs on virtual time with a fixed seed. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -301,6 +301,29 @@ static void a_joiner_admitted_by_a_hub_that_crashed_before_answering_ends_in_the
     end_world(&w);
 }
 
+/* A leave under 30 % loss: the leaving node's one direct round reaches only some; the rest learn
+ * it from them (gossip), so every node sees a graceful leave, none a failure. */
+static void a_leave_under_loss_is_seen_as_a_leave_everywhere(void **st) {
+    static world w;
+    formed(&w, 8, 412);
+    for (int i = 0; i < 8; i++) {
+        au_faults_seed(w.s[i].node, (uint64_t)i + 1);
+        assert_int_equal(au_faults_set(w.s[i].node, NULL, &(au_faults){ .drop = 0.3 }), AU_OK);
+    }
+    au_sim_run(w.sim, AU_SEC(5));
+    assert_int_equal(WORLD_SUM(&w, removed), 0);
+    assert_int_equal(au_cluster_leave(w.s[7].cluster), AU_OK);
+    w.s[7].live = false;
+    converge(&w, AU_SEC(10));
+    au_sim_run(w.sim, AU_SEC(5));
+    for (int i = 0; i < 7; i++) {
+        if (atomic_load(&w.s[i].removed_failed)) world_print(&w, "leave under loss");
+        assert_int_equal(atomic_load(&w.s[i].removed_left), 1);
+        assert_int_equal(atomic_load(&w.s[i].removed_failed), 0);
+    }
+    end_world(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(half_the_cluster_leaving_at_once_leaves_the_rest_a_majority),
@@ -314,6 +337,7 @@ int main(void) {
         cmocka_unit_test(a_leave_and_start_again_during_a_partition_heal_into_one),
         cmocka_unit_test(a_hub_crashing_right_after_the_joins_leaves_one_cluster),
         cmocka_unit_test(a_joiner_admitted_by_a_hub_that_crashed_before_answering_ends_in_the_cluster),
+        cmocka_unit_test(a_leave_under_loss_is_seen_as_a_leave_everywhere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
