@@ -253,7 +253,10 @@ AU_API au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_c
 AU_API au_err au_cluster_subscribe(au_cluster *c, au_cluster_update_lref subscriber);
 
 /** Leaves gracefully: the others are told at once (REMOVED, reason LEAVING), subscribers get
- *  LEFT (also when the node is still joining, or was refused), and the cluster actor stops.
+ *  LEFT (also when the node is still joining, or was refused), and the cluster actor stops —
+ *  once every subscriber has taken LEFT: one whose full mailbox refused it is offered it again
+ *  every hb_interval, as any update, for up to 20 hb_intervals (1 s by default; at most 10 s),
+ *  and the actor stops then without it (at au_node_stop nothing waits).
  *  It returns at once (AU_OK: the request is queued to the cluster actor, AU_ESTOPPED: it has
  *  stopped); until the actor has handled it and stopped, its name is still taken, so an
  *  au_cluster_start of the same name on the node gets AU_EEXIST: start again once subscribers

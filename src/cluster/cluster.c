@@ -56,6 +56,10 @@
 /* indirect_probes at most: each request round sends that many probe requests (picked at random
  * among the other members, so with few members the same one may be asked more than once) */
 #define MAX_INDIRECT 64
+/* After a leave, how many hb_intervals a subscriber whose full mailbox refused LEFT is offered
+ * it again before the cluster actor stops anyway. */
+#define LEAVE_WAIT_TICKS 20
+#define LEAVE_WAIT_MAX AU_SEC(10) /* and no longer, whatever hb_interval (checked at each tick) */
 #define MAX_RETRANSMIT_MULT 64 /* beyond it retransmit_mult·⌈log10(N+2)⌉ could wrap */
 /* How long a node that seems cut off itself holds its verdicts (see isolated(), check_charges). */
 #define ISOLATION_HOLD AU_SEC(3)
@@ -301,6 +305,10 @@ typedef struct cl_state {
     bool health_raised;
     size_t baseline;
     bool minority;
+    /* left, and waiting for subscribers whose full mailboxes refused their LEFT: the actor stops
+     * once none is behind, or at stop_by (LEAVE_WAIT_TICKS·hb_interval after the leave) */
+    bool stopping;
+    au_nanos stop_by;
     uint32_t seq;
     au_nanos heard_at;           /* the last cluster message from another node */
     bool sealed;                 /* the node holds a cluster key: no answer budget */
@@ -1809,6 +1817,7 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
     switch (msg->tag) {
     case cl_msg_wire: {
         cl_wire *w = &msg->wire;
+        if (s->phase == LEFT) break; /* stopping: it speaks for no member any more */
         stat_add(&s->c->messages_received, 1);
         s->heard_at = now_of(s); /* a cluster message can only come from another node */
         s->from_verified = heard_from(ctx, s, w);
@@ -1849,12 +1858,17 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
     case cl_msg_leave:
         leave(s);
         flush(s);
-        au_stop_self(ctx);
+        if (s->nbehind && !s->stopping) { /* LEFT refused by a full mailbox: offered again */
+            s->stopping = true;
+            au_nanos wait = sat_mul(s->cfg.hb_interval, LEAVE_WAIT_TICKS);
+            s->stop_by = sat_add(now_of(s), wait < LEAVE_WAIT_MAX ? wait : LEAVE_WAIT_MAX);
+        }
         break;
     }
     if (s->phase == IN && s->nsubs && s->nevents) rebuild_ring(s);
     flush(s);
     stats_gauges(s);
+    if (s->phase == LEFT && (!s->stopping || !s->nbehind || now_of(s) >= s->stop_by)) au_stop_self(ctx);
 }
 
 static void cl_post_stop(au_ctx *ctx, cl_state *s) {
