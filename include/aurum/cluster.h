@@ -252,8 +252,9 @@ AU_API au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_c
  *  never be served) or the cluster actor has stopped. */
 AU_API au_err au_cluster_subscribe(au_cluster *c, au_cluster_update_lref subscriber);
 
-/** Leaves gracefully: the others are told at once (REMOVED, reason LEAVING), subscribers get
- *  LEFT (also when the node is still joining, or was refused), and the cluster actor stops —
+/** Leaves gracefully: the others are told at once (REMOVED, reason LEAVING; a node still
+ *  joining tells its seeds, which may have admitted it already), subscribers get LEFT (also
+ *  when the node is still joining, or was refused), and the cluster actor stops —
  *  once every subscriber has taken LEFT: one whose full mailbox refused it is offered it again
  *  every hb_interval, as any update, for up to 20 hb_intervals (1 s by default; at most 10 s),
  *  and the actor stops then without it (at au_node_stop nothing waits).

@@ -1702,7 +1702,18 @@ static void tick(au_ctx *ctx, cl_state *s) {
 
 static void leave(cl_state *s) {
     if (s->phase == LEFT) return;
-    if (s->phase != IN) { /* joining or refused: nobody to tell but the subscribers */
+    if (s->phase != IN) { /* joining or refused: nobody to tell but the subscribers, and... */
+        if (s->phase == JOINING && s->me) {
+            /* ...the seeds: one may have admitted us already (its answer still on its way, or
+             * lost), and it would find us failed instead of gone */
+            uint32_t inc = s->me->inc < UINT32_MAX ? s->me->inc + 1 : s->me->inc;
+            cl_table_set(&s->t, s->me, s->me->id, inc, CL_LEFT, s->me->vnodes);
+            cl_update u = cl_member_update(s->me);
+            for (size_t i = 0; i < s->nseeds; i++)
+                send_addr(s, s->seeds[i], strlen(s->seeds[i]),
+                          (cl_wire){ .tag = cl_wire_gossip,
+                                     .gossip = { au_str_view(s->addr), s->c->id, { &u, 1, 0 } } });
+        }
         layer_note_inc(s->c->home, s->me ? s->me->inc : 0);
         self_event(s, AU_CLUSTER_LEFT);
         s->phase = LEFT;

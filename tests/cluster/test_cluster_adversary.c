@@ -4,7 +4,8 @@
  * the heal), a link that flaps, a subscription made after au_cluster_leave, seeds spelled as
  * host names (mutual seeds started at once; the reconnect rounds once joined), a node restarted
  * into another cluster, and a star whose hub crashes right after the joins (also with its
- * answer to the last joiner lost), and a leave under 30 % loss.
+ * answer to the last joiner lost), a leave under 30 % loss, a seed in a cluster formed later,
+ * and a leave while still joining after the seed admitted the joiner.
  * Relies on cluster_sim_world.h. Every scenario runs on virtual time with a fixed seed. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -324,6 +325,57 @@ static void a_leave_under_loss_is_seen_as_a_leave_everywhere(void **st) {
     end_world(&w);
 }
 
+/* Node 0 lists node 3 as a second seed, down when {0,1,2} forms; {3,4,5} forms later on its
+ * own. Node 0's reconnect rounds reach its seed that is no member: the clusters merge. */
+static void a_seed_in_a_cluster_formed_later_merges_the_two(void **st) {
+    static world w;
+    new_world(&w, 6, 414);
+    const char *s0[] = { w.s[1].addr, w.s[3].addr }, *sx[] = { w.s[0].addr }, *sy[] = { w.s[3].addr };
+    for (int i = 0; i < 3; i++) {
+        au_cluster_config c = i ? quick(sx, 1) : quick(s0, 2);
+        assert_int_equal(world_start_cluster(&w, i, &c), AU_OK);
+    }
+    for (int i = 3; i < 6; i++) w.s[i].live = false;
+    converge(&w, AU_SEC(5));
+    for (int i = 3; i < 6; i++) {
+        au_cluster_config c = i > 3 ? quick(sy, 1) : quick(NULL, 0);
+        assert_int_equal(world_start_cluster(&w, i, &c), AU_OK);
+    }
+    converge(&w, AU_SEC(30));
+    end_world(&w);
+}
+
+/* A joiner that leaves while still joining, after its seed admitted it (the answer to its join
+ * is lost): the seed holds it a member, so it must be told of the leave (REMOVED, LEAVING), not
+ * find it failed seconds later. */
+static void a_leave_while_joining_after_being_admitted_is_a_leave_for_the_seed(void **st) {
+    static world w;
+    memset(&w, 0, sizeof w);
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 415 }, &w.sim), AU_OK);
+    for (int i = 0; i < 3; i++) assert_int_equal(world_start_node(&w, i, FAULTY(w.sim), NULL), AU_OK);
+    const char *seeds[] = { w.s[0].addr };
+    for (int i = 0; i < 2; i++) {
+        au_cluster_config c = quick(seeds, 1);
+        assert_int_equal(world_start_cluster(&w, i, &c), AU_OK);
+    }
+    converge(&w, AU_SEC(5));
+    assert_int_equal(au_faults_block(w.s[0].node, w.s[2].addr, true), AU_OK); /* answers lost */
+    au_cluster_config c = quick(seeds, 1);
+    c.num_pings = 100;
+    assert_int_equal(world_start_cluster(&w, 2, &c), AU_OK);
+    w.s[2].live = false;
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(atomic_load(&w.s[0].members), 0x7ull); /* admitted by the seed */
+    assert_int_equal(atomic_load(&w.s[2].updates), 0);       /* still joining */
+    assert_int_equal(au_cluster_leave(w.s[2].cluster), AU_OK);
+    converge(&w, AU_SEC(10));
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(atomic_load(&w.s[i].removed_failed), 0);
+        assert_int_equal(atomic_load(&w.s[i].removed_left), 1);
+    }
+    end_world(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(half_the_cluster_leaving_at_once_leaves_the_rest_a_majority),
@@ -338,6 +390,8 @@ int main(void) {
         cmocka_unit_test(a_hub_crashing_right_after_the_joins_leaves_one_cluster),
         cmocka_unit_test(a_joiner_admitted_by_a_hub_that_crashed_before_answering_ends_in_the_cluster),
         cmocka_unit_test(a_leave_under_loss_is_seen_as_a_leave_everywhere),
+        cmocka_unit_test(a_seed_in_a_cluster_formed_later_merges_the_two),
+        cmocka_unit_test(a_leave_while_joining_after_being_admitted_is_a_leave_for_the_seed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
