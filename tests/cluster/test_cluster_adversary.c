@@ -5,7 +5,8 @@
  * host names (mutual seeds started at once; the reconnect rounds once joined), a node restarted
  * into another cluster, and a star whose hub crashes right after the joins (also with its
  * answer to the last joiner lost), a leave under 30 % loss, a seed in a cluster formed later,
- * and a leave while still joining after the seed admitted the joiner.
+ * a leave while still joining after the seed admitted the joiner, and every node leaving and
+ * starting again at once.
  * Relies on cluster_sim_world.h. Every scenario runs on virtual time with a fixed seed. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -376,6 +377,25 @@ static void a_leave_while_joining_after_being_admitted_is_a_leave_for_the_seed(v
     end_world(&w);
 }
 
+/* Every node leaves at the same instant and starts its cluster again at once (same runs, past
+ * the incarnations the others hold them LEFT at): one cluster of five again. */
+static void everyone_leaving_and_starting_again_at_once_forms_one_cluster(void **st) {
+    static world w;
+    formed(&w, 5, 416);
+    for (int i = 0; i < 5; i++) assert_int_equal(au_cluster_leave(w.s[i].cluster), AU_OK);
+    au_sim_run(w.sim, 0);
+    const char *seeds[] = { w.s[0].addr };
+    for (int i = 0; i < 5; i++) {
+        au_cluster_config c = quick(seeds, 1);
+        atomic_store(&w.s[i].members, 0);
+        assert_int_equal(world_start_cluster(&w, i, &c), AU_OK);
+    }
+    converge(&w, AU_SEC(20));
+    au_sim_run(w.sim, AU_SEC(10));
+    assert_true(world_converged(&w));
+    end_world(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(half_the_cluster_leaving_at_once_leaves_the_rest_a_majority),
@@ -392,6 +412,7 @@ int main(void) {
         cmocka_unit_test(a_leave_under_loss_is_seen_as_a_leave_everywhere),
         cmocka_unit_test(a_seed_in_a_cluster_formed_later_merges_the_two),
         cmocka_unit_test(a_leave_while_joining_after_being_admitted_is_a_leave_for_the_seed),
+        cmocka_unit_test(everyone_leaving_and_starting_again_at_once_forms_one_cluster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
