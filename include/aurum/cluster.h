@@ -35,7 +35,10 @@
  * member is weighed by who says it: a newer run of a member's address is believed only from
  * that address itself (a message from it, or its answer to a probe for that run), a refusal
  * only from a seed, and no accusation that its member could not refute (at incarnation
- * UINT32_MAX, or beyond 64 incarnations ahead of the one held) is believed at all.
+ * UINT32_MAX, or beyond 64 incarnations ahead of the one held) is believed at all. The cluster
+ * actor takes Term from its own node only (AU_TERM_LOCAL): a Term from the network, which
+ * without a key anyone can send to its name, is refused and counted (drops_term_refused in
+ * au_node_stats_get) instead of making the node leave.
  *
  * Remote death watch: au_watch on a remote actor is answered by that actor's node (the
  * transport's watch protocol, aurum/actor.h): `terminated` comes when the actor stops while its
@@ -72,14 +75,17 @@ typedef struct au_cluster_config {
     const char *const *seeds;      /**< "host:port" of nodes to join through; this node's own
                                         address (however spelled: a host name, an IPv4-mapped
                                         IPv6 literal, 0.0.0.0 or [::] at its port) is skipped,
-                                        and duplicates are joined once; none: start alone */
+                                        and duplicates are joined once; a seed spelled otherwise
+                                        than its node advertises itself (a host name) is known
+                                        as that member by the address it resolves to; none:
+                                        start alone */
     size_t nseeds;                 /**< entries in seeds */
     au_nanos ping_timeout;         /**< wait between join rounds to the seeds; default 300 ms */
     unsigned num_pings;            /**< join rounds before starting alone; default 5 */
     au_nanos hb_interval;          /**< period of heartbeats to this node's managers, and of the
                                         cluster actor's tick; default 50 ms */
     unsigned replication_factor;   /**< managers per node (R: the next R distinct members
-                                        clockwise on the ring watch it); default 2 */
+                                        clockwise on the ring watch it); default 2, at most 16 */
     unsigned vnodes;               /**< this node's ring positions (its relative share); default 1
                                         (the seed's), at most AU_RING_MAX_VNODES; with 100 on
                                         every node the largest share is within 1.10 of the
@@ -87,7 +93,8 @@ typedef struct au_cluster_config {
     double phi;                    /**< detector: the normal-CDF probability of the silence so far
                                         at which a manager starts requesting heartbeats; default
                                         0.995 */
-    unsigned capacity;             /**< detector: inter-arrival samples kept; default 10 */
+    unsigned capacity;             /**< detector: inter-arrival samples kept; default 10, at
+                                        most 64 */
     unsigned times;                /**< detector: synthetic (2·interval, 0) sample pairs at start;
                                         default 5 */
     unsigned req_tries;            /**< heartbeat requests (each also sent through
@@ -105,7 +112,8 @@ typedef struct au_cluster_config {
     unsigned gossip_fanout;        /**< random members per gossip round; default 3 */
     unsigned retransmit_mult;      /**< each change is sent retransmit_mult·⌈log10(N+1)⌉ times
                                         (piggybacked or gossiped); default 4, at most 64 */
-    unsigned max_piggyback;        /**< changes carried per message at most; default 12 */
+    unsigned max_piggyback;        /**< changes carried per message at most; default 12, at
+                                        most 64 */
     au_nanos sync_interval;        /**< period of anti-entropy syncs with one random member (a
                                         digest of at most 64 bucket hashes, the windows walked
                                         round-robin, then only differing buckets' entries: at
@@ -239,11 +247,17 @@ AU_API au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_c
  *  subscriber with a bounded mailbox loses no event to it: an update its full mailbox refuses
  *  is offered again every hb_interval, joined with the events since and the then current
  *  members, until taken (updates_deferred; beyond 1024 waiting events the oldest are dropped,
- *  events_dropped). A stopped subscriber is dropped. */
+ *  events_dropped). A stopped subscriber is dropped. AU_EINVAL for a NULL c or subscriber;
+ *  AU_ESTOPPED once au_cluster_leave was called (a subscription queued behind the leave would
+ *  never be served) or the cluster actor has stopped. */
 AU_API au_err au_cluster_subscribe(au_cluster *c, au_cluster_update_lref subscriber);
 
-/** Leaves gracefully: the others are told at once (REMOVED, reason LEAVING), subscribers get
- *  LEFT (also when the node is still joining, or was refused), and the cluster actor stops.
+/** Leaves gracefully: the others are told at once (REMOVED, reason LEAVING; a node still
+ *  joining tells its seeds, which may have admitted it already), subscribers get LEFT (also
+ *  when the node is still joining, or was refused), and the cluster actor stops —
+ *  once every subscriber has taken LEFT: one whose full mailbox refused it is offered it again
+ *  every hb_interval, as any update, for up to 20 hb_intervals (1 s by default; at most 10 s),
+ *  and the actor stops then without it (at au_node_stop nothing waits).
  *  It returns at once (AU_OK: the request is queued to the cluster actor, AU_ESTOPPED: it has
  *  stopped); until the actor has handled it and stopped, its name is still taken, so an
  *  au_cluster_start of the same name on the node gets AU_EEXIST: start again once subscribers

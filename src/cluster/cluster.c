@@ -36,6 +36,7 @@
 #include <aurum/layer.h>
 #include <aurum/log.h>
 
+#include <arpa/inet.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -55,6 +56,10 @@
 /* indirect_probes at most: each request round sends that many probe requests (picked at random
  * among the other members, so with few members the same one may be asked more than once) */
 #define MAX_INDIRECT 64
+/* After a leave, how many hb_intervals a subscriber whose full mailbox refused LEFT is offered
+ * it again before the cluster actor stops anyway. */
+#define LEAVE_WAIT_TICKS 20
+#define LEAVE_WAIT_MAX AU_SEC(10) /* and no longer, whatever hb_interval (checked at each tick) */
 #define MAX_RETRANSMIT_MULT 64 /* beyond it retransmit_mult·⌈log10(N+2)⌉ could wrap */
 /* How long a node that seems cut off itself holds its verdicts (see isolated(), check_charges). */
 #define ISOLATION_HOLD AU_SEC(3)
@@ -101,6 +106,7 @@ struct au_cluster {
     uint64_t id;
     cl_layer *home;           /* the node layer its actor runs in */
     au_cluster *next_handle;  /* the other handles of that layer (all freed with it) */
+    bool leave_sent;          /* au_cluster_leave was called (under calls_lock) */
 #define STAT_FIELD(n) _Atomic uint64_t n;
     CLUSTER_STATS(STAT_FIELD)
 #undef STAT_FIELD
@@ -193,11 +199,24 @@ static void layer_started(cl_layer *l, au_cluster *h, bool started) {
     } /* else it stays (another layer came since), idle, freed at au_node_stop */
 }
 
+static void layer_note_inc_locked(cl_layer *l, uint32_t inc) {
+    if (!l->stopped_once || inc > l->last_inc) l->last_inc = inc;
+    l->stopped_once = true;
+}
+
+/* A cluster actor of l has left at incarnation inc: noted before its subscribers are told LEFT
+ * (leave()), since a start made on LEFT may begin (first_inc) before this actor's post_stop has
+ * run: its name is free by then, and the start must still begin past the leave. */
+static void layer_note_inc(cl_layer *l, uint32_t inc) {
+    pthread_mutex_lock(&layers_lock);
+    layer_note_inc_locked(l, inc);
+    pthread_mutex_unlock(&layers_lock);
+}
+
 static void layer_stopped(cl_layer *l, uint32_t inc) {
     pthread_mutex_lock(&layers_lock);
     l->running--;
-    if (!l->stopped_once || inc > l->last_inc) l->last_inc = inc;
-    l->stopped_once = true;
+    layer_note_inc_locked(l, inc);
     pthread_mutex_unlock(&layers_lock);
 }
 
@@ -249,7 +268,7 @@ typedef struct cl_state {
     au_cluster *c;
     au_node *node;
     au_cluster_config cfg;
-    char **seeds;
+    char **seeds; /* each "as given\0as an address is advertised\0" (seed_canon) */
     size_t nseeds;
     char addr[MAX_ADDR + 1];
     size_t addr_len;
@@ -286,6 +305,10 @@ typedef struct cl_state {
     bool health_raised;
     size_t baseline;
     bool minority;
+    /* left, and waiting for subscribers whose full mailboxes refused their LEFT: the actor stops
+     * once none is behind, or at stop_by (LEAVE_WAIT_TICKS·hb_interval after the leave) */
+    bool stopping;
+    au_nanos stop_by;
     uint32_t seq;
     au_nanos heard_at;           /* the last cluster message from another node */
     bool sealed;                 /* the node holds a cluster key: no answer budget */
@@ -1069,9 +1092,32 @@ static bool compatible(cl_state *s, uint64_t compat, const au_str *from) {
     return false;
 }
 
+/* Seed i as the node there advertises itself when it is bound at the address the seed resolved
+ * to ("127.0.0.1:4000" for "localhost:4000"; "" when it could not be written). A member's
+ * address is how it advertises itself, so a seed is recognised as a member, or as the sender
+ * of a join, by either spelling. */
+static const char *seed_canon(const cl_state *s, size_t i) { return s->seeds[i] + strlen(s->seeds[i]) + 1; }
+
+static bool seed_is(const cl_state *s, size_t i, const char *addr, size_t len) {
+    const char *c = seed_canon(s, i);
+    return (strlen(s->seeds[i]) == len && memcmp(s->seeds[i], addr, len) == 0) ||
+           (*c && strlen(c) == len && memcmp(c, addr, len) == 0);
+}
+
+/* The member this node holds for seed i, by either spelling (NULL: none). */
+static cl_member *seed_member(cl_state *s, size_t i) {
+    cl_member *m = cl_table_get(&s->t, s->seeds[i], strlen(s->seeds[i]));
+    const char *c = seed_canon(s, i);
+    if ((!m || !cl_is_live(m->state)) && *c) {
+        cl_member *n = cl_table_get(&s->t, c, strlen(c));
+        if (n) m = n;
+    }
+    return m;
+}
+
 static bool is_seed(cl_state *s, const au_str *addr) {
     for (size_t i = 0; i < s->nseeds; i++)
-        if (strlen(s->seeds[i]) == addr->len && memcmp(s->seeds[i], addr->ptr, addr->len) == 0) return true;
+        if (seed_is(s, i, addr->ptr, addr->len)) return true;
     return false;
 }
 
@@ -1340,7 +1386,7 @@ static void reconnect_round(cl_state *s) {
     const char *pick = NULL;
     size_t seen = 0;
     for (size_t i = 0; i < s->nseeds; i++) {
-        cl_member *m = cl_table_get(&s->t, s->seeds[i], strlen(s->seeds[i]));
+        cl_member *m = seed_member(s, i);
         if (m && cl_is_live(m->state)) continue;
         if (rnd(s) % ++seen == 0) pick = s->seeds[i];
     }
@@ -1656,7 +1702,19 @@ static void tick(au_ctx *ctx, cl_state *s) {
 
 static void leave(cl_state *s) {
     if (s->phase == LEFT) return;
-    if (s->phase != IN) { /* joining or refused: nobody to tell but the subscribers */
+    if (s->phase != IN) { /* joining or refused: nobody to tell but the subscribers, and... */
+        if (s->phase == JOINING && s->me) {
+            /* ...the seeds: one may have admitted us already (its answer still on its way, or
+             * lost), and it would find us failed instead of gone */
+            uint32_t inc = s->me->inc < UINT32_MAX ? s->me->inc + 1 : s->me->inc;
+            cl_table_set(&s->t, s->me, s->me->id, inc, CL_LEFT, s->me->vnodes);
+            cl_update u = cl_member_update(s->me);
+            for (size_t i = 0; i < s->nseeds; i++)
+                send_addr(s, s->seeds[i], strlen(s->seeds[i]),
+                          (cl_wire){ .tag = cl_wire_gossip,
+                                     .gossip = { au_str_view(s->addr), s->c->id, { &u, 1, 0 } } });
+        }
+        layer_note_inc(s->c->home, s->me ? s->me->inc : 0);
         self_event(s, AU_CLUSTER_LEFT);
         s->phase = LEFT;
         return;
@@ -1680,6 +1738,7 @@ static void leave(cl_state *s) {
     else
         for (size_t i = 0; i < extra; i++) gossip_to(s, s->t.live[rnd(s) % s->t.nlive], &u, 1);
     LOG(AU_LOG_INFO, "%s: left the cluster", s->addr);
+    layer_note_inc(s->c->home, inc);
     self_event(s, AU_CLUSTER_LEFT);
     s->phase = LEFT;
 }
@@ -1769,6 +1828,7 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
     switch (msg->tag) {
     case cl_msg_wire: {
         cl_wire *w = &msg->wire;
+        if (s->phase == LEFT) break; /* stopping: it speaks for no member any more */
         stat_add(&s->c->messages_received, 1);
         s->heard_at = now_of(s); /* a cluster message can only come from another node */
         s->from_verified = heard_from(ctx, s, w);
@@ -1809,12 +1869,17 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
     case cl_msg_leave:
         leave(s);
         flush(s);
-        au_stop_self(ctx);
+        if (s->nbehind && !s->stopping) { /* LEFT refused by a full mailbox: offered again */
+            s->stopping = true;
+            au_nanos wait = sat_mul(s->cfg.hb_interval, LEAVE_WAIT_TICKS);
+            s->stop_by = sat_add(now_of(s), wait < LEAVE_WAIT_MAX ? wait : LEAVE_WAIT_MAX);
+        }
         break;
     }
     if (s->phase == IN && s->nsubs && s->nevents) rebuild_ring(s);
     flush(s);
     stats_gauges(s);
+    if (s->phase == LEFT && (!s->stopping || !s->nbehind || now_of(s) >= s->stop_by)) au_stop_self(ctx);
 }
 
 static void cl_post_stop(au_ctx *ctx, cl_state *s) {
@@ -1910,6 +1975,20 @@ static bool unspecified(const struct sockaddr_storage *ss) {
     return ss->ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
 }
 
+/* A resolved seed written as a node bound there advertises itself (au_node_address: "a.b.c.d:p",
+ * "[v6]:p"; an IPv4-mapped IPv6 address as IPv4) into out (size > 0; "" when it cannot be). */
+static void canon_addr(const struct sockaddr_storage *ss, char *out, size_t size) {
+    struct sockaddr_storage a = unmapped(ss);
+    char ip[INET6_ADDRSTRLEN];
+    out[0] = 0;
+    if (a.ss_family == AF_INET &&
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)&a)->sin_addr, ip, sizeof ip))
+        snprintf(out, size, "%s:%u", ip, (unsigned)port_of(&a));
+    else if (a.ss_family == AF_INET6 &&
+             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&a)->sin6_addr, ip, sizeof ip))
+        snprintf(out, size, "[%s]:%u", ip, (unsigned)port_of(&a));
+}
+
 /* Whether a seed names this node however spelled: its address, the same as an IPv4-mapped IPv6
  * literal, or the unspecified address (0.0.0.0, [::]: "this host") at its port. */
 static bool names_self(const struct sockaddr_storage *seed, const struct sockaddr_storage *self) {
@@ -1963,7 +2042,13 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
         for (size_t j = 0; j < st.nseeds && !again; j++)
             again = au_address_equal((struct sockaddr *)&ss, (struct sockaddr *)&kept[j]);
         if (again) continue;
-        if (!(st.seeds[st.nseeds] = strdup(c.seeds[i]))) goto nomem;
+        char canon[INET6_ADDRSTRLEN + 16];
+        canon_addr(&ss, canon, sizeof canon);
+        if (strcmp(canon, c.seeds[i]) == 0) canon[0] = 0;
+        size_t gl = strlen(c.seeds[i]), cl = strlen(canon);
+        if (!(st.seeds[st.nseeds] = malloc(gl + cl + 2))) goto nomem;
+        memcpy(st.seeds[st.nseeds], c.seeds[i], gl + 1);
+        memcpy(st.seeds[st.nseeds] + gl + 1, canon, cl + 1);
         kept[st.nseeds++] = ss;
     }
     free(kept);
@@ -2002,7 +2087,10 @@ au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster 
         return lerr;
     }
     h->home = home; /* before the spawn: the actor's post_stop may run at once */
-    h->actor = au_spawn_with(node, cluster_actor, au_opts(.name = st.cfg.name, .layer = home->layer), &st);
+    /* Term from this node only: without a cluster key anyone may send Term to a registered
+     * name, and one forged Term made this node leave the cluster (aurum/actor.h, AU_TERM_LOCAL) */
+    h->actor = au_spawn_with(node, cluster_actor,
+                             au_opts(.name = st.cfg.name, .layer = home->layer, .term = AU_TERM_LOCAL), &st);
     if (au_ref_is_null(h->actor.raw)) {
         /* the state copy was never started (so that failed starts do not use up the node's
          * slots, a layer that never ran an actor is taken back: layer_started) */
@@ -2025,14 +2113,27 @@ nomem:
     return AU_ENOMEM;
 }
 
+/* Orders a subscription against a leave: the actor stops when it handles the leave, and a
+ * subscription queued behind it was dropped unseen, though au_cluster_subscribe had said AU_OK.
+ * Once a leave is queued, a subscription is refused (AU_ESTOPPED) instead. */
+static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
+
 au_err au_cluster_subscribe(au_cluster *c, au_cluster_update_lref subscriber) {
     if (!c || au_ref_is_null(subscriber.raw)) return AU_EINVAL;
-    return au_send(c->actor, (cl_msg){ .tag = cl_msg_subscribe, .subscribe = subscriber });
+    pthread_mutex_lock(&calls_lock);
+    au_err e = AU_ESTOPPED;
+    if (!c->leave_sent) e = au_send(c->actor, (cl_msg){ .tag = cl_msg_subscribe, .subscribe = subscriber });
+    pthread_mutex_unlock(&calls_lock);
+    return e;
 }
 
 au_err au_cluster_leave(au_cluster *c) {
     if (!c) return AU_EINVAL;
-    return au_send(c->actor, (cl_msg){ .tag = cl_msg_leave });
+    pthread_mutex_lock(&calls_lock);
+    c->leave_sent = true;
+    au_err e = au_send(c->actor, (cl_msg){ .tag = cl_msg_leave });
+    pthread_mutex_unlock(&calls_lock);
+    return e;
 }
 
 uint64_t au_cluster_id(const au_cluster *c) { return c ? c->id : 0; }

@@ -3,7 +3,8 @@
  * (accusations at the last incarnation, a newer run of a live member, refusals, phantom members)
  * and no live member is removed or locked out, and phantoms stop at max_members. Also: the
  * JOINED a refuted removal owes its subscribers, repeated start/leave on one node, a death
- * watch placed after a removal, suspicion timeouts at the end of time.
+ * watch placed after a removal, suspicion timeouts at the end of time, a forged Term to the
+ * cluster actor.
  * Relies on cluster_sim_world.h (a cluster_world.h world on the simulator). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -689,6 +690,29 @@ static void a_member_whose_forge_failed_is_reached_once_there_is_room(void **st)
     au_sim_destroy(sim);
 }
 
+/* Without a cluster key anyone can send Term to an actor with a registered name: a forged
+ * reference to a member's cluster actor and au_stop through it stopped that actor, and with it
+ * the member's membership (it left, for every node, from one datagram). The cluster actor takes
+ * Term from its own node only (AU_TERM_LOCAL): the remote one is refused and counted, the
+ * member stays; au_cluster_leave still leaves. */
+static void a_forged_term_to_a_cluster_actor_stops_nothing(void **st) {
+    static world w;
+    formed(&w, 3, 321, NULL);
+    cl_wire_ref r = au_forge(cl_msg, cl_wire, w.s[3].node, "cluster", w.s[0].addr);
+    assert_int_equal(au_stop(r), AU_OK);
+    au_sim_run(w.sim, AU_SEC(5));
+    assert_int_equal(WORLD_SUM(&w, removed), 0);
+    assert_int_equal(atomic_load(&w.s[0].left), 0);
+    assert_true(world_converged(&w));
+    au_node_stats ns;
+    au_node_stats_get(w.s[0].node, &ns);
+    assert_true(ns.drops_term_refused >= 1);
+    assert_int_equal(au_cluster_leave(w.s[0].cluster), AU_OK);
+    w.s[0].live = false;
+    converge(&w, AU_SEC(5));
+    end_world(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_accusation_at_the_last_incarnation_removes_no_live_member),
@@ -710,6 +734,7 @@ int main(void) {
         cmocka_unit_test(tombstones_filling_the_table_give_way_to_a_real_joiner),
         cmocka_unit_test(joiners_at_ever_new_addresses_leave_the_seeds_tables_open),
         cmocka_unit_test(a_member_whose_forge_failed_is_reached_once_there_is_room),
+        cmocka_unit_test(a_forged_term_to_a_cluster_actor_stops_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * UDP on 127.0.0.1: a subscriber (capacity 1, refusing when full) is held inside its first update
  * while nodes join and one leaves, so the cluster's updates find its mailbox full; once it is let
  * go it must still see every member added and the one removed, and end with the current member
- * set. Waits are on conditions with deadlines. */
+ * set; held so when its own node leaves, it must still get LEFT. Waits are on conditions with
+ * deadlines. */
 #include <aurum/aurum.h>
 #include <aurum/cluster.h>
 
@@ -22,7 +23,7 @@ typedef struct gate {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool open;
-    int updates, added, removed;
+    int updates, added, removed, left;
     uint32_t members; /* in the latest update */
 } gate;
 
@@ -36,6 +37,7 @@ static void gate_recv(au_ctx *ctx, gate_ref *self, gate_msg *m) {
         int k = m->update.events.ptr[i].kind;
         g->added += k == AU_CLUSTER_ADDED;
         g->removed += k == AU_CLUSTER_REMOVED;
+        g->left += k == AU_CLUSTER_LEFT;
     }
     g->members = m->update.members.len;
     g->updates++;
@@ -67,7 +69,7 @@ static uint64_t members_of(au_cluster *c) {
 
 static void a_subscriber_whose_mailbox_is_full_still_gets_every_event(void **s) {
     (void)s;
-    static gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, 0, 0, 0 };
+    static gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, 0, 0, 0, 0 };
     au_node *n[4];
     au_cluster *c[4];
     for (int i = 0; i < 4; i++) assert_int_equal(au_node_start(NULL, &n[i]), AU_OK);
@@ -122,10 +124,68 @@ static void a_subscriber_whose_mailbox_is_full_still_gets_every_event(void **s) 
     for (int i = 3; i >= 0; i--) au_node_stop(n[i]);
 }
 
+/* The same subscriber full when its node leaves (au_cluster_leave): the LEFT its mailbox refuses
+ * is offered again as any other update (the actor stopped right after the leave, so LEFT was
+ * lost, and the subscriber never learnt that its node had left). */
+static void a_subscriber_whose_mailbox_is_full_at_the_leave_still_gets_left(void **s) {
+    (void)s;
+    static gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, 0, 0, 0, 0 };
+    au_node *n[2];
+    au_cluster *c[2];
+    for (int i = 0; i < 2; i++) assert_int_equal(au_node_start(NULL, &n[i]), AU_OK);
+    const char *seed[] = { au_node_address(n[0]) };
+    au_cluster_config solo = { .ping_timeout = AU_MSEC(20), .num_pings = 1 };
+    assert_int_equal(au_cluster_start(n[0], &solo, &c[0]), AU_OK);
+    gate_msg_lref l = au_spawn_with(n[0], gate_actor, au_opts(.dedicated = true, .capacity = 1), &(gate_ref){ &g });
+    assert_false(au_ref_is_null(l.raw));
+    assert_int_equal(au_cluster_subscribe(c[0], au_narrow_local(gate_msg, au_cluster_update, l)), AU_OK);
+    uint64_t end = now_ms() + 20000;
+    pthread_mutex_lock(&g.mu);
+    while (g.updates == 0 && now_ms() < end) {
+        pthread_mutex_unlock(&g.mu);
+        nap();
+        pthread_mutex_lock(&g.mu);
+    }
+    assert_int_equal(g.updates, 1); /* ALONE: held inside it */
+    pthread_mutex_unlock(&g.mu);
+    /* a node joins (its ADDED fills the mailbox), then node 0 leaves: LEFT is refused */
+    au_cluster_config join = { .seeds = seed, .nseeds = 1, .ping_timeout = AU_MSEC(50) };
+    assert_int_equal(au_cluster_start(n[1], &join, &c[1]), AU_OK);
+    while (members_of(c[1]) < 2 && now_ms() < end) nap();
+    assert_int_equal(members_of(c[1]), 2);
+    while (members_of(c[0]) < 2 && now_ms() < end) nap();
+    assert_int_equal(au_cluster_leave(c[0]), AU_OK);
+    while (members_of(c[1]) != 1 && now_ms() < end) nap();
+    assert_int_equal(members_of(c[1]), 1);
+    while (deferred(c[0]) == 0 && now_ms() < end) nap();
+    assert_true(deferred(c[0]) >= 1);
+    pthread_mutex_lock(&g.mu);
+    g.open = true;
+    pthread_cond_broadcast(&g.cv);
+    uint64_t soon = now_ms() + 5000;
+    while (g.left == 0 && now_ms() < soon) {
+        pthread_mutex_unlock(&g.mu);
+        nap();
+        pthread_mutex_lock(&g.mu);
+    }
+    print_message("updates %d, added %d, left %d, members %u\n", g.updates, g.added, g.left, g.members);
+    assert_int_equal(g.added, 1);
+    assert_int_equal(g.left, 1);
+    assert_int_equal(g.members, 0); /* outside a cluster: no members */
+    pthread_mutex_unlock(&g.mu);
+    /* and a start of the same name works once LEFT is in */
+    au_cluster *again = NULL;
+    au_err e;
+    while ((e = au_cluster_start(n[0], &join, &again)) == AU_EEXIST && now_ms() < end) nap();
+    assert_int_equal(e, AU_OK);
+    for (int i = 1; i >= 0; i--) au_node_stop(n[i]);
+}
+
 int main(void) {
     au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_subscriber_whose_mailbox_is_full_still_gets_every_event),
+        cmocka_unit_test(a_subscriber_whose_mailbox_is_full_at_the_leave_still_gets_left),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

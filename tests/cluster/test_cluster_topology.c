@@ -390,10 +390,26 @@ static void out_of_range_knobs_are_refused(void **st) {
         { .indirect_probes = UINT_MAX }, { .indirect_probes = 65 },
         /* UINT_MAX wrapped in the retransmit count: changes were re-sent nearly forever */
         { .retransmit_mult = UINT_MAX }, { .retransmit_mult = 65 },
+        /* one past the bounds the header states */
+        { .replication_factor = 17 }, { .capacity = 65 }, { .max_piggyback = 65 },
+        { .vnodes = AU_RING_MAX_VNODES + 1 }, { .max_members = AU_CLUSTER_MAX_MEMBERS + 1 },
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         assert_int_equal(au_cluster_start(w.s[0].node, &bad[i], &c), AU_EINVAL);
         assert_null(c);
+    }
+    /* and each bound itself is accepted */
+    const au_cluster_config edge[] = {
+        { .replication_factor = 16 }, { .capacity = 64 }, { .max_piggyback = 64 },
+        { .indirect_probes = 64 }, { .retransmit_mult = 64 }, { .vnodes = AU_RING_MAX_VNODES },
+        { .max_members = AU_CLUSTER_MAX_MEMBERS },
+    };
+    for (size_t i = 0; i < sizeof edge / sizeof *edge; i++) {
+        au_cluster_config e = edge[i];
+        e.name = "edge";
+        assert_int_equal(au_cluster_start(w.s[0].node, &e, &c), AU_OK);
+        assert_int_equal(au_cluster_leave(c), AU_OK);
+        au_sim_run(w.sim, 0);
     }
     end_world(&w);
 }
