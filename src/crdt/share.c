@@ -2009,7 +2009,12 @@ au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *ty
         }
     }
     if (!n) { pthread_mutex_unlock(&g_nodes_mu); pthread_mutex_destroy(&h->mu); goto nomem; }
-    h->actor = au_spawn_with(node, share_actor, au_opts(.name = st.actor_name, .layer = n->layer), &st);
+    /* Term from this node only: the name is known ("crdt:<name>"), and without a cluster key one
+     * forged Term stopped the replica, which then took no change from anywhere (aurum/actor.h,
+     * AU_TERM_LOCAL) */
+    h->actor = au_spawn_with(node, share_actor,
+                             au_opts(.name = st.actor_name, .layer = n->layer, .term = AU_TERM_LOCAL),
+                             &st);
     if (au_ref_is_null(h->actor.raw)) {
         au_err e = au_last_error();
         pthread_mutex_unlock(&g_nodes_mu);

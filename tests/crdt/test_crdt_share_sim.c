@@ -455,6 +455,42 @@ static bool gc_all(void *arg) {
 }
 static bool pruned_once(void *arg) { return SW_STAT((sw *)arg, pruned) >= 1; }
 
+/* ---- a forged Term --------------------------------------------------------------------------- */
+
+/* Without a cluster key anyone can forge a reference to a replica's actor ("crdt:<name>") and
+ * send it Term: the replica stopped, and the node's share took no more changes from anywhere.
+ * The replica's actor takes Term from its own node only (AU_TERM_LOCAL): the remote one is
+ * refused and counted, and the share goes on both ways. */
+static void a_forged_term_to_a_replica_stops_nothing(void **st) {
+    (void)st;
+    static sw w;
+    au_sim *sim;
+    assert_int_equal(au_sim_create(&(au_sim_config){ .seed = 17 }, &sim), AU_OK);
+    sw_init(&w, sim);
+    for (int i = 0; i < 2; i++) sw_node(&w, i);
+    au_cluster_config cc = { .no_leave_on_stop = true };
+    au_share_config sc = { .name = "gc" };
+    for (int i = 0; i < 2; i++) sw_start(&w, i, &cc, &au_gcounter_type, &sc);
+    gc3 g = { &w, 2, 1 };
+    au_share_gcounter_inc((au_share_gcounter){ w.sh[0] }, 1);
+    assert_true(sw_run_until(&w, gc_all, &g, AU_SEC(10)));
+    sh_wire_ref r = au_forge(sh_msg, sh_wire, w.node[1], "crdt:gc", w.addr[0]);
+    assert_false(au_ref_is_null(r.raw));
+    assert_int_equal(au_stop(r), AU_OK);
+    au_sim_run(sim, AU_SEC(2));
+    au_node_stats ns;
+    au_node_stats_get(w.node[0], &ns);
+    assert_true(ns.drops_term_refused >= 1);
+    au_share_gcounter_inc((au_share_gcounter){ w.sh[0] }, 2); /* taken by node 0's replica */
+    au_share_gcounter_inc((au_share_gcounter){ w.sh[1] }, 4); /* and one from the other side */
+    g.want = 7;
+    assert_true(sw_run_until(&w, gc_all, &g, AU_SEC(10)));
+    au_unforge(r);
+    sw_stop(&w);
+    au_sim_destroy(sim);
+}
+
+
 static void a_member_that_left_is_pruned_once_and_the_value_stays(void **st) {
     (void)st;
     static sw w;
@@ -1397,6 +1433,7 @@ int main(void) {
         cmocka_unit_test(via_fields_are_read_exactly),
         cmocka_unit_test(bad_input_is_dropped_counted_and_not_acked),
         cmocka_unit_test(a_state_above_max_message_is_refused_and_counted),
+        cmocka_unit_test(a_forged_term_to_a_replica_stops_nothing),
         cmocka_unit_test(a_member_that_left_is_pruned_once_and_the_value_stays),
         cmocka_unit_test(a_leave_seen_on_both_sides_of_a_partition_is_folded_once),
         cmocka_unit_test(all_catches_up_what_a_failed_member_did_not_deliver),
