@@ -177,7 +177,9 @@ typedef struct au_device_server_stats {
                                       polled, while that one is live: held as a claim (its
                                       address probed with a request), not taken at once, so
                                       that a forged one cannot replace the device's record
-                                      (docs/devices.md §4.3) */
+                                      (docs/devices.md §4.3). A claim travels with the record
+                                      in hand-overs and standby copies: the next owner probes
+                                      it as soon as it polls the device */
     uint64_t claims_taken;       /**< claims that replaced the incarnation polled: answered at
                                       the claimed incarnation from the claimed address, or the
                                       one polled silent for down_after intervals */

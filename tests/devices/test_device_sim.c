@@ -18,7 +18,9 @@
  * Also, without loss and with devices that announce only once: the node that accepted an announce
  * sends it on until the owner has it, when its one forward was lost (forward_lost) or went to an
  * owner that died before the node's ring said so (forward_to_dead_owner); and the announces it
- * keeps for that are bounded (pending_bounded). */
+ * keeps for that are bounded (pending_bounded). A claim (plain: another incarnation announced
+ * while the one polled is live) held by an owner that crashes, or that hands the device to a
+ * joining server, is probed by the next owner (a_claim_survives_*). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,6 +89,7 @@ struct world {
     int inject;            /* host[1] sends `injected` to server 0 at its next tick, this often */
     au_device_up injected;
     uint64_t next_inc;
+    bool isolate_new;      /* server_start blocks the new server's traffic to the others */
 };
 
 static world W;
@@ -209,6 +212,8 @@ static void server_start(world *w, int i) {
     au_faults_set(s->node, NULL, &(au_faults){ .drop = 0.05, .delay_min = AU_MSEC(1),
                                                .delay_max = AU_MSEC(10) });
     au_faults_seed(s->node, 1000 + (uint64_t)i);
+    for (int k = 0; w->isolate_new && k < i; k++)
+        assert_int_equal(au_faults_block(s->node, w->s[k].addr, true), AU_OK);
     const char *seeds[1] = { w->s[0].addr };
     assert_int_equal(au_cluster_start(s->node, &(au_cluster_config){
                                           .seeds = i ? seeds : NULL, .nseeds = i ? 1 : 0,
@@ -528,17 +533,23 @@ static void one_device(world *w, uint64_t id) {
                                                      .delay_max = AU_MSEC(10) });
 }
 
-/* The owner of id in the ring of servers a and b alone. */
-static uint64_t owner_among(world *w, int a, int b, uint64_t id) {
-    au_cluster_member m[2] = { { au_str_view(w->s[a].addr), w->s[a].id, 100 },
-                               { au_str_view(w->s[b].addr), w->s[b].id, 100 } };
-    au_ring *r = au_ring_build(m, 2, 3);
+/* The owner of id in the ring of the first n servers of `of`. */
+static uint64_t owner_in(world *w, const int *of, size_t n, uint64_t id) {
+    au_cluster_member m[MAX_SERVERS];
+    for (size_t i = 0; i < n; i++)
+        m[i] = (au_cluster_member){ au_str_view(w->s[of[i]].addr), w->s[of[i]].id, 100 };
+    au_ring *r = au_ring_build(m, n, 3);
     assert_non_null(r);
     uint8_t key[8];
     for (int i = 0; i < 8; i++) key[i] = (uint8_t)(id >> (8 * i));
     uint64_t o = au_ring_owner(r, key, sizeof key)->id;
     au_ring_release(r);
     return o;
+}
+
+/* The owner of id in the ring of servers a and b alone. */
+static uint64_t owner_among(world *w, int a, int b, uint64_t id) {
+    return owner_in(w, (int[]){ a, b }, 2, id);
 }
 
 static void stop_world(world *w) {
@@ -728,12 +739,117 @@ static void standby_copies_are_refreshed_between_the_requests_of_a_long_lease(vo
     stop_world(w);
 }
 
+typedef struct owner_wait { world *w; model *d; int server; } owner_wait;
+static bool polled_up_by(void *arg) {
+    owner_wait *o = arg;
+    return o->d->owner == o->w->s[o->server].id &&
+           au_device_server_state(o->w->s[o->server].ds, o->d->id) == AU_DEVICE_UP;
+}
+/* ... and at the incarnation of a claim: the claim was taken */
+static bool claim_taken_by(void *arg) {
+    owner_wait *o = arg;
+    au_device_server_stats st;
+    au_device_server_stats_get(o->w->s[o->server].ds, &st);
+    return st.claims_taken >= 1 && polled_up_by(arg);
+}
+static bool polls(void *arg) {
+    owner_wait *o = arg;
+    return au_device_server_polls(o->w->s[o->server].ds, o->d->id);
+}
+
+/* Plain: a device reboots (a new incarnation, announced once) while its owner, server 0, polls
+ * its old run, which is live to the owner; the owner holds the announce as a claim, and its
+ * probes to the device are lost. Then the device's owner changes: server 0 crashes and its heir
+ * takes the device over from its standby copy (crash), or server 2 joins and is handed the
+ * device. The new owner must go on with the claim: probe it at once, and poll the device at its
+ * new incarnation one round trip later. Without the claim in the copy or the hand-over, the new
+ * owner polled the old run until its down deadline (3 intervals of 10 s) and then had the
+ * device down: the device, whose announce had been taken, was polled by no one. */
+static void run_claim_survives_the_owner(uint64_t seed, bool crash) {
+    world *w = &W;
+    lossless_world(w, seed, 2, 0);
+    w->interval_ms = 10000; /* the old run stays live through the change of owner */
+    int to = 1;
+    uint64_t id = 1;
+    if (crash) {
+        while (au_device_server_owner_of(w->s[0].ds, id) != w->s[0].id) id++;
+    } else { /* server 2 is started cut off from the others: its id is known before it joins */
+        to = 2;
+        w->isolate_new = true;
+        server_start(w, 2);
+        w->isolate_new = false;
+        au_faults_set(w->s[2].node, NULL, &(au_faults){ .delay_min = AU_MSEC(1),
+                                                         .delay_max = AU_MSEC(10) });
+        while (owner_among(w, 0, 1, id) != w->s[0].id ||
+               owner_in(w, (int[]){ 0, 1, 2 }, 3, id) != w->s[2].id)
+            id++;
+    }
+    one_device(w, id);
+    model *d = &w->d[id - 1];
+    owner_wait ow = { w, d, 0 };
+    assert_int_equal(au_sim_run_until(w->sim, polled_up_by, &ow, AU_SEC(5)), AU_OK);
+    au_sim_run(w->sim, AU_SEC(2)); /* past an eighth of an interval since the owner's last copy */
+    /* the device reboots; what server 0 sends it is lost from now on */
+    assert_int_equal(au_faults_block(w->s[0].node, au_node_address(w->h[0].node), true), AU_OK);
+    d->inc = 5000;
+    d->owner = 0;
+    d->backoff = 0;
+    d->announce_at = au_sim_now(w->sim);
+    au_sim_run(w->sim, AU_MSEC(300));
+    au_device_server_stats st;
+    au_device_server_stats_get(w->s[0].ds, &st);
+    assert_true(st.claims >= 1);
+    assert_int_equal(st.claims_taken, 0);
+    assert_int_equal(au_device_server_state(w->s[0].ds, id), AU_DEVICE_UP); /* the old run */
+    if (crash) {
+        w->s[0].live = false;
+        au_node_stop(w->s[0].node);
+    } else {
+        for (int k = 0; k < 2; k++)
+            assert_int_equal(au_faults_block(w->s[2].node, w->s[k].addr, false), AU_OK);
+    }
+    ow.server = to;
+    assert_int_equal(au_sim_run_until(w->sim, polls, &ow, AU_SEC(20)), AU_OK);
+    au_nanos t0 = au_sim_now(w->sim);
+    au_err rc = au_sim_run_until(w->sim, claim_taken_by, &ow, AU_SEC(40));
+    fprintf(stderr, "  %s: device polled at its new incarnation %.3f s after the take-over\n",
+            crash ? "owner crashed" : "server joined", (double)(au_sim_now(w->sim) - t0) / 1e9);
+    assert_int_equal(rc, AU_OK);
+    assert_true(au_sim_now(w->sim) - t0 < AU_SEC(1)); /* a round trip or two, not a down deadline */
+    /* polled at the new incarnation from then on: requests reach the device (the model takes
+     * only requests of its incarnation), and it is never down */
+    au_nanos taken = d->last_req;
+    au_sim_run(w->sim, AU_SEC(25));
+    assert_true(d->last_req > taken && d->owner == w->s[to].id);
+    assert_int_equal(au_device_server_state(w->s[to].ds, id), AU_DEVICE_UP);
+    au_device_server_stats_get(w->s[to].ds, &st);
+    assert_int_equal(st.claims_taken, 1);
+    assert_int_equal(st.downs, 0);
+    if (!crash) {
+        au_device_server_stats_get(w->s[0].ds, &st);
+        assert_true(st.handovers >= 1);
+    }
+    stop_world(w);
+}
+
+static void a_claim_survives_its_owner_crashing(void **state) {
+    (void)state;
+    run_claim_survives_the_owner(31, true);
+}
+
+static void a_claim_survives_a_hand_over(void **state) {
+    (void)state;
+    run_claim_survives_the_owner(37, false);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = { cmocka_unit_test(forward_lost),
                                         cmocka_unit_test(forward_to_dead_owner),
                                         cmocka_unit_test(pending_bounded),
                                         cmocka_unit_test(a_beat_of_the_previous_request_counts_once_and_keeps_the_address),
                                         cmocka_unit_test(standby_copies_are_refreshed_between_the_requests_of_a_long_lease),
+                                        cmocka_unit_test(a_claim_survives_its_owner_crashing),
+                                        cmocka_unit_test(a_claim_survives_a_hand_over),
                                         cmocka_unit_test(paused_server), cmocka_unit_test(paused_server_with_leases), cmocka_unit_test(scale),
                                         cmocka_unit_test(scale_with_leases) };
     return cmocka_run_group_tests(tests, NULL, NULL);

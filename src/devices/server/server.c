@@ -71,10 +71,15 @@ enum { PENDING_MAX = 1024, PENDING_TRIES = 16, PENDING_MIN_MS = 50, PENDING_MAX_
  * u64 fields at most 50. */
 #define AU_DEVICE_DOWN_OVERHEAD 140u
 
-/* A device's record as it travels: forwarded announce, hand-over, standby copy, forget. */
+/* A device's record as it travels: forwarded announce, hand-over, standby copy, forget. A
+ * hand-over or standby copy of a record that holds a claim (plain: another incarnation
+ * announced while the one polled is live, claim_take) carries it in the claim_ fields, so that
+ * the next owner goes on probing it (claim_incarnation 0: none; always 0 in other records). The
+ * probe's number is not sent: each owner numbers its probes with its own secret. */
 AU_RECORD(ds_record, (int32_t, why), (int32_t, hops), (uint64_t, device), (uint64_t, incarnation),
           (uint32_t, clock), (uint32_t, interval_ms), (uint32_t, max_datagram), (au_str, address),
-          (uint64_t, from), (int32_t, up));
+          (uint64_t, from), (int32_t, up), (uint64_t, claim_incarnation), (uint32_t, claim_clock),
+          (uint32_t, claim_interval_ms), (uint32_t, claim_max_datagram), (au_str, claim_address));
 /* A device's message with the address it came from (endpoint -> core, local). */
 AU_RECORD(ds_uplink, (au_str, from), (au_device_up, up));
 /* A user message for a device, on its way to the owner. */
@@ -428,16 +433,25 @@ static void emit(shard *sh, int kind, const dev *d, uint64_t previous) {
 }
 
 static ds_record record_of(shard *sh, const dev *d, int why) {
-    return (ds_record){ .why = why, .device = d->id, .incarnation = d->inc, .clock = d->clock,
-                        .interval_ms = d->interval_ms, .max_datagram = d->max_dgram,
-                        .address = au_str_dup(d->addr, strlen(d->addr)), .from = sh->ds->self_id,
-                        .up = d->state };
+    ds_record r = { .why = why, .device = d->id, .incarnation = d->inc, .clock = d->clock,
+                    .interval_ms = d->interval_ms, .max_datagram = d->max_dgram,
+                    .address = au_str_dup(d->addr, strlen(d->addr)), .from = sh->ds->self_id,
+                    .up = d->state };
+    if (d->claim_inc && (why == WHY_HANDOVER || why == WHY_REPLICA)) {
+        r.claim_incarnation = d->claim_inc;
+        r.claim_clock = d->claim_clock;
+        r.claim_interval_ms = d->claim_interval;
+        r.claim_max_datagram = d->claim_dgram;
+        r.claim_address = au_str_dup(d->claim_addr, strlen(d->claim_addr));
+    }
+    return r;
 }
 
 static void send_record(shard *sh, const au_cluster_member *to, ds_record r) {
     ds_msg_ref ref = member_ref(sh, to);
     if (au_ref_is_null(ref.raw)) {
         au_str_free(&r.address);
+        au_str_free(&r.claim_address);
         return;
     }
     au_send(ref, ((ds_msg){ .tag = ds_msg_record, .record = r }));
@@ -603,6 +617,7 @@ static void own(shard *sh, dev *d, au_nanos now, uint64_t previous, bool moved) 
     if (moved) emit(sh, AU_DEVICE_MOVED, d, previous);
     if (!moved) d->state = STATE_UNKNOWN;
     send_request(sh, d, now);
+    if (d->claim_inc) send_probe(sh, d, now); /* a claim the previous owner held (claim_from) */
     d->copied_at = now; /* before next_due, which counts the next refresh from it */
     set_due(sh, d, next_due(sh, d));
     send_replicas(sh, d, WHY_REPLICA);
@@ -619,9 +634,10 @@ static void unown(shard *sh, dev *d) {
 
 /* d's ring owner is another node: hand the record over, then keep it as standby or forget it. */
 static void hand_over(shard *sh, dev *d, const au_cluster_member *to) {
+    ds_record r = record_of(sh, d, WHY_HANDOVER); /* with its claim, which unown clears */
     unown(sh, d);
     sh->st.handovers++;
-    send_record(sh, to, record_of(sh, d, WHY_HANDOVER));
+    send_record(sh, to, r);
     if (!is_replica(sh, d->id)) dev_free(sh, d);
 }
 
@@ -767,7 +783,8 @@ static void send_probe(shard *sh, dev *d, au_nanos now) {
  * that rebooted is. The probe is repeated with the polls while the claim stands. */
 static void claim_take(shard *sh, dev *d, const ds_record *r, au_nanos now) {
     sh->st.claims++;
-    if (r->incarnation != d->claim_inc) {
+    bool fresh = r->incarnation != d->claim_inc;
+    if (fresh) {
         d->claim_inc = r->incarnation;
         d->claim_req = au_splitmix64_at(sh->ds->secret ^ au_splitmix64_at(d->id ^ r->incarnation));
         log_drop(sh, "announce held as a claim: another incarnation than the live one polled", d->id);
@@ -783,6 +800,39 @@ static void claim_take(shard *sh, dev *d, const ds_record *r, au_nanos now) {
     /* at most one probe per eighth of an interval, whatever incarnations are claimed: a forger
      * alternating them gets no more requests sent to its address than an announce ever did */
     if (now - d->claim_probe >= interval_ns(d) / 8) send_probe(sh, d, now);
+    /* The standby copies learn of a new claim now, not at the next refresh (10 intervals on,
+     * when the claim has long been settled): the heir of an owner that dies meanwhile goes on
+     * probing it. At most one copy per eighth of an interval, as the probes. */
+    if (fresh && now - d->copied_at >= interval_ns(d) / 8) {
+        d->copied_at = now;
+        send_replicas(sh, d, WHY_REPLICA);
+    }
+}
+
+/* A hand-over or standby copy's claim (claim_incarnation, ...), applied to d after the record
+ * (apply): the previous owner's claim is d's, to be probed when this node polls d; none, or one
+ * of the incarnation d now holds, clears d's. A claim without an interval or an address that
+ * fits (1 to 63 bytes) is dropped and counted, the record kept. Sealed or keyed devices have no
+ * claims (their announces are authenticated). */
+static void claim_from(shard *sh, dev *d, const ds_record *r) {
+    d->claim_inc = 0;
+    if (!r->claim_incarnation || r->claim_incarnation == d->inc || authenticated(sh, d->id)) return;
+    if (!r->claim_interval_ms || !r->claim_address.len ||
+        r->claim_address.len >= sizeof d->claim_addr) {
+        sh->st.drops_invalid++;
+        log_drop(sh, "claim of a peer record dropped: no interval, or a bad address", d->id);
+        return;
+    }
+    d->claim_inc = r->claim_incarnation;
+    d->claim_req = au_splitmix64_at(sh->ds->secret ^ au_splitmix64_at(d->id ^ d->claim_inc));
+    d->claim_clock = r->claim_clock;
+    uint64_t most = AU_DC_MAX_GRANT_MS(r->claim_interval_ms);
+    uint32_t min = sh->ds->cfg.min_interval_ms > most ? (uint32_t)most : sh->ds->cfg.min_interval_ms;
+    d->claim_interval = r->claim_interval_ms < min ? min : r->claim_interval_ms;
+    d->claim_dgram = r->claim_max_datagram;
+    memcpy(d->claim_addr, r->claim_address.ptr, r->claim_address.len);
+    d->claim_addr[r->claim_address.len] = 0;
+    d->claim_probe = 0;
 }
 
 /* d's claim replaces the incarnation polled, as an announce of it would have: a new run,
@@ -1059,6 +1109,7 @@ static void on_record(shard *sh, ds_record *r) {
           r->address.len, sh->ds->cfg.min_interval_ms);
     if (r->why != WHY_FORWARD && inc_before != r->incarnation) d->state = (uint8_t)r->up;
     if (r->why != WHY_FORWARD) d->prev_owner = r->from;
+    if (r->why != WHY_FORWARD && !was_owned) claim_from(sh, d, r);
     if (!mine) return; /* standby until the ring gives it here */
     if (!was_owned) {
         own(sh, d, now, r->why == WHY_FORWARD ? 0 : r->from, r->why == WHY_HANDOVER);
@@ -1091,6 +1142,8 @@ static void forward(shard *sh, const ds_record *r, const au_cluster_member *o) {
     ds_record f = *r;
     f.hops++;
     f.address = au_str_dup(r->address.ptr, r->address.len);
+    f.claim_incarnation = 0; /* a forwarded announce has none */
+    f.claim_address = (au_str){ 0 };
     send_record(sh, o, f);
 }
 
@@ -1329,7 +1382,10 @@ static bool route(au_device_server *ds, ds_msg *m) {
     if (k == 0) return false;
     ds_msg out = *m;
     switch (m->tag) {
-    case ds_msg_record: out.record.address = take_str(&m->record.address); break;
+    case ds_msg_record:
+        out.record.address = take_str(&m->record.address);
+        out.record.claim_address = take_str(&m->record.claim_address);
+        break;
     case ds_msg_send: out.send.payload = take_bytes(&m->send.payload); break;
     case ds_msg_message: out.message.payload = take_bytes(&m->message.payload); break;
     default:
