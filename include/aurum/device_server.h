@@ -149,7 +149,9 @@ typedef struct au_device_server_stats {
     uint64_t drops_stale;        /**< messages naming an older incarnation than the known one */
     uint64_t drops_table_full;   /**< announces refused: max_devices records */
     uint64_t drops_rate;         /**< announces of new devices refused: new_per_second */
-    uint64_t drops_invalid;      /**< malformed device or peer messages (device id 0, ...) */
+    uint64_t drops_invalid;      /**< malformed device or peer messages (device id 0, ...),
+                                      and the node's own messages (ring updates, uplinks,
+                                      ticks) sent to the peer endpoint from the network */
     uint64_t drops_too_big;      /**< downlink messages larger than the device's max_datagram */
     uint64_t ups, downs, moves;  /**< events emitted */
     uint64_t handovers;          /**< records handed to a new owner on a ring change */

@@ -657,6 +657,73 @@ static void a_forged_device_incarnation_does_not_replace_the_live_run(void **st)
     stop_world(&w);
 }
 
+/* ---- hostile messages to the servers' peer endpoint ------------------------------------------ */
+
+/* The servers' own protocol, as src/devices/server/server.c declares it (a copy: the same schema
+ * text gives the same type id; the counts asserted below prove the forged messages arrive). */
+AU_RECORD(ds_record, (int32_t, why), (int32_t, hops), (uint64_t, device), (uint64_t, incarnation),
+          (uint32_t, clock), (uint32_t, interval_ms), (uint32_t, max_datagram), (au_str, address),
+          (uint64_t, from), (int32_t, up), (uint64_t, claim_incarnation), (uint32_t, claim_clock),
+          (uint32_t, claim_interval_ms), (uint32_t, claim_max_datagram), (au_str, claim_address));
+AU_RECORD(ds_uplink, (au_str, from), (au_device_up, up));
+AU_RECORD(ds_send, (uint64_t, device), (uint64_t, type), (au_bytes, payload), (int32_t, hops));
+AU_ROOT(ds_msg, (uplink, ds_uplink, AU_PLAIN), (record, ds_record, AU_PLAIN),
+        (send, ds_send, AU_PLAIN), (message, au_device_message, AU_PLAIN),
+        (tick, au_unit, AU_PLAIN), (update, au_cluster_update, AU_REMOTE),
+        (ring, au_unit, AU_PLAIN));
+
+/* The peer endpoint ("au.devices.peer") takes the servers' records, sends and messages from the
+ * network; its other messages are the node's own (the cluster's ring updates, the endpoint's
+ * uplinks, the polling timer's ticks) and come only from the node itself. From the network
+ * (plain: from anyone who knows a server's address) a forged ring update naming one made-up
+ * member made the server hand every device it polled to that address, until its next real ring
+ * change; every forged tick started one more polling timer for good (1,000 of them: 1,000 ticks
+ * per tick period, never stopping); a forged uplink named any source address it liked. Each is
+ * dropped now, counted (drops_invalid) and logged. */
+static void the_nodes_own_messages_are_refused_from_the_network(void **st) {
+    static world w;
+    start_world(&w, 321, NS, &(au_device_server_config){ .no_table = true, .shards = 2 });
+    announce(&w, 0, 77, 100);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(owners(&w, 77), 1);
+    int k = 0;
+    while (!au_device_server_polls(w.ds[k], 77)) k++;
+    au_device_server_stats s0, s1;
+    au_device_server_stats_get(w.ds[k], &s0);
+    ds_msg_ref peer = au_forge(ds_msg, ds_msg, w.host, AU_DEVICE_SERVER_NAME ".peer", w.addr[k]);
+    assert_false(au_ref_is_null(peer.raw));
+    /* a ring of one made-up member */
+    au_cluster_member fake = { au_str_view("10.9.9.9:9"), 0xbadull, 100 };
+    au_ring *ring = au_ring_build(&fake, 1, 3);
+    assert_non_null(ring);
+    au_send(peer, ((ds_msg){ .tag = ds_msg_update, .update = { .ring = { ring } } }));
+    /* ticks, ring notices, and an uplink from an address of the forger's choice */
+    enum { TICKS = 1000 };
+    for (int i = 0; i < TICKS; i++) au_send(peer, ((ds_msg){ .tag = ds_msg_tick }));
+    au_send(peer, ((ds_msg){ .tag = ds_msg_ring }));
+    au_send(peer, ((ds_msg){ .tag = ds_msg_uplink,
+                             .uplink = { .from = au_str_dup("10.9.9.9:9", 10),
+                                         .up = { .tag = au_device_up_announce,
+                                                 .announce = { .device = 78, .incarnation = 1,
+                                                               .clock = 1, .interval_ms = 100,
+                                                               .max_datagram = 512 } } } }));
+    au_sim_run(w.sim, AU_MSEC(500));
+    uint64_t e0 = au_sim_events(w.sim);
+    au_sim_run(w.sim, AU_SEC(1));
+    uint64_t events = au_sim_events(w.sim) - e0;
+    au_device_server_stats_get(w.ds[k], &s1);
+    fprintf(stderr, "  after the forged messages: %llu events in 1 s, drops_invalid +%llu\n",
+            (unsigned long long)events, (unsigned long long)(s1.drops_invalid - s0.drops_invalid));
+    assert_true(au_device_server_polls(w.ds[k], 77));
+    assert_int_equal(au_device_server_owner_of(w.ds[k], 77), au_cluster_id(w.cl[k]));
+    assert_int_equal(s1.handovers, s0.handovers);
+    assert_false(au_device_server_polls(w.ds[k], 78));
+    assert_int_equal(s1.drops_invalid - s0.drops_invalid, TICKS + 3);
+    assert_true(events < 5000); /* the extra timers: 8,515 events (2,683 without them) */
+    assert_int_equal(owners(&w, 77), 1);
+    stop_world(&w);
+}
+
 /* ---- stopping while devices are polled -------------------------------------------------------- */
 
 static void stopping_servers_while_polling_frees_everything(void **st) {
@@ -733,6 +800,7 @@ int main(void) {
         cmocka_unit_test(lying_devices_are_counted_and_do_not_disturb_an_honest_one),
         cmocka_unit_test(a_forged_interval_clock_does_not_pin_the_devices_interval),
         cmocka_unit_test(a_forged_device_incarnation_does_not_replace_the_live_run),
+        cmocka_unit_test(the_nodes_own_messages_are_refused_from_the_network),
         cmocka_unit_test(stopping_servers_while_polling_frees_everything),
         cmocka_unit_test(stopping_real_nodes_with_every_layer_busy_frees_everything),
     };

@@ -1403,6 +1403,21 @@ static bool route(au_device_server *ds, ds_msg *m) {
 static void core_recv(au_ctx *ctx, core_state *self, ds_msg *m) {
     shard *sh = self->sh;
     au_device_server *ds = sh->ds;
+    /* The node's own messages (the endpoint's uplinks, ticks, the cluster's ring updates, ring
+     * notices) come only from this node. From the network (the core is "<name>.peer", which
+     * anyone who knows a server's address can reach, plain) a forged ring handed every device
+     * to a made-up member, each forged tick started one more timer for good, and a forged
+     * uplink named any source address: dropped, counted and logged. */
+    if (m->tag != ds_msg_record && m->tag != ds_msg_send && m->tag != ds_msg_message) {
+        char origin[8];
+        if (au_ctx_origin(ctx, origin, sizeof origin)) {
+            pthread_mutex_lock(&sh->lock);
+            sh->st.drops_invalid++;
+            log_drop(sh, "peer message dropped: a node's own message, from the network", 0);
+            pthread_mutex_unlock(&sh->lock);
+            return;
+        }
+    }
     if (sh->index == 0 && ds->nshards > 1 && route(ds, m)) return;
     if (sh->index == 0 && m->tag == ds_msg_update) {
         pthread_mutex_lock(&ds->lock);
