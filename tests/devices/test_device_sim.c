@@ -20,7 +20,8 @@
  * owner that died before the node's ring said so (forward_to_dead_owner); and the announces it
  * keeps for that are bounded (pending_bounded). A claim (plain: another incarnation announced
  * while the one polled is live) held by an owner that crashes, or that hands the device to a
- * joining server, is probed by the next owner (a_claim_survives_*). */
+ * joining server, is probed by the next owner (a_claim_survives_*); a device its owner declared
+ * down stays down at the heir that takes it over (a_down_device_stays_down_when_its_owner_crashes). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -842,6 +843,42 @@ static void a_claim_survives_a_hand_over(void **state) {
     run_claim_survives_the_owner(37, false);
 }
 
+/* A device dies; its owner, server 0, declares it down; then server 0 crashes. Its heir takes
+ * the device over from its standby copy and must hold it down, as server 0 did ("keeps the
+ * state it had there", docs/devices.md §5): the copy made when server 0 began to poll it said
+ * "not yet up", and a later copy of the same incarnation left the state as it was, so the heir
+ * reported the dead device up and declared it down a second time, 3 intervals later. */
+static void a_down_device_stays_down_when_its_owner_crashes(void **state) {
+    (void)state;
+    world *w = &W;
+    lossless_world(w, 41, 2, 0);
+    uint64_t id = 1;
+    while (au_device_server_owner_of(w->s[0].ds, id) != w->s[0].id) id++;
+    one_device(w, id);
+    model *d = &w->d[id - 1];
+    owner_wait ow = { w, d, 0 };
+    assert_int_equal(au_sim_run_until(w->sim, polled_up_by, &ow, AU_SEC(5)), AU_OK);
+    au_sim_run(w->sim, AU_SEC(2));
+    d->live = false;
+    au_sim_run(w->sim, AU_SEC(5)); /* down after 3 intervals of 1 s */
+    assert_int_equal(au_device_server_state(w->s[0].ds, id), AU_DEVICE_DOWN);
+    au_device_server_stats st;
+    au_device_server_stats_get(w->s[0].ds, &st);
+    assert_int_equal(st.downs, 1);
+    w->s[0].live = false;
+    au_node_stop(w->s[0].node);
+    ow.server = 1;
+    assert_int_equal(au_sim_run_until(w->sim, polls, &ow, AU_SEC(20)), AU_OK);
+    assert_int_equal(au_device_server_state(w->s[1].ds, id), AU_DEVICE_DOWN);
+    au_sim_run(w->sim, AU_SEC(5));
+    assert_int_equal(au_device_server_state(w->s[1].ds, id), AU_DEVICE_DOWN);
+    au_device_server_stats_get(w->s[1].ds, &st);
+    assert_int_equal(st.downs, 0); /* it was down already */
+    assert_int_equal(st.ups, 0);
+    assert_int_equal(st.moves, 1);
+    stop_world(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = { cmocka_unit_test(forward_lost),
                                         cmocka_unit_test(forward_to_dead_owner),
@@ -850,6 +887,7 @@ int main(void) {
                                         cmocka_unit_test(standby_copies_are_refreshed_between_the_requests_of_a_long_lease),
                                         cmocka_unit_test(a_claim_survives_its_owner_crashing),
                                         cmocka_unit_test(a_claim_survives_a_hand_over),
+                                        cmocka_unit_test(a_down_device_stays_down_when_its_owner_crashes),
                                         cmocka_unit_test(paused_server), cmocka_unit_test(paused_server_with_leases), cmocka_unit_test(scale),
                                         cmocka_unit_test(scale_with_leases) };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -653,6 +653,7 @@ static void poll_one(shard *sh, dev *d, au_nanos now) {
             d->state = STATE_DOWN;
             d->held = 0;
             emit(sh, AU_DEVICE_DOWN, d, 0);
+            send_replicas(sh, d, WHY_REPLICA); /* the heirs hold it down too */
         } else if (!d->held) { /* it would be down, were this node on time */
             d->held = 1;
             sh->st.downs_held++;
@@ -941,8 +942,10 @@ static void on_heartbeat(shard *sh, const au_device_heartbeat *h, const au_str *
      * own (au_dc's on_request), and that announce is taken, whatever clock the record held. */
     if (!liveness_only && h->clock != d->clock) d->clock = h->clock - 1;
     if (d->state != STATE_UP) {
+        bool was_down = d->state == STATE_DOWN;
         d->state = STATE_UP;
         emit(sh, AU_DEVICE_UP, d, 0);
+        if (was_down) send_replicas(sh, d, WHY_REPLICA); /* up again, for the heirs too */
     }
     set_due(sh, d, next_due(sh, d));
 }
@@ -1032,7 +1035,7 @@ static void on_record(shard *sh, ds_record *r) {
         sh->st.drops_invalid++;
         return;
     }
-    if (r->why < WHY_FORWARD || r->why > WHY_ACK) {
+    if (r->why < WHY_FORWARD || r->why > WHY_ACK || r->up < STATE_UNKNOWN || r->up > STATE_DOWN) {
         sh->st.drops_invalid++;
         return;
     }
@@ -1107,7 +1110,11 @@ static void on_record(shard *sh, ds_record *r) {
     uint32_t interval_before = d->interval_ms;
     apply(d, r->incarnation, r->clock, r->interval_ms, r->max_datagram, r->address.ptr,
           r->address.len, sh->ds->cfg.min_interval_ms);
-    if (r->why != WHY_FORWARD && inc_before != r->incarnation) d->state = (uint8_t)r->up;
+    /* The owner's word on the state, in its hand-over or copy (of the same incarnation as well:
+     * a copy made when it began to poll the device said "not yet up", and the heir that took
+     * the device over then reported it up after it had been declared down) */
+    if (r->why != WHY_FORWARD && (!was_owned || inc_before != r->incarnation))
+        d->state = (uint8_t)r->up;
     if (r->why != WHY_FORWARD) d->prev_owner = r->from;
     if (r->why != WHY_FORWARD && !was_owned) claim_from(sh, d, r);
     if (!mine) return; /* standby until the ring gives it here */
