@@ -410,6 +410,24 @@ static void absurd_knobs_neither_hang_nor_crash(void **st) {
     stop_world(&w);
 }
 
+/* A large down_after (any is accepted from 2 up) times a long interval a device may ask for
+ * (here a day: 100,193,601 ms) is more nanoseconds than 64 bits hold: the down deadline wrapped
+ * to 1.4 ms past the last echo, and the device, answering every request, was declared down at
+ * once. The span saturates now: the device stays up. */
+static void a_down_deadline_beyond_64_bits_does_not_wrap(void **st) {
+    static world w;
+    start_world(&w, 306, 1, &(au_device_server_config){ .down_after = 184111, .no_table = true });
+    announce(&w, 0, 9, 100193601);
+    au_sim_run(w.sim, AU_SEC(2));
+    assert_true(w.answered >= 1);
+    assert_int_equal(au_device_server_state(w.ds[0], 9), AU_DEVICE_UP);
+    au_device_server_stats s;
+    au_device_server_stats_get(w.ds[0], &s);
+    assert_int_equal(s.ups, 1);
+    assert_int_equal(s.downs, 0);
+    stop_world(&w);
+}
+
 /* ---- bounds under hostile announces --------------------------------------------------------- */
 
 static void an_announce_flood_is_bounded_by_the_table_and_the_rate(void **st) {
@@ -796,6 +814,7 @@ int main(void) {
         cmocka_unit_test(a_minimum_interval_longer_than_a_device_takes_is_capped),
         cmocka_unit_test(a_tick_below_a_millisecond_is_refused_and_the_finest_does_not_spin),
         cmocka_unit_test(absurd_knobs_neither_hang_nor_crash),
+        cmocka_unit_test(a_down_deadline_beyond_64_bits_does_not_wrap),
         cmocka_unit_test(an_announce_flood_is_bounded_by_the_table_and_the_rate),
         cmocka_unit_test(lying_devices_are_counted_and_do_not_disturb_an_honest_one),
         cmocka_unit_test(a_forged_interval_clock_does_not_pin_the_devices_interval),

@@ -543,11 +543,22 @@ static void send_request(shard *sh, dev *d, au_nanos now) {
                                                    .beats = sh->ds->cfg.lease } });
 }
 
+/* down_after intervals of d, saturating at a quarter of the clock's range (146 years): any
+ * down_after from 2 is accepted and a device may ask for an interval of up to 2^32 - 1 ms, so the
+ * product may not fit 64 bits (it wrapped to a deadline just past the last echo, and a device
+ * answering every request was declared down at once); a quarter leaves room for the last echo
+ * and the hold added to it (down_deadline). */
+static au_nanos down_span(const shard *sh, const dev *d) {
+    au_nanos iv = interval_ns(d), most = UINT64_MAX / 4;
+    uint64_t k = sh->ds->cfg.down_after;
+    return iv > most / k ? most : iv * k;
+}
+
 /* When d is down unless an echo comes: down_after intervals after the last echoed request,
  * plus the node's own lateness (at most down_after intervals more). The lateness changes only at
  * the start of a tick, so within a tick a device not declared down has a deadline after now. */
 static au_nanos down_deadline(const shard *sh, const dev *d) {
-    au_nanos span = interval_ns(d) * sh->ds->cfg.down_after;
+    au_nanos span = down_span(sh, d);
     return d->last_ok + span + (sh->late < span ? sh->late : span);
 }
 
@@ -648,7 +659,7 @@ static void poll_one(shard *sh, dev *d, au_nanos now) {
         return;
     }
     if (d->claim_inc && now - d->claim_probe >= iv / 4) send_probe(sh, d, now);
-    if (d->state != STATE_DOWN && now - d->last_ok >= iv * sh->ds->cfg.down_after) {
+    if (d->state != STATE_DOWN && now - d->last_ok >= down_span(sh, d)) {
         if (now >= down_deadline(sh, d)) {
             d->state = STATE_DOWN;
             d->held = 0;
