@@ -43,7 +43,8 @@
  * Bounds: at most max_devices records (owned and standby) per node, and at most new_per_second
  * devices not known before admitted per second (a token bucket); announcements beyond either are
  * dropped, counted (au_device_server_stats) and logged at most once per second. Known devices
- * that go down are forgotten after forget_after. A datagram from anywhere that is not a valid
+ * that go down are forgotten after forget_after; a device that never answered its owner (at
+ * that incarnation) is forgotten at its down deadline instead (forgotten_silent). A datagram from anywhere that is not a valid
  * device message is dropped and counted by the node's transport first (au_node_stats).
  *
  * Sealing: device keys (docs/devices.md §4, §8) are the node's: give the node
@@ -113,7 +114,9 @@ typedef struct au_device_server_config {
 /** What happened to a device. */
 typedef enum au_device_event_kind {
     AU_DEVICE_UP = 1,  /**< it answers its owner (the first echo after an announce, or after down) */
-    AU_DEVICE_DOWN,    /**< no request echoed for down_after intervals */
+    AU_DEVICE_DOWN,    /**< no request echoed for down_after intervals (a device that never
+                            answered at its incarnation is forgotten instead, without an
+                            event: stats forgotten_silent) */
     AU_DEVICE_MOVED,   /**< a new owner took it over (previous: the old owner's id, 0 if none
                             known) and polls it now */
 } au_device_event_kind;
@@ -185,6 +188,13 @@ typedef struct au_device_server_stats {
     uint64_t claims_taken;       /**< claims that replaced the incarnation polled: answered at
                                       the claimed incarnation from the claimed address, or the
                                       one polled silent for down_after intervals */
+    uint64_t forgotten_silent;   /**< records forgotten at their down deadline because the device
+                                      never answered at that incarnation (no heartbeat since its
+                                      announce, here or at an earlier owner): not declared down
+                                      and polled until forget_after, so that an announce from an
+                                      address where no device answers (plain: a spoofed one)
+                                      costs that address down_after intervals of requests, not
+                                      forget_after's worth */
 } au_device_server_stats;
 
 /** Starts the device server on `node`, following `cluster`'s ring (both must be running, and the

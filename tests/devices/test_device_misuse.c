@@ -675,6 +675,41 @@ static void a_forged_device_incarnation_does_not_replace_the_live_run(void **st)
     stop_world(&w);
 }
 
+/* An announce from an address where no device answers (plain: a spoofed source address, or a
+ * forged peer record naming any address) made the owner poll that address for forget_after:
+ * about 24 requests until the down deadline (a request, a retry after a quarter interval, then
+ * one every eighth), then one per interval for 60 s, 600 requests per announce at 100 ms (6,000
+ * at the 10 ms minimum), to an address that never asked for them. A device that never answered
+ * is forgotten at its down deadline now (forgotten_silent): it announces again if it is there.
+ * A device that did answer, and then fell silent, is still polled until forget_after. */
+static void a_device_that_never_answers_is_forgotten_at_its_down_deadline(void **st) {
+    static world w;
+    start_world(&w, 307, 1, &(au_device_server_config){ .no_table = true });
+    w.mute_inc = 9;
+    announce_clock(&w, 0, 5, 9, 1, 100); /* never answered */
+    announce(&w, 0, 6, 100);              /* answers, then falls silent */
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_false(au_device_server_polls(w.ds[0], 5));
+    assert_int_equal(au_device_server_state(w.ds[0], 6), AU_DEVICE_UP);
+    au_device_server_stats s0, s1;
+    au_device_server_stats_get(w.ds[0], &s0);
+    assert_int_equal(s0.forgotten_silent, 1);
+    assert_int_equal(s0.downs, 0);
+    assert_int_equal(s0.owned, 1);
+    w.mute_inc = 1; /* device 6 falls silent: down, and polled until forget_after */
+    au_sim_run(w.sim, AU_SEC(5));
+    assert_int_equal(au_device_server_state(w.ds[0], 6), AU_DEVICE_DOWN);
+    au_device_server_stats_get(w.ds[0], &s1);
+    assert_int_equal(s1.downs, 1);
+    assert_int_equal(s1.forgotten_silent, 1);
+    assert_true(au_device_server_polls(w.ds[0], 6));
+    fprintf(stderr, "  requests in 1 s: %llu (2 devices), in the next 5 s: %llu (1 device)\n",
+            (unsigned long long)s0.requests_sent,
+            (unsigned long long)(s1.requests_sent - s0.requests_sent));
+    assert_true(s0.requests_sent <= 40);
+    stop_world(&w);
+}
+
 /* ---- hostile messages to the servers' peer endpoint ------------------------------------------ */
 
 /* The servers' own protocol, as src/devices/server/server.c declares it (a copy: the same schema
@@ -820,6 +855,7 @@ int main(void) {
         cmocka_unit_test(a_forged_interval_clock_does_not_pin_the_devices_interval),
         cmocka_unit_test(a_forged_device_incarnation_does_not_replace_the_live_run),
         cmocka_unit_test(the_nodes_own_messages_are_refused_from_the_network),
+        cmocka_unit_test(a_device_that_never_answers_is_forgotten_at_its_down_deadline),
         cmocka_unit_test(stopping_servers_while_polling_frees_everything),
         cmocka_unit_test(stopping_real_nodes_with_every_layer_busy_frees_everything),
     };

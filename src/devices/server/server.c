@@ -652,6 +652,21 @@ static void hand_over(shard *sh, dev *d, const au_cluster_member *to) {
     if (!is_replica(sh, d->id)) dev_free(sh, d);
 }
 
+/* d's device never answered at its incarnation (no heartbeat here since the announce, nor at an
+ * earlier owner: hand-overs and copies carry the state) and its down deadline has come: the
+ * record is forgotten, not declared down and polled once per interval until forget_after. An
+ * announce is taken from any source address (plain: a spoofed one, or a forged peer record
+ * naming any), and the polling that followed was a stream of requests to an address that never
+ * asked for them, 6,000 per announce at the 10 ms minimum interval; a device that is there and
+ * was not heard announces again (it is polled by no one). */
+static void forget_silent(shard *sh, dev *d) {
+    sh->st.forgotten_silent++;
+    log_drop(sh, "device forgotten: it never answered a request", d->id);
+    send_replicas(sh, d, WHY_FORGET);
+    if (d->prev_owner) table_remove(sh, d->id); /* moved here: the table may name it */
+    dev_free(sh, d);
+}
+
 static void poll_one(shard *sh, dev *d, au_nanos now) {
     au_nanos iv = interval_ns(d);
     if (d->claim_inc && (d->state == STATE_DOWN || now >= down_deadline(sh, d))) {
@@ -660,6 +675,10 @@ static void poll_one(shard *sh, dev *d, au_nanos now) {
     }
     if (d->claim_inc && now - d->claim_probe >= iv / 4) send_probe(sh, d, now);
     if (d->state != STATE_DOWN && now - d->last_ok >= down_span(sh, d)) {
+        if (now >= down_deadline(sh, d) && d->state == STATE_UNKNOWN) {
+            forget_silent(sh, d);
+            return;
+        }
         if (now >= down_deadline(sh, d)) {
             d->state = STATE_DOWN;
             d->held = 0;
@@ -953,10 +972,12 @@ static void on_heartbeat(shard *sh, const au_device_heartbeat *h, const au_str *
      * own (au_dc's on_request), and that announce is taken, whatever clock the record held. */
     if (!liveness_only && h->clock != d->clock) d->clock = h->clock - 1;
     if (d->state != STATE_UP) {
-        bool was_down = d->state == STATE_DOWN;
         d->state = STATE_UP;
         emit(sh, AU_DEVICE_UP, d, 0);
-        if (was_down) send_replicas(sh, d, WHY_REPLICA); /* up again, for the heirs too */
+        /* up (again), for the heirs too: one that took the device over holding the copy made
+         * at take-over ("not yet up") would forget it as never heard (forget_silent) if it did
+         * not answer there in time, and its subscribers, told "up", would never hear "down" */
+        send_replicas(sh, d, WHY_REPLICA);
     }
     set_due(sh, d, next_due(sh, d));
 }
