@@ -155,7 +155,8 @@ typedef struct au_device_server_stats {
     uint64_t drops_invalid;      /**< malformed device or peer messages (device id 0, ...),
                                       and the node's own messages (ring updates, uplinks,
                                       ticks) sent to the peer endpoint from the network */
-    uint64_t drops_too_big;      /**< downlink messages larger than the device's max_datagram */
+    uint64_t drops_too_big;      /**< downlink messages larger than the device's max_datagram
+                                      or the owner node's mtu allows (one datagram) */
     uint64_t ups, downs, moves;  /**< events emitted */
     uint64_t handovers;          /**< records handed to a new owner on a ring change */
     uint64_t conflicts;          /**< conflict reports received from devices */
@@ -216,8 +217,9 @@ AU_API au_err au_device_server_subscribe(au_device_server *ds, au_device_event_l
 AU_API au_err au_device_server_receive(au_device_server *ds, au_device_message_lref receiver);
 
 /** Sends a user message (type id, CBOR payload, copied) to a device through its owner, from
- *  any node. Delivery is at most once; a device no node knows, or a message larger than the
- *  device's max_datagram allows, is dropped and counted on the owner. */
+ *  any node. Delivery is at most once; a device no node knows, or a message larger than one
+ *  datagram of the device's max_datagram and the owner node's mtu allows, is dropped and
+ *  counted on the owner (drops_too_big). */
 AU_API au_err au_device_server_send(au_device_server *ds, uint64_t device, uint64_t type,
                                     const void *payload, size_t len);
 

@@ -710,6 +710,32 @@ static void a_device_that_never_answers_is_forgotten_at_its_down_deadline(void *
     stop_world(&w);
 }
 
+/* A device may announce a max_datagram larger than the owner node's mtu (its receive buffer is
+ * its own business); a downlink message within max_datagram but not within the mtu was sent,
+ * counted in messages_out, and went out as fragments, which a device refuses (it has no memory
+ * for reassembly: drop_malformed), so it was lost without a count on the server. It is dropped
+ * and counted there now (drops_too_big), as one larger than max_datagram is. */
+static void a_downlink_beyond_the_nodes_mtu_is_dropped_and_counted(void **st) {
+    static world w;
+    start_world(&w, 308, 1, &(au_device_server_config){ .no_table = true });
+    au_device_up_ref to = au_forge(au_device_up, au_device_up, w.host, AU_DEVICE_SERVER_NAME, w.addr[0]);
+    au_send(to, ((au_device_up){ .tag = au_device_up_announce,
+                                 .announce = { .device = 12, .incarnation = 1, .clock = 1,
+                                               .interval_ms = 100, .max_datagram = 60000 } }));
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(au_device_server_state(w.ds[0], 12), AU_DEVICE_UP);
+    static uint8_t big[1400]; /* within 60,000, not within the default mtu (1400) with the frame */
+    static uint8_t small[1400 - 140];
+    assert_int_equal(au_device_server_send(w.ds[0], 12, 7, big, sizeof big), AU_OK);
+    assert_int_equal(au_device_server_send(w.ds[0], 12, 7, small, sizeof small), AU_OK);
+    au_sim_run(w.sim, AU_MSEC(200));
+    au_device_server_stats s;
+    au_device_server_stats_get(w.ds[0], &s);
+    assert_int_equal(s.drops_too_big, 1);
+    assert_int_equal(s.messages_out, 1);
+    stop_world(&w);
+}
+
 /* ---- hostile messages to the servers' peer endpoint ------------------------------------------ */
 
 /* The servers' own protocol, as src/devices/server/server.c declares it (a copy: the same schema
@@ -855,6 +881,7 @@ int main(void) {
         cmocka_unit_test(a_forged_interval_clock_does_not_pin_the_devices_interval),
         cmocka_unit_test(a_forged_device_incarnation_does_not_replace_the_live_run),
         cmocka_unit_test(the_nodes_own_messages_are_refused_from_the_network),
+        cmocka_unit_test(a_downlink_beyond_the_nodes_mtu_is_dropped_and_counted),
         cmocka_unit_test(a_device_that_never_answers_is_forgotten_at_its_down_deadline),
         cmocka_unit_test(stopping_servers_while_polling_frees_everything),
         cmocka_unit_test(stopping_real_nodes_with_every_layer_busy_frees_everything),

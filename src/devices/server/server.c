@@ -1333,9 +1333,14 @@ static void on_ring(shard *sh) {
 static void on_send(shard *sh, ds_send *s) {
     dev *d = au_u64map_get(&sh->devs, s->device);
     if (d && d->role == ROLE_OWNED) {
-        if ((size_t)s->payload.len + AU_DEVICE_DOWN_OVERHEAD > d->max_dgram) {
+        /* one datagram, within the device's buffer and the node's mtu: beyond the mtu the node
+         * sends fragments, which a device refuses (it does not reassemble) */
+        size_t most = au_node_mtu(sh->ds->node);
+        if (d->max_dgram < most) most = d->max_dgram;
+        if ((size_t)s->payload.len + AU_DEVICE_DOWN_OVERHEAD > most) {
             sh->st.drops_too_big++;
-            log_drop(sh, "message to the device dropped: larger than its max_datagram", d->id);
+            log_drop(sh, "message to the device dropped: larger than its max_datagram or the node's mtu",
+                     d->id);
             return;
         }
         sh->st.messages_out++;
