@@ -803,6 +803,49 @@ static void the_nodes_own_messages_are_refused_from_the_network(void **st) {
     stop_world(&w);
 }
 
+/* Plain: a hand-over record naming a higher incarnation of a device the receiver polls, live,
+ * sent to its peer endpoint by a forger (plain: anyone). The claim rule (§4.3) held only for
+ * forwarded announces: the hand-over replaced the record's incarnation and address at once, and
+ * the owner polled the forger's address, the device's own announces refused as stale. A
+ * hand-over of another incarnation than the live one polled is a claim now, as an announce is:
+ * probed, and the device's run, which answers, kept. (A hand-over also carries sequence
+ * numbers of none of this: records, not datagrams, are what the peer endpoint takes.) */
+static void a_forged_hand_over_does_not_replace_the_live_run(void **st) {
+    (void)st;
+    static world w;
+    start_world(&w, 322, NS, &(au_device_server_config){ .no_table = true });
+    const uint64_t dev = 93;
+    announce_clock(&w, 0, dev, 5, 1, 100);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(owners(&w, dev), 1);
+    int k = 0;
+    while (!au_device_server_polls(w.ds[k], dev)) k++;
+    au_node *forger;
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = &w.drv }, &forger), AU_OK);
+    ds_msg_ref peer = au_forge(ds_msg, ds_msg, forger, AU_DEVICE_SERVER_NAME ".peer", w.addr[k]);
+    const char *at = au_node_address(forger);
+    for (int i = 0; i < 20; i++) {
+        au_send(peer, ((ds_msg){ .tag = ds_msg_record,
+                                 .record = { .why = 1 /* WHY_HANDOVER */, .device = dev,
+                                             .incarnation = UINT64_MAX - (uint64_t)i % 2,
+                                             .clock = 1, .interval_ms = 20, .max_datagram = 512,
+                                             .address = au_str_dup(at, strlen(at)),
+                                             .from = 12345, .up = 1 } }));
+        au_sim_run(w.sim, AU_MSEC(50));
+    }
+    int answered = w.answered;
+    announce_clock(&w, k, dev, 5, 1, 100);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_true(w.answered >= answered + 8); /* still polled at its own run */
+    assert_true(w.last.incarnation == 5);
+    assert_int_equal(up_count(&w, dev), 1);
+    assert_true(SUM(&w, claims) >= 20); /* proves the forged records arrived */
+    assert_true(SUM(&w, claims_taken) == 0);
+    assert_true(SUM(&w, downs) == 0);
+    au_node_stop(forger);
+    stop_world(&w);
+}
+
 /* ---- stopping while devices are polled -------------------------------------------------------- */
 
 static void stopping_servers_while_polling_frees_everything(void **st) {
@@ -883,6 +926,7 @@ int main(void) {
         cmocka_unit_test(the_nodes_own_messages_are_refused_from_the_network),
         cmocka_unit_test(a_downlink_beyond_the_nodes_mtu_is_dropped_and_counted),
         cmocka_unit_test(a_device_that_never_answers_is_forgotten_at_its_down_deadline),
+        cmocka_unit_test(a_forged_hand_over_does_not_replace_the_live_run),
         cmocka_unit_test(stopping_servers_while_polling_frees_everything),
         cmocka_unit_test(stopping_real_nodes_with_every_layer_busy_frees_everything),
     };

@@ -1085,10 +1085,14 @@ static void on_record(shard *sh, ds_record *r) {
      * ways: a forged higher one may have been taken while the device's run was not heard yet,
      * and the device's own, lower, then wins it back); sealed, it is the device's (older
      * refused, newer adopted). */
-    if (d && r->why == WHY_FORWARD && r->incarnation != d->inc && !authenticated(sh, r->device)) {
+    /* A hand-over to a node that polls the device already (views differed) is no more
+     * authenticated than an announce: plain, anyone can send one to the peer endpoint, and a
+     * forged one with a higher incarnation replaced the live run at once. */
+    bool claimable = r->why == WHY_FORWARD || r->why == WHY_HANDOVER;
+    if (d && claimable && r->incarnation != d->inc && !authenticated(sh, r->device)) {
         if (d->role == ROLE_OWNED && owner_is_me(sh, r->device) &&
             !run_yields(sh, d, r->incarnation, now)) {
-            ack(sh, r); /* held here: nothing to re-send */
+            if (r->why == WHY_FORWARD) ack(sh, r); /* held here: nothing to re-send */
             claim_take(sh, d, r, now);
             return;
         }
