@@ -803,6 +803,38 @@ static void the_nodes_own_messages_are_refused_from_the_network(void **st) {
     stop_world(&w);
 }
 
+/* Peer records and sends whose fields are out of range: a negative hop count (it bounds how often
+ * a record or a send is passed on between nodes whose views differ: -2^31 was let through as
+ * "fewer than 2"), a reason or a state that is none. Dropped and counted (drops_invalid). */
+static void peer_messages_out_of_range_are_dropped_and_counted(void **st) {
+    (void)st;
+    static world w;
+    start_world(&w, 323, NS, &(au_device_server_config){ .no_table = true });
+    au_device_server_stats s0, s1;
+    au_device_server_stats_get(w.ds[0], &s0);
+    ds_msg_ref peer = au_forge(ds_msg, ds_msg, w.host, AU_DEVICE_SERVER_NAME ".peer", w.addr[0]);
+    const char *at = au_node_address(w.host);
+    struct { int32_t why, hops, up; } bad[] = { { 0, INT32_MIN, 0 }, { 0, -1, 0 }, { 1, -5, 1 },
+                                                { 7, 0, 0 }, { -1, 0, 0 }, { 2, 0, 3 },
+                                                { 1, 0, -1 } };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        au_send(peer, ((ds_msg){ .tag = ds_msg_record,
+                                 .record = { .why = bad[i].why, .hops = bad[i].hops,
+                                             .device = 200 + i, .incarnation = 1, .clock = 1,
+                                             .interval_ms = 100, .max_datagram = 512,
+                                             .address = au_str_dup(at, strlen(at)), .from = 1,
+                                             .up = bad[i].up } }));
+    au_send(peer, ((ds_msg){ .tag = ds_msg_send,
+                             .send = { .device = 300, .type = 1, .hops = INT32_MIN,
+                                       .payload = au_bytes_dup("x", 1) } }));
+    au_sim_run(w.sim, AU_MSEC(500));
+    au_device_server_stats_get(w.ds[0], &s1);
+    assert_int_equal(s1.drops_invalid - s0.drops_invalid, sizeof bad / sizeof bad[0] + 1);
+    assert_int_equal(s1.forwarded, s0.forwarded);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_int_equal(owners(&w, 200 + i), 0);
+    stop_world(&w);
+}
+
 /* Plain: a hand-over record naming a higher incarnation of a device the receiver polls, live,
  * sent to its peer endpoint by a forger (plain: anyone). The claim rule (§4.3) held only for
  * forwarded announces: the hand-over replaced the record's incarnation and address at once, and
@@ -927,6 +959,7 @@ int main(void) {
         cmocka_unit_test(a_downlink_beyond_the_nodes_mtu_is_dropped_and_counted),
         cmocka_unit_test(a_device_that_never_answers_is_forgotten_at_its_down_deadline),
         cmocka_unit_test(a_forged_hand_over_does_not_replace_the_live_run),
+        cmocka_unit_test(peer_messages_out_of_range_are_dropped_and_counted),
         cmocka_unit_test(stopping_servers_while_polling_frees_everything),
         cmocka_unit_test(stopping_real_nodes_with_every_layer_busy_frees_everything),
     };

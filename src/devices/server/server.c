@@ -1067,8 +1067,10 @@ static void on_record(shard *sh, ds_record *r) {
         sh->st.drops_invalid++;
         return;
     }
-    if (r->why < WHY_FORWARD || r->why > WHY_ACK || r->up < STATE_UNKNOWN || r->up > STATE_DOWN) {
+    if (r->why < WHY_FORWARD || r->why > WHY_ACK || r->up < STATE_UNKNOWN || r->up > STATE_DOWN ||
+        r->hops < 0) {
         sh->st.drops_invalid++;
+        log_drop(sh, "peer record dropped: a reason, state or hop count out of range", r->device);
         return;
     }
     au_nanos now = au_node_now(sh->ds->node);
@@ -1335,6 +1337,11 @@ static void on_ring(shard *sh) {
 }
 
 static void on_send(shard *sh, ds_send *s) {
+    if (s->hops < 0) { /* it bounds the passing on: never below 0 */
+        sh->st.drops_invalid++;
+        log_drop(sh, "message for a device dropped: a negative hop count", s->device);
+        return;
+    }
     dev *d = au_u64map_get(&sh->devs, s->device);
     if (d && d->role == ROLE_OWNED) {
         /* one datagram, within the device's buffer and the node's mtu: beyond the mtu the node
