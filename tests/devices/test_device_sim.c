@@ -766,7 +766,7 @@ static bool polls(void *arg) {
  * new incarnation one round trip later. Without the claim in the copy or the hand-over, the new
  * owner polled the old run until its down deadline (3 intervals of 10 s) and then had the
  * device down: the device, whose announce had been taken, was polled by no one. */
-static void run_claim_survives_the_owner(uint64_t seed, bool crash) {
+static void run_claim_survives_the_owner(uint64_t seed, bool crash, bool soon) {
     world *w = &W;
     lossless_world(w, seed, 2, 0);
     w->interval_ms = 10000; /* the old run stays live through the change of owner */
@@ -789,7 +789,9 @@ static void run_claim_survives_the_owner(uint64_t seed, bool crash) {
     model *d = &w->d[id - 1];
     owner_wait ow = { w, d, 0 };
     assert_int_equal(au_sim_run_until(w->sim, polled_up_by, &ow, AU_SEC(5)), AU_OK);
-    au_sim_run(w->sim, AU_SEC(2)); /* past an eighth of an interval since the owner's last copy */
+    /* soon: within an eighth of an interval of the copy sent when server 0 took the device,
+     * so that the copy with the claim waits (one per eighth of an interval) */
+    if (!soon) au_sim_run(w->sim, AU_SEC(2));
     /* the device reboots; what server 0 sends it is lost from now on */
     assert_int_equal(au_faults_block(w->s[0].node, au_node_address(w->h[0].node), true), AU_OK);
     d->inc = 5000;
@@ -802,6 +804,7 @@ static void run_claim_survives_the_owner(uint64_t seed, bool crash) {
     assert_true(st.claims >= 1);
     assert_int_equal(st.claims_taken, 0);
     assert_int_equal(au_device_server_state(w->s[0].ds, id), AU_DEVICE_UP); /* the old run */
+    if (soon) au_sim_run(w->sim, AU_MSEC(1500)); /* the copy held back goes out meanwhile */
     if (crash) {
         w->s[0].live = false;
         au_node_stop(w->s[0].node);
@@ -835,12 +838,17 @@ static void run_claim_survives_the_owner(uint64_t seed, bool crash) {
 
 static void a_claim_survives_its_owner_crashing(void **state) {
     (void)state;
-    run_claim_survives_the_owner(31, true);
+    run_claim_survives_the_owner(31, true, false);
+}
+
+static void a_claim_made_just_after_a_copy_survives_its_owner_crashing(void **state) {
+    (void)state;
+    run_claim_survives_the_owner(43, true, true);
 }
 
 static void a_claim_survives_a_hand_over(void **state) {
     (void)state;
-    run_claim_survives_the_owner(37, false);
+    run_claim_survives_the_owner(37, false, false);
 }
 
 /* A device dies; its owner, server 0, declares it down; then server 0 crashes. Its heir takes
@@ -886,6 +894,7 @@ int main(void) {
                                         cmocka_unit_test(a_beat_of_the_previous_request_counts_once_and_keeps_the_address),
                                         cmocka_unit_test(standby_copies_are_refreshed_between_the_requests_of_a_long_lease),
                                         cmocka_unit_test(a_claim_survives_its_owner_crashing),
+                                        cmocka_unit_test(a_claim_made_just_after_a_copy_survives_its_owner_crashing),
                                         cmocka_unit_test(a_claim_survives_a_hand_over),
                                         cmocka_unit_test(a_down_device_stays_down_when_its_owner_crashes),
                                         cmocka_unit_test(paused_server), cmocka_unit_test(paused_server_with_leases), cmocka_unit_test(scale),

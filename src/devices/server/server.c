@@ -116,6 +116,7 @@ typedef struct dev {
      * what its announce said, the request number its probe carries, when that last went. */
     uint64_t claim_inc, claim_req;
     uint32_t claim_clock, claim_interval, claim_dgram;
+    uint8_t claim_copied; /* the standby copies have been sent this claim (claim_copy) */
     char claim_addr[64];
     au_nanos claim_probe;
 } dev;
@@ -414,6 +415,7 @@ static void pending_run(shard *sh, au_nanos now, bool all_now);
 static void forward(shard *sh, const ds_record *r, const au_cluster_member *o);
 static void ack(shard *sh, const ds_record *r);
 static void send_probe(shard *sh, dev *d, au_nanos now);
+static void claim_copy(shard *sh, dev *d, au_nanos now);
 static void claim_adopt(shard *sh, dev *d, au_nanos now);
 
 static void emit(shard *sh, int kind, const dev *d, uint64_t previous) {
@@ -607,6 +609,10 @@ static au_nanos next_due(shard *sh, const dev *d) {
     if (refresh < at) at = refresh;
     au_nanos deadline = down_deadline(sh, d);
     if (d->state != STATE_DOWN && deadline < at) at = deadline;
+    if (d->claim_inc && !d->claim_copied) { /* a claim's copy held back (claim_copy) */
+        au_nanos copy = d->copied_at + interval_ns(d) / 8;
+        if (copy < at) at = copy;
+    }
     return at;
 }
 
@@ -674,6 +680,7 @@ static void poll_one(shard *sh, dev *d, au_nanos now) {
         return;
     }
     if (d->claim_inc && now - d->claim_probe >= iv / 4) send_probe(sh, d, now);
+    claim_copy(sh, d, now);
     if (d->state != STATE_DOWN && now - d->last_ok >= down_span(sh, d)) {
         if (now >= down_deadline(sh, d) && d->state == STATE_UNKNOWN) {
             forget_silent(sh, d);
@@ -804,6 +811,18 @@ static void send_probe(shard *sh, dev *d, au_nanos now) {
     (void)au_unforge(ref); /* the message queued keeps the entry until it is sent */
 }
 
+/* The standby copies learn of a new claim at once, not at the next refresh (10 intervals on,
+ * when the claim has long been settled): the heir of an owner that dies meanwhile goes on
+ * probing it. At most one copy per eighth of an interval (a forger alternating incarnations
+ * gets no more copies sent than probes); one held back goes with the claim's next probe
+ * (poll_one). */
+static void claim_copy(shard *sh, dev *d, au_nanos now) {
+    if (!d->claim_inc || d->claim_copied || now - d->copied_at < interval_ns(d) / 8) return;
+    d->copied_at = now;
+    d->claim_copied = 1;
+    send_replicas(sh, d, WHY_REPLICA);
+}
+
 /* Plain: an announce of d at another incarnation while the one polled is live. Anyone can send
  * one (plain announces are not authenticated), so it does not replace the record: a forged
  * higher incarnation had made the server poll the forger's run and refuse the device's own
@@ -831,13 +850,9 @@ static void claim_take(shard *sh, dev *d, const ds_record *r, au_nanos now) {
     /* at most one probe per eighth of an interval, whatever incarnations are claimed: a forger
      * alternating them gets no more requests sent to its address than an announce ever did */
     if (now - d->claim_probe >= interval_ns(d) / 8) send_probe(sh, d, now);
-    /* The standby copies learn of a new claim now, not at the next refresh (10 intervals on,
-     * when the claim has long been settled): the heir of an owner that dies meanwhile goes on
-     * probing it. At most one copy per eighth of an interval, as the probes. */
-    if (fresh && now - d->copied_at >= interval_ns(d) / 8) {
-        d->copied_at = now;
-        send_replicas(sh, d, WHY_REPLICA);
-    }
+    if (fresh) d->claim_copied = 0;
+    claim_copy(sh, d, now);
+    set_due(sh, d, next_due(sh, d)); /* a copy held back is due within an eighth interval */
 }
 
 /* A hand-over or standby copy's claim (claim_incarnation, ...), applied to d after the record
@@ -864,6 +879,7 @@ static void claim_from(shard *sh, dev *d, const ds_record *r) {
     memcpy(d->claim_addr, r->claim_address.ptr, r->claim_address.len);
     d->claim_addr[r->claim_address.len] = 0;
     d->claim_probe = 0;
+    d->claim_copied = 0; /* to this node's heirs, once it polls the device */
 }
 
 /* d's claim replaces the incarnation polled, as an announce of it would have: a new run,
