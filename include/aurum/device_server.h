@@ -219,7 +219,9 @@ AU_API au_err au_device_server_receive(au_device_server *ds, au_device_message_l
 /** Sends a user message (type id, CBOR payload, copied) to a device through its owner, from
  *  any node. Delivery is at most once; a device no node knows, or a message larger than one
  *  datagram of the device's max_datagram and the owner node's mtu allows, is dropped and
- *  counted on the owner (drops_too_big). */
+ *  counted on the owner (drops_too_big). AU_ETOOBIG at once for a payload no datagram can carry
+ *  (above 65,367 bytes: 65,507, the largest UDP payload and mtu, less 140 for the frame), nothing
+ *  sent; AU_EINVAL for a NULL ds, device 0, or a NULL payload with len > 0. */
 AU_API au_err au_device_server_send(au_device_server *ds, uint64_t device, uint64_t type,
                                     const void *payload, size_t len);
 

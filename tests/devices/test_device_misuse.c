@@ -167,6 +167,12 @@ static void null_and_bad_arguments_get_error_codes(void **st) {
     assert_int_equal(au_device_server_send(ds, 0, 1, "x", 1), AU_EINVAL);
     assert_int_equal(au_device_server_send(ds, 1, 1, NULL, 1), AU_EINVAL);
     assert_int_equal(au_device_server_send(ds, 12345, 1, "x", 1), AU_OK); /* unknown: dropped there */
+    /* a payload no datagram can carry (65,507 less the frame's 140) is refused at once, not
+     * copied and sent to the owner to be dropped there */
+    static uint8_t huge[1 << 20];
+    assert_int_equal(au_device_server_send(ds, 12345, 1, huge, 65507 - 140), AU_OK);
+    assert_int_equal(au_device_server_send(ds, 12345, 1, huge, 65507 - 140 + 1), AU_ETOOBIG);
+    assert_int_equal(au_device_server_send(ds, 12345, 1, huge, sizeof huge), AU_ETOOBIG);
     assert_int_equal(au_device_message_decode_(NULL, NULL, NULL), AU_EINVAL);
     assert_int_equal(au_device_send_(NULL, 1, NULL, NULL), AU_EINVAL);
     assert_int_equal(au_device_server_owner_of(NULL, 1), 0);

@@ -1774,6 +1774,8 @@ au_err au_device_server_receive(au_device_server *ds, au_device_message_lref rec
 au_err au_device_server_send(au_device_server *ds, uint64_t device, uint64_t type,
                              const void *payload, size_t len) {
     if (!ds || !device || (len && !payload) || len > UINT32_MAX) return AU_EINVAL;
+    /* one datagram, whatever node owns the device: no mtu is above 65,507 (UDP's largest) */
+    if (len > 65507u - AU_DEVICE_DOWN_OVERHEAD) return AU_ETOOBIG;
     au_bytes p = au_bytes_dup(payload, len);
     if (!p.ptr && len) return AU_ENOMEM;
     return au_send(ds->shards[shard_of(ds, device)].local, ((ds_msg){ .tag = ds_msg_send,
