@@ -1,8 +1,10 @@
 /* test_device_misuse.c — the device server as an adversarial user meets it, in the
  * deterministic simulator: NULL and absurd arguments and knobs (error codes, never a crash or a
  * hang), subscriber and receiver limits, a second server on one node, the table bounds under an
- * announce flood, hostile announces, and au_node_stop while devices are being polled (run under
- * ASan / valgrind: everything freed). The devices are a small model of the device half of the
+ * announce flood, hostile announces, hostile messages to the servers' peer endpoint (the node's
+ * own messages from the network, forged hand-overs, fields out of range), a deadline beyond 64
+ * bits, devices that never answer, downlinks beyond the mtu, and au_node_stop while devices are
+ * being polled (run under ASan / valgrind: everything freed). The devices are a small model of the device half of the
  * protocol (one actor on a host node answering every request it gets, as test_device_sim's). */
 #include <setjmp.h>
 #include <stdarg.h>
