@@ -1479,7 +1479,11 @@ static void core_recv(au_ctx *ctx, core_state *self, ds_msg *m) {
      * anyone who knows a server's address can reach, plain) a forged ring handed every device
      * to a made-up member, each forged tick started one more timer for good, and a forged
      * uplink named any source address: dropped, counted and logged. */
-    if (m->tag != ds_msg_record && m->tag != ds_msg_send && m->tag != ds_msg_message) {
+    /* A record naming this node as its sender never comes from the network (a node sends none
+     * to itself): forged, one made this node keep and re-send an announce it never took
+     * (pending_put), filling the bound that keeps real ones. */
+    bool own_record = m->tag == ds_msg_record && m->record.from == ds->self_id;
+    if (own_record || (m->tag != ds_msg_record && m->tag != ds_msg_send && m->tag != ds_msg_message)) {
         char origin[8];
         if (au_ctx_origin(ctx, origin, sizeof origin)) {
             pthread_mutex_lock(&sh->lock);
