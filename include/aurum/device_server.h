@@ -41,8 +41,10 @@
  * of every member (the owner delivers and relays to the other members).
  *
  * Bounds: at most max_devices records (owned and standby) per node, and at most new_per_second
- * devices not known before admitted per second (a token bucket); announcements beyond either are
- * dropped, counted (au_device_server_stats) and logged at most once per second. Known devices
+ * devices not known before admitted per second (a token bucket; with a cluster key it does not
+ * apply to the hand-overs and copies of other servers: a re-balance is not cut at one second's
+ * burst); announcements beyond either are dropped, counted (au_device_server_stats) and logged
+ * at most once per second. Known devices
  * that go down are forgotten after forget_after; a device that never answered its owner (at
  * that incarnation) is forgotten at its down deadline instead (forgotten_silent). A datagram from anywhere that is not a valid
  * device message is dropped and counted by the node's transport first (au_node_stats).
@@ -77,7 +79,9 @@ typedef struct au_device_server_config {
     uint32_t max_devices;      /**< device records kept per node, owned and standby; default
                                     1,000,000 */
     uint32_t new_per_second;   /**< devices not known before admitted per second (burst: one
-                                    second's worth); default 20,000 */
+                                    second's worth); default 20,000. With a cluster key,
+                                    hand-overs and standby copies from other servers are not
+                                    held to it (max_devices bounds them); plain, they are */
     uint32_t down_after;       /**< intervals without an echoed request before "down"; default 3
                                     (at least 2) */
     uint32_t min_interval_ms;  /**< a device asking for less is polled at this, but no slower

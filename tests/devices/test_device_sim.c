@@ -91,6 +91,8 @@ struct world {
     au_device_up injected;
     uint64_t next_inc;
     bool isolate_new;      /* server_start blocks the new server's traffic to the others */
+    const uint8_t *secret; /* the cluster key of every node (NULL: plain) */
+    uint32_t new_per_second; /* the servers' au_device_server_config.new_per_second (0: default) */
 };
 
 static world W;
@@ -208,7 +210,8 @@ static void server_start(world *w, int i) {
     server *s = &w->s[i];
     memset(s, 0, sizeof *s);
     assert_int_equal(au_node_start(&(au_node_config){ .driver = &w->drv, .max_peers = 65536,
-                                                      .max_remote_refs = 65536 }, &s->node), AU_OK);
+                                                      .max_remote_refs = 65536, .secret = w->secret },
+                                   &s->node), AU_OK);
     snprintf(s->addr, sizeof s->addr, "%s", au_node_address(s->node));
     au_faults_set(s->node, NULL, &(au_faults){ .drop = 0.05, .delay_min = AU_MSEC(1),
                                                .delay_max = AU_MSEC(10) });
@@ -228,7 +231,7 @@ static void server_start(world *w, int i) {
     assert_int_equal(au_device_server_start(s->node, s->cluster,
                                             &(au_device_server_config){
                                                 .no_table = true, .shards = 1 + (unsigned)i % 3,
-                                                .lease = w->lease },
+                                                .lease = w->lease, .new_per_second = w->new_per_second },
                                             &s->ds),
                      AU_OK);
     s->live = true;
@@ -242,7 +245,8 @@ static void host_start(world *w, int i, int first, int n) {
     h->first = first;
     h->n = n;
     h->rng = 0x2545f4914f6cdd1dull * (uint64_t)(i + 1);
-    assert_int_equal(au_node_start(&(au_node_config){ .driver = &w->drv }, &h->node), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = &w->drv, .secret = w->secret }, &h->node),
+                     AU_OK);
     au_faults_set(h->node, NULL, &(au_faults){ .drop = 0.05, .delay_min = AU_MSEC(1),
                                                .delay_max = AU_MSEC(10) });
     au_faults_seed(h->node, 2000 + (uint64_t)i);
@@ -504,7 +508,11 @@ static void paused_server_with_leases(void **state) {
 /* nservers servers without loss (1-10 ms delay), every device seeded with server 0 only, each
  * announcing once (then waiting an hour to be polled). */
 static void lossless_world(world *w, uint64_t seed, int nservers, unsigned lease) {
+    const uint8_t *secret = w->secret; /* the caller's, kept: a test that sets them clears them */
+    uint32_t new_per_second = w->new_per_second;
     memset(w, 0, sizeof *w);
+    w->secret = secret;
+    w->new_per_second = new_per_second;
     w->interval_ms = 1000;
     w->lease = lease;
     w->announce_once = true;
@@ -887,6 +895,59 @@ static void a_down_device_stays_down_when_its_owner_crashes(void **state) {
     stop_world(w);
 }
 
+static int total_announces(world *w) {
+    uint64_t n = 0;
+    for (int k = 0; k < w->ns; k++) {
+        if (!w->s[k].live) continue;
+        au_device_server_stats st;
+        au_device_server_stats_get(w->s[k].ds, &st);
+        n += st.announces;
+    }
+    return (int)n;
+}
+
+/* With a cluster key (peer records authenticated), a server joins a cluster whose devices it
+ * gets by hand-over and standby copy, more of them at once than its new-device bucket holds
+ * (new_per_second 100, one second's burst). The bucket is for announces of devices not known
+ * before ("announcements beyond either are dropped"); it took the hand-overs and copies too,
+ * and those beyond the burst were dropped (drops_rate): the old owners had stopped polling
+ * those devices, which were polled by no one until they noticed and announced again. Sealed,
+ * hand-overs and copies are bounded by max_devices only. (Plain, anyone can send them: the
+ * bucket still bounds them.) */
+static void hand_overs_are_not_held_to_the_new_device_rate_with_a_cluster_key(void **state) {
+    (void)state;
+    world *w = &W;
+    static const uint8_t key[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
+    memset(w, 0, sizeof *w);
+    w->secret = key;
+    w->new_per_second = 100;
+    lossless_world(w, 47, 2, 0);
+    w->announce_once = false;
+    w->nd = 300;
+    au_nanos now = au_sim_now(w->sim);
+    for (int i = 0; i < w->nd; i++)
+        w->d[i] = (model){ .id = (uint64_t)i + 1, .inc = 1000 + (uint64_t)i, .live = true,
+                           .announce_at = now + AU_MSEC(20) * (uint64_t)i }; /* 50 a second */
+    host_start(w, 0, 0, w->nd);
+    au_faults_set(w->h[0].node, NULL, &(au_faults){ .delay_min = AU_MSEC(1), .delay_max = AU_MSEC(10) });
+    converge(w, "300 devices, 50 a second", 60);
+    int before = total_announces(w);
+    server_start(w, 2);
+    au_faults_set(w->s[2].node, NULL, &(au_faults){ .delay_min = AU_MSEC(1), .delay_max = AU_MSEC(10) });
+    converge(w, "a server joined", 60);
+    au_device_server_stats st;
+    au_device_server_stats_get(w->s[2].ds, &st);
+    fprintf(stderr, "  joined: owned %llu standby %llu, dropped by the rate %llu; announces +%d\n",
+            (unsigned long long)st.owned, (unsigned long long)st.standby,
+            (unsigned long long)st.drops_rate, total_announces(w) - before);
+    assert_true(st.owned > 50);
+    assert_int_equal(st.drops_rate, 0);
+    assert_int_equal(total_announces(w), before); /* taken over by the ring alone */
+    stop_world(w);
+    w->secret = NULL;
+    w->new_per_second = 0;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = { cmocka_unit_test(forward_lost),
                                         cmocka_unit_test(forward_to_dead_owner),
@@ -897,6 +958,7 @@ int main(void) {
                                         cmocka_unit_test(a_claim_made_just_after_a_copy_survives_its_owner_crashing),
                                         cmocka_unit_test(a_claim_survives_a_hand_over),
                                         cmocka_unit_test(a_down_device_stays_down_when_its_owner_crashes),
+                                        cmocka_unit_test(hand_overs_are_not_held_to_the_new_device_rate_with_a_cluster_key),
                                         cmocka_unit_test(paused_server), cmocka_unit_test(paused_server_with_leases), cmocka_unit_test(scale),
                                         cmocka_unit_test(scale_with_leases) };
     return cmocka_run_group_tests(tests, NULL, NULL);

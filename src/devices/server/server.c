@@ -324,9 +324,8 @@ static void log_drop(shard *sh, const char *what, uint64_t device) {
     sh->log_suppressed = 0;
 }
 
-/* Whether a new record may be made: the table's bound and the admission bucket. */
-static bool admit(shard *sh, uint64_t device) {
-    au_device_server *ds = sh->ds;
+/* Takes a token of the node's new-device bucket (new_per_second, one second's burst). */
+static bool bucket_take(au_device_server *ds) {
     au_nanos now = au_node_now(ds->node);
     double rate = ds->cfg.new_per_second;
     pthread_mutex_lock(&ds->lock); /* the bucket is the node's, shared by the shards */
@@ -336,7 +335,13 @@ static bool admit(shard *sh, uint64_t device) {
     bool ok = ds->tokens >= 1.0;
     if (ok) ds->tokens -= 1.0;
     pthread_mutex_unlock(&ds->lock);
-    if (!ok) {
+    return ok;
+}
+
+/* Whether a new record may be made: the table's bound and, when rated, the admission bucket. */
+static bool admit(shard *sh, uint64_t device, bool rated) {
+    au_device_server *ds = sh->ds;
+    if (rated && !bucket_take(ds)) {
         sh->st.drops_rate++;
         log_drop(sh, "announce dropped: too many new devices per second (new_per_second)", device);
         return false;
@@ -1156,7 +1161,13 @@ static void on_record(shard *sh, ds_record *r) {
     if (r->why == WHY_REPLICA && d && d->role == ROLE_OWNED) return; /* views differ: ours rules */
     if (!d) {
         if (r->why == WHY_REPLICA && !is_replica(sh, r->device) && !mine) return;
-        if (!admit(sh, r->device) || !(d = dev_new(sh, r->device))) return;
+        /* The bucket is for announces of devices not known before. A hand-over or a copy is of
+         * a device the cluster knows: with a cluster key (only members send records) it is
+         * bounded by max_devices alone, so that a re-balance larger than one second's burst is
+         * not dropped (its devices were polled by no one until they announced again); plain,
+         * anyone can send one, and the bucket bounds them as it bounds announces. */
+        bool rated = r->why == WHY_FORWARD || !au_node_sealed(sh->ds->node);
+        if (!admit(sh, r->device, rated) || !(d = dev_new(sh, r->device))) return;
     }
     if (r->why == WHY_FORWARD && mine) ack(sh, r); /* the record is here from now on */
     bool was_owned = d->role == ROLE_OWNED;
