@@ -811,6 +811,55 @@ static void the_nodes_own_messages_are_refused_from_the_network(void **st) {
     stop_world(&w);
 }
 
+/* Requests reaching a node that is no device: counted, never answered. */
+static int victim_requests;
+typedef struct victim_state { int unused; } victim_state;
+static void victim_recv(au_ctx *ctx, victim_state *self, au_device_down *m) {
+    (void)ctx, (void)self;
+    if (m->tag == au_device_down_request) victim_requests++;
+}
+AU_ACTOR(victim_actor, victim_state, au_device_down, .recv = victim_recv);
+
+/* Plain: a claim whose run polled keeps answering is false (a forger's, or a second device with
+ * the same id): it stood for as long as the run answered, and its probe went with every poll,
+ * to an address of the claimant's choosing — an announce's own source address, but a forged
+ * hand-over (a claim too) names any: one forged record had the owner send a request to that
+ * address every interval for good. A claim not taken within down_after intervals (as long as
+ * the run polled may be silent before it gives way) is dropped now. */
+static void a_claim_the_live_run_outlasts_is_dropped(void **st) {
+    (void)st;
+    static world w;
+    start_world(&w, 324, NS, &(au_device_server_config){ .no_table = true });
+    const uint64_t dev = 94;
+    announce_clock(&w, 0, dev, 5, 1, 100);
+    au_sim_run(w.sim, AU_SEC(1));
+    int k = 0;
+    while (!au_device_server_polls(w.ds[k], dev)) k++;
+    au_node *victim, *forger;
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = &w.drv }, &victim), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = &w.drv }, &forger), AU_OK);
+    assert_false(au_ref_is_null(au_spawn(victim, victim_actor, AU_DEVICE_CLIENT_NAME, NULL).raw));
+    victim_requests = 0;
+    ds_msg_ref peer = au_forge(ds_msg, ds_msg, forger, AU_DEVICE_SERVER_NAME ".peer", w.addr[k]);
+    const char *at = au_node_address(victim);
+    au_send(peer, ((ds_msg){ .tag = ds_msg_record,
+                             .record = { .why = 1 /* WHY_HANDOVER */, .device = dev,
+                                         .incarnation = 6, .clock = 1, .interval_ms = 100,
+                                         .max_datagram = 512, .address = au_str_dup(at, strlen(at)),
+                                         .from = 12345, .up = 1 } }));
+    au_sim_run(w.sim, AU_SEC(5)); /* 50 intervals of the device's */
+    fprintf(stderr, "  requests to the claimed address in 5 s: %d\n", victim_requests);
+    assert_true(SUM(&w, claims) == 1);
+    assert_true(victim_requests >= 1);  /* probed */
+    assert_true(victim_requests <= 8);  /* for down_after intervals, not for good */
+    assert_true(SUM(&w, claims_taken) == 0);
+    assert_int_equal(up_count(&w, dev), 1);
+    assert_true(w.last.incarnation == 5);
+    au_node_stop(victim);
+    au_node_stop(forger);
+    stop_world(&w);
+}
+
 /* Peer records and sends whose fields are out of range: a negative hop count (it bounds how often
  * a record or a send is passed on between nodes whose views differ: -2^31 was let through as
  * "fewer than 2"), a reason or a state that is none, a sender that is the receiver itself.
@@ -978,6 +1027,7 @@ int main(void) {
         cmocka_unit_test(a_device_that_never_answers_is_forgotten_at_its_down_deadline),
         cmocka_unit_test(a_forged_hand_over_does_not_replace_the_live_run),
         cmocka_unit_test(peer_messages_out_of_range_are_dropped_and_counted),
+        cmocka_unit_test(a_claim_the_live_run_outlasts_is_dropped),
         cmocka_unit_test(stopping_servers_while_polling_frees_everything),
         cmocka_unit_test(stopping_real_nodes_with_every_layer_busy_frees_everything),
     };

@@ -119,6 +119,8 @@ typedef struct dev {
     uint8_t claim_copied; /* the standby copies have been sent this claim (claim_copy) */
     char claim_addr[64];
     au_nanos claim_probe;
+    au_nanos claim_at;    /* when this node took the claim (claim_lapse) */
+    uint8_t claim_outlived; /* the run polled answered a request sent after claim_at */
 } dev;
 
 /* An announce this node accepted from a device and forwarded to another node, kept until that
@@ -678,12 +680,26 @@ static void forget_silent(shard *sh, dev *d) {
     dev_free(sh, d);
 }
 
+/* A claim the run polled has outlasted: down_after intervals since it was taken here, and the
+ * run polled has answered a request sent since (it is alive after the claim; a run silent since
+ * before it leaves the claim to be taken at the run's down deadline, lateness included). A device that rebooted has its old run silent by then; this one is a forger's, or
+ * a second device's with the same id: dropped, logged. It stood for as long as the run answered,
+ * and its probe went with every poll to an address of the claimant's choosing (a forged
+ * hand-over names any): one forged record had the owner send a request there every interval for
+ * good. */
+static void claim_lapse(shard *sh, dev *d) {
+    d->claim_inc = 0;
+    log_drop(sh, "claim dropped: the run polled kept answering for down_after intervals", d->id);
+}
+
 static void poll_one(shard *sh, dev *d, au_nanos now) {
     au_nanos iv = interval_ns(d);
     if (d->claim_inc && (d->state == STATE_DOWN || now >= down_deadline(sh, d))) {
         claim_adopt(sh, d, now); /* the run polled is silent: the claim is the device's */
         return;
     }
+    if (d->claim_inc && d->claim_outlived && now - d->claim_at >= down_span(sh, d))
+        claim_lapse(sh, d);
     if (d->claim_inc && now - d->claim_probe >= iv / 4) send_probe(sh, d, now);
     claim_copy(sh, d, now);
     if (d->state != STATE_DOWN && now - d->last_ok >= down_span(sh, d)) {
@@ -841,6 +857,8 @@ static void claim_take(shard *sh, dev *d, const ds_record *r, au_nanos now) {
     bool fresh = r->incarnation != d->claim_inc;
     if (fresh) {
         d->claim_inc = r->incarnation;
+        d->claim_at = now;
+        d->claim_outlived = 0;
         d->claim_req = au_splitmix64_at(sh->ds->secret ^ au_splitmix64_at(d->id ^ r->incarnation));
         log_drop(sh, "announce held as a claim: another incarnation than the live one polled", d->id);
     }
@@ -885,6 +903,8 @@ static void claim_from(shard *sh, dev *d, const ds_record *r) {
     d->claim_addr[r->claim_address.len] = 0;
     d->claim_probe = 0;
     d->claim_copied = 0; /* to this node's heirs, once it polls the device */
+    d->claim_at = au_node_now(sh->ds->node); /* its own down_after intervals here */
+    d->claim_outlived = 0;
 }
 
 /* d's claim replaces the incarnation polled, as an announce of it would have: a new run,
@@ -977,6 +997,7 @@ static void on_heartbeat(shard *sh, const au_device_heartbeat *h, const au_str *
     }
     sh->st.heartbeats++;
     if (alive > d->last_ok) d->last_ok = alive;
+    if (d->claim_inc && alive >= d->claim_at) d->claim_outlived = 1; /* alive after the claim */
     d->held = 0;
     /* A beat of the request before last proves the device alive: the last request is still
      * unanswered (the retries go on), and the beat may come from where the device was, not
