@@ -41,9 +41,12 @@
  * of every member (the owner delivers and relays to the other members).
  *
  * Bounds: at most max_devices records (owned and standby) per node, and at most new_per_second
- * devices not known before admitted per second (a token bucket); announcements beyond either are
- * dropped, counted (au_device_server_stats) and logged at most once per second. Known devices
- * that go down are forgotten after forget_after. A datagram from anywhere that is not a valid
+ * devices not known before admitted per second (a token bucket; with a cluster key it does not
+ * apply to the hand-overs and copies of other servers: a re-balance is not cut at one second's
+ * burst); announcements beyond either are dropped, counted (au_device_server_stats) and logged
+ * at most once per second. Known devices
+ * that go down are forgotten after forget_after; a device that never answered its owner (at
+ * that incarnation) is forgotten at its down deadline instead (forgotten_silent). A datagram from anywhere that is not a valid
  * device message is dropped and counted by the node's transport first (au_node_stats).
  *
  * Sealing: device keys (docs/devices.md §4, §8) are the node's: give the node
@@ -76,7 +79,9 @@ typedef struct au_device_server_config {
     uint32_t max_devices;      /**< device records kept per node, owned and standby; default
                                     1,000,000 */
     uint32_t new_per_second;   /**< devices not known before admitted per second (burst: one
-                                    second's worth); default 20,000 */
+                                    second's worth); default 20,000. With a cluster key,
+                                    hand-overs and standby copies from other servers are not
+                                    held to it (max_devices bounds them); plain, they are */
     uint32_t down_after;       /**< intervals without an echoed request before "down"; default 3
                                     (at least 2) */
     uint32_t min_interval_ms;  /**< a device asking for less is polled at this, but no slower
@@ -113,7 +118,9 @@ typedef struct au_device_server_config {
 /** What happened to a device. */
 typedef enum au_device_event_kind {
     AU_DEVICE_UP = 1,  /**< it answers its owner (the first echo after an announce, or after down) */
-    AU_DEVICE_DOWN,    /**< no request echoed for down_after intervals */
+    AU_DEVICE_DOWN,    /**< no request echoed for down_after intervals (a device that never
+                            answered at its incarnation is forgotten instead, without an
+                            event: stats forgotten_silent) */
     AU_DEVICE_MOVED,   /**< a new owner took it over (previous: the old owner's id, 0 if none
                             known) and polls it now */
 } au_device_event_kind;
@@ -149,8 +156,11 @@ typedef struct au_device_server_stats {
     uint64_t drops_stale;        /**< messages naming an older incarnation than the known one */
     uint64_t drops_table_full;   /**< announces refused: max_devices records */
     uint64_t drops_rate;         /**< announces of new devices refused: new_per_second */
-    uint64_t drops_invalid;      /**< malformed device or peer messages (device id 0, ...) */
-    uint64_t drops_too_big;      /**< downlink messages larger than the device's max_datagram */
+    uint64_t drops_invalid;      /**< malformed device or peer messages (device id 0, ...),
+                                      and the node's own messages (ring updates, uplinks,
+                                      ticks) sent to the peer endpoint from the network */
+    uint64_t drops_too_big;      /**< downlink messages larger than the device's max_datagram
+                                      or the owner node's mtu allows (one datagram) */
     uint64_t ups, downs, moves;  /**< events emitted */
     uint64_t handovers;          /**< records handed to a new owner on a ring change */
     uint64_t conflicts;          /**< conflict reports received from devices */
@@ -177,10 +187,19 @@ typedef struct au_device_server_stats {
                                       polled, while that one is live: held as a claim (its
                                       address probed with a request), not taken at once, so
                                       that a forged one cannot replace the device's record
-                                      (docs/devices.md §4.3) */
+                                      (docs/devices.md §4.3). A claim travels with the record
+                                      in hand-overs and standby copies: the next owner probes
+                                      it as soon as it polls the device */
     uint64_t claims_taken;       /**< claims that replaced the incarnation polled: answered at
                                       the claimed incarnation from the claimed address, or the
                                       one polled silent for down_after intervals */
+    uint64_t forgotten_silent;   /**< records forgotten at their down deadline because the device
+                                      never answered at that incarnation (no heartbeat since its
+                                      announce, here or at an earlier owner): not declared down
+                                      and polled until forget_after, so that an announce from an
+                                      address where no device answers (plain: a spoofed one)
+                                      costs that address down_after intervals of requests, not
+                                      forget_after's worth */
 } au_device_server_stats;
 
 /** Starts the device server on `node`, following `cluster`'s ring (both must be running, and the
@@ -202,8 +221,11 @@ AU_API au_err au_device_server_subscribe(au_device_server *ds, au_device_event_l
 AU_API au_err au_device_server_receive(au_device_server *ds, au_device_message_lref receiver);
 
 /** Sends a user message (type id, CBOR payload, copied) to a device through its owner, from
- *  any node. Delivery is at most once; a device no node knows, or a message larger than the
- *  device's max_datagram allows, is dropped and counted on the owner. */
+ *  any node. Delivery is at most once; a device no node knows, or a message larger than one
+ *  datagram of the device's max_datagram and the owner node's mtu allows, is dropped and
+ *  counted on the owner (drops_too_big). AU_ETOOBIG at once for a payload no datagram can carry
+ *  (above 65,367 bytes: 65,507, the largest UDP payload and mtu, less 140 for the frame), nothing
+ *  sent; AU_EINVAL for a NULL ds, device 0, or a NULL payload with len > 0. */
 AU_API au_err au_device_server_send(au_device_server *ds, uint64_t device, uint64_t type,
                                     const void *payload, size_t len);
 

@@ -64,6 +64,11 @@ AU_API au_err au_layer_detach(au_layer *layer);
  *  without a network. */
 AU_API uint64_t au_node_incarnation(const au_node *node);
 
+/** The largest datagram the node sends, in bytes (au_node_config.mtu after its default: 1400);
+ *  0 for a NULL node. For layers whose peers take a message only whole, in one datagram (the
+ *  device server's downlink). */
+AU_API size_t au_node_mtu(const au_node *node);
+
 /** What happened to a peer. */
 typedef enum au_peer_event_kind {
     AU_PEER_INCARNATION, /**< datagrams from `address` now come from another incarnation */

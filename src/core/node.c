@@ -233,6 +233,8 @@ void au_node_receive(au_node *node, void *data, size_t len, const struct sockadd
 
 uint64_t au_node_incarnation(const au_node *node) { return node ? node->incarnation : 0; }
 
+size_t au_node_mtu(const au_node *node) { return node ? node->cfg.mtu : 0; }
+
 /* ---- layers and peer events ---------------------------------------------------------------- */
 
 au_layer *au_layer_attach(au_node *node, const au_layer_def *def) {

@@ -1,8 +1,10 @@
 /* test_device_misuse.c — the device server as an adversarial user meets it, in the
  * deterministic simulator: NULL and absurd arguments and knobs (error codes, never a crash or a
  * hang), subscriber and receiver limits, a second server on one node, the table bounds under an
- * announce flood, hostile announces, and au_node_stop while devices are being polled (run under
- * ASan / valgrind: everything freed). The devices are a small model of the device half of the
+ * announce flood, hostile announces, hostile messages to the servers' peer endpoint (the node's
+ * own messages from the network, forged hand-overs, fields out of range), a deadline beyond 64
+ * bits, devices that never answer, downlinks beyond the mtu, and au_node_stop while devices are
+ * being polled (run under ASan / valgrind: everything freed). The devices are a small model of the device half of the
  * protocol (one actor on a host node answering every request it gets, as test_device_sim's). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -167,6 +169,12 @@ static void null_and_bad_arguments_get_error_codes(void **st) {
     assert_int_equal(au_device_server_send(ds, 0, 1, "x", 1), AU_EINVAL);
     assert_int_equal(au_device_server_send(ds, 1, 1, NULL, 1), AU_EINVAL);
     assert_int_equal(au_device_server_send(ds, 12345, 1, "x", 1), AU_OK); /* unknown: dropped there */
+    /* a payload no datagram can carry (65,507 less the frame's 140) is refused at once, not
+     * copied and sent to the owner to be dropped there */
+    static uint8_t huge[1 << 20];
+    assert_int_equal(au_device_server_send(ds, 12345, 1, huge, 65507 - 140), AU_OK);
+    assert_int_equal(au_device_server_send(ds, 12345, 1, huge, 65507 - 140 + 1), AU_ETOOBIG);
+    assert_int_equal(au_device_server_send(ds, 12345, 1, huge, sizeof huge), AU_ETOOBIG);
     assert_int_equal(au_device_message_decode_(NULL, NULL, NULL), AU_EINVAL);
     assert_int_equal(au_device_send_(NULL, 1, NULL, NULL), AU_EINVAL);
     assert_int_equal(au_device_server_owner_of(NULL, 1), 0);
@@ -407,6 +415,24 @@ static void absurd_knobs_neither_hang_nor_crash(void **st) {
                                                         .down_after = UINT32_MAX });
     announce(&w, 0, 6, 1);
     au_sim_run(w.sim, AU_SEC(3));
+    stop_world(&w);
+}
+
+/* A large down_after (any is accepted from 2 up) times a long interval a device may ask for
+ * (here a day: 100,193,601 ms) is more nanoseconds than 64 bits hold: the down deadline wrapped
+ * to 1.4 ms past the last echo, and the device, answering every request, was declared down at
+ * once. The span saturates now: the device stays up. */
+static void a_down_deadline_beyond_64_bits_does_not_wrap(void **st) {
+    static world w;
+    start_world(&w, 306, 1, &(au_device_server_config){ .down_after = 184111, .no_table = true });
+    announce(&w, 0, 9, 100193601);
+    au_sim_run(w.sim, AU_SEC(2));
+    assert_true(w.answered >= 1);
+    assert_int_equal(au_device_server_state(w.ds[0], 9), AU_DEVICE_UP);
+    au_device_server_stats s;
+    au_device_server_stats_get(w.ds[0], &s);
+    assert_int_equal(s.ups, 1);
+    assert_int_equal(s.downs, 0);
     stop_world(&w);
 }
 
@@ -657,6 +683,268 @@ static void a_forged_device_incarnation_does_not_replace_the_live_run(void **st)
     stop_world(&w);
 }
 
+/* An announce from an address where no device answers (plain: a spoofed source address, or a
+ * forged peer record naming any address) made the owner poll that address for forget_after:
+ * about 24 requests until the down deadline (a request, a retry after a quarter interval, then
+ * one every eighth), then one per interval for 60 s, 600 requests per announce at 100 ms (6,000
+ * at the 10 ms minimum), to an address that never asked for them. A device that never answered
+ * is forgotten at its down deadline now (forgotten_silent): it announces again if it is there.
+ * A device that did answer, and then fell silent, is still polled until forget_after. */
+static void a_device_that_never_answers_is_forgotten_at_its_down_deadline(void **st) {
+    static world w;
+    start_world(&w, 307, 1, &(au_device_server_config){ .no_table = true });
+    w.mute_inc = 9;
+    announce_clock(&w, 0, 5, 9, 1, 100); /* never answered */
+    announce(&w, 0, 6, 100);              /* answers, then falls silent */
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_false(au_device_server_polls(w.ds[0], 5));
+    assert_int_equal(au_device_server_state(w.ds[0], 6), AU_DEVICE_UP);
+    au_device_server_stats s0, s1;
+    au_device_server_stats_get(w.ds[0], &s0);
+    assert_int_equal(s0.forgotten_silent, 1);
+    assert_int_equal(s0.downs, 0);
+    assert_int_equal(s0.owned, 1);
+    w.mute_inc = 1; /* device 6 falls silent: down, and polled until forget_after */
+    au_sim_run(w.sim, AU_SEC(5));
+    assert_int_equal(au_device_server_state(w.ds[0], 6), AU_DEVICE_DOWN);
+    au_device_server_stats_get(w.ds[0], &s1);
+    assert_int_equal(s1.downs, 1);
+    assert_int_equal(s1.forgotten_silent, 1);
+    assert_true(au_device_server_polls(w.ds[0], 6));
+    fprintf(stderr, "  requests in 1 s: %llu (2 devices), in the next 5 s: %llu (1 device)\n",
+            (unsigned long long)s0.requests_sent,
+            (unsigned long long)(s1.requests_sent - s0.requests_sent));
+    assert_true(s0.requests_sent <= 40);
+    stop_world(&w);
+}
+
+/* A device may announce a max_datagram larger than the owner node's mtu (its receive buffer is
+ * its own business); a downlink message within max_datagram but not within the mtu was sent,
+ * counted in messages_out, and went out as fragments, which a device refuses (it has no memory
+ * for reassembly: drop_malformed), so it was lost without a count on the server. It is dropped
+ * and counted there now (drops_too_big), as one larger than max_datagram is. */
+static void a_downlink_beyond_the_nodes_mtu_is_dropped_and_counted(void **st) {
+    static world w;
+    start_world(&w, 308, 1, &(au_device_server_config){ .no_table = true });
+    au_device_up_ref to = au_forge(au_device_up, au_device_up, w.host, AU_DEVICE_SERVER_NAME, w.addr[0]);
+    au_send(to, ((au_device_up){ .tag = au_device_up_announce,
+                                 .announce = { .device = 12, .incarnation = 1, .clock = 1,
+                                               .interval_ms = 100, .max_datagram = 60000 } }));
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(au_device_server_state(w.ds[0], 12), AU_DEVICE_UP);
+    static uint8_t big[1400]; /* within 60,000, not within the default mtu (1400) with the frame */
+    static uint8_t small[1400 - 140];
+    assert_int_equal(au_device_server_send(w.ds[0], 12, 7, big, sizeof big), AU_OK);
+    assert_int_equal(au_device_server_send(w.ds[0], 12, 7, small, sizeof small), AU_OK);
+    au_sim_run(w.sim, AU_MSEC(200));
+    au_device_server_stats s;
+    au_device_server_stats_get(w.ds[0], &s);
+    assert_int_equal(s.drops_too_big, 1);
+    assert_int_equal(s.messages_out, 1);
+    stop_world(&w);
+}
+
+/* ---- hostile messages to the servers' peer endpoint ------------------------------------------ */
+
+/* The servers' own protocol, as src/devices/server/server.c declares it (a copy: the same schema
+ * text gives the same type id; the counts asserted below prove the forged messages arrive). */
+AU_RECORD(ds_record, (int32_t, why), (int32_t, hops), (uint64_t, device), (uint64_t, incarnation),
+          (uint32_t, clock), (uint32_t, interval_ms), (uint32_t, max_datagram), (au_str, address),
+          (uint64_t, from), (int32_t, up), (uint64_t, claim_incarnation), (uint32_t, claim_clock),
+          (uint32_t, claim_interval_ms), (uint32_t, claim_max_datagram), (au_str, claim_address));
+AU_RECORD(ds_uplink, (au_str, from), (au_device_up, up));
+AU_RECORD(ds_send, (uint64_t, device), (uint64_t, type), (au_bytes, payload), (int32_t, hops));
+AU_ROOT(ds_msg, (uplink, ds_uplink, AU_PLAIN), (record, ds_record, AU_PLAIN),
+        (send, ds_send, AU_PLAIN), (message, au_device_message, AU_PLAIN),
+        (tick, au_unit, AU_PLAIN), (update, au_cluster_update, AU_REMOTE),
+        (ring, au_unit, AU_PLAIN));
+
+/* The peer endpoint ("au.devices.peer") takes the servers' records, sends and messages from the
+ * network; its other messages are the node's own (the cluster's ring updates, the endpoint's
+ * uplinks, the polling timer's ticks) and come only from the node itself. From the network
+ * (plain: from anyone who knows a server's address) a forged ring update naming one made-up
+ * member made the server hand every device it polled to that address, until its next real ring
+ * change; every forged tick started one more polling timer for good (1,000 of them: 1,000 ticks
+ * per tick period, never stopping); a forged uplink named any source address it liked. Each is
+ * dropped now, counted (drops_invalid) and logged. */
+static void the_nodes_own_messages_are_refused_from_the_network(void **st) {
+    static world w;
+    start_world(&w, 321, NS, &(au_device_server_config){ .no_table = true, .shards = 2 });
+    announce(&w, 0, 77, 100);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(owners(&w, 77), 1);
+    int k = 0;
+    while (!au_device_server_polls(w.ds[k], 77)) k++;
+    au_device_server_stats s0, s1;
+    au_device_server_stats_get(w.ds[k], &s0);
+    ds_msg_ref peer = au_forge(ds_msg, ds_msg, w.host, AU_DEVICE_SERVER_NAME ".peer", w.addr[k]);
+    assert_false(au_ref_is_null(peer.raw));
+    /* a ring of one made-up member */
+    au_cluster_member fake = { au_str_view("10.9.9.9:9"), 0xbadull, 100 };
+    au_ring *ring = au_ring_build(&fake, 1, 3);
+    assert_non_null(ring);
+    au_send(peer, ((ds_msg){ .tag = ds_msg_update, .update = { .ring = { ring } } }));
+    /* ticks, ring notices, and an uplink from an address of the forger's choice */
+    enum { TICKS = 1000 };
+    for (int i = 0; i < TICKS; i++) au_send(peer, ((ds_msg){ .tag = ds_msg_tick }));
+    au_send(peer, ((ds_msg){ .tag = ds_msg_ring }));
+    au_send(peer, ((ds_msg){ .tag = ds_msg_uplink,
+                             .uplink = { .from = au_str_dup("10.9.9.9:9", 10),
+                                         .up = { .tag = au_device_up_announce,
+                                                 .announce = { .device = 78, .incarnation = 1,
+                                                               .clock = 1, .interval_ms = 100,
+                                                               .max_datagram = 512 } } } }));
+    au_sim_run(w.sim, AU_MSEC(500));
+    uint64_t e0 = au_sim_events(w.sim);
+    au_sim_run(w.sim, AU_SEC(1));
+    uint64_t events = au_sim_events(w.sim) - e0;
+    au_device_server_stats_get(w.ds[k], &s1);
+    fprintf(stderr, "  after the forged messages: %llu events in 1 s, drops_invalid +%llu\n",
+            (unsigned long long)events, (unsigned long long)(s1.drops_invalid - s0.drops_invalid));
+    assert_true(au_device_server_polls(w.ds[k], 77));
+    assert_int_equal(au_device_server_owner_of(w.ds[k], 77), au_cluster_id(w.cl[k]));
+    assert_int_equal(s1.handovers, s0.handovers);
+    assert_false(au_device_server_polls(w.ds[k], 78));
+    assert_int_equal(s1.drops_invalid - s0.drops_invalid, TICKS + 3);
+    assert_true(events < 5000); /* the extra timers: 8,515 events (2,683 without them) */
+    assert_int_equal(owners(&w, 77), 1);
+    stop_world(&w);
+}
+
+/* Requests reaching a node that is no device: counted, never answered. */
+static int victim_requests;
+typedef struct victim_state { int unused; } victim_state;
+static void victim_recv(au_ctx *ctx, victim_state *self, au_device_down *m) {
+    (void)ctx, (void)self;
+    if (m->tag == au_device_down_request) victim_requests++;
+}
+AU_ACTOR(victim_actor, victim_state, au_device_down, .recv = victim_recv);
+
+/* Plain: a claim whose run polled keeps answering is false (a forger's, or a second device with
+ * the same id): it stood for as long as the run answered, and its probe went with every poll,
+ * to an address of the claimant's choosing — an announce's own source address, but a forged
+ * hand-over (a claim too) names any: one forged record had the owner send a request to that
+ * address every interval for good. A claim not taken within down_after intervals (as long as
+ * the run polled may be silent before it gives way) is dropped now. */
+static void a_claim_the_live_run_outlasts_is_dropped(void **st) {
+    (void)st;
+    static world w;
+    start_world(&w, 324, NS, &(au_device_server_config){ .no_table = true });
+    const uint64_t dev = 94;
+    announce_clock(&w, 0, dev, 5, 1, 100);
+    au_sim_run(w.sim, AU_SEC(1));
+    int k = 0;
+    while (!au_device_server_polls(w.ds[k], dev)) k++;
+    au_node *victim, *forger;
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = &w.drv }, &victim), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = &w.drv }, &forger), AU_OK);
+    assert_false(au_ref_is_null(au_spawn(victim, victim_actor, AU_DEVICE_CLIENT_NAME, NULL).raw));
+    victim_requests = 0;
+    ds_msg_ref peer = au_forge(ds_msg, ds_msg, forger, AU_DEVICE_SERVER_NAME ".peer", w.addr[k]);
+    const char *at = au_node_address(victim);
+    au_send(peer, ((ds_msg){ .tag = ds_msg_record,
+                             .record = { .why = 1 /* WHY_HANDOVER */, .device = dev,
+                                         .incarnation = 6, .clock = 1, .interval_ms = 100,
+                                         .max_datagram = 512, .address = au_str_dup(at, strlen(at)),
+                                         .from = 12345, .up = 1 } }));
+    au_sim_run(w.sim, AU_SEC(5)); /* 50 intervals of the device's */
+    fprintf(stderr, "  requests to the claimed address in 5 s: %d\n", victim_requests);
+    assert_true(SUM(&w, claims) == 1);
+    assert_true(victim_requests >= 1);  /* probed */
+    assert_true(victim_requests <= 8);  /* for down_after intervals, not for good */
+    assert_true(SUM(&w, claims_taken) == 0);
+    assert_int_equal(up_count(&w, dev), 1);
+    assert_true(w.last.incarnation == 5);
+    au_node_stop(victim);
+    au_node_stop(forger);
+    stop_world(&w);
+}
+
+/* Peer records and sends whose fields are out of range: a negative hop count (it bounds how often
+ * a record or a send is passed on between nodes whose views differ: -2^31 was let through as
+ * "fewer than 2"), a reason or a state that is none, a sender that is the receiver itself.
+ * Dropped and counted (drops_invalid). */
+static void peer_messages_out_of_range_are_dropped_and_counted(void **st) {
+    (void)st;
+    static world w;
+    start_world(&w, 323, NS, &(au_device_server_config){ .no_table = true });
+    au_device_server_stats s0, s1;
+    au_device_server_stats_get(w.ds[0], &s0);
+    ds_msg_ref peer = au_forge(ds_msg, ds_msg, w.host, AU_DEVICE_SERVER_NAME ".peer", w.addr[0]);
+    const char *at = au_node_address(w.host);
+    struct { int32_t why, hops, up; } bad[] = { { 0, INT32_MIN, 0 }, { 0, -1, 0 }, { 1, -5, 1 },
+                                                { 7, 0, 0 }, { -1, 0, 0 }, { 2, 0, 3 },
+                                                { 1, 0, -1 } };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        au_send(peer, ((ds_msg){ .tag = ds_msg_record,
+                                 .record = { .why = bad[i].why, .hops = bad[i].hops,
+                                             .device = 200 + i, .incarnation = 1, .clock = 1,
+                                             .interval_ms = 100, .max_datagram = 512,
+                                             .address = au_str_dup(at, strlen(at)), .from = 1,
+                                             .up = bad[i].up } }));
+    au_send(peer, ((ds_msg){ .tag = ds_msg_send,
+                             .send = { .device = 300, .type = 1, .hops = INT32_MIN,
+                                       .payload = au_bytes_dup("x", 1) } }));
+    /* forwarded announces naming server 0 itself as the node that took them (it sends itself
+     * none): it kept them for re-sending, as its own, filling the 1,024 kept for real ones */
+    enum { SELF = 50 };
+    uint64_t self = au_cluster_id(w.cl[0]);
+    for (uint64_t d = 400; d < 400 + SELF; d++)
+        au_send(peer, ((ds_msg){ .tag = ds_msg_record,
+                                 .record = { .why = 0, .hops = 0, .device = d, .incarnation = 1,
+                                             .clock = 1, .interval_ms = 100, .max_datagram = 512,
+                                             .address = au_str_dup(at, strlen(at)), .from = self } }));
+    au_sim_run(w.sim, AU_MSEC(500));
+    au_device_server_stats_get(w.ds[0], &s1);
+    assert_int_equal(s1.drops_invalid - s0.drops_invalid, sizeof bad / sizeof bad[0] + 1 + SELF);
+    assert_int_equal(s1.forwarded, s0.forwarded);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_int_equal(owners(&w, 200 + i), 0);
+    stop_world(&w);
+}
+
+/* Plain: a hand-over record naming a higher incarnation of a device the receiver polls, live,
+ * sent to its peer endpoint by a forger (plain: anyone). The claim rule (§4.3) held only for
+ * forwarded announces: the hand-over replaced the record's incarnation and address at once, and
+ * the owner polled the forger's address, the device's own announces refused as stale. A
+ * hand-over of another incarnation than the live one polled is a claim now, as an announce is:
+ * probed, and the device's run, which answers, kept. (A hand-over also carries sequence
+ * numbers of none of this: records, not datagrams, are what the peer endpoint takes.) */
+static void a_forged_hand_over_does_not_replace_the_live_run(void **st) {
+    (void)st;
+    static world w;
+    start_world(&w, 322, NS, &(au_device_server_config){ .no_table = true });
+    const uint64_t dev = 93;
+    announce_clock(&w, 0, dev, 5, 1, 100);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(owners(&w, dev), 1);
+    int k = 0;
+    while (!au_device_server_polls(w.ds[k], dev)) k++;
+    au_node *forger;
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = &w.drv }, &forger), AU_OK);
+    ds_msg_ref peer = au_forge(ds_msg, ds_msg, forger, AU_DEVICE_SERVER_NAME ".peer", w.addr[k]);
+    const char *at = au_node_address(forger);
+    for (int i = 0; i < 20; i++) {
+        au_send(peer, ((ds_msg){ .tag = ds_msg_record,
+                                 .record = { .why = 1 /* WHY_HANDOVER */, .device = dev,
+                                             .incarnation = UINT64_MAX - (uint64_t)i % 2,
+                                             .clock = 1, .interval_ms = 20, .max_datagram = 512,
+                                             .address = au_str_dup(at, strlen(at)),
+                                             .from = 12345, .up = 1 } }));
+        au_sim_run(w.sim, AU_MSEC(50));
+    }
+    int answered = w.answered;
+    announce_clock(&w, k, dev, 5, 1, 100);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_true(w.answered >= answered + 8); /* still polled at its own run */
+    assert_true(w.last.incarnation == 5);
+    assert_int_equal(up_count(&w, dev), 1);
+    assert_true(SUM(&w, claims) >= 20); /* proves the forged records arrived */
+    assert_true(SUM(&w, claims_taken) == 0);
+    assert_true(SUM(&w, downs) == 0);
+    au_node_stop(forger);
+    stop_world(&w);
+}
+
 /* ---- stopping while devices are polled -------------------------------------------------------- */
 
 static void stopping_servers_while_polling_frees_everything(void **st) {
@@ -729,10 +1017,17 @@ int main(void) {
         cmocka_unit_test(a_minimum_interval_longer_than_a_device_takes_is_capped),
         cmocka_unit_test(a_tick_below_a_millisecond_is_refused_and_the_finest_does_not_spin),
         cmocka_unit_test(absurd_knobs_neither_hang_nor_crash),
+        cmocka_unit_test(a_down_deadline_beyond_64_bits_does_not_wrap),
         cmocka_unit_test(an_announce_flood_is_bounded_by_the_table_and_the_rate),
         cmocka_unit_test(lying_devices_are_counted_and_do_not_disturb_an_honest_one),
         cmocka_unit_test(a_forged_interval_clock_does_not_pin_the_devices_interval),
         cmocka_unit_test(a_forged_device_incarnation_does_not_replace_the_live_run),
+        cmocka_unit_test(the_nodes_own_messages_are_refused_from_the_network),
+        cmocka_unit_test(a_downlink_beyond_the_nodes_mtu_is_dropped_and_counted),
+        cmocka_unit_test(a_device_that_never_answers_is_forgotten_at_its_down_deadline),
+        cmocka_unit_test(a_forged_hand_over_does_not_replace_the_live_run),
+        cmocka_unit_test(peer_messages_out_of_range_are_dropped_and_counted),
+        cmocka_unit_test(a_claim_the_live_run_outlasts_is_dropped),
         cmocka_unit_test(stopping_servers_while_polling_frees_everything),
         cmocka_unit_test(stopping_real_nodes_with_every_layer_busy_frees_everything),
     };

@@ -18,7 +18,10 @@
  * Also, without loss and with devices that announce only once: the node that accepted an announce
  * sends it on until the owner has it, when its one forward was lost (forward_lost) or went to an
  * owner that died before the node's ring said so (forward_to_dead_owner); and the announces it
- * keeps for that are bounded (pending_bounded). */
+ * keeps for that are bounded (pending_bounded). A claim (plain: another incarnation announced
+ * while the one polled is live) held by an owner that crashes, or that hands the device to a
+ * joining server, is probed by the next owner (a_claim_survives_*); a device its owner declared
+ * down stays down at the heir that takes it over (a_down_device_stays_down_when_its_owner_crashes). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,6 +90,9 @@ struct world {
     int inject;            /* host[1] sends `injected` to server 0 at its next tick, this often */
     au_device_up injected;
     uint64_t next_inc;
+    bool isolate_new;      /* server_start blocks the new server's traffic to the others */
+    const uint8_t *secret; /* the cluster key of every node (NULL: plain) */
+    uint32_t new_per_second; /* the servers' au_device_server_config.new_per_second (0: default) */
 };
 
 static world W;
@@ -204,11 +210,14 @@ static void server_start(world *w, int i) {
     server *s = &w->s[i];
     memset(s, 0, sizeof *s);
     assert_int_equal(au_node_start(&(au_node_config){ .driver = &w->drv, .max_peers = 65536,
-                                                      .max_remote_refs = 65536 }, &s->node), AU_OK);
+                                                      .max_remote_refs = 65536, .secret = w->secret },
+                                   &s->node), AU_OK);
     snprintf(s->addr, sizeof s->addr, "%s", au_node_address(s->node));
     au_faults_set(s->node, NULL, &(au_faults){ .drop = 0.05, .delay_min = AU_MSEC(1),
                                                .delay_max = AU_MSEC(10) });
     au_faults_seed(s->node, 1000 + (uint64_t)i);
+    for (int k = 0; w->isolate_new && k < i; k++)
+        assert_int_equal(au_faults_block(s->node, w->s[k].addr, true), AU_OK);
     const char *seeds[1] = { w->s[0].addr };
     assert_int_equal(au_cluster_start(s->node, &(au_cluster_config){
                                           .seeds = i ? seeds : NULL, .nseeds = i ? 1 : 0,
@@ -222,7 +231,7 @@ static void server_start(world *w, int i) {
     assert_int_equal(au_device_server_start(s->node, s->cluster,
                                             &(au_device_server_config){
                                                 .no_table = true, .shards = 1 + (unsigned)i % 3,
-                                                .lease = w->lease },
+                                                .lease = w->lease, .new_per_second = w->new_per_second },
                                             &s->ds),
                      AU_OK);
     s->live = true;
@@ -236,7 +245,8 @@ static void host_start(world *w, int i, int first, int n) {
     h->first = first;
     h->n = n;
     h->rng = 0x2545f4914f6cdd1dull * (uint64_t)(i + 1);
-    assert_int_equal(au_node_start(&(au_node_config){ .driver = &w->drv }, &h->node), AU_OK);
+    assert_int_equal(au_node_start(&(au_node_config){ .driver = &w->drv, .secret = w->secret }, &h->node),
+                     AU_OK);
     au_faults_set(h->node, NULL, &(au_faults){ .drop = 0.05, .delay_min = AU_MSEC(1),
                                                .delay_max = AU_MSEC(10) });
     au_faults_seed(h->node, 2000 + (uint64_t)i);
@@ -498,7 +508,11 @@ static void paused_server_with_leases(void **state) {
 /* nservers servers without loss (1-10 ms delay), every device seeded with server 0 only, each
  * announcing once (then waiting an hour to be polled). */
 static void lossless_world(world *w, uint64_t seed, int nservers, unsigned lease) {
+    const uint8_t *secret = w->secret; /* the caller's, kept: a test that sets them clears them */
+    uint32_t new_per_second = w->new_per_second;
     memset(w, 0, sizeof *w);
+    w->secret = secret;
+    w->new_per_second = new_per_second;
     w->interval_ms = 1000;
     w->lease = lease;
     w->announce_once = true;
@@ -528,17 +542,23 @@ static void one_device(world *w, uint64_t id) {
                                                      .delay_max = AU_MSEC(10) });
 }
 
-/* The owner of id in the ring of servers a and b alone. */
-static uint64_t owner_among(world *w, int a, int b, uint64_t id) {
-    au_cluster_member m[2] = { { au_str_view(w->s[a].addr), w->s[a].id, 100 },
-                               { au_str_view(w->s[b].addr), w->s[b].id, 100 } };
-    au_ring *r = au_ring_build(m, 2, 3);
+/* The owner of id in the ring of the first n servers of `of`. */
+static uint64_t owner_in(world *w, const int *of, size_t n, uint64_t id) {
+    au_cluster_member m[MAX_SERVERS];
+    for (size_t i = 0; i < n; i++)
+        m[i] = (au_cluster_member){ au_str_view(w->s[of[i]].addr), w->s[of[i]].id, 100 };
+    au_ring *r = au_ring_build(m, n, 3);
     assert_non_null(r);
     uint8_t key[8];
     for (int i = 0; i < 8; i++) key[i] = (uint8_t)(id >> (8 * i));
     uint64_t o = au_ring_owner(r, key, sizeof key)->id;
     au_ring_release(r);
     return o;
+}
+
+/* The owner of id in the ring of servers a and b alone. */
+static uint64_t owner_among(world *w, int a, int b, uint64_t id) {
+    return owner_in(w, (int[]){ a, b }, 2, id);
 }
 
 static void stop_world(world *w) {
@@ -728,12 +748,217 @@ static void standby_copies_are_refreshed_between_the_requests_of_a_long_lease(vo
     stop_world(w);
 }
 
+typedef struct owner_wait { world *w; model *d; int server; } owner_wait;
+static bool polled_up_by(void *arg) {
+    owner_wait *o = arg;
+    return o->d->owner == o->w->s[o->server].id &&
+           au_device_server_state(o->w->s[o->server].ds, o->d->id) == AU_DEVICE_UP;
+}
+/* ... and at the incarnation of a claim: the claim was taken */
+static bool claim_taken_by(void *arg) {
+    owner_wait *o = arg;
+    au_device_server_stats st;
+    au_device_server_stats_get(o->w->s[o->server].ds, &st);
+    return st.claims_taken >= 1 && polled_up_by(arg);
+}
+static bool polls(void *arg) {
+    owner_wait *o = arg;
+    return au_device_server_polls(o->w->s[o->server].ds, o->d->id);
+}
+
+/* Plain: a device reboots (a new incarnation, announced once) while its owner, server 0, polls
+ * its old run, which is live to the owner; the owner holds the announce as a claim, and its
+ * probes to the device are lost. Then the device's owner changes: server 0 crashes and its heir
+ * takes the device over from its standby copy (crash), or server 2 joins and is handed the
+ * device. The new owner must go on with the claim: probe it at once, and poll the device at its
+ * new incarnation one round trip later. Without the claim in the copy or the hand-over, the new
+ * owner polled the old run until its down deadline (3 intervals of 10 s) and then had the
+ * device down: the device, whose announce had been taken, was polled by no one. */
+static void run_claim_survives_the_owner(uint64_t seed, bool crash, bool soon) {
+    world *w = &W;
+    lossless_world(w, seed, 2, 0);
+    w->interval_ms = 10000; /* the old run stays live through the change of owner */
+    int to = 1;
+    uint64_t id = 1;
+    if (crash) {
+        while (au_device_server_owner_of(w->s[0].ds, id) != w->s[0].id) id++;
+    } else { /* server 2 is started cut off from the others: its id is known before it joins */
+        to = 2;
+        w->isolate_new = true;
+        server_start(w, 2);
+        w->isolate_new = false;
+        au_faults_set(w->s[2].node, NULL, &(au_faults){ .delay_min = AU_MSEC(1),
+                                                         .delay_max = AU_MSEC(10) });
+        while (owner_among(w, 0, 1, id) != w->s[0].id ||
+               owner_in(w, (int[]){ 0, 1, 2 }, 3, id) != w->s[2].id)
+            id++;
+    }
+    one_device(w, id);
+    model *d = &w->d[id - 1];
+    owner_wait ow = { w, d, 0 };
+    assert_int_equal(au_sim_run_until(w->sim, polled_up_by, &ow, AU_SEC(5)), AU_OK);
+    /* soon: within an eighth of an interval of the copy sent when server 0 took the device,
+     * so that the copy with the claim waits (one per eighth of an interval) */
+    if (!soon) au_sim_run(w->sim, AU_SEC(2));
+    /* the device reboots; what server 0 sends it is lost from now on */
+    assert_int_equal(au_faults_block(w->s[0].node, au_node_address(w->h[0].node), true), AU_OK);
+    d->inc = 5000;
+    d->owner = 0;
+    d->backoff = 0;
+    d->announce_at = au_sim_now(w->sim);
+    au_sim_run(w->sim, AU_MSEC(300));
+    au_device_server_stats st;
+    au_device_server_stats_get(w->s[0].ds, &st);
+    assert_true(st.claims >= 1);
+    assert_int_equal(st.claims_taken, 0);
+    assert_int_equal(au_device_server_state(w->s[0].ds, id), AU_DEVICE_UP); /* the old run */
+    if (soon) au_sim_run(w->sim, AU_MSEC(1500)); /* the copy held back goes out meanwhile */
+    if (crash) {
+        w->s[0].live = false;
+        au_node_stop(w->s[0].node);
+    } else {
+        for (int k = 0; k < 2; k++)
+            assert_int_equal(au_faults_block(w->s[2].node, w->s[k].addr, false), AU_OK);
+    }
+    ow.server = to;
+    assert_int_equal(au_sim_run_until(w->sim, polls, &ow, AU_SEC(20)), AU_OK);
+    au_nanos t0 = au_sim_now(w->sim);
+    au_err rc = au_sim_run_until(w->sim, claim_taken_by, &ow, AU_SEC(40));
+    fprintf(stderr, "  %s: device polled at its new incarnation %.3f s after the take-over\n",
+            crash ? "owner crashed" : "server joined", (double)(au_sim_now(w->sim) - t0) / 1e9);
+    assert_int_equal(rc, AU_OK);
+    assert_true(au_sim_now(w->sim) - t0 < AU_SEC(1)); /* a round trip or two, not a down deadline */
+    /* polled at the new incarnation from then on: requests reach the device (the model takes
+     * only requests of its incarnation), and it is never down */
+    au_nanos taken = d->last_req;
+    au_sim_run(w->sim, AU_SEC(25));
+    assert_true(d->last_req > taken && d->owner == w->s[to].id);
+    assert_int_equal(au_device_server_state(w->s[to].ds, id), AU_DEVICE_UP);
+    au_device_server_stats_get(w->s[to].ds, &st);
+    assert_int_equal(st.claims_taken, 1);
+    assert_int_equal(st.downs, 0);
+    if (!crash) {
+        au_device_server_stats_get(w->s[0].ds, &st);
+        assert_true(st.handovers >= 1);
+    }
+    stop_world(w);
+}
+
+static void a_claim_survives_its_owner_crashing(void **state) {
+    (void)state;
+    run_claim_survives_the_owner(31, true, false);
+}
+
+static void a_claim_made_just_after_a_copy_survives_its_owner_crashing(void **state) {
+    (void)state;
+    run_claim_survives_the_owner(43, true, true);
+}
+
+static void a_claim_survives_a_hand_over(void **state) {
+    (void)state;
+    run_claim_survives_the_owner(37, false, false);
+}
+
+/* A device dies; its owner, server 0, declares it down; then server 0 crashes. Its heir takes
+ * the device over from its standby copy and must hold it down, as server 0 did ("keeps the
+ * state it had there", docs/devices.md §5): the copy made when server 0 began to poll it said
+ * "not yet up", and a later copy of the same incarnation left the state as it was, so the heir
+ * reported the dead device up and declared it down a second time, 3 intervals later. */
+static void a_down_device_stays_down_when_its_owner_crashes(void **state) {
+    (void)state;
+    world *w = &W;
+    lossless_world(w, 41, 2, 0);
+    uint64_t id = 1;
+    while (au_device_server_owner_of(w->s[0].ds, id) != w->s[0].id) id++;
+    one_device(w, id);
+    model *d = &w->d[id - 1];
+    owner_wait ow = { w, d, 0 };
+    assert_int_equal(au_sim_run_until(w->sim, polled_up_by, &ow, AU_SEC(5)), AU_OK);
+    au_sim_run(w->sim, AU_SEC(2));
+    d->live = false;
+    au_sim_run(w->sim, AU_SEC(5)); /* down after 3 intervals of 1 s */
+    assert_int_equal(au_device_server_state(w->s[0].ds, id), AU_DEVICE_DOWN);
+    au_device_server_stats st;
+    au_device_server_stats_get(w->s[0].ds, &st);
+    assert_int_equal(st.downs, 1);
+    w->s[0].live = false;
+    au_node_stop(w->s[0].node);
+    ow.server = 1;
+    assert_int_equal(au_sim_run_until(w->sim, polls, &ow, AU_SEC(20)), AU_OK);
+    assert_int_equal(au_device_server_state(w->s[1].ds, id), AU_DEVICE_DOWN);
+    au_sim_run(w->sim, AU_SEC(5));
+    assert_int_equal(au_device_server_state(w->s[1].ds, id), AU_DEVICE_DOWN);
+    au_device_server_stats_get(w->s[1].ds, &st);
+    assert_int_equal(st.downs, 0); /* it was down already */
+    assert_int_equal(st.ups, 0);
+    assert_int_equal(st.moves, 1);
+    stop_world(w);
+}
+
+static int total_announces(world *w) {
+    uint64_t n = 0;
+    for (int k = 0; k < w->ns; k++) {
+        if (!w->s[k].live) continue;
+        au_device_server_stats st;
+        au_device_server_stats_get(w->s[k].ds, &st);
+        n += st.announces;
+    }
+    return (int)n;
+}
+
+/* With a cluster key (peer records authenticated), a server joins a cluster whose devices it
+ * gets by hand-over and standby copy, more of them at once than its new-device bucket holds
+ * (new_per_second 100, one second's burst). The bucket is for announces of devices not known
+ * before ("announcements beyond either are dropped"); it took the hand-overs and copies too,
+ * and those beyond the burst were dropped (drops_rate): the old owners had stopped polling
+ * those devices, which were polled by no one until they noticed and announced again. Sealed,
+ * hand-overs and copies are bounded by max_devices only. (Plain, anyone can send them: the
+ * bucket still bounds them.) */
+static void hand_overs_are_not_held_to_the_new_device_rate_with_a_cluster_key(void **state) {
+    (void)state;
+    world *w = &W;
+    static const uint8_t key[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
+    memset(w, 0, sizeof *w);
+    w->secret = key;
+    w->new_per_second = 100;
+    lossless_world(w, 47, 2, 0);
+    w->announce_once = false;
+    w->nd = 300;
+    au_nanos now = au_sim_now(w->sim);
+    for (int i = 0; i < w->nd; i++)
+        w->d[i] = (model){ .id = (uint64_t)i + 1, .inc = 1000 + (uint64_t)i, .live = true,
+                           .announce_at = now + AU_MSEC(20) * (uint64_t)i }; /* 50 a second */
+    host_start(w, 0, 0, w->nd);
+    au_faults_set(w->h[0].node, NULL, &(au_faults){ .delay_min = AU_MSEC(1), .delay_max = AU_MSEC(10) });
+    converge(w, "300 devices, 50 a second", 60);
+    int before = total_announces(w);
+    server_start(w, 2);
+    au_faults_set(w->s[2].node, NULL, &(au_faults){ .delay_min = AU_MSEC(1), .delay_max = AU_MSEC(10) });
+    converge(w, "a server joined", 60);
+    au_device_server_stats st;
+    au_device_server_stats_get(w->s[2].ds, &st);
+    fprintf(stderr, "  joined: owned %llu standby %llu, dropped by the rate %llu; announces +%d\n",
+            (unsigned long long)st.owned, (unsigned long long)st.standby,
+            (unsigned long long)st.drops_rate, total_announces(w) - before);
+    assert_true(st.owned > 50);
+    assert_int_equal(st.drops_rate, 0);
+    assert_int_equal(total_announces(w), before); /* taken over by the ring alone */
+    stop_world(w);
+    w->secret = NULL;
+    w->new_per_second = 0;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = { cmocka_unit_test(forward_lost),
                                         cmocka_unit_test(forward_to_dead_owner),
                                         cmocka_unit_test(pending_bounded),
                                         cmocka_unit_test(a_beat_of_the_previous_request_counts_once_and_keeps_the_address),
                                         cmocka_unit_test(standby_copies_are_refreshed_between_the_requests_of_a_long_lease),
+                                        cmocka_unit_test(a_claim_survives_its_owner_crashing),
+                                        cmocka_unit_test(a_claim_made_just_after_a_copy_survives_its_owner_crashing),
+                                        cmocka_unit_test(a_claim_survives_a_hand_over),
+                                        cmocka_unit_test(a_down_device_stays_down_when_its_owner_crashes),
+                                        cmocka_unit_test(hand_overs_are_not_held_to_the_new_device_rate_with_a_cluster_key),
                                         cmocka_unit_test(paused_server), cmocka_unit_test(paused_server_with_leases), cmocka_unit_test(scale),
                                         cmocka_unit_test(scale_with_leases) };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -71,10 +71,15 @@ enum { PENDING_MAX = 1024, PENDING_TRIES = 16, PENDING_MIN_MS = 50, PENDING_MAX_
  * u64 fields at most 50. */
 #define AU_DEVICE_DOWN_OVERHEAD 140u
 
-/* A device's record as it travels: forwarded announce, hand-over, standby copy, forget. */
+/* A device's record as it travels: forwarded announce, hand-over, standby copy, forget. A
+ * hand-over or standby copy of a record that holds a claim (plain: another incarnation
+ * announced while the one polled is live, claim_take) carries it in the claim_ fields, so that
+ * the next owner goes on probing it (claim_incarnation 0: none; always 0 in other records). The
+ * probe's number is not sent: each owner numbers its probes with its own secret. */
 AU_RECORD(ds_record, (int32_t, why), (int32_t, hops), (uint64_t, device), (uint64_t, incarnation),
           (uint32_t, clock), (uint32_t, interval_ms), (uint32_t, max_datagram), (au_str, address),
-          (uint64_t, from), (int32_t, up));
+          (uint64_t, from), (int32_t, up), (uint64_t, claim_incarnation), (uint32_t, claim_clock),
+          (uint32_t, claim_interval_ms), (uint32_t, claim_max_datagram), (au_str, claim_address));
 /* A device's message with the address it came from (endpoint -> core, local). */
 AU_RECORD(ds_uplink, (au_str, from), (au_device_up, up));
 /* A user message for a device, on its way to the owner. */
@@ -111,8 +116,11 @@ typedef struct dev {
      * what its announce said, the request number its probe carries, when that last went. */
     uint64_t claim_inc, claim_req;
     uint32_t claim_clock, claim_interval, claim_dgram;
+    uint8_t claim_copied; /* the standby copies have been sent this claim (claim_copy) */
     char claim_addr[64];
     au_nanos claim_probe;
+    au_nanos claim_at;    /* when this node took the claim (claim_lapse) */
+    uint8_t claim_outlived; /* the run polled answered a request sent after claim_at */
 } dev;
 
 /* An announce this node accepted from a device and forwarded to another node, kept until that
@@ -318,9 +326,8 @@ static void log_drop(shard *sh, const char *what, uint64_t device) {
     sh->log_suppressed = 0;
 }
 
-/* Whether a new record may be made: the table's bound and the admission bucket. */
-static bool admit(shard *sh, uint64_t device) {
-    au_device_server *ds = sh->ds;
+/* Takes a token of the node's new-device bucket (new_per_second, one second's burst). */
+static bool bucket_take(au_device_server *ds) {
     au_nanos now = au_node_now(ds->node);
     double rate = ds->cfg.new_per_second;
     pthread_mutex_lock(&ds->lock); /* the bucket is the node's, shared by the shards */
@@ -330,7 +337,13 @@ static bool admit(shard *sh, uint64_t device) {
     bool ok = ds->tokens >= 1.0;
     if (ok) ds->tokens -= 1.0;
     pthread_mutex_unlock(&ds->lock);
-    if (!ok) {
+    return ok;
+}
+
+/* Whether a new record may be made: the table's bound and, when rated, the admission bucket. */
+static bool admit(shard *sh, uint64_t device, bool rated) {
+    au_device_server *ds = sh->ds;
+    if (rated && !bucket_take(ds)) {
         sh->st.drops_rate++;
         log_drop(sh, "announce dropped: too many new devices per second (new_per_second)", device);
         return false;
@@ -409,6 +422,7 @@ static void pending_run(shard *sh, au_nanos now, bool all_now);
 static void forward(shard *sh, const ds_record *r, const au_cluster_member *o);
 static void ack(shard *sh, const ds_record *r);
 static void send_probe(shard *sh, dev *d, au_nanos now);
+static void claim_copy(shard *sh, dev *d, au_nanos now);
 static void claim_adopt(shard *sh, dev *d, au_nanos now);
 
 static void emit(shard *sh, int kind, const dev *d, uint64_t previous) {
@@ -428,16 +442,25 @@ static void emit(shard *sh, int kind, const dev *d, uint64_t previous) {
 }
 
 static ds_record record_of(shard *sh, const dev *d, int why) {
-    return (ds_record){ .why = why, .device = d->id, .incarnation = d->inc, .clock = d->clock,
-                        .interval_ms = d->interval_ms, .max_datagram = d->max_dgram,
-                        .address = au_str_dup(d->addr, strlen(d->addr)), .from = sh->ds->self_id,
-                        .up = d->state };
+    ds_record r = { .why = why, .device = d->id, .incarnation = d->inc, .clock = d->clock,
+                    .interval_ms = d->interval_ms, .max_datagram = d->max_dgram,
+                    .address = au_str_dup(d->addr, strlen(d->addr)), .from = sh->ds->self_id,
+                    .up = d->state };
+    if (d->claim_inc && (why == WHY_HANDOVER || why == WHY_REPLICA)) {
+        r.claim_incarnation = d->claim_inc;
+        r.claim_clock = d->claim_clock;
+        r.claim_interval_ms = d->claim_interval;
+        r.claim_max_datagram = d->claim_dgram;
+        r.claim_address = au_str_dup(d->claim_addr, strlen(d->claim_addr));
+    }
+    return r;
 }
 
 static void send_record(shard *sh, const au_cluster_member *to, ds_record r) {
     ds_msg_ref ref = member_ref(sh, to);
     if (au_ref_is_null(ref.raw)) {
         au_str_free(&r.address);
+        au_str_free(&r.claim_address);
         return;
     }
     au_send(ref, ((ds_msg){ .tag = ds_msg_record, .record = r }));
@@ -529,11 +552,22 @@ static void send_request(shard *sh, dev *d, au_nanos now) {
                                                    .beats = sh->ds->cfg.lease } });
 }
 
+/* down_after intervals of d, saturating at a quarter of the clock's range (146 years): any
+ * down_after from 2 is accepted and a device may ask for an interval of up to 2^32 - 1 ms, so the
+ * product may not fit 64 bits (it wrapped to a deadline just past the last echo, and a device
+ * answering every request was declared down at once); a quarter leaves room for the last echo
+ * and the hold added to it (down_deadline). */
+static au_nanos down_span(const shard *sh, const dev *d) {
+    au_nanos iv = interval_ns(d), most = UINT64_MAX / 4;
+    uint64_t k = sh->ds->cfg.down_after;
+    return iv > most / k ? most : iv * k;
+}
+
 /* When d is down unless an echo comes: down_after intervals after the last echoed request,
  * plus the node's own lateness (at most down_after intervals more). The lateness changes only at
  * the start of a tick, so within a tick a device not declared down has a deadline after now. */
 static au_nanos down_deadline(const shard *sh, const dev *d) {
-    au_nanos span = interval_ns(d) * sh->ds->cfg.down_after;
+    au_nanos span = down_span(sh, d);
     return d->last_ok + span + (sh->late < span ? sh->late : span);
 }
 
@@ -582,6 +616,10 @@ static au_nanos next_due(shard *sh, const dev *d) {
     if (refresh < at) at = refresh;
     au_nanos deadline = down_deadline(sh, d);
     if (d->state != STATE_DOWN && deadline < at) at = deadline;
+    if (d->claim_inc && !d->claim_copied) { /* a claim's copy held back (claim_copy) */
+        au_nanos copy = d->copied_at + interval_ns(d) / 8;
+        if (copy < at) at = copy;
+    }
     return at;
 }
 
@@ -603,6 +641,7 @@ static void own(shard *sh, dev *d, au_nanos now, uint64_t previous, bool moved) 
     if (moved) emit(sh, AU_DEVICE_MOVED, d, previous);
     if (!moved) d->state = STATE_UNKNOWN;
     send_request(sh, d, now);
+    if (d->claim_inc) send_probe(sh, d, now); /* a claim the previous owner held (claim_from) */
     d->copied_at = now; /* before next_due, which counts the next refresh from it */
     set_due(sh, d, next_due(sh, d));
     send_replicas(sh, d, WHY_REPLICA);
@@ -619,10 +658,38 @@ static void unown(shard *sh, dev *d) {
 
 /* d's ring owner is another node: hand the record over, then keep it as standby or forget it. */
 static void hand_over(shard *sh, dev *d, const au_cluster_member *to) {
+    ds_record r = record_of(sh, d, WHY_HANDOVER); /* with its claim, which unown clears */
     unown(sh, d);
     sh->st.handovers++;
-    send_record(sh, to, record_of(sh, d, WHY_HANDOVER));
+    send_record(sh, to, r);
     if (!is_replica(sh, d->id)) dev_free(sh, d);
+}
+
+/* d's device never answered at its incarnation (no heartbeat here since the announce, nor at an
+ * earlier owner: hand-overs and copies carry the state) and its down deadline has come: the
+ * record is forgotten, not declared down and polled once per interval until forget_after. An
+ * announce is taken from any source address (plain: a spoofed one, or a forged peer record
+ * naming any), and the polling that followed was a stream of requests to an address that never
+ * asked for them, 6,000 per announce at the 10 ms minimum interval; a device that is there and
+ * was not heard announces again (it is polled by no one). */
+static void forget_silent(shard *sh, dev *d) {
+    sh->st.forgotten_silent++;
+    log_drop(sh, "device forgotten: it never answered a request", d->id);
+    send_replicas(sh, d, WHY_FORGET);
+    if (d->prev_owner) table_remove(sh, d->id); /* moved here: the table may name it */
+    dev_free(sh, d);
+}
+
+/* A claim the run polled has outlasted: down_after intervals since it was taken here, and the
+ * run polled has answered a request sent since (it is alive after the claim; a run silent since
+ * before it leaves the claim to be taken at the run's down deadline, lateness included). A device that rebooted has its old run silent by then; this one is a forger's, or
+ * a second device's with the same id: dropped, logged. It stood for as long as the run answered,
+ * and its probe went with every poll to an address of the claimant's choosing (a forged
+ * hand-over names any): one forged record had the owner send a request there every interval for
+ * good. */
+static void claim_lapse(shard *sh, dev *d) {
+    d->claim_inc = 0;
+    log_drop(sh, "claim dropped: the run polled kept answering for down_after intervals", d->id);
 }
 
 static void poll_one(shard *sh, dev *d, au_nanos now) {
@@ -631,12 +698,20 @@ static void poll_one(shard *sh, dev *d, au_nanos now) {
         claim_adopt(sh, d, now); /* the run polled is silent: the claim is the device's */
         return;
     }
+    if (d->claim_inc && d->claim_outlived && now - d->claim_at >= down_span(sh, d))
+        claim_lapse(sh, d);
     if (d->claim_inc && now - d->claim_probe >= iv / 4) send_probe(sh, d, now);
-    if (d->state != STATE_DOWN && now - d->last_ok >= iv * sh->ds->cfg.down_after) {
+    claim_copy(sh, d, now);
+    if (d->state != STATE_DOWN && now - d->last_ok >= down_span(sh, d)) {
+        if (now >= down_deadline(sh, d) && d->state == STATE_UNKNOWN) {
+            forget_silent(sh, d);
+            return;
+        }
         if (now >= down_deadline(sh, d)) {
             d->state = STATE_DOWN;
             d->held = 0;
             emit(sh, AU_DEVICE_DOWN, d, 0);
+            send_replicas(sh, d, WHY_REPLICA); /* the heirs hold it down too */
         } else if (!d->held) { /* it would be down, were this node on time */
             d->held = 1;
             sh->st.downs_held++;
@@ -757,6 +832,18 @@ static void send_probe(shard *sh, dev *d, au_nanos now) {
     (void)au_unforge(ref); /* the message queued keeps the entry until it is sent */
 }
 
+/* The standby copies learn of a new claim at once, not at the next refresh (10 intervals on,
+ * when the claim has long been settled): the heir of an owner that dies meanwhile goes on
+ * probing it. At most one copy per eighth of an interval (a forger alternating incarnations
+ * gets no more copies sent than probes); one held back goes with the claim's next probe
+ * (poll_one). */
+static void claim_copy(shard *sh, dev *d, au_nanos now) {
+    if (!d->claim_inc || d->claim_copied || now - d->copied_at < interval_ns(d) / 8) return;
+    d->copied_at = now;
+    d->claim_copied = 1;
+    send_replicas(sh, d, WHY_REPLICA);
+}
+
 /* Plain: an announce of d at another incarnation while the one polled is live. Anyone can send
  * one (plain announces are not authenticated), so it does not replace the record: a forged
  * higher incarnation had made the server poll the forger's run and refuse the device's own
@@ -767,8 +854,11 @@ static void send_probe(shard *sh, dev *d, au_nanos now) {
  * that rebooted is. The probe is repeated with the polls while the claim stands. */
 static void claim_take(shard *sh, dev *d, const ds_record *r, au_nanos now) {
     sh->st.claims++;
-    if (r->incarnation != d->claim_inc) {
+    bool fresh = r->incarnation != d->claim_inc;
+    if (fresh) {
         d->claim_inc = r->incarnation;
+        d->claim_at = now;
+        d->claim_outlived = 0;
         d->claim_req = au_splitmix64_at(sh->ds->secret ^ au_splitmix64_at(d->id ^ r->incarnation));
         log_drop(sh, "announce held as a claim: another incarnation than the live one polled", d->id);
     }
@@ -783,6 +873,38 @@ static void claim_take(shard *sh, dev *d, const ds_record *r, au_nanos now) {
     /* at most one probe per eighth of an interval, whatever incarnations are claimed: a forger
      * alternating them gets no more requests sent to its address than an announce ever did */
     if (now - d->claim_probe >= interval_ns(d) / 8) send_probe(sh, d, now);
+    if (fresh) d->claim_copied = 0;
+    claim_copy(sh, d, now);
+    set_due(sh, d, next_due(sh, d)); /* a copy held back is due within an eighth interval */
+}
+
+/* A hand-over or standby copy's claim (claim_incarnation, ...), applied to d after the record
+ * (apply): the previous owner's claim is d's, to be probed when this node polls d; none, or one
+ * of the incarnation d now holds, clears d's. A claim without an interval or an address that
+ * fits (1 to 63 bytes) is dropped and counted, the record kept. Sealed or keyed devices have no
+ * claims (their announces are authenticated). */
+static void claim_from(shard *sh, dev *d, const ds_record *r) {
+    d->claim_inc = 0;
+    if (!r->claim_incarnation || r->claim_incarnation == d->inc || authenticated(sh, d->id)) return;
+    if (!r->claim_interval_ms || !r->claim_address.len ||
+        r->claim_address.len >= sizeof d->claim_addr) {
+        sh->st.drops_invalid++;
+        log_drop(sh, "claim of a peer record dropped: no interval, or a bad address", d->id);
+        return;
+    }
+    d->claim_inc = r->claim_incarnation;
+    d->claim_req = au_splitmix64_at(sh->ds->secret ^ au_splitmix64_at(d->id ^ d->claim_inc));
+    d->claim_clock = r->claim_clock;
+    uint64_t most = AU_DC_MAX_GRANT_MS(r->claim_interval_ms);
+    uint32_t min = sh->ds->cfg.min_interval_ms > most ? (uint32_t)most : sh->ds->cfg.min_interval_ms;
+    d->claim_interval = r->claim_interval_ms < min ? min : r->claim_interval_ms;
+    d->claim_dgram = r->claim_max_datagram;
+    memcpy(d->claim_addr, r->claim_address.ptr, r->claim_address.len);
+    d->claim_addr[r->claim_address.len] = 0;
+    d->claim_probe = 0;
+    d->claim_copied = 0; /* to this node's heirs, once it polls the device */
+    d->claim_at = au_node_now(sh->ds->node); /* its own down_after intervals here */
+    d->claim_outlived = 0;
 }
 
 /* d's claim replaces the incarnation polled, as an announce of it would have: a new run,
@@ -875,6 +997,7 @@ static void on_heartbeat(shard *sh, const au_device_heartbeat *h, const au_str *
     }
     sh->st.heartbeats++;
     if (alive > d->last_ok) d->last_ok = alive;
+    if (d->claim_inc && alive >= d->claim_at) d->claim_outlived = 1; /* alive after the claim */
     d->held = 0;
     /* A beat of the request before last proves the device alive: the last request is still
      * unanswered (the retries go on), and the beat may come from where the device was, not
@@ -893,6 +1016,10 @@ static void on_heartbeat(shard *sh, const au_device_heartbeat *h, const au_str *
     if (d->state != STATE_UP) {
         d->state = STATE_UP;
         emit(sh, AU_DEVICE_UP, d, 0);
+        /* up (again), for the heirs too: one that took the device over holding the copy made
+         * at take-over ("not yet up") would forget it as never heard (forget_silent) if it did
+         * not answer there in time, and its subscribers, told "up", would never hear "down" */
+        send_replicas(sh, d, WHY_REPLICA);
     }
     set_due(sh, d, next_due(sh, d));
 }
@@ -982,8 +1109,10 @@ static void on_record(shard *sh, ds_record *r) {
         sh->st.drops_invalid++;
         return;
     }
-    if (r->why < WHY_FORWARD || r->why > WHY_ACK) {
+    if (r->why < WHY_FORWARD || r->why > WHY_ACK || r->up < STATE_UNKNOWN || r->up > STATE_DOWN ||
+        r->hops < 0) {
         sh->st.drops_invalid++;
+        log_drop(sh, "peer record dropped: a reason, state or hop count out of range", r->device);
         return;
     }
     au_nanos now = au_node_now(sh->ds->node);
@@ -1000,10 +1129,14 @@ static void on_record(shard *sh, ds_record *r) {
      * ways: a forged higher one may have been taken while the device's run was not heard yet,
      * and the device's own, lower, then wins it back); sealed, it is the device's (older
      * refused, newer adopted). */
-    if (d && r->why == WHY_FORWARD && r->incarnation != d->inc && !authenticated(sh, r->device)) {
+    /* A hand-over to a node that polls the device already (views differed) is no more
+     * authenticated than an announce: plain, anyone can send one to the peer endpoint, and a
+     * forged one with a higher incarnation replaced the live run at once. */
+    bool claimable = r->why == WHY_FORWARD || r->why == WHY_HANDOVER;
+    if (d && claimable && r->incarnation != d->inc && !authenticated(sh, r->device)) {
         if (d->role == ROLE_OWNED && owner_is_me(sh, r->device) &&
             !run_yields(sh, d, r->incarnation, now)) {
-            ack(sh, r); /* held here: nothing to re-send */
+            if (r->why == WHY_FORWARD) ack(sh, r); /* held here: nothing to re-send */
             claim_take(sh, d, r, now);
             return;
         }
@@ -1049,7 +1182,13 @@ static void on_record(shard *sh, ds_record *r) {
     if (r->why == WHY_REPLICA && d && d->role == ROLE_OWNED) return; /* views differ: ours rules */
     if (!d) {
         if (r->why == WHY_REPLICA && !is_replica(sh, r->device) && !mine) return;
-        if (!admit(sh, r->device) || !(d = dev_new(sh, r->device))) return;
+        /* The bucket is for announces of devices not known before. A hand-over or a copy is of
+         * a device the cluster knows: with a cluster key (only members send records) it is
+         * bounded by max_devices alone, so that a re-balance larger than one second's burst is
+         * not dropped (its devices were polled by no one until they announced again); plain,
+         * anyone can send one, and the bucket bounds them as it bounds announces. */
+        bool rated = r->why == WHY_FORWARD || !au_node_sealed(sh->ds->node);
+        if (!admit(sh, r->device, rated) || !(d = dev_new(sh, r->device))) return;
     }
     if (r->why == WHY_FORWARD && mine) ack(sh, r); /* the record is here from now on */
     bool was_owned = d->role == ROLE_OWNED;
@@ -1057,8 +1196,13 @@ static void on_record(shard *sh, ds_record *r) {
     uint32_t interval_before = d->interval_ms;
     apply(d, r->incarnation, r->clock, r->interval_ms, r->max_datagram, r->address.ptr,
           r->address.len, sh->ds->cfg.min_interval_ms);
-    if (r->why != WHY_FORWARD && inc_before != r->incarnation) d->state = (uint8_t)r->up;
+    /* The owner's word on the state, in its hand-over or copy (of the same incarnation as well:
+     * a copy made when it began to poll the device said "not yet up", and the heir that took
+     * the device over then reported it up after it had been declared down) */
+    if (r->why != WHY_FORWARD && (!was_owned || inc_before != r->incarnation))
+        d->state = (uint8_t)r->up;
     if (r->why != WHY_FORWARD) d->prev_owner = r->from;
+    if (r->why != WHY_FORWARD && !was_owned) claim_from(sh, d, r);
     if (!mine) return; /* standby until the ring gives it here */
     if (!was_owned) {
         own(sh, d, now, r->why == WHY_FORWARD ? 0 : r->from, r->why == WHY_HANDOVER);
@@ -1091,6 +1235,8 @@ static void forward(shard *sh, const ds_record *r, const au_cluster_member *o) {
     ds_record f = *r;
     f.hops++;
     f.address = au_str_dup(r->address.ptr, r->address.len);
+    f.claim_incarnation = 0; /* a forwarded announce has none */
+    f.claim_address = (au_str){ 0 };
     send_record(sh, o, f);
 }
 
@@ -1239,11 +1385,21 @@ static void on_ring(shard *sh) {
 }
 
 static void on_send(shard *sh, ds_send *s) {
+    if (s->hops < 0) { /* it bounds the passing on: never below 0 */
+        sh->st.drops_invalid++;
+        log_drop(sh, "message for a device dropped: a negative hop count", s->device);
+        return;
+    }
     dev *d = au_u64map_get(&sh->devs, s->device);
     if (d && d->role == ROLE_OWNED) {
-        if ((size_t)s->payload.len + AU_DEVICE_DOWN_OVERHEAD > d->max_dgram) {
+        /* one datagram, within the device's buffer and the node's mtu: beyond the mtu the node
+         * sends fragments, which a device refuses (it does not reassemble) */
+        size_t most = au_node_mtu(sh->ds->node);
+        if (d->max_dgram < most) most = d->max_dgram;
+        if ((size_t)s->payload.len + AU_DEVICE_DOWN_OVERHEAD > most) {
             sh->st.drops_too_big++;
-            log_drop(sh, "message to the device dropped: larger than its max_datagram", d->id);
+            log_drop(sh, "message to the device dropped: larger than its max_datagram or the node's mtu",
+                     d->id);
             return;
         }
         sh->st.messages_out++;
@@ -1329,7 +1485,10 @@ static bool route(au_device_server *ds, ds_msg *m) {
     if (k == 0) return false;
     ds_msg out = *m;
     switch (m->tag) {
-    case ds_msg_record: out.record.address = take_str(&m->record.address); break;
+    case ds_msg_record:
+        out.record.address = take_str(&m->record.address);
+        out.record.claim_address = take_str(&m->record.claim_address);
+        break;
     case ds_msg_send: out.send.payload = take_bytes(&m->send.payload); break;
     case ds_msg_message: out.message.payload = take_bytes(&m->message.payload); break;
     default:
@@ -1347,6 +1506,25 @@ static bool route(au_device_server *ds, ds_msg *m) {
 static void core_recv(au_ctx *ctx, core_state *self, ds_msg *m) {
     shard *sh = self->sh;
     au_device_server *ds = sh->ds;
+    /* The node's own messages (the endpoint's uplinks, ticks, the cluster's ring updates, ring
+     * notices) come only from this node. From the network (the core is "<name>.peer", which
+     * anyone who knows a server's address can reach, plain) a forged ring handed every device
+     * to a made-up member, each forged tick started one more timer for good, and a forged
+     * uplink named any source address: dropped, counted and logged. */
+    /* A record naming this node as its sender never comes from the network (a node sends none
+     * to itself): forged, one made this node keep and re-send an announce it never took
+     * (pending_put), filling the bound that keeps real ones. */
+    bool own_record = m->tag == ds_msg_record && m->record.from == ds->self_id;
+    if (own_record || (m->tag != ds_msg_record && m->tag != ds_msg_send && m->tag != ds_msg_message)) {
+        char origin[8];
+        if (au_ctx_origin(ctx, origin, sizeof origin)) {
+            pthread_mutex_lock(&sh->lock);
+            sh->st.drops_invalid++;
+            log_drop(sh, "peer message dropped: a node's own message, from the network", 0);
+            pthread_mutex_unlock(&sh->lock);
+            return;
+        }
+    }
     if (sh->index == 0 && ds->nshards > 1 && route(ds, m)) return;
     if (sh->index == 0 && m->tag == ds_msg_update) {
         pthread_mutex_lock(&ds->lock);
@@ -1632,6 +1810,8 @@ au_err au_device_server_receive(au_device_server *ds, au_device_message_lref rec
 au_err au_device_server_send(au_device_server *ds, uint64_t device, uint64_t type,
                              const void *payload, size_t len) {
     if (!ds || !device || (len && !payload) || len > UINT32_MAX) return AU_EINVAL;
+    /* one datagram, whatever node owns the device: no mtu is above 65,507 (UDP's largest) */
+    if (len > 65507u - AU_DEVICE_DOWN_OVERHEAD) return AU_ETOOBIG;
     au_bytes p = au_bytes_dup(payload, len);
     if (!p.ptr && len) return AU_ENOMEM;
     return au_send(ds->shards[shard_of(ds, device)].local, ((ds_msg){ .tag = ds_msg_send,
