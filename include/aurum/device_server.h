@@ -208,7 +208,9 @@ typedef struct au_device_server_stats {
  *  (of any endpoint name: refused before anything starts) or the endpoint name is taken, AU_ESTOPPED when the
  *  cluster has left (au_cluster_leave), AU_EFULL without a layer slot, AU_ENOMEM. A refused
  *  start leaves no actor running; one refused after its first actors were spawned (a name
- *  taken by another actor, a cluster that has left) keeps its layer slot until au_node_stop. */
+ *  taken by another actor, a cluster that has left) keeps its layer slot until au_node_stop.
+ *  The server's actors (the endpoint, "<name>.peer" and the shards) take Term from their own
+ *  node only (AU_TERM_LOCAL): a remote one is refused and counted (drops_term_refused). */
 AU_API au_err au_device_server_start(au_node *node, au_cluster *cluster,
                                      const au_device_server_config *cfg, au_device_server **out);
 

@@ -945,6 +945,42 @@ static void a_forged_hand_over_does_not_replace_the_live_run(void **st) {
     stop_world(&w);
 }
 
+/* The server's actors have known names ("au.devices", "au.devices.peer"): without a cluster
+ * key one forged Term to either stopped it, and the devices it polled were polled by no one
+ * (its members still saw the node in the ring). They take Term from their own node only
+ * (AU_TERM_LOCAL): the remote ones are refused and counted, and the server goes on polling and
+ * taking announces. */
+static void a_forged_term_to_a_servers_actors_stops_nothing(void **st) {
+    static world w;
+    start_world(&w, 322, NS, &(au_device_server_config){ .no_table = true, .shards = 2 });
+    announce(&w, 0, 77, 100);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(owners(&w, 77), 1);
+    int k = 0;
+    while (!au_device_server_polls(w.ds[k], 77)) k++;
+    ds_msg_ref peer = au_forge(ds_msg, ds_msg, w.host, AU_DEVICE_SERVER_NAME ".peer", w.addr[k]);
+    au_device_up_ref ep = au_forge(au_device_up, au_device_up, w.host, AU_DEVICE_SERVER_NAME,
+                                   w.addr[k]);
+    assert_false(au_ref_is_null(peer.raw));
+    assert_false(au_ref_is_null(ep.raw));
+    assert_int_equal(au_stop(peer), AU_OK);
+    assert_int_equal(au_stop(ep), AU_OK);
+    au_sim_run(w.sim, AU_SEC(1));
+    au_node_stats ns;
+    au_node_stats_get(w.node[k], &ns);
+    assert_true(ns.drops_term_refused >= 2);
+    au_device_server_stats s0, s1;
+    au_device_server_stats_get(w.ds[k], &s0);
+    announce(&w, 0, 79, 100); /* a new device is taken */
+    au_sim_run(w.sim, AU_SEC(1));
+    au_device_server_stats_get(w.ds[k], &s1);
+    assert_true(s1.requests_sent > s0.requests_sent); /* the server still polls */
+    assert_int_equal(owners(&w, 79), 1);
+    au_unforge(peer);
+    au_unforge(ep);
+    stop_world(&w);
+}
+
 /* ---- stopping while devices are polled -------------------------------------------------------- */
 
 static void stopping_servers_while_polling_frees_everything(void **st) {
@@ -1023,6 +1059,7 @@ int main(void) {
         cmocka_unit_test(a_forged_interval_clock_does_not_pin_the_devices_interval),
         cmocka_unit_test(a_forged_device_incarnation_does_not_replace_the_live_run),
         cmocka_unit_test(the_nodes_own_messages_are_refused_from_the_network),
+        cmocka_unit_test(a_forged_term_to_a_servers_actors_stops_nothing),
         cmocka_unit_test(a_downlink_beyond_the_nodes_mtu_is_dropped_and_counted),
         cmocka_unit_test(a_device_that_never_answers_is_forgotten_at_its_down_deadline),
         cmocka_unit_test(a_forged_hand_over_does_not_replace_the_live_run),

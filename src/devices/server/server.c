@@ -1726,14 +1726,17 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     }
     /* From here the node owns ds (freed by the layer's free hook). */
     /* The other shards first: the core, once registered, may be sent to at once, and passes
-     * messages on to them. */
+     * messages on to them. Every actor of the server takes Term from this node only: the names
+     * are known, and without a cluster key one forged Term stopped the server (aurum/actor.h,
+     * AU_TERM_LOCAL). */
     for (unsigned k = 1; k < ds->nshards; k++) {
-        ds_msg_ref r = au_spawn_with(node, core_actor, au_opts(.layer = l),
+        ds_msg_ref r = au_spawn_with(node, core_actor, au_opts(.layer = l, .term = AU_TERM_LOCAL),
                                      &(core_state){ &ds->shards[k] });
         if (au_ref_is_null(r.raw)) return refuse_started(ds, (au_ref){ 0 }, au_last_error());
         ds->shards[k].local = (ds_msg_lref){ .raw = r.raw };
     }
-    ds->core = au_spawn_with(node, core_actor, au_opts(.name = ds->peer_name, .layer = l),
+    ds->core = au_spawn_with(node, core_actor,
+                             au_opts(.name = ds->peer_name, .layer = l, .term = AU_TERM_LOCAL),
                              &(core_state){ &ds->shards[0] });
     if (au_ref_is_null(ds->core.raw)) {
         /* the name is taken (a second server on this node): with no actor of ours spawned yet,
@@ -1745,7 +1748,8 @@ au_err au_device_server_start(au_node *node, au_cluster *cluster,
     }
     ds->core_local = (ds_msg_lref){ .raw = ds->core.raw };
     ds->shards[0].local = ds->core_local;
-    au_device_up_ref ep = au_spawn_with(node, endpoint_actor, au_opts(.name = ds->name, .layer = l),
+    au_device_up_ref ep = au_spawn_with(node, endpoint_actor,
+                                        au_opts(.name = ds->name, .layer = l, .term = AU_TERM_LOCAL),
                                         &(endpoint_state){ ds });
     if (au_ref_is_null(ep.raw)) return refuse_started(ds, (au_ref){ 0 }, au_last_error());
     /* a cluster that has left would never tell this server its ring: refused, and what was
