@@ -23,15 +23,16 @@
 #   - a device whose hello names it with bytes that are not UTF-8 (sent by au_device) is listed
 #     by its id, logged, and does not break status; `aurum device` refuses such a --name;
 #
-#   test_cli.sh <aurum> <au_device>
+#   test_cli.sh <aurum> <au_device> <au_term>
 # Exit status: 0 pass, 1 fail, 2 usage.
 set -u -o pipefail
-if [[ $# -ne 2 ]]; then
-    echo "usage: $0 <aurum> <au_device>" >&2
+if [[ $# -ne 3 ]]; then
+    echo "usage: $0 <aurum> <au_device> <au_term>" >&2
     exit 2
 fi
 aurum=$1
 au_device=$2
+au_term=$3
 command -v python3 >/dev/null || { echo "FAIL: python3 is needed (make deps installs it)"; exit 1; }
 work=$(mktemp -d)
 pids=()
@@ -395,6 +396,17 @@ d['node_stats']['datagrams_received'] > 0, d['cluster_stats']['members']")
     [[ $got == "(3, True, True, True, True, 3, 2, True, 3)" ]] && pass "node $i: members, ids, ring shares, counters" \
         || fail "node $i status: $got: $(cat "$work/s$i.json")"
 done
+# A Term from the network, through a reference forged from the admin actor's known name (these
+# nodes have no key: anyone can send it), stops nothing: the admin actor takes Term from its own
+# node only, and the node goes on answering status.
+if "$au_term" "${addr[1]}"; then
+    terms_refused() {
+        status_json 1 && [[ $(json "$work/s1.json" "d['node_stats']['drops_term_refused'] >= 1") == True ]]
+    }
+    until_true 10 "a forged Term to node 1's admin actor is refused and counted; node 1 answers status" terms_refused
+else
+    fail "au_term could not send a Term to ${addr[1]}"
+fi
 # Ids are 64 bits: JSON strings of decimal digits (a number above 2^53 loses digits), the same
 # digits the table prints.
 [[ $(json "$work/s1.json" "all(isinstance(x, str) and x.isdigit() for x in [d['id']] + [m['id'] for m in d['members']])") == True ]] \

@@ -409,7 +409,11 @@ aurum_admin *aurum_admin_start(au_node *node, au_cluster *c, const char *const *
     a->started = au_node_now(node);
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->cond, NULL);
-    adm_msg_lref ref = au_spawn(node, admin_actor, AURUM_ADMIN_NAME, &(admin_state){ .h = a });
+    /* Term from this node only: the name is known, and on a node without a key one forged Term
+     * stopped it (status, watch, incr and add then had no one to answer them) */
+    adm_msg_lref ref = au_spawn_with(node, admin_actor,
+                                     au_opts(.name = AURUM_ADMIN_NAME, .term = AU_TERM_LOCAL),
+                                     &(admin_state){ .h = a });
     if (au_ref_is_null(ref.raw)) {
         fprintf(stderr, "aurum node: cannot start the admin actor: %s\n",
                 au_strerror(au_last_error()));
