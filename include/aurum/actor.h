@@ -295,7 +295,11 @@ AU_API const char *au_ctx_name(au_ctx *ctx);
  *  node holds at most max_remote_watches such entries (aurum/node.h); beyond that it refuses
  *  (counted, logged on both sides) and the watch reports only the node going away. Counted in
  *  the node statistics remote_watches, remote_watched, watch_*. A watch ends when the watcher
- *  stops (for a remote one, its node is told). */
+ *  stops (for a remote one, its node is told). A remote reference of another node of this
+ *  process (forged there, or decoded from a message there) is watched by that node, the one
+ *  whose transport it sends through: it keeps and counts the watch, and `terminated` comes
+ *  from it; such a watch outlives its watcher until the actor stops or that node stops, and
+ *  nothing comes through it once that node is stopped. */
 #define au_watch(ctx, ref) au_watch_((ctx), (ref).raw)
 /** Stops watching (for a remote actor, the last local watcher's unwatch tells its node); a
  *  terminated notification already queued may still arrive. AU_ENOTFOUND if not watching. */

@@ -16,7 +16,10 @@
  *
  * The default sink writes one line per message to stderr:
  *     2024-05-01T12:00:00.123456Z WARN  net net.c:101 127.0.0.1:4000: no cluster key, ...
- * that is the time, the level (padded to 5), the module, file:line and the message. The time is
+ * that is the time, the level (padded to 5), the module, file:line and the message. A message
+ * is one line for every sink: its control characters (C0, DEL, C1), which may be bytes from the
+ * network such as an actor's name in a datagram, are written as \xNN, so no message can forge
+ * a line or send an escape sequence to a terminal. The time is
  * wall-clock UTC (CLOCK_REALTIME) with microseconds, not a monotonic reading, so lines from
  * several processes and hosts, and from other programs, can be merged and matched to what
  * happened when; it can step when the system clock is set, so measure durations with the node's

@@ -76,12 +76,13 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  Returns AU_OK, or AU_EINVAL for a null reference, AU_ESTOPPED if the actor or node is known
  *  to be gone, AU_EFULL if the actor's bounded mailbox is full and its policy is to refuse
  *  (aurum/actor.h, au_mailbox_policy; the message is freed: see au_try_send to keep it),
- *  AU_ETOOBIG for remote sends, AU_EENCODE for a message that cannot be encoded (remote) or
- *  copied (see above) and for a root message whose tag names none of its variants, or that holds
- *  such a root anywhere inside it (a record field, a variant's payload, an array element; local
- *  or remote, logged; a type that can hold no root below its top pays one cached look),
- *  AU_ENOMEM. Delivery is at-most-once; messages from one sender to one
- *  receiver arrive in order.
+ *  AU_ETOOBIG for remote sends, AU_EENCODE for a message that cannot be encoded (remote: one
+ *  holding a reference to an actor of a node without a network, too; a reference to an actor
+ *  of another node of this process travels as that node's) or copied (see above) and for a
+ *  root message whose tag names none of its variants, or that holds such a root anywhere inside
+ *  it (a record field, a variant's payload, an array element; local or remote, logged; a type
+ *  that can hold no root below its top pays one cached look), AU_ENOMEM. Delivery is
+ *  at-most-once; messages from one sender to one receiver arrive in order.
  *
  *  A reference whose bytes lie about its type (built by hand from an au_ref, or reinterpreted
  *  through a cast or a void *) is not trusted: a message whose size is not its interface's, or

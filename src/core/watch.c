@@ -38,10 +38,14 @@ typedef struct watch_entry {
 } watch_entry;
 
 /* A local actor watching a remote one. Remote watches are few (one per monitored peer actor),
- * so a flat array scanned on watch, unwatch and peer loss is enough. */
+ * so a flat array scanned on watch, unwatch and peer loss is enough. Kept by the node the
+ * remote reference sends through (the one whose transport runs the watch and hears the
+ * notice), which may be another node of the process than the watcher's: the watcher's node is
+ * then named by id, as for a local watcher. */
 typedef struct remote_watch {
-    au_ref watcher; /* local cell reference */
-    au_ref target;  /* remote reference */
+    au_ref watcher;           /* local cell reference */
+    uint64_t watcher_node;    /* the id of the watcher's node */
+    au_ref target;            /* remote reference */
 } remote_watch;
 
 typedef struct au_watches {
@@ -112,7 +116,7 @@ static size_t remote_watchers(const au_watches *w, au_ref target) {
     return n;
 }
 
-static au_err watch_remote(au_watches *w, au_ref self, au_ref target) {
+static au_err watch_remote(au_watches *w, au_ref self, uint64_t self_node, au_ref target) {
     if (!au_remote_layer()->pin(target)) {
         /* Its slot was reused: whatever it named is not reachable through it any more, as if
          * it had stopped. Told at once, like a watch on a local actor that is gone. */
@@ -123,6 +127,7 @@ static au_err watch_remote(au_watches *w, au_ref self, au_ref target) {
     for (size_t i = 0; i < w->nremote; i++) {
         const remote_watch *r = &w->remote[i];
         if (r->watcher.target == self.target && r->watcher.gen == self.gen &&
+            r->watcher_node == self_node &&
             au_ref_equal(r->target, target)) { /* watched already: one watch, one notice */
             pthread_mutex_unlock(&w->lock);
             au_remote_layer()->unpin(target);
@@ -140,7 +145,7 @@ static au_err watch_remote(au_watches *w, au_ref self, au_ref target) {
         w->remote = r;
         w->remote_cap = cap;
     }
-    w->remote[w->nremote++] = (remote_watch){ self, target };
+    w->remote[w->nremote++] = (remote_watch){ self, self_node, target };
     /* The first local watcher of that actor: the remote path asks its node to watch it. Under
      * the lock, so first and last are seen in order (the remote path never calls back into
      * this table while holding its own lock). */
@@ -149,13 +154,13 @@ static au_err watch_remote(au_watches *w, au_ref self, au_ref target) {
     return AU_OK;
 }
 
-static au_err unwatch_remote(au_watches *w, au_ref self, au_ref target) {
+static au_err unwatch_remote(au_watches *w, au_ref self, uint64_t self_node, au_ref target) {
     au_err result = AU_ENOTFOUND;
     pthread_mutex_lock(&w->lock);
     for (size_t i = 0; i < w->nremote; i++) {
         remote_watch *r = &w->remote[i];
         if (r->watcher.target == self.target && r->watcher.gen == self.gen &&
-            au_ref_equal(r->target, target)) {
+            r->watcher_node == self_node && au_ref_equal(r->target, target)) {
             *r = w->remote[--w->nremote];
             result = AU_OK;
             break;
@@ -188,7 +193,8 @@ static void end_remote_watches(au_node *node, bool (*match)(const remote_watch *
     }
     pthread_mutex_unlock(&w->lock);
     for (size_t i = 0; i < ngone; i++) {
-        notify(gone[i].watcher, gone[i].target);
+        local_watcher lw = { gone[i].watcher, gone[i].watcher_node };
+        notify_local_watcher(node, &lw, gone[i].target);
         au_remote_layer()->unpin(gone[i].target);
     }
     free(gone);
@@ -233,8 +239,9 @@ au_err au_peer_gone(au_node *node, const char *address) {
 
 au_err au_watch_(au_ctx *ctx, au_ref target) {
     if (!ctx || !target.target) return AU_EINVAL;
-    if (target.flags & AU_REF_F_REMOTE)
-        return watch_remote(ctx->node->watches, au_ctx_self_(ctx), target);
+    if (target.flags & AU_REF_F_REMOTE) /* in the node it sends through, as below */
+        return watch_remote(au_remote_layer()->node_of(target)->watches, au_ctx_self_(ctx),
+                            ctx->node->id, target);
     au_cell *tc = target.target;
     /* In the target's node (maybe another node of the process): its stop reads that table. */
     au_watches *w = tc->node->watches;
@@ -284,7 +291,8 @@ au_err au_watch_(au_ctx *ctx, au_ref target) {
 au_err au_unwatch_(au_ctx *ctx, au_ref target) {
     if (!ctx || !target.target) return AU_EINVAL;
     if (target.flags & AU_REF_F_REMOTE)
-        return unwatch_remote(ctx->node->watches, au_ctx_self_(ctx), target);
+        return unwatch_remote(au_remote_layer()->node_of(target)->watches, au_ctx_self_(ctx),
+                              ctx->node->id, target);
     au_watches *w = ((au_cell *)target.target)->node->watches; /* where au_watch put it */
     au_ref self = au_ctx_self_(ctx);
     au_err result = AU_ENOTFOUND;
@@ -310,8 +318,12 @@ void au_watches_target_stopped(au_node *node, au_cell *cell, uint32_t gen) {
      * either is in that table already or sees the actor gone. */
     if (node->net) au_remote_layer()->watched_stopped(node, cell, gen);
     pthread_mutex_lock(&w->lock);
-    for (size_t i = 0; i < w->nremote;) { /* the stopped actor's own remote watches end */
-        if (w->remote[i].watcher.target == cell && w->remote[i].watcher.gen == gen) {
+    /* The stopped actor's own remote watches end: those kept here. One it holds through a
+     * remote reference of another node stays in that node's table until its target stops or
+     * that node stops (its notice is then dropped, as for a local watcher of another node). */
+    for (size_t i = 0; i < w->nremote;) {
+        if (w->remote[i].watcher.target == cell && w->remote[i].watcher.gen == gen &&
+            w->remote[i].watcher_node == node->id) {
             au_ref target = w->remote[i].target;
             w->remote[i] = w->remote[--w->nremote];
             if (remote_watchers(w, target) == 0) au_remote_layer()->unwatch(target);

@@ -115,7 +115,12 @@ au_err au_net_deliver(au_ctx *ctx, au_envelope *env, const au_actor_def *def) {
         if (msg && msg != local) free(msg);
         return AU_ENOMEM;
     }
-    au_decode_limits limits = { .max_total = ctx->node->cfg.max_message_size };
+    /* max_message_size is the largest message accepted (node.h): one string or array may take
+     * all of it, not only the codec's defaults for au_value_decode (1 MiB, 1 << 20 elements);
+     * what a decode allocates stays bounded by max_total. (The size is at most 4 GiB - 1.) */
+    size_t max = ctx->node->cfg.max_message_size;
+    uint32_t one = max < UINT32_MAX - 1 ? (uint32_t)max : UINT32_MAX - 1;
+    au_decode_limits limits = { .max_string = one, .max_array = one, .max_total = max };
     au_err err;
     if (p->variant == AU_WHOLE) {
         err = au_decode(root, msg, p->bytes, p->len, &limits, &net->refs);

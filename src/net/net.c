@@ -5,6 +5,7 @@
  * node's incarnation id); on wire.c, seal.c and reassembly.c for the bytes. */
 #include "net/net.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,18 @@ static au_err configure(au_net_t *net, const au_node_config *cfg) {
     if (cfg->max_partials) net->limits.max_partials = cfg->max_partials;
     if (cfg->max_reassembly_bytes) net->limits.max_buffered = cfg->max_reassembly_bytes;
     if (cfg->reassembly_timeout) net->limits.reassembly_timeout_ns = cfg->reassembly_timeout;
+    /* Each limit by name, so that the ERROR line names the value at fault (node.h). */
+    char why[120];
+    if (cfg->max_message_size < AU_WIRE_BODY_HEADER || cfg->max_message_size > UINT32_MAX) {
+        snprintf(why, sizeof why, "max_message_size = %zu (must be %u..%" PRIu32 ")",
+                 cfg->max_message_size, AU_WIRE_BODY_HEADER, UINT32_MAX);
+        return fail(AU_ECONFIG, "config", why);
+    }
+    if (net->limits.max_partials > AU_WIRE_MAX_PARTIALS) {
+        snprintf(why, sizeof why, "max_partials = %zu (at most %u)", net->limits.max_partials,
+                 AU_WIRE_MAX_PARTIALS);
+        return fail(AU_ECONFIG, "config", why);
+    }
     if (au_wire_limits_check(&net->limits) != AU_WIRE_OK)
         return fail(AU_ECONFIG, "config", "mtu, message size or reassembly limits out of range");
     net->budget.used = &net->stats.reassembly_bytes;

@@ -544,13 +544,19 @@ static au_err encode_ref(void *user, const au_ref *ref, au_wire_ref *out) {
         out->name = name_buf;
         return AU_OK;
     }
-    /* A local actor: this node's address and the actor's name (generated if anonymous). A
-     * reference to an actor that is gone travels as one that nothing answers. */
+    /* A local actor: its node's address and the actor's name there (generated if anonymous).
+     * Its node may be another node of this process (a local reference may name an actor of
+     * any, aurum/actor.h): the reference is that node's, so that replies go straight to it and
+     * its name lives in its own registry (whose entries its actors' stops remove); a node
+     * without a network has no address to give. A reference to an actor that is gone travels
+     * as one that nothing answers. */
     au_cell *cell = ref->target;
-    out->addr = net->node->address;
-    out->addr_len = strlen(net->node->address);
+    au_node *home = cell->node;
+    if (home != net->node && !home->net) return AU_EENCODE;
+    out->addr = home->address;
+    out->addr_len = strlen(home->address);
     const au_actor_def *def = au_cell_def_if_alive(cell, ref->gen);
-    size_t n = def ? au_registry_name_of(net->node, cell, ref->gen, au_type_id(def->root),
+    size_t n = def ? au_registry_name_of(home, cell, ref->gen, au_type_id(def->root),
                                          name_buf, sizeof name_buf)
                    : 0;
     out->name = n ? name_buf : "~gone";

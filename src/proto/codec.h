@@ -72,7 +72,9 @@ typedef struct au_codec_refs {
 /** Bounds on what one au_decode call may accept and allocate. A zero field means its default. */
 typedef struct au_decode_limits {
     uint32_t max_depth;  /**< nested CBOR arrays (records, roots, arrays, refs); default 32 */
-    uint32_t max_string; /**< bytes of one text or byte string; default 1 MiB */
+    uint32_t max_string; /**< bytes of one text or byte string; default 1 MiB (a custom codec's
+                              encoding: at most 1 MiB whatever this says, as what the codec
+                              allocates is not counted in max_total) */
     uint32_t max_array;  /**< elements of one array; default 1 << 20 */
     size_t max_total;    /**< bytes allocated by one decode (strings, bytes, arrays); 16 MiB */
 } au_decode_limits;

@@ -15,6 +15,7 @@
 #include <ctype.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,36 @@ static void emit(au_log_module module, au_log_level level, const char *file, int
     pthread_mutex_unlock(&sink_lock);
 }
 
+static size_t put_hex(char *out, unsigned char c) {
+    static const char hex[] = "0123456789abcdef";
+    out[0] = '\\';
+    out[1] = 'x';
+    out[2] = hex[c >> 4];
+    out[3] = hex[c & 15];
+    return 4;
+}
+
+/* Copies in to out (size bytes, NUL-terminated), each control character written as \xNN: the
+ * C0 controls and DEL, and the C1 controls encoded in UTF-8 (C2 80 .. C2 9F). A message may hold
+ * bytes from the network (an actor's name in a datagram): a newline there must not start a
+ * forged line, nor an escape sequence reach a terminal. Truncated between characters. */
+static void printable(const char *in, char *out, size_t size) {
+    const unsigned char *p = (const unsigned char *)in;
+    size_t o = 0;
+    while (*p) {
+        size_t n = p[0] < 0x20 || p[0] == 0x7F                      ? 1 /* C0, DEL */
+                   : p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F ? 2 /* C1 */
+                                                                  : 0;
+        if (o + (n ? 4 * n : 1) >= size) break;
+        if (!n) {
+            out[o++] = (char)*p++;
+            continue;
+        }
+        for (size_t k = 0; k < n; k++) o += put_hex(out + o, *p++);
+    }
+    out[o] = 0;
+}
+
 void au_log_write_(au_log_module module, au_log_level level, const char *file, int line,
                    const char *fmt, ...) {
     ensure_init();
@@ -120,7 +151,9 @@ void au_log_write_(au_log_module module, au_log_level level, const char *file, i
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    emit(module, level, file, line, message);
+    char line_text[sizeof message];
+    printable(message, line_text, sizeof line_text);
+    emit(module, level, file, line, line_text);
 }
 
 /* ---- AU_LOG and au_log_configure ------------------------------------------------------------ */

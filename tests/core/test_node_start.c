@@ -85,6 +85,11 @@ static void a_bad_advertise_string_gets_the_same_codes(void **s) {
 static void other_fields_out_of_range_are_econfig(void **s) {
     refused(&(au_node_config){ .workers = 5000 }, AU_ECONFIG, "workers");
     refused(&(au_node_config){ .mtu = 20 }, AU_ECONFIG, "mtu");
+    /* The transport's limits: the line names the field, as the runtime's do. */
+    refused(&(au_node_config){ .max_message_size = 17 }, AU_ECONFIG, "max_message_size");
+    refused(&(au_node_config){ .max_message_size = (size_t)1 << 32 }, AU_ECONFIG, "max_message_size");
+    refused(&(au_node_config){ .max_partials = 4097 }, AU_ECONFIG, "max_partials");
+    refused(&(au_node_config){ .max_reassembly_total = 1 }, AU_ECONFIG, "max_reassembly_total");
 }
 
 static void a_null_out_is_einval_and_a_good_start_follows_a_bad_one(void **s) {

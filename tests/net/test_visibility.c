@@ -259,6 +259,31 @@ static void datagrams_whose_seal_does_not_match_the_keys_are_warned_with_the_cau
     recorder_destroy(&log);
 }
 
+/* A name is bytes of the sender's choosing: one with a newline and an escape sequence, sent to
+ * a node that has no such actor, is warned on one line with those characters written as \xNN,
+ * not as a forged line of its own. */
+static void a_name_from_the_network_cannot_forge_a_log_line(void **s) {
+    capture_start(AU_LOG_WARN);
+    au_node *a, *b;
+    assert_int_equal(au_node_start(NULL, &a), AU_OK);
+    assert_int_equal(au_node_start(NULL, &b), AU_OK);
+    int64_t_ref evil = au_forge(store_msg, int64_t, a, "evil\nERROR forged line\033[2J",
+                                au_node_address(b));
+    assert_false(au_ref_is_null(evil.raw));
+    assert_int_equal(au_send(evil, (int64_t)1), AU_OK);
+    assert_true(wait_until(logged, &(words){ "WARN", "'evil\\x0aERROR forged line\\x1b[2J'", "no actor" },
+                           WAIT_MS));
+    pthread_mutex_lock(&lines_lock);
+    for (size_t i = 0; i < nlines; i++) {
+        assert_null(strchr(lines[i], '\n'));
+        assert_null(strchr(lines[i], '\033'));
+    }
+    pthread_mutex_unlock(&lines_lock);
+    capture_stop();
+    au_node_stop(a);
+    au_node_stop(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(each_kind_of_dropped_send_is_warned_once_with_the_sender_and_the_reason),
@@ -267,6 +292,7 @@ int main(void) {
         cmocka_unit_test(sends_to_a_node_that_never_answers_are_counted_on_the_sender),
         cmocka_unit_test(bind_and_stop_are_logged_at_info_and_a_forge_to_port_zero_is_refused),
         cmocka_unit_test(datagrams_whose_seal_does_not_match_the_keys_are_warned_with_the_cause),
+        cmocka_unit_test(a_name_from_the_network_cannot_forge_a_log_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -492,6 +492,30 @@ static void custom_codec_errors_propagate(void **state) {
     EXPECT_DECODE(labelled, AU_EDECODE, 0x82, 0x64, 'v', '1', ':', 'x', 0x01);
 }
 
+/* A custom codec's allocations are not counted in max_total, so its input stays within 1 MiB
+ * even under limits that take larger strings (the transport's, net/deliver.c); an au_bytes of
+ * the same size is decoded. */
+static void a_custom_codec_gets_at_most_a_mebibyte_whatever_max_string_says(void **state) {
+    size_t n = ((size_t)1 << 20) + 1 - 3;
+    char *text = malloc(n + 1);
+    assert_non_null(text);
+    memset(text, 'q', n);
+    text[n] = '\0';
+    labelled in = { { text }, 7 }, out;
+    au_buf b = { 0 };
+    assert_int_equal(au_encode(&au_type_labelled, &in, &b, NULL), AU_OK);
+    au_decode_limits wide = { .max_string = 16u << 20, .max_total = (size_t)64 << 20 };
+    assert_int_equal(au_decode(&au_type_labelled, &out, b.data, b.len, &wide, NULL), AU_ETOOBIG);
+    au_buf_free(&b);
+    in.label.text[n - 1] = '\0'; /* one byte less: exactly 1 MiB, accepted */
+    assert_int_equal(au_encode(&au_type_labelled, &in, &b, NULL), AU_OK);
+    assert_int_equal(au_decode(&au_type_labelled, &out, b.data, b.len, &wide, NULL), AU_OK);
+    assert_int_equal(strlen(out.label.text), n - 1);
+    au_value_free(&au_type_labelled, &out);
+    au_buf_free(&b);
+    free(text);
+}
+
 static void recursive_types_encode_and_describe_themselves(void **state) {
     tnode leaves[2] = { { 2, { 0 } }, { 3, { 0 } } };
     tnode mid = { 1, { leaves, 2, 0 } };
@@ -952,6 +976,7 @@ int main(void) {
         cmocka_unit_test(ref_decode_errors_are_returned_and_leave_nothing),
         cmocka_unit_test(custom_codec_travels_as_one_byte_string),
         cmocka_unit_test(custom_codec_errors_propagate),
+        cmocka_unit_test(a_custom_codec_gets_at_most_a_mebibyte_whatever_max_string_says),
         cmocka_unit_test(recursive_types_encode_and_describe_themselves),
         cmocka_unit_test(local_kinds_never_encode_but_local_roots_send_remote_variants),
         cmocka_unit_test(encode_appends_and_restores_the_buffer_on_failure),

@@ -175,6 +175,29 @@ static void a_long_message_reaches_the_sink_as_an_intact_prefix(void **s) {
     assert_memory_equal(cap.lines[0].message, big, len);
 }
 
+/* One message is one line (log.h): control characters, which may come from the network (an
+ * actor's name in a datagram), are written as \xNN, so they cannot forge a line of their own or
+ * reach a terminal as an escape sequence; other UTF-8 is left as it is. */
+static void control_characters_are_escaped_so_a_message_stays_one_line(void **s) {
+    capture_on();
+    au_log(AU_LOG_USER, AU_LOG_WARN, "name 'x\n2026-01-01T00:00:00Z ERROR core forged\r\033[31m\x7f'");
+    au_log(AU_LOG_USER, AU_LOG_WARN, "%s", "\xc2\x9b" "2J caf\xc3\xa9 \xc4\x9b \t");
+    assert_int_equal(cap.n, 2);
+    assert_string_equal(cap.lines[0].message,
+                        "name 'x\\x0a2026-01-01T00:00:00Z ERROR core forged\\x0d\\x1b[31m\\x7f'");
+    assert_string_equal(cap.lines[1].message, "\\xc2\\x9b" "2J caf\xc3\xa9 \xc4\x9b \\x09");
+    /* An escape that no longer fits in a long message is cut whole, never half written: the
+     * line ends with the 1,020 letters before the newline. */
+    static char big[1100];
+    memset(big, 'a', sizeof big - 1);
+    big[1020] = '\n';
+    au_log(AU_LOG_USER, AU_LOG_WARN, "%s", big);
+    assert_int_equal(cap.n, 3);
+    const char *m = cap.lines[2].message;
+    assert_null(strchr(m, '\n'));
+    assert_int_equal(strlen(m), 1020);
+}
+
 enum { THREADS = 4, PER_THREAD = 1000 };
 static void *log_lines(void *arg) {
     int id = (int)(intptr_t)arg;
@@ -267,6 +290,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(custom_sink_receives_exactly_the_enabled_lines_with_their_origin, defaults, defaults),
         cmocka_unit_test_setup_teardown(a_disabled_level_does_not_evaluate_its_arguments, defaults, defaults),
         cmocka_unit_test_setup_teardown(a_long_message_reaches_the_sink_as_an_intact_prefix, defaults, defaults),
+        cmocka_unit_test_setup_teardown(control_characters_are_escaped_so_a_message_stays_one_line, defaults, defaults),
         cmocka_unit_test_setup_teardown(lines_from_concurrent_threads_all_arrive_intact_and_in_each_threads_order, defaults, defaults),
         cmocka_unit_test_setup_teardown(restoring_the_default_sink_writes_to_stderr_again, defaults, defaults),
     };
