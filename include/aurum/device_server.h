@@ -272,7 +272,8 @@ typedef struct au_device_entry {
     uint64_t owner;       /**< the owning node's cluster id */
     uint64_t incarnation; /**< the device's incarnation the owner polls */
     uint32_t interval_ms; /**< the interval it is polled at */
-    uint8_t state;        /**< AU_DEVICE_UP or AU_DEVICE_DOWN */
+    uint8_t state;        /**< AU_DEVICE_UP or AU_DEVICE_DOWN (au_device_entry_decode
+                               refuses any other) */
 } au_device_entry;
 
 /** Bytes of an encoded au_device_entry (owner 8, incarnation 8, interval 4, little-endian, then
@@ -282,10 +283,14 @@ typedef struct au_device_entry {
 /** The replica of the Devices CRDT on this node (an LWWMap: read it with au_share_read or
  *  au_share_snapshot and au_lwwmap_get / au_lwwmap_next), NULL with no_table. */
 AU_API struct au_share *au_device_server_table(au_device_server *ds);
-/** Encodes *e as stored in the table. A NULL e writes AU_DEVICE_ENTRY_SIZE zero bytes; a NULL
- *  out writes nothing. */
+/** Encodes *e as stored in the table (its state byte as it is: an owner writes only
+ *  AU_DEVICE_UP or AU_DEVICE_DOWN). A NULL e writes AU_DEVICE_ENTRY_SIZE zero bytes, which
+ *  au_device_entry_decode refuses (state 0); a NULL out writes nothing. */
 AU_API void au_device_entry_encode(const au_device_entry *e, uint8_t out[AU_DEVICE_ENTRY_SIZE]);
-/** Decodes a table value; false if it is not AU_DEVICE_ENTRY_SIZE bytes (or out is NULL). */
+/** Decodes a table value into *out; false, *out left as it was, if it is not an entry: not
+ *  AU_DEVICE_ENTRY_SIZE bytes, or a state byte other than AU_DEVICE_UP (1) or AU_DEVICE_DOWN
+ *  (2) (0 included: all-zero bytes are no entry), or a NULL bytes or out. A caller that
+ *  switches on state sees only those two, whatever bytes a corrupt or forged value holds. */
 AU_API bool au_device_entry_decode(const void *bytes, size_t len, au_device_entry *out);
 
 AU_API au_err au_device_send_(au_device_server *ds, uint64_t device, au_type *type, const void *value);

@@ -192,7 +192,18 @@ static void null_and_bad_arguments_get_error_codes(void **st) {
     assert_false(au_device_entry_decode(NULL, AU_DEVICE_ENTRY_SIZE, &e));
     assert_false(au_device_entry_decode(bytes, AU_DEVICE_ENTRY_SIZE - 1, &e));
     assert_false(au_device_entry_decode(bytes, AU_DEVICE_ENTRY_SIZE, NULL));
-    assert_true(au_device_entry_decode(bytes, AU_DEVICE_ENTRY_SIZE, &e));
+    /* all zeros (what au_device_entry_encode writes for a NULL entry) and every state byte but
+     * up and down are no entry: refused, *out left as it was */
+    e = (au_device_entry){ .owner = 42 };
+    assert_false(au_device_entry_decode(bytes, AU_DEVICE_ENTRY_SIZE, &e));
+    assert_int_equal(e.owner, 42);
+    for (unsigned b = 0; b < 256; b++) {
+        bytes[20] = (uint8_t)b;
+        bool ok = au_device_entry_decode(bytes, AU_DEVICE_ENTRY_SIZE, &e);
+        assert_int_equal(ok, b == AU_DEVICE_UP || b == AU_DEVICE_DOWN);
+        if (ok) assert_int_equal(e.state, b);
+    }
+    assert_int_equal(e.owner, 0); /* decoded (the last good one: down) */
 
     /* at most 16 subscribers and 16 receivers (distinct ones: one given again is there already
      * and takes no second slot) */

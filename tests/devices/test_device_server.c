@@ -672,7 +672,7 @@ static void a_forged_device_incarnation_does_not_replace_a_real_devices_run(void
 }
 
 /* au_device_entry_encode given NULLs: a NULL entry is written as zeros, a NULL out gets nothing
- * (both crashed). */
+ * (both crashed). The zeros are no entry (state 0): au_device_entry_decode refuses them. */
 static void entry_encode_takes_nulls(void **state) {
     (void)state;
     /* au_device_entry_encode: a NULL entry is zeros, a NULL out writes nothing */
@@ -680,13 +680,17 @@ static void entry_encode_takes_nulls(void **state) {
     memset(out, 0xAA, sizeof out);
     au_device_entry_encode(NULL, out);
     for (size_t i = 0; i < sizeof out; i++) assert_int_equal(out[i], 0);
-    au_device_entry e = { .owner = 5, .incarnation = 6, .interval_ms = 7 };
+    au_device_entry back = { .owner = 9 };
+    assert_false(au_device_entry_decode(out, sizeof out, &back)); /* state 0: no entry */
+    assert_int_equal(back.owner, 9);
+    au_device_entry e = { .owner = 5, .incarnation = 6, .interval_ms = 7, .state = AU_DEVICE_DOWN };
     au_device_entry_encode(&e, NULL);
     au_device_entry_encode(&e, out);
-    au_device_entry back;
     assert_true(au_device_entry_decode(out, sizeof out, &back));
     assert_int_equal(back.owner, 5);
+    assert_int_equal(back.incarnation, 6);
     assert_int_equal(back.interval_ms, 7);
+    assert_int_equal(back.state, AU_DEVICE_DOWN);
 }
 
 int main(void) {

@@ -1905,10 +1905,13 @@ void au_device_entry_encode(const au_device_entry *e, uint8_t out[AU_DEVICE_ENTR
 bool au_device_entry_decode(const void *bytes, size_t len, au_device_entry *out) {
     const uint8_t *p = bytes;
     if (!p || !out || len != AU_DEVICE_ENTRY_SIZE) return false;
-    *out = (au_device_entry){ 0 };
-    for (int i = 0; i < 8; i++) out->owner |= (uint64_t)p[i] << (8 * i);
-    for (int i = 0; i < 8; i++) out->incarnation |= (uint64_t)p[8 + i] << (8 * i);
-    for (int i = 0; i < 4; i++) out->interval_ms |= (uint32_t)p[16 + i] << (8 * i);
-    out->state = p[20];
+    /* an owner writes only up or down: any other state byte (0 included: the zeros an encoded
+     * NULL entry is) is not an entry, and *out is left as it was */
+    if (p[20] != AU_DEVICE_UP && p[20] != AU_DEVICE_DOWN) return false;
+    au_device_entry e = { .state = p[20] };
+    for (int i = 0; i < 8; i++) e.owner |= (uint64_t)p[i] << (8 * i);
+    for (int i = 0; i < 8; i++) e.incarnation |= (uint64_t)p[8 + i] << (8 * i);
+    for (int i = 0; i < 4; i++) e.interval_ms |= (uint32_t)p[16 + i] << (8 * i);
+    *out = e;
     return true;
 }
