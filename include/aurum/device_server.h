@@ -200,6 +200,16 @@ typedef struct au_device_server_stats {
                                       address where no device answers (plain: a spoofed one)
                                       costs that address down_after intervals of requests, not
                                       forget_after's worth */
+    uint64_t id_conflicts;       /**< plain: times the record of a device went back to the
+                                      incarnation it had left (a claim of it answered from its
+                                      address within 64 intervals of leaving it, while the run
+                                      it replaced answered too): two live devices configured
+                                      with one id (or a forger answering for one) take the
+                                      record from each other at every announce. A device that
+                                      reboots never goes back to an incarnation it left. Each
+                                      is logged (WARN, at most once per second per shard) with
+                                      the id, both incarnations and both addresses; give each
+                                      device its own id */
 } au_device_server_stats;
 
 /** Starts the device server on `node`, following `cluster`'s ring (both must be running, and the

@@ -121,6 +121,9 @@ typedef struct dev {
     au_nanos claim_probe;
     au_nanos claim_at;    /* when this node took the claim (claim_lapse) */
     uint8_t claim_outlived; /* the run polled answered a request sent after claim_at */
+    /* The incarnation the last claim taken here replaced, and when (id_conflicts). */
+    uint64_t left_inc;
+    au_nanos left_at;
 } dev;
 
 /* An announce this node accepted from a device and forwarded to another node, kept until that
@@ -159,6 +162,8 @@ typedef struct shard {
     size_t npeers, peer_next;
     au_nanos log_at;
     uint64_t log_suppressed;
+    au_nanos conflict_log_at;     /* the last id-conflict WARN (its own limit: one per second) */
+    uint64_t conflict_suppressed;
     au_nanos tick_due;       /* when the pending tick message is due (0: none yet) */
     au_nanos late, late_at;  /* the shard's own lateness (the hold on downs), when measured */
     au_device_server_stats st;
@@ -423,7 +428,7 @@ static void forward(shard *sh, const ds_record *r, const au_cluster_member *o);
 static void ack(shard *sh, const ds_record *r);
 static void send_probe(shard *sh, dev *d, au_nanos now);
 static void claim_copy(shard *sh, dev *d, au_nanos now);
-static void claim_adopt(shard *sh, dev *d, au_nanos now);
+static void claim_adopt(shard *sh, dev *d, bool answered, au_nanos now);
 
 static void emit(shard *sh, int kind, const dev *d, uint64_t previous) {
     table_put(sh, d);
@@ -695,7 +700,7 @@ static void claim_lapse(shard *sh, dev *d) {
 static void poll_one(shard *sh, dev *d, au_nanos now) {
     au_nanos iv = interval_ns(d);
     if (d->claim_inc && (d->state == STATE_DOWN || now >= down_deadline(sh, d))) {
-        claim_adopt(sh, d, now); /* the run polled is silent: the claim is the device's */
+        claim_adopt(sh, d, false, now); /* the run polled is silent: the claim is the device's */
         return;
     }
     if (d->claim_inc && d->claim_outlived && now - d->claim_at >= down_span(sh, d))
@@ -907,10 +912,43 @@ static void claim_from(shard *sh, dev *d, const ds_record *r) {
     d->claim_outlived = 0;
 }
 
+/* Two devices configured with one id (and their own incarnations) take its record from each
+ * other: each, no longer polled, announces again, its claim is probed and answered, and the
+ * record goes back to the incarnation it left. A device that reboots goes to a new incarnation
+ * and never back to the one it left, so a claim answered at the incarnation the last claim
+ * replaced, within CONFLICT_INTERVALS intervals, while the run it replaces answered here (is
+ * up), is two live devices behind one id: counted (id_conflicts) and logged with both
+ * addresses, at most once per second per shard. Two words per record, a compare per claim
+ * taken; nothing per announce. */
+enum { CONFLICT_INTERVALS = 64 };
+static void id_conflict_check(shard *sh, dev *d, bool answered, au_nanos now) {
+    if (answered && d->left_inc && d->claim_inc == d->left_inc && d->state == STATE_UP &&
+        now - d->left_at < interval_ns(d) * CONFLICT_INTERVALS) {
+        sh->st.id_conflicts++;
+        if (sh->conflict_log_at && now - sh->conflict_log_at < AU_SEC(1)) {
+            sh->conflict_suppressed++;
+        } else {
+            au_log(AU_LOG_DEVICES, AU_LOG_WARN,
+                   "device %016llx: two devices share this id: incarnation %llu at %s and %llu "
+                   "at %s take its record from each other at every announce (id_conflicts; %llu "
+                   "similar not logged)",
+                   (unsigned long long)d->id, (unsigned long long)d->inc, d->addr,
+                   (unsigned long long)d->claim_inc, d->claim_addr,
+                   (unsigned long long)sh->conflict_suppressed);
+            sh->conflict_log_at = now;
+            sh->conflict_suppressed = 0;
+        }
+    }
+    d->left_inc = d->inc;
+    d->left_at = now;
+}
+
 /* d's claim replaces the incarnation polled, as an announce of it would have: a new run,
- * polled from a request sent now. */
-static void claim_adopt(shard *sh, dev *d, au_nanos now) {
+ * polled from a request sent now. answered: the claim's probe was answered (else the run polled
+ * fell silent). */
+static void claim_adopt(shard *sh, dev *d, bool answered, au_nanos now) {
     sh->st.claims_taken++;
+    id_conflict_check(sh, d, answered, now);
     apply(d, d->claim_inc, d->claim_clock, d->claim_interval, d->claim_dgram, d->claim_addr,
           strlen(d->claim_addr), sh->ds->cfg.min_interval_ms);
     d->claim_inc = 0;
@@ -946,7 +984,7 @@ static void on_heartbeat(shard *sh, const au_device_heartbeat *h, const au_str *
         if (d->claim_inc && h->incarnation == d->claim_inc && h->beat == 0 &&
             h->request == d->claim_req && strlen(d->claim_addr) == from->len &&
             memcmp(d->claim_addr, from->ptr, from->len) == 0) {
-            claim_adopt(sh, d, au_node_now(sh->ds->node)); /* the probe answered */
+            claim_adopt(sh, d, true, au_node_now(sh->ds->node)); /* the probe answered */
             return;
         }
         sh->st.drops_stale++;
