@@ -191,7 +191,8 @@ typedef struct au_dc_config {
 typedef struct au_dc_stats {
     uint32_t received;        /**< datagrams handed to the client */
     uint32_t accepted;        /**< datagrams acted on (every other one is counted below) */
-    uint32_t drop_malformed;  /**< bad header, frame, body or CBOR; fragments; too long */
+    uint32_t drop_malformed;  /**< bad header, frame, body or CBOR; fragments; too long; a
+                                   header naming sender incarnation 0 (no node runs at 0) */
     uint32_t drop_integrity;  /**< checksum or seal failed; plain when a key is set and sealed
                                    when not; a sealed sender id that its message contradicts */
     uint32_t drop_replayed;   /**< sequence number seen before or behind the window; plain,

@@ -485,6 +485,47 @@ static void a_forged_higher_server_incarnation_does_not_lock_out_the_owner(void 
     rig_free(r);
 }
 
+/* A datagram whose header names server incarnation 0, which no node runs at (an incarnation is
+ * its start's clock in the high bits, docs/wire-format.md), is no server's: plain, it was taken
+ * as a claim, and since a claim of 0 meant "none", every copy of it restarted the claim's
+ * window: one captured datagram replayed any number of times was answered every time. It is
+ * dropped and counted as malformed, sealed as well, from the owner or from a server never
+ * heard, and the owner stays. */
+static void a_datagram_of_server_incarnation_0_is_dropped_and_counted(void **state) {
+    (void)state;
+    rig *r = rig_owned_by_a();
+    au_dc_addr elsewhere;
+    addr(&elsewhere, 66);
+    lib_server zero;
+    lib_server_init(&zero, SERVER_A, 0, NULL, 0);
+    au_device_down m = lib_request(DEVICE, INCARNATION, SERVER_A, 3, r->dc.clock, r->dc.interval_ms);
+    lib_build(&zero, &m);
+    uint32_t accepted = r->dc.stats.accepted, beats = r->dc.stats.heartbeats;
+    uint32_t malformed = r->dc.stats.drop_malformed;
+    for (int i = 0; i < 5; i++) { /* the one datagram, five times */
+        uint8_t buf[LIB_DGRAM_MAX];
+        memcpy(buf, zero.out, zero.out_len);
+        au_dc_input(&r->dc, i % 2 ? &elsewhere : &r->seeds[0], buf, zero.out_len);
+    }
+    assert_int_equal(r->dc.stats.accepted, accepted);
+    assert_int_equal(r->dc.stats.heartbeats, beats);
+    assert_int_equal(r->dc.stats.drop_malformed, malformed + 5);
+    assert_int_equal(r->dc.stats.claims, 0);
+    lib_server_destroy(&zero);
+    /* a server never heard, at incarnation 0 */
+    lib_server_init(&zero, 0xC3ull, 0, NULL, 0);
+    m.request.server = 0xC3ull;
+    lib_build(&zero, &m);
+    au_dc_input(&r->dc, &elsewhere, zero.out, zero.out_len);
+    assert_int_equal(r->dc.stats.drop_malformed, malformed + 6);
+    lib_server_destroy(&zero);
+    assert_true(au_dc_owner(&r->dc) == SERVER_A);
+    assert_true(r->dc.servers[1].id == 0); /* nothing installed */
+    request(r, 3);
+    assert_int_equal(r->dc.stats.accepted, accepted + 1);
+    rig_free(r);
+}
+
 /* Plain: a server that really restarted is answered from its first request, without an owner
  * change; its new incarnation is confirmed once the old run has been silent for as long as an
  * owner may be (claims stop being counted), and the old run's late datagrams are not taken for
@@ -751,6 +792,7 @@ int main(void) {
         cmocka_unit_test(a_forged_sequence_number_far_ahead_does_not_move_the_window),
         cmocka_unit_test(a_forged_higher_server_incarnation_does_not_lock_out_the_owner),
         cmocka_unit_test(a_restarted_server_is_answered_at_once_and_confirmed),
+        cmocka_unit_test(a_datagram_of_server_incarnation_0_is_dropped_and_counted),
         cmocka_unit_test(a_takeover_after_a_crash_is_accepted_even_after_a_forged_claim),
         cmocka_unit_test(the_interval_clock_wraps_and_a_far_ahead_one_is_not_taken),
         cmocka_unit_test(waiting_on_a_closed_posix_socket_fails_at_once),

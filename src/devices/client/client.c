@@ -430,7 +430,8 @@ static int window_take(const au_dc *dc, uint64_t *top, uint64_t *seen, uint64_t 
  * datagrams (as plain mode always allowed) but not refuse the real server's. */
 static int claim_take(au_dc *dc, au_dc_server *s, const au_dc_opened *d, uint32_t t, bool *newest) {
     dc->stats.claims++;
-    if (d->incarnation != s->claim || !s->claim) { /* 0: no claim (a claim of 0 restarts) */
+    if (d->incarnation != s->claim || !s->claim) { /* 0: no claim (au_dc_open refuses
+                                                         datagrams of incarnation 0) */
         s->claim = d->incarnation;
         s->claim_top = d->seq;
         s->claim_seen = 1;

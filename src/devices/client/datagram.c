@@ -144,6 +144,7 @@ int au_dc_open(const au_dc *dc, uint8_t *buf, size_t len, au_dc_opened *out) {
         return AU_WIRE_NO_KEY;
 #endif
     }
+    if (out->incarnation == 0) return AU_DC_NO_INCARNATION;
     if (start == end) return AU_WIRE_NO_FRAMES;
     out->pos = buf + start;
     out->end = buf + end;

@@ -63,8 +63,13 @@ typedef struct au_dc_opened {
 } au_dc_opened;
 
 /* Checks size, header and checksum or seal (decrypting in place). 0, or the au_wire_status of
- * the failure (proto/wire.h), which the caller maps to a counter. */
+ * the failure (proto/wire.h), or AU_DC_NO_INCARNATION, which the caller maps to a counter. */
 int au_dc_open(const au_dc *dc, uint8_t *buf, size_t len, au_dc_opened *out);
+
+/* Returned by au_dc_open for a datagram, intact, whose header names sender incarnation 0: no
+ * node runs at 0 (an incarnation is its start's clock in the high bits), and 0 is the client's
+ * "no claim" (client.c, claim_take): malformed. Below every au_wire_status. */
+#define AU_DC_NO_INCARNATION (-101)
 
 /* Returned by au_dc_next_frame for a well-formed message meant for someone else (a signal,
  * another name, root or interface): below every au_wire_status. */
