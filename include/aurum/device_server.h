@@ -200,16 +200,22 @@ typedef struct au_device_server_stats {
                                       address where no device answers (plain: a spoofed one)
                                       costs that address down_after intervals of requests, not
                                       forget_after's worth */
-    uint64_t id_conflicts;       /**< plain: times the record of a device went back to the
+    uint64_t id_conflicts;       /**< two live devices configured with one id, seen by the
+                                      owner. Plain: times the record went back to the
                                       incarnation it had left (a claim of it answered from its
                                       address within 64 intervals of leaving it, while the run
-                                      it replaced answered too): two live devices configured
-                                      with one id (or a forger answering for one) take the
-                                      record from each other at every announce. A device that
-                                      reboots never goes back to an incarnation it left. Each
-                                      is logged (WARN, at most once per second per shard) with
-                                      the id, both incarnations and both addresses; give each
-                                      device its own id */
+                                      it replaced answered too): the two (or a device and a
+                                      forger answering for it) take the record from each other
+                                      at every announce. Sealed or keyed: times an older
+                                      incarnation announced again from another address than
+                                      the record's, while the run polled is up, 2 intervals to
+                                      64 intervals or 64 s (the longer) after its last announce
+                                      (the higher incarnation keeps the record; the other's
+                                      announces are dropped as stale). A device that reboots
+                                      never goes back to, nor keeps announcing, an incarnation
+                                      it left. Each is logged (WARN, at most once per second
+                                      per shard) with the id, both incarnations and both
+                                      addresses; give each device its own id */
 } au_device_server_stats;
 
 /** Starts the device server on `node`, following `cluster`'s ring (both must be running, and the

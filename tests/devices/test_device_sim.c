@@ -22,8 +22,9 @@
  * while the one polled is live) held by an owner that crashes, or that hands the device to a
  * joining server, is probed by the next owner (a_claim_survives_*); a device its owner declared
  * down stays down at the heir that takes it over (a_down_device_stays_down_when_its_owner_crashes).
- * Two devices configured with one id, which take the record from each other, are counted and
- * logged (two_devices_with_one_id_are_counted_and_logged). */
+ * Two devices configured with one id, which take the record from each other (plain) or of
+ * which one is dropped as stale at every announce (cluster key), are counted and logged
+ * (two_*devices_with_one_id_are_counted_and_logged). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -922,11 +923,14 @@ static void conflict_sink(void *user, au_log_module module, au_log_level level, 
  * record to the incarnation it had left (id_conflicts) and logs it (WARN, once per second at
  * most) naming the id and both addresses. A device that reboots, twice (each run replacing the
  * last for good), is no conflict. */
-static void two_devices_with_one_id_are_counted_and_logged(void **state) {
-    (void)state;
+static void run_two_devices_with_one_id(bool sealed) {
     world *w = &W;
+    static const uint8_t key[32] = { 9, 8, 7, 6, 5, 4, 3, 2, 1 };
+    memset(w, 0, sizeof *w);
+    w->secret = sealed ? key : NULL;
     lossless_world(w, 53, 1, 0);
     w->interval_ms = 100; /* a change of hands every half second or so: more than one a second */
+    w->announce_once = !sealed; /* sealed, the loser is never polled: it announces at its backoff */
     w->nd = 3;
     au_nanos now = au_sim_now(w->sim);
     w->d[0] = (model){ .id = 1, .inc = 1000, .live = true, .announce_at = now };
@@ -955,8 +959,26 @@ static void two_devices_with_one_id_are_counted_and_logged(void **state) {
     au_log_set_sink(NULL, NULL);
     au_device_server_stats st;
     au_device_server_stats_get(w->s[0].ds, &st);
-    fprintf(stderr, "  one id, two devices, 60 s: claims taken %llu, id conflicts %llu, %d WARNs\n",
-            (unsigned long long)st.claims_taken, (unsigned long long)st.id_conflicts, conflict_seen.lines);
+    fprintf(stderr, "  one id, two devices, 60 s%s: claims taken %llu, id conflicts %llu, %d WARNs, "
+            "stale %llu\n", sealed ? " (cluster key)" : "", (unsigned long long)st.claims_taken,
+            (unsigned long long)st.id_conflicts, conflict_seen.lines,
+            (unsigned long long)st.drops_stale);
+    if (sealed) {
+        /* the higher incarnation keeps the record; the other announces at its backoff (up to
+         * 30 s in the model: about 9 times in the minute), each dropped as stale, each but the
+         * first counted, and logged at most once a second (the first few come faster);
+         * device 3's reboots are not */
+        assert_int_equal(st.claims_taken, 0);
+        assert_true(st.id_conflicts >= 5 && st.id_conflicts <= 12);
+        assert_true(conflict_seen.lines >= (int)st.id_conflicts - 3 &&
+                    conflict_seen.lines <= (int)st.id_conflicts);
+        assert_true(au_device_server_state(w->s[0].ds, 1) == AU_DEVICE_UP);
+        assert_true(w->d[1].owner == w->s[0].id && !w->d[0].owner);
+        assert_int_equal(au_device_server_state(w->s[0].ds, 3), AU_DEVICE_UP);
+        stop_world(w);
+        w->secret = NULL;
+        return;
+    }
     /* the record changed hands at every re-announce (4-5 intervals), each return counted, and
      * logged at most once a second */
     assert_true(st.id_conflicts >= 60);
@@ -965,6 +987,18 @@ static void two_devices_with_one_id_are_counted_and_logged(void **state) {
     assert_int_equal(au_device_server_state(w->s[0].ds, 3), AU_DEVICE_UP);
     assert_int_equal(st.downs, 0);
     stop_world(w);
+}
+
+static void two_devices_with_one_id_are_counted_and_logged(void **state) {
+    (void)state;
+    run_two_devices_with_one_id(false);
+}
+
+/* With a cluster key the higher incarnation keeps the record, and the other device's announces
+ * are dropped as stale at its every re-announce: counted and logged the same. */
+static void two_sealed_devices_with_one_id_are_counted_and_logged(void **state) {
+    (void)state;
+    run_two_devices_with_one_id(true);
 }
 
 static int total_announces(world *w) {
@@ -1032,6 +1066,7 @@ int main(void) {
                                         cmocka_unit_test(a_down_device_stays_down_when_its_owner_crashes),
                                         cmocka_unit_test(hand_overs_are_not_held_to_the_new_device_rate_with_a_cluster_key),
                                         cmocka_unit_test(two_devices_with_one_id_are_counted_and_logged),
+                                        cmocka_unit_test(two_sealed_devices_with_one_id_are_counted_and_logged),
                                         cmocka_unit_test(paused_server), cmocka_unit_test(paused_server_with_leases), cmocka_unit_test(scale),
                                         cmocka_unit_test(scale_with_leases) };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -121,9 +121,11 @@ typedef struct dev {
     au_nanos claim_probe;
     au_nanos claim_at;    /* when this node took the claim (claim_lapse) */
     uint8_t claim_outlived; /* the run polled answered a request sent after claim_at */
-    /* The incarnation the last claim taken here replaced, and when (id_conflicts). */
+    /* The incarnation the last claim taken here replaced, and when; authenticated, when an
+     * older incarnation last announced from another address (id_conflicts). */
     uint64_t left_inc;
     au_nanos left_at;
+    au_nanos stale_at;
 } dev;
 
 /* An announce this node accepted from a device and forwarded to another node, kept until that
@@ -921,26 +923,50 @@ static void claim_from(shard *sh, dev *d, const ds_record *r) {
  * addresses, at most once per second per shard. Two words per record, a compare per claim
  * taken; nothing per announce. */
 enum { CONFLICT_INTERVALS = 64 };
+static void id_conflict(shard *sh, const dev *d, uint64_t other, const char *addr, size_t len,
+                        const char *what, au_nanos now) {
+    sh->st.id_conflicts++;
+    if (sh->conflict_log_at && now - sh->conflict_log_at < AU_SEC(1)) {
+        sh->conflict_suppressed++;
+        return;
+    }
+    au_log(AU_LOG_DEVICES, AU_LOG_WARN,
+           "device %016llx: two devices share this id: incarnation %llu at %s and %llu at %.*s %s "
+           "(id_conflicts; %llu similar not logged)",
+           (unsigned long long)d->id, (unsigned long long)d->inc, d->addr, (unsigned long long)other,
+           (int)len, addr, what, (unsigned long long)sh->conflict_suppressed);
+    sh->conflict_log_at = now;
+    sh->conflict_suppressed = 0;
+}
+
 static void id_conflict_check(shard *sh, dev *d, bool answered, au_nanos now) {
     if (answered && d->left_inc && d->claim_inc == d->left_inc && d->state == STATE_UP &&
-        now - d->left_at < interval_ns(d) * CONFLICT_INTERVALS) {
-        sh->st.id_conflicts++;
-        if (sh->conflict_log_at && now - sh->conflict_log_at < AU_SEC(1)) {
-            sh->conflict_suppressed++;
-        } else {
-            au_log(AU_LOG_DEVICES, AU_LOG_WARN,
-                   "device %016llx: two devices share this id: incarnation %llu at %s and %llu "
-                   "at %s take its record from each other at every announce (id_conflicts; %llu "
-                   "similar not logged)",
-                   (unsigned long long)d->id, (unsigned long long)d->inc, d->addr,
-                   (unsigned long long)d->claim_inc, d->claim_addr,
-                   (unsigned long long)sh->conflict_suppressed);
-            sh->conflict_log_at = now;
-            sh->conflict_suppressed = 0;
-        }
-    }
+        now - d->left_at < interval_ns(d) * CONFLICT_INTERVALS)
+        id_conflict(sh, d, d->claim_inc, d->claim_addr, strlen(d->claim_addr),
+                    "take its record from each other at every announce", now);
     d->left_inc = d->inc;
     d->left_at = now;
+}
+
+/* Authenticated (sealed or keyed), the higher incarnation keeps the record and the other's
+ * announces are dropped as stale, for good: the second device is polled by no one, announcing
+ * at its backoff (up to announce_max_ms, 8 intervals or 30 s by default). A reboot's old run
+ * falls silent; a stale announce from another address than the record's, while the run polled
+ * is up, again 2 intervals to CONFLICT_INTERVALS intervals or 64 s (the longer) after the last
+ * (the copies of one announce, through several nodes, come within a round trip) is the other
+ * device's re-announce: counted and logged as above. */
+static void stale_check(shard *sh, dev *d, const ds_record *r, au_nanos now) {
+    if (r->why != WHY_FORWARD || d->role != ROLE_OWNED || d->state != STATE_UP ||
+        !authenticated(sh, d->id) ||
+        (strlen(d->addr) == r->address.len && memcmp(d->addr, r->address.ptr, r->address.len) == 0))
+        return;
+    au_nanos iv = interval_ns(d);
+    if (d->stale_at && now - d->stale_at < 2 * iv) return; /* the same announce, another copy */
+    au_nanos window = iv * CONFLICT_INTERVALS > AU_SEC(64) ? iv * CONFLICT_INTERVALS : AU_SEC(64);
+    if (d->stale_at && now - d->stale_at < window)
+        id_conflict(sh, d, r->incarnation, r->address.ptr, r->address.len,
+                    "announce, the older one dropped as stale at every announce", now);
+    d->stale_at = now;
 }
 
 /* d's claim replaces the incarnation polled, as an announce of it would have: a new run,
@@ -1184,6 +1210,7 @@ static void on_record(shard *sh, ds_record *r) {
         !(r->why == WHY_FORWARD && d->role == ROLE_OWNED && owner_is_me(sh, r->device) &&
           !authenticated(sh, r->device))) {
         sh->st.drops_stale++;
+        stale_check(sh, d, r, now);
         if (r->why == WHY_FORWARD) ack(sh, r); /* it has a later run: nothing to re-send */
         return;
     }
