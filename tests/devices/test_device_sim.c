@@ -394,7 +394,7 @@ static void run_scale(unsigned lease, bool small) {
     kill_devices(w, 3, 20, ndevices / 20);
     converge(w, "devices back, 2 servers joined, 1 crashed", 180);
 
-    uint64_t moves = 0, handovers = 0, downs = 0;
+    uint64_t moves = 0, handovers = 0, downs = 0, conflicts = 0;
     for (int k = 0; k < w->ns; k++) {
         if (!w->s[k].live) continue;
         au_device_server_stats st;
@@ -402,11 +402,15 @@ static void run_scale(unsigned lease, bool small) {
         moves += st.moves;
         handovers += st.handovers;
         downs += st.downs;
+        conflicts += st.id_conflicts;
     }
     fprintf(stderr, "  live servers' totals: moves %llu, handovers %llu, downs %llu; %llu events\n",
             (unsigned long long)moves, (unsigned long long)handovers, (unsigned long long)downs,
             (unsigned long long)au_sim_events(w->sim));
     assert_true(handovers > 0); /* the joiners took devices over from their old owners */
+    /* devices that die and come back at a new incarnation, under loss and hand-overs, are no
+     * two devices with one id */
+    assert_int_equal(conflicts, 0);
 
     /* Quiet: a virtual minute at 5 % loss with nothing dying gives no down event at all. */
     uint64_t downs_before = downs, after = 0;
