@@ -965,7 +965,7 @@ static void stale_check(shard *sh, dev *d, const ds_record *r, au_nanos now) {
     au_nanos window = iv * CONFLICT_INTERVALS > AU_SEC(64) ? iv * CONFLICT_INTERVALS : AU_SEC(64);
     if (d->stale_at && now - d->stale_at < window)
         id_conflict(sh, d, r->incarnation, r->address.ptr, r->address.len,
-                    "announce, the older one dropped as stale at every announce", now);
+                    "announce: the older one is dropped as stale at every announce", now);
     d->stale_at = now;
 }
 
@@ -1272,6 +1272,10 @@ static void on_record(shard *sh, ds_record *r) {
     if (!was_owned) {
         own(sh, d, now, r->why == WHY_FORWARD ? 0 : r->from, r->why == WHY_HANDOVER);
         return;
+    }
+    if (inc_before != d->inc) { /* the run polled gave way at once (run_yields; sealed, to a newer) */
+        d->left_inc = inc_before;
+        d->left_at = now;
     }
     /* Already polling: an announce from the device is answered at once (it may have lost our
      * requests, or changed interval), at most every eighth of an interval. */
