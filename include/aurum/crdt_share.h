@@ -373,7 +373,8 @@ typedef struct au_share_stats {
  *  join, is_bottom, encode, decode, copy, delta_minus; AU_EEXIST when a replica of that name
  *  exists on the node; AU_ENOMEM; AU_EFULL without a layer slot. The first replica on a node
  *  attaches the "crdt" layer. The replica's actor, named "crdt:<name>", takes Term from its own
- *  node only (AU_TERM_LOCAL): a remote one is refused and counted (drops_term_refused). */
+ *  node only (AU_TERM_LOCAL): a remote one is refused and counted in the node's
+ *  drops_term_refused (au_node_stats). */
 AU_API au_err au_share_start(au_node *node, au_cluster *cluster, const au_crdt_type *type,
                              const au_share_config *cfg, au_share **out);
 

@@ -226,7 +226,8 @@ typedef struct au_device_server_stats {
  *  start leaves no actor running; one refused after its first actors were spawned (a name
  *  taken by another actor, a cluster that has left) keeps its layer slot until au_node_stop.
  *  The server's actors (the endpoint, "<name>.peer" and the shards) take Term from their own
- *  node only (AU_TERM_LOCAL): a remote one is refused and counted (drops_term_refused). */
+ *  node only (AU_TERM_LOCAL): a remote one is refused and counted in the node's
+ *  drops_term_refused (au_node_stats). */
 AU_API au_err au_device_server_start(au_node *node, au_cluster *cluster,
                                      const au_device_server_config *cfg, au_device_server **out);
 
