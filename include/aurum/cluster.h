@@ -14,6 +14,7 @@
  *   au_cluster_start(node, &(au_cluster_config){ .seeds = (const char *[]){ "10.0.0.1:4000" },
  *                                                .nseeds = 1 }, &c);
  *   au_cluster_subscribe(c, au_probe_lref(p, au_cluster_update));   // or any actor's lref
+ *   ...                                                   // au_cluster_unsubscribe: no more
  *   ...
  *   au_node_stop(node);          // a graceful leave: the others see Removed (reason LEFT) at once
  *
@@ -251,6 +252,19 @@ AU_API au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_c
  *  AU_ESTOPPED once au_cluster_leave was called (a subscription queued behind the leave would
  *  never be served) or the cluster actor has stopped. */
 AU_API au_err au_cluster_subscribe(au_cluster *c, au_cluster_update_lref subscriber);
+
+/** Removes a subscriber (the ref given to au_cluster_subscribe, or an equal one, au_ref_equal).
+ *  Once it has returned AU_OK the cluster actor sends that ref no further update, not even one
+ *  it has already built or a deferred one (its backlog is dropped): the check and the send are
+ *  made under one lock. Updates sent before the call returned may still wait in the
+ *  subscriber's mailbox and are delivered (a subscriber that unsubscribes from its own handler
+ *  may still take the ones queued behind the message it is handling): nothing is taken back
+ *  out of a mailbox. Subscribing it again later gives it a first update again, as any new
+ *  subscriber. Callable from any thread, also after au_cluster_leave (then it does not get
+ *  LEFT). AU_OK when removed; AU_ENOTFOUND when the ref is not subscribed (never was, was
+ *  removed already, or was dropped because it had stopped); AU_EINVAL for a NULL c or
+ *  subscriber; AU_ESTOPPED once the cluster actor has stopped (nothing is sent any more). */
+AU_API au_err au_cluster_unsubscribe(au_cluster *c, au_cluster_update_lref subscriber);
 
 /** Leaves gracefully: the others are told at once (REMOVED, reason LEAVING; a node still
  *  joining tells its seeds, which may have admitted it already), subscribers get LEFT (also

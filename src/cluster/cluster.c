@@ -107,6 +107,14 @@ struct au_cluster {
     cl_layer *home;           /* the node layer its actor runs in */
     au_cluster *next_handle;  /* the other handles of that layer (all freed with it) */
     bool leave_sent;          /* au_cluster_leave was called (under calls_lock) */
+    bool actor_stopped;       /* the cluster actor has stopped (under calls_lock) */
+    /* the subscribers as the calls see them (under calls_lock): au_cluster_subscribe adds,
+     * au_cluster_unsubscribe removes, and the actor sends an update only to a listed one, the
+     * check and the send under the lock (send_update), so that after au_cluster_unsubscribe
+     * returns nothing more is sent to it */
+    struct cl_listed { au_cluster_update_lref ref; uint64_t gen; } *subs;
+    size_t nsubs, subs_cap;
+    uint64_t sub_gen;         /* numbers the subscriptions: a ref subscribed again is new */
 #define STAT_FIELD(n) _Atomic uint64_t n;
     CLUSTER_STATS(STAT_FIELD)
 #undef STAT_FIELD
@@ -134,6 +142,36 @@ struct cl_layer {
 static pthread_mutex_t layers_lock = PTHREAD_MUTEX_INITIALIZER;
 static cl_layer *layers; /* under layers_lock */
 
+/* Orders a subscription against a leave: the actor stops when it handles the leave, and a
+ * subscription queued behind it was dropped unseen, though au_cluster_subscribe had said AU_OK.
+ * Once a leave is queued, a subscription is refused (AU_ESTOPPED) instead. It also guards each
+ * handle's list of subscribers (au_cluster.subs). */
+static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Whether sub is in h's list (under calls_lock); its index in *at. */
+static bool sub_listed_locked(const au_cluster *h, au_ref sub, size_t *at) {
+    for (size_t i = 0; i < h->nsubs; i++)
+        if (au_ref_equal(h->subs[i].ref.raw, sub)) {
+            if (at) *at = i;
+            return true;
+        }
+    return false;
+}
+
+/* The subscription number of sub in h's list, or 0 if it is not listed (under calls_lock). */
+static uint64_t sub_gen_locked(const au_cluster *h, au_ref sub) {
+    size_t i;
+    return sub_listed_locked(h, sub, &i) ? h->subs[i].gen : 0;
+}
+
+/* Takes sub out of h's list (under calls_lock); whether it was there. */
+static bool sub_unlist_locked(au_cluster *h, au_ref sub) {
+    size_t i;
+    if (!sub_listed_locked(h, sub, &i)) return false;
+    h->subs[i] = h->subs[--h->nsubs];
+    return true;
+}
+
 static void cl_layer_free(void *arg) {
     cl_layer *l = arg;
     pthread_mutex_lock(&layers_lock);
@@ -142,6 +180,7 @@ static void cl_layer_free(void *arg) {
     pthread_mutex_unlock(&layers_lock);
     for (au_cluster *h = l->handles, *n; h; h = n) {
         n = h->next_handle;
+        free(h->subs);
         free(h);
     }
     free(l);
@@ -257,6 +296,7 @@ typedef struct charge {
  * beyond are dropped and counted: the member set each update carries stays whole). */
 typedef struct cl_sub {
     au_cluster_update_lref ref;
+    uint64_t gen;              /* the subscription it serves (au_cluster.subs) */
     au_cluster_event *backlog;
     size_t nbacklog, backlog_cap;
     bool behind;
@@ -930,10 +970,18 @@ static void send_update(cl_state *s, size_t i, const au_cluster_event *evs, size
         n = u->nbacklog;
     }
     au_cluster_update m;
-    au_err err = make_update(s, evs, n, &m);
-    if (err == AU_OK) err = au_send(u->ref, m);
-    if (err == AU_OK || err == AU_ESTOPPED || err == AU_EINVAL) {
-        if (err != AU_OK) u->ref.raw.target = NULL; /* gone: dropped */
+    au_err err = AU_ENOTFOUND;
+    /* checked and sent under calls_lock: once au_cluster_unsubscribe has returned, nothing more
+     * is sent to the ref (what was sent before stays in its mailbox) */
+    pthread_mutex_lock(&calls_lock);
+    if (u->gen && sub_gen_locked(s->c, u->ref.raw) == u->gen) {
+        err = make_update(s, evs, n, &m);
+        if (err == AU_OK) err = au_send(u->ref, m);
+    }
+    if (err == AU_ESTOPPED || err == AU_EINVAL) sub_unlist_locked(s->c, u->ref.raw);
+    pthread_mutex_unlock(&calls_lock);
+    if (err == AU_OK || err == AU_ESTOPPED || err == AU_EINVAL || err == AU_ENOTFOUND) {
+        if (err != AU_OK) u->ref.raw.target = NULL; /* gone or unsubscribed: dropped */
         if (u->behind) s->nbehind--;
         u->behind = false;
         backlog_clear(u);
@@ -1850,11 +1898,25 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
     }
     case cl_msg_tick: tick(ctx, s); break;
     case cl_msg_subscribe: {
-        /* Subscribing again is a no-op: one subscriber, each event once. */
-        bool known = false;
-        for (size_t i = 0; i < s->nsubs && !known; i++)
-            known = au_ref_equal(s->subs[i].ref.raw, msg->subscribe.raw);
-        if (known) break;
+        /* Subscribing again is a no-op: one subscriber, each event once. The message also
+         * comes from au_cluster_unsubscribe: the entry is brought in line with the handle's
+         * list (dropped if the ref is not listed, or listed for a later subscription: then made
+         * anew, with a first update). */
+        pthread_mutex_lock(&calls_lock);
+        uint64_t gen = sub_gen_locked(s->c, msg->subscribe.raw);
+        pthread_mutex_unlock(&calls_lock);
+        size_t at = s->nsubs;
+        for (size_t i = 0; i < s->nsubs && at == s->nsubs; i++)
+            if (au_ref_equal(s->subs[i].ref.raw, msg->subscribe.raw)) at = i;
+        if (at < s->nsubs && s->subs[at].gen != gen) { /* unsubscribed (and maybe again) since */
+            cl_sub *u = &s->subs[at];
+            if (u->behind) s->nbehind--;
+            backlog_clear(u);
+            free(u->backlog);
+            s->subs[at] = s->subs[--s->nsubs];
+            at = s->nsubs;
+        }
+        if (at < s->nsubs || !gen) break;
         if (s->nsubs == s->subs_cap) {
             size_t nc = s->subs_cap ? s->subs_cap * 2 : 4;
             cl_sub *p = realloc(s->subs, nc * sizeof *p);
@@ -1862,7 +1924,7 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
             s->subs = p;
             s->subs_cap = nc;
         }
-        s->subs[s->nsubs++] = (cl_sub){ .ref = msg->subscribe };
+        s->subs[s->nsubs++] = (cl_sub){ .ref = msg->subscribe, .gen = gen };
         initial_update(s, s->nsubs - 1);
         break;
     }
@@ -1885,6 +1947,10 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
 static void cl_post_stop(au_ctx *ctx, cl_state *s) {
     if (!s->cfg.no_leave_on_stop) leave(s);
     flush(s);
+    pthread_mutex_lock(&calls_lock);
+    s->c->actor_stopped = true;
+    s->c->nsubs = 0;
+    pthread_mutex_unlock(&calls_lock);
     stats_gauges(s);
     clear_events(s);
     free(s->events);
@@ -2113,16 +2179,43 @@ nomem:
     return AU_ENOMEM;
 }
 
-/* Orders a subscription against a leave: the actor stops when it handles the leave, and a
- * subscription queued behind it was dropped unseen, though au_cluster_subscribe had said AU_OK.
- * Once a leave is queued, a subscription is refused (AU_ESTOPPED) instead. */
-static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
-
+/* The subscribe message tells the actor to bring its entry for the ref in line with the
+ * handle's list: added (with its first update) if listed, taken out (its backlog freed) if not;
+ * au_cluster_unsubscribe sends it too, so the protocol's local root is unchanged. */
 au_err au_cluster_subscribe(au_cluster *c, au_cluster_update_lref subscriber) {
     if (!c || au_ref_is_null(subscriber.raw)) return AU_EINVAL;
     pthread_mutex_lock(&calls_lock);
     au_err e = AU_ESTOPPED;
-    if (!c->leave_sent) e = au_send(c->actor, (cl_msg){ .tag = cl_msg_subscribe, .subscribe = subscriber });
+    if (!c->leave_sent && !c->actor_stopped) {
+        bool added = false;
+        e = AU_OK;
+        if (!sub_listed_locked(c, subscriber.raw, NULL)) {
+            if (c->nsubs == c->subs_cap) {
+                size_t nc = c->subs_cap ? c->subs_cap * 2 : 4;
+                struct cl_listed *p = realloc(c->subs, nc * sizeof *p);
+                if (!p) e = AU_ENOMEM;
+                else c->subs = p, c->subs_cap = nc;
+            }
+            if (e == AU_OK) {
+                c->subs[c->nsubs++] = (struct cl_listed){ subscriber, ++c->sub_gen };
+                added = true;
+            }
+        }
+        if (e == AU_OK) e = au_send(c->actor, (cl_msg){ .tag = cl_msg_subscribe, .subscribe = subscriber });
+        if (e != AU_OK && added) c->nsubs--;
+    }
+    pthread_mutex_unlock(&calls_lock);
+    return e;
+}
+
+au_err au_cluster_unsubscribe(au_cluster *c, au_cluster_update_lref subscriber) {
+    if (!c || au_ref_is_null(subscriber.raw)) return AU_EINVAL;
+    pthread_mutex_lock(&calls_lock);
+    au_err e = AU_OK;
+    if (c->actor_stopped) e = AU_ESTOPPED;
+    else if (!sub_unlist_locked(c, subscriber.raw)) e = AU_ENOTFOUND;
+    else /* the actor frees its entry; if this send fails, send_update drops it unsent */
+        (void)au_send(c->actor, (cl_msg){ .tag = cl_msg_subscribe, .subscribe = subscriber });
     pthread_mutex_unlock(&calls_lock);
     return e;
 }
