@@ -40,6 +40,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <sodium.h>
 #include <string.h>
@@ -1686,7 +1687,7 @@ static void paused(cl_state *s, au_nanos now, au_nanos gap) {
 static au_nanos tick_interval(const cl_state *s) {
     au_nanos t = s->cfg.hb_interval, r = s->cfg.req_timeout / 2;
     if (r < t) t = r;
-    return t < AU_MSEC(10) ? AU_MSEC(10) : t;
+    return t < AU_CLUSTER_MIN_INTERVAL ? AU_CLUSTER_MIN_INTERVAL : t;
 }
 
 /* How often the tick may rebuild a ring that membership changes made dirty: every tick in a
@@ -2063,9 +2064,34 @@ static bool names_self(const struct sockaddr_storage *seed, const struct sockadd
     return unspecified(&a) && port_of(&a) == port_of(&b);
 }
 
+/* The knobs of AU_CLUSTER_MIN_INTERVAL: periods and timeouts acted on at the tick. */
+static const struct { const char *name; size_t offset; } min_intervals[] = {
+#define MIN_IV(f) { #f, offsetof(au_cluster_config, f) }
+    MIN_IV(ping_timeout), MIN_IV(hb_interval), MIN_IV(req_timeout), MIN_IV(gossip_interval),
+    MIN_IV(sync_interval), MIN_IV(reconnect_interval),
+#undef MIN_IV
+};
+
+/* Whether every interval of c (defaults applied) is at least AU_CLUSTER_MIN_INTERVAL; logs the
+ * first that is not. */
+static bool intervals_ok(const au_cluster_config *c) {
+    for (size_t i = 0; i < sizeof min_intervals / sizeof *min_intervals; i++) {
+        au_nanos v;
+        memcpy(&v, (const char *)c + min_intervals[i].offset, sizeof v);
+        if (v < AU_CLUSTER_MIN_INTERVAL) {
+            LOG(AU_LOG_ERROR, "au_cluster_start: %s of %llu ns is below the minimum of %llu ns "
+                "(AU_CLUSTER_MIN_INTERVAL): refused", min_intervals[i].name, (unsigned long long)v,
+                (unsigned long long)AU_CLUSTER_MIN_INTERVAL);
+            return false;
+        }
+    }
+    return true;
+}
+
 au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster **out) {
     au_cluster_config c = cfg ? *cfg : (au_cluster_config){ 0 };
     defaults(&c);
+    if (!intervals_ok(&c)) return AU_EINVAL;
     const char *addr = au_node_address(node);
     if (!node || !out || !addr || !*addr || strlen(addr) > MAX_ADDR) return AU_EINVAL;
     if (!(c.phi > 0 && c.phi < 1) || c.capacity > AU_DETECTOR_MAX_CAPACITY || c.replication_factor > MAX_R ||
