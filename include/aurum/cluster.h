@@ -78,7 +78,9 @@ typedef struct au_cluster_config {
                                         IPv6 literal, 0.0.0.0 or [::] at its port) is skipped,
                                         and duplicates are joined once; a seed spelled otherwise
                                         than its node advertises itself (a host name) is known
-                                        as that member by the address it resolves to; none:
+                                        as that member by the address it resolves to, and a
+                                        seed given by address whose node advertises a host
+                                        name as the member whose datagrams come from it; none:
                                         start alone */
     size_t nseeds;                 /**< entries in seeds */
     au_nanos ping_timeout;         /**< wait between join rounds to the seeds; default 300 ms,
@@ -248,6 +250,9 @@ typedef struct au_cluster_stats {
                                     datagrams per second with a burst of 512 — the bound on what
                                     spoofed requests can make one node send to any address
                                     (docs/security.md) */
+    uint64_t reconnects;       /**< contacts the reconnect rounds made (one removed member or
+                                    seed that is not a member per reconnect_interval): none
+                                    while every seed is a member and no member was removed */
 } au_cluster_stats;
 
 /** Starts the cluster actor on `node` (which must have a network) and attaches the cluster layer.

@@ -97,7 +97,7 @@
 #define CLUSTER_STATS(X)                                                                           \
     X(members) X(tombstones) X(messages_sent) X(messages_received) X(drops_invalid)                \
     X(drops_incompatible) X(suspicions) X(refutations) X(removals) X(health) X(pauses)          \
-    X(updates_deferred) X(events_dropped) X(members_refused) X(answers_withheld)
+    X(updates_deferred) X(events_dropped) X(members_refused) X(answers_withheld) X(reconnects)
 
 typedef struct cl_layer cl_layer;
 
@@ -311,6 +311,9 @@ typedef struct cl_state {
     au_cluster_config cfg;
     char **seeds; /* each "as given\0as an address is advertised\0" (seed_canon) */
     size_t nseeds;
+    uint64_t *seed_alias; /* per seed, the key of the member whose datagrams came from the seed's
+                             address while advertising another one (a host name): 0 none
+                             (note_seed_alias); NULL if it could not be allocated */
     char addr[MAX_ADDR + 1];
     size_t addr_len;
     cl_member *me;
@@ -1161,6 +1164,10 @@ static cl_member *seed_member(cl_state *s, size_t i) {
         cl_member *n = cl_table_get(&s->t, c, strlen(c));
         if (n) m = n;
     }
+    if ((!m || !cl_is_live(m->state)) && s->seed_alias && s->seed_alias[i]) {
+        cl_member *n = au_u64map_get(&s->t.by_key, s->seed_alias[i]);
+        if (n) m = n;
+    }
     return m;
 }
 
@@ -1452,6 +1459,7 @@ static void reconnect_round(cl_state *s) {
             if (rnd(s) % ++seen == 0) pick = m->addr;
         }
     if (!pick) return;
+    stat_add(&s->c->reconnects, 1);
     cl_update e[2];
     size_t n = 0;
     e[n++] = cl_member_update(s->me);
@@ -1826,6 +1834,26 @@ static bool numeric_addr(const au_str *a) {
  * NAT, another spelling of its address) or advertises a host name is never verified so; what
  * it says of itself is confirmed by nonce. Joins are verified too, but a joiner is not marked
  * heard from until it is a member. */
+/* A seed given by the address its node binds (an IP literal) while the node advertises another
+ * (a host name) was never found as a member by either spelling of the seed, so every reconnect
+ * round contacted it again, once a second for good. Once a live member's datagram comes from
+ * the seed's address, that member is the seed (seed_member): the source address is the
+ * transport's, not a claim in the message. */
+static void note_seed_alias(au_ctx *ctx, cl_state *s, const au_str *from) {
+    if (!s->seed_alias || !from->len) return;
+    char o[MAX_ADDR + 2];
+    size_t n = au_ctx_origin(ctx, o, sizeof o);
+    if (n == 0 || n > MAX_ADDR || (n == from->len && memcmp(o, from->ptr, n) == 0)) return;
+    cl_member *m = cl_table_get(&s->t, from->ptr, from->len);
+    if (!m || m == s->me || !cl_is_live(m->state)) return;
+    for (size_t i = 0; i < s->nseeds; i++) {
+        if (!seed_is(s, i, o, n)) continue;
+        cl_member *k = seed_member(s, i);
+        if (k && cl_is_live(k->state)) continue; /* matched already */
+        s->seed_alias[i] = m->key;
+    }
+}
+
 static bool heard_from(au_ctx *ctx, cl_state *s, const cl_wire *w) {
     const au_str *from = NULL;
     switch (w->tag) {
@@ -1840,6 +1868,7 @@ static bool heard_from(au_ctx *ctx, cl_state *s, const cl_wire *w) {
     default: return false;
     }
     if (!from->ptr) return false;
+    if (w->tag != cl_wire_join && w->tag != cl_wire_refuse) note_seed_alias(ctx, s, from);
     bool verified = true;
     if (!s->sealed && numeric_addr(from)) {
         char o[MAX_ADDR + 2];
@@ -1866,6 +1895,7 @@ static void cl_pre_start(au_ctx *ctx, cl_state *s) {
                          (uint16_t)s->cfg.vnodes);
     if (s->me) cl_table_mark_self(&s->t, s->me); /* self is not one of the others */
     s->z = au_detector_z(s->cfg.phi);
+    s->seed_alias = s->nseeds ? calloc(s->nseeds, sizeof *s->seed_alias) : NULL;
     s->pings_left = s->cfg.num_pings;
     s->phase = JOINING;
     if (s->nseeds == 0) become_member(s, AU_CLUSTER_ALONE);
@@ -1969,6 +1999,7 @@ static void cl_post_stop(au_ctx *ctx, cl_state *s) {
     cl_table_free(&s->t);
     for (size_t i = 0; i < s->nseeds; i++) free(s->seeds[i]);
     free(s->seeds);
+    free(s->seed_alias);
     free((char *)s->cfg.name);
     layer_stopped(s->c->home, inc); /* its layer may take the next start on this node */
 }

@@ -468,6 +468,36 @@ static void out_of_range_intervals_are_refused_and_named(void **st) {
     end_world(&w);
 }
 
+static uint64_t reconnects(world *w, int i) {
+    au_cluster_stats cs;
+    au_cluster_stats_get(w->s[i].cluster, &cs);
+    return cs.reconnects;
+}
+
+/* A seed given by the address its node binds (an IP literal) while that node advertises a host
+ * name ("localhost:P"): once the node's datagrams come from the seed's address it is known as
+ * that seed, so the reconnect rounds leave it alone. Before, neither spelling of the seed
+ * matched the member's address, and node 0 contacted it again every reconnect_interval for
+ * good. */
+static void a_seed_given_by_ip_that_advertises_a_host_name_is_not_reconnected_to(void **st) {
+    static world w;
+    new_world(&w, 2, 118);
+    world_moved mv = world_advertise_as(&w, 1, SIMULATED(w.sim), "localhost");
+    const char *s0[] = { mv.bind }, *s1[] = { w.s[0].addr };
+    au_cluster_config q1 = quick(s1, 1), q0 = quick(s0, 1);
+    assert_int_equal(world_start_cluster(&w, 1, &q1), AU_OK);
+    assert_int_equal(world_start_cluster(&w, 0, &q0), AU_OK);
+    converge(&w, AU_SEC(10));
+    au_sim_run(w.sim, AU_SEC(3));
+    uint64_t r0 = reconnects(&w, 0), r1 = reconnects(&w, 1);
+    au_sim_run(w.sim, AU_SEC(10));
+    assert_true(world_converged(&w));
+    assert_int_equal(reconnects(&w, 0), r0);
+    assert_int_equal(reconnects(&w, 1), r1);
+    assert_int_equal(atomic_load(&w.s[0].removed), 0);
+    end_world(&w);
+}
+
 /* Knobs at the far end of what is accepted must not hang or flood: a six-node cluster with them
  * forms and detects a crash with a bounded number of messages. */
 static void absurd_but_accepted_knobs_neither_hang_nor_flood(void **st) {
@@ -688,6 +718,7 @@ int main(void) {
         cmocka_unit_test(null_and_zero_arguments_get_error_codes),
         cmocka_unit_test(out_of_range_knobs_are_refused),
         cmocka_unit_test(out_of_range_intervals_are_refused_and_named),
+        cmocka_unit_test(a_seed_given_by_ip_that_advertises_a_host_name_is_not_reconnected_to),
         cmocka_unit_test(absurd_but_accepted_knobs_neither_hang_nor_flood),
         cmocka_unit_test(huge_durations_neither_hang_nor_crash),
         cmocka_unit_test(two_clusters_of_different_names_on_the_same_nodes),
