@@ -270,6 +270,7 @@ AU_API au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_c
  *  is offered again every hb_interval, joined with the events since and the then current
  *  members, until taken (updates_deferred; beyond 1024 waiting events the oldest are dropped,
  *  events_dropped). A stopped subscriber is dropped. AU_EINVAL for a NULL c or subscriber;
+ *  AU_ENOMEM when the handle's list of subscribers cannot grow;
  *  AU_ESTOPPED once au_cluster_leave was called (a subscription queued behind the leave would
  *  never be served) or the cluster actor has stopped. */
 AU_API au_err au_cluster_subscribe(au_cluster *c, au_cluster_update_lref subscriber);

@@ -1822,18 +1822,6 @@ static bool numeric_addr(const au_str *a) {
     return true;
 }
 
-/* Notes when the sender of a message was last heard from directly: the reconnect rounds contact
- * only removed members heard from so. Without a cluster key the message's `from` is a claim
- * anyone can write, so an IP literal counts only from that datagram source address (a spoofed `from`
- * naming a victim does not make the victim a reconnect target; a host name is noted on its
- * word, and spoofing the source itself is still possible where the network allows it:
- * docs/security.md). Returns whether the sender is verified so (what the message says of its
- * sender itself — a newer run, an incarnation far ahead, a leave at UINT32_MAX — is believed
- * only then, or when it is the answer to a confirmation that echoes its nonce: apply(),
- * on_probe()). A node that sends from another address than it advertises (a wildcard bind,
- * NAT, another spelling of its address) or advertises a host name is never verified so; what
- * it says of itself is confirmed by nonce. Joins are verified too, but a joiner is not marked
- * heard from until it is a member. */
 /* A seed given by the address its node binds (an IP literal) while the node advertises another
  * (a host name) was never found as a member by either spelling of the seed, so every reconnect
  * round contacted it again, once a second for good. Once a live member's datagram comes from
@@ -1854,6 +1842,18 @@ static void note_seed_alias(au_ctx *ctx, cl_state *s, const au_str *from) {
     }
 }
 
+/* Notes when the sender of a message was last heard from directly: the reconnect rounds contact
+ * only removed members heard from so. Without a cluster key the message's `from` is a claim
+ * anyone can write, so an IP literal counts only from that datagram source address (a spoofed `from`
+ * naming a victim does not make the victim a reconnect target; a host name is noted on its
+ * word, and spoofing the source itself is still possible where the network allows it:
+ * docs/security.md). Returns whether the sender is verified so (what the message says of its
+ * sender itself — a newer run, an incarnation far ahead, a leave at UINT32_MAX — is believed
+ * only then, or when it is the answer to a confirmation that echoes its nonce: apply(),
+ * on_probe()). A node that sends from another address than it advertises (a wildcard bind,
+ * NAT, another spelling of its address) or advertises a host name is never verified so; what
+ * it says of itself is confirmed by nonce. Joins are verified too, but a joiner is not marked
+ * heard from until it is a member. */
 static bool heard_from(au_ctx *ctx, cl_state *s, const cl_wire *w) {
     const au_str *from = NULL;
     switch (w->tag) {
