@@ -158,6 +158,9 @@ static void crdt_seeds(void) {
     a.ack = (sh_ack){ .from = au_str_lit("127.0.0.1:7002"), .id = 0x2222222222222222ull,
                       .base = 0, .clock = 5 };
     share_seed(4, "ack", &a);
+    /* a type refusal: an ack with base and clock 0 and the sender's type name in from */
+    a.ack = (sh_ack){ .from = au_str_lit("au_pncounter"), .id = 0x2222222222222222ull };
+    share_seed(4, "type-refusal", &a);
     static uint8_t ids[16] = { 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33,
                                0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44 };
     sh_wire r = { .tag = sh_wire_relay };

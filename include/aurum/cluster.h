@@ -14,6 +14,7 @@
  *   au_cluster_start(node, &(au_cluster_config){ .seeds = (const char *[]){ "10.0.0.1:4000" },
  *                                                .nseeds = 1 }, &c);
  *   au_cluster_subscribe(c, au_probe_lref(p, au_cluster_update));   // or any actor's lref
+ *   ...                                                   // au_cluster_unsubscribe: no more
  *   ...
  *   au_node_stop(node);          // a graceful leave: the others see Removed (reason LEFT) at once
  *
@@ -77,13 +78,17 @@ typedef struct au_cluster_config {
                                         IPv6 literal, 0.0.0.0 or [::] at its port) is skipped,
                                         and duplicates are joined once; a seed spelled otherwise
                                         than its node advertises itself (a host name) is known
-                                        as that member by the address it resolves to; none:
+                                        as that member by the address it resolves to, and a
+                                        seed given by address whose node advertises a host
+                                        name as the member whose datagrams come from it; none:
                                         start alone */
     size_t nseeds;                 /**< entries in seeds */
-    au_nanos ping_timeout;         /**< wait between join rounds to the seeds; default 300 ms */
+    au_nanos ping_timeout;         /**< wait between join rounds to the seeds; default 300 ms,
+                                        at least AU_CLUSTER_MIN_INTERVAL (10 ms) */
     unsigned num_pings;            /**< join rounds before starting alone; default 5 */
     au_nanos hb_interval;          /**< period of heartbeats to this node's managers, and of the
-                                        cluster actor's tick; default 50 ms */
+                                        cluster actor's tick; default 50 ms, at least
+                                        AU_CLUSTER_MIN_INTERVAL (10 ms) */
     unsigned replication_factor;   /**< managers per node (R: the next R distinct members
                                         clockwise on the ring watch it); default 2, at most 16 */
     unsigned vnodes;               /**< this node's ring positions (its relative share); default 1
@@ -99,7 +104,8 @@ typedef struct au_cluster_config {
                                         default 5 */
     unsigned req_tries;            /**< heartbeat requests (each also sent through
                                         indirect_probes other members) before suspecting; default 3 */
-    au_nanos req_timeout;          /**< wait after each request; default 100 ms */
+    au_nanos req_timeout;          /**< wait after each request; default 100 ms, at least
+                                        AU_CLUSTER_MIN_INTERVAL (10 ms) */
     unsigned indirect_probes;      /**< members asked to probe a silent charge for us (SWIM's k);
                                         default 3, at most 64 */
     au_nanos suspicion_min;        /**< suspicion timeout once every expected confirmation (R - 1
@@ -108,7 +114,8 @@ typedef struct au_cluster_config {
                                         timeout shrinks from max to min as confirmations arrive,
                                         logarithmically); default 1.5 s */
     au_nanos gossip_interval;      /**< period of gossip rounds (only when there is news);
-                                        default 100 ms */
+                                        default 100 ms, at least AU_CLUSTER_MIN_INTERVAL
+                                        (10 ms) */
     unsigned gossip_fanout;        /**< random members per gossip round; default 3 */
     unsigned retransmit_mult;      /**< each change is sent retransmit_mult·⌈log10(N+1)⌉ times
                                         (piggybacked or gossiped); default 4, at most 64 */
@@ -117,9 +124,11 @@ typedef struct au_cluster_config {
     au_nanos sync_interval;        /**< period of anti-entropy syncs with one random member (a
                                         digest of at most 64 bucket hashes, the windows walked
                                         round-robin, then only differing buckets' entries: at
-                                        most 96 each way, 24 per message); default 2 s */
+                                        most 96 each way, 24 per message); default 2 s, at
+                                        least AU_CLUSTER_MIN_INTERVAL (10 ms) */
     au_nanos reconnect_interval;   /**< period of contacting one removed member or seed that is
-                                        not a member, so partitions heal; default 1 s */
+                                        not a member, so partitions heal; default 1 s, at least
+                                        AU_CLUSTER_MIN_INTERVAL (10 ms) */
     au_nanos tombstone_ttl;        /**< removed members are forgotten after this; default 60 s */
     unsigned max_health;           /**< Lifeguard local-health multiplier's cap: detector and
                                         probe timeouts scale by (1 + health); default 8 */
@@ -136,6 +145,15 @@ typedef struct au_cluster_config {
                                         phantom members; default 65536, at most
                                         AU_CLUSTER_MAX_MEMBERS */
 } au_cluster_config;
+
+/** The shortest ping_timeout, hb_interval, req_timeout, gossip_interval, sync_interval and
+ *  reconnect_interval au_cluster_start takes (shorter, but not 0, which is the default:
+ *  AU_EINVAL, and one ERROR log line naming the field): 10 ms, in nanoseconds. The cluster
+ *  actor's tick, at which all of them are acted on, never comes more often, so a shorter value
+ *  could not be honoured; a 1 ns heartbeat period was taken and made a node send a heartbeat
+ *  at every tick. The suspicion timeouts and tombstone_ttl send nothing by themselves and have
+ *  no minimum. */
+#define AU_CLUSTER_MIN_INTERVAL AU_MSEC(10)
 
 /** The largest au_cluster_config.max_members (larger: AU_EINVAL). */
 #define AU_CLUSTER_MAX_MEMBERS 1048576
@@ -232,11 +250,15 @@ typedef struct au_cluster_stats {
                                     datagrams per second with a burst of 512 — the bound on what
                                     spoofed requests can make one node send to any address
                                     (docs/security.md) */
+    uint64_t reconnects;       /**< contacts the reconnect rounds made (one removed member or
+                                    seed that is not a member per reconnect_interval): none
+                                    while every seed is a member and no member was removed */
 } au_cluster_stats;
 
 /** Starts the cluster actor on `node` (which must have a network) and attaches the cluster layer.
  *  cfg may be NULL (all defaults). AU_EINVAL for a bad configuration (an empty or too long
- *  name, a knob out of range) or a seed address that does not resolve or has port 0; AU_EEXIST
+ *  name, a knob out of range; an interval below AU_CLUSTER_MIN_INTERVAL also logs an ERROR
+ *  line naming the field) or a seed address that does not resolve or has port 0; AU_EEXIST
  *  when the name is taken; AU_EFULL without a layer slot (a cluster that left, au_cluster_leave,
  *  gives its slot to the next start on the node, so leave and start may repeat without end);
  *  AU_EIO when libsodium, the source of its nonces' key, cannot be initialised. */
@@ -248,9 +270,23 @@ AU_API au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_c
  *  is offered again every hb_interval, joined with the events since and the then current
  *  members, until taken (updates_deferred; beyond 1024 waiting events the oldest are dropped,
  *  events_dropped). A stopped subscriber is dropped. AU_EINVAL for a NULL c or subscriber;
+ *  AU_ENOMEM when the handle's list of subscribers cannot grow;
  *  AU_ESTOPPED once au_cluster_leave was called (a subscription queued behind the leave would
  *  never be served) or the cluster actor has stopped. */
 AU_API au_err au_cluster_subscribe(au_cluster *c, au_cluster_update_lref subscriber);
+
+/** Removes a subscriber (the ref given to au_cluster_subscribe, or an equal one, au_ref_equal).
+ *  Once it has returned AU_OK the cluster actor sends that ref no further update, not even one
+ *  it has already built or a deferred one (its backlog is dropped): the check and the send are
+ *  made under one lock. Updates sent before the call returned may still wait in the
+ *  subscriber's mailbox and are delivered (a subscriber that unsubscribes from its own handler
+ *  may still take the ones queued behind the message it is handling): nothing is taken back
+ *  out of a mailbox. Subscribing it again later gives it a first update again, as any new
+ *  subscriber. Callable from any thread, also after au_cluster_leave (then it does not get
+ *  LEFT). AU_OK when removed; AU_ENOTFOUND when the ref is not subscribed (never was, was
+ *  removed already, or was dropped because it had stopped); AU_EINVAL for a NULL c or
+ *  subscriber; AU_ESTOPPED once the cluster actor has stopped (nothing is sent any more). */
+AU_API au_err au_cluster_unsubscribe(au_cluster *c, au_cluster_update_lref subscriber);
 
 /** Leaves gracefully: the others are told at once (REMOVED, reason LEAVING; a node still
  *  joining tells its seeds, which may have admitted it already), subscribers get LEFT (also

@@ -139,6 +139,18 @@
  * — raise `prune_hold` (with the cluster's tombstone_ttl) to the longest partition that must
  * stay exact. A real crash delays the folds of its time by `prune_hold`.
  *
+ * One name, two types: a replica of name N on one node and a replica of N of another CRDT type
+ * on another never mix: each drops the other's deltas (drops_type, a WARN there, rate-limited)
+ * and answers the sender with a type refusal, its own type's name in an ack with base and clock
+ * 0 (docs/wire-format.md §1.6), once and again at most every 16 × (timeout + ack_delay) while
+ * that member's deltas keep coming. The sender, on a refusal from that member's own address
+ * (and naming a type other than its own), stops sending to it and stops holding its buffer for
+ * that member's acks (it re-sent with backoff, and held up to max_buffer for it): it counts the
+ * member once in peers_type_mismatch and logs one WARN naming the member's address and both
+ * type names. A delta of its own type, or an ack, from that member later (its replica was
+ * restarted with the right type) ends it: the member is served again. A replica of an earlier
+ * version takes the refusal for an empty vouch and keeps re-sending with backoff, as before.
+ *
  * Size: a delta or state is sent as one message, its payload in chunks of 512 KiB (the codec
  * takes byte strings of at most 1 MiB); the transport fragments it into datagrams (docs/
  * wire-format.md). One whose encoding exceeds `max_message`, or that the node's transport
@@ -364,6 +376,9 @@ typedef struct au_share_stats {
                                     of memory): the peers that lacked them get the full state */
     uint64_t pruned_ids;       /**< departed members remembered as pruned now (at most 4,096,
                                     the most recent: "Pruning" above) */
+    uint64_t peers_type_mismatch; /**< members found to hold this name as another CRDT type
+                                    (their type refusal: "One name, two types" above), each
+                                    counted once until it shows this type again */
 } au_share_stats;
 
 /** Starts a replica of a CRDT of vtable `type` on `node`, in `cluster` (au_cluster_start on the

@@ -40,6 +40,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <sodium.h>
 #include <string.h>
@@ -96,7 +97,7 @@
 #define CLUSTER_STATS(X)                                                                           \
     X(members) X(tombstones) X(messages_sent) X(messages_received) X(drops_invalid)                \
     X(drops_incompatible) X(suspicions) X(refutations) X(removals) X(health) X(pauses)          \
-    X(updates_deferred) X(events_dropped) X(members_refused) X(answers_withheld)
+    X(updates_deferred) X(events_dropped) X(members_refused) X(answers_withheld) X(reconnects)
 
 typedef struct cl_layer cl_layer;
 
@@ -107,6 +108,14 @@ struct au_cluster {
     cl_layer *home;           /* the node layer its actor runs in */
     au_cluster *next_handle;  /* the other handles of that layer (all freed with it) */
     bool leave_sent;          /* au_cluster_leave was called (under calls_lock) */
+    bool actor_stopped;       /* the cluster actor has stopped (under calls_lock) */
+    /* the subscribers as the calls see them (under calls_lock): au_cluster_subscribe adds,
+     * au_cluster_unsubscribe removes, and the actor sends an update only to a listed one, the
+     * check and the send under the lock (send_update), so that after au_cluster_unsubscribe
+     * returns nothing more is sent to it */
+    struct cl_listed { au_cluster_update_lref ref; uint64_t gen; } *subs;
+    size_t nsubs, subs_cap;
+    uint64_t sub_gen;         /* numbers the subscriptions: a ref subscribed again is new */
 #define STAT_FIELD(n) _Atomic uint64_t n;
     CLUSTER_STATS(STAT_FIELD)
 #undef STAT_FIELD
@@ -134,6 +143,36 @@ struct cl_layer {
 static pthread_mutex_t layers_lock = PTHREAD_MUTEX_INITIALIZER;
 static cl_layer *layers; /* under layers_lock */
 
+/* Orders a subscription against a leave: the actor stops when it handles the leave, and a
+ * subscription queued behind it was dropped unseen, though au_cluster_subscribe had said AU_OK.
+ * Once a leave is queued, a subscription is refused (AU_ESTOPPED) instead. It also guards each
+ * handle's list of subscribers (au_cluster.subs). */
+static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Whether sub is in h's list (under calls_lock); its index in *at. */
+static bool sub_listed_locked(const au_cluster *h, au_ref sub, size_t *at) {
+    for (size_t i = 0; i < h->nsubs; i++)
+        if (au_ref_equal(h->subs[i].ref.raw, sub)) {
+            if (at) *at = i;
+            return true;
+        }
+    return false;
+}
+
+/* The subscription number of sub in h's list, or 0 if it is not listed (under calls_lock). */
+static uint64_t sub_gen_locked(const au_cluster *h, au_ref sub) {
+    size_t i;
+    return sub_listed_locked(h, sub, &i) ? h->subs[i].gen : 0;
+}
+
+/* Takes sub out of h's list (under calls_lock); whether it was there. */
+static bool sub_unlist_locked(au_cluster *h, au_ref sub) {
+    size_t i;
+    if (!sub_listed_locked(h, sub, &i)) return false;
+    h->subs[i] = h->subs[--h->nsubs];
+    return true;
+}
+
 static void cl_layer_free(void *arg) {
     cl_layer *l = arg;
     pthread_mutex_lock(&layers_lock);
@@ -142,6 +181,7 @@ static void cl_layer_free(void *arg) {
     pthread_mutex_unlock(&layers_lock);
     for (au_cluster *h = l->handles, *n; h; h = n) {
         n = h->next_handle;
+        free(h->subs);
         free(h);
     }
     free(l);
@@ -257,6 +297,7 @@ typedef struct charge {
  * beyond are dropped and counted: the member set each update carries stays whole). */
 typedef struct cl_sub {
     au_cluster_update_lref ref;
+    uint64_t gen;              /* the subscription it serves (au_cluster.subs) */
     au_cluster_event *backlog;
     size_t nbacklog, backlog_cap;
     bool behind;
@@ -270,6 +311,9 @@ typedef struct cl_state {
     au_cluster_config cfg;
     char **seeds; /* each "as given\0as an address is advertised\0" (seed_canon) */
     size_t nseeds;
+    uint64_t *seed_alias; /* per seed, the key of the member whose datagrams came from the seed's
+                             address while advertising another one (a host name): 0 none
+                             (note_seed_alias); NULL if it could not be allocated */
     char addr[MAX_ADDR + 1];
     size_t addr_len;
     cl_member *me;
@@ -930,10 +974,18 @@ static void send_update(cl_state *s, size_t i, const au_cluster_event *evs, size
         n = u->nbacklog;
     }
     au_cluster_update m;
-    au_err err = make_update(s, evs, n, &m);
-    if (err == AU_OK) err = au_send(u->ref, m);
-    if (err == AU_OK || err == AU_ESTOPPED || err == AU_EINVAL) {
-        if (err != AU_OK) u->ref.raw.target = NULL; /* gone: dropped */
+    au_err err = AU_ENOTFOUND;
+    /* checked and sent under calls_lock: once au_cluster_unsubscribe has returned, nothing more
+     * is sent to the ref (what was sent before stays in its mailbox) */
+    pthread_mutex_lock(&calls_lock);
+    if (u->gen && sub_gen_locked(s->c, u->ref.raw) == u->gen) {
+        err = make_update(s, evs, n, &m);
+        if (err == AU_OK) err = au_send(u->ref, m);
+    }
+    if (err == AU_ESTOPPED || err == AU_EINVAL) sub_unlist_locked(s->c, u->ref.raw);
+    pthread_mutex_unlock(&calls_lock);
+    if (err == AU_OK || err == AU_ESTOPPED || err == AU_EINVAL || err == AU_ENOTFOUND) {
+        if (err != AU_OK) u->ref.raw.target = NULL; /* gone or unsubscribed: dropped */
         if (u->behind) s->nbehind--;
         u->behind = false;
         backlog_clear(u);
@@ -1110,6 +1162,10 @@ static cl_member *seed_member(cl_state *s, size_t i) {
     const char *c = seed_canon(s, i);
     if ((!m || !cl_is_live(m->state)) && *c) {
         cl_member *n = cl_table_get(&s->t, c, strlen(c));
+        if (n) m = n;
+    }
+    if ((!m || !cl_is_live(m->state)) && s->seed_alias && s->seed_alias[i]) {
+        cl_member *n = au_u64map_get(&s->t.by_key, s->seed_alias[i]);
         if (n) m = n;
     }
     return m;
@@ -1403,6 +1459,7 @@ static void reconnect_round(cl_state *s) {
             if (rnd(s) % ++seen == 0) pick = m->addr;
         }
     if (!pick) return;
+    stat_add(&s->c->reconnects, 1);
     cl_update e[2];
     size_t n = 0;
     e[n++] = cl_member_update(s->me);
@@ -1638,7 +1695,7 @@ static void paused(cl_state *s, au_nanos now, au_nanos gap) {
 static au_nanos tick_interval(const cl_state *s) {
     au_nanos t = s->cfg.hb_interval, r = s->cfg.req_timeout / 2;
     if (r < t) t = r;
-    return t < AU_MSEC(10) ? AU_MSEC(10) : t;
+    return t < AU_CLUSTER_MIN_INTERVAL ? AU_CLUSTER_MIN_INTERVAL : t;
 }
 
 /* How often the tick may rebuild a ring that membership changes made dirty: every tick in a
@@ -1765,6 +1822,26 @@ static bool numeric_addr(const au_str *a) {
     return true;
 }
 
+/* A seed given by the address its node binds (an IP literal) while the node advertises another
+ * (a host name) was never found as a member by either spelling of the seed, so every reconnect
+ * round contacted it again, once a second for good. Once a live member's datagram comes from
+ * the seed's address, that member is the seed (seed_member): the source address is the
+ * transport's, not a claim in the message. */
+static void note_seed_alias(au_ctx *ctx, cl_state *s, const au_str *from) {
+    if (!s->seed_alias || !from->len) return;
+    char o[MAX_ADDR + 2];
+    size_t n = au_ctx_origin(ctx, o, sizeof o);
+    if (n == 0 || n > MAX_ADDR || (n == from->len && memcmp(o, from->ptr, n) == 0)) return;
+    cl_member *m = cl_table_get(&s->t, from->ptr, from->len);
+    if (!m || m == s->me || !cl_is_live(m->state)) return;
+    for (size_t i = 0; i < s->nseeds; i++) {
+        if (!seed_is(s, i, o, n)) continue;
+        cl_member *k = seed_member(s, i);
+        if (k && cl_is_live(k->state)) continue; /* matched already */
+        s->seed_alias[i] = m->key;
+    }
+}
+
 /* Notes when the sender of a message was last heard from directly: the reconnect rounds contact
  * only removed members heard from so. Without a cluster key the message's `from` is a claim
  * anyone can write, so an IP literal counts only from that datagram source address (a spoofed `from`
@@ -1791,6 +1868,7 @@ static bool heard_from(au_ctx *ctx, cl_state *s, const cl_wire *w) {
     default: return false;
     }
     if (!from->ptr) return false;
+    if (w->tag != cl_wire_join && w->tag != cl_wire_refuse) note_seed_alias(ctx, s, from);
     bool verified = true;
     if (!s->sealed && numeric_addr(from)) {
         char o[MAX_ADDR + 2];
@@ -1817,6 +1895,7 @@ static void cl_pre_start(au_ctx *ctx, cl_state *s) {
                          (uint16_t)s->cfg.vnodes);
     if (s->me) cl_table_mark_self(&s->t, s->me); /* self is not one of the others */
     s->z = au_detector_z(s->cfg.phi);
+    s->seed_alias = s->nseeds ? calloc(s->nseeds, sizeof *s->seed_alias) : NULL;
     s->pings_left = s->cfg.num_pings;
     s->phase = JOINING;
     if (s->nseeds == 0) become_member(s, AU_CLUSTER_ALONE);
@@ -1850,11 +1929,25 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
     }
     case cl_msg_tick: tick(ctx, s); break;
     case cl_msg_subscribe: {
-        /* Subscribing again is a no-op: one subscriber, each event once. */
-        bool known = false;
-        for (size_t i = 0; i < s->nsubs && !known; i++)
-            known = au_ref_equal(s->subs[i].ref.raw, msg->subscribe.raw);
-        if (known) break;
+        /* Subscribing again is a no-op: one subscriber, each event once. The message also
+         * comes from au_cluster_unsubscribe: the entry is brought in line with the handle's
+         * list (dropped if the ref is not listed, or listed for a later subscription: then made
+         * anew, with a first update). */
+        pthread_mutex_lock(&calls_lock);
+        uint64_t gen = sub_gen_locked(s->c, msg->subscribe.raw);
+        pthread_mutex_unlock(&calls_lock);
+        size_t at = s->nsubs;
+        for (size_t i = 0; i < s->nsubs && at == s->nsubs; i++)
+            if (au_ref_equal(s->subs[i].ref.raw, msg->subscribe.raw)) at = i;
+        if (at < s->nsubs && s->subs[at].gen != gen) { /* unsubscribed (and maybe again) since */
+            cl_sub *u = &s->subs[at];
+            if (u->behind) s->nbehind--;
+            backlog_clear(u);
+            free(u->backlog);
+            s->subs[at] = s->subs[--s->nsubs];
+            at = s->nsubs;
+        }
+        if (at < s->nsubs || !gen) break;
         if (s->nsubs == s->subs_cap) {
             size_t nc = s->subs_cap ? s->subs_cap * 2 : 4;
             cl_sub *p = realloc(s->subs, nc * sizeof *p);
@@ -1862,7 +1955,7 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
             s->subs = p;
             s->subs_cap = nc;
         }
-        s->subs[s->nsubs++] = (cl_sub){ .ref = msg->subscribe };
+        s->subs[s->nsubs++] = (cl_sub){ .ref = msg->subscribe, .gen = gen };
         initial_update(s, s->nsubs - 1);
         break;
     }
@@ -1885,6 +1978,10 @@ static void cl_recv(au_ctx *ctx, cl_state *s, cl_msg *msg) {
 static void cl_post_stop(au_ctx *ctx, cl_state *s) {
     if (!s->cfg.no_leave_on_stop) leave(s);
     flush(s);
+    pthread_mutex_lock(&calls_lock);
+    s->c->actor_stopped = true;
+    s->c->nsubs = 0;
+    pthread_mutex_unlock(&calls_lock);
     stats_gauges(s);
     clear_events(s);
     free(s->events);
@@ -1902,6 +1999,7 @@ static void cl_post_stop(au_ctx *ctx, cl_state *s) {
     cl_table_free(&s->t);
     for (size_t i = 0; i < s->nseeds; i++) free(s->seeds[i]);
     free(s->seeds);
+    free(s->seed_alias);
     free((char *)s->cfg.name);
     layer_stopped(s->c->home, inc); /* its layer may take the next start on this node */
 }
@@ -1997,9 +2095,34 @@ static bool names_self(const struct sockaddr_storage *seed, const struct sockadd
     return unspecified(&a) && port_of(&a) == port_of(&b);
 }
 
+/* The knobs of AU_CLUSTER_MIN_INTERVAL: periods and timeouts acted on at the tick. */
+static const struct { const char *name; size_t offset; } min_intervals[] = {
+#define MIN_IV(f) { #f, offsetof(au_cluster_config, f) }
+    MIN_IV(ping_timeout), MIN_IV(hb_interval), MIN_IV(req_timeout), MIN_IV(gossip_interval),
+    MIN_IV(sync_interval), MIN_IV(reconnect_interval),
+#undef MIN_IV
+};
+
+/* Whether every interval of c (defaults applied) is at least AU_CLUSTER_MIN_INTERVAL; logs the
+ * first that is not. */
+static bool intervals_ok(const au_cluster_config *c) {
+    for (size_t i = 0; i < sizeof min_intervals / sizeof *min_intervals; i++) {
+        au_nanos v;
+        memcpy(&v, (const char *)c + min_intervals[i].offset, sizeof v);
+        if (v < AU_CLUSTER_MIN_INTERVAL) {
+            LOG(AU_LOG_ERROR, "au_cluster_start: %s of %llu ns is below the minimum of %llu ns "
+                "(AU_CLUSTER_MIN_INTERVAL): refused", min_intervals[i].name, (unsigned long long)v,
+                (unsigned long long)AU_CLUSTER_MIN_INTERVAL);
+            return false;
+        }
+    }
+    return true;
+}
+
 au_err au_cluster_start(au_node *node, const au_cluster_config *cfg, au_cluster **out) {
     au_cluster_config c = cfg ? *cfg : (au_cluster_config){ 0 };
     defaults(&c);
+    if (!intervals_ok(&c)) return AU_EINVAL;
     const char *addr = au_node_address(node);
     if (!node || !out || !addr || !*addr || strlen(addr) > MAX_ADDR) return AU_EINVAL;
     if (!(c.phi > 0 && c.phi < 1) || c.capacity > AU_DETECTOR_MAX_CAPACITY || c.replication_factor > MAX_R ||
@@ -2113,16 +2236,43 @@ nomem:
     return AU_ENOMEM;
 }
 
-/* Orders a subscription against a leave: the actor stops when it handles the leave, and a
- * subscription queued behind it was dropped unseen, though au_cluster_subscribe had said AU_OK.
- * Once a leave is queued, a subscription is refused (AU_ESTOPPED) instead. */
-static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
-
+/* The subscribe message tells the actor to bring its entry for the ref in line with the
+ * handle's list: added (with its first update) if listed, taken out (its backlog freed) if not;
+ * au_cluster_unsubscribe sends it too, so the protocol's local root is unchanged. */
 au_err au_cluster_subscribe(au_cluster *c, au_cluster_update_lref subscriber) {
     if (!c || au_ref_is_null(subscriber.raw)) return AU_EINVAL;
     pthread_mutex_lock(&calls_lock);
     au_err e = AU_ESTOPPED;
-    if (!c->leave_sent) e = au_send(c->actor, (cl_msg){ .tag = cl_msg_subscribe, .subscribe = subscriber });
+    if (!c->leave_sent && !c->actor_stopped) {
+        bool added = false;
+        e = AU_OK;
+        if (!sub_listed_locked(c, subscriber.raw, NULL)) {
+            if (c->nsubs == c->subs_cap) {
+                size_t nc = c->subs_cap ? c->subs_cap * 2 : 4;
+                struct cl_listed *p = realloc(c->subs, nc * sizeof *p);
+                if (!p) e = AU_ENOMEM;
+                else c->subs = p, c->subs_cap = nc;
+            }
+            if (e == AU_OK) {
+                c->subs[c->nsubs++] = (struct cl_listed){ subscriber, ++c->sub_gen };
+                added = true;
+            }
+        }
+        if (e == AU_OK) e = au_send(c->actor, (cl_msg){ .tag = cl_msg_subscribe, .subscribe = subscriber });
+        if (e != AU_OK && added) c->nsubs--;
+    }
+    pthread_mutex_unlock(&calls_lock);
+    return e;
+}
+
+au_err au_cluster_unsubscribe(au_cluster *c, au_cluster_update_lref subscriber) {
+    if (!c || au_ref_is_null(subscriber.raw)) return AU_EINVAL;
+    pthread_mutex_lock(&calls_lock);
+    au_err e = AU_OK;
+    if (c->actor_stopped) e = AU_ESTOPPED;
+    else if (!sub_unlist_locked(c, subscriber.raw)) e = AU_ENOTFOUND;
+    else /* the actor frees its entry; if this send fails, send_update drops it unsent */
+        (void)au_send(c->actor, (cl_msg){ .tag = cl_msg_subscribe, .subscribe = subscriber });
     pthread_mutex_unlock(&calls_lock);
     return e;
 }

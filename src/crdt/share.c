@@ -51,6 +51,8 @@
                               smaller (send_group) */
 #define PRUNED_MAX 4096u   /* departed members remembered as pruned, the most recent (sh_pruned) */
 #define PRUNED_SLOTS (2 * PRUNED_MAX) /* ... their hash index: a power of two, half full at most */
+#define TYPE_NAME_MAX 255  /* a type refusal's type name, at most (on_ack) */
+#define REFUSE_EVERY 16    /* a member is told our type differs once per 16 re-send waits at most */
 
 #include "crdt/share_wire.h"
 
@@ -62,7 +64,7 @@
     X(drops_type) X(drops_too_big) X(drops_invalid) X(drops_untyped) X(pruned)                    \
     X(bytes_received) X(redundant_bytes) X(bytes_forwarded) X(rewinds) X(wire_bytes)           \
     X(wire_messages) X(acks_again) X(drops_no_id) X(vouches_matched) X(relays_sent)             \
-    X(relays_taken) X(buffered_bytes) X(collected_unacked) X(pruned_ids)
+    X(relays_taken) X(buffered_bytes) X(collected_unacked) X(pruned_ids) X(peers_type_mismatch)
 
 struct au_share {
     au_node *node;
@@ -168,6 +170,10 @@ typedef struct sh_peer {
     unsigned backoff;         /* re-sends without progress wait timeout << backoff (≤ BACKOFF_MAX) */
     bool big;                 /* our group from its ack did not fit max_message: it is served
                                  the full state instead (sendable) until its ack moves */
+    bool foreign;             /* it holds this name as another CRDT type (its type refusal,
+                                 on_ack): nothing is sent to it, no ack of it is waited for,
+                                 until a delta of our type or an ack comes from it */
+    au_nanos refused_at;      /* when we last told it that our type differs (refuse_type) */
     sh_range pend[PENDING_ACKS];
 } sh_peer;
 
@@ -283,7 +289,7 @@ static void buf_stats(sh_state *s) {
  * behind it get the full state (sendable: acked < gc). */
 static void pop_unacked(sh_state *s) {
     for (size_t i = 0; i < s->npeers; i++)
-        if (s->peers[i].acked <= s->gc) {
+        if (s->peers[i].acked <= s->gc && !s->peers[i].foreign) {
             stat_add(&s->h->collected_unacked, 1);
             break;
         }
@@ -339,7 +345,7 @@ static void push_delta(sh_state *s, void *d, uint64_t origin, uint64_t src_clock
 static void collect(sh_state *s) {
     uint64_t min = s->clock;
     for (size_t i = 0; i < s->npeers; i++)
-        if (s->peers[i].acked < min) min = s->peers[i].acked;
+        if (s->peers[i].acked < min && !s->peers[i].foreign) min = s->peers[i].acked;
     if (!s->joined) return; /* keep what was made before joining: the first peers get it */
     while (s->gc < min) pop_front(s);
     buf_stats(s);
@@ -921,7 +927,7 @@ static void arm_tick(sh_state *s) {
 
 static bool outstanding(sh_state *s) {
     for (size_t i = 0; i < s->npeers; i++)
-        if (s->peers[i].acked < s->clock) return true;
+        if (s->peers[i].acked < s->clock && !s->peers[i].foreign) return true;
     return false;
 }
 
@@ -931,7 +937,7 @@ static bool outstanding(sh_state *s) {
  * catchup_delay each). One whose group did not fit max_message (big) gets the full state, at
  * the pace of full states (full_wait). */
 static int sendable(sh_state *s, sh_peer *p, au_nanos now) {
-    if (p->acked >= s->clock) return 0;
+    if (p->acked >= s->clock || p->foreign) return 0;
     bool behind = p->acked < s->gc;
     int what = behind || p->big ? 2 : 1; /* big: its group did not fit (group_too_big) */
     if (silent(s, p, now)) /* changes or not: only once its backed-off wait is over */
@@ -1126,7 +1132,7 @@ static void vouch_round(sh_state *s, au_nanos now) {
     bool pending = false;
     for (size_t i = 0; i < s->npeers; i++) {
         sh_peer *q = &s->peers[i];
-        if (q->heard || q->served || strcmp(q->addr, s->addr) == 0) continue;
+        if (q->heard || q->served || q->foreign || strcmp(q->addr, s->addr) == 0) continue;
         uint64_t dig = vouch_digest(s);
         if (!q->rx && !dig) continue;
         pending = true;
@@ -1186,6 +1192,57 @@ au_err sh_delta_payload(const au_crdt_type *t, size_t max_message, const sh_delt
     return err;
 }
 
+/* A delta of another CRDT type came from member p: tell it, so that it stops sending and
+ * buffering for us (on_refusal) — once, and again at most every REFUSE_EVERY re-send waits
+ * while its deltas keep coming (the first answer may be lost). A type refusal is an ack with
+ * base and clock 0 whose `from`, empty in every other ack, holds our CRDT type's name
+ * (docs/wire-format.md §1.6); a replica that does not know it takes it for an empty vouch,
+ * which changes nothing. */
+static void refuse_type(sh_state *s, sh_peer *p) {
+    au_nanos now = now_of(s);
+    if (p->refused_at && now - p->refused_at < mul_sat(resend_wait(s), REFUSE_EVERY)) return;
+    const char *name = s->t->name;
+    size_t len = strlen(name);
+    if (len == 0 || len > TYPE_NAME_MAX) return;
+    if (send_wire(s, p->ref, (sh_wire){ .tag = sh_wire_ack,
+            .ack = { .from = au_str_view(name), .id = s->me, .base = 0, .clock = 0,
+                     .via = { 0 } } }) == AU_OK)
+        p->refused_at = now;
+}
+
+/* Member p told us it holds this name as another CRDT type (refuse_type): believed only from
+ * p's own address (without a cluster key anyone could write p's id) and for a name whose hash
+ * is not ours. From then on nothing is sent to p and the buffer is not held for its acks
+ * (foreign); counted once (peers_type_mismatch) and logged once, until p shows our type. */
+static void on_refusal(sh_state *s, sh_peer *p, const sh_ack *a) {
+    if (a->from.len > TYPE_NAME_MAX || a->base || a->clock || !a->id || peer_by_origin(s) != p ||
+        (uint32_t)XXH3_64bits(a->from.ptr, a->from.len) == s->type_hash) {
+        stat_add(&s->h->drops_invalid, 1);
+        if (log_drop(s)) LOG(AU_LOG_WARN, "crdt %s: malformed or misdirected type refusal dropped", s->cfg.name);
+        return;
+    }
+    if (p->foreign) return;
+    p->foreign = true;
+    p->behind_at = 0; /* nothing outstanding: no relays for it */
+    memset(p->relayers, 0, sizeof p->relayers);
+    p->ack_base = p->ack_clock = 0;
+    stat_add(&s->h->peers_type_mismatch, 1);
+    LOG(AU_LOG_WARN, "crdt %s: member %s holds this name as CRDT type %.*s, this node as %s: "
+        "nothing more is sent to it, nor buffered for it", s->cfg.name, p->addr, (int)a->from.len,
+        a->from.ptr, s->t->name);
+    collect(s);
+}
+
+/* Member p sent a delta of our type, or acked ours: whatever it told us before, it shares this
+ * CRDT now (its replica was restarted with our type): it is served again. */
+static void not_foreign(sh_state *s, sh_peer *p) {
+    if (!p->foreign) return;
+    p->foreign = false;
+    LOG(AU_LOG_INFO, "crdt %s: member %s now holds this name as %s: served again", s->cfg.name,
+        p->addr, s->t->name);
+    want_flush(s);
+}
+
 static void on_delta(sh_state *s, sh_delta *d) {
     sh_kn via[VIA_MAX_RX];
     size_t nvia;
@@ -1221,6 +1278,7 @@ static void on_delta(sh_state *s, sh_delta *d) {
         if (log_drop(s))
             LOG(AU_LOG_WARN, "crdt %s: delta from %.*s of another CRDT type dropped", s->cfg.name,
                 (int)d->from.len, d->from.ptr);
+        if (p) refuse_type(s, p);
         return;
     }
     size_t total;
@@ -1244,6 +1302,7 @@ static void on_delta(sh_state *s, sh_delta *d) {
     stat_add(&s->h->received, 1);
     stat_add(&s->h->bytes_received, total);
     if (p && d->type) p->typed = true;
+    if (p) not_foreign(s, p);
     if (p && !p->served && p->backoff > BACKOFF_MAX) p->backoff = BACKOFF_MAX; /* not silent */
     if (p) p->served = true;
     if (p && d->ack_clock) take_ack(s, p, d->ack_base, d->ack_clock, true, true);
@@ -1341,6 +1400,10 @@ static void on_ack(sh_state *s, sh_ack *a) {
         if (!a->id) stat_add(&s->h->drops_no_id, 1);
         return;
     }
+    if (a->from.len) { /* acks carry no address: a type refusal (refuse_type) */
+        on_refusal(s, p, a);
+        return;
+    }
     sh_kn via[VIA_MAX_RX];
     size_t nvia;
     if (!sh_read_via(&a->via, via, &nvia)) {
@@ -1348,6 +1411,7 @@ static void on_ack(sh_state *s, sh_ack *a) {
         if (log_drop(s)) LOG(AU_LOG_WARN, "crdt %s: malformed ack dropped", s->cfg.name);
         return;
     }
+    if (a->clock) not_foreign(s, p); /* it took deltas of ours: it has our type */
     /* an ack without clock is a vouch (vouch_round): p catching up says what it has of ours,
      * by its vias and, in base, its state's digest: equal to ours, its X is our X, which holds
      * every delta of ours below our clock */
@@ -1707,7 +1771,7 @@ static void relay_round(sh_state *s, au_nanos now) {
         /* healthy relayers: not stuck themselves (they would not be reached either), not c. The
          * ones asked before are kept while healthy (each new one may cost c a full state); an
          * empty place goes to one of c's ring managers, else to the next member in turn. */
-#define RELAYER_OK(q) ((q) && (q) != c && !stuck((q), now, relay_after(s) / 2))
+#define RELAYER_OK(q) ((q) && (q) != c && !(q)->foreign && !stuck((q), now, relay_after(s) / 2))
 #define CHOSEN(q) is_relayer(c, (q)->id)
         for (size_t j = 0; j < RELAY_FANOUT; j++) {
             sh_peer *q = c->relayers[j] ? peer_by_id(s, c->relayers[j]) : NULL;

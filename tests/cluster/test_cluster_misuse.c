@@ -3,7 +3,8 @@
  *  - names and seeds at and beyond what parses: an empty or huge cluster name, port 0, an IPv6
  *    literal, an unresolvable host, a huge seed string, thousands of duplicate seeds; a refused
  *    start leaves nothing behind (a good one works after many refusals);
- *  - calls in the wrong order: subscribing one subscriber twice, leaving twice;
+ *  - calls in the wrong order: subscribing one subscriber twice, leaving twice; unsubscribing
+ *    (twice, never subscribed, back to back with a subscribe, after the actor stopped);
  *  - au_cluster_compat with NULL types;
  *  - au_ring_build with absurd virtual-node counts and odd members, and the readers at their
  *    edges.
@@ -164,6 +165,77 @@ static void subscribing_twice_and_leaving_twice_count_once(void **st) {
     end_world(&w);
 }
 
+/* au_cluster_unsubscribe: once it has returned AU_OK the subscriber gets no further update (a
+ * member joining, then the leave's LEFT, reach the other subscriber only); a second call, a ref
+ * never subscribed, is AU_ENOTFOUND, NULL AU_EINVAL; subscribing again gives a first update
+ * again, also when unsubscribe and subscribe come back to back before the actor has run (the
+ * actor's old entry is not taken for the new subscription); and once the actor has stopped,
+ * AU_ESTOPPED. Before it existed the only way to stop the updates was to stop the subscriber. */
+static void unsubscribe_stops_updates_and_resubscribing_starts_afresh(void **st) {
+    static world w;
+    new_world(&w, 2, 136);
+    assert_int_equal(world_start_cluster(&w, 0, NULL), AU_OK);
+    static counter k, other;
+    memset(&k, 0, sizeof k);
+    memset(&other, 0, sizeof other);
+    watcher_msg_lref l = au_spawn(w.s[0].node, counter_actor, NULL, &(counter_ref){ &k });
+    watcher_msg_lref lo = au_spawn(w.s[0].node, counter_actor, NULL, &(counter_ref){ &other });
+    au_cluster_update_lref sub = au_narrow_local(watcher_msg, au_cluster_update, l);
+    au_cluster_update_lref never = au_narrow_local(watcher_msg, au_cluster_update, lo);
+    assert_int_equal(au_cluster_unsubscribe(NULL, sub), AU_EINVAL);
+    assert_int_equal(au_cluster_unsubscribe(w.s[0].cluster, (au_cluster_update_lref){ 0 }), AU_EINVAL);
+    assert_int_equal(au_cluster_unsubscribe(w.s[0].cluster, never), AU_ENOTFOUND);
+    assert_int_equal(au_cluster_subscribe(w.s[0].cluster, sub), AU_OK);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(atomic_load(&k.alone), 1);
+    assert_int_equal(atomic_load(&k.updates), 1);
+
+    assert_int_equal(au_cluster_unsubscribe(w.s[0].cluster, sub), AU_OK);
+    assert_int_equal(au_cluster_unsubscribe(w.s[0].cluster, sub), AU_ENOTFOUND);
+    const char *s0[] = { w.s[0].addr };
+    au_cluster_config q = quick(s0, 1);
+    assert_int_equal(world_start_cluster(&w, 1, &q), AU_OK);
+    converge(&w, AU_SEC(5));
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(atomic_load(&w.s[0].added), 1); /* the world's watcher is still subscribed */
+    assert_int_equal(atomic_load(&k.updates), 1);
+    assert_int_equal(atomic_load(&k.added), 0);
+
+    /* subscribed again: a first update (JOINED: node 0 is in a cluster of two) */
+    assert_int_equal(au_cluster_subscribe(w.s[0].cluster, sub), AU_OK);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(atomic_load(&k.updates), 2);
+    assert_int_equal(atomic_load(&k.joined), 1);
+    /* unsubscribed and subscribed back to back, the actor's entry still there: a new first
+     * update all the same */
+    assert_int_equal(au_cluster_unsubscribe(w.s[0].cluster, sub), AU_OK);
+    assert_int_equal(au_cluster_subscribe(w.s[0].cluster, sub), AU_OK);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(atomic_load(&k.updates), 3);
+    assert_int_equal(atomic_load(&k.joined), 2);
+    /* and subscribed then unsubscribed before the actor ran: nothing at all */
+    assert_int_equal(au_cluster_unsubscribe(w.s[0].cluster, sub), AU_OK);
+    assert_int_equal(au_cluster_subscribe(w.s[0].cluster, never), AU_OK);
+    assert_int_equal(au_cluster_unsubscribe(w.s[0].cluster, never), AU_OK);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(atomic_load(&other.updates), 0);
+    assert_int_equal(atomic_load(&k.updates), 3);
+
+    /* the leave's LEFT goes to the subscribed only; once the actor is gone: AU_ESTOPPED */
+    assert_int_equal(au_cluster_subscribe(w.s[0].cluster, sub), AU_OK);
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(atomic_load(&k.updates), 4);
+    assert_int_equal(au_cluster_unsubscribe(w.s[0].cluster, sub), AU_OK);
+    assert_int_equal(au_cluster_leave(w.s[0].cluster), AU_OK);
+    w.s[0].live = false;
+    au_sim_run(w.sim, AU_SEC(1));
+    assert_int_equal(atomic_load(&w.s[0].left), 1);
+    assert_int_equal(atomic_load(&k.left), 0);
+    assert_int_equal(atomic_load(&k.updates), 4);
+    assert_int_equal(au_cluster_unsubscribe(w.s[0].cluster, sub), AU_ESTOPPED);
+    end_world(&w);
+}
+
 /* ---- compat and the ring ----------------------------------------------------------------------- */
 
 AU_RECORD(misuse_a, (uint32_t, x));
@@ -238,6 +310,7 @@ int main(void) {
         cmocka_unit_test(odd_seeds_are_refused_or_go_nowhere),
         cmocka_unit_test(thousands_of_duplicate_seeds_join_once),
         cmocka_unit_test(subscribing_twice_and_leaving_twice_count_once),
+        cmocka_unit_test(unsubscribe_stops_updates_and_resubscribing_starts_afresh),
         cmocka_unit_test(compat_with_null_types_is_the_seed),
         cmocka_unit_test(ring_refuses_absurd_virtual_node_counts),
         cmocka_unit_test(ring_readers_at_their_edges),

@@ -2,7 +2,8 @@
  * UDP on 127.0.0.1: a subscriber (capacity 1, refusing when full) is held inside its first update
  * while nodes join and one leaves, so the cluster's updates find its mailbox full; once it is let
  * go it must still see every member added and the one removed, and end with the current member
- * set; held so when its own node leaves, it must still get LEFT. Waits are on conditions with
+ * set; held so when its own node leaves, it must still get LEFT; held so and unsubscribed, it
+ * must get nothing but what was in its mailbox already. Waits are on conditions with
  * deadlines. */
 #include <aurum/aurum.h>
 #include <aurum/cluster.h>
@@ -181,11 +182,78 @@ static void a_subscriber_whose_mailbox_is_full_at_the_leave_still_gets_left(void
     for (int i = 1; i >= 0; i--) au_node_stop(n[i]);
 }
 
+/* au_cluster_unsubscribe on real UDP, from the test thread while the cluster actor runs on its
+ * own: the subscriber is held inside its first update with a full mailbox (one update in it,
+ * later ones deferred into its backlog); once unsubscribe has returned, it is let go while
+ * nodes join and one leaves: it gets the update that was already in its mailbox and nothing
+ * more (neither the backlog nor the later events), while a second subscriber sees them all. */
+static void an_unsubscribed_subscriber_gets_only_what_was_in_its_mailbox(void **s) {
+    (void)s;
+    static gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, 0, 0, 0, 0 };
+    static gate all = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, true, 0, 0, 0, 0, 0 };
+    au_node *n[4];
+    au_cluster *c[4];
+    for (int i = 0; i < 4; i++) assert_int_equal(au_node_start(NULL, &n[i]), AU_OK);
+    const char *seed[] = { au_node_address(n[0]) };
+    au_cluster_config solo = { .ping_timeout = AU_MSEC(20), .num_pings = 1, .no_leave_on_stop = true };
+    assert_int_equal(au_cluster_start(n[0], &solo, &c[0]), AU_OK);
+    gate_msg_lref l = au_spawn_with(n[0], gate_actor, au_opts(.dedicated = true, .capacity = 1), &(gate_ref){ &g });
+    gate_msg_lref la = au_spawn(n[0], gate_actor, NULL, &(gate_ref){ &all });
+    au_cluster_update_lref sub = au_narrow_local(gate_msg, au_cluster_update, l);
+    assert_int_equal(au_cluster_subscribe(c[0], sub), AU_OK);
+    assert_int_equal(au_cluster_subscribe(c[0], au_narrow_local(gate_msg, au_cluster_update, la)), AU_OK);
+    uint64_t end = now_ms() + 20000;
+    pthread_mutex_lock(&g.mu);
+    while (g.updates == 0 && now_ms() < end) {
+        pthread_mutex_unlock(&g.mu);
+        nap();
+        pthread_mutex_lock(&g.mu);
+    }
+    assert_int_equal(g.updates, 1); /* ALONE: held inside it */
+    pthread_mutex_unlock(&g.mu);
+    /* two nodes join: one update fills its mailbox, the next is deferred */
+    au_cluster_config join = { .seeds = seed, .nseeds = 1, .ping_timeout = AU_MSEC(50), .no_leave_on_stop = true };
+    for (int i = 1; i < 3; i++) assert_int_equal(au_cluster_start(n[i], &join, &c[i]), AU_OK);
+    while (members_of(c[0]) < 3 && now_ms() < end) nap();
+    assert_int_equal(members_of(c[0]), 3);
+    while (deferred(c[0]) == 0 && now_ms() < end) nap();
+    assert_true(deferred(c[0]) >= 1);
+    assert_int_equal(au_cluster_unsubscribe(c[0], sub), AU_OK);
+    /* let it go, and more happens: a fourth node joins, the second leaves */
+    pthread_mutex_lock(&g.mu);
+    g.open = true;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    assert_int_equal(au_cluster_start(n[3], &join, &c[3]), AU_OK);
+    while (members_of(c[0]) < 4 && now_ms() < end) nap();
+    assert_int_equal(au_cluster_leave(c[2]), AU_OK);
+    pthread_mutex_lock(&all.mu);
+    while ((all.added < 3 || all.removed < 1) && now_ms() < end) {
+        pthread_mutex_unlock(&all.mu);
+        nap();
+        pthread_mutex_lock(&all.mu);
+    }
+    assert_int_equal(all.added, 3);
+    assert_int_equal(all.removed, 1);
+    pthread_mutex_unlock(&all.mu);
+    uint64_t settle = now_ms() + 300; /* a few hb_intervals: backlogs are offered every 50 ms */
+    while (now_ms() < settle) nap();
+    pthread_mutex_lock(&g.mu);
+    print_message("unsubscribed: updates %d, added %d, removed %d\n", g.updates, g.added, g.removed);
+    assert_true(g.updates <= 2);  /* ALONE, and the one update that was in its mailbox */
+    assert_true(g.added <= 1);
+    assert_int_equal(g.removed, 0);
+    pthread_mutex_unlock(&g.mu);
+    assert_int_equal(au_cluster_unsubscribe(c[0], sub), AU_ENOTFOUND);
+    for (int i = 3; i >= 0; i--) au_node_stop(n[i]);
+}
+
 int main(void) {
     au_log_set_level(AU_LOG_CLUSTER, AU_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_subscriber_whose_mailbox_is_full_still_gets_every_event),
         cmocka_unit_test(a_subscriber_whose_mailbox_is_full_at_the_leave_still_gets_left),
+        cmocka_unit_test(an_unsubscribed_subscriber_gets_only_what_was_in_its_mailbox),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "cluster/cluster_sim_world.h"
+#include <aurum/log.h>
 
 /* ---- seed lists ------------------------------------------------------------------------------ */
 
@@ -414,6 +415,89 @@ static void out_of_range_knobs_are_refused(void **st) {
     end_world(&w);
 }
 
+/* The log lines of the cluster module at ERROR (out_of_range_intervals_are_refused_and_named). */
+static char interval_log[4096];
+static int interval_errors;
+static void interval_sink(void *user, au_log_module module, au_log_level level, const char *file,
+                          int line, const char *message) {
+    (void)user, (void)file, (void)line;
+    if (module != AU_LOG_CLUSTER || level != AU_LOG_ERROR) return;
+    interval_errors++;
+    snprintf(interval_log, sizeof interval_log, "%s", message);
+}
+
+/* Periods and timeouts below AU_CLUSTER_MIN_INTERVAL (but not 0, the default) are refused with
+ * AU_EINVAL and one ERROR line naming the field; the minimum itself is taken. A 1 ns
+ * hb_interval was taken, and the node then sent a heartbeat at every tick. */
+static void out_of_range_intervals_are_refused_and_named(void **st) {
+    static world w;
+    new_world(&w, 1, 117);
+    static const struct { const char *name; size_t offset; } f[] = {
+        { "ping_timeout", offsetof(au_cluster_config, ping_timeout) },
+        { "hb_interval", offsetof(au_cluster_config, hb_interval) },
+        { "req_timeout", offsetof(au_cluster_config, req_timeout) },
+        { "gossip_interval", offsetof(au_cluster_config, gossip_interval) },
+        { "sync_interval", offsetof(au_cluster_config, sync_interval) },
+        { "reconnect_interval", offsetof(au_cluster_config, reconnect_interval) },
+    };
+    const au_nanos too_short[] = { 1, AU_USEC(1), AU_CLUSTER_MIN_INTERVAL - 1 };
+    au_log_set_sink(interval_sink, NULL);
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+        for (size_t k = 0; k < sizeof too_short / sizeof *too_short; k++) {
+            au_cluster_config cfg = { .name = "iv" };
+            memcpy((char *)&cfg + f[i].offset, &too_short[k], sizeof(au_nanos));
+            au_cluster *c = NULL;
+            interval_errors = 0;
+            interval_log[0] = 0;
+            assert_int_equal(au_cluster_start(w.s[0].node, &cfg, &c), AU_EINVAL);
+            assert_null(c);
+            assert_int_equal(interval_errors, 1);
+            if (!strstr(interval_log, f[i].name)) fail_msg("%s: no field named in \"%s\"", f[i].name, interval_log);
+        }
+        au_cluster_config cfg = { .name = "iv" };
+        au_nanos min = AU_CLUSTER_MIN_INTERVAL;
+        memcpy((char *)&cfg + f[i].offset, &min, sizeof min);
+        au_cluster *c = NULL;
+        interval_errors = 0;
+        assert_int_equal(au_cluster_start(w.s[0].node, &cfg, &c), AU_OK);
+        assert_int_equal(interval_errors, 0);
+        assert_int_equal(au_cluster_leave(c), AU_OK);
+        au_sim_run(w.sim, 0);
+    }
+    au_log_set_sink(NULL, NULL);
+    end_world(&w);
+}
+
+static uint64_t reconnects(world *w, int i) {
+    au_cluster_stats cs;
+    au_cluster_stats_get(w->s[i].cluster, &cs);
+    return cs.reconnects;
+}
+
+/* A seed given by the address its node binds (an IP literal) while that node advertises a host
+ * name ("localhost:P"): once the node's datagrams come from the seed's address it is known as
+ * that seed, so the reconnect rounds leave it alone. Before, neither spelling of the seed
+ * matched the member's address, and node 0 contacted it again every reconnect_interval for
+ * good. */
+static void a_seed_given_by_ip_that_advertises_a_host_name_is_not_reconnected_to(void **st) {
+    static world w;
+    new_world(&w, 2, 118);
+    world_moved mv = world_advertise_as(&w, 1, SIMULATED(w.sim), "localhost");
+    const char *s0[] = { mv.bind }, *s1[] = { w.s[0].addr };
+    au_cluster_config q1 = quick(s1, 1), q0 = quick(s0, 1);
+    assert_int_equal(world_start_cluster(&w, 1, &q1), AU_OK);
+    assert_int_equal(world_start_cluster(&w, 0, &q0), AU_OK);
+    converge(&w, AU_SEC(10));
+    au_sim_run(w.sim, AU_SEC(3));
+    uint64_t r0 = reconnects(&w, 0), r1 = reconnects(&w, 1);
+    au_sim_run(w.sim, AU_SEC(10));
+    assert_true(world_converged(&w));
+    assert_int_equal(reconnects(&w, 0), r0);
+    assert_int_equal(reconnects(&w, 1), r1);
+    assert_int_equal(atomic_load(&w.s[0].removed), 0);
+    end_world(&w);
+}
+
 /* Knobs at the far end of what is accepted must not hang or flood: a six-node cluster with them
  * forms and detects a crash with a bounded number of messages. */
 static void absurd_but_accepted_knobs_neither_hang_nor_flood(void **st) {
@@ -633,6 +717,8 @@ int main(void) {
         cmocka_unit_test(a_subscriber_of_a_lone_node_gets_alone_first),
         cmocka_unit_test(null_and_zero_arguments_get_error_codes),
         cmocka_unit_test(out_of_range_knobs_are_refused),
+        cmocka_unit_test(out_of_range_intervals_are_refused_and_named),
+        cmocka_unit_test(a_seed_given_by_ip_that_advertises_a_host_name_is_not_reconnected_to),
         cmocka_unit_test(absurd_but_accepted_knobs_neither_hang_nor_flood),
         cmocka_unit_test(huge_durations_neither_hang_nor_crash),
         cmocka_unit_test(two_clusters_of_different_names_on_the_same_nodes),

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "crdt/share_world.h"
+#include <aurum/log.h>
 
 static bool sim_until(sw *w, bool (*pred)(void *), void *arg, au_nanos max) {
     au_nanos t0 = au_sim_now(w->sim);
@@ -78,6 +79,73 @@ static void one_name_with_two_types_is_refused_and_counted_not_mixed(void **st) 
     au_sim_run(sim, AU_SEC(10));
     uint64_t sent1 = SW_STAT(&w, deltas_sent) + SW_STAT(&w, states_sent);
     assert_true(sent1 - sent0 < 2000);
+    end_sim(&w);
+}
+
+/* The WARN lines of the crdt module (the_sender_learns_the_type_mismatch_and_stops). */
+static char mismatch_log[8][512];
+static int mismatch_warns;
+static void mismatch_sink(void *user, au_log_module module, au_log_level level, const char *file,
+                          int line, const char *message) {
+    (void)user, (void)file, (void)line;
+    if (module != AU_LOG_CRDT || level != AU_LOG_WARN || !strstr(message, "holds this name as")) return;
+    if (mismatch_warns < 8) snprintf(mismatch_log[mismatch_warns], sizeof mismatch_log[0], "%s", message);
+    mismatch_warns++;
+}
+
+static bool mismatch_known(void *arg) {
+    sw *w = arg;
+    au_share_stats st;
+    for (int i = 0; i < 4; i++) {
+        au_share_stats_get(w->sh[i], &st);
+        if (st.peers_type_mismatch != (i == 3 ? 3u : 1u)) return false;
+    }
+    return true;
+}
+
+/* The same name, two types: the receivers refuse (drops_type), and now the senders learn it
+ * from the receivers' type refusal: each counts the other-typed member once
+ * (peers_type_mismatch), logs one WARN naming its address and both types, sends it nothing
+ * more and holds no delta for it (the buffers empty as the same-typed members ack). Before,
+ * the senders kept re-sending with backoff and buffered for that member up to max_buffer. */
+static void the_sender_learns_the_type_mismatch_and_stops(void **st) {
+    static sw w;
+    au_sim *sim = new_sim(&w, 202, 4);
+    mismatch_warns = 0;
+    au_log_set_sink(mismatch_sink, NULL);
+    au_share_config pc = { .name = "hits" };
+    for (int i = 0; i < 3; i++) sw_start(&w, i, &CC, &au_gcounter_type, &pc);
+    sw_start(&w, 3, &CC, &au_pncounter_type, &pc);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ w.sh[i] }, 10), AU_OK);
+    assert_int_equal(au_share_pncounter_add((au_share_pncounter){ w.sh[3] }, -7), AU_OK);
+    sw_gc_goal g = { &w, 0, 3, 30 };
+    assert_true(sim_until(&w, sw_gcounters_are, &g, AU_SEC(20)));
+    assert_true(sim_until(&w, mismatch_known, &w, AU_SEC(30)));
+    au_sim_run(sim, AU_SEC(5));
+    assert_true(mismatch_known(&w));
+    au_log_set_sink(NULL, NULL);
+    assert_int_equal(mismatch_warns, 6); /* 3 on the PNCounter's node, 1 on each other */
+    bool named = false;
+    for (int k = 0; k < 6; k++)
+        named |= strstr(mismatch_log[k], w.addr[3]) && strstr(mismatch_log[k], au_pncounter_type.name) &&
+                 strstr(mismatch_log[k], au_gcounter_type.name);
+    assert_true(named);
+    for (int i = 0; i < 4; i++) {
+        au_share_stats s;
+        au_share_stats_get(w.sh[i], &s);
+        assert_int_equal(s.buffered, 0); /* not held for the other-typed member */
+    }
+    /* nothing more goes: the same-typed members have acked, the other-typed one is not sent to */
+    uint64_t sent0 = SW_STAT(&w, deltas_sent) + SW_STAT(&w, states_sent);
+    au_sim_run(sim, AU_SEC(30));
+    assert_int_equal(SW_STAT(&w, deltas_sent) + SW_STAT(&w, states_sent), sent0);
+    assert_int_equal(au_share_pncounter_value((au_share_pncounter){ w.sh[3] }), -7);
+    assert_true(sw_gcounters_are(&g));
+    /* a change still spreads among the same-typed members */
+    assert_int_equal(au_share_gcounter_inc((au_share_gcounter){ w.sh[0] }, 1), AU_OK);
+    g.want = 31;
+    assert_true(sim_until(&w, sw_gcounters_are, &g, AU_SEC(10)));
     end_sim(&w);
 }
 
@@ -645,6 +713,7 @@ static void stopping_with_mutations_queued_and_dispersal_in_flight_frees_everyth
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(one_name_with_two_types_is_refused_and_counted_not_mixed),
+        cmocka_unit_test(the_sender_learns_the_type_mismatch_and_stops),
         cmocka_unit_test(null_empty_and_absurd_arguments_get_error_codes),
         cmocka_unit_test(a_replica_with_another_nodes_cluster_is_refused),
         cmocka_unit_test(a_replica_on_a_cluster_that_left_is_refused),

@@ -4,8 +4,9 @@
  *    exact values; then a partition 50 | 50 for 3 s with updates (and a key removal) on both sides,
  *    healed: every replica converges to the exact expected counter and map;
  *  - bad input from a node outside the cluster: an undecodable delta, a delta of another type,
- *    a malformed one and an oversized one are dropped, counted and not acked; a valid delta from
- *    that unknown sender is applied, spread and acked;
+ *    a malformed one and an oversized one are dropped, counted and not acked; so are type
+ *    refusals not from the member they name or naming the receiver's own type; a valid delta
+ *    from that unknown sender is applied, spread and acked;
  *  - a state above max_message is not sent (counted) while deltas below it still are;
  *  - a member that leaves is pruned once (GCounter: by the lowest live id) and the value stays,
  *    also when its leave is seen on both sides of a partition (the folds wait for the heal);
@@ -257,6 +258,14 @@ static void send_relay(au_node *from, const char *to, uint64_t id, const uint64_
     au_send(r, (sh_wire){ .tag = sh_wire_relay, .relay = { .id = id, .to = au_bytes_dup(b, len) } });
 }
 
+/* A type refusal (share.c: refuse_type) from `from` in the name of member id, naming type name. */
+static void send_refusal(au_node *from, const char *to, uint64_t id, const char *name) {
+    sh_wire_ref r = au_forge(sh_msg, sh_wire, from, "crdt:pn", to);
+    assert_false(au_ref_is_null(r.raw));
+    au_send(r, (sh_wire){ .tag = sh_wire_ack, .ack = { .from = au_str_view(name), .id = id,
+                                                      .base = 0, .clock = 0 } });
+}
+
 static void read_digest(const void *state, void *arg) {
     uint64_t d = au_pncounter_type.digest(state);
     *(uint64_t *)arg = d ? d : 1; /* as share.c sends it: 0 means none */
@@ -334,6 +343,23 @@ static void bad_input_is_dropped_counted_and_not_acked(void **st) {
     assert_int_equal(s1.drops_too_big - s0.drops_too_big, 1);
     assert_int_equal(f.acks, 0);
     assert_int_equal(au_share_pncounter_value((au_share_pncounter){ w.sh[0] }), 7);
+
+    /* type refusals ("member 1 holds pn as another type") count only from member 1's own
+     * address and for a type that is not node 0's: one from outside in its name, and one from
+     * node 1 naming node 0's own type, are dropped and counted; node 0 goes on serving node 1 */
+    au_share_stats_get(w.sh[0], &s0);
+    send_refusal(out, w.addr[0], au_cluster_id(w.cl[1]), au_gcounter_type.name);
+    send_refusal(w.node[1], w.addr[0], au_cluster_id(w.cl[1]), au_pncounter_type.name);
+    sw_run_until(&w, always_false, NULL, AU_SEC(1));
+    au_share_stats_get(w.sh[0], &s1);
+    assert_int_equal(s1.drops_invalid - s0.drops_invalid, 2);
+    assert_int_equal(s1.peers_type_mismatch, 0);
+    au_share_pncounter_add((au_share_pncounter){ w.sh[0] }, 1);
+    pg.want = 8;
+    assert_true(sw_run_until(&w, pn_all, &pg, AU_SEC(10)));
+    au_share_pncounter_add((au_share_pncounter){ w.sh[0] }, -1);
+    pg.want = 7;
+    assert_true(sw_run_until(&w, pn_all, &pg, AU_SEC(10)));
 
     /* relays ("node 1 cannot reach node 2: pass its deltas on") count only from node 1 itself:
      * malformed ones (entries not a multiple of 16 bytes, more than 8) and one from another member
