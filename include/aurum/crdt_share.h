@@ -148,8 +148,11 @@
  * that member's acks (it re-sent with backoff, and held up to max_buffer for it): it counts the
  * member once in peers_type_mismatch and logs one WARN naming the member's address and both
  * type names. A delta of its own type, or an ack, from that member later (its replica was
- * restarted with the right type) ends it: the member is served again. A replica of an earlier
- * version takes the refusal for an empty vouch and keeps re-sending with backoff, as before.
+ * restarted with the right type) ends it: the member is served again. A refusal holds for 64 ×
+ * (timeout + ack_delay), at least a minute: then the member is tried again (one send; a real
+ * mismatch refuses again, neither counted nor logged again), so a refusal forged from a
+ * member's address without a cluster key cuts it off for that long, not for good. A replica of
+ * an earlier version takes the refusal for an empty vouch and keeps re-sending with backoff.
  *
  * Size: a delta or state is sent as one message, its payload in chunks of 512 KiB (the codec
  * takes byte strings of at most 1 MiB); the transport fragments it into datagrams (docs/

@@ -53,6 +53,8 @@
 #define PRUNED_SLOTS (2 * PRUNED_MAX) /* ... their hash index: a power of two, half full at most */
 #define TYPE_NAME_MAX 255  /* a type refusal's type name, at most (on_ack) */
 #define REFUSE_EVERY 16    /* a member is told our type differs once per 16 re-send waits at most */
+#define FOREIGN_HOLD_WAITS 64 /* a type refusal holds for 64 re-send waits, and at least ... */
+#define FOREIGN_HOLD_MIN AU_SEC(60) /* ... a minute (foreign_hold) */
 
 #include "crdt/share_wire.h"
 
@@ -172,7 +174,11 @@ typedef struct sh_peer {
                                  the full state instead (sendable) until its ack moves */
     bool foreign;             /* it holds this name as another CRDT type (its type refusal,
                                  on_ack): nothing is sent to it, no ack of it is waited for,
-                                 until a delta of our type or an ack comes from it */
+                                 until a delta of our type or an ack comes from it, or for
+                                 foreign_hold (then it is tried again) */
+    bool mismatch_told;       /* its refusal was counted and logged; cleared once it shows our
+                                 type (not_foreign), so a refusal again after a hold is quiet */
+    au_nanos foreign_at;      /* when its refusal made it foreign */
     au_nanos refused_at;      /* when we last told it that our type differs (refuse_type) */
     sh_range pend[PENDING_ACKS];
 } sh_peer;
@@ -925,9 +931,20 @@ static void arm_tick(sh_state *s) {
     if (au_send_after(s->self, resend_wait(s), (sh_msg){ .tag = sh_msg_tick })) s->tick_armed = true;
 }
 
+/* How long a type refusal holds. Without a cluster key anyone who can send from a member's
+ * address can forge one: it must not cut that member off for good, so it lapses, and the
+ * member is tried again (a real mismatch refuses again: one send per hold; a forged refusal is
+ * over). */
+static au_nanos foreign_hold(sh_state *s) {
+    au_nanos h = mul_sat(resend_wait(s), FOREIGN_HOLD_WAITS);
+    return h > FOREIGN_HOLD_MIN ? h : FOREIGN_HOLD_MIN;
+}
+
+/* Is anything owed to a peer (the tick goes on while it is)? A foreign peer behind counts: the
+ * tick is what tries it again once its refusal's hold is over (sendable). */
 static bool outstanding(sh_state *s) {
     for (size_t i = 0; i < s->npeers; i++)
-        if (s->peers[i].acked < s->clock && !s->peers[i].foreign) return true;
+        if (s->peers[i].acked < s->clock) return true;
     return false;
 }
 
@@ -937,6 +954,7 @@ static bool outstanding(sh_state *s) {
  * catchup_delay each). One whose group did not fit max_message (big) gets the full state, at
  * the pace of full states (full_wait). */
 static int sendable(sh_state *s, sh_peer *p, au_nanos now) {
+    if (p->foreign && now - p->foreign_at >= foreign_hold(s)) p->foreign = false; /* try again */
     if (p->acked >= s->clock || p->foreign) return 0;
     bool behind = p->acked < s->gc;
     int what = behind || p->big ? 2 : 1; /* big: its group did not fit (group_too_big) */
@@ -1223,21 +1241,26 @@ static void on_refusal(sh_state *s, sh_peer *p, const sh_ack *a) {
     }
     if (p->foreign) return;
     p->foreign = true;
+    p->foreign_at = now_of(s);
     p->behind_at = 0; /* nothing outstanding: no relays for it */
     memset(p->relayers, 0, sizeof p->relayers);
     p->ack_base = p->ack_clock = 0;
-    stat_add(&s->h->peers_type_mismatch, 1);
-    LOG(AU_LOG_WARN, "crdt %s: member %s holds this name as CRDT type %.*s, this node as %s: "
-        "nothing more is sent to it, nor buffered for it", s->cfg.name, p->addr, (int)a->from.len,
-        a->from.ptr, s->t->name);
+    if (!p->mismatch_told) { /* once: a refusal again after a hold is the same mismatch */
+        p->mismatch_told = true;
+        stat_add(&s->h->peers_type_mismatch, 1);
+        LOG(AU_LOG_WARN, "crdt %s: member %s holds this name as CRDT type %.*s, this node as %s: "
+            "nothing more is sent to it, nor buffered for it (tried again every %llu ms)",
+            s->cfg.name, p->addr, (int)a->from.len, a->from.ptr, s->t->name,
+            (unsigned long long)(foreign_hold(s) / AU_MSEC(1)));
+    }
     collect(s);
 }
 
 /* Member p sent a delta of our type, or acked ours: whatever it told us before, it shares this
  * CRDT now (its replica was restarted with our type): it is served again. */
 static void not_foreign(sh_state *s, sh_peer *p) {
-    if (!p->foreign) return;
-    p->foreign = false;
+    if (!p->foreign && !p->mismatch_told) return;
+    p->foreign = p->mismatch_told = false;
     LOG(AU_LOG_INFO, "crdt %s: member %s now holds this name as %s: served again", s->cfg.name,
         p->addr, s->t->name);
     want_flush(s);
