@@ -150,7 +150,9 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  (docs/security.md). With neither, anyone who can send datagrams to the node can stop any
  *  actor of the default policy reachable from the network: the named ones, and the anonymous
  *  ones whose references ever left the node (they are then registered under generated names,
- *  "~1", "~2", ..., which can be guessed). */
+ *  '~' and 11 characters drawn from a keyed hash of a counter under a random key of the node,
+ *  e.g. "~Xq3v-9aKc_0": not guessable from each other, so only who was given such a reference
+ *  can reach the actor). */
 #define au_stop(ref) au_ref_stop_((ref).raw)
 
 /** From a reference to root type R (R_ref, or R_lref for a local root), the reference to its

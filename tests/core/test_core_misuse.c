@@ -1062,6 +1062,89 @@ static void forging_with_bad_arguments(void **s) {
     au_node_stop(node);
 }
 
+/* ---- generated names ------------------------------------------------------------------------- */
+
+/* Reports the text of every reference it is given ("name@address as interface"). */
+AU_RECORD(ref_text, (au_str, text));
+AU_ROOT(keep_msg, (given, mm_msg_ref, AU_REMOTE));
+typedef struct keeper { ref_text_ref to; } keeper;
+static void keeper_recv(au_ctx *ctx, keeper *self, keep_msg *m) {
+    (void)ctx;
+    char text[160];
+    au_ref_format(m->given.raw, text, sizeof text);
+    au_send(self->to, ((ref_text){ au_str_view(text) }));
+}
+AU_ACTOR(keeper_actor, keeper, keep_msg, .recv = keeper_recv);
+
+/* The generated name of an anonymous actor of `a` once its reference reached b's keeper. */
+static void name_sent(au_probe *texts, keep_msg_ref to, mm_msg_ref anon, char *name,
+                      size_t size) {
+    assert_int_equal(au_send(to, ((keep_msg){ .tag = keep_msg_given, .given = anon })), AU_OK);
+    ref_text t;
+    assert_int_equal(au_probe_expect(texts, ref_text, &t, AU_SEC(5)), AU_OK);
+    const char *at = strchr(t.text.ptr, '@');
+    assert_non_null(at);
+    assert_true((size_t)(at - t.text.ptr) < size);
+    memcpy(name, t.text.ptr, (size_t)(at - t.text.ptr));
+    name[at - t.text.ptr] = '\0';
+    au_str_free(&t.text);
+}
+
+/* An anonymous actor whose reference leaves its node is registered under a generated name: one
+ * such name must not give away the next. They were "~1", "~2", ...: on a node without a key
+ * anyone could forge the reply target of the next promise or ask and answer it. */
+static void generated_names_are_not_guessable(void **s) {
+    au_node *a = udp_node(0), *b = udp_node(0);
+    au_probe *got = au_probe_new(a, int64_t), *texts = au_probe_new(b, ref_text);
+    keep_msg_ref kept = au_spawn(b, keeper_actor, "keeper", &(keeper){ au_probe_ref(texts, ref_text) });
+    keep_msg_ref to_keeper = au_forge(keep_msg, keep_msg, a, "keeper", au_node_address(b));
+    assert_false(au_ref_is_null(kept.raw) || au_ref_is_null(to_keeper.raw));
+    enum { N = 3 };
+    char names[N][64];
+    mm_msg_ref anon[N];
+    for (int i = 0; i < N; i++) {
+        anon[i] = au_spawn(a, fwd_actor, NULL, &(fwd){ au_probe_ref(got, int64_t) });
+        name_sent(texts, to_keeper, anon[i], names[i], sizeof names[i]);
+        assert_true(names[i][0] == '~');
+        for (int j = 0; j < i; j++) {
+            /* more than a counter apart: they differ in most of their characters */
+            size_t len = strlen(names[i]), differ = 0;
+            assert_true(len >= 12 && strlen(names[j]) == len);
+            for (size_t k = 1; k < len; k++) differ += names[i][k] != names[j][k];
+            if (differ < 4) print_error("%s then %s\n", names[j], names[i]);
+            assert_true(differ >= 4);
+        }
+    }
+    /* the names a counter gives, forged from b, reach none of them */
+    for (unsigned k = 0; k < 64; k++) {
+        char guess[24];
+        snprintf(guess, sizeof guess, "~%x", k);
+        mm_msg_ref r = au_forge(mm_msg, mm_msg, b, guess, au_node_address(a));
+        assert_false(au_ref_is_null(r.raw));
+        assert_int_equal(au_send(r, ((mm_msg){ .tag = mm_msg_num, .num = 1000 + k })), AU_OK);
+    }
+    /* and the generated ones do (sent after the guesses: one link, in order) */
+    for (int i = 0; i < N; i++) {
+        mm_msg_ref r = au_forge(mm_msg, mm_msg, b, names[i], au_node_address(a));
+        assert_false(au_ref_is_null(r.raw));
+        assert_int_equal(au_send(r, ((mm_msg){ .tag = mm_msg_num, .num = i })), AU_OK);
+    }
+    unsigned seen = 0; /* three actors, three workers' turns: in any order */
+    for (int i = 0; i < N; i++) {
+        int64_t v = -1;
+        assert_int_equal(au_probe_expect(got, int64_t, &v, AU_SEC(5)), AU_OK);
+        if (v < 0 || v >= N) print_error("%lld arrived\n", (long long)v);
+        assert_true(v >= 0 && v < N);
+        seen |= 1u << v;
+    }
+    assert_int_equal(seen, (1u << N) - 1);
+    assert_int_equal(au_probe_expect_none(got, AU_MSEC(50)), AU_OK);
+    au_node_stop(a);
+    au_node_stop(b);
+    au_probe_free(got);
+    au_probe_free(texts);
+}
+
 /* ---- message size limits --------------------------------------------------------------------- */
 
 /* A blob whose encoded mm_msg is exactly `size` bytes: the array head, the tag, the bytes head. */
@@ -1268,6 +1351,7 @@ int main(void) {
         cmocka_unit_test(node_stop_from_within_its_stop_is_refused),
         cmocka_unit_test(layer_misuse),
         cmocka_unit_test(forging_with_bad_arguments),
+        cmocka_unit_test(generated_names_are_not_guessable),
         cmocka_unit_test(messages_at_the_size_limit),
         cmocka_unit_test(references_kept_past_their_node),
         cmocka_unit_test(context_calls_with_a_null_ctx),
