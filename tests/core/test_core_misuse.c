@@ -626,7 +626,8 @@ static void timers_with_odd_delays_and_double_cancels(void **s) {
 enum {
     OP_WATCH, OP_WATCH_TWICE, OP_UNWATCH, OP_WATCH_SELF, OP_WATCH_NULL, OP_UNWATCH_NULL,
     OP_UNWATCH_UNKNOWN, OP_SEND_WAIT_IN_HOOK, OP_SELF_WRONG_ROOT, OP_RECEIVE_TIMEOUT_MAX,
-    OP_ORIGIN, OP_ASK_NULL_CB, OP_STOP_SELF_TWICE, OP_ASK_MAX, OP_NODE_STOP_IN_HOOK
+    OP_ORIGIN, OP_ASK_NULL_CB, OP_STOP_SELF_TWICE, OP_ASK_MAX, OP_NODE_STOP_IN_HOOK,
+    OP_PROMISE_WAIT_IN_HOOK
 };
 AU_ROOT(doer_msg, (op, int32_t, AU_REMOTE), (target, mm_msg_ref, AU_PLAIN), (reply, int64_t, AU_PLAIN));
 
@@ -698,6 +699,17 @@ static void doer_recv(au_ctx *ctx, doer *self, doer_msg *m) {
         au_node_stop(au_ctx_node(ctx));
         r = 77;
         break;
+    case OP_PROMISE_WAIT_IN_HOOK: { /* a reply already there, then none: refused both times
+                                       in a pooled hook; a dedicated actor may block */
+        int64_t v = 0;
+        int64_t_promise p = au_promise_new(au_ctx_node(ctx), int64_t);
+        au_send(au_promise_ref(p, int64_t), (int64_t)5);
+        au_err first = au_promise_wait(p, int64_t, &v, AU_MSEC(100));
+        p = au_promise_new(au_ctx_node(ctx), int64_t);
+        au_err second = au_promise_wait(p, int64_t, &v, AU_MSEC(100));
+        r = first * 100 + second;
+        break;
+    }
     case OP_ASK_MAX: { /* the longest timeout: the reply must win, not an instant timeout */
         int64_t_ref to = au_ask(ctx, int64_t, UINT64_MAX, doer_asked);
         r = au_ref_is_null(to.raw) ? -1 : 0;
@@ -806,6 +818,12 @@ static void hooks_misusing_the_api(void **s) {
     assert_int_equal(au_probe_expect(w.report, int64_t, &got, AU_SEC(5)), AU_OK);
     assert_int_equal(got, 77);
     assert_int_equal(run_op(&w, OP_ORIGIN), 0); /* the node runs on */
+    /* au_promise_wait in a pooled hook: AU_ESTATE at once (it blocked a worker, and with one
+     * worker nothing ran to reply or even to time out); on a dedicated actor's thread it waits */
+    assert_int_equal(run_op(&w, OP_PROMISE_WAIT_IN_HOOK), AU_ESTATE * 100 + AU_ESTATE);
+    assert_int_equal(au_send(ded, ((doer_msg){ .tag = doer_msg_op, .op = OP_PROMISE_WAIT_IN_HOOK })), AU_OK);
+    assert_int_equal(au_probe_expect(w.report, int64_t, &got, AU_SEC(5)), AU_OK);
+    assert_int_equal(got, AU_OK * 100 + AU_ETIMEDOUT);
     /* stop_self twice: one stop, one post_stop */
     set_target(&w, (mm_msg_ref){ 0 });
     assert_int_equal(run_op(&w, OP_STOP_SELF_TWICE), 0);
@@ -817,6 +835,16 @@ static void hooks_misusing_the_api(void **s) {
         usleep(1000);
     }
     assert_int_equal(au_send(w.doer, m), AU_ESTOPPED);
+    world_end(&w);
+}
+
+/* A pooled actor of a one-worker node waiting on a promise without a timeout: it hung the node
+ * for good (nothing else could run, the reply's sender nor the promise's own timer). */
+static void promise_wait_in_the_only_worker(void **s) {
+    world w;
+    world_start(&w, local_node(1));
+    assert_int_equal(run_op(&w, OP_PROMISE_WAIT_IN_HOOK), AU_ESTATE * 100 + AU_ESTATE);
+    assert_int_equal(run_op(&w, OP_ORIGIN), 0);
     world_end(&w);
 }
 
@@ -1347,6 +1375,7 @@ int main(void) {
         cmocka_unit_test(watch_misuse),
         cmocka_unit_test(hooks_misusing_the_api),
         cmocka_unit_test(promise_misuse),
+        cmocka_unit_test(promise_wait_in_the_only_worker),
         cmocka_unit_test(node_stop_from_its_own_callbacks_is_refused),
         cmocka_unit_test(node_stop_from_within_its_stop_is_refused),
         cmocka_unit_test(layer_misuse),
