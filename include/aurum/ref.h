@@ -77,8 +77,10 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  to be gone, AU_EFULL if the actor's bounded mailbox is full and its policy is to refuse
  *  (aurum/actor.h, au_mailbox_policy; the message is freed: see au_try_send to keep it),
  *  AU_ETOOBIG for remote sends, AU_EENCODE for a message that cannot be encoded (remote: one
- *  holding a reference to an actor of a node without a network, too; a reference to an actor
- *  of another node of this process travels as that node's) or copied (see above) and for a
+ *  holding a reference to an actor of a node without a network, too, as a reference to an
+ *  actor of another node of this process travels as that node's; and one nested more than 32
+ *  deep, each record, root, array and reference counting one level, as the receiving node
+ *  decodes no deeper: it was sent, AU_OK, and dropped on arrival) or copied (see above) and for a
  *  root message whose tag names none of its variants, or that holds such a root anywhere inside
  *  it (a record field, a variant's payload, an array element; local or remote, logged; a type
  *  that can hold no root below its top pays one cached look), AU_ENOMEM. Delivery is

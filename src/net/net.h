@@ -72,6 +72,10 @@ typedef struct au_outmsg {
     _Alignas(16) unsigned char payload[];
 } au_outmsg;
 
+/* How deep a message's values may nest, in CBOR arrays (records, roots, arrays, references):
+ * what a receiver decodes (deliver.c) and so what a sender encodes (au_net_send: AU_EENCODE
+ * beyond, rather than a message sent and dropped on arrival). Both ends build it in. */
+#define AU_NET_MAX_DEPTH AU_DECODE_DEFAULT_MAX_DEPTH
 #define AU_SENDER_WINDOWS 4 /* replay windows kept per sender, one per recent incarnation */
 #define AU_SENDER_IDLE AU_SEC(10) /* a sender silent this long is evicted, its floor kept */
 

@@ -466,7 +466,7 @@ au_err au_net_send(au_ref ref, const void *msg, bool signal) {
             uint8_t term = 0x00; /* CBOR unsigned 0: the Term signal */
             err = au_buf_append(buf, &term, 1);
         } else {
-            err = au_encode(ref.iface, msg, buf, &net->refs);
+            err = au_encode_bounded(ref.iface, msg, buf, &net->refs, AU_NET_MAX_DEPTH);
         }
     }
     if (msg) au_value_free(ref.iface, (void *)msg); /* moved: the bytes are all we need now */

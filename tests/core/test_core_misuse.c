@@ -1173,6 +1173,79 @@ static void generated_names_are_not_guessable(void **s) {
     au_probe_free(texts);
 }
 
+/* ---- nesting depth ---------------------------------------------------------------------------- */
+
+/* Records nested n deep (dn<n>); the root message adds one level: ok is 32 levels, deep 33. */
+AU_RECORD(dn1, (int64_t, v));
+AU_RECORD(dn2, (dn1, in));
+AU_RECORD(dn3, (dn2, in));
+AU_RECORD(dn4, (dn3, in));
+AU_RECORD(dn5, (dn4, in));
+AU_RECORD(dn6, (dn5, in));
+AU_RECORD(dn7, (dn6, in));
+AU_RECORD(dn8, (dn7, in));
+AU_RECORD(dn9, (dn8, in));
+AU_RECORD(dn10, (dn9, in));
+AU_RECORD(dn11, (dn10, in));
+AU_RECORD(dn12, (dn11, in));
+AU_RECORD(dn13, (dn12, in));
+AU_RECORD(dn14, (dn13, in));
+AU_RECORD(dn15, (dn14, in));
+AU_RECORD(dn16, (dn15, in));
+AU_RECORD(dn17, (dn16, in));
+AU_RECORD(dn18, (dn17, in));
+AU_RECORD(dn19, (dn18, in));
+AU_RECORD(dn20, (dn19, in));
+AU_RECORD(dn21, (dn20, in));
+AU_RECORD(dn22, (dn21, in));
+AU_RECORD(dn23, (dn22, in));
+AU_RECORD(dn24, (dn23, in));
+AU_RECORD(dn25, (dn24, in));
+AU_RECORD(dn26, (dn25, in));
+AU_RECORD(dn27, (dn26, in));
+AU_RECORD(dn28, (dn27, in));
+AU_RECORD(dn29, (dn28, in));
+AU_RECORD(dn30, (dn29, in));
+AU_RECORD(dn31, (dn30, in));
+AU_RECORD(dn32, (dn31, in));
+AU_ROOT(dn_msg, (ok, dn31, AU_REMOTE), (deep, dn32, AU_REMOTE));
+typedef struct dn_sink { int64_t_ref to; } dn_sink;
+static void dn_recv(au_ctx *ctx, dn_sink *self, dn_msg *m) {
+    (void)ctx;
+    au_send(self->to, (int64_t)(m->tag == dn_msg_ok ? 31 : 32));
+}
+AU_ACTOR(dn_actor, dn_sink, dn_msg, .recv = dn_recv);
+
+/* A receiving node decodes values 32 levels deep (records, roots, arrays, references), while
+ * the encoder took 256: a deeper message was sent (AU_OK) and dropped on arrival. Now the
+ * sender refuses it, AU_EENCODE, and the one at the limit still arrives. */
+static void messages_nested_beyond_what_a_receiver_decodes(void **s) {
+    au_node *a = udp_node(0), *b = udp_node(0);
+    au_probe *p = au_probe_new(b, int64_t);
+    dn_msg_ref local = au_spawn(b, dn_actor, "dn", &(dn_sink){ au_probe_ref(p, int64_t) });
+    dn_msg_ref remote = au_forge(dn_msg, dn_msg, a, "dn", au_node_address(b));
+    assert_false(au_ref_is_null(local.raw) || au_ref_is_null(remote.raw));
+    dn_msg m = { .tag = dn_msg_ok };
+    assert_int_equal(au_send(remote, m), AU_OK);
+    expect_int(p, 31);
+    m = (dn_msg){ .tag = dn_msg_deep };
+    assert_int_equal(au_send(remote, m), AU_EENCODE);
+    au_buf enc = { 0 }; /* au_value_encode is not held to the network's depth */
+    assert_int_equal(au_value_encode(&au_type_dn_msg, &m, &enc), AU_OK);
+    au_buf_free(&enc);
+    assert_int_equal(au_send(local, m), AU_OK); /* nor is a local send */
+    expect_int(p, 32);
+    m = (dn_msg){ .tag = dn_msg_ok }; /* the link still works */
+    assert_int_equal(au_send(remote, m), AU_OK);
+    expect_int(p, 31);
+    au_node_stats st;
+    au_node_stats_get(b, &st);
+    assert_int_equal(st.drops_decode, 0);
+    au_node_stop(a);
+    au_node_stop(b);
+    au_probe_free(p);
+}
+
 /* ---- message size limits --------------------------------------------------------------------- */
 
 /* A blob whose encoded mm_msg is exactly `size` bytes: the array head, the tag, the bytes head. */
@@ -1382,6 +1455,7 @@ int main(void) {
         cmocka_unit_test(forging_with_bad_arguments),
         cmocka_unit_test(generated_names_are_not_guessable),
         cmocka_unit_test(messages_at_the_size_limit),
+        cmocka_unit_test(messages_nested_beyond_what_a_receiver_decodes),
         cmocka_unit_test(references_kept_past_their_node),
         cmocka_unit_test(context_calls_with_a_null_ctx),
         cmocka_unit_test(remote_watches_twice_and_of_nobody),
