@@ -262,6 +262,31 @@ static void datagrams_whose_seal_does_not_match_the_keys_are_warned_with_the_cau
 /* A name is bytes of the sender's choosing: one with a newline and an escape sequence, sent to
  * a node that has no such actor, is warned on one line with those characters written as \xNN,
  * not as a forged line of its own. */
+/* max_reassembly_bytes too small for max_message_size: messages between the two sizes can never
+ * arrive fragmented. The node still starts (each limit is fine alone) but says so once, at
+ * start, naming both values; a consistent pair says nothing. */
+static void reassembly_memory_below_the_message_size_is_warned_at_start(void **s) {
+    capture_start(AU_LOG_WARN);
+    au_node *n;
+    assert_int_equal(au_node_start(&(au_node_config){ .max_reassembly_bytes = 65536 }, &n), AU_OK);
+    au_node_stop(n);
+    assert_int_equal(lines_with("WARN", "max_reassembly_bytes = 65536", "max_message_size = 16777216"), 1);
+    nlines = 0;
+    assert_int_equal(au_node_start(&(au_node_config){ .max_reassembly_bytes = 65536,
+                                                      .max_message_size = 58248 }, &n), AU_OK);
+    au_node_stop(n);
+    assert_int_equal(lines_with("WARN", "max_reassembly_bytes", NULL), 0); /* 58248 + 1/8 fits */
+    assert_int_equal(au_node_start(&(au_node_config){ .max_reassembly_bytes = 65536,
+                                                      .max_message_size = 58249 }, &n), AU_OK);
+    au_node_stop(n);
+    assert_int_equal(lines_with("WARN", "max_reassembly_bytes = 65536", "at most 58248 bytes"), 1);
+    nlines = 0;
+    assert_int_equal(au_node_start(NULL, &n), AU_OK); /* the defaults agree */
+    au_node_stop(n);
+    assert_int_equal(lines_with("WARN", "max_reassembly_bytes", NULL), 0);
+    capture_stop();
+}
+
 static void a_name_from_the_network_cannot_forge_a_log_line(void **s) {
     capture_start(AU_LOG_WARN);
     au_node *a, *b;
@@ -293,6 +318,7 @@ int main(void) {
         cmocka_unit_test(bind_and_stop_are_logged_at_info_and_a_forge_to_port_zero_is_refused),
         cmocka_unit_test(datagrams_whose_seal_does_not_match_the_keys_are_warned_with_the_cause),
         cmocka_unit_test(a_name_from_the_network_cannot_forge_a_log_line),
+        cmocka_unit_test(reassembly_memory_below_the_message_size_is_warned_at_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
