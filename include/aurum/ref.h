@@ -192,7 +192,11 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  point to; AU_ENOMEM when a new entry of either table cannot be allocated (out of memory,
  *  whatever room the table has). A forged target keeps its entry (and its node's peer entry)
  *  until every au_forge of it is undone by au_unforge: a program that forges references to
- *  ever new addresses (devices, clients) unforges those it is done with.
+ *  ever new addresses (devices, clients) unforges those it is done with. An address the node's
+ *  socket cannot send to (an IPv6 one from a node bound to IPv4, a broadcast address, one with
+ *  no route) is forged all the same and its sends return AU_OK: each datagram the kernel
+ *  refuses is counted in drops_send_failed, and a WARN names the address and the reason (at
+ *  most one such line every 10 s per node); other peers' datagrams are not held up by it.
  *
  *  The host is resolved now, and the reference names the node by the resolved address
  *  ("localhost:4000" becomes "127.0.0.1:4000" if that is what it resolves to): references forged
