@@ -203,11 +203,12 @@ static au_err put_custom(enc *e, const au_type *t, const void *v) {
 
 static au_err put_ref(enc *e, const au_ref *r) {
     if (!e->refs || !e->refs->encode) return AU_EENCODE;
+    /* Checked first: describing a reference may register a name for its actor (net). */
+    if (!enc_enter(e)) return AU_EENCODE;
+    e->arrays--; /* a leaf: nothing is emitted inside it at a deeper level */
     au_wire_ref w = { 0 };
     au_err err = e->refs->encode(e->refs->user, r, &w);
     if (err != AU_OK) return err;
-    if (!enc_enter(e)) return AU_EENCODE;
-    e->arrays--; /* a leaf: nothing is emitted inside it at a deeper level */
     PUT(e, array_start, 4);
     if ((err = put_text(e, w.addr, w.addr_len)) != AU_OK) return err;
     if ((err = put_text(e, w.name, w.name_len)) != AU_OK) return err;
