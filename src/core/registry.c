@@ -33,8 +33,8 @@ typedef struct au_registry {
     au_u64map by_cell;   /* cell address → its entry (an actor has at most one name) */
     au_u64map prefixes;  /* prefix_key → how many long names have it (as a uintptr_t) */
     uint64_t next_auto;  /* for generated names: how many were drawn */
-    /* The key of generated names (from the driver's random source, so a simulation's seed
-     * makes them as reproducible as the rest of its run): never leaves the node. */
+    /* The key of generated names, set by the remote path at start (au_registry_set_name_key;
+     * only a node with a network generates names): never leaves the node. */
     uint8_t name_key[crypto_shorthash_KEYBYTES];
 } au_registry;
 
@@ -68,10 +68,6 @@ au_err au_registry_create(au_node *node) {
     if (!r->buckets) {
         free(r);
         return AU_ENOMEM;
-    }
-    for (size_t i = 0; i < sizeof r->name_key; i += sizeof(uint64_t)) {
-        uint64_t x = node->driver->ops->random(node->driver);
-        memcpy(r->name_key + i, &x, sizeof x);
     }
     pthread_rwlock_init(&r->lock, NULL);
     node->registry = r;
@@ -201,6 +197,15 @@ bool au_registry_has_prefix(au_node *node, const char *prefix, size_t name_len,
     bool found = au_u64map_get(&r->prefixes, prefix_key(prefix, name_len, root_id)) != NULL;
     pthread_rwlock_unlock(&r->lock);
     return found;
+}
+
+_Static_assert(AU_NAME_KEY_SIZE == crypto_shorthash_KEYBYTES, "the name key is SipHash's");
+
+void au_registry_set_name_key(au_node *node, const uint8_t key[AU_NAME_KEY_SIZE]) {
+    au_registry *r = node->registry;
+    pthread_rwlock_wrlock(&r->lock);
+    memcpy(r->name_key, key, sizeof r->name_key);
+    pthread_rwlock_unlock(&r->lock);
 }
 
 /* The next generated name into buf (AU_GENERATED_NAME_LEN + 1 bytes): '~' and the SipHash-2-4,

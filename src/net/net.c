@@ -107,6 +107,14 @@ static au_err configure(au_net_t *net, const au_node_config *cfg) {
     au_driver_node *dn = net->node->driver;
     net->incarnation = dn->ops->incarnation(dn);
     net->hash_seed = dn->ops->random(dn);
+    /* The generated names' key, derived one way from the seed (the names, which travel, tell
+     * nothing of it), rather than drawn: a simulation's run stays the one its seed gave. */
+    uint8_t in[32] = "aurum: generated names", key[AU_NAME_KEY_SIZE];
+    memcpy(in + 24, &net->hash_seed, sizeof net->hash_seed);
+    crypto_generichash(key, sizeof key, in, sizeof in, NULL, 0);
+    au_registry_set_name_key(net->node, key);
+    sodium_memzero(in, sizeof in);
+    sodium_memzero(key, sizeof key);
     au_wire_ids_init(&net->ids);
     return AU_OK;
 }
