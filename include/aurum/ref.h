@@ -196,7 +196,10 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  socket cannot send to (an IPv6 one from a node bound to IPv4, a broadcast address, one with
  *  no route) is forged all the same and its sends return AU_OK: each datagram the kernel
  *  refuses is counted in drops_send_failed, and a WARN names the address and the reason (at
- *  most one such line every 10 s per node); other peers' datagrams are not held up by it.
+ *  most one such line every 10 s per node); other peers' datagrams are not held up by it. A
+ *  forge to an address where no single node answers (0.0.0.0 or ::, which the kernel sends to
+ *  this host; multicast; broadcast) succeeds too and logs a WARN naming it (one every 10 s per
+ *  node).
  *
  *  The host is resolved now, and the reference names the node by the resolved address
  *  ("localhost:4000" becomes "127.0.0.1:4000" if that is what it resolves to): references forged

@@ -204,6 +204,7 @@ struct au_net {
     _Atomic uint64_t seq;        /* datagram sequence numbers, node-wide (wire.h) */
     au_codec_refs refs;          /* how references in messages are encoded and decoded */
     uint64_t hash_seed;          /* per node, random: keys the hashes outsiders can choose */
+    _Atomic uint64_t forge_warn_after; /* no WARN for an odd forged address before (mono ns) */
 
     /* keys.c: NULL ring = unauthenticated (checksummed, not sealed) */
     pthread_mutex_t key_lock;    /* serialises changes */

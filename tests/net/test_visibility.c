@@ -311,6 +311,26 @@ static void sends_to_an_address_the_socket_refuses_are_warned_with_it(void **s) 
     capture_stop();
 }
 
+/* A forge to an address where no single node answers (unspecified, multicast) is made, as
+ * before, but warned at once: its sends may even go out without an error (0.0.0.0 reaches
+ * this host), so nothing else would tell. One line per 10 s for the node. */
+static void a_forge_to_an_address_of_no_single_node_is_warned(void **s) {
+    capture_start(AU_LOG_WARN);
+    au_node *a;
+    assert_int_equal(au_node_start(NULL, &a), AU_OK);
+    int64_t_ref any = au_forge(store_msg, int64_t, a, "store", "0.0.0.0:9");
+    assert_false(au_ref_is_null(any.raw));
+    assert_int_equal(lines_with("WARN", "0.0.0.0:9", "unspecified"), 1);
+    int64_t_ref group = au_forge(store_msg, int64_t, a, "store", "224.0.0.1:9");
+    assert_false(au_ref_is_null(group.raw));
+    assert_int_equal(lines_with("WARN", "224.0.0.1:9", NULL), 0); /* within the 10 s */
+    int64_t_ref fine = au_forge(store_msg, int64_t, a, "store", "127.0.0.1:9");
+    assert_false(au_ref_is_null(fine.raw));
+    assert_int_equal(lines_with("WARN", "127.0.0.1:9", NULL), 0);
+    au_node_stop(a);
+    capture_stop();
+}
+
 /* max_reassembly_bytes too small for max_message_size: messages between the two sizes can never
  * arrive fragmented. The node still starts (each limit is fine alone) but says so once, at
  * start, naming both values; a consistent pair says nothing. */
@@ -369,6 +389,7 @@ int main(void) {
         cmocka_unit_test(a_name_from_the_network_cannot_forge_a_log_line),
         cmocka_unit_test(reassembly_memory_below_the_message_size_is_warned_at_start),
         cmocka_unit_test(sends_to_an_address_the_socket_refuses_are_warned_with_it),
+        cmocka_unit_test(a_forge_to_an_address_of_no_single_node_is_warned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
