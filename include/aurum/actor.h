@@ -351,7 +351,10 @@ AU_API au_err au_timer_cancel(au_node *node, au_timer timer);
  *  (AU_ETIMEDOUT; 0: wait without limit, as au_send_wait); p must be a T_promise (AU_EINVAL for
  *  a failed au_promise_new's). AU_ESTOPPED if the node stops meanwhile. AU_ESTATE at once, unless
  *  the reply is there already, on a node whose driver runs its actors on the caller's thread (a
- *  simulation, aurum/sim.h: nothing would run while it blocks). Frees the
+ *  simulation, aurum/sim.h: nothing would run while it blocks). AU_ESTATE at once, reply there
+ *  or not, inside a pooled actor's hook, of any node (logged): the wait would hold a worker,
+ *  and with one worker nothing would run to reply; ask with au_ask there, or wait in a
+ *  dedicated actor (au_spawn_opts.dedicated), whose thread may block. Frees the
  *  promise either way (wait on each promise once); a late reply is dropped and freed.
  *  On AU_OK the reply is the caller's: what it holds (strings, bytes, arrays) is freed with
  *  au_value_free(&au_type_T, out) — or field by field, au_str_free(&out->name) — once done; a

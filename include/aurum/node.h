@@ -64,7 +64,12 @@ typedef struct au_node_config {
                                    beyond it); at least 18, at most 4 GiB - 1; default 16 MiB.
                                    Local sends are not limited */
     size_t max_partials;      /**< messages being reassembled per peer at once; default 64 */
-    size_t max_reassembly_bytes; /**< reassembly memory per peer; default 64 MiB */
+    size_t max_reassembly_bytes; /**< reassembly memory per peer, in bytes; default 64 MiB.
+                                      One fragmented message takes its size plus 1/8 (its
+                                      bitmap): below what max_message_size needs, larger
+                                      messages are sent (AU_OK) yet never arrive (dropped,
+                                      drops_reassembly); the node starts and logs one WARN at
+                                      start naming both values */
     size_t max_reassembly_total; /**< reassembly memory of the whole node, all peers together,
                                       fragments counted by the buffer they reserve; partials
                                       beyond it are dropped (drops_reassembly); default 256 MiB,

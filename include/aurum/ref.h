@@ -77,8 +77,10 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  to be gone, AU_EFULL if the actor's bounded mailbox is full and its policy is to refuse
  *  (aurum/actor.h, au_mailbox_policy; the message is freed: see au_try_send to keep it),
  *  AU_ETOOBIG for remote sends, AU_EENCODE for a message that cannot be encoded (remote: one
- *  holding a reference to an actor of a node without a network, too; a reference to an actor
- *  of another node of this process travels as that node's) or copied (see above) and for a
+ *  holding a reference to an actor of a node without a network, too, as a reference to an
+ *  actor of another node of this process travels as that node's; and one nested more than 32
+ *  deep, each record, root, array and reference counting one level, as the receiving node
+ *  decodes no deeper: it was sent, AU_OK, and dropped on arrival) or copied (see above) and for a
  *  root message whose tag names none of its variants, or that holds such a root anywhere inside
  *  it (a record field, a variant's payload, an array element; local or remote, logged; a type
  *  that can hold no root below its top pays one cached look), AU_ENOMEM. Delivery is
@@ -150,7 +152,9 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  (docs/security.md). With neither, anyone who can send datagrams to the node can stop any
  *  actor of the default policy reachable from the network: the named ones, and the anonymous
  *  ones whose references ever left the node (they are then registered under generated names,
- *  "~1", "~2", ..., which can be guessed). */
+ *  '~' and 11 characters drawn from a keyed hash of a counter under a random key of the node,
+ *  e.g. "~Xq3v-9aKc_0": not guessable from each other, so only who was given such a reference
+ *  can reach the actor). */
 #define au_stop(ref) au_ref_stop_((ref).raw)
 
 /** From a reference to root type R (R_ref, or R_lref for a local root), the reference to its
@@ -188,7 +192,14 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  point to; AU_ENOMEM when a new entry of either table cannot be allocated (out of memory,
  *  whatever room the table has). A forged target keeps its entry (and its node's peer entry)
  *  until every au_forge of it is undone by au_unforge: a program that forges references to
- *  ever new addresses (devices, clients) unforges those it is done with.
+ *  ever new addresses (devices, clients) unforges those it is done with. An address the node's
+ *  socket cannot send to (an IPv6 one from a node bound to IPv4, a broadcast address, one with
+ *  no route) is forged all the same and its sends return AU_OK: each datagram the kernel
+ *  refuses is counted in drops_send_failed, and a WARN names the address and the reason (at
+ *  most one such line every 10 s per node); other peers' datagrams are not held up by it. A
+ *  forge to an address where no single node answers (0.0.0.0 or ::, which the kernel sends to
+ *  this host; multicast; broadcast) succeeds too and logs a WARN naming it (one every 10 s per
+ *  node).
  *
  *  The host is resolved now, and the reference names the node by the resolved address
  *  ("localhost:4000" becomes "127.0.0.1:4000" if that is what it resolves to): references forged

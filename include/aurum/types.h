@@ -126,11 +126,23 @@ AU_API size_t au_type_schema(au_type *type, char *buf, size_t size);
 AU_API void au_value_free(const au_type *type, void *value);
 /** Deep-copies src into dst (both of the type); AU_ENOMEM leaves dst empty. */
 AU_API au_err au_value_copy(const au_type *type, void *dst, const void *src);
-/** Appends the CBOR of *value (of type) to out, as messages carry it. AU_EENCODE for a type that
- *  holds references or local-only values (they need a node to travel); AU_ENOMEM. */
+/** Appends the CBOR of *value (of type) to out, as messages carry it. Returns AU_OK;
+ *  AU_EINVAL for a NULL type, value or out; AU_EENCODE for a value that holds references or
+ *  local-only values (they need a node to travel), a root whose tag names none of its
+ *  variants, a string, bytes or array with a length but no pointer, a string that is not
+ *  UTF-8, or nesting more than 256 levels deep (each record, root and array one level, and
+ *  each field or element below it another); AU_ENOMEM; or a custom codec's error. On failure
+ *  out keeps its previous length. A value nested more than 32 arrays deep (records, roots,
+ *  arrays: as au_value_decode counts) encodes, but au_value_decode refuses it. */
 AU_API au_err au_value_encode(au_type *type, const void *value, au_buf *out);
 /** Decodes exactly len bytes of CBOR into *value (of type), with the default decode limits;
- *  the value is then owned (au_value_free). AU_EDECODE for bad input (value left empty). */
+ *  the value is then owned (au_value_free). Returns AU_OK, or, with the value left empty
+ *  (zeroed, nothing leaked): AU_EINVAL for a NULL type or value, or NULL data with len > 0;
+ *  AU_EDECODE for malformed, truncated, trailing or type-confused input, a reference (it
+ *  needs a node), or nesting more than 32 CBOR arrays (records, roots, arrays) deep; AU_ETOOBIG
+ *  for a string or byte string over 1 MiB or an array of more than 1 << 20 elements;
+ *  AU_ENOMEM when the value would take more than 16 MiB (strings, bytes, arrays together) or
+ *  memory runs out; or a custom codec's error. */
 AU_API au_err au_value_decode(au_type *type, void *value, const uint8_t *data, size_t len);
 
 /* ---- built-in value types ---------------------------------------------------------------- */

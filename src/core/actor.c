@@ -489,8 +489,8 @@ au_ref au_spawn_(au_node *node, const au_actor_def *def, const void *state,
         def = NULL;
     }
     if (o->name && o->name[0] == '~') {
-        /* Reserved for the names the node generates for anonymous actors ("~1", ...): a user's
-         * "~3" would take one of them, or be refused later for a name it never chose. */
+        /* Reserved for the names the node generates for anonymous actors ("~Xq3v-9aKc_0"): a
+         * user's "~..." could take one of them, or be refused later for a name it never chose. */
         au_log(AU_LOG_CORE, AU_LOG_WARN, "spawn of %s as '%.32s' refused: names beginning with '~' "
                "are reserved", def ? def->name : "(null)", o->name);
         au_set_last_error_(AU_EINVAL);

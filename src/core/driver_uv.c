@@ -12,8 +12,10 @@
 #include "core/internal.h"
 #include "util/clock.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -35,6 +37,8 @@ typedef struct uv_driver {
     uint64_t activity;  /* loop thread only: datagrams received (for spinning) */
     uint8_t *in_buf;    /* recvmmsg buffer (loop thread) */
     size_t in_size;
+    _Atomic uint64_t warn_after;      /* send_refused: no WARN line before this (monotonic ns) */
+    _Atomic uint64_t warn_suppressed; /* refusals not warned since the last line */
 } uv_driver;
 
 static au_nanos drv_now(au_driver_node *dn) {
@@ -194,6 +198,47 @@ static au_err drv_bind(au_driver_node *dn, const struct sockaddr *addr, socklen_
 }
 
 #define SEND_BATCH 64 /* datagrams per sendmmsg */
+#define SEND_WARN_PERIOD AU_SEC(10)
+
+/* Whether errno after a failed send is about that datagram's address (the kernel refuses to send
+ * there at all: an IPv6 address from an IPv4 socket, broadcast, no route), not the socket's
+ * state (full buffers): the next datagrams, to other peers, may still go. */
+static bool address_refused(int err) {
+    return err == EINVAL || err == EAFNOSUPPORT || err == EACCES || err == EPERM ||
+           err == ENETUNREACH || err == EHOSTUNREACH || err == EADDRNOTAVAIL ||
+           err == EDESTADDRREQ || err == EMSGSIZE;
+}
+
+/* A datagram the kernel would not send to its address: one WARN line per SEND_WARN_PERIOD for
+ * the node, naming the address and why (the forge of 0.0.0.0, a broadcast, multicast or IPv6
+ * address succeeds, and its sends return AU_OK: this line and drops_send_failed are all a user
+ * sees), with how many refusals it did not name since the last line. */
+static void send_refused(uv_driver *d, const au_datagram *dg, int err) {
+    uint64_t now = au_clock_monotonic_ns();
+    uint64_t after = atomic_load_explicit(&d->warn_after, memory_order_relaxed);
+    if (now < after || !atomic_compare_exchange_strong_explicit(&d->warn_after, &after,
+                                                                now + SEND_WARN_PERIOD,
+                                                                memory_order_relaxed,
+                                                                memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&d->warn_suppressed, 1, memory_order_relaxed);
+        return;
+    }
+    uint64_t more = atomic_exchange_explicit(&d->warn_suppressed, 0, memory_order_relaxed);
+    char ip[INET6_ADDRSTRLEN] = "?", text[INET6_ADDRSTRLEN + 10] = "(unknown address)";
+    const struct sockaddr *sa = dg->to;
+    if (sa && sa->sa_family == AF_INET && dg->to_len >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+        snprintf(text, sizeof text, "%s:%u", ip, (unsigned)ntohs(in->sin_port));
+    } else if (sa && sa->sa_family == AF_INET6 && dg->to_len >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+        snprintf(text, sizeof text, "[%s]:%u", ip, (unsigned)ntohs(in6->sin6_port));
+    }
+    au_log(AU_LOG_NET, AU_LOG_WARN, "node %s: a datagram to %s not sent: %s (this node's socket "
+           "cannot send there; counted in drops_send_failed; %llu more such not shown since the "
+           "last line)", d->node->address, text, strerror(err), (unsigned long long)more);
+}
 
 static size_t drv_send(au_driver_node *dn, const au_datagram *dg, size_t n) {
     uv_driver *d = (uv_driver *)dn;
@@ -212,11 +257,18 @@ static size_t drv_send(au_driver_node *dn, const au_datagram *dg, size_t n) {
         while (done < k) {
             int sent = sendmmsg(d->fd, msgs + done, (unsigned)(k - done), 0);
             if (sent < 0) {
-                if (errno == EINTR) continue;
-                /* EAGAIN (socket buffer full), ENETUNREACH, ...: at-most-once, so drop; the
+                int err = errno;
+                if (err == EINTR) continue;
+                if (address_refused(err)) { /* that datagram only: the others may go */
+                    send_refused(d, &dg[done], err);
+                    failed++;
+                    done++;
+                    continue;
+                }
+                /* EAGAIN (socket buffer full), ENOBUFS, ...: at-most-once, so drop; the
                  * caller counts them. */
                 au_log(AU_LOG_NET, AU_LOG_DEBUG, "sendmmsg: %s (%zu datagrams dropped)",
-                       strerror(errno), k - done);
+                       strerror(err), k - done);
                 failed += k - done;
                 break;
             }

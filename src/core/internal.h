@@ -354,7 +354,13 @@ void au_registry_remove(au_node *node, const char *name, uint64_t root_id, au_ce
 au_err au_registry_find(au_node *node, const char *name, size_t name_len, uint64_t root_id,
                         au_cell **cell, uint32_t *gen, uint64_t *other_root);
 /* The name of a live cell (generating and registering one for an anonymous actor, so that a
- * reference to it can travel); 0 if the cell is gone. */
+ * reference to it can travel: '~' and AU_GENERATED_NAME_LEN - 1 characters that only the node's
+ * secret key predicts, registry.c); 0 if the cell is gone. */
+#define AU_GENERATED_NAME_LEN 12u
+/* Sets the secret key of the generated names (AU_NAME_KEY_SIZE bytes, SipHash-2-4's key): the
+ * remote path's, at start, before any reference travels. */
+#define AU_NAME_KEY_SIZE 16u
+void au_registry_set_name_key(au_node *node, const uint8_t key[AU_NAME_KEY_SIZE]);
 size_t au_registry_name_of(au_node *node, au_cell *cell, uint32_t gen, uint64_t root_id,
                            char *buf, size_t size);
 /* Removes whatever name the cell has. */

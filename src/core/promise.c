@@ -233,6 +233,14 @@ au_err au_promise_wait_(au_promise *p, au_type *type, void *out, au_nanos timeou
         release(p);
         return AU_ETYPE;
     }
+    if (au_turn_active()) {
+        /* A pooled actor's hook: its worker would block until the reply came, and with one
+         * worker (or every worker so waiting) nothing would run to send it, timeout or not. */
+        au_log(AU_LOG_CORE, AU_LOG_WARN, "au_promise_wait inside a pooled actor's hook refused: "
+                                         "use au_ask, or a dedicated actor");
+        release(p);
+        return AU_ESTATE;
+    }
     /* The deadline is a timer on the node's clock, delivered to the promise actor, so a
      * virtual clock governs it like every other timeout. Posted under the lock, and only if not
      * done: a node that stops completes the promise (under this lock) before it frees the

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sodium.h>
 #include <xxhash.h>
 
 typedef struct entry {
@@ -31,7 +32,10 @@ typedef struct au_registry {
     size_t nbuckets, count;
     au_u64map by_cell;   /* cell address → its entry (an actor has at most one name) */
     au_u64map prefixes;  /* prefix_key → how many long names have it (as a uintptr_t) */
-    uint64_t next_auto;  /* for generated names */
+    uint64_t next_auto;  /* for generated names: how many were drawn */
+    /* The key of generated names, set by the remote path at start (au_registry_set_name_key;
+     * only a node with a network generates names): never leaves the node. */
+    uint8_t name_key[crypto_shorthash_KEYBYTES];
 } au_registry;
 
 static uint64_t name_hash(const char *name, size_t len) { return XXH3_64bits(name, len); }
@@ -73,6 +77,7 @@ au_err au_registry_create(au_node *node) {
 void au_registry_destroy(au_node *node) {
     au_registry *r = node->registry;
     if (!r) return;
+    sodium_memzero(r->name_key, sizeof r->name_key);
     for (size_t i = 0; i < r->nbuckets; i++) {
         for (entry *e = r->buckets[i], *n; e; e = n) {
             n = e->next;
@@ -194,6 +199,32 @@ bool au_registry_has_prefix(au_node *node, const char *prefix, size_t name_len,
     return found;
 }
 
+_Static_assert(AU_NAME_KEY_SIZE == crypto_shorthash_KEYBYTES, "the name key is SipHash's");
+
+void au_registry_set_name_key(au_node *node, const uint8_t key[AU_NAME_KEY_SIZE]) {
+    au_registry *r = node->registry;
+    pthread_rwlock_wrlock(&r->lock);
+    memcpy(r->name_key, key, sizeof r->name_key);
+    pthread_rwlock_unlock(&r->lock);
+}
+
+/* The next generated name into buf (AU_GENERATED_NAME_LEN + 1 bytes): '~' and the SipHash-2-4,
+ * under the node's secret key, of a counter, as 11 characters of base64url (66 bits, the top
+ * two zero). Not the counter itself: "~1", "~2", ... were guessed by anyone who saw one, and a
+ * guessed reply target (a promise's, an ask's) took forged replies on a node without a key. */
+static void generate_name(au_registry *r, char *buf) {
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint8_t in[8], out[crypto_shorthash_BYTES];
+    uint64_t n = ++r->next_auto;
+    for (int i = 0; i < 8; i++) in[i] = (uint8_t)(n >> (8 * i));
+    crypto_shorthash(out, in, sizeof in, r->name_key);
+    uint64_t h = 0;
+    for (int i = 0; i < 8; i++) h |= (uint64_t)out[i] << (8 * i);
+    buf[0] = '~';
+    for (int i = 1; i <= 11; i++, h >>= 6) buf[i] = digits[h & 63];
+    buf[12] = '\0';
+}
+
 size_t au_registry_name_of(au_node *node, au_cell *cell, uint32_t gen, uint64_t root_id,
                            char *buf, size_t size) {
     au_registry *r = node->registry;
@@ -215,13 +246,18 @@ size_t au_registry_name_of(au_node *node, au_cell *cell, uint32_t gen, uint64_t 
     if (e && e->gen == gen && e->name_len < size) {
         memcpy(buf, e->name, e->name_len + 1);
         n = e->name_len;
-    } else if (!e && size > 20) {
+    } else if (!e && size > AU_GENERATED_NAME_LEN) {
         /* Flag first, then check the gen (both seq_cst); finish_stop stores the gen, then
          * reads the flag: either it sees the flag and removes the entry, or we see it dead. */
         atomic_store_explicit(&cell->autonamed, 1, memory_order_seq_cst);
         if (atomic_load_explicit(&cell->gen, memory_order_seq_cst) == gen) {
-            snprintf(buf, size, "~%llx", (unsigned long long)++r->next_auto);
-            if (au_registry_insert_locked(node, buf, root_id, cell, gen) == AU_OK) n = strlen(buf);
+            /* A name already taken (two counters with one hash: about never) takes the next. */
+            au_err err = AU_EEXIST;
+            for (int tries = 0; tries < 4 && err == AU_EEXIST; tries++) {
+                generate_name(r, buf);
+                err = au_registry_insert_locked(node, buf, root_id, cell, gen);
+            }
+            if (err == AU_OK) n = AU_GENERATED_NAME_LEN;
         }
     }
     pthread_rwlock_unlock(&r->lock);

@@ -120,7 +120,8 @@ au_err au_net_deliver(au_ctx *ctx, au_envelope *env, const au_actor_def *def) {
      * what a decode allocates stays bounded by max_total. (The size is at most 4 GiB - 1.) */
     size_t max = ctx->node->cfg.max_message_size;
     uint32_t one = max < UINT32_MAX - 1 ? (uint32_t)max : UINT32_MAX - 1;
-    au_decode_limits limits = { .max_string = one, .max_array = one, .max_total = max };
+    au_decode_limits limits = { .max_depth = AU_NET_MAX_DEPTH, .max_string = one, .max_array = one,
+                                .max_total = max };
     au_err err;
     if (p->variant == AU_WHOLE) {
         err = au_decode(root, msg, p->bytes, p->len, &limits, &net->refs);

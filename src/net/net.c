@@ -82,6 +82,17 @@ static au_err configure(au_net_t *net, const au_node_config *cfg) {
     }
     if (au_wire_limits_check(&net->limits) != AU_WIRE_OK)
         return fail(AU_ECONFIG, "config", "mtu, message size or reassembly limits out of range");
+    /* Not refused (each limit is fine alone, and a node that never receives large messages
+     * may want little reassembly memory), but said once: the sender's au_send succeeds for a
+     * message the receiver can never reassemble. */
+    size_t largest = au_reassembly_largest(net->limits.max_buffered);
+    if (net->limits.max_message > net->limits.mtu && largest < net->limits.max_message)
+        au_log(AU_LOG_NET, AU_LOG_WARN, "config: max_reassembly_bytes = %zu holds one fragmented "
+               "message of at most %zu bytes, below max_message_size = %zu: larger messages from "
+               "peers are dropped on arrival (drops_reassembly); raise max_reassembly_bytes to at "
+               "least %zu or lower max_message_size", net->limits.max_buffered, largest,
+               net->limits.max_message,
+               net->limits.max_message + (net->limits.max_message + 63) / 64 * 8);
     net->budget.used = &net->stats.reassembly_bytes;
     net->budget.max = cfg->max_reassembly_total ? cfg->max_reassembly_total : (uint64_t)256 << 20;
     if (net->budget.max < net->limits.max_buffered) {
@@ -96,6 +107,14 @@ static au_err configure(au_net_t *net, const au_node_config *cfg) {
     au_driver_node *dn = net->node->driver;
     net->incarnation = dn->ops->incarnation(dn);
     net->hash_seed = dn->ops->random(dn);
+    /* The generated names' key, derived one way from the seed (the names, which travel, tell
+     * nothing of it), rather than drawn: a simulation's run stays the one its seed gave. */
+    uint8_t in[32] = "aurum: generated names", key[AU_NAME_KEY_SIZE];
+    memcpy(in + 24, &net->hash_seed, sizeof net->hash_seed);
+    crypto_generichash(key, sizeof key, in, sizeof in, NULL, 0);
+    au_registry_set_name_key(net->node, key);
+    sodium_memzero(in, sizeof in);
+    sodium_memzero(key, sizeof key);
     au_wire_ids_init(&net->ids);
     return AU_OK;
 }

@@ -72,6 +72,10 @@ typedef struct au_outmsg {
     _Alignas(16) unsigned char payload[];
 } au_outmsg;
 
+/* How deep a message's values may nest, in CBOR arrays (records, roots, arrays, references):
+ * what a receiver decodes (deliver.c) and so what a sender encodes (au_net_send: AU_EENCODE
+ * beyond, rather than a message sent and dropped on arrival). Both ends build it in. */
+#define AU_NET_MAX_DEPTH AU_DECODE_DEFAULT_MAX_DEPTH
 #define AU_SENDER_WINDOWS 4 /* replay windows kept per sender, one per recent incarnation */
 #define AU_SENDER_IDLE AU_SEC(10) /* a sender silent this long is evicted, its floor kept */
 
@@ -200,6 +204,7 @@ struct au_net {
     _Atomic uint64_t seq;        /* datagram sequence numbers, node-wide (wire.h) */
     au_codec_refs refs;          /* how references in messages are encoded and decoded */
     uint64_t hash_seed;          /* per node, random: keys the hashes outsiders can choose */
+    _Atomic uint64_t forge_warn_after; /* no WARN for an odd forged address before (mono ns) */
 
     /* keys.c: NULL ring = unauthenticated (checksummed, not sealed) */
     pthread_mutex_t key_lock;    /* serialises changes */

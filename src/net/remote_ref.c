@@ -19,6 +19,7 @@
  * au_addr_format writes it, so "localhost:4000" and "127.0.0.1:4000" are one target, and the
  * address that travels in messages is one a receiver takes (numeric: decode_ref). */
 #include "net/net.h"
+#include "util/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -402,6 +403,22 @@ void au_net_remote_unpin(au_remote *r) {
 
 void au_net_unpin_ref(au_ref ref) { au_net_remote_unpin(ref.target); }
 
+/* What makes an address one that no single node answers at, or NULL: it is forged all the
+ * same (a send there may even go out), but the user most likely meant another address. */
+static const char *no_single_node(const au_addr *a) {
+    if (a->sa.any.sa_family == AF_INET) {
+        uint32_t ip = ntohl(a->sa.in4.sin_addr.s_addr);
+        if (ip == 0) return "the unspecified address (the kernel sends to this host)";
+        if (ip == 0xffffffffu) return "the broadcast address (refused by the socket)";
+        if ((ip >> 28) == 0xeu) return "a multicast address";
+    } else if (a->sa.any.sa_family == AF_INET6) {
+        if (IN6_IS_ADDR_UNSPECIFIED(&a->sa.in6.sin6_addr))
+            return "the unspecified address (the kernel sends to this host)";
+        if (IN6_IS_ADDR_MULTICAST(&a->sa.in6.sin6_addr)) return "a multicast address";
+    }
+    return NULL;
+}
+
 au_ref au_net_forge(au_node *node, const char *name, const char *addr, au_type *root,
                     uint16_t variant, au_type *iface) {
     au_net_t *net = node->net;
@@ -417,6 +434,20 @@ au_ref au_net_forge(au_node *node, const char *name, const char *addr, au_type *
         au_log(AU_LOG_NET, AU_LOG_INFO, "forge %s@%s: %s", name, addr, au_strerror(err));
         au_set_last_error_(err);
         return (au_ref){ 0 };
+    }
+    /* The peer's address is its table key, set once: readable while the slot is ours. */
+    const char *odd = no_single_node(&r->peer->addr);
+    if (odd) {
+        /* One line per 10 s for the node: a loop of such forges must not flood the log. */
+        uint64_t now = au_clock_monotonic_ns();
+        uint64_t was = atomic_load_explicit(&net->forge_warn_after, memory_order_relaxed);
+        if (now >= was && atomic_compare_exchange_strong_explicit(&net->forge_warn_after, &was,
+                                                                  now + AU_SEC(10),
+                                                                  memory_order_relaxed,
+                                                                  memory_order_relaxed))
+            au_log(AU_LOG_NET, AU_LOG_WARN, "forge %.64s@%s: %s is %s, where no single node "
+                   "answers; the reference is made, its messages most likely reach no actor",
+                   name, addr, addr, odd);
     }
     return remote_ref(r, gen, iface, variant);
 }
@@ -466,7 +497,7 @@ au_err au_net_send(au_ref ref, const void *msg, bool signal) {
             uint8_t term = 0x00; /* CBOR unsigned 0: the Term signal */
             err = au_buf_append(buf, &term, 1);
         } else {
-            err = au_encode(ref.iface, msg, buf, &net->refs);
+            err = au_encode_bounded(ref.iface, msg, buf, &net->refs, AU_NET_MAX_DEPTH);
         }
     }
     if (msg) au_value_free(ref.iface, (void *)msg); /* moved: the bytes are all we need now */

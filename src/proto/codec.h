@@ -95,6 +95,13 @@ typedef struct au_decode_limits {
  *  keeps its previous length. */
 au_err au_encode(au_type *type, const void *value, au_buf *out, const au_codec_refs *refs);
 
+/** au_encode that also refuses (AU_EENCODE) a value whose CBOR nests more than max_depth arrays
+ *  (records, roots, arrays, references), counted as au_decode_limits.max_depth counts them: a
+ *  value it accepts is not refused for its depth by an au_decode of that max_depth. 0: no bound
+ *  but AU_ENCODE_MAX_DEPTH. For the remote path, whose receivers decode with a depth limit. */
+au_err au_encode_bounded(au_type *type, const void *value, au_buf *out,
+                         const au_codec_refs *refs, uint32_t max_depth);
+
 /** Decodes exactly len bytes into *value (of type; previous contents are ignored, not freed).
  *  limits NULL means the defaults. Returns AU_OK with a fully owned value (free it with
  *  au_value_free), or, with *value zeroed and nothing leaked: AU_EDECODE for malformed,

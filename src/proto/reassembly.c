@@ -55,6 +55,14 @@ static size_t partial_cost(uint32_t total) {
     return (size_t)total + bitmap_words(total) * sizeof(uint64_t);
 }
 
+size_t au_reassembly_largest(size_t max_buffered) {
+    size_t t = max_buffered / 9 * 8; /* the bitmap is an eighth of the message, in words */
+    if (t > UINT32_MAX) return UINT32_MAX; /* beyond any message size */
+    while (t < UINT32_MAX && partial_cost((uint32_t)t + 1) <= max_buffered) t++;
+    while (t && partial_cost((uint32_t)t) > max_buffered) t--;
+    return t;
+}
+
 static bool same_key(message_key a, message_key b) {
     return a.incarnation == b.incarnation && a.msg_id == b.msg_id;
 }

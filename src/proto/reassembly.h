@@ -75,6 +75,9 @@ int au_reassembly_feed(au_reassembly *reassembly, uint64_t sender_incarnation,
 size_t au_reassembly_expire(au_reassembly *reassembly, uint64_t now_ns);
 
 /* Partial messages currently held, and the bytes they account for. */
+/* The largest message, in bytes, whose reassembly fits in max_buffered bytes (its buffer and
+ * its bitmap): a fragmented message larger than this can never be reassembled. */
+size_t au_reassembly_largest(size_t max_buffered);
 size_t au_reassembly_partials(const au_reassembly *reassembly);
 size_t au_reassembly_buffered(const au_reassembly *reassembly);
 

@@ -626,7 +626,8 @@ static void timers_with_odd_delays_and_double_cancels(void **s) {
 enum {
     OP_WATCH, OP_WATCH_TWICE, OP_UNWATCH, OP_WATCH_SELF, OP_WATCH_NULL, OP_UNWATCH_NULL,
     OP_UNWATCH_UNKNOWN, OP_SEND_WAIT_IN_HOOK, OP_SELF_WRONG_ROOT, OP_RECEIVE_TIMEOUT_MAX,
-    OP_ORIGIN, OP_ASK_NULL_CB, OP_STOP_SELF_TWICE, OP_ASK_MAX, OP_NODE_STOP_IN_HOOK
+    OP_ORIGIN, OP_ASK_NULL_CB, OP_STOP_SELF_TWICE, OP_ASK_MAX, OP_NODE_STOP_IN_HOOK,
+    OP_PROMISE_WAIT_IN_HOOK
 };
 AU_ROOT(doer_msg, (op, int32_t, AU_REMOTE), (target, mm_msg_ref, AU_PLAIN), (reply, int64_t, AU_PLAIN));
 
@@ -698,6 +699,17 @@ static void doer_recv(au_ctx *ctx, doer *self, doer_msg *m) {
         au_node_stop(au_ctx_node(ctx));
         r = 77;
         break;
+    case OP_PROMISE_WAIT_IN_HOOK: { /* a reply already there, then none: refused both times
+                                       in a pooled hook; a dedicated actor may block */
+        int64_t v = 0;
+        int64_t_promise p = au_promise_new(au_ctx_node(ctx), int64_t);
+        au_send(au_promise_ref(p, int64_t), (int64_t)5);
+        au_err first = au_promise_wait(p, int64_t, &v, AU_MSEC(100));
+        p = au_promise_new(au_ctx_node(ctx), int64_t);
+        au_err second = au_promise_wait(p, int64_t, &v, AU_MSEC(100));
+        r = first * 100 + second;
+        break;
+    }
     case OP_ASK_MAX: { /* the longest timeout: the reply must win, not an instant timeout */
         int64_t_ref to = au_ask(ctx, int64_t, UINT64_MAX, doer_asked);
         r = au_ref_is_null(to.raw) ? -1 : 0;
@@ -806,6 +818,12 @@ static void hooks_misusing_the_api(void **s) {
     assert_int_equal(au_probe_expect(w.report, int64_t, &got, AU_SEC(5)), AU_OK);
     assert_int_equal(got, 77);
     assert_int_equal(run_op(&w, OP_ORIGIN), 0); /* the node runs on */
+    /* au_promise_wait in a pooled hook: AU_ESTATE at once (it blocked a worker, and with one
+     * worker nothing ran to reply or even to time out); on a dedicated actor's thread it waits */
+    assert_int_equal(run_op(&w, OP_PROMISE_WAIT_IN_HOOK), AU_ESTATE * 100 + AU_ESTATE);
+    assert_int_equal(au_send(ded, ((doer_msg){ .tag = doer_msg_op, .op = OP_PROMISE_WAIT_IN_HOOK })), AU_OK);
+    assert_int_equal(au_probe_expect(w.report, int64_t, &got, AU_SEC(5)), AU_OK);
+    assert_int_equal(got, AU_OK * 100 + AU_ETIMEDOUT);
     /* stop_self twice: one stop, one post_stop */
     set_target(&w, (mm_msg_ref){ 0 });
     assert_int_equal(run_op(&w, OP_STOP_SELF_TWICE), 0);
@@ -817,6 +835,16 @@ static void hooks_misusing_the_api(void **s) {
         usleep(1000);
     }
     assert_int_equal(au_send(w.doer, m), AU_ESTOPPED);
+    world_end(&w);
+}
+
+/* A pooled actor of a one-worker node waiting on a promise without a timeout: it hung the node
+ * for good (nothing else could run, the reply's sender nor the promise's own timer). */
+static void promise_wait_in_the_only_worker(void **s) {
+    world w;
+    world_start(&w, local_node(1));
+    assert_int_equal(run_op(&w, OP_PROMISE_WAIT_IN_HOOK), AU_ESTATE * 100 + AU_ESTATE);
+    assert_int_equal(run_op(&w, OP_ORIGIN), 0);
     world_end(&w);
 }
 
@@ -1062,6 +1090,162 @@ static void forging_with_bad_arguments(void **s) {
     au_node_stop(node);
 }
 
+/* ---- generated names ------------------------------------------------------------------------- */
+
+/* Reports the text of every reference it is given ("name@address as interface"). */
+AU_RECORD(ref_text, (au_str, text));
+AU_ROOT(keep_msg, (given, mm_msg_ref, AU_REMOTE));
+typedef struct keeper { ref_text_ref to; } keeper;
+static void keeper_recv(au_ctx *ctx, keeper *self, keep_msg *m) {
+    (void)ctx;
+    char text[160];
+    au_ref_format(m->given.raw, text, sizeof text);
+    au_send(self->to, ((ref_text){ au_str_view(text) }));
+}
+AU_ACTOR(keeper_actor, keeper, keep_msg, .recv = keeper_recv);
+
+/* The generated name of an anonymous actor of `a` once its reference reached b's keeper. */
+static void name_sent(au_probe *texts, keep_msg_ref to, mm_msg_ref anon, char *name,
+                      size_t size) {
+    assert_int_equal(au_send(to, ((keep_msg){ .tag = keep_msg_given, .given = anon })), AU_OK);
+    ref_text t;
+    assert_int_equal(au_probe_expect(texts, ref_text, &t, AU_SEC(5)), AU_OK);
+    const char *at = strchr(t.text.ptr, '@');
+    assert_non_null(at);
+    assert_true((size_t)(at - t.text.ptr) < size);
+    memcpy(name, t.text.ptr, (size_t)(at - t.text.ptr));
+    name[at - t.text.ptr] = '\0';
+    au_str_free(&t.text);
+}
+
+/* An anonymous actor whose reference leaves its node is registered under a generated name: one
+ * such name must not give away the next. They were "~1", "~2", ...: on a node without a key
+ * anyone could forge the reply target of the next promise or ask and answer it. */
+static void generated_names_are_not_guessable(void **s) {
+    au_node *a = udp_node(0), *b = udp_node(0);
+    au_probe *got = au_probe_new(a, int64_t), *texts = au_probe_new(b, ref_text);
+    keep_msg_ref kept = au_spawn(b, keeper_actor, "keeper", &(keeper){ au_probe_ref(texts, ref_text) });
+    keep_msg_ref to_keeper = au_forge(keep_msg, keep_msg, a, "keeper", au_node_address(b));
+    assert_false(au_ref_is_null(kept.raw) || au_ref_is_null(to_keeper.raw));
+    enum { N = 3 };
+    char names[N][64];
+    mm_msg_ref anon[N];
+    for (int i = 0; i < N; i++) {
+        anon[i] = au_spawn(a, fwd_actor, NULL, &(fwd){ au_probe_ref(got, int64_t) });
+        name_sent(texts, to_keeper, anon[i], names[i], sizeof names[i]);
+        assert_true(names[i][0] == '~');
+        for (int j = 0; j < i; j++) {
+            /* more than a counter apart: they differ in most of their characters */
+            size_t len = strlen(names[i]), differ = 0;
+            assert_true(len >= 12 && strlen(names[j]) == len);
+            for (size_t k = 1; k < len; k++) differ += names[i][k] != names[j][k];
+            if (differ < 4) print_error("%s then %s\n", names[j], names[i]);
+            assert_true(differ >= 4);
+        }
+    }
+    /* the names a counter gives, forged from b, reach none of them */
+    for (unsigned k = 0; k < 64; k++) {
+        char guess[24];
+        snprintf(guess, sizeof guess, "~%x", k);
+        mm_msg_ref r = au_forge(mm_msg, mm_msg, b, guess, au_node_address(a));
+        assert_false(au_ref_is_null(r.raw));
+        assert_int_equal(au_send(r, ((mm_msg){ .tag = mm_msg_num, .num = 1000 + k })), AU_OK);
+    }
+    /* and the generated ones do (sent after the guesses: one link, in order) */
+    for (int i = 0; i < N; i++) {
+        mm_msg_ref r = au_forge(mm_msg, mm_msg, b, names[i], au_node_address(a));
+        assert_false(au_ref_is_null(r.raw));
+        assert_int_equal(au_send(r, ((mm_msg){ .tag = mm_msg_num, .num = i })), AU_OK);
+    }
+    unsigned seen = 0; /* three actors, three workers' turns: in any order */
+    for (int i = 0; i < N; i++) {
+        int64_t v = -1;
+        assert_int_equal(au_probe_expect(got, int64_t, &v, AU_SEC(5)), AU_OK);
+        if (v < 0 || v >= N) print_error("%lld arrived\n", (long long)v);
+        assert_true(v >= 0 && v < N);
+        seen |= 1u << v;
+    }
+    assert_int_equal(seen, (1u << N) - 1);
+    assert_int_equal(au_probe_expect_none(got, AU_MSEC(50)), AU_OK);
+    au_node_stop(a);
+    au_node_stop(b);
+    au_probe_free(got);
+    au_probe_free(texts);
+}
+
+/* ---- nesting depth ---------------------------------------------------------------------------- */
+
+/* Records nested n deep (dn<n>); the root message adds one level: ok is 32 levels, deep 33. */
+AU_RECORD(dn1, (int64_t, v));
+AU_RECORD(dn2, (dn1, in));
+AU_RECORD(dn3, (dn2, in));
+AU_RECORD(dn4, (dn3, in));
+AU_RECORD(dn5, (dn4, in));
+AU_RECORD(dn6, (dn5, in));
+AU_RECORD(dn7, (dn6, in));
+AU_RECORD(dn8, (dn7, in));
+AU_RECORD(dn9, (dn8, in));
+AU_RECORD(dn10, (dn9, in));
+AU_RECORD(dn11, (dn10, in));
+AU_RECORD(dn12, (dn11, in));
+AU_RECORD(dn13, (dn12, in));
+AU_RECORD(dn14, (dn13, in));
+AU_RECORD(dn15, (dn14, in));
+AU_RECORD(dn16, (dn15, in));
+AU_RECORD(dn17, (dn16, in));
+AU_RECORD(dn18, (dn17, in));
+AU_RECORD(dn19, (dn18, in));
+AU_RECORD(dn20, (dn19, in));
+AU_RECORD(dn21, (dn20, in));
+AU_RECORD(dn22, (dn21, in));
+AU_RECORD(dn23, (dn22, in));
+AU_RECORD(dn24, (dn23, in));
+AU_RECORD(dn25, (dn24, in));
+AU_RECORD(dn26, (dn25, in));
+AU_RECORD(dn27, (dn26, in));
+AU_RECORD(dn28, (dn27, in));
+AU_RECORD(dn29, (dn28, in));
+AU_RECORD(dn30, (dn29, in));
+AU_RECORD(dn31, (dn30, in));
+AU_RECORD(dn32, (dn31, in));
+AU_ROOT(dn_msg, (ok, dn31, AU_REMOTE), (deep, dn32, AU_REMOTE));
+typedef struct dn_sink { int64_t_ref to; } dn_sink;
+static void dn_recv(au_ctx *ctx, dn_sink *self, dn_msg *m) {
+    (void)ctx;
+    au_send(self->to, (int64_t)(m->tag == dn_msg_ok ? 31 : 32));
+}
+AU_ACTOR(dn_actor, dn_sink, dn_msg, .recv = dn_recv);
+
+/* A receiving node decodes values 32 levels deep (records, roots, arrays, references), while
+ * the encoder took 256: a deeper message was sent (AU_OK) and dropped on arrival. Now the
+ * sender refuses it, AU_EENCODE, and the one at the limit still arrives. */
+static void messages_nested_beyond_what_a_receiver_decodes(void **s) {
+    au_node *a = udp_node(0), *b = udp_node(0);
+    au_probe *p = au_probe_new(b, int64_t);
+    dn_msg_ref local = au_spawn(b, dn_actor, "dn", &(dn_sink){ au_probe_ref(p, int64_t) });
+    dn_msg_ref remote = au_forge(dn_msg, dn_msg, a, "dn", au_node_address(b));
+    assert_false(au_ref_is_null(local.raw) || au_ref_is_null(remote.raw));
+    dn_msg m = { .tag = dn_msg_ok };
+    assert_int_equal(au_send(remote, m), AU_OK);
+    expect_int(p, 31);
+    m = (dn_msg){ .tag = dn_msg_deep };
+    assert_int_equal(au_send(remote, m), AU_EENCODE);
+    au_buf enc = { 0 }; /* au_value_encode is not held to the network's depth */
+    assert_int_equal(au_value_encode(&au_type_dn_msg, &m, &enc), AU_OK);
+    au_buf_free(&enc);
+    assert_int_equal(au_send(local, m), AU_OK); /* nor is a local send */
+    expect_int(p, 32);
+    m = (dn_msg){ .tag = dn_msg_ok }; /* the link still works */
+    assert_int_equal(au_send(remote, m), AU_OK);
+    expect_int(p, 31);
+    au_node_stats st;
+    au_node_stats_get(b, &st);
+    assert_int_equal(st.drops_decode, 0);
+    au_node_stop(a);
+    au_node_stop(b);
+    au_probe_free(p);
+}
+
 /* ---- message size limits --------------------------------------------------------------------- */
 
 /* A blob whose encoded mm_msg is exactly `size` bytes: the array head, the tag, the bytes head. */
@@ -1264,11 +1448,14 @@ int main(void) {
         cmocka_unit_test(watch_misuse),
         cmocka_unit_test(hooks_misusing_the_api),
         cmocka_unit_test(promise_misuse),
+        cmocka_unit_test(promise_wait_in_the_only_worker),
         cmocka_unit_test(node_stop_from_its_own_callbacks_is_refused),
         cmocka_unit_test(node_stop_from_within_its_stop_is_refused),
         cmocka_unit_test(layer_misuse),
         cmocka_unit_test(forging_with_bad_arguments),
+        cmocka_unit_test(generated_names_are_not_guessable),
         cmocka_unit_test(messages_at_the_size_limit),
+        cmocka_unit_test(messages_nested_beyond_what_a_receiver_decodes),
         cmocka_unit_test(references_kept_past_their_node),
         cmocka_unit_test(context_calls_with_a_null_ctx),
         cmocka_unit_test(remote_watches_twice_and_of_nobody),

@@ -3,7 +3,10 @@
  * actor that has stopped, another root type); a "no answer" count on the
  * sender; INFO lines for bind and stop; a too-big message counted once, not per datagram; a
  * forge to port 0 refused; a datagram sealed with keys that do not match the receiver's warned
- * with the mismatch (unsealed, no key here, unknown key id, failing authentication). The lines are captured through the log sink. */
+ * with the mismatch (unsealed, no key here, unknown key id, failing authentication); a send to
+ * an address the socket refuses (IPv6 from IPv4, broadcast) warned with the address; reassembly
+ * memory too small for max_message_size warned at start. The lines are captured through the
+ * log sink. */
 #include <aurum/aurum.h>
 #include <aurum/testkit.h>
 
@@ -262,6 +265,97 @@ static void datagrams_whose_seal_does_not_match_the_keys_are_warned_with_the_cau
 /* A name is bytes of the sender's choosing: one with a newline and an escape sequence, sent to
  * a node that has no such actor, is warned on one line with those characters written as \xNN,
  * not as a forged line of its own. */
+/* Sends the same number to two references in one turn: their datagrams leave in one batch. */
+AU_ROOT(pair_msg, (n, int64_t, AU_REMOTE));
+typedef struct pair { int64_t_ref first, second; } pair;
+static void pair_recv(au_ctx *ctx, pair *self, pair_msg *m) {
+    (void)ctx;
+    au_send(self->first, m->n);
+    au_send(self->second, m->n);
+}
+AU_ACTOR(pair_actor, pair, pair_msg, .recv = pair_recv);
+
+static bool send_failed(void *node) { return stats_of(node).drops_send_failed > 0; }
+
+/* A forge to an address this node's socket cannot send to (IPv6 from an IPv4 node, broadcast)
+ * succeeds and so do its sends; the datagrams fail in the kernel. That was a count in
+ * drops_send_failed and nothing else, and the datagrams to other peers that shared their
+ * sendmmsg batch were dropped with them. Now: a rate-limited WARN naming the address, and the
+ * other peers' datagrams go. */
+static void sends_to_an_address_the_socket_refuses_are_warned_with_it(void **s) {
+    capture_start(AU_LOG_WARN);
+    const char *bad[] = { "[::1]:9", "255.255.255.255:9" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        au_node *a, *b;
+        assert_int_equal(au_node_start(NULL, &a), AU_OK);
+        assert_int_equal(au_node_start(NULL, &b), AU_OK);
+        recorder log;
+        recorder_init(&log);
+        au_spawn(b, store_actor, "store", &(store){ &log });
+        int64_t_ref nowhere = au_forge(store_msg, int64_t, a, "store", bad[i]);
+        assert_false(au_ref_is_null(nowhere.raw));
+        int64_t_ref good = au_forge(store_msg, int64_t, a, "store", au_node_address(b));
+        pair_msg_ref both = au_spawn(a, pair_actor, NULL, &(pair){ nowhere, good });
+        for (int k = 0; k < 3; k++) {
+            assert_int_equal(au_send(both, ((pair_msg){ .tag = pair_msg_n, .n = k })), AU_OK);
+            assert_true(recorder_wait(&log, (size_t)k + 1, WAIT_MS)); /* the good one went */
+        }
+        assert_int_equal(au_send(nowhere, (int64_t)9), AU_OK); /* and a plain send: AU_OK */
+        assert_true(wait_until(send_failed, a, WAIT_MS));
+        assert_true(wait_until(logged, &(words){ "WARN", bad[i], "not sent" }, WAIT_MS));
+        assert_true(lines_with("WARN", bad[i], au_node_address(a)) == 1); /* one line: limited */
+        au_node_stop(a);
+        au_node_stop(b);
+        recorder_destroy(&log);
+    }
+    capture_stop();
+}
+
+/* A forge to an address where no single node answers (unspecified, multicast) is made, as
+ * before, but warned at once: its sends may even go out without an error (0.0.0.0 reaches
+ * this host), so nothing else would tell. One line per 10 s for the node. */
+static void a_forge_to_an_address_of_no_single_node_is_warned(void **s) {
+    capture_start(AU_LOG_WARN);
+    au_node *a;
+    assert_int_equal(au_node_start(NULL, &a), AU_OK);
+    int64_t_ref any = au_forge(store_msg, int64_t, a, "store", "0.0.0.0:9");
+    assert_false(au_ref_is_null(any.raw));
+    assert_int_equal(lines_with("WARN", "0.0.0.0:9", "unspecified"), 1);
+    int64_t_ref group = au_forge(store_msg, int64_t, a, "store", "224.0.0.1:9");
+    assert_false(au_ref_is_null(group.raw));
+    assert_int_equal(lines_with("WARN", "224.0.0.1:9", NULL), 0); /* within the 10 s */
+    int64_t_ref fine = au_forge(store_msg, int64_t, a, "store", "127.0.0.1:9");
+    assert_false(au_ref_is_null(fine.raw));
+    assert_int_equal(lines_with("WARN", "127.0.0.1:9", NULL), 0);
+    au_node_stop(a);
+    capture_stop();
+}
+
+/* max_reassembly_bytes too small for max_message_size: messages between the two sizes can never
+ * arrive fragmented. The node still starts (each limit is fine alone) but says so once, at
+ * start, naming both values; a consistent pair says nothing. */
+static void reassembly_memory_below_the_message_size_is_warned_at_start(void **s) {
+    capture_start(AU_LOG_WARN);
+    au_node *n;
+    assert_int_equal(au_node_start(&(au_node_config){ .max_reassembly_bytes = 65536 }, &n), AU_OK);
+    au_node_stop(n);
+    assert_int_equal(lines_with("WARN", "max_reassembly_bytes = 65536", "max_message_size = 16777216"), 1);
+    nlines = 0;
+    assert_int_equal(au_node_start(&(au_node_config){ .max_reassembly_bytes = 65536,
+                                                      .max_message_size = 58248 }, &n), AU_OK);
+    au_node_stop(n);
+    assert_int_equal(lines_with("WARN", "max_reassembly_bytes", NULL), 0); /* 58248 + 1/8 fits */
+    assert_int_equal(au_node_start(&(au_node_config){ .max_reassembly_bytes = 65536,
+                                                      .max_message_size = 58249 }, &n), AU_OK);
+    au_node_stop(n);
+    assert_int_equal(lines_with("WARN", "max_reassembly_bytes = 65536", "at most 58248 bytes"), 1);
+    nlines = 0;
+    assert_int_equal(au_node_start(NULL, &n), AU_OK); /* the defaults agree */
+    au_node_stop(n);
+    assert_int_equal(lines_with("WARN", "max_reassembly_bytes", NULL), 0);
+    capture_stop();
+}
+
 static void a_name_from_the_network_cannot_forge_a_log_line(void **s) {
     capture_start(AU_LOG_WARN);
     au_node *a, *b;
@@ -293,6 +387,9 @@ int main(void) {
         cmocka_unit_test(bind_and_stop_are_logged_at_info_and_a_forge_to_port_zero_is_refused),
         cmocka_unit_test(datagrams_whose_seal_does_not_match_the_keys_are_warned_with_the_cause),
         cmocka_unit_test(a_name_from_the_network_cannot_forge_a_log_line),
+        cmocka_unit_test(reassembly_memory_below_the_message_size_is_warned_at_start),
+        cmocka_unit_test(sends_to_an_address_the_socket_refuses_are_warned_with_it),
+        cmocka_unit_test(a_forge_to_an_address_of_no_single_node_is_warned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -923,6 +923,17 @@ static void limits_are_enforced(void **state) {
     lim = (au_decode_limits){ .max_depth = 40 };
     assert_int_equal(au_decode(&tnode_type, &t, b.data, b.len, &lim, NULL), AU_OK);
     au_value_free(&tnode_type, &t);
+    /* au_encode_bounded counts the levels as the decoder does: 40 passes, 39 does not */
+    lim = (au_decode_limits){ .max_depth = 39 };
+    assert_int_equal(au_decode(&tnode_type, &t, b.data, b.len, &lim, NULL), AU_EDECODE);
+    size_t whole = b.len;
+    b.len = 0;
+    assert_int_equal(au_encode_bounded(&tnode_type, chain, &b, NULL, 40), AU_OK);
+    assert_int_equal(b.len, whole);
+    b.len = 0;
+    assert_int_equal(au_encode_bounded(&tnode_type, chain, &b, NULL, 39), AU_EENCODE);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(au_encode_bounded(&tnode_type, chain, &b, NULL, 0), AU_OK);
     au_buf_free(&b);
 }
 
