@@ -174,7 +174,8 @@ typedef struct au_dc_config {
     const uint8_t *key;       /**< AU_DC_KEY_SIZE bytes: this device's key or the fleet's; NULL:
                                    plain datagrams. See docs/devices.md §4 for what each protects */
     uint8_t *rx_buf;          /**< receive buffer; its size is the largest datagram accepted */
-    size_t rx_cap;            /**< >= AU_DC_RX_MIN */
+    size_t rx_cap;            /**< >= AU_DC_RX_MIN; recv is given at most 65,535 (no datagram
+                                   is longer), so a larger buffer is used up to that */
     uint8_t *tx_buf;          /**< send buffer, distinct from rx_buf; its size bounds the largest
                                    user message (au_dc_send), and so does AU_DC_MAX_DATAGRAM: a
                                    datagram is never larger than either */

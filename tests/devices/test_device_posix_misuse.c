@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -236,10 +237,54 @@ static void hostile_server_datagrams_on_a_real_socket_are_dropped_and_counted(vo
     free(r);
 }
 
+/* A receive buffer of 2 GiB and more (rx_cap >= 2^31): the platform reports a datagram longer
+ * than cap, and an empty one, as a length above cap, which an int cannot hold there, so an empty
+ * datagram was lost uncounted (the report read as an error) or stale buffer bytes were parsed.
+ * No datagram is longer than 65,535 bytes: the client reads with at most that, and counts the
+ * empty datagram as malformed; a real request after it is answered. The buffer is mapped, not
+ * touched beyond what the socket writes. */
+static void a_receive_buffer_of_two_gib_still_counts_an_empty_datagram(void **state) {
+    (void)state;
+    posix_rig *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    size_t huge = ((size_t)1 << 31) + 64;
+    uint8_t *rx = mmap(NULL, huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                       -1, 0);
+    if (rx == MAP_FAILED) skip();
+    struct sockaddr_in server_sa;
+    r->server_fd = raw_socket(&server_sa);
+    r->other_fd = -1;
+    assert_int_equal(au_dc_posix_open(&r->io, "127.0.0.1", 0), 0);
+    r->device_sa = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(au_dc_posix_port(&r->io)),
+                                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    assert_int_equal(au_dc_posix_addr(&r->seed, "127.0.0.1", ntohs(server_sa.sin_port)), 0);
+    r->cfg = (au_dc_config){ .device = DEVICE, .incarnation = INCARNATION, .interval_ms = 100,
+                             .nseeds = 1, .seeds = &r->seed, .rx_buf = rx, .rx_cap = huge,
+                             .tx_buf = r->tx, .tx_cap = sizeof r->tx,
+                             .platform = au_dc_posix_platform(&r->io) };
+    assert_int_equal(au_dc_init(&r->dc, &r->cfg), AU_DC_OK);
+    lib_server_init(&r->a, SERVER_A, 0x5000, NULL, 0);
+    (void)au_dc_poll(&r->dc); /* the first announce */
+    uint8_t buf[LIB_DGRAM_MAX];
+    assert_true(server_read(r, buf, sizeof buf, 2000) > 0);
+    hostile_send(r, r->server_fd, buf, 0);
+    assert_int_equal(r->dc.stats.drop_malformed, 1);
+    size_t len = request_bytes(r, 1, buf);
+    hostile_send(r, r->server_fd, buf, len);
+    assert_int_equal(r->dc.stats.accepted, 1);
+    expect_heartbeat(r, 1);
+    lib_server_destroy(&r->a);
+    au_dc_posix_close(&r->io);
+    close(r->server_fd);
+    munmap(rx, huge);
+    free(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(null_and_malformed_arguments_fail_cleanly),
         cmocka_unit_test(hostile_server_datagrams_on_a_real_socket_are_dropped_and_counted),
+        cmocka_unit_test(a_receive_buffer_of_two_gib_still_counts_an_empty_datagram),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

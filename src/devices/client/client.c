@@ -620,12 +620,16 @@ uint32_t au_dc_poll(au_dc *dc) {
     if (!ready(dc)) return DEFAULT_INTERVAL_MS;
     const au_dc_platform *p = &dc->cfg->platform;
     if (dc->in_input) return 0;
+    /* No datagram is longer than 65,535 bytes: a larger buffer is read as that much, so that the
+     * platform can always report "longer than cap" in an int (with a cap of 2^31 it could not,
+     * and an empty datagram was lost uncounted). */
+    size_t cap = dc->cfg->rx_cap < 65535 ? dc->cfg->rx_cap : 65535;
     /* Bounded, so that a flood cannot keep the device from its timers. */
     for (int i = 0; p->recv && i < 16; i++) {
         au_dc_addr from = { 0 };
-        int n = p->recv(p->ctx, &from, dc->cfg->rx_buf, dc->cfg->rx_cap);
+        int n = p->recv(p->ctx, &from, dc->cfg->rx_buf, cap);
         if (n <= 0) break;
-        if ((size_t)n > dc->cfg->rx_cap || from.len > AU_DC_ADDR_MAX) {
+        if ((size_t)n > cap || from.len > AU_DC_ADDR_MAX) {
             dc->stats.received++;
             dc->stats.drop_malformed++;
             continue;
