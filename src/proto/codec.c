@@ -136,12 +136,12 @@ static size_t size(const au_type *t, const void *v, uint32_t depth) {
 typedef struct enc {
     au_buf *out;
     const au_codec_refs *refs;
-    uint32_t arrays;     /* CBOR arrays open around the value being emitted */
-    uint32_t max_arrays; /* au_encode_bounded's max_depth; UINT32_MAX: no such bound */
+    uint32_t max_depth; /* au_encode_bounded's max_depth; UINT32_MAX: no such bound */
 } enc;
 
-/* Enters one more CBOR array (a record, root, array or reference), as au_decode counts them. */
-static bool enc_enter(enc *e) { return ++e->arrays <= e->max_arrays; }
+/* Would one more CBOR array (a record, root, array or reference) at emit's depth nest more than
+ * max_depth, as au_decode counts them? emit's depth is the number of arrays open around it. */
+static bool too_deep(const enc *e, uint32_t depth) { return depth >= e->max_depth; }
 
 
 /* Runs cbor_encode_<call>(arg, ...) on the buffer's free space (at least MAX_HEAD bytes, a
@@ -201,11 +201,10 @@ static au_err put_custom(enc *e, const au_type *t, const void *v) {
     return AU_OK;
 }
 
-static au_err put_ref(enc *e, const au_ref *r) {
+static au_err put_ref(enc *e, const au_ref *r, uint32_t depth) {
     if (!e->refs || !e->refs->encode) return AU_EENCODE;
     /* Checked first: describing a reference may register a name for its actor (net). */
-    if (!enc_enter(e)) return AU_EENCODE;
-    e->arrays--; /* a leaf: nothing is emitted inside it at a deeper level */
+    if (too_deep(e, depth)) return AU_EENCODE;
     au_wire_ref w = { 0 };
     au_err err = e->refs->encode(e->refs->user, r, &w);
     if (err != AU_OK) return err;
@@ -246,36 +245,32 @@ static au_err emit(enc *e, const au_type *t, const void *v, uint32_t depth) {
     case AU_KIND_ARRAY: {
         const raw_array *a = v;
         if (a->len && !a->ptr) return AU_EENCODE;
-        if (!enc_enter(e)) return AU_EENCODE;
+        if (too_deep(e, depth)) return AU_EENCODE;
         PUT(e, array_start, a->len);
         const au_type *el = t->elem;
         for (uint32_t i = 0; i < a->len; i++)
             if ((err = emit(e, el, (const char *)a->ptr + (size_t)i * el->size, depth + 1)) != AU_OK)
                 return err;
-        e->arrays--;
         return AU_OK;
     }
     case AU_KIND_RECORD:
         if (t->local) return AU_EENCODE; /* AU_LOCAL_RECORD never leaves its node */
-        if (!enc_enter(e)) return AU_EENCODE;
+        if (too_deep(e, depth)) return AU_EENCODE;
         PUT(e, array_start, t->count);
         for (uint32_t i = 0; i < t->count; i++)
             if ((err = emit(e, t->fields[i].type, base + t->fields[i].offset, depth + 1)) != AU_OK)
                 return err;
-        e->arrays--;
         return AU_OK;
     case AU_KIND_ROOT: {
         /* Judged by the active variant only: a local root's serializable variants may travel. */
         int tag = au_root_tag(t, v);
         if (tag < 0) return AU_EENCODE;
-        if (!enc_enter(e)) return AU_EENCODE;
+        if (too_deep(e, depth)) return AU_EENCODE;
         PUT(e, array_start, 2);
         PUT(e, uint, (uint64_t)tag);
-        err = emit(e, t->variants[tag].type, base + t->variants[tag].offset, depth + 1);
-        e->arrays--;
-        return err;
+        return emit(e, t->variants[tag].type, base + t->variants[tag].offset, depth + 1);
     }
-    case AU_KIND_REF: return put_ref(e, v);
+    case AU_KIND_REF: return put_ref(e, v, depth);
     default: return AU_EENCODE; /* AU_KIND_LOCAL: pointers and handles mean nothing elsewhere */
     }
 }
@@ -289,7 +284,7 @@ au_err au_encode_bounded(au_type *type, const void *value, au_buf *out,
     if (!type || !value || !out) return AU_EINVAL;
     size_t start = out->len;
     if (au_buf_reserve(out, size(type, value, 0)) != AU_OK) return AU_ENOMEM;
-    enc e = { out, refs, 0, max_depth ? max_depth : UINT32_MAX };
+    enc e = { out, refs, max_depth ? max_depth : UINT32_MAX };
     au_err err = emit(&e, type, value, 0);
     if (err != AU_OK) out->len = start;
     return err;
