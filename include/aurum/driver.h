@@ -97,8 +97,10 @@ struct au_driver_ops {
      *  the driver delivers every datagram that arrives with au_node_receive. */
     au_err (*bind)(au_driver_node *dn, const struct sockaddr *addr, socklen_t len,
                    struct sockaddr_storage *bound, socklen_t *bound_len);
-    /** Sends n datagrams; returns how many of them failed (buffer full, no route): the node
-     *  counts those as drops_send_failed and the others as sent. At-most-once: no retry. */
+    /** Sends n datagrams; returns how many of them failed (no route, a buffer still full after
+     *  a short wait): the node counts those as drops_send_failed and the others as sent. May
+     *  block the calling thread briefly while the socket is full (the default driver: up to
+     *  50 ms per call, then drops); never sends a datagram twice. */
     size_t (*send)(au_driver_node *dn, const au_datagram *d, size_t n);
 
     /** Optional: decides the fate of one outgoing message (not datagram) to `to` before it is

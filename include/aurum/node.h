@@ -229,7 +229,7 @@ AU_API au_nanos au_node_now(const au_node *node);
     X(drops_decode, COUNTER, "payload undecodable")                                                \
     X(drops_too_big, COUNTER, "message above max_message_size, or datagram above mtu")               \
     X(drops_reassembly, COUNTER, "fragments or partial messages dropped (timeout, limits)")        \
-    X(drops_send_failed, COUNTER, "datagrams the socket refused (buffer full, no route)")          \
+    X(drops_send_failed, COUNTER, "datagrams not sent: no route, or socket full for 50 ms")        \
     X(drops_peer_limit, COUNTER, "datagrams from a peer beyond max_peers, needing state")          \
     X(reassemblies_in_flight, GAUGE, "large messages being reassembled now")                      \
     X(drops_unknown_key, COUNTER, "sealed with a key id the key ring does not hold")               \

@@ -14,12 +14,20 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <uv.h>
+
+/* One WARN line per period for a kind of send failure, and a count of those not shown. */
+typedef struct warn_limit {
+    _Atomic uint64_t after;      /* no line before this (monotonic ns) */
+    _Atomic uint64_t suppressed; /* failures not warned since the last line */
+} warn_limit;
 
 typedef struct uv_driver {
     au_driver_node base;
@@ -37,8 +45,9 @@ typedef struct uv_driver {
     uint64_t activity;  /* loop thread only: datagrams received (for spinning) */
     uint8_t *in_buf;    /* recvmmsg buffer (loop thread) */
     size_t in_size;
-    _Atomic uint64_t warn_after;      /* send_refused: no WARN line before this (monotonic ns) */
-    _Atomic uint64_t warn_suppressed; /* refusals not warned since the last line */
+    warn_limit refused_warn;          /* send_refused's WARN lines */
+    warn_limit stalled_warn;          /* drv_send's "socket stayed full" WARN lines */
+    _Atomic bool send_stalled;        /* the last wait for room timed out, no send since */
 } uv_driver;
 
 static au_nanos drv_now(au_driver_node *dn) {
@@ -209,21 +218,29 @@ static bool address_refused(int err) {
            err == EDESTADDRREQ || err == EMSGSIZE;
 }
 
+/* Whether this failure may have its WARN line now; if not, it is counted in the next one. On
+ * true, *more is how many were not shown since the last line. */
+static bool warn_now(warn_limit *w, uint64_t n, uint64_t *more) {
+    uint64_t now = au_clock_monotonic_ns();
+    uint64_t after = atomic_load_explicit(&w->after, memory_order_relaxed);
+    if (now < after || !atomic_compare_exchange_strong_explicit(&w->after, &after,
+                                                                now + SEND_WARN_PERIOD,
+                                                                memory_order_relaxed,
+                                                                memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&w->suppressed, n, memory_order_relaxed);
+        return false;
+    }
+    *more = atomic_exchange_explicit(&w->suppressed, 0, memory_order_relaxed);
+    return true;
+}
+
 /* A datagram the kernel would not send to its address: one WARN line per SEND_WARN_PERIOD for
  * the node, naming the address and why (the forge of 0.0.0.0, a broadcast, multicast or IPv6
  * address succeeds, and its sends return AU_OK: this line and drops_send_failed are all a user
  * sees), with how many refusals it did not name since the last line. */
 static void send_refused(uv_driver *d, const au_datagram *dg, int err) {
-    uint64_t now = au_clock_monotonic_ns();
-    uint64_t after = atomic_load_explicit(&d->warn_after, memory_order_relaxed);
-    if (now < after || !atomic_compare_exchange_strong_explicit(&d->warn_after, &after,
-                                                                now + SEND_WARN_PERIOD,
-                                                                memory_order_relaxed,
-                                                                memory_order_relaxed)) {
-        atomic_fetch_add_explicit(&d->warn_suppressed, 1, memory_order_relaxed);
-        return;
-    }
-    uint64_t more = atomic_exchange_explicit(&d->warn_suppressed, 0, memory_order_relaxed);
+    uint64_t more;
+    if (!warn_now(&d->refused_warn, 1, &more)) return;
     char ip[INET6_ADDRSTRLEN] = "?", text[INET6_ADDRSTRLEN + 10] = "(unknown address)";
     const struct sockaddr *sa = dg->to;
     if (sa && sa->sa_family == AF_INET && dg->to_len >= sizeof(struct sockaddr_in)) {
@@ -240,9 +257,50 @@ static void send_refused(uv_driver *d, const au_datagram *dg, int err) {
            "last line)", d->node->address, text, strerror(err), (unsigned long long)more);
 }
 
+/* A full socket (EAGAIN: the send buffer is taken by datagrams the interface has not sent yet;
+ * ENOBUFS: the kernel is short of buffers for a moment) is a burst, not a verdict: the sending
+ * thread waits for room, up to SEND_STALL_MS in one drv_send, and tries again. Dropping at once
+ * would lose a burst the wire carries a millisecond later, while the node counted each of its
+ * datagrams as sent by the application. A socket still full after the wait is congested: the
+ * rest of the call is dropped, counted and warned about, and later calls try once without
+ * waiting until a send goes through again, so one stuck interface does not stall every worker
+ * for SEND_STALL_MS per batch. */
+#define SEND_STALL_MS 50
+
+static bool send_full(int err) {
+    return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS;
+}
+
+/* Waits until the socket may take more or the call's deadline passes; false: no more waiting. */
+static bool wait_for_room(uv_driver *d, int err, uint64_t *deadline) {
+    if (atomic_load_explicit(&d->send_stalled, memory_order_relaxed)) return false;
+    uint64_t now = au_clock_monotonic_ns();
+    if (!*deadline) *deadline = now + (uint64_t)SEND_STALL_MS * 1000000u;
+    if (now >= *deadline) return false;
+    if (err == ENOBUFS) { /* the socket reports writable: give the kernel a moment instead */
+        struct timespec ts = { 0, 200000 };
+        nanosleep(&ts, NULL);
+        return true;
+    }
+    struct pollfd p = { .fd = d->fd, .events = POLLOUT };
+    int ms = (int)((*deadline - now + 999999u) / 1000000u);
+    return poll(&p, 1, ms) >= 0 || errno == EINTR;
+}
+
+static void send_stalled(uv_driver *d, int err, size_t dropped) {
+    atomic_store_explicit(&d->send_stalled, true, memory_order_relaxed);
+    uint64_t more;
+    if (!warn_now(&d->stalled_warn, dropped, &more)) return;
+    au_log(AU_LOG_NET, AU_LOG_WARN, "node %s: socket full for %d ms (%s): %zu datagrams dropped, "
+           "counted in drops_send_failed (%llu more such drops not shown since the last line); "
+           "the interface is sending slower than this node: raise net.core.wmem_max or send less",
+           d->node->address, SEND_STALL_MS, strerror(err), dropped, (unsigned long long)more);
+}
+
 static size_t drv_send(au_driver_node *dn, const au_datagram *dg, size_t n) {
     uv_driver *d = (uv_driver *)dn;
     size_t failed = 0;
+    uint64_t deadline = 0; /* for waits on a full socket: set by the first */
     struct mmsghdr msgs[SEND_BATCH];
     struct iovec iov[SEND_BATCH];
     while (n) {
@@ -265,13 +323,20 @@ static size_t drv_send(au_driver_node *dn, const au_datagram *dg, size_t n) {
                     done++;
                     continue;
                 }
-                /* EAGAIN (socket buffer full), ENOBUFS, ...: at-most-once, so drop; the
-                 * caller counts them. */
-                au_log(AU_LOG_NET, AU_LOG_DEBUG, "sendmmsg: %s (%zu datagrams dropped)",
-                       strerror(err), k - done);
+                if (send_full(err) && wait_for_room(d, err, &deadline)) continue;
+                /* Still full after the wait, or a failure of the socket itself (EBADF after a
+                 * close, ...): at-most-once, so the rest of the batch is dropped; the caller
+                 * counts them. */
+                if (send_full(err))
+                    send_stalled(d, err, k - done);
+                else
+                    au_log(AU_LOG_NET, AU_LOG_DEBUG, "sendmmsg: %s (%zu datagrams dropped)",
+                           strerror(err), k - done);
                 failed += k - done;
                 break;
             }
+            if (sent > 0 && atomic_load_explicit(&d->send_stalled, memory_order_relaxed))
+                atomic_store_explicit(&d->send_stalled, false, memory_order_relaxed);
             done += (size_t)sent;
         }
         dg += k;
