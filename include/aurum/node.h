@@ -209,7 +209,10 @@ AU_API au_nanos au_node_now(const au_node *node);
     X(drops_mailbox_oldest, COUNTER, "queued messages dropped by a full drop-oldest mailbox")      \
     X(mailbox_full_waits, COUNTER,                                                                 \
       "back-pressure sends that found a bounded mailbox full (au_try_send, au_send_wait, "         \
-      "au_send_or_notify)")
+      "au_send_or_notify)")                                                                        \
+    X(local_watches, GAUGE,                                                                        \
+      "watches held on this node's actors through local references (au_watch): one per "          \
+      "(watcher, watched actor), ended by au_unwatch or either one stopping")
 
 /** The statistics kept by the UDP transport (sent, received, dropped on arrival). */
 #define AU_NODE_STATS_NET(X)                                                                       \

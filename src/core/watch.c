@@ -48,9 +48,19 @@ typedef struct remote_watch {
     au_ref target;            /* remote reference */
 } remote_watch;
 
+/* The local actors a watcher of this node watches on this node (its by_cell entries), so its
+ * stop ends them: without it a short-lived watcher of a long-lived actor would stay in that
+ * actor's list until the actor stops, and the list would grow with every watcher spawned. */
+typedef struct watched_list {
+    uint32_t gen;    /* of the watcher */
+    size_t n, cap;
+    au_ref *targets; /* cell + gen of each watched actor */
+} watched_list;
+
 typedef struct au_watches {
     pthread_mutex_t lock;
     au_u64map by_cell;
+    au_u64map by_watcher; /* watcher cell (of this node) -> watched_list */
     remote_watch *remote;
     size_t nremote, remote_cap;
 } au_watches;
@@ -74,6 +84,14 @@ void au_watches_destroy(au_node *node) {
         }
     }
     au_u64map_free(&w->by_cell);
+    for (size_t i = 0; i < w->by_watcher.cap; i++) {
+        watched_list *l = w->by_watcher.values[i];
+        if (w->by_watcher.keys[i] && l) {
+            free(l->targets);
+            free(l);
+        }
+    }
+    au_u64map_free(&w->by_watcher);
     free(w->remote);
     pthread_mutex_destroy(&w->lock);
     free(w);
@@ -237,6 +255,59 @@ au_err au_peer_gone(au_node *node, const char *address) {
     return AU_OK;
 }
 
+/* Records that `watcher` (of this node) watches `target` (of this node). With w->lock. */
+static bool watched_add(au_watches *w, au_ref watcher, au_ref target) {
+    uint64_t key = (uint64_t)(uintptr_t)watcher.target;
+    watched_list *l = au_u64map_get(&w->by_watcher, key);
+    if (!l) {
+        l = calloc(1, sizeof *l);
+        if (!l || !au_u64map_put(&w->by_watcher, key, l)) {
+            free(l);
+            return false;
+        }
+        l->gen = watcher.gen;
+    }
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 2;
+        au_ref *t = realloc(l->targets, cap * sizeof *t);
+        if (!t) {
+            if (l->n == 0) free(au_u64map_take(&w->by_watcher, key));
+            return false;
+        }
+        l->targets = t;
+        l->cap = cap;
+    }
+    l->targets[l->n++] = target;
+    return true;
+}
+
+/* Forgets that `watcher` watches `target` (the actor stopped, or was unwatched). With w->lock. */
+static void watched_remove(au_watches *w, au_ref watcher, au_cell *target, uint32_t gen) {
+    uint64_t key = (uint64_t)(uintptr_t)watcher.target;
+    watched_list *l = au_u64map_get(&w->by_watcher, key);
+    if (!l || l->gen != watcher.gen) return;
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->targets[i].target == target && l->targets[i].gen == gen) {
+            l->targets[i] = l->targets[--l->n];
+            break;
+        }
+    }
+    if (l->n == 0) {
+        au_u64map_take(&w->by_watcher, key);
+        free(l->targets);
+        free(l);
+    }
+}
+
+/* Removes watcher i of entry e (of watched actor `cell`), keeping by_watcher and the gauge. With
+ * w->lock. */
+static void entry_remove(au_node *node, au_watches *w, watch_entry *e, au_cell *cell, size_t i) {
+    local_watcher lw = e->watchers[i];
+    e->watchers[i] = e->watchers[--e->n];
+    if (lw.node_id == node->id) watched_remove(w, lw.ref, cell, e->gen);
+    au_stat_sub(&node->stats.local_watches, 1);
+}
+
 au_err au_watch_(au_ctx *ctx, au_ref target) {
     if (!ctx || !target.target) return AU_EINVAL;
     if (target.flags & AU_REF_F_REMOTE) /* in the node it sends through, as below */
@@ -254,10 +325,9 @@ au_err au_watch_(au_ctx *ctx, au_ref target) {
         return AU_OK;
     }
     watch_entry *e = au_u64map_get(&w->by_cell, (uint64_t)(uintptr_t)tc);
-    if (e && e->gen != target.gen) { /* stale entry of a past incarnation */
-        e->n = 0;
-        e->gen = target.gen;
-    }
+    if (e && e->gen != target.gen) /* stale entry of a past incarnation */
+        while (e->n) entry_remove(tc->node, w, e, tc, e->n - 1);
+    if (e) e->gen = target.gen;
     if (!e) {
         e = calloc(1, sizeof *e);
         if (!e || !au_u64map_put(&w->by_cell, (uint64_t)(uintptr_t)tc, e)) {
@@ -283,7 +353,14 @@ au_err au_watch_(au_ctx *ctx, au_ref target) {
         e->watchers = ws;
         e->cap = cap;
     }
+    /* A watcher of the watched actor's node is found again when it stops (by_watcher); one of
+     * another node of the process stays until the watched actor stops or is unwatched. */
+    if (self_node == tc->node->id && !watched_add(w, self, target)) {
+        pthread_mutex_unlock(&w->lock);
+        return AU_ENOMEM;
+    }
     e->watchers[e->n++] = (local_watcher){ self, self_node };
+    au_stat_add(&tc->node->stats.local_watches, 1);
     pthread_mutex_unlock(&w->lock);
     return AU_OK;
 }
@@ -293,15 +370,16 @@ au_err au_unwatch_(au_ctx *ctx, au_ref target) {
     if (target.flags & AU_REF_F_REMOTE)
         return unwatch_remote(au_remote_layer()->node_of(target)->watches, au_ctx_self_(ctx),
                               ctx->node->id, target);
-    au_watches *w = ((au_cell *)target.target)->node->watches; /* where au_watch put it */
+    au_cell *tc = target.target;
+    au_watches *w = tc->node->watches; /* where au_watch put it */
     au_ref self = au_ctx_self_(ctx);
     au_err result = AU_ENOTFOUND;
     pthread_mutex_lock(&w->lock);
-    watch_entry *e = au_u64map_get(&w->by_cell, (uint64_t)(uintptr_t)target.target);
+    watch_entry *e = au_u64map_get(&w->by_cell, (uint64_t)(uintptr_t)tc);
     if (e && e->gen == target.gen) {
         for (size_t i = 0; i < e->n; i++) {
             if (is_watcher(&e->watchers[i], self, ctx->node->id)) {
-                e->watchers[i] = e->watchers[--e->n];
+                entry_remove(tc->node, w, e, tc, i);
                 result = AU_OK;
                 break;
             }
@@ -332,7 +410,33 @@ void au_watches_target_stopped(au_node *node, au_cell *cell, uint32_t gen) {
             i++;
         }
     }
+    /* The stopped actor's watches of this node's actors end: it leaves their lists. */
+    watched_list *l = au_u64map_take(&w->by_watcher, (uint64_t)(uintptr_t)cell);
+    if (l && l->gen == gen) {
+        for (size_t k = 0; k < l->n; k++) {
+            watch_entry *t = au_u64map_get(&w->by_cell, (uint64_t)(uintptr_t)l->targets[k].target);
+            if (!t || t->gen != l->targets[k].gen) continue;
+            for (size_t i = 0; i < t->n; i++) {
+                if (is_watcher(&t->watchers[i], (au_ref){ .target = cell, .gen = gen }, node->id)) {
+                    t->watchers[i] = t->watchers[--t->n]; /* its by_watcher list is gone already */
+                    au_stat_sub(&node->stats.local_watches, 1);
+                    break;
+                }
+            }
+        }
+    }
+    if (l) {
+        free(l->targets);
+        free(l);
+    }
     watch_entry *e = au_u64map_take(&w->by_cell, (uint64_t)(uintptr_t)cell);
+    /* Its own watchers: told below; those of this node forget it. */
+    if (e)
+        for (size_t i = 0; i < e->n; i++) {
+            if (e->watchers[i].node_id == node->id)
+                watched_remove(w, e->watchers[i].ref, cell, e->gen);
+            au_stat_sub(&node->stats.local_watches, 1);
+        }
     pthread_mutex_unlock(&w->lock);
     if (!e) return;
     if (e->gen == gen) {

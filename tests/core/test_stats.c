@@ -18,7 +18,7 @@ static const char *const expected_names[] = {
     "actors_spawned", "actors_stopped", "actors_live", "promise_waits", "drops_dead_actor", "drops_node_stopping",
     "timers_fired", "timers_cancelled", "drops_wrong_interface_local", "mailbox_depth",
     "mailbox_high_water", "mailbox_refused", "drops_mailbox_newest", "drops_mailbox_oldest",
-    "mailbox_full_waits", "datagrams_sent",
+    "mailbox_full_waits", "local_watches", "datagrams_sent",
     "datagrams_received", "bytes_sent",
     "bytes_received", "messages_sent_remote", "messages_received_remote", "drops_malformed",
     "drops_checksum", "drops_duplicate", "drops_unknown_actor", "drops_wrong_root",
@@ -56,12 +56,12 @@ static void only_the_levels_are_gauges(void **s) {
                                               "mailbox_high_water", "reassemblies_in_flight",
                                               "senders", "peers", "remote_refs",
                                               "reassembly_bytes", "remote_watches",
-                                              "remote_watched" };
+                                              "remote_watched", "local_watches" };
         bool known = false;
         for (size_t j = 0; j < sizeof levels / sizeof levels[0]; j++) known |= !strcmp(f->name, levels[j]);
         assert_true(known);
     }
-    assert_int_equal(gauges, 11);
+    assert_int_equal(gauges, 12);
 }
 
 static void value_by_index_reads_the_named_field(void **s) {
