@@ -68,7 +68,9 @@ AU_API size_t au_ref_format(au_ref r, char *buf, size_t size);
  *  references, records of them) pays nothing for it. Two things are passed as they are, as the
  *  bits they are: custom-codec values (AU_CUSTOM_TYPE) on the local path, and local-only
  *  payloads (pointers, handles of AU_LOCAL_TYPE) — what they point to is shared by design.
- *  A borrowed part that has a length but no pointer cannot be copied: AU_EENCODE, as remote.
+ *  A borrowed part that has a length but no pointer cannot be copied, and a string (owned or
+ *  borrowed) that is not valid UTF-8 (RFC 3629) cannot be encoded: AU_EENCODE for both, local or
+ *  remote, so a message a remote send refuses is refused locally too.
  *  The same holds for au_send_after (copied when the timer is set), au_try_send,
  *  au_send_wait, au_send_or_notify and au_send_control; on the results that leave the message
  *  with the caller (AU_EFULL, AU_ETIMEDOUT of those), nothing was copied.

@@ -124,7 +124,9 @@ AU_API uint64_t au_type_id(au_type *type);
 AU_API size_t au_type_schema(au_type *type, char *buf, size_t size);
 /** Frees what a value owns (strings, bytes, arrays, nested values), not the value itself. */
 AU_API void au_value_free(const au_type *type, void *value);
-/** Deep-copies src into dst (both of the type); AU_ENOMEM leaves dst empty. */
+/** Deep-copies src into dst (both of the type). On failure dst is left empty: AU_ENOMEM, or
+ *  AU_EENCODE for a string that is not valid UTF-8, AU_EINVAL for a part with a length but no
+ *  pointer. */
 AU_API au_err au_value_copy(const au_type *type, void *dst, const void *src);
 /** Appends the CBOR of *value (of type) to out, as messages carry it. Returns AU_OK;
  *  AU_EINVAL for a NULL type, value or out; AU_EENCODE for a value that holds references or

@@ -98,8 +98,9 @@ static au_envelope *wrap(au_ref ref, const au_actor_def *def, const void *msg, b
         /* As a remote send of the same message would (au_encode): AU_EENCODE, or AU_ENOMEM. */
         au_log(AU_LOG_CORE, AU_LOG_WARN,
                "send of %s dropped: copying its borrowed strings/bytes/arrays failed (%s)",
-               ref.iface->name, e == AU_EINVAL ? "a part has a length but no pointer"
-                                                : "out of memory");
+               ref.iface->name, e == AU_EINVAL    ? "a part has a length but no pointer"
+                                : e == AU_EENCODE ? "a string is not valid UTF-8"
+                                                  : "out of memory");
         au_envelope_free(env); /* frees what the message owned, and the copies made so far */
         *err = e == AU_EINVAL ? AU_EENCODE : e;
         return NULL;

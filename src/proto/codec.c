@@ -32,7 +32,7 @@ enum { GUESS_CUSTOM = 32, GUESS_REF = 64, MAX_HEAD = 9 };
 
 /* RFC 3629 UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. ASCII, by far the common
  * case, is skipped eight bytes at a time. */
-static bool utf8_valid(const uint8_t *s, size_t n) {
+bool au_utf8_valid(const uint8_t *s, size_t n) {
     size_t i = 0;
     while (i < n) {
         if (n - i >= 8) {
@@ -161,7 +161,7 @@ static au_err put_null(enc *e) {
 
 static au_err put_text(enc *e, const char *p, size_t n) {
     if (n && !p) return AU_EENCODE;
-    if (!utf8_valid((const uint8_t *)p, n)) return AU_EENCODE;
+    if (!au_utf8_valid((const uint8_t *)p, n)) return AU_EENCODE;
     if (au_buf_reserve(e->out, MAX_HEAD + n) != AU_OK) return AU_ENOMEM;
     au_buf *b = e->out;
     b->len += cbor_encode_string_start(n, b->data + b->len, b->cap - b->len);
@@ -402,7 +402,7 @@ static au_err get_text(dec *d, const uint8_t **p, size_t *n) {
     if (err != AU_OK) return err;
     if (d->t.kind != TK_TEXT) return AU_EDECODE;
     if (d->t.u > d->lim.max_string || d->t.u >= UINT32_MAX) return AU_ETOOBIG;
-    if (!utf8_valid(d->t.p, d->t.u)) return AU_EDECODE;
+    if (!au_utf8_valid(d->t.p, d->t.u)) return AU_EDECODE;
     *p = d->t.p;
     *n = d->t.u;
     return AU_OK;

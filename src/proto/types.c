@@ -384,6 +384,7 @@ static au_err copy(const au_type *t, void *dst, const void *src) {
     case AU_KIND_STR: {
         const au_str *in = src;
         if (in->len && !in->ptr) return AU_EINVAL;
+        if (in->len && !au_utf8_valid((const uint8_t *)in->ptr, in->len)) return AU_EENCODE;
         au_str out = au_str_dup(in->ptr, in->len);
         if (!out.ptr) return AU_ENOMEM;
         *(au_str *)dst = out;
@@ -458,7 +459,11 @@ static au_err own(const au_type *t, void *value) {
     switch (t->kind) {
     case AU_KIND_STR: {
         au_str tmp;
-        if (((au_str *)value)->owned) return AU_OK;
+        const au_str *in = value;
+        if (in->owned) /* moved as it is, but only if a remote send could encode it */
+            return !in->len || (in->ptr && au_utf8_valid((const uint8_t *)in->ptr, in->len))
+                       ? AU_OK
+                       : AU_EENCODE;
         au_err err = copy(t, &tmp, value);
         if (err == AU_OK) *(au_str *)value = tmp;
         return err;

@@ -485,6 +485,67 @@ static void deep_recv(au_ctx *ctx, nest *self, deep_msg *m) {
 }
 AU_ACTOR(deep_actor, nest, deep_msg, .recv = deep_recv);
 
+/* Strings are UTF-8 (RFC 3629) on every path: a local send refuses what a remote send would
+ * refuse to encode, owned or borrowed, at the top or inside an array, and passes the rest. */
+AU_ARRAY(au_str);
+AU_ROOT(text_msg, (text, au_str, AU_REMOTE), (lines, au_str_array, AU_REMOTE));
+static void text_recv(au_ctx *ctx, fwd *self, text_msg *m) {
+    (void)ctx;
+    if (m->tag == text_msg_text) au_send(self->to, (int64_t)m->text.len);
+    if (m->tag == text_msg_lines) au_send(self->to, (int64_t)m->lines.len);
+}
+AU_ACTOR(text_actor, fwd, text_msg, .recv = text_recv);
+
+static void strings_that_are_not_utf8_are_refused_locally_as_remotely(void **s) {
+    au_node *node = local_node(2);
+    au_probe *p = au_probe_new(node, int64_t);
+    text_msg_ref t = au_spawn(node, text_actor, NULL, &(fwd){ au_probe_ref(p, int64_t) });
+    static const char *const bad[] = {
+        "\xff", "ab\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "tail\xe2\x82", "\x80x",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        au_str view = au_str_view(bad[i]);
+        text_msg m = { .tag = text_msg_text, .text = view };
+        assert_int_equal(au_send(t, m), AU_EENCODE);
+        assert_int_equal(au_try_send(t, m), AU_EENCODE);
+        assert_int_equal(au_send_after(t, 0, m), 0);
+        assert_int_equal(au_last_error(), AU_EENCODE);
+        au_buf enc = { 0 };
+        assert_int_equal(au_value_encode(&au_type_text_msg, &m, &enc), AU_EENCODE);
+        au_buf_free(&enc);
+        text_msg copy;
+        assert_int_equal(au_value_copy(&au_type_text_msg, &copy, &m), AU_EENCODE);
+        assert_int_equal(copy.text.len, 0);
+        /* owned: moved, not copied, but refused all the same (and freed with the message) */
+        text_msg owned = { .tag = text_msg_text, .text = au_str_dup(view.ptr, view.len) };
+        assert_int_equal(au_send(t, owned), AU_EENCODE);
+        /* inside an array, borrowed or owned */
+        au_str lines[3] = { au_str_lit("ok"), au_str_lit("fine"), view };
+        text_msg arr = { .tag = text_msg_lines, .lines = { lines, 3, 0 } };
+        assert_int_equal(au_send(t, arr), AU_EENCODE);
+        au_str *own = calloc(2, sizeof *own);
+        own[0] = au_str_dup("ok", 2);
+        own[1] = au_str_dup(view.ptr, view.len);
+        text_msg oarr = { .tag = text_msg_lines, .lines = { own, 2, 1 } };
+        assert_int_equal(au_send(t, oarr), AU_EENCODE);
+    }
+    /* valid text of every length class goes, borrowed and owned */
+    const char *good = "h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9d\x84\x9e";
+    assert_int_equal(au_send(t, ((text_msg){ .tag = text_msg_text, .text = au_str_view(good) })),
+                     AU_OK);
+    expect_int(p, (int64_t)strlen(good));
+    assert_int_equal(
+        au_send(t, ((text_msg){ .tag = text_msg_text, .text = au_str_dup(good, strlen(good)) })),
+        AU_OK);
+    expect_int(p, (int64_t)strlen(good));
+    au_str lines[2] = { au_str_lit(""), au_str_view(good) };
+    assert_int_equal(au_send(t, ((text_msg){ .tag = text_msg_lines, .lines = { lines, 2, 0 } })),
+                     AU_OK);
+    expect_int(p, 2);
+    au_probe_free(p);
+    au_node_stop(node);
+}
+
 static void sends_through_null_and_stopped_references(void **s) {
     au_node *node = local_node(2);
     au_probe *p = au_probe_new(node, int64_t);
@@ -1460,6 +1521,7 @@ int main(void) {
         cmocka_unit_test(context_calls_with_a_null_ctx),
         cmocka_unit_test(remote_watches_twice_and_of_nobody),
         cmocka_unit_test(tables_of_one_entry),
+        cmocka_unit_test(strings_that_are_not_utf8_are_refused_locally_as_remotely),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
