@@ -5,7 +5,10 @@
  * N nodes start together, all seeding the first three, on one simulation (virtual time, one
  * thread). Measured, and printed as RESULT lines:
  *   form_s          virtual seconds until every node's member set has all N (one agreed view)
- *   steady_bps      bytes sent per node per virtual second over 10 s of steady state
+ *   settle_s        virtual seconds after forming until every node's dissemination queue is
+ *                   empty (au_cluster_stats.queued): the N joins' news, spent
+ *   settle_bps      bytes sent per node per virtual second meanwhile
+ *   steady_bps      bytes sent per node per virtual second over the next 10 s (steady state)
  *   crash_p50_s / crash_p99_s / crash_max_s
  *                   after one node crashes: when each live node saw it removed (percentiles
  *                   over the nodes; 20 ms resolution)
@@ -16,6 +19,8 @@
  *   cpu_s, wall_s, peak_rss_mib
  *                   the simulator's own cost for the whole run (setup, M simulated minutes);
  *                   wall time includes whatever else the machine runs, CPU time does not
+ * With AU_SCALE_STATS=1 it also prints the node and cluster counters that moved during the steady
+ * window, per node per second (where the bytes go).
  * Reads membership through au_cluster_stats (no subscribers: at this size an update per event
  * per node would dominate). */
 #include <aurum/aurum.h>
@@ -71,6 +76,67 @@ static uint64_t bytes_sent(void) {
             b += st.bytes_sent;
         }
     return b;
+}
+
+/* The node and cluster statistics summed over the live nodes: where steady-state bytes go. */
+/* The longest dissemination queue of any live node (au_cluster_stats.queued). */
+static uint64_t most_queued(void) {
+    uint64_t most = 0;
+    for (int i = 0; i < n; i++) {
+        if (!live[i]) continue;
+        au_cluster_stats st;
+        au_cluster_stats_get(clusters[i], &st);
+        if (st.queued > most) most = st.queued;
+    }
+    return most;
+}
+
+static au_node_stats sum_stats(void) {
+    au_node_stats sum = { 0 };
+    for (int i = 0; i < n; i++) {
+        if (!live[i]) continue;
+        au_node_stats st;
+        au_node_stats_get(nodes[i], &st);
+        for (size_t k = 0; k < AU_NODE_STATS_COUNT; k++)
+            ((uint64_t *)(void *)&sum)[k] += au_node_stats_value(&st, k);
+    }
+    return sum;
+}
+
+static au_cluster_stats sum_cluster_stats(void) {
+    au_cluster_stats sum = { 0 };
+    for (int i = 0; i < n; i++) {
+        if (!live[i]) continue;
+        au_cluster_stats st;
+        au_cluster_stats_get(clusters[i], &st);
+        sum.messages_sent += st.messages_sent;
+        sum.suspicions += st.suspicions;
+        sum.refutations += st.refutations;
+        sum.removals += st.removals;
+        sum.answers_withheld += st.answers_withheld;
+        sum.reconnects += st.reconnects;
+    }
+    return sum;
+}
+
+/* With AU_SCALE_STATS=1: the counters that moved over a window, per node per second. */
+static void print_deltas(const au_node_stats *b, const au_cluster_stats *cb, double secs) {
+    if (!getenv("AU_SCALE_STATS")) return;
+    au_node_stats a = sum_stats();
+    au_cluster_stats ca = sum_cluster_stats();
+    for (size_t k = 0; k < AU_NODE_STATS_COUNT; k++) {
+        const au_node_stats_field *f = au_node_stats_describe(k);
+        uint64_t d = au_node_stats_value(&a, k) - au_node_stats_value(b, k);
+        if (!f->gauge && d) printf("# stat %s %.1f /s/node\n", f->name, (double)d / secs / n);
+    }
+    printf("# cluster messages_sent %.1f suspicions %.2f refutations %.2f removals %.2f "
+           "withheld %.2f reconnects %.2f /s/node\n",
+           (double)(ca.messages_sent - cb->messages_sent) / secs / n,
+           (double)(ca.suspicions - cb->suspicions) / secs / n,
+           (double)(ca.refutations - cb->refutations) / secs / n,
+           (double)(ca.removals - cb->removals) / secs / n,
+           (double)(ca.answers_withheld - cb->answers_withheld) / secs / n,
+           (double)(ca.reconnects - cb->reconnects) / secs / n);
 }
 
 static double cpu_now(void) {
@@ -152,11 +218,24 @@ int main(int argc, char **argv) {
     printf("RESULT form_s %.2f s%s\n", (double)(au_sim_now(sim) - start) / 1e9,
            all_have((uint64_t)n) ? "" : " (not formed)");
     fflush(stdout);
-    au_sim_run(sim, AU_SEC(10)); /* let the joins' dissemination settle */
+    /* the joins' dissemination: every node queued each of the N joins for retransmit_mult ·
+     * ⌈log10(N+2)⌉ sends, which ride gossip and heartbeats until they are spent; the steady
+     * state begins when every queue is empty */
+    au_nanos settle_t0 = au_sim_now(sim);
+    uint64_t settle_b0 = bytes_sent();
+    while (most_queued() > 0 && au_sim_now(sim) - settle_t0 < AU_SEC(600)) au_sim_run(sim, AU_SEC(1));
+    double settle_s = (double)(au_sim_now(sim) - settle_t0) / 1e9;
+    printf("RESULT settle_s %.0f s%s\n", settle_s, most_queued() ? " (not drained)" : "");
+    printf("RESULT settle_bps %.0f B/s/node\n",
+           settle_s > 0 ? (double)(bytes_sent() - settle_b0) / settle_s / n : 0.0);
+    fflush(stdout);
 
     uint64_t b0 = bytes_sent();
+    au_node_stats before = sum_stats();
+    au_cluster_stats cbefore = sum_cluster_stats();
     au_sim_run(sim, AU_SEC(10));
     printf("RESULT steady_bps %.0f B/s/node\n", (double)(bytes_sent() - b0) / 10.0 / n);
+    print_deltas(&before, &cbefore, 10.0);
     fflush(stdout);
 
     /* a crash: when does each live node see it removed? */

@@ -253,6 +253,11 @@ typedef struct au_cluster_stats {
     uint64_t reconnects;       /**< contacts the reconnect rounds made (one removed member or
                                     seed that is not a member per reconnect_interval): none
                                     while every seed is a member and no member was removed */
+    uint64_t queued;           /**< member records still to be disseminated now (piggybacked on
+                                    gossip and heartbeats, each retransmit_mult·⌈log10(N+2)⌉
+                                    times): 0 at steady state; after N members join at once
+                                    about N, draining at gossip_fanout·max_piggyback records per
+                                    gossip_interval */
 } au_cluster_stats;
 
 /** Starts the cluster actor on `node` (which must have a network) and attaches the cluster layer.

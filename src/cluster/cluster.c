@@ -97,7 +97,8 @@
 #define CLUSTER_STATS(X)                                                                           \
     X(members) X(tombstones) X(messages_sent) X(messages_received) X(drops_invalid)                \
     X(drops_incompatible) X(suspicions) X(refutations) X(removals) X(health) X(pauses)          \
-    X(updates_deferred) X(events_dropped) X(members_refused) X(answers_withheld) X(reconnects)
+    X(updates_deferred) X(events_dropped) X(members_refused) X(answers_withheld) X(reconnects)  \
+    X(queued)
 
 typedef struct cl_layer cl_layer;
 
@@ -1022,6 +1023,7 @@ static void flush(cl_state *s) {
 static void stats_gauges(cl_state *s) {
     stat_set(&s->c->members, s->phase == IN ? s->t.nlive + 1 : 0);
     stat_set(&s->c->tombstones, s->t.ntombstones);
+    stat_set(&s->c->queued, s->t.nqueue);
 }
 
 /* ---- joining ---------------------------------------------------------------------------------- */

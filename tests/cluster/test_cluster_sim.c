@@ -468,6 +468,50 @@ static void tombstones_are_collected_after_their_ttl(void **s) {
     world_end(w);
 }
 
+/* The dissemination queue (au_cluster_stats.queued) drains to nothing once the news has gone
+ * round, stays empty while nothing changes, and fills for a removal until that has gone round. */
+static bool all_drained(void *arg) {
+    world *w = arg;
+    for (int i = 0; i < WORLD_MAX; i++) {
+        if (!w->s[i].live) continue;
+        au_cluster_stats st;
+        au_cluster_stats_get(w->s[i].cluster, &st);
+        if (st.queued) return false;
+    }
+    return true;
+}
+
+static uint64_t most_queued(world *w) {
+    uint64_t most = 0;
+    for (int i = 0; i < WORLD_MAX; i++) {
+        if (!w->s[i].live) continue;
+        au_cluster_stats st;
+        au_cluster_stats_get(w->s[i].cluster, &st);
+        if (st.queued > most) most = st.queued;
+    }
+    return most;
+}
+
+static void the_dissemination_queue_drains_at_steady_state(void **s) {
+    world *w = cyclic_world(6, 21, &(au_cluster_config){ .no_leave_on_stop = true });
+    assert_int_equal(au_sim_run_until(w->sim, all_drained, w, AU_SEC(10)), AU_OK);
+    for (int k = 0; k < 100; k++) { /* 10 s of nothing new: nothing queued */
+        au_sim_run(w->sim, AU_MSEC(100));
+        assert_int_equal(most_queued(w), 0);
+    }
+    world_kill(w, 5);
+    uint64_t peak = 0;
+    au_nanos t0 = au_sim_now(w->sim);
+    while (!world_converged(w) || !all_drained(w)) { /* removal seen everywhere, then gone round */
+        assert_true(au_sim_now(w->sim) - t0 < AU_SEC(20));
+        au_sim_run(w->sim, AU_MSEC(10));
+        uint64_t q = most_queued(w);
+        if (q > peak) peak = q;
+    }
+    assert_true(peak >= 1); /* the removal was queued somewhere before it drained */
+    world_end(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(chain_seeds_without_loss_converge_at_every_step),
@@ -486,6 +530,7 @@ int main(void) {
         cmocka_unit_test(watching_an_actor_on_a_removed_node_delivers_terminated),
         cmocka_unit_test(malformed_cluster_messages_are_dropped_and_counted),
         cmocka_unit_test(tombstones_are_collected_after_their_ttl),
+        cmocka_unit_test(the_dissemination_queue_drains_at_steady_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
