@@ -88,10 +88,6 @@ typedef struct au_decode_limits {
  *  recursion on the C stack, e.g. for a recursive type whose array points back at itself. */
 #define AU_ENCODE_MAX_DEPTH 256u
 
-/* RFC 3629 UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF): what every au_str holds,
- * checked by the encoder, the decoder and the local send's copy (au_value_own). */
-bool au_utf8_valid(const uint8_t *s, size_t n);
-
 /** Appends the encoding of *value (of type) to out. Returns AU_OK; AU_EENCODE for a value that
  *  cannot be encoded (a local-only part, an invalid root tag, a NULL pointer with a non-zero
  *  length, invalid UTF-8 in a string, nesting beyond AU_ENCODE_MAX_DEPTH, a reference without

@@ -23,6 +23,7 @@
 #include <xxhash.h>
 
 #include "proto/codec.h"
+#include "proto/utf8.h"
 #include "proto/value.h"
 
 #include <aurum/schema.h> /* declares the built-in descriptors below (exported, AU_API) */
