@@ -380,6 +380,10 @@ bool au_registry_has_prefix(au_node *node, const char *prefix, size_t name_len,
  * stopped and freed meanwhile; else frees env. For notices that cross from one node of the
  * process to another and are kept past the sender's knowledge of the receiver (watches). */
 void au_node_push_if_live(uint64_t node_id, au_cell *cell, au_envelope *env);
+/* node.c: runs fn on the node with that id if it is still live, under the same lock, so it is
+ * not stopped and freed meanwhile; whether it ran. fn may take that node's locks (its watch
+ * table), never this one: it must not call au_node_push_if_live. */
+bool au_node_with_live(uint64_t node_id, void (*fn)(au_node *node, void *arg), void *arg);
 /* node.c: tells the node's peer subscribers (any thread; callbacks run on it). */
 void au_peer_event_emit(au_node *node, const au_peer_event *event);
 

@@ -65,6 +65,15 @@ void au_node_push_if_live(uint64_t node_id, au_cell *cell, au_envelope *env) {
     if (!n) au_envelope_free(env);
 }
 
+bool au_node_with_live(uint64_t node_id, void (*fn)(au_node *node, void *arg), void *arg) {
+    pthread_mutex_lock(&live_lock);
+    au_node *n = live_nodes;
+    while (n && n->id != node_id) n = n->live_next;
+    if (n) fn(n, arg);
+    pthread_mutex_unlock(&live_lock);
+    return n != NULL;
+}
+
 static au_err validate(const au_node_config *in, au_node_config *cfg) {
     *cfg = in ? *in : (au_node_config){ 0 };
     if (!cfg->workers) {

@@ -12,7 +12,10 @@
  * A node-wide table, guarded by one mutex, maps a watched cell of this node to its incarnation
  * and watchers, which may be actors of other nodes of the process (a local reference from
  * au_spawn on this node): the table of the watched actor's node, the one its stop reads.
- * Watches are rare next to messages, so one lock is the simple choice. The order that makes it
+ * Watches are rare next to messages, so one lock is the simple choice. A watch ends when its
+ * watcher stops, wherever it is kept: the watcher's node finds its watches in its own table
+ * (by_watcher, its remote watches) and in the tables of the other nodes it noted (foreign),
+ * each taken alone while that node is still live. The order that makes it
  * race-free: a stopping actor changes its gen *before* it takes the table (target_stopped), and
  * au_watch checks the gen *under* the table lock, so a watch either lands in the table before the
  * stop collects it, or sees the actor gone and is answered at once. */
@@ -48,19 +51,32 @@ typedef struct remote_watch {
     au_ref target;            /* remote reference */
 } remote_watch;
 
-/* The local actors a watcher of this node watches on this node (its by_cell entries), so its
- * stop ends them: without it a short-lived watcher of a long-lived actor would stay in that
- * actor's list until the actor stops, and the list would grow with every watcher spawned. */
+/* The actors of this node a watcher watches (its by_cell entries), so its stop ends them:
+ * without it a short-lived watcher of a long-lived actor would stay in that actor's list until
+ * the actor stops, and the list would grow with every watcher spawned. The watcher may be of
+ * another node of the process; cells are distinct while they live, so its cell is the key and
+ * (gen, node_id) tell a stale list from its own. */
 typedef struct watched_list {
-    uint32_t gen;    /* of the watcher */
+    uint32_t gen;     /* of the watcher */
+    uint64_t node_id; /* of the watcher's node */
     size_t n, cap;
-    au_ref *targets; /* cell + gen of each watched actor */
+    au_ref *targets;  /* cell + gen of each watched actor */
 } watched_list;
+
+/* The other nodes of the process whose tables hold watches of a watcher of this node (a local
+ * watch of their actor, or a remote watch through their remote reference), so its stop can
+ * reach them: each listed once, by id (one may stop first; au_node_with_live). */
+typedef struct foreign_list {
+    uint32_t gen; /* of the watcher */
+    size_t n, cap;
+    uint64_t *nodes;
+} foreign_list;
 
 typedef struct au_watches {
     pthread_mutex_t lock;
     au_u64map by_cell;
-    au_u64map by_watcher; /* watcher cell (of this node) -> watched_list */
+    au_u64map by_watcher; /* watcher cell (of any node of the process) -> watched_list */
+    au_u64map foreign;    /* watcher cell (of this node) -> foreign_list */
     remote_watch *remote;
     size_t nremote, remote_cap;
 } au_watches;
@@ -92,6 +108,14 @@ void au_watches_destroy(au_node *node) {
         }
     }
     au_u64map_free(&w->by_watcher);
+    for (size_t i = 0; i < w->foreign.cap; i++) {
+        foreign_list *f = w->foreign.values[i];
+        if (w->foreign.keys[i] && f) {
+            free(f->nodes);
+            free(f);
+        }
+    }
+    au_u64map_free(&w->foreign);
     free(w->remote);
     pthread_mutex_destroy(&w->lock);
     free(w);
@@ -255,23 +279,30 @@ au_err au_peer_gone(au_node *node, const char *address) {
     return AU_OK;
 }
 
-/* Records that `watcher` (of this node) watches `target` (of this node). With w->lock. */
-static bool watched_add(au_watches *w, au_ref watcher, au_ref target) {
+/* Records that `watcher` (of node watcher_node) watches `target` (of this node). With w->lock. */
+static bool watched_add(au_watches *w, au_ref watcher, uint64_t watcher_node, au_ref target) {
     uint64_t key = (uint64_t)(uintptr_t)watcher.target;
     watched_list *l = au_u64map_get(&w->by_watcher, key);
+    if (l && (l->gen != watcher.gen || l->node_id != watcher_node))
+        l->n = 0; /* a past incarnation's, left by a stop that could not reach this table */
     if (!l) {
         l = calloc(1, sizeof *l);
         if (!l || !au_u64map_put(&w->by_watcher, key, l)) {
             free(l);
             return false;
         }
-        l->gen = watcher.gen;
     }
+    l->gen = watcher.gen;
+    l->node_id = watcher_node;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 2;
         au_ref *t = realloc(l->targets, cap * sizeof *t);
         if (!t) {
-            if (l->n == 0) free(au_u64map_take(&w->by_watcher, key));
+            if (l->n == 0) {
+                au_u64map_take(&w->by_watcher, key);
+                free(l->targets);
+                free(l);
+            }
             return false;
         }
         l->targets = t;
@@ -281,11 +312,13 @@ static bool watched_add(au_watches *w, au_ref watcher, au_ref target) {
     return true;
 }
 
-/* Forgets that `watcher` watches `target` (the actor stopped, or was unwatched). With w->lock. */
-static void watched_remove(au_watches *w, au_ref watcher, au_cell *target, uint32_t gen) {
+/* Forgets that `watcher` (of node watcher_node) watches `target` (the actor stopped, or was
+ * unwatched). With w->lock. */
+static void watched_remove(au_watches *w, au_ref watcher, uint64_t watcher_node, au_cell *target,
+                           uint32_t gen) {
     uint64_t key = (uint64_t)(uintptr_t)watcher.target;
     watched_list *l = au_u64map_get(&w->by_watcher, key);
-    if (!l || l->gen != watcher.gen) return;
+    if (!l || l->gen != watcher.gen || l->node_id != watcher_node) return;
     for (size_t i = 0; i < l->n; i++) {
         if (l->targets[i].target == target && l->targets[i].gen == gen) {
             l->targets[i] = l->targets[--l->n];
@@ -304,15 +337,114 @@ static void watched_remove(au_watches *w, au_ref watcher, au_cell *target, uint3
 static void entry_remove(au_node *node, au_watches *w, watch_entry *e, au_cell *cell, size_t i) {
     local_watcher lw = e->watchers[i];
     e->watchers[i] = e->watchers[--e->n];
-    if (lw.node_id == node->id) watched_remove(w, lw.ref, cell, e->gen);
+    watched_remove(w, lw.ref, lw.node_id, cell, e->gen);
     au_stat_sub(&node->stats.local_watches, 1);
+}
+
+/* Notes in the watcher's own table (own) that the table of node `other` holds a watch of it, so
+ * its stop reaches that table (leave_foreign). Takes own->lock: called with no other table's
+ * lock held. Without memory the watch stays there until its target stops, as it always did. */
+static void foreign_add(au_watches *own, au_ref watcher, uint64_t other) {
+    uint64_t key = (uint64_t)(uintptr_t)watcher.target;
+    pthread_mutex_lock(&own->lock);
+    foreign_list *f = au_u64map_get(&own->foreign, key);
+    if (f && f->gen != watcher.gen) f->n = 0; /* a past incarnation's */
+    if (!f) {
+        f = calloc(1, sizeof *f);
+        if (!f || !au_u64map_put(&own->foreign, key, f)) {
+            free(f);
+            pthread_mutex_unlock(&own->lock);
+            return;
+        }
+    }
+    f->gen = watcher.gen;
+    for (size_t i = 0; i < f->n; i++)
+        if (f->nodes[i] == other) {
+            pthread_mutex_unlock(&own->lock);
+            return;
+        }
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 2;
+        uint64_t *nodes = realloc(f->nodes, cap * sizeof *nodes);
+        if (!nodes) {
+            pthread_mutex_unlock(&own->lock);
+            return;
+        }
+        f->nodes = nodes;
+        f->cap = cap;
+    }
+    f->nodes[f->n++] = other;
+    pthread_mutex_unlock(&own->lock);
+}
+
+/* Ends the watches that watcher (cell, gen) of node watcher_node holds in node's table: its
+ * remote watches through node's remote references, and its place in the lists of node's actors.
+ * With node->watches->lock. */
+static void leave_watches(au_node *node, au_cell *cell, uint32_t gen, uint64_t watcher_node) {
+    au_watches *w = node->watches;
+    for (size_t i = 0; i < w->nremote;) {
+        if (w->remote[i].watcher.target == cell && w->remote[i].watcher.gen == gen &&
+            w->remote[i].watcher_node == watcher_node) {
+            au_ref target = w->remote[i].target;
+            w->remote[i] = w->remote[--w->nremote];
+            if (remote_watchers(w, target) == 0) au_remote_layer()->unwatch(target);
+            au_remote_layer()->unpin(target);
+        } else {
+            i++;
+        }
+    }
+    watched_list *l = au_u64map_get(&w->by_watcher, (uint64_t)(uintptr_t)cell);
+    if (!l || l->gen != gen || l->node_id != watcher_node) return;
+    au_u64map_take(&w->by_watcher, (uint64_t)(uintptr_t)cell);
+    au_ref self = { .target = cell, .gen = gen };
+    for (size_t k = 0; k < l->n; k++) {
+        watch_entry *t = au_u64map_get(&w->by_cell, (uint64_t)(uintptr_t)l->targets[k].target);
+        if (!t || t->gen != l->targets[k].gen) continue;
+        for (size_t i = 0; i < t->n; i++) {
+            if (is_watcher(&t->watchers[i], self, watcher_node)) {
+                t->watchers[i] = t->watchers[--t->n]; /* its by_watcher list is gone already */
+                au_stat_sub(&node->stats.local_watches, 1);
+                break;
+            }
+        }
+    }
+    free(l->targets);
+    free(l);
+}
+
+typedef struct leaving {
+    au_cell *cell;
+    uint32_t gen;
+    uint64_t watcher_node;
+} leaving;
+
+static void leave_locked(au_node *node, void *arg) { /* under the lock of live nodes */
+    const leaving *g = arg;
+    pthread_mutex_lock(&node->watches->lock);
+    leave_watches(node, g->cell, g->gen, g->watcher_node);
+    pthread_mutex_unlock(&node->watches->lock);
+}
+
+/* The stopped watcher's watches held in other nodes' tables end too (those still live). Each
+ * table is taken alone, under the lock of live nodes, never inside another table's lock. */
+static void leave_foreign(foreign_list *f, au_cell *cell, uint32_t gen, uint64_t watcher_node) {
+    if (f->gen == gen)
+        for (size_t i = 0; i < f->n; i++)
+            au_node_with_live(f->nodes[i], leave_locked,
+                              &(leaving){ .cell = cell, .gen = gen, .watcher_node = watcher_node });
+    free(f->nodes);
+    free(f);
 }
 
 au_err au_watch_(au_ctx *ctx, au_ref target) {
     if (!ctx || !target.target) return AU_EINVAL;
-    if (target.flags & AU_REF_F_REMOTE) /* in the node it sends through, as below */
-        return watch_remote(au_remote_layer()->node_of(target)->watches, au_ctx_self_(ctx),
-                            ctx->node->id, target);
+    if (target.flags & AU_REF_F_REMOTE) { /* in the node it sends through, as below */
+        au_node *via = au_remote_layer()->node_of(target);
+        au_err err = watch_remote(via->watches, au_ctx_self_(ctx), ctx->node->id, target);
+        if (err == AU_OK && via != ctx->node)
+            foreign_add(ctx->node->watches, au_ctx_self_(ctx), via->id);
+        return err;
+    }
     au_cell *tc = target.target;
     /* In the target's node (maybe another node of the process): its stop reads that table. */
     au_watches *w = tc->node->watches;
@@ -353,15 +485,17 @@ au_err au_watch_(au_ctx *ctx, au_ref target) {
         e->watchers = ws;
         e->cap = cap;
     }
-    /* A watcher of the watched actor's node is found again when it stops (by_watcher); one of
-     * another node of the process stays until the watched actor stops or is unwatched. */
-    if (self_node == tc->node->id && !watched_add(w, self, target)) {
+    /* The watcher is found again when it stops (by_watcher); one of another node of the
+     * process through its own table, which notes this one (foreign_add, after this lock: the
+     * watcher runs this turn, so it cannot stop in between). */
+    if (!watched_add(w, self, self_node, target)) {
         pthread_mutex_unlock(&w->lock);
         return AU_ENOMEM;
     }
     e->watchers[e->n++] = (local_watcher){ self, self_node };
     au_stat_add(&tc->node->stats.local_watches, 1);
     pthread_mutex_unlock(&w->lock);
+    if (self_node != tc->node->id) foreign_add(ctx->node->watches, self, tc->node->id);
     return AU_OK;
 }
 
@@ -396,48 +530,19 @@ void au_watches_target_stopped(au_node *node, au_cell *cell, uint32_t gen) {
      * either is in that table already or sees the actor gone. */
     if (node->net) au_remote_layer()->watched_stopped(node, cell, gen);
     pthread_mutex_lock(&w->lock);
-    /* The stopped actor's own remote watches end: those kept here. One it holds through a
-     * remote reference of another node stays in that node's table until its target stops or
-     * that node stops (its notice is then dropped, as for a local watcher of another node). */
-    for (size_t i = 0; i < w->nremote;) {
-        if (w->remote[i].watcher.target == cell && w->remote[i].watcher.gen == gen &&
-            w->remote[i].watcher_node == node->id) {
-            au_ref target = w->remote[i].target;
-            w->remote[i] = w->remote[--w->nremote];
-            if (remote_watchers(w, target) == 0) au_remote_layer()->unwatch(target);
-            au_remote_layer()->unpin(target);
-        } else {
-            i++;
-        }
-    }
-    /* The stopped actor's watches of this node's actors end: it leaves their lists. */
-    watched_list *l = au_u64map_take(&w->by_watcher, (uint64_t)(uintptr_t)cell);
-    if (l && l->gen == gen) {
-        for (size_t k = 0; k < l->n; k++) {
-            watch_entry *t = au_u64map_get(&w->by_cell, (uint64_t)(uintptr_t)l->targets[k].target);
-            if (!t || t->gen != l->targets[k].gen) continue;
-            for (size_t i = 0; i < t->n; i++) {
-                if (is_watcher(&t->watchers[i], (au_ref){ .target = cell, .gen = gen }, node->id)) {
-                    t->watchers[i] = t->watchers[--t->n]; /* its by_watcher list is gone already */
-                    au_stat_sub(&node->stats.local_watches, 1);
-                    break;
-                }
-            }
-        }
-    }
-    if (l) {
-        free(l->targets);
-        free(l);
-    }
+    /* The stopped actor's own watches end: its remote watches and its places in the lists of
+     * this node's actors here; those in other nodes' tables below (leave_foreign). */
+    leave_watches(node, cell, gen, node->id);
+    foreign_list *f = au_u64map_take(&w->foreign, (uint64_t)(uintptr_t)cell);
     watch_entry *e = au_u64map_take(&w->by_cell, (uint64_t)(uintptr_t)cell);
-    /* Its own watchers: told below; those of this node forget it. */
+    /* Its own watchers: told below; their lists here forget it. */
     if (e)
         for (size_t i = 0; i < e->n; i++) {
-            if (e->watchers[i].node_id == node->id)
-                watched_remove(w, e->watchers[i].ref, cell, e->gen);
+            watched_remove(w, e->watchers[i].ref, e->watchers[i].node_id, cell, e->gen);
             au_stat_sub(&node->stats.local_watches, 1);
         }
     pthread_mutex_unlock(&w->lock);
+    if (f) leave_foreign(f, cell, gen, node->id);
     if (!e) return;
     if (e->gen == gen) {
         const au_actor_def *def = atomic_load_explicit(&cell->def, memory_order_relaxed);

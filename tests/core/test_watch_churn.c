@@ -56,6 +56,30 @@ static void probe_terminated(au_ctx *ctx, probe *self, au_ref who) {
 AU_ACTOR(probe_actor, probe, probe_msg, .pre_start = probe_pre_start, .recv = probe_recv,
          .terminated = probe_terminated);
 
+/* For watches through a remote reference: a remotely reachable root, and a watcher that watches
+ * one such reference in pre_start (and stops at once, unless it is a keeper). */
+AU_ROOT(job_msg, (ping, int64_t, AU_REMOTE));
+typedef struct job { int unused; } job;
+static void job_recv(au_ctx *ctx, job *self, job_msg *m) {}
+AU_ACTOR(job_actor, job, job_msg, .recv = job_recv);
+
+typedef struct rwatcher {
+    recorder *log;
+    job_msg_ref target;
+    bool stop_at_once;
+} rwatcher;
+static void rwatcher_pre_start(au_ctx *ctx, rwatcher *self) {
+    assert_int_equal(au_watch(ctx, self->target), AU_OK);
+    if (self->log) recorder_add(self->log, EV(EV_MSG, 0));
+    if (self->stop_at_once) au_stop_self(ctx);
+}
+static void rwatcher_recv(au_ctx *ctx, rwatcher *self, job_msg *m) {}
+static void rwatcher_terminated(au_ctx *ctx, rwatcher *self, au_ref who) {
+    if (self->log) recorder_add(self->log, EV(EV_TERMINATED, 0));
+}
+AU_ACTOR(rwatcher_actor, rwatcher, job_msg, .pre_start = rwatcher_pre_start,
+         .recv = rwatcher_recv, .terminated = rwatcher_terminated);
+
 static au_node *start_node(void) {
     au_node *node = NULL;
     assert_int_equal(au_node_start(&(au_node_config){ .workers = 2, .no_network = true }, &node),
@@ -180,11 +204,110 @@ static void a_reused_slot_does_not_inherit_watches(void **s) {
     recorder_destroy(&log);
 }
 
+
+/* Watchers on another node of the process (a local reference from au_spawn there) leave the
+ * watched actor's list when they stop too. Before, they stayed until the watched actor stopped:
+ * the gauge of its node would read 1,001. */
+static void watchers_of_another_node_that_stop_leave_the_list(void **s) {
+    recorder keep_log;
+    recorder_init(&keep_log);
+    au_node *home = start_node(), *other = start_node();
+    probe_msg_ref server = au_spawn(home, probe_actor, NULL, &(probe){ 0 });
+    probe_msg_ref keeper = au_spawn(other, probe_actor, NULL,
+                                    &(probe){ .log = &keep_log, .targets = { server }, .ntargets = 1 });
+    au_send(keeper, ((probe_msg){ .tag = probe_msg_value, .value = 1 }));
+    assert_true(recorder_wait(&keep_log, 1, 30000));
+    assert_true(wait_until(reached, &(want){ home, 0, 1 }, 30000));
+
+    enum { CHURN = 1000 };
+    for (int i = 0; i < CHURN; i++) {
+        /* half of them also watch an actor of their own node */
+        probe st = { .targets = { server, keeper }, .ntargets = i % 2 ? 2 : 1, .stop_at_once = true };
+        assert_non_null(au_spawn(other, probe_actor, NULL, &st).raw.target);
+    }
+    assert_true(wait_until(reached, &(want){ other, CHURN, 0 }, 30000));
+    assert_true(wait_until(reached, &(want){ home, 0, 1 }, 30000));
+
+    /* The keeper is still told, once; its own stop then empties the list. */
+    au_stop(server);
+    assert_true(recorder_wait(&keep_log, 2, 30000));
+    assert_int_equal(recorder_at(&keep_log, 1), EV(EV_TERMINATED, 0));
+    assert_true(wait_until(reached, &(want){ home, 1, 0 }, 30000));
+    probe_msg_ref server2 = au_spawn(home, probe_actor, NULL, &(probe){ 0 });
+    au_send(keeper, ((probe_msg){ .tag = probe_msg_watch, .watch = server2 }));
+    assert_true(wait_until(reached, &(want){ home, 1, 1 }, 30000));
+    au_stop(keeper);
+    assert_true(wait_until(reached, &(want){ home, 1, 0 }, 30000));
+    /* The watching node stopped first: a later watcher stop there has nothing to reach. */
+    probe_msg_ref late = au_spawn(other, probe_actor, NULL, &(probe){ .targets = { server2 }, .ntargets = 1 });
+    assert_non_null(late.raw.target);
+    assert_true(wait_until(reached, &(want){ home, 1, 1 }, 30000));
+    au_node_stop(home);
+    au_node_stop(other);
+    assert_int_equal(recorder_count(&keep_log), 2);
+    recorder_destroy(&keep_log);
+}
+
+static au_node *start_networked(void) {
+    au_node *node = NULL;
+    assert_int_equal(au_node_start(&(au_node_config){ .workers = 2, .bind = "127.0.0.1:0" }, &node),
+                     AU_OK);
+    return node;
+}
+
+typedef struct want_remote {
+    au_node *via, *target;
+    uint64_t watches, watched;
+} want_remote;
+
+static bool remote_reached(void *arg) {
+    const want_remote *w = arg;
+    return stats_of(w->via).remote_watches == w->watches &&
+           stats_of(w->target).remote_watched == w->watched;
+}
+
+/* Watchers on one node watching through a remote reference of another node of the process end
+ * those watches when they stop: the node the reference sends through unwatches once the last
+ * one has gone, and the target's node forgets the watch. Before, they stayed in that node's
+ * table until the watched actor stopped, and the watch with them. */
+static void remote_watches_through_another_node_end_with_their_watchers(void **s) {
+    au_node *target = start_networked(), *via = start_networked(), *home = start_node();
+    job_msg_ref server = au_spawn(target, job_actor, "job", NULL);
+    assert_non_null(server.raw.target);
+    job_msg_ref remote = au_forge(job_msg, job_msg, via, "job", au_node_address(target));
+    assert_false(au_ref_is_null(remote.raw));
+
+    enum { CHURN = 300 };
+    for (int i = 0; i < CHURN; i++)
+        assert_non_null(au_spawn(home, rwatcher_actor, NULL,
+                                 &(rwatcher){ .target = remote, .stop_at_once = true }).raw.target);
+    assert_true(wait_until(reached, &(want){ home, CHURN, 0 }, 30000));
+    assert_true(wait_until(remote_reached, &(want_remote){ via, target, 0, 0 }, 30000));
+
+    /* A watcher that stays is still told when the actor stops. */
+    recorder log;
+    recorder_init(&log);
+    assert_non_null(au_spawn(home, rwatcher_actor, NULL,
+                             &(rwatcher){ .log = &log, .target = remote }).raw.target);
+    assert_true(recorder_wait(&log, 1, 30000));
+    assert_true(wait_until(remote_reached, &(want_remote){ via, target, 1, 1 }, 30000));
+    assert_int_equal(au_stop(server), AU_OK);
+    assert_true(recorder_wait(&log, 2, 30000));
+    assert_int_equal(recorder_at(&log, 1), EV(EV_TERMINATED, 0));
+    assert_true(wait_until(remote_reached, &(want_remote){ via, target, 0, 0 }, 30000));
+    au_node_stop(home);
+    au_node_stop(via);
+    au_node_stop(target);
+    recorder_destroy(&log);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(watchers_that_stop_leave_the_watched_actors_list),
         cmocka_unit_test(unwatch_and_rewatch_are_counted_once),
         cmocka_unit_test(a_reused_slot_does_not_inherit_watches),
+        cmocka_unit_test(watchers_of_another_node_that_stop_leave_the_list),
+        cmocka_unit_test(remote_watches_through_another_node_end_with_their_watchers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
