@@ -69,13 +69,6 @@ static void merge(cl_table *t, cl_member *self, const cl_update *u) {
         if (u->state == CL_SUSPECT) cl_member_accuse(m, u->by);
         return;
     }
-    if (u->state == CL_DEAD && m->state == CL_ALIVE && u->id == m->id && u->inc >= m->inc) {
-        /* a verdict whose suspicion never came: held as a suspicion (not queued) */
-        cl_table_set(t, m, m->id, u->inc, CL_SUSPECT, m->vnodes);
-        m->naccusers = 0;
-        cl_member_accuse(m, 0);
-        return;
-    }
     if (!cl_update_wins(m, u->id, u->inc, u->state)) {
         if (u->id == m->id && u->inc == m->inc && u->state == CL_SUSPECT && m->state == CL_SUSPECT) {
             unsigned before = m->naccusers;
