@@ -90,7 +90,6 @@
 #define CONFIRM_WINDOW AU_SEC(2)
 /* Set in every nonce: never 0 (no nonce), and encoded at one length whatever the draw. */
 #define NONCE_BIT (UINT64_C(1) << 63)
-#define CATCH_UP_PACE 4 /* a joiner's first sync rounds, that many per sync_interval (become_member) */
 #define GONE_PER_ROUND 64 /* removed members declared gone again per second (collect_tombstones) */
 
 /* ---- the handle ------------------------------------------------------------------------------ */
@@ -346,7 +345,6 @@ typedef struct cl_state {
     size_t evict_pos;            /* where evict_tombstone's next search starts */
     unsigned sync_pos;           /* where the next digest window starts, in buckets of the
                                     finest level (CL_LEVELS bits): walked round-robin */
-    unsigned catch_up;           /* sync rounds still to run at CATCH_UP_PACE after joining */
     au_nanos last_tick, next_hb, next_gossip, next_sync, next_reconnect, next_gc, next_decay;
     unsigned health;
     bool health_raised;
@@ -735,8 +733,6 @@ static bool evict_tombstone(cl_state *s) {
 }
 
 /* Applies one update; returns true if the table changed. from: who sent it (may be NULL). */
-static au_nanos suspicion_timeout(cl_state *s, const cl_member *m);
-
 static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
     if (!update_ok(u)) {
         stat_add(&s->c->drops_invalid, 1);
@@ -849,25 +845,6 @@ static bool apply(cl_state *s, const cl_update *u, const au_str *from) {
         tell.addr = cl_member_addr(m);
         gossip_to(s, m, &tell, 1);
         return false;
-    }
-    if (u->state == CL_DEAD && m->state == CL_ALIVE && u->id == m->id && u->inc >= m->inc && !itself) {
-        /* declared dead elsewhere, but the suspicion before the verdict never reached this
-         * node, so the member may never have heard it either: a verdict of an accuser that
-         * reaches only a few of the others (and got no refutation back) would otherwise
-         * remove a live member wherever it went. Held here as a suspect for suspicion_min
-         * instead, and the member told at once, so it can refute; unrefuted by then, it is
-         * removed here as any suspect (a real failure costs this node suspicion_min more). */
-        au_nanos now = now_of(s);
-        cl_table_set(&s->t, m, m->id, u->inc, CL_SUSPECT, m->vnodes);
-        m->naccusers = 0;
-        m->suspect_since = now;
-        add_accuser(m, from && from->ptr ? cl_key(from->ptr, from->len) : 0);
-        suspects_add(s, m->key);
-        au_nanos t = suspicion_timeout(s, m), lo = scaled(s, s->cfg.suspicion_min);
-        if (t > lo && now >= t - lo) m->suspect_since = now - (t - lo);
-        cl_update tell = cl_member_update(m);
-        gossip_to(s, m, &tell, 1);
-        return true;
     }
     if (!cl_update_wins(m, u->id, u->inc, u->state)) {
         if (u->id == m->id && u->inc == m->inc && u->state == CL_SUSPECT && m->state == CL_SUSPECT) {
@@ -1051,20 +1028,13 @@ static void stats_gauges(cl_state *s) {
 
 /* ---- joining ---------------------------------------------------------------------------------- */
 
-static unsigned digest_level(cl_state *s);
-
 static void become_member(cl_state *s, int kind) {
     s->phase = IN;
     s->ring_dirty = true;
     s->baseline = s->t.nlive + 1;
     au_nanos now = now_of(s);
     s->next_gossip = sat_add(now, s->cfg.gossip_interval);
-    /* The joiner's table is its seed's at the join, which lacks whatever joined or went
-     * meanwhile and has not reached the seed yet (many joining at once): its first two walks
-     * of the digest run CATCH_UP_PACE times faster, a few datagrams more per join. */
-    size_t windows = (((size_t)1 << digest_level(s)) + CL_DIGEST_MAX - 1) / CL_DIGEST_MAX;
-    s->catch_up = (unsigned)(2 * windows);
-    s->next_sync = sat_add(now, s->cfg.sync_interval / CATCH_UP_PACE);
+    s->next_sync = sat_add(now, s->cfg.sync_interval);
     s->sync_pos = (unsigned)(rnd(s) % (1u << CL_LEVELS)); /* nodes walk out of step */
     s->next_reconnect = sat_add(now, s->cfg.reconnect_interval);
     s->next_gc = now + AU_SEC(1);
@@ -1773,11 +1743,7 @@ static void tick(au_ctx *ctx, cl_state *s) {
     check_charges(s, now);
     check_suspects(s, now);
     if (now >= s->next_gossip) { s->next_gossip = sat_add(now, s->cfg.gossip_interval); gossip_round(s); }
-    if (now >= s->next_sync) {
-        s->next_sync = sat_add(now, s->catch_up ? s->cfg.sync_interval / CATCH_UP_PACE : s->cfg.sync_interval);
-        if (s->catch_up) s->catch_up--;
-        sync_round(s);
-    }
+    if (now >= s->next_sync) { s->next_sync = sat_add(now, s->cfg.sync_interval); sync_round(s); }
     if (now >= s->next_reconnect) {
         s->next_reconnect = sat_add(now, s->cfg.reconnect_interval);
         reconnect_round(s);
